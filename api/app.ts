@@ -1,0 +1,190 @@
+// createApp(deps) → a Koa app: request ids, problem+json, auth, permissions, then openapi-backend.
+import { randomUUID } from 'node:crypto';
+import cors from '@koa/cors';
+import addFormats from 'ajv-formats';
+import Koa from 'koa';
+import helmet from 'koa-helmet';
+import OpenAPIBackend, { Context as OpenApiContext, Document } from 'openapi-backend';
+import getRawBody from 'raw-body';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { Authenticator } from './auth';
+import { Contract, loadContract } from './contract';
+import { ApiError, FieldError, sendProblem, toApiError, validationFailed } from './errors';
+import { withIdempotency } from './idempotency';
+import { auditRoutes } from './routes/audit';
+import { fileRoutes } from './routes/files';
+import { identityRoutes } from './routes/identity';
+import { operationsRoutes, serveDocsAsset } from './routes/operations';
+import { AppDeps, DocketState, Handlers, RouteDeps } from './types';
+
+/** Operations that read their own (streamed) body instead of JSON. */
+const STREAMED_BODY = new Set(['uploadFile']);
+
+export interface DocketApp {
+  app: Koa<DocketState>;
+  api: OpenAPIBackend;
+  contract: Contract;
+  authenticator: Authenticator;
+}
+
+interface AjvError { instancePath: string; message?: string; keyword: string; params: Record<string, unknown> }
+
+function fieldErrors(errors: AjvError[] | null | undefined): FieldError[] {
+  return (errors ?? []).map((e) => {
+    let path = e.instancePath || '/';
+    if (e.keyword === 'additionalProperties') path = `${e.instancePath}/${String(e.params.additionalProperty)}`;
+    if (e.keyword === 'required') path = `${e.instancePath}/${String(e.params.missingProperty)}`;
+    return { path, message: e.message ?? e.keyword };
+  });
+}
+
+export async function createApp(deps: AppDeps): Promise<DocketApp> {
+  const contract = loadContract();
+  const authenticator = new Authenticator(deps.config);
+  const routeDeps: RouteDeps = { ...deps, authenticator, contract };
+  const handlers: Handlers = {
+    ...operationsRoutes(routeDeps), ...identityRoutes(routeDeps), ...auditRoutes(routeDeps), ...fileRoutes(routeDeps),
+  };
+  const byId = new Map(contract.operations.map((o) => [o.operationId, o]));
+  const missing = contract.operations.filter((o) => !handlers[o.operationId]).map((o) => o.operationId);
+  if (missing.length) throw new Error(`openapi.yaml operations without a handler: ${missing.join(', ')}`);
+
+  const api = new OpenAPIBackend({
+    definition: contract.definition as unknown as Document,
+    strict: true,
+    quick: false,
+    validate: true,
+    ajvOpts: { allErrors: true, strict: false },
+    customizeAjv: (ajv) => {
+      addFormats(ajv); // uuid, date-time, email … are checked, so a malformed id is a 400, never a database error
+      return ajv;
+    },
+  });
+  const limiter = deps.config.rateLimit.perMinute > 0
+    ? new RateLimiterMemory({ points: deps.config.rateLimit.perMinute, duration: 60 })
+    : null;
+
+  const registered: Record<string, (c: OpenApiContext, ctx: Koa.Context) => Promise<void>> = {};
+  for (const [operationId, handler] of Object.entries(handlers)) {
+    registered[operationId] = async (c, ctx) => {
+      const op = byId.get(operationId)!;
+      const state = ctx.state as DocketState;
+      const key = ctx.get('idempotency-key');
+      if (op.idempotent && key && state.auth) {
+        await withIdempotency(ctx, { tenantId: state.auth.tenant.id, operationId, key, ttlHours: deps.config.idempotencyTtlHours }, () => handler(c, ctx));
+      } else {
+        await handler(c, ctx);
+      }
+    };
+  }
+  api.register({
+    ...registered,
+    validationFail: async (c: OpenApiContext) => { throw validationFailed(fieldErrors(c.validation.errors as AjvError[])); },
+    notFound: async (c: OpenApiContext) => { throw new ApiError(404, 'ROUTE_NOT_FOUND', `No route ${c.request.method.toUpperCase()} ${c.request.path}`); },
+    methodNotAllowed: async (c: OpenApiContext, ctx: Koa.Context) => {
+      const allowed = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((method) => api.router.matchOperation({ method, path: c.request.path, headers: {} }));
+      throw new ApiError(405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here; use ${allowed.join(', ')}`, { headers: { Allow: allowed.join(', ') } });
+    },
+    notImplemented: async () => { throw new ApiError(501, 'NOT_IMPLEMENTED', 'This operation is not implemented yet'); },
+    unauthorizedHandler: async () => { throw new ApiError(401, 'UNAUTHENTICATED', 'Credentials are required'); },
+  });
+  // Credentials were checked before validation (step 4 below); the contract's schemes only confirm it.
+  for (const scheme of ['apiKey', 'bearer']) api.registerSecurityHandler(scheme, (_c, ctx: Koa.Context) => Boolean(ctx.state.auth));
+  await api.init();
+
+  const app = new Koa<DocketState>();
+  app.proxy = true;
+  app.silent = true;
+
+  // 1. Request id, structured log line and latency metric for every request.
+  app.use(async (ctx, next) => {
+    const incoming = ctx.get('x-request-id');
+    ctx.state.requestId = /^[A-Za-z0-9._:-]{1,100}$/.test(incoming) ? incoming : randomUUID();
+    ctx.set('X-Request-Id', ctx.state.requestId);
+    const start = process.hrtime.bigint();
+    try {
+      await next();
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const operation = ctx.state.operationId ?? 'unmatched';
+      deps.metrics.httpDuration.observe({ operation, method: ctx.method, status: String(ctx.status) }, seconds);
+      deps.logger.info({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, operation, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request');
+    }
+  });
+
+  // 2. Anything thrown becomes problem+json; unexpected errors are logged, never shown.
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      const problem = toApiError(err);
+      if (problem.status >= 500) deps.logger.error({ err, requestId: ctx.state.requestId }, 'unhandled error');
+      deps.metrics.errors.inc({ code: problem.code });
+      sendProblem(ctx, problem);
+    }
+  });
+
+  app.use(helmet({
+    contentSecurityPolicy: { directives: { defaultSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'] } },
+  }));
+  if (deps.config.cors.origins.length) {
+    const allowed = new Set(deps.config.cors.origins);
+    app.use(cors({
+      origin: (ctx) => (allowed.has('*') || allowed.has(ctx.get('origin')) ? ctx.get('origin') : ''),
+      exposeHeaders: ['ETag', 'Location', 'X-Request-Id', 'Retry-After', 'Idempotent-Replayed'],
+      allowHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'If-Match', 'If-None-Match', 'Idempotency-Key', 'X-Request-Id'],
+    }));
+  }
+
+  // 3. Swagger UI's static assets (not API operations, so not in the contract).
+  app.use(async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path.startsWith('/docs/assets/')) return serveDocsAsset(ctx, ctx.path.slice('/docs/assets/'.length));
+    return next();
+  });
+
+  // 4. Match the operation; authenticate, rate-limit and check its permission before validating input.
+  app.use(async (ctx) => {
+    const request = { method: ctx.method, path: ctx.path, headers: ctx.headers as Record<string, string>, query: ctx.query as Record<string, string> };
+    const op = api.router.matchOperation(request);
+    const info = op ? byId.get(op.operationId!) : undefined;
+    if (info) {
+      ctx.state.operationId = info.operationId;
+      if (!info.public) {
+        const auth = await authenticator.authenticate(ctx.headers);
+        ctx.state.auth = auth;
+        if (limiter) await consume(limiter, auth.apiKeyId ?? `user:${auth.user.id}`);
+        if (info.permission && !auth.permissions.has(info.permission)) {
+          throw new ApiError(403, 'PERMISSION_DENIED', `This needs the permission '${info.permission}'`, { permission: info.permission });
+        }
+      }
+      if (!STREAMED_BODY.has(info.operationId)) ctx.state.body = await readJsonBody(ctx, deps.config.limits.jsonBodyBytes);
+    }
+    await api.handleRequest({ ...request, body: ctx.state.body }, ctx);
+  });
+
+  return { app, api, contract, authenticator };
+}
+
+async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
+  try {
+    await limiter.consume(key);
+  } catch (res) {
+    const retryAfter = Math.max(1, Math.ceil((res as RateLimiterRes).msBeforeNext / 1000));
+    throw new ApiError(429, 'RATE_LIMITED', `Too many requests; retry in ${retryAfter} s`, { headers: { 'Retry-After': String(retryAfter) } });
+  }
+}
+
+async function readJsonBody(ctx: Koa.Context, limit: number): Promise<unknown> {
+  const hasBody = ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
+  if (!hasBody) return undefined;
+  if (!ctx.is('application/json', 'application/*+json')) {
+    throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `Send the body as application/json, not ${ctx.get('content-type') || 'an untyped body'}`);
+  }
+  const text = await getRawBody(ctx.req, { limit, length: ctx.request.length, encoding: 'utf8' });
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ApiError(400, 'MALFORMED_JSON', `The body is not valid JSON: ${(err as Error).message}`);
+  }
+}

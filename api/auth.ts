@@ -1,0 +1,142 @@
+// Authentication: API keys (dk_<prefix>_<secret>, stored hashed) and JWT bearer tokens (HS256 or JWKS).
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createRemoteJWKSet, errors as joseErrors, JWTPayload, jwtVerify } from 'jose';
+import { LRUCache } from 'lru-cache';
+import { ApiKey, Role, Tenant, User } from '../db';
+import { Config } from '../config';
+import { Actor } from '../lib/audit';
+import { ApiError } from './errors';
+import { PermissionSet } from './permissions';
+
+export interface AuthContext {
+  tenant: Tenant;
+  user: User;
+  roles: string[];
+  permissions: PermissionSet;
+  method: 'api_key' | 'jwt';
+  apiKeyId?: string;
+  expiresAt: Date | null;
+  actor: Actor;
+}
+
+const KEY_PATTERN = /^dk_([a-f0-9]{12})_([A-Za-z0-9_-]{43})$/;
+
+export function sha256Hex(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}
+
+/** A new key: the prefix is the lookup handle, only the secret's hash is stored. */
+export function generateApiKey(): { prefix: string; secret: string; secretHash: string } {
+  const prefix = randomBytes(6).toString('hex');
+  const raw = randomBytes(32).toString('base64url');
+  return { prefix, secret: `dk_${prefix}_${raw}`, secretHash: sha256Hex(raw) };
+}
+
+const unauthenticated = () => new ApiError(401, 'UNAUTHENTICATED', 'Send an API key (X-API-Key) or a bearer token (Authorization: Bearer …)');
+const invalid = (why: string) => new ApiError(401, 'INVALID_CREDENTIALS', why);
+
+async function loadUser(tenantId: string, userId: string): Promise<{ user: User; tenant: Tenant } | null> {
+  const user = await User.findOne({ where: { id: userId, tenantId }, include: [{ model: Role, as: 'roles', through: { attributes: [] } }] });
+  if (!user || !user.active) return null;
+  const tenant = await Tenant.findByPk(tenantId);
+  return tenant ? { user, tenant } : null;
+}
+
+function rolePermissions(user: User): string[] {
+  return [...new Set((user.roles ?? []).flatMap((r) => r.permissions))];
+}
+
+export class Authenticator {
+  // Credentials resolve to the same answer for a few seconds; revocation through this process clears
+  // the entry at once, other API replicas see it within the TTL.
+  private readonly cache = new LRUCache<string, AuthContext>({ max: 10_000, ttl: 5_000 });
+  private readonly lastUsedWrites = new Map<string, number>();
+  private jwks?: ReturnType<typeof createRemoteJWKSet>;
+
+  constructor(private readonly config: Config) {
+    if (config.jwt.jwksUrl) this.jwks = createRemoteJWKSet(new URL(config.jwt.jwksUrl));
+  }
+
+  async authenticate(headers: Record<string, string | string[] | undefined>): Promise<AuthContext> {
+    const token = extractToken(headers);
+    if (!token) throw unauthenticated();
+    const cacheKey = sha256Hex(token);
+    const cached = this.cache.get(cacheKey);
+    if (cached && (!cached.expiresAt || cached.expiresAt > new Date())) {
+      this.touch(cached);
+      return cached;
+    }
+    const auth = token.startsWith('dk_') ? await this.fromApiKey(token) : await this.fromJwt(token);
+    this.cache.set(cacheKey, auth);
+    this.touch(auth);
+    return auth;
+  }
+
+  /** Drops cached credentials of a key (after revocation) or of everyone (after role changes). */
+  forget(): void {
+    this.cache.clear();
+  }
+
+  private async fromApiKey(token: string): Promise<AuthContext> {
+    const m = KEY_PATTERN.exec(token);
+    if (!m) throw invalid('Malformed API key');
+    const key = await ApiKey.findOne({ where: { prefix: m[1] } });
+    const expected = key ? Buffer.from(key.secretHash, 'hex') : Buffer.alloc(32);
+    const given = Buffer.from(sha256Hex(m[2]), 'hex');
+    if (!key || !timingSafeEqual(expected, given)) throw invalid('Unknown API key');
+    if (key.revokedAt) throw new ApiError(401, 'CREDENTIALS_REVOKED', 'This API key was revoked');
+    if (key.expiresAt && key.expiresAt <= new Date()) throw new ApiError(401, 'CREDENTIALS_EXPIRED', 'This API key has expired');
+    const found = await loadUser(key.tenantId, key.userId);
+    if (!found) throw invalid('The owner of this API key is inactive');
+    return {
+      ...found, roles: (found.user.roles ?? []).map((r) => r.key),
+      permissions: new PermissionSet(rolePermissions(found.user), key.scopes),
+      method: 'api_key', apiKeyId: key.id, expiresAt: key.expiresAt, actor: { type: 'api_key', id: key.id },
+    };
+  }
+
+  private async fromJwt(token: string): Promise<AuthContext> {
+    const { secret, jwksUrl, audience, issuer } = this.config.jwt;
+    if (!secret && !jwksUrl) throw invalid('JWT authentication is not configured');
+    let payload: JWTPayload;
+    try {
+      const opts = { audience, issuer, algorithms: secret ? ['HS256'] : ['RS256', 'ES256', 'PS256', 'EdDSA'] };
+      ({ payload } = secret
+        ? await jwtVerify(token, new TextEncoder().encode(secret), opts)
+        : await jwtVerify(token, this.jwks!, opts));
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) throw new ApiError(401, 'CREDENTIALS_EXPIRED', 'The token has expired');
+      throw invalid(`Invalid token: ${(err as Error).message}`);
+    }
+    const tenantId = (payload.tid ?? payload.tenant_id) as string | undefined;
+    if (!payload.sub || !tenantId) throw invalid('The token needs the claims sub (user id) and tid (tenant id)');
+    const found = await loadUser(tenantId, payload.sub).catch(() => null);
+    if (!found) throw invalid('Unknown or inactive user');
+    const scope = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : null;
+    return {
+      ...found, roles: (found.user.roles ?? []).map((r) => r.key),
+      permissions: new PermissionSet(rolePermissions(found.user), scope),
+      method: 'jwt', expiresAt: payload.exp ? new Date(payload.exp * 1000) : null, actor: { type: 'user', id: found.user.id },
+    };
+  }
+
+  /** Records last use of a key at most once a minute, off the request path. */
+  private touch(auth: AuthContext): void {
+    if (!auth.apiKeyId) return;
+    const now = Date.now();
+    if ((this.lastUsedWrites.get(auth.apiKeyId) ?? 0) > now - 60_000) return;
+    this.lastUsedWrites.set(auth.apiKeyId, now);
+    ApiKey.update({ lastUsedAt: new Date(now) }, { where: { id: auth.apiKeyId } }).catch(() => undefined);
+  }
+}
+
+function extractToken(headers: Record<string, string | string[] | undefined>): string | null {
+  const apiKey = headers['x-api-key'];
+  if (typeof apiKey === 'string' && apiKey) return apiKey.trim();
+  const authz = headers.authorization;
+  if (typeof authz === 'string') {
+    const m = /^Bearer\s+(.+)$/i.exec(authz.trim());
+    if (m) return m[1];
+  }
+  return null;
+}

@@ -1,0 +1,52 @@
+// The contract, loaded once: the definition object, its operations, and the permission catalogue.
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+
+export const CONTRACT_PATH = path.resolve(__dirname, '..', 'openapi.yaml');
+
+export interface OperationInfo {
+  operationId: string;
+  method: string;
+  path: string;
+  permission?: string;
+  idempotent: boolean;
+  public: boolean;
+}
+
+export interface PermissionInfo {
+  name: string;
+  description: string;
+  operations: string[];
+}
+
+export interface Contract {
+  raw: string;
+  definition: Record<string, unknown>;
+  operations: OperationInfo[];
+  permissions: PermissionInfo[];
+}
+
+const METHODS = ['get', 'put', 'post', 'patch', 'delete', 'head', 'options'];
+
+export function loadContract(file = CONTRACT_PATH): Contract {
+  const raw = fs.readFileSync(file, 'utf8');
+  const definition = YAML.parse(raw) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const operations: OperationInfo[] = [];
+  for (const [p, item] of Object.entries<Record<string, any>>(definition.paths)) { // eslint-disable-line @typescript-eslint/no-explicit-any
+    for (const m of METHODS) {
+      const op = item[m];
+      if (!op) continue;
+      operations.push({
+        operationId: op.operationId, method: m.toUpperCase(), path: p, permission: op['x-permission'],
+        idempotent: op['x-idempotent'] === true, public: Array.isArray(op.security) && op.security.length === 0,
+      });
+    }
+  }
+  const catalogue = (definition['x-permissions'] ?? []) as { name: string; description: string }[];
+  const permissions = catalogue.map((p) => ({
+    ...p,
+    operations: operations.filter((o) => o.permission === p.name).map((o) => o.operationId),
+  }));
+  return { raw, definition, operations, permissions };
+}

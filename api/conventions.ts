@@ -1,0 +1,84 @@
+// Conventions shared by every domain: cursor pagination, ETag/If-Match, query parsing.
+import Koa from 'koa';
+import { Model, ModelStatic, Op, WhereOptions, Includeable } from 'sequelize';
+import { ApiError, validationFailed } from './errors';
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+type Order = [string, 'ASC' | 'DESC'][];
+
+function encodeCursor(values: unknown[]): string {
+  return Buffer.from(JSON.stringify(values)).toString('base64url');
+}
+
+function decodeCursor(cursor: string, n: number): unknown[] {
+  try {
+    const values = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(values) && values.length === n) return values;
+  } catch {
+    // fall through to the 400 below
+  }
+  throw validationFailed([{ path: '/query/cursor', message: 'is not a cursor returned by this list' }]);
+}
+
+/** (a, b) < (x, y) in the list's order, written out so Postgres can use the index. */
+function after(order: Order, values: unknown[]): WhereOptions {
+  const ors = order.map(([col, dir], i) => {
+    const and: Record<string, unknown> = {};
+    for (let j = 0; j < i; j++) and[order[j][0]] = values[j];
+    and[col] = { [dir === 'DESC' ? Op.lt : Op.gt]: values[i] };
+    return and;
+  });
+  return { [Op.or]: ors };
+}
+
+/**
+ * Keyset pagination: stable under inserts, O(page) whatever the offset. The cursor holds the sort
+ * values of the last item; `order` must end in a unique column.
+ */
+export async function paginate<M extends Model>(
+  model: ModelStatic<M>,
+  opts: { where: WhereOptions; limit?: number; cursor?: string; order?: Order; include?: Includeable[] },
+): Promise<Page<M>> {
+  const order = opts.order ?? [['createdAt', 'DESC'], ['id', 'DESC']];
+  const limit = opts.limit ?? 50;
+  const where: WhereOptions = opts.cursor ? { [Op.and]: [opts.where, after(order, decodeCursor(opts.cursor, order.length))] } : opts.where;
+  const rows = await model.findAll({ where, order, limit: limit + 1, include: opts.include });
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  const nextCursor = rows.length > limit && last
+    ? encodeCursor(order.map(([col]) => { const v = last.get(col); return v instanceof Date ? v.toISOString() : v; }))
+    : null;
+  return { items, nextCursor };
+}
+
+export function page<M, T>(p: Page<M>, present: (m: M) => T): Page<T> {
+  return { items: p.items.map(present), nextCursor: p.nextCursor };
+}
+
+export const versionEtag = (version: number) => `W/"${version}"`;
+
+/** If-Match is optional; when sent it must match the current ETag, or nothing is written (412). */
+export function checkIfMatch(ctx: Koa.Context, currentEtag: string): void {
+  const ifMatch = ctx.get('if-match');
+  if (!ifMatch || ifMatch === '*') return;
+  const tags = ifMatch.split(',').map((t) => t.trim());
+  const bare = (t: string) => t.replace(/^W\//, '');
+  if (!tags.some((t) => bare(t) === bare(currentEtag))) {
+    throw new ApiError(412, 'PRECONDITION_FAILED', `If-Match ${ifMatch} does not match the current version ${currentEtag}; read it again`);
+  }
+}
+
+/** Query values arrive as strings; the contract has validated their shape already. */
+export function queryOf(c: { request: { query?: Record<string, string | string[]> } }) {
+  const q = c.request.query ?? {};
+  const str = (k: string) => (typeof q[k] === 'string' ? (q[k] as string) : undefined);
+  return {
+    str,
+    int: (k: string) => (str(k) === undefined ? undefined : Number(str(k))),
+    bool: (k: string) => (str(k) === undefined ? undefined : str(k) === 'true'),
+  };
+}

@@ -1,0 +1,61 @@
+// Every API error: a stable code, an HTTP status and a problem+json body (RFC 9457). No stack traces.
+import Koa from 'koa';
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+    readonly extra: { errors?: FieldError[]; permission?: string; count?: number; headers?: Record<string, string> } = {},
+  ) {
+    super(detail);
+  }
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not found', 405: 'Method not allowed',
+  409: 'Conflict', 412: 'Precondition failed', 413: 'Payload too large', 415: 'Unsupported media type',
+  422: 'Unprocessable content', 429: 'Too many requests', 500: 'Internal error', 501: 'Not implemented', 503: 'Service unavailable',
+};
+
+export const notFound = (what: string) => new ApiError(404, 'NOT_FOUND', `${what} was not found`);
+export const validationFailed = (errors: FieldError[]) =>
+  new ApiError(400, 'VALIDATION_FAILED', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
+
+export function problemBody(err: ApiError, requestId: string) {
+  return {
+    type: `https://docket.dev/problems/${err.code.toLowerCase().replace(/_/g, '-')}`,
+    title: TITLES[err.status] ?? 'Error',
+    status: err.status,
+    code: err.code,
+    detail: err.detail,
+    requestId,
+    ...(err.extra.errors ? { errors: err.extra.errors } : {}),
+    ...(err.extra.permission ? { permission: err.extra.permission } : {}),
+    ...(err.extra.count !== undefined ? { count: err.extra.count } : {}),
+  };
+}
+
+export function sendProblem(ctx: Koa.Context, err: ApiError): void {
+  ctx.status = err.status;
+  for (const [k, v] of Object.entries(err.extra.headers ?? {})) ctx.set(k, v);
+  ctx.type = 'application/problem+json';
+  ctx.body = problemBody(err, ctx.state.requestId);
+}
+
+/** Maps anything thrown to an ApiError: known client errors keep their status, the rest become 500. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const e = err as { status?: number; statusCode?: number; type?: string; expose?: boolean; message?: string; name?: string };
+  const status = e?.status ?? e?.statusCode;
+  if (e?.type === 'entity.too.large' || status === 413) return new ApiError(413, 'PAYLOAD_TOO_LARGE', 'The request body is over the size limit');
+  if (e?.type === 'request.aborted') return new ApiError(400, 'REQUEST_ABORTED', 'The client aborted the request');
+  if (e?.name === 'SequelizeUniqueConstraintError') return new ApiError(409, 'ALREADY_EXISTS', 'A resource with the same key already exists');
+  if (status && status >= 400 && status < 500 && e.expose) return new ApiError(status, 'BAD_REQUEST', e.message ?? 'Bad request');
+  return new ApiError(500, 'INTERNAL_ERROR', 'An unexpected error happened; quote the requestId when reporting it');
+}

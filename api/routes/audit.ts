@@ -1,0 +1,87 @@
+// The audit log: list with filters, the action catalogue, and exports run as workflows.
+import { randomUUID } from 'node:crypto';
+import { AuditEvent, AuditExport, StoredFile } from '../../db';
+import { auditWhere } from '../../activities/audit';
+import { recordAudit } from '../../lib/audit';
+import { AUDIT_ACTIONS } from '../../lib/audit-actions';
+import { startBusinessWorkflow } from '../../lib/temporal';
+import type { auditExportWorkflow } from '../../workflows/audit';
+import { AUDIT_DOMAIN, AUDIT_TASK_QUEUE, AuditFilters } from '../../workflows/audit.api';
+import { businessWorkflowId } from '../../workflows/search-attributes';
+import { page, paginate, queryOf } from '../conventions';
+import { ApiError, notFound } from '../errors';
+import { presentAuditEvent, presentAuditExport } from '../presenters';
+import { auditContext, caller, Handlers, RouteDeps } from '../types';
+import { sendStoredFile } from './files';
+
+function assertRange(f: AuditFilters): void {
+  if (f.from && f.to && new Date(f.from) >= new Date(f.to)) throw new ApiError(422, 'INVALID_RANGE', '`from` must be before `to`');
+}
+
+export function auditRoutes(deps: RouteDeps): Handlers {
+  async function findExport(tenantId: string, id: string): Promise<AuditExport> {
+    const x = await AuditExport.findOne({ where: { id, tenantId } });
+    if (!x) throw notFound(`Audit export ${id}`);
+    return x;
+  }
+
+  return {
+    async listAuditEvents(c, ctx) {
+      const q = queryOf(c);
+      const filters: AuditFilters = {
+        actorId: q.str('actorId'), action: q.str('action'), entityType: q.str('entityType'), entityId: q.str('entityId'), from: q.str('from'), to: q.str('to'),
+      };
+      assertRange(filters);
+      const result = await paginate(AuditEvent, {
+        where: auditWhere(caller(ctx).tenant.id, filters), limit: q.int('limit'), cursor: q.str('cursor'), order: [['id', 'DESC']],
+      });
+      ctx.body = page(result, presentAuditEvent);
+    },
+
+    async listAuditActions(_c, ctx) {
+      ctx.body = { items: Object.entries(AUDIT_ACTIONS).map(([action, description]) => ({ action, description })) };
+    },
+
+    async createAuditExport(c, ctx) {
+      const filters = (c.request.requestBody ?? {}) as AuditFilters;
+      assertRange(filters);
+      const audit = auditContext(ctx);
+      const id = randomUUID();
+      const workflowId = businessWorkflowId({ domain: AUDIT_DOMAIN, tenantId: audit.tenantId, entityId: id });
+      // The row exists before the workflow starts, so status is readable at once from Postgres.
+      const x = await deps.sequelize.transaction(async (transaction) => {
+        const created = await AuditExport.create({ id, tenantId: audit.tenantId, status: 'queued', filters, workflowId, requestedBy: audit.actor.id }, { transaction });
+        await recordAudit({ ...audit, action: 'audit.export.requested', entityType: 'audit_export', entityId: id, after: { filters }, workflowId }, transaction);
+        return created;
+      });
+      try {
+        await startBusinessWorkflow<typeof auditExportWorkflow>(deps.temporal.client, {
+          workflowType: 'auditExportWorkflow', taskQueue: AUDIT_TASK_QUEUE, domain: AUDIT_DOMAIN, tenantId: audit.tenantId,
+          entityType: 'audit_export', entityId: id, initialStatus: 'queued', args: [{ exportId: id, tenantId: audit.tenantId, filters }],
+        });
+      } catch (err) {
+        await x.update({ status: 'failed', error: 'The workflow could not be started' });
+        deps.logger.error({ err, requestId: ctx.state.requestId }, 'audit export start failed');
+        throw new ApiError(503, 'SERVICE_UNAVAILABLE', 'Temporal is unreachable; try again shortly');
+      }
+      deps.metrics.workflowStarts.inc({ workflow_type: 'auditExportWorkflow' });
+      ctx.status = 202;
+      ctx.set('Location', `/v1/audit-exports/${id}`);
+      ctx.body = presentAuditExport(x);
+    },
+
+    async getAuditExport(c, ctx) {
+      ctx.body = presentAuditExport(await findExport(caller(ctx).tenant.id, c.request.params.exportId as string));
+    },
+
+    async downloadAuditExport(c, ctx) {
+      const tenantId = caller(ctx).tenant.id;
+      const x = await findExport(tenantId, c.request.params.exportId as string);
+      if (x.status !== 'ready' || !x.fileId) throw new ApiError(409, 'EXPORT_NOT_READY', `The export is ${x.status}; download it once it is ready`);
+      const file = await StoredFile.findOne({ where: { id: x.fileId, tenantId } });
+      if (!file) throw notFound(`File of export ${x.id}`);
+      await sendStoredFile(ctx, deps.blobs, file);
+    },
+  };
+}
+

@@ -1,0 +1,116 @@
+// The file store: upload (multipart or raw), metadata, download with ETag, delete.
+import { Readable } from 'node:stream';
+import Busboy from 'busboy';
+import Koa from 'koa';
+import { StoredFile } from '../../db';
+import { recordAudit } from '../../lib/audit';
+import { BlobStore, BlobTooLargeError } from '../../lib/blob-store';
+import { deleteFile, storeStream } from '../../lib/files';
+import { page, paginate, queryOf } from '../conventions';
+import { ApiError, notFound, validationFailed } from '../errors';
+import { presentFile } from '../presenters';
+import { auditContext, caller, Handlers, RouteDeps } from '../types';
+
+export function contentDisposition(filename: string): string {
+  const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
+}
+
+/** Streams a stored file with its type, length, ETag (the sha256) and a download name; 304 on If-None-Match. */
+export async function sendStoredFile(ctx: Koa.Context, blobs: BlobStore, file: StoredFile): Promise<void> {
+  const etag = `"${file.sha256}"`;
+  ctx.set('ETag', etag);
+  ctx.set('Cache-Control', 'private, max-age=0, must-revalidate');
+  if (ctx.get('if-none-match').split(',').map((t) => t.trim().replace(/^W\//, '')).includes(etag)) {
+    ctx.status = 304;
+    return;
+  }
+  ctx.type = file.contentType;
+  ctx.length = file.size;
+  ctx.set('Content-Disposition', contentDisposition(file.filename));
+  ctx.body = blobs.open(file.sha256);
+}
+
+interface IncomingUpload { stream: Readable; filename: string; contentType: string }
+
+/** The first part named `file` of a multipart body, as a stream (never buffered whole). */
+function multipartFile(ctx: Koa.Context, maxBytes: number): Promise<IncomingUpload> {
+  return new Promise((resolve, reject) => {
+    let bb: Busboy.Busboy;
+    try {
+      bb = Busboy({ headers: ctx.req.headers, limits: { files: 1, fileSize: maxBytes + 1 } });
+    } catch (err) {
+      return reject(new ApiError(400, 'VALIDATION_FAILED', `Bad multipart body: ${(err as Error).message}`));
+    }
+    let found = false;
+    bb.on('file', (name, stream, info) => {
+      if (name !== 'file' || found) {
+        stream.resume();
+        return;
+      }
+      found = true;
+      resolve({ stream, filename: info.filename || 'upload', contentType: info.mimeType || 'application/octet-stream' });
+    });
+    bb.on('error', (err) => reject(new ApiError(400, 'VALIDATION_FAILED', `Bad multipart body: ${(err as Error).message}`)));
+    bb.on('close', () => { if (!found) reject(validationFailed([{ path: '/requestBody/file', message: 'a part named "file" is required' }])); });
+    ctx.req.pipe(bb);
+  });
+}
+
+export function fileRoutes(deps: RouteDeps): Handlers {
+  const limit = deps.config.limits.uploadBytes;
+
+  async function findFile(tenantId: string, id: string): Promise<StoredFile> {
+    const file = await StoredFile.findOne({ where: { id, tenantId } });
+    if (!file) throw notFound(`File ${id}`);
+    return file;
+  }
+
+  return {
+    async listFiles(c, ctx) {
+      const q = queryOf(c);
+      const result = await paginate(StoredFile, { where: { tenantId: caller(ctx).tenant.id }, limit: q.int('limit'), cursor: q.str('cursor') });
+      ctx.body = page(result, presentFile);
+    },
+
+    async uploadFile(c, ctx) {
+      if (ctx.request.length > limit) {
+        throw new ApiError(413, 'PAYLOAD_TOO_LARGE', `Files may be at most ${limit} bytes`);
+      }
+      const upload: IncomingUpload = ctx.is('multipart/form-data')
+        ? await multipartFile(ctx, limit)
+        : { stream: ctx.req, filename: queryOf(c).str('filename') ?? 'upload', contentType: ctx.get('content-type') || 'application/octet-stream' };
+      const audit = auditContext(ctx);
+      let file: StoredFile;
+      try {
+        file = await storeStream(deps.blobs, { tenantId: audit.tenantId, filename: upload.filename.slice(0, 255), contentType: upload.contentType.slice(0, 200), createdBy: audit.actor.id }, upload.stream, limit);
+      } catch (err) {
+        if (err instanceof BlobTooLargeError) throw new ApiError(413, 'PAYLOAD_TOO_LARGE', `Files may be at most ${limit} bytes`);
+        throw err;
+      }
+      await recordAudit({ ...audit, action: 'files.file.uploaded', entityType: 'file', entityId: file.id, after: presentFile(file) });
+      ctx.status = 201;
+      ctx.set('Location', `/v1/files/${file.id}`);
+      ctx.set('ETag', `"${file.sha256}"`);
+      ctx.body = presentFile(file);
+    },
+
+    async getFile(c, ctx) {
+      const file = await findFile(caller(ctx).tenant.id, c.request.params.fileId as string);
+      ctx.set('ETag', `"${file.sha256}"`);
+      ctx.body = presentFile(file);
+    },
+
+    async downloadFile(c, ctx) {
+      await sendStoredFile(ctx, deps.blobs, await findFile(caller(ctx).tenant.id, c.request.params.fileId as string));
+    },
+
+    async deleteFile(c, ctx) {
+      const audit = auditContext(ctx);
+      const file = await findFile(audit.tenantId, c.request.params.fileId as string);
+      await deleteFile(deps.blobs, file);
+      await recordAudit({ ...audit, action: 'files.file.deleted', entityType: 'file', entityId: file.id, before: presentFile(file) });
+      ctx.status = 204;
+    },
+  };
+}

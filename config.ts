@@ -1,0 +1,77 @@
+// The environment, read and validated once at boot into one typed object.
+import path from 'node:path';
+
+export interface Config {
+  env: 'development' | 'test' | 'production';
+  port: number;
+  host: string;
+  /** Unset in development: scripts/dev.ts starts an embedded Postgres and sets it. */
+  databaseUrl: string;
+  temporal: { address: string; namespace: string };
+  /** Task queues this worker process serves (WORKER_QUEUES=audit,files …); empty = all. */
+  workerQueues: string[];
+  dataDir: string;
+  fileStoreDir: string;
+  limits: { jsonBodyBytes: number; uploadBytes: number };
+  rateLimit: { perMinute: number };
+  cors: { origins: string[] };
+  jwt: { secret?: string; jwksUrl?: string; audience?: string; issuer?: string };
+  logLevel: string;
+  /** Idempotency keys older than this are forgotten (a housekeeping job purges them). */
+  idempotencyTtlHours: number;
+}
+
+export class ConfigError extends Error {}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${name} must be a non-negative integer, got "${raw}"`);
+  return n;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const v = env[name];
+  if (!v) throw new ConfigError(`${name} is required (see README: Configuration)`);
+  return v;
+}
+
+function list(raw: string | undefined): string[] {
+  return (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const nodeEnv = (env.NODE_ENV ?? 'development') as Config['env'];
+  if (!['development', 'test', 'production'].includes(nodeEnv)) {
+    throw new ConfigError(`NODE_ENV must be development, test or production, got "${nodeEnv}"`);
+  }
+  const dataDir = path.resolve(env.DOCKET_DATA_DIR ?? path.join(__dirname, '.data'));
+  return {
+    env: nodeEnv,
+    port: int(env, 'PORT', 3000),
+    host: env.HOST ?? '0.0.0.0',
+    databaseUrl: required(env, 'DATABASE_URL'),
+    temporal: {
+      address: required(env, 'TEMPORAL_ADDRESS'),
+      namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+    },
+    workerQueues: list(env.WORKER_QUEUES),
+    dataDir,
+    fileStoreDir: path.resolve(env.FILE_STORE_DIR ?? path.join(dataDir, 'files')),
+    limits: {
+      jsonBodyBytes: int(env, 'JSON_BODY_LIMIT_BYTES', 1024 * 1024),
+      uploadBytes: int(env, 'UPLOAD_LIMIT_BYTES', 50 * 1024 * 1024),
+    },
+    rateLimit: { perMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 6000) },
+    cors: { origins: list(env.CORS_ORIGINS) },
+    jwt: {
+      secret: env.JWT_SECRET || undefined,
+      jwksUrl: env.JWT_JWKS_URL || undefined,
+      audience: env.JWT_AUDIENCE || undefined,
+      issuer: env.JWT_ISSUER || undefined,
+    },
+    logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
+    idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24),
+  };
+}

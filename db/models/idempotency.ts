@@ -1,0 +1,24 @@
+// Remembered responses of POSTs sent with an Idempotency-Key.
+import { CreationOptional, DataTypes, InferAttributes, InferCreationAttributes, Model, Sequelize } from 'sequelize';
+
+export class IdempotencyKey extends Model<InferAttributes<IdempotencyKey>, InferCreationAttributes<IdempotencyKey>> {
+  declare tenantId: string;
+  declare key: string;
+  declare operationId: string;
+  declare requestHash: string;
+  declare statusCode: number | null;
+  declare responseHeaders: Record<string, string> | null;
+  declare responseBody: unknown;
+  declare createdAt: CreationOptional<Date>;
+}
+
+export function initIdempotencyModels(sequelize: Sequelize): void {
+  IdempotencyKey.init(
+    {
+      tenantId: { type: DataTypes.UUID, primaryKey: true }, key: { type: DataTypes.STRING, primaryKey: true },
+      operationId: { type: DataTypes.STRING, primaryKey: true }, requestHash: DataTypes.STRING, statusCode: DataTypes.INTEGER,
+      responseHeaders: DataTypes.JSONB, responseBody: DataTypes.JSONB, createdAt: DataTypes.DATE,
+    },
+    { sequelize, underscored: true, tableName: 'idempotency_keys', updatedAt: false },
+  );
+}

@@ -1,0 +1,43 @@
+// Temporal plumbing: one client factory, and starting a workflow under its business id.
+import { Client, Connection, WorkflowHandle } from '@temporalio/client';
+import type { Workflow } from '@temporalio/common';
+import type { WorkflowStartOptions } from '@temporalio/client';
+import { BusinessRef, businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '../workflows/search-attributes';
+
+export interface TemporalDeps {
+  client: Client;
+  connection: Connection;
+}
+
+export async function connectTemporal(address: string, namespace: string): Promise<TemporalDeps> {
+  const connection = await Connection.connect({ address });
+  return { connection, client: new Client({ connection, namespace }) };
+}
+
+export interface StartBusinessWorkflow<W extends Workflow> extends BusinessRef {
+  /** The workflow function's name (pass its type as W for checked args). */
+  workflowType: string;
+  taskQueue: string;
+  args: Parameters<W>;
+  initialStatus: string;
+}
+
+/**
+ * Starts (or finds) the workflow whose id is `<domain>:<tenantId>:<entityId>`. A second start of the
+ * same id returns the running workflow instead of a duplicate (USE_EXISTING), and the search
+ * attributes make it findable in the Temporal UI by tenant, type, object and status.
+ */
+export async function startBusinessWorkflow<W extends Workflow>(client: Client, opts: StartBusinessWorkflow<W>): Promise<WorkflowHandle<W>> {
+  return client.workflow.start<W>(opts.workflowType, {
+    taskQueue: opts.taskQueue,
+    workflowId: businessWorkflowId(opts),
+    args: opts.args,
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    typedSearchAttributes: [
+      { key: TENANT_ID, value: opts.tenantId },
+      { key: ENTITY_TYPE, value: opts.entityType },
+      { key: ENTITY_ID, value: opts.entityId },
+      { key: STATUS, value: opts.initialStatus },
+    ],
+  } as unknown as WorkflowStartOptions<W>);
+}

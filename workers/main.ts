@@ -1,0 +1,36 @@
+// Worker process entry: config → db → Temporal → one Worker per selected task queue.
+import { NativeConnection } from '@temporalio/worker';
+import { loadConfig } from '../config';
+import { createActivities } from '../activities';
+import { createSequelize } from '../db';
+import { DiskBlobStore } from '../lib/blob-store';
+import { createLogger } from '../lib/logger';
+import { createWorkers, runWorkers } from './create';
+import { selectQueues } from './queues';
+
+export async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel, 'docket-worker');
+  const sequelize = createSequelize(config.databaseUrl);
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const queues = selectQueues(config.workerQueues);
+  const workers = await createWorkers({
+    connection, namespace: config.temporal.namespace, queues,
+    activities: createActivities({ blobs: new DiskBlobStore(config.fileStoreDir) }),
+  });
+  log.info({ queues }, 'worker started');
+  try {
+    await runWorkers(workers);
+  } finally {
+    await connection.close();
+    await sequelize.close();
+    log.info('worker stopped');
+  }
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

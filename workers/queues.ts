@@ -1,0 +1,15 @@
+// Task queues by short name; WORKER_QUEUES picks which ones a worker process serves.
+import { AUDIT_TASK_QUEUE } from '../workflows/audit.api';
+
+export const TASK_QUEUES: Record<string, string> = {
+  audit: AUDIT_TASK_QUEUE,
+};
+
+export function selectQueues(names: string[]): string[] {
+  if (names.length === 0) return Object.values(TASK_QUEUES);
+  return names.map((n) => {
+    const q = TASK_QUEUES[n];
+    if (!q) throw new Error(`WORKER_QUEUES: unknown queue "${n}" (known: ${Object.keys(TASK_QUEUES).join(', ')})`);
+    return q;
+  });
+}

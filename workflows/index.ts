@@ -1,0 +1,2 @@
+// The workflow bundle entry: every workflow type the workers run.
+export { auditExportWorkflow } from './audit';
