@@ -1,5 +1,6 @@
 // The environment, read and validated once at boot into one typed object.
 import path from 'node:path';
+import { PROJECT_ROOT } from './lib/paths';
 
 export interface Config {
   env: 'development' | 'test' | 'production';
@@ -46,7 +47,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!['development', 'test', 'production'].includes(nodeEnv)) {
     throw new ConfigError(`NODE_ENV must be development, test or production, got "${nodeEnv}"`);
   }
-  const dataDir = path.resolve(env.DOCKET_DATA_DIR ?? path.join(__dirname, '.data'));
+  const dataDir = path.resolve(env.DOCKET_DATA_DIR ?? path.join(PROJECT_ROOT, '.data'));
   return {
     env: nodeEnv,
     port: int(env, 'PORT', 3000),

@@ -2,8 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { PROJECT_ROOT } from '../lib/paths';
 
-export const CONTRACT_PATH = path.resolve(__dirname, '..', 'openapi.yaml');
+export const CONTRACT_PATH = path.join(PROJECT_ROOT, 'openapi.yaml');
 
 export interface OperationInfo {
   operationId: string;

@@ -2,8 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { PROJECT_ROOT } from '../lib/paths';
 
-export const DEFAULT_BUNDLE_PATH = path.resolve(__dirname, '..', 'dist', 'workflow-bundle.js');
+export const DEFAULT_BUNDLE_PATH = process.env.WORKFLOW_BUNDLE_PATH ?? path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
 
 export async function writeWorkflowBundle(target = DEFAULT_BUNDLE_PATH): Promise<string> {
   const { code } = await bundleWorkflowCode({

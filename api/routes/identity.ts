@@ -107,7 +107,7 @@ export function identityRoutes(deps: RouteDeps): Handlers {
       const body = c.request.requestBody as UserBody;
       const audit = auditContext(ctx);
       const user = await deps.sequelize.transaction(async (transaction) => {
-        const found = await User.findOne({ where: { id: c.request.params.userId as string, tenantId: audit.tenantId }, include: roleInclude, transaction, lock: transaction.LOCK.UPDATE });
+        const found = await User.findOne({ where: { id: c.request.params.userId as string, tenantId: audit.tenantId }, include: roleInclude, transaction, lock: { level: transaction.LOCK.UPDATE, of: User } });
         if (!found) throw notFound(`User ${c.request.params.userId}`);
         checkIfMatch(ctx, versionEtag(found.version));
         const before = presentUser(found);

@@ -60,11 +60,11 @@ export function initIdentityModels(sequelize: Sequelize): void {
   const opts = { sequelize, underscored: true };
   Tenant.init({ id: uuidPk, name: DataTypes.STRING, slug: DataTypes.STRING, ...stamps }, { ...opts, tableName: 'tenants' });
   User.init(
-    { id: uuidPk, tenantId: DataTypes.UUID, email: DataTypes.STRING, name: DataTypes.STRING, active: DataTypes.BOOLEAN, version: DataTypes.INTEGER, ...stamps },
+    { id: uuidPk, tenantId: DataTypes.UUID, email: DataTypes.STRING, name: DataTypes.STRING, active: { type: DataTypes.BOOLEAN, defaultValue: true }, version: { type: DataTypes.INTEGER, defaultValue: 0 }, ...stamps },
     { ...opts, tableName: 'users', version: true },
   );
   Role.init(
-    { id: uuidPk, tenantId: DataTypes.UUID, key: DataTypes.STRING, title: DataTypes.STRING, permissions: DataTypes.JSONB, version: DataTypes.INTEGER, ...stamps },
+    { id: uuidPk, tenantId: DataTypes.UUID, key: DataTypes.STRING, title: DataTypes.STRING, permissions: DataTypes.JSONB, version: { type: DataTypes.INTEGER, defaultValue: 0 }, ...stamps },
     { ...opts, tableName: 'roles', version: true },
   );
   UserRole.init(

@@ -1,0 +1,19 @@
+// Two projects: fast unit tests, and integration tests against one real Postgres + Temporal per run.
+const transform = { '^.+\\.(ts|js|mjs)$': ['@swc/jest'] };
+// ESM-only dependencies are compiled to CommonJS for Jest's module registry (Node 20 has no native hook there).
+const transformIgnorePatterns = ['/node_modules/(?!(@apidevtools/json-schema-ref-parser)/)'];
+module.exports = {
+  projects: [
+    { displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'], transform, transformIgnorePatterns, testEnvironment: 'node' },
+    {
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      transform,
+      transformIgnorePatterns,
+      testEnvironment: 'node',
+      globalSetup: '<rootDir>/test/helpers/global-setup.ts',
+      globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
+      testTimeout: 120000,
+    },
+  ],
+};

@@ -1,0 +1,272 @@
+// Identity: who am I, the permission catalogue, users, roles, API keys, JWTs — and every refusal.
+import { SignJWT, UnsecuredJWT } from 'jose';
+import { AuditEvent } from '../../db';
+import { buildApiKey, buildCaller, buildTenant, buildUser } from '../helpers/factories';
+import { startTestApp, TestApp } from '../helpers/app';
+
+const JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256';
+let app: TestApp;
+
+beforeAll(async () => {
+  app = await startTestApp({ JWT_SECRET, JWT_AUDIENCE: 'docket' });
+});
+afterAll(() => app.close());
+
+describe('GET /v1/me', () => {
+  it('tells an API key caller who they are, their tenant, roles and permissions', async () => {
+    const { key, user, tenant } = await buildCaller(['audit.read', 'files.*']);
+    const res = await app.call('get', '/v1/me', key).expect(200);
+    expect(res.body.user).toEqual({ id: user.id, email: user.email, name: user.name });
+    expect(res.body.tenant.id).toBe(tenant.id);
+    expect(res.body.permissions).toEqual(['audit.read', 'files.*']);
+    expect(res.body.auth.method).toBe('api_key');
+  });
+
+  it('answers 401 UNAUTHENTICATED without credentials', async () => {
+    const res = await app.call('get', '/v1/me').expect(401);
+    expect(res.body.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('answers 401 for an unknown or malformed key', async () => {
+    expect((await app.call('get', '/v1/me', 'dk_000000000000_' + 'A'.repeat(43)).expect(401)).body.code).toBe('INVALID_CREDENTIALS');
+    expect((await app.call('get', '/v1/me', 'dk_nonsense').expect(401)).body.code).toBe('INVALID_CREDENTIALS');
+  });
+
+  it('answers 401 CREDENTIALS_EXPIRED for an expired key and CREDENTIALS_REVOKED for a revoked one', async () => {
+    const tenant = await buildTenant();
+    const user = await buildUser(tenant, { permissions: ['*'] });
+    const expired = await buildApiKey(user, { expiresAt: new Date(Date.now() - 1000) });
+    const revoked = await buildApiKey(user, { revoked: true });
+    expect((await app.call('get', '/v1/me', expired).expect(401)).body.code).toBe('CREDENTIALS_EXPIRED');
+    expect((await app.call('get', '/v1/me', revoked).expect(401)).body.code).toBe('CREDENTIALS_REVOKED');
+  });
+
+  it('refuses the key of a deactivated user', async () => {
+    const tenant = await buildTenant();
+    const user = await buildUser(tenant, { permissions: ['*'], active: false });
+    await app.call('get', '/v1/me', await buildApiKey(user)).expect(401);
+  });
+
+  it('accepts the key as a bearer token too', async () => {
+    const { key } = await buildCaller(['*']);
+    await app.call('get', '/v1/me').set('Authorization', `Bearer ${key}`).expect(200);
+  });
+});
+
+describe('JWT bearer tokens', () => {
+  const sign = (claims: Record<string, unknown>, opts: { secret?: string; exp?: string | number; aud?: string } = {}) =>
+    new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt()
+      .setAudience(opts.aud ?? 'docket').setExpirationTime(opts.exp ?? '5m')
+      .sign(new TextEncoder().encode(opts.secret ?? JWT_SECRET));
+
+  it('accepts a valid HS256 token for a user of the tenant and narrows by scope', async () => {
+    const { user, tenant } = await buildCaller(['audit.read', 'files.read']);
+    const token = await sign({ sub: user.id, tid: tenant.id, scope: 'files.read' });
+    const res = await app.call('get', '/v1/me').set('Authorization', `Bearer ${token}`).expect(200);
+    expect(res.body.auth.method).toBe('jwt');
+    expect(res.body.permissions).toEqual(['files.read']);
+    await app.call('get', '/v1/audit-events').set('Authorization', `Bearer ${token}`).expect(403);
+  });
+
+  it('refuses alg none', async () => {
+    const { user, tenant } = await buildCaller(['*']);
+    const token = new UnsecuredJWT({ sub: user.id, tid: tenant.id }).setAudience('docket').setExpirationTime('5m').encode();
+    const res = await app.call('get', '/v1/me').set('Authorization', `Bearer ${token}`).expect(401);
+    expect(res.body.code).toBe('INVALID_CREDENTIALS');
+  });
+
+  it('refuses a forged signature, an expired token and a wrong audience', async () => {
+    const { user, tenant } = await buildCaller(['*']);
+    const forged = await sign({ sub: user.id, tid: tenant.id }, { secret: 'another-secret-another-secret-123456' });
+    expect((await app.call('get', '/v1/me').set('Authorization', `Bearer ${forged}`).expect(401)).body.code).toBe('INVALID_CREDENTIALS');
+    const expired = await sign({ sub: user.id, tid: tenant.id }, { exp: Math.floor(Date.now() / 1000) - 60 });
+    expect((await app.call('get', '/v1/me').set('Authorization', `Bearer ${expired}`).expect(401)).body.code).toBe('CREDENTIALS_EXPIRED');
+    const wrongAud = await sign({ sub: user.id, tid: tenant.id }, { aud: 'someone-else' });
+    expect((await app.call('get', '/v1/me').set('Authorization', `Bearer ${wrongAud}`).expect(401)).body.code).toBe('INVALID_CREDENTIALS');
+  });
+
+  it('refuses a token whose user is not in the named tenant', async () => {
+    const { user } = await buildCaller(['*']);
+    const other = await buildTenant();
+    const token = await sign({ sub: user.id, tid: other.id });
+    await app.call('get', '/v1/me').set('Authorization', `Bearer ${token}`).expect(401);
+  });
+});
+
+describe('permissions', () => {
+  it('serves the catalogue with the operations that use each permission', async () => {
+    const { key } = await buildCaller([]);
+    const res = await app.call('get', '/v1/permissions', key).expect(200);
+    const auditRead = res.body.items.find((p: { name: string }) => p.name === 'audit.read');
+    expect(auditRead.operations).toEqual(expect.arrayContaining(['listAuditEvents', 'getAuditExport']));
+  });
+
+  it('checks the caller\'s permissions, wildcards included', async () => {
+    const { key } = await buildCaller(['files.*']);
+    const res = await app.call('post', '/v1/me/permissions/check', key).send({ permissions: ['files.write', 'audit.read'] }).expect(200);
+    expect(res.body).toEqual({ all: false, results: { 'files.write': true, 'audit.read': false } });
+  });
+
+  it('refuses an operation without its permission with 403 naming it', async () => {
+    const { key } = await buildCaller(['files.read']);
+    const res = await app.call('get', '/v1/roles', key).expect(403);
+    expect(res.body).toMatchObject({ code: 'PERMISSION_DENIED', permission: 'identity.roles.read' });
+  });
+
+  it('narrows a scoped key below its user', async () => {
+    const tenant = await buildTenant();
+    const user = await buildUser(tenant, { permissions: ['*'] });
+    const key = await buildApiKey(user, { scopes: ['identity.roles.read'] });
+    await app.call('get', '/v1/roles', key).expect(200);
+    expect((await app.call('get', '/v1/users', key).expect(403)).body.permission).toBe('identity.users.read');
+  });
+});
+
+describe('roles', () => {
+  it('creates, reads, edits with If-Match and deletes a role, auditing each change', async () => {
+    const { key, tenant } = await buildCaller(['identity.roles.read', 'identity.roles.manage', 'audit.read']);
+    const created = await app.call('post', '/v1/roles', key).send({ key: 'auditor', title: 'Auditor', permissions: ['audit.read'] }).expect(201);
+    expect(created.headers.location).toBe('/v1/roles/auditor');
+    const etag = created.headers.etag;
+    const got = await app.call('get', '/v1/roles/auditor', key).expect(200);
+    expect(got.headers.etag).toBe(etag);
+    const updated = await app.call('patch', '/v1/roles/auditor', key).set('If-Match', etag).send({ permissions: ['audit.read', 'audit.export'] }).expect(200);
+    expect(updated.body.permissions).toEqual(['audit.read', 'audit.export']);
+    expect(updated.headers.etag).not.toBe(etag);
+    // The old ETag is stale now: 412 and nothing is written.
+    const stale = await app.call('patch', '/v1/roles/auditor', key).set('If-Match', etag).send({ title: 'Lost update' }).expect(412);
+    expect(stale.body.code).toBe('PRECONDITION_FAILED');
+    expect((await app.call('get', '/v1/roles/auditor', key).expect(200)).body.title).toBe('Auditor');
+    await app.call('delete', '/v1/roles/auditor', key).expect(204);
+    await app.call('get', '/v1/roles/auditor', key).expect(404);
+    const actions = (await AuditEvent.findAll({ where: { tenantId: tenant.id, entityType: 'role', entityId: 'auditor' }, order: [['id', 'ASC']] })).map((e) => e.action);
+    expect(actions).toEqual(['identity.role.created', 'identity.role.updated', 'identity.role.deleted']);
+  });
+
+  it('refuses permissions not in the catalogue with 422 UNKNOWN_PERMISSION', async () => {
+    const { key } = await buildCaller(['*']);
+    const res = await app.call('post', '/v1/roles', key).send({ key: 'odd', title: 'Odd', permissions: ['audit.read', 'nuclear.launch'] }).expect(422);
+    expect(res.body.code).toBe('UNKNOWN_PERMISSION');
+    expect(res.body.detail).toContain('nuclear.launch');
+  });
+
+  it('refuses a duplicate key with 409 ALREADY_EXISTS', async () => {
+    const { key } = await buildCaller(['*']);
+    await app.call('post', '/v1/roles', key).send({ key: 'dup', title: 'One', permissions: [] }).expect(201);
+    expect((await app.call('post', '/v1/roles', key).send({ key: 'dup', title: 'Two', permissions: [] }).expect(409)).body.code).toBe('ALREADY_EXISTS');
+  });
+
+  it('refuses to delete a role that users hold: 409 DEPENDENCY_EXISTS with the count', async () => {
+    const { key } = await buildCaller(['*']);
+    await app.call('post', '/v1/roles', key).send({ key: 'buyer', title: 'Buyer', permissions: [] }).expect(201);
+    await app.call('post', '/v1/users', key).send({ email: 'b1@example.com', name: 'B1', roles: ['buyer'] }).expect(201);
+    await app.call('post', '/v1/users', key).send({ email: 'b2@example.com', name: 'B2', roles: ['buyer'] }).expect(201);
+    const res = await app.call('delete', '/v1/roles/buyer', key).expect(409);
+    expect(res.body).toMatchObject({ code: 'DEPENDENCY_EXISTS', count: 2 });
+  });
+
+  it('lists roles page by page with a cursor', async () => {
+    const { key } = await buildCaller(['*']);
+    for (const k of ['a1', 'a2', 'a3']) await app.call('post', '/v1/roles', key).send({ key: k, title: k, permissions: [] }).expect(201);
+    const first = await app.call('get', '/v1/roles?limit=2', key).expect(200);
+    expect(first.body.items).toHaveLength(2);
+    const second = await app.call('get', `/v1/roles?limit=2&cursor=${first.body.nextCursor}`, key).expect(200);
+    const keys = [...first.body.items, ...second.body.items].map((r: { key: string }) => r.key);
+    expect(keys).toEqual([...new Set(keys)]);
+    expect(keys).toEqual(expect.arrayContaining(['a1', 'a2', 'a3']));
+    expect(second.body.nextCursor).toBeNull();
+  });
+});
+
+describe('users', () => {
+  it('creates a user with roles, grants permissions through them, and edits with If-Match', async () => {
+    const { key } = await buildCaller(['*']);
+    await app.call('post', '/v1/roles', key).send({ key: 'reader', title: 'Reader', permissions: ['files.read'] }).expect(201);
+    const created = await app.call('post', '/v1/users', key).send({ email: 'Ada@Example.com', name: 'Ada', roles: ['reader'] }).expect(201);
+    expect(created.body).toMatchObject({ email: 'ada@example.com', roles: ['reader'], active: true });
+    const id = created.body.id;
+    const patched = await app.call('patch', `/v1/users/${id}`, key).set('If-Match', created.headers.etag).send({ name: 'Ada L.', roles: [] }).expect(200);
+    expect(patched.body).toMatchObject({ name: 'Ada L.', roles: [] });
+    await app.call('patch', `/v1/users/${id}`, key).set('If-Match', created.headers.etag).send({ name: 'stale' }).expect(412);
+    const list = await app.call('get', '/v1/users?active=true', key).expect(200);
+    expect(list.body.items.map((u: { id: string }) => u.id)).toContain(id);
+  });
+
+  it('refuses an unknown role with 422 and a duplicate email with 409', async () => {
+    const { key } = await buildCaller(['*']);
+    expect((await app.call('post', '/v1/users', key).send({ email: 'x@example.com', name: 'X', roles: ['ghost'] }).expect(422)).body.code).toBe('UNKNOWN_ROLE');
+    await app.call('post', '/v1/users', key).send({ email: 'y@example.com', name: 'Y' }).expect(201);
+    expect((await app.call('post', '/v1/users', key).send({ email: 'Y@example.com', name: 'Y2' }).expect(409)).body.code).toBe('ALREADY_EXISTS');
+  });
+
+  it('refuses an invalid email', async () => {
+    const { key } = await buildCaller(['*']);
+    await app.call('post', '/v1/users', key).send({ email: 'not-an-email', name: 'X' }).expect(400);
+  });
+
+  it('takes effect at once: a deactivated user\'s key stops working', async () => {
+    const { key: admin, tenant } = await buildCaller(['*']);
+    const user = await buildUser(tenant, { permissions: ['files.read'] });
+    const userKey = await buildApiKey(user);
+    await app.call('get', '/v1/me', userKey).expect(200);
+    await app.call('patch', `/v1/users/${user.id}`, admin).send({ active: false }).expect(200);
+    await app.call('get', '/v1/me', userKey).expect(401);
+  });
+});
+
+describe('tenancy', () => {
+  it('answers 404 for another tenant\'s user, role, key and tenant data', async () => {
+    const a = await buildCaller(['*']);
+    const b = await buildCaller(['*']);
+    await app.call('post', '/v1/roles', b.key).send({ key: 'secret-role', title: 'B only', permissions: [] }).expect(201);
+    await app.call('get', `/v1/users/${b.user.id}`, a.key).expect(404);
+    await app.call('patch', `/v1/users/${b.user.id}`, a.key).send({ name: 'hijack' }).expect(404);
+    await app.call('get', '/v1/roles/secret-role', a.key).expect(404);
+    const bKeys = await app.call('get', '/v1/api-keys', b.key).expect(200);
+    await app.call('get', `/v1/api-keys/${bKeys.body.items[0].id}`, a.key).expect(404);
+    await app.call('delete', `/v1/api-keys/${bKeys.body.items[0].id}`, a.key).expect(404);
+    const aUsers = await app.call('get', '/v1/users', a.key).expect(200);
+    expect(aUsers.body.items.map((u: { id: string }) => u.id)).not.toContain(b.user.id);
+    expect((await app.call('get', '/v1/tenant', a.key).expect(200)).body.id).toBe(a.tenant.id);
+  });
+});
+
+describe('API keys', () => {
+  it('shows the secret once, stores only a hash, and works until revoked', async () => {
+    const { key: admin } = await buildCaller(['*']);
+    const created = await app.call('post', '/v1/api-keys', admin).send({ name: 'exporter', scopes: ['audit.read'] }).expect(201);
+    const secret: string = created.body.secret;
+    expect(secret).toMatch(/^dk_[a-f0-9]{12}_/);
+    expect(secret.startsWith(created.body.prefix)).toBe(true);
+    const listed = await app.call('get', '/v1/api-keys', admin).expect(200);
+    expect(JSON.stringify(listed.body)).not.toContain(secret.slice('dk_000000000000_'.length));
+    await app.call('get', '/v1/audit-events', secret).expect(200);
+    await app.call('get', '/v1/files', secret).expect(403);
+    const after = await app.call('get', `/v1/api-keys/${created.body.id}`, admin).expect(200);
+    expect(after.body.lastUsedAt).not.toBeNull();
+    const revoked = await app.call('delete', `/v1/api-keys/${created.body.id}`, admin).expect(200);
+    expect(revoked.body.revokedAt).not.toBeNull();
+    expect((await app.call('get', '/v1/audit-events', secret).expect(401)).body.code).toBe('CREDENTIALS_REVOKED');
+  });
+
+  it('refuses to grant scopes the caller does not hold: 403 PERMISSION_ESCALATION', async () => {
+    const { key } = await buildCaller(['identity.apikeys.manage', 'files.read']);
+    const res = await app.call('post', '/v1/api-keys', key).send({ name: 'sneaky', scopes: ['files.read', 'audit.export'] }).expect(403);
+    expect(res.body).toMatchObject({ code: 'PERMISSION_ESCALATION', permission: 'audit.export' });
+  });
+
+  it('refuses an expiry in the past and an unknown owner with 422', async () => {
+    const { key } = await buildCaller(['*']);
+    expect((await app.call('post', '/v1/api-keys', key).send({ name: 'old', expiresAt: '2001-01-01T00:00:00Z' }).expect(422)).body.code).toBe('INVALID_RANGE');
+    const other = await buildCaller(['*']);
+    expect((await app.call('post', '/v1/api-keys', key).send({ name: 'x', userId: other.user.id }).expect(422)).body.code).toBe('UNKNOWN_USER');
+  });
+
+  it('expires a key at its expiry time', async () => {
+    const { key: admin } = await buildCaller(['*']);
+    const created = await app.call('post', '/v1/api-keys', admin).send({ name: 'short', expiresAt: new Date(Date.now() + 1500).toISOString() }).expect(201);
+    await app.call('get', '/v1/me', created.body.secret).expect(200);
+    await new Promise((r) => setTimeout(r, 1600));
+    expect((await app.call('get', '/v1/me', created.body.secret).expect(401)).body.code).toBe('CREDENTIALS_EXPIRED');
+  });
+});
