@@ -18,6 +18,8 @@ export interface Config {
   cors: { origins: string[] };
   jwt: { secret?: string; jwksUrl?: string; audience?: string; issuer?: string };
   logLevel: string;
+  /** Audit export paging: rows per page, and an optional pause between pages to spare the database. */
+  auditExport: { pageSize: number; pagePauseMs: number };
   /** Idempotency keys older than this are forgotten (a housekeeping job purges them). */
   idempotencyTtlHours: number;
 }
@@ -74,5 +76,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24),
+    auditExport: { pageSize: Math.max(1, int(env, 'AUDIT_EXPORT_PAGE_SIZE', 2000)), pagePauseMs: int(env, 'AUDIT_EXPORT_PAGE_PAUSE_MS', 0) },
   };
 }

@@ -3,6 +3,8 @@ const transform = { '^.+\\.(ts|js|mjs)$': ['@swc/jest'] };
 // ESM-only dependencies are compiled to CommonJS for Jest's module registry (Node 20 has no native hook there).
 const transformIgnorePatterns = ['/node_modules/(?!(@apidevtools/json-schema-ref-parser)/)'];
 module.exports = {
+  // Workflows take real time against a real server; timeouts are generous, speed is measured in bench/.
+  testTimeout: 120000,
   projects: [
     { displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'], transform, transformIgnorePatterns, testEnvironment: 'node' },
     {
@@ -13,7 +15,6 @@ module.exports = {
       testEnvironment: 'node',
       globalSetup: '<rootDir>/test/helpers/global-setup.ts',
       globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
-      testTimeout: 120000,
     },
   ],
 };

@@ -1,6 +1,7 @@
 // Audit activities: the export writer pages through events by id cursor and resumes from its heartbeat.
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { stringify } from 'csv-stringify/sync';
 import { Op, WhereOptions } from 'sequelize';
@@ -14,6 +15,8 @@ export interface AuditActivityDeps {
   blobs: BlobStore;
   /** Rows per page: bounded memory whatever the size of the log. */
   exportPageSize?: number;
+  /** Pause between pages, to spare the database during big exports. */
+  exportPagePauseMs?: number;
 }
 
 interface ExportCursor {
@@ -79,6 +82,7 @@ export function createAuditActivities(deps: AuditActivityDeps) {
           ctx.heartbeat(cursor);
           await AuditExport.update({ rowsWritten: cursor.rows }, { where: { id: input.exportId, tenantId: input.tenantId } });
           if (page.length < pageSize) break;
+          if (deps.exportPagePauseMs) await sleep(deps.exportPagePauseMs);
         }
         await file.sync();
       } finally {

@@ -5,6 +5,7 @@ import { createAuditActivities } from './audit';
 export interface ActivityDeps {
   blobs: BlobStore;
   exportPageSize?: number;
+  exportPagePauseMs?: number;
 }
 
 export function createActivities(deps: ActivityDeps) {

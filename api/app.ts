@@ -14,7 +14,7 @@ import { withIdempotency } from './idempotency';
 import { auditRoutes } from './routes/audit';
 import { fileRoutes } from './routes/files';
 import { identityRoutes } from './routes/identity';
-import { operationsRoutes, serveDocsAsset } from './routes/operations';
+import { operationsRoutes } from './routes/operations';
 import { AppDeps, DocketState, Handlers, RouteDeps } from './types';
 
 /** Operations that read their own (streamed) body instead of JSON. */
@@ -136,13 +136,7 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
     }));
   }
 
-  // 3. Swagger UI's static assets (not API operations, so not in the contract).
-  app.use(async (ctx, next) => {
-    if (ctx.method === 'GET' && ctx.path.startsWith('/docs/assets/')) return serveDocsAsset(ctx, ctx.path.slice('/docs/assets/'.length));
-    return next();
-  });
-
-  // 4. Match the operation; authenticate, rate-limit and check its permission before validating input.
+  // 3. Match the operation; authenticate, rate-limit and check its permission before validating input.
   app.use(async (ctx) => {
     const request = { method: ctx.method, path: ctx.path, headers: ctx.headers as Record<string, string>, query: ctx.query as Record<string, string> };
     const op = api.router.matchOperation(request);
@@ -157,7 +151,9 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
           throw new ApiError(403, 'PERMISSION_DENIED', `This needs the permission '${info.permission}'`, { permission: info.permission });
         }
       }
-      if (!STREAMED_BODY.has(info.operationId)) ctx.state.body = await readJsonBody(ctx, deps.config.limits.jsonBodyBytes);
+      // A streamed body is read by its handler; the validator sees an empty form (binary parts are
+      // never schema-checked), the handler checks the parts it needs.
+      ctx.state.body = STREAMED_BODY.has(info.operationId) ? {} : await readJsonBody(ctx, deps.config.limits.jsonBodyBytes);
     }
     await api.handleRequest({ ...request, body: ctx.state.body }, ctx);
   });

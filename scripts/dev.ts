@@ -65,7 +65,10 @@ async function main(): Promise<void> {
     const connection = await NativeConnection.connect({ address: config.temporal.address });
     const workers = await createWorkers({
       connection, namespace: config.temporal.namespace, queues: selectQueues(config.workerQueues),
-      activities: createActivities({ blobs: new DiskBlobStore(config.fileStoreDir) }),
+      activities: createActivities({
+        blobs: new DiskBlobStore(config.fileStoreDir),
+        exportPageSize: config.auditExport.pageSize, exportPagePauseMs: config.auditExport.pagePauseMs,
+      }),
     });
     const running = runWorkers(workers);
     stops.push(async () => {

@@ -16,7 +16,10 @@ export async function main(): Promise<void> {
   const queues = selectQueues(config.workerQueues);
   const workers = await createWorkers({
     connection, namespace: config.temporal.namespace, queues,
-    activities: createActivities({ blobs: new DiskBlobStore(config.fileStoreDir) }),
+    activities: createActivities({
+      blobs: new DiskBlobStore(config.fileStoreDir),
+      exportPageSize: config.auditExport.pageSize, exportPagePauseMs: config.auditExport.pagePauseMs,
+    }),
   });
   log.info({ queues }, 'worker started');
   try {

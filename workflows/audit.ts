@@ -13,7 +13,8 @@ const short = proxyActivities<AuditActivities>({
 // resumes from the last heartbeat instead of starting over.
 const writer = proxyActivities<AuditActivities>({
   startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '30 seconds',
+  // A dead worker is noticed after this long, and another resumes the export from its cursor.
+  heartbeatTimeout: '10 seconds',
   retry: { maximumAttempts: 20, initialInterval: '1 second' },
 });
 

@@ -23,7 +23,7 @@ const DOCS_HTML = `<!doctype html>
 // Kept out of the HTML so the Content-Security-Policy can forbid inline scripts.
 const DOCS_INIT = `window.ui = SwaggerUIBundle({ url: '/openapi.yaml', dom_id: '#swagger-ui', deepLinking: true });`;
 
-export async function serveDocsAsset(ctx: Koa.Context, name: string): Promise<void> {
+async function serveDocsAsset(ctx: Koa.Context, name: string): Promise<void> {
   if (name === 'docs-init.js') {
     ctx.type = 'application/javascript';
     ctx.body = DOCS_INIT;
@@ -68,6 +68,9 @@ export function operationsRoutes(deps: RouteDeps): Handlers {
     async getOpenApi(_c, ctx) {
       ctx.type = 'application/yaml';
       ctx.body = deps.contract.raw;
+    },
+    async getDocsAsset(c, ctx) {
+      await serveDocsAsset(ctx, c.request.params.asset as string);
     },
     async getDocs(_c, ctx) {
       ctx.type = 'text/html';

@@ -28,9 +28,14 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+let shared: { sequelize: Sequelize; users: number } | undefined;
+
 export async function startTestApp(env: Record<string, string> = {}, opts: { ping?: () => Promise<void> } = {}): Promise<TestApp> {
   const config = loadConfig({ ...process.env, RATE_LIMIT_PER_MINUTE: '0', ...env });
-  const sequelize = createSequelize(config.databaseUrl, { poolMax: 5 });
+  // Models are bound to one Sequelize per module registry (one per test file): share it between apps.
+  shared ??= { sequelize: createSequelize(config.databaseUrl, { poolMax: 5 }), users: 0 };
+  shared.users++;
+  const { sequelize } = shared;
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const metrics = createMetrics({ defaults: false });
@@ -68,7 +73,10 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
       await running;
       await native?.close();
       await connection.close();
-      await sequelize.close();
+      if (--shared!.users === 0) {
+        await sequelize.close();
+        shared = undefined;
+      }
       server.close();
     },
   };
