@@ -2,7 +2,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Context } from '@temporalio/activity';
+import { CancelledFailure, Context } from '@temporalio/activity';
 import { stringify } from 'csv-stringify/sync';
 import { Op, WhereOptions } from 'sequelize';
 import { AuditEvent, AuditExport } from '../db';
@@ -80,6 +80,8 @@ export function createAuditActivities(deps: AuditActivityDeps) {
           await file.write(chunk, 0, chunk.length, cursor.bytes);
           cursor = { lastId: page[page.length - 1].id, rows: cursor.rows + page.length, bytes: cursor.bytes + chunk.length };
           ctx.heartbeat(cursor);
+          // Cancelled (or the worker is shutting down): stop here; a retry resumes from this cursor.
+          if (ctx.cancellationSignal.aborted) throw new CancelledFailure('audit export cancelled');
           await AuditExport.update({ rowsWritten: cursor.rows }, { where: { id: input.exportId, tenantId: input.tenantId } });
           if (page.length < pageSize) break;
           if (deps.exportPagePauseMs) await sleep(deps.exportPagePauseMs);

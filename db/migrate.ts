@@ -9,7 +9,6 @@ export function migrator(sequelize: Sequelize) {
       // .ts under tsx/jest, .js once compiled to dist/.
       glob: ['migrations/*.{ts,js}', { cwd: __dirname, ignore: ['**/*.d.ts', '**/*.map'] }],
       resolve: ({ name, path: file, context }) => {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
         const mod = require(file!);
         return { name: path.basename(name, path.extname(name)), up: () => mod.up({ context }), down: () => mod.down({ context }) };
       },

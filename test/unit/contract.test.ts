@@ -1,0 +1,53 @@
+// openapi.yaml is the source of truth: these checks keep it complete as domains are added.
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadContract } from '../../api/contract';
+
+const contract = loadContract();
+const def = contract.definition as { paths: Record<string, Record<string, { responses: Record<string, unknown>; requestBody?: { content: Record<string, { example?: unknown; schema?: unknown }> } }>>; components: { schemas: { Problem: { description: string } } } };
+
+function sourceFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return e.name === 'generated' ? [] : sourceFiles(p);
+    return p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+it('names every permission an operation needs in the catalogue', () => {
+  const names = contract.permissions.map((p) => p.name);
+  const unknown = contract.operations.filter((o) => o.permission && !names.includes(o.permission));
+  expect(unknown).toEqual([]);
+});
+
+it('documents 401 on every authenticated operation and 403 on every permissioned one', () => {
+  for (const op of contract.operations) {
+    const responses = def.paths[op.path][op.method.toLowerCase()].responses;
+    if (!op.public) expect([op.operationId, '401' in responses]).toEqual([op.operationId, true]);
+    if (op.permission) expect([op.operationId, '403' in responses]).toEqual([op.operationId, true]);
+    expect([op.operationId, 'default' in responses]).toEqual([op.operationId, true]);
+  }
+});
+
+it('gives every JSON request body an example', () => {
+  for (const op of contract.operations) {
+    const json = def.paths[op.path][op.method.toLowerCase()].requestBody?.content['application/json'];
+    if (json) expect([op.operationId, json.example !== undefined]).toEqual([op.operationId, true]);
+  }
+});
+
+it('lists every error code the code can send in the Problem schema', () => {
+  const documented = def.components.schemas.Problem.description;
+  const root = path.resolve(__dirname, '..', '..');
+  const used = new Set<string>();
+  for (const file of [...sourceFiles(path.join(root, 'api')), ...sourceFiles(path.join(root, 'lib'))]) {
+    for (const m of fs.readFileSync(file, 'utf8').matchAll(/ApiError\(\d{3}, '([A-Z_]+)'/g)) used.add(m[1]);
+  }
+  expect(used.size).toBeGreaterThan(10);
+  expect([...used].filter((code) => !documented.includes(code))).toEqual([]);
+});
+
+it('gives every operation a unique operationId', () => {
+  const ids = contract.operations.map((o) => o.operationId);
+  expect(new Set(ids).size).toBe(ids.length);
+});
