@@ -45,23 +45,23 @@ function list(raw: string | undefined): string[] {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const nodeEnv = (env.NODE_ENV ?? 'development') as Config['env'];
+  const nodeEnv = (env.NODE_ENV || 'development') as Config['env'];
   if (!['development', 'test', 'production'].includes(nodeEnv)) {
     throw new ConfigError(`NODE_ENV must be development, test or production, got "${nodeEnv}"`);
   }
-  const dataDir = path.resolve(env.DOCKET_DATA_DIR ?? path.join(PROJECT_ROOT, '.data'));
+  const dataDir = path.resolve(env.DOCKET_DATA_DIR || path.join(PROJECT_ROOT, '.data'));
   return {
     env: nodeEnv,
     port: int(env, 'PORT', 3000),
-    host: env.HOST ?? '0.0.0.0',
+    host: env.HOST || '0.0.0.0',
     databaseUrl: required(env, 'DATABASE_URL'),
     temporal: {
       address: required(env, 'TEMPORAL_ADDRESS'),
-      namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+      namespace: env.TEMPORAL_NAMESPACE || 'default',
     },
     workerQueues: list(env.WORKER_QUEUES),
     dataDir,
-    fileStoreDir: path.resolve(env.FILE_STORE_DIR ?? path.join(dataDir, 'files')),
+    fileStoreDir: path.resolve(env.FILE_STORE_DIR || path.join(dataDir, 'files')),
     limits: {
       jsonBodyBytes: int(env, 'JSON_BODY_LIMIT_BYTES', 1024 * 1024),
       uploadBytes: int(env, 'UPLOAD_LIMIT_BYTES', 50 * 1024 * 1024),
@@ -74,7 +74,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       audience: env.JWT_AUDIENCE || undefined,
       issuer: env.JWT_ISSUER || undefined,
     },
-    logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
+    logLevel: env.LOG_LEVEL || (nodeEnv === 'test' ? 'silent' : 'info'),
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24),
     auditExport: { pageSize: Math.max(1, int(env, 'AUDIT_EXPORT_PAGE_SIZE', 2000)), pagePauseMs: int(env, 'AUDIT_EXPORT_PAGE_PAUSE_MS', 0) },
   };

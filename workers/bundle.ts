@@ -4,7 +4,7 @@ import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { PROJECT_ROOT } from '../lib/paths';
 
-export const DEFAULT_BUNDLE_PATH = process.env.WORKFLOW_BUNDLE_PATH ?? path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
+export const DEFAULT_BUNDLE_PATH = process.env.WORKFLOW_BUNDLE_PATH || path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
 
 export async function writeWorkflowBundle(target = DEFAULT_BUNDLE_PATH): Promise<string> {
   const { code } = await bundleWorkflowCode({

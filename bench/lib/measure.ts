@@ -19,7 +19,6 @@ export async function runConcurrent(total: number, concurrency: number, op: (i: 
   const latencies: number[] = [];
   const errors: Record<string, number> = {};
   let next = 0;
-  let ok = 0;
   const started = process.hrtime.bigint();
   const lane = async (): Promise<void> => {
     for (;;) {
@@ -29,7 +28,6 @@ export async function runConcurrent(total: number, concurrency: number, op: (i: 
       try {
         await op(i);
         latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
-        ok++;
       } catch (err) {
         const msg = ((err as Error).message ?? String(err)).slice(0, 200);
         errors[msg] = (errors[msg] ?? 0) + 1;
@@ -38,16 +36,29 @@ export async function runConcurrent(total: number, concurrency: number, op: (i: 
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, lane));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  latencies.sort((a, b) => a - b);
-  return {
+  return summarize(total, seconds, latencies, errors);
+}
+
+/** Results of one or more runs; pass their latencies and summed seconds to merge runs exactly. */
+export function summarize(total: number, seconds: number, latencies: number[], errors: Record<string, number>): LoopResult {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const ok = sorted.length;
+  const result: LoopResult = {
     total, ok, failed: total - ok, seconds: round(seconds, 3), perSecond: round(ok / seconds, 1),
     latencyMs: {
-      p50: round(percentile(latencies, 50), 2), p99: round(percentile(latencies, 99), 2),
-      max: round(latencies[latencies.length - 1] ?? 0, 2),
-      mean: round(latencies.reduce((s, x) => s + x, 0) / Math.max(1, latencies.length), 2),
+      p50: round(percentile(sorted, 50), 2), p99: round(percentile(sorted, 99), 2),
+      max: round(sorted[ok - 1] ?? 0, 2),
+      mean: round(sorted.reduce((s, x) => s + x, 0) / Math.max(1, ok), 2),
     },
     errors,
   };
+  // Kept for merging, left out of JSON.
+  Object.defineProperty(result, 'samples', { value: latencies, enumerable: false });
+  return result;
+}
+
+export function samplesOf(r: LoopResult): number[] {
+  return (r as LoopResult & { samples?: number[] }).samples ?? [];
 }
 
 /** Nearest-rank percentile of an ascending array. */

@@ -102,7 +102,12 @@ export async function startStack(): Promise<BenchStack> {
 
     const startApi = async (env: Record<string, string> = {}): Promise<ApiProcess> => {
       const port = await freePort();
-      const child = spawn(process.execPath, ['--import', 'tsx', 'api/server.ts'], {
+      // Profiling knobs: BENCH_API_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") and
+      // BENCH_API_ENTRY (another entry file; .js runs on plain node, e.g. a compiled dist/api/server.js).
+      const extra = (process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      const entry = process.env.BENCH_API_ENTRY ?? 'api/server.ts';
+      const args = entry.endsWith('.ts') ? [...extra, '--import', 'tsx', entry] : [...extra, entry];
+      const child = spawn(process.execPath, args, {
         cwd: PROJECT_ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
         env: {

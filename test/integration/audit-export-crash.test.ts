@@ -44,9 +44,9 @@ it('resumes after SIGKILL with nothing lost and nothing written twice', async ()
   const started = await app.call('post', '/v1/audit-exports', key).send({ entityType: 'file' }).expect(202);
 
   // Kill the worker once a few pages are written: mid-export, not before, not after.
-  const partial = await waitFor(async () => {
+  const partial = await waitFor<number>(async () => {
     const x = await AuditExport.findByPk(started.body.id);
-    return x && x.rowsWritten >= 100 && x.rowsWritten < total && x.rowsWritten;
+    return x !== null && x.rowsWritten >= 100 && x.rowsWritten < total ? x.rowsWritten : undefined;
   }, { what: 'export part-way', timeoutMs: 60_000, intervalMs: 50 });
   first.kill('SIGKILL');
   await new Promise((r) => first.once('exit', r));
@@ -68,7 +68,7 @@ it('resumes after SIGKILL with nothing lost and nothing written twice', async ()
   // The activity really was retried (attempt 2), and resumed rather than restarted: the second
   // attempt began from the cursor the first one heartbeated.
   const history = await app.client.workflow.getHandle(done.workflowId).fetchHistory();
-  const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+  const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 0);
   expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);
   expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'audit.export.completed' } })).toBe(1);
 });

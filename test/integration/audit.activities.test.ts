@@ -39,7 +39,7 @@ it('writes page by page, heartbeating a cursor after each page', async () => {
   const env = new MockActivityEnvironment();
   const beats: { lastId: string; rows: number }[] = [];
   env.on('heartbeat', (d) => beats.push(d));
-  const { fileId, rows } = await env.run(activities.writeAuditExport, input);
+  const { fileId, rows } = (await env.run(activities.writeAuditExport, input)) as { fileId: string; rows: number };
   expect(rows).toBe(35);
   expect(beats.map((b) => b.rows)).toEqual([10, 20, 30, 35]);
   expect((await csvRows(fileId)).map((r) => r.entity_id)).toEqual(Array.from({ length: 35 }, (_, i) => `f-${i}`));
@@ -57,7 +57,7 @@ it('continues from the last heartbeat on retry: every row once', async () => {
   const retry = new MockActivityEnvironment({ heartbeatDetails: second, attempt: 2 });
   const beats: number[] = [];
   retry.on('heartbeat', (d: { rows: number }) => beats.push(d.rows));
-  const { fileId, rows } = await retry.run(activities.writeAuditExport, input);
+  const { fileId, rows } = (await retry.run(activities.writeAuditExport, input)) as { fileId: string; rows: number };
   expect(beats).toEqual([25]);
   expect(rows).toBe(25);
   const ids = (await csvRows(fileId)).map((r) => r.entity_id);
@@ -66,8 +66,8 @@ it('continues from the last heartbeat on retry: every row once', async () => {
 
 it('stores the file once even if the activity runs again after finishing', async () => {
   const input = await exportOf(3);
-  const a = await new MockActivityEnvironment().run(activities.writeAuditExport, input);
-  const b = await new MockActivityEnvironment().run(activities.writeAuditExport, input);
+  const a = (await new MockActivityEnvironment().run(activities.writeAuditExport, input)) as { fileId: string };
+  const b = (await new MockActivityEnvironment().run(activities.writeAuditExport, input)) as { fileId: string };
   expect(b.fileId).toBe(a.fileId);
   expect(await StoredFile.count({ where: { tenantId: input.tenantId } })).toBe(1);
 });

@@ -1,0 +1,178 @@
+// Suite "foundation": the foundation issue's targets.
+//  1. Authenticated GET /v1/me under 50 connections: throughput, latency, API memory.
+//  2. Starting the audit-export workflow straight through the Temporal client ("raw") versus through
+//     POST /v1/audit-exports (row + audit row in one transaction, then the same start): starts/s, ratio.
+// No worker runs: the workflows only wait in their task queue, so only the starts are measured.
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import autocannon from 'autocannon';
+import { Op } from 'sequelize';
+import { AuditExport } from '../../db';
+import { connectTemporal } from '../../lib/temporal';
+import type { auditExportWorkflow } from '../../workflows/audit';
+import { AUDIT_DOMAIN, AUDIT_TASK_QUEUE } from '../../workflows/audit.api';
+import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '../../workflows/search-attributes';
+import { LoopResult, runConcurrent, samplesOf, summarize, table } from '../lib/measure';
+import { ApiProcess, BenchStack, log, ProcMemory, round } from '../lib/stack';
+import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
+
+type Mode = 'raw' | 'api';
+
+export const foundation: Suite = {
+  name: 'foundation',
+  description: 'GET /v1/me throughput/latency/RSS; workflow starts raw vs through POST /v1/audit-exports',
+  async run(stack: BenchStack): Promise<SuiteResult> {
+    const config = {
+      meConnections: envInt('BENCH_CONNECTIONS', 50),
+      meWarmupSeconds: envInt('BENCH_WARMUP_SECONDS', 3),
+      meSeconds: envInt('BENCH_ME_SECONDS', 20),
+      starts: envInt('BENCH_STARTS', 2000),
+      startConcurrency: envInt('BENCH_START_CONCURRENCY', 50),
+      startWarmup: envInt('BENCH_START_WARMUP', 200),
+      apiEnv: { NODE_ENV: 'production', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '100000000' },
+    };
+    const startedAt = new Date().toISOString();
+    const api = await stack.startApi();
+    log(`API pid ${api.pid} ready on ${api.url}`);
+    const memory: Record<string, ProcMemory> = { idle: api.memory() };
+
+    // 1. GET /v1/me --------------------------------------------------------------------------------
+    const me = await benchMe(api, stack.apiKey, config);
+    memory.afterMe = api.memory();
+
+    // 2. Workflow starts ---------------------------------------------------------------------------
+    const starts = await benchStarts(api, stack, config);
+    memory.afterStarts = api.memory();
+    await api.stop();
+
+    const peakRssMb = Math.max(memory.afterMe.peakRssMb, memory.afterStarts.peakRssMb);
+    const ratio = round(starts.api.perSecond / starts.raw.perSecond, 3);
+    const targets = [
+      judge('GET /v1/me throughput (mean req/s)', me.reqPerSec, '>=', 2000, 'req/s'),
+      judge('GET /v1/me p99 latency', me.latencyMs.p99, '<', 25, 'ms'),
+      judge('GET /v1/me non-2xx + errors', me.non2xx + me.errors + me.timeouts, '==', 0, 'responses'),
+      judge('API peak RSS (VmHWM, whole suite)', peakRssMb, '<', 250, 'MB'),
+      judge('workflow starts: API / raw', ratio, '>=', 0.8, '×'),
+      judge('workflow starts: failed', starts.raw.failed + starts.api.failed, '==', 0, 'starts'),
+    ];
+
+    const summary = [
+      table(['GET /v1/me', 'req/s mean', 'p50 ms', 'p99 ms', 'max ms', 'requests', 'non-2xx', 'errors'], [
+        [`${config.meConnections} conns, ${config.meSeconds} s`, me.reqPerSec, me.latencyMs.p50, me.latencyMs.p99, me.latencyMs.max, me.requests, me.non2xx, me.errors + me.timeouts],
+      ]),
+      '',
+      table(['workflow starts', 'starts', 'seconds', 'starts/s', 'p50 ms', 'p99 ms', 'failed'], [
+        ...starts.blocks.map((b) => [`  block ${b.mode}`, b.ok, b.seconds, b.perSecond, b.latencyMs.p50, b.latencyMs.p99, b.failed]),
+        ...(['raw', 'api'] as const).map((m) => [m === 'raw' ? 'raw client.workflow.start' : 'POST /v1/audit-exports', starts[m].ok, starts[m].seconds, starts[m].perSecond, starts[m].latencyMs.p50, starts[m].latencyMs.p99, starts[m].failed]),
+        ['API / raw', '', '', ratio, '', '', ''],
+      ]),
+      '',
+      table(['API memory (MB)', 'VmRSS', 'VmHWM (peak)'], Object.entries(memory).map(([k, v]) => [k, v.rssMb, v.peakRssMb])),
+    ].join('\n');
+
+    return {
+      suite: 'foundation', startedAt, finishedAt: new Date().toISOString(), config,
+      measurements: { me, starts: { raw: starts.raw, api: starts.api, ratio, blocks: starts.blocks, check: starts.check }, apiMemoryMb: memory, apiPeakRssMb: peakRssMb },
+      targets, summary,
+    };
+  },
+};
+
+interface MeResult {
+  reqPerSec: number;
+  latencyMs: { p50: number; p99: number; max: number; mean: number };
+  requests: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodes: Record<string, number>;
+  warmup: { reqPerSec: number; non2xx: number };
+}
+
+async function benchMe(api: ApiProcess, apiKey: string, c: { meConnections: number; meWarmupSeconds: number; meSeconds: number }): Promise<MeResult> {
+  const opts = { url: `${api.url}/v1/me`, connections: c.meConnections, headers: { 'x-api-key': apiKey } };
+  log(`GET /v1/me: ${c.meWarmupSeconds} s warm-up, then ${c.meSeconds} s measured, ${c.meConnections} connections`);
+  const warm = await autocannon({ ...opts, duration: c.meWarmupSeconds });
+  const r = await autocannon({ ...opts, duration: c.meSeconds });
+  const statusCodes = Object.fromEntries(Object.entries(r.statusCodeStats).map(([k, v]) => [k, v.count]));
+  return {
+    reqPerSec: r.requests.mean,
+    latencyMs: { p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, mean: r.latency.mean },
+    requests: r.requests.total ?? 0, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts, statusCodes,
+    warmup: { reqPerSec: warm.requests.mean, non2xx: warm.non2xx },
+  };
+}
+
+interface Block extends LoopResult { mode: Mode }
+
+async function benchStarts(api: ApiProcess, stack: BenchStack, c: { starts: number; startConcurrency: number; startWarmup: number }) {
+  const temporal = await connectTemporal(stack.temporalAddress, 'default');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: c.startConcurrency });
+  const tenantId = stack.tenantId;
+
+  // Exactly what lib/temporal.ts startBusinessWorkflow sends for an audit export.
+  const raw = async (): Promise<void> => {
+    const exportId = randomUUID();
+    await temporal.client.workflow.start<typeof auditExportWorkflow>('auditExportWorkflow', {
+      taskQueue: AUDIT_TASK_QUEUE,
+      workflowId: businessWorkflowId({ domain: AUDIT_DOMAIN, tenantId, entityId: exportId }),
+      args: [{ exportId, tenantId, filters: {} }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      typedSearchAttributes: [
+        { key: TENANT_ID, value: tenantId },
+        { key: ENTITY_TYPE, value: 'audit_export' },
+        { key: ENTITY_ID, value: exportId },
+        { key: STATUS, value: 'queued' },
+      ],
+    });
+  };
+  const viaApi = (): Promise<void> => new Promise<void>((resolve, reject) => {
+    const req = http.request({
+      agent, host: '127.0.0.1', port: api.port, method: 'POST', path: '/v1/audit-exports',
+      headers: { 'content-type': 'application/json', 'content-length': '2', 'x-api-key': stack.apiKey },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('error', reject);
+      res.on('end', () => {
+        if (res.statusCode === 202) resolve();
+        else reject(new Error(`HTTP ${res.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 150)}`));
+      });
+    });
+    req.on('error', reject);
+    req.end('{}');
+  });
+  const ops: Record<Mode, () => Promise<void>> = { raw, api: viaApi };
+
+  try {
+    // Warm both paths (connections, JIT, pools, Temporal's caches) before anything counts.
+    log(`workflow starts: warm-up ${c.startWarmup} raw + ${c.startWarmup} via API`);
+    for (const mode of ['raw', 'api'] as const) {
+      const w = await runConcurrent(c.startWarmup, c.startConcurrency, ops[mode]);
+      if (w.failed) throw new Error(`warm-up of ${mode} starts failed: ${JSON.stringify(w.errors)}`);
+    }
+    // ABBA halves: Temporal's store grows as we go, so each mode gets an early and a late block.
+    const half = Math.ceil(c.starts / 2);
+    const blocks: Block[] = [];
+    for (const mode of ['raw', 'api', 'api', 'raw'] as const) {
+      const n = blocks.some((b) => b.mode === mode) ? c.starts - half : half;
+      log(`workflow starts: ${n} ${mode}, ${c.startConcurrency} in flight`);
+      blocks.push(Object.assign(await runConcurrent(n, c.startConcurrency, ops[mode]), { mode }));
+    }
+    const combine = (mode: Mode): LoopResult => {
+      const bs = blocks.filter((b) => b.mode === mode);
+      const errors: Record<string, number> = {};
+      for (const b of bs) for (const [k, v] of Object.entries(b.errors)) errors[k] = (errors[k] ?? 0) + v;
+      return summarize(bs.reduce((s, b) => s + b.total, 0), bs.reduce((s, b) => s + b.seconds, 0), bs.flatMap(samplesOf), errors);
+    };
+    // Sanity: every API start left a queued row (a failed start marks its row 'failed').
+    const rows = await AuditExport.count({ where: { tenantId } });
+    const failedRows = await AuditExport.count({ where: { tenantId, status: { [Op.ne]: 'queued' } } });
+    const check = { auditExportRows: rows, expectedRows: c.startWarmup + c.starts, notQueuedRows: failedRows };
+    if (rows !== check.expectedRows || failedRows) log(`WARNING: audit_exports rows ${JSON.stringify(check)}`);
+    return { raw: combine('raw'), api: combine('api'), blocks, check };
+  } finally {
+    agent.destroy();
+    await temporal.connection.close();
+  }
+}
