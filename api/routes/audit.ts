@@ -11,6 +11,7 @@ import { businessWorkflowId } from '../../workflows/search-attributes';
 import { page, paginate, queryOf } from '../conventions';
 import { ApiError, notFound } from '../errors';
 import { presentAuditEvent, presentAuditExport } from '../presenters';
+import { Schemas } from '../schemas';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
 import { sendStoredFile } from './files';
 
@@ -43,7 +44,7 @@ export function auditRoutes(deps: RouteDeps): Handlers {
     },
 
     async createAuditExport(c, ctx) {
-      const filters = (c.request.requestBody ?? {}) as AuditFilters;
+      const filters: AuditFilters = (c.request.requestBody ?? {}) as Schemas['AuditFilters'];
       assertRange(filters);
       const audit = auditContext(ctx);
       const id = randomUUID();

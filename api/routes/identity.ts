@@ -7,11 +7,9 @@ import { checkIfMatch, page, paginate, queryOf, versionEtag } from '../conventio
 import { ApiError, notFound } from '../errors';
 import { grants } from '../permissions';
 import { presentApiKey, presentRole, presentTenant, presentUser } from '../presenters';
+import { Schemas } from '../schemas';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
 
-interface UserBody { email?: string; name?: string; active?: boolean; roles?: string[] }
-interface RoleBody { key?: string; title?: string; permissions?: string[] }
-interface ApiKeyBody { name: string; userId?: string; scopes?: string[]; expiresAt?: string }
 
 const roleInclude = [{ model: Role, as: 'roles', through: { attributes: [] } }];
 
@@ -56,7 +54,7 @@ export function identityRoutes(deps: RouteDeps): Handlers {
     },
 
     async checkMyPermissions(c, ctx) {
-      const { permissions } = c.request.requestBody as { permissions: string[] };
+      const { permissions } = c.request.requestBody as { permissions: Schemas['PermissionName'][] };
       const a = caller(ctx);
       const results = Object.fromEntries(permissions.map((p) => [p, a.permissions.has(p)]));
       ctx.body = { all: Object.values(results).every(Boolean), results };
@@ -79,7 +77,7 @@ export function identityRoutes(deps: RouteDeps): Handlers {
     },
 
     async createUser(c, ctx) {
-      const body = c.request.requestBody as Required<Pick<UserBody, 'email' | 'name'>> & UserBody;
+      const body = c.request.requestBody as Schemas['UserCreate'];
       const audit = auditContext(ctx);
       const user = await deps.sequelize.transaction(async (transaction) => {
         const roles = await rolesByKey(audit.tenantId, body.roles ?? []);
@@ -104,7 +102,7 @@ export function identityRoutes(deps: RouteDeps): Handlers {
     },
 
     async updateUser(c, ctx) {
-      const body = c.request.requestBody as UserBody;
+      const body = c.request.requestBody as Schemas['UserUpdate'];
       const audit = auditContext(ctx);
       const user = await deps.sequelize.transaction(async (transaction) => {
         const found = await User.findOne({ where: { id: c.request.params.userId as string, tenantId: audit.tenantId }, include: roleInclude, transaction, lock: { level: transaction.LOCK.UPDATE, of: User } });
@@ -136,7 +134,7 @@ export function identityRoutes(deps: RouteDeps): Handlers {
     },
 
     async createRole(c, ctx) {
-      const body = c.request.requestBody as Required<RoleBody>;
+      const body = c.request.requestBody as Schemas['RoleCreate'];
       assertKnownPermissions(body.permissions);
       const audit = auditContext(ctx);
       const role = await deps.sequelize.transaction(async (transaction) => {
@@ -160,7 +158,7 @@ export function identityRoutes(deps: RouteDeps): Handlers {
     },
 
     async updateRole(c, ctx) {
-      const body = c.request.requestBody as RoleBody;
+      const body = c.request.requestBody as Schemas['RoleUpdate'];
       if (body.permissions) assertKnownPermissions(body.permissions);
       const audit = auditContext(ctx);
       const role = await deps.sequelize.transaction(async (transaction) => {
@@ -199,7 +197,7 @@ export function identityRoutes(deps: RouteDeps): Handlers {
     },
 
     async createApiKey(c, ctx) {
-      const body = c.request.requestBody as ApiKeyBody;
+      const body = c.request.requestBody as Schemas['ApiKeyCreate'];
       const a = caller(ctx);
       const audit = auditContext(ctx);
       if (body.scopes) {
