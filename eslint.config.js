@@ -2,7 +2,7 @@
 const tseslint = require('typescript-eslint');
 
 module.exports = tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'api/generated/', '.data/', '.tools/', 'coverage/', 'bench/results/'] },
+  { ignores: ['node_modules/', 'dist/', 'api/generated/', '.data/', '.tools/', 'coverage/', 'bench/results/', 'bench/.build/'] },
   ...tseslint.configs.recommended,
   {
     rules: {
