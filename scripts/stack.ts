@@ -84,7 +84,8 @@ export async function startTemporalDevServer(opts: { port: number; uiPort?: numb
   return {
     address, uiUrl: opts.uiPort ? `http://localhost:${opts.uiPort}` : null, process: child,
     stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
+      // Ctrl-C reaches the whole process group: the server may be gone already (by signal).
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
       setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
