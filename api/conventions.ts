@@ -82,3 +82,11 @@ export function queryOf(c: { request: { query?: Record<string, string | string[]
     bool: (k: string) => (str(k) === undefined ? undefined : str(k) === 'true'),
   };
 }
+
+/** Sends a resource: status, body, and the Location / ETag headers every route sets the same way. */
+export function respond(ctx: Koa.Context, body: unknown, opts: { status?: number; location?: string; etag?: string } = {}): void {
+  ctx.status = opts.status ?? 200;
+  if (opts.location) ctx.set('Location', opts.location);
+  if (opts.etag) ctx.set('ETag', opts.etag);
+  ctx.body = body;
+}

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { machineBusyPct } from './lib/cpu';
 import { table } from './lib/measure';
 import { BenchStack, log, startStack } from './lib/stack';
 import { Suite, SuiteResult } from './lib/suite';
@@ -84,10 +85,13 @@ async function main(): Promise<number> {
   try {
     stack = await startStack();
     for (const suite of suites) {
+      // The stack is up and idle: anything busy now is someone else's work and will skew the numbers.
+      const busyBefore = await machineBusyPct();
+      if (busyBefore > 15) log(`WARNING: the machine is ${busyBefore}% busy before the run (other processes); results will be low`);
       log(`suite ${suite.name}: ${suite.description}`);
       const result = await suite.run(stack);
       report(result);
-      const file = save(result, meta);
+      const file = save(result, { ...meta, machineBusyPctBeforeRun: busyBefore });
       log(`results written to ${path.relative(process.cwd(), file)}`);
       failed += result.targets.filter((t) => !t.pass).length;
     }

@@ -8,7 +8,7 @@ import { startBusinessWorkflow } from '../../lib/temporal';
 import type { auditExportWorkflow } from '../../workflows/audit';
 import { AUDIT_DOMAIN, AUDIT_TASK_QUEUE, AuditFilters } from '../../workflows/audit.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
-import { page, paginate, queryOf } from '../conventions';
+import { page, paginate, queryOf, respond } from '../conventions';
 import { ApiError, notFound } from '../errors';
 import { presentAuditEvent, presentAuditExport } from '../presenters';
 import { Schemas } from '../schemas';
@@ -66,9 +66,7 @@ export function auditRoutes(deps: RouteDeps): Handlers {
         throw new ApiError(503, 'SERVICE_UNAVAILABLE', 'Temporal is unreachable; try again shortly');
       }
       deps.metrics.workflowStarts.inc({ workflow_type: 'auditExportWorkflow' });
-      ctx.status = 202;
-      ctx.set('Location', `/v1/audit-exports/${id}`);
-      ctx.body = presentAuditExport(x);
+      respond(ctx, presentAuditExport(x), { status: 202, location: `/v1/audit-exports/${id}` });
     },
 
     async getAuditExport(c, ctx) {

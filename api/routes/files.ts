@@ -6,7 +6,7 @@ import { StoredFile } from '../../db';
 import { recordAudit } from '../../lib/audit';
 import { BlobStore, BlobTooLargeError } from '../../lib/blob-store';
 import { deleteFile, storeStream } from '../../lib/files';
-import { page, paginate, queryOf } from '../conventions';
+import { page, paginate, queryOf, respond } from '../conventions';
 import { ApiError, notFound, validationFailed } from '../errors';
 import { presentFile } from '../presenters';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
@@ -89,16 +89,12 @@ export function fileRoutes(deps: RouteDeps): Handlers {
         throw err;
       }
       await recordAudit({ ...audit, action: 'files.file.uploaded', entityType: 'file', entityId: file.id, after: presentFile(file) });
-      ctx.status = 201;
-      ctx.set('Location', `/v1/files/${file.id}`);
-      ctx.set('ETag', `"${file.sha256}"`);
-      ctx.body = presentFile(file);
+      respond(ctx, presentFile(file), { status: 201, location: `/v1/files/${file.id}`, etag: `"${file.sha256}"` });
     },
 
     async getFile(c, ctx) {
       const file = await findFile(caller(ctx).tenant.id, c.request.params.fileId as string);
-      ctx.set('ETag', `"${file.sha256}"`);
-      ctx.body = presentFile(file);
+      respond(ctx, presentFile(file), { etag: `"${file.sha256}"` });
     },
 
     async downloadFile(c, ctx) {

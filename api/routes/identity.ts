@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { ApiKey, Role, User, UserRole } from '../../db';
 import { recordAudit } from '../../lib/audit';
 import { generateApiKey } from '../auth';
-import { checkIfMatch, page, paginate, queryOf, versionEtag } from '../conventions';
+import { checkIfMatch, page, paginate, queryOf, respond, versionEtag } from '../conventions';
 import { ApiError, notFound } from '../errors';
 import { grants } from '../permissions';
 import { presentApiKey, presentRole, presentTenant, presentUser } from '../presenters';
@@ -89,16 +89,12 @@ export function identityRoutes(deps: RouteDeps): Handlers {
         await recordAudit({ ...audit, action: 'identity.user.created', entityType: 'user', entityId: created.id, after: presentUser(created) }, transaction);
         return created;
       });
-      ctx.status = 201;
-      ctx.set('Location', `/v1/users/${user.id}`);
-      ctx.set('ETag', versionEtag(user.version));
-      ctx.body = presentUser(user);
+      respond(ctx, presentUser(user), { status: 201, location: `/v1/users/${user.id}`, etag: versionEtag(user.version) });
     },
 
     async getUser(c, ctx) {
       const user = await findUser(caller(ctx).tenant.id, c.request.params.userId as string);
-      ctx.set('ETag', versionEtag(user.version));
-      ctx.body = presentUser(user);
+      respond(ctx, presentUser(user), { etag: versionEtag(user.version) });
     },
 
     async updateUser(c, ctx) {
@@ -123,8 +119,7 @@ export function identityRoutes(deps: RouteDeps): Handlers {
         return found;
       });
       deps.authenticator.forget();
-      ctx.set('ETag', versionEtag(user.version));
-      ctx.body = presentUser(user);
+      respond(ctx, presentUser(user), { etag: versionEtag(user.version) });
     },
 
     async listRoles(c, ctx) {
@@ -145,16 +140,12 @@ export function identityRoutes(deps: RouteDeps): Handlers {
         await recordAudit({ ...audit, action: 'identity.role.created', entityType: 'role', entityId: created.key, after: presentRole(created) }, transaction);
         return created;
       });
-      ctx.status = 201;
-      ctx.set('Location', `/v1/roles/${role.key}`);
-      ctx.set('ETag', versionEtag(role.version));
-      ctx.body = presentRole(role);
+      respond(ctx, presentRole(role), { status: 201, location: `/v1/roles/${role.key}`, etag: versionEtag(role.version) });
     },
 
     async getRole(c, ctx) {
       const role = await findRole(caller(ctx).tenant.id, c.request.params.roleKey as string);
-      ctx.set('ETag', versionEtag(role.version));
-      ctx.body = presentRole(role);
+      respond(ctx, presentRole(role), { etag: versionEtag(role.version) });
     },
 
     async updateRole(c, ctx) {
@@ -173,8 +164,7 @@ export function identityRoutes(deps: RouteDeps): Handlers {
         return found;
       });
       deps.authenticator.forget(); // permissions of every holder changed
-      ctx.set('ETag', versionEtag(role.version));
-      ctx.body = presentRole(role);
+      respond(ctx, presentRole(role), { etag: versionEtag(role.version) });
     },
 
     async deleteRole(c, ctx) {
@@ -224,9 +214,7 @@ export function identityRoutes(deps: RouteDeps): Handlers {
         await recordAudit({ ...audit, action: 'identity.apikey.created', entityType: 'api_key', entityId: created.id, after: presentApiKey(created) }, transaction);
         return created;
       });
-      ctx.status = 201;
-      ctx.set('Location', `/v1/api-keys/${key.id}`);
-      ctx.body = { ...presentApiKey(key), secret };
+      respond(ctx, { ...presentApiKey(key), secret }, { status: 201, location: `/v1/api-keys/${key.id}` });
     },
 
     async getApiKey(c, ctx) {

@@ -11,6 +11,7 @@ import { migrate } from '../../db/migrate';
 import { bootstrapTenant } from '../../lib/bootstrap';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { freePort, startEmbeddedPostgres, startTemporalDevServer } from '../../scripts/stack';
+import { processTree, ProcessGroups } from './cpu';
 
 export const log = (m: string): void => { console.log(`[bench] ${m}`); };
 
@@ -57,6 +58,8 @@ export interface BenchStack {
   apiKey: string;
   /** Starts `node --import tsx api/server.ts` against this stack and waits until GET /ready is 200. */
   startApi(env?: Record<string, string>): Promise<ApiProcess>;
+  /** The processes to account CPU to: api (if given), postgres, temporal, and bench (this process). */
+  processGroups(api?: ApiProcess): ProcessGroups;
   stop(): Promise<void>;
 }
 
@@ -143,9 +146,17 @@ export async function startStack(): Promise<BenchStack> {
       return api;
     };
 
+    const postmasterPid = Number(fs.readFileSync(path.join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const processGroups = (api?: ApiProcess): ProcessGroups => ({
+      ...(api ? { api: () => processTree(api.pid) } : {}),
+      postgres: () => processTree(postmasterPid),
+      temporal: () => (temporal.process.pid ? processTree(temporal.process.pid) : []),
+      bench: () => [process.pid],
+    });
+
     return {
       dir, databaseUrl: pg.url, temporalAddress: temporal.address, sequelize,
-      tenantId: boot.tenant.id, apiKey: boot.apiKey, startApi, stop,
+      tenantId: boot.tenant.id, apiKey: boot.apiKey, startApi, processGroups, stop,
     };
   } catch (err) {
     await stop();

@@ -12,6 +12,7 @@ import { connectTemporal } from '../../lib/temporal';
 import type { auditExportWorkflow } from '../../workflows/audit';
 import { AUDIT_DOMAIN, AUDIT_TASK_QUEUE } from '../../workflows/audit.api';
 import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '../../workflows/search-attributes';
+import { cpuMeter, CpuUsage, ProcessGroups } from '../lib/cpu';
 import { LoopResult, runConcurrent, samplesOf, summarize, table } from '../lib/measure';
 import { ApiProcess, BenchStack, log, ProcMemory, round } from '../lib/stack';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
@@ -37,7 +38,7 @@ export const foundation: Suite = {
     const memory: Record<string, ProcMemory> = { idle: api.memory() };
 
     // 1. GET /v1/me --------------------------------------------------------------------------------
-    const me = await benchMe(api, stack.apiKey, config);
+    const me = await benchMe(api, stack.apiKey, config, stack.processGroups(api));
     memory.afterMe = api.memory();
 
     // 2. Workflow starts ---------------------------------------------------------------------------
@@ -68,11 +69,13 @@ export const foundation: Suite = {
       ]),
       '',
       table(['API memory (MB)', 'VmRSS', 'VmHWM (peak)'], Object.entries(memory).map(([k, v]) => [k, v.rssMb, v.peakRssMb])),
+      '',
+      cpuTable([['GET /v1/me', me.cpu], ['raw starts', starts.cpu.raw], ['API starts', starts.cpu.api]]),
     ].join('\n');
 
     return {
       suite: 'foundation', startedAt, finishedAt: new Date().toISOString(), config,
-      measurements: { me, starts: { raw: starts.raw, api: starts.api, ratio, blocks: starts.blocks, check: starts.check }, apiMemoryMb: memory, apiPeakRssMb: peakRssMb },
+      measurements: { me, starts: { raw: starts.raw, api: starts.api, ratio, blocks: starts.blocks, check: starts.check, cpu: starts.cpu }, apiMemoryMb: memory, apiPeakRssMb: peakRssMb },
       targets, summary,
     };
   },
@@ -87,23 +90,35 @@ interface MeResult {
   timeouts: number;
   statusCodes: Record<string, number>;
   warmup: { reqPerSec: number; non2xx: number };
+  cpu: CpuUsage;
 }
 
-async function benchMe(api: ApiProcess, apiKey: string, c: { meConnections: number; meWarmupSeconds: number; meSeconds: number }): Promise<MeResult> {
+async function benchMe(api: ApiProcess, apiKey: string, c: { meConnections: number; meWarmupSeconds: number; meSeconds: number }, groups: ProcessGroups): Promise<MeResult> {
   const opts = { url: `${api.url}/v1/me`, connections: c.meConnections, headers: { 'x-api-key': apiKey } };
   log(`GET /v1/me: ${c.meWarmupSeconds} s warm-up, then ${c.meSeconds} s measured, ${c.meConnections} connections`);
   const warm = await autocannon({ ...opts, duration: c.meWarmupSeconds });
+  const meter = cpuMeter(groups);
   const r = await autocannon({ ...opts, duration: c.meSeconds });
+  const cpu = meter();
   const statusCodes = Object.fromEntries(Object.entries(r.statusCodeStats).map(([k, v]) => [k, v.count]));
   return {
     reqPerSec: r.requests.mean,
     latencyMs: { p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, mean: r.latency.mean },
     requests: r.requests.total ?? 0, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts, statusCodes,
-    warmup: { reqPerSec: warm.requests.mean, non2xx: warm.non2xx },
+    warmup: { reqPerSec: warm.requests.mean, non2xx: warm.non2xx }, cpu,
   };
 }
 
-interface Block extends LoopResult { mode: Mode }
+interface Block extends LoopResult { mode: Mode; cpu: CpuUsage }
+
+/** Time-weighted mean of several blocks' CPU splits. */
+function meanCpu(parts: CpuUsage[]): CpuUsage {
+  const seconds = parts.reduce((s, p) => s + p.seconds, 0);
+  const w = (f: (p: CpuUsage) => number) => round(parts.reduce((s, p) => s + f(p) * p.seconds, 0) / seconds, 0);
+  const cores: Record<string, number> = {};
+  for (const k of Object.keys(parts[0].cores)) cores[k] = w((p) => p.cores[k] ?? 0);
+  return { seconds: round(seconds, 2), machineBusyPct: w((p) => p.machineBusyPct), cores };
+}
 
 async function benchStarts(api: ApiProcess, stack: BenchStack, c: { starts: number; startConcurrency: number; startWarmup: number }) {
   const temporal = await connectTemporal(stack.temporalAddress, 'default');
@@ -157,7 +172,9 @@ async function benchStarts(api: ApiProcess, stack: BenchStack, c: { starts: numb
     for (const mode of ['raw', 'api', 'api', 'raw'] as const) {
       const n = blocks.some((b) => b.mode === mode) ? c.starts - half : half;
       log(`workflow starts: ${n} ${mode}, ${c.startConcurrency} in flight`);
-      blocks.push(Object.assign(await runConcurrent(n, c.startConcurrency, ops[mode]), { mode }));
+      const meter = cpuMeter(stack.processGroups(api));
+      const r = await runConcurrent(n, c.startConcurrency, ops[mode]);
+      blocks.push(Object.assign(r, { mode, cpu: meter() }));
     }
     const combine = (mode: Mode): LoopResult => {
       const bs = blocks.filter((b) => b.mode === mode);
@@ -170,9 +187,15 @@ async function benchStarts(api: ApiProcess, stack: BenchStack, c: { starts: numb
     const failedRows = await AuditExport.count({ where: { tenantId, status: { [Op.ne]: 'queued' } } });
     const check = { auditExportRows: rows, expectedRows: c.startWarmup + c.starts, notQueuedRows: failedRows };
     if (rows !== check.expectedRows || failedRows) log(`WARNING: audit_exports rows ${JSON.stringify(check)}`);
-    return { raw: combine('raw'), api: combine('api'), blocks, check };
+    const cpu = { raw: meanCpu(blocks.filter((b) => b.mode === 'raw').map((b) => b.cpu)), api: meanCpu(blocks.filter((b) => b.mode === 'api').map((b) => b.cpu)) };
+    return { raw: combine('raw'), api: combine('api'), blocks, check, cpu };
   } finally {
     agent.destroy();
     await temporal.connection.close();
   }
+}
+
+function cpuTable(rows: [string, CpuUsage][]): string {
+  const names = ['api', 'postgres', 'temporal', 'bench', 'other'];
+  return table(['CPU, % of one core', 'machine busy %', ...names], rows.map(([label, u]) => [label, u.machineBusyPct, ...names.map((n) => u.cores[n] ?? '')]));
 }

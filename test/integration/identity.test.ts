@@ -270,3 +270,28 @@ describe('API keys', () => {
     expect((await app.call('get', '/v1/me', created.body.secret).expect(401)).body.code).toBe('CREDENTIALS_EXPIRED');
   });
 });
+
+describe('JWT bearer tokens from a JWKS endpoint', () => {
+  it('accepts an RS256 token signed by a key the JWKS publishes, and refuses one signed by another key', async () => {
+    const http = await import('node:http');
+    const { exportJWK, generateKeyPair } = await import('jose');
+    const trusted = await generateKeyPair('RS256');
+    const stranger = await generateKeyPair('RS256');
+    const jwk = { ...(await exportJWK(trusted.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    const jwks = http.createServer((_req, res) => { res.setHeader('Content-Type', 'application/json'); res.end(JSON.stringify({ keys: [jwk] })); });
+    await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', () => r()));
+    const port = (jwks.address() as { port: number }).port;
+    const withJwks = await startTestApp({ JWT_SECRET: '', JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`, JWT_ISSUER: 'https://idp.example' });
+    try {
+      const { user, tenant } = await buildCaller(['files.read']);
+      const sign = (key: Parameters<SignJWT['sign']>[0]) => new SignJWT({ sub: user.id, tid: tenant.id })
+        .setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer('https://idp.example').setExpirationTime('5m').sign(key);
+      const good = await withJwks.call('get', '/v1/me').set('Authorization', `Bearer ${await sign(trusted.privateKey)}`).expect(200);
+      expect(good.body.user.id).toBe(user.id);
+      await withJwks.call('get', '/v1/me').set('Authorization', `Bearer ${await sign(stranger.privateKey)}`).expect(401);
+    } finally {
+      await withJwks.close();
+      jwks.close();
+    }
+  });
+});
