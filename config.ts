@@ -18,6 +18,10 @@ export interface Config {
   cors: { origins: string[] };
   jwt: { secret?: string; jwksUrl?: string; audience?: string; issuer?: string };
   logLevel: string;
+  /** Email (SMTP_URL unset: messages are logged, not sent) and the links they carry. */
+  mail: { smtpUrl?: string; from: string };
+  publicUrl: string;
+  linkSecret: string;
   /** Audit export paging: rows per page, and an optional pause between pages to spare the database. */
   auditExport: { pageSize: number; pagePauseMs: number };
   /** Idempotency keys older than this are forgotten (a housekeeping job purges them). */
@@ -42,6 +46,17 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
 
 function list(raw: string | undefined): string[] {
   return (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** Signs one-click email links; production must set its own, development gets a fixed one. */
+function linkSecret(env: NodeJS.ProcessEnv, nodeEnv: Config['env']): string {
+  const secret = env.LINK_SIGNING_SECRET;
+  if (secret) {
+    if (secret.length < 32) throw new ConfigError('LINK_SIGNING_SECRET must be at least 32 characters');
+    return secret;
+  }
+  if (nodeEnv === 'production') throw new ConfigError('LINK_SIGNING_SECRET is required in production (see README: Configuration)');
+  return 'docket-development-link-signing-secret-not-for-production';
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -76,6 +91,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     logLevel: env.LOG_LEVEL || (nodeEnv === 'test' ? 'silent' : 'info'),
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24),
+    mail: { smtpUrl: env.SMTP_URL || undefined, from: env.MAIL_FROM || 'Docket <docket@localhost>' },
+    publicUrl: (env.PUBLIC_URL || `http://localhost:${int(env, 'PORT', 3000)}`).replace(/\/$/, ''),
+    linkSecret: linkSecret(env, nodeEnv),
     auditExport: { pageSize: Math.max(1, int(env, 'AUDIT_EXPORT_PAGE_SIZE', 2000)), pagePauseMs: int(env, 'AUDIT_EXPORT_PAGE_PAUSE_MS', 0) },
   };
 }

@@ -1,15 +1,32 @@
 // Every domain's activities, built from their dependencies (db models are initialised by the caller).
-import { BlobStore } from '../lib/blob-store';
+import { Config } from '../config';
+import { BlobStore, DiskBlobStore } from '../lib/blob-store';
+import { Logger } from '../lib/logger';
+import { createEmailSender, EmailSender } from '../lib/notify/email';
+import { createApprovalActivities } from './approvals';
 import { createAuditActivities } from './audit';
 
 export interface ActivityDeps {
   blobs: BlobStore;
+  email: EmailSender;
+  linkSecret: string;
+  publicUrl: string;
   exportPageSize?: number;
   exportPagePauseMs?: number;
 }
 
 export function createActivities(deps: ActivityDeps) {
-  return { ...createAuditActivities(deps) };
+  return { ...createAuditActivities(deps), ...createApprovalActivities(deps) };
+}
+
+/** The production wiring of the dependencies, from config. */
+export function activityDepsFromConfig(config: Config, logger: Logger): ActivityDeps {
+  return {
+    blobs: new DiskBlobStore(config.fileStoreDir),
+    email: createEmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, logger }),
+    linkSecret: config.linkSecret, publicUrl: config.publicUrl,
+    exportPageSize: config.auditExport.pageSize, exportPagePauseMs: config.auditExport.pagePauseMs,
+  };
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -11,14 +11,18 @@ import { Authenticator } from './auth';
 import { Contract, loadContract } from './contract';
 import { ApiError, FieldError, sendProblem, toApiError, validationFailed } from './errors';
 import { withIdempotency } from './idempotency';
+import { approvalRoutes } from './routes/approvals';
 import { auditRoutes } from './routes/audit';
 import { fileRoutes } from './routes/files';
 import { identityRoutes } from './routes/identity';
 import { operationsRoutes } from './routes/operations';
+import { purchasingRoutes } from './routes/purchasing';
 import { AppDeps, DocketState, Handlers, RouteDeps } from './types';
 
 /** Operations that read their own (streamed) body instead of JSON. */
 const STREAMED_BODY = new Set(['uploadFile']);
+/** Operations posted by HTML forms (the email link pages). */
+const FORM_BODY = new Set(['confirmApprovalLink']);
 
 export interface DocketApp {
   app: Koa<DocketState>;
@@ -44,6 +48,7 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
   const routeDeps: RouteDeps = { ...deps, authenticator, contract };
   const handlers: Handlers = {
     ...operationsRoutes(routeDeps), ...identityRoutes(routeDeps), ...auditRoutes(routeDeps), ...fileRoutes(routeDeps),
+    ...approvalRoutes(routeDeps), ...purchasingRoutes(routeDeps),
   };
   const byId = new Map(contract.operations.map((o) => [o.operationId, o]));
   const missing = contract.operations.filter((o) => !handlers[o.operationId]).map((o) => o.operationId);
@@ -153,7 +158,9 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
       }
       // A streamed body is read by its handler; the validator sees an empty form (binary parts are
       // never schema-checked), the handler checks the parts it needs.
-      ctx.state.body = STREAMED_BODY.has(info.operationId) ? {} : await readJsonBody(ctx, deps.config.limits.jsonBodyBytes);
+      ctx.state.body = STREAMED_BODY.has(info.operationId) ? {}
+        : FORM_BODY.has(info.operationId) ? await readFormBody(ctx, deps.config.limits.jsonBodyBytes)
+          : await readJsonBody(ctx, deps.config.limits.jsonBodyBytes);
     }
     await api.handleRequest({ ...request, body: ctx.state.body }, ctx);
   });
@@ -168,6 +175,16 @@ async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
     const retryAfter = Math.max(1, Math.ceil((res as RateLimiterRes).msBeforeNext / 1000));
     throw new ApiError(429, 'RATE_LIMITED', `Too many requests; retry in ${retryAfter} s`, { headers: { 'Retry-After': String(retryAfter) } });
   }
+}
+
+async function readFormBody(ctx: Koa.Context, limit: number): Promise<Record<string, string> | undefined> {
+  const hasBody = ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
+  if (!hasBody) return undefined;
+  if (!ctx.is('application/x-www-form-urlencoded')) {
+    throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the form as application/x-www-form-urlencoded');
+  }
+  const text = await getRawBody(ctx.req, { limit, length: ctx.request.length, encoding: 'utf8' });
+  return Object.fromEntries(new URLSearchParams(text));
 }
 
 async function readJsonBody(ctx: Koa.Context, limit: number): Promise<unknown> {

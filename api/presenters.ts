@@ -1,6 +1,7 @@
 // Models → API JSON, in one place, so a field is named the same in every route. The return types are
 // generated from openapi.yaml, so a presenter that drifts from the contract does not compile.
-import { ApiKey, AuditEvent, AuditExport, Role, StoredFile, Tenant, User } from '../db';
+import { ApiKey, ApprovalEvent, ApprovalFlow, AuditEvent, AuditExport, PurchaseOrder, Role, StoredFile, Tenant, User } from '../db';
+import type { TemplateDef } from '../workflows/approvals.api';
 import { Schemas } from './schemas';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
@@ -41,3 +42,26 @@ export const presentAuditExport = (x: AuditExport): Schemas['AuditExport'] => {
     error: x.error, workflowId: x.workflowId, createdAt: x.createdAt.toISOString(), completedAt: iso(x.completedAt),
   };
 };
+
+export const presentApprovalTemplate = (t: { id: string; name: string; objectType: string; condition: string | null; priority: number; definition: TemplateDef; version: number; createdAt: Date; updatedAt?: Date }): Schemas['ApprovalTemplate'] => ({
+  id: t.id, name: t.name, objectType: t.objectType, condition: t.condition, priority: t.priority,
+  stages: t.definition.stages, allowSelfApproval: t.definition.allowSelfApproval, autoApproveRoles: t.definition.autoApproveRoles,
+  maxPendingDays: t.definition.maxPendingDays ?? null, version: t.version,
+  createdAt: t.createdAt.toISOString(), updatedAt: (t.updatedAt ?? t.createdAt).toISOString(),
+});
+
+export const presentApprovalFlow = (f: ApprovalFlow): Schemas['ApprovalFlow'] => ({
+  id: f.id, objectType: f.objectType, objectId: f.objectId, title: f.title, status: f.status, currentStage: f.currentStage,
+  stages: f.state.stages, outcome: f.state.outcome ?? null, templateId: f.templateId, templateVersion: f.templateVersion,
+  requesterId: f.requesterId, pendingApprovers: f.pendingApprovers, workflowId: f.workflowId,
+  createdAt: f.createdAt.toISOString(), completedAt: iso(f.completedAt),
+});
+
+export const presentApprovalEvent = (e: ApprovalEvent): Schemas['ApprovalHistoryEvent'] => ({
+  seq: e.seq, type: e.type, stage: e.stage, actorId: e.actorId, decision: e.decision, comment: e.comment, at: e.at.toISOString(),
+});
+
+export const presentPurchaseOrder = (o: PurchaseOrder): Schemas['PurchaseOrder'] => ({
+  id: o.id, number: o.number, supplier: o.supplier, currency: o.currency, lines: o.lines, total: o.total, state: o.state,
+  requesterId: o.requesterId, approvalFlowId: o.approvalFlowId ?? null, createdAt: o.createdAt.toISOString(), updatedAt: o.updatedAt.toISOString(),
+});

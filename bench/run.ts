@@ -5,10 +5,10 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { machineBusyPct } from './lib/cpu';
+import { waitForQuiet } from './lib/cpu';
 import { table } from './lib/measure';
 import { BenchStack, log, startStack } from './lib/stack';
-import { Suite, SuiteResult } from './lib/suite';
+import { envInt, Suite, SuiteResult } from './lib/suite';
 import { foundation } from './suites/foundation';
 
 /** Every suite, by name. A domain adds its own suite file under bench/suites/ and lists it here. */
@@ -86,8 +86,8 @@ async function main(): Promise<number> {
     stack = await startStack();
     for (const suite of suites) {
       // The stack is up and idle: anything busy now is someone else's work and will skew the numbers.
-      const busyBefore = await machineBusyPct();
-      if (busyBefore > 15) log(`WARNING: the machine is ${busyBefore}% busy before the run (other processes); results will be low`);
+      const busyBefore = await waitForQuiet({ maxMs: envInt('BENCH_QUIET_WAIT_SECONDS', 90) * 1000, thresholdPct: 15, log });
+      if (busyBefore > 15) log(`WARNING: the machine is ${busyBefore}% busy with other processes; results will be low (see "other" in the CPU table)`);
       log(`suite ${suite.name}: ${suite.description}`);
       const result = await suite.run(stack);
       report(result);

@@ -1,14 +1,18 @@
 // One Sequelize instance with every model initialised; callers pass the URL (no globals).
 import { Sequelize } from 'sequelize';
+import { initApprovalModels } from './models/approvals';
 import { initAuditModels } from './models/audit';
 import { initFileModels } from './models/files';
 import { initIdempotencyModels } from './models/idempotency';
 import { initIdentityModels } from './models/identity';
+import { initPurchasingModels } from './models/purchasing';
 
+export * from './models/approvals';
 export * from './models/audit';
 export * from './models/files';
 export * from './models/idempotency';
 export * from './models/identity';
+export * from './models/purchasing';
 
 export function createSequelize(databaseUrl: string, opts: { poolMax?: number } = {}): Sequelize {
   const sequelize = new Sequelize(databaseUrl, {
@@ -20,5 +24,7 @@ export function createSequelize(databaseUrl: string, opts: { poolMax?: number } 
   initAuditModels(sequelize);
   initFileModels(sequelize);
   initIdempotencyModels(sequelize);
+  initApprovalModels(sequelize);
+  initPurchasingModels(sequelize);
   return sequelize;
 }

@@ -12,6 +12,22 @@ export const AUDIT_ACTIONS = {
   'audit.export.requested': 'An export of the audit log was started',
   'audit.export.completed': 'An export of the audit log finished and its CSV is stored',
   'audit.export.failed': 'An export of the audit log failed',
+  'approvals.template.created': 'An approval template was created',
+  'approvals.template.updated': 'An approval template was edited (a new version)',
+  'approvals.template.deleted': 'An approval template was deleted',
+  'approvals.flow.created': 'An approval flow was started',
+  'approvals.flow.signed': 'An approver approved or rejected',
+  'approvals.flow.signature_removed': 'An admin removed a signature',
+  'approvals.flow.escalated': 'A stage was escalated at its due time',
+  'approvals.flow.approved': 'An approval flow ended approved',
+  'approvals.flow.rejected': 'An approval flow ended rejected',
+  'approvals.flow.cancelled': 'An approval flow was cancelled',
+  'approvals.flow.expired': 'An approval flow expired',
+  'purchasing.order.created': 'A purchase order was created',
+  'purchasing.order.updated': 'A purchase order was edited',
+  'purchasing.order.submitted': 'A purchase order was submitted for approval',
+  'purchasing.order.state_changed': 'A purchase order followed its approval outcome',
+  'purchasing.order.ordered': 'An approved purchase order was placed with the supplier',
 } as const;
 
 export type AuditAction = keyof typeof AUDIT_ACTIONS;

@@ -4,12 +4,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
-import { createActivities } from '../activities';
+import { activityDepsFromConfig, createActivities } from '../activities';
 import { startApi } from '../api/server';
 import { loadConfig } from '../config';
 import { createSequelize, Tenant } from '../db';
 import { migrate } from '../db/migrate';
-import { DiskBlobStore } from '../lib/blob-store';
+import { createLogger } from '../lib/logger';
 import { bootstrapTenant } from '../lib/bootstrap';
 import { createWorkers, runWorkers } from '../workers/create';
 import { selectQueues } from '../workers/queues';
@@ -73,10 +73,7 @@ async function main(): Promise<void> {
     const connection = await NativeConnection.connect({ address: config.temporal.address });
     const workers = await createWorkers({
       connection, namespace: config.temporal.namespace, queues: selectQueues(config.workerQueues),
-      activities: createActivities({
-        blobs: new DiskBlobStore(config.fileStoreDir),
-        exportPageSize: config.auditExport.pageSize, exportPagePauseMs: config.auditExport.pagePauseMs,
-      }),
+      activities: createActivities(activityDepsFromConfig(config, createLogger(config.logLevel, 'docket-worker'))),
     });
     const running = runWorkers(workers);
     stops.push(async () => {

@@ -1,9 +1,8 @@
 // Worker process entry: config → db → Temporal → one Worker per selected task queue.
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config';
-import { createActivities } from '../activities';
+import { activityDepsFromConfig, createActivities } from '../activities';
 import { createSequelize } from '../db';
-import { DiskBlobStore } from '../lib/blob-store';
 import { createLogger } from '../lib/logger';
 import { createWorkers, runWorkers } from './create';
 import { selectQueues } from './queues';
@@ -16,10 +15,7 @@ export async function main(): Promise<void> {
   const queues = selectQueues(config.workerQueues);
   const workers = await createWorkers({
     connection, namespace: config.temporal.namespace, queues,
-    activities: createActivities({
-      blobs: new DiskBlobStore(config.fileStoreDir),
-      exportPageSize: config.auditExport.pageSize, exportPagePauseMs: config.auditExport.pagePauseMs,
-    }),
+    activities: createActivities(activityDepsFromConfig(config, log)),
   });
   log.info({ queues }, 'worker started');
   try {

@@ -1,2 +1,3 @@
 // The workflow bundle entry: every workflow type the workers run.
 export { auditExportWorkflow } from './audit';
+export { approvalFlowWorkflow } from './approvals';

@@ -118,3 +118,19 @@ export async function machineBusyPct(ms = 2000): Promise<number> {
 }
 
 export const CORES = os.availableParallelism();
+
+/**
+ * Waits (up to `maxMs`) until the machine is at most `thresholdPct` busy, since another process's work
+ * (a test run, a build) would skew the numbers. Returns the last busy reading.
+ */
+export async function waitForQuiet(opts: { maxMs: number; thresholdPct: number; log: (m: string) => void }): Promise<number> {
+  const deadline = Date.now() + opts.maxMs;
+  let busy = await machineBusyPct();
+  let said = false;
+  while (busy > opts.thresholdPct && Date.now() < deadline) {
+    if (!said) opts.log(`machine is ${busy}% busy with other work; waiting up to ${Math.round(opts.maxMs / 1000)} s for it to go quiet …`);
+    said = true;
+    busy = await machineBusyPct();
+  }
+  return busy;
+}

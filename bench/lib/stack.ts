@@ -2,6 +2,7 @@
 // ports), migrations, one bootstrapped tenant, and the API as a separate child process so its memory
 // can be read alone from /proc. Everything is torn down by stop(), also after a partial start.
 import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -114,14 +115,16 @@ export async function startStack(): Promise<BenchStack> {
         cwd: PROJECT_ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
         env: {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? os.tmpdir(),
+          // Inherit (so a setting the API requires can be passed in), then pin what the benchmark controls.
+          ...process.env,
+          LINK_SIGNING_SECRET: process.env.LINK_SIGNING_SECRET ?? randomBytes(32).toString('hex'),
           NODE_ENV: 'production',
           DATABASE_URL: pg.url,
           TEMPORAL_ADDRESS: temporal.address,
           HOST: '127.0.0.1',
           PORT: String(port),
-          LOG_LEVEL: 'warn',
+          // warn: request lines (info) are off, errors still show. BENCH_API_LOG_LEVEL=info measures logging.
+          LOG_LEVEL: process.env.BENCH_API_LOG_LEVEL ?? 'warn',
           // High enough never to trip, so the limiter stays in the request path as in production.
           RATE_LIMIT_PER_MINUTE: '100000000',
           DOCKET_DATA_DIR: path.join(dir, 'data'),

@@ -10,6 +10,7 @@ import { Config, loadConfig } from '../../config';
 import { createSequelize } from '../../db';
 import { DiskBlobStore } from '../../lib/blob-store';
 import { createLogger } from '../../lib/logger';
+import { createEmailSender } from '../../lib/notify/email';
 import { createMetrics, Metrics } from '../../lib/metrics';
 import { createWorkers } from '../../workers/create';
 import { selectQueues } from '../../workers/queues';
@@ -24,7 +25,8 @@ export interface TestApp {
   server: http.Server;
   /** A request whose response is checked against openapi.yaml before the test sees it. */
   call(method: 'get' | 'post' | 'put' | 'patch' | 'delete', url: string, key?: string): request.Test;
-  startWorker(opts?: { exportPageSize?: number }): Promise<void>;
+  /** Runs every task queue's worker in this process; email goes to `smtpUrl` (a test sink) if given. */
+  startWorker(opts?: { exportPageSize?: number; smtpUrl?: string }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -63,7 +65,10 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
       native = await NativeConnection.connect({ address: config.temporal.address });
       workers = await createWorkers({
         connection: native, namespace: config.temporal.namespace, queues: selectQueues([]),
-        activities: createActivities({ blobs, exportPageSize: wopts.exportPageSize }),
+        activities: createActivities({
+          blobs, exportPageSize: wopts.exportPageSize, linkSecret: config.linkSecret, publicUrl: config.publicUrl,
+          email: createEmailSender({ smtpUrl: wopts.smtpUrl, from: 'docket@example.test' }),
+        }),
         bundlePath: process.env.DOCKET_TEST_BUNDLE,
       });
       running = Promise.all(workers.map((w) => w.run()));

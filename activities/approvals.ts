@@ -1,0 +1,117 @@
+// Approval activities: resolve approvers, persist the flow's read model and history, notify by
+// email with one-click links, and hand the outcome to the object (purchase orders).
+import { Op } from 'sequelize';
+import { ApprovalEvent, ApprovalFlow, NotificationDelivery, PurchaseOrder, Role, User, UserRole } from '../db';
+import { recordAudit } from '../lib/audit';
+import { AuditAction } from '../lib/audit-actions';
+import { signLink } from '../lib/links';
+import type { EmailSender } from '../lib/notify/email';
+import type { FlowState, FlowStatus, HistoryEvent } from '../workflows/approvals.api';
+
+export interface ApprovalActivityDeps {
+  email: EmailSender;
+  linkSecret: string;
+  /** Where links in emails point (the API's public address). */
+  publicUrl: string;
+  linkTtlHours?: number;
+}
+
+const AUDITED: Partial<Record<HistoryEvent['type'], AuditAction>> = {
+  created: 'approvals.flow.created', signed: 'approvals.flow.signed', signature_removed: 'approvals.flow.signature_removed',
+  escalated: 'approvals.flow.escalated', approved: 'approvals.flow.approved', rejected: 'approvals.flow.rejected',
+  cancelled: 'approvals.flow.cancelled', expired: 'approvals.flow.expired',
+};
+
+const KIND_SUBJECT = { request: 'Approval requested', reminder: 'Reminder: approval pending', escalation: 'Escalated: approval needed' } as const;
+
+export function createApprovalActivities(deps: ApprovalActivityDeps) {
+  const system = { type: 'system' as const, id: null };
+
+  return {
+    /** Users named directly plus the members of the named roles, active ones only, in a stable order. */
+    async resolveApprovers(i: { tenantId: string; users: string[]; roles: string[] }): Promise<string[]> {
+      const ids = new Set<string>();
+      if (i.users.length) for (const u of await User.findAll({ where: { tenantId: i.tenantId, id: i.users, active: true } })) ids.add(u.id);
+      if (i.roles.length) {
+        const roles = await Role.findAll({ where: { tenantId: i.tenantId, key: i.roles } });
+        const links = await UserRole.findAll({ where: { roleId: roles.map((r) => r.id) } });
+        const members = await User.findAll({ where: { tenantId: i.tenantId, id: links.map((l) => l.userId), active: true } });
+        for (const u of members) ids.add(u.id);
+      }
+      return [...ids].sort();
+    },
+
+    /** Writes the newest state (older versions never overwrite newer), the history and audit rows. */
+    async persistFlow(i: { tenantId: string; flowId: string; state: FlowState; pendingApprovers: string[]; events: HistoryEvent[] }): Promise<void> {
+      const flow = await ApprovalFlow.findOne({ where: { id: i.flowId, tenantId: i.tenantId } });
+      if (!flow) throw new Error(`approval flow ${i.flowId} has no row`);
+      await flow.sequelize.transaction(async (transaction) => {
+        await ApprovalFlow.update({
+          status: i.state.status, currentStage: i.state.currentStage, state: i.state, stateVersion: i.state.version,
+          pendingApprovers: i.pendingApprovers, completedAt: i.state.status === 'pending' ? null : new Date(i.state.outcome?.at ?? Date.now()),
+        }, { where: { id: i.flowId, stateVersion: { [Op.lte]: i.state.version } }, transaction });
+        await ApprovalEvent.bulkCreate(i.events.map((e) => ({
+          flowId: i.flowId, seq: e.seq, tenantId: i.tenantId, type: e.type, stage: e.stage ?? null, actorId: e.actorId ?? null,
+          decision: e.decision ?? null, comment: e.comment ?? null, at: new Date(e.at),
+        })), { ignoreDuplicates: true, transaction });
+        for (const e of i.events) {
+          const action = AUDITED[e.type];
+          if (!action) continue;
+          await recordAudit({
+            tenantId: i.tenantId, actor: e.actorId ? { type: 'user', id: e.actorId } : system, action, entityType: 'approval_flow',
+            entityId: i.flowId, after: { type: e.type, stage: e.stage, decision: e.decision, comment: e.comment, status: i.state.status },
+            workflowId: flow.workflowId, eventKey: `approvals:${i.flowId}:${e.seq}`,
+          }, transaction);
+        }
+      });
+    },
+
+    /** One email per (flow, stage, kind, user), with signed approve/reject links; a retry never re-sends a sent one. */
+    async notifyApprovers(i: { tenantId: string; flowId: string; title: string; stage: number; userIds: string[]; kind: keyof typeof KIND_SUBJECT }): Promise<number> {
+      if (!i.userIds.length) return 0;
+      const users = await User.findAll({ where: { tenantId: i.tenantId, id: i.userIds, active: true } });
+      let sent = 0;
+      for (const user of users) {
+        const key = `approvals:${i.flowId}:${i.stage}:${i.kind}:${user.id}`;
+        const [delivery] = await NotificationDelivery.findOrCreate({
+          where: { key },
+          defaults: { key, tenantId: i.tenantId, channel: 'email', recipient: user.email, subjectType: 'approval_flow', subjectId: i.flowId, status: 'pending', error: null, providerId: null },
+        });
+        if (delivery.status === 'sent') continue;
+        const ttlSeconds = (deps.linkTtlHours ?? 72) * 3600;
+        const link = (action: 'approve' | 'reject') => `${deps.publicUrl}/v1/approval-links/${signLink({
+          tenantId: i.tenantId, subjectType: 'approval_flow', subjectId: i.flowId, userId: user.id, action, stage: i.stage, ttlSeconds,
+        }, deps.linkSecret).token}`;
+        const text = [
+          `Hello ${user.name},`, '', `${KIND_SUBJECT[i.kind]}: ${i.title}`, '',
+          `Approve: ${link('approve')}`, `Reject:  ${link('reject')}`, '',
+          'Each link works once and expires; it asks you to confirm before anything is signed.',
+        ].join('\n');
+        try {
+          const result = await deps.email.send({ to: user.email, subject: `${KIND_SUBJECT[i.kind]}: ${i.title}`, text, idempotencyKey: key });
+          await delivery.update({ status: 'sent', providerId: result.messageId, attempts: delivery.attempts + 1, error: null });
+          sent++;
+        } catch (err) {
+          await delivery.update({ attempts: delivery.attempts + 1, error: (err as Error).message.slice(0, 1000) });
+          throw err;
+        }
+      }
+      return sent;
+    },
+
+    /** The object follows the flow's outcome. */
+    async flowFinished(i: { tenantId: string; flowId: string; objectType: string; objectId: string; status: FlowStatus }): Promise<void> {
+      if (i.objectType !== 'purchase_order') return;
+      const next = i.status === 'approved' ? 'approved' : i.status === 'rejected' ? 'rejected' : 'draft';
+      const [changed] = await PurchaseOrder.update({ state: next }, { where: { id: i.objectId, tenantId: i.tenantId, approvalFlowId: i.flowId, state: 'pending_approval' } });
+      if (changed) {
+        await recordAudit({
+          tenantId: i.tenantId, actor: system, action: 'purchasing.order.state_changed', entityType: 'purchase_order', entityId: i.objectId,
+          before: { state: 'pending_approval' }, after: { state: next, approvalFlowId: i.flowId }, eventKey: `purchasing:${i.objectId}:${i.flowId}:${next}`,
+        });
+      }
+    },
+  };
+}
+
+export type ApprovalActivities = ReturnType<typeof createApprovalActivities>;

@@ -1,0 +1,328 @@
+// Approvals: versioned templates, flows (started, read, signed, cancelled) and one-click email links.
+import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { compileExpression } from 'filtrex';
+import Koa from 'koa';
+import { Op, Transaction, UniqueConstraintError, WhereOptions } from 'sequelize';
+import { ApprovalEvent, ApprovalFlow, ApprovalTemplate, ApprovalTemplateVersion, Role, UsedLink, User } from '../../db';
+import { Actor, recordAudit } from '../../lib/audit';
+import { LinkError, verifyLink } from '../../lib/links';
+import { startBusinessWorkflow } from '../../lib/temporal';
+import type { approvalFlowWorkflow } from '../../workflows/approvals';
+import {
+  APPROVAL_REFUSALS, APPROVALS_DOMAIN, APPROVALS_TASK_QUEUE, cancelUpdate, FlowState, removeSignatureUpdate, signUpdate, TemplateDef,
+} from '../../workflows/approvals.api';
+import { businessWorkflowId } from '../../workflows/search-attributes';
+import { checkIfMatch, page, paginate, queryOf, respond } from '../conventions';
+import { ApiError, notFound } from '../errors';
+import { presentApprovalEvent, presentApprovalFlow, presentApprovalTemplate } from '../presenters';
+import { Schemas } from '../schemas';
+import { auditContext, caller, Handlers, RouteDeps } from '../types';
+
+const templateEtag = (version: number) => `"v${version}"`;
+
+/** A condition compiles (filtrex: no globals, no prototype access) or the template is refused. */
+function compileCondition(condition: string): (ctx: Record<string, unknown>) => unknown {
+  try {
+    return compileExpression(condition);
+  } catch (err) {
+    throw new ApiError(422, 'INVALID_CONDITION', `condition: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`);
+  }
+}
+
+function toDefinition(body: Schemas['ApprovalTemplateInput']): TemplateDef {
+  if (body.condition) compileCondition(body.condition);
+  const stages = body.stages.map((s, i) => {
+    const where = `stages[${i}]`;
+    if (!(s.approvers.users?.length || s.approvers.roles?.length)) throw new ApiError(422, 'INVALID_TEMPLATE', `${where}: name at least one approver user or role`);
+    if (s.rule === 'quorum' && !s.quorum) throw new ApiError(422, 'INVALID_TEMPLATE', `${where}: rule quorum needs quorum`);
+    if (s.remindBeforeHours !== undefined && (s.dueHours === undefined || s.remindBeforeHours >= s.dueHours)) {
+      throw new ApiError(422, 'INVALID_TEMPLATE', `${where}: remindBeforeHours needs dueHours and must be smaller`);
+    }
+    if (s.onDue && s.dueHours === undefined) throw new ApiError(422, 'INVALID_TEMPLATE', `${where}: onDue needs dueHours`);
+    if (s.onDue?.action === 'escalate' && !(s.onDue.escalateTo?.users?.length || s.onDue.escalateTo?.roles?.length)) {
+      throw new ApiError(422, 'INVALID_TEMPLATE', `${where}: escalate needs escalateTo`);
+    }
+    return {
+      name: s.name, approvers: { users: s.approvers.users ?? [], roles: s.approvers.roles ?? [] }, rule: s.rule, quorum: s.quorum,
+      rejectPolicy: s.rejectPolicy ?? 'immediate', dueHours: s.dueHours, remindBeforeHours: s.remindBeforeHours,
+      onDue: s.onDue ? { action: s.onDue.action, escalateTo: s.onDue.escalateTo ? { users: s.onDue.escalateTo.users ?? [], roles: s.onDue.escalateTo.roles ?? [] } : undefined } : undefined,
+    };
+  });
+  return { stages, allowSelfApproval: body.allowSelfApproval ?? false, autoApproveRoles: body.autoApproveRoles ?? [], maxPendingDays: body.maxPendingDays };
+}
+
+export interface StartFlow {
+  tenantId: string;
+  requester: { id: string; roles: string[] };
+  objectType: string;
+  objectId: string;
+  title?: string;
+  templateId?: string;
+  context: Record<string, unknown>;
+  actor: Actor;
+  requestId: string;
+}
+
+/** Shared by POST /v1/approval-flows and the purchase-order submit: one pending flow per object. */
+export async function startApprovalFlow(deps: RouteDeps, s: StartFlow, transaction?: Transaction): Promise<{ flow: ApprovalFlow; created: boolean }> {
+  const pendingWhere = { tenantId: s.tenantId, objectType: s.objectType, objectId: s.objectId, status: 'pending' };
+  const existing = await ApprovalFlow.findOne({ where: pendingWhere, transaction });
+  if (existing) return { flow: existing, created: false };
+  const template = await chooseTemplate(s.tenantId, s.objectType, s.context, s.templateId);
+  const id = randomUUID();
+  const workflowId = businessWorkflowId({ domain: APPROVALS_DOMAIN, tenantId: s.tenantId, entityId: id });
+  const title = s.title || `${s.objectType} ${s.objectId}`;
+  const initial: FlowState = {
+    flowId: id, status: 'pending', currentStage: 0, version: -1,
+    stages: template.definition.stages.map((st) => ({ name: st.name, status: 'waiting', approvers: [], signatures: [] })),
+  };
+  let flow: ApprovalFlow;
+  try {
+    flow = await ApprovalFlow.create({
+      id, tenantId: s.tenantId, objectType: s.objectType, objectId: s.objectId, title, templateId: template.id, templateVersion: template.version,
+      requesterId: s.requester.id, status: 'pending', currentStage: 0, state: initial, stateVersion: -1, pendingApprovers: [],
+      context: s.context, workflowId, completedAt: null,
+    }, { transaction });
+  } catch (err) {
+    // Two starts raced: the partial unique index let one through; return that one.
+    if (err instanceof UniqueConstraintError && !transaction) return { flow: (await ApprovalFlow.findOne({ where: pendingWhere }))!, created: false };
+    throw err;
+  }
+  await startBusinessWorkflow<typeof approvalFlowWorkflow>(deps.temporal.client, {
+    workflowType: 'approvalFlowWorkflow', taskQueue: APPROVALS_TASK_QUEUE, domain: APPROVALS_DOMAIN, tenantId: s.tenantId,
+    entityType: s.objectType, entityId: id, initialStatus: 'pending',
+    args: [{ flowId: id, tenantId: s.tenantId, objectType: s.objectType, objectId: s.objectId, title, requester: s.requester, template: { id: template.id, version: template.version }, definition: template.definition }],
+  });
+  deps.metrics.workflowStarts.inc({ workflow_type: 'approvalFlowWorkflow' });
+  return { flow, created: true };
+}
+
+async function chooseTemplate(tenantId: string, objectType: string, context: Record<string, unknown>, templateId?: string): Promise<ApprovalTemplate> {
+  if (templateId) {
+    const t = await ApprovalTemplate.findOne({ where: { id: templateId, tenantId } });
+    if (!t || t.objectType !== objectType) throw new ApiError(422, 'NO_MATCHING_TEMPLATE', `Template ${templateId} does not exist for ${objectType}`);
+    return t;
+  }
+  const candidates = await ApprovalTemplate.findAll({ where: { tenantId, objectType }, order: [['priority', 'DESC'], ['createdAt', 'ASC']] });
+  const match = candidates.find((t) => !t.condition || compileCondition(t.condition)(context) === true);
+  if (!match) throw new ApiError(422, 'NO_MATCHING_TEMPLATE', `No approval template for ${objectType} matches this context`);
+  return match;
+}
+
+/** Runs an Update on the flow's workflow; validator refusals become their 4xx, nothing written. */
+async function updateFlow(deps: RouteDeps, flow: ApprovalFlow, run: (h: ReturnType<RouteDeps['temporal']['client']['workflow']['getHandle']>) => Promise<FlowState>): Promise<void> {
+  if (flow.status !== 'pending') throw new ApiError(409, 'FLOW_CLOSED', `The flow is ${flow.status}`);
+  try {
+    await run(deps.temporal.client.workflow.getHandle(flow.workflowId));
+  } catch (err) {
+    const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+    if (cause instanceof ApplicationFailure && cause.type && cause.type in APPROVAL_REFUSALS) {
+      throw new ApiError(APPROVAL_REFUSALS[cause.type as keyof typeof APPROVAL_REFUSALS], cause.type, cause.message);
+    }
+    if (err instanceof WorkflowNotFoundError || /already completed/i.test((err as Error).message)) throw new ApiError(409, 'FLOW_CLOSED', 'The flow has ended');
+    throw err;
+  }
+  await flow.reload();
+}
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]!));
+
+function htmlPage(ctx: Koa.Context, status: number, title: string, body: string): void {
+  ctx.status = status;
+  ctx.type = 'text/html';
+  ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>`
+    + '<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}textarea{width:100%}</style></head>'
+    + `<body><h1>${esc(title)}</h1>${body}</body></html>`;
+}
+
+export function approvalRoutes(deps: RouteDeps): Handlers {
+  async function findTemplate(tenantId: string, id: string): Promise<ApprovalTemplate> {
+    const t = await ApprovalTemplate.findOne({ where: { id, tenantId } });
+    if (!t) throw notFound(`Approval template ${id}`);
+    return t;
+  }
+  async function findFlow(tenantId: string, id: string): Promise<ApprovalFlow> {
+    const f = await ApprovalFlow.findOne({ where: { id, tenantId } });
+    if (!f) throw notFound(`Approval flow ${id}`);
+    return f;
+  }
+
+  /** Checks an emailed link: its flow, its user, and that it is still usable. Answers a page otherwise. */
+  async function openLink(ctx: Koa.Context, token: string) {
+    let claims;
+    try {
+      claims = verifyLink(token, deps.config.linkSecret);
+    } catch (err) {
+      if (err instanceof LinkError && err.code === 'LINK_EXPIRED') return htmlPage(ctx, 410, 'This link has expired', '<p>Sign in to Docket to approve or reject.</p>');
+      return htmlPage(ctx, 404, 'This link is not valid', '<p>Check that the whole link was copied.</p>');
+    }
+    if (await UsedLink.findByPk(claims.nonce)) return htmlPage(ctx, 410, 'This link was used already', '<p>Each link works once.</p>');
+    const flow = await ApprovalFlow.findOne({ where: { id: claims.subjectId, tenantId: claims.tenantId } });
+    const user = await User.findOne({ where: { id: claims.userId, tenantId: claims.tenantId, active: true }, include: [{ model: Role, as: 'roles', through: { attributes: [] } }] });
+    if (!flow || !user) return htmlPage(ctx, 404, 'This link is not valid', '<p>The flow or the user no longer exists.</p>');
+    if (flow.status !== 'pending') return htmlPage(ctx, 410, `This approval is ${flow.status}`, '<p>Nothing is left to sign.</p>');
+    return { claims, flow, user };
+  }
+
+  return {
+    async listApprovalTemplates(c, ctx) {
+      const q = queryOf(c);
+      const where: Record<string, unknown> = { tenantId: caller(ctx).tenant.id };
+      if (q.str('objectType')) where.objectType = q.str('objectType');
+      ctx.body = page(await paginate(ApprovalTemplate, { where, limit: q.int('limit'), cursor: q.str('cursor') }), presentApprovalTemplate);
+    },
+
+    async createApprovalTemplate(c, ctx) {
+      const body = c.request.requestBody as Schemas['ApprovalTemplateInput'];
+      const definition = toDefinition(body);
+      const audit = auditContext(ctx);
+      const t = await deps.sequelize.transaction(async (transaction) => {
+        const created = await ApprovalTemplate.create({ id: randomUUID(), tenantId: audit.tenantId, name: body.name, objectType: body.objectType, condition: body.condition ?? null, priority: body.priority ?? 0, definition, version: 1 }, { transaction });
+        await ApprovalTemplateVersion.create({ templateId: created.id, version: 1, tenantId: audit.tenantId, name: body.name, condition: body.condition ?? null, definition, createdBy: audit.actor.id }, { transaction });
+        await recordAudit({ ...audit, action: 'approvals.template.created', entityType: 'approval_template', entityId: created.id, after: presentApprovalTemplate(created) }, transaction);
+        return created;
+      });
+      respond(ctx, presentApprovalTemplate(t), { status: 201, location: `/v1/approval-templates/${t.id}`, etag: templateEtag(t.version) });
+    },
+
+    async getApprovalTemplate(c, ctx) {
+      const t = await findTemplate(caller(ctx).tenant.id, c.request.params.templateId as string);
+      respond(ctx, presentApprovalTemplate(t), { etag: templateEtag(t.version) });
+    },
+
+    async updateApprovalTemplate(c, ctx) {
+      const body = c.request.requestBody as Schemas['ApprovalTemplateInput'];
+      const definition = toDefinition(body);
+      const audit = auditContext(ctx);
+      const t = await deps.sequelize.transaction(async (transaction) => {
+        const found = await ApprovalTemplate.findOne({ where: { id: c.request.params.templateId as string, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!found) throw notFound(`Approval template ${c.request.params.templateId}`);
+        checkIfMatch(ctx, templateEtag(found.version));
+        const before = presentApprovalTemplate(found);
+        Object.assign(found, { name: body.name, objectType: body.objectType, condition: body.condition ?? null, priority: body.priority ?? 0, definition, version: found.version + 1 });
+        await found.save({ transaction });
+        await ApprovalTemplateVersion.create({ templateId: found.id, version: found.version, tenantId: audit.tenantId, name: body.name, condition: body.condition ?? null, definition, createdBy: audit.actor.id }, { transaction });
+        await recordAudit({ ...audit, action: 'approvals.template.updated', entityType: 'approval_template', entityId: found.id, before, after: presentApprovalTemplate(found) }, transaction);
+        return found;
+      });
+      respond(ctx, presentApprovalTemplate(t), { etag: templateEtag(t.version) });
+    },
+
+    async deleteApprovalTemplate(c, ctx) {
+      const audit = auditContext(ctx);
+      await deps.sequelize.transaction(async (transaction) => {
+        const t = await ApprovalTemplate.findOne({ where: { id: c.request.params.templateId as string, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!t) throw notFound(`Approval template ${c.request.params.templateId}`);
+        const running = await ApprovalFlow.count({ where: { templateId: t.id, status: 'pending' }, transaction });
+        if (running) throw new ApiError(409, 'DEPENDENCY_EXISTS', `${running} running flow(s) use this template`, { count: running });
+        await t.destroy({ transaction });
+        await recordAudit({ ...audit, action: 'approvals.template.deleted', entityType: 'approval_template', entityId: t.id, before: presentApprovalTemplate(t) }, transaction);
+      });
+      ctx.status = 204;
+    },
+
+    async listApprovalTemplateVersions(c, ctx) {
+      const t = await findTemplate(caller(ctx).tenant.id, c.request.params.templateId as string);
+      const versions = await ApprovalTemplateVersion.findAll({ where: { templateId: t.id }, order: [['version', 'DESC']] });
+      ctx.body = { items: versions.map((v) => presentApprovalTemplate({ ...v.get(), id: t.id, objectType: t.objectType, priority: t.priority })) };
+    },
+
+    async listApprovalFlows(c, ctx) {
+      const q = queryOf(c);
+      const where: WhereOptions = { tenantId: caller(ctx).tenant.id };
+      for (const k of ['status', 'objectType', 'objectId'] as const) if (q.str(k)) Object.assign(where, { [k]: q.str(k) });
+      if (q.str('pendingFor')) Object.assign(where, { status: 'pending', pendingApprovers: { [Op.contains]: [q.str('pendingFor')] } });
+      ctx.body = page(await paginate(ApprovalFlow, { where, limit: q.int('limit'), cursor: q.str('cursor') }), presentApprovalFlow);
+    },
+
+    async listMyApprovals(c, ctx) {
+      const q = queryOf(c);
+      const a = caller(ctx);
+      const where = { tenantId: a.tenant.id, status: 'pending', pendingApprovers: { [Op.contains]: [a.user.id] } };
+      ctx.body = page(await paginate(ApprovalFlow, { where, limit: q.int('limit'), cursor: q.str('cursor') }), presentApprovalFlow);
+    },
+
+    async createApprovalFlow(c, ctx) {
+      const body = c.request.requestBody as Schemas['ApprovalFlowCreate'];
+      const a = caller(ctx);
+      const { flow, created } = await startApprovalFlow(deps, {
+        tenantId: a.tenant.id, requester: { id: a.user.id, roles: a.roles }, objectType: body.objectType, objectId: body.objectId,
+        title: body.title, templateId: body.templateId, context: body.context ?? {}, actor: a.actor, requestId: ctx.state.requestId,
+      });
+      respond(ctx, presentApprovalFlow(flow), created ? { status: 201, location: `/v1/approval-flows/${flow.id}` } : {});
+    },
+
+    async getApprovalFlowByObject(c, ctx) {
+      const flow = await ApprovalFlow.findOne({
+        where: { tenantId: caller(ctx).tenant.id, objectType: c.request.params.objectType as string, objectId: c.request.params.objectId as string },
+        order: [['createdAt', 'DESC']],
+      });
+      if (!flow) throw notFound(`Approval flow of ${c.request.params.objectType} ${c.request.params.objectId}`);
+      ctx.body = presentApprovalFlow(flow);
+    },
+
+    async getApprovalFlow(c, ctx) {
+      ctx.body = presentApprovalFlow(await findFlow(caller(ctx).tenant.id, c.request.params.flowId as string));
+    },
+
+    async getApprovalFlowHistory(c, ctx) {
+      const flow = await findFlow(caller(ctx).tenant.id, c.request.params.flowId as string);
+      const events = await ApprovalEvent.findAll({ where: { flowId: flow.id }, order: [['seq', 'ASC']] });
+      ctx.body = { items: events.map(presentApprovalEvent) };
+    },
+
+    async signApprovalFlow(c, ctx) {
+      const body = c.request.requestBody as Schemas['SignRequest'];
+      const a = caller(ctx);
+      const flow = await findFlow(a.tenant.id, c.request.params.flowId as string);
+      await updateFlow(deps, flow, (h) => h.executeUpdate(signUpdate, { args: [{ userId: a.user.id, roles: a.roles, decision: body.decision, comment: body.comment, via: 'api' }] }));
+      ctx.body = presentApprovalFlow(flow);
+    },
+
+    async cancelApprovalFlow(c, ctx) {
+      const body = (c.request.requestBody ?? {}) as { reason?: string };
+      const a = caller(ctx);
+      const flow = await findFlow(a.tenant.id, c.request.params.flowId as string);
+      await updateFlow(deps, flow, (h) => h.executeUpdate(cancelUpdate, { args: [{ userId: a.user.id, isAdmin: a.permissions.has('approvals.flow.admin'), reason: body.reason }] }));
+      ctx.body = presentApprovalFlow(flow);
+    },
+
+    async removeApprovalSignature(c, ctx) {
+      const a = caller(ctx);
+      const flow = await findFlow(a.tenant.id, c.request.params.flowId as string);
+      const stage = Number(c.request.params.stage);
+      await updateFlow(deps, flow, (h) => h.executeUpdate(removeSignatureUpdate, { args: [{ adminId: a.user.id, userId: c.request.params.userId as string, stage, reason: queryOf(c).str('reason') }] }));
+      ctx.body = presentApprovalFlow(flow);
+    },
+
+    async viewApprovalLink(c, ctx) {
+      const opened = await openLink(ctx, c.request.params.token as string);
+      if (!opened) return;
+      const { claims, flow } = opened;
+      const approve = claims.action === 'approve';
+      htmlPage(ctx, 200, `${approve ? 'Approve' : 'Reject'}: ${flow.title}`,
+        `<p>Stage: ${esc(flow.state.stages[flow.currentStage]?.name ?? '')}</p>`
+        + `<form method="post"><label>${approve ? 'Comment (optional)' : 'Reason (required)'}<br><textarea name="comment" rows="4"${approve ? '' : ' required'}></textarea></label>`
+        + `<p><button type="submit">${approve ? 'Approve' : 'Reject'}</button></p></form>`);
+    },
+
+    async confirmApprovalLink(c, ctx) {
+      const opened = await openLink(ctx, c.request.params.token as string);
+      if (!opened) return;
+      const { claims, flow, user } = opened;
+      const comment = ((c.request.requestBody ?? {}) as { comment?: string }).comment?.trim() || undefined;
+      try {
+        await updateFlow(deps, flow, (h) => h.executeUpdate(signUpdate, {
+          args: [{ userId: user.id, roles: (user.roles ?? []).map((r) => r.key), decision: claims.action === 'reject' ? 'reject' : 'approve', comment, via: 'email' }],
+        }));
+      } catch (err) {
+        if (err instanceof ApiError && err.status < 500) return htmlPage(ctx, err.code === 'FLOW_CLOSED' ? 410 : 409, 'Not signed', `<p>${esc(err.detail)}</p>`);
+        throw err;
+      }
+      await UsedLink.bulkCreate([{ nonce: claims.nonce, tenantId: claims.tenantId, usedAt: new Date() }], { ignoreDuplicates: true });
+      htmlPage(ctx, 200, claims.action === 'reject' ? 'Rejected' : 'Approved', `<p>${esc(flow.title)} — recorded. The flow is now ${esc(flow.status)}.</p>`);
+    },
+  };
+}

@@ -1,0 +1,2 @@
+// Notification channels, one import for the domains that notify people (approvals, reminders, campaigns).
+export * from './email';

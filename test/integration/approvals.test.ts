@@ -1,0 +1,259 @@
+// Approvals end to end through the real API, Postgres, Temporal and SMTP: a purchase order goes from
+// draft to approved through two stages with a quorum, by API and by email link; every refusal is
+// synchronous and leaves nothing behind.
+import { randomUUID } from 'node:crypto';
+import { ApprovalEvent, AuditEvent, Role, Tenant, UserRole } from '../../db';
+import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
+import { startTestApp, TestApp } from '../helpers/app';
+import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
+import { waitFor } from '../helpers/wait';
+
+let app: TestApp;
+let smtp: SmtpSink;
+
+beforeAll(async () => {
+  smtp = await startSmtpSink();
+  app = await startTestApp();
+  await app.startWorker({ smtpUrl: smtp.url });
+});
+afterAll(async () => {
+  await app.close();
+  await smtp.close();
+});
+
+/** A tenant with a buyer, three finance approvers, a CFO, and an admin. */
+async function procurementTenant() {
+  const { tenant, key: adminKey } = await buildCaller(['*']);
+  const role = async (key: string, permissions: string[]) => Role.create({ id: randomUUID(), tenantId: tenant.id, key, title: key, permissions });
+  const finance = await role('finance', ['approvals.flow.sign', 'approvals.flow.read']);
+  const cfo = await role('cfo', ['approvals.flow.sign', 'approvals.flow.read', 'approvals.flow.create']);
+  const person = async (name: string, roleRow?: Role, extra: string[] = []) => {
+    const user = await buildUser(tenant, { name, email: `${name}-${randomUUID().slice(0, 6)}@example.com`, permissions: extra });
+    if (roleRow) await UserRole.create({ userId: user.id, roleId: roleRow.id, tenantId: tenant.id });
+    return { user, key: await buildApiKey(user) };
+  };
+  const buyer = await person('buyer', undefined, ['purchasing.order.*', 'approvals.flow.read', 'approvals.flow.cancel', 'approvals.flow.sign']);
+  const fin = [await person('fin1', finance), await person('fin2', finance), await person('fin3', finance)];
+  const chief = await person('chief', cfo);
+  return { tenant, adminKey, buyer, fin, chief };
+}
+
+async function createTemplate(adminKey: string, over: Record<string, unknown> = {}) {
+  const res = await app.call('post', '/v1/approval-templates', adminKey).send({
+    name: 'Purchases', objectType: 'purchase_order', condition: 'total > 1000',
+    stages: [
+      { name: 'Finance', approvers: { roles: ['finance'] }, rule: 'quorum', quorum: 2 },
+      { name: 'CFO', approvers: { roles: ['cfo'] }, rule: 'any' },
+    ],
+    ...over,
+  }).expect(201);
+  return res.body;
+}
+
+async function submittedOrder(t: Awaited<ReturnType<typeof procurementTenant>>, total = 5000) {
+  const po = await app.call('post', '/v1/purchase-orders', t.buyer.key).send({
+    number: `PO-${randomUUID().slice(0, 8)}`, supplier: 'Contoso', currency: 'EUR', lines: [{ description: 'Laptop', quantity: 2, unitPrice: total / 2 }],
+  }).expect(201);
+  const submitted = await app.call('post', `/v1/purchase-orders/${po.body.id}/submit`, t.buyer.key).expect(202);
+  expect(submitted.body.state).toBe('pending_approval');
+  const flowId = submitted.body.approvalFlowId as string;
+  // The worker opens stage 0 and resolves its approvers.
+  const flow = await waitFor(async () => {
+    const res = await app.call('get', `/v1/approval-flows/${flowId}`, t.adminKey).expect(200);
+    return res.body.stages[0].status === 'active' && res.body;
+  }, { what: 'stage 0 open' });
+  return { po: po.body, flowId, flow };
+}
+
+describe('a purchase order through a two-stage approval', () => {
+  it('goes draft → pending → approved: quorum by API, the CFO by email link; history, audit, Temporal', async () => {
+    const t = await procurementTenant();
+    await createTemplate(t.adminKey);
+    const { po, flowId, flow } = await submittedOrder(t);
+    expect(flow.stages[0].approvers.sort()).toEqual(t.fin.map((f) => f.user.id).sort());
+    expect(flow.pendingApprovers.sort()).toEqual(t.fin.map((f) => f.user.id).sort());
+
+    // Pending for each finance approver; not for the CFO yet.
+    const mine = await app.call('get', '/v1/me/approvals', t.fin[0].key).expect(200);
+    expect(mine.body.items.map((f: { id: string }) => f.id)).toContain(flowId);
+    expect((await app.call('get', '/v1/me/approvals', t.chief.key).expect(200)).body.items).toHaveLength(0);
+
+    // First approval: the response carries the new state; the stage is still open (1 of 2).
+    const one = await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[0].key).send({ decision: 'approve', comment: 'ok' }).expect(200);
+    expect(one.body.stages[0].signatures).toHaveLength(1);
+    expect(one.body.currentStage).toBe(0);
+    // Second approval completes the quorum and opens the CFO stage, in the same response.
+    const two = await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[1].key).send({ decision: 'approve' }).expect(200);
+    expect(two.body.stages[0].status).toBe('approved');
+    expect(two.body.currentStage).toBe(1);
+    expect(two.body.pendingApprovers).toEqual([t.chief.user.id]);
+    // … and GET right after shows the same.
+    expect((await app.call('get', `/v1/approval-flows/${flowId}`, t.buyer.key).expect(200)).body.currentStage).toBe(1);
+
+    // The CFO signs from the email: the link opens a confirmation page, the POST signs.
+    const mail = await smtp.waitFor((m) => m.to.includes(t.chief.user.email) && m.subject.includes('Approval requested'));
+    const approveUrl = /Approve: (\S+)/.exec(mail.text)![1];
+    const path = new URL(approveUrl).pathname;
+    const view = await app.call('get', path).expect(200);
+    expect(view.text).toContain('<form method="post">');
+    expect((await app.call('get', `/v1/approval-flows/${flowId}`, t.buyer.key)).body.status).toBe('pending'); // opening signs nothing
+    const done = await app.call('post', path).type('form').send({ comment: 'Approved from mail' }).expect(200);
+    expect(done.text).toContain('approved');
+    // A used link answers 410 and signs nothing more.
+    await app.call('get', path).expect(410);
+    await app.call('post', path).type('form').send({}).expect(410);
+
+    // The order followed the flow.
+    const approved = await waitFor(async () => {
+      const res = await app.call('get', `/v1/purchase-orders/${po.id}`, t.buyer.key).expect(200);
+      return res.body.state === 'approved' && res.body;
+    }, { what: 'order approved' });
+    expect(approved.approvalFlowId).toBe(flowId);
+    await app.call('post', `/v1/purchase-orders/${po.id}/place`, t.buyer.key).expect(200);
+
+    // History: who did what, when, with comments.
+    const history = (await app.call('get', `/v1/approval-flows/${flowId}/history`, t.buyer.key).expect(200)).body.items;
+    const signed = history.filter((e: { type: string }) => e.type === 'signed');
+    expect(signed.map((e: { actorId: string }) => e.actorId)).toEqual([t.fin[0].user.id, t.fin[1].user.id, t.chief.user.id]);
+    expect(signed[2].comment).toBe('Approved from mail');
+    expect(history.map((e: { type: string }) => e.type)).toEqual(expect.arrayContaining(['created', 'stage_opened', 'stage_approved', 'approved']));
+    // Audit trail and Temporal visibility by tenant and status.
+    const audit = await AuditEvent.findAll({ where: { tenantId: t.tenant.id, entityId: flowId } });
+    expect(audit.map((a) => a.action)).toEqual(expect.arrayContaining(['approvals.flow.created', 'approvals.flow.signed', 'approvals.flow.approved']));
+    const flowRow = (await app.call('get', `/v1/approval-flows/${flowId}`, t.buyer.key)).body;
+    const found = await waitFor(async () => {
+      const ids: string[] = [];
+      for await (const wf of app.client.workflow.list({ query: `TenantId="${t.tenant.id}" AND \`Status\`="approved" AND EntityType="purchase_order"` })) ids.push(wf.workflowId);
+      return ids.length > 0 && ids;
+    }, { what: 'approved flow in visibility' });
+    expect(found).toEqual([flowRow.workflowId]);
+  });
+
+  it('refuses bad signatures at once, writing nothing', async () => {
+    const t = await procurementTenant();
+    await createTemplate(t.adminKey);
+    const { flowId } = await submittedOrder(t);
+    const eventsBefore = await ApprovalEvent.count({ where: { flowId } });
+    const auditBefore = await AuditEvent.count({ where: { tenantId: t.tenant.id } });
+
+    const notApprover = await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.chief.key).send({ decision: 'approve' }).expect(403);
+    expect(notApprover.body.code).toBe('NOT_AN_APPROVER');
+    const noReason = await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[0].key).send({ decision: 'reject' }).expect(422);
+    expect(noReason.body.code).toBe('REASON_REQUIRED');
+    expect(await ApprovalEvent.count({ where: { flowId } })).toBe(eventsBefore);
+    expect(await AuditEvent.count({ where: { tenantId: t.tenant.id } })).toBe(auditBefore);
+    // The workflow history holds no trace of the refused updates either.
+    const history = await app.client.workflow.getHandle((await app.call('get', `/v1/approval-flows/${flowId}`, t.adminKey)).body.workflowId).fetchHistory();
+    expect((history.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toHaveLength(0);
+
+    await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[0].key).send({ decision: 'approve' }).expect(200);
+    expect((await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[0].key).send({ decision: 'approve' }).expect(409)).body.code).toBe('ALREADY_SIGNED');
+    // A missing permission is refused before the workflow is asked.
+    const { key: outsider } = await buildCaller(['approvals.flow.read'], await Tenant.findByPk(t.tenant.id) as Tenant);
+    expect((await app.call('post', `/v1/approval-flows/${flowId}/sign`, outsider).send({ decision: 'approve' }).expect(403)).body.code).toBe('PERMISSION_DENIED');
+    // Another tenant sees nothing.
+    const other = await buildCaller(['*']);
+    await app.call('get', `/v1/approval-flows/${flowId}`, other.key).expect(404);
+    await app.call('post', `/v1/approval-flows/${flowId}/sign`, other.key).send({ decision: 'approve' }).expect(404);
+  });
+
+  it('a reject with a reason ends the flow and the order; then the flow is closed to everyone', async () => {
+    const t = await procurementTenant();
+    await createTemplate(t.adminKey);
+    const { po, flowId } = await submittedOrder(t);
+    const res = await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[2].key).send({ decision: 'reject', comment: 'Too expensive' }).expect(200);
+    expect(res.body.status).toBe('rejected');
+    expect((await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[0].key).send({ decision: 'approve' }).expect(409)).body.code).toBe('FLOW_CLOSED');
+    await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${po.id}`, t.buyer.key)).body.state === 'rejected', { what: 'order rejected' });
+    // A rejected order may be edited and submitted again.
+    await app.call('patch', `/v1/purchase-orders/${po.id}`, t.buyer.key).send({ lines: [{ description: 'Laptop', quantity: 1, unitPrice: 2500 }] }).expect(200);
+  });
+
+  it('refuses edits while pending, self-approval, and lets the requester cancel', async () => {
+    const t = await procurementTenant();
+    // The buyer is also a finance approver here, and self-approval is off.
+    const financeRole = (await Role.findOne({ where: { tenantId: t.tenant.id, key: 'finance' } }))!;
+    await UserRole.create({ userId: t.buyer.user.id, roleId: financeRole.id, tenantId: t.tenant.id });
+    await createTemplate(t.adminKey);
+    const { po, flowId, flow } = await submittedOrder(t);
+    expect(flow.stages[0].approvers).toContain(t.buyer.user.id);
+    const locked = await app.call('patch', `/v1/purchase-orders/${po.id}`, t.buyer.key).send({ supplier: 'Other' }).expect(409);
+    expect(locked.body.code).toBe('ORDER_LOCKED');
+    expect((await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.buyer.key).send({ decision: 'approve' }).expect(403)).body.code).toBe('SELF_APPROVAL_FORBIDDEN');
+    expect((await app.call('post', `/v1/approval-flows/${flowId}/cancel`, t.fin[0].key).send({}).expect(403)).body.code).toBe('PERMISSION_DENIED');
+    const cancelled = await app.call('post', `/v1/approval-flows/${flowId}/cancel`, t.buyer.key).send({ reason: 'not needed' }).expect(200);
+    expect(cancelled.body.status).toBe('cancelled');
+    await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${po.id}`, t.buyer.key)).body.state === 'draft', { what: 'order back to draft' });
+  });
+
+  it('lets an admin remove a signature; the stage reopens when no longer satisfied', async () => {
+    const t = await procurementTenant();
+    await createTemplate(t.adminKey);
+    const { flowId } = await submittedOrder(t);
+    await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[0].key).send({ decision: 'approve' }).expect(200);
+    const moved = await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[1].key).send({ decision: 'approve' }).expect(200);
+    expect(moved.body.currentStage).toBe(1);
+    const removed = await app.call('delete', `/v1/approval-flows/${flowId}/stages/0/signatures/${t.fin[1].user.id}?reason=signed%20by%20mistake`, t.adminKey).expect(200);
+    expect(removed.body.currentStage).toBe(0);
+    expect(removed.body.stages[0].status).toBe('active');
+    expect(removed.body.stages[0].signatures.map((s: { userId: string }) => s.userId)).toEqual([t.fin[0].user.id]);
+    expect((await app.call('delete', `/v1/approval-flows/${flowId}/stages/0/signatures/${t.fin[2].user.id}`, t.adminKey).expect(404)).body.code).toBe('SIGNATURE_NOT_FOUND');
+    const audit = await AuditEvent.count({ where: { tenantId: t.tenant.id, action: 'approvals.flow.signature_removed', entityId: flowId } });
+    expect(audit).toBe(1);
+  });
+
+  it('starting again while pending returns the same flow', async () => {
+    const t = await procurementTenant();
+    await createTemplate(t.adminKey);
+    const body = { objectType: 'purchase_order', objectId: `ext-${randomUUID()}`, context: { total: 5000 } };
+    const first = await app.call('post', '/v1/approval-flows', t.adminKey).send(body).expect(201);
+    const again = await app.call('post', '/v1/approval-flows', t.adminKey).send(body).expect(200);
+    expect(again.body.id).toBe(first.body.id);
+    const list = await app.call('get', `/v1/approval-flows?objectId=${body.objectId}`, t.adminKey).expect(200);
+    expect(list.body.items).toHaveLength(1);
+    await app.call('get', `/v1/approval-flows/by-object/purchase_order/${body.objectId}`, t.adminKey).expect(200);
+  });
+
+  it('auto-approves a requester with an auto-approve role, and refuses when no template matches', async () => {
+    const t = await procurementTenant();
+    await createTemplate(t.adminKey, { autoApproveRoles: ['cfo'] });
+    const auto = await app.call('post', '/v1/approval-flows', t.chief.key).send({ objectType: 'purchase_order', objectId: 'x-1', context: { total: 5000 } }).expect(201);
+    const approved = await waitFor(async () => {
+      const res = await app.call('get', `/v1/approval-flows/${auto.body.id}`, t.adminKey);
+      return res.body.status === 'approved' && res.body;
+    }, { what: 'auto-approved' });
+    expect(approved.outcome.reason).toContain('auto-approve');
+    const none = await app.call('post', '/v1/approval-flows', t.adminKey).send({ objectType: 'purchase_order', objectId: 'x-2', context: { total: 5 } }).expect(422);
+    expect(none.body.code).toBe('NO_MATCHING_TEMPLATE');
+  });
+});
+
+describe('approval templates', () => {
+  it('versions every edit; running flows keep their version; deleting with running flows is refused', async () => {
+    const t = await procurementTenant();
+    const tpl = await createTemplate(t.adminKey);
+    const { flowId } = await submittedOrder(t);
+    const got = await app.call('get', `/v1/approval-templates/${tpl.id}`, t.adminKey).expect(200);
+    const v2 = await app.call('put', `/v1/approval-templates/${tpl.id}`, t.adminKey).set('If-Match', got.headers.etag)
+      .send({ name: 'Purchases v2', objectType: 'purchase_order', stages: [{ name: 'Anyone in finance', approvers: { roles: ['finance'] }, rule: 'any' }] }).expect(200);
+    expect(v2.body.version).toBe(2);
+    await app.call('put', `/v1/approval-templates/${tpl.id}`, t.adminKey).set('If-Match', got.headers.etag)
+      .send({ name: 'stale', objectType: 'purchase_order', stages: [{ name: 'x', approvers: { roles: ['finance'] }, rule: 'any' }] }).expect(412);
+    const flow = (await app.call('get', `/v1/approval-flows/${flowId}`, t.adminKey)).body;
+    expect(flow.templateVersion).toBe(1);
+    expect(flow.stages).toHaveLength(2);
+    const versions = await app.call('get', `/v1/approval-templates/${tpl.id}/versions`, t.adminKey).expect(200);
+    expect(versions.body.items.map((v: { version: number }) => v.version)).toEqual([2, 1]);
+    const del = await app.call('delete', `/v1/approval-templates/${tpl.id}`, t.adminKey).expect(409);
+    expect(del.body).toMatchObject({ code: 'DEPENDENCY_EXISTS', count: 1 });
+  });
+
+  it('refuses a bad condition and an inconsistent stage with 422', async () => {
+    const { key } = await buildCaller(['*']);
+    const bad = await app.call('post', '/v1/approval-templates', key).send({ name: 'x', objectType: 'po', condition: 'total >', stages: [{ name: 's', approvers: { roles: ['a'] }, rule: 'any' }] }).expect(422);
+    expect(bad.body.code).toBe('INVALID_CONDITION');
+    const quorum = await app.call('post', '/v1/approval-templates', key).send({ name: 'x', objectType: 'po', stages: [{ name: 's', approvers: { roles: ['a'] }, rule: 'quorum' }] }).expect(422);
+    expect(quorum.body.code).toBe('INVALID_TEMPLATE');
+    await app.call('post', '/v1/approval-templates', key).send({ name: 'x', objectType: 'po', stages: [] }).expect(400);
+  });
+});

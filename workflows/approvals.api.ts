@@ -1,0 +1,124 @@
+// Approvals: the shared definitions of the flow workflow (API, worker and workflow import these).
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+
+export const APPROVALS_TASK_QUEUE = 'docket-approvals';
+export const APPROVALS_DOMAIN = 'approvals';
+
+export interface ApproverSet {
+  users: string[];
+  roles: string[];
+}
+
+export interface StageDef {
+  name: string;
+  approvers: ApproverSet;
+  /** all: every resolved approver; any: one of them; quorum: `quorum` distinct approvers. */
+  rule: 'all' | 'any' | 'quorum';
+  quorum?: number;
+  /** immediate: one reject rejects the flow; when_impossible: only once the rule can no longer be met. */
+  rejectPolicy: 'immediate' | 'when_impossible';
+  dueHours?: number;
+  remindBeforeHours?: number;
+  onDue?: { action: 'escalate' | 'reject' | 'expire'; escalateTo?: ApproverSet };
+}
+
+export interface TemplateDef {
+  stages: StageDef[];
+  allowSelfApproval: boolean;
+  autoApproveRoles: string[];
+  maxPendingDays?: number;
+}
+
+export type FlowStatus = 'pending' | 'approved' | 'rejected' | 'cancelled' | 'expired';
+export type StageStatus = 'waiting' | 'active' | 'approved' | 'rejected';
+
+export interface Signature {
+  userId: string;
+  decision: 'approve' | 'reject';
+  comment?: string;
+  at: string;
+  via: 'api' | 'email';
+}
+
+export interface StageState {
+  name: string;
+  status: StageStatus;
+  /** Approvers resolved (users + members of roles) when the stage opened, plus escalations. */
+  approvers: string[];
+  signatures: Signature[];
+  openedAt?: string;
+  dueAt?: string;
+  escalated?: boolean;
+}
+
+export interface FlowState {
+  flowId: string;
+  status: FlowStatus;
+  currentStage: number;
+  stages: StageState[];
+  outcome?: { reason: string; by?: string; at: string };
+  /** Incremented by every accepted change; the read model keeps the newest. */
+  version: number;
+}
+
+export interface HistoryEvent {
+  seq: number;
+  type: 'created' | 'auto_approved' | 'stage_opened' | 'signed' | 'signature_removed' | 'reminder_sent' | 'escalated'
+    | 'stage_approved' | 'stage_rejected' | 'approved' | 'rejected' | 'cancelled' | 'expired';
+  stage?: number;
+  actorId?: string;
+  decision?: 'approve' | 'reject';
+  comment?: string;
+  at: string;
+}
+
+export interface ApprovalFlowInput {
+  flowId: string;
+  tenantId: string;
+  objectType: string;
+  objectId: string;
+  title: string;
+  requester: { id: string; roles: string[] };
+  template: { id: string; version: number };
+  definition: TemplateDef;
+  /** Set by continue-as-new: the state and counters carried into the new run. */
+  resume?: { state: FlowState; seq: number; startedAt: string };
+}
+
+export interface SignCommand {
+  userId: string;
+  roles: string[];
+  decision: 'approve' | 'reject';
+  comment?: string;
+  via: 'api' | 'email';
+}
+
+export interface CancelCommand {
+  userId: string;
+  isAdmin: boolean;
+  reason?: string;
+}
+
+export interface RemoveSignatureCommand {
+  adminId: string;
+  userId: string;
+  stage: number;
+  reason?: string;
+}
+
+export const signUpdate = defineUpdate<FlowState, [SignCommand]>('sign');
+export const cancelUpdate = defineUpdate<FlowState, [CancelCommand]>('cancel');
+export const removeSignatureUpdate = defineUpdate<FlowState, [RemoveSignatureCommand]>('removeSignature');
+export const flowStateQuery = defineQuery<FlowState>('state');
+
+/** Refusals of the update validators: the ApplicationFailure type → HTTP status the API answers. */
+export const APPROVAL_REFUSALS = {
+  NOT_AN_APPROVER: 403,
+  SELF_APPROVAL_FORBIDDEN: 403,
+  NOT_ALLOWED_TO_CANCEL: 403,
+  ALREADY_SIGNED: 409,
+  FLOW_CLOSED: 409,
+  REASON_REQUIRED: 422,
+  SIGNATURE_NOT_FOUND: 404,
+} as const;
+export type ApprovalRefusal = keyof typeof APPROVAL_REFUSALS;

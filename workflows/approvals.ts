@@ -1,0 +1,214 @@
+// One approval flow: stages in order, signatures by Update (refused synchronously by validators),
+// reminders, escalation and expiry on durable timers; every change is persisted by an activity.
+import {
+  allHandlersFinished, ApplicationFailure, condition, continueAsNew, proxyActivities, setHandler, workflowInfo,
+} from '@temporalio/workflow';
+import type { ApprovalActivities } from '../activities/approvals';
+import {
+  ApprovalFlowInput, ApprovalRefusal, cancelUpdate, flowStateQuery, FlowState, FlowStatus, HistoryEvent,
+  removeSignatureUpdate, signUpdate, StageState,
+} from './approvals.api';
+import { eligibleApprovers, pendingApprovers, stageOutcome } from './approvals.rules';
+import { setWorkflowStatus } from './status';
+
+// A recipient the mail server refuses for good (5xx) is not retried; anything else is.
+const acts = proxyActivities<ApprovalActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 20, initialInterval: '1 second', nonRetryableErrorTypes: ['EmailRejectedError'] },
+});
+
+const HOUR = 3_600_000;
+const refuse = (type: ApprovalRefusal, message: string) => ApplicationFailure.nonRetryable(message, type);
+const nowIso = () => new Date().toISOString();
+
+export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<FlowState> {
+  const def = input.definition;
+  const startedAt = input.resume?.startedAt ?? nowIso();
+  const state: FlowState = input.resume?.state ?? {
+    flowId: input.flowId, status: 'pending', currentStage: 0, version: 0,
+    stages: def.stages.map((s) => ({ name: s.name, status: 'waiting', approvers: [], signatures: [] })),
+  };
+  let seq = input.resume?.seq ?? 0;
+  let unsaved: HistoryEvent[] = [];
+  // Bumped by every accepted update; the main loop answers by settling (persisting) that version.
+  let settled = state.version;
+
+  const event = (e: Omit<HistoryEvent, 'seq' | 'at'>) => { unsaved.push({ ...e, seq: ++seq, at: nowIso() }); };
+  const stage = (): StageState => state.stages[state.currentStage];
+  const eligible = (s: StageState) => eligibleApprovers(s, input.requester.id, def.allowSelfApproval);
+
+  async function persist(): Promise<void> {
+    const events = unsaved;
+    unsaved = [];
+    const current = state.status === 'pending' ? stage() : undefined;
+    await acts.persistFlow({
+      tenantId: input.tenantId, flowId: input.flowId, state,
+      pendingApprovers: current ? pendingApprovers(current, eligible(current)) : [], events,
+    });
+    settled = state.version;
+  }
+
+  function finish(status: Exclude<FlowStatus, 'pending'>, reason: string, by?: string): void {
+    state.status = status;
+    state.outcome = { reason, by, at: nowIso() };
+    state.version++;
+    event({ type: status, actorId: by, comment: reason });
+  }
+
+  async function openStage(index: number): Promise<void> {
+    const s = state.stages[index];
+    const sd = def.stages[index];
+    s.status = 'active';
+    s.signatures = [];
+    s.openedAt = nowIso();
+    s.dueAt = sd.dueHours ? new Date(Date.now() + sd.dueHours * HOUR).toISOString() : undefined;
+    s.approvers = await acts.resolveApprovers({ tenantId: input.tenantId, ...sd.approvers });
+    state.currentStage = index;
+    state.version++;
+    event({ type: 'stage_opened', stage: index });
+  }
+
+  /** Applies the current stage's outcome until the flow waits for people again or ends. */
+  async function advance(): Promise<void> {
+    while (state.status === 'pending') {
+      const s = stage();
+      const outcome = stageOutcome(def.stages[state.currentStage], s, eligible(s));
+      if (outcome === 'active') return;
+      s.status = outcome;
+      state.version++;
+      event({ type: outcome === 'approved' ? 'stage_approved' : 'stage_rejected', stage: state.currentStage });
+      if (outcome === 'rejected') finish('rejected', 'a stage was rejected');
+      else if (state.currentStage + 1 >= state.stages.length) finish('approved', 'every stage approved');
+      else {
+        await openStage(state.currentStage + 1);
+        await acts.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: state.currentStage, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'request' });
+      }
+    }
+  }
+
+  setHandler(flowStateQuery, () => state);
+
+  setHandler(signUpdate, async (cmd) => {
+    const s = stage();
+    const existing = s.signatures.find((x) => x.userId === cmd.userId);
+    s.signatures = existing ? s.signatures : [...s.signatures, { userId: cmd.userId, decision: cmd.decision, comment: cmd.comment, at: nowIso(), via: cmd.via }];
+    state.version++;
+    event({ type: 'signed', stage: state.currentStage, actorId: cmd.userId, decision: cmd.decision, comment: cmd.comment });
+    const mine = state.version;
+    await condition(() => settled >= mine);
+    return state;
+  }, {
+    validator: (cmd) => {
+      if (state.status !== 'pending') throw refuse('FLOW_CLOSED', `The flow is ${state.status}`);
+      const s = stage();
+      if (cmd.userId === input.requester.id && !def.allowSelfApproval && s.approvers.includes(cmd.userId)) {
+        throw refuse('SELF_APPROVAL_FORBIDDEN', 'The requester may not approve their own request');
+      }
+      if (!s.approvers.includes(cmd.userId)) throw refuse('NOT_AN_APPROVER', `Not an approver of stage "${s.name}"`);
+      if (s.signatures.some((x) => x.userId === cmd.userId)) throw refuse('ALREADY_SIGNED', `Already signed stage "${s.name}"`);
+      if (cmd.decision === 'reject' && !cmd.comment?.trim()) throw refuse('REASON_REQUIRED', 'A rejection needs a reason');
+    },
+  });
+
+  setHandler(cancelUpdate, async (cmd) => {
+    finish('cancelled', cmd.reason ?? 'cancelled', cmd.userId);
+    const mine = state.version;
+    await condition(() => settled >= mine);
+    return state;
+  }, {
+    validator: (cmd) => {
+      if (state.status !== 'pending') throw refuse('FLOW_CLOSED', `The flow is ${state.status}`);
+      if (cmd.userId !== input.requester.id && !cmd.isAdmin) throw refuse('NOT_ALLOWED_TO_CANCEL', 'Only the requester or an approvals admin may cancel');
+    },
+  });
+
+  setHandler(removeSignatureUpdate, async (cmd) => {
+    const s = state.stages[cmd.stage];
+    s.signatures = s.signatures.filter((x) => x.userId !== cmd.userId);
+    event({ type: 'signature_removed', stage: cmd.stage, actorId: cmd.adminId, comment: cmd.reason });
+    if (cmd.stage < state.currentStage && stageOutcome(def.stages[cmd.stage], s, eligible(s)) !== 'approved') {
+      // The earlier stage is no longer satisfied: it reopens, and the stages after it start over.
+      for (let i = cmd.stage + 1; i <= state.currentStage; i++) Object.assign(state.stages[i], { status: 'waiting', signatures: [] });
+      s.status = 'active';
+      state.currentStage = cmd.stage;
+    }
+    state.version++;
+    const mine = state.version;
+    await condition(() => settled >= mine);
+    return state;
+  }, {
+    validator: (cmd) => {
+      if (state.status !== 'pending') throw refuse('FLOW_CLOSED', `The flow is ${state.status}`);
+      const s = state.stages[cmd.stage];
+      if (!s || cmd.stage > state.currentStage || !s.signatures.some((x) => x.userId === cmd.userId)) {
+        throw refuse('SIGNATURE_NOT_FOUND', `No signature of ${cmd.userId} on stage ${cmd.stage}`);
+      }
+    },
+  });
+
+  if (!input.resume) {
+    event({ type: 'created', actorId: input.requester.id });
+    if (input.requester.roles.some((r) => def.autoApproveRoles.includes(r))) {
+      event({ type: 'auto_approved', actorId: input.requester.id });
+      finish('approved', 'the requester holds an auto-approve role', input.requester.id);
+    } else {
+      await openStage(0);
+      await acts.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: 0, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'request' });
+      await advance(); // a stage may be decided at once (e.g. nobody eligible)
+    }
+    await persist();
+  }
+
+  const expiresAt = def.maxPendingDays ? Date.parse(startedAt) + def.maxPendingDays * 24 * HOUR : Infinity;
+  let remindedStage = -1;
+  let dueHandledStage = -1;
+
+  while (state.status === 'pending') {
+    if (workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof approvalFlowWorkflow>({ ...input, resume: { state, seq, startedAt } });
+    }
+    setWorkflowStatus('pending');
+    const s = stage();
+    const sd = def.stages[state.currentStage];
+    const dueAt = s.dueAt ? Date.parse(s.dueAt) : Infinity;
+    const remindAt = sd.remindBeforeHours !== undefined && dueAt !== Infinity ? dueAt - sd.remindBeforeHours * HOUR : Infinity;
+    const next = Math.min(remindedStage === state.currentStage ? Infinity : remindAt, dueHandledStage === state.currentStage ? Infinity : dueAt, expiresAt);
+    const changed = next === Infinity
+      ? await condition(() => state.version !== settled).then(() => true)
+      : await condition(() => state.version !== settled, Math.max(1, next - Date.now()));
+    if (!changed) {
+      const now = Date.now();
+      if (now >= expiresAt) finish('expired', `pending longer than ${def.maxPendingDays} days`);
+      else if (now >= dueAt && dueHandledStage !== state.currentStage) {
+        dueHandledStage = state.currentStage;
+        const action = sd.onDue?.action;
+        if (action === 'reject') finish('rejected', `stage "${s.name}" was not decided in time`);
+        else if (action === 'expire') finish('expired', `stage "${s.name}" was not decided in time`);
+        else if (action === 'escalate' && sd.onDue?.escalateTo) {
+          const extra = await acts.resolveApprovers({ tenantId: input.tenantId, ...sd.onDue.escalateTo });
+          const added = extra.filter((u) => !s.approvers.includes(u));
+          s.approvers = [...s.approvers, ...added];
+          s.escalated = true;
+          state.version++;
+          event({ type: 'escalated', stage: state.currentStage });
+          await acts.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: state.currentStage, userIds: added, kind: 'escalation' });
+        }
+      } else if (now >= remindAt && remindedStage !== state.currentStage) {
+        remindedStage = state.currentStage;
+        const to = pendingApprovers(s, eligible(s));
+        event({ type: 'reminder_sent', stage: state.currentStage });
+        state.version++;
+        await acts.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: state.currentStage, userIds: to, kind: 'reminder' });
+      }
+    }
+    await advance();
+    await persist();
+  }
+
+  setWorkflowStatus(state.status);
+  await acts.flowFinished({ tenantId: input.tenantId, flowId: input.flowId, objectType: input.objectType, objectId: input.objectId, status: state.status });
+  // Let a last update's caller receive its answer before the workflow completes.
+  await condition(allHandlersFinished);
+  return state;
+}
