@@ -1,7 +1,8 @@
 // Approval activities: resolve approvers, persist the flow's read model and history, notify by
 // email with one-click links, and hand the outcome to the object (purchase orders).
 import { Op } from 'sequelize';
-import { ApprovalEvent, ApprovalFlow, NotificationDelivery, PurchaseOrder, Role, User, UserRole } from '../db';
+import { ApprovalEvent, ApprovalFlow, NotificationDelivery, PurchaseOrder, User } from '../db';
+import { resolveApprovers } from '../lib/approvers';
 import { recordAudit } from '../lib/audit';
 import { AuditAction } from '../lib/audit-actions';
 import { signLink } from '../lib/links';
@@ -28,17 +29,9 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
   const system = { type: 'system' as const, id: null };
 
   return {
-    /** Users named directly plus the members of the named roles, active ones only, in a stable order. */
+    /** Escalation targets, resolved when the stage falls due (users + current role members). */
     async resolveApprovers(i: { tenantId: string; users: string[]; roles: string[] }): Promise<string[]> {
-      const ids = new Set<string>();
-      if (i.users.length) for (const u of await User.findAll({ where: { tenantId: i.tenantId, id: i.users, active: true } })) ids.add(u.id);
-      if (i.roles.length) {
-        const roles = await Role.findAll({ where: { tenantId: i.tenantId, key: i.roles } });
-        const links = await UserRole.findAll({ where: { roleId: roles.map((r) => r.id) } });
-        const members = await User.findAll({ where: { tenantId: i.tenantId, id: links.map((l) => l.userId), active: true } });
-        for (const u of members) ids.add(u.id);
-      }
-      return [...ids].sort();
+      return resolveApprovers(i.tenantId, i.users, i.roles);
     },
 
     /** Writes the newest state (older versions never overwrite newer), the history and audit rows. */

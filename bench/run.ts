@@ -64,7 +64,7 @@ function save(result: SuiteResult, meta: Record<string, unknown>): string {
 
 async function main(): Promise<number> {
   const suites = select(process.argv.slice(2));
-  const meta = { machine: machine(), revision: gitRevision() };
+  const meta = { machine: machine(), revision: process.env.BENCH_REVISION ?? gitRevision() };
   let stack: BenchStack | undefined;
   let stopping: Promise<void> | undefined;
   const teardown = (): Promise<void> => (stopping ??= (async () => {

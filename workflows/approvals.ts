@@ -38,6 +38,9 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
   const eligible = (s: StageState) => eligibleApprovers(s, input.requester.id, def.allowSelfApproval);
 
   async function persist(): Promise<void> {
+    // The version written is the one now: an Update that lands while the write is in flight stays
+    // unsettled until the next round has applied and written it.
+    const writing = state.version;
     const events = unsaved;
     unsaved = [];
     const current = state.status === 'pending' ? stage() : undefined;
@@ -45,7 +48,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
       tenantId: input.tenantId, flowId: input.flowId, state,
       pendingApprovers: current ? pendingApprovers(current, eligible(current)) : [], events,
     });
-    settled = state.version;
+    settled = writing;
   }
 
   function finish(status: Exclude<FlowStatus, 'pending'>, reason: string, by?: string): void {
@@ -55,14 +58,14 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     event({ type: status, actorId: by, comment: reason });
   }
 
-  async function openStage(index: number): Promise<void> {
+  function openStage(index: number): void {
     const s = state.stages[index];
     const sd = def.stages[index];
     s.status = 'active';
     s.signatures = [];
     s.openedAt = nowIso();
     s.dueAt = sd.dueHours ? new Date(Date.now() + sd.dueHours * HOUR).toISOString() : undefined;
-    s.approvers = await acts.resolveApprovers({ tenantId: input.tenantId, ...sd.approvers });
+    s.approvers = [...(input.approvers[index] ?? [])];
     state.currentStage = index;
     state.version++;
     event({ type: 'stage_opened', stage: index });
@@ -80,9 +83,21 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
       if (outcome === 'rejected') finish('rejected', 'a stage was rejected');
       else if (state.currentStage + 1 >= state.stages.length) finish('approved', 'every stage approved');
       else {
-        await openStage(state.currentStage + 1);
+        openStage(state.currentStage + 1);
         await acts.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: state.currentStage, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'request' });
       }
+    }
+  }
+
+  // Updates that arrived with the start are delivered as soon as their handler is set, so the first
+  // stage is opened (synchronously) before the handlers exist: validators never see a half-made flow.
+  if (!input.resume) {
+    event({ type: 'created', actorId: input.requester.id });
+    if (input.requester.roles.some((r) => def.autoApproveRoles.includes(r))) {
+      event({ type: 'auto_approved', actorId: input.requester.id });
+      finish('approved', 'the requester holds an auto-approve role', input.requester.id);
+    } else {
+      openStage(0);
     }
   }
 
@@ -101,6 +116,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     validator: (cmd) => {
       if (state.status !== 'pending') throw refuse('FLOW_CLOSED', `The flow is ${state.status}`);
       const s = stage();
+      if (s.status !== 'active') throw refuse('FLOW_CLOSED', `Stage "${s.name}" is ${s.status}`);
       if (cmd.userId === input.requester.id && !def.allowSelfApproval && s.approvers.includes(cmd.userId)) {
         throw refuse('SELF_APPROVAL_FORBIDDEN', 'The requester may not approve their own request');
       }
@@ -147,15 +163,10 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
   });
 
   if (!input.resume) {
-    event({ type: 'created', actorId: input.requester.id });
-    if (input.requester.roles.some((r) => def.autoApproveRoles.includes(r))) {
-      event({ type: 'auto_approved', actorId: input.requester.id });
-      finish('approved', 'the requester holds an auto-approve role', input.requester.id);
-    } else {
-      await openStage(0);
+    if (state.status === 'pending') {
       await acts.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: 0, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'request' });
-      await advance(); // a stage may be decided at once (e.g. nobody eligible)
     }
+    await advance(); // a stage may be decided at once (e.g. nobody eligible)
     await persist();
   }
 
@@ -206,6 +217,8 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     await persist();
   }
 
+  // A change accepted while the last write was in flight (e.g. a cancel) is written before the end.
+  if (state.version !== settled) await persist();
   setWorkflowStatus(state.status);
   await acts.flowFinished({ tenantId: input.tenantId, flowId: input.flowId, objectType: input.objectType, objectId: input.objectId, status: state.status });
   // Let a last update's caller receive its answer before the workflow completes.

@@ -6,6 +6,7 @@ import { compileExpression } from 'filtrex';
 import Koa from 'koa';
 import { Op, Transaction, UniqueConstraintError, WhereOptions } from 'sequelize';
 import { ApprovalEvent, ApprovalFlow, ApprovalTemplate, ApprovalTemplateVersion, Role, UsedLink, User } from '../../db';
+import { resolveApprovers } from '../../lib/approvers';
 import { Actor, recordAudit } from '../../lib/audit';
 import { LinkError, verifyLink } from '../../lib/links';
 import { startBusinessWorkflow } from '../../lib/temporal';
@@ -90,10 +91,11 @@ export async function startApprovalFlow(deps: RouteDeps, s: StartFlow, transacti
     if (err instanceof UniqueConstraintError && !transaction) return { flow: (await ApprovalFlow.findOne({ where: pendingWhere }))!, created: false };
     throw err;
   }
+  const approvers = await Promise.all(template.definition.stages.map((st) => resolveApprovers(s.tenantId, st.approvers.users, st.approvers.roles)));
   await startBusinessWorkflow<typeof approvalFlowWorkflow>(deps.temporal.client, {
     workflowType: 'approvalFlowWorkflow', taskQueue: APPROVALS_TASK_QUEUE, domain: APPROVALS_DOMAIN, tenantId: s.tenantId,
     entityType: s.objectType, entityId: id, initialStatus: 'pending',
-    args: [{ flowId: id, tenantId: s.tenantId, objectType: s.objectType, objectId: s.objectId, title, requester: s.requester, template: { id: template.id, version: template.version }, definition: template.definition }],
+    args: [{ flowId: id, tenantId: s.tenantId, objectType: s.objectType, objectId: s.objectId, title, requester: s.requester, template: { id: template.id, version: template.version }, definition: template.definition, approvers }],
   });
   deps.metrics.workflowStarts.inc({ workflow_type: 'approvalFlowWorkflow' });
   return { flow, created: true };

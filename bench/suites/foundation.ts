@@ -13,7 +13,7 @@ import type { auditExportWorkflow } from '../../workflows/audit';
 import { AUDIT_DOMAIN, AUDIT_TASK_QUEUE } from '../../workflows/audit.api';
 import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '../../workflows/search-attributes';
 import { cpuMeter, CpuUsage, ProcessGroups } from '../lib/cpu';
-import { LoopResult, runConcurrent, samplesOf, summarize, table } from '../lib/measure';
+import { LoopResult, percentile, runConcurrent, samplesOf, summarize, table } from '../lib/measure';
 import { ApiProcess, BenchStack, log, ProcMemory, round } from '../lib/stack';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
 
@@ -55,7 +55,8 @@ export const foundation: Suite = {
       judge('GET /v1/me throughput (mean req/s)', me.reqPerSec, '>=', 2000, 'req/s'),
       judge('GET /v1/me p99 latency', me.latencyMs.p99, '<', 25, 'ms'),
       judge('GET /v1/me non-2xx + errors', me.non2xx + me.errors + me.timeouts, '==', 0, 'responses'),
-      judge('API peak RSS (VmHWM, whole suite)', peakRssMb, '<', 250, 'MB'),
+      judge('API peak RSS through GET /v1/me (VmHWM)', memory.afterMe.peakRssMb, '<', 250, 'MB'),
+      judge('API peak RSS, whole suite incl. starts', peakRssMb, '<', 250, 'MB'),
       judge('workflow starts: API / raw', ratio, '>=', 0.8, '×'),
       judge('workflow starts: failed', starts.raw.failed + starts.api.failed, '==', 0, 'starts'),
     ];
@@ -68,6 +69,7 @@ export const foundation: Suite = {
       table(['GET /v1/me', 'req/s mean', 'p50 ms', 'p99 ms', 'max ms', 'requests', 'non-2xx', 'errors'], [
         [`${config.meConnections} conns, ${config.meSeconds} s`, me.reqPerSec, me.latencyMs.p50, me.latencyMs.p99, me.latencyMs.max, me.requests, me.non2xx, me.errors + me.timeouts],
       ]),
+      `p99 per second (ms): ${me.timeline.map((t) => Math.round(t.p99)).join(' ')}`,
       '',
       table(['workflow starts', 'starts', 'seconds', 'starts/s', 'p50 ms', 'p99 ms', 'failed'], [
         ...starts.blocks.map((b) => [`  block ${b.mode}`, b.ok, b.seconds, b.perSecond, b.latencyMs.p50, b.latencyMs.p99, b.failed]),
@@ -98,6 +100,8 @@ interface MeResult {
   statusCodes: Record<string, number>;
   warmup: { reqPerSec: number; non2xx: number };
   cpu: CpuUsage;
+  /** Each second of the measured run: responses, p50/p99/max latency in ms. */
+  timeline: { n: number; p50: number; p99: number; max: number }[];
 }
 
 async function benchMe(api: ApiProcess, apiKey: string, c: { meConnections: number; meWarmupSeconds: number; meSeconds: number }, groups: ProcessGroups): Promise<MeResult> {
@@ -105,14 +109,25 @@ async function benchMe(api: ApiProcess, apiKey: string, c: { meConnections: numb
   log(`GET /v1/me: ${c.meWarmupSeconds} s warm-up, then ${c.meSeconds} s measured, ${c.meConnections} connections`);
   const warm = await autocannon({ ...opts, duration: c.meWarmupSeconds });
   const meter = cpuMeter(groups);
-  const r = await autocannon({ ...opts, duration: c.meSeconds });
+  const run = autocannon({ ...opts, duration: c.meSeconds });
+  // Per-second latency, to tell steady slowness from periodic stalls (GC, cache expiry …).
+  const started = Date.now();
+  const perSecond: number[][] = [];
+  run.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => {
+    (perSecond[Math.floor((Date.now() - started) / 1000)] ??= []).push(ms);
+  });
+  const r = await run;
   const cpu = meter();
+  const timeline = [...perSecond].map((xs = []) => {
+    const sorted = xs.sort((a, b) => a - b);
+    return { n: sorted.length, p50: round(percentile(sorted, 50), 1), p99: round(percentile(sorted, 99), 1), max: round(sorted[sorted.length - 1] ?? 0, 1) };
+  });
   const statusCodes = Object.fromEntries(Object.entries(r.statusCodeStats).map(([k, v]) => [k, v.count]));
   return {
     reqPerSec: r.requests.mean,
     latencyMs: { p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, mean: r.latency.mean },
     requests: r.requests.total ?? 0, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts, statusCodes,
-    warmup: { reqPerSec: warm.requests.mean, non2xx: warm.non2xx }, cpu,
+    warmup: { reqPerSec: warm.requests.mean, non2xx: warm.non2xx }, cpu, timeline,
   };
 }
 

@@ -1,0 +1,199 @@
+// The approval flow workflow alone, with fake activities, on the time-skipping test server: every
+// stage rule, refusals, and reminder → escalation → expiry across days in milliseconds.
+import { randomUUID } from 'node:crypto';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { ApprovalActivities } from '../../activities/approvals';
+import { approvalFlowWorkflow } from '../../workflows/approvals';
+import { SEARCH_ATTRIBUTE_NAMES } from '../../workflows/search-attributes';
+import { ApprovalFlowInput, cancelUpdate, SignCommand, FlowState, removeSignatureUpdate, signUpdate, StageDef, TemplateDef } from '../../workflows/approvals.api';
+
+jest.setTimeout(60_000);
+// Rules run on the run's shared dev server; timer tests each get a fresh time-skipping server, since
+// one test's leftover work would hold a shared clock.
+let env: TestWorkflowEnvironment;
+
+async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  const ts = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER! } } });
+  // Like a real cluster, the test server must know Docket's search attributes before workflows set them.
+  await ts.connection.operatorService.addSearchAttributes({
+    namespace: 'default',
+    searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_NAMES.map((n) => [n, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+  });
+  return ts;
+}
+
+beforeAll(async () => {
+  env = await TestWorkflowEnvironment.createFromExistingServer({ address: process.env.TEMPORAL_ADDRESS });
+});
+afterAll(() => env?.teardown());
+
+/** Role members for the fake resolveApprovers. */
+const ROLES: Record<string, string[]> = { finance: ['f1', 'f2', 'f3'], cfo: ['c1'], board: ['b1', 'b2'] };
+
+function fakeActivities() {
+  const log = { notified: [] as { kind: string; stage: number; userIds: string[] }[], persisted: [] as FlowState[], finished: [] as string[] };
+  const activities: ApprovalActivities = {
+    async resolveApprovers(i) { return [...new Set([...i.users, ...i.roles.flatMap((r) => ROLES[r] ?? [])])].sort(); },
+    async persistFlow(i) { log.persisted.push(JSON.parse(JSON.stringify(i.state))); },
+    async notifyApprovers(i) { log.notified.push({ kind: i.kind, stage: i.stage, userIds: i.userIds }); return i.userIds.length; },
+    async flowFinished(i) { log.finished.push(i.status); },
+  };
+  return { activities, log };
+}
+
+const stageOf = (over: Partial<StageDef>): StageDef => ({ name: 'Finance', approvers: { users: [], roles: ['finance'] }, rule: 'all', rejectPolicy: 'immediate', ...over });
+
+async function withFlow(def: Partial<TemplateDef> & { stages: StageDef[] }, body: (h: Awaited<ReturnType<typeof env.client.workflow.start<typeof approvalFlowWorkflow>>>, log: ReturnType<typeof fakeActivities>['log']) => Promise<void>, requester = { id: 'req', roles: [] as string[] }) {
+  const { activities, log } = fakeActivities();
+  const taskQueue = `wf-approvals-${randomUUID()}`;
+  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: process.env.DOCKET_TEST_BUNDLE! }, activities });
+  const input: ApprovalFlowInput = {
+    flowId: randomUUID(), tenantId: 't', objectType: 'purchase_order', objectId: 'po-1', title: 'PO 1', requester,
+    template: { id: 'tpl', version: 1 }, definition: { allowSelfApproval: false, autoApproveRoles: [], ...def },
+    approvers: def.stages.map((s) => [...new Set([...s.approvers.users, ...s.approvers.roles.flatMap((r) => ROLES[r] ?? [])])].sort()),
+  };
+  await worker.runUntil(async () => {
+    const handle = await env.client.workflow.start(approvalFlowWorkflow, { taskQueue, workflowId: `approvals:t:${input.flowId}`, args: [input] });
+    try {
+      await body(handle, log);
+    } finally {
+      // A flow left open would hold the shared test server's clock (its queue has no worker after this).
+      await handle.terminate('test over').catch(() => undefined);
+    }
+  });
+}
+
+const sign = (userId: string, decision: 'approve' | 'reject' = 'approve', comment?: string): { args: [SignCommand] } =>
+  ({ args: [{ userId, roles: [], decision, comment: comment ?? (decision === 'reject' ? 'no' : undefined), via: 'api' }] });
+
+async function refusal(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (err) {
+    return err instanceof WorkflowUpdateFailedError ? (err.cause as { type?: string }).type : String(err);
+  }
+}
+
+describe('stage rules', () => {
+  it('all: every approver must approve', async () => {
+    await withFlow({ stages: [stageOf({ rule: 'all' })] }, async (h) => {
+      for (const u of ['f1', 'f2']) expect((await h.executeUpdate(signUpdate, sign(u))).status).toBe('pending');
+      expect((await h.executeUpdate(signUpdate, sign('f3'))).status).toBe('approved');
+      expect((await h.result()).status).toBe('approved');
+    });
+  });
+
+  it('any: one approval is enough', async () => {
+    await withFlow({ stages: [stageOf({ rule: 'any' })] }, async (h) => {
+      expect((await h.executeUpdate(signUpdate, sign('f2'))).status).toBe('approved');
+    });
+  });
+
+  it('quorum counts distinct signers, then the next stage opens (sequential stages)', async () => {
+    await withFlow({ stages: [stageOf({ rule: 'quorum', quorum: 2 }), stageOf({ name: 'CFO', approvers: { users: [], roles: ['cfo'] }, rule: 'any' })] }, async (h, log) => {
+      const one = await h.executeUpdate(signUpdate, sign('f1'));
+      expect(one.currentStage).toBe(0);
+      expect(await refusal(h.executeUpdate(signUpdate, sign('f1')))).toBe('ALREADY_SIGNED');
+      const two = await h.executeUpdate(signUpdate, sign('f3'));
+      expect(two.currentStage).toBe(1);
+      expect(two.stages[1].approvers).toEqual(['c1']);
+      expect(log.notified.filter((n) => n.kind === 'request').map((n) => n.stage)).toEqual([0, 1]);
+      expect(await refusal(h.executeUpdate(signUpdate, sign('f2')))).toBe('NOT_AN_APPROVER');
+      expect((await h.executeUpdate(signUpdate, sign('c1'))).status).toBe('approved');
+    });
+  });
+
+  it('reject: immediate ends the flow; when_impossible waits until the quorum cannot be met', async () => {
+    await withFlow({ stages: [stageOf({ rule: 'any' })] }, async (h, log) => {
+      expect(await refusal(h.executeUpdate(signUpdate, { args: [{ userId: 'f1', roles: [], decision: 'reject', via: 'api' }] }))).toBe('REASON_REQUIRED');
+      expect((await h.executeUpdate(signUpdate, sign('f1', 'reject', 'too much'))).status).toBe('rejected');
+      await h.result();
+      expect(log.finished).toEqual(['rejected']);
+    });
+    await withFlow({ stages: [stageOf({ rule: 'quorum', quorum: 2, rejectPolicy: 'when_impossible' })] }, async (h) => {
+      expect((await h.executeUpdate(signUpdate, sign('f1', 'reject'))).status).toBe('pending');
+      expect((await h.executeUpdate(signUpdate, sign('f2', 'reject'))).status).toBe('rejected');
+    });
+  });
+});
+
+describe('who may sign and cancel', () => {
+  it('refuses self-approval unless the template allows it', async () => {
+    const def = { stages: [stageOf({ approvers: { users: ['req'], roles: ['finance'] }, rule: 'any' })] };
+    await withFlow(def, async (h) => {
+      expect(await refusal(h.executeUpdate(signUpdate, sign('req')))).toBe('SELF_APPROVAL_FORBIDDEN');
+    });
+    await withFlow({ ...def, allowSelfApproval: true }, async (h) => {
+      expect((await h.executeUpdate(signUpdate, sign('req'))).status).toBe('approved');
+    });
+  });
+
+  it('auto-approves a requester holding an auto-approve role', async () => {
+    await withFlow({ stages: [stageOf({})], autoApproveRoles: ['ceo'] }, async (h, log) => {
+      expect((await h.result()).status).toBe('approved');
+      expect(log.notified).toEqual([]);
+    }, { id: 'boss', roles: ['ceo'] });
+  });
+
+  it('lets the requester or an admin cancel, nobody else; a closed flow refuses everything', async () => {
+    await withFlow({ stages: [stageOf({})] }, async (h) => {
+      expect(await refusal(h.executeUpdate(cancelUpdate, { args: [{ userId: 'f1', isAdmin: false }] }))).toBe('NOT_ALLOWED_TO_CANCEL');
+      // Sent at once after the start: it lands while the flow's first write is in flight.
+      expect((await h.executeUpdate(cancelUpdate, { args: [{ userId: 'req', isAdmin: false, reason: 'changed my mind' }] })).status).toBe('cancelled');
+      expect((await h.result()).outcome?.reason).toBe('changed my mind');
+    });
+  });
+
+  it('an admin removes a signature; an earlier stage no longer satisfied reopens', async () => {
+    await withFlow({ stages: [stageOf({ rule: 'quorum', quorum: 2 }), stageOf({ name: 'Board', approvers: { users: [], roles: ['board'] }, rule: 'all' })] }, async (h) => {
+      await h.executeUpdate(signUpdate, sign('f1'));
+      await h.executeUpdate(signUpdate, sign('f2'));
+      const atBoard = await h.executeUpdate(signUpdate, sign('b1'));
+      expect(atBoard.currentStage).toBe(1);
+      const reopened = await h.executeUpdate(removeSignatureUpdate, { args: [{ adminId: 'adm', userId: 'f2', stage: 0 }] });
+      expect(reopened.currentStage).toBe(0);
+      expect(reopened.stages[0].status).toBe('active');
+      expect(reopened.stages[1]).toMatchObject({ status: 'waiting', signatures: [] });
+      expect(await refusal(h.executeUpdate(removeSignatureUpdate, { args: [{ adminId: 'adm', userId: 'f3', stage: 0 }] }))).toBe('SIGNATURE_NOT_FOUND');
+    });
+  });
+});
+
+describe('timers (time skipping)', () => {
+  let shared: TestWorkflowEnvironment;
+  beforeAll(() => { shared = env; });
+  beforeEach(async () => { env = await timeSkippingEnv(); });
+  afterEach(async () => { await env.teardown(); env = shared; });
+
+  it('reminds before due, escalates at due, and expires after maxPendingDays', async () => {
+    const stage = stageOf({ rule: 'all', dueHours: 48, remindBeforeHours: 8, onDue: { action: 'escalate', escalateTo: { users: [], roles: ['cfo'] } } });
+    await withFlow({ stages: [stage], maxPendingDays: 5 }, async (h, log) => {
+      await h.executeUpdate(signUpdate, sign('f1'));
+      await env.sleep('39 hours'); // the reminder is due at 48 - 8 = 40 h
+      expect(log.notified.map((n) => n.kind)).toEqual(['request']);
+      await env.sleep('2 hours'); // 41 h
+      expect(log.notified.at(-1)).toEqual({ kind: 'reminder', stage: 0, userIds: ['f2', 'f3'] });
+      await env.sleep('8 hours'); // 49 h: past due
+      expect(log.notified.at(-1)).toEqual({ kind: 'escalation', stage: 0, userIds: ['c1'] });
+      const escalated = await h.query('state') as FlowState;
+      expect(escalated.stages[0].approvers).toContain('c1');
+      expect(escalated.stages[0].escalated).toBe(true);
+      const end = await h.result(); // nobody signs: 5 days pass in an instant
+      expect(end.status).toBe('expired');
+      expect(log.finished).toEqual(['expired']);
+    });
+  });
+
+  it('rejects at due when the stage says so', async () => {
+    await withFlow({ stages: [stageOf({ dueHours: 24, onDue: { action: 'reject' } })] }, async (h) => {
+      await h.query('state'); // the first workflow task has run: its timer exists before time is skipped
+      const end = await h.result();
+      expect(end.status).toBe('rejected');
+      expect(end.outcome?.reason).toContain('not decided in time');
+    });
+  });
+});
