@@ -53,9 +53,17 @@ function report(result: SuiteResult): void {
   console.log(table(['target', 'actual', 'target', 'result'], result.targets.map((t) => [t.name, `${t.actual} ${t.unit}`, `${t.op} ${t.target} ${t.unit}`, t.pass ? 'PASS' : 'FAIL'])));
 }
 
+/** BENCH_* settings that change what is measured (durations, counts, API flags): not a standard run. */
+function overrides(): Record<string, string> {
+  const neutral = new Set(['BENCH_QUIET_WAIT_SECONDS', 'BENCH_REVISION', 'BENCH_TAG']);
+  return Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('BENCH_') && !neutral.has(k) && v) as [string, string][]);
+}
+
 function save(result: SuiteResult, meta: Record<string, unknown>): string {
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
-  const file = path.join(RESULTS_DIR, `${result.suite}-${result.startedAt.slice(0, 10)}.json`);
+  // A standard run is <suite>-<date>.json; runs with overrides get a tag so they never replace it.
+  const tag = process.env.BENCH_TAG || (Object.keys(overrides()).length ? 'custom' : '');
+  const file = path.join(RESULTS_DIR, `${result.suite}-${result.startedAt.slice(0, 10)}${tag ? `-${tag}` : ''}.json`);
   const { summary: _summary, ...data } = result;
   void _summary;
   fs.writeFileSync(file, JSON.stringify({ ...meta, ...data }, null, 2) + '\n');
@@ -64,7 +72,7 @@ function save(result: SuiteResult, meta: Record<string, unknown>): string {
 
 async function main(): Promise<number> {
   const suites = select(process.argv.slice(2));
-  const meta = { machine: machine(), revision: process.env.BENCH_REVISION ?? gitRevision() };
+  const meta = { machine: machine(), revision: process.env.BENCH_REVISION ?? gitRevision(), overrides: overrides() };
   let stack: BenchStack | undefined;
   let stopping: Promise<void> | undefined;
   const teardown = (): Promise<void> => (stopping ??= (async () => {

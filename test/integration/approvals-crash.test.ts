@@ -1,0 +1,80 @@
+// A worker killed in the middle of an approval flow: a new worker replays the flow's history and it
+// finishes correctly — signatures kept, each email sent once, the order approved.
+import { ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { NotificationDelivery, Role, UserRole } from '../../db';
+import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
+import { startTestApp, TestApp } from '../helpers/app';
+import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
+import { waitFor } from '../helpers/wait';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+let app: TestApp;
+let smtp: SmtpSink;
+const children: ChildProcess[] = [];
+
+function spawnWorker(): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', 'main.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, WORKFLOW_BUNDLE_PATH: process.env.DOCKET_TEST_BUNDLE, WORKER_QUEUES: 'approvals', SMTP_URL: smtp.url, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child);
+  return child;
+}
+
+beforeAll(async () => {
+  smtp = await startSmtpSink();
+  app = await startTestApp();
+});
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  await app.close();
+  await smtp.close();
+});
+
+it('finishes a flow after its worker was SIGKILLed part-way, with nothing lost and nothing sent twice', async () => {
+  const { tenant, key: admin } = await buildCaller(['*']);
+  const mk = async (key: string) => Role.create({ id: randomUUID(), tenantId: tenant.id, key, title: key, permissions: ['approvals.flow.sign', 'approvals.flow.read'] });
+  const [finance, cfo] = [await mk('finance'), await mk('cfo')];
+  const people = await Promise.all(['f1', 'f2', 'c1'].map(async (n) => {
+    const user = await buildUser(tenant, { name: n, email: `${n}-${randomUUID().slice(0, 6)}@example.com` });
+    await UserRole.create({ userId: user.id, roleId: (n.startsWith('f') ? finance : cfo).id, tenantId: tenant.id });
+    return { user, key: await buildApiKey(user) };
+  }));
+  const [f1, f2, c1] = people;
+  await app.call('post', '/v1/approval-templates', admin).send({
+    name: 'PO', objectType: 'purchase_order',
+    stages: [{ name: 'Finance', approvers: { roles: ['finance'] }, rule: 'all' }, { name: 'CFO', approvers: { roles: ['cfo'] }, rule: 'any' }],
+  }).expect(201);
+
+  const first = spawnWorker();
+  const po = await app.call('post', '/v1/purchase-orders', admin).send({ number: 'PO-CRASH-1', supplier: 'S', currency: 'EUR', lines: [{ description: 'x', quantity: 1, unitPrice: 100 }] }).expect(201);
+  const flowId = (await app.call('post', `/v1/purchase-orders/${po.body.id}/submit`, admin).expect(202)).body.approvalFlowId;
+  await waitFor(async () => (await NotificationDelivery.count({ where: { subjectId: flowId, status: 'sent' } })) === 2, { what: 'stage 0 mails sent', timeoutMs: 60_000 });
+  await app.call('post', `/v1/approval-flows/${flowId}/sign`, f1.key).send({ decision: 'approve', comment: 'before the crash' }).expect(200);
+
+  first.kill('SIGKILL');
+  await new Promise((r) => first.once('exit', r));
+  spawnWorker();
+
+  // The new worker rebuilds the flow from its history: f1's signature is still there.
+  const afterF2 = await app.call('post', `/v1/approval-flows/${flowId}/sign`, f2.key).send({ decision: 'approve' }).expect(200);
+  expect(afterF2.body.stages[0].signatures.map((s: { userId: string }) => s.userId).sort()).toEqual([f1.user.id, f2.user.id].sort());
+  expect(afterF2.body.currentStage).toBe(1);
+  // Finance is done: f1 is no approver of the CFO stage.
+  expect((await app.call('post', `/v1/approval-flows/${flowId}/sign`, f1.key).send({ decision: 'approve' }).expect(403)).body.code).toBe('NOT_AN_APPROVER');
+  await app.call('post', `/v1/approval-flows/${flowId}/sign`, c1.key).send({ decision: 'approve' }).expect(200);
+  await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${po.body.id}`, admin)).body.state === 'approved', { what: 'order approved', timeoutMs: 60_000 });
+
+  // Exactly one request email per approver and stage, across both workers.
+  const deliveries = await NotificationDelivery.findAll({ where: { subjectId: flowId } });
+  expect(deliveries.map((d) => d.recipient).sort()).toEqual([f1.user.email, f2.user.email, c1.user.email].sort());
+  expect(deliveries.every((d) => d.status === 'sent')).toBe(true);
+  const received = smtp.messages.filter((m) => m.subject.includes('PO-CRASH-1'));
+  expect(received).toHaveLength(3);
+  const history = (await app.call('get', `/v1/approval-flows/${flowId}/history`, admin).expect(200)).body.items;
+  expect(history.filter((e: { type: string }) => e.type === 'signed')).toHaveLength(3);
+  expect(new Set(history.map((e: { seq: number }) => e.seq)).size).toBe(history.length);
+});
