@@ -57,7 +57,9 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
   const api = new OpenAPIBackend({
     definition: contract.definition as unknown as Document,
     strict: true,
-    quick: false,
+    // Validators compile on an operation's first request, not all at boot; openapi.yaml itself is
+    // validated by a unit test (test/unit/contract.test.ts) instead of at every start.
+    quick: true,
     validate: true,
     ajvOpts: { allErrors: true, strict: false },
     customizeAjv: (ajv) => {
@@ -96,6 +98,10 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
   // Credentials were checked before validation (step 4 below); the contract's schemes only confirm it.
   for (const scheme of ['apiKey', 'bearer']) api.registerSecurityHandler(scheme, (_c, ctx: Koa.Context) => Boolean(ctx.state.auth));
   await api.init();
+  // openapi-backend 5.21 rebuilds the whole operation list on every lookup, several times per request;
+  // the definition never changes after init, so the list is computed once.
+  const operations = api.router.getOperations();
+  api.router.getOperations = () => operations;
 
   const app = new Koa<DocketState>();
   app.proxy = true;

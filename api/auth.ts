@@ -51,6 +51,8 @@ export class Authenticator {
   // the entry at once, other API replicas see it within the TTL.
   private readonly cache = new LRUCache<string, AuthContext>({ max: 10_000, ttl: 5_000 });
   private readonly lastUsedWrites = new Map<string, number>();
+  // When a cached credential expires, the requests in flight share one lookup instead of each running it.
+  private readonly inflight = new Map<string, Promise<AuthContext>>();
   private jwks?: ReturnType<typeof createRemoteJWKSet>;
 
   constructor(private readonly config: Config) {
@@ -66,8 +68,14 @@ export class Authenticator {
       this.touch(cached);
       return cached;
     }
-    const auth = token.startsWith('dk_') ? await this.fromApiKey(token) : await this.fromJwt(token);
-    this.cache.set(cacheKey, auth);
+    let pending = this.inflight.get(cacheKey);
+    if (!pending) {
+      pending = (token.startsWith('dk_') ? this.fromApiKey(token) : this.fromJwt(token))
+        .then((auth) => { this.cache.set(cacheKey, auth); return auth; })
+        .finally(() => this.inflight.delete(cacheKey));
+      this.inflight.set(cacheKey, pending);
+    }
+    const auth = await pending;
     this.touch(auth);
     return auth;
   }

@@ -1,6 +1,8 @@
 // openapi.yaml is the source of truth: these checks keep it complete as domains are added.
 import fs from 'node:fs';
 import path from 'node:path';
+import addFormats from 'ajv-formats';
+import OpenAPIBackend from 'openapi-backend';
 import { loadContract } from '../../api/contract';
 
 const contract = loadContract();
@@ -45,6 +47,11 @@ it('lists every error code the code can send in the Problem schema', () => {
   }
   expect(used.size).toBeGreaterThan(10);
   expect([...used].filter((code) => !documented.includes(code))).toEqual([]);
+});
+
+it('is valid OpenAPI (the server boots in quick mode, so this is where the document is checked)', async () => {
+  const api = new OpenAPIBackend({ definition: contract.definition as never, strict: true, quick: false, validate: true, customizeAjv: (ajv) => addFormats(ajv) });
+  await expect(api.init()).resolves.toBeDefined();
 });
 
 it('gives every operation a unique operationId', () => {
