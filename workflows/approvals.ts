@@ -84,6 +84,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
       else if (state.currentStage + 1 >= state.stages.length) finish('approved', 'every stage approved');
       else {
         openStage(state.currentStage + 1);
+        await persist(); // the next stage is visible before its emails are sent
         await acts.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: state.currentStage, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'request' });
       }
     }
@@ -163,11 +164,14 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
   });
 
   if (!input.resume) {
-    if (state.status === 'pending') {
+    // Updates delivered with the start are applied (a stage may even be decided at once), then the
+    // flow is written, so it is visible before any email goes out; a write only ever settles
+    // changes that advance() has evaluated.
+    await advance();
+    await persist();
+    if (state.status === 'pending' && state.currentStage === 0) {
       await acts.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: 0, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'request' });
     }
-    await advance(); // a stage may be decided at once (e.g. nobody eligible)
-    await persist();
   }
 
   const expiresAt = def.maxPendingDays ? Date.parse(startedAt) + def.maxPendingDays * 24 * HOUR : Infinity;

@@ -6,6 +6,7 @@ import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { ApprovalActivities } from '../../activities/approvals';
+import { waitFor } from '../helpers/wait';
 import { approvalFlowWorkflow } from '../../workflows/approvals';
 import { SEARCH_ATTRIBUTE_NAMES } from '../../workflows/search-attributes';
 import { ApprovalFlowInput, cancelUpdate, SignCommand, FlowState, removeSignatureUpdate, signUpdate, StageDef, TemplateDef } from '../../workflows/approvals.api';
@@ -101,6 +102,8 @@ describe('stage rules', () => {
       const two = await h.executeUpdate(signUpdate, sign('f3'));
       expect(two.currentStage).toBe(1);
       expect(two.stages[1].approvers).toEqual(['c1']);
+      // The response comes once the next stage is written; its emails follow right after.
+      await waitFor(async () => log.notified.filter((n) => n.kind === 'request').length === 2, { what: 'stage 1 request email' });
       expect(log.notified.filter((n) => n.kind === 'request').map((n) => n.stage)).toEqual([0, 1]);
       expect(await refusal(h.executeUpdate(signUpdate, sign('f2')))).toBe('NOT_AN_APPROVER');
       expect((await h.executeUpdate(signUpdate, sign('c1'))).status).toBe('approved');
