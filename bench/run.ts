@@ -10,9 +10,10 @@ import { table } from './lib/measure';
 import { BenchStack, log, startStack } from './lib/stack';
 import { envInt, Suite, SuiteResult } from './lib/suite';
 import { foundation } from './suites/foundation';
+import { approvals } from './suites/approvals';
 
 /** Every suite, by name. A domain adds its own suite file under bench/suites/ and lists it here. */
-const SUITES: Suite[] = [foundation];
+const SUITES: Suite[] = [foundation, approvals];
 
 const RESULTS_DIR = path.join(__dirname, 'results');
 
