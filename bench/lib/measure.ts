@@ -15,15 +15,16 @@ export interface LoopResult {
 }
 
 /** Runs `op` `total` times with `concurrency` calls in flight at every moment (closed loop). */
-export async function runConcurrent(total: number, concurrency: number, op: (i: number) => Promise<void>): Promise<LoopResult> {
+/** A closed loop with `concurrency` operations in flight; with `deadline` (epoch ms) it takes no new work after it. */
+export async function runConcurrent(total: number, concurrency: number, op: (i: number) => Promise<void>, deadline = Infinity): Promise<LoopResult> {
   const latencies: number[] = [];
   const errors: Record<string, number> = {};
   let next = 0;
   const started = process.hrtime.bigint();
   const lane = async (): Promise<void> => {
     for (;;) {
+      if (next >= total || Date.now() > deadline) return;
       const i = next++;
-      if (i >= total) return;
       const t = process.hrtime.bigint();
       try {
         await op(i);
@@ -36,7 +37,7 @@ export async function runConcurrent(total: number, concurrency: number, op: (i: 
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, lane));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return summarize(total, seconds, latencies, errors);
+  return summarize(next, seconds, latencies, errors);
 }
 
 /** Results of one or more runs; pass their latencies and summed seconds to merge runs exactly. */

@@ -19,7 +19,7 @@ import { PROJECT_ROOT } from '../../lib/paths';
 import { connectTemporal } from '../../lib/temporal';
 import { APPROVALS_TASK_QUEUE } from '../../workflows/approvals.api';
 import { cpuMeter, CpuUsage, processTree } from '../lib/cpu';
-import { LoopResult, percentile, summarize, table } from '../lib/measure';
+import { LoopResult, percentile, runConcurrent, table } from '../lib/measure';
 import { ApiProcess, BenchStack, log, ProcMemory, readProcMemory, round } from '../lib/stack';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
 
@@ -259,29 +259,9 @@ export const approvals: Suite = {
   },
 };
 
-/** Like runConcurrent (closed loop, `concurrency` in flight), but takes no new work after `deadline`. */
-async function runUntil(total: number, concurrency: number, deadline: number, op: (i: number) => Promise<void>): Promise<LoopResult> {
-  const latencies: number[] = [];
-  const errors: Record<string, number> = {};
-  let next = 0;
-  const started = process.hrtime.bigint();
-  const lane = async (): Promise<void> => {
-    for (;;) {
-      if (next >= total || Date.now() > deadline) return;
-      const i = next++;
-      const t = process.hrtime.bigint();
-      try {
-        await op(i);
-        latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
-      } catch (err) {
-        const msg = ((err as Error).message ?? String(err)).slice(0, 200);
-        errors[msg] = (errors[msg] ?? 0) + 1;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, lane));
-  return summarize(next, Number(process.hrtime.bigint() - started) / 1e9, latencies, errors);
-}
+/** runConcurrent with its deadline first, as the phases here read. */
+const runUntil = (total: number, concurrency: number, deadline: number, op: (i: number) => Promise<void>): Promise<LoopResult> =>
+  runConcurrent(total, concurrency, op, deadline);
 
 async function scalar(stack: BenchStack, sql: string): Promise<number> {
   const [row] = await stack.sequelize.query<{ n: string }>(sql, { replacements: { tenantId: stack.tenantId }, type: QueryTypes.SELECT });
