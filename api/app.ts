@@ -183,24 +183,24 @@ async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
   }
 }
 
-async function readFormBody(ctx: Koa.Context, limit: number): Promise<Record<string, string> | undefined> {
+/** The body as text if there is one, after checking its media type; undefined when there is none. */
+async function readBodyText(ctx: Koa.Context, limit: number, types: string[], expected: string): Promise<string | undefined> {
   const hasBody = ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
   if (!hasBody) return undefined;
-  if (!ctx.is('application/x-www-form-urlencoded')) {
-    throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the form as application/x-www-form-urlencoded');
+  if (!ctx.is(...types)) {
+    throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `Send the body as ${expected}, not ${ctx.get('content-type') || 'an untyped body'}`);
   }
-  const text = await getRawBody(ctx.req, { limit, length: ctx.request.length, encoding: 'utf8' });
-  return Object.fromEntries(new URLSearchParams(text));
+  return getRawBody(ctx.req, { limit, length: ctx.request.length, encoding: 'utf8' });
+}
+
+async function readFormBody(ctx: Koa.Context, limit: number): Promise<Record<string, string> | undefined> {
+  const text = await readBodyText(ctx, limit, ['application/x-www-form-urlencoded'], 'application/x-www-form-urlencoded');
+  return text === undefined ? undefined : Object.fromEntries(new URLSearchParams(text));
 }
 
 async function readJsonBody(ctx: Koa.Context, limit: number): Promise<unknown> {
-  const hasBody = ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
-  if (!hasBody) return undefined;
-  if (!ctx.is('application/json', 'application/*+json')) {
-    throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `Send the body as application/json, not ${ctx.get('content-type') || 'an untyped body'}`);
-  }
-  const text = await getRawBody(ctx.req, { limit, length: ctx.request.length, encoding: 'utf8' });
-  if (text.trim() === '') return undefined;
+  const text = await readBodyText(ctx, limit, ['application/json', 'application/*+json'], 'application/json');
+  if (text === undefined || text.trim() === '') return undefined;
   try {
     return JSON.parse(text);
   } catch (err) {

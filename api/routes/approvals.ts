@@ -4,10 +4,10 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/cl
 import { ApplicationFailure } from '@temporalio/common';
 import { compileExpression } from 'filtrex';
 import Koa from 'koa';
-import { Op, Transaction, UniqueConstraintError, WhereOptions } from 'sequelize';
+import { Op, UniqueConstraintError, WhereOptions } from 'sequelize';
 import { ApprovalEvent, ApprovalFlow, ApprovalTemplate, ApprovalTemplateVersion, Role, UsedLink, User } from '../../db';
 import { resolveApprovers } from '../../lib/approvers';
-import { Actor, recordAudit } from '../../lib/audit';
+import { recordAudit } from '../../lib/audit';
 import { LinkError, verifyLink } from '../../lib/links';
 import { startBusinessWorkflow } from '../../lib/temporal';
 import type { approvalFlowWorkflow } from '../../workflows/approvals';
@@ -62,14 +62,12 @@ export interface StartFlow {
   title?: string;
   templateId?: string;
   context: Record<string, unknown>;
-  actor: Actor;
-  requestId: string;
 }
 
 /** Shared by POST /v1/approval-flows and the purchase-order submit: one pending flow per object. */
-export async function startApprovalFlow(deps: RouteDeps, s: StartFlow, transaction?: Transaction): Promise<{ flow: ApprovalFlow; created: boolean }> {
+export async function startApprovalFlow(deps: RouteDeps, s: StartFlow): Promise<{ flow: ApprovalFlow; created: boolean }> {
   const pendingWhere = { tenantId: s.tenantId, objectType: s.objectType, objectId: s.objectId, status: 'pending' };
-  const existing = await ApprovalFlow.findOne({ where: pendingWhere, transaction });
+  const existing = await ApprovalFlow.findOne({ where: pendingWhere });
   if (existing) return { flow: existing, created: false };
   const template = await chooseTemplate(s.tenantId, s.objectType, s.context, s.templateId);
   const id = randomUUID();
@@ -85,10 +83,10 @@ export async function startApprovalFlow(deps: RouteDeps, s: StartFlow, transacti
       id, tenantId: s.tenantId, objectType: s.objectType, objectId: s.objectId, title, templateId: template.id, templateVersion: template.version,
       requesterId: s.requester.id, status: 'pending', currentStage: 0, state: initial, stateVersion: -1, pendingApprovers: [],
       context: s.context, workflowId, completedAt: null,
-    }, { transaction });
+    });
   } catch (err) {
     // Two starts raced: the partial unique index let one through; return that one.
-    if (err instanceof UniqueConstraintError && !transaction) return { flow: (await ApprovalFlow.findOne({ where: pendingWhere }))!, created: false };
+    if (err instanceof UniqueConstraintError) return { flow: (await ApprovalFlow.findOne({ where: pendingWhere }))!, created: false };
     throw err;
   }
   const approvers = await Promise.all(template.definition.stages.map((st) => resolveApprovers(s.tenantId, st.approvers.users, st.approvers.roles)));
@@ -251,7 +249,7 @@ export function approvalRoutes(deps: RouteDeps): Handlers {
       const a = caller(ctx);
       const { flow, created } = await startApprovalFlow(deps, {
         tenantId: a.tenant.id, requester: { id: a.user.id, roles: a.roles }, objectType: body.objectType, objectId: body.objectId,
-        title: body.title, templateId: body.templateId, context: body.context ?? {}, actor: a.actor, requestId: ctx.state.requestId,
+        title: body.title, templateId: body.templateId, context: body.context ?? {},
       });
       respond(ctx, presentApprovalFlow(flow), created ? { status: 201, location: `/v1/approval-flows/${flow.id}` } : {});
     },

@@ -78,7 +78,7 @@ export function purchasingRoutes(deps: RouteDeps): Handlers {
       const { flow } = await startApprovalFlow(deps, {
         tenantId: a.tenant.id, requester: { id: a.user.id, roles: a.roles }, objectType: 'purchase_order', objectId: order.id,
         title: `${order.number} — ${order.supplier}, ${order.total.toFixed(2)} ${order.currency}`,
-        context: { total: order.total, currency: order.currency, supplier: order.supplier, number: order.number }, actor: a.actor, requestId: ctx.state.requestId,
+        context: { total: order.total, currency: order.currency, supplier: order.supplier, number: order.number },
       });
       // Only a draft/rejected order moves: a concurrent submit that lost the race changes nothing.
       await PurchaseOrder.update({ state: 'pending_approval', approvalFlowId: flow.id }, { where: { id: order.id, state: EDITABLE } });
