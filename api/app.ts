@@ -168,7 +168,19 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
         : FORM_BODY.has(info.operationId) ? await readFormBody(ctx, deps.config.limits.jsonBodyBytes)
           : await readJsonBody(ctx, deps.config.limits.jsonBodyBytes);
     }
-    await api.handleRequest({ ...request, body: ctx.state.body }, ctx);
+    const req = { ...request, body: ctx.state.body };
+    if (!op || !info) {
+      // Unknown path or method: openapi-backend's routing answers with the notFound / 405 handlers.
+      await api.handleRequest(req, ctx);
+      return;
+    }
+    // The operation is matched and the caller authorised above, so validate once against that
+    // operation and call its handler directly: api.handleRequest() would parse the request three
+    // times and route it again (~30 % of the CPU of a cheap request, see bench/README.md).
+    const validation = api.validator.validateRequest(req, op);
+    if (validation.errors) throw validationFailed(fieldErrors(validation.errors as AjvError[]));
+    const context = { api, operation: op, validation, request: api.router.parseRequest(req, op) } as OpenApiContext;
+    await registered[info.operationId](context, ctx);
   });
 
   return { app, api, contract, authenticator };

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { AuditEvent, AuditExport, StoredFile } from '../../db';
 import { auditWhere } from '../../activities/audit';
-import { recordAudit } from '../../lib/audit';
+import { createWithAudit } from '../../lib/audit';
 import { AUDIT_ACTIONS } from '../../lib/audit-actions';
 import { startBusinessWorkflow } from '../../lib/temporal';
 import type { auditExportWorkflow } from '../../workflows/audit';
@@ -50,11 +50,8 @@ export function auditRoutes(deps: RouteDeps): Handlers {
       const id = randomUUID();
       const workflowId = businessWorkflowId({ domain: AUDIT_DOMAIN, tenantId: audit.tenantId, entityId: id });
       // The row exists before the workflow starts, so status is readable at once from Postgres.
-      const x = await deps.sequelize.transaction(async (transaction) => {
-        const created = await AuditExport.create({ id, tenantId: audit.tenantId, status: 'queued', filters, workflowId, requestedBy: audit.actor.id }, { transaction });
-        await recordAudit({ ...audit, action: 'audit.export.requested', entityType: 'audit_export', entityId: id, after: { filters }, workflowId }, transaction);
-        return created;
-      });
+      const x = await createWithAudit(AuditExport, { id, tenantId: audit.tenantId, status: 'queued', filters, workflowId, requestedBy: audit.actor.id },
+        { ...audit, action: 'audit.export.requested', entityType: 'audit_export', entityId: id, after: { filters }, workflowId });
       try {
         await startBusinessWorkflow<typeof auditExportWorkflow>(deps.temporal.client, {
           workflowType: 'auditExportWorkflow', taskQueue: AUDIT_TASK_QUEUE, domain: AUDIT_DOMAIN, tenantId: audit.tenantId,

@@ -108,7 +108,9 @@ export async function startStack(): Promise<BenchStack> {
       const port = await freePort();
       // Profiling knobs: BENCH_API_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") and
       // BENCH_API_ENTRY (another entry file; .js runs on plain node, e.g. a compiled dist/api/server.js).
-      const extra = (process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      // The API runs with the heap cap docker-compose.yml gives it (API_MAX_OLD_SPACE_MB, default 192).
+      const heapCap = `--max-old-space-size=${process.env.API_MAX_OLD_SPACE_MB ?? '192'}`;
+      const extra = [heapCap, ...(process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean)];
       const entry = process.env.BENCH_API_ENTRY ?? 'api/server.ts';
       const args = entry.endsWith('.ts') ? [...extra, '--import', 'tsx', entry] : [...extra, entry];
       const child = spawn(process.execPath, args, {
