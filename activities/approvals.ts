@@ -63,13 +63,18 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
     async notifyApprovers(i: { tenantId: string; flowId: string; title: string; stage: number; userIds: string[]; kind: keyof typeof KIND_SUBJECT }): Promise<number> {
       if (!i.userIds.length) return 0;
       const users = await User.findAll({ where: { tenantId: i.tenantId, id: i.userIds, active: true } });
+      const keyOf = (userId: string) => `approvals:${i.flowId}:${i.stage}:${i.kind}:${userId}`;
+      // One delivery row per recipient, all claimed in two statements (not a find-or-create each):
+      // a stage with 60 approvers is 60 emails, but not 120 round trips before the first one.
+      await NotificationDelivery.bulkCreate(users.map((user) => ({
+        key: keyOf(user.id), tenantId: i.tenantId, channel: 'email', recipient: user.email, subjectType: 'approval_flow', subjectId: i.flowId,
+        status: 'pending', error: null, providerId: null,
+      })), { ignoreDuplicates: true });
+      const deliveries = new Map((await NotificationDelivery.findAll({ where: { key: users.map((u) => keyOf(u.id)) } })).map((d) => [d.key, d]));
       let sent = 0;
       for (const user of users) {
-        const key = `approvals:${i.flowId}:${i.stage}:${i.kind}:${user.id}`;
-        const [delivery] = await NotificationDelivery.findOrCreate({
-          where: { key },
-          defaults: { key, tenantId: i.tenantId, channel: 'email', recipient: user.email, subjectType: 'approval_flow', subjectId: i.flowId, status: 'pending', error: null, providerId: null },
-        });
+        const key = keyOf(user.id);
+        const delivery = deliveries.get(key)!;
         if (delivery.status === 'sent') continue;
         const ttlSeconds = (deps.linkTtlHours ?? 72) * 3600;
         const link = (action: 'approve' | 'reject') => `${deps.publicUrl}/v1/approval-links/${signLink({
