@@ -2,6 +2,12 @@
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 
 export const APPROVALS_TASK_QUEUE = 'docket-approvals';
+/**
+ * Approval emails run on a queue of their own next to the flow's (`<flow queue>-notifications`), so a
+ * flood of notifications never delays the writes that signs wait for.
+ */
+export const notificationQueueOf = (flowTaskQueue: string) => `${flowTaskQueue}-notifications`;
+export const APPROVAL_NOTIFY_TASK_QUEUE = notificationQueueOf(APPROVALS_TASK_QUEUE);
 export const APPROVALS_DOMAIN = 'approvals';
 
 export interface ApproverSet {

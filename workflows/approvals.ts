@@ -5,7 +5,7 @@ import {
 } from '@temporalio/workflow';
 import type { ApprovalActivities } from '../activities/approvals';
 import {
-  ApprovalFlowInput, ApprovalRefusal, cancelUpdate, flowStateQuery, FlowState, FlowStatus, HistoryEvent,
+  ApprovalFlowInput, ApprovalRefusal, cancelUpdate, flowStateQuery, FlowState, FlowStatus, HistoryEvent, notificationQueueOf,
   removeSignatureUpdate, signUpdate, StageState,
 } from './approvals.api';
 import { eligibleApprovers, pendingApprovers, stageOutcome } from './approvals.rules';
@@ -16,6 +16,11 @@ const acts = proxyActivities<ApprovalActivities>({
   startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 20, initialInterval: '1 second', nonRetryableErrorTypes: ['EmailRejectedError'] },
 });
+const notifier = () => proxyActivities<ApprovalActivities>({
+  taskQueue: notificationQueueOf(workflowInfo().taskQueue),
+  startToCloseTimeout: '5 minutes', // a stage may have dozens of approvers, one email each
+  retry: { maximumAttempts: 20, initialInterval: '1 second', nonRetryableErrorTypes: ['EmailRejectedError'] },
+});
 
 const HOUR = 3_600_000;
 const refuse = (type: ApprovalRefusal, message: string) => ApplicationFailure.nonRetryable(message, type);
@@ -23,6 +28,7 @@ const nowIso = () => new Date().toISOString();
 
 export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<FlowState> {
   const def = input.definition;
+  const notify = notifier();
   const startedAt = input.resume?.startedAt ?? nowIso();
   const state: FlowState = input.resume?.state ?? {
     flowId: input.flowId, status: 'pending', currentStage: 0, version: 0,
@@ -85,7 +91,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
       else {
         openStage(state.currentStage + 1);
         await persist(); // the next stage is visible before its emails are sent
-        await acts.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: state.currentStage, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'request' });
+        await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: state.currentStage, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'request' });
       }
     }
   }
@@ -170,7 +176,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     await advance();
     await persist();
     if (state.status === 'pending' && state.currentStage === 0) {
-      await acts.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: 0, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'request' });
+      await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: 0, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'request' });
     }
   }
 
@@ -207,14 +213,14 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
           s.escalated = true;
           state.version++;
           event({ type: 'escalated', stage: state.currentStage });
-          await acts.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: state.currentStage, userIds: added, kind: 'escalation' });
+          await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: state.currentStage, userIds: added, kind: 'escalation' });
         }
       } else if (now >= remindAt && remindedStage !== state.currentStage) {
         remindedStage = state.currentStage;
         const to = pendingApprovers(s, eligible(s));
         event({ type: 'reminder_sent', stage: state.currentStage });
         state.version++;
-        await acts.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: state.currentStage, userIds: to, kind: 'reminder' });
+        await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: state.currentStage, userIds: to, kind: 'reminder' });
       }
     }
     await advance();

@@ -1,6 +1,6 @@
 // Suite "approvals": the approvals issue's targets.
 //  1. 10,000 open flows at once: start them through POST /v1/approval-flows (one quorum-2 stage whose
-//     approvers are the 60 members of role "finance"), with a worker (WORKER_QUEUES=approvals) running as
+//     approvers are the 60 members of role "finance"), with a worker (WORKER_QUEUES=approvals,approval-notifications) running as
 //     its own process; start rate, time until every flow is open (its read model written), worker RSS.
 //  2. Listing pending flows (status filter, pendingFor filter, /v1/me/approvals): autocannon latency.
 //  3. Signing at 50 concurrent approvers (each with their own key, each on a distinct open flow):
@@ -307,7 +307,7 @@ async function startWorker(stack: BenchStack, linkSecret: string): Promise<Worke
     ...process.env,
     DATABASE_URL: stack.databaseUrl,
     TEMPORAL_ADDRESS: stack.temporalAddress,
-    WORKER_QUEUES: 'approvals',
+    WORKER_QUEUES: 'approvals,approval-notifications',
     LOG_LEVEL: 'warn',
     NODE_ENV: 'production',
     LINK_SIGNING_SECRET: linkSecret,

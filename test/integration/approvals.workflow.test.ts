@@ -9,7 +9,7 @@ import type { ApprovalActivities } from '../../activities/approvals';
 import { waitFor } from '../helpers/wait';
 import { approvalFlowWorkflow } from '../../workflows/approvals';
 import { SEARCH_ATTRIBUTE_NAMES } from '../../workflows/search-attributes';
-import { ApprovalFlowInput, cancelUpdate, SignCommand, FlowState, removeSignatureUpdate, signUpdate, StageDef, TemplateDef } from '../../workflows/approvals.api';
+import { ApprovalFlowInput, cancelUpdate, SignCommand, FlowState, notificationQueueOf, removeSignatureUpdate, signUpdate, StageDef, TemplateDef } from '../../workflows/approvals.api';
 
 jest.setTimeout(60_000);
 // Rules run on the run's shared dev server; timer tests each get a fresh time-skipping server, since
@@ -56,7 +56,9 @@ async function withFlow(def: Partial<TemplateDef> & { stages: StageDef[] }, body
     template: { id: 'tpl', version: 1 }, definition: { allowSelfApproval: false, autoApproveRoles: [], ...def },
     approvers: def.stages.map((s) => [...new Set([...s.approvers.users, ...s.approvers.roles.flatMap((r) => ROLES[r] ?? [])])].sort()),
   };
-  await worker.runUntil(async () => {
+  // Emails go to the flow queue's notification queue: served here by the same fake activities.
+  const notifyWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: notificationQueueOf(taskQueue), activities });
+  await notifyWorker.runUntil(() => worker.runUntil(async () => {
     const handle = await env.client.workflow.start(approvalFlowWorkflow, { taskQueue, workflowId: `approvals:t:${input.flowId}`, args: [input] });
     try {
       await body(handle, log);
@@ -64,7 +66,7 @@ async function withFlow(def: Partial<TemplateDef> & { stages: StageDef[] }, body
       // A flow left open would hold the shared test server's clock (its queue has no worker after this).
       await handle.terminate('test over').catch(() => undefined);
     }
-  });
+  }));
 }
 
 const sign = (userId: string, decision: 'approve' | 'reject' = 'approve', comment?: string): { args: [SignCommand] } =>
