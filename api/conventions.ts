@@ -1,6 +1,6 @@
 // Conventions shared by every domain: cursor pagination, ETag/If-Match, query parsing.
 import Koa from 'koa';
-import { Model, ModelStatic, Op, WhereOptions, Includeable } from 'sequelize';
+import { FindAttributeOptions, Includeable, Model, ModelStatic, Op, WhereOptions } from 'sequelize';
 import { ApiError, validationFailed } from './errors';
 
 export interface Page<T> {
@@ -41,12 +41,12 @@ function after(order: Order, values: unknown[]): WhereOptions {
  */
 export async function paginate<M extends Model>(
   model: ModelStatic<M>,
-  opts: { where: WhereOptions; limit?: number; cursor?: string; order?: Order; include?: Includeable[] },
+  opts: { where: WhereOptions; limit?: number; cursor?: string; order?: Order; include?: Includeable[]; attributes?: FindAttributeOptions },
 ): Promise<Page<M>> {
   const order = opts.order ?? [['createdAt', 'DESC'], ['id', 'DESC']];
   const limit = opts.limit ?? 50;
   const where: WhereOptions = opts.cursor ? { [Op.and]: [opts.where, after(order, decodeCursor(opts.cursor, order.length))] } : opts.where;
-  const rows = await model.findAll({ where, order, limit: limit + 1, include: opts.include });
+  const rows = await model.findAll({ where, order, limit: limit + 1, include: opts.include, attributes: opts.attributes });
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
   const nextCursor = rows.length > limit && last

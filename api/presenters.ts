@@ -57,6 +57,14 @@ export const presentApprovalFlow = (f: ApprovalFlow): Schemas['ApprovalFlow'] =>
   createdAt: f.createdAt.toISOString(), completedAt: iso(f.completedAt),
 });
 
+/** A list row: selected with `FLOW_SUMMARY_ATTRIBUTES` (no state or approver arrays read from Postgres). */
+export const presentApprovalFlowSummary = (f: ApprovalFlow): Schemas['ApprovalFlowSummary'] => ({
+  id: f.id, objectType: f.objectType, objectId: f.objectId, title: f.title, status: f.status, currentStage: f.currentStage,
+  currentStageName: (f.get('currentStageName') as string | null) ?? null, stageDueAt: f.get('stageDueAt') ? new Date(f.get('stageDueAt') as string).toISOString() : null,
+  pendingCount: Number(f.get('pendingCount')), templateId: f.templateId, templateVersion: f.templateVersion,
+  requesterId: f.requesterId, workflowId: f.workflowId, createdAt: f.createdAt.toISOString(), completedAt: iso(f.completedAt),
+});
+
 export const presentApprovalEvent = (e: ApprovalEvent): Schemas['ApprovalHistoryEvent'] => ({
   seq: e.seq, type: e.type, stage: e.stage, actorId: e.actorId, decision: e.decision, comment: e.comment, at: e.at.toISOString(),
 });

@@ -4,7 +4,7 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/cl
 import { ApplicationFailure } from '@temporalio/common';
 import { compileExpression } from 'filtrex';
 import Koa from 'koa';
-import { Op, UniqueConstraintError, WhereOptions } from 'sequelize';
+import { FindAttributeOptions, literal, Op, UniqueConstraintError, WhereOptions } from 'sequelize';
 import { ApprovalEvent, ApprovalFlow, ApprovalTemplate, ApprovalTemplateVersion, Role, UsedLink, User } from '../../db';
 import { resolveApprovers } from '../../lib/approvers';
 import { recordAudit } from '../../lib/audit';
@@ -17,9 +17,19 @@ import {
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { checkIfMatch, page, paginate, queryOf, respond } from '../conventions';
 import { ApiError, notFound } from '../errors';
-import { presentApprovalEvent, presentApprovalFlow, presentApprovalTemplate } from '../presenters';
+import { presentApprovalEvent, presentApprovalFlow, presentApprovalFlowSummary, presentApprovalTemplate } from '../presenters';
 import { Schemas } from '../schemas';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
+
+/** List columns: the summary is computed in Postgres, so the state document never leaves it. */
+const FLOW_SUMMARY_ATTRIBUTES: FindAttributeOptions = {
+  exclude: ['state', 'pendingApprovers', 'context'],
+  include: [
+    [literal(`"ApprovalFlow"."state"->'stages'->"ApprovalFlow"."current_stage"->>'name'`), 'currentStageName'],
+    [literal(`"ApprovalFlow"."state"->'stages'->"ApprovalFlow"."current_stage"->>'dueAt'`), 'stageDueAt'],
+    [literal('cardinality("ApprovalFlow"."pending_approvers")'), 'pendingCount'],
+  ],
+};
 
 const templateEtag = (version: number) => `"v${version}"`;
 
@@ -234,14 +244,14 @@ export function approvalRoutes(deps: RouteDeps): Handlers {
       const where: WhereOptions = { tenantId: caller(ctx).tenant.id };
       for (const k of ['status', 'objectType', 'objectId'] as const) if (q.str(k)) Object.assign(where, { [k]: q.str(k) });
       if (q.str('pendingFor')) Object.assign(where, { status: 'pending', pendingApprovers: { [Op.contains]: [q.str('pendingFor')] } });
-      ctx.body = page(await paginate(ApprovalFlow, { where, limit: q.int('limit'), cursor: q.str('cursor') }), presentApprovalFlow);
+      ctx.body = page(await paginate(ApprovalFlow, { where, limit: q.int('limit'), cursor: q.str('cursor'), attributes: FLOW_SUMMARY_ATTRIBUTES }), presentApprovalFlowSummary);
     },
 
     async listMyApprovals(c, ctx) {
       const q = queryOf(c);
       const a = caller(ctx);
       const where = { tenantId: a.tenant.id, status: 'pending', pendingApprovers: { [Op.contains]: [a.user.id] } };
-      ctx.body = page(await paginate(ApprovalFlow, { where, limit: q.int('limit'), cursor: q.str('cursor') }), presentApprovalFlow);
+      ctx.body = page(await paginate(ApprovalFlow, { where, limit: q.int('limit'), cursor: q.str('cursor'), attributes: FLOW_SUMMARY_ATTRIBUTES }), presentApprovalFlowSummary);
     },
 
     async createApprovalFlow(c, ctx) {

@@ -76,6 +76,10 @@ describe('a purchase order through a two-stage approval', () => {
     // Pending for each finance approver; not for the CFO yet.
     const mine = await app.call('get', '/v1/me/approvals', t.fin[0].key).expect(200);
     expect(mine.body.items.map((f: { id: string }) => f.id)).toContain(flowId);
+    // Lists carry a summary (where the flow stands), not the approver lists; GET has those.
+    const row = mine.body.items.find((f: { id: string }) => f.id === flowId);
+    expect(row).toMatchObject({ status: 'pending', currentStage: 0, currentStageName: flow.stages[0].name, pendingCount: t.fin.length });
+    expect(row.stages).toBeUndefined();
     expect((await app.call('get', '/v1/me/approvals', t.chief.key).expect(200)).body.items).toHaveLength(0);
 
     // First approval: the response carries the new state; the stage is still open (1 of 2).
