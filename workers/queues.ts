@@ -1,10 +1,12 @@
 // Task queues by short name; WORKER_QUEUES picks which ones a worker process serves.
 import { APPROVALS_TASK_QUEUE } from '../workflows/approvals.api';
 import { AUDIT_TASK_QUEUE } from '../workflows/audit.api';
+import { DOCUMENTS_TASK_QUEUE } from '../workflows/documents.api';
 
 export const TASK_QUEUES: Record<string, string> = {
   audit: AUDIT_TASK_QUEUE,
   approvals: APPROVALS_TASK_QUEUE,
+  documents: DOCUMENTS_TASK_QUEUE,
 };
 
 export function selectQueues(names: string[]): string[] {
