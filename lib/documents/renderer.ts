@@ -120,17 +120,18 @@ export class PdfRenderer {
     for (const s of slots) this.release(s);
   }
 
-  async pdf(html: string, layout: PdfLayout): Promise<Buffer> {
+  async pdf(html: string, layout: PdfLayout, opts: { timeoutMs?: number } = {}): Promise<Buffer> {
+    const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
     const slot = await this.acquire();
     try {
       const { settings } = layout;
       const pdf = await withDeadline((async () => {
-        await slot.page.setContent(html, { waitUntil: 'load', timeout: this.opts.timeoutMs });
+        await slot.page.setContent(html, { waitUntil: 'load', timeout: timeoutMs });
         return slot.page.pdf({
           format: settings.paperSize, landscape: settings.orientation === 'landscape', margin: settings.margins, printBackground: true,
           displayHeaderFooter: Boolean(layout.header.trim() || layout.footer.trim()), headerTemplate: band(layout.header), footerTemplate: band(layout.footer),
         });
-      })(), this.opts.timeoutMs, 'rendering the PDF');
+      })(), timeoutMs, 'rendering the PDF');
       this.release(slot);
       return pdf;
     } catch (err) {
