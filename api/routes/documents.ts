@@ -18,7 +18,7 @@ import {
 } from '../../workflows/documents.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { checkIfMatch, page, paginate, queryOf, respond } from '../conventions';
-import { ApiError, notFound } from '../errors';
+import { ApiError, notFound, validationFailed } from '../errors';
 import { presentDocument, presentDocumentBatch, presentDocumentTemplate } from '../presenters/documents';
 import { Schemas } from '../schemas';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
@@ -36,7 +36,12 @@ function settingsOf(body: TemplateBody): TemplateSettings {
   };
 }
 
+const PARTIAL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
 function partsOf(p: Schemas['DocumentTemplateParts']): TemplateParts {
+  // OpenAPI 3.0 cannot say what a map's keys look like, so partial names are checked here.
+  const badNames = Object.keys(p.partials ?? {}).filter((n) => !PARTIAL_NAME.test(n));
+  if (badNames.length) throw validationFailed(badNames.map((n) => ({ path: `/requestBody/parts/partials/${n}`, message: `must match ${PARTIAL_NAME.source}` })));
   return { base: p.base ?? '', header: p.header ?? '', footer: p.footer ?? '', css: p.css ?? '', partials: p.partials ?? {} };
 }
 

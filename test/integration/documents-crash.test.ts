@@ -41,7 +41,7 @@ it('finishes a batch after its worker was SIGKILLed part-way, each document stor
 
   // Kill the worker mid-batch and mid-chunk (chunks are 3 items): some documents of the running chunk
   // are stored, the chunk's progress is not yet written.
-  const partial = await waitFor<number>(async () => {
+  await waitFor<number>(async () => {
     const stored = await Document.count({ where: { batchId: started.body.id, status: 'ready' } });
     return stored >= 6 && stored % 3 !== 0 && stored < total - 6 ? stored : undefined;
   }, { what: 'batch part-way', timeoutMs: 90_000, intervalMs: 25 });

@@ -101,6 +101,8 @@ describe('templates', () => {
     await app.call('get', '/v1/document-templates/not-a-uuid', key).expect(400);
     expect((await app.call('put', `/v1/document-templates/${t.id}/parts/base`, key).set('Content-Type', 'application/octet-stream').send(Buffer.from('x')).expect(415)).body.code).toBe('UNSUPPORTED_MEDIA_TYPE');
     await app.call('put', `/v1/document-templates/${t.id}`, key).send({ name: 'x' }).expect(400);
+    const badPartial = await app.call('put', `/v1/document-templates/${t.id}`, key).send({ name: 'x', parts: { partials: { '../x': 'y' } } }).expect(400);
+    expect(badPartial.body.errors[0].path).toBe('/requestBody/parts/partials/../x');
   });
 
   it('deletes a template, but not while a job of it is queued or rendering (409)', async () => {
