@@ -69,7 +69,8 @@ export class PdfRenderer {
 
   private async newSlot(): Promise<Slot> {
     const browser = await this.launch();
-    const context = await browser.newContext({ javaScriptEnabled: false, serviceWorkers: 'block', acceptDownloads: false });
+    // offline is a second wall behind the route: Chromium itself fails any network request.
+    const context = await browser.newContext({ javaScriptEnabled: false, serviceWorkers: 'block', acceptDownloads: false, offline: true });
     await context.route('**/*', (route) => (route.request().url().startsWith('data:') ? route.continue() : route.abort('blockedbyclient')));
     return { context, page: await context.newPage() };
   }
