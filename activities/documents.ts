@@ -21,6 +21,9 @@ export interface DocumentActivityDeps {
   batchConcurrency?: number;
 }
 
+/** Base64 of this many bytes stays under Temporal's 2 MB payload limit. */
+export const PREVIEW_MAX_BYTES = 1_400_000;
+
 const CONTENT_TYPES = { pdf: 'application/pdf', html: 'text/html; charset=utf-8' } as const;
 const system = { type: 'system' as const, id: null };
 
@@ -142,7 +145,12 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
     /** A PDF of sample data, returned as base64 and stored nowhere. */
     async renderPreview(input: PreviewInput): Promise<string> {
       const v = await templateVersion(input.templateId, input.version);
-      return (await renderBytes(v, input.data, 'pdf')).toString('base64');
+      const pdf = await renderBytes(v, input.data, 'pdf');
+      // The bytes travel in the workflow's result, and Temporal refuses payloads over 2 MB.
+      if (pdf.length > PREVIEW_MAX_BYTES) {
+        throw ApplicationFailure.nonRetryable(`the preview PDF is ${pdf.length} bytes, over ${PREVIEW_MAX_BYTES}; generate a document instead`, TEMPLATE_RENDER_ERROR);
+      }
+      return pdf.toString('base64');
     },
   };
 }

@@ -1,7 +1,7 @@
 // Documents: versioned templates with raw parts, previews, document jobs, batches with a ZIP download,
 // and a purchase order's documents.
 import { randomUUID } from 'node:crypto';
-import { ActivityFailure, ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
 import { Op, WhereOptions } from 'sequelize';
 import yazl from 'yazl';
 import {
@@ -214,13 +214,17 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       try {
         const pdf = await deps.temporal.client.workflow.execute<typeof documentPreviewWorkflow>('documentPreviewWorkflow', {
           taskQueue: DOCUMENTS_TASK_QUEUE, workflowId: businessWorkflowId({ domain: DOCUMENT_PREVIEWS_DOMAIN, tenantId, entityId: randomUUID() }),
-          args: [{ tenantId, templateId: t.id, version: t.version, data: body.data }], workflowExecutionTimeout: '2 minutes',
+          args: [{ tenantId, templateId: t.id, version: t.version, data: body.data }], workflowExecutionTimeout: '1 minute',
         });
         ctx.type = 'application/pdf';
         ctx.body = Buffer.from(pdf, 'base64');
       } catch (err) {
         const cause = err instanceof WorkflowFailedError && err.cause instanceof ActivityFailure ? err.cause.cause : undefined;
         if (cause instanceof ApplicationFailure && cause.type === TEMPLATE_RENDER_ERROR) throw new ApiError(422, 'TEMPLATE_RENDER_ERROR', cause.message);
+        // No documents worker answered within the minute (none running, or all busy).
+        if (err instanceof WorkflowFailedError && err.cause instanceof TimeoutFailure) {
+          throw new ApiError(503, 'SERVICE_UNAVAILABLE', 'No documents worker rendered the preview within a minute; try again, or preview as HTML');
+        }
         throw err;
       }
     },
