@@ -41,7 +41,7 @@ const download = (url: string, key: string) => app.call('get', url, key).buffer(
 
 describe('templates', () => {
   it('creates a template with header, footer, CSS and partials; reads and writes each part raw, each save a new version', async () => {
-    const { key } = await buildCaller(['documents.template.read', 'documents.template.write']);
+    const { key, tenant } = await buildCaller(['documents.template.read', 'documents.template.write']);
     const created = await app.call('post', '/v1/document-templates', key).send(invoice('invoice-a')).expect(201);
     expect(created.headers.location).toBe(`/v1/document-templates/${created.body.id}`);
     expect(created.body).toMatchObject({ code: 'invoice-a', version: 1, paperSize: 'A4', orientation: 'portrait', variables: 'lenient', margins: { top: '25mm', right: '15mm', bottom: '25mm', left: '15mm' } });
@@ -65,9 +65,15 @@ describe('templates', () => {
     expect(versions.body.items.map((v: { version: number }) => v.version)).toEqual([3, 2, 1]);
     expect(versions.body.items[2].parts.header).toContain('ACME HEADER');
 
+    await app.call('get', `/v1/document-templates/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}/versions`, key).expect(404);
+    await app.call('get', '/v1/document-templates?limit=0', key).expect(400);
     const list = await app.call('get', '/v1/document-templates?code=invoice-a', key).expect(200);
     expect(list.body.items.map((t: { id: string }) => t.id)).toEqual([id]);
     expect((await app.call('get', `/v1/document-templates/${id}`, key).expect(200)).body.name).toBe('Invoice (US)');
+    // Every save is in the audit log.
+    const { key: auditor } = await buildCaller(['audit.read'], tenant);
+    const audit = await app.call('get', `/v1/audit-events?entityType=document_template&entityId=${id}`, auditor).expect(200);
+    expect(audit.body.items.map((e: { action: string }) => e.action).sort()).toEqual(['documents.template.created', 'documents.template.updated', 'documents.template.updated']);
   });
 
   it('refuses a part with a syntax error with 422 naming the part, line and column, and saves nothing', async () => {
