@@ -122,7 +122,14 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
           ctx.heartbeat({ rendered: ++rendered });
         }
       };
-      await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
+      // Also beat while a long render is in flight: the heartbeat says "this worker is alive", and a
+      // document slower than the heartbeat timeout must not make the chunk look dead.
+      const beat = setInterval(() => ctx.heartbeat({ rendered }), 5_000);
+      try {
+        await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
+      } finally {
+        clearInterval(beat);
+      }
       const counts = await Document.findAll({
         attributes: ['status', [Document.sequelize!.fn('count', '*'), 'n']], where: { batchId: input.batchId }, group: ['status'], raw: true,
       }) as unknown as { status: string; n: string }[];

@@ -211,6 +211,7 @@ describe('documents', () => {
     const s = await app.call('post', '/v1/documents', key).send({ templateCode: strict.code, data }).expect(202);
     const failed = await waitForDocument(s.body.id, key, 'failed');
     expect(failed.error).toMatch(/undefined variable: customer/);
+    expect((await app.client.workflow.getHandle(failed.workflowId).describe()).searchAttributes.Status).toEqual(['failed']);
     expect((await app.call('get', `/v1/documents/${s.body.id}/content`, key).expect(409)).body.code).toBe('DOCUMENT_NOT_READY');
     const l = await app.call('post', '/v1/documents', key).send({ templateCode: lenient.code, data, output: 'html' }).expect(202);
     const ok = await waitForDocument(l.body.id, key);
