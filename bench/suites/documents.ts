@@ -106,7 +106,7 @@ export const documents: Suite = {
       seconds: envInt('BENCH_DOCUMENTS_SECONDS', 15),
       warmupSeconds: envInt('BENCH_DOCUMENTS_WARMUP_SECONDS', 3),
       latencySamples: envInt('BENCH_DOCUMENTS_LATENCY_SAMPLES', 30),
-      batch: envInt('BENCH_DOCUMENTS_BATCH', 300),
+      batch: envInt('BENCH_DOCUMENTS_BATCH', 1000),
       rssPool: envInt('BENCH_DOCUMENTS_RSS_POOL', 4),
     };
     const startedAt = new Date().toISOString();
