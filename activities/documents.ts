@@ -54,9 +54,9 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
    * key (`document:<id>`, e.g. by an attempt that died before marking the row) is reused, so a retry
    * never renders or stores twice. The content hash names what was rendered.
    */
-  async function produce(doc: Document): Promise<string> {
+  async function produce(doc: Document, version?: DocumentTemplateVersion): Promise<string> {
     if (doc.status === 'ready' && doc.fileId) return doc.fileId;
-    const v = await templateVersion(doc.templateId, doc.templateVersion);
+    const v = version ?? await templateVersion(doc.templateId, doc.templateVersion);
     const contentHash = createHash('sha256').update(JSON.stringify([doc.templateId, doc.templateVersion, doc.output, doc.data])).digest('hex');
     const originKey = `document:${doc.id}`;
     let file = await StoredFile.findOne({ where: { tenantId: doc.tenantId, originKey } });
@@ -110,11 +110,13 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
       });
       let next = 0;
       let rendered = 0;
+      // Every item of a batch uses the batch's template version: read it once per chunk.
+      const version = items.length ? await templateVersion(items[0].templateId, items[0].templateVersion).catch(() => undefined) : undefined;
       const lane = async () => {
         while (next < items.length) {
           const doc = items[next++];
           try {
-            await produce(doc);
+            await produce(doc, version);
           } catch (err) {
             if (!(err instanceof ApplicationFailure && err.type === TEMPLATE_RENDER_ERROR)) throw err;
             await markFailed(doc, err.message);
