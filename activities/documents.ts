@@ -34,6 +34,20 @@ async function templateVersion(templateId: string, version: number): Promise<Doc
   return v;
 }
 
+/**
+ * Heartbeats every few seconds while `work` runs: the heartbeat says "this worker is alive" (a killed
+ * worker is noticed after the heartbeat timeout, not the start-to-close timeout), whatever one render takes.
+ */
+async function whileBeating<T>(work: () => Promise<T>, details: () => unknown = () => undefined): Promise<T> {
+  const ctx = Context.current();
+  const beat = setInterval(() => ctx.heartbeat(details()), 5_000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(beat);
+  }
+}
+
 export function createDocumentActivities(deps: DocumentActivityDeps) {
   const concurrency = Math.max(1, deps.batchConcurrency ?? 2);
 
@@ -77,7 +91,7 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
     async renderDocument(input: DocumentJobInput): Promise<{ fileId: string }> {
       const doc = await Document.findOne({ where: { id: input.documentId, tenantId: input.tenantId } });
       if (!doc) throw ApplicationFailure.nonRetryable(`document ${input.documentId} was deleted`, TEMPLATE_RENDER_ERROR);
-      const fileId = await produce(doc);
+      const fileId = await whileBeating(() => produce(doc));
       await recordAudit({
         tenantId: input.tenantId, actor: system, action: 'documents.document.generated', entityType: 'document', entityId: doc.id,
         after: { fileId, templateCode: doc.templateCode, templateVersion: doc.templateVersion }, workflowId: doc.workflowId, eventKey: `documents:${doc.id}:ready`,
@@ -124,14 +138,9 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
           ctx.heartbeat({ rendered: ++rendered });
         }
       };
-      // Also beat while a long render is in flight: the heartbeat says "this worker is alive", and a
-      // document slower than the heartbeat timeout must not make the chunk look dead.
-      const beat = setInterval(() => ctx.heartbeat({ rendered }), 5_000);
-      try {
-        await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
-      } finally {
-        clearInterval(beat);
-      }
+      // Also beat while a long render is in flight: a document slower than the heartbeat timeout must
+      // not make the chunk look dead.
+      await whileBeating(() => Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane)), () => ({ rendered }));
       const counts = await Document.findAll({
         attributes: ['status', [Document.sequelize!.fn('count', '*'), 'n']], where: { batchId: input.batchId }, group: ['status'], raw: true,
       }) as unknown as { status: string; n: string }[];
@@ -154,7 +163,7 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
     /** A PDF of sample data, returned as base64 and stored nowhere. */
     async renderPreview(input: PreviewInput): Promise<string> {
       const v = await templateVersion(input.templateId, input.version);
-      const pdf = await renderBytes(v, input.data, 'pdf');
+      const pdf = await whileBeating(() => renderBytes(v, input.data, 'pdf'));
       // The bytes travel in the workflow's result, and Temporal refuses payloads over 2 MB.
       if (pdf.length > PREVIEW_MAX_BYTES) {
         throw ApplicationFailure.nonRetryable(`the preview PDF is ${pdf.length} bytes, over ${PREVIEW_MAX_BYTES}; generate a document instead`, TEMPLATE_RENDER_ERROR);

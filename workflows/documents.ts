@@ -11,9 +11,11 @@ const short = proxyActivities<DocumentActivities>({
   retry: { maximumAttempts: 10 },
 });
 
-// A template that cannot render fails at once; a crashed browser or worker is retried.
+// A template that cannot render fails at once; a crashed browser or worker is retried (a dead worker
+// is noticed by its missing heartbeats, which the activities send every 5 s while they render).
 const render = proxyActivities<DocumentActivities>({
   startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '15 seconds',
   retry: { maximumAttempts: 5, initialInterval: '1 second', nonRetryableErrorTypes: [TEMPLATE_RENDER_ERROR] },
 });
 
