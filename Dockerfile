@@ -60,6 +60,12 @@ ENV NODE_ENV=production \
 # The code stays root-owned (read-only to the app); only /data is writable. A named volume mounted at
 # /data/files starts out owned by `node` because the image's directory is. (No VOLUME instruction: an
 # anonymous volume per container would silently split the API's and the workers' file stores.)
+# Debian's Chromium renders PDFs in the worker (playwright-core drives it; no browser download), with a
+# font so text renders the same everywhere.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends chromium fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
+ENV CHROMIUM_PATH=/usr/bin/chromium
 RUN mkdir -p /data/files && chown -R node:node /data
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -26,6 +26,8 @@ export interface Config {
   auditExport: { pageSize: number; pagePauseMs: number };
   /** Idempotency keys older than this are forgotten (a housekeeping job purges them). */
   idempotencyTtlHours: number;
+  /** PDF rendering in the worker: Chromium binary, pages in the pool, deadline per render, batch chunk size. */
+  documents: { chromiumPath: string; poolSize: number; renderTimeoutMs: number; batchChunkSize: number; batchBodyBytes: number };
 }
 
 export class ConfigError extends Error {}
@@ -94,6 +96,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mail: { smtpUrl: env.SMTP_URL || undefined, from: env.MAIL_FROM || 'Docket <docket@localhost>' },
     publicUrl: (env.PUBLIC_URL || `http://localhost:${int(env, 'PORT', 3000)}`).replace(/\/$/, ''),
     linkSecret: linkSecret(env, nodeEnv),
+    documents: {
+      chromiumPath: env.CHROMIUM_PATH || '/usr/bin/chromium',
+      poolSize: Math.max(1, int(env, 'PDF_POOL_SIZE', 2)),
+      renderTimeoutMs: Math.max(1000, int(env, 'PDF_RENDER_TIMEOUT_MS', 30_000)),
+      batchChunkSize: Math.max(1, int(env, 'DOCUMENT_BATCH_CHUNK', 25)),
+      batchBodyBytes: int(env, 'DOCUMENT_BATCH_BODY_LIMIT_BYTES', 32 * 1024 * 1024),
+    },
     auditExport: { pageSize: Math.max(1, int(env, 'AUDIT_EXPORT_PAGE_SIZE', 2000)), pagePauseMs: int(env, 'AUDIT_EXPORT_PAGE_PAUSE_MS', 0) },
   };
 }

@@ -1,8 +1,10 @@
 // Approval activities: resolve approvers, persist the flow's read model and history, notify by
 // email with one-click links, and hand the outcome to the object (purchase orders).
+import { Context } from '@temporalio/activity';
 import { Op } from 'sequelize';
 import { ApprovalEvent, ApprovalFlow, NotificationDelivery, PurchaseOrder, User } from '../db';
 import { resolveApprovers } from '../lib/approvers';
+import { generatePurchaseOrderDocument } from '../lib/documents/purchase-orders';
 import { recordAudit } from '../lib/audit';
 import { AuditAction } from '../lib/audit-actions';
 import { signLink } from '../lib/links';
@@ -97,7 +99,7 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
       return sent;
     },
 
-    /** The object follows the flow's outcome. */
+    /** The object follows the flow's outcome; an approved purchase order gets its PDF (documents). */
     async flowFinished(i: { tenantId: string; flowId: string; objectType: string; objectId: string; status: FlowStatus }): Promise<void> {
       if (i.objectType !== 'purchase_order') return;
       const next = i.status === 'approved' ? 'approved' : i.status === 'rejected' ? 'rejected' : 'draft';
@@ -107,6 +109,11 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
           tenantId: i.tenantId, actor: system, action: 'purchasing.order.state_changed', entityType: 'purchase_order', entityId: i.objectId,
           before: { state: 'pending_approval' }, after: { state: next, approvalFlowId: i.flowId }, eventKey: `purchasing:${i.objectId}:${i.flowId}:${next}`,
         });
+      }
+      if (next === 'approved') {
+        // Checked again rather than trusting `changed`: a retry after a crash between the two steps still asks for the PDF (once: origin key).
+        const order = await PurchaseOrder.findOne({ where: { id: i.objectId, tenantId: i.tenantId, approvalFlowId: i.flowId, state: ['approved', 'ordered'] } });
+        if (order) await generatePurchaseOrderDocument(Context.current().client, order, i.flowId);
       }
     },
   };

@@ -5,6 +5,8 @@ import { Logger } from '../lib/logger';
 import { createEmailSender, EmailSender } from '../lib/notify/email';
 import { createApprovalActivities } from './approvals';
 import { createAuditActivities } from './audit';
+import { createDocumentActivities } from './documents';
+import { PdfRenderer } from '../lib/documents/renderer';
 
 export interface ActivityDeps {
   blobs: BlobStore;
@@ -13,10 +15,13 @@ export interface ActivityDeps {
   publicUrl: string;
   exportPageSize?: number;
   exportPagePauseMs?: number;
+  /** The worker's Chromium page pool (closed by whoever made it, when the worker stops). */
+  renderer: PdfRenderer;
+  batchConcurrency?: number;
 }
 
 export function createActivities(deps: ActivityDeps) {
-  return { ...createAuditActivities(deps), ...createApprovalActivities(deps) };
+  return { ...createAuditActivities(deps), ...createApprovalActivities(deps), ...createDocumentActivities(deps) };
 }
 
 /** The production wiring of the dependencies, from config. */
@@ -26,7 +31,16 @@ export function activityDepsFromConfig(config: Config, logger: Logger): Activity
     email: createEmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, logger }),
     linkSecret: config.linkSecret, publicUrl: config.publicUrl,
     exportPageSize: config.auditExport.pageSize, exportPagePauseMs: config.auditExport.pagePauseMs,
+    renderer: rendererFromConfig(config, logger), batchConcurrency: config.documents.poolSize,
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/** The Chromium pool from config; the browser starts on the first render (or renderer.warm()). */
+export function rendererFromConfig(config: Config, logger?: Logger): PdfRenderer {
+  return new PdfRenderer({
+    executablePath: config.documents.chromiumPath, poolSize: config.documents.poolSize, timeoutMs: config.documents.renderTimeoutMs,
+    log: (msg, extra) => logger?.warn(extra ?? {}, msg),
+  });
+}

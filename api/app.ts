@@ -12,6 +12,7 @@ import { Contract, loadContract } from './contract';
 import { ApiError, FieldError, sendProblem, toApiError, validationFailed } from './errors';
 import { withIdempotency } from './idempotency';
 import { approvalRoutes } from './routes/approvals';
+import { documentRoutes } from './routes/documents';
 import { auditRoutes } from './routes/audit';
 import { fileRoutes } from './routes/files';
 import { identityRoutes } from './routes/identity';
@@ -23,6 +24,8 @@ import { AppDeps, DocketState, Handlers, RouteDeps } from './types';
 const STREAMED_BODY = new Set(['uploadFile']);
 /** Operations posted by HTML forms (the email link pages). */
 const FORM_BODY = new Set(['confirmApprovalLink']);
+/** Operations whose body is raw text (a template part). */
+const TEXT_BODY = new Set(['putDocumentTemplatePart']);
 
 export interface DocketApp {
   app: Koa<DocketState>;
@@ -48,7 +51,7 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
   const routeDeps: RouteDeps = { ...deps, authenticator, contract };
   const handlers: Handlers = {
     ...operationsRoutes(routeDeps), ...identityRoutes(routeDeps), ...auditRoutes(routeDeps), ...fileRoutes(routeDeps),
-    ...approvalRoutes(routeDeps), ...purchasingRoutes(routeDeps),
+    ...approvalRoutes(routeDeps), ...purchasingRoutes(routeDeps), ...documentRoutes(routeDeps),
   };
   const byId = new Map(contract.operations.map((o) => [o.operationId, o]));
   const missing = contract.operations.filter((o) => !handlers[o.operationId]).map((o) => o.operationId);
@@ -166,7 +169,8 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
       // never schema-checked), the handler checks the parts it needs.
       ctx.state.body = STREAMED_BODY.has(info.operationId) ? {}
         : FORM_BODY.has(info.operationId) ? await readFormBody(ctx, deps.config.limits.jsonBodyBytes)
-          : await readJsonBody(ctx, deps.config.limits.jsonBodyBytes);
+          : TEXT_BODY.has(info.operationId) ? await readBodyText(ctx, deps.config.limits.jsonBodyBytes, ['text/*'], 'text/plain')
+            : await readJsonBody(ctx, info.operationId === 'createDocumentBatch' ? deps.config.documents.batchBodyBytes : deps.config.limits.jsonBodyBytes);
     }
     const req = { ...request, body: ctx.state.body };
     if (!op || !info) {

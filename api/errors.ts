@@ -4,6 +4,9 @@ import Koa from 'koa';
 export interface FieldError {
   path: string;
   message: string;
+  /** Where in a text (a template part) the error is. */
+  line?: number;
+  column?: number;
 }
 
 export class ApiError extends Error {

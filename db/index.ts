@@ -2,6 +2,7 @@
 import { Sequelize } from 'sequelize';
 import { initApprovalModels } from './models/approvals';
 import { initAuditModels } from './models/audit';
+import { initDocumentModels } from './models/documents';
 import { initFileModels } from './models/files';
 import { initIdempotencyModels } from './models/idempotency';
 import { initIdentityModels } from './models/identity';
@@ -9,6 +10,7 @@ import { initPurchasingModels } from './models/purchasing';
 
 export * from './models/approvals';
 export * from './models/audit';
+export * from './models/documents';
 export * from './models/files';
 export * from './models/idempotency';
 export * from './models/identity';
@@ -26,5 +28,6 @@ export function createSequelize(databaseUrl: string, opts: { poolMax?: number } 
   initIdempotencyModels(sequelize);
   initApprovalModels(sequelize);
   initPurchasingModels(sequelize);
+  initDocumentModels(sequelize);
   return sequelize;
 }

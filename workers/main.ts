@@ -13,14 +13,16 @@ export async function main(): Promise<void> {
   const sequelize = createSequelize(config.databaseUrl);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const queues = selectQueues(config.workerQueues);
+  const deps = activityDepsFromConfig(config, log);
   const workers = await createWorkers({
     connection, namespace: config.temporal.namespace, queues,
-    activities: createActivities(activityDepsFromConfig(config, log)),
+    activities: createActivities(deps),
   });
   log.info({ queues }, 'worker started');
   try {
     await runWorkers(workers);
   } finally {
+    await deps.renderer.close();
     await connection.close();
     await sequelize.close();
     log.info('worker stopped');

@@ -1,11 +1,13 @@
 // Task queues by short name; WORKER_QUEUES picks which ones a worker process serves.
 import { APPROVAL_NOTIFY_TASK_QUEUE, APPROVALS_TASK_QUEUE } from '../workflows/approvals.api';
 import { AUDIT_TASK_QUEUE } from '../workflows/audit.api';
+import { DOCUMENTS_TASK_QUEUE } from '../workflows/documents.api';
 
 export const TASK_QUEUES: Record<string, string> = {
   audit: AUDIT_TASK_QUEUE,
   approvals: APPROVALS_TASK_QUEUE,
   'approval-notifications': APPROVAL_NOTIFY_TASK_QUEUE,
+  documents: DOCUMENTS_TASK_QUEUE,
 };
 
 export function selectQueues(names: string[]): string[] {

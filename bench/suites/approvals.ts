@@ -6,32 +6,20 @@
 //  3. Signing at 50 concurrent approvers (each with their own key, each on a distinct open flow):
 //     latency of POST /v1/approval-flows/{id}/sign, and a GET right after shows the signature.
 // Every phase is bounded in time (BENCH_APPROVALS_* knobs), so the suite ends even when a target is far off.
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
 import autocannon from 'autocannon';
 import { QueryTypes } from 'sequelize';
 import { ApiKey, Role, User, UserRole } from '../../db';
 import { generateApiKey } from '../../api/auth';
-import { PROJECT_ROOT } from '../../lib/paths';
-import { connectTemporal } from '../../lib/temporal';
 import { APPROVALS_TASK_QUEUE } from '../../workflows/approvals.api';
 import { cpuMeter, CpuUsage, processTree } from '../lib/cpu';
 import { LoopResult, percentile, runConcurrent, table } from '../lib/measure';
-import { ApiProcess, BenchStack, log, ProcMemory, readProcMemory, round } from '../lib/stack';
+import { ApiProcess, BenchStack, log, ProcMemory, round } from '../lib/stack';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
+import { startWorkerProcess, waitForPoller } from '../lib/worker';
 
 interface Approver { id: string; key: string }
-
-interface WorkerProcess {
-  pid: number;
-  memory(): ProcMemory;
-  alive(): boolean;
-  output(): string;
-  stop(): Promise<void>;
-}
 
 interface Reply { status: number; body: string; ms: number }
 
@@ -102,14 +90,14 @@ export const approvals: Suite = {
     const agent = new http.Agent({ keepAlive: true, maxSockets: Math.max(config.startConcurrency, config.signConcurrency) + 10 });
     stops.push(async () => { agent.destroy(); });
     try {
-      const worker = await startWorker(stack, linkSecret);
+      const worker = await startWorkerProcess(stack, { WORKER_QUEUES: 'approvals,approval-notifications', LINK_SIGNING_SECRET: linkSecret });
       stops.push(worker.stop);
       log(`worker pid ${worker.pid} started`);
       const api = await stack.startApi({ LINK_SIGNING_SECRET: linkSecret });
       stops.push(api.stop);
       log(`API pid ${api.pid} ready on ${api.url}`);
       const groups = () => ({ ...stack.processGroups(api), worker: () => processTree(worker.pid) });
-      await waitForPoller(stack, worker);
+      await waitForPoller(stack, worker, APPROVALS_TASK_QUEUE);
       log('worker is polling the approvals task queue');
 
       const call = (method: string, p: string, key: string, body?: unknown, timeoutMs = 30_000) => request(agent, api, method, p, key, body, timeoutMs);
@@ -285,73 +273,6 @@ function request(agent: http.Agent, api: ApiProcess, method: string, p: string, 
     req.on('error', reject);
     req.end(payload);
   });
-}
-
-/** The workflow bundle the worker loads: the prebuilt one if newer than every workflow source, else a fresh one in the temp dir. */
-function bundlePathFor(stack: BenchStack): string {
-  const prebuilt = process.env.WORKFLOW_BUNDLE_PATH || path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
-  try {
-    const built = fs.statSync(prebuilt).mtimeMs;
-    const dir = path.join(PROJECT_ROOT, 'workflows');
-    const newest = Math.max(...fs.readdirSync(dir).map((f) => fs.statSync(path.join(dir, f)).mtimeMs));
-    if (built > newest) return prebuilt;
-  } catch {
-    // missing: build one
-  }
-  log('the prebuilt workflow bundle is missing or older than workflows/; the worker builds a fresh one in the temp dir');
-  return path.join(stack.dir, 'workflow-bundle.js');
-}
-
-async function startWorker(stack: BenchStack, linkSecret: string): Promise<WorkerProcess> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    DATABASE_URL: stack.databaseUrl,
-    TEMPORAL_ADDRESS: stack.temporalAddress,
-    WORKER_QUEUES: 'approvals,approval-notifications',
-    LOG_LEVEL: 'warn',
-    NODE_ENV: 'production',
-    LINK_SIGNING_SECRET: linkSecret,
-    WORKFLOW_BUNDLE_PATH: bundlePathFor(stack),
-    DOCKET_DATA_DIR: path.join(stack.dir, 'data'),
-    FILE_STORE_DIR: path.join(stack.dir, 'files'),
-  };
-  delete env.SMTP_URL;
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
-  let out = '';
-  const keep = (d: Buffer) => { out = (out + d.toString()).slice(-20_000); };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const alive = () => child.exitCode === null && child.signalCode === null;
-  return {
-    pid: child.pid!,
-    memory: () => readProcMemory(child.pid!),
-    alive,
-    output: () => out,
-    stop: () => new Promise<void>((resolve) => {
-      if (!alive()) return resolve();
-      // The SDK drains in-flight tasks on SIGTERM; don't wait for a long drain.
-      const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      child.once('exit', () => { clearTimeout(killer); resolve(); });
-      child.kill('SIGTERM');
-    }),
-  };
-}
-
-/** Until the worker polls the approvals workflow task queue (bundle loaded, connected). */
-async function waitForPoller(stack: BenchStack, worker: WorkerProcess): Promise<void> {
-  const temporal = await connectTemporal(stack.temporalAddress, 'default');
-  try {
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      if (!worker.alive()) throw new Error(`the worker exited before polling:\n${worker.output()}`);
-      const r = await temporal.client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: APPROVALS_TASK_QUEUE }, taskQueueType: 1 });
-      if ((r.pollers ?? []).length > 0) return;
-      if (Date.now() > deadline) throw new Error(`the worker did not poll ${APPROVALS_TASK_QUEUE} within 120 s:\n${worker.output()}`);
-      await sleep(500);
-    }
-  } finally {
-    await temporal.connection.close();
-  }
 }
 
 interface ListResult {

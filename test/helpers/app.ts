@@ -4,7 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { Sequelize } from 'sequelize';
 import request from 'supertest';
-import { createActivities } from '../../activities';
+import { createActivities, rendererFromConfig } from '../../activities';
 import { createApp, DocketApp } from '../../api/app';
 import { Config, loadConfig } from '../../config';
 import { createSequelize } from '../../db';
@@ -27,6 +27,8 @@ export interface TestApp {
   call(method: 'get' | 'post' | 'put' | 'patch' | 'delete', url: string, key?: string): request.Test;
   /** Runs every task queue's worker in this process; email goes to `smtpUrl` (a test sink) if given. */
   startWorker(opts?: { exportPageSize?: number; smtpUrl?: string }): Promise<void>;
+  /** The worker's Chromium pool (made by startWorker). */
+  renderer?: ReturnType<typeof rendererFromConfig>;
   close(): Promise<void>;
 }
 
@@ -59,15 +61,18 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
     return t.expect((res) => checker.check(method.toUpperCase(), url, res));
   };
 
-  return {
+  const testApp: TestApp = {
     config, docket, sequelize, client, metrics, server, call,
     async startWorker(wopts = {}) {
       native = await NativeConnection.connect({ address: config.temporal.address });
+      const renderer = rendererFromConfig(config);
+      testApp.renderer = renderer;
       workers = await createWorkers({
         connection: native, namespace: config.temporal.namespace, queues: selectQueues([]),
         activities: createActivities({
           blobs, exportPageSize: wopts.exportPageSize, linkSecret: config.linkSecret, publicUrl: config.publicUrl,
           email: createEmailSender({ smtpUrl: wopts.smtpUrl, from: 'docket@example.test' }),
+          renderer, batchConcurrency: config.documents.poolSize,
         }),
         bundlePath: process.env.DOCKET_TEST_BUNDLE,
       });
@@ -76,6 +81,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
     async close() {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await running;
+      await testApp.renderer?.close();
       await native?.close();
       await connection.close();
       if (--shared!.users === 0) {
@@ -85,4 +91,5 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
       server.close();
     },
   };
+  return testApp;
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { createSequelize } from '../../db';
 import { migrate } from '../../db/migrate';
 import { freePort, RunningPostgres, RunningTemporal, startEmbeddedPostgres, startTemporalDevServer } from '../../scripts/stack';
-import { ensureTemporalTestServer } from '../../scripts/tools';
+import { ensureChromium, ensureTemporalTestServer } from '../../scripts/tools';
 import { writeWorkflowBundle } from '../../workers/bundle';
 
 export interface TestStack {
@@ -31,6 +31,7 @@ export default async function globalSetup(): Promise<void> {
   if (temporal) process.env.TEMPORAL_ADDRESS = temporal.address;
   process.env.DOCKET_TEST_BUNDLE = bundle;
   process.env.TEMPORAL_TEST_SERVER = ensureTemporalTestServer();
+  process.env.CHROMIUM_PATH = ensureChromium();
   process.env.FILE_STORE_DIR = path.join(dir, 'files');
   process.env.NODE_ENV = 'test';
   const sequelize = createSequelize(process.env.DATABASE_URL!);

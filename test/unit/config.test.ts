@@ -23,3 +23,11 @@ it('refuses a malformed number, naming it', () => {
 it('splits lists and ignores blanks', () => {
   expect(loadConfig({ ...base, WORKER_QUEUES: 'audit, ,files', CORS_ORIGINS: '' }).workerQueues).toEqual(['audit', 'files']);
 });
+
+it('reads the documents settings: Chromium path, pool size, render deadline, batch chunk', () => {
+  expect(loadConfig(base).documents).toEqual({ chromiumPath: '/usr/bin/chromium', poolSize: 2, renderTimeoutMs: 30_000, batchChunkSize: 25, batchBodyBytes: 32 * 1024 * 1024 });
+  const c = loadConfig({ ...base, CHROMIUM_PATH: '/opt/chrome', PDF_POOL_SIZE: '4', PDF_RENDER_TIMEOUT_MS: '5000', DOCUMENT_BATCH_CHUNK: '50' }).documents;
+  expect(c).toMatchObject({ chromiumPath: '/opt/chrome', poolSize: 4, renderTimeoutMs: 5000, batchChunkSize: 50 });
+  expect(loadConfig({ ...base, PDF_POOL_SIZE: '0' }).documents.poolSize).toBe(1);
+  expect(() => loadConfig({ ...base, PDF_POOL_SIZE: 'many' })).toThrow(/PDF_POOL_SIZE/);
+});

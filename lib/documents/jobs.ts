@@ -1,0 +1,43 @@
+// Starting document jobs, shared by the API (POST /v1/documents) and by other domains (an approved
+// purchase order): one row in `documents` (the read model) and one workflow `documents:<tenant>:<id>`.
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import { Document, DocumentOutput, DocumentTemplate } from '../../db';
+import type { documentWorkflow } from '../../workflows/documents';
+import { DOCUMENTS_DOMAIN, DOCUMENTS_TASK_QUEUE } from '../../workflows/documents.api';
+import { businessWorkflowId } from '../../workflows/search-attributes';
+import { startBusinessWorkflow } from '../temporal';
+
+export interface DocumentRequest {
+  tenantId: string;
+  template: DocumentTemplate;
+  data: Record<string, unknown>;
+  output: DocumentOutput;
+  fileName?: string;
+  objectType?: string | null;
+  objectId?: string | null;
+  createdBy: string | null;
+  /** A natural key: the same key never makes a second document (a retried activity, a replayed hook). */
+  originKey?: string;
+}
+
+export const defaultFileName = (code: string, output: DocumentOutput) => `${code}.${output}`;
+
+export async function requestDocument(client: Client, r: DocumentRequest): Promise<Document> {
+  const id = randomUUID();
+  const values = {
+    id, tenantId: r.tenantId, templateId: r.template.id, templateCode: r.template.code, templateVersion: r.template.version,
+    batchId: null, batchIndex: null, output: r.output, fileName: r.fileName ?? defaultFileName(r.template.code, r.output),
+    objectType: r.objectType ?? null, objectId: r.objectId ?? null, data: r.data, status: 'queued' as const,
+    originKey: r.originKey ?? null, workflowId: businessWorkflowId({ domain: DOCUMENTS_DOMAIN, tenantId: r.tenantId, entityId: id }), createdBy: r.createdBy,
+  };
+  const doc = r.originKey
+    ? (await Document.findOrCreate({ where: { tenantId: r.tenantId, originKey: r.originKey }, defaults: values }))[0]
+    : await Document.create(values);
+  if (doc.status === 'ready' || doc.status === 'failed') return doc;
+  await startBusinessWorkflow<typeof documentWorkflow>(client, {
+    workflowType: 'documentWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENTS_DOMAIN, tenantId: r.tenantId,
+    entityType: 'document', entityId: doc.id, initialStatus: 'queued', args: [{ tenantId: r.tenantId, documentId: doc.id }],
+  });
+  return doc;
+}

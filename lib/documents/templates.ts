@@ -1,0 +1,109 @@
+// The sandboxed template language (Liquid, via liquidjs): parts are parsed on save (syntax errors
+// carry part, line and column) and rendered to one HTML page plus the PDF header and footer.
+//
+// Sandbox rules: no file system (partials come only from the template's own `partials` map, so
+// `{% include "/etc/passwd" %}` finds nothing), only own properties of the data are visible (no
+// `constructor`, `__proto__` or prototype methods), and parse/render time and memory are capped.
+// Every `{{ output }}` is HTML-escaped; `| raw` opts out for trusted markup.
+import { Liquid, LiquidError } from 'liquidjs';
+import { LRUCache } from 'lru-cache';
+import type { TemplateParts, TemplateSettings } from '../../db/models/documents';
+
+export const PART_NAMES = ['base', 'header', 'footer', 'css'] as const;
+export type PartName = (typeof PART_NAMES)[number];
+
+/** Caps that keep one template from starving the worker (liquidjs counts them per render). */
+export const TEMPLATE_LIMITS = { renderMs: 2_000, parseBytes: 1_000_000, memory: 20_000_000 };
+
+export class TemplateSyntaxError extends Error {
+  constructor(readonly part: string, readonly line: number, readonly column: number, message: string) {
+    super(`${part} line ${line}, column ${column}: ${message}`);
+  }
+}
+
+/** Rendering failed: a strict template met a missing variable, or a limit was hit. Not retryable. */
+export class TemplateRenderError extends Error {
+  constructor(readonly part: string, message: string) {
+    super(`${part}: ${message}`);
+  }
+}
+
+export interface RenderedHtml {
+  /** The whole page: CSS in a <style>, the body from `base`. */
+  html: string;
+  header: string;
+  footer: string;
+}
+
+function engine(parts: TemplateParts, strict: boolean): Liquid {
+  return new Liquid({
+    // In-memory lookup only: includes/renders resolve against the template's partials, never the disk.
+    templates: { ...parts.partials },
+    relativeReference: false,
+    strictVariables: strict,
+    strictFilters: true,
+    ownPropertyOnly: true,
+    outputEscape: 'escape',
+    parseLimit: TEMPLATE_LIMITS.parseBytes,
+    renderLimit: TEMPLATE_LIMITS.renderMs,
+    memoryLimit: TEMPLATE_LIMITS.memory,
+  });
+}
+
+const cleanMessage = (err: Error) => err.message.replace(/, line:\d+, col:\d+$/, '').split('\n')[0].slice(0, 300);
+
+/** Parses every part and partial; the first syntax error is thrown with where it is. */
+export function checkTemplate(parts: TemplateParts): void {
+  const liquid = engine(parts, false);
+  const all: [string, string][] = [
+    ...PART_NAMES.filter((p) => p !== 'css').map((p) => [p, parts[p]] as [string, string]),
+    ...Object.entries(parts.partials).map(([name, src]) => [`partials.${name}`, src] as [string, string]),
+  ];
+  for (const [name, src] of all) {
+    try {
+      liquid.parse(src);
+    } catch (err) {
+      const pos = (err as LiquidError & { token?: { getPosition?: () => [number, number] } }).token?.getPosition?.() ?? [1, 1];
+      throw new TemplateSyntaxError(name, pos[0], pos[1], cleanMessage(err as Error));
+    }
+  }
+}
+
+interface Compiled {
+  liquid: Liquid;
+  base: ReturnType<Liquid['parse']>;
+  header: ReturnType<Liquid['parse']>;
+  footer: ReturnType<Liquid['parse']>;
+}
+
+// Parsed templates by (template id, version): a batch renders one version thousands of times.
+const cache = new LRUCache<string, Compiled>({ max: 200 });
+
+function compiled(key: string | undefined, parts: TemplateParts, strict: boolean): Compiled {
+  const hit = key ? cache.get(`${key}:${strict}`) : undefined;
+  if (hit) return hit;
+  checkTemplate(parts);
+  const liquid = engine(parts, strict);
+  const c = { liquid, base: liquid.parse(parts.base), header: liquid.parse(parts.header), footer: liquid.parse(parts.footer) };
+  if (key) cache.set(`${key}:${strict}`, c);
+  return c;
+}
+
+async function renderPart(c: Compiled, part: 'base' | 'header' | 'footer', data: Record<string, unknown>): Promise<string> {
+  try {
+    return await c.liquid.render(c[part], data);
+  } catch (err) {
+    throw new TemplateRenderError(part, cleanMessage(err as Error));
+  }
+}
+
+/**
+ * Renders the parts with `data`. `cacheKey` (template id + version) reuses the parsed template; the
+ * data are the only variables in scope (no globals, no environment).
+ */
+export async function renderTemplate(parts: TemplateParts, settings: TemplateSettings, data: Record<string, unknown>, cacheKey?: string): Promise<RenderedHtml> {
+  const c = compiled(cacheKey, parts, settings.variables === 'strict');
+  const [body, header, footer] = await Promise.all([renderPart(c, 'base', data), renderPart(c, 'header', data), renderPart(c, 'footer', data)]);
+  const html = `<!doctype html><html><head><meta charset="utf-8"><style>${parts.css.replace(/<\/style/gi, '<\\/style')}</style></head><body>${body}</body></html>`;
+  return { html, header, footer };
+}

@@ -1,0 +1,73 @@
+// A worker killed in the middle of a batch: another worker carries on from the items not yet stored,
+// and every document of the batch is stored exactly once.
+import { ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { Op } from 'sequelize';
+import { Document, DocumentBatch, StoredFile } from '../../db';
+import { buildCaller } from '../helpers/factories';
+import { startTestApp, TestApp } from '../helpers/app';
+import { waitFor } from '../helpers/wait';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+let app: TestApp;
+const children: ChildProcess[] = [];
+
+/** A real worker process (workers/main.ts) serving only the documents queue, one page at a time. */
+function spawnWorker(): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', 'main.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, WORKFLOW_BUNDLE_PATH: process.env.DOCKET_TEST_BUNDLE, WORKER_QUEUES: 'documents', PDF_POOL_SIZE: '1', LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child);
+  return child;
+}
+
+beforeAll(async () => { app = await startTestApp({ DOCUMENT_BATCH_CHUNK: '3' }); });
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  await app.close();
+});
+
+it('finishes a batch after its worker was SIGKILLed part-way, each document stored exactly once', async () => {
+  const { key, tenant } = await buildCaller(['*']);
+  const t = (await app.call('post', '/v1/document-templates', key).send({
+    code: 'crash', name: 'Crash', parts: { base: '<h1>Doc {{ n }}</h1>', footer: 'Page <span class="pageNumber"></span>' },
+  }).expect(201)).body;
+  const total = 36;
+  const first = spawnWorker();
+  const started = await app.call('post', '/v1/document-batches', key)
+    .send({ templateCode: t.code, items: Array.from({ length: total }, (_, i) => ({ fileName: `d-${i}.pdf`, data: { n: i } })) }).expect(202);
+
+  // Kill the worker mid-batch and mid-chunk (chunks are 3 items): some documents of the running chunk
+  // are stored, the chunk's progress is not yet written.
+  await waitFor<number>(async () => {
+    const stored = await Document.count({ where: { batchId: started.body.id, status: 'ready' } });
+    return stored >= 6 && stored % 3 !== 0 && stored < total - 6 ? stored : undefined;
+  }, { what: 'batch part-way', timeoutMs: 90_000, intervalMs: 25 });
+  first.kill('SIGKILL');
+  await new Promise((r) => first.once('exit', r));
+  const frozen = (await DocumentBatch.findByPk(started.body.id))!;
+  expect(frozen.status).toBe('running');
+  expect(frozen.done).toBeLessThan(total);
+
+  spawnWorker();
+  const done = await waitFor(async () => {
+    const b = (await app.call('get', `/v1/document-batches/${started.body.id}`, key).expect(200)).body;
+    return b.status === 'ready' && b;
+  }, { what: 'batch finished after restart', timeoutMs: 120_000 });
+  expect(done).toMatchObject({ total, done: total, failed: 0, progress: 1 });
+
+  const docs = await Document.findAll({ where: { batchId: started.body.id } });
+  expect(docs).toHaveLength(total);
+  expect(docs.every((d) => d.status === 'ready' && d.fileId)).toBe(true);
+  const files = await StoredFile.findAll({ where: { tenantId: tenant.id, originKey: { [Op.like]: 'document:%' } } });
+  expect(files).toHaveLength(total);
+  expect(new Set(files.map((f) => f.originKey)).size).toBe(total);
+  expect(new Set(docs.map((d) => d.fileId)).size).toBe(total);
+
+  // The chunk that was running when the worker died was retried (attempt ≥ 2) by the new worker.
+  const history = await app.client.workflow.getHandle(done.workflowId).fetchHistory();
+  const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 0);
+  expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);
+});

@@ -1,0 +1,84 @@
+// The document workflows alone, with fake activities: a job that cannot render ends `failed` without
+// retries, and a long batch continues as new so no run's history grows with the batch.
+import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { DocumentActivities } from '../../activities/documents';
+import { documentBatchWorkflow, documentWorkflow } from '../../workflows/documents';
+import { TEMPLATE_RENDER_ERROR } from '../../workflows/documents.api';
+
+jest.setTimeout(120_000);
+let env: TestWorkflowEnvironment;
+beforeAll(async () => { env = await TestWorkflowEnvironment.createFromExistingServer({ address: process.env.TEMPORAL_ADDRESS }); });
+afterAll(() => env?.teardown());
+
+function fakes(over: Partial<DocumentActivities> = {}) {
+  const log = { failed: [] as string[], renders: 0, chunks: 0, finished: 0 };
+  const activities: DocumentActivities = {
+    async renderDocument() { log.renders++; return { fileId: 'f-1' }; },
+    async failDocument(i) { log.failed.push(i.error); },
+    async markBatchRunning() {},
+    async renderBatchChunk() { return { remaining: 0 }; },
+    async finishBatch() { log.finished++; return { done: 0, failed: 0 }; },
+    async renderPreview() { return ''; },
+    ...over,
+  };
+  return { activities, log };
+}
+
+async function run<T>(activities: DocumentActivities, body: (taskQueue: string) => Promise<T>): Promise<T> {
+  const taskQueue = `wf-documents-${randomUUID()}`;
+  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: process.env.DOCKET_TEST_BUNDLE! }, activities });
+  return worker.runUntil(body(taskQueue));
+}
+
+it('ends a job whose template cannot render as failed, at once and with the reason', async () => {
+  const { activities, log } = fakes({
+    async renderDocument() { log.renders++; throw ApplicationFailure.nonRetryable('base: undefined variable: customer', TEMPLATE_RENDER_ERROR); },
+  });
+  const result = await run(activities, async (taskQueue) => {
+    const id = randomUUID();
+    return env.client.workflow.execute(documentWorkflow, { taskQueue, workflowId: `documents:t:${id}`, args: [{ tenantId: 't', documentId: id }] });
+  });
+  expect(result).toEqual({ status: 'failed', error: 'base: undefined variable: customer' });
+  expect(log.renders).toBe(1);
+  expect(log.failed).toEqual(['base: undefined variable: customer']);
+});
+
+it('retries a render that failed for a passing reason (a crashed browser) and ends ready', async () => {
+  let calls = 0;
+  const { activities, log } = fakes({
+    async renderDocument() { if (++calls < 3) throw new Error('Target page, context or browser has been closed'); return { fileId: 'f-9' }; },
+  });
+  const result = await run(activities, async (taskQueue) => {
+    const id = randomUUID();
+    return env.client.workflow.execute(documentWorkflow, { taskQueue, workflowId: `documents:t:${id}`, args: [{ tenantId: 't', documentId: id }] });
+  });
+  expect(result).toEqual({ status: 'ready', fileId: 'f-9' });
+  expect(calls).toBe(3);
+  expect(log.failed).toEqual([]);
+});
+
+it('continues a long batch as new: 250 chunks in three runs, each with a small history', async () => {
+  let remaining = 250;
+  const { activities, log } = fakes({
+    async renderBatchChunk() { log.chunks++; remaining--; return { remaining }; },
+    async finishBatch() { log.finished++; return { done: 250, failed: 0 }; },
+  });
+  const workflowId = `document-batches:t:${randomUUID()}`;
+  const result = await run(activities, async (taskQueue) => {
+    const handle = await env.client.workflow.start(documentBatchWorkflow, { taskQueue, workflowId, args: [{ tenantId: 't', batchId: 'b', chunkSize: 1 }] });
+    return handle.result();
+  });
+  expect(result).toEqual({ status: 'ready', done: 250, failed: 0 });
+  expect(log.chunks).toBe(250);
+  expect(log.finished).toBe(1);
+  const runs: number[] = [];
+  for await (const w of env.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+    const history = await env.client.workflow.getHandle(workflowId, w.runId).fetchHistory();
+    runs.push(history.events!.length);
+  }
+  expect(runs).toHaveLength(3);
+  for (const events of runs) expect(events).toBeLessThan(1000);
+});

@@ -1,0 +1,40 @@
+// The template language on its own: syntax errors located, strict vs lenient variables, escaping, the sandbox.
+import type { TemplateParts, TemplateSettings } from '../../db/models/documents';
+import { checkTemplate, renderTemplate, TemplateRenderError, TemplateSyntaxError } from '../../lib/documents/templates';
+
+const parts = (over: Partial<TemplateParts> = {}): TemplateParts => ({ base: '', header: '', footer: '', css: '', partials: {}, ...over });
+const settings = (variables: 'strict' | 'lenient'): TemplateSettings => ({ paperSize: 'A4', orientation: 'portrait', margins: { top: '1mm', right: '1mm', bottom: '1mm', left: '1mm' }, variables });
+
+it('locates a syntax error by part, line and column', () => {
+  expect.assertions(4);
+  try {
+    checkTemplate(parts({ footer: 'ok\nok\n   {% for x in y %}' }));
+  } catch (err) {
+    expect(err).toBeInstanceOf(TemplateSyntaxError);
+    expect((err as TemplateSyntaxError).part).toBe('footer');
+    expect((err as TemplateSyntaxError).line).toBe(3);
+    expect((err as TemplateSyntaxError).column).toBe(4);
+  }
+});
+
+it('refuses unknown filters at save time, in partials too', () => {
+  expect(() => checkTemplate(parts({ partials: { row: '{{ x | shout }}' } }))).toThrow(/partials.row line 1/);
+});
+
+it('fails a strict template on a missing variable, naming it; a lenient one renders empty', async () => {
+  await expect(renderTemplate(parts({ base: '{{ order.customer.name }}' }), settings('strict'), { order: {} })).rejects.toThrow(TemplateRenderError);
+  await expect(renderTemplate(parts({ base: '{{ order.customer.name }}' }), settings('strict'), { order: {} })).rejects.toThrow(/order.customer/);
+  expect((await renderTemplate(parts({ base: '[{{ order.customer.name }}]' }), settings('lenient'), { order: {} })).html).toContain('<body>[]</body>');
+});
+
+it('escapes output unless marked raw, and keeps CSS inside its style element', async () => {
+  const page = await renderTemplate(parts({ base: '{{ a }}|{{ a | raw }}', css: 'p{} </style><script>x</script>' }), settings('lenient'), { a: '<i>' });
+  expect(page.html).toContain('<body>&lt;i&gt;|<i></body>');
+  expect(page.html).not.toContain('</style><script>');
+});
+
+it('shows no prototype members and reads no files', async () => {
+  const page = await renderTemplate(parts({ base: '{{ a.constructor }}{{ a.__proto__ }}{{ "x" | append: a.toString }}' }), settings('lenient'), { a: {} });
+  expect(page.html).toContain('<body>x</body>');
+  await expect(renderTemplate(parts({ base: '{% include "/etc/passwd" %}' }), settings('lenient'), {})).rejects.toThrow(TemplateRenderError);
+});

@@ -1,0 +1,41 @@
+// Shared definitions of the documents domain's workflows, imported by the API, the worker and the workflows.
+export const DOCUMENTS_TASK_QUEUE = 'docket-documents';
+export const DOCUMENTS_DOMAIN = 'documents';
+export const DOCUMENT_BATCHES_DOMAIN = 'document-batches';
+export const DOCUMENT_PREVIEWS_DOMAIN = 'document-previews';
+
+/** The ApplicationFailure type of a template that cannot render (strict variable missing, limit hit): never retried. */
+export const TEMPLATE_RENDER_ERROR = 'TemplateRenderError';
+
+export interface DocumentJobInput {
+  tenantId: string;
+  documentId: string;
+}
+
+export interface DocumentJobResult {
+  status: 'ready' | 'failed';
+  fileId?: string;
+  error?: string;
+}
+
+export interface BatchInput {
+  tenantId: string;
+  batchId: string;
+  /** Items rendered per activity call: progress is written after each chunk. */
+  chunkSize: number;
+  /** Set by continue-as-new: the batch was already marked running. */
+  resumed?: boolean;
+}
+
+export interface BatchResult {
+  status: 'ready';
+  done: number;
+  failed: number;
+}
+
+export interface PreviewInput {
+  tenantId: string;
+  templateId: string;
+  version: number;
+  data: Record<string, unknown>;
+}

@@ -1,0 +1,70 @@
+// Document jobs: one workflow per document (render → store → ready|failed) and one per batch, which
+// renders its items chunk by chunk (bounded concurrency inside the activity), writes progress after
+// every chunk and continues as new to keep its history small.
+import { ActivityFailure, ApplicationFailure, continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { DocumentActivities } from '../activities/documents';
+import { BatchInput, BatchResult, DocumentJobInput, DocumentJobResult, PreviewInput, TEMPLATE_RENDER_ERROR } from './documents.api';
+import { setWorkflowStatus } from './status';
+
+const short = proxyActivities<DocumentActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 10 },
+});
+
+// A template that cannot render fails at once; a crashed browser or worker is retried (a dead worker
+// is noticed by its missing heartbeats, which the activities send every 5 s while they render).
+const render = proxyActivities<DocumentActivities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '15 seconds',
+  retry: { maximumAttempts: 5, initialInterval: '1 second', nonRetryableErrorTypes: [TEMPLATE_RENDER_ERROR] },
+});
+
+// A chunk heartbeats after every item: a dead worker is noticed after the heartbeat timeout and
+// another worker carries on with the items not yet stored.
+const chunk = proxyActivities<DocumentActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '15 seconds',
+  retry: { maximumAttempts: 50, initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+const reason = (err: unknown) => {
+  const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : err;
+  return cause instanceof Error ? cause.message : String(cause);
+};
+
+export async function documentWorkflow(input: DocumentJobInput): Promise<DocumentJobResult> {
+  setWorkflowStatus('rendering');
+  try {
+    const { fileId } = await render.renderDocument(input);
+    setWorkflowStatus('ready');
+    return { status: 'ready', fileId };
+  } catch (err) {
+    const error = reason(err);
+    await short.failDocument({ ...input, error });
+    setWorkflowStatus('failed');
+    return { status: 'failed', error };
+  }
+}
+
+/** Chunks per run before continuing as new (each chunk adds ~6 history events). */
+const CHUNKS_PER_RUN = 100;
+
+export async function documentBatchWorkflow(input: BatchInput): Promise<BatchResult> {
+  setWorkflowStatus('running');
+  if (!input.resumed) await short.markBatchRunning(input);
+  for (let i = 0; ; i++) {
+    const { remaining } = await chunk.renderBatchChunk(input);
+    if (remaining === 0) break;
+    if (i + 1 >= CHUNKS_PER_RUN || workflowInfo().continueAsNewSuggested) {
+      await continueAsNew<typeof documentBatchWorkflow>({ ...input, resumed: true });
+    }
+  }
+  const result = await short.finishBatch(input);
+  setWorkflowStatus('ready');
+  return { status: 'ready', ...result };
+}
+
+/** A PDF preview: rendered by the worker's pool, returned (base64) to the caller, stored nowhere. */
+export async function documentPreviewWorkflow(input: PreviewInput): Promise<string> {
+  return render.renderPreview(input);
+}
