@@ -26,6 +26,8 @@ export interface Config {
   auditExport: { pageSize: number; pagePauseMs: number };
   /** Idempotency keys older than this are forgotten (a housekeeping job purges them). */
   idempotencyTtlHours: number;
+  /** Per-attempt timeout of a webhook delivery (reminders' webhook channel, the http job). */
+  webhookTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -91,6 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     logLevel: env.LOG_LEVEL || (nodeEnv === 'test' ? 'silent' : 'info'),
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24),
+    webhookTimeoutMs: Math.max(1, int(env, 'WEBHOOK_TIMEOUT_MS', 10_000)),
     mail: { smtpUrl: env.SMTP_URL || undefined, from: env.MAIL_FROM || 'Docket <docket@localhost>' },
     publicUrl: (env.PUBLIC_URL || `http://localhost:${int(env, 'PORT', 3000)}`).replace(/\/$/, ''),
     linkSecret: linkSecret(env, nodeEnv),

@@ -5,6 +5,8 @@ import { Logger } from '../lib/logger';
 import { createEmailSender, EmailSender } from '../lib/notify/email';
 import { createApprovalActivities } from './approvals';
 import { createAuditActivities } from './audit';
+import { createJobActivities } from './jobs';
+import { createReminderActivities } from './reminders';
 
 export interface ActivityDeps {
   blobs: BlobStore;
@@ -13,10 +15,15 @@ export interface ActivityDeps {
   publicUrl: string;
   exportPageSize?: number;
   exportPagePauseMs?: number;
+  /** Per-attempt timeout of webhook deliveries. */
+  webhookTimeoutMs?: number;
+  /** Audit events older than this are purged by the audit retention job unless its parameters say otherwise. */
+  auditRetentionDays?: number;
+  idempotencyTtlHours?: number;
 }
 
 export function createActivities(deps: ActivityDeps) {
-  return { ...createAuditActivities(deps), ...createApprovalActivities(deps) };
+  return { ...createAuditActivities(deps), ...createApprovalActivities(deps), ...createReminderActivities(deps), ...createJobActivities(deps) };
 }
 
 /** The production wiring of the dependencies, from config. */
@@ -26,6 +33,7 @@ export function activityDepsFromConfig(config: Config, logger: Logger): Activity
     email: createEmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, logger }),
     linkSecret: config.linkSecret, publicUrl: config.publicUrl,
     exportPageSize: config.auditExport.pageSize, exportPagePauseMs: config.auditExport.pagePauseMs,
+    webhookTimeoutMs: config.webhookTimeoutMs, idempotencyTtlHours: config.idempotencyTtlHours,
   };
 }
 

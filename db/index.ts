@@ -5,14 +5,18 @@ import { initAuditModels } from './models/audit';
 import { initFileModels } from './models/files';
 import { initIdempotencyModels } from './models/idempotency';
 import { initIdentityModels } from './models/identity';
+import { initJobModels } from './models/jobs';
 import { initPurchasingModels } from './models/purchasing';
+import { initReminderModels } from './models/reminders';
 
 export * from './models/approvals';
 export * from './models/audit';
 export * from './models/files';
 export * from './models/idempotency';
 export * from './models/identity';
+export * from './models/jobs';
 export * from './models/purchasing';
+export * from './models/reminders';
 
 export function createSequelize(databaseUrl: string, opts: { poolMax?: number } = {}): Sequelize {
   const sequelize = new Sequelize(databaseUrl, {
@@ -26,5 +30,7 @@ export function createSequelize(databaseUrl: string, opts: { poolMax?: number } 
   initIdempotencyModels(sequelize);
   initApprovalModels(sequelize);
   initPurchasingModels(sequelize);
+  initReminderModels(sequelize);
+  initJobModels(sequelize);
   return sequelize;
 }

@@ -1,10 +1,14 @@
 // Task queues by short name; WORKER_QUEUES picks which ones a worker process serves.
 import { APPROVALS_TASK_QUEUE } from '../workflows/approvals.api';
 import { AUDIT_TASK_QUEUE } from '../workflows/audit.api';
+import { JOBS_TASK_QUEUE } from '../workflows/jobs.api';
+import { REMINDERS_TASK_QUEUE } from '../workflows/reminders.api';
 
 export const TASK_QUEUES: Record<string, string> = {
   audit: AUDIT_TASK_QUEUE,
   approvals: APPROVALS_TASK_QUEUE,
+  reminders: REMINDERS_TASK_QUEUE,
+  jobs: JOBS_TASK_QUEUE,
 };
 
 export function selectQueues(names: string[]): string[] {

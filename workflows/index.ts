@@ -1,3 +1,5 @@
 // The workflow bundle entry: every workflow type the workers run.
 export { auditExportWorkflow } from './audit';
 export { approvalFlowWorkflow } from './approvals';
+export { reminderWorkflow } from './reminders';
+export { jobRunWorkflow } from './jobs';
