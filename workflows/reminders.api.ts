@@ -56,6 +56,8 @@ export interface ReminderInput {
   schedule: ReminderSchedule;
   plan: ReminderPlan;
   createdAt: string;
+  /** Deliveries started per run before continue-as-new (default 500); tests lower it. */
+  deliveriesPerRun?: number;
   /** Set by continue-as-new: the state carried into the new run. */
   resume?: { state: ReminderState };
 }

@@ -184,7 +184,7 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
   }, { validator: () => assertOpen() });
 
   while (!closed(state)) {
-    if (started >= DELIVERIES_PER_RUN || workflowInfo().continueAsNewSuggested) {
+    if (started >= (input.deliveriesPerRun ?? DELIVERIES_PER_RUN) || workflowInfo().continueAsNewSuggested) {
       await Promise.all(inflight);
       await condition(allHandlersFinished);
       if (state.version !== settled) await persist();
