@@ -77,7 +77,7 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
       const attempt = Context.current().info.attempt;
       const log = (status: 'sent' | 'failed', display: string, error: string | null) => ReminderDeliveryAttempt.create({
         tenantId: ref.tenantId, reminderId: ref.reminderId, deliveryKey: key, occurrenceAt: new Date(ref.occurrence), trigger: ref.trigger,
-        channel: ref.channel, recipient: display.slice(0, 1000), attempt, status, error,
+        channel: ref.channel, recipient: display.slice(0, 1000), attempt, status, error, at: new Date(),
       });
       let display = ref.recipient;
       try {

@@ -31,6 +31,27 @@ function placeInZone(wall: Date, zone: string): Date {
   return dt.toJSDate();
 }
 
+// rrule's parser accepts out-of-range and non-numeric values silently; they are refused here instead.
+const RANGES: Record<string, [string, number, number]> = {
+  interval: ['INTERVAL', 1, 10_000], count: ['COUNT', 1, 100_000], byhour: ['BYHOUR', 0, 23], byminute: ['BYMINUTE', 0, 59],
+  bysecond: ['BYSECOND', 0, 59], bymonth: ['BYMONTH', 1, 12], bymonthday: ['BYMONTHDAY', -31, 31], byyearday: ['BYYEARDAY', -366, 366],
+  byweekno: ['BYWEEKNO', -53, 53], bysetpos: ['BYSETPOS', -366, 366],
+};
+
+function checkRanges(options: Record<string, unknown>): void {
+  for (const [key, [name, min, max]] of Object.entries(RANGES)) {
+    const value = options[key];
+    if (value === undefined || value === null) continue;
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (!Number.isInteger(v) || v < min || v > max || (v === 0 && min < 0)) throw new RecurrenceError(`rrule: ${name} must be whole numbers from ${min} to ${max}`);
+    }
+  }
+  const weekdays = options.byweekday;
+  if (weekdays !== undefined && weekdays !== null && (Array.isArray(weekdays) ? weekdays : [weekdays]).some((d) => d === null || d === undefined)) {
+    throw new RecurrenceError('rrule: BYDAY must name days as MO, TU, WE, TH, FR, SA, SU (optionally with a number, e.g. 1MO)');
+  }
+}
+
 export function parseRecurrence(r: Recurrence): RRule {
   if (!IANAZone.isValidZone(r.timezone)) throw new RecurrenceError(`timezone: "${r.timezone}" is not an IANA time zone`);
   const start = DateTime.fromISO(r.start, { zone: r.timezone });
@@ -43,6 +64,7 @@ export function parseRecurrence(r: Recurrence): RRule {
     throw new RecurrenceError(`rrule: ${(err as Error).message}`);
   }
   if (options.freq === undefined) throw new RecurrenceError('rrule: FREQ is required');
+  checkRanges(options as unknown as Record<string, unknown>);
   if (options.freq > RRule.MINUTELY) throw new RecurrenceError('rrule: FREQ must be MINUTELY or slower');
   try {
     return new RRule({ ...options, dtstart: floating(start), tzid: null });
