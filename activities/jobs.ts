@@ -1,6 +1,6 @@
 // Job activities: the job_runs rows of a run, and the job types themselves (see lib/job-types.ts).
 import { Context } from '@temporalio/activity';
-import { QueryTypes } from 'sequelize';
+import { Op, QueryTypes } from 'sequelize';
 import { AuditEvent, IdempotencyKey, JobRun, StoredFile, UsedLink } from '../db';
 import type { BlobStore } from '../lib/blob-store';
 import { checkJobParams } from '../lib/job-types';
@@ -49,7 +49,7 @@ export function createJobActivities(deps: JobActivityDeps) {
     async 'housekeeping.expired_keys'(tenantId, p) {
       const keysBefore = new Date(Date.now() - ((p.idempotencyHours as number | undefined) ?? deps.idempotencyTtlHours ?? 24) * HOUR);
       const linksBefore = new Date(Date.now() - ((p.usedLinkDays as number | undefined) ?? 30) * 24 * HOUR);
-      const idempotencyKeys = await IdempotencyKey.destroy({ where: { tenantId, createdAt: { lt: keysBefore } as never } });
+      const idempotencyKeys = await IdempotencyKey.destroy({ where: { tenantId, createdAt: { [Op.lt]: keysBefore } } });
       const usedLinks = await deleteInBatches(UsedLink, 'used_links', 'nonce', 'tenant_id = :tenantId AND used_at < :before', { tenantId, before: linksBefore });
       return { idempotencyKeys, usedLinks };
     },

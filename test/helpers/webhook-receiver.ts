@@ -25,6 +25,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   const received: ReceivedWebhook[] = [];
   let queue: number[] = [];
   let delayMs = 0;
+  const pending = new Set<NodeJS.Timeout>();
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -34,7 +35,11 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       let json: Record<string, unknown> = {};
       try { json = JSON.parse(body); } catch { /* not JSON: kept raw */ }
       received.push({ path: req.url ?? '/', headers: req.headers, body, json, status });
-      setTimeout(() => { res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'nope'); }, delayMs);
+      const timer = setTimeout(() => {
+        pending.delete(timer);
+        res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'nope');
+      }, delayMs);
+      pending.add(timer);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -45,6 +50,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
     respondWith(...statuses) { queue = statuses; },
     delay(ms) { delayMs = ms; },
     close() {
+      for (const t of pending) clearTimeout(t);
       server.closeAllConnections();
       return new Promise<void>((resolve) => server.close(() => resolve()));
     },
