@@ -17,8 +17,6 @@ export interface ActivityDeps {
   exportPagePauseMs?: number;
   /** Per-attempt timeout of webhook deliveries. */
   webhookTimeoutMs?: number;
-  /** Audit events older than this are purged by the audit retention job unless its parameters say otherwise. */
-  auditRetentionDays?: number;
   idempotencyTtlHours?: number;
 }
 

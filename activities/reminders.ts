@@ -56,6 +56,9 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
         occurrenceCount: s.occurrenceCount, acknowledgedAt: date(s.acknowledgedAt), state: s, stateVersion: s.version,
         dueAt: date(s.schedule.dueAt ?? null), recurrence: s.schedule.recurrence ?? null,
       }, { where: { id: i.reminderId, tenantId: i.tenantId, stateVersion: { [Op.lte]: s.version } } });
+      // The API starts the workflow inside the transaction that creates the row: until it commits,
+      // the row is invisible here, and the write is retried rather than lost.
+      if (!changed && !(await Reminder.count({ where: { id: i.reminderId, tenantId: i.tenantId } }))) throw new Error(`reminder ${i.reminderId} has no row (yet)`);
       if (changed && s.status === 'completed') {
         await recordAudit({
           tenantId: i.tenantId, actor: { type: 'system', id: null }, action: 'reminders.reminder.completed', entityType: 'reminder',
@@ -68,7 +71,8 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
     async deliverReminder(ref: DeliveryRef): Promise<'sent' | 'already_sent'> {
       const key = reminderDeliveryKey(ref);
       const reminder = await Reminder.findOne({ where: { id: ref.reminderId, tenantId: ref.tenantId } });
-      if (!reminder) throw new RecipientGoneError(`reminder ${ref.reminderId} is gone`);
+      // Retried, not final: the row may not be committed yet (see persistReminder).
+      if (!reminder) throw new Error(`reminder ${ref.reminderId} has no row (yet)`);
       const [delivery] = await NotificationDelivery.findOrCreate({
         where: { key },
         defaults: { key, tenantId: ref.tenantId, channel: ref.channel, recipient: ref.recipient.slice(0, 320), subjectType: 'reminder', subjectId: ref.reminderId, status: 'pending', error: null, providerId: null },

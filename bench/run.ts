@@ -11,9 +11,10 @@ import { BenchStack, log, startStack } from './lib/stack';
 import { envInt, Suite, SuiteResult } from './lib/suite';
 import { foundation } from './suites/foundation';
 import { approvals } from './suites/approvals';
+import { reminders } from './suites/reminders';
 
 /** Every suite, by name. A domain adds its own suite file under bench/suites/ and lists it here. */
-const SUITES: Suite[] = [foundation, approvals];
+const SUITES: Suite[] = [foundation, approvals, reminders];
 
 const RESULTS_DIR = path.join(__dirname, 'results');
 

@@ -101,7 +101,7 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
   function deliver(ref: DeliveryRef): void {
     started++;
     const p = deliveries.deliverReminder(ref)
-      .catch((err) => acts.recordDeliveryFailure({ ...ref, error: String((err as Error).cause ?? (err as Error).message) }))
+      .catch((err) => acts.recordDeliveryFailure({ ...ref, error: ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message }))
       .then(() => { inflight.delete(p); }, () => { inflight.delete(p); });
     inflight.add(p);
   }

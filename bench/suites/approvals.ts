@@ -6,44 +6,20 @@
 //  3. Signing at 50 concurrent approvers (each with their own key, each on a distinct open flow):
 //     latency of POST /v1/approval-flows/{id}/sign, and a GET right after shows the signature.
 // Every phase is bounded in time (BENCH_APPROVALS_* knobs), so the suite ends even when a target is far off.
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
 import autocannon from 'autocannon';
 import { QueryTypes } from 'sequelize';
 import { ApiKey, Role, User, UserRole } from '../../db';
 import { generateApiKey } from '../../api/auth';
-import { PROJECT_ROOT } from '../../lib/paths';
-import { connectTemporal } from '../../lib/temporal';
 import { APPROVALS_TASK_QUEUE } from '../../workflows/approvals.api';
 import { cpuMeter, CpuUsage, processTree } from '../lib/cpu';
-import { LoopResult, percentile, runConcurrent, table } from '../lib/measure';
-import { ApiProcess, BenchStack, log, ProcMemory, readProcMemory, round } from '../lib/stack';
+import { LoopResult, runConcurrent, table } from '../lib/measure';
+import { ApiProcess, BenchStack, log, ProcMemory, round } from '../lib/stack';
+import { latencyOf, Latency, Reply, request, startWorker, waitForPoller } from '../lib/worker';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
 
 interface Approver { id: string; key: string }
-
-interface WorkerProcess {
-  pid: number;
-  memory(): ProcMemory;
-  alive(): boolean;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-interface Reply { status: number; body: string; ms: number }
-
-interface Latency { p50: number; p95: number; p99: number; max: number; mean: number }
-
-function latencyOf(samples: number[]): Latency {
-  const s = [...samples].sort((a, b) => a - b);
-  return {
-    p50: round(percentile(s, 50), 1), p95: round(percentile(s, 95), 1), p99: round(percentile(s, 99), 1),
-    max: round(s[s.length - 1] ?? 0, 1), mean: round(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length), 1),
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -102,14 +78,14 @@ export const approvals: Suite = {
     const agent = new http.Agent({ keepAlive: true, maxSockets: Math.max(config.startConcurrency, config.signConcurrency) + 10 });
     stops.push(async () => { agent.destroy(); });
     try {
-      const worker = await startWorker(stack, linkSecret);
+      const worker = await startWorker(stack, 'approvals', { LINK_SIGNING_SECRET: linkSecret });
       stops.push(worker.stop);
       log(`worker pid ${worker.pid} started`);
       const api = await stack.startApi({ LINK_SIGNING_SECRET: linkSecret });
       stops.push(api.stop);
       log(`API pid ${api.pid} ready on ${api.url}`);
       const groups = () => ({ ...stack.processGroups(api), worker: () => processTree(worker.pid) });
-      await waitForPoller(stack, worker);
+      await waitForPoller(stack, worker, APPROVALS_TASK_QUEUE);
       log('worker is polling the approvals task queue');
 
       const call = (method: string, p: string, key: string, body?: unknown, timeoutMs = 30_000) => request(agent, api, method, p, key, body, timeoutMs);
@@ -266,92 +242,6 @@ const runUntil = (total: number, concurrency: number, deadline: number, op: (i: 
 async function scalar(stack: BenchStack, sql: string): Promise<number> {
   const [row] = await stack.sequelize.query<{ n: string }>(sql, { replacements: { tenantId: stack.tenantId }, type: QueryTypes.SELECT });
   return Number(row.n);
-}
-
-function request(agent: http.Agent, api: ApiProcess, method: string, p: string, key: string, body: unknown, timeoutMs: number): Promise<Reply> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  const t = process.hrtime.bigint();
-  return new Promise<Reply>((resolve, reject) => {
-    const req = http.request({
-      agent, host: '127.0.0.1', port: api.port, method, path: p, timeout: timeoutMs,
-      headers: { 'x-api-key': key, ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), ms: Number(process.hrtime.bigint() - t) / 1e6 }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-/** The workflow bundle the worker loads: the prebuilt one if newer than every workflow source, else a fresh one in the temp dir. */
-function bundlePathFor(stack: BenchStack): string {
-  const prebuilt = process.env.WORKFLOW_BUNDLE_PATH || path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
-  try {
-    const built = fs.statSync(prebuilt).mtimeMs;
-    const dir = path.join(PROJECT_ROOT, 'workflows');
-    const newest = Math.max(...fs.readdirSync(dir).map((f) => fs.statSync(path.join(dir, f)).mtimeMs));
-    if (built > newest) return prebuilt;
-  } catch {
-    // missing: build one
-  }
-  log('the prebuilt workflow bundle is missing or older than workflows/; the worker builds a fresh one in the temp dir');
-  return path.join(stack.dir, 'workflow-bundle.js');
-}
-
-async function startWorker(stack: BenchStack, linkSecret: string): Promise<WorkerProcess> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    DATABASE_URL: stack.databaseUrl,
-    TEMPORAL_ADDRESS: stack.temporalAddress,
-    WORKER_QUEUES: 'approvals',
-    LOG_LEVEL: 'warn',
-    NODE_ENV: 'production',
-    LINK_SIGNING_SECRET: linkSecret,
-    WORKFLOW_BUNDLE_PATH: bundlePathFor(stack),
-    DOCKET_DATA_DIR: path.join(stack.dir, 'data'),
-    FILE_STORE_DIR: path.join(stack.dir, 'files'),
-  };
-  delete env.SMTP_URL;
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
-  let out = '';
-  const keep = (d: Buffer) => { out = (out + d.toString()).slice(-20_000); };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const alive = () => child.exitCode === null && child.signalCode === null;
-  return {
-    pid: child.pid!,
-    memory: () => readProcMemory(child.pid!),
-    alive,
-    output: () => out,
-    stop: () => new Promise<void>((resolve) => {
-      if (!alive()) return resolve();
-      // The SDK drains in-flight tasks on SIGTERM; don't wait for a long drain.
-      const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      child.once('exit', () => { clearTimeout(killer); resolve(); });
-      child.kill('SIGTERM');
-    }),
-  };
-}
-
-/** Until the worker polls the approvals workflow task queue (bundle loaded, connected). */
-async function waitForPoller(stack: BenchStack, worker: WorkerProcess): Promise<void> {
-  const temporal = await connectTemporal(stack.temporalAddress, 'default');
-  try {
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      if (!worker.alive()) throw new Error(`the worker exited before polling:\n${worker.output()}`);
-      const r = await temporal.client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: APPROVALS_TASK_QUEUE }, taskQueueType: 1 });
-      if ((r.pollers ?? []).length > 0) return;
-      if (Date.now() > deadline) throw new Error(`the worker did not poll ${APPROVALS_TASK_QUEUE} within 120 s:\n${worker.output()}`);
-      await sleep(500);
-    }
-  } finally {
-    await temporal.connection.close();
-  }
 }
 
 interface ListResult {
