@@ -44,6 +44,18 @@ function toSchedule(body: ScheduleBody, now: Date): ReminderSchedule {
 
 const planOf = (r: Reminder): ReminderPlan => ({ offsets: r.offsets, repeat: r.repeat ?? undefined });
 
+const freshState = (schedule: ReminderSchedule, now: Date): ReminderState => ({
+  status: 'active', schedule, occurrence: null, lastOccurrence: null, handled: [], snoozedUntil: null, notBefore: now.toISOString(),
+  nextTriggerAt: null, occurrenceCount: 0, acknowledgedAt: null, version: -1,
+});
+
+/** The first trigger a (re)scheduled reminder will fire; a reminder whose every trigger is already past is refused. */
+function firstTrigger(schedule: ReminderSchedule, plan: ReminderPlan, now: Date) {
+  const first = previewTriggers(freshState(schedule, now), plan, 1)[0];
+  if (!first) throw new ApiError(422, 'TIME_IN_PAST', 'Every trigger of this reminder (due time minus each offset) is already in the past');
+  return first;
+}
+
 export function reminderRoutes(deps: RouteDeps): Handlers {
   async function findReminder(tenantId: string, id: string): Promise<Reminder> {
     const r = await Reminder.findOne({ where: { id, tenantId } });
@@ -110,17 +122,14 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
       const plan: ReminderPlan = { offsets: [...(body.offsets ?? [0])].sort((a, b) => b - a), repeat: body.repeat };
       const id = randomUUID();
       const workflowId = businessWorkflowId({ domain: REMINDERS_DOMAIN, tenantId: audit.tenantId, entityId: id });
-      const state: ReminderState = {
-        status: 'active', schedule, occurrence: null, lastOccurrence: null, handled: [], snoozedUntil: null, notBefore: now.toISOString(),
-        nextTriggerAt: null, occurrenceCount: 0, acknowledgedAt: null, version: -1,
-      };
-      const first = previewTriggers(state, plan, 1)[0];
+      const state = freshState(schedule, now);
+      const first = firstTrigger(schedule, plan, now);
       const reminder = await deps.sequelize.transaction(async (transaction) => {
         const created = await Reminder.create({
           id, tenantId: audit.tenantId, subject: body.subject, message: body.message ?? '', objectType: body.object?.type ?? null, objectId: body.object?.id ?? null,
           channels, recipients: { users, emails, webhooks }, recipientUsers: users, recipientEmails: emails,
           dueAt: schedule.dueAt ? new Date(schedule.dueAt) : null, recurrence: schedule.recurrence ?? null, offsets: plan.offsets, repeat: plan.repeat ?? null,
-          status: 'active', nextTriggerAt: first ? new Date(first.at) : null, currentOccurrence: first ? new Date(first.occurrence) : null,
+          status: 'active', nextTriggerAt: new Date(first.at), currentOccurrence: new Date(first.occurrence),
           snoozedUntil: null, acknowledgedAt: null, state, stateVersion: -1, workflowId, createdBy: audit.actor.id,
         }, { transaction });
         await recordAudit({ ...audit, action: 'reminders.reminder.created', entityType: 'reminder', entityId: id, after: presentReminder(created), workflowId }, transaction);
@@ -152,7 +161,9 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
     },
 
     async rescheduleReminder(c, ctx) {
-      const schedule = toSchedule(c.request.requestBody as ScheduleBody, new Date());
+      const now = new Date();
+      const schedule = toSchedule(c.request.requestBody as ScheduleBody, now);
+      firstTrigger(schedule, planOf(await findReminder(caller(ctx).tenant.id, c.request.params.reminderId as string)), now);
       await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.rescheduled', (h) => h.executeUpdate(rescheduleUpdate, { args: [{ schedule }] }), schedule);
     },
 

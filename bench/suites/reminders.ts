@@ -5,7 +5,7 @@
 //  2. Firing lateness: BENCH_REMINDERS_SAME_MINUTE (issue: 5,000) in-app reminders due spread over one
 //     minute; lateness = the delivery's logged time − its due time (target p99 < 1 s).
 // Every phase is bounded in time, so the suite ends even when a target is far off.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { QueryTypes } from 'sequelize';
 import { User } from '../../db';
@@ -41,9 +41,11 @@ export const reminders: Suite = {
     const agent = new http.Agent({ keepAlive: true, maxSockets: config.createConcurrency + 10 });
     stops.push(async () => { agent.destroy(); });
     try {
-      const worker = await startWorker(stack, 'reminders');
+      // Production mode needs a link secret even though reminders send no links.
+      const linkSecret = { LINK_SIGNING_SECRET: process.env.LINK_SIGNING_SECRET ?? randomBytes(32).toString('hex') };
+      const worker = await startWorker(stack, 'reminders', linkSecret);
       stops.push(worker.stop);
-      const api = await stack.startApi();
+      const api = await stack.startApi(linkSecret);
       stops.push(api.stop);
       await waitForPoller(stack, worker, REMINDERS_TASK_QUEUE);
       log(`worker pid ${worker.pid} polling ${REMINDERS_TASK_QUEUE}; API ${api.url}`);

@@ -171,6 +171,7 @@ describe('create, read and list', () => {
       [{ recurrence: { rrule: 'FREQ=DAILY', timezone: 'UTC' } }, 422, 'INVALID_REMINDER'],
       [{ dueAt: undefined }, 422, 'INVALID_REMINDER'],
       [{ dueAt: inSeconds(-1) }, 422, 'TIME_IN_PAST'],
+      [{ dueAt: inSeconds(600), offsets: [60] }, 422, 'TIME_IN_PAST'],
       [{ dueAt: undefined, recurrence: { rrule: 'FREQ=DAILY;BYHOUR=25', timezone: 'UTC' } }, 422, 'INVALID_RECURRENCE'],
       [{ dueAt: undefined, recurrence: { rrule: 'FREQ=DAILY', timezone: 'Mars/Olympus' } }, 422, 'INVALID_RECURRENCE'],
       [{ dueAt: undefined, recurrence: { rrule: 'FREQ=SECONDLY', timezone: 'UTC' } }, 422, 'INVALID_RECURRENCE'],
