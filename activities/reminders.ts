@@ -56,8 +56,7 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
         occurrenceCount: s.occurrenceCount, acknowledgedAt: date(s.acknowledgedAt), state: s, stateVersion: s.version,
         dueAt: date(s.schedule.dueAt ?? null), recurrence: s.schedule.recurrence ?? null,
       }, { where: { id: i.reminderId, tenantId: i.tenantId, stateVersion: { [Op.lte]: s.version } } });
-      // The API starts the workflow inside the transaction that creates the row: until it commits,
-      // the row is invisible here, and the write is retried rather than lost.
+      // A row that is not there (yet) is retried rather than silently not written.
       if (!changed && !(await Reminder.count({ where: { id: i.reminderId, tenantId: i.tenantId } }))) throw new Error(`reminder ${i.reminderId} has no row (yet)`);
       if (changed && s.status === 'completed') {
         await recordAudit({
@@ -71,7 +70,7 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
     async deliverReminder(ref: DeliveryRef): Promise<'sent' | 'already_sent'> {
       const key = reminderDeliveryKey(ref);
       const reminder = await Reminder.findOne({ where: { id: ref.reminderId, tenantId: ref.tenantId } });
-      // Retried, not final: the row may not be committed yet (see persistReminder).
+      // Retried, not final: the row may not be visible yet (see persistReminder).
       if (!reminder) throw new Error(`reminder ${ref.reminderId} has no row (yet)`);
       const [delivery] = await NotificationDelivery.findOrCreate({
         where: { key },

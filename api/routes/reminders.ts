@@ -124,23 +124,26 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
       const workflowId = businessWorkflowId({ domain: REMINDERS_DOMAIN, tenantId: audit.tenantId, entityId: id });
       const state = freshState(schedule, now);
       const first = firstTrigger(schedule, plan, now);
-      const reminder = await deps.sequelize.transaction(async (transaction) => {
-        const created = await Reminder.create({
-          id, tenantId: audit.tenantId, subject: body.subject, message: body.message ?? '', objectType: body.object?.type ?? null, objectId: body.object?.id ?? null,
-          channels, recipients: { users, emails, webhooks }, recipientUsers: users, recipientEmails: emails,
-          dueAt: schedule.dueAt ? new Date(schedule.dueAt) : null, recurrence: schedule.recurrence ?? null, offsets: plan.offsets, repeat: plan.repeat ?? null,
-          status: 'active', nextTriggerAt: new Date(first.at), currentOccurrence: new Date(first.occurrence),
-          snoozedUntil: null, acknowledgedAt: null, state, stateVersion: -1, workflowId, createdBy: audit.actor.id,
-        }, { transaction });
-        await recordAudit({ ...audit, action: 'reminders.reminder.created', entityType: 'reminder', entityId: id, after: presentReminder(created), workflowId }, transaction);
-        // Started inside the transaction: if Temporal refuses, no row is left without its workflow.
+      const reminder = await Reminder.create({
+        id, tenantId: audit.tenantId, subject: body.subject, message: body.message ?? '', objectType: body.object?.type ?? null, objectId: body.object?.id ?? null,
+        channels, recipients: { users, emails, webhooks }, recipientUsers: users, recipientEmails: emails,
+        dueAt: schedule.dueAt ? new Date(schedule.dueAt) : null, recurrence: schedule.recurrence ?? null, offsets: plan.offsets, repeat: plan.repeat ?? null,
+        status: 'active', nextTriggerAt: new Date(first.at), currentOccurrence: new Date(first.occurrence),
+        snoozedUntil: null, acknowledgedAt: null, state, stateVersion: -1, workflowId, createdBy: audit.actor.id,
+      });
+      // The workflow starts after the row is committed (no database connection is held across the Temporal
+      // call, which is what bounds the create rate); if Temporal refuses, the row goes again.
+      try {
         await startBusinessWorkflow<typeof reminderWorkflow>(deps.temporal.client, {
           workflowType: 'reminderWorkflow', taskQueue: REMINDERS_TASK_QUEUE, domain: REMINDERS_DOMAIN, tenantId: audit.tenantId,
           entityType: 'reminder', entityId: id, initialStatus: 'active',
           args: [{ tenantId: audit.tenantId, reminderId: id, channels, recipients: { users, emails, webhooks: webhooks.length }, schedule, plan, createdAt: now.toISOString() }],
         });
-        return created;
-      });
+      } catch (err) {
+        await reminder.destroy();
+        throw err;
+      }
+      await recordAudit({ ...audit, action: 'reminders.reminder.created', entityType: 'reminder', entityId: id, after: presentReminder(reminder), workflowId });
       deps.metrics.workflowStarts.inc({ workflow_type: 'reminderWorkflow' });
       respond(ctx, presentReminder(reminder), { status: 201, location: `/v1/reminders/${id}` });
     },
