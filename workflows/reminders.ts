@@ -88,9 +88,9 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
           change();
           return;
         }
+        // handled and snoozedUntil were reset when the last occurrence closed; a snooze that landed while
+        // the next occurrence was being computed applies to it.
         state.occurrence = next;
-        state.handled = [];
-        state.snoozedUntil = null;
         change();
       }
       if (nextTrigger(state, input.plan)) return;
