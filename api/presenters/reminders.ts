@@ -16,7 +16,7 @@ export const presentReminder = (r: Reminder): Schemas['Reminder'] => ({
 
 export const presentReminderDelivery = (a: ReminderDeliveryAttempt): Schemas['ReminderDelivery'] => ({
   id: String(a.id), occurrence: a.occurrenceAt.toISOString(), trigger: a.trigger, channel: a.channel, recipient: a.recipient,
-  attempt: a.attempt, status: a.status === 'sent' ? 'sent' : 'failed', error: a.error, at: a.at.toISOString(),
+  attempt: a.attempt, status: a.status, error: a.error, at: a.at.toISOString(),
 });
 
 export const presentNotification = (n: Notification): Schemas['Notification'] => ({

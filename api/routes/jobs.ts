@@ -119,7 +119,11 @@ export function jobRoutes(deps: RouteDeps): Handlers {
         const created = await JobSchedule.create({ id, tenantId: audit.tenantId, name: body.name, ...fields, temporalScheduleId, createdBy: audit.actor.id, version: 1 }, { transaction });
         await recordAudit({ ...audit, action: 'jobs.schedule.created', entityType: 'job_schedule', entityId: id, after: presentJobSchedule(created) }, transaction);
         // Created inside the transaction: if Temporal refuses, no row is left without its schedule.
-        await schedules().create({ scheduleId: temporalScheduleId, ...(scheduleOptions(created) as Omit<ScheduleOptions, 'scheduleId'>) });
+        await schedules().create({
+          scheduleId: temporalScheduleId, ...(scheduleOptions(created) as Omit<ScheduleOptions, 'scheduleId'>),
+          // The schedule itself is findable by tenant in the Temporal UI, like every Docket workflow.
+          typedSearchAttributes: [{ key: TENANT_ID, value: audit.tenantId }, { key: ENTITY_TYPE, value: 'job_schedule' }, { key: ENTITY_ID, value: id }],
+        });
         return created;
       });
       respond(ctx, presentJobSchedule(s), { status: 201, location: `/v1/job-schedules/${id}` });

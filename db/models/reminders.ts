@@ -48,7 +48,7 @@ export class ReminderDeliveryAttempt extends Model<InferAttributes<ReminderDeliv
   declare channel: ReminderChannel;
   declare recipient: string;
   declare attempt: number;
-  declare status: 'sent' | 'failed' | 'gave_up';
+  declare status: 'sent' | 'failed';
   declare error: string | null;
   declare at: CreationOptional<Date>;
 }

@@ -52,6 +52,7 @@ it('creates a cron schedule as a Temporal Schedule, runs it now, and keeps the r
   const described = await app.client.schedule.getHandle(s.temporalScheduleId).describe();
   expect(described.spec.timezone).toBe('Europe/Berlin');
   expect(described.policies.overlap).toBe('BUFFER_ONE');
+  expect(described.searchAttributes).toMatchObject({ TenantId: [tenant.id], EntityType: ['job_schedule'], EntityId: [s.id] });
   const got = (await app.call('get', `/v1/job-schedules/${s.id}`, key).expect(200)).body;
   // The next run is 03:00 Berlin time, i.e. 02:00Z or 01:00Z depending on DST.
   expect(new Date(got.nextRunTimes[0]).getUTCMinutes()).toBe(0);
