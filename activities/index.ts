@@ -17,6 +17,8 @@ export interface ActivityDeps {
   exportPagePauseMs?: number;
   /** Per-attempt timeout of webhook deliveries. */
   webhookTimeoutMs?: number;
+  /** Whether webhooks and http jobs may call private, loopback and link-local addresses. */
+  allowPrivateNetworks: boolean;
   idempotencyTtlHours?: number;
 }
 
@@ -32,6 +34,7 @@ export function activityDepsFromConfig(config: Config, logger: Logger): Activity
     linkSecret: config.linkSecret, publicUrl: config.publicUrl,
     exportPageSize: config.auditExport.pageSize, exportPagePauseMs: config.auditExport.pagePauseMs,
     webhookTimeoutMs: config.webhookTimeoutMs, idempotencyTtlHours: config.idempotencyTtlHours,
+    allowPrivateNetworks: config.outboundAllowPrivateNetworks,
   };
 }
 

@@ -4,11 +4,13 @@ import { Op, QueryTypes } from 'sequelize';
 import { AuditEvent, IdempotencyKey, JobRun, StoredFile, UsedLink } from '../db';
 import type { BlobStore } from '../lib/blob-store';
 import { checkJobParams } from '../lib/job-types';
+import { assertPublicDestination } from '../lib/notify/outbound';
 import type { JobRunStatus } from '../db/models/jobs';
 
 export interface JobActivityDeps {
   blobs: BlobStore;
   idempotencyTtlHours?: number;
+  allowPrivateNetworks: boolean;
 }
 
 const HOUR = 3_600_000;
@@ -73,6 +75,7 @@ export function createJobActivities(deps: JobActivityDeps) {
       return { files: orphans.length, blobs };
     },
     async http(_tenantId, p, signal) {
+      if (!deps.allowPrivateNetworks) await assertPublicDestination(p.url as string);
       const method = (p.method as string | undefined) ?? 'POST';
       const res = await fetch(p.url as string, {
         method,

@@ -13,6 +13,7 @@ import type { DeliveryRef, ReminderState } from '../workflows/reminders.api';
 export interface ReminderActivityDeps {
   email: EmailSender;
   webhookTimeoutMs?: number;
+  allowPrivateNetworks: boolean;
 }
 
 /** The recipient no longer exists (user deleted or deactivated): retrying cannot help. */
@@ -96,7 +97,7 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
             type: 'reminder.triggered', deliveryId: key, occurrence: ref.occurrence, trigger: ref.trigger, sentAt: new Date().toISOString(),
             reminder: { id: reminder.id, subject: reminder.subject, message: reminder.message, object },
           };
-          const res = await sendWebhook({ url: to.url!, secret: to.secret!, body, deliveryId: key, timeoutMs: deps.webhookTimeoutMs }, Context.current().cancellationSignal);
+          const res = await sendWebhook({ url: to.url!, secret: to.secret!, body, deliveryId: key, timeoutMs: deps.webhookTimeoutMs, allowPrivateNetworks: deps.allowPrivateNetworks }, Context.current().cancellationSignal);
           providerId = `HTTP ${res.status}`;
         } else {
           await Notification.bulkCreate([{

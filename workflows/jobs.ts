@@ -18,7 +18,7 @@ export async function jobRunWorkflow(input: JobRunInput): Promise<JobRunOutcome>
     heartbeatTimeout: '30 seconds',
     retry: {
       maximumAttempts: input.retry.maximumAttempts, initialInterval: `${input.retry.initialIntervalSeconds} seconds`, backoffCoefficient: 2,
-      nonRetryableErrorTypes: ['JobParamsError'],
+      nonRetryableErrorTypes: ['JobParamsError', 'OutboundBlockedError'],
     },
   });
   const startedAt = new Date().toISOString();

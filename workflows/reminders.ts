@@ -22,7 +22,7 @@ const deliveries = proxyActivities<ReminderActivities>({
   startToCloseTimeout: '30 seconds',
   retry: {
     maximumAttempts: 8, initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes',
-    nonRetryableErrorTypes: ['WebhookRejectedError', 'EmailRejectedError', 'RecipientGoneError'],
+    nonRetryableErrorTypes: ['WebhookRejectedError', 'EmailRejectedError', 'RecipientGoneError', 'OutboundBlockedError'],
   },
 });
 // Expanding a recurrence is pure and quick: a local activity keeps it out of the workflow bundle.

@@ -1,6 +1,7 @@
 // The webhook channel: a JSON POST signed with HMAC-SHA256 over `${timestamp}.${body}`, so a
 // receiver can check that Docket sent it and that it is fresh (see README: verifying webhooks).
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { assertPublicDestination } from './outbound';
 
 export const SIGNATURE_HEADER = 'Docket-Signature';
 export const DELIVERY_HEADER = 'Docket-Delivery';
@@ -12,6 +13,8 @@ export interface WebhookMessage {
   /** The delivery's natural key: the same on every retry, so a receiver can drop duplicates. */
   deliveryId: string;
   timeoutMs?: number;
+  /** Private, loopback and link-local destinations are refused unless true (see outbound.ts). */
+  allowPrivateNetworks: boolean;
 }
 
 /**
@@ -43,6 +46,7 @@ export function verifyWebhook(secret: string, header: string, body: string, opts
 
 /** One attempt; resolves with the HTTP status on 2xx, throws otherwise (the caller's retry policy decides). */
 export async function sendWebhook(msg: WebhookMessage, signal?: AbortSignal): Promise<{ status: number }> {
+  if (!msg.allowPrivateNetworks) await assertPublicDestination(msg.url);
   const body = JSON.stringify(msg.body);
   const timestamp = Math.floor(Date.now() / 1000);
   const timeout = AbortSignal.timeout(msg.timeoutMs ?? 10_000);

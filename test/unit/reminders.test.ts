@@ -1,5 +1,6 @@
 // The pure parts of reminders: RRULE expansion in a time zone (DST), trigger rules, the dispatch
 // preview, and webhook signatures as a receiver verifies them.
+import { assertPublicDestination, OutboundBlockedError } from '../../lib/notify/outbound';
 import { signWebhook, verifyWebhook } from '../../lib/notify/webhook';
 import { occurrencesAfter, parseRecurrence, RecurrenceError } from '../../lib/recurrence';
 import { previewTriggers } from '../../lib/reminder-preview';
@@ -79,5 +80,15 @@ describe('webhook signatures', () => {
     expect(verifyWebhook('s3cret-s3cret-s3cret', header, `${body} `, { now })).toBe(false);
     expect(verifyWebhook('s3cret-s3cret-s3cret', header, body, { now: now + 301_000 })).toBe(false);
     expect(verifyWebhook('s3cret-s3cret-s3cret', 'garbage', body, { now })).toBe(false);
+  });
+});
+
+describe('outbound destinations', () => {
+  it('refuses private, loopback, link-local and mapped addresses; allows public ones', async () => {
+    for (const url of ['http://127.0.0.1:8080/x', 'https://10.1.2.3/', 'http://192.168.1.1', 'http://169.254.169.254/latest/meta-data', 'http://[::1]:3000/', 'http://[::ffff:127.0.0.1]/', 'http://[fd00::1]/']) {
+      await expect(assertPublicDestination(url)).rejects.toBeInstanceOf(OutboundBlockedError);
+    }
+    await expect(assertPublicDestination('https://93.184.216.34/hook')).resolves.toBeUndefined();
+    await expect(assertPublicDestination('https://[2606:2800:220:1::1]/hook')).resolves.toBeUndefined();
   });
 });
