@@ -144,6 +144,12 @@ it('refuses bad schedules with the reason, creating nothing', async () => {
   await app.call('post', `/v1/job-runs/${randomUUID()}/cancel`, key).expect(404);
   await app.call('post', `/v1/job-schedules/${randomUUID()}/run`, key).expect(404);
   await app.call('get', `/v1/job-schedules/${randomUUID()}/runs`, key).expect(404);
+  for (const url of ['/v1/job-schedules/not-a-uuid', '/v1/job-runs/not-a-uuid', '/v1/job-schedules?limit=0', '/v1/job-schedules?cursor=garbage', `/v1/job-schedules/${randomUUID()}/runs?limit=500`]) {
+    expect([url, (await app.call('get', url, key)).status]).toEqual([url, 400]);
+  }
+  await app.call('post', '/v1/job-runs/not-a-uuid/cancel', key).expect(400);
+  await app.call('post', '/v1/job-schedules/not-a-uuid/run', key).expect(400);
+  await app.call('delete', '/v1/job-schedules/not-a-uuid', key).expect(400);
 });
 
 it('housekeeping jobs purge only the tenant\'s old audit events, expired keys, used links and orphaned files', async () => {

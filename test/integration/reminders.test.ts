@@ -159,6 +159,15 @@ describe('commands', () => {
     expect(after).toMatchObject({ status: 'active', snoozedUntil: null });
     expect((await app.call('post', `/v1/reminders/${randomUUID()}/snooze`, t.key).send({ minutes: 5 }).expect(404)).body.code).toBe('NOT_FOUND');
     await app.call('post', '/v1/reminders/not-a-uuid/cancel', t.key).expect(400);
+    for (const bad of ['/v1/reminders/not-a-uuid', `${url}/preview?count=101`, `${url}/deliveries?cursor=garbage`, '/v1/reminders?dueFrom=yesterday', '/v1/reminders?limit=0']) {
+      expect([bad, (await app.call('get', bad, t.key)).status]).toEqual([bad, 400]);
+    }
+    for (const verb of ['acknowledge', 'pause', 'resume', 'cancel']) {
+      expect((await app.call('post', `/v1/reminders/${randomUUID()}/${verb}`, t.key).expect(404)).body.code).toBe('NOT_FOUND');
+    }
+    expect((await app.call('post', `/v1/reminders/${randomUUID()}/reschedule`, t.key).send({ dueAt: inDays(1) }).expect(404)).body.code).toBe('NOT_FOUND');
+    const { key: readOnly } = await buildCaller(['reminders.read'], t.tenant);
+    expect((await app.call('post', `${url}/pause`, readOnly).expect(403)).body.code).toBe('PERMISSION_DENIED');
   });
 });
 
