@@ -72,7 +72,7 @@ it('creates a cron schedule as a Temporal Schedule, runs it now, and keeps the r
 it('runs a one-off schedule at its time; a failing job is retried by its policy and recorded as failed', async () => {
   const { key } = await buildCaller(['*']);
   hooks.respondWith(500, 500);
-  const s = (await app.call('post', '/v1/job-schedules', key).send(httpJob('/once', { cron: undefined, runAt: new Date(Date.now() + 2000).toISOString(), retry: { maximumAttempts: 2, initialIntervalSeconds: 1 } })).expect(201)).body;
+  const s = (await app.call('post', '/v1/job-schedules', key).send(httpJob('/once', { cron: undefined, runAt: new Date(Date.now() + 3000).toISOString(), retry: { maximumAttempts: 2, initialIntervalSeconds: 1 } })).expect(201)).body;
   expect(s).toMatchObject({ cron: null });
   const run = await finishedRun(key, s.id, 'one-off run finished');
   expect(run.status).toBe('failed');

@@ -27,6 +27,8 @@ afterAll(async () => {
   await hooks.close();
 });
 
+// Due times a few seconds ahead: enough for the create to be validated on a busy machine (the first
+// request of an operation also compiles its validator), short enough to keep the tests quick.
 const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();
 const inDays = (d: number) => inSeconds(d * 86_400);
 
@@ -46,7 +48,7 @@ describe('delivery', () => {
     const subject = `Pay invoice ${randomUUID().slice(0, 8)}`;
     const res = await create(t.key, {
       subject, object: { type: 'invoice', id: 'INV-7' }, channels: ['email', 'in_app', 'webhook'],
-      recipients: { users: [t.ada.id], emails: ['billing@example.com'], webhooks: [{ url: `${hooks.url}/one`, secret: SECRET }] }, dueAt: inSeconds(2),
+      recipients: { users: [t.ada.id], emails: ['billing@example.com'], webhooks: [{ url: `${hooks.url}/one`, secret: SECRET }] }, dueAt: inSeconds(4),
     }).expect(201);
     expect(res.headers.location).toBe(`/v1/reminders/${res.body.id}`);
     expect(res.body).toMatchObject({ status: 'active', nextTriggerAt: res.body.dueAt, recipients: { webhooks: [{ url: `${hooks.url}/one` }] } });
@@ -78,7 +80,7 @@ describe('delivery', () => {
   it('retries a failing webhook with backoff, logging each attempt, and never holds up the email', async () => {
     const t = await team();
     hooks.respondWith(500);
-    const res = await create(t.key, { channels: ['webhook', 'email'], recipients: { emails: ['x@example.com'], webhooks: [{ url: `${hooks.url}/flaky`, secret: SECRET }] }, dueAt: inSeconds(1) }).expect(201);
+    const res = await create(t.key, { channels: ['webhook', 'email'], recipients: { emails: ['x@example.com'], webhooks: [{ url: `${hooks.url}/flaky`, secret: SECRET }] }, dueAt: inSeconds(3) }).expect(201);
     const items = await waitFor(async () => {
       const list = (await app.call('get', `/v1/reminders/${res.body.id}/deliveries`, t.key).expect(200)).body.items as { channel: string; status: string; attempt: number; error: string | null }[];
       return list.filter((d) => d.channel === 'webhook').length === 2 && list;
@@ -238,7 +240,7 @@ describe('my notifications', () => {
   it('lists unread first, marks one read and then all read; another user\'s notification is not mine', async () => {
     const t = await team();
     for (const subject of ['first', 'second', 'third']) {
-      await create(t.key, { subject, channels: ['in_app'], recipients: { users: [t.ada.id] }, dueAt: inSeconds(1) }).expect(201);
+      await create(t.key, { subject, channels: ['in_app'], recipients: { users: [t.ada.id] }, dueAt: inSeconds(3) }).expect(201);
     }
     const list = await waitFor(async () => {
       const body = (await app.call('get', '/v1/me/notifications', t.adaKey).expect(200)).body;
