@@ -28,6 +28,10 @@ export interface Config {
   idempotencyTtlHours: number;
   /** PDF rendering in the worker: Chromium binary, pages in the pool, deadline per render, batch chunk size. */
   documents: { chromiumPath: string; poolSize: number; renderTimeoutMs: number; batchChunkSize: number; batchBodyBytes: number };
+  /** Per-attempt timeout of a webhook delivery (reminders' webhook channel, the http job). */
+  webhookTimeoutMs: number;
+  /** Webhooks and http jobs may call private/loopback addresses (default: yes except in production). */
+  outboundAllowPrivateNetworks: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -38,6 +42,13 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${name} must be a non-negative integer, got "${raw}"`);
   return n;
+}
+
+function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+  return raw === 'true';
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -93,6 +104,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     logLevel: env.LOG_LEVEL || (nodeEnv === 'test' ? 'silent' : 'info'),
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24),
+    webhookTimeoutMs: Math.max(1, int(env, 'WEBHOOK_TIMEOUT_MS', 10_000)),
+    outboundAllowPrivateNetworks: bool(env, 'OUTBOUND_ALLOW_PRIVATE_NETWORKS', nodeEnv !== 'production'),
     mail: { smtpUrl: env.SMTP_URL || undefined, from: env.MAIL_FROM || 'Docket <docket@localhost>' },
     publicUrl: (env.PUBLIC_URL || `http://localhost:${int(env, 'PORT', 3000)}`).replace(/\/$/, ''),
     linkSecret: linkSecret(env, nodeEnv),

@@ -7,6 +7,8 @@ import { createApprovalActivities } from './approvals';
 import { createAuditActivities } from './audit';
 import { createDocumentActivities } from './documents';
 import { PdfRenderer } from '../lib/documents/renderer';
+import { createJobActivities } from './jobs';
+import { createReminderActivities } from './reminders';
 
 export interface ActivityDeps {
   blobs: BlobStore;
@@ -18,10 +20,18 @@ export interface ActivityDeps {
   /** The worker's Chromium page pool (closed by whoever made it, when the worker stops). */
   renderer: PdfRenderer;
   batchConcurrency?: number;
+  /** Per-attempt timeout of webhook deliveries. */
+  webhookTimeoutMs?: number;
+  /** Whether webhooks and http jobs may call private, loopback and link-local addresses. */
+  allowPrivateNetworks: boolean;
+  idempotencyTtlHours?: number;
 }
 
 export function createActivities(deps: ActivityDeps) {
-  return { ...createAuditActivities(deps), ...createApprovalActivities(deps), ...createDocumentActivities(deps) };
+  return {
+    ...createAuditActivities(deps), ...createApprovalActivities(deps), ...createDocumentActivities(deps),
+    ...createReminderActivities(deps), ...createJobActivities(deps),
+  };
 }
 
 /** The production wiring of the dependencies, from config. */
@@ -32,6 +42,8 @@ export function activityDepsFromConfig(config: Config, logger: Logger): Activity
     linkSecret: config.linkSecret, publicUrl: config.publicUrl,
     exportPageSize: config.auditExport.pageSize, exportPagePauseMs: config.auditExport.pagePauseMs,
     renderer: rendererFromConfig(config, logger), batchConcurrency: config.documents.poolSize,
+    webhookTimeoutMs: config.webhookTimeoutMs, idempotencyTtlHours: config.idempotencyTtlHours,
+    allowPrivateNetworks: config.outboundAllowPrivateNetworks,
   };
 }
 

@@ -16,8 +16,10 @@ import { documentRoutes } from './routes/documents';
 import { auditRoutes } from './routes/audit';
 import { fileRoutes } from './routes/files';
 import { identityRoutes } from './routes/identity';
+import { jobRoutes } from './routes/jobs';
 import { operationsRoutes } from './routes/operations';
 import { purchasingRoutes } from './routes/purchasing';
+import { reminderRoutes } from './routes/reminders';
 import { AppDeps, DocketState, Handlers, RouteDeps } from './types';
 
 /** Operations that read their own (streamed) body instead of JSON. */
@@ -51,7 +53,7 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
   const routeDeps: RouteDeps = { ...deps, authenticator, contract };
   const handlers: Handlers = {
     ...operationsRoutes(routeDeps), ...identityRoutes(routeDeps), ...auditRoutes(routeDeps), ...fileRoutes(routeDeps),
-    ...approvalRoutes(routeDeps), ...purchasingRoutes(routeDeps), ...documentRoutes(routeDeps),
+    ...approvalRoutes(routeDeps), ...purchasingRoutes(routeDeps), ...documentRoutes(routeDeps), ...reminderRoutes(routeDeps), ...jobRoutes(routeDeps),
   };
   const byId = new Map(contract.operations.map((o) => [o.operationId, o]));
   const missing = contract.operations.filter((o) => !handlers[o.operationId]).map((o) => o.operationId);

@@ -12,9 +12,10 @@ import { envInt, Suite, SuiteResult } from './lib/suite';
 import { foundation } from './suites/foundation';
 import { approvals } from './suites/approvals';
 import { documents } from './suites/documents';
+import { reminders } from './suites/reminders';
 
 /** Every suite, by name. A domain adds its own suite file under bench/suites/ and lists it here. */
-const SUITES: Suite[] = [foundation, approvals, documents];
+const SUITES: Suite[] = [foundation, approvals, documents, reminders];
 
 const RESULTS_DIR = path.join(__dirname, 'results');
 

@@ -6,7 +6,9 @@ import { initDocumentModels } from './models/documents';
 import { initFileModels } from './models/files';
 import { initIdempotencyModels } from './models/idempotency';
 import { initIdentityModels } from './models/identity';
+import { initJobModels } from './models/jobs';
 import { initPurchasingModels } from './models/purchasing';
+import { initReminderModels } from './models/reminders';
 
 export * from './models/approvals';
 export * from './models/audit';
@@ -14,7 +16,9 @@ export * from './models/documents';
 export * from './models/files';
 export * from './models/idempotency';
 export * from './models/identity';
+export * from './models/jobs';
 export * from './models/purchasing';
+export * from './models/reminders';
 
 export function createSequelize(databaseUrl: string, opts: { poolMax?: number } = {}): Sequelize {
   const sequelize = new Sequelize(databaseUrl, {
@@ -29,5 +33,7 @@ export function createSequelize(databaseUrl: string, opts: { poolMax?: number } 
   initApprovalModels(sequelize);
   initPurchasingModels(sequelize);
   initDocumentModels(sequelize);
+  initReminderModels(sequelize);
+  initJobModels(sequelize);
   return sequelize;
 }

@@ -37,6 +37,19 @@ export const AUDIT_ACTIONS = {
   'documents.document.deleted': 'A document was deleted',
   'documents.batch.requested': 'A batch of documents was requested',
   'documents.batch.completed': 'A batch of documents finished',
+  'reminders.reminder.created': 'A reminder was created',
+  'reminders.reminder.rescheduled': 'A reminder got a new due time or recurrence',
+  'reminders.reminder.snoozed': 'A reminder was snoozed',
+  'reminders.reminder.acknowledged': 'A reminder\'s current occurrence was acknowledged',
+  'reminders.reminder.paused': 'A reminder was paused',
+  'reminders.reminder.resumed': 'A reminder was resumed',
+  'reminders.reminder.cancelled': 'A reminder was cancelled',
+  'reminders.reminder.completed': 'A reminder delivered its last occurrence',
+  'jobs.schedule.created': 'A job schedule was created',
+  'jobs.schedule.updated': 'A job schedule was changed, paused or unpaused',
+  'jobs.schedule.deleted': 'A job schedule was deleted',
+  'jobs.schedule.triggered': 'A job schedule was run on demand',
+  'jobs.run.cancel_requested': 'Cancelling a running job run was requested',
 } as const;
 
 export type AuditAction = keyof typeof AUDIT_ACTIONS;

@@ -2,3 +2,5 @@
 export { auditExportWorkflow } from './audit';
 export { approvalFlowWorkflow } from './approvals';
 export { documentBatchWorkflow, documentPreviewWorkflow, documentWorkflow } from './documents';
+export { reminderWorkflow } from './reminders';
+export { jobRunWorkflow } from './jobs';

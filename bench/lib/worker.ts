@@ -1,11 +1,15 @@
-// A Docket worker (workers/main.ts) as its own process against the bench stack, so its memory and CPU
-// can be read alone; shared by the suites that need a worker.
+// Shared by the suites: a worker as its own process (RSS measured), waiting until it polls, and a
+// keep-alive HTTP request with its latency.
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { connectTemporal } from '../../lib/temporal';
-import { BenchStack, log, ProcMemory, readProcMemory } from './stack';
+import { percentile } from './measure';
+import { ApiProcess, BenchStack, log, ProcMemory, readProcMemory, round } from './stack';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface WorkerProcess {
   pid: number;
@@ -15,7 +19,37 @@ export interface WorkerProcess {
   stop(): Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export interface Reply { status: number; body: string; ms: number }
+
+export interface Latency { p50: number; p95: number; p99: number; max: number; mean: number }
+
+export function latencyOf(samples: number[]): Latency {
+  const s = [...samples].sort((a, b) => a - b);
+  return {
+    p50: round(percentile(s, 50), 1), p95: round(percentile(s, 95), 1), p99: round(percentile(s, 99), 1),
+    max: round(s[s.length - 1] ?? 0, 1), mean: round(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length), 1),
+  };
+}
+
+
+export function request(agent: http.Agent, api: ApiProcess, method: string, p: string, key: string, body: unknown, timeoutMs: number): Promise<Reply> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const t = process.hrtime.bigint();
+  return new Promise<Reply>((resolve, reject) => {
+    const req = http.request({
+      agent, host: '127.0.0.1', port: api.port, method, path: p, timeout: timeoutMs,
+      headers: { 'x-api-key': key, ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('error', reject);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), ms: Number(process.hrtime.bigint() - t) / 1e6 }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
 
 /** The workflow bundle the worker loads: the prebuilt one if newer than every workflow source, else a fresh one in the temp dir. */
 function bundlePathFor(stack: BenchStack): string {
@@ -32,21 +66,22 @@ function bundlePathFor(stack: BenchStack): string {
   return path.join(stack.dir, 'workflow-bundle.js');
 }
 
-/** Starts `node --import tsx workers/main.ts`; `env` picks the queues (WORKER_QUEUES) and other settings. */
-export async function startWorkerProcess(stack: BenchStack, env: Record<string, string>): Promise<WorkerProcess> {
-  const full: NodeJS.ProcessEnv = {
+/** A worker process serving `queues` (WORKER_QUEUES), with extra environment (e.g. a link secret). */
+export async function startWorker(stack: BenchStack, queues: string, extraEnv: Record<string, string> = {}): Promise<WorkerProcess> {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: stack.databaseUrl,
     TEMPORAL_ADDRESS: stack.temporalAddress,
+    WORKER_QUEUES: queues,
     LOG_LEVEL: 'warn',
     NODE_ENV: 'production',
     WORKFLOW_BUNDLE_PATH: bundlePathFor(stack),
     DOCKET_DATA_DIR: path.join(stack.dir, 'data'),
     FILE_STORE_DIR: path.join(stack.dir, 'files'),
-    ...env,
+    ...extraEnv,
   };
-  delete full.SMTP_URL;
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: full });
+  delete env.SMTP_URL;
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   const keep = (d: Buffer) => { out = (out + d.toString()).slice(-20_000); };
   child.stdout!.on('data', keep);

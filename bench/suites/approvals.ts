@@ -14,24 +14,12 @@ import { ApiKey, Role, User, UserRole } from '../../db';
 import { generateApiKey } from '../../api/auth';
 import { APPROVALS_TASK_QUEUE } from '../../workflows/approvals.api';
 import { cpuMeter, CpuUsage, processTree } from '../lib/cpu';
-import { LoopResult, percentile, runConcurrent, table } from '../lib/measure';
+import { LoopResult, runConcurrent, table } from '../lib/measure';
 import { ApiProcess, BenchStack, log, ProcMemory, round } from '../lib/stack';
+import { latencyOf, Latency, Reply, request, startWorker, waitForPoller } from '../lib/worker';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
-import { startWorkerProcess, waitForPoller } from '../lib/worker';
 
 interface Approver { id: string; key: string }
-
-interface Reply { status: number; body: string; ms: number }
-
-interface Latency { p50: number; p95: number; p99: number; max: number; mean: number }
-
-function latencyOf(samples: number[]): Latency {
-  const s = [...samples].sort((a, b) => a - b);
-  return {
-    p50: round(percentile(s, 50), 1), p95: round(percentile(s, 95), 1), p99: round(percentile(s, 99), 1),
-    max: round(s[s.length - 1] ?? 0, 1), mean: round(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length), 1),
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -90,7 +78,7 @@ export const approvals: Suite = {
     const agent = new http.Agent({ keepAlive: true, maxSockets: Math.max(config.startConcurrency, config.signConcurrency) + 10 });
     stops.push(async () => { agent.destroy(); });
     try {
-      const worker = await startWorkerProcess(stack, { WORKER_QUEUES: 'approvals,approval-notifications', LINK_SIGNING_SECRET: linkSecret });
+      const worker = await startWorker(stack, 'approvals,approval-notifications', { LINK_SIGNING_SECRET: linkSecret });
       stops.push(worker.stop);
       log(`worker pid ${worker.pid} started`);
       const api = await stack.startApi({ LINK_SIGNING_SECRET: linkSecret });
@@ -254,25 +242,6 @@ const runUntil = (total: number, concurrency: number, deadline: number, op: (i: 
 async function scalar(stack: BenchStack, sql: string): Promise<number> {
   const [row] = await stack.sequelize.query<{ n: string }>(sql, { replacements: { tenantId: stack.tenantId }, type: QueryTypes.SELECT });
   return Number(row.n);
-}
-
-function request(agent: http.Agent, api: ApiProcess, method: string, p: string, key: string, body: unknown, timeoutMs: number): Promise<Reply> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  const t = process.hrtime.bigint();
-  return new Promise<Reply>((resolve, reject) => {
-    const req = http.request({
-      agent, host: '127.0.0.1', port: api.port, method, path: p, timeout: timeoutMs,
-      headers: { 'x-api-key': key, ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), ms: Number(process.hrtime.bigint() - t) / 1e6 }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
 }
 
 interface ListResult {

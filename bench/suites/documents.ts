@@ -17,7 +17,7 @@ import { cpuMeter, processTree } from '../lib/cpu';
 import { percentile } from '../lib/measure';
 import { ApiProcess, BenchStack, log, readProcMemory, round } from '../lib/stack';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
-import { startWorkerProcess, waitForPoller, WorkerProcess } from '../lib/worker';
+import { startWorker, waitForPoller, WorkerProcess } from '../lib/worker';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -171,7 +171,7 @@ export const documents: Suite = {
       const code = 'invoice';
       const t = await api(a, stack.apiKey, 'POST', '/v1/document-templates', { code, name: 'Invoice', variables: 'strict', parts: INVOICE, margins: SETTINGS.margins });
       if (t.status !== 201) throw new Error(`template create answered ${t.status}: ${JSON.stringify(t.json)}`);
-      worker = await startWorkerProcess(stack, { WORKER_QUEUES: 'documents', PDF_POOL_SIZE: String(config.pool), CHROMIUM_PATH: executablePath, LINK_SIGNING_SECRET: linkSecret });
+      worker = await startWorker(stack, 'documents', { PDF_POOL_SIZE: String(config.pool), CHROMIUM_PATH: executablePath, LINK_SIGNING_SECRET: linkSecret });
       await waitForPoller(stack, worker, DOCUMENTS_TASK_QUEUE);
 
       log(`POST → ready, ${config.latencySamples} documents one after another`);
@@ -196,7 +196,7 @@ export const documents: Suite = {
       batch = await runBatch(a, stack.apiKey, code, config.batch);
 
       await worker.stop();
-      worker = await startWorkerProcess(stack, { WORKER_QUEUES: 'documents', PDF_POOL_SIZE: String(config.rssPool), CHROMIUM_PATH: executablePath, LINK_SIGNING_SECRET: linkSecret });
+      worker = await startWorker(stack, 'documents', { PDF_POOL_SIZE: String(config.rssPool), CHROMIUM_PATH: executablePath, LINK_SIGNING_SECRET: linkSecret });
       await waitForPoller(stack, worker, DOCUMENTS_TASK_QUEUE);
       log(`batch of ${config.batch}, pool ${config.rssPool}, sampling the worker's RSS`);
       const peak = { rssSumMb: 0, pssSumMb: 0, processes: 0 };

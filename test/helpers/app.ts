@@ -71,6 +71,8 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
         connection: native, namespace: config.temporal.namespace, queues: selectQueues([]),
         activities: createActivities({
           blobs, exportPageSize: wopts.exportPageSize, linkSecret: config.linkSecret, publicUrl: config.publicUrl,
+          // Tests receive webhooks and http jobs on local servers.
+          allowPrivateNetworks: true,
           email: createEmailSender({ smtpUrl: wopts.smtpUrl, from: 'docket@example.test' }),
           renderer, batchConcurrency: config.documents.poolSize,
         }),

@@ -1,0 +1,118 @@
+// Job activities: the job_runs rows of a run, and the job types themselves (see lib/job-types.ts).
+import { Context } from '@temporalio/activity';
+import { Op, QueryTypes } from 'sequelize';
+import { AuditEvent, IdempotencyKey, JobRun, StoredFile, UsedLink } from '../db';
+import type { BlobStore } from '../lib/blob-store';
+import { checkJobParams } from '../lib/job-types';
+import { assertPublicDestination } from '../lib/notify/outbound';
+import type { JobRunStatus } from '../db/models/jobs';
+
+export interface JobActivityDeps {
+  blobs: BlobStore;
+  idempotencyTtlHours?: number;
+  allowPrivateNetworks: boolean;
+}
+
+const HOUR = 3_600_000;
+const BATCH = 1000;
+
+/** Keeps the activity's heartbeat going while `work` runs, so a cancel reaches it and a dead worker is noticed. */
+async function heartbeating<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  ctx.heartbeat();
+  const timer = setInterval(() => ctx.heartbeat(), 2000);
+  try {
+    return await work(ctx.cancellationSignal);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Deletes matching rows in batches (each batch its own statement), heartbeating between batches. */
+async function deleteInBatches(model: { sequelize?: { query: (sql: string, o: object) => Promise<unknown> } }, table: string, key: string, where: string, replacements: Record<string, unknown>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const rows = await model.sequelize!.query(
+      `DELETE FROM ${table} WHERE ${key} IN (SELECT ${key} FROM ${table} WHERE ${where} LIMIT ${BATCH}) RETURNING 1 AS x`,
+      { replacements, type: QueryTypes.SELECT },
+    ) as unknown[];
+    total += rows.length;
+    Context.current().heartbeat({ deleted: total });
+    if (rows.length < BATCH) return total;
+  }
+}
+
+export function createJobActivities(deps: JobActivityDeps) {
+  const jobs: Record<string, (tenantId: string, params: Record<string, unknown>, signal: AbortSignal) => Promise<Record<string, unknown>>> = {
+    async 'audit.retention_purge'(tenantId, p) {
+      const before = new Date(Date.now() - (p.olderThanDays as number) * 24 * HOUR);
+      return { deleted: await deleteInBatches(AuditEvent, 'audit_events', 'id', 'tenant_id = :tenantId AND created_at < :before', { tenantId, before }) };
+    },
+    async 'housekeeping.expired_keys'(tenantId, p) {
+      const keysBefore = new Date(Date.now() - ((p.idempotencyHours as number | undefined) ?? deps.idempotencyTtlHours ?? 24) * HOUR);
+      const linksBefore = new Date(Date.now() - ((p.usedLinkDays as number | undefined) ?? 30) * 24 * HOUR);
+      const idempotencyKeys = await IdempotencyKey.destroy({ where: { tenantId, createdAt: { [Op.lt]: keysBefore } } });
+      const usedLinks = await deleteInBatches(UsedLink, 'used_links', 'nonce', 'tenant_id = :tenantId AND used_at < :before', { tenantId, before: linksBefore });
+      return { idempotencyKeys, usedLinks };
+    },
+    async 'files.orphan_purge'(tenantId, p) {
+      const before = new Date(Date.now() - ((p.olderThanHours as number | undefined) ?? 24) * HOUR);
+      // Files stored by an audit export that no export row points at (a retried export stored a second one, or the export is gone).
+      const orphans = await StoredFile.sequelize!.query<{ id: string; sha256: string }>(
+        `SELECT f.id, f.sha256 FROM files f WHERE f.tenant_id = :tenantId AND f.created_at < :before AND f.origin_key LIKE 'audit-export:%'
+           AND NOT EXISTS (SELECT 1 FROM audit_exports e WHERE e.file_id = f.id)`,
+        { replacements: { tenantId, before }, type: QueryTypes.SELECT },
+      );
+      let blobs = 0;
+      for (const f of orphans) {
+        await StoredFile.destroy({ where: { id: f.id, tenantId } });
+        if (!(await StoredFile.count({ where: { sha256: f.sha256 } }))) {
+          await deps.blobs.remove(f.sha256);
+          blobs++;
+        }
+        Context.current().heartbeat();
+      }
+      return { files: orphans.length, blobs };
+    },
+    async http(_tenantId, p, signal) {
+      if (!deps.allowPrivateNetworks) await assertPublicDestination(p.url as string);
+      const method = (p.method as string | undefined) ?? 'POST';
+      const res = await fetch(p.url as string, {
+        method,
+        headers: { 'user-agent': 'Docket-Job/1', ...(p.body !== undefined ? { 'content-type': 'application/json' } : {}), ...(p.headers as Record<string, string> | undefined) },
+        body: p.body !== undefined && method !== 'GET' ? JSON.stringify(p.body) : undefined,
+        signal: AbortSignal.any([signal, AbortSignal.timeout(((p.timeoutSeconds as number | undefined) ?? 30) * 1000)]),
+        redirect: 'manual',
+      });
+      const text = (await res.text()).slice(0, 500);
+      if (res.status < 200 || res.status >= 300) throw new Error(`HTTP ${res.status} from ${p.url}: ${text}`);
+      return { status: res.status, body: text };
+    },
+  };
+
+  return {
+    async jobRunStarted(i: { tenantId: string; runId: string; workflowId: string; scheduleId: string | null; jobType: string; startedAt: string }): Promise<void> {
+      await JobRun.findOrCreate({
+        where: { workflowId: i.workflowId },
+        defaults: {
+          id: i.runId, tenantId: i.tenantId, scheduleId: i.scheduleId, jobType: i.jobType, workflowId: i.workflowId, status: 'running',
+          startedAt: new Date(i.startedAt), finishedAt: null, durationMs: null, error: null, result: null,
+        },
+      });
+    },
+
+    async jobRunFinished(i: { tenantId: string; runId: string; workflowId: string; status: Exclude<JobRunStatus, 'running'>; result?: Record<string, unknown>; error?: string }): Promise<void> {
+      const run = await JobRun.findOne({ where: { workflowId: i.workflowId } });
+      if (!run || run.status !== 'running') return;
+      const finishedAt = new Date();
+      await run.update({ status: i.status, finishedAt, durationMs: finishedAt.getTime() - run.startedAt.getTime(), error: i.error?.slice(0, 2000) ?? null, result: i.result ?? null });
+    },
+
+    async runJob(i: { tenantId: string; jobType: string; params: Record<string, unknown> }): Promise<Record<string, unknown>> {
+      checkJobParams(i.jobType, i.params);
+      return heartbeating((signal) => jobs[i.jobType](i.tenantId, i.params, signal));
+    },
+  };
+}
+
+export type JobActivities = ReturnType<typeof createJobActivities>;

@@ -1,0 +1,218 @@
+// Reminders: create (starts the reminder workflow), read, list, dispatch preview, delivery history,
+// commands by Update (refused synchronously), and the caller's in-app notifications.
+import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { Op, WhereOptions } from 'sequelize';
+import { Notification, Reminder, ReminderDeliveryAttempt, User } from '../../db';
+import { recordAudit } from '../../lib/audit';
+import { AuditAction } from '../../lib/audit-actions';
+import { nextOccurrence, parseRecurrence, Recurrence, RecurrenceError } from '../../lib/recurrence';
+import { previewTriggers } from '../../lib/reminder-preview';
+import { startBusinessWorkflow } from '../../lib/temporal';
+import type { reminderWorkflow } from '../../workflows/reminders';
+import {
+  acknowledgeUpdate, cancelReminderUpdate, pauseUpdate, REMINDER_REFUSALS, ReminderPlan, ReminderSchedule, ReminderState, REMINDERS_DOMAIN,
+  REMINDERS_TASK_QUEUE, rescheduleUpdate, resumeUpdate, snoozeUpdate,
+} from '../../workflows/reminders.api';
+import { businessWorkflowId } from '../../workflows/search-attributes';
+import { page, paginate, queryOf, respond } from '../conventions';
+import { ApiError, notFound } from '../errors';
+import { presentNotification, presentReminder, presentReminderDelivery } from '../presenters/reminders';
+import { Schemas } from '../schemas';
+import { auditContext, caller, Handlers, RouteDeps } from '../types';
+
+type ScheduleBody = { dueAt?: string; recurrence?: Schemas['ReminderRecurrence'] };
+
+/** Exactly one of dueAt and recurrence; a due time in the future; a rule that parses and still has an occurrence. */
+function toSchedule(body: ScheduleBody, now: Date): ReminderSchedule {
+  if ((body.dueAt === undefined) === (body.recurrence === undefined)) throw new ApiError(422, 'INVALID_REMINDER', 'Give exactly one of dueAt and recurrence');
+  if (body.dueAt !== undefined) {
+    if (Date.parse(body.dueAt) <= now.getTime()) throw new ApiError(422, 'TIME_IN_PAST', `dueAt ${body.dueAt} is in the past`);
+    return { dueAt: new Date(body.dueAt).toISOString() };
+  }
+  const recurrence: Recurrence = { rrule: body.recurrence!.rrule, timezone: body.recurrence!.timezone, start: new Date(body.recurrence!.start ?? now).toISOString() };
+  try {
+    parseRecurrence(recurrence);
+    if (!nextOccurrence(recurrence, now)) throw new RecurrenceError('the rule has no occurrence after now');
+  } catch (err) {
+    if (err instanceof RecurrenceError) throw new ApiError(422, 'INVALID_RECURRENCE', err.message);
+    throw err;
+  }
+  return { recurrence };
+}
+
+const planOf = (r: Reminder): ReminderPlan => ({ offsets: r.offsets, repeat: r.repeat ?? undefined });
+
+const freshState = (schedule: ReminderSchedule, now: Date): ReminderState => ({
+  status: 'active', schedule, occurrence: null, lastOccurrence: null, handled: [], snoozedUntil: null, notBefore: now.toISOString(),
+  nextTriggerAt: null, occurrenceCount: 0, acknowledgedAt: null, version: -1,
+});
+
+/** The first trigger a (re)scheduled reminder will fire; a reminder whose every trigger is already past is refused. */
+function firstTrigger(schedule: ReminderSchedule, plan: ReminderPlan, now: Date) {
+  const first = previewTriggers(freshState(schedule, now), plan, 1)[0];
+  if (!first) throw new ApiError(422, 'TIME_IN_PAST', 'Every trigger of this reminder (due time minus each offset) is already in the past');
+  return first;
+}
+
+export function reminderRoutes(deps: RouteDeps): Handlers {
+  async function findReminder(tenantId: string, id: string): Promise<Reminder> {
+    const r = await Reminder.findOne({ where: { id, tenantId } });
+    if (!r) throw notFound(`Reminder ${id}`);
+    return r;
+  }
+
+  /** Sends an Update to the reminder's workflow; a refusal becomes its 4xx with nothing written, then audits the change. */
+  async function command(ctx: Parameters<Handlers[string]>[1], id: string, action: AuditAction, run: (h: ReturnType<RouteDeps['temporal']['client']['workflow']['getHandle']>) => Promise<ReminderState>, extra?: unknown): Promise<void> {
+    const audit = auditContext(ctx);
+    const reminder = await findReminder(audit.tenantId, id);
+    if (reminder.status === 'completed' || reminder.status === 'cancelled') throw new ApiError(409, 'REMINDER_CLOSED', `The reminder is ${reminder.status}`);
+    const before = presentReminder(reminder);
+    try {
+      await run(deps.temporal.client.workflow.getHandle(reminder.workflowId));
+    } catch (err) {
+      const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+      if (cause instanceof ApplicationFailure && cause.type && cause.type in REMINDER_REFUSALS) {
+        throw new ApiError(REMINDER_REFUSALS[cause.type as keyof typeof REMINDER_REFUSALS], cause.type, cause.message);
+      }
+      if (err instanceof WorkflowNotFoundError || /already completed/i.test((err as Error).message)) throw new ApiError(409, 'REMINDER_CLOSED', 'The reminder has ended');
+      throw err;
+    }
+    await reminder.reload();
+    await recordAudit({ ...audit, action, entityType: 'reminder', entityId: reminder.id, before, after: { ...presentReminder(reminder), ...(extra ? { command: extra } : {}) }, workflowId: reminder.workflowId });
+    respond(ctx, presentReminder(reminder));
+  }
+
+  return {
+    async listReminders(c, ctx) {
+      const q = queryOf(c);
+      const where: WhereOptions = { tenantId: caller(ctx).tenant.id };
+      const w = where as Record<string | symbol, unknown>;
+      for (const k of ['status', 'objectType', 'objectId'] as const) if (q.str(k)) w[k] = q.str(k);
+      const range: Record<symbol, Date> = {};
+      if (q.str('dueFrom')) range[Op.gte] = new Date(q.str('dueFrom')!);
+      if (q.str('dueTo')) range[Op.lt] = new Date(q.str('dueTo')!);
+      if (Object.getOwnPropertySymbols(range).length) w.nextTriggerAt = range;
+      const recipient = q.str('recipient');
+      if (recipient) {
+        w[Op.or] = /^[0-9a-f-]{36}$/i.test(recipient)
+          ? [{ recipientUsers: { [Op.contains]: [recipient] } }]
+          : [{ recipientEmails: { [Op.contains]: [recipient.toLowerCase()] } }];
+      }
+      ctx.body = page(await paginate(Reminder, { where, limit: q.int('limit'), cursor: q.str('cursor') }), presentReminder);
+    },
+
+    async createReminder(c, ctx) {
+      const body = c.request.requestBody as Schemas['ReminderInput'];
+      const audit = auditContext(ctx);
+      const now = new Date();
+      const schedule = toSchedule(body, now);
+      const users = [...new Set(body.recipients.users ?? [])];
+      const emails = [...new Set((body.recipients.emails ?? []).map((e) => e.toLowerCase()))];
+      const webhooks = body.recipients.webhooks ?? [];
+      const channels = body.channels;
+      if (channels.includes('email') && !users.length && !emails.length) throw new ApiError(422, 'INVALID_REMINDER', 'The email channel needs recipients.users or recipients.emails');
+      if (channels.includes('in_app') && !users.length) throw new ApiError(422, 'INVALID_REMINDER', 'The in_app channel needs recipients.users');
+      if (channels.includes('webhook') && !webhooks.length) throw new ApiError(422, 'INVALID_REMINDER', 'The webhook channel needs recipients.webhooks');
+      if (users.length) {
+        const found = await User.count({ where: { tenantId: audit.tenantId, id: users, active: true } });
+        if (found !== users.length) throw new ApiError(422, 'UNKNOWN_USER', 'recipients.users names a user that is not an active user of this tenant');
+      }
+      const plan: ReminderPlan = { offsets: [...(body.offsets ?? [0])].sort((a, b) => b - a), repeat: body.repeat };
+      const id = randomUUID();
+      const workflowId = businessWorkflowId({ domain: REMINDERS_DOMAIN, tenantId: audit.tenantId, entityId: id });
+      const state = freshState(schedule, now);
+      const first = firstTrigger(schedule, plan, now);
+      const reminder = await Reminder.create({
+        id, tenantId: audit.tenantId, subject: body.subject, message: body.message ?? '', objectType: body.object?.type ?? null, objectId: body.object?.id ?? null,
+        channels, recipients: { users, emails, webhooks }, recipientUsers: users, recipientEmails: emails,
+        dueAt: schedule.dueAt ? new Date(schedule.dueAt) : null, recurrence: schedule.recurrence ?? null, offsets: plan.offsets, repeat: plan.repeat ?? null,
+        status: 'active', nextTriggerAt: new Date(first.at), currentOccurrence: new Date(first.occurrence),
+        snoozedUntil: null, acknowledgedAt: null, state, stateVersion: -1, workflowId, createdBy: audit.actor.id,
+      });
+      // The workflow starts after the row is committed (no database connection is held across the Temporal
+      // call, which is what bounds the create rate); if Temporal refuses, the row goes again.
+      try {
+        await startBusinessWorkflow<typeof reminderWorkflow>(deps.temporal.client, {
+          workflowType: 'reminderWorkflow', taskQueue: REMINDERS_TASK_QUEUE, domain: REMINDERS_DOMAIN, tenantId: audit.tenantId,
+          entityType: 'reminder', entityId: id, initialStatus: 'active',
+          args: [{ tenantId: audit.tenantId, reminderId: id, channels, recipients: { users, emails, webhooks: webhooks.length }, schedule, plan, createdAt: now.toISOString() }],
+        });
+      } catch (err) {
+        await reminder.destroy();
+        throw err;
+      }
+      await recordAudit({ ...audit, action: 'reminders.reminder.created', entityType: 'reminder', entityId: id, after: presentReminder(reminder), workflowId });
+      deps.metrics.workflowStarts.inc({ workflow_type: 'reminderWorkflow' });
+      respond(ctx, presentReminder(reminder), { status: 201, location: `/v1/reminders/${id}` });
+    },
+
+    async getReminder(c, ctx) {
+      respond(ctx, presentReminder(await findReminder(caller(ctx).tenant.id, c.request.params.reminderId as string)));
+    },
+
+    async previewReminder(c, ctx) {
+      const r = await findReminder(caller(ctx).tenant.id, c.request.params.reminderId as string);
+      ctx.body = { items: previewTriggers({ ...r.state, status: r.status }, planOf(r), queryOf(c).int('count') ?? 10) };
+    },
+
+    async listReminderDeliveries(c, ctx) {
+      const q = queryOf(c);
+      const r = await findReminder(caller(ctx).tenant.id, c.request.params.reminderId as string);
+      ctx.body = page(await paginate(ReminderDeliveryAttempt, { where: { reminderId: r.id, tenantId: r.tenantId }, limit: q.int('limit'), cursor: q.str('cursor'), order: [['at', 'DESC'], ['id', 'DESC']] }), presentReminderDelivery);
+    },
+
+    async rescheduleReminder(c, ctx) {
+      const now = new Date();
+      const schedule = toSchedule(c.request.requestBody as ScheduleBody, now);
+      firstTrigger(schedule, planOf(await findReminder(caller(ctx).tenant.id, c.request.params.reminderId as string)), now);
+      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.rescheduled', (h) => h.executeUpdate(rescheduleUpdate, { args: [{ schedule }] }), schedule);
+    },
+
+    async snoozeReminder(c, ctx) {
+      const body = c.request.requestBody as Schemas['ReminderSnooze'];
+      if ((body.until === undefined) === (body.minutes === undefined)) throw new ApiError(422, 'INVALID_REMINDER', 'Give exactly one of until and minutes');
+      const until = new Date(body.until ?? Date.now() + body.minutes! * 60_000).toISOString();
+      if (Date.parse(until) <= Date.now()) throw new ApiError(422, 'TIME_IN_PAST', `until ${until} is in the past`);
+      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.snoozed', (h) => h.executeUpdate(snoozeUpdate, { args: [{ until }] }), { until });
+    },
+
+    async acknowledgeReminder(c, ctx) {
+      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.acknowledged', (h) => h.executeUpdate(acknowledgeUpdate, { args: [] }));
+    },
+    async pauseReminder(c, ctx) {
+      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.paused', (h) => h.executeUpdate(pauseUpdate, { args: [] }));
+    },
+    async resumeReminder(c, ctx) {
+      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.resumed', (h) => h.executeUpdate(resumeUpdate, { args: [] }));
+    },
+    async cancelReminder(c, ctx) {
+      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.cancelled', (h) => h.executeUpdate(cancelReminderUpdate, { args: [] }));
+    },
+
+    async listMyNotifications(c, ctx) {
+      const q = queryOf(c);
+      const me = caller(ctx);
+      const where: Record<string, unknown> = { tenantId: me.tenant.id, userId: me.user.id };
+      if (q.bool('unread')) where.read = false;
+      const result = await paginate(Notification, { where, limit: q.int('limit'), cursor: q.str('cursor'), order: [['read', 'ASC'], ['createdAt', 'DESC'], ['id', 'DESC']] });
+      const unreadCount = await Notification.count({ where: { tenantId: me.tenant.id, userId: me.user.id, read: false } });
+      ctx.body = { ...page(result, presentNotification), unreadCount };
+    },
+
+    async markMyNotificationRead(c, ctx) {
+      const me = caller(ctx);
+      const n = await Notification.findOne({ where: { id: c.request.params.notificationId as string, tenantId: me.tenant.id, userId: me.user.id } });
+      if (!n) throw notFound(`Notification ${c.request.params.notificationId}`);
+      if (!n.read) await n.update({ read: true, readAt: new Date() });
+      respond(ctx, presentNotification(n));
+    },
+
+    async markAllMyNotificationsRead(_c, ctx) {
+      const me = caller(ctx);
+      const [marked] = await Notification.update({ read: true, readAt: new Date() }, { where: { tenantId: me.tenant.id, userId: me.user.id, read: false } });
+      ctx.body = { marked };
+    },
+  };
+}

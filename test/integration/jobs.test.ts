@@ -1,0 +1,185 @@
+// Scheduled jobs through the real API, Postgres and a Temporal dev server: schedules are real
+// Temporal Schedules kept in step; runs happen on demand and at a one-off time, with their history;
+// a running run is cancelled; housekeeping jobs purge what they should and nothing else.
+import { randomUUID } from 'node:crypto';
+import { ScheduleNotFoundError } from '@temporalio/client';
+import { AuditEvent, IdempotencyKey, StoredFile, UsedLink } from '../../db';
+import { buildCaller } from '../helpers/factories';
+import { startTestApp, TestApp } from '../helpers/app';
+import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
+import { waitFor } from '../helpers/wait';
+
+let app: TestApp;
+let hooks: WebhookReceiver;
+
+beforeAll(async () => {
+  hooks = await startWebhookReceiver();
+  app = await startTestApp();
+  await app.startWorker();
+});
+afterAll(async () => {
+  await app.close();
+  await hooks.close();
+});
+
+interface Run { id: string; status: string; durationMs: number | null; error: string | null; result: Record<string, unknown> | null; workflowId: string }
+
+async function runs(key: string, scheduleId: string): Promise<Run[]> {
+  return (await app.call('get', `/v1/job-schedules/${scheduleId}/runs`, key).expect(200)).body.items;
+}
+async function finishedRun(key: string, scheduleId: string, what: string): Promise<Run> {
+  return waitFor(async () => (await runs(key, scheduleId)).find((r) => r.status !== 'running'), { what, timeoutMs: 60_000 });
+}
+const httpJob = (path: string, over: Record<string, unknown> = {}) => ({
+  name: `call ${path}`, jobType: 'http', params: { url: `${hooks.url}${path}`, method: 'POST', body: { hello: 'docket' } }, cron: '0 3 * * *', timezone: 'Europe/Berlin', ...over,
+});
+
+it('lists the job types with their parameter schemas', async () => {
+  const { key } = await buildCaller(['jobs.read']);
+  const items = (await app.call('get', '/v1/job-types', key).expect(200)).body.items;
+  expect(items.map((t: { name: string }) => t.name)).toEqual(['audit.retention_purge', 'housekeeping.expired_keys', 'files.orphan_purge', 'http']);
+  expect(items[0].parameters).toMatchObject({ required: ['olderThanDays'] });
+  const { key: none } = await buildCaller([]);
+  expect((await app.call('get', '/v1/job-types', none).expect(403)).body.code).toBe('PERMISSION_DENIED');
+});
+
+it('creates a cron schedule as a Temporal Schedule, runs it now, and keeps the run history', async () => {
+  const { tenant, key } = await buildCaller(['*']);
+  const created = await app.call('post', '/v1/job-schedules', key).send(httpJob('/now', { overlapPolicy: 'buffer_one', catchupWindowSeconds: 600, retry: { maximumAttempts: 2 } })).expect(201);
+  const s = created.body;
+  expect(s).toMatchObject({ cron: '0 3 * * *', timezone: 'Europe/Berlin', paused: false, overlapPolicy: 'buffer_one', retry: { maximumAttempts: 2, initialIntervalSeconds: 10 } });
+  expect(s.temporalScheduleId).toBe(`jobs:${tenant.id}:${s.id}`);
+  const described = await app.client.schedule.getHandle(s.temporalScheduleId).describe();
+  expect(described.spec.timezone).toBe('Europe/Berlin');
+  expect(described.policies.overlap).toBe('BUFFER_ONE');
+  expect(described.searchAttributes).toMatchObject({ TenantId: [tenant.id], EntityType: ['job_schedule'], EntityId: [s.id] });
+  const got = (await app.call('get', `/v1/job-schedules/${s.id}`, key).expect(200)).body;
+  // The next run is 03:00 Berlin time, i.e. 02:00Z or 01:00Z depending on DST.
+  expect(new Date(got.nextRunTimes[0]).getUTCMinutes()).toBe(0);
+  expect([1, 2]).toContain(new Date(got.nextRunTimes[0]).getUTCHours());
+
+  await app.call('post', `/v1/job-schedules/${s.id}/run`, key).expect(202);
+  const run = await finishedRun(key, s.id, 'run now finished');
+  expect(run).toMatchObject({ status: 'completed', error: null, result: { status: 200 } });
+  expect(run.durationMs).toBeGreaterThanOrEqual(0);
+  expect(run.workflowId.startsWith(`jobs:${tenant.id}:${s.id}-`)).toBe(true);
+  expect(hooks.received.filter((h) => h.path === '/now').map((h) => h.json)).toEqual([{ hello: 'docket' }]);
+  expect((await app.call('get', `/v1/job-runs/${run.id}`, key).expect(200)).body.id).toBe(run.id);
+  expect((await app.call('post', `/v1/job-runs/${run.id}/cancel`, key).expect(409)).body.code).toBe('JOB_RUN_FINISHED');
+  expect((await app.call('get', '/v1/job-schedules', key).expect(200)).body.items.map((x: { id: string }) => x.id)).toEqual([s.id]);
+});
+
+it('runs a one-off schedule at its time; a failing job is retried by its policy and recorded as failed', async () => {
+  const { key } = await buildCaller(['*']);
+  hooks.respondWith(500, 500);
+  const s = (await app.call('post', '/v1/job-schedules', key).send(httpJob('/once', { cron: undefined, runAt: new Date(Date.now() + 3000).toISOString(), retry: { maximumAttempts: 2, initialIntervalSeconds: 1 } })).expect(201)).body;
+  expect(s).toMatchObject({ cron: null });
+  const run = await finishedRun(key, s.id, 'one-off run finished');
+  expect(run.status).toBe('failed');
+  expect(run.error).toContain('HTTP 500');
+  expect(hooks.received.filter((h) => h.path === '/once')).toHaveLength(2);
+});
+
+it('pauses, unpauses and changes a schedule in step with Temporal; deletes it', async () => {
+  const { key } = await buildCaller(['*']);
+  const s = (await app.call('post', '/v1/job-schedules', key).send(httpJob('/edit')).expect(201)).body;
+  const handle = app.client.schedule.getHandle(s.temporalScheduleId);
+  expect((await app.call('patch', `/v1/job-schedules/${s.id}`, key).send({ paused: true }).expect(200)).body.paused).toBe(true);
+  expect((await handle.describe()).state.paused).toBe(true);
+  const changed = (await app.call('patch', `/v1/job-schedules/${s.id}`, key).send({ paused: false, cron: '*/15 * * * *', timezone: 'UTC' }).expect(200)).body;
+  expect(changed).toMatchObject({ paused: false, cron: '*/15 * * * *', timezone: 'UTC' });
+  const d = await handle.describe();
+  expect(d.state.paused).toBe(false);
+  expect(d.spec.timezone).toBe('UTC');
+  expect((await app.call('patch', `/v1/job-schedules/${s.id}`, key).send({ cron: '61 * * * *' }).expect(422)).body.code).toBe('INVALID_CRON');
+  expect((await app.call('get', `/v1/job-schedules/${s.id}`, key).expect(200)).body.cron).toBe('*/15 * * * *');
+  await app.call('patch', `/v1/job-schedules/${s.id}`, key).send({}).expect(400);
+  await app.call('delete', `/v1/job-schedules/${s.id}`, key).expect(204);
+  await expect(handle.describe()).rejects.toBeInstanceOf(ScheduleNotFoundError);
+  expect((await app.call('get', `/v1/job-schedules/${s.id}`, key).expect(404)).body.code).toBe('NOT_FOUND');
+  await app.call('delete', `/v1/job-schedules/${s.id}`, key).expect(404);
+});
+
+it('cancels a running run', async () => {
+  const { key } = await buildCaller(['*']);
+  hooks.delay(60_000);
+  try {
+    const s = (await app.call('post', '/v1/job-schedules', key).send(httpJob('/slow', { params: { url: `${hooks.url}/slow`, timeoutSeconds: 120 } })).expect(201)).body;
+    await app.call('post', `/v1/job-schedules/${s.id}/run`, key).expect(202);
+    const running = await waitFor(async () => (await runs(key, s.id)).find((r) => r.status === 'running'), { what: 'run started' });
+    await waitFor(async () => hooks.received.some((h) => h.path === '/slow'), { what: 'job called the slow endpoint' });
+    expect((await app.call('post', `/v1/job-runs/${running.id}/cancel`, key).expect(202)).body.status).toBe('running');
+    const run = await finishedRun(key, s.id, 'run cancelled');
+    expect(run.status).toBe('cancelled');
+  } finally {
+    hooks.delay(0);
+  }
+});
+
+it('refuses bad schedules with the reason, creating nothing', async () => {
+  const { key } = await buildCaller(['*']);
+  const cases: [Record<string, unknown>, number, string, string?][] = [
+    [{ cron: '61 * * * *' }, 422, 'INVALID_CRON', 'cron:'],
+    [{ cron: '0 0 * * * *' }, 422, 'INVALID_CRON', '5 fields'],
+    [{ cron: 'every day' }, 422, 'INVALID_CRON'],
+    [{ runAt: new Date(Date.now() + 60_000).toISOString() }, 422, 'INVALID_JOB', 'exactly one'],
+    [{ cron: undefined, runAt: '2020-01-01T00:00:00Z' }, 422, 'TIME_IN_PAST'],
+    [{ jobType: 'mine.bitcoin' }, 422, 'INVALID_JOB', 'unknown job type'],
+    [{ params: { url: 'not a url' } }, 422, 'INVALID_JOB', 'params.url'],
+    [{ jobType: 'audit.retention_purge', params: {} }, 422, 'INVALID_JOB', 'params.olderThanDays'],
+    [{ jobType: 'audit.retention_purge', params: { olderThanDays: 0 } }, 422, 'INVALID_JOB'],
+    [{ timezone: 'Atlantis/Capital' }, 422, 'INVALID_JOB', 'timezone'],
+    [{ overlapPolicy: 'sometimes' }, 400, 'VALIDATION_FAILED'],
+    [{ name: '' }, 400, 'VALIDATION_FAILED'],
+  ];
+  for (const [over, status, code, detail] of cases) {
+    const res = await app.call('post', '/v1/job-schedules', key).send(httpJob('/bad', over));
+    expect([JSON.stringify(over), res.status, res.body.code]).toEqual([JSON.stringify(over), status, code]);
+    if (detail) expect(res.body.detail).toContain(detail);
+  }
+  expect((await app.call('get', '/v1/job-schedules', key).expect(200)).body.items).toEqual([]);
+  const { key: reader } = await buildCaller(['jobs.read']);
+  expect((await app.call('post', '/v1/job-schedules', reader).send(httpJob('/x')).expect(403)).body.code).toBe('PERMISSION_DENIED');
+  await app.call('get', `/v1/job-runs/${randomUUID()}`, key).expect(404);
+  await app.call('post', `/v1/job-runs/${randomUUID()}/cancel`, key).expect(404);
+  await app.call('post', `/v1/job-schedules/${randomUUID()}/run`, key).expect(404);
+  await app.call('get', `/v1/job-schedules/${randomUUID()}/runs`, key).expect(404);
+  for (const url of ['/v1/job-schedules/not-a-uuid', '/v1/job-runs/not-a-uuid', '/v1/job-schedules?limit=0', '/v1/job-schedules?cursor=garbage', `/v1/job-schedules/${randomUUID()}/runs?limit=500`]) {
+    expect([url, (await app.call('get', url, key)).status]).toEqual([url, 400]);
+  }
+  await app.call('post', '/v1/job-runs/not-a-uuid/cancel', key).expect(400);
+  await app.call('post', '/v1/job-schedules/not-a-uuid/run', key).expect(400);
+  await app.call('delete', '/v1/job-schedules/not-a-uuid', key).expect(400);
+});
+
+it('housekeeping jobs purge only the tenant\'s old audit events, expired keys, used links and orphaned files', async () => {
+  const { tenant, key } = await buildCaller(['*']);
+  const other = await buildCaller(['*']);
+  const old = new Date(Date.now() - 400 * 86_400_000);
+  const audit = async (tenantId: string, createdAt: Date) => {
+    const e = await AuditEvent.create({ tenantId, actorType: 'system', actorId: null, action: 'files.file.uploaded', entityType: 'file', entityId: randomUUID(), before: null, after: null, requestId: null, workflowId: null, eventKey: null });
+    await AuditEvent.update({ createdAt }, { where: { id: e.id } });
+    return e.id;
+  };
+  const [oldMine, newMine, oldTheirs] = [await audit(tenant.id, old), await audit(tenant.id, new Date()), await audit(other.tenant.id, old)];
+  await IdempotencyKey.create({ tenantId: tenant.id, key: 'k-old', operationId: 'createReminder', requestHash: 'x', statusCode: 201, responseHeaders: null, responseBody: null });
+  await IdempotencyKey.update({ createdAt: old }, { where: { tenantId: tenant.id, key: 'k-old' } });
+  await IdempotencyKey.create({ tenantId: tenant.id, key: 'k-new', operationId: 'createReminder', requestHash: 'x', statusCode: 201, responseHeaders: null, responseBody: null });
+  await UsedLink.create({ nonce: `n-${randomUUID()}`, tenantId: tenant.id, usedAt: old });
+  const orphan = await StoredFile.create({ tenantId: tenant.id, sha256: 'a'.repeat(64), size: 1, contentType: 'text/csv', filename: 'x.csv', createdBy: null, originKey: `audit-export:${randomUUID()}` });
+  await StoredFile.update({ createdAt: old }, { where: { id: orphan.id } });
+
+  const run = async (jobType: string, params: Record<string, unknown>) => {
+    const s = (await app.call('post', '/v1/job-schedules', key).send({ name: jobType, jobType, params, cron: '0 4 * * 0', paused: true }).expect(201)).body;
+    await app.call('post', `/v1/job-schedules/${s.id}/run`, key).expect(202);
+    return finishedRun(key, s.id, `${jobType} finished`);
+  };
+  expect(await run('audit.retention_purge', { olderThanDays: 365 })).toMatchObject({ status: 'completed', result: { deleted: 1 } });
+  expect(await AuditEvent.findByPk(oldMine)).toBeNull();
+  expect(await AuditEvent.findByPk(newMine)).not.toBeNull();
+  expect(await AuditEvent.findByPk(oldTheirs)).not.toBeNull();
+  expect(await run('housekeeping.expired_keys', {})).toMatchObject({ status: 'completed', result: { idempotencyKeys: 1, usedLinks: 1 } });
+  expect(await IdempotencyKey.count({ where: { tenantId: tenant.id } })).toBe(1);
+  expect(await run('files.orphan_purge', { olderThanHours: 1 })).toMatchObject({ status: 'completed', result: { files: 1 } });
+  expect(await StoredFile.findByPk(orphan.id)).toBeNull();
+});

@@ -1,0 +1,80 @@
+// A worker SIGKILLed while reminders are pending (some delivered, some due while no worker runs): a
+// new worker replays their histories and every reminder is delivered, none lost and none twice.
+import { ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Notification, NotificationDelivery } from '../../db';
+import { buildCaller, buildUser } from '../helpers/factories';
+import { startTestApp, TestApp } from '../helpers/app';
+import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
+import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
+import { waitFor } from '../helpers/wait';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+let app: TestApp;
+let smtp: SmtpSink;
+let hooks: WebhookReceiver;
+const children: ChildProcess[] = [];
+
+function spawnWorker(): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', 'main.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, WORKFLOW_BUNDLE_PATH: process.env.DOCKET_TEST_BUNDLE, WORKER_QUEUES: 'reminders', SMTP_URL: smtp.url, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child);
+  return child;
+}
+
+beforeAll(async () => {
+  smtp = await startSmtpSink();
+  hooks = await startWebhookReceiver();
+  app = await startTestApp();
+});
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  await app.close();
+  await smtp.close();
+  await hooks.close();
+});
+
+it('delivers every pending reminder exactly once after its worker was SIGKILLed', async () => {
+  const { tenant, key } = await buildCaller(['*']);
+  const ada = await buildUser(tenant, { email: `ada-${randomUUID().slice(0, 6)}@example.com` });
+  const tag = randomUUID().slice(0, 8);
+  const first = spawnWorker();
+  const make = async (n: number, seconds: number) => (await app.call('post', '/v1/reminders', key).send({
+    subject: `crash-${tag}-${n}`, channels: ['email', 'in_app', 'webhook'], dueAt: new Date(Date.now() + seconds * 1000).toISOString(),
+    recipients: { users: [ada.id], webhooks: [{ url: `${hooks.url}/${tag}`, secret: 'whsec_crash_test_secret' }] },
+  }).expect(201)).body.id as string;
+  // Three due soon (delivered by the first worker), three due while no worker is running.
+  const early = await Promise.all([0, 1, 2].map((n) => make(n, 3)));
+  const late = await Promise.all([3, 4, 5].map((n) => make(n, 9)));
+  const ids = [...early, ...late];
+
+  await waitFor(async () => (await NotificationDelivery.count({ where: { subjectId: early, status: 'sent' } })) === early.length * 3, { what: 'early reminders delivered', timeoutMs: 60_000 });
+  first.kill('SIGKILL');
+  await new Promise((r) => first.once('exit', r));
+  // The late ones fall due with no worker at all.
+  await new Promise((r) => setTimeout(r, 7000));
+  expect(await NotificationDelivery.count({ where: { subjectId: late } })).toBe(0);
+  spawnWorker();
+
+  await waitFor(async () => {
+    const states = await Promise.all(ids.map(async (id) => (await app.call('get', `/v1/reminders/${id}`, key).expect(200)).body.status));
+    return states.every((s) => s === 'completed');
+  }, { what: 'all reminders completed', timeoutMs: 90_000 });
+
+  // One delivery row per (reminder, channel, recipient), all sent; one notification per reminder.
+  const rows = await NotificationDelivery.findAll({ where: { subjectId: ids } });
+  expect(rows).toHaveLength(ids.length * 3);
+  expect(rows.every((r) => r.status === 'sent')).toBe(true);
+  expect(await Notification.count({ where: { userId: ada.id } })).toBe(ids.length);
+  // Each message once: receivers deduplicate by Message-ID / Docket-Delivery, and there is nothing to deduplicate.
+  const mails = smtp.messages.filter((m) => m.subject.includes(`crash-${tag}`));
+  expect(mails).toHaveLength(ids.length);
+  expect(new Set(mails.map((m) => m.headers['message-id'])).size).toBe(ids.length);
+  const posts = hooks.received.filter((h) => h.path === `/${tag}`);
+  expect(posts).toHaveLength(ids.length);
+  expect(new Set(posts.map((p) => p.headers['docket-delivery'])).size).toBe(ids.length);
+});

@@ -1,0 +1,264 @@
+// Reminders end to end through the real API, Postgres, Temporal, an SMTP sink and a webhook receiver:
+// a reminder delivers once by email, in-app and a signed webhook; the preview follows DST; every
+// command and every refusal answers synchronously.
+import { randomUUID } from 'node:crypto';
+import { AuditEvent, NotificationDelivery } from '../../db';
+import { verifyWebhook } from '../../lib/notify/webhook';
+import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
+import { startTestApp, TestApp } from '../helpers/app';
+import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
+import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
+import { waitFor } from '../helpers/wait';
+
+let app: TestApp;
+let smtp: SmtpSink;
+let hooks: WebhookReceiver;
+const SECRET = 'whsec_test_0123456789abcdef';
+
+beforeAll(async () => {
+  smtp = await startSmtpSink();
+  hooks = await startWebhookReceiver();
+  app = await startTestApp();
+  await app.startWorker({ smtpUrl: smtp.url });
+});
+afterAll(async () => {
+  await app.close();
+  await smtp.close();
+  await hooks.close();
+});
+
+// Due times a few seconds ahead: enough for the create to be validated on a busy machine (the first
+// request of an operation also compiles its validator), short enough to keep the tests quick.
+const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();
+const inDays = (d: number) => inSeconds(d * 86_400);
+
+async function team() {
+  const { tenant, user: admin, key } = await buildCaller(['*']);
+  const ada = await buildUser(tenant, { name: 'Ada', email: `ada-${randomUUID().slice(0, 6)}@example.com` });
+  return { tenant, admin, key, ada, adaKey: await buildApiKey(ada) };
+}
+
+function create(key: string, over: Record<string, unknown> = {}) {
+  return app.call('post', '/v1/reminders', key).send({ subject: 'Renew the contract', message: 'It expires soon.', channels: ['email'], recipients: { emails: ['ops@example.com'] }, dueAt: inDays(2), ...over });
+}
+
+describe('delivery', () => {
+  it('delivers a one-off reminder once by email, in-app and a signed webhook, then completes', async () => {
+    const t = await team();
+    const subject = `Pay invoice ${randomUUID().slice(0, 8)}`;
+    const res = await create(t.key, {
+      subject, object: { type: 'invoice', id: 'INV-7' }, channels: ['email', 'in_app', 'webhook'],
+      recipients: { users: [t.ada.id], emails: ['billing@example.com'], webhooks: [{ url: `${hooks.url}/one`, secret: SECRET }] }, dueAt: inSeconds(4),
+    }).expect(201);
+    expect(res.headers.location).toBe(`/v1/reminders/${res.body.id}`);
+    expect(res.body).toMatchObject({ status: 'active', nextTriggerAt: res.body.dueAt, recipients: { webhooks: [{ url: `${hooks.url}/one` }] } });
+    expect(JSON.stringify(res.body)).not.toContain(SECRET);
+    expect(res.body.workflowId).toBe(`reminders:${t.tenant.id}:${res.body.id}`);
+
+    const done = await waitFor(async () => {
+      const r = (await app.call('get', `/v1/reminders/${res.body.id}`, t.key).expect(200)).body;
+      return r.status === 'completed' && r;
+    }, { what: 'reminder completed' });
+    expect(done).toMatchObject({ nextTriggerAt: null, occurrenceCount: 1 });
+    await waitFor(async () => smtp.messages.filter((m) => m.subject.includes(subject)).length === 2, { what: 'two emails' });
+    expect(smtp.messages.filter((m) => m.subject === `Reminder: ${subject}`).map((m) => m.to[0]).sort()).toEqual(['billing@example.com', t.ada.email].sort());
+
+    const hook = hooks.received.find((h) => h.path === '/one')!;
+    expect(hook.json).toMatchObject({ type: 'reminder.triggered', reminder: { id: res.body.id, subject, object: { type: 'invoice', id: 'INV-7' } } });
+    expect(verifyWebhook(SECRET, String(hook.headers['docket-signature']), hook.body)).toBe(true);
+    expect(verifyWebhook('another-secret-entirely', String(hook.headers['docket-signature']), hook.body)).toBe(false);
+
+    const mine = (await app.call('get', '/v1/me/notifications', t.adaKey).expect(200)).body;
+    expect(mine.unreadCount).toBe(1);
+    expect(mine.items[0]).toMatchObject({ subject, read: false, sourceType: 'reminder', sourceId: res.body.id, object: { type: 'invoice', id: 'INV-7' } });
+
+    const deliveries = (await app.call('get', `/v1/reminders/${res.body.id}/deliveries`, t.key).expect(200)).body.items;
+    expect(deliveries.map((d: { channel: string; status: string }) => `${d.channel}:${d.status}`).sort()).toEqual(['email:sent', 'email:sent', 'in_app:sent', 'webhook:sent']);
+    expect(await NotificationDelivery.count({ where: { subjectId: res.body.id, status: 'sent' } })).toBe(4);
+  });
+
+  it('retries a failing webhook with backoff, logging each attempt, and never holds up the email', async () => {
+    const t = await team();
+    hooks.respondWith(500);
+    const res = await create(t.key, { channels: ['webhook', 'email'], recipients: { emails: ['x@example.com'], webhooks: [{ url: `${hooks.url}/flaky`, secret: SECRET }] }, dueAt: inSeconds(3) }).expect(201);
+    const items = await waitFor(async () => {
+      const list = (await app.call('get', `/v1/reminders/${res.body.id}/deliveries`, t.key).expect(200)).body.items as { channel: string; status: string; attempt: number; error: string | null }[];
+      return list.filter((d) => d.channel === 'webhook').length === 2 && list;
+    }, { what: 'webhook retried' });
+    const webhook = items.filter((d) => d.channel === 'webhook').reverse();
+    expect(webhook.map((d) => [d.attempt, d.status])).toEqual([[1, 'failed'], [2, 'sent']]);
+    expect(webhook[0].error).toContain('500');
+    expect(items.filter((d) => d.channel === 'email').map((d) => d.status)).toEqual(['sent']);
+    const received = hooks.received.filter((h) => h.path === '/flaky');
+    // The same delivery id on the retry: the receiver can drop a duplicate.
+    expect(received[0].headers['docket-delivery']).toBe(received[1].headers['docket-delivery']);
+  });
+});
+
+describe('dispatch preview', () => {
+  it('lists the next triggers of a weekly reminder with two offsets, 09:00 Berlin across the March DST change', async () => {
+    const t = await team();
+    const res = await create(t.key, {
+      dueAt: undefined, offsets: [15, 1440],
+      recurrence: { rrule: 'FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0', timezone: 'Europe/Berlin', start: '2027-03-15T00:00:00+01:00' },
+    }).expect(201);
+    expect(res.body.recurrence).toMatchObject({ timezone: 'Europe/Berlin' });
+    expect(res.body.nextTriggerAt).toBe('2027-03-14T08:00:00.000Z');
+    const preview = (await app.call('get', `/v1/reminders/${res.body.id}/preview?count=6`, t.key).expect(200)).body.items;
+    expect(preview.map((p: { at: string; trigger: string }) => `${p.at} ${p.trigger}`)).toEqual([
+      '2027-03-14T08:00:00.000Z before:1440m', '2027-03-15T07:45:00.000Z before:15m',
+      '2027-03-21T08:00:00.000Z before:1440m', '2027-03-22T07:45:00.000Z before:15m',
+      // 28 March: clocks go forward. Still 09:00 local (and 09:00 the day before), now 07:00Z.
+      '2027-03-28T07:00:00.000Z before:1440m', '2027-03-29T06:45:00.000Z before:15m',
+    ]);
+    await app.call('get', `/v1/reminders/${res.body.id}/preview?count=0`, t.key).expect(400);
+  });
+});
+
+describe('commands', () => {
+  it('reschedules, snoozes, acknowledges, pauses, resumes and cancels, each at once and audited', async () => {
+    const t = await team();
+    const id = (await create(t.key, { dueAt: inDays(2) }).expect(201)).body.id;
+    const url = `/v1/reminders/${id}`;
+    const newDue = inDays(3);
+    const rescheduled = (await app.call('post', `${url}/reschedule`, t.key).send({ dueAt: newDue }).expect(200)).body;
+    expect(rescheduled).toMatchObject({ dueAt: newDue, nextTriggerAt: newDue });
+    const snoozed = (await app.call('post', `${url}/snooze`, t.key).send({ minutes: 60 }).expect(200)).body;
+    expect(Date.parse(snoozed.snoozedUntil) - Date.now()).toBeGreaterThan(59 * 60_000);
+    expect(snoozed.nextTriggerAt).toBe(snoozed.snoozedUntil);
+    expect((await app.call('post', `${url}/pause`, t.key).expect(200)).body).toMatchObject({ status: 'paused', nextTriggerAt: null });
+    expect((await app.call('post', `${url}/pause`, t.key).expect(409)).body.code).toBe('REMINDER_PAUSED');
+    expect((await app.call('post', `${url}/snooze`, t.key).send({ minutes: 5 }).expect(409)).body.code).toBe('REMINDER_PAUSED');
+    expect((await app.call('post', `${url}/resume`, t.key).expect(200)).body.status).toBe('active');
+    expect((await app.call('post', `${url}/resume`, t.key).expect(409)).body.code).toBe('REMINDER_NOT_PAUSED');
+    const acked = (await app.call('post', `${url}/acknowledge`, t.key).expect(200)).body;
+    // A one-off reminder acknowledged has nothing left to remind of.
+    expect(acked).toMatchObject({ status: 'completed', nextTriggerAt: null });
+    expect((await app.call('post', `${url}/cancel`, t.key).expect(409)).body.code).toBe('REMINDER_CLOSED');
+
+    const other = (await create(t.key).expect(201)).body.id;
+    expect((await app.call('post', `/v1/reminders/${other}/cancel`, t.key).expect(200)).body.status).toBe('cancelled');
+    for (const verb of ['cancel', 'pause', 'acknowledge']) {
+      expect((await app.call('post', `/v1/reminders/${other}/${verb}`, t.key).expect(409)).body.code).toBe('REMINDER_CLOSED');
+    }
+    expect((await app.call('post', `/v1/reminders/${other}/reschedule`, t.key).send({ dueAt: inDays(1) }).expect(409)).body.code).toBe('REMINDER_CLOSED');
+    const actions = (await AuditEvent.findAll({ where: { tenantId: t.tenant.id, entityId: id }, order: [['id', 'ASC']] })).map((e) => e.action);
+    expect(actions).toEqual(expect.arrayContaining(['reminders.reminder.created', 'reminders.reminder.rescheduled', 'reminders.reminder.snoozed', 'reminders.reminder.paused', 'reminders.reminder.resumed', 'reminders.reminder.acknowledged']));
+  });
+
+  it('refuses bad commands synchronously with a stable code, changing nothing', async () => {
+    const t = await team();
+    const id = (await create(t.key).expect(201)).body.id;
+    const url = `/v1/reminders/${id}`;
+    expect((await app.call('post', `${url}/reschedule`, t.key).send({ dueAt: inSeconds(-60) }).expect(422)).body.code).toBe('TIME_IN_PAST');
+    expect((await app.call('post', `${url}/reschedule`, t.key).send({}).expect(422)).body.code).toBe('INVALID_REMINDER');
+    expect((await app.call('post', `${url}/reschedule`, t.key).send({ recurrence: { rrule: 'FREQ=SOMETIMES', timezone: 'UTC' } }).expect(422)).body.code).toBe('INVALID_RECURRENCE');
+    expect((await app.call('post', `${url}/snooze`, t.key).send({ until: inSeconds(-5) }).expect(422)).body.code).toBe('TIME_IN_PAST');
+    expect((await app.call('post', `${url}/snooze`, t.key).send({ until: inDays(1), minutes: 5 }).expect(422)).body.code).toBe('INVALID_REMINDER');
+    expect((await app.call('post', `${url}/snooze`, t.key).send({ minutes: 0 }).expect(400)).body.code).toBe('VALIDATION_FAILED');
+    expect((await app.call('post', `${url}/resume`, t.key).expect(409)).body.code).toBe('REMINDER_NOT_PAUSED');
+    const after = (await app.call('get', url, t.key).expect(200)).body;
+    expect(after).toMatchObject({ status: 'active', snoozedUntil: null });
+    expect((await app.call('post', `/v1/reminders/${randomUUID()}/snooze`, t.key).send({ minutes: 5 }).expect(404)).body.code).toBe('NOT_FOUND');
+    await app.call('post', '/v1/reminders/not-a-uuid/cancel', t.key).expect(400);
+    for (const bad of ['/v1/reminders/not-a-uuid', `${url}/preview?count=101`, `${url}/deliveries?cursor=garbage`, '/v1/reminders?dueFrom=yesterday', '/v1/reminders?limit=0']) {
+      expect([bad, (await app.call('get', bad, t.key)).status]).toEqual([bad, 400]);
+    }
+    for (const verb of ['acknowledge', 'pause', 'resume', 'cancel']) {
+      expect((await app.call('post', `/v1/reminders/${randomUUID()}/${verb}`, t.key).expect(404)).body.code).toBe('NOT_FOUND');
+    }
+    expect((await app.call('post', `/v1/reminders/${randomUUID()}/reschedule`, t.key).send({ dueAt: inDays(1) }).expect(404)).body.code).toBe('NOT_FOUND');
+    const { key: readOnly } = await buildCaller(['reminders.read'], t.tenant);
+    expect((await app.call('post', `${url}/pause`, readOnly).expect(403)).body.code).toBe('PERMISSION_DENIED');
+  });
+});
+
+describe('create, read and list', () => {
+  it('refuses bad reminders with a stable code and writes nothing', async () => {
+    const t = await team();
+    const cases: [Record<string, unknown>, number, string][] = [
+      [{ subject: undefined }, 400, 'VALIDATION_FAILED'],
+      [{ channels: ['fax'] }, 400, 'VALIDATION_FAILED'],
+      [{ recurrence: { rrule: 'FREQ=DAILY', timezone: 'UTC' } }, 422, 'INVALID_REMINDER'],
+      [{ dueAt: undefined }, 422, 'INVALID_REMINDER'],
+      [{ dueAt: inSeconds(-1) }, 422, 'TIME_IN_PAST'],
+      [{ dueAt: inSeconds(600), offsets: [60] }, 422, 'TIME_IN_PAST'],
+      [{ dueAt: undefined, recurrence: { rrule: 'FREQ=DAILY;BYHOUR=25', timezone: 'UTC' } }, 422, 'INVALID_RECURRENCE'],
+      [{ dueAt: undefined, recurrence: { rrule: 'FREQ=DAILY', timezone: 'Mars/Olympus' } }, 422, 'INVALID_RECURRENCE'],
+      [{ dueAt: undefined, recurrence: { rrule: 'FREQ=SECONDLY', timezone: 'UTC' } }, 422, 'INVALID_RECURRENCE'],
+      [{ dueAt: undefined, recurrence: { rrule: 'FREQ=DAILY;COUNT=1', timezone: 'UTC', start: '2020-01-01T00:00:00Z' } }, 422, 'INVALID_RECURRENCE'],
+      [{ channels: ['in_app'] }, 422, 'INVALID_REMINDER'],
+      [{ channels: ['webhook'] }, 422, 'INVALID_REMINDER'],
+      [{ recipients: { users: [randomUUID()] } }, 422, 'UNKNOWN_USER'],
+      [{ recipients: { webhooks: [{ url: 'ftp://x', secret: SECRET }] }, channels: ['webhook'] }, 400, 'VALIDATION_FAILED'],
+      [{ offsets: [-5] }, 400, 'VALIDATION_FAILED'],
+    ];
+    for (const [over, status, code] of cases) {
+      const res = await create(t.key, over);
+      expect([JSON.stringify(over), res.status, res.body.code]).toEqual([JSON.stringify(over), status, code]);
+    }
+    expect((await app.call('get', '/v1/reminders', t.key).expect(200)).body.items).toEqual([]);
+    const { key: reader } = await buildCaller(['reminders.read'], t.tenant);
+    expect((await create(reader).expect(403)).body.code).toBe('PERMISSION_DENIED');
+  });
+
+  it('returns the same reminder for a repeated Idempotency-Key', async () => {
+    const t = await team();
+    const body = { subject: 'Once', channels: ['email'], recipients: { emails: ['a@example.com'] }, dueAt: inDays(1) };
+    const first = await app.call('post', '/v1/reminders', t.key).set('Idempotency-Key', 'rem-1').send(body).expect(201);
+    const again = await app.call('post', '/v1/reminders', t.key).set('Idempotency-Key', 'rem-1').send(body).expect(201);
+    expect(again.body.id).toBe(first.body.id);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+  });
+
+  it('lists by status, object, due range and recipient; another tenant sees nothing', async () => {
+    const t = await team();
+    const a = (await create(t.key, { object: { type: 'contract', id: 'C-1' }, dueAt: inDays(1), channels: ['email', 'in_app'], recipients: { users: [t.ada.id] } }).expect(201)).body;
+    const b = (await create(t.key, { dueAt: inDays(10), recipients: { emails: ['Finance@Example.com'] } }).expect(201)).body;
+    const c = (await create(t.key, { dueAt: inDays(20) }).expect(201)).body;
+    await app.call('post', `/v1/reminders/${c.id}/cancel`, t.key).expect(200);
+    const ids = async (q: string) => (await app.call('get', `/v1/reminders${q}`, t.key).expect(200)).body.items.map((r: { id: string }) => r.id);
+    expect(await ids('?status=cancelled')).toEqual([c.id]);
+    expect(await ids('?objectType=contract&objectId=C-1')).toEqual([a.id]);
+    expect(await ids(`?recipient=${t.ada.id}`)).toEqual([a.id]);
+    expect(await ids('?recipient=finance@example.com')).toEqual([b.id]);
+    expect(await ids(`?dueFrom=${encodeURIComponent(inDays(5))}&dueTo=${encodeURIComponent(inDays(15))}`)).toEqual([b.id]);
+    const page1 = (await app.call('get', '/v1/reminders?limit=2', t.key).expect(200)).body;
+    expect(page1.items).toHaveLength(2);
+    const page2 = (await app.call('get', `/v1/reminders?limit=2&cursor=${page1.nextCursor}`, t.key).expect(200)).body;
+    expect(page2.items.map((r: { id: string }) => r.id)).toEqual([a.id]);
+    await app.call('get', '/v1/reminders?status=sleeping', t.key).expect(400);
+    const stranger = await buildCaller(['*']);
+    expect((await app.call('get', `/v1/reminders/${a.id}`, stranger.key).expect(404)).body.code).toBe('NOT_FOUND');
+    await app.call('get', `/v1/reminders/${a.id}/preview`, stranger.key).expect(404);
+    await app.call('get', `/v1/reminders/${a.id}/deliveries`, stranger.key).expect(404);
+    expect((await app.call('get', '/v1/reminders', stranger.key).expect(200)).body.items).toEqual([]);
+  });
+});
+
+describe('my notifications', () => {
+  it('lists unread first, marks one read and then all read; another user\'s notification is not mine', async () => {
+    const t = await team();
+    for (const subject of ['first', 'second', 'third']) {
+      await create(t.key, { subject, channels: ['in_app'], recipients: { users: [t.ada.id] }, dueAt: inSeconds(3) }).expect(201);
+    }
+    const list = await waitFor(async () => {
+      const body = (await app.call('get', '/v1/me/notifications', t.adaKey).expect(200)).body;
+      return body.items.length === 3 && body;
+    }, { what: 'three notifications' });
+    expect(list.unreadCount).toBe(3);
+    const oldest = list.items.find((n: { subject: string }) => n.subject === 'first');
+    const marked = (await app.call('post', `/v1/me/notifications/${oldest.id}/read`, t.adaKey).expect(200)).body;
+    expect(marked).toMatchObject({ read: true });
+    await app.call('post', `/v1/me/notifications/${oldest.id}/read`, t.adaKey).expect(200);
+    const after = (await app.call('get', '/v1/me/notifications', t.adaKey).expect(200)).body;
+    expect(after.unreadCount).toBe(2);
+    expect(after.items.map((n: { read: boolean }) => n.read)).toEqual([false, false, true]);
+    expect((await app.call('get', '/v1/me/notifications?unread=true', t.adaKey).expect(200)).body.items).toHaveLength(2);
+    expect((await app.call('post', `/v1/me/notifications/${oldest.id}/read`, t.key).expect(404)).body.code).toBe('NOT_FOUND');
+    expect((await app.call('post', '/v1/me/notifications/read-all', t.adaKey).expect(200)).body).toEqual({ marked: 2 });
+    expect((await app.call('get', '/v1/me/notifications', t.adaKey).expect(200)).body.unreadCount).toBe(0);
+    await app.call('post', '/v1/me/notifications/nope/read', t.adaKey).expect(400);
+    await app.call('get', '/v1/me/notifications').expect(401);
+  });
+});

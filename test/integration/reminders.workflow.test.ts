@@ -1,0 +1,228 @@
+// The reminder workflow alone, with fake activities, on a fresh time-skipping server per test: one-off,
+// offsets, weekly recurrence across a DST change, reschedule, snooze, acknowledge, pause, cancel,
+// a failing webhook retried with backoff, and continue-as-new — weeks pass in milliseconds.
+import { randomUUID } from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { ReminderActivities } from '../../activities/reminders';
+import { WebhookRejectedError } from '../../lib/notify/webhook';
+import { nextOccurrence } from '../../lib/recurrence';
+import { reminderWorkflow } from '../../workflows/reminders';
+import {
+  acknowledgeUpdate, cancelReminderUpdate, DeliveryRef, pauseUpdate, ReminderInput, ReminderState, rescheduleUpdate, resumeUpdate, snoozeUpdate,
+} from '../../workflows/reminders.api';
+import { SEARCH_ATTRIBUTE_NAMES } from '../../workflows/search-attributes';
+
+jest.setTimeout(90_000);
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+
+let env: TestWorkflowEnvironment;
+beforeEach(async () => {
+  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER! } } });
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: 'default',
+    searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_NAMES.map((n) => [n, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+  });
+});
+afterEach(() => env?.teardown());
+
+interface Sent extends DeliveryRef { at: string; attempt: number }
+
+/** Fake activities: deliveries are recorded with the (skipped) server time they ran at. */
+function fakeActivities(opts: { webhook?: (attempt: number) => void } = {}) {
+  const log = { sent: [] as Sent[], attempts: [] as Sent[], failed: [] as (DeliveryRef & { error: string })[], persisted: [] as ReminderState[] };
+  const activities: ReminderActivities = {
+    async nextOccurrence(i) { return nextOccurrence(i.recurrence, new Date(i.after))?.toISOString() ?? null; },
+    async persistReminder(i) { log.persisted.push(JSON.parse(JSON.stringify(i.state))); },
+    async deliverReminder(ref) {
+      const info = Context.current().info;
+      const entry = { ...ref, at: new Date(info.currentAttemptScheduledTimestampMs).toISOString(), attempt: info.attempt };
+      log.attempts.push(entry);
+      if (ref.channel === 'webhook') opts.webhook?.(info.attempt);
+      log.sent.push(entry);
+      return 'sent';
+    },
+    async recordDeliveryFailure(i) { log.failed.push(i); },
+  };
+  return { activities, log };
+}
+
+type Handle = Awaited<ReturnType<typeof env.client.workflow.start<typeof reminderWorkflow>>>;
+
+async function withReminder(over: Partial<ReminderInput>, body: (h: Handle, log: ReturnType<typeof fakeActivities>['log'], now: number) => Promise<void>, fakes = fakeActivities()) {
+  const taskQueue = `wf-reminders-${randomUUID()}`;
+  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: process.env.DOCKET_TEST_BUNDLE! }, activities: fakes.activities });
+  const now = await env.currentTimeMs();
+  const input: ReminderInput = {
+    tenantId: 't', reminderId: randomUUID(), channels: ['email'], recipients: { users: [], emails: ['a@example.com'], webhooks: 0 },
+    schedule: { dueAt: new Date(now + HOUR).toISOString() }, plan: { offsets: [0] }, createdAt: new Date(now).toISOString(), ...over,
+  };
+  await worker.runUntil(async () => {
+    const handle = await env.client.workflow.start(reminderWorkflow, { taskQueue, workflowId: `reminders:t:${input.reminderId}`, args: [input] });
+    try {
+      await handle.query('state'); // the first workflow task has run: its timer exists before time is skipped
+      await body(handle, fakes.log, now);
+    } finally {
+      await handle.terminate('test over').catch(() => undefined);
+    }
+  });
+}
+
+async function refusal(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (err) {
+    return err instanceof WorkflowUpdateFailedError ? (err.cause as { type?: string }).type : String(err);
+  }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+it('one-off: delivers once to every channel and recipient at the due time, then completes', async () => {
+  await withReminder({ channels: ['email', 'in_app'], recipients: { users: ['u1'], emails: ['a@example.com'], webhooks: 0 } }, async (h, log, now) => {
+    const end = await h.result();
+    expect(end.status).toBe('completed');
+    expect(log.sent.map((s) => `${s.channel}:${s.recipient}`).sort()).toEqual(['email:email:a@example.com', 'email:user:u1', 'in_app:user:u1']);
+    for (const s of log.sent) expect(Date.parse(s.at) - (now + HOUR)).toBeLessThan(2000);
+    expect(log.persisted.at(-1)).toMatchObject({ status: 'completed', nextTriggerAt: null, occurrenceCount: 1 });
+  });
+});
+
+it('offsets: reminds 1 day and 15 minutes before the due time, nextTriggerAt kept current', async () => {
+  await withReminder({ plan: { offsets: [1440, 15] } }, async (h, log, now) => {
+    const due = now + 3 * 24 * HOUR;
+    await h.executeUpdate(rescheduleUpdate, { args: [{ schedule: { dueAt: iso(due) } }] });
+    expect(log.persisted.at(-1)?.nextTriggerAt).toBe(iso(due - 24 * HOUR));
+    await env.sleep(2 * 24 * HOUR + MIN);
+    expect(log.sent.map((s) => s.trigger)).toEqual(['before:1440m']);
+    expect((await h.query('state') as ReminderState).nextTriggerAt).toBe(iso(due - 15 * MIN));
+    await h.result();
+    expect(log.sent.map((s) => s.trigger)).toEqual(['before:1440m', 'before:15m']);
+    expect(Date.parse(log.sent[1].at) - (due - 15 * MIN)).toBeLessThan(2000);
+  });
+});
+
+it('recurrence: weekly Monday 09:00 Europe/Berlin stays 09:00 local across the March DST change (UTC moves by 1 h)', async () => {
+  await withReminder({
+    schedule: { recurrence: { rrule: 'FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0;BYSECOND=0;COUNT=2', timezone: 'Europe/Berlin', start: '2027-03-22T00:00:00+01:00' } },
+  }, async (h, log) => {
+    const end = await h.result();
+    expect(end.status).toBe('completed');
+    expect(end.occurrenceCount).toBe(2);
+    // 09:00 CET = 08:00Z before 28 March 2027; 09:00 CEST = 07:00Z after.
+    expect(log.sent.map((s) => s.occurrence)).toEqual(['2027-03-22T08:00:00.000Z', '2027-03-29T07:00:00.000Z']);
+    for (const s of log.sent) expect(Math.abs(Date.parse(s.at) - Date.parse(s.occurrence))).toBeLessThan(2000);
+  });
+});
+
+it('reschedule takes effect at once: the old time passes silently, the new one delivers', async () => {
+  await withReminder({}, async (h, log, now) => {
+    expect(await refusal(h.executeUpdate(rescheduleUpdate, { args: [{ schedule: { dueAt: iso(now - HOUR) } }] }))).toBe('TIME_IN_PAST');
+    const moved = await h.executeUpdate(rescheduleUpdate, { args: [{ schedule: { dueAt: iso(now + 5 * HOUR) } }] });
+    expect(moved.nextTriggerAt).toBe(iso(now + 5 * HOUR));
+    await env.sleep(2 * HOUR);
+    expect(log.sent).toEqual([]);
+    await h.result();
+    expect(log.sent).toHaveLength(1);
+    expect(Date.parse(log.sent[0].at) - (now + 5 * HOUR)).toBeLessThan(2000);
+  });
+});
+
+it('snooze: the due trigger is skipped and the reminder comes back at the snooze time', async () => {
+  await withReminder({}, async (h, log, now) => {
+    expect(await refusal(h.executeUpdate(snoozeUpdate, { args: [{ until: iso(now - MIN) }] }))).toBe('TIME_IN_PAST');
+    const snoozed = await h.executeUpdate(snoozeUpdate, { args: [{ until: iso(now + 3 * HOUR) }] });
+    expect(snoozed.nextTriggerAt).toBe(iso(now + 3 * HOUR));
+    await env.sleep(2 * HOUR);
+    expect(log.sent).toEqual([]);
+    const end = await h.result();
+    expect(end.status).toBe('completed');
+    expect(log.sent.map((s) => s.trigger)).toEqual([`snooze:${iso(now + 3 * HOUR)}`]);
+  });
+});
+
+it('acknowledge stops the repeats of the current occurrence and advances to the next', async () => {
+  await withReminder({
+    schedule: { recurrence: { rrule: 'FREQ=DAILY;COUNT=2', timezone: 'UTC', start: '2030-01-01T09:00:00Z' } },
+    plan: { offsets: [0], repeat: { everyMinutes: 10, times: 3 } },
+  }, async (h, log, now) => {
+    await env.sleep(Date.parse('2030-01-01T09:15:00Z') - now); // the occurrence and its first repeat
+    expect(log.sent.map((s) => s.trigger)).toEqual(['before:0m', 'repeat:1']);
+    const acked = await h.executeUpdate(acknowledgeUpdate, { args: [] });
+    expect(acked.occurrence).toBe('2030-01-02T09:00:00.000Z');
+    expect(acked.nextTriggerAt).toBe('2030-01-02T09:00:00.000Z');
+    const end = await h.result(); // day 2 is not acknowledged: its three repeats go out
+    expect(end.status).toBe('completed');
+    expect(log.sent.map((s) => `${s.occurrence.slice(0, 10)} ${s.trigger}`)).toEqual([
+      '2030-01-01 before:0m', '2030-01-01 repeat:1', '2030-01-02 before:0m', '2030-01-02 repeat:1', '2030-01-02 repeat:2', '2030-01-02 repeat:3',
+    ]);
+  });
+});
+
+it('pause holds every trigger; resume skips what was missed and goes on', async () => {
+  await withReminder({ schedule: { recurrence: { rrule: 'FREQ=DAILY;BYHOUR=9;BYMINUTE=0;BYSECOND=0;COUNT=3', timezone: 'UTC', start: '2030-01-01T00:00:00Z' } } }, async (h, log, now) => {
+    const paused = await h.executeUpdate(pauseUpdate, { args: [] });
+    expect(paused).toMatchObject({ status: 'paused', nextTriggerAt: null });
+    expect(await refusal(h.executeUpdate(pauseUpdate, { args: [] }))).toBe('REMINDER_PAUSED');
+    expect(await refusal(h.executeUpdate(snoozeUpdate, { args: [{ until: iso(now + HOUR) }] }))).toBe('REMINDER_PAUSED');
+    await env.sleep(Date.parse('2030-01-01T12:00:00Z') - now); // day 1 passes while paused
+    expect(log.sent).toEqual([]);
+    const resumed = await h.executeUpdate(resumeUpdate, { args: [] });
+    expect(resumed.nextTriggerAt).toBe('2030-01-02T09:00:00.000Z');
+    expect(await refusal(h.executeUpdate(resumeUpdate, { args: [] }))).toBe('REMINDER_NOT_PAUSED');
+    await h.result();
+    expect(log.sent.map((s) => s.occurrence)).toEqual(['2030-01-02T09:00:00.000Z', '2030-01-03T09:00:00.000Z']);
+  });
+});
+
+it('cancel ends the reminder; every later command is refused as closed', async () => {
+  await withReminder({}, async (h, log) => {
+    const cancelled = await h.executeUpdate(cancelReminderUpdate, { args: [] });
+    expect(cancelled.status).toBe('cancelled');
+    expect((await h.result()).status).toBe('cancelled');
+    expect(log.sent).toEqual([]);
+    expect(log.persisted.at(-1)?.status).toBe('cancelled');
+  });
+});
+
+it('a failing webhook is retried with backoff until it succeeds; the email goes out meanwhile', async () => {
+  const fakes = fakeActivities({ webhook: (attempt) => { if (attempt < 3) throw new Error('HTTP 503'); } });
+  await withReminder({ channels: ['email', 'webhook'], recipients: { users: [], emails: ['a@example.com'], webhooks: 1 } }, async (h, log) => {
+    await h.result();
+    const hook = log.attempts.filter((a) => a.channel === 'webhook');
+    expect(hook.map((a) => a.attempt)).toEqual([1, 2, 3]);
+    // The retries waited out their backoff (in skipped time) instead of hammering the endpoint.
+    expect(Date.parse(hook[2].at) - Date.parse(hook[0].at)).toBeGreaterThanOrEqual(1000);
+    expect(log.sent.map((s) => s.channel).sort()).toEqual(['email', 'webhook']);
+    expect(log.failed).toEqual([]);
+  }, fakes);
+});
+
+it('a webhook refused for good is recorded as failed at once, without blocking the other deliveries', async () => {
+  const fakes = fakeActivities({ webhook: () => { throw new WebhookRejectedError(410); } });
+  await withReminder({ channels: ['webhook', 'email'], recipients: { users: [], emails: ['a@example.com'], webhooks: 1 } }, async (h, log) => {
+    await h.result();
+    expect(log.attempts.filter((a) => a.channel === 'webhook')).toHaveLength(1);
+    expect(log.sent.map((s) => s.channel)).toEqual(['email']);
+    expect(log.failed).toHaveLength(1);
+    expect(log.failed[0]).toMatchObject({ channel: 'webhook', recipient: 'webhook:0' });
+    expect(log.failed[0].error).toContain('410');
+  }, fakes);
+});
+
+it('continues as new after its delivery budget, delivering every occurrence exactly once', async () => {
+  await withReminder({
+    schedule: { recurrence: { rrule: 'FREQ=DAILY;COUNT=5', timezone: 'UTC', start: '2030-01-01T09:00:00Z' } }, deliveriesPerRun: 2,
+  }, async (h, log) => {
+    const end = await h.result();
+    expect(end).toMatchObject({ status: 'completed', occurrenceCount: 5 });
+    expect(log.sent.map((s) => s.occurrence.slice(0, 10))).toEqual(['2030-01-01', '2030-01-02', '2030-01-03', '2030-01-04', '2030-01-05']);
+    const first = await h.describe();
+    expect(first.runId).not.toBe(h.firstExecutionRunId);
+  });
+});

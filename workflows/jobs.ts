@@ -1,0 +1,46 @@
+// One run of a scheduled job: a row in job_runs (running → completed / failed / cancelled), the job
+// itself as one heartbeating activity with the schedule's retry policy.
+import {
+  ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, uuid4, workflowInfo,
+} from '@temporalio/workflow';
+import type { JobActivities } from '../activities/jobs';
+import { JobRunInput, JobRunOutcome } from './jobs.api';
+import { setWorkflowStatus } from './status';
+
+const bookkeeping = proxyActivities<JobActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 20 } });
+
+export async function jobRunWorkflow(input: JobRunInput): Promise<JobRunOutcome> {
+  const runId = uuid4();
+  const workflowId = workflowInfo().workflowId;
+  const job = proxyActivities<JobActivities>({
+    startToCloseTimeout: '1 hour',
+    // Jobs heartbeat at least every few seconds: a lost worker is noticed, and a cancel reaches the job.
+    heartbeatTimeout: '30 seconds',
+    retry: {
+      maximumAttempts: input.retry.maximumAttempts, initialInterval: `${input.retry.initialIntervalSeconds} seconds`, backoffCoefficient: 2,
+      nonRetryableErrorTypes: ['JobParamsError', 'OutboundBlockedError'],
+    },
+  });
+  const startedAt = new Date().toISOString();
+  const ref = { tenantId: input.tenantId, runId, workflowId };
+  setWorkflowStatus('running');
+  await bookkeeping.jobRunStarted({ ...ref, scheduleId: input.scheduleId, jobType: input.jobType, startedAt });
+  try {
+    const result = await job.runJob({ tenantId: input.tenantId, jobType: input.jobType, params: input.params });
+    await bookkeeping.jobRunFinished({ ...ref, status: 'completed', result });
+    setWorkflowStatus('completed');
+    return { runId, status: 'completed', result };
+  } catch (err) {
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(() => bookkeeping.jobRunFinished({ ...ref, status: 'cancelled', error: 'cancelled' }));
+      setWorkflowStatus('cancelled');
+      throw err;
+    }
+    const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+    const error = (cause as Error).message;
+    await bookkeeping.jobRunFinished({ ...ref, status: 'failed', error });
+    setWorkflowStatus('failed');
+    // The run fails in Temporal too, so the UI shows it red; the schedule keeps going.
+    throw ApplicationFailure.nonRetryable(error, 'JobFailed');
+  }
+}

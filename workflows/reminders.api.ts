@@ -1,0 +1,94 @@
+// Reminders: the shared definitions of the reminder workflow (API, worker and workflow import these).
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { Recurrence } from '../lib/recurrence';
+
+export const REMINDERS_TASK_QUEUE = 'docket-reminders';
+export const REMINDERS_DOMAIN = 'reminders';
+
+export type ReminderChannel = 'email' | 'webhook' | 'in_app';
+export type ReminderStatus = 'active' | 'paused' | 'completed' | 'cancelled';
+
+/** A one-off due time, or a recurrence (RRULE in a time zone). */
+export type ReminderSchedule = { dueAt: string; recurrence?: undefined } | { recurrence: Recurrence; dueAt?: undefined };
+
+/** Who is reminded. Webhooks are named by their index; their URL and secret stay in Postgres. */
+export interface ReminderRecipients {
+  users: string[];
+  emails: string[];
+  webhooks: number;
+}
+
+/** After the occurrence, repeat every `everyMinutes` up to `times` times until acknowledged. */
+export interface RepeatPolicy {
+  everyMinutes: number;
+  times: number;
+}
+
+export interface ReminderPlan {
+  /** Minutes before each occurrence at which to remind (0 = at the occurrence). */
+  offsets: number[];
+  repeat?: RepeatPolicy;
+}
+
+export interface ReminderState {
+  status: ReminderStatus;
+  schedule: ReminderSchedule;
+  /** The occurrence being reminded of now (ISO), null between occurrences or once done. */
+  occurrence: string | null;
+  lastOccurrence: string | null;
+  /** Trigger keys of the current occurrence already fired or skipped. */
+  handled: string[];
+  snoozedUntil: string | null;
+  /** Triggers before this instant are skipped (set at creation, reschedule and resume). */
+  notBefore: string;
+  nextTriggerAt: string | null;
+  occurrenceCount: number;
+  acknowledgedAt: string | null;
+  /** Incremented by every change; the read model keeps the newest. */
+  version: number;
+}
+
+export interface ReminderInput {
+  tenantId: string;
+  reminderId: string;
+  channels: ReminderChannel[];
+  recipients: ReminderRecipients;
+  schedule: ReminderSchedule;
+  plan: ReminderPlan;
+  createdAt: string;
+  /** Deliveries started per run before continue-as-new (default 500); tests lower it. */
+  deliveriesPerRun?: number;
+  /** Set by continue-as-new: the state carried into the new run. */
+  resume?: { state: ReminderState };
+}
+
+/** One delivery: its natural key parts (reminder, occurrence, trigger, channel, recipient). */
+export interface DeliveryRef {
+  tenantId: string;
+  reminderId: string;
+  occurrence: string;
+  trigger: string;
+  channel: ReminderChannel;
+  /** `user:<id>`, `email:<address>` or `webhook:<index>`. */
+  recipient: string;
+}
+
+export interface RescheduleCommand { schedule: ReminderSchedule }
+export interface SnoozeCommand { until: string }
+
+export const rescheduleUpdate = defineUpdate<ReminderState, [RescheduleCommand]>('reschedule');
+export const snoozeUpdate = defineUpdate<ReminderState, [SnoozeCommand]>('snooze');
+export const acknowledgeUpdate = defineUpdate<ReminderState, []>('acknowledge');
+export const pauseUpdate = defineUpdate<ReminderState, []>('pause');
+export const resumeUpdate = defineUpdate<ReminderState, []>('resume');
+export const cancelReminderUpdate = defineUpdate<ReminderState, []>('cancel');
+export const reminderStateQuery = defineQuery<ReminderState>('state');
+
+/** Refusals of the update validators: the ApplicationFailure type → HTTP status the API answers. */
+export const REMINDER_REFUSALS = {
+  REMINDER_CLOSED: 409,
+  REMINDER_PAUSED: 409,
+  REMINDER_NOT_PAUSED: 409,
+  TIME_IN_PAST: 422,
+} as const;
+export type ReminderRefusal = keyof typeof REMINDER_REFUSALS;

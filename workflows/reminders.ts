@@ -1,0 +1,220 @@
+// One reminder: durable timers for each occurrence's triggers (offsets before it, repeats after it,
+// snoozes), commands by Update (refused synchronously by validators), deliveries by activity.
+import {
+  allHandlersFinished, ApplicationFailure, condition, continueAsNew, proxyActivities, proxyLocalActivities, setHandler, workflowInfo,
+} from '@temporalio/workflow';
+import type { ReminderActivities } from '../activities/reminders';
+import {
+  acknowledgeUpdate, cancelReminderUpdate, DeliveryRef, pauseUpdate, ReminderInput, ReminderRefusal, ReminderState, reminderStateQuery,
+  rescheduleUpdate, resumeUpdate, snoozeUpdate,
+} from './reminders.api';
+import { deliveryTargets, nextTrigger, occurrenceSpan, snoozedTriggers, Trigger } from './reminders.rules';
+import { setWorkflowStatus } from './status';
+
+const acts = proxyActivities<ReminderActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 10, initialInterval: '1 second' },
+});
+// A delivery retries with backoff (1 s, 2 s, 4 s … at most 5 min apart, 8 attempts); a refusal that a
+// retry cannot change is final at once. Each delivery is its own activity, so one failing endpoint
+// never holds up another recipient or another reminder.
+const deliveries = proxyActivities<ReminderActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    maximumAttempts: 8, initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes',
+    nonRetryableErrorTypes: ['WebhookRejectedError', 'EmailRejectedError', 'RecipientGoneError', 'OutboundBlockedError'],
+  },
+});
+// Expanding a recurrence is pure and quick: a local activity keeps it out of the workflow bundle.
+const local = proxyLocalActivities<ReminderActivities>({ startToCloseTimeout: '10 seconds' });
+
+/** Deliveries started per run before continue-as-new, so history stays bounded. */
+const DELIVERIES_PER_RUN = 500;
+
+const refuse = (type: ReminderRefusal, message: string) => ApplicationFailure.nonRetryable(message, type);
+const nowIso = () => new Date().toISOString();
+const closed = (s: ReminderState) => s.status === 'completed' || s.status === 'cancelled';
+
+export async function reminderWorkflow(input: ReminderInput): Promise<ReminderState> {
+  const state: ReminderState = input.resume?.state ?? {
+    status: 'active', schedule: input.schedule, occurrence: null, lastOccurrence: null, handled: [], snoozedUntil: null,
+    notBefore: input.createdAt, nextTriggerAt: null, occurrenceCount: 0, acknowledgedAt: null, version: 0,
+  };
+  // The API wrote the row with version -1: the first round always persists.
+  let settled = input.resume ? state.version : -1;
+  // Bumped by reschedule: an occurrence computed for the old schedule is dropped.
+  let epoch = 0;
+  let started = 0;
+  const inflight = new Set<Promise<void>>();
+  const targets = deliveryTargets(input.channels, input.recipients);
+
+  const change = () => { state.version++; };
+  const settle = async () => { const mine = state.version; await condition(() => settled >= mine); return state; };
+  const assertOpen = () => { if (closed(state)) throw refuse('REMINDER_CLOSED', `The reminder is ${state.status}`); };
+  const assertFuture = (iso: string, what: string) => { if (Date.parse(iso) <= Date.now()) throw refuse('TIME_IN_PAST', `${what} ${iso} is in the past`); };
+
+  async function persist(): Promise<void> {
+    const writing = state.version;
+    await acts.persistReminder({ tenantId: input.tenantId, reminderId: input.reminderId, state });
+    settled = Math.max(settled, writing);
+  }
+
+  function closeOccurrence(): void {
+    state.lastOccurrence = state.occurrence;
+    state.occurrence = null;
+    state.handled = [];
+    state.snoozedUntil = null;
+    state.occurrenceCount++;
+    change();
+  }
+
+  /** Makes sure an active reminder has a current occurrence with a trigger left, or completes it. */
+  async function advance(): Promise<void> {
+    while (state.status === 'active') {
+      if (!state.occurrence) {
+        const mine = epoch;
+        let next: string | null;
+        if (state.schedule.dueAt !== undefined) {
+          next = state.lastOccurrence ? null : state.schedule.dueAt;
+        } else {
+          // Occurrences whose last trigger is before notBefore cannot fire: skip them in one step.
+          const floor = Date.parse(state.notBefore) - occurrenceSpan(input.plan) - 1;
+          const after = new Date(Math.max(state.lastOccurrence ? Date.parse(state.lastOccurrence) : -Infinity, floor)).toISOString();
+          next = await local.nextOccurrence({ recurrence: state.schedule.recurrence, after });
+          if (mine !== epoch || state.status !== 'active') continue; // rescheduled or paused meanwhile
+        }
+        if (!next) {
+          state.status = 'completed';
+          change();
+          return;
+        }
+        // handled and snoozedUntil were reset when the last occurrence closed; a snooze that landed while
+        // the next occurrence was being computed applies to it.
+        state.occurrence = next;
+        change();
+      }
+      if (nextTrigger(state, input.plan)) return;
+      closeOccurrence();
+    }
+  }
+
+  function deliver(ref: DeliveryRef): void {
+    started++;
+    const p = deliveries.deliverReminder(ref)
+      .catch((err) => acts.recordDeliveryFailure({ ...ref, error: ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message }))
+      .then(() => { inflight.delete(p); }, () => { inflight.delete(p); });
+    inflight.add(p);
+  }
+
+  function fire(t: Trigger): void {
+    const occurrence = state.occurrence!;
+    state.handled.push(t.key);
+    if (t.key.startsWith('snooze:')) state.snoozedUntil = null;
+    change();
+    for (const target of targets) deliver({ tenantId: input.tenantId, reminderId: input.reminderId, occurrence, trigger: t.key, ...target });
+  }
+
+  setHandler(reminderStateQuery, () => state);
+
+  setHandler(rescheduleUpdate, async (cmd) => {
+    state.schedule = cmd.schedule;
+    state.occurrence = null;
+    state.lastOccurrence = null;
+    state.handled = [];
+    state.snoozedUntil = null;
+    state.notBefore = nowIso();
+    epoch++;
+    change();
+    return settle();
+  }, {
+    validator: (cmd) => {
+      assertOpen();
+      if (cmd.schedule.dueAt !== undefined) assertFuture(cmd.schedule.dueAt, 'dueAt');
+    },
+  });
+
+  setHandler(snoozeUpdate, async (cmd) => {
+    state.handled.push(...snoozedTriggers(state, input.plan, cmd.until));
+    state.snoozedUntil = cmd.until;
+    change();
+    return settle();
+  }, {
+    validator: (cmd) => {
+      assertOpen();
+      if (state.status === 'paused') throw refuse('REMINDER_PAUSED', 'Resume the reminder before snoozing it');
+      assertFuture(cmd.until, 'until');
+    },
+  });
+
+  setHandler(acknowledgeUpdate, async () => {
+    state.acknowledgedAt = nowIso();
+    if (state.occurrence) closeOccurrence();
+    else change();
+    return settle();
+  }, { validator: () => assertOpen() });
+
+  setHandler(pauseUpdate, async () => {
+    state.status = 'paused';
+    change();
+    return settle();
+  }, {
+    validator: () => {
+      assertOpen();
+      if (state.status === 'paused') throw refuse('REMINDER_PAUSED', 'The reminder is paused already');
+    },
+  });
+
+  setHandler(resumeUpdate, async () => {
+    // Triggers missed while paused are skipped, not sent late in a burst.
+    state.status = 'active';
+    state.notBefore = nowIso();
+    change();
+    return settle();
+  }, {
+    validator: () => {
+      assertOpen();
+      if (state.status !== 'paused') throw refuse('REMINDER_NOT_PAUSED', 'The reminder is not paused');
+    },
+  });
+
+  setHandler(cancelReminderUpdate, async () => {
+    state.status = 'cancelled';
+    change();
+    return settle();
+  }, { validator: () => assertOpen() });
+
+  while (!closed(state)) {
+    if (started >= (input.deliveriesPerRun ?? DELIVERIES_PER_RUN) || workflowInfo().continueAsNewSuggested) {
+      await Promise.all(inflight);
+      await condition(allHandlersFinished);
+      if (state.version !== settled) await persist();
+      await continueAsNew<typeof reminderWorkflow>({ ...input, resume: { state } });
+    }
+    await advance();
+    if (closed(state)) break;
+    const trigger = state.status === 'active' ? nextTrigger(state, input.plan) : null;
+    const nextAt = trigger ? new Date(trigger.at).toISOString() : null;
+    if (state.nextTriggerAt !== nextAt) {
+      state.nextTriggerAt = nextAt;
+      change();
+    }
+    if (state.version !== settled) {
+      setWorkflowStatus(state.status);
+      await persist();
+      continue; // an Update may have landed during the write
+    }
+    const changed = trigger
+      ? await condition(() => state.version !== settled, Math.max(1, trigger.at - Date.now()))
+      : await condition(() => state.version !== settled).then(() => true);
+    if (!changed && trigger) fire(trigger);
+  }
+
+  state.nextTriggerAt = null;
+  change();
+  // Deliveries already started finish (a cancel does not take back a reminder being sent).
+  await Promise.all(inflight);
+  await persist();
+  setWorkflowStatus(state.status);
+  await condition(allHandlersFinished);
+  return state;
+}
