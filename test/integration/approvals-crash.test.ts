@@ -1,35 +1,24 @@
 // A worker killed in the middle of an approval flow: a new worker replays the flow's history and it
 // finishes correctly — signatures kept, each email sent once, the order approved.
-import { ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { NotificationDelivery, Role, UserRole } from '../../db';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
 import { waitFor } from '../helpers/wait';
+import { killAllWorkers, killWorker, spawnWorker } from '../helpers/worker-process';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 let app: TestApp;
 let smtp: SmtpSink;
-const children: ChildProcess[] = [];
 
-function spawnWorker(): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', 'main.ts')], {
-    cwd: ROOT,
-    env: { ...process.env, WORKFLOW_BUNDLE_PATH: process.env.DOCKET_TEST_BUNDLE, WORKER_QUEUES: 'approvals,approval-notifications', SMTP_URL: smtp.url, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  children.push(child);
-  return child;
-}
+const startWorker = () => spawnWorker({ WORKER_QUEUES: 'approvals,approval-notifications', SMTP_URL: smtp.url });
 
 beforeAll(async () => {
   smtp = await startSmtpSink();
   app = await startTestApp();
 });
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  killAllWorkers();
   await app.close();
   await smtp.close();
 });
@@ -49,15 +38,14 @@ it('finishes a flow after its worker was SIGKILLed part-way, with nothing lost a
     stages: [{ name: 'Finance', approvers: { roles: ['finance'] }, rule: 'all' }, { name: 'CFO', approvers: { roles: ['cfo'] }, rule: 'any' }],
   }).expect(201);
 
-  const first = spawnWorker();
+  const first = startWorker();
   const po = await app.call('post', '/v1/purchase-orders', admin).send({ number: 'PO-CRASH-1', supplier: 'S', currency: 'EUR', lines: [{ description: 'x', quantity: 1, unitPrice: 100 }] }).expect(201);
   const flowId = (await app.call('post', `/v1/purchase-orders/${po.body.id}/submit`, admin).expect(202)).body.approvalFlowId;
   await waitFor(async () => (await NotificationDelivery.count({ where: { subjectId: flowId, status: 'sent' } })) === 2, { what: 'stage 0 mails sent', timeoutMs: 60_000 });
   await app.call('post', `/v1/approval-flows/${flowId}/sign`, f1.key).send({ decision: 'approve', comment: 'before the crash' }).expect(200);
 
-  first.kill('SIGKILL');
-  await new Promise((r) => first.once('exit', r));
-  spawnWorker();
+  await killWorker(first);
+  startWorker();
 
   // The new worker rebuilds the flow from its history: f1's signature is still there.
   const afterF2 = await app.call('post', `/v1/approval-flows/${flowId}/sign`, f2.key).send({ decision: 'approve' }).expect(200);

@@ -1,35 +1,19 @@
 // A worker killed in the middle of an export: another worker resumes it from the heartbeat cursor,
 // and the CSV holds every event exactly once.
-import { ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { AuditEvent, AuditExport } from '../../db';
 import { buildCaller } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { waitFor } from '../helpers/wait';
+import { killAllWorkers, killWorker, spawnWorker } from '../helpers/worker-process';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 let app: TestApp;
-const children: ChildProcess[] = [];
 
-/** A real worker process (workers/main.ts), paging slowly so it can be killed mid-export. */
-function spawnWorker(): ChildProcess {
-  // `node --import tsx` runs the TypeScript entry in this one process, so SIGKILL kills the worker itself.
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', 'main.ts')], {
-    cwd: ROOT,
-    env: {
-      ...process.env, WORKFLOW_BUNDLE_PATH: process.env.DOCKET_TEST_BUNDLE, AUDIT_EXPORT_PAGE_SIZE: '25',
-      AUDIT_EXPORT_PAGE_PAUSE_MS: '150', LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  children.push(child);
-  return child;
-}
+const startWorker = () => spawnWorker({ AUDIT_EXPORT_PAGE_SIZE: '25', AUDIT_EXPORT_PAGE_PAUSE_MS: '150' });
 
 beforeAll(async () => { app = await startTestApp(); });
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  killAllWorkers();
   await app.close();
 });
 
@@ -40,7 +24,7 @@ it('resumes after SIGKILL with nothing lost and nothing written twice', async ()
     tenantId: tenant.id, actorType: 'system' as const, actorId: null, action: 'files.file.uploaded' as const, entityType: 'file',
     entityId: `f-${i}`, before: null, after: { i }, requestId: null, workflowId: null, eventKey: null,
   })));
-  const first = spawnWorker();
+  const first = startWorker();
   const started = await app.call('post', '/v1/audit-exports', key).send({ entityType: 'file' }).expect(202);
 
   // Kill the worker once a few pages are written: mid-export, not before, not after.
@@ -48,13 +32,12 @@ it('resumes after SIGKILL with nothing lost and nothing written twice', async ()
     const x = await AuditExport.findByPk(started.body.id);
     return x !== null && x.rowsWritten >= 100 && x.rowsWritten < total ? x.rowsWritten : undefined;
   }, { what: 'export part-way', timeoutMs: 60_000, intervalMs: 50 });
-  first.kill('SIGKILL');
-  await new Promise((r) => first.once('exit', r));
+  await killWorker(first);
   const frozen = (await AuditExport.findByPk(started.body.id))!;
   expect(frozen.status).toBe('running');
   expect(frozen.rowsWritten).toBeGreaterThanOrEqual(partial);
 
-  spawnWorker();
+  startWorker();
   const done = await waitFor(async () => {
     const res = await app.call('get', `/v1/audit-exports/${started.body.id}`, key).expect(200);
     return res.body.status === 'ready' && res.body;

@@ -1,31 +1,19 @@
 // A worker killed in the middle of a batch: another worker carries on from the items not yet stored,
 // and every document of the batch is stored exactly once.
-import { ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
 import { Op } from 'sequelize';
 import { Document, DocumentBatch, StoredFile } from '../../db';
 import { buildCaller } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { waitFor } from '../helpers/wait';
+import { killAllWorkers, killWorker, spawnWorker } from '../helpers/worker-process';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 let app: TestApp;
-const children: ChildProcess[] = [];
 
-/** A real worker process (workers/main.ts) serving only the documents queue, one page at a time. */
-function spawnWorker(): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', 'main.ts')], {
-    cwd: ROOT,
-    env: { ...process.env, WORKFLOW_BUNDLE_PATH: process.env.DOCKET_TEST_BUNDLE, WORKER_QUEUES: 'documents', PDF_POOL_SIZE: '1', LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  children.push(child);
-  return child;
-}
+const startWorker = () => spawnWorker({ WORKER_QUEUES: 'documents', PDF_POOL_SIZE: '1' });
 
 beforeAll(async () => { app = await startTestApp({ DOCUMENT_BATCH_CHUNK: '3' }); });
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  killAllWorkers();
   await app.close();
 });
 
@@ -35,7 +23,7 @@ it('finishes a batch after its worker was SIGKILLed part-way, each document stor
     code: 'crash', name: 'Crash', parts: { base: '<h1>Doc {{ n }}</h1>', footer: 'Page <span class="pageNumber"></span>' },
   }).expect(201)).body;
   const total = 36;
-  const first = spawnWorker();
+  const first = startWorker();
   const started = await app.call('post', '/v1/document-batches', key)
     .send({ templateCode: t.code, items: Array.from({ length: total }, (_, i) => ({ fileName: `d-${i}.pdf`, data: { n: i } })) }).expect(202);
 
@@ -45,13 +33,12 @@ it('finishes a batch after its worker was SIGKILLed part-way, each document stor
     const stored = await Document.count({ where: { batchId: started.body.id, status: 'ready' } });
     return stored >= 6 && stored % 3 !== 0 && stored < total - 6 ? stored : undefined;
   }, { what: 'batch part-way', timeoutMs: 90_000, intervalMs: 25 });
-  first.kill('SIGKILL');
-  await new Promise((r) => first.once('exit', r));
+  await killWorker(first);
   const frozen = (await DocumentBatch.findByPk(started.body.id))!;
   expect(frozen.status).toBe('running');
   expect(frozen.done).toBeLessThan(total);
 
-  spawnWorker();
+  startWorker();
   const done = await waitFor(async () => {
     const b = (await app.call('get', `/v1/document-batches/${started.body.id}`, key).expect(200)).body;
     return b.status === 'ready' && b;

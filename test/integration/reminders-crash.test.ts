@@ -1,7 +1,5 @@
 // A worker SIGKILLed while reminders are pending (some delivered, some due while no worker runs): a
 // new worker replays their histories and every reminder is delivered, none lost and none twice.
-import { ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Notification, NotificationDelivery } from '../../db';
 import { buildCaller, buildUser } from '../helpers/factories';
@@ -9,22 +7,13 @@ import { startTestApp, TestApp } from '../helpers/app';
 import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
 import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
 import { waitFor } from '../helpers/wait';
+import { killAllWorkers, killWorker, spawnWorker } from '../helpers/worker-process';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 let app: TestApp;
 let smtp: SmtpSink;
 let hooks: WebhookReceiver;
-const children: ChildProcess[] = [];
 
-function spawnWorker(): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', 'main.ts')], {
-    cwd: ROOT,
-    env: { ...process.env, WORKFLOW_BUNDLE_PATH: process.env.DOCKET_TEST_BUNDLE, WORKER_QUEUES: 'reminders', SMTP_URL: smtp.url, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  children.push(child);
-  return child;
-}
+const startWorker = () => spawnWorker({ WORKER_QUEUES: 'reminders', SMTP_URL: smtp.url });
 
 beforeAll(async () => {
   smtp = await startSmtpSink();
@@ -32,7 +21,7 @@ beforeAll(async () => {
   app = await startTestApp();
 });
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  killAllWorkers();
   await app.close();
   await smtp.close();
   await hooks.close();
@@ -42,7 +31,7 @@ it('delivers every pending reminder exactly once after its worker was SIGKILLed'
   const { tenant, key } = await buildCaller(['*']);
   const ada = await buildUser(tenant, { email: `ada-${randomUUID().slice(0, 6)}@example.com` });
   const tag = randomUUID().slice(0, 8);
-  const first = spawnWorker();
+  const first = startWorker();
   const make = async (n: number, seconds: number) => (await app.call('post', '/v1/reminders', key).send({
     subject: `crash-${tag}-${n}`, channels: ['email', 'in_app', 'webhook'], dueAt: new Date(Date.now() + seconds * 1000).toISOString(),
     recipients: { users: [ada.id], webhooks: [{ url: `${hooks.url}/${tag}`, secret: 'whsec_crash_test_secret' }] },
@@ -53,12 +42,11 @@ it('delivers every pending reminder exactly once after its worker was SIGKILLed'
   const ids = [...early, ...late];
 
   await waitFor(async () => (await NotificationDelivery.count({ where: { subjectId: early, status: 'sent' } })) === early.length * 3, { what: 'early reminders delivered', timeoutMs: 60_000 });
-  first.kill('SIGKILL');
-  await new Promise((r) => first.once('exit', r));
+  await killWorker(first);
   // The late ones fall due with no worker at all.
   await new Promise((r) => setTimeout(r, 7000));
   expect(await NotificationDelivery.count({ where: { subjectId: late } })).toBe(0);
-  spawnWorker();
+  startWorker();
 
   await waitFor(async () => {
     const states = await Promise.all(ids.map(async (id) => (await app.call('get', `/v1/reminders/${id}`, key).expect(200)).body.status));
