@@ -1,5 +1,6 @@
 // Every API error: a stable code, an HTTP status and a problem+json body (RFC 9457). No stack traces.
 import Koa from 'koa';
+import { WorkflowStartError } from '../lib/temporal';
 
 export interface FieldError {
   path: string;
@@ -54,6 +55,7 @@ export function sendProblem(ctx: Koa.Context, err: ApiError): void {
 /** Maps anything thrown to an ApiError: known client errors keep their status, the rest become 500. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof WorkflowStartError) return new ApiError(503, 'SERVICE_UNAVAILABLE', 'Temporal is unreachable; try again shortly');
   const e = err as { status?: number; statusCode?: number; type?: string; expose?: boolean; message?: string; name?: string };
   const status = e?.status ?? e?.statusCode;
   if (e?.type === 'entity.too.large' || status === 413) return new ApiError(413, 'PAYLOAD_TOO_LARGE', 'The request body is over the size limit');

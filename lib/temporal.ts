@@ -14,6 +14,28 @@ export async function connectTemporal(address: string, namespace: string): Promi
   return { connection, client: new Client({ connection, namespace }) };
 }
 
+/** A row's workflow could not be started (Temporal unreachable or refusing); the row was taken back. */
+export class WorkflowStartError extends Error {
+  constructor(readonly cause: unknown) {
+    super(`the workflow could not be started: ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = 'WorkflowStartError';
+  }
+}
+
+/**
+ * Runs `start` (the start of the workflow that owns a row just written); if it fails, `undo` takes the
+ * row back (deletes it or marks it failed) before WorkflowStartError is thrown, so no row is left
+ * waiting for a workflow that does not exist. The API answers WorkflowStartError with 503.
+ */
+export async function startOrUndo(start: () => Promise<unknown>, undo: () => Promise<unknown>): Promise<void> {
+  try {
+    await start();
+  } catch (err) {
+    await undo();
+    throw new WorkflowStartError(err);
+  }
+}
+
 export interface StartBusinessWorkflow<W extends Workflow> extends BusinessRef {
   /** The workflow function's name (pass its type as W for checked args). */
   workflowType: string;

@@ -9,7 +9,7 @@ import { ApprovalEvent, ApprovalFlow, ApprovalTemplate, ApprovalTemplateVersion,
 import { resolveApprovers } from '../../lib/approvers';
 import { recordAudit } from '../../lib/audit';
 import { LinkError, verifyLink } from '../../lib/links';
-import { startBusinessWorkflow } from '../../lib/temporal';
+import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
 import type { approvalFlowWorkflow } from '../../workflows/approvals';
 import {
   APPROVAL_REFUSALS, APPROVALS_DOMAIN, APPROVALS_TASK_QUEUE, cancelUpdate, FlowState, removeSignatureUpdate, signUpdate, TemplateDef,
@@ -87,6 +87,7 @@ export async function startApprovalFlow(deps: RouteDeps, s: StartFlow): Promise<
     flowId: id, status: 'pending', currentStage: 0, version: -1,
     stages: template.definition.stages.map((st) => ({ name: st.name, status: 'waiting', approvers: [], signatures: [] })),
   };
+  const approvers = await Promise.all(template.definition.stages.map((st) => resolveApprovers(s.tenantId, st.approvers.users, st.approvers.roles)));
   let flow: ApprovalFlow;
   try {
     flow = await ApprovalFlow.create({
@@ -99,12 +100,15 @@ export async function startApprovalFlow(deps: RouteDeps, s: StartFlow): Promise<
     if (err instanceof UniqueConstraintError) return { flow: (await ApprovalFlow.findOne({ where: pendingWhere }))!, created: false };
     throw err;
   }
-  const approvers = await Promise.all(template.definition.stages.map((st) => resolveApprovers(s.tenantId, st.approvers.users, st.approvers.roles)));
-  await startBusinessWorkflow<typeof approvalFlowWorkflow>(deps.temporal.client, {
-    workflowType: 'approvalFlowWorkflow', taskQueue: APPROVALS_TASK_QUEUE, domain: APPROVALS_DOMAIN, tenantId: s.tenantId,
-    entityType: s.objectType, entityId: id, initialStatus: 'pending',
-    args: [{ flowId: id, tenantId: s.tenantId, objectType: s.objectType, objectId: s.objectId, title, requester: s.requester, template: { id: template.id, version: template.version }, definition: template.definition, approvers }],
-  });
+  // A pending row without its workflow would hold the object's one-pending-flow slot for good: remove it.
+  await startOrUndo(
+    () => startBusinessWorkflow<typeof approvalFlowWorkflow>(deps.temporal.client, {
+      workflowType: 'approvalFlowWorkflow', taskQueue: APPROVALS_TASK_QUEUE, domain: APPROVALS_DOMAIN, tenantId: s.tenantId,
+      entityType: s.objectType, entityId: id, initialStatus: 'pending',
+      args: [{ flowId: id, tenantId: s.tenantId, objectType: s.objectType, objectId: s.objectId, title, requester: s.requester, template: { id: template.id, version: template.version }, definition: template.definition, approvers }],
+    }),
+    () => flow.destroy(),
+  );
   deps.metrics.workflowStarts.inc({ workflow_type: 'approvalFlowWorkflow' });
   return { flow, created: true };
 }

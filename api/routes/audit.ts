@@ -4,7 +4,7 @@ import { AuditEvent, AuditExport, StoredFile } from '../../db';
 import { auditWhere } from '../../activities/audit';
 import { createWithAudit } from '../../lib/audit';
 import { AUDIT_ACTIONS } from '../../lib/audit-actions';
-import { startBusinessWorkflow } from '../../lib/temporal';
+import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
 import type { auditExportWorkflow } from '../../workflows/audit';
 import { AUDIT_DOMAIN, AUDIT_TASK_QUEUE, AuditFilters } from '../../workflows/audit.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
@@ -52,16 +52,14 @@ export function auditRoutes(deps: RouteDeps): Handlers {
       // The row exists before the workflow starts, so status is readable at once from Postgres.
       const x = await createWithAudit(AuditExport, { id, tenantId: audit.tenantId, status: 'queued', filters, workflowId, requestedBy: audit.actor.id },
         { ...audit, action: 'audit.export.requested', entityType: 'audit_export', entityId: id, after: { filters }, workflowId });
-      try {
-        await startBusinessWorkflow<typeof auditExportWorkflow>(deps.temporal.client, {
+      await startOrUndo(
+        () => startBusinessWorkflow<typeof auditExportWorkflow>(deps.temporal.client, {
           workflowType: 'auditExportWorkflow', taskQueue: AUDIT_TASK_QUEUE, domain: AUDIT_DOMAIN, tenantId: audit.tenantId,
           entityType: 'audit_export', entityId: id, initialStatus: 'queued', args: [{ exportId: id, tenantId: audit.tenantId, filters }],
-        });
-      } catch (err) {
-        await x.update({ status: 'failed', error: 'The workflow could not be started' });
-        deps.logger.error({ err, requestId: ctx.state.requestId }, 'audit export start failed');
-        throw new ApiError(503, 'SERVICE_UNAVAILABLE', 'Temporal is unreachable; try again shortly');
-      }
+        }),
+        // Kept as failed (its audit event says it was requested).
+        () => x.update({ status: 'failed', error: 'The workflow could not be started' }),
+      );
       deps.metrics.workflowStarts.inc({ workflow_type: 'auditExportWorkflow' });
       respond(ctx, presentAuditExport(x), { status: 202, location: `/v1/audit-exports/${id}` });
     },

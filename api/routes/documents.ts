@@ -11,7 +11,7 @@ import { recordAudit } from '../../lib/audit';
 import { requestDocument } from '../../lib/documents/jobs';
 import { checkTemplate, PART_NAMES, renderTemplate, TemplateRenderError, TemplateSyntaxError } from '../../lib/documents/templates';
 import { deleteFile } from '../../lib/files';
-import { startBusinessWorkflow } from '../../lib/temporal';
+import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
 import type { documentBatchWorkflow, documentPreviewWorkflow } from '../../workflows/documents';
 import {
   DOCUMENT_BATCHES_DOMAIN, DOCUMENT_PREVIEWS_DOMAIN, DOCUMENTS_TASK_QUEUE, TEMPLATE_RENDER_ERROR,
@@ -299,11 +299,18 @@ export function documentRoutes(deps: RouteDeps): Handlers {
         await recordAudit({ ...audit, action: 'documents.batch.requested', entityType: 'document_batch', entityId: id, after: { templateCode: template.code, total: body.items.length }, workflowId }, transaction);
         return created;
       });
-      await startBusinessWorkflow<typeof documentBatchWorkflow>(deps.temporal.client, {
-        workflowType: 'documentBatchWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENT_BATCHES_DOMAIN, tenantId: audit.tenantId,
-        entityType: 'document_batch', entityId: id, initialStatus: 'queued',
-        args: [{ tenantId: audit.tenantId, batchId: id, chunkSize: deps.config.documents.batchChunkSize }],
-      });
+      await startOrUndo(
+        () => startBusinessWorkflow<typeof documentBatchWorkflow>(deps.temporal.client, {
+          workflowType: 'documentBatchWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENT_BATCHES_DOMAIN, tenantId: audit.tenantId,
+          entityType: 'document_batch', entityId: id, initialStatus: 'queued',
+          args: [{ tenantId: audit.tenantId, batchId: id, chunkSize: deps.config.documents.batchChunkSize }],
+        }),
+        // Its queued items would never render and would block the template's deletion: take them back.
+        () => deps.sequelize.transaction(async (transaction) => {
+          await Document.destroy({ where: { batchId: id, tenantId: audit.tenantId }, transaction });
+          await batch.destroy({ transaction });
+        }),
+      );
       deps.metrics.workflowStarts.inc({ workflow_type: 'documentBatchWorkflow' });
       respond(ctx, presentDocumentBatch(batch), { status: 202, location: `/v1/document-batches/${id}` });
     },

@@ -9,7 +9,7 @@ import { recordAudit } from '../../lib/audit';
 import { AuditAction } from '../../lib/audit-actions';
 import { nextOccurrence, parseRecurrence, Recurrence, RecurrenceError } from '../../lib/recurrence';
 import { previewTriggers } from '../../lib/reminder-preview';
-import { startBusinessWorkflow } from '../../lib/temporal';
+import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
 import type { reminderWorkflow } from '../../workflows/reminders';
 import {
   acknowledgeUpdate, cancelReminderUpdate, pauseUpdate, REMINDER_REFUSALS, ReminderPlan, ReminderSchedule, ReminderState, REMINDERS_DOMAIN,
@@ -133,16 +133,14 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
       });
       // The workflow starts after the row is committed (no database connection is held across the Temporal
       // call, which is what bounds the create rate); if Temporal refuses, the row goes again.
-      try {
-        await startBusinessWorkflow<typeof reminderWorkflow>(deps.temporal.client, {
+      await startOrUndo(
+        () => startBusinessWorkflow<typeof reminderWorkflow>(deps.temporal.client, {
           workflowType: 'reminderWorkflow', taskQueue: REMINDERS_TASK_QUEUE, domain: REMINDERS_DOMAIN, tenantId: audit.tenantId,
           entityType: 'reminder', entityId: id, initialStatus: 'active',
           args: [{ tenantId: audit.tenantId, reminderId: id, channels, recipients: { users, emails, webhooks: webhooks.length }, schedule, plan, createdAt: now.toISOString() }],
-        });
-      } catch (err) {
-        await reminder.destroy();
-        throw err;
-      }
+        }),
+        () => reminder.destroy(),
+      );
       await recordAudit({ ...audit, action: 'reminders.reminder.created', entityType: 'reminder', entityId: id, after: presentReminder(reminder), workflowId });
       deps.metrics.workflowStarts.inc({ workflow_type: 'reminderWorkflow' });
       respond(ctx, presentReminder(reminder), { status: 201, location: `/v1/reminders/${id}` });

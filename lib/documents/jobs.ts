@@ -6,7 +6,7 @@ import { Document, DocumentOutput, DocumentTemplate } from '../../db';
 import type { documentWorkflow } from '../../workflows/documents';
 import { DOCUMENTS_DOMAIN, DOCUMENTS_TASK_QUEUE } from '../../workflows/documents.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
-import { startBusinessWorkflow } from '../temporal';
+import { startBusinessWorkflow, startOrUndo } from '../temporal';
 
 export interface DocumentRequest {
   tenantId: string;
@@ -35,9 +35,13 @@ export async function requestDocument(client: Client, r: DocumentRequest): Promi
     ? (await Document.findOrCreate({ where: { tenantId: r.tenantId, originKey: r.originKey }, defaults: values }))[0]
     : await Document.create(values);
   if (doc.status === 'ready' || doc.status === 'failed') return doc;
-  await startBusinessWorkflow<typeof documentWorkflow>(client, {
-    workflowType: 'documentWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENTS_DOMAIN, tenantId: r.tenantId,
-    entityType: 'document', entityId: doc.id, initialStatus: 'queued', args: [{ tenantId: r.tenantId, documentId: doc.id }],
-  });
+  // A queued row without its workflow would never render (and would block its template's deletion).
+  await startOrUndo(
+    () => startBusinessWorkflow<typeof documentWorkflow>(client, {
+      workflowType: 'documentWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENTS_DOMAIN, tenantId: r.tenantId,
+      entityType: 'document', entityId: doc.id, initialStatus: 'queued', args: [{ tenantId: r.tenantId, documentId: doc.id }],
+    }),
+    () => doc.destroy(),
+  );
   return doc;
 }

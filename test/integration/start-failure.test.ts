@@ -1,0 +1,45 @@
+// When Temporal cannot start a row's workflow, the command answers 503 and leaves no row waiting for a
+// workflow that does not exist (startOrUndo in lib/temporal.ts), in every domain that starts one.
+import { AuditExport, ApprovalFlow, Document, DocumentBatch, Reminder } from '../../db';
+import { buildCaller } from '../helpers/factories';
+import { startTestApp, TestApp } from '../helpers/app';
+
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp();
+  // Temporal refuses every start from this app's client (reads and the rest still work).
+  app.client.workflow.start = async () => { throw new Error('14 UNAVAILABLE: connection refused'); };
+});
+afterAll(() => app.close());
+
+const unavailable = (res: { body: { code: string } }) => expect(res.body.code).toBe('SERVICE_UNAVAILABLE');
+
+it('an audit export is kept as failed', async () => {
+  const { tenant, key } = await buildCaller(['*']);
+  unavailable(await app.call('post', '/v1/audit-exports', key).send({}).expect(503));
+  expect((await AuditExport.findAll({ where: { tenantId: tenant.id } })).map((x) => x.status)).toEqual(['failed']);
+});
+
+it('a reminder, a document and a batch are taken back', async () => {
+  const { tenant, user, key } = await buildCaller(['*']);
+  const dueAt = new Date(Date.now() + 3_600_000).toISOString();
+  unavailable(await app.call('post', '/v1/reminders', key).send({ subject: 'x', channels: ['in_app'], recipients: { users: [user.id] }, dueAt }).expect(503));
+  expect(await Reminder.count({ where: { tenantId: tenant.id } })).toBe(0);
+
+  await app.call('post', '/v1/document-templates', key).send({ code: 'inv', name: 'Invoice', parts: { base: '<p>{{ n }}</p>' } }).expect(201);
+  unavailable(await app.call('post', '/v1/documents', key).send({ templateCode: 'inv', data: { n: 1 }, output: 'html' }).expect(503));
+  unavailable(await app.call('post', '/v1/document-batches', key).send({ templateCode: 'inv', output: 'html', items: [{ data: { n: 1 } }, { data: { n: 2 } }] }).expect(503));
+  expect(await Document.count({ where: { tenantId: tenant.id } })).toBe(0);
+  expect(await DocumentBatch.count({ where: { tenantId: tenant.id } })).toBe(0);
+});
+
+it('an approval flow is taken back, so the object can be submitted again', async () => {
+  const { tenant, user, key } = await buildCaller(['*']);
+  await app.call('post', '/v1/approval-templates', key).send({
+    name: 'Any', objectType: 'contract', stages: [{ name: 'Boss', approvers: { users: [user.id] }, rule: 'any' }], allowSelfApproval: true,
+  }).expect(201);
+  const body = { objectType: 'contract', objectId: 'c-1', context: {} };
+  unavailable(await app.call('post', '/v1/approval-flows', key).send(body).expect(503));
+  unavailable(await app.call('post', '/v1/approval-flows', key).send(body).expect(503));
+  expect(await ApprovalFlow.count({ where: { tenantId: tenant.id } })).toBe(0);
+});
