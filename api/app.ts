@@ -8,7 +8,7 @@ import OpenAPIBackend, { Context as OpenApiContext, Document } from 'openapi-bac
 import getRawBody from 'raw-body';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { Authenticator } from './auth';
-import { Contract, loadContract } from './contract';
+import { BodyKind, Contract, loadContract } from './contract';
 import { ApiError, FieldError, sendProblem, toApiError, validationFailed } from './errors';
 import { withIdempotency } from './idempotency';
 import { approvalRoutes } from './routes/approvals';
@@ -22,12 +22,6 @@ import { purchasingRoutes } from './routes/purchasing';
 import { reminderRoutes } from './routes/reminders';
 import { AppDeps, DocketState, Handlers, RouteDeps } from './types';
 
-/** Operations that read their own (streamed) body instead of JSON. */
-const STREAMED_BODY = new Set(['uploadFile']);
-/** Operations posted by HTML forms (the email link pages). */
-const FORM_BODY = new Set(['confirmApprovalLink']);
-/** Operations whose body is raw text (a template part). */
-const TEXT_BODY = new Set(['putDocumentTemplatePart']);
 
 export interface DocketApp {
   app: Koa<DocketState>;
@@ -72,6 +66,8 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
       return ajv;
     },
   });
+  /** Operations allowed a larger body than JSON_BODY_LIMIT_BYTES. */
+  const bodyLimits: Record<string, number> = { createDocumentBatch: deps.config.documents.batchBodyBytes };
   const limiter = deps.config.rateLimit.perMinute > 0
     ? new RateLimiterMemory({ points: deps.config.rateLimit.perMinute, duration: 60 })
     : null;
@@ -167,12 +163,7 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
           throw new ApiError(403, 'PERMISSION_DENIED', `This needs the permission '${info.permission}'`, { permission: info.permission });
         }
       }
-      // A streamed body is read by its handler; the validator sees an empty form (binary parts are
-      // never schema-checked), the handler checks the parts it needs.
-      ctx.state.body = STREAMED_BODY.has(info.operationId) ? {}
-        : FORM_BODY.has(info.operationId) ? await readFormBody(ctx, deps.config.limits.jsonBodyBytes)
-          : TEXT_BODY.has(info.operationId) ? await readBodyText(ctx, deps.config.limits.jsonBodyBytes, ['text/*'], 'text/plain')
-            : await readJsonBody(ctx, info.operationId === 'createDocumentBatch' ? deps.config.documents.batchBodyBytes : deps.config.limits.jsonBodyBytes);
+      ctx.state.body = await readBody(ctx, info.body, bodyLimits[info.operationId] ?? deps.config.limits.jsonBodyBytes);
     }
     const req = { ...request, body: ctx.state.body };
     if (!op || !info) {
@@ -201,6 +192,18 @@ async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
   } catch (res) {
     const retryAfter = Math.max(1, Math.ceil((res as RateLimiterRes).msBeforeNext / 1000));
     throw new ApiError(429, 'RATE_LIMITED', `Too many requests; retry in ${retryAfter} s`, { headers: { 'Retry-After': String(retryAfter) } });
+  }
+}
+
+/** The request body as the operation's contract declares it (BodyKind in api/contract.ts). */
+async function readBody(ctx: Koa.Context, kind: BodyKind, limit: number): Promise<unknown> {
+  switch (kind) {
+    // Read by its handler; the validator sees an empty form (binary parts are never schema-checked),
+    // the handler checks the parts it needs.
+    case 'streamed': return {};
+    case 'form': return readFormBody(ctx, limit);
+    case 'text': return readBodyText(ctx, limit, ['text/*'], 'text/plain');
+    case 'json': return readJsonBody(ctx, limit);
   }
 }
 

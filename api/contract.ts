@@ -13,6 +13,19 @@ export interface OperationInfo {
   permission?: string;
   idempotent: boolean;
   public: boolean;
+  /** How the body is read, from the request body's media types: JSON unless the contract says otherwise. */
+  body: BodyKind;
+}
+
+/** `streamed`: read by the handler itself (uploads); `form`: HTML form posts; `text`: raw text parts. */
+export type BodyKind = 'json' | 'form' | 'text' | 'streamed';
+
+function bodyKind(requestBody: { content?: Record<string, unknown> } | undefined): BodyKind {
+  const types = Object.keys(requestBody?.content ?? {});
+  if (types.includes('multipart/form-data') || types.includes('application/octet-stream')) return 'streamed';
+  if (types.includes('application/x-www-form-urlencoded')) return 'form';
+  if (types.length > 0 && types.every((t) => t.startsWith('text/'))) return 'text';
+  return 'json';
 }
 
 export interface PermissionInfo {
@@ -41,6 +54,7 @@ export function loadContract(file = CONTRACT_PATH): Contract {
       operations.push({
         operationId: op.operationId, method: m.toUpperCase(), path: p, permission: op['x-permission'],
         idempotent: op['x-idempotent'] === true, public: Array.isArray(op.security) && op.security.length === 0,
+        body: bodyKind(op.requestBody),
       });
     }
   }
