@@ -11,6 +11,8 @@ export interface Config {
   temporal: { address: string; namespace: string };
   /** Task queues this worker process serves (WORKER_QUEUES=audit,files …); empty = all. */
   workerQueues: string[];
+  /** Workflows each queue's worker keeps in memory between tasks (the sticky cache); 0 = SDK default. */
+  workerMaxCachedWorkflows: number;
   dataDir: string;
   fileStoreDir: string;
   limits: { jsonBodyBytes: number; uploadBytes: number };
@@ -88,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       namespace: env.TEMPORAL_NAMESPACE || 'default',
     },
     workerQueues: list(env.WORKER_QUEUES),
+    workerMaxCachedWorkflows: int(env, 'WORKER_MAX_CACHED_WORKFLOWS', 0),
     dataDir,
     fileStoreDir: path.resolve(env.FILE_STORE_DIR || path.join(dataDir, 'files')),
     limits: {

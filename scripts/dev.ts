@@ -78,6 +78,7 @@ async function main(): Promise<void> {
     const workers = await createWorkers({
       connection, namespace: config.temporal.namespace, queues: selectQueues(config.workerQueues),
       activities: createActivities(activityDeps),
+      maxCachedWorkflows: config.workerMaxCachedWorkflows,
     });
     const running = runWorkers(workers);
     stops.push(async () => {

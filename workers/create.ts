@@ -10,6 +10,8 @@ export interface WorkerOptions {
   queues: string[];
   activities: Activities;
   bundlePath?: string;
+  /** Sticky cache size per queue's worker; unset or 0 keeps the SDK's default (sized from the heap limit). */
+  maxCachedWorkflows?: number;
 }
 
 export async function createWorkers(opts: WorkerOptions): Promise<Worker[]> {
@@ -22,6 +24,9 @@ export async function createWorkers(opts: WorkerOptions): Promise<Worker[]> {
     taskQueue,
     workflowBundle: { codePath: bundlePath },
     activities: opts.activities,
+    // A cached workflow costs worker memory but saves a history replay on its next task; with thousands of
+    // flows waiting on timers, bounding the cache bounds the worker's RSS (evicted ones replay when they wake).
+    ...(opts.maxCachedWorkflows ? { maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
   })));
 }
 

@@ -17,6 +17,7 @@ export async function main(): Promise<void> {
   const workers = await createWorkers({
     connection, namespace: config.temporal.namespace, queues,
     activities: createActivities(deps),
+    maxCachedWorkflows: config.workerMaxCachedWorkflows,
   });
   log.info({ queues }, 'worker started');
   try {
