@@ -1,7 +1,7 @@
 // The benchmark's own throwaway stack: embedded Postgres + headless Temporal dev server (temp dir, free
 // ports), migrations, one bootstrapped tenant, and the API as a separate child process so its memory
 // can be read alone from /proc. Everything is torn down by stop(), also after a partial start.
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -57,11 +57,33 @@ export interface BenchStack {
   tenantId: string;
   /** The bootstrapped admin's API key (permissions ['*']). */
   apiKey: string;
-  /** Starts `node --import tsx api/server.ts` against this stack and waits until GET /ready is 200. */
+  /** Starts the API (compiled, as the Docker image runs it; see apiEntry) and waits until GET /ready is 200. */
   startApi(env?: Record<string, string>): Promise<ApiProcess>;
   /** The processes to account CPU to: api (if given), postgres, temporal, and bench (this process). */
   processGroups(api?: ApiProcess): ProcessGroups;
   stop(): Promise<void>;
+}
+
+let compiledEntry: string | undefined;
+
+/**
+ * The API entry the benchmark runs: by default the compiled JavaScript (`tsc -p tsconfig.build.json`, built
+ * once per bench run into the git-ignored bench/.build), because that is what production runs (the
+ * Dockerfile's `node dist/api/server.js`); under tsx the same API spends ~6 % more CPU per request.
+ * BENCH_API_ENTRY picks another entry: a `.ts` one runs under tsx (`api/server.ts` = `npm run api`).
+ */
+function apiEntry(): string {
+  if (process.env.BENCH_API_ENTRY) return process.env.BENCH_API_ENTRY;
+  if (!compiledEntry) {
+    const outDir = path.join('bench', '.build');
+    log(`compiling the API into ${outDir} (set BENCH_API_ENTRY=api/server.ts to run it under tsx instead)`);
+    const npx = (args: string[]) => execFileSync('npx', args, { cwd: PROJECT_ROOT, stdio: 'inherit' });
+    npx(['openapi-typescript', 'openapi.yaml', '-o', 'api/generated/openapi.d.ts']);
+    fs.rmSync(path.join(PROJECT_ROOT, outDir), { recursive: true, force: true });
+    npx(['tsc', '-p', 'tsconfig.build.json', '--outDir', outDir]);
+    compiledEntry = path.join(outDir, 'api', 'server.js');
+  }
+  return compiledEntry;
 }
 
 export async function startStack(): Promise<BenchStack> {
@@ -107,11 +129,11 @@ export async function startStack(): Promise<BenchStack> {
     const startApi = async (env: Record<string, string> = {}): Promise<ApiProcess> => {
       const port = await freePort();
       // Profiling knobs: BENCH_API_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") and
-      // BENCH_API_ENTRY (another entry file; .js runs on plain node, e.g. a compiled dist/api/server.js).
+      // BENCH_API_ENTRY (another entry file, see apiEntry).
       // The API runs with the heap cap docker-compose.yml gives it (API_MAX_OLD_SPACE_MB, default 192).
       const heapCap = `--max-old-space-size=${process.env.API_MAX_OLD_SPACE_MB ?? '192'}`;
       const extra = [heapCap, ...(process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-      const entry = process.env.BENCH_API_ENTRY ?? 'api/server.ts';
+      const entry = apiEntry();
       const args = entry.endsWith('.ts') ? [...extra, '--import', 'tsx', entry] : [...extra, entry];
       const child = spawn(process.execPath, args, {
         cwd: PROJECT_ROOT,
