@@ -50,9 +50,24 @@ export interface StartBusinessWorkflow<W extends Workflow> extends BusinessRef {
  * attributes make it findable in the Temporal UI by tenant, type, object and status.
  */
 export async function startBusinessWorkflow<W extends Workflow>(client: Client, opts: StartBusinessWorkflow<W>): Promise<WorkflowHandle<W>> {
+  const workflowId = businessWorkflowId(opts);
+  try {
+    return await startWorkflow<W>(client, workflowId, opts);
+  } catch (err) {
+    // A failed call does not prove the server did nothing: the start may have been applied and only its
+    // reply lost (deadline, dropped connection). Then the workflow exists, and the caller must keep its
+    // row rather than undo it (startOrUndo). Every business id is the row's own, so "it exists" means
+    // "this start took effect". If the server cannot even be asked, the original error stands.
+    const started = await client.workflow.getHandle<W>(workflowId).describe().then(() => true, () => false);
+    if (started) return client.workflow.getHandle<W>(workflowId);
+    throw err;
+  }
+}
+
+function startWorkflow<W extends Workflow>(client: Client, workflowId: string, opts: StartBusinessWorkflow<W>): Promise<WorkflowHandle<W>> {
   return client.workflow.start<W>(opts.workflowType, {
     taskQueue: opts.taskQueue,
-    workflowId: businessWorkflowId(opts),
+    workflowId,
     args: opts.args,
     workflowIdConflictPolicy: 'USE_EXISTING',
     typedSearchAttributes: [
