@@ -4,7 +4,7 @@ import { Op, QueryTypes } from 'sequelize';
 import { AuditEvent, IdempotencyKey, JobRun, StoredFile, UsedLink } from '../db';
 import type { BlobStore } from '../lib/blob-store';
 import { checkJobParams } from '../lib/job-types';
-import { assertPublicDestination } from '../lib/notify/outbound';
+import { outboundFetch } from '../lib/notify/outbound';
 import type { JobRunStatus } from '../db/models/jobs';
 
 export interface JobActivityDeps {
@@ -75,15 +75,13 @@ export function createJobActivities(deps: JobActivityDeps) {
       return { files: orphans.length, blobs };
     },
     async http(_tenantId, p, signal) {
-      if (!deps.allowPrivateNetworks) await assertPublicDestination(p.url as string);
       const method = (p.method as string | undefined) ?? 'POST';
-      const res = await fetch(p.url as string, {
+      const res = await outboundFetch(p.url as string, {
         method,
         headers: { 'user-agent': 'Docket-Job/1', ...(p.body !== undefined ? { 'content-type': 'application/json' } : {}), ...(p.headers as Record<string, string> | undefined) },
         body: p.body !== undefined && method !== 'GET' ? JSON.stringify(p.body) : undefined,
         signal: AbortSignal.any([signal, AbortSignal.timeout(((p.timeoutSeconds as number | undefined) ?? 30) * 1000)]),
-        redirect: 'manual',
-      });
+      }, deps.allowPrivateNetworks);
       const text = (await res.text()).slice(0, 500);
       if (res.status < 200 || res.status >= 300) throw new Error(`HTTP ${res.status} from ${p.url}: ${text}`);
       return { status: res.status, body: text };

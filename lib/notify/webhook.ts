@@ -1,7 +1,7 @@
 // The webhook channel: a JSON POST signed with HMAC-SHA256 over `${timestamp}.${body}`, so a
 // receiver can check that Docket sent it and that it is fresh (see README: verifying webhooks).
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { assertPublicDestination } from './outbound';
+import { outboundFetch } from './outbound';
 
 export const SIGNATURE_HEADER = 'Docket-Signature';
 export const DELIVERY_HEADER = 'Docket-Delivery';
@@ -46,11 +46,10 @@ export function verifyWebhook(secret: string, header: string, body: string, opts
 
 /** One attempt; resolves with the HTTP status on 2xx, throws otherwise (the caller's retry policy decides). */
 export async function sendWebhook(msg: WebhookMessage, signal?: AbortSignal): Promise<{ status: number }> {
-  if (!msg.allowPrivateNetworks) await assertPublicDestination(msg.url);
   const body = JSON.stringify(msg.body);
   const timestamp = Math.floor(Date.now() / 1000);
   const timeout = AbortSignal.timeout(msg.timeoutMs ?? 10_000);
-  const res = await fetch(msg.url, {
+  const res = await outboundFetch(msg.url, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
@@ -59,9 +58,8 @@ export async function sendWebhook(msg: WebhookMessage, signal?: AbortSignal): Pr
       [DELIVERY_HEADER]: msg.deliveryId,
     },
     body,
-    redirect: 'manual',
     signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-  });
+  }, msg.allowPrivateNetworks);
   // The body is not needed; drain it so the connection can be reused.
   await res.arrayBuffer().catch(() => undefined);
   if (res.status >= 200 && res.status < 300) return { status: res.status };
