@@ -22,7 +22,7 @@ afterAll(async () => {
   await hooks.close();
 });
 
-interface Run { id: string; status: string; durationMs: number | null; error: string | null; result: Record<string, unknown> | null; workflowId: string }
+interface Run { id: string; status: string; startedAt: string; durationMs: number | null; error: string | null; result: Record<string, unknown> | null; workflowId: string }
 
 async function runs(key: string, scheduleId: string): Promise<Run[]> {
   return (await app.call('get', `/v1/job-schedules/${scheduleId}/runs`, key).expect(200)).body.items;
@@ -68,6 +68,17 @@ it('creates a cron schedule as a Temporal Schedule, runs it now, and keeps the r
   expect((await app.call('post', `/v1/job-runs/${run.id}/cancel`, key).expect(409)).body.code).toBe('JOB_RUN_FINISHED');
   expect((await app.call('get', '/v1/job-schedules', key).expect(200)).body.items.map((x: { id: string }) => x.id)).toEqual([s.id]);
 });
+
+it('runs a cron schedule on its own at the start of the minute its expression names', async () => {
+  const { key } = await buildCaller(['*']);
+  // Every minute: the next run is at most 60 s away and starts on the minute (the Schedule fires it, not us).
+  const s = (await app.call('post', '/v1/job-schedules', key).send(httpJob('/cron', { cron: '* * * * *', timezone: 'UTC' })).expect(201)).body;
+  const run = await waitFor(async () => (await runs(key, s.id)).find((r) => r.status === 'completed'), { what: 'a cron run', timeoutMs: 90_000 });
+  const startedAt = new Date(run.startedAt);
+  expect(startedAt.getUTCSeconds()).toBeLessThan(10);
+  expect(hooks.received.filter((h) => h.path === '/cron').length).toBeGreaterThanOrEqual(1);
+  await app.call('delete', `/v1/job-schedules/${s.id}`, key).expect(204);
+}, 120_000);
 
 it('runs a one-off schedule at its time; a failing job is retried by its policy and recorded as failed', async () => {
   const { key } = await buildCaller(['*']);
