@@ -1,6 +1,7 @@
 // The environment, read and validated once at boot into one typed object.
 import path from 'node:path';
 import { PROJECT_ROOT } from './lib/paths';
+import { secretsKey } from './lib/secrets';
 
 export interface Config {
   env: 'development' | 'test' | 'production';
@@ -24,6 +25,8 @@ export interface Config {
   mail: { smtpUrl?: string; from: string };
   publicUrl: string;
   linkSecret: string;
+  /** Encrypts secrets kept at rest (webhook secrets): SECRETS_KEY, or derived from the link secret. */
+  secretsKey: Buffer;
   /** Audit export paging: rows per page, and an optional pause between pages to spare the database. */
   auditExport: { pageSize: number; pagePauseMs: number };
   /** Idempotency keys older than this are forgotten (a housekeeping job purges them). */
@@ -74,6 +77,14 @@ function linkSecret(env: NodeJS.ProcessEnv, nodeEnv: Config['env']): string {
   return 'docket-development-link-signing-secret-not-for-production';
 }
 
+function configSecretsKey(env: NodeJS.ProcessEnv, link: string): Buffer {
+  try {
+    return secretsKey(env.SECRETS_KEY || undefined, link);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const nodeEnv = (env.NODE_ENV || 'development') as Config['env'];
   if (!['development', 'test', 'production'].includes(nodeEnv)) {
@@ -112,6 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mail: { smtpUrl: env.SMTP_URL || undefined, from: env.MAIL_FROM || 'Docket <docket@localhost>' },
     publicUrl: (env.PUBLIC_URL || `http://localhost:${int(env, 'PORT', 3000)}`).replace(/\/$/, ''),
     linkSecret: linkSecret(env, nodeEnv),
+    secretsKey: configSecretsKey(env, linkSecret(env, nodeEnv)),
     documents: {
       chromiumPath: env.CHROMIUM_PATH || '/usr/bin/chromium',
       poolSize: Math.max(1, int(env, 'PDF_POOL_SIZE', 2)),

@@ -1,0 +1,33 @@
+// Secrets Docket must keep but can read back (a webhook's HMAC secret: it signs every delivery) are stored
+// encrypted, so a database dump or a read replica does not hand them out. AES-256-GCM with a random IV
+// per value; the key comes from SECRETS_KEY, or is derived from LINK_SIGNING_SECRET when that is unset.
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+
+const PREFIX = 'enc:v1:';
+
+/** The 32-byte key: SECRETS_KEY (64 hex chars or base64 of 32 bytes), else HKDF of the link secret. */
+export function secretsKey(secretsKeyEnv: string | undefined, linkSecret: string): Buffer {
+  if (secretsKeyEnv) {
+    const key = /^[0-9a-f]{64}$/i.test(secretsKeyEnv) ? Buffer.from(secretsKeyEnv, 'hex') : Buffer.from(secretsKeyEnv, 'base64');
+    if (key.length !== 32) throw new Error('SECRETS_KEY must be 32 bytes, as 64 hex characters or base64');
+    return key;
+  }
+  // A distinct label, so the derived key is unrelated to the HMAC key the link secret is used as.
+  return Buffer.from(hkdfSync('sha256', linkSecret, 'docket', 'docket/secrets/v1', 32));
+}
+
+export function sealSecret(plain: string, key: Buffer): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+  return PREFIX + [iv, cipher.getAuthTag(), data].map((b) => b.toString('base64url')).join('.');
+}
+
+/** Decrypts a sealed value; a value stored before encryption (no prefix) is returned as it is. */
+export function openSecret(stored: string, key: Buffer): string {
+  if (!stored.startsWith(PREFIX)) return stored;
+  const [iv, tag, data] = stored.slice(PREFIX.length).split('.').map((p) => Buffer.from(p, 'base64url'));
+  const decipher = createDecipheriv('aes-256-gcm', key, iv);
+  decipher.setAuthTag(tag);
+  return Buffer.concat([decipher.update(data), decipher.final()]).toString('utf8');
+}
