@@ -8,7 +8,9 @@ import { generatePurchaseOrderDocument } from '../lib/documents/purchase-orders'
 import { recordAudit } from '../lib/audit';
 import { AuditAction } from '../lib/audit-actions';
 import { signLink } from '../lib/links';
-import type { EmailSender } from '../lib/notify/email';
+import { settleWithLimit } from '../lib/concurrency';
+import { recordDeliveryOutcomes } from '../lib/notify/deliveries';
+import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
 import type { FlowState, FlowStatus, HistoryEvent } from '../workflows/approvals.api';
 
 export interface ApprovalActivityDeps {
@@ -24,6 +26,13 @@ const AUDITED: Partial<Record<HistoryEvent['type'], AuditAction>> = {
   escalated: 'approvals.flow.escalated', approved: 'approvals.flow.approved', rejected: 'approvals.flow.rejected',
   cancelled: 'approvals.flow.cancelled', expired: 'approvals.flow.expired',
 };
+
+// Emails of one stage in flight at once. The SMTP transport pools 5 connections per worker, so a few
+// more than that keep the pool busy while the next messages are built; a bound (rather than all of a
+// 60-approver stage at once) keeps one flow from filling the pool's queue ahead of every other flow's mail.
+const EMAILS_IN_FLIGHT = 8;
+
+const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 const KIND_SUBJECT = { request: 'Approval requested', reminder: 'Reminder: approval pending', escalation: 'Escalated: approval needed' } as const;
 
@@ -61,7 +70,11 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
       });
     },
 
-    /** One email per (flow, stage, kind, user), with signed approve/reject links; a retry never re-sends a sent one. */
+    /**
+     * One email per (flow, stage, kind, user), with signed approve/reject links, sent a few at a time; a
+     * retry sends only the ones not yet sent. If any failed, every outcome is recorded first, then the
+     * activity throws so Temporal retries it.
+     */
     async notifyApprovers(i: { tenantId: string; flowId: string; title: string; stage: number; userIds: string[]; kind: keyof typeof KIND_SUBJECT }): Promise<number> {
       if (!i.userIds.length) return 0;
       const users = await User.findAll({ where: { tenantId: i.tenantId, id: i.userIds, active: true } });
@@ -72,13 +85,10 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
         key: keyOf(user.id), tenantId: i.tenantId, channel: 'email', recipient: user.email, subjectType: 'approval_flow', subjectId: i.flowId,
         status: 'pending', error: null, providerId: null,
       })), { ignoreDuplicates: true });
-      const deliveries = new Map((await NotificationDelivery.findAll({ where: { key: users.map((u) => keyOf(u.id)) } })).map((d) => [d.key, d]));
-      let sent = 0;
-      for (const user of users) {
-        const key = keyOf(user.id);
-        const delivery = deliveries.get(key)!;
-        if (delivery.status === 'sent') continue;
-        const ttlSeconds = (deps.linkTtlHours ?? 72) * 3600;
+      const sentBefore = new Set((await NotificationDelivery.findAll({ attributes: ['key'], where: { key: users.map((u) => keyOf(u.id)), status: 'sent' } })).map((d) => d.key));
+      const toSend = users.filter((u) => !sentBefore.has(keyOf(u.id)));
+      const ttlSeconds = (deps.linkTtlHours ?? 72) * 3600;
+      const settled = await settleWithLimit(toSend, EMAILS_IN_FLIGHT, async (user) => {
         const link = (action: 'approve' | 'reject') => `${deps.publicUrl}/v1/approval-links/${signLink({
           tenantId: i.tenantId, subjectType: 'approval_flow', subjectId: i.flowId, userId: user.id, action, stage: i.stage, ttlSeconds,
         }, deps.linkSecret).token}`;
@@ -87,16 +97,16 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
           `Approve: ${link('approve')}`, `Reject:  ${link('reject')}`, '',
           'Each link works once and expires; it asks you to confirm before anything is signed.',
         ].join('\n');
-        try {
-          const result = await deps.email.send({ to: user.email, subject: `${KIND_SUBJECT[i.kind]}: ${i.title}`, text, idempotencyKey: key });
-          await delivery.update({ status: 'sent', providerId: result.messageId, attempts: delivery.attempts + 1, error: null });
-          sent++;
-        } catch (err) {
-          await delivery.update({ attempts: delivery.attempts + 1, error: (err as Error).message.slice(0, 1000) });
-          throw err;
-        }
-      }
-      return sent;
+        return deps.email.send({ to: user.email, subject: `${KIND_SUBJECT[i.kind]}: ${i.title}`, text, idempotencyKey: keyOf(user.id) });
+      });
+      await recordDeliveryOutcomes(settled.map((r, n) => (r.status === 'fulfilled'
+        ? { key: keyOf(toSend[n].id), providerId: r.value.messageId }
+        : { key: keyOf(toSend[n].id), error: errorMessage(r.reason) })));
+      const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      // A retryable failure wins over a permanent rejection: the retry resends the transient ones (a
+      // refused address is refused again, and once it is the only failure left, the flow gives up on it).
+      if (failures.length) throw failures.find((e) => !(e instanceof EmailRejectedError)) ?? failures[0];
+      return toSend.length;
     },
 
     /** The object follows the flow's outcome; an approved purchase order gets its PDF (documents). */
