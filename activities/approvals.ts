@@ -11,7 +11,8 @@ import { signLink } from '../lib/links';
 import { settleWithLimit } from '../lib/concurrency';
 import { recordDeliveryOutcomes } from '../lib/notify/deliveries';
 import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
-import type { FlowState, FlowStatus, HistoryEvent } from '../workflows/approvals.api';
+import { APPROVALS_DOMAIN, type FlowState, type FlowStatus, type HistoryEvent } from '../workflows/approvals.api';
+import { businessWorkflowId } from '../workflows/search-attributes';
 
 export interface ApprovalActivityDeps {
   email: EmailSender;
@@ -47,13 +48,16 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
 
     /** Writes the newest state (older versions never overwrite newer), the history and audit rows. */
     async persistFlow(i: { tenantId: string; flowId: string; state: FlowState; pendingApprovers: string[]; events: HistoryEvent[] }): Promise<void> {
-      const flow = await ApprovalFlow.findOne({ where: { id: i.flowId, tenantId: i.tenantId } });
-      if (!flow) throw new Error(`approval flow ${i.flowId} has no row`);
-      await flow.sequelize.transaction(async (transaction) => {
-        await ApprovalFlow.update({
+      // The workflow id is the business id, so it is derived rather than read: a sign's write is one
+      // transaction with no query before it.
+      const workflowId = businessWorkflowId({ domain: APPROVALS_DOMAIN, tenantId: i.tenantId, entityId: i.flowId });
+      await ApprovalFlow.sequelize!.transaction(async (transaction) => {
+        const [updated] = await ApprovalFlow.update({
           status: i.state.status, currentStage: i.state.currentStage, state: i.state, stateVersion: i.state.version,
           pendingApprovers: i.pendingApprovers, completedAt: i.state.status === 'pending' ? null : new Date(i.state.outcome?.at ?? Date.now()),
-        }, { where: { id: i.flowId, stateVersion: { [Op.lte]: i.state.version } }, transaction });
+        }, { where: { id: i.flowId, tenantId: i.tenantId, stateVersion: { [Op.lte]: i.state.version } }, transaction });
+        // Nothing updated is normal when a newer version is already written; only a missing row is an error.
+        if (!updated && !(await ApprovalFlow.count({ where: { id: i.flowId, tenantId: i.tenantId }, transaction }))) throw new Error(`approval flow ${i.flowId} has no row`);
         await ApprovalEvent.bulkCreate(i.events.map((e) => ({
           flowId: i.flowId, seq: e.seq, tenantId: i.tenantId, type: e.type, stage: e.stage ?? null, actorId: e.actorId ?? null,
           decision: e.decision ?? null, comment: e.comment ?? null, at: new Date(e.at),
@@ -64,7 +68,7 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
           await recordAudit({
             tenantId: i.tenantId, actor: e.actorId ? { type: 'user', id: e.actorId } : system, action, entityType: 'approval_flow',
             entityId: i.flowId, after: { type: e.type, stage: e.stage, decision: e.decision, comment: e.comment, status: i.state.status },
-            workflowId: flow.workflowId, eventKey: `approvals:${i.flowId}:${e.seq}`,
+            workflowId, eventKey: `approvals:${i.flowId}:${e.seq}`,
           }, transaction);
         }
       });
