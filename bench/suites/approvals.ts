@@ -168,6 +168,8 @@ export const approvals: Suite = {
       // Why not, when not: the worker logs at warn, so retried activities (e.g. a pool timeout) show here.
       const workerLogTail = drained ? undefined : worker.output().slice(-3000);
       if (workerLogTail) log(`not drained; the worker's last output:\n${workerLogTail}`);
+      const stuck = drained ? [] : await stuckFlows(stack, config.teamSize);
+      if (stuck.length) log(`flows without all their emails sent, as Temporal sees them: ${JSON.stringify(stuck)}`);
       log(`${now.open}/${starts.ok} flows open, ${now.emailsSent}/${emailsNeeded} emails sent ${drained ? `after ${drainedAfterSeconds} s` : `(gave up after ${config.drainWaitSeconds} s of waiting)`}; worker RSS ${memory.workerFlowsOpen.rssMb} MB, peak ${memory.workerFlowsOpen.peakRssMb} MB`);
 
       // 3. Lists, idle ------------------------------------------------------------------------------
@@ -237,7 +239,7 @@ export const approvals: Suite = {
       return {
         suite: 'approvals', startedAt, finishedAt: new Date().toISOString(), config,
         measurements: {
-          starts, startCpu, atLastStart, drain: { ...now, drained, drainedAfterSeconds, emailsNeeded, timeline: drainTimeline, cpu: drainCpu, workerLogTail },
+          starts, startCpu, atLastStart, drain: { ...now, drained, drainedAfterSeconds, emailsNeeded, timeline: drainTimeline, cpu: drainCpu, workerLogTail, stuck },
           lists: listResults, listerPendingFlows: Number(pendingForLister), signs: signed, signedFlowHistoryEvents, memoryMb: memory, workerPeakRssMb: workerPeak,
         },
         targets, summary,
@@ -378,6 +380,29 @@ async function benchSigns(stack: BenchStack, approvers: Approver[], call: Call, 
     lanes: lanesOf.length, attempted, ok, failed: attempted - ok, seconds: round(seconds, 2), perSecond: round(ok / seconds, 1), latencyMs: latencyOf(samples),
     statuses, readAfterSign, openFlowsAvailable: available, firstSigned, cpu,
   };
+}
+
+/** Up to 3 open flows whose emails are not all sent: what Temporal says is pending for each (a diagnostic). */
+async function stuckFlows(stack: BenchStack, emailsPerFlow: number): Promise<unknown[]> {
+  const rows = await stack.sequelize.query<{ workflowId: string }>(
+    `SELECT f.workflow_id AS "workflowId" FROM approval_flows f WHERE f.tenant_id = :tenantId AND f.object_id LIKE :like AND f.status = 'pending'
+     AND (SELECT count(*) FROM notification_deliveries d WHERE d.subject_id = f.id::text AND d.status = 'sent') < :n LIMIT 3`,
+    { replacements: { tenantId: stack.tenantId, like: `${FLOW_PREFIX}%`, n: emailsPerFlow }, type: QueryTypes.SELECT },
+  );
+  const temporal = await connectTemporal(stack.temporalAddress, 'default');
+  try {
+    return await Promise.all(rows.map(async ({ workflowId }) => {
+      const d = await temporal.client.workflow.getHandle(workflowId).describe();
+      return {
+        workflowId, status: d.status.name, historyLength: d.historyLength, pendingWorkflowTask: d.raw.pendingWorkflowTask ?? null,
+        pendingActivities: (d.raw.pendingActivities ?? []).map((a) => ({
+          type: a.activityType?.name, state: a.state, attempt: a.attempt, lastFailure: a.lastFailure?.message ?? null, lastWorker: a.lastWorkerIdentity,
+        })),
+      };
+    }));
+  } finally {
+    await temporal.connection.close();
+  }
 }
 
 async function historyLengthOf(stack: BenchStack, workflowId: string): Promise<number> {
