@@ -1,11 +1,11 @@
 // Approval activities: resolve approvers, persist the flow's read model and history, notify by
 // email with one-click links, and hand the outcome to the object (purchase orders).
 import { Context } from '@temporalio/activity';
-import { Op } from 'sequelize';
+import { Model, ModelStatic, QueryTypes } from 'sequelize';
 import { ApprovalEvent, ApprovalFlow, NotificationDelivery, PurchaseOrder, User } from '../db';
 import { resolveApprovers } from '../lib/approvers';
 import { generatePurchaseOrderDocument } from '../lib/documents/purchase-orders';
-import { recordAudit } from '../lib/audit';
+import { auditInsertSql, insertRowsSql, recordAudit } from '../lib/audit';
 import { AuditAction } from '../lib/audit-actions';
 import { signLink } from '../lib/links';
 import { settleWithLimit } from '../lib/concurrency';
@@ -48,30 +48,38 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
 
     /** Writes the newest state (older versions never overwrite newer), the history and audit rows. */
     async persistFlow(i: { tenantId: string; flowId: string; state: FlowState; pendingApprovers: string[]; events: HistoryEvent[] }): Promise<void> {
-      // The workflow id is the business id, so it is derived rather than read: a sign's write is one
-      // transaction with no query before it.
+      // One statement (a data-modifying CTE is atomic on its own) instead of BEGIN / UPDATE / INSERT … /
+      // COMMIT: every sign waits for this write, and each round trip costs the worker and Postgres CPU.
+      // The workflow id is the business id, so it is derived rather than read.
       const workflowId = businessWorkflowId({ domain: APPROVALS_DOMAIN, tenantId: i.tenantId, entityId: i.flowId });
-      await ApprovalFlow.sequelize!.transaction(async (transaction) => {
-        const [updated] = await ApprovalFlow.update({
-          status: i.state.status, currentStage: i.state.currentStage, state: i.state, stateVersion: i.state.version,
-          pendingApprovers: i.pendingApprovers, completedAt: i.state.status === 'pending' ? null : new Date(i.state.outcome?.at ?? Date.now()),
-        }, { where: { id: i.flowId, tenantId: i.tenantId, stateVersion: { [Op.lte]: i.state.version } }, transaction });
-        // Nothing updated is normal when a newer version is already written; only a missing row is an error.
-        if (!updated && !(await ApprovalFlow.count({ where: { id: i.flowId, tenantId: i.tenantId }, transaction }))) throw new Error(`approval flow ${i.flowId} has no row`);
-        await ApprovalEvent.bulkCreate(i.events.map((e) => ({
+      const bind: unknown[] = [];
+      const $ = (v: unknown) => { bind.push(v); return `$${bind.length}`; };
+      const parts = [`updated AS (UPDATE approval_flows SET status = ${$(i.state.status)}, current_stage = ${$(i.state.currentStage)},
+        state = ${$(JSON.stringify(i.state))}::jsonb, state_version = ${$(i.state.version)}, pending_approvers = ${$(i.pendingApprovers)}::uuid[],
+        completed_at = ${$(i.state.status === 'pending' ? null : new Date(i.state.outcome?.at ?? Date.now()))}, updated_at = now()
+        WHERE id = ${$(i.flowId)} AND tenant_id = ${$(i.tenantId)} AND state_version <= ${$(i.state.version)} RETURNING 1)`];
+      if (i.events.length) {
+        parts.push(`events AS (INSERT INTO ${insertRowsSql(ApprovalEvent as unknown as ModelStatic<Model>, i.events.map((e) => ({
           flowId: i.flowId, seq: e.seq, tenantId: i.tenantId, type: e.type, stage: e.stage ?? null, actorId: e.actorId ?? null,
           decision: e.decision ?? null, comment: e.comment ?? null, at: new Date(e.at),
-        })), { ignoreDuplicates: true, transaction });
-        for (const e of i.events) {
-          const action = AUDITED[e.type];
-          if (!action) continue;
-          await recordAudit({
-            tenantId: i.tenantId, actor: e.actorId ? { type: 'user', id: e.actorId } : system, action, entityType: 'approval_flow',
-            entityId: i.flowId, after: { type: e.type, stage: e.stage, decision: e.decision, comment: e.comment, status: i.state.status },
-            workflowId, eventKey: `approvals:${i.flowId}:${e.seq}`,
-          }, transaction);
-        }
+        })), bind)} ON CONFLICT DO NOTHING)`);
+      }
+      const audited = i.events.flatMap((e) => {
+        const action = AUDITED[e.type];
+        return action ? [{
+          tenantId: i.tenantId, actor: e.actorId ? { type: 'user' as const, id: e.actorId } : system, action, entityType: 'approval_flow',
+          entityId: i.flowId, after: { type: e.type, stage: e.stage, decision: e.decision, comment: e.comment, status: i.state.status },
+          workflowId, eventKey: `approvals:${i.flowId}:${e.seq}`,
+        }] : [];
       });
+      if (audited.length) parts.push(`audited AS (${auditInsertSql(audited, bind)})`);
+      // Nothing updated is normal when a newer version is already written; a missing row is an error (with
+      // events to write, their foreign key already refuses it).
+      const [row] = await ApprovalFlow.sequelize!.query<{ present: boolean }>(
+        `WITH ${parts.join(',\n')} SELECT EXISTS (SELECT 1 FROM approval_flows WHERE id = ${$(i.flowId)} AND tenant_id = ${$(i.tenantId)}) AS present`,
+        { bind, type: QueryTypes.SELECT },
+      );
+      if (!row.present) throw new Error(`approval flow ${i.flowId} has no row`);
     },
 
     /**
