@@ -89,6 +89,11 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
      */
     async notifyApprovers(i: { tenantId: string; flowId: string; title: string; stage: number; userIds: string[]; kind: keyof typeof KIND_SUBJECT }): Promise<number> {
       if (!i.userIds.length) return 0;
+      // A heartbeat at the start and after every email: the workflow gives this activity a heartbeat
+      // timeout, so an attempt that never really ran (a task lost on an overloaded worker) is retried
+      // within a minute instead of after the 5-minute start-to-close timeout.
+      const heartbeat = () => Context.current().heartbeat();
+      heartbeat();
       const users = await User.findAll({ where: { tenantId: i.tenantId, id: i.userIds, active: true } });
       const keyOf = (userId: string) => `approvals:${i.flowId}:${i.stage}:${i.kind}:${userId}`;
       // One delivery row per recipient, all claimed in two statements (not a find-or-create each):
@@ -109,7 +114,11 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
           `Approve: ${link('approve')}`, `Reject:  ${link('reject')}`, '',
           'Each link works once and expires; it asks you to confirm before anything is signed.',
         ].join('\n');
-        return deps.email.send({ to: user.email, subject: `${KIND_SUBJECT[i.kind]}: ${i.title}`, text, idempotencyKey: keyOf(user.id) });
+        try {
+          return await deps.email.send({ to: user.email, subject: `${KIND_SUBJECT[i.kind]}: ${i.title}`, text, idempotencyKey: keyOf(user.id) });
+        } finally {
+          heartbeat();
+        }
       });
       await recordDeliveryOutcomes(settled.map((r, n) => (r.status === 'fulfilled'
         ? { key: keyOf(toSend[n].id), providerId: r.value.messageId }

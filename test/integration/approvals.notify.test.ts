@@ -1,6 +1,7 @@
 // The approvers' emails of one stage: sent a few at a time, every outcome recorded, and a retry after a
 // partial failure sends only the ones that did not go out.
 import { randomUUID } from 'node:crypto';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { createApprovalActivities } from '../../activities/approvals';
 import { createSequelize, NotificationDelivery, User } from '../../db';
 import { EmailRejectedError, type EmailSender } from '../../lib/notify/email';
@@ -39,7 +40,17 @@ async function stageOf(n: number) {
   return { users, input: { tenantId: tenant.id, flowId, title: 'PO-42', stage: 0, userIds: users.map((u) => u.id), kind: 'request' as const } };
 }
 
+/** Runs the activity as the worker would (with a heartbeat context), counting its heartbeats. */
+let heartbeats = 0;
+function notify(acts: ReturnType<typeof createApprovalActivities>, input: Parameters<ReturnType<typeof createApprovalActivities>['notifyApprovers']>[0]) {
+  const env = new MockActivityEnvironment();
+  env.on('heartbeat', () => { heartbeats++; });
+  return env.run(acts.notifyApprovers, input);
+}
+
 const deliveriesOf = (flowId: string) => NotificationDelivery.findAll({ where: { subjectId: flowId }, order: [['recipient', 'ASC']] });
+
+beforeEach(() => { heartbeats = 0; });
 
 it('given the mail server drops one approver\'s message, the others are sent and recorded, and the retry sends only that one', async () => {
   const { users, input } = await stageOf(20);
@@ -48,8 +59,9 @@ it('given the mail server drops one approver\'s message, the others are sent and
   const mail = fakeMail((to) => (to === unlucky && serverDown ? 'down' : 'ok'));
   const acts = createApprovalActivities({ email: mail.email, linkSecret: 'x'.repeat(32), publicUrl: 'http://docket.test' });
 
-  await expect(acts.notifyApprovers(input)).rejects.toThrow('connection to the mail server lost');
+  await expect(notify(acts, input)).rejects.toThrow('connection to the mail server lost');
   expect(mail.accepted).toHaveLength(19);
+  expect(heartbeats).toBeGreaterThanOrEqual(21); // at the start and after each of the 20 emails
   expect(mail.maxInFlight()).toBeGreaterThan(1);
   expect(mail.maxInFlight()).toBeLessThanOrEqual(8);
   let rows = await deliveriesOf(input.flowId);
@@ -60,7 +72,7 @@ it('given the mail server drops one approver\'s message, the others are sent and
 
   // Temporal's retry of the activity.
   serverDown = false;
-  await expect(acts.notifyApprovers(input)).resolves.toBe(1);
+  await expect(notify(acts, input)).resolves.toBe(1);
   expect(mail.accepted).toHaveLength(20);
   expect(mail.accepted.filter((to) => to === unlucky)).toHaveLength(1);
   rows = await deliveriesOf(input.flowId);
@@ -73,7 +85,7 @@ it('given one address the mail server refuses for good, every other approver sti
   const mail = fakeMail((to) => (to === refused ? 'refused' : 'ok'));
   const acts = createApprovalActivities({ email: mail.email, linkSecret: 'x'.repeat(32), publicUrl: 'http://docket.test' });
 
-  await expect(acts.notifyApprovers(input)).rejects.toBeInstanceOf(EmailRejectedError);
+  await expect(notify(acts, input)).rejects.toBeInstanceOf(EmailRejectedError);
   expect(mail.accepted.sort()).toEqual(users.slice(1).map((u) => u.email).sort());
   const rows = await deliveriesOf(input.flowId);
   expect(rows.find((d) => d.recipient === refused)).toMatchObject({ status: 'pending', attempts: 1 });
