@@ -1,15 +1,18 @@
 // Approval activities: resolve approvers, persist the flow's read model and history, notify by
 // email with one-click links, and hand the outcome to the object (purchase orders).
 import { Context } from '@temporalio/activity';
-import { Op } from 'sequelize';
+import { Model, ModelStatic, QueryTypes } from 'sequelize';
 import { ApprovalEvent, ApprovalFlow, NotificationDelivery, PurchaseOrder, User } from '../db';
 import { resolveApprovers } from '../lib/approvers';
 import { generatePurchaseOrderDocument } from '../lib/documents/purchase-orders';
-import { recordAudit } from '../lib/audit';
+import { auditInsertSql, insertRowsSql, recordAudit } from '../lib/audit';
 import { AuditAction } from '../lib/audit-actions';
 import { signLink } from '../lib/links';
-import type { EmailSender } from '../lib/notify/email';
-import type { FlowState, FlowStatus, HistoryEvent } from '../workflows/approvals.api';
+import { settleWithLimit } from '../lib/concurrency';
+import { recordDeliveryOutcomes } from '../lib/notify/deliveries';
+import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
+import { APPROVALS_DOMAIN, type FlowState, type FlowStatus, type HistoryEvent } from '../workflows/approvals.api';
+import { businessWorkflowId } from '../workflows/search-attributes';
 
 export interface ApprovalActivityDeps {
   email: EmailSender;
@@ -25,6 +28,13 @@ const AUDITED: Partial<Record<HistoryEvent['type'], AuditAction>> = {
   cancelled: 'approvals.flow.cancelled', expired: 'approvals.flow.expired',
 };
 
+// Emails of one stage in flight at once. The SMTP transport pools 5 connections per worker, so a few
+// more than that keep the pool busy while the next messages are built; a bound (rather than all of a
+// 60-approver stage at once) keeps one flow from filling the pool's queue ahead of every other flow's mail.
+const EMAILS_IN_FLIGHT = 8;
+
+const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
 const KIND_SUBJECT = { request: 'Approval requested', reminder: 'Reminder: approval pending', escalation: 'Escalated: approval needed' } as const;
 
 export function createApprovalActivities(deps: ApprovalActivityDeps) {
@@ -38,32 +48,52 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
 
     /** Writes the newest state (older versions never overwrite newer), the history and audit rows. */
     async persistFlow(i: { tenantId: string; flowId: string; state: FlowState; pendingApprovers: string[]; events: HistoryEvent[] }): Promise<void> {
-      const flow = await ApprovalFlow.findOne({ where: { id: i.flowId, tenantId: i.tenantId } });
-      if (!flow) throw new Error(`approval flow ${i.flowId} has no row`);
-      await flow.sequelize.transaction(async (transaction) => {
-        await ApprovalFlow.update({
-          status: i.state.status, currentStage: i.state.currentStage, state: i.state, stateVersion: i.state.version,
-          pendingApprovers: i.pendingApprovers, completedAt: i.state.status === 'pending' ? null : new Date(i.state.outcome?.at ?? Date.now()),
-        }, { where: { id: i.flowId, stateVersion: { [Op.lte]: i.state.version } }, transaction });
-        await ApprovalEvent.bulkCreate(i.events.map((e) => ({
+      // One statement (a data-modifying CTE is atomic on its own) instead of BEGIN / UPDATE / INSERT … /
+      // COMMIT: every sign waits for this write, and each round trip costs the worker and Postgres CPU.
+      // The workflow id is the business id, so it is derived rather than read.
+      const workflowId = businessWorkflowId({ domain: APPROVALS_DOMAIN, tenantId: i.tenantId, entityId: i.flowId });
+      const bind: unknown[] = [];
+      const $ = (v: unknown) => { bind.push(v); return `$${bind.length}`; };
+      const parts = [`updated AS (UPDATE approval_flows SET status = ${$(i.state.status)}, current_stage = ${$(i.state.currentStage)},
+        state = ${$(JSON.stringify(i.state))}::jsonb, state_version = ${$(i.state.version)}, pending_approvers = ${$(i.pendingApprovers)}::uuid[],
+        completed_at = ${$(i.state.status === 'pending' ? null : new Date(i.state.outcome?.at ?? Date.now()))}, updated_at = now()
+        WHERE id = ${$(i.flowId)} AND tenant_id = ${$(i.tenantId)} AND state_version <= ${$(i.state.version)} RETURNING 1)`];
+      if (i.events.length) {
+        parts.push(`events AS (INSERT INTO ${insertRowsSql(ApprovalEvent as unknown as ModelStatic<Model>, i.events.map((e) => ({
           flowId: i.flowId, seq: e.seq, tenantId: i.tenantId, type: e.type, stage: e.stage ?? null, actorId: e.actorId ?? null,
           decision: e.decision ?? null, comment: e.comment ?? null, at: new Date(e.at),
-        })), { ignoreDuplicates: true, transaction });
-        for (const e of i.events) {
-          const action = AUDITED[e.type];
-          if (!action) continue;
-          await recordAudit({
-            tenantId: i.tenantId, actor: e.actorId ? { type: 'user', id: e.actorId } : system, action, entityType: 'approval_flow',
-            entityId: i.flowId, after: { type: e.type, stage: e.stage, decision: e.decision, comment: e.comment, status: i.state.status },
-            workflowId: flow.workflowId, eventKey: `approvals:${i.flowId}:${e.seq}`,
-          }, transaction);
-        }
+        })), bind)} ON CONFLICT DO NOTHING)`);
+      }
+      const audited = i.events.flatMap((e) => {
+        const action = AUDITED[e.type];
+        return action ? [{
+          tenantId: i.tenantId, actor: e.actorId ? { type: 'user' as const, id: e.actorId } : system, action, entityType: 'approval_flow',
+          entityId: i.flowId, after: { type: e.type, stage: e.stage, decision: e.decision, comment: e.comment, status: i.state.status },
+          workflowId, eventKey: `approvals:${i.flowId}:${e.seq}`,
+        }] : [];
       });
+      if (audited.length) parts.push(`audited AS (${auditInsertSql(audited, bind)})`);
+      // Nothing updated is normal when a newer version is already written; a missing row is an error (with
+      // events to write, their foreign key already refuses it).
+      const [row] = await ApprovalFlow.sequelize!.query<{ present: boolean }>(
+        `WITH ${parts.join(',\n')} SELECT EXISTS (SELECT 1 FROM approval_flows WHERE id = ${$(i.flowId)} AND tenant_id = ${$(i.tenantId)}) AS present`,
+        { bind, type: QueryTypes.SELECT },
+      );
+      if (!row.present) throw new Error(`approval flow ${i.flowId} has no row`);
     },
 
-    /** One email per (flow, stage, kind, user), with signed approve/reject links; a retry never re-sends a sent one. */
+    /**
+     * One email per (flow, stage, kind, user), with signed approve/reject links, sent a few at a time; a
+     * retry sends only the ones not yet sent. If any failed, every outcome is recorded first, then the
+     * activity throws so Temporal retries it.
+     */
     async notifyApprovers(i: { tenantId: string; flowId: string; title: string; stage: number; userIds: string[]; kind: keyof typeof KIND_SUBJECT }): Promise<number> {
       if (!i.userIds.length) return 0;
+      // A heartbeat at the start and after every email: the workflow gives this activity a heartbeat
+      // timeout, so an attempt that never really ran (a task lost on an overloaded worker) is retried
+      // within a minute instead of after the 5-minute start-to-close timeout.
+      const heartbeat = () => Context.current().heartbeat();
+      heartbeat();
       const users = await User.findAll({ where: { tenantId: i.tenantId, id: i.userIds, active: true } });
       const keyOf = (userId: string) => `approvals:${i.flowId}:${i.stage}:${i.kind}:${userId}`;
       // One delivery row per recipient, all claimed in two statements (not a find-or-create each):
@@ -72,13 +102,10 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
         key: keyOf(user.id), tenantId: i.tenantId, channel: 'email', recipient: user.email, subjectType: 'approval_flow', subjectId: i.flowId,
         status: 'pending', error: null, providerId: null,
       })), { ignoreDuplicates: true });
-      const deliveries = new Map((await NotificationDelivery.findAll({ where: { key: users.map((u) => keyOf(u.id)) } })).map((d) => [d.key, d]));
-      let sent = 0;
-      for (const user of users) {
-        const key = keyOf(user.id);
-        const delivery = deliveries.get(key)!;
-        if (delivery.status === 'sent') continue;
-        const ttlSeconds = (deps.linkTtlHours ?? 72) * 3600;
+      const sentBefore = new Set((await NotificationDelivery.findAll({ attributes: ['key'], where: { key: users.map((u) => keyOf(u.id)), status: 'sent' } })).map((d) => d.key));
+      const toSend = users.filter((u) => !sentBefore.has(keyOf(u.id)));
+      const ttlSeconds = (deps.linkTtlHours ?? 72) * 3600;
+      const settled = await settleWithLimit(toSend, EMAILS_IN_FLIGHT, async (user) => {
         const link = (action: 'approve' | 'reject') => `${deps.publicUrl}/v1/approval-links/${signLink({
           tenantId: i.tenantId, subjectType: 'approval_flow', subjectId: i.flowId, userId: user.id, action, stage: i.stage, ttlSeconds,
         }, deps.linkSecret).token}`;
@@ -88,15 +115,19 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
           'Each link works once and expires; it asks you to confirm before anything is signed.',
         ].join('\n');
         try {
-          const result = await deps.email.send({ to: user.email, subject: `${KIND_SUBJECT[i.kind]}: ${i.title}`, text, idempotencyKey: key });
-          await delivery.update({ status: 'sent', providerId: result.messageId, attempts: delivery.attempts + 1, error: null });
-          sent++;
-        } catch (err) {
-          await delivery.update({ attempts: delivery.attempts + 1, error: (err as Error).message.slice(0, 1000) });
-          throw err;
+          return await deps.email.send({ to: user.email, subject: `${KIND_SUBJECT[i.kind]}: ${i.title}`, text, idempotencyKey: keyOf(user.id) });
+        } finally {
+          heartbeat();
         }
-      }
-      return sent;
+      });
+      await recordDeliveryOutcomes(settled.map((r, n) => (r.status === 'fulfilled'
+        ? { key: keyOf(toSend[n].id), providerId: r.value.messageId }
+        : { key: keyOf(toSend[n].id), error: errorMessage(r.reason) })));
+      const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      // A retryable failure wins over a permanent rejection: the retry resends the transient ones (a
+      // refused address is refused again, and once it is the only failure left, the flow gives up on it).
+      if (failures.length) throw failures.find((e) => !(e instanceof EmailRejectedError)) ?? failures[0];
+      return toSend.length;
     },
 
     /** The object follows the flow's outcome; an approved purchase order gets its PDF (documents). */

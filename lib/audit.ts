@@ -36,8 +36,8 @@ export async function recordAudit(e: AuditInput, transaction?: Transaction): Pro
   else await AuditEvent.create(row, { transaction });
 }
 
-/** Column list, placeholders and bind values for one row of `model` (JSON columns sent as jsonb text). */
-function insertParts(model: ModelStatic<Model>, values: Record<string, unknown>, bind: unknown[]) {
+/** Columns and placeholders of one row of `model`, its values appended to `bind` (JSON columns sent as jsonb text). */
+function rowParts(model: ModelStatic<Model>, values: Record<string, unknown>, bind: unknown[]) {
   const columns: string[] = [];
   const params: string[] = [];
   for (const [attr, value] of Object.entries(values)) {
@@ -48,7 +48,25 @@ function insertParts(model: ModelStatic<Model>, values: Record<string, unknown>,
     columns.push(`"${def.field ?? attr}"`);
     params.push(`$${bind.length}${json ? '::jsonb' : ''}`);
   }
-  return `"${model.getTableName() as string}" (${columns.join(', ')}) VALUES (${params.join(', ')})`;
+  return { columns, params };
+}
+
+function insertParts(model: ModelStatic<Model>, values: Record<string, unknown>, bind: unknown[]) {
+  return insertRowsSql(model, [values], bind);
+}
+
+/**
+ * `"table" (columns) VALUES (…), (…)` for rows of `model` that all set the same attributes, values appended
+ * to `bind`: a part of one statement that writes several tables at once (a data-modifying CTE).
+ */
+export function insertRowsSql(model: ModelStatic<Model>, rows: Record<string, unknown>[], bind: unknown[]): string {
+  const parts = rows.map((r) => rowParts(model, r, bind));
+  return `"${model.getTableName() as string}" (${parts[0].columns.join(', ')}) VALUES ${parts.map((p) => `(${p.params.join(', ')})`).join(', ')}`;
+}
+
+/** The INSERT of audit events keyed by `eventKey` (a retry writes none twice), for such a statement. */
+export function auditInsertSql(events: AuditInput[], bind: unknown[], at = new Date()): string {
+  return `INSERT INTO ${insertRowsSql(AuditEvent, events.map((e) => ({ ...auditRow(e), createdAt: at })), bind)} ON CONFLICT DO NOTHING`;
 }
 
 /**

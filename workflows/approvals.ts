@@ -25,6 +25,9 @@ const local = proxyLocalActivities<ApprovalActivities>({
 const notifier = () => proxyActivities<ApprovalActivities>({
   taskQueue: notificationQueueOf(workflowInfo().taskQueue),
   startToCloseTimeout: '5 minutes', // a stage may have dozens of approvers, one email each
+  // It heartbeats after every email; one send is bounded by the SMTP timeouts (10 + 10 + 30 s), so a
+  // minute of silence means the attempt is gone (e.g. its task was lost), and it is retried then.
+  heartbeatTimeout: '1 minute',
   retry: { maximumAttempts: 20, initialInterval: '1 second', nonRetryableErrorTypes: ['EmailRejectedError'] },
 });
 

@@ -1,7 +1,11 @@
 // Keeps the Status search attribute current from inside a workflow (deterministic: no I/O).
-import { upsertSearchAttributes } from '@temporalio/workflow';
+import { patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { STATUS } from './search-attributes';
 
 export function setWorkflowStatus(status: string): void {
+  // An unchanged status is not upserted again: each upsert is a command, a history event and a
+  // visibility write, and a waiting flow that loops once per sign would pay them on every signature.
+  // Histories from before this check upserted every time; patched() keeps them replaying as they ran.
+  if (workflowInfo().typedSearchAttributes.get(STATUS) === status && patched('status-upsert-only-on-change')) return;
   upsertSearchAttributes([{ key: STATUS, value: status }]);
 }

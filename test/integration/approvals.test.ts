@@ -7,6 +7,8 @@ import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
 import { waitFor } from '../helpers/wait';
+import { temporal } from '@temporalio/proto';
+import { STATUS } from '../../workflows/search-attributes';
 
 let app: TestApp;
 let smtp: SmtpSink;
@@ -204,6 +206,23 @@ describe('a purchase order through a two-stage approval', () => {
     expect((await app.call('delete', `/v1/approval-flows/${flowId}/stages/0/signatures/${t.fin[2].user.id}`, t.adminKey).expect(404)).body.code).toBe('SIGNATURE_NOT_FOUND');
     const audit = await AuditEvent.count({ where: { tenantId: t.tenant.id, action: 'approvals.flow.signature_removed', entityId: flowId } });
     expect(audit).toBe(1);
+  });
+
+  it('a sign on a flow that stays pending writes its state without re-setting the unchanged Status search attribute', async () => {
+    const t = await procurementTenant();
+    await createTemplate(t.adminKey);
+    const { flowId, flow } = await submittedOrder(t);
+    // Stage 0's emails are out, so the flow is waiting for people.
+    await waitFor(async () => smtp.messages.filter((m) => m.subject.includes(flow.title)).length >= 3, { what: 'stage 0 mails' });
+    await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[0].key).send({ decision: 'approve' }).expect(200);
+
+    const handle = app.client.workflow.getHandle(flow.workflowId);
+    const events = (await handle.fetchHistory()).events ?? [];
+    // Status was 'pending' from the start; each upsert of it would be a history event and a visibility write per sign.
+    const statusUpserts = events.filter((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+      && STATUS.name in (e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {}));
+    expect(statusUpserts).toEqual([]);
+    expect((await handle.describe()).typedSearchAttributes.get(STATUS)).toBe('pending');
   });
 
   it('starting again while pending returns the same flow', async () => {
