@@ -132,7 +132,9 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
 
     /** The object follows the flow's outcome; an approved purchase order gets its PDF (documents). */
     async flowFinished(i: { tenantId: string; flowId: string; objectType: string; objectId: string; status: FlowStatus }): Promise<void> {
-      if (i.objectType !== 'purchase_order') return;
+      // A flow may name a purchase_order that is not one of ours (the API lets any object type be approved);
+      // an id that is not even a UUID would make every query fail and the activity retry forever.
+      if (i.objectType !== 'purchase_order' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(i.objectId)) return;
       const next = i.status === 'approved' ? 'approved' : i.status === 'rejected' ? 'rejected' : 'draft';
       const [changed] = await PurchaseOrder.update({ state: next }, { where: { id: i.objectId, tenantId: i.tenantId, approvalFlowId: i.flowId, state: 'pending_approval' } });
       if (changed) {

@@ -2,7 +2,7 @@
 // draft to approved through two stages with a quorum, by API and by email link; every refusal is
 // synchronous and leaves nothing behind.
 import { randomUUID } from 'node:crypto';
-import { ApprovalEvent, AuditEvent, Role, Tenant, UserRole } from '../../db';
+import { ApprovalEvent, ApprovalFlow, AuditEvent, Role, Tenant, UserRole } from '../../db';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
@@ -246,6 +246,9 @@ describe('a purchase order through a two-stage approval', () => {
       return res.body.status === 'approved' && res.body;
     }, { what: 'auto-approved' });
     expect(approved.outcome.reason).toContain('auto-approve');
+    // Its workflow finishes: `x-1` is no purchase order of ours, which the outcome hook must shrug off, not retry.
+    const row = await ApprovalFlow.findByPk(auto.body.id);
+    await waitFor(async () => (await app.client.workflow.getHandle(row!.workflowId).describe()).status.name === 'COMPLETED', { what: 'the flow workflow completed' });
     const none = await app.call('post', '/v1/approval-flows', t.adminKey).send({ objectType: 'purchase_order', objectId: 'x-2', context: { total: 5 } }).expect(422);
     expect(none.body.code).toBe('NO_MATCHING_TEMPLATE');
   });
