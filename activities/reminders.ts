@@ -2,7 +2,7 @@
 // recipient) per activity — idempotent per natural key, every attempt logged.
 import { createHash, randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { Op } from 'sequelize';
+import { Op, QueryTypes } from 'sequelize';
 import { Notification, NotificationDelivery, Reminder, ReminderDeliveryAttempt, User } from '../db';
 import { recordAudit } from '../lib/audit';
 import type { EmailSender } from '../lib/notify/email';
@@ -28,6 +28,44 @@ export function reminderDeliveryKey(ref: DeliveryRef): string {
 }
 
 const when = (iso: string) => new Date(iso).toUTCString();
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * An in-app delivery — the delivery row (sent), the notification and the attempt log — in ONE statement,
+ * when the reminder row is there, the user is active and the delivery was not sent yet. Firing lateness
+ * is what this path costs: one round trip instead of about nine (find the reminder, find-or-create the
+ * delivery in its transaction, find the user, insert, update, log), and the three rows commit together.
+ * Answers false when it wrote nothing; the general path then finds out why (not visible yet, recipient
+ * gone, already sent) and answers as it always did. The natural keys (delivery key, the notification's
+ * delivery_key) keep it idempotent: a retry after a crash sends nothing twice.
+ */
+async function deliverInAppAtOnce(ref: DeliveryRef, key: string, attempt: number): Promise<boolean> {
+  const userId = ref.recipient.startsWith('user:') ? ref.recipient.slice(5) : '';
+  if (!UUID.test(userId) || !UUID.test(ref.reminderId)) return false;
+  const rows = await Reminder.sequelize!.query<{ n: number }>(`
+    WITH src AS (
+      SELECT r.subject, r.message, r.object_type, r.object_id, u.id AS user_id FROM reminders r
+      JOIN users u ON u.id = $4::uuid AND u.tenant_id = r.tenant_id AND u.active
+      WHERE r.id = $2::uuid AND r.tenant_id = $1::uuid),
+    d AS (
+      INSERT INTO notification_deliveries (key, tenant_id, channel, recipient, subject_type, subject_id, status, attempts, error, provider_id, created_at, updated_at)
+      SELECT $3, $1::uuid, 'in_app', $5, 'reminder', $2, 'sent', 1, NULL, NULL, $8::timestamptz, $8::timestamptz FROM src
+      ON CONFLICT (key) DO UPDATE SET status = 'sent', attempts = notification_deliveries.attempts + 1, error = NULL, updated_at = EXCLUDED.updated_at
+        WHERE notification_deliveries.status <> 'sent'
+      RETURNING key),
+    n AS (
+      INSERT INTO notifications (id, tenant_id, user_id, delivery_key, source_type, source_id, subject, message, object_type, object_id, read, read_at, created_at)
+      SELECT $9::uuid, $1::uuid, src.user_id, d.key, 'reminder', $2, src.subject, src.message, src.object_type, src.object_id, false, NULL, $8::timestamptz FROM src, d
+      ON CONFLICT (delivery_key) DO NOTHING),
+    a AS (
+      INSERT INTO reminder_delivery_attempts (tenant_id, reminder_id, delivery_key, occurrence_at, trigger, channel, recipient, attempt, status, error, at)
+      SELECT $1::uuid, $2::uuid, d.key, $6::timestamptz, $7, 'in_app', $4, $10::int, 'sent', NULL, $8::timestamptz FROM d)
+    SELECT count(*)::int AS n FROM d`, {
+    bind: [ref.tenantId, ref.reminderId, key, userId, ref.recipient.slice(0, 320), new Date(ref.occurrence), ref.trigger, new Date(), randomUUID(), attempt],
+    type: QueryTypes.SELECT,
+  });
+  return rows[0].n === 1;
+}
 
 export function createReminderActivities(deps: ReminderActivityDeps) {
   async function target(reminder: Reminder, ref: DeliveryRef): Promise<{ display: string; user?: User; url?: string; secret?: string; email?: string }> {
@@ -70,6 +108,8 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
     /** Sends one delivery unless it was sent already (a retry or a replay never sends twice). */
     async deliverReminder(ref: DeliveryRef): Promise<'sent' | 'already_sent'> {
       const key = reminderDeliveryKey(ref);
+      const attempt = Context.current().info.attempt;
+      if (ref.channel === 'in_app' && await deliverInAppAtOnce(ref, key, attempt)) return 'sent';
       const reminder = await Reminder.findOne({ where: { id: ref.reminderId, tenantId: ref.tenantId } });
       // Retried, not final: the row may not be visible yet (see persistReminder).
       if (!reminder) throw new Error(`reminder ${ref.reminderId} has no row (yet)`);
@@ -78,7 +118,6 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
         defaults: { key, tenantId: ref.tenantId, channel: ref.channel, recipient: ref.recipient.slice(0, 320), subjectType: 'reminder', subjectId: ref.reminderId, status: 'pending', error: null, providerId: null },
       });
       if (delivery.status === 'sent') return 'already_sent';
-      const attempt = Context.current().info.attempt;
       const log = (status: 'sent' | 'failed', display: string, error: string | null) => ReminderDeliveryAttempt.create({
         tenantId: ref.tenantId, reminderId: ref.reminderId, deliveryKey: key, occurrenceAt: new Date(ref.occurrence), trigger: ref.trigger,
         channel: ref.channel, recipient: display.slice(0, 1000), attempt, status, error, at: new Date(),

@@ -75,16 +75,34 @@ export function auditInsertSql(events: AuditInput[], bind: unknown[], at = new D
  * BEGIN / INSERT / INSERT / COMMIT, which measurably limits how fast the API starts workflows
  * (bench/README.md, suite foundation). Model defaults and timestamps are applied as `create()` would.
  */
-export async function createWithAudit<M extends Model>(model: ModelStatic<M>, values: CreationAttributes<M>, audit: AuditInput): Promise<M> {
+export async function createWithAudit<M extends Model>(model: ModelStatic<M>, values: CreationAttributes<M>, audit: AuditInput | ((row: M) => AuditInput)): Promise<M> {
   const now = new Date();
-  const row = model.build(values).get({ plain: true }) as Record<string, unknown>;
+  const built = model.build(values);
   const attrs = model.getAttributes() as Record<string, unknown>;
-  if ('createdAt' in attrs) row.createdAt ??= now;
-  if ('updatedAt' in attrs) row.updatedAt ??= now;
+  for (const stamp of ['createdAt', 'updatedAt']) if (stamp in attrs && built.getDataValue(stamp as never) == null) built.setDataValue(stamp as never, now as never);
+  const row = built.get({ plain: true }) as Record<string, unknown>;
+  // A function receives the row as it will be written (defaults, timestamps), e.g. to audit its presentation.
+  const event = typeof audit === 'function' ? audit(built) : audit;
   const bind: unknown[] = [];
   const sql = `WITH created AS (INSERT INTO ${insertParts(model as unknown as ModelStatic<Model>, row, bind)} RETURNING *),
-    audited AS (INSERT INTO ${insertParts(AuditEvent, { ...auditRow(audit), createdAt: now }, bind)})
+    audited AS (INSERT INTO ${insertParts(AuditEvent, { ...auditRow(event), createdAt: now }, bind)})
     SELECT * FROM created`;
   const [created] = await model.sequelize!.query(sql, { bind, type: QueryTypes.SELECT, model, mapToModel: true });
   return created as M;
+}
+
+/**
+ * Takes back what createWithAudit wrote — the row and its audit event (`audit.action` on the row's
+ * entity) — in ONE statement: the undo when the row's workflow could not be started, so neither a row
+ * waiting for a workflow that does not exist nor an event about a change that did not happen is left.
+ */
+export async function destroyWithAudit(row: Model, audit: Pick<AuditInput, 'tenantId' | 'action' | 'entityType' | 'entityId'>): Promise<void> {
+  const model = row.constructor as ModelStatic<Model>;
+  const pk = model.primaryKeyAttribute;
+  const field = (model.getAttributes()[pk] as { field?: string }).field ?? pk;
+  await model.sequelize!.query(
+    `WITH unaudited AS (DELETE FROM "${AuditEvent.getTableName() as string}" WHERE tenant_id = $1 AND action = $2 AND entity_type = $3 AND entity_id = $4)
+     DELETE FROM "${model.getTableName() as string}" WHERE "${field}" = $5`,
+    { bind: [audit.tenantId, audit.action, audit.entityType, audit.entityId, row.get(pk)] },
+  );
 }

@@ -5,7 +5,7 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/cl
 import { ApplicationFailure } from '@temporalio/common';
 import { Op, WhereOptions } from 'sequelize';
 import { Notification, Reminder, ReminderDeliveryAttempt, User } from '../../db';
-import { recordAudit } from '../../lib/audit';
+import { createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit';
 import { AuditAction } from '../../lib/audit-actions';
 import { nextOccurrence, parseRecurrence, Recurrence, RecurrenceError } from '../../lib/recurrence';
 import { previewTriggers } from '../../lib/reminder-preview';
@@ -124,24 +124,26 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
       const workflowId = businessWorkflowId({ domain: REMINDERS_DOMAIN, tenantId: audit.tenantId, entityId: id });
       const state = freshState(schedule, now);
       const first = firstTrigger(schedule, plan, now);
-      const reminder = await Reminder.create({
+      // The row and its audit event in one statement (one round trip, and no window in which the workflow
+      // runs but its creation was never audited); the workflow starts after, with no connection held
+      // across the Temporal call (which is what bounds the create rate).
+      const created = { tenantId: audit.tenantId, action: 'reminders.reminder.created', entityType: 'reminder', entityId: id } as const;
+      const reminder = await createWithAudit(Reminder, {
         id, tenantId: audit.tenantId, subject: body.subject, message: body.message ?? '', objectType: body.object?.type ?? null, objectId: body.object?.id ?? null,
         channels, recipients: { users, emails, webhooks }, recipientUsers: users, recipientEmails: emails,
         dueAt: schedule.dueAt ? new Date(schedule.dueAt) : null, recurrence: schedule.recurrence ?? null, offsets: plan.offsets, repeat: plan.repeat ?? null,
         status: 'active', nextTriggerAt: new Date(first.at), currentOccurrence: new Date(first.occurrence),
-        snoozedUntil: null, acknowledgedAt: null, state, stateVersion: -1, workflowId, createdBy: audit.actor.id,
-      });
-      // The workflow starts after the row is committed (no database connection is held across the Temporal
-      // call, which is what bounds the create rate); if Temporal refuses, the row goes again.
+        snoozedUntil: null, acknowledgedAt: null, occurrenceCount: 0, state, stateVersion: -1, workflowId, createdBy: audit.actor.id,
+      }, (row) => ({ ...audit, ...created, after: presentReminder(row), workflowId }));
       await startOrUndo(
         () => startBusinessWorkflow<typeof reminderWorkflow>(deps.temporal.client, {
           workflowType: 'reminderWorkflow', taskQueue: REMINDERS_TASK_QUEUE, domain: REMINDERS_DOMAIN, tenantId: audit.tenantId,
           entityType: 'reminder', entityId: id, initialStatus: 'active',
           args: [{ tenantId: audit.tenantId, reminderId: id, channels, recipients: { users, emails, webhooks: webhooks.length }, schedule, plan, createdAt: now.toISOString() }],
         }),
-        () => reminder.destroy(),
+        // If Temporal refuses, both go again: the reminder was never created.
+        () => destroyWithAudit(reminder, created),
       );
-      await recordAudit({ ...audit, action: 'reminders.reminder.created', entityType: 'reminder', entityId: id, after: presentReminder(reminder), workflowId });
       deps.metrics.workflowStarts.inc({ workflow_type: 'reminderWorkflow' });
       respond(ctx, presentReminder(reminder), { status: 201, location: `/v1/reminders/${id}` });
     },

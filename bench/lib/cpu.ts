@@ -109,6 +109,15 @@ export function cpuMeter(groups: ProcessGroups): () => CpuUsage {
   };
 }
 
+/** Time-weighted mean of several measurements' CPU splits (e.g. the blocks of one mode). */
+export function meanCpu(parts: CpuUsage[]): CpuUsage {
+  const seconds = parts.reduce((s, p) => s + p.seconds, 0);
+  const w = (f: (p: CpuUsage) => number) => round(parts.reduce((s, p) => s + f(p) * p.seconds, 0) / seconds, 0);
+  const cores: Record<string, number> = {};
+  for (const k of Object.keys(parts[0].cores)) cores[k] = w((p) => p.cores[k] ?? 0);
+  return { seconds: round(seconds, 2), machineBusyPct: w((p) => p.machineBusyPct), cores };
+}
+
 /** How busy the machine is right now (over `ms`), before a run starts: other work skews results. */
 export async function machineBusyPct(ms = 2000): Promise<number> {
   const a = machineTicks();

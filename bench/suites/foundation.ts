@@ -12,7 +12,7 @@ import { connectTemporal } from '../../lib/temporal';
 import type { auditExportWorkflow } from '../../workflows/audit';
 import { AUDIT_DOMAIN, AUDIT_TASK_QUEUE } from '../../workflows/audit.api';
 import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '../../workflows/search-attributes';
-import { cpuMeter, CpuUsage, ProcessGroups } from '../lib/cpu';
+import { cpuMeter, CpuUsage, meanCpu, ProcessGroups } from '../lib/cpu';
 import { LoopResult, percentile, runConcurrent, samplesOf, summarize, table } from '../lib/measure';
 import { ApiProcess, BenchStack, log, ProcMemory, round } from '../lib/stack';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
@@ -132,15 +132,6 @@ async function benchMe(api: ApiProcess, apiKey: string, c: { meConnections: numb
 }
 
 interface Block extends LoopResult { mode: Mode; cpu: CpuUsage }
-
-/** Time-weighted mean of several blocks' CPU splits. */
-function meanCpu(parts: CpuUsage[]): CpuUsage {
-  const seconds = parts.reduce((s, p) => s + p.seconds, 0);
-  const w = (f: (p: CpuUsage) => number) => round(parts.reduce((s, p) => s + f(p) * p.seconds, 0) / seconds, 0);
-  const cores: Record<string, number> = {};
-  for (const k of Object.keys(parts[0].cores)) cores[k] = w((p) => p.cores[k] ?? 0);
-  return { seconds: round(seconds, 2), machineBusyPct: w((p) => p.machineBusyPct), cores };
-}
 
 async function benchStarts(api: ApiProcess, stack: BenchStack, c: { starts: number; startConcurrency: number; startWarmup: number }) {
   const temporal = await connectTemporal(stack.temporalAddress, 'default');

@@ -54,6 +54,9 @@ describe('delivery', () => {
     expect(res.body).toMatchObject({ status: 'active', nextTriggerAt: res.body.dueAt, recipients: { webhooks: [{ url: `${hooks.url}/one` }] } });
     expect(JSON.stringify(res.body)).not.toContain(SECRET);
     expect(res.body.workflowId).toBe(`reminders:${t.tenant.id}:${res.body.id}`);
+    // Written with the row in one statement: the event holds the reminder as the API answered it.
+    const createdEvents = await AuditEvent.findAll({ where: { tenantId: t.tenant.id, entityId: res.body.id, action: 'reminders.reminder.created' } });
+    expect(createdEvents.map((e) => e.after)).toEqual([res.body]);
 
     const done = await waitFor(async () => {
       const r = (await app.call('get', `/v1/reminders/${res.body.id}`, t.key).expect(200)).body;

@@ -1,6 +1,6 @@
 // When Temporal cannot start a row's workflow, the command answers 503 and leaves no row waiting for a
 // workflow that does not exist (startOrUndo in lib/temporal.ts), in every domain that starts one.
-import { AuditExport, ApprovalFlow, Document, DocumentBatch, Reminder } from '../../db';
+import { AuditEvent, AuditExport, ApprovalFlow, Document, DocumentBatch, Reminder } from '../../db';
 import { buildCaller } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 
@@ -25,6 +25,8 @@ it('a reminder, a document and a batch are taken back', async () => {
   const dueAt = new Date(Date.now() + 3_600_000).toISOString();
   unavailable(await app.call('post', '/v1/reminders', key).send({ subject: 'x', channels: ['in_app'], recipients: { users: [user.id] }, dueAt }).expect(503));
   expect(await Reminder.count({ where: { tenantId: tenant.id } })).toBe(0);
+  // Its audit event was written with the row (one statement) and is taken back with it.
+  expect(await AuditEvent.count({ where: { tenantId: tenant.id, entityType: 'reminder' } })).toBe(0);
 
   await app.call('post', '/v1/document-templates', key).send({ code: 'inv', name: 'Invoice', parts: { base: '<p>{{ n }}</p>' } }).expect(201);
   unavailable(await app.call('post', '/v1/documents', key).send({ templateCode: 'inv', data: { n: 1 }, output: 'html' }).expect(503));

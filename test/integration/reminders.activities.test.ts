@@ -1,0 +1,69 @@
+// The delivery activity alone, against Postgres: an in-app delivery writes its delivery row, the
+// notification and the attempt log together, once per natural key however often it is retried, and a
+// recipient who is gone is refused for good with the failed attempt logged.
+import { randomUUID } from 'node:crypto';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createReminderActivities } from '../../activities/reminders';
+import { createSequelize, Notification, NotificationDelivery, Reminder, ReminderDeliveryAttempt } from '../../db';
+import type { DeliveryRef } from '../../workflows/reminders.api';
+import { buildTenant, buildUser } from '../helpers/factories';
+
+const sequelize = createSequelize(process.env.DATABASE_URL!);
+const activities = createReminderActivities({ email: { send: async () => ({ messageId: 'unused' }), close: async () => {} }, allowPrivateNetworks: false });
+afterAll(() => sequelize.close());
+
+async function reminderFor(opts: { active?: boolean } = {}) {
+  const tenant = await buildTenant();
+  const user = await buildUser(tenant, { email: `u-${randomUUID().slice(0, 8)}@example.com`, active: opts.active ?? true });
+  const id = randomUUID();
+  const dueAt = new Date('2026-12-01T09:00:00Z');
+  await Reminder.create({
+    id, tenantId: tenant.id, subject: 'Renew the lease', message: 'Before Friday', objectType: 'contract', objectId: 'C-9', channels: ['in_app'],
+    recipients: { users: [user.id], emails: [], webhooks: [] }, recipientUsers: [user.id], recipientEmails: [], dueAt, recurrence: null, offsets: [0], repeat: null,
+    status: 'active', nextTriggerAt: dueAt, currentOccurrence: dueAt, snoozedUntil: null, acknowledgedAt: null,
+    state: {} as Reminder['state'], stateVersion: 0, workflowId: `reminders:${tenant.id}:${id}`, createdBy: null,
+  });
+  const ref: DeliveryRef = { tenantId: tenant.id, reminderId: id, occurrence: dueAt.toISOString(), trigger: 'offset:0', channel: 'in_app', recipient: `user:${user.id}` };
+  return { ref, user };
+}
+
+const deliver = (ref: DeliveryRef, attempt = 1) => new MockActivityEnvironment({ attempt }).run(activities.deliverReminder, ref);
+
+it('an in-app delivery writes the notification, its sent delivery row and its attempt once, however often it is retried', async () => {
+  const { ref, user } = await reminderFor();
+  expect(await deliver(ref)).toBe('sent');
+  expect(await deliver(ref, 2)).toBe('already_sent');
+
+  const notes = await Notification.findAll({ where: { sourceId: ref.reminderId } });
+  expect(notes.map((n) => ({ userId: n.userId, subject: n.subject, message: n.message, objectType: n.objectType, objectId: n.objectId, read: n.read })))
+    .toEqual([{ userId: user.id, subject: 'Renew the lease', message: 'Before Friday', objectType: 'contract', objectId: 'C-9', read: false }]);
+  const rows = await NotificationDelivery.findAll({ where: { subjectId: ref.reminderId } });
+  expect(rows.map((r) => ({ status: r.status, attempts: r.attempts, channel: r.channel, key: r.key }))).toEqual([{ status: 'sent', attempts: 1, channel: 'in_app', key: notes[0].deliveryKey }]);
+  const attempts = await ReminderDeliveryAttempt.findAll({ where: { reminderId: ref.reminderId } });
+  expect(attempts.map((a) => ({ status: a.status, attempt: a.attempt, recipient: a.recipient, trigger: a.trigger, occurrenceAt: a.occurrenceAt.toISOString() })))
+    .toEqual([{ status: 'sent', attempt: 1, recipient: user.id, trigger: 'offset:0', occurrenceAt: ref.occurrence }]);
+  // Written together (one statement): the notification, the delivery row and the log carry one time.
+  expect(new Set([notes[0].createdAt, rows[0].updatedAt, attempts[0].at].map((d) => d.getTime())).size).toBe(1);
+});
+
+it('a pending delivery row left by an earlier failed attempt is completed, not duplicated', async () => {
+  const { ref } = await reminderFor();
+  const key = `reminders:${ref.reminderId}:${ref.occurrence}:${ref.trigger}:${ref.channel}:${ref.recipient}`;
+  await NotificationDelivery.create({ key, tenantId: ref.tenantId, channel: 'in_app', recipient: ref.recipient, subjectType: 'reminder', subjectId: ref.reminderId, status: 'pending', attempts: 1, error: 'boom', providerId: null });
+  expect(await deliver(ref, 2)).toBe('sent');
+  const row = (await NotificationDelivery.findByPk(key))!;
+  expect({ status: row.status, attempts: row.attempts, error: row.error }).toEqual({ status: 'sent', attempts: 2, error: null });
+  expect(await Notification.count({ where: { sourceId: ref.reminderId } })).toBe(1);
+});
+
+it('an inactive recipient is refused for good, nothing is delivered and the failed attempt is logged', async () => {
+  const { ref } = await reminderFor({ active: false });
+  await expect(deliver(ref)).rejects.toThrow(/does not exist or is inactive/);
+  expect(await Notification.count({ where: { sourceId: ref.reminderId } })).toBe(0);
+  expect((await ReminderDeliveryAttempt.findAll({ where: { reminderId: ref.reminderId } })).map((a) => a.status)).toEqual(['failed']);
+});
+
+it('a reminder whose row is not visible yet is retried, not refused', async () => {
+  const { ref } = await reminderFor();
+  await expect(deliver({ ...ref, reminderId: randomUUID() })).rejects.toThrow(/has no row \(yet\)/);
+});
