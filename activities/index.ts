@@ -14,6 +14,8 @@ export interface ActivityDeps {
   blobs: BlobStore;
   email: EmailSender;
   linkSecret: string;
+  /** Opens secrets stored sealed (webhook secrets). */
+  secretsKey: Buffer;
   publicUrl: string;
   exportPageSize?: number;
   exportPagePauseMs?: number;
@@ -39,7 +41,7 @@ export function activityDepsFromConfig(config: Config, logger: Logger): Activity
   return {
     blobs: new DiskBlobStore(config.fileStoreDir),
     email: createEmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, logger }),
-    linkSecret: config.linkSecret, publicUrl: config.publicUrl,
+    linkSecret: config.linkSecret, secretsKey: config.secretsKey, publicUrl: config.publicUrl,
     exportPageSize: config.auditExport.pageSize, exportPagePauseMs: config.auditExport.pagePauseMs,
     renderer: rendererFromConfig(config, logger), batchConcurrency: config.documents.poolSize,
     webhookTimeoutMs: config.webhookTimeoutMs, idempotencyTtlHours: config.idempotencyTtlHours,

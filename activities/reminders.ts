@@ -7,11 +7,14 @@ import { Notification, NotificationDelivery, Reminder, ReminderDeliveryAttempt, 
 import { recordAudit } from '../lib/audit';
 import type { EmailSender } from '../lib/notify/email';
 import { sendWebhook } from '../lib/notify/webhook';
+import { openSecret } from '../lib/secrets';
 import { nextOccurrence, Recurrence } from '../lib/recurrence';
 import type { DeliveryRef, ReminderState } from '../workflows/reminders.api';
 
 export interface ReminderActivityDeps {
   email: EmailSender;
+  /** Opens the webhook secrets the API stored sealed. */
+  secretsKey: Buffer;
   webhookTimeoutMs?: number;
   allowPrivateNetworks: boolean;
 }
@@ -78,7 +81,7 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
     if (kind === 'email') return { display: value, email: value };
     const hook = reminder.recipients.webhooks[Number(value)];
     if (!hook) throw new RecipientGoneError(`webhook ${value} is no longer configured`);
-    return { display: hook.url, url: hook.url, secret: hook.secret };
+    return { display: hook.url, url: hook.url, secret: openSecret(hook.secret, deps.secretsKey) };
   }
 
   return {

@@ -9,6 +9,7 @@ import { createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit'
 import { AuditAction } from '../../lib/audit-actions';
 import { nextOccurrence, parseRecurrence, Recurrence, RecurrenceError } from '../../lib/recurrence';
 import { previewTriggers } from '../../lib/reminder-preview';
+import { sealSecret } from '../../lib/secrets';
 import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
 import type { reminderWorkflow } from '../../workflows/reminders';
 import {
@@ -130,7 +131,8 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
       const created = { tenantId: audit.tenantId, action: 'reminders.reminder.created', entityType: 'reminder', entityId: id } as const;
       const reminder = await createWithAudit(Reminder, {
         id, tenantId: audit.tenantId, subject: body.subject, message: body.message ?? '', objectType: body.object?.type ?? null, objectId: body.object?.id ?? null,
-        channels, recipients: { users, emails, webhooks }, recipientUsers: users, recipientEmails: emails,
+        // Webhook secrets are stored sealed (lib/secrets.ts); only the delivering activity opens them.
+        channels, recipients: { users, emails, webhooks: webhooks.map((w) => ({ ...w, secret: sealSecret(w.secret, deps.config.secretsKey) })) }, recipientUsers: users, recipientEmails: emails,
         dueAt: schedule.dueAt ? new Date(schedule.dueAt) : null, recurrence: schedule.recurrence ?? null, offsets: plan.offsets, repeat: plan.repeat ?? null,
         status: 'active', nextTriggerAt: new Date(first.at), currentOccurrence: new Date(first.occurrence),
         snoozedUntil: null, acknowledgedAt: null, occurrenceCount: 0, state, stateVersion: -1, workflowId, createdBy: audit.actor.id,

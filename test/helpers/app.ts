@@ -70,7 +70,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
       workers = await createWorkers({
         connection: native, namespace: config.temporal.namespace, queues: selectQueues([]),
         activities: createActivities({
-          blobs, exportPageSize: wopts.exportPageSize, linkSecret: config.linkSecret, publicUrl: config.publicUrl,
+          blobs, exportPageSize: wopts.exportPageSize, linkSecret: config.linkSecret, secretsKey: config.secretsKey, publicUrl: config.publicUrl,
           // Tests receive webhooks and http jobs on local servers.
           allowPrivateNetworks: true,
           email: createEmailSender({ smtpUrl: wopts.smtpUrl, from: 'docket@example.test' }),

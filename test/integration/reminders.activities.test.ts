@@ -9,7 +9,7 @@ import type { DeliveryRef } from '../../workflows/reminders.api';
 import { buildTenant, buildUser } from '../helpers/factories';
 
 const sequelize = createSequelize(process.env.DATABASE_URL!);
-const activities = createReminderActivities({ email: { send: async () => ({ messageId: 'unused' }), close: async () => {} }, allowPrivateNetworks: false });
+const activities = createReminderActivities({ email: { send: async () => ({ messageId: 'unused' }), close: async () => {} }, allowPrivateNetworks: false, secretsKey: Buffer.alloc(32) });
 afterAll(() => sequelize.close());
 
 async function reminderFor(opts: { active?: boolean } = {}) {

@@ -2,7 +2,7 @@
 // a reminder delivers once by email, in-app and a signed webhook; the preview follows DST; every
 // command and every refusal answers synchronously.
 import { randomUUID } from 'node:crypto';
-import { AuditEvent, NotificationDelivery } from '../../db';
+import { AuditEvent, NotificationDelivery, Reminder } from '../../db';
 import { verifyWebhook } from '../../lib/notify/webhook';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
@@ -53,6 +53,10 @@ describe('delivery', () => {
     expect(res.headers.location).toBe(`/v1/reminders/${res.body.id}`);
     expect(res.body).toMatchObject({ status: 'active', nextTriggerAt: res.body.dueAt, recipients: { webhooks: [{ url: `${hooks.url}/one` }] } });
     expect(JSON.stringify(res.body)).not.toContain(SECRET);
+    // At rest the secret is sealed: the row does not hold it (the delivery below is still signed with it).
+    const stored = (await Reminder.findByPk(res.body.id))!.recipients.webhooks[0].secret;
+    expect(stored).not.toContain(SECRET);
+    expect(stored.startsWith('enc:v1:')).toBe(true);
     expect(res.body.workflowId).toBe(`reminders:${t.tenant.id}:${res.body.id}`);
     // Written with the row in one statement: the event holds the reminder as the API answered it.
     const createdEvents = await AuditEvent.findAll({ where: { tenantId: t.tenant.id, entityId: res.body.id, action: 'reminders.reminder.created' } });
