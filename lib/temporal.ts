@@ -1,16 +1,22 @@
 // Temporal plumbing: one client factory, and starting a workflow under its business id.
-import { Client, Connection, WorkflowHandle } from '@temporalio/client';
+import { Client, WorkflowHandle } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
 import type { Workflow } from '@temporalio/common';
 import type { WorkflowStartOptions } from '@temporalio/client';
 import { BusinessRef, businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '../workflows/search-attributes';
 
 export interface TemporalDeps {
   client: Client;
-  connection: Connection;
+  connection: NativeConnection;
 }
 
+/**
+ * The API's client runs on the SDK's native (Rust) connection, as the workers do, rather than the pure-JS
+ * gRPC one: HTTP/2 and its socket writes then happen off the Node thread that serves requests, which cut
+ * the API's CPU per workflow start (bench/README.md, suite foundation).
+ */
 export async function connectTemporal(address: string, namespace: string): Promise<TemporalDeps> {
-  const connection = await Connection.connect({ address });
+  const connection = await NativeConnection.connect({ address });
   return { connection, client: new Client({ connection, namespace }) };
 }
 

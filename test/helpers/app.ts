@@ -1,6 +1,6 @@
 // The API built in-process against the run's Postgres and Temporal, with every response contract-checked.
 import http from 'node:http';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { Sequelize } from 'sequelize';
 import request from 'supertest';
@@ -14,6 +14,7 @@ import { createEmailSender } from '../../lib/notify/email';
 import { createMetrics, Metrics } from '../../lib/metrics';
 import { createWorkers } from '../../workers/create';
 import { selectQueues } from '../../workers/queues';
+import { connectTemporal } from '../../lib/temporal';
 import { ContractChecker } from './contract';
 
 export interface TestApp {
@@ -40,8 +41,8 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
   shared ??= { sequelize: createSequelize(config.databaseUrl, { poolMax: 5 }), users: 0 };
   shared.users++;
   const { sequelize } = shared;
-  const connection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  // The API's own connection (native, as api/server.ts makes it), so tests exercise what production runs.
+  const { connection, client } = await connectTemporal(config.temporal.address, config.temporal.namespace);
   const metrics = createMetrics({ defaults: false });
   const blobs = new DiskBlobStore(config.fileStoreDir);
   const docket = await createApp({
