@@ -242,10 +242,9 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       const template = await templateByCode(audit.tenantId, body.templateCode);
       const doc = await requestDocument(deps.temporal.client, {
         tenantId: audit.tenantId, template, data: body.data, output: body.output ?? 'pdf', fileName: body.fileName,
-        objectType: body.objectType, objectId: body.objectId, createdBy: audit.actor.id,
+        objectType: body.objectType, objectId: body.objectId, createdBy: audit.actor.id, audit,
       });
       deps.metrics.workflowStarts.inc({ workflow_type: 'documentWorkflow' });
-      await recordAudit({ ...audit, action: 'documents.document.requested', entityType: 'document', entityId: doc.id, after: { templateCode: template.code, templateVersion: template.version }, workflowId: doc.workflowId });
       respond(ctx, presentDocument(doc), { status: 202, location: `/v1/documents/${doc.id}` });
     },
 

@@ -6,6 +6,7 @@ import { Document, DocumentOutput, DocumentTemplate } from '../../db';
 import type { documentWorkflow } from '../../workflows/documents';
 import { DOCUMENTS_DOMAIN, DOCUMENTS_TASK_QUEUE } from '../../workflows/documents.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
+import { AuditInput, createWithAudit, destroyWithAudit } from '../audit';
 import { startBusinessWorkflow, startOrUndo } from '../temporal';
 
 export interface DocumentRequest {
@@ -19,6 +20,8 @@ export interface DocumentRequest {
   createdBy: string | null;
   /** A natural key: the same key never makes a second document (a retried activity, a replayed hook). */
   originKey?: string;
+  /** The caller's audit context: the row and its `documents.document.requested` event are written together. */
+  audit?: Omit<AuditInput, 'action' | 'entityType' | 'entityId' | 'after' | 'workflowId'>;
 }
 
 export const defaultFileName = (code: string, output: DocumentOutput) => `${code}.${output}`;
@@ -31,9 +34,13 @@ export async function requestDocument(client: Client, r: DocumentRequest): Promi
     objectType: r.objectType ?? null, objectId: r.objectId ?? null, data: r.data, status: 'queued' as const,
     originKey: r.originKey ?? null, workflowId: businessWorkflowId({ domain: DOCUMENTS_DOMAIN, tenantId: r.tenantId, entityId: id }), createdBy: r.createdBy,
   };
+  const requested = { tenantId: r.tenantId, action: 'documents.document.requested', entityType: 'document', entityId: id } as const;
   const doc = r.originKey
     ? (await Document.findOrCreate({ where: { tenantId: r.tenantId, originKey: r.originKey }, defaults: values }))[0]
-    : await Document.create(values);
+    : r.audit
+      // One statement: no window in which the document exists but its request was never audited.
+      ? await createWithAudit(Document, values, { ...r.audit, ...requested, after: { templateCode: r.template.code, templateVersion: r.template.version }, workflowId: values.workflowId })
+      : await Document.create(values);
   if (doc.status === 'ready' || doc.status === 'failed') return doc;
   // A queued row without its workflow would never render (and would block its template's deletion).
   await startOrUndo(
@@ -41,7 +48,8 @@ export async function requestDocument(client: Client, r: DocumentRequest): Promi
       workflowType: 'documentWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENTS_DOMAIN, tenantId: r.tenantId,
       entityType: 'document', entityId: doc.id, initialStatus: 'queued', args: [{ tenantId: r.tenantId, documentId: doc.id }],
     }),
-    () => doc.destroy(),
+    // Never requested, then: the row goes, and its audit event with it when it was written here.
+    () => (r.audit && doc.id === id ? destroyWithAudit(doc, requested) : doc.destroy()),
   );
   return doc;
 }

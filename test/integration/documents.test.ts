@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { Document, DocumentBatch, StoredFile } from '../../db';
+import { AuditEvent, Document, DocumentBatch, StoredFile } from '../../db';
 import { buildCaller } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { binary, pdfPages, unzip } from '../helpers/pdf';
@@ -161,6 +161,9 @@ describe('documents', () => {
       .expect(202);
     expect(res.headers.location).toBe(`/v1/documents/${res.body.id}`);
     expect(res.body).toMatchObject({ status: 'queued', templateVersion: 1, output: 'pdf', downloadUrl: null, workflowId: `documents:${tenant.id}:${res.body.id}` });
+    // The request is audited once, written with the row.
+    const requested = await AuditEvent.findAll({ where: { tenantId: tenant.id, entityId: res.body.id, action: 'documents.document.requested' } });
+    expect(requested.map((e) => [e.workflowId, e.after])).toEqual([[res.body.workflowId, { templateCode: t.code, templateVersion: 1 }]]);
     const ready = await waitForDocument(res.body.id, key);
     expect(ready.fileId).toEqual(expect.any(String));
     expect(ready.contentHash).toMatch(/^[a-f0-9]{64}$/);

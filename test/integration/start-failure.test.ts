@@ -32,6 +32,7 @@ it('a reminder, a document and a batch are taken back', async () => {
   unavailable(await app.call('post', '/v1/documents', key).send({ templateCode: 'inv', data: { n: 1 }, output: 'html' }).expect(503));
   unavailable(await app.call('post', '/v1/document-batches', key).send({ templateCode: 'inv', output: 'html', items: [{ data: { n: 1 } }, { data: { n: 2 } }] }).expect(503));
   expect(await Document.count({ where: { tenantId: tenant.id } })).toBe(0);
+  expect(await AuditEvent.count({ where: { tenantId: tenant.id, entityType: 'document' } })).toBe(0);
   expect(await DocumentBatch.count({ where: { tenantId: tenant.id } })).toBe(0);
 });
 
