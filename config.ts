@@ -12,7 +12,11 @@ export interface Config {
   temporal: { address: string; namespace: string };
   /** Task queues this worker process serves (WORKER_QUEUES=audit,files …); empty = all. */
   workerQueues: string[];
-  /** Workflows each queue's worker keeps in memory between tasks (the sticky cache); 0 = SDK default. */
+  /**
+   * Workflows each queue's worker keeps in memory between tasks (the sticky cache); 0 = the SDK's default,
+   * which is sized from the heap limit (~2,200 on a 4 GB heap) and took a worker past 1.2 GB with thousands of
+   * open approval flows; 250 kept it at ~630 MB with 10,000 open (bench/README.md, suite approvals).
+   */
   workerMaxCachedWorkflows: number;
   dataDir: string;
   fileStoreDir: string;
@@ -101,7 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       namespace: env.TEMPORAL_NAMESPACE || 'default',
     },
     workerQueues: list(env.WORKER_QUEUES),
-    workerMaxCachedWorkflows: int(env, 'WORKER_MAX_CACHED_WORKFLOWS', 0),
+    workerMaxCachedWorkflows: int(env, 'WORKER_MAX_CACHED_WORKFLOWS', 250),
     dataDir,
     fileStoreDir: path.resolve(env.FILE_STORE_DIR || path.join(dataDir, 'files')),
     limits: {

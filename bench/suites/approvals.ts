@@ -9,7 +9,8 @@
 //
 //  1. Setup (not judged): start BENCH_APPROVALS_FLOWS flows through POST /v1/approval-flows, 50 in flight,
 //     in a generous time box; starts/s is reported. The worker (WORKER_QUEUES=approvals,approval-notifications)
-//     is its own process with the SDK's default sticky cache unless BENCH_APPROVALS_WORKER_MAX_CACHED is set.
+//     is its own process with Docket's default sticky cache (WORKER_MAX_CACHED_WORKFLOWS, 250) unless
+//     BENCH_APPROVALS_WORKER_MAX_CACHED is set.
 //  2. Drain (bounded wait): until every started flow is in the read model as pending with its emails
 //     sent (Postgres), then worker RSS, current and peak, with the flows open → < 1 GB.
 //  3. Lists with the flows open and the system otherwise idle: ?status=pending, ?pendingFor=<user>,
@@ -52,7 +53,7 @@ export const approvals: Suite = {
       /** Setup: the start phase takes no new work after this long (the rest are reported as not started). */
       startBudgetSeconds: envInt('BENCH_APPROVALS_START_BUDGET_SECONDS', 600),
       /** After the last start: how long to wait for every flow to be open and its emails sent. */
-      drainWaitSeconds: envInt('BENCH_APPROVALS_DRAIN_WAIT_SECONDS', 150),
+      drainWaitSeconds: envInt('BENCH_APPROVALS_DRAIN_WAIT_SECONDS', 600),
       listConnections: envInt('BENCH_APPROVALS_LIST_CONNECTIONS', 20),
       listWarmupSeconds: envInt('BENCH_APPROVALS_LIST_WARMUP_SECONDS', 2),
       listSeconds: envInt('BENCH_APPROVALS_LIST_SECONDS', 10),
@@ -67,7 +68,7 @@ export const approvals: Suite = {
         env: {
           NODE_ENV: 'production', LOG_LEVEL: 'warn', SMTP_URL: 'unset (emails logged at info, suppressed)',
           // A deployment setting when given: bounds each queue's sticky cache (workers/create.ts).
-          WORKER_MAX_CACHED_WORKFLOWS: workerMaxCached ?? 'unset (SDK default, sized from the heap limit)',
+          WORKER_MAX_CACHED_WORKFLOWS: workerMaxCached ?? 'unset (Docket default, 250)',
         },
       },
     };
@@ -231,7 +232,7 @@ export const approvals: Suite = {
         `GET right after sign: ${signed.readAfterSign.checked} checked, ${signed.readAfterSign.missing} without the signature${signed.readAfterSign.examples.length ? ` (${signed.readAfterSign.examples.join('; ')})` : ''}`,
         '',
         table(['memory (MB)', 'VmRSS', 'VmHWM (peak)'], Object.entries(memory).map(([k, v]) => [k, v.rssMb, v.peakRssMb])),
-        `worker sticky cache: ${workerMaxCached ? `WORKER_MAX_CACHED_WORKFLOWS=${workerMaxCached} (a deployment setting)` : 'SDK default'}`,
+        `worker sticky cache: ${workerMaxCached ? `WORKER_MAX_CACHED_WORKFLOWS=${workerMaxCached}` : 'Docket default (WORKER_MAX_CACHED_WORKFLOWS unset = 250)'}`,
         '',
         cpuTable([['setup: flow starts', startCpu], ['drain', drainCpu], ...listResults.map((l) => [`list ${l.short}`, l.cpu] as [string, CpuUsage]), ['signs', signed.cpu]]),
       ].join('\n');
