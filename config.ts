@@ -95,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`NODE_ENV must be development, test or production, got "${nodeEnv}"`);
   }
   const dataDir = path.resolve(env.DOCKET_DATA_DIR || path.join(PROJECT_ROOT, '.data'));
+  const link = linkSecret(env, nodeEnv);
   return {
     env: nodeEnv,
     port: int(env, 'PORT', 3000),
@@ -126,8 +127,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     outboundAllowPrivateNetworks: bool(env, 'OUTBOUND_ALLOW_PRIVATE_NETWORKS', nodeEnv !== 'production'),
     mail: { smtpUrl: env.SMTP_URL || undefined, from: env.MAIL_FROM || 'Docket <docket@localhost>' },
     publicUrl: (env.PUBLIC_URL || `http://localhost:${int(env, 'PORT', 3000)}`).replace(/\/$/, ''),
-    linkSecret: linkSecret(env, nodeEnv),
-    secretsKey: configSecretsKey(env, linkSecret(env, nodeEnv)),
+    linkSecret: link,
+    secretsKey: configSecretsKey(env, link),
     documents: {
       chromiumPath: env.CHROMIUM_PATH || '/usr/bin/chromium',
       poolSize: Math.max(1, int(env, 'PDF_POOL_SIZE', 2)),

@@ -8,6 +8,7 @@ import { generatePurchaseOrderDocument } from '../lib/documents/purchase-orders'
 import { auditInsertSql, insertRowsSql, recordAudit } from '../lib/audit';
 import { AuditAction } from '../lib/audit-actions';
 import { signLink } from '../lib/links';
+import { isUuid } from '../lib/uuid';
 import { settleWithLimit } from '../lib/concurrency';
 import { recordDeliveryOutcomes } from '../lib/notify/deliveries';
 import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
@@ -134,7 +135,7 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
     async flowFinished(i: { tenantId: string; flowId: string; objectType: string; objectId: string; status: FlowStatus }): Promise<void> {
       // A flow may name a purchase_order that is not one of ours (the API lets any object type be approved);
       // an id that is not even a UUID would make every query fail and the activity retry forever.
-      if (i.objectType !== 'purchase_order' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(i.objectId)) return;
+      if (i.objectType !== 'purchase_order' || !isUuid(i.objectId)) return;
       const next = i.status === 'approved' ? 'approved' : i.status === 'rejected' ? 'rejected' : 'draft';
       const [changed] = await PurchaseOrder.update({ state: next }, { where: { id: i.objectId, tenantId: i.tenantId, approvalFlowId: i.flowId, state: 'pending_approval' } });
       if (changed) {

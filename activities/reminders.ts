@@ -8,6 +8,7 @@ import { recordAudit } from '../lib/audit';
 import type { EmailSender } from '../lib/notify/email';
 import { sendWebhook } from '../lib/notify/webhook';
 import { openSecret } from '../lib/secrets';
+import { isUuid } from '../lib/uuid';
 import { nextOccurrence, Recurrence } from '../lib/recurrence';
 import type { DeliveryRef, ReminderState } from '../workflows/reminders.api';
 
@@ -31,7 +32,6 @@ export function reminderDeliveryKey(ref: DeliveryRef): string {
 }
 
 const when = (iso: string) => new Date(iso).toUTCString();
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * An in-app delivery — the delivery row (sent), the notification and the attempt log — in ONE statement,
@@ -44,7 +44,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  */
 async function deliverInAppAtOnce(ref: DeliveryRef, key: string, attempt: number): Promise<boolean> {
   const userId = ref.recipient.startsWith('user:') ? ref.recipient.slice(5) : '';
-  if (!UUID.test(userId) || !UUID.test(ref.reminderId)) return false;
+  if (!isUuid(userId) || !isUuid(ref.reminderId)) return false;
   const rows = await Reminder.sequelize!.query<{ n: number }>(`
     WITH src AS (
       SELECT r.subject, r.message, r.object_type, r.object_id, u.id AS user_id FROM reminders r

@@ -51,10 +51,6 @@ function rowParts(model: ModelStatic<Model>, values: Record<string, unknown>, bi
   return { columns, params };
 }
 
-function insertParts(model: ModelStatic<Model>, values: Record<string, unknown>, bind: unknown[]) {
-  return insertRowsSql(model, [values], bind);
-}
-
 /**
  * `"table" (columns) VALUES (…), (…)` for rows of `model` that all set the same attributes, values appended
  * to `bind`: a part of one statement that writes several tables at once (a data-modifying CTE).
@@ -84,8 +80,8 @@ export async function createWithAudit<M extends Model>(model: ModelStatic<M>, va
   // A function receives the row as it will be written (defaults, timestamps), e.g. to audit its presentation.
   const event = typeof audit === 'function' ? audit(built) : audit;
   const bind: unknown[] = [];
-  const sql = `WITH created AS (INSERT INTO ${insertParts(model as unknown as ModelStatic<Model>, row, bind)} RETURNING *),
-    audited AS (INSERT INTO ${insertParts(AuditEvent, { ...auditRow(event), createdAt: now }, bind)})
+  const sql = `WITH created AS (INSERT INTO ${insertRowsSql(model as unknown as ModelStatic<Model>, [row], bind)} RETURNING *),
+    audited AS (INSERT INTO ${insertRowsSql(AuditEvent, [{ ...auditRow(event), createdAt: now }], bind)})
     SELECT * FROM created`;
   const [created] = await model.sequelize!.query(sql, { bind, type: QueryTypes.SELECT, model, mapToModel: true });
   return created as M;

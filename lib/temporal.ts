@@ -64,8 +64,8 @@ export async function startBusinessWorkflow<W extends Workflow>(client: Client, 
     // reply lost (deadline, dropped connection). Then the workflow exists, and the caller must keep its
     // row rather than undo it (startOrUndo). Every business id is the row's own, so "it exists" means
     // "this start took effect". If the server cannot even be asked, the original error stands.
-    const started = await client.workflow.getHandle<W>(workflowId).describe().then(() => true, () => false);
-    if (started) return client.workflow.getHandle<W>(workflowId);
+    const handle = client.workflow.getHandle<W>(workflowId);
+    if (await handle.describe().then(() => true, () => false)) return handle;
     throw err;
   }
 }

@@ -9,7 +9,7 @@ import { businessWorkflowId } from '../../workflows/search-attributes';
 import { AuditInput, createWithAudit, destroyWithAudit } from '../audit';
 import { startBusinessWorkflow, startOrUndo } from '../temporal';
 
-export interface DocumentRequest {
+interface DocumentRequestBase {
   tenantId: string;
   template: DocumentTemplate;
   data: Record<string, unknown>;
@@ -18,11 +18,17 @@ export interface DocumentRequest {
   objectType?: string | null;
   objectId?: string | null;
   createdBy: string | null;
-  /** A natural key: the same key never makes a second document (a retried activity, a replayed hook). */
-  originKey?: string;
-  /** The caller's audit context: the row and its `documents.document.requested` event are written together. */
-  audit?: Omit<AuditInput, 'action' | 'entityType' | 'entityId' | 'after' | 'workflowId'>;
 }
+
+/**
+ * Either `originKey`, a natural key: the same key never makes a second document (a retried activity, a
+ * replayed hook); or `audit`, the API caller's context: the row and its `documents.document.requested`
+ * event are written together.
+ */
+export type DocumentRequest = DocumentRequestBase & (
+  | { originKey: string; audit?: never }
+  | { originKey?: never; audit: Omit<AuditInput, 'action' | 'entityType' | 'entityId' | 'after' | 'workflowId'> }
+);
 
 export const defaultFileName = (code: string, output: DocumentOutput) => `${code}.${output}`;
 
@@ -35,12 +41,10 @@ export async function requestDocument(client: Client, r: DocumentRequest): Promi
     originKey: r.originKey ?? null, workflowId: businessWorkflowId({ domain: DOCUMENTS_DOMAIN, tenantId: r.tenantId, entityId: id }), createdBy: r.createdBy,
   };
   const requested = { tenantId: r.tenantId, action: 'documents.document.requested', entityType: 'document', entityId: id } as const;
-  const doc = r.originKey
+  const doc = r.originKey !== undefined
     ? (await Document.findOrCreate({ where: { tenantId: r.tenantId, originKey: r.originKey }, defaults: values }))[0]
-    : r.audit
-      // One statement: no window in which the document exists but its request was never audited.
-      ? await createWithAudit(Document, values, { ...r.audit, ...requested, after: { templateCode: r.template.code, templateVersion: r.template.version }, workflowId: values.workflowId })
-      : await Document.create(values);
+    // One statement: no window in which the document exists but its request was never audited.
+    : await createWithAudit(Document, values, { ...r.audit, ...requested, after: { templateCode: r.template.code, templateVersion: r.template.version }, workflowId: values.workflowId });
   if (doc.status === 'ready' || doc.status === 'failed') return doc;
   // A queued row without its workflow would never render (and would block its template's deletion).
   await startOrUndo(
@@ -48,8 +52,8 @@ export async function requestDocument(client: Client, r: DocumentRequest): Promi
       workflowType: 'documentWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENTS_DOMAIN, tenantId: r.tenantId,
       entityType: 'document', entityId: doc.id, initialStatus: 'queued', args: [{ tenantId: r.tenantId, documentId: doc.id }],
     }),
-    // Never requested, then: the row goes, and its audit event with it when it was written here.
-    () => (r.audit && doc.id === id ? destroyWithAudit(doc, requested) : doc.destroy()),
+    // Never requested, then: the row goes, and with it the audit event written beside it.
+    () => (r.audit ? destroyWithAudit(doc, requested) : doc.destroy()),
   );
   return doc;
 }

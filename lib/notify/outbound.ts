@@ -64,4 +64,3 @@ export async function outboundFetch(url: string, init: Omit<RequestInit, 'dispat
     throw cause instanceof OutboundBlockedError ? cause : err;
   }
 }
-
