@@ -3,6 +3,7 @@
 import { ApiKey, ApprovalEvent, ApprovalFlow, AuditEvent, AuditExport, PurchaseOrder, Role, StoredFile, Tenant, User } from '../db';
 import type { TemplateDef } from '../workflows/approvals.api';
 import { Schemas } from './schemas';
+import type { Row } from './conventions';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
@@ -57,11 +58,11 @@ export const presentApprovalFlow = (f: ApprovalFlow): Schemas['ApprovalFlow'] =>
   createdAt: f.createdAt.toISOString(), completedAt: iso(f.completedAt),
 });
 
-/** A list row: selected with `FLOW_SUMMARY_ATTRIBUTES` (no state or approver arrays read from Postgres). */
-export const presentApprovalFlowSummary = (f: ApprovalFlow): Schemas['ApprovalFlowSummary'] => ({
+/** A list row: selected with `FLOW_SUMMARY_ATTRIBUTES` (no state or approver arrays read from Postgres) as a plain row. */
+export const presentApprovalFlowSummary = (f: Row<ApprovalFlow>): Schemas['ApprovalFlowSummary'] => ({
   id: f.id, objectType: f.objectType, objectId: f.objectId, title: f.title, status: f.status, currentStage: f.currentStage,
-  currentStageName: (f.get('currentStageName') as string | null) ?? null, stageDueAt: f.get('stageDueAt') ? new Date(f.get('stageDueAt') as string).toISOString() : null,
-  pendingCount: Number(f.get('pendingCount')), templateId: f.templateId, templateVersion: f.templateVersion,
+  currentStageName: (f.currentStageName as string | null) ?? null, stageDueAt: f.stageDueAt ? new Date(f.stageDueAt as string).toISOString() : null,
+  pendingCount: Number(f.pendingCount), templateId: f.templateId, templateVersion: f.templateVersion,
   requesterId: f.requesterId, workflowId: f.workflowId, createdAt: f.createdAt.toISOString(), completedAt: iso(f.completedAt),
 });
 

@@ -1,8 +1,9 @@
 // One reminder: durable timers for each occurrence's triggers (offsets before it, repeats after it,
 // snoozes), commands by Update (refused synchronously by validators), deliveries by activity.
 import {
-  allHandlersFinished, ApplicationFailure, condition, continueAsNew, proxyActivities, proxyLocalActivities, setHandler, workflowInfo,
+  allHandlersFinished, ApplicationFailure, condition, continueAsNew, patched, proxyActivities, proxyLocalActivities, setHandler, workflowInfo,
 } from '@temporalio/workflow';
+import type { RetryPolicy } from '@temporalio/workflow';
 import type { ReminderActivities } from '../activities/reminders';
 import {
   acknowledgeUpdate, cancelReminderUpdate, DeliveryRef, pauseUpdate, ReminderInput, ReminderRefusal, ReminderState, reminderStateQuery,
@@ -11,22 +12,26 @@ import {
 import { deliveryTargets, nextTrigger, occurrenceSpan, snoozedTriggers, Trigger } from './reminders.rules';
 import { setWorkflowStatus } from './status';
 
-const acts = proxyActivities<ReminderActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 10, initialInterval: '1 second' },
-});
+const WRITE_RETRY: RetryPolicy = { maximumAttempts: 10, initialInterval: '1 second' };
+const acts = proxyActivities<ReminderActivities>({ startToCloseTimeout: '1 minute', retry: WRITE_RETRY });
 // A delivery retries with backoff (1 s, 2 s, 4 s … at most 5 min apart, 8 attempts); a refusal that a
 // retry cannot change is final at once. Each delivery is its own activity, so one failing endpoint
 // never holds up another recipient or another reminder.
-const deliveries = proxyActivities<ReminderActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: {
-    maximumAttempts: 8, initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes',
-    nonRetryableErrorTypes: ['WebhookRejectedError', 'EmailRejectedError', 'RecipientGoneError', 'OutboundBlockedError'],
-  },
-});
+const DELIVERY_RETRY: RetryPolicy = {
+  maximumAttempts: 8, initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes',
+  nonRetryableErrorTypes: ['WebhookRejectedError', 'EmailRejectedError', 'RecipientGoneError', 'OutboundBlockedError'],
+};
+const deliveries = proxyActivities<ReminderActivities>({ startToCloseTimeout: '30 seconds', retry: DELIVERY_RETRY });
 // Expanding a recurrence is pure and quick: a local activity keeps it out of the workflow bundle.
 const local = proxyLocalActivities<ReminderActivities>({ startToCloseTimeout: '10 seconds' });
+// Postgres writes (the read model, in-app deliveries) run as local activities: inside the workflow task
+// that decided them, so creating or firing a reminder costs the Temporal server one workflow task rather
+// than a workflow task, an activity task and another workflow task per write. Email and webhook
+// deliveries stay activity tasks: they wait on other systems, up to 30 s an attempt.
+const localPersist = proxyLocalActivities<ReminderActivities>({ startToCloseTimeout: '1 minute', retry: WRITE_RETRY });
+const localDeliveries = proxyLocalActivities<ReminderActivities>({ startToCloseTimeout: '30 seconds', retry: DELIVERY_RETRY });
+/** Histories written before the writes became local activities replay with activity tasks. */
+const LOCAL_WRITES_PATCH = 'reminders-local-writes';
 
 /** Deliveries started per run before continue-as-new, so history stays bounded. */
 const DELIVERIES_PER_RUN = 500;
@@ -55,7 +60,7 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
 
   async function persist(): Promise<void> {
     const writing = state.version;
-    await acts.persistReminder({ tenantId: input.tenantId, reminderId: input.reminderId, state });
+    await (patched(LOCAL_WRITES_PATCH) ? localPersist : acts).persistReminder({ tenantId: input.tenantId, reminderId: input.reminderId, state });
     settled = Math.max(settled, writing);
   }
 
@@ -100,7 +105,7 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
 
   function deliver(ref: DeliveryRef): void {
     started++;
-    const p = deliveries.deliverReminder(ref)
+    const p = (ref.channel === 'in_app' && patched(LOCAL_WRITES_PATCH) ? localDeliveries : deliveries).deliverReminder(ref)
       .catch((err) => acts.recordDeliveryFailure({ ...ref, error: ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message }))
       .then(() => { inflight.delete(p); }, () => { inflight.delete(p); });
     inflight.add(p);

@@ -15,7 +15,7 @@ import {
   APPROVAL_REFUSALS, APPROVALS_DOMAIN, APPROVALS_TASK_QUEUE, cancelUpdate, FlowState, removeSignatureUpdate, signUpdate, TemplateDef,
 } from '../../workflows/approvals.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
-import { checkIfMatch, page, paginate, queryOf, respond } from '../conventions';
+import { checkIfMatch, page, paginate, paginateRows, queryOf, respond } from '../conventions';
 import { ApiError, notFound } from '../errors';
 import { presentApprovalEvent, presentApprovalFlow, presentApprovalFlowSummary, presentApprovalTemplate } from '../presenters';
 import { Schemas } from '../schemas';
@@ -248,14 +248,14 @@ export function approvalRoutes(deps: RouteDeps): Handlers {
       const where: WhereOptions = { tenantId: caller(ctx).tenant.id };
       for (const k of ['status', 'objectType', 'objectId'] as const) if (q.str(k)) Object.assign(where, { [k]: q.str(k) });
       if (q.str('pendingFor')) Object.assign(where, { status: 'pending', pendingApprovers: { [Op.contains]: [q.str('pendingFor')] } });
-      ctx.body = page(await paginate(ApprovalFlow, { where, limit: q.int('limit'), cursor: q.str('cursor'), attributes: FLOW_SUMMARY_ATTRIBUTES }), presentApprovalFlowSummary);
+      ctx.body = page(await paginateRows(ApprovalFlow, { where, limit: q.int('limit'), cursor: q.str('cursor'), attributes: FLOW_SUMMARY_ATTRIBUTES }), presentApprovalFlowSummary);
     },
 
     async listMyApprovals(c, ctx) {
       const q = queryOf(c);
       const a = caller(ctx);
       const where = { tenantId: a.tenant.id, status: 'pending', pendingApprovers: { [Op.contains]: [a.user.id] } };
-      ctx.body = page(await paginate(ApprovalFlow, { where, limit: q.int('limit'), cursor: q.str('cursor'), attributes: FLOW_SUMMARY_ATTRIBUTES }), presentApprovalFlowSummary);
+      ctx.body = page(await paginateRows(ApprovalFlow, { where, limit: q.int('limit'), cursor: q.str('cursor'), attributes: FLOW_SUMMARY_ATTRIBUTES }), presentApprovalFlowSummary);
     },
 
     async createApprovalFlow(c, ctx) {

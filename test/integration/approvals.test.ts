@@ -237,6 +237,26 @@ describe('a purchase order through a two-stage approval', () => {
     await app.call('get', `/v1/approval-flows/by-object/purchase_order/${body.objectId}`, t.adminKey).expect(200);
   });
 
+  it('pages pending flows newest first with a cursor: each flow once, with its summary; a forged cursor is a 400', async () => {
+    const t = await procurementTenant();
+    await createTemplate(t.adminKey);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push((await app.call('post', '/v1/approval-flows', t.adminKey).send({ objectType: 'purchase_order', objectId: `page-${i}-${randomUUID()}`, context: { total: 5000 } }).expect(201)).body.id);
+    }
+    await waitFor(async () => (await app.call('get', `/v1/approval-flows?pendingFor=${t.fin[2].user.id}`, t.adminKey).expect(200)).body.items.length === 3, { what: 'three flows pending for fin3' });
+    const first = await app.call('get', `/v1/approval-flows?pendingFor=${t.fin[2].user.id}&limit=2`, t.adminKey).expect(200);
+    expect(first.body.items).toHaveLength(2);
+    expect(first.body.nextCursor).toEqual(expect.any(String));
+    const second = await app.call('get', `/v1/approval-flows?pendingFor=${t.fin[2].user.id}&limit=2&cursor=${first.body.nextCursor}`, t.adminKey).expect(200);
+    expect(second.body.nextCursor).toBeNull();
+    expect([...first.body.items, ...second.body.items].map((f: { id: string }) => f.id)).toEqual([...ids].reverse());
+    expect(second.body.items[0]).toMatchObject({ id: ids[0], status: 'pending', currentStageName: 'Finance', pendingCount: 3, stageDueAt: null, completedAt: null });
+    expect(Date.parse(second.body.items[0].createdAt)).toBeLessThanOrEqual(Date.parse(first.body.items[1].createdAt));
+    const forged = await app.call('get', `/v1/approval-flows?limit=2&cursor=not-a-cursor`, t.adminKey).expect(400);
+    expect(forged.body.code).toBe('VALIDATION_FAILED');
+  });
+
   it('auto-approves a requester with an auto-approve role, and refuses when no template matches', async () => {
     const t = await procurementTenant();
     await createTemplate(t.adminKey, { autoApproveRoles: ['cfo'] });

@@ -90,6 +90,12 @@ it('one-off: delivers once to every channel and recipient at the due time, then 
     expect(log.sent.map((s) => `${s.channel}:${s.recipient}`).sort()).toEqual(['email:email:a@example.com', 'email:user:u1', 'in_app:user:u1']);
     for (const s of log.sent) expect(Date.parse(s.at) - (now + HOUR)).toBeLessThan(2000);
     expect(log.persisted.at(-1)).toMatchObject({ status: 'completed', nextTriggerAt: null, occurrenceCount: 1 });
+    // Only the two emails were activity tasks: the in-app delivery and every state write ran as local
+    // activities inside the workflow tasks that decided them (fewer server round trips per reminder).
+    const { events } = await h.fetchHistory();
+    const tasks = events!.flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType!.name] : []));
+    expect(tasks).toEqual(['deliverReminder', 'deliverReminder']);
+    expect(events!.filter((e) => e.markerRecordedEventAttributes).length).toBeGreaterThanOrEqual(3);
   });
 });
 
