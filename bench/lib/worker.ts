@@ -81,7 +81,9 @@ export async function startWorker(stack: BenchStack, queues: string, extraEnv: R
     ...extraEnv,
   };
   delete env.SMTP_URL;
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
+  // Profiling knob, as BENCH_API_NODE_ARGS is for the API: e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'workers/main.ts'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   const keep = (d: Buffer) => { out = (out + d.toString()).slice(-20_000); };
   child.stdout!.on('data', keep);
