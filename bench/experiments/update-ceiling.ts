@@ -19,6 +19,9 @@ import { cpuMeter, processTree } from '../lib/cpu';
 import { percentile, runConcurrent, samplesOf } from '../lib/measure';
 import { bump, ceilingWorkflow } from './update-ceiling.workflow';
 
+// tsx turns Node's source maps on; a deployed worker runs without them (see benchEntry in bench/lib/stack.ts).
+process.setSourceMapsEnabled(false);
+
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const WORKFLOWS = env('UPDATE_CEILING_WORKFLOWS', 3000);
 const UPDATES = env('UPDATE_CEILING_UPDATES', 2000);
@@ -41,7 +44,8 @@ async function main(): Promise<void> {
     const ids = Array.from({ length: WORKFLOWS }, (_, i) => `ceiling-${i}`);
     const starts = await runConcurrent(WORKFLOWS, 50, async (i) => { await client.workflow.start(ceilingWorkflow, { taskQueue, workflowId: ids[i] }); });
     log(`started ${starts.ok} workflows at ${starts.perSecond}/s`);
-    await new Promise((r) => setTimeout(r, 5000)); // their first workflow tasks run
+    // Their first workflow tasks run (the worker goes idle) before anything is measured.
+    await new Promise((r) => setTimeout(r, 15_000));
     const groups = { temporal: () => processTree(temporal.process.pid!), 'bench+worker': () => [process.pid] };
     for (const mode of ['spread', 'cached'] as const) {
       const meter = cpuMeter(groups);

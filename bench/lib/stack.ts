@@ -57,34 +57,40 @@ export interface BenchStack {
   tenantId: string;
   /** The bootstrapped admin's API key (permissions ['*']). */
   apiKey: string;
-  /** Starts the API (compiled, as the Docker image runs it; see apiEntry) and waits until GET /ready is 200. */
+  /** Starts the API (compiled, as the Docker image runs it; see benchEntry) and waits until GET /ready is 200. */
   startApi(env?: Record<string, string>): Promise<ApiProcess>;
   /** The processes to account CPU to: api (if given), postgres, temporal, and bench (this process). */
   processGroups(api?: ApiProcess): ProcessGroups;
   stop(): Promise<void>;
 }
 
-let compiledEntry: string | undefined;
+let compiledDir: string | undefined;
 
 /**
- * The API entry the benchmark runs: by default the compiled JavaScript (`tsc -p tsconfig.build.json`, built
+ * The entry a benchmark process runs: by default the compiled JavaScript (`tsc -p tsconfig.build.json`, built
  * once per bench run into the git-ignored bench/.build), because that is what production runs (the
- * Dockerfile's `node dist/api/server.js`); under tsx the same API spends ~6 % more CPU per request.
- * BENCH_API_ENTRY picks another entry: a `.ts` one runs under tsx (`api/server.ts` = `npm run api`).
+ * Dockerfile's `node dist/api/server.js` and `node dist/workers/main.js`). Under tsx the API spends ~6 % more
+ * CPU per request, and a worker far more: tsx turns on Node's source maps, and the Temporal SDK compiles a
+ * function and formats a stack trace for every promise a workflow creates (its stack-trace query), each of
+ * which then goes through the 1 MB bundle's inline source map.
+ * `override` (BENCH_API_ENTRY / BENCH_WORKER_ENTRY) picks another entry: a `.ts` one runs under tsx.
  */
-function apiEntry(): string {
-  if (process.env.BENCH_API_ENTRY) return process.env.BENCH_API_ENTRY;
-  if (!compiledEntry) {
+export function benchEntry(relative: 'api/server' | 'workers/main', override: string | undefined): string {
+  if (override) return override;
+  if (!compiledDir) {
     const outDir = path.join('bench', '.build');
-    log(`compiling the API into ${outDir} (set BENCH_API_ENTRY=api/server.ts to run it under tsx instead)`);
+    log(`compiling Docket into ${outDir} (BENCH_API_ENTRY=api/server.ts / BENCH_WORKER_ENTRY=workers/main.ts run them under tsx instead)`);
     const npx = (args: string[]) => execFileSync('npx', args, { cwd: PROJECT_ROOT, stdio: 'inherit' });
     npx(['openapi-typescript', 'openapi.yaml', '-o', 'api/generated/openapi.d.ts']);
     fs.rmSync(path.join(PROJECT_ROOT, outDir), { recursive: true, force: true });
     npx(['tsc', '-p', 'tsconfig.build.json', '--outDir', outDir]);
-    compiledEntry = path.join(outDir, 'api', 'server.js');
+    compiledDir = outDir;
   }
-  return compiledEntry;
+  return path.join(compiledDir, `${relative}.js`);
 }
+
+/** `node <entry>` for a compiled entry, `node --import tsx <entry>` for a TypeScript one. */
+export const nodeArgsFor = (entry: string, extra: string[]): string[] => (entry.endsWith('.ts') ? [...extra, '--import', 'tsx', entry] : [...extra, entry]);
 
 export async function startStack(): Promise<BenchStack> {
   const stops: { name: string; fn: () => Promise<void> }[] = [];
@@ -129,12 +135,11 @@ export async function startStack(): Promise<BenchStack> {
     const startApi = async (env: Record<string, string> = {}): Promise<ApiProcess> => {
       const port = await freePort();
       // Profiling knobs: BENCH_API_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") and
-      // BENCH_API_ENTRY (another entry file, see apiEntry).
+      // BENCH_API_ENTRY (another entry file, see benchEntry).
       // The API runs with the heap cap docker-compose.yml gives it (API_MAX_OLD_SPACE_MB, default 192).
       const heapCap = `--max-old-space-size=${process.env.API_MAX_OLD_SPACE_MB ?? '192'}`;
       const extra = [heapCap, ...(process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-      const entry = apiEntry();
-      const args = entry.endsWith('.ts') ? [...extra, '--import', 'tsx', entry] : [...extra, entry];
+      const args = nodeArgsFor(benchEntry('api/server', process.env.BENCH_API_ENTRY), extra);
       const child = spawn(process.execPath, args, {
         cwd: PROJECT_ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
