@@ -21,15 +21,16 @@ import { presentApprovalEvent, presentApprovalFlow, presentApprovalFlowSummary, 
 import { Schemas } from '../schemas';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
 
-/** List columns: the summary is computed in Postgres, so the state document never leaves it. */
-const FLOW_SUMMARY_ATTRIBUTES: FindAttributeOptions = {
-  exclude: ['state', 'pendingApprovers', 'context'],
-  include: [
-    [literal(`"ApprovalFlow"."state"->'stages'->"ApprovalFlow"."current_stage"->>'name'`), 'currentStageName'],
-    [literal(`"ApprovalFlow"."state"->'stages'->"ApprovalFlow"."current_stage"->>'dueAt'`), 'stageDueAt'],
-    [literal('cardinality("ApprovalFlow"."pending_approvers")'), 'pendingCount'],
-  ],
-};
+/**
+ * List columns: exactly what a summary shows (every column read is parsed on the API's one thread), and the
+ * summary is computed in Postgres, so the state document never leaves it.
+ */
+const FLOW_SUMMARY_ATTRIBUTES: FindAttributeOptions = [
+  'id', 'objectType', 'objectId', 'title', 'status', 'currentStage', 'templateId', 'templateVersion', 'requesterId', 'workflowId', 'createdAt', 'completedAt',
+  [literal(`"ApprovalFlow"."state"->'stages'->"ApprovalFlow"."current_stage"->>'name'`), 'currentStageName'],
+  [literal(`"ApprovalFlow"."state"->'stages'->"ApprovalFlow"."current_stage"->>'dueAt'`), 'stageDueAt'],
+  [literal('cardinality("ApprovalFlow"."pending_approvers")'), 'pendingCount'],
+];
 
 const templateEtag = (version: number) => `"v${version}"`;
 

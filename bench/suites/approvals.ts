@@ -14,8 +14,7 @@
 //  2. Drain (bounded wait): until every started flow is in the read model as pending with its emails
 //     sent (Postgres), then worker RSS, current and peak, with the flows open → < 1 GB.
 //  3. Lists with the flows open and the system otherwise idle: ?status=pending, ?pendingFor=<user>,
-//     /v1/me/approvals (20 connections, 10 s each) → p95 < 50 ms each; then each again paced to
-//     BENCH_APPROVALS_LIST_PACED_RATE (150) requests/s over the same connections (reported, not judged).
+//     /v1/me/approvals (20 connections, 10 s each) → p95 < 50 ms each.
 //  4. Signs: 50 distinct approvers, each signing flows of its own team that no other lane signs (closed
 //     loop, ~2,000 signs, each flow signed once so it stays pending) → p95 of request → response < 150 ms,
 //     and a sampled GET right after shows the signature.
@@ -58,8 +57,6 @@ export const approvals: Suite = {
       listConnections: envInt('BENCH_APPROVALS_LIST_CONNECTIONS', 20),
       listWarmupSeconds: envInt('BENCH_APPROVALS_LIST_WARMUP_SECONDS', 2),
       listSeconds: envInt('BENCH_APPROVALS_LIST_SECONDS', 10),
-      /** The paced list runs (not judged): requests per second across the same connections. */
-      listPacedRate: envInt('BENCH_APPROVALS_LIST_PACED_RATE', 150),
       signs: envInt('BENCH_APPROVALS_SIGNS', 2000),
       signConcurrency: envInt('BENCH_APPROVALS_SIGN_CONCURRENCY', 50),
       /** The sign phase takes no new work after this long. */
@@ -190,10 +187,6 @@ export const approvals: Suite = {
         if (probe.status !== 200) log(`WARNING: ${l.name} answered ${probe.status}: ${probe.body.slice(0, 200)}`);
         listResults.push({ ...(await benchList(api, l, config, groups())), short: l.short, itemsPerPage: items });
       }
-      // Not judged: the same lists at a paced load well below saturation, so the reader sees the latency of a
-      // list request apart from the queueing of 20 closed-loop connections on one API process.
-      const pacedResults = [];
-      for (const l of lists) pacedResults.push({ ...(await benchList(api, l, { ...config, rate: config.listPacedRate }, groups())), short: `${l.short} @${config.listPacedRate}/s` });
       const [{ n: pendingForLister }] = await sequelize.query<{ n: string }>(
         `SELECT count(*) AS n FROM approval_flows WHERE tenant_id = :tenantId AND status = 'pending' AND pending_approvers @> ARRAY[:user]::uuid[]`,
         { replacements: { tenantId, user: lister.id }, type: QueryTypes.SELECT },
@@ -229,8 +222,7 @@ export const approvals: Suite = {
         `drain over time (s since first start: open/emails sent): ${drainTimeline.map((p) => `${p.s}:${p.open}/${p.emailsSent}`).join(' ')}`,
         '',
         table(['list (idle, 20 conns)', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'items', 'non-2xx', 'errors'],
-          [...listResults, ...pacedResults.map((l) => ({ ...l, name: `${l.name} paced ${config.listPacedRate}/s (not judged)`, itemsPerPage: '' }))]
-            .map((l) => [l.name, l.reqPerSec, l.latencyMs.p50, l.latencyMs.p95, l.latencyMs.p99, l.latencyMs.max, l.itemsPerPage, l.non2xx, l.errors + l.timeouts])),
+          listResults.map((l) => [l.name, l.reqPerSec, l.latencyMs.p50, l.latencyMs.p95, l.latencyMs.p99, l.latencyMs.max, l.itemsPerPage, l.non2xx, l.errors + l.timeouts])),
         '',
         table(['sign', 'ok (200)', 'other', 'seconds', 'signs/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms'], [
           [`POST …/sign ×${signed.lanes} approvers`, signed.ok, signed.failed, signed.seconds, signed.perSecond, signed.latencyMs.p50, signed.latencyMs.p95, signed.latencyMs.p99, signed.latencyMs.max],
@@ -242,14 +234,14 @@ export const approvals: Suite = {
         table(['memory (MB)', 'VmRSS', 'VmHWM (peak)'], Object.entries(memory).map(([k, v]) => [k, v.rssMb, v.peakRssMb])),
         `worker sticky cache: ${workerMaxCached ? `WORKER_MAX_CACHED_WORKFLOWS=${workerMaxCached}` : 'Docket default (WORKER_MAX_CACHED_WORKFLOWS unset = 250)'}`,
         '',
-        cpuTable([['setup: flow starts', startCpu], ['drain', drainCpu], ...[...listResults, ...pacedResults].map((l) => [`list ${l.short}`, l.cpu] as [string, CpuUsage]), ['signs', signed.cpu]]),
+        cpuTable([['setup: flow starts', startCpu], ['drain', drainCpu], ...listResults.map((l) => [`list ${l.short}`, l.cpu] as [string, CpuUsage]), ['signs', signed.cpu]]),
       ].join('\n');
 
       return {
         suite: 'approvals', startedAt, finishedAt: new Date().toISOString(), config,
         measurements: {
           starts, startCpu, atLastStart, drain: { ...now, drained, drainedAfterSeconds, emailsNeeded, timeline: drainTimeline, cpu: drainCpu, workerLogTail, stuck },
-          lists: listResults, pacedLists: pacedResults, listerPendingFlows: Number(pendingForLister), signs: signed, signedFlowHistoryEvents, memoryMb: memory, workerPeakRssMb: workerPeak,
+          lists: listResults, listerPendingFlows: Number(pendingForLister), signs: signed, signedFlowHistoryEvents, memoryMb: memory, workerPeakRssMb: workerPeak,
         },
         targets, summary,
       };
@@ -282,10 +274,9 @@ interface ListResult {
   cpu: CpuUsage;
 }
 
-async function benchList(api: ApiProcess, l: { name: string; path: string; key: string }, c: { listConnections: number; listWarmupSeconds: number; listSeconds: number; rate?: number }, groups: ReturnType<BenchStack['processGroups']>): Promise<ListResult> {
-  // With `rate`, autocannon paces the connections to that many requests per second in all.
-  const opts = { url: `${api.url}${l.path}`, connections: c.listConnections, headers: { 'x-api-key': l.key }, ...(c.rate ? { overallRate: c.rate } : {}) };
-  log(`${l.name}: ${c.listWarmupSeconds} s warm-up, ${c.listSeconds} s measured, ${c.listConnections} connections${c.rate ? `, paced to ${c.rate} req/s` : ''}`);
+async function benchList(api: ApiProcess, l: { name: string; path: string; key: string }, c: { listConnections: number; listWarmupSeconds: number; listSeconds: number }, groups: ReturnType<BenchStack['processGroups']>): Promise<ListResult> {
+  const opts = { url: `${api.url}${l.path}`, connections: c.listConnections, headers: { 'x-api-key': l.key } };
+  log(`${l.name}: ${c.listWarmupSeconds} s warm-up, ${c.listSeconds} s measured, ${c.listConnections} connections`);
   await autocannon({ ...opts, duration: c.listWarmupSeconds });
   const meter = cpuMeter(groups);
   const run = autocannon({ ...opts, duration: c.listSeconds });
