@@ -1,0 +1,98 @@
+// Experiment, not a suite: what this machine's Temporal dev server does with nothing of Docket in the way.
+// It bounds what two targets can reach here: the approvals "sign" target (p95 < 150 ms at 50 concurrent
+// approvers: a sign is an Update round trip plus Docket's validation, read-model write and HTTP) and the
+// reminders "lateness" target (p99 < 1 s for 5,000 due in one minute: a firing is a timer's workflow task
+// plus Docket's delivery write).
+//
+//   npx tsx bench/experiments/temporal-ceiling.ts [updates] [timers]     (both when none is named)
+//
+// Stands up its own dev server (as `npm run bench` does) and an in-process worker (sticky cache 250, Docket's
+// default) for the minimal workflows of temporal-ceiling.workflow.ts, then:
+//   updates — starts TEMPORAL_CEILING_WORKFLOWS (3,000) and runs two closed loops of TEMPORAL_CEILING_UPDATES
+//             (2,000) Updates, TEMPORAL_CEILING_CONCURRENCY (50) in flight:
+//             spread — each on a different workflow, most outside the cache (as the approvals sign phase);
+//             cached — each lane on one workflow again and again, always in the cache;
+//   timers  — starts TEMPORAL_CEILING_TIMERS (5,000) workflows due spread over one minute that begins once all
+//             are started, and reports how late each one's timer task ran (as the reminders firing phase).
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { freePort, startTemporalDevServer } from '../../scripts/stack';
+import { cpuMeter, processTree } from '../lib/cpu';
+import { percentile, runConcurrent, samplesOf } from '../lib/measure';
+import { bump, ceilingWorkflow, timerWorkflow } from './temporal-ceiling.workflow';
+
+// tsx turns Node's source maps on; a deployed worker runs without them (see benchEntry in bench/lib/stack.ts).
+process.setSourceMapsEnabled(false);
+
+const env = (k: string, d: number) => Number(process.env[k] ?? d);
+const WORKFLOWS = env('TEMPORAL_CEILING_WORKFLOWS', 3000);
+const UPDATES = env('TEMPORAL_CEILING_UPDATES', 2000);
+const CONCURRENCY = env('TEMPORAL_CEILING_CONCURRENCY', 50);
+const TIMERS = env('TEMPORAL_CEILING_TIMERS', 5000);
+const log = (m: string) => console.log(`[ceiling] ${m}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ms = (v: number) => `${v.toFixed(1)} ms`;
+
+async function main(): Promise<void> {
+  const which = process.argv.slice(2);
+  const run = (name: string) => !which.length || which.includes(name);
+  const temporal = await startTemporalDevServer({ port: await freePort(), log });
+  const connection = await Connection.connect({ address: temporal.address });
+  const client = new Client({ connection });
+  const nativeConnection = await NativeConnection.connect({ address: temporal.address });
+  const taskQueue = 'temporal-ceiling';
+  const worker = await Worker.create({
+    connection: nativeConnection, taskQueue, maxCachedWorkflows: 250,
+    workflowsPath: path.join(__dirname, 'temporal-ceiling.workflow.ts'),
+  });
+  const running = worker.run();
+  const groups = { temporal: () => processTree(temporal.process.pid!), 'bench+worker': () => [process.pid] };
+  try {
+    if (run('updates')) {
+      const ids = Array.from({ length: WORKFLOWS }, (_, i) => `ceiling-${i}`);
+      const starts = await runConcurrent(WORKFLOWS, 50, async (i) => { await client.workflow.start(ceilingWorkflow, { taskQueue, workflowId: ids[i] }); });
+      log(`started ${starts.ok} workflows at ${starts.perSecond}/s`);
+      await sleep(15_000); // their first workflow tasks run (the worker goes idle) before anything is measured
+      for (const mode of ['spread', 'cached'] as const) {
+        const meter = cpuMeter(groups);
+        const r = await runConcurrent(UPDATES, CONCURRENCY, async (i) => {
+          const id = mode === 'spread' ? ids[(i * 7919) % WORKFLOWS] : ids[i % CONCURRENCY];
+          await client.workflow.getHandle(id).executeUpdate(bump, { args: ['bench'] });
+        });
+        const cpu = meter();
+        const sorted = [...samplesOf(r)].sort((a, b) => a - b);
+        log(`updates ${mode}: ${r.ok}/${r.total} at ${r.perSecond}/s, p50 ${ms(r.latencyMs.p50)}, p95 ${ms(percentile(sorted, 95))}, p99 ${ms(r.latencyMs.p99)}; CPU % of a core ${JSON.stringify(cpu.cores)}; machine ${cpu.machineBusyPct} % busy`);
+      }
+    }
+    if (run('timers')) {
+      // The minute starts once all are started at the measured start rate (plus margin) and their first tasks ran.
+      const probe = Date.now();
+      const t0 = probe + Math.ceil((TIMERS / 60) * 1000) + 60_000;
+      const handles: string[] = [];
+      const starts = await runConcurrent(TIMERS, 50, async (i) => {
+        const id = `timer-${probe}-${i}`;
+        await client.workflow.start(timerWorkflow, { taskQueue, workflowId: id, args: [t0 + Math.floor((i * 60_000) / TIMERS)] });
+        handles.push(id);
+      });
+      log(`timers: started ${starts.ok} at ${starts.perSecond}/s; the first is due in ${((t0 - Date.now()) / 1000).toFixed(0)} s`);
+      await sleep(Math.max(0, t0 - Date.now()));
+      const meter = cpuMeter(groups);
+      const late: number[] = [];
+      await runConcurrent(handles.length, 50, async (i) => { late.push(await client.workflow.getHandle(handles[i]).result()); });
+      const cpu = meter();
+      late.sort((a, b) => a - b);
+      log(`timers: ${late.length} fired over one minute; lateness p50 ${ms(percentile(late, 50))}, p95 ${ms(percentile(late, 95))}, p99 ${ms(percentile(late, 99))}, max ${ms(late[late.length - 1] ?? 0)}; firing took ${cpu.seconds} s; CPU % of a core ${JSON.stringify(cpu.cores)}; machine ${cpu.machineBusyPct} % busy`);
+    }
+    log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, node ${process.version}`);
+  } finally {
+    worker.shutdown();
+    await running;
+    await nativeConnection.close();
+    await connection.close();
+    await temporal.stop();
+  }
+}
+
+main().catch((err) => { console.error(err); process.exit(1); });
