@@ -89,8 +89,14 @@ export function benchEntry(relative: 'api/server' | 'workers/main', override: st
   return path.join(compiledDir, `${relative}.js`);
 }
 
-/** `node <entry>` for a compiled entry, `node --import tsx <entry>` for a TypeScript one. */
-export const nodeArgsFor = (entry: string, extra: string[]): string[] => (entry.endsWith('.ts') ? [...extra, '--import', 'tsx', entry] : [...extra, entry]);
+/**
+ * `node [flags] <entry>` for a compiled entry, `node [flags] --import tsx <entry>` for a TypeScript one; the
+ * flags are `fixed` plus the space-separated profiling knob `flagsEnv` (BENCH_API_NODE_ARGS / BENCH_WORKER_NODE_ARGS).
+ */
+export function nodeArgsFor(entry: string, flagsEnv: string, fixed: string[] = []): string[] {
+  const flags = [...fixed, ...(process.env[flagsEnv] ?? '').split(' ').filter(Boolean)];
+  return entry.endsWith('.ts') ? [...flags, '--import', 'tsx', entry] : [...flags, entry];
+}
 
 export async function startStack(): Promise<BenchStack> {
   const stops: { name: string; fn: () => Promise<void> }[] = [];
@@ -138,8 +144,7 @@ export async function startStack(): Promise<BenchStack> {
       // BENCH_API_ENTRY (another entry file, see benchEntry).
       // The API runs with the heap cap docker-compose.yml gives it (API_MAX_OLD_SPACE_MB, default 192).
       const heapCap = `--max-old-space-size=${process.env.API_MAX_OLD_SPACE_MB ?? '192'}`;
-      const extra = [heapCap, ...(process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-      const args = nodeArgsFor(benchEntry('api/server', process.env.BENCH_API_ENTRY), extra);
+      const args = nodeArgsFor(benchEntry('api/server', process.env.BENCH_API_ENTRY), 'BENCH_API_NODE_ARGS', [heapCap]);
       const child = spawn(process.execPath, args, {
         cwd: PROJECT_ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],

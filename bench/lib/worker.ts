@@ -83,8 +83,7 @@ export async function startWorker(stack: BenchStack, queues: string, extraEnv: R
   delete env.SMTP_URL;
   // Profiling knob, as BENCH_API_NODE_ARGS is for the API: e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   // The worker runs compiled, as the Docker image runs it (see benchEntry); BENCH_WORKER_ENTRY picks another entry.
-  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const args = nodeArgsFor(benchEntry('workers/main', process.env.BENCH_WORKER_ENTRY), nodeArgs);
+  const args = nodeArgsFor(benchEntry('workers/main', process.env.BENCH_WORKER_ENTRY), 'BENCH_WORKER_NODE_ARGS');
   const child: ChildProcess = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   const keep = (d: Buffer) => { out = (out + d.toString()).slice(-20_000); };
