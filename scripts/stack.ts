@@ -53,8 +53,26 @@ export interface RunningTemporal {
   stop(): Promise<void>;
 }
 
-/** `temporal server start-dev` with Docket's search attributes registered; waits until it answers. */
+class DevServerExited extends Error {}
+
+/**
+ * `temporal server start-dev` with Docket's search attributes registered; waits until it answers. The dev
+ * server picks free ports for its internal services itself, and one of them can be taken between its check
+ * and its bind (e.g. by a Postgres started at the same moment): it then exits at once, and a second start
+ * on other ports succeeds. So an exit before it answers is retried, twice.
+ */
 export async function startTemporalDevServer(opts: { port: number; uiPort?: number; dbFile?: string; log?: (m: string) => void }): Promise<RunningTemporal> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDevServerOnce(opts);
+    } catch (err) {
+      if (!(err instanceof DevServerExited) || attempt >= 3) throw err;
+      opts.log?.(`the Temporal dev server exited while starting (attempt ${attempt}); starting it again`);
+    }
+  }
+}
+
+async function startDevServerOnce(opts: { port: number; uiPort?: number; dbFile?: string; log?: (m: string) => void }): Promise<RunningTemporal> {
   const bin = ensureTemporalCli(opts.log);
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(opts.port), '--log-level', 'error', '--namespace', 'default'];
   if (opts.uiPort) args.push('--ui-port', String(opts.uiPort));
@@ -75,7 +93,7 @@ export async function startTemporalDevServer(opts: { port: number; uiPort?: numb
   const address = `127.0.0.1:${opts.port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`temporal server exited (${child.exitCode}): ${stderr}`);
+    if (child.exitCode !== null) throw new DevServerExited(`temporal server exited (${child.exitCode}): ${stderr}`);
     try {
       const conn = await Connection.connect({ address, connectTimeout: 1000 });
       await conn.workflowService.getSystemInfo({});
