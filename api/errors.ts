@@ -28,6 +28,9 @@ const TITLES: Record<number, string> = {
 };
 
 export const notFound = (what: string) => new ApiError(404, 'NOT_FOUND', `${what} was not found`);
+/** A dependency is down or busy: 503 with Retry-After, so clients back off instead of hammering it. */
+export const serviceUnavailable = (detail: string, retryAfterSeconds = 5) =>
+  new ApiError(503, 'SERVICE_UNAVAILABLE', detail, { headers: { 'Retry-After': String(retryAfterSeconds) } });
 export const validationFailed = (errors: FieldError[]) =>
   new ApiError(400, 'VALIDATION_FAILED', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
 
@@ -55,7 +58,7 @@ export function sendProblem(ctx: Koa.Context, err: ApiError): void {
 /** Maps anything thrown to an ApiError: known client errors keep their status, the rest become 500. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  if (err instanceof WorkflowStartError) return new ApiError(503, 'SERVICE_UNAVAILABLE', 'Temporal is unreachable; try again shortly');
+  if (err instanceof WorkflowStartError) return serviceUnavailable('Temporal is unreachable; try again shortly');
   const e = err as { status?: number; statusCode?: number; type?: string; expose?: boolean; message?: string; name?: string };
   const status = e?.status ?? e?.statusCode;
   if (e?.type === 'entity.too.large' || status === 413) return new ApiError(413, 'PAYLOAD_TOO_LARGE', 'The request body is over the size limit');

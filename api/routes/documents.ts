@@ -18,7 +18,7 @@ import {
 } from '../../workflows/documents.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { checkIfMatch, page, paginate, queryOf, respond } from '../conventions';
-import { ApiError, notFound, validationFailed } from '../errors';
+import { ApiError, notFound, serviceUnavailable, validationFailed } from '../errors';
 import { presentDocument, presentDocumentBatch, presentDocumentTemplate } from '../presenters/documents';
 import { Schemas } from '../schemas';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
@@ -223,7 +223,7 @@ export function documentRoutes(deps: RouteDeps): Handlers {
         if (cause instanceof ApplicationFailure && cause.type === TEMPLATE_RENDER_ERROR) throw new ApiError(422, 'TEMPLATE_RENDER_ERROR', cause.message);
         // No documents worker answered within the minute (none running, or all busy).
         if (err instanceof WorkflowFailedError && err.cause instanceof TimeoutFailure) {
-          throw new ApiError(503, 'SERVICE_UNAVAILABLE', 'No documents worker rendered the preview within a minute; try again, or preview as HTML');
+          throw serviceUnavailable('No documents worker rendered the preview within a minute; try again, or preview as HTML', 30);
         }
         throw err;
       }
