@@ -31,6 +31,27 @@ it('documents 401 on every authenticated operation and 403 on every permissioned
   }
 });
 
+it('declares the refusals the app sends for any operation\'s input: 400 for bad parameters or body, 413 and 415 for a body', () => {
+  const missing: string[] = [];
+  for (const op of contract.operations) {
+    const item = def.paths[op.path] as unknown as { parameters?: unknown[] } & Record<string, { parameters?: unknown[]; requestBody?: unknown; responses: Record<string, unknown> }>;
+    const o = item[op.method.toLowerCase()];
+    const takesParams = (o.parameters ?? []).length + (item.parameters ?? []).length > 0;
+    const want = [...(takesParams || o.requestBody ? ['400'] : []), ...(o.requestBody ? ['413'] : []), ...(o.requestBody && op.body !== 'streamed' ? ['415'] : [])];
+    missing.push(...want.filter((s) => !(s in o.responses)).map((s) => `${op.operationId} ${s}`));
+  }
+  expect(missing).toEqual([]);
+});
+
+it('declares Idempotent-Replayed on the success responses of every operation that honours Idempotency-Key', () => {
+  const missing: string[] = [];
+  for (const op of contract.operations.filter((o) => o.idempotent)) {
+    const responses = def.paths[op.path][op.method.toLowerCase()].responses as Record<string, { headers?: Record<string, unknown> }>;
+    for (const [status, r] of Object.entries(responses)) if (status.startsWith('2') && !r.headers?.['Idempotent-Replayed']) missing.push(`${op.operationId} ${status}`);
+  }
+  expect(missing).toEqual([]);
+});
+
 it('gives every JSON request body an example', () => {
   for (const op of contract.operations) {
     const json = def.paths[op.path][op.method.toLowerCase()].requestBody?.content['application/json'];
