@@ -4,6 +4,8 @@ import type { Recurrence } from '../lib/recurrence';
 
 export const REMINDERS_TASK_QUEUE = 'docket-reminders';
 export const REMINDERS_DOMAIN = 'reminders';
+/** Delivery errors a retry cannot change (by error name): the delivery fails at once; anything else is retried. */
+export const FINAL_DELIVERY_ERRORS = ['WebhookRejectedError', 'EmailRejectedError', 'RecipientGoneError', 'OutboundBlockedError'];
 
 export type ReminderChannel = 'email' | 'webhook' | 'in_app';
 export type ReminderStatus = 'active' | 'paused' | 'completed' | 'cancelled';

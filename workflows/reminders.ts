@@ -6,7 +6,7 @@ import {
 import type { RetryPolicy } from '@temporalio/workflow';
 import type { ReminderActivities } from '../activities/reminders';
 import {
-  acknowledgeUpdate, cancelReminderUpdate, DeliveryRef, pauseUpdate, ReminderInput, ReminderRefusal, ReminderState, reminderStateQuery,
+  acknowledgeUpdate, cancelReminderUpdate, DeliveryRef, FINAL_DELIVERY_ERRORS, pauseUpdate, ReminderInput, ReminderRefusal, ReminderState, reminderStateQuery,
   rescheduleUpdate, resumeUpdate, snoozeUpdate,
 } from './reminders.api';
 import { deliveryTargets, nextTrigger, occurrenceSpan, snoozedTriggers, Trigger } from './reminders.rules';
@@ -19,7 +19,7 @@ const acts = proxyActivities<ReminderActivities>({ startToCloseTimeout: '1 minut
 // never holds up another recipient or another reminder.
 const DELIVERY_RETRY: RetryPolicy = {
   maximumAttempts: 8, initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes',
-  nonRetryableErrorTypes: ['WebhookRejectedError', 'EmailRejectedError', 'RecipientGoneError', 'OutboundBlockedError'],
+  nonRetryableErrorTypes: FINAL_DELIVERY_ERRORS,
 };
 const deliveries = proxyActivities<ReminderActivities>({ startToCloseTimeout: '30 seconds', retry: DELIVERY_RETRY });
 // Expanding a recurrence is pure and quick: a local activity keeps it out of the workflow bundle.

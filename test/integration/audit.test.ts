@@ -49,8 +49,14 @@ describe('listing the audit log', () => {
   it('never shows another tenant\'s events', async () => {
     const a = await buildCaller(['audit.read']);
     const b = await buildCaller(['audit.read']);
+    await seedEvents(a.tenant.id, 2, 'files.file.deleted');
     await seedEvents(b.tenant.id, 3);
-    expect((await app.call('get', '/v1/audit-events', a.key).expect(200)).body.items).toHaveLength(0);
+    // A sees exactly its own events, with any filter; B's are never among them.
+    const mine = (await app.call('get', '/v1/audit-events', a.key).expect(200)).body.items;
+    expect(mine.map((e: { action: string; entityId: string }) => `${e.action} ${e.entityId}`).sort()).toEqual(['files.file.deleted f-0', 'files.file.deleted f-1']);
+    expect((await app.call('get', '/v1/audit-events?action=files.file.uploaded', a.key).expect(200)).body.items).toEqual([]);
+    expect((await app.call('get', '/v1/audit-events?entityType=file&entityId=f-2', a.key).expect(200)).body.items).toEqual([]);
+    expect((await app.call('get', '/v1/audit-events', b.key).expect(200)).body.items).toHaveLength(3);
   });
 
   it('lists every action that can appear', async () => {

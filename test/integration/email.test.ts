@@ -1,6 +1,8 @@
 // The email channel against a real SMTP server: what arrives, how it can be deduplicated, how failures surface.
 import net from 'node:net';
+import { ApplicationFailure } from '@temporalio/common';
 import { createEmailSender, EmailRejectedError, EmailSender, messageIdFor } from '../../lib/notify/email';
+import { FINAL_DELIVERY_ERRORS } from '../../workflows/reminders.api';
 import { startSmtpSink, SmtpSink } from '../helpers/smtp-sink';
 
 const FROM = 'docket@example.test';
@@ -82,6 +84,8 @@ it('turns a permanent (5xx) refusal into EmailRejectedError carrying the code', 
   const err = await sender.send({ to: 'bounce@example.test', subject: 's', text: 't', idempotencyKey: 'k-bounce' }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(EmailRejectedError);
   expect(err).toMatchObject({ name: 'EmailRejectedError', responseCode: 550 });
+  // Its name is one the delivery retry policies list as final: it is not retried.
+  expect(FINAL_DELIVERY_ERRORS).toContain((err as Error).name);
   expect(sink.messages).toHaveLength(0);
 });
 
@@ -90,6 +94,9 @@ it('keeps a transient (4xx) refusal a plain error, so the activity retries it', 
   expect(err).toBeInstanceOf(Error);
   expect(err).not.toBeInstanceOf(EmailRejectedError);
   expect(err).toMatchObject({ responseCode: 451 });
+  // Not a name the retry policies list as final, and no non-retryable failure: Temporal retries it.
+  expect(FINAL_DELIVERY_ERRORS).not.toContain((err as Error).name);
+  expect(err).not.toBeInstanceOf(ApplicationFailure);
 });
 
 it('rejects when the SMTP server cannot be reached', async () => {

@@ -70,11 +70,18 @@ describe('given a caller who may read, write and delete files', () => {
     const one = await app.call('post', '/v1/files?filename=1.txt', key).set('Content-Type', 'text/plain').send(content).expect(201);
     const two = await app.call('post', '/v1/files?filename=2.txt', key).set('Content-Type', 'text/plain').send(content).expect(201);
     expect(one.body.id).not.toBe(two.body.id);
+    // Two files, one copy of the bytes: both name the same content, stored once under its hash.
+    expect(two.body.sha256).toBe(one.body.sha256);
+    expect(fs.readdirSync(path.dirname(blobPath(sha(content)))).filter((f) => f.startsWith(sha(content)))).toEqual([sha(content)]);
     await app.call('delete', `/v1/files/${one.body.id}`, key).expect(204);
     expect(fs.existsSync(blobPath(sha(content)))).toBe(true);
-    await app.call('get', `/v1/files/${one.body.id}`, key).expect(404);
+    expect((await app.call('get', `/v1/files/${one.body.id}`, key).expect(404)).body.code).toBe('NOT_FOUND');
+    // The other file still serves the shared bytes.
+    expect((await app.call('get', `/v1/files/${two.body.id}/content`, key).expect(200)).text).toBe(content.toString());
+    expect((await app.call('get', '/v1/files', key).expect(200)).body.items.map((f: { id: string }) => f.id)).toEqual([two.body.id]);
     await app.call('delete', `/v1/files/${two.body.id}`, key).expect(204);
     expect(fs.existsSync(blobPath(sha(content)))).toBe(false);
+    expect((await app.call('get', '/v1/files', key).expect(200)).body.items).toEqual([]);
   });
 
   it('lists files newest first, page by page', async () => {
@@ -88,18 +95,33 @@ describe('given a caller who may read, write and delete files', () => {
 });
 
 describe('refusals', () => {
-  it('hides another tenant\'s file (404 on read, download and delete)', async () => {
+  it('hides another tenant\'s file (404 on read, download and delete) and leaves it whole', async () => {
     const a = await buildCaller(['files.*']);
     const b = await buildCaller(['files.*']);
     const up = await app.call('post', '/v1/files?filename=b.txt', b.key).set('Content-Type', 'text/plain').send('tenant b only').expect(201);
-    await app.call('get', `/v1/files/${up.body.id}`, a.key).expect(404);
-    await app.call('get', `/v1/files/${up.body.id}/content`, a.key).expect(404);
-    await app.call('delete', `/v1/files/${up.body.id}`, a.key).expect(404);
-    await app.call('get', `/v1/files/${up.body.id}`, b.key).expect(200);
+    for (const [method, url] of [['get', `/v1/files/${up.body.id}`], ['get', `/v1/files/${up.body.id}/content`], ['delete', `/v1/files/${up.body.id}`]] as const) {
+      expect([method, url, (await app.call(method, url, a.key).expect(404)).body.code]).toEqual([method, url, 'NOT_FOUND']);
+    }
+    expect((await app.call('get', '/v1/files', a.key).expect(200)).body.items).toEqual([]);
+    // The refused delete removed nothing: B still reads the same bytes.
+    expect((await app.call('get', `/v1/files/${up.body.id}`, b.key).expect(200)).body).toMatchObject({ id: up.body.id, filename: 'b.txt', size: 13 });
+    expect((await app.call('get', `/v1/files/${up.body.id}/content`, b.key).expect(200)).text).toBe('tenant b only');
   });
 
   it('needs files.write to upload and files.delete to delete', async () => {
-    const { key } = await buildCaller(['files.read']);
+    const { key, tenant } = await buildCaller(['files.read']);
     expect((await app.call('post', '/v1/files?filename=x', key).set('Content-Type', 'text/plain').send('x').expect(403)).body.permission).toBe('files.write');
+    const { key: writer } = await buildCaller(['files.read', 'files.write'], tenant);
+    const up = await app.call('post', '/v1/files?filename=keep.txt', writer).set('Content-Type', 'text/plain').send('keep me').expect(201);
+    for (const k of [key, writer]) {
+      expect((await app.call('delete', `/v1/files/${up.body.id}`, k).expect(403)).body).toMatchObject({ code: 'PERMISSION_DENIED', permission: 'files.delete' });
+    }
+    expect((await app.call('get', `/v1/files/${up.body.id}/content`, key).expect(200)).text).toBe('keep me');
+    expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'files.file.deleted' } })).toBe(0);
+    // With the permission, the same delete goes through: the file is gone, and audited.
+    const { key: deleter } = await buildCaller(['files.delete'], tenant);
+    await app.call('delete', `/v1/files/${up.body.id}`, deleter).expect(204);
+    expect((await app.call('get', `/v1/files/${up.body.id}`, key).expect(404)).body.code).toBe('NOT_FOUND');
+    expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'files.file.deleted', entityId: up.body.id } })).toBe(1);
   });
 });

@@ -3,6 +3,7 @@ import { SignJWT, UnsecuredJWT } from 'jose';
 import { AuditEvent } from '../../db';
 import { buildApiKey, buildCaller, buildTenant, buildUser } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
+import { waitFor } from '../helpers/wait';
 
 const JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256';
 let app: TestApp;
@@ -44,12 +45,15 @@ describe('GET /v1/me', () => {
   it('refuses the key of a deactivated user', async () => {
     const tenant = await buildTenant();
     const user = await buildUser(tenant, { permissions: ['*'], active: false });
-    await app.call('get', '/v1/me', await buildApiKey(user)).expect(401);
+    const res = await app.call('get', '/v1/me', await buildApiKey(user)).expect(401);
+    expect(res.body).toMatchObject({ code: 'INVALID_CREDENTIALS', detail: expect.stringContaining('inactive') });
   });
 
   it('accepts the key as a bearer token too', async () => {
-    const { key } = await buildCaller(['*']);
-    await app.call('get', '/v1/me').set('Authorization', `Bearer ${key}`).expect(200);
+    const { key, user } = await buildCaller(['*']);
+    const res = await app.call('get', '/v1/me').set('Authorization', `Bearer ${key}`).expect(200);
+    expect(res.body.user.id).toBe(user.id);
+    expect(res.body.auth.method).toBe('api_key');
   });
 });
 
@@ -89,7 +93,7 @@ describe('JWT bearer tokens', () => {
     const { user } = await buildCaller(['*']);
     const other = await buildTenant();
     const token = await sign({ sub: user.id, tid: other.id });
-    await app.call('get', '/v1/me').set('Authorization', `Bearer ${token}`).expect(401);
+    expect((await app.call('get', '/v1/me').set('Authorization', `Bearer ${token}`).expect(401)).body.code).toBe('INVALID_CREDENTIALS');
   });
 });
 
@@ -201,7 +205,10 @@ describe('users', () => {
 
   it('refuses an invalid email', async () => {
     const { key } = await buildCaller(['*']);
-    await app.call('post', '/v1/users', key).send({ email: 'not-an-email', name: 'X' }).expect(400);
+    const res = await app.call('post', '/v1/users', key).send({ email: 'not-an-email', name: 'X' }).expect(400);
+    expect(res.body.code).toBe('VALIDATION_FAILED');
+    expect(res.body.errors.map((e: { path: string }) => e.path)).toEqual(['/requestBody/email']);
+    expect((await app.call('get', '/v1/users', key).expect(200)).body.items.map((u: { name: string }) => u.name)).not.toContain('X');
   });
 
   it('takes effect at once: a deactivated user\'s key stops working', async () => {
@@ -209,8 +216,8 @@ describe('users', () => {
     const user = await buildUser(tenant, { permissions: ['files.read'] });
     const userKey = await buildApiKey(user);
     await app.call('get', '/v1/me', userKey).expect(200);
-    await app.call('patch', `/v1/users/${user.id}`, admin).send({ active: false }).expect(200);
-    await app.call('get', '/v1/me', userKey).expect(401);
+    expect((await app.call('patch', `/v1/users/${user.id}`, admin).send({ active: false }).expect(200)).body).toMatchObject({ id: user.id, active: false });
+    expect((await app.call('get', '/v1/me', userKey).expect(401)).body.code).toBe('INVALID_CREDENTIALS');
   });
 });
 
@@ -264,10 +271,22 @@ describe('API keys', () => {
 
   it('expires a key at its expiry time', async () => {
     const { key: admin } = await buildCaller(['*']);
-    const created = await app.call('post', '/v1/api-keys', admin).send({ name: 'short', expiresAt: new Date(Date.now() + 1500).toISOString() }).expect(201);
-    await app.call('get', '/v1/me', created.body.secret).expect(200);
-    await new Promise((r) => setTimeout(r, 1600));
-    expect((await app.call('get', '/v1/me', created.body.secret).expect(401)).body.code).toBe('CREDENTIALS_EXPIRED');
+    const created = await app.call('post', '/v1/api-keys', admin).send({ name: 'short', expiresAt: new Date(Date.now() + 2000).toISOString() }).expect(201);
+    const expiresAt = Date.parse(created.body.expiresAt);
+    // Poll until the key stops working: it works up to its expiry and is refused from then on.
+    const answers: { askedAt: number; answeredAt: number; status: number; code?: string }[] = [];
+    await waitFor(async () => {
+      const askedAt = Date.now();
+      const res = await app.call('get', '/v1/me', created.body.secret);
+      answers.push({ askedAt, answeredAt: Date.now(), status: res.status, code: res.body.code });
+      return res.status !== 200;
+    }, { what: 'the key to expire', intervalMs: 50, timeoutMs: 10_000 });
+    const refused = answers.pop()!;
+    expect(refused).toMatchObject({ status: 401, code: 'CREDENTIALS_EXPIRED' });
+    expect(refused.answeredAt).toBeGreaterThanOrEqual(expiresAt);
+    expect(refused.askedAt - expiresAt).toBeLessThan(1000);
+    expect(answers.length).toBeGreaterThan(0);
+    expect(answers.every((x) => x.status === 200 && x.askedAt < expiresAt)).toBe(true);
   });
 });
 

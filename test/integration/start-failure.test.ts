@@ -5,12 +5,25 @@ import { buildCaller } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 
 let app: TestApp;
+/** While true, Temporal refuses every start from this app's client (reads and the rest still work). */
+let refuseStarts = true;
+const started: string[] = [];
 beforeAll(async () => {
   app = await startTestApp();
-  // Temporal refuses every start from this app's client (reads and the rest still work).
-  app.client.workflow.start = async () => { throw new Error('14 UNAVAILABLE: connection refused'); };
+  const realStart = app.client.workflow.start.bind(app.client.workflow);
+  app.client.workflow.start = (async (...args: Parameters<typeof realStart>) => {
+    if (refuseStarts) throw new Error('14 UNAVAILABLE: connection refused');
+    const handle = await realStart(...args);
+    started.push(handle.workflowId);
+    return handle;
+  }) as typeof realStart;
 });
-afterAll(() => app.close());
+afterEach(() => { refuseStarts = true; });
+afterAll(async () => {
+  // No worker serves this file: end what it started.
+  await Promise.all(started.map((id) => app.client.workflow.getHandle(id).terminate('test over').catch(() => undefined)));
+  await app.close();
+});
 
 const unavailable = (res: { body: { code: string } }) => expect(res.body.code).toBe('SERVICE_UNAVAILABLE');
 
@@ -45,4 +58,21 @@ it('an approval flow is taken back, so the object can be submitted again', async
   unavailable(await app.call('post', '/v1/approval-flows', key).send(body).expect(503));
   unavailable(await app.call('post', '/v1/approval-flows', key).send(body).expect(503));
   expect(await ApprovalFlow.count({ where: { tenantId: tenant.id } })).toBe(0);
+  // A purchase order whose submit failed stays a draft that may be submitted again.
+  const po = (await app.call('post', '/v1/purchase-orders', key).send({ number: 'PO-503', supplier: 'S', currency: 'EUR', lines: [{ description: 'x', quantity: 1, unitPrice: 10 }] }).expect(201)).body;
+  await app.call('post', '/v1/approval-templates', key).send({
+    name: 'Orders', objectType: 'purchase_order', stages: [{ name: 'Boss', approvers: { users: [user.id] }, rule: 'any' }], allowSelfApproval: true,
+  }).expect(201);
+  unavailable(await app.call('post', `/v1/purchase-orders/${po.id}/submit`, key).expect(503));
+  expect((await app.call('get', `/v1/purchase-orders/${po.id}`, key).expect(200)).body).toMatchObject({ state: 'draft', approvalFlowId: null });
+
+  // Temporal is back: both are submitted again, each with one flow whose workflow runs.
+  refuseStarts = false;
+  const flow = (await app.call('post', '/v1/approval-flows', key).send(body).expect(201)).body;
+  expect(flow).toMatchObject({ objectType: 'contract', objectId: 'c-1', status: 'pending' });
+  const submitted = (await app.call('post', `/v1/purchase-orders/${po.id}/submit`, key).expect(202)).body;
+  expect(submitted.state).toBe('pending_approval');
+  const flows = await ApprovalFlow.findAll({ where: { tenantId: tenant.id } });
+  expect(flows.map((f) => f.id).sort()).toEqual([flow.id, submitted.approvalFlowId].sort());
+  for (const f of flows) expect((await app.client.workflow.getHandle(f.workflowId).describe()).status.name).toBe('RUNNING');
 });
