@@ -1,4 +1,4 @@
-// Lint: typescript-eslint's recommended rules, plus the determinism fence around workflow code.
+// Lint: typescript-eslint's recommended rules, the determinism fence around workflow code, and no focused tests.
 const tseslint = require('typescript-eslint');
 
 module.exports = tseslint.config(
@@ -8,6 +8,19 @@ module.exports = tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       '@typescript-eslint/no-require-imports': 'off',
+    },
+  },
+  {
+    // A committed .only (or fit/fdescribe) silently skips every other test of its file in CI.
+    files: ['test/**/*.ts', '**/*.test.ts'],
+    rules: {
+      'no-restricted-properties': ['error',
+        ...['it', 'test', 'describe'].map((object) => ({ object, property: 'only', message: 'Focused test: remove .only before committing.' })),
+      ],
+      'no-restricted-globals': ['error',
+        { name: 'fit', message: 'Focused test: use it().' },
+        { name: 'fdescribe', message: 'Focused test: use describe().' },
+      ],
     },
   },
   {

@@ -15,7 +15,9 @@ import { createMetrics, Metrics } from '../../lib/metrics';
 import { createWorkers } from '../../workers/create';
 import { selectQueues } from '../../workers/queues';
 import { connectTemporal } from '../../lib/temporal';
+import { endTenantsWork } from './cleanup';
 import { ContractChecker } from './contract';
+import { tenantsBuilt } from './factories';
 
 export interface TestApp {
   config: Config;
@@ -82,6 +84,8 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
       running = Promise.all(workers.map((w) => w.run()));
     },
     async close() {
+      // The file's last app ends the file's leftover workflows and schedules, before its workers stop.
+      if (shared!.users === 1) await endTenantsWork(client, [...tenantsBuilt]);
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await running;
       await testApp.renderer?.close();

@@ -3,8 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { ApiKey, Role, Tenant, User, UserRole } from '../../db';
 import { generateApiKey } from '../../api/auth';
 
+/** Every tenant this test file built: its Temporal work is ended when the file's last app closes. */
+export const tenantsBuilt = new Set<string>();
+
 export async function buildTenant(name = 'Acme'): Promise<Tenant> {
   const id = randomUUID();
+  tenantsBuilt.add(id);
   return Tenant.create({ id, name, slug: `t-${id.slice(0, 8)}` });
 }
 

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { AuditEvent, IdempotencyKey, StoredFile, UsedLink } from '../../db';
+import { createDueSoon } from '../helpers/due';
 import { buildCaller } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
@@ -83,8 +84,11 @@ it('runs a cron schedule on its own at the start of the minute its expression na
 it('runs a one-off schedule at its time; a failing job is retried by its policy and recorded as failed', async () => {
   const { key } = await buildCaller(['*']);
   hooks.respondWith(500, 500);
-  const s = (await app.call('post', '/v1/job-schedules', key).send(httpJob('/once', { cron: undefined, runAt: new Date(Date.now() + 3000).toISOString(), retry: { maximumAttempts: 2, initialIntervalSeconds: 1 } })).expect(201)).body;
-  expect(s).toMatchObject({ cron: null });
+  // Due in a moment (the schedule must exist in Temporal before its time, so not less than 2 s ahead).
+  const created = await createDueSoon((runAt) => app.call('post', '/v1/job-schedules', key).send(httpJob('/once', { cron: undefined, runAt, retry: { maximumAttempts: 2, initialIntervalSeconds: 1 } })), [2000, 5000, 10_000]);
+  expect(created.status).toBe(201);
+  const s = created.body;
+  expect(s).toMatchObject({ cron: null, runAt: expect.any(String) });
   const run = await finishedRun(key, s.id, 'one-off run finished');
   expect(run.status).toBe('failed');
   expect(run.error).toContain('HTTP 500');

@@ -11,6 +11,7 @@ import { JobParamsError } from '../../lib/job-types';
 import { jobRunWorkflow } from '../../workflows/jobs';
 import { JobRunInput } from '../../workflows/jobs.api';
 import { SEARCH_ATTRIBUTE_NAMES } from '../../workflows/search-attributes';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(60_000);
 let env: TestWorkflowEnvironment;
@@ -87,7 +88,7 @@ it('records a cancelled run when the workflow is cancelled mid-job', async () =>
     }
   });
   await run(f, async (h) => {
-    while (!began) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(async () => began, { what: 'the job to begin', intervalMs: 50 });
     await h.cancel();
     await expect(h.result()).rejects.toBeInstanceOf(WorkflowFailedError);
     expect(f.log.finished).toEqual([{ status: 'cancelled', error: 'cancelled', result: undefined }]);

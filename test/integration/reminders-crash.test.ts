@@ -2,11 +2,12 @@
 // new worker replays their histories and every reminder is delivered, none lost and none twice.
 import { randomUUID } from 'node:crypto';
 import { Notification, NotificationDelivery } from '../../db';
+import { createDueSoon } from '../helpers/due';
 import { buildCaller, buildUser } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
 import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
-import { waitFor } from '../helpers/wait';
+import { waitFor, waitUntilPast } from '../helpers/wait';
 import { killAllWorkers, killWorker, spawnWorker } from '../helpers/worker-process';
 
 let app: TestApp;
@@ -32,20 +33,25 @@ it('delivers every pending reminder exactly once after its worker was SIGKILLed'
   const ada = await buildUser(tenant, { email: `ada-${randomUUID().slice(0, 6)}@example.com` });
   const tag = randomUUID().slice(0, 8);
   const first = startWorker();
-  const make = async (n: number, seconds: number) => (await app.call('post', '/v1/reminders', key).send({
-    subject: `crash-${tag}-${n}`, channels: ['email', 'in_app', 'webhook'], dueAt: new Date(Date.now() + seconds * 1000).toISOString(),
+  const make = (n: number, dueAt: string) => app.call('post', '/v1/reminders', key).send({
+    subject: `crash-${tag}-${n}`, channels: ['email', 'in_app', 'webhook'], dueAt,
     recipients: { users: [ada.id], webhooks: [{ url: `${hooks.url}/${tag}`, secret: 'whsec_crash_test_secret' }] },
-  }).expect(201)).body.id as string;
-  // Three due soon (delivered by the first worker), three due while no worker is running.
-  const early = await Promise.all([0, 1, 2].map((n) => make(n, 3)));
-  const late = await Promise.all([3, 4, 5].map((n) => make(n, 9)));
-  const ids = [...early, ...late];
-
+  });
+  // Three due at once (delivered by the first worker) …
+  const early = await Promise.all([0, 1, 2].map(async (n) => (await createDueSoon((at) => make(n, at))).body.id as string));
   await waitFor(async () => (await NotificationDelivery.count({ where: { subjectId: early, status: 'sent' } })) === early.length * 3, { what: 'early reminders delivered', timeoutMs: 60_000 });
+  // … and three whose timers the first worker starts, falling due after it is killed.
+  const lateDue = new Date(Date.now() + 3000).toISOString();
+  const late = await Promise.all([3, 4, 5].map(async (n) => (await make(n, lateDue).expect(201)).body as { id: string; workflowId: string }));
+  const timerStarted = async (workflowId: string) => ((await app.client.workflow.getHandle(workflowId).fetchHistory()).events ?? []).some((e) => e.timerStartedEventAttributes);
+  await waitFor(async () => (await Promise.all(late.map((r) => timerStarted(r.workflowId)))).every(Boolean), { what: 'late reminders waiting on their timers', intervalMs: 50 });
   await killWorker(first);
+  expect(Date.now()).toBeLessThan(Date.parse(lateDue)); // killed before they fell due, so none could be sent
+  const ids = [...early, ...late.map((r) => r.id)];
+
   // The late ones fall due with no worker at all.
-  await new Promise((r) => setTimeout(r, 7000));
-  expect(await NotificationDelivery.count({ where: { subjectId: late } })).toBe(0);
+  await waitUntilPast(lateDue);
+  expect(await NotificationDelivery.count({ where: { subjectId: late.map((r) => r.id) } })).toBe(0);
   startWorker();
 
   await waitFor(async () => {

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { AuditEvent, NotificationDelivery, Reminder } from '../../db';
 import { verifyWebhook } from '../../lib/notify/webhook';
+import { createDueSoon } from '../helpers/due';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
@@ -27,8 +28,6 @@ afterAll(async () => {
   await hooks.close();
 });
 
-// Due times a few seconds ahead: enough for the create to be validated on a busy machine (the first
-// request of an operation also compiles its validator), short enough to keep the tests quick.
 const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();
 const inDays = (d: number) => inSeconds(d * 86_400);
 
@@ -42,14 +41,21 @@ function create(key: string, over: Record<string, unknown> = {}) {
   return app.call('post', '/v1/reminders', key).send({ subject: 'Renew the contract', message: 'It expires soon.', channels: ['email'], recipients: { emails: ['ops@example.com'] }, dueAt: inDays(2), ...over });
 }
 
+/** A reminder due a moment from now (see createDueSoon): the test waits for its delivery, not for a fixed time. */
+async function createDueNow(key: string, over: Record<string, unknown>) {
+  const res = await createDueSoon((dueAt) => create(key, { ...over, dueAt }));
+  expect([res.status, res.body.code]).toEqual([201, undefined]);
+  return res;
+}
+
 describe('delivery', () => {
   it('delivers a one-off reminder once by email, in-app and a signed webhook, then completes', async () => {
     const t = await team();
     const subject = `Pay invoice ${randomUUID().slice(0, 8)}`;
-    const res = await create(t.key, {
+    const res = await createDueNow(t.key, {
       subject, object: { type: 'invoice', id: 'INV-7' }, channels: ['email', 'in_app', 'webhook'],
-      recipients: { users: [t.ada.id], emails: ['billing@example.com'], webhooks: [{ url: `${hooks.url}/one`, secret: SECRET }] }, dueAt: inSeconds(4),
-    }).expect(201);
+      recipients: { users: [t.ada.id], emails: ['billing@example.com'], webhooks: [{ url: `${hooks.url}/one`, secret: SECRET }] },
+    });
     expect(res.headers.location).toBe(`/v1/reminders/${res.body.id}`);
     expect(res.body).toMatchObject({ status: 'active', nextTriggerAt: res.body.dueAt, recipients: { webhooks: [{ url: `${hooks.url}/one` }] } });
     expect(JSON.stringify(res.body)).not.toContain(SECRET);
@@ -87,15 +93,21 @@ describe('delivery', () => {
   it('retries a failing webhook with backoff, logging each attempt, and never holds up the email', async () => {
     const t = await team();
     hooks.respondWith(500);
-    const res = await create(t.key, { channels: ['webhook', 'email'], recipients: { emails: ['x@example.com'], webhooks: [{ url: `${hooks.url}/flaky`, secret: SECRET }] }, dueAt: inSeconds(3) }).expect(201);
+    const res = await createDueNow(t.key, { channels: ['webhook', 'email'], recipients: { emails: ['x@example.com'], webhooks: [{ url: `${hooks.url}/flaky`, secret: SECRET }] } });
     const items = await waitFor(async () => {
-      const list = (await app.call('get', `/v1/reminders/${res.body.id}/deliveries`, t.key).expect(200)).body.items as { channel: string; status: string; attempt: number; error: string | null }[];
+      const list = (await app.call('get', `/v1/reminders/${res.body.id}/deliveries`, t.key).expect(200)).body.items as { channel: string; status: string; attempt: number; error: string | null; at: string }[];
       return list.filter((d) => d.channel === 'webhook').length === 2 && list;
     }, { what: 'webhook retried' });
     const webhook = items.filter((d) => d.channel === 'webhook').reverse();
     expect(webhook.map((d) => [d.attempt, d.status])).toEqual([[1, 'failed'], [2, 'sent']]);
     expect(webhook[0].error).toContain('500');
-    expect(items.filter((d) => d.channel === 'email').map((d) => d.status)).toEqual(['sent']);
+    // Backoff: the retry waited out the policy's first interval (1 s) instead of hammering the endpoint.
+    const at = (d: { at: string }) => Date.parse(d.at);
+    expect(at(webhook[1]) - at(webhook[0])).toBeGreaterThanOrEqual(900);
+    // The email did not wait for the webhook's retry.
+    const email = items.filter((d) => d.channel === 'email');
+    expect(email.map((d) => d.status)).toEqual(['sent']);
+    expect(at(email[0])).toBeLessThan(at(webhook[1]));
     const received = hooks.received.filter((h) => h.path === '/flaky');
     // The same delivery id on the retry: the receiver can drop a duplicate.
     expect(received[0].headers['docket-delivery']).toBe(received[1].headers['docket-delivery']);
@@ -247,7 +259,7 @@ describe('my notifications', () => {
   it('lists unread first, marks one read and then all read; another user\'s notification is not mine', async () => {
     const t = await team();
     for (const subject of ['first', 'second', 'third']) {
-      await create(t.key, { subject, channels: ['in_app'], recipients: { users: [t.ada.id] }, dueAt: inSeconds(3) }).expect(201);
+      await createDueNow(t.key, { subject, channels: ['in_app'], recipients: { users: [t.ada.id] } });
     }
     const list = await waitFor(async () => {
       const body = (await app.call('get', '/v1/me/notifications', t.adaKey).expect(200)).body;
