@@ -5,6 +5,8 @@ import { isContractViolation } from './contract';
  * Calls `probe` every `intervalMs` until it returns something truthy, failing after `timeoutMs`. A probe
  * that throws is retried (the thing may not exist yet), except for a contract violation: a response
  * that breaks openapi.yaml fails the test at once, even if a later poll would have passed.
+ * A test's waits together must fit in its timeout (120 s unless the test names a longer one), so a wait
+ * that runs out reports what it waited for instead of Jest's bare timeout.
  */
 export async function waitFor<T>(probe: () => Promise<T | undefined | null | false>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);

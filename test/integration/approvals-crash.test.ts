@@ -65,4 +65,4 @@ it('finishes a flow after its worker was SIGKILLed part-way, with nothing lost a
   const history = (await app.call('get', `/v1/approval-flows/${flowId}/history`, admin).expect(200)).body.items;
   expect(history.filter((e: { type: string }) => e.type === 'signed')).toHaveLength(3);
   expect(new Set(history.map((e: { seq: number }) => e.seq)).size).toBe(history.length);
-});
+}, 150_000);

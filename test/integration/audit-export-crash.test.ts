@@ -54,4 +54,4 @@ it('resumes after SIGKILL with nothing lost and nothing written twice', async ()
   const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 0);
   expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);
   expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'audit.export.completed' } })).toBe(1);
-});
+}, 180_000);

@@ -37,4 +37,4 @@ it('generates 1,000 documents in one batch and downloads them as one ZIP', async
   expect(entries).toHaveLength(total);
   expect(new Set(entries.map((e) => e.name)).size).toBe(total);
   expect(entries.find((e) => e.name === 'letter-777.html')!.data.toString()).toContain('<p>Dear Person 777, #777</p>');
-});
+}, 300_000);

@@ -57,4 +57,4 @@ it('finishes a batch after its worker was SIGKILLed part-way, each document stor
   const history = await app.client.workflow.getHandle(done.workflowId).fetchHistory();
   const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 0);
   expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);
-});
+}, 240_000);

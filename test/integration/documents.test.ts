@@ -330,7 +330,7 @@ describe('batches', () => {
       const b = (await app.call('get', `/v1/document-batches/${res.body.id}`, key).expect(200)).body;
       progress.push(b.progress);
       return b.status === 'ready' && b;
-    }, { what: 'batch ready', timeoutMs: 120_000, intervalMs: 100 });
+    }, { what: 'batch ready', timeoutMs: 90_000, intervalMs: 100 });
     expect(done).toMatchObject({ done: n, failed: 0, progress: 1 });
     expect(progress.some((p) => p > 0 && p < 1)).toBe(true);
     expect([...progress].sort((a, b) => a - b)).toEqual(progress);
@@ -383,11 +383,11 @@ describe('purchase orders', () => {
     await app.call('post', '/v1/approval-templates', key).send({ name: 'Auto', objectType: 'purchase_order', autoApproveRoles: [roleKey], stages: [{ name: 'Boss', approvers: { users: [user.id] }, rule: 'any' }] }).expect(201);
     const po = (await app.call('post', '/v1/purchase-orders', key).send({ number: `PO-${randomUUID().slice(0, 6)}`, supplier: 'Paper & Co', currency: 'EUR', lines: [{ description: 'Paper', quantity: 3, unitPrice: 4.5 }] }).expect(201)).body;
     await app.call('post', `/v1/purchase-orders/${po.id}/submit`, key).expect(202);
-    await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${po.id}`, key)).body.state === 'approved', { what: 'order approved', timeoutMs: 60_000 });
+    await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${po.id}`, key)).body.state === 'approved', { what: 'order approved', timeoutMs: 45_000 });
     const doc = await waitFor(async () => {
       const items = (await app.call('get', `/v1/purchase-orders/${po.id}/documents`, key).expect(200)).body.items;
       return items.length === 1 && items[0].status === 'ready' && items[0];
-    }, { what: 'order PDF ready', timeoutMs: 60_000 });
+    }, { what: 'order PDF ready', timeoutMs: 45_000 });
     expect(doc).toMatchObject({ objectType: 'purchase_order', objectId: po.id, templateCode: 'purchase-order', fileName: `${po.number}.pdf` });
     const [page] = pdfPages((await download(doc.downloadUrl, key).expect(200)).body as Buffer);
     expect(page).toContain(`Purchase order ${po.number}`);

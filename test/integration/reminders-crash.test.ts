@@ -71,4 +71,4 @@ it('delivers every pending reminder exactly once after its worker was SIGKILLed'
   const posts = hooks.received.filter((h) => h.path === `/${tag}`);
   expect(posts).toHaveLength(ids.length);
   expect(new Set(posts.map((p) => p.headers['docket-delivery'])).size).toBe(ids.length);
-});
+}, 180_000);
