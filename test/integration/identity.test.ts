@@ -124,7 +124,8 @@ describe('permissions', () => {
 
 describe('roles', () => {
   it('creates, reads, edits with If-Match and deletes a role, auditing each change', async () => {
-    const { key, tenant } = await buildCaller(['identity.roles.read', 'identity.roles.manage', 'audit.read']);
+    // The caller holds what it grants (granting what one does not hold is refused: identity-matrix.test.ts).
+    const { key, tenant } = await buildCaller(['identity.roles.read', 'identity.roles.manage', 'audit.read', 'audit.export']);
     const created = await app.call('post', '/v1/roles', key).send({ key: 'auditor', title: 'Auditor', permissions: ['audit.read'] }).expect(201);
     expect(created.headers.location).toBe('/v1/roles/auditor');
     const etag = created.headers.etag;
