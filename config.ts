@@ -21,14 +21,26 @@ export interface Config {
   dataDir: string;
   fileStoreDir: string;
   limits: { jsonBodyBytes: number; uploadBytes: number };
-  rateLimit: { perMinute: number };
+  /**
+   * perMinute: requests per minute per API key (or JWT user), counted in each process and reconciled with
+   * the other API processes through Postgres every syncMs; authFailuresPerMinute: failed authentications
+   * per client address before that address is refused (429) without looking credentials up.
+   */
+  rateLimit: { perMinute: number; syncMs: number; authFailuresPerMinute: number };
+  /** Reverse proxies in front of the API whose X-Forwarded-For is trusted (0: the socket's address is the client). */
+  trustProxyHops: number;
   cors: { origins: string[] };
-  jwt: { secret?: string; jwksUrl?: string; audience?: string; issuer?: string };
+  /** `tenants`: tenant ids or slugs allowed to sign in with a JWT (empty: every tenant). */
+  jwt: { secret?: string; jwksUrl?: string; audience?: string; issuer?: string; tenants: string[] };
+  /** /metrics on its own port (then not on the API's), and/or behind a bearer token. */
+  metrics: { port?: number; token?: string };
   logLevel: string;
   /** Email (SMTP_URL unset: messages are logged, not sent) and the links they carry. */
   mail: { smtpUrl?: string; from: string };
   publicUrl: string;
   linkSecret: string;
+  /** Things an operator must hear at boot (the built-in development link secret, an unrestricted JWT secret). */
+  warnings: string[];
   /** Encrypts secrets kept at rest (webhook secrets): SECRETS_KEY, or derived from the link secret. */
   secretsKey: Buffer;
   /** Audit export paging: rows per page, and an optional pause between pages to spare the database. */
@@ -39,7 +51,7 @@ export interface Config {
   documents: { chromiumPath: string; poolSize: number; renderTimeoutMs: number; batchChunkSize: number; batchBodyBytes: number };
   /** Per-attempt timeout of a webhook delivery (reminders' webhook channel, the http job). */
   webhookTimeoutMs: number;
-  /** Webhooks and http jobs may call private/loopback addresses (default: yes except in production). */
+  /** Webhooks and http jobs may call private/loopback addresses (off unless OUTBOUND_ALLOW_PRIVATE_NETWORKS=true). */
   outboundAllowPrivateNetworks: boolean;
 }
 
@@ -70,15 +82,29 @@ function list(raw: string | undefined): string[] {
   return (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-/** Signs one-click email links; production must set its own, development gets a fixed one. */
-function linkSecret(env: NodeJS.ProcessEnv, nodeEnv: Config['env']): string {
+export const DEVELOPMENT_LINK_SECRET = 'docket-development-link-signing-secret-not-for-production';
+
+/**
+ * Signs one-click email links. The built-in value is public (it is in this file), so it is only taken when
+ * NODE_ENV says development or test explicitly: a deployment that forgot NODE_ENV must not sign with it.
+ */
+function linkSecret(env: NodeJS.ProcessEnv): { secret: string; builtIn: boolean } {
   const secret = env.LINK_SIGNING_SECRET;
   if (secret) {
     if (secret.length < 32) throw new ConfigError('LINK_SIGNING_SECRET must be at least 32 characters');
-    return secret;
+    return { secret, builtIn: false };
   }
-  if (nodeEnv === 'production') throw new ConfigError('LINK_SIGNING_SECRET is required in production (see README: Configuration)');
-  return 'docket-development-link-signing-secret-not-for-production';
+  if (env.NODE_ENV !== 'development' && env.NODE_ENV !== 'test') {
+    throw new ConfigError(`LINK_SIGNING_SECRET is required (32+ characters, e.g. \`openssl rand -hex 32\`) unless NODE_ENV=development; NODE_ENV is ${env.NODE_ENV ? `"${env.NODE_ENV}"` : 'unset'} (see README: Configuration)`);
+  }
+  return { secret: DEVELOPMENT_LINK_SECRET, builtIn: true };
+}
+
+function optionalPort(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  if (!env[name]) return undefined;
+  const port = int(env, name, 0);
+  if (port < 1 || port > 65535) throw new ConfigError(`${name} must be a port number (1-65535), got "${env[name]}"`);
+  return port;
 }
 
 function configSecretsKey(env: NodeJS.ProcessEnv, link: string): Buffer {
@@ -95,14 +121,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`NODE_ENV must be development, test or production, got "${nodeEnv}"`);
   }
   const dataDir = path.resolve(env.DOCKET_DATA_DIR || path.join(PROJECT_ROOT, '.data'));
-  const link = linkSecret(env, nodeEnv);
+  const databaseUrl = required(env, 'DATABASE_URL');
+  const temporalAddress = required(env, 'TEMPORAL_ADDRESS');
+  const link = linkSecret(env);
+  const jwtTenants = list(env.JWT_TENANTS);
+  const warnings: string[] = [];
+  if (link.builtIn && nodeEnv === 'development') {
+    warnings.push('INSECURE: LINK_SIGNING_SECRET is unset, so one-click email links are signed with the built-in development secret that anyone can read in the source; never expose this instance (set LINK_SIGNING_SECRET, 32+ characters)');
+  }
+  if (env.JWT_SECRET && !jwtTenants.length && nodeEnv !== 'test') {
+    warnings.push('JWT_SECRET is set without JWT_TENANTS: whoever holds the secret can sign in as any user of any tenant; list the tenants it may sign for in JWT_TENANTS');
+  }
+  const port = int(env, 'PORT', 3000);
+  const metricsPort = optionalPort(env, 'METRICS_PORT');
+  if (metricsPort !== undefined && metricsPort === port) throw new ConfigError('METRICS_PORT must differ from PORT');
+  const metricsToken = env.METRICS_TOKEN || undefined;
+  if (metricsToken !== undefined && metricsToken.length < 16) throw new ConfigError('METRICS_TOKEN must be at least 16 characters');
   return {
     env: nodeEnv,
-    port: int(env, 'PORT', 3000),
+    port,
     host: env.HOST || '0.0.0.0',
-    databaseUrl: required(env, 'DATABASE_URL'),
+    databaseUrl,
     temporal: {
-      address: required(env, 'TEMPORAL_ADDRESS'),
+      address: temporalAddress,
       namespace: env.TEMPORAL_NAMESPACE || 'default',
     },
     workerQueues: list(env.WORKER_QUEUES),
@@ -113,22 +154,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       jsonBodyBytes: int(env, 'JSON_BODY_LIMIT_BYTES', 1024 * 1024),
       uploadBytes: int(env, 'UPLOAD_LIMIT_BYTES', 50 * 1024 * 1024),
     },
-    rateLimit: { perMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 6000) },
+    rateLimit: {
+      perMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 6000),
+      syncMs: Math.max(10, int(env, 'RATE_LIMIT_SYNC_MS', 1000)),
+      authFailuresPerMinute: int(env, 'AUTH_FAILURE_LIMIT_PER_MINUTE', 30),
+    },
+    trustProxyHops: int(env, 'TRUST_PROXY_HOPS', 0),
     cors: { origins: list(env.CORS_ORIGINS) },
     jwt: {
       secret: env.JWT_SECRET || undefined,
       jwksUrl: env.JWT_JWKS_URL || undefined,
       audience: env.JWT_AUDIENCE || undefined,
       issuer: env.JWT_ISSUER || undefined,
+      tenants: jwtTenants,
     },
+    metrics: { port: metricsPort, token: metricsToken },
     logLevel: env.LOG_LEVEL || (nodeEnv === 'test' ? 'silent' : 'info'),
     idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24),
     webhookTimeoutMs: Math.max(1, int(env, 'WEBHOOK_TIMEOUT_MS', 10_000)),
-    outboundAllowPrivateNetworks: bool(env, 'OUTBOUND_ALLOW_PRIVATE_NETWORKS', nodeEnv !== 'production'),
+    // Off in every mode: a tenant's webhook must not reach the machine's own services unless an operator says so.
+    outboundAllowPrivateNetworks: bool(env, 'OUTBOUND_ALLOW_PRIVATE_NETWORKS', false),
     mail: { smtpUrl: env.SMTP_URL || undefined, from: env.MAIL_FROM || 'Docket <docket@localhost>' },
-    publicUrl: (env.PUBLIC_URL || `http://localhost:${int(env, 'PORT', 3000)}`).replace(/\/$/, ''),
-    linkSecret: link,
-    secretsKey: configSecretsKey(env, link),
+    publicUrl: (env.PUBLIC_URL || `http://localhost:${port}`).replace(/\/$/, ''),
+    linkSecret: link.secret,
+    warnings,
+    secretsKey: configSecretsKey(env, link.secret),
     documents: {
       chromiumPath: env.CHROMIUM_PATH || '/usr/bin/chromium',
       poolSize: Math.max(1, int(env, 'PDF_POOL_SIZE', 2)),

@@ -6,7 +6,6 @@ import Koa from 'koa';
 import helmet from 'koa-helmet';
 import OpenAPIBackend, { Context as OpenApiContext, Document } from 'openapi-backend';
 import getRawBody from 'raw-body';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { Authenticator } from './auth';
 import { BodyKind, Contract, loadContract } from './contract';
 import { ApiError, FieldError, sendProblem, toApiError, validationFailed } from './errors';
@@ -21,6 +20,7 @@ import { operationsRoutes } from './routes/operations';
 import { purchasingRoutes } from './routes/purchasing';
 import { reminderRoutes } from './routes/reminders';
 import { AppDeps, DocketState, Handlers, RouteDeps } from './types';
+import { RateDecision, SharedRateLimiter } from '../lib/rate-limit';
 
 
 export interface DocketApp {
@@ -28,6 +28,10 @@ export interface DocketApp {
   api: OpenAPIBackend;
   contract: Contract;
   authenticator: Authenticator;
+  /** Requests per credential, and failed authentications per client address (absent when turned off). */
+  rateLimits: { perCredential?: SharedRateLimiter; authFailures?: SharedRateLimiter };
+  /** Stops the rate limiters' sync timers (before the database pool closes). */
+  close(): Promise<void>;
 }
 
 interface AjvError { instancePath: string; message?: string; keyword: string; params: Record<string, unknown> }
@@ -68,9 +72,16 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
   });
   /** Operations allowed a larger body than JSON_BODY_LIMIT_BYTES. */
   const bodyLimits: Record<string, number> = { createDocumentBatch: deps.config.documents.batchBodyBytes };
-  const limiter = deps.config.rateLimit.perMinute > 0
-    ? new RateLimiterMemory({ points: deps.config.rateLimit.perMinute, duration: 60 })
-    : null;
+  const { perMinute, authFailuresPerMinute, syncMs } = deps.config.rateLimit;
+  let syncErrorLogged = 0;
+  const onSyncError = (err: unknown) => {
+    // Limits keep holding per process meanwhile; say so at most once a minute.
+    if (Date.now() - syncErrorLogged < 60_000) return;
+    syncErrorLogged = Date.now();
+    deps.logger.warn({ err }, 'rate limit counters could not be shared through Postgres; limiting per process until it answers');
+  };
+  const limiterOf = (name: string, points: number) => (points > 0 ? new SharedRateLimiter({ sequelize: deps.sequelize, name, points, syncMs, onSyncError }) : undefined);
+  const rateLimits = { perCredential: limiterOf('credential', perMinute), authFailures: limiterOf('auth-failures', authFailuresPerMinute) };
 
   const registered: Record<string, (c: OpenApiContext, ctx: Koa.Context) => Promise<void>> = {};
   for (const [operationId, handler] of Object.entries(handlers)) {
@@ -79,7 +90,7 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
       const state = ctx.state as DocketState;
       const key = ctx.get('idempotency-key');
       if (op.idempotent && key && state.auth) {
-        await withIdempotency(ctx, { tenantId: state.auth.tenant.id, operationId, key, ttlHours: deps.config.idempotencyTtlHours }, () => handler(c, ctx));
+        await withIdempotency(ctx, { tenantId: state.auth.tenant.id, principal: state.auth.principal, operationId, key, ttlHours: deps.config.idempotencyTtlHours }, () => handler(c, ctx));
       } else {
         await handler(c, ctx);
       }
@@ -105,7 +116,10 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
   api.router.getOperations = () => operations;
 
   const app = new Koa<DocketState>();
-  app.proxy = true;
+  // X-Forwarded-For names the client only when it was set by proxies we trust (TRUST_PROXY_HOPS); otherwise
+  // a client could claim any address and escape the failed-authentication limit.
+  app.proxy = deps.config.trustProxyHops > 0;
+  app.maxIpsCount = deps.config.trustProxyHops;
   app.silent = true;
 
   // 1. Request id, structured log line and latency metric for every request.
@@ -156,9 +170,9 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
     if (info) {
       ctx.state.operationId = info.operationId;
       if (!info.public) {
-        const auth = await authenticator.authenticate(ctx.headers);
+        const auth = await authenticate(ctx);
         ctx.state.auth = auth;
-        if (limiter) await consume(limiter, auth.apiKeyId ?? `user:${auth.user.id}`);
+        if (rateLimits.perCredential) refuseIfLimited(rateLimits.perCredential.consume(auth.principal), 'Too many requests');
         if (info.permission && !auth.permissions.has(info.permission)) {
           throw new ApiError(403, 'PERMISSION_DENIED', `This needs the permission '${info.permission}'`, { permission: info.permission });
         }
@@ -183,16 +197,34 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
     await registered[info.operationId](context, ctx);
   });
 
-  return { app, api, contract, authenticator };
+  /**
+   * The caller; an address with too many failed authentications this minute is refused before its
+   * credential is looked up (a cached, valid credential still passes: it costs no lookup).
+   */
+  async function authenticate(ctx: Koa.Context) {
+    const failures = rateLimits.authFailures;
+    if (!failures) return authenticator.authenticate(ctx.headers);
+    const address = `ip:${ctx.ip}`;
+    try {
+      return await authenticator.authenticate(ctx.headers, () => refuseIfLimited(failures.check(address), 'Too many failed authentications from this address'));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) failures.consume(address);
+      throw err;
+    }
+  }
+
+  return {
+    app, api, contract, authenticator, rateLimits,
+    async close() {
+      await Promise.all([rateLimits.perCredential?.close(), rateLimits.authFailures?.close()]);
+    },
+  };
 }
 
-async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
-  try {
-    await limiter.consume(key);
-  } catch (res) {
-    const retryAfter = Math.max(1, Math.ceil((res as RateLimiterRes).msBeforeNext / 1000));
-    throw new ApiError(429, 'RATE_LIMITED', `Too many requests; retry in ${retryAfter} s`, { headers: { 'Retry-After': String(retryAfter) } });
-  }
+function refuseIfLimited(decision: RateDecision, why: string): void {
+  if (decision.allowed) return;
+  const retryAfter = decision.retryAfterSeconds;
+  throw new ApiError(429, 'RATE_LIMITED', `${why}; retry in ${retryAfter} s`, { headers: { 'Retry-After': String(retryAfter) } });
 }
 
 /** The request body as the operation's contract declares it (BodyKind in api/contract.ts). */

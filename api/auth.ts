@@ -15,6 +15,8 @@ export interface AuthContext {
   permissions: PermissionSet;
   method: 'api_key' | 'jwt';
   apiKeyId?: string;
+  /** The credential, for what is counted or remembered per caller: `key:<api key id>` or `user:<user id>`. */
+  principal: string;
   expiresAt: Date | null;
   actor: Actor;
 }
@@ -59,15 +61,19 @@ export class Authenticator {
     if (config.jwt.jwksUrl) this.jwks = createRemoteJWKSet(new URL(config.jwt.jwksUrl));
   }
 
-  async authenticate(headers: Record<string, string | string[] | undefined>): Promise<AuthContext> {
+  /**
+   * The caller of a request. `beforeLookup` runs when the answer is not cached, before any database or
+   * key work: the failed-authentication limiter refuses a flooding address there.
+   */
+  async authenticate(headers: Record<string, string | string[] | undefined>, beforeLookup?: () => void): Promise<AuthContext> {
     const token = extractToken(headers);
-    if (!token) throw unauthenticated();
     const cacheKey = sha256Hex(token);
     const cached = this.cache.get(cacheKey);
     if (cached && (!cached.expiresAt || cached.expiresAt > new Date())) {
       this.touch(cached);
       return cached;
     }
+    beforeLookup?.();
     let pending = this.inflight.get(cacheKey);
     if (!pending) {
       pending = (token.startsWith('dk_') ? this.fromApiKey(token) : this.fromJwt(token))
@@ -99,16 +105,17 @@ export class Authenticator {
     return {
       ...found, roles: (found.user.roles ?? []).map((r) => r.key),
       permissions: new PermissionSet(rolePermissions(found.user), key.scopes),
-      method: 'api_key', apiKeyId: key.id, expiresAt: key.expiresAt, actor: { type: 'api_key', id: key.id },
+      method: 'api_key', apiKeyId: key.id, principal: `key:${key.id}`, expiresAt: key.expiresAt, actor: { type: 'api_key', id: key.id },
     };
   }
 
   private async fromJwt(token: string): Promise<AuthContext> {
-    const { secret, jwksUrl, audience, issuer } = this.config.jwt;
+    const { secret, jwksUrl, audience, issuer, tenants } = this.config.jwt;
     if (!secret && !jwksUrl) throw invalid('JWT authentication is not configured');
     let payload: JWTPayload;
     try {
-      const opts = { audience, issuer, algorithms: secret ? ['HS256'] : ['RS256', 'ES256', 'PS256', 'EdDSA'] };
+      // A token without exp would be valid forever: refused.
+      const opts = { audience, issuer, requiredClaims: ['exp'], algorithms: secret ? ['HS256'] : ['RS256', 'ES256', 'PS256', 'EdDSA'] };
       ({ payload } = secret
         ? await jwtVerify(token, new TextEncoder().encode(secret), opts)
         : await jwtVerify(token, this.jwks!, opts));
@@ -116,15 +123,18 @@ export class Authenticator {
       if (err instanceof joseErrors.JWTExpired) throw new ApiError(401, 'CREDENTIALS_EXPIRED', 'The token has expired');
       throw invalid(`Invalid token: ${(err as Error).message}`);
     }
-    const tenantId = (payload.tid ?? payload.tenant_id) as string | undefined;
-    if (!payload.sub || !tenantId) throw invalid('The token needs the claims sub (user id) and tid (tenant id)');
+    const tenantId = payload.tid ?? payload.tenant_id;
+    if (typeof payload.sub !== 'string' || typeof tenantId !== 'string') throw invalid('The token needs the claims sub (user id) and tid (tenant id)');
+    const scope = tokenScope(payload.scope);
     const found = await loadUser(tenantId, payload.sub).catch(() => null);
     if (!found) throw invalid('Unknown or inactive user');
-    const scope = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : null;
+    if (tenants.length && !tenants.includes(found.tenant.id) && !tenants.includes(found.tenant.slug)) {
+      throw invalid('Tokens are not accepted for this tenant (JWT_TENANTS)');
+    }
     return {
       ...found, roles: (found.user.roles ?? []).map((r) => r.key),
       permissions: new PermissionSet(rolePermissions(found.user), scope),
-      method: 'jwt', expiresAt: payload.exp ? new Date(payload.exp * 1000) : null, actor: { type: 'user', id: found.user.id },
+      method: 'jwt', principal: `user:${found.user.id}`, expiresAt: new Date(payload.exp! * 1000), actor: { type: 'user', id: found.user.id },
     };
   }
 
@@ -138,13 +148,37 @@ export class Authenticator {
   }
 }
 
-function extractToken(headers: Record<string, string | string[] | undefined>): string | null {
+/**
+ * The `scope` claim narrows the token: a space-separated string (RFC 8693) or an array of names. Any other
+ * shape is refused rather than ignored, since an ignored scope would grant all the user's permissions.
+ */
+function tokenScope(claim: unknown): string[] | null {
+  if (claim === undefined) return null;
+  if (typeof claim === 'string') return claim.split(' ').filter(Boolean);
+  if (Array.isArray(claim) && claim.every((s) => typeof s === 'string')) return claim.flatMap((s: string) => s.split(' ')).filter(Boolean);
+  throw invalid('The scope claim must be a space-separated string or an array of strings');
+}
+
+/**
+ * The one credential of a request. A credential that is present counts even when it is bad: an invalid
+ * X-API-Key beside a valid bearer token (or the other way round), or two different credentials, answer
+ * 401 instead of one being silently preferred. The same key sent in both headers is one credential.
+ */
+function extractToken(headers: Record<string, string | string[] | undefined>): string {
+  const found: string[] = [];
   const apiKey = headers['x-api-key'];
-  if (typeof apiKey === 'string' && apiKey) return apiKey.trim();
-  const authz = headers.authorization;
-  if (typeof authz === 'string') {
-    const m = /^Bearer\s+(.+)$/i.exec(authz.trim());
-    if (m) return m[1];
+  if (apiKey !== undefined) {
+    const value = (Array.isArray(apiKey) ? apiKey.join(',') : apiKey).trim();
+    if (!value) throw invalid('X-API-Key is empty');
+    found.push(value);
   }
-  return null;
+  const authz = headers.authorization;
+  if (authz !== undefined) {
+    const m = /^Bearer\s+(\S+)$/i.exec(String(authz).trim());
+    if (!m) throw invalid('Authorization must be "Bearer <API key or token>"');
+    found.push(m[1]);
+  }
+  if (!found.length) throw unauthenticated();
+  if (found.length === 2 && found[0] !== found[1]) throw invalid('Send one credential: X-API-Key and Authorization carry different ones');
+  return found[0];
 }

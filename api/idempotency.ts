@@ -8,11 +8,12 @@ const REPLAYED_HEADERS = ['location', 'etag'];
 
 export async function withIdempotency(
   ctx: Koa.Context,
-  scope: { tenantId: string; operationId: string; key: string; ttlHours: number },
+  scope: { tenantId: string; principal: string; operationId: string; key: string; ttlHours: number },
   run: () => Promise<void>,
 ): Promise<void> {
   const requestHash = createHash('sha256').update(`${ctx.path}\n${JSON.stringify(ctx.state.body ?? null)}`).digest('hex');
-  const id = { tenantId: scope.tenantId, key: scope.key, operationId: scope.operationId };
+  // Per credential: two callers of one tenant who pick the same key never see each other's responses.
+  const id = { tenantId: scope.tenantId, principal: scope.principal, key: scope.key, operationId: scope.operationId };
   const [row, created] = await IdempotencyKey.findOrCreate({ where: id, defaults: { ...id, requestHash, statusCode: null, responseHeaders: null, responseBody: null } });
   if (!created) {
     const expired = row.createdAt.getTime() < Date.now() - scope.ttlHours * 3_600_000;

@@ -8,6 +8,7 @@ import { createLogger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
 import { connectTemporal } from '../lib/temporal';
 import { createApp } from './app';
+import { createMetricsServer } from './metrics';
 
 export interface RunningApi {
   server: http.Server;
@@ -18,23 +19,33 @@ export interface RunningApi {
 export async function startApi(env: NodeJS.ProcessEnv = process.env): Promise<RunningApi> {
   const config = loadConfig(env);
   const logger = createLogger(config.logLevel, 'docket-api');
+  for (const warning of config.warnings) logger.warn(warning);
   const sequelize = createSequelize(config.databaseUrl, { poolMax: 20 });
   await migrate(sequelize);
   const temporal = await connectTemporal(config.temporal.address, config.temporal.namespace);
-  const { app } = await createApp({
-    config, sequelize, logger, metrics: createMetrics(), blobs: new DiskBlobStore(config.fileStoreDir),
+  const metrics = createMetrics();
+  const docket = await createApp({
+    config, sequelize, logger, metrics, blobs: new DiskBlobStore(config.fileStoreDir),
     temporal: { client: temporal.client, ping: async () => { await temporal.connection.workflowService.getSystemInfo({}); } },
   });
-  const server = http.createServer(app.callback());
+  const server = http.createServer(docket.app.callback());
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
   logger.info({ port: config.port }, 'api listening');
+  let metricsServer: http.Server | undefined;
+  if (config.metrics.port) {
+    metricsServer = createMetricsServer({ metrics, token: config.metrics.token });
+    await new Promise<void>((resolve) => metricsServer!.listen(config.metrics.port, config.host, resolve));
+    logger.info({ port: config.metrics.port }, 'metrics listening');
+  }
   return {
     server,
     url: `http://localhost:${config.port}`,
     async close() {
       // Stop accepting, let in-flight requests finish, then release the pools.
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); });
+      if (metricsServer) await new Promise<void>((resolve) => { metricsServer!.close(() => resolve()); metricsServer!.closeIdleConnections(); });
+      await docket.close();
       await temporal.connection.close();
       await sequelize.close();
       logger.info('api stopped');

@@ -6,6 +6,7 @@ export const AUDIT_ACTIONS = {
   'identity.role.updated': 'A role\'s title or permissions changed',
   'identity.role.deleted': 'A role was deleted',
   'identity.apikey.created': 'An API key was created',
+  'identity.apikey.created_for_user': 'An API key was created for another user (named by its userId), who it acts as',
   'identity.apikey.revoked': 'An API key was revoked',
   'files.file.uploaded': 'A file was uploaded',
   'files.file.deleted': 'A file was deleted',

@@ -13,6 +13,7 @@ import { createLogger } from '../lib/logger';
 import { bootstrapTenant } from '../lib/bootstrap';
 import { createWorkers, runWorkers } from '../workers/create';
 import { selectQueues } from '../workers/queues';
+import { ensureDevSecret } from './dev-secret';
 import { RunningPostgres, RunningTemporal, startEmbeddedPostgres, startTemporalDevServer } from './stack';
 import { ensureChromium } from './tools';
 
@@ -56,6 +57,16 @@ async function main(): Promise<void> {
       temporal = await startTemporalDevServer({ port: 7233, uiPort: 8233, dbFile: path.join(DATA, 'temporal.db'), log: say });
       stops.push(() => temporal!.stop());
       process.env.TEMPORAL_ADDRESS = temporal.address;
+    }
+    if (!process.env.LINK_SIGNING_SECRET) {
+      process.env.LINK_SIGNING_SECRET = ensureDevSecret(path.join(DATA, 'link-signing-secret.txt'));
+      say('one-click email links are signed with a random secret kept in .data/link-signing-secret.txt');
+    }
+    // Webhooks to services on this machine are what one tries in development; refused in every other setup
+    // unless an operator turns it on.
+    if (!process.env.OUTBOUND_ALLOW_PRIVATE_NETWORKS) {
+      process.env.OUTBOUND_ALLOW_PRIVATE_NETWORKS = 'true';
+      say('OUTBOUND_ALLOW_PRIVATE_NETWORKS=true: reminder webhooks and http jobs may call this machine and private networks (development only; set it to false to refuse)');
     }
     // The worker renders PDFs with Debian's Chromium: installed here when missing (as root).
     if (!process.env.CHROMIUM_PATH) process.env.CHROMIUM_PATH = ensureChromium(say);

@@ -10,6 +10,7 @@ import { selectQueues } from './queues';
 export async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel, 'docket-worker');
+  for (const warning of config.warnings) log.warn(warning);
   const sequelize = createSequelize(config.databaseUrl);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const queues = selectQueues(config.workerQueues);

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Koa from 'koa';
 import { ApiError } from '../errors';
+import { checkMetricsToken } from '../metrics';
 import { Handlers, RouteDeps } from '../types';
 
 const SWAGGER_DIR = path.dirname(require.resolve('swagger-ui-dist/package.json'));
@@ -62,6 +63,9 @@ export function operationsRoutes(deps: RouteDeps): Handlers {
       ctx.body = { status: ready ? 'ready' : 'unavailable', checks: { postgres, temporal } };
     },
     async getMetrics(_c, ctx) {
+      // With METRICS_PORT they are served there only: this listener may be the public one.
+      if (deps.config.metrics.port) throw new ApiError(404, 'ROUTE_NOT_FOUND', 'Metrics are served on METRICS_PORT, not here');
+      checkMetricsToken(ctx.get('authorization') || undefined, deps.config.metrics.token);
       ctx.type = deps.metrics.registry.contentType;
       ctx.body = await deps.metrics.registry.metrics();
     },

@@ -3,6 +3,8 @@ import { CreationOptional, DataTypes, InferAttributes, InferCreationAttributes, 
 
 export class IdempotencyKey extends Model<InferAttributes<IdempotencyKey>, InferCreationAttributes<IdempotencyKey>> {
   declare tenantId: string;
+  /** The credential that sent it: `key:<api key id>` or `user:<user id>` (a JWT). */
+  declare principal: string;
   declare key: string;
   declare operationId: string;
   declare requestHash: string;
@@ -15,7 +17,7 @@ export class IdempotencyKey extends Model<InferAttributes<IdempotencyKey>, Infer
 export function initIdempotencyModels(sequelize: Sequelize): void {
   IdempotencyKey.init(
     {
-      tenantId: { type: DataTypes.UUID, primaryKey: true }, key: { type: DataTypes.STRING, primaryKey: true },
+      tenantId: { type: DataTypes.UUID, primaryKey: true }, principal: { type: DataTypes.STRING, primaryKey: true }, key: { type: DataTypes.STRING, primaryKey: true },
       operationId: { type: DataTypes.STRING, primaryKey: true }, requestHash: DataTypes.STRING, statusCode: DataTypes.INTEGER,
       responseHeaders: DataTypes.JSONB, responseBody: DataTypes.JSONB, createdAt: DataTypes.DATE,
     },

@@ -38,7 +38,7 @@ export interface TestApp {
 let shared: { sequelize: Sequelize; users: number } | undefined;
 
 export async function startTestApp(env: Record<string, string> = {}, opts: { ping?: () => Promise<void> } = {}): Promise<TestApp> {
-  const config = loadConfig({ ...process.env, RATE_LIMIT_PER_MINUTE: '0', ...env });
+  const config = loadConfig({ ...process.env, RATE_LIMIT_PER_MINUTE: '0', AUTH_FAILURE_LIMIT_PER_MINUTE: '0', ...env });
   // Models are bound to one Sequelize per module registry (one per test file): share it between apps.
   shared ??= { sequelize: createSequelize(config.databaseUrl, { poolMax: 5 }), users: 0 };
   shared.users++;
@@ -91,6 +91,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
       await testApp.renderer?.close();
       await native?.close();
       await connection.close();
+      await docket.close();
       if (--shared!.users === 0) {
         await sequelize.close();
         shared = undefined;

@@ -1,6 +1,7 @@
 // Identity: who am I, the permission catalogue, users, roles, API keys, JWTs — and every refusal.
+import { randomUUID } from 'node:crypto';
 import { SignJWT, UnsecuredJWT } from 'jose';
-import { AuditEvent } from '../../db';
+import { AuditEvent, Role, User, UserRole } from '../../db';
 import { buildApiKey, buildCaller, buildTenant, buildUser } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { waitFor } from '../helpers/wait';
@@ -128,7 +129,8 @@ describe('permissions', () => {
 
 describe('roles', () => {
   it('creates, reads, edits with If-Match and deletes a role, auditing each change', async () => {
-    const { key, tenant } = await buildCaller(['identity.roles.read', 'identity.roles.manage', 'audit.read']);
+    // The caller holds what it grants (granting what one does not hold is refused: identity-matrix.test.ts).
+    const { key, tenant } = await buildCaller(['identity.roles.read', 'identity.roles.manage', 'audit.read', 'audit.export']);
     const created = await app.call('post', '/v1/roles', key).send({ key: 'auditor', title: 'Auditor', permissions: ['audit.read'] }).expect(201);
     expect(created.headers.location).toBe('/v1/roles/auditor');
     const etag = created.headers.etag;
@@ -312,5 +314,142 @@ describe('JWT bearer tokens from a JWKS endpoint', () => {
       await withJwks.close();
       jwks.close();
     }
+  });
+});
+
+describe('the last admin', () => {
+  /** A tenant whose admins (role `admin` = '*') are the given users, each with a key. */
+  async function adminsOf(n: number, extra: { inactiveAdmin?: boolean } = {}) {
+    const tenant = await buildTenant();
+    const role = await Role.create({ id: randomUUID(), tenantId: tenant.id, key: 'admin', title: 'Admin', permissions: ['*'] });
+    const admins: { user: User; key: string }[] = [];
+    for (let i = 0; i < n + (extra.inactiveAdmin ? 1 : 0); i++) {
+      const user = await buildUser(tenant, { active: i < n });
+      await UserRole.create({ userId: user.id, roleId: role.id, tenantId: tenant.id });
+      admins.push({ user, key: await buildApiKey(user) });
+    }
+    return { tenant, admins: admins.slice(0, n) };
+  }
+
+  const state = async (tenantId: string) => ({
+    users: (await User.findAll({ where: { tenantId }, include: [{ model: Role, as: 'roles' }], order: [['id', 'ASC']] })).map((u) => [u.id, u.active, u.version, (u.roles ?? []).map((r) => r.key)]),
+    roles: (await Role.findAll({ where: { tenantId }, order: [['key', 'ASC']] })).map((r) => [r.key, r.permissions, r.version]),
+    audit: await AuditEvent.count({ where: { tenantId } }),
+  });
+
+  it('cannot be deactivated, stripped of its roles, nor lose * from its role or the role itself: 409 LAST_ADMIN, nothing written', async () => {
+    // An inactive user holding the admin role does not count.
+    const { tenant, admins: [a] } = await adminsOf(1, { inactiveAdmin: true });
+    const before = await state(tenant.id);
+    for (const req of [
+      app.call('patch', `/v1/users/${a.user.id}`, a.key).send({ active: false }),
+      app.call('patch', `/v1/users/${a.user.id}`, a.key).send({ roles: [] }),
+      app.call('patch', '/v1/roles/admin', a.key).send({ permissions: ['identity.*'] }),
+      app.call('delete', '/v1/roles/admin', a.key),
+    ]) {
+      const res = await req.expect(409);
+      expect(res.body.code).toBe('LAST_ADMIN');
+    }
+    expect(await state(tenant.id)).toEqual(before);
+    // Renaming is fine, and so is demoting once someone else holds '*' through another role.
+    await app.call('patch', `/v1/users/${a.user.id}`, a.key).send({ name: 'Still admin' }).expect(200);
+    await app.call('post', '/v1/roles', a.key).send({ key: 'root', title: 'Root', permissions: ['*'] }).expect(201);
+    const b = await app.call('post', '/v1/users', a.key).send({ email: `b-${randomUUID().slice(0, 8)}@example.com`, name: 'B', roles: ['root'] }).expect(201);
+    await app.call('patch', '/v1/roles/admin', a.key).send({ permissions: ['identity.*'] }).expect(200);
+    await app.call('patch', `/v1/users/${b.body.id}`).set('X-API-Key', await buildApiKey((await User.findByPk(b.body.id))!)).send({ active: false }).expect(409);
+  });
+
+  it('holds under concurrency: two admins deactivating each other at once, exactly one wins', async () => {
+    for (let round = 0; round < 6; round++) {
+      const { tenant, admins: [a, b] } = await adminsOf(2);
+      const results = await Promise.all([
+        app.call('patch', `/v1/users/${b.user.id}`, a.key).send({ active: false }),
+        app.call('patch', `/v1/users/${a.user.id}`, b.key).send({ active: false }),
+      ]);
+      expect([round, results.map((r) => r.status).sort()]).toEqual([round, [200, 409]]);
+      expect(results.find((r) => r.status === 409)!.body.code).toBe('LAST_ADMIN');
+      expect(await User.count({ where: { tenantId: tenant.id, active: true } })).toBe(1);
+    }
+  });
+});
+
+describe('JWT claims', () => {
+  const sign = (claims: Record<string, unknown>, opts: { exp?: boolean } = {}) => {
+    const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setAudience('docket');
+    if (opts.exp !== false) jwt.setExpirationTime('5m');
+    return jwt.sign(new TextEncoder().encode(JWT_SECRET));
+  };
+  const me = (token: string) => app.call('get', '/v1/me').set('Authorization', `Bearer ${token}`);
+
+  it('honours a scope given as an array', async () => {
+    const { user, tenant } = await buildCaller(['audit.read', 'files.read']);
+    const token = await sign({ sub: user.id, tid: tenant.id, scope: ['files.read'] });
+    expect((await me(token).expect(200)).body.permissions).toEqual(['files.read']);
+    await app.call('get', '/v1/audit-events').set('Authorization', `Bearer ${token}`).expect(403);
+  });
+
+  it('refuses a scope of any other shape instead of ignoring it', async () => {
+    const { user, tenant } = await buildCaller(['*']);
+    for (const scope of [7, { files: 'read' }, ['files.read', 3], null]) {
+      const res = await me(await sign({ sub: user.id, tid: tenant.id, scope })).expect(401);
+      expect([scope, res.body.code]).toEqual([scope, 'INVALID_CREDENTIALS']);
+    }
+  });
+
+  it('refuses a token without exp', async () => {
+    const { user, tenant } = await buildCaller(['*']);
+    const res = await me(await sign({ sub: user.id, tid: tenant.id }, { exp: false })).expect(401);
+    expect(res.body).toMatchObject({ code: 'INVALID_CREDENTIALS', detail: expect.stringContaining('exp') });
+  });
+
+  it('accepts tokens only for the tenants in JWT_TENANTS (by id or slug)', async () => {
+    const a = await buildCaller(['*']);
+    const b = await buildCaller(['*']);
+    const c = await buildCaller(['*']);
+    const restricted = await startTestApp({ JWT_SECRET, JWT_AUDIENCE: 'docket', JWT_TENANTS: `${a.tenant.slug},${b.tenant.id}` });
+    try {
+      const [ta, tb, tc] = await Promise.all([a, b, c].map((x) => sign({ sub: x.user.id, tid: x.tenant.id })));
+      const call = (token: string) => restricted.call('get', '/v1/me').set('Authorization', `Bearer ${token}`);
+      await call(ta).expect(200);
+      await call(tb).expect(200);
+      expect((await call(tc).expect(401)).body.code).toBe('INVALID_CREDENTIALS');
+      // API keys are not JWTs: the list does not touch them.
+      await restricted.call('get', '/v1/me', c.key).expect(200);
+    } finally {
+      await restricted.close();
+    }
+  });
+});
+
+describe('one credential per request', () => {
+  it('refuses a bad credential beside a good one, and two different good ones; accepts the same key twice', async () => {
+    const { key, user, tenant } = await buildCaller(['*']);
+    const other = await buildApiKey(user);
+    const token = await new SignJWT({ sub: user.id, tid: tenant.id }).setProtectedHeader({ alg: 'HS256' }).setAudience('docket').setExpirationTime('5m').sign(new TextEncoder().encode(JWT_SECRET));
+    const bad = 'dk_000000000000_' + 'A'.repeat(43);
+    const cases: [string, Record<string, string>][] = [
+      ['valid key, invalid bearer', { 'X-API-Key': key, Authorization: `Bearer ${bad}` }],
+      ['invalid key, valid bearer', { 'X-API-Key': bad, Authorization: `Bearer ${key}` }],
+      ['valid key, invalid JWT', { 'X-API-Key': key, Authorization: 'Bearer not.a.jwt' }],
+      ['two valid keys', { 'X-API-Key': key, Authorization: `Bearer ${other}` }],
+      ['valid key, valid JWT', { 'X-API-Key': key, Authorization: `Bearer ${token}` }],
+      ['valid key, Basic authorization', { 'X-API-Key': key, Authorization: 'Basic dXNlcjpwYXNz' }],
+      ['empty key, valid bearer', { 'X-API-Key': '', Authorization: `Bearer ${key}` }],
+    ];
+    for (const [name, headers] of cases) {
+      const res = await app.call('get', '/v1/me').set(headers).expect(401);
+      expect([name, res.body.code]).toEqual([name, 'INVALID_CREDENTIALS']);
+    }
+    await app.call('get', '/v1/me').set({ 'X-API-Key': key, Authorization: `Bearer ${key}` }).expect(200);
+  });
+});
+
+describe('GET /v1/me shows effective permissions', () => {
+  it('a key scoped files.* on a user holding files.read lists files.read; a key scoped * lists the roles\' permissions', async () => {
+    const tenant = await buildTenant();
+    const reader = await buildUser(tenant, { permissions: ['files.read'] });
+    expect((await app.call('get', '/v1/me', await buildApiKey(reader, { scopes: ['files.*'] })).expect(200)).body.permissions).toEqual(['files.read']);
+    const auditor = await buildUser(tenant, { permissions: ['audit.read', 'files.write'] });
+    expect((await app.call('get', '/v1/me', await buildApiKey(auditor, { scopes: ['*'] })).expect(200)).body.permissions).toEqual(['audit.read', 'files.write']);
   });
 });

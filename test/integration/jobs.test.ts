@@ -177,9 +177,9 @@ it('housekeeping jobs purge only the tenant\'s old audit events, expired keys, u
     return e.id;
   };
   const [oldMine, newMine, oldTheirs] = [await audit(tenant.id, old), await audit(tenant.id, new Date()), await audit(other.tenant.id, old)];
-  await IdempotencyKey.create({ tenantId: tenant.id, key: 'k-old', operationId: 'createReminder', requestHash: 'x', statusCode: 201, responseHeaders: null, responseBody: null });
+  await IdempotencyKey.create({ tenantId: tenant.id, principal: 'user:someone', key: 'k-old', operationId: 'createReminder', requestHash: 'x', statusCode: 201, responseHeaders: null, responseBody: null });
   await IdempotencyKey.update({ createdAt: old }, { where: { tenantId: tenant.id, key: 'k-old' } });
-  await IdempotencyKey.create({ tenantId: tenant.id, key: 'k-new', operationId: 'createReminder', requestHash: 'x', statusCode: 201, responseHeaders: null, responseBody: null });
+  await IdempotencyKey.create({ tenantId: tenant.id, principal: 'user:someone', key: 'k-new', operationId: 'createReminder', requestHash: 'x', statusCode: 201, responseHeaders: null, responseBody: null });
   await UsedLink.create({ nonce: `n-${randomUUID()}`, tenantId: tenant.id, usedAt: old });
   const orphan = await StoredFile.create({ tenantId: tenant.id, sha256: 'a'.repeat(64), size: 1, contentType: 'text/csv', filename: 'x.csv', createdBy: null, originKey: `audit-export:${randomUUID()}` });
   await StoredFile.update({ createdAt: old }, { where: { id: orphan.id } });

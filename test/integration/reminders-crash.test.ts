@@ -14,7 +14,8 @@ let app: TestApp;
 let smtp: SmtpSink;
 let hooks: WebhookReceiver;
 
-const startWorker = () => spawnWorker({ WORKER_QUEUES: 'reminders', SMTP_URL: smtp.url });
+// The webhooks go to a receiver on loopback, which only an explicit setting allows.
+const startWorker = () => spawnWorker({ WORKER_QUEUES: 'reminders', SMTP_URL: smtp.url, OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true' });
 
 beforeAll(async () => {
   smtp = await startSmtpSink();

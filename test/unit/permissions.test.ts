@@ -1,5 +1,5 @@
 // Dot-named permissions: exact names, '*' and prefix wildcards; key scopes narrow, never widen.
-import { grants, PermissionSet } from '../../api/permissions';
+import { grants, intersect, PermissionSet } from '../../api/permissions';
 
 describe('grants', () => {
   it('grants an exact name, everything to *, and a subtree to a prefix wildcard', () => {
@@ -13,6 +13,25 @@ describe('grants', () => {
     expect(grants(['identity.roles.*'], 'identity.users.read')).toBe(false);
     expect(grants(['audit.*'], 'auditing.read')).toBe(false);
     expect(grants([], 'audit.read')).toBe(false);
+  });
+
+  it('compares patterns: a wildcard is covered only by itself or a wider one, never by the names below it', () => {
+    expect(grants(['files.*'], 'files.*')).toBe(true);
+    expect(grants(['*'], 'files.*')).toBe(true);
+    expect(grants(['identity.*'], 'identity.users.*')).toBe(true);
+    expect(grants(['files.read', 'files.write', 'files.delete'], 'files.*')).toBe(false);
+    expect(grants(['identity.*'], '*')).toBe(false);
+    expect(grants(['identity.apikeys.manage'], 'identity.apikeys.manage_others')).toBe(false);
+  });
+});
+
+describe('intersect', () => {
+  it('keeps the narrower side of each overlapping pair, and drops what another kept pattern covers', () => {
+    expect(intersect(['files.read'], ['files.*'])).toEqual(['files.read']);
+    expect(intersect(['*'], ['audit.read', 'files.*'])).toEqual(['audit.read', 'files.*']);
+    expect(intersect(['identity.*', 'files.read'], ['*'])).toEqual(['files.read', 'identity.*']);
+    expect(intersect(['files.*'], ['audit.*'])).toEqual([]);
+    expect(intersect(['files.*', 'files.read'], ['files.*'])).toEqual(['files.*']);
   });
 });
 
@@ -35,5 +54,19 @@ describe('PermissionSet', () => {
     const set = new PermissionSet(['files.read'], ['files.read', 'audit.read']);
     expect(set.has('audit.read')).toBe(false);
     expect(set.list()).toEqual(['files.read']);
+  });
+
+  it('lists exactly what a wildcard scope leaves: the roles\' permissions it covers', () => {
+    expect(new PermissionSet(['files.read'], ['files.*']).list()).toEqual(['files.read']);
+    expect(new PermissionSet(['audit.read', 'files.write'], ['*']).list()).toEqual(['audit.read', 'files.write']);
+    expect(new PermissionSet(['*'], ['files.*']).list()).toEqual(['files.*']);
+  });
+
+  it('holds a wildcard only when both the roles and the scopes cover it', () => {
+    expect(new PermissionSet(['*'], ['identity.apikeys.manage']).has('*')).toBe(false);
+    expect(new PermissionSet(['files.read'], ['files.*']).has('files.*')).toBe(false);
+    expect(new PermissionSet(['files.*'], null).has('files.*')).toBe(true);
+    expect(new PermissionSet(['*'], null).missing(['*', 'files.read'])).toEqual([]);
+    expect(new PermissionSet(['identity.*'], null).missing(['*', 'identity.users.manage', 'files.read'])).toEqual(['*', 'files.read']);
   });
 });
