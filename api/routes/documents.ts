@@ -2,7 +2,7 @@
 // and a purchase order's documents.
 import { randomUUID } from 'node:crypto';
 import { ActivityFailure, ApplicationFailure, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
-import { Op, WhereOptions } from 'sequelize';
+import { Op, Transaction, WhereOptions } from 'sequelize';
 import yazl from 'yazl';
 import {
   Document, DocumentBatch, DocumentOutput, DocumentTemplate, DocumentTemplateVersion, PurchaseOrder, StoredFile, TemplateParts, TemplateSettings,
@@ -257,9 +257,13 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       const doc = await findDocument(audit.tenantId, c.request.params.documentId as string);
       if (doc.status === 'queued' || doc.status === 'rendering') throw new ApiError(409, 'DOCUMENT_BUSY', `The document is ${doc.status}; delete it once it is ready or failed`);
       const file = doc.fileId ? await StoredFile.findOne({ where: { id: doc.fileId, tenantId: audit.tenantId } }) : null;
-      await doc.destroy();
-      if (file) await deleteFile(deps.blobs, file);
-      await recordAudit({ ...audit, action: 'documents.document.deleted', entityType: 'document', entityId: doc.id, before: presentDocument(doc) });
+      // The document, its file and the audit event go together, then the bytes if nothing else uses them.
+      const removeDocument = async (transaction: Transaction) => {
+        await doc.destroy({ transaction });
+        await recordAudit({ ...audit, action: 'documents.document.deleted', entityType: 'document', entityId: doc.id, before: presentDocument(doc) }, transaction);
+      };
+      if (file) await deleteFile(deps.blobs, file, removeDocument);
+      else await deps.sequelize.transaction(removeDocument);
       ctx.status = 204;
     },
 
