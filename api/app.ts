@@ -8,9 +8,11 @@ import OpenAPIBackend, { Context as OpenApiContext, Document } from 'openapi-bac
 import getRawBody from 'raw-body';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { Authenticator } from './auth';
-import { BodyKind, Contract, loadContract } from './contract';
+import { BodyKind, Contract, loadContract, OperationInfo } from './contract';
+import { CursorSeal } from './cursors';
 import { ApiError, FieldError, sendProblem, toApiError, validationFailed } from './errors';
 import { withIdempotency } from './idempotency';
+import { isDateTime, jsonTooDeep, MAX_JSON_DEPTH, nulErrors } from './input';
 import { approvalRoutes } from './routes/approvals';
 import { documentRoutes } from './routes/documents';
 import { auditRoutes } from './routes/audit';
@@ -63,11 +65,14 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
     ajvOpts: { allErrors: true, strict: false },
     customizeAjv: (ajv) => {
       addFormats(ajv); // uuid, date-time, email … are checked, so a malformed id is a 400, never a database error
+      // …and a date-time is one Postgres and JavaScript can both hold (years 0001–9999).
+      ajv.addFormat('date-time', { type: 'string', validate: isDateTime });
       return ajv;
     },
   });
   /** Operations allowed a larger body than JSON_BODY_LIMIT_BYTES. */
   const bodyLimits: Record<string, number> = { createDocumentBatch: deps.config.documents.batchBodyBytes };
+  const cursors = new CursorSeal(deps.config.linkSecret);
   const limiter = deps.config.rateLimit.perMinute > 0
     ? new RateLimiterMemory({ points: deps.config.rateLimit.perMinute, duration: 60 })
     : null;
@@ -150,7 +155,9 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
 
   // 3. Match the operation; authenticate, rate-limit and check its permission before validating input.
   app.use(async (ctx) => {
-    const request = { method: ctx.method, path: ctx.path, headers: ctx.headers as Record<string, string>, query: ctx.query as Record<string, string> };
+    // A copy: the cursor is replaced by what it seals below, and Koa caches ctx.query.
+    const query = { ...ctx.query } as Record<string, string>;
+    const request = { method: ctx.method, path: ctx.path, headers: ctx.headers as Record<string, string>, query };
     const op = api.router.matchOperation(request);
     const info = op ? byId.get(op.operationId!) : undefined;
     if (info) {
@@ -164,6 +171,8 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
         }
       }
       ctx.state.body = await readBody(ctx, info.body, bodyLimits[info.operationId] ?? deps.config.limits.jsonBodyBytes);
+      refuseNul(info, ctx.path, query, ctx.state.body);
+      if (typeof query.cursor === 'string') query.cursor = cursors.open(info.operationId, query.cursor);
     }
     const req = { ...request, body: ctx.state.body };
     if (!op || !info) {
@@ -181,9 +190,36 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
     const parsed = takesInput ? api.router.parseRequest(req, op) : { ...req, params: {}, query: {}, requestBody: undefined };
     const context = { api, operation: op, validation, request: parsed } as OpenApiContext;
     await registered[info.operationId](context, ctx);
+    // Lists hand out cursors sealed for themselves (api/cursors.ts).
+    const body = ctx.body as { nextCursor?: unknown } | null;
+    if (body && typeof body === 'object' && typeof body.nextCursor === 'string') body.nextCursor = cursors.seal(info.operationId, body.nextCursor);
   });
 
   return { app, api, contract, authenticator };
+}
+
+/**
+ * NUL characters anywhere in the input — path parameters, query, JSON (values and keys), form fields,
+ * text bodies — are refused whole, naming where: Postgres cannot store them in text, and quietly
+ * rewriting them would store something other than what was sent.
+ */
+function refuseNul(info: OperationInfo, path: string, query: Record<string, unknown>, body: unknown): void {
+  const errors: FieldError[] = [];
+  const template = info.path.split('/');
+  path.split('/').forEach((segment, i) => {
+    const name = /^\{(.+)\}$/.exec(template[i] ?? '')?.[1];
+    if (!name) return;
+    let value: string;
+    try {
+      value = decodeURIComponent(segment);
+    } catch {
+      errors.push({ path: `/path/${name}`, message: 'is not valid percent-encoded UTF-8' });
+      return;
+    }
+    errors.push(...nulErrors(value, `/path/${name}`));
+  });
+  errors.push(...nulErrors(query, '/query'), ...nulErrors(body, '/requestBody'));
+  if (errors.length) throw validationFailed(errors);
 }
 
 async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
@@ -225,6 +261,7 @@ async function readFormBody(ctx: Koa.Context, limit: number): Promise<Record<str
 async function readJsonBody(ctx: Koa.Context, limit: number): Promise<unknown> {
   const text = await readBodyText(ctx, limit, ['application/json', 'application/*+json'], 'application/json');
   if (text === undefined || text.trim() === '') return undefined;
+  if (jsonTooDeep(text)) throw validationFailed([{ path: '/requestBody', message: `is nested deeper than ${MAX_JSON_DEPTH} levels` }]);
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -8,6 +8,7 @@ import { createLogger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
 import { connectTemporal } from '../lib/temporal';
 import { createApp } from './app';
+import { createHttpServer } from './http-server';
 
 export interface RunningApi {
   server: http.Server;
@@ -25,7 +26,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env): Promise<Ru
     config, sequelize, logger, metrics: createMetrics(), blobs: new DiskBlobStore(config.fileStoreDir),
     temporal: { client: temporal.client, ping: async () => { await temporal.connection.workflowService.getSystemInfo({}); } },
   });
-  const server = http.createServer(app.callback());
+  const server = createHttpServer(app);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
   logger.info({ port: config.port }, 'api listening');

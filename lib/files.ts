@@ -20,9 +20,17 @@ export interface NewFile {
   originKey?: string;
 }
 
-export async function storeStream(blobs: BlobStore, meta: NewFile, source: Readable, maxBytes?: number): Promise<StoredFile> {
-  const staged = await blobs.stage(source, { maxBytes });
+/** Content with fewer bytes than an upload's `minBytes`: nothing is stored. */
+export class ContentTooSmallError extends Error {
+  constructor(readonly minBytes: number) {
+    super(`content has fewer than ${minBytes} bytes`);
+  }
+}
+
+export async function storeStream(blobs: BlobStore, meta: NewFile, source: Readable, limits: { maxBytes?: number; minBytes?: number } = {}): Promise<StoredFile> {
+  const staged = await blobs.stage(source, { maxBytes: limits.maxBytes });
   try {
+    if (limits.minBytes !== undefined && staged.size < limits.minBytes) throw new ContentTooSmallError(limits.minBytes);
     return await storeStaged(blobs, meta, staged);
   } finally {
     await blobs.discard(staged);

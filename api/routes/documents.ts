@@ -9,7 +9,7 @@ import {
 } from '../../db';
 import { recordAudit } from '../../lib/audit';
 import { requestDocument } from '../../lib/documents/jobs';
-import { checkTemplate, PART_NAMES, renderTemplate, TemplateRenderError, TemplateSyntaxError } from '../../lib/documents/templates';
+import { checkTemplate, PARTIAL_NAME, renderTemplate, TemplateRenderError, TemplateSyntaxError } from '../../lib/documents/templates';
 import { deleteFile } from '../../lib/files';
 import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
 import type { documentBatchWorkflow, documentPreviewWorkflow } from '../../workflows/documents';
@@ -36,7 +36,6 @@ function settingsOf(body: TemplateBody): TemplateSettings {
   };
 }
 
-const PARTIAL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 function partsOf(p: Schemas['DocumentTemplateParts']): TemplateParts {
   // OpenAPI 3.0 cannot say what a map's keys look like, so partial names are checked here.
@@ -56,9 +55,11 @@ function checkParts(parts: TemplateParts): void {
   }
 }
 
+/** Own properties only: a part name is never looked up on a prototype. */
 function readPart(parts: TemplateParts, part: string): string | undefined {
-  if (part.startsWith('partials.')) return parts.partials[part.slice('partials.'.length)];
-  return parts[part as (typeof PART_NAMES)[number]];
+  const [holder, name] = part.startsWith('partials.') ? [parts.partials, part.slice('partials.'.length)] : [parts, part];
+  const value: unknown = Object.hasOwn(holder, name) ? (holder as Record<string, unknown>)[name] : undefined;
+  return typeof value === 'string' ? value : undefined;
 }
 
 function writePart(parts: TemplateParts, part: string, text: string): TemplateParts {

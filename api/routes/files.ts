@@ -6,11 +6,12 @@ import { Op, WhereOptions } from 'sequelize';
 import { StoredFile } from '../../db';
 import { recordAudit } from '../../lib/audit';
 import { BlobStore, BlobTooLargeError } from '../../lib/blob-store';
-import { deleteFile, fileDependents, OWNED_FILE_PREFIXES, ownerOf, storeStream } from '../../lib/files';
+import { ContentTooSmallError, deleteFile, fileDependents, OWNED_FILE_PREFIXES, ownerOf, storeStream } from '../../lib/files';
 import { AuthContext } from '../auth';
 import { page, paginate, queryOf, respond } from '../conventions';
 import { ApiError, notFound, validationFailed } from '../errors';
 import { presentFile } from '../presenters';
+import { nulErrors } from '../input';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
 
 export function contentDisposition(filename: string): string {
@@ -89,15 +90,24 @@ export function fileRoutes(deps: RouteDeps): Handlers {
       if (ctx.request.length > limit) {
         throw new ApiError(413, 'PAYLOAD_TOO_LARGE', `Files may be at most ${limit} bytes`);
       }
+      const hasBody = ctx.request.length !== undefined ? ctx.request.length > 0 : ctx.get('transfer-encoding') !== '';
+      if (!hasBody) throw validationFailed([{ path: '/requestBody', message: 'is required: the file\'s bytes, or a multipart part named "file"' }]);
       const upload: IncomingUpload = ctx.is('multipart/form-data')
         ? await multipartFile(ctx, limit)
         : { stream: ctx.req, filename: queryOf(c).str('filename') ?? 'upload', contentType: ctx.get('content-type') || 'application/octet-stream' };
+      const bad = nulErrors(upload.filename, '/requestBody/file/filename');
+      if (bad.length) {
+        upload.stream.resume();
+        throw validationFailed(bad);
+      }
       const audit = auditContext(ctx);
       let file: StoredFile;
       try {
-        file = await storeStream(deps.blobs, { tenantId: audit.tenantId, filename: upload.filename.slice(0, 255), contentType: upload.contentType.slice(0, 200), createdBy: audit.actor.id }, upload.stream, limit);
+        const meta = { tenantId: audit.tenantId, filename: upload.filename.slice(0, 255), contentType: upload.contentType.slice(0, 200), createdBy: audit.actor.id };
+        file = await storeStream(deps.blobs, meta, upload.stream, { maxBytes: limit, minBytes: 1 });
       } catch (err) {
         if (err instanceof BlobTooLargeError) throw new ApiError(413, 'PAYLOAD_TOO_LARGE', `Files may be at most ${limit} bytes`);
+        if (err instanceof ContentTooSmallError) throw validationFailed([{ path: '/requestBody', message: 'is empty: a file has at least one byte' }]);
         throw err;
       }
       await recordAudit({ ...audit, action: 'files.file.uploaded', entityType: 'file', entityId: file.id, after: presentFile(file) });
