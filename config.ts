@@ -89,6 +89,11 @@ function configSecretsKey(env: NodeJS.ProcessEnv, link: string): Buffer {
   }
 }
 
+/** Only DATABASE_URL: what tools that touch nothing but the database (migrate, bootstrap-tenant) need. */
+export function loadDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return required(env, 'DATABASE_URL');
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const nodeEnv = (env.NODE_ENV || 'development') as Config['env'];
   if (!['development', 'test', 'production'].includes(nodeEnv)) {
@@ -100,7 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     env: nodeEnv,
     port: int(env, 'PORT', 3000),
     host: env.HOST || '0.0.0.0',
-    databaseUrl: required(env, 'DATABASE_URL'),
+    databaseUrl: loadDatabaseUrl(env),
     temporal: {
       address: required(env, 'TEMPORAL_ADDRESS'),
       namespace: env.TEMPORAL_NAMESPACE || 'default',
