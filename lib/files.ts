@@ -59,7 +59,7 @@ async function claimBlob(staged: StagedBlob, transaction?: Transaction): Promise
 /** Publishes staged bytes and inserts their file row; the caller discards what was not published. */
 async function storeStaged(blobs: BlobStore, meta: NewFile, staged: StagedBlob): Promise<StoredFile> {
   // Claimed once on its own first: if this process dies before the file row commits, the blob row is
-    // left without files and `files.orphan_purge` removes its bytes.
+  // left without files and `files.orphan_purge` removes its bytes.
   await claimBlob(staged);
   const { file, created } = await sequelize().transaction(async (transaction) => {
     await claimBlob(staged, transaction);
