@@ -115,13 +115,17 @@ function configSecretsKey(env: NodeJS.ProcessEnv, link: string): Buffer {
   }
 }
 
+/** Only DATABASE_URL: what tools that touch nothing but the database (migrate, bootstrap-tenant) need. */
+export function loadDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return required(env, 'DATABASE_URL');
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const nodeEnv = (env.NODE_ENV || 'development') as Config['env'];
   if (!['development', 'test', 'production'].includes(nodeEnv)) {
     throw new ConfigError(`NODE_ENV must be development, test or production, got "${nodeEnv}"`);
   }
   const dataDir = path.resolve(env.DOCKET_DATA_DIR || path.join(PROJECT_ROOT, '.data'));
-  const databaseUrl = required(env, 'DATABASE_URL');
   const temporalAddress = required(env, 'TEMPORAL_ADDRESS');
   const link = linkSecret(env);
   const jwtTenants = list(env.JWT_TENANTS);
@@ -141,7 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     env: nodeEnv,
     port,
     host: env.HOST || '0.0.0.0',
-    databaseUrl,
+    databaseUrl: loadDatabaseUrl(env),
     temporal: {
       address: temporalAddress,
       namespace: env.TEMPORAL_NAMESPACE || 'default',

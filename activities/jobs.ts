@@ -3,6 +3,7 @@ import { Context } from '@temporalio/activity';
 import { Op, QueryTypes } from 'sequelize';
 import { AuditEvent, IdempotencyKey, JobRun, StoredFile, UsedLink } from '../db';
 import type { BlobStore } from '../lib/blob-store';
+import { collectBlob, deleteFile, unusedBlobs } from '../lib/files';
 import { checkJobParams } from '../lib/job-types';
 import { outboundFetch } from '../lib/notify/outbound';
 import type { JobRunStatus } from '../db/models/jobs';
@@ -58,18 +59,22 @@ export function createJobActivities(deps: JobActivityDeps) {
     async 'files.orphan_purge'(tenantId, p) {
       const before = new Date(Date.now() - ((p.olderThanHours as number | undefined) ?? 24) * HOUR);
       // Files stored by an audit export that no export row points at (a retried export stored a second one, or the export is gone).
-      const orphans = await StoredFile.sequelize!.query<{ id: string; sha256: string }>(
-        `SELECT f.id, f.sha256 FROM files f WHERE f.tenant_id = :tenantId AND f.created_at < :before AND f.origin_key LIKE 'audit-export:%'
+      const orphans = await StoredFile.sequelize!.query<{ id: string }>(
+        `SELECT f.id FROM files f WHERE f.tenant_id = :tenantId AND f.created_at < :before AND f.origin_key LIKE 'audit-export:%'
            AND NOT EXISTS (SELECT 1 FROM audit_exports e WHERE e.file_id = f.id)`,
         { replacements: { tenantId, before }, type: QueryTypes.SELECT },
       );
       let blobs = 0;
-      for (const f of orphans) {
-        await StoredFile.destroy({ where: { id: f.id, tenantId } });
-        if (!(await StoredFile.count({ where: { sha256: f.sha256 } }))) {
-          await deps.blobs.remove(f.sha256);
-          blobs++;
-        }
+      for (const { id } of orphans) {
+        const file = await StoredFile.findOne({ where: { id, tenantId } });
+        if (file && (await deleteFile(deps.blobs, file)).bytesRemoved) blobs++;
+        Context.current().heartbeat();
+      }
+      // Bytes no file of any tenant uses and no upload has claimed since `before`: uploads that died
+      // before their file row was written, files removed with their tenant. Shared storage, so not
+      // tenant data once unused; removing them is checked again under each blob's lock.
+      for (const sha256 of await unusedBlobs(before)) {
+        if (await collectBlob(deps.blobs, sha256, before)) blobs++;
         Context.current().heartbeat();
       }
       return { files: orphans.length, blobs };

@@ -7,9 +7,11 @@ import helmet from 'koa-helmet';
 import OpenAPIBackend, { Context as OpenApiContext, Document } from 'openapi-backend';
 import getRawBody from 'raw-body';
 import { Authenticator } from './auth';
-import { BodyKind, Contract, loadContract } from './contract';
+import { BodyKind, Contract, loadContract, OperationInfo } from './contract';
+import { CursorSeal } from './cursors';
 import { ApiError, FieldError, sendProblem, toApiError, validationFailed } from './errors';
 import { withIdempotency } from './idempotency';
+import { isDateTime, jsonTooDeep, MAX_JSON_DEPTH, nulErrors } from './input';
 import { approvalRoutes } from './routes/approvals';
 import { documentRoutes } from './routes/documents';
 import { auditRoutes } from './routes/audit';
@@ -67,6 +69,8 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
     ajvOpts: { allErrors: true, strict: false },
     customizeAjv: (ajv) => {
       addFormats(ajv); // uuid, date-time, email … are checked, so a malformed id is a 400, never a database error
+      // …and a date-time is one Postgres and JavaScript can both hold (years 0001–9999).
+      ajv.addFormat('date-time', { type: 'string', validate: isDateTime });
       return ajv;
     },
   });
@@ -82,6 +86,7 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
   };
   const limiterOf = (name: string, points: number) => (points > 0 ? new SharedRateLimiter({ sequelize: deps.sequelize, name, points, syncMs, onSyncError }) : undefined);
   const rateLimits = { perCredential: limiterOf('credential', perMinute), authFailures: limiterOf('auth-failures', authFailuresPerMinute) };
+  const cursors = new CursorSeal(deps.config.linkSecret);
 
   const registered: Record<string, (c: OpenApiContext, ctx: Koa.Context) => Promise<void>> = {};
   for (const [operationId, handler] of Object.entries(handlers)) {
@@ -164,7 +169,9 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
 
   // 3. Match the operation; authenticate, rate-limit and check its permission before validating input.
   app.use(async (ctx) => {
-    const request = { method: ctx.method, path: ctx.path, headers: ctx.headers as Record<string, string>, query: ctx.query as Record<string, string> };
+    // A copy: the cursor is replaced by what it seals below, and Koa caches ctx.query.
+    const query = { ...ctx.query } as Record<string, string>;
+    const request = { method: ctx.method, path: ctx.path, headers: ctx.headers as Record<string, string>, query };
     const op = api.router.matchOperation(request);
     const info = op ? byId.get(op.operationId!) : undefined;
     if (info) {
@@ -178,6 +185,8 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
         }
       }
       ctx.state.body = await readBody(ctx, info.body, bodyLimits[info.operationId] ?? deps.config.limits.jsonBodyBytes);
+      refuseNul(info, ctx.path, query, ctx.state.body);
+      if (typeof query.cursor === 'string') query.cursor = cursors.open(info.operationId, query.cursor);
     }
     const req = { ...request, body: ctx.state.body };
     if (!op || !info) {
@@ -195,6 +204,9 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
     const parsed = takesInput ? api.router.parseRequest(req, op) : { ...req, params: {}, query: {}, requestBody: undefined };
     const context = { api, operation: op, validation, request: parsed } as OpenApiContext;
     await registered[info.operationId](context, ctx);
+    // Lists hand out cursors sealed for themselves (api/cursors.ts).
+    const body = ctx.body as { nextCursor?: unknown } | null;
+    if (body && typeof body === 'object' && typeof body.nextCursor === 'string') body.nextCursor = cursors.seal(info.operationId, body.nextCursor);
   });
 
   /**
@@ -227,6 +239,30 @@ function refuseIfLimited(decision: RateDecision, why: string): void {
   throw new ApiError(429, 'RATE_LIMITED', `${why}; retry in ${retryAfter} s`, { headers: { 'Retry-After': String(retryAfter) } });
 }
 
+/**
+ * NUL characters anywhere in the input — path parameters, query, JSON (values and keys), form fields,
+ * text bodies — are refused whole, naming where: Postgres cannot store them in text, and quietly
+ * rewriting them would store something other than what was sent.
+ */
+function refuseNul(info: OperationInfo, path: string, query: Record<string, unknown>, body: unknown): void {
+  const errors: FieldError[] = [];
+  const template = info.path.split('/');
+  path.split('/').forEach((segment, i) => {
+    const name = /^\{(.+)\}$/.exec(template[i] ?? '')?.[1];
+    if (!name) return;
+    let value: string;
+    try {
+      value = decodeURIComponent(segment);
+    } catch {
+      errors.push({ path: `/path/${name}`, message: 'is not valid percent-encoded UTF-8' });
+      return;
+    }
+    errors.push(...nulErrors(value, `/path/${name}`));
+  });
+  errors.push(...nulErrors(query, '/query'), ...nulErrors(body, '/requestBody'));
+  if (errors.length) throw validationFailed(errors);
+}
+
 /** The request body as the operation's contract declares it (BodyKind in api/contract.ts). */
 async function readBody(ctx: Koa.Context, kind: BodyKind, limit: number): Promise<unknown> {
   switch (kind) {
@@ -257,6 +293,7 @@ async function readFormBody(ctx: Koa.Context, limit: number): Promise<Record<str
 async function readJsonBody(ctx: Koa.Context, limit: number): Promise<unknown> {
   const text = await readBodyText(ctx, limit, ['application/json', 'application/*+json'], 'application/json');
   if (text === undefined || text.trim() === '') return undefined;
+  if (jsonTooDeep(text)) throw validationFailed([{ path: '/requestBody', message: `is nested deeper than ${MAX_JSON_DEPTH} levels` }]);
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -9,6 +9,7 @@ import { createMetrics } from '../lib/metrics';
 import { connectTemporal } from '../lib/temporal';
 import { createApp } from './app';
 import { createMetricsServer } from './metrics';
+import { createHttpServer } from './http-server';
 
 export interface RunningApi {
   server: http.Server;
@@ -28,7 +29,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env): Promise<Ru
     config, sequelize, logger, metrics, blobs: new DiskBlobStore(config.fileStoreDir),
     temporal: { client: temporal.client, ping: async () => { await temporal.connection.workflowService.getSystemInfo({}); } },
   });
-  const server = http.createServer(docket.app.callback());
+  const server = createHttpServer(docket.app);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
   logger.info({ port: config.port }, 'api listening');

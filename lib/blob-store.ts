@@ -1,4 +1,6 @@
 // Content-addressed bytes behind one small interface, so a bucket store (S3) can replace the disk later.
+// The store only moves bytes; when bytes may be removed is decided in Postgres (lib/files.ts), under a
+// row lock per blob, so the store itself needs no locking of its own (an S3 bucket has none).
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -12,11 +14,23 @@ export class BlobTooLargeError extends Error {
   }
 }
 
+/** Bytes written to the store's staging area, not yet readable under their hash. */
+export interface StagedBlob {
+  sha256: string;
+  size: number;
+  /** Where the store keeps them until `publish` or `discard` (a scratch path, an object key). */
+  readonly location: string;
+}
+
 export interface BlobStore {
-  /** Streams bytes in, hashing as they pass; never buffers the whole content. */
-  put(source: Readable, opts?: { maxBytes?: number }): Promise<{ sha256: string; size: number }>;
-  /** Moves a finished local file into the store (used by workflows that build a file step by step). */
-  putFile(localPath: string): Promise<{ sha256: string; size: number }>;
+  /** Streams bytes into the staging area, hashing as they pass; never buffers the whole content. */
+  stage(source: Readable, opts?: { maxBytes?: number }): Promise<StagedBlob>;
+  /** Takes a finished local file as staged bytes (used by workflows that build a file step by step). */
+  stageFile(localPath: string): Promise<StagedBlob>;
+  /** Makes staged bytes readable under their sha256; identical bytes already there are kept. Idempotent. */
+  publish(staged: StagedBlob): Promise<void>;
+  /** Drops staged bytes that were not published (safe to call after publish). */
+  discard(staged: StagedBlob): Promise<void>;
   open(sha256: string): Readable;
   remove(sha256: string): Promise<void>;
   /** A private scratch folder for partial files; shared by workers that share the store. */
@@ -35,9 +49,9 @@ export class DiskBlobStore implements BlobStore {
     return path.join(this.root, sha256.slice(0, 2), sha256);
   }
 
-  async put(source: Readable, opts: { maxBytes?: number } = {}): Promise<{ sha256: string; size: number }> {
+  async stage(source: Readable, opts: { maxBytes?: number } = {}): Promise<StagedBlob> {
     await fs.mkdir(this.scratchDir, { recursive: true });
-    const tmp = path.join(this.scratchDir, `upload-${randomUUID()}`);
+    const location = path.join(this.scratchDir, `upload-${randomUUID()}`);
     const hash = createHash('sha256');
     let size = 0;
     const meter = new Transform({
@@ -49,31 +63,31 @@ export class DiskBlobStore implements BlobStore {
       },
     });
     try {
-      await pipeline(source, meter, createWriteStream(tmp));
-      const sha256 = hash.digest('hex');
-      await this.moveIn(tmp, sha256);
-      return { sha256, size };
+      await pipeline(source, meter, createWriteStream(location));
+      return { sha256: hash.digest('hex'), size, location };
     } catch (err) {
-      await fs.rm(tmp, { force: true });
+      await fs.rm(location, { force: true });
       throw err;
     }
   }
 
-  async putFile(localPath: string): Promise<{ sha256: string; size: number }> {
+  async stageFile(localPath: string): Promise<StagedBlob> {
     const hash = createHash('sha256');
     await pipeline(createReadStream(localPath), hash);
-    const sha256 = hash.digest('hex');
     const { size } = await fs.stat(localPath);
-    await this.moveIn(localPath, sha256);
-    return { sha256, size };
+    return { sha256: hash.digest('hex'), size, location: localPath };
   }
 
-  private async moveIn(tmp: string, sha256: string): Promise<void> {
-    const target = this.pathOf(sha256);
+  async publish(staged: StagedBlob): Promise<void> {
+    const target = this.pathOf(staged.sha256);
     await fs.mkdir(path.dirname(target), { recursive: true });
     // Same content already stored: keep the old copy (identical bytes), drop the new one.
-    if (await fs.stat(target).then(() => true, () => false)) await fs.rm(tmp, { force: true });
-    else await fs.rename(tmp, target);
+    if (await fs.stat(target).then(() => true, () => false)) await fs.rm(staged.location, { force: true });
+    else await fs.rename(staged.location, target);
+  }
+
+  async discard(staged: StagedBlob): Promise<void> {
+    await fs.rm(staged.location, { force: true });
   }
 
   open(sha256: string): Readable {

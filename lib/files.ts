@@ -1,8 +1,15 @@
 // The file service shared by the files API and by activities that produce files (exports, PDFs).
+//
+// Bytes are content-addressed and shared by every tenant, so their lifetime is kept in Postgres: a
+// `blobs` row per sha256. Storing a file locks that row (an upsert) in the transaction that publishes
+// the bytes and inserts the file row; removing bytes locks it too and checks, after taking the lock,
+// that no file row of any tenant uses them. An upload and a delete of the same bytes therefore never
+// interleave: either the upload commits first and the bytes stay, or the removal commits first and the
+// upload publishes its own copy again. Nothing here depends on the disk (an S3 store works the same way).
 import { Readable } from 'node:stream';
-import { Op } from 'sequelize';
+import { QueryTypes, Transaction } from 'sequelize';
 import { StoredFile } from '../db';
-import { BlobStore } from './blob-store';
+import { BlobStore, StagedBlob } from './blob-store';
 
 export interface NewFile {
   tenantId: string;
@@ -13,9 +20,21 @@ export interface NewFile {
   originKey?: string;
 }
 
-export async function storeStream(blobs: BlobStore, meta: NewFile, source: Readable, maxBytes?: number): Promise<StoredFile> {
-  const { sha256, size } = await blobs.put(source, { maxBytes });
-  return createFileRow(meta, sha256, size);
+/** Content with fewer bytes than an upload's `minBytes`: nothing is stored. */
+export class ContentTooSmallError extends Error {
+  constructor(readonly minBytes: number) {
+    super(`content has fewer than ${minBytes} bytes`);
+  }
+}
+
+export async function storeStream(blobs: BlobStore, meta: NewFile, source: Readable, limits: { maxBytes?: number; minBytes?: number } = {}): Promise<StoredFile> {
+  const staged = await blobs.stage(source, { maxBytes: limits.maxBytes });
+  try {
+    if (limits.minBytes !== undefined && staged.size < limits.minBytes) throw new ContentTooSmallError(limits.minBytes);
+    return await storeStaged(blobs, meta, staged);
+  } finally {
+    await blobs.discard(staged);
+  }
 }
 
 export async function storeLocalFile(blobs: BlobStore, meta: NewFile, localPath: string): Promise<StoredFile> {
@@ -23,21 +42,123 @@ export async function storeLocalFile(blobs: BlobStore, meta: NewFile, localPath:
     const existing = await StoredFile.findOne({ where: { tenantId: meta.tenantId, originKey: meta.originKey } });
     if (existing) return existing;
   }
-  const { sha256, size } = await blobs.putFile(localPath);
-  return createFileRow(meta, sha256, size);
+  return storeStaged(blobs, meta, await blobs.stageFile(localPath));
 }
 
-async function createFileRow(meta: NewFile, sha256: string, size: number): Promise<StoredFile> {
-  const values = { tenantId: meta.tenantId, sha256, size, contentType: meta.contentType, filename: meta.filename, createdBy: meta.createdBy, originKey: meta.originKey ?? null };
-  if (!meta.originKey) return StoredFile.create(values);
-  // A concurrent retry may have won the race on the unique (tenant, origin_key): return its row.
-  const [row] = await StoredFile.findOrCreate({ where: { tenantId: meta.tenantId, originKey: meta.originKey }, defaults: values });
-  return row;
+const sequelize = () => StoredFile.sequelize!;
+
+/** Upserts the blob's row (locking it until `transaction` ends) and marks it as just claimed. */
+async function claimBlob(staged: StagedBlob, transaction?: Transaction): Promise<void> {
+  await sequelize().query(
+    `INSERT INTO blobs (sha256, size, claimed_at, created_at) VALUES (:sha256, :size, now(), now())
+     ON CONFLICT (sha256) DO UPDATE SET claimed_at = now()`,
+    { replacements: { sha256: staged.sha256, size: staged.size }, transaction },
+  );
 }
 
-/** Deletes the row, and the bytes once no other row (of any tenant) points at them. */
-export async function deleteFile(blobs: BlobStore, file: StoredFile): Promise<void> {
-  await file.destroy();
-  const others = await StoredFile.count({ where: { sha256: file.sha256, id: { [Op.ne]: file.id } } });
-  if (others === 0) await blobs.remove(file.sha256);
+/** Publishes staged bytes and inserts their file row; the caller discards what was not published. */
+async function storeStaged(blobs: BlobStore, meta: NewFile, staged: StagedBlob): Promise<StoredFile> {
+  // Claimed once on its own first: if this process dies before the file row commits, the blob row is
+  // left without files and `files.orphan_purge` removes its bytes.
+  await claimBlob(staged);
+  const { file, created } = await sequelize().transaction(async (transaction) => {
+    await claimBlob(staged, transaction);
+    await blobs.publish(staged);
+    const values = {
+      tenantId: meta.tenantId, sha256: staged.sha256, size: staged.size, contentType: meta.contentType,
+      filename: meta.filename, createdBy: meta.createdBy, originKey: meta.originKey ?? null,
+    };
+    if (!meta.originKey) return { file: await StoredFile.create(values, { transaction }), created: true };
+    // A concurrent retry may have won the race on the unique (tenant, origin_key): return its row.
+    const [row, made] = await StoredFile.findOrCreate({ where: { tenantId: meta.tenantId, originKey: meta.originKey }, defaults: values, transaction });
+    return { file: row, created: made };
+  });
+  // The retry that lost published bytes no file may use.
+  if (!created && file.sha256 !== staged.sha256) await collectBlob(blobs, staged.sha256);
+  return file;
+}
+
+/**
+ * Deletes the file row (and whatever `also` writes, in the same transaction), then its bytes if no file
+ * row of any tenant uses them any more.
+ */
+export async function deleteFile(blobs: BlobStore, file: StoredFile, also?: (transaction: Transaction) => Promise<unknown>): Promise<{ bytesRemoved: boolean }> {
+  await sequelize().transaction(async (transaction) => {
+    await file.destroy({ transaction });
+    await also?.(transaction);
+  });
+  return { bytesRemoved: await collectBlob(blobs, file.sha256) };
+}
+
+/**
+ * Files made by workflows belong to what made them (their origin key says what) and are read with that
+ * resource's permission, not with `files.read`: an audit export's CSV is audit data, a document's PDF
+ * a document.
+ */
+const OWNERS = [
+  { prefix: 'audit-export:', table: 'audit_exports', permission: 'audit.read', what: 'an audit export', noun: 'audit export' },
+  { prefix: 'document:', table: 'documents', permission: 'documents.read', what: 'a document', noun: 'document' },
+] as const;
+
+export type FileOwner = (typeof OWNERS)[number];
+
+export function ownerOf(file: Pick<StoredFile, 'originKey'>): FileOwner | undefined {
+  return file.originKey ? OWNERS.find((o) => file.originKey!.startsWith(o.prefix)) : undefined;
+}
+
+/** The permissions of workflow-made files (what `files.*` alone cannot open). */
+export const OWNED_FILE_PREFIXES = OWNERS.map((o) => ({ prefix: o.prefix, permission: o.permission }));
+
+/**
+ * How many documents and audit exports use the file: those that point at it, and the one its origin key
+ * names while it exists (its workflow may not have pointed at the file yet). Locks the rows it counts,
+ * so a delete that checks first cannot interleave with a new reference.
+ */
+export async function fileDependents(file: StoredFile, transaction: Transaction): Promise<{ count: number; what: string[] }> {
+  const owner = ownerOf(file);
+  const ownerId = owner ? file.originKey!.slice(owner.prefix.length) : null;
+  const what: string[] = [];
+  let count = 0;
+  for (const o of OWNERS) {
+    const rows = await sequelize().query(
+      `SELECT id FROM ${o.table} WHERE tenant_id = :tenantId AND (file_id = :fileId ${owner === o && /^[0-9a-f-]{36}$/.test(ownerId!) ? 'OR id = :ownerId' : ''}) FOR UPDATE`,
+      { replacements: { tenantId: file.tenantId, fileId: file.id, ownerId }, type: QueryTypes.SELECT, transaction },
+    );
+    if (rows.length) what.push(`${rows.length} ${o.noun}${rows.length === 1 ? '' : 's'}`);
+    count += rows.length;
+  }
+  return { count, what };
+}
+
+/**
+ * Removes a blob's bytes and row when no file row uses them, under the row's lock. A blob locked by an
+ * upload in flight is skipped (that upload is about to add a file row; if it fails, the sweep finds it).
+ * Returns whether the bytes were removed.
+ */
+export async function collectBlob(blobs: BlobStore, sha256: string, claimedBefore?: Date): Promise<boolean> {
+  return sequelize().transaction(async (transaction) => {
+    const locked = await sequelize().query(
+      `SELECT sha256 FROM blobs WHERE sha256 = :sha256 ${claimedBefore ? 'AND claimed_at < :claimedBefore' : ''} FOR UPDATE SKIP LOCKED`,
+      { replacements: { sha256, claimedBefore: claimedBefore ?? null }, type: QueryTypes.SELECT, transaction },
+    );
+    if (locked.length === 0) return false;
+    // A new statement under READ COMMITTED: it sees every file row committed before the lock was ours.
+    const used = await sequelize().query('SELECT 1 FROM files WHERE sha256 = :sha256 LIMIT 1', { replacements: { sha256 }, type: QueryTypes.SELECT, transaction });
+    if (used.length > 0) return false;
+    // Bytes first, row second, both before the lock is released: a failed removal keeps the row (and
+    // the sweep retries it); a failed commit after the removal leaves a row without bytes or files,
+    // which an upload of the same bytes publishes again.
+    await blobs.remove(sha256);
+    await sequelize().query('DELETE FROM blobs WHERE sha256 = :sha256', { replacements: { sha256 }, transaction });
+    return true;
+  });
+}
+
+/** Blobs no file row uses that were last claimed before `claimedBefore` (crashed uploads, cascaded deletes). */
+export async function unusedBlobs(claimedBefore: Date, limit = 1000): Promise<string[]> {
+  const rows = await sequelize().query<{ sha256: string }>(
+    `SELECT b.sha256 FROM blobs b WHERE b.claimed_at < :claimedBefore AND NOT EXISTS (SELECT 1 FROM files f WHERE f.sha256 = b.sha256) LIMIT :limit`,
+    { replacements: { claimedBefore, limit }, type: QueryTypes.SELECT },
+  );
+  return rows.map((r) => r.sha256);
 }

@@ -2,7 +2,7 @@
 // Usage: npm run bootstrap-tenant -- --name "Acme Ltd" --slug acme --admin-email ops@acme.example
 //   (in a container: node dist/scripts/bootstrap-tenant.js --name … )
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config';
+import { loadDatabaseUrl } from '../config';
 import { createSequelize, Tenant } from '../db';
 import { migrate } from '../db/migrate';
 import { bootstrapTenant } from '../lib/bootstrap';
@@ -16,7 +16,7 @@ async function main(): Promise<void> {
     console.error('usage: bootstrap-tenant --name NAME --slug lowercase-slug --admin-email EMAIL');
     process.exit(2);
   }
-  const sequelize = createSequelize(loadConfig().databaseUrl);
+  const sequelize = createSequelize(loadDatabaseUrl());
   try {
     await migrate(sequelize);
     if (await Tenant.count({ where: { slug } })) {

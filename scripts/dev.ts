@@ -6,7 +6,7 @@ import path from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import { activityDepsFromConfig, createActivities } from '../activities';
 import { startApi } from '../api/server';
-import { loadConfig } from '../config';
+import { ConfigError, loadConfig } from '../config';
 import { createSequelize, Tenant } from '../db';
 import { migrate } from '../db/migrate';
 import { createLogger } from '../lib/logger';
@@ -14,11 +14,13 @@ import { bootstrapTenant } from '../lib/bootstrap';
 import { createWorkers, runWorkers } from '../workers/create';
 import { selectQueues } from '../workers/queues';
 import { ensureDevSecret } from './dev-secret';
-import { RunningPostgres, RunningTemporal, startEmbeddedPostgres, startTemporalDevServer } from './stack';
+import { DevStackError, freePort, portIsFree, RunningPostgres, RunningTemporal, startEmbeddedPostgres, startTemporalDevServer } from './stack';
 import { ensureChromium } from './tools';
 
 const DATA = path.resolve(process.env.DOCKET_DATA_DIR ?? path.join(__dirname, '..', '.data'));
 const say = (m: string) => console.log(`[docket] ${m}`);
+/** A path as the reader knows it: relative inside the current folder, absolute outside. */
+const shown = (p: string) => (path.relative(process.cwd(), p).startsWith('..') ? p : path.relative(process.cwd(), p) || '.');
 
 async function main(): Promise<void> {
   fs.mkdirSync(DATA, { recursive: true });
@@ -47,14 +49,21 @@ async function main(): Promise<void> {
 
   try {
     if (!process.env.DATABASE_URL) {
-      say('DATABASE_URL unset: starting embedded Postgres (data in .data/postgres, port 54320)');
-      pg = await startEmbeddedPostgres({ dir: path.join(DATA, 'postgres'), port: Number(process.env.EMBEDDED_PG_PORT ?? 54320), persistent: true });
+      // The data folder keeps the cluster, not the port: if 54320 is taken, another free one does.
+      const port = process.env.EMBEDDED_PG_PORT ? Number(process.env.EMBEDDED_PG_PORT) : (await portIsFree(54320)) ? 54320 : await freePort();
+      say(`DATABASE_URL unset: starting embedded Postgres on port ${port} (data in ${shown(path.join(DATA, 'postgres'))})`);
+      pg = await startEmbeddedPostgres({ dir: path.join(DATA, 'postgres'), port, persistent: true });
       stops.push(() => pg!.stop());
       process.env.DATABASE_URL = pg.url;
     }
     if (!process.env.TEMPORAL_ADDRESS) {
+      const port = Number(process.env.TEMPORAL_PORT || 7233);
+      const uiPort = Number(process.env.TEMPORAL_UI_PORT || 8233);
+      for (const p of [port, uiPort]) {
+        if (!(await portIsFree(p))) throw new DevStackError(`Port ${p} is in use (another Temporal dev server?): stop it, set TEMPORAL_ADDRESS to use a running Temporal, or pick other ports with TEMPORAL_PORT and TEMPORAL_UI_PORT.`);
+      }
       say('TEMPORAL_ADDRESS unset: starting a Temporal dev server (history in .data/temporal.db)');
-      temporal = await startTemporalDevServer({ port: 7233, uiPort: 8233, dbFile: path.join(DATA, 'temporal.db'), log: say });
+      temporal = await startTemporalDevServer({ port, uiPort, dbFile: path.join(DATA, 'temporal.db'), log: say });
       stops.push(() => temporal!.stop());
       process.env.TEMPORAL_ADDRESS = temporal.address;
     }
@@ -105,6 +114,7 @@ async function main(): Promise<void> {
     API          ${api.url}
     API docs     ${api.url}/docs
     Temporal UI  ${temporal?.uiUrl ?? `(external Temporal at ${config.temporal.address})`}
+    Postgres     ${pg ? `127.0.0.1:${pg.port} (embedded; database docket, user docket)` : databaseHost(config.databaseUrl)}
     Admin key    ${adminKey}
 
   Try:  curl -H "X-API-Key: ${adminKey}" ${api.url}/v1/me
@@ -112,8 +122,20 @@ async function main(): Promise<void> {
 `);
     await running;
   } catch (err) {
-    console.error(err);
+    // A machine problem the reader can fix is one sentence; anything else keeps its stack.
+    if (err instanceof DevStackError || err instanceof ConfigError) say(err.message);
+    else console.error(err);
     await shutdown(1);
+  }
+}
+
+/** host:port/database of an external DATABASE_URL, without its credentials. */
+function databaseHost(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.host}${u.pathname} (DATABASE_URL)`;
+  } catch {
+    return '(DATABASE_URL)';
   }
 }
 

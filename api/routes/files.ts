@@ -2,13 +2,16 @@
 import { Readable } from 'node:stream';
 import Busboy from 'busboy';
 import Koa from 'koa';
+import { Op, WhereOptions } from 'sequelize';
 import { StoredFile } from '../../db';
 import { recordAudit } from '../../lib/audit';
 import { BlobStore, BlobTooLargeError } from '../../lib/blob-store';
-import { deleteFile, storeStream } from '../../lib/files';
+import { ContentTooSmallError, deleteFile, fileDependents, OWNED_FILE_PREFIXES, ownerOf, storeStream } from '../../lib/files';
+import { AuthContext } from '../auth';
 import { page, paginate, queryOf, respond } from '../conventions';
 import { ApiError, notFound, validationFailed } from '../errors';
 import { presentFile } from '../presenters';
+import { nulErrors } from '../input';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
 
 export function contentDisposition(filename: string): string {
@@ -60,16 +63,26 @@ function multipartFile(ctx: Koa.Context, maxBytes: number): Promise<IncomingUplo
 export function fileRoutes(deps: RouteDeps): Handlers {
   const limit = deps.config.limits.uploadBytes;
 
-  async function findFile(tenantId: string, id: string): Promise<StoredFile> {
-    const file = await StoredFile.findOne({ where: { id, tenantId } });
+  /** The file, if the caller may open it: a file a workflow made also needs its owner's permission. */
+  async function findFile(auth: AuthContext, id: string): Promise<StoredFile> {
+    const file = await StoredFile.findOne({ where: { id, tenantId: auth.tenant.id } });
     if (!file) throw notFound(`File ${id}`);
+    const owner = ownerOf(file);
+    if (owner && !auth.permissions.has(owner.permission)) {
+      throw new ApiError(403, 'PERMISSION_DENIED', `This file was made by ${owner.what}; opening it needs the permission '${owner.permission}'`, { permission: owner.permission });
+    }
     return file;
   }
 
   return {
     async listFiles(c, ctx) {
       const q = queryOf(c);
-      const result = await paginate(StoredFile, { where: { tenantId: caller(ctx).tenant.id }, limit: q.int('limit'), cursor: q.str('cursor') });
+      const auth = caller(ctx);
+      // Files of owners the caller may not read are left out of the list.
+      const hidden: WhereOptions[] = OWNED_FILE_PREFIXES.filter((o) => !auth.permissions.has(o.permission))
+        .map((o) => ({ [Op.or]: [{ originKey: null }, { originKey: { [Op.notLike]: `${o.prefix}%` } }] }));
+      const where = { [Op.and]: [{ tenantId: auth.tenant.id }, ...hidden] };
+      const result = await paginate(StoredFile, { where, limit: q.int('limit'), cursor: q.str('cursor') });
       ctx.body = page(result, presentFile);
     },
 
@@ -77,15 +90,24 @@ export function fileRoutes(deps: RouteDeps): Handlers {
       if (ctx.request.length > limit) {
         throw new ApiError(413, 'PAYLOAD_TOO_LARGE', `Files may be at most ${limit} bytes`);
       }
+      const hasBody = ctx.request.length !== undefined ? ctx.request.length > 0 : ctx.get('transfer-encoding') !== '';
+      if (!hasBody) throw validationFailed([{ path: '/requestBody', message: 'is required: the file\'s bytes, or a multipart part named "file"' }]);
       const upload: IncomingUpload = ctx.is('multipart/form-data')
         ? await multipartFile(ctx, limit)
         : { stream: ctx.req, filename: queryOf(c).str('filename') ?? 'upload', contentType: ctx.get('content-type') || 'application/octet-stream' };
+      const bad = nulErrors(upload.filename, '/requestBody/file/filename');
+      if (bad.length) {
+        upload.stream.resume();
+        throw validationFailed(bad);
+      }
       const audit = auditContext(ctx);
       let file: StoredFile;
       try {
-        file = await storeStream(deps.blobs, { tenantId: audit.tenantId, filename: upload.filename.slice(0, 255), contentType: upload.contentType.slice(0, 200), createdBy: audit.actor.id }, upload.stream, limit);
+        const meta = { tenantId: audit.tenantId, filename: upload.filename.slice(0, 255), contentType: upload.contentType.slice(0, 200), createdBy: audit.actor.id };
+        file = await storeStream(deps.blobs, meta, upload.stream, { maxBytes: limit, minBytes: 1 });
       } catch (err) {
         if (err instanceof BlobTooLargeError) throw new ApiError(413, 'PAYLOAD_TOO_LARGE', `Files may be at most ${limit} bytes`);
+        if (err instanceof ContentTooSmallError) throw validationFailed([{ path: '/requestBody', message: 'is empty: a file has at least one byte' }]);
         throw err;
       }
       await recordAudit({ ...audit, action: 'files.file.uploaded', entityType: 'file', entityId: file.id, after: presentFile(file) });
@@ -93,19 +115,23 @@ export function fileRoutes(deps: RouteDeps): Handlers {
     },
 
     async getFile(c, ctx) {
-      const file = await findFile(caller(ctx).tenant.id, c.request.params.fileId as string);
+      const file = await findFile(caller(ctx), c.request.params.fileId as string);
       respond(ctx, presentFile(file), { etag: `"${file.sha256}"` });
     },
 
     async downloadFile(c, ctx) {
-      await sendStoredFile(ctx, deps.blobs, await findFile(caller(ctx).tenant.id, c.request.params.fileId as string));
+      await sendStoredFile(ctx, deps.blobs, await findFile(caller(ctx), c.request.params.fileId as string));
     },
 
     async deleteFile(c, ctx) {
       const audit = auditContext(ctx);
-      const file = await findFile(audit.tenantId, c.request.params.fileId as string);
-      await deleteFile(deps.blobs, file);
-      await recordAudit({ ...audit, action: 'files.file.deleted', entityType: 'file', entityId: file.id, before: presentFile(file) });
+      const file = await findFile(caller(ctx), c.request.params.fileId as string);
+      // A document's or an export's file goes with its owner (DELETE /v1/documents/{id}), never alone.
+      await deleteFile(deps.blobs, file, async (transaction) => {
+        const { count, what } = await fileDependents(file, transaction);
+        if (count > 0) throw new ApiError(409, 'DEPENDENCY_EXISTS', `The file is used by ${what.join(' and ')}; delete that instead`, { count });
+        await recordAudit({ ...audit, action: 'files.file.deleted', entityType: 'file', entityId: file.id, before: presentFile(file) }, transaction);
+      });
       ctx.status = 204;
     },
   };

@@ -41,6 +41,8 @@ function checkSchedule(f: Fields): void {
     }
   }
   if (f.runAt !== null && f.runAt.getTime() <= Date.now()) throw new ApiError(422, 'TIME_IN_PAST', `runAt ${f.runAt.toISOString()} is in the past`);
+  // A single run is a Temporal calendar entry, whose year must lie in 2000–2100.
+  if (f.runAt !== null && f.runAt.getUTCFullYear() > 2100) throw new ApiError(422, 'INVALID_JOB', `runAt ${f.runAt.toISOString()} is after 2100 (Temporal schedules end there)`);
 }
 
 function spec(f: Fields): ScheduleOptions['spec'] {

@@ -9,8 +9,20 @@ import { Schemas } from '../schemas';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
 import { startApprovalFlow } from './approvals';
 
-/** Sum of lines in cents, so 0.1 + 0.2 is 0.30. */
-const totalOf = (lines: PurchaseOrderLine[]) => Math.round(lines.reduce((sum, l) => sum + Math.round(l.quantity * l.unitPrice * 100), 0)) / 100;
+/** The largest total `purchase_orders.total` (DECIMAL(14,2)) holds; also exact in a double, in cents. */
+export const MAX_ORDER_TOTAL = 999_999_999_999.99;
+
+/**
+ * Sum of lines in cents, so 0.1 + 0.2 is 0.30. Each line is within the contract's maxima, but 500 lines
+ * of them are not within the column: a larger total is refused (422), never a database error.
+ */
+function totalOf(lines: PurchaseOrderLine[]): number {
+  const total = Math.round(lines.reduce((sum, l) => sum + Math.round(l.quantity * l.unitPrice * 100), 0)) / 100;
+  if (total > MAX_ORDER_TOTAL) {
+    throw new ApiError(422, 'TOTAL_TOO_LARGE', `The order's total ${total} is over ${MAX_ORDER_TOTAL}`, { errors: [{ path: '/requestBody/lines', message: `the total must be at most ${MAX_ORDER_TOTAL}` }] });
+  }
+  return total;
+}
 
 const EDITABLE = ['draft', 'rejected'];
 

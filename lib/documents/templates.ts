@@ -12,6 +12,13 @@ import type { TemplateParts, TemplateSettings } from '../../db/models/documents'
 export const PART_NAMES = ['base', 'header', 'footer', 'css'] as const;
 export type PartName = (typeof PART_NAMES)[number];
 
+/**
+ * A partial's name. The names of Object.prototype's members (`toString`, `__proto__`, `constructor` …)
+ * are refused: partials live in a plain JSON object, where such a name would read or replace something
+ * other than a partial. openapi.yaml's `part` path parameter carries the same pattern.
+ */
+export const PARTIAL_NAME = /^(?!(?:__proto__|__defineGetter__|__defineSetter__|__lookupGetter__|__lookupSetter__|constructor|hasOwnProperty|isPrototypeOf|propertyIsEnumerable|toLocaleString|toString|valueOf)$)[A-Za-z0-9_-]{1,64}$/;
+
 /** Caps that keep one template from starving the worker (liquidjs counts them per render). */
 export const TEMPLATE_LIMITS = { renderMs: 2_000, parseBytes: 1_000_000, memory: 20_000_000 };
 
@@ -38,7 +45,7 @@ export interface RenderedHtml {
 function engine(parts: TemplateParts, strict: boolean): Liquid {
   return new Liquid({
     // In-memory lookup only: includes/renders resolve against the template's partials, never the disk.
-    templates: { ...parts.partials },
+    templates: Object.assign(Object.create(null) as Record<string, string>, parts.partials),
     relativeReference: false,
     strictVariables: strict,
     strictFilters: true,

@@ -6,6 +6,7 @@ import { Sequelize } from 'sequelize';
 import request from 'supertest';
 import { createActivities, rendererFromConfig } from '../../activities';
 import { createApp, DocketApp } from '../../api/app';
+import { createHttpServer } from '../../api/http-server';
 import { Config, loadConfig } from '../../config';
 import { createSequelize } from '../../db';
 import { DiskBlobStore } from '../../lib/blob-store';
@@ -51,7 +52,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
     config, sequelize, metrics, blobs, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent', 'test'),
     temporal: { client, ping: opts.ping ?? (async () => { await connection.workflowService.getSystemInfo({}); }) },
   });
-  const server = http.createServer(docket.app.callback());
+  const server = createHttpServer(docket.app);
   const checker = new ContractChecker(docket.api);
   let workers: Worker[] = [];
   let running: Promise<unknown> = Promise.resolve();

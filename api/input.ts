@@ -1,0 +1,72 @@
+// Input checks at the edge, before validation, handlers or Postgres see a request: NUL characters,
+// JSON nesting depth, and date-times that Postgres and JavaScript can both hold.
+import { fullFormats } from 'ajv-formats/dist/formats';
+import { FieldError } from './errors';
+
+/** Deeper JSON is refused before it is parsed: nothing in the contract nests anywhere near this. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Whether JSON text nests arrays/objects deeper than `max`, by one pass over the text (no recursion, no
+ * parse), so a body nested 10,000 deep costs a scan and never reaches anything that recurses over it.
+ */
+export function jsonTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+const NUL_MESSAGE = 'must not contain NUL (\\u0000) characters';
+const pointer = (segment: string) => segment.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/**
+ * Where `value` holds a NUL character, in a string or an object key, as problem `errors` under `base`
+ * (`/requestBody`, `/query`, `/path`). Postgres cannot store NUL in text, and a name that differs only
+ * by a NUL is a spoof, so such input is refused whole. Walks with a stack, not recursion (the depth is
+ * bounded by MAX_JSON_DEPTH anyway); stops after `limit` findings.
+ */
+export function nulErrors(value: unknown, base: string, limit = 10): FieldError[] {
+  const errors: FieldError[] = [];
+  const stack: [unknown, string][] = [[value, base]];
+  while (stack.length && errors.length < limit) {
+    const [v, path] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (v.includes('\0')) errors.push({ path, message: NUL_MESSAGE });
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${path}/${i}`]);
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, child] of Object.entries(v)) {
+        const at = `${path}/${pointer(k)}`;
+        if (k.includes('\0')) errors.push({ path: at, message: NUL_MESSAGE });
+        else stack.push([child, at]);
+      }
+    }
+  }
+  return errors;
+}
+
+/** The earliest and latest instants accepted as `format: date-time`: years 0001–9999 in UTC. */
+export const DATE_TIME_RANGE = { min: Date.parse('0001-01-01T00:00:00Z'), max: Date.parse('9999-12-31T23:59:59.999Z') };
+
+const rfc3339 = fullFormats['date-time'] as { validate: (s: string) => boolean };
+
+/**
+ * `format: date-time` as Docket accepts it: RFC 3339 (what ajv-formats checks), an instant JavaScript
+ * can parse (no leap second `:60`), and within years 0001–9999 UTC — Postgres has no year 0, and
+ * `0000-01-01` or an offset that moves `0001-01-01` back into year 0 would otherwise reach it and fail.
+ */
+export function isDateTime(s: string): boolean {
+  if (!rfc3339.validate(s)) return false;
+  const t = Date.parse(s);
+  return Number.isFinite(t) && t >= DATE_TIME_RANGE.min && t <= DATE_TIME_RANGE.max;
+}
