@@ -9,7 +9,7 @@ import { createApp, DocketApp } from '../../api/app';
 import { Config, loadConfig } from '../../config';
 import { createSequelize } from '../../db';
 import { DiskBlobStore } from '../../lib/blob-store';
-import { createLogger } from '../../lib/logger';
+import { createLogger, type Logger } from '../../lib/logger';
 import { createEmailSender } from '../../lib/notify/email';
 import { createMetrics, Metrics } from '../../lib/metrics';
 import { createWorkers } from '../../workers/create';
@@ -35,7 +35,7 @@ export interface TestApp {
 
 let shared: { sequelize: Sequelize; users: number } | undefined;
 
-export async function startTestApp(env: Record<string, string> = {}, opts: { ping?: () => Promise<void> } = {}): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, opts: { ping?: () => Promise<void>; logger?: Logger } = {}): Promise<TestApp> {
   const config = loadConfig({ ...process.env, RATE_LIMIT_PER_MINUTE: '0', ...env });
   // Models are bound to one Sequelize per module registry (one per test file): share it between apps.
   shared ??= { sequelize: createSequelize(config.databaseUrl, { poolMax: 5 }), users: 0 };
@@ -46,7 +46,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
   const metrics = createMetrics({ defaults: false });
   const blobs = new DiskBlobStore(config.fileStoreDir);
   const docket = await createApp({
-    config, sequelize, metrics, blobs, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent', 'test'),
+    config, sequelize, metrics, blobs, logger: opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent', 'test'),
     temporal: { client, ping: opts.ping ?? (async () => { await connection.workflowService.getSystemInfo({}); }) },
   });
   const server = http.createServer(docket.app.callback());
