@@ -133,8 +133,9 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
 
     /** The object follows the flow's outcome; an approved purchase order gets its PDF (documents). */
     async flowFinished(i: { tenantId: string; flowId: string; objectType: string; objectId: string; status: FlowStatus }): Promise<void> {
-      // A flow may name a purchase_order that is not one of ours (the API lets any object type be approved);
-      // an id that is not even a UUID would make every query fail and the activity retry forever.
+      // Only a submit starts a purchase_order flow now, but flows started before (through POST /v1/approval-flows)
+      // may name an order that is not one of ours; an id that is not even a UUID would make every query fail and
+      // the activity retry forever.
       if (i.objectType !== 'purchase_order' || !isUuid(i.objectId)) return;
       const next = i.status === 'approved' ? 'approved' : i.status === 'rejected' ? 'rejected' : 'draft';
       const [changed] = await PurchaseOrder.update({ state: next }, { where: { id: i.objectId, tenantId: i.tenantId, approvalFlowId: i.flowId, state: 'pending_approval' } });

@@ -47,6 +47,11 @@ function fieldErrors(errors: AjvError[] | null | undefined): FieldError[] {
   });
 }
 
+/** The request path as logged: a one-click link's token is a credential, so its segment is left out. */
+export function loggedPath(path: string): string {
+  return path.replace(/^(\/v1\/approval-links\/)[^/]+/, '$1[redacted]');
+}
+
 export async function createApp(deps: AppDeps): Promise<DocketApp> {
   const contract = loadContract();
   const authenticator = new Authenticator(deps.config);
@@ -139,7 +144,7 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       const operation = ctx.state.operationId ?? 'unmatched';
       deps.metrics.httpDuration.observe({ operation, method: ctx.method, status: String(ctx.status) }, seconds);
-      deps.logger.info({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, operation, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request');
+      deps.logger.info({ requestId: ctx.state.requestId, method: ctx.method, path: loggedPath(ctx.path), operation, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request');
     }
   });
 
@@ -156,7 +161,14 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
   });
 
   app.use(helmet({
-    contentSecurityPolicy: { directives: { defaultSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'] } },
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'],
+        // Only where Docket is served over https: over plain http (e.g. an intranet host) it would send the
+        // approval page's form to an https address that does not answer.
+        upgradeInsecureRequests: deps.config.publicUrl.startsWith('https:') ? [] : null,
+      },
+    },
   }));
   if (deps.config.cors.origins.length) {
     const allowed = new Set(deps.config.cors.origins);

@@ -1,4 +1,5 @@
-// Resolves approver sets (named users + current members of named roles) to active user ids.
+// Resolves approver sets (named users + current members of named roles) to active user ids, and says
+// why a set a template names would leave nobody to sign.
 import { Role, User, UserRole } from '../db';
 
 export async function resolveApprovers(tenantId: string, users: string[], roles: string[]): Promise<string[]> {
@@ -10,4 +11,31 @@ export async function resolveApprovers(tenantId: string, users: string[], roles:
     for (const u of await User.findAll({ where: { tenantId, id: links.map((l) => l.userId), active: true } })) ids.add(u.id);
   }
   return [...ids].sort();
+}
+
+export interface ApproverIssue {
+  /** JSON pointer into the template, e.g. /stages/1/approvers/roles/0. */
+  path: string;
+  message: string;
+}
+
+/**
+ * Checks a set as a template names it (`path` points at it): every role exists in the tenant, every user
+ * is an active user of the tenant (another tenant's id is simply unknown here), and someone is left.
+ */
+export async function checkApproverSet(tenantId: string, set: { users: string[]; roles: string[] }, path: string): Promise<{ resolved: string[]; issues: ApproverIssue[] }> {
+  const issues: ApproverIssue[] = [];
+  const users = set.users.length ? await User.findAll({ where: { tenantId, id: set.users }, attributes: ['id', 'active'] }) : [];
+  set.users.forEach((id, k) => {
+    const user = users.find((u) => u.id === id);
+    if (!user) issues.push({ path: `${path}/users/${k}`, message: `no user ${id} in this tenant` });
+    else if (!user.active) issues.push({ path: `${path}/users/${k}`, message: `user ${id} is deactivated` });
+  });
+  const roles = set.roles.length ? await Role.findAll({ where: { tenantId, key: set.roles }, attributes: ['key'] }) : [];
+  set.roles.forEach((key, k) => {
+    if (!roles.some((r) => r.key === key)) issues.push({ path: `${path}/roles/${k}`, message: `no role "${key}" in this tenant` });
+  });
+  const resolved = await resolveApprovers(tenantId, set.users, set.roles);
+  if (!issues.length && !resolved.length) issues.push({ path, message: 'resolves to nobody: its roles have no active members' });
+  return { resolved, issues };
 }

@@ -3,7 +3,7 @@ import { Client, WorkflowHandle } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Workflow } from '@temporalio/common';
 import type { WorkflowStartOptions } from '@temporalio/client';
-import { BusinessRef, businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '../workflows/search-attributes';
+import { BusinessRef, businessWorkflowId, ENTITY_ID, ENTITY_TYPE, OBJECT_ID, STATUS, TENANT_ID } from '../workflows/search-attributes';
 
 export interface TemporalDeps {
   client: Client;
@@ -81,6 +81,7 @@ function startWorkflow<W extends Workflow>(client: Client, workflowId: string, o
       { key: ENTITY_TYPE, value: opts.entityType },
       { key: ENTITY_ID, value: opts.entityId },
       { key: STATUS, value: opts.initialStatus },
+      ...(opts.objectId === undefined ? [] : [{ key: OBJECT_ID, value: opts.objectId }]),
     ],
   } as unknown as WorkflowStartOptions<W>);
 }

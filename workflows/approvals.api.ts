@@ -36,7 +36,8 @@ export interface TemplateDef {
 }
 
 export type FlowStatus = 'pending' | 'approved' | 'rejected' | 'cancelled' | 'expired';
-export type StageStatus = 'waiting' | 'active' | 'approved' | 'rejected';
+/** A stage still open when its flow ends (expired, cancelled, rejected at due) ends with the flow. */
+export type StageStatus = 'waiting' | 'active' | 'approved' | 'rejected' | 'expired' | 'cancelled';
 
 export interface Signature {
   userId: string;
@@ -92,8 +93,8 @@ export interface ApprovalFlowInput {
    * them in keeps stage opening synchronous, so an Update never meets a stage still being opened.
    */
   approvers: string[][];
-  /** Set by continue-as-new: the state and counters carried into the new run. */
-  resume?: { state: FlowState; seq: number; startedAt: string };
+  /** Set by continue-as-new: the state and counters carried into the new run (and the rules it started with). */
+  resume?: { state: FlowState; seq: number; startedAt: string; clampQuorum?: boolean };
 }
 
 export interface SignCommand {
@@ -102,6 +103,8 @@ export interface SignCommand {
   decision: 'approve' | 'reject';
   comment?: string;
   via: 'api' | 'email';
+  /** The stage the signer was asked to sign (an emailed link's): refused once the flow has moved on. */
+  stage?: number;
 }
 
 export interface CancelCommand {
@@ -129,6 +132,7 @@ export const APPROVAL_REFUSALS = {
   NOT_ALLOWED_TO_CANCEL: 403,
   ALREADY_SIGNED: 409,
   FLOW_CLOSED: 409,
+  STAGE_CHANGED: 409,
   REASON_REQUIRED: 422,
   SIGNATURE_NOT_FOUND: 404,
 } as const;

@@ -1,14 +1,16 @@
 // One approval flow: stages in order, signatures by Update (refused synchronously by validators),
 // reminders, escalation and expiry on durable timers; every change is persisted by an activity.
 import {
-  allHandlersFinished, ApplicationFailure, condition, continueAsNew, proxyActivities, proxyLocalActivities, setHandler, workflowInfo,
+  allHandlersFinished, ApplicationFailure, condition, continueAsNew, patched, proxyActivities, proxyLocalActivities, setHandler,
+  upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { ApprovalActivities } from '../activities/approvals';
 import {
   ApprovalFlowInput, ApprovalRefusal, cancelUpdate, flowStateQuery, FlowState, FlowStatus, HistoryEvent, notificationQueueOf,
   removeSignatureUpdate, signUpdate, StageState,
 } from './approvals.api';
-import { eligibleApprovers, pendingApprovers, stageOutcome } from './approvals.rules';
+import { AUTO_APPROVE_REASON, autoApproves, eligibleApprovers, pendingApprovers, stageOutcome } from './approvals.rules';
+import { OBJECT_ID } from './search-attributes';
 import { setWorkflowStatus } from './status';
 
 // A recipient the mail server refuses for good (5xx) is not retried; anything else is.
@@ -44,6 +46,9 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     stages: def.stages.map((s) => ({ name: s.name, status: 'waiting', approvers: [], signatures: [] })),
   };
   let seq = input.resume?.seq ?? 0;
+  // Flows started before quorums were kept whole keep the old rule to their end (patched: their
+  // histories replay as they ran); decided once per flow and carried across continue-as-new.
+  const clampQuorum = input.resume ? input.resume.clampQuorum ?? false : !patched('approvals-quorum-not-clamped');
   let unsaved: HistoryEvent[] = [];
   // Bumped by every accepted update; the main loop answers by settling (persisting) that version.
   let settled = state.version;
@@ -67,6 +72,11 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
   }
 
   function finish(status: Exclude<FlowStatus, 'pending'>, reason: string, by?: string): void {
+    const open = stage();
+    // The stage left open by an end that is not a signature (expiry, due-reject, cancel) ends with the flow.
+    if (status !== 'approved' && open?.status === 'active' && patched('approvals-close-stage-at-end')) {
+      open.status = status === 'expired' || status === 'cancelled' ? status : 'rejected';
+    }
     state.status = status;
     state.outcome = { reason, by, at: nowIso() };
     state.version++;
@@ -90,7 +100,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
   async function advance(): Promise<void> {
     while (state.status === 'pending') {
       const s = stage();
-      const outcome = stageOutcome(def.stages[state.currentStage], s, eligible(s));
+      const outcome = stageOutcome(def.stages[state.currentStage], s, eligible(s), clampQuorum);
       if (outcome === 'active') return;
       s.status = outcome;
       state.version++;
@@ -109,9 +119,9 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
   // stage is opened (synchronously) before the handlers exist: validators never see a half-made flow.
   if (!input.resume) {
     event({ type: 'created', actorId: input.requester.id });
-    if (input.requester.roles.some((r) => def.autoApproveRoles.includes(r))) {
+    if (autoApproves(def, input.requester.roles)) {
       event({ type: 'auto_approved', actorId: input.requester.id });
-      finish('approved', 'the requester holds an auto-approve role', input.requester.id);
+      finish('approved', AUTO_APPROVE_REASON, input.requester.id);
     } else {
       openStage(0);
     }
@@ -133,6 +143,8 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
       if (state.status !== 'pending') throw refuse('FLOW_CLOSED', `The flow is ${state.status}`);
       const s = stage();
       if (s.status !== 'active') throw refuse('FLOW_CLOSED', `Stage "${s.name}" is ${s.status}`);
+      // A link mailed for an earlier stage must not sign the stage open now (its approvers may overlap).
+      if (cmd.stage !== undefined && cmd.stage !== state.currentStage) throw refuse('STAGE_CHANGED', `The flow has moved on to stage "${s.name}"`);
       if (cmd.userId === input.requester.id && !def.allowSelfApproval && s.approvers.includes(cmd.userId)) {
         throw refuse('SELF_APPROVAL_FORBIDDEN', 'The requester may not approve their own request');
       }
@@ -158,7 +170,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     const s = state.stages[cmd.stage];
     s.signatures = s.signatures.filter((x) => x.userId !== cmd.userId);
     event({ type: 'signature_removed', stage: cmd.stage, actorId: cmd.adminId, comment: cmd.reason });
-    if (cmd.stage < state.currentStage && stageOutcome(def.stages[cmd.stage], s, eligible(s)) !== 'approved') {
+    if (cmd.stage < state.currentStage && stageOutcome(def.stages[cmd.stage], s, eligible(s), clampQuorum) !== 'approved') {
       // The earlier stage is no longer satisfied: it reopens, and the stages after it start over.
       for (let i = cmd.stage + 1; i <= state.currentStage; i++) Object.assign(state.stages[i], { status: 'waiting', signatures: [] });
       s.status = 'active';
@@ -196,9 +208,14 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
   while (state.status === 'pending') {
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof approvalFlowWorkflow>({ ...input, resume: { state, seq, startedAt } });
+      await continueAsNew<typeof approvalFlowWorkflow>({ ...input, resume: { state, seq, startedAt, clampQuorum } });
     }
     setWorkflowStatus('pending');
+    // Flows are started with ObjectId (the object's own id, as operators know it); one started before
+    // that attribute existed gets it here (patched: older histories replay without it).
+    if (workflowInfo().typedSearchAttributes.get(OBJECT_ID) === undefined && patched('approvals-object-id-attribute')) {
+      upsertSearchAttributes([{ key: OBJECT_ID, value: input.objectId }]);
+    }
     const s = stage();
     const sd = def.stages[state.currentStage];
     const dueAt = s.dueAt ? Date.parse(s.dueAt) : Infinity;

@@ -1,13 +1,13 @@
 // Purchase orders: drafts, edits (locked while approval is pending), submit → approval flow, place.
 import { randomUUID } from 'node:crypto';
-import { PurchaseOrder, PurchaseOrderLine } from '../../db';
+import { ApprovalFlow, PurchaseOrder, PurchaseOrderLine } from '../../db';
 import { recordAudit } from '../../lib/audit';
 import { checkIfMatch, page, paginate, queryOf, respond, versionEtag } from '../conventions';
 import { ApiError, notFound } from '../errors';
 import { presentPurchaseOrder } from '../presenters';
 import { Schemas } from '../schemas';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
-import { startApprovalFlow } from './approvals';
+import { insertFlow, launchFlow, prepareFlow } from './approvals';
 
 /** The largest total `purchase_orders.total` (DECIMAL(14,2)) holds; also exact in a double, in cents. */
 export const MAX_ORDER_TOTAL = 999_999_999_999.99;
@@ -25,6 +25,9 @@ function totalOf(lines: PurchaseOrderLine[]): number {
 }
 
 const EDITABLE = ['draft', 'rejected'];
+
+/** What approval template conditions read of an order: taken from the order itself, never from a caller. */
+export const approvalContextOf = (o: PurchaseOrder) => ({ total: o.total, currency: o.currency, supplier: o.supplier, number: o.number });
 
 export function purchasingRoutes(deps: RouteDeps): Handlers {
   async function findOrder(tenantId: string, id: string): Promise<PurchaseOrder> {
@@ -85,15 +88,34 @@ export function purchasingRoutes(deps: RouteDeps): Handlers {
     async submitPurchaseOrder(c, ctx) {
       const a = caller(ctx);
       const audit = auditContext(ctx);
-      const order = await findOrder(a.tenant.id, c.request.params.orderId as string);
-      if (!EDITABLE.includes(order.state)) throw new ApiError(409, 'INVALID_STATE', `A ${order.state} order cannot be submitted`);
-      const { flow } = await startApprovalFlow(deps, {
-        tenantId: a.tenant.id, requester: { id: a.user.id, roles: a.roles }, objectType: 'purchase_order', objectId: order.id,
-        title: `${order.number} — ${order.supplier}, ${order.total.toFixed(2)} ${order.currency}`,
-        context: { total: order.total, currency: order.currency, supplier: order.supplier, number: order.number },
+      const orderId = c.request.params.orderId as string;
+      // The order stays locked while its flow is decided and written, and moves to pending_approval in the same
+      // transaction: an edit racing the submit waits and then finds it locked (ORDER_LOCKED), so the flow decides
+      // the order as it was submitted; and the order is pending before its workflow can end (an auto-approval).
+      const { order, prepared, flow, before } = await deps.sequelize.transaction(async (transaction) => {
+        const o = await PurchaseOrder.findOne({ where: { id: orderId, tenantId: a.tenant.id }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!o) throw notFound(`Purchase order ${orderId}`);
+        if (!EDITABLE.includes(o.state)) throw new ApiError(409, 'INVALID_STATE', `A ${o.state} order cannot be submitted`);
+        // A pending flow this order did not start (POST /v1/approval-flows allowed that once, with the caller's
+        // context and template) must not decide it.
+        const other = await ApprovalFlow.findOne({ where: { tenantId: a.tenant.id, objectType: 'purchase_order', objectId: o.id, status: 'pending' }, transaction });
+        if (other) {
+          throw new ApiError(409, 'CONFLICTING_FLOW', `Approval flow ${other.id} is pending for this order but was not started by submitting it; cancel it (POST /v1/approval-flows/${other.id}/cancel), then submit`);
+        }
+        const p = await prepareFlow({
+          tenantId: a.tenant.id, requester: { id: a.user.id, roles: a.roles }, objectType: 'purchase_order', objectId: o.id,
+          title: `${o.number} — ${o.supplier}, ${o.total.toFixed(2)} ${o.currency}`, context: approvalContextOf(o),
+        });
+        const f = await insertFlow(p, transaction);
+        const was = { state: o.state, approvalFlowId: o.approvalFlowId ?? null };
+        Object.assign(o, { state: 'pending_approval', approvalFlowId: f.id });
+        await o.save({ transaction });
+        return { order: o, prepared: p, flow: f, before: was };
       });
-      // Only a draft/rejected order moves: a concurrent submit that lost the race changes nothing.
-      await PurchaseOrder.update({ state: 'pending_approval', approvalFlowId: flow.id }, { where: { id: order.id, state: EDITABLE } });
+      await launchFlow(deps, prepared, () => deps.sequelize.transaction(async (transaction) => {
+        await PurchaseOrder.update(before, { where: { id: order.id, approvalFlowId: flow.id }, transaction });
+        await flow.destroy({ transaction });
+      }));
       await recordAudit({ ...audit, action: 'purchasing.order.submitted', entityType: 'purchase_order', entityId: order.id, after: { approvalFlowId: flow.id }, workflowId: flow.workflowId });
       await order.reload();
       respond(ctx, presentPurchaseOrder(order), { status: 202, location: `/v1/approval-flows/${flow.id}` });

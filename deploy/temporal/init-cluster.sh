@@ -9,7 +9,7 @@ set -eu
 : "${TEMPORAL_NAMESPACE:=default}"
 : "${TEMPORAL_NAMESPACE_RETENTION:=72h}"
 # name:type pairs; keep in step with SEARCH_ATTRIBUTE_NAMES in workflows/search-attributes.ts.
-: "${DOCKET_SEARCH_ATTRIBUTES:=TenantId:Keyword EntityType:Keyword EntityId:Keyword Status:Keyword}"
+: "${DOCKET_SEARCH_ATTRIBUTES:=TenantId:Keyword EntityType:Keyword EntityId:Keyword Status:Keyword ObjectId:Keyword}"
 
 # Resolve the host to an IPv4 address first: the server listens on 0.0.0.0 only, and a name that
 # resolves to IPv6 first makes the CLI fail to connect.

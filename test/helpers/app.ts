@@ -10,7 +10,7 @@ import { createHttpServer } from '../../api/http-server';
 import { Config, loadConfig } from '../../config';
 import { createSequelize } from '../../db';
 import { DiskBlobStore } from '../../lib/blob-store';
-import { createLogger } from '../../lib/logger';
+import { createLogger, type Logger } from '../../lib/logger';
 import { createEmailSender } from '../../lib/notify/email';
 import { createMetrics, Metrics } from '../../lib/metrics';
 import { createWorkers } from '../../workers/create';
@@ -38,7 +38,7 @@ export interface TestApp {
 
 let shared: { sequelize: Sequelize; users: number } | undefined;
 
-export async function startTestApp(env: Record<string, string> = {}, opts: { ping?: () => Promise<void> } = {}): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, opts: { ping?: () => Promise<void>; logger?: Logger } = {}): Promise<TestApp> {
   const config = loadConfig({ ...process.env, RATE_LIMIT_PER_MINUTE: '0', AUTH_FAILURE_LIMIT_PER_MINUTE: '0', ...env });
   // Models are bound to one Sequelize per module registry (one per test file): share it between apps.
   shared ??= { sequelize: createSequelize(config.databaseUrl, { poolMax: 5 }), users: 0 };
@@ -49,7 +49,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
   const metrics = createMetrics({ defaults: false });
   const blobs = new DiskBlobStore(config.fileStoreDir);
   const docket = await createApp({
-    config, sequelize, metrics, blobs, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent', 'test'),
+    config, sequelize, metrics, blobs, logger: opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent', 'test'),
     temporal: { client, ping: opts.ping ?? (async () => { await connection.workflowService.getSystemInfo({}); }) },
   });
   const server = createHttpServer(docket.app);

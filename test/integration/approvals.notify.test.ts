@@ -1,36 +1,44 @@
-// The approvers' emails of one stage: sent a few at a time, every outcome recorded, and a retry after a
-// partial failure sends only the ones that did not go out.
+// The approvers' emails of one stage, sent through the real SMTP client to a real SMTP server (the test
+// sink): a few at a time, every outcome recorded, and a retry after a partial failure sends only the ones
+// that did not go out.
 import { randomUUID } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createApprovalActivities } from '../../activities/approvals';
 import { createSequelize, NotificationDelivery, User } from '../../db';
-import { EmailRejectedError, type EmailSender } from '../../lib/notify/email';
+import { createEmailSender, EmailRejectedError, IDEMPOTENCY_HEADER, messageIdFor, type EmailSender } from '../../lib/notify/email';
 import { buildTenant, buildUser } from '../helpers/factories';
+import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
 
 const sequelize = createSequelize(process.env.DATABASE_URL!);
-afterAll(() => sequelize.close());
+let sink: SmtpSink;
+/** What the mail server answers each recipient with (an SMTP reply code), or undefined to accept. */
+let refuse: (address: string) => number | undefined = () => undefined;
+beforeAll(async () => { sink = await startSmtpSink({ rejectRecipient: (a) => refuse(a) }); });
+afterAll(async () => {
+  await sink.close();
+  await sequelize.close();
+});
 
-/** A mail server that answers each recipient with what `outcome` says, and remembers what it accepted. */
-function fakeMail(outcome: (to: string) => 'ok' | 'down' | 'refused') {
-  const accepted: string[] = [];
+/** The real SMTP sender, watched: how many of its sends are in flight at once. */
+function realMail() {
+  const sender = createEmailSender({ smtpUrl: sink.url, from: 'docket@example.test' });
   let inFlight = 0;
   let maxInFlight = 0;
   const email: EmailSender = {
     async send(msg) {
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      await new Promise((r) => setTimeout(r, 5));
-      inFlight--;
-      const o = outcome(msg.to);
-      if (o === 'down') throw new Error(`connection to the mail server lost (${msg.to})`);
-      if (o === 'refused') throw new EmailRejectedError(550, 'mailbox unavailable');
-      accepted.push(msg.to);
-      return { messageId: `<${msg.idempotencyKey}>` };
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      try {
+        return await sender.send(msg);
+      } finally {
+        inFlight--;
+      }
     },
-    async close() {},
+    close: () => sender.close(),
   };
-  return { email, accepted, maxInFlight: () => maxInFlight };
+  return { email, maxInFlight: () => maxInFlight };
 }
+
+const received = (to: string) => sink.messages.filter((m) => m.to.includes(to));
 
 async function stageOf(n: number) {
   const tenant = await buildTenant();
@@ -52,41 +60,60 @@ const deliveriesOf = (flowId: string) => NotificationDelivery.findAll({ where: {
 
 beforeEach(() => { heartbeats = 0; });
 
-it('given the mail server drops one approver\'s message, the others are sent and recorded, and the retry sends only that one', async () => {
+it('given the mail server turns one approver away for now (451), the others are sent and recorded, and the retry sends only that one', async () => {
   const { users, input } = await stageOf(20);
   const unlucky = users[7].email;
-  let serverDown = true;
-  const mail = fakeMail((to) => (to === unlucky && serverDown ? 'down' : 'ok'));
+  refuse = (to) => (to === unlucky ? 451 : undefined);
+  const mail = realMail();
   const acts = createApprovalActivities({ email: mail.email, linkSecret: 'x'.repeat(32), publicUrl: 'http://docket.test' });
+  try {
+    await expect(notify(acts, input)).rejects.toThrow(/451/);
+    expect(users.filter((u) => received(u.email).length === 1)).toHaveLength(19);
+    expect(received(unlucky)).toHaveLength(0);
+    expect(heartbeats).toBeGreaterThanOrEqual(21); // at the start and after each of the 20 emails
+    expect(mail.maxInFlight()).toBeGreaterThan(1);
+    expect(mail.maxInFlight()).toBeLessThanOrEqual(8);
+    let rows = await deliveriesOf(input.flowId);
+    expect(rows.filter((d) => d.status === 'sent')).toHaveLength(19);
+    const failed = rows.find((d) => d.recipient === unlucky)!;
+    expect(failed).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(failed.error).toContain('451');
 
-  await expect(notify(acts, input)).rejects.toThrow('connection to the mail server lost');
-  expect(mail.accepted).toHaveLength(19);
-  expect(heartbeats).toBeGreaterThanOrEqual(21); // at the start and after each of the 20 emails
-  expect(mail.maxInFlight()).toBeGreaterThan(1);
-  expect(mail.maxInFlight()).toBeLessThanOrEqual(8);
-  let rows = await deliveriesOf(input.flowId);
-  expect(rows.filter((d) => d.status === 'sent')).toHaveLength(19);
-  const failed = rows.find((d) => d.recipient === unlucky)!;
-  expect(failed).toMatchObject({ status: 'pending', attempts: 1 });
-  expect(failed.error).toContain('connection to the mail server lost');
+    // What arrived: the subject, one approve and one reject link per approver, the Message-ID from the delivery key.
+    const mailOf = received(users[0].email)[0];
+    expect(mailOf.subject).toBe('Approval requested: PO-42');
+    expect(mailOf.text.match(/http:\/\/docket\.test\/v1\/approval-links\/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/g)).toHaveLength(2);
+    const key = `approvals:${input.flowId}:0:request:${users[0].id}`;
+    expect(mailOf.headers['message-id']).toBe(messageIdFor(key));
+    expect(mailOf.headers[IDEMPOTENCY_HEADER.toLowerCase()]).toBe(key);
 
-  // Temporal's retry of the activity.
-  serverDown = false;
-  await expect(notify(acts, input)).resolves.toBe(1);
-  expect(mail.accepted).toHaveLength(20);
-  expect(mail.accepted.filter((to) => to === unlucky)).toHaveLength(1);
-  rows = await deliveriesOf(input.flowId);
-  expect(rows.every((d) => d.status === 'sent' && d.attempts === 1 + Number(d.recipient === unlucky) && d.error === null)).toBe(true);
+    // Temporal's retry of the activity, once the server takes the address again.
+    refuse = () => undefined;
+    await expect(notify(acts, input)).resolves.toBe(1);
+    expect(received(unlucky)).toHaveLength(1);
+    expect(users.every((u) => received(u.email).length === 1)).toBe(true);
+    rows = await deliveriesOf(input.flowId);
+    expect(rows.every((d) => d.status === 'sent' && d.attempts === 1 + Number(d.recipient === unlucky) && d.error === null)).toBe(true);
+  } finally {
+    await mail.email.close();
+  }
 });
 
-it('given one address the mail server refuses for good, every other approver still gets their email and the refusal is what fails', async () => {
+it('given one address the mail server refuses for good (550), every other approver still gets their email and the refusal is what fails', async () => {
   const { users, input } = await stageOf(5);
   const refused = users[0].email;
-  const mail = fakeMail((to) => (to === refused ? 'refused' : 'ok'));
+  refuse = (to) => (to === refused ? 550 : undefined);
+  const mail = realMail();
   const acts = createApprovalActivities({ email: mail.email, linkSecret: 'x'.repeat(32), publicUrl: 'http://docket.test' });
-
-  await expect(notify(acts, input)).rejects.toBeInstanceOf(EmailRejectedError);
-  expect(mail.accepted.sort()).toEqual(users.slice(1).map((u) => u.email).sort());
-  const rows = await deliveriesOf(input.flowId);
-  expect(rows.find((d) => d.recipient === refused)).toMatchObject({ status: 'pending', attempts: 1 });
+  try {
+    await expect(notify(acts, input)).rejects.toBeInstanceOf(EmailRejectedError);
+    expect(users.slice(1).every((u) => received(u.email).length === 1)).toBe(true);
+    expect(received(refused)).toHaveLength(0);
+    const rows = await deliveriesOf(input.flowId);
+    expect(rows.find((d) => d.recipient === refused)).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(rows.find((d) => d.recipient === refused)!.error).toContain('550');
+  } finally {
+    refuse = () => undefined;
+    await mail.email.close();
+  }
 });

@@ -3,7 +3,8 @@
 // synchronous and leaves nothing behind.
 import { randomUUID } from 'node:crypto';
 import { ApprovalEvent, ApprovalFlow, AuditEvent, Role, Tenant, UserRole } from '../../db';
-import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
+import { buildCaller } from '../helpers/factories';
+import { buildProcurementTenant, createApprovalTemplate, ProcurementTenant, submitOrder } from '../helpers/approvals';
 import { startTestApp, TestApp } from '../helpers/app';
 import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
 import { waitFor } from '../helpers/wait';
@@ -23,49 +24,9 @@ afterAll(async () => {
   await smtp.close();
 });
 
-/** A tenant with a buyer, three finance approvers, a CFO, and an admin. */
-async function procurementTenant() {
-  const { tenant, key: adminKey } = await buildCaller(['*']);
-  const role = async (key: string, permissions: string[]) => Role.create({ id: randomUUID(), tenantId: tenant.id, key, title: key, permissions });
-  const finance = await role('finance', ['approvals.flow.sign', 'approvals.flow.read']);
-  const cfo = await role('cfo', ['approvals.flow.sign', 'approvals.flow.read', 'approvals.flow.create']);
-  const person = async (name: string, roleRow?: Role, extra: string[] = []) => {
-    const user = await buildUser(tenant, { name, email: `${name}-${randomUUID().slice(0, 6)}@example.com`, permissions: extra });
-    if (roleRow) await UserRole.create({ userId: user.id, roleId: roleRow.id, tenantId: tenant.id });
-    return { user, key: await buildApiKey(user) };
-  };
-  const buyer = await person('buyer', undefined, ['purchasing.order.*', 'approvals.flow.read', 'approvals.flow.cancel', 'approvals.flow.sign']);
-  const fin = [await person('fin1', finance), await person('fin2', finance), await person('fin3', finance)];
-  const chief = await person('chief', cfo);
-  return { tenant, adminKey, buyer, fin, chief };
-}
-
-async function createTemplate(adminKey: string, over: Record<string, unknown> = {}) {
-  const res = await app.call('post', '/v1/approval-templates', adminKey).send({
-    name: 'Purchases', objectType: 'purchase_order', condition: 'total > 1000',
-    stages: [
-      { name: 'Finance', approvers: { roles: ['finance'] }, rule: 'quorum', quorum: 2 },
-      { name: 'CFO', approvers: { roles: ['cfo'] }, rule: 'any' },
-    ],
-    ...over,
-  }).expect(201);
-  return res.body;
-}
-
-async function submittedOrder(t: Awaited<ReturnType<typeof procurementTenant>>, total = 5000) {
-  const po = await app.call('post', '/v1/purchase-orders', t.buyer.key).send({
-    number: `PO-${randomUUID().slice(0, 8)}`, supplier: 'Contoso', currency: 'EUR', lines: [{ description: 'Laptop', quantity: 2, unitPrice: total / 2 }],
-  }).expect(201);
-  const submitted = await app.call('post', `/v1/purchase-orders/${po.body.id}/submit`, t.buyer.key).expect(202);
-  expect(submitted.body.state).toBe('pending_approval');
-  const flowId = submitted.body.approvalFlowId as string;
-  // The worker opens stage 0 and resolves its approvers.
-  const flow = await waitFor(async () => {
-    const res = await app.call('get', `/v1/approval-flows/${flowId}`, t.adminKey).expect(200);
-    return res.body.stages[0].status === 'active' && res.body;
-  }, { what: 'stage 0 open' });
-  return { po: po.body, flowId, flow };
-}
+const procurementTenant = () => buildProcurementTenant();
+const createTemplate = (adminKey: string, over: Record<string, unknown> = {}) => createApprovalTemplate(app, adminKey, over);
+const submittedOrder = (t: ProcurementTenant, total = 5000) => submitOrder(app, t, total);
 
 describe('a purchase order through a two-stage approval', () => {
   it('goes draft → pending → approved: quorum by API, the CFO by email link; history, audit, Temporal', async () => {
@@ -133,6 +94,10 @@ describe('a purchase order through a two-stage approval', () => {
       return ids.length > 0 && ids;
     }, { what: 'approved flow in visibility' });
     expect(found).toEqual([flowRow.workflowId]);
+    // An operator who knows the order (not the flow) finds its flow by the order's id: ObjectId.
+    const byOrder: string[] = [];
+    for await (const wf of app.client.workflow.list({ query: `ObjectId="${po.id}"` })) byOrder.push(wf.workflowId);
+    expect(byOrder).toEqual([flowRow.workflowId]);
   });
 
   it('refuses bad signatures at once, writing nothing', async () => {
@@ -225,24 +190,27 @@ describe('a purchase order through a two-stage approval', () => {
     expect((await handle.describe()).typedSearchAttributes.get(STATUS)).toBe('pending');
   });
 
+  // Objects Docket does not own (here contracts kept elsewhere) are started by POST /v1/approval-flows with
+  // the caller's context; purchase orders only by their submit (approvals.security.test.ts).
   it('starting again while pending returns the same flow', async () => {
     const t = await procurementTenant();
-    await createTemplate(t.adminKey);
-    const body = { objectType: 'purchase_order', objectId: `ext-${randomUUID()}`, context: { total: 5000 } };
+    await createTemplate(t.adminKey, { objectType: 'contract' });
+    const body = { objectType: 'contract', objectId: `ext-${randomUUID()}`, context: { total: 5000 } };
     const first = await app.call('post', '/v1/approval-flows', t.adminKey).send(body).expect(201);
+    expect(first.body).toMatchObject({ status: 'pending', objectType: 'contract', objectId: body.objectId });
     const again = await app.call('post', '/v1/approval-flows', t.adminKey).send(body).expect(200);
     expect(again.body.id).toBe(first.body.id);
     const list = await app.call('get', `/v1/approval-flows?objectId=${body.objectId}`, t.adminKey).expect(200);
     expect(list.body.items).toHaveLength(1);
-    await app.call('get', `/v1/approval-flows/by-object/purchase_order/${body.objectId}`, t.adminKey).expect(200);
+    expect((await app.call('get', `/v1/approval-flows/by-object/contract/${body.objectId}`, t.adminKey).expect(200)).body.id).toBe(first.body.id);
   });
 
   it('pages pending flows newest first with a cursor: each flow once, with its summary; a forged cursor is a 400', async () => {
     const t = await procurementTenant();
-    await createTemplate(t.adminKey);
+    await createTemplate(t.adminKey, { objectType: 'contract' });
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
-      ids.push((await app.call('post', '/v1/approval-flows', t.adminKey).send({ objectType: 'purchase_order', objectId: `page-${i}-${randomUUID()}`, context: { total: 5000 } }).expect(201)).body.id);
+      ids.push((await app.call('post', '/v1/approval-flows', t.adminKey).send({ objectType: 'contract', objectId: `page-${i}-${randomUUID()}`, context: { total: 5000 } }).expect(201)).body.id);
     }
     await waitFor(async () => (await app.call('get', `/v1/approval-flows?pendingFor=${t.fin[2].user.id}`, t.adminKey).expect(200)).body.items.length === 3, { what: 'three flows pending for fin3' });
     const first = await app.call('get', `/v1/approval-flows?pendingFor=${t.fin[2].user.id}&limit=2`, t.adminKey).expect(200);
@@ -257,19 +225,22 @@ describe('a purchase order through a two-stage approval', () => {
     expect(forged.body.code).toBe('VALIDATION_FAILED');
   });
 
-  it('auto-approves a requester with an auto-approve role, and refuses when no template matches', async () => {
+  it('auto-approves a requester with an auto-approve role (the 201 says so), and refuses when no template matches', async () => {
     const t = await procurementTenant();
-    await createTemplate(t.adminKey, { autoApproveRoles: ['cfo'] });
-    const auto = await app.call('post', '/v1/approval-flows', t.chief.key).send({ objectType: 'purchase_order', objectId: 'x-1', context: { total: 5000 } }).expect(201);
+    await createTemplate(t.adminKey, { objectType: 'contract', autoApproveRoles: ['cfo'] });
+    const auto = await app.call('post', '/v1/approval-flows', t.chief.key).send({ objectType: 'contract', objectId: 'x-1', context: { total: 5000 } }).expect(201);
+    // The answer agrees with the flow: approved, with its reason, not "pending".
+    expect(auto.body).toMatchObject({ status: 'approved', outcome: { reason: expect.stringContaining('auto-approve'), by: t.chief.user.id } });
+    expect(auto.body.completedAt).toEqual(expect.any(String));
     const approved = await waitFor(async () => {
       const res = await app.call('get', `/v1/approval-flows/${auto.body.id}`, t.adminKey);
-      return res.body.status === 'approved' && res.body;
-    }, { what: 'auto-approved' });
+      return res.body.status === 'approved' && res.body.stages && (await ApprovalFlow.findByPk(auto.body.id))!.stateVersion >= 0 && res.body;
+    }, { what: 'auto-approved, written by the workflow' });
     expect(approved.outcome.reason).toContain('auto-approve');
-    // Its workflow finishes: `x-1` is no purchase order of ours, which the outcome hook must shrug off, not retry.
+    // Its workflow finishes: `x-1` is no purchase order, which the outcome hook must shrug off, not retry.
     const row = await ApprovalFlow.findByPk(auto.body.id);
     await waitFor(async () => (await app.client.workflow.getHandle(row!.workflowId).describe()).status.name === 'COMPLETED', { what: 'the flow workflow completed' });
-    const none = await app.call('post', '/v1/approval-flows', t.adminKey).send({ objectType: 'purchase_order', objectId: 'x-2', context: { total: 5 } }).expect(422);
+    const none = await app.call('post', '/v1/approval-flows', t.adminKey).send({ objectType: 'contract', objectId: 'x-2', context: { total: 5 } }).expect(422);
     expect(none.body.code).toBe('NO_MATCHING_TEMPLATE');
   });
 });
@@ -292,6 +263,33 @@ describe('approval templates', () => {
     expect(versions.body.items.map((v: { version: number }) => v.version)).toEqual([2, 1]);
     const del = await app.call('delete', `/v1/approval-templates/${tpl.id}`, t.adminKey).expect(409);
     expect(del.body).toMatchObject({ code: 'DEPENDENCY_EXISTS', count: 1 });
+  });
+
+  it('lists templates newest first, filtered by object type, a page at a time; another tenant\'s stay out', async () => {
+    const t = await procurementTenant();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await createTemplate(t.adminKey, { name: `PO ${i}`, priority: i })).id);
+    const contract = await createTemplate(t.adminKey, { name: 'Contracts', objectType: 'contract' });
+    const other = await procurementTenant();
+    await createTemplate(other.adminKey, { name: 'Elsewhere' });
+
+    const all = (await app.call('get', '/v1/approval-templates', t.adminKey).expect(200)).body;
+    expect(all.items.map((x: { id: string }) => x.id)).toEqual([contract.id, ...[...ids].reverse()]);
+    expect(all.nextCursor).toBeNull();
+    expect(all.items[0]).toMatchObject({ name: 'Contracts', objectType: 'contract', version: 1, stages: [{ name: 'Finance' }, { name: 'CFO' }] });
+
+    const first = (await app.call('get', '/v1/approval-templates?objectType=purchase_order&limit=2', t.adminKey).expect(200)).body;
+    expect(first.items.map((x: { id: string }) => x.id)).toEqual([ids[2], ids[1]]);
+    expect(first.nextCursor).toEqual(expect.any(String));
+    const second = (await app.call('get', `/v1/approval-templates?objectType=purchase_order&limit=2&cursor=${first.nextCursor}`, t.adminKey).expect(200)).body;
+    expect(second).toEqual({ items: [expect.objectContaining({ id: ids[0], name: 'PO 0', priority: 0 })], nextCursor: null });
+    expect((await app.call('get', '/v1/approval-templates?objectType=invoice', t.adminKey).expect(200)).body).toEqual({ items: [], nextCursor: null });
+
+    // Bad input: a limit out of range, a cursor the server did not issue; a reader without the permission.
+    expect((await app.call('get', '/v1/approval-templates?limit=0', t.adminKey).expect(400)).body.code).toBe('VALIDATION_FAILED');
+    expect((await app.call('get', '/v1/approval-templates?cursor=not-a-cursor', t.adminKey).expect(400)).body.code).toBe('VALIDATION_FAILED');
+    const { key: noRead } = await buildCaller(['approvals.flow.read'], await Tenant.findByPk(t.tenant.id) as Tenant);
+    expect((await app.call('get', '/v1/approval-templates', noRead).expect(403)).body).toMatchObject({ code: 'PERMISSION_DENIED', permission: 'approvals.template.read' });
   });
 
   it('refuses a bad condition and an inconsistent stage with 422', async () => {

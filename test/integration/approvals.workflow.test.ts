@@ -8,7 +8,7 @@ import { Worker } from '@temporalio/worker';
 import type { ApprovalActivities } from '../../activities/approvals';
 import { waitFor } from '../helpers/wait';
 import { approvalFlowWorkflow } from '../../workflows/approvals';
-import { SEARCH_ATTRIBUTE_NAMES } from '../../workflows/search-attributes';
+import { OBJECT_ID, SEARCH_ATTRIBUTE_NAMES } from '../../workflows/search-attributes';
 import { ApprovalFlowInput, cancelUpdate, SignCommand, FlowState, notificationQueueOf, removeSignatureUpdate, signUpdate, StageDef, TemplateDef } from '../../workflows/approvals.api';
 
 jest.setTimeout(60_000);
@@ -69,8 +69,8 @@ async function withFlow(def: Partial<TemplateDef> & { stages: StageDef[] }, body
   }));
 }
 
-const sign = (userId: string, decision: 'approve' | 'reject' = 'approve', comment?: string): { args: [SignCommand] } =>
-  ({ args: [{ userId, roles: [], decision, comment: comment ?? (decision === 'reject' ? 'no' : undefined), via: 'api' }] });
+const sign = (userId: string, decision: 'approve' | 'reject' = 'approve', comment?: string, stage?: number): { args: [SignCommand] } =>
+  ({ args: [{ userId, roles: [], decision, comment: comment ?? (decision === 'reject' ? 'no' : undefined), via: 'api', stage }] });
 
 async function refusal(p: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -112,6 +112,24 @@ describe('stage rules', () => {
     });
   });
 
+  it('a quorum is never lowered to the approvers left: 3 of 3 with the requester among them is not approved by the other 2', async () => {
+    // The reported "quorum of 3 approved with 2 signatures": the requester counts among the 3 approvers but may
+    // not sign (self-approval off), and the old rule needed min(quorum, eligible) = 2. The API refuses to start
+    // such a flow (approvals.security.test.ts); the workflow itself never approves it either.
+    await withFlow({ stages: [stageOf({ rule: 'quorum', quorum: 3, approvers: { users: ['req', 'u1', 'u2'], roles: [] } })] }, async (h) => {
+      for (const u of ['u1', 'u2']) await refusal(h.executeUpdate(signUpdate, sign(u)));
+      const end = await h.result();
+      expect(end.status).toBe('rejected');
+      expect(end.stages[0].signatures.filter((x) => x.decision === 'approve').length).toBeLessThan(3);
+    });
+    // With three eligible approvers the third signature is the one that approves.
+    await withFlow({ stages: [stageOf({ rule: 'quorum', quorum: 3 })] }, async (h) => {
+      expect((await h.executeUpdate(signUpdate, sign('f1'))).status).toBe('pending');
+      expect((await h.executeUpdate(signUpdate, sign('f2'))).status).toBe('pending');
+      expect((await h.executeUpdate(signUpdate, sign('f3'))).status).toBe('approved');
+    });
+  });
+
   it('reject: immediate ends the flow; when_impossible waits until the quorum cannot be met', async () => {
     await withFlow({ stages: [stageOf({ rule: 'any' })] }, async (h, log) => {
       expect(await refusal(h.executeUpdate(signUpdate, { args: [{ userId: 'f1', roles: [], decision: 'reject', via: 'api' }] }))).toBe('REASON_REQUIRED');
@@ -145,11 +163,38 @@ describe('who may sign and cancel', () => {
   });
 
   it('lets the requester or an admin cancel, nobody else; a closed flow refuses everything', async () => {
-    await withFlow({ stages: [stageOf({})] }, async (h) => {
+    await withFlow({ stages: [stageOf({})] }, async (h, log) => {
       expect(await refusal(h.executeUpdate(cancelUpdate, { args: [{ userId: 'f1', isAdmin: false }] }))).toBe('NOT_ALLOWED_TO_CANCEL');
       // Sent at once after the start: it lands while the flow's first write is in flight.
-      expect((await h.executeUpdate(cancelUpdate, { args: [{ userId: 'req', isAdmin: false, reason: 'changed my mind' }] })).status).toBe('cancelled');
+      const cancelled = await h.executeUpdate(cancelUpdate, { args: [{ userId: 'req', isAdmin: false, reason: 'changed my mind' }] });
+      expect(cancelled.status).toBe('cancelled');
+      // The open stage ends with the flow, in the answer and in what is written.
+      expect(cancelled.stages[0].status).toBe('cancelled');
       expect((await h.result()).outcome?.reason).toBe('changed my mind');
+      expect(log.persisted.at(-1)).toMatchObject({ status: 'cancelled', stages: [{ status: 'cancelled' }] });
+    });
+  });
+
+  it('refuses a signature meant for an earlier stage (an old email link) once the flow has moved on', async () => {
+    // f1 approves in both stages: a stage-0 link must not sign stage 1.
+    await withFlow({ stages: [stageOf({ rule: 'any' }), stageOf({ name: 'Again', approvers: { users: ['f1', 'c1'], roles: [] }, rule: 'all' })] }, async (h) => {
+      expect((await h.executeUpdate(signUpdate, sign('f1', 'approve', undefined, 0))).currentStage).toBe(1);
+      expect(await refusal(h.executeUpdate(signUpdate, sign('f1', 'approve', undefined, 0)))).toBe('STAGE_CHANGED');
+      const state = await h.query('state') as FlowState;
+      expect(state.stages[1].signatures).toEqual([]);
+      expect((await h.executeUpdate(signUpdate, sign('f1', 'approve', undefined, 1))).stages[1].signatures).toHaveLength(1);
+    });
+  });
+
+  it('a flow started without ObjectId (before that attribute) gets it, so operators find it by the object', async () => {
+    await withFlow({ stages: [stageOf({})] }, async (h) => {
+      await waitFor(async () => (await h.describe()).typedSearchAttributes.get(OBJECT_ID) === 'po-1', { what: 'ObjectId set by the workflow' });
+      const found: string[] = [];
+      await waitFor(async () => {
+        for await (const wf of env.client.workflow.list({ query: `ObjectId="po-1" AND WorkflowId="${h.workflowId}"` })) found.push(wf.workflowId);
+        return found.length > 0;
+      }, { what: 'found by ObjectId in visibility' });
+      expect(found).toEqual([h.workflowId]);
     });
   });
 
@@ -189,16 +234,21 @@ describe('timers (time skipping)', () => {
       expect(escalated.stages[0].escalated).toBe(true);
       const end = await h.result(); // nobody signs: 5 days pass in an instant
       expect(end.status).toBe('expired');
+      // Its open stage is not left "active" in the answer or the read model.
+      expect(end.stages[0].status).toBe('expired');
+      expect(log.persisted.at(-1)).toMatchObject({ status: 'expired', stages: [{ status: 'expired' }] });
       expect(log.finished).toEqual(['expired']);
     });
   });
 
   it('rejects at due when the stage says so', async () => {
-    await withFlow({ stages: [stageOf({ dueHours: 24, onDue: { action: 'reject' } })] }, async (h) => {
+    await withFlow({ stages: [stageOf({ dueHours: 24, onDue: { action: 'reject' } })] }, async (h, log) => {
       await h.query('state'); // the first workflow task has run: its timer exists before time is skipped
       const end = await h.result();
       expect(end.status).toBe('rejected');
       expect(end.outcome?.reason).toContain('not decided in time');
+      expect(end.stages[0].status).toBe('rejected');
+      expect(log.persisted.at(-1)).toMatchObject({ status: 'rejected', stages: [{ status: 'rejected' }] });
     });
   });
 });
