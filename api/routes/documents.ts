@@ -9,16 +9,17 @@ import {
 } from '../../db';
 import { recordAudit } from '../../lib/audit';
 import { requestDocument } from '../../lib/documents/jobs';
-import { checkTemplate, PART_NAMES, renderTemplate, TemplateRenderError, TemplateSyntaxError } from '../../lib/documents/templates';
+import { PART_NAMES, TEMPLATE_LIMITS, TemplateRenderError, TemplateSyntaxError } from '../../lib/documents/templates';
 import { deleteFile } from '../../lib/files';
 import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
+import { TaskLimitError, workPool } from '../../lib/work-pool';
 import type { documentBatchWorkflow, documentPreviewWorkflow } from '../../workflows/documents';
 import {
   DOCUMENT_BATCHES_DOMAIN, DOCUMENT_PREVIEWS_DOMAIN, DOCUMENTS_TASK_QUEUE, TEMPLATE_RENDER_ERROR,
 } from '../../workflows/documents.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { checkIfMatch, page, paginate, queryOf, respond } from '../conventions';
-import { ApiError, notFound, validationFailed } from '../errors';
+import { ApiError, notFound, unavailable, validationFailed } from '../errors';
 import { presentDocument, presentDocumentBatch, presentDocumentTemplate } from '../presenters/documents';
 import { Schemas } from '../schemas';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
@@ -45,16 +46,27 @@ function partsOf(p: Schemas['DocumentTemplateParts']): TemplateParts {
   return { base: p.base ?? '', header: p.header ?? '', footer: p.footer ?? '', css: p.css ?? '', partials: p.partials ?? {} };
 }
 
-/** Every part must parse before anything is saved: a syntax error is a 422 naming part, line and column. */
-function checkParts(parts: TemplateParts): void {
+/**
+ * Template work on the work pool (off the request thread, within TEMPLATE_LIMITS.budgetMs): a syntax error
+ * is a 422 naming part, line and column, a render error 422 TEMPLATE_RENDER_ERROR, and work stopped for
+ * time or memory 422 TEMPLATE_RENDER_LIMIT.
+ */
+async function templateWork<T>(work: () => Promise<T>): Promise<T> {
   try {
-    checkTemplate(parts);
+    return await work();
   } catch (err) {
-    if (!(err instanceof TemplateSyntaxError)) throw err;
-    const message = `line ${err.line}, column ${err.column}: ${err.message.split(': ').slice(1).join(': ')}`;
-    throw new ApiError(422, 'TEMPLATE_SYNTAX_ERROR', err.message, { errors: [{ path: `/parts/${err.part}`, message, line: err.line, column: err.column }] });
+    if (err instanceof TemplateSyntaxError) {
+      const message = `line ${err.line}, column ${err.column}: ${err.message.split(': ').slice(1).join(': ')}`;
+      throw new ApiError(422, 'TEMPLATE_SYNTAX_ERROR', err.message, { errors: [{ path: `/parts/${err.part}`, message, line: err.line, column: err.column }] });
+    }
+    if (err instanceof TemplateRenderError) throw new ApiError(422, 'TEMPLATE_RENDER_ERROR', err.message);
+    if (err instanceof TaskLimitError) throw new ApiError(422, 'TEMPLATE_RENDER_LIMIT', `The template ${err.message}; make it do less work (smaller loops, less data)`);
+    throw err;
   }
 }
+
+/** Every part must parse before anything is saved. */
+const checkParts = (parts: TemplateParts) => templateWork(() => workPool().run('checkTemplate', [parts], TEMPLATE_LIMITS.budgetMs));
 
 function readPart(parts: TemplateParts, part: string): string | undefined {
   if (part.startsWith('partials.')) return parts.partials[part.slice('partials.'.length)];
@@ -109,7 +121,7 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       if (!t) throw notFound(`Document template ${id}`);
       checkIfMatch(ctx, templateEtag(t.version));
       const next = change(t);
-      checkParts(next.parts);
+      await checkParts(next.parts);
       const before = { version: t.version };
       Object.assign(t, next, { version: t.version + 1 });
       await t.save({ transaction });
@@ -130,7 +142,7 @@ export function documentRoutes(deps: RouteDeps): Handlers {
     async createDocumentTemplate(c, ctx) {
       const body = c.request.requestBody as Schemas['DocumentTemplateInput'];
       const parts = partsOf(body.parts);
-      checkParts(parts);
+      await checkParts(parts);
       const settings = settingsOf(body);
       const audit = auditContext(ctx);
       const t = await deps.sequelize.transaction(async (transaction) => {
@@ -201,12 +213,7 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       const tenantId = caller(ctx).tenant.id;
       const t = await findTemplate(tenantId, c.request.params.documentTemplateId as string);
       if ((body.output ?? 'html') === 'html') {
-        try {
-          ctx.body = (await renderTemplate(t.parts, t.settings, body.data, `${t.id}:${t.version}`)).html;
-        } catch (err) {
-          if (err instanceof TemplateRenderError) throw new ApiError(422, 'TEMPLATE_RENDER_ERROR', err.message);
-          throw err;
-        }
+        ctx.body = (await templateWork(() => workPool().run('renderTemplate', [t.parts, t.settings, body.data, `${t.id}:${t.version}`], TEMPLATE_LIMITS.budgetMs))).html;
         ctx.type = 'text/html; charset=utf-8';
         return;
       }
@@ -223,7 +230,7 @@ export function documentRoutes(deps: RouteDeps): Handlers {
         if (cause instanceof ApplicationFailure && cause.type === TEMPLATE_RENDER_ERROR) throw new ApiError(422, 'TEMPLATE_RENDER_ERROR', cause.message);
         // No documents worker answered within the minute (none running, or all busy).
         if (err instanceof WorkflowFailedError && err.cause instanceof TimeoutFailure) {
-          throw new ApiError(503, 'SERVICE_UNAVAILABLE', 'No documents worker rendered the preview within a minute; try again, or preview as HTML');
+          throw unavailable('No documents worker rendered the preview within a minute; try again, or preview as HTML');
         }
         throw err;
       }

@@ -12,8 +12,12 @@ import type { TemplateParts, TemplateSettings } from '../../db/models/documents'
 export const PART_NAMES = ['base', 'header', 'footer', 'css'] as const;
 export type PartName = (typeof PART_NAMES)[number];
 
-/** Caps that keep one template from starving the worker (liquidjs counts them per render). */
-export const TEMPLATE_LIMITS = { renderMs: 2_000, parseBytes: 1_000_000, memory: 20_000_000 };
+/**
+ * Caps that keep one template from starving the worker (liquidjs counts them per render). The API renders
+ * previews on its work pool (lib/work-pool.ts), where `budgetMs` is a hard stop: liquidjs checks its own
+ * limits between steps, the pool stops a thread whatever it is doing.
+ */
+export const TEMPLATE_LIMITS = { renderMs: 2_000, parseBytes: 1_000_000, memory: 20_000_000, budgetMs: 3_000 };
 
 export class TemplateSyntaxError extends Error {
   constructor(readonly part: string, readonly line: number, readonly column: number, message: string) {

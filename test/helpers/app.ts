@@ -7,7 +7,7 @@ import request from 'supertest';
 import { createActivities, rendererFromConfig } from '../../activities';
 import { createApp, DocketApp } from '../../api/app';
 import { Config, loadConfig } from '../../config';
-import { createSequelize } from '../../db';
+import { createSequelize, SequelizeOptions } from '../../db';
 import { DiskBlobStore } from '../../lib/blob-store';
 import { createLogger } from '../../lib/logger';
 import { createEmailSender } from '../../lib/notify/email';
@@ -35,10 +35,10 @@ export interface TestApp {
 
 let shared: { sequelize: Sequelize; users: number } | undefined;
 
-export async function startTestApp(env: Record<string, string> = {}, opts: { ping?: () => Promise<void> } = {}): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, opts: { ping?: () => Promise<void>; sequelize?: SequelizeOptions } = {}): Promise<TestApp> {
   const config = loadConfig({ ...process.env, RATE_LIMIT_PER_MINUTE: '0', ...env });
   // Models are bound to one Sequelize per module registry (one per test file): share it between apps.
-  shared ??= { sequelize: createSequelize(config.databaseUrl, { poolMax: 5 }), users: 0 };
+  shared ??= { sequelize: createSequelize(config.databaseUrl, { poolMax: 5, ...opts.sequelize }), users: 0 };
   shared.users++;
   const { sequelize } = shared;
   // The API's own connection (native, as api/server.ts makes it), so tests exercise what production runs.
