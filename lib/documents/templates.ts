@@ -5,7 +5,7 @@
 // `{% include "/etc/passwd" %}` finds nothing), only own properties of the data are visible (no
 // `constructor`, `__proto__` or prototype methods), and parse/render time and memory are capped.
 // Every `{{ output }}` is HTML-escaped; `| raw` opts out for trusted markup.
-import { Liquid, LiquidError } from 'liquidjs';
+import { FilterImplOptions, Liquid, LiquidError } from 'liquidjs';
 import { LRUCache } from 'lru-cache';
 import type { TemplateParts, TemplateSettings } from '../../db/models/documents';
 
@@ -39,8 +39,25 @@ export interface RenderedHtml {
   footer: string;
 }
 
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
+
+/**
+ * `newline_to_br` that works under auto-escaping: liquidjs's own inserts `<br />` and then the output is
+ * escaped, so the page showed a literal "<br />". This one escapes the text itself and marks its result
+ * raw, so the breaks are real and the text is still escaped. (Put it last in a chain: a filter after it
+ * is escaped again.)
+ */
+const newlineToBr: FilterImplOptions = {
+  raw: true,
+  handler(value: unknown): string {
+    const text = value === null || value === undefined ? '' : String(value);
+    this.context.memoryLimit.use(text.length);
+    return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]).replace(/\r?\n/g, '<br />\n');
+  },
+};
+
 function engine(parts: TemplateParts, strict: boolean): Liquid {
-  return new Liquid({
+  const liquid = new Liquid({
     // In-memory lookup only: includes/renders resolve against the template's partials, never the disk.
     templates: { ...parts.partials },
     relativeReference: false,
@@ -52,6 +69,8 @@ function engine(parts: TemplateParts, strict: boolean): Liquid {
     renderLimit: TEMPLATE_LIMITS.renderMs,
     memoryLimit: TEMPLATE_LIMITS.memory,
   });
+  liquid.registerFilter('newline_to_br', newlineToBr);
+  return liquid;
 }
 
 const cleanMessage = (err: Error) => err.message.replace(/, line:\d+, col:\d+$/, '').split('\n')[0].slice(0, 300);
