@@ -82,6 +82,7 @@ describe('a database outage', () => {
       const ready = await app.call('get', '/ready').expect(503);
       expect(Date.now() - t0).toBeLessThan(3_000);
       expect(ready.body).toMatchObject({ status: 'unavailable', checks: { postgres: 'down', temporal: 'ok' } });
+      expect(Number(ready.headers['retry-after'])).toBeGreaterThan(0);
     } finally {
       await pg.restore();
     }
