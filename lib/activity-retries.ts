@@ -11,12 +11,13 @@ import { isInfrastructureError } from './dependency-errors';
 type AnyActivity = (...args: any[]) => Promise<unknown>;
 
 /** Attempts an activity gets for errors that are not outages: a number, or read from the activity's input. */
-export type AttemptBudget<A extends AnyActivity> = number | ((...args: Parameters<A>) => number);
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AttemptBudget = number | ((...args: any[]) => number);
 
 /** The type of the final failure an activity gives up with, once its budget for other errors is spent. */
 export const GAVE_UP = 'ActivityGaveUp';
 
-function wrap<A extends AnyActivity>(fn: A, budget: AttemptBudget<A>): A {
+function wrap<A extends AnyActivity>(fn: A, budget: AttemptBudget): A {
   return (async (...args: Parameters<A>) => {
     try {
       return await fn(...args);
@@ -37,8 +38,8 @@ function wrap<A extends AnyActivity>(fn: A, budget: AttemptBudget<A>): A {
  * The activities with outage-aware retries: `budgets` names the attempts of an activity for errors that
  * are not outages (`default` for the rest).
  */
-export function withOutageRetries<T extends Record<string, AnyActivity>>(activities: T, budgets: { [K in keyof T]?: AttemptBudget<T[K]> } & { default: number }): T {
+export function withOutageRetries<T extends Record<string, AnyActivity>>(activities: T, budgets: { default: number } & Record<string, AttemptBudget>): T {
   const out: Record<string, AnyActivity> = {};
-  for (const [name, fn] of Object.entries(activities)) out[name] = wrap(fn, (budgets[name] ?? budgets.default) as AttemptBudget<AnyActivity>);
+  for (const [name, fn] of Object.entries(activities)) out[name] = wrap(fn, budgets[name] ?? budgets.default);
   return out as T;
 }

@@ -15,6 +15,7 @@ import { createMetrics, Metrics } from '../../lib/metrics';
 import { createWorkers } from '../../workers/create';
 import { selectQueues } from '../../workers/queues';
 import { connectTemporal } from '../../lib/temporal';
+import { closeWorkPool } from '../../lib/work-pool';
 import { ContractChecker } from './contract';
 
 export interface TestApp {
@@ -90,6 +91,8 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
       if (--shared!.users === 0) {
         await sequelize.close();
         shared = undefined;
+        // This file's work pool (previews, recurrences): its warm thread would otherwise outlive the file.
+        await closeWorkPool();
       }
       server.close();
     },
