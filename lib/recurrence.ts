@@ -27,10 +27,10 @@ export class RecurrenceError extends Error {}
  * MINUTELY rule's minutes — sub-daily rules skip whole days their date parts exclude) and candidate times
  * looked at. A rule that finds nothing within them is treated as having no occurrence. Every occurrence
  * a reasonable reminder has is found well within them (test/unit/reminders.test.ts), and the worst case
- * costs a few hundred ms of CPU. The API expands on its work pool (lib/work-pool.ts), where `budgetMs`
+ * costs about a quarter of a second of CPU (the worker expands in-thread, one search per occurrence). The API expands on its work pool (lib/work-pool.ts), where `budgetMs`
  * also bounds the time of a whole request's expansion.
  */
-export const RECURRENCE_LIMITS = { periods: 5_000, candidates: 50_000, budgetMs: 2_000 };
+export const RECURRENCE_LIMITS = { periods: 5_000, candidates: 20_000, budgetMs: 2_000 };
 
 // A caller asking for N occurrences gets at most this many searches (a search that lands before `after` is
 // not counted as an occurrence but still costs one).
@@ -160,8 +160,12 @@ const capped = (err: unknown) => /maximum (iterations|candidate)/i.test((err as 
 export function occurrencesAfter(r: Recurrence | CompiledRecurrence, after: Date, count: number): Date[] {
   const { rule, timezone } = 'rule' in r ? r : parseRecurrence(r);
   const out: Date[] = [];
-  // The wall-clock search starts a day early: a zone's offset is at most ±14 h.
-  let cursor = DateTime.fromJSDate(after, { zone: timezone }).setZone('UTC', { keepLocalTime: true }).toMillis() - 86_400_000;
+  // The search runs on wall-clock time from `after`'s wall-clock time. Near a DST change a wall time a little
+  // earlier can still be placed after `after` (the autumn hour repeats), so there it starts 3 h earlier (no
+  // zone shifts by more than 2 h); elsewhere every earlier wall time is an earlier instant too.
+  const zone = IANAZone.create(timezone);
+  const changing = zone.offset(after.getTime() - 3 * 3_600_000) !== zone.offset(after.getTime() + 3 * 3_600_000);
+  let cursor = after.getTime() + zone.offset(after.getTime()) * 60_000 - (changing ? 3 * 3_600_000 : 0);
   for (let searches = 0; out.length < count && searches < MAX_SEARCHES; searches++) {
     let next;
     try {

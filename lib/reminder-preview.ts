@@ -16,7 +16,13 @@ function followingOccurrence(schedule: ReminderSchedule, plan: ReminderPlan, c: 
   if (schedule.dueAt !== undefined) return c.lastOccurrence ? null : schedule.dueAt;
   const floor = Date.parse(c.notBefore) - occurrenceSpan(plan) - 1;
   const after = Math.max(c.lastOccurrence ? Date.parse(c.lastOccurrence) : -Infinity, floor);
-  return nextOccurrence(schedule.recurrence, new Date(after))?.toISOString() ?? null;
+  try {
+    return nextOccurrence(schedule.recurrence, new Date(after))?.toISOString() ?? null;
+  } catch (err) {
+    // As the workflow does (activities/reminders.ts): a next occurrence beyond the search caps ends the rule.
+    if (err instanceof RecurrenceError) return null;
+    throw err;
+  }
 }
 
 /** Up to `count` triggers still to come; none while paused or once closed. */

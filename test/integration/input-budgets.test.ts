@@ -45,6 +45,18 @@ describe('recurrences', () => {
     expect(Math.max(...latencies)).toBeLessThan(500);
   });
 
+  it('stops a dispatch preview whose expansion overruns its 2 s budget: 422 RECURRENCE_TOO_EXPENSIVE', async () => {
+    const { key } = await buildCaller(['*']);
+    // A COUNT rule is searched from its start, every search: cheap once, too dear a hundred times over.
+    const start = new Date(Date.now() - 1_000 * 60_000).toISOString();
+    const created = await app.call('post', '/v1/reminders', key).send(reminder({ rrule: 'FREQ=MINUTELY;COUNT=100000;BYSECOND=0,10,20,30,40,50', timezone: 'UTC', start })).expect(201);
+    const t0 = Date.now();
+    const res = await app.call('get', `/v1/reminders/${created.body.id}/preview?count=100`, key).expect(422);
+    expect(Date.now() - t0).toBeLessThan(4_000);
+    expect(res.body.code).toBe('RECURRENCE_TOO_EXPENSIVE');
+    expect((await app.call('get', `/v1/reminders/${created.body.id}/preview?count=2`, key).expect(200)).body.items).toHaveLength(2);
+  });
+
   it('fires the README weekly example at 09:00:00 when no start is given, not at the creation second', async () => {
     const { key } = await buildCaller(['*']);
     const created = await app.call('post', '/v1/reminders', key).send(reminder({ rrule: 'FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0', timezone: 'Europe/Berlin' })).expect(201);
