@@ -34,6 +34,10 @@ describe('recurrence', () => {
     // 28 March 2027 has no 02:30 in Berlin: that day's occurrence is 03:30 CEST = 01:30Z, the day after 02:30 CEST = 00:30Z.
     expect(isos(occurrencesAfter(r, new Date('2027-03-26T12:00:00Z'), 3))).toEqual(['2027-03-27T01:30:00.000Z', '2027-03-28T01:30:00.000Z', '2027-03-29T00:30:00.000Z']);
     expect(placeInZone(Date.parse('2027-03-14T02:30:00Z'), 'America/New_York').toISOString()).toBe('2027-03-14T07:30:00.000Z');
+    // Asked at 03:10 CEST that day, the moved 02:30 (03:30 CEST) is still ahead, though its wall time is behind.
+    expect(isos(occurrencesAfter(r, new Date('2027-03-28T01:10:00Z'), 1))).toEqual(['2027-03-28T01:30:00.000Z']);
+    // Asked inside the repeated autumn hour, before the first 02:30: that one is next.
+    expect(isos(occurrencesAfter({ ...r, start: '2027-10-20T00:00:00Z' }, new Date('2027-10-31T00:20:00Z'), 1))).toEqual(['2027-10-31T00:30:00.000Z']);
   });
 
   it('fires on the whole minute when the start is defaulted (README: the weekly 09:00 fires at 09:00:00)', () => {
