@@ -1,5 +1,6 @@
 // Every domain's activities, built from their dependencies (db models are initialised by the caller).
 import { Config } from '../config';
+import { withOutageRetries } from '../lib/activity-retries';
 import { BlobStore, DiskBlobStore } from '../lib/blob-store';
 import { Logger } from '../lib/logger';
 import { createEmailSender, EmailSender } from '../lib/notify/email';
@@ -29,11 +30,27 @@ export interface ActivityDeps {
   idempotencyTtlHours?: number;
 }
 
+/**
+ * An outage (Postgres or Temporal unreachable) is retried until it is over: the workflows' retry policies
+ * have no attempt limit. These are the attempts each activity gets for any other error before it gives up.
+ */
+export const ACTIVITY_ATTEMPTS = {
+  default: 10,
+  renderDocument: 5, renderPreview: 5, renderBatchChunk: 50, writeAuditExport: 20,
+  resolveApprovers: 20, persistFlow: 20, notifyApprovers: 20, flowFinished: 20,
+  deliverReminder: 8, jobRunStarted: 20, jobRunFinished: 20,
+  // The schedule's own maximumAttempts (0 = no limit) decides for the job itself.
+  runJob: (i: { attempts?: number }) => i.attempts ?? 0,
+};
+
+/** Activities — Docket's, or a test's fakes of them — with Docket's retry rules (lib/activity-retries.ts). */
+export const withActivityRetries = <T extends Parameters<typeof withOutageRetries>[0]>(activities: T): T => withOutageRetries(activities, ACTIVITY_ATTEMPTS);
+
 export function createActivities(deps: ActivityDeps) {
-  return {
+  return withActivityRetries({
     ...createAuditActivities(deps), ...createApprovalActivities(deps), ...createDocumentActivities(deps),
     ...createReminderActivities(deps), ...createJobActivities(deps),
-  };
+  });
 }
 
 /** The production wiring of the dependencies, from config. */

@@ -111,7 +111,8 @@ export function createJobActivities(deps: JobActivityDeps) {
       await run.update({ status: i.status, finishedAt, durationMs: finishedAt.getTime() - run.startedAt.getTime(), error: i.error?.slice(0, 2000) ?? null, result: i.result ?? null });
     },
 
-    async runJob(i: { tenantId: string; jobType: string; params: Record<string, unknown> }): Promise<Record<string, unknown>> {
+    /** `attempts`: the schedule's maximumAttempts for errors that are not outages (activities/index.ts). */
+    async runJob(i: { tenantId: string; jobType: string; params: Record<string, unknown>; attempts?: number }): Promise<Record<string, unknown>> {
       checkJobParams(i.jobType, i.params);
       return heartbeating((signal) => jobs[i.jobType](i.tenantId, i.params, signal));
     },

@@ -9,7 +9,7 @@ import type { EmailSender } from '../lib/notify/email';
 import { sendWebhook } from '../lib/notify/webhook';
 import { openSecret } from '../lib/secrets';
 import { isUuid } from '../lib/uuid';
-import { nextOccurrence, Recurrence } from '../lib/recurrence';
+import { nextOccurrence, Recurrence, RecurrenceError } from '../lib/recurrence';
 import type { DeliveryRef, ReminderState } from '../workflows/reminders.api';
 
 export interface ReminderActivityDeps {
@@ -85,8 +85,16 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
   }
 
   return {
+    /** The next occurrence; none (the reminder completes) when the rule has ended or the next one is beyond the search caps. */
     async nextOccurrence(i: { recurrence: Recurrence; after: string }): Promise<string | null> {
-      return nextOccurrence(i.recurrence, new Date(i.after))?.toISOString() ?? null;
+      try {
+        return nextOccurrence(i.recurrence, new Date(i.after))?.toISOString() ?? null;
+      } catch (err) {
+        // The API refused rules without an occurrence, so this is a rule whose next occurrence is further away than
+        // RECURRENCE_LIMITS lets a search go: retrying would only search as far again.
+        if (err instanceof RecurrenceError) return null;
+        throw err;
+      }
     },
 
     /** Writes the newest state (an older version never overwrites a newer one). */

@@ -1,6 +1,8 @@
 // Every API error: a stable code, an HTTP status and a problem+json body (RFC 9457). No stack traces.
 import Koa from 'koa';
+import { isDatabaseUnavailable, isTemporalUnavailable } from '../lib/dependency-errors';
 import { WorkflowStartError } from '../lib/temporal';
+import { WorkPoolBusyError } from '../lib/work-pool';
 
 export interface FieldError {
   path: string;
@@ -29,7 +31,7 @@ const TITLES: Record<number, string> = {
 
 export const notFound = (what: string) => new ApiError(404, 'NOT_FOUND', `${what} was not found`);
 /** A dependency is down or busy: 503 with Retry-After, so clients back off instead of hammering it. */
-export const serviceUnavailable = (detail: string, retryAfterSeconds = 5) =>
+export const serviceUnavailable = (detail: string, retryAfterSeconds = RETRY_AFTER_SECONDS.dependency) =>
   new ApiError(503, 'SERVICE_UNAVAILABLE', detail, { headers: { 'Retry-After': String(retryAfterSeconds) } });
 export const validationFailed = (errors: FieldError[]) =>
   new ApiError(400, 'VALIDATION_FAILED', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
@@ -55,10 +57,20 @@ export function sendProblem(ctx: Koa.Context, err: ApiError): void {
   ctx.body = problemBody(err, ctx.state.requestId);
 }
 
-/** Maps anything thrown to an ApiError: known client errors keep their status, the rest become 500. */
+/** Seconds a client should wait before trying again after a 503. */
+export const RETRY_AFTER_SECONDS = { dependency: 5, busy: 2 };
+
+
+/**
+ * Maps anything thrown to an ApiError: known client errors keep their status, a dependency that is down
+ * (Postgres unreachable or restarting, Temporal unavailable, the work pool full) is a 503 with Retry-After,
+ * the rest become 500.
+ */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  if (err instanceof WorkflowStartError) return serviceUnavailable('Temporal is unreachable; try again shortly');
+  if (err instanceof WorkflowStartError || isTemporalUnavailable(err)) return serviceUnavailable('Temporal is unreachable; nothing was changed, try again shortly');
+  if (isDatabaseUnavailable(err)) return serviceUnavailable('The database is unreachable or busy; try again shortly');
+  if (err instanceof WorkPoolBusyError) return serviceUnavailable('The API is busy with other rendering or recurrence work; try again shortly', RETRY_AFTER_SECONDS.busy);
   const e = err as { status?: number; statusCode?: number; type?: string; expose?: boolean; message?: string; name?: string };
   const status = e?.status ?? e?.statusCode;
   if (e?.type === 'entity.too.large' || status === 413) return new ApiError(413, 'PAYLOAD_TOO_LARGE', 'The request body is over the size limit');

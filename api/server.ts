@@ -7,9 +7,13 @@ import { DiskBlobStore } from '../lib/blob-store';
 import { createLogger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
 import { connectTemporal } from '../lib/temporal';
+import { closeWorkPool, workPool } from '../lib/work-pool';
 import { createApp } from './app';
 import { createMetricsServer } from './metrics';
 import { createHttpServer } from './http-server';
+
+/** A request waits this long for a database connection at most, then answers 503 (Postgres down or the pool exhausted). */
+export const API_DB_ACQUIRE_TIMEOUT_MS = 3_000;
 
 export interface RunningApi {
   server: http.Server;
@@ -21,7 +25,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env): Promise<Ru
   const config = loadConfig(env);
   const logger = createLogger(config.logLevel, 'docket-api');
   for (const warning of config.warnings) logger.warn(warning);
-  const sequelize = createSequelize(config.databaseUrl, { poolMax: 20 });
+  const sequelize = createSequelize(config.databaseUrl, { poolMax: 20, acquireTimeoutMs: API_DB_ACQUIRE_TIMEOUT_MS });
   await migrate(sequelize);
   const temporal = await connectTemporal(config.temporal.address, config.temporal.namespace);
   const metrics = createMetrics();
@@ -29,6 +33,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env): Promise<Ru
     config, sequelize, logger, metrics, blobs: new DiskBlobStore(config.fileStoreDir),
     temporal: { client: temporal.client, ping: async () => { await temporal.connection.workflowService.getSystemInfo({}); } },
   });
+  workPool(); // its first thread starts now, not on the first preview
   const server = createHttpServer(docket.app);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
@@ -49,6 +54,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env): Promise<Ru
       await docket.close();
       await temporal.connection.close();
       await sequelize.close();
+      await closeWorkPool();
       logger.info('api stopped');
     },
   };

@@ -20,11 +20,23 @@ export * from './models/jobs';
 export * from './models/purchasing';
 export * from './models/reminders';
 
-export function createSequelize(databaseUrl: string, opts: { poolMax?: number } = {}): Sequelize {
+export interface SequelizeOptions {
+  poolMax?: number;
+  /**
+   * How long a query waits for a pooled connection (default 30 s). The API uses a few seconds: with Postgres
+   * down or the pool exhausted it answers 503 quickly instead of holding the request.
+   */
+  acquireTimeoutMs?: number;
+}
+
+export function createSequelize(databaseUrl: string, opts: SequelizeOptions = {}): Sequelize {
   const sequelize = new Sequelize(databaseUrl, {
     dialect: 'postgres',
     logging: false,
-    pool: { max: opts.poolMax ?? 10, min: 0, idle: 10_000, acquire: 30_000 },
+    pool: { max: opts.poolMax ?? 10, min: 0, idle: 10_000, acquire: opts.acquireTimeoutMs ?? 30_000 },
+    // A server that does not answer a connection attempt (a dropped network rather than a refusal) is given
+    // up on after 3 s, and idle connections are kept alive so a dead peer is noticed.
+    dialectOptions: { connectionTimeoutMillis: 3_000, keepAlive: true },
   });
   initIdentityModels(sequelize);
   initAuditModels(sequelize);

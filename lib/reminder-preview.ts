@@ -2,7 +2,7 @@
 // rules the workflow follows (workflows/reminders.rules.ts), recurrences expanded in its time zone.
 import type { ReminderPlan, ReminderSchedule, ReminderState } from '../workflows/reminders.api';
 import { nextTrigger, occurrenceSpan } from '../workflows/reminders.rules';
-import { nextOccurrence } from './recurrence';
+import { nextOccurrence, RecurrenceError } from './recurrence';
 
 export interface PreviewItem {
   at: string;
@@ -16,7 +16,13 @@ function followingOccurrence(schedule: ReminderSchedule, plan: ReminderPlan, c: 
   if (schedule.dueAt !== undefined) return c.lastOccurrence ? null : schedule.dueAt;
   const floor = Date.parse(c.notBefore) - occurrenceSpan(plan) - 1;
   const after = Math.max(c.lastOccurrence ? Date.parse(c.lastOccurrence) : -Infinity, floor);
-  return nextOccurrence(schedule.recurrence, new Date(after))?.toISOString() ?? null;
+  try {
+    return nextOccurrence(schedule.recurrence, new Date(after))?.toISOString() ?? null;
+  } catch (err) {
+    // As the workflow does (activities/reminders.ts): a next occurrence beyond the search caps ends the rule.
+    if (err instanceof RecurrenceError) return null;
+    throw err;
+  }
 }
 
 /** Up to `count` triggers still to come; none while paused or once closed. */
@@ -43,4 +49,19 @@ export function previewTriggers(state: ReminderState, plan: ReminderPlan, count:
     }
   }
   return out;
+}
+
+/** The state a reminder starts (or restarts, on reschedule) with: nothing fired, triggers before `now` skipped. */
+export const freshState = (schedule: ReminderSchedule, now: Date): ReminderState => ({
+  status: 'active', schedule, occurrence: null, lastOccurrence: null, handled: [], snoozedUntil: null, notBefore: now.toISOString(),
+  nextTriggerAt: null, occurrenceCount: 0, acknowledgedAt: null, version: -1,
+});
+
+/**
+ * The first trigger a (re)scheduled reminder will fire, or null when every trigger is already past. A
+ * recurrence that is malformed or has no occurrence after `now` throws RecurrenceError.
+ */
+export function firstTrigger(schedule: ReminderSchedule, plan: ReminderPlan, now: Date): PreviewItem | null {
+  if (schedule.recurrence && !nextOccurrence(schedule.recurrence, now)) throw new RecurrenceError('the rule has no occurrence after now');
+  return previewTriggers(freshState(schedule, now), plan, 1)[0] ?? null;
 }

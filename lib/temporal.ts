@@ -1,9 +1,12 @@
-// Temporal plumbing: one client factory, and starting a workflow under its business id.
+// Temporal plumbing: one client factory (answering quickly when the server is down), and starting a
+// workflow under its business id.
+import net from 'node:net';
 import { Client, WorkflowHandle } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Workflow } from '@temporalio/common';
 import type { WorkflowStartOptions } from '@temporalio/client';
 import { BusinessRef, businessWorkflowId, ENTITY_ID, ENTITY_TYPE, OBJECT_ID, STATUS, TENANT_ID } from '../workflows/search-attributes';
+import { TemporalUnavailableError } from './dependency-errors';
 
 export interface TemporalDeps {
   client: Client;
@@ -15,9 +18,80 @@ export interface TemporalDeps {
  * gRPC one: HTTP/2 and its socket writes then happen off the Node thread that serves requests, which cut
  * the API's CPU per workflow start (bench/README.md, suite foundation).
  */
-export async function connectTemporal(address: string, namespace: string): Promise<TemporalDeps> {
-  const connection = await NativeConnection.connect({ address });
+export async function connectTemporal(address: string, namespace: string, guard: TemporalGuardOptions = {}): Promise<TemporalDeps> {
+  const connection = guardConnection(await NativeConnection.connect({ address }), address, guard);
   return { connection, client: new Client({ connection, namespace }) };
+}
+
+export interface TemporalGuardOptions {
+  /** A call not answered after this long makes the guard check the server is there (default 1 s). */
+  slowMs?: number;
+  /** Connect timeout of that check (default 1 s). */
+  probeMs?: number;
+}
+
+/** Does anything accept a TCP connection at `address` within `ms`? */
+function reachable(address: string, ms: number): Promise<boolean> {
+  const { hostname, port } = new URL(`tcp://${address}`);
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: hostname.replace(/^\[|\]$/g, ''), port: Number(port) });
+    const done = (ok: boolean) => { socket.destroy(); resolve(ok); };
+    socket.setTimeout(ms, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/**
+ * The connection with every WorkflowService call guarded, so that the API answers within ~2 s when Temporal
+ * is down. The native client retries an unreachable server for about 10 s and ignores deadlines and abort
+ * signals (SDK 1.24, NativeConnection.sendRequest), so a call that has not answered within `slowMs` makes the
+ * guard try a TCP connection to the server: if none is accepted, the call fails at once with
+ * TemporalUnavailableError, and calls in the next second fail without being sent. A slow call to a server
+ * that is there (a long poll, an update waiting for its workflow) is waited for as before. If a call the
+ * guard gave up on succeeds after all (the server came back within the native retries), what the API took
+ * back is undone in Temporal too: a workflow it started is terminated, a schedule it created deleted.
+ */
+function guardConnection(connection: NativeConnection, address: string, opts: TemporalGuardOptions): NativeConnection {
+  const slowMs = opts.slowMs ?? 1_000;
+  const probeMs = opts.probeMs ?? 1_000;
+  let downUntil = 0;
+  const service = connection.workflowService;
+  const down = (pending?: Promise<unknown>) => new TemporalUnavailableError(`Temporal at ${address} is unreachable`, pending);
+
+  function compensate(method: string, req: Record<string, unknown>, res: Record<string, unknown>): void {
+    const reason = 'the API gave up waiting for Temporal and took the request back';
+    if (method === 'startWorkflowExecution' && res.started && res.runId) {
+      void service.terminateWorkflowExecution({ namespace: req.namespace as string, workflowExecution: { workflowId: req.workflowId as string, runId: res.runId as string }, reason }).catch(() => undefined);
+    }
+    if (method === 'createSchedule') void service.deleteSchedule({ namespace: req.namespace as string, scheduleId: req.scheduleId as string }).catch(() => undefined);
+  }
+
+  async function guarded(method: string, req: Record<string, unknown>, call: () => Promise<unknown>): Promise<unknown> {
+    if (Date.now() < downUntil) throw down();
+    const pending = call();
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<'slow'>((resolve) => { timer = setTimeout(() => resolve('slow'), slowMs); });
+    try {
+      if (await Promise.race([pending.then(() => 'done' as const, () => 'done' as const), slow]) === 'done') return await pending;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (await reachable(address, probeMs)) return pending;
+    downUntil = Date.now() + 1_000;
+    pending.then((res) => compensate(method, req, res as Record<string, unknown>), () => undefined);
+    throw down(pending);
+  }
+
+  const workflowService = new Proxy(service, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function' || typeof prop !== 'string' || ['constructor', 'rpcCall', 'end', 'emit', 'on', 'off', 'once'].includes(prop)) return value;
+      return (req: Record<string, unknown>) => guarded(prop, req, () => value.call(target, req));
+    },
+  });
+  // Everything else (withDeadline, callContextStorage, close …) is the native connection's own.
+  return Object.create(connection, { workflowService: { value: workflowService } }) as NativeConnection;
 }
 
 /** A row's workflow could not be started (Temporal unreachable or refusing); the row was taken back. */

@@ -14,15 +14,17 @@ import { OBJECT_ID } from './search-attributes';
 import { setWorkflowStatus } from './status';
 
 // A recipient the mail server refuses for good (5xx) is not retried; anything else is.
+// No attempt limits: an outage is retried until it is over; the activities give up on other errors
+// themselves (activities/index.ts).
 const acts = proxyActivities<ApprovalActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 20, initialInterval: '1 second', nonRetryableErrorTypes: ['EmailRejectedError'] },
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['EmailRejectedError'] },
 });
 // The read-model write is a local activity: it runs inside the workflow task that applied the command,
 // so a sign answers after one round trip to the server instead of an activity task's three.
 const local = proxyLocalActivities<ApprovalActivities>({
   startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 20, initialInterval: '1 second' },
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 const notifier = () => proxyActivities<ApprovalActivities>({
   taskQueue: notificationQueueOf(workflowInfo().taskQueue),
@@ -30,7 +32,7 @@ const notifier = () => proxyActivities<ApprovalActivities>({
   // It heartbeats after every email; one send is bounded by the SMTP timeouts (10 + 10 + 30 s), so a
   // minute of silence means the attempt is gone (e.g. its task was lost), and it is retried then.
   heartbeatTimeout: '1 minute',
-  retry: { maximumAttempts: 20, initialInterval: '1 second', nonRetryableErrorTypes: ['EmailRejectedError'] },
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['EmailRejectedError'] },
 });
 
 const HOUR = 3_600_000;

@@ -4,9 +4,11 @@ import type { AuditActivities } from '../activities/audit';
 import type { AuditExportInput, AuditExportResult } from './audit.api';
 import { setWorkflowStatus } from './status';
 
+// No attempt limits: an outage is retried until it is over; the activities give up on other errors
+// themselves (activities/index.ts).
 const short = proxyActivities<AuditActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 10 },
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
 // The writer pages through events and heartbeats its cursor; a retry (e.g. after a worker crash)
@@ -15,7 +17,7 @@ const writer = proxyActivities<AuditActivities>({
   startToCloseTimeout: '2 hours',
   // A dead worker is noticed after this long, and another resumes the export from its cursor.
   heartbeatTimeout: '10 seconds',
-  retry: { maximumAttempts: 20, initialInterval: '1 second' },
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
 export async function auditExportWorkflow(input: AuditExportInput): Promise<AuditExportResult> {

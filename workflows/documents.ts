@@ -6,9 +6,11 @@ import type { DocumentActivities } from '../activities/documents';
 import { BatchInput, BatchResult, DocumentJobInput, DocumentJobResult, PreviewInput, TEMPLATE_RENDER_ERROR } from './documents.api';
 import { setWorkflowStatus } from './status';
 
+// No attempt limit anywhere here: a database or Temporal outage is retried until it is over, so an accepted
+// document never fails for it; the activities give up on any other error themselves (activities/index.ts).
 const short = proxyActivities<DocumentActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 10 },
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
 // A template that cannot render fails at once; a crashed browser or worker is retried (a dead worker
@@ -16,7 +18,7 @@ const short = proxyActivities<DocumentActivities>({
 const render = proxyActivities<DocumentActivities>({
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '15 seconds',
-  retry: { maximumAttempts: 5, initialInterval: '1 second', nonRetryableErrorTypes: [TEMPLATE_RENDER_ERROR] },
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', nonRetryableErrorTypes: [TEMPLATE_RENDER_ERROR] },
 });
 
 // A chunk heartbeats after every item: a dead worker is noticed after the heartbeat timeout and
@@ -24,7 +26,7 @@ const render = proxyActivities<DocumentActivities>({
 const chunk = proxyActivities<DocumentActivities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '15 seconds',
-  retry: { maximumAttempts: 50, initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
 const reason = (err: unknown) => {

@@ -7,7 +7,9 @@ import type { JobActivities } from '../activities/jobs';
 import { JobRunInput, JobRunOutcome } from './jobs.api';
 import { setWorkflowStatus } from './status';
 
-const bookkeeping = proxyActivities<JobActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 20 } });
+// The run's rows are written whatever the outage: no attempt limit (the activities give up on other errors
+// themselves, activities/index.ts).
+const bookkeeping = proxyActivities<JobActivities>({ startToCloseTimeout: '30 seconds', retry: { initialInterval: '1 second', maximumInterval: '30 seconds' } });
 
 export async function jobRunWorkflow(input: JobRunInput): Promise<JobRunOutcome> {
   const runId = uuid4();
@@ -16,8 +18,10 @@ export async function jobRunWorkflow(input: JobRunInput): Promise<JobRunOutcome>
     startToCloseTimeout: '1 hour',
     // Jobs heartbeat at least every few seconds: a lost worker is noticed, and a cancel reaches the job.
     heartbeatTimeout: '30 seconds',
+    // The schedule's maximumAttempts is counted by the activity (runJob's `attempts`), for errors that are not
+    // an outage of Docket's database or Temporal: those are waited out rather than failing the run.
     retry: {
-      maximumAttempts: input.retry.maximumAttempts, initialInterval: `${input.retry.initialIntervalSeconds} seconds`, backoffCoefficient: 2,
+      initialInterval: `${input.retry.initialIntervalSeconds} seconds`, backoffCoefficient: 2,
       nonRetryableErrorTypes: ['JobParamsError', 'OutboundBlockedError'],
     },
   });
@@ -26,7 +30,7 @@ export async function jobRunWorkflow(input: JobRunInput): Promise<JobRunOutcome>
   setWorkflowStatus('running');
   await bookkeeping.jobRunStarted({ ...ref, scheduleId: input.scheduleId, jobType: input.jobType, startedAt });
   try {
-    const result = await job.runJob({ tenantId: input.tenantId, jobType: input.jobType, params: input.params });
+    const result = await job.runJob({ tenantId: input.tenantId, jobType: input.jobType, params: input.params, attempts: input.retry.maximumAttempts });
     await bookkeeping.jobRunFinished({ ...ref, status: 'completed', result });
     setWorkflowStatus('completed');
     return { runId, status: 'completed', result };

@@ -12,13 +12,15 @@ import {
 import { deliveryTargets, nextTrigger, occurrenceSpan, snoozedTriggers, Trigger } from './reminders.rules';
 import { setWorkflowStatus } from './status';
 
-const WRITE_RETRY: RetryPolicy = { maximumAttempts: 10, initialInterval: '1 second' };
+// No attempt limits: an outage is retried until it is over; the activities give up on other errors
+// themselves (activities/index.ts: a delivery after 8 attempts, a write after 10).
+const WRITE_RETRY: RetryPolicy = { initialInterval: '1 second', maximumInterval: '30 seconds' };
 const acts = proxyActivities<ReminderActivities>({ startToCloseTimeout: '1 minute', retry: WRITE_RETRY });
-// A delivery retries with backoff (1 s, 2 s, 4 s … at most 5 min apart, 8 attempts); a refusal that a
-// retry cannot change is final at once. Each delivery is its own activity, so one failing endpoint
+// A delivery retries with backoff (1 s, 2 s, 4 s … at most 5 min apart, 8 attempts for errors that are not
+// outages of Docket's own database); a refusal that a retry cannot change is final at once. Each delivery is its own activity, so one failing endpoint
 // never holds up another recipient or another reminder.
 const DELIVERY_RETRY: RetryPolicy = {
-  maximumAttempts: 8, initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes',
+  initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes',
   nonRetryableErrorTypes: FINAL_DELIVERY_ERRORS,
 };
 const deliveries = proxyActivities<ReminderActivities>({ startToCloseTimeout: '30 seconds', retry: DELIVERY_RETRY });

@@ -9,9 +9,10 @@ import {
 } from '../../db';
 import { recordAudit } from '../../lib/audit';
 import { requestDocument } from '../../lib/documents/jobs';
-import { checkTemplate, PARTIAL_NAME, renderTemplate, TemplateRenderError, TemplateSyntaxError } from '../../lib/documents/templates';
+import { PARTIAL_NAME, TEMPLATE_LIMITS, TemplateRenderError, TemplateSyntaxError } from '../../lib/documents/templates';
 import { deleteFile } from '../../lib/files';
 import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
+import { TaskLimitError, workPool } from '../../lib/work-pool';
 import type { documentBatchWorkflow, documentPreviewWorkflow } from '../../workflows/documents';
 import {
   DOCUMENT_BATCHES_DOMAIN, DOCUMENT_PREVIEWS_DOMAIN, DOCUMENTS_TASK_QUEUE, TEMPLATE_RENDER_ERROR,
@@ -44,16 +45,27 @@ function partsOf(p: Schemas['DocumentTemplateParts']): TemplateParts {
   return { base: p.base ?? '', header: p.header ?? '', footer: p.footer ?? '', css: p.css ?? '', partials: p.partials ?? {} };
 }
 
-/** Every part must parse before anything is saved: a syntax error is a 422 naming part, line and column. */
-function checkParts(parts: TemplateParts): void {
+/**
+ * Template work on the work pool (off the request thread, within TEMPLATE_LIMITS.budgetMs): a syntax error
+ * is a 422 naming part, line and column, a render error 422 TEMPLATE_RENDER_ERROR, and work stopped for
+ * time or memory 422 TEMPLATE_RENDER_LIMIT.
+ */
+async function templateWork<T>(work: () => Promise<T>): Promise<T> {
   try {
-    checkTemplate(parts);
+    return await work();
   } catch (err) {
-    if (!(err instanceof TemplateSyntaxError)) throw err;
-    const message = `line ${err.line}, column ${err.column}: ${err.message.split(': ').slice(1).join(': ')}`;
-    throw new ApiError(422, 'TEMPLATE_SYNTAX_ERROR', err.message, { errors: [{ path: `/parts/${err.part}`, message, line: err.line, column: err.column }] });
+    if (err instanceof TemplateSyntaxError) {
+      const message = `line ${err.line}, column ${err.column}: ${err.message.split(': ').slice(1).join(': ')}`;
+      throw new ApiError(422, 'TEMPLATE_SYNTAX_ERROR', err.message, { errors: [{ path: `/parts/${err.part}`, message, line: err.line, column: err.column }] });
+    }
+    if (err instanceof TemplateRenderError) throw new ApiError(422, 'TEMPLATE_RENDER_ERROR', err.message);
+    if (err instanceof TaskLimitError) throw new ApiError(422, 'TEMPLATE_RENDER_LIMIT', `The template ${err.message}; make it do less work (smaller loops, less data)`);
+    throw err;
   }
 }
+
+/** Every part must parse before anything is saved. */
+const checkParts = (parts: TemplateParts) => templateWork(() => workPool().run('checkTemplate', [parts], TEMPLATE_LIMITS.budgetMs));
 
 /** Own properties only: a part name is never looked up on a prototype. */
 function readPart(parts: TemplateParts, part: string): string | undefined {
@@ -110,7 +122,7 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       if (!t) throw notFound(`Document template ${id}`);
       checkIfMatch(ctx, templateEtag(t.version));
       const next = change(t);
-      checkParts(next.parts);
+      await checkParts(next.parts);
       const before = { version: t.version };
       Object.assign(t, next, { version: t.version + 1 });
       await t.save({ transaction });
@@ -131,7 +143,7 @@ export function documentRoutes(deps: RouteDeps): Handlers {
     async createDocumentTemplate(c, ctx) {
       const body = c.request.requestBody as Schemas['DocumentTemplateInput'];
       const parts = partsOf(body.parts);
-      checkParts(parts);
+      await checkParts(parts);
       const settings = settingsOf(body);
       const audit = auditContext(ctx);
       const t = await deps.sequelize.transaction(async (transaction) => {
@@ -202,12 +214,7 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       const tenantId = caller(ctx).tenant.id;
       const t = await findTemplate(tenantId, c.request.params.documentTemplateId as string);
       if ((body.output ?? 'html') === 'html') {
-        try {
-          ctx.body = (await renderTemplate(t.parts, t.settings, body.data, `${t.id}:${t.version}`)).html;
-        } catch (err) {
-          if (err instanceof TemplateRenderError) throw new ApiError(422, 'TEMPLATE_RENDER_ERROR', err.message);
-          throw err;
-        }
+        ctx.body = (await templateWork(() => workPool().run('renderTemplate', [t.parts, t.settings, body.data, `${t.id}:${t.version}`], TEMPLATE_LIMITS.budgetMs))).html;
         ctx.type = 'text/html; charset=utf-8';
         return;
       }

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Koa from 'koa';
-import { ApiError } from '../errors';
+import { ApiError, RETRY_AFTER_SECONDS } from '../errors';
 import { checkMetricsToken } from '../metrics';
 import { Handlers, RouteDeps } from '../types';
 
@@ -60,6 +60,7 @@ export function operationsRoutes(deps: RouteDeps): Handlers {
       const [postgres, temporal] = await Promise.all([check(() => deps.sequelize.query('SELECT 1')), check(() => deps.temporal.ping())]);
       const ready = postgres === 'ok' && temporal === 'ok';
       ctx.status = ready ? 200 : 503;
+      if (!ready) ctx.set('Retry-After', String(RETRY_AFTER_SECONDS.dependency));
       ctx.body = { status: ready ? 'ready' : 'unavailable', checks: { postgres, temporal } };
     },
     async getMetrics(_c, ctx) {

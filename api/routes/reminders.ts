@@ -7,8 +7,9 @@ import { Op, WhereOptions } from 'sequelize';
 import { Notification, Reminder, ReminderDeliveryAttempt, User } from '../../db';
 import { createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit';
 import { AuditAction } from '../../lib/audit-actions';
-import { nextOccurrence, parseRecurrence, Recurrence, RecurrenceError } from '../../lib/recurrence';
-import { previewTriggers } from '../../lib/reminder-preview';
+import { defaultStart, Recurrence, RECURRENCE_LIMITS, RecurrenceError } from '../../lib/recurrence';
+import { firstTrigger, freshState, PreviewItem, previewTriggers } from '../../lib/reminder-preview';
+import { TaskLimitError, workPool } from '../../lib/work-pool';
 import { sealSecret } from '../../lib/secrets';
 import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
 import type { reminderWorkflow } from '../../workflows/reminders';
@@ -25,37 +26,47 @@ import { auditContext, caller, Handlers, RouteDeps } from '../types';
 
 type ScheduleBody = { dueAt?: string; recurrence?: Schemas['ReminderRecurrence'] };
 
-/** Exactly one of dueAt and recurrence; a due time in the future; a rule that parses and still has an occurrence. */
-function toSchedule(body: ScheduleBody, now: Date): ReminderSchedule {
-  if ((body.dueAt === undefined) === (body.recurrence === undefined)) throw new ApiError(422, 'INVALID_REMINDER', 'Give exactly one of dueAt and recurrence');
-  if (body.dueAt !== undefined) {
-    if (Date.parse(body.dueAt) <= now.getTime()) throw new ApiError(422, 'TIME_IN_PAST', `dueAt ${body.dueAt} is in the past`);
-    return { dueAt: new Date(body.dueAt).toISOString() };
-  }
-  const recurrence: Recurrence = { rrule: body.recurrence!.rrule, timezone: body.recurrence!.timezone, start: new Date(body.recurrence!.start ?? now).toISOString() };
+/**
+ * Runs recurrence work on the work pool (off the request thread, within a time budget): a malformed rule
+ * or one without an occurrence is 422 INVALID_RECURRENCE, one that costs more than the budget 422
+ * RECURRENCE_TOO_EXPENSIVE.
+ */
+async function expandOffThread<T>(work: () => Promise<T>): Promise<T> {
   try {
-    parseRecurrence(recurrence);
-    if (!nextOccurrence(recurrence, now)) throw new RecurrenceError('the rule has no occurrence after now');
+    return await work();
   } catch (err) {
     if (err instanceof RecurrenceError) throw new ApiError(422, 'INVALID_RECURRENCE', err.message);
+    if (err instanceof TaskLimitError) {
+      throw new ApiError(422, 'RECURRENCE_TOO_EXPENSIVE', `Expanding the rule ${err.message}; use a rule whose occurrences are found with less searching`);
+    }
     throw err;
   }
-  return { recurrence };
+}
+
+/**
+ * Exactly one of dueAt and recurrence; a due time in the future; a rule that parses and still has an
+ * occurrence. Answers the schedule and its first trigger (a reminder whose every trigger is past is refused).
+ */
+async function planSchedule(body: ScheduleBody, plan: ReminderPlan, now: Date): Promise<{ schedule: ReminderSchedule; first: PreviewItem }> {
+  if ((body.dueAt === undefined) === (body.recurrence === undefined)) throw new ApiError(422, 'INVALID_REMINDER', 'Give exactly one of dueAt and recurrence');
+  let schedule: ReminderSchedule;
+  let first: PreviewItem | null;
+  if (body.dueAt !== undefined) {
+    if (Date.parse(body.dueAt) <= now.getTime()) throw new ApiError(422, 'TIME_IN_PAST', `dueAt ${body.dueAt} is in the past`);
+    schedule = { dueAt: new Date(body.dueAt).toISOString() };
+    first = firstTrigger(schedule, plan, now); // no expansion: cheap
+  } else {
+    // Without a start, the rule starts at the current minute: RRULE takes missing seconds from the start,
+    // and a weekly 09:00 must fire at 09:00:00, not at the second the reminder was created.
+    const recurrence: Recurrence = { rrule: body.recurrence!.rrule, timezone: body.recurrence!.timezone, start: body.recurrence!.start ? new Date(body.recurrence!.start).toISOString() : defaultStart(now) };
+    schedule = { recurrence };
+    first = await expandOffThread(() => workPool().run('firstTrigger', [schedule, plan, now], RECURRENCE_LIMITS.budgetMs));
+  }
+  if (!first) throw new ApiError(422, 'TIME_IN_PAST', 'Every trigger of this reminder (due time minus each offset) is already in the past');
+  return { schedule, first };
 }
 
 const planOf = (r: Reminder): ReminderPlan => ({ offsets: r.offsets, repeat: r.repeat ?? undefined });
-
-const freshState = (schedule: ReminderSchedule, now: Date): ReminderState => ({
-  status: 'active', schedule, occurrence: null, lastOccurrence: null, handled: [], snoozedUntil: null, notBefore: now.toISOString(),
-  nextTriggerAt: null, occurrenceCount: 0, acknowledgedAt: null, version: -1,
-});
-
-/** The first trigger a (re)scheduled reminder will fire; a reminder whose every trigger is already past is refused. */
-function firstTrigger(schedule: ReminderSchedule, plan: ReminderPlan, now: Date) {
-  const first = previewTriggers(freshState(schedule, now), plan, 1)[0];
-  if (!first) throw new ApiError(422, 'TIME_IN_PAST', 'Every trigger of this reminder (due time minus each offset) is already in the past');
-  return first;
-}
 
 export function reminderRoutes(deps: RouteDeps): Handlers {
   async function findReminder(tenantId: string, id: string): Promise<Reminder> {
@@ -108,7 +119,8 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
       const body = c.request.requestBody as Schemas['ReminderInput'];
       const audit = auditContext(ctx);
       const now = new Date();
-      const schedule = toSchedule(body, now);
+      const plan: ReminderPlan = { offsets: [...(body.offsets ?? [0])].sort((a, b) => b - a), repeat: body.repeat };
+      const { schedule, first } = await planSchedule(body, plan, now);
       const users = [...new Set(body.recipients.users ?? [])];
       const emails = [...new Set((body.recipients.emails ?? []).map((e) => e.toLowerCase()))];
       const webhooks = body.recipients.webhooks ?? [];
@@ -120,11 +132,9 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
         const found = await User.count({ where: { tenantId: audit.tenantId, id: users, active: true } });
         if (found !== users.length) throw new ApiError(422, 'UNKNOWN_USER', 'recipients.users names a user that is not an active user of this tenant');
       }
-      const plan: ReminderPlan = { offsets: [...(body.offsets ?? [0])].sort((a, b) => b - a), repeat: body.repeat };
       const id = randomUUID();
       const workflowId = businessWorkflowId({ domain: REMINDERS_DOMAIN, tenantId: audit.tenantId, entityId: id });
       const state = freshState(schedule, now);
-      const first = firstTrigger(schedule, plan, now);
       // The row and its audit event in one statement (one round trip, and no window in which the workflow
       // runs but its creation was never audited); the workflow starts after, with no connection held
       // across the Temporal call (which is what bounds the create rate).
@@ -156,7 +166,8 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
 
     async previewReminder(c, ctx) {
       const r = await findReminder(caller(ctx).tenant.id, c.request.params.reminderId as string);
-      ctx.body = { items: previewTriggers({ ...r.state, status: r.status }, planOf(r), queryOf(c).int('count') ?? 10) };
+      const args: Parameters<typeof previewTriggers> = [{ ...r.state, status: r.status }, planOf(r), queryOf(c).int('count') ?? 10];
+      ctx.body = { items: r.state.schedule.recurrence ? await expandOffThread(() => workPool().run('previewTriggers', args, RECURRENCE_LIMITS.budgetMs)) : previewTriggers(...args) };
     },
 
     async listReminderDeliveries(c, ctx) {
@@ -167,8 +178,8 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
 
     async rescheduleReminder(c, ctx) {
       const now = new Date();
-      const schedule = toSchedule(c.request.requestBody as ScheduleBody, now);
-      firstTrigger(schedule, planOf(await findReminder(caller(ctx).tenant.id, c.request.params.reminderId as string)), now);
+      const reminder = await findReminder(caller(ctx).tenant.id, c.request.params.reminderId as string);
+      const { schedule } = await planSchedule(c.request.requestBody as ScheduleBody, planOf(reminder), now);
       await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.rescheduled', (h) => h.executeUpdate(rescheduleUpdate, { args: [{ schedule }] }), schedule);
     },
 

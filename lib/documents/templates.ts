@@ -5,7 +5,7 @@
 // `{% include "/etc/passwd" %}` finds nothing), only own properties of the data are visible (no
 // `constructor`, `__proto__` or prototype methods), and parse/render time and memory are capped.
 // Every `{{ output }}` is HTML-escaped; `| raw` opts out for trusted markup.
-import { Liquid, LiquidError } from 'liquidjs';
+import { FilterImplOptions, Liquid, LiquidError } from 'liquidjs';
 import { LRUCache } from 'lru-cache';
 import type { TemplateParts, TemplateSettings } from '../../db/models/documents';
 
@@ -19,8 +19,12 @@ export type PartName = (typeof PART_NAMES)[number];
  */
 export const PARTIAL_NAME = /^(?!(?:__proto__|__defineGetter__|__defineSetter__|__lookupGetter__|__lookupSetter__|constructor|hasOwnProperty|isPrototypeOf|propertyIsEnumerable|toLocaleString|toString|valueOf)$)[A-Za-z0-9_-]{1,64}$/;
 
-/** Caps that keep one template from starving the worker (liquidjs counts them per render). */
-export const TEMPLATE_LIMITS = { renderMs: 2_000, parseBytes: 1_000_000, memory: 20_000_000 };
+/**
+ * Caps that keep one template from starving the worker (liquidjs counts them per render). The API renders
+ * previews on its work pool (lib/work-pool.ts), where `budgetMs` is a hard stop: liquidjs checks its own
+ * limits between steps, the pool stops a thread whatever it is doing.
+ */
+export const TEMPLATE_LIMITS = { renderMs: 2_000, parseBytes: 1_000_000, memory: 20_000_000, budgetMs: 3_000 };
 
 export class TemplateSyntaxError extends Error {
   constructor(readonly part: string, readonly line: number, readonly column: number, message: string) {
@@ -42,8 +46,25 @@ export interface RenderedHtml {
   footer: string;
 }
 
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
+
+/**
+ * `newline_to_br` that works under auto-escaping: liquidjs's own inserts `<br />` and then the output is
+ * escaped, so the page showed a literal "<br />". This one escapes the text itself and marks its result
+ * raw, so the breaks are real and the text is still escaped. (Put it last in a chain: a filter after it
+ * is escaped again.)
+ */
+const newlineToBr: FilterImplOptions = {
+  raw: true,
+  handler(value: unknown): string {
+    const text = value === null || value === undefined ? '' : String(value);
+    this.context.memoryLimit.use(text.length);
+    return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]).replace(/\r?\n/g, '<br />\n');
+  },
+};
+
 function engine(parts: TemplateParts, strict: boolean): Liquid {
-  return new Liquid({
+  const liquid = new Liquid({
     // In-memory lookup only: includes/renders resolve against the template's partials, never the disk.
     templates: Object.assign(Object.create(null) as Record<string, string>, parts.partials),
     relativeReference: false,
@@ -55,6 +76,8 @@ function engine(parts: TemplateParts, strict: boolean): Liquid {
     renderLimit: TEMPLATE_LIMITS.renderMs,
     memoryLimit: TEMPLATE_LIMITS.memory,
   });
+  liquid.registerFilter('newline_to_br', newlineToBr);
+  return liquid;
 }
 
 const cleanMessage = (err: Error) => err.message.replace(/, line:\d+, col:\d+$/, '').split('\n')[0].slice(0, 300);

@@ -8,7 +8,7 @@ import { createActivities, rendererFromConfig } from '../../activities';
 import { createApp, DocketApp } from '../../api/app';
 import { createHttpServer } from '../../api/http-server';
 import { Config, loadConfig } from '../../config';
-import { createSequelize } from '../../db';
+import { createSequelize, SequelizeOptions } from '../../db';
 import { DiskBlobStore } from '../../lib/blob-store';
 import { createLogger, type Logger } from '../../lib/logger';
 import { createEmailSender } from '../../lib/notify/email';
@@ -17,6 +17,7 @@ import { createWorkers } from '../../workers/create';
 import { selectQueues } from '../../workers/queues';
 import { connectTemporal } from '../../lib/temporal';
 import { endTenantsWork } from './cleanup';
+import { closeWorkPool } from '../../lib/work-pool';
 import { ContractChecker } from './contract';
 import { tenantsBuilt } from './factories';
 
@@ -38,10 +39,10 @@ export interface TestApp {
 
 let shared: { sequelize: Sequelize; users: number } | undefined;
 
-export async function startTestApp(env: Record<string, string> = {}, opts: { ping?: () => Promise<void>; logger?: Logger } = {}): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, opts: { ping?: () => Promise<void>; logger?: Logger; sequelize?: SequelizeOptions } = {}): Promise<TestApp> {
   const config = loadConfig({ ...process.env, RATE_LIMIT_PER_MINUTE: '0', AUTH_FAILURE_LIMIT_PER_MINUTE: '0', ...env });
   // Models are bound to one Sequelize per module registry (one per test file): share it between apps.
-  shared ??= { sequelize: createSequelize(config.databaseUrl, { poolMax: 5 }), users: 0 };
+  shared ??= { sequelize: createSequelize(config.databaseUrl, { poolMax: 5, ...opts.sequelize }), users: 0 };
   shared.users++;
   const { sequelize } = shared;
   // The API's own connection (native, as api/server.ts makes it), so tests exercise what production runs.
@@ -96,6 +97,8 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
       if (--shared!.users === 0) {
         await sequelize.close();
         shared = undefined;
+        // This file's work pool (previews, recurrences): its warm thread would otherwise outlive the file.
+        await closeWorkPool();
       }
       server.close();
     },

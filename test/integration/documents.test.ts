@@ -150,6 +150,17 @@ describe('previews', () => {
     await app.call('post', `/v1/document-templates/${t.id}/preview`, key).send({ output: 'pdf' }).expect(400);
     await app.call('post', `/v1/document-templates/${randomUUID()}/preview`, key).send({ data }).expect(404);
   });
+
+  it('breaks lines with newline_to_br in the HTML and the PDF, the text still escaped', async () => {
+    const { key } = await buildCaller(['documents.template.read', 'documents.template.write']);
+    const t = (await app.call('post', '/v1/document-templates', key).send(invoice(undefined, { parts: { base: '<div>{{ address | newline_to_br }}</div>' } })).expect(201)).body;
+    const data = { address: 'ACME <Ltd>\nMain Street 1\n12345 Springfield' };
+    const html = await app.call('post', `/v1/document-templates/${t.id}/preview`, key).send({ data }).expect(200);
+    expect(html.text).toContain('<div>ACME &lt;Ltd&gt;<br />\nMain Street 1<br />\n12345 Springfield</div>');
+    const pdf = await app.call('post', `/v1/document-templates/${t.id}/preview`, key).send({ data, output: 'pdf' }).buffer(true).parse(binary).expect(200);
+    const text = pdfPages(pdf.body as Buffer)[0].split('\n').map((l) => l.trim()).filter(Boolean);
+    expect(text).toEqual(['ACME <Ltd>', 'Main Street 1', '12345 Springfield']);
+  });
 });
 
 describe('documents', () => {

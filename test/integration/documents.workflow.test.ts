@@ -4,6 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
+import { ConnectionRefusedError } from 'sequelize';
+import { withActivityRetries } from '../../activities';
 import type { DocumentActivities } from '../../activities/documents';
 import { documentBatchWorkflow, documentWorkflow } from '../../workflows/documents';
 import { TEMPLATE_RENDER_ERROR } from '../../workflows/documents.api';
@@ -58,6 +60,26 @@ it('retries a render that failed for a passing reason (a crashed browser) and en
   expect(result).toEqual({ status: 'ready', fileId: 'f-9' });
   expect(calls).toBe(3);
   expect(log.failed).toEqual([]);
+});
+
+it('waits out a database outage however long, but gives up on another failure after 5 attempts', async () => {
+  let calls = 0;
+  const outage = fakes({
+    async renderDocument() {
+      // Six attempts meet a database that refuses connections (the old policy gave up after five).
+      if (++calls <= 6) throw new ConnectionRefusedError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }));
+      return { fileId: 'f-7' };
+    },
+  });
+  const broken = fakes({ async renderDocument() { broken.log.renders++; throw new Error('Target page, context or browser has been closed'); } });
+  const [waited, failed] = await Promise.all([outage, broken].map((f) => run(withActivityRetries(f.activities), async (taskQueue) => {
+    const id = randomUUID();
+    return env.client.workflow.execute(documentWorkflow, { taskQueue, workflowId: `documents:t:${id}`, args: [{ tenantId: 't', documentId: id }] });
+  })));
+  expect(waited).toEqual({ status: 'ready', fileId: 'f-7' });
+  expect(calls).toBe(7);
+  expect(failed).toEqual({ status: 'failed', error: 'Target page, context or browser has been closed' });
+  expect(broken.log.renders).toBe(5);
 });
 
 it('continues a long batch as new: 250 chunks in three runs, each with a small history', async () => {

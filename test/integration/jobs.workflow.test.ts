@@ -6,6 +6,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
+import { withActivityRetries } from '../../activities';
 import type { JobActivities } from '../../activities/jobs';
 import { JobParamsError } from '../../lib/job-types';
 import { jobRunWorkflow } from '../../workflows/jobs';
@@ -36,7 +37,8 @@ function fakes(job: (attempt: number) => Promise<Record<string, unknown>>) {
 
 async function run(f: ReturnType<typeof fakes>, body: (h: Awaited<ReturnType<typeof env.client.workflow.start<typeof jobRunWorkflow>>>) => Promise<void>, retry = { maximumAttempts: 3, initialIntervalSeconds: 10 }) {
   const taskQueue = `wf-jobs-${randomUUID()}`;
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: process.env.DOCKET_TEST_BUNDLE! }, activities: f.activities });
+  // The fakes keep the real retry rules: the schedule's attempts are counted by the activity (activities/index.ts).
+  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: process.env.DOCKET_TEST_BUNDLE! }, activities: withActivityRetries(f.activities) });
   const input: JobRunInput = { tenantId: 't', scheduleId: randomUUID(), jobType: 'http', params: {}, retry };
   await worker.runUntil(async () => {
     const h = await env.client.workflow.start(jobRunWorkflow, { taskQueue, workflowId: `jobs:t:${input.scheduleId}-run`, args: [input] });

@@ -38,3 +38,10 @@ it('shows no prototype members and reads no files', async () => {
   expect(page.html).toContain('<body>x</body>');
   await expect(renderTemplate(parts({ base: '{% include "/etc/passwd" %}' }), settings('lenient'), {})).rejects.toThrow(TemplateRenderError);
 });
+
+it('turns newlines into real line breaks with newline_to_br, still escaping the text', async () => {
+  const page = await renderTemplate(parts({ base: '<p>{{ note | newline_to_br }}</p>' }), settings('lenient'), { note: 'Deliver to <Ann & Co>\r\nGate "B"\nfloor 2' });
+  expect(page.html).toContain('<p>Deliver to &lt;Ann &amp; Co&gt;<br />\nGate &#34;B&#34;<br />\nfloor 2</p>');
+  expect(page.html).not.toContain('&lt;br');
+  expect((await renderTemplate(parts({ base: '[{{ missing | newline_to_br }}]' }), settings('lenient'), {})).html).toContain('<body>[]</body>');
+});
