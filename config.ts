@@ -126,6 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`NODE_ENV must be development, test or production, got "${nodeEnv}"`);
   }
   const dataDir = path.resolve(env.DOCKET_DATA_DIR || path.join(PROJECT_ROOT, '.data'));
+  const databaseUrl = loadDatabaseUrl(env);
   const temporalAddress = required(env, 'TEMPORAL_ADDRESS');
   const link = linkSecret(env);
   const jwtTenants = list(env.JWT_TENANTS);
@@ -145,7 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     env: nodeEnv,
     port,
     host: env.HOST || '0.0.0.0',
-    databaseUrl: loadDatabaseUrl(env),
+    databaseUrl,
     temporal: {
       address: temporalAddress,
       namespace: env.TEMPORAL_NAMESPACE || 'default',

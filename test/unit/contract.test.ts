@@ -31,13 +31,13 @@ it('documents 401 on every authenticated operation and 403 on every permissioned
   }
 });
 
-it('declares the refusals the app sends for any operation\'s input: 400 for bad parameters or body, 413 and 415 for a body', () => {
+it('declares the refusals the app sends for any operation\'s input: 431 for an oversized URL, 400 for bad parameters or body, 413 and 415 for a body', () => {
   const missing: string[] = [];
   for (const op of contract.operations) {
     const item = def.paths[op.path] as unknown as { parameters?: unknown[] } & Record<string, { parameters?: unknown[]; requestBody?: unknown; responses: Record<string, unknown> }>;
     const o = item[op.method.toLowerCase()];
     const takesParams = (o.parameters ?? []).length + (item.parameters ?? []).length > 0;
-    const want = [...(takesParams || o.requestBody ? ['400'] : []), ...(o.requestBody ? ['413'] : []), ...(o.requestBody && op.body !== 'streamed' ? ['415'] : [])];
+    const want = ['431', ...(takesParams || o.requestBody ? ['400'] : []), ...(o.requestBody ? ['413'] : []), ...(o.requestBody && op.body !== 'streamed' ? ['415'] : [])];
     missing.push(...want.filter((s) => !(s in o.responses)).map((s) => `${op.operationId} ${s}`));
   }
   expect(missing).toEqual([]);
