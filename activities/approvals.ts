@@ -3,11 +3,11 @@
 import { Context } from '@temporalio/activity';
 import { Model, ModelStatic, QueryTypes } from 'sequelize';
 import { ApprovalEvent, ApprovalFlow, NotificationDelivery, PurchaseOrder, User } from '../db';
-import { resolveApprovers } from '../lib/approvers';
-import { generatePurchaseOrderDocument } from '../lib/documents/purchase-orders';
+import { resolveApprovers } from '../domains/approvals/approvers';
+import { generatePurchaseOrderDocument } from '../domains/purchasing/order-document';
 import { auditInsertSql, insertRowsSql, recordAudit } from '../lib/audit';
 import { AuditAction } from '../lib/audit-actions';
-import { signLink } from '../lib/links';
+import { signLink } from '../domains/approvals/links';
 import { isUuid } from '../lib/uuid';
 import { settleWithLimit } from '../lib/concurrency';
 import { recordDeliveryOutcomes } from '../lib/notify/deliveries';

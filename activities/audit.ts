@@ -4,12 +4,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import { stringify } from 'csv-stringify/sync';
-import { Op, WhereOptions } from 'sequelize';
+import { Op } from 'sequelize';
 import { AuditEvent, AuditExport } from '../db';
 import { recordAudit } from '../lib/audit';
 import { BlobStore } from '../lib/blob-store';
 import { storeLocalFile } from '../lib/files';
-import type { AuditExportInput, AuditFilters } from '../workflows/audit.api';
+import { auditWhere } from '../domains/audit/filters';
+import type { AuditExportInput } from '../workflows/audit.api';
 
 export interface AuditActivityDeps {
   blobs: BlobStore;
@@ -26,19 +27,6 @@ interface ExportCursor {
 }
 
 export const AUDIT_CSV_COLUMNS = ['id', 'created_at', 'actor_type', 'actor_id', 'action', 'entity_type', 'entity_id', 'request_id', 'workflow_id', 'before', 'after'];
-
-/** The one translation of audit filters to SQL, shared by the list endpoint and the export. */
-export function auditWhere(tenantId: string, f: AuditFilters): WhereOptions<AuditEvent> {
-  const where: Record<string | symbol, unknown> = { tenantId };
-  if (f.actorId) where.actorId = f.actorId;
-  if (f.action) where.action = f.action;
-  if (f.entityType) where.entityType = f.entityType;
-  if (f.entityId) where.entityId = f.entityId;
-  if (f.from || f.to) {
-    where.createdAt = { ...(f.from ? { [Op.gte]: new Date(f.from) } : {}), ...(f.to ? { [Op.lt]: new Date(f.to) } : {}) };
-  }
-  return where as WhereOptions<AuditEvent>;
-}
 
 function csvRow(e: AuditEvent): unknown[] {
   return [e.id, e.createdAt.toISOString(), e.actorType, e.actorId, e.action, e.entityType, e.entityId, e.requestId, e.workflowId,

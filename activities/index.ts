@@ -7,7 +7,7 @@ import { createEmailSender, EmailSender } from '../lib/notify/email';
 import { createApprovalActivities } from './approvals';
 import { createAuditActivities } from './audit';
 import { createDocumentActivities } from './documents';
-import { PdfRenderer } from '../lib/documents/renderer';
+import { PdfRenderer } from '../lib/pdf-renderer';
 import { createJobActivities } from './jobs';
 import { createReminderActivities } from './reminders';
 

@@ -1,10 +1,10 @@
-// Job activities: the job_runs rows of a run, and the job types themselves (see lib/job-types.ts).
+// Job activities: the job_runs rows of a run, and the job types themselves (see domains/jobs/job-types.ts).
 import { Context } from '@temporalio/activity';
 import { Op, QueryTypes } from 'sequelize';
 import { AuditEvent, IdempotencyKey, JobRun, StoredFile, UsedLink } from '../db';
 import type { BlobStore } from '../lib/blob-store';
 import { collectBlob, deleteFile, unusedBlobs } from '../lib/files';
-import { checkJobParams } from '../lib/job-types';
+import { checkJobParams } from '../domains/jobs/job-types';
 import { outboundFetch } from '../lib/notify/outbound';
 import type { JobRunStatus } from '../db/models/jobs';
 

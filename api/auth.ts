@@ -1,12 +1,14 @@
 // Authentication: API keys (dk_<prefix>_<secret>, stored hashed) and JWT bearer tokens (HS256 or JWKS).
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, JWTPayload, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { ApiKey, Role, Tenant, User } from '../db';
+import { API_KEY_PATTERN } from '../domains/identity/keys';
+import { sha256Hex } from '../lib/secrets';
 import { Config } from '../config';
 import { Actor } from '../lib/audit';
 import { ApiError } from './errors';
-import { PermissionSet } from './permissions';
+import { PermissionSet } from '../domains/identity/permissions';
 
 export interface AuthContext {
   tenant: Tenant;
@@ -19,19 +21,6 @@ export interface AuthContext {
   principal: string;
   expiresAt: Date | null;
   actor: Actor;
-}
-
-const KEY_PATTERN = /^dk_([a-f0-9]{12})_([A-Za-z0-9_-]{43})$/;
-
-export function sha256Hex(s: string): string {
-  return createHash('sha256').update(s).digest('hex');
-}
-
-/** A new key: the prefix is the lookup handle, only the secret's hash is stored. */
-export function generateApiKey(): { prefix: string; secret: string; secretHash: string } {
-  const prefix = randomBytes(6).toString('hex');
-  const raw = randomBytes(32).toString('base64url');
-  return { prefix, secret: `dk_${prefix}_${raw}`, secretHash: sha256Hex(raw) };
 }
 
 const unauthenticated = () => new ApiError(401, 'UNAUTHENTICATED', 'Send an API key (X-API-Key) or a bearer token (Authorization: Bearer …)');
@@ -92,7 +81,7 @@ export class Authenticator {
   }
 
   private async fromApiKey(token: string): Promise<AuthContext> {
-    const m = KEY_PATTERN.exec(token);
+    const m = API_KEY_PATTERN.exec(token);
     if (!m) throw invalid('Malformed API key');
     const key = await ApiKey.findOne({ where: { prefix: m[1] } });
     const expected = key ? Buffer.from(key.secretHash, 'hex') : Buffer.alloc(32);

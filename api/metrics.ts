@@ -2,7 +2,7 @@
 // its own (METRICS_PORT) instead of the API's, so it can be kept off the public listener.
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
-import { sha256Hex } from './auth';
+import { sha256Hex } from '../lib/secrets';
 import { ApiError, problemBody } from './errors';
 import { Metrics } from '../lib/metrics';
 

@@ -7,7 +7,7 @@ import { DiskBlobStore } from '../lib/blob-store';
 import { createLogger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
 import { connectTemporal } from '../lib/temporal';
-import { closeWorkPool, workPool } from '../lib/work-pool';
+import { closeWorkPool, workPool } from '../domains/work-pool';
 import { createApp } from './app';
 import { createMetricsServer } from './metrics';
 import { createHttpServer } from './http-server';

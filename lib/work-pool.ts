@@ -1,12 +1,27 @@
 // Input-priced work off the request thread: a small pool of worker threads (piscina) in which every task
 // has a time budget — a task that overruns has its thread terminated — and every thread a memory cap
 // (resourceLimits), so one tenant's template or recurrence cannot stall the event loop that serves everyone.
-import fs from 'node:fs';
-import path from 'node:path';
 import Piscina from 'piscina';
-import { RecurrenceError } from './recurrence';
-import { TemplateRenderError, TemplateSyntaxError } from './documents/templates';
-import type { TaskResult, Tasks } from './work-pool-tasks';
+
+/** The functions a pool runs, by name (a tasks module's `tasks`). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type TaskMap = Record<string, (...args: any[]) => unknown>;
+
+/** An error as it crosses the thread boundary: its class name, message and own fields. */
+export interface ThrownError { name: string; message: string; fields: Record<string, unknown> }
+export type TaskResult = { ok: true; value: unknown } | { ok: false; error: ThrownError };
+
+/** A tasks module's default export: runs one task by name and answers its value, or the error it threw. */
+export function taskRunner(tasks: TaskMap) {
+  return async function runTask({ name, args }: { name: string; args: unknown[] }): Promise<TaskResult> {
+    try {
+      return { ok: true, value: await tasks[name](...args) };
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      return { ok: false, error: { name: e.constructor.name, message: e.message, fields: { ...e } } };
+    }
+  };
+}
 
 /** The task ran out of its time budget or its thread's memory, and was stopped. */
 export class TaskLimitError extends Error {
@@ -25,8 +40,10 @@ export class WorkPoolBusyError extends Error {
 }
 
 export interface WorkPoolOptions {
-  /** The tasks module (default: Docket's, lib/work-pool-tasks). Its default export answers a TaskResult. */
-  filename?: string;
+  /** The tasks module: its default export answers a TaskResult (see taskRunner). */
+  filename: string;
+  /** Error classes that cross the thread boundary as themselves; anything else arrives as a plain Error. */
+  errors?: Record<string, { prototype: Error }>;
   /** Threads, i.e. tasks running at once (default 2). */
   threads?: number;
   /** Old-generation heap of each thread, MB (default 128): a task that needs more has its thread stopped. */
@@ -37,35 +54,28 @@ export interface WorkPoolOptions {
   maxWaitMs?: number;
 }
 
-/** Error classes that cross the thread boundary as themselves; anything else arrives as a plain Error. */
-const KNOWN_ERRORS: Record<string, { prototype: Error }> = { RecurrenceError, TemplateRenderError, TemplateSyntaxError };
-
-function rehydrate(e: { name: string; message: string; fields: Record<string, unknown> }): Error {
-  const cls = KNOWN_ERRORS[e.name];
+function rehydrate(e: ThrownError, known: Record<string, { prototype: Error }>): Error {
+  const cls = Object.hasOwn(known, e.name) ? known[e.name] : undefined;
   return Object.assign(cls ? Object.create(cls.prototype) as Error : new Error(), e.fields, { message: e.message });
 }
 
-/** Docket's tasks compiled (dist/) or, from source, through tsx (lib/work-pool-tasks.cjs). */
-function defaultTasksFile(): string {
-  const compiled = path.join(__dirname, 'work-pool-tasks.js');
-  return fs.existsSync(compiled) ? compiled : path.join(__dirname, 'work-pool-tasks.cjs');
-}
-
-export class WorkPool {
+export class WorkPool<T extends TaskMap = TaskMap> {
   private readonly pool: Piscina;
   private readonly threads: number;
   private readonly maxWaiting: number;
   private readonly maxWaitMs: number;
   private running = 0;
   private readonly waiting: (() => void)[] = [];
+  private readonly errors: Record<string, { prototype: Error }>;
 
-  constructor(opts: WorkPoolOptions = {}) {
+  constructor(opts: WorkPoolOptions) {
+    this.errors = opts.errors ?? {};
     this.threads = Math.max(1, opts.threads ?? 2);
     this.maxWaiting = opts.maxWaiting ?? 64;
     this.maxWaitMs = opts.maxWaitMs ?? 5_000;
     const memoryMb = opts.memoryMb ?? 128;
     this.pool = new Piscina({
-      filename: opts.filename ?? defaultTasksFile(),
+      filename: opts.filename,
       // One thread stays warm, so the first task does not pay for loading the modules.
       minThreads: 1, maxThreads: this.threads, idleTimeout: 60_000,
       resourceLimits: { maxOldGenerationSizeMb: memoryMb, maxYoungGenerationSizeMb: Math.min(32, Math.ceil(memoryMb / 4)), stackSizeMb: 4 },
@@ -75,9 +85,9 @@ export class WorkPool {
   /**
    * Runs `name(...args)` on a thread within `budgetMs` (counted from when it gets a thread; a task never
    * waits in piscina's queue, this class hands out the threads). Errors the task throws come back as
-   * their own class (RecurrenceError, TemplateRenderError, …); an overrun is TaskLimitError.
+   * their own class when it is one of `errors`; an overrun is TaskLimitError.
    */
-  async run<N extends keyof Tasks>(name: N, args: Parameters<Tasks[N]>, budgetMs: number): Promise<Awaited<ReturnType<Tasks[N]>>> {
+  async run<N extends keyof T & string>(name: N, args: Parameters<T[N]>, budgetMs: number): Promise<Awaited<ReturnType<T[N]>>> {
     await this.acquire();
     let result: TaskResult;
     try {
@@ -90,8 +100,8 @@ export class WorkPool {
     } finally {
       this.release();
     }
-    if (!result.ok) throw rehydrate(result.error);
-    return result.value as Awaited<ReturnType<Tasks[N]>>;
+    if (!result.ok) throw rehydrate(result.error, this.errors);
+    return result.value as Awaited<ReturnType<T[N]>>;
   }
 
   private async acquire(): Promise<void> {
@@ -120,18 +130,4 @@ export class WorkPool {
   async close(): Promise<void> {
     await this.pool.destroy();
   }
-}
-
-let shared: WorkPool | undefined;
-
-/** The process's pool (made on first use). */
-export function workPool(opts?: WorkPoolOptions): WorkPool {
-  shared ??= new WorkPool(opts);
-  return shared;
-}
-
-export async function closeWorkPool(): Promise<void> {
-  const pool = shared;
-  shared = undefined;
-  await pool?.close();
 }

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadDatabaseUrl } from '../config';
 import { createSequelize, Tenant } from '../db';
 import { migrate } from '../db/migrate';
-import { bootstrapTenant } from '../lib/bootstrap';
+import { bootstrapTenant } from '../domains/identity/bootstrap';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { name: { type: 'string' }, slug: { type: 'string' }, 'admin-email': { type: 'string' } } });

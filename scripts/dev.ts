@@ -10,7 +10,7 @@ import { ConfigError, loadConfig } from '../config';
 import { createSequelize, Tenant } from '../db';
 import { migrate } from '../db/migrate';
 import { createLogger } from '../lib/logger';
-import { bootstrapTenant } from '../lib/bootstrap';
+import { bootstrapTenant } from '../domains/identity/bootstrap';
 import { createWorkers, runWorkers } from '../workers/create';
 import { selectQueues } from '../workers/queues';
 import { ensureDevSecret } from './dev-secret';

@@ -5,10 +5,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import Koa from 'koa';
 import { FindAttributeOptions, literal, Op, Transaction, UniqueConstraintError, WhereOptions } from 'sequelize';
 import { ApprovalEvent, ApprovalFlow, ApprovalTemplate, ApprovalTemplateVersion, Role, UsedLink, User } from '../../db';
-import { ApproverIssue, checkApproverSet, resolveApprovers } from '../../lib/approvers';
+import { ApproverIssue, checkApproverSet, resolveApprovers } from '../../domains/approvals/approvers';
 import { recordAudit } from '../../lib/audit';
-import { compileCondition, ConditionBudget } from '../../lib/conditions';
-import { LinkClaims, LinkError, verifyLink } from '../../lib/links';
+import { compileCondition, ConditionBudget } from '../../domains/approvals/conditions';
+import { LinkClaims, LinkError, verifyLink } from '../../domains/approvals/links';
 import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
 import type { approvalFlowWorkflow } from '../../workflows/approvals';
 import {
@@ -18,9 +18,9 @@ import { AUTO_APPROVE_REASON, autoApproves, fewestEligible } from '../../workflo
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { checkIfMatch, page, paginate, paginateRows, queryOf, respond } from '../conventions';
 import { ApiError, notFound } from '../errors';
-import { PermissionSet } from '../permissions';
-import { presentApprovalEvent, presentApprovalFlow, presentApprovalFlowSummary, presentApprovalTemplate } from '../presenters';
-import { Schemas } from '../schemas';
+import { PermissionSet } from '../../domains/identity/permissions';
+import { presentApprovalEvent, presentApprovalFlow, presentApprovalFlowSummary, presentApprovalTemplate } from '../../domains/approvals/presenters';
+import type { Schemas } from '../../domains/schemas';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
 
 /**
@@ -177,7 +177,7 @@ export async function launchFlow(deps: RouteDeps, p: PreparedFlow, undo: () => P
   deps.metrics.workflowStarts.inc({ workflow_type: 'approvalFlowWorkflow' });
 }
 
-/** Every condition of the object type's templates is evaluated under one budget (lib/conditions.ts). */
+/** Every condition of the object type's templates is evaluated under one budget (domains/approvals/conditions.ts). */
 async function chooseTemplate(tenantId: string, objectType: string, context: Record<string, unknown>): Promise<ApprovalTemplate> {
   const candidates = await ApprovalTemplate.findAll({ where: { tenantId, objectType }, order: [['priority', 'DESC'], ['createdAt', 'ASC']] });
   const budget = new ConditionBudget();

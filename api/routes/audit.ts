@@ -1,7 +1,7 @@
 // The audit log: list with filters, the action catalogue, and exports run as workflows.
 import { randomUUID } from 'node:crypto';
 import { AuditEvent, AuditExport, StoredFile } from '../../db';
-import { auditWhere } from '../../activities/audit';
+import { auditWhere } from '../../domains/audit/filters';
 import { createWithAudit } from '../../lib/audit';
 import { AUDIT_ACTIONS } from '../../lib/audit-actions';
 import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
@@ -10,10 +10,10 @@ import { AUDIT_DOMAIN, AUDIT_TASK_QUEUE, AuditFilters } from '../../workflows/au
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { page, paginate, queryOf, respond } from '../conventions';
 import { ApiError, notFound } from '../errors';
-import { presentAuditEvent, presentAuditExport } from '../presenters';
-import { Schemas } from '../schemas';
+import { presentAuditEvent, presentAuditExport } from '../../domains/audit/presenters';
+import type { Schemas } from '../../domains/schemas';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
-import { sendStoredFile } from './files';
+import { sendStoredFile } from '../downloads';
 
 function assertRange(f: AuditFilters): void {
   if (f.from && f.to && new Date(f.from) >= new Date(f.to)) throw new ApiError(422, 'INVALID_RANGE', '`from` must be before `to`');

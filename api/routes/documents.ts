@@ -8,11 +8,12 @@ import {
   Document, DocumentBatch, DocumentOutput, DocumentTemplate, DocumentTemplateVersion, PurchaseOrder, StoredFile, TemplateParts, TemplateSettings,
 } from '../../db';
 import { recordAudit } from '../../lib/audit';
-import { requestDocument } from '../../lib/documents/jobs';
-import { PARTIAL_NAME, TEMPLATE_LIMITS, TemplateRenderError, TemplateSyntaxError } from '../../lib/documents/templates';
+import { requestDocument } from '../../domains/documents/commands';
+import { PARTIAL_NAME, TEMPLATE_LIMITS, TemplateRenderError, TemplateSyntaxError } from '../../domains/documents/templates';
 import { deleteFile } from '../../lib/files';
 import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
-import { TaskLimitError, workPool } from '../../lib/work-pool';
+import { TaskLimitError } from '../../lib/work-pool';
+import { workPool } from '../../domains/work-pool';
 import type { documentBatchWorkflow, documentPreviewWorkflow } from '../../workflows/documents';
 import {
   DOCUMENT_BATCHES_DOMAIN, DOCUMENT_PREVIEWS_DOMAIN, DOCUMENTS_TASK_QUEUE, TEMPLATE_RENDER_ERROR,
@@ -20,10 +21,10 @@ import {
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { checkIfMatch, page, paginate, queryOf, respond } from '../conventions';
 import { ApiError, notFound, serviceUnavailable, validationFailed } from '../errors';
-import { presentDocument, presentDocumentBatch, presentDocumentTemplate } from '../presenters/documents';
-import { Schemas } from '../schemas';
+import { presentDocument, presentDocumentBatch, presentDocumentTemplate } from '../../domains/documents/presenters';
+import type { Schemas } from '../../domains/schemas';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
-import { contentDisposition, sendStoredFile } from './files';
+import { contentDisposition, sendStoredFile } from '../downloads';
 
 const templateEtag = (version: number) => `"v${version}"`;
 const DEFAULT_MARGINS = { top: '20mm', right: '15mm', bottom: '20mm', left: '15mm' };

@@ -5,34 +5,15 @@ import Koa from 'koa';
 import { Op, WhereOptions } from 'sequelize';
 import { StoredFile } from '../../db';
 import { recordAudit } from '../../lib/audit';
-import { BlobStore, BlobTooLargeError } from '../../lib/blob-store';
+import { BlobTooLargeError } from '../../lib/blob-store';
+import { sendStoredFile } from '../downloads';
 import { ContentTooSmallError, deleteFile, fileDependents, OWNED_FILE_PREFIXES, ownerOf, storeStream } from '../../lib/files';
 import { AuthContext } from '../auth';
 import { page, paginate, queryOf, respond } from '../conventions';
 import { ApiError, notFound, validationFailed } from '../errors';
-import { presentFile } from '../presenters';
+import { presentFile } from '../../domains/files/presenters';
 import { nulErrors } from '../input';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
-
-export function contentDisposition(filename: string): string {
-  const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
-}
-
-/** Streams a stored file with its type, length, ETag (the sha256) and a download name; 304 on If-None-Match. */
-export async function sendStoredFile(ctx: Koa.Context, blobs: BlobStore, file: StoredFile): Promise<void> {
-  const etag = `"${file.sha256}"`;
-  ctx.set('ETag', etag);
-  ctx.set('Cache-Control', 'private, max-age=0, must-revalidate');
-  if (ctx.get('if-none-match').split(',').map((t) => t.trim().replace(/^W\//, '')).includes(etag)) {
-    ctx.status = 304;
-    return;
-  }
-  ctx.type = file.contentType;
-  ctx.length = file.size;
-  ctx.set('Content-Disposition', contentDisposition(file.filename));
-  ctx.body = blobs.open(file.sha256);
-}
 
 interface IncomingUpload { stream: Readable; filename: string; contentType: string }
 

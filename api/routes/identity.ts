@@ -7,12 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { QueryTypes, Transaction } from 'sequelize';
 import { ApiKey, Role, User, UserRole } from '../../db';
 import { recordAudit } from '../../lib/audit';
-import { AuthContext, generateApiKey } from '../auth';
+import { AuthContext } from '../auth';
+import { generateApiKey } from '../../domains/identity/keys';
 import { checkIfMatch, page, paginate, queryOf, respond, versionEtag } from '../conventions';
 import { ApiError, notFound } from '../errors';
-import { grants, PermissionSet } from '../permissions';
-import { presentApiKey, presentRole, presentTenant, presentUser } from '../presenters';
-import { Schemas } from '../schemas';
+import { grants, PermissionSet } from '../../domains/identity/permissions';
+import { presentApiKey, presentRole, presentTenant, presentUser } from '../../domains/identity/presenters';
+import type { Schemas } from '../../domains/schemas';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
 
 

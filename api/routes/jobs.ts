@@ -6,13 +6,13 @@ import { CronExpressionParser } from 'cron-parser';
 import { IANAZone } from 'luxon';
 import { JobRun, JobSchedule } from '../../db';
 import { recordAudit } from '../../lib/audit';
-import { checkJobParams, JOB_TYPES, JobParamsError } from '../../lib/job-types';
+import { checkJobParams, JOB_TYPES, JobParamsError } from '../../domains/jobs/job-types';
 import { JOBS_DOMAIN, JOBS_TASK_QUEUE, JobRunInput } from '../../workflows/jobs.api';
 import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '../../workflows/search-attributes';
 import { page, paginate, queryOf, respond } from '../conventions';
 import { ApiError, notFound } from '../errors';
-import { presentJobRun, presentJobSchedule } from '../presenters/reminders';
-import { Schemas } from '../schemas';
+import { presentJobRun, presentJobSchedule } from '../../domains/jobs/presenters';
+import type { Schemas } from '../../domains/schemas';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
 
 const OVERLAP: Record<JobSchedule['overlapPolicy'], ScheduleOverlapPolicy> = {

@@ -4,8 +4,8 @@ import { ApprovalFlow, PurchaseOrder, PurchaseOrderLine } from '../../db';
 import { recordAudit } from '../../lib/audit';
 import { checkIfMatch, page, paginate, queryOf, respond, versionEtag } from '../conventions';
 import { ApiError, notFound } from '../errors';
-import { presentPurchaseOrder } from '../presenters';
-import { Schemas } from '../schemas';
+import { presentPurchaseOrder } from '../../domains/purchasing/presenters';
+import type { Schemas } from '../../domains/schemas';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
 import { insertFlow, launchFlow, prepareFlow } from './approvals';
 

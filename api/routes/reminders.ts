@@ -8,8 +8,9 @@ import { Notification, Reminder, ReminderDeliveryAttempt, User } from '../../db'
 import { createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit';
 import { AuditAction } from '../../lib/audit-actions';
 import { defaultStart, Recurrence, RECURRENCE_LIMITS, RecurrenceError } from '../../lib/recurrence';
-import { firstTrigger, freshState, PreviewItem, previewTriggers } from '../../lib/reminder-preview';
-import { TaskLimitError, workPool } from '../../lib/work-pool';
+import { firstTrigger, freshState, PreviewItem, previewTriggers } from '../../domains/reminders/preview';
+import { TaskLimitError } from '../../lib/work-pool';
+import { workPool } from '../../domains/work-pool';
 import { sealSecret } from '../../lib/secrets';
 import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
 import type { reminderWorkflow } from '../../workflows/reminders';
@@ -20,8 +21,8 @@ import {
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { page, paginate, queryOf, respond } from '../conventions';
 import { ApiError, notFound } from '../errors';
-import { presentNotification, presentReminder, presentReminderDelivery } from '../presenters/reminders';
-import { Schemas } from '../schemas';
+import { presentNotification, presentReminder, presentReminderDelivery } from '../../domains/reminders/presenters';
+import type { Schemas } from '../../domains/schemas';
 import { auditContext, caller, Handlers, RouteDeps } from '../types';
 
 type ScheduleBody = { dueAt?: string; recurrence?: Schemas['ReminderRecurrence'] };

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Sequelize } from 'sequelize';
 import { createSequelize } from '../../db';
 import { migrate } from '../../db/migrate';
-import { bootstrapTenant } from '../../lib/bootstrap';
+import { bootstrapTenant } from '../../domains/identity/bootstrap';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { freePort, startEmbeddedPostgres, startTemporalDevServer } from '../../scripts/stack';
 import { processTree, ProcessGroups } from './cpu';

@@ -25,7 +25,7 @@ import http from 'node:http';
 import autocannon from 'autocannon';
 import { QueryTypes } from 'sequelize';
 import { ApiKey, Role, User, UserRole } from '../../db';
-import { generateApiKey } from '../../api/auth';
+import { generateApiKey } from '../../domains/identity/keys';
 import { connectTemporal } from '../../lib/temporal';
 import { APPROVALS_TASK_QUEUE } from '../../workflows/approvals.api';
 import { cpuMeter, CpuUsage, processTree } from '../lib/cpu';

@@ -8,8 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { chromium } from 'playwright-core';
-import { CHROMIUM_ARGS, PdfRenderer } from '../../lib/documents/renderer';
-import { renderTemplate } from '../../lib/documents/templates';
+import { CHROMIUM_ARGS, PdfRenderer } from '../../lib/pdf-renderer';
+import { renderTemplate } from '../../domains/documents/templates';
 import type { TemplateParts, TemplateSettings } from '../../db';
 import { DOCUMENTS_TASK_QUEUE } from '../../workflows/documents.api';
 import { ensureChromium } from '../../scripts/tools';

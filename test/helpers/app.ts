@@ -17,7 +17,7 @@ import { createWorkers } from '../../workers/create';
 import { selectQueues } from '../../workers/queues';
 import { connectTemporal } from '../../lib/temporal';
 import { endTenantsWork } from './cleanup';
-import { closeWorkPool } from '../../lib/work-pool';
+import { closeWorkPool } from '../../domains/work-pool';
 import { ContractChecker } from './contract';
 import { tenantsBuilt } from './factories';
 

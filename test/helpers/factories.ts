@@ -1,7 +1,7 @@
 // Test factories: a tenant, a user with exactly the permissions a test needs, an API key.
 import { randomUUID } from 'node:crypto';
 import { ApiKey, Role, Tenant, User, UserRole } from '../../db';
-import { generateApiKey } from '../../api/auth';
+import { generateApiKey } from '../../domains/identity/keys';
 
 /** Every tenant this test file built: its Temporal work is ended when the file's last app closes. */
 export const tenantsBuilt = new Set<string>();

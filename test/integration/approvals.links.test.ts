@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { ApprovalEvent, Role, UsedLink, UserRole } from '../../db';
-import { signLink } from '../../lib/links';
+import { signLink } from '../../domains/approvals/links';
 import { startTestApp, TestApp } from '../helpers/app';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
 import { waitFor } from '../helpers/wait';

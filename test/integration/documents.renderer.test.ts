@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { loadConfig } from '../../config';
 import type { TemplateSettings } from '../../db';
-import { PdfRenderer, RenderTimeoutError } from '../../lib/documents/renderer';
+import { PdfRenderer, RenderTimeoutError } from '../../lib/pdf-renderer';
 import { pdfPages } from '../helpers/pdf';
 import { waitFor } from '../helpers/wait';
 

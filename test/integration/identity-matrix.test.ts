@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { Op } from 'sequelize';
 import { ApiKey, AuditEvent, Role, Tenant, User, UserRole } from '../../db';
-import { generateApiKey } from '../../api/auth';
+import { generateApiKey } from '../../domains/identity/keys';
 import { startTestApp, TestApp } from '../helpers/app';
 import { buildTenant } from '../helpers/factories';
 

@@ -8,7 +8,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { withActivityRetries } from '../../activities';
 import type { JobActivities } from '../../activities/jobs';
-import { JobParamsError } from '../../lib/job-types';
+import { JobParamsError } from '../../domains/jobs/job-types';
 import { jobRunWorkflow } from '../../workflows/jobs';
 import { JobRunInput } from '../../workflows/jobs.api';
 import { SEARCH_ATTRIBUTE_NAMES } from '../../workflows/search-attributes';

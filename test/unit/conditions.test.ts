@@ -1,6 +1,6 @@
 // Template conditions: `~=` matches in linear time (RE2), within a budget, and a refused pattern is an
 // error rather than a silent "does not hold".
-import { compileCondition, ConditionBudget, ConditionError, MATCH_BUDGET } from '../../lib/conditions';
+import { compileCondition, ConditionBudget, ConditionError, MATCH_BUDGET } from '../../domains/approvals/conditions';
 
 const holds = (expression: string, context: Record<string, unknown>) => compileCondition(expression)(context, new ConditionBudget());
 

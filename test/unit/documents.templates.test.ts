@@ -1,6 +1,6 @@
 // The template language on its own: syntax errors located, strict vs lenient variables, escaping, the sandbox.
 import type { TemplateParts, TemplateSettings } from '../../db/models/documents';
-import { checkTemplate, renderTemplate, TemplateRenderError, TemplateSyntaxError } from '../../lib/documents/templates';
+import { checkTemplate, renderTemplate, TemplateRenderError, TemplateSyntaxError } from '../../domains/documents/templates';
 
 const parts = (over: Partial<TemplateParts> = {}): TemplateParts => ({ base: '', header: '', footer: '', css: '', partials: {}, ...over });
 const settings = (variables: 'strict' | 'lenient'): TemplateSettings => ({ paperSize: 'A4', orientation: 'portrait', margins: { top: '1mm', right: '1mm', bottom: '1mm', left: '1mm' }, variables });

@@ -1,6 +1,6 @@
 // Action links: only an untampered, unexpired token signed with our secret yields its claims.
 import { createHmac } from 'node:crypto';
-import { LinkError, linkNonceKey, signLink, verifyLink } from '../../lib/links';
+import { LinkError, linkNonceKey, signLink, verifyLink } from '../../domains/approvals/links';
 
 const SECRET = 'unit-test-link-secret-0123456789abcdef';
 const NOW = new Date('2026-11-23T10:00:00Z');

@@ -1,5 +1,5 @@
 // Dot-named permissions: exact names, '*' and prefix wildcards; key scopes narrow, never widen.
-import { grants, intersect, PermissionSet } from '../../api/permissions';
+import { grants, intersect, PermissionSet } from '../../domains/identity/permissions';
 
 describe('grants', () => {
   it('grants an exact name, everything to *, and a subtree to a prefix wildcard', () => {

@@ -3,7 +3,7 @@
 import { assertPublicDestination, OutboundBlockedError } from '../../lib/notify/outbound';
 import { signWebhook, verifyWebhook } from '../../lib/notify/webhook';
 import { defaultStart, occurrencesAfter, parseRecurrence, placeInZone, RecurrenceError } from '../../lib/recurrence';
-import { previewTriggers } from '../../lib/reminder-preview';
+import { previewTriggers } from '../../domains/reminders/preview';
 import type { ReminderState } from '../../workflows/reminders.api';
 import { deliveryTargets, nextTrigger, snoozedTriggers } from '../../workflows/reminders.rules';
 

@@ -2,8 +2,9 @@
 // one that overruns is stopped (its thread terminated) and the pool carries on.
 import path from 'node:path';
 import { TaskLimitError, WorkPool, WorkPoolBusyError } from '../../lib/work-pool';
+import { createWorkPool } from '../../domains/work-pool';
 import { RecurrenceError } from '../../lib/recurrence';
-import { TemplateSyntaxError } from '../../lib/documents/templates';
+import { TemplateSyntaxError } from '../../domains/documents/templates';
 
 type Burn = { spinMs?: number; holdMb?: number };
 const burn = (pool: WorkPool, what: Burn, budgetMs: number) => pool.run('checkTemplate', [what as never], budgetMs);
@@ -38,7 +39,7 @@ describe('a test pool', () => {
 });
 
 describe("Docket's pool", () => {
-  const pool = new WorkPool({ threads: 1 });
+  const pool = createWorkPool({ threads: 1 });
   afterAll(() => pool.close());
 
   it('runs the tasks and hands their errors back as their own classes', async () => {

@@ -2,12 +2,12 @@
 // purchase order): one row in `documents` (the read model) and one workflow `documents:<tenant>:<id>`.
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { Document, DocumentOutput, DocumentTemplate } from '../../db';
+import { Document, DocumentOutput, DocumentTemplate } from '../../db/models/documents';
 import type { documentWorkflow } from '../../workflows/documents';
 import { DOCUMENTS_DOMAIN, DOCUMENTS_TASK_QUEUE } from '../../workflows/documents.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
-import { AuditInput, createWithAudit, destroyWithAudit } from '../audit';
-import { startBusinessWorkflow, startOrUndo } from '../temporal';
+import { AuditInput, createWithAudit, destroyWithAudit } from '../../lib/audit';
+import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
 
 interface DocumentRequestBase {
   tenantId: string;

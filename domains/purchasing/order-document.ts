@@ -2,8 +2,9 @@
 // (none: no PDF). The document belongs to the order (objectType purchase_order) and is made once
 // per approval, whatever retries happen (its origin key names the order and the flow).
 import type { Client } from '@temporalio/client';
-import { Document, DocumentTemplate, PurchaseOrder } from '../../db';
-import { requestDocument } from './jobs';
+import { Document, DocumentTemplate } from '../../db/models/documents';
+import type { PurchaseOrder } from '../../db/models/purchasing';
+import { requestDocument } from '../documents/commands';
 
 export const PURCHASE_ORDER_TEMPLATE = 'purchase-order';
 

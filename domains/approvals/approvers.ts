@@ -1,6 +1,6 @@
 // Resolves approver sets (named users + current members of named roles) to active user ids, and says
 // why a set a template names would leave nobody to sign.
-import { Role, User, UserRole } from '../db';
+import { Role, User, UserRole } from '../../db/models/identity';
 
 export async function resolveApprovers(tenantId: string, users: string[], roles: string[]): Promise<string[]> {
   const ids = new Set<string>();

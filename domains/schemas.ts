@@ -1,4 +1,4 @@
 // Request and response types, generated from openapi.yaml (npm run gen:types) — never written twice.
-import type { components } from './generated/openapi';
+import type { components } from '../api/generated/openapi';
 
 export type Schemas = components['schemas'];

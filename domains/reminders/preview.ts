@@ -1,8 +1,8 @@
 // The dispatch preview: the next trigger times of a reminder from its current state, by the same
 // rules the workflow follows (workflows/reminders.rules.ts), recurrences expanded in its time zone.
-import type { ReminderPlan, ReminderSchedule, ReminderState } from '../workflows/reminders.api';
-import { nextTrigger, occurrenceSpan } from '../workflows/reminders.rules';
-import { nextOccurrence, RecurrenceError } from './recurrence';
+import type { ReminderPlan, ReminderSchedule, ReminderState } from '../../workflows/reminders.api';
+import { nextTrigger, occurrenceSpan } from '../../workflows/reminders.rules';
+import { nextOccurrence, RecurrenceError } from '../../lib/recurrence';
 
 export interface PreviewItem {
   at: string;

@@ -1,8 +1,8 @@
 // Creates a tenant with an admin role, an admin user and an API key (first start, CLI, tests).
 import { randomUUID } from 'node:crypto';
 import { Sequelize } from 'sequelize';
-import { ApiKey, Role, Tenant, User, UserRole } from '../db';
-import { generateApiKey } from '../api/auth';
+import { ApiKey, Role, Tenant, User, UserRole } from '../../db/models/identity';
+import { generateApiKey } from './keys';
 
 export interface BootstrappedTenant {
   tenant: Tenant;

@@ -3,7 +3,7 @@
 // inline data: URLs, so a template can load nothing from the network. Each render has a deadline;
 // a page that fails or hangs is thrown away and a crashed or hung browser is relaunched.
 import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
-import type { TemplateSettings } from '../../db/models/documents';
+import type { TemplateSettings } from '../db/models/documents';
 
 export interface RendererOptions {
   executablePath: string;

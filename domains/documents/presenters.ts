@@ -1,6 +1,6 @@
-// Documents domain: models → API JSON (types generated from openapi.yaml).
-import type { Document, DocumentBatch, TemplateParts, TemplateSettings } from '../../db';
-import { Schemas } from '../schemas';
+// Document templates, documents and batches → API JSON.
+import type { Document, DocumentBatch, TemplateParts, TemplateSettings } from '../../db/models/documents';
+import type { Schemas } from '../schemas';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 

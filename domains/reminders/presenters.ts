@@ -1,6 +1,6 @@
-// Reminders, delivery attempts, notifications, job schedules and runs → API JSON (webhook secrets never leave).
-import { JobRun, JobSchedule, Notification, Reminder, ReminderDeliveryAttempt } from '../../db';
-import { Schemas } from '../schemas';
+// Reminders, delivery attempts and in-app notifications → API JSON (webhook secrets never leave).
+import type { Notification, Reminder, ReminderDeliveryAttempt } from '../../db/models/reminders';
+import type { Schemas } from '../schemas';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 const objectOf = (type: string | null, id: string | null) => (type && id ? { type, id } : null);
@@ -22,16 +22,4 @@ export const presentReminderDelivery = (a: ReminderDeliveryAttempt): Schemas['Re
 export const presentNotification = (n: Notification): Schemas['Notification'] => ({
   id: n.id, subject: n.subject, message: n.message, object: objectOf(n.objectType, n.objectId), sourceType: n.sourceType,
   sourceId: n.sourceId, read: n.read, readAt: iso(n.readAt), createdAt: n.createdAt.toISOString(),
-});
-
-export const presentJobSchedule = (s: JobSchedule, nextRunTimes?: Date[]): Schemas['JobSchedule'] => ({
-  id: s.id, name: s.name, jobType: s.jobType, params: s.params, cron: s.cron, runAt: iso(s.runAt), timezone: s.timezone, paused: s.paused,
-  overlapPolicy: s.overlapPolicy, catchupWindowSeconds: s.catchupWindowSeconds, retry: s.retry, temporalScheduleId: s.temporalScheduleId,
-  ...(nextRunTimes ? { nextRunTimes: nextRunTimes.map((d) => d.toISOString()) } : {}),
-  createdAt: s.createdAt.toISOString(), updatedAt: s.updatedAt.toISOString(),
-});
-
-export const presentJobRun = (r: JobRun): Schemas['JobRun'] => ({
-  id: r.id, scheduleId: r.scheduleId, jobType: r.jobType, status: r.status, startedAt: r.startedAt.toISOString(), finishedAt: iso(r.finishedAt),
-  durationMs: r.durationMs, error: r.error, result: r.result, workflowId: r.workflowId,
 });
