@@ -24,6 +24,18 @@ module.exports = tseslint.config(
     },
   },
   {
+    // db/index.ts initialises every domain's models, so it loads every domain (domains/index.ts): Docket's own
+    // modules import their models from db/models/<domain>.ts, else the barrel would import them back (a cycle).
+    // Entry points, scripts, tests and benchmarks may use it.
+    files: ['api/**/*.ts', 'activities/**/*.ts', 'domains/**/*.ts', 'lib/**/*.ts', 'workers/**/*.ts', 'db/models/**/*.ts', 'workflows/**/*.ts'],
+    ignores: ['api/server.ts', 'workers/main.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ regex: '^(\\.\\./)+db$', message: 'Import models from db/models/<domain> (db/index.ts loads every domain).' }],
+      }],
+    },
+  },
+  {
     // Workflow code is replayed: it may import only the workflow SDK, shared definitions and pure
     // helpers. Activities, the database and Node built-ins come in as types only.
     files: ['workflows/**/*.ts'],

@@ -2,7 +2,9 @@
 // email with one-click links, and hand the outcome to the object (purchase orders).
 import { Context } from '@temporalio/activity';
 import { Model, ModelStatic, QueryTypes } from 'sequelize';
-import { ApprovalEvent, ApprovalFlow, NotificationDelivery, PurchaseOrder, User } from '../db';
+import { ApprovalEvent, ApprovalFlow, NotificationDelivery } from '../db/models/approvals';
+import { User } from '../db/models/identity';
+import { PurchaseOrder } from '../db/models/purchasing';
 import { resolveApprovers } from '../domains/approvals/approvers';
 import { generatePurchaseOrderDocument } from '../domains/purchasing/order-document';
 import { auditInsertSql, insertRowsSql, recordAudit } from '../lib/audit';

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import { stringify } from 'csv-stringify/sync';
 import { Op } from 'sequelize';
-import { AuditEvent, AuditExport } from '../db';
+import { AuditEvent, AuditExport } from '../db/models/audit';
 import { recordAudit } from '../lib/audit';
 import { BlobStore } from '../lib/blob-store';
 import { storeLocalFile } from '../lib/files';

@@ -1,56 +1,38 @@
-// Every domain's activities, built from their dependencies (db models are initialised by the caller).
+// Every domain's activities (as domains/index.ts lists them), built from their dependencies, with Docket's
+// retry rules (db models are initialised by the caller).
 import { Config } from '../config';
-import { withOutageRetries } from '../lib/activity-retries';
-import { BlobStore, DiskBlobStore } from '../lib/blob-store';
+import { DOMAINS, Domain } from '../domains';
+import { ActivityFunction, mergeDeclared } from '../domains/module';
+import { AttemptBudget, withOutageRetries } from '../lib/activity-retries';
+import { DiskBlobStore } from '../lib/blob-store';
 import { Logger } from '../lib/logger';
-import { createEmailSender, EmailSender } from '../lib/notify/email';
-import { createApprovalActivities } from './approvals';
-import { createAuditActivities } from './audit';
-import { createDocumentActivities } from './documents';
+import { createEmailSender } from '../lib/notify/email';
 import { PdfRenderer } from '../lib/pdf-renderer';
-import { createJobActivities } from './jobs';
-import { createReminderActivities } from './reminders';
+import type { ActivityDeps } from './deps';
 
-export interface ActivityDeps {
-  blobs: BlobStore;
-  email: EmailSender;
-  linkSecret: string;
-  /** Opens secrets stored sealed (webhook secrets). */
-  secretsKey: Buffer;
-  publicUrl: string;
-  exportPageSize?: number;
-  exportPagePauseMs?: number;
-  /** The worker's Chromium page pool (closed by whoever made it, when the worker stops). */
-  renderer: PdfRenderer;
-  batchConcurrency?: number;
-  /** Per-attempt timeout of webhook deliveries. */
-  webhookTimeoutMs?: number;
-  /** Whether webhooks and http jobs may call private, loopback and link-local addresses. */
-  allowPrivateNetworks: boolean;
-  idempotencyTtlHours?: number;
-}
+export type { ActivityDeps } from './deps';
 
 /**
  * An outage (Postgres or Temporal unreachable) is retried until it is over: the workflows' retry policies
- * have no attempt limit. These are the attempts each activity gets for any other error before it gives up.
+ * have no attempt limit. These are the attempts each activity gets for any other error before it gives up:
+ * what its domain declares, else `default`.
  */
-export const ACTIVITY_ATTEMPTS = {
+export const ACTIVITY_ATTEMPTS: { default: number } & Record<string, AttemptBudget> = {
+  ...mergeDeclared('attempts of activity', DOMAINS.map((d) => ({ domain: d.name, declared: 'attempts' in d ? d.attempts : {} }))),
   default: 10,
-  renderDocument: 5, renderPreview: 5, renderBatchChunk: 50, writeAuditExport: 20,
-  resolveApprovers: 20, persistFlow: 20, notifyApprovers: 20, flowFinished: 20,
-  deliverReminder: 8, jobRunStarted: 20, jobRunFinished: 20,
-  // The schedule's own maximumAttempts (0 = no limit) decides for the job itself.
-  runJob: (i: { attempts?: number }) => i.attempts ?? 0,
 };
 
 /** Activities — Docket's, or a test's fakes of them — with Docket's retry rules (lib/activity-retries.ts). */
 export const withActivityRetries = <T extends Parameters<typeof withOutageRetries>[0]>(activities: T): T => withOutageRetries(activities, ACTIVITY_ATTEMPTS);
 
-export function createActivities(deps: ActivityDeps) {
-  return withActivityRetries({
-    ...createAuditActivities(deps), ...createApprovalActivities(deps), ...createDocumentActivities(deps),
-    ...createReminderActivities(deps), ...createJobActivities(deps),
-  });
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+
+/** Every domain's activities in one object, typed as each domain's factory makes them. */
+export type Activities = UnionToIntersection<ReturnType<Extract<Domain, { activities: unknown }>['activities']>>;
+
+export function createActivities(deps: ActivityDeps): Activities {
+  const declared = DOMAINS.flatMap((d) => ('activities' in d ? [{ domain: d.name, declared: d.activities(deps) as Record<string, ActivityFunction> }] : []));
+  return withActivityRetries(mergeDeclared('activity', declared)) as unknown as Activities;
 }
 
 /** The production wiring of the dependencies, from config. */
@@ -65,8 +47,6 @@ export function activityDepsFromConfig(config: Config, logger: Logger): Activity
     allowPrivateNetworks: config.outboundAllowPrivateNetworks,
   };
 }
-
-export type Activities = ReturnType<typeof createActivities>;
 
 /** The Chromium pool from config; the browser starts on the first render (or renderer.warm()). */
 export function rendererFromConfig(config: Config, logger?: Logger): PdfRenderer {

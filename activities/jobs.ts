@@ -1,7 +1,11 @@
 // Job activities: the job_runs rows of a run, and the job types themselves (see domains/jobs/job-types.ts).
 import { Context } from '@temporalio/activity';
 import { Op, QueryTypes } from 'sequelize';
-import { AuditEvent, IdempotencyKey, JobRun, StoredFile, UsedLink } from '../db';
+import { UsedLink } from '../db/models/approvals';
+import { AuditEvent } from '../db/models/audit';
+import { StoredFile } from '../db/models/files';
+import { IdempotencyKey } from '../db/models/idempotency';
+import { JobRun } from '../db/models/jobs';
 import type { BlobStore } from '../lib/blob-store';
 import { collectBlob, deleteFile, unusedBlobs } from '../lib/files';
 import { checkJobParams } from '../domains/jobs/job-types';

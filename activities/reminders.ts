@@ -3,7 +3,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { Op, QueryTypes } from 'sequelize';
-import { Notification, NotificationDelivery, Reminder, ReminderDeliveryAttempt, User } from '../db';
+import { NotificationDelivery } from '../db/models/approvals';
+import { User } from '../db/models/identity';
+import { Notification, Reminder, ReminderDeliveryAttempt } from '../db/models/reminders';
 import { recordAudit } from '../lib/audit';
 import type { EmailSender } from '../lib/notify/email';
 import { sendWebhook } from '../lib/notify/webhook';

@@ -12,16 +12,10 @@ import { CursorSeal } from './cursors';
 import { ApiError, FieldError, sendProblem, toApiError, validationFailed } from './errors';
 import { withIdempotency } from './idempotency';
 import { isDateTime, jsonTooDeep, MAX_JSON_DEPTH, nulErrors } from './input';
-import { approvalRoutes } from './routes/approvals';
-import { documentRoutes } from './routes/documents';
-import { auditRoutes } from './routes/audit';
-import { fileRoutes } from './routes/files';
-import { identityRoutes } from './routes/identity';
-import { jobRoutes } from './routes/jobs';
 import { operationsRoutes } from './routes/operations';
-import { purchasingRoutes } from './routes/purchasing';
-import { reminderRoutes } from './routes/reminders';
 import { AppDeps, DocketState, Handlers, RouteDeps } from './types';
+import { DOMAINS } from '../domains';
+import { mergeDeclared } from '../domains/module';
 import { RateDecision, SharedRateLimiter } from '../lib/rate-limit';
 
 
@@ -56,10 +50,11 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
   const contract = loadContract();
   const authenticator = new Authenticator(deps.config);
   const routeDeps: RouteDeps = { ...deps, authenticator, contract };
-  const handlers: Handlers = {
-    ...operationsRoutes(routeDeps), ...identityRoutes(routeDeps), ...auditRoutes(routeDeps), ...fileRoutes(routeDeps),
-    ...approvalRoutes(routeDeps), ...purchasingRoutes(routeDeps), ...documentRoutes(routeDeps), ...reminderRoutes(routeDeps), ...jobRoutes(routeDeps),
-  };
+  // The API's own operations (health, docs …) and every domain's, as domains/index.ts lists them.
+  const handlers: Handlers = mergeDeclared('operation', [
+    { domain: 'operations', declared: operationsRoutes(routeDeps) },
+    ...DOMAINS.flatMap((d) => ('routes' in d ? [{ domain: d.name, declared: d.routes(routeDeps) }] : [])),
+  ]);
   const byId = new Map(contract.operations.map((o) => [o.operationId, o]));
   const missing = contract.operations.filter((o) => !handlers[o.operationId]).map((o) => o.operationId);
   if (missing.length) throw new Error(`openapi.yaml operations without a handler: ${missing.join(', ')}`);

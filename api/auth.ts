@@ -2,7 +2,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, JWTPayload, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { ApiKey, Role, Tenant, User } from '../db';
+import { ApiKey, Role, Tenant, User } from '../db/models/identity';
 import { API_KEY_PATTERN } from '../domains/identity/keys';
 import { sha256Hex } from '../lib/secrets';
 import { Config } from '../config';

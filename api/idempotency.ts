@@ -1,7 +1,7 @@
 // Idempotency-Key for POSTs that start work: same key + same body → the first response again.
 import { createHash } from 'node:crypto';
 import Koa from 'koa';
-import { IdempotencyKey } from '../db';
+import { IdempotencyKey } from '../db/models/idempotency';
 import { ApiError } from './errors';
 
 const REPLAYED_HEADERS = ['location', 'etag'];

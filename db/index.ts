@@ -1,14 +1,9 @@
-// One Sequelize instance with every model initialised; callers pass the URL (no globals).
+// One Sequelize instance with every model initialised (each domain's, as domains/index.ts lists them); callers
+// pass the URL (no globals). Every model is re-exported here for scripts and tests; Docket's own modules
+// import their models from db/models/<domain>.ts, since this file loads every domain.
 import { Sequelize } from 'sequelize';
-import { initApprovalModels } from './models/approvals';
-import { initAuditModels } from './models/audit';
-import { initDocumentModels } from './models/documents';
-import { initFileModels } from './models/files';
+import { DOMAINS } from '../domains';
 import { initIdempotencyModels } from './models/idempotency';
-import { initIdentityModels } from './models/identity';
-import { initJobModels } from './models/jobs';
-import { initPurchasingModels } from './models/purchasing';
-import { initReminderModels } from './models/reminders';
 
 export * from './models/approvals';
 export * from './models/audit';
@@ -38,14 +33,8 @@ export function createSequelize(databaseUrl: string, opts: SequelizeOptions = {}
     // up on after 3 s, and idle connections are kept alive so a dead peer is noticed.
     dialectOptions: { connectionTimeoutMillis: 3_000, keepAlive: true },
   });
-  initIdentityModels(sequelize);
-  initAuditModels(sequelize);
-  initFileModels(sequelize);
+  for (const domain of DOMAINS) if ('models' in domain) domain.models(sequelize);
+  // The API's own table (Idempotency-Key), not a domain's.
   initIdempotencyModels(sequelize);
-  initApprovalModels(sequelize);
-  initPurchasingModels(sequelize);
-  initDocumentModels(sequelize);
-  initReminderModels(sequelize);
-  initJobModels(sequelize);
   return sequelize;
 }

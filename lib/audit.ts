@@ -1,6 +1,6 @@
 // Writes audit events: one shape for the API (inside its transaction) and for activities (by event key).
 import { CreationAttributes, DataTypes, Model, ModelStatic, QueryTypes, Transaction } from 'sequelize';
-import { AuditEvent } from '../db';
+import { AuditEvent } from '../db/models/audit';
 import { AuditAction } from './audit-actions';
 
 export interface Actor {

@@ -8,7 +8,7 @@
 // upload publishes its own copy again. Nothing here depends on the disk (an S3 store works the same way).
 import { Readable } from 'node:stream';
 import { QueryTypes, Transaction } from 'sequelize';
-import { StoredFile } from '../db';
+import { StoredFile } from '../db/models/files';
 import { BlobStore, StagedBlob } from './blob-store';
 
 export interface NewFile {

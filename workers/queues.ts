@@ -1,23 +1,14 @@
-// Task queues by short name; WORKER_QUEUES picks which ones a worker process serves.
-import { APPROVAL_NOTIFY_TASK_QUEUE, APPROVALS_TASK_QUEUE } from '../workflows/approvals.api';
-import { AUDIT_TASK_QUEUE } from '../workflows/audit.api';
-import { DOCUMENTS_TASK_QUEUE } from '../workflows/documents.api';
-import { JOBS_TASK_QUEUE } from '../workflows/jobs.api';
-import { REMINDERS_TASK_QUEUE } from '../workflows/reminders.api';
+// Task queues by short name, as the domains declare them (domains/index.ts); WORKER_QUEUES picks which
+// ones a worker process serves.
+import { DOMAINS } from '../domains';
+import { mergeDeclared } from '../domains/module';
 
-export const TASK_QUEUES: Record<string, string> = {
-  audit: AUDIT_TASK_QUEUE,
-  approvals: APPROVALS_TASK_QUEUE,
-  'approval-notifications': APPROVAL_NOTIFY_TASK_QUEUE,
-  documents: DOCUMENTS_TASK_QUEUE,
-  reminders: REMINDERS_TASK_QUEUE,
-  jobs: JOBS_TASK_QUEUE,
-};
+export const TASK_QUEUES: Readonly<Record<string, string>> = mergeDeclared('task queue', DOMAINS.map((d) => ({ domain: d.name, declared: 'queues' in d ? d.queues : {} })));
 
 export function selectQueues(names: string[]): string[] {
   if (names.length === 0) return Object.values(TASK_QUEUES);
   return names.map((n) => {
-    const q = TASK_QUEUES[n];
+    const q = Object.hasOwn(TASK_QUEUES, n) ? TASK_QUEUES[n] : undefined;
     if (!q) throw new Error(`WORKER_QUEUES: unknown queue "${n}" (known: ${Object.keys(TASK_QUEUES).join(', ')})`);
     return q;
   });

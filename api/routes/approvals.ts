@@ -4,7 +4,8 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/cl
 import { ApplicationFailure } from '@temporalio/common';
 import Koa from 'koa';
 import { FindAttributeOptions, literal, Op, Transaction, UniqueConstraintError, WhereOptions } from 'sequelize';
-import { ApprovalEvent, ApprovalFlow, ApprovalTemplate, ApprovalTemplateVersion, Role, UsedLink, User } from '../../db';
+import { ApprovalEvent, ApprovalFlow, ApprovalTemplate, ApprovalTemplateVersion, UsedLink } from '../../db/models/approvals';
+import { Role, User } from '../../db/models/identity';
 import { ApproverIssue, checkApproverSet, resolveApprovers } from '../../domains/approvals/approvers';
 import { recordAudit } from '../../lib/audit';
 import { compileCondition, ConditionBudget } from '../../domains/approvals/conditions';

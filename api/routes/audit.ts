@@ -1,6 +1,7 @@
 // The audit log: list with filters, the action catalogue, and exports run as workflows.
 import { randomUUID } from 'node:crypto';
-import { AuditEvent, AuditExport, StoredFile } from '../../db';
+import { AuditEvent, AuditExport } from '../../db/models/audit';
+import { StoredFile } from '../../db/models/files';
 import { auditWhere } from '../../domains/audit/filters';
 import { createWithAudit } from '../../lib/audit';
 import { AUDIT_ACTIONS } from '../../lib/audit-actions';

@@ -4,9 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { ActivityFailure, ApplicationFailure, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
 import { Op, Transaction, WhereOptions } from 'sequelize';
 import yazl from 'yazl';
-import {
-  Document, DocumentBatch, DocumentOutput, DocumentTemplate, DocumentTemplateVersion, PurchaseOrder, StoredFile, TemplateParts, TemplateSettings,
-} from '../../db';
+import { Document, DocumentBatch, DocumentOutput, DocumentTemplate, DocumentTemplateVersion, TemplateParts, TemplateSettings } from '../../db/models/documents';
+import { StoredFile } from '../../db/models/files';
+import { PurchaseOrder } from '../../db/models/purchasing';
 import { recordAudit } from '../../lib/audit';
 import { requestDocument } from '../../domains/documents/commands';
 import { PARTIAL_NAME, TEMPLATE_LIMITS, TemplateRenderError, TemplateSyntaxError } from '../../domains/documents/templates';

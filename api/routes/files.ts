@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import Busboy from 'busboy';
 import Koa from 'koa';
 import { Op, WhereOptions } from 'sequelize';
-import { StoredFile } from '../../db';
+import { StoredFile } from '../../db/models/files';
 import { recordAudit } from '../../lib/audit';
 import { BlobTooLargeError } from '../../lib/blob-store';
 import { sendStoredFile } from '../downloads';

@@ -5,7 +5,7 @@
 // the caller cannot is not the caller's to change. The last user holding '*' in a tenant stays.
 import { randomUUID } from 'node:crypto';
 import { QueryTypes, Transaction } from 'sequelize';
-import { ApiKey, Role, User, UserRole } from '../../db';
+import { ApiKey, Role, User, UserRole } from '../../db/models/identity';
 import { recordAudit } from '../../lib/audit';
 import { AuthContext } from '../auth';
 import { generateApiKey } from '../../domains/identity/keys';

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { ScheduleNotFoundError, ScheduleOptions, ScheduleOverlapPolicy, ScheduleUpdateOptions, WorkflowNotFoundError } from '@temporalio/client';
 import { CronExpressionParser } from 'cron-parser';
 import { IANAZone } from 'luxon';
-import { JobRun, JobSchedule } from '../../db';
+import { JobRun, JobSchedule } from '../../db/models/jobs';
 import { recordAudit } from '../../lib/audit';
 import { checkJobParams, JOB_TYPES, JobParamsError } from '../../domains/jobs/job-types';
 import { JOBS_DOMAIN, JOBS_TASK_QUEUE, JobRunInput } from '../../workflows/jobs.api';

@@ -1,6 +1,7 @@
 // Purchase orders: drafts, edits (locked while approval is pending), submit → approval flow, place.
 import { randomUUID } from 'node:crypto';
-import { ApprovalFlow, PurchaseOrder, PurchaseOrderLine } from '../../db';
+import { ApprovalFlow } from '../../db/models/approvals';
+import { PurchaseOrder, PurchaseOrderLine } from '../../db/models/purchasing';
 import { recordAudit } from '../../lib/audit';
 import { checkIfMatch, page, paginate, queryOf, respond, versionEtag } from '../conventions';
 import { ApiError, notFound } from '../errors';

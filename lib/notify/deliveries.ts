@@ -1,5 +1,5 @@
 // Delivery rows (notification_deliveries, one per natural key): outcomes of a batch of sends recorded in bulk.
-import { NotificationDelivery } from '../../db';
+import { NotificationDelivery } from '../../db/models/approvals';
 
 export type DeliveryOutcome = { key: string; providerId: string } | { key: string; error: string };
 

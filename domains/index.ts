@@ -1,0 +1,15 @@
+// Every domain Docket runs, in one list: the database initialises their models, the workers serve their
+// queues and activities, the API registers their routes. Adding a domain is one line here (and its
+// workflows in workflows/index.ts, the bundle's entry).
+import { approvals } from './approvals';
+import { audit } from './audit';
+import { documents } from './documents';
+import { files } from './files';
+import { identity } from './identity';
+import { jobs } from './jobs';
+import { purchasing } from './purchasing';
+import { reminders } from './reminders';
+
+export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs] as const;
+
+export type Domain = (typeof DOMAINS)[number];

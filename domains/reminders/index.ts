@@ -1,0 +1,15 @@
+// Reminders: durable timers with recurrence, delivered by email, webhook and in-app notification.
+import { createReminderActivities } from '../../activities/reminders';
+import { reminderRoutes } from '../../api/routes/reminders';
+import { initReminderModels } from '../../db/models/reminders';
+import { REMINDERS_TASK_QUEUE } from '../../workflows/reminders.api';
+import { defineDomain } from '../module';
+
+export const reminders = defineDomain({
+  name: 'reminders',
+  models: initReminderModels,
+  queues: { reminders: REMINDERS_TASK_QUEUE },
+  activities: createReminderActivities,
+  attempts: { deliverReminder: 8 },
+  routes: reminderRoutes,
+});
