@@ -2,7 +2,7 @@
 // retry rules (db models are initialised by the caller).
 import { Config } from '../config';
 import { DOMAINS, Domain } from '../domains';
-import { ActivityFunction, mergeDeclared } from '../domains/module';
+import { ActivityFunction, mergeDeclared, UnionToIntersection } from '../domains/module';
 import { AttemptBudget, withOutageRetries } from '../lib/activity-retries';
 import { DiskBlobStore } from '../lib/blob-store';
 import { Logger } from '../lib/logger';
@@ -24,8 +24,6 @@ export const ACTIVITY_ATTEMPTS: { default: number } & Record<string, AttemptBudg
 
 /** Activities — Docket's, or a test's fakes of them — with Docket's retry rules (lib/activity-retries.ts). */
 export const withActivityRetries = <T extends Parameters<typeof withOutageRetries>[0]>(activities: T): T => withOutageRetries(activities, ACTIVITY_ATTEMPTS);
-
-type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
 
 /** Every domain's activities in one object, typed as each domain's factory makes them. */
 export type Activities = UnionToIntersection<ReturnType<Extract<Domain, { activities: unknown }>['activities']>>;

@@ -13,9 +13,9 @@ import { ApiError, FieldError, sendProblem, toApiError, validationFailed } from 
 import { withIdempotency } from './idempotency';
 import { isDateTime, jsonTooDeep, MAX_JSON_DEPTH, nulErrors } from './input';
 import { operationsRoutes } from './routes/operations';
-import { AppDeps, DocketState, Handlers, RouteDeps } from './types';
-import { DOMAINS } from '../domains';
-import { mergeDeclared } from '../domains/module';
+import { AnyHandler, AppDeps, DocketState, Input, OperationId, RouteDeps } from './types';
+import { Domain, DOMAINS } from '../domains';
+import { mergeDeclared, UnionToIntersection } from '../domains/module';
 import { RateDecision, SharedRateLimiter } from '../lib/rate-limit';
 
 
@@ -50,13 +50,15 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
   const contract = loadContract();
   const authenticator = new Authenticator(deps.config);
   const routeDeps: RouteDeps = { ...deps, authenticator, contract };
-  // The API's own operations (health, docs …) and every domain's, as domains/index.ts lists them.
-  const handlers: Handlers = mergeDeclared('operation', [
-    { domain: 'operations', declared: operationsRoutes(routeDeps) },
-    ...DOMAINS.flatMap((d) => ('routes' in d ? [{ domain: d.name, declared: d.routes(routeDeps) }] : [])),
+  // The API's own operations (health, docs …) and every domain's, as domains/index.ts lists them. The types
+  // (HandledOperations below) make a missing handler a compile error; this check also covers a contract
+  // edited without regenerating its types.
+  const handlers = mergeDeclared<AnyHandler>('operation', [
+    { domain: 'operations', declared: operationsRoutes(routeDeps) as unknown as Record<string, AnyHandler> },
+    ...DOMAINS.flatMap((d) => ('routes' in d ? [{ domain: d.name, declared: d.routes(routeDeps) as unknown as Record<string, AnyHandler> }] : [])),
   ]);
   const byId = new Map(contract.operations.map((o) => [o.operationId, o]));
-  const missing = contract.operations.filter((o) => !handlers[o.operationId]).map((o) => o.operationId);
+  const missing = contract.operations.filter((o) => !Object.hasOwn(handlers, o.operationId)).map((o) => o.operationId);
   if (missing.length) throw new Error(`openapi.yaml operations without a handler: ${missing.join(', ')}`);
 
   const api = new OpenAPIBackend({
@@ -66,6 +68,8 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
     // validated by a unit test (test/unit/contract.test.ts) instead of at every start.
     quick: true,
     validate: true,
+    // Query and path parameters arrive as text; validation converts them to the contract's types (limit=20 → 20).
+    coerceTypes: true,
     ajvOpts: { allErrors: true, strict: false },
     customizeAjv: (ajv) => {
       addFormats(ajv); // uuid, date-time, email … are checked, so a malformed id is a 400, never a database error
@@ -88,21 +92,22 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
   const rateLimits = { perCredential: limiterOf('credential', perMinute), authFailures: limiterOf('auth-failures', authFailuresPerMinute) };
   const cursors = new CursorSeal(deps.config.linkSecret);
 
-  const registered: Record<string, (c: OpenApiContext, ctx: Koa.Context) => Promise<void>> = {};
+  /** Each operation's handler behind Idempotency-Key, where the contract marks the operation (x-idempotent). */
+  const run: Record<string, AnyHandler> = {};
   for (const [operationId, handler] of Object.entries(handlers)) {
-    registered[operationId] = async (c, ctx) => {
+    run[operationId] = async (input, ctx) => {
       const op = byId.get(operationId)!;
       const state = ctx.state as DocketState;
       const key = ctx.get('idempotency-key');
       if (op.idempotent && key && state.auth) {
-        await withIdempotency(ctx, { tenantId: state.auth.tenant.id, principal: state.auth.principal, operationId, key, ttlHours: deps.config.idempotencyTtlHours }, () => handler(c, ctx));
+        await withIdempotency(ctx, { tenantId: state.auth.tenant.id, principal: state.auth.principal, operationId, key, ttlHours: deps.config.idempotencyTtlHours }, () => handler(input, ctx));
       } else {
-        await handler(c, ctx);
+        await handler(input, ctx);
       }
     };
   }
+  // What openapi-backend answers itself: only unmatched paths and methods reach it (below).
   api.register({
-    ...registered,
     validationFail: async (c: OpenApiContext) => { throw validationFailed(fieldErrors(c.validation.errors as AjvError[])); },
     notFound: async (c: OpenApiContext) => { throw new ApiError(404, 'ROUTE_NOT_FOUND', `No route ${c.request.method.toUpperCase()} ${c.request.path}`); },
     methodNotAllowed: async (c: OpenApiContext, ctx: Koa.Context) => {
@@ -206,11 +211,15 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
     // times and route it again (~30 % of the CPU of a cheap request, see bench/README.md).
     // An operation without parameters or body (e.g. GET /v1/me) has nothing to validate or parse.
     const takesInput = Boolean(op.parameters?.length || op.requestBody);
-    const validation = takesInput ? api.validator.validateRequest(req, op) : { valid: true, errors: null };
-    if (validation.errors) throw validationFailed(fieldErrors(validation.errors as AjvError[]));
-    const parsed = takesInput ? api.router.parseRequest(req, op) : { ...req, params: {}, query: {}, requestBody: undefined };
-    const context = { api, operation: op, validation, request: parsed } as OpenApiContext;
-    await registered[info.operationId](context, ctx);
+    let input: Input<OperationId> | { params: Record<string, unknown>; query: Record<string, unknown>; body: unknown } = { params: {}, query: {}, body: undefined };
+    if (takesInput) {
+      const validation = api.validator.validateRequest(req, op);
+      if (validation.errors) throw validationFailed(fieldErrors(validation.errors as AjvError[]));
+      // The body as read above (parsed JSON, form fields, text); parameters as validated, in the contract's types.
+      const { params, query: coerced } = validation.coerced ?? {};
+      input = { params: params ?? {}, query: (coerced ?? {}) as Record<string, unknown>, body: ctx.state.body };
+    }
+    await run[info.operationId](input as Parameters<AnyHandler>[0], ctx);
     // Lists hand out cursors sealed for themselves (api/cursors.ts).
     const body = ctx.body as { nextCursor?: unknown } | null;
     if (body && typeof body === 'object' && typeof body.nextCursor === 'string') body.nextCursor = cursors.seal(info.operationId, body.nextCursor);
@@ -307,3 +316,8 @@ async function readJsonBody(ctx: Koa.Context, limit: number): Promise<unknown> {
     throw new ApiError(400, 'MALFORMED_JSON', `The body is not valid JSON: ${(err as Error).message}`);
   }
 }
+
+/** Every operation some route module handles; an operation of openapi.yaml missing from it fails `npm run typecheck`. */
+type HandledOperations = keyof (ReturnType<typeof operationsRoutes> & UnionToIntersection<ReturnType<Extract<Domain, { routes: unknown }>['routes']>>);
+type Unhandled = Exclude<OperationId, HandledOperations>;
+export const everyOperationHasAHandler: [Unhandled] extends [never] ? true : { operationsWithoutAHandler: Unhandled } = true;

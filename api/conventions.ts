@@ -1,4 +1,4 @@
-// Conventions shared by every domain: cursor pagination, ETag/If-Match, query parsing.
+// Conventions shared by every domain: cursor pagination, ETag/If-Match, sending a resource.
 import Koa from 'koa';
 import { Attributes, FindAttributeOptions, Includeable, Model, ModelStatic, Op, WhereOptions } from 'sequelize';
 import { ApiError, validationFailed } from './errors';
@@ -86,17 +86,6 @@ export function checkIfMatch(ctx: Koa.Context, currentEtag: string): void {
   if (!tags.some((t) => bare(t) === bare(currentEtag))) {
     throw new ApiError(412, 'PRECONDITION_FAILED', `If-Match ${ifMatch} does not match the current version ${currentEtag}; read it again`);
   }
-}
-
-/** Query values arrive as strings; the contract has validated their shape already. */
-export function queryOf(c: { request: { query?: Record<string, string | string[]> } }) {
-  const q = c.request.query ?? {};
-  const str = (k: string) => (typeof q[k] === 'string' ? (q[k] as string) : undefined);
-  return {
-    str,
-    int: (k: string) => (str(k) === undefined ? undefined : Number(str(k))),
-    bool: (k: string) => (str(k) === undefined ? undefined : str(k) === 'true'),
-  };
 }
 
 /** Sends a resource: status, body, and the Location / ETag headers every route sets the same way. */

@@ -1,7 +1,7 @@
-// What every route module receives, and the shape of a handler.
+// What every route module receives, and the shape of a handler: one per operation of openapi.yaml, its input
+// typed from the contract (api/generated/openapi.d.ts).
 import type { Client } from '@temporalio/client';
 import Koa from 'koa';
-import type { Context as OpenApiContext } from 'openapi-backend';
 import { Sequelize } from 'sequelize';
 import { Config } from '../config';
 import { BlobStore } from '../lib/blob-store';
@@ -9,6 +9,7 @@ import { Logger } from '../lib/logger';
 import { Metrics } from '../lib/metrics';
 import { AuthContext, Authenticator } from './auth';
 import { Contract } from './contract';
+import type { operations } from './generated/openapi';
 
 export interface AppDeps {
   config: Config;
@@ -24,8 +25,41 @@ export interface RouteDeps extends AppDeps {
   contract: Contract;
 }
 
-export type Handler = (c: OpenApiContext, ctx: Koa.Context) => Promise<void>;
-export type Handlers = Record<string, Handler>;
+export type OperationId = keyof operations;
+
+/** A parameter group the contract declares (`never` when it declares none: an empty object then). */
+type Declared<T> = [NonNullable<T>] extends [never] ? Record<string, never> : NonNullable<T>;
+
+/** The body as the API reads it (api/app.ts readBody): parsed JSON or form fields, raw text, or nothing (streamed). */
+type BodyOf<C> = C extends { 'application/json': infer J } ? J
+  : C extends { 'application/x-www-form-urlencoded': infer F } ? F
+  : C extends { 'text/plain': unknown } ? string
+  : undefined;
+
+type RequestBodyOf<O> = O extends { requestBody: { content: infer C } } ? BodyOf<C>
+  : O extends { requestBody?: { content: infer C } } ? BodyOf<C> | undefined
+  : undefined;
+
+/**
+ * An operation's input, validated against openapi.yaml before the handler runs: path parameters, query
+ * parameters (numbers and booleans already converted) and the body.
+ */
+export interface Input<K extends OperationId> {
+  params: Declared<operations[K]['parameters']['path']>;
+  query: Declared<operations[K]['parameters']['query']>;
+  body: RequestBodyOf<operations[K]>;
+}
+
+export type Handler<K extends OperationId> = (input: Input<K>, ctx: Koa.Context) => Promise<void>;
+
+/** One handler per operation: an operation of openapi.yaml without one does not compile (api/app.ts). */
+export type Handlers = { [K in OperationId]: Handler<K> };
+
+/** What a route module answers: handlers for some operations (`satisfies RouteHandlers` types their input). */
+export type RouteHandlers = Partial<Handlers>;
+
+/** Any operation's handler, as the dispatcher calls it. */
+export type AnyHandler = (input: { params: Record<string, unknown>; query: Record<string, unknown>; body: unknown }, ctx: Koa.Context) => Promise<void>;
 
 export interface DocketState {
   requestId: string;

@@ -3,7 +3,7 @@
 // activities/index.ts and api/app.ts read that list, so adding a domain touches no other central file.
 import type { Sequelize } from 'sequelize';
 import type { ActivityDeps } from '../activities/deps';
-import type { Handlers, RouteDeps } from '../api/types';
+import type { RouteDeps, RouteHandlers } from '../api/types';
 import type { AttemptBudget } from '../lib/activity-retries';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -20,8 +20,10 @@ export interface DomainModule {
   /** Attempts its activities get for errors that are not outages (lib/activity-retries.ts); others get the default. */
   attempts?: Readonly<Record<string, AttemptBudget>>;
   /** Its operations' handlers (api/routes/<domain>.ts), by operationId. */
-  routes?: (deps: RouteDeps) => Handlers;
+  routes?: (deps: RouteDeps) => RouteHandlers;
 }
+
+export type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
 
 /** A domain module, its declarations' own types kept (so merged activities and routes stay typed). */
 export const defineDomain = <const M extends DomainModule>(m: M): M => m;

@@ -17,12 +17,12 @@ import {
 } from '../../workflows/approvals.api';
 import { AUTO_APPROVE_REASON, autoApproves, fewestEligible } from '../../workflows/approvals.rules';
 import { businessWorkflowId } from '../../workflows/search-attributes';
-import { checkIfMatch, page, paginate, paginateRows, queryOf, respond } from '../conventions';
+import { checkIfMatch, page, paginate, paginateRows, respond } from '../conventions';
 import { ApiError, notFound } from '../errors';
 import { PermissionSet } from '../../domains/identity/permissions';
 import { presentApprovalEvent, presentApprovalFlow, presentApprovalFlowSummary, presentApprovalTemplate } from '../../domains/approvals/presenters';
 import type { Schemas } from '../../domains/schemas';
-import { auditContext, caller, Handlers, RouteDeps } from '../types';
+import { auditContext, caller, RouteDeps, RouteHandlers } from '../types';
 
 /**
  * Object types Docket owns, and the route that starts their approval. Their flows start only from the
@@ -222,7 +222,7 @@ function htmlPage(ctx: Koa.Context, status: number, title: string, body: string)
     + `<body><h1>${esc(title)}</h1>${body}</body></html>`;
 }
 
-export function approvalRoutes(deps: RouteDeps): Handlers {
+export function approvalRoutes(deps: RouteDeps) {
   async function findTemplate(tenantId: string, id: string): Promise<ApprovalTemplate> {
     const t = await ApprovalTemplate.findOne({ where: { id, tenantId } });
     if (!t) throw notFound(`Approval template ${id}`);
@@ -276,15 +276,13 @@ export function approvalRoutes(deps: RouteDeps): Handlers {
   }
 
   return {
-    async listApprovalTemplates(c, ctx) {
-      const q = queryOf(c);
+    async listApprovalTemplates({ query }, ctx) {
       const where: Record<string, unknown> = { tenantId: caller(ctx).tenant.id };
-      if (q.str('objectType')) where.objectType = q.str('objectType');
-      ctx.body = page(await paginate(ApprovalTemplate, { where, limit: q.int('limit'), cursor: q.str('cursor') }), presentApprovalTemplate);
+      if (query.objectType) where.objectType = query.objectType;
+      ctx.body = page(await paginate(ApprovalTemplate, { where, limit: query.limit, cursor: query.cursor }), presentApprovalTemplate);
     },
 
-    async createApprovalTemplate(c, ctx) {
-      const body = c.request.requestBody as Schemas['ApprovalTemplateInput'];
+    async createApprovalTemplate({ body }, ctx) {
       const definition = toDefinition(body);
       const audit = auditContext(ctx);
       await checkTemplateApprovers(audit.tenantId, definition);
@@ -297,19 +295,18 @@ export function approvalRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentApprovalTemplate(t), { status: 201, location: `/v1/approval-templates/${t.id}`, etag: templateEtag(t.version) });
     },
 
-    async getApprovalTemplate(c, ctx) {
-      const t = await findTemplate(caller(ctx).tenant.id, c.request.params.templateId as string);
+    async getApprovalTemplate({ params }, ctx) {
+      const t = await findTemplate(caller(ctx).tenant.id, params.templateId);
       respond(ctx, presentApprovalTemplate(t), { etag: templateEtag(t.version) });
     },
 
-    async updateApprovalTemplate(c, ctx) {
-      const body = c.request.requestBody as Schemas['ApprovalTemplateInput'];
+    async updateApprovalTemplate({ params, body }, ctx) {
       const definition = toDefinition(body);
       const audit = auditContext(ctx);
       await checkTemplateApprovers(audit.tenantId, definition);
       const t = await deps.sequelize.transaction(async (transaction) => {
-        const found = await ApprovalTemplate.findOne({ where: { id: c.request.params.templateId as string, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
-        if (!found) throw notFound(`Approval template ${c.request.params.templateId}`);
+        const found = await ApprovalTemplate.findOne({ where: { id: params.templateId, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!found) throw notFound(`Approval template ${params.templateId}`);
         checkIfMatch(ctx, templateEtag(found.version));
         const before = presentApprovalTemplate(found);
         Object.assign(found, { name: body.name, objectType: body.objectType, condition: body.condition ?? null, priority: body.priority ?? 0, definition, version: found.version + 1 });
@@ -321,11 +318,11 @@ export function approvalRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentApprovalTemplate(t), { etag: templateEtag(t.version) });
     },
 
-    async deleteApprovalTemplate(c, ctx) {
+    async deleteApprovalTemplate({ params }, ctx) {
       const audit = auditContext(ctx);
       await deps.sequelize.transaction(async (transaction) => {
-        const t = await ApprovalTemplate.findOne({ where: { id: c.request.params.templateId as string, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
-        if (!t) throw notFound(`Approval template ${c.request.params.templateId}`);
+        const t = await ApprovalTemplate.findOne({ where: { id: params.templateId, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!t) throw notFound(`Approval template ${params.templateId}`);
         const running = await ApprovalFlow.count({ where: { templateId: t.id, status: 'pending' }, transaction });
         if (running) throw new ApiError(409, 'DEPENDENCY_EXISTS', `${running} running flow(s) use this template`, { count: running });
         await t.destroy({ transaction });
@@ -334,29 +331,26 @@ export function approvalRoutes(deps: RouteDeps): Handlers {
       ctx.status = 204;
     },
 
-    async listApprovalTemplateVersions(c, ctx) {
-      const t = await findTemplate(caller(ctx).tenant.id, c.request.params.templateId as string);
+    async listApprovalTemplateVersions({ params }, ctx) {
+      const t = await findTemplate(caller(ctx).tenant.id, params.templateId);
       const versions = await ApprovalTemplateVersion.findAll({ where: { templateId: t.id }, order: [['version', 'DESC']] });
       ctx.body = { items: versions.map((v) => presentApprovalTemplate({ ...v.get(), id: t.id, objectType: t.objectType, priority: t.priority })) };
     },
 
-    async listApprovalFlows(c, ctx) {
-      const q = queryOf(c);
+    async listApprovalFlows({ query }, ctx) {
       const where: WhereOptions = { tenantId: caller(ctx).tenant.id };
-      for (const k of ['status', 'objectType', 'objectId'] as const) if (q.str(k)) Object.assign(where, { [k]: q.str(k) });
-      if (q.str('pendingFor')) Object.assign(where, { status: 'pending', pendingApprovers: { [Op.contains]: [q.str('pendingFor')] } });
-      ctx.body = page(await paginateRows(ApprovalFlow, { where, limit: q.int('limit'), cursor: q.str('cursor'), attributes: FLOW_SUMMARY_ATTRIBUTES }), presentApprovalFlowSummary);
+      for (const k of ['status', 'objectType', 'objectId'] as const) if (query[k]) Object.assign(where, { [k]: query[k] });
+      if (query.pendingFor) Object.assign(where, { status: 'pending', pendingApprovers: { [Op.contains]: [query.pendingFor] } });
+      ctx.body = page(await paginateRows(ApprovalFlow, { where, limit: query.limit, cursor: query.cursor, attributes: FLOW_SUMMARY_ATTRIBUTES }), presentApprovalFlowSummary);
     },
 
-    async listMyApprovals(c, ctx) {
-      const q = queryOf(c);
+    async listMyApprovals({ query }, ctx) {
       const a = caller(ctx);
       const where = { tenantId: a.tenant.id, status: 'pending', pendingApprovers: { [Op.contains]: [a.user.id] } };
-      ctx.body = page(await paginateRows(ApprovalFlow, { where, limit: q.int('limit'), cursor: q.str('cursor'), attributes: FLOW_SUMMARY_ATTRIBUTES }), presentApprovalFlowSummary);
+      ctx.body = page(await paginateRows(ApprovalFlow, { where, limit: query.limit, cursor: query.cursor, attributes: FLOW_SUMMARY_ATTRIBUTES }), presentApprovalFlowSummary);
     },
 
-    async createApprovalFlow(c, ctx) {
-      const body = c.request.requestBody as Schemas['ApprovalFlowCreate'];
+    async createApprovalFlow({ body }, ctx) {
       if (Object.hasOwn(MANAGED_OBJECT_TYPES, body.objectType)) {
         throw new ApiError(422, 'OBJECT_MANAGED', `Approval of a ${body.objectType} is started from the object itself, with what it says: ${MANAGED_OBJECT_TYPES[body.objectType]}`);
       }
@@ -381,51 +375,49 @@ export function approvalRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentApprovalFlow(flow), { status: 201, location: `/v1/approval-flows/${flow.id}` });
     },
 
-    async getApprovalFlowByObject(c, ctx) {
+    async getApprovalFlowByObject({ params }, ctx) {
       const flow = await ApprovalFlow.findOne({
-        where: { tenantId: caller(ctx).tenant.id, objectType: c.request.params.objectType as string, objectId: c.request.params.objectId as string },
+        where: { tenantId: caller(ctx).tenant.id, objectType: params.objectType, objectId: params.objectId },
         order: [['createdAt', 'DESC']],
       });
-      if (!flow) throw notFound(`Approval flow of ${c.request.params.objectType} ${c.request.params.objectId}`);
+      if (!flow) throw notFound(`Approval flow of ${params.objectType} ${params.objectId}`);
       ctx.body = presentApprovalFlow(flow);
     },
 
-    async getApprovalFlow(c, ctx) {
-      ctx.body = presentApprovalFlow(await findFlow(caller(ctx).tenant.id, c.request.params.flowId as string));
+    async getApprovalFlow({ params }, ctx) {
+      ctx.body = presentApprovalFlow(await findFlow(caller(ctx).tenant.id, params.flowId));
     },
 
-    async getApprovalFlowHistory(c, ctx) {
-      const flow = await findFlow(caller(ctx).tenant.id, c.request.params.flowId as string);
+    async getApprovalFlowHistory({ params }, ctx) {
+      const flow = await findFlow(caller(ctx).tenant.id, params.flowId);
       const events = await ApprovalEvent.findAll({ where: { flowId: flow.id }, order: [['seq', 'ASC']] });
       ctx.body = { items: events.map(presentApprovalEvent) };
     },
 
-    async signApprovalFlow(c, ctx) {
-      const body = c.request.requestBody as Schemas['SignRequest'];
+    async signApprovalFlow({ params, body }, ctx) {
       const a = caller(ctx);
-      const flow = await findFlow(a.tenant.id, c.request.params.flowId as string);
+      const flow = await findFlow(a.tenant.id, params.flowId);
       await updateFlow(deps, flow, (h) => h.executeUpdate(signUpdate, { args: [{ userId: a.user.id, roles: a.roles, decision: body.decision, comment: body.comment, via: 'api' }] }));
       ctx.body = presentApprovalFlow(flow);
     },
 
-    async cancelApprovalFlow(c, ctx) {
-      const body = (c.request.requestBody ?? {}) as { reason?: string };
+    async cancelApprovalFlow({ params, body }, ctx) {
       const a = caller(ctx);
-      const flow = await findFlow(a.tenant.id, c.request.params.flowId as string);
-      await updateFlow(deps, flow, (h) => h.executeUpdate(cancelUpdate, { args: [{ userId: a.user.id, isAdmin: a.permissions.has('approvals.flow.admin'), reason: body.reason }] }));
+      const flow = await findFlow(a.tenant.id, params.flowId);
+      await updateFlow(deps, flow, (h) => h.executeUpdate(cancelUpdate, { args: [{ userId: a.user.id, isAdmin: a.permissions.has('approvals.flow.admin'), reason: body?.reason }] }));
       ctx.body = presentApprovalFlow(flow);
     },
 
-    async removeApprovalSignature(c, ctx) {
+    async removeApprovalSignature({ params, query }, ctx) {
       const a = caller(ctx);
-      const flow = await findFlow(a.tenant.id, c.request.params.flowId as string);
-      const stage = Number(c.request.params.stage);
-      await updateFlow(deps, flow, (h) => h.executeUpdate(removeSignatureUpdate, { args: [{ adminId: a.user.id, userId: c.request.params.userId as string, stage, reason: queryOf(c).str('reason') }] }));
+      const flow = await findFlow(a.tenant.id, params.flowId);
+      const stage = params.stage;
+      await updateFlow(deps, flow, (h) => h.executeUpdate(removeSignatureUpdate, { args: [{ adminId: a.user.id, userId: params.userId, stage, reason: query.reason }] }));
       ctx.body = presentApprovalFlow(flow);
     },
 
-    async viewApprovalLink(c, ctx) {
-      const opened = await openLink(ctx, c.request.params.token as string);
+    async viewApprovalLink({ params }, ctx) {
+      const opened = await openLink(ctx, params.token);
       if (!opened) return;
       const { claims, flow } = opened;
       const approve = claims.action === 'approve';
@@ -435,11 +427,11 @@ export function approvalRoutes(deps: RouteDeps): Handlers {
         + `<p><button type="submit">${approve ? 'Approve' : 'Reject'}</button></p></form>`);
     },
 
-    async confirmApprovalLink(c, ctx) {
-      const opened = await openLink(ctx, c.request.params.token as string);
+    async confirmApprovalLink({ params, body }, ctx) {
+      const opened = await openLink(ctx, params.token);
       if (!opened) return;
       const { claims, flow, user } = opened;
-      const comment = ((c.request.requestBody ?? {}) as { comment?: string }).comment?.trim() || undefined;
+      const comment = body?.comment?.trim() || undefined;
       // Claimed before signing, so four simultaneous POSTs of one link sign once; given back if nothing was signed.
       if (!(await claimLink(claims))) return usedPage(ctx);
       try {
@@ -460,5 +452,5 @@ export function approvalRoutes(deps: RouteDeps): Handlers {
       }
       htmlPage(ctx, 200, claims.action === 'reject' ? 'Rejected' : 'Approved', `<p>${esc(flow.title)} — recorded. The flow is now ${esc(flow.status)}.</p>`);
     },
-  };
+  } satisfies RouteHandlers;
 }

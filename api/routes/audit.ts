@@ -9,18 +9,17 @@ import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
 import type { auditExportWorkflow } from '../../workflows/audit';
 import { AUDIT_DOMAIN, AUDIT_TASK_QUEUE, AuditFilters } from '../../workflows/audit.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
-import { page, paginate, queryOf, respond } from '../conventions';
+import { page, paginate, respond } from '../conventions';
 import { ApiError, notFound } from '../errors';
 import { presentAuditEvent, presentAuditExport } from '../../domains/audit/presenters';
-import type { Schemas } from '../../domains/schemas';
-import { auditContext, caller, Handlers, RouteDeps } from '../types';
+import { auditContext, caller, RouteDeps, RouteHandlers } from '../types';
 import { sendStoredFile } from '../downloads';
 
 function assertRange(f: AuditFilters): void {
   if (f.from && f.to && new Date(f.from) >= new Date(f.to)) throw new ApiError(422, 'INVALID_RANGE', '`from` must be before `to`');
 }
 
-export function auditRoutes(deps: RouteDeps): Handlers {
+export function auditRoutes(deps: RouteDeps) {
   async function findExport(tenantId: string, id: string): Promise<AuditExport> {
     const x = await AuditExport.findOne({ where: { id, tenantId } });
     if (!x) throw notFound(`Audit export ${id}`);
@@ -28,24 +27,23 @@ export function auditRoutes(deps: RouteDeps): Handlers {
   }
 
   return {
-    async listAuditEvents(c, ctx) {
-      const q = queryOf(c);
+    async listAuditEvents({ query }, ctx) {
       const filters: AuditFilters = {
-        actorId: q.str('actorId'), action: q.str('action'), entityType: q.str('entityType'), entityId: q.str('entityId'), from: q.str('from'), to: q.str('to'),
+        actorId: query.actorId, action: query.action, entityType: query.entityType, entityId: query.entityId, from: query.from, to: query.to,
       };
       assertRange(filters);
       const result = await paginate(AuditEvent, {
-        where: auditWhere(caller(ctx).tenant.id, filters), limit: q.int('limit'), cursor: q.str('cursor'), order: [['id', 'DESC']],
+        where: auditWhere(caller(ctx).tenant.id, filters), limit: query.limit, cursor: query.cursor, order: [['id', 'DESC']],
       });
       ctx.body = page(result, presentAuditEvent);
     },
 
-    async listAuditActions(_c, ctx) {
+    async listAuditActions(_input, ctx) {
       ctx.body = { items: Object.entries(AUDIT_ACTIONS).map(([action, description]) => ({ action, description })) };
     },
 
-    async createAuditExport(c, ctx) {
-      const filters: AuditFilters = (c.request.requestBody ?? {}) as Schemas['AuditFilters'];
+    async createAuditExport({ body }, ctx) {
+      const filters: AuditFilters = body ?? {};
       assertRange(filters);
       const audit = auditContext(ctx);
       const id = randomUUID();
@@ -65,18 +63,18 @@ export function auditRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentAuditExport(x), { status: 202, location: `/v1/audit-exports/${id}` });
     },
 
-    async getAuditExport(c, ctx) {
-      ctx.body = presentAuditExport(await findExport(caller(ctx).tenant.id, c.request.params.exportId as string));
+    async getAuditExport({ params }, ctx) {
+      ctx.body = presentAuditExport(await findExport(caller(ctx).tenant.id, params.exportId));
     },
 
-    async downloadAuditExport(c, ctx) {
+    async downloadAuditExport({ params }, ctx) {
       const tenantId = caller(ctx).tenant.id;
-      const x = await findExport(tenantId, c.request.params.exportId as string);
+      const x = await findExport(tenantId, params.exportId);
       if (x.status !== 'ready' || !x.fileId) throw new ApiError(409, 'EXPORT_NOT_READY', `The export is ${x.status}; download it once it is ready`);
       const file = await StoredFile.findOne({ where: { id: x.fileId, tenantId } });
       if (!file) throw notFound(`File of export ${x.id}`);
       await sendStoredFile(ctx, deps.blobs, file);
     },
-  };
+  } satisfies RouteHandlers;
 }
 

@@ -2,6 +2,7 @@
 // and a purchase order's documents.
 import { randomUUID } from 'node:crypto';
 import { ActivityFailure, ApplicationFailure, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
+import Koa from 'koa';
 import { Op, Transaction, WhereOptions } from 'sequelize';
 import yazl from 'yazl';
 import { Document, DocumentBatch, DocumentOutput, DocumentTemplate, DocumentTemplateVersion, TemplateParts, TemplateSettings } from '../../db/models/documents';
@@ -19,11 +20,11 @@ import {
   DOCUMENT_BATCHES_DOMAIN, DOCUMENT_PREVIEWS_DOMAIN, DOCUMENTS_TASK_QUEUE, TEMPLATE_RENDER_ERROR,
 } from '../../workflows/documents.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
-import { checkIfMatch, page, paginate, queryOf, respond } from '../conventions';
+import { checkIfMatch, page, paginate, respond } from '../conventions';
 import { ApiError, notFound, serviceUnavailable, validationFailed } from '../errors';
 import { presentDocument, presentDocumentBatch, presentDocumentTemplate } from '../../domains/documents/presenters';
 import type { Schemas } from '../../domains/schemas';
-import { auditContext, caller, Handlers, RouteDeps } from '../types';
+import { auditContext, caller, RouteDeps, RouteHandlers } from '../types';
 import { contentDisposition, sendStoredFile } from '../downloads';
 
 const templateEtag = (version: number) => `"v${version}"`;
@@ -93,7 +94,7 @@ function uniqueName(used: Set<string>, name: string): string {
   return candidate;
 }
 
-export function documentRoutes(deps: RouteDeps): Handlers {
+export function documentRoutes(deps: RouteDeps) {
   async function findTemplate(tenantId: string, id: string): Promise<DocumentTemplate> {
     const t = await DocumentTemplate.findOne({ where: { id, tenantId } });
     if (!t) throw notFound(`Document template ${id}`);
@@ -116,7 +117,7 @@ export function documentRoutes(deps: RouteDeps): Handlers {
   }
 
   /** Saves a new version of the template (row locked, If-Match checked) with what `change` returns. */
-  async function saveVersion(ctx: Parameters<Handlers[string]>[1], id: string, change: (t: DocumentTemplate) => { name: string; description: string | null; settings: TemplateSettings; parts: TemplateParts }) {
+  async function saveVersion(ctx: Koa.Context, id: string, change: (t: DocumentTemplate) => { name: string; description: string | null; settings: TemplateSettings; parts: TemplateParts }) {
     const audit = auditContext(ctx);
     return deps.sequelize.transaction(async (transaction) => {
       const t = await DocumentTemplate.findOne({ where: { id, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
@@ -134,15 +135,13 @@ export function documentRoutes(deps: RouteDeps): Handlers {
   }
 
   return {
-    async listDocumentTemplates(c, ctx) {
-      const q = queryOf(c);
+    async listDocumentTemplates({ query }, ctx) {
       const where: Record<string, unknown> = { tenantId: caller(ctx).tenant.id };
-      if (q.str('code')) where.code = q.str('code');
-      ctx.body = page(await paginate(DocumentTemplate, { where, limit: q.int('limit'), cursor: q.str('cursor') }), presentDocumentTemplate);
+      if (query.code) where.code = query.code;
+      ctx.body = page(await paginate(DocumentTemplate, { where, limit: query.limit, cursor: query.cursor }), presentDocumentTemplate);
     },
 
-    async createDocumentTemplate(c, ctx) {
-      const body = c.request.requestBody as Schemas['DocumentTemplateInput'];
+    async createDocumentTemplate({ body }, ctx) {
       const parts = partsOf(body.parts);
       await checkParts(parts);
       const settings = settingsOf(body);
@@ -160,24 +159,23 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentDocumentTemplate(t), { status: 201, location: `/v1/document-templates/${t.id}`, etag: templateEtag(t.version) });
     },
 
-    async getDocumentTemplate(c, ctx) {
-      const t = await findTemplate(caller(ctx).tenant.id, c.request.params.documentTemplateId as string);
+    async getDocumentTemplate({ params }, ctx) {
+      const t = await findTemplate(caller(ctx).tenant.id, params.documentTemplateId);
       respond(ctx, presentDocumentTemplate(t), { etag: templateEtag(t.version) });
     },
 
-    async updateDocumentTemplate(c, ctx) {
-      const body = c.request.requestBody as TemplateBody;
-      const t = await saveVersion(ctx, c.request.params.documentTemplateId as string, () => ({
+    async updateDocumentTemplate({ params, body }, ctx) {
+      const t = await saveVersion(ctx, params.documentTemplateId, () => ({
         name: body.name, description: body.description ?? null, settings: settingsOf(body), parts: partsOf(body.parts),
       }));
       respond(ctx, presentDocumentTemplate(t), { etag: templateEtag(t.version) });
     },
 
-    async deleteDocumentTemplate(c, ctx) {
+    async deleteDocumentTemplate({ params }, ctx) {
       const audit = auditContext(ctx);
       await deps.sequelize.transaction(async (transaction) => {
-        const t = await DocumentTemplate.findOne({ where: { id: c.request.params.documentTemplateId as string, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
-        if (!t) throw notFound(`Document template ${c.request.params.documentTemplateId}`);
+        const t = await DocumentTemplate.findOne({ where: { id: params.documentTemplateId, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!t) throw notFound(`Document template ${params.documentTemplateId}`);
         const running = await Document.count({ where: { templateId: t.id, status: ['queued', 'rendering'] }, transaction });
         if (running) throw new ApiError(409, 'DEPENDENCY_EXISTS', `${running} document job(s) of this template are still running`, { count: running });
         await t.destroy({ transaction });
@@ -186,34 +184,33 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       ctx.status = 204;
     },
 
-    async listDocumentTemplateVersions(c, ctx) {
-      const t = await findTemplate(caller(ctx).tenant.id, c.request.params.documentTemplateId as string);
+    async listDocumentTemplateVersions({ params }, ctx) {
+      const t = await findTemplate(caller(ctx).tenant.id, params.documentTemplateId);
       const versions = await DocumentTemplateVersion.findAll({ where: { templateId: t.id }, order: [['version', 'DESC']] });
       ctx.body = { items: versions.map((v) => presentDocumentTemplate({ ...v.get(), id: t.id, code: t.code })) };
     },
 
-    async getDocumentTemplatePart(c, ctx) {
-      const t = await findTemplate(caller(ctx).tenant.id, c.request.params.documentTemplateId as string);
-      const text = readPart(t.parts, c.request.params.part as string);
-      if (text === undefined) throw notFound(`Part ${c.request.params.part}`);
+    async getDocumentTemplatePart({ params }, ctx) {
+      const t = await findTemplate(caller(ctx).tenant.id, params.documentTemplateId);
+      const text = readPart(t.parts, params.part);
+      if (text === undefined) throw notFound(`Part ${params.part}`);
       ctx.set('ETag', templateEtag(t.version));
       ctx.type = 'text/plain; charset=utf-8';
       ctx.body = text;
     },
 
-    async putDocumentTemplatePart(c, ctx) {
+    async putDocumentTemplatePart({ params }, ctx) {
       const text = typeof ctx.state.body === 'string' ? ctx.state.body : '';
-      const part = c.request.params.part as string;
-      const t = await saveVersion(ctx, c.request.params.documentTemplateId as string, (cur) => ({
+      const part = params.part;
+      const t = await saveVersion(ctx, params.documentTemplateId, (cur) => ({
         name: cur.name, description: cur.description, settings: cur.settings, parts: writePart(cur.parts, part, text),
       }));
       respond(ctx, presentDocumentTemplate(t), { etag: templateEtag(t.version) });
     },
 
-    async previewDocumentTemplate(c, ctx) {
-      const body = c.request.requestBody as Schemas['DocumentPreviewInput'];
+    async previewDocumentTemplate({ params, body }, ctx) {
       const tenantId = caller(ctx).tenant.id;
-      const t = await findTemplate(tenantId, c.request.params.documentTemplateId as string);
+      const t = await findTemplate(tenantId, params.documentTemplateId);
       if ((body.output ?? 'html') === 'html') {
         ctx.body = (await templateWork(() => workPool().run('renderTemplate', [t.parts, t.settings, body.data, `${t.id}:${t.version}`], TEMPLATE_LIMITS.budgetMs))).html;
         ctx.type = 'text/html; charset=utf-8';
@@ -238,15 +235,13 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       }
     },
 
-    async listDocuments(c, ctx) {
-      const q = queryOf(c);
+    async listDocuments({ query }, ctx) {
       const where: Record<string, unknown> = { tenantId: caller(ctx).tenant.id };
-      for (const k of ['objectType', 'objectId', 'batchId', 'status']) if (q.str(k)) where[k] = q.str(k);
-      ctx.body = page(await paginate(Document, { where, limit: q.int('limit'), cursor: q.str('cursor') }), presentDocument);
+      for (const k of ['objectType', 'objectId', 'batchId', 'status'] as const) if (query[k]) where[k] = query[k];
+      ctx.body = page(await paginate(Document, { where, limit: query.limit, cursor: query.cursor }), presentDocument);
     },
 
-    async createDocument(c, ctx) {
-      const body = c.request.requestBody as Schemas['DocumentInput'];
+    async createDocument({ body }, ctx) {
       const audit = auditContext(ctx);
       const template = await templateByCode(audit.tenantId, body.templateCode);
       const doc = await requestDocument(deps.temporal.client, {
@@ -257,13 +252,13 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentDocument(doc), { status: 202, location: `/v1/documents/${doc.id}` });
     },
 
-    async getDocument(c, ctx) {
-      ctx.body = presentDocument(await findDocument(caller(ctx).tenant.id, c.request.params.documentId as string));
+    async getDocument({ params }, ctx) {
+      ctx.body = presentDocument(await findDocument(caller(ctx).tenant.id, params.documentId));
     },
 
-    async deleteDocument(c, ctx) {
+    async deleteDocument({ params }, ctx) {
       const audit = auditContext(ctx);
-      const doc = await findDocument(audit.tenantId, c.request.params.documentId as string);
+      const doc = await findDocument(audit.tenantId, params.documentId);
       if (doc.status === 'queued' || doc.status === 'rendering') throw new ApiError(409, 'DOCUMENT_BUSY', `The document is ${doc.status}; delete it once it is ready or failed`);
       const file = doc.fileId ? await StoredFile.findOne({ where: { id: doc.fileId, tenantId: audit.tenantId } }) : null;
       // The document, its file and the audit event go together, then the bytes if nothing else uses them.
@@ -276,16 +271,15 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       ctx.status = 204;
     },
 
-    async downloadDocument(c, ctx) {
+    async downloadDocument({ params }, ctx) {
       const tenantId = caller(ctx).tenant.id;
-      const doc = await findDocument(tenantId, c.request.params.documentId as string);
+      const doc = await findDocument(tenantId, params.documentId);
       const file = doc.status === 'ready' && doc.fileId ? await StoredFile.findOne({ where: { id: doc.fileId, tenantId } }) : null;
       if (!file) throw new ApiError(409, 'DOCUMENT_NOT_READY', `The document is ${doc.status}${doc.error ? `: ${doc.error}` : ''}`);
       await sendStoredFile(ctx, deps.blobs, file);
     },
 
-    async createDocumentBatch(c, ctx) {
-      const body = c.request.requestBody as Schemas['DocumentBatchInput'];
+    async createDocumentBatch({ body }, ctx) {
       const audit = auditContext(ctx);
       const template = await templateByCode(audit.tenantId, body.templateCode);
       const output: DocumentOutput = body.output ?? 'pdf';
@@ -327,13 +321,13 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentDocumentBatch(batch), { status: 202, location: `/v1/document-batches/${id}` });
     },
 
-    async getDocumentBatch(c, ctx) {
-      ctx.body = presentDocumentBatch(await findBatch(caller(ctx).tenant.id, c.request.params.batchId as string));
+    async getDocumentBatch({ params }, ctx) {
+      ctx.body = presentDocumentBatch(await findBatch(caller(ctx).tenant.id, params.batchId));
     },
 
-    async downloadDocumentBatch(c, ctx) {
+    async downloadDocumentBatch({ params }, ctx) {
       const tenantId = caller(ctx).tenant.id;
-      const batch = await findBatch(tenantId, c.request.params.batchId as string);
+      const batch = await findBatch(tenantId, params.batchId);
       if (batch.status !== 'ready') throw new ApiError(409, 'BATCH_NOT_READY', `The batch is ${batch.status} (${batch.done + batch.failed} of ${batch.total} done)`);
       const docs = await Document.findAll({ attributes: ['fileName', 'fileId'], where: { batchId: batch.id, tenantId, status: 'ready' }, order: [['batchIndex', 'ASC']], raw: true });
       const files = new Map<string, StoredFile>();
@@ -355,13 +349,12 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       ctx.body = zip.outputStream;
     },
 
-    async listPurchaseOrderDocuments(c, ctx) {
-      const q = queryOf(c);
+    async listPurchaseOrderDocuments({ params, query }, ctx) {
       const tenantId = caller(ctx).tenant.id;
-      const order = await PurchaseOrder.findOne({ where: { id: c.request.params.orderId as string, tenantId } });
-      if (!order) throw notFound(`Purchase order ${c.request.params.orderId}`);
+      const order = await PurchaseOrder.findOne({ where: { id: params.orderId, tenantId } });
+      if (!order) throw notFound(`Purchase order ${params.orderId}`);
       const where = { tenantId, objectType: 'purchase_order', objectId: order.id };
-      ctx.body = page(await paginate(Document, { where, limit: q.int('limit'), cursor: q.str('cursor') }), presentDocument);
+      ctx.body = page(await paginate(Document, { where, limit: query.limit, cursor: query.cursor }), presentDocument);
     },
-  };
+  } satisfies RouteHandlers;
 }

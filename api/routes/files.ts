@@ -9,11 +9,11 @@ import { BlobTooLargeError } from '../../lib/blob-store';
 import { sendStoredFile } from '../downloads';
 import { ContentTooSmallError, deleteFile, fileDependents, OWNED_FILE_PREFIXES, ownerOf, storeStream } from '../../lib/files';
 import { AuthContext } from '../auth';
-import { page, paginate, queryOf, respond } from '../conventions';
+import { page, paginate, respond } from '../conventions';
 import { ApiError, notFound, validationFailed } from '../errors';
 import { presentFile } from '../../domains/files/presenters';
 import { nulErrors } from '../input';
-import { auditContext, caller, Handlers, RouteDeps } from '../types';
+import { auditContext, caller, RouteDeps, RouteHandlers } from '../types';
 
 interface IncomingUpload { stream: Readable; filename: string; contentType: string }
 
@@ -41,7 +41,7 @@ function multipartFile(ctx: Koa.Context, maxBytes: number): Promise<IncomingUplo
   });
 }
 
-export function fileRoutes(deps: RouteDeps): Handlers {
+export function fileRoutes(deps: RouteDeps) {
   const limit = deps.config.limits.uploadBytes;
 
   /** The file, if the caller may open it: a file a workflow made also needs its owner's permission. */
@@ -56,18 +56,17 @@ export function fileRoutes(deps: RouteDeps): Handlers {
   }
 
   return {
-    async listFiles(c, ctx) {
-      const q = queryOf(c);
+    async listFiles({ query }, ctx) {
       const auth = caller(ctx);
       // Files of owners the caller may not read are left out of the list.
       const hidden: WhereOptions[] = OWNED_FILE_PREFIXES.filter((o) => !auth.permissions.has(o.permission))
         .map((o) => ({ [Op.or]: [{ originKey: null }, { originKey: { [Op.notLike]: `${o.prefix}%` } }] }));
       const where = { [Op.and]: [{ tenantId: auth.tenant.id }, ...hidden] };
-      const result = await paginate(StoredFile, { where, limit: q.int('limit'), cursor: q.str('cursor') });
+      const result = await paginate(StoredFile, { where, limit: query.limit, cursor: query.cursor });
       ctx.body = page(result, presentFile);
     },
 
-    async uploadFile(c, ctx) {
+    async uploadFile({ query }, ctx) {
       if (ctx.request.length > limit) {
         throw new ApiError(413, 'PAYLOAD_TOO_LARGE', `Files may be at most ${limit} bytes`);
       }
@@ -75,7 +74,7 @@ export function fileRoutes(deps: RouteDeps): Handlers {
       if (!hasBody) throw validationFailed([{ path: '/requestBody', message: 'is required: the file\'s bytes, or a multipart part named "file"' }]);
       const upload: IncomingUpload = ctx.is('multipart/form-data')
         ? await multipartFile(ctx, limit)
-        : { stream: ctx.req, filename: queryOf(c).str('filename') ?? 'upload', contentType: ctx.get('content-type') || 'application/octet-stream' };
+        : { stream: ctx.req, filename: query.filename ?? 'upload', contentType: ctx.get('content-type') || 'application/octet-stream' };
       const bad = nulErrors(upload.filename, '/requestBody/file/filename');
       if (bad.length) {
         upload.stream.resume();
@@ -95,18 +94,18 @@ export function fileRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentFile(file), { status: 201, location: `/v1/files/${file.id}`, etag: `"${file.sha256}"` });
     },
 
-    async getFile(c, ctx) {
-      const file = await findFile(caller(ctx), c.request.params.fileId as string);
+    async getFile({ params }, ctx) {
+      const file = await findFile(caller(ctx), params.fileId);
       respond(ctx, presentFile(file), { etag: `"${file.sha256}"` });
     },
 
-    async downloadFile(c, ctx) {
-      await sendStoredFile(ctx, deps.blobs, await findFile(caller(ctx), c.request.params.fileId as string));
+    async downloadFile({ params }, ctx) {
+      await sendStoredFile(ctx, deps.blobs, await findFile(caller(ctx), params.fileId));
     },
 
-    async deleteFile(c, ctx) {
+    async deleteFile({ params }, ctx) {
       const audit = auditContext(ctx);
-      const file = await findFile(caller(ctx), c.request.params.fileId as string);
+      const file = await findFile(caller(ctx), params.fileId);
       // A document's or an export's file goes with its owner (DELETE /v1/documents/{id}), never alone.
       await deleteFile(deps.blobs, file, async (transaction) => {
         const { count, what } = await fileDependents(file, transaction);
@@ -115,5 +114,5 @@ export function fileRoutes(deps: RouteDeps): Handlers {
       });
       ctx.status = 204;
     },
-  };
+  } satisfies RouteHandlers;
 }

@@ -9,12 +9,11 @@ import { ApiKey, Role, User, UserRole } from '../../db/models/identity';
 import { recordAudit } from '../../lib/audit';
 import { AuthContext } from '../auth';
 import { generateApiKey } from '../../domains/identity/keys';
-import { checkIfMatch, page, paginate, queryOf, respond, versionEtag } from '../conventions';
+import { checkIfMatch, page, paginate, respond, versionEtag } from '../conventions';
 import { ApiError, notFound } from '../errors';
 import { grants, PermissionSet } from '../../domains/identity/permissions';
 import { presentApiKey, presentRole, presentTenant, presentUser } from '../../domains/identity/presenters';
-import type { Schemas } from '../../domains/schemas';
-import { auditContext, caller, Handlers, RouteDeps } from '../types';
+import { auditContext, caller, RouteDeps, RouteHandlers } from '../types';
 
 
 const roleInclude = [{ model: Role, as: 'roles', through: { attributes: [] } }];
@@ -33,7 +32,7 @@ function refuseBeyond(a: AuthContext, perms: Iterable<string>, why: (beyond: str
 
 const cannotGrant = (beyond: string) => `You cannot grant what you do not hold: ${beyond}`;
 
-export function identityRoutes(deps: RouteDeps): Handlers {
+export function identityRoutes(deps: RouteDeps) {
   const known = deps.contract.permissions.map((p) => p.name);
 
   /** A permission must name a catalogue entry, or be a wildcard that covers at least one. */
@@ -87,7 +86,7 @@ export function identityRoutes(deps: RouteDeps): Handlers {
   }
 
   return {
-    async getMe(_c, ctx) {
+    async getMe(_input, ctx) {
       const a = caller(ctx);
       ctx.body = {
         user: { id: a.user.id, email: a.user.email, name: a.user.name },
@@ -98,31 +97,29 @@ export function identityRoutes(deps: RouteDeps): Handlers {
       };
     },
 
-    async checkMyPermissions(c, ctx) {
-      const { permissions } = c.request.requestBody as { permissions: Schemas['PermissionName'][] };
+    async checkMyPermissions({ body }, ctx) {
+      const { permissions } = body;
       const a = caller(ctx);
       const results = Object.fromEntries(permissions.map((p) => [p, a.permissions.has(p)]));
       ctx.body = { all: Object.values(results).every(Boolean), results };
     },
 
-    async listPermissions(_c, ctx) {
+    async listPermissions(_input, ctx) {
       ctx.body = { items: deps.contract.permissions };
     },
 
-    async getTenant(_c, ctx) {
+    async getTenant(_input, ctx) {
       ctx.body = presentTenant(caller(ctx).tenant);
     },
 
-    async listUsers(c, ctx) {
-      const q = queryOf(c);
+    async listUsers({ query }, ctx) {
       const where: Record<string, unknown> = { tenantId: caller(ctx).tenant.id };
-      if (q.bool('active') !== undefined) where.active = q.bool('active');
-      const result = await paginate(User, { where, limit: q.int('limit'), cursor: q.str('cursor'), include: roleInclude });
+      if (query.active !== undefined) where.active = query.active;
+      const result = await paginate(User, { where, limit: query.limit, cursor: query.cursor, include: roleInclude });
       ctx.body = page(result, presentUser);
     },
 
-    async createUser(c, ctx) {
-      const body = c.request.requestBody as Schemas['UserCreate'];
+    async createUser({ body }, ctx) {
       const audit = auditContext(ctx);
       const user = await deps.sequelize.transaction(async (transaction) => {
         const roles = await rolesByKey(audit.tenantId, body.roles ?? []);
@@ -138,19 +135,18 @@ export function identityRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentUser(user), { status: 201, location: `/v1/users/${user.id}`, etag: versionEtag(user.version) });
     },
 
-    async getUser(c, ctx) {
-      const user = await findUser(caller(ctx).tenant.id, c.request.params.userId as string);
+    async getUser({ params }, ctx) {
+      const user = await findUser(caller(ctx).tenant.id, params.userId);
       respond(ctx, presentUser(user), { etag: versionEtag(user.version) });
     },
 
-    async updateUser(c, ctx) {
-      const body = c.request.requestBody as Schemas['UserUpdate'];
+    async updateUser({ params, body }, ctx) {
       const a = caller(ctx);
       const audit = auditContext(ctx);
       const user = await deps.sequelize.transaction(async (transaction) => {
         await lockTenantIdentity(audit.tenantId, transaction);
-        const found = await User.findOne({ where: { id: c.request.params.userId as string, tenantId: audit.tenantId }, include: roleInclude, transaction, lock: { level: transaction.LOCK.UPDATE, of: User } });
-        if (!found) throw notFound(`User ${c.request.params.userId}`);
+        const found = await User.findOne({ where: { id: params.userId, tenantId: audit.tenantId }, include: roleInclude, transaction, lock: { level: transaction.LOCK.UPDATE, of: User } });
+        if (!found) throw notFound(`User ${params.userId}`);
         checkIfMatch(ctx, versionEtag(found.version));
         refuseBeyond(a, permissionsOf(found.roles ?? []), (beyond) => `User ${found.id} holds ${beyond}, which you do not hold: only someone who holds all of it may change this user`);
         const roles = body.roles === undefined ? undefined : await rolesByKey(audit.tenantId, body.roles);
@@ -174,14 +170,12 @@ export function identityRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentUser(user), { etag: versionEtag(user.version) });
     },
 
-    async listRoles(c, ctx) {
-      const q = queryOf(c);
-      const result = await paginate(Role, { where: { tenantId: caller(ctx).tenant.id }, limit: q.int('limit'), cursor: q.str('cursor'), order: [['key', 'ASC']] });
+    async listRoles({ query }, ctx) {
+      const result = await paginate(Role, { where: { tenantId: caller(ctx).tenant.id }, limit: query.limit, cursor: query.cursor, order: [['key', 'ASC']] });
       ctx.body = page(result, presentRole);
     },
 
-    async createRole(c, ctx) {
-      const body = c.request.requestBody as Schemas['RoleCreate'];
+    async createRole({ body }, ctx) {
       assertKnownPermissions(body.permissions);
       refuseBeyond(caller(ctx), body.permissions, cannotGrant);
       const audit = auditContext(ctx);
@@ -196,20 +190,19 @@ export function identityRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentRole(role), { status: 201, location: `/v1/roles/${role.key}`, etag: versionEtag(role.version) });
     },
 
-    async getRole(c, ctx) {
-      const role = await findRole(caller(ctx).tenant.id, c.request.params.roleKey as string);
+    async getRole({ params }, ctx) {
+      const role = await findRole(caller(ctx).tenant.id, params.roleKey);
       respond(ctx, presentRole(role), { etag: versionEtag(role.version) });
     },
 
-    async updateRole(c, ctx) {
-      const body = c.request.requestBody as Schemas['RoleUpdate'];
+    async updateRole({ params, body }, ctx) {
       const a = caller(ctx);
       if (body.permissions) assertKnownPermissions(body.permissions);
       const audit = auditContext(ctx);
       const role = await deps.sequelize.transaction(async (transaction) => {
         await lockTenantIdentity(audit.tenantId, transaction);
-        const found = await Role.findOne({ where: { tenantId: audit.tenantId, key: c.request.params.roleKey as string }, transaction, lock: transaction.LOCK.UPDATE });
-        if (!found) throw notFound(`Role ${c.request.params.roleKey}`);
+        const found = await Role.findOne({ where: { tenantId: audit.tenantId, key: params.roleKey }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!found) throw notFound(`Role ${params.roleKey}`);
         checkIfMatch(ctx, versionEtag(found.version));
         refuseBeyond(a, found.permissions, (beyond) => `Role ${found.key} grants ${beyond}, which you do not hold: only someone who holds all of it may change this role`);
         if (body.permissions) refuseBeyond(a, body.permissions, cannotGrant);
@@ -226,13 +219,13 @@ export function identityRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentRole(role), { etag: versionEtag(role.version) });
     },
 
-    async deleteRole(c, ctx) {
+    async deleteRole({ params }, ctx) {
       const a = caller(ctx);
       const audit = auditContext(ctx);
       await deps.sequelize.transaction(async (transaction) => {
         await lockTenantIdentity(audit.tenantId, transaction);
-        const role = await Role.findOne({ where: { tenantId: audit.tenantId, key: c.request.params.roleKey as string }, transaction, lock: transaction.LOCK.UPDATE });
-        if (!role) throw notFound(`Role ${c.request.params.roleKey}`);
+        const role = await Role.findOne({ where: { tenantId: audit.tenantId, key: params.roleKey }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!role) throw notFound(`Role ${params.roleKey}`);
         refuseBeyond(a, role.permissions, (beyond) => `Role ${role.key} grants ${beyond}, which you do not hold: only someone who holds all of it may delete this role`);
         // Checked before the holders: "the last admin's role" says more than "a role someone holds".
         refuseLastAdmin(await countAdmins(audit.tenantId, transaction), await countAdmins(audit.tenantId, transaction, role.id));
@@ -244,14 +237,12 @@ export function identityRoutes(deps: RouteDeps): Handlers {
       ctx.status = 204;
     },
 
-    async listApiKeys(c, ctx) {
-      const q = queryOf(c);
-      const result = await paginate(ApiKey, { where: { tenantId: caller(ctx).tenant.id }, limit: q.int('limit'), cursor: q.str('cursor') });
+    async listApiKeys({ query }, ctx) {
+      const result = await paginate(ApiKey, { where: { tenantId: caller(ctx).tenant.id }, limit: query.limit, cursor: query.cursor });
       ctx.body = page(result, presentApiKey);
     },
 
-    async createApiKey(c, ctx) {
-      const body = c.request.requestBody as Schemas['ApiKeyCreate'];
+    async createApiKey({ body }, ctx) {
       const a = caller(ctx);
       const audit = auditContext(ctx);
       const ownerId = body.userId ?? a.user.id;
@@ -287,18 +278,18 @@ export function identityRoutes(deps: RouteDeps): Handlers {
       respond(ctx, { ...presentApiKey(key), secret }, { status: 201, location: `/v1/api-keys/${key.id}` });
     },
 
-    async getApiKey(c, ctx) {
-      const key = await ApiKey.findOne({ where: { id: c.request.params.apiKeyId as string, tenantId: caller(ctx).tenant.id } });
-      if (!key) throw notFound(`API key ${c.request.params.apiKeyId}`);
+    async getApiKey({ params }, ctx) {
+      const key = await ApiKey.findOne({ where: { id: params.apiKeyId, tenantId: caller(ctx).tenant.id } });
+      if (!key) throw notFound(`API key ${params.apiKeyId}`);
       ctx.body = presentApiKey(key);
     },
 
-    async revokeApiKey(c, ctx) {
+    async revokeApiKey({ params }, ctx) {
       const a = caller(ctx);
       const audit = auditContext(ctx);
       const key = await deps.sequelize.transaction(async (transaction) => {
-        const found = await ApiKey.findOne({ where: { id: c.request.params.apiKeyId as string, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
-        if (!found) throw notFound(`API key ${c.request.params.apiKeyId}`);
+        const found = await ApiKey.findOne({ where: { id: params.apiKeyId, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!found) throw notFound(`API key ${params.apiKeyId}`);
         const owner = await User.findOne({ where: { id: found.userId, tenantId: audit.tenantId }, include: roleInclude, transaction });
         const canDo = new PermissionSet(permissionsOf(owner?.roles ?? []), found.scopes).list();
         refuseBeyond(a, canDo, (beyond) => `This key can do ${beyond}, which you do not hold: only someone who holds all of it may revoke it`);
@@ -312,5 +303,5 @@ export function identityRoutes(deps: RouteDeps): Handlers {
       deps.authenticator.forget();
       ctx.body = presentApiKey(key);
     },
-  };
+  } satisfies RouteHandlers;
 }

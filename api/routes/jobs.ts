@@ -9,11 +9,11 @@ import { recordAudit } from '../../lib/audit';
 import { checkJobParams, JOB_TYPES, JobParamsError } from '../../domains/jobs/job-types';
 import { JOBS_DOMAIN, JOBS_TASK_QUEUE, JobRunInput } from '../../workflows/jobs.api';
 import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '../../workflows/search-attributes';
-import { page, paginate, queryOf, respond } from '../conventions';
+import { page, paginate, respond } from '../conventions';
 import { ApiError, notFound } from '../errors';
 import { presentJobRun, presentJobSchedule } from '../../domains/jobs/presenters';
 import type { Schemas } from '../../domains/schemas';
-import { auditContext, caller, Handlers, RouteDeps } from '../types';
+import { auditContext, caller, RouteDeps, RouteHandlers } from '../types';
 
 const OVERLAP: Record<JobSchedule['overlapPolicy'], ScheduleOverlapPolicy> = {
   skip: 'SKIP', buffer_one: 'BUFFER_ONE', buffer_all: 'BUFFER_ALL', cancel_other: 'CANCEL_OTHER', terminate_other: 'TERMINATE_OTHER', allow_all: 'ALLOW_ALL',
@@ -86,7 +86,7 @@ const asFields = (b: Partial<Schemas['JobScheduleInput']>, base?: JobSchedule): 
   retry: b.retry ? { maximumAttempts: b.retry.maximumAttempts, initialIntervalSeconds: b.retry.initialIntervalSeconds ?? 10 } : (base?.retry ?? { maximumAttempts: 3, initialIntervalSeconds: 10 }),
 });
 
-export function jobRoutes(deps: RouteDeps): Handlers {
+export function jobRoutes(deps: RouteDeps) {
   const schedules = () => deps.temporal.client.schedule;
 
   async function findSchedule(tenantId: string, id: string): Promise<JobSchedule> {
@@ -101,17 +101,15 @@ export function jobRoutes(deps: RouteDeps): Handlers {
   }
 
   return {
-    async listJobTypes(_c, ctx) {
+    async listJobTypes(_input, ctx) {
       ctx.body = { items: JOB_TYPES };
     },
 
-    async listJobSchedules(c, ctx) {
-      const q = queryOf(c);
-      ctx.body = page(await paginate(JobSchedule, { where: { tenantId: caller(ctx).tenant.id }, limit: q.int('limit'), cursor: q.str('cursor') }), (s) => presentJobSchedule(s));
+    async listJobSchedules({ query }, ctx) {
+      ctx.body = page(await paginate(JobSchedule, { where: { tenantId: caller(ctx).tenant.id }, limit: query.limit, cursor: query.cursor }), (s) => presentJobSchedule(s));
     },
 
-    async createJobSchedule(c, ctx) {
-      const body = c.request.requestBody as Schemas['JobScheduleInput'];
+    async createJobSchedule({ body }, ctx) {
       const fields = asFields(body);
       checkSchedule(fields);
       const audit = auditContext(ctx);
@@ -131,8 +129,8 @@ export function jobRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentJobSchedule(s), { status: 201, location: `/v1/job-schedules/${id}` });
     },
 
-    async getJobSchedule(c, ctx) {
-      const s = await findSchedule(caller(ctx).tenant.id, c.request.params.scheduleId as string);
+    async getJobSchedule({ params }, ctx) {
+      const s = await findSchedule(caller(ctx).tenant.id, params.scheduleId);
       let next: Date[] = [];
       try {
         next = (await schedules().getHandle(s.temporalScheduleId).describe()).info.nextActionTimes;
@@ -142,12 +140,11 @@ export function jobRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentJobSchedule(s, next));
     },
 
-    async updateJobSchedule(c, ctx) {
-      const body = c.request.requestBody as Schemas['JobScheduleUpdate'];
+    async updateJobSchedule({ params, body }, ctx) {
       const audit = auditContext(ctx);
       const s = await deps.sequelize.transaction(async (transaction) => {
-        const found = await JobSchedule.findOne({ where: { id: c.request.params.scheduleId as string, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
-        if (!found) throw notFound(`Job schedule ${c.request.params.scheduleId}`);
+        const found = await JobSchedule.findOne({ where: { id: params.scheduleId, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!found) throw notFound(`Job schedule ${params.scheduleId}`);
         const before = presentJobSchedule(found);
         const fields = asFields(body, found);
         checkSchedule(fields);
@@ -160,11 +157,11 @@ export function jobRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentJobSchedule(s));
     },
 
-    async deleteJobSchedule(c, ctx) {
+    async deleteJobSchedule({ params }, ctx) {
       const audit = auditContext(ctx);
       await deps.sequelize.transaction(async (transaction) => {
-        const s = await JobSchedule.findOne({ where: { id: c.request.params.scheduleId as string, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
-        if (!s) throw notFound(`Job schedule ${c.request.params.scheduleId}`);
+        const s = await JobSchedule.findOne({ where: { id: params.scheduleId, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!s) throw notFound(`Job schedule ${params.scheduleId}`);
         await s.destroy({ transaction });
         await recordAudit({ ...audit, action: 'jobs.schedule.deleted', entityType: 'job_schedule', entityId: s.id, before: presentJobSchedule(s) }, transaction);
         try {
@@ -176,27 +173,26 @@ export function jobRoutes(deps: RouteDeps): Handlers {
       ctx.status = 204;
     },
 
-    async runJobScheduleNow(c, ctx) {
+    async runJobScheduleNow({ params }, ctx) {
       const audit = auditContext(ctx);
-      const s = await findSchedule(audit.tenantId, c.request.params.scheduleId as string);
+      const s = await findSchedule(audit.tenantId, params.scheduleId);
       await schedules().getHandle(s.temporalScheduleId).trigger();
       await recordAudit({ ...audit, action: 'jobs.schedule.triggered', entityType: 'job_schedule', entityId: s.id });
       respond(ctx, presentJobSchedule(s), { status: 202 });
     },
 
-    async listJobRuns(c, ctx) {
-      const q = queryOf(c);
-      const s = await findSchedule(caller(ctx).tenant.id, c.request.params.scheduleId as string);
-      ctx.body = page(await paginate(JobRun, { where: { tenantId: s.tenantId, scheduleId: s.id }, limit: q.int('limit'), cursor: q.str('cursor'), order: [['startedAt', 'DESC'], ['id', 'DESC']] }), presentJobRun);
+    async listJobRuns({ params, query }, ctx) {
+      const s = await findSchedule(caller(ctx).tenant.id, params.scheduleId);
+      ctx.body = page(await paginate(JobRun, { where: { tenantId: s.tenantId, scheduleId: s.id }, limit: query.limit, cursor: query.cursor, order: [['startedAt', 'DESC'], ['id', 'DESC']] }), presentJobRun);
     },
 
-    async getJobRun(c, ctx) {
-      respond(ctx, presentJobRun(await findRun(caller(ctx).tenant.id, c.request.params.runId as string)));
+    async getJobRun({ params }, ctx) {
+      respond(ctx, presentJobRun(await findRun(caller(ctx).tenant.id, params.runId)));
     },
 
-    async cancelJobRun(c, ctx) {
+    async cancelJobRun({ params }, ctx) {
       const audit = auditContext(ctx);
-      const run = await findRun(audit.tenantId, c.request.params.runId as string);
+      const run = await findRun(audit.tenantId, params.runId);
       if (run.status !== 'running') throw new ApiError(409, 'JOB_RUN_FINISHED', `The run is ${run.status}`);
       try {
         await deps.temporal.client.workflow.getHandle(run.workflowId).cancel();
@@ -207,5 +203,5 @@ export function jobRoutes(deps: RouteDeps): Handlers {
       await recordAudit({ ...audit, action: 'jobs.run.cancel_requested', entityType: 'job_run', entityId: run.id, workflowId: run.workflowId });
       respond(ctx, presentJobRun(run), { status: 202 });
     },
-  };
+  } satisfies RouteHandlers;
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import Koa from 'koa';
 import { ApiError, RETRY_AFTER_SECONDS } from '../errors';
 import { checkMetricsToken } from '../metrics';
-import { Handlers, RouteDeps } from '../types';
+import { RouteDeps, RouteHandlers } from '../types';
 
 const SWAGGER_DIR = path.dirname(require.resolve('swagger-ui-dist/package.json'));
 const DOCS_ASSETS: Record<string, string> = {
@@ -50,36 +50,36 @@ async function check(fn: () => Promise<unknown>, ms = 2000): Promise<'ok' | 'dow
   }
 }
 
-export function operationsRoutes(deps: RouteDeps): Handlers {
+export function operationsRoutes(deps: RouteDeps) {
   const started = Date.now();
   return {
-    async getHealth(_c, ctx) {
+    async getHealth(_input, ctx) {
       ctx.body = { status: 'ok', uptimeSeconds: Math.round((Date.now() - started) / 1000) };
     },
-    async getReady(_c, ctx) {
+    async getReady(_input, ctx) {
       const [postgres, temporal] = await Promise.all([check(() => deps.sequelize.query('SELECT 1')), check(() => deps.temporal.ping())]);
       const ready = postgres === 'ok' && temporal === 'ok';
       ctx.status = ready ? 200 : 503;
       if (!ready) ctx.set('Retry-After', String(RETRY_AFTER_SECONDS.dependency));
       ctx.body = { status: ready ? 'ready' : 'unavailable', checks: { postgres, temporal } };
     },
-    async getMetrics(_c, ctx) {
+    async getMetrics(_input, ctx) {
       // With METRICS_PORT they are served there only: this listener may be the public one.
       if (deps.config.metrics.port) throw new ApiError(404, 'ROUTE_NOT_FOUND', 'Metrics are served on METRICS_PORT, not here');
       checkMetricsToken(ctx.get('authorization') || undefined, deps.config.metrics.token);
       ctx.type = deps.metrics.registry.contentType;
       ctx.body = await deps.metrics.registry.metrics();
     },
-    async getOpenApi(_c, ctx) {
+    async getOpenApi(_input, ctx) {
       ctx.type = 'application/yaml';
       ctx.body = deps.contract.raw;
     },
-    async getDocsAsset(c, ctx) {
-      await serveDocsAsset(ctx, c.request.params.asset as string);
+    async getDocsAsset({ params }, ctx) {
+      await serveDocsAsset(ctx, params.asset);
     },
-    async getDocs(_c, ctx) {
+    async getDocs(_input, ctx) {
       ctx.type = 'text/html';
       ctx.body = DOCS_HTML;
     },
-  };
+  } satisfies RouteHandlers;
 }

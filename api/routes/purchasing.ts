@@ -3,11 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { ApprovalFlow } from '../../db/models/approvals';
 import { PurchaseOrder, PurchaseOrderLine } from '../../db/models/purchasing';
 import { recordAudit } from '../../lib/audit';
-import { checkIfMatch, page, paginate, queryOf, respond, versionEtag } from '../conventions';
+import { checkIfMatch, page, paginate, respond, versionEtag } from '../conventions';
 import { ApiError, notFound } from '../errors';
 import { presentPurchaseOrder } from '../../domains/purchasing/presenters';
-import type { Schemas } from '../../domains/schemas';
-import { auditContext, caller, Handlers, RouteDeps } from '../types';
+import { auditContext, caller, RouteDeps, RouteHandlers } from '../types';
 import { insertFlow, launchFlow, prepareFlow } from './approvals';
 
 /** The largest total `purchase_orders.total` (DECIMAL(14,2)) holds; also exact in a double, in cents. */
@@ -30,7 +29,7 @@ const EDITABLE = ['draft', 'rejected'];
 /** What approval template conditions read of an order: taken from the order itself, never from a caller. */
 export const approvalContextOf = (o: PurchaseOrder) => ({ total: o.total, currency: o.currency, supplier: o.supplier, number: o.number });
 
-export function purchasingRoutes(deps: RouteDeps): Handlers {
+export function purchasingRoutes(deps: RouteDeps) {
   async function findOrder(tenantId: string, id: string): Promise<PurchaseOrder> {
     const o = await PurchaseOrder.findOne({ where: { id, tenantId } });
     if (!o) throw notFound(`Purchase order ${id}`);
@@ -38,15 +37,13 @@ export function purchasingRoutes(deps: RouteDeps): Handlers {
   }
 
   return {
-    async listPurchaseOrders(c, ctx) {
-      const q = queryOf(c);
+    async listPurchaseOrders({ query }, ctx) {
       const where: Record<string, unknown> = { tenantId: caller(ctx).tenant.id };
-      if (q.str('state')) where.state = q.str('state');
-      ctx.body = page(await paginate(PurchaseOrder, { where, limit: q.int('limit'), cursor: q.str('cursor') }), presentPurchaseOrder);
+      if (query.state) where.state = query.state;
+      ctx.body = page(await paginate(PurchaseOrder, { where, limit: query.limit, cursor: query.cursor }), presentPurchaseOrder);
     },
 
-    async createPurchaseOrder(c, ctx) {
-      const body = c.request.requestBody as Schemas['PurchaseOrderInput'];
+    async createPurchaseOrder({ body }, ctx) {
       const audit = auditContext(ctx);
       const order = await deps.sequelize.transaction(async (transaction) => {
         if (await PurchaseOrder.count({ where: { tenantId: audit.tenantId, number: body.number }, transaction })) {
@@ -62,17 +59,16 @@ export function purchasingRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentPurchaseOrder(order), { status: 201, location: `/v1/purchase-orders/${order.id}`, etag: versionEtag(order.version) });
     },
 
-    async getPurchaseOrder(c, ctx) {
-      const o = await findOrder(caller(ctx).tenant.id, c.request.params.orderId as string);
+    async getPurchaseOrder({ params }, ctx) {
+      const o = await findOrder(caller(ctx).tenant.id, params.orderId);
       respond(ctx, presentPurchaseOrder(o), { etag: versionEtag(o.version) });
     },
 
-    async updatePurchaseOrder(c, ctx) {
-      const body = c.request.requestBody as Schemas['PurchaseOrderUpdate'];
+    async updatePurchaseOrder({ params, body }, ctx) {
       const audit = auditContext(ctx);
       const order = await deps.sequelize.transaction(async (transaction) => {
-        const o = await PurchaseOrder.findOne({ where: { id: c.request.params.orderId as string, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
-        if (!o) throw notFound(`Purchase order ${c.request.params.orderId}`);
+        const o = await PurchaseOrder.findOne({ where: { id: params.orderId, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!o) throw notFound(`Purchase order ${params.orderId}`);
         if (!EDITABLE.includes(o.state)) throw new ApiError(409, 'ORDER_LOCKED', `A ${o.state} order cannot be edited`);
         checkIfMatch(ctx, versionEtag(o.version));
         const before = presentPurchaseOrder(o);
@@ -86,10 +82,10 @@ export function purchasingRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentPurchaseOrder(order), { etag: versionEtag(order.version) });
     },
 
-    async submitPurchaseOrder(c, ctx) {
+    async submitPurchaseOrder({ params }, ctx) {
       const a = caller(ctx);
       const audit = auditContext(ctx);
-      const orderId = c.request.params.orderId as string;
+      const orderId = params.orderId;
       // The order stays locked while its flow is decided and written, and moves to pending_approval in the same
       // transaction: an edit racing the submit waits and then finds it locked (ORDER_LOCKED), so the flow decides
       // the order as it was submitted; and the order is pending before its workflow can end (an auto-approval).
@@ -122,14 +118,14 @@ export function purchasingRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentPurchaseOrder(order), { status: 202, location: `/v1/approval-flows/${flow.id}` });
     },
 
-    async placePurchaseOrder(c, ctx) {
+    async placePurchaseOrder({ params }, ctx) {
       const audit = auditContext(ctx);
-      const order = await findOrder(audit.tenantId, c.request.params.orderId as string);
+      const order = await findOrder(audit.tenantId, params.orderId);
       const [changed] = await PurchaseOrder.update({ state: 'ordered' }, { where: { id: order.id, state: 'approved' } });
       if (!changed) throw new ApiError(409, 'INVALID_STATE', `A ${order.state} order cannot be placed; it must be approved`);
       await recordAudit({ ...audit, action: 'purchasing.order.ordered', entityType: 'purchase_order', entityId: order.id, before: { state: 'approved' }, after: { state: 'ordered' } });
       await order.reload();
       ctx.body = presentPurchaseOrder(order);
     },
-  };
+  } satisfies RouteHandlers;
 }

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import Koa from 'koa';
 import { Op, WhereOptions } from 'sequelize';
 import { User } from '../../db/models/identity';
 import { Notification, Reminder, ReminderDeliveryAttempt } from '../../db/models/reminders';
@@ -20,11 +21,11 @@ import {
   REMINDERS_TASK_QUEUE, rescheduleUpdate, resumeUpdate, snoozeUpdate,
 } from '../../workflows/reminders.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
-import { page, paginate, queryOf, respond } from '../conventions';
+import { page, paginate, respond } from '../conventions';
 import { ApiError, notFound } from '../errors';
 import { presentNotification, presentReminder, presentReminderDelivery } from '../../domains/reminders/presenters';
 import type { Schemas } from '../../domains/schemas';
-import { auditContext, caller, Handlers, RouteDeps } from '../types';
+import { auditContext, caller, RouteDeps, RouteHandlers } from '../types';
 
 type ScheduleBody = { dueAt?: string; recurrence?: Schemas['ReminderRecurrence'] };
 
@@ -70,7 +71,7 @@ async function planSchedule(body: ScheduleBody, plan: ReminderPlan, now: Date): 
 
 const planOf = (r: Reminder): ReminderPlan => ({ offsets: r.offsets, repeat: r.repeat ?? undefined });
 
-export function reminderRoutes(deps: RouteDeps): Handlers {
+export function reminderRoutes(deps: RouteDeps) {
   async function findReminder(tenantId: string, id: string): Promise<Reminder> {
     const r = await Reminder.findOne({ where: { id, tenantId } });
     if (!r) throw notFound(`Reminder ${id}`);
@@ -78,7 +79,7 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
   }
 
   /** Sends an Update to the reminder's workflow; a refusal becomes its 4xx with nothing written, then audits the change. */
-  async function command(ctx: Parameters<Handlers[string]>[1], id: string, action: AuditAction, run: (h: ReturnType<RouteDeps['temporal']['client']['workflow']['getHandle']>) => Promise<ReminderState>, extra?: unknown): Promise<void> {
+  async function command(ctx: Koa.Context, id: string, action: AuditAction, run: (h: ReturnType<RouteDeps['temporal']['client']['workflow']['getHandle']>) => Promise<ReminderState>, extra?: unknown): Promise<void> {
     const audit = auditContext(ctx);
     const reminder = await findReminder(audit.tenantId, id);
     if (reminder.status === 'completed' || reminder.status === 'cancelled') throw new ApiError(409, 'REMINDER_CLOSED', `The reminder is ${reminder.status}`);
@@ -99,26 +100,24 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
   }
 
   return {
-    async listReminders(c, ctx) {
-      const q = queryOf(c);
+    async listReminders({ query }, ctx) {
       const where: WhereOptions = { tenantId: caller(ctx).tenant.id };
       const w = where as Record<string | symbol, unknown>;
-      for (const k of ['status', 'objectType', 'objectId'] as const) if (q.str(k)) w[k] = q.str(k);
+      for (const k of ['status', 'objectType', 'objectId'] as const) if (query[k]) w[k] = query[k];
       const range: Record<symbol, Date> = {};
-      if (q.str('dueFrom')) range[Op.gte] = new Date(q.str('dueFrom')!);
-      if (q.str('dueTo')) range[Op.lt] = new Date(q.str('dueTo')!);
+      if (query.dueFrom) range[Op.gte] = new Date(query.dueFrom);
+      if (query.dueTo) range[Op.lt] = new Date(query.dueTo);
       if (Object.getOwnPropertySymbols(range).length) w.nextTriggerAt = range;
-      const recipient = q.str('recipient');
+      const recipient = query.recipient;
       if (recipient) {
         w[Op.or] = /^[0-9a-f-]{36}$/i.test(recipient)
           ? [{ recipientUsers: { [Op.contains]: [recipient] } }]
           : [{ recipientEmails: { [Op.contains]: [recipient.toLowerCase()] } }];
       }
-      ctx.body = page(await paginate(Reminder, { where, limit: q.int('limit'), cursor: q.str('cursor') }), presentReminder);
+      ctx.body = page(await paginate(Reminder, { where, limit: query.limit, cursor: query.cursor }), presentReminder);
     },
 
-    async createReminder(c, ctx) {
-      const body = c.request.requestBody as Schemas['ReminderInput'];
+    async createReminder({ body }, ctx) {
       const audit = auditContext(ctx);
       const now = new Date();
       const plan: ReminderPlan = { offsets: [...(body.offsets ?? [0])].sort((a, b) => b - a), repeat: body.repeat };
@@ -162,72 +161,69 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
       respond(ctx, presentReminder(reminder), { status: 201, location: `/v1/reminders/${id}` });
     },
 
-    async getReminder(c, ctx) {
-      respond(ctx, presentReminder(await findReminder(caller(ctx).tenant.id, c.request.params.reminderId as string)));
+    async getReminder({ params }, ctx) {
+      respond(ctx, presentReminder(await findReminder(caller(ctx).tenant.id, params.reminderId)));
     },
 
-    async previewReminder(c, ctx) {
-      const r = await findReminder(caller(ctx).tenant.id, c.request.params.reminderId as string);
-      const args: Parameters<typeof previewTriggers> = [{ ...r.state, status: r.status }, planOf(r), queryOf(c).int('count') ?? 10];
+    async previewReminder({ params, query }, ctx) {
+      const r = await findReminder(caller(ctx).tenant.id, params.reminderId);
+      const args: Parameters<typeof previewTriggers> = [{ ...r.state, status: r.status }, planOf(r), query.count ?? 10];
       ctx.body = { items: r.state.schedule.recurrence ? await expandOffThread(() => workPool().run('previewTriggers', args, RECURRENCE_LIMITS.budgetMs)) : previewTriggers(...args) };
     },
 
-    async listReminderDeliveries(c, ctx) {
-      const q = queryOf(c);
-      const r = await findReminder(caller(ctx).tenant.id, c.request.params.reminderId as string);
-      ctx.body = page(await paginate(ReminderDeliveryAttempt, { where: { reminderId: r.id, tenantId: r.tenantId }, limit: q.int('limit'), cursor: q.str('cursor'), order: [['at', 'DESC'], ['id', 'DESC']] }), presentReminderDelivery);
+    async listReminderDeliveries({ params, query }, ctx) {
+      const r = await findReminder(caller(ctx).tenant.id, params.reminderId);
+      ctx.body = page(await paginate(ReminderDeliveryAttempt, { where: { reminderId: r.id, tenantId: r.tenantId }, limit: query.limit, cursor: query.cursor, order: [['at', 'DESC'], ['id', 'DESC']] }), presentReminderDelivery);
     },
 
-    async rescheduleReminder(c, ctx) {
+    async rescheduleReminder({ params, body }, ctx) {
       const now = new Date();
-      const reminder = await findReminder(caller(ctx).tenant.id, c.request.params.reminderId as string);
-      const { schedule } = await planSchedule(c.request.requestBody as ScheduleBody, planOf(reminder), now);
-      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.rescheduled', (h) => h.executeUpdate(rescheduleUpdate, { args: [{ schedule }] }), schedule);
+      const reminder = await findReminder(caller(ctx).tenant.id, params.reminderId);
+      const { schedule } = await planSchedule(body, planOf(reminder), now);
+      await command(ctx, params.reminderId, 'reminders.reminder.rescheduled', (h) => h.executeUpdate(rescheduleUpdate, { args: [{ schedule }] }), schedule);
     },
 
-    async snoozeReminder(c, ctx) {
-      const body = c.request.requestBody as Schemas['ReminderSnooze'];
+    async snoozeReminder({ params, body }, ctx) {
       if ((body.until === undefined) === (body.minutes === undefined)) throw new ApiError(422, 'INVALID_REMINDER', 'Give exactly one of until and minutes');
       const until = new Date(body.until ?? Date.now() + body.minutes! * 60_000).toISOString();
       if (Date.parse(until) <= Date.now()) throw new ApiError(422, 'TIME_IN_PAST', `until ${until} is in the past`);
-      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.snoozed', (h) => h.executeUpdate(snoozeUpdate, { args: [{ until }] }), { until });
+      await command(ctx, params.reminderId, 'reminders.reminder.snoozed', (h) => h.executeUpdate(snoozeUpdate, { args: [{ until }] }), { until });
     },
 
-    async acknowledgeReminder(c, ctx) {
-      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.acknowledged', (h) => h.executeUpdate(acknowledgeUpdate, { args: [] }));
+    async acknowledgeReminder({ params }, ctx) {
+      await command(ctx, params.reminderId, 'reminders.reminder.acknowledged', (h) => h.executeUpdate(acknowledgeUpdate, { args: [] }));
     },
-    async pauseReminder(c, ctx) {
-      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.paused', (h) => h.executeUpdate(pauseUpdate, { args: [] }));
+    async pauseReminder({ params }, ctx) {
+      await command(ctx, params.reminderId, 'reminders.reminder.paused', (h) => h.executeUpdate(pauseUpdate, { args: [] }));
     },
-    async resumeReminder(c, ctx) {
-      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.resumed', (h) => h.executeUpdate(resumeUpdate, { args: [] }));
+    async resumeReminder({ params }, ctx) {
+      await command(ctx, params.reminderId, 'reminders.reminder.resumed', (h) => h.executeUpdate(resumeUpdate, { args: [] }));
     },
-    async cancelReminder(c, ctx) {
-      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.cancelled', (h) => h.executeUpdate(cancelReminderUpdate, { args: [] }));
+    async cancelReminder({ params }, ctx) {
+      await command(ctx, params.reminderId, 'reminders.reminder.cancelled', (h) => h.executeUpdate(cancelReminderUpdate, { args: [] }));
     },
 
-    async listMyNotifications(c, ctx) {
-      const q = queryOf(c);
+    async listMyNotifications({ query }, ctx) {
       const me = caller(ctx);
       const where: Record<string, unknown> = { tenantId: me.tenant.id, userId: me.user.id };
-      if (q.bool('unread')) where.read = false;
-      const result = await paginate(Notification, { where, limit: q.int('limit'), cursor: q.str('cursor'), order: [['read', 'ASC'], ['createdAt', 'DESC'], ['id', 'DESC']] });
+      if (query.unread) where.read = false;
+      const result = await paginate(Notification, { where, limit: query.limit, cursor: query.cursor, order: [['read', 'ASC'], ['createdAt', 'DESC'], ['id', 'DESC']] });
       const unreadCount = await Notification.count({ where: { tenantId: me.tenant.id, userId: me.user.id, read: false } });
       ctx.body = { ...page(result, presentNotification), unreadCount };
     },
 
-    async markMyNotificationRead(c, ctx) {
+    async markMyNotificationRead({ params }, ctx) {
       const me = caller(ctx);
-      const n = await Notification.findOne({ where: { id: c.request.params.notificationId as string, tenantId: me.tenant.id, userId: me.user.id } });
-      if (!n) throw notFound(`Notification ${c.request.params.notificationId}`);
+      const n = await Notification.findOne({ where: { id: params.notificationId, tenantId: me.tenant.id, userId: me.user.id } });
+      if (!n) throw notFound(`Notification ${params.notificationId}`);
       if (!n.read) await n.update({ read: true, readAt: new Date() });
       respond(ctx, presentNotification(n));
     },
 
-    async markAllMyNotificationsRead(_c, ctx) {
+    async markAllMyNotificationsRead(_input, ctx) {
       const me = caller(ctx);
       const [marked] = await Notification.update({ read: true, readAt: new Date() }, { where: { tenantId: me.tenant.id, userId: me.user.id, read: false } });
       ctx.body = { marked };
     },
-  };
+  } satisfies RouteHandlers;
 }
