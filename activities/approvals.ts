@@ -1,16 +1,14 @@
 // Approval activities: resolve approvers, persist the flow's read model and history, notify by
-// email with one-click links, and hand the outcome to the object (purchase orders).
+// email with one-click links, and hand the outcome to the object's domain (purchase orders).
 import { Context } from '@temporalio/activity';
 import { Model, ModelStatic, QueryTypes } from 'sequelize';
 import { ApprovalEvent, ApprovalFlow, NotificationDelivery } from '../db/models/approvals';
 import { User } from '../db/models/identity';
-import { PurchaseOrder } from '../db/models/purchasing';
 import { resolveApprovers } from '../domains/approvals/approvers';
-import { generatePurchaseOrderDocument } from '../domains/purchasing/order-document';
-import { auditInsertSql, insertRowsSql, recordAudit } from '../lib/audit';
+import { followApprovalOutcome } from '../domains/purchasing/commands';
+import { auditInsertSql, insertRowsSql } from '../lib/audit';
 import { AuditAction } from '../lib/audit-actions';
 import { signLink } from '../domains/approvals/links';
-import { isUuid } from '../lib/uuid';
 import { settleWithLimit } from '../lib/concurrency';
 import { recordDeliveryOutcomes } from '../lib/notify/deliveries';
 import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
@@ -133,25 +131,9 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
       return toSend.length;
     },
 
-    /** The object follows the flow's outcome; an approved purchase order gets its PDF (documents). */
+    /** The object follows the flow's outcome: its domain decides what that means (purchasing: state, and the PDF once approved). */
     async flowFinished(i: { tenantId: string; flowId: string; objectType: string; objectId: string; status: FlowStatus }): Promise<void> {
-      // Only a submit starts a purchase_order flow now, but flows started before (through POST /v1/approval-flows)
-      // may name an order that is not one of ours; an id that is not even a UUID would make every query fail and
-      // the activity retry forever.
-      if (i.objectType !== 'purchase_order' || !isUuid(i.objectId)) return;
-      const next = i.status === 'approved' ? 'approved' : i.status === 'rejected' ? 'rejected' : 'draft';
-      const [changed] = await PurchaseOrder.update({ state: next }, { where: { id: i.objectId, tenantId: i.tenantId, approvalFlowId: i.flowId, state: 'pending_approval' } });
-      if (changed) {
-        await recordAudit({
-          tenantId: i.tenantId, actor: system, action: 'purchasing.order.state_changed', entityType: 'purchase_order', entityId: i.objectId,
-          before: { state: 'pending_approval' }, after: { state: next, approvalFlowId: i.flowId }, eventKey: `purchasing:${i.objectId}:${i.flowId}:${next}`,
-        });
-      }
-      if (next === 'approved') {
-        // Checked again rather than trusting `changed`: a retry after a crash between the two steps still asks for the PDF (once: origin key).
-        const order = await PurchaseOrder.findOne({ where: { id: i.objectId, tenantId: i.tenantId, approvalFlowId: i.flowId, state: ['approved', 'ordered'] } });
-        if (order) await generatePurchaseOrderDocument(Context.current().client, order, i.flowId);
-      }
+      if (i.objectType === 'purchase_order') await followApprovalOutcome(Context.current().client, i);
     },
   };
 }

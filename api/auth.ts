@@ -7,7 +7,7 @@ import { API_KEY_PATTERN } from '../domains/identity/keys';
 import { sha256Hex } from '../lib/secrets';
 import { Config } from '../config';
 import { Actor } from '../lib/audit';
-import { ApiError } from './errors';
+import { ApiError } from '../lib/problems';
 import { PermissionSet } from '../domains/identity/permissions';
 
 export interface AuthContext {

@@ -1,7 +1,7 @@
 // Conventions shared by every domain: cursor pagination, ETag/If-Match, sending a resource.
 import Koa from 'koa';
 import { Attributes, FindAttributeOptions, Includeable, Model, ModelStatic, Op, WhereOptions } from 'sequelize';
-import { ApiError, validationFailed } from './errors';
+import { ApiError, validationFailed } from '../lib/problems';
 
 export interface Page<T> {
   items: T[];
@@ -75,18 +75,29 @@ export function page<M, T>(p: Page<M>, present: (m: M) => T): Page<T> {
   return { items: p.items.map(present), nextCursor: p.nextCursor };
 }
 
-export const versionEtag = (version: number) => `W/"${version}"`;
+/**
+ * The ETag of a version of a resource (users, roles, purchase orders, templates): strong, because If-Match
+ * compares strongly (RFC 9110 §13.1.1: a weak tag never matches), and one format for every resource.
+ */
+export const versionEtag = (version: number) => `"v${version}"`;
 
-/** If-Match is optional; when sent it must match the current ETag, or nothing is written (412). */
-export function checkIfMatch(ctx: Koa.Context, currentEtag: string): void {
+/**
+ * If-Match, checked against the version about to be changed: optional; when sent it must name that version,
+ * or nothing is written (412). `W/"<version>"`, the ETag users, roles and purchase orders were served with
+ * before, still matches for this release, so a client holding one is not refused after the upgrade.
+ */
+export function checkIfMatch(ctx: Koa.Context, version: number): void {
   const ifMatch = ctx.get('if-match');
-  if (!ifMatch || ifMatch === '*') return;
-  const tags = ifMatch.split(',').map((t) => t.trim());
-  const bare = (t: string) => t.replace(/^W\//, '');
-  if (!tags.some((t) => bare(t) === bare(currentEtag))) {
-    throw new ApiError(412, 'PRECONDITION_FAILED', `If-Match ${ifMatch} does not match the current version ${currentEtag}; read it again`);
+  if (!ifMatch || ifMatch.trim() === '*') return;
+  const current = versionEtag(version);
+  const accepted = [current, `W/"${version}"`];
+  if (!ifMatch.split(',').some((t) => accepted.includes(t.trim()))) {
+    throw new ApiError(412, 'PRECONDITION_FAILED', `If-Match ${ifMatch} does not match the current version ${current}; read it again`);
   }
 }
+
+/** The request's If-Match as a command's precondition (domains/command.ts). */
+export const ifMatch = (ctx: Koa.Context) => (version: number) => checkIfMatch(ctx, version);
 
 /** Sends a resource: status, body, and the Location / ETag headers every route sets the same way. */
 export function respond(ctx: Koa.Context, body: unknown, opts: { status?: number; location?: string; etag?: string } = {}): void {

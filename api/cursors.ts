@@ -2,7 +2,7 @@
 // decode are ones this server issued for that list: a forged, truncated or borrowed cursor is a 400
 // before its values get anywhere near a query.
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { validationFailed } from './errors';
+import { validationFailed } from '../lib/problems';
 
 export class CursorSeal {
   private readonly key: Buffer;

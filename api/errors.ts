@@ -1,40 +1,16 @@
-// Every API error: a stable code, an HTTP status and a problem+json body (RFC 9457). No stack traces.
+// Every API error as a problem+json body (RFC 9457): a stable code and an HTTP status, never a stack trace.
+// The errors themselves (ApiError …) are lib/problems.ts', so the domains' commands throw the same ones.
 import Koa from 'koa';
 import { isDatabaseUnavailable, isTemporalUnavailable } from '../lib/dependency-errors';
+import { ApiError, RETRY_AFTER_SECONDS, serviceUnavailable } from '../lib/problems';
 import { WorkflowStartError } from '../lib/temporal';
 import { WorkPoolBusyError } from '../lib/work-pool';
-
-export interface FieldError {
-  path: string;
-  message: string;
-  /** Where in a text (a template part) the error is. */
-  line?: number;
-  column?: number;
-}
-
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    readonly detail: string,
-    readonly extra: { errors?: FieldError[]; permission?: string; count?: number; headers?: Record<string, string> } = {},
-  ) {
-    super(detail);
-  }
-}
 
 const TITLES: Record<number, string> = {
   400: 'Bad request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not found', 405: 'Method not allowed',
   408: 'Request timeout', 409: 'Conflict', 412: 'Precondition failed', 413: 'Payload too large', 415: 'Unsupported media type',
   422: 'Unprocessable content', 429: 'Too many requests', 431: 'Request header fields too large', 500: 'Internal error', 501: 'Not implemented', 503: 'Service unavailable',
 };
-
-export const notFound = (what: string) => new ApiError(404, 'NOT_FOUND', `${what} was not found`);
-/** A dependency is down or busy: 503 with Retry-After, so clients back off instead of hammering it. */
-export const serviceUnavailable = (detail: string, retryAfterSeconds = RETRY_AFTER_SECONDS.dependency) =>
-  new ApiError(503, 'SERVICE_UNAVAILABLE', detail, { headers: { 'Retry-After': String(retryAfterSeconds) } });
-export const validationFailed = (errors: FieldError[]) =>
-  new ApiError(400, 'VALIDATION_FAILED', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
 
 export function problemBody(err: ApiError, requestId: string) {
   return {
@@ -56,10 +32,6 @@ export function sendProblem(ctx: Koa.Context, err: ApiError): void {
   ctx.type = 'application/problem+json';
   ctx.body = problemBody(err, ctx.state.requestId);
 }
-
-/** Seconds a client should wait before trying again after a 503. */
-export const RETRY_AFTER_SECONDS = { dependency: 5, busy: 2 };
-
 
 /**
  * Maps anything thrown to an ApiError: known client errors keep their status, a dependency that is down

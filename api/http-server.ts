@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto';
 import http, { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Koa from 'koa';
-import { ApiError, problemBody } from './errors';
+import { ApiError } from '../lib/problems';
+import { problemBody } from './errors';
 
 function parserProblem(err: NodeJS.ErrnoException): ApiError {
   switch (err.code) {

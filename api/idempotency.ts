@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import Koa from 'koa';
 import { IdempotencyKey } from '../db/models/idempotency';
-import { ApiError } from './errors';
+import { ApiError } from '../lib/problems';
 
 const REPLAYED_HEADERS = ['location', 'etag'];
 

@@ -1,7 +1,7 @@
 // Input checks at the edge, before validation, handlers or Postgres see a request: NUL characters,
 // JSON nesting depth, and date-times that Postgres and JavaScript can both hold.
 import { fullFormats } from 'ajv-formats/dist/formats';
-import { FieldError } from './errors';
+import { FieldError } from '../lib/problems';
 
 /** Deeper JSON is refused before it is parsed: nothing in the contract nests anywhere near this. */
 export const MAX_JSON_DEPTH = 64;

@@ -3,7 +3,8 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import { sha256Hex } from '../lib/secrets';
-import { ApiError, problemBody } from './errors';
+import { ApiError } from '../lib/problems';
+import { problemBody } from './errors';
 import { Metrics } from '../lib/metrics';
 
 /** Refuses a scrape without the configured token (compared in constant time). */

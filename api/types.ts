@@ -2,21 +2,15 @@
 // typed from the contract (api/generated/openapi.d.ts).
 import type { Client } from '@temporalio/client';
 import Koa from 'koa';
-import { Sequelize } from 'sequelize';
-import { Config } from '../config';
-import { BlobStore } from '../lib/blob-store';
+import type { Caller, CommandDeps } from '../domains/command';
 import { Logger } from '../lib/logger';
-import { Metrics } from '../lib/metrics';
 import { AuthContext, Authenticator } from './auth';
 import { Contract } from './contract';
 import type { operations } from './generated/openapi';
 
-export interface AppDeps {
-  config: Config;
-  sequelize: Sequelize;
+/** What the API is built from: what the domains' commands need, plus the readiness check and the log. */
+export interface AppDeps extends CommandDeps {
   temporal: { client: Client; /** checks the server is reachable (for /ready) */ ping(): Promise<void> };
-  blobs: BlobStore;
-  metrics: Metrics;
   logger: Logger;
 }
 
@@ -75,8 +69,11 @@ export function caller(ctx: Koa.Context): AuthContext {
   return auth;
 }
 
-/** Audit fields for a change made by this request. */
-export function auditContext(ctx: Koa.Context) {
+/** The caller of this request, as the domains' commands take it. */
+export function commandCaller(ctx: Koa.Context): Caller {
   const auth = caller(ctx);
-  return { tenantId: auth.tenant.id, actor: auth.actor, requestId: (ctx.state as DocketState).requestId };
+  return {
+    tenantId: auth.tenant.id, userId: auth.user.id, roles: auth.roles, permissions: auth.permissions, actor: auth.actor,
+    requestId: (ctx.state as DocketState).requestId,
+  };
 }

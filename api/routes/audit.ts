@@ -1,31 +1,17 @@
-// The audit log: list with filters, the action catalogue, and exports run as workflows.
-import { randomUUID } from 'node:crypto';
+// The audit log: list with filters, the action catalogue, and exports run as workflows (domains/audit/commands.ts).
 import { AuditEvent, AuditExport } from '../../db/models/audit';
-import { StoredFile } from '../../db/models/files';
+import { assertRange, requestAuditExport } from '../../domains/audit/commands';
 import { auditWhere } from '../../domains/audit/filters';
-import { createWithAudit } from '../../lib/audit';
-import { AUDIT_ACTIONS } from '../../lib/audit-actions';
-import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
-import type { auditExportWorkflow } from '../../workflows/audit';
-import { AUDIT_DOMAIN, AUDIT_TASK_QUEUE, AuditFilters } from '../../workflows/audit.api';
-import { businessWorkflowId } from '../../workflows/search-attributes';
-import { page, paginate, respond } from '../conventions';
-import { ApiError, notFound } from '../errors';
 import { presentAuditEvent, presentAuditExport } from '../../domains/audit/presenters';
-import { auditContext, caller, RouteDeps, RouteHandlers } from '../types';
-import { sendStoredFile } from '../downloads';
-
-function assertRange(f: AuditFilters): void {
-  if (f.from && f.to && new Date(f.from) >= new Date(f.to)) throw new ApiError(422, 'INVALID_RANGE', '`from` must be before `to`');
-}
+import { AUDIT_ACTIONS } from '../../lib/audit-actions';
+import { ApiError } from '../../lib/problems';
+import { findInTenant } from '../../lib/tenancy';
+import type { AuditFilters } from '../../workflows/audit.api';
+import { accepted, downloadWhenReady } from '../async-jobs';
+import { page, paginate } from '../conventions';
+import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
 
 export function auditRoutes(deps: RouteDeps) {
-  async function findExport(tenantId: string, id: string): Promise<AuditExport> {
-    const x = await AuditExport.findOne({ where: { id, tenantId } });
-    if (!x) throw notFound(`Audit export ${id}`);
-    return x;
-  }
-
   return {
     async listAuditEvents({ query }, ctx) {
       const filters: AuditFilters = {
@@ -43,38 +29,17 @@ export function auditRoutes(deps: RouteDeps) {
     },
 
     async createAuditExport({ body }, ctx) {
-      const filters: AuditFilters = body ?? {};
-      assertRange(filters);
-      const audit = auditContext(ctx);
-      const id = randomUUID();
-      const workflowId = businessWorkflowId({ domain: AUDIT_DOMAIN, tenantId: audit.tenantId, entityId: id });
-      // The row exists before the workflow starts, so status is readable at once from Postgres.
-      const x = await createWithAudit(AuditExport, { id, tenantId: audit.tenantId, status: 'queued', filters, workflowId, requestedBy: audit.actor.id },
-        { ...audit, action: 'audit.export.requested', entityType: 'audit_export', entityId: id, after: { filters }, workflowId });
-      await startOrUndo(
-        () => startBusinessWorkflow<typeof auditExportWorkflow>(deps.temporal.client, {
-          workflowType: 'auditExportWorkflow', taskQueue: AUDIT_TASK_QUEUE, domain: AUDIT_DOMAIN, tenantId: audit.tenantId,
-          entityType: 'audit_export', entityId: id, initialStatus: 'queued', args: [{ exportId: id, tenantId: audit.tenantId, filters }],
-        }),
-        // Kept as failed (its audit event says it was requested).
-        () => x.update({ status: 'failed', error: 'The workflow could not be started' }),
-      );
-      deps.metrics.workflowStarts.inc({ workflow_type: 'auditExportWorkflow' });
-      respond(ctx, presentAuditExport(x), { status: 202, location: `/v1/audit-exports/${id}` });
+      const x = await requestAuditExport(deps, commandCaller(ctx), body ?? {});
+      accepted(ctx, presentAuditExport(x), `/v1/audit-exports/${x.id}`);
     },
 
     async getAuditExport({ params }, ctx) {
-      ctx.body = presentAuditExport(await findExport(caller(ctx).tenant.id, params.exportId));
+      ctx.body = presentAuditExport(await findInTenant(AuditExport, caller(ctx).tenant.id, params.exportId, 'Audit export'));
     },
 
     async downloadAuditExport({ params }, ctx) {
-      const tenantId = caller(ctx).tenant.id;
-      const x = await findExport(tenantId, params.exportId);
-      if (x.status !== 'ready' || !x.fileId) throw new ApiError(409, 'EXPORT_NOT_READY', `The export is ${x.status}; download it once it is ready`);
-      const file = await StoredFile.findOne({ where: { id: x.fileId, tenantId } });
-      if (!file) throw notFound(`File of export ${x.id}`);
-      await sendStoredFile(ctx, deps.blobs, file);
+      const x = await findInTenant(AuditExport, caller(ctx).tenant.id, params.exportId, 'Audit export');
+      await downloadWhenReady(ctx, deps.blobs, x, () => new ApiError(409, 'EXPORT_NOT_READY', `The export is ${x.status}; download it once it is ready`));
     },
   } satisfies RouteHandlers;
 }
-

@@ -1,139 +1,21 @@
-// Documents: versioned templates with raw parts, previews, document jobs, batches with a ZIP download,
-// and a purchase order's documents.
-import { randomUUID } from 'node:crypto';
-import { ActivityFailure, ApplicationFailure, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
-import Koa from 'koa';
-import { Op, Transaction, WhereOptions } from 'sequelize';
+// Documents: versioned templates with raw parts, previews, document jobs, batches with a ZIP download, and a
+// purchase order's documents; what they do is domains/documents/commands.ts.
 import yazl from 'yazl';
-import { Document, DocumentBatch, DocumentOutput, DocumentTemplate, DocumentTemplateVersion, TemplateParts, TemplateSettings } from '../../db/models/documents';
-import { StoredFile } from '../../db/models/files';
+import { Document, DocumentBatch, DocumentTemplate, DocumentTemplateVersion } from '../../db/models/documents';
 import { PurchaseOrder } from '../../db/models/purchasing';
-import { recordAudit } from '../../lib/audit';
-import { requestDocument } from '../../domains/documents/commands';
-import { PARTIAL_NAME, TEMPLATE_LIMITS, TemplateRenderError, TemplateSyntaxError } from '../../domains/documents/templates';
-import { deleteFile } from '../../lib/files';
-import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
-import { TaskLimitError } from '../../lib/work-pool';
-import { workPool } from '../../domains/work-pool';
-import type { documentBatchWorkflow, documentPreviewWorkflow } from '../../workflows/documents';
 import {
-  DOCUMENT_BATCHES_DOMAIN, DOCUMENT_PREVIEWS_DOMAIN, DOCUMENTS_TASK_QUEUE, TEMPLATE_RENDER_ERROR,
-} from '../../workflows/documents.api';
-import { businessWorkflowId } from '../../workflows/search-attributes';
-import { checkIfMatch, page, paginate, respond } from '../conventions';
-import { ApiError, notFound, serviceUnavailable, validationFailed } from '../errors';
+  batchFiles, createDocumentTemplate, deleteDocument, deleteDocumentTemplate, previewDocumentTemplate, putDocumentTemplatePart, readPart,
+  requestDocumentBatch, requestDocumentFor, updateDocumentTemplate,
+} from '../../domains/documents/commands';
 import { presentDocument, presentDocumentBatch, presentDocumentTemplate } from '../../domains/documents/presenters';
-import type { Schemas } from '../../domains/schemas';
-import { auditContext, caller, RouteDeps, RouteHandlers } from '../types';
-import { contentDisposition, sendStoredFile } from '../downloads';
-
-const templateEtag = (version: number) => `"v${version}"`;
-const DEFAULT_MARGINS = { top: '20mm', right: '15mm', bottom: '20mm', left: '15mm' };
-
-type TemplateBody = Schemas['DocumentTemplateUpdate'];
-
-function settingsOf(body: TemplateBody): TemplateSettings {
-  return {
-    paperSize: body.paperSize ?? 'A4', orientation: body.orientation ?? 'portrait',
-    margins: { ...DEFAULT_MARGINS, ...(body.margins ?? {}) }, variables: body.variables ?? 'lenient',
-  };
-}
-
-
-function partsOf(p: Schemas['DocumentTemplateParts']): TemplateParts {
-  // OpenAPI 3.0 cannot say what a map's keys look like, so partial names are checked here.
-  const badNames = Object.keys(p.partials ?? {}).filter((n) => !PARTIAL_NAME.test(n));
-  if (badNames.length) throw validationFailed(badNames.map((n) => ({ path: `/requestBody/parts/partials/${n}`, message: `must match ${PARTIAL_NAME.source}` })));
-  return { base: p.base ?? '', header: p.header ?? '', footer: p.footer ?? '', css: p.css ?? '', partials: p.partials ?? {} };
-}
-
-/**
- * Template work on the work pool (off the request thread, within TEMPLATE_LIMITS.budgetMs): a syntax error
- * is a 422 naming part, line and column, a render error 422 TEMPLATE_RENDER_ERROR, and work stopped for
- * time or memory 422 TEMPLATE_RENDER_LIMIT.
- */
-async function templateWork<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    if (err instanceof TemplateSyntaxError) {
-      const message = `line ${err.line}, column ${err.column}: ${err.message.split(': ').slice(1).join(': ')}`;
-      throw new ApiError(422, 'TEMPLATE_SYNTAX_ERROR', err.message, { errors: [{ path: `/parts/${err.part}`, message, line: err.line, column: err.column }] });
-    }
-    if (err instanceof TemplateRenderError) throw new ApiError(422, 'TEMPLATE_RENDER_ERROR', err.message);
-    if (err instanceof TaskLimitError) throw new ApiError(422, 'TEMPLATE_RENDER_LIMIT', `The template ${err.message}; make it do less work (smaller loops, less data)`);
-    throw err;
-  }
-}
-
-/** Every part must parse before anything is saved. */
-const checkParts = (parts: TemplateParts) => templateWork(() => workPool().run('checkTemplate', [parts], TEMPLATE_LIMITS.budgetMs));
-
-/** Own properties only: a part name is never looked up on a prototype. */
-function readPart(parts: TemplateParts, part: string): string | undefined {
-  const [holder, name] = part.startsWith('partials.') ? [parts.partials, part.slice('partials.'.length)] : [parts, part];
-  const value: unknown = Object.hasOwn(holder, name) ? (holder as Record<string, unknown>)[name] : undefined;
-  return typeof value === 'string' ? value : undefined;
-}
-
-function writePart(parts: TemplateParts, part: string, text: string): TemplateParts {
-  if (!part.startsWith('partials.')) return { ...parts, [part]: text };
-  const name = part.slice('partials.'.length);
-  const partials = { ...parts.partials };
-  // An empty body removes a partial (a part of the page is just cleared).
-  if (text === '') delete partials[name];
-  else partials[name] = text;
-  return { ...parts, partials };
-}
-
-/** File names inside a ZIP: unique, so two items called "invoice.pdf" both survive. */
-function uniqueName(used: Set<string>, name: string): string {
-  let candidate = name;
-  for (let i = 2; used.has(candidate); i++) candidate = name.replace(/(\.[^.]*)?$/, (ext) => `-${i}${ext}`);
-  used.add(candidate);
-  return candidate;
-}
+import { ApiError, notFound } from '../../lib/problems';
+import { findInTenant } from '../../lib/tenancy';
+import { accepted, downloadWhenReady, whenReady } from '../async-jobs';
+import { ifMatch, page, paginate, respond, versionEtag } from '../conventions';
+import { contentDisposition } from '../downloads';
+import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
 
 export function documentRoutes(deps: RouteDeps) {
-  async function findTemplate(tenantId: string, id: string): Promise<DocumentTemplate> {
-    const t = await DocumentTemplate.findOne({ where: { id, tenantId } });
-    if (!t) throw notFound(`Document template ${id}`);
-    return t;
-  }
-  async function templateByCode(tenantId: string, code: string): Promise<DocumentTemplate> {
-    const t = await DocumentTemplate.findOne({ where: { tenantId, code } });
-    if (!t) throw new ApiError(422, 'UNKNOWN_TEMPLATE', `No document template with code "${code}"`);
-    return t;
-  }
-  async function findDocument(tenantId: string, id: string): Promise<Document> {
-    const d = await Document.findOne({ where: { id, tenantId } });
-    if (!d) throw notFound(`Document ${id}`);
-    return d;
-  }
-  async function findBatch(tenantId: string, id: string): Promise<DocumentBatch> {
-    const b = await DocumentBatch.findOne({ where: { id, tenantId } });
-    if (!b) throw notFound(`Document batch ${id}`);
-    return b;
-  }
-
-  /** Saves a new version of the template (row locked, If-Match checked) with what `change` returns. */
-  async function saveVersion(ctx: Koa.Context, id: string, change: (t: DocumentTemplate) => { name: string; description: string | null; settings: TemplateSettings; parts: TemplateParts }) {
-    const audit = auditContext(ctx);
-    return deps.sequelize.transaction(async (transaction) => {
-      const t = await DocumentTemplate.findOne({ where: { id, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
-      if (!t) throw notFound(`Document template ${id}`);
-      checkIfMatch(ctx, templateEtag(t.version));
-      const next = change(t);
-      await checkParts(next.parts);
-      const before = { version: t.version };
-      Object.assign(t, next, { version: t.version + 1 });
-      await t.save({ transaction });
-      await DocumentTemplateVersion.create({ templateId: t.id, version: t.version, tenantId: audit.tenantId, ...next, createdBy: audit.actor.id }, { transaction });
-      await recordAudit({ ...audit, action: 'documents.template.updated', entityType: 'document_template', entityId: t.id, before, after: { version: t.version } }, transaction);
-      return t;
-    });
-  }
-
   return {
     async listDocumentTemplates({ query }, ctx) {
       const where: Record<string, unknown> = { tenantId: caller(ctx).tenant.id };
@@ -142,96 +24,53 @@ export function documentRoutes(deps: RouteDeps) {
     },
 
     async createDocumentTemplate({ body }, ctx) {
-      const parts = partsOf(body.parts);
-      await checkParts(parts);
-      const settings = settingsOf(body);
-      const audit = auditContext(ctx);
-      const t = await deps.sequelize.transaction(async (transaction) => {
-        if (await DocumentTemplate.count({ where: { tenantId: audit.tenantId, code: body.code }, transaction })) {
-          throw new ApiError(409, 'ALREADY_EXISTS', `A document template with code "${body.code}" exists already`);
-        }
-        const fields = { name: body.name, description: body.description ?? null, settings, parts };
-        const created = await DocumentTemplate.create({ id: randomUUID(), tenantId: audit.tenantId, code: body.code, ...fields, version: 1 }, { transaction });
-        await DocumentTemplateVersion.create({ templateId: created.id, version: 1, tenantId: audit.tenantId, ...fields, createdBy: audit.actor.id }, { transaction });
-        await recordAudit({ ...audit, action: 'documents.template.created', entityType: 'document_template', entityId: created.id, after: { code: body.code, version: 1 } }, transaction);
-        return created;
-      });
-      respond(ctx, presentDocumentTemplate(t), { status: 201, location: `/v1/document-templates/${t.id}`, etag: templateEtag(t.version) });
+      const t = await createDocumentTemplate(deps, commandCaller(ctx), body);
+      respond(ctx, presentDocumentTemplate(t), { status: 201, location: `/v1/document-templates/${t.id}`, etag: versionEtag(t.version) });
     },
 
     async getDocumentTemplate({ params }, ctx) {
-      const t = await findTemplate(caller(ctx).tenant.id, params.documentTemplateId);
-      respond(ctx, presentDocumentTemplate(t), { etag: templateEtag(t.version) });
+      const t = await findInTenant(DocumentTemplate, caller(ctx).tenant.id, params.documentTemplateId, 'Document template');
+      respond(ctx, presentDocumentTemplate(t), { etag: versionEtag(t.version) });
     },
 
     async updateDocumentTemplate({ params, body }, ctx) {
-      const t = await saveVersion(ctx, params.documentTemplateId, () => ({
-        name: body.name, description: body.description ?? null, settings: settingsOf(body), parts: partsOf(body.parts),
-      }));
-      respond(ctx, presentDocumentTemplate(t), { etag: templateEtag(t.version) });
+      const t = await updateDocumentTemplate(deps, commandCaller(ctx), params.documentTemplateId, body, ifMatch(ctx));
+      respond(ctx, presentDocumentTemplate(t), { etag: versionEtag(t.version) });
     },
 
     async deleteDocumentTemplate({ params }, ctx) {
-      const audit = auditContext(ctx);
-      await deps.sequelize.transaction(async (transaction) => {
-        const t = await DocumentTemplate.findOne({ where: { id: params.documentTemplateId, tenantId: audit.tenantId }, transaction, lock: transaction.LOCK.UPDATE });
-        if (!t) throw notFound(`Document template ${params.documentTemplateId}`);
-        const running = await Document.count({ where: { templateId: t.id, status: ['queued', 'rendering'] }, transaction });
-        if (running) throw new ApiError(409, 'DEPENDENCY_EXISTS', `${running} document job(s) of this template are still running`, { count: running });
-        await t.destroy({ transaction });
-        await recordAudit({ ...audit, action: 'documents.template.deleted', entityType: 'document_template', entityId: t.id, before: { code: t.code, version: t.version } }, transaction);
-      });
+      await deleteDocumentTemplate(deps, commandCaller(ctx), params.documentTemplateId);
       ctx.status = 204;
     },
 
     async listDocumentTemplateVersions({ params }, ctx) {
-      const t = await findTemplate(caller(ctx).tenant.id, params.documentTemplateId);
+      const t = await findInTenant(DocumentTemplate, caller(ctx).tenant.id, params.documentTemplateId, 'Document template');
       const versions = await DocumentTemplateVersion.findAll({ where: { templateId: t.id }, order: [['version', 'DESC']] });
       ctx.body = { items: versions.map((v) => presentDocumentTemplate({ ...v.get(), id: t.id, code: t.code })) };
     },
 
     async getDocumentTemplatePart({ params }, ctx) {
-      const t = await findTemplate(caller(ctx).tenant.id, params.documentTemplateId);
+      const t = await findInTenant(DocumentTemplate, caller(ctx).tenant.id, params.documentTemplateId, 'Document template');
       const text = readPart(t.parts, params.part);
       if (text === undefined) throw notFound(`Part ${params.part}`);
-      ctx.set('ETag', templateEtag(t.version));
+      ctx.set('ETag', versionEtag(t.version));
       ctx.type = 'text/plain; charset=utf-8';
       ctx.body = text;
     },
 
-    async putDocumentTemplatePart({ params }, ctx) {
-      const text = typeof ctx.state.body === 'string' ? ctx.state.body : '';
-      const part = params.part;
-      const t = await saveVersion(ctx, params.documentTemplateId, (cur) => ({
-        name: cur.name, description: cur.description, settings: cur.settings, parts: writePart(cur.parts, part, text),
-      }));
-      respond(ctx, presentDocumentTemplate(t), { etag: templateEtag(t.version) });
+    async putDocumentTemplatePart({ params, body }, ctx) {
+      const t = await putDocumentTemplatePart(deps, commandCaller(ctx), params.documentTemplateId, params.part, body ?? '', ifMatch(ctx));
+      respond(ctx, presentDocumentTemplate(t), { etag: versionEtag(t.version) });
     },
 
     async previewDocumentTemplate({ params, body }, ctx) {
-      const tenantId = caller(ctx).tenant.id;
-      const t = await findTemplate(tenantId, params.documentTemplateId);
-      if ((body.output ?? 'html') === 'html') {
-        ctx.body = (await templateWork(() => workPool().run('renderTemplate', [t.parts, t.settings, body.data, `${t.id}:${t.version}`], TEMPLATE_LIMITS.budgetMs))).html;
+      const preview = await previewDocumentTemplate(deps, commandCaller(ctx), params.documentTemplateId, body);
+      if ('html' in preview) {
+        ctx.body = preview.html;
         ctx.type = 'text/html; charset=utf-8';
-        return;
-      }
-      // PDFs are made by the workers' Chromium pool: a short workflow returns the bytes, nothing is stored.
-      try {
-        const pdf = await deps.temporal.client.workflow.execute<typeof documentPreviewWorkflow>('documentPreviewWorkflow', {
-          taskQueue: DOCUMENTS_TASK_QUEUE, workflowId: businessWorkflowId({ domain: DOCUMENT_PREVIEWS_DOMAIN, tenantId, entityId: randomUUID() }),
-          args: [{ tenantId, templateId: t.id, version: t.version, data: body.data }], workflowExecutionTimeout: '1 minute',
-        });
+      } else {
         ctx.type = 'application/pdf';
-        ctx.body = Buffer.from(pdf, 'base64');
-      } catch (err) {
-        const cause = err instanceof WorkflowFailedError && err.cause instanceof ActivityFailure ? err.cause.cause : undefined;
-        if (cause instanceof ApplicationFailure && cause.type === TEMPLATE_RENDER_ERROR) throw new ApiError(422, 'TEMPLATE_RENDER_ERROR', cause.message);
-        // No documents worker answered within the minute (none running, or all busy).
-        if (err instanceof WorkflowFailedError && err.cause instanceof TimeoutFailure) {
-          throw serviceUnavailable('No documents worker rendered the preview within a minute; try again, or preview as HTML', 30);
-        }
-        throw err;
+        ctx.body = preview.pdf;
       }
     },
 
@@ -242,106 +81,40 @@ export function documentRoutes(deps: RouteDeps) {
     },
 
     async createDocument({ body }, ctx) {
-      const audit = auditContext(ctx);
-      const template = await templateByCode(audit.tenantId, body.templateCode);
-      const doc = await requestDocument(deps.temporal.client, {
-        tenantId: audit.tenantId, template, data: body.data, output: body.output ?? 'pdf', fileName: body.fileName,
-        objectType: body.objectType, objectId: body.objectId, createdBy: audit.actor.id, audit,
-      });
-      deps.metrics.workflowStarts.inc({ workflow_type: 'documentWorkflow' });
-      respond(ctx, presentDocument(doc), { status: 202, location: `/v1/documents/${doc.id}` });
+      const doc = await requestDocumentFor(deps, commandCaller(ctx), body);
+      accepted(ctx, presentDocument(doc), `/v1/documents/${doc.id}`);
     },
 
     async getDocument({ params }, ctx) {
-      ctx.body = presentDocument(await findDocument(caller(ctx).tenant.id, params.documentId));
+      ctx.body = presentDocument(await findInTenant(Document, caller(ctx).tenant.id, params.documentId, 'Document'));
     },
 
     async deleteDocument({ params }, ctx) {
-      const audit = auditContext(ctx);
-      const doc = await findDocument(audit.tenantId, params.documentId);
-      if (doc.status === 'queued' || doc.status === 'rendering') throw new ApiError(409, 'DOCUMENT_BUSY', `The document is ${doc.status}; delete it once it is ready or failed`);
-      const file = doc.fileId ? await StoredFile.findOne({ where: { id: doc.fileId, tenantId: audit.tenantId } }) : null;
-      // The document, its file and the audit event go together, then the bytes if nothing else uses them.
-      const removeDocument = async (transaction: Transaction) => {
-        await doc.destroy({ transaction });
-        await recordAudit({ ...audit, action: 'documents.document.deleted', entityType: 'document', entityId: doc.id, before: presentDocument(doc) }, transaction);
-      };
-      if (file) await deleteFile(deps.blobs, file, removeDocument);
-      else await deps.sequelize.transaction(removeDocument);
+      await deleteDocument(deps, commandCaller(ctx), params.documentId);
       ctx.status = 204;
     },
 
     async downloadDocument({ params }, ctx) {
-      const tenantId = caller(ctx).tenant.id;
-      const doc = await findDocument(tenantId, params.documentId);
-      const file = doc.status === 'ready' && doc.fileId ? await StoredFile.findOne({ where: { id: doc.fileId, tenantId } }) : null;
-      if (!file) throw new ApiError(409, 'DOCUMENT_NOT_READY', `The document is ${doc.status}${doc.error ? `: ${doc.error}` : ''}`);
-      await sendStoredFile(ctx, deps.blobs, file);
+      const doc = await findInTenant(Document, caller(ctx).tenant.id, params.documentId, 'Document');
+      await downloadWhenReady(ctx, deps.blobs, doc, () => new ApiError(409, 'DOCUMENT_NOT_READY', `The document is ${doc.status}${doc.error ? `: ${doc.error}` : ''}`));
     },
 
     async createDocumentBatch({ body }, ctx) {
-      const audit = auditContext(ctx);
-      const template = await templateByCode(audit.tenantId, body.templateCode);
-      const output: DocumentOutput = body.output ?? 'pdf';
-      const id = randomUUID();
-      const workflowId = businessWorkflowId({ domain: DOCUMENT_BATCHES_DOMAIN, tenantId: audit.tenantId, entityId: id });
-      const batch = await deps.sequelize.transaction(async (transaction) => {
-        const created = await DocumentBatch.create({
-          id, tenantId: audit.tenantId, templateId: template.id, templateVersion: template.version, output, status: 'queued',
-          total: body.items.length, workflowId, createdBy: audit.actor.id,
-        }, { transaction });
-        // Items are rows from the start: the workflow pages through them, and each is downloadable by id.
-        for (let i = 0; i < body.items.length; i += 1000) {
-          await Document.bulkCreate(body.items.slice(i, i + 1000).map((item, j) => {
-            const docId = randomUUID();
-            return {
-              id: docId, tenantId: audit.tenantId, templateId: template.id, templateCode: template.code, templateVersion: template.version,
-              batchId: id, batchIndex: i + j, output, fileName: item.fileName ?? `${template.code}-${i + j + 1}.${output}`,
-              objectType: item.objectType ?? null, objectId: item.objectId ?? null, data: item.data, status: 'queued' as const, originKey: null,
-              workflowId, createdBy: audit.actor.id,
-            };
-          }), { transaction });
-        }
-        await recordAudit({ ...audit, action: 'documents.batch.requested', entityType: 'document_batch', entityId: id, after: { templateCode: template.code, total: body.items.length }, workflowId }, transaction);
-        return created;
-      });
-      await startOrUndo(
-        () => startBusinessWorkflow<typeof documentBatchWorkflow>(deps.temporal.client, {
-          workflowType: 'documentBatchWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENT_BATCHES_DOMAIN, tenantId: audit.tenantId,
-          entityType: 'document_batch', entityId: id, initialStatus: 'queued',
-          args: [{ tenantId: audit.tenantId, batchId: id, chunkSize: deps.config.documents.batchChunkSize }],
-        }),
-        // Its queued items would never render and would block the template's deletion: take them back.
-        () => deps.sequelize.transaction(async (transaction) => {
-          await Document.destroy({ where: { batchId: id, tenantId: audit.tenantId }, transaction });
-          await batch.destroy({ transaction });
-        }),
-      );
-      deps.metrics.workflowStarts.inc({ workflow_type: 'documentBatchWorkflow' });
-      respond(ctx, presentDocumentBatch(batch), { status: 202, location: `/v1/document-batches/${id}` });
+      const batch = await requestDocumentBatch(deps, commandCaller(ctx), body);
+      accepted(ctx, presentDocumentBatch(batch), `/v1/document-batches/${batch.id}`);
     },
 
     async getDocumentBatch({ params }, ctx) {
-      ctx.body = presentDocumentBatch(await findBatch(caller(ctx).tenant.id, params.batchId));
+      ctx.body = presentDocumentBatch(await findInTenant(DocumentBatch, caller(ctx).tenant.id, params.batchId, 'Document batch'));
     },
 
     async downloadDocumentBatch({ params }, ctx) {
-      const tenantId = caller(ctx).tenant.id;
-      const batch = await findBatch(tenantId, params.batchId);
-      if (batch.status !== 'ready') throw new ApiError(409, 'BATCH_NOT_READY', `The batch is ${batch.status} (${batch.done + batch.failed} of ${batch.total} done)`);
-      const docs = await Document.findAll({ attributes: ['fileName', 'fileId'], where: { batchId: batch.id, tenantId, status: 'ready' }, order: [['batchIndex', 'ASC']], raw: true });
-      const files = new Map<string, StoredFile>();
-      const ids = docs.map((d) => d.fileId!).filter(Boolean);
-      for (let i = 0; i < ids.length; i += 1000) {
-        for (const f of await StoredFile.findAll({ where: { tenantId, id: { [Op.in]: ids.slice(i, i + 1000) } } as WhereOptions<StoredFile> })) files.set(f.id, f);
-      }
+      const batch = await findInTenant(DocumentBatch, caller(ctx).tenant.id, params.batchId, 'Document batch');
+      whenReady(batch, () => new ApiError(409, 'BATCH_NOT_READY', `The batch is ${batch.status} (${batch.done + batch.failed} of ${batch.total} done)`));
       // Streamed: each file is opened only when the archive reaches it, so 10,000 entries hold no 10,000 handles.
       const zip = new yazl.ZipFile();
-      const used = new Set<string>();
-      for (const d of docs) {
-        const f = files.get(d.fileId!);
-        if (!f) continue;
-        zip.addReadStreamLazy(uniqueName(used, d.fileName), { size: f.size, compress: false }, (cb) => cb(null, deps.blobs.open(f.sha256)));
+      for (const { name, file } of await batchFiles(batch)) {
+        zip.addReadStreamLazy(name, { size: file.size, compress: false }, (cb) => cb(null, deps.blobs.open(file.sha256)));
       }
       zip.end();
       ctx.type = 'application/zip';
@@ -350,10 +123,8 @@ export function documentRoutes(deps: RouteDeps) {
     },
 
     async listPurchaseOrderDocuments({ params, query }, ctx) {
-      const tenantId = caller(ctx).tenant.id;
-      const order = await PurchaseOrder.findOne({ where: { id: params.orderId, tenantId } });
-      if (!order) throw notFound(`Purchase order ${params.orderId}`);
-      const where = { tenantId, objectType: 'purchase_order', objectId: order.id };
+      const order = await findInTenant(PurchaseOrder, caller(ctx).tenant.id, params.orderId, 'Purchase order');
+      const where = { tenantId: order.tenantId, objectType: 'purchase_order', objectId: order.id };
       ctx.body = page(await paginate(Document, { where, limit: query.limit, cursor: query.cursor }), presentDocument);
     },
   } satisfies RouteHandlers;

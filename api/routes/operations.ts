@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Koa from 'koa';
-import { ApiError, RETRY_AFTER_SECONDS } from '../errors';
+import { ApiError, RETRY_AFTER_SECONDS } from '../../lib/problems';
 import { checkMetricsToken } from '../metrics';
 import { RouteDeps, RouteHandlers } from '../types';
 

@@ -1,104 +1,18 @@
-// Reminders: create (starts the reminder workflow), read, list, dispatch preview, delivery history,
-// commands by Update (refused synchronously), and the caller's in-app notifications.
-import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
-import Koa from 'koa';
+// Reminders: create (starts the reminder workflow), read, list, dispatch preview, delivery history, commands
+// by Update (refused synchronously), and the caller's in-app notifications; what they do is
+// domains/reminders/commands.ts.
 import { Op, WhereOptions } from 'sequelize';
-import { User } from '../../db/models/identity';
 import { Notification, Reminder, ReminderDeliveryAttempt } from '../../db/models/reminders';
-import { createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit';
-import { AuditAction } from '../../lib/audit-actions';
-import { defaultStart, Recurrence, RECURRENCE_LIMITS, RecurrenceError } from '../../lib/recurrence';
-import { firstTrigger, freshState, PreviewItem, previewTriggers } from '../../domains/reminders/preview';
-import { TaskLimitError } from '../../lib/work-pool';
-import { workPool } from '../../domains/work-pool';
-import { sealSecret } from '../../lib/secrets';
-import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
-import type { reminderWorkflow } from '../../workflows/reminders';
 import {
-  acknowledgeUpdate, cancelReminderUpdate, pauseUpdate, REMINDER_REFUSALS, ReminderPlan, ReminderSchedule, ReminderState, REMINDERS_DOMAIN,
-  REMINDERS_TASK_QUEUE, rescheduleUpdate, resumeUpdate, snoozeUpdate,
-} from '../../workflows/reminders.api';
-import { businessWorkflowId } from '../../workflows/search-attributes';
-import { page, paginate, respond } from '../conventions';
-import { ApiError, notFound } from '../errors';
+  acknowledgeReminder, cancelReminder, createReminder, markAllNotificationsRead, markNotificationRead, pauseReminder, previewReminder,
+  rescheduleReminder, resumeReminder, snoozeReminder,
+} from '../../domains/reminders/commands';
 import { presentNotification, presentReminder, presentReminderDelivery } from '../../domains/reminders/presenters';
-import type { Schemas } from '../../domains/schemas';
-import { auditContext, caller, RouteDeps, RouteHandlers } from '../types';
-
-type ScheduleBody = { dueAt?: string; recurrence?: Schemas['ReminderRecurrence'] };
-
-/**
- * Runs recurrence work on the work pool (off the request thread, within a time budget): a malformed rule
- * or one without an occurrence is 422 INVALID_RECURRENCE, one that costs more than the budget 422
- * RECURRENCE_TOO_EXPENSIVE.
- */
-async function expandOffThread<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    if (err instanceof RecurrenceError) throw new ApiError(422, 'INVALID_RECURRENCE', err.message);
-    if (err instanceof TaskLimitError) {
-      throw new ApiError(422, 'RECURRENCE_TOO_EXPENSIVE', `Expanding the rule ${err.message}; use a rule whose occurrences are found with less searching`);
-    }
-    throw err;
-  }
-}
-
-/**
- * Exactly one of dueAt and recurrence; a due time in the future; a rule that parses and still has an
- * occurrence. Answers the schedule and its first trigger (a reminder whose every trigger is past is refused).
- */
-async function planSchedule(body: ScheduleBody, plan: ReminderPlan, now: Date): Promise<{ schedule: ReminderSchedule; first: PreviewItem }> {
-  if ((body.dueAt === undefined) === (body.recurrence === undefined)) throw new ApiError(422, 'INVALID_REMINDER', 'Give exactly one of dueAt and recurrence');
-  let schedule: ReminderSchedule;
-  let first: PreviewItem | null;
-  if (body.dueAt !== undefined) {
-    if (Date.parse(body.dueAt) <= now.getTime()) throw new ApiError(422, 'TIME_IN_PAST', `dueAt ${body.dueAt} is in the past`);
-    schedule = { dueAt: new Date(body.dueAt).toISOString() };
-    first = firstTrigger(schedule, plan, now); // no expansion: cheap
-  } else {
-    // Without a start, the rule starts at the current minute: RRULE takes missing seconds from the start,
-    // and a weekly 09:00 must fire at 09:00:00, not at the second the reminder was created.
-    const recurrence: Recurrence = { rrule: body.recurrence!.rrule, timezone: body.recurrence!.timezone, start: body.recurrence!.start ? new Date(body.recurrence!.start).toISOString() : defaultStart(now) };
-    schedule = { recurrence };
-    first = await expandOffThread(() => workPool().run('firstTrigger', [schedule, plan, now], RECURRENCE_LIMITS.budgetMs));
-  }
-  if (!first) throw new ApiError(422, 'TIME_IN_PAST', 'Every trigger of this reminder (due time minus each offset) is already in the past');
-  return { schedule, first };
-}
-
-const planOf = (r: Reminder): ReminderPlan => ({ offsets: r.offsets, repeat: r.repeat ?? undefined });
+import { findInTenant } from '../../lib/tenancy';
+import { page, paginate, respond } from '../conventions';
+import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
 
 export function reminderRoutes(deps: RouteDeps) {
-  async function findReminder(tenantId: string, id: string): Promise<Reminder> {
-    const r = await Reminder.findOne({ where: { id, tenantId } });
-    if (!r) throw notFound(`Reminder ${id}`);
-    return r;
-  }
-
-  /** Sends an Update to the reminder's workflow; a refusal becomes its 4xx with nothing written, then audits the change. */
-  async function command(ctx: Koa.Context, id: string, action: AuditAction, run: (h: ReturnType<RouteDeps['temporal']['client']['workflow']['getHandle']>) => Promise<ReminderState>, extra?: unknown): Promise<void> {
-    const audit = auditContext(ctx);
-    const reminder = await findReminder(audit.tenantId, id);
-    if (reminder.status === 'completed' || reminder.status === 'cancelled') throw new ApiError(409, 'REMINDER_CLOSED', `The reminder is ${reminder.status}`);
-    const before = presentReminder(reminder);
-    try {
-      await run(deps.temporal.client.workflow.getHandle(reminder.workflowId));
-    } catch (err) {
-      const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
-      if (cause instanceof ApplicationFailure && cause.type && cause.type in REMINDER_REFUSALS) {
-        throw new ApiError(REMINDER_REFUSALS[cause.type as keyof typeof REMINDER_REFUSALS], cause.type, cause.message);
-      }
-      if (err instanceof WorkflowNotFoundError || /already completed/i.test((err as Error).message)) throw new ApiError(409, 'REMINDER_CLOSED', 'The reminder has ended');
-      throw err;
-    }
-    await reminder.reload();
-    await recordAudit({ ...audit, action, entityType: 'reminder', entityId: reminder.id, before, after: { ...presentReminder(reminder), ...(extra ? { command: extra } : {}) }, workflowId: reminder.workflowId });
-    respond(ctx, presentReminder(reminder));
-  }
-
   return {
     async listReminders({ query }, ctx) {
       const where: WhereOptions = { tenantId: caller(ctx).tenant.id };
@@ -118,89 +32,41 @@ export function reminderRoutes(deps: RouteDeps) {
     },
 
     async createReminder({ body }, ctx) {
-      const audit = auditContext(ctx);
-      const now = new Date();
-      const plan: ReminderPlan = { offsets: [...(body.offsets ?? [0])].sort((a, b) => b - a), repeat: body.repeat };
-      const { schedule, first } = await planSchedule(body, plan, now);
-      const users = [...new Set(body.recipients.users ?? [])];
-      const emails = [...new Set((body.recipients.emails ?? []).map((e) => e.toLowerCase()))];
-      const webhooks = body.recipients.webhooks ?? [];
-      const channels = body.channels;
-      if (channels.includes('email') && !users.length && !emails.length) throw new ApiError(422, 'INVALID_REMINDER', 'The email channel needs recipients.users or recipients.emails');
-      if (channels.includes('in_app') && !users.length) throw new ApiError(422, 'INVALID_REMINDER', 'The in_app channel needs recipients.users');
-      if (channels.includes('webhook') && !webhooks.length) throw new ApiError(422, 'INVALID_REMINDER', 'The webhook channel needs recipients.webhooks');
-      if (users.length) {
-        const found = await User.count({ where: { tenantId: audit.tenantId, id: users, active: true } });
-        if (found !== users.length) throw new ApiError(422, 'UNKNOWN_USER', 'recipients.users names a user that is not an active user of this tenant');
-      }
-      const id = randomUUID();
-      const workflowId = businessWorkflowId({ domain: REMINDERS_DOMAIN, tenantId: audit.tenantId, entityId: id });
-      const state = freshState(schedule, now);
-      // The row and its audit event in one statement (one round trip, and no window in which the workflow
-      // runs but its creation was never audited); the workflow starts after, with no connection held
-      // across the Temporal call (which is what bounds the create rate).
-      const created = { tenantId: audit.tenantId, action: 'reminders.reminder.created', entityType: 'reminder', entityId: id } as const;
-      const reminder = await createWithAudit(Reminder, {
-        id, tenantId: audit.tenantId, subject: body.subject, message: body.message ?? '', objectType: body.object?.type ?? null, objectId: body.object?.id ?? null,
-        // Webhook secrets are stored sealed (lib/secrets.ts); only the delivering activity opens them.
-        channels, recipients: { users, emails, webhooks: webhooks.map((w) => ({ ...w, secret: sealSecret(w.secret, deps.config.secretsKey) })) }, recipientUsers: users, recipientEmails: emails,
-        dueAt: schedule.dueAt ? new Date(schedule.dueAt) : null, recurrence: schedule.recurrence ?? null, offsets: plan.offsets, repeat: plan.repeat ?? null,
-        status: 'active', nextTriggerAt: new Date(first.at), currentOccurrence: new Date(first.occurrence),
-        snoozedUntil: null, acknowledgedAt: null, occurrenceCount: 0, state, stateVersion: -1, workflowId, createdBy: audit.actor.id,
-      }, (row) => ({ ...audit, ...created, after: presentReminder(row), workflowId }));
-      await startOrUndo(
-        () => startBusinessWorkflow<typeof reminderWorkflow>(deps.temporal.client, {
-          workflowType: 'reminderWorkflow', taskQueue: REMINDERS_TASK_QUEUE, domain: REMINDERS_DOMAIN, tenantId: audit.tenantId,
-          entityType: 'reminder', entityId: id, initialStatus: 'active',
-          args: [{ tenantId: audit.tenantId, reminderId: id, channels, recipients: { users, emails, webhooks: webhooks.length }, schedule, plan, createdAt: now.toISOString() }],
-        }),
-        // If Temporal refuses, both go again: the reminder was never created.
-        () => destroyWithAudit(reminder, created),
-      );
-      deps.metrics.workflowStarts.inc({ workflow_type: 'reminderWorkflow' });
-      respond(ctx, presentReminder(reminder), { status: 201, location: `/v1/reminders/${id}` });
+      const reminder = await createReminder(deps, commandCaller(ctx), body);
+      respond(ctx, presentReminder(reminder), { status: 201, location: `/v1/reminders/${reminder.id}` });
     },
 
     async getReminder({ params }, ctx) {
-      respond(ctx, presentReminder(await findReminder(caller(ctx).tenant.id, params.reminderId)));
+      respond(ctx, presentReminder(await findInTenant(Reminder, caller(ctx).tenant.id, params.reminderId, 'Reminder')));
     },
 
     async previewReminder({ params, query }, ctx) {
-      const r = await findReminder(caller(ctx).tenant.id, params.reminderId);
-      const args: Parameters<typeof previewTriggers> = [{ ...r.state, status: r.status }, planOf(r), query.count ?? 10];
-      ctx.body = { items: r.state.schedule.recurrence ? await expandOffThread(() => workPool().run('previewTriggers', args, RECURRENCE_LIMITS.budgetMs)) : previewTriggers(...args) };
+      const r = await findInTenant(Reminder, caller(ctx).tenant.id, params.reminderId, 'Reminder');
+      ctx.body = { items: await previewReminder(r, query.count ?? 10) };
     },
 
     async listReminderDeliveries({ params, query }, ctx) {
-      const r = await findReminder(caller(ctx).tenant.id, params.reminderId);
+      const r = await findInTenant(Reminder, caller(ctx).tenant.id, params.reminderId, 'Reminder');
       ctx.body = page(await paginate(ReminderDeliveryAttempt, { where: { reminderId: r.id, tenantId: r.tenantId }, limit: query.limit, cursor: query.cursor, order: [['at', 'DESC'], ['id', 'DESC']] }), presentReminderDelivery);
     },
 
     async rescheduleReminder({ params, body }, ctx) {
-      const now = new Date();
-      const reminder = await findReminder(caller(ctx).tenant.id, params.reminderId);
-      const { schedule } = await planSchedule(body, planOf(reminder), now);
-      await command(ctx, params.reminderId, 'reminders.reminder.rescheduled', (h) => h.executeUpdate(rescheduleUpdate, { args: [{ schedule }] }), schedule);
+      respond(ctx, presentReminder(await rescheduleReminder(deps, commandCaller(ctx), params.reminderId, body)));
     },
-
     async snoozeReminder({ params, body }, ctx) {
-      if ((body.until === undefined) === (body.minutes === undefined)) throw new ApiError(422, 'INVALID_REMINDER', 'Give exactly one of until and minutes');
-      const until = new Date(body.until ?? Date.now() + body.minutes! * 60_000).toISOString();
-      if (Date.parse(until) <= Date.now()) throw new ApiError(422, 'TIME_IN_PAST', `until ${until} is in the past`);
-      await command(ctx, params.reminderId, 'reminders.reminder.snoozed', (h) => h.executeUpdate(snoozeUpdate, { args: [{ until }] }), { until });
+      respond(ctx, presentReminder(await snoozeReminder(deps, commandCaller(ctx), params.reminderId, body)));
     },
-
     async acknowledgeReminder({ params }, ctx) {
-      await command(ctx, params.reminderId, 'reminders.reminder.acknowledged', (h) => h.executeUpdate(acknowledgeUpdate, { args: [] }));
+      respond(ctx, presentReminder(await acknowledgeReminder(deps, commandCaller(ctx), params.reminderId)));
     },
     async pauseReminder({ params }, ctx) {
-      await command(ctx, params.reminderId, 'reminders.reminder.paused', (h) => h.executeUpdate(pauseUpdate, { args: [] }));
+      respond(ctx, presentReminder(await pauseReminder(deps, commandCaller(ctx), params.reminderId)));
     },
     async resumeReminder({ params }, ctx) {
-      await command(ctx, params.reminderId, 'reminders.reminder.resumed', (h) => h.executeUpdate(resumeUpdate, { args: [] }));
+      respond(ctx, presentReminder(await resumeReminder(deps, commandCaller(ctx), params.reminderId)));
     },
     async cancelReminder({ params }, ctx) {
-      await command(ctx, params.reminderId, 'reminders.reminder.cancelled', (h) => h.executeUpdate(cancelReminderUpdate, { args: [] }));
+      respond(ctx, presentReminder(await cancelReminder(deps, commandCaller(ctx), params.reminderId)));
     },
 
     async listMyNotifications({ query }, ctx) {
@@ -213,17 +79,11 @@ export function reminderRoutes(deps: RouteDeps) {
     },
 
     async markMyNotificationRead({ params }, ctx) {
-      const me = caller(ctx);
-      const n = await Notification.findOne({ where: { id: params.notificationId, tenantId: me.tenant.id, userId: me.user.id } });
-      if (!n) throw notFound(`Notification ${params.notificationId}`);
-      if (!n.read) await n.update({ read: true, readAt: new Date() });
-      respond(ctx, presentNotification(n));
+      respond(ctx, presentNotification(await markNotificationRead(commandCaller(ctx), params.notificationId)));
     },
 
     async markAllMyNotificationsRead(_input, ctx) {
-      const me = caller(ctx);
-      const [marked] = await Notification.update({ read: true, readAt: new Date() }, { where: { tenantId: me.tenant.id, userId: me.user.id, read: false } });
-      ctx.body = { marked };
+      ctx.body = { marked: await markAllNotificationsRead(commandCaller(ctx)) };
     },
   } satisfies RouteHandlers;
 }

@@ -1,13 +1,29 @@
-// Starting document jobs, shared by the API (POST /v1/documents) and by other domains (an approved
+// Document commands: save templates (every save a version), preview them, request documents and batches,
+// delete a document. Starting a document job (requestDocument) is shared with other domains (an approved
 // purchase order): one row in `documents` (the read model) and one workflow `documents:<tenant>:<id>`.
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
-import { Document, DocumentOutput, DocumentTemplate } from '../../db/models/documents';
-import type { documentWorkflow } from '../../workflows/documents';
-import { DOCUMENTS_DOMAIN, DOCUMENTS_TASK_QUEUE } from '../../workflows/documents.api';
+import { ActivityFailure, ApplicationFailure, type Client, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
+import { Op, Transaction, WhereOptions } from 'sequelize';
+import {
+  Document, DocumentBatch, DocumentOutput, DocumentTemplate, DocumentTemplateVersion, TemplateParts, TemplateSettings,
+} from '../../db/models/documents';
+import { StoredFile } from '../../db/models/files';
+import type { documentBatchWorkflow, documentPreviewWorkflow, documentWorkflow } from '../../workflows/documents';
+import {
+  DOCUMENT_BATCHES_DOMAIN, DOCUMENT_PREVIEWS_DOMAIN, DOCUMENTS_DOMAIN, DOCUMENTS_TASK_QUEUE, TEMPLATE_RENDER_ERROR,
+} from '../../workflows/documents.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
-import { AuditInput, createWithAudit, destroyWithAudit } from '../../lib/audit';
+import { AuditInput, createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit';
+import { deleteFile } from '../../lib/files';
+import { ApiError, serviceUnavailable, validationFailed } from '../../lib/problems';
 import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
+import { findInTenant } from '../../lib/tenancy';
+import { TaskLimitError } from '../../lib/work-pool';
+import { auditBy, Caller, CommandDeps, Precondition } from '../command';
+import type { Schemas } from '../schemas';
+import { workPool } from '../work-pool';
+import { presentDocument } from './presenters';
+import { PARTIAL_NAME, TEMPLATE_LIMITS, TemplateRenderError, TemplateSyntaxError } from './templates';
 
 interface DocumentRequestBase {
   tenantId: string;
@@ -56,4 +72,241 @@ export async function requestDocument(client: Client, r: DocumentRequest): Promi
     () => (r.audit ? destroyWithAudit(doc, requested) : doc.destroy()),
   );
   return doc;
+}
+
+// Templates
+
+const DEFAULT_MARGINS = { top: '20mm', right: '15mm', bottom: '20mm', left: '15mm' };
+
+type TemplateBody = Schemas['DocumentTemplateUpdate'];
+type TemplateFields = { name: string; description: string | null; settings: TemplateSettings; parts: TemplateParts };
+
+function settingsOf(body: TemplateBody): TemplateSettings {
+  return {
+    paperSize: body.paperSize ?? 'A4', orientation: body.orientation ?? 'portrait',
+    margins: { ...DEFAULT_MARGINS, ...(body.margins ?? {}) }, variables: body.variables ?? 'lenient',
+  };
+}
+
+function partsOf(p: Schemas['DocumentTemplateParts']): TemplateParts {
+  // OpenAPI 3.0 cannot say what a map's keys look like, so partial names are checked here.
+  const badNames = Object.keys(p.partials ?? {}).filter((n) => !PARTIAL_NAME.test(n));
+  if (badNames.length) throw validationFailed(badNames.map((n) => ({ path: `/requestBody/parts/partials/${n}`, message: `must match ${PARTIAL_NAME.source}` })));
+  return { base: p.base ?? '', header: p.header ?? '', footer: p.footer ?? '', css: p.css ?? '', partials: p.partials ?? {} };
+}
+
+/**
+ * Template work on the work pool (off the request thread, within TEMPLATE_LIMITS.budgetMs): a syntax error
+ * is a 422 naming part, line and column, a render error 422 TEMPLATE_RENDER_ERROR, and work stopped for
+ * time or memory 422 TEMPLATE_RENDER_LIMIT.
+ */
+async function templateWork<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof TemplateSyntaxError) {
+      const message = `line ${err.line}, column ${err.column}: ${err.message.split(': ').slice(1).join(': ')}`;
+      throw new ApiError(422, 'TEMPLATE_SYNTAX_ERROR', err.message, { errors: [{ path: `/parts/${err.part}`, message, line: err.line, column: err.column }] });
+    }
+    if (err instanceof TemplateRenderError) throw new ApiError(422, 'TEMPLATE_RENDER_ERROR', err.message);
+    if (err instanceof TaskLimitError) throw new ApiError(422, 'TEMPLATE_RENDER_LIMIT', `The template ${err.message}; make it do less work (smaller loops, less data)`);
+    throw err;
+  }
+}
+
+/** Every part must parse before anything is saved. */
+const checkParts = (parts: TemplateParts) => templateWork(() => workPool().run('checkTemplate', [parts], TEMPLATE_LIMITS.budgetMs));
+
+/** One part's text (`base`, `css`, `partials.<name>` …); own properties only, a part name is never looked up on a prototype. */
+export function readPart(parts: TemplateParts, part: string): string | undefined {
+  const [holder, name] = part.startsWith('partials.') ? [parts.partials, part.slice('partials.'.length)] : [parts, part];
+  const value: unknown = Object.hasOwn(holder, name) ? (holder as Record<string, unknown>)[name] : undefined;
+  return typeof value === 'string' ? value : undefined;
+}
+
+function writePart(parts: TemplateParts, part: string, text: string): TemplateParts {
+  if (!part.startsWith('partials.')) return { ...parts, [part]: text };
+  const name = part.slice('partials.'.length);
+  const partials = { ...parts.partials };
+  // An empty body removes a partial (a part of the page is just cleared).
+  if (text === '') delete partials[name];
+  else partials[name] = text;
+  return { ...parts, partials };
+}
+
+export async function createDocumentTemplate(deps: CommandDeps, c: Caller, input: Schemas['DocumentTemplateInput']): Promise<DocumentTemplate> {
+  const parts = partsOf(input.parts);
+  await checkParts(parts);
+  const settings = settingsOf(input);
+  return deps.sequelize.transaction(async (transaction) => {
+    if (await DocumentTemplate.count({ where: { tenantId: c.tenantId, code: input.code }, transaction })) {
+      throw new ApiError(409, 'ALREADY_EXISTS', `A document template with code "${input.code}" exists already`);
+    }
+    const fields = { name: input.name, description: input.description ?? null, settings, parts };
+    const created = await DocumentTemplate.create({ id: randomUUID(), tenantId: c.tenantId, code: input.code, ...fields, version: 1 }, { transaction });
+    await DocumentTemplateVersion.create({ templateId: created.id, version: 1, tenantId: c.tenantId, ...fields, createdBy: c.actor.id }, { transaction });
+    await recordAudit({ ...auditBy(c), action: 'documents.template.created', entityType: 'document_template', entityId: created.id, after: { code: input.code, version: 1 } }, transaction);
+    return created;
+  });
+}
+
+/** Saves a new version of the template (row locked, precondition checked) with what `change` makes of the current one. */
+async function saveVersion(deps: CommandDeps, c: Caller, id: string, change: (t: DocumentTemplate) => TemplateFields, precondition?: Precondition): Promise<DocumentTemplate> {
+  return deps.sequelize.transaction(async (transaction) => {
+    const t = await findInTenant(DocumentTemplate, c.tenantId, id, 'Document template', { transaction, lock: transaction.LOCK.UPDATE });
+    precondition?.(t.version);
+    const next = change(t);
+    await checkParts(next.parts);
+    const before = { version: t.version };
+    Object.assign(t, next, { version: t.version + 1 });
+    await t.save({ transaction });
+    await DocumentTemplateVersion.create({ templateId: t.id, version: t.version, tenantId: c.tenantId, ...next, createdBy: c.actor.id }, { transaction });
+    await recordAudit({ ...auditBy(c), action: 'documents.template.updated', entityType: 'document_template', entityId: t.id, before, after: { version: t.version } }, transaction);
+    return t;
+  });
+}
+
+/** The whole template replaced: a new version. */
+export function updateDocumentTemplate(deps: CommandDeps, c: Caller, id: string, input: TemplateBody, precondition?: Precondition): Promise<DocumentTemplate> {
+  return saveVersion(deps, c, id, () => ({ name: input.name, description: input.description ?? null, settings: settingsOf(input), parts: partsOf(input.parts) }), precondition);
+}
+
+/** One part replaced (an empty partial removed): a new version. */
+export function putDocumentTemplatePart(deps: CommandDeps, c: Caller, id: string, part: string, text: string, precondition?: Precondition): Promise<DocumentTemplate> {
+  return saveVersion(deps, c, id, (cur) => ({ name: cur.name, description: cur.description, settings: cur.settings, parts: writePart(cur.parts, part, text) }), precondition);
+}
+
+export async function deleteDocumentTemplate(deps: CommandDeps, c: Caller, id: string): Promise<void> {
+  await deps.sequelize.transaction(async (transaction) => {
+    const t = await findInTenant(DocumentTemplate, c.tenantId, id, 'Document template', { transaction, lock: transaction.LOCK.UPDATE });
+    const running = await Document.count({ where: { templateId: t.id, status: ['queued', 'rendering'] }, transaction });
+    if (running) throw new ApiError(409, 'DEPENDENCY_EXISTS', `${running} document job(s) of this template are still running`, { count: running });
+    await t.destroy({ transaction });
+    await recordAudit({ ...auditBy(c), action: 'documents.template.deleted', entityType: 'document_template', entityId: t.id, before: { code: t.code, version: t.version } }, transaction);
+  });
+}
+
+/**
+ * Sample data rendered, nothing stored: HTML on the API's work pool, a PDF by the workers' Chromium pool (a
+ * short workflow returns the bytes).
+ */
+export async function previewDocumentTemplate(deps: CommandDeps, c: Caller, id: string, input: Schemas['DocumentPreviewInput']): Promise<{ html: string } | { pdf: Buffer }> {
+  const t = await findInTenant(DocumentTemplate, c.tenantId, id, 'Document template');
+  if ((input.output ?? 'html') === 'html') {
+    return { html: (await templateWork(() => workPool().run('renderTemplate', [t.parts, t.settings, input.data, `${t.id}:${t.version}`], TEMPLATE_LIMITS.budgetMs))).html };
+  }
+  try {
+    const pdf = await deps.temporal.client.workflow.execute<typeof documentPreviewWorkflow>('documentPreviewWorkflow', {
+      taskQueue: DOCUMENTS_TASK_QUEUE, workflowId: businessWorkflowId({ domain: DOCUMENT_PREVIEWS_DOMAIN, tenantId: c.tenantId, entityId: randomUUID() }),
+      args: [{ tenantId: c.tenantId, templateId: t.id, version: t.version, data: input.data }], workflowExecutionTimeout: '1 minute',
+    });
+    return { pdf: Buffer.from(pdf, 'base64') };
+  } catch (err) {
+    const cause = err instanceof WorkflowFailedError && err.cause instanceof ActivityFailure ? err.cause.cause : undefined;
+    if (cause instanceof ApplicationFailure && cause.type === TEMPLATE_RENDER_ERROR) throw new ApiError(422, 'TEMPLATE_RENDER_ERROR', cause.message);
+    // No documents worker answered within the minute (none running, or all busy).
+    if (err instanceof WorkflowFailedError && err.cause instanceof TimeoutFailure) {
+      throw serviceUnavailable('No documents worker rendered the preview within a minute; try again, or preview as HTML', 30);
+    }
+    throw err;
+  }
+}
+
+// Documents and batches
+
+/** The tenant's template with that code; a request naming another is refused (422). */
+async function templateByCode(tenantId: string, code: string): Promise<DocumentTemplate> {
+  const t = await DocumentTemplate.findOne({ where: { tenantId, code } });
+  if (!t) throw new ApiError(422, 'UNKNOWN_TEMPLATE', `No document template with code "${code}"`);
+  return t;
+}
+
+/** A caller's document job (its request audited with it). */
+export async function requestDocumentFor(deps: CommandDeps, c: Caller, input: Schemas['DocumentInput']): Promise<Document> {
+  const template = await templateByCode(c.tenantId, input.templateCode);
+  const doc = await requestDocument(deps.temporal.client, {
+    tenantId: c.tenantId, template, data: input.data, output: input.output ?? 'pdf', fileName: input.fileName,
+    objectType: input.objectType, objectId: input.objectId, createdBy: c.actor.id, audit: auditBy(c),
+  });
+  deps.metrics.workflowStarts.inc({ workflow_type: 'documentWorkflow' });
+  return doc;
+}
+
+/** Deletes a ready or failed document with its file (the bytes too, once nothing else uses them). */
+export async function deleteDocument(deps: CommandDeps, c: Caller, id: string): Promise<void> {
+  const doc = await findInTenant(Document, c.tenantId, id, 'Document');
+  if (doc.status === 'queued' || doc.status === 'rendering') throw new ApiError(409, 'DOCUMENT_BUSY', `The document is ${doc.status}; delete it once it is ready or failed`);
+  const file = doc.fileId ? await StoredFile.findOne({ where: { id: doc.fileId, tenantId: c.tenantId } }) : null;
+  // The document, its file and the audit event go together, then the bytes if nothing else uses them.
+  const removeDocument = async (transaction: Transaction) => {
+    await doc.destroy({ transaction });
+    await recordAudit({ ...auditBy(c), action: 'documents.document.deleted', entityType: 'document', entityId: doc.id, before: presentDocument(doc) }, transaction);
+  };
+  if (file) await deleteFile(deps.blobs, file, removeDocument);
+  else await deps.sequelize.transaction(removeDocument);
+}
+
+/** One workflow for many documents: its items are rows (queued) from the start. */
+export async function requestDocumentBatch(deps: CommandDeps, c: Caller, input: Schemas['DocumentBatchInput']): Promise<DocumentBatch> {
+  const template = await templateByCode(c.tenantId, input.templateCode);
+  const output: DocumentOutput = input.output ?? 'pdf';
+  const id = randomUUID();
+  const workflowId = businessWorkflowId({ domain: DOCUMENT_BATCHES_DOMAIN, tenantId: c.tenantId, entityId: id });
+  const batch = await deps.sequelize.transaction(async (transaction) => {
+    const created = await DocumentBatch.create({
+      id, tenantId: c.tenantId, templateId: template.id, templateVersion: template.version, output, status: 'queued',
+      total: input.items.length, workflowId, createdBy: c.actor.id,
+    }, { transaction });
+    // Items are rows from the start: the workflow pages through them, and each is downloadable by id.
+    for (let i = 0; i < input.items.length; i += 1000) {
+      await Document.bulkCreate(input.items.slice(i, i + 1000).map((item, j) => {
+        const docId = randomUUID();
+        return {
+          id: docId, tenantId: c.tenantId, templateId: template.id, templateCode: template.code, templateVersion: template.version,
+          batchId: id, batchIndex: i + j, output, fileName: item.fileName ?? `${template.code}-${i + j + 1}.${output}`,
+          objectType: item.objectType ?? null, objectId: item.objectId ?? null, data: item.data, status: 'queued' as const, originKey: null,
+          workflowId, createdBy: c.actor.id,
+        };
+      }), { transaction });
+    }
+    await recordAudit({ ...auditBy(c), action: 'documents.batch.requested', entityType: 'document_batch', entityId: id, after: { templateCode: template.code, total: input.items.length }, workflowId }, transaction);
+    return created;
+  });
+  await startOrUndo(
+    () => startBusinessWorkflow<typeof documentBatchWorkflow>(deps.temporal.client, {
+      workflowType: 'documentBatchWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENT_BATCHES_DOMAIN, tenantId: c.tenantId,
+      entityType: 'document_batch', entityId: id, initialStatus: 'queued',
+      args: [{ tenantId: c.tenantId, batchId: id, chunkSize: deps.config.documents.batchChunkSize }],
+    }),
+    // Its queued items would never render and would block the template's deletion: take them back.
+    () => deps.sequelize.transaction(async (transaction) => {
+      await Document.destroy({ where: { batchId: id, tenantId: c.tenantId }, transaction });
+      await batch.destroy({ transaction });
+    }),
+  );
+  deps.metrics.workflowStarts.inc({ workflow_type: 'documentBatchWorkflow' });
+  return batch;
+}
+
+/** File names inside a ZIP: unique, so two items called "invoice.pdf" both survive. */
+function uniqueName(used: Set<string>, name: string): string {
+  let candidate = name;
+  for (let i = 2; used.has(candidate); i++) candidate = name.replace(/(\.[^.]*)?$/, (ext) => `-${i}${ext}`);
+  used.add(candidate);
+  return candidate;
+}
+
+/** A finished batch's ready documents, in item order, each under a name unique in the batch. */
+export async function batchFiles(batch: DocumentBatch): Promise<{ name: string; file: StoredFile }[]> {
+  const docs = await Document.findAll({ attributes: ['fileName', 'fileId'], where: { batchId: batch.id, tenantId: batch.tenantId, status: 'ready' }, order: [['batchIndex', 'ASC']], raw: true });
+  const files = new Map<string, StoredFile>();
+  const ids = docs.map((d) => d.fileId!).filter(Boolean);
+  for (let i = 0; i < ids.length; i += 1000) {
+    for (const f of await StoredFile.findAll({ where: { tenantId: batch.tenantId, id: { [Op.in]: ids.slice(i, i + 1000) } } as WhereOptions<StoredFile> })) files.set(f.id, f);
+  }
+  const used = new Set<string>();
+  return docs.flatMap((d) => {
+    const file = files.get(d.fileId!);
+    return file ? [{ name: uniqueName(used, d.fileName), file }] : [];
+  });
 }

@@ -149,6 +149,24 @@ describe('roles', () => {
     expect(actions).toEqual(['identity.role.created', 'identity.role.updated', 'identity.role.deleted']);
   });
 
+  it('serves a strong ETag and compares If-Match strongly; the weak form served before still matches for one release', async () => {
+    const { key } = await buildCaller(['identity.roles.read', 'identity.roles.manage']);
+    const created = await app.call('post', '/v1/roles', key).send({ key: 'clerk', title: 'Clerk', permissions: [] }).expect(201);
+    const etag = created.headers.etag;
+    expect(etag).toMatch(/^"v\d+"$/);
+    // A weak tag never matches under If-Match (RFC 9110), even one naming the current version's strong tag.
+    const weak = await app.call('patch', '/v1/roles/clerk', key).set('If-Match', `W/${etag}`).send({ title: 'Weak' }).expect(412);
+    expect(weak.body.code).toBe('PRECONDITION_FAILED');
+    // W/"<version>", what users, roles and purchase orders answered before, is still taken.
+    const version = etag.slice(2, -1);
+    const legacy = await app.call('patch', '/v1/roles/clerk', key).set('If-Match', `W/"${version}"`).send({ title: 'Legacy' }).expect(200);
+    expect(legacy.headers.etag).toBe(`"v${Number(version) + 1}"`);
+    // …but only for the current version.
+    await app.call('patch', '/v1/roles/clerk', key).set('If-Match', `W/"${version}"`).send({ title: 'Stale' }).expect(412);
+    await app.call('patch', '/v1/roles/clerk', key).set('If-Match', `"nope", ${legacy.headers.etag}`).send({ title: 'Listed' }).expect(200);
+    expect((await app.call('get', '/v1/roles/clerk', key).expect(200)).body.title).toBe('Listed');
+  });
+
   it('refuses permissions not in the catalogue with 422 UNKNOWN_PERMISSION', async () => {
     const { key } = await buildCaller(['*']);
     const res = await app.call('post', '/v1/roles', key).send({ key: 'odd', title: 'Odd', permissions: ['audit.read', 'nuclear.launch'] }).expect(422);

@@ -1,0 +1,211 @@
+// Identity commands: users, roles and API keys of a tenant, each change audited in its transaction.
+//
+// Nobody grants what they do not hold: a role, a user's roles or a key's scopes may only carry permissions
+// the calling credential holds itself (its scopes included), and a user, role or key that can do something
+// the caller cannot is not the caller's to change. The last user holding '*' in a tenant stays.
+import { randomUUID } from 'node:crypto';
+import { QueryTypes, Sequelize, Transaction } from 'sequelize';
+import { ApiKey, Role, User, UserRole } from '../../db/models/identity';
+import { recordAudit } from '../../lib/audit';
+import { ApiError } from '../../lib/problems';
+import { findInTenant } from '../../lib/tenancy';
+import { auditBy, Caller, Precondition } from '../command';
+import type { Schemas } from '../schemas';
+import { generateApiKey } from './keys';
+import { grants, PermissionSet } from './permissions';
+import { presentApiKey, presentRole, presentUser } from './presenters';
+
+export interface IdentityDeps {
+  sequelize: Sequelize;
+  /** The permission names of openapi.yaml's catalogue (x-permissions). */
+  permissionCatalogue: readonly string[];
+}
+
+export const ROLE_INCLUDE = [{ model: Role, as: 'roles', through: { attributes: [] } }];
+
+/** Keys of pg_advisory_xact_lock(class, hashtext(tenant)): one identity change per tenant at a time. */
+const IDENTITY_LOCK_CLASS = 727_275;
+export const MANAGE_OTHERS_KEYS = 'identity.apikeys.manage_others';
+
+const permissionsOf = (roles: readonly Role[]): string[] => roles.flatMap((r) => r.permissions);
+
+/** 403 unless the caller holds every one of `perms`; `why` says whose they are. */
+function refuseBeyond(c: Caller, perms: Iterable<string>, why: (beyond: string) => string): void {
+  const beyond = c.permissions.missing(perms);
+  if (beyond.length) throw new ApiError(403, 'PERMISSION_ESCALATION', why(beyond.join(', ')), { permission: beyond[0] });
+}
+
+const cannotGrant = (beyond: string) => `You cannot grant what you do not hold: ${beyond}`;
+
+/** A permission must name a catalogue entry, or be a wildcard that covers at least one. */
+function assertKnownPermissions(catalogue: readonly string[], perms: string[]): void {
+  const unknown = perms.filter((p) => !catalogue.includes(p) && !catalogue.some((k) => grants([p], k)));
+  if (unknown.length) throw new ApiError(422, 'UNKNOWN_PERMISSION', `Not in the permission catalogue: ${unknown.join(', ')} (see GET /v1/permissions)`);
+}
+
+async function rolesByKey(tenantId: string, keys: string[]): Promise<Role[]> {
+  const roles = await Role.findAll({ where: { tenantId, key: keys } });
+  const missing = keys.filter((k) => !roles.some((r) => r.key === k));
+  if (missing.length) throw new ApiError(422, 'UNKNOWN_ROLE', `No such role: ${missing.join(', ')}`);
+  return roles;
+}
+
+/**
+ * Serialises the changes that can take '*' away inside one tenant, so two admins demoting each other at
+ * the same moment cannot both see the other one still holding it.
+ */
+async function lockTenantIdentity(sequelize: Sequelize, tenantId: string, transaction: Transaction): Promise<void> {
+  await sequelize.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', { bind: [IDENTITY_LOCK_CLASS, tenantId], transaction });
+}
+
+/** Active users holding '*' through a role (other than `withoutRoleId`, for a role about to go). */
+async function countAdmins(sequelize: Sequelize, tenantId: string, transaction: Transaction, withoutRoleId?: string): Promise<number> {
+  const [row] = await sequelize.query<{ n: number }>(
+    `SELECT count(DISTINCT u.id)::int AS n FROM users u
+       JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
+      WHERE u.tenant_id = $1 AND u.active AND r.permissions @> '["*"]'::jsonb AND r.id IS DISTINCT FROM $2`,
+    { bind: [tenantId, withoutRoleId ?? null], type: QueryTypes.SELECT, transaction },
+  );
+  return row.n;
+}
+
+function refuseLastAdmin(before: number, after: number): void {
+  if (before > 0 && after === 0) {
+    throw new ApiError(409, 'LAST_ADMIN', "This would leave the tenant without an active user holding '*'; give '*' to someone else first");
+  }
+}
+
+export async function createUser(deps: IdentityDeps, c: Caller, input: Schemas['UserCreate']): Promise<User> {
+  return deps.sequelize.transaction(async (transaction) => {
+    const roles = await rolesByKey(c.tenantId, input.roles ?? []);
+    refuseBeyond(c, permissionsOf(roles), cannotGrant);
+    const exists = await User.count({ where: { tenantId: c.tenantId, email: input.email.toLowerCase() }, transaction });
+    if (exists) throw new ApiError(409, 'ALREADY_EXISTS', `A user with email ${input.email} exists already`);
+    const created = await User.create({ id: randomUUID(), tenantId: c.tenantId, email: input.email.toLowerCase(), name: input.name }, { transaction });
+    await UserRole.bulkCreate(roles.map((r) => ({ userId: created.id, roleId: r.id, tenantId: c.tenantId })), { transaction });
+    created.roles = roles;
+    await recordAudit({ ...auditBy(c), action: 'identity.user.created', entityType: 'user', entityId: created.id, after: presentUser(created) }, transaction);
+    return created;
+  });
+}
+
+export async function updateUser(deps: IdentityDeps, c: Caller, userId: string, input: Schemas['UserUpdate'], precondition?: Precondition): Promise<User> {
+  return deps.sequelize.transaction(async (transaction) => {
+    await lockTenantIdentity(deps.sequelize, c.tenantId, transaction);
+    const found = await findInTenant(User, c.tenantId, userId, 'User', { include: ROLE_INCLUDE, transaction, lock: { level: transaction.LOCK.UPDATE, of: User } });
+    precondition?.(found.version);
+    refuseBeyond(c, permissionsOf(found.roles ?? []), (beyond) => `User ${found.id} holds ${beyond}, which you do not hold: only someone who holds all of it may change this user`);
+    const roles = input.roles === undefined ? undefined : await rolesByKey(c.tenantId, input.roles);
+    if (roles) refuseBeyond(c, permissionsOf(roles), cannotGrant);
+    const adminsBefore = await countAdmins(deps.sequelize, c.tenantId, transaction);
+    const before = presentUser(found);
+    if (input.name !== undefined) found.name = input.name;
+    if (input.active !== undefined) found.active = input.active;
+    if (roles) {
+      await UserRole.destroy({ where: { userId: found.id }, transaction });
+      await UserRole.bulkCreate(roles.map((r) => ({ userId: found.id, roleId: r.id, tenantId: c.tenantId })), { transaction });
+      found.roles = roles;
+      found.changed('updatedAt', true);
+    }
+    await found.save({ transaction });
+    refuseLastAdmin(adminsBefore, await countAdmins(deps.sequelize, c.tenantId, transaction));
+    await recordAudit({ ...auditBy(c), action: 'identity.user.updated', entityType: 'user', entityId: found.id, before, after: presentUser(found) }, transaction);
+    return found;
+  });
+}
+
+export async function createRole(deps: IdentityDeps, c: Caller, input: Schemas['RoleCreate']): Promise<Role> {
+  assertKnownPermissions(deps.permissionCatalogue, input.permissions);
+  refuseBeyond(c, input.permissions, cannotGrant);
+  return deps.sequelize.transaction(async (transaction) => {
+    if (await Role.count({ where: { tenantId: c.tenantId, key: input.key }, transaction })) {
+      throw new ApiError(409, 'ALREADY_EXISTS', `Role ${input.key} exists already`);
+    }
+    const created = await Role.create({ id: randomUUID(), tenantId: c.tenantId, key: input.key, title: input.title, permissions: [...new Set(input.permissions)] }, { transaction });
+    await recordAudit({ ...auditBy(c), action: 'identity.role.created', entityType: 'role', entityId: created.key, after: presentRole(created) }, transaction);
+    return created;
+  });
+}
+
+export async function updateRole(deps: IdentityDeps, c: Caller, key: string, input: Schemas['RoleUpdate'], precondition?: Precondition): Promise<Role> {
+  if (input.permissions) assertKnownPermissions(deps.permissionCatalogue, input.permissions);
+  return deps.sequelize.transaction(async (transaction) => {
+    await lockTenantIdentity(deps.sequelize, c.tenantId, transaction);
+    const found = await findInTenant(Role, c.tenantId, { key }, `Role ${key}`, { transaction, lock: transaction.LOCK.UPDATE });
+    precondition?.(found.version);
+    refuseBeyond(c, found.permissions, (beyond) => `Role ${found.key} grants ${beyond}, which you do not hold: only someone who holds all of it may change this role`);
+    if (input.permissions) refuseBeyond(c, input.permissions, cannotGrant);
+    const adminsBefore = await countAdmins(deps.sequelize, c.tenantId, transaction);
+    const before = presentRole(found);
+    if (input.title !== undefined) found.title = input.title;
+    if (input.permissions !== undefined) found.permissions = [...new Set(input.permissions)];
+    await found.save({ transaction });
+    refuseLastAdmin(adminsBefore, await countAdmins(deps.sequelize, c.tenantId, transaction));
+    await recordAudit({ ...auditBy(c), action: 'identity.role.updated', entityType: 'role', entityId: found.key, before, after: presentRole(found) }, transaction);
+    return found;
+  });
+}
+
+export async function deleteRole(deps: IdentityDeps, c: Caller, key: string): Promise<void> {
+  await deps.sequelize.transaction(async (transaction) => {
+    await lockTenantIdentity(deps.sequelize, c.tenantId, transaction);
+    const role = await findInTenant(Role, c.tenantId, { key }, `Role ${key}`, { transaction, lock: transaction.LOCK.UPDATE });
+    refuseBeyond(c, role.permissions, (beyond) => `Role ${role.key} grants ${beyond}, which you do not hold: only someone who holds all of it may delete this role`);
+    // Checked before the holders: "the last admin's role" says more than "a role someone holds".
+    refuseLastAdmin(await countAdmins(deps.sequelize, c.tenantId, transaction), await countAdmins(deps.sequelize, c.tenantId, transaction, role.id));
+    const holders = await UserRole.count({ where: { roleId: role.id }, transaction });
+    if (holders) throw new ApiError(409, 'DEPENDENCY_EXISTS', `Role ${role.key} is held by ${holders} user(s); take it from them first`, { count: holders });
+    await role.destroy({ transaction });
+    await recordAudit({ ...auditBy(c), action: 'identity.role.deleted', entityType: 'role', entityId: role.key, before: presentRole(role) }, transaction);
+  });
+}
+
+/** A new key and its secret (shown once, stored hashed). */
+export async function createApiKey(deps: IdentityDeps, c: Caller, input: Schemas['ApiKeyCreate']): Promise<{ key: ApiKey; secret: string }> {
+  const ownerId = input.userId ?? c.userId;
+  const forOther = ownerId !== c.userId;
+  if (forOther && !c.permissions.has(MANAGE_OTHERS_KEYS)) {
+    throw new ApiError(403, 'PERMISSION_DENIED', `A key for another user needs the permission '${MANAGE_OTHERS_KEYS}'`, { permission: MANAGE_OTHERS_KEYS });
+  }
+  if (input.scopes) {
+    assertKnownPermissions(deps.permissionCatalogue, input.scopes);
+    refuseBeyond(c, input.scopes, cannotGrant);
+  }
+  // Never wider than the calling credential: without scopes, a key made with a scoped key or token (or
+  // for someone else) gets the caller's effective permissions as its scopes. Only a key an unscoped
+  // caller makes for itself follows its roles (it can never do more than its maker).
+  const scopes = input.scopes ?? (forOther || c.permissions.scopes !== null ? c.permissions.list() : null);
+  if (input.expiresAt && new Date(input.expiresAt) <= new Date()) {
+    throw new ApiError(422, 'INVALID_RANGE', 'expiresAt must be in the future');
+  }
+  if (!(await User.count({ where: { id: ownerId, tenantId: c.tenantId, active: true } }))) {
+    throw new ApiError(422, 'UNKNOWN_USER', `No active user ${ownerId} in this tenant`);
+  }
+  const { prefix, secret, secretHash } = generateApiKey();
+  const key = await deps.sequelize.transaction(async (transaction) => {
+    const created = await ApiKey.create({
+      id: randomUUID(), tenantId: c.tenantId, userId: ownerId, name: input.name, prefix, secretHash,
+      scopes: scopes ? [...new Set(scopes)] : null, expiresAt: input.expiresAt ? new Date(input.expiresAt) : null,
+    }, { transaction });
+    // The key's userId names whom it acts as; a key for someone else has its own action to search for.
+    const action = forOther ? 'identity.apikey.created_for_user' : 'identity.apikey.created';
+    await recordAudit({ ...auditBy(c), action, entityType: 'api_key', entityId: created.id, after: presentApiKey(created) }, transaction);
+    return created;
+  });
+  return { key, secret };
+}
+
+export async function revokeApiKey(deps: IdentityDeps, c: Caller, id: string): Promise<ApiKey> {
+  return deps.sequelize.transaction(async (transaction) => {
+    const found = await findInTenant(ApiKey, c.tenantId, id, 'API key', { transaction, lock: transaction.LOCK.UPDATE });
+    const owner = await User.findOne({ where: { id: found.userId, tenantId: c.tenantId }, include: ROLE_INCLUDE, transaction });
+    const canDo = new PermissionSet(permissionsOf(owner?.roles ?? []), found.scopes).list();
+    refuseBeyond(c, canDo, (beyond) => `This key can do ${beyond}, which you do not hold: only someone who holds all of it may revoke it`);
+    if (found.revokedAt) return found; // revoking twice changes nothing
+    const before = presentApiKey(found);
+    found.revokedAt = new Date();
+    await found.save({ transaction });
+    await recordAudit({ ...auditBy(c), action: 'identity.apikey.revoked', entityType: 'api_key', entityId: found.id, before, after: presentApiKey(found) }, transaction);
+    return found;
+  });
+}

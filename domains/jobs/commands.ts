@@ -1,0 +1,164 @@
+// Job schedule commands: schedules kept in step with Temporal Schedules (created, changed and deleted inside
+// the transaction that writes their row, so neither is left without the other), run now, cancel a run.
+import { randomUUID } from 'node:crypto';
+import { ScheduleNotFoundError, ScheduleOptions, ScheduleOverlapPolicy, ScheduleUpdateOptions, WorkflowNotFoundError } from '@temporalio/client';
+import { CronExpressionParser } from 'cron-parser';
+import { IANAZone } from 'luxon';
+import { JobRun, JobSchedule } from '../../db/models/jobs';
+import { recordAudit } from '../../lib/audit';
+import { ApiError } from '../../lib/problems';
+import { findInTenant } from '../../lib/tenancy';
+import { JOBS_DOMAIN, JOBS_TASK_QUEUE, JobRunInput } from '../../workflows/jobs.api';
+import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '../../workflows/search-attributes';
+import { auditBy, Caller, CommandDeps } from '../command';
+import type { Schemas } from '../schemas';
+import { checkJobParams, JobParamsError } from './job-types';
+import { presentJobSchedule } from './presenters';
+
+const OVERLAP: Record<JobSchedule['overlapPolicy'], ScheduleOverlapPolicy> = {
+  skip: 'SKIP', buffer_one: 'BUFFER_ONE', buffer_all: 'BUFFER_ALL', cancel_other: 'CANCEL_OTHER', terminate_other: 'TERMINATE_OTHER', allow_all: 'ALLOW_ALL',
+};
+
+type Fields = Pick<JobSchedule, 'jobType' | 'params' | 'cron' | 'runAt' | 'timezone' | 'paused' | 'overlapPolicy' | 'catchupWindowSeconds' | 'retry'>;
+
+/** Refuses a schedule Temporal would misread or the job would fail on: the reason is in the 422. */
+function checkSchedule(f: Fields): void {
+  try {
+    checkJobParams(f.jobType, f.params);
+  } catch (err) {
+    if (err instanceof JobParamsError) throw new ApiError(422, 'INVALID_JOB', err.message);
+    throw err;
+  }
+  if (!IANAZone.isValidZone(f.timezone)) throw new ApiError(422, 'INVALID_JOB', `timezone: "${f.timezone}" is not an IANA time zone`);
+  if ((f.cron === null) === (f.runAt === null)) throw new ApiError(422, 'INVALID_JOB', 'Give exactly one of cron and runAt');
+  if (f.cron !== null) {
+    // Five fields exactly: Temporal reads six or seven as seconds/years, which would silently change the meaning.
+    if (f.cron.trim().split(/\s+/).length !== 5) throw new ApiError(422, 'INVALID_CRON', `cron: "${f.cron}" must have 5 fields (minute hour day-of-month month day-of-week)`);
+    try {
+      CronExpressionParser.parse(f.cron, { tz: f.timezone });
+    } catch (err) {
+      throw new ApiError(422, 'INVALID_CRON', `cron: ${(err as Error).message}`);
+    }
+  }
+  if (f.runAt !== null && f.runAt.getTime() <= Date.now()) throw new ApiError(422, 'TIME_IN_PAST', `runAt ${f.runAt.toISOString()} is in the past`);
+  // A single run is a Temporal calendar entry, whose year must lie in 2000–2100.
+  if (f.runAt !== null && f.runAt.getUTCFullYear() > 2100) throw new ApiError(422, 'INVALID_JOB', `runAt ${f.runAt.toISOString()} is after 2100 (Temporal schedules end there)`);
+}
+
+function spec(f: Fields): ScheduleOptions['spec'] {
+  if (f.cron !== null) return { cronExpressions: [f.cron], timezone: f.timezone };
+  const t = f.runAt!;
+  const MONTHS = ['JANUARY', 'FEBRUARY', 'MARCH', 'APRIL', 'MAY', 'JUNE', 'JULY', 'AUGUST', 'SEPTEMBER', 'OCTOBER', 'NOVEMBER', 'DECEMBER'] as const;
+  // A single instant, written as a UTC calendar entry that matches only that second.
+  return { calendars: [{ year: t.getUTCFullYear(), month: MONTHS[t.getUTCMonth()], dayOfMonth: t.getUTCDate(), hour: t.getUTCHours(), minute: t.getUTCMinutes(), second: t.getUTCSeconds() }], timezone: 'UTC' };
+}
+
+function scheduleOptions(s: JobSchedule): ScheduleUpdateOptions {
+  const input: JobRunInput = {
+    tenantId: s.tenantId, scheduleId: s.id, jobType: s.jobType, params: s.params,
+    retry: { maximumAttempts: s.retry.maximumAttempts, initialIntervalSeconds: s.retry.initialIntervalSeconds },
+  };
+  return {
+    spec: spec(s),
+    action: {
+      type: 'startWorkflow', workflowType: 'jobRunWorkflow', taskQueue: JOBS_TASK_QUEUE, args: [input],
+      // Temporal appends the scheduled time, so each run has its own id: jobs:<tenant>:<schedule>-<time>.
+      workflowId: businessWorkflowId({ domain: JOBS_DOMAIN, tenantId: s.tenantId, entityId: s.id }),
+      typedSearchAttributes: [
+        { key: TENANT_ID, value: s.tenantId }, { key: ENTITY_TYPE, value: 'job_run' }, { key: ENTITY_ID, value: s.id }, { key: STATUS, value: 'running' },
+      ],
+    } as ScheduleUpdateOptions['action'],
+    policies: { overlap: OVERLAP[s.overlapPolicy], catchupWindow: `${s.catchupWindowSeconds} seconds` },
+    state: { paused: s.paused, ...(s.runAt ? { remainingActions: 1 } : {}) },
+  } as ScheduleUpdateOptions;
+}
+
+const asFields = (b: Partial<Schemas['JobScheduleInput']>, base?: JobSchedule): Fields => ({
+  jobType: b.jobType ?? base!.jobType,
+  params: (b.params ?? base?.params ?? {}) as Record<string, unknown>,
+  // A new cron replaces a run time and the other way round.
+  cron: b.cron !== undefined ? b.cron : b.runAt !== undefined ? null : (base?.cron ?? null),
+  runAt: b.runAt !== undefined ? new Date(b.runAt) : b.cron !== undefined ? null : (base?.runAt ?? null),
+  timezone: b.timezone ?? base?.timezone ?? 'UTC',
+  paused: b.paused ?? base?.paused ?? false,
+  overlapPolicy: b.overlapPolicy ?? base?.overlapPolicy ?? 'skip',
+  catchupWindowSeconds: b.catchupWindowSeconds ?? base?.catchupWindowSeconds ?? 60,
+  retry: b.retry ? { maximumAttempts: b.retry.maximumAttempts, initialIntervalSeconds: b.retry.initialIntervalSeconds ?? 10 } : (base?.retry ?? { maximumAttempts: 3, initialIntervalSeconds: 10 }),
+});
+
+export async function createJobSchedule(deps: CommandDeps, c: Caller, input: Schemas['JobScheduleInput']): Promise<JobSchedule> {
+  const fields = asFields(input);
+  checkSchedule(fields);
+  const id = randomUUID();
+  const temporalScheduleId = businessWorkflowId({ domain: JOBS_DOMAIN, tenantId: c.tenantId, entityId: id });
+  return deps.sequelize.transaction(async (transaction) => {
+    const created = await JobSchedule.create({ id, tenantId: c.tenantId, name: input.name, ...fields, temporalScheduleId, createdBy: c.actor.id, version: 1 }, { transaction });
+    await recordAudit({ ...auditBy(c), action: 'jobs.schedule.created', entityType: 'job_schedule', entityId: id, after: presentJobSchedule(created) }, transaction);
+    // Created inside the transaction: if Temporal refuses, no row is left without its schedule.
+    await deps.temporal.client.schedule.create({
+      scheduleId: temporalScheduleId, ...(scheduleOptions(created) as Omit<ScheduleOptions, 'scheduleId'>),
+      // The schedule itself is findable by tenant in the Temporal UI, like every Docket workflow.
+      typedSearchAttributes: [{ key: TENANT_ID, value: c.tenantId }, { key: ENTITY_TYPE, value: 'job_schedule' }, { key: ENTITY_ID, value: id }],
+    });
+    return created;
+  });
+}
+
+/** When the schedule runs next, as Temporal has it (none once its Temporal Schedule is gone). */
+export async function nextRunTimes(deps: CommandDeps, s: JobSchedule): Promise<Date[]> {
+  try {
+    return (await deps.temporal.client.schedule.getHandle(s.temporalScheduleId).describe()).info.nextActionTimes;
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) return [];
+    throw err;
+  }
+}
+
+export async function updateJobSchedule(deps: CommandDeps, c: Caller, id: string, input: Schemas['JobScheduleUpdate']): Promise<JobSchedule> {
+  return deps.sequelize.transaction(async (transaction) => {
+    const found = await findInTenant(JobSchedule, c.tenantId, id, 'Job schedule', { transaction, lock: transaction.LOCK.UPDATE });
+    const before = presentJobSchedule(found);
+    const fields = asFields(input, found);
+    checkSchedule(fields);
+    Object.assign(found, fields, { name: input.name ?? found.name, version: found.version + 1 });
+    await found.save({ transaction });
+    await recordAudit({ ...auditBy(c), action: 'jobs.schedule.updated', entityType: 'job_schedule', entityId: found.id, before, after: presentJobSchedule(found) }, transaction);
+    await deps.temporal.client.schedule.getHandle(found.temporalScheduleId).update(() => scheduleOptions(found));
+    return found;
+  });
+}
+
+export async function deleteJobSchedule(deps: CommandDeps, c: Caller, id: string): Promise<void> {
+  await deps.sequelize.transaction(async (transaction) => {
+    const s = await findInTenant(JobSchedule, c.tenantId, id, 'Job schedule', { transaction, lock: transaction.LOCK.UPDATE });
+    await s.destroy({ transaction });
+    await recordAudit({ ...auditBy(c), action: 'jobs.schedule.deleted', entityType: 'job_schedule', entityId: s.id, before: presentJobSchedule(s) }, transaction);
+    try {
+      await deps.temporal.client.schedule.getHandle(s.temporalScheduleId).delete();
+    } catch (err) {
+      if (!(err instanceof ScheduleNotFoundError)) throw err;
+    }
+  });
+}
+
+/** One run now, besides the schedule's own. */
+export async function runJobScheduleNow(deps: CommandDeps, c: Caller, id: string): Promise<JobSchedule> {
+  const s = await findInTenant(JobSchedule, c.tenantId, id, 'Job schedule');
+  await deps.temporal.client.schedule.getHandle(s.temporalScheduleId).trigger();
+  await recordAudit({ ...auditBy(c), action: 'jobs.schedule.triggered', entityType: 'job_schedule', entityId: s.id });
+  return s;
+}
+
+/** Asks a running run to stop (its job is cancelled between steps). */
+export async function cancelJobRun(deps: CommandDeps, c: Caller, id: string): Promise<JobRun> {
+  const run = await findInTenant(JobRun, c.tenantId, id, 'Job run');
+  if (run.status !== 'running') throw new ApiError(409, 'JOB_RUN_FINISHED', `The run is ${run.status}`);
+  try {
+    await deps.temporal.client.workflow.getHandle(run.workflowId).cancel();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'JOB_RUN_FINISHED', 'The run has ended');
+    throw err;
+  }
+  await recordAudit({ ...auditBy(c), action: 'jobs.run.cancel_requested', entityType: 'job_run', entityId: run.id, workflowId: run.workflowId });
+  return run;
+}

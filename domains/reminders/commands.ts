@@ -1,0 +1,180 @@
+// Reminder commands: create one (its workflow runs its timers), change it by Update (refused synchronously,
+// nothing written), preview its next triggers, and mark the caller's in-app notifications read.
+import { randomUUID } from 'node:crypto';
+import { UpdateDefinition } from '@temporalio/common';
+import { User } from '../../db/models/identity';
+import { Notification, Reminder } from '../../db/models/reminders';
+import { createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit';
+import { AuditAction } from '../../lib/audit-actions';
+import { ApiError } from '../../lib/problems';
+import { defaultStart, Recurrence, RECURRENCE_LIMITS, RecurrenceError } from '../../lib/recurrence';
+import { sealSecret } from '../../lib/secrets';
+import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
+import { findInTenant } from '../../lib/tenancy';
+import { executeCommand } from '../../lib/updates';
+import { TaskLimitError } from '../../lib/work-pool';
+import type { reminderWorkflow } from '../../workflows/reminders';
+import {
+  acknowledgeUpdate, cancelReminderUpdate, pauseUpdate, REMINDER_REFUSALS, ReminderPlan, ReminderSchedule, ReminderState, REMINDERS_DOMAIN,
+  REMINDERS_TASK_QUEUE, rescheduleUpdate, resumeUpdate, snoozeUpdate,
+} from '../../workflows/reminders.api';
+import { businessWorkflowId } from '../../workflows/search-attributes';
+import { auditBy, Caller, CommandDeps } from '../command';
+import type { Schemas } from '../schemas';
+import { workPool } from '../work-pool';
+import { firstTrigger, freshState, PreviewItem, previewTriggers } from './preview';
+import { presentReminder } from './presenters';
+
+type ScheduleBody = { dueAt?: string; recurrence?: Schemas['ReminderRecurrence'] };
+
+/**
+ * Runs recurrence work on the work pool (off the request thread, within a time budget): a malformed rule
+ * or one without an occurrence is 422 INVALID_RECURRENCE, one that costs more than the budget 422
+ * RECURRENCE_TOO_EXPENSIVE.
+ */
+async function expandOffThread<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof RecurrenceError) throw new ApiError(422, 'INVALID_RECURRENCE', err.message);
+    if (err instanceof TaskLimitError) {
+      throw new ApiError(422, 'RECURRENCE_TOO_EXPENSIVE', `Expanding the rule ${err.message}; use a rule whose occurrences are found with less searching`);
+    }
+    throw err;
+  }
+}
+
+/**
+ * Exactly one of dueAt and recurrence; a due time in the future; a rule that parses and still has an
+ * occurrence. Answers the schedule and its first trigger (a reminder whose every trigger is past is refused).
+ */
+async function planSchedule(body: ScheduleBody, plan: ReminderPlan, now: Date): Promise<{ schedule: ReminderSchedule; first: PreviewItem }> {
+  if ((body.dueAt === undefined) === (body.recurrence === undefined)) throw new ApiError(422, 'INVALID_REMINDER', 'Give exactly one of dueAt and recurrence');
+  let schedule: ReminderSchedule;
+  let first: PreviewItem | null;
+  if (body.dueAt !== undefined) {
+    if (Date.parse(body.dueAt) <= now.getTime()) throw new ApiError(422, 'TIME_IN_PAST', `dueAt ${body.dueAt} is in the past`);
+    schedule = { dueAt: new Date(body.dueAt).toISOString() };
+    first = firstTrigger(schedule, plan, now); // no expansion: cheap
+  } else {
+    // Without a start, the rule starts at the current minute: RRULE takes missing seconds from the start,
+    // and a weekly 09:00 must fire at 09:00:00, not at the second the reminder was created.
+    const recurrence: Recurrence = { rrule: body.recurrence!.rrule, timezone: body.recurrence!.timezone, start: body.recurrence!.start ? new Date(body.recurrence!.start).toISOString() : defaultStart(now) };
+    schedule = { recurrence };
+    first = await expandOffThread(() => workPool().run('firstTrigger', [schedule, plan, now], RECURRENCE_LIMITS.budgetMs));
+  }
+  if (!first) throw new ApiError(422, 'TIME_IN_PAST', 'Every trigger of this reminder (due time minus each offset) is already in the past');
+  return { schedule, first };
+}
+
+const planOf = (r: Reminder): ReminderPlan => ({ offsets: r.offsets, repeat: r.repeat ?? undefined });
+
+export async function createReminder(deps: CommandDeps, c: Caller, input: Schemas['ReminderInput']): Promise<Reminder> {
+  const audit = auditBy(c);
+  const now = new Date();
+  const plan: ReminderPlan = { offsets: [...(input.offsets ?? [0])].sort((a, b) => b - a), repeat: input.repeat };
+  const { schedule, first } = await planSchedule(input, plan, now);
+  const users = [...new Set(input.recipients.users ?? [])];
+  const emails = [...new Set((input.recipients.emails ?? []).map((e) => e.toLowerCase()))];
+  const webhooks = input.recipients.webhooks ?? [];
+  const channels = input.channels;
+  if (channels.includes('email') && !users.length && !emails.length) throw new ApiError(422, 'INVALID_REMINDER', 'The email channel needs recipients.users or recipients.emails');
+  if (channels.includes('in_app') && !users.length) throw new ApiError(422, 'INVALID_REMINDER', 'The in_app channel needs recipients.users');
+  if (channels.includes('webhook') && !webhooks.length) throw new ApiError(422, 'INVALID_REMINDER', 'The webhook channel needs recipients.webhooks');
+  if (users.length) {
+    const found = await User.count({ where: { tenantId: audit.tenantId, id: users, active: true } });
+    if (found !== users.length) throw new ApiError(422, 'UNKNOWN_USER', 'recipients.users names a user that is not an active user of this tenant');
+  }
+  const id = randomUUID();
+  const workflowId = businessWorkflowId({ domain: REMINDERS_DOMAIN, tenantId: audit.tenantId, entityId: id });
+  const state = freshState(schedule, now);
+  // The row and its audit event in one statement (one round trip, and no window in which the workflow
+  // runs but its creation was never audited); the workflow starts after, with no connection held
+  // across the Temporal call (which is what bounds the create rate).
+  const created = { tenantId: audit.tenantId, action: 'reminders.reminder.created', entityType: 'reminder', entityId: id } as const;
+  const reminder = await createWithAudit(Reminder, {
+    id, tenantId: audit.tenantId, subject: input.subject, message: input.message ?? '', objectType: input.object?.type ?? null, objectId: input.object?.id ?? null,
+    // Webhook secrets are stored sealed (lib/secrets.ts); only the delivering activity opens them.
+    channels, recipients: { users, emails, webhooks: webhooks.map((w) => ({ ...w, secret: sealSecret(w.secret, deps.config.secretsKey) })) }, recipientUsers: users, recipientEmails: emails,
+    dueAt: schedule.dueAt ? new Date(schedule.dueAt) : null, recurrence: schedule.recurrence ?? null, offsets: plan.offsets, repeat: plan.repeat ?? null,
+    status: 'active', nextTriggerAt: new Date(first.at), currentOccurrence: new Date(first.occurrence),
+    snoozedUntil: null, acknowledgedAt: null, occurrenceCount: 0, state, stateVersion: -1, workflowId, createdBy: audit.actor.id,
+  }, (row) => ({ ...audit, ...created, after: presentReminder(row), workflowId }));
+  await startOrUndo(
+    () => startBusinessWorkflow<typeof reminderWorkflow>(deps.temporal.client, {
+      workflowType: 'reminderWorkflow', taskQueue: REMINDERS_TASK_QUEUE, domain: REMINDERS_DOMAIN, tenantId: audit.tenantId,
+      entityType: 'reminder', entityId: id, initialStatus: 'active',
+      args: [{ tenantId: audit.tenantId, reminderId: id, channels, recipients: { users, emails, webhooks: webhooks.length }, schedule, plan, createdAt: now.toISOString() }],
+    }),
+    // If Temporal refuses, both go again: the reminder was never created.
+    () => destroyWithAudit(reminder, created),
+  );
+  deps.metrics.workflowStarts.inc({ workflow_type: 'reminderWorkflow' });
+  return reminder;
+}
+
+const REMINDER_COMMAND_REFUSALS = { statuses: REMINDER_REFUSALS, closed: () => new ApiError(409, 'REMINDER_CLOSED', 'The reminder has ended') };
+
+/** Sends an Update to the reminder's workflow (a refusal becomes its 4xx, nothing written), then audits the change. */
+async function commandReminder<Args extends unknown[]>(
+  deps: CommandDeps, c: Caller, reminder: Reminder, action: AuditAction, update: UpdateDefinition<ReminderState, Args>, args: Args, extra?: unknown,
+): Promise<Reminder> {
+  const audit = auditBy(c);
+  if (reminder.status === 'completed' || reminder.status === 'cancelled') throw new ApiError(409, 'REMINDER_CLOSED', `The reminder is ${reminder.status}`);
+  const before = presentReminder(reminder);
+  await executeCommand(deps.temporal.client.workflow.getHandle(reminder.workflowId), update, args, REMINDER_COMMAND_REFUSALS);
+  await reminder.reload();
+  await recordAudit({ ...audit, action, entityType: 'reminder', entityId: reminder.id, before, after: { ...presentReminder(reminder), ...(extra ? { command: extra } : {}) }, workflowId: reminder.workflowId });
+  return reminder;
+}
+
+const findReminder = (c: Caller, id: string) => findInTenant(Reminder, c.tenantId, id, 'Reminder');
+
+/** A new due time or recurrence; what already fired stays fired. */
+export async function rescheduleReminder(deps: CommandDeps, c: Caller, id: string, input: ScheduleBody): Promise<Reminder> {
+  const reminder = await findReminder(c, id);
+  const { schedule } = await planSchedule(input, planOf(reminder), new Date());
+  return commandReminder(deps, c, reminder, 'reminders.reminder.rescheduled', rescheduleUpdate, [{ schedule }], schedule);
+}
+
+export async function snoozeReminder(deps: CommandDeps, c: Caller, id: string, input: Schemas['ReminderSnooze']): Promise<Reminder> {
+  if ((input.until === undefined) === (input.minutes === undefined)) throw new ApiError(422, 'INVALID_REMINDER', 'Give exactly one of until and minutes');
+  const until = new Date(input.until ?? Date.now() + input.minutes! * 60_000).toISOString();
+  if (Date.parse(until) <= Date.now()) throw new ApiError(422, 'TIME_IN_PAST', `until ${until} is in the past`);
+  return commandReminder(deps, c, await findReminder(c, id), 'reminders.reminder.snoozed', snoozeUpdate, [{ until }], { until });
+}
+
+export async function acknowledgeReminder(deps: CommandDeps, c: Caller, id: string): Promise<Reminder> {
+  return commandReminder(deps, c, await findReminder(c, id), 'reminders.reminder.acknowledged', acknowledgeUpdate, []);
+}
+
+export async function pauseReminder(deps: CommandDeps, c: Caller, id: string): Promise<Reminder> {
+  return commandReminder(deps, c, await findReminder(c, id), 'reminders.reminder.paused', pauseUpdate, []);
+}
+
+export async function resumeReminder(deps: CommandDeps, c: Caller, id: string): Promise<Reminder> {
+  return commandReminder(deps, c, await findReminder(c, id), 'reminders.reminder.resumed', resumeUpdate, []);
+}
+
+export async function cancelReminder(deps: CommandDeps, c: Caller, id: string): Promise<Reminder> {
+  return commandReminder(deps, c, await findReminder(c, id), 'reminders.reminder.cancelled', cancelReminderUpdate, []);
+}
+
+/** Up to `count` triggers still to come (a recurrence expanded on the work pool, within its budget). */
+export async function previewReminder(reminder: Reminder, count: number): Promise<PreviewItem[]> {
+  const args: Parameters<typeof previewTriggers> = [{ ...reminder.state, status: reminder.status }, planOf(reminder), count];
+  return reminder.state.schedule.recurrence ? expandOffThread(() => workPool().run('previewTriggers', args, RECURRENCE_LIMITS.budgetMs)) : previewTriggers(...args);
+}
+
+/** One of the caller's own notifications, marked read (once). */
+export async function markNotificationRead(c: Caller, id: string): Promise<Notification> {
+  const n = await findInTenant(Notification, c.tenantId, { id, userId: c.userId }, `Notification ${id}`);
+  if (!n.read) await n.update({ read: true, readAt: new Date() });
+  return n;
+}
+
+/** Every unread notification of the caller's, marked read: answers how many. */
+export async function markAllNotificationsRead(c: Caller): Promise<number> {
+  const [marked] = await Notification.update({ read: true, readAt: new Date() }, { where: { tenantId: c.tenantId, userId: c.userId, read: false } });
+  return marked;
+}
