@@ -1,4 +1,5 @@
-// Lint: typescript-eslint's recommended rules, the determinism fence around workflow code, and no focused tests.
+// Lint: typescript-eslint's recommended rules, promises that are awaited or handled (type-aware), the
+// determinism fence around workflow code, and no focused tests.
 const tseslint = require('typescript-eslint');
 
 module.exports = tseslint.config(
@@ -8,6 +9,16 @@ module.exports = tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       '@typescript-eslint/no-require-imports': 'off',
+    },
+  },
+  {
+    // A promise nobody awaits loses its error (an unhandled rejection ends the process) and its ordering; one
+    // passed where a callback's result is ignored (an event handler, forEach) the same. These need the types.
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: __dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
     },
   },
   {

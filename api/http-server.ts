@@ -20,7 +20,9 @@ function parserProblem(err: NodeJS.ErrnoException): ApiError {
 }
 
 export function createHttpServer<S>(app: Koa<S>): http.Server {
-  const server = http.createServer(app.callback());
+  const handle = app.callback();
+  // Koa's handler settles every request itself (errors go to its onerror and a 500), so its promise never rejects.
+  const server = http.createServer((req, res) => void handle(req, res));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     // The client went away, or a response is already on its way: nothing to answer.
     if (err.code === 'ECONNRESET' || !socket.writable || (socket as Duplex & { _httpMessage?: unknown })._httpMessage) {
