@@ -9,7 +9,7 @@ import { auditInsertSql, insertRowsSql, recordAudit } from '../lib/audit';
 import { AuditAction } from '../lib/audit-actions';
 import { signLink } from '../lib/links';
 import { isUuid } from '../lib/uuid';
-import { settleWithLimit } from '../lib/concurrency';
+import { settleWithLimit } from '../lib/batch';
 import { recordDeliveryOutcomes } from '../lib/notify/deliveries';
 import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
 import { APPROVALS_DOMAIN, type FlowState, type FlowStatus, type HistoryEvent } from '../workflows/approvals.api';
