@@ -7,7 +7,7 @@ import { Context } from '@temporalio/activity';
 import { stringify } from 'csv-stringify/sync';
 import { Op, WhereOptions } from 'sequelize';
 import { AuditEvent, AuditExport } from '../db';
-import { recordAudit } from '../lib/audit';
+import { updateWithAudit } from '../lib/audit';
 import { runChunk } from '../lib/batch';
 import { BlobStore } from '../lib/blob-store';
 import { storeLocalFile } from '../lib/files';
@@ -110,16 +110,10 @@ export function createAuditActivities(deps: AuditActivityDeps) {
 
   /** The export is ready: its row and its audit event, in one transaction. */
   async function markReady(input: AuditExportInput, fileId: string, rows: number): Promise<void> {
-    await AuditExport.sequelize!.transaction(async (transaction) => {
-      await AuditExport.update(
-        { status: 'ready', fileId, rowsWritten: rows, completedAt: new Date() },
-        { where: { id: input.exportId, tenantId: input.tenantId }, transaction },
-      );
-      await recordAudit({
-        tenantId: input.tenantId, actor: system, action: 'audit.export.completed', entityType: 'audit_export',
-        entityId: input.exportId, after: { rows, fileId },
-        workflowId: Context.current().info.workflowExecution?.workflowId, eventKey: `audit-export:${input.exportId}:completed`,
-      }, transaction);
+    await updateWithAudit(AuditExport, { status: 'ready', fileId, rowsWritten: rows, completedAt: new Date() }, { id: input.exportId, tenantId: input.tenantId }, {
+      tenantId: input.tenantId, actor: system, action: 'audit.export.completed', entityType: 'audit_export',
+      entityId: input.exportId, after: { rows, fileId },
+      workflowId: Context.current().info.workflowExecution?.workflowId, eventKey: `audit-export:${input.exportId}:completed`,
     });
   }
 
@@ -153,13 +147,10 @@ export function createAuditActivities(deps: AuditActivityDeps) {
     },
 
     async failAuditExport(input: AuditExportInput & { error: string }): Promise<void> {
-      await AuditExport.sequelize!.transaction(async (transaction) => {
-        await AuditExport.update({ status: 'failed', error: input.error, completedAt: new Date() }, { where: { id: input.exportId, tenantId: input.tenantId }, transaction });
-        await recordAudit({
-          tenantId: input.tenantId, actor: system, action: 'audit.export.failed', entityType: 'audit_export',
-          entityId: input.exportId, after: { error: input.error },
-          workflowId: Context.current().info.workflowExecution?.workflowId, eventKey: `audit-export:${input.exportId}:failed`,
-        }, transaction);
+      await updateWithAudit(AuditExport, { status: 'failed', error: input.error, completedAt: new Date() }, { id: input.exportId, tenantId: input.tenantId }, {
+        tenantId: input.tenantId, actor: system, action: 'audit.export.failed', entityType: 'audit_export',
+        entityId: input.exportId, after: { error: input.error },
+        workflowId: Context.current().info.workflowExecution?.workflowId, eventKey: `audit-export:${input.exportId}:failed`,
       });
     },
   };

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/common';
 import { Op } from 'sequelize';
 import { Document, DocumentBatch, DocumentTemplateVersion, StoredFile } from '../db';
-import { AuditInput, recordAudit } from '../lib/audit';
+import { AuditInput, updateWithAudit } from '../lib/audit';
 import { heartbeating, runChunk, settleWithLimit } from '../lib/batch';
 import { BlobStore } from '../lib/blob-store';
 import { PdfRenderer } from '../lib/documents/renderer';
@@ -65,20 +65,12 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
       const bytes = await renderBytes(v, doc.data, doc.output);
       file = await storeStream(deps.blobs, { tenantId: doc.tenantId, filename: doc.fileName, contentType: CONTENT_TYPES[doc.output], createdBy: doc.createdBy, originKey }, Readable.from([bytes]));
     }
-    const fileId = file.id;
-    // The document and its audit event (if the job is audited) in one transaction.
-    await Document.sequelize!.transaction(async (transaction) => {
-      const [changed] = await Document.update({ status: 'ready', fileId, contentHash, error: null, completedAt: new Date() }, { where: { id: doc.id, status: { [Op.ne]: 'ready' } }, transaction });
-      if (changed && audit) await recordAudit(audit(fileId), transaction);
-    });
-    return fileId;
+    await updateWithAudit(Document, { status: 'ready', fileId: file.id, contentHash, error: null, completedAt: new Date() }, { id: doc.id, status: { [Op.ne]: 'ready' } }, audit?.(file.id));
+    return file.id;
   }
 
   async function markFailed(doc: Pick<Document, 'id' | 'tenantId'>, error: string, audit?: AuditInput): Promise<void> {
-    await Document.sequelize!.transaction(async (transaction) => {
-      const [changed] = await Document.update({ status: 'failed', error: error.slice(0, 2000), completedAt: new Date() }, { where: { id: doc.id, tenantId: doc.tenantId, status: { [Op.ne]: 'ready' } }, transaction });
-      if (changed && audit) await recordAudit(audit, transaction);
-    });
+    await updateWithAudit(Document, { status: 'failed', error: error.slice(0, 2000), completedAt: new Date() }, { id: doc.id, tenantId: doc.tenantId, status: { [Op.ne]: 'ready' } }, audit);
   }
 
   return {
@@ -152,12 +144,9 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
     async finishBatch(input: BatchInput): Promise<{ done: number; failed: number }> {
       const batch = await DocumentBatch.findOne({ where: { id: input.batchId, tenantId: input.tenantId } });
       if (!batch) return { done: 0, failed: 0 };
-      await DocumentBatch.sequelize!.transaction(async (transaction) => {
-        await batch.update({ status: 'ready', completedAt: batch.completedAt ?? new Date() }, { transaction });
-        await recordAudit({
-          tenantId: input.tenantId, actor: system, action: 'documents.batch.completed', entityType: 'document_batch', entityId: batch.id,
-          after: { done: batch.done, failed: batch.failed }, workflowId: batch.workflowId, eventKey: `document-batches:${batch.id}:ready`,
-        }, transaction);
+      await updateWithAudit(DocumentBatch, { status: 'ready', completedAt: batch.completedAt ?? new Date() }, { id: batch.id }, {
+        tenantId: input.tenantId, actor: system, action: 'documents.batch.completed', entityType: 'document_batch', entityId: batch.id,
+        after: { done: batch.done, failed: batch.failed }, workflowId: batch.workflowId, eventKey: `document-batches:${batch.id}:ready`,
       });
       return { done: batch.done, failed: batch.failed };
     },

@@ -129,7 +129,7 @@ export const approvals: Suite = {
           { replacements: { tenantId, like: `${FLOW_PREFIX}%` }, type: QueryTypes.SELECT },
         );
         const [d] = await sequelize.query<{ sent: string; rows: string }>(
-          `SELECT count(*) FILTER (WHERE status = 'sent') AS sent, count(*) AS rows FROM notification_deliveries WHERE tenant_id = :tenantId AND subject_type = 'approval_flow'`,
+          `SELECT count(*) FILTER (WHERE status = 'sent') AS sent, count(*) AS rows FROM deliveries WHERE tenant_id = :tenantId AND subject_type = 'approval_flow'`,
           { replacements: { tenantId }, type: QueryTypes.SELECT },
         );
         return { open: Number(f.open), emailsSent: Number(d.sent), deliveryRows: Number(d.rows) };
@@ -388,7 +388,7 @@ async function benchSigns(stack: BenchStack, approvers: Approver[], call: Call, 
 async function stuckFlows(stack: BenchStack, emailsPerFlow: number): Promise<unknown[]> {
   const rows = await stack.sequelize.query<{ workflowId: string }>(
     `SELECT f.workflow_id AS "workflowId" FROM approval_flows f WHERE f.tenant_id = :tenantId AND f.object_id LIKE :like AND f.status = 'pending'
-     AND (SELECT count(*) FROM notification_deliveries d WHERE d.subject_id = f.id::text AND d.status = 'sent') < :n LIMIT 3`,
+     AND (SELECT count(*) FROM deliveries d WHERE d.subject_id = f.id::text AND d.status = 'sent') < :n LIMIT 3`,
     { replacements: { tenantId: stack.tenantId, like: `${FLOW_PREFIX}%`, n: emailsPerFlow }, type: QueryTypes.SELECT },
   );
   const temporal = await connectTemporal(stack.temporalAddress, 'default');
