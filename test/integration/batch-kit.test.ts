@@ -124,16 +124,17 @@ it('pauses between chunks, holds, and resumes where it stopped; Status and read 
   await withProbe({ total: 120, pageSize: 1, maxPages: 1, pageMs: 30 }, async (h, run) => {
     await waitFor(async () => (await itemsOf(run)).length >= 10, { what: 'some items done' });
     await h.executeUpdate(pauseUpdate);
-    // Once the pause is answered the loop stands between chunks: nothing more is done while paused.
+    // Once the pause is answered the loop stands between chunks: no chunk is in flight or scheduled, and
+    // none is while paused (a later command is what wakes it).
     const atPause = (await itemsOf(run)).length;
     expect(await statusOf(h)).toBe('paused');
     expect((await progressOf(run)).control).toBe('paused');
-    await new Promise((r) => setTimeout(r, 1_500));
-    expect((await itemsOf(run)).length).toBe(atPause);
+    expect((await h.describe()).raw.pendingActivities ?? []).toHaveLength(0);
     // A second pause is refused synchronously.
     const refused = await h.executeUpdate(pauseUpdate).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
     expect(((refused as WorkflowUpdateFailedError).cause as ApplicationFailure).type).toBe('BATCH_PAUSED');
+    expect((await itemsOf(run)).length).toBe(atPause);
 
     await h.executeUpdate(resumeUpdate);
     expect(await statusOf(h)).toBe('running');
@@ -141,8 +142,8 @@ it('pauses between chunks, holds, and resumes where it stopped; Status and read 
     expect((await itemsOf(run)).map((i) => i.item)).toEqual(range(120));
     // Resumed where it stopped: each item's page ran once.
     expect((await pagesOf(run)).map((p) => p.first_item)).toEqual(range(120));
-    const resumeRefused = await h.executeUpdate(resumeUpdate).catch((e: unknown) => e);
-    expect(resumeRefused).toBeInstanceOf(Error);
+    // A finished batch takes no more commands.
+    expect(await h.executeUpdate(resumeUpdate).catch((e: unknown) => e)).toBeInstanceOf(Error);
   });
 });
 
@@ -155,9 +156,10 @@ it('cancels between chunks: the counts when cancel answers are the final ones', 
     expect(progress.control).toBe('cancelled');
     // The read model's cursor is the last item done, and nothing is done after the answer.
     expect(progress.cursor).toBe(atCancel.length - 1);
+    // No chunk was in flight when the cancel answered, and the workflow ends without another.
+    expect((await h.describe()).raw.pendingActivities ?? []).toHaveLength(0);
     const result = await h.result();
     expect(result).toEqual({ cancelled: true, cursor: atCancel.length - 1 });
-    await new Promise((r) => setTimeout(r, 1_000));
     expect(await itemsOf(run)).toEqual(atCancel);
     expect(atCancel.length).toBeLessThan(300);
     expect(await statusOf(h)).toBe('cancelled');
