@@ -20,9 +20,10 @@ export interface Revision {
 }
 
 export function gitRevision(): Revision {
-  const git = (args: string[]) => execFileSync('git', args, { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim();
+  // trimEnd, not trim: a porcelain line starts with its status column, which may be a space (" M file").
+  const git = (args: string[]) => execFileSync('git', args, { cwd: PROJECT_ROOT, encoding: 'utf8' }).trimEnd();
   try {
-    const commit = git(['rev-parse', '--short', 'HEAD']);
+    const commit = git(['rev-parse', '--short', 'HEAD']).trim();
     // Result files are written by the runs themselves; everything else that differs from HEAD counts.
     const changes = git(['status', '--porcelain', '--', '.', ':(exclude)bench/results']).split('\n').filter(Boolean);
     const dirty = changes.length > 0;
