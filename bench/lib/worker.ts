@@ -79,9 +79,10 @@ export async function startWorker(stack: BenchStack, queues: string, extraEnv: R
     WORKFLOW_BUNDLE_PATH: bundlePathFor(stack),
     DOCKET_DATA_DIR: path.join(stack.dir, 'data'),
     FILE_STORE_DIR: path.join(stack.dir, 'files'),
-    ...extraEnv,
   };
+  // An SMTP server of the shell's environment is never used; a suite that wants delivery passes its sink.
   delete env.SMTP_URL;
+  Object.assign(env, extraEnv);
   // Profiling knob, as BENCH_API_NODE_ARGS is for the API: e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   // The worker runs compiled, as the Docker image runs it (see benchEntry); BENCH_WORKER_ENTRY picks another entry.
   const entry = benchEntry('workers/main', process.env.BENCH_WORKER_ENTRY);
