@@ -113,11 +113,19 @@ class ReadyWatcher {
   private readonly waiting = new Map<string, { resolve: () => void; reject: (err: Error) => void }>();
   private polling = false;
 
-  constructor(private readonly stack: BenchStack, private readonly everyMs = 20) {}
+  constructor(private readonly stack: BenchStack, private readonly timeoutMs: number, private readonly everyMs = 20) {}
 
+  /** Resolves once the document is ready; rejects if it failed, or is neither after `timeoutMs` (a stuck pipeline ends the phase). */
   wait(id: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`not ready within ${this.timeoutMs / 1000} s`));
+      }, this.timeoutMs);
+      this.waiting.set(id, {
+        resolve: () => { clearTimeout(timer); resolve(); },
+        reject: (err) => { clearTimeout(timer); reject(err); },
+      });
       if (!this.polling) void this.poll();
     });
   }
@@ -232,6 +240,8 @@ export const documents: Suite = {
       /** End to end: documents outstanding at every moment, and the ramp before the window opens. */
       inFlight: envInt('BENCH_DOCUMENTS_IN_FLIGHT', 16),
       rampSeconds: envInt('BENCH_DOCUMENTS_RAMP_SECONDS', 2),
+      /** End to end: a document not ready this long after its POST counts as failed. */
+      readyTimeoutSeconds: envInt('BENCH_DOCUMENTS_READY_TIMEOUT_SECONDS', 60),
       latencySamples: envInt('BENCH_DOCUMENTS_LATENCY_SAMPLES', 30),
       batch: envInt('BENCH_DOCUMENTS_BATCH', 1000),
       rssPool: envInt('BENCH_DOCUMENTS_RSS_POOL', 4),
@@ -248,7 +258,7 @@ export const documents: Suite = {
 
     const a = await stack.startApi();
     let worker: WorkerProcess | undefined;
-    const watcher = new ReadyWatcher(stack);
+    const watcher = new ReadyWatcher(stack, config.readyTimeoutSeconds * 1000);
     try {
       const code = 'invoice';
       const t = await api(a, stack.apiKey, 'POST', '/v1/document-templates', { code, name: 'Invoice', variables: 'strict', parts: INVOICE, margins: SETTINGS.margins });
