@@ -17,6 +17,17 @@ import { processLabel, ProcessLabels } from './provenance';
 
 export const log = (m: string): void => { console.log(`[bench] ${m}`); };
 
+/** Runs a suite's stop functions last-started first; one that fails is logged and the rest still run. */
+export async function stopAll(stops: Array<() => Promise<unknown>>): Promise<void> {
+  while (stops.length) {
+    try {
+      await stops.pop()!();
+    } catch (err) {
+      log(`stopping failed: ${(err as Error).message}`);
+    }
+  }
+}
+
 export interface ProcMemory {
   /** Peak resident set size since the process started (VmHWM), MB. */
   peakRssMb: number;

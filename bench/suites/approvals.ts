@@ -36,7 +36,7 @@ import { SmtpSinkProcess, startSmtpSinkProcess } from '../lib/smtp-sink';
 import { APPROVALS_TASK_QUEUE } from '../../workflows/approvals.api';
 import { cpuMeter, CpuUsage, processTree } from '../lib/cpu';
 import { LoopResult, runConcurrent, table } from '../lib/measure';
-import { ApiProcess, BenchStack, log, ProcMemory, round } from '../lib/stack';
+import { ApiProcess, BenchStack, log, ProcMemory, round, stopAll } from '../lib/stack';
 import { latencyOf, Latency, Reply, request, startWorker, waitForPoller } from '../lib/worker';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
 
@@ -275,13 +275,7 @@ export const approvals: Suite = {
         targets, summary,
       };
     } finally {
-      while (stops.length) {
-        try {
-          await stops.pop()!();
-        } catch (err) {
-          log(`stopping failed: ${(err as Error).message}`);
-        }
-      }
+      await stopAll(stops);
     }
   },
 };

@@ -16,7 +16,7 @@ import type { reminderWorkflow } from '../../workflows/reminders';
 import { REMINDERS_DOMAIN, REMINDERS_TASK_QUEUE } from '../../workflows/reminders.api';
 import { cpuMeter, CpuUsage, meanCpu, processTree } from '../lib/cpu';
 import { LoopResult, runConcurrent, samplesOf, summarize, table } from '../lib/measure';
-import { BenchStack, log, ProcMemory, round } from '../lib/stack';
+import { BenchStack, log, ProcMemory, round, stopAll } from '../lib/stack';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
 import { latencyOf, request, startWorker, waitForPoller } from '../lib/worker';
 
@@ -227,13 +227,7 @@ export const reminders: Suite = {
         targets, summary,
       };
     } finally {
-      while (stops.length) {
-        try {
-          await stops.pop()!();
-        } catch (err) {
-          log(`stopping failed: ${(err as Error).message}`);
-        }
-      }
+      await stopAll(stops);
     }
   },
 };
