@@ -2,15 +2,15 @@
 // email with one-click links, and hand the outcome to the object's domain (purchase orders).
 import { Context } from '@temporalio/activity';
 import { Model, ModelStatic, QueryTypes } from 'sequelize';
-import { ApprovalEvent, ApprovalFlow, NotificationDelivery } from '../db/models/approvals';
+import { ApprovalEvent, ApprovalFlow } from '../db/models/approvals';
 import { User } from '../db/models/identity';
 import { resolveApprovers } from '../domains/approvals/approvers';
 import { followApprovalOutcome } from '../domains/purchasing/commands';
 import { auditInsertSql, insertRowsSql } from '../lib/audit';
 import { AuditAction } from '../lib/audit-actions';
 import { signLink } from '../domains/approvals/links';
-import { settleWithLimit } from '../lib/concurrency';
-import { recordDeliveryOutcomes } from '../lib/notify/deliveries';
+import { settleWithLimit } from '../lib/batch';
+import { claimDeliveries, recordDeliveryOutcomes } from '../lib/notify/deliveries';
 import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
 import { APPROVALS_DOMAIN, type FlowState, type FlowStatus, type HistoryEvent } from '../workflows/approvals.api';
 import { businessWorkflowId } from '../workflows/search-attributes';
@@ -97,14 +97,12 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
       heartbeat();
       const users = await User.findAll({ where: { tenantId: i.tenantId, id: i.userIds, active: true } });
       const keyOf = (userId: string) => `approvals:${i.flowId}:${i.stage}:${i.kind}:${userId}`;
-      // One delivery row per recipient, all claimed in two statements (not a find-or-create each):
-      // a stage with 60 approvers is 60 emails, but not 120 round trips before the first one.
-      await NotificationDelivery.bulkCreate(users.map((user) => ({
+      // One delivery per recipient, all claimed in one statement (not a find-or-create each): a stage with
+      // 60 approvers is 60 emails, but not 120 round trips before the first one.
+      const unsent = await claimDeliveries(users.map((user) => ({
         key: keyOf(user.id), tenantId: i.tenantId, channel: 'email', recipient: user.email, subjectType: 'approval_flow', subjectId: i.flowId,
-        status: 'pending', error: null, providerId: null,
-      })), { ignoreDuplicates: true });
-      const sentBefore = new Set((await NotificationDelivery.findAll({ attributes: ['key'], where: { key: users.map((u) => keyOf(u.id)), status: 'sent' } })).map((d) => d.key));
-      const toSend = users.filter((u) => !sentBefore.has(keyOf(u.id)));
+      })));
+      const toSend = users.filter((u) => unsent.has(keyOf(u.id)));
       const ttlSeconds = (deps.linkTtlHours ?? 72) * 3600;
       const settled = await settleWithLimit(toSend, EMAILS_IN_FLIGHT, async (user) => {
         const link = (action: 'approve' | 'reject') => `${deps.publicUrl}/v1/approval-links/${signLink({

@@ -37,7 +37,7 @@ export function createActivities(deps: ActivityDeps): Activities {
 export function activityDepsFromConfig(config: Config, logger: Logger): ActivityDeps {
   return {
     blobs: new DiskBlobStore(config.fileStoreDir),
-    email: createEmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, logger }),
+    email: createEmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, logger, logLinks: config.env === 'development' }),
     linkSecret: config.linkSecret, secretsKey: config.secretsKey, publicUrl: config.publicUrl,
     exportPageSize: config.auditExport.pageSize, exportPagePauseMs: config.auditExport.pagePauseMs,
     renderer: rendererFromConfig(config, logger), batchConcurrency: config.documents.poolSize,

@@ -1,11 +1,12 @@
 // Job activities: the job_runs rows of a run, and the job types themselves (see domains/jobs/job-types.ts).
 import { Context } from '@temporalio/activity';
 import { Op, QueryTypes } from 'sequelize';
-import { UsedLink } from '../db/models/approvals';
 import { AuditEvent } from '../db/models/audit';
 import { StoredFile } from '../db/models/files';
 import { IdempotencyKey } from '../db/models/idempotency';
 import { JobRun } from '../db/models/jobs';
+import { UsedLink } from '../db/models/links';
+import { heartbeating } from '../lib/batch';
 import type { BlobStore } from '../lib/blob-store';
 import { collectBlob, deleteFile, unusedBlobs } from '../lib/files';
 import { checkJobParams } from '../domains/jobs/job-types';
@@ -20,18 +21,6 @@ export interface JobActivityDeps {
 
 const HOUR = 3_600_000;
 const BATCH = 1000;
-
-/** Keeps the activity's heartbeat going while `work` runs, so a cancel reaches it and a dead worker is noticed. */
-async function heartbeating<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ctx = Context.current();
-  ctx.heartbeat();
-  const timer = setInterval(() => ctx.heartbeat(), 2000);
-  try {
-    return await work(ctx.cancellationSignal);
-  } finally {
-    clearInterval(timer);
-  }
-}
 
 /** Deletes matching rows in batches (each batch its own statement), heartbeating between batches. */
 async function deleteInBatches(model: { sequelize?: { query: (sql: string, o: object) => Promise<unknown> } }, table: string, key: string, where: string, replacements: Record<string, unknown>): Promise<number> {

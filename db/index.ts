@@ -3,15 +3,19 @@
 // import their models from db/models/<domain>.ts, since this file loads every domain.
 import { Sequelize } from 'sequelize';
 import { DOMAINS } from '../domains';
+import { initDeliveryModels } from './models/deliveries';
 import { initIdempotencyModels } from './models/idempotency';
+import { initLinkModels } from './models/links';
 
 export * from './models/approvals';
 export * from './models/audit';
+export * from './models/deliveries';
 export * from './models/documents';
 export * from './models/files';
 export * from './models/idempotency';
 export * from './models/identity';
 export * from './models/jobs';
+export * from './models/links';
 export * from './models/purchasing';
 export * from './models/reminders';
 
@@ -34,7 +38,10 @@ export function createSequelize(databaseUrl: string, opts: SequelizeOptions = {}
     dialectOptions: { connectionTimeoutMillis: 3_000, keepAlive: true },
   });
   for (const domain of DOMAINS) if ('models' in domain) domain.models(sequelize);
-  // The API's own table (Idempotency-Key), not a domain's.
+  // Tables shared by the domains, not one domain's: the API's Idempotency-Key, the delivery ledger and used
+  // one-click links.
   initIdempotencyModels(sequelize);
+  initDeliveryModels(sequelize);
+  initLinkModels(sequelize);
   return sequelize;
 }

@@ -2,7 +2,8 @@
 // by Update (refused synchronously), and the caller's in-app notifications; what they do is
 // domains/reminders/commands.ts.
 import { Op, WhereOptions } from 'sequelize';
-import { Notification, Reminder, ReminderDeliveryAttempt } from '../../db/models/reminders';
+import { DeliveryAttempt } from '../../db/models/deliveries';
+import { Notification, Reminder } from '../../db/models/reminders';
 import {
   acknowledgeReminder, cancelReminder, createReminder, markAllNotificationsRead, markNotificationRead, pauseReminder, previewReminder,
   rescheduleReminder, resumeReminder, snoozeReminder,
@@ -47,7 +48,7 @@ export function reminderRoutes(deps: RouteDeps) {
 
     async listReminderDeliveries({ params, query }, ctx) {
       const r = await findInTenant(Reminder, caller(ctx).tenant.id, params.reminderId, 'Reminder');
-      ctx.body = page(await paginate(ReminderDeliveryAttempt, { where: { reminderId: r.id, tenantId: r.tenantId }, limit: query.limit, cursor: query.cursor, order: [['at', 'DESC'], ['id', 'DESC']] }), presentReminderDelivery);
+      ctx.body = page(await paginate(DeliveryAttempt, { where: { tenantId: r.tenantId, subjectType: 'reminder', subjectId: r.id }, limit: query.limit, cursor: query.cursor, order: [['at', 'DESC'], ['id', 'DESC']] }), presentReminderDelivery);
     },
 
     async rescheduleReminder({ params, body }, ctx) {

@@ -2,7 +2,8 @@
 // server), sign, cancel and correct it (Updates its workflow validates), and use an emailed one-click link.
 import { randomUUID } from 'node:crypto';
 import { Transaction, UniqueConstraintError } from 'sequelize';
-import { ApprovalFlow, ApprovalTemplate, ApprovalTemplateVersion, UsedLink } from '../../db/models/approvals';
+import { ApprovalFlow, ApprovalTemplate, ApprovalTemplateVersion } from '../../db/models/approvals';
+import { UsedLink } from '../../db/models/links';
 import { Role, User } from '../../db/models/identity';
 import { recordAudit } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';

@@ -10,6 +10,6 @@ export const audit = defineDomain({
   models: initAuditModels,
   queues: { audit: AUDIT_TASK_QUEUE },
   activities: createAuditActivities,
-  attempts: { writeAuditExport: 20 },
+  attempts: { writeAuditExport: 20, writeAuditExportChunk: 20, finishAuditExport: 20 },
   routes: auditRoutes,
 });

@@ -252,6 +252,7 @@ export async function requestDocumentBatch(deps: CommandDeps, c: Caller, input: 
   const output: DocumentOutput = input.output ?? 'pdf';
   const id = randomUUID();
   const workflowId = businessWorkflowId({ domain: DOCUMENT_BATCHES_DOMAIN, tenantId: c.tenantId, entityId: id });
+  const requested = { tenantId: c.tenantId, action: 'documents.batch.requested', entityType: 'document_batch', entityId: id } as const;
   const batch = await deps.sequelize.transaction(async (transaction) => {
     const created = await DocumentBatch.create({
       id, tenantId: c.tenantId, templateId: template.id, templateVersion: template.version, output, status: 'queued',
@@ -269,7 +270,7 @@ export async function requestDocumentBatch(deps: CommandDeps, c: Caller, input: 
         };
       }), { transaction });
     }
-    await recordAudit({ ...auditBy(c), action: 'documents.batch.requested', entityType: 'document_batch', entityId: id, after: { templateCode: template.code, total: input.items.length }, workflowId }, transaction);
+    await recordAudit({ ...auditBy(c), ...requested, after: { templateCode: template.code, total: input.items.length }, workflowId }, transaction);
     return created;
   });
   await startOrUndo(
@@ -278,11 +279,9 @@ export async function requestDocumentBatch(deps: CommandDeps, c: Caller, input: 
       entityType: 'document_batch', entityId: id, initialStatus: 'queued',
       args: [{ tenantId: c.tenantId, batchId: id, chunkSize: deps.config.documents.batchChunkSize }],
     }),
-    // Its queued items would never render and would block the template's deletion: take them back.
-    () => deps.sequelize.transaction(async (transaction) => {
-      await Document.destroy({ where: { batchId: id, tenantId: c.tenantId }, transaction });
-      await batch.destroy({ transaction });
-    }),
+    // Its queued items would never render and would block the template's deletion: take the batch back
+    // (its items go with it, ON DELETE CASCADE), and its event with it.
+    () => destroyWithAudit(batch, requested),
   );
   deps.metrics.workflowStarts.inc({ workflow_type: 'documentBatchWorkflow' });
   return batch;

@@ -27,13 +27,14 @@ export async function uploadFile(deps: CommandDeps, c: Caller, upload: Upload): 
   let file: StoredFile;
   try {
     const meta = { tenantId: c.tenantId, filename: upload.filename.slice(0, 255), contentType: upload.contentType.slice(0, 200), createdBy: c.actor.id };
-    file = await storeStream(deps.blobs, meta, upload.stream, { maxBytes: limit, minBytes: 1 });
+    // The file row and its audit event in one transaction.
+    file = await storeStream(deps.blobs, meta, upload.stream, { maxBytes: limit, minBytes: 1 },
+      (stored, transaction) => recordAudit({ ...auditBy(c), action: 'files.file.uploaded', entityType: 'file', entityId: stored.id, after: presentFile(stored) }, transaction));
   } catch (err) {
     if (err instanceof BlobTooLargeError) throw new ApiError(413, 'PAYLOAD_TOO_LARGE', `Files may be at most ${limit} bytes`);
     if (err instanceof ContentTooSmallError) throw validationFailed([{ path: '/requestBody', message: 'is empty: a file has at least one byte' }]);
     throw err;
   }
-  await recordAudit({ ...auditBy(c), action: 'files.file.uploaded', entityType: 'file', entityId: file.id, after: presentFile(file) });
   return file;
 }
 

@@ -144,8 +144,12 @@ export async function deleteJobSchedule(deps: CommandDeps, c: Caller, id: string
 /** One run now, besides the schedule's own. */
 export async function runJobScheduleNow(deps: CommandDeps, c: Caller, id: string): Promise<JobSchedule> {
   const s = await findInTenant(JobSchedule, c.tenantId, id, 'Job schedule');
-  await deps.temporal.client.schedule.getHandle(s.temporalScheduleId).trigger();
-  await recordAudit({ ...auditBy(c), action: 'jobs.schedule.triggered', entityType: 'job_schedule', entityId: s.id });
+  // The change is Temporal's: its event is written in a transaction that commits only once Temporal took
+  // the command (as a schedule's create, update and delete above), so a refused trigger leaves no event.
+  await deps.sequelize.transaction(async (transaction) => {
+    await recordAudit({ ...auditBy(c), action: 'jobs.schedule.triggered', entityType: 'job_schedule', entityId: s.id }, transaction);
+    await deps.temporal.client.schedule.getHandle(s.temporalScheduleId).trigger();
+  });
   return s;
 }
 
@@ -153,12 +157,14 @@ export async function runJobScheduleNow(deps: CommandDeps, c: Caller, id: string
 export async function cancelJobRun(deps: CommandDeps, c: Caller, id: string): Promise<JobRun> {
   const run = await findInTenant(JobRun, c.tenantId, id, 'Job run');
   if (run.status !== 'running') throw new ApiError(409, 'JOB_RUN_FINISHED', `The run is ${run.status}`);
-  try {
-    await deps.temporal.client.workflow.getHandle(run.workflowId).cancel();
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'JOB_RUN_FINISHED', 'The run has ended');
-    throw err;
-  }
-  await recordAudit({ ...auditBy(c), action: 'jobs.run.cancel_requested', entityType: 'job_run', entityId: run.id, workflowId: run.workflowId });
+  await deps.sequelize.transaction(async (transaction) => {
+    await recordAudit({ ...auditBy(c), action: 'jobs.run.cancel_requested', entityType: 'job_run', entityId: run.id, workflowId: run.workflowId }, transaction);
+    try {
+      await deps.temporal.client.workflow.getHandle(run.workflowId).cancel();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'JOB_RUN_FINISHED', 'The run has ended');
+      throw err;
+    }
+  });
   return run;
 }

@@ -3,8 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { ApprovalFlow } from '../../db/models/approvals';
+import { AuditEvent } from '../../db/models/audit';
 import { PurchaseOrder, PurchaseOrderLine } from '../../db/models/purchasing';
-import { recordAudit } from '../../lib/audit';
+import { recordAudit, updateWithAudit } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
 import { isUuid } from '../../lib/uuid';
@@ -31,6 +32,9 @@ function totalOf(lines: PurchaseOrderLine[]): number {
 }
 
 const EDITABLE = ['draft', 'rejected'];
+
+/** A submit's audit event, keyed by the flow it started (so an undone submit takes back exactly its own). */
+const submitted = (flowId: string) => ({ action: 'purchasing.order.submitted' as const, eventKey: `purchasing:submitted:${flowId}` });
 
 /** What approval template conditions read of an order: taken from the order itself, never from a caller. */
 export const approvalContextOf = (o: PurchaseOrder) => ({ total: o.total, currency: o.currency, supplier: o.supplier, number: o.number });
@@ -86,13 +90,15 @@ export async function submitPurchaseOrder(deps: CommandDeps, c: Caller, orderId:
     const was = { state: o.state, approvalFlowId: o.approvalFlowId ?? null };
     Object.assign(o, { state: 'pending_approval', approvalFlowId: f.id });
     await o.save({ transaction });
+    await recordAudit({ ...auditBy(c), ...submitted(f.id), entityType: 'purchase_order', entityId: o.id, after: { approvalFlowId: f.id }, workflowId: f.workflowId }, transaction);
     return { order: o, prepared: p, flow: f, before: was };
   });
+  // If Temporal refuses, the submit is taken back whole: the order, its flow row and the event.
   await launchFlow(deps, prepared, () => deps.sequelize.transaction(async (transaction) => {
     await PurchaseOrder.update(before, { where: { id: order.id, approvalFlowId: flow.id }, transaction });
     await flow.destroy({ transaction });
+    await AuditEvent.destroy({ where: { tenantId: order.tenantId, ...submitted(flow.id) }, transaction });
   }));
-  await recordAudit({ ...auditBy(c), action: 'purchasing.order.submitted', entityType: 'purchase_order', entityId: order.id, after: { approvalFlowId: flow.id }, workflowId: flow.workflowId });
   await order.reload();
   return { order, flow };
 }
@@ -100,9 +106,9 @@ export async function submitPurchaseOrder(deps: CommandDeps, c: Caller, orderId:
 /** An approved order is placed with its supplier. */
 export async function placePurchaseOrder(c: Caller, orderId: string): Promise<PurchaseOrder> {
   const order = await findInTenant(PurchaseOrder, c.tenantId, orderId, 'Purchase order');
-  const [changed] = await PurchaseOrder.update({ state: 'ordered' }, { where: { id: order.id, state: 'approved' } });
+  const changed = await updateWithAudit(PurchaseOrder, { state: 'ordered' }, { id: order.id, state: 'approved' },
+    { ...auditBy(c), action: 'purchasing.order.ordered', entityType: 'purchase_order', entityId: order.id, before: { state: 'approved' }, after: { state: 'ordered' } });
   if (!changed) throw new ApiError(409, 'INVALID_STATE', `A ${order.state} order cannot be placed; it must be approved`);
-  await recordAudit({ ...auditBy(c), action: 'purchasing.order.ordered', entityType: 'purchase_order', entityId: order.id, before: { state: 'approved' }, after: { state: 'ordered' } });
   return order.reload();
 }
 
@@ -116,15 +122,12 @@ export async function followApprovalOutcome(client: Client, i: { tenantId: strin
   // the activity retry forever.
   if (!isUuid(i.objectId)) return;
   const next = i.status === 'approved' ? 'approved' : i.status === 'rejected' ? 'rejected' : 'draft';
-  const [changed] = await PurchaseOrder.update({ state: next }, { where: { id: i.objectId, tenantId: i.tenantId, approvalFlowId: i.flowId, state: 'pending_approval' } });
-  if (changed) {
-    await recordAudit({
-      tenantId: i.tenantId, actor: { type: 'system', id: null }, action: 'purchasing.order.state_changed', entityType: 'purchase_order', entityId: i.objectId,
-      before: { state: 'pending_approval' }, after: { state: next, approvalFlowId: i.flowId }, eventKey: `purchasing:${i.objectId}:${i.flowId}:${next}`,
-    });
-  }
+  await updateWithAudit(PurchaseOrder, { state: next }, { id: i.objectId, tenantId: i.tenantId, approvalFlowId: i.flowId, state: 'pending_approval' }, {
+    tenantId: i.tenantId, actor: { type: 'system', id: null }, action: 'purchasing.order.state_changed', entityType: 'purchase_order', entityId: i.objectId,
+    before: { state: 'pending_approval' }, after: { state: next, approvalFlowId: i.flowId }, eventKey: `purchasing:${i.objectId}:${i.flowId}:${next}`,
+  });
   if (next === 'approved') {
-    // Checked again rather than trusting `changed`: a retry after a crash between the two steps still asks for the PDF (once: origin key).
+    // Checked again rather than trusting the update: a retry after a crash between the two steps still asks for the PDF (once: origin key).
     const order = await PurchaseOrder.findOne({ where: { id: i.objectId, tenantId: i.tenantId, approvalFlowId: i.flowId, state: ['approved', 'ordered'] } });
     if (order) await generatePurchaseOrderDocument(client, order, i.flowId);
   }

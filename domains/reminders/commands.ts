@@ -4,8 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { UpdateDefinition } from '@temporalio/common';
 import { User } from '../../db/models/identity';
 import { Notification, Reminder } from '../../db/models/reminders';
-import { createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit';
-import { AuditAction } from '../../lib/audit-actions';
+import { CommandAuthor, createWithAudit, destroyWithAudit } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';
 import { defaultStart, Recurrence, RECURRENCE_LIMITS, RecurrenceError } from '../../lib/recurrence';
 import { sealSecret } from '../../lib/secrets';
@@ -15,7 +14,7 @@ import { executeCommand } from '../../lib/updates';
 import { TaskLimitError } from '../../lib/work-pool';
 import type { reminderWorkflow } from '../../workflows/reminders';
 import {
-  acknowledgeUpdate, cancelReminderUpdate, pauseUpdate, REMINDER_REFUSALS, ReminderPlan, ReminderSchedule, ReminderState, REMINDERS_DOMAIN,
+  acknowledgeUpdate, cancelReminderUpdate, pauseUpdate, REMINDER_REFUSALS, ReminderCommand, ReminderPlan, ReminderSchedule, ReminderState, REMINDERS_DOMAIN,
   REMINDERS_TASK_QUEUE, rescheduleUpdate, resumeUpdate, snoozeUpdate,
 } from '../../workflows/reminders.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
@@ -115,17 +114,17 @@ export async function createReminder(deps: CommandDeps, c: Caller, input: Schema
 
 const REMINDER_COMMAND_REFUSALS = { statuses: REMINDER_REFUSALS, closed: () => new ApiError(409, 'REMINDER_CLOSED', 'The reminder has ended') };
 
-/** Sends an Update to the reminder's workflow (a refusal becomes its 4xx, nothing written), then audits the change. */
-async function commandReminder<Args extends unknown[]>(
-  deps: CommandDeps, c: Caller, reminder: Reminder, action: AuditAction, update: UpdateDefinition<ReminderState, Args>, args: Args, extra?: unknown,
+/**
+ * Sends an Update to the reminder's workflow, naming who sent it: the workflow's write of the change also
+ * writes its audit event (one transaction). A refusal becomes its 4xx with nothing written.
+ */
+async function commandReminder<C extends ReminderCommand>(
+  deps: CommandDeps, c: Caller, reminder: Reminder, update: UpdateDefinition<ReminderState, [C]>, command: Omit<C, 'by'>,
 ): Promise<Reminder> {
-  const audit = auditBy(c);
   if (reminder.status === 'completed' || reminder.status === 'cancelled') throw new ApiError(409, 'REMINDER_CLOSED', `The reminder is ${reminder.status}`);
-  const before = presentReminder(reminder);
-  await executeCommand(deps.temporal.client.workflow.getHandle(reminder.workflowId), update, args, REMINDER_COMMAND_REFUSALS);
-  await reminder.reload();
-  await recordAudit({ ...audit, action, entityType: 'reminder', entityId: reminder.id, before, after: { ...presentReminder(reminder), ...(extra ? { command: extra } : {}) }, workflowId: reminder.workflowId });
-  return reminder;
+  const by: CommandAuthor = { actor: c.actor, requestId: c.requestId ?? null };
+  await executeCommand(deps.temporal.client.workflow.getHandle(reminder.workflowId), update, [{ ...command, by } as C], REMINDER_COMMAND_REFUSALS);
+  return reminder.reload();
 }
 
 const findReminder = (c: Caller, id: string) => findInTenant(Reminder, c.tenantId, id, 'Reminder');
@@ -134,30 +133,30 @@ const findReminder = (c: Caller, id: string) => findInTenant(Reminder, c.tenantI
 export async function rescheduleReminder(deps: CommandDeps, c: Caller, id: string, input: ScheduleBody): Promise<Reminder> {
   const reminder = await findReminder(c, id);
   const { schedule } = await planSchedule(input, planOf(reminder), new Date());
-  return commandReminder(deps, c, reminder, 'reminders.reminder.rescheduled', rescheduleUpdate, [{ schedule }], schedule);
+  return commandReminder(deps, c, reminder, rescheduleUpdate, { schedule });
 }
 
 export async function snoozeReminder(deps: CommandDeps, c: Caller, id: string, input: Schemas['ReminderSnooze']): Promise<Reminder> {
   if ((input.until === undefined) === (input.minutes === undefined)) throw new ApiError(422, 'INVALID_REMINDER', 'Give exactly one of until and minutes');
   const until = new Date(input.until ?? Date.now() + input.minutes! * 60_000).toISOString();
   if (Date.parse(until) <= Date.now()) throw new ApiError(422, 'TIME_IN_PAST', `until ${until} is in the past`);
-  return commandReminder(deps, c, await findReminder(c, id), 'reminders.reminder.snoozed', snoozeUpdate, [{ until }], { until });
+  return commandReminder(deps, c, await findReminder(c, id), snoozeUpdate, { until });
 }
 
 export async function acknowledgeReminder(deps: CommandDeps, c: Caller, id: string): Promise<Reminder> {
-  return commandReminder(deps, c, await findReminder(c, id), 'reminders.reminder.acknowledged', acknowledgeUpdate, []);
+  return commandReminder(deps, c, await findReminder(c, id), acknowledgeUpdate, {});
 }
 
 export async function pauseReminder(deps: CommandDeps, c: Caller, id: string): Promise<Reminder> {
-  return commandReminder(deps, c, await findReminder(c, id), 'reminders.reminder.paused', pauseUpdate, []);
+  return commandReminder(deps, c, await findReminder(c, id), pauseUpdate, {});
 }
 
 export async function resumeReminder(deps: CommandDeps, c: Caller, id: string): Promise<Reminder> {
-  return commandReminder(deps, c, await findReminder(c, id), 'reminders.reminder.resumed', resumeUpdate, []);
+  return commandReminder(deps, c, await findReminder(c, id), resumeUpdate, {});
 }
 
 export async function cancelReminder(deps: CommandDeps, c: Caller, id: string): Promise<Reminder> {
-  return commandReminder(deps, c, await findReminder(c, id), 'reminders.reminder.cancelled', cancelReminderUpdate, []);
+  return commandReminder(deps, c, await findReminder(c, id), cancelReminderUpdate, {});
 }
 
 /** Up to `count` triggers still to come (a recurrence expanded on the work pool, within its budget). */
