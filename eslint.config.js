@@ -47,6 +47,33 @@ module.exports = tseslint.config(
     },
   },
   {
+    // Which way imports go (README, Architecture): lib/ is infrastructure and knows no domain and no API;
+    // activities never reach into the API; a route file never imports another (shared code is lifted into
+    // domains/ or api/).
+    files: ['lib/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{ regex: '^(\\.\\./)+(api|domains)(/|$)', message: 'lib/ is infrastructure: it imports neither api/ nor domains/.' }],
+      }],
+    },
+  },
+  {
+    files: ['activities/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{ regex: '^(\\.\\./)+api(/|$)', message: 'Activities do not import the API: lift what they share into domains/ or lib/.' }],
+      }],
+    },
+  },
+  {
+    files: ['api/routes/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{ regex: '^\\./', message: 'A route file does not import another: lift what they share into domains/<domain>/ or api/.' }],
+      }],
+    },
+  },
+  {
     // Workflow code is replayed: it may import only the workflow SDK, shared definitions and pure
     // helpers. Activities, the database and Node built-ins come in as types only.
     files: ['workflows/**/*.ts'],
