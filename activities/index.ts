@@ -10,6 +10,7 @@ import { createDocumentActivities } from './documents';
 import { PdfRenderer } from '../lib/documents/renderer';
 import { createJobActivities } from './jobs';
 import { createReminderActivities } from './reminders';
+import { createSystemActivities } from './system';
 
 export interface ActivityDeps {
   blobs: BlobStore;
@@ -28,6 +29,8 @@ export interface ActivityDeps {
   /** Whether webhooks and http jobs may call private, loopback and link-local addresses. */
   allowPrivateNetworks: boolean;
   idempotencyTtlHours?: number;
+  /** Start intents younger than this are left to the API that wrote them (the start reconciler). */
+  reconcileStartsGraceMs?: number;
 }
 
 /**
@@ -39,6 +42,8 @@ export const ACTIVITY_ATTEMPTS = {
   renderDocument: 5, renderPreview: 5, renderBatchChunk: 50, writeAuditExport: 20,
   resolveApprovers: 20, persistFlow: 20, notifyApprovers: 20, flowFinished: 20,
   deliverReminder: 8, jobRunStarted: 20, jobRunFinished: 20,
+  // The next scheduled run (a minute later) tries again anyway.
+  reconcileWorkflowStarts: 3, removeOrphanJobSchedules: 3,
   // The schedule's own maximumAttempts (0 = no limit) decides for the job itself.
   runJob: (i: { attempts?: number }) => i.attempts ?? 0,
 };
@@ -49,7 +54,7 @@ export const withActivityRetries = <T extends Parameters<typeof withOutageRetrie
 export function createActivities(deps: ActivityDeps) {
   return withActivityRetries({
     ...createAuditActivities(deps), ...createApprovalActivities(deps), ...createDocumentActivities(deps),
-    ...createReminderActivities(deps), ...createJobActivities(deps),
+    ...createReminderActivities(deps), ...createJobActivities(deps), ...createSystemActivities(deps),
   });
 }
 
@@ -62,7 +67,7 @@ export function activityDepsFromConfig(config: Config, logger: Logger): Activity
     exportPageSize: config.auditExport.pageSize, exportPagePauseMs: config.auditExport.pagePauseMs,
     renderer: rendererFromConfig(config, logger), batchConcurrency: config.documents.poolSize,
     webhookTimeoutMs: config.webhookTimeoutMs, idempotencyTtlHours: config.idempotencyTtlHours,
-    allowPrivateNetworks: config.outboundAllowPrivateNetworks,
+    allowPrivateNetworks: config.outboundAllowPrivateNetworks, reconcileStartsGraceMs: config.reconcileStartsGraceSeconds * 1000,
   };
 }
 

@@ -9,6 +9,7 @@ import { initIdentityModels } from './models/identity';
 import { initJobModels } from './models/jobs';
 import { initPurchasingModels } from './models/purchasing';
 import { initReminderModels } from './models/reminders';
+import { initSystemModels } from './models/system';
 
 export * from './models/approvals';
 export * from './models/audit';
@@ -19,6 +20,7 @@ export * from './models/identity';
 export * from './models/jobs';
 export * from './models/purchasing';
 export * from './models/reminders';
+export * from './models/system';
 
 export interface SequelizeOptions {
   poolMax?: number;
@@ -47,5 +49,6 @@ export function createSequelize(databaseUrl: string, opts: SequelizeOptions = {}
   initDocumentModels(sequelize);
   initReminderModels(sequelize);
   initJobModels(sequelize);
+  initSystemModels(sequelize);
   return sequelize;
 }

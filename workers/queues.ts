@@ -4,6 +4,7 @@ import { AUDIT_TASK_QUEUE } from '../workflows/audit.api';
 import { DOCUMENTS_TASK_QUEUE } from '../workflows/documents.api';
 import { JOBS_TASK_QUEUE } from '../workflows/jobs.api';
 import { REMINDERS_TASK_QUEUE } from '../workflows/reminders.api';
+import { SYSTEM_TASK_QUEUE } from '../workflows/system.api';
 
 export const TASK_QUEUES: Record<string, string> = {
   audit: AUDIT_TASK_QUEUE,
@@ -12,6 +13,7 @@ export const TASK_QUEUES: Record<string, string> = {
   documents: DOCUMENTS_TASK_QUEUE,
   reminders: REMINDERS_TASK_QUEUE,
   jobs: JOBS_TASK_QUEUE,
+  system: SYSTEM_TASK_QUEUE,
 };
 
 export function selectQueues(names: string[]): string[] {

@@ -4,7 +4,7 @@ import { AuditEvent, AuditExport, StoredFile } from '../../db';
 import { auditWhere } from '../../activities/audit';
 import { createWithAudit } from '../../lib/audit';
 import { AUDIT_ACTIONS } from '../../lib/audit-actions';
-import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
+import { StartBusinessWorkflow, startBusinessWorkflow, startIntent, startOrUndo } from '../../lib/temporal';
 import type { auditExportWorkflow } from '../../workflows/audit';
 import { AUDIT_DOMAIN, AUDIT_TASK_QUEUE, AuditFilters } from '../../workflows/audit.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
@@ -49,14 +49,16 @@ export function auditRoutes(deps: RouteDeps): Handlers {
       const audit = auditContext(ctx);
       const id = randomUUID();
       const workflowId = businessWorkflowId({ domain: AUDIT_DOMAIN, tenantId: audit.tenantId, entityId: id });
-      // The row exists before the workflow starts, so status is readable at once from Postgres.
+      const start: StartBusinessWorkflow<typeof auditExportWorkflow> = {
+        workflowType: 'auditExportWorkflow', taskQueue: AUDIT_TASK_QUEUE, domain: AUDIT_DOMAIN, tenantId: audit.tenantId,
+        entityType: 'audit_export', entityId: id, initialStatus: 'queued', args: [{ exportId: id, tenantId: audit.tenantId, filters }],
+      };
+      // The row exists before the workflow starts, so status is readable at once from Postgres; its start
+      // intent is written with it.
       const x = await createWithAudit(AuditExport, { id, tenantId: audit.tenantId, status: 'queued', filters, workflowId, requestedBy: audit.actor.id },
-        { ...audit, action: 'audit.export.requested', entityType: 'audit_export', entityId: id, after: { filters }, workflowId });
+        { ...audit, action: 'audit.export.requested', entityType: 'audit_export', entityId: id, after: { filters }, workflowId }, [startIntent(start)]);
       await startOrUndo(
-        () => startBusinessWorkflow<typeof auditExportWorkflow>(deps.temporal.client, {
-          workflowType: 'auditExportWorkflow', taskQueue: AUDIT_TASK_QUEUE, domain: AUDIT_DOMAIN, tenantId: audit.tenantId,
-          entityType: 'audit_export', entityId: id, initialStatus: 'queued', args: [{ exportId: id, tenantId: audit.tenantId, filters }],
-        }),
+        () => startBusinessWorkflow(deps.temporal.client, start),
         // Kept as failed (its audit event says it was requested).
         () => x.update({ status: 'failed', error: 'The workflow could not be started' }),
       );

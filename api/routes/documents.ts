@@ -11,7 +11,7 @@ import { recordAudit } from '../../lib/audit';
 import { requestDocument } from '../../lib/documents/jobs';
 import { PARTIAL_NAME, TEMPLATE_LIMITS, TemplateRenderError, TemplateSyntaxError } from '../../lib/documents/templates';
 import { deleteFile } from '../../lib/files';
-import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
+import { recordStartIntent, StartBusinessWorkflow, startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
 import { TaskLimitError, workPool } from '../../lib/work-pool';
 import type { documentBatchWorkflow, documentPreviewWorkflow } from '../../workflows/documents';
 import {
@@ -290,6 +290,11 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       const output: DocumentOutput = body.output ?? 'pdf';
       const id = randomUUID();
       const workflowId = businessWorkflowId({ domain: DOCUMENT_BATCHES_DOMAIN, tenantId: audit.tenantId, entityId: id });
+      const start: StartBusinessWorkflow<typeof documentBatchWorkflow> = {
+        workflowType: 'documentBatchWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENT_BATCHES_DOMAIN, tenantId: audit.tenantId,
+        entityType: 'document_batch', entityId: id, initialStatus: 'queued',
+        args: [{ tenantId: audit.tenantId, batchId: id, chunkSize: deps.config.documents.batchChunkSize }],
+      };
       const batch = await deps.sequelize.transaction(async (transaction) => {
         const created = await DocumentBatch.create({
           id, tenantId: audit.tenantId, templateId: template.id, templateVersion: template.version, output, status: 'queued',
@@ -308,14 +313,11 @@ export function documentRoutes(deps: RouteDeps): Handlers {
           }), { transaction });
         }
         await recordAudit({ ...audit, action: 'documents.batch.requested', entityType: 'document_batch', entityId: id, after: { templateCode: template.code, total: body.items.length }, workflowId }, transaction);
+        await recordStartIntent(start, transaction);
         return created;
       });
       await startOrUndo(
-        () => startBusinessWorkflow<typeof documentBatchWorkflow>(deps.temporal.client, {
-          workflowType: 'documentBatchWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENT_BATCHES_DOMAIN, tenantId: audit.tenantId,
-          entityType: 'document_batch', entityId: id, initialStatus: 'queued',
-          args: [{ tenantId: audit.tenantId, batchId: id, chunkSize: deps.config.documents.batchChunkSize }],
-        }),
+        () => startBusinessWorkflow(deps.temporal.client, start),
         // Its queued items would never render and would block the template's deletion: take them back.
         () => deps.sequelize.transaction(async (transaction) => {
           await Document.destroy({ where: { batchId: id, tenantId: audit.tenantId }, transaction });

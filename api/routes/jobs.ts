@@ -7,6 +7,7 @@ import { IANAZone } from 'luxon';
 import { JobRun, JobSchedule } from '../../db';
 import { recordAudit } from '../../lib/audit';
 import { checkJobParams, JOB_TYPES, JobParamsError } from '../../lib/job-types';
+import { crashPointForTests } from '../../lib/temporal';
 import { JOBS_DOMAIN, JOBS_TASK_QUEUE, JobRunInput } from '../../workflows/jobs.api';
 import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '../../workflows/search-attributes';
 import { page, paginate, queryOf, respond } from '../conventions';
@@ -120,12 +121,14 @@ export function jobRoutes(deps: RouteDeps): Handlers {
       const s = await deps.sequelize.transaction(async (transaction) => {
         const created = await JobSchedule.create({ id, tenantId: audit.tenantId, name: body.name, ...fields, temporalScheduleId, createdBy: audit.actor.id, version: 1 }, { transaction });
         await recordAudit({ ...audit, action: 'jobs.schedule.created', entityType: 'job_schedule', entityId: id, after: presentJobSchedule(created) }, transaction);
-        // Created inside the transaction: if Temporal refuses, no row is left without its schedule.
+        // Created inside the transaction: if Temporal refuses, no row is left without its schedule. If the
+        // process dies before the commit, the schedule is left without its row: the start reconciler deletes it.
         await schedules().create({
           scheduleId: temporalScheduleId, ...(scheduleOptions(created) as Omit<ScheduleOptions, 'scheduleId'>),
           // The schedule itself is findable by tenant in the Temporal UI, like every Docket workflow.
           typedSearchAttributes: [{ key: TENANT_ID, value: audit.tenantId }, { key: ENTITY_TYPE, value: 'job_schedule' }, { key: ENTITY_ID, value: id }],
         });
+        crashPointForTests();
         return created;
       });
       respond(ctx, presentJobSchedule(s), { status: 201, location: `/v1/job-schedules/${id}` });

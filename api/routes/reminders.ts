@@ -11,7 +11,7 @@ import { defaultStart, Recurrence, RECURRENCE_LIMITS, RecurrenceError } from '..
 import { firstTrigger, freshState, PreviewItem, previewTriggers } from '../../lib/reminder-preview';
 import { TaskLimitError, workPool } from '../../lib/work-pool';
 import { sealSecret } from '../../lib/secrets';
-import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
+import { StartBusinessWorkflow, startBusinessWorkflow, startIntent, startOrUndo } from '../../lib/temporal';
 import type { reminderWorkflow } from '../../workflows/reminders';
 import {
   acknowledgeUpdate, cancelReminderUpdate, pauseUpdate, REMINDER_REFUSALS, ReminderPlan, ReminderSchedule, ReminderState, REMINDERS_DOMAIN,
@@ -135,10 +135,15 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
       const id = randomUUID();
       const workflowId = businessWorkflowId({ domain: REMINDERS_DOMAIN, tenantId: audit.tenantId, entityId: id });
       const state = freshState(schedule, now);
-      // The row and its audit event in one statement (one round trip, and no window in which the workflow
-      // runs but its creation was never audited); the workflow starts after, with no connection held
+      // The row, its audit event and its start intent in one statement (one round trip, and no window in which
+      // the workflow runs but its creation was never audited); the workflow starts after, with no connection held
       // across the Temporal call (which is what bounds the create rate).
       const created = { tenantId: audit.tenantId, action: 'reminders.reminder.created', entityType: 'reminder', entityId: id } as const;
+      const start: StartBusinessWorkflow<typeof reminderWorkflow> = {
+        workflowType: 'reminderWorkflow', taskQueue: REMINDERS_TASK_QUEUE, domain: REMINDERS_DOMAIN, tenantId: audit.tenantId,
+        entityType: 'reminder', entityId: id, initialStatus: 'active',
+        args: [{ tenantId: audit.tenantId, reminderId: id, channels, recipients: { users, emails, webhooks: webhooks.length }, schedule, plan, createdAt: now.toISOString() }],
+      };
       const reminder = await createWithAudit(Reminder, {
         id, tenantId: audit.tenantId, subject: body.subject, message: body.message ?? '', objectType: body.object?.type ?? null, objectId: body.object?.id ?? null,
         // Webhook secrets are stored sealed (lib/secrets.ts); only the delivering activity opens them.
@@ -146,13 +151,9 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
         dueAt: schedule.dueAt ? new Date(schedule.dueAt) : null, recurrence: schedule.recurrence ?? null, offsets: plan.offsets, repeat: plan.repeat ?? null,
         status: 'active', nextTriggerAt: new Date(first.at), currentOccurrence: new Date(first.occurrence),
         snoozedUntil: null, acknowledgedAt: null, occurrenceCount: 0, state, stateVersion: -1, workflowId, createdBy: audit.actor.id,
-      }, (row) => ({ ...audit, ...created, after: presentReminder(row), workflowId }));
+      }, (row) => ({ ...audit, ...created, after: presentReminder(row), workflowId }), [startIntent(start)]);
       await startOrUndo(
-        () => startBusinessWorkflow<typeof reminderWorkflow>(deps.temporal.client, {
-          workflowType: 'reminderWorkflow', taskQueue: REMINDERS_TASK_QUEUE, domain: REMINDERS_DOMAIN, tenantId: audit.tenantId,
-          entityType: 'reminder', entityId: id, initialStatus: 'active',
-          args: [{ tenantId: audit.tenantId, reminderId: id, channels, recipients: { users, emails, webhooks: webhooks.length }, schedule, plan, createdAt: now.toISOString() }],
-        }),
+        () => startBusinessWorkflow(deps.temporal.client, start),
         // If Temporal refuses, both go again: the reminder was never created.
         () => destroyWithAudit(reminder, created),
       );

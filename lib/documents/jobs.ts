@@ -7,7 +7,7 @@ import type { documentWorkflow } from '../../workflows/documents';
 import { DOCUMENTS_DOMAIN, DOCUMENTS_TASK_QUEUE } from '../../workflows/documents.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { AuditInput, createWithAudit, destroyWithAudit } from '../audit';
-import { startBusinessWorkflow, startOrUndo } from '../temporal';
+import { StartBusinessWorkflow, startBusinessWorkflow, startIntent, startOrUndo } from '../temporal';
 
 interface DocumentRequestBase {
   tenantId: string;
@@ -41,17 +41,20 @@ export async function requestDocument(client: Client, r: DocumentRequest): Promi
     originKey: r.originKey ?? null, workflowId: businessWorkflowId({ domain: DOCUMENTS_DOMAIN, tenantId: r.tenantId, entityId: id }), createdBy: r.createdBy,
   };
   const requested = { tenantId: r.tenantId, action: 'documents.document.requested', entityType: 'document', entityId: id } as const;
+  const startOf = (documentId: string): StartBusinessWorkflow<typeof documentWorkflow> => ({
+    workflowType: 'documentWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENTS_DOMAIN, tenantId: r.tenantId,
+    entityType: 'document', entityId: documentId, initialStatus: 'queued', args: [{ tenantId: r.tenantId, documentId }],
+  });
   const doc = r.originKey !== undefined
+    // Asked for by an activity, which Temporal retries until this start is made: no start intent needed.
     ? (await Document.findOrCreate({ where: { tenantId: r.tenantId, originKey: r.originKey }, defaults: values }))[0]
-    // One statement: no window in which the document exists but its request was never audited.
-    : await createWithAudit(Document, values, { ...r.audit, ...requested, after: { templateCode: r.template.code, templateVersion: r.template.version }, workflowId: values.workflowId });
+    // One statement: no window in which the document exists but its request was never audited, or its
+    // start intent not recorded.
+    : await createWithAudit(Document, values, { ...r.audit, ...requested, after: { templateCode: r.template.code, templateVersion: r.template.version }, workflowId: values.workflowId }, [startIntent(startOf(id))]);
   if (doc.status === 'ready' || doc.status === 'failed') return doc;
   // A queued row without its workflow would never render (and would block its template's deletion).
   await startOrUndo(
-    () => startBusinessWorkflow<typeof documentWorkflow>(client, {
-      workflowType: 'documentWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENTS_DOMAIN, tenantId: r.tenantId,
-      entityType: 'document', entityId: doc.id, initialStatus: 'queued', args: [{ tenantId: r.tenantId, documentId: doc.id }],
-    }),
+    () => startBusinessWorkflow(client, startOf(doc.id)),
     // Never requested, then: the row goes, and with it the audit event written beside it.
     () => (r.audit ? destroyWithAudit(doc, requested) : doc.destroy()),
   );
