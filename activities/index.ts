@@ -39,7 +39,7 @@ export interface ActivityDeps {
  */
 export const ACTIVITY_ATTEMPTS = {
   default: 10,
-  renderDocument: 5, renderPreview: 5, renderBatchChunk: 50, writeAuditExport: 20,
+  renderDocument: 5, renderPreview: 5, renderBatchChunk: 50, writeAuditExport: 20, writeAuditExportChunk: 20, finishAuditExport: 20,
   resolveApprovers: 20, persistFlow: 20, notifyApprovers: 20, flowFinished: 20,
   deliverReminder: 8, jobRunStarted: 20, jobRunFinished: 20,
   // The next scheduled run (a minute later) tries again anyway.
@@ -62,7 +62,7 @@ export function createActivities(deps: ActivityDeps) {
 export function activityDepsFromConfig(config: Config, logger: Logger): ActivityDeps {
   return {
     blobs: new DiskBlobStore(config.fileStoreDir),
-    email: createEmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, logger }),
+    email: createEmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, logger, logLinks: config.env === 'development' }),
     linkSecret: config.linkSecret, secretsKey: config.secretsKey, publicUrl: config.publicUrl,
     exportPageSize: config.auditExport.pageSize, exportPagePauseMs: config.auditExport.pagePauseMs,
     renderer: rendererFromConfig(config, logger), batchConcurrency: config.documents.poolSize,

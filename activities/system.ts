@@ -7,7 +7,7 @@ import type { Workflow } from '@temporalio/common';
 import { Op, QueryTypes } from 'sequelize';
 import { JobSchedule, Tenant, WorkflowStartIntent } from '../db';
 import { recordAudit } from '../lib/audit';
-import { settleWithLimit } from '../lib/concurrency';
+import { settleWithLimit } from '../lib/batch';
 import { StartBusinessWorkflow, startBusinessWorkflow } from '../lib/temporal';
 import { JOBS_DOMAIN } from '../workflows/jobs.api';
 import type { ReconcileStartsResult } from '../workflows/system.api';
@@ -66,13 +66,16 @@ export function createSystemActivities(deps: SystemActivityDeps) {
             await intent.destroy();
             result.dropped++;
           } else {
-            await recordAudit({
-              tenantId: intent.tenantId, actor: system, action: 'system.workflow.start_recovered', entityType: START_INTENT_ROWS[intent.workflowType].entityType,
-              entityId: request.entityId, after: { workflowType: intent.workflowType, intendedAt: intent.createdAt.toISOString() },
-              workflowId: intent.workflowId, eventKey: `start-recovered:${intent.workflowId}`,
+            // The event commits only once Temporal took the start (the one audit rule, lib/audit.ts).
+            await WorkflowStartIntent.sequelize!.transaction(async (transaction) => {
+              await recordAudit({
+                tenantId: intent.tenantId, actor: system, action: 'system.workflow.start_recovered', entityType: START_INTENT_ROWS[intent.workflowType].entityType,
+                entityId: request.entityId, after: { workflowType: intent.workflowType, intendedAt: intent.createdAt.toISOString() },
+                workflowId: intent.workflowId, eventKey: `start-recovered:${intent.workflowId}`,
+              }, transaction);
+              // USE_EXISTING: should the API's own start land at the same moment, there is still one workflow. It removes the intent.
+              await startBusinessWorkflow(ctx.client, request);
             });
-            // USE_EXISTING: should the API's own start land at the same moment, there is still one workflow. It removes the intent.
-            await startBusinessWorkflow(ctx.client, request);
             result.started++;
           }
           ctx.heartbeat(result);
@@ -102,13 +105,18 @@ export function createSystemActivities(deps: SystemActivityDeps) {
           const described = await handle.describe().catch((err: unknown) => { if (err instanceof ScheduleNotFoundError) return null; throw err; });
           // A younger one may belong to a create whose transaction is about to commit.
           if (!described || Date.now() - described.info.createdAt.getTime() < graceMs) continue;
-          await handle.delete().catch((err: unknown) => { if (!(err instanceof ScheduleNotFoundError)) throw err; });
-          removed++;
+          const remove = () => handle.delete().catch((err: unknown) => { if (!(err instanceof ScheduleNotFoundError)) throw err; });
           const [, tenantId, entityId] = id.split(':');
-          // Audited in its tenant, if the tenant is still there.
+          // Audited in its tenant if the tenant is still there, committed once Temporal took the delete.
           if (await Tenant.count({ where: { id: tenantId } })) {
-            await recordAudit({ tenantId, actor: system, action: 'system.job_schedule.orphan_removed', entityType: 'job_schedule', entityId, eventKey: `orphan-removed:${id}` });
+            await JobSchedule.sequelize!.transaction(async (transaction) => {
+              await recordAudit({ tenantId, actor: system, action: 'system.job_schedule.orphan_removed', entityType: 'job_schedule', entityId, eventKey: `orphan-removed:${id}` }, transaction);
+              await remove();
+            });
+          } else {
+            await remove();
           }
+          removed++;
           ctx.heartbeat({ removed });
         }
       }

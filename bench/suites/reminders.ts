@@ -16,7 +16,7 @@ import type { reminderWorkflow } from '../../workflows/reminders';
 import { REMINDERS_DOMAIN, REMINDERS_TASK_QUEUE } from '../../workflows/reminders.api';
 import { cpuMeter, CpuUsage, meanCpu, processTree } from '../lib/cpu';
 import { LoopResult, runConcurrent, samplesOf, summarize, table } from '../lib/measure';
-import { BenchStack, log, ProcMemory, round } from '../lib/stack';
+import { BenchStack, log, ProcMemory, round, stopAll } from '../lib/stack';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
 import { latencyOf, request, startWorker, waitForPoller } from '../lib/worker';
 
@@ -207,7 +207,7 @@ export const reminders: Suite = {
           ...blocks.map((b) => [`  block ${b.mode}`, b.ok, b.failed, b.seconds, b.perSecond, b.latencyMs.p50, b.latencyMs.p99, b.settle?.settled ?? '', b.settle?.seconds ?? '']),
           [`raw client.workflow.start ×${config.createConcurrency} (unpolled queue)`, raw.ok, raw.failed, raw.seconds, raw.perSecond, raw.latencyMs.p50, raw.latencyMs.p99, '', ''],
           [`POST /v1/reminders ×${config.createConcurrency} (pending)`, creates.ok, creates.failed, creates.seconds, creates.perSecond, creates.latencyMs.p50, creates.latencyMs.p99, pending, ''],
-          ['API / raw', '', '', '', ratio, '', '', '', ''],
+          ['Docket / bare (not judged)', '', '', '', ratio, '', '', '', ''],
           [`POST /v1/reminders ×${config.createConcurrency} (same minute)`, fireCreates.ok, fireCreates.failed, fireCreates.seconds, fireCreates.perSecond, fireCreates.latencyMs.p50, fireCreates.latencyMs.p99, fireSettle.settled, fireSettle.seconds],
         ]),
         ...(Object.keys(creates.errors).length ? [`create errors: ${JSON.stringify(creates.errors)}`] : []),
@@ -227,13 +227,7 @@ export const reminders: Suite = {
         targets, summary,
       };
     } finally {
-      while (stops.length) {
-        try {
-          await stops.pop()!();
-        } catch (err) {
-          log(`stopping failed: ${(err as Error).message}`);
-        }
-      }
+      await stopAll(stops);
     }
   },
 };

@@ -24,6 +24,11 @@ export interface EmailSenderOptions {
   smtpUrl?: string;
   from: string;
   logger?: { info(obj: object, msg?: string): void };
+  /**
+   * Log an unsent message's first link (development only: it is how `npm start` users click an approval
+   * link). A one-click link carries a signing credential, so anywhere else the log says only that there was one.
+   */
+  logLinks?: boolean;
 }
 
 /**
@@ -105,7 +110,11 @@ export function createEmailSender(opts: EmailSenderOptions): EmailSender {
       throw toEmailError(err);
     }
     if (dev) {
-      logger?.info({ to: msg.to, subject: msg.subject, link: firstLink(msg.text), messageId }, 'email not sent (no SMTP server configured); logged instead');
+      const link = firstLink(msg.text);
+      logger?.info(
+        { to: msg.to, subject: msg.subject, link: link && !opts.logLinks ? '[redacted: links are logged only with NODE_ENV=development]' : link, messageId },
+        'email not sent (no SMTP server configured); logged instead',
+      );
     } else {
       // With several addresses in `to`, the server may accept some and refuse others without failing the send.
       const rejected = info.rejected?.length ? { rejected: info.rejected } : {};

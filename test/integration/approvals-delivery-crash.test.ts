@@ -2,7 +2,7 @@
 // delivery was recorded: the retried notification sends every approver their email, and the only copies
 // are of emails the dead attempt had handed to the server, each with the same Message-ID.
 import { randomUUID } from 'node:crypto';
-import { NotificationDelivery, Role, UserRole } from '../../db';
+import { Delivery, Role, UserRole } from '../../db';
 import { IDEMPOTENCY_HEADER } from '../../lib/notify/email';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
@@ -54,14 +54,14 @@ it('after a SIGKILL between the SMTP 250 and the record, every approver is maile
   const flowId = (await app.call('post', `/v1/purchase-orders/${po.body.id}/submit`, admin).expect(202)).body.approvalFlowId as string;
   await killed;
   smtp.onAccepted(undefined);
-  const atCrash = new Map((await NotificationDelivery.findAll({ where: { subjectId: flowId } })).map((r) => [r.key, r.status]));
+  const atCrash = new Map((await Delivery.findAll({ where: { subjectId: flowId } })).map((r) => [r.key, r.status]));
   const acceptedKey = accepted!.headers[IDEMPOTENCY_HEADER.toLowerCase()];
   expect(atCrash.get(acceptedKey)).toBe('pending');
 
   // The retry comes once the dead attempt's heartbeat times out (1 minute).
   startWorker('w2');
   const rows = await waitFor(async () => {
-    const r = await NotificationDelivery.findAll({ where: { subjectId: flowId } });
+    const r = await Delivery.findAll({ where: { subjectId: flowId } });
     return r.length === approvers.length && r.every((d) => d.status === 'sent') && r;
   }, { what: 'every approval email recorded sent', timeoutMs: 100_000 });
 

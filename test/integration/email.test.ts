@@ -120,12 +120,21 @@ it('lets sends in flight finish on close, then refuses new ones', async () => {
   await expect(own.send({ to: 'late@example.test', subject: 'After', text: 't', idempotencyKey: 'k-after' })).rejects.toThrow(/closed/);
 });
 
-it('without an SMTP URL, logs recipient, subject and the first link instead of sending', async () => {
-  const lines: Array<{ obj: Record<string, unknown>; msg?: string }> = [];
-  const dev = createEmailSender({ from: FROM, logger: { info: (obj, msg) => lines.push({ obj: obj as Record<string, unknown>, msg }) } });
-  const sent = await dev.send({ to: 'dev@example.test', subject: 'Approve?', text: `Open ${LINK}.\nOr ignore https://other.example.test`, idempotencyKey: 'k-dev' });
-  await dev.close();
-  expect(sent.messageId).toBe(messageIdFor('k-dev'));
-  expect(lines).toEqual([{ obj: expect.objectContaining({ to: 'dev@example.test', subject: 'Approve?', link: LINK }), msg: expect.any(String) }]);
+it('without an SMTP URL, logs recipient, subject and (in development only) the first link instead of sending', async () => {
+  const logged = async (logLinks: boolean | undefined) => {
+    const lines: Array<{ obj: Record<string, unknown>; msg?: string }> = [];
+    const dev = createEmailSender({ from: FROM, logLinks, logger: { info: (obj, msg) => lines.push({ obj: obj as Record<string, unknown>, msg }) } });
+    const sent = await dev.send({ to: 'dev@example.test', subject: 'Approve?', text: `Open ${LINK}.\nOr ignore https://other.example.test`, idempotencyKey: 'k-dev' });
+    await dev.close();
+    expect(sent.messageId).toBe(messageIdFor('k-dev'));
+    return lines;
+  };
+  expect(await logged(true)).toEqual([{ obj: expect.objectContaining({ to: 'dev@example.test', subject: 'Approve?', link: LINK }), msg: expect.any(String) }]);
+  // Anywhere but development a one-click link is a credential: the log says there was one, never what it was.
+  for (const logLinks of [false, undefined]) {
+    const lines = await logged(logLinks);
+    expect(lines).toEqual([{ obj: expect.objectContaining({ to: 'dev@example.test', subject: 'Approve?', link: expect.stringMatching(/^\[redacted/) }), msg: expect.any(String) }]);
+    expect(JSON.stringify(lines)).not.toContain(LINK);
+  }
   expect(sink.messages).toHaveLength(0);
 });

@@ -2,7 +2,7 @@
 // not yet recorded, one webhook request held open by its receiver. A new worker sends again exactly what
 // was never recorded — same Message-ID, same Docket-Delivery id — and nothing that was.
 import { randomUUID } from 'node:crypto';
-import { NotificationDelivery } from '../../db';
+import { Delivery } from '../../db';
 import { IDEMPOTENCY_HEADER } from '../../lib/notify/email';
 import { verifyWebhook } from '../../lib/notify/webhook';
 import { createDueSoon } from '../helpers/due';
@@ -54,7 +54,7 @@ it('re-sends only what the killed worker never recorded: each such email once mo
       firstAccepted = m;
       try {
         await hooks.waitFor((h) => h === held, 60_000);
-        await waitFor(async () => ids.length && (await NotificationDelivery.count({ where: { subjectId: ids.slice(0, victim), status: 'sent' } })) === victim * 3,
+        await waitFor(async () => ids.length && (await Delivery.count({ where: { subjectId: ids.slice(0, victim), status: 'sent' } })) === victim * 3,
           { what: 'the other reminders delivered and recorded', timeoutMs: 60_000, intervalMs: 50 });
         await killWorker(first);
         resolve();
@@ -73,7 +73,7 @@ it('re-sends only what the killed worker never recorded: each such email once mo
   hooks.hold(undefined);
 
   // What the dead worker had recorded: a row it marked sent is never sent again.
-  const atCrash = new Map((await NotificationDelivery.findAll({ where: { subjectId: ids } })).map((r) => [r.key, r.status]));
+  const atCrash = new Map((await Delivery.findAll({ where: { subjectId: ids } })).map((r) => [r.key, r.status]));
   const heldKey = firstAccepted!.headers[IDEMPOTENCY_HEADER.toLowerCase()];
   expect(atCrash.get(heldKey)).not.toBe('sent');
   const heldDelivery = String(held!.headers['docket-delivery']);
@@ -81,7 +81,7 @@ it('re-sends only what the killed worker never recorded: each such email once mo
 
   startWorker('w2');
   await waitFor(async () => {
-    const rows = await NotificationDelivery.findAll({ where: { subjectId: ids } });
+    const rows = await Delivery.findAll({ where: { subjectId: ids } });
     return rows.length === ids.length * 3 && rows.every((r) => r.status === 'sent');
   }, { what: 'every delivery recorded sent by the new worker', timeoutMs: 90_000 });
 

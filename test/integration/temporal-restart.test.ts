@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Notification, NotificationDelivery, Role, UserRole } from '../../db';
+import { Delivery, Notification, Role, UserRole } from '../../db';
 import { freePort, RunningTemporal, startTemporalDevServer } from '../../scripts/stack';
 import { buildCaller, buildUser } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
@@ -79,7 +79,7 @@ it('fires every pending timer once after the Temporal server was SIGKILLed and r
     const states = await Promise.all(ids.map(async (id) => (await app.call('get', `/v1/reminders/${id}`, key).expect(200)).body.status));
     return states.every((s) => s === 'completed');
   }, { what: 'every reminder completed after the restart', timeoutMs: 60_000 });
-  const deliveries = await NotificationDelivery.findAll({ where: { subjectId: ids } });
+  const deliveries = await Delivery.findAll({ where: { subjectId: ids } });
   expect(deliveries).toHaveLength(ids.length * 2);
   expect(deliveries.every((d) => d.status === 'sent')).toBe(true);
   expect(await Notification.count({ where: { userId: ada.id } })).toBe(ids.length);

@@ -22,10 +22,11 @@ it('names every permission an operation needs in the catalogue', () => {
   expect(unknown).toEqual([]);
 });
 
-it('documents 401 on every authenticated operation and 403 on every permissioned one', () => {
+it('documents 401 and 429 on every authenticated operation and 403 on every permissioned one', () => {
   for (const op of contract.operations) {
     const responses = def.paths[op.path][op.method.toLowerCase()].responses;
-    if (!op.public) expect([op.operationId, '401' in responses]).toEqual([op.operationId, true]);
+    // Every credential has a per-minute limit and every address a failed-authentication limit: any of them may answer 429.
+    if (!op.public) expect([op.operationId, '401' in responses, '429' in responses]).toEqual([op.operationId, true, true]);
     if (op.permission) expect([op.operationId, '403' in responses]).toEqual([op.operationId, true]);
     expect([op.operationId, 'default' in responses]).toEqual([op.operationId, true]);
   }
