@@ -53,6 +53,10 @@ export interface Config {
   webhookTimeoutMs: number;
   /** Webhooks and http jobs may call private/loopback addresses (off unless OUTBOUND_ALLOW_PRIVATE_NETWORKS=true). */
   outboundAllowPrivateNetworks: boolean;
+  /** How old a start intent must be before the start reconciler acts on it (the API's own start comes first). */
+  reconcileStartsGraceSeconds: number;
+  /** How often the start reconciler's Schedule runs (workers serving the `system` queue keep it so at boot). */
+  reconcileStartsEverySeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -192,5 +196,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchBodyBytes: int(env, 'DOCUMENT_BATCH_BODY_LIMIT_BYTES', 32 * 1024 * 1024),
     },
     auditExport: { pageSize: Math.max(1, int(env, 'AUDIT_EXPORT_PAGE_SIZE', 2000)), pagePauseMs: int(env, 'AUDIT_EXPORT_PAGE_PAUSE_MS', 0) },
+    reconcileStartsGraceSeconds: int(env, 'RECONCILE_STARTS_GRACE_SECONDS', 60),
+    reconcileStartsEverySeconds: Math.max(1, int(env, 'RECONCILE_STARTS_EVERY_SECONDS', 60)),
   };
 }

@@ -1,6 +1,7 @@
 // What activities are built from: the worker's connections and settings (activities/index.ts wires them from config).
 import type { BlobStore } from '../lib/blob-store';
 import type { EmailSender } from '../lib/notify/email';
+import type { StartIntentRow } from '../domains/module';
 import type { PdfRenderer } from '../lib/pdf-renderer';
 
 export interface ActivityDeps {
@@ -20,4 +21,8 @@ export interface ActivityDeps {
   /** Whether webhooks and http jobs may call private, loopback and link-local addresses. */
   allowPrivateNetworks: boolean;
   idempotencyTtlHours?: number;
+  /** Start intents younger than this are left to the API that wrote them (the start reconciler). */
+  reconcileStartsGraceMs?: number;
+  /** The workflows whose lost starts the reconciler recovers: what the domains declare (createActivities fills it). */
+  startIntents?: Readonly<Record<string, StartIntentRow>>;
 }

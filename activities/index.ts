@@ -2,7 +2,7 @@
 // retry rules (db models are initialised by the caller).
 import { Config } from '../config';
 import { DOMAINS, Domain } from '../domains';
-import { ActivityFunction, mergeDeclared, UnionToIntersection } from '../domains/module';
+import { ActivityFunction, mergeDeclared, StartIntentRow, UnionToIntersection } from '../domains/module';
 import { AttemptBudget, withOutageRetries } from '../lib/activity-retries';
 import { DiskBlobStore } from '../lib/blob-store';
 import { Logger } from '../lib/logger';
@@ -22,6 +22,9 @@ export const ACTIVITY_ATTEMPTS: { default: number } & Record<string, AttemptBudg
   default: 10,
 };
 
+/** The workflows started with a start intent, as the domains declare them (the start reconciler's list). */
+export const START_INTENTS = mergeDeclared<StartIntentRow>('start intent of workflow', DOMAINS.map((d) => ({ domain: d.name, declared: 'startIntents' in d ? d.startIntents : {} })));
+
 /** Activities — Docket's, or a test's fakes of them — with Docket's retry rules (lib/activity-retries.ts). */
 export const withActivityRetries = <T extends Parameters<typeof withOutageRetries>[0]>(activities: T): T => withOutageRetries(activities, ACTIVITY_ATTEMPTS);
 
@@ -29,7 +32,8 @@ export const withActivityRetries = <T extends Parameters<typeof withOutageRetrie
 export type Activities = UnionToIntersection<ReturnType<Extract<Domain, { activities: unknown }>['activities']>>;
 
 export function createActivities(deps: ActivityDeps): Activities {
-  const declared = DOMAINS.flatMap((d) => ('activities' in d ? [{ domain: d.name, declared: d.activities(deps) as Record<string, ActivityFunction> }] : []));
+  const full: ActivityDeps = { ...deps, startIntents: deps.startIntents ?? START_INTENTS };
+  const declared = DOMAINS.flatMap((d) => ('activities' in d ? [{ domain: d.name, declared: d.activities(full) as Record<string, ActivityFunction> }] : []));
   return withActivityRetries(mergeDeclared('activity', declared)) as unknown as Activities;
 }
 
@@ -42,7 +46,7 @@ export function activityDepsFromConfig(config: Config, logger: Logger): Activity
     exportPageSize: config.auditExport.pageSize, exportPagePauseMs: config.auditExport.pagePauseMs,
     renderer: rendererFromConfig(config, logger), batchConcurrency: config.documents.poolSize,
     webhookTimeoutMs: config.webhookTimeoutMs, idempotencyTtlHours: config.idempotencyTtlHours,
-    allowPrivateNetworks: config.outboundAllowPrivateNetworks,
+    allowPrivateNetworks: config.outboundAllowPrivateNetworks, reconcileStartsGraceMs: config.reconcileStartsGraceSeconds * 1000,
   };
 }
 

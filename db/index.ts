@@ -6,6 +6,7 @@ import { DOMAINS } from '../domains';
 import { initDeliveryModels } from './models/deliveries';
 import { initIdempotencyModels } from './models/idempotency';
 import { initLinkModels } from './models/links';
+import { initSystemModels } from './models/system';
 
 export * from './models/approvals';
 export * from './models/audit';
@@ -18,6 +19,7 @@ export * from './models/jobs';
 export * from './models/links';
 export * from './models/purchasing';
 export * from './models/reminders';
+export * from './models/system';
 
 export interface SequelizeOptions {
   poolMax?: number;
@@ -38,10 +40,11 @@ export function createSequelize(databaseUrl: string, opts: SequelizeOptions = {}
     dialectOptions: { connectionTimeoutMillis: 3_000, keepAlive: true },
   });
   for (const domain of DOMAINS) if ('models' in domain) domain.models(sequelize);
-  // Tables shared by the domains, not one domain's: the API's Idempotency-Key, the delivery ledger and used
-  // one-click links.
+  // Tables shared by the domains, not one domain's: the API's Idempotency-Key, the delivery ledger, used
+  // one-click links and the outbox of workflow starts (the start reconciler's).
   initIdempotencyModels(sequelize);
   initDeliveryModels(sequelize);
   initLinkModels(sequelize);
+  initSystemModels(sequelize);
   return sequelize;
 }

@@ -9,7 +9,8 @@ import { identity } from './identity';
 import { jobs } from './jobs';
 import { purchasing } from './purchasing';
 import { reminders } from './reminders';
+import { system } from './system';
 
-export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs] as const;
+export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, system] as const;
 
 export type Domain = (typeof DOMAINS)[number];

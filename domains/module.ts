@@ -9,6 +9,17 @@ import type { AttemptBudget } from '../lib/activity-retries';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ActivityFunction = (...args: any[]) => Promise<unknown>;
 
+/**
+ * A workflow whose start the API records as an intent beside the row it owns (lib/temporal.ts startIntent),
+ * so the start reconciler (activities/system.ts) can make a start the API lost: the row's table, its audit
+ * entity type, and the SQL condition under which the row still waits for its workflow.
+ */
+export interface StartIntentRow {
+  table: string;
+  entityType: string;
+  waiting: string;
+}
+
 export interface DomainModule {
   name: string;
   /** Initialises its Sequelize models (db/models/<domain>.ts) on a connection. */
@@ -19,6 +30,8 @@ export interface DomainModule {
   activities?: (deps: ActivityDeps) => Record<string, ActivityFunction>;
   /** Attempts its activities get for errors that are not outages (lib/activity-retries.ts); others get the default. */
   attempts?: Readonly<Record<string, AttemptBudget>>;
+  /** Its workflows started with a start intent, by workflow type (what the start reconciler may recover). */
+  startIntents?: Readonly<Record<string, StartIntentRow>>;
   /** Its operations' handlers (api/routes/<domain>.ts), by operationId. */
   routes?: (deps: RouteDeps) => RouteHandlers;
 }

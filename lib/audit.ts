@@ -98,13 +98,20 @@ export function auditInsertSql(events: AuditInput[], bind: unknown[], at = new D
   return `INSERT INTO ${insertRowsSql(AuditEvent, events.map((e) => ({ ...auditRow(e), createdAt: at })), bind)} ON CONFLICT DO NOTHING`;
 }
 
+/** A row written together with another (createWithAudit's `also`). */
+export interface RowOf {
+  model: ModelStatic<Model>;
+  values: Record<string, unknown>;
+}
+
 /**
  * Creates a row and its audit event in ONE statement (a data-modifying CTE is atomic on its own), the
  * pattern of every "write the row, then start its workflow" command: one round trip instead of
  * BEGIN / INSERT / INSERT / COMMIT, which measurably limits how fast the API starts workflows
  * (bench/README.md, suite foundation). Model defaults and timestamps are applied as `create()` would.
+ * `also` are rows written in the same statement: the workflow's start intent (lib/temporal.ts startIntent).
  */
-export async function createWithAudit<M extends Model>(model: ModelStatic<M>, values: CreationAttributes<M>, audit: AuditInput | ((row: M) => AuditInput)): Promise<M> {
+export async function createWithAudit<M extends Model>(model: ModelStatic<M>, values: CreationAttributes<M>, audit: AuditInput | ((row: M) => AuditInput), also: RowOf[] = []): Promise<M> {
   const now = new Date();
   const built = model.build(values);
   const attrs = model.getAttributes() as Record<string, unknown>;
@@ -115,6 +122,7 @@ export async function createWithAudit<M extends Model>(model: ModelStatic<M>, va
   const bind: unknown[] = [];
   const sql = `WITH created AS (INSERT INTO ${insertRowsSql(model as unknown as ModelStatic<Model>, [row], bind)} RETURNING *),
     audited AS (INSERT INTO ${insertRowsSql(AuditEvent, [{ ...auditRow(event), createdAt: now }], bind)})
+    ${also.map((r, i) => `, also${i} AS (INSERT INTO ${insertRowsSql(r.model, [{ createdAt: now, ...r.values }], bind)})`).join('')}
     SELECT * FROM created`;
   const [created] = await model.sequelize!.query(sql, { bind, type: QueryTypes.SELECT, model, mapToModel: true });
   return created as M;

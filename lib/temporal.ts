@@ -5,6 +5,9 @@ import { Client, WorkflowHandle } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Workflow } from '@temporalio/common';
 import type { WorkflowStartOptions } from '@temporalio/client';
+import type { Transaction } from 'sequelize';
+import { WorkflowStartIntent } from '../db/models/system';
+import type { RowOf } from './audit';
 import { BusinessRef, businessWorkflowId, ENTITY_ID, ENTITY_TYPE, OBJECT_ID, STATUS, TENANT_ID } from '../workflows/search-attributes';
 import { TemporalUnavailableError } from './dependency-errors';
 
@@ -103,11 +106,26 @@ export class WorkflowStartError extends Error {
 }
 
 /**
+ * Test-only fault injection (honoured only under NODE_ENV=test, read once at boot): the process SIGKILLs
+ * itself right after a row is committed and before its workflow is started, so a test can show that the
+ * start reconciler finds the row. Never set it anywhere else.
+ */
+const CRASH_BEFORE_WORKFLOW_START = process.env.NODE_ENV === 'test' && process.env.DOCKET_TEST_CRASH_BEFORE_WORKFLOW_START === 'true';
+
+/** Where a command's row and its Temporal side part (see CRASH_BEFORE_WORKFLOW_START): a no-op outside that test. */
+export function crashPointForTests(): void {
+  if (CRASH_BEFORE_WORKFLOW_START) process.kill(process.pid, 'SIGKILL');
+}
+
+/**
  * Runs `start` (the start of the workflow that owns a row just written); if it fails, `undo` takes the
  * row back (deletes it or marks it failed) before WorkflowStartError is thrown, so no row is left
- * waiting for a workflow that does not exist. The API answers WorkflowStartError with 503.
+ * waiting for a workflow that does not exist. The API answers WorkflowStartError with 503. If the
+ * process dies before this (between the commit and the start), the row's start intent is left, and the
+ * start reconciler starts the workflow (activities/system.ts).
  */
 export async function startOrUndo(start: () => Promise<unknown>, undo: () => Promise<unknown>): Promise<void> {
+  crashPointForTests();
   try {
     await start();
   } catch (err) {
@@ -125,23 +143,44 @@ export interface StartBusinessWorkflow<W extends Workflow> extends BusinessRef {
 }
 
 /**
+ * The start intent of a workflow (its row in the outbox `workflow_start_intents`), to be written in the
+ * same statement (createWithAudit's `also`) or transaction as the row the workflow owns: if the process
+ * dies before the start, the intent is still there for the start reconciler.
+ */
+export function startIntent<W extends Workflow>(opts: StartBusinessWorkflow<W>): RowOf {
+  return {
+    model: WorkflowStartIntent as unknown as RowOf['model'],
+    values: { workflowId: businessWorkflowId(opts), tenantId: opts.tenantId, workflowType: opts.workflowType, request: opts },
+  };
+}
+
+/** Writes the start intent inside the transaction that writes the workflow's row. */
+export async function recordStartIntent<W extends Workflow>(opts: StartBusinessWorkflow<W>, transaction: Transaction): Promise<void> {
+  await WorkflowStartIntent.create(startIntent(opts).values as never, { transaction });
+}
+
+/**
  * Starts (or finds) the workflow whose id is `<domain>:<tenantId>:<entityId>`. A second start of the
  * same id returns the running workflow instead of a duplicate (USE_EXISTING), and the search
- * attributes make it findable in the Temporal UI by tenant, type, object and status.
+ * attributes make it findable in the Temporal UI by tenant, type, object and status. Once it exists,
+ * its start intent (if any) is removed.
  */
 export async function startBusinessWorkflow<W extends Workflow>(client: Client, opts: StartBusinessWorkflow<W>): Promise<WorkflowHandle<W>> {
   const workflowId = businessWorkflowId(opts);
+  let handle: WorkflowHandle<W>;
   try {
-    return await startWorkflow<W>(client, workflowId, opts);
+    handle = await startWorkflow<W>(client, workflowId, opts);
   } catch (err) {
     // A failed call does not prove the server did nothing: the start may have been applied and only its
     // reply lost (deadline, dropped connection). Then the workflow exists, and the caller must keep its
     // row rather than undo it (startOrUndo). Every business id is the row's own, so "it exists" means
     // "this start took effect". If the server cannot even be asked, the original error stands.
-    const handle = client.workflow.getHandle<W>(workflowId);
-    if (await handle.describe().then(() => true, () => false)) return handle;
-    throw err;
+    handle = client.workflow.getHandle<W>(workflowId);
+    if (!(await handle.describe().then(() => true, () => false))) throw err;
   }
+  // Not removed (the database unreachable this moment): the reconciler finds the workflow and removes it.
+  await WorkflowStartIntent.destroy({ where: { workflowId } }).catch(() => undefined);
+  return handle;
 }
 
 function startWorkflow<W extends Workflow>(client: Client, workflowId: string, opts: StartBusinessWorkflow<W>): Promise<WorkflowHandle<W>> {

@@ -13,6 +13,7 @@ import { createLogger } from '../lib/logger';
 import { bootstrapTenant } from '../domains/identity/bootstrap';
 import { createWorkers, runWorkers } from '../workers/create';
 import { selectQueues } from '../workers/queues';
+import { ensureSystemSchedulesIfServed } from '../workers/system-schedules';
 import { ensureDevSecret } from './dev-secret';
 import { DevStackError, freePort, portIsFree, RunningPostgres, RunningTemporal, startEmbeddedPostgres, startTemporalDevServer } from './stack';
 import { ensureChromium } from './tools';
@@ -95,11 +96,13 @@ async function main(): Promise<void> {
 
     const connection = await NativeConnection.connect({ address: config.temporal.address });
     const activityDeps = activityDepsFromConfig(config, createLogger(config.logLevel, 'docket-worker'));
+    const queues = selectQueues(config.workerQueues);
     const workers = await createWorkers({
-      connection, namespace: config.temporal.namespace, queues: selectQueues(config.workerQueues),
+      connection, namespace: config.temporal.namespace, queues,
       activities: createActivities(activityDeps),
       maxCachedWorkflows: config.workerMaxCachedWorkflows,
     });
+    await ensureSystemSchedulesIfServed(connection, config, queues);
     const running = runWorkers(workers);
     stops.push(async () => {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();

@@ -6,6 +6,7 @@ import { createSequelize } from '../db';
 import { createLogger } from '../lib/logger';
 import { createWorkers, runWorkers } from './create';
 import { selectQueues } from './queues';
+import { ensureSystemSchedulesIfServed } from './system-schedules';
 
 export async function main(): Promise<void> {
   const config = loadConfig();
@@ -20,6 +21,7 @@ export async function main(): Promise<void> {
     activities: createActivities(deps),
     maxCachedWorkflows: config.workerMaxCachedWorkflows,
   });
+  await ensureSystemSchedulesIfServed(connection, config, queues);
   log.info({ queues }, 'worker started');
   try {
     await runWorkers(workers);

@@ -7,7 +7,7 @@ import { UsedLink } from '../../db/models/links';
 import { Role, User } from '../../db/models/identity';
 import { recordAudit } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';
-import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
+import { recordStartIntent, StartBusinessWorkflow, startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
 import { findInTenant } from '../../lib/tenancy';
 import { executeCommand } from '../../lib/updates';
 import type { approvalFlowWorkflow } from '../../workflows/approvals';
@@ -135,11 +135,26 @@ export async function prepareFlow(r: FlowRequest): Promise<PreparedFlow> {
   return { ...r, id, workflowId: businessWorkflowId({ domain: APPROVALS_DOMAIN, tenantId: r.tenantId, entityId: id }), template, approvers, autoApproved };
 }
 
+/** The start of a prepared flow's workflow (findable by the object's id: ObjectId). */
+function flowStart(p: PreparedFlow): StartBusinessWorkflow<typeof approvalFlowWorkflow> {
+  return {
+    workflowType: 'approvalFlowWorkflow', taskQueue: APPROVALS_TASK_QUEUE, domain: APPROVALS_DOMAIN, tenantId: p.tenantId,
+    entityType: p.objectType, entityId: p.id, objectId: p.objectId, initialStatus: 'pending',
+    args: [{
+      flowId: p.id, tenantId: p.tenantId, objectType: p.objectType, objectId: p.objectId, title: p.title, requester: p.requester,
+      template: { id: p.template.id, version: p.template.version }, definition: p.template.definition, approvers: p.approvers,
+    }],
+  };
+}
+
 /**
- * Writes a prepared flow's row: pending, or already approved when the requester holds an auto-approve role
- * (the workflow decides the same at once), so the answer to the start says what the flow is.
+ * Writes a prepared flow's row, with its workflow's start intent: pending, or already approved when the
+ * requester holds an auto-approve role (the workflow decides the same at once), so the answer to the start
+ * says what the flow is.
  */
 export async function insertFlow(p: PreparedFlow, transaction?: Transaction): Promise<ApprovalFlow> {
+  if (!transaction) return ApprovalFlow.sequelize!.transaction((t) => insertFlow(p, t));
+  await recordStartIntent(flowStart(p), transaction);
   const now = new Date();
   const state: FlowState = {
     flowId: p.id, status: p.autoApproved ? 'approved' : 'pending', currentStage: 0, version: -1,
@@ -154,22 +169,12 @@ export async function insertFlow(p: PreparedFlow, transaction?: Transaction): Pr
 }
 
 /**
- * Starts the flow's workflow (findable by the object's id: ObjectId). If Temporal cannot take it, `undo`
- * takes the written rows back first — a pending row without its workflow would hold the object's
- * one-pending-flow slot for good — and the API answers 503.
+ * Starts the flow's workflow. If Temporal cannot take it, `undo` takes the written rows back first — a
+ * pending row without its workflow would hold the object's one-pending-flow slot for good — and the API
+ * answers 503.
  */
 export async function launchFlow(deps: CommandDeps, p: PreparedFlow, undo: () => Promise<unknown>): Promise<void> {
-  await startOrUndo(
-    () => startBusinessWorkflow<typeof approvalFlowWorkflow>(deps.temporal.client, {
-      workflowType: 'approvalFlowWorkflow', taskQueue: APPROVALS_TASK_QUEUE, domain: APPROVALS_DOMAIN, tenantId: p.tenantId,
-      entityType: p.objectType, entityId: p.id, objectId: p.objectId, initialStatus: 'pending',
-      args: [{
-        flowId: p.id, tenantId: p.tenantId, objectType: p.objectType, objectId: p.objectId, title: p.title, requester: p.requester,
-        template: { id: p.template.id, version: p.template.version }, definition: p.template.definition, approvers: p.approvers,
-      }],
-    }),
-    undo,
-  );
+  await startOrUndo(() => startBusinessWorkflow(deps.temporal.client, flowStart(p)), undo);
   deps.metrics.workflowStarts.inc({ workflow_type: 'approvalFlowWorkflow' });
 }
 

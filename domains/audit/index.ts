@@ -11,5 +11,6 @@ export const audit = defineDomain({
   queues: { audit: AUDIT_TASK_QUEUE },
   activities: createAuditActivities,
   attempts: { writeAuditExport: 20, writeAuditExportChunk: 20, finishAuditExport: 20 },
+  startIntents: { auditExportWorkflow: { table: 'audit_exports', entityType: 'audit_export', waiting: "status = 'queued'" } },
   routes: auditRoutes,
 });

@@ -16,7 +16,7 @@ import { businessWorkflowId } from '../../workflows/search-attributes';
 import { AuditInput, createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit';
 import { deleteFile } from '../../lib/files';
 import { ApiError, serviceUnavailable, validationFailed } from '../../lib/problems';
-import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
+import { recordStartIntent, StartBusinessWorkflow, startBusinessWorkflow, startIntent, startOrUndo } from '../../lib/temporal';
 import { findInTenant } from '../../lib/tenancy';
 import { TaskLimitError } from '../../lib/work-pool';
 import { auditBy, Caller, CommandDeps, Precondition } from '../command';
@@ -57,17 +57,20 @@ export async function requestDocument(client: Client, r: DocumentRequest): Promi
     originKey: r.originKey ?? null, workflowId: businessWorkflowId({ domain: DOCUMENTS_DOMAIN, tenantId: r.tenantId, entityId: id }), createdBy: r.createdBy,
   };
   const requested = { tenantId: r.tenantId, action: 'documents.document.requested', entityType: 'document', entityId: id } as const;
+  const startOf = (documentId: string): StartBusinessWorkflow<typeof documentWorkflow> => ({
+    workflowType: 'documentWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENTS_DOMAIN, tenantId: r.tenantId,
+    entityType: 'document', entityId: documentId, initialStatus: 'queued', args: [{ tenantId: r.tenantId, documentId }],
+  });
   const doc = r.originKey !== undefined
+    // Asked for by an activity, which Temporal retries until this start is made: no start intent needed.
     ? (await Document.findOrCreate({ where: { tenantId: r.tenantId, originKey: r.originKey }, defaults: values }))[0]
-    // One statement: no window in which the document exists but its request was never audited.
-    : await createWithAudit(Document, values, { ...r.audit, ...requested, after: { templateCode: r.template.code, templateVersion: r.template.version }, workflowId: values.workflowId });
+    // One statement: no window in which the document exists but its request was never audited, or its
+    // start intent not recorded.
+    : await createWithAudit(Document, values, { ...r.audit, ...requested, after: { templateCode: r.template.code, templateVersion: r.template.version }, workflowId: values.workflowId }, [startIntent(startOf(id))]);
   if (doc.status === 'ready' || doc.status === 'failed') return doc;
   // A queued row without its workflow would never render (and would block its template's deletion).
   await startOrUndo(
-    () => startBusinessWorkflow<typeof documentWorkflow>(client, {
-      workflowType: 'documentWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENTS_DOMAIN, tenantId: r.tenantId,
-      entityType: 'document', entityId: doc.id, initialStatus: 'queued', args: [{ tenantId: r.tenantId, documentId: doc.id }],
-    }),
+    () => startBusinessWorkflow(client, startOf(doc.id)),
     // Never requested, then: the row goes, and with it the audit event written beside it.
     () => (r.audit ? destroyWithAudit(doc, requested) : doc.destroy()),
   );
@@ -253,6 +256,11 @@ export async function requestDocumentBatch(deps: CommandDeps, c: Caller, input: 
   const id = randomUUID();
   const workflowId = businessWorkflowId({ domain: DOCUMENT_BATCHES_DOMAIN, tenantId: c.tenantId, entityId: id });
   const requested = { tenantId: c.tenantId, action: 'documents.batch.requested', entityType: 'document_batch', entityId: id } as const;
+  const start: StartBusinessWorkflow<typeof documentBatchWorkflow> = {
+    workflowType: 'documentBatchWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENT_BATCHES_DOMAIN, tenantId: c.tenantId,
+    entityType: 'document_batch', entityId: id, initialStatus: 'queued',
+    args: [{ tenantId: c.tenantId, batchId: id, chunkSize: deps.config.documents.batchChunkSize }],
+  };
   const batch = await deps.sequelize.transaction(async (transaction) => {
     const created = await DocumentBatch.create({
       id, tenantId: c.tenantId, templateId: template.id, templateVersion: template.version, output, status: 'queued',
@@ -271,14 +279,11 @@ export async function requestDocumentBatch(deps: CommandDeps, c: Caller, input: 
       }), { transaction });
     }
     await recordAudit({ ...auditBy(c), ...requested, after: { templateCode: template.code, total: input.items.length }, workflowId }, transaction);
+    await recordStartIntent(start, transaction);
     return created;
   });
   await startOrUndo(
-    () => startBusinessWorkflow<typeof documentBatchWorkflow>(deps.temporal.client, {
-      workflowType: 'documentBatchWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENT_BATCHES_DOMAIN, tenantId: c.tenantId,
-      entityType: 'document_batch', entityId: id, initialStatus: 'queued',
-      args: [{ tenantId: c.tenantId, batchId: id, chunkSize: deps.config.documents.batchChunkSize }],
-    }),
+    () => startBusinessWorkflow(deps.temporal.client, start),
     // Its queued items would never render and would block the template's deletion: take the batch back
     // (its items go with it, ON DELETE CASCADE), and its event with it.
     () => destroyWithAudit(batch, requested),

@@ -11,5 +11,9 @@ export const documents = defineDomain({
   queues: { documents: DOCUMENTS_TASK_QUEUE },
   activities: createDocumentActivities,
   attempts: { renderDocument: 5, renderPreview: 5, renderBatchChunk: 50 },
+  startIntents: {
+    documentWorkflow: { table: 'documents', entityType: 'document', waiting: "status = 'queued'" },
+    documentBatchWorkflow: { table: 'document_batches', entityType: 'document_batch', waiting: "status = 'queued'" },
+  },
   routes: documentRoutes,
 });

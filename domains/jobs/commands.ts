@@ -7,6 +7,7 @@ import { IANAZone } from 'luxon';
 import { JobRun, JobSchedule } from '../../db/models/jobs';
 import { recordAudit } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';
+import { crashPointForTests } from '../../lib/temporal';
 import { findInTenant } from '../../lib/tenancy';
 import { JOBS_DOMAIN, JOBS_TASK_QUEUE, JobRunInput } from '../../workflows/jobs.api';
 import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '../../workflows/search-attributes';
@@ -94,12 +95,14 @@ export async function createJobSchedule(deps: CommandDeps, c: Caller, input: Sch
   return deps.sequelize.transaction(async (transaction) => {
     const created = await JobSchedule.create({ id, tenantId: c.tenantId, name: input.name, ...fields, temporalScheduleId, createdBy: c.actor.id, version: 1 }, { transaction });
     await recordAudit({ ...auditBy(c), action: 'jobs.schedule.created', entityType: 'job_schedule', entityId: id, after: presentJobSchedule(created) }, transaction);
-    // Created inside the transaction: if Temporal refuses, no row is left without its schedule.
+    // Created inside the transaction: if Temporal refuses, no row is left without its schedule. If the
+    // process dies before the commit, the schedule is left without its row: the start reconciler deletes it.
     await deps.temporal.client.schedule.create({
       scheduleId: temporalScheduleId, ...(scheduleOptions(created) as Omit<ScheduleOptions, 'scheduleId'>),
       // The schedule itself is findable by tenant in the Temporal UI, like every Docket workflow.
       typedSearchAttributes: [{ key: TENANT_ID, value: c.tenantId }, { key: ENTITY_TYPE, value: 'job_schedule' }, { key: ENTITY_ID, value: id }],
     });
+    crashPointForTests();
     return created;
   });
 }

@@ -8,7 +8,7 @@ import { CommandAuthor, createWithAudit, destroyWithAudit } from '../../lib/audi
 import { ApiError } from '../../lib/problems';
 import { defaultStart, Recurrence, RECURRENCE_LIMITS, RecurrenceError } from '../../lib/recurrence';
 import { sealSecret } from '../../lib/secrets';
-import { startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
+import { StartBusinessWorkflow, startBusinessWorkflow, startIntent, startOrUndo } from '../../lib/temporal';
 import { findInTenant } from '../../lib/tenancy';
 import { executeCommand } from '../../lib/updates';
 import { TaskLimitError } from '../../lib/work-pool';
@@ -87,10 +87,15 @@ export async function createReminder(deps: CommandDeps, c: Caller, input: Schema
   const id = randomUUID();
   const workflowId = businessWorkflowId({ domain: REMINDERS_DOMAIN, tenantId: audit.tenantId, entityId: id });
   const state = freshState(schedule, now);
-  // The row and its audit event in one statement (one round trip, and no window in which the workflow
-  // runs but its creation was never audited); the workflow starts after, with no connection held
+  // The row, its audit event and its start intent in one statement (one round trip, and no window in which
+  // the workflow runs but its creation was never audited); the workflow starts after, with no connection held
   // across the Temporal call (which is what bounds the create rate).
   const created = { tenantId: audit.tenantId, action: 'reminders.reminder.created', entityType: 'reminder', entityId: id } as const;
+  const start: StartBusinessWorkflow<typeof reminderWorkflow> = {
+    workflowType: 'reminderWorkflow', taskQueue: REMINDERS_TASK_QUEUE, domain: REMINDERS_DOMAIN, tenantId: audit.tenantId,
+    entityType: 'reminder', entityId: id, initialStatus: 'active',
+    args: [{ tenantId: audit.tenantId, reminderId: id, channels, recipients: { users, emails, webhooks: webhooks.length }, schedule, plan, createdAt: now.toISOString() }],
+  };
   const reminder = await createWithAudit(Reminder, {
     id, tenantId: audit.tenantId, subject: input.subject, message: input.message ?? '', objectType: input.object?.type ?? null, objectId: input.object?.id ?? null,
     // Webhook secrets are stored sealed (lib/secrets.ts); only the delivering activity opens them.
@@ -98,13 +103,9 @@ export async function createReminder(deps: CommandDeps, c: Caller, input: Schema
     dueAt: schedule.dueAt ? new Date(schedule.dueAt) : null, recurrence: schedule.recurrence ?? null, offsets: plan.offsets, repeat: plan.repeat ?? null,
     status: 'active', nextTriggerAt: new Date(first.at), currentOccurrence: new Date(first.occurrence),
     snoozedUntil: null, acknowledgedAt: null, occurrenceCount: 0, state, stateVersion: -1, workflowId, createdBy: audit.actor.id,
-  }, (row) => ({ ...audit, ...created, after: presentReminder(row), workflowId }));
+  }, (row) => ({ ...audit, ...created, after: presentReminder(row), workflowId }), [startIntent(start)]);
   await startOrUndo(
-    () => startBusinessWorkflow<typeof reminderWorkflow>(deps.temporal.client, {
-      workflowType: 'reminderWorkflow', taskQueue: REMINDERS_TASK_QUEUE, domain: REMINDERS_DOMAIN, tenantId: audit.tenantId,
-      entityType: 'reminder', entityId: id, initialStatus: 'active',
-      args: [{ tenantId: audit.tenantId, reminderId: id, channels, recipients: { users, emails, webhooks: webhooks.length }, schedule, plan, createdAt: now.toISOString() }],
-    }),
+    () => startBusinessWorkflow(deps.temporal.client, start),
     // If Temporal refuses, both go again: the reminder was never created.
     () => destroyWithAudit(reminder, created),
   );

@@ -11,5 +11,7 @@ export const reminders = defineDomain({
   queues: { reminders: REMINDERS_TASK_QUEUE },
   activities: createReminderActivities,
   attempts: { deliverReminder: 8 },
+  // Written with version -1; the workflow's first write raises it.
+  startIntents: { reminderWorkflow: { table: 'reminders', entityType: 'reminder', waiting: 'state_version = -1' } },
   routes: reminderRoutes,
 });

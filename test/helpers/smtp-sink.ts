@@ -15,6 +15,8 @@ export interface ReceivedMail {
   /** Lowercase header name → unfolded value; the last one wins for repeated headers. */
   headers: Record<string, string>;
   raw: string;
+  /** The user the sender logged in as (AUTH), if it did: crash tests give each worker process its own. */
+  login?: string;
 }
 
 export interface SmtpSink {
@@ -23,6 +25,14 @@ export interface SmtpSink {
   messages: ReceivedMail[];
   waitFor(pred: (m: ReceivedMail) => boolean, timeoutMs?: number): Promise<ReceivedMail>;
   clear(): void;
+  /**
+   * Runs `hook` for each message once it is stored and before its 250 reply is sent; the reply waits for
+   * the hook's promise. That is the moment the server has the mail and the sender cannot know it yet: a
+   * crash test SIGKILLs the sender here. `undefined` removes the hook.
+   */
+  onAccepted(hook: ((m: ReceivedMail) => void | Promise<void>) | undefined): void;
+  /** `smtp://<login>:x@…`: a sender using it logs in as `login`, which its messages then carry. */
+  urlFor(login: string): string;
   close(): Promise<void>;
 }
 
@@ -38,6 +48,7 @@ function headerValue(line: string): string {
 export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSink> {
   const messages: ReceivedMail[] = [];
   const waiters = new Set<{ pred: (m: ReceivedMail) => boolean; resolve: (m: ReceivedMail) => void }>();
+  let acceptedHook: ((m: ReceivedMail) => void | Promise<void>) | undefined;
 
   const server = new SMTPServer({
     authOptional: true,
@@ -46,6 +57,11 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
     logger: false,
     // Pooled clients keep idle connections open; don't let them hold up the end of a test run.
     closeTimeout: 1000,
+    // Any login is accepted (loopback, no TLS): it only tells which sender a message came from.
+    allowInsecureAuth: true,
+    onAuth(auth, _session, callback) {
+      callback(null, { user: auth.username });
+    },
     onRcptTo(address, _session, callback) {
       const code = opts.rejectRecipient?.(address.address);
       if (!code) return callback();
@@ -69,6 +85,7 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
             ...(parsed.html ? { html: parsed.html } : {}),
             headers,
             raw,
+            ...(typeof session.user === 'string' ? { login: session.user } : {}),
           };
           messages.push(mail);
           for (const w of waiters) {
@@ -77,8 +94,8 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
               w.resolve(mail);
             }
           }
-          callback();
-        }, callback);
+          return acceptedHook?.(mail);
+        }).then(() => callback(), callback);
       });
     },
   });
@@ -116,6 +133,12 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
     },
     clear() {
       messages.length = 0;
+    },
+    onAccepted(hook) {
+      acceptedHook = hook;
+    },
+    urlFor(login) {
+      return `smtp://${encodeURIComponent(login)}:x@127.0.0.1:${port}`;
     },
     close() {
       return new Promise<void>((resolve) => server.close(() => resolve()));

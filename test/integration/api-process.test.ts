@@ -1,40 +1,9 @@
 // The API process itself (api/server.ts): what it refuses to start with, what it warns about, and
 // /metrics on a port of its own.
-import { ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
 import { freePort } from '../../scripts/stack';
+import { killAllApiProcesses, startApiProcess, waitForHealth } from '../helpers/api-process';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
-
-function startApiProcess(env: Record<string, string | undefined>) {
-  const merged: NodeJS.ProcessEnv = { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env };
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete merged[k];
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'api', 'server.ts')], { cwd: ROOT, env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  const output = { text: '' };
-  child.stdout!.on('data', (d) => { output.text += String(d); });
-  child.stderr!.on('data', (d) => { output.text += String(d); });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output, exited };
-}
-
-async function waitForHealth(url: string, exited: Promise<unknown>): Promise<void> {
-  let gone = false;
-  void exited.then(() => { gone = true; });
-  for (let i = 0; i < 300 && !gone; i++) {
-    try {
-      if ((await fetch(`${url}/health`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('the API did not start');
-}
+afterAll(killAllApiProcesses);
 
 it('refuses to start with the built-in link secret unless NODE_ENV=development', async () => {
   const port = await freePort();

@@ -1,5 +1,7 @@
-// A worker killed in the middle of an export: another worker resumes it from the heartbeat cursor,
-// and the CSV holds every event exactly once.
+// A worker killed in the middle of an export: another worker resumes it from the heartbeat cursor (the
+// retried chunk starts at the heartbeated lastId, not at the first event), and the CSV holds every event
+// exactly once.
+import { defaultPayloadConverter } from '@temporalio/common';
 import { parse } from 'csv-parse/sync';
 import { AuditEvent, AuditExport } from '../../db';
 import { buildCaller } from '../helpers/factories';
@@ -9,7 +11,29 @@ import { killAllWorkers, killWorker, spawnWorker } from '../helpers/worker-proce
 
 let app: TestApp;
 
-const startWorker = () => spawnWorker({ AUDIT_EXPORT_PAGE_SIZE: '25', AUDIT_EXPORT_PAGE_PAUSE_MS: '150' });
+const PAGE = 25;
+const startWorker = () => spawnWorker({ WORKER_QUEUES: 'audit', AUDIT_EXPORT_PAGE_SIZE: String(PAGE), AUDIT_EXPORT_PAGE_PAUSE_MS: '150' });
+
+interface Cursor { lastId: string; rows: number; bytes: number }
+
+const ms = (t?: { seconds?: unknown; nanos?: number | null } | null) => (t ? Number(String(t.seconds ?? 0)) * 1000 + (t.nanos ?? 0) / 1e6 : 0);
+
+/**
+ * The export's chunk activity as the Temporal server holds it: its attempt, the last cursor it heartbeated
+ * (what a retry is given; the batch kit heartbeats `{ cursor }`), and whether that heartbeat came from the
+ * current attempt (a retry keeps the previous attempt's details until it heartbeats itself).
+ */
+async function heartbeated(workflowId: string): Promise<{ attempt: number; cursor?: Cursor | null; fromThisAttempt: boolean } | undefined> {
+  const pending = (await app.client.workflow.getHandle(workflowId).describe()).raw.pendingActivities ?? [];
+  const writer = pending.find((a) => a.activityType?.name === 'writeAuditExportChunk');
+  if (!writer) return undefined;
+  const payload = writer.heartbeatDetails?.payloads?.[0];
+  return {
+    attempt: writer.attempt ?? 1,
+    cursor: payload ? defaultPayloadConverter.fromPayload<{ cursor: Cursor | null }>(payload).cursor : undefined,
+    fromThisAttempt: ms(writer.lastHeartbeatTime) >= ms(writer.lastStartedTime) && ms(writer.lastStartedTime) > 0,
+  };
+}
 
 beforeAll(async () => { app = await startTestApp(); });
 afterAll(async () => {
@@ -17,27 +41,41 @@ afterAll(async () => {
   await app.close();
 });
 
-it('resumes after SIGKILL with nothing lost and nothing written twice', async () => {
+it('resumes after SIGKILL from the heartbeated cursor, with nothing lost and nothing written twice', async () => {
   const { key, tenant } = await buildCaller(['audit.*']);
-  const total = 1000;
+  // Long enough (80 pages, ≥ 12 s) that the SDK's throttled heartbeats (every 8 s with a 10 s timeout)
+  // bring the server a cursor well past the first page before the kill.
+  const total = 2000;
   await AuditEvent.bulkCreate(Array.from({ length: total }, (_, i) => ({
     tenantId: tenant.id, actorType: 'system' as const, actorId: null, action: 'files.file.uploaded' as const, entityType: 'file',
     entityId: `f-${i}`, before: null, after: { i }, requestId: null, workflowId: null, eventKey: null,
   })));
   const first = startWorker();
   const started = await app.call('post', '/v1/audit-exports', key).send({ entityType: 'file' }).expect(202);
+  const workflowId = started.body.workflowId as string;
 
-  // Kill the worker once a few pages are written: mid-export, not before, not after.
-  const partial = await waitFor<number>(async () => {
-    const x = await AuditExport.findByPk(started.body.id);
-    return x !== null && x.rowsWritten >= 100 && x.rowsWritten < total ? x.rowsWritten : undefined;
-  }, { what: 'export part-way', timeoutMs: 60_000, intervalMs: 50 });
+  // Kill the worker once the server holds a cursor past the first few pages: mid-export, not before, not after.
+  await waitFor(async () => ((await heartbeated(workflowId))?.cursor?.rows ?? 0) >= 4 * PAGE, { what: 'a heartbeated cursor part-way', timeoutMs: 60_000, intervalMs: 100 });
   await killWorker(first);
   const frozen = (await AuditExport.findByPk(started.body.id))!;
   expect(frozen.status).toBe('running');
-  expect(frozen.rowsWritten).toBeGreaterThanOrEqual(partial);
+  // What the retry will be given.
+  const resumeFrom = (await heartbeated(workflowId))!.cursor!;
+  expect(resumeFrom.rows).toBeGreaterThanOrEqual(4 * PAGE);
+  expect(resumeFrom.rows % PAGE).toBe(0);
+  expect(resumeFrom.rows).toBeLessThan(total);
+  expect(frozen.rowsWritten).toBeLessThan(total);
 
   startWorker();
+  // The retry's first heartbeat is the cursor it resumed from: the heartbeated one, not the start (null).
+  const resumedAt = await waitFor(async () => {
+    const h = await heartbeated(workflowId);
+    return h && h.attempt >= 2 && h.fromThisAttempt && { cursor: h.cursor };
+  }, { what: 'the retry heartbeating where it resumed', timeoutMs: 60_000, intervalMs: 100 });
+  expect(resumedAt.cursor).toEqual(resumeFrom);
+  const ids = (await AuditEvent.findAll({ attributes: ['id'], where: { tenantId: tenant.id, entityType: 'file' }, order: [['id', 'ASC']] })).map((e) => e.id);
+  expect(ids.indexOf(resumeFrom.lastId)).toBe(resumeFrom.rows - 1);
+
   const done = await waitFor(async () => {
     const res = await app.call('get', `/v1/audit-exports/${started.body.id}`, key).expect(200);
     return res.body.status === 'ready' && res.body;
@@ -48,8 +86,7 @@ it('resumes after SIGKILL with nothing lost and nothing written twice', async ()
   expect(rows).toHaveLength(total);
   expect(new Set(rows.map((r) => r.id)).size).toBe(total);
   expect(done.rowsWritten).toBe(total);
-  // The activity really was retried (attempt 2), and resumed rather than restarted: the second
-  // attempt began from the cursor the first one heartbeated.
+  // The activity really was retried (attempt 2).
   const history = await app.client.workflow.getHandle(done.workflowId).fetchHistory();
   const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 0);
   expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);

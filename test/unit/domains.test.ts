@@ -1,10 +1,11 @@
 // The domain registry: each domain declares its models, queues, activities and routes once, and the
 // merged registries refuse a name two domains declare.
 import type { ActivityDeps } from '../../activities/deps';
-import { ACTIVITY_ATTEMPTS } from '../../activities';
+import { ACTIVITY_ATTEMPTS, START_INTENTS } from '../../activities';
 import { DOMAINS } from '../../domains';
 import { mergeDeclared } from '../../domains/module';
 import { TASK_QUEUES } from '../../workers/queues';
+import * as bundle from '../../workflows';
 
 // Building activities only closes over their dependencies; nothing is called.
 const deps = { allowPrivateNetworks: false } as unknown as ActivityDeps;
@@ -27,5 +28,12 @@ it('gives every attempt budget a domain declares to one of that domain\'s own ac
 it('serves every queue a domain declares, each once', () => {
   const declared = DOMAINS.flatMap((d) => Object.values('queues' in d ? d.queues : {}));
   expect(Object.values(TASK_QUEUES).sort()).toEqual([...new Set(declared)].sort());
-  expect(Object.keys(TASK_QUEUES)).toEqual(expect.arrayContaining(['approvals', 'approval-notifications', 'audit', 'documents', 'reminders', 'jobs']));
+  expect(Object.keys(TASK_QUEUES)).toEqual(expect.arrayContaining(['approvals', 'approval-notifications', 'audit', 'documents', 'reminders', 'jobs', 'system']));
+});
+
+it('lets the start reconciler recover every workflow a domain starts with a start intent, and only workflows the workers run', () => {
+  // The commands that write a start intent beside their row (api-crash-start.test.ts kills the API between the two).
+  expect(Object.keys(START_INTENTS).sort()).toEqual(['approvalFlowWorkflow', 'auditExportWorkflow', 'documentBatchWorkflow', 'documentWorkflow', 'reminderWorkflow']);
+  expect(Object.keys(START_INTENTS).filter((w) => !Object.hasOwn(bundle, w))).toEqual([]);
+  expect(() => mergeDeclared('start intent of workflow', [{ domain: 'a', declared: { w: 1 } }, { domain: 'b', declared: { w: 2 } }])).toThrow('declared by both a and b');
 });

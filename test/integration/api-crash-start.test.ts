@@ -1,0 +1,140 @@
+// The API process SIGKILLed between committing a row and starting its workflow (an audit export, a
+// purchase-order submit, a reminder, a document, a document batch): the rows and their start intents are left with no workflow, and the
+// start reconciler — a system Schedule run by a real worker process — starts exactly one workflow for each,
+// after which what the user sees ends as it would have without the crash. A job schedule is made the other
+// way round (in Temporal, then its row committed): killed in between, the schedule left without a row is deleted.
+import { randomUUID } from 'node:crypto';
+import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
+import { AuditEvent, AuditExport, Document, DocumentBatch, JobSchedule, Notification, PurchaseOrder, Reminder, Role, UserRole, WorkflowStartIntent } from '../../db';
+import { freePort } from '../../scripts/stack';
+import { RECONCILE_STARTS_SCHEDULE_ID } from '../../workflows/system.api';
+import { killAllApiProcesses, startApiProcess, waitForHealth } from '../helpers/api-process';
+import { startTestApp, TestApp } from '../helpers/app';
+import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
+import { waitFor } from '../helpers/wait';
+import { killAllWorkers, spawnWorker } from '../helpers/worker-process';
+
+let app: TestApp;
+
+beforeAll(async () => {
+  app = await startTestApp();
+});
+afterAll(async () => {
+  killAllApiProcesses();
+  killAllWorkers();
+  // The system Schedule and its runs belong to no tenant: this file ends them itself.
+  await app.client.schedule.getHandle(RECONCILE_STARTS_SCHEDULE_ID).delete().catch(() => undefined);
+  for await (const wf of app.client.workflow.list({ query: `WorkflowType = "reconcileStartsWorkflow" AND ExecutionStatus = "Running"` })) {
+    await app.client.workflow.getHandle(wf.workflowId).terminate('test file finished').catch(() => undefined);
+  }
+  await app.close();
+});
+
+/**
+ * Sends one request to an API process that SIGKILLs itself right after the request's row is committed and
+ * before its workflow is started; resolves once the process is gone (the request gets no answer).
+ */
+async function crashingRequest(path: string, key: string, body: unknown): Promise<void> {
+  const port = await freePort();
+  const api = startApiProcess({ PORT: String(port), DOCKET_TEST_CRASH_BEFORE_WORKFLOW_START: 'true' });
+  await waitForHealth(`http://127.0.0.1:${port}`, api.exited);
+  const answer = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: 'POST', headers: { 'X-API-Key': key, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  }).then((r) => `answered ${r.status}`, () => 'no answer');
+  expect(answer).toBe('no answer');
+  expect(await api.exited).toBeNull();
+  expect(api.child.signalCode).toBe('SIGKILL');
+}
+
+const workflowExists = (workflowId: string) => app.client.workflow.getHandle(workflowId).describe()
+  .then(() => true, (err: unknown) => { if (err instanceof WorkflowNotFoundError) return false; throw err; });
+
+async function executionsOf(workflowId: string): Promise<string[]> {
+  const runs: string[] = [];
+  for await (const wf of app.client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) runs.push(wf.runId);
+  return runs;
+}
+
+it('starts exactly one workflow for each row whose start the API died before making, each ends as the user expects, and a job schedule left without its row is deleted', async () => {
+  const { tenant, user, key: admin } = await buildCaller(['*']);
+  const finance = await Role.create({ id: randomUUID(), tenantId: tenant.id, key: 'finance', title: 'Finance', permissions: ['approvals.flow.sign', 'approvals.flow.read'] });
+  const approver = await buildUser(tenant, { email: `fin-${randomUUID().slice(0, 6)}@example.com` });
+  await UserRole.create({ userId: approver.id, roleId: finance.id, tenantId: tenant.id });
+  const approverKey = await buildApiKey(approver);
+  await app.call('post', '/v1/approval-templates', admin).send({
+    name: 'PO', objectType: 'purchase_order', stages: [{ name: 'Finance', approvers: { roles: ['finance'] }, rule: 'any' }],
+  }).expect(201);
+  const po = (await app.call('post', '/v1/purchase-orders', admin).send({
+    number: 'PO-API-CRASH', supplier: 'S', currency: 'EUR', lines: [{ description: 'x', quantity: 1, unitPrice: 100 }],
+  }).expect(201)).body as { id: string };
+
+  const template = (await app.call('post', '/v1/document-templates', admin).send({
+    code: 'crash-note', name: 'Note', parts: { base: '<p>{{ n }}</p>' },
+  }).expect(201)).body as { code: string };
+
+  // Each command to an API that dies between its commit and its start (one process each).
+  await crashingRequest('/v1/audit-exports', admin, {});
+  await crashingRequest('/v1/documents', admin, { templateCode: template.code, output: 'html', data: { n: 'single' } });
+  await crashingRequest('/v1/document-batches', admin, { templateCode: template.code, output: 'html', items: [{ data: { n: 1 } }, { data: { n: 2 } }] });
+  await crashingRequest(`/v1/purchase-orders/${po.id}/submit`, admin, {});
+  const dueAt = new Date(Date.now() + 8_000).toISOString();
+  await crashingRequest('/v1/reminders', admin, { subject: 'after the crash', channels: ['in_app'], recipients: { users: [user.id] }, dueAt });
+  await crashingRequest('/v1/job-schedules', admin, { name: 'never committed', jobType: 'housekeeping.expired_keys', cron: '0 3 * * *' });
+
+  // What the crash left: each row committed with its start intent, and no workflow anywhere.
+  const exportRow = (await AuditExport.findOne({ where: { tenantId: tenant.id } }))!;
+  const order = (await PurchaseOrder.findByPk(po.id))!;
+  const reminder = (await Reminder.findOne({ where: { tenantId: tenant.id } }))!;
+  const doc = (await Document.findOne({ where: { tenantId: tenant.id, batchId: null } }))!;
+  const batch = (await DocumentBatch.findOne({ where: { tenantId: tenant.id } }))!;
+  expect([exportRow.status, order.state, reminder.status, doc.status, batch.status]).toEqual(['queued', 'pending_approval', 'active', 'queued', 'queued']);
+  const flow = (await app.call('get', `/v1/approval-flows/${order.approvalFlowId}`, admin).expect(200)).body as { id: string; status: string; workflowId: string };
+  expect(flow.status).toBe('pending');
+  const workflowIds = [exportRow.workflowId!, flow.workflowId, reminder.workflowId, doc.workflowId, batch.workflowId];
+  expect((await WorkflowStartIntent.findAll({ where: { workflowId: workflowIds } })).map((i) => i.workflowId).sort()).toEqual([...workflowIds].sort());
+  for (const id of workflowIds) expect(await workflowExists(id)).toBe(false);
+  // The job schedule: in Temporal, with no row (the transaction never committed), so not in the list either.
+  expect(await JobSchedule.count({ where: { tenantId: tenant.id } })).toBe(0);
+  expect((await app.call('get', '/v1/job-schedules', admin).expect(200)).body.items).toEqual([]);
+  const orphans: string[] = [];
+  for await (const s of app.client.schedule.list()) if (s.scheduleId.startsWith(`jobs:${tenant.id}:`)) orphans.push(s.scheduleId);
+  expect(orphans).toHaveLength(1);
+
+  // A worker serving the system queue makes sure of the reconciler's Schedule at boot (here every 2 s,
+  // acting on intents older than 1 s), and serves the three domains.
+  spawnWorker({ WORKER_QUEUES: 'system,audit,approvals,approval-notifications,reminders,documents', RECONCILE_STARTS_EVERY_SECONDS: '2', RECONCILE_STARTS_GRACE_SECONDS: '1' });
+
+  // The document and both batch items are rendered, the batch done; the flow asks its approver, whose signature approves the order;
+  // the reminder falls due and is delivered in the app.
+  await waitFor(async () => (await app.call('get', `/v1/audit-exports/${exportRow.id}`, admin).expect(200)).body.status === 'ready', { what: 'export ready', timeoutMs: 60_000 });
+  await waitFor(async () => (await app.call('get', `/v1/documents/${doc.id}`, admin).expect(200)).body.status === 'ready', { what: 'document ready', timeoutMs: 60_000 });
+  const done = await waitFor(async () => {
+    const b = (await app.call('get', `/v1/document-batches/${batch.id}`, admin).expect(200)).body;
+    return b.status === 'ready' ? b : undefined;
+  }, { what: 'batch ready', timeoutMs: 60_000 });
+  expect(done).toMatchObject({ total: 2, done: 2, failed: 0 });
+  await waitFor(async () => (await app.call('get', `/v1/approval-flows/${flow.id}`, admin).expect(200)).body.stages[0].approvers.length > 0, { what: 'flow at its first stage', timeoutMs: 60_000 });
+  await app.call('post', `/v1/approval-flows/${flow.id}/sign`, approverKey).send({ decision: 'approve' }).expect(200);
+  await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${po.id}`, admin).expect(200)).body.state === 'approved', { what: 'order approved', timeoutMs: 60_000 });
+  await waitFor(async () => (await app.call('get', `/v1/reminders/${reminder.id}`, admin).expect(200)).body.status === 'completed', { what: 'reminder delivered', timeoutMs: 60_000 });
+  expect(await Notification.count({ where: { tenantId: tenant.id, userId: user.id } })).toBe(1);
+  await waitFor(async () => app.client.schedule.getHandle(orphans[0]).describe().then(() => false, (err: unknown) => {
+    if (err instanceof ScheduleNotFoundError) return true;
+    throw err;
+  }), { what: 'orphan job schedule deleted', timeoutMs: 30_000 });
+
+  // Two more reconciler runs after all that: each row still has exactly one workflow execution, the
+  // intents are gone, and each recovery was audited once, by the system.
+  const schedule = app.client.schedule.getHandle(RECONCILE_STARTS_SCHEDULE_ID);
+  const taken = (await schedule.describe()).info.numActionsTaken;
+  await waitFor(async () => (await schedule.describe()).info.numActionsTaken >= taken + 2, { what: 'two more reconciler runs', timeoutMs: 30_000 });
+  const last = (await schedule.describe()).info.recentActions.at(-1)!.action.workflow.workflowId;
+  await app.client.workflow.getHandle(last).result();
+  for (const id of workflowIds) expect(await executionsOf(id)).toHaveLength(1);
+  expect(await WorkflowStartIntent.count({ where: { workflowId: workflowIds } })).toBe(0);
+  const recovered = await AuditEvent.findAll({ where: { tenantId: tenant.id, action: 'system.workflow.start_recovered' } });
+  expect(recovered.map((e) => e.workflowId).sort()).toEqual([...workflowIds].sort());
+  expect(recovered.every((e) => e.actorType === 'system')).toBe(true);
+  const removed = await AuditEvent.findAll({ where: { tenantId: tenant.id, action: 'system.job_schedule.orphan_removed' } });
+  expect(removed.map((e) => [e.entityId, e.actorType])).toEqual([[orphans[0].split(':')[2], 'system']]);
+}, 180_000);

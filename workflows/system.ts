@@ -1,0 +1,20 @@
+// System workflows, run by their Schedules (workers/system-schedules.ts): deterministic shells around one activity.
+import { proxyActivities } from '@temporalio/workflow';
+import type { SystemActivities } from '../activities/system';
+import type { ReconcileStartsResult } from './system.api';
+
+const acts = proxyActivities<SystemActivities>({
+  startToCloseTimeout: '10 minutes',
+  // It heartbeats after every intent: a dead worker's run is taken over within a minute.
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+/**
+ * Starts the workflows whose start was lost between their row's commit and the start, and removes the job
+ * schedules left without a row (see activities/system.ts).
+ */
+export async function reconcileStartsWorkflow(): Promise<ReconcileStartsResult> {
+  const starts = await acts.reconcileWorkflowStarts();
+  return { ...starts, schedulesRemoved: await acts.removeOrphanJobSchedules() };
+}
