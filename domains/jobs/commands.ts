@@ -41,14 +41,23 @@ function checkSchedule(f: Fields): void {
       throw new ApiError(422, 'INVALID_CRON', `cron: ${(err as Error).message}`);
     }
   }
-  if (f.runAt !== null && f.runAt.getTime() <= Date.now()) throw new ApiError(422, 'TIME_IN_PAST', `runAt ${f.runAt.toISOString()} is in the past`);
+  if (f.runAt !== null && f.runAt.getTime() < Date.now() + MIN_RUN_AT_LEAD_MS) {
+    throw new ApiError(422, 'TIME_IN_PAST', `runAt ${f.runAt.toISOString()} is in the past or less than ${MIN_RUN_AT_LEAD_MS / 1000} s ahead (POST /v1/job-schedules/{scheduleId}/run runs a schedule now)`);
+  }
   // A single run is a Temporal calendar entry, whose year must lie in 2000–2100.
   if (f.runAt !== null && f.runAt.getUTCFullYear() > 2100) throw new ApiError(422, 'INVALID_JOB', `runAt ${f.runAt.toISOString()} is after 2100 (Temporal schedules end there)`);
 }
 
+/**
+ * How far ahead a single run must be: its Temporal Schedule has to exist before its second comes, since a
+ * Schedule never takes an action for a time before it was created (a run 1 s ahead could silently never happen).
+ */
+export const MIN_RUN_AT_LEAD_MS = 2_000;
+
 function spec(f: Fields): ScheduleOptions['spec'] {
   if (f.cron !== null) return { cronExpressions: [f.cron], timezone: f.timezone };
-  const t = f.runAt!;
+  // Rounded up to its whole second: a calendar entry has no milliseconds, and a run is never early.
+  const t = new Date(Math.ceil(f.runAt!.getTime() / 1000) * 1000);
   const MONTHS = ['JANUARY', 'FEBRUARY', 'MARCH', 'APRIL', 'MAY', 'JUNE', 'JULY', 'AUGUST', 'SEPTEMBER', 'OCTOBER', 'NOVEMBER', 'DECEMBER'] as const;
   // A single instant, written as a UTC calendar entry that matches only that second.
   return { calendars: [{ year: t.getUTCFullYear(), month: MONTHS[t.getUTCMonth()], dayOfMonth: t.getUTCDate(), hour: t.getUTCHours(), minute: t.getUTCMinutes(), second: t.getUTCSeconds() }], timezone: 'UTC' };
@@ -102,9 +111,20 @@ export async function createJobSchedule(deps: CommandDeps, c: Caller, input: Sch
       // The schedule itself is findable by tenant in the Temporal UI, like every Docket workflow.
       typedSearchAttributes: [{ key: TENANT_ID, value: c.tenantId }, { key: ENTITY_TYPE, value: 'job_schedule' }, { key: ENTITY_ID, value: id }],
     });
+    if (created.runAt && !created.paused) await runIfCreatedTooLate(deps, temporalScheduleId);
     crashPointForTests();
     return created;
   });
+}
+
+/**
+ * A create or update slower than the lead (Temporal busy) may end after the single run's second: the Schedule then
+ * has no time left and took no action, so the run would never happen. Run it now instead: late, not lost.
+ */
+async function runIfCreatedTooLate(deps: CommandDeps, scheduleId: string): Promise<void> {
+  const handle = deps.temporal.client.schedule.getHandle(scheduleId);
+  const { info } = await handle.describe();
+  if (info.nextActionTimes.length === 0 && info.recentActions.length === 0 && info.runningActions.length === 0) await handle.trigger();
 }
 
 /** When the schedule runs next, as Temporal has it (none once its Temporal Schedule is gone). */
@@ -127,6 +147,7 @@ export async function updateJobSchedule(deps: CommandDeps, c: Caller, id: string
     await found.save({ transaction });
     await recordAudit({ ...auditBy(c), action: 'jobs.schedule.updated', entityType: 'job_schedule', entityId: found.id, before, after: presentJobSchedule(found) }, transaction);
     await deps.temporal.client.schedule.getHandle(found.temporalScheduleId).update(() => scheduleOptions(found));
+    if (found.runAt && !found.paused) await runIfCreatedTooLate(deps, found.temporalScheduleId);
     return found;
   });
 }

@@ -5,6 +5,7 @@ import { AuditEvent, PurchaseOrder, Role, Tenant, User } from '../../db';
 import { Caller, CommandDeps } from '../../domains/command';
 import { createRole, IdentityDeps, updateRole } from '../../domains/identity/commands';
 import { PermissionSet } from '../../domains/identity/permissions';
+import { createJobSchedule, MIN_RUN_AT_LEAD_MS } from '../../domains/jobs/commands';
 import { createPurchaseOrder, placePurchaseOrder } from '../../domains/purchasing/commands';
 import { DiskBlobStore } from '../../lib/blob-store';
 import { ApiError } from '../../lib/problems';
@@ -79,5 +80,20 @@ describe('commands outside the API', () => {
     expect({ status: err.status, code: err.code }).toEqual({ status: 409, code: 'INVALID_STATE' });
     expect((await PurchaseOrder.findByPk(order.id))!.state).toBe('draft');
     expect(await eventsOf(tenant.id, 'purchasing.order.ordered')).toHaveLength(0);
+  });
+
+  it('run a single job whose Temporal Schedule was created only after its second, once and late, rather than never', async () => {
+    const { tenant, user } = await buildCaller(['*']);
+    // Temporal answering the create slower than the lead: the run's second has passed when the Schedule exists.
+    const schedule = app.client.schedule;
+    const slowSchedule = Object.create(schedule, {
+      create: { value: async (o: Parameters<typeof schedule.create>[0]) => { await new Promise((r) => setTimeout(r, MIN_RUN_AT_LEAD_MS + 1_500)); return schedule.create(o); } },
+    }) as typeof schedule;
+    const slow: CommandDeps = { ...deps, temporal: { client: Object.create(app.client, { schedule: { value: slowSchedule } }) as typeof app.client } };
+    const runAt = new Date(Date.now() + MIN_RUN_AT_LEAD_MS + 300).toISOString();
+    const s = await createJobSchedule(slow, scriptCaller(tenant, user, ['*']), { name: 'Late', jobType: 'files.orphan_purge', runAt, timezone: 'UTC', paused: false, catchupWindowSeconds: 60 });
+    const { info } = await schedule.getHandle(s.temporalScheduleId).describe();
+    expect(info.nextActionTimes).toEqual([]);
+    expect(info.recentActions.length + info.runningActions.length).toBe(1);
   });
 });

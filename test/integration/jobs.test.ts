@@ -139,6 +139,8 @@ it('refuses bad schedules with the reason, creating nothing', async () => {
     [{ cron: 'every day' }, 422, 'INVALID_CRON'],
     [{ runAt: new Date(Date.now() + 60_000).toISOString() }, 422, 'INVALID_JOB', 'exactly one'],
     [{ cron: undefined, runAt: '2020-01-01T00:00:00Z' }, 422, 'TIME_IN_PAST'],
+    // Too close to exist in Temporal before its second comes: refused rather than silently never run.
+    [{ cron: undefined, runAt: new Date(Date.now() + 800).toISOString() }, 422, 'TIME_IN_PAST', 'less than 2 s ahead'],
     [{ jobType: 'mine.bitcoin' }, 422, 'INVALID_JOB', 'unknown job type'],
     [{ params: { url: 'not a url' } }, 422, 'INVALID_JOB', 'params.url'],
     [{ jobType: 'audit.retention_purge', params: {} }, 422, 'INVALID_JOB', 'params.olderThanDays'],
