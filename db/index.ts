@@ -1,21 +1,25 @@
 // One Sequelize instance with every model initialised; callers pass the URL (no globals).
 import { Sequelize } from 'sequelize';
 import { initApprovalModels } from './models/approvals';
+import { initAudienceModels } from './models/audience';
 import { initAuditModels } from './models/audit';
 import { initDocumentModels } from './models/documents';
 import { initFileModels } from './models/files';
 import { initIdempotencyModels } from './models/idempotency';
 import { initIdentityModels } from './models/identity';
+import { initImportModels } from './models/imports';
 import { initJobModels } from './models/jobs';
 import { initPurchasingModels } from './models/purchasing';
 import { initReminderModels } from './models/reminders';
 
 export * from './models/approvals';
+export * from './models/audience';
 export * from './models/audit';
 export * from './models/documents';
 export * from './models/files';
 export * from './models/idempotency';
 export * from './models/identity';
+export * from './models/imports';
 export * from './models/jobs';
 export * from './models/purchasing';
 export * from './models/reminders';
@@ -47,5 +51,7 @@ export function createSequelize(databaseUrl: string, opts: SequelizeOptions = {}
   initDocumentModels(sequelize);
   initReminderModels(sequelize);
   initJobModels(sequelize);
+  initAudienceModels(sequelize);
+  initImportModels(sequelize);
   return sequelize;
 }
