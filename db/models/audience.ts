@@ -38,18 +38,19 @@ export class ListMember extends Model<InferAttributes<ListMember>, InferCreation
 
 export function initAudienceModels(sequelize: Sequelize): void {
   const opts = { sequelize, underscored: true };
-  const tenantKey = { type: DataTypes.UUID, primaryKey: true };
+  // A fresh object per attribute: Sequelize writes the column name into the definition it is given.
+  const tenantKey = () => ({ type: DataTypes.UUID, primaryKey: true });
   Subscriber.init({
-    tenantId: tenantKey, id: { type: DataTypes.UUID, primaryKey: true }, email: DataTypes.STRING, name: DataTypes.STRING,
+    tenantId: tenantKey(), id: { type: DataTypes.UUID, primaryKey: true }, email: DataTypes.STRING, name: DataTypes.STRING,
     attributes: DataTypes.JSONB, status: DataTypes.STRING, importId: DataTypes.UUID, erasedAt: DataTypes.DATE,
     createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
   }, { ...opts, tableName: 'subscribers' });
   SubscriberList.init({
-    tenantId: tenantKey, id: { type: DataTypes.UUID, primaryKey: true }, name: DataTypes.STRING, description: DataTypes.TEXT,
+    tenantId: tenantKey(), id: { type: DataTypes.UUID, primaryKey: true }, name: DataTypes.STRING, description: DataTypes.TEXT,
     createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
   }, { ...opts, tableName: 'lists' });
   ListMember.init({
-    tenantId: tenantKey, listId: { type: DataTypes.UUID, primaryKey: true }, subscriberId: { type: DataTypes.UUID, primaryKey: true },
+    tenantId: tenantKey(), listId: { type: DataTypes.UUID, primaryKey: true }, subscriberId: { type: DataTypes.UUID, primaryKey: true },
     importId: DataTypes.UUID, createdAt: DataTypes.DATE,
   }, { ...opts, tableName: 'list_members', updatedAt: false });
 }

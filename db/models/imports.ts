@@ -97,13 +97,14 @@ export class ImportTemplateVersion extends Model<InferAttributes<ImportTemplateV
 
 export function initImportModels(sequelize: Sequelize): void {
   const opts = { sequelize, underscored: true };
-  const key = { type: DataTypes.UUID, primaryKey: true };
+  // A fresh object per attribute: Sequelize writes the column name into the definition it is given.
+  const key = () => ({ type: DataTypes.UUID, primaryKey: true });
   const template = {
     name: DataTypes.STRING, target: DataTypes.STRING, source: DataTypes.JSONB, columns: DataTypes.JSONB,
     keyField: DataTypes.STRING, mergeStrategy: DataTypes.STRING, createdBy: DataTypes.STRING,
   };
   ImportRun.init({
-    tenantId: key, id: key, target: DataTypes.STRING, fileId: DataTypes.UUID, fileSha256: DataTypes.STRING, fileName: DataTypes.STRING,
+    tenantId: key(), id: key(), target: DataTypes.STRING, fileId: DataTypes.UUID, fileSha256: DataTypes.STRING, fileName: DataTypes.STRING,
     fileSize: DataTypes.BIGINT, templateId: DataTypes.UUID, templateVersion: DataTypes.INTEGER, source: DataTypes.JSONB,
     columns: DataTypes.JSONB, keyField: DataTypes.STRING, mergeStrategy: DataTypes.STRING, dryRun: DataTypes.BOOLEAN,
     onRowError: DataTypes.STRING, phase: DataTypes.STRING, detected: DataTypes.JSONB,
@@ -113,16 +114,16 @@ export function initImportModels(sequelize: Sequelize): void {
     updatedAt: DataTypes.DATE, startedAt: DataTypes.DATE, finishedAt: DataTypes.DATE, revertedAt: DataTypes.DATE, revertedBy: DataTypes.STRING,
   }, { ...opts, tableName: 'imports' });
   ImportRejection.init({
-    tenantId: key, importId: key, rowNo: { type: DataTypes.INTEGER, primaryKey: true }, columnName: DataTypes.STRING,
+    tenantId: key(), importId: key(), rowNo: { type: DataTypes.INTEGER, primaryKey: true }, columnName: DataTypes.STRING,
     code: DataTypes.STRING, message: DataTypes.TEXT, raw: DataTypes.JSONB,
   }, { ...opts, tableName: 'import_rejections', timestamps: false });
   ImportBeforeImage.init({
-    tenantId: key, importId: key, rowId: key, before: DataTypes.JSONB,
+    tenantId: key(), importId: key(), rowId: key(), before: DataTypes.JSONB,
   }, { ...opts, tableName: 'import_before_images', timestamps: false });
   ImportTemplate.init({
-    tenantId: key, id: key, version: DataTypes.INTEGER, ...template, createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
+    tenantId: key(), id: key(), version: DataTypes.INTEGER, ...template, createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
   }, { ...opts, tableName: 'import_templates' });
   ImportTemplateVersion.init({
-    tenantId: key, templateId: key, version: { type: DataTypes.INTEGER, primaryKey: true }, ...template, createdAt: DataTypes.DATE,
+    tenantId: key(), templateId: key(), version: { type: DataTypes.INTEGER, primaryKey: true }, ...template, createdAt: DataTypes.DATE,
   }, { ...opts, tableName: 'import_template_versions', updatedAt: false });
 }

@@ -35,7 +35,7 @@ async function parseRecords(source: ByteSource, sniffed: Sniffed, start: number,
   }) as unknown as { api: CsvApi }).api;
   const guard = utf8 ? new Utf8Guard() : undefined;
   const decoder = utf8 ? undefined : new TextDecoder(decoderLabel(sniffed.encoding), { fatal: true, ignoreBOM: true });
-  let offset = 0; // absolute offset of the next byte the stream gives
+  let offset = start; // absolute offset of the next byte the stream gives
   let recordStart = start;
   let stopped = false;
   let records = 0;
@@ -65,8 +65,7 @@ async function parseRecords(source: ByteSource, sniffed: Sniffed, start: number,
   const stream = source.open(start);
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      // A store that cannot seek gives the whole file: drop what lies before `start`.
-      const bytes = offset < start ? chunk.subarray(Math.min(chunk.length, start - offset)) : chunk;
+      const bytes = chunk;
       offset += chunk.length;
       if (!bytes.length) continue;
       guard?.check(bytes, offset - bytes.length);

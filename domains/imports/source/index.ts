@@ -6,7 +6,7 @@ import { readCsv, readCsvHeader } from './csv';
 import { sniff, SNIFF_BYTES, Sniffed } from './sniff';
 import { readXlsx } from './xlsx';
 
-/** The file's bytes; `open(start)` streams from a byte offset (a store without ranges may read and drop the prefix). */
+/** The file's bytes; `open(start)` streams from that byte offset on (a store without ranges reads and drops the prefix itself). */
 export interface ByteSource {
   open(start?: number): Readable;
 }
