@@ -2,15 +2,15 @@
 // email with one-click links, and hand the outcome to the object (purchase orders).
 import { Context } from '@temporalio/activity';
 import { Model, ModelStatic, QueryTypes } from 'sequelize';
-import { ApprovalEvent, ApprovalFlow, NotificationDelivery, PurchaseOrder, User } from '../db';
+import { ApprovalEvent, ApprovalFlow, PurchaseOrder, User } from '../db';
 import { resolveApprovers } from '../lib/approvers';
 import { generatePurchaseOrderDocument } from '../lib/documents/purchase-orders';
-import { auditInsertSql, insertRowsSql, recordAudit } from '../lib/audit';
+import { auditInsertSql, insertRowsSql, updateWithAudit } from '../lib/audit';
 import { AuditAction } from '../lib/audit-actions';
 import { signLink } from '../lib/links';
 import { isUuid } from '../lib/uuid';
-import { settleWithLimit } from '../lib/concurrency';
-import { recordDeliveryOutcomes } from '../lib/notify/deliveries';
+import { settleWithLimit } from '../lib/batch';
+import { claimDeliveries, recordDeliveryOutcomes } from '../lib/notify/deliveries';
 import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
 import { APPROVALS_DOMAIN, type FlowState, type FlowStatus, type HistoryEvent } from '../workflows/approvals.api';
 import { businessWorkflowId } from '../workflows/search-attributes';
@@ -97,14 +97,12 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
       heartbeat();
       const users = await User.findAll({ where: { tenantId: i.tenantId, id: i.userIds, active: true } });
       const keyOf = (userId: string) => `approvals:${i.flowId}:${i.stage}:${i.kind}:${userId}`;
-      // One delivery row per recipient, all claimed in two statements (not a find-or-create each):
-      // a stage with 60 approvers is 60 emails, but not 120 round trips before the first one.
-      await NotificationDelivery.bulkCreate(users.map((user) => ({
+      // One delivery per recipient, all claimed in one statement (not a find-or-create each): a stage with
+      // 60 approvers is 60 emails, but not 120 round trips before the first one.
+      const unsent = await claimDeliveries(users.map((user) => ({
         key: keyOf(user.id), tenantId: i.tenantId, channel: 'email', recipient: user.email, subjectType: 'approval_flow', subjectId: i.flowId,
-        status: 'pending', error: null, providerId: null,
-      })), { ignoreDuplicates: true });
-      const sentBefore = new Set((await NotificationDelivery.findAll({ attributes: ['key'], where: { key: users.map((u) => keyOf(u.id)), status: 'sent' } })).map((d) => d.key));
-      const toSend = users.filter((u) => !sentBefore.has(keyOf(u.id)));
+      })));
+      const toSend = users.filter((u) => unsent.has(keyOf(u.id)));
       const ttlSeconds = (deps.linkTtlHours ?? 72) * 3600;
       const settled = await settleWithLimit(toSend, EMAILS_IN_FLIGHT, async (user) => {
         const link = (action: 'approve' | 'reject') => `${deps.publicUrl}/v1/approval-links/${signLink({
@@ -138,15 +136,12 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
       // the activity retry forever.
       if (i.objectType !== 'purchase_order' || !isUuid(i.objectId)) return;
       const next = i.status === 'approved' ? 'approved' : i.status === 'rejected' ? 'rejected' : 'draft';
-      const [changed] = await PurchaseOrder.update({ state: next }, { where: { id: i.objectId, tenantId: i.tenantId, approvalFlowId: i.flowId, state: 'pending_approval' } });
-      if (changed) {
-        await recordAudit({
-          tenantId: i.tenantId, actor: system, action: 'purchasing.order.state_changed', entityType: 'purchase_order', entityId: i.objectId,
-          before: { state: 'pending_approval' }, after: { state: next, approvalFlowId: i.flowId }, eventKey: `purchasing:${i.objectId}:${i.flowId}:${next}`,
-        });
-      }
+      await updateWithAudit(PurchaseOrder, { state: next }, { id: i.objectId, tenantId: i.tenantId, approvalFlowId: i.flowId, state: 'pending_approval' }, {
+        tenantId: i.tenantId, actor: system, action: 'purchasing.order.state_changed', entityType: 'purchase_order', entityId: i.objectId,
+        before: { state: 'pending_approval' }, after: { state: next, approvalFlowId: i.flowId }, eventKey: `purchasing:${i.objectId}:${i.flowId}:${next}`,
+      });
       if (next === 'approved') {
-        // Checked again rather than trusting `changed`: a retry after a crash between the two steps still asks for the PDF (once: origin key).
+        // Checked again rather than trusting the update: a retry after a crash between the two steps still asks for the PDF (once: origin key).
         const order = await PurchaseOrder.findOne({ where: { id: i.objectId, tenantId: i.tenantId, approvalFlowId: i.flowId, state: ['approved', 'ordered'] } });
         if (order) await generatePurchaseOrderDocument(Context.current().client, order, i.flowId);
       }

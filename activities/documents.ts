@@ -1,17 +1,17 @@
 // Document activities: render a document (Liquid → HTML → PDF on the worker's Chromium pool) and store
-// it in the tenant's file store, once per job; render a batch chunk by chunk; previews.
+// it in the tenant's file store, once per job; render a batch chunk by chunk (the batch kit); previews.
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { Op } from 'sequelize';
 import { Document, DocumentBatch, DocumentTemplateVersion, StoredFile } from '../db';
-import { recordAudit } from '../lib/audit';
+import { AuditInput, updateWithAudit } from '../lib/audit';
+import { heartbeating, runChunk, settleWithLimit } from '../lib/batch';
 import { BlobStore } from '../lib/blob-store';
 import { PdfRenderer } from '../lib/documents/renderer';
 import { renderTemplate, TemplateRenderError } from '../lib/documents/templates';
 import { storeStream } from '../lib/files';
-import type { BatchInput, DocumentJobInput, PreviewInput } from '../workflows/documents.api';
+import type { BatchChunkInput, BatchChunkResult, BatchInput, DocumentJobInput, PreviewInput } from '../workflows/documents.api';
 import { TEMPLATE_RENDER_ERROR } from '../workflows/documents.api';
 
 export interface DocumentActivityDeps {
@@ -34,20 +34,6 @@ async function templateVersion(templateId: string, version: number): Promise<Doc
   return v;
 }
 
-/**
- * Heartbeats every few seconds while `work` runs: the heartbeat says "this worker is alive" (a killed
- * worker is noticed after the heartbeat timeout, not the start-to-close timeout), whatever one render takes.
- */
-async function whileBeating<T>(work: () => Promise<T>, details: () => unknown = () => undefined): Promise<T> {
-  const ctx = Context.current();
-  const beat = setInterval(() => ctx.heartbeat(details()), 5_000);
-  try {
-    return await work();
-  } finally {
-    clearInterval(beat);
-  }
-}
-
 export function createDocumentActivities(deps: DocumentActivityDeps) {
   const concurrency = Math.max(1, deps.batchConcurrency ?? 2);
 
@@ -68,7 +54,7 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
    * key (`document:<id>`, e.g. by an attempt that died before marking the row) is reused, so a retry
    * never renders or stores twice. The content hash names what was rendered.
    */
-  async function produce(doc: Document, version?: DocumentTemplateVersion): Promise<string> {
+  async function produce(doc: Document, version?: DocumentTemplateVersion, audit?: (fileId: string) => AuditInput): Promise<string> {
     if (doc.status === 'ready' && doc.fileId) return doc.fileId;
     const v = version ?? await templateVersion(doc.templateId, doc.templateVersion);
     const contentHash = createHash('sha256').update(JSON.stringify([doc.templateId, doc.templateVersion, doc.output, doc.data])).digest('hex');
@@ -79,29 +65,27 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
       const bytes = await renderBytes(v, doc.data, doc.output);
       file = await storeStream(deps.blobs, { tenantId: doc.tenantId, filename: doc.fileName, contentType: CONTENT_TYPES[doc.output], createdBy: doc.createdBy, originKey }, Readable.from([bytes]));
     }
-    await Document.update({ status: 'ready', fileId: file.id, contentHash, error: null, completedAt: new Date() }, { where: { id: doc.id, status: { [Op.ne]: 'ready' } } });
+    await updateWithAudit(Document, { status: 'ready', fileId: file.id, contentHash, error: null, completedAt: new Date() }, { id: doc.id, status: { [Op.ne]: 'ready' } }, audit?.(file.id));
     return file.id;
   }
 
-  async function markFailed(doc: Pick<Document, 'id' | 'tenantId'>, error: string): Promise<void> {
-    await Document.update({ status: 'failed', error: error.slice(0, 2000), completedAt: new Date() }, { where: { id: doc.id, tenantId: doc.tenantId, status: { [Op.ne]: 'ready' } } });
+  async function markFailed(doc: Pick<Document, 'id' | 'tenantId'>, error: string, audit?: AuditInput): Promise<void> {
+    await updateWithAudit(Document, { status: 'failed', error: error.slice(0, 2000), completedAt: new Date() }, { id: doc.id, tenantId: doc.tenantId, status: { [Op.ne]: 'ready' } }, audit);
   }
 
   return {
     async renderDocument(input: DocumentJobInput): Promise<{ fileId: string }> {
       const doc = await Document.findOne({ where: { id: input.documentId, tenantId: input.tenantId } });
       if (!doc) throw ApplicationFailure.nonRetryable(`document ${input.documentId} was deleted`, TEMPLATE_RENDER_ERROR);
-      const fileId = await whileBeating(() => produce(doc));
-      await recordAudit({
+      const fileId = await heartbeating(() => produce(doc, undefined, (id) => ({
         tenantId: input.tenantId, actor: system, action: 'documents.document.generated', entityType: 'document', entityId: doc.id,
-        after: { fileId, templateCode: doc.templateCode, templateVersion: doc.templateVersion }, workflowId: doc.workflowId, eventKey: `documents:${doc.id}:ready`,
-      });
+        after: { fileId: id, templateCode: doc.templateCode, templateVersion: doc.templateVersion }, workflowId: doc.workflowId, eventKey: `documents:${doc.id}:ready`,
+      })));
       return { fileId };
     },
 
     async failDocument(input: DocumentJobInput & { error: string }): Promise<void> {
-      await markFailed({ id: input.documentId, tenantId: input.tenantId }, input.error);
-      await recordAudit({
+      await markFailed({ id: input.documentId, tenantId: input.tenantId }, input.error, {
         tenantId: input.tenantId, actor: system, action: 'documents.document.failed', entityType: 'document', entityId: input.documentId,
         after: { error: input.error }, eventKey: `documents:${input.documentId}:failed`,
       });
@@ -112,48 +96,55 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
     },
 
     /**
-     * The next `chunkSize` unfinished items of the batch, `concurrency` at a time. Progress is written
-     * after the chunk, and each stored item heartbeats, so a worker that dies loses at most the items
-     * it was rendering; the retry finds them unfinished (or their file stored) and carries on.
+     * One chunk of the batch (the batch kit's chunk activity): the next `chunkSize` unfinished items after
+     * the cursor (the last batch index finished), `concurrency` at a time, then the progress. A worker that
+     * dies loses at most the items it was rendering: the retry finds them unfinished (or their file stored)
+     * and carries on; an item that cannot render is `failed`, the rest go on.
      */
-    async renderBatchChunk(input: BatchInput): Promise<{ remaining: number }> {
-      const ctx = Context.current();
-      const items = await Document.findAll({
-        where: { batchId: input.batchId, tenantId: input.tenantId, status: ['queued', 'rendering'] },
-        order: [['batchIndex', 'ASC']], limit: input.chunkSize,
+    async renderBatchChunk(input: BatchChunkInput): Promise<BatchChunkResult> {
+      const { batchId, tenantId, chunkSize } = input;
+      let version: DocumentTemplateVersion | undefined;
+      let remaining = 0;
+      const report = await runChunk<number>({
+        from: input.cursor ?? null,
+        maxPages: 1,
+        async page(after) {
+          const items = await Document.findAll({
+            where: { batchId, tenantId, status: ['queued', 'rendering'], ...(after === null ? {} : { batchIndex: { [Op.gt]: after } }) },
+            order: [['batchIndex', 'ASC']], limit: chunkSize,
+          });
+          // Every item of a batch uses the batch's template version: read it once per chunk.
+          version ??= items.length ? await templateVersion(items[0].templateId, items[0].templateVersion).catch(() => undefined) : undefined;
+          const settled = await settleWithLimit(items, concurrency, async (doc) => {
+            try {
+              await produce(doc, version);
+            } catch (err) {
+              if (!(err instanceof ApplicationFailure && err.type === TEMPLATE_RENDER_ERROR)) throw err;
+              await markFailed(doc, err.message);
+            }
+          });
+          const failure = settled.find((r) => r.status === 'rejected');
+          if (failure) throw failure.reason;
+          return { cursor: items.length ? items[items.length - 1].batchIndex : after, done: items.length < chunkSize };
+        },
+        async progress() {
+          const counts = await Document.findAll({
+            attributes: ['status', [Document.sequelize!.fn('count', '*'), 'n']], where: { batchId }, group: ['status'], raw: true,
+          }) as unknown as { status: string; n: string }[];
+          const count = (s: string[]) => counts.filter((c) => s.includes(c.status)).reduce((sum, c) => sum + Number(c.n), 0);
+          await DocumentBatch.update({ done: count(['ready']), failed: count(['failed']) }, { where: { id: batchId } });
+          remaining = count(['queued', 'rendering']);
+        },
       });
-      let next = 0;
-      let rendered = 0;
-      // Every item of a batch uses the batch's template version: read it once per chunk.
-      const version = items.length ? await templateVersion(items[0].templateId, items[0].templateVersion).catch(() => undefined) : undefined;
-      const lane = async () => {
-        while (next < items.length) {
-          const doc = items[next++];
-          try {
-            await produce(doc, version);
-          } catch (err) {
-            if (!(err instanceof ApplicationFailure && err.type === TEMPLATE_RENDER_ERROR)) throw err;
-            await markFailed(doc, err.message);
-          }
-          ctx.heartbeat({ rendered: ++rendered });
-        }
-      };
-      // Also beat while a long render is in flight: a document slower than the heartbeat timeout must
-      // not make the chunk look dead.
-      await whileBeating(() => Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane)), () => ({ rendered }));
-      const counts = await Document.findAll({
-        attributes: ['status', [Document.sequelize!.fn('count', '*'), 'n']], where: { batchId: input.batchId }, group: ['status'], raw: true,
-      }) as unknown as { status: string; n: string }[];
-      const count = (s: string[]) => counts.filter((c) => s.includes(c.status)).reduce((sum, c) => sum + Number(c.n), 0);
-      await DocumentBatch.update({ done: count(['ready']), failed: count(['failed']) }, { where: { id: input.batchId } });
-      return { remaining: count(['queued', 'rendering']) };
+      // Items behind the cursor still unfinished (none should be): the next chunk looks from the start.
+      if (report.done && remaining > 0) return { cursor: null, done: false, remaining };
+      return { cursor: report.cursor, done: remaining === 0, remaining };
     },
 
     async finishBatch(input: BatchInput): Promise<{ done: number; failed: number }> {
       const batch = await DocumentBatch.findOne({ where: { id: input.batchId, tenantId: input.tenantId } });
       if (!batch) return { done: 0, failed: 0 };
-      await batch.update({ status: 'ready', completedAt: batch.completedAt ?? new Date() });
-      await recordAudit({
+      await updateWithAudit(DocumentBatch, { status: 'ready', completedAt: batch.completedAt ?? new Date() }, { id: batch.id }, {
         tenantId: input.tenantId, actor: system, action: 'documents.batch.completed', entityType: 'document_batch', entityId: batch.id,
         after: { done: batch.done, failed: batch.failed }, workflowId: batch.workflowId, eventKey: `document-batches:${batch.id}:ready`,
       });
@@ -163,7 +154,7 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
     /** A PDF of sample data, returned as base64 and stored nowhere. */
     async renderPreview(input: PreviewInput): Promise<string> {
       const v = await templateVersion(input.templateId, input.version);
-      const pdf = await whileBeating(() => renderBytes(v, input.data, 'pdf'));
+      const pdf = await heartbeating(() => renderBytes(v, input.data, 'pdf'));
       // The bytes travel in the workflow's result, and Temporal refuses payloads over 2 MB.
       if (pdf.length > PREVIEW_MAX_BYTES) {
         throw ApplicationFailure.nonRetryable(`the preview PDF is ${pdf.length} bytes, over ${PREVIEW_MAX_BYTES}; generate a document instead`, TEMPLATE_RENDER_ERROR);

@@ -36,7 +36,7 @@ export interface ActivityDeps {
  */
 export const ACTIVITY_ATTEMPTS = {
   default: 10,
-  renderDocument: 5, renderPreview: 5, renderBatchChunk: 50, writeAuditExport: 20,
+  renderDocument: 5, renderPreview: 5, renderBatchChunk: 50, writeAuditExport: 20, writeAuditExportChunk: 20, finishAuditExport: 20,
   resolveApprovers: 20, persistFlow: 20, notifyApprovers: 20, flowFinished: 20,
   deliverReminder: 8, jobRunStarted: 20, jobRunFinished: 20,
   // The schedule's own maximumAttempts (0 = no limit) decides for the job itself.

@@ -2,6 +2,7 @@
 import { Context } from '@temporalio/activity';
 import { Op, QueryTypes } from 'sequelize';
 import { AuditEvent, IdempotencyKey, JobRun, StoredFile, UsedLink } from '../db';
+import { heartbeating } from '../lib/batch';
 import type { BlobStore } from '../lib/blob-store';
 import { collectBlob, deleteFile, unusedBlobs } from '../lib/files';
 import { checkJobParams } from '../lib/job-types';
@@ -16,18 +17,6 @@ export interface JobActivityDeps {
 
 const HOUR = 3_600_000;
 const BATCH = 1000;
-
-/** Keeps the activity's heartbeat going while `work` runs, so a cancel reaches it and a dead worker is noticed. */
-async function heartbeating<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ctx = Context.current();
-  ctx.heartbeat();
-  const timer = setInterval(() => ctx.heartbeat(), 2000);
-  try {
-    return await work(ctx.cancellationSignal);
-  } finally {
-    clearInterval(timer);
-  }
-}
 
 /** Deletes matching rows in batches (each batch its own statement), heartbeating between batches. */
 async function deleteInBatches(model: { sequelize?: { query: (sql: string, o: object) => Promise<unknown> } }, table: string, key: string, where: string, replacements: Record<string, unknown>): Promise<number> {

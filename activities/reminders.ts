@@ -1,16 +1,18 @@
 // Reminder activities: expand recurrences, persist the read model, and deliver one (channel,
-// recipient) per activity — idempotent per natural key, every attempt logged.
+// recipient) per activity — through the delivery ledger, idempotent per natural key, every attempt logged.
 import { createHash, randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { Op, QueryTypes } from 'sequelize';
-import { Notification, NotificationDelivery, Reminder, ReminderDeliveryAttempt, User } from '../db';
-import { recordAudit } from '../lib/audit';
+import { Op, QueryTypes, Transaction } from 'sequelize';
+import { Notification, Reminder, User } from '../db';
+import { AuditInput, recordAudits } from '../lib/audit';
+import { claimDeliveries, giveUpDeliveries, recordDeliveryOutcomes } from '../lib/notify/deliveries';
 import type { EmailSender } from '../lib/notify/email';
 import { sendWebhook } from '../lib/notify/webhook';
 import { openSecret } from '../lib/secrets';
 import { isUuid } from '../lib/uuid';
 import { nextOccurrence, Recurrence, RecurrenceError } from '../lib/recurrence';
-import type { DeliveryRef, ReminderState } from '../workflows/reminders.api';
+import { type DeliveryRef, type ReminderAudit, type ReminderState, REMINDERS_DOMAIN } from '../workflows/reminders.api';
+import { businessWorkflowId } from '../workflows/search-attributes';
 
 export interface ReminderActivityDeps {
   email: EmailSender;
@@ -33,8 +35,11 @@ export function reminderDeliveryKey(ref: DeliveryRef): string {
 
 const when = (iso: string) => new Date(iso).toUTCString();
 
+/** What a reminder's attempt log shows besides the ledger's columns (GET /v1/reminders/{id}/deliveries). */
+const attemptDetail = (ref: DeliveryRef) => ({ occurrence: ref.occurrence, trigger: ref.trigger });
+
 /**
- * An in-app delivery — the delivery row (sent), the notification and the attempt log — in ONE statement,
+ * An in-app delivery — the ledger's delivery row (sent) and attempt row, and the notification — in ONE statement,
  * when the reminder row is there, the user is active and the delivery was not sent yet. Firing lateness
  * is what this path costs: one round trip instead of about nine (find the reminder, find-or-create the
  * delivery in its transaction, find the user, insert, update, log), and the three rows commit together.
@@ -51,20 +56,20 @@ async function deliverInAppAtOnce(ref: DeliveryRef, key: string, attempt: number
       JOIN users u ON u.id = $4::uuid AND u.tenant_id = r.tenant_id AND u.active
       WHERE r.id = $2::uuid AND r.tenant_id = $1::uuid),
     d AS (
-      INSERT INTO notification_deliveries (key, tenant_id, channel, recipient, subject_type, subject_id, status, attempts, error, provider_id, created_at, updated_at)
-      SELECT $3, $1::uuid, 'in_app', $5, 'reminder', $2, 'sent', 1, NULL, NULL, $8::timestamptz, $8::timestamptz FROM src
-      ON CONFLICT (key) DO UPDATE SET status = 'sent', attempts = notification_deliveries.attempts + 1, error = NULL, updated_at = EXCLUDED.updated_at
-        WHERE notification_deliveries.status <> 'sent'
+      INSERT INTO deliveries (key, tenant_id, channel, recipient, subject_type, subject_id, status, attempts, error, provider_id, last_attempt_at, created_at, updated_at)
+      SELECT $3, $1::uuid, 'in_app', $5, 'reminder', $2, 'sent', 1, NULL, NULL, $8::timestamptz, $8::timestamptz, $8::timestamptz FROM src
+      ON CONFLICT (key) DO UPDATE SET status = 'sent', attempts = deliveries.attempts + 1, error = NULL, last_attempt_at = EXCLUDED.updated_at, updated_at = EXCLUDED.updated_at
+        WHERE deliveries.status <> 'sent'
       RETURNING key),
     n AS (
       INSERT INTO notifications (id, tenant_id, user_id, delivery_key, source_type, source_id, subject, message, object_type, object_id, read, read_at, created_at)
       SELECT $9::uuid, $1::uuid, src.user_id, d.key, 'reminder', $2, src.subject, src.message, src.object_type, src.object_id, false, NULL, $8::timestamptz FROM src, d
       ON CONFLICT (delivery_key) DO NOTHING),
     a AS (
-      INSERT INTO reminder_delivery_attempts (tenant_id, reminder_id, delivery_key, occurrence_at, trigger, channel, recipient, attempt, status, error, at)
-      SELECT $1::uuid, $2::uuid, d.key, $6::timestamptz, $7, 'in_app', $4, $10::int, 'sent', NULL, $8::timestamptz FROM d)
+      INSERT INTO delivery_attempts (tenant_id, delivery_key, subject_type, subject_id, channel, recipient, attempt, status, error, detail, at)
+      SELECT $1::uuid, d.key, 'reminder', $2, 'in_app', $4, $7::int, 'sent', NULL, $6::jsonb, $8::timestamptz FROM d)
     SELECT count(*)::int AS n FROM d`, {
-    bind: [ref.tenantId, ref.reminderId, key, userId, ref.recipient.slice(0, 320), new Date(ref.occurrence), ref.trigger, new Date(), randomUUID(), attempt],
+    bind: [ref.tenantId, ref.reminderId, key, userId, ref.recipient.slice(0, 320), JSON.stringify(attemptDetail(ref)), attempt, new Date(), randomUUID()],
     type: QueryTypes.SELECT,
   });
   return rows[0].n === 1;
@@ -97,23 +102,39 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
       }
     },
 
-    /** Writes the newest state (an older version never overwrites a newer one). */
-    async persistReminder(i: { tenantId: string; reminderId: string; state: ReminderState }): Promise<void> {
+    /**
+     * Writes the newest state (an older version never overwrites a newer one) and, in the same transaction,
+     * the audit events of the commands that produced it and of the reminder's completion.
+     */
+    async persistReminder(i: { tenantId: string; reminderId: string; state: ReminderState; audits?: ReminderAudit[] }): Promise<void> {
       const s = i.state;
       const date = (v: string | null) => (v ? new Date(v) : null);
-      const [changed] = await Reminder.update({
-        status: s.status, nextTriggerAt: date(s.nextTriggerAt), currentOccurrence: date(s.occurrence), snoozedUntil: date(s.snoozedUntil),
-        occurrenceCount: s.occurrenceCount, acknowledgedAt: date(s.acknowledgedAt), state: s, stateVersion: s.version,
-        dueAt: date(s.schedule.dueAt ?? null), recurrence: s.schedule.recurrence ?? null,
-      }, { where: { id: i.reminderId, tenantId: i.tenantId, stateVersion: { [Op.lte]: s.version } } });
-      // A row that is not there (yet) is retried rather than silently not written.
-      if (!changed && !(await Reminder.count({ where: { id: i.reminderId, tenantId: i.tenantId } }))) throw new Error(`reminder ${i.reminderId} has no row (yet)`);
-      if (changed && s.status === 'completed') {
-        await recordAudit({
+      const after = { status: s.status, schedule: s.schedule, occurrence: s.occurrence, snoozedUntil: s.snoozedUntil, acknowledgedAt: s.acknowledgedAt, nextTriggerAt: s.nextTriggerAt };
+      const workflowId = businessWorkflowId({ domain: REMINDERS_DOMAIN, tenantId: i.tenantId, entityId: i.reminderId });
+      const events: AuditInput[] = (i.audits ?? []).map((a) => ({
+        tenantId: i.tenantId, actor: a.by.actor, requestId: a.by.requestId, action: a.action, entityType: 'reminder', entityId: i.reminderId,
+        before: a.before, after: { ...after, ...(a.command === undefined ? {} : { command: a.command }) }, workflowId,
+        eventKey: `reminders:${i.reminderId}:${a.version}:${a.action}`,
+      }));
+      if (s.status === 'completed') {
+        events.push({
           tenantId: i.tenantId, actor: { type: 'system', id: null }, action: 'reminders.reminder.completed', entityType: 'reminder',
-          entityId: i.reminderId, after: { status: s.status, occurrenceCount: s.occurrenceCount }, eventKey: `reminders:${i.reminderId}:completed`,
+          entityId: i.reminderId, after: { status: s.status, occurrenceCount: s.occurrenceCount }, workflowId, eventKey: `reminders:${i.reminderId}:completed`,
         });
       }
+      const write = async (transaction?: Transaction) => {
+        const [changed] = await Reminder.update({
+          status: s.status, nextTriggerAt: date(s.nextTriggerAt), currentOccurrence: date(s.occurrence), snoozedUntil: date(s.snoozedUntil),
+          occurrenceCount: s.occurrenceCount, acknowledgedAt: date(s.acknowledgedAt), state: s, stateVersion: s.version,
+          dueAt: date(s.schedule.dueAt ?? null), recurrence: s.schedule.recurrence ?? null,
+        }, { where: { id: i.reminderId, tenantId: i.tenantId, stateVersion: { [Op.lte]: s.version } }, transaction });
+        if (changed && transaction) await recordAudits(events, transaction);
+        return changed;
+      };
+      // Most writes (a trigger fired) audit nothing: one statement, no transaction.
+      const changed = events.length ? await Reminder.sequelize!.transaction(write) : await write();
+      // A row that is not there (yet) is retried rather than silently not written.
+      if (!changed && !(await Reminder.count({ where: { id: i.reminderId, tenantId: i.tenantId } }))) throw new Error(`reminder ${i.reminderId} has no row (yet)`);
     },
 
     /** Sends one delivery unless it was sent already (a retry or a replay never sends twice). */
@@ -124,15 +145,9 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
       const reminder = await Reminder.findOne({ where: { id: ref.reminderId, tenantId: ref.tenantId } });
       // Retried, not final: the row may not be visible yet (see persistReminder).
       if (!reminder) throw new Error(`reminder ${ref.reminderId} has no row (yet)`);
-      const [delivery] = await NotificationDelivery.findOrCreate({
-        where: { key },
-        defaults: { key, tenantId: ref.tenantId, channel: ref.channel, recipient: ref.recipient.slice(0, 320), subjectType: 'reminder', subjectId: ref.reminderId, status: 'pending', error: null, providerId: null },
-      });
-      if (delivery.status === 'sent') return 'already_sent';
-      const log = (status: 'sent' | 'failed', display: string, error: string | null) => ReminderDeliveryAttempt.create({
-        tenantId: ref.tenantId, reminderId: ref.reminderId, deliveryKey: key, occurrenceAt: new Date(ref.occurrence), trigger: ref.trigger,
-        channel: ref.channel, recipient: display.slice(0, 1000), attempt, status, error, at: new Date(),
-      });
+      const unsent = await claimDeliveries([{ key, tenantId: ref.tenantId, channel: ref.channel, recipient: ref.recipient, subjectType: 'reminder', subjectId: ref.reminderId }]);
+      if (!unsent.has(key)) return 'already_sent';
+      const log = (shownAs: string) => ({ attempt, shownAs, detail: attemptDetail(ref) });
       let display = ref.recipient;
       try {
         const to = await target(reminder, ref);
@@ -155,20 +170,17 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
             subject: reminder.subject, message: reminder.message, objectType: reminder.objectType, objectId: reminder.objectId, readAt: null,
           }], { ignoreDuplicates: true });
         }
-        await delivery.update({ status: 'sent', providerId, attempts: delivery.attempts + 1, error: null });
-        await log('sent', display, null);
+        await recordDeliveryOutcomes([{ key, providerId, log: log(display) }]);
         return 'sent';
       } catch (err) {
-        const message = (err as Error).message.slice(0, 1000);
-        await delivery.update({ attempts: delivery.attempts + 1, error: message });
-        await log('failed', display, message);
+        await recordDeliveryOutcomes([{ key, error: (err as Error).message, log: log(display) }]);
         throw err;
       }
     },
 
-    /** The workflow gave up on a delivery (retries exhausted or a final refusal): the row says so. */
+    /** The workflow gave up on a delivery (retries exhausted or a final refusal): the ledger says so. */
     async recordDeliveryFailure(i: DeliveryRef & { error: string }): Promise<void> {
-      await NotificationDelivery.update({ status: 'failed', error: i.error.slice(0, 1000) }, { where: { key: reminderDeliveryKey(i), status: { [Op.ne]: 'sent' } } });
+      await giveUpDeliveries([reminderDeliveryKey(i)], i.error);
     },
   };
 }

@@ -15,6 +15,8 @@ declare module 'autocannon' {
       headers?: Record<string, string>;
       body?: string;
       title?: string;
+      /** Requests each connection cycles through; setupRequest rewrites one just before it is sent. */
+      requests?: { setupRequest?: (req: { headers?: Record<string, string> }, context: Record<string, unknown>) => unknown }[];
     }
 
     interface Histogram {

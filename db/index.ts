@@ -3,24 +3,28 @@ import { Sequelize } from 'sequelize';
 import { initApprovalModels } from './models/approvals';
 import { initAudienceModels } from './models/audience';
 import { initAuditModels } from './models/audit';
+import { initDeliveryModels } from './models/deliveries';
 import { initDocumentModels } from './models/documents';
 import { initFileModels } from './models/files';
 import { initIdempotencyModels } from './models/idempotency';
 import { initIdentityModels } from './models/identity';
 import { initImportModels } from './models/imports';
 import { initJobModels } from './models/jobs';
+import { initLinkModels } from './models/links';
 import { initPurchasingModels } from './models/purchasing';
 import { initReminderModels } from './models/reminders';
 
 export * from './models/approvals';
 export * from './models/audience';
 export * from './models/audit';
+export * from './models/deliveries';
 export * from './models/documents';
 export * from './models/files';
 export * from './models/idempotency';
 export * from './models/identity';
 export * from './models/imports';
 export * from './models/jobs';
+export * from './models/links';
 export * from './models/purchasing';
 export * from './models/reminders';
 
@@ -47,6 +51,8 @@ export function createSequelize(databaseUrl: string, opts: SequelizeOptions = {}
   initFileModels(sequelize);
   initIdempotencyModels(sequelize);
   initApprovalModels(sequelize);
+  initDeliveryModels(sequelize);
+  initLinkModels(sequelize);
   initPurchasingModels(sequelize);
   initDocumentModels(sequelize);
   initReminderModels(sequelize);

@@ -1,11 +1,18 @@
-// Writes audit events: one shape for the API (inside its transaction) and for activities (by event key).
-import { CreationAttributes, DataTypes, Model, ModelStatic, QueryTypes, Transaction } from 'sequelize';
+// Writes audit events, always with the change they record: in its transaction (the API's commands, activities
+// by event key), or in the same statement (createWithAudit, auditInsertSql in a data-modifying CTE).
+import { Attributes, CreationAttributes, DataTypes, Model, ModelStatic, QueryTypes, Transaction, UpdateOptions } from 'sequelize';
 import { AuditEvent } from '../db';
 import { AuditAction } from './audit-actions';
 
 export interface Actor {
   type: 'user' | 'api_key' | 'system';
   id: string | null;
+}
+
+/** Who sent a command a workflow carries out (an Update's argument), so the activity that persists the change audits it. */
+export interface CommandAuthor {
+  actor: Actor;
+  requestId: string | null;
 }
 
 export interface AuditInput {
@@ -30,10 +37,36 @@ function auditRow(e: AuditInput) {
   };
 }
 
-export async function recordAudit(e: AuditInput, transaction?: Transaction): Promise<void> {
-  const row = auditRow(e);
-  if (e.eventKey) await AuditEvent.bulkCreate([row], { ignoreDuplicates: true, transaction });
-  else await AuditEvent.create(row, { transaction });
+/**
+ * Writes an audit event in `transaction`, the one that writes the change it records (required: an event
+ * written after the change commits is lost with a crash between the two, one written before it may record
+ * a change that never happened). Keyed by `eventKey`, a retried activity writes it once.
+ */
+export async function recordAudit(e: AuditInput, transaction: Transaction): Promise<void> {
+  await recordAudits([e], transaction);
+}
+
+/** Several audit events in one INSERT, in the change's transaction (see recordAudit). */
+export async function recordAudits(events: AuditInput[], transaction: Transaction): Promise<void> {
+  const keyed = events.filter((e) => e.eventKey);
+  const unkeyed = events.filter((e) => !e.eventKey);
+  if (keyed.length) await AuditEvent.bulkCreate(keyed.map(auditRow), { ignoreDuplicates: true, transaction });
+  if (unkeyed.length) await AuditEvent.bulkCreate(unkeyed.map(auditRow), { transaction });
+}
+
+/**
+ * Updates the rows of `model` that `where` matches and, if any changed, writes `audit` — in one transaction,
+ * so a state change is never without its event nor an event without its change (a guarded update that a
+ * retry finds already done changes nothing and audits nothing again; the event key covers a crash after
+ * commit). Without `audit`, a plain update. Answers how many rows changed.
+ */
+export async function updateWithAudit<M extends Model>(model: ModelStatic<M>, values: Partial<Attributes<M>>, where: UpdateOptions<Attributes<M>>['where'], audit?: AuditInput): Promise<number> {
+  if (!audit) return (await model.update(values, { where }))[0];
+  return model.sequelize!.transaction(async (transaction) => {
+    const [changed] = await model.update(values, { where, transaction });
+    if (changed) await recordAudit(audit, transaction);
+    return changed;
+  });
 }
 
 /** Columns and placeholders of one row of `model`, its values appended to `bind` (JSON columns sent as jsonb text). */

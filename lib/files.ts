@@ -27,11 +27,14 @@ export class ContentTooSmallError extends Error {
   }
 }
 
-export async function storeStream(blobs: BlobStore, meta: NewFile, source: Readable, limits: { maxBytes?: number; minBytes?: number } = {}): Promise<StoredFile> {
+/** Written in the transaction that inserts a new file row (the upload's audit event). */
+export type OnStored = (file: StoredFile, transaction: Transaction) => Promise<void>;
+
+export async function storeStream(blobs: BlobStore, meta: NewFile, source: Readable, limits: { maxBytes?: number; minBytes?: number } = {}, onStored?: OnStored): Promise<StoredFile> {
   const staged = await blobs.stage(source, { maxBytes: limits.maxBytes });
   try {
     if (limits.minBytes !== undefined && staged.size < limits.minBytes) throw new ContentTooSmallError(limits.minBytes);
-    return await storeStaged(blobs, meta, staged);
+    return await storeStaged(blobs, meta, staged, onStored);
   } finally {
     await blobs.discard(staged);
   }
@@ -57,7 +60,7 @@ async function claimBlob(staged: StagedBlob, transaction?: Transaction): Promise
 }
 
 /** Publishes staged bytes and inserts their file row; the caller discards what was not published. */
-async function storeStaged(blobs: BlobStore, meta: NewFile, staged: StagedBlob): Promise<StoredFile> {
+async function storeStaged(blobs: BlobStore, meta: NewFile, staged: StagedBlob, onStored?: OnStored): Promise<StoredFile> {
   // Claimed once on its own first: if this process dies before the file row commits, the blob row is
   // left without files and `files.orphan_purge` removes its bytes.
   await claimBlob(staged);
@@ -68,9 +71,11 @@ async function storeStaged(blobs: BlobStore, meta: NewFile, staged: StagedBlob):
       tenantId: meta.tenantId, sha256: staged.sha256, size: staged.size, contentType: meta.contentType,
       filename: meta.filename, createdBy: meta.createdBy, originKey: meta.originKey ?? null,
     };
-    if (!meta.originKey) return { file: await StoredFile.create(values, { transaction }), created: true };
     // A concurrent retry may have won the race on the unique (tenant, origin_key): return its row.
-    const [row, made] = await StoredFile.findOrCreate({ where: { tenantId: meta.tenantId, originKey: meta.originKey }, defaults: values, transaction });
+    const [row, made] = meta.originKey
+      ? await StoredFile.findOrCreate({ where: { tenantId: meta.tenantId, originKey: meta.originKey }, defaults: values, transaction })
+      : [await StoredFile.create(values, { transaction }), true];
+    if (made) await onStored?.(row, transaction);
     return { file: row, created: made };
   });
   // The retry that lost published bytes no file may use.

@@ -1,7 +1,9 @@
-// Audit export: counts, then streams matching events to a CSV in the file store, resuming from its cursor.
-import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+// Audit export: counts, then writes matching events to a CSV chunk by chunk on the batch kit (resuming
+// from the cursor, continuing as new past the history budget), stores it and marks the export ready.
+import { ActivityFailure, ApplicationFailure, ContinueAsNew, continueAsNew, patched, proxyActivities } from '@temporalio/workflow';
 import type { AuditActivities } from '../activities/audit';
-import type { AuditExportInput, AuditExportResult } from './audit.api';
+import type { AuditExportInput, AuditExportResult, ExportCursor } from './audit.api';
+import { runBatch } from './batch';
 import { setWorkflowStatus } from './status';
 
 // No attempt limits: an outage is retried until it is over; the activities give up on other errors
@@ -11,27 +13,47 @@ const short = proxyActivities<AuditActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
-// The writer pages through events and heartbeats its cursor; a retry (e.g. after a worker crash)
-// resumes from the last heartbeat instead of starting over.
+// A chunk pages for about 10 s and heartbeats its cursor; a retry (e.g. after a worker crash) resumes
+// from the last heartbeat instead of starting over.
 const writer = proxyActivities<AuditActivities>({
-  startToCloseTimeout: '2 hours',
+  startToCloseTimeout: '10 minutes',
   // A dead worker is noticed after this long, and another resumes the export from its cursor.
   heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
+// Exports started before it wrote everything in one activity (writeAuditExport, 2 hours) and replay so.
+const legacyWriter = proxyActivities<AuditActivities>({
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+const BATCH_KIT_PATCH = 'audit-export-batch-kit';
+
 export async function auditExportWorkflow(input: AuditExportInput): Promise<AuditExportResult> {
+  const { batch, ...base } = input;
   setWorkflowStatus('running');
-  await short.markAuditExportRunning(input);
+  if (!batch) await short.markAuditExportRunning(base);
   try {
-    const { fileId, rows } = await writer.writeAuditExport(input);
-    await short.completeAuditExport({ ...input, fileId, rows });
+    let written: { fileId: string; rows: number };
+    if (patched(BATCH_KIT_PATCH)) {
+      const { cursor } = await runBatch<ExportCursor, Awaited<ReturnType<AuditActivities['writeAuditExportChunk']>>>({
+        resume: batch,
+        chunk: (at) => writer.writeAuditExportChunk({ ...base, cursor: at }),
+        continueAsNew: (resume) => continueAsNew<typeof auditExportWorkflow>({ ...base, batch: resume }),
+      });
+      written = await short.finishAuditExport({ ...base, cursor: cursor! });
+    } else {
+      written = await legacyWriter.writeAuditExport(base);
+      await short.completeAuditExport({ ...base, ...written });
+    }
     setWorkflowStatus('ready');
-    return { status: 'ready', rows, fileId };
+    return { status: 'ready', ...written };
   } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
     const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : err;
     const message = cause instanceof Error ? cause.message : String(cause);
-    await short.failAuditExport({ ...input, error: message });
+    await short.failAuditExport({ ...base, error: message });
     setWorkflowStatus('failed');
     return { status: 'failed', rows: 0, error: message };
   }

@@ -1,4 +1,6 @@
 // Shared definitions of the documents domain's workflows, imported by the API, the worker and the workflows.
+import type { BatchResume } from './batch';
+
 export const DOCUMENTS_TASK_QUEUE = 'docket-documents';
 export const DOCUMENTS_DOMAIN = 'documents';
 export const DOCUMENT_BATCHES_DOMAIN = 'document-batches';
@@ -25,6 +27,20 @@ export interface BatchInput {
   chunkSize: number;
   /** Set by continue-as-new: the batch was already marked running. */
   resumed?: boolean;
+  /** Set by continue-as-new: where the batch's chunks stand (the batch kit's resume state). */
+  batch?: BatchResume<number>;
+}
+
+/** A chunk of a batch: from after the batch index `cursor` (null or absent: from the first unfinished item). */
+export interface BatchChunkInput extends Omit<BatchInput, 'batch'> {
+  cursor?: number | null;
+}
+
+/** What a chunk reports; `cursor` and `done` are absent from results recorded before the batch kit. */
+export interface BatchChunkResult {
+  remaining: number;
+  cursor?: number | null;
+  done?: boolean;
 }
 
 export interface BatchResult {

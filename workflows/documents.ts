@@ -1,8 +1,9 @@
 // Document jobs: one workflow per document (render → store → ready|failed) and one per batch, which
-// renders its items chunk by chunk (bounded concurrency inside the activity), writes progress after
-// every chunk and continues as new to keep its history small.
-import { ActivityFailure, ApplicationFailure, continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
+// renders its items chunk by chunk on the batch kit (bounded concurrency inside the activity, progress
+// after every chunk, continue-as-new to keep its history small).
+import { ActivityFailure, ApplicationFailure, continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { DocumentActivities } from '../activities/documents';
+import { runBatch } from './batch';
 import { BatchInput, BatchResult, DocumentJobInput, DocumentJobResult, PreviewInput, TEMPLATE_RENDER_ERROR } from './documents.api';
 import { setWorkflowStatus } from './status';
 
@@ -52,16 +53,20 @@ export async function documentWorkflow(input: DocumentJobInput): Promise<Documen
 const CHUNKS_PER_RUN = 100;
 
 export async function documentBatchWorkflow(input: BatchInput): Promise<BatchResult> {
+  const { batch, resumed, ...base } = input;
   setWorkflowStatus('running');
-  if (!input.resumed) await short.markBatchRunning(input);
-  for (let i = 0; ; i++) {
-    const { remaining } = await chunk.renderBatchChunk(input);
-    if (remaining === 0) break;
-    if (i + 1 >= CHUNKS_PER_RUN || workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof documentBatchWorkflow>({ ...input, resumed: true });
-    }
-  }
-  const result = await short.finishBatch(input);
+  if (!resumed) await short.markBatchRunning(base);
+  await runBatch({
+    resume: batch,
+    maxChunksPerRun: CHUNKS_PER_RUN,
+    chunk: async (cursor) => {
+      const r = await chunk.renderBatchChunk({ ...base, cursor });
+      // Results recorded before the batch kit carry only `remaining`.
+      return { ...r, cursor: r.cursor ?? null, done: r.done ?? r.remaining === 0 };
+    },
+    continueAsNew: (next) => continueAsNew<typeof documentBatchWorkflow>({ ...base, resumed: true, batch: next }),
+  });
+  const result = await short.finishBatch(base);
   setWorkflowStatus('ready');
   return { status: 'ready', ...result };
 }

@@ -1,5 +1,7 @@
 // Reminders: the shared definitions of the reminder workflow (API, worker and workflow import these).
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { CommandAuthor } from '../lib/audit';
+import type { AuditAction } from '../lib/audit-actions';
 import type { Recurrence } from '../lib/recurrence';
 
 export const REMINDERS_TASK_QUEUE = 'docket-reminders';
@@ -75,15 +77,31 @@ export interface DeliveryRef {
   recipient: string;
 }
 
-export interface RescheduleCommand { schedule: ReminderSchedule }
-export interface SnoozeCommand { until: string }
+/**
+ * Every command names who sent it (`by`): the activity that persists the change writes its audit event in
+ * the same transaction. Commands sent without it (by an API from before, which audited them itself, or with
+ * no argument at all) are not audited by the workflow.
+ */
+export interface ReminderCommand { by?: CommandAuthor }
+export interface RescheduleCommand extends ReminderCommand { schedule: ReminderSchedule }
+export interface SnoozeCommand extends ReminderCommand { until: string }
 
 export const rescheduleUpdate = defineUpdate<ReminderState, [RescheduleCommand]>('reschedule');
 export const snoozeUpdate = defineUpdate<ReminderState, [SnoozeCommand]>('snooze');
-export const acknowledgeUpdate = defineUpdate<ReminderState, []>('acknowledge');
-export const pauseUpdate = defineUpdate<ReminderState, []>('pause');
-export const resumeUpdate = defineUpdate<ReminderState, []>('resume');
-export const cancelReminderUpdate = defineUpdate<ReminderState, []>('cancel');
+export const acknowledgeUpdate = defineUpdate<ReminderState, [ReminderCommand]>('acknowledge');
+export const pauseUpdate = defineUpdate<ReminderState, [ReminderCommand]>('pause');
+export const resumeUpdate = defineUpdate<ReminderState, [ReminderCommand]>('resume');
+export const cancelReminderUpdate = defineUpdate<ReminderState, [ReminderCommand]>('cancel');
+
+/** A command's audit event, written with the state it produced (persistReminder). */
+export interface ReminderAudit {
+  action: AuditAction;
+  by: CommandAuthor;
+  /** The state's version the command produced: with the action, the event's natural key. */
+  version: number;
+  before: Partial<ReminderState>;
+  command?: unknown;
+}
 export const reminderStateQuery = defineQuery<ReminderState>('state');
 
 /** Refusals of the update validators: the ApplicationFailure type → HTTP status the API answers. */

@@ -5,9 +5,10 @@ import {
 } from '@temporalio/workflow';
 import type { RetryPolicy } from '@temporalio/workflow';
 import type { ReminderActivities } from '../activities/reminders';
+import type { AuditAction } from '../lib/audit-actions';
 import {
-  acknowledgeUpdate, cancelReminderUpdate, DeliveryRef, FINAL_DELIVERY_ERRORS, pauseUpdate, ReminderInput, ReminderRefusal, ReminderState, reminderStateQuery,
-  rescheduleUpdate, resumeUpdate, snoozeUpdate,
+  acknowledgeUpdate, cancelReminderUpdate, DeliveryRef, FINAL_DELIVERY_ERRORS, pauseUpdate, ReminderAudit, ReminderCommand, ReminderInput, ReminderRefusal,
+  ReminderState, reminderStateQuery, rescheduleUpdate, resumeUpdate, snoozeUpdate,
 } from './reminders.api';
 import { deliveryTargets, nextTrigger, occurrenceSpan, snoozedTriggers, Trigger } from './reminders.rules';
 import { setWorkflowStatus } from './status';
@@ -55,14 +56,27 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
   const inflight = new Set<Promise<void>>();
   const targets = deliveryTargets(input.channels, input.recipients);
 
+  // Commands accepted but not yet persisted: their audit events are written with the state they produced.
+  const audits: ReminderAudit[] = [];
+
   const change = () => { state.version++; };
+  /** Applies a command's change and keeps its audit event for the next write. */
+  const command = (action: AuditAction, cmd: ReminderCommand | undefined, apply: () => void, detail?: unknown) => {
+    const before = { status: state.status, schedule: state.schedule, occurrence: state.occurrence, snoozedUntil: state.snoozedUntil, acknowledgedAt: state.acknowledgedAt, nextTriggerAt: state.nextTriggerAt };
+    apply();
+    if (cmd?.by) audits.push({ action, by: cmd.by, version: state.version, before, ...(detail === undefined ? {} : { command: detail }) });
+  };
   const settle = async () => { const mine = state.version; await condition(() => settled >= mine); return state; };
   const assertOpen = () => { if (closed(state)) throw refuse('REMINDER_CLOSED', `The reminder is ${state.status}`); };
   const assertFuture = (iso: string, what: string) => { if (Date.parse(iso) <= Date.now()) throw refuse('TIME_IN_PAST', `${what} ${iso} is in the past`); };
 
   async function persist(): Promise<void> {
     const writing = state.version;
-    await (patched(LOCAL_WRITES_PATCH) ? localPersist : acts).persistReminder({ tenantId: input.tenantId, reminderId: input.reminderId, state });
+    const auditing = audits.length;
+    await (patched(LOCAL_WRITES_PATCH) ? localPersist : acts).persistReminder({
+      tenantId: input.tenantId, reminderId: input.reminderId, state, ...(auditing ? { audits: audits.slice(0, auditing) } : {}),
+    });
+    audits.splice(0, auditing);
     settled = Math.max(settled, writing);
   }
 
@@ -124,14 +138,16 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
   setHandler(reminderStateQuery, () => state);
 
   setHandler(rescheduleUpdate, async (cmd) => {
-    state.schedule = cmd.schedule;
-    state.occurrence = null;
-    state.lastOccurrence = null;
-    state.handled = [];
-    state.snoozedUntil = null;
-    state.notBefore = nowIso();
-    epoch++;
-    change();
+    command('reminders.reminder.rescheduled', cmd, () => {
+      state.schedule = cmd.schedule;
+      state.occurrence = null;
+      state.lastOccurrence = null;
+      state.handled = [];
+      state.snoozedUntil = null;
+      state.notBefore = nowIso();
+      epoch++;
+      change();
+    }, cmd.schedule);
     return settle();
   }, {
     validator: (cmd) => {
@@ -141,9 +157,11 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
   });
 
   setHandler(snoozeUpdate, async (cmd) => {
-    state.handled.push(...snoozedTriggers(state, input.plan, cmd.until));
-    state.snoozedUntil = cmd.until;
-    change();
+    command('reminders.reminder.snoozed', cmd, () => {
+      state.handled.push(...snoozedTriggers(state, input.plan, cmd.until));
+      state.snoozedUntil = cmd.until;
+      change();
+    }, { until: cmd.until });
     return settle();
   }, {
     validator: (cmd) => {
@@ -153,42 +171,51 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
     },
   });
 
-  setHandler(acknowledgeUpdate, async () => {
-    state.acknowledgedAt = nowIso();
-    if (state.occurrence) closeOccurrence();
-    else change();
+  // Commands without arguments may arrive with none at all (cmd undefined): an API from before sent none.
+  setHandler(acknowledgeUpdate, async (cmd: ReminderCommand | undefined) => {
+    command('reminders.reminder.acknowledged', cmd, () => {
+      state.acknowledgedAt = nowIso();
+      if (state.occurrence) closeOccurrence();
+      else change();
+    });
     return settle();
-  }, { validator: () => assertOpen() });
+  }, { validator: (_cmd: ReminderCommand | undefined) => assertOpen() });
 
-  setHandler(pauseUpdate, async () => {
-    state.status = 'paused';
-    change();
+  setHandler(pauseUpdate, async (cmd: ReminderCommand | undefined) => {
+    command('reminders.reminder.paused', cmd, () => {
+      state.status = 'paused';
+      change();
+    });
     return settle();
   }, {
-    validator: () => {
+    validator: (_cmd: ReminderCommand | undefined) => {
       assertOpen();
       if (state.status === 'paused') throw refuse('REMINDER_PAUSED', 'The reminder is paused already');
     },
   });
 
-  setHandler(resumeUpdate, async () => {
+  setHandler(resumeUpdate, async (cmd: ReminderCommand | undefined) => {
     // Triggers missed while paused are skipped, not sent late in a burst.
-    state.status = 'active';
-    state.notBefore = nowIso();
-    change();
+    command('reminders.reminder.resumed', cmd, () => {
+      state.status = 'active';
+      state.notBefore = nowIso();
+      change();
+    });
     return settle();
   }, {
-    validator: () => {
+    validator: (_cmd: ReminderCommand | undefined) => {
       assertOpen();
       if (state.status !== 'paused') throw refuse('REMINDER_NOT_PAUSED', 'The reminder is not paused');
     },
   });
 
-  setHandler(cancelReminderUpdate, async () => {
-    state.status = 'cancelled';
-    change();
+  setHandler(cancelReminderUpdate, async (cmd: ReminderCommand | undefined) => {
+    command('reminders.reminder.cancelled', cmd, () => {
+      state.status = 'cancelled';
+      change();
+    });
     return settle();
-  }, { validator: () => assertOpen() });
+  }, { validator: (_cmd: ReminderCommand | undefined) => assertOpen() });
 
   while (!closed(state)) {
     if (started >= (input.deliveriesPerRun ?? DELIVERIES_PER_RUN) || workflowInfo().continueAsNewSuggested) {

@@ -1,5 +1,5 @@
 // Reminders, delivery attempts, notifications, job schedules and runs → API JSON (webhook secrets never leave).
-import { JobRun, JobSchedule, Notification, Reminder, ReminderDeliveryAttempt } from '../../db';
+import { DeliveryAttempt, JobRun, JobSchedule, Notification, Reminder } from '../../db';
 import { Schemas } from '../schemas';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
@@ -14,8 +14,9 @@ export const presentReminder = (r: Reminder): Schemas['Reminder'] => ({
   createdAt: r.createdAt.toISOString(), updatedAt: r.updatedAt.toISOString(),
 });
 
-export const presentReminderDelivery = (a: ReminderDeliveryAttempt): Schemas['ReminderDelivery'] => ({
-  id: String(a.id), occurrence: a.occurrenceAt.toISOString(), trigger: a.trigger, channel: a.channel, recipient: a.recipient,
+/** A reminder's attempt, from the delivery ledger (its occurrence and trigger are in the attempt's detail). */
+export const presentReminderDelivery = (a: DeliveryAttempt): Schemas['ReminderDelivery'] => ({
+  id: String(a.id), occurrence: new Date(a.detail!.occurrence as string).toISOString(), trigger: a.detail!.trigger as string, channel: a.channel, recipient: a.recipient,
   attempt: a.attempt, status: a.status, error: a.error, at: a.at.toISOString(),
 });
 

@@ -7,7 +7,7 @@ import yazl from 'yazl';
 import {
   Document, DocumentBatch, DocumentOutput, DocumentTemplate, DocumentTemplateVersion, PurchaseOrder, StoredFile, TemplateParts, TemplateSettings,
 } from '../../db';
-import { recordAudit } from '../../lib/audit';
+import { destroyWithAudit, recordAudit } from '../../lib/audit';
 import { requestDocument } from '../../lib/documents/jobs';
 import { PARTIAL_NAME, TEMPLATE_LIMITS, TemplateRenderError, TemplateSyntaxError } from '../../lib/documents/templates';
 import { deleteFile } from '../../lib/files';
@@ -290,6 +290,7 @@ export function documentRoutes(deps: RouteDeps): Handlers {
       const output: DocumentOutput = body.output ?? 'pdf';
       const id = randomUUID();
       const workflowId = businessWorkflowId({ domain: DOCUMENT_BATCHES_DOMAIN, tenantId: audit.tenantId, entityId: id });
+      const requested = { tenantId: audit.tenantId, action: 'documents.batch.requested', entityType: 'document_batch', entityId: id } as const;
       const batch = await deps.sequelize.transaction(async (transaction) => {
         const created = await DocumentBatch.create({
           id, tenantId: audit.tenantId, templateId: template.id, templateVersion: template.version, output, status: 'queued',
@@ -307,7 +308,7 @@ export function documentRoutes(deps: RouteDeps): Handlers {
             };
           }), { transaction });
         }
-        await recordAudit({ ...audit, action: 'documents.batch.requested', entityType: 'document_batch', entityId: id, after: { templateCode: template.code, total: body.items.length }, workflowId }, transaction);
+        await recordAudit({ ...audit, ...requested, after: { templateCode: template.code, total: body.items.length }, workflowId }, transaction);
         return created;
       });
       await startOrUndo(
@@ -316,11 +317,9 @@ export function documentRoutes(deps: RouteDeps): Handlers {
           entityType: 'document_batch', entityId: id, initialStatus: 'queued',
           args: [{ tenantId: audit.tenantId, batchId: id, chunkSize: deps.config.documents.batchChunkSize }],
         }),
-        // Its queued items would never render and would block the template's deletion: take them back.
-        () => deps.sequelize.transaction(async (transaction) => {
-          await Document.destroy({ where: { batchId: id, tenantId: audit.tenantId }, transaction });
-          await batch.destroy({ transaction });
-        }),
+        // Its queued items would never render and would block the template's deletion: take the batch back
+        // (its items go with it, ON DELETE CASCADE), and its event with it.
+        () => destroyWithAudit(batch, requested),
       );
       deps.metrics.workflowStarts.inc({ workflow_type: 'documentBatchWorkflow' });
       respond(ctx, presentDocumentBatch(batch), { status: 202, location: `/v1/document-batches/${id}` });

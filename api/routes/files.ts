@@ -104,13 +104,14 @@ export function fileRoutes(deps: RouteDeps): Handlers {
       let file: StoredFile;
       try {
         const meta = { tenantId: audit.tenantId, filename: upload.filename.slice(0, 255), contentType: upload.contentType.slice(0, 200), createdBy: audit.actor.id };
-        file = await storeStream(deps.blobs, meta, upload.stream, { maxBytes: limit, minBytes: 1 });
+        // The file row and its audit event in one transaction.
+        file = await storeStream(deps.blobs, meta, upload.stream, { maxBytes: limit, minBytes: 1 },
+          (stored, transaction) => recordAudit({ ...audit, action: 'files.file.uploaded', entityType: 'file', entityId: stored.id, after: presentFile(stored) }, transaction));
       } catch (err) {
         if (err instanceof BlobTooLargeError) throw new ApiError(413, 'PAYLOAD_TOO_LARGE', `Files may be at most ${limit} bytes`);
         if (err instanceof ContentTooSmallError) throw validationFailed([{ path: '/requestBody', message: 'is empty: a file has at least one byte' }]);
         throw err;
       }
-      await recordAudit({ ...audit, action: 'files.file.uploaded', entityType: 'file', entityId: file.id, after: presentFile(file) });
       respond(ctx, presentFile(file), { status: 201, location: `/v1/files/${file.id}`, etag: `"${file.sha256}"` });
     },
 

@@ -179,8 +179,12 @@ export function jobRoutes(deps: RouteDeps): Handlers {
     async runJobScheduleNow(c, ctx) {
       const audit = auditContext(ctx);
       const s = await findSchedule(audit.tenantId, c.request.params.scheduleId as string);
-      await schedules().getHandle(s.temporalScheduleId).trigger();
-      await recordAudit({ ...audit, action: 'jobs.schedule.triggered', entityType: 'job_schedule', entityId: s.id });
+      // The change is Temporal's: its event is written in a transaction that commits only once Temporal took
+      // the command (as a schedule's create, update and delete above), so a refused trigger leaves no event.
+      await deps.sequelize.transaction(async (transaction) => {
+        await recordAudit({ ...audit, action: 'jobs.schedule.triggered', entityType: 'job_schedule', entityId: s.id }, transaction);
+        await schedules().getHandle(s.temporalScheduleId).trigger();
+      });
       respond(ctx, presentJobSchedule(s), { status: 202 });
     },
 
@@ -198,13 +202,15 @@ export function jobRoutes(deps: RouteDeps): Handlers {
       const audit = auditContext(ctx);
       const run = await findRun(audit.tenantId, c.request.params.runId as string);
       if (run.status !== 'running') throw new ApiError(409, 'JOB_RUN_FINISHED', `The run is ${run.status}`);
-      try {
-        await deps.temporal.client.workflow.getHandle(run.workflowId).cancel();
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'JOB_RUN_FINISHED', 'The run has ended');
-        throw err;
-      }
-      await recordAudit({ ...audit, action: 'jobs.run.cancel_requested', entityType: 'job_run', entityId: run.id, workflowId: run.workflowId });
+      await deps.sequelize.transaction(async (transaction) => {
+        await recordAudit({ ...audit, action: 'jobs.run.cancel_requested', entityType: 'job_run', entityId: run.id, workflowId: run.workflowId }, transaction);
+        try {
+          await deps.temporal.client.workflow.getHandle(run.workflowId).cancel();
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'JOB_RUN_FINISHED', 'The run has ended');
+          throw err;
+        }
+      });
       respond(ctx, presentJobRun(run), { status: 202 });
     },
   };

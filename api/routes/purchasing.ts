@@ -1,7 +1,7 @@
 // Purchase orders: drafts, edits (locked while approval is pending), submit → approval flow, place.
 import { randomUUID } from 'node:crypto';
-import { ApprovalFlow, PurchaseOrder, PurchaseOrderLine } from '../../db';
-import { recordAudit } from '../../lib/audit';
+import { ApprovalFlow, AuditEvent, PurchaseOrder, PurchaseOrderLine } from '../../db';
+import { recordAudit, updateWithAudit } from '../../lib/audit';
 import { checkIfMatch, page, paginate, queryOf, respond, versionEtag } from '../conventions';
 import { ApiError, notFound } from '../errors';
 import { presentPurchaseOrder } from '../presenters';
@@ -25,6 +25,9 @@ function totalOf(lines: PurchaseOrderLine[]): number {
 }
 
 const EDITABLE = ['draft', 'rejected'];
+
+/** A submit's audit event, keyed by the flow it started (so an undone submit takes back exactly its own). */
+const submitted = (flowId: string) => ({ action: 'purchasing.order.submitted' as const, eventKey: `purchasing:submitted:${flowId}` });
 
 /** What approval template conditions read of an order: taken from the order itself, never from a caller. */
 export const approvalContextOf = (o: PurchaseOrder) => ({ total: o.total, currency: o.currency, supplier: o.supplier, number: o.number });
@@ -110,13 +113,15 @@ export function purchasingRoutes(deps: RouteDeps): Handlers {
         const was = { state: o.state, approvalFlowId: o.approvalFlowId ?? null };
         Object.assign(o, { state: 'pending_approval', approvalFlowId: f.id });
         await o.save({ transaction });
+        await recordAudit({ ...audit, ...submitted(f.id), entityType: 'purchase_order', entityId: o.id, after: { approvalFlowId: f.id }, workflowId: f.workflowId }, transaction);
         return { order: o, prepared: p, flow: f, before: was };
       });
+      // If Temporal refuses, the submit is taken back whole: the order, its flow row and the event.
       await launchFlow(deps, prepared, () => deps.sequelize.transaction(async (transaction) => {
         await PurchaseOrder.update(before, { where: { id: order.id, approvalFlowId: flow.id }, transaction });
         await flow.destroy({ transaction });
+        await AuditEvent.destroy({ where: { tenantId: order.tenantId, ...submitted(flow.id) }, transaction });
       }));
-      await recordAudit({ ...audit, action: 'purchasing.order.submitted', entityType: 'purchase_order', entityId: order.id, after: { approvalFlowId: flow.id }, workflowId: flow.workflowId });
       await order.reload();
       respond(ctx, presentPurchaseOrder(order), { status: 202, location: `/v1/approval-flows/${flow.id}` });
     },
@@ -124,9 +129,9 @@ export function purchasingRoutes(deps: RouteDeps): Handlers {
     async placePurchaseOrder(c, ctx) {
       const audit = auditContext(ctx);
       const order = await findOrder(audit.tenantId, c.request.params.orderId as string);
-      const [changed] = await PurchaseOrder.update({ state: 'ordered' }, { where: { id: order.id, state: 'approved' } });
+      const changed = await updateWithAudit(PurchaseOrder, { state: 'ordered' }, { id: order.id, state: 'approved' },
+        { ...audit, action: 'purchasing.order.ordered', entityType: 'purchase_order', entityId: order.id, before: { state: 'approved' }, after: { state: 'ordered' } });
       if (!changed) throw new ApiError(409, 'INVALID_STATE', `A ${order.state} order cannot be placed; it must be approved`);
-      await recordAudit({ ...audit, action: 'purchasing.order.ordered', entityType: 'purchase_order', entityId: order.id, before: { state: 'approved' }, after: { state: 'ordered' } });
       await order.reload();
       ctx.body = presentPurchaseOrder(order);
     },

@@ -4,9 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { Op, WhereOptions } from 'sequelize';
-import { Notification, Reminder, ReminderDeliveryAttempt, User } from '../../db';
-import { createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit';
-import { AuditAction } from '../../lib/audit-actions';
+import { DeliveryAttempt, Notification, Reminder, User } from '../../db';
+import { CommandAuthor, createWithAudit, destroyWithAudit } from '../../lib/audit';
 import { defaultStart, Recurrence, RECURRENCE_LIMITS, RecurrenceError } from '../../lib/recurrence';
 import { firstTrigger, freshState, PreviewItem, previewTriggers } from '../../lib/reminder-preview';
 import { TaskLimitError, workPool } from '../../lib/work-pool';
@@ -75,14 +74,16 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
     return r;
   }
 
-  /** Sends an Update to the reminder's workflow; a refusal becomes its 4xx with nothing written, then audits the change. */
-  async function command(ctx: Parameters<Handlers[string]>[1], id: string, action: AuditAction, run: (h: ReturnType<RouteDeps['temporal']['client']['workflow']['getHandle']>) => Promise<ReminderState>, extra?: unknown): Promise<void> {
+  /**
+   * Sends an Update to the reminder's workflow, naming who sent it: the workflow's write of the change also
+   * writes its audit event (one transaction). A refusal becomes its 4xx with nothing written.
+   */
+  async function command(ctx: Parameters<Handlers[string]>[1], id: string, run: (h: ReturnType<RouteDeps['temporal']['client']['workflow']['getHandle']>, by: CommandAuthor) => Promise<ReminderState>): Promise<void> {
     const audit = auditContext(ctx);
     const reminder = await findReminder(audit.tenantId, id);
     if (reminder.status === 'completed' || reminder.status === 'cancelled') throw new ApiError(409, 'REMINDER_CLOSED', `The reminder is ${reminder.status}`);
-    const before = presentReminder(reminder);
     try {
-      await run(deps.temporal.client.workflow.getHandle(reminder.workflowId));
+      await run(deps.temporal.client.workflow.getHandle(reminder.workflowId), { actor: audit.actor, requestId: audit.requestId ?? null });
     } catch (err) {
       const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
       if (cause instanceof ApplicationFailure && cause.type && cause.type in REMINDER_REFUSALS) {
@@ -92,7 +93,6 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
       throw err;
     }
     await reminder.reload();
-    await recordAudit({ ...audit, action, entityType: 'reminder', entityId: reminder.id, before, after: { ...presentReminder(reminder), ...(extra ? { command: extra } : {}) }, workflowId: reminder.workflowId });
     respond(ctx, presentReminder(reminder));
   }
 
@@ -173,14 +173,14 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
     async listReminderDeliveries(c, ctx) {
       const q = queryOf(c);
       const r = await findReminder(caller(ctx).tenant.id, c.request.params.reminderId as string);
-      ctx.body = page(await paginate(ReminderDeliveryAttempt, { where: { reminderId: r.id, tenantId: r.tenantId }, limit: q.int('limit'), cursor: q.str('cursor'), order: [['at', 'DESC'], ['id', 'DESC']] }), presentReminderDelivery);
+      ctx.body = page(await paginate(DeliveryAttempt, { where: { tenantId: r.tenantId, subjectType: 'reminder', subjectId: r.id }, limit: q.int('limit'), cursor: q.str('cursor'), order: [['at', 'DESC'], ['id', 'DESC']] }), presentReminderDelivery);
     },
 
     async rescheduleReminder(c, ctx) {
       const now = new Date();
       const reminder = await findReminder(caller(ctx).tenant.id, c.request.params.reminderId as string);
       const { schedule } = await planSchedule(c.request.requestBody as ScheduleBody, planOf(reminder), now);
-      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.rescheduled', (h) => h.executeUpdate(rescheduleUpdate, { args: [{ schedule }] }), schedule);
+      await command(ctx, c.request.params.reminderId as string, (h, by) => h.executeUpdate(rescheduleUpdate, { args: [{ schedule, by }] }));
     },
 
     async snoozeReminder(c, ctx) {
@@ -188,20 +188,20 @@ export function reminderRoutes(deps: RouteDeps): Handlers {
       if ((body.until === undefined) === (body.minutes === undefined)) throw new ApiError(422, 'INVALID_REMINDER', 'Give exactly one of until and minutes');
       const until = new Date(body.until ?? Date.now() + body.minutes! * 60_000).toISOString();
       if (Date.parse(until) <= Date.now()) throw new ApiError(422, 'TIME_IN_PAST', `until ${until} is in the past`);
-      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.snoozed', (h) => h.executeUpdate(snoozeUpdate, { args: [{ until }] }), { until });
+      await command(ctx, c.request.params.reminderId as string, (h, by) => h.executeUpdate(snoozeUpdate, { args: [{ until, by }] }));
     },
 
     async acknowledgeReminder(c, ctx) {
-      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.acknowledged', (h) => h.executeUpdate(acknowledgeUpdate, { args: [] }));
+      await command(ctx, c.request.params.reminderId as string, (h, by) => h.executeUpdate(acknowledgeUpdate, { args: [{ by }] }));
     },
     async pauseReminder(c, ctx) {
-      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.paused', (h) => h.executeUpdate(pauseUpdate, { args: [] }));
+      await command(ctx, c.request.params.reminderId as string, (h, by) => h.executeUpdate(pauseUpdate, { args: [{ by }] }));
     },
     async resumeReminder(c, ctx) {
-      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.resumed', (h) => h.executeUpdate(resumeUpdate, { args: [] }));
+      await command(ctx, c.request.params.reminderId as string, (h, by) => h.executeUpdate(resumeUpdate, { args: [{ by }] }));
     },
     async cancelReminder(c, ctx) {
-      await command(ctx, c.request.params.reminderId as string, 'reminders.reminder.cancelled', (h) => h.executeUpdate(cancelReminderUpdate, { args: [] }));
+      await command(ctx, c.request.params.reminderId as string, (h, by) => h.executeUpdate(cancelReminderUpdate, { args: [{ by }] }));
     },
 
     async listMyNotifications(c, ctx) {

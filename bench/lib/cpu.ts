@@ -55,6 +55,35 @@ export function processTree(root: number): number[] {
   return [...tree];
 }
 
+/** Marks every process this run starts (inherited through the environment), so its Chromium can be told from another's. */
+export const RUN_MARKER = `DOCKET_BENCH_RUN=${process.pid}-${Date.now()}`;
+{
+  const [k, v] = RUN_MARKER.split('=');
+  process.env[k] = v;
+}
+
+/**
+ * This run's Chromium processes: every browser process started by this run (recognised by its executable
+ * and by the run's marker in its environment, inherited from the bench or from the worker it started) and
+ * everything under it (zygotes, GPU/utility and renderer processes, which Chromium starts with an
+ * environment of its own). A Chromium of somebody else's test run on the same machine stays "other".
+ */
+export function chromiumProcesses(): number[] {
+  const names = new Set(['chromium', 'chrome', 'headless_shell', 'chrome-headless-shell']);
+  const browsers: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const exe = fs.readlinkSync(`/proc/${entry}/exe`);
+      if (!names.has(exe.slice(exe.lastIndexOf('/') + 1))) continue;
+      if (fs.readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').includes(RUN_MARKER)) browsers.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return [...new Set(browsers.flatMap(processTree))];
+}
+
 /** Busy and total ticks of the whole machine (all cores) from the first line of /proc/stat. */
 function machineTicks(): { busy: number; total: number } {
   const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);

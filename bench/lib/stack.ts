@@ -13,6 +13,7 @@ import { bootstrapTenant } from '../../lib/bootstrap';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { freePort, startEmbeddedPostgres, startTemporalDevServer } from '../../scripts/stack';
 import { processTree, ProcessGroups } from './cpu';
+import { processLabel, ProcessLabels } from './provenance';
 
 export const log = (m: string): void => { console.log(`[bench] ${m}`); };
 
@@ -61,6 +62,11 @@ export interface BenchStack {
   startApi(env?: Record<string, string>): Promise<ApiProcess>;
   /** The processes to account CPU to: api (if given), postgres, temporal, and bench (this process). */
   processGroups(api?: ApiProcess): ProcessGroups;
+  /**
+   * The Docket processes started since the runner last cleared it (once per suite), with how each ran
+   * (compiled or tsx): startApi and startWorker record themselves here, and the result carries it.
+   */
+  processes: ProcessLabels;
   stop(): Promise<void>;
 }
 
@@ -144,7 +150,9 @@ export async function startStack(): Promise<BenchStack> {
       // BENCH_API_ENTRY (another entry file, see benchEntry).
       // The API runs with the heap cap docker-compose.yml gives it (API_MAX_OLD_SPACE_MB, default 192).
       const heapCap = `--max-old-space-size=${process.env.API_MAX_OLD_SPACE_MB ?? '192'}`;
-      const args = nodeArgsFor(benchEntry('api/server', process.env.BENCH_API_ENTRY), 'BENCH_API_NODE_ARGS', [heapCap]);
+      const entry = benchEntry('api/server', process.env.BENCH_API_ENTRY);
+      const args = nodeArgsFor(entry, 'BENCH_API_NODE_ARGS', [heapCap]);
+      stack.processes.api = processLabel(entry);
       const child = spawn(process.execPath, args, {
         cwd: PROJECT_ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -191,10 +199,11 @@ export async function startStack(): Promise<BenchStack> {
       bench: () => [process.pid],
     });
 
-    return {
+    const stack: BenchStack = {
       dir, databaseUrl: pg.url, temporalAddress: temporal.address, sequelize,
-      tenantId: boot.tenant.id, apiKey: boot.apiKey, startApi, processGroups, stop,
+      tenantId: boot.tenant.id, apiKey: boot.apiKey, startApi, processGroups, processes: {}, stop,
     };
+    return stack;
   } catch (err) {
     await stop();
     throw err;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { connectTemporal } from '../../lib/temporal';
 import { percentile } from './measure';
+import { processLabel } from './provenance';
 import { ApiProcess, BenchStack, benchEntry, log, nodeArgsFor, ProcMemory, readProcMemory, round } from './stack';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -78,12 +79,15 @@ export async function startWorker(stack: BenchStack, queues: string, extraEnv: R
     WORKFLOW_BUNDLE_PATH: bundlePathFor(stack),
     DOCKET_DATA_DIR: path.join(stack.dir, 'data'),
     FILE_STORE_DIR: path.join(stack.dir, 'files'),
-    ...extraEnv,
   };
+  // An SMTP server of the shell's environment is never used; a suite that wants delivery passes its sink.
   delete env.SMTP_URL;
+  Object.assign(env, extraEnv);
   // Profiling knob, as BENCH_API_NODE_ARGS is for the API: e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   // The worker runs compiled, as the Docker image runs it (see benchEntry); BENCH_WORKER_ENTRY picks another entry.
-  const args = nodeArgsFor(benchEntry('workers/main', process.env.BENCH_WORKER_ENTRY), 'BENCH_WORKER_NODE_ARGS');
+  const entry = benchEntry('workers/main', process.env.BENCH_WORKER_ENTRY);
+  const args = nodeArgsFor(entry, 'BENCH_WORKER_NODE_ARGS');
+  stack.processes.worker = processLabel(entry);
   const child: ChildProcess = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   const keep = (d: Buffer) => { out = (out + d.toString()).slice(-20_000); };

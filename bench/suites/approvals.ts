@@ -11,14 +11,19 @@
 //  1. Setup (not judged): start BENCH_APPROVALS_FLOWS flows through POST /v1/approval-flows, 50 in flight,
 //     in a generous time box; starts/s is reported. The worker (WORKER_QUEUES=approvals,approval-notifications)
 //     is its own process with Docket's default sticky cache (WORKER_MAX_CACHED_WORKFLOWS, 250) unless
-//     BENCH_APPROVALS_WORKER_MAX_CACHED is set.
+//     BENCH_APPROVALS_WORKER_MAX_CACHED is set, and it delivers every email over SMTP to a counting sink
+//     in its own process (bench/lib/smtp-sink.ts; nothing parsed or written to disk).
 //  2. Drain (bounded wait): until every started flow is in the read model as pending with its emails
-//     sent (Postgres), then worker RSS, current and peak, with the flows open → < 1 GB.
+//     sent (Postgres) and delivered (distinct messages counted at the sink), then worker RSS, current and
+//     peak, with the flows open → < 1 GB; every flow's approver emails delivered at the sink is judged.
 //  3. Lists with the flows open and the system otherwise idle: ?status=pending, ?pendingFor=<user>,
 //     /v1/me/approvals (20 connections, 10 s each) → p95 < 50 ms each.
-//  4. Signs: 50 distinct approvers, each signing flows of its own team that no other lane signs (closed
-//     loop, ~2,000 signs, each flow signed once so it stays pending) → p95 of request → response < 150 ms,
-//     and a sampled GET right after shows the signature.
+//  4. Signs: 50 distinct approvers, closed loop, ~2,000 signs. Each flow is signed by two members of its
+//     team at about the same time, so one sign of each pair completes the quorum: it finishes the stage and
+//     the flow, and the flow's outcome activity (flowFinished) runs before its workflow completes. → p95 of
+//     request → response < 150 ms over all signs (first and completing, also reported apart); a sampled
+//     GET right after shows the signature; every flow a sign completed is approved in the read model and
+//     its workflow has completed (outcome ran) within BENCH_APPROVALS_OUTCOME_WAIT_SECONDS.
 // Every phase is time-boxed (BENCH_APPROVALS_* knobs), so the suite ends even when a target is far off.
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -27,6 +32,7 @@ import { QueryTypes } from 'sequelize';
 import { ApiKey, Role, User, UserRole } from '../../db';
 import { generateApiKey } from '../../api/auth';
 import { connectTemporal } from '../../lib/temporal';
+import { SmtpSinkProcess, startSmtpSinkProcess } from '../lib/smtp-sink';
 import { APPROVALS_TASK_QUEUE } from '../../workflows/approvals.api';
 import { cpuMeter, CpuUsage, processTree } from '../lib/cpu';
 import { LoopResult, runConcurrent, table } from '../lib/measure';
@@ -43,7 +49,7 @@ const teamKey = (t: number) => `team-${String(t).padStart(2, '0')}`;
 
 export const approvals: Suite = {
   name: 'approvals',
-  description: '10k open flows (20 teams × 3 approvers): worker RSS once drained; list/filter pending flows idle; sign at 50 concurrent approvers',
+  description: '10k open flows (20 teams × 3 approvers), every approver email delivered over SMTP to a sink: worker RSS once drained; list/filter pending flows idle; sign at 50 concurrent approvers, half the signs completing a flow',
   async run(stack: BenchStack): Promise<SuiteResult> {
     const workerMaxCached = process.env.BENCH_APPROVALS_WORKER_MAX_CACHED ? envInt('BENCH_APPROVALS_WORKER_MAX_CACHED', 0) : undefined;
     const config = {
@@ -65,10 +71,12 @@ export const approvals: Suite = {
       signBudgetSeconds: envInt('BENCH_APPROVALS_SIGN_BUDGET_SECONDS', 60),
       signTimeoutMs: envInt('BENCH_APPROVALS_SIGN_TIMEOUT_MS', 15_000),
       readAfterSignSample: envInt('BENCH_APPROVALS_CHECK_SAMPLE', 100),
+      /** After the signs: how long the flows they completed may take to finish (outcome activity, workflow completed). */
+      outcomeWaitSeconds: envInt('BENCH_APPROVALS_OUTCOME_WAIT_SECONDS', 120),
       worker: {
         queues: 'approvals,approval-notifications',
         env: {
-          NODE_ENV: 'production', LOG_LEVEL: 'warn', SMTP_URL: 'unset (emails logged at info, suppressed)',
+          NODE_ENV: 'production', LOG_LEVEL: 'warn', SMTP_URL: 'the counting sink, its own process (real SMTP delivery; before 2026-12 unset: emails logged, suppressed)',
           // A deployment setting when given: bounds each queue's sticky cache (workers/create.ts).
           WORKER_MAX_CACHED_WORKFLOWS: workerMaxCached ?? 'unset (Docket default, 250)',
         },
@@ -100,15 +108,18 @@ export const approvals: Suite = {
     const agent = new http.Agent({ keepAlive: true, maxSockets: Math.max(config.startConcurrency, config.signConcurrency) + 10 });
     stops.push(async () => { agent.destroy(); });
     try {
+      const sink: SmtpSinkProcess = await startSmtpSinkProcess();
+      stops.push(sink.stop);
+      log(`SMTP sink pid ${sink.pid} on ${sink.url}`);
       const worker = await startWorker(stack, config.worker.queues, {
-        LINK_SIGNING_SECRET: linkSecret, ...(workerMaxCached ? { WORKER_MAX_CACHED_WORKFLOWS: String(workerMaxCached) } : {}),
+        LINK_SIGNING_SECRET: linkSecret, SMTP_URL: sink.url, ...(workerMaxCached ? { WORKER_MAX_CACHED_WORKFLOWS: String(workerMaxCached) } : {}),
       });
       stops.push(worker.stop);
       log(`worker pid ${worker.pid} started`);
       const api = await stack.startApi({ LINK_SIGNING_SECRET: linkSecret });
       stops.push(api.stop);
       log(`API pid ${api.pid} ready on ${api.url}`);
-      const groups = () => ({ ...stack.processGroups(api), worker: () => processTree(worker.pid) });
+      const groups = () => ({ ...stack.processGroups(api), worker: () => processTree(worker.pid), smtp: () => [sink.pid] });
       await waitForPoller(stack, worker, APPROVALS_TASK_QUEUE);
       log('worker is polling the approvals task queue');
 
@@ -129,10 +140,11 @@ export const approvals: Suite = {
           { replacements: { tenantId, like: `${FLOW_PREFIX}%` }, type: QueryTypes.SELECT },
         );
         const [d] = await sequelize.query<{ sent: string; rows: string }>(
-          `SELECT count(*) FILTER (WHERE status = 'sent') AS sent, count(*) AS rows FROM notification_deliveries WHERE tenant_id = :tenantId AND subject_type = 'approval_flow'`,
+          `SELECT count(*) FILTER (WHERE status = 'sent') AS sent, count(*) AS rows FROM deliveries WHERE tenant_id = :tenantId AND subject_type = 'approval_flow'`,
           { replacements: { tenantId }, type: QueryTypes.SELECT },
         );
-        return { open: Number(f.open), emailsSent: Number(d.sent), deliveryRows: Number(d.rows) };
+        const atSink = await sink.stats();
+        return { open: Number(f.open), emailsSent: Number(d.sent), deliveryRows: Number(d.rows), delivered: atSink.distinct, atSink };
       };
 
       // 1. Setup: the flows (not judged) ----------------------------------------------------------------
@@ -148,23 +160,24 @@ export const approvals: Suite = {
       const startCpu = startMeter();
       const atLastStart = await progress();
       memory.workerAfterStarts = worker.memory();
-      log(`started ${starts.ok}/${config.flows} in ${starts.seconds} s (${starts.perSecond}/s); ${atLastStart.open} open, ${atLastStart.emailsSent} emails sent; worker RSS ${memory.workerAfterStarts.rssMb} MB`);
+      log(`started ${starts.ok}/${config.flows} in ${starts.seconds} s (${starts.perSecond}/s); ${atLastStart.open} open, ${atLastStart.emailsSent} emails sent, ${atLastStart.delivered} at the sink; worker RSS ${memory.workerAfterStarts.rssMb} MB`);
 
       // 2. Drain: every started flow open with its emails sent, then the worker's memory -----------------
       const emailsNeeded = starts.ok * config.teamSize;
       const drainMeter = cpuMeter(groups());
-      const drainTimeline: { s: number; open: number; emailsSent: number; workerRssMb: number }[] = [];
+      const drainTimeline: { s: number; open: number; emailsSent: number; delivered: number; workerRssMb: number }[] = [];
       const drainDeadline = Date.now() + config.drainWaitSeconds * 1000;
       let now = atLastStart;
       for (;;) {
         now = await progress();
-        drainTimeline.push({ s: round((Date.now() - t0) / 1000, 1), ...now, workerRssMb: worker.alive() ? worker.memory().rssMb : 0 });
-        if ((now.open >= starts.ok && now.emailsSent >= emailsNeeded) || Date.now() > drainDeadline || !worker.alive()) break;
+        drainTimeline.push({ s: round((Date.now() - t0) / 1000, 1), open: now.open, emailsSent: now.emailsSent, delivered: now.delivered, workerRssMb: worker.alive() ? worker.memory().rssMb : 0 });
+        if ((now.open >= starts.ok && now.emailsSent >= emailsNeeded && now.delivered >= emailsNeeded) || Date.now() > drainDeadline || !worker.alive()) break;
         await sleep(2000);
       }
       const drainCpu = drainMeter();
       if (!worker.alive()) throw new Error(`the worker exited:\n${worker.output()}`);
-      const drained = now.open >= starts.ok && now.emailsSent >= emailsNeeded;
+      const drained = now.open >= starts.ok && now.emailsSent >= emailsNeeded && now.delivered >= emailsNeeded;
+      const sinkAfterDrain = now.atSink;
       const drainedAfterSeconds = drained ? round((Date.now() - t0) / 1000, 1) : null;
       memory.workerFlowsOpen = worker.memory();
       // Why not, when not: the worker logs at warn, so retried activities (e.g. a pool timeout) show here.
@@ -172,7 +185,7 @@ export const approvals: Suite = {
       if (workerLogTail) log(`not drained; the worker's last output:\n${workerLogTail}`);
       const stuck = drained ? [] : await stuckFlows(stack, config.teamSize);
       if (stuck.length) log(`flows without all their emails sent, as Temporal sees them: ${JSON.stringify(stuck)}`);
-      log(`${now.open}/${starts.ok} flows open, ${now.emailsSent}/${emailsNeeded} emails sent ${drained ? `after ${drainedAfterSeconds} s` : `(gave up after ${config.drainWaitSeconds} s of waiting)`}; worker RSS ${memory.workerFlowsOpen.rssMb} MB, peak ${memory.workerFlowsOpen.peakRssMb} MB`);
+      log(`${now.open}/${starts.ok} flows open, ${now.emailsSent}/${emailsNeeded} emails sent, ${now.delivered} delivered at the sink (${now.atSink.duplicates} duplicates) ${drained ? `after ${drainedAfterSeconds} s` : `(gave up after ${config.drainWaitSeconds} s of waiting)`}; worker RSS ${memory.workerFlowsOpen.rssMb} MB, peak ${memory.workerFlowsOpen.peakRssMb} MB`);
 
       // 3. Lists, idle ------------------------------------------------------------------------------
       const lister = approvers[0];
@@ -197,13 +210,20 @@ export const approvals: Suite = {
       // 4. Signs ---------------------------------------------------------------------------------------
       const signed = await benchSigns(stack, approvers, call, config, groups());
       memory.workerAfterSigns = worker.memory();
+      const outcomes = await waitForOutcomes(stack, signed.completedFlows, config.outcomeWaitSeconds, groups());
+      log(`flows completed by a sign: ${signed.completedFlows.length}; approved in the read model ${outcomes.approved}, workflow completed (outcome ran) ${outcomes.workflowsCompleted}, after ${outcomes.seconds} s`);
+      memory.workerAfterOutcomes = worker.memory();
       memory.apiEnd = api.memory();
+      memory.smtpSink = sink.memory();
+      const sinkEnd = await sink.stats();
       // What one flow costs Temporal: history events of a flow opened and signed once (a diagnostic).
       const signedFlowHistoryEvents = signed.firstSigned ? await historyLengthOf(stack, signed.firstSigned) : null;
 
       const workerPeak = Math.max(...Object.entries(memory).filter(([k]) => k.startsWith('worker')).map(([, m]) => m.peakRssMb));
+      const completedSigns = signed.completedFlows.length;
       const targets = [
-        judge('precondition: flows started and open (read model pending, emails sent) before measuring', drained ? now.open : Math.min(now.open, starts.ok, Math.floor(now.emailsSent / config.teamSize)), '==', config.flows, 'flows'),
+        judge('precondition: flows started and open (read model pending, emails sent and delivered) before measuring', drained ? now.open : Math.min(now.open, starts.ok, Math.floor(Math.min(now.emailsSent, now.delivered) / config.teamSize)), '==', config.flows, 'flows'),
+        judge(`approver emails delivered over SMTP, distinct messages counted at the sink (${starts.ok} flows × ${config.teamSize})`, sinkAfterDrain.distinct, '==', emailsNeeded, 'emails'),
         judge(`worker peak RSS (VmHWM) with ${now.open} flows open, through every phase`, workerPeak, '<', 1024, 'MB'),
         ...listResults.map((l) => judge(`${l.name} p95`, l.latencyMs.p95, '<', 50, 'ms')),
         judge('list non-2xx + errors', listResults.reduce((s, l) => s + l.non2xx + l.errors + l.timeouts, 0), '==', 0, 'responses'),
@@ -211,6 +231,9 @@ export const approvals: Suite = {
         judge(`POST …/sign p95 (200s) at ${signed.lanes} concurrent approvers`, signed.ok ? signed.latencyMs.p95 : NaN, '<', 150, 'ms'),
         judge('signs answered 200', signed.ok, '>=', config.signs, 'signs'),
         judge('GET right after sign shows the signature', signed.readAfterSign.checked ? signed.readAfterSign.missing : NaN, '==', 0, 'flows missing it'),
+        // No completing sign at all is a failure (the phase would not have measured what it claims).
+        judge('precondition: flows completed by a sign (finished its stage and the flow), one per pair of signs', completedSigns, '>=', Math.floor(signed.ok / 2) - signed.lanes, 'flows'),
+        judge(`flows completed by a sign whose outcome ran (approved, workflow completed, within ${config.outcomeWaitSeconds} s)`, completedSigns ? Math.min(outcomes.approved, outcomes.workflowsCompleted) : NaN, '==', completedSigns, 'flows'),
       ];
       const summary = [
         `shape: ${config.teams} teams × ${config.teamSize} approvers, one template per team (one stage, quorum ${config.quorum} of the team's role); ${config.teamSize} emails per flow; the lister has ${pendingForLister} pending flows`,
@@ -219,15 +242,19 @@ export const approvals: Suite = {
         ]),
         ...(Object.keys(starts.errors).length ? [`start errors: ${JSON.stringify(starts.errors)}`] : []),
         ...(starts.total < config.flows ? [`start box (${config.startBudgetSeconds} s) ran out: ${starts.total} of ${config.flows} attempted`] : []),
-        `drain: ${now.open}/${starts.ok} open, ${now.emailsSent}/${emailsNeeded} emails sent (${now.deliveryRows} delivery rows) ${drained ? `after ${drainedAfterSeconds} s since the first start` : `— not drained within ${config.drainWaitSeconds} s after the last start`}`,
-        `drain over time (s since first start: open/emails sent): ${drainTimeline.map((p) => `${p.s}:${p.open}/${p.emailsSent}`).join(' ')}`,
+        `drain: ${now.open}/${starts.ok} open, ${now.emailsSent}/${emailsNeeded} emails sent (${now.deliveryRows} delivery rows), ${now.delivered} delivered at the SMTP sink (${now.atSink.messages} messages, ${now.atSink.duplicates} duplicates, ${round(now.atSink.bytes / 1e6, 1)} MB) ${drained ? `after ${drainedAfterSeconds} s since the first start` : `— not drained within ${config.drainWaitSeconds} s after the last start`}`,
+        `drain over time (s since first start: open/emails sent/delivered): ${drainTimeline.map((p) => `${p.s}:${p.open}/${p.emailsSent}/${p.delivered}`).join(' ')}`,
         '',
         table(['list (idle, 20 conns)', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'items', 'non-2xx', 'errors'],
           listResults.map((l) => [l.name, l.reqPerSec, l.latencyMs.p50, l.latencyMs.p95, l.latencyMs.p99, l.latencyMs.max, l.itemsPerPage, l.non2xx, l.errors + l.timeouts])),
         '',
         table(['sign', 'ok (200)', 'other', 'seconds', 'signs/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms'], [
           [`POST …/sign ×${signed.lanes} approvers`, signed.ok, signed.failed, signed.seconds, signed.perSecond, signed.latencyMs.p50, signed.latencyMs.p95, signed.latencyMs.p99, signed.latencyMs.max],
+          ['  answered: flow still pending', signed.pendingAnswers, '', '', '', signed.pendingAnswerLatencyMs.p50, signed.pendingAnswerLatencyMs.p95, signed.pendingAnswerLatencyMs.p99, signed.pendingAnswerLatencyMs.max],
+          ['  answered: flow approved (completing sign, or its partner in the same task)', signed.ok - signed.pendingAnswers, '', '', '', signed.approvedAnswerLatencyMs.p50, signed.approvedAnswerLatencyMs.p95, signed.approvedAnswerLatencyMs.p99, signed.approvedAnswerLatencyMs.max],
         ]),
+        `outcomes: ${completedSigns} flows completed by a sign; ${outcomes.approved} approved in the read model, ${outcomes.workflowsCompleted} workflows completed (flowFinished ran) ${outcomes.seconds} s after the last sign`,
+        `SMTP sink at the end: ${sinkEnd.messages} messages, ${sinkEnd.distinct} distinct, ${sinkEnd.duplicates} duplicates, ${round(sinkEnd.bytes / 1e6, 1)} MB`,
         ...(Object.keys(signed.statuses).length ? [`sign outcomes: ${JSON.stringify(signed.statuses)}`] : []),
         `history events of a flow opened and signed once: ${signedFlowHistoryEvents ?? 'n/a'}`,
         `GET right after sign: ${signed.readAfterSign.checked} checked, ${signed.readAfterSign.missing} without the signature${signed.readAfterSign.examples.length ? ` (${signed.readAfterSign.examples.join('; ')})` : ''}`,
@@ -235,14 +262,15 @@ export const approvals: Suite = {
         table(['memory (MB)', 'VmRSS', 'VmHWM (peak)'], Object.entries(memory).map(([k, v]) => [k, v.rssMb, v.peakRssMb])),
         `worker sticky cache: ${workerMaxCached ? `WORKER_MAX_CACHED_WORKFLOWS=${workerMaxCached}` : 'Docket default (WORKER_MAX_CACHED_WORKFLOWS unset = 250)'}`,
         '',
-        cpuTable([['setup: flow starts', startCpu], ['drain', drainCpu], ...listResults.map((l) => [`list ${l.short}`, l.cpu] as [string, CpuUsage]), ['signs', signed.cpu]]),
+        cpuTable([['setup: flow starts', startCpu], ['drain', drainCpu], ...listResults.map((l) => [`list ${l.short}`, l.cpu] as [string, CpuUsage]), ['signs', signed.cpu], ['outcomes', outcomes.cpu]]),
       ].join('\n');
 
       return {
         suite: 'approvals', startedAt, finishedAt: new Date().toISOString(), config,
         measurements: {
           starts, startCpu, atLastStart, drain: { ...now, drained, drainedAfterSeconds, emailsNeeded, timeline: drainTimeline, cpu: drainCpu, workerLogTail, stuck },
-          lists: listResults, listerPendingFlows: Number(pendingForLister), signs: signed, signedFlowHistoryEvents, memoryMb: memory, workerPeakRssMb: workerPeak,
+          lists: listResults, listerPendingFlows: Number(pendingForLister), signs: { ...signed, completedFlows: completedSigns }, outcomes, smtpSink: { afterDrain: sinkAfterDrain, end: sinkEnd },
+          signedFlowHistoryEvents, memoryMb: memory, workerPeakRssMb: workerPeak,
         },
         targets, summary,
       };
@@ -308,6 +336,16 @@ interface SignResult {
   openFlowsAvailable: number;
   /** The workflow id of the first flow signed (200), for its history length. */
   firstSigned?: string;
+  /**
+   * Latency of signs answered with the flow still pending, and of those answered with it approved. Both
+   * signs of a pair are answered "approved" when the workflow applied them in the same task, so the second
+   * group is the completing signs plus some of their partners.
+   */
+  pendingAnswerLatencyMs: Latency;
+  pendingAnswers: number;
+  approvedAnswerLatencyMs: Latency;
+  /** Flows (distinct ids) a sign approved: the pair's second signature completed the quorum, the stage and the flow. */
+  completedFlows: string[];
   cpu: CpuUsage;
 }
 
@@ -321,8 +359,11 @@ async function benchSigns(stack: BenchStack, approvers: Approver[], call: Call, 
      ORDER BY created_at`,
     { replacements: { tenantId: stack.tenantId, like: `${FLOW_PREFIX}%` }, type: QueryTypes.SELECT },
   );
-  // Each lane is one approver; a team's flows are dealt out among its members, so no two lanes sign the
-  // same flow and every flow is signed at most once (quorum 2: it stays pending, nothing else runs).
+  // Each lane is one approver. A team's flows are dealt out to pairs of its signing members: flow k of the
+  // team is signed by member k mod L and member (k + 1) mod L (L = the team's members among the lanes), each
+  // lane taking its flows in order, so the two signs of a flow come at about the same time and the later one
+  // completes the quorum of 2 (the stage and the flow end, the outcome activity runs). No flow gets a third
+  // sign, so no sign meets a closed flow.
   const byTeam = new Map<number, string[]>();
   for (const r of rows) {
     const team = Number(r.objectId.slice(FLOW_PREFIX.length)) % c.teams;
@@ -330,13 +371,18 @@ async function benchSigns(stack: BenchStack, approvers: Approver[], call: Call, 
   }
   const lanesOf = approvers.slice(0, Math.min(c.signConcurrency, approvers.length));
   const queueOf = (a: Approver) => {
-    const member = approvers.filter((x) => x.team === a.team).indexOf(a);
-    return (byTeam.get(a.team) ?? []).filter((_, k) => k % c.teamSize === member);
+    const mates = lanesOf.filter((x) => x.team === a.team);
+    const m = mates.indexOf(a);
+    const L = mates.length;
+    return (byTeam.get(a.team) ?? []).filter((_, k) => k % L === m || (L > 1 && (k + 1) % L === m));
   };
   const queues = new Map(lanesOf.map((a) => [a, queueOf(a)]));
   const available = [...queues.values()].reduce((s, q) => s + q.length, 0);
-  log(`signs: ${lanesOf.length} approvers signing, ${available} of their open flows available (${c.signs} wanted), budget ${c.signBudgetSeconds} s`);
+  log(`signs: ${lanesOf.length} approvers signing in pairs, ${available} signs on their open flows available (${c.signs} wanted), budget ${c.signBudgetSeconds} s`);
   const samples: number[] = [];
+  const pendingSamples: number[] = [];
+  const approvedSamples: number[] = [];
+  const completedFlows = new Set<string>();
   const statuses: Record<string, number> = {};
   const readAfterSign = { checked: 0, missing: 0, examples: [] as string[] };
   const checkEvery = Math.max(1, Math.floor(Math.min(c.signs, available) / Math.max(1, c.readAfterSignSample)));
@@ -355,8 +401,14 @@ async function benchSigns(stack: BenchStack, approvers: Approver[], call: Call, 
         statuses[label] = (statuses[label] ?? 0) + 1;
         if (r.status !== 200) continue;
         samples.push(r.ms);
-        const flow = JSON.parse(r.body) as { workflowId: string; stages: { signatures: { userId: string }[] }[] };
+        const flow = JSON.parse(r.body) as { workflowId: string; status: string; stages: { signatures: { userId: string }[] }[] };
         firstSigned ??= flow.workflowId;
+        if (flow.status === 'approved') {
+          approvedSamples.push(r.ms);
+          completedFlows.add(id);
+        } else {
+          pendingSamples.push(r.ms);
+        }
         const inResponse = flow.stages[0].signatures.some((s) => s.userId === approver.id);
         if (n % checkEvery === 0 && readAfterSign.checked < c.readAfterSignSample) {
           readAfterSign.checked++;
@@ -380,15 +432,54 @@ async function benchSigns(stack: BenchStack, approvers: Approver[], call: Call, 
   delete statuses['200'];
   return {
     lanes: lanesOf.length, attempted, ok, failed: attempted - ok, seconds: round(seconds, 2), perSecond: round(ok / seconds, 1), latencyMs: latencyOf(samples),
-    statuses, readAfterSign, openFlowsAvailable: available, firstSigned, cpu,
+    statuses, readAfterSign, openFlowsAvailable: available, firstSigned,
+    pendingAnswerLatencyMs: latencyOf(pendingSamples), pendingAnswers: pendingSamples.length, approvedAnswerLatencyMs: latencyOf(approvedSamples), completedFlows: [...completedFlows], cpu,
   };
+}
+
+/**
+ * Until every flow a sign completed is `approved` in the read model and its workflow has completed — which it
+ * does only after the outcome activity (flowFinished) returned — or `waitSeconds` have passed.
+ */
+async function waitForOutcomes(stack: BenchStack, flowIds: string[], waitSeconds: number, groups: ReturnType<BenchStack['processGroups']>): Promise<{ approved: number; workflowsCompleted: number; seconds: number; cpu: CpuUsage }> {
+  const meter = cpuMeter(groups);
+  const started = Date.now();
+  if (!flowIds.length) return { approved: 0, workflowsCompleted: 0, seconds: 0, cpu: meter() };
+  const rows = await stack.sequelize.query<{ workflowId: string }>(
+    `SELECT workflow_id AS "workflowId" FROM approval_flows WHERE id IN (:ids)`, { replacements: { ids: flowIds }, type: QueryTypes.SELECT },
+  );
+  const temporal = await connectTemporal(stack.temporalAddress, 'default');
+  try {
+    const open = new Set(rows.map((r) => r.workflowId));
+    let approved = 0;
+    for (;;) {
+      // Describe each workflow not yet seen completed, 20 at a time (not a visibility count, which is only
+      // eventually consistent with the workflows' state).
+      const ids = [...open];
+      for (let i = 0; i < ids.length; i += 20) {
+        await Promise.all(ids.slice(i, i + 20).map(async (wid) => {
+          const d = await temporal.client.workflow.getHandle(wid).describe();
+          if (d.status.name === 'COMPLETED') open.delete(wid);
+        }));
+      }
+      const [a] = await stack.sequelize.query<{ n: string }>(
+        `SELECT count(*) AS n FROM approval_flows WHERE id IN (:ids) AND status = 'approved'`, { replacements: { ids: flowIds }, type: QueryTypes.SELECT },
+      );
+      approved = Number(a.n);
+      if ((!open.size && approved === flowIds.length) || Date.now() - started > waitSeconds * 1000) break;
+      await sleep(1000);
+    }
+    return { approved, workflowsCompleted: rows.length - open.size, seconds: round((Date.now() - started) / 1000, 1), cpu: meter() };
+  } finally {
+    await temporal.connection.close();
+  }
 }
 
 /** Up to 3 open flows whose emails are not all sent: what Temporal says is pending for each (a diagnostic). */
 async function stuckFlows(stack: BenchStack, emailsPerFlow: number): Promise<unknown[]> {
   const rows = await stack.sequelize.query<{ workflowId: string }>(
     `SELECT f.workflow_id AS "workflowId" FROM approval_flows f WHERE f.tenant_id = :tenantId AND f.object_id LIKE :like AND f.status = 'pending'
-     AND (SELECT count(*) FROM notification_deliveries d WHERE d.subject_id = f.id::text AND d.status = 'sent') < :n LIMIT 3`,
+     AND (SELECT count(*) FROM deliveries d WHERE d.subject_id = f.id::text AND d.status = 'sent') < :n LIMIT 3`,
     { replacements: { tenantId: stack.tenantId, like: `${FLOW_PREFIX}%`, n: emailsPerFlow }, type: QueryTypes.SELECT },
   );
   const temporal = await connectTemporal(stack.temporalAddress, 'default');
@@ -417,6 +508,6 @@ async function historyLengthOf(stack: BenchStack, workflowId: string): Promise<n
 }
 
 function cpuTable(rows: [string, CpuUsage][]): string {
-  const names = ['api', 'worker', 'postgres', 'temporal', 'bench', 'other'];
+  const names = ['api', 'worker', 'smtp', 'postgres', 'temporal', 'bench', 'other'];
   return table(['CPU, % of one core', 'machine busy %', ...names], rows.map(([label, u]) => [label, u.machineBusyPct, ...names.map((n) => u.cores[n] ?? '')]));
 }

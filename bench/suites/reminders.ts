@@ -207,7 +207,7 @@ export const reminders: Suite = {
           ...blocks.map((b) => [`  block ${b.mode}`, b.ok, b.failed, b.seconds, b.perSecond, b.latencyMs.p50, b.latencyMs.p99, b.settle?.settled ?? '', b.settle?.seconds ?? '']),
           [`raw client.workflow.start ×${config.createConcurrency} (unpolled queue)`, raw.ok, raw.failed, raw.seconds, raw.perSecond, raw.latencyMs.p50, raw.latencyMs.p99, '', ''],
           [`POST /v1/reminders ×${config.createConcurrency} (pending)`, creates.ok, creates.failed, creates.seconds, creates.perSecond, creates.latencyMs.p50, creates.latencyMs.p99, pending, ''],
-          ['API / raw', '', '', '', ratio, '', '', '', ''],
+          ['Docket / bare (not judged)', '', '', '', ratio, '', '', '', ''],
           [`POST /v1/reminders ×${config.createConcurrency} (same minute)`, fireCreates.ok, fireCreates.failed, fireCreates.seconds, fireCreates.perSecond, fireCreates.latencyMs.p50, fireCreates.latencyMs.p99, fireSettle.settled, fireSettle.seconds],
         ]),
         ...(Object.keys(creates.errors).length ? [`create errors: ${JSON.stringify(creates.errors)}`] : []),

@@ -1,4 +1,5 @@
-// Approval templates (versioned), flows (the read model of the flow workflow) and their history.
+// Approval templates (versioned), flows (the read model of the flow workflow) and their history; their
+// emails are in the delivery ledger (deliveries.ts), their used links in links.ts.
 import { CreationOptional, DataTypes, InferAttributes, InferCreationAttributes, Model, Sequelize } from 'sequelize';
 import type { FlowState, FlowStatus, HistoryEvent, TemplateDef } from '../../workflows/approvals.api';
 
@@ -59,27 +60,6 @@ export class ApprovalEvent extends Model<InferAttributes<ApprovalEvent>, InferCr
   declare at: Date;
 }
 
-export class NotificationDelivery extends Model<InferAttributes<NotificationDelivery>, InferCreationAttributes<NotificationDelivery>> {
-  declare key: string;
-  declare tenantId: string;
-  declare channel: 'email' | 'webhook' | 'in_app';
-  declare recipient: string;
-  declare subjectType: string;
-  declare subjectId: string;
-  declare status: 'pending' | 'sent' | 'failed';
-  declare attempts: CreationOptional<number>;
-  declare error: string | null;
-  declare providerId: string | null;
-  declare createdAt: CreationOptional<Date>;
-  declare updatedAt: CreationOptional<Date>;
-}
-
-export class UsedLink extends Model<InferAttributes<UsedLink>, InferCreationAttributes<UsedLink>> {
-  declare nonce: string;
-  declare tenantId: string;
-  declare usedAt: CreationOptional<Date>;
-}
-
 export function initApprovalModels(sequelize: Sequelize): void {
   const opts = { sequelize, underscored: true };
   ApprovalTemplate.init({
@@ -102,10 +82,4 @@ export function initApprovalModels(sequelize: Sequelize): void {
     flowId: { type: DataTypes.UUID, primaryKey: true }, seq: { type: DataTypes.INTEGER, primaryKey: true }, tenantId: DataTypes.UUID,
     type: DataTypes.STRING, stage: DataTypes.INTEGER, actorId: DataTypes.STRING, decision: DataTypes.STRING, comment: DataTypes.TEXT, at: DataTypes.DATE,
   }, { ...opts, tableName: 'approval_events', timestamps: false });
-  NotificationDelivery.init({
-    key: { type: DataTypes.STRING, primaryKey: true }, tenantId: DataTypes.UUID, channel: DataTypes.STRING, recipient: DataTypes.STRING,
-    subjectType: DataTypes.STRING, subjectId: DataTypes.STRING, status: DataTypes.STRING, attempts: DataTypes.INTEGER,
-    error: DataTypes.TEXT, providerId: DataTypes.STRING, createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
-  }, { ...opts, tableName: 'notification_deliveries' });
-  UsedLink.init({ nonce: { type: DataTypes.STRING, primaryKey: true }, tenantId: DataTypes.UUID, usedAt: DataTypes.DATE }, { ...opts, tableName: 'used_links', timestamps: false });
 }

@@ -1,4 +1,5 @@
-// Reminders (the read model of the reminder workflows), delivery attempts, in-app notifications.
+// Reminders (the read model of the reminder workflows) and in-app notifications; their deliveries and
+// attempts are in the delivery ledger (deliveries.ts).
 import { CreationOptional, DataTypes, InferAttributes, InferCreationAttributes, Model, Sequelize } from 'sequelize';
 import type { Recurrence } from '../../lib/recurrence';
 import type { ReminderChannel, ReminderState, ReminderStatus, RepeatPolicy } from '../../workflows/reminders.api';
@@ -38,21 +39,6 @@ export class Reminder extends Model<InferAttributes<Reminder>, InferCreationAttr
   declare updatedAt: CreationOptional<Date>;
 }
 
-export class ReminderDeliveryAttempt extends Model<InferAttributes<ReminderDeliveryAttempt>, InferCreationAttributes<ReminderDeliveryAttempt>> {
-  declare id: CreationOptional<string>;
-  declare tenantId: string;
-  declare reminderId: string;
-  declare deliveryKey: string;
-  declare occurrenceAt: Date;
-  declare trigger: string;
-  declare channel: ReminderChannel;
-  declare recipient: string;
-  declare attempt: number;
-  declare status: 'sent' | 'failed';
-  declare error: string | null;
-  declare at: CreationOptional<Date>;
-}
-
 export class Notification extends Model<InferAttributes<Notification>, InferCreationAttributes<Notification>> {
   declare id: string;
   declare tenantId: string;
@@ -80,11 +66,6 @@ export function initReminderModels(sequelize: Sequelize): void {
     acknowledgedAt: DataTypes.DATE, state: DataTypes.JSONB, stateVersion: DataTypes.INTEGER, workflowId: DataTypes.STRING, createdBy: DataTypes.STRING,
     createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
   }, { ...opts, tableName: 'reminders' });
-  ReminderDeliveryAttempt.init({
-    id: { type: DataTypes.BIGINT, primaryKey: true, autoIncrement: true }, tenantId: DataTypes.UUID, reminderId: DataTypes.UUID,
-    deliveryKey: DataTypes.STRING, occurrenceAt: DataTypes.DATE, trigger: DataTypes.STRING, channel: DataTypes.STRING,
-    recipient: DataTypes.STRING, attempt: DataTypes.INTEGER, status: DataTypes.STRING, error: DataTypes.TEXT, at: DataTypes.DATE,
-  }, { ...opts, tableName: 'reminder_delivery_attempts', timestamps: false });
   Notification.init({
     id: { type: DataTypes.UUID, primaryKey: true }, tenantId: DataTypes.UUID, userId: DataTypes.UUID, deliveryKey: DataTypes.STRING,
     sourceType: DataTypes.STRING, sourceId: DataTypes.STRING, subject: DataTypes.STRING, message: DataTypes.TEXT,

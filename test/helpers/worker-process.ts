@@ -7,10 +7,11 @@ const children: ChildProcess[] = [];
 
 /**
  * Starts `node --import tsx workers/main.ts` (one process, so SIGKILL kills the worker itself) on the
- * run's prebuilt workflow bundle; `env` picks the queues (WORKER_QUEUES) and other settings.
+ * run's prebuilt workflow bundle; `env` picks the queues (WORKER_QUEUES) and other settings. `script`
+ * runs another worker entry instead (a test fixture's).
  */
-export function spawnWorker(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', 'main.ts')], {
+export function spawnWorker(env: Record<string, string>, script = path.join(ROOT, 'workers', 'main.ts')): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: ROOT,
     env: { ...process.env, WORKFLOW_BUNDLE_PATH: process.env.DOCKET_TEST_BUNDLE, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -1,7 +1,7 @@
 // A worker killed in the middle of an approval flow: a new worker replays the flow's history and it
 // finishes correctly — signatures kept, each email sent once, the order approved.
 import { randomUUID } from 'node:crypto';
-import { NotificationDelivery, Role, UserRole } from '../../db';
+import { Delivery, Role, UserRole } from '../../db';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
@@ -41,7 +41,7 @@ it('finishes a flow after its worker was SIGKILLed part-way, with nothing lost a
   const first = startWorker();
   const po = await app.call('post', '/v1/purchase-orders', admin).send({ number: 'PO-CRASH-1', supplier: 'S', currency: 'EUR', lines: [{ description: 'x', quantity: 1, unitPrice: 100 }] }).expect(201);
   const flowId = (await app.call('post', `/v1/purchase-orders/${po.body.id}/submit`, admin).expect(202)).body.approvalFlowId;
-  await waitFor(async () => (await NotificationDelivery.count({ where: { subjectId: flowId, status: 'sent' } })) === 2, { what: 'stage 0 mails sent', timeoutMs: 60_000 });
+  await waitFor(async () => (await Delivery.count({ where: { subjectId: flowId, status: 'sent' } })) === 2, { what: 'stage 0 mails sent', timeoutMs: 60_000 });
   await app.call('post', `/v1/approval-flows/${flowId}/sign`, f1.key).send({ decision: 'approve', comment: 'before the crash' }).expect(200);
 
   await killWorker(first);
@@ -57,7 +57,7 @@ it('finishes a flow after its worker was SIGKILLed part-way, with nothing lost a
   await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${po.body.id}`, admin)).body.state === 'approved', { what: 'order approved', timeoutMs: 60_000 });
 
   // Exactly one request email per approver and stage, across both workers.
-  const deliveries = await NotificationDelivery.findAll({ where: { subjectId: flowId } });
+  const deliveries = await Delivery.findAll({ where: { subjectId: flowId } });
   expect(deliveries.map((d) => d.recipient).sort()).toEqual([f1.user.email, f2.user.email, c1.user.email].sort());
   expect(deliveries.every((d) => d.status === 'sent')).toBe(true);
   const received = smtp.messages.filter((m) => m.subject.includes('PO-CRASH-1'));

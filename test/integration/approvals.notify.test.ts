@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createApprovalActivities } from '../../activities/approvals';
-import { createSequelize, NotificationDelivery, User } from '../../db';
+import { createSequelize, Delivery, User } from '../../db';
 import { createEmailSender, EmailRejectedError, IDEMPOTENCY_HEADER, messageIdFor, type EmailSender } from '../../lib/notify/email';
 import { buildTenant, buildUser } from '../helpers/factories';
 import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
@@ -56,7 +56,7 @@ function notify(acts: ReturnType<typeof createApprovalActivities>, input: Parame
   return env.run(acts.notifyApprovers, input);
 }
 
-const deliveriesOf = (flowId: string) => NotificationDelivery.findAll({ where: { subjectId: flowId }, order: [['recipient', 'ASC']] });
+const deliveriesOf = (flowId: string) => Delivery.findAll({ where: { subjectId: flowId }, order: [['recipient', 'ASC']] });
 
 beforeEach(() => { heartbeats = 0; });
 

@@ -1,5 +1,5 @@
-// The export writer alone: it pages (bounded memory), heartbeats its cursor, and a retry that is
-// handed the last heartbeat continues the same file instead of starting over.
+// The export writer alone (a batch-kit chunk): it pages (bounded memory), heartbeats its cursor, and a
+// retry that is handed the last heartbeat continues the same file instead of starting over.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -34,14 +34,25 @@ async function csvRows(fileId: string) {
   return parse(Buffer.concat(chunks).toString('utf8'), { columns: true }) as Record<string, string>[];
 }
 
+/** Runs an activity in a mock environment, typed by the activity's own signature. */
+const runIn = <A, R>(env: MockActivityEnvironment, fn: (a: A) => Promise<R>, a: A) => env.run(fn, a) as Promise<R>;
+
+type Beat = { cursor: { lastId: string | null; rows: number; bytes: number } | null };
+/** The rows each heartbeat's cursor had written (a beat repeated by the keep-alive timer counted once). */
+const rowsOf = (beats: Beat[]) => beats.map((b) => b.cursor?.rows).filter((r, i, all) => r !== all[i - 1]);
+
 it('writes page by page, heartbeating a cursor after each page', async () => {
   const input = await exportOf(35);
   const env = new MockActivityEnvironment();
-  const beats: { lastId: string; rows: number }[] = [];
-  env.on('heartbeat', (d) => beats.push(d));
-  const { fileId, rows } = (await env.run(activities.writeAuditExport, input)) as { fileId: string; rows: number };
+  const beats: Beat[] = [];
+  env.on('heartbeat', (d: Beat) => beats.push(d));
+  const report = await runIn(env, activities.writeAuditExportChunk, { ...input, cursor: null });
+  expect(report.done).toBe(true);
+  expect(report.cursor!.rows).toBe(35);
+  expect(rowsOf(beats)).toEqual([0, 10, 20, 30, 35]);
+  expect((await AuditExport.findByPk(input.exportId))!.rowsWritten).toBe(35);
+  const { fileId, rows } = await runIn(new MockActivityEnvironment(), activities.finishAuditExport, { ...input, cursor: report.cursor! });
   expect(rows).toBe(35);
-  expect(beats.map((b) => b.rows)).toEqual([10, 20, 30, 35]);
   expect((await csvRows(fileId)).map((r) => r.entity_id)).toEqual(Array.from({ length: 35 }, (_, i) => `f-${i}`));
 });
 
@@ -49,16 +60,17 @@ it('continues from the last heartbeat on retry: every row once', async () => {
   const input = await exportOf(25);
   // First attempt: stop it after its second page, as a crash would.
   const first = new MockActivityEnvironment();
-  let second: unknown;
-  first.on('heartbeat', (d: { rows: number }) => { if (d.rows === 20) { second = d; first.cancel(); } });
-  await expect(first.run(activities.writeAuditExport, input)).rejects.toThrow();
+  let second: Beat | undefined;
+  first.on('heartbeat', (d: Beat) => { if (d.cursor?.rows === 20 && !second) { second = d; first.cancel(); } });
+  await expect(runIn(first, activities.writeAuditExportChunk, { ...input, cursor: null })).rejects.toThrow();
   expect(second).toBeDefined();
   // The retry is handed the heartbeat, as Temporal does, and appends only the rest.
   const retry = new MockActivityEnvironment({ heartbeatDetails: second, attempt: 2 });
-  const beats: number[] = [];
-  retry.on('heartbeat', (d: { rows: number }) => beats.push(d.rows));
-  const { fileId, rows } = (await retry.run(activities.writeAuditExport, input)) as { fileId: string; rows: number };
-  expect(beats).toEqual([25]);
+  const beats: Beat[] = [];
+  retry.on('heartbeat', (d: Beat) => beats.push(d));
+  const report = await runIn(retry, activities.writeAuditExportChunk, { ...input, cursor: null });
+  expect(rowsOf(beats)).toEqual([20, 25]);
+  const { fileId, rows } = await runIn(new MockActivityEnvironment(), activities.finishAuditExport, { ...input, cursor: report.cursor! });
   expect(rows).toBe(25);
   const ids = (await csvRows(fileId)).map((r) => r.entity_id);
   expect(ids).toEqual(Array.from({ length: 25 }, (_, i) => `f-${i}`));
@@ -66,8 +78,16 @@ it('continues from the last heartbeat on retry: every row once', async () => {
 
 it('stores the file once even if the activity runs again after finishing', async () => {
   const input = await exportOf(3);
-  const a = (await new MockActivityEnvironment().run(activities.writeAuditExport, input)) as { fileId: string };
-  const b = (await new MockActivityEnvironment().run(activities.writeAuditExport, input)) as { fileId: string };
+  const report = await runIn(new MockActivityEnvironment(), activities.writeAuditExportChunk, { ...input, cursor: null });
+  const a = await runIn(new MockActivityEnvironment(), activities.finishAuditExport, { ...input, cursor: report.cursor! });
+  const b = await runIn(new MockActivityEnvironment(), activities.finishAuditExport, { ...input, cursor: report.cursor! });
   expect(b.fileId).toBe(a.fileId);
   expect(await StoredFile.count({ where: { tenantId: input.tenantId } })).toBe(1);
+});
+
+it('still writes the whole export in one activity for exports started before the batch kit', async () => {
+  const input = await exportOf(23);
+  const { fileId, rows } = await runIn(new MockActivityEnvironment(), activities.writeAuditExport, input);
+  expect(rows).toBe(23);
+  expect((await csvRows(fileId)).map((r) => r.entity_id)).toEqual(Array.from({ length: 23 }, (_, i) => `f-${i}`));
 });

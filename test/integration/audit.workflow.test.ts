@@ -35,15 +35,19 @@ async function runWith(activities: Partial<AuditActivities>) {
   });
 }
 
-it('marks running, writes, completes, and ends with Status ready', async () => {
+it('marks running, writes chunk by chunk from the last cursor, completes, and ends with Status ready', async () => {
   const calls: string[] = [];
   const { result, status } = await runWith({
     markAuditExportRunning: async () => { calls.push('running'); },
-    writeAuditExport: async () => { calls.push('write'); return { fileId: 'f1', rows: 12 }; },
-    completeAuditExport: async (i) => { calls.push(`complete:${i.fileId}:${i.rows}`); },
+    writeAuditExportChunk: async (i) => {
+      const rows = (i.cursor?.rows ?? 0) + 6;
+      calls.push(`write:${i.cursor?.rows ?? 'start'}`);
+      return { cursor: { lastId: `e${rows}`, rows, bytes: rows * 10 }, done: rows >= 12 };
+    },
+    finishAuditExport: async (i) => { calls.push(`complete:${i.cursor.rows}`); return { fileId: 'f1', rows: i.cursor.rows }; },
     failAuditExport: async () => { calls.push('fail'); },
   });
-  expect(calls).toEqual(['running', 'write', 'complete:f1:12']);
+  expect(calls).toEqual(['running', 'write:start', 'write:6', 'complete:12']);
   expect(result).toEqual({ status: 'ready', rows: 12, fileId: 'f1' });
   expect(status).toBe('ready');
 });
@@ -52,8 +56,8 @@ it('records a failure with its reason and ends with Status failed', async () => 
   let failedWith = '';
   const { result, status } = await runWith({
     markAuditExportRunning: async () => undefined,
-    writeAuditExport: async () => { throw ApplicationFailure.nonRetryable('disk full'); },
-    completeAuditExport: async () => undefined,
+    writeAuditExportChunk: async () => { throw ApplicationFailure.nonRetryable('disk full'); },
+    finishAuditExport: async () => { throw new Error('not reached'); },
     failAuditExport: async (i) => { failedWith = i.error; },
   });
   expect(failedWith).toBe('disk full');

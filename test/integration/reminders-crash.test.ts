@@ -1,7 +1,7 @@
 // A worker SIGKILLed while reminders are pending (some delivered, some due while no worker runs): a
 // new worker replays their histories and every reminder is delivered, none lost and none twice.
 import { randomUUID } from 'node:crypto';
-import { Notification, NotificationDelivery } from '../../db';
+import { Delivery, Notification } from '../../db';
 import { createDueSoon } from '../helpers/due';
 import { buildCaller, buildUser } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
@@ -40,7 +40,7 @@ it('delivers every pending reminder exactly once after its worker was SIGKILLed'
   });
   // Three due at once (delivered by the first worker) …
   const early = await Promise.all([0, 1, 2].map(async (n) => (await createDueSoon((at) => make(n, at))).body.id as string));
-  await waitFor(async () => (await NotificationDelivery.count({ where: { subjectId: early, status: 'sent' } })) === early.length * 3, { what: 'early reminders delivered', timeoutMs: 60_000 });
+  await waitFor(async () => (await Delivery.count({ where: { subjectId: early, status: 'sent' } })) === early.length * 3, { what: 'early reminders delivered', timeoutMs: 60_000 });
   // … and three whose timers the first worker starts, falling due after it is killed.
   const lateDue = new Date(Date.now() + 3000).toISOString();
   const late = await Promise.all([3, 4, 5].map(async (n) => (await make(n, lateDue).expect(201)).body as { id: string; workflowId: string }));
@@ -52,7 +52,7 @@ it('delivers every pending reminder exactly once after its worker was SIGKILLed'
 
   // The late ones fall due with no worker at all.
   await waitUntilPast(lateDue);
-  expect(await NotificationDelivery.count({ where: { subjectId: late.map((r) => r.id) } })).toBe(0);
+  expect(await Delivery.count({ where: { subjectId: late.map((r) => r.id) } })).toBe(0);
   startWorker();
 
   await waitFor(async () => {
@@ -61,7 +61,7 @@ it('delivers every pending reminder exactly once after its worker was SIGKILLed'
   }, { what: 'all reminders completed', timeoutMs: 90_000 });
 
   // One delivery row per (reminder, channel, recipient), all sent; one notification per reminder.
-  const rows = await NotificationDelivery.findAll({ where: { subjectId: ids } });
+  const rows = await Delivery.findAll({ where: { subjectId: ids } });
   expect(rows).toHaveLength(ids.length * 3);
   expect(rows.every((r) => r.status === 'sent')).toBe(true);
   expect(await Notification.count({ where: { userId: ada.id } })).toBe(ids.length);

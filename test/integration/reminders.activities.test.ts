@@ -1,12 +1,13 @@
-// The delivery activity alone, against Postgres: an in-app delivery writes its delivery row, the
+// The reminder activities alone, against Postgres: an in-app delivery writes its delivery row, the
 // notification and the attempt log together, once per natural key however often it is retried, and a
-// recipient who is gone is refused for good with the failed attempt logged.
+// recipient who is gone is refused for good with the failed attempt logged; a command's audit event is
+// written with the state it produced, or not at all.
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createReminderActivities } from '../../activities/reminders';
-import { createSequelize, Notification, NotificationDelivery, Reminder, ReminderDeliveryAttempt } from '../../db';
-import { FINAL_DELIVERY_ERRORS, type DeliveryRef } from '../../workflows/reminders.api';
+import { AuditEvent, createSequelize, Delivery, DeliveryAttempt, Notification, Reminder } from '../../db';
+import { FINAL_DELIVERY_ERRORS, type DeliveryRef, type ReminderState } from '../../workflows/reminders.api';
 import { buildTenant, buildUser } from '../helpers/factories';
 
 const sequelize = createSequelize(process.env.DATABASE_URL!);
@@ -38,10 +39,10 @@ it('an in-app delivery writes the notification, its sent delivery row and its at
   const notes = await Notification.findAll({ where: { sourceId: ref.reminderId } });
   expect(notes.map((n) => ({ userId: n.userId, subject: n.subject, message: n.message, objectType: n.objectType, objectId: n.objectId, read: n.read })))
     .toEqual([{ userId: user.id, subject: 'Renew the lease', message: 'Before Friday', objectType: 'contract', objectId: 'C-9', read: false }]);
-  const rows = await NotificationDelivery.findAll({ where: { subjectId: ref.reminderId } });
+  const rows = await Delivery.findAll({ where: { subjectId: ref.reminderId } });
   expect(rows.map((r) => ({ status: r.status, attempts: r.attempts, channel: r.channel, key: r.key }))).toEqual([{ status: 'sent', attempts: 1, channel: 'in_app', key: notes[0].deliveryKey }]);
-  const attempts = await ReminderDeliveryAttempt.findAll({ where: { reminderId: ref.reminderId } });
-  expect(attempts.map((a) => ({ status: a.status, attempt: a.attempt, recipient: a.recipient, trigger: a.trigger, occurrenceAt: a.occurrenceAt.toISOString() })))
+  const attempts = await DeliveryAttempt.findAll({ where: { subjectType: 'reminder', subjectId: ref.reminderId } });
+  expect(attempts.map((a) => ({ status: a.status, attempt: a.attempt, recipient: a.recipient, trigger: a.detail!.trigger, occurrenceAt: a.detail!.occurrence })))
     .toEqual([{ status: 'sent', attempt: 1, recipient: user.id, trigger: 'offset:0', occurrenceAt: ref.occurrence }]);
   // Written together (one statement): the notification, the delivery row and the log carry one time.
   expect(new Set([notes[0].createdAt, rows[0].updatedAt, attempts[0].at].map((d) => d.getTime())).size).toBe(1);
@@ -50,9 +51,9 @@ it('an in-app delivery writes the notification, its sent delivery row and its at
 it('a pending delivery row left by an earlier failed attempt is completed, not duplicated', async () => {
   const { ref } = await reminderFor();
   const key = `reminders:${ref.reminderId}:${ref.occurrence}:${ref.trigger}:${ref.channel}:${ref.recipient}`;
-  await NotificationDelivery.create({ key, tenantId: ref.tenantId, channel: 'in_app', recipient: ref.recipient, subjectType: 'reminder', subjectId: ref.reminderId, status: 'pending', attempts: 1, error: 'boom', providerId: null });
+  await Delivery.create({ key, tenantId: ref.tenantId, channel: 'in_app', recipient: ref.recipient, subjectType: 'reminder', subjectId: ref.reminderId, status: 'pending', attempts: 1, error: 'boom', providerId: null });
   expect(await deliver(ref, 2)).toBe('sent');
-  const row = (await NotificationDelivery.findByPk(key))!;
+  const row = (await Delivery.findByPk(key))!;
   expect({ status: row.status, attempts: row.attempts, error: row.error }).toEqual({ status: 'sent', attempts: 2, error: null });
   expect(await Notification.count({ where: { sourceId: ref.reminderId } })).toBe(1);
 });
@@ -70,7 +71,7 @@ it('an inactive recipient is refused for good, nothing is delivered and the fail
   expect(err).toMatchObject({ message: expect.stringMatching(/does not exist or is inactive/) });
   expect(retried(err)).toBe(false);
   expect(await Notification.count({ where: { sourceId: ref.reminderId } })).toBe(0);
-  expect((await ReminderDeliveryAttempt.findAll({ where: { reminderId: ref.reminderId } })).map((a) => a.status)).toEqual(['failed']);
+  expect((await DeliveryAttempt.findAll({ where: { subjectType: 'reminder', subjectId: ref.reminderId } })).map((a) => a.status)).toEqual(['failed']);
 });
 
 it('a reminder whose row is not visible yet is retried, not refused', async () => {
@@ -78,4 +79,40 @@ it('a reminder whose row is not visible yet is retried, not refused', async () =
   const err = await deliver({ ...ref, reminderId: randomUUID() }).catch((e: unknown) => e);
   expect(err).toMatchObject({ message: expect.stringMatching(/has no row \(yet\)/) });
   expect(retried(err)).toBe(true);
+});
+
+describe('a command is audited with the state it produced', () => {
+  const by = (requestId: string) => ({ actor: { type: 'user' as const, id: 'u-1' }, requestId });
+  async function pausedState(ref: DeliveryRef) {
+    const r = (await Reminder.findByPk(ref.reminderId))!;
+    const state: ReminderState = {
+      status: 'paused', schedule: { dueAt: r.dueAt!.toISOString() }, occurrence: ref.occurrence, lastOccurrence: null, handled: [], snoozedUntil: null,
+      notBefore: new Date().toISOString(), nextTriggerAt: null, occurrenceCount: 0, acknowledgedAt: null, version: 1,
+    };
+    return state;
+  }
+  const persist = (i: Parameters<typeof activities.persistReminder>[0]) => new MockActivityEnvironment().run(activities.persistReminder, i) as Promise<void>;
+  const eventsOf = (id: string) => AuditEvent.findAll({ where: { entityType: 'reminder', entityId: id } });
+
+  it('writes the event in the write of the state, once however often the write is retried', async () => {
+    const { ref } = await reminderFor();
+    const state = await pausedState(ref);
+    const write = { tenantId: ref.tenantId, reminderId: ref.reminderId, state, audits: [{ action: 'reminders.reminder.paused' as const, by: by('req-1'), version: 1, before: { status: 'active' as const } }] };
+    await persist(write);
+    await persist(write); // a retry after a crash that came after the commit
+    expect((await Reminder.findByPk(ref.reminderId))!.status).toBe('paused');
+    const events = await eventsOf(ref.reminderId);
+    expect(events.map((e) => ({ action: e.action, actorId: e.actorId, requestId: e.requestId, before: e.before, status: (e.after as { status: string }).status })))
+      .toEqual([{ action: 'reminders.reminder.paused', actorId: 'u-1', requestId: 'req-1', before: { status: 'active' }, status: 'paused' }]);
+  });
+
+  it('writes neither the state nor the event when the event cannot be written', async () => {
+    const { ref } = await reminderFor();
+    const state = await pausedState(ref);
+    // A request id longer than its column: the event's insert fails, and the state's update goes with it.
+    await expect(persist({ tenantId: ref.tenantId, reminderId: ref.reminderId, state, audits: [{ action: 'reminders.reminder.paused', by: by('r'.repeat(101)), version: 1, before: {} }] })).rejects.toThrow();
+    const r = (await Reminder.findByPk(ref.reminderId))!;
+    expect({ status: r.status, stateVersion: r.stateVersion }).toEqual({ status: 'active', stateVersion: 0 });
+    expect(await eventsOf(ref.reminderId)).toHaveLength(0);
+  });
 });

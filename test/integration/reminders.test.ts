@@ -2,7 +2,7 @@
 // a reminder delivers once by email, in-app and a signed webhook; the preview follows DST; every
 // command and every refusal answers synchronously.
 import { randomUUID } from 'node:crypto';
-import { AuditEvent, NotificationDelivery, Reminder } from '../../db';
+import { AuditEvent, Delivery, Reminder } from '../../db';
 import { verifyWebhook } from '../../lib/notify/webhook';
 import { createDueSoon } from '../helpers/due';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
@@ -87,7 +87,7 @@ describe('delivery', () => {
 
     const deliveries = (await app.call('get', `/v1/reminders/${res.body.id}/deliveries`, t.key).expect(200)).body.items;
     expect(deliveries.map((d: { channel: string; status: string }) => `${d.channel}:${d.status}`).sort()).toEqual(['email:sent', 'email:sent', 'in_app:sent', 'webhook:sent']);
-    expect(await NotificationDelivery.count({ where: { subjectId: res.body.id, status: 'sent' } })).toBe(4);
+    expect(await Delivery.count({ where: { subjectId: res.body.id, status: 'sent' } })).toBe(4);
   });
 
   it('retries a failing webhook with backoff, logging each attempt, and never holds up the email', async () => {

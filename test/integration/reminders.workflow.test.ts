@@ -159,7 +159,7 @@ it('acknowledge stops the repeats of the current occurrence and advances to the 
   }, async (h, log, now) => {
     await env.sleep(Date.parse('2030-01-01T09:15:00Z') - now); // the occurrence and its first repeat
     expect(log.sent.map((s) => s.trigger)).toEqual(['before:0m', 'repeat:1']);
-    const acked = await h.executeUpdate(acknowledgeUpdate, { args: [] });
+    const acked = await h.executeUpdate(acknowledgeUpdate, { args: [{}] });
     expect(acked.occurrence).toBe('2030-01-02T09:00:00.000Z');
     expect(acked.nextTriggerAt).toBe('2030-01-02T09:00:00.000Z');
     const end = await h.result(); // day 2 is not acknowledged: its three repeats go out
@@ -172,15 +172,15 @@ it('acknowledge stops the repeats of the current occurrence and advances to the 
 
 it('pause holds every trigger; resume skips what was missed and goes on', async () => {
   await withReminder({ schedule: { recurrence: { rrule: 'FREQ=DAILY;BYHOUR=9;BYMINUTE=0;BYSECOND=0;COUNT=3', timezone: 'UTC', start: '2030-01-01T00:00:00Z' } } }, async (h, log, now) => {
-    const paused = await h.executeUpdate(pauseUpdate, { args: [] });
+    const paused = await h.executeUpdate(pauseUpdate, { args: [{}] });
     expect(paused).toMatchObject({ status: 'paused', nextTriggerAt: null });
-    expect(await refusal(h.executeUpdate(pauseUpdate, { args: [] }))).toBe('REMINDER_PAUSED');
+    expect(await refusal(h.executeUpdate(pauseUpdate, { args: [{}] }))).toBe('REMINDER_PAUSED');
     expect(await refusal(h.executeUpdate(snoozeUpdate, { args: [{ until: iso(now + HOUR) }] }))).toBe('REMINDER_PAUSED');
     await env.sleep(Date.parse('2030-01-01T12:00:00Z') - now); // day 1 passes while paused
     expect(log.sent).toEqual([]);
-    const resumed = await h.executeUpdate(resumeUpdate, { args: [] });
+    const resumed = await h.executeUpdate(resumeUpdate, { args: [{}] });
     expect(resumed.nextTriggerAt).toBe('2030-01-02T09:00:00.000Z');
-    expect(await refusal(h.executeUpdate(resumeUpdate, { args: [] }))).toBe('REMINDER_NOT_PAUSED');
+    expect(await refusal(h.executeUpdate(resumeUpdate, { args: [{}] }))).toBe('REMINDER_NOT_PAUSED');
     await h.result();
     expect(log.sent.map((s) => s.occurrence)).toEqual(['2030-01-02T09:00:00.000Z', '2030-01-03T09:00:00.000Z']);
   });
@@ -188,7 +188,7 @@ it('pause holds every trigger; resume skips what was missed and goes on', async 
 
 it('cancel ends the reminder; every later command is refused as closed', async () => {
   await withReminder({}, async (h, log) => {
-    const cancelled = await h.executeUpdate(cancelReminderUpdate, { args: [] });
+    const cancelled = await h.executeUpdate(cancelReminderUpdate, { args: [{}] });
     expect(cancelled.status).toBe('cancelled');
     expect((await h.result()).status).toBe('cancelled');
     expect(log.sent).toEqual([]);

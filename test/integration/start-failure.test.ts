@@ -47,6 +47,8 @@ it('a reminder, a document and a batch are taken back', async () => {
   expect(await Document.count({ where: { tenantId: tenant.id } })).toBe(0);
   expect(await AuditEvent.count({ where: { tenantId: tenant.id, entityType: 'document' } })).toBe(0);
   expect(await DocumentBatch.count({ where: { tenantId: tenant.id } })).toBe(0);
+  // The batch's event was written with its rows and is taken back with them.
+  expect(await AuditEvent.count({ where: { tenantId: tenant.id, entityType: 'document_batch' } })).toBe(0);
 });
 
 it('an approval flow is taken back, so the object can be submitted again', async () => {
@@ -65,6 +67,9 @@ it('an approval flow is taken back, so the object can be submitted again', async
   }).expect(201);
   unavailable(await app.call('post', `/v1/purchase-orders/${po.id}/submit`, key).expect(503));
   expect((await app.call('get', `/v1/purchase-orders/${po.id}`, key).expect(200)).body).toMatchObject({ state: 'draft', approvalFlowId: null });
+  // The submit's event was written with the order's change, and is taken back with it.
+  const submits = () => AuditEvent.findAll({ where: { tenantId: tenant.id, action: 'purchasing.order.submitted', entityId: po.id } });
+  expect(await submits()).toHaveLength(0);
 
   // Temporal is back: both are submitted again, each with one flow whose workflow runs.
   refuseStarts = false;
@@ -75,4 +80,5 @@ it('an approval flow is taken back, so the object can be submitted again', async
   const flows = await ApprovalFlow.findAll({ where: { tenantId: tenant.id } });
   expect(flows.map((f) => f.id).sort()).toEqual([flow.id, submitted.approvalFlowId].sort());
   for (const f of flows) expect((await app.client.workflow.getHandle(f.workflowId).describe()).status.name).toBe('RUNNING');
+  expect((await submits()).map((e) => e.after)).toEqual([{ approvalFlowId: submitted.approvalFlowId }]);
 });

@@ -1,0 +1,22 @@
+// Audit export and document batch histories recorded before the batch kit replay unchanged on today's
+// code: exports running when a new worker is deployed keep their one-activity writer (behind patched()),
+// and batches keep their chunk loop (the kit issues the same commands).
+import fs from 'node:fs';
+import path from 'node:path';
+import { temporal } from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
+
+const dir = path.join(__dirname, '../fixtures/batch-histories');
+const recorded = fs.readdirSync(dir).filter((f) => f.endsWith('.bin')).sort();
+
+it('has the recorded histories', () => {
+  expect(recorded).toEqual(['audit-export-failed.bin', 'audit-export-ready.bin', 'document-batch-3-chunks.bin',
+    'document-batch-after-continue-as-new.bin', 'document-batch-continued-as-new.bin']);
+});
+
+it.each(recorded)('replays %s without a nondeterminism error', async (file) => {
+  const history = temporal.api.history.v1.History.decode(fs.readFileSync(path.join(dir, file)));
+  const last = history.events!.at(-1)!;
+  expect(last.workflowExecutionCompletedEventAttributes ?? last.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+  await Worker.runReplayHistory({ workflowBundle: { codePath: process.env.DOCKET_TEST_BUNDLE! } }, history, `replay-${file}`);
+});
