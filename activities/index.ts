@@ -8,10 +8,11 @@ import { createApprovalActivities } from './approvals';
 import { createAuditActivities } from './audit';
 import { createDocumentActivities } from './documents';
 import { PdfRenderer } from '../lib/documents/renderer';
+import { createImportActivities, ImportActivityDeps } from './imports';
 import { createJobActivities } from './jobs';
 import { createReminderActivities } from './reminders';
 
-export interface ActivityDeps {
+export interface ActivityDeps extends Omit<ImportActivityDeps, 'blobs'> {
   blobs: BlobStore;
   email: EmailSender;
   linkSecret: string;
@@ -39,6 +40,7 @@ export const ACTIVITY_ATTEMPTS = {
   renderDocument: 5, renderPreview: 5, renderBatchChunk: 50, writeAuditExport: 20, writeAuditExportChunk: 20, finishAuditExport: 20,
   resolveApprovers: 20, persistFlow: 20, notifyApprovers: 20, flowFinished: 20,
   deliverReminder: 8, jobRunStarted: 20, jobRunFinished: 20,
+  stageImportChunk: 20, mergeImportChunk: 20, endImport: 20,
   // The schedule's own maximumAttempts (0 = no limit) decides for the job itself.
   runJob: (i: { attempts?: number }) => i.attempts ?? 0,
 };
@@ -49,7 +51,7 @@ export const withActivityRetries = <T extends Parameters<typeof withOutageRetrie
 export function createActivities(deps: ActivityDeps) {
   return withActivityRetries({
     ...createAuditActivities(deps), ...createApprovalActivities(deps), ...createDocumentActivities(deps),
-    ...createReminderActivities(deps), ...createJobActivities(deps),
+    ...createReminderActivities(deps), ...createJobActivities(deps), ...createImportActivities(deps),
   });
 }
 
@@ -63,6 +65,8 @@ export function activityDepsFromConfig(config: Config, logger: Logger): Activity
     renderer: rendererFromConfig(config, logger), batchConcurrency: config.documents.poolSize,
     webhookTimeoutMs: config.webhookTimeoutMs, idempotencyTtlHours: config.idempotencyTtlHours,
     allowPrivateNetworks: config.outboundAllowPrivateNetworks,
+    importChunkMs: config.imports.chunkMs, importStageRows: config.imports.stageRows, importMergeRows: config.imports.mergeRows,
+    importMergeConcurrency: config.imports.mergeConcurrency, importMaxUncompressedBytes: config.imports.maxUncompressedBytes,
   };
 }
 

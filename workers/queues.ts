@@ -2,6 +2,7 @@
 import { APPROVAL_NOTIFY_TASK_QUEUE, APPROVALS_TASK_QUEUE } from '../workflows/approvals.api';
 import { AUDIT_TASK_QUEUE } from '../workflows/audit.api';
 import { DOCUMENTS_TASK_QUEUE } from '../workflows/documents.api';
+import { IMPORTS_TASK_QUEUE } from '../workflows/imports.api';
 import { JOBS_TASK_QUEUE } from '../workflows/jobs.api';
 import { REMINDERS_TASK_QUEUE } from '../workflows/reminders.api';
 
@@ -12,6 +13,7 @@ export const TASK_QUEUES: Record<string, string> = {
   documents: DOCUMENTS_TASK_QUEUE,
   reminders: REMINDERS_TASK_QUEUE,
   jobs: JOBS_TASK_QUEUE,
+  imports: IMPORTS_TASK_QUEUE,
 };
 
 export function selectQueues(names: string[]): string[] {

@@ -4,3 +4,4 @@ export { approvalFlowWorkflow } from './approvals';
 export { documentBatchWorkflow, documentPreviewWorkflow, documentWorkflow } from './documents';
 export { reminderWorkflow } from './reminders';
 export { jobRunWorkflow } from './jobs';
+export { importWorkflow } from './imports';

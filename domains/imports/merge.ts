@@ -2,6 +2,7 @@
 // describes; a dry run computes the same counts and writes nothing. Then the run's end (finished, failed, cancelled).
 import type { ClientBase } from 'pg';
 import type { Sequelize } from 'sequelize';
+import { auditInsertSql, type AuditInput } from '../../lib/audit';
 import { bindMapping } from './mapping/compile';
 import { inTransaction, withClient } from './pg';
 import { loadRun, mergeContext, RunRow, stagingTable } from './staging';
@@ -23,6 +24,8 @@ export interface MergeOptions {
   /** Chunks merged at once, each on its own connection (disjoint rows, so they never wait on each other's rows). */
   concurrency?: number;
   caller?: MergeContext['caller'];
+  /** Take no new chunk after this time (epoch ms) once one is merged; the answer says whether any are left. */
+  until?: number;
 }
 
 /** Durable merge progress on the run row: the chunk size and the chunks committed (by first row). */
@@ -50,12 +53,17 @@ function contextOf(run: RunRow, caller: MergeOptions['caller']): MergeContext {
  * Applies the staged rows (or, for a dry run, counts what applying them would do). Resumable without a cursor of
  * its own: each chunk's transaction records that chunk as done, so a retry merges exactly the chunks left.
  */
-export async function mergeImport(sequelize: Sequelize, ids: { tenantId: string; importId: string }, opts: MergeOptions = {}): Promise<ImportCounts> {
+export async function mergeImport(sequelize: Sequelize, ids: { tenantId: string; importId: string }, opts: Omit<MergeOptions, 'until'> = {}): Promise<ImportCounts> {
+  return (await mergeImportChunk(sequelize, ids, opts)).counts;
+}
+
+/** mergeImport that stops taking chunks at `opts.until`; `done` once every chunk is merged. */
+export async function mergeImportChunk(sequelize: Sequelize, ids: { tenantId: string; importId: string }, opts: MergeOptions = {}): Promise<{ counts: ImportCounts; done: boolean }> {
   const run = await withClient(sequelize, (db) => loadRun(db, ids.tenantId, ids.importId));
   const target = importTarget(run.target);
   const ctx = contextOf(run, opts.caller);
   if (run.dry_run) {
-    return withClient(sequelize, async (db) => {
+    const counts = await withClient(sequelize, async (db) => {
       const c = await inTransaction(db, async () => {
         await db.query("SET LOCAL work_mem = '128MB'");
         return target.dryRun(db, ctx);
@@ -64,6 +72,7 @@ export async function mergeImport(sequelize: Sequelize, ids: { tenantId: string;
         WHERE tenant_id = $1 AND id = $2`, [run.tenant_id, run.id, c.created, c.updated, c.unchanged, c.skipped]);
       return countsOf(db, run.tenant_id, run.id);
     });
+    return { counts, done: true };
   }
   const cursor = await withClient(sequelize, async (db) => {
     const { rows: [r] } = await db.query<{ merge_cursor: MergeCursor | null }>('SELECT merge_cursor FROM imports WHERE tenant_id = $1 AND id = $2', [run.tenant_id, run.id]);
@@ -79,8 +88,10 @@ export async function mergeImport(sequelize: Sequelize, ids: { tenantId: string;
   const todo = starts.filter((s) => !done.has(s));
   let chunksDone = starts.length - todo.length;
   let next = 0;
+  let merged = 0;
   const lane = () => withClient(sequelize, async (db) => {
     while (next < todo.length) {
+      if (opts.until !== undefined && merged > 0 && Date.now() >= opts.until) break;
       if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
       const from = todo[next++];
       const to = Math.min(from + cursor.size, cursor.to);
@@ -99,19 +110,34 @@ export async function mergeImport(sequelize: Sequelize, ids: { tenantId: string;
         }
       }
       chunksDone++;
+      merged++;
       if (opts.progress) opts.progress({ chunks: starts.length, chunksDone, counts: await countsOf(db, run.tenant_id, run.id) });
     }
   });
   await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 1, todo.length)) }, lane));
-  return withClient(sequelize, (db) => countsOf(db, run.tenant_id, run.id));
+  return { counts: await withClient(sequelize, (db) => countsOf(db, run.tenant_id, run.id)), done: chunksDone === starts.length };
 }
 
-/** The run's end: its staging table goes; the counts stay. `error` makes it failed, `cancelled` cancelled. */
-export async function finishImport(sequelize: Sequelize, ids: { tenantId: string; importId: string }, end: { phase: 'finished' } | { phase: 'failed'; error: { code: string; message: string; details?: unknown } } | { phase: 'cancelled' } = { phase: 'finished' }): Promise<ImportCounts> {
+export type ImportEnd = { phase: 'finished' } | { phase: 'failed'; error: { code: string; message: string; details?: unknown } } | { phase: 'cancelled' };
+
+/**
+ * The run's end: the phase (and error) set once — a retry finds it set and changes nothing — with its audit event
+ * (`audit`, given the final counts) in the same transaction; then the staging table goes. The counts stay.
+ */
+export async function finishImport(sequelize: Sequelize, ids: { tenantId: string; importId: string }, end: ImportEnd = { phase: 'finished' },
+  audit?: (counts: ImportCounts) => AuditInput): Promise<ImportCounts> {
   return withClient(sequelize, async (db) => {
+    await inTransaction(db, async () => {
+      const { rows } = await db.query<ImportCounts>(`UPDATE imports SET phase = $3, error = $4, merge_cursor = NULL, finished_at = now(), updated_at = now()
+        WHERE tenant_id = $1 AND id = $2 AND phase NOT IN ('finished', 'failed', 'cancelled') RETURNING ${COUNTS_SQL}`,
+      [ids.tenantId, ids.importId, end.phase, end.phase === 'failed' ? JSON.stringify(end.error) : null]);
+      if (rows[0] && audit) {
+        const bind: unknown[] = [];
+        const sql = auditInsertSql([audit(rows[0])], bind);
+        await db.query(sql, bind);
+      }
+    });
     await db.query(`DROP TABLE IF EXISTS ${stagingTable(ids.importId)}`);
-    await db.query(`UPDATE imports SET phase = $3, error = $4, merge_cursor = NULL, finished_at = now(), updated_at = now()
-      WHERE tenant_id = $1 AND id = $2`, [ids.tenantId, ids.importId, end.phase, end.phase === 'failed' ? JSON.stringify(end.error) : null]);
     return countsOf(db, ids.tenantId, ids.importId);
   });
 }

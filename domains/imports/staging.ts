@@ -33,9 +33,22 @@ export interface StageOptions {
   maxUncompressedBytes?: number;
   /** Whose permissions bound what the import may write (users). */
   caller?: MergeContext['caller'];
+  /**
+   * Stop reading at the first committed chunk after this time (epoch ms) and answer `done: false` with the cursor:
+   * the workflow's chunk loop gets a pause/cancel point, and a long file does not make one endless activity.
+   */
+  until?: number;
+}
+
+/** Reading stopped at `until` with rows left: go on from `cursor`. */
+export interface StagePartial {
+  done: false;
+  cursor: StageCursor;
 }
 
 export interface StageResult {
+  done: true;
+  cursor: StageCursor;
   detected: DetectedSource;
   read: number;
   valid: number;
@@ -109,6 +122,9 @@ function lineEncoder(target: ImportTarget, bound: BoundMapping): { columns: stri
 const rejectionLine = (tenantId: string, importId: string, row: number, column: string | null, code: RowErrorCode, message: string, raw: readonly string[] | null) =>
   [tenantId, importId, String(row), column === null ? COPY_NULL : copyText(column), code, copyText(message), raw === null ? COPY_NULL : copyText(JSON.stringify(raw))].join('\t') + '\n';
 
+/** Thrown from a chunk commit to stop reading at `until` (never escapes stageImport). */
+const STOP = Symbol('stop staging');
+
 const REJECTION_COPY = 'COPY import_rejections (tenant_id, import_id, row_no, column_name, code, message, raw) FROM STDIN';
 
 /**
@@ -116,7 +132,12 @@ const REJECTION_COPY = 'COPY import_rejections (tenant_id, import_id, row_no, co
  * earlier attempt it trims what that attempt staged beyond the cursor and reads on from there, so no row is staged
  * twice. Throws ImportError for a file that cannot be imported (and ROWS_REJECTED under `onRowError: abort`).
  */
-export async function stageImport(sequelize: Sequelize, ids: { tenantId: string; importId: string }, opts: StageOptions): Promise<StageResult> {
+export async function stageImport(sequelize: Sequelize, ids: { tenantId: string; importId: string }, opts: Omit<StageOptions, 'until'>): Promise<StageResult> {
+  return (await stageImportChunk(sequelize, ids, opts)) as StageResult;
+}
+
+/** stageImport that stops at `opts.until` (see StageOptions) and answers where it stopped. */
+export async function stageImportChunk(sequelize: Sequelize, ids: { tenantId: string; importId: string }, opts: StageOptions): Promise<StageResult | StagePartial> {
   return withClient(sequelize, async (db) => {
     const run = await loadRun(db, ids.tenantId, ids.importId);
     const target = importTarget(run.target);
@@ -168,6 +189,7 @@ export async function stageImport(sequelize: Sequelize, ids: { tenantId: string;
         await db.query('UPDATE imports SET rows_read = $3, rows_valid = $4, rows_rejected = $5, updated_at = now() WHERE tenant_id = $1 AND id = $2',
           [run.tenant_id, run.id, counts.read, counts.valid, counts.rejected]);
         opts.progress?.(cursor);
+        if (opts.until !== undefined && Date.now() >= opts.until) throw STOP;
       };
       try {
         const { end } = await readRecords(opts.source, sniffed, { headerRow, sheet: run.source.sheet, from: cursor.row ? cursor : undefined, ...limits }, {
@@ -211,6 +233,7 @@ export async function stageImport(sequelize: Sequelize, ids: { tenantId: string;
         if (wait) await wait;
         await commit(end);
       } catch (err) {
+        if (err === STOP) return { done: false, cursor };
         copy?.abort(err instanceof Error ? err : new Error(String(err)));
         throw err;
       }
@@ -218,6 +241,8 @@ export async function stageImport(sequelize: Sequelize, ids: { tenantId: string;
       cursor = { ...cursor, done: true };
       await db.query('UPDATE imports SET detected = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2', [run.tenant_id, run.id, JSON.stringify(detected)]);
       opts.progress?.(cursor);
+      // A chunked run ends the chunk here: the checks are the next one (its own phase, `staging`).
+      if (opts.until !== undefined) return { done: false, cursor };
     }
     const readSeconds = (performance.now() - started) / 1000;
     detected ??= (await loadRun(db, run.tenant_id, run.id)).detected!;
@@ -232,7 +257,7 @@ export async function stageImport(sequelize: Sequelize, ids: { tenantId: string;
     if (run.on_row_error === 'abort' && c.rejected > 0) {
       throw new ImportError('ROWS_REJECTED', `${c.rejected} rows were rejected and the import asks to abort on any; nothing was written`, { rejected: c.rejected });
     }
-    return { detected, read: c.read, valid: c.valid, rejected: c.rejected, timings: { read: readSeconds, checks: (performance.now() - started) / 1000 - readSeconds } };
+    return { done: true, cursor: { ...cursor, done: true }, detected, read: c.read, valid: c.valid, rejected: c.rejected, timings: { read: readSeconds, checks: (performance.now() - started) / 1000 - readSeconds } };
   });
 }
 
