@@ -74,8 +74,8 @@ it('resumes staging and merging after SIGKILL with exactly the expected rows and
     return r && r.phase === 'finished' ? r : undefined;
   }, { what: 'import finished after two restarts', timeoutMs: 180_000, intervalMs: 200 });
 
-  expect({ read: done.rowsRead, valid: done.rowsValid, rejected: done.rowsRejected, created: done.rowsCreated, updated: done.rowsUpdated, skipped: done.rowsSkipped })
-    .toEqual({ read: TOTAL, valid, rejected, created: valid, updated: 0, skipped: 0 });
+  expect({ read: done.rowsRead, valid: done.rowsValid, rejected: done.rowsRejected, created: done.rowsCreated, updated: done.rowsUpdated, unchanged: done.rowsUnchanged, skipped: done.rowsSkipped })
+    .toEqual({ read: TOTAL, valid, rejected, created: valid, updated: 0, unchanged: 0, skipped: 0 });
   expect(await Subscriber.count({ where: { tenantId: tenant.id } })).toBe(valid);
   expect(await Subscriber.count({ where: { tenantId: tenant.id, importId: run.id } })).toBe(valid);
   expect(await ImportRejection.count({ where: { tenantId: tenant.id, importId: run.id } })).toBe(rejected);
