@@ -13,6 +13,8 @@ import { ApiError, FieldError, sendProblem, toApiError, validationFailed } from 
 import { withIdempotency } from './idempotency';
 import { isDateTime, jsonTooDeep, MAX_JSON_DEPTH, nulErrors } from './input';
 import { approvalRoutes } from './routes/approvals';
+import { audienceRoutes } from './routes/audience';
+import { importRoutes } from './routes/imports';
 import { documentRoutes } from './routes/documents';
 import { auditRoutes } from './routes/audit';
 import { fileRoutes } from './routes/files';
@@ -59,6 +61,7 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
   const handlers: Handlers = {
     ...operationsRoutes(routeDeps), ...identityRoutes(routeDeps), ...auditRoutes(routeDeps), ...fileRoutes(routeDeps),
     ...approvalRoutes(routeDeps), ...purchasingRoutes(routeDeps), ...documentRoutes(routeDeps), ...reminderRoutes(routeDeps), ...jobRoutes(routeDeps),
+    ...audienceRoutes(routeDeps), ...importRoutes(routeDeps),
   };
   const byId = new Map(contract.operations.map((o) => [o.operationId, o]));
   const missing = contract.operations.filter((o) => !handlers[o.operationId]).map((o) => o.operationId);

@@ -25,7 +25,7 @@ export async function revertImport(
     const { rows: [r] } = await db.query<{ reverted_at: Date | null }>('SELECT reverted_at FROM imports WHERE tenant_id = $1 AND id = $2', [ids.tenantId, ids.importId]);
     if (run.dry_run) throw new ImportError('IMPORT_NOT_REVERTIBLE', 'A dry run wrote nothing to revert');
     if (r.reverted_at) throw new ImportError('IMPORT_NOT_REVERTIBLE', 'The import is reverted already');
-    if (run.phase !== 'finished') throw new ImportError('IMPORT_NOT_REVERTIBLE', `The import is ${run.phase}: only a finished import can be reverted`);
+    if (run.phase !== 'finished' && run.phase !== 'cancelled') throw new ImportError('IMPORT_NOT_REVERTIBLE', `The import is ${run.phase}: only a finished or cancelled import can be reverted`);
     const result = await importTarget(run.target).revert(db, { tenantId: ids.tenantId, importId: ids.importId, created: run.rows_created });
     // The before-images held personal data only for this; they go.
     await db.query('DELETE FROM import_before_images WHERE tenant_id = $1 AND import_id = $2', [ids.tenantId, ids.importId]);
