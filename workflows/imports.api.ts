@@ -31,6 +31,8 @@ export interface ImportInput {
   /** Who asked (the end event names them). */
   by: CommandAuthor;
   caller: ImportCaller;
+  /** History events per run before continuing as new (the batch kit's default, 2,000, when absent). */
+  historyBudget?: number;
   /** Set by continue-as-new: the phase the run was in and where its batch stands. */
   resume?: { phase: 'staging'; batch: BatchResume<ImportStageCursor> } | { phase: 'merging'; batch: BatchResume<null> };
 }

@@ -54,6 +54,7 @@ export async function importWorkflow(input: ImportInput): Promise<ImportOutcome>
     const result = await runBatch<ImportCursor, { cursor: ImportCursor; done: boolean }>({
       resume: resume ? { cursor: first, paused: false } : undefined,
       control,
+      historyBudget: base.historyBudget,
       async chunk(at) {
         const cur = at ?? first;
         if (cur.phase === 'staging') {

@@ -3,7 +3,10 @@
 // cancel, revert, permissions and tenant isolation.
 import { randomUUID } from 'node:crypto';
 import { parse } from 'csv-parse/sync';
-import { AuditEvent, ImportRun, Subscriber } from '../../db';
+import { AuditEvent, ImportRun, StoredFile, Subscriber } from '../../db';
+import type { importWorkflow } from '../../workflows/imports';
+import { IMPORTS_TASK_QUEUE } from '../../workflows/imports.api';
+import { STATUS } from '../../workflows/search-attributes';
 import { startTestApp, TestApp } from '../helpers/app';
 import { buildCaller } from '../helpers/factories';
 import { waitFor } from '../helpers/wait';
@@ -195,6 +198,48 @@ describe('runs', () => {
     expect(await Subscriber.count({ where: { tenantId: tenant.id } })).toBe(2);
     expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'imports.import.reverted', entityId: again.id } })).toBe(0);
   });
+});
+
+describe('the workflow', () => {
+  it('keeps its history within budget by continuing as new, in staging and in merging, and ends with exact counts and Status', async () => {
+    const { key, tenant, user } = await buildCaller(IMPORTER);
+    const lines = ['E-mail,Name,Plan'];
+    for (let i = 0; i < 20_000; i++) lines.push(`h${i}@x.com,H ${i},free`);
+    const fileId = await upload(key, lines.join('\n'));
+    const file = (await StoredFile.findOne({ where: { tenantId: tenant.id, id: fileId } }))!;
+    const id = randomUUID();
+    const workflowId = `imports:${tenant.id}:${id}`;
+    await ImportRun.create({
+      tenantId: tenant.id, id, target: 'subscribers', fileId, fileSha256: file.sha256, fileName: file.filename, fileSize: Number(file.size), templateId: null,
+      templateVersion: null, source: {}, columns: COLUMNS as never, keyField: 'email', mergeStrategy: 'merge', workflowId, createdBy: user.id,
+    });
+    const budget = 12;
+    const handle = await app.client.workflow.start<typeof importWorkflow>('importWorkflow', {
+      taskQueue: IMPORTS_TASK_QUEUE, workflowId,
+      args: [{ tenantId: tenant.id, importId: id, by: { actor: { type: 'user', id: user.id }, requestId: null }, caller: { fromRoles: ['*'], scopes: null }, historyBudget: budget }],
+    });
+    expect(await handle.result()).toEqual({ phase: 'finished' });
+    const run = (await ImportRun.findOne({ where: { tenantId: tenant.id, id } }))!;
+    expect([run.rowsRead, run.rowsValid, run.rowsCreated, run.rowsUpdated, run.rowsUnchanged]).toEqual([20_000, 20_000, 20_000, 0, 0]);
+    expect(await Subscriber.count({ where: { tenantId: tenant.id } })).toBe(20_000);
+
+    // Walk the chain of runs from the first: each within the budget (plus the chunk that crossed it), ended by continue-as-new but the last.
+    const phases: string[] = [];
+    let runId: string | undefined = handle.firstExecutionRunId;
+    while (runId) {
+      const history: Awaited<ReturnType<typeof handle.fetchHistory>> = await app.client.workflow.getHandle(workflowId, runId).fetchHistory();
+      const events: NonNullable<typeof history.events> = history.events ?? [];
+      expect(events.length).toBeLessThanOrEqual(budget + 15);
+      const started = events[0].workflowExecutionStartedEventAttributes!;
+      const input = (await app.client.options.loadedDataConverter.payloadConverter.fromPayload(started.input!.payloads![0])) as { resume?: { phase: string } };
+      phases.push(input.resume?.phase ?? 'start');
+      runId = events[events.length - 1].workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+    }
+    expect(phases.length).toBeGreaterThan(2);
+    expect(phases).toContain('staging');
+    expect(phases).toContain('merging');
+    expect((await handle.describe()).typedSearchAttributes.get(STATUS)).toBe('finished');
+  }, 120_000);
 });
 
 describe('permissions and tenants', () => {
