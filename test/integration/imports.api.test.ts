@@ -3,12 +3,12 @@
 // cancel, revert, permissions and tenant isolation.
 import { randomUUID } from 'node:crypto';
 import { parse } from 'csv-parse/sync';
-import { AuditEvent, ImportRun, StoredFile, Subscriber } from '../../db';
+import { AuditEvent, ImportRun, Role, StoredFile, Subscriber, User } from '../../db';
 import type { importWorkflow } from '../../workflows/imports';
 import { IMPORTS_TASK_QUEUE } from '../../workflows/imports.api';
 import { STATUS } from '../../workflows/search-attributes';
 import { startTestApp, TestApp } from '../helpers/app';
-import { buildCaller } from '../helpers/factories';
+import { buildApiKey, buildCaller } from '../helpers/factories';
 import { waitFor } from '../helpers/wait';
 
 let app: TestApp;
@@ -257,6 +257,23 @@ describe('permissions and tenants', () => {
     const { key: reverter } = await buildCaller(['imports.revert', 'imports.read'], tenant);
     expect((await app.call('post', `/v1/imports/${run.id}/revert`, reverter).expect(403)).body.permission).toBe('audience.import');
     expect(await ImportRun.count({ where: { tenantId: tenant.id } })).toBe(1);
+  });
+
+  it('imports users with what the importing key may grant: its scopes travel with the workflow', async () => {
+    const { tenant, user } = await buildCaller(['*']);
+    await Role.create({ id: randomUUID(), tenantId: tenant.id, key: 'viewer', title: 'Viewer', permissions: ['files.read'] });
+    await Role.create({ id: randomUUID(), tenantId: tenant.id, key: 'auditor', title: 'Auditor', permissions: ['audit.read'] });
+    // The user holds '*', the key only these: it may grant viewer (files.read), not auditor (audit.read).
+    const key = await buildApiKey(user, { scopes: ['imports.*', 'files.*', 'identity.users.manage'] });
+    const fileId = await upload(key, 'email,name,roles\nvi@x.com,Vi,viewer\nau@x.com,Au,auditor\n');
+    const res = await app.call('post', '/v1/imports', key).send({
+      fileId, target: 'users', columns: [{ source: 'email', field: 'email' }, { source: 'name', field: 'name' }, { source: 'roles', field: 'roles', transforms: [{ op: 'split', separator: ' ' }] }],
+    }).expect(202);
+    const run = await finished(key, res.body.id);
+    expect(run).toMatchObject({ phase: 'finished', counts: { created: 1, rejected: 1 } });
+    const rejections = await app.call('get', `/v1/imports/${run.id}/rejections`, key).expect(200);
+    expect(rejections.body.items).toEqual([expect.objectContaining({ row: 3, code: 'NOT_PERMITTED' })]);
+    expect(await User.count({ where: { tenantId: tenant.id, email: 'au@x.com' } })).toBe(0);
   });
 
   it('never shows another tenant\'s runs, templates or files', async () => {
