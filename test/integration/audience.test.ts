@@ -127,6 +127,26 @@ describe('lists', () => {
   });
 });
 
+describe('list bad input', () => {
+  it('answers 400, 404 and 409 for what lists cannot take, changing nothing', async () => {
+    const { key, tenant } = await buildCaller(['audience.*']);
+    const a = await app.call('post', '/v1/lists', key).send({ name: 'A' }).expect(201);
+    await app.call('post', '/v1/lists', key).send({ name: 'B' }).expect(201);
+    await app.call('get', '/v1/lists?limit=0', key).expect(400);
+    await app.call('get', '/v1/lists/not-a-uuid', key).expect(400);
+    await app.call('patch', `/v1/lists/${a.body.id}`, key).send({}).expect(400);
+    await app.call('patch', `/v1/lists/${a.body.id}`, key).send({ name: 'A', colour: 'red' }).expect(400);
+    expect((await app.call('patch', `/v1/lists/${a.body.id}`, key).send({ name: 'b' }).expect(409)).body.code).toBe('ALREADY_EXISTS');
+    await app.call('patch', `/v1/lists/${randomUUID()}`, key).send({ name: 'C' }).expect(404);
+    await app.call('delete', `/v1/lists/${randomUUID()}`, key).expect(404);
+    await app.call('post', `/v1/lists/${a.body.id}/members/remove`, key).send({}).expect(400);
+    await app.call('post', `/v1/lists/${a.body.id}/members/remove`, key).send({ subscriberIds: ['nope'] }).expect(400);
+    await app.call('post', `/v1/lists/${randomUUID()}/members/remove`, key).send({ emails: ['a@x.com'] }).expect(404);
+    expect((await app.call('get', `/v1/lists/${a.body.id}`, key).expect(200)).body.name).toBe('A');
+    expect(await auditsOf(tenant.id, 'audience.list.updated')).toBe(0);
+  });
+});
+
 describe('permissions and tenants', () => {
   it('needs audience.read to read, audience.write to change, audience.erase to erase', async () => {
     const { key: admin, tenant } = await buildCaller(['audience.*']);

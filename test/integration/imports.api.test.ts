@@ -200,6 +200,24 @@ describe('runs', () => {
   });
 });
 
+describe('bad input on reads', () => {
+  it('answers 400 for malformed filters and ids and 404 for what is not there', async () => {
+    const { key } = await buildCaller(IMPORTER);
+    await app.call('get', '/v1/imports?phase=sleeping', key).expect(400);
+    await app.call('get', '/v1/imports?dryRun=maybe', key).expect(400);
+    await app.call('get', '/v1/imports/not-a-uuid', key).expect(400);
+    await app.call('get', `/v1/imports/${randomUUID()}`, key).expect(404);
+    await app.call('post', `/v1/imports/${randomUUID()}/cancel`, key).expect(404);
+    await app.call('post', `/v1/imports/${randomUUID()}/revert`, key).expect(404);
+    await app.call('get', `/v1/imports/${randomUUID()}/rejections.csv`, key).expect(404);
+    await app.call('get', '/v1/import-templates?target=nowhere', key).expect(400);
+    await app.call('get', `/v1/import-templates/${randomUUID()}/versions`, key).expect(404);
+    await app.call('delete', `/v1/import-templates/${randomUUID()}`, key).expect(404);
+    await app.call('put', `/v1/import-templates/${randomUUID()}`, key).send({ name: 'X', target: 'subscribers', columns: COLUMNS }).expect(404);
+    await app.call('put', `/v1/import-templates/${randomUUID()}`, key).send({ name: 'X', target: 'subscribers', columns: [] }).expect(400);
+  });
+});
+
 describe('the workflow', () => {
   it('keeps its history within budget by continuing as new, in staging and in merging, and ends with exact counts and Status', async () => {
     const { key, tenant, user } = await buildCaller(IMPORTER);
