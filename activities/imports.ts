@@ -3,7 +3,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { PermissionSet } from '../api/permissions';
 import { ImportRun } from '../db';
-import { finishImport, isImportError, mergeImportChunk, stageImportChunk, type ImportCounts } from '../domains/imports';
+import { finishImport, isImportError, mergeImportChunk, stageImportChunk, type ImportCounts } from '../domains/imports/pipeline';
 import type { ByteSource } from '../domains/imports/source';
 import type { CommandAuthor } from '../lib/audit';
 import { heartbeating } from '../lib/batch';

@@ -18,7 +18,7 @@ import ExcelJS from 'exceljs';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { createSequelize, ImportRun, Tenant } from '../../db';
 import { migrate } from '../../db/migrate';
-import { finishImport, mergeImport, stageImport, stagingTable } from '../../domains/imports';
+import { finishImport, mergeImport, stageImport, stagingTable } from '../../domains/imports/pipeline';
 import { withClient } from '../../domains/imports/pg';
 import type { ColumnMapping, MergeStrategy } from '../../domains/imports/types';
 import { freePort, startEmbeddedPostgres } from '../../scripts/stack';

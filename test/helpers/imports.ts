@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Sequelize } from 'sequelize';
 import { ImportRun, Subscriber, SubscriberList, Tenant } from '../../db';
-import { finishImport, mergeImport, stageImport } from '../../domains/imports';
+import { finishImport, mergeImport, stageImport } from '../../domains/imports/pipeline';
 import type { ByteSource } from '../../domains/imports/source';
 import type { StageOptions } from '../../domains/imports/staging';
 import type { PermissionCheck } from '../../domains/imports/targets/types';

@@ -3,7 +3,7 @@
 import ExcelJS from 'exceljs';
 import yazl from 'yazl';
 import { createSequelize, ImportRejection, ImportRun } from '../../db';
-import { ImportError, stageImport, stagingTable } from '../../domains/imports';
+import { ImportError, stageImport, stagingTable } from '../../domains/imports/pipeline';
 import type { StageCursor } from '../../domains/imports/staging';
 import { buildTenant } from '../helpers/factories';
 import { createRun, fileSource, runImport, subscribersOf } from '../helpers/imports';

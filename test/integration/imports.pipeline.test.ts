@@ -3,7 +3,7 @@
 import { parse } from 'csv-parse/sync';
 import { ImportBeforeImage, ImportRejection, ImportRun, ListMember, Subscriber } from '../../db';
 import { createSequelize } from '../../db';
-import { finishImport, ImportError, mergeImport, rejectionsCsv, revertImport, stageImport } from '../../domains/imports';
+import { finishImport, ImportError, mergeImport, rejectionsCsv, revertImport, stageImport } from '../../domains/imports/pipeline';
 import { buildTenant } from '../helpers/factories';
 import { buildList, createRun, fileSource, runImport, subscribersOf } from '../helpers/imports';
 

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { PermissionSet } from '../../api/permissions';
 import { createSequelize, ImportRejection, Role, User, UserRole } from '../../db';
-import { ImportError, revertImport } from '../../domains/imports';
+import { ImportError, revertImport } from '../../domains/imports/pipeline';
 import { buildTenant } from '../helpers/factories';
 import { runImport } from '../helpers/imports';
 

@@ -1,4 +1,5 @@
-// The imports domain: what activities and routes call (see the README's Imports section for the flow).
+// The import pipeline: what activities, commands and tests call (README, Imports). domains/imports/index.ts
+// stays free for the domain's registration (defineDomain on the structure branch).
 export { IMPORT_ERROR_STATUS, ImportError, isImportError, type ImportErrorCode } from './errors';
 export { assertValidMapping, bindMapping, mappingProblems, type MappingProblem } from './mapping/compile';
 export { finishImport, mergeImport, mergeImportChunk, type ImportEnd, type MergeOptions, type MergeProgress } from './merge';
