@@ -12,7 +12,7 @@ import { killAllWorkers, killWorker, spawnWorker } from '../helpers/worker-proce
 
 let app: TestApp;
 const ENV = {
-  WORKER_QUEUES: 'imports', IMPORT_CHUNK_MS: '1500', IMPORT_STAGE_CHUNK_ROWS: '2000', IMPORT_MERGE_CHUNK_ROWS: '2000', IMPORT_MERGE_CONCURRENCY: '1',
+  WORKER_QUEUES: 'imports', IMPORT_CHUNK_MS: '400', IMPORT_STAGE_CHUNK_ROWS: '2000', IMPORT_MERGE_CHUNK_ROWS: '2000', IMPORT_MERGE_CONCURRENCY: '1',
 };
 const startWorker = () => spawnWorker(ENV);
 
@@ -48,16 +48,23 @@ it('resumes staging and merging after SIGKILL with exactly the expected rows and
     { fileId: upload.body.id, target: 'subscribers', columns: [{ source: 'email', field: 'email' }, { source: 'name', field: 'name' }, { source: 'plan', field: 'attributes.plan' }], mergeStrategy: 'merge' },
   );
 
-  // Mid-staging: some rows read, far from all.
+  // Mid-staging, past the first staging activity (so the retry has a heartbeated cursor to resume from).
   await waitFor(async () => {
     const r = await ImportRun.findOne({ where: { tenantId: tenant.id, id: run.id } });
     if (r && ['failed', 'finished'].includes(r.phase)) throw new Error(`ended too early: ${JSON.stringify(r.get())}`);
-    return r && r.phase === 'parsing' && r.rowsRead >= 20_000 && r.rowsRead <= 150_000;
-  }, { what: 'staging part-way', timeoutMs: 120_000, intervalMs: 25 });
+    return r && r.phase === 'parsing' && r.rowsRead >= 60_000 && r.rowsRead <= 160_000;
+  }, { what: 'staging part-way', timeoutMs: 120_000, intervalMs: 10 });
   await killWorker(worker);
   const frozenStage = (await ImportRun.findOne({ where: { tenantId: tenant.id, id: run.id } }))!;
   expect(frozenStage.rowsRead).toBeLessThan(TOTAL);
   worker = startWorker();
+  // The retry reads on from the cursor its killed attempt heartbeated (the rows since it are read again, the
+  // staging beyond it trimmed): its first committed chunk counts on from there, not from the start of the file.
+  const resumedAt = await waitFor(async () => {
+    const r = (await ImportRun.findOne({ where: { tenantId: tenant.id, id: run.id } }))!;
+    return r.rowsRead !== frozenStage.rowsRead && r.rowsRead;
+  }, { what: 'staging resumed', timeoutMs: 60_000, intervalMs: 5 });
+  expect(resumedAt).toBeGreaterThan(20_000);
 
   // Mid-merge: some rows created, far from all.
   await waitFor(async () => {
