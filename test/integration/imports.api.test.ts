@@ -166,6 +166,9 @@ describe('runs', () => {
     const fileId = await upload(key, lines.join('\n'));
     const started = await app.call('post', '/v1/imports', key).send({ fileId, target: 'subscribers', columns: COLUMNS }).expect(202);
     await waitFor(async () => (await ImportRun.findOne({ where: { tenantId: tenant.id, id: started.body.id } }))!.rowsRead > 0, { what: 'reading started', intervalMs: 20 });
+    // The file cannot be deleted while the import reads it.
+    const busy = await app.call('delete', `/v1/files/${fileId}`, key).expect(409);
+    expect(busy.body).toMatchObject({ code: 'DEPENDENCY_EXISTS', count: 1 });
     const cancelled = await app.call('post', `/v1/imports/${started.body.id}/cancel`, key).expect(200);
     expect(cancelled.body.phase).toBe('cancelled');
     const after = await app.call('get', `/v1/imports/${started.body.id}`, key).expect(200);
