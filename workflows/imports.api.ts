@@ -7,7 +7,7 @@ export const IMPORTS_TASK_QUEUE = 'docket-imports';
 export const IMPORTS_DOMAIN = 'imports';
 
 /** The importing credential's permissions, as the API resolved them (the users target grants no more than these). */
-export interface ImportCaller {
+export interface CallerPermissions {
   fromRoles: string[];
   scopes: string[] | null;
 }
@@ -30,7 +30,7 @@ export interface ImportInput {
   importId: string;
   /** Who asked (the end event names them). */
   by: CommandAuthor;
-  caller: ImportCaller;
+  caller: CallerPermissions;
   /** History events per run before continuing as new (the batch kit's default, 2,000, when absent). */
   historyBudget?: number;
   /** Set by continue-as-new: the phase the run was in and where its batch stands. */
