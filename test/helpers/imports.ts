@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import ExcelJS from 'exceljs';
 import type { Sequelize } from 'sequelize';
 import { ImportRun, Subscriber, SubscriberList, Tenant } from '../../db';
 import { finishImport, mergeImport, stageImport } from '../../domains/imports/pipeline';
@@ -55,4 +56,14 @@ export const subscribersOf = async (tenant: Tenant) =>
 
 export async function buildList(tenant: Tenant, name: string): Promise<SubscriberList> {
   return SubscriberList.create({ tenantId: tenant.id, id: randomUUID(), name });
+}
+
+/** An XLSX workbook with these sheets (name → rows, the first its header). */
+export async function xlsx(sheets: Record<string, unknown[][]>): Promise<Buffer> {
+  const wb = new ExcelJS.Workbook();
+  for (const [name, rows] of Object.entries(sheets)) {
+    const ws = wb.addWorksheet(name);
+    for (const r of rows) ws.addRow(r);
+  }
+  return Buffer.from(await wb.xlsx.writeBuffer());
 }

@@ -9,6 +9,7 @@ import { IMPORTS_TASK_QUEUE } from '../../workflows/imports.api';
 import { STATUS } from '../../workflows/search-attributes';
 import { startTestApp, TestApp } from '../helpers/app';
 import { buildApiKey, buildCaller } from '../helpers/factories';
+import { xlsx } from '../helpers/imports';
 import { waitFor } from '../helpers/wait';
 
 let app: TestApp;
@@ -149,6 +150,23 @@ describe('runs', () => {
     await post({ fileId: 'nope' }).expect(400);
     expect(await ImportRun.count({ where: { tenantId: tenant.id } })).toBe(0);
     expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'imports.import.requested' } })).toBe(0);
+  });
+
+  it('imports an XLSX (told by its content, whatever its name); one whose header lacks a mapped column fails with MISSING_COLUMNS', async () => {
+    const { key, tenant } = await buildCaller(IMPORTER);
+    const good = await xlsx({ Contacts: [['E-mail', 'Name', 'Plan'], ['x@x.com', 'X', 'Pro'], ['y@x.com', 'Y', 'free']] });
+    const goodId = (await app.call('post', '/v1/files', key).attach('file', good, { filename: 'export.csv', contentType: 'text/csv' }).expect(201)).body.id;
+    const ok = await app.call('post', '/v1/imports', key).send({ fileId: goodId, target: 'subscribers', columns: COLUMNS }).expect(202);
+    const done = await finished(key, ok.body.id);
+    expect(done).toMatchObject({ phase: 'finished', counts: { read: 2, created: 2 }, detected: { format: 'xlsx', sheet: 'Contacts' } });
+    const bad = await xlsx({ Contacts: [['Mail', 'Name'], ['z@x.com', 'Z']] });
+    const badId = (await app.call('post', '/v1/files', key).attach('file', bad, { filename: 'export.xlsx', contentType: 'application/octet-stream' }).expect(201)).body.id;
+    // An XLSX's header is read by the workflow, not the API (unpacking is work the file's size decides).
+    const started = await app.call('post', '/v1/imports', key).send({ fileId: badId, target: 'subscribers', columns: COLUMNS }).expect(202);
+    const failed = await finished(key, started.body.id);
+    expect(failed).toMatchObject({ phase: 'failed', error: { code: 'MISSING_COLUMNS' } });
+    expect(failed.error.message).toMatch(/E-mail/);
+    expect(await Subscriber.count({ where: { tenantId: tenant.id } })).toBe(2);
   });
 
   it('onRowError abort fails the run with ROWS_REJECTED and writes nothing', async () => {

@@ -1,12 +1,11 @@
 // Files as people send them: XLSX (a sheet by name), every encoding, an Excel CSV export (semicolons, BOM, CRLF,
 // multi-line cells), bytes that do not decode, a zip bomb; and a staging that resumes mid-file without staging twice.
-import ExcelJS from 'exceljs';
 import yazl from 'yazl';
 import { createSequelize, ImportRejection, ImportRun } from '../../db';
 import { ImportError, stageImport, stagingTable } from '../../domains/imports/pipeline';
 import type { StageCursor } from '../../domains/imports/staging';
 import { buildTenant } from '../helpers/factories';
-import { createRun, fileSource, runImport, subscribersOf } from '../helpers/imports';
+import { createRun, fileSource, runImport, subscribersOf, xlsx } from '../helpers/imports';
 
 const sequelize = createSequelize(process.env.DATABASE_URL!);
 afterAll(() => sequelize.close());
@@ -23,14 +22,6 @@ async function errorOf(p: Promise<unknown>): Promise<ImportError> {
   throw new Error('no ImportError');
 }
 
-async function xlsx(sheets: Record<string, unknown[][]>): Promise<Buffer> {
-  const wb = new ExcelJS.Workbook();
-  for (const [name, rows] of Object.entries(sheets)) {
-    const ws = wb.addWorksheet(name);
-    for (const r of rows) ws.addRow(r);
-  }
-  return Buffer.from(await wb.xlsx.writeBuffer());
-}
 
 describe('XLSX', () => {
   it('reads the sheet asked for by name, with numbers, dates, formulas and rich text as text', async () => {
