@@ -45,6 +45,12 @@ export interface Config {
   secretsKey: Buffer;
   /** Audit export paging: rows per page, and an optional pause between pages to spare the database. */
   auditExport: { pageSize: number; pagePauseMs: number };
+  /**
+   * Imports: the largest file accepted (413 above it), the most bytes an XLSX may unpack to (zip bombs fail with
+   * FILE_TOO_LARGE), how long one staging/merging activity runs before the workflow's cancel point, rows per
+   * committed staging chunk, staged rows per merge transaction and merge transactions at once.
+   */
+  imports: { maxFileBytes: number; maxUncompressedBytes: number; chunkMs: number; stageRows: number; mergeRows: number; mergeConcurrency: number };
   /** Idempotency keys older than this are forgotten (a housekeeping job purges them). */
   idempotencyTtlHours: number;
   /** PDF rendering in the worker: Chromium binary, pages in the pool, deadline per render, batch chunk size. */
@@ -198,5 +204,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auditExport: { pageSize: Math.max(1, int(env, 'AUDIT_EXPORT_PAGE_SIZE', 2000)), pagePauseMs: int(env, 'AUDIT_EXPORT_PAGE_PAUSE_MS', 0) },
     reconcileStartsGraceSeconds: int(env, 'RECONCILE_STARTS_GRACE_SECONDS', 60),
     reconcileStartsEverySeconds: Math.max(1, int(env, 'RECONCILE_STARTS_EVERY_SECONDS', 60)),
+    imports: {
+      maxFileBytes: Math.max(1, int(env, 'IMPORT_MAX_FILE_BYTES', 1024 * 1024 * 1024)),
+      maxUncompressedBytes: Math.max(1, int(env, 'IMPORT_MAX_UNCOMPRESSED_BYTES', 1024 * 1024 * 1024)),
+      chunkMs: Math.max(100, int(env, 'IMPORT_CHUNK_MS', 20_000)),
+      stageRows: Math.max(1, int(env, 'IMPORT_STAGE_CHUNK_ROWS', 50_000)),
+      mergeRows: Math.max(1, int(env, 'IMPORT_MERGE_CHUNK_ROWS', 25_000)),
+      mergeConcurrency: Math.max(1, int(env, 'IMPORT_MERGE_CONCURRENCY', 2)),
+    },
   };
 }

@@ -25,4 +25,14 @@ export interface ActivityDeps {
   reconcileStartsGraceMs?: number;
   /** The workflows whose lost starts the reconciler recovers: what the domains declare (createActivities fills it). */
   startIntents?: Readonly<Record<string, StartIntentRow>>;
+  /** Imports: how long one staging or merging activity runs before it hands back to the workflow (its cancel point). */
+  importChunkMs?: number;
+  /** Imports: rows per committed staging chunk (and heartbeat). */
+  importStageRows?: number;
+  /** Imports: staged rows per merge transaction. */
+  importMergeRows?: number;
+  /** Imports: merge transactions at once. */
+  importMergeConcurrency?: number;
+  /** Imports, XLSX: the most uncompressed bytes read (zip bombs fail with FILE_TOO_LARGE). */
+  importMaxUncompressedBytes?: number;
 }

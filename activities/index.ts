@@ -47,6 +47,8 @@ export function activityDepsFromConfig(config: Config, logger: Logger): Activity
     renderer: rendererFromConfig(config, logger), batchConcurrency: config.documents.poolSize,
     webhookTimeoutMs: config.webhookTimeoutMs, idempotencyTtlHours: config.idempotencyTtlHours,
     allowPrivateNetworks: config.outboundAllowPrivateNetworks, reconcileStartsGraceMs: config.reconcileStartsGraceSeconds * 1000,
+    importChunkMs: config.imports.chunkMs, importStageRows: config.imports.stageRows, importMergeRows: config.imports.mergeRows,
+    importMergeConcurrency: config.imports.mergeConcurrency, importMaxUncompressedBytes: config.imports.maxUncompressedBytes,
   };
 }
 

@@ -9,12 +9,14 @@ import { initLinkModels } from './models/links';
 import { initSystemModels } from './models/system';
 
 export * from './models/approvals';
+export * from './models/audience';
 export * from './models/audit';
 export * from './models/deliveries';
 export * from './models/documents';
 export * from './models/files';
 export * from './models/idempotency';
 export * from './models/identity';
+export * from './models/imports';
 export * from './models/jobs';
 export * from './models/links';
 export * from './models/purchasing';

@@ -2,15 +2,17 @@
 // queues and activities, the API registers their routes. Adding a domain is one line here (and its
 // workflows in workflows/index.ts, the bundle's entry).
 import { approvals } from './approvals';
+import { audience } from './audience';
 import { audit } from './audit';
 import { documents } from './documents';
 import { files } from './files';
 import { identity } from './identity';
+import { imports } from './imports';
 import { jobs } from './jobs';
 import { purchasing } from './purchasing';
 import { reminders } from './reminders';
 import { system } from './system';
 
-export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, system] as const;
+export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, audience, imports, system] as const;
 
 export type Domain = (typeof DOMAINS)[number];

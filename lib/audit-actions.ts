@@ -53,6 +53,23 @@ export const AUDIT_ACTIONS = {
   'jobs.run.cancel_requested': 'Cancelling a running job run was requested',
   'system.job_schedule.orphan_removed': 'A job schedule Temporal held without its row (the API stopped between creating it and committing the row) was deleted by the start reconciler',
   'system.workflow.start_recovered': 'A workflow whose start was lost (the API stopped between writing its row and starting it) was started by the start reconciler',
+  'audience.subscriber.created': 'A subscriber was added',
+  'audience.subscriber.updated': 'A subscriber\'s name, status or attributes changed',
+  'audience.subscriber.deleted': 'A subscriber was deleted',
+  'audience.subscriber.erased': 'A subscriber\'s personal data was erased (deliveries to it kept, anonymised)',
+  'audience.list.created': 'A list was created',
+  'audience.list.updated': 'A list\'s name or description changed',
+  'audience.list.deleted': 'A list was deleted (its subscribers stay)',
+  'audience.list.members_added': 'Subscribers were added to a list',
+  'audience.list.members_removed': 'Subscribers were removed from a list',
+  'imports.template.created': 'A mapping template was created',
+  'imports.template.updated': 'A mapping template was edited (a new version)',
+  'imports.template.deleted': 'A mapping template was deleted',
+  'imports.import.requested': 'An import (or dry run) of a file was started',
+  'imports.import.finished': 'An import finished (its counts in after)',
+  'imports.import.failed': 'An import failed (its error in after)',
+  'imports.import.cancelled': 'An import was cancelled (rows merged before the cancel stay)',
+  'imports.import.reverted': 'An import was reverted: the rows it created deleted, the fields it overwrote restored',
 } as const;
 
 export type AuditAction = keyof typeof AUDIT_ACTIONS;

@@ -31,7 +31,8 @@ export interface BlobStore {
   publish(staged: StagedBlob): Promise<void>;
   /** Drops staged bytes that were not published (safe to call after publish). */
   discard(staged: StagedBlob): Promise<void>;
-  open(sha256: string): Readable;
+  /** The bytes from offset `start` on (0 by default): a resumed import reads on where it stopped (S3: a Range GET). */
+  open(sha256: string, start?: number): Readable;
   remove(sha256: string): Promise<void>;
   /** A private scratch folder for partial files; shared by workers that share the store. */
   readonly scratchDir: string;
@@ -90,8 +91,8 @@ export class DiskBlobStore implements BlobStore {
     await fs.rm(staged.location, { force: true });
   }
 
-  open(sha256: string): Readable {
-    return createReadStream(this.pathOf(sha256));
+  open(sha256: string, start = 0): Readable {
+    return createReadStream(this.pathOf(sha256), { start });
   }
 
   async remove(sha256: string): Promise<void> {

@@ -5,3 +5,4 @@ export { documentBatchWorkflow, documentPreviewWorkflow, documentWorkflow } from
 export { reminderWorkflow } from './reminders';
 export { jobRunWorkflow } from './jobs';
 export { reconcileStartsWorkflow } from './system';
+export { importWorkflow } from './imports';

@@ -23,8 +23,8 @@ export interface IdentityDeps {
 
 export const ROLE_INCLUDE = [{ model: Role, as: 'roles', through: { attributes: [] } }];
 
-/** Keys of pg_advisory_xact_lock(class, hashtext(tenant)): one identity change per tenant at a time. */
-const IDENTITY_LOCK_CLASS = 727_275;
+/** Keys of pg_advisory_xact_lock(class, hashtext(tenant)): one identity change per tenant at a time (imports of users take it too). */
+export const IDENTITY_LOCK_CLASS = 727_275;
 export const MANAGE_OTHERS_KEYS = 'identity.apikeys.manage_others';
 
 const permissionsOf = (roles: readonly Role[]): string[] => roles.flatMap((r) => r.permissions);

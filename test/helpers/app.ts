@@ -80,6 +80,8 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
           allowPrivateNetworks: true,
           email: createEmailSender({ smtpUrl: wopts.smtpUrl, from: 'docket@example.test' }),
           renderer, batchConcurrency: config.documents.poolSize,
+          importChunkMs: config.imports.chunkMs, importStageRows: config.imports.stageRows, importMergeRows: config.imports.mergeRows,
+          importMergeConcurrency: config.imports.mergeConcurrency, importMaxUncompressedBytes: config.imports.maxUncompressedBytes,
         }),
         bundlePath: process.env.DOCKET_TEST_BUNDLE,
       });

@@ -1,11 +1,13 @@
 // The API process SIGKILLed between committing a row and starting its workflow (an audit export, a
-// purchase-order submit, a reminder, a document, a document batch): the rows and their start intents are left with no workflow, and the
+// purchase-order submit, a reminder, a document, a document batch, an import): the rows and their start intents are left with no workflow, and the
 // start reconciler — a system Schedule run by a real worker process — starts exactly one workflow for each,
 // after which what the user sees ends as it would have without the crash. A job schedule is made the other
 // way round (in Temporal, then its row committed): killed in between, the schedule left without a row is deleted.
 import { randomUUID } from 'node:crypto';
 import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
-import { AuditEvent, AuditExport, Document, DocumentBatch, JobSchedule, Notification, PurchaseOrder, Reminder, Role, UserRole, WorkflowStartIntent } from '../../db';
+import {
+  AuditEvent, AuditExport, Document, DocumentBatch, ImportRun, JobSchedule, Notification, PurchaseOrder, Reminder, Role, Subscriber, UserRole, WorkflowStartIntent,
+} from '../../db';
 import { freePort } from '../../scripts/stack';
 import { RECONCILE_STARTS_SCHEDULE_ID } from '../../workflows/system.api';
 import { killAllApiProcesses, startApiProcess, waitForHealth } from '../helpers/api-process';
@@ -71,6 +73,7 @@ it('starts exactly one workflow for each row whose start the API died before mak
   const template = (await app.call('post', '/v1/document-templates', admin).send({
     code: 'crash-note', name: 'Note', parts: { base: '<p>{{ n }}</p>' },
   }).expect(201)).body as { code: string };
+  const csv = (await app.call('post', '/v1/files', admin).attach('file', Buffer.from('email,name\nada@example.com,Ada\nbob@example.com,Bob\n'), { filename: 'contacts.csv', contentType: 'text/csv' }).expect(201)).body as { id: string };
 
   // Each command to an API that dies between its commit and its start (one process each).
   await crashingRequest('/v1/audit-exports', admin, {});
@@ -79,6 +82,7 @@ it('starts exactly one workflow for each row whose start the API died before mak
   await crashingRequest(`/v1/purchase-orders/${po.id}/submit`, admin, {});
   const dueAt = new Date(Date.now() + 8_000).toISOString();
   await crashingRequest('/v1/reminders', admin, { subject: 'after the crash', channels: ['in_app'], recipients: { users: [user.id] }, dueAt });
+  await crashingRequest('/v1/imports', admin, { fileId: csv.id, target: 'subscribers', columns: [{ source: 'email', field: 'email' }, { source: 'name', field: 'name' }] });
   await crashingRequest('/v1/job-schedules', admin, { name: 'never committed', jobType: 'housekeeping.expired_keys', cron: '0 3 * * *' });
 
   // What the crash left: each row committed with its start intent, and no workflow anywhere.
@@ -87,10 +91,11 @@ it('starts exactly one workflow for each row whose start the API died before mak
   const reminder = (await Reminder.findOne({ where: { tenantId: tenant.id } }))!;
   const doc = (await Document.findOne({ where: { tenantId: tenant.id, batchId: null } }))!;
   const batch = (await DocumentBatch.findOne({ where: { tenantId: tenant.id } }))!;
-  expect([exportRow.status, order.state, reminder.status, doc.status, batch.status]).toEqual(['queued', 'pending_approval', 'active', 'queued', 'queued']);
+  const run = (await ImportRun.findOne({ where: { tenantId: tenant.id } }))!;
+  expect([exportRow.status, order.state, reminder.status, doc.status, batch.status, run.phase]).toEqual(['queued', 'pending_approval', 'active', 'queued', 'queued', 'parsing']);
   const flow = (await app.call('get', `/v1/approval-flows/${order.approvalFlowId}`, admin).expect(200)).body as { id: string; status: string; workflowId: string };
   expect(flow.status).toBe('pending');
-  const workflowIds = [exportRow.workflowId!, flow.workflowId, reminder.workflowId, doc.workflowId, batch.workflowId];
+  const workflowIds = [exportRow.workflowId!, flow.workflowId, reminder.workflowId, doc.workflowId, batch.workflowId, run.workflowId];
   expect((await WorkflowStartIntent.findAll({ where: { workflowId: workflowIds } })).map((i) => i.workflowId).sort()).toEqual([...workflowIds].sort());
   for (const id of workflowIds) expect(await workflowExists(id)).toBe(false);
   // The job schedule: in Temporal, with no row (the transaction never committed), so not in the list either.
@@ -101,8 +106,8 @@ it('starts exactly one workflow for each row whose start the API died before mak
   expect(orphans).toHaveLength(1);
 
   // A worker serving the system queue makes sure of the reconciler's Schedule at boot (here every 2 s,
-  // acting on intents older than 1 s), and serves the three domains.
-  spawnWorker({ WORKER_QUEUES: 'system,audit,approvals,approval-notifications,reminders,documents', RECONCILE_STARTS_EVERY_SECONDS: '2', RECONCILE_STARTS_GRACE_SECONDS: '1' });
+  // acting on intents older than 1 s), and serves the domains.
+  spawnWorker({ WORKER_QUEUES: 'system,audit,approvals,approval-notifications,reminders,documents,imports', RECONCILE_STARTS_EVERY_SECONDS: '2', RECONCILE_STARTS_GRACE_SECONDS: '1' });
 
   // The document and both batch items are rendered, the batch done; the flow asks its approver, whose signature approves the order;
   // the reminder falls due and is delivered in the app.
@@ -118,6 +123,8 @@ it('starts exactly one workflow for each row whose start the API died before mak
   await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${po.id}`, admin).expect(200)).body.state === 'approved', { what: 'order approved', timeoutMs: 60_000 });
   await waitFor(async () => (await app.call('get', `/v1/reminders/${reminder.id}`, admin).expect(200)).body.status === 'completed', { what: 'reminder delivered', timeoutMs: 60_000 });
   expect(await Notification.count({ where: { tenantId: tenant.id, userId: user.id } })).toBe(1);
+  await waitFor(async () => (await app.call('get', `/v1/imports/${run.id}`, admin).expect(200)).body.phase === 'finished', { what: 'import finished', timeoutMs: 60_000 });
+  expect((await Subscriber.findAll({ where: { tenantId: tenant.id } })).map((s) => s.email).sort()).toEqual(['ada@example.com', 'bob@example.com']);
   await waitFor(async () => app.client.schedule.getHandle(orphans[0]).describe().then(() => false, (err: unknown) => {
     if (err instanceof ScheduleNotFoundError) return true;
     throw err;

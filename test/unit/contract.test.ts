@@ -64,7 +64,7 @@ it('lists every error code the code can send in the Problem schema', () => {
   const documented = def.components.schemas.Problem.description;
   const root = path.resolve(__dirname, '..', '..');
   const used = new Set<string>();
-  for (const file of [...sourceFiles(path.join(root, 'api')), ...sourceFiles(path.join(root, 'lib'))]) {
+  for (const file of [...sourceFiles(path.join(root, 'api')), ...sourceFiles(path.join(root, 'lib')), ...sourceFiles(path.join(root, 'domains'))]) {
     for (const m of fs.readFileSync(file, 'utf8').matchAll(/ApiError\(\d{3}, '([A-Z_]+)'/g)) used.add(m[1]);
   }
   expect(used.size).toBeGreaterThan(10);

@@ -28,12 +28,12 @@ it('gives every attempt budget a domain declares to one of that domain\'s own ac
 it('serves every queue a domain declares, each once', () => {
   const declared = DOMAINS.flatMap((d) => Object.values('queues' in d ? d.queues : {}));
   expect(Object.values(TASK_QUEUES).sort()).toEqual([...new Set(declared)].sort());
-  expect(Object.keys(TASK_QUEUES)).toEqual(expect.arrayContaining(['approvals', 'approval-notifications', 'audit', 'documents', 'reminders', 'jobs', 'system']));
+  expect(Object.keys(TASK_QUEUES)).toEqual(expect.arrayContaining(['approvals', 'approval-notifications', 'audit', 'documents', 'reminders', 'jobs', 'imports', 'system']));
 });
 
 it('lets the start reconciler recover every workflow a domain starts with a start intent, and only workflows the workers run', () => {
   // The commands that write a start intent beside their row (api-crash-start.test.ts kills the API between the two).
-  expect(Object.keys(START_INTENTS).sort()).toEqual(['approvalFlowWorkflow', 'auditExportWorkflow', 'documentBatchWorkflow', 'documentWorkflow', 'reminderWorkflow']);
+  expect(Object.keys(START_INTENTS).sort()).toEqual(['approvalFlowWorkflow', 'auditExportWorkflow', 'documentBatchWorkflow', 'documentWorkflow', 'importWorkflow', 'reminderWorkflow']);
   expect(Object.keys(START_INTENTS).filter((w) => !Object.hasOwn(bundle, w))).toEqual([]);
   expect(() => mergeDeclared('start intent of workflow', [{ domain: 'a', declared: { w: 1 } }, { domain: 'b', declared: { w: 2 } }])).toThrow('declared by both a and b');
 });

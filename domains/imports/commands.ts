@@ -1,0 +1,205 @@
+// The import commands the API carries out: request a run (checked, recorded, its workflow started), cancel it,
+// revert it, and read the options. The routes stay thin: they pass the body and the caller.
+import { randomUUID } from 'node:crypto';
+import { StoredFile } from '../../db/models/files';
+import { ImportRun, ImportTemplate } from '../../db/models/imports';
+import { auditInsertSql, createWithAudit, destroyWithAudit } from '../../lib/audit';
+import { ownerOf } from '../../lib/files';
+import { ApiError } from '../../lib/problems';
+import { findInTenant } from '../../lib/tenancy';
+import { StartBusinessWorkflow, startBusinessWorkflow, startIntent, startOrUndo } from '../../lib/temporal';
+import { executeCommand } from '../../lib/updates';
+import type { importWorkflow } from '../../workflows/imports';
+import { cancelImportUpdate, IMPORTS_DOMAIN, IMPORTS_TASK_QUEUE } from '../../workflows/imports.api';
+import { businessWorkflowId } from '../../workflows/search-attributes';
+import { auditBy, Caller, CommandDeps } from '../command';
+import { ImportError } from './errors';
+import { bindMapping, mappingProblems } from './mapping/compile';
+import { revertImport, type RevertResult } from './revert';
+import { detectSource, sniffSource } from './source';
+import { IMPORT_TARGETS, importTarget } from './targets';
+import { DELIMITERS, ENCODINGS, MERGE_STRATEGIES, type ColumnMapping, type MergeStrategy, type RowErrorPolicy, type SourceOptions } from './types';
+
+export interface ImportLimits {
+  maxFileBytes: number;
+  maxUncompressedBytes: number;
+}
+
+export interface ImportRequest {
+  fileId: string;
+  target: string;
+  templateId?: string;
+  source?: SourceOptions;
+  columns?: ColumnMapping[];
+  keyField?: string;
+  mergeStrategy?: MergeStrategy;
+  dryRun?: boolean;
+  onRowError?: RowErrorPolicy;
+}
+
+export const FINAL_PHASES = ['finished', 'failed', 'cancelled'] as const;
+
+/** An ImportError as the API answers it (its status, its code; the columns it names as field errors). */
+export function importProblem(err: ImportError): ApiError {
+  const columns = err.details?.columns;
+  const errors = Array.isArray(columns) ? columns.map((c) => ({ path: '/columns', message: `source column "${String(c)}" is not in the file's header` })) : undefined;
+  return new ApiError(err.status, err.code, err.message, errors ? { errors } : {});
+}
+
+async function asProblem<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof ImportError) throw importProblem(err);
+    throw err;
+  }
+}
+
+/** The mapping a run uses: the template's current version, or the inline one (never both). */
+async function resolveMapping(tenantId: string, body: ImportRequest) {
+  if (body.templateId && body.columns) throw new ApiError(422, 'INVALID_MAPPING', 'Give either templateId or columns, not both');
+  if (body.templateId) {
+    const t = await ImportTemplate.findOne({ where: { tenantId, id: body.templateId } });
+    if (!t) throw new ApiError(422, 'UNKNOWN_TEMPLATE', `No mapping template ${body.templateId}`, { errors: [{ path: '/requestBody/templateId', message: 'no such template' }] });
+    if (t.target !== body.target) throw new ApiError(422, 'INVALID_MAPPING', `Template "${t.name}" maps to ${t.target}, not ${body.target}`);
+    return {
+      templateId: t.id, templateVersion: t.version, source: { ...t.source, ...(body.source ?? {}) }, columns: t.columns, keyField: t.keyField,
+      mergeStrategy: body.mergeStrategy ?? t.mergeStrategy,
+    };
+  }
+  if (!body.columns) throw new ApiError(422, 'INVALID_MAPPING', 'Give templateId or columns', { errors: [{ path: '/requestBody/columns', message: 'is required without templateId' }] });
+  const target = importTarget(body.target);
+  return { templateId: null, templateVersion: null, source: body.source ?? {}, columns: body.columns, keyField: body.keyField ?? target.key, mergeStrategy: body.mergeStrategy ?? 'merge' };
+}
+
+/** A mapping's problems as a 422 naming each (INVALID_MAPPING), or nothing. */
+export function assertMapping(targetName: string, m: { columns: ColumnMapping[]; keyField?: string; mergeStrategy?: MergeStrategy; source?: SourceOptions }): void {
+  const problems = mappingProblems(importTarget(targetName), { columns: m.columns, keyField: m.keyField, mergeStrategy: m.mergeStrategy, source: m.source ?? {} });
+  if (problems.length) {
+    throw new ApiError(422, 'INVALID_MAPPING', problems.map((p) => p.message).join('; '), { errors: problems.map((p) => ({ path: `/requestBody${p.path}`, message: p.message })) });
+  }
+}
+
+/**
+ * Checks everything that can be checked before any work — the target's permission, the mapping, the file's
+ * size, its format by content and (CSV) that the mapped columns are in its header — then records the run with its
+ * audit event and its workflow's start intent (one statement), and starts `imports:<tenant>:<id>`. A start Temporal
+ * refuses takes the row and event back; a process that dies before the start leaves the intent to the start
+ * reconciler (domains/imports/index.ts declares when a run still waits for its workflow).
+ */
+export async function requestImport(deps: CommandDeps, c: Caller, body: ImportRequest): Promise<ImportRun> {
+  const limits = deps.config.imports;
+  const target = importTarget(body.target);
+  if (!c.permissions.has(target.permission)) {
+    throw new ApiError(403, 'PERMISSION_DENIED', `Importing into ${target.name} needs the permission '${target.permission}'`, { permission: target.permission });
+  }
+  const mapping = await resolveMapping(c.tenantId, body);
+  assertMapping(target.name, mapping);
+  const file = await findInTenant(StoredFile, c.tenantId, body.fileId, 'File');
+  const owner = ownerOf(file);
+  if (owner && !c.permissions.has(owner.permission)) {
+    throw new ApiError(403, 'PERMISSION_DENIED', `This file was made by ${owner.what}; reading it needs the permission '${owner.permission}'`, { permission: owner.permission });
+  }
+  if (Number(file.size) > limits.maxFileBytes) throw new ApiError(413, 'FILE_TOO_LARGE', `Imports take files of at most ${limits.maxFileBytes} bytes; this one has ${file.size}`);
+  if (Number(file.size) === 0) throw new ApiError(422, 'EMPTY_FILE', 'The file is empty');
+  const source = { open: (start = 0) => deps.blobs.open(file.sha256, start) };
+  await asProblem(async () => {
+    // The first bytes say what the file is; a CSV's header is in them too. An XLSX's header waits for the
+    // workflow (unpacking a workbook is work its size decides), which fails the run with MISSING_COLUMNS.
+    const sniffed = await sniffSource(source, mapping.source);
+    if (sniffed.format === 'csv') {
+      const detected = await detectSource(source, mapping.source, { maxUncompressedBytes: limits.maxUncompressedBytes });
+      bindMapping(target, mapping.columns, detected.header);
+    }
+  });
+
+  const id = randomUUID();
+  const workflowId = businessWorkflowId({ domain: IMPORTS_DOMAIN, tenantId: c.tenantId, entityId: id });
+  const start: StartBusinessWorkflow<typeof importWorkflow> = {
+    workflowType: 'importWorkflow', taskQueue: IMPORTS_TASK_QUEUE, domain: IMPORTS_DOMAIN, tenantId: c.tenantId,
+    entityType: 'import', entityId: id, initialStatus: 'parsing',
+    args: [{
+      tenantId: c.tenantId, importId: id, by: { actor: c.actor, requestId: c.requestId ?? null },
+      caller: { fromRoles: [...c.permissions.fromRoles], scopes: c.permissions.scopes ? [...c.permissions.scopes] : null },
+    }],
+  };
+  const run = await createWithAudit(ImportRun, {
+    tenantId: c.tenantId, id, target: target.name, fileId: file.id, fileSha256: file.sha256, fileName: file.filename, fileSize: Number(file.size),
+    ...mapping, dryRun: body.dryRun ?? false, onRowError: body.onRowError ?? 'skip', workflowId, createdBy: c.actor.id,
+  }, {
+    ...auditBy(c), action: 'imports.import.requested', entityType: 'import', entityId: id, workflowId,
+    after: { fileId: file.id, fileName: file.filename, target: target.name, templateId: mapping.templateId, templateVersion: mapping.templateVersion, mergeStrategy: mapping.mergeStrategy, dryRun: body.dryRun ?? false },
+  }, [startIntent(start)]);
+  await startOrUndo(
+    () => startBusinessWorkflow(deps.temporal.client, start),
+    () => destroyWithAudit(run, { tenantId: c.tenantId, action: 'imports.import.requested', entityType: 'import', entityId: id }),
+  );
+  deps.metrics.workflowStarts.inc({ workflow_type: 'importWorkflow' });
+  return run;
+}
+
+export const findImport = (tenantId: string, id: string): Promise<ImportRun> => findInTenant(ImportRun, tenantId, id, 'Import');
+
+/**
+ * Cancels a running import through its workflow's Update, which answers once the cancel is written (phase, counts,
+ * audit event). Refused with 409 IMPORT_FINISHED once it ended.
+ */
+export async function cancelImport(deps: CommandDeps, c: Caller, id: string): Promise<ImportRun> {
+  const run = await findImport(c.tenantId, id);
+  const finished = () => new ApiError(409, 'IMPORT_FINISHED', `The import is ${run.phase}; only a running import can be cancelled`);
+  if ((FINAL_PHASES as readonly string[]).includes(run.phase)) throw finished();
+  // Ended meanwhile (the workflow closed, or the batch kit refused the cancel with BATCH_FINISHED): answered with the phase it ended in.
+  const ended = new ApiError(409, 'IMPORT_FINISHED', 'The import has ended');
+  try {
+    await executeCommand(deps.temporal.client.workflow.getHandle(run.workflowId), cancelImportUpdate, [{ by: { actor: c.actor, requestId: c.requestId ?? null } }], {
+      statuses: { BATCH_FINISHED: 409 }, closed: () => ended,
+    });
+  } catch (err) {
+    if (err === ended || (err instanceof ApiError && err.code === 'BATCH_FINISHED')) {
+      await run.reload();
+      throw finished();
+    }
+    throw err;
+  }
+  return run.reload();
+}
+
+/**
+ * Reverts a finished (or cancelled) import: needs the target's permission too. The audit event is written in the
+ * revert's transaction; 409 IMPORT_CHANGED_SINCE when any row it wrote changed since, and nothing is touched.
+ */
+export async function revertImportRun(deps: CommandDeps, c: Caller, id: string): Promise<{ run: ImportRun; result: RevertResult }> {
+  const run = await findImport(c.tenantId, id);
+  const target = importTarget(run.target);
+  if (!c.permissions.has(target.permission)) {
+    throw new ApiError(403, 'PERMISSION_DENIED', `Reverting an import into ${target.name} needs the permission '${target.permission}'`, { permission: target.permission });
+  }
+  const result = await asProblem(() => revertImport(deps.sequelize, { tenantId: c.tenantId, importId: id }, {
+    revertedBy: c.actor.id,
+    within: async (db, r) => {
+      const bind: unknown[] = [];
+      await db.query(auditInsertSql([{ ...auditBy(c), workflowId: run.workflowId, action: 'imports.import.reverted', entityType: 'import', entityId: id, after: r }], bind), bind);
+    },
+  }));
+  return { run: await run.reload(), result };
+}
+
+/** What imports accept: targets with their fields, formats, encodings, delimiters, strategies, transforms, limits. */
+export function importOptions(limits: ImportLimits) {
+  return {
+    targets: Object.values(IMPORT_TARGETS).map((t) => ({
+      name: t.name, description: t.description, key: t.key, attributes: Boolean(t.attributes),
+      fields: t.fields.map((f) => ({
+        name: f.name, type: f.type, required: Boolean(f.required), description: f.description,
+        ...(f.maxLength !== undefined ? { maxLength: f.maxLength } : {}), ...(f.values ? { values: [...f.values] } : {}),
+      })),
+    })),
+    formats: ['csv', 'tsv', 'xlsx'],
+    encodings: [...ENCODINGS],
+    delimiters: [...DELIMITERS],
+    mergeStrategies: [...MERGE_STRATEGIES],
+    transforms: ['trim', 'lower', 'upper', 'default', 'date', 'split', 'map', 'number', 'boolean'],
+    maxFileBytes: limits.maxFileBytes,
+    maxUncompressedBytes: limits.maxUncompressedBytes,
+  };
+}

@@ -1,0 +1,36 @@
+// Undoing an import: the rows it created go, the fields it overwrote come back — or nothing, if any of them changed since.
+import type { Sequelize } from 'sequelize';
+import { ImportError } from './errors';
+import { inTransaction, withClient } from './pg';
+import { loadRun } from './staging';
+import { importTarget } from './targets';
+
+export interface RevertResult {
+  deleted: number;
+  restored: number;
+}
+
+/**
+ * One transaction: the run is locked, the target deletes and restores only rows that still carry the import's id
+ * (any other write clears it, see migration 0012), and a count short of what the import wrote means something
+ * changed since → IMPORT_CHANGED_SINCE and a rollback. `within` runs in the same transaction (the audit event).
+ */
+export async function revertImport(
+  sequelize: Sequelize,
+  ids: { tenantId: string; importId: string },
+  opts: { revertedBy: string | null; within?: (db: import('pg').ClientBase, result: RevertResult) => Promise<void> },
+): Promise<RevertResult> {
+  return withClient(sequelize, (db) => inTransaction(db, async () => {
+    const run = await loadRun(db, ids.tenantId, ids.importId, true);
+    const { rows: [r] } = await db.query<{ reverted_at: Date | null }>('SELECT reverted_at FROM imports WHERE tenant_id = $1 AND id = $2', [ids.tenantId, ids.importId]);
+    if (run.dry_run) throw new ImportError('IMPORT_NOT_REVERTIBLE', 'A dry run wrote nothing to revert');
+    if (r.reverted_at) throw new ImportError('IMPORT_NOT_REVERTIBLE', 'The import is reverted already');
+    if (run.phase !== 'finished' && run.phase !== 'cancelled') throw new ImportError('IMPORT_NOT_REVERTIBLE', `The import is ${run.phase}: only a finished or cancelled import can be reverted`);
+    const result = await importTarget(run.target).revert(db, { tenantId: ids.tenantId, importId: ids.importId, created: run.rows_created });
+    // The before-images held personal data only for this; they go.
+    await db.query('DELETE FROM import_before_images WHERE tenant_id = $1 AND import_id = $2', [ids.tenantId, ids.importId]);
+    await db.query('UPDATE imports SET reverted_at = now(), reverted_by = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2', [ids.tenantId, ids.importId, opts.revertedBy]);
+    await opts.within?.(db, result);
+    return result;
+  }));
+}

@@ -1,0 +1,95 @@
+// Reads an import file as rows, streamed: CSV/TSV (csv-parse) or XLSX (exceljs' streaming reader), whatever its encoding.
+import type { Readable } from 'node:stream';
+import { ImportError } from '../errors';
+import type { DetectedSource, SourceOptions } from '../types';
+import { readCsv, readCsvHeader } from './csv';
+import { sniff, SNIFF_BYTES, Sniffed } from './sniff';
+import { readXlsx } from './xlsx';
+
+/** The file's bytes; `open(start)` streams from that byte offset on (a store without ranges reads and drops the prefix itself). */
+export interface ByteSource {
+  open(start?: number): Readable;
+}
+
+/** Where reading stands: the last row delivered (its 1-based row number in the file) and, for seekable text, the byte after it. */
+export interface ReadPosition {
+  row: number;
+  byte: number | null;
+}
+
+/** Receives what the reader finds, synchronously and in order; only `pause` may make the reader wait. */
+export interface RecordSink {
+  /** The header row's cells (and, for XLSX, the sheet's name). */
+  header(cells: string[], sheet?: string): void;
+  /** A row after the header (blank rows are skipped); `badEncoding` when some of its bytes did not decode. */
+  row(row: number, cells: string[], badEncoding: boolean): void;
+  /** A record the parser could not read (a stray quote); `row` is its row number. */
+  unreadable(row: number, message: string): void;
+  /** Between chunks of input, with the position after the last row delivered; a returned promise holds reading back. */
+  pause(at: ReadPosition): Promise<void> | void;
+}
+
+export interface ReadOptions {
+  headerRow: number;
+  sheet?: string | number;
+  /** Resume after this position: rows up to it are not delivered again (the header is, always). */
+  from?: ReadPosition;
+  /** XLSX: the most uncompressed bytes accepted (zip bombs). */
+  maxUncompressedBytes: number;
+}
+
+export interface ReadResult {
+  end: ReadPosition;
+  sheet?: string;
+}
+
+export const DEFAULT_MAX_UNCOMPRESSED_BYTES = 1024 * 1024 * 1024;
+
+/** Reads the first bytes and tells what the file is (format, encoding, delimiter); bad files are refused here. */
+export async function sniffSource(source: ByteSource, opts: SourceOptions = {}): Promise<Sniffed> {
+  const stream = source.open(0);
+  const parts: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of stream) {
+      parts.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size >= SNIFF_BYTES) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return sniff(Buffer.concat(parts).subarray(0, SNIFF_BYTES), opts);
+}
+
+export async function readRecords(source: ByteSource, sniffed: Sniffed, opts: ReadOptions, sink: RecordSink): Promise<ReadResult> {
+  if (sniffed.format === 'xlsx') return readXlsx(source, opts, sink);
+  return readCsv(source, sniffed, opts, sink);
+}
+
+/**
+ * Everything about the file a run needs before reading it whole: format, encoding, delimiter, header. Refuses
+ * (typed errors) a file that is not CSV/XLSX, is empty, or has no header row.
+ */
+export async function detectSource(source: ByteSource, opts: SourceOptions, limits: { maxUncompressedBytes: number }): Promise<DetectedSource> {
+  const sniffed = await sniffSource(source, opts);
+  const headerRow = opts.headerRow ?? 1;
+  let header: string[] | undefined;
+  let sheet: string | undefined;
+  if (sniffed.format === 'csv') header = await readCsvHeader(source, sniffed, headerRow);
+  else {
+    const stop = new Error('header read');
+    try {
+      await readXlsx(source, { headerRow, sheet: opts.sheet, maxUncompressedBytes: limits.maxUncompressedBytes }, {
+        header: (cells, name) => { header = cells; sheet = name; throw stop; },
+        row: () => undefined, unreadable: () => undefined, pause: () => undefined,
+      });
+    } catch (err) {
+      if (err !== stop) throw err;
+    }
+  }
+  if (!header || header.every((h) => h === '')) throw new ImportError('EMPTY_FILE', `The file has no header row (row ${headerRow})`);
+  return { format: sniffed.format, encoding: sniffed.encoding, bomLength: sniffed.bomLength, delimiter: sniffed.delimiter, headerRow, sheet, header };
+}
+
+export { sniff, type Sniffed } from './sniff';

@@ -1,0 +1,185 @@
+// Subscribers and lists through the API: CRUD, filters and pages, bulk members, erase, permissions, tenant
+// isolation, and the audit event each change writes.
+import { randomUUID } from 'node:crypto';
+import { AuditEvent, Delivery, Subscriber } from '../../db';
+import { startTestApp, TestApp } from '../helpers/app';
+import { buildCaller } from '../helpers/factories';
+
+let app: TestApp;
+beforeAll(async () => { app = await startTestApp(); });
+afterAll(() => app.close());
+
+const auditsOf = (tenantId: string, action: string) => AuditEvent.count({ where: { tenantId, action } });
+
+describe('subscribers', () => {
+  it('creates, reads, edits and deletes, each audited; the address is unique in any case', async () => {
+    const { key, tenant } = await buildCaller(['audience.*']);
+    const created = await app.call('post', '/v1/subscribers', key).send({ email: 'Ada@Example.com', name: 'Ada', attributes: { plan: 'pro', seats: 3 } }).expect(201);
+    expect(created.body).toMatchObject({ email: 'ada@example.com', name: 'Ada', status: 'active', attributes: { plan: 'pro', seats: 3 } });
+    expect(created.headers.location).toBe(`/v1/subscribers/${created.body.id}`);
+    const dup = await app.call('post', '/v1/subscribers', key).send({ email: 'ADA@example.COM' }).expect(409);
+    expect(dup.body.code).toBe('ALREADY_EXISTS');
+
+    const got = await app.call('get', `/v1/subscribers/${created.body.id}`, key).expect(200);
+    expect(got.body.email).toBe('ada@example.com');
+    const patched = await app.call('patch', `/v1/subscribers/${created.body.id}`, key).send({ status: 'unsubscribed', attributes: { plan: 'team' } }).expect(200);
+    expect(patched.body).toMatchObject({ status: 'unsubscribed', attributes: { plan: 'team' } });
+    await app.call('delete', `/v1/subscribers/${created.body.id}`, key).expect(204);
+    await app.call('get', `/v1/subscribers/${created.body.id}`, key).expect(404);
+    for (const action of ['audience.subscriber.created', 'audience.subscriber.updated', 'audience.subscriber.deleted']) expect(await auditsOf(tenant.id, action)).toBe(1);
+  });
+
+  it('refuses bad input with 4xx and writes nothing', async () => {
+    const { key, tenant } = await buildCaller(['audience.*']);
+    expect((await app.call('post', '/v1/subscribers', key).send({ email: 'not an address' }).expect(400)).body.code).toBe('VALIDATION_FAILED');
+    expect((await app.call('post', '/v1/subscribers', key).send({ email: 'a@x.com', attributes: { nested: { no: 1 } } }).expect(400)).body.code).toBe('VALIDATION_FAILED');
+    expect((await app.call('post', '/v1/subscribers', key).send({ email: 'a@x.com', status: 'sleeping' }).expect(400)).body.code).toBe('VALIDATION_FAILED');
+    const unknownList = await app.call('post', '/v1/subscribers', key).send({ email: 'a@x.com', listIds: [randomUUID()] }).expect(422);
+    expect(unknownList.body.code).toBe('UNKNOWN_LIST');
+    await app.call('patch', `/v1/subscribers/${randomUUID()}`, key).send({ name: 'x' }).expect(404);
+    await app.call('patch', '/v1/subscribers/not-a-uuid', key).send({ name: 'x' }).expect(400);
+    const s = await app.call('post', '/v1/subscribers', key).send({ email: 'b@x.com' }).expect(201);
+    await app.call('post', '/v1/subscribers', key).send({ email: 'c@x.com' }).expect(201);
+    expect((await app.call('patch', `/v1/subscribers/${s.body.id}`, key).send({ email: 'C@x.com' }).expect(409)).body.code).toBe('ALREADY_EXISTS');
+    await app.call('patch', `/v1/subscribers/${s.body.id}`, key).send({}).expect(400);
+    expect(await Subscriber.count({ where: { tenantId: tenant.id } })).toBe(2);
+    expect(await auditsOf(tenant.id, 'audience.subscriber.updated')).toBe(0);
+  });
+
+  it('filters by status, list, email prefix and attributes, and pages with a cursor', async () => {
+    const { key } = await buildCaller(['audience.*']);
+    const list = await app.call('post', '/v1/lists', key).send({ name: 'VIP' }).expect(201);
+    const make = (email: string, extra: Record<string, unknown> = {}) => app.call('post', '/v1/subscribers', key).send({ email, ...extra }).expect(201);
+    await make('ann@a.com', { attributes: { plan: 'pro', seats: 3, vip: true }, listIds: [list.body.id] });
+    await make('anna@a.com', { attributes: { plan: 'free' }, status: 'bounced' });
+    await make('bob@b.com', { attributes: { plan: 'pro', seats: '3' }, listIds: [list.body.id] });
+    const emails = async (q: string) => (await app.call('get', `/v1/subscribers?${q}`, key).expect(200)).body.items.map((s: { email: string }) => s.email).sort();
+    expect(await emails('status=bounced')).toEqual(['anna@a.com']);
+    expect(await emails(`listId=${list.body.id}`)).toEqual(['ann@a.com', 'bob@b.com']);
+    expect(await emails('emailPrefix=ANN')).toEqual(['ann@a.com', 'anna@a.com']);
+    expect(await emails('emailPrefix=an%25')).toEqual([]); // % is a character, not a wildcard
+    expect(await emails('attribute=plan:pro')).toEqual(['ann@a.com', 'bob@b.com']);
+    expect(await emails('attribute=seats:3&attribute=plan:pro')).toEqual(['ann@a.com', 'bob@b.com']);
+    expect(await emails('attribute=vip:true')).toEqual(['ann@a.com']);
+    expect(await emails('attribute=plan:pro&emailPrefix=b')).toEqual(['bob@b.com']);
+    await app.call('get', '/v1/subscribers?attribute=no-colon', key).expect(400);
+    await app.call('get', '/v1/subscribers?status=asleep', key).expect(400);
+
+    const first = await app.call('get', '/v1/subscribers?limit=2', key).expect(200);
+    expect(first.body.items).toHaveLength(2);
+    const second = await app.call('get', `/v1/subscribers?limit=2&cursor=${encodeURIComponent(first.body.nextCursor)}`, key).expect(200);
+    expect(second.body.items).toHaveLength(1);
+    expect(second.body.nextCursor).toBeNull();
+    await app.call('get', '/v1/subscribers?cursor=forged', key).expect(400);
+  });
+
+  it('erases personal data: address, name, attributes, lists and deliveries anonymised; twice is 409', async () => {
+    const { key, tenant } = await buildCaller(['audience.*']);
+    const list = await app.call('post', '/v1/lists', key).send({ name: 'News' }).expect(201);
+    const s = await app.call('post', '/v1/subscribers', key).send({ email: 'eve@x.com', name: 'Eve', attributes: { city: 'Paris' }, listIds: [list.body.id] }).expect(201);
+    await Delivery.create({ key: `campaign:test:${s.body.id}`, tenantId: tenant.id, channel: 'email', recipient: 'Eve@x.com', subjectType: 'campaign', subjectId: 'c1', status: 'sent', error: null, providerId: null });
+    const erased = await app.call('post', `/v1/subscribers/${s.body.id}/erase`, key).expect(200);
+    expect(erased.body).toMatchObject({ id: s.body.id, name: null, attributes: {}, status: 'unsubscribed' });
+    expect(erased.body.email).not.toContain('eve');
+    expect(erased.body.erasedAt).not.toBeNull();
+    expect((await app.call('get', `/v1/lists/${list.body.id}`, key).expect(200)).body.memberCount).toBe(0);
+    const d = await Delivery.findOne({ where: { tenantId: tenant.id, key: `campaign:test:${s.body.id}` } });
+    expect(d!.recipient).not.toMatch(/eve/i);
+    expect(d!.status).toBe('sent');
+    expect((await app.call('post', `/v1/subscribers/${s.body.id}/erase`, key).expect(409)).body.code).toBe('SUBSCRIBER_ERASED');
+    expect((await app.call('patch', `/v1/subscribers/${s.body.id}`, key).send({ name: 'Eve' }).expect(409)).body.code).toBe('SUBSCRIBER_ERASED');
+    const event = await AuditEvent.findOne({ where: { tenantId: tenant.id, action: 'audience.subscriber.erased' } });
+    expect(JSON.stringify(event!.get())).not.toMatch(/eve@/i);
+    // A new subscriber may take the address again.
+    await app.call('post', '/v1/subscribers', key).send({ email: 'eve@x.com' }).expect(201);
+  });
+});
+
+describe('lists', () => {
+  it('creates, renames, adds and removes members in bulk, and deletes, each audited', async () => {
+    const { key, tenant } = await buildCaller(['audience.*']);
+    const list = await app.call('post', '/v1/lists', key).send({ name: 'Newsletter', description: 'Monthly' }).expect(201);
+    expect(list.body).toMatchObject({ name: 'Newsletter', description: 'Monthly', memberCount: 0 });
+    expect((await app.call('post', '/v1/lists', key).send({ name: 'NEWSLETTER' }).expect(409)).body.code).toBe('ALREADY_EXISTS');
+    await app.call('post', '/v1/lists', key).send({ name: '' }).expect(400);
+    const a = await app.call('post', '/v1/subscribers', key).send({ email: 'a@x.com' }).expect(201);
+    await app.call('post', '/v1/subscribers', key).send({ email: 'b@x.com' }).expect(201);
+
+    const added = await app.call('post', `/v1/lists/${list.body.id}/members`, key).send({ emails: ['A@x.com', 'b@x.com', 'nobody@x.com'], subscriberIds: [a.body.id] }).expect(200);
+    expect(added.body).toEqual({ added: 2, alreadyMembers: 0, notFound: ['nobody@x.com'] });
+    const again = await app.call('post', `/v1/lists/${list.body.id}/members`, key).send({ emails: ['a@x.com'] }).expect(200);
+    expect(again.body).toEqual({ added: 0, alreadyMembers: 1, notFound: [] });
+    expect((await app.call('get', `/v1/lists/${list.body.id}`, key).expect(200)).body.memberCount).toBe(2);
+    await app.call('post', `/v1/lists/${list.body.id}/members`, key).send({}).expect(400);
+    await app.call('post', `/v1/lists/${list.body.id}/members`, key).send({ emails: Array.from({ length: 10_001 }, (_, i) => `x${i}@x.com`) }).expect(400);
+    await app.call('post', `/v1/lists/${randomUUID()}/members`, key).send({ emails: ['a@x.com'] }).expect(404);
+
+    expect((await app.call('post', `/v1/lists/${list.body.id}/members/remove`, key).send({ emails: ['a@x.com'] }).expect(200)).body).toEqual({ removed: 1 });
+    const renamed = await app.call('patch', `/v1/lists/${list.body.id}`, key).send({ name: 'Weekly' }).expect(200);
+    expect(renamed.body).toMatchObject({ name: 'Weekly', memberCount: 1 });
+    const page = await app.call('get', '/v1/lists?namePrefix=we', key).expect(200);
+    expect(page.body.items.map((l: { name: string }) => l.name)).toEqual(['Weekly']);
+    await app.call('delete', `/v1/lists/${list.body.id}`, key).expect(204);
+    await app.call('get', `/v1/subscribers/${a.body.id}`, key).expect(200);
+    for (const action of ['audience.list.created', 'audience.list.updated', 'audience.list.deleted', 'audience.list.members_added', 'audience.list.members_removed']) {
+      expect([action, await auditsOf(tenant.id, action)]).toEqual([action, 1]);
+    }
+  });
+});
+
+describe('list bad input', () => {
+  it('answers 400, 404 and 409 for what lists cannot take, changing nothing', async () => {
+    const { key, tenant } = await buildCaller(['audience.*']);
+    const a = await app.call('post', '/v1/lists', key).send({ name: 'A' }).expect(201);
+    await app.call('post', '/v1/lists', key).send({ name: 'B' }).expect(201);
+    await app.call('get', '/v1/lists?limit=0', key).expect(400);
+    await app.call('get', '/v1/lists/not-a-uuid', key).expect(400);
+    await app.call('patch', `/v1/lists/${a.body.id}`, key).send({}).expect(400);
+    await app.call('patch', `/v1/lists/${a.body.id}`, key).send({ name: 'A', colour: 'red' }).expect(400);
+    expect((await app.call('patch', `/v1/lists/${a.body.id}`, key).send({ name: 'b' }).expect(409)).body.code).toBe('ALREADY_EXISTS');
+    await app.call('patch', `/v1/lists/${randomUUID()}`, key).send({ name: 'C' }).expect(404);
+    await app.call('delete', `/v1/lists/${randomUUID()}`, key).expect(404);
+    await app.call('post', `/v1/lists/${a.body.id}/members/remove`, key).send({}).expect(400);
+    await app.call('post', `/v1/lists/${a.body.id}/members/remove`, key).send({ subscriberIds: ['nope'] }).expect(400);
+    await app.call('post', `/v1/lists/${randomUUID()}/members/remove`, key).send({ emails: ['a@x.com'] }).expect(404);
+    expect((await app.call('get', `/v1/lists/${a.body.id}`, key).expect(200)).body.name).toBe('A');
+    expect(await auditsOf(tenant.id, 'audience.list.updated')).toBe(0);
+  });
+});
+
+describe('permissions and tenants', () => {
+  it('needs audience.read to read, audience.write to change, audience.erase to erase', async () => {
+    const { key: admin, tenant } = await buildCaller(['audience.*']);
+    const s = await app.call('post', '/v1/subscribers', admin).send({ email: 'p@x.com' }).expect(201);
+    const { key: reader } = await buildCaller(['audience.read'], tenant);
+    const { key: writer } = await buildCaller(['audience.write', 'audience.read'], tenant);
+    const { key: none } = await buildCaller(['files.read'], tenant);
+    await app.call('get', '/v1/subscribers', none).expect(403);
+    await app.call('get', '/v1/lists', none).expect(403);
+    await app.call('get', '/v1/subscribers', reader).expect(200);
+    expect((await app.call('post', '/v1/subscribers', reader).send({ email: 'q@x.com' }).expect(403)).body.permission).toBe('audience.write');
+    await app.call('post', '/v1/lists', reader).send({ name: 'L' }).expect(403);
+    expect((await app.call('post', `/v1/subscribers/${s.body.id}/erase`, writer).expect(403)).body.permission).toBe('audience.erase');
+    expect((await Subscriber.findOne({ where: { tenantId: tenant.id, id: s.body.id } }))!.erasedAt).toBeNull();
+  });
+
+  it('never shows or touches another tenant\'s subscribers and lists', async () => {
+    const { key: mine } = await buildCaller(['audience.*']);
+    const { key: theirs } = await buildCaller(['audience.*']);
+    const s = await app.call('post', '/v1/subscribers', theirs).send({ email: 'their@x.com' }).expect(201);
+    const l = await app.call('post', '/v1/lists', theirs).send({ name: 'Theirs' }).expect(201);
+    await app.call('post', `/v1/lists/${l.body.id}/members`, theirs).send({ subscriberIds: [s.body.id] }).expect(200);
+    await app.call('get', `/v1/subscribers/${s.body.id}`, mine).expect(404);
+    await app.call('patch', `/v1/subscribers/${s.body.id}`, mine).send({ name: 'x' }).expect(404);
+    await app.call('delete', `/v1/subscribers/${s.body.id}`, mine).expect(404);
+    await app.call('post', `/v1/subscribers/${s.body.id}/erase`, mine).expect(404);
+    await app.call('get', `/v1/lists/${l.body.id}`, mine).expect(404);
+    await app.call('post', `/v1/lists/${l.body.id}/members`, mine).send({ subscriberIds: [s.body.id] }).expect(404);
+    expect((await app.call('get', `/v1/subscribers?listId=${l.body.id}`, mine).expect(200)).body.items).toEqual([]);
+    const myList = await app.call('post', '/v1/lists', mine).send({ name: 'Mine' }).expect(201);
+    const cross = await app.call('post', `/v1/lists/${myList.body.id}/members`, mine).send({ subscriberIds: [s.body.id], emails: ['their@x.com'] }).expect(200);
+    expect(cross.body).toEqual({ added: 0, alreadyMembers: 0, notFound: [s.body.id, 'their@x.com'] });
+    expect((await app.call('post', '/v1/subscribers', mine).send({ email: 'their@x.com', listIds: [l.body.id] }).expect(422)).body.code).toBe('UNKNOWN_LIST');
+    expect((await app.call('get', '/v1/subscribers', mine).expect(200)).body.items).toEqual([]);
+  });
+});

@@ -1,0 +1,80 @@
+// The users import target: roles by key, granted only where the importing credential could grant them itself,
+// and no user who holds more than that credential is changed — a matrix of caller permissions.
+import { randomUUID } from 'node:crypto';
+import { PermissionSet } from '../../domains/identity/permissions';
+import { createSequelize, ImportRejection, Role, User, UserRole } from '../../db';
+import { ImportError, revertImport } from '../../domains/imports/pipeline';
+import { buildTenant } from '../helpers/factories';
+import { runImport } from '../helpers/imports';
+
+const sequelize = createSequelize(process.env.DATABASE_URL!);
+afterAll(() => sequelize.close());
+
+const COLUMNS = [
+  { source: 'email', field: 'email' },
+  { source: 'name', field: 'name' },
+  { source: 'roles', field: 'roles', transforms: [{ op: 'split' as const, separator: ' ' }] },
+];
+
+async function tenantWithRoles() {
+  const tenant = await buildTenant();
+  const role = (key: string, permissions: string[]) => Role.create({ id: randomUUID(), tenantId: tenant.id, key, title: key, permissions });
+  const roles = { admin: await role('admin', ['*']), editor: await role('editor', ['files.read', 'files.write']), viewer: await role('viewer', ['files.read']) };
+  const boss = await User.create({ id: randomUUID(), tenantId: tenant.id, email: 'boss@x.com', name: 'Boss' });
+  await UserRole.create({ userId: boss.id, roleId: roles.admin.id, tenantId: tenant.id });
+  const ed = await User.create({ id: randomUUID(), tenantId: tenant.id, email: 'ed@x.com', name: 'Ed' });
+  await UserRole.create({ userId: ed.id, roleId: roles.viewer.id, tenantId: tenant.id });
+  return { tenant, roles };
+}
+
+const FILE = 'email,name,roles\nnew@x.com,New,viewer\nup@x.com,Up,editor\nboss@x.com,Boss Renamed,viewer\ned@x.com,Edward,editor\nghost@x.com,Ghost,nope\n';
+
+async function rolesOf(tenantId: string, email: string): Promise<string[]> {
+  const user = await User.findOne({ where: { tenantId, email }, include: [{ model: Role, as: 'roles' }] });
+  return (user?.roles ?? []).map((r) => r.key).sort();
+}
+
+describe('users import, by caller permissions', () => {
+  it.each([
+    ['an admin (*)', ['*'], { created: 2, updated: 2, rejected: 1 }, { 'up@x.com': ['editor'], 'boss@x.com': ['admin', 'viewer'], 'ed@x.com': ['editor', 'viewer'] }],
+    ['a user manager holding files.*', ['identity.users.manage', 'files.*'], { created: 2, updated: 1, rejected: 2 }, { 'up@x.com': ['editor'], 'boss@x.com': ['admin'], 'ed@x.com': ['editor', 'viewer'] }],
+    ['a user manager holding files.read only', ['identity.users.manage', 'files.read'], { created: 1, updated: 0, rejected: 4 }, { 'up@x.com': [], 'boss@x.com': ['admin'], 'ed@x.com': ['viewer'] }],
+  ])('%s', async (_who, perms, counts, roles) => {
+    const { tenant } = await tenantWithRoles();
+    const { run, counts: got } = await runImport(sequelize, tenant, FILE, { target: 'users', columns: COLUMNS, strategy: 'merge' }, { caller: new PermissionSet(perms, null) });
+    expect(got).toMatchObject(counts);
+    for (const [email, keys] of Object.entries(roles)) expect(await rolesOf(tenant.id, email)).toEqual(keys);
+    const rej = await ImportRejection.findAll({ where: { importId: run.id }, order: [['rowNo', 'ASC']] });
+    expect(rej.find((r) => r.rowNo === 6)).toMatchObject({ code: 'REFERENCE_NOT_FOUND', columnName: 'roles' });
+    if (!perms.includes('*')) {
+      // Boss holds '*': nobody without it changes Boss, not even the name.
+      expect(rej.find((r) => r.rowNo === 4)).toMatchObject({ code: 'NOT_PERMITTED', columnName: 'email' });
+      expect((await User.findOne({ where: { tenantId: tenant.id, email: 'boss@x.com' } }))?.name).toBe('Boss');
+    }
+  });
+
+  it('a scoped key narrows what its user may grant', async () => {
+    const { tenant } = await tenantWithRoles();
+    const { counts } = await runImport(sequelize, tenant, 'email,name,roles\nk@x.com,K,editor\n', { target: 'users', columns: COLUMNS }, { caller: new PermissionSet(['*'], ['identity.users.manage', 'files.read']) });
+    expect(counts).toMatchObject({ created: 0, rejected: 1 });
+    expect(await User.count({ where: { tenantId: tenant.id, email: 'k@x.com' } })).toBe(0);
+  });
+
+  it('without the caller\'s permissions nothing is imported (PERMISSIONS_REQUIRED)', async () => {
+    const { tenant } = await tenantWithRoles();
+    await expect(runImport(sequelize, tenant, FILE, { target: 'users', columns: COLUMNS })).rejects.toBeInstanceOf(ImportError);
+    expect(await User.count({ where: { tenantId: tenant.id } })).toBe(2);
+  });
+
+  it('updates bump the user version (ETag), and a revert restores names and takes the added roles back', async () => {
+    const { tenant } = await tenantWithRoles();
+    const ed = (await User.findOne({ where: { tenantId: tenant.id, email: 'ed@x.com' } }))!;
+    const { run } = await runImport(sequelize, tenant, 'email,name,roles\ned@x.com,Edward,editor\nnew@x.com,New,viewer\n', { target: 'users', columns: COLUMNS }, { caller: new PermissionSet(['*'], null) });
+    const after = (await User.findOne({ where: { tenantId: tenant.id, email: 'ed@x.com' } }))!;
+    expect([after.name, after.version]).toEqual(['Edward', ed.version + 1]);
+    await revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'test' });
+    expect((await User.findOne({ where: { tenantId: tenant.id, email: 'ed@x.com' } }))?.name).toBe('Ed');
+    expect(await rolesOf(tenant.id, 'ed@x.com')).toEqual(['viewer']);
+    expect(await User.count({ where: { tenantId: tenant.id, email: 'new@x.com' } })).toBe(0);
+  });
+});

@@ -1,0 +1,46 @@
+// Shared definitions of the import workflow, imported by the API, the worker and the workflow.
+import { defineUpdate } from '@temporalio/workflow';
+import type { CommandAuthor } from '../lib/audit';
+import type { BatchResume } from './batch';
+
+export const IMPORTS_TASK_QUEUE = 'docket-imports';
+export const IMPORTS_DOMAIN = 'imports';
+
+/** The importing credential's permissions, as the API resolved them (the users target grants no more than these). */
+export interface CallerPermissions {
+  fromRoles: string[];
+  scopes: string[] | null;
+}
+
+/**
+ * Where staging stands (domains/imports/staging.ts StageCursor): the last row whose outcome is committed, the
+ * byte after it (CSV), and the counts so far. Only positions and numbers: the history never carries rows.
+ */
+export interface ImportStageCursor {
+  row: number;
+  byte: number | null;
+  read: number;
+  valid: number;
+  rejected: number;
+  done?: boolean;
+}
+
+export interface ImportInput {
+  tenantId: string;
+  importId: string;
+  /** Who asked (the end event names them). */
+  by: CommandAuthor;
+  caller: CallerPermissions;
+  /** History events per run before continuing as new (the batch kit's default, 2,000, when absent). */
+  historyBudget?: number;
+  /** Set by continue-as-new: the phase the run was in and where its batch stands. */
+  resume?: { phase: 'staging'; batch: BatchResume<ImportStageCursor> } | { phase: 'merging'; batch: BatchResume<null> };
+}
+
+export interface ImportOutcome {
+  phase: 'finished' | 'failed' | 'cancelled';
+  error?: { code: string; message: string };
+}
+
+/** Cancels the import between chunks: rows merged so far stay (revert undoes them). Refused with BATCH_FINISHED once it ended. */
+export const cancelImportUpdate = defineUpdate<void, [{ by: CommandAuthor }]>('cancelImport');

@@ -1,0 +1,93 @@
+// The import workflow `imports:<tenant>:<id>`: staging chunks (parsing, then the set-based checks as `staging`),
+// then merge chunks, on the batch kit (cancel between chunks, continue-as-new within the history budget). The
+// history carries cursors and counts only, never rows.
+import {
+  ActivityFailure, ApplicationFailure, CancellationScope, ContinueAsNew, continueAsNew, isCancellation, proxyActivities, setHandler,
+} from '@temporalio/workflow';
+import type { ImportActivities } from '../activities/imports';
+import type { CommandAuthor } from '../lib/audit';
+import { BatchControl, runBatch } from './batch';
+import { cancelImportUpdate, ImportInput, ImportOutcome, ImportStageCursor } from './imports.api';
+import { setWorkflowStatus } from './status';
+
+/** Where the run stands: staging (with the stage cursor) or merging (whose progress is in Postgres). */
+type ImportCursor = { phase: 'staging'; stage: ImportStageCursor | null } | { phase: 'merging' };
+
+// Chunks run for about 20 s and heartbeat their cursor: a dead worker is noticed after 10 s and another
+// resumes from the cursor. No attempt limit here: the activities give up on errors that are not outages.
+const chunks = proxyActivities<ImportActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+const short = proxyActivities<ImportActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+function errorOf(err: unknown): { code: string; message: string; details?: unknown } {
+  const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure && cause.type && /^[A-Z_]+$/.test(cause.type)) {
+    const details = cause.details?.[0];
+    return { code: cause.type, message: cause.message, ...(details ? { details } : {}) };
+  }
+  return { code: 'IMPORT_FAILED', message: cause instanceof Error ? cause.message : String(cause) };
+}
+
+export async function importWorkflow(input: ImportInput): Promise<ImportOutcome> {
+  const { resume, ...base } = input;
+  const ids = { tenantId: base.tenantId, importId: base.importId };
+  const control = new BatchControl(resume?.batch);
+  let cancelledBy: CommandAuthor = base.by;
+  setHandler(cancelImportUpdate, async ({ by }) => {
+    cancelledBy = by;
+    await control.cancel();
+  }, { validator: (_cmd: { by: CommandAuthor }) => control.validate('cancel') });
+
+  const end = async (phase: 'finished' | 'cancelled' | 'failed', by: CommandAuthor, error?: ReturnType<typeof errorOf>) => {
+    await short.endImport({ ...ids, by, phase, error });
+    setWorkflowStatus(phase);
+  };
+
+  try {
+    const first: ImportCursor = resume?.phase === 'merging' ? { phase: 'merging' } : { phase: 'staging', stage: resume?.batch.cursor ?? null };
+    const result = await runBatch<ImportCursor, { cursor: ImportCursor; done: boolean }>({
+      resume: resume ? { cursor: first, paused: false } : undefined,
+      control,
+      historyBudget: base.historyBudget,
+      async chunk(at) {
+        const cur = at ?? first;
+        if (cur.phase === 'staging') {
+          setWorkflowStatus(cur.stage?.done ? 'staging' : 'parsing');
+          const r = await chunks.stageImportChunk({ ...ids, caller: base.caller, cursor: cur.stage });
+          return { cursor: r.done ? { phase: 'merging' } : { phase: 'staging', stage: r.cursor }, done: false };
+        }
+        setWorkflowStatus('merging');
+        const r = await chunks.mergeImportChunk({ ...ids, caller: base.caller });
+        return { cursor: { phase: 'merging' }, done: r.done };
+      },
+      continueAsNew: (next) => {
+        const at = next.cursor ?? first;
+        return continueAsNew<typeof importWorkflow>({
+          ...base,
+          resume: at.phase === 'merging' ? { phase: 'merging', batch: { cursor: null, paused: false } } : { phase: 'staging', batch: { cursor: at.stage, paused: false } },
+        });
+      },
+      // The cancel is written (phase, counts, its audit event) before the caller's Update answers.
+      onControl: async (state) => { if (state === 'cancelled') await end('cancelled', cancelledBy); },
+    });
+    if (result.cancelled) return { phase: 'cancelled' };
+    await end('finished', base.by);
+    return { phase: 'finished' };
+  } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
+    // Cancelled from Temporal itself (the UI, tctl): recorded as a cancel by the system.
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(() => end('cancelled', { actor: { type: 'system', id: null }, requestId: null }));
+      return { phase: 'cancelled' };
+    }
+    const error = errorOf(err);
+    await end('failed', base.by, error);
+    return { phase: 'failed', error: { code: error.code, message: error.message } };
+  }
+}
