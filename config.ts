@@ -167,7 +167,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     fileStoreDir: path.resolve(env.FILE_STORE_DIR || path.join(dataDir, 'files')),
     limits: {
       jsonBodyBytes: int(env, 'JSON_BODY_LIMIT_BYTES', 1024 * 1024),
-      uploadBytes: int(env, 'UPLOAD_LIMIT_BYTES', 50 * 1024 * 1024),
+      uploadBytes: int(env, 'UPLOAD_LIMIT_BYTES', 256 * 1024 * 1024),
     },
     rateLimit: {
       perMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 6000),

@@ -2,7 +2,13 @@
 // Each page lives in its own browser context with JavaScript off and every request refused except
 // inline data: URLs, so a template can load nothing from the network. Each render has a deadline;
 // a page that fails or hangs is thrown away and a crashed or hung browser is relaunched.
-import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+
+/**
+ * playwright-core is ~25 MB of heap once loaded: every worker process creates a renderer, but only one that
+ * renders a document should pay for it (an imports worker's RSS budget is 300 MB), so it loads on first launch.
+ */
+const loadChromium = () => import('playwright-core').then((m) => m.chromium);
 import type { TemplateSettings } from '../db/models/documents';
 
 export interface RendererOptions {
@@ -51,7 +57,7 @@ export class PdfRenderer {
   private launch(): Promise<Browser> {
     if (!this.browser) {
       this.launches++;
-      const b = chromium.launch({ executablePath: this.opts.executablePath, args: CHROMIUM_ARGS, timeout: 30_000 });
+      const b = loadChromium().then((chromium) => chromium.launch({ executablePath: this.opts.executablePath, args: CHROMIUM_ARGS, timeout: 30_000 }));
       this.browser = b;
       b.then((browser) => browser.on('disconnected', () => {
         // Crashed or killed: forget it and its pages; the next render launches a new one.

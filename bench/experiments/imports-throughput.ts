@@ -14,14 +14,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import ExcelJS from 'exceljs';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { createSequelize, ImportRun, Tenant } from '../../db';
 import { migrate } from '../../db/migrate';
 import { finishImport, mergeImport, stageImport, stagingTable } from '../../domains/imports/pipeline';
 import { withClient } from '../../domains/imports/pg';
-import type { ColumnMapping, MergeStrategy } from '../../domains/imports/types';
+import type { MergeStrategy } from '../../domains/imports/types';
 import { freePort, startEmbeddedPostgres } from '../../scripts/stack';
+import { CONTACT_HEADER as HEADER, CONTACT_MAPPING as MAPPING, writeContactsCsv as writeCsv, writeContactsXlsx } from '../lib/contacts';
 
 const args = process.argv.slice(2);
 const ROWS = Number(args.find((a) => /^\d+$/.test(a)) ?? 1_000_000);
@@ -33,35 +33,6 @@ const peakRssMb = () => Number(/^VmHWM:\s+(\d+)/m.exec(fs.readFileSync('/proc/se
 const secs = (t0: number) => Number(((performance.now() - t0) / 1000).toFixed(2));
 const results: Record<string, unknown> = { rows: ROWS, machine: { cpus: os.cpus().length, node: process.version }, loadAtStart: load() };
 const say = (k: string, v: unknown) => { results[k] = v; console.log(k, JSON.stringify(v)); };
-
-const PLANS = ['free', 'pro', 'team', 'enterprise'];
-const CITIES = ['Paris', 'Berlin', 'São Paulo', 'Zürich', 'New York', 'Tokyo', 'Lagos', 'Lima'];
-const HEADER = ['email', 'first_name', 'last_name', 'company', 'city', 'plan', 'signup_date'];
-
-/** ~100 bytes a row; `variant` changes every last name (a file where every row is an update). */
-async function writeCsv(file: string, rows: number, variant = ''): Promise<number> {
-  const out = fs.createWriteStream(file);
-  out.write(`${HEADER.join(',')}\n`);
-  for (let i = 0; i < rows;) {
-    let chunk = '';
-    for (let k = 0; k < 2000 && i < rows; k++, i++) {
-      chunk += `person.${i}.${(i * 7919) % 100_003}@example${i % 97}.com,Firstname${i % 1000},Lastname${i}${variant},Company ${i % 5000} Ltd,${CITIES[i % 8]},${PLANS[i % 4]},2024-${String(1 + (i % 12)).padStart(2, '0')}-${String(1 + (i % 28)).padStart(2, '0')}\n`;
-    }
-    if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
-  }
-  await new Promise<void>((r) => out.end(() => r()));
-  return fs.statSync(file).size;
-}
-
-const MAPPING: ColumnMapping[] = [
-  { source: 'email', field: 'email' },
-  { source: 'first_name', field: 'name' },
-  { source: 'last_name', field: 'attributes.last_name' },
-  { source: 'company', field: 'attributes.company' },
-  { source: 'city', field: 'attributes.city' },
-  { source: 'plan', field: 'attributes.plan' },
-  { source: 'signup_date', field: 'attributes.signup_date', transforms: [{ op: 'date', format: 'yyyy-MM-dd' }] },
-];
 
 (async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'docket-imports-bench-'));
@@ -166,14 +137,7 @@ const MAPPING: ColumnMapping[] = [
     // 5. XLSX
     if (XLSX_ROWS) {
       const xlsx = path.join(dir, 'subscribers.xlsx');
-      const wb = new ExcelJS.stream.xlsx.WorkbookWriter({ filename: xlsx, useSharedStrings: true });
-      const ws = wb.addWorksheet('Contacts');
-      ws.addRow(HEADER).commit();
-      for (let i = 0; i < XLSX_ROWS; i++) {
-        ws.addRow([`person.${i}@example${i % 97}.com`, `Firstname${i % 1000}`, `Lastname${i}`, `Company ${i % 5000} Ltd`, CITIES[i % 8], PLANS[i % 4], `2024-${String(1 + (i % 12)).padStart(2, '0')}-${String(1 + (i % 28)).padStart(2, '0')}`]).commit();
-      }
-      ws.commit();
-      await wb.commit();
+      await writeContactsXlsx(xlsx, XLSX_ROWS);
       const t = await newTenant();
       const { total } = await docketRun(t, xlsx, 'merge', 'docketXlsx');
       say('xlsx', { rows: XLSX_ROWS, bytes: fs.statSync(xlsx).size, seconds: total, target: 20 });

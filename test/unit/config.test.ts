@@ -12,7 +12,7 @@ it('reads defaults', () => {
   const c = loadConfig(base);
   expect(c.port).toBe(3000);
   expect(c.temporal.namespace).toBe('default');
-  expect(c.limits.uploadBytes).toBe(50 * 1024 * 1024);
+  expect(c.limits.uploadBytes).toBe(256 * 1024 * 1024);
   expect(c.workerQueues).toEqual([]);
 });
 

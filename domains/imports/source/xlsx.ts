@@ -1,5 +1,4 @@
 // XLSX through exceljs' streaming reader, after a pass that refuses zip bombs and zips that are not workbooks.
-import ExcelJS from 'exceljs';
 import unzipper, { type Entry } from 'unzipper';
 import { ImportError } from '../errors';
 import type { ByteSource, ReadOptions, ReadPosition, ReadResult, RecordSink } from './index';
@@ -78,6 +77,8 @@ interface SheetInfo {
 
 export async function readXlsx(source: ByteSource, opts: ReadOptions, sink: RecordSink): Promise<ReadResult> {
   await checkWorkbookZip(source, opts.maxUncompressedBytes);
+  // Loaded by the first XLSX read: most worker processes never read one and need not hold exceljs in their heap.
+  const { default: ExcelJS } = await import('exceljs');
   const reader = new ExcelJS.stream.xlsx.WorkbookReader(source.open(0), {
     sharedStrings: 'cache', styles: 'cache', hyperlinks: 'ignore', worksheets: 'emit', entries: 'ignore',
   });
