@@ -28,11 +28,12 @@ export interface MergeOptions {
   until?: number;
 }
 
-/** Durable merge progress on the run row: the chunk size and the chunks committed (by first row). */
+/**
+ * Durable merge progress on the run row: each chunk's first key (chunk i holds the keys from bounds[i] up to, not
+ * including, bounds[i + 1]; the last runs to the end) and the chunks committed (by index).
+ */
 interface MergeCursor {
-  size: number;
-  from: number;
-  to: number;
+  bounds: string[];
   done: number[];
 }
 
@@ -77,32 +78,33 @@ export async function mergeImportChunk(sequelize: Sequelize, ids: { tenantId: st
   const cursor = await withClient(sequelize, async (db) => {
     const { rows: [r] } = await db.query<{ merge_cursor: MergeCursor | null }>('SELECT merge_cursor FROM imports WHERE tenant_id = $1 AND id = $2', [run.tenant_id, run.id]);
     if (r.merge_cursor) return r.merge_cursor;
-    const { rows: [b] } = await db.query<{ lo: number | null; hi: number | null }>(`SELECT min(row_no) AS lo, max(row_no) AS hi FROM ${ctx.stage}`);
-    const fresh: MergeCursor = { size: opts.chunkRows ?? 25_000, from: b.lo ?? 0, to: (b.hi ?? -1) + 1, done: [] };
+    // Keys are unique in staging by now (duplicates were rejected), so every chunk has exactly `size` rows but the last.
+    const { rows } = await db.query<{ key: string }>(`SELECT key FROM (SELECT key, row_number() OVER (ORDER BY key) AS n FROM ${ctx.stage}) k
+      WHERE (n - 1) % $1 = 0 ORDER BY key`, [opts.chunkRows ?? 25_000]);
+    const fresh: MergeCursor = { bounds: rows.map((b) => b.key), done: [] };
     await db.query("UPDATE imports SET phase = 'merging', merge_cursor = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2", [run.tenant_id, run.id, JSON.stringify(fresh)]);
     return fresh;
   });
-  const starts: number[] = [];
-  for (let s = cursor.from; s < cursor.to; s += cursor.size) starts.push(s);
+  const chunks = cursor.bounds.length;
   const done = new Set(cursor.done);
-  const todo = starts.filter((s) => !done.has(s));
-  let chunksDone = starts.length - todo.length;
+  const todo = cursor.bounds.map((_, i) => i).filter((i) => !done.has(i));
+  let chunksDone = chunks - todo.length;
   let next = 0;
   let merged = 0;
   const lane = () => withClient(sequelize, async (db) => {
     while (next < todo.length) {
       if (opts.until !== undefined && merged > 0 && Date.now() >= opts.until) break;
       if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
-      const from = todo[next++];
-      const to = Math.min(from + cursor.size, cursor.to);
+      const chunk = todo[next++];
+      const range = { from: cursor.bounds[chunk], to: cursor.bounds[chunk + 1] ?? null };
       for (let attempt = 1; ; attempt++) {
         try {
           await inTransaction(db, async () => {
-            const c: MergeCounts = await target.mergeChunk(db, ctx, from, to);
+            const c: MergeCounts = await target.mergeChunk(db, ctx, range);
             await db.query(`UPDATE imports SET rows_created = rows_created + $3, rows_updated = rows_updated + $4, rows_unchanged = rows_unchanged + $5,
                 rows_skipped = rows_skipped + $6, rows_rejected = rows_rejected + $7, rows_valid = rows_valid - $7,
                 merge_cursor = jsonb_set(merge_cursor, '{done}', (merge_cursor->'done') || to_jsonb($8::int)), updated_at = now()
-              WHERE tenant_id = $1 AND id = $2`, [run.tenant_id, run.id, c.created, c.updated, c.unchanged, c.skipped, c.rejected, from]);
+              WHERE tenant_id = $1 AND id = $2`, [run.tenant_id, run.id, c.created, c.updated, c.unchanged, c.skipped, c.rejected, chunk]);
           });
           break;
         } catch (err) {
@@ -111,11 +113,11 @@ export async function mergeImportChunk(sequelize: Sequelize, ids: { tenantId: st
       }
       chunksDone++;
       merged++;
-      if (opts.progress) opts.progress({ chunks: starts.length, chunksDone, counts: await countsOf(db, run.tenant_id, run.id) });
+      if (opts.progress) opts.progress({ chunks, chunksDone, counts: await countsOf(db, run.tenant_id, run.id) });
     }
   });
   await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 1, todo.length)) }, lane));
-  return { counts: await withClient(sequelize, (db) => countsOf(db, run.tenant_id, run.id)), done: chunksDone === starts.length };
+  return { counts: await withClient(sequelize, (db) => countsOf(db, run.tenant_id, run.id)), done: chunksDone === chunks };
 }
 
 export type ImportEnd = { phase: 'finished' } | { phase: 'failed'; error: { code: string; message: string; details?: unknown } } | { phase: 'cancelled' };

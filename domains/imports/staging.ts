@@ -278,7 +278,8 @@ async function checkStaged(db: ClientBase, target: ImportTarget, ctx: MergeConte
       )
       DELETE FROM ${ctx.stage} c USING dups WHERE c.row_no = dups.row_no`, [run.tenant_id, run.id, keyColumn, target.key]);
   });
-  await db.query(`CREATE INDEX IF NOT EXISTS ${ctx.stage.slice(0, -1)}_row" ON ${ctx.stage} (row_no)`);
+  // Merge chunks are key ranges (targets/types.ts KeyRange): each reads its rows through this index.
+  await db.query(`CREATE INDEX IF NOT EXISTS ${ctx.stage.slice(0, -1)}_key" ON ${ctx.stage} (key)`);
   await db.query(`ANALYZE ${ctx.stage}`);
   if (target.rejectStaged) await inTransaction(db, () => target.rejectStaged!(db, ctx));
 }

@@ -183,3 +183,22 @@ describe('permissions and tenants', () => {
     expect((await app.call('get', '/v1/subscribers', mine).expect(200)).body.items).toEqual([]);
   });
 });
+
+describe('tenant deletion', () => {
+  // Subscribers carry no row-level foreign key to tenants (an import's merge would pay its check per row): a
+  // trigger on tenants deletes them instead.
+  it('deletes a deleted tenant\'s subscribers and memberships, and no other tenant\'s', async () => {
+    const { key: gone, tenant: goneTenant } = await buildCaller(['audience.*']);
+    const { key: kept, tenant: keptTenant } = await buildCaller(['audience.*']);
+    for (const key of [gone, kept]) {
+      const s = await app.call('post', '/v1/subscribers', key).send({ email: 'same@x.com' }).expect(201);
+      const l = await app.call('post', '/v1/lists', key).send({ name: 'L' }).expect(201);
+      await app.call('post', `/v1/lists/${l.body.id}/members`, key).send({ subscriberIds: [s.body.id] }).expect(200);
+    }
+    await app.sequelize.query('DELETE FROM tenants WHERE id = $1', { bind: [goneTenant.id] });
+    expect(await Subscriber.count({ where: { tenantId: goneTenant.id } })).toBe(0);
+    expect(await Subscriber.count({ where: { tenantId: keptTenant.id } })).toBe(1);
+    const [members] = await app.sequelize.query('SELECT tenant_id FROM list_members WHERE tenant_id IN ($1, $2)', { bind: [goneTenant.id, keptTenant.id] });
+    expect(members).toEqual([{ tenant_id: keptTenant.id }]);
+  });
+});

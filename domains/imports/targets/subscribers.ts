@@ -1,7 +1,7 @@
 // Import target `subscribers`: keyed by email; name, status, list memberships (by list name or id) and attributes.
 import type { ClientBase } from 'pg';
 import { ImportError } from '../errors';
-import { ChunkRaceError, type ImportTarget, type MergeContext, type MergeCounts } from './types';
+import { ChunkRaceError, inKeyRange, type ImportTarget, type KeyRange, type MergeContext, type MergeCounts } from './types';
 
 const SUBSCRIBER_STATUSES = ['active', 'unsubscribed', 'blocklisted', 'bounced'] as const;
 
@@ -22,7 +22,7 @@ function newValues(ctx: MergeContext) {
 /** Every way a tenant's lists can be named in a file: its name (any case) or its id. */
 const LIST_REFS = `SELECT lower(name) AS ref, id FROM lists WHERE tenant_id = $1 UNION ALL SELECT id::text, id FROM lists WHERE tenant_id = $1`;
 
-async function addMemberships(db: ClientBase, ctx: MergeContext, from: number, to: number): Promise<void> {
+async function addMemberships(db: ClientBase, ctx: MergeContext, range: KeyRange): Promise<void> {
   if (!ctx.mapped.has('lists')) return;
   // With `skip`, only the rows this import created join lists (they carry the staged id).
   const createdOnly = ctx.strategy === 'skip' ? 'AND s.id = c.id AND s.import_id = $2' : '';
@@ -32,8 +32,8 @@ async function addMemberships(db: ClientBase, ctx: MergeContext, from: number, t
     FROM ${ctx.stage} c CROSS JOIN LATERAL unnest(c.f_lists) AS r(ref)
     JOIN refs ON refs.ref = lower(r.ref)
     JOIN subscribers s ON s.tenant_id = $1 AND s.email = c.key ${createdOnly}
-    WHERE c.row_no >= $3 AND c.row_no < $4 AND c.f_lists IS NOT NULL
-    ON CONFLICT DO NOTHING`, [ctx.tenantId, ctx.importId, from, to]);
+    WHERE ${inKeyRange('c.key', 3, 4)} AND c.f_lists IS NOT NULL
+    ON CONFLICT DO NOTHING`, [ctx.tenantId, ctx.importId, range.from, range.to]);
 }
 
 export const subscribersTarget: ImportTarget = {
@@ -67,9 +67,9 @@ export const subscribersTarget: ImportTarget = {
     return res.rowCount ?? 0;
   },
 
-  async mergeChunk(db, ctx, from, to): Promise<MergeCounts> {
-    const params = [ctx.tenantId, ctx.importId, from, to];
-    const chunk = `c AS (SELECT * FROM ${ctx.stage} WHERE row_no >= $3 AND row_no < $4)`;
+  async mergeChunk(db, ctx, range): Promise<MergeCounts> {
+    const params = [ctx.tenantId, ctx.importId, range.from, range.to];
+    const chunk = `c AS (SELECT * FROM ${ctx.stage} WHERE ${inKeyRange('key', 3, 4)})`;
     const insert = `INSERT INTO subscribers (tenant_id, id, email, name, attributes, status, import_id)
       SELECT $1, c.id, c.key, c.f_name, COALESCE(jsonb_strip_nulls(c.attributes), '{}'), COALESCE(c.f_status, 'active'), $2 FROM c`;
     let counts: MergeCounts;
@@ -80,14 +80,20 @@ export const subscribersTarget: ImportTarget = {
       counts = { created: r.created, updated: 0, unchanged: 0, skipped: r.rows - r.created, rejected: 0 };
     } else {
       const v = newValues(ctx);
+      // The range again on s: the planner then reads only this chunk's part of the tenant's email index.
+      const match = `c JOIN subscribers s ON s.tenant_id = $1 AND s.email = c.key AND ${inKeyRange('s.email', 3, 4)}`;
+      // Only rows the import changes are locked (FOR UPDATE re-reads a row a concurrent writer changed and checks it
+      // again), so their before-images are what is overwritten; locking every matched row cost a 1M-row re-import
+      // ~40 % of its merge for rows it leaves as they are.
       const { rows: [r] } = await db.query(`WITH ${chunk},
-        old AS (
-          SELECT s.id, s.name, s.attributes, s.status, s.import_id, c.row_no,
+        old AS (SELECT c.row_no FROM ${match}),
+        changed AS (
+          SELECT s.id, s.name, s.attributes, s.status, s.import_id,
                  ${v.name} AS n_name, ${v.attributes} AS n_attributes, ${v.status} AS n_status
-          FROM c JOIN subscribers s ON s.tenant_id = $1 AND s.email = c.key
+          FROM ${match}
+          WHERE (${v.name}, ${v.attributes}, ${v.status}) IS DISTINCT FROM (s.name, s.attributes, s.status)
           FOR UPDATE OF s
         ),
-        changed AS (SELECT * FROM old WHERE (n_name, n_attributes, n_status) IS DISTINCT FROM (name, attributes, status)),
         bi AS (
           INSERT INTO import_before_images (tenant_id, import_id, row_id, before)
           SELECT $1, $2, id, jsonb_build_object('name', name, 'attributes', attributes, 'status', status, 'import_id', import_id) FROM changed
@@ -102,7 +108,7 @@ export const subscribersTarget: ImportTarget = {
       if (r.created + r.existing < r.rows) throw new ChunkRaceError(`${r.rows - r.created - r.existing} rows were inserted by someone else meanwhile`);
       counts = { created: r.created, updated: r.updated, unchanged: r.existing - r.updated, skipped: 0, rejected: 0 };
     }
-    await addMemberships(db, ctx, from, to);
+    await addMemberships(db, ctx, range);
     return counts;
   },
 

@@ -66,8 +66,8 @@ export interface ImportTarget {
    * Returns how many were rejected.
    */
   rejectStaged?(db: ClientBase, ctx: MergeContext): Promise<number>;
-  /** Applies staged rows with row_no in [from, to) inside the caller's transaction: counts, before-images, tags. */
-  mergeChunk(db: ClientBase, ctx: MergeContext, from: number, to: number): Promise<MergeCounts>;
+  /** Applies the staged rows whose key is in `range` inside the caller's transaction: counts, before-images, tags. */
+  mergeChunk(db: ClientBase, ctx: MergeContext, range: KeyRange): Promise<MergeCounts>;
   /** The counts mergeChunk would report for every staged row, writing nothing. */
   dryRun(db: ClientBase, ctx: MergeContext): Promise<MergeCounts>;
   /**
@@ -75,6 +75,24 @@ export interface ImportTarget {
    * IMPORT_CHANGED_SINCE (and the caller rolls back) when any of them changed since.
    */
   revert(db: ClientBase, ctx: { tenantId: string; importId: string; created: number }): Promise<{ deleted: number; restored: number }>;
+}
+
+/**
+ * A merge chunk: the staged rows whose key is in [from, to) (`to` null: up to the last key). Chunks are key ranges,
+ * not row ranges, so a chunk meets only the target rows of its own range (an index range scan) however many rows the
+ * tenant already has: by row ranges, every chunk of a 1M-row merge joined all of the tenant's rows (40 × 1M).
+ */
+export interface KeyRange {
+  from: string;
+  to: string | null;
+}
+
+/** Every key: the empty string sorts first in the "C" collation keys are compared in. */
+export const ALL_KEYS: KeyRange = { from: '', to: null };
+
+/** SQL true when `column` is in the range whose bounds are the bind parameters $lo and $hi. */
+export function inKeyRange(column: string, lo: number, hi: number): string {
+  return `${column} >= $${lo} AND ($${hi}::text IS NULL OR ${column} < $${hi})`;
 }
 
 /** A concurrent writer inserted a key between a chunk's read and its insert: the chunk is rolled back and run again. */

@@ -3,7 +3,7 @@
 import type { ClientBase } from 'pg';
 import { IDENTITY_LOCK_CLASS } from '../../identity/commands';
 import { ImportError } from '../errors';
-import { ChunkRaceError, type ImportTarget, type MergeContext, type MergeCounts } from './types';
+import { ALL_KEYS, ChunkRaceError, inKeyRange, type ImportTarget, type KeyRange, type MergeContext, type MergeCounts } from './types';
 
 /** The tenant's role ids the caller could grant: roles whose every permission the caller holds. */
 async function grantableRoles(db: ClientBase, ctx: MergeContext): Promise<string[]> {
@@ -13,15 +13,15 @@ async function grantableRoles(db: ClientBase, ctx: MergeContext): Promise<string
 }
 
 /**
- * Rejects (and drops from staging) the rows in [from, to) that name an unknown role (REFERENCE_NOT_FOUND), a role the
+ * Rejects (and drops from staging) the rows in `range` that name an unknown role (REFERENCE_NOT_FOUND), a role the
  * caller could not grant, or — unless they would be skipped — an existing user holding such a role (NOT_PERMITTED).
  */
-async function rejectRows(db: ClientBase, ctx: MergeContext, from: number, to: number): Promise<number> {
+async function rejectRows(db: ClientBase, ctx: MergeContext, range: KeyRange): Promise<number> {
   const grantable = await grantableRoles(db, ctx);
   const roleColumn = ctx.headers?.roles ?? 'roles';
   const emailColumn = ctx.headers?.email ?? 'email';
   const checkExisting = ctx.strategy !== 'skip';
-  const res = await db.query(`WITH c AS (SELECT * FROM ${ctx.stage} WHERE row_no >= $4 AND row_no < $5),
+  const res = await db.query(`WITH c AS (SELECT * FROM ${ctx.stage} WHERE ${inKeyRange('key', 4, 5)}),
     roles_of AS (SELECT id, key FROM roles WHERE tenant_id = $1),
     unknown AS (
       SELECT c.row_no, min(k) AS k FROM c CROSS JOIN LATERAL unnest(c.f_roles) AS k
@@ -46,7 +46,7 @@ async function rejectRows(db: ClientBase, ctx: MergeContext, from: number, to: n
       SELECT $1, $2, row_no, col, code, message FROM bad ON CONFLICT DO NOTHING
     )
     DELETE FROM ${ctx.stage} s USING bad WHERE s.row_no = bad.row_no`,
-  [ctx.tenantId, ctx.importId, grantable, from, to, checkExisting, roleColumn, emailColumn]);
+  [ctx.tenantId, ctx.importId, grantable, range.from, range.to, checkExisting, roleColumn, emailColumn]);
   return res.rowCount ?? 0;
 }
 
@@ -61,14 +61,14 @@ export const usersTarget: ImportTarget = {
     { name: 'roles', type: 'list', maxItems: 20, maxLength: 100, description: 'Role keys to grant (use a split transform for several); they must exist.' },
   ],
 
-  rejectStaged: (db, ctx) => rejectRows(db, ctx, 0, 2 ** 31 - 1),
+  rejectStaged: (db, ctx) => rejectRows(db, ctx, ALL_KEYS),
 
-  async mergeChunk(db, ctx, from, to): Promise<MergeCounts> {
+  async mergeChunk(db, ctx, range): Promise<MergeCounts> {
     // Under the API's identity lock, the checks are made again: roles and grants may have changed since staging.
     await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [IDENTITY_LOCK_CLASS, ctx.tenantId]);
-    const rejected = await rejectRows(db, ctx, from, to);
-    const params = [ctx.tenantId, ctx.importId, from, to];
-    const chunk = `c AS (SELECT * FROM ${ctx.stage} WHERE row_no >= $3 AND row_no < $4),
+    const rejected = await rejectRows(db, ctx, range);
+    const params = [ctx.tenantId, ctx.importId, range.from, range.to];
+    const chunk = `c AS (SELECT * FROM ${ctx.stage} WHERE ${inKeyRange('key', 3, 4)}),
       roles_of AS (SELECT id, key FROM roles WHERE tenant_id = $1)`;
     const insert = `ins AS (
         INSERT INTO users (id, tenant_id, email, name, active, version, import_id, created_at, updated_at)
