@@ -94,7 +94,9 @@ export async function startWorker(stack: BenchStack, queues: string, extraEnv: R
   // Profiling knob, as BENCH_API_NODE_ARGS is for the API: e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   // The worker runs compiled, as the Docker image runs it (see benchEntry); BENCH_WORKER_ENTRY picks another entry.
   const entry = benchEntry('workers/main', process.env.BENCH_WORKER_ENTRY);
-  const args = nodeArgsFor(entry, 'BENCH_WORKER_NODE_ARGS');
+  // The worker runs with the heap cap docker-compose.yml gives it (WORKER_MAX_OLD_SPACE_MB, default 256).
+  const heapCap = `--max-old-space-size=${process.env.WORKER_MAX_OLD_SPACE_MB ?? '256'}`;
+  const args = nodeArgsFor(entry, 'BENCH_WORKER_NODE_ARGS', [heapCap]);
   stack.processes.worker = processLabel(entry);
   const child: ChildProcess = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
