@@ -2,9 +2,9 @@
 // sends per minute and a cap on sends in flight (leases that expire, so a killed process's slots come back).
 //
 // How it holds, and how exactly:
-// - One short transaction per acquire, serialised per tenant by a transaction-scoped advisory lock; the time is
-//   Postgres's clock_timestamp() read after the lock is taken, so every process agrees on it and grants are
-//   ordered by it.
+// - One statement per acquire (the function docket_send_acquire, migration 0013), serialised per tenant by a
+//   transaction-scoped advisory lock; the time is Postgres's clock_timestamp() read after the lock is taken, so
+//   every process agrees on it and grants are ordered by it.
 // - Grants are counted in `send_rate_slots`, one row per tenant and slot of `slotMs` (100 ms). A grant at time t
 //   counts every slot that overlaps (t − windowMs, t] — the partly expired oldest slot included — and grants only
 //   what keeps that sum within maxPerMinute. So in ANY window of windowMs on the Postgres clock the grants never
@@ -18,7 +18,9 @@
 //   sum of unexpired leases never exceeds maxConcurrent. A holder must finish (or release) within leaseMs, or its
 //   slots may be granted again while its sends still run.
 // - The settings are read in the same transaction (one primary-key row), so a change applies to the next grant.
-// Cost: five round trips (~1 ms on a local Postgres), serialised per tenant — ask for a batch, not one at a time.
+// - Grants and releases commit without waiting for the WAL flush (synchronous_commit off, in their transaction
+//   only): a Postgres crash may forget the last ~0.6 s of grants, the price of a cheap acquire.
+// Cost: one statement per acquire and one per release, serialised per tenant — ask for a batch, not one at a time.
 import { randomUUID } from 'node:crypto';
 import { QueryTypes, Sequelize } from 'sequelize';
 
@@ -47,10 +49,8 @@ export interface SendLimiterOptions {
   pollMs?: number;
 }
 
-// Two-key advisory locks: this class, and the tenant's hash (apart from the one-key locks migrations take).
-const LOCK_CLASS = 0x53454e44; // 'SEND'
-
 interface State {
+  granted: number;
   now_ms: string;
   per_window: number;
   concurrent: number;
@@ -92,44 +92,19 @@ class PostgresSendLimiter implements SendLimiter {
   }
 
   private async tryAcquire(tenantId: string, wanted: number): Promise<{ lease: SendLease } | { retryInMs: number }> {
-    const { sequelize, windowMs, slotMs } = this;
-    return sequelize.transaction(async (transaction) => {
-      await sequelize.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', { bind: [LOCK_CLASS, tenantId], transaction });
-      // One snapshot, taken after the lock: every grant committed before is seen. The data-modifying CTEs drop what
-      // no window will count again; the sums filter the same rows out, so they agree with the deletes.
-      const [state] = await sequelize.query<State>(`WITH clock AS (
-          SELECT t AS at, floor(extract(epoch FROM t) * 1000)::bigint AS ms FROM clock_timestamp() t
-        ), bounds AS (SELECT at, ms, (ms - $2::bigint) / $3::bigint AS first_slot FROM clock),
-        old_slots AS (DELETE FROM send_rate_slots WHERE tenant_id = $1 AND slot < (SELECT first_slot FROM bounds) RETURNING 1),
-        old_leases AS (DELETE FROM send_leases WHERE tenant_id = $1 AND expires_at <= (SELECT at FROM bounds) RETURNING 1)
-        SELECT b.ms AS now_ms,
-          coalesce((SELECT max_per_minute FROM tenant_send_settings WHERE tenant_id = $1), $4) AS per_window,
-          coalesce((SELECT max_concurrent FROM tenant_send_settings WHERE tenant_id = $1), $5) AS concurrent,
-          (SELECT coalesce(sum(sends), 0)::int FROM send_rate_slots WHERE tenant_id = $1 AND slot >= b.first_slot) AS sent,
-          (SELECT min(slot) FROM send_rate_slots WHERE tenant_id = $1 AND slot >= b.first_slot AND sends > 0) AS oldest_slot,
-          (SELECT coalesce(sum(slots), 0)::int FROM send_leases WHERE tenant_id = $1 AND expires_at > b.at) AS in_use,
-          (SELECT floor(extract(epoch FROM min(expires_at)) * 1000)::bigint FROM send_leases WHERE tenant_id = $1 AND expires_at > b.at) AS next_expiry_ms
-        FROM bounds b`, {
-        bind: [tenantId, windowMs, slotMs, DEFAULT_SEND_SETTINGS.maxPerMinute, DEFAULT_SEND_SETTINGS.maxConcurrent], type: QueryTypes.SELECT, transaction,
-      });
-      const now = Number(state.now_ms);
-      const granted = Math.min(wanted, state.per_window - state.sent, state.concurrent - state.in_use);
-      if (granted < 1) {
-        const waits: number[] = [];
-        // The oldest counted slot leaves the window once it no longer overlaps it.
-        if (state.sent >= state.per_window && state.oldest_slot !== null) waits.push((Number(state.oldest_slot) + 1) * slotMs + windowMs - now);
-        if (state.in_use >= state.concurrent) waits.push(Math.min(this.pollMs, state.next_expiry_ms === null ? this.pollMs : Number(state.next_expiry_ms) - now));
-        return { retryInMs: Math.max(1, waits.length ? Math.max(...waits) : this.pollMs) };
-      }
-      const id = randomUUID();
-      await sequelize.query(`WITH counted AS (
-          INSERT INTO send_rate_slots (tenant_id, slot, sends) VALUES ($1, $2::bigint, $3::int)
-          ON CONFLICT (tenant_id, slot) DO UPDATE SET sends = send_rate_slots.sends + EXCLUDED.sends
-        )
-        INSERT INTO send_leases (tenant_id, id, slots, expires_at) VALUES ($1, $4, $3, clock_timestamp() + $5::int * interval '1 millisecond')`,
-      { bind: [tenantId, Math.floor(now / slotMs), granted, id, this.leaseMs], transaction });
-      return { lease: this.lease(tenantId, id, granted) };
+    const { windowMs, slotMs } = this;
+    const id = randomUUID();
+    // One statement (db/migrations/0013: docket_send_acquire), its own transaction: lock, read, grant, commit.
+    const [state] = await this.sequelize.query<State>('SELECT * FROM docket_send_acquire($1, $2, $3, $4, $5, $6, $7, $8)', {
+      bind: [tenantId, wanted, windowMs, slotMs, this.leaseMs, DEFAULT_SEND_SETTINGS.maxPerMinute, DEFAULT_SEND_SETTINGS.maxConcurrent, id], type: QueryTypes.SELECT,
     });
+    if (state.granted > 0) return { lease: this.lease(tenantId, id, state.granted) };
+    const now = Number(state.now_ms);
+    const waits: number[] = [];
+    // The oldest counted slot leaves the window once it no longer overlaps it.
+    if (state.sent >= state.per_window && state.oldest_slot !== null) waits.push((Number(state.oldest_slot) + 1) * slotMs + windowMs - now);
+    if (state.in_use >= state.concurrent) waits.push(Math.min(this.pollMs, state.next_expiry_ms === null ? this.pollMs : Number(state.next_expiry_ms) - now));
+    return { retryInMs: Math.max(1, waits.length ? Math.max(...waits) : this.pollMs) };
   }
 
   private lease(tenantId: string, id: string, granted: number): SendLease {
@@ -137,7 +112,7 @@ class PostgresSendLimiter implements SendLimiter {
     return {
       granted,
       release: () => {
-        released ??= this.sequelize.query('DELETE FROM send_leases WHERE tenant_id = $1 AND id = $2', { bind: [tenantId, id] }).then(() => {
+        released ??= this.sequelize.query('SELECT docket_send_release($1, $2)', { bind: [tenantId, id] }).then(() => {
           for (const wake of [...this.waiters]) wake();
         });
         return released;
