@@ -1,7 +1,7 @@
 // Identity: who am I, the permission catalogue, users, roles, API keys, JWTs — and every refusal.
 import { randomUUID } from 'node:crypto';
 import { SignJWT, UnsecuredJWT } from 'jose';
-import { AuditEvent, Role, User, UserRole } from '../../db';
+import { ApiKey, AuditEvent, Role, User, UserRole } from '../../db';
 import { buildApiKey, buildCaller, buildTenant, buildUser } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { waitFor } from '../helpers/wait';
@@ -32,6 +32,23 @@ describe('GET /v1/me', () => {
   it('answers 401 for an unknown or malformed key', async () => {
     expect((await app.call('get', '/v1/me', 'dk_000000000000_' + 'A'.repeat(43)).expect(401)).body.code).toBe('INVALID_CREDENTIALS');
     expect((await app.call('get', '/v1/me', 'dk_nonsense').expect(401)).body.code).toBe('INVALID_CREDENTIALS');
+  });
+
+  it('looks a credential in use up again before its cache entry expires: a revocation made elsewhere shows before the 5 s TTL', async () => {
+    const tenant = await buildTenant();
+    const user = await buildUser(tenant, { permissions: ['*'] });
+    const key = await buildApiKey(user);
+    await app.call('get', '/v1/me', key).expect(200);
+    const started = Date.now();
+    // Revoked by another API replica: this one's cache is not told, and keeps answering from it for now.
+    await ApiKey.update({ revokedAt: new Date() }, { where: { tenantId: tenant.id, userId: user.id } });
+    await app.call('get', '/v1/me', key).expect(200);
+    // In the last second of the entry's TTL a request is still served from the cache, and starts a lookup.
+    await new Promise((r) => setTimeout(r, 4_100 - (Date.now() - started)));
+    await app.call('get', '/v1/me', key).expect(200);
+    await new Promise((r) => setTimeout(r, 250));
+    expect(Date.now() - started).toBeLessThan(4_900);
+    expect((await app.call('get', '/v1/me', key).expect(401)).body.code).toBe('CREDENTIALS_REVOKED');
   });
 
   it('answers 401 CREDENTIALS_EXPIRED for an expired key and CREDENTIALS_REVOKED for a revoked one', async () => {
