@@ -10,6 +10,7 @@ import { finishImport, mergeImport, stageImport } from '../../domains/imports/pi
 import type { ByteSource } from '../../domains/imports/source';
 import type { StageOptions } from '../../domains/imports/staging';
 import type { PermissionCheck } from '../../domains/imports/targets/types';
+import { ImportError } from '../../domains/imports/pipeline';
 import type { ColumnMapping, MergeStrategy, RowErrorPolicy, SourceOptions } from '../../domains/imports/types';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'docket-imports-'));
@@ -66,4 +67,15 @@ export async function xlsx(sheets: Record<string, unknown[][]>): Promise<Buffer>
     for (const r of rows) ws.addRow(r);
   }
   return Buffer.from(await wb.xlsx.writeBuffer());
+}
+
+/** The ImportError `p` rejects with (any other outcome fails the test). */
+export async function importErrorOf(p: Promise<unknown>): Promise<ImportError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof ImportError) return err;
+    throw err;
+  }
+  throw new Error('no ImportError');
 }

@@ -3,25 +3,13 @@
 import { randomUUID } from 'node:crypto';
 import { Delivery, Role, UserRole } from '../../db';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
-import { startTestApp, TestApp } from '../helpers/app';
-import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
+import { crashStack } from '../helpers/crash-stack';
 import { waitFor } from '../helpers/wait';
-import { killAllWorkers, killWorker, spawnWorker } from '../helpers/worker-process';
+import { killWorker, spawnWorker } from '../helpers/worker-process';
 
-let app: TestApp;
-let smtp: SmtpSink;
+const stack = crashStack();
 
-const startWorker = () => spawnWorker({ WORKER_QUEUES: 'approvals,approval-notifications', SMTP_URL: smtp.url });
-
-beforeAll(async () => {
-  smtp = await startSmtpSink();
-  app = await startTestApp();
-});
-afterAll(async () => {
-  killAllWorkers();
-  await app.close();
-  await smtp.close();
-});
+const startWorker = () => spawnWorker({ WORKER_QUEUES: 'approvals,approval-notifications', SMTP_URL: stack.smtp.url });
 
 it('finishes a flow after its worker was SIGKILLed part-way, with nothing lost and nothing sent twice', async () => {
   const { tenant, key: admin } = await buildCaller(['*']);
@@ -33,36 +21,36 @@ it('finishes a flow after its worker was SIGKILLed part-way, with nothing lost a
     return { user, key: await buildApiKey(user) };
   }));
   const [f1, f2, c1] = people;
-  await app.call('post', '/v1/approval-templates', admin).send({
+  await stack.app.call('post', '/v1/approval-templates', admin).send({
     name: 'PO', objectType: 'purchase_order',
     stages: [{ name: 'Finance', approvers: { roles: ['finance'] }, rule: 'all' }, { name: 'CFO', approvers: { roles: ['cfo'] }, rule: 'any' }],
   }).expect(201);
 
   const first = startWorker();
-  const po = await app.call('post', '/v1/purchase-orders', admin).send({ number: 'PO-CRASH-1', supplier: 'S', currency: 'EUR', lines: [{ description: 'x', quantity: 1, unitPrice: 100 }] }).expect(201);
-  const flowId = (await app.call('post', `/v1/purchase-orders/${po.body.id}/submit`, admin).expect(202)).body.approvalFlowId;
+  const po = await stack.app.call('post', '/v1/purchase-orders', admin).send({ number: 'PO-CRASH-1', supplier: 'S', currency: 'EUR', lines: [{ description: 'x', quantity: 1, unitPrice: 100 }] }).expect(201);
+  const flowId = (await stack.app.call('post', `/v1/purchase-orders/${po.body.id}/submit`, admin).expect(202)).body.approvalFlowId;
   await waitFor(async () => (await Delivery.count({ where: { subjectId: flowId, status: 'sent' } })) === 2, { what: 'stage 0 mails sent', timeoutMs: 60_000 });
-  await app.call('post', `/v1/approval-flows/${flowId}/sign`, f1.key).send({ decision: 'approve', comment: 'before the crash' }).expect(200);
+  await stack.app.call('post', `/v1/approval-flows/${flowId}/sign`, f1.key).send({ decision: 'approve', comment: 'before the crash' }).expect(200);
 
   await killWorker(first);
   startWorker();
 
   // The new worker rebuilds the flow from its history: f1's signature is still there.
-  const afterF2 = await app.call('post', `/v1/approval-flows/${flowId}/sign`, f2.key).send({ decision: 'approve' }).expect(200);
+  const afterF2 = await stack.app.call('post', `/v1/approval-flows/${flowId}/sign`, f2.key).send({ decision: 'approve' }).expect(200);
   expect(afterF2.body.stages[0].signatures.map((s: { userId: string }) => s.userId).sort()).toEqual([f1.user.id, f2.user.id].sort());
   expect(afterF2.body.currentStage).toBe(1);
   // Finance is done: f1 is no approver of the CFO stage.
-  expect((await app.call('post', `/v1/approval-flows/${flowId}/sign`, f1.key).send({ decision: 'approve' }).expect(403)).body.code).toBe('NOT_AN_APPROVER');
-  await app.call('post', `/v1/approval-flows/${flowId}/sign`, c1.key).send({ decision: 'approve' }).expect(200);
-  await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${po.body.id}`, admin)).body.state === 'approved', { what: 'order approved', timeoutMs: 60_000 });
+  expect((await stack.app.call('post', `/v1/approval-flows/${flowId}/sign`, f1.key).send({ decision: 'approve' }).expect(403)).body.code).toBe('NOT_AN_APPROVER');
+  await stack.app.call('post', `/v1/approval-flows/${flowId}/sign`, c1.key).send({ decision: 'approve' }).expect(200);
+  await waitFor(async () => (await stack.app.call('get', `/v1/purchase-orders/${po.body.id}`, admin)).body.state === 'approved', { what: 'order approved', timeoutMs: 60_000 });
 
   // Exactly one request email per approver and stage, across both workers.
   const deliveries = await Delivery.findAll({ where: { subjectId: flowId } });
   expect(deliveries.map((d) => d.recipient).sort()).toEqual([f1.user.email, f2.user.email, c1.user.email].sort());
   expect(deliveries.every((d) => d.status === 'sent')).toBe(true);
-  const received = smtp.messages.filter((m) => m.subject.includes('PO-CRASH-1'));
+  const received = stack.smtp.messages.filter((m) => m.subject.includes('PO-CRASH-1'));
   expect(received).toHaveLength(3);
-  const history = (await app.call('get', `/v1/approval-flows/${flowId}/history`, admin).expect(200)).body.items;
+  const history = (await stack.app.call('get', `/v1/approval-flows/${flowId}/history`, admin).expect(200)).body.items;
   expect(history.filter((e: { type: string }) => e.type === 'signed')).toHaveLength(3);
   expect(new Set(history.map((e: { seq: number }) => e.seq)).size).toBe(history.length);
 }, 150_000);

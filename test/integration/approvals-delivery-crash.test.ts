@@ -5,26 +5,15 @@ import { randomUUID } from 'node:crypto';
 import { Delivery, Role, UserRole } from '../../db';
 import { IDEMPOTENCY_HEADER } from '../../lib/notify/email';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
-import { startTestApp, TestApp } from '../helpers/app';
-import { ReceivedMail, SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
+import { crashStack } from '../helpers/crash-stack';
+import type { ReceivedMail } from '../helpers/smtp-sink';
 import { waitFor } from '../helpers/wait';
-import { killAllWorkers, killWorker, spawnWorker } from '../helpers/worker-process';
+import { killWorker, spawnWorker } from '../helpers/worker-process';
 
-let app: TestApp;
-let smtp: SmtpSink;
+const stack = crashStack();
 
 // Each worker logs in to the sink under its own name, so every message says which process sent it.
-const startWorker = (login: string) => spawnWorker({ WORKER_QUEUES: 'approvals,approval-notifications', SMTP_URL: smtp.urlFor(login) });
-
-beforeAll(async () => {
-  smtp = await startSmtpSink();
-  app = await startTestApp();
-});
-afterAll(async () => {
-  killAllWorkers();
-  await app.close();
-  await smtp.close();
-});
+const startWorker = (login: string) => spawnWorker({ WORKER_QUEUES: 'approvals,approval-notifications', SMTP_URL: stack.smtp.urlFor(login) });
 
 it('after a SIGKILL between the SMTP 250 and the record, every approver is mailed, and only unrecorded emails twice, with one Message-ID', async () => {
   const { tenant, key: admin } = await buildCaller(['*']);
@@ -34,7 +23,7 @@ it('after a SIGKILL between the SMTP 250 and the record, every approver is maile
     await UserRole.create({ userId: user.id, roleId: role.id, tenantId: tenant.id });
     return { user, key: await buildApiKey(user) };
   }));
-  await app.call('post', '/v1/approval-templates', admin).send({
+  await stack.app.call('post', '/v1/approval-templates', admin).send({
     name: 'PO', objectType: 'purchase_order', stages: [{ name: 'Finance', approvers: { roles: ['finance'] }, rule: 'all' }],
   }).expect(201);
   const number = `PO-MAILCRASH-${randomUUID().slice(0, 6)}`;
@@ -44,16 +33,16 @@ it('after a SIGKILL between the SMTP 250 and the record, every approver is maile
   const first = startWorker('w1');
   let accepted: ReceivedMail | undefined;
   const killed = new Promise<void>((resolve, reject) => {
-    smtp.onAccepted(async (m) => {
+    stack.smtp.onAccepted(async (m) => {
       if (!isOurs(m) || accepted) return;
       accepted = m;
       await killWorker(first).then(resolve, reject);
     });
   });
-  const po = await app.call('post', '/v1/purchase-orders', admin).send({ number, supplier: 'S', currency: 'EUR', lines: [{ description: 'x', quantity: 1, unitPrice: 100 }] }).expect(201);
-  const flowId = (await app.call('post', `/v1/purchase-orders/${po.body.id}/submit`, admin).expect(202)).body.approvalFlowId as string;
+  const po = await stack.app.call('post', '/v1/purchase-orders', admin).send({ number, supplier: 'S', currency: 'EUR', lines: [{ description: 'x', quantity: 1, unitPrice: 100 }] }).expect(201);
+  const flowId = (await stack.app.call('post', `/v1/purchase-orders/${po.body.id}/submit`, admin).expect(202)).body.approvalFlowId as string;
   await killed;
-  smtp.onAccepted(undefined);
+  stack.smtp.onAccepted(undefined);
   const atCrash = new Map((await Delivery.findAll({ where: { subjectId: flowId } })).map((r) => [r.key, r.status]));
   const acceptedKey = accepted!.headers[IDEMPOTENCY_HEADER.toLowerCase()];
   expect(atCrash.get(acceptedKey)).toBe('pending');
@@ -65,7 +54,7 @@ it('after a SIGKILL between the SMTP 250 and the record, every approver is maile
     return r.length === approvers.length && r.every((d) => d.status === 'sent') && r;
   }, { what: 'every approval email recorded sent', timeoutMs: 100_000 });
 
-  const mails = smtp.messages.filter(isOurs);
+  const mails = stack.smtp.messages.filter(isOurs);
   const byKey = new Map<string, ReceivedMail[]>();
   for (const m of mails) byKey.set(m.headers[IDEMPOTENCY_HEADER.toLowerCase()], [...(byKey.get(m.headers[IDEMPOTENCY_HEADER.toLowerCase()]) ?? []), m]);
   // Every approver got the email, and each delivery row names the Message-ID they got.
@@ -89,6 +78,6 @@ it('after a SIGKILL between the SMTP 250 and the record, every approver is maile
   expect(byKey.get(acceptedKey)!.map((c) => c.login)).toEqual(['w1', 'w2']);
 
   // The flow goes on: the approvers sign and the order is approved.
-  for (const a of approvers) await app.call('post', `/v1/approval-flows/${flowId}/sign`, a.key).send({ decision: 'approve' }).expect(200);
-  await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${po.body.id}`, admin)).body.state === 'approved', { what: 'order approved', timeoutMs: 15_000 });
+  for (const a of approvers) await stack.app.call('post', `/v1/approval-flows/${flowId}/sign`, a.key).send({ decision: 'approve' }).expect(200);
+  await waitFor(async () => (await stack.app.call('get', `/v1/purchase-orders/${po.body.id}`, admin)).body.state === 'approved', { what: 'order approved', timeoutMs: 15_000 });
 }, 150_000);

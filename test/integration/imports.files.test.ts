@@ -2,25 +2,16 @@
 // multi-line cells), bytes that do not decode, a zip bomb; and a staging that resumes mid-file without staging twice.
 import yazl from 'yazl';
 import { createSequelize, ImportRejection, ImportRun } from '../../db';
-import { ImportError, stageImport, stagingTable } from '../../domains/imports/pipeline';
+import { stageImport, stagingTable } from '../../domains/imports/pipeline';
 import type { StageCursor } from '../../domains/imports/staging';
 import { buildTenant } from '../helpers/factories';
-import { createRun, fileSource, runImport, subscribersOf, xlsx } from '../helpers/imports';
+import { createRun, fileSource, importErrorOf, runImport, subscribersOf, xlsx } from '../helpers/imports';
 
 const sequelize = createSequelize(process.env.DATABASE_URL!);
 afterAll(() => sequelize.close());
 
 const COLUMNS = [{ source: 'email', field: 'email' }, { source: 'name', field: 'name' }, { source: 'city', field: 'attributes.city' }];
 
-async function errorOf(p: Promise<unknown>): Promise<ImportError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ImportError) return err;
-    throw err;
-  }
-  throw new Error('no ImportError');
-}
 
 
 describe('XLSX', () => {
@@ -50,7 +41,7 @@ describe('XLSX', () => {
     const tenant = await buildTenant();
     const file = await xlsx({ A: [['email', 'name', 'city'], ['x@x.com', 'X', 'Y'], ['nope', 'N', 'Z']] });
     const missing = await createRun(tenant, { columns: COLUMNS, source: { sheet: 'B' } });
-    const err = await errorOf(stageImport(sequelize, { tenantId: tenant.id, importId: missing.id }, { source: fileSource(file) }));
+    const err = await importErrorOf(stageImport(sequelize, { tenantId: tenant.id, importId: missing.id }, { source: fileSource(file) }));
     expect([err.code, err.details]).toEqual(['SHEET_NOT_FOUND', { sheets: ['A'] }]);
     const { run } = await runImport(sequelize, tenant, file, { columns: COLUMNS, source: { sheet: 1 } });
     expect(await ImportRejection.findAll({ where: { importId: run.id } })).toEqual([expect.objectContaining({ rowNo: 3, code: 'INVALID_FORMAT', columnName: 'email' })]);
@@ -70,12 +61,12 @@ describe('XLSX', () => {
     const bomb = await zip({ '[Content_Types].xml': Buffer.from('<Types/>'), 'xl/workbook.xml': Buffer.from('<workbook/>'), 'xl/worksheets/sheet1.xml': Buffer.alloc(200 * 1024 * 1024) });
     expect(bomb.length).toBeLessThan(1024 * 1024);
     const run = await createRun(tenant, { columns: COLUMNS });
-    const err = await errorOf(stageImport(sequelize, { tenantId: tenant.id, importId: run.id }, { source: fileSource(bomb), maxUncompressedBytes: 50 * 1024 * 1024 }));
+    const err = await importErrorOf(stageImport(sequelize, { tenantId: tenant.id, importId: run.id }, { source: fileSource(bomb), maxUncompressedBytes: 50 * 1024 * 1024 }));
     expect(err.code).toBe('FILE_TOO_LARGE');
     expect(err.status).toBe(413);
     const notXlsx = await zip({ 'word/document.xml': Buffer.from('<doc/>') });
     const run2 = await createRun(tenant, { columns: COLUMNS });
-    expect((await errorOf(stageImport(sequelize, { tenantId: tenant.id, importId: run2.id }, { source: fileSource(notXlsx) }))).code).toBe('UNSUPPORTED_FORMAT');
+    expect((await importErrorOf(stageImport(sequelize, { tenantId: tenant.id, importId: run2.id }, { source: fileSource(notXlsx) }))).code).toBe('UNSUPPORTED_FORMAT');
   });
 });
 

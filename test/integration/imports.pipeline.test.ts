@@ -3,9 +3,9 @@
 import { parse } from 'csv-parse/sync';
 import { ImportBeforeImage, ImportRejection, ImportRun, ListMember, Subscriber } from '../../db';
 import { createSequelize } from '../../db';
-import { finishImport, ImportError, mergeImport, rejectionsCsv, revertImport, stageImport } from '../../domains/imports/pipeline';
+import { finishImport, mergeImport, rejectionsCsv, revertImport, stageImport } from '../../domains/imports/pipeline';
 import { buildTenant } from '../helpers/factories';
-import { buildList, createRun, fileSource, runImport, subscribersOf } from '../helpers/imports';
+import { buildList, createRun, fileSource, importErrorOf, runImport, subscribersOf } from '../helpers/imports';
 
 const sequelize = createSequelize(process.env.DATABASE_URL!);
 afterAll(() => sequelize.close());
@@ -25,15 +25,6 @@ async function seeded() {
 
 const UPDATE = 'email,name,plan,city\nADA@x.com,,team,\nbob@x.com,Bob,free,Berlin\ncy@x.com,Cy,free,Rome\n';
 
-async function errorOf(p: Promise<unknown>): Promise<ImportError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ImportError) return err;
-    throw err;
-  }
-  throw new Error('no ImportError');
-}
 
 describe('merge strategies', () => {
   it('skip creates new rows and leaves existing ones alone', async () => {
@@ -145,7 +136,7 @@ describe('rejections', () => {
   it('onRowError abort: any rejected row fails the import with ROWS_REJECTED before anything is written', async () => {
     const tenant = await buildTenant();
     const run = await createRun(tenant, { columns: COLUMNS, onRowError: 'abort' });
-    const err = await errorOf(stageImport(sequelize, { tenantId: tenant.id, importId: run.id }, { source: fileSource(file) }));
+    const err = await importErrorOf(stageImport(sequelize, { tenantId: tenant.id, importId: run.id }, { source: fileSource(file) }));
     expect(err.code).toBe('ROWS_REJECTED');
     expect(err.details).toEqual({ rejected: 4 });
     expect(await Subscriber.count({ where: { tenantId: tenant.id } })).toBe(0);
@@ -155,7 +146,7 @@ describe('rejections', () => {
     const tenant = await buildTenant();
     const stage = async (content: string | Buffer) => {
       const run = await createRun(tenant, { columns: COLUMNS });
-      return errorOf(stageImport(sequelize, { tenantId: tenant.id, importId: run.id }, { source: fileSource(content) }));
+      return importErrorOf(stageImport(sequelize, { tenantId: tenant.id, importId: run.id }, { source: fileSource(content) }));
     };
     const missing = await stage('email,name\na@x.com,A\n');
     expect([missing.code, missing.details?.columns]).toEqual(['MISSING_COLUMNS', ['plan', 'city']]);
@@ -179,7 +170,7 @@ describe('revert', () => {
     expect(await subscribersOf(tenant)).toEqual(before);
     expect(await ListMember.count({ where: { listId: list.id } })).toBe(0);
     expect(await ImportBeforeImage.count({ where: { importId: run.id } })).toBe(0);
-    expect((await errorOf(revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'test' }))).code).toBe('IMPORT_NOT_REVERTIBLE');
+    expect((await importErrorOf(revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'test' }))).code).toBe('IMPORT_NOT_REVERTIBLE');
   });
 
   it('is refused (IMPORT_CHANGED_SINCE) once a row it wrote changed since, and then changes nothing', async () => {
@@ -190,7 +181,7 @@ describe('revert', () => {
     ada.name = 'Ada Lovelace';
     await ada.save();
     const after = await subscribersOf(tenant);
-    const err = await errorOf(revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'test' }));
+    const err = await importErrorOf(revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'test' }));
     expect(err.code).toBe('IMPORT_CHANGED_SINCE');
     expect(err.status).toBe(409);
     expect(err.details).toMatchObject({ updated: { expected: 1, unchanged: 0 }, created: { expected: 1, unchanged: 1 } });
@@ -201,7 +192,7 @@ describe('revert', () => {
   it('a dry run has nothing to revert', async () => {
     const tenant = await seeded();
     const { run } = await runImport(sequelize, tenant, UPDATE, { columns: COLUMNS, dryRun: true });
-    expect((await errorOf(revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'x' }))).code).toBe('IMPORT_NOT_REVERTIBLE');
+    expect((await importErrorOf(revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'x' }))).code).toBe('IMPORT_NOT_REVERTIBLE');
   });
 });
 

@@ -4,39 +4,23 @@ import { randomUUID } from 'node:crypto';
 import { Delivery, Notification } from '../../db';
 import { createDueSoon } from '../helpers/due';
 import { buildCaller, buildUser } from '../helpers/factories';
-import { startTestApp, TestApp } from '../helpers/app';
-import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
-import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
+import { crashStack } from '../helpers/crash-stack';
 import { waitFor, waitUntilPast } from '../helpers/wait';
-import { killAllWorkers, killWorker, spawnWorker } from '../helpers/worker-process';
+import { killWorker, spawnWorker } from '../helpers/worker-process';
 
-let app: TestApp;
-let smtp: SmtpSink;
-let hooks: WebhookReceiver;
+const stack = crashStack({ webhooks: true });
 
 // The webhooks go to a receiver on loopback, which only an explicit setting allows.
-const startWorker = () => spawnWorker({ WORKER_QUEUES: 'reminders', SMTP_URL: smtp.url, OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true' });
-
-beforeAll(async () => {
-  smtp = await startSmtpSink();
-  hooks = await startWebhookReceiver();
-  app = await startTestApp();
-});
-afterAll(async () => {
-  killAllWorkers();
-  await app.close();
-  await smtp.close();
-  await hooks.close();
-});
+const startWorker = () => spawnWorker({ WORKER_QUEUES: 'reminders', SMTP_URL: stack.smtp.url, OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true' });
 
 it('delivers every pending reminder exactly once after its worker was SIGKILLed', async () => {
   const { tenant, key } = await buildCaller(['*']);
   const ada = await buildUser(tenant, { email: `ada-${randomUUID().slice(0, 6)}@example.com` });
   const tag = randomUUID().slice(0, 8);
   const first = startWorker();
-  const make = (n: number, dueAt: string) => app.call('post', '/v1/reminders', key).send({
+  const make = (n: number, dueAt: string) => stack.app.call('post', '/v1/reminders', key).send({
     subject: `crash-${tag}-${n}`, channels: ['email', 'in_app', 'webhook'], dueAt,
-    recipients: { users: [ada.id], webhooks: [{ url: `${hooks.url}/${tag}`, secret: 'whsec_crash_test_secret' }] },
+    recipients: { users: [ada.id], webhooks: [{ url: `${stack.hooks.url}/${tag}`, secret: 'whsec_crash_test_secret' }] },
   });
   // Three due at once (delivered by the first worker) …
   const early = await Promise.all([0, 1, 2].map(async (n) => (await createDueSoon((at) => make(n, at))).body.id as string));
@@ -44,7 +28,7 @@ it('delivers every pending reminder exactly once after its worker was SIGKILLed'
   // … and three whose timers the first worker starts, falling due after it is killed.
   const lateDue = new Date(Date.now() + 3000).toISOString();
   const late = await Promise.all([3, 4, 5].map(async (n) => (await make(n, lateDue).expect(201)).body as { id: string; workflowId: string }));
-  const timerStarted = async (workflowId: string) => ((await app.client.workflow.getHandle(workflowId).fetchHistory()).events ?? []).some((e) => e.timerStartedEventAttributes);
+  const timerStarted = async (workflowId: string) => ((await stack.app.client.workflow.getHandle(workflowId).fetchHistory()).events ?? []).some((e) => e.timerStartedEventAttributes);
   await waitFor(async () => (await Promise.all(late.map((r) => timerStarted(r.workflowId)))).every(Boolean), { what: 'late reminders waiting on their timers', intervalMs: 50 });
   await killWorker(first);
   expect(Date.now()).toBeLessThan(Date.parse(lateDue)); // killed before they fell due, so none could be sent
@@ -56,7 +40,7 @@ it('delivers every pending reminder exactly once after its worker was SIGKILLed'
   startWorker();
 
   await waitFor(async () => {
-    const states = await Promise.all(ids.map(async (id) => (await app.call('get', `/v1/reminders/${id}`, key).expect(200)).body.status));
+    const states = await Promise.all(ids.map(async (id) => (await stack.app.call('get', `/v1/reminders/${id}`, key).expect(200)).body.status));
     return states.every((s) => s === 'completed');
   }, { what: 'all reminders completed', timeoutMs: 90_000 });
 
@@ -66,10 +50,10 @@ it('delivers every pending reminder exactly once after its worker was SIGKILLed'
   expect(rows.every((r) => r.status === 'sent')).toBe(true);
   expect(await Notification.count({ where: { userId: ada.id } })).toBe(ids.length);
   // Each message once: receivers deduplicate by Message-ID / Docket-Delivery, and there is nothing to deduplicate.
-  const mails = smtp.messages.filter((m) => m.subject.includes(`crash-${tag}`));
+  const mails = stack.smtp.messages.filter((m) => m.subject.includes(`crash-${tag}`));
   expect(mails).toHaveLength(ids.length);
   expect(new Set(mails.map((m) => m.headers['message-id'])).size).toBe(ids.length);
-  const posts = hooks.received.filter((h) => h.path === `/${tag}`);
+  const posts = stack.hooks.received.filter((h) => h.path === `/${tag}`);
   expect(posts).toHaveLength(ids.length);
   expect(new Set(posts.map((p) => p.headers['docket-delivery'])).size).toBe(ids.length);
 }, 180_000);

@@ -7,31 +7,17 @@ import { IDEMPOTENCY_HEADER } from '../../lib/notify/email';
 import { verifyWebhook } from '../../lib/notify/webhook';
 import { createDueSoon } from '../helpers/due';
 import { buildCaller, buildUser } from '../helpers/factories';
-import { startTestApp, TestApp } from '../helpers/app';
-import { ReceivedMail, SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
-import { ReceivedWebhook, startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
+import { crashStack } from '../helpers/crash-stack';
+import type { ReceivedMail } from '../helpers/smtp-sink';
+import type { ReceivedWebhook } from '../helpers/webhook-receiver';
 import { waitFor } from '../helpers/wait';
-import { killAllWorkers, killWorker, spawnWorker } from '../helpers/worker-process';
+import { killWorker, spawnWorker } from '../helpers/worker-process';
 
-let app: TestApp;
-let smtp: SmtpSink;
-let hooks: WebhookReceiver;
+const stack = crashStack({ webhooks: true });
 
 // Each worker logs in to the sink under its own name, so every message says which process sent it.
-const startWorker = (login: string) => spawnWorker({ WORKER_QUEUES: 'reminders', SMTP_URL: smtp.urlFor(login), OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true' });
+const startWorker = (login: string) => spawnWorker({ WORKER_QUEUES: 'reminders', SMTP_URL: stack.smtp.urlFor(login), OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true' });
 const SECRET = 'whsec_delivery_crash_secret';
-
-beforeAll(async () => {
-  smtp = await startSmtpSink();
-  hooks = await startWebhookReceiver();
-  app = await startTestApp();
-});
-afterAll(async () => {
-  killAllWorkers();
-  await app.close();
-  await smtp.close();
-  await hooks.close();
-});
 
 it('re-sends only what the killed worker never recorded: each such email once more with its Message-ID, the held webhook with its Docket-Delivery id', async () => {
   const { tenant, key } = await buildCaller(['*']);
@@ -42,18 +28,18 @@ it('re-sends only what the killed worker never recorded: each such email once mo
   // Reminder 2's webhook request is held open (never answered) …
   const victim = 2;
   let held: ReceivedWebhook | undefined;
-  hooks.hold((h) => h.path === `/${tag}/${victim}` && (held ??= h) === h);
+  stack.hooks.hold((h) => h.path === `/${tag}/${victim}` && (held ??= h) === h);
   // … and its first email accepted waits for it, and for reminders 0 and 1 to be delivered and recorded:
   // then, with both on the wire, the worker dies before the email's 250 reaches it, so it records neither.
   const first = startWorker('w1');
   let ids: string[] = [];
   let firstAccepted: ReceivedMail | undefined;
   const killed = new Promise<void>((resolve, reject) => {
-    smtp.onAccepted(async (m) => {
+    stack.smtp.onAccepted(async (m) => {
       if (!m.subject.endsWith(`${tag}-${victim}`) || firstAccepted) return;
       firstAccepted = m;
       try {
-        await hooks.waitFor((h) => h === held, 60_000);
+        await stack.hooks.waitFor((h) => h === held, 60_000);
         await waitFor(async () => ids.length && (await Delivery.count({ where: { subjectId: ids.slice(0, victim), status: 'sent' } })) === victim * 3,
           { what: 'the other reminders delivered and recorded', timeoutMs: 60_000, intervalMs: 50 });
         await killWorker(first);
@@ -64,13 +50,13 @@ it('re-sends only what the killed worker never recorded: each such email once mo
     });
   });
 
-  ids = await Promise.all([0, 1, 2].map(async (n) => (await createDueSoon((at) => app.call('post', '/v1/reminders', key).send({
+  ids = await Promise.all([0, 1, 2].map(async (n) => (await createDueSoon((at) => stack.app.call('post', '/v1/reminders', key).send({
     subject: `delivery-crash-${tag}-${n}`, channels: ['email', 'webhook'], dueAt: at,
-    recipients: { users: people.map((p) => p.id), webhooks: [{ url: `${hooks.url}/${tag}/${n}`, secret: SECRET }] },
+    recipients: { users: people.map((p) => p.id), webhooks: [{ url: `${stack.hooks.url}/${tag}/${n}`, secret: SECRET }] },
   }))).body.id as string));
   await killed;
-  smtp.onAccepted(undefined);
-  hooks.hold(undefined);
+  stack.smtp.onAccepted(undefined);
+  stack.hooks.hold(undefined);
 
   // What the dead worker had recorded: a row it marked sent is never sent again.
   const atCrash = new Map((await Delivery.findAll({ where: { subjectId: ids } })).map((r) => [r.key, r.status]));
@@ -87,7 +73,7 @@ it('re-sends only what the killed worker never recorded: each such email once mo
 
   // Email: every recipient of every reminder got it; a key has a second copy only if its row was not
   // sent when the worker died (it was on the wire), and the copy carries the same Message-ID.
-  const mails = smtp.messages.filter(isOurs);
+  const mails = stack.smtp.messages.filter(isOurs);
   const byKey = new Map<string, ReceivedMail[]>();
   for (const m of mails) byKey.set(m.headers[IDEMPOTENCY_HEADER.toLowerCase()], [...(byKey.get(m.headers[IDEMPOTENCY_HEADER.toLowerCase()]) ?? []), m]);
   const expectedPairs = ids.flatMap((_, n) => people.map((p) => `${n}:${p.email}`)).sort();
@@ -113,11 +99,11 @@ it('re-sends only what the killed worker never recorded: each such email once mo
 
   // Webhook: the held request came again from the new worker with the same Docket-Delivery id and a valid
   // signature, was answered, and the delivery is recorded once.
-  const heldPosts = hooks.received.filter((h) => h.headers['docket-delivery'] === heldDelivery);
+  const heldPosts = stack.hooks.received.filter((h) => h.headers['docket-delivery'] === heldDelivery);
   expect(heldPosts.map((h) => h.status)).toEqual([0, 200]);
   expect(heldPosts[1].json.deliveryId).toBe(heldDelivery);
   expect(verifyWebhook(SECRET, String(heldPosts[1].headers['docket-signature']), heldPosts[1].body)).toBe(true);
-  const log = (await app.call('get', `/v1/reminders/${ids[victim]}/deliveries`, key).expect(200)).body.items as { channel: string; status: string }[];
+  const log = (await stack.app.call('get', `/v1/reminders/${ids[victim]}/deliveries`, key).expect(200)).body.items as { channel: string; status: string }[];
   expect(log.filter((e) => e.channel === 'webhook')).toEqual([expect.objectContaining({ status: 'sent' })]);
   // Reminders 0 and 1 were recorded before the crash: nothing of theirs was sent again.
   for (const id of ids.slice(0, victim)) {
@@ -125,7 +111,7 @@ it('re-sends only what the killed worker never recorded: each such email once mo
   }
   // Every reminder's webhook arrived; another one twice only if it too was unrecorded at the crash.
   for (const [n] of ids.entries()) {
-    const posts = hooks.received.filter((h) => h.path === `/${tag}/${n}`);
+    const posts = stack.hooks.received.filter((h) => h.path === `/${tag}/${n}`);
     expect(posts.some((p) => p.status === 200)).toBe(true);
     expect(new Set(posts.map((p) => p.headers['docket-delivery'])).size).toBe(1);
     if (posts.length > 1) expect(atCrash.get(String(posts[0].headers['docket-delivery']))).not.toBe('sent');
