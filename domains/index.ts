@@ -4,6 +4,7 @@
 import { approvals } from './approvals';
 import { audience } from './audience';
 import { audit } from './audit';
+import { campaigns } from './campaigns';
 import { documents } from './documents';
 import { files } from './files';
 import { identity } from './identity';
@@ -13,6 +14,6 @@ import { purchasing } from './purchasing';
 import { reminders } from './reminders';
 import { system } from './system';
 
-export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, audience, imports, system] as const;
+export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, audience, imports, campaigns, system] as const;
 
 export type Domain = (typeof DOMAINS)[number];
