@@ -6,7 +6,7 @@ import { DateTime, IANAZone } from 'luxon';
 import { Transaction } from 'sequelize';
 import { v7 as uuidv7 } from 'uuid';
 import { AuditEvent } from '../../db/models/audit';
-import { Campaign, type CampaignAudience } from '../../db/models/campaigns';
+import { Campaign, CampaignRecipient, type CampaignAudience } from '../../db/models/campaigns';
 import { Subscriber } from '../../db/models/audience';
 import { recordAudit } from '../../lib/audit';
 import { ApiError, serviceUnavailable, validationFailed } from '../../lib/problems';
@@ -195,8 +195,7 @@ export async function retryFailed(deps: CommandDeps, c: Caller, id: string): Pro
     const campaign = await findCampaign(c.tenantId, id, transaction);
     if (campaign.status !== 'finished') throw invalidState(campaign, 'only a finished campaign\'s failed recipients can be retried');
     // Their error and SMTP code stay until the new attempt writes its own (and an undone retry finds them).
-    const [, count] = await deps.sequelize.query("UPDATE campaign_recipients SET status = 'pending' WHERE campaign_id = $1 AND status = 'failed'", { bind: [id], transaction });
-    const requeued = Number(count);
+    const [requeued] = await CampaignRecipient.update({ status: 'pending' }, { where: { campaignId: id, status: 'failed' }, transaction });
     if (!requeued) throw invalidState(campaign, 'no recipient failed');
     const run = campaign.run + 1;
     start = runStart(c, campaign, run, null);
@@ -207,8 +206,8 @@ export async function retryFailed(deps: CommandDeps, c: Caller, id: string): Pro
     return { campaign, requeued };
   });
   await startRun(deps, start, eventKey, async (transaction) => {
-    const [, back] = await deps.sequelize.query("UPDATE campaign_recipients SET status = 'failed' WHERE campaign_id = $1 AND status = 'pending'", { bind: [id], transaction });
-    await Campaign.update({ status: 'finished', run: campaign.run - 1, failed: campaign.failed + Number(back) }, { where: { tenantId: c.tenantId, id, run: campaign.run }, transaction });
+    const [back] = await CampaignRecipient.update({ status: 'failed' }, { where: { campaignId: id, status: 'pending' }, transaction });
+    await Campaign.update({ status: 'finished', run: campaign.run - 1, failed: campaign.failed + back }, { where: { tenantId: c.tenantId, id, run: campaign.run }, transaction });
   });
   return { campaign: await campaign.reload(), requeued };
 }

@@ -170,6 +170,20 @@ describe('sending', () => {
   });
 });
 
+it('erasing a subscriber anonymises their delivery rows and keeps the counts', async () => {
+  const { key, tenant } = await buildCaller(['campaigns.*', 'audience.*']);
+  const { listId, emails } = await seedList(app.sequelize, tenant.id, 3);
+  const id = await createCampaign(app, key, { audience: { listIds: [listId] } });
+  await app.call('post', `/v1/campaigns/${id}/send`, key).send({}).expect(202);
+  await ended(key, id);
+  const sub = (await app.call('get', `/v1/subscribers?emailPrefix=${encodeURIComponent(emails[1])}`, key).expect(200)).body.items[0];
+  await app.call('post', `/v1/subscribers/${sub.id}/erase`, key).expect(200);
+  const deliveries = (await app.call('get', `/v1/campaigns/${id}/deliveries`, key).expect(200)).body.items;
+  expect(deliveries.map((d: { email: string }) => d.email)).not.toContain(emails[1]);
+  expect(deliveries.find((d: { subscriberId: string }) => d.subscriberId === sub.id)).toMatchObject({ email: `erased+${sub.id}@erased.invalid`, status: 'sent' });
+  expect((await app.call('get', `/v1/campaigns/${id}`, key).expect(200)).body.stats).toMatchObject({ sent: 3 });
+});
+
 describe('permissions', () => {
   it('reads need campaigns.read, drafts campaigns.write, sends campaigns.send', async () => {
     const admin = await buildCaller(['*']);
