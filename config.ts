@@ -45,6 +45,8 @@ export interface Config {
   secretsKey: Buffer;
   /** Audit export paging: rows per page, and an optional pause between pages to spare the database. */
   auditExport: { pageSize: number; pagePauseMs: number };
+  /** Segments: each statement of a preview (count, sample) is cancelled by Postgres past this budget (422 SEGMENT_TOO_EXPENSIVE). */
+  segments: { previewBudgetMs: number };
   /**
    * Imports: the largest file accepted (413 above it), the most bytes an XLSX may unpack to (zip bombs fail with
    * FILE_TOO_LARGE), how long one staging/merging activity runs before the workflow's cancel point, rows per
@@ -208,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchBodyBytes: int(env, 'DOCUMENT_BATCH_BODY_LIMIT_BYTES', 32 * 1024 * 1024),
     },
     auditExport: { pageSize: Math.max(1, int(env, 'AUDIT_EXPORT_PAGE_SIZE', 2000)), pagePauseMs: int(env, 'AUDIT_EXPORT_PAGE_PAUSE_MS', 0) },
+    segments: { previewBudgetMs: Math.max(1, int(env, 'SEGMENT_PREVIEW_BUDGET_MS', 5_000)) },
     reconcileStartsGraceSeconds: int(env, 'RECONCILE_STARTS_GRACE_SECONDS', 60),
     reconcileStartsEverySeconds: Math.max(1, int(env, 'RECONCILE_STARTS_EVERY_SECONDS', 60)),
     imports: {

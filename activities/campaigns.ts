@@ -5,12 +5,14 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Campaign } from '../db/models/campaigns';
 import { Subscriber } from '../db/models/audience';
 import { snapshotAudience } from '../domains/campaigns/audience';
-import { renderFor, senderOf, sendBatch, SmtpUnavailableError, UNLIMITED, recordRate, type SendLimiter } from '../domains/campaigns/sending';
+import { renderFor, senderOf, sendBatch, SmtpUnavailableError, recordRate } from '../domains/campaigns/sending';
 import { UnsubscribeLinks, unsubscribeHeaders } from '../domains/campaigns/unsubscribe';
 import { TemplateRenderError } from '../domains/documents/templates';
 import { recordAudit, type CommandAuthor } from '../lib/audit';
 import { runChunk, settleWithLimit } from '../lib/batch';
 import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
+import { ApiError } from '../lib/problems';
+import { createSendLimiter, type SendLimiter } from '../lib/send-limiter';
 import type { CampaignControl, CampaignInput, SendChunkReport, TestSendInput, TestSendResult } from '../workflows/campaigns.api';
 
 export interface CampaignActivityDeps {
@@ -19,7 +21,7 @@ export interface CampaignActivityDeps {
   bulkEmail?: EmailSender;
   linkSecret: string;
   publicUrl: string;
-  /** The tenants' send limits (maxPerMinute, maxConcurrent) shared by every worker; none if absent. */
+  /** The tenants' send limits (maxPerMinute, maxConcurrent) shared by every worker (made on the models' connection if absent). */
   sendLimiter?: SendLimiter;
   campaignBatchSize?: number;
   campaignConcurrency?: number;
@@ -44,8 +46,9 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
   // Made on first use: building the activities (the worker's registration) needs no secret yet.
   let links: UnsubscribeLinks | undefined;
   const linksOf = () => (links ??= new UnsubscribeLinks(deps.linkSecret, deps.publicUrl));
+  let limiter = deps.sendLimiter;
   const sendOptions = () => ({
-    email, links: linksOf(), limiter: deps.sendLimiter ?? UNLIMITED, batchSize: deps.campaignBatchSize ?? 500, concurrency: deps.campaignConcurrency ?? 10,
+    email, links: linksOf(), limiter: (limiter ??= createSendLimiter(sequelize())), batchSize: deps.campaignBatchSize ?? 500, concurrency: deps.campaignConcurrency ?? 10,
     unsubscribeMailto: deps.campaignUnsubscribeMailto,
   });
   const chunkMs = deps.campaignChunkMs ?? 2_000;
@@ -65,7 +68,14 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
         const c = await Campaign.findOne({ where: { tenantId: input.tenantId, id: input.campaignId }, transaction, lock: transaction.LOCK.UPDATE });
         if (!c) throw ApplicationFailure.nonRetryable(`campaign ${input.campaignId} not found`, 'CAMPAIGN_NOT_FOUND');
         if (c.audienceSize !== null) return { audienceSize: c.audienceSize };
-        const size = await snapshotAudience(sequelize(), c.tenantId, c.id, c.audience, transaction);
+        let size: number;
+        try {
+          size = await snapshotAudience(sequelize(), c.tenantId, c.id, c.audience, transaction);
+        } catch (err) {
+          // A list or segment of the audience deleted since it was scheduled: the send fails with its code, nothing sent.
+          if (err instanceof ApiError && err.status === 422) throw ApplicationFailure.nonRetryable(err.detail, err.code);
+          throw err;
+        }
         const wasScheduled = c.status === 'scheduled';
         await c.update({ audienceSize: size, status: 'running', startedAt: new Date() }, { transaction });
         await recordAudit({

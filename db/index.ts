@@ -22,6 +22,7 @@ export * from './models/jobs';
 export * from './models/links';
 export * from './models/purchasing';
 export * from './models/reminders';
+export * from './models/settings';
 export * from './models/system';
 
 export interface SequelizeOptions {

@@ -12,8 +12,9 @@ import { imports } from './imports';
 import { jobs } from './jobs';
 import { purchasing } from './purchasing';
 import { reminders } from './reminders';
+import { settings } from './settings';
 import { system } from './system';
 
-export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, audience, imports, campaigns, system] as const;
+export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, audience, imports, settings, campaigns, system] as const;
 
 export type Domain = (typeof DOMAINS)[number];

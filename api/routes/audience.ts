@@ -1,8 +1,9 @@
-// Subscribers and lists (domains/audience): filters, pages, bulk members, erase.
-import { Subscriber, SubscriberList } from '../../db/models/audience';
+// Subscribers, lists and segments (domains/audience): filters, pages, bulk members, erase, segment previews.
+import { Segment, Subscriber, SubscriberList } from '../../db/models/audience';
 import * as audience from '../../domains/audience/commands';
-import { presentList, presentSubscriber } from '../../domains/audience/presenters';
-import { page, paginate, respond } from '../conventions';
+import { presentList, presentSegment, presentSegmentPreview, presentSubscriber } from '../../domains/audience/presenters';
+import * as segments from '../../domains/audience/segments';
+import { ifMatch, page, paginate, respond, versionEtag } from '../conventions';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
 
 export function audienceRoutes(deps: RouteDeps) {
@@ -54,6 +55,39 @@ export function audienceRoutes(deps: RouteDeps) {
     },
     async removeListMembers({ params, body }, ctx) {
       ctx.body = await audience.removeListMembers(deps, commandCaller(ctx), params.listId, body);
+    },
+
+    async listSegments({ query }, ctx) {
+      const where = audience.listWhere(caller(ctx).tenant.id, { namePrefix: query.namePrefix });
+      ctx.body = page(await paginate(Segment, { where, limit: query.limit, cursor: query.cursor, order: [['name', 'ASC'], ['id', 'ASC']] }), presentSegment);
+    },
+    async createSegment({ body }, ctx) {
+      const s = await segments.createSegment(deps, commandCaller(ctx), body);
+      respond(ctx, presentSegment(s), { status: 201, location: `/v1/segments/${s.id}`, etag: versionEtag(s.version) });
+    },
+    async getSegment({ params }, ctx) {
+      const s = await segments.findSegment(caller(ctx).tenant.id, params.segmentId);
+      respond(ctx, presentSegment(s), { etag: versionEtag(s.version) });
+    },
+    async updateSegment({ params, body }, ctx) {
+      const s = await segments.updateSegment(deps, commandCaller(ctx), params.segmentId, body, ifMatch(ctx));
+      respond(ctx, presentSegment(s), { etag: versionEtag(s.version) });
+    },
+    async deleteSegment({ params }, ctx) {
+      await segments.deleteSegment(deps, commandCaller(ctx), params.segmentId, ifMatch(ctx));
+      ctx.status = 204;
+    },
+    async previewSegment({ params }, ctx) {
+      const tenantId = caller(ctx).tenant.id;
+      const s = await segments.findSegment(tenantId, params.segmentId);
+      const preview = await segments.previewSegment(deps.sequelize, tenantId, segments.validateSegmentRules(s.rules), { budgetMs: deps.config.segments.previewBudgetMs });
+      ctx.body = presentSegmentPreview(preview);
+    },
+    async previewSegmentRules({ body }, ctx) {
+      const tenantId = caller(ctx).tenant.id;
+      const rules = await segments.checkSegmentRules(deps.sequelize, tenantId, body.rules);
+      const preview = await segments.previewSegment(deps.sequelize, tenantId, rules, { budgetMs: deps.config.segments.previewBudgetMs });
+      ctx.body = presentSegmentPreview(preview);
     },
   } satisfies RouteHandlers;
 }

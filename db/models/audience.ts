@@ -1,4 +1,4 @@
-// The audience campaigns send to: subscribers, lists and list memberships (0012).
+// The audience campaigns send to: subscribers, lists and list memberships (0012), segments (0013).
 import { CreationOptional, DataTypes, InferAttributes, InferCreationAttributes, Model, Sequelize } from 'sequelize';
 
 export const SUBSCRIBER_STATUSES = ['active', 'unsubscribed', 'blocklisted', 'bounced'] as const;
@@ -36,6 +36,19 @@ export class ListMember extends Model<InferAttributes<ListMember>, InferCreation
   declare createdAt: CreationOptional<Date>;
 }
 
+/** A saved filter over subscribers: rules validated and compiled by domains/audience/segments.ts. */
+export class Segment extends Model<InferAttributes<Segment>, InferCreationAttributes<Segment>> {
+  declare tenantId: string;
+  declare id: string;
+  declare name: string;
+  declare description: CreationOptional<string>;
+  declare rules: object;
+  declare version: CreationOptional<number>;
+  declare createdBy: string | null;
+  declare createdAt: CreationOptional<Date>;
+  declare updatedAt: CreationOptional<Date>;
+}
+
 export function initAudienceModels(sequelize: Sequelize): void {
   const opts = { sequelize, underscored: true };
   // A fresh object per attribute: Sequelize writes the column name into the definition it is given.
@@ -53,4 +66,8 @@ export function initAudienceModels(sequelize: Sequelize): void {
     tenantId: tenantKey(), listId: { type: DataTypes.UUID, primaryKey: true }, subscriberId: { type: DataTypes.UUID, primaryKey: true },
     importId: DataTypes.UUID, createdAt: DataTypes.DATE,
   }, { ...opts, tableName: 'list_members', updatedAt: false });
+  Segment.init({
+    tenantId: tenantKey(), id: { type: DataTypes.UUID, primaryKey: true }, name: DataTypes.STRING, description: DataTypes.TEXT,
+    rules: DataTypes.JSONB, version: DataTypes.INTEGER, createdBy: DataTypes.STRING, createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
+  }, { ...opts, tableName: 'segments' });
 }

@@ -7,11 +7,9 @@ import { recordAudit } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
 import { auditBy, Caller, CommandDeps } from '../command';
-import { eraseSubscriber, normalizeEmail, type SubscriberStatus } from './subscribers';
+import { eraseSubscriber, likePrefix, normalizeEmail, type SubscriberStatus } from './subscribers';
 
 type Attributes = Record<string, string | number | boolean>;
-
-const likePrefix = (s: string) => `${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 export const MAX_MEMBERS_PER_REQUEST = 10_000;
 

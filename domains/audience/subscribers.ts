@@ -5,6 +5,9 @@ import { normalizeEmail } from '../imports/mapping/validate';
 export { SUBSCRIBER_STATUSES, type SubscriberStatus } from '../../db/models/audience';
 export { isEmail, normalizeEmail } from '../imports/mapping/validate';
 
+/** A LIKE pattern for values starting with `s`, its own `%`, `_` and `\\` taken literally. */
+export const likePrefix = (s: string): string => `${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
 /**
  * Erases a subscriber's personal data: the row keeps its id (deliveries keep pointing at it, anonymised) but loses
  * its address, name, attributes and lists; what imports kept of it (before-images, rejected rows naming the address)

@@ -2,8 +2,10 @@
 // tenant in any of its lists or segments, minus those in an excluded list or segment. Used to check that an
 // audience is not empty, and by the snapshot — one set-based INSERT … SELECT DISTINCT ON the address.
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
+import { Segment } from '../../db/models/audience';
 import type { CampaignAudience } from '../../db/models/campaigns';
 import { ApiError } from '../../lib/problems';
+import { compileSegment, type SegmentRules } from '../audience/segments';
 
 /** The condition and its parameters (appended to `bind`). */
 export interface AudienceSql {
@@ -11,12 +13,21 @@ export interface AudienceSql {
 }
 
 /**
- * Segment rules compiled to SQL (domains/audience/segments.ts once segments exist): until then a campaign may
- * name none, and naming one is refused as unknown.
+ * Each segment's rules compiled to SQL over `s` (domains/audience/segments.ts), their values appended to `bind`;
+ * a segment the tenant does not have is refused (422 UNKNOWN_SEGMENT, naming each).
  */
-async function segmentConditions(_sequelize: Sequelize, _tenantId: string, ids: string[], path: string): Promise<string[]> {
-  if (ids.length) throw new ApiError(422, 'UNKNOWN_SEGMENT', `No segment ${ids.join(', ')} in this tenant`, { errors: ids.map((id, i) => ({ path: `${path}/${i}`, message: `no segment ${id}` })) });
-  return [];
+async function segmentConditions(tenantId: string, ids: string[], path: string, bind: unknown[], transaction?: Transaction): Promise<string[]> {
+  if (!ids.length) return [];
+  const found = await Segment.findAll({ where: { tenantId, id: ids }, attributes: ['id', 'rules'], transaction });
+  const missing = ids.map((id, i) => ({ id, i })).filter(({ id }) => !found.some((f) => f.id === id));
+  if (missing.length) {
+    throw new ApiError(422, 'UNKNOWN_SEGMENT', `No segment ${missing.map((m) => m.id).join(', ')} in this tenant`, { errors: missing.map((m) => ({ path: `${path}/${m.i}`, message: `no segment ${m.id}` })) });
+  }
+  return ids.map((id) => {
+    const compiled = compileSegment(found.find((f) => f.id === id)!.rules as SegmentRules, { tenantId, alias: 's', firstBind: bind.length + 1 });
+    bind.push(...compiled.bind);
+    return compiled.where;
+  });
 }
 
 /** Refuses (422 UNKNOWN_LIST, naming each) lists of the audience that are not the tenant's. */
@@ -34,14 +45,14 @@ async function assertLists(sequelize: Sequelize, tenantId: string, audience: Cam
 }
 
 /**
- * The audience as SQL over `subscribers s`, its parameters appended to `bind` (the tenant first). Every list and
- * segment it names must be the tenant's (422 UNKNOWN_LIST / UNKNOWN_SEGMENT); at the snapshot (`checkLists` false)
- * a list deleted since the campaign was scheduled simply has no members.
+ * The audience as SQL over `subscribers s`, its parameters appended to `bind`. Every list and segment it names must
+ * be the tenant's (422 UNKNOWN_LIST / UNKNOWN_SEGMENT): also at the snapshot, where a list or segment deleted since
+ * the campaign was scheduled fails the send rather than send to people an exclusion was meant to keep out.
  */
-export async function audienceSql(sequelize: Sequelize, tenantId: string, audience: CampaignAudience, bind: unknown[], transaction?: Transaction, checkLists = true): Promise<AudienceSql> {
-  if (checkLists) await assertLists(sequelize, tenantId, audience, transaction);
-  const include = await segmentConditions(sequelize, tenantId, audience.segmentIds, '/requestBody/audience/segmentIds');
-  const exclude = await segmentConditions(sequelize, tenantId, audience.excludeSegmentIds, '/requestBody/audience/excludeSegmentIds');
+export async function audienceSql(sequelize: Sequelize, tenantId: string, audience: CampaignAudience, bind: unknown[], transaction?: Transaction): Promise<AudienceSql> {
+  await assertLists(sequelize, tenantId, audience, transaction);
+  const include = await segmentConditions(tenantId, audience.segmentIds, '/requestBody/audience/segmentIds', bind, transaction);
+  const exclude = await segmentConditions(tenantId, audience.excludeSegmentIds, '/requestBody/audience/excludeSegmentIds', bind, transaction);
   bind.push(tenantId);
   const t = `$${bind.length}`;
   const inLists = (ids: string[]) => {
@@ -69,7 +80,7 @@ export async function audienceHasAnyone(sequelize: Sequelize, tenantId: string, 
  */
 export async function snapshotAudience(sequelize: Sequelize, tenantId: string, campaignId: string, audience: CampaignAudience, transaction: Transaction): Promise<number> {
   const bind: unknown[] = [campaignId];
-  const { where } = await audienceSql(sequelize, tenantId, audience, bind, transaction, false);
+  const { where } = await audienceSql(sequelize, tenantId, audience, bind, transaction);
   const [, count] = await sequelize.query(`INSERT INTO campaign_recipients (tenant_id, campaign_id, n, subscriber_id, email)
     SELECT s.tenant_id, $1, row_number() OVER (), s.id, s.email FROM (
       SELECT DISTINCT ON (lower(s.email)) s.tenant_id, s.id, s.email FROM subscribers s WHERE ${where} ORDER BY lower(s.email), s.id

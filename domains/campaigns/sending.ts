@@ -6,26 +6,15 @@ import { QueryTypes, type Sequelize } from 'sequelize';
 import type { Campaign } from '../../db/models/campaigns';
 import { settleWithLimit } from '../../lib/batch';
 import { EmailRejectedError, type EmailSender } from '../../lib/notify/email';
+import type { SendLimiter } from '../../lib/send-limiter';
 import { TemplateRenderError } from '../documents/templates';
 import { renderCampaignMessage, type MergeData } from './templates';
 import { unsubscribeHeaders, type UnsubscribeLinks } from './unsubscribe';
 
-/** A grant of the tenant's send limits (lib/send-limiter.ts): up to `granted` messages now; release when sent. */
-export interface SendLease {
-  granted: number;
-  release(): void;
-}
-
-export interface SendLimiter {
-  acquire(tenantId: string, wanted: number, opts: { signal?: AbortSignal }): Promise<SendLease>;
-}
-
-/** No limits (a deployment without the tenant send limiter). */
-export const UNLIMITED: SendLimiter = { acquire: async (_tenantId, wanted) => ({ granted: wanted, release: () => undefined }) };
-
 export interface SendOptions {
   email: EmailSender;
   links: UnsubscribeLinks;
+  /** The tenant's maxPerMinute and maxConcurrent, held across campaigns and worker processes: a batch is what it grants. */
   limiter: SendLimiter;
   /** Recipients per batch (the most that can go out twice after a crash). */
   batchSize: number;
@@ -75,8 +64,8 @@ export async function renderFor(c: Campaign, data: MergeData) {
 }
 
 /**
- * Sends the next batch after recipient `after` (by number) and records its outcomes; answers the last number it
- * covered and whether none is left. Subscribers no longer active since the snapshot are skipped. Throws
+ * Sends the next batch after recipient `after` (by number) — as many as the tenant's send limits grant, up to
+ * `batchSize` — and records its outcomes; answers the last number it covered and whether none is left. Subscribers no longer active since the snapshot are skipped. Throws
  * SmtpUnavailableError when the server cannot be reached — after recording what did go out, leaving the rest pending.
  */
 export async function sendBatch(sequelize: Sequelize, c: Campaign, after: number, o: SendOptions, signal?: AbortSignal): Promise<{ last: number; done: boolean; sent: number }> {
@@ -115,7 +104,7 @@ export async function sendBatch(sequelize: Sequelize, c: Campaign, after: number
     if (down) throw new SmtpUnavailableError(`The SMTP server could not be reached: ${(down as Error).message ?? String(down)}`, { cause: down });
     return { last: rows[rows.length - 1].n, done: rows.length < limit, sent };
   } finally {
-    lease.release();
+    await lease.release();
   }
 }
 

@@ -4,8 +4,18 @@ import { randomUUID } from 'node:crypto';
 import type { Sequelize } from 'sequelize';
 import type { TestApp } from './app';
 
-/** A list with `n` active subscribers `<prefix>-<i>@example.test` (name "Sub <i>", attributes {i, plan}); answers its id and the addresses. */
-export async function seedList(sequelize: Sequelize, tenantId: string, n: number, prefix = `s${randomUUID().slice(0, 6)}`): Promise<{ listId: string; emails: string[] }> {
+/** The tenant's send limits (the defaults, 600 a minute and 10 at once, would make tests wait). */
+export async function setSendLimits(sequelize: Sequelize, tenantId: string, maxPerMinute = 600_000, maxConcurrent = 500): Promise<void> {
+  await sequelize.query(`INSERT INTO tenant_send_settings (tenant_id, max_per_minute, max_concurrent) VALUES ($1, $2, $3)
+    ON CONFLICT (tenant_id) DO UPDATE SET max_per_minute = EXCLUDED.max_per_minute, max_concurrent = EXCLUDED.max_concurrent`, { bind: [tenantId, maxPerMinute, maxConcurrent] });
+}
+
+/**
+ * A list with `n` active subscribers `<prefix>-<i>@example.test` (name "Sub <i>", attributes {i, plan}); answers its id
+ * and the addresses. The tenant's send limits are lifted unless the test sets its own (`limits: false`).
+ */
+export async function seedList(sequelize: Sequelize, tenantId: string, n: number, prefix = `s${randomUUID().slice(0, 6)}`, limits = true): Promise<{ listId: string; emails: string[] }> {
+  if (limits) await setSendLimits(sequelize, tenantId);
   const listId = randomUUID();
   await sequelize.query('INSERT INTO lists (tenant_id, id, name) VALUES ($1, $2, $3)', { bind: [tenantId, listId, `list ${prefix}`] });
   await sequelize.query(`WITH s AS (

@@ -1,0 +1,120 @@
+// The send limiter across "processes" (two Sequelize instances, two limiters) on one tenant: the per-window budget
+// and the concurrency cap hold under contention, an expired lease's slots come back, a wait can be aborted.
+import { createSequelize } from '../../db';
+import { createSendLimiter, SendLimiterOptions } from '../../lib/send-limiter';
+import { buildTenant } from '../helpers/factories';
+
+const first = createSequelize(process.env.DATABASE_URL!, { poolMax: 6 });
+const second = createSequelize(process.env.DATABASE_URL!, { poolMax: 6 });
+afterAll(async () => { await first.close(); await second.close(); });
+
+async function tenantWith(settings?: { maxPerMinute: number; maxConcurrent: number }): Promise<string> {
+  const tenant = await buildTenant();
+  if (settings) {
+    await first.query('INSERT INTO tenant_send_settings (tenant_id, max_per_minute, max_concurrent) VALUES ($1, $2, $3)', { bind: [tenant.id, settings.maxPerMinute, settings.maxConcurrent] });
+  }
+  return tenant.id;
+}
+
+const twoProcesses = (opts: SendLimiterOptions) => [createSendLimiter(first, opts), createSendLimiter(second, opts)];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const random = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1));
+
+async function hammer(limiters: ReturnType<typeof twoProcesses>, loopsEach: number, until: number, body: (granted: number) => Promise<void>, tenantId: string, wanted: () => number) {
+  await Promise.all(limiters.flatMap((limiter) => Array.from({ length: loopsEach }, async () => {
+    while (Date.now() < until) {
+      const lease = await limiter.acquire(tenantId, wanted());
+      await body(lease.granted);
+      await lease.release();
+    }
+  })));
+}
+
+test('two processes never grant more than the budget in any window, and use most of it', async () => {
+  const WINDOW = 1_000;
+  const BUDGET = 30;
+  const tenantId = await tenantWith({ maxPerMinute: BUDGET, maxConcurrent: 1000 });
+  const grants: { at: number; n: number }[] = [];
+  const started = Date.now();
+  await hammer(twoProcesses({ windowMs: WINDOW, slotMs: 50 }), 4, started + 3_500, async (granted) => { grants.push({ at: Date.now(), n: granted }); }, tenantId, () => random(1, 4));
+
+  // Grant times seen here trail Postgres's by a few ms: windows a little shorter than the limiter's allow for that.
+  const checked = WINDOW - 100;
+  let worst = 0;
+  for (const g of grants) {
+    const inWindow = grants.filter((o) => o.at > g.at - checked && o.at <= g.at).reduce((sum, o) => sum + o.n, 0);
+    worst = Math.max(worst, inWindow);
+  }
+  expect(worst).toBeLessThanOrEqual(BUDGET);
+  expect(worst).toBeGreaterThanOrEqual(BUDGET - 4);
+  // Over the whole run most of the budget was granted: each full window of it about a budget's worth.
+  const total = grants.reduce((sum, g) => sum + g.n, 0);
+  const windows = (grants[grants.length - 1].at - grants[0].at) / WINDOW;
+  expect(total).toBeGreaterThanOrEqual(Math.floor(windows) * BUDGET);
+  expect(total).toBeLessThanOrEqual((Math.floor(windows) + 1) * BUDGET);
+});
+
+test('two processes never hold more than maxConcurrent sends at once', async () => {
+  const tenantId = await tenantWith({ maxPerMinute: 1_000_000, maxConcurrent: 3 });
+  let inFlight = 0;
+  let most = 0;
+  let rounds = 0;
+  await hammer(twoProcesses({ pollMs: 5 }), 5, Date.now() + 2_000, async (granted) => {
+    inFlight += granted;
+    most = Math.max(most, inFlight);
+    rounds++;
+    await sleep(random(2, 15));
+    inFlight -= granted;
+  }, tenantId, () => random(1, 3));
+  expect(most).toBe(3);
+  expect(rounds).toBeGreaterThan(20);
+});
+
+test('grants part of what is wanted, and follows a settings change at the next grant', async () => {
+  const tenantId = await tenantWith({ maxPerMinute: 5, maxConcurrent: 100 });
+  const [limiter] = twoProcesses({ windowMs: 60_000 });
+  expect((await limiter.acquire(tenantId, 3)).granted).toBe(3);
+  expect((await limiter.acquire(tenantId, 3)).granted).toBe(2);
+  await first.query('UPDATE tenant_send_settings SET max_per_minute = 8 WHERE tenant_id = $1', { bind: [tenantId] });
+  expect((await limiter.acquire(tenantId, 10)).granted).toBe(3);
+  // Without a settings row: the defaults (10 at once).
+  const other = await tenantWith();
+  expect((await limiter.acquire(other, 50)).granted).toBe(10);
+  await expect(limiter.acquire(other, 0)).rejects.toThrow(RangeError);
+});
+
+test("an expired lease's slots come back: a process that died does not hold them", async () => {
+  const tenantId = await tenantWith({ maxPerMinute: 1_000, maxConcurrent: 2 });
+  const dying = createSendLimiter(first, { leaseMs: 400 });
+  const survivor = createSendLimiter(second, {});
+  const lost = await dying.acquire(tenantId, 2);
+  expect(lost.granted).toBe(2);
+  // Never released: the survivor waits for the lease to expire, then gets the slots.
+  const t0 = Date.now();
+  const lease = await survivor.acquire(tenantId, 2);
+  expect(lease.granted).toBe(2);
+  expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+  expect(Date.now() - t0).toBeLessThan(2_000);
+  await lease.release();
+});
+
+test('a released lease frees its slots at once; a wait is aborted by its signal', async () => {
+  const tenantId = await tenantWith({ maxPerMinute: 1_000, maxConcurrent: 1 });
+  const [a, b] = twoProcesses({ pollMs: 1_000 });
+  const held = await a.acquire(tenantId, 1);
+  const controller = new AbortController();
+  const waiting = b.acquire(tenantId, 1, { signal: controller.signal });
+  setTimeout(() => controller.abort(), 100);
+  const t0 = Date.now();
+  expect((await waiting.catch((e: Error) => e) as Error).name).toBe('AbortError');
+  expect(Date.now() - t0).toBeLessThan(500);
+  expect((await b.acquire(tenantId, 1, { signal: AbortSignal.abort() }).catch((e: Error) => e) as Error).name).toBe('AbortError');
+  // In the same process, a release wakes the waiter at once (not after pollMs).
+  const next = a.acquire(tenantId, 1);
+  await sleep(50);
+  const t1 = Date.now();
+  await held.release();
+  await held.release(); // twice is harmless
+  expect((await next).granted).toBe(1);
+  expect(Date.now() - t1).toBeLessThan(500);
+});

@@ -1,0 +1,61 @@
+// The tenant's sending limits through the API: defaults, bounds, who may read and set them, the audit event, and
+// that the send limiter follows what was set.
+import { AuditEvent, SendSettings } from '../../db';
+import { createSendLimiter } from '../../lib/send-limiter';
+import { startTestApp, TestApp } from '../helpers/app';
+import { buildCaller } from '../helpers/factories';
+
+let app: TestApp;
+beforeAll(async () => { app = await startTestApp(); });
+afterAll(() => app.close());
+
+test('answers the defaults until set; a set is audited and the limiter follows it', async () => {
+  const { key, tenant } = await buildCaller(['*']);
+  expect((await app.call('get', '/v1/settings/sending', key).expect(200)).body).toEqual({ maxPerMinute: 600, maxConcurrent: 10, updatedAt: null });
+  const limiter = createSendLimiter(app.sequelize);
+  const before = await limiter.acquire(tenant.id, 100);
+  expect(before.granted).toBe(10);
+  await before.release();
+
+  const saved = await app.call('put', '/v1/settings/sending', key).send({ maxPerMinute: 60_000, maxConcurrent: 25 }).expect(200);
+  expect(saved.body).toMatchObject({ maxPerMinute: 60_000, maxConcurrent: 25 });
+  expect(Date.parse(saved.body.updatedAt)).toBeGreaterThan(Date.now() - 60_000);
+  expect((await app.call('get', '/v1/settings/sending', key).expect(200)).body).toEqual(saved.body);
+  const after = await limiter.acquire(tenant.id, 100);
+  expect(after.granted).toBe(25);
+  await after.release();
+
+  await app.call('put', '/v1/settings/sending', key).send({ maxPerMinute: 1_000, maxConcurrent: 5 }).expect(200);
+  const events = await AuditEvent.findAll({ where: { tenantId: tenant.id, action: 'settings.sending.updated' }, order: [['id', 'ASC']] });
+  expect(events.map((e) => [e.before, e.after])).toEqual([
+    [{ maxPerMinute: 600, maxConcurrent: 10 }, { maxPerMinute: 60_000, maxConcurrent: 25 }],
+    [{ maxPerMinute: 60_000, maxConcurrent: 25 }, { maxPerMinute: 1_000, maxConcurrent: 5 }],
+  ]);
+});
+
+test('refuses limits out of bounds or incomplete, changing nothing', async () => {
+  const { key, tenant } = await buildCaller(['*']);
+  for (const body of [
+    { maxPerMinute: 0, maxConcurrent: 10 }, { maxPerMinute: 600_001, maxConcurrent: 10 }, { maxPerMinute: 600, maxConcurrent: 0 },
+    { maxPerMinute: 600, maxConcurrent: 501 }, { maxPerMinute: 1.5, maxConcurrent: 10 }, { maxPerMinute: 600 }, { maxPerMinute: '600', maxConcurrent: 10 },
+    { maxPerMinute: 600, maxConcurrent: 10, burst: 5 },
+  ]) {
+    expect([body, (await app.call('put', '/v1/settings/sending', key).send(body).expect(400)).body.code]).toEqual([body, 'VALIDATION_FAILED']);
+  }
+  expect(await SendSettings.count({ where: { tenantId: tenant.id } })).toBe(0);
+  expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'settings.sending.updated' } })).toBe(0);
+});
+
+test('settings.read reads, only settings.manage (an administrator) sets; each tenant has its own', async () => {
+  const { key: admin, tenant } = await buildCaller(['*']);
+  const { key: reader } = await buildCaller(['settings.read'], tenant);
+  const { key: audience } = await buildCaller(['audience.*'], tenant);
+  await app.call('put', '/v1/settings/sending', admin).send({ maxPerMinute: 120, maxConcurrent: 2 }).expect(200);
+  expect((await app.call('get', '/v1/settings/sending', reader).expect(200)).body.maxPerMinute).toBe(120);
+  expect((await app.call('put', '/v1/settings/sending', reader).send({ maxPerMinute: 600_000, maxConcurrent: 500 }).expect(403)).body.permission).toBe('settings.manage');
+  expect((await app.call('get', '/v1/settings/sending', audience).expect(403)).body.permission).toBe('settings.read');
+  await app.call('put', '/v1/settings/sending', audience).send({ maxPerMinute: 600_000, maxConcurrent: 500 }).expect(403);
+  expect((await app.call('get', '/v1/settings/sending', admin).expect(200)).body).toMatchObject({ maxPerMinute: 120, maxConcurrent: 2 });
+  const { key: other } = await buildCaller(['*']);
+  expect((await app.call('get', '/v1/settings/sending', other).expect(200)).body).toMatchObject({ maxPerMinute: 600, maxConcurrent: 10 });
+});
