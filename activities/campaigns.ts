@@ -43,15 +43,15 @@ async function campaignOf(ids: Pick<Ids, 'tenantId' | 'campaignId'>): Promise<Ca
 export function createCampaignActivities(deps: CampaignActivityDeps) {
   const sequelize = () => Campaign.sequelize!;
   const email = deps.bulkEmail ?? deps.email;
+  const chunkMs = deps.campaignChunkMs ?? 2_000;
   // Made on first use: building the activities (the worker's registration) needs no secret yet.
   let links: UnsubscribeLinks | undefined;
   const linksOf = () => (links ??= new UnsubscribeLinks(deps.linkSecret, deps.publicUrl));
   let limiter = deps.sendLimiter;
   const sendOptions = () => ({
     email, links: linksOf(), limiter: (limiter ??= createSendLimiter(sequelize())), batchSize: deps.campaignBatchSize ?? 500, concurrency: deps.campaignConcurrency ?? 10,
-    unsubscribeMailto: deps.campaignUnsubscribeMailto,
+    unsubscribeMailto: deps.campaignUnsubscribeMailto, maxWaitMs: chunkMs,
   });
-  const chunkMs = deps.campaignChunkMs ?? 2_000;
 
   return {
     /** The run's workflow is there: what the start reconciler checks (a run recorded and not begun). */

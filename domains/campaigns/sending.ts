@@ -22,6 +22,11 @@ export interface SendOptions {
   concurrency: number;
   /** A `mailto:` address for List-Unsubscribe besides the link, if the deployment reads one. */
   unsubscribeMailto?: string;
+  /**
+   * The longest wait for the limiter's grant: past it the batch sends nothing and hands back, so a pause or cancel
+   * is not held up by a tenant's exhausted minute.
+   */
+  maxWaitMs: number;
 }
 
 interface RecipientRow {
@@ -69,9 +74,16 @@ export async function renderFor(c: Campaign, data: MergeData) {
  * SmtpUnavailableError when the server cannot be reached — after recording what did go out, leaving the rest pending.
  */
 export async function sendBatch(sequelize: Sequelize, c: Campaign, after: number, o: SendOptions, signal?: AbortSignal): Promise<{ last: number; done: boolean; sent: number }> {
-  const lease = await o.limiter.acquire(c.tenantId, o.batchSize, { signal });
+  const waited = AbortSignal.timeout(o.maxWaitMs);
+  let lease;
   try {
-    const limit = Math.max(1, Math.min(o.batchSize, lease.granted));
+    lease = await o.limiter.acquire(c.tenantId, o.batchSize, { signal: signal ? AbortSignal.any([signal, waited]) : waited });
+  } catch (err) {
+    if (waited.aborted && !signal?.aborted) return { last: after, done: false, sent: 0 };
+    throw err;
+  }
+  try {
+    const limit = Math.min(o.batchSize, lease.granted);
     const rows = await sequelize.query<RecipientRow>(`SELECT r.n, r.subscriber_id, r.email, s.name, s.attributes,
         COALESCE(s.status = 'active' AND s.erased_at IS NULL, false) AS active
       FROM campaign_recipients r LEFT JOIN subscribers s ON s.tenant_id = r.tenant_id AND s.id = r.subscriber_id

@@ -6,7 +6,7 @@ import { AuditEvent, CampaignRecipient, Subscriber } from '../../db';
 import { UnsubscribeLinks } from '../../domains/campaigns/unsubscribe';
 import { STATUS } from '../../workflows/search-attributes';
 import { startTestApp, TestApp } from '../helpers/app';
-import { createCampaign, seedList } from '../helpers/campaigns';
+import { createCampaign, seedList, setSendLimits } from '../helpers/campaigns';
 import { buildCaller } from '../helpers/factories';
 import { ReceivedMail, SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
 import { startTcpProxy, TcpProxy } from '../helpers/tcp-proxy';
@@ -244,6 +244,27 @@ describe('test sends', () => {
     await app.call('post', `/v1/campaigns/${id}/test`, key).send({ emails: ['qa4@test.example'], subscriberId: foreignSub.id }).expect(404);
   });
 });
+
+it('holds the tenant\'s maxPerMinute across two campaigns sending at once', async () => {
+  const { key, tenant } = await buildCaller(['campaigns.*']);
+  const a = await seedList(app.sequelize, tenant.id, 25);
+  const b = await seedList(app.sequelize, tenant.id, 25);
+  await setSendLimits(app.sequelize, tenant.id, 20, 5);
+  const ids = [await createCampaign(app, key, { audience: { listIds: [a.listId] } }), await createCampaign(app, key, { audience: { listIds: [b.listId] } })];
+  const started = Date.now();
+  for (const id of ids) await app.call('post', `/v1/campaigns/${id}/send`, key).send({}).expect(202);
+  // Both send until the minute's 20 are used, then wait: 20 in all, both campaigns among them.
+  await waitFor(async () => mailsTo([...a.emails, ...b.emails]).length >= 20, { what: '20 sent', timeoutMs: 20_000 });
+  await sleep(3_000);
+  const within = mailsTo([...a.emails, ...b.emails]);
+  expect(Date.now() - started).toBeLessThan(55_000);
+  expect(within).toHaveLength(20);
+  expect(mailsTo(a.emails).length).toBeGreaterThan(0);
+  expect(mailsTo(b.emails).length).toBeGreaterThan(0);
+  const stats = await Promise.all(ids.map((id) => get(key, id)));
+  expect(stats.reduce((n, c) => n + c.stats.sent, 0)).toBe(20);
+  for (const id of ids) await app.call('post', `/v1/campaigns/${id}/cancel`, key).expect(200);
+}, 60_000);
 
 it('retries failed recipients as a new run: only they are sent, and the counts add up', async () => {
   const { key, tenant } = await buildCaller(['campaigns.*']);

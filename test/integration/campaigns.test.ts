@@ -140,6 +140,32 @@ describe('sending', () => {
     expect((await app.call('get', `/v1/campaigns/${id}/deliveries?status=failed`, key).expect(200)).body.items).toEqual([]);
   });
 
+  it('sends to segments minus an excluded segment and an excluded list, each address once', async () => {
+    const { key, tenant } = await buildCaller(['campaigns.*', 'audience.*']);
+    const { listId, emails } = await seedList(app.sequelize, tenant.id, 20);
+    const seg = async (rules: unknown) => (await app.call('post', '/v1/segments', key).send({ name: `seg ${randomUUID()}`, rules }).expect(201)).body.id as string;
+    // Pro subscribers (even i) or i ≤ 3, minus i ≥ 15, minus the list holding i = 2.
+    const pro = await seg({ all: [{ field: 'attributes.plan', op: 'eq', value: 'pro' }] });
+    const first = await seg({ any: [{ field: 'attributes.i', op: 'lt', value: 4 }] });
+    const late = await seg({ all: [{ field: 'attributes.i', op: 'gt', value: 14 }] });
+    const { listId: blocked } = await seedList(app.sequelize, tenant.id, 0);
+    await app.call('post', `/v1/lists/${blocked}/members`, key).send({ emails: [emails[1]] }).expect(200);
+    const id = await createCampaign(app, key, { audience: { listIds: [], segmentIds: [pro, first], excludeSegmentIds: [late], excludeListIds: [blocked] } });
+    await app.call('post', `/v1/campaigns/${id}/send`, key).send({}).expect(202);
+    const done = await ended(key, id);
+    const expected = [1, 3, 4, 6, 8, 10, 12, 14].map((i) => emails[i - 1]);
+    expect(done.stats).toMatchObject({ audienceSize: expected.length, sent: expected.length });
+    expect(mailsTo(emails).map((m) => m.to[0]).sort()).toEqual(expected.sort());
+    expect(listId).toBeDefined();
+    // A segment deleted before a scheduled send's time fails that send, sending nothing.
+    const gone = await seg({ all: [{ field: 'attributes.i', op: 'eq', value: 20 }] });
+    const id2 = await createCampaign(app, key, { audience: { listIds: [listId], excludeSegmentIds: [gone] } });
+    await app.call('post', `/v1/campaigns/${id2}/send`, key).send({ sendAt: new Date(Date.now() + 2_500).toISOString() }).expect(202);
+    await app.call('delete', `/v1/segments/${gone}`, key).expect(204);
+    const failed = await ended(key, id2);
+    expect(failed).toMatchObject({ status: 'failed', error: { code: 'UNKNOWN_SEGMENT' }, stats: { sent: 0 } });
+  });
+
   it('refuses a send with nobody in the audience, and a schedule in the past', async () => {
     const { key, tenant } = await buildCaller(['campaigns.*']);
     const { listId } = await seedList(app.sequelize, tenant.id, 2);
