@@ -53,6 +53,12 @@ export interface Config {
    * committed staging chunk, staged rows per merge transaction and merge transactions at once.
    */
   imports: { maxFileBytes: number; maxUncompressedBytes: number; chunkMs: number; stageRows: number; mergeRows: number; mergeConcurrency: number };
+  /**
+   * Campaigns: recipients per batch (outcomes written per batch: the most that can go out twice after a crash),
+   * messages in flight per worker (and pooled SMTP connections), how long one send chunk runs before the
+   * workflow's pause/cancel point, and an optional mailto: address for List-Unsubscribe.
+   */
+  campaigns: { batchSize: number; concurrency: number; chunkMs: number; unsubscribeMailto?: string };
   /** Idempotency keys older than this are forgotten (a housekeeping job purges them). */
   idempotencyTtlHours: number;
   /** PDF rendering in the worker: Chromium binary, pages in the pool, deadline per render, batch chunk size. */
@@ -214,6 +220,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       stageRows: Math.max(1, int(env, 'IMPORT_STAGE_CHUNK_ROWS', 50_000)),
       mergeRows: Math.max(1, int(env, 'IMPORT_MERGE_CHUNK_ROWS', 25_000)),
       mergeConcurrency: Math.max(1, int(env, 'IMPORT_MERGE_CONCURRENCY', 2)),
+    },
+    campaigns: {
+      batchSize: Math.max(1, int(env, 'CAMPAIGN_BATCH_SIZE', 500)),
+      concurrency: Math.max(1, int(env, 'CAMPAIGN_CONCURRENCY', 10)),
+      chunkMs: Math.max(100, int(env, 'CAMPAIGN_CHUNK_MS', 2_000)),
+      unsubscribeMailto: env.CAMPAIGN_UNSUBSCRIBE_MAILTO || undefined,
     },
   };
 }

@@ -35,4 +35,10 @@ export interface ActivityDeps {
   importMergeConcurrency?: number;
   /** Imports, XLSX: the most uncompressed bytes read (zip bombs fail with FILE_TOO_LARGE). */
   importMaxUncompressedBytes?: number;
+  /** Campaigns: their own pooled SMTP transport (`email` if absent), recipients per batch, messages in flight, chunk length. */
+  bulkEmail?: EmailSender;
+  campaignBatchSize?: number;
+  campaignConcurrency?: number;
+  campaignChunkMs?: number;
+  campaignUnsubscribeMailto?: string;
 }

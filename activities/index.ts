@@ -49,6 +49,9 @@ export function activityDepsFromConfig(config: Config, logger: Logger): Activity
     allowPrivateNetworks: config.outboundAllowPrivateNetworks, reconcileStartsGraceMs: config.reconcileStartsGraceSeconds * 1000,
     importChunkMs: config.imports.chunkMs, importStageRows: config.imports.stageRows, importMergeRows: config.imports.mergeRows,
     importMergeConcurrency: config.imports.mergeConcurrency, importMaxUncompressedBytes: config.imports.maxUncompressedBytes,
+    bulkEmail: createEmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, maxConnections: config.campaigns.concurrency, logLinks: config.env === 'development' }),
+    campaignBatchSize: config.campaigns.batchSize, campaignConcurrency: config.campaigns.concurrency, campaignChunkMs: config.campaigns.chunkMs,
+    campaignUnsubscribeMailto: config.campaigns.unsubscribeMailto,
   };
 }
 

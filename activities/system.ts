@@ -39,7 +39,7 @@ export function createSystemActivities(deps: SystemActivityDeps) {
     // The row and its intent are written together, so no row means the command took it back (its start failed).
     if (!row) return 'drop';
     const exists = await Context.current().client.workflow.getHandle(intent.workflowId).describe()
-      .then(() => true, (err: unknown) => { if (err instanceof WorkflowNotFoundError) return false; throw err; });
+      .then((d) => !rows.runs || d.status.name === 'RUNNING', (err: unknown) => { if (err instanceof WorkflowNotFoundError) return false; throw err; });
     return exists || !row.waiting ? 'drop' : 'start';
   }
 

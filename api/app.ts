@@ -44,7 +44,7 @@ function fieldErrors(errors: AjvError[] | null | undefined): FieldError[] {
 
 /** The request path as logged: a one-click link's token is a credential, so its segment is left out. */
 export function loggedPath(path: string): string {
-  return path.replace(/^(\/v1\/approval-links\/)[^/]+/, '$1[redacted]');
+  return path.replace(/^(\/v1\/(?:approval-links|unsubscribe)\/)[^/]+/, '$1[redacted]');
 }
 
 export async function createApp(deps: AppDeps): Promise<DocketApp> {

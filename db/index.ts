@@ -11,6 +11,7 @@ import { initSystemModels } from './models/system';
 export * from './models/approvals';
 export * from './models/audience';
 export * from './models/audit';
+export * from './models/campaigns';
 export * from './models/deliveries';
 export * from './models/documents';
 export * from './models/files';

@@ -4,6 +4,7 @@
 import { approvals } from './approvals';
 import { audience } from './audience';
 import { audit } from './audit';
+import { campaigns } from './campaigns';
 import { documents } from './documents';
 import { files } from './files';
 import { identity } from './identity';
@@ -14,6 +15,6 @@ import { reminders } from './reminders';
 import { settings } from './settings';
 import { system } from './system';
 
-export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, audience, imports, settings, system] as const;
+export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, audience, imports, settings, campaigns, system] as const;
 
 export type Domain = (typeof DOMAINS)[number];

@@ -18,6 +18,11 @@ export interface StartIntentRow {
   table: string;
   entityType: string;
   waiting: string;
+  /**
+   * The row owns successive runs of one workflow id (a campaign's send, then each retry of its failed recipients):
+   * a closed earlier run is not this intent's start, so only a running workflow (or `waiting` false) drops it.
+   */
+  runs?: boolean;
 }
 
 export interface DomainModule {

@@ -2,8 +2,9 @@
 // one pool per process, with the domains' errors handed back as their own classes.
 import fs from 'node:fs';
 import path from 'node:path';
+import { ApiError } from '../lib/problems';
 import { RecurrenceError } from '../lib/recurrence';
-import { WorkPool, WorkPoolOptions } from '../lib/work-pool';
+import { TaskLimitError, WorkPool, WorkPoolOptions } from '../lib/work-pool';
 import { TemplateRenderError, TemplateSyntaxError } from './documents/templates';
 import type { Tasks } from './work-pool-tasks';
 
@@ -31,4 +32,23 @@ export async function closeWorkPool(): Promise<void> {
   const pool = shared;
   shared = undefined;
   await pool?.close();
+}
+
+/**
+ * Template work on the work pool (off the request thread, within TEMPLATE_LIMITS.budgetMs): a syntax error
+ * is a 422 naming part, line and column (at `pathOf(part)`), a render error 422 TEMPLATE_RENDER_ERROR, and
+ * work stopped for time or memory 422 TEMPLATE_RENDER_LIMIT. Documents and campaigns answer the same.
+ */
+export async function templateWork<T>(work: () => Promise<T>, pathOf: (part: string) => string = (part) => `/parts/${part}`): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof TemplateSyntaxError) {
+      const message = `line ${err.line}, column ${err.column}: ${err.message.split(': ').slice(1).join(': ')}`;
+      throw new ApiError(422, 'TEMPLATE_SYNTAX_ERROR', err.message, { errors: [{ path: pathOf(err.part), message, line: err.line, column: err.column }] });
+    }
+    if (err instanceof TemplateRenderError) throw new ApiError(422, 'TEMPLATE_RENDER_ERROR', err.message);
+    if (err instanceof TaskLimitError) throw new ApiError(422, 'TEMPLATE_RENDER_LIMIT', `The template ${err.message}; make it do less work (smaller loops, less data)`);
+    throw err;
+  }
 }

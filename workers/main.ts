@@ -27,6 +27,8 @@ export async function main(): Promise<void> {
     await runWorkers(workers);
   } finally {
     await deps.renderer.close();
+    // Pooled SMTP connections go once the sends in flight are answered.
+    await Promise.all([deps.email.close(), deps.bulkEmail?.close()]);
     await connection.close();
     await sequelize.close();
     log.info('worker stopped');

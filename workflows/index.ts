@@ -6,3 +6,4 @@ export { reminderWorkflow } from './reminders';
 export { jobRunWorkflow } from './jobs';
 export { reconcileStartsWorkflow } from './system';
 export { importWorkflow } from './imports';
+export { campaignTestWorkflow, campaignWorkflow } from './campaigns';

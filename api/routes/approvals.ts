@@ -1,6 +1,5 @@
 // Approvals: versioned templates, flows (started, read, signed, cancelled) and one-click email links; what
 // they do is domains/approvals/commands.ts.
-import Koa from 'koa';
 import { FindAttributeOptions, literal, Op, WhereOptions } from 'sequelize';
 import { ApprovalEvent, ApprovalFlow, ApprovalTemplate, ApprovalTemplateVersion } from '../../db/models/approvals';
 import {
@@ -11,6 +10,7 @@ import { presentApprovalEvent, presentApprovalFlow, presentApprovalFlowSummary, 
 import { ApiError } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
 import { ifMatch, page, paginate, paginateRows, respond, versionEtag } from '../conventions';
+import { esc, htmlPage } from '../pages';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
 
 /**
@@ -23,16 +23,6 @@ const FLOW_SUMMARY_ATTRIBUTES: FindAttributeOptions = [
   [literal(`"ApprovalFlow"."state"->'stages'->"ApprovalFlow"."current_stage"->>'dueAt'`), 'stageDueAt'],
   [literal('cardinality("ApprovalFlow"."pending_approvers")'), 'pendingCount'],
 ];
-
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]!));
-
-function htmlPage(ctx: Koa.Context, status: number, title: string, body: string): void {
-  ctx.status = status;
-  ctx.type = 'text/html';
-  ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>`
-    + '<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}textarea{width:100%}</style></head>'
-    + `<body><h1>${esc(title)}</h1>${body}</body></html>`;
-}
 
 /** The page a link that cannot be used answers with. */
 const REFUSED_PAGES: Record<LinkRefusal, (flow?: ApprovalFlow) => [number, string, string]> = {

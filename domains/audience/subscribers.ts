@@ -32,6 +32,9 @@ export async function eraseSubscriber(sequelize: Sequelize, tenantId: string, su
       WHERE tenant_id = $1 AND channel = 'email' AND lower(recipient) = $2`, { bind: [tenantId, email, subscriberId], transaction });
     await sequelize.query(`UPDATE delivery_attempts SET recipient = 'erased+' || $3 || '@erased.invalid'
       WHERE tenant_id = $1 AND channel = 'email' AND lower(recipient) = $2`, { bind: [tenantId, email, subscriberId], transaction });
+    // A campaign's recipient rows (its delivery ledger) keep their status, anonymised the same way.
+    await sequelize.query(`UPDATE campaign_recipients SET email = 'erased+' || $2 || '@erased.invalid'
+      WHERE tenant_id = $1 AND subscriber_id = $2`, { bind: [tenantId, subscriberId], transaction });
     await within?.(transaction);
     return true;
   });

@@ -18,12 +18,11 @@ import { deleteFile } from '../../lib/files';
 import { ApiError, serviceUnavailable, validationFailed } from '../../lib/problems';
 import { recordStartIntent, StartBusinessWorkflow, startBusinessWorkflow, startIntent, startOrUndo } from '../../lib/temporal';
 import { findInTenant } from '../../lib/tenancy';
-import { TaskLimitError } from '../../lib/work-pool';
 import { auditBy, Caller, CommandDeps, Precondition } from '../command';
 import type { Schemas } from '../schemas';
-import { workPool } from '../work-pool';
+import { templateWork, workPool } from '../work-pool';
 import { presentDocument } from './presenters';
-import { PARTIAL_NAME, TEMPLATE_LIMITS, TemplateRenderError, TemplateSyntaxError } from './templates';
+import { PARTIAL_NAME, TEMPLATE_LIMITS } from './templates';
 
 interface DocumentRequestBase {
   tenantId: string;
@@ -96,25 +95,6 @@ function partsOf(p: Schemas['DocumentTemplateParts']): TemplateParts {
   const badNames = Object.keys(p.partials ?? {}).filter((n) => !PARTIAL_NAME.test(n));
   if (badNames.length) throw validationFailed(badNames.map((n) => ({ path: `/requestBody/parts/partials/${n}`, message: `must match ${PARTIAL_NAME.source}` })));
   return { base: p.base ?? '', header: p.header ?? '', footer: p.footer ?? '', css: p.css ?? '', partials: p.partials ?? {} };
-}
-
-/**
- * Template work on the work pool (off the request thread, within TEMPLATE_LIMITS.budgetMs): a syntax error
- * is a 422 naming part, line and column, a render error 422 TEMPLATE_RENDER_ERROR, and work stopped for
- * time or memory 422 TEMPLATE_RENDER_LIMIT.
- */
-async function templateWork<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    if (err instanceof TemplateSyntaxError) {
-      const message = `line ${err.line}, column ${err.column}: ${err.message.split(': ').slice(1).join(': ')}`;
-      throw new ApiError(422, 'TEMPLATE_SYNTAX_ERROR', err.message, { errors: [{ path: `/parts/${err.part}`, message, line: err.line, column: err.column }] });
-    }
-    if (err instanceof TemplateRenderError) throw new ApiError(422, 'TEMPLATE_RENDER_ERROR', err.message);
-    if (err instanceof TaskLimitError) throw new ApiError(422, 'TEMPLATE_RENDER_LIMIT', `The template ${err.message}; make it do less work (smaller loops, less data)`);
-    throw err;
-  }
 }
 
 /** Every part must parse before anything is saved. */

@@ -63,15 +63,20 @@ const newlineToBr: FilterImplOptions = {
   },
 };
 
-function engine(parts: TemplateParts, strict: boolean): Liquid {
+/**
+ * A sandboxed engine: `partials` the only templates include/render can name, `escape` whether `{{ }}` output is
+ * HTML-escaped (HTML yes; a mail's subject and text part no), `strict` whether a missing variable fails.
+ * Shared by every domain that renders user templates (documents, campaigns).
+ */
+export function sandboxedLiquid(opts: { partials?: Record<string, string>; strict: boolean; escape: boolean }): Liquid {
   const liquid = new Liquid({
     // In-memory lookup only: includes/renders resolve against the template's partials, never the disk.
-    templates: Object.assign(Object.create(null) as Record<string, string>, parts.partials),
+    templates: Object.assign(Object.create(null) as Record<string, string>, opts.partials ?? {}),
     relativeReference: false,
-    strictVariables: strict,
+    strictVariables: opts.strict,
     strictFilters: true,
     ownPropertyOnly: true,
-    outputEscape: 'escape',
+    ...(opts.escape ? { outputEscape: 'escape' as const } : {}),
     parseLimit: TEMPLATE_LIMITS.parseBytes,
     renderLimit: TEMPLATE_LIMITS.renderMs,
     memoryLimit: TEMPLATE_LIMITS.memory,
@@ -80,7 +85,28 @@ function engine(parts: TemplateParts, strict: boolean): Liquid {
   return liquid;
 }
 
+const engine = (parts: TemplateParts, strict: boolean): Liquid => sandboxedLiquid({ partials: parts.partials, strict, escape: true });
+
 const cleanMessage = (err: Error) => err.message.replace(/, line:\d+, col:\d+$/, '').split('\n')[0].slice(0, 300);
+
+/** Parses one part; a syntax error is thrown as TemplateSyntaxError naming the part, line and column. */
+export function parsePart(liquid: Liquid, name: string, src: string): ReturnType<Liquid['parse']> {
+  try {
+    return liquid.parse(src);
+  } catch (err) {
+    const pos = (err as LiquidError & { token?: { getPosition?: () => [number, number] } }).token?.getPosition?.() ?? [1, 1];
+    throw new TemplateSyntaxError(name, pos[0], pos[1], cleanMessage(err as Error));
+  }
+}
+
+/** Renders a parsed part; a failure (strict variable, a limit) is a TemplateRenderError naming the part. */
+export async function renderParsed(liquid: Liquid, part: string, parsed: ReturnType<Liquid['parse']>, data: Record<string, unknown>): Promise<string> {
+  try {
+    return await liquid.render(parsed, data);
+  } catch (err) {
+    throw new TemplateRenderError(part, cleanMessage(err as Error));
+  }
+}
 
 /** Parses every part and partial; the first syntax error is thrown with where it is. */
 export function checkTemplate(parts: TemplateParts): void {
@@ -89,14 +115,7 @@ export function checkTemplate(parts: TemplateParts): void {
     ...PART_NAMES.filter((p) => p !== 'css').map((p) => [p, parts[p]] as [string, string]),
     ...Object.entries(parts.partials).map(([name, src]) => [`partials.${name}`, src] as [string, string]),
   ];
-  for (const [name, src] of all) {
-    try {
-      liquid.parse(src);
-    } catch (err) {
-      const pos = (err as LiquidError & { token?: { getPosition?: () => [number, number] } }).token?.getPosition?.() ?? [1, 1];
-      throw new TemplateSyntaxError(name, pos[0], pos[1], cleanMessage(err as Error));
-    }
-  }
+  for (const [name, src] of all) parsePart(liquid, name, src);
 }
 
 interface Compiled {
@@ -119,13 +138,7 @@ function compiled(key: string | undefined, parts: TemplateParts, strict: boolean
   return c;
 }
 
-async function renderPart(c: Compiled, part: 'base' | 'header' | 'footer', data: Record<string, unknown>): Promise<string> {
-  try {
-    return await c.liquid.render(c[part], data);
-  } catch (err) {
-    throw new TemplateRenderError(part, cleanMessage(err as Error));
-  }
-}
+const renderPart = (c: Compiled, part: 'base' | 'header' | 'footer', data: Record<string, unknown>): Promise<string> => renderParsed(c.liquid, part, c[part], data);
 
 /**
  * Renders the parts with `data`. `cacheKey` (template id + version) reuses the parsed template; the

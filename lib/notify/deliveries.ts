@@ -1,5 +1,5 @@
 // The delivery ledger (deliveries + delivery_attempts): every outbound delivery of every domain — an
-// approval email, a reminder's email / webhook / in-app notice, next a campaign recipient or a webhook
+// approval email, a reminder's email / webhook / in-app notice, next a webhook
 // event — is one row under its natural key. Claim the keys, send what the claim answers, record the
 // outcomes: a retried or crashed sender never sends a delivery already recorded as sent. Every call is
 // one statement whatever the number of deliveries (arrays bound as parameters, not one row per round trip).

@@ -6,6 +6,9 @@ import { createLogger } from '../logger';
 
 export interface EmailMessage {
   to: string;
+  /** The sender, if not the sender's default (`EmailSenderOptions.from`): a campaign's own address. */
+  from?: string | { name: string; address: string };
+  replyTo?: string;
   subject: string;
   text: string;
   html?: string;
@@ -29,6 +32,8 @@ export interface EmailSenderOptions {
    * link). A one-click link carries a signing credential, so anywhere else the log says only that there was one.
    */
   logLinks?: boolean;
+  /** Pooled SMTP connections (default 5); a campaign's sends run on their own pool, as many as its concurrency. */
+  maxConnections?: number;
 }
 
 /**
@@ -81,7 +86,7 @@ export function createEmailSender(opts: EmailSenderOptions): EmailSender {
     ? nodemailer.createTransport({
         url: opts.smtpUrl,
         pool: true,
-        maxConnections: 5,
+        maxConnections: opts.maxConnections ?? 5,
         // A requeue re-sends after a dropped connection; beyond a couple, let the activity retry instead.
         maxRequeues: 2,
         // Bounded well inside the activities' one-minute start-to-close timeout, so a hung server
@@ -102,7 +107,7 @@ export function createEmailSender(opts: EmailSenderOptions): EmailSender {
       if (!RESERVED_HEADERS.has(name.toLowerCase())) headers[name] = value;
     }
     headers[IDEMPOTENCY_HEADER] = msg.idempotencyKey;
-    const mail: SendMailOptions = { from: opts.from, to: msg.to, subject: msg.subject, text: msg.text, html: msg.html, headers, messageId };
+    const mail: SendMailOptions = { from: msg.from ?? opts.from, ...(msg.replyTo ? { replyTo: msg.replyTo } : {}), to: msg.to, subject: msg.subject, text: msg.text, html: msg.html, headers, messageId };
     let info: { rejected?: unknown[] };
     try {
       info = await transport.sendMail(mail);

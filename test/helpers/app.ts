@@ -82,6 +82,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
           renderer, batchConcurrency: config.documents.poolSize,
           importChunkMs: config.imports.chunkMs, importStageRows: config.imports.stageRows, importMergeRows: config.imports.mergeRows,
           importMergeConcurrency: config.imports.mergeConcurrency, importMaxUncompressedBytes: config.imports.maxUncompressedBytes,
+          campaignBatchSize: config.campaigns.batchSize, campaignConcurrency: config.campaigns.concurrency, campaignChunkMs: config.campaigns.chunkMs,
         }),
         bundlePath: process.env.DOCKET_TEST_BUNDLE,
       });

@@ -104,6 +104,8 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       server.off('error', reject);
+      // A sender killed or cut off mid-session resets its connection: the server reports it, the sink goes on.
+      server.on('error', () => undefined);
       resolve();
     });
   });

@@ -1,12 +1,12 @@
 // The API process SIGKILLed between committing a row and starting its workflow (an audit export, a
-// purchase-order submit, a reminder, a document, a document batch, an import): the rows and their start intents are left with no workflow, and the
+// purchase-order submit, a reminder, a document, a document batch, an import, a campaign send): the rows and their start intents are left with no workflow, and the
 // start reconciler — a system Schedule run by a real worker process — starts exactly one workflow for each,
 // after which what the user sees ends as it would have without the crash. A job schedule is made the other
 // way round (in Temporal, then its row committed): killed in between, the schedule left without a row is deleted.
 import { randomUUID } from 'node:crypto';
 import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
 import {
-  AuditEvent, AuditExport, Document, DocumentBatch, ImportRun, JobSchedule, Notification, PurchaseOrder, Reminder, Role, Subscriber, UserRole, WorkflowStartIntent,
+  AuditEvent, AuditExport, Campaign, Document, DocumentBatch, ImportRun, JobSchedule, Notification, PurchaseOrder, Reminder, Role, Subscriber, UserRole, WorkflowStartIntent,
 } from '../../db';
 import { freePort } from '../../scripts/stack';
 import { RECONCILE_STARTS_SCHEDULE_ID } from '../../workflows/system.api';
@@ -83,6 +83,12 @@ it('starts exactly one workflow for each row whose start the API died before mak
   const dueAt = new Date(Date.now() + 8_000).toISOString();
   await crashingRequest('/v1/reminders', admin, { subject: 'after the crash', channels: ['in_app'], recipients: { users: [user.id] }, dueAt });
   await crashingRequest('/v1/imports', admin, { fileId: csv.id, target: 'subscribers', columns: [{ source: 'email', field: 'email' }, { source: 'name', field: 'name' }] });
+  const audience = (await app.call('post', '/v1/lists', admin).send({ name: 'crash list' }).expect(201)).body as { id: string };
+  await app.call('post', '/v1/subscribers', admin).send({ email: 'cleo@example.com', name: 'Cleo', listIds: [audience.id] }).expect(201);
+  const campaign = (await app.call('post', '/v1/campaigns', admin).send({
+    name: 'after the crash', subject: 'Hi {{ subscriber.name }}', fromEmail: 'news@example.com', html: '<p>Hi</p>', audience: { listIds: [audience.id] },
+  }).expect(201)).body as { id: string };
+  await crashingRequest(`/v1/campaigns/${campaign.id}/send`, admin, {});
   await crashingRequest('/v1/job-schedules', admin, { name: 'never committed', jobType: 'housekeeping.expired_keys', cron: '0 3 * * *' });
 
   // What the crash left: each row committed with its start intent, and no workflow anywhere.
@@ -92,10 +98,11 @@ it('starts exactly one workflow for each row whose start the API died before mak
   const doc = (await Document.findOne({ where: { tenantId: tenant.id, batchId: null } }))!;
   const batch = (await DocumentBatch.findOne({ where: { tenantId: tenant.id } }))!;
   const run = (await ImportRun.findOne({ where: { tenantId: tenant.id } }))!;
-  expect([exportRow.status, order.state, reminder.status, doc.status, batch.status, run.phase]).toEqual(['queued', 'pending_approval', 'active', 'queued', 'queued', 'parsing']);
+  const sending = (await Campaign.findOne({ where: { tenantId: tenant.id, id: campaign.id } }))!;
+  expect([exportRow.status, order.state, reminder.status, doc.status, batch.status, run.phase, sending.status]).toEqual(['queued', 'pending_approval', 'active', 'queued', 'queued', 'parsing', 'running']);
   const flow = (await app.call('get', `/v1/approval-flows/${order.approvalFlowId}`, admin).expect(200)).body as { id: string; status: string; workflowId: string };
   expect(flow.status).toBe('pending');
-  const workflowIds = [exportRow.workflowId!, flow.workflowId, reminder.workflowId, doc.workflowId, batch.workflowId, run.workflowId];
+  const workflowIds = [exportRow.workflowId!, flow.workflowId, reminder.workflowId, doc.workflowId, batch.workflowId, run.workflowId, sending.workflowId!];
   expect((await WorkflowStartIntent.findAll({ where: { workflowId: workflowIds } })).map((i) => i.workflowId).sort()).toEqual([...workflowIds].sort());
   for (const id of workflowIds) expect(await workflowExists(id)).toBe(false);
   // The job schedule: in Temporal, with no row (the transaction never committed), so not in the list either.
@@ -107,7 +114,7 @@ it('starts exactly one workflow for each row whose start the API died before mak
 
   // A worker serving the system queue makes sure of the reconciler's Schedule at boot (here every 2 s,
   // acting on intents older than 1 s), and serves the domains.
-  spawnWorker({ WORKER_QUEUES: 'system,audit,approvals,approval-notifications,reminders,documents,imports', RECONCILE_STARTS_EVERY_SECONDS: '2', RECONCILE_STARTS_GRACE_SECONDS: '1' });
+  spawnWorker({ WORKER_QUEUES: 'system,audit,approvals,approval-notifications,reminders,documents,imports,campaigns', RECONCILE_STARTS_EVERY_SECONDS: '2', RECONCILE_STARTS_GRACE_SECONDS: '1' });
 
   // The document and both batch items are rendered, the batch done; the flow asks its approver, whose signature approves the order;
   // the reminder falls due and is delivered in the app.
@@ -124,7 +131,10 @@ it('starts exactly one workflow for each row whose start the API died before mak
   await waitFor(async () => (await app.call('get', `/v1/reminders/${reminder.id}`, admin).expect(200)).body.status === 'completed', { what: 'reminder delivered', timeoutMs: 60_000 });
   expect(await Notification.count({ where: { tenantId: tenant.id, userId: user.id } })).toBe(1);
   await waitFor(async () => (await app.call('get', `/v1/imports/${run.id}`, admin).expect(200)).body.phase === 'finished', { what: 'import finished', timeoutMs: 60_000 });
-  expect((await Subscriber.findAll({ where: { tenantId: tenant.id } })).map((s) => s.email).sort()).toEqual(['ada@example.com', 'bob@example.com']);
+  expect((await Subscriber.findAll({ where: { tenantId: tenant.id, importId: run.id } })).map((s) => s.email).sort()).toEqual(['ada@example.com', 'bob@example.com']);
+  // The campaign is sent (the worker has no SMTP server: its mail is logged) to its one subscriber.
+  const sent = await waitFor(async () => { const c = (await app.call('get', `/v1/campaigns/${campaign.id}`, admin).expect(200)).body; return c.status === 'finished' && c; }, { what: 'campaign finished', timeoutMs: 60_000 });
+  expect(sent.stats).toMatchObject({ audienceSize: 1, sent: 1 });
   await waitFor(async () => app.client.schedule.getHandle(orphans[0]).describe().then(() => false, (err: unknown) => {
     if (err instanceof ScheduleNotFoundError) return true;
     throw err;

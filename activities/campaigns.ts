@@ -1,0 +1,182 @@
+// Campaign activities: the run's begin, the audience snapshot, send chunks for the batch kit's loop (each resumes
+// from its heartbeated cursor; outcomes written per batch), pause/resume/cancel and the end with their audit
+// events, and a test send.
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Campaign } from '../db/models/campaigns';
+import { Subscriber } from '../db/models/audience';
+import { snapshotAudience } from '../domains/campaigns/audience';
+import { renderFor, senderOf, sendBatch, SmtpUnavailableError, recordRate } from '../domains/campaigns/sending';
+import { UnsubscribeLinks, unsubscribeHeaders } from '../domains/campaigns/unsubscribe';
+import { TemplateRenderError } from '../domains/documents/templates';
+import { recordAudit, type CommandAuthor } from '../lib/audit';
+import { runChunk, settleWithLimit } from '../lib/batch';
+import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
+import { ApiError } from '../lib/problems';
+import { createSendLimiter, type SendLimiter } from '../lib/send-limiter';
+import type { CampaignControl, CampaignInput, SendChunkReport, TestSendInput, TestSendResult } from '../workflows/campaigns.api';
+
+export interface CampaignActivityDeps {
+  email: EmailSender;
+  /** The campaigns' own pooled transport (as many connections as their concurrency); `email` if absent. */
+  bulkEmail?: EmailSender;
+  linkSecret: string;
+  publicUrl: string;
+  /** The tenants' send limits (maxPerMinute, maxConcurrent) shared by every worker (made on the models' connection if absent). */
+  sendLimiter?: SendLimiter;
+  campaignBatchSize?: number;
+  campaignConcurrency?: number;
+  /** How long one send chunk runs before it hands back to the workflow (its pause/cancel point). */
+  campaignChunkMs?: number;
+  campaignUnsubscribeMailto?: string;
+}
+
+type Ids = Pick<CampaignInput, 'tenantId' | 'campaignId' | 'run'>;
+
+const workflowIdOf = () => Context.current().info.workflowExecution?.workflowId ?? null;
+
+async function campaignOf(ids: Pick<Ids, 'tenantId' | 'campaignId'>): Promise<Campaign> {
+  const c = await Campaign.findOne({ where: { tenantId: ids.tenantId, id: ids.campaignId } });
+  if (!c) throw ApplicationFailure.nonRetryable(`campaign ${ids.campaignId} not found`, 'CAMPAIGN_NOT_FOUND');
+  return c;
+}
+
+export function createCampaignActivities(deps: CampaignActivityDeps) {
+  const sequelize = () => Campaign.sequelize!;
+  const email = deps.bulkEmail ?? deps.email;
+  const chunkMs = deps.campaignChunkMs ?? 2_000;
+  // Made on first use: building the activities (the worker's registration) needs no secret yet.
+  let links: UnsubscribeLinks | undefined;
+  const linksOf = () => (links ??= new UnsubscribeLinks(deps.linkSecret, deps.publicUrl));
+  let limiter = deps.sendLimiter;
+  const sendOptions = () => ({
+    email, links: linksOf(), limiter: (limiter ??= createSendLimiter(sequelize())), batchSize: deps.campaignBatchSize ?? 500, concurrency: deps.campaignConcurrency ?? 10,
+    unsubscribeMailto: deps.campaignUnsubscribeMailto, maxWaitMs: chunkMs,
+  });
+
+  return {
+    /** The run's workflow is there: what the start reconciler checks (a run recorded and not begun). */
+    async beginCampaignRun(input: Ids & { waiting: boolean }): Promise<void> {
+      await Campaign.update({ runStartedAt: new Date() }, { where: { tenantId: input.tenantId, id: input.campaignId, run: input.run, runStartedAt: null } });
+    },
+
+    /**
+     * Snapshots the audience (once: a retry finds it taken) and marks the campaign running, with its audit event.
+     * A campaign cancelled while it waited is left alone.
+     */
+    async snapshotCampaign(input: Ids): Promise<{ audienceSize: number }> {
+      return sequelize().transaction(async (transaction) => {
+        const c = await Campaign.findOne({ where: { tenantId: input.tenantId, id: input.campaignId }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!c) throw ApplicationFailure.nonRetryable(`campaign ${input.campaignId} not found`, 'CAMPAIGN_NOT_FOUND');
+        if (c.audienceSize !== null) return { audienceSize: c.audienceSize };
+        let size: number;
+        try {
+          size = await snapshotAudience(sequelize(), c.tenantId, c.id, c.audience, transaction);
+        } catch (err) {
+          // A list or segment of the audience deleted since it was scheduled: the send fails with its code, nothing sent.
+          if (err instanceof ApiError && err.status === 422) throw ApplicationFailure.nonRetryable(err.detail, err.code);
+          throw err;
+        }
+        const wasScheduled = c.status === 'scheduled';
+        await c.update({ audienceSize: size, status: 'running', startedAt: new Date() }, { transaction });
+        await recordAudit({
+          tenantId: c.tenantId, actor: { type: 'system', id: null }, action: 'campaigns.campaign.started', entityType: 'campaign', entityId: c.id,
+          after: { audienceSize: size, scheduledFor: wasScheduled ? c.sendAt?.toISOString() : undefined }, workflowId: workflowIdOf(), eventKey: `campaigns:${c.id}:started`,
+        }, transaction);
+        return { audienceSize: size };
+      });
+    },
+
+    /**
+     * Sends batches for about `campaignChunkMs`, from the cursor the last attempt heartbeated (a retry after a crash)
+     * or the one the workflow passes. The SMTP server unreachable: what went out is recorded, the campaign marked
+     * retrying, and the chunk reports `smtpDown` (the workflow backs off and calls again from the same cursor).
+     */
+    async sendCampaignChunk(input: Ids & { cursor: number | null }): Promise<SendChunkReport> {
+      const c = await campaignOf(input);
+      const send = sendOptions();
+      const started = Date.now();
+      let sent = 0;
+      let good: number | null = input.cursor;
+      try {
+        const r = await runChunk<number>({
+          from: input.cursor,
+          maxMs: chunkMs,
+          async page(cursor, signal) {
+            const b = await sendBatch(sequelize(), c, cursor ?? 0, send, signal);
+            sent += b.sent;
+            good = b.last;
+            return { cursor: b.last, done: b.done };
+          },
+          progress: async () => recordRate(sequelize(), c, (sent * 60_000) / Math.max(1, Date.now() - started)),
+        });
+        return { cursor: r.cursor, done: r.done };
+      } catch (err) {
+        if (!(err instanceof SmtpUnavailableError)) throw err;
+        return { cursor: good, done: false, smtpDown: true };
+      }
+    },
+
+    /** A pause, resume or cancel the workflow applied, with its audit event (once per command: `eventKey`). */
+    async controlCampaign(input: Ids & { state: CampaignControl; by: CommandAuthor; eventKey: string }): Promise<void> {
+      const status = input.state;
+      await sequelize().transaction(async (transaction) => {
+        const c = await Campaign.findOne({ where: { tenantId: input.tenantId, id: input.campaignId }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!c) return;
+        const before = c.status;
+        await c.update({ status, retrying: false, ...(status === 'cancelled' ? { finishedAt: new Date() } : {}) }, { transaction });
+        await recordAudit({
+          tenantId: c.tenantId, actor: input.by.actor, requestId: input.by.requestId, workflowId: workflowIdOf(),
+          action: status === 'paused' ? 'campaigns.campaign.paused' : status === 'running' ? 'campaigns.campaign.resumed' : 'campaigns.campaign.cancelled',
+          entityType: 'campaign', entityId: c.id, before: { status: before }, after: { status, sent: c.sent, failed: c.failed, skipped: c.skipped },
+          eventKey: `campaigns:${c.id}:control:${input.eventKey}`,
+        }, transaction);
+      });
+    },
+
+    /** The run's end (finished, failed or cancelled from Temporal) and its audit event, once per run. */
+    async endCampaign(input: Ids & { status: 'finished' | 'cancelled' | 'failed'; by: CommandAuthor; error?: { code: string; message: string } }): Promise<void> {
+      await sequelize().transaction(async (transaction) => {
+        const c = await Campaign.findOne({ where: { tenantId: input.tenantId, id: input.campaignId }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!c || c.run !== input.run) return;
+        await c.update({ status: input.status, retrying: false, finishedAt: new Date(), error: input.error ?? null, ratePerMinute: null }, { transaction });
+        await recordAudit({
+          tenantId: c.tenantId, actor: input.by.actor, requestId: input.by.requestId, workflowId: workflowIdOf(), action: `campaigns.campaign.${input.status}`,
+          entityType: 'campaign', entityId: c.id, after: { run: c.run, audienceSize: c.audienceSize, sent: c.sent, failed: c.failed, skipped: c.skipped, error: input.error },
+          eventKey: `campaigns:${c.id}:run:${input.run}:end`,
+        }, transaction);
+      });
+    },
+
+    /** A test send: rendered for the subscriber (or sample data) and sent to each address, outcomes answered, nothing recorded. */
+    async sendCampaignTest(input: TestSendInput): Promise<TestSendResult> {
+      const c = await campaignOf(input);
+      const s = input.subscriberId ? await Subscriber.findOne({ where: { tenantId: input.tenantId, id: input.subscriberId } }) : null;
+      const subscriber = s
+        ? { name: s.name, email: s.email, attributes: s.attributes }
+        : { name: input.sample?.name ?? null, email: input.sample?.email ?? input.emails[0], attributes: input.sample?.attributes ?? {} };
+      // A sample has no subscriber to unsubscribe: its link opens a page that says so.
+      const url = s ? linksOf().url({ tenantId: c.tenantId, campaignId: c.id, subscriberId: s.id }) : `${deps.publicUrl.replace(/\/+$/, '')}/v1/unsubscribe/test`;
+      let msg;
+      try {
+        msg = await renderFor(c, { subscriber, unsubscribe_url: url });
+      } catch (err) {
+        if (err instanceof TemplateRenderError) throw ApplicationFailure.nonRetryable(err.message, 'TEMPLATE_RENDER_ERROR');
+        throw err;
+      }
+      const result: TestSendResult = { sent: [], failed: [] };
+      const settled = await settleWithLimit(input.emails, 4, (to) => email.send({
+        to, from: senderOf(c), ...(c.replyTo ? { replyTo: c.replyTo } : {}), subject: msg.subject, html: msg.html, text: msg.text,
+        headers: unsubscribeHeaders(url, deps.campaignUnsubscribeMailto), idempotencyKey: `campaign-test:${c.id}:${input.testId}:${to}`,
+      }));
+      settled.forEach((r, i) => {
+        if (r.status === 'fulfilled') result.sent.push({ email: input.emails[i], messageId: r.value.messageId });
+        else result.failed.push({ email: input.emails[i], code: r.reason instanceof EmailRejectedError ? r.reason.responseCode : null, message: String((r.reason as Error).message ?? r.reason).slice(0, 500) });
+      });
+      // The server down for every address: retried (the workflow's policy), as nothing went out.
+      if (!result.sent.length && result.failed.every((f) => f.code === null)) throw new Error(`no test message could be sent: ${result.failed[0]?.message}`);
+      return result;
+    },
+  };
+}
+
+export type CampaignActivities = ReturnType<typeof createCampaignActivities>;

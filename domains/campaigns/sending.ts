@@ -1,0 +1,145 @@
+// Sending a campaign: one batch of recipients at a time, by key range — render each message, send them through one
+// pooled SMTP transport at bounded concurrency within the tenant's send limits, and write the batch's outcomes in one
+// statement with the campaign's counts. A recipient recorded `sent` is never sent again; after a crash only the
+// batch that was in flight when it happened goes out again, each message with the same Message-ID.
+import { QueryTypes, type Sequelize } from 'sequelize';
+import type { Campaign } from '../../db/models/campaigns';
+import { settleWithLimit } from '../../lib/batch';
+import { EmailRejectedError, type EmailSender } from '../../lib/notify/email';
+import type { SendLimiter } from '../../lib/send-limiter';
+import { TemplateRenderError } from '../documents/templates';
+import { renderCampaignMessage, type MergeData } from './templates';
+import { unsubscribeHeaders, type UnsubscribeLinks } from './unsubscribe';
+
+export interface SendOptions {
+  email: EmailSender;
+  links: UnsubscribeLinks;
+  /** The tenant's maxPerMinute and maxConcurrent, held across campaigns and worker processes: a batch is what it grants. */
+  limiter: SendLimiter;
+  /** Recipients per batch (the most that can go out twice after a crash). */
+  batchSize: number;
+  /** Messages in flight at once (the pooled transport has as many connections). */
+  concurrency: number;
+  /** A `mailto:` address for List-Unsubscribe besides the link, if the deployment reads one. */
+  unsubscribeMailto?: string;
+  /**
+   * The longest wait for the limiter's grant: past it the batch sends nothing and hands back, so a pause or cancel
+   * is not held up by a tenant's exhausted minute.
+   */
+  maxWaitMs: number;
+}
+
+interface RecipientRow {
+  n: number;
+  subscriber_id: string;
+  email: string;
+  name: string | null;
+  attributes: Record<string, unknown> | null;
+  active: boolean;
+}
+
+type Outcome =
+  | { n: number; status: 'sent'; messageId: string }
+  | { n: number; status: 'failed'; code: number | null; error: string }
+  | { n: number; status: 'skipped'; error: string };
+
+/** The SMTP server could not be reached (refused, reset, timed out, 421/503): nothing about the recipients. */
+export class SmtpUnavailableError extends Error {
+  override readonly name = 'SmtpUnavailableError';
+}
+
+/** The idempotency key of one recipient's message: its Message-ID is derived from it (lib/notify/email.ts). */
+export const recipientMessageKey = (campaignId: string, subscriberId: string) => `campaign:${campaignId}:${subscriberId}`;
+
+/** The sender as the campaign names it (an address, with a display name if it has one). */
+export const senderOf = (c: Pick<Campaign, 'fromEmail' | 'fromName'>) => (c.fromName ? { name: c.fromName, address: c.fromEmail } : c.fromEmail);
+
+/** A failure that says something about this one recipient (a 4xx or 5xx reply to it), not about the server. */
+function recipientFailure(err: unknown): { code: number | null; error: string } | null {
+  if (err instanceof EmailRejectedError) return { code: err.responseCode, error: err.message };
+  if (err instanceof TemplateRenderError) return { code: null, error: err.message };
+  const code = (err as { responseCode?: unknown }).responseCode;
+  // 421 and 503 are about the session ("closing", "bad sequence"): the server, not the address.
+  if (typeof code === 'number' && code >= 400 && code < 600 && code !== 421 && code !== 503) return { code, error: (err as Error).message };
+  return null;
+}
+
+export async function renderFor(c: Campaign, data: MergeData) {
+  return renderCampaignMessage({ subject: c.subject, html: c.html, text: c.text }, data, `${c.id}:${c.version}`);
+}
+
+/**
+ * Sends the next batch after recipient `after` (by number) — as many as the tenant's send limits grant, up to
+ * `batchSize` — and records its outcomes; answers the last number it covered and whether none is left. Subscribers no longer active since the snapshot are skipped. Throws
+ * SmtpUnavailableError when the server cannot be reached — after recording what did go out, leaving the rest pending.
+ */
+export async function sendBatch(sequelize: Sequelize, c: Campaign, after: number, o: SendOptions, signal?: AbortSignal): Promise<{ last: number; done: boolean; sent: number }> {
+  const waited = AbortSignal.timeout(o.maxWaitMs);
+  let lease;
+  try {
+    lease = await o.limiter.acquire(c.tenantId, o.batchSize, { signal: signal ? AbortSignal.any([signal, waited]) : waited });
+  } catch (err) {
+    if (waited.aborted && !signal?.aborted) return { last: after, done: false, sent: 0 };
+    throw err;
+  }
+  try {
+    const limit = Math.min(o.batchSize, lease.granted);
+    const rows = await sequelize.query<RecipientRow>(`SELECT r.n, r.subscriber_id, r.email, s.name, s.attributes,
+        COALESCE(s.status = 'active' AND s.erased_at IS NULL, false) AS active
+      FROM campaign_recipients r LEFT JOIN subscribers s ON s.tenant_id = r.tenant_id AND s.id = r.subscriber_id
+      WHERE r.campaign_id = $1 AND r.n > $2 AND r.status = 'pending' ORDER BY r.n LIMIT $3`, { bind: [c.id, after, limit], type: QueryTypes.SELECT });
+    if (!rows.length) return { last: after, done: true, sent: 0 };
+    const sendable = rows.filter((r) => r.active);
+    let down: unknown;
+    const settled = await settleWithLimit(sendable, o.concurrency, async (r): Promise<Outcome | null> => {
+      if (down) return null;
+      const claims = { tenantId: c.tenantId, campaignId: c.id, subscriberId: r.subscriber_id };
+      const url = o.links.url(claims);
+      try {
+        const msg = await renderFor(c, { subscriber: { name: r.name, email: r.email, attributes: r.attributes ?? {} }, unsubscribe_url: url });
+        const { messageId } = await o.email.send({
+          to: r.email, from: senderOf(c), ...(c.replyTo ? { replyTo: c.replyTo } : {}), subject: msg.subject, html: msg.html, text: msg.text,
+          headers: { ...unsubscribeHeaders(url, o.unsubscribeMailto), Precedence: 'bulk' }, idempotencyKey: recipientMessageKey(c.id, r.subscriber_id),
+        });
+        return { n: r.n, status: 'sent', messageId };
+      } catch (err) {
+        const failure = recipientFailure(err);
+        if (failure) return { n: r.n, status: 'failed', ...failure };
+        down ??= err;
+        return null;
+      }
+    });
+    const outcomes: Outcome[] = rows.filter((r) => !r.active).map((r) => ({ n: r.n, status: 'skipped' as const, error: 'not an active subscriber since the snapshot' }));
+    for (const s of settled) if (s.status === 'fulfilled' && s.value) outcomes.push(s.value);
+    const sent = outcomes.filter((x) => x.status === 'sent').length;
+    await recordOutcomes(sequelize, c, outcomes, down ? (down as Error).message ?? String(down) : null);
+    if (down) throw new SmtpUnavailableError(`The SMTP server could not be reached: ${(down as Error).message ?? String(down)}`, { cause: down });
+    return { last: rows[rows.length - 1].n, done: rows.length < limit, sent };
+  } finally {
+    await lease.release();
+  }
+}
+
+/**
+ * A batch's outcomes and the campaign's counts in one statement. Only rows still `pending` change, so a batch
+ * written twice (a retry after a crash) counts once. `down` marks the campaign retrying (the server unreachable).
+ */
+async function recordOutcomes(sequelize: Sequelize, c: Campaign, outcomes: Outcome[], down: string | null): Promise<void> {
+  const col = <T>(f: (o: Outcome) => T) => outcomes.map(f);
+  await sequelize.query(`WITH v AS (SELECT * FROM unnest($3::int[], $4::varchar[], $5::varchar[], $6::int[], $7::text[]) AS v(n, status, message_id, smtp_code, error)),
+      done AS (UPDATE campaign_recipients r SET status = v.status, message_id = v.message_id, smtp_code = v.smtp_code, error = v.error,
+          attempts = r.attempts + 1, updated_at = now()
+        FROM v WHERE r.campaign_id = $2 AND r.n = v.n AND r.status = 'pending' RETURNING r.status)
+    UPDATE campaigns SET sent = sent + (SELECT count(*) FROM done WHERE status = 'sent'), failed = failed + (SELECT count(*) FROM done WHERE status = 'failed'),
+      skipped = skipped + (SELECT count(*) FROM done WHERE status = 'skipped'), retrying = $8::text IS NOT NULL,
+      last_error = COALESCE($8::text, last_error), updated_at = now()
+    WHERE tenant_id = $1 AND id = $2`, {
+    bind: [c.tenantId, c.id, col((o) => o.n), col((o) => o.status), col((o) => (o.status === 'sent' ? o.messageId.slice(0, 300) : null)),
+      col((o) => (o.status === 'failed' ? o.code : null)), col((o) => (o.status === 'sent' ? null : o.error.slice(0, 1000))), down],
+  });
+}
+
+/** The send rate over the last chunk (mails per minute), for the API's current rate and ETA. */
+export async function recordRate(sequelize: Sequelize, c: Campaign, perMinute: number): Promise<void> {
+  await sequelize.query('UPDATE campaigns SET rate_per_minute = $3, progress_at = now() WHERE tenant_id = $1 AND id = $2', { bind: [c.tenantId, c.id, perMinute] });
+}

@@ -1,0 +1,61 @@
+// Shared definitions of the campaign workflows, imported by the API, the worker and the workflows.
+import { defineUpdate } from '@temporalio/workflow';
+import type { CommandAuthor } from '../lib/audit';
+import type { BatchResume } from './batch';
+
+export const CAMPAIGNS_TASK_QUEUE = 'docket-campaigns';
+export const CAMPAIGNS_DOMAIN = 'campaigns';
+export const CAMPAIGN_TESTS_DOMAIN = 'campaign-tests';
+
+/** The refusal of a command the campaign's state does not allow (409 INVALID_STATE). */
+export const INVALID_STATE = 'INVALID_STATE';
+
+export interface CampaignInput {
+  tenantId: string;
+  campaignId: string;
+  /** 1: the send (snapshot, then every recipient); 2, 3 …: a "retry failed" (the recipients put back to pending). */
+  run: number;
+  /** Who asked (the end event names them). */
+  by: CommandAuthor;
+  /** When to send (ISO instant); absent: now. */
+  sendAt?: string;
+  /** History events per run before continuing as new (the batch kit's default, 2,000, when absent). */
+  historyBudget?: number;
+  /** Set by continue-as-new: where the send's batches stand (the cursor is the last recipient number done). */
+  resume?: { batch: BatchResume<number>; backoffMs?: number };
+}
+
+export interface CampaignOutcome {
+  status: 'finished' | 'cancelled' | 'failed';
+  error?: { code: string; message: string };
+}
+
+/** What one send chunk reports: the batch kit's cursor, and whether the SMTP server could not be reached. */
+export interface SendChunkReport {
+  cursor: number | null;
+  done: boolean;
+  smtpDown?: boolean;
+}
+
+export type CampaignControl = 'running' | 'paused' | 'cancelled';
+
+/** Pause, resume and cancel: each answers once the state is written; refused with INVALID_STATE. */
+export const pauseCampaignUpdate = defineUpdate<void, [{ by: CommandAuthor }]>('pauseCampaign');
+export const resumeCampaignUpdate = defineUpdate<void, [{ by: CommandAuthor }]>('resumeCampaign');
+export const cancelCampaignUpdate = defineUpdate<void, [{ by: CommandAuthor }]>('cancelCampaign');
+
+export interface TestSendInput {
+  tenantId: string;
+  campaignId: string;
+  /** Unique per test send: part of each message's idempotency key. */
+  testId: string;
+  emails: string[];
+  /** The subscriber whose data fill the merge fields, or sample data. */
+  subscriberId?: string;
+  sample?: { name?: string | null; email?: string; attributes?: Record<string, unknown> };
+}
+
+export interface TestSendResult {
+  sent: { email: string; messageId: string }[];
+  failed: { email: string; code: number | null; message: string }[];
+}

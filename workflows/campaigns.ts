@@ -1,0 +1,126 @@
+// The campaign workflow `campaigns:<tenant>:<id>`: waits for its send time on a durable timer, snapshots the
+// audience, then sends in chunks on the batch kit (pause, resume and cancel between chunks, continue-as-new within
+// the history budget). While the SMTP server cannot be reached it shows `retrying` and backs off; the history
+// carries cursors only, never recipients. And `campaign-tests:<tenant>:<uuid>`: one test send.
+import {
+  ActivityFailure, ApplicationFailure, CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation, proxyActivities, setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { CampaignActivities } from '../activities/campaigns';
+import type { CommandAuthor } from '../lib/audit';
+import { BatchControl, runBatch } from './batch';
+import {
+  CampaignInput, CampaignOutcome, cancelCampaignUpdate, INVALID_STATE, pauseCampaignUpdate, resumeCampaignUpdate, SendChunkReport, TestSendInput,
+  TestSendResult,
+} from './campaigns.api';
+import { setWorkflowStatus } from './status';
+
+// A chunk sends for a couple of seconds and heartbeats its cursor: a dead worker is noticed after 10 s and
+// another resumes from the cursor. No attempt limit here: the activities give up on errors that are not outages.
+const chunks = proxyActivities<CampaignActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+const short = proxyActivities<CampaignActivities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+const tests = proxyActivities<CampaignActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '5 seconds', maximumAttempts: 3 },
+});
+
+/** Backoff while the SMTP server is down: 1 s doubling to a minute. */
+const BACKOFF = { firstMs: 1_000, maxMs: 60_000 };
+
+function errorOf(err: unknown): { code: string; message: string } {
+  const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure && cause.type && /^[A-Z_]+$/.test(cause.type)) return { code: cause.type, message: cause.message };
+  return { code: 'CAMPAIGN_FAILED', message: cause instanceof Error ? cause.message : String(cause) };
+}
+
+export async function campaignWorkflow(input: CampaignInput): Promise<CampaignOutcome> {
+  const { resume, ...base } = input;
+  const ids = { tenantId: base.tenantId, campaignId: base.campaignId, run: base.run };
+  const control = new BatchControl(resume?.batch);
+  let waiting = !resume && base.run === 1 && base.sendAt !== undefined;
+  let author: CommandAuthor = base.by;
+  let commands = 0;
+  // Refusals are answered before anything is written: a scheduled campaign can only be cancelled.
+  const validate = (command: 'pause' | 'resume' | 'cancel') => {
+    if (waiting && command !== 'cancel') throw ApplicationFailure.nonRetryable(`The campaign is scheduled; it can be cancelled, not ${command}d`, INVALID_STATE);
+    control.validate(command);
+  };
+  const handle = (run: () => Promise<void>) => async ({ by }: { by: CommandAuthor }) => {
+    author = by;
+    await run();
+  };
+  setHandler(pauseCampaignUpdate, handle(() => control.pause()), { validator: (_cmd: { by: CommandAuthor }) => validate('pause') });
+  setHandler(resumeCampaignUpdate, handle(() => control.resume()), { validator: (_cmd: { by: CommandAuthor }) => validate('resume') });
+  setHandler(cancelCampaignUpdate, handle(() => control.cancel()), { validator: (_cmd: { by: CommandAuthor }) => validate('cancel') });
+
+  const end = async (status: CampaignOutcome['status'], by: CommandAuthor, error?: { code: string; message: string }) => {
+    await short.endCampaign({ ...ids, status, by, error });
+    setWorkflowStatus(status);
+  };
+
+  try {
+    if (!resume) {
+      await short.beginCampaignRun({ ...ids, waiting });
+      if (waiting) {
+        // A durable timer: a worker or server restart does not move the send time.
+        const ms = Date.parse(base.sendAt!) - Date.now();
+        if (ms > 0) await condition(() => control.cancelled, ms);
+        waiting = false;
+      }
+      if (!control.cancelled) {
+        setWorkflowStatus('running');
+        if (base.run === 1) await short.snapshotCampaign(ids);
+      }
+    }
+    let backoffMs = resume?.backoffMs ?? 0;
+    const result = await runBatch<number, SendChunkReport>({
+      resume: resume?.batch,
+      control,
+      historyBudget: base.historyBudget,
+      async chunk(cursor) {
+        const r = await chunks.sendCampaignChunk({ ...ids, cursor });
+        if (!r.smtpDown) {
+          if (backoffMs) setWorkflowStatus('running');
+          backoffMs = 0;
+          return r;
+        }
+        // The server is down: wait (a pause or cancel ends the wait at once), then try the same recipients again.
+        backoffMs = Math.min(BACKOFF.maxMs, backoffMs ? backoffMs * 2 : BACKOFF.firstMs);
+        setWorkflowStatus('retrying');
+        await condition(() => control.paused || control.cancelled, backoffMs);
+        return { cursor: r.cursor, done: false };
+      },
+      continueAsNew: (batch) => continueAsNew<typeof campaignWorkflow>({ ...base, resume: { batch, backoffMs } }),
+      // The change is written (status, its audit event) before the command's caller is answered.
+      onControl: (state) => short.controlCampaign({ ...ids, state, by: author, eventKey: `${workflowInfo().runId}:${++commands}` }),
+    });
+    if (result.cancelled) {
+      setWorkflowStatus('cancelled');
+      return { status: 'cancelled' };
+    }
+    await end('finished', base.by);
+    return { status: 'finished' };
+  } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
+    // Cancelled from Temporal itself (the UI, the CLI): recorded as a cancel by the system.
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(() => end('cancelled', { actor: { type: 'system', id: null }, requestId: null }));
+      return { status: 'cancelled' };
+    }
+    const error = errorOf(err);
+    await end('failed', base.by, error);
+    return { status: 'failed', error };
+  }
+}
+
+/** A test send: the campaign's current content, rendered for a subscriber or sample data, to a few addresses. */
+export async function campaignTestWorkflow(input: TestSendInput): Promise<TestSendResult> {
+  return tests.sendCampaignTest(input);
+}
