@@ -1,0 +1,153 @@
+// Suite "campaigns": the campaigns issue's targets, with a worker (WORKER_QUEUES=campaigns) as its own process and
+// an SMTP sink in its own process that accepts and counts (bench/lib/smtp-sink-process.ts, no disk writes):
+//  1. the bare path: a pooled nodemailer transport (the same number of connections Docket's worker opens,
+//     CAMPAIGN_CONCURRENCY) sending BENCH_CAMPAIGNS_BARE_MESSAGES messages of the same size to a fresh sink,
+//     that many in flight, no Docket code;
+//  2. Docket: BENCH_CAMPAIGNS_RECIPIENTS active subscribers in one list (seeded by SQL), the tenant's sending
+//     limits at their ceiling, one campaign with a ~3 KB personalised HTML body created and sent through the
+//     API, polled until `finished`: the snapshot time (POST send → the audience size is known), the sustained
+//     send rate at a fresh sink (its first to last accepted message), the worker's peak RSS, and the longest
+//     history among the workflow's runs (continue-as-new keeps each bounded);
+//  3. exactly once: the sink saw one message per recipient and no Message-ID twice; the campaign's counts agree.
+import { randomBytes } from 'node:crypto';
+import nodemailer from 'nodemailer';
+import { QueryTypes } from 'sequelize';
+import { connectTemporal } from '../../lib/temporal';
+import { CAMPAIGNS_TASK_QUEUE } from '../../workflows/campaigns.api';
+import { cpuMeter, processTree } from '../lib/cpu';
+import { startSmtpSinkProcess } from '../lib/smtp-sink';
+import { BenchStack, log, round, stopAll } from '../lib/stack';
+import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
+import { request, startWorker, waitForPoller } from '../lib/worker';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** ~3 KB of HTML around the merge fields, as a newsletter would have. */
+const HTML = `<html><body><h1>News for {{ subscriber.name }}</h1>${'<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua.</p>'.repeat(22)}<p>Your plan: {{ subscriber.attributes.plan }}</p><p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p></body></html>`;
+const TEXT = 'News for {{ subscriber.name }}. Unsubscribe: {{ unsubscribe_url }}';
+
+export const campaigns: Suite = {
+  name: 'campaigns',
+  description: 'one campaign to N subscribers through the API vs a bare pooled nodemailer loop to the same counting SMTP sink: send rate, snapshot time, worker RSS, history per run, exactly once',
+  async run(stack: BenchStack): Promise<SuiteResult> {
+    const config = {
+      recipients: envInt('BENCH_CAMPAIGNS_RECIPIENTS', 100_000),
+      bareMessages: envInt('BENCH_CAMPAIGNS_BARE_MESSAGES', 30_000),
+      connections: envInt('BENCH_CAMPAIGNS_CONNECTIONS', 10),
+      budgetSeconds: envInt('BENCH_CAMPAIGNS_BUDGET_SECONDS', 1800),
+      htmlBytes: HTML.length,
+      worker: { queues: 'campaigns', env: { NODE_ENV: 'production', LOG_LEVEL: 'warn' } },
+    };
+    const startedAt = new Date().toISOString();
+    const { sequelize, tenantId } = stack;
+    const stops: (() => Promise<void>)[] = [];
+    try {
+      // 1. The bare path.
+      const bareSink = await startSmtpSinkProcess();
+      stops.push(bareSink.stop);
+      const transport = nodemailer.createTransport({ url: bareSink.url, pool: true, maxConnections: config.connections, maxMessages: Infinity, ignoreTLS: true });
+      const body = HTML.replace(/\{\{[^}]+\}\}/g, 'x');
+      let next = 0;
+      const t0 = performance.now();
+      await Promise.all(Array.from({ length: config.connections }, async () => {
+        while (next < config.bareMessages) {
+          const i = next++;
+          await transport.sendMail({ from: 'news@bench.example', to: `r${i}@bench.example`, subject: `News ${i}`, html: body, text: TEXT, messageId: `<bare-${i}@bench>` });
+        }
+      }));
+      const bareSeconds = (performance.now() - t0) / 1000;
+      transport.close();
+      const bareStats = await bareSink.stats();
+      const bareRate = round(config.bareMessages / bareSeconds, 0);
+      log(`bare nodemailer: ${config.bareMessages} messages in ${bareSeconds.toFixed(2)} s (${bareRate}/s), sink saw ${bareStats.messages}`);
+      await bareSink.stop();
+
+      // 2. Docket. Subscribers and the list membership by SQL (imports are the imports suite's business).
+      const [list] = await sequelize.query<{ id: string }>(`INSERT INTO lists (tenant_id, id, name) VALUES (:tenantId, gen_random_uuid(), 'Bench readers') RETURNING id`, { replacements: { tenantId }, type: QueryTypes.SELECT });
+      const seedStart = performance.now();
+      await sequelize.query(`INSERT INTO subscribers (tenant_id, id, email, name, attributes, status)
+        SELECT :tenantId, gen_random_uuid(), 'reader' || g || '@bench.example', 'Reader ' || g, jsonb_build_object('plan', (ARRAY['free','pro','team'])[1 + g % 3]), 'active'
+        FROM generate_series(1, :n) g`, { replacements: { tenantId, n: config.recipients } });
+      await sequelize.query('INSERT INTO list_members (tenant_id, list_id, subscriber_id) SELECT tenant_id, :listId, id FROM subscribers WHERE tenant_id = :tenantId', { replacements: { tenantId, listId: list.id } });
+      await sequelize.query('ANALYZE subscribers; ANALYZE list_members');
+      log(`seeded ${config.recipients} subscribers in one list in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
+
+      const sink = await startSmtpSinkProcess();
+      stops.push(sink.stop);
+      const linkSecret = process.env.LINK_SIGNING_SECRET ?? randomBytes(32).toString('hex');
+      const worker = await startWorker(stack, 'campaigns', { LINK_SIGNING_SECRET: linkSecret, SMTP_URL: sink.url, CAMPAIGN_CONCURRENCY: String(config.connections) });
+      stops.push(worker.stop);
+      const api = await stack.startApi({ LINK_SIGNING_SECRET: linkSecret });
+      stops.push(api.stop);
+      await waitForPoller(stack, worker, CAMPAIGNS_TASK_QUEUE);
+      const agent = new (await import('node:http')).Agent({ keepAlive: true, maxSockets: 4 });
+      stops.push(async () => { agent.destroy(); });
+      const call = async (method: string, path: string, payload?: unknown, want = 200) => {
+        const r = await request(agent, api, method, path, stack.apiKey, payload, 30_000);
+        if (r.status !== want) throw new Error(`${method} ${path} answered ${r.status}: ${r.body.slice(0, 300)}`);
+        return r.body ? JSON.parse(r.body) : undefined;
+      };
+      await call('PUT', '/v1/settings/sending', { maxPerMinute: 600_000, maxConcurrent: 500 });
+      const campaign = await call('POST', '/v1/campaigns', {
+        name: 'Bench newsletter', subject: 'News for {{ subscriber.name }}', fromEmail: 'news@bench.example', fromName: 'Bench',
+        html: HTML, text: TEXT, audience: { listIds: [list.id] },
+      }, 201);
+      const groups = { ...stack.processGroups(api), worker: () => processTree(worker.pid), sink: () => [sink.pid] };
+      const meter = cpuMeter(groups);
+      const sendAt = performance.now();
+      const since = () => round((performance.now() - sendAt) / 1000, 2);
+      await call('POST', `/v1/campaigns/${campaign.id}/send`, {}, 202);
+      let snapshotSeconds: number | null = null;
+      let last: { status: string; stats: { audienceSize: number | null; sent: number; failed: number; skipped: number } };
+      for (;;) {
+        last = await call('GET', `/v1/campaigns/${campaign.id}`);
+        if (snapshotSeconds === null && last.stats.audienceSize !== null) snapshotSeconds = since();
+        if (['finished', 'failed', 'cancelled'].includes(last.status)) break;
+        if (since() > config.budgetSeconds) throw new Error(`the campaign did not finish within ${config.budgetSeconds} s: ${JSON.stringify(last)}`);
+        await sleep(250);
+      }
+      const totalSeconds = since();
+      const cpu = meter();
+      const memory = worker.memory();
+      const stats = await sink.stats();
+      const sendSeconds = stats.firstAt && stats.lastAt ? (stats.lastAt - stats.firstAt) / 1000 : NaN;
+      const rate = round(stats.messages / sendSeconds, 0);
+      log(`campaign ${last.status} in ${totalSeconds} s: ${JSON.stringify(last.stats)}; sink ${JSON.stringify(stats)}`);
+
+      // The longest history among the workflow's runs (each continue-as-new starts a new one).
+      const temporal = await connectTemporal(stack.temporalAddress, 'default');
+      stops.push(() => temporal.connection.close());
+      // Visibility lags the runs a little: ask until it lists them.
+      let runs: number[] = [];
+      for (let tries = 0; runs.length === 0 && tries < 20; tries++) {
+        if (tries) await sleep(500);
+        runs = [];
+        for await (const w of temporal.client.workflow.list({ query: `WorkflowId = "${campaign.workflowId}"` })) runs.push(w.historyLength);
+      }
+
+      const exactlyOnce = last.status === 'finished' && stats.distinct === config.recipients && stats.duplicates === 0 && stats.messages === config.recipients
+        && last.stats.sent === config.recipients && last.stats.failed === 0;
+      const targets = [
+        judge('every recipient mailed exactly once (sink and campaign counts)', exactlyOnce ? 1 : 0, '==', 1, 'bool'),
+        judge('send rate / bare pooled nodemailer loop', round(rate / bareRate, 3), '>=', 0.7, 'ratio'),
+        judge('send rate', rate, '>=', 1500, 'mails/s'),
+        judge(`snapshot of ${config.recipients} recipients (POST send → audience size known)`, snapshotSeconds ?? Infinity, '<=', 20, 's'),
+        judge('worker peak RSS', memory.peakRssMb, '<', 500, 'MB'),
+        judge('longest history among the workflow\'s runs', Math.max(0, ...runs), '<=', 10_000, 'events'),
+      ];
+      const summary = [
+        `bare pooled nodemailer (${config.connections} connections, ${config.htmlBytes}-byte HTML): ${config.bareMessages} in ${bareSeconds.toFixed(2)} s = ${bareRate} mails/s`,
+        `Docket: ${config.recipients} recipients, snapshot after ${snapshotSeconds} s, finished after ${totalSeconds} s; sink: ${stats.messages} messages, ${stats.distinct} distinct, ${stats.duplicates} duplicates, ${round(sendSeconds, 2)} s first → last = ${rate} mails/s`,
+        `campaign counts ${JSON.stringify(last.stats)}; workflow runs ${runs.length} (history lengths ${runs.join(', ')}); worker peak RSS ${memory.peakRssMb} MB`,
+        `CPU, % of a core: ${Object.entries(cpu.cores).map(([k, v]) => `${k} ${v}`).join(', ')} (machine ${cpu.machineBusyPct} % busy)`,
+      ].join('\n');
+      return {
+        suite: 'campaigns', startedAt, finishedAt: new Date().toISOString(), config,
+        measurements: { bare: { messages: config.bareMessages, seconds: round(bareSeconds, 2), rate: bareRate, sink: bareStats }, docket: { snapshotSeconds, totalSeconds, sendSeconds: round(sendSeconds, 2), rate, sink: stats, campaign: last.stats, status: last.status, runs, memory, cpu } },
+        targets, summary,
+      };
+    } finally {
+      await stopAll(stops);
+    }
+  },
+};
