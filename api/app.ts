@@ -12,7 +12,7 @@ import { CursorSeal } from './cursors';
 import { ApiError, FieldError, validationFailed } from '../lib/problems';
 import { sendProblem, toApiError } from './errors';
 import { withIdempotency } from './idempotency';
-import { isDateTime, jsonTooDeep, MAX_JSON_DEPTH, nulErrors } from './input';
+import { isDateTime, jsonTooDeep, MAX_JSON_DEPTH, unstorableTextErrors } from './input';
 import { operationsRoutes } from './routes/operations';
 import { AnyHandler, AppDeps, DocketState, Input, OperationId, RouteDeps } from './types';
 import { Domain, DOMAINS } from '../domains';
@@ -198,7 +198,7 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
         }
       }
       ctx.state.body = await readBody(ctx, info.body, bodyLimits[info.operationId] ?? deps.config.limits.jsonBodyBytes);
-      refuseNul(info, ctx.path, query, ctx.state.body);
+      refuseUnstorableText(info, ctx.path, query, ctx.state.body);
       if (typeof query.cursor === 'string') query.cursor = cursors.open(info.operationId, query.cursor);
     }
     const req = { ...request, body: ctx.state.body };
@@ -257,11 +257,11 @@ function refuseIfLimited(decision: RateDecision, why: string): void {
 }
 
 /**
- * NUL characters anywhere in the input — path parameters, query, JSON (values and keys), form fields,
- * text bodies — are refused whole, naming where: Postgres cannot store them in text, and quietly
- * rewriting them would store something other than what was sent.
+ * NUL characters and unpaired surrogates anywhere in the input — path parameters, query, JSON (values and
+ * keys), form fields, text bodies — are refused whole, naming where: Postgres cannot store them in text, and
+ * quietly rewriting them would store something other than what was sent.
  */
-function refuseNul(info: OperationInfo, path: string, query: Record<string, unknown>, body: unknown): void {
+function refuseUnstorableText(info: OperationInfo, path: string, query: Record<string, unknown>, body: unknown): void {
   const errors: FieldError[] = [];
   const template = info.path.split('/');
   path.split('/').forEach((segment, i) => {
@@ -274,9 +274,9 @@ function refuseNul(info: OperationInfo, path: string, query: Record<string, unkn
       errors.push({ path: `/path/${name}`, message: 'is not valid percent-encoded UTF-8' });
       return;
     }
-    errors.push(...nulErrors(value, `/path/${name}`));
+    errors.push(...unstorableTextErrors(value, `/path/${name}`));
   });
-  errors.push(...nulErrors(query, '/query'), ...nulErrors(body, '/requestBody'));
+  errors.push(...unstorableTextErrors(query, '/query'), ...unstorableTextErrors(body, '/requestBody'));
   if (errors.length) throw validationFailed(errors);
 }
 

@@ -26,27 +26,33 @@ export function jsonTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
 }
 
 const NUL_MESSAGE = 'must not contain NUL (\\u0000) characters';
+const SURROGATE_MESSAGE = 'must be well-formed Unicode: an unpaired surrogate (\\uD800–\\uDFFF) cannot be stored';
+// JSON may spell half of a surrogate pair (`"\ud800"`); Postgres refuses such text and jsonb, which would be a 500.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const unstorable = (s: string): string | undefined => (s.includes('\0') ? NUL_MESSAGE : LONE_SURROGATE.test(s) ? SURROGATE_MESSAGE : undefined);
 const pointer = (segment: string) => segment.replace(/~/g, '~0').replace(/\//g, '~1');
 
 /**
- * Where `value` holds a NUL character, in a string or an object key, as problem `errors` under `base`
- * (`/requestBody`, `/query`, `/path`). Postgres cannot store NUL in text, and a name that differs only
- * by a NUL is a spoof, so such input is refused whole. Walks with a stack, not recursion (the depth is
+ * Where `value` holds text Postgres cannot store — a NUL character or an unpaired UTF-16 surrogate — in a
+ * string or an object key, as problem `errors` under `base` (`/requestBody`, `/query`, `/path`). A name that
+ * differs only by a NUL is a spoof too, so such input is refused whole. Walks with a stack, not recursion (the depth is
  * bounded by MAX_JSON_DEPTH anyway); stops after `limit` findings.
  */
-export function nulErrors(value: unknown, base: string, limit = 10): FieldError[] {
+export function unstorableTextErrors(value: unknown, base: string, limit = 10): FieldError[] {
   const errors: FieldError[] = [];
   const stack: [unknown, string][] = [[value, base]];
   while (stack.length && errors.length < limit) {
     const [v, path] = stack.pop()!;
     if (typeof v === 'string') {
-      if (v.includes('\0')) errors.push({ path, message: NUL_MESSAGE });
+      const why = unstorable(v);
+      if (why) errors.push({ path, message: why });
     } else if (Array.isArray(v)) {
       for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${path}/${i}`]);
     } else if (v !== null && typeof v === 'object') {
       for (const [k, child] of Object.entries(v)) {
         const at = `${path}/${pointer(k)}`;
-        if (k.includes('\0')) errors.push({ path: at, message: NUL_MESSAGE });
+        const why = unstorable(k);
+        if (why) errors.push({ path: at, message: why });
         else stack.push([child, at]);
       }
     }

@@ -9,7 +9,7 @@ import { OWNED_FILE_PREFIXES } from '../../lib/files';
 import { ApiError, validationFailed } from '../../lib/problems';
 import { page, paginate, respond } from '../conventions';
 import { sendStoredFile } from '../downloads';
-import { nulErrors } from '../input';
+import { unstorableTextErrors } from '../input';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
 
 /** The first part named `file` of a multipart body, as a stream (never buffered whole). */
@@ -58,7 +58,7 @@ export function fileRoutes(deps: RouteDeps) {
       const upload: Upload = ctx.is('multipart/form-data')
         ? await multipartFile(ctx, limit)
         : { stream: ctx.req, filename: query.filename ?? 'upload', contentType: ctx.get('content-type') || 'application/octet-stream' };
-      const bad = nulErrors(upload.filename, '/requestBody/file/filename');
+      const bad = unstorableTextErrors(upload.filename, '/requestBody/file/filename');
       if (bad.length) {
         upload.stream.resume();
         throw validationFailed(bad);

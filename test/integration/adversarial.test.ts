@@ -109,6 +109,7 @@ function withLeaf(value: unknown, pointer: string[], leaf: unknown): unknown {
 
 const pointerOf = (base: string, pointer: string[]) => [base, ...pointer.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1'))].join('/');
 const NUL = 'must not contain NUL (\\u0000) characters';
+const SURROGATE = 'must be well-formed Unicode: an unpaired surrogate (\\uD800–\\uDFFF) cannot be stored';
 const errorPaths = (res: Response) => (res.body.errors ?? []).map((e: { path: string; message: string }) => `${e.path} ${e.message}`);
 
 beforeAll(async () => {
@@ -168,6 +169,25 @@ describe('NUL characters, anywhere', () => {
       expect(errorPaths(res)).toContain(`/requestBody/b\u0000d ${NUL}`);
     }
     expect(tried).toBeGreaterThan(100);
+  });
+
+  it('an unpaired surrogate in any JSON body (values and keys): 400 naming where, never a 500', async () => {
+    const before = await fingerprint();
+    let tried = 0;
+    for (const op of ops.filter(jsonBody)) {
+      const json = jsonBody(op)!;
+      const body = skeleton(json.schema, json.example);
+      // One string leaf per operation (the NUL test above walks them all; the check is the same walk).
+      const leaf = leaves(body, json.schema).find((l) => typeof l.value === 'string');
+      if (leaf) {
+        const res = await refused(await send(op, { body: withLeaf(body, leaf.pointer, `a\ud800${String(leaf.value)}`) }), before, 400);
+        expect(errorPaths(res)).toContain(`${pointerOf('/requestBody', leaf.pointer)} ${SURROGATE}`);
+        tried++;
+      }
+      const res = await refused(await send(op, { body: { ...(body as object), 'b\udc00d': 1 } }), before, 400);
+      expect(errorPaths(res)).toContain(`/requestBody/b\udc00d ${SURROGATE}`);
+    }
+    expect(tried).toBeGreaterThan(30);
   });
 
   it('in every query and path parameter: 400 naming the parameter', async () => {
