@@ -378,20 +378,36 @@ function isStatementTimeout(err: unknown): boolean {
  * and the audience, so each statement runs under a statement_timeout of `budgetMs`: over it, Postgres cancels it
  * and the caller gets 422 SEGMENT_TOO_EXPENSIVE rather than a request that hangs.
  */
+/** Key class of pg_try_advisory_xact_lock(class, hashtext(tenant)): one segment preview per tenant at a time. */
+const PREVIEW_LOCK_CLASS = 727_276;
+
+/**
+ * Count and sample under one time budget, one preview per tenant at a time: the budget bounds a statement,
+ * the lock bounds how many a tenant runs at once (else ten parallel previews of an expensive rule hold ten
+ * pooled connections for the whole budget, and every other tenant waits). A second preview is 429 at once.
+ */
 export async function previewSegment(sequelize: Sequelize, tenantId: string, rules: SegmentRules, opts: { budgetMs: number }): Promise<{ count: number; sample: Subscriber[] }> {
   const { where, bind } = compileSegment(rules, { tenantId, alias: 's' });
+  const started = Date.now();
+  const timeout = (transaction: Transaction) => sequelize.query("SELECT set_config('statement_timeout', $1, true)",
+    { bind: [String(Math.max(1, Math.round(opts.budgetMs - (Date.now() - started))))], transaction });
   try {
     return await sequelize.transaction(async (transaction) => {
-      await sequelize.query("SELECT set_config('statement_timeout', $1, true)", { bind: [String(Math.max(1, Math.round(opts.budgetMs)))], transaction });
+      const [[lock]] = await sequelize.query('SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS ok', { bind: [PREVIEW_LOCK_CLASS, tenantId], transaction }) as [{ ok: boolean }[], unknown];
+      if (!lock.ok) throw new ApiError(429, 'RATE_LIMITED', 'Another segment preview of this tenant is running; retry in 1 s', { headers: { 'Retry-After': '1' } });
+      await timeout(transaction);
       const [rows] = await sequelize.query(`SELECT count(*)::int AS count FROM subscribers s WHERE ${where}`, { bind, transaction });
       const count = (rows as { count: number }[])[0].count;
-      const sample = count === 0 ? [] : await sequelize.query(`SELECT s.* FROM subscribers s WHERE ${where} ORDER BY s.created_at DESC, s.id DESC LIMIT ${SEGMENT_SAMPLE_SIZE}`,
+      if (count === 0) return { count, sample: [] };
+      // The sample gets what is left of the same budget.
+      await timeout(transaction);
+      const sample = await sequelize.query(`SELECT s.* FROM subscribers s WHERE ${where} ORDER BY s.created_at DESC, s.id DESC LIMIT ${SEGMENT_SAMPLE_SIZE}`,
         { bind, transaction, model: Subscriber, mapToModel: true });
       return { count, sample };
     });
   } catch (err) {
     if (isStatementTimeout(err)) {
-      throw new ApiError(422, 'SEGMENT_TOO_EXPENSIVE', `Counting this segment took longer than its budget of ${opts.budgetMs} ms; narrow its rules (a list, a status or an attribute equality narrow best)`);
+      throw new ApiError(422, 'SEGMENT_TOO_EXPENSIVE', `Previewing this segment took longer than its budget of ${opts.budgetMs} ms; narrow its rules (a list, a status or an attribute equality narrow best)`);
     }
     throw err;
   }

@@ -204,6 +204,36 @@ describe('saved segments', () => {
   });
 });
 
+describe('one preview per tenant at a time', () => {
+  it('answers 429 with Retry-After while another preview of the tenant runs, and counts once it is over; other tenants are not held up', async () => {
+    const { key, tenant } = await buildCaller(['audience.*']);
+    const { key: other } = await buildCaller(['audience.*']);
+    await app.call('post', '/v1/subscribers', key).send({ email: 'p@x.com' }).expect(201);
+    const rules = { all: [{ field: 'status', op: 'eq', value: 'active' }] };
+    // A preview in flight holds the tenant's preview lock (as previewSegment takes it) until its transaction ends.
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => { locked = r; });
+    const holder = app.sequelize.transaction(async (transaction) => {
+      await app.sequelize.query('SELECT pg_advisory_xact_lock(727276, hashtext($1))', { bind: [tenant.id], transaction });
+      locked();
+      await held;
+    });
+    await isLocked;
+    try {
+      const busy = await preview(key, rules).expect(429);
+      expect(busy.body.code).toBe('RATE_LIMITED');
+      expect(busy.headers['retry-after']).toBe('1');
+      expect((await preview(other, rules).expect(200)).body.count).toBe(0);
+    } finally {
+      release();
+      await holder;
+    }
+    expect((await preview(key, rules).expect(200)).body.count).toBe(1);
+  });
+});
+
 describe('tenants and permissions', () => {
   it('never shows, edits or counts another tenant\'s segments and lists', async () => {
     const { key: mine } = await buildCaller(['audience.*']);
