@@ -112,8 +112,13 @@ class PostgresSendLimiter implements SendLimiter {
     return {
       granted,
       release: () => {
+        // A release that failed (Postgres away for a moment) is tried again by the next call instead of keeping
+        // the failure: else the lease would hold its slots until it expires, however often the caller retries.
         released ??= this.sequelize.query('SELECT docket_send_release($1, $2)', { bind: [tenantId, id] }).then(() => {
           for (const wake of [...this.waiters]) wake();
+        }, (err: unknown) => {
+          released = undefined;
+          throw err;
         });
         return released;
       },

@@ -118,3 +118,29 @@ test('a released lease frees its slots at once; a wait is aborted by its signal'
   expect((await next).granted).toBe(1);
   expect(Date.now() - t1).toBeLessThan(500);
 });
+
+test('a release that failed once is tried again by the next call, and frees the slots', async () => {
+  const tenantId = await tenantWith({ maxPerMinute: 1000, maxConcurrent: 2 });
+  // The first release statement fails (Postgres away for a moment); everything else goes through.
+  let failNext = true;
+  const flaky = new Proxy(first, {
+    get(target, prop, receiver) {
+      if (prop !== 'query') return Reflect.get(target, prop, receiver);
+      return (sql: string, options: unknown) => {
+        if (failNext && String(sql).includes('docket_send_release')) {
+          failNext = false;
+          return Promise.reject(new Error('connection reset'));
+        }
+        return target.query(sql, options as never);
+      };
+    },
+  });
+  const limiter = createSendLimiter(flaky);
+  const lease = await limiter.acquire(tenantId, 2);
+  expect(lease.granted).toBe(2);
+  await expect(lease.release()).rejects.toThrow('connection reset');
+  await lease.release();
+  const next = await Promise.race([limiter.acquire(tenantId, 2), sleep(1_000).then(() => null)]);
+  expect(next?.granted).toBe(2);
+  await next?.release();
+});
