@@ -31,6 +31,8 @@ export interface StageOptions {
   /** Rows per committed chunk (and heartbeat). */
   chunkRows?: number;
   maxUncompressedBytes?: number;
+  /** XLSX: the largest shared-strings part to accept (default: what this process's heap can hold). */
+  maxSharedStringsBytes?: number;
   /** Whose permissions bound what the import may write (users). */
   caller?: MergeContext['caller'];
   /**
@@ -143,7 +145,7 @@ export async function stageImportChunk(sequelize: Sequelize, ids: { tenantId: st
     const target = importTarget(run.target);
     assertValidMapping(target, { columns: run.columns, keyField: run.key_field, mergeStrategy: run.merge_strategy, source: run.source });
     const table = stagingTable(run.id);
-    const limits = { maxUncompressedBytes: opts.maxUncompressedBytes ?? DEFAULT_MAX_UNCOMPRESSED_BYTES };
+    const limits = { maxUncompressedBytes: opts.maxUncompressedBytes ?? DEFAULT_MAX_UNCOMPRESSED_BYTES, maxSharedStringsBytes: opts.maxSharedStringsBytes };
     const sniffed = await sniffSource(opts.source, run.source);
     const headerRow = run.source.headerRow ?? 1;
     let cursor: StageCursor = opts.cursor ?? { row: 0, byte: null, read: 0, valid: 0, rejected: 0 };

@@ -47,6 +47,20 @@ describe('XLSX', () => {
     expect(await ImportRejection.findAll({ where: { importId: run.id } })).toEqual([expect.objectContaining({ rowNo: 3, code: 'INVALID_FORMAT', columnName: 'email' })]);
   });
 
+  it('refuses at once, with FILE_TOO_LARGE and what to do, a workbook whose shared strings the worker could not hold', async () => {
+    const tenant = await buildTenant();
+    const rows = [['email', 'name', 'city'], ...Array.from({ length: 2000 }, (_, i) => [`p${i}@x.com`, `Person number ${i}`, `City ${i}`])];
+    const file = await xlsx({ Contacts: rows });
+    const run = await createRun(tenant, { columns: COLUMNS });
+    // This workbook's shared strings are ~100 KB of XML: a worker with room for 10 KB refuses it before reading a row.
+    const err = await importErrorOf(stageImport(sequelize, { tenantId: tenant.id, importId: run.id }, { source: fileSource(file), maxSharedStringsBytes: 10_000 }));
+    expect(err.code).toBe('FILE_TOO_LARGE');
+    expect(err.message).toMatch(/save the sheet as CSV/);
+    expect(await ImportRun.findOne({ where: { tenantId: tenant.id, id: run.id } })).toMatchObject({ rowsRead: 0 });
+    // With room for it (and by default, from this process's heap) it imports.
+    expect((await runImport(sequelize, tenant, file, { columns: COLUMNS })).counts).toMatchObject({ read: 2000, created: 2000 });
+  });
+
   it('refuses a zip bomb (FILE_TOO_LARGE) and a zip that is not a workbook (UNSUPPORTED_FORMAT)', async () => {
     const tenant = await buildTenant();
     const zip = async (entries: Record<string, Buffer>) => {

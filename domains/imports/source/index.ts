@@ -36,6 +36,8 @@ export interface ReadOptions {
   from?: ReadPosition;
   /** XLSX: the most uncompressed bytes accepted (zip bombs). */
   maxUncompressedBytes: number;
+  /** XLSX: the largest shared-strings part this process can hold (default: from its free heap, see xlsx.ts). */
+  maxSharedStringsBytes?: number;
 }
 
 export interface ReadResult {

@@ -1,4 +1,5 @@
 // XLSX through exceljs' streaming reader, after a pass that refuses zip bombs and zips that are not workbooks.
+import v8 from 'node:v8';
 import unzipper, { type Entry } from 'unzipper';
 import { ImportError } from '../errors';
 import type { ByteSource, ReadOptions, ReadPosition, ReadResult, RecordSink } from './index';
@@ -8,9 +9,10 @@ import type { ByteSource, ReadOptions, ReadPosition, ReadResult, RecordSink } fr
  * headers claim. It reads the local entries in order, with the same unzipper that exceljs reads them with, so both
  * see the same entries. A zip without a workbook part is not XLSX.
  */
-export async function checkWorkbookZip(source: ByteSource, limit: number): Promise<void> {
+export async function checkWorkbookZip(source: ByteSource, limit: number): Promise<{ sharedStringsBytes: number }> {
   const names = new Set<string>();
   let total = 0;
+  let sharedStringsBytes = 0;
   const input = source.open(0);
   const zip = unzipper.Parse({ forceStream: true });
   const tooLarge = () => new ImportError('FILE_TOO_LARGE', `The workbook unpacks to more than ${limit} bytes`, { limit });
@@ -22,8 +24,10 @@ export async function checkWorkbookZip(source: ByteSource, limit: number): Promi
       zip.on('finish', resolve);
       zip.on('data', (entry: Entry) => {
         names.add(entry.path);
+        const shared = entry.path === 'xl/sharedStrings.xml';
         entry.on('data', (chunk: Buffer) => {
           total += chunk.length;
+          if (shared) sharedStringsBytes += chunk.length;
           if (total > limit) {
             entry.destroy?.();
             input.destroy();
@@ -39,6 +43,7 @@ export async function checkWorkbookZip(source: ByteSource, limit: number): Promi
   }
   if (total > limit) throw tooLarge();
   if (!names.has('xl/workbook.xml')) throw new ImportError('UNSUPPORTED_FORMAT', 'The file is a zip archive but not an XLSX workbook');
+  return { sharedStringsBytes };
 }
 
 /** A cell as the text a CSV export would hold. */
@@ -75,8 +80,24 @@ interface SheetInfo {
   name?: string;
 }
 
+/** What the heap can spare for a workbook's shared strings: half its free room, at ~1.5 bytes of heap per byte of XML. */
+function sharedStringsBudget(): number {
+  const heap = v8.getHeapStatistics();
+  return Math.floor((heap.heap_size_limit - heap.used_heap_size) / 2 / 1.5);
+}
+
 export async function readXlsx(source: ByteSource, opts: ReadOptions, sink: RecordSink): Promise<ReadResult> {
-  await checkWorkbookZip(source, opts.maxUncompressedBytes);
+  const { sharedStringsBytes } = await checkWorkbookZip(source, opts.maxUncompressedBytes);
+  // Cells name their text by index into the shared-strings part, so the reader must hold all of it while it reads
+  // the sheet (about 1.5 bytes of heap per byte of that XML). A part this heap cannot hold would not fail: it would
+  // crawl in back-to-back garbage collections until the process ran out of memory and the retry began again.
+  // Refused at once instead, with what to do (a CSV of any size streams; or more heap for the workers).
+  const maxShared = opts.maxSharedStringsBytes ?? sharedStringsBudget();
+  if (sharedStringsBytes > maxShared) {
+    throw new ImportError('FILE_TOO_LARGE', `This workbook's shared strings (${Math.round(sharedStringsBytes / 1e6)} MB of text) need more memory than an import worker has `
+      + `(room for ${Math.round(maxShared / 1e6)} MB); save the sheet as CSV, which imports at any size, or give the workers more heap (WORKER_MAX_OLD_SPACE_MB)`,
+    { sharedStringsBytes, limit: maxShared });
+  }
   // Loaded by the first XLSX read: most worker processes never read one and need not hold exceljs in their heap.
   const { default: ExcelJS } = await import('exceljs');
   const reader = new ExcelJS.stream.xlsx.WorkbookReader(source.open(0), {
