@@ -1,7 +1,10 @@
 // The contacts files the imports benchmarks read: a subscribers export of ~100 bytes a row (CSV or XLSX),
 // generated on the fly so no fixture of 100 MB is ever committed, and the mapping that imports it.
 import fs from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import ExcelJS from 'exceljs';
+import type { ClientBase } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { ColumnMapping } from '../../domains/imports/types';
 
 const PLANS = ['free', 'pro', 'team', 'enterprise'];
@@ -48,3 +51,19 @@ export const CONTACT_MAPPING: ColumnMapping[] = [
   { source: 'plan', field: 'attributes.plan' },
   { source: 'signup_date', field: 'attributes.signup_date', transforms: [{ op: 'date', format: 'yyyy-MM-dd' }] },
 ];
+
+/**
+ * The imports benchmarks' bare path: `COPY` of a contacts CSV into a fresh table shaped like it, with the unique
+ * index Docket's subscribers have, and no Docket code. Returns the seconds the COPY took (after a CHECKPOINT, so
+ * it does not pay for earlier writes); the table is dropped after.
+ */
+export async function bareContactsCopy(db: ClientBase, table: string, tenantId: string, file: string): Promise<number> {
+  await db.query(`CREATE TABLE ${table} (tenant_id uuid NOT NULL DEFAULT '${tenantId}', ${CONTACT_HEADER.map((h) => `${h} text${h === 'email' ? ' COLLATE "C" NOT NULL' : ''}`).join(', ')})`);
+  await db.query(`CREATE UNIQUE INDEX ON ${table} (tenant_id, email)`);
+  await db.query('CHECKPOINT');
+  const t0 = performance.now();
+  await pipeline(fs.createReadStream(file, { highWaterMark: 256 * 1024 }), db.query(copyFrom(`COPY ${table} (${CONTACT_HEADER.join(', ')}) FROM STDIN WITH (FORMAT csv, HEADER true)`)));
+  const seconds = (performance.now() - t0) / 1000;
+  await db.query(`DROP TABLE ${table}`);
+  return seconds;
+}

@@ -10,6 +10,7 @@
 //     history among the workflow's runs (continue-as-new keeps each bounded);
 //  3. exactly once: the sink saw one message per recipient and no Message-ID twice; the campaign's counts agree.
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import nodemailer from 'nodemailer';
 import { QueryTypes } from 'sequelize';
 import { connectTemporal } from '../../lib/temporal';
@@ -80,7 +81,7 @@ export const campaigns: Suite = {
       const api = await stack.startApi({ LINK_SIGNING_SECRET: linkSecret });
       stops.push(api.stop);
       await waitForPoller(stack, worker, CAMPAIGNS_TASK_QUEUE);
-      const agent = new (await import('node:http')).Agent({ keepAlive: true, maxSockets: 4 });
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
       stops.push(async () => { agent.destroy(); });
       const call = async (method: string, path: string, payload?: unknown, want = 200) => {
         const r = await request(agent, api, method, path, stack.apiKey, payload, 30_000);
