@@ -7,6 +7,7 @@ import { recordAudit } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
 import { auditBy, Caller, CommandDeps } from '../command';
+import { refuseIfAwaitedByCampaigns } from './in-use';
 import { eraseSubscriber, likePrefix, normalizeEmail, type SubscriberStatus } from './subscribers';
 
 type Attributes = Record<string, string | number | boolean>;
@@ -173,6 +174,7 @@ export async function updateList(deps: CommandDeps, c: Caller, id: string, body:
 export async function deleteList(deps: CommandDeps, c: Caller, id: string): Promise<void> {
   await deps.sequelize.transaction(async (transaction) => {
     const l = await findInTenant(SubscriberList, c.tenantId, id, 'List', { transaction, lock: transaction.LOCK.UPDATE });
+    await refuseIfAwaitedByCampaigns(deps.sequelize, 'list', c.tenantId, l.id, transaction);
     await l.destroy({ transaction });
     await recordAudit({ ...auditBy(c), action: 'audience.list.deleted', entityType: 'list', entityId: l.id, before: { name: l.name } }, transaction);
   });

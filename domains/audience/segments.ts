@@ -8,6 +8,7 @@ import { isDateTime } from '../../lib/date-time';
 import { ApiError, type FieldError } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
 import { auditBy, Caller, CommandDeps, Precondition } from '../command';
+import { refuseIfAwaitedByCampaigns } from './in-use';
 import { likePrefix, normalizeEmail } from './subscribers';
 
 // ---- the rules ----
@@ -357,6 +358,7 @@ export async function deleteSegment(deps: CommandDeps, c: Caller, id: string, pr
   await deps.sequelize.transaction(async (transaction) => {
     const s = await findSegment(c.tenantId, id, transaction);
     precondition?.(s.version);
+    await refuseIfAwaitedByCampaigns(deps.sequelize, 'segment', c.tenantId, s.id, transaction);
     await s.destroy({ transaction });
     await recordAudit({ ...auditBy(c), action: 'audience.segment.deleted', entityType: 'segment', entityId: s.id, before: segmentAudit(s) }, transaction);
   });

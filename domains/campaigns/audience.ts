@@ -18,7 +18,8 @@ export interface AudienceSql {
  */
 async function segmentConditions(tenantId: string, ids: string[], path: string, bind: unknown[], transaction?: Transaction): Promise<string[]> {
   if (!ids.length) return [];
-  const found = await Segment.findAll({ where: { tenantId, id: ids }, attributes: ['id', 'rules'], transaction });
+  // FOR SHARE inside a transaction: a delete (which refuses while a waiting campaign names the segment) waits for it.
+  const found = await Segment.findAll({ where: { tenantId, id: ids }, attributes: ['id', 'rules'], transaction, lock: transaction ? transaction.LOCK.SHARE : undefined });
   const missing = ids.map((id, i) => ({ id, i })).filter(({ id }) => !found.some((f) => f.id === id));
   if (missing.length) {
     throw new ApiError(422, 'UNKNOWN_SEGMENT', `No segment ${missing.map((m) => m.id).join(', ')} in this tenant`, { errors: missing.map((m) => ({ path: `${path}/${m.i}`, message: `no segment ${m.id}` })) });
@@ -34,7 +35,7 @@ async function segmentConditions(tenantId: string, ids: string[], path: string, 
 async function assertLists(sequelize: Sequelize, tenantId: string, audience: CampaignAudience, transaction?: Transaction): Promise<void> {
   const named = [...audience.listIds.map((id, i) => ({ id, path: `/requestBody/audience/listIds/${i}` })), ...audience.excludeListIds.map((id, i) => ({ id, path: `/requestBody/audience/excludeListIds/${i}` }))];
   if (!named.length) return;
-  const found = await sequelize.query<{ id: string }>('SELECT id FROM lists WHERE tenant_id = $1 AND id = ANY($2::uuid[])', {
+  const found = await sequelize.query<{ id: string }>(`SELECT id FROM lists WHERE tenant_id = $1 AND id = ANY($2::uuid[])${transaction ? ' FOR SHARE' : ''}`, {
     bind: [tenantId, named.map((n) => n.id)], type: QueryTypes.SELECT, transaction,
   });
   const known = new Set(found.map((f) => f.id));

@@ -157,11 +157,32 @@ describe('sending', () => {
     expect(done.stats).toMatchObject({ audienceSize: expected.length, sent: expected.length });
     expect(mailsTo(emails).map((m) => m.to[0]).sort()).toEqual(expected.sort());
     expect(listId).toBeDefined();
-    // A segment deleted before a scheduled send's time fails that send, sending nothing.
-    const gone = await seg({ all: [{ field: 'attributes.i', op: 'eq', value: 20 }] });
+  });
+
+  it('keeps the lists and segments a scheduled send will read from being deleted, and still checks them at its time', async () => {
+    const { key, tenant } = await buildCaller(['campaigns.*', 'audience.*']);
+    const { listId } = await seedList(app.sequelize, tenant.id, 3);
+    const { listId: excludedList } = await seedList(app.sequelize, tenant.id, 1);
+    const seg = async () => (await app.call('post', '/v1/segments', key).send({ name: `seg ${randomUUID()}`, rules: { all: [{ field: 'attributes.i', op: 'eq', value: 2 }] } }).expect(201)).body.id as string;
+    const [included, excluded, unused] = [await seg(), await seg(), await seg()];
+    const id = await createCampaign(app, key, { audience: { listIds: [listId], segmentIds: [included], excludeSegmentIds: [excluded], excludeListIds: [excludedList] } });
+    // A draft does not hold them (it is checked again when sent); a scheduled campaign does, exclusions included.
+    await app.call('post', `/v1/campaigns/${id}/send`, key).send({ sendAt: new Date(Date.now() + 3_600_000).toISOString() }).expect(202);
+    for (const path of [`/v1/segments/${included}`, `/v1/segments/${excluded}`, `/v1/lists/${listId}`, `/v1/lists/${excludedList}`]) {
+      const refused = await app.call('delete', path, key).expect(409);
+      expect(refused.body).toMatchObject({ code: 'DEPENDENCY_EXISTS', count: 1 });
+      expect(refused.body.detail).toContain(id);
+    }
+    await app.call('delete', `/v1/segments/${unused}`, key).expect(204);
+    await app.call('post', `/v1/campaigns/${id}/cancel`, key).expect(200);
+    await app.call('delete', `/v1/segments/${excluded}`, key).expect(204);
+    await app.call('delete', `/v1/lists/${excludedList}`, key).expect(204);
+
+    // The snapshot still checks: a segment removed behind the API's back fails the send at its time, sending nothing.
+    const gone = await seg();
     const id2 = await createCampaign(app, key, { audience: { listIds: [listId], excludeSegmentIds: [gone] } });
     await app.call('post', `/v1/campaigns/${id2}/send`, key).send({ sendAt: new Date(Date.now() + 2_500).toISOString() }).expect(202);
-    await app.call('delete', `/v1/segments/${gone}`, key).expect(204);
+    await app.sequelize.query('DELETE FROM segments WHERE tenant_id = $1 AND id = $2', { bind: [tenant.id, gone] });
     const failed = await ended(key, id2);
     expect(failed).toMatchObject({ status: 'failed', error: { code: 'UNKNOWN_SEGMENT' }, stats: { sent: 0 } });
   });
