@@ -284,6 +284,25 @@ export async function openUnsubscribe(deps: CommandDeps, token: string): Promise
 }
 
 /**
+ * The subject as this subscriber received it, for the unsubscribe page: rendered on the work pool within the template
+ * budget like any render (the page needs no login, so its cost must stay bounded); null if it cannot be rendered.
+ */
+export async function subjectFor(deps: CommandDeps, link: Exclude<UnsubscribeLink, { invalid: true }>): Promise<string | null> {
+  const { campaign, subscriber } = link;
+  if (!subscriber) return null;
+  const data = {
+    subscriber: { name: subscriber.name, email: subscriber.email, attributes: subscriber.attributes ?? {} },
+    unsubscribe_url: new UnsubscribeLinks(deps.config.linkSecret, deps.config.publicUrl).url({ tenantId: campaign.tenantId, campaignId: campaign.id, subscriberId: subscriber.id }),
+  };
+  try {
+    const rendered = await workPool().run('renderCampaignMessage', [{ subject: campaign.subject, html: '', text: '' }, data], TEMPLATE_LIMITS.budgetMs);
+    return rendered.subject || null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Unsubscribes the link's subscriber (no login: the signed link is the credential), audited with the campaign it came
  * from; a second use changes nothing. Recipients of running campaigns not yet mailed are then skipped.
  */

@@ -174,6 +174,9 @@ describe('unsubscribe', () => {
     const page = await app.call('get', url.pathname).expect(200);
     expect(page.text).toContain('Unsubscribe?');
     expect(page.text).toContain(emails[0]);
+    // The subject as this subscriber received it, not its template.
+    expect(page.text).toContain(`“${mail.subject}”`);
+    expect(mail.subject).toMatch(/^Hello Sub \d+$/);
     expect((await Subscriber.findOne({ where: { tenantId: tenant.id, email: emails[0] } }))!.status).toBe('active');
     // RFC 8058: the mail client POSTs List-Unsubscribe=One-Click, without cookies or credentials.
     const done = await app.call('post', url.pathname).type('form').send('List-Unsubscribe=One-Click').expect(200);
