@@ -89,8 +89,15 @@ it('pauses within a batch, sends nothing while paused, and resumes where it stop
   slowSink(25);
   await app.call('post', `/v1/campaigns/${id}/send`, key).send({}).expect(202);
   await waitFor(async () => (await get(key, id)).stats.sent >= 20, { what: '20 sent', intervalMs: 50 });
+  // While it sends: the current rate, and an ETA that is the pending recipients at that rate. The sink takes 25 ms a
+  // message on each of the worker's 2 connections, so no honest rate exceeds 4,800 a minute (1.5 × for the sampling).
+  const sending = (await waitFor(async () => { const c = await get(key, id); return c.stats.ratePerMinute > 0 && c; }, { what: 'a current rate', intervalMs: 50 })).stats;
+  expect(sending.ratePerMinute).toBeLessThanOrEqual(7_200);
+  expect(sending.etaSeconds).toBe(Math.ceil((sending.pending / sending.ratePerMinute) * 60));
   const paused = await app.call('post', `/v1/campaigns/${id}/pause`, key).expect(200);
   expect(paused.body.status).toBe('paused');
+  // Paused, nothing is sending: no current rate and no ETA.
+  expect(paused.body.stats).toMatchObject({ ratePerMinute: 0, etaSeconds: null });
   expect((await app.call('post', `/v1/campaigns/${id}/pause`, key).expect(409)).body.code).toBe('INVALID_STATE');
   // Nothing goes out while paused: what the server has equals what the campaign counts, and both stand still.
   const atPause = mailsTo(emails).length;
