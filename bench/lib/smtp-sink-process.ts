@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import type { SinkStats } from './smtp-sink';
 
-const stats: SinkStats = { messages: 0, distinct: 0, duplicates: 0, recipients: 0, bytes: 0, firstAt: null, lastAt: null };
+const stats: SinkStats = { messages: 0, distinct: 0, duplicates: 0, recipients: 0, bytes: 0, firstAt: null, lastAt: null, perTenth: [] };
+// Messages accepted per 100 ms (epoch ms / 100), for rates over any window (a sending limit held "over any minute").
+const tenths = new Map<number, number>();
 // Docket derives a message's Message-ID from its idempotency key, so a re-sent message carries the same one.
 const seen = new Set<string>();
 
@@ -38,6 +40,8 @@ const server = new SMTPServer({
       stats.distinct = seen.size;
       stats.lastAt = Date.now();
       stats.firstAt ??= stats.lastAt;
+      const tenth = Math.floor(stats.lastAt / 100);
+      tenths.set(tenth, (tenths.get(tenth) ?? 0) + 1);
       callback();
     });
   },
@@ -47,7 +51,7 @@ server.listen(0, '127.0.0.1', () => {
   process.send!({ type: 'listening', port: (server.server.address() as AddressInfo).port });
 });
 process.on('message', (m: { type: string }) => {
-  if (m.type === 'stats') process.send!({ type: 'stats', stats });
+  if (m.type === 'stats') process.send!({ type: 'stats', stats: { ...stats, perTenth: [...tenths] } });
 });
 // The parent went away (or asked us to stop by disconnecting): close and leave.
 process.on('disconnect', () => server.close(() => process.exit(0)));

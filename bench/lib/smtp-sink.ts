@@ -17,6 +17,34 @@ export interface SinkStats {
   /** Epoch ms of the first and the last message accepted. */
   firstAt: number | null;
   lastAt: number | null;
+  /** [epoch ms / 100, messages accepted in those 100 ms], for the rate over any window. */
+  perTenth: [number, number][];
+}
+
+/**
+ * The most and the fewest messages in any `windowMs` (a multiple of 100 ms) wholly between the sink's first and last
+ * message: a limit "held over any minute" has its most ≤ the limit and, while demand exceeds it, its fewest near it.
+ */
+export function windowCounts(stats: SinkStats, windowMs: number): { most: number; fewest: number; windows: number } {
+  const width = Math.round(windowMs / 100);
+  if (!stats.perTenth.length) return { most: 0, fewest: 0, windows: 0 };
+  const counts = new Map(stats.perTenth);
+  const first = Math.min(...counts.keys());
+  const last = Math.max(...counts.keys());
+  let sum = 0;
+  let most = 0;
+  let fewest = Infinity;
+  let windows = 0;
+  for (let t = first; t <= last; t++) {
+    sum += counts.get(t) ?? 0;
+    if (t - first >= width) sum -= counts.get(t - width) ?? 0;
+    if (t - first + 1 >= width) {
+      windows++;
+      most = Math.max(most, sum);
+      fewest = Math.min(fewest, sum);
+    }
+  }
+  return { most, fewest: windows ? fewest : 0, windows };
 }
 
 export interface SmtpSinkProcess {

@@ -8,7 +8,10 @@
 //     API, polled until `finished`: the snapshot time (POST send → the audience size is known), the sustained
 //     send rate at a fresh sink (its first to last accepted message), the worker's peak RSS, and the longest
 //     history among the workflow's runs (continue-as-new keeps each bounded);
-//  3. exactly once: the sink saw one message per recipient and no Message-ID twice; the campaign's counts agree.
+//  3. exactly once: the sink saw one message per recipient and no Message-ID twice; the campaign's counts agree;
+//  4. the limit held: with maxPerMinute BENCH_CAMPAIGNS_HOLD_PER_MINUTE (60,000), a campaign to that many × 
+//     BENCH_CAMPAIGNS_HOLD_MINUTES (2.5) recipients, at a fresh sink and worker: the most messages the sink accepted
+//     in any 60 s, and the fewest in any 60 s wholly inside the send (0 recipients skips the step).
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import nodemailer from 'nodemailer';
@@ -16,7 +19,7 @@ import { QueryTypes } from 'sequelize';
 import { connectTemporal } from '../../lib/temporal';
 import { CAMPAIGNS_TASK_QUEUE } from '../../workflows/campaigns.api';
 import { cpuMeter, processTree } from '../lib/cpu';
-import { startSmtpSinkProcess } from '../lib/smtp-sink';
+import { SinkStats, startSmtpSinkProcess, windowCounts } from '../lib/smtp-sink';
 import { BenchStack, log, round, stopAll } from '../lib/stack';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
 import { request, startWorker, waitForPoller } from '../lib/worker';
@@ -36,6 +39,8 @@ export const campaigns: Suite = {
       bareMessages: envInt('BENCH_CAMPAIGNS_BARE_MESSAGES', 30_000),
       connections: envInt('BENCH_CAMPAIGNS_CONNECTIONS', 10),
       budgetSeconds: envInt('BENCH_CAMPAIGNS_BUDGET_SECONDS', 1800),
+      holdPerMinute: envInt('BENCH_CAMPAIGNS_HOLD_PER_MINUTE', 60_000),
+      holdMinutes: Number(process.env.BENCH_CAMPAIGNS_HOLD_MINUTES ?? 2.5),
       htmlBytes: HTML.length,
       worker: { queues: 'campaigns', env: { NODE_ENV: 'production', LOG_LEVEL: 'warn' } },
     };
@@ -60,6 +65,7 @@ export const campaigns: Suite = {
       transport.close();
       const bareStats = await bareSink.stats();
       const bareRate = round(config.bareMessages / bareSeconds, 0);
+      const brief = ({ perTenth: _, ...rest }: SinkStats) => rest;
       log(`bare nodemailer: ${config.bareMessages} messages in ${bareSeconds.toFixed(2)} s (${bareRate}/s), sink saw ${bareStats.messages}`);
       await bareSink.stop();
 
@@ -113,7 +119,7 @@ export const campaigns: Suite = {
       const stats = await sink.stats();
       const sendSeconds = stats.firstAt && stats.lastAt ? (stats.lastAt - stats.firstAt) / 1000 : NaN;
       const rate = round(stats.messages / sendSeconds, 0);
-      log(`campaign ${last.status} in ${totalSeconds} s: ${JSON.stringify(last.stats)}; sink ${JSON.stringify(stats)}`);
+      log(`campaign ${last.status} in ${totalSeconds} s: ${JSON.stringify(last.stats)}; sink ${JSON.stringify(brief(stats))}`);
 
       // The longest history among the workflow's runs (each continue-as-new starts a new one).
       const temporal = await connectTemporal(stack.temporalAddress, 'default');
@@ -124,6 +130,40 @@ export const campaigns: Suite = {
         if (tries) await sleep(500);
         runs = [];
         for await (const w of temporal.client.workflow.list({ query: `WorkflowId = "${last.workflowId}"` })) runs.push(w.historyLength);
+      }
+
+      // 4. The limit held over any minute: a fresh sink and worker, the tenant's maxPerMinute at the limit tried.
+      let hold: { recipients: number; perMinute: number; status: string; seconds: number; most: number; fewest: number; windows: number; sink: Omit<SinkStats, 'perTenth'> } | null = null;
+      const holdRecipients = Math.ceil(config.holdPerMinute * config.holdMinutes);
+      if (holdRecipients > 0) {
+        await worker.stop();
+        await sink.stop();
+        const [holdList] = await sequelize.query<{ id: string }>(`INSERT INTO lists (tenant_id, id, name) VALUES (:tenantId, gen_random_uuid(), 'Bench hold') RETURNING id`, { replacements: { tenantId }, type: QueryTypes.SELECT });
+        await sequelize.query(`WITH s AS (INSERT INTO subscribers (tenant_id, id, email, name, attributes, status)
+            SELECT :tenantId, gen_random_uuid(), 'hold' || g || '@bench.example', 'Holder ' || g, '{"plan":"pro"}', 'active' FROM generate_series(1, :n) g RETURNING tenant_id, id)
+          INSERT INTO list_members (tenant_id, list_id, subscriber_id) SELECT tenant_id, :listId, id FROM s`, { replacements: { tenantId, n: holdRecipients, listId: holdList.id } });
+        await sequelize.query('ANALYZE subscribers; ANALYZE list_members');
+        const holdSink = await startSmtpSinkProcess();
+        stops.push(holdSink.stop);
+        const holdWorker = await startWorker(stack, 'campaigns', { LINK_SIGNING_SECRET: linkSecret, SMTP_URL: holdSink.url, CAMPAIGN_CONCURRENCY: String(config.connections) });
+        stops.push(holdWorker.stop);
+        await waitForPoller(stack, holdWorker, CAMPAIGNS_TASK_QUEUE);
+        await call('PUT', '/v1/settings/sending', { maxPerMinute: config.holdPerMinute, maxConcurrent: 500 });
+        const held = await call('POST', '/v1/campaigns', {
+          name: 'Bench hold', subject: 'News for {{ subscriber.name }}', fromEmail: 'news@bench.example', fromName: 'Bench',
+          html: HTML, text: TEXT, audience: { listIds: [holdList.id] },
+        }, 201);
+        const t = performance.now();
+        await call('POST', `/v1/campaigns/${held.id}/send`, {}, 202);
+        let status = '';
+        while (!['finished', 'failed', 'cancelled'].includes(status)) {
+          await sleep(500);
+          status = (await call('GET', `/v1/campaigns/${held.id}`)).status;
+          if ((performance.now() - t) / 1000 > config.budgetSeconds) throw new Error(`the hold campaign did not finish within ${config.budgetSeconds} s`);
+        }
+        const hs = await holdSink.stats();
+        hold = { recipients: holdRecipients, perMinute: config.holdPerMinute, status, seconds: round((performance.now() - t) / 1000, 1), ...windowCounts(hs, 60_000), sink: brief(hs) };
+        log(`hold: ${JSON.stringify(hold)}`);
       }
 
       const exactlyOnce = last.status === 'finished' && stats.distinct === config.recipients && stats.duplicates === 0 && stats.messages === config.recipients
@@ -137,15 +177,25 @@ export const campaigns: Suite = {
         // No run found (visibility never listed one) is NaN: a FAIL, not a pass by default.
         judge('longest history among the workflow\'s runs', runs.length ? Math.max(...runs) : NaN, '<=', 10_000, 'events'),
       ];
+      if (hold) {
+        // "Held within 2 % over any minute": never more than the limit (+2 %) in any 60 s, and — while the audience
+        // outlasts the limit — never under 98 % of it in any 60 s wholly inside the send.
+        const finished = hold.status === 'finished' && hold.sink.messages === hold.recipients && hold.sink.duplicates === 0;
+        targets.push(
+          judge(`maxPerMinute ${hold.perMinute}: most mails in any 60 s / limit`, finished ? round(hold.most / hold.perMinute, 4) : NaN, '<=', 1.02, 'ratio'),
+          judge(`maxPerMinute ${hold.perMinute}: fewest mails in any 60 s inside the send / limit`, finished && hold.windows ? round(hold.fewest / hold.perMinute, 4) : NaN, '>=', 0.98, 'ratio'),
+        );
+      }
       const summary = [
         `bare pooled nodemailer (${config.connections} connections, ${config.htmlBytes}-byte HTML): ${config.bareMessages} in ${bareSeconds.toFixed(2)} s = ${bareRate} mails/s`,
         `Docket: ${config.recipients} recipients, snapshot after ${snapshotSeconds} s, finished after ${totalSeconds} s; sink: ${stats.messages} messages, ${stats.distinct} distinct, ${stats.duplicates} duplicates, ${round(sendSeconds, 2)} s first → last = ${rate} mails/s`,
         `campaign counts ${JSON.stringify(last.stats)}; workflow runs ${runs.length} (history lengths ${runs.join(', ')}); worker peak RSS ${memory.peakRssMb} MB`,
+        hold ? `maxPerMinute ${hold.perMinute}: ${hold.recipients} recipients ${hold.status} in ${hold.seconds} s; any 60 s at the sink: most ${hold.most}, fewest ${hold.fewest} (${hold.windows} windows); bare capacity ${bareRate * 60}/min` : 'maxPerMinute hold: skipped',
         `CPU, % of a core: ${Object.entries(cpu.cores).map(([k, v]) => `${k} ${v}`).join(', ')} (machine ${cpu.machineBusyPct} % busy)`,
       ].join('\n');
       return {
         suite: 'campaigns', startedAt, finishedAt: new Date().toISOString(), config,
-        measurements: { bare: { messages: config.bareMessages, seconds: round(bareSeconds, 2), rate: bareRate, sink: bareStats }, docket: { snapshotSeconds, totalSeconds, sendSeconds: round(sendSeconds, 2), rate, sink: stats, campaign: last.stats, status: last.status, runs, memory, cpu } },
+        measurements: { bare: { messages: config.bareMessages, seconds: round(bareSeconds, 2), rate: bareRate, sink: brief(bareStats) }, docket: { snapshotSeconds, totalSeconds, sendSeconds: round(sendSeconds, 2), rate, sink: brief(stats), campaign: last.stats, status: last.status, runs, memory, cpu }, hold },
         targets, summary,
       };
     } finally {
