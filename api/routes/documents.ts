@@ -4,7 +4,7 @@ import yazl from 'yazl';
 import { Document, DocumentBatch, DocumentTemplate, DocumentTemplateVersion } from '../../db/models/documents';
 import { PurchaseOrder } from '../../db/models/purchasing';
 import {
-  batchFiles, createDocumentTemplate, deleteDocument, deleteDocumentTemplate, previewDocumentTemplate, putDocumentTemplatePart, readPart,
+  batchFiles, createDocumentTemplate, deleteDocument, deleteDocumentTemplate, deleteDocumentTemplatePart, previewDocumentTemplate, putDocumentTemplatePart, readPart,
   requestDocumentBatch, requestDocumentFor, updateDocumentTemplate,
 } from '../../domains/documents/commands';
 import { presentDocument, presentDocumentBatch, presentDocumentTemplate } from '../../domains/documents/presenters';
@@ -60,6 +60,11 @@ export function documentRoutes(deps: RouteDeps) {
 
     async putDocumentTemplatePart({ params, body }, ctx) {
       const t = await putDocumentTemplatePart(deps, commandCaller(ctx), params.documentTemplateId, params.part, body ?? '', ifMatch(ctx));
+      respond(ctx, presentDocumentTemplate(t), { etag: versionEtag(t.version) });
+    },
+
+    async deleteDocumentTemplatePart({ params }, ctx) {
+      const t = await deleteDocumentTemplatePart(deps, commandCaller(ctx), params.documentTemplateId, params.part, ifMatch(ctx));
       respond(ctx, presentDocumentTemplate(t), { etag: versionEtag(t.version) });
     },
 

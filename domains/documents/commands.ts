@@ -15,7 +15,7 @@ import {
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { AuditInput, createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit';
 import { deleteFile } from '../../lib/files';
-import { ApiError, serviceUnavailable, validationFailed } from '../../lib/problems';
+import { ApiError, notFound, serviceUnavailable, validationFailed } from '../../lib/problems';
 import { recordStartIntent, StartBusinessWorkflow, startBusinessWorkflow, startIntent, startOrUndo } from '../../lib/temporal';
 import { findInTenant } from '../../lib/tenancy';
 import { auditBy, Caller, CommandDeps, Precondition } from '../command';
@@ -152,6 +152,17 @@ async function saveVersion(deps: CommandDeps, c: Caller, id: string, change: (t:
 /** The whole template replaced: a new version. */
 export function updateDocumentTemplate(deps: CommandDeps, c: Caller, id: string, input: TemplateBody, precondition?: Precondition): Promise<DocumentTemplate> {
   return saveVersion(deps, c, id, () => ({ name: input.name, description: input.description ?? null, settings: settingsOf(input), parts: partsOf(input.parts) }), precondition);
+}
+
+/**
+ * One part deleted: a partial is removed (404 if the template has none of that name), `base`, `header`, `footer` or
+ * `css` cleared; a new version either way, so the version before it still holds the text.
+ */
+export function deleteDocumentTemplatePart(deps: CommandDeps, c: Caller, id: string, part: string, precondition?: Precondition): Promise<DocumentTemplate> {
+  return saveVersion(deps, c, id, (cur) => {
+    if (readPart(cur.parts, part) === undefined) throw notFound(`Part ${part}`);
+    return { name: cur.name, description: cur.description, settings: cur.settings, parts: writePart(cur.parts, part, '') };
+  }, precondition);
 }
 
 /** One part replaced (an empty partial removed): a new version. */

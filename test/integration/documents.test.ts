@@ -40,6 +40,30 @@ async function waitForDocument(id: string, key: string, status = 'ready') {
 const download = (url: string, key: string) => app.call('get', url, key).buffer(true).parse(binary);
 
 describe('templates', () => {
+  it('deletes a part as a new version: a partial removed, a fixed part cleared; 404 for a partial it does not have, 412 when stale, 403 for readers', async () => {
+    const { key, tenant } = await buildCaller(['documents.template.read', 'documents.template.write']);
+    const { key: reader } = await buildCaller(['documents.template.read'], tenant);
+    const { key: stranger } = await buildCaller(['*']);
+    const id = (await app.call('post', '/v1/document-templates', key).send(invoice(undefined, { parts: { ...invoice().parts, partials: { line: '<p>{{ l.description }}</p>', total: '<b>{{ total }}</b>' } } })).expect(201)).body.id;
+    const removed = await app.call('delete', `/v1/document-templates/${id}/parts/partials.total`, key).set('If-Match', '"v1"').expect(200);
+    expect(removed.headers.etag).toBe('"v2"');
+    expect(removed.body).toMatchObject({ version: 2, parts: { partials: { line: '<p>{{ l.description }}</p>' } } });
+    expect(Object.keys(removed.body.parts.partials)).toEqual(['line']);
+    await app.call('get', `/v1/document-templates/${id}/parts/partials.total`, key).expect(404);
+    const cleared = await app.call('delete', `/v1/document-templates/${id}/parts/header`, key).expect(200);
+    expect(cleared.body).toMatchObject({ version: 3, parts: { header: '', footer: expect.stringContaining('pageNumber') } });
+    // The versions before keep what was deleted.
+    const versions = (await app.call('get', `/v1/document-templates/${id}/versions`, key).expect(200)).body.items;
+    expect(versions.find((v: { version: number }) => v.version === 1).parts.partials.total).toBe('<b>{{ total }}</b>');
+    expect((await app.call('delete', `/v1/document-templates/${id}/parts/partials.total`, key).expect(404)).body.code).toBe('NOT_FOUND');
+    expect((await app.call('delete', `/v1/document-templates/${id}/parts/partials.line`, key).set('If-Match', '"v1"').expect(412)).body.code).toBe('PRECONDITION_FAILED');
+    await app.call('delete', `/v1/document-templates/${id}/parts/body`, key).expect(400);
+    await app.call('delete', `/v1/document-templates/${id}/parts/partials.__proto__`, key).expect(400);
+    expect((await app.call('delete', `/v1/document-templates/${id}/parts/partials.line`, reader).expect(403)).body.permission).toBe('documents.template.write');
+    await app.call('delete', `/v1/document-templates/${id}/parts/partials.line`, stranger).expect(404);
+    expect((await app.call('get', `/v1/document-templates/${id}`, key).expect(200)).body.version).toBe(3);
+  });
+
   it('creates a template with header, footer, CSS and partials; reads and writes each part raw, each save a new version', async () => {
     const { key, tenant } = await buildCaller(['documents.template.read', 'documents.template.write']);
     const created = await app.call('post', '/v1/document-templates', key).send(invoice('invoice-a')).expect(201);
