@@ -22,6 +22,15 @@ const OVERLAP: Record<JobSchedule['overlapPolicy'], ScheduleOverlapPolicy> = {
 
 type Fields = Pick<JobSchedule, 'jobType' | 'params' | 'cron' | 'runAt' | 'timezone' | 'paused' | 'overlapPolicy' | 'catchupWindowSeconds' | 'retry'>;
 
+/** The shorthands cron users write, as the five fields they mean (Temporal and cron-parser get the fields). */
+export const CRON_SHORTHANDS: Record<string, string> = {
+  '@yearly': '0 0 1 1 *', '@annually': '0 0 1 1 *', '@monthly': '0 0 1 * *', '@weekly': '0 0 * * 0',
+  '@daily': '0 0 * * *', '@midnight': '0 0 * * *', '@hourly': '0 * * * *',
+};
+
+/** A schedule's cron as five fields: a shorthand expanded, anything else as given. */
+export const cronFields = (cron: string): string => (Object.hasOwn(CRON_SHORTHANDS, cron.trim().toLowerCase()) ? CRON_SHORTHANDS[cron.trim().toLowerCase()] : cron);
+
 /** Refuses a schedule Temporal would misread or the job would fail on: the reason is in the 422. */
 function checkSchedule(f: Fields): void {
   try {
@@ -34,9 +43,12 @@ function checkSchedule(f: Fields): void {
   if ((f.cron === null) === (f.runAt === null)) throw new ApiError(422, 'INVALID_JOB', 'Give exactly one of cron and runAt');
   if (f.cron !== null) {
     // Five fields exactly: Temporal reads six or seven as seconds/years, which would silently change the meaning.
-    if (f.cron.trim().split(/\s+/).length !== 5) throw new ApiError(422, 'INVALID_CRON', `cron: "${f.cron}" must have 5 fields (minute hour day-of-month month day-of-week)`);
+    const fields = cronFields(f.cron);
+    if (fields.trim().split(/\s+/).length !== 5) {
+      throw new ApiError(422, 'INVALID_CRON', `cron: "${f.cron}" must have 5 fields (minute hour day-of-month month day-of-week) or be one of ${Object.keys(CRON_SHORTHANDS).join(', ')}`);
+    }
     try {
-      CronExpressionParser.parse(f.cron, { tz: f.timezone });
+      CronExpressionParser.parse(fields, { tz: f.timezone });
     } catch (err) {
       throw new ApiError(422, 'INVALID_CRON', `cron: ${(err as Error).message}`);
     }
@@ -55,7 +67,7 @@ function checkSchedule(f: Fields): void {
 export const MIN_RUN_AT_LEAD_MS = 2_000;
 
 function spec(f: Fields): ScheduleOptions['spec'] {
-  if (f.cron !== null) return { cronExpressions: [f.cron], timezone: f.timezone };
+  if (f.cron !== null) return { cronExpressions: [cronFields(f.cron)], timezone: f.timezone };
   // Rounded up to its whole second: a calendar entry has no milliseconds, and a run is never early.
   const t = new Date(Math.ceil(f.runAt!.getTime() / 1000) * 1000);
   const MONTHS = ['JANUARY', 'FEBRUARY', 'MARCH', 'APRIL', 'MAY', 'JUNE', 'JULY', 'AUGUST', 'SEPTEMBER', 'OCTOBER', 'NOVEMBER', 'DECEMBER'] as const;

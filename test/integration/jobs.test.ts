@@ -131,6 +131,24 @@ it('cancels a running run', async () => {
   }
 });
 
+it('takes the cron shorthands (@hourly, @daily …) as the five fields they mean, and keeps what was written', async () => {
+  const { key } = await buildCaller(['*']);
+  const created = (await app.call('post', '/v1/job-schedules', key).send(httpJob('/hourly', { cron: '@hourly', timezone: 'UTC' })).expect(201)).body;
+  expect(created.cron).toBe('@hourly');
+  // The next runs are Temporal's own: on the hour, an hour apart.
+  const hourly = (await app.call('get', `/v1/job-schedules/${created.id}`, key).expect(200)).body;
+  expect(hourly.cron).toBe('@hourly');
+  const [a, b] = hourly.nextRunTimes.map((t: string) => new Date(t));
+  expect([a.getUTCMinutes(), a.getUTCSeconds(), b.getTime() - a.getTime()]).toEqual([0, 0, 3_600_000]);
+  const weeklyId = (await app.call('post', '/v1/job-schedules', key).send(httpJob('/weekly', { cron: '@WEEKLY', timezone: 'Asia/Tokyo' })).expect(201)).body.id;
+  const next = new Date((await app.call('get', `/v1/job-schedules/${weeklyId}`, key).expect(200)).body.nextRunTimes[0]);
+  // Sunday 00:00 in Tokyo is Saturday 15:00Z.
+  expect([next.getUTCDay(), next.getUTCHours(), next.getUTCMinutes()]).toEqual([6, 15, 0]);
+  for (const cron of ['@every 5m', '@reboot', '@ hourly']) {
+    expect((await app.call('post', '/v1/job-schedules', key).send(httpJob('/bad', { cron })).expect(422)).body.code).toBe('INVALID_CRON');
+  }
+});
+
 it('refuses bad schedules with the reason, creating nothing', async () => {
   const { key } = await buildCaller(['*']);
   const cases: [Record<string, unknown>, number, string, string?][] = [
