@@ -79,7 +79,7 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
         data: { flowId: i.flowId, stage: e.stage ?? 0 }, eventKey: `approvals:${i.flowId}:${e.seq}`,
       }));
       parts.push(...auditCtes(audited, bind, {
-        also: opened, mergeData: `(SELECT jsonb_build_object('objectType', object_type, 'objectId', object_id) FROM approval_flows WHERE id = ${$(i.flowId)} AND tenant_id = ${$(i.tenantId)})`,
+        also: opened, mergeData: () => `(SELECT jsonb_build_object('objectType', object_type, 'objectId', object_id) FROM approval_flows WHERE id = ${$(i.flowId)} AND tenant_id = ${$(i.tenantId)})`,
       }));
       // Nothing updated is normal when a newer version is already written; a missing row is an error (with
       // events to write, their foreign key already refuses it).

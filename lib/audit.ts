@@ -111,13 +111,14 @@ export function auditInsertSql(events: AuditInput[], bind: unknown[], at = new D
 
 /**
  * The same as parts of a data-modifying CTE (`name AS (…)`), for a statement that writes the change too. `also`
- * are domain events that are no audit event; `mergeData` (an SQL jsonb expression) is merged into every event's data.
+ * are domain events that are no audit event; `mergeData` answers an SQL jsonb expression merged into every event's data
+ * (called only when there are events, so its parameters are bound only when used).
  */
-export function auditCtes(events: AuditInput[], bind: unknown[], opts: { at?: Date; also?: DomainEventInput[]; mergeData?: string } = {}): string[] {
+export function auditCtes(events: AuditInput[], bind: unknown[], opts: { at?: Date; also?: DomainEventInput[]; mergeData?: () => string } = {}): string[] {
   const at = opts.at ?? new Date();
   const parts = events.length ? [`audited AS (${auditInsert(events, bind, at)})`] : [];
   const domainEvents = [...eventsOfAudits(events), ...(opts.also ?? [])];
-  if (domainEvents.length) parts.push(`evented AS (${eventInsertSql(domainEvents, bind, { at, mergeData: opts.mergeData })})`);
+  if (domainEvents.length) parts.push(`evented AS (${eventInsertSql(domainEvents, bind, { at, mergeData: opts.mergeData?.() })})`);
   return parts;
 }
 
