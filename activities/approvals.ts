@@ -6,7 +6,7 @@ import { ApprovalEvent, ApprovalFlow } from '../db/models/approvals';
 import { User } from '../db/models/identity';
 import { resolveApprovers } from '../domains/approvals/approvers';
 import { followApprovalOutcome } from '../domains/purchasing/commands';
-import { auditInsertSql, insertRowsSql } from '../lib/audit';
+import { auditCtes, insertRowsSql } from '../lib/audit';
 import { AuditAction } from '../lib/audit-actions';
 import { signLink } from '../domains/approvals/links';
 import { settleWithLimit } from '../lib/batch';
@@ -73,7 +73,14 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
           workflowId, eventKey: `approvals:${i.flowId}:${e.seq}`,
         }] : [];
       });
-      if (audited.length) parts.push(`audited AS (${auditInsertSql(audited, bind)})`);
+      // A stage opening is no audit event but is a domain event; every flow event carries the flow's object.
+      const opened = i.events.filter((e) => e.type === 'stage_opened').map((e) => ({
+        tenantId: i.tenantId, type: 'approval.stage.opened' as const, subjectType: 'approval_flow', subjectId: i.flowId,
+        data: { flowId: i.flowId, stage: e.stage ?? 0 }, eventKey: `approvals:${i.flowId}:${e.seq}`,
+      }));
+      parts.push(...auditCtes(audited, bind, {
+        also: opened, mergeData: () => `(SELECT jsonb_build_object('objectType', object_type, 'objectId', object_id) FROM approval_flows WHERE id = ${$(i.flowId)} AND tenant_id = ${$(i.tenantId)})`,
+      }));
       // Nothing updated is normal when a newer version is already written; a missing row is an error (with
       // events to write, their foreign key already refuses it).
       const [row] = await ApprovalFlow.sequelize!.query<{ present: boolean }>(

@@ -5,6 +5,8 @@ import { AuditEvent } from '../db/models/audit';
 import { StoredFile } from '../db/models/files';
 import { IdempotencyKey } from '../db/models/idempotency';
 import { JobRun } from '../db/models/jobs';
+import type { Schemas } from '../domains/schemas';
+import { recordEvents } from '../lib/events';
 import { UsedLink } from '../db/models/links';
 import { heartbeating } from '../lib/batch';
 import type { BlobStore } from '../lib/blob-store';
@@ -97,11 +99,25 @@ export function createJobActivities(deps: JobActivityDeps) {
       });
     },
 
+    /** The run's end, once (a retry finds it ended), with its domain event (job.run.succeeded / failed) in the same transaction. */
     async jobRunFinished(i: { tenantId: string; runId: string; workflowId: string; status: Exclude<JobRunStatus, 'running'>; result?: Record<string, unknown>; error?: string }): Promise<void> {
-      const run = await JobRun.findOne({ where: { workflowId: i.workflowId } });
-      if (!run || run.status !== 'running') return;
-      const finishedAt = new Date();
-      await run.update({ status: i.status, finishedAt, durationMs: finishedAt.getTime() - run.startedAt.getTime(), error: i.error?.slice(0, 2000) ?? null, result: i.result ?? null });
+      await JobRun.sequelize!.transaction(async (transaction) => {
+        const run = await JobRun.findOne({ where: { workflowId: i.workflowId }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!run || run.status !== 'running') return;
+        const finishedAt = new Date();
+        const error = i.error?.slice(0, 2000) ?? null;
+        await run.update({ status: i.status, finishedAt, durationMs: finishedAt.getTime() - run.startedAt.getTime(), error, result: i.result ?? null }, { transaction });
+        // A cancelled run was stopped by someone, not failed: no event.
+        if (i.status === 'cancelled') return;
+        await recordEvents([{
+          tenantId: run.tenantId, type: i.status === 'completed' ? 'job.run.succeeded' : 'job.run.failed', subjectType: 'job_run', subjectId: run.id,
+          data: {
+            runId: run.id, jobType: run.jobType, scheduleId: run.scheduleId, startedAt: run.startedAt.toISOString(), finishedAt: finishedAt.toISOString(),
+            durationMs: run.durationMs!, error: i.status === 'completed' ? null : error,
+          } satisfies Schemas['JobRunEventData'],
+          eventKey: `jobs:${run.id}:end`, occurredAt: finishedAt,
+        }], transaction);
+      });
     },
 
     /** `attempts`: the schedule's maximumAttempts for errors that are not outages (activities/index.ts). */

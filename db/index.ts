@@ -14,6 +14,7 @@ export * from './models/audit';
 export * from './models/campaigns';
 export * from './models/deliveries';
 export * from './models/documents';
+export * from './models/events';
 export * from './models/files';
 export * from './models/idempotency';
 export * from './models/identity';

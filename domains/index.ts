@@ -6,6 +6,7 @@ import { audience } from './audience';
 import { audit } from './audit';
 import { campaigns } from './campaigns';
 import { documents } from './documents';
+import { events } from './events';
 import { files } from './files';
 import { identity } from './identity';
 import { imports } from './imports';
@@ -15,6 +16,6 @@ import { reminders } from './reminders';
 import { settings } from './settings';
 import { system } from './system';
 
-export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, audience, imports, settings, campaigns, system] as const;
+export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, audience, imports, settings, campaigns, events, system] as const;
 
 export type Domain = (typeof DOMAINS)[number];

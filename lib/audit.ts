@@ -1,8 +1,10 @@
 // Writes audit events, always with the change they record: in its transaction (the API's commands, activities
-// by event key), or in the same statement (createWithAudit, auditInsertSql in a data-modifying CTE).
+// by event key), or in the same statement (createWithAudit, auditInsertSql, auditCtes in a data-modifying CTE).
+// An audit event whose action is a domain event (lib/events.ts) writes that event with it, the same way.
 import { Attributes, CreationAttributes, DataTypes, Model, ModelStatic, QueryTypes, Transaction, UpdateOptions } from 'sequelize';
 import { AuditEvent } from '../db/models/audit';
 import { AuditAction } from './audit-actions';
+import { DomainEventInput, EVENTS_FROM_AUDIT, eventInsertSql, eventsOfAudits, recordEvents } from './events';
 
 export interface Actor {
   type: 'user' | 'api_key' | 'system';
@@ -52,6 +54,7 @@ export async function recordAudits(events: AuditInput[], transaction: Transactio
   const unkeyed = events.filter((e) => !e.eventKey);
   if (keyed.length) await AuditEvent.bulkCreate(keyed.map(auditRow), { ignoreDuplicates: true, transaction });
   if (unkeyed.length) await AuditEvent.bulkCreate(unkeyed.map(auditRow), { transaction });
+  await recordEvents(eventsOfAudits(events), transaction);
 }
 
 /**
@@ -93,9 +96,30 @@ export function insertRowsSql(model: ModelStatic<Model>, rows: Record<string, un
   return `"${model.getTableName() as string}" (${parts[0].columns.join(', ')}) VALUES ${parts.map((p) => `(${p.params.join(', ')})`).join(', ')}`;
 }
 
-/** The INSERT of audit events keyed by `eventKey` (a retry writes none twice), for such a statement. */
+const auditInsert = (events: AuditInput[], bind: unknown[], at: Date) =>
+  `INSERT INTO ${insertRowsSql(AuditEvent, events.map((e) => ({ ...auditRow(e), createdAt: at })), bind)} ON CONFLICT DO NOTHING`;
+
+/**
+ * The INSERT of audit events keyed by `eventKey` (a retry writes none twice), with the domain events they are
+ * (lib/events.ts), as one statement of its own.
+ */
 export function auditInsertSql(events: AuditInput[], bind: unknown[], at = new Date()): string {
-  return `INSERT INTO ${insertRowsSql(AuditEvent, events.map((e) => ({ ...auditRow(e), createdAt: at })), bind)} ON CONFLICT DO NOTHING`;
+  const domainEvents = eventsOfAudits(events);
+  const audited = auditInsert(events, bind, at);
+  return domainEvents.length ? `WITH evented AS (${eventInsertSql(domainEvents, bind, { at })}) ${audited}` : audited;
+}
+
+/**
+ * The same as parts of a data-modifying CTE (`name AS (…)`), for a statement that writes the change too. `also`
+ * are domain events that are no audit event; `mergeData` answers an SQL jsonb expression merged into every event's data
+ * (called only when there are events, so its parameters are bound only when used).
+ */
+export function auditCtes(events: AuditInput[], bind: unknown[], opts: { at?: Date; also?: DomainEventInput[]; mergeData?: () => string } = {}): string[] {
+  const at = opts.at ?? new Date();
+  const parts = events.length ? [`audited AS (${auditInsert(events, bind, at)})`] : [];
+  const domainEvents = [...eventsOfAudits(events), ...(opts.also ?? [])];
+  if (domainEvents.length) parts.push(`evented AS (${eventInsertSql(domainEvents, bind, { at, mergeData: opts.mergeData?.() })})`);
+  return parts;
 }
 
 /** A row written together with another (createWithAudit's `also`). */
@@ -120,8 +144,8 @@ export async function createWithAudit<M extends Model>(model: ModelStatic<M>, va
   // A function receives the row as it will be written (defaults, timestamps), e.g. to audit its presentation.
   const event = typeof audit === 'function' ? audit(built) : audit;
   const bind: unknown[] = [];
-  const sql = `WITH created AS (INSERT INTO ${insertRowsSql(model as unknown as ModelStatic<Model>, [row], bind)} RETURNING *),
-    audited AS (INSERT INTO ${insertRowsSql(AuditEvent, [{ ...auditRow(event), createdAt: now }], bind)})
+  const sql = `WITH created AS (INSERT INTO ${insertRowsSql(model as unknown as ModelStatic<Model>, [row], bind)} RETURNING *)
+    ${auditCtes([event], bind, { at: now }).map((p) => `, ${p}`).join('')}
     ${also.map((r, i) => `, also${i} AS (INSERT INTO ${insertRowsSql(r.model, [{ createdAt: now, ...r.values }], bind)})`).join('')}
     SELECT * FROM created`;
   const [created] = await model.sequelize!.query(sql, { bind, type: QueryTypes.SELECT, model, mapToModel: true });
@@ -129,17 +153,19 @@ export async function createWithAudit<M extends Model>(model: ModelStatic<M>, va
 }
 
 /**
- * Takes back what createWithAudit wrote — the row and its audit event (`audit.action` on the row's
- * entity) — in ONE statement: the undo when the row's workflow could not be started, so neither a row
+ * Takes back what createWithAudit wrote — the row, its audit event (`audit.action` on the row's entity) and the
+ * domain event that is — in ONE statement: the undo when the row's workflow could not be started, so neither a row
  * waiting for a workflow that does not exist nor an event about a change that did not happen is left.
  */
 export async function destroyWithAudit(row: Model, audit: Pick<AuditInput, 'tenantId' | 'action' | 'entityType' | 'entityId'>): Promise<void> {
   const model = row.constructor as ModelStatic<Model>;
   const pk = model.primaryKeyAttribute;
   const field = (model.getAttributes()[pk] as { field?: string }).field ?? pk;
+  const eventType = EVENTS_FROM_AUDIT[audit.action]?.type ?? null;
   await model.sequelize!.query(
-    `WITH unaudited AS (DELETE FROM "${AuditEvent.getTableName() as string}" WHERE tenant_id = $1 AND action = $2 AND entity_type = $3 AND entity_id = $4)
+    `WITH unaudited AS (DELETE FROM "${AuditEvent.getTableName() as string}" WHERE tenant_id = $1 AND action = $2 AND entity_type = $3 AND entity_id = $4),
+       unevented AS (DELETE FROM events WHERE tenant_id = $1 AND type = $6 AND subject_id = $4)
      DELETE FROM "${model.getTableName() as string}" WHERE "${field}" = $5`,
-    { bind: [audit.tenantId, audit.action, audit.entityType, audit.entityId, row.get(pk)] },
+    { bind: [audit.tenantId, audit.action, audit.entityType, audit.entityId, row.get(pk), eventType] },
   );
 }

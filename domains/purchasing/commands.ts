@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { ApprovalFlow } from '../../db/models/approvals';
 import { AuditEvent } from '../../db/models/audit';
+import { DomainEvent } from '../../db/models/events';
 import { PurchaseOrder, PurchaseOrderLine } from '../../db/models/purchasing';
 import { recordAudit, updateWithAudit } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';
@@ -90,7 +91,7 @@ export async function submitPurchaseOrder(deps: CommandDeps, c: Caller, orderId:
     const was = { state: o.state, approvalFlowId: o.approvalFlowId ?? null };
     Object.assign(o, { state: 'pending_approval', approvalFlowId: f.id });
     await o.save({ transaction });
-    await recordAudit({ ...auditBy(c), ...submitted(f.id), entityType: 'purchase_order', entityId: o.id, after: { approvalFlowId: f.id }, workflowId: f.workflowId }, transaction);
+    await recordAudit({ ...auditBy(c), ...submitted(f.id), entityType: 'purchase_order', entityId: o.id, before: { state: was.state }, after: { state: o.state, approvalFlowId: f.id }, workflowId: f.workflowId }, transaction);
     return { order: o, prepared: p, flow: f, before: was };
   });
   // If Temporal refuses, the submit is taken back whole: the order, its flow row and the event.
@@ -98,6 +99,7 @@ export async function submitPurchaseOrder(deps: CommandDeps, c: Caller, orderId:
     await PurchaseOrder.update(before, { where: { id: order.id, approvalFlowId: flow.id }, transaction });
     await flow.destroy({ transaction });
     await AuditEvent.destroy({ where: { tenantId: order.tenantId, ...submitted(flow.id) }, transaction });
+    await DomainEvent.destroy({ where: { tenantId: order.tenantId, eventKey: submitted(flow.id).eventKey }, transaction });
   }));
   await order.reload();
   return { order, flow };
