@@ -73,12 +73,19 @@ export function approvalRoutes(deps: RouteDeps) {
       const where: WhereOptions = { tenantId: caller(ctx).tenant.id };
       for (const k of ['status', 'objectType', 'objectId'] as const) if (query[k]) Object.assign(where, { [k]: query[k] });
       if (query.pendingFor) Object.assign(where, { status: 'pending', pendingApprovers: { [Op.contains]: [query.pendingFor] } });
+      if (query.requesterId) Object.assign(where, { requesterId: query.requesterId });
       ctx.body = page(await paginateRows(ApprovalFlow, { where, limit: query.limit, cursor: query.cursor, attributes: FLOW_SUMMARY_ATTRIBUTES }), presentApprovalFlowSummary);
     },
 
     async listMyApprovals({ query }, ctx) {
       const a = caller(ctx);
       const where = { tenantId: a.tenant.id, status: 'pending', pendingApprovers: { [Op.contains]: [a.user.id] } };
+      ctx.body = page(await paginateRows(ApprovalFlow, { where, limit: query.limit, cursor: query.cursor, attributes: FLOW_SUMMARY_ATTRIBUTES }), presentApprovalFlowSummary);
+    },
+
+    async listMyApprovalRequests({ query }, ctx) {
+      const a = caller(ctx);
+      const where = { tenantId: a.tenant.id, requesterId: a.user.id, ...(query.status ? { status: query.status } : {}) };
       ctx.body = page(await paginateRows(ApprovalFlow, { where, limit: query.limit, cursor: query.cursor, attributes: FLOW_SUMMARY_ATTRIBUTES }), presentApprovalFlowSummary);
     },
 

@@ -157,6 +157,36 @@ describe('a purchase order through a two-stage approval', () => {
     await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${po.id}`, t.buyer.key)).body.state === 'draft', { what: 'order back to draft' });
   });
 
+  it('lists "my requests": the caller\'s own flows in any status, newest first; requesterId filters the tenant\'s list', async () => {
+    const t = await procurementTenant();
+    await createTemplate(t.adminKey);
+    const first = await submittedOrder(t);
+    const second = await submittedOrder(t, 6000);
+    await app.call('post', `/v1/approval-flows/${first.flowId}/cancel`, t.buyer.key).send({ reason: 'changed my mind' }).expect(200);
+    const mine = await app.call('get', '/v1/me/approval-requests', t.buyer.key).expect(200);
+    expect(mine.body.items.map((f: { id: string; status: string }) => [f.id, f.status])).toEqual([[second.flowId, 'pending'], [first.flowId, 'cancelled']]);
+    const cancelled = await app.call('get', '/v1/me/approval-requests?status=cancelled&limit=1', t.buyer.key).expect(200);
+    expect(cancelled.body.items.map((f: { id: string }) => f.id)).toEqual([first.flowId]);
+    // Paged: one at a time, each once.
+    const page1 = await app.call('get', '/v1/me/approval-requests?limit=1', t.buyer.key).expect(200);
+    const page2 = await app.call('get', `/v1/me/approval-requests?limit=1&cursor=${encodeURIComponent(page1.body.nextCursor)}`, t.buyer.key).expect(200);
+    expect([...page1.body.items, ...page2.body.items].map((f: { id: string }) => f.id)).toEqual([second.flowId, first.flowId]);
+    // Someone else's requests are not mine: an approver of these flows, and a user with no permission at all.
+    expect((await app.call('get', '/v1/me/approval-requests', t.fin[0].key).expect(200)).body.items).toEqual([]);
+    const { key: nobody } = await buildCaller([], t.tenant);
+    expect((await app.call('get', '/v1/me/approval-requests', nobody).expect(200)).body.items).toEqual([]);
+    // The tenant-wide list, by requester (needs approvals.flow.read like the rest of it).
+    const byBuyer = await app.call('get', `/v1/approval-flows?requesterId=${t.buyer.user.id}`, t.adminKey).expect(200);
+    expect(byBuyer.body.items.map((f: { id: string }) => f.id)).toEqual([second.flowId, first.flowId]);
+    expect((await app.call('get', `/v1/approval-flows?requesterId=${t.chief.user.id}`, t.adminKey).expect(200)).body.items).toEqual([]);
+    // Another tenant's admin filtering by this requester sees nothing.
+    const { key: stranger } = await buildCaller(['*']);
+    expect((await app.call('get', `/v1/approval-flows?requesterId=${t.buyer.user.id}`, stranger).expect(200)).body.items).toEqual([]);
+    await app.call('get', '/v1/me/approval-requests?status=sleeping', t.buyer.key).expect(400);
+    await app.call('get', '/v1/approval-flows?requesterId=not-a-uuid', t.adminKey).expect(400);
+    await app.call('get', '/v1/me/approval-requests').expect(401);
+  });
+
   it('lets an admin remove a signature; the stage reopens when no longer satisfied', async () => {
     const t = await procurementTenant();
     await createTemplate(t.adminKey);
