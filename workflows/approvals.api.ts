@@ -64,6 +64,8 @@ export interface FlowState {
   currentStage: number;
   stages: StageState[];
   outcome?: { reason: string; by?: string; at: string };
+  /** When the flow expires if still pending (its template's maxPendingDays from the start), or null for never. */
+  expiresAt?: string | null;
   /** Incremented by every accepted change; the read model keeps the newest. */
   version: number;
 }

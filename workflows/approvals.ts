@@ -47,6 +47,9 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     flowId: input.flowId, status: 'pending', currentStage: 0, version: 0,
     stages: def.stages.map((s) => ({ name: s.name, status: 'waiting', approvers: [], signatures: [] })),
   };
+  // Shown to users as the flow's deadline; flows started before it was kept get it on their next write. A field of
+  // the state the activities receive, no command: histories replay unchanged.
+  state.expiresAt ??= def.maxPendingDays ? new Date(Date.parse(startedAt) + def.maxPendingDays * 24 * HOUR).toISOString() : null;
   let seq = input.resume?.seq ?? 0;
   // Flows started before quorums were kept whole keep the old rule to their end (patched: their
   // histories replay as they ran); decided once per flow and carried across continue-as-new.

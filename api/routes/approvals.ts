@@ -22,6 +22,7 @@ const FLOW_SUMMARY_ATTRIBUTES: FindAttributeOptions = [
   [literal(`"ApprovalFlow"."state"->'stages'->"ApprovalFlow"."current_stage"->>'name'`), 'currentStageName'],
   [literal(`"ApprovalFlow"."state"->'stages'->"ApprovalFlow"."current_stage"->>'dueAt'`), 'stageDueAt'],
   [literal('cardinality("ApprovalFlow"."pending_approvers")'), 'pendingCount'],
+  [literal(`"ApprovalFlow"."state"->>'expiresAt'`), 'expiresAt'],
 ];
 
 /** The page a link that cannot be used answers with. */

@@ -20,7 +20,7 @@ export const presentApprovalFlow = (f: ApprovalFlow): Schemas['ApprovalFlow'] =>
   id: f.id, objectType: f.objectType, objectId: f.objectId, title: f.title, status: f.status, currentStage: f.currentStage,
   stages: f.state.stages, outcome: f.state.outcome ?? null, templateId: f.templateId, templateVersion: f.templateVersion,
   requesterId: f.requesterId, pendingApprovers: f.pendingApprovers, workflowId: f.workflowId,
-  createdAt: f.createdAt.toISOString(), completedAt: iso(f.completedAt),
+  createdAt: f.createdAt.toISOString(), completedAt: iso(f.completedAt), expiresAt: f.state.expiresAt ?? null,
 });
 
 /** A list row: selected with `FLOW_SUMMARY_ATTRIBUTES` (no state or approver arrays read from Postgres) as a plain row. */
@@ -29,6 +29,7 @@ export const presentApprovalFlowSummary = (f: FlowRow): Schemas['ApprovalFlowSum
   currentStageName: (f.currentStageName as string | null) ?? null, stageDueAt: f.stageDueAt ? new Date(f.stageDueAt as string).toISOString() : null,
   pendingCount: Number(f.pendingCount), templateId: f.templateId, templateVersion: f.templateVersion,
   requesterId: f.requesterId, workflowId: f.workflowId, createdAt: f.createdAt.toISOString(), completedAt: iso(f.completedAt),
+  expiresAt: f.expiresAt ? new Date(f.expiresAt as string).toISOString() : null,
 });
 
 export const presentApprovalEvent = (e: ApprovalEvent): Schemas['ApprovalHistoryEvent'] => ({

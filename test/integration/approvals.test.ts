@@ -187,6 +187,23 @@ describe('a purchase order through a two-stage approval', () => {
     await app.call('get', '/v1/me/approval-requests').expect(401);
   });
 
+  it('shows the flow\'s deadline (maxPendingDays from its start) on the flow and in lists; none without one', async () => {
+    const t = await procurementTenant();
+    await createTemplate(t.adminKey, { maxPendingDays: 14 });
+    const { flowId, flow } = await submittedOrder(t);
+    const deadline = Date.parse(flow.expiresAt);
+    // From the workflow's start, which follows the flow's creation by moments.
+    expect(deadline - Date.parse(flow.createdAt)).toBeGreaterThanOrEqual(14 * 86_400_000 - 1_000);
+    expect(deadline - Date.parse(flow.createdAt)).toBeLessThan(14 * 86_400_000 + 30_000);
+    const listed = (await app.call('get', `/v1/approval-flows?objectId=${flow.objectId}`, t.adminKey).expect(200)).body.items.find((f: { id: string }) => f.id === flowId);
+    expect(listed.expiresAt).toBe(flow.expiresAt);
+    const other = await procurementTenant();
+    await createTemplate(other.adminKey);
+    const none = await submittedOrder(other);
+    expect(none.flow.expiresAt).toBeNull();
+    expect((await app.call('get', '/v1/me/approval-requests', other.buyer.key).expect(200)).body.items[0].expiresAt).toBeNull();
+  });
+
   it('lets an admin remove a signature; the stage reopens when no longer satisfied', async () => {
     const t = await procurementTenant();
     await createTemplate(t.adminKey);
