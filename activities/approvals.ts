@@ -25,6 +25,7 @@ export interface ApprovalActivityDeps {
 
 const AUDITED: Partial<Record<HistoryEvent['type'], AuditAction>> = {
   created: 'approvals.flow.created', signed: 'approvals.flow.signed', signature_removed: 'approvals.flow.signature_removed',
+  decided_by_admin: 'approvals.flow.decided_by_admin',
   escalated: 'approvals.flow.escalated', approved: 'approvals.flow.approved', rejected: 'approvals.flow.rejected',
   cancelled: 'approvals.flow.cancelled', expired: 'approvals.flow.expired',
 };

@@ -19,6 +19,7 @@ export const AUDIT_ACTIONS = {
   'approvals.flow.created': 'An approval flow was started',
   'approvals.flow.signed': 'An approver approved or rejected',
   'approvals.flow.signature_removed': 'An admin removed a signature',
+  'approvals.flow.decided_by_admin': 'An admin approved or rejected the flow for everyone, with a reason (the flow\'s approved or rejected event follows)',
   'approvals.flow.escalated': 'A stage was escalated at its due time',
   'approvals.flow.approved': 'An approval flow ended approved',
   'approvals.flow.rejected': 'An approval flow ended rejected',

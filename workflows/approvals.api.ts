@@ -72,7 +72,7 @@ export interface FlowState {
 
 export interface HistoryEvent {
   seq: number;
-  type: 'created' | 'auto_approved' | 'stage_opened' | 'signed' | 'signature_removed' | 'reminder_sent' | 'escalated'
+  type: 'created' | 'auto_approved' | 'stage_opened' | 'signed' | 'signature_removed' | 'decided_by_admin' | 'reminder_sent' | 'escalated'
     | 'stage_approved' | 'stage_rejected' | 'approved' | 'rejected' | 'cancelled' | 'expired';
   stage?: number;
   actorId?: string;
@@ -122,7 +122,15 @@ export interface RemoveSignatureCommand {
   reason?: string;
 }
 
+/** An admin decides the flow for everyone (its own permission, approvals.flow.decide): with a reason, always. */
+export interface AdminDecideCommand {
+  adminId: string;
+  decision: 'approve' | 'reject';
+  reason: string;
+}
+
 export const signUpdate = defineUpdate<FlowState, [SignCommand]>('sign');
+export const adminDecideUpdate = defineUpdate<FlowState, [AdminDecideCommand]>('adminDecide');
 export const cancelUpdate = defineUpdate<FlowState, [CancelCommand]>('cancel');
 export const removeSignatureUpdate = defineUpdate<FlowState, [RemoveSignatureCommand]>('removeSignature');
 export const flowStateQuery = defineQuery<FlowState>('state');

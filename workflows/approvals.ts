@@ -7,7 +7,7 @@ import {
 import type { ApprovalActivities } from '../activities/approvals';
 import {
   ApprovalFlowInput, ApprovalRefusal, cancelUpdate, flowStateQuery, FlowState, FlowStatus, HistoryEvent, notificationQueueOf,
-  removeSignatureUpdate, signUpdate, StageState,
+  adminDecideUpdate, removeSignatureUpdate, signUpdate, StageState,
 } from './approvals.api';
 import { AUTO_APPROVE_REASON, autoApproves, eligibleApprovers, pendingApprovers, stageOutcome } from './approvals.rules';
 import { OBJECT_ID } from './search-attributes';
@@ -168,6 +168,22 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     validator: (cmd) => {
       if (state.status !== 'pending') throw refuse('FLOW_CLOSED', `The flow is ${state.status}`);
       if (cmd.userId !== input.requester.id && !cmd.isAdmin) throw refuse('NOT_ALLOWED_TO_CANCEL', 'Only the requester or an approvals admin may cancel');
+    },
+  });
+
+  setHandler(adminDecideUpdate, async (cmd) => {
+    // The open stage ends as decided; the stages after it stay as they were (never opened).
+    const open = stage();
+    if (open.status === 'active') open.status = cmd.decision === 'approve' ? 'approved' : 'rejected';
+    event({ type: 'decided_by_admin', stage: state.currentStage, actorId: cmd.adminId, decision: cmd.decision, comment: cmd.reason });
+    finish(cmd.decision === 'approve' ? 'approved' : 'rejected', cmd.reason, cmd.adminId);
+    const mine = state.version;
+    await condition(() => settled >= mine);
+    return state;
+  }, {
+    validator: (cmd) => {
+      if (state.status !== 'pending') throw refuse('FLOW_CLOSED', `The flow is ${state.status}`);
+      if (!cmd.reason.trim()) throw refuse('REASON_REQUIRED', 'An admin decision needs a reason');
     },
   });
 

@@ -3,7 +3,7 @@
 import { FindAttributeOptions, literal, Op, WhereOptions } from 'sequelize';
 import { ApprovalEvent, ApprovalFlow, ApprovalTemplate, ApprovalTemplateVersion } from '../../db/models/approvals';
 import {
-  cancelFlow, createApprovalTemplate, deleteApprovalTemplate, LinkRefusal, openLink, removeSignature, signByLink, signFlow, startApprovalFlow,
+  adminDecideFlow, cancelFlow, createApprovalTemplate, deleteApprovalTemplate, LinkRefusal, openLink, removeSignature, signByLink, signFlow, startApprovalFlow,
   updateApprovalTemplate,
 } from '../../domains/approvals/commands';
 import { presentApprovalEvent, presentApprovalFlow, presentApprovalFlowSummary, presentApprovalTemplate } from '../../domains/approvals/presenters';
@@ -117,6 +117,10 @@ export function approvalRoutes(deps: RouteDeps) {
 
     async cancelApprovalFlow({ params, body }, ctx) {
       ctx.body = presentApprovalFlow(await cancelFlow(deps, commandCaller(ctx), params.flowId, body?.reason));
+    },
+
+    async decideApprovalFlow({ params, body }, ctx) {
+      ctx.body = presentApprovalFlow(await adminDecideFlow(deps, commandCaller(ctx), params.flowId, body));
     },
 
     async removeApprovalSignature({ params, query }, ctx) {

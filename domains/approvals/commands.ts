@@ -12,7 +12,7 @@ import { findInTenant } from '../../lib/tenancy';
 import { executeCommand } from '../../lib/updates';
 import type { approvalFlowWorkflow } from '../../workflows/approvals';
 import {
-  APPROVAL_REFUSALS, APPROVALS_DOMAIN, APPROVALS_TASK_QUEUE, cancelUpdate, FlowState, removeSignatureUpdate, signUpdate,
+  adminDecideUpdate, APPROVAL_REFUSALS, APPROVALS_DOMAIN, APPROVALS_TASK_QUEUE, cancelUpdate, FlowState, removeSignatureUpdate, signUpdate,
 } from '../../workflows/approvals.api';
 import { AUTO_APPROVE_REASON, autoApproves, fewestEligible } from '../../workflows/approvals.rules';
 import { businessWorkflowId } from '../../workflows/search-attributes';
@@ -226,6 +226,16 @@ export async function signFlow(deps: CommandDeps, c: Caller, flowId: string, inp
 export async function cancelFlow(deps: CommandDeps, c: Caller, flowId: string, reason?: string): Promise<ApprovalFlow> {
   const flow = await findInTenant(ApprovalFlow, c.tenantId, flowId, 'Approval flow');
   await executeCommand(pendingFlowHandle(deps, flow), cancelUpdate, [{ userId: c.userId, isAdmin: c.permissions.has('approvals.flow.admin'), reason }], FLOW_REFUSALS);
+  return flow.reload();
+}
+
+/**
+ * An admin decides a pending flow for everyone (approvals.flow.decide, checked by the route): approved or rejected
+ * with a reason, in the flow's history and the audit log as the admin's; the object follows as after any decision.
+ */
+export async function adminDecideFlow(deps: CommandDeps, c: Caller, flowId: string, input: { decision: 'approve' | 'reject'; reason: string }): Promise<ApprovalFlow> {
+  const flow = await findInTenant(ApprovalFlow, c.tenantId, flowId, 'Approval flow');
+  await executeCommand(pendingFlowHandle(deps, flow), adminDecideUpdate, [{ adminId: c.userId, decision: input.decision, reason: input.reason }], FLOW_REFUSALS);
   return flow.reload();
 }
 

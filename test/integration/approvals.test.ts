@@ -204,6 +204,46 @@ describe('a purchase order through a two-stage approval', () => {
     expect((await app.call('get', '/v1/me/approval-requests', other.buyer.key).expect(200)).body.items[0].expiresAt).toBeNull();
   });
 
+  it('lets a holder of approvals.flow.decide approve or reject a flow for everyone, with a reason; nobody else', async () => {
+    const t = await procurementTenant();
+    await createTemplate(t.adminKey);
+    const { po, flowId } = await submittedOrder(t);
+    // Who may not: the requester, an approver, a flow admin without the decide permission, another tenant's admin.
+    const { key: flowAdmin } = await buildCaller(['approvals.flow.admin', 'approvals.flow.read'], t.tenant);
+    const { user: decider, key: deciderKey } = await buildCaller(['approvals.flow.decide'], t.tenant);
+    const { key: stranger } = await buildCaller(['*']);
+    const body = { decision: 'approve', reason: 'The CFO approved by phone' };
+    for (const key of [t.buyer.key, t.fin[0].key, flowAdmin]) {
+      expect((await app.call('post', `/v1/approval-flows/${flowId}/decide`, key).send(body).expect(403)).body.permission).toBe('approvals.flow.decide');
+    }
+    await app.call('post', `/v1/approval-flows/${flowId}/decide`, stranger).send(body).expect(404);
+    // Bad input changes nothing: no reason, a blank one, an unknown decision.
+    await app.call('post', `/v1/approval-flows/${flowId}/decide`, deciderKey).send({ decision: 'approve' }).expect(400);
+    expect((await app.call('post', `/v1/approval-flows/${flowId}/decide`, deciderKey).send({ decision: 'approve', reason: '   ' }).expect(422)).body.code).toBe('REASON_REQUIRED');
+    await app.call('post', `/v1/approval-flows/${flowId}/decide`, deciderKey).send({ decision: 'maybe', reason: 'x' }).expect(400);
+    expect((await app.call('get', `/v1/approval-flows/${flowId}`, t.adminKey).expect(200)).body.status).toBe('pending');
+
+    const decided = await app.call('post', `/v1/approval-flows/${flowId}/decide`, deciderKey).send(body).expect(200);
+    expect(decided.body).toMatchObject({ status: 'approved', outcome: { reason: body.reason, by: decider.id }, pendingApprovers: [] });
+    expect(decided.body.stages.map((s: { status: string }) => s.status)).toEqual(['approved', 'waiting']);
+    const history = (await app.call('get', `/v1/approval-flows/${flowId}/history`, t.adminKey).expect(200)).body.items;
+    const byAdmin = history.find((e: { type: string }) => e.type === 'decided_by_admin');
+    expect(byAdmin).toMatchObject({ actorId: decider.id, decision: 'approve', comment: body.reason, stage: 0 });
+    expect(history.map((e: { type: string }) => e.type).slice(-2)).toEqual(['decided_by_admin', 'approved']);
+    const audit = await AuditEvent.findOne({ where: { tenantId: t.tenant.id, action: 'approvals.flow.decided_by_admin', entityId: flowId } });
+    expect(audit).toMatchObject({ actorId: decider.id });
+    // The order follows the decision, and the flow is closed to everyone after it.
+    await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${po.id}`, t.buyer.key)).body.state === 'approved', { what: 'order approved' });
+    expect((await app.call('post', `/v1/approval-flows/${flowId}/decide`, deciderKey).send({ decision: 'reject', reason: 'too late' }).expect(409)).body.code).toBe('FLOW_CLOSED');
+    expect((await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[0].key).send({ decision: 'approve' }).expect(409)).body.code).toBe('FLOW_CLOSED');
+
+    // A forced reject ends the flow and the order rejected.
+    const second = await submittedOrder(t, 7000);
+    const rejected = await app.call('post', `/v1/approval-flows/${second.flowId}/decide`, deciderKey).send({ decision: 'reject', reason: 'Supplier blocked' }).expect(200);
+    expect(rejected.body).toMatchObject({ status: 'rejected', outcome: { reason: 'Supplier blocked', by: decider.id } });
+    await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${second.po.id}`, t.buyer.key)).body.state === 'rejected', { what: 'order rejected' });
+  });
+
   it('lets an admin remove a signature; the stage reopens when no longer satisfied', async () => {
     const t = await procurementTenant();
     await createTemplate(t.adminKey);
