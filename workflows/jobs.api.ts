@@ -11,6 +11,8 @@ export interface JobRunInput {
   tenantId: string;
   /** Null for a run not started by a schedule. */
   scheduleId: string | null;
+  /** The run's id when the API started it (its row exists already); a schedule's runs make their own. */
+  runId?: string;
   jobType: string;
   params: Record<string, unknown>;
   retry: JobRetry;

@@ -12,7 +12,8 @@ import { setWorkflowStatus } from './status';
 const bookkeeping = proxyActivities<JobActivities>({ startToCloseTimeout: '30 seconds', retry: { initialInterval: '1 second', maximumInterval: '30 seconds' } });
 
 export async function jobRunWorkflow(input: JobRunInput): Promise<JobRunOutcome> {
-  const runId = uuid4();
+  // Given by the API for a run it started (no random draw then: a schedule's runs replay as before).
+  const runId = input.runId ?? uuid4();
   const workflowId = workflowInfo().workflowId;
   const job = proxyActivities<JobActivities>({
     startToCloseTimeout: '1 hour',

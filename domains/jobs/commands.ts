@@ -7,7 +7,8 @@ import { IANAZone } from 'luxon';
 import { JobRun, JobSchedule } from '../../db/models/jobs';
 import { recordAudit } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';
-import { crashPointForTests } from '../../lib/temporal';
+import { crashPointForTests, startBusinessWorkflow } from '../../lib/temporal';
+import type { jobRunWorkflow } from '../../workflows/jobs';
 import { findInTenant } from '../../lib/tenancy';
 import { JOBS_DOMAIN, JOBS_TASK_QUEUE, JobRunInput } from '../../workflows/jobs.api';
 import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '../../workflows/search-attributes';
@@ -187,6 +188,44 @@ export async function runJobScheduleNow(deps: CommandDeps, c: Caller, id: string
     await deps.temporal.client.schedule.getHandle(s.temporalScheduleId).trigger();
   });
   return s;
+}
+
+/**
+ * Runs a job once, now, without a schedule: `jobs.run` (the route) and `jobs.write` (here — choosing a job and its
+ * parameters is what a schedule's author does). The run's row is written in the transaction that starts its
+ * workflow, so the 202's Location answers at once; if Temporal refuses the start, nothing is left.
+ */
+export async function startJobRun(deps: CommandDeps, c: Caller, input: Schemas['JobRunInput']): Promise<JobRun> {
+  if (!c.permissions.has('jobs.write')) {
+    throw new ApiError(403, 'PERMISSION_DENIED', "Running a job without a schedule needs the permission 'jobs.write' too", { permission: 'jobs.write' });
+  }
+  const params = (input.params ?? {}) as Record<string, unknown>;
+  try {
+    checkJobParams(input.jobType, params);
+  } catch (err) {
+    if (err instanceof JobParamsError) throw new ApiError(422, 'INVALID_JOB', err.message);
+    throw err;
+  }
+  const runId = randomUUID();
+  const workflowId = businessWorkflowId({ domain: JOBS_DOMAIN, tenantId: c.tenantId, entityId: runId });
+  const args: JobRunInput = {
+    tenantId: c.tenantId, scheduleId: null, runId, jobType: input.jobType, params,
+    retry: { maximumAttempts: input.retry?.maximumAttempts ?? 1, initialIntervalSeconds: input.retry?.initialIntervalSeconds ?? 10 },
+  };
+  return deps.sequelize.transaction(async (transaction) => {
+    const run = await JobRun.create({
+      id: runId, tenantId: c.tenantId, scheduleId: null, jobType: input.jobType, workflowId, status: 'running', startedAt: new Date(),
+      finishedAt: null, durationMs: null, error: null, result: null,
+    }, { transaction });
+    await recordAudit({ ...auditBy(c), action: 'jobs.run.requested', entityType: 'job_run', entityId: runId, workflowId, after: { jobType: input.jobType, params } }, transaction);
+    // Started before the commit: refused, it leaves nothing. Started with its reply lost, the row is rolled back but
+    // the run writes it again itself (jobRunStarted finds or creates it by workflow id).
+    await startBusinessWorkflow<typeof jobRunWorkflow>(deps.temporal.client, {
+      domain: JOBS_DOMAIN, tenantId: c.tenantId, entityType: 'job_run', entityId: runId, workflowType: 'jobRunWorkflow', taskQueue: JOBS_TASK_QUEUE,
+      args: [args], initialStatus: 'running',
+    });
+    return run;
+  });
 }
 
 /** Asks a running run to stop (its job is cancelled between steps). */

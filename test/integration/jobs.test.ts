@@ -131,6 +131,69 @@ it('cancels a running run', async () => {
   }
 });
 
+it('runs a job type once without a schedule, and lists the tenant\'s runs by status, type, schedule and time', async () => {
+  const { key, tenant } = await buildCaller(['*']);
+  const body = { jobType: 'http', params: { url: `${hooks.url}/adhoc`, method: 'POST', body: { once: true }, timeoutSeconds: 120 } };
+  // The endpoint holds the call for a few seconds: long enough to see the run among the active ones.
+  hooks.delay(4_000);
+  let runId = '';
+  try {
+    const started = await app.call('post', '/v1/job-runs', key).send(body).expect(202);
+    runId = started.body.id;
+    expect(started.headers.location).toBe(`/v1/job-runs/${runId}`);
+    expect(started.body).toMatchObject({ scheduleId: null, jobType: 'http', status: 'running', workflowId: `jobs:${tenant.id}:${runId}` });
+    // The active runs: it is there while the endpoint holds the call.
+    await waitFor(async () => hooks.received.some((h) => h.path === '/adhoc'), { what: 'the job called' });
+    const active = (await app.call('get', '/v1/job-runs?status=running', key).expect(200)).body.items;
+    expect(active.map((r: Run) => r.id)).toEqual([runId]);
+  } finally {
+    hooks.delay(0);
+  }
+  const done = await waitFor(async () => { const r = (await app.call('get', `/v1/job-runs/${runId}`, key).expect(200)).body; return r.status !== 'running' && r; }, { what: 'run ended', timeoutMs: 90_000 });
+  expect(done).toMatchObject({ status: 'completed', result: { status: 200 } });
+  expect(hooks.received.filter((h) => h.path === '/adhoc')).toHaveLength(1);
+  expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'jobs.run.requested', entityId: runId } })).toBe(1);
+
+  // The tenant-wide history with its filters, next to a schedule's run.
+  const s = (await app.call('post', '/v1/job-schedules', key).send(httpJob('/scheduled')).expect(201)).body;
+  await app.call('post', `/v1/job-schedules/${s.id}/run`, key).expect(202);
+  const scheduled = await finishedRun(key, s.id, 'scheduled run ended');
+  const ids = async (q: string) => (await app.call('get', `/v1/job-runs${q}`, key).expect(200)).body.items.map((r: Run) => r.id);
+  expect(await ids('')).toEqual([scheduled.id, runId]);
+  expect(await ids('?status=running')).toEqual([]);
+  expect(await ids(`?scheduleId=${s.id}`)).toEqual([scheduled.id]);
+  expect(await ids('?jobType=audit.retention_purge')).toEqual([]);
+  expect(await ids(`?until=${encodeURIComponent(scheduled.startedAt)}`)).toEqual([runId]);
+  expect(await ids(`?since=${encodeURIComponent(scheduled.startedAt)}`)).toEqual([scheduled.id]);
+  const first = (await app.call('get', '/v1/job-runs?limit=1', key).expect(200)).body;
+  expect((await app.call('get', `/v1/job-runs?limit=1&cursor=${encodeURIComponent(first.nextCursor)}`, key).expect(200)).body.items.map((r: Run) => r.id)).toEqual([runId]);
+  expect((await app.call('get', `/v1/job-runs?since=${encodeURIComponent(done.finishedAt)}&until=${encodeURIComponent(done.startedAt)}`, key).expect(422)).body.code).toBe('INVALID_RANGE');
+  await app.call('get', '/v1/job-runs?status=sleeping', key).expect(400);
+  await app.call('get', '/v1/job-runs?since=yesterday', key).expect(400);
+
+  // Another tenant sees none of it.
+  const { key: stranger } = await buildCaller(['*']);
+  expect((await app.call('get', '/v1/job-runs', stranger).expect(200)).body.items).toEqual([]);
+  await app.call('get', `/v1/job-runs/${runId}`, stranger).expect(404);
+});
+
+it('needs jobs.run and jobs.write to run a job without a schedule, and refuses bad jobs, starting nothing', async () => {
+  const { key: admin, tenant } = await buildCaller(['*']);
+  const body = { jobType: 'http', params: { url: `${hooks.url}/never`, method: 'POST' } };
+  const as = async (perms: string[]) => (await buildCaller(perms, tenant)).key;
+  expect((await app.call('post', '/v1/job-runs', await as(['jobs.run', 'jobs.read'])).send(body).expect(403)).body.permission).toBe('jobs.write');
+  expect((await app.call('post', '/v1/job-runs', await as(['jobs.write', 'jobs.read'])).send(body).expect(403)).body.permission).toBe('jobs.run');
+  expect((await app.call('get', '/v1/job-runs', await as([])).expect(403)).body.permission).toBe('jobs.read');
+  await app.call('get', '/v1/job-runs', await as(['jobs.read'])).expect(200);
+  expect((await app.call('post', '/v1/job-runs', admin).send({ jobType: 'mine.bitcoin' }).expect(422)).body.code).toBe('INVALID_JOB');
+  expect((await app.call('post', '/v1/job-runs', admin).send({ jobType: 'http', params: { url: 'not a url' } }).expect(422)).body.detail).toContain('params.url');
+  await app.call('post', '/v1/job-runs', admin).send({ ...body, extra: 1 }).expect(400);
+  await app.call('post', '/v1/job-runs', admin).send({ ...body, retry: { maximumAttempts: 0 } }).expect(400);
+  expect((await app.call('get', '/v1/job-runs', admin).expect(200)).body.items).toEqual([]);
+  expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'jobs.run.requested' } })).toBe(0);
+  expect(hooks.received.some((h) => h.path === '/never')).toBe(false);
+});
+
 it('takes the cron shorthands (@hourly, @daily …) as the five fields they mean, and keeps what was written', async () => {
   const { key } = await buildCaller(['*']);
   const created = (await app.call('post', '/v1/job-schedules', key).send(httpJob('/hourly', { cron: '@hourly', timezone: 'UTC' })).expect(201)).body;
