@@ -1,9 +1,11 @@
 // Approval activities: resolve approvers, persist the flow's read model and history, notify by
-// email with one-click links, and hand the outcome to the object's domain (purchase orders).
+// email with one-click links, hand the outcome to the object's domain (purchase orders) and tell the requester.
+import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { Model, ModelStatic, QueryTypes } from 'sequelize';
 import { ApprovalEvent, ApprovalFlow } from '../db/models/approvals';
 import { User } from '../db/models/identity';
+import { Notification } from '../db/models/reminders';
 import { resolveApprovers } from '../domains/approvals/approvers';
 import { followApprovalOutcome } from '../domains/purchasing/commands';
 import { auditCtes, insertRowsSql } from '../lib/audit';
@@ -41,6 +43,38 @@ const KIND_SUBJECT = { request: 'Approval requested', reminder: 'Reminder: appro
 
 export function createApprovalActivities(deps: ApprovalActivityDeps) {
   const system = { type: 'system' as const, id: null };
+
+  /**
+   * The requester hears how their flow ended — by email and in the app, once each (keyed by flow and channel, so a
+   * retry sends neither twice) — unless they ended it themselves (their own cancel, an auto-approval). An address
+   * the server refuses for good is recorded as failed and does not hold the flow's end; other failures retry.
+   */
+  async function tellRequester(i: { tenantId: string; flowId: string; status: FlowStatus }): Promise<void> {
+    if (i.status === 'pending') return;
+    const flow = await ApprovalFlow.findOne({ where: { tenantId: i.tenantId, id: i.flowId }, attributes: ['id', 'title', 'requesterId', 'objectType', 'objectId', 'state'] });
+    if (!flow || flow.state.outcome?.by === flow.requesterId) return;
+    const requester = await User.findOne({ where: { tenantId: i.tenantId, id: flow.requesterId, active: true } });
+    if (!requester) return;
+    // A rejection by an approver says why in the approver's words (the flow's own reason is just "a stage was rejected").
+    const rejection = i.status === 'rejected' ? flow.state.stages.flatMap((st) => st.signatures).find((x) => x.decision === 'reject' && x.comment)?.comment : undefined;
+    const reason = rejection ?? flow.state.outcome?.reason;
+    const subject = `Your request was ${i.status}: ${flow.title}`;
+    const message = i.status === 'approved' ? `"${flow.title}" was approved.` : `"${flow.title}" was ${i.status}${reason ? `: ${reason}` : ''}.`;
+    const key = (channel: string) => `approvals:${i.flowId}:outcome:${channel}:${requester.id}`;
+    await Notification.bulkCreate([{
+      id: randomUUID(), tenantId: i.tenantId, userId: requester.id, deliveryKey: key('in_app'), sourceType: 'approval_flow', sourceId: flow.id,
+      subject, message, objectType: flow.objectType, objectId: flow.objectId, readAt: null,
+    }], { ignoreDuplicates: true });
+    const unsent = await claimDeliveries([{ key: key('email'), tenantId: i.tenantId, channel: 'email', recipient: requester.email, subjectType: 'approval_flow', subjectId: flow.id }]);
+    if (!unsent.has(key('email'))) return;
+    try {
+      const sent = await deps.email.send({ to: requester.email, subject, text: [`Hello ${requester.name},`, '', message].join('\n'), idempotencyKey: key('email') });
+      await recordDeliveryOutcomes([{ key: key('email'), providerId: sent.messageId }]);
+    } catch (err) {
+      await recordDeliveryOutcomes([{ key: key('email'), error: errorMessage(err) }]);
+      if (!(err instanceof EmailRejectedError)) throw err;
+    }
+  }
 
   return {
     /** Escalation targets, resolved when the stage falls due (users + current role members). */
@@ -140,6 +174,7 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
     /** The object follows the flow's outcome: its domain decides what that means (purchasing: state, and the PDF once approved). */
     async flowFinished(i: { tenantId: string; flowId: string; objectType: string; objectId: string; status: FlowStatus }): Promise<void> {
       if (i.objectType === 'purchase_order') await followApprovalOutcome(Context.current().client, i);
+      await tellRequester(i);
     },
   };
 }

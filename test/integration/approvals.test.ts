@@ -131,9 +131,20 @@ describe('a purchase order through a two-stage approval', () => {
   it('a reject with a reason ends the flow and the order; then the flow is closed to everyone', async () => {
     const t = await procurementTenant();
     await createTemplate(t.adminKey);
-    const { po, flowId } = await submittedOrder(t);
+    const { po, flowId, flow } = await submittedOrder(t);
     const res = await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[2].key).send({ decision: 'reject', comment: 'Too expensive' }).expect(200);
     expect(res.body.status).toBe('rejected');
+    // The requester hears of it, by email and in the app, with the approver's reason — once each.
+    const mail = await smtp.waitFor((m) => m.to.includes(t.buyer.user.email) && m.subject.startsWith('Your request was rejected'));
+    expect(mail.subject).toBe(`Your request was rejected: ${flow.title}`);
+    expect(mail.text).toContain('Too expensive');
+    const inbox = await waitFor(async () => { const b = (await app.call('get', '/v1/me/notifications', t.buyer.key).expect(200)).body; return b.items.length > 0 && b; }, { what: 'in-app notice' });
+    expect(inbox.items).toHaveLength(1);
+    expect(inbox.items[0]).toMatchObject({ sourceType: 'approval_flow', sourceId: flowId, read: false, object: { type: 'purchase_order', id: po.id } });
+    expect(inbox.items[0].message).toContain('Too expensive');
+    expect(smtp.messages.filter((m) => m.to.includes(t.buyer.user.email) && m.subject.startsWith('Your request'))).toHaveLength(1);
+    // The approver who rejected is not told (it is not their request).
+    expect((await app.call('get', '/v1/me/notifications', t.fin[2].key).expect(200)).body.items).toEqual([]);
     expect((await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[0].key).send({ decision: 'approve' }).expect(409)).body.code).toBe('FLOW_CLOSED');
     await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${po.id}`, t.buyer.key)).body.state === 'rejected', { what: 'order rejected' });
     // A rejected order may be edited and submitted again.
@@ -155,6 +166,11 @@ describe('a purchase order through a two-stage approval', () => {
     const cancelled = await app.call('post', `/v1/approval-flows/${flowId}/cancel`, t.buyer.key).send({ reason: 'not needed' }).expect(200);
     expect(cancelled.body.status).toBe('cancelled');
     await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${po.id}`, t.buyer.key)).body.state === 'draft', { what: 'order back to draft' });
+    // Their own cancel is news to nobody: no notice to the requester.
+    await waitFor(async () => (await app.call('get', `/v1/approval-flows/${flowId}`, t.adminKey).expect(200)).body.completedAt !== null, { what: 'flow written' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await app.call('get', '/v1/me/notifications', t.buyer.key).expect(200)).body.items).toEqual([]);
+    expect(smtp.messages.some((m) => m.to.includes(t.buyer.user.email) && m.subject.startsWith('Your request'))).toBe(false);
   });
 
   it('lists "my requests": the caller\'s own flows in any status, newest first; requesterId filters the tenant\'s list', async () => {
@@ -242,6 +258,10 @@ describe('a purchase order through a two-stage approval', () => {
     const rejected = await app.call('post', `/v1/approval-flows/${second.flowId}/decide`, deciderKey).send({ decision: 'reject', reason: 'Supplier blocked' }).expect(200);
     expect(rejected.body).toMatchObject({ status: 'rejected', outcome: { reason: 'Supplier blocked', by: decider.id } });
     await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${second.po.id}`, t.buyer.key)).body.state === 'rejected', { what: 'order rejected' });
+    // The requester is told of both, with the admin's reason for the reject.
+    const told = await smtp.waitFor((m) => m.to.includes(t.buyer.user.email) && m.subject.startsWith('Your request was rejected'));
+    expect(told.text).toContain('Supplier blocked');
+    await smtp.waitFor((m) => m.to.includes(t.buyer.user.email) && m.subject.startsWith('Your request was approved'));
   });
 
   it('lets an admin remove a signature; the stage reopens when no longer satisfied', async () => {
