@@ -39,7 +39,9 @@ const EMAILS_IN_FLIGHT = 8;
 
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-const KIND_SUBJECT = { request: 'Approval requested', reminder: 'Reminder: approval pending', escalation: 'Escalated: approval needed' } as const;
+const KIND_SUBJECT = {
+  request: 'Approval requested', reminder: 'Reminder: approval pending', escalation: 'Escalated: approval needed', reopened: 'Approval needed again',
+} as const;
 
 export function createApprovalActivities(deps: ApprovalActivityDeps) {
   const system = { type: 'system' as const, id: null };
@@ -130,7 +132,8 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
      * retry sends only the ones not yet sent. If any failed, every outcome is recorded first, then the
      * activity throws so Temporal retries it.
      */
-    async notifyApprovers(i: { tenantId: string; flowId: string; title: string; stage: number; userIds: string[]; kind: keyof typeof KIND_SUBJECT }): Promise<number> {
+    /** `round` tells apart emails of the same kind for the same stage (a stage reopened twice mails twice). */
+    async notifyApprovers(i: { tenantId: string; flowId: string; title: string; stage: number; userIds: string[]; kind: keyof typeof KIND_SUBJECT; round?: number }): Promise<number> {
       if (!i.userIds.length) return 0;
       // A heartbeat at the start and after every email: the workflow gives this activity a heartbeat
       // timeout, so an attempt that never really ran (a task lost on an overloaded worker) is retried
@@ -138,7 +141,7 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
       const heartbeat = () => Context.current().heartbeat();
       heartbeat();
       const users = await User.findAll({ where: { tenantId: i.tenantId, id: i.userIds, active: true } });
-      const keyOf = (userId: string) => `approvals:${i.flowId}:${i.stage}:${i.kind}:${userId}`;
+      const keyOf = (userId: string) => `approvals:${i.flowId}:${i.stage}:${i.kind}${i.round === undefined ? '' : `:${i.round}`}:${userId}`;
       // One delivery per recipient, all claimed in one statement (not a find-or-create each): a stage with
       // 60 approvers is 60 emails, but not 120 round trips before the first one.
       const unsent = await claimDeliveries(users.map((user) => ({

@@ -51,6 +51,8 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
   // the state the activities receive, no command: histories replay unchanged.
   state.expiresAt ??= def.maxPendingDays ? new Date(Date.parse(startedAt) + def.maxPendingDays * 24 * HOUR).toISOString() : null;
   let seq = input.resume?.seq ?? 0;
+  /** A stage an admin's signature removal reopened, whose approvers the main loop mails again (once it is written). */
+  let reopened: { stage: number; round: number } | undefined;
   // Flows started before quorums were kept whole keep the old rule to their end (patched: their
   // histories replay as they ran); decided once per flow and carried across continue-as-new.
   const clampQuorum = input.resume ? input.resume.clampQuorum ?? false : !patched('approvals-quorum-not-clamped');
@@ -192,6 +194,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     s.signatures = s.signatures.filter((x) => x.userId !== cmd.userId);
     event({ type: 'signature_removed', stage: cmd.stage, actorId: cmd.adminId, comment: cmd.reason });
     if (cmd.stage < state.currentStage && stageOutcome(def.stages[cmd.stage], s, eligible(s), clampQuorum) !== 'approved') {
+      reopened = { stage: cmd.stage, round: seq };
       // The earlier stage is no longer satisfied: it reopens, and the stages after it start over.
       for (let i = cmd.stage + 1; i <= state.currentStage; i++) Object.assign(state.stages[i], { status: 'waiting', signatures: [] });
       s.status = 'active';
@@ -272,6 +275,14 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     }
     await advance();
     await persist();
+    // Histories from before approvers of a reopened stage were mailed replay without this (patched).
+    if (reopened) {
+      const { stage: at, round } = reopened;
+      reopened = undefined;
+      if (state.status === 'pending' && state.currentStage === at && patched('approvals-notify-reopened-stage')) {
+        await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: at, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'reopened', round });
+      }
+    }
   }
 
   // A change accepted while the last write was in flight (e.g. a cancel) is written before the end.

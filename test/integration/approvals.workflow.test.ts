@@ -198,8 +198,8 @@ describe('who may sign and cancel', () => {
     });
   });
 
-  it('an admin removes a signature; an earlier stage no longer satisfied reopens', async () => {
-    await withFlow({ stages: [stageOf({ rule: 'quorum', quorum: 2 }), stageOf({ name: 'Board', approvers: { users: [], roles: ['board'] }, rule: 'all' })] }, async (h) => {
+  it('an admin removes a signature; an earlier stage no longer satisfied reopens, and its approvers are mailed again', async () => {
+    await withFlow({ stages: [stageOf({ rule: 'quorum', quorum: 2 }), stageOf({ name: 'Board', approvers: { users: [], roles: ['board'] }, rule: 'all' })] }, async (h, log) => {
       await h.executeUpdate(signUpdate, sign('f1'));
       await h.executeUpdate(signUpdate, sign('f2'));
       const atBoard = await h.executeUpdate(signUpdate, sign('b1'));
@@ -209,6 +209,12 @@ describe('who may sign and cancel', () => {
       expect(reopened.stages[0].status).toBe('active');
       expect(reopened.stages[1]).toMatchObject({ status: 'waiting', signatures: [] });
       expect(await refusal(h.executeUpdate(removeSignatureUpdate, { args: [{ adminId: 'adm', userId: 'f3', stage: 0 }] }))).toBe('SIGNATURE_NOT_FOUND');
+      // Those who still have to sign the reopened stage are mailed again (f1's signature stands).
+      await waitFor(async () => log.notified.some((n) => n.kind === 'reopened'), { what: 'reopened stage mailed' });
+      const again = log.notified.filter((n) => n.kind === 'reopened');
+      expect(again).toHaveLength(1);
+      expect(again[0].stage).toBe(0);
+      expect(again[0].userIds.sort()).toEqual(reopened.stages[0].approvers.filter((u) => u !== 'f1').sort());
     });
   });
 });
