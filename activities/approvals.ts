@@ -6,7 +6,7 @@ import { Model, ModelStatic, QueryTypes } from 'sequelize';
 import { ApprovalEvent, ApprovalFlow } from '../db/models/approvals';
 import { User } from '../db/models/identity';
 import { Notification } from '../db/models/reminders';
-import { resolveApprovers } from '../domains/approvals/approvers';
+import { resolvePeople } from '../domains/identity/people';
 import { followApprovalOutcome } from '../domains/purchasing/commands';
 import { auditCtes, insertRowsSql } from '../lib/audit';
 import { AuditAction } from '../lib/audit-actions';
@@ -81,7 +81,7 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
   return {
     /** Escalation targets, resolved when the stage falls due (users + current role members). */
     async resolveApprovers(i: { tenantId: string; users: string[]; roles: string[] }): Promise<string[]> {
-      return resolveApprovers(i.tenantId, i.users, i.roles);
+      return resolvePeople(i.tenantId, i.users, i.roles);
     },
 
     /** Writes the newest state (older versions never overwrite newer), the history and audit rows. */

@@ -19,7 +19,7 @@ import { businessWorkflowId } from '../../workflows/search-attributes';
 import { auditBy, Caller, CommandDeps, Precondition } from '../command';
 import { PermissionSet } from '../identity/permissions';
 import type { Schemas } from '../schemas';
-import { resolveApprovers } from './approvers';
+import { resolvePeople } from '../identity/people';
 import { compileCondition, ConditionBudget } from './conditions';
 import { checkTemplateApprovers, toDefinition, unresolved } from './definitions';
 import { LinkClaims, LinkError, verifyLink } from './links';
@@ -119,7 +119,7 @@ export async function prepareFlow(r: FlowRequest): Promise<PreparedFlow> {
   const template = await chooseTemplate(r.tenantId, r.objectType, r.context);
   const def = template.definition;
   const autoApproved = autoApproves(def, r.requester.roles);
-  const approvers = await Promise.all(def.stages.map((st) => resolveApprovers(r.tenantId, st.approvers.users, st.approvers.roles)));
+  const approvers = await Promise.all(def.stages.map((st) => resolvePeople(r.tenantId, st.approvers.users, st.approvers.roles)));
   if (!autoApproved) {
     const issues = def.stages.flatMap((st, i) => {
       const eligible = def.allowSelfApproval ? approvers[i] : approvers[i].filter((u) => u !== r.requester.id);

@@ -4,10 +4,10 @@ import { ApiError } from '../../lib/problems';
 import type { TemplateDef } from '../../workflows/approvals.api';
 import { fewestEligible } from '../../workflows/approvals.rules';
 import type { Schemas } from '../schemas';
-import { ApproverIssue, checkApproverSet } from './approvers';
+import { checkPeopleSet, type PeopleSetIssue } from '../identity/people';
 import { compileCondition } from './conditions';
 
-export const unresolved = (what: string, issues: ApproverIssue[]) =>
+export const unresolved = (what: string, issues: PeopleSetIssue[]) =>
   new ApiError(422, 'UNRESOLVED_APPROVERS', `${what}: ${issues.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors: issues });
 
 /** A condition compiles (filtrex: no globals, no prototype access) or the template is refused. */
@@ -47,14 +47,14 @@ export function toDefinition(body: Schemas['ApprovalTemplateInput']): TemplateDe
  * flow it starts.
  */
 export async function checkTemplateApprovers(tenantId: string, def: TemplateDef): Promise<void> {
-  const issues: ApproverIssue[] = [];
+  const issues: PeopleSetIssue[] = [];
   for (const [i, st] of def.stages.entries()) {
-    const named = await checkApproverSet(tenantId, st.approvers, `/stages/${i}/approvers`);
+    const named = await checkPeopleSet(tenantId, st.approvers, `/stages/${i}/approvers`);
     issues.push(...named.issues);
     if (!named.issues.length && named.resolved.length < fewestEligible(st)) {
       issues.push({ path: `/stages/${i}/quorum`, message: `a quorum of ${st.quorum} needs as many approvers; these are ${named.resolved.length}` });
     }
-    if (st.onDue?.escalateTo) issues.push(...(await checkApproverSet(tenantId, st.onDue.escalateTo, `/stages/${i}/onDue/escalateTo`)).issues);
+    if (st.onDue?.escalateTo) issues.push(...(await checkPeopleSet(tenantId, st.onDue.escalateTo, `/stages/${i}/onDue/escalateTo`)).issues);
   }
   if (issues.length) throw unresolved('Some stages would have nobody to sign', issues);
 }

@@ -1,8 +1,8 @@
-// Resolves approver sets (named users + current members of named roles) to active user ids, and says
-// why a set a template names would leave nobody to sign.
+// Resolves sets of people (named users + current members of named roles) to active user ids, and says why a set
+// would reach nobody: an approval stage's approvers, who a failing job schedule tells.
 import { Role, User, UserRole } from '../../db/models/identity';
 
-export async function resolveApprovers(tenantId: string, users: string[], roles: string[]): Promise<string[]> {
+export async function resolvePeople(tenantId: string, users: string[], roles: string[]): Promise<string[]> {
   const ids = new Set<string>();
   if (users.length) for (const u of await User.findAll({ where: { tenantId, id: users, active: true } })) ids.add(u.id);
   if (roles.length) {
@@ -13,18 +13,18 @@ export async function resolveApprovers(tenantId: string, users: string[], roles:
   return [...ids].sort();
 }
 
-export interface ApproverIssue {
-  /** JSON pointer into the template, e.g. /stages/1/approvers/roles/0. */
+export interface PeopleSetIssue {
+  /** JSON pointer into the request, e.g. /stages/1/approvers/roles/0. */
   path: string;
   message: string;
 }
 
 /**
- * Checks a set as a template names it (`path` points at it): every role exists in the tenant, every user
+ * Checks a set as a request names it (`path` points at it): every role exists in the tenant, every user
  * is an active user of the tenant (another tenant's id is simply unknown here), and someone is left.
  */
-export async function checkApproverSet(tenantId: string, set: { users: string[]; roles: string[] }, path: string): Promise<{ resolved: string[]; issues: ApproverIssue[] }> {
-  const issues: ApproverIssue[] = [];
+export async function checkPeopleSet(tenantId: string, set: { users: string[]; roles: string[] }, path: string): Promise<{ resolved: string[]; issues: PeopleSetIssue[] }> {
+  const issues: PeopleSetIssue[] = [];
   const users = set.users.length ? await User.findAll({ where: { tenantId, id: set.users }, attributes: ['id', 'active'] }) : [];
   set.users.forEach((id, k) => {
     const user = users.find((u) => u.id === id);
@@ -35,7 +35,7 @@ export async function checkApproverSet(tenantId: string, set: { users: string[];
   set.roles.forEach((key, k) => {
     if (!roles.some((r) => r.key === key)) issues.push({ path: `${path}/roles/${k}`, message: `no role "${key}" in this tenant` });
   });
-  const resolved = await resolveApprovers(tenantId, set.users, set.roles);
+  const resolved = await resolvePeople(tenantId, set.users, set.roles);
   if (!issues.length && !resolved.length) issues.push({ path, message: 'resolves to nobody: its roles have no active members' });
   return { resolved, issues };
 }
