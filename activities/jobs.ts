@@ -1,10 +1,15 @@
-// Job activities: the job_runs rows of a run, and the job types themselves (see domains/jobs/job-types.ts).
+// Job activities: the job_runs rows of a run, the failure notice of a schedule's failed run, and the job types
+// themselves (see domains/jobs/job-types.ts).
 import { Context } from '@temporalio/activity';
 import { Op, QueryTypes } from 'sequelize';
 import { AuditEvent } from '../db/models/audit';
 import { StoredFile } from '../db/models/files';
 import { IdempotencyKey } from '../db/models/idempotency';
-import { JobRun } from '../db/models/jobs';
+import { User } from '../db/models/identity';
+import { JobRun, JobSchedule } from '../db/models/jobs';
+import { resolvePeople } from '../domains/identity/people';
+import { claimDeliveries, recordDeliveryOutcomes } from '../lib/notify/deliveries';
+import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
 import type { Schemas } from '../domains/schemas';
 import { recordEvents } from '../lib/events';
 import { UsedLink } from '../db/models/links';
@@ -17,6 +22,7 @@ import type { JobRunStatus } from '../db/models/jobs';
 
 export interface JobActivityDeps {
   blobs: BlobStore;
+  email: EmailSender;
   idempotencyTtlHours?: number;
   allowPrivateNetworks: boolean;
 }
@@ -39,6 +45,35 @@ async function deleteInBatches(model: { sequelize?: { query: (sql: string, o: ob
 }
 
 export function createJobActivities(deps: JobActivityDeps) {
+  /**
+   * Emails the people a failed run's schedule names (its users and its roles' members now), once each. An address
+   * the server refuses for good is recorded as failed and does not fail the run's bookkeeping; other errors retry.
+   */
+  async function tellOfFailure(tenantId: string, workflowId: string): Promise<void> {
+    const run = await JobRun.findOne({ where: { tenantId, workflowId } });
+    if (!run?.scheduleId || run.status !== 'failed') return;
+    const schedule = await JobSchedule.findOne({ where: { tenantId, id: run.scheduleId } });
+    if (!schedule) return;
+    const ids = await resolvePeople(tenantId, schedule.notifyOnFailure.users, schedule.notifyOnFailure.roles);
+    if (!ids.length) return;
+    const users = await User.findAll({ where: { tenantId, id: ids, active: true } });
+    const keyOf = (userId: string) => `jobs:${run.id}:failed:${userId}`;
+    const unsent = await claimDeliveries(users.map((u) => ({ key: keyOf(u.id), tenantId, channel: 'email', recipient: u.email, subjectType: 'job_run', subjectId: run.id })));
+    const subject = `Job failed: ${schedule.name}`;
+    let retry: unknown;
+    for (const user of users.filter((u) => unsent.has(keyOf(u.id)))) {
+      const text = [`Hello ${user.name},`, '', `A run of the job schedule "${schedule.name}" (${schedule.jobType}) failed at ${run.finishedAt?.toISOString() ?? 'now'} (UTC):`, '', run.error ?? 'no error message', '', `Run ${run.id}, workflow ${run.workflowId}.`].join('\n');
+      try {
+        const sent = await deps.email.send({ to: user.email, subject, text, idempotencyKey: keyOf(user.id) });
+        await recordDeliveryOutcomes([{ key: keyOf(user.id), providerId: sent.messageId }]);
+      } catch (err) {
+        await recordDeliveryOutcomes([{ key: keyOf(user.id), error: (err as Error).message }]);
+        if (!(err instanceof EmailRejectedError)) retry ??= err;
+      }
+    }
+    if (retry) throw retry;
+  }
+
   const jobs: Record<string, (tenantId: string, params: Record<string, unknown>, signal: AbortSignal) => Promise<Record<string, unknown>>> = {
     async 'audit.retention_purge'(tenantId, p) {
       const before = new Date(Date.now() - (p.olderThanDays as number) * 24 * HOUR);
@@ -99,7 +134,10 @@ export function createJobActivities(deps: JobActivityDeps) {
       });
     },
 
-    /** The run's end, once (a retry finds it ended), with its domain event (job.run.succeeded / failed) in the same transaction. */
+    /**
+     * The run's end, once (a retry finds it ended), with its domain event (job.run.succeeded / failed) in the same
+     * transaction; a failed run of a schedule then tells the people its schedule names.
+     */
     async jobRunFinished(i: { tenantId: string; runId: string; workflowId: string; status: Exclude<JobRunStatus, 'running'>; result?: Record<string, unknown>; error?: string }): Promise<void> {
       await JobRun.sequelize!.transaction(async (transaction) => {
         const run = await JobRun.findOne({ where: { workflowId: i.workflowId }, transaction, lock: transaction.LOCK.UPDATE });
@@ -118,6 +156,8 @@ export function createJobActivities(deps: JobActivityDeps) {
           eventKey: `jobs:${run.id}:end`, occurredAt: finishedAt,
         }], transaction);
       });
+      // After the commit, and again on a retry (which finds the run ended): each email is sent once, by its ledger key.
+      if (i.status === 'failed') await tellOfFailure(i.tenantId, i.workflowId);
     },
 
     /** `attempts`: the schedule's maximumAttempts for errors that are not outages (activities/index.ts). */

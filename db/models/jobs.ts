@@ -21,6 +21,8 @@ export class JobSchedule extends Model<InferAttributes<JobSchedule>, InferCreati
   declare overlapPolicy: 'skip' | 'buffer_one' | 'buffer_all' | 'cancel_other' | 'terminate_other' | 'allow_all';
   declare catchupWindowSeconds: number;
   declare retry: JobRetryPolicy;
+  /** Told by email when a run fails. */
+  declare notifyOnFailure: { users: string[]; roles: string[] };
   declare temporalScheduleId: string;
   declare createdBy: string | null;
   declare version: number;
@@ -49,7 +51,7 @@ export function initJobModels(sequelize: Sequelize): void {
   JobSchedule.init({
     id: { type: DataTypes.UUID, primaryKey: true }, tenantId: DataTypes.UUID, name: DataTypes.STRING, jobType: DataTypes.STRING,
     params: DataTypes.JSONB, cron: DataTypes.STRING, runAt: DataTypes.DATE, timezone: DataTypes.STRING, paused: DataTypes.BOOLEAN,
-    overlapPolicy: DataTypes.STRING, catchupWindowSeconds: DataTypes.INTEGER, retry: DataTypes.JSONB, temporalScheduleId: DataTypes.STRING,
+    overlapPolicy: DataTypes.STRING, catchupWindowSeconds: DataTypes.INTEGER, retry: DataTypes.JSONB, notifyOnFailure: DataTypes.JSONB, temporalScheduleId: DataTypes.STRING,
     createdBy: DataTypes.STRING, version: DataTypes.INTEGER, createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
   }, { ...opts, tableName: 'job_schedules' });
   JobRun.init({

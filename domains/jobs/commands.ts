@@ -13,6 +13,7 @@ import { findInTenant } from '../../lib/tenancy';
 import { JOBS_DOMAIN, JOBS_TASK_QUEUE, JobRunInput } from '../../workflows/jobs.api';
 import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '../../workflows/search-attributes';
 import { auditBy, Caller, CommandDeps } from '../command';
+import { checkPeopleSet } from '../identity/people';
 import type { Schemas } from '../schemas';
 import { checkJobParams, JobParamsError } from './job-types';
 import { presentJobSchedule } from './presenters';
@@ -21,7 +22,7 @@ const OVERLAP: Record<JobSchedule['overlapPolicy'], ScheduleOverlapPolicy> = {
   skip: 'SKIP', buffer_one: 'BUFFER_ONE', buffer_all: 'BUFFER_ALL', cancel_other: 'CANCEL_OTHER', terminate_other: 'TERMINATE_OTHER', allow_all: 'ALLOW_ALL',
 };
 
-type Fields = Pick<JobSchedule, 'jobType' | 'params' | 'cron' | 'runAt' | 'timezone' | 'paused' | 'overlapPolicy' | 'catchupWindowSeconds' | 'retry'>;
+type Fields = Pick<JobSchedule, 'jobType' | 'params' | 'cron' | 'runAt' | 'timezone' | 'paused' | 'overlapPolicy' | 'catchupWindowSeconds' | 'retry' | 'notifyOnFailure'>;
 
 /** The shorthands cron users write, as the five fields they mean (Temporal and cron-parser get the fields). */
 export const CRON_SHORTHANDS: Record<string, string> = {
@@ -107,11 +108,23 @@ const asFields = (b: Partial<Schemas['JobScheduleInput']>, base?: JobSchedule): 
   overlapPolicy: b.overlapPolicy ?? base?.overlapPolicy ?? 'skip',
   catchupWindowSeconds: b.catchupWindowSeconds ?? base?.catchupWindowSeconds ?? 60,
   retry: b.retry ? { maximumAttempts: b.retry.maximumAttempts, initialIntervalSeconds: b.retry.initialIntervalSeconds ?? 10 } : (base?.retry ?? { maximumAttempts: 3, initialIntervalSeconds: 10 }),
+  notifyOnFailure: b.notifyOnFailure ? { users: b.notifyOnFailure.users ?? [], roles: b.notifyOnFailure.roles ?? [] } : (base?.notifyOnFailure ?? { users: [], roles: [] }),
 });
+
+/** Who hears of a failure must be the tenant's: an unknown user or role is refused (a role with no members yet is fine). */
+async function checkFailureNotice(tenantId: string, f: Fields): Promise<void> {
+  const { users, roles } = f.notifyOnFailure;
+  if (!users.length && !roles.length) return;
+  const path = '/requestBody/notifyOnFailure';
+  const { issues } = await checkPeopleSet(tenantId, { users, roles }, path);
+  const unknown = issues.filter((i) => i.path !== path);
+  if (unknown.length) throw new ApiError(422, 'INVALID_JOB', unknown.map((i) => `${i.path}: ${i.message}`).join('; '), { errors: unknown });
+}
 
 export async function createJobSchedule(deps: CommandDeps, c: Caller, input: Schemas['JobScheduleInput']): Promise<JobSchedule> {
   const fields = asFields(input);
   checkSchedule(fields);
+  await checkFailureNotice(c.tenantId, fields);
   const id = randomUUID();
   const temporalScheduleId = businessWorkflowId({ domain: JOBS_DOMAIN, tenantId: c.tenantId, entityId: id });
   return deps.sequelize.transaction(async (transaction) => {
@@ -156,6 +169,7 @@ export async function updateJobSchedule(deps: CommandDeps, c: Caller, id: string
     const before = presentJobSchedule(found);
     const fields = asFields(input, found);
     checkSchedule(fields);
+    await checkFailureNotice(c.tenantId, fields);
     Object.assign(found, fields, { name: input.name ?? found.name, version: found.version + 1 });
     await found.save({ transaction });
     await recordAudit({ ...auditBy(c), action: 'jobs.schedule.updated', entityType: 'job_schedule', entityId: found.id, before, after: presentJobSchedule(found) }, transaction);

@@ -3,24 +3,28 @@
 // a running run is cancelled; housekeeping jobs purge what they should and nothing else.
 import { randomUUID } from 'node:crypto';
 import { ScheduleNotFoundError } from '@temporalio/client';
-import { AuditEvent, IdempotencyKey, StoredFile, UsedLink } from '../../db';
+import { AuditEvent, IdempotencyKey, Role, StoredFile, UsedLink, UserRole } from '../../db';
 import { createDueSoon } from '../helpers/due';
 import { buildCaller } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
+import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
 import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
 import { waitFor } from '../helpers/wait';
 
 let app: TestApp;
 let hooks: WebhookReceiver;
+let smtp: SmtpSink;
 
 beforeAll(async () => {
   hooks = await startWebhookReceiver();
+  smtp = await startSmtpSink();
   app = await startTestApp();
-  await app.startWorker();
+  await app.startWorker({ smtpUrl: smtp.url });
 });
 afterAll(async () => {
   await app.close();
   await hooks.close();
+  await smtp.close();
 });
 
 interface Run { id: string; status: string; startedAt: string; durationMs: number | null; error: string | null; result: Record<string, unknown> | null; workflowId: string }
@@ -81,18 +85,34 @@ it('runs a cron schedule on its own at the start of the minute its expression na
   await app.call('delete', `/v1/job-schedules/${s.id}`, key).expect(204);
 }, 120_000);
 
-it('runs a one-off schedule at its time; a failing job is retried by its policy and recorded as failed', async () => {
-  const { key } = await buildCaller(['*']);
+it('runs a one-off schedule at its time; a failing job is retried by its policy, recorded as failed, and the people it names are told', async () => {
+  const { key, tenant } = await buildCaller(['*']);
+  // Told: a named user and the members of the role "ops"; not told: anyone else.
+  const { user: named } = await buildCaller([], tenant);
+  const { user: onCall } = await buildCaller([], tenant);
+  const { user: bystander } = await buildCaller([], tenant);
+  const ops = await Role.create({ id: randomUUID(), tenantId: tenant.id, key: 'ops', title: 'Ops', permissions: [] });
+  await UserRole.create({ userId: onCall.id, roleId: ops.id, tenantId: tenant.id });
   hooks.respondWith(500, 500);
   // Due in a moment (the schedule must exist in Temporal before its time, so not less than 2 s ahead).
-  const created = await createDueSoon((runAt) => app.call('post', '/v1/job-schedules', key).send(httpJob('/once', { cron: undefined, runAt, retry: { maximumAttempts: 2, initialIntervalSeconds: 1 } })), [2000, 5000, 10_000]);
+  const created = await createDueSoon((runAt) => app.call('post', '/v1/job-schedules', key).send(httpJob('/once', {
+    cron: undefined, runAt, retry: { maximumAttempts: 2, initialIntervalSeconds: 1 }, notifyOnFailure: { users: [named.id], roles: ['ops'] },
+  })), [2000, 5000, 10_000]);
   expect(created.status).toBe(201);
   const s = created.body;
-  expect(s).toMatchObject({ cron: null, runAt: expect.any(String) });
+  expect(s).toMatchObject({ cron: null, runAt: expect.any(String), notifyOnFailure: { users: [named.id], roles: ['ops'] } });
   const run = await finishedRun(key, s.id, 'one-off run finished');
   expect(run.status).toBe('failed');
   expect(run.error).toContain('HTTP 500');
   expect(hooks.received.filter((h) => h.path === '/once')).toHaveLength(2);
+  for (const u of [named, onCall]) {
+    const mail = await smtp.waitFor((m) => m.to.includes(u.email) && m.subject === `Job failed: ${s.name}`);
+    expect(mail.text).toContain('HTTP 500');
+    expect(mail.text).toContain(run.id);
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  expect(smtp.messages.filter((m) => m.subject === `Job failed: ${s.name}`).map((m) => m.to[0]).sort()).toEqual([named.email, onCall.email].sort());
+  expect(smtp.messages.some((m) => m.to.includes(bystander.email))).toBe(false);
 });
 
 it('pauses, unpauses and changes a schedule in step with Temporal; deletes it', async () => {
@@ -227,6 +247,9 @@ it('refuses bad schedules with the reason, creating nothing', async () => {
     [{ jobType: 'audit.retention_purge', params: {} }, 422, 'INVALID_JOB', 'params.olderThanDays'],
     [{ jobType: 'audit.retention_purge', params: { olderThanDays: 0 } }, 422, 'INVALID_JOB'],
     [{ timezone: 'Atlantis/Capital' }, 422, 'INVALID_JOB', 'timezone'],
+    [{ notifyOnFailure: { roles: ['no-such-role'] } }, 422, 'INVALID_JOB', 'notifyOnFailure/roles/0'],
+    [{ notifyOnFailure: { users: [randomUUID()] } }, 422, 'INVALID_JOB', 'notifyOnFailure/users/0'],
+    [{ notifyOnFailure: { groups: [] } }, 400, 'VALIDATION_FAILED'],
     [{ overlapPolicy: 'sometimes' }, 400, 'VALIDATION_FAILED'],
     [{ name: '' }, 400, 'VALIDATION_FAILED'],
   ];
