@@ -6,6 +6,7 @@ import { Model, ModelStatic, QueryTypes } from 'sequelize';
 import { ApprovalEvent, ApprovalFlow } from '../db/models/approvals';
 import { User } from '../db/models/identity';
 import { Notification } from '../db/models/reminders';
+import { ApprovalSettings } from '../db/models/settings';
 import { resolvePeople } from '../domains/identity/people';
 import { followApprovalOutcome } from '../domains/purchasing/commands';
 import { auditCtes, insertRowsSql } from '../lib/audit';
@@ -132,6 +133,32 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
      * retry sends only the ones not yet sent. If any failed, every outcome is recorded first, then the
      * activity throws so Temporal retries it.
      */
+    /**
+     * The tenant's watchers of new requests (the members of its notifyOnRequest roles, domains/settings) hear of this
+     * flow, once each — except its requester and its first stage's approvers, who know of it already.
+     */
+    async notifyRequestWatchers(i: { tenantId: string; flowId: string; title: string; requesterId: string; approverIds: string[]; autoApproved: boolean }): Promise<number> {
+      const settings = await ApprovalSettings.findByPk(i.tenantId);
+      const roles = settings?.notifyOnRequestRoles ?? [];
+      if (!roles.length) return 0;
+      const skip = new Set([i.requesterId, ...i.approverIds]);
+      const ids = (await resolvePeople(i.tenantId, [], roles)).filter((id) => !skip.has(id));
+      const users = ids.length ? await User.findAll({ where: { tenantId: i.tenantId, id: ids, active: true } }) : [];
+      const requester = await User.findOne({ where: { tenantId: i.tenantId, id: i.requesterId }, attributes: ['name'] });
+      const keyOf = (userId: string) => `approvals:${i.flowId}:new-request:${userId}`;
+      const unsent = await claimDeliveries(users.map((u) => ({ key: keyOf(u.id), tenantId: i.tenantId, channel: 'email', recipient: u.email, subjectType: 'approval_flow', subjectId: i.flowId })));
+      const toSend = users.filter((u) => unsent.has(keyOf(u.id)));
+      const settled = await settleWithLimit(toSend, EMAILS_IN_FLIGHT, (user) => deps.email.send({
+        to: user.email, subject: `New approval request: ${i.title}`, idempotencyKey: keyOf(user.id),
+        text: [`Hello ${user.name},`, '', `${requester?.name ?? 'Someone'} requested approval of "${i.title}"${i.autoApproved ? ' (approved at once: the requester may approve it)' : ''}.`, '', `Flow ${i.flowId}.`].join('\n'),
+      }));
+      await recordDeliveryOutcomes(settled.map((r, n) => (r.status === 'fulfilled' ? { key: keyOf(toSend[n].id), providerId: r.value.messageId } : { key: keyOf(toSend[n].id), error: errorMessage(r.reason) })));
+      // A refused address is recorded and given up on; anything else is retried (and sends only what is not sent).
+      const retry = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof EmailRejectedError));
+      if (retry && retry.status === 'rejected') throw retry.reason;
+      return toSend.length;
+    },
+
     /** `round` tells apart emails of the same kind for the same stage (a stage reopened twice mails twice). */
     async notifyApprovers(i: { tenantId: string; flowId: string; title: string; stage: number; userIds: string[]; kind: keyof typeof KIND_SUBJECT; round?: number }): Promise<number> {
       if (!i.userIds.length) return 0;

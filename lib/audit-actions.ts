@@ -68,6 +68,7 @@ export const AUDIT_ACTIONS = {
   'audience.segment.updated': 'A segment\'s name, description or rules changed (a new version)',
   'audience.segment.deleted': 'A segment was deleted',
   'settings.sending.updated': 'The tenant\'s sending limits (maxPerMinute, maxConcurrent) were set',
+  'settings.approvals.updated': 'The tenant\'s approval settings (the roles told of new requests) were set',
   'imports.template.created': 'A mapping template was created',
   'imports.template.updated': 'A mapping template was edited (a new version)',
   'imports.template.deleted': 'A mapping template was deleted',

@@ -223,6 +223,13 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     if (state.status === 'pending' && state.currentStage === 0) {
       await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: 0, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'request' });
     }
+    // The tenant's watchers of new requests (settings); histories from before this replay without it (patched).
+    if (patched('approvals-notify-request-watchers')) {
+      await notify.notifyRequestWatchers({
+        tenantId: input.tenantId, flowId: input.flowId, title: input.title, requesterId: input.requester.id,
+        approverIds: input.approvers[0] ?? [], autoApproved: state.outcome?.reason === AUTO_APPROVE_REASON,
+      });
+    }
   }
 
   const expiresAt = def.maxPendingDays ? Date.parse(startedAt) + def.maxPendingDays * 24 * HOUR : Infinity;

@@ -10,7 +10,7 @@ export const approvals = defineDomain({
   models: initApprovalModels,
   queues: { approvals: APPROVALS_TASK_QUEUE, 'approval-notifications': APPROVAL_NOTIFY_TASK_QUEUE },
   activities: createApprovalActivities,
-  attempts: { resolveApprovers: 20, persistFlow: 20, notifyApprovers: 20, flowFinished: 20 },
+  attempts: { resolveApprovers: 20, persistFlow: 20, notifyApprovers: 20, notifyRequestWatchers: 20, flowFinished: 20 },
   // Written with version -1; the workflow's first write raises it.
   startIntents: { approvalFlowWorkflow: { table: 'approval_flows', entityType: 'approval_flow', waiting: 'state_version = -1' } },
   routes: approvalRoutes,

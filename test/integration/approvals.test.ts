@@ -264,6 +264,24 @@ describe('a purchase order through a two-stage approval', () => {
     await smtp.waitFor((m) => m.to.includes(t.buyer.user.email) && m.subject.startsWith('Your request was approved'));
   });
 
+  it('tells the tenant\'s watchers of new requests (a setting naming roles) about each new flow, once; not the requester, not its first approvers', async () => {
+    const t = await procurementTenant();
+    await createTemplate(t.adminKey);
+    const watchers = await Role.create({ id: randomUUID(), tenantId: t.tenant.id, key: 'watchers', title: 'Watchers', permissions: [] });
+    const { user: watcher } = await buildCaller([], t.tenant);
+    // A finance approver who also watches is asked to sign, not told twice; the requester who watches is not told.
+    for (const userId of [watcher.id, t.fin[0].user.id, t.buyer.user.id]) await UserRole.create({ userId, roleId: watchers.id, tenantId: t.tenant.id });
+    await app.call('put', '/v1/settings/approvals', t.adminKey).send({ notifyOnRequest: { roles: ['watchers'] } }).expect(200);
+    const { flow } = await submittedOrder(t);
+    const told = await smtp.waitFor((m) => m.to.includes(watcher.email) && m.subject.startsWith('New approval request'));
+    expect(told.subject).toBe(`New approval request: ${flow.title}`);
+    expect(told.text).toContain('buyer requested approval');
+    await smtp.waitFor((m) => m.to.includes(t.fin[0].user.email) && m.subject.startsWith('Approval requested'));
+    await new Promise((r) => setTimeout(r, 300));
+    const newRequest = smtp.messages.filter((m) => m.subject === `New approval request: ${flow.title}`);
+    expect(newRequest.map((m) => m.to[0])).toEqual([watcher.email]);
+  });
+
   it('lets an admin remove a signature; the stage reopens when no longer satisfied', async () => {
     const t = await procurementTenant();
     await createTemplate(t.adminKey);

@@ -35,11 +35,12 @@ afterAll(() => env?.teardown());
 const ROLES: Record<string, string[]> = { finance: ['f1', 'f2', 'f3'], cfo: ['c1'], board: ['b1', 'b2'] };
 
 function fakeActivities() {
-  const log = { notified: [] as { kind: string; stage: number; userIds: string[] }[], persisted: [] as FlowState[], finished: [] as string[] };
+  const log = { notified: [] as { kind: string; stage: number; userIds: string[] }[], watched: [] as string[], persisted: [] as FlowState[], finished: [] as string[] };
   const activities: ApprovalActivities = {
     async resolveApprovers(i) { return [...new Set([...i.users, ...i.roles.flatMap((r) => ROLES[r] ?? [])])].sort(); },
     async persistFlow(i) { log.persisted.push(JSON.parse(JSON.stringify(i.state))); },
     async notifyApprovers(i) { log.notified.push({ kind: i.kind, stage: i.stage, userIds: i.userIds }); return i.userIds.length; },
+    async notifyRequestWatchers(i) { log.watched.push(i.flowId); return 0; },
     async flowFinished(i) { log.finished.push(i.status); },
   };
   return { activities, log };
@@ -107,6 +108,8 @@ describe('stage rules', () => {
       // The response comes once the next stage is written; its emails follow right after.
       await waitFor(async () => log.notified.filter((n) => n.kind === 'request').length === 2, { what: 'stage 1 request email' });
       expect(log.notified.filter((n) => n.kind === 'request').map((n) => n.stage)).toEqual([0, 1]);
+      // The tenant's watchers of new requests are asked about once, at the start.
+      expect(log.watched).toEqual([h.workflowId.split(':').pop()]);
       expect(await refusal(h.executeUpdate(signUpdate, sign('f2')))).toBe('NOT_AN_APPROVER');
       expect((await h.executeUpdate(signUpdate, sign('c1'))).status).toBe('approved');
     });

@@ -1,6 +1,7 @@
-// The tenant's sending limits through the API: defaults, bounds, who may read and set them, the audit event, and
-// that the send limiter follows what was set.
-import { AuditEvent, SendSettings } from '../../db';
+// The tenant's settings through the API: sending limits (defaults, bounds, who may read and set them, the audit event,
+// and that the send limiter follows what was set) and approval notices.
+import { randomUUID } from 'node:crypto';
+import { AuditEvent, Role, SendSettings } from '../../db';
 import { createSendLimiter } from '../../lib/send-limiter';
 import { startTestApp, TestApp } from '../helpers/app';
 import { buildCaller } from '../helpers/factories';
@@ -58,4 +59,33 @@ test('settings.read reads, only settings.manage (an administrator) sets; each te
   expect((await app.call('get', '/v1/settings/sending', admin).expect(200)).body).toMatchObject({ maxPerMinute: 120, maxConcurrent: 2 });
   const { key: other } = await buildCaller(['*']);
   expect((await app.call('get', '/v1/settings/sending', other).expect(200)).body).toMatchObject({ maxPerMinute: 600, maxConcurrent: 10 });
+});
+
+test('approval settings: none until set; roles checked against the tenant; settings.read reads, settings.manage sets; audited', async () => {
+  const { key, tenant } = await buildCaller(['*']);
+  expect((await app.call('get', '/v1/settings/approvals', key).expect(200)).body).toEqual({ notifyOnRequest: { roles: [] }, updatedAt: null });
+  await Role.create({ id: randomUUID(), tenantId: tenant.id, key: 'watchers', title: 'Watchers', permissions: [] });
+  const saved = await app.call('put', '/v1/settings/approvals', key).send({ notifyOnRequest: { roles: ['watchers', 'watchers'] } }).expect(200);
+  expect(saved.body.notifyOnRequest).toEqual({ roles: ['watchers'] });
+  expect((await app.call('get', '/v1/settings/approvals', key).expect(200)).body).toEqual(saved.body);
+  const audit = await AuditEvent.findOne({ where: { tenantId: tenant.id, action: 'settings.approvals.updated' } });
+  expect([audit!.before, audit!.after]).toEqual([{ notifyOnRequest: { roles: [] } }, { notifyOnRequest: { roles: ['watchers'] } }]);
+
+  // A role of another tenant, or none at all, is unknown here; nothing changes.
+  const other = await buildCaller(['*']);
+  await Role.create({ id: randomUUID(), tenantId: other.tenant.id, key: 'theirs', title: 'Theirs', permissions: [] });
+  const refused = await app.call('put', '/v1/settings/approvals', key).send({ notifyOnRequest: { roles: ['watchers', 'theirs'] } }).expect(422);
+  expect(refused.body).toMatchObject({ code: 'UNKNOWN_ROLE', errors: [{ path: '/requestBody/notifyOnRequest/roles/1' }] });
+  for (const body of [{}, { notifyOnRequest: {} }, { notifyOnRequest: { roles: ['Not A Key!'] } }, { notifyOnRequest: { roles: [] }, extra: 1 }]) {
+    await app.call('put', '/v1/settings/approvals', key).send(body).expect(400);
+  }
+  expect((await app.call('get', '/v1/settings/approvals', key).expect(200)).body.notifyOnRequest.roles).toEqual(['watchers']);
+
+  const { key: reader } = await buildCaller(['settings.read'], tenant);
+  await app.call('get', '/v1/settings/approvals', reader).expect(200);
+  expect((await app.call('put', '/v1/settings/approvals', reader).send({ notifyOnRequest: { roles: [] } }).expect(403)).body.permission).toBe('settings.manage');
+  const { key: nobody } = await buildCaller([], tenant);
+  expect((await app.call('get', '/v1/settings/approvals', nobody).expect(403)).body.permission).toBe('settings.read');
+  // Another tenant's admin sees its own (empty) settings, not these.
+  expect((await app.call('get', '/v1/settings/approvals', other.key).expect(200)).body.notifyOnRequest.roles).toEqual([]);
 });
