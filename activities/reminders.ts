@@ -6,6 +6,8 @@ import { Op, QueryTypes, Transaction } from 'sequelize';
 import { User } from '../db/models/identity';
 import { Notification, Reminder } from '../db/models/reminders';
 import { AuditInput, recordAudits } from '../lib/audit';
+import { recordEvents } from '../lib/events';
+import type { Schemas } from '../domains/schemas';
 import { claimDeliveries, giveUpDeliveries, recordDeliveryOutcomes } from '../lib/notify/deliveries';
 import type { EmailSender } from '../lib/notify/email';
 import { sendWebhook } from '../lib/notify/webhook';
@@ -107,7 +109,7 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
      * Writes the newest state (an older version never overwrites a newer one) and, in the same transaction,
      * the audit events of the commands that produced it and of the reminder's completion.
      */
-    async persistReminder(i: { tenantId: string; reminderId: string; state: ReminderState; audits?: ReminderAudit[] }): Promise<void> {
+    async persistReminder(i: { tenantId: string; reminderId: string; state: ReminderState; audits?: ReminderAudit[]; fired?: { occurrence: string; trigger: string }[] }): Promise<void> {
       const s = i.state;
       const date = (v: string | null) => (v ? new Date(v) : null);
       const after = { status: s.status, schedule: s.schedule, occurrence: s.occurrence, snoozedUntil: s.snoozedUntil, acknowledgedAt: s.acknowledgedAt, nextTriggerAt: s.nextTriggerAt };
@@ -129,11 +131,19 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
           occurrenceCount: s.occurrenceCount, acknowledgedAt: date(s.acknowledgedAt), state: s, stateVersion: s.version,
           dueAt: date(s.schedule.dueAt ?? null), recurrence: s.schedule.recurrence ?? null,
         }, { where: { id: i.reminderId, tenantId: i.tenantId, stateVersion: { [Op.lte]: s.version } }, transaction });
-        if (changed && transaction) await recordAudits(events, transaction);
+        if (changed && transaction) {
+          await recordAudits(events, transaction);
+          // Keyed by occurrence and trigger: a state written again (a retry) writes no second event.
+          await recordEvents((i.fired ?? []).map((f) => ({
+            tenantId: i.tenantId, type: 'reminder.fired', subjectType: 'reminder', subjectId: i.reminderId,
+            data: { reminderId: i.reminderId, occurrence: f.occurrence, trigger: f.trigger } satisfies Schemas['ReminderFiredEventData'],
+            eventKey: `reminders:${i.reminderId}:${f.occurrence}:${f.trigger}:fired`,
+          })), transaction);
+        }
         return changed;
       };
-      // Most writes (a trigger fired) audit nothing: one statement, no transaction.
-      const changed = events.length ? await Reminder.sequelize!.transaction(write) : await write();
+      // Most writes that neither audit nor fire are one statement, no transaction.
+      const changed = events.length || i.fired?.length ? await Reminder.sequelize!.transaction(write) : await write();
       // A row that is not there (yet) is retried rather than silently not written.
       if (!changed && !(await Reminder.count({ where: { id: i.reminderId, tenantId: i.tenantId } }))) throw new Error(`reminder ${i.reminderId} has no row (yet)`);
     },

@@ -58,6 +58,8 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
 
   // Commands accepted but not yet persisted: their audit events are written with the state they produced.
   const audits: ReminderAudit[] = [];
+  // Triggers fired and not yet persisted: their reminder.fired events are written with the state that records them.
+  const fired: { occurrence: string; trigger: string }[] = [];
 
   const change = () => { state.version++; };
   /** Applies a command's change and keeps its audit event for the next write. */
@@ -73,10 +75,13 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
   async function persist(): Promise<void> {
     const writing = state.version;
     const auditing = audits.length;
+    const firing = fired.length;
     await (patched(LOCAL_WRITES_PATCH) ? localPersist : acts).persistReminder({
       tenantId: input.tenantId, reminderId: input.reminderId, state, ...(auditing ? { audits: audits.slice(0, auditing) } : {}),
+      ...(firing ? { fired: fired.slice(0, firing) } : {}),
     });
     audits.splice(0, auditing);
+    fired.splice(0, firing);
     settled = Math.max(settled, writing);
   }
 
@@ -132,6 +137,7 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
     state.handled.push(t.key);
     if (t.key.startsWith('snooze:')) state.snoozedUntil = null;
     change();
+    fired.push({ occurrence, trigger: t.key });
     for (const target of targets) deliver({ tenantId: input.tenantId, reminderId: input.reminderId, occurrence, trigger: t.key, ...target });
   }
 

@@ -8,6 +8,7 @@ import { AuditEvent, DomainEvent, Role, UserRole } from '../../db';
 import { recordAudit } from '../../lib/audit';
 import { recordEvents, type DomainEventInput } from '../../lib/events';
 import { startTestApp, TestApp } from '../helpers/app';
+import { createDueSoon } from '../helpers/due';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
 import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
 import { waitFor } from '../helpers/wait';
@@ -142,6 +143,23 @@ describe('events written with their change', () => {
     await expectValidPayloads(key, all);
     for (const id of [failing.id, ok.id]) await app.call('delete', `/v1/job-schedules/${id}`, key).expect(204);
   }, 120_000);
+
+  it('a reminder that fires: reminder.fired once, with its occurrence and trigger', async () => {
+    const { key, user } = await buildCaller(['*']);
+    const created = await createDueSoon((dueAt) => app.call('post', '/v1/reminders', key).send({
+      subject: 'Renew the lease', message: 'Before Friday', channels: ['in_app'], recipients: { users: [user.id] }, dueAt,
+    }), [2000, 5000, 10_000]);
+    expect(created.status).toBe(201);
+    const id = created.body.id;
+    const fired = await waitFor(async () => { const e = await eventsOf(key, '&type=reminder.fired'); return e.length > 0 && e; }, { what: 'reminder.fired', timeoutMs: 60_000 });
+    expect(fired).toHaveLength(1);
+    expect(fired[0]).toMatchObject({ subject: { type: 'reminder', id }, data: { reminderId: id, occurrence: created.body.dueAt } });
+    expect(typeof fired[0].data.trigger).toBe('string');
+    await expectValidPayloads(key, fired);
+    // The reminder completes (its state written again): still one event.
+    await waitFor(async () => (await app.call('get', `/v1/reminders/${id}`, key).expect(200)).body.status === 'completed', { what: 'completed' });
+    expect(await eventsOf(key, '&type=reminder.fired')).toHaveLength(1);
+  }, 90_000);
 
   it('a change that rolls back leaves neither its audit event nor its domain event', async () => {
     const { tenant } = await buildCaller(['*']);
