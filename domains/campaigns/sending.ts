@@ -64,7 +64,7 @@ function recipientFailure(err: unknown): { code: number | null; error: string } 
   return null;
 }
 
-export async function renderFor(c: Campaign, data: MergeData) {
+export function renderFor(c: Campaign, data: MergeData) {
   return renderCampaignMessage({ subject: c.subject, html: c.html, text: c.text }, data, `${c.id}:${c.version}`);
 }
 
@@ -96,7 +96,7 @@ export async function sendBatch(sequelize: Sequelize, c: Campaign, after: number
       const claims = { tenantId: c.tenantId, campaignId: c.id, subscriberId: r.subscriber_id };
       const url = o.links.url(claims);
       try {
-        const msg = await renderFor(c, { subscriber: { name: r.name, email: r.email, attributes: r.attributes ?? {} }, unsubscribe_url: url });
+        const msg = renderFor(c, { subscriber: { name: r.name, email: r.email, attributes: r.attributes ?? {} }, unsubscribe_url: url });
         const { messageId } = await o.email.send({
           to: r.email, from: senderOf(c), ...(c.replyTo ? { replyTo: c.replyTo } : {}), subject: msg.subject, html: msg.html, text: msg.text,
           headers: { ...unsubscribeHeaders(url, o.unsubscribeMailto), Precedence: 'bulk' }, idempotencyKey: recipientMessageKey(c.id, r.subscriber_id),
