@@ -158,7 +158,7 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
       const url = s ? linksOf().url({ tenantId: c.tenantId, campaignId: c.id, subscriberId: s.id }) : `${deps.publicUrl.replace(/\/+$/, '')}/v1/unsubscribe/test`;
       let msg;
       try {
-        msg = await renderFor(c, { subscriber, unsubscribe_url: url });
+        msg = renderFor(c, { subscriber, unsubscribe_url: url });
       } catch (err) {
         if (err instanceof TemplateRenderError) throw ApplicationFailure.nonRetryable(err.message, 'TEMPLATE_RENDER_ERROR');
         throw err;

@@ -8,7 +8,7 @@ import { settleWithLimit } from '../../lib/batch';
 import { EmailRejectedError, type EmailSender } from '../../lib/notify/email';
 import type { SendLimiter } from '../../lib/send-limiter';
 import { TemplateRenderError } from '../documents/templates';
-import { renderCampaignMessage, type MergeData } from './templates';
+import { renderCampaignMessage, type CampaignContent, type MergeData } from './templates';
 import { unsubscribeHeaders, type UnsubscribeLinks } from './unsubscribe';
 
 export interface SendOptions {
@@ -64,8 +64,15 @@ function recipientFailure(err: unknown): { code: number | null; error: string } 
   return null;
 }
 
-export async function renderFor(c: Campaign, data: MergeData) {
-  return renderCampaignMessage({ subject: c.subject, html: c.html, text: c.text }, data, `${c.id}:${c.version}`);
+/** The campaign's renderer for its current version: its fields read once (each read of a model's field is a getter call). */
+function rendererFor(c: Campaign): (data: MergeData) => CampaignContent {
+  const content = { subject: c.subject, html: c.html, text: c.text };
+  const cacheKey = `${c.id}:${c.version}`;
+  return (data) => renderCampaignMessage(content, data, cacheKey);
+}
+
+export function renderFor(c: Campaign, data: MergeData): CampaignContent {
+  return rendererFor(c)(data);
 }
 
 /**
@@ -90,16 +97,19 @@ export async function sendBatch(sequelize: Sequelize, c: Campaign, after: number
       WHERE r.campaign_id = $1 AND r.n > $2 AND r.status = 'pending' ORDER BY r.n LIMIT $3`, { bind: [c.id, after, limit], type: QueryTypes.SELECT });
     if (!rows.length) return { last: after, done: true, sent: 0 };
     const sendable = rows.filter((r) => r.active);
+    // What every message of the batch shares, read from the model once.
+    const render = rendererFor(c);
+    const { tenantId, id: campaignId, replyTo } = c;
+    const sender = { fromEmail: c.fromEmail, fromName: c.fromName };
     let down: unknown;
     const settled = await settleWithLimit(sendable, o.concurrency, async (r): Promise<Outcome | null> => {
       if (down) return null;
-      const claims = { tenantId: c.tenantId, campaignId: c.id, subscriberId: r.subscriber_id };
-      const url = o.links.url(claims);
+      const url = o.links.url({ tenantId, campaignId, subscriberId: r.subscriber_id });
       try {
-        const msg = await renderFor(c, { subscriber: { name: r.name, email: r.email, attributes: r.attributes ?? {} }, unsubscribe_url: url });
+        const msg = render({ subscriber: { name: r.name, email: r.email, attributes: r.attributes ?? {} }, unsubscribe_url: url });
         const { messageId } = await o.email.send({
-          to: r.email, from: senderOf(c), ...(c.replyTo ? { replyTo: c.replyTo } : {}), subject: msg.subject, html: msg.html, text: msg.text,
-          headers: { ...unsubscribeHeaders(url, o.unsubscribeMailto), Precedence: 'bulk' }, idempotencyKey: recipientMessageKey(c.id, r.subscriber_id),
+          to: r.email, from: senderOf(sender), ...(replyTo ? { replyTo } : {}), subject: msg.subject, html: msg.html, text: msg.text,
+          headers: { ...unsubscribeHeaders(url, o.unsubscribeMailto), Precedence: 'bulk' }, idempotencyKey: recipientMessageKey(campaignId, r.subscriber_id),
         });
         return { n: r.n, status: 'sent', messageId };
       } catch (err) {

@@ -20,7 +20,11 @@ export interface MergeData {
 }
 
 type Parsed = ReturnType<Liquid['parse']>;
-interface Compiled { escaped: Liquid; plain: Liquid; parts: Record<Part, Parsed> }
+// A part without Liquid markup is kept as its text: it renders as itself, with no engine call per recipient.
+interface Compiled { escaped: Liquid; plain: Liquid; parts: Record<Part, Parsed | string> }
+
+/** Whether a part has any Liquid markup: without `{{` or `{%` liquidjs reads it as one piece of text, output as is. */
+export const hasLiquidMarkup = (src: string) => src.includes('{{') || src.includes('{%');
 
 // HTML output is escaped; the subject and the text part are not HTML (nodemailer encodes the subject header).
 const engines = () => ({ escaped: sandboxedLiquid({ strict: false, escape: true }), plain: sandboxedLiquid({ strict: false, escape: false }) });
@@ -28,8 +32,12 @@ const engineFor = (c: Omit<Compiled, 'parts'>, part: Part) => (part === 'html' ?
 
 function compile(content: CampaignContent): Compiled {
   const e = engines();
-  const parts = {} as Record<Part, Parsed>;
-  for (const part of CONTENT_PARTS) parts[part] = parsePart(engineFor(e, part), part, content[part]);
+  const parts = {} as Record<Part, Parsed | string>;
+  for (const part of CONTENT_PARTS) {
+    // Parsed either way, so a part without markup meets the same checks and parse limit.
+    const parsed = parsePart(engineFor(e, part), part, content[part]);
+    parts[part] = hasLiquidMarkup(content[part]) ? parsed : content[part];
+  }
   return { ...e, parts };
 }
 
@@ -41,15 +49,22 @@ export function checkCampaignContent(content: CampaignContent): void {
 // Parsed content by (campaign, version): a send renders one version a million times.
 const cache = new LRUCache<string, Compiled>({ max: 100 });
 
-/** Renders one recipient's message; `cacheKey` (campaign id + version) reuses the parsed parts. */
-export async function renderCampaignMessage(content: CampaignContent, data: MergeData, cacheKey?: string): Promise<CampaignContent> {
+/**
+ * Renders one recipient's message; `cacheKey` (campaign id + version) reuses the parsed parts. Synchronous (see
+ * renderParsed): the sending loop renders once per recipient, within the sandbox's render time and memory limits.
+ */
+export function renderCampaignMessage(content: CampaignContent, data: MergeData, cacheKey?: string): CampaignContent {
   let c = cacheKey ? cache.get(cacheKey) : undefined;
   if (!c) {
     c = compile(content);
     if (cacheKey) cache.set(cacheKey, c);
   }
   const scope = data as unknown as Record<string, unknown>;
-  const [subject, html, text] = await Promise.all(CONTENT_PARTS.map((part) => renderParsed(engineFor(c, part), part, c.parts[part], scope)));
+  const render = (part: Part) => {
+    const parsed = c.parts[part];
+    return typeof parsed === 'string' ? parsed : renderParsed(engineFor(c, part), part, parsed, scope);
+  };
+  const [subject, html, text] = CONTENT_PARTS.map(render);
   // A header is one line, whatever the merge fields held.
   return { subject: subject.replace(/[\r\n]+/g, ' ').trim(), html, text };
 }

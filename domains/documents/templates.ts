@@ -99,10 +99,15 @@ export function parsePart(liquid: Liquid, name: string, src: string): ReturnType
   }
 }
 
-/** Renders a parsed part; a failure (strict variable, a limit) is a TemplateRenderError naming the part. */
-export async function renderParsed(liquid: Liquid, part: string, parsed: ReturnType<Liquid['parse']>, data: Record<string, unknown>): Promise<string> {
+/**
+ * Renders a parsed part; a failure (strict variable, a limit) is a TemplateRenderError naming the part. Synchronous:
+ * the sandbox has no async filter or tag and the data are plain values, so liquidjs's async path would only add a
+ * promise per step (a campaign renders three parts per recipient), and it never yielded to the event loop either.
+ * The limits hold the same: liquidjs checks renderLimit between steps and memoryLimit as it allocates, in both paths.
+ */
+export function renderParsed(liquid: Liquid, part: string, parsed: ReturnType<Liquid['parse']>, data: Record<string, unknown>): string {
   try {
-    return await liquid.render(parsed, data);
+    return liquid.renderSync(parsed, data) as string;
   } catch (err) {
     throw new TemplateRenderError(part, cleanMessage(err as Error));
   }
@@ -138,7 +143,7 @@ function compiled(key: string | undefined, parts: TemplateParts, strict: boolean
   return c;
 }
 
-const renderPart = (c: Compiled, part: 'base' | 'header' | 'footer', data: Record<string, unknown>): Promise<string> => renderParsed(c.liquid, part, c[part], data);
+const renderPart = (c: Compiled, part: 'base' | 'header' | 'footer', data: Record<string, unknown>): string => renderParsed(c.liquid, part, c[part], data);
 
 /**
  * Renders the parts with `data`. `cacheKey` (template id + version) reuses the parsed template; the
@@ -146,7 +151,7 @@ const renderPart = (c: Compiled, part: 'base' | 'header' | 'footer', data: Recor
  */
 export async function renderTemplate(parts: TemplateParts, settings: TemplateSettings, data: Record<string, unknown>, cacheKey?: string): Promise<RenderedHtml> {
   const c = compiled(cacheKey, parts, settings.variables === 'strict');
-  const [body, header, footer] = await Promise.all([renderPart(c, 'base', data), renderPart(c, 'header', data), renderPart(c, 'footer', data)]);
+  const [body, header, footer] = [renderPart(c, 'base', data), renderPart(c, 'header', data), renderPart(c, 'footer', data)];
   const html = `<!doctype html><html><head><meta charset="utf-8"><style>${parts.css.replace(/<\/style/gi, '<\\/style')}</style></head><body>${body}</body></html>`;
   return { html, header, footer };
 }

@@ -1,0 +1,61 @@
+// A campaign's per-recipient rendering on its own: merge fields, escaping, parts without markup, and the limits.
+import { renderCampaignMessage, type CampaignContent, type MergeData } from '../../domains/campaigns/templates';
+import { sandboxedLiquid, TEMPLATE_LIMITS, TemplateRenderError, TemplateSyntaxError } from '../../domains/documents/templates';
+
+const data = (name: string | null = 'Ada <Lovelace> & "Co"'): MergeData => ({
+  subscriber: { name, email: 'ada@example.test', attributes: { plan: 'pro' } },
+  unsubscribe_url: 'https://docket.example/v1/unsubscribe/abc',
+});
+let version = 0;
+// A fresh cache key per case: the parsed parts are cached by (campaign, version).
+const render = (content: CampaignContent, d = data()) => renderCampaignMessage(content, d, `test:${++version}`);
+
+it('fills the merge fields in every part, escaping only the HTML part, and keeps the subject on one line', () => {
+  const msg = render({
+    subject: 'News for {{ subscriber.name }}\r\n{{ subscriber.attributes.plan }}',
+    html: '<p>{{ subscriber.name }} ({{ subscriber.attributes.plan }})</p><a href="{{ unsubscribe_url }}">x</a>',
+    text: 'Hi {{ subscriber.name }}. Unsubscribe: {{ unsubscribe_url }}',
+  });
+  expect(msg).toEqual({
+    subject: 'News for Ada <Lovelace> & "Co" pro',
+    html: '<p>Ada &lt;Lovelace&gt; &amp; &#34;Co&#34; (pro)</p><a href="https://docket.example/v1/unsubscribe/abc">x</a>',
+    text: 'Hi Ada <Lovelace> & "Co". Unsubscribe: https://docket.example/v1/unsubscribe/abc',
+  });
+  // The same parsed version renders each recipient's own fields.
+  const key = `test:${++version}`;
+  const content = { subject: 'Hi {{ subscriber.name }}', html: '<p>{{ subscriber.email }}</p>', text: '' };
+  expect(renderCampaignMessage(content, data('Ann'), key).subject).toBe('Hi Ann');
+  expect(renderCampaignMessage(content, { ...data('Bob'), subscriber: { name: 'Bob', email: 'bob@example.test', attributes: {} } }, key)).toEqual({ subject: 'Hi Bob', html: '<p>bob@example.test</p>', text: '' });
+});
+
+it('renders a part without Liquid markup as itself, exactly as the engine would', () => {
+  const plain = ['Weekly news ', '<p>50% off { not a tag } %} }} & <b>"now"</b></p>\n', 'Line one\r\nline two\n\n  ', ''];
+  for (const src of plain) {
+    const msg = render({ subject: 'S', html: src || 'x', text: src });
+    expect(msg.text).toBe(src);
+    expect(msg.text).toBe(sandboxedLiquid({ strict: false, escape: false }).parseAndRenderSync(src, data()));
+    expect(msg.html).toBe(sandboxedLiquid({ strict: false, escape: true }).parseAndRenderSync(src || 'x', data()));
+  }
+  // A subject without markup is still made one line.
+  expect(render({ subject: '  Weekly\r\nnews ', html: 'x', text: '' }).subject).toBe('Weekly news');
+});
+
+it('still refuses a part over the parse limit, with markup or without', () => {
+  const big = 'x'.repeat(TEMPLATE_LIMITS.parseBytes + 1);
+  expect(() => render({ subject: 'S', html: big, text: '' })).toThrow(TemplateSyntaxError);
+  expect(() => render({ subject: 'S', html: 'x', text: `${big}{{ unsubscribe_url }}` })).toThrow(TemplateSyntaxError);
+});
+
+it('stops a runaway template at the sandbox limits instead of holding the worker: memory, then render time', () => {
+  expect(() => render({ subject: 'S', html: '{% for i in (1..100000000) %}{{ i }}{% endfor %}', text: '' })).toThrow(/html: memory alloc limit exceeded/);
+  const started = Date.now();
+  let err: unknown;
+  try {
+    render({ subject: 'S', html: 'x', text: '{% for a in (1..5000) %}{% for b in (1..5000) %}{% endfor %}{% endfor %}' });
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(TemplateRenderError);
+  expect((err as Error).message).toMatch(/^text: template render limit exceeded/);
+  expect(Date.now() - started).toBeLessThan(TEMPLATE_LIMITS.renderMs + 3_000);
+});
