@@ -40,6 +40,12 @@ export interface StageOptions {
    * the workflow's chunk loop gets a pause/cancel point, and a long file does not make one endless activity.
    */
   until?: number;
+  /**
+   * The same for an XLSX, later: a workbook cannot be seeked, so each resume re-reads it from its start (the shared
+   * strings, then the rows before the cursor) — with `until`'s 20 s a 1M-row workbook would spend most chunks
+   * re-reading. A cancel still stops reading at once, through `signal`.
+   */
+  xlsxUntil?: number;
 }
 
 /** Reading stopped at `until` with rows left: go on from `cursor`. */
@@ -147,6 +153,7 @@ export async function stageImportChunk(sequelize: Sequelize, ids: { tenantId: st
     const table = stagingTable(run.id);
     const limits = { maxUncompressedBytes: opts.maxUncompressedBytes ?? DEFAULT_MAX_UNCOMPRESSED_BYTES, ...opts.xlsx };
     const sniffed = await sniffSource(opts.source, run.source);
+    const until = sniffed.format === 'xlsx' && opts.xlsxUntil !== undefined ? opts.xlsxUntil : opts.until;
     const headerRow = run.source.headerRow ?? 1;
     let cursor: StageCursor = opts.cursor ?? { row: 0, byte: null, read: 0, valid: 0, rejected: 0 };
     if (opts.cursor) {
@@ -191,7 +198,7 @@ export async function stageImportChunk(sequelize: Sequelize, ids: { tenantId: st
         await db.query('UPDATE imports SET rows_read = $3, rows_valid = $4, rows_rejected = $5, updated_at = now() WHERE tenant_id = $1 AND id = $2',
           [run.tenant_id, run.id, counts.read, counts.valid, counts.rejected]);
         opts.progress?.(cursor);
-        if (opts.until !== undefined && Date.now() >= opts.until) throw STOP;
+        if (until !== undefined && Date.now() >= until) throw STOP;
       };
       try {
         const { end } = await readRecords(opts.source, sniffed, { headerRow, sheet: run.source.sheet, from: cursor.row ? cursor : undefined, ...limits }, {
