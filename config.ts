@@ -49,10 +49,11 @@ export interface Config {
   segments: { previewBudgetMs: number };
   /**
    * Imports: the largest file accepted (413 above it), the most bytes an XLSX may unpack to (zip bombs fail with
-   * FILE_TOO_LARGE), how long one staging/merging activity runs before the workflow's cancel point, rows per
-   * committed staging chunk, staged rows per merge transaction and merge transactions at once.
+   * FILE_TOO_LARGE), how long one staging/merging activity runs before the workflow's pause point (an XLSX's
+   * staging: `xlsxChunkMs`, as each new activity re-reads the workbook from its start), rows per committed staging
+   * chunk, staged rows per merge transaction and merge transactions at once.
    */
-  imports: { maxFileBytes: number; maxUncompressedBytes: number; chunkMs: number; stageRows: number; mergeRows: number; mergeConcurrency: number };
+  imports: { maxFileBytes: number; maxUncompressedBytes: number; chunkMs: number; xlsxChunkMs: number; stageRows: number; mergeRows: number; mergeConcurrency: number };
   /**
    * Campaigns: recipients per batch (outcomes written per batch: the most that can go out twice after a crash),
    * messages in flight per worker (and pooled SMTP connections), how long one send chunk runs before the
@@ -217,6 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxFileBytes: Math.max(1, int(env, 'IMPORT_MAX_FILE_BYTES', 1024 * 1024 * 1024)),
       maxUncompressedBytes: Math.max(1, int(env, 'IMPORT_MAX_UNCOMPRESSED_BYTES', 1024 * 1024 * 1024)),
       chunkMs: Math.max(100, int(env, 'IMPORT_CHUNK_MS', 20_000)),
+      xlsxChunkMs: Math.max(100, int(env, 'IMPORT_XLSX_CHUNK_MS', 15 * 60_000)),
       stageRows: Math.max(1, int(env, 'IMPORT_STAGE_CHUNK_ROWS', 50_000)),
       mergeRows: Math.max(1, int(env, 'IMPORT_MERGE_CHUNK_ROWS', 25_000)),
       mergeConcurrency: Math.max(1, int(env, 'IMPORT_MERGE_CONCURRENCY', 2)),

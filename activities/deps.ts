@@ -27,6 +27,8 @@ export interface ActivityDeps {
   startIntents?: Readonly<Record<string, StartIntentRow>>;
   /** Imports: how long one staging or merging activity runs before it hands back to the workflow (its cancel point). */
   importChunkMs?: number;
+  /** Imports: the same for reading an XLSX into staging (a workbook cannot be seeked: each activity re-reads it from its start). */
+  importXlsxChunkMs?: number;
   /** Imports: rows per committed staging chunk (and heartbeat). */
   importStageRows?: number;
   /** Imports: staged rows per merge transaction. */

@@ -15,6 +15,8 @@ export interface ImportActivityDeps {
   blobs: BlobStore;
   /** How long one staging or merging activity runs before it hands back to the workflow (its cancel point). */
   importChunkMs?: number;
+  /** Reading an XLSX into staging: the same, longer (each activity re-reads the workbook from its start; a cancel stops it at once). */
+  importXlsxChunkMs?: number;
   /** Rows per committed staging chunk (and heartbeat). */
   importStageRows?: number;
   /** Staged rows per merge transaction. */
@@ -40,6 +42,7 @@ async function refusing<T>(work: () => Promise<T>): Promise<T> {
 export function createImportActivities(deps: ImportActivityDeps) {
   const sequelize = () => ImportRun.sequelize!;
   const chunkMs = deps.importChunkMs ?? 20_000;
+  const xlsxChunkMs = deps.importXlsxChunkMs ?? 15 * 60_000;
 
   async function sourceOf(ids: Ids): Promise<ByteSource> {
     const run = await ImportRun.findOne({ where: { tenantId: ids.tenantId, id: ids.importId }, attributes: ['fileSha256'] });
@@ -59,7 +62,7 @@ export function createImportActivities(deps: ImportActivityDeps) {
       const source = await sourceOf(input);
       return refusing(() => heartbeating(async (signal) => {
         const r = await stageImportChunk(sequelize(), input, {
-          source, cursor: cursor ?? undefined, signal, until: Date.now() + chunkMs, chunkRows: deps.importStageRows,
+          source, cursor: cursor ?? undefined, signal, until: Date.now() + chunkMs, xlsxUntil: Date.now() + xlsxChunkMs, chunkRows: deps.importStageRows,
           maxUncompressedBytes: deps.importMaxUncompressedBytes, caller: new PermissionSet(input.caller.fromRoles, input.caller.scopes),
           progress: (at) => {
             cursor = at;

@@ -47,7 +47,7 @@ export function activityDepsFromConfig(config: Config, logger: Logger): Activity
     renderer: rendererFromConfig(config, logger), batchConcurrency: config.documents.poolSize,
     webhookTimeoutMs: config.webhookTimeoutMs, idempotencyTtlHours: config.idempotencyTtlHours,
     allowPrivateNetworks: config.outboundAllowPrivateNetworks, reconcileStartsGraceMs: config.reconcileStartsGraceSeconds * 1000,
-    importChunkMs: config.imports.chunkMs, importStageRows: config.imports.stageRows, importMergeRows: config.imports.mergeRows,
+    importChunkMs: config.imports.chunkMs, importXlsxChunkMs: config.imports.xlsxChunkMs, importStageRows: config.imports.stageRows, importMergeRows: config.imports.mergeRows,
     importMergeConcurrency: config.imports.mergeConcurrency, importMaxUncompressedBytes: config.imports.maxUncompressedBytes,
     bulkEmail: createEmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, maxConnections: config.campaigns.concurrency, logLinks: config.env === 'development' }),
     campaignBatchSize: config.campaigns.batchSize, campaignConcurrency: config.campaigns.concurrency, campaignChunkMs: config.campaigns.chunkMs,

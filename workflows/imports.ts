@@ -2,7 +2,8 @@
 // then merge chunks, on the batch kit (cancel between chunks, continue-as-new within the history budget). The
 // history carries cursors and counts only, never rows.
 import {
-  ActivityFailure, ApplicationFailure, CancellationScope, ContinueAsNew, continueAsNew, isCancellation, proxyActivities, setHandler,
+  ActivityCancellationType, ActivityFailure, ApplicationFailure, CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation, patched,
+  proxyActivities, setHandler,
 } from '@temporalio/workflow';
 import type { ImportActivities } from '../activities/imports';
 import type { CommandAuthor } from '../lib/audit';
@@ -20,6 +21,14 @@ const chunks = proxyActivities<ImportActivities>({
   heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
+// A staging chunk that a cancel stops (see stopOnCancel) ends before the workflow goes on: no write of it lands
+// after the run is recorded cancelled.
+const staging = proxyActivities<ImportActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});
 const short = proxyActivities<ImportActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
@@ -32,6 +41,31 @@ function errorOf(err: unknown): { code: string; message: string; details?: unkno
     return { code: cause.type, message: cause.message, ...(details ? { details } : {}) };
   }
   return { code: 'IMPORT_FAILED', message: cause instanceof Error ? cause.message : String(cause) };
+}
+
+/** Marks histories in which a cancel stopped a running staging chunk (before, a cancel waited for the chunk to end). */
+export const CANCEL_STAGING_PATCH = 'imports-cancel-stops-staging';
+
+/**
+ * Runs a staging chunk that a cancel stops while it runs (through the activity's cancellation, delivered with a
+ * heartbeat): reading an XLSX is one long chunk (a workbook cannot be seeked, so it is not cut at 20 s). Answers
+ * undefined when the cancel stopped it.
+ */
+async function stopOnCancel<T>(control: BatchControl, work: () => Promise<T>): Promise<T | undefined> {
+  let settled = false;
+  const scope = new CancellationScope();
+  const running = scope.run(work);
+  void condition(() => settled || control.cancelled).then(() => {
+    if (!settled && patched(CANCEL_STAGING_PATCH)) scope.cancel();
+  });
+  try {
+    return await running;
+  } catch (err) {
+    if (control.cancelled && isCancellation(err)) return undefined;
+    throw err;
+  } finally {
+    settled = true;
+  }
 }
 
 export async function importWorkflow(input: ImportInput): Promise<ImportOutcome> {
@@ -59,7 +93,9 @@ export async function importWorkflow(input: ImportInput): Promise<ImportOutcome>
         const cur = at ?? first;
         if (cur.phase === 'staging') {
           setWorkflowStatus(cur.stage?.done ? 'staging' : 'parsing');
-          const r = await chunks.stageImportChunk({ ...ids, caller: base.caller, cursor: cur.stage });
+          const r = await stopOnCancel(control, () => staging.stageImportChunk({ ...ids, caller: base.caller, cursor: cur.stage }));
+          // Stopped by a cancel: the loop applies it next.
+          if (!r) return { cursor: cur, done: false };
           return { cursor: r.done ? { phase: 'merging' } : { phase: 'staging', stage: r.cursor }, done: false };
         }
         setWorkflowStatus('merging');

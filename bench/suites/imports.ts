@@ -6,7 +6,10 @@
 //  3. 1,000,000 rows into another empty tenant with another fresh worker (target ≤ 30 s, ≥ 50 % of bare COPY's
 //     throughput), then the same file again as `merge` (every row unchanged, target ≤ 30 s); that worker's peak RSS
 //     (target < 300 MB, and within 20 % of the small run's);
-//  4. a 100,000-row XLSX into a third empty tenant with a fresh worker (target ≤ 20 s).
+//  4. a 100,000-row XLSX into a third empty tenant with a fresh worker (target ≤ 20 s);
+//  5. a 1,000,000-row XLSX (the same contacts, ~57 MB; 78 MB of shared strings) into a fourth empty tenant with a
+//     fresh worker: time reported, that worker's peak RSS (target < 300 MB: the shared strings live on disk).
+// BENCH_IMPORTS_STEPS picks steps (comma list of `csv` = 1–3, `xlsx` = 4, `xlsx-large` = 5; default all).
 // Every count is checked (created, unchanged, the tenant's subscribers), so a fast wrong run cannot pass.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -19,7 +22,7 @@ import { bareContactsCopy, CONTACT_MAPPING, writeContactsCsv, writeContactsXlsx 
 import { cpuMeter, CpuUsage, processTree } from '../lib/cpu';
 import { table } from '../lib/measure';
 import { ApiProcess, BenchStack, log, round, stopAll } from '../lib/stack';
-import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
+import { envInt, judge, Suite, SuiteResult, Target } from '../lib/suite';
 import { startWorker, waitForPoller, WorkerProcess } from '../lib/worker';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -41,12 +44,14 @@ interface Run {
 
 export const imports: Suite = {
   name: 'imports',
-  description: '1M-row subscribers CSV inserted and merged through the API vs bare COPY of the same file; worker RSS at 100k vs 1M rows; 100k-row XLSX',
+  description: '1M-row subscribers CSV inserted and merged through the API vs bare COPY of the same file; worker RSS at 100k vs 1M rows; 100k-row and 1M-row XLSX (time, worker RSS)',
   async run(stack: BenchStack): Promise<SuiteResult> {
     const config = {
       rows: envInt('BENCH_IMPORTS_ROWS', 1_000_000),
       smallRows: envInt('BENCH_IMPORTS_SMALL_ROWS', 100_000),
       xlsxRows: envInt('BENCH_IMPORTS_XLSX_ROWS', 100_000),
+      xlsxLargeRows: envInt('BENCH_IMPORTS_XLSX_ROWS_LARGE', 1_000_000),
+      steps: (process.env.BENCH_IMPORTS_STEPS || 'csv,xlsx,xlsx-large').split(',').map((x) => x.trim()),
       runBudgetSeconds: envInt('BENCH_IMPORTS_RUN_BUDGET_SECONDS', 300),
       worker: { queues: 'imports', env: { NODE_ENV: 'production', LOG_LEVEL: 'warn' } },
     };
@@ -56,12 +61,18 @@ export const imports: Suite = {
     try {
       const dir = path.join(stack.dir, 'imports-bench');
       fs.mkdirSync(dir, { recursive: true });
-      const files = { big: path.join(dir, 'contacts-1m.csv'), small: path.join(dir, 'contacts-100k.csv'), xlsx: path.join(dir, 'contacts-100k.xlsx') };
-      log(`generating ${config.rows} + ${config.smallRows} CSV rows and ${config.xlsxRows} XLSX rows in ${dir}`);
+      const unknownStep = config.steps.find((x) => !['csv', 'xlsx', 'xlsx-large'].includes(x));
+      if (unknownStep) throw new Error(`BENCH_IMPORTS_STEPS: unknown step "${unknownStep}" (steps: csv, xlsx, xlsx-large)`);
+      const step = (name: string) => config.steps.includes(name);
+      const files = {
+        big: path.join(dir, 'contacts-1m.csv'), small: path.join(dir, 'contacts-100k.csv'), xlsx: path.join(dir, 'contacts-100k.xlsx'), xlsxLarge: path.join(dir, 'contacts-1m.xlsx'),
+      };
+      log(`generating the files of steps ${config.steps.join(', ')} in ${dir}`);
       const bytes = {
-        big: await writeContactsCsv(files.big, config.rows),
-        small: await writeContactsCsv(files.small, config.smallRows),
-        xlsx: await writeContactsXlsx(files.xlsx, config.xlsxRows),
+        big: step('csv') ? await writeContactsCsv(files.big, config.rows) : 0,
+        small: step('csv') ? await writeContactsCsv(files.small, config.smallRows) : 0,
+        xlsx: step('xlsx') ? await writeContactsXlsx(files.xlsx, config.xlsxRows) : 0,
+        xlsxLarge: step('xlsx-large') ? await writeContactsXlsx(files.xlsxLarge, config.xlsxLargeRows) : 0,
       };
       log(`files: ${JSON.stringify(bytes)} bytes`);
 
@@ -78,7 +89,7 @@ export const imports: Suite = {
         log(`bare COPY ${bareNo}: ${seconds.toFixed(2)} s`);
         return round(seconds, 2);
       };
-      const bare = [await bareCopy()];
+      const bare = step('csv') ? [await bareCopy()] : [];
 
       const tenant = async (label: string) => {
         const boot = await bootstrapTenant(sequelize, { name: `Bench ${label}`, slug: `bench-imports-${label}`, adminEmail: `admin@${label}.bench.local` });
@@ -95,76 +106,98 @@ export const imports: Suite = {
       const runs: Run[] = [];
       const memory: Record<string, { peakRssMb: number; rssMb: number }> = {};
 
-      // 2. 100,000 rows, fresh worker.
-      let worker = await freshWorker();
-      memory.smallIdle = worker.memory();
-      const small = await tenant('small');
-      runs.push(await importFile(api, small.key, files.small, 'insert100k', config.smallRows, bytes.small, 'text/csv', config.runBudgetSeconds, groups(worker)));
-      memory.small = worker.memory();
-      await worker.stop();
-
-      // 3. 1,000,000 rows, another fresh worker: insert, then the same file as merge.
-      worker = await freshWorker();
-      memory.bigIdle = worker.memory();
-      const big = await tenant('big');
-      runs.push(await importFile(api, big.key, files.big, 'insert1m', config.rows, bytes.big, 'text/csv', config.runBudgetSeconds, groups(worker)));
-      memory.bigInsert = worker.memory();
-      runs.push(await importFile(api, big.key, files.big, 'merge1m', config.rows, bytes.big, 'text/csv', config.runBudgetSeconds, groups(worker)));
-      memory.big = worker.memory();
-      await worker.stop();
-
-      bare.push(await bareCopy());
-
-      // 4. XLSX, fresh worker.
-      worker = await freshWorker();
-      const xlsxTenant = await tenant('xlsx');
-      runs.push(await importFile(api, xlsxTenant.key, files.xlsx, 'xlsx100k', config.xlsxRows, bytes.xlsx, 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', config.runBudgetSeconds, groups(worker)));
-      memory.xlsx = worker.memory();
-      await worker.stop();
-
-      // What the runs left behind must be exactly what they reported.
+      const xlsxType = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
       const subscribersOf = async (tenantId: string) => Number((await sequelize.query<{ n: string }>('SELECT count(*) AS n FROM subscribers WHERE tenant_id = :tenantId', { replacements: { tenantId }, type: QueryTypes.SELECT }))[0].n);
       const byLabel = (l: string) => runs.find((r) => r.label === l)!;
-      const checks = {
-        insert100k: byLabel('insert100k').counts.created === config.smallRows && (await subscribersOf(small.id)) === config.smallRows,
-        insert1m: byLabel('insert1m').counts.created === config.rows,
-        merge1m: byLabel('merge1m').counts.unchanged === config.rows && byLabel('merge1m').counts.created === 0 && byLabel('merge1m').counts.updated === 0,
-        tenant1m: (await subscribersOf(big.id)) === config.rows,
-        xlsx100k: byLabel('xlsx100k').counts.created === config.xlsxRows && (await subscribersOf(xlsxTenant.id)) === config.xlsxRows,
-      };
+      const checks: Record<string, boolean> = {};
+      const targets: Target[] = [];
+      const summary: string[] = [];
 
-      const bareSeconds = round(bare.reduce((a, b) => a + b, 0) / bare.length, 2);
-      const insert = byLabel('insert1m');
-      const ratio = round(bareSeconds / insert.seconds, 3);
-      const peakBig = Math.max(memory.big.peakRssMb, memory.bigInsert.peakRssMb);
-      const peakSmall = memory.small.peakRssMb;
-      const rssGrowth = round(Math.abs(peakBig - peakSmall) / peakSmall, 3);
-      const peakAll = Math.max(peakBig, peakSmall, memory.xlsx.peakRssMb);
+      if (step('csv')) {
+        // 2. 100,000 rows, fresh worker.
+        let worker = await freshWorker();
+        memory.smallIdle = worker.memory();
+        const small = await tenant('small');
+        runs.push(await importFile(api, small.key, files.small, 'insert100k', config.smallRows, bytes.small, 'text/csv', config.runBudgetSeconds, groups(worker)));
+        memory.small = worker.memory();
+        await worker.stop();
 
-      const targets = [
-        judge('every run left exactly the rows and counts it reported', Object.values(checks).every(Boolean) ? 1 : 0, '==', 1, 'bool'),
-        judge(`${config.rows} rows inserted (POST → finished)`, insert.seconds, '<=', 30, 's'),
-        judge(`${config.rows} rows again as merge (POST → finished)`, byLabel('merge1m').seconds, '<=', 30, 's'),
-        judge('insert throughput / bare COPY throughput', ratio, '>=', 0.5, 'ratio'),
-        judge('worker peak RSS (every run)', peakAll, '<', 300, 'MB'),
-        judge(`worker peak RSS growth ${config.smallRows} → ${config.rows} rows`, rssGrowth, '<=', 0.2, 'ratio'),
-        judge(`${config.xlsxRows}-row XLSX (POST → finished)`, byLabel('xlsx100k').seconds, '<=', 20, 's'),
-      ];
-      const summary = [
-        `bare COPY of ${config.rows} rows (${(bytes.big / 1e6).toFixed(1)} MB): ${bare.join(' s, ')} s (mean ${bareSeconds} s)`,
+        // 3. 1,000,000 rows, another fresh worker: insert, then the same file as merge.
+        worker = await freshWorker();
+        memory.bigIdle = worker.memory();
+        const big = await tenant('big');
+        runs.push(await importFile(api, big.key, files.big, 'insert1m', config.rows, bytes.big, 'text/csv', config.runBudgetSeconds, groups(worker)));
+        memory.bigInsert = worker.memory();
+        runs.push(await importFile(api, big.key, files.big, 'merge1m', config.rows, bytes.big, 'text/csv', config.runBudgetSeconds, groups(worker)));
+        memory.big = worker.memory();
+        await worker.stop();
+
+        bare.push(await bareCopy());
+
+        // What the runs left behind must be exactly what they reported.
+        checks.insert100k = byLabel('insert100k').counts.created === config.smallRows && (await subscribersOf(small.id)) === config.smallRows;
+        checks.insert1m = byLabel('insert1m').counts.created === config.rows;
+        checks.merge1m = byLabel('merge1m').counts.unchanged === config.rows && byLabel('merge1m').counts.created === 0 && byLabel('merge1m').counts.updated === 0;
+        checks.tenant1m = (await subscribersOf(big.id)) === config.rows;
+      }
+
+      if (step('xlsx')) {
+        // 4. XLSX, fresh worker.
+        const worker = await freshWorker();
+        const xlsxTenant = await tenant('xlsx');
+        runs.push(await importFile(api, xlsxTenant.key, files.xlsx, 'xlsx100k', config.xlsxRows, bytes.xlsx, xlsxType, config.runBudgetSeconds, groups(worker)));
+        memory.xlsx = worker.memory();
+        await worker.stop();
+        checks.xlsx100k = byLabel('xlsx100k').counts.created === config.xlsxRows && (await subscribersOf(xlsxTenant.id)) === config.xlsxRows;
+      }
+
+      if (step('xlsx-large')) {
+        // 5. The 1M-row XLSX, fresh worker.
+        const worker = await freshWorker();
+        memory.xlsxLargeIdle = worker.memory();
+        const xlsxTenant = await tenant('xlsx-large');
+        runs.push(await importFile(api, xlsxTenant.key, files.xlsxLarge, 'xlsx1m', config.xlsxLargeRows, bytes.xlsxLarge, xlsxType, config.runBudgetSeconds, groups(worker)));
+        memory.xlsxLarge = worker.memory();
+        await worker.stop();
+        checks.xlsx1m = byLabel('xlsx1m').counts.created === config.xlsxLargeRows && (await subscribersOf(xlsxTenant.id)) === config.xlsxLargeRows;
+      }
+
+      targets.push(judge('every run left exactly the rows and counts it reported', Object.values(checks).every(Boolean) ? 1 : 0, '==', 1, 'bool'));
+      let bareSeconds: number | undefined;
+      let ratio: number | undefined;
+      let rssGrowth: number | undefined;
+      if (step('csv')) {
+        bareSeconds = round(bare.reduce((a, b) => a + b, 0) / bare.length, 2);
+        const insert = byLabel('insert1m');
+        ratio = round(bareSeconds / insert.seconds, 3);
+        const peakBig = Math.max(memory.big.peakRssMb, memory.bigInsert.peakRssMb);
+        const peakSmall = memory.small.peakRssMb;
+        rssGrowth = round(Math.abs(peakBig - peakSmall) / peakSmall, 3);
+        targets.push(
+          judge(`${config.rows} rows inserted (POST → finished)`, insert.seconds, '<=', 30, 's'),
+          judge(`${config.rows} rows again as merge (POST → finished)`, byLabel('merge1m').seconds, '<=', 30, 's'),
+          judge('insert throughput / bare COPY throughput', ratio, '>=', 0.5, 'ratio'),
+          judge(`worker peak RSS growth ${config.smallRows} → ${config.rows} rows`, rssGrowth, '<=', 0.2, 'ratio'),
+        );
+        summary.push(`bare COPY of ${config.rows} rows (${(bytes.big / 1e6).toFixed(1)} MB): ${bare.join(' s, ')} s (mean ${bareSeconds} s)`);
+      }
+      targets.push(judge('worker peak RSS (every run)', Math.max(...Object.entries(memory).filter(([k]) => !k.endsWith('Idle')).map(([, m]) => m.peakRssMb)), '<', 300, 'MB'));
+      if (step('xlsx')) targets.push(judge(`${config.xlsxRows}-row XLSX (POST → finished)`, byLabel('xlsx100k').seconds, '<=', 20, 's'));
+      if (step('xlsx-large')) targets.push(judge(`${config.xlsxLargeRows}-row XLSX: worker peak RSS`, memory.xlsxLarge.peakRssMb, '<', 300, 'MB'));
+      summary.push(
         table(['run', 'rows', 'upload s', 'POST→finished s', 'rows/s', 'phases (s from POST)', 'counts', 'CPU % of a core (worker/pg/temporal/api)'], runs.map((r) => [
           r.label, String(r.rows), String(r.uploadSeconds), String(r.seconds), String(r.rowsPerSecond),
           Object.entries(r.phases).map(([p, s]) => `${p} ${s}`).join(', '),
           `created ${r.counts.created}, updated ${r.counts.updated}, unchanged ${r.counts.unchanged}, rejected ${r.counts.rejected}`,
           ['worker', 'postgres', 'temporal', 'api'].map((g) => r.cpu.cores[g] ?? 0).join('/'),
         ])),
-        `worker peak RSS: 100k ${peakSmall} MB, 1M ${peakBig} MB (growth ${(rssGrowth * 100).toFixed(1)} %), XLSX ${memory.xlsx.peakRssMb} MB`,
+        `worker peak RSS: ${Object.entries(memory).map(([k, m]) => `${k} ${m.peakRssMb} MB`).join(', ')}`,
         `checks: ${JSON.stringify(checks)}`,
-      ].join('\n');
+      );
       return {
         suite: 'imports', startedAt, finishedAt: new Date().toISOString(), config,
-        measurements: { bytes, bare: { runs: bare, meanSeconds: bareSeconds, rowsPerSecond: Math.round(config.rows / bareSeconds) }, runs, memory, ratio, rssGrowth, checks },
-        targets, summary,
+        measurements: { bytes, bare: bareSeconds === undefined ? null : { runs: bare, meanSeconds: bareSeconds, rowsPerSecond: Math.round(config.rows / bareSeconds) }, runs, memory, ratio, rssGrowth, checks },
+        targets, summary: summary.join('\n'),
       };
     } finally {
       await stopAll(stops);

@@ -89,7 +89,9 @@ export class CopyWriter {
     return this.stream.rowCount;
   }
 
+  /** Gives up the COPY (the server rolls it back); the stream's own error, which says so, is expected and dropped. */
   abort(err: Error): void {
+    this.stream.on('error', () => undefined);
     this.stream.destroy(err);
   }
 }

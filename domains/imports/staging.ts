@@ -7,7 +7,7 @@ import { ImportError } from './errors';
 import { assertValidMapping, bindMapping, BoundMapping } from './mapping/compile';
 import type { CellValue } from './mapping/transforms';
 import { arrayLiteral, COPY_NULL, CopyWriter, copyText, inTransaction, withClient } from './pg';
-import { ByteSource, DEFAULT_MAX_UNCOMPRESSED_BYTES, readRecords, ReadPosition, sniffSource } from './source';
+import { ByteSource, DEFAULT_MAX_UNCOMPRESSED_BYTES, readRecords, ReadOptions, ReadPosition, sniffSource } from './source';
 import { importTarget } from './targets';
 import type { ImportTarget, MergeContext } from './targets/types';
 import type { ColumnMapping, DetectedSource, MergeStrategy, RowErrorCode, RowErrorPolicy, SourceOptions } from './types';
@@ -31,8 +31,8 @@ export interface StageOptions {
   /** Rows per committed chunk (and heartbeat). */
   chunkRows?: number;
   maxUncompressedBytes?: number;
-  /** XLSX: the largest shared-strings part to accept (default: what this process's heap can hold). */
-  maxSharedStringsBytes?: number;
+  /** XLSX: the shared strings' block cache and temp dir (tests; see source/shared-strings.ts). */
+  xlsx?: Pick<ReadOptions, 'sharedStringsCache' | 'tempDir'>;
   /** Whose permissions bound what the import may write (users). */
   caller?: MergeContext['caller'];
   /**
@@ -40,6 +40,12 @@ export interface StageOptions {
    * the workflow's chunk loop gets a pause/cancel point, and a long file does not make one endless activity.
    */
   until?: number;
+  /**
+   * The same for an XLSX, later: a workbook cannot be seeked, so each resume re-reads it from its start (the shared
+   * strings, then the rows before the cursor) — with `until`'s 20 s a 1M-row workbook would spend most chunks
+   * re-reading. A cancel still stops reading at once, through `signal`.
+   */
+  xlsxUntil?: number;
 }
 
 /** Reading stopped at `until` with rows left: go on from `cursor`. */
@@ -145,8 +151,9 @@ export async function stageImportChunk(sequelize: Sequelize, ids: { tenantId: st
     const target = importTarget(run.target);
     assertValidMapping(target, { columns: run.columns, keyField: run.key_field, mergeStrategy: run.merge_strategy, source: run.source });
     const table = stagingTable(run.id);
-    const limits = { maxUncompressedBytes: opts.maxUncompressedBytes ?? DEFAULT_MAX_UNCOMPRESSED_BYTES, maxSharedStringsBytes: opts.maxSharedStringsBytes };
+    const limits = { maxUncompressedBytes: opts.maxUncompressedBytes ?? DEFAULT_MAX_UNCOMPRESSED_BYTES, ...opts.xlsx };
     const sniffed = await sniffSource(opts.source, run.source);
+    const until = sniffed.format === 'xlsx' && opts.xlsxUntil !== undefined ? opts.xlsxUntil : opts.until;
     const headerRow = run.source.headerRow ?? 1;
     let cursor: StageCursor = opts.cursor ?? { row: 0, byte: null, read: 0, valid: 0, rejected: 0 };
     if (opts.cursor) {
@@ -191,7 +198,7 @@ export async function stageImportChunk(sequelize: Sequelize, ids: { tenantId: st
         await db.query('UPDATE imports SET rows_read = $3, rows_valid = $4, rows_rejected = $5, updated_at = now() WHERE tenant_id = $1 AND id = $2',
           [run.tenant_id, run.id, counts.read, counts.valid, counts.rejected]);
         opts.progress?.(cursor);
-        if (opts.until !== undefined && Date.now() >= opts.until) throw STOP;
+        if (until !== undefined && Date.now() >= until) throw STOP;
       };
       try {
         const { end } = await readRecords(opts.source, sniffed, { headerRow, sheet: run.source.sheet, from: cursor.row ? cursor : undefined, ...limits }, {
@@ -252,7 +259,7 @@ export async function stageImportChunk(sequelize: Sequelize, ids: { tenantId: st
     await db.query("UPDATE imports SET phase = 'staging', updated_at = now() WHERE tenant_id = $1 AND id = $2", [run.tenant_id, run.id]);
     const ctx = mergeContext(run, bound, opts.caller);
     await checkStaged(db, target, ctx, run);
-    await fillRejectedRaw(db, opts.source, sniffed, run, detected, limits.maxUncompressedBytes);
+    await fillRejectedRaw(db, opts.source, sniffed, run, detected, limits);
     const { rows: [c] } = await db.query(`UPDATE imports SET rows_valid = (SELECT count(*) FROM ${table}),
         rows_rejected = (SELECT count(*) FROM import_rejections WHERE tenant_id = $1 AND import_id = $2), updated_at = now()
       WHERE tenant_id = $1 AND id = $2 RETURNING rows_read AS read, rows_valid AS valid, rows_rejected AS rejected`, [run.tenant_id, run.id]);
@@ -290,7 +297,7 @@ async function checkStaged(db: ClientBase, target: ImportTarget, ctx: MergeConte
  * Rejections found in SQL (duplicates, references) know their row but not its cells: one more pass over the file
  * fills them in, only when there are such rows, merging the file's rows with the rejections in row order.
  */
-async function fillRejectedRaw(db: ClientBase, source: ByteSource, sniffed: Awaited<ReturnType<typeof sniffSource>>, run: RunRow, detected: DetectedSource, maxUncompressedBytes: number): Promise<void> {
+async function fillRejectedRaw(db: ClientBase, source: ByteSource, sniffed: Awaited<ReturnType<typeof sniffSource>>, run: RunRow, detected: DetectedSource, limits: Pick<ReadOptions, 'maxUncompressedBytes' | 'sharedStringsCache' | 'tempDir'>): Promise<void> {
   // Rows the parser could not read (INVALID_FORMAT without cells) have none to fill in.
   const { rows: [{ n }] } = await db.query("SELECT count(*)::int AS n FROM import_rejections WHERE tenant_id = $1 AND import_id = $2 AND raw IS NULL AND code <> 'INVALID_FORMAT'", [run.tenant_id, run.id]);
   if (!n) return;
@@ -312,7 +319,7 @@ async function fillRejectedRaw(db: ClientBase, source: ByteSource, sniffed: Awai
     found = [];
   };
   let i = 0;
-  await readRecords(source, sniffed, { headerRow: detected.headerRow, sheet: run.source.sheet, maxUncompressedBytes }, {
+  await readRecords(source, sniffed, { headerRow: detected.headerRow, sheet: run.source.sheet, ...limits }, {
     header: () => undefined,
     row(row, cells) {
       while (i < wanted.length && wanted[i] < row) i++;

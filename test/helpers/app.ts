@@ -80,7 +80,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
           allowPrivateNetworks: true,
           email: createEmailSender({ smtpUrl: wopts.smtpUrl, from: 'docket@example.test' }),
           renderer, batchConcurrency: config.documents.poolSize,
-          importChunkMs: config.imports.chunkMs, importStageRows: config.imports.stageRows, importMergeRows: config.imports.mergeRows,
+          importChunkMs: config.imports.chunkMs, importXlsxChunkMs: config.imports.xlsxChunkMs, importStageRows: config.imports.stageRows, importMergeRows: config.imports.mergeRows,
           importMergeConcurrency: config.imports.mergeConcurrency, importMaxUncompressedBytes: config.imports.maxUncompressedBytes,
           campaignBatchSize: config.campaigns.batchSize, campaignConcurrency: config.campaigns.concurrency, campaignChunkMs: config.campaigns.chunkMs,
         }),

@@ -3,7 +3,10 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import ExcelJS from 'exceljs';
+import unzipper, { type Entry } from 'unzipper';
+import yazl from 'yazl';
 import type { Sequelize } from 'sequelize';
 import { ImportRun, Subscriber, SubscriberList, Tenant } from '../../db';
 import { finishImport, mergeImport, stageImport } from '../../domains/imports/pipeline';
@@ -67,6 +70,35 @@ export async function xlsx(sheets: Record<string, unknown[][]>): Promise<Buffer>
     for (const r of rows) ws.addRow(r);
   }
   return Buffer.from(await wb.xlsx.writeBuffer());
+}
+
+/**
+ * The same workbook with its entries in another zip order: `first` (in that order), then the rest as they were.
+ * Excel and exceljs write the sheets before the shared strings; a reader must take either order.
+ */
+export async function rezip(workbook: Buffer, first: string[]): Promise<Buffer> {
+  const entries = await zipEntries(workbook);
+  const zip = new yazl.ZipFile();
+  for (const name of [...first, ...[...entries.keys()].filter((n) => !first.includes(n))]) zip.addBuffer(entries.get(name)!, name);
+  zip.end();
+  const out: Buffer[] = [];
+  for await (const c of zip.outputStream) out.push(c as Buffer);
+  return Buffer.concat(out);
+}
+
+/** A zip's files in the order they are stored. */
+export async function zipEntries(zip: Buffer): Promise<Map<string, Buffer>> {
+  const entries = new Map<string, Buffer>();
+  for await (const entry of Readable.from([zip]).pipe(unzipper.Parse({ forceStream: true })) as AsyncIterable<Entry>) {
+    if (entry.type !== 'File') {
+      entry.autodrain();
+      continue;
+    }
+    const parts: Buffer[] = [];
+    for await (const c of entry) parts.push(c as Buffer);
+    entries.set(entry.path, Buffer.concat(parts));
+  }
+  return entries;
 }
 
 /** The ImportError `p` rejects with (any other outcome fails the test). */

@@ -177,6 +177,32 @@ describe('runs', () => {
     expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'imports.import.failed', entityId: run.id } })).toBe(1);
   });
 
+  it('reads an XLSX in one long staging chunk (no re-read from the start every IMPORT_CHUNK_MS), which a cancel stops while it reads', async () => {
+    const { key, tenant } = await buildCaller(IMPORTER);
+    // Repetitive rows, so the workbook stays under this app's 2 MB limit and reads for a few seconds.
+    const rows = 100_000;
+    const file = await xlsx({ Contacts: [['E-mail', 'Name', 'Plan'], ...Array.from({ length: rows }, (_, i) => [`x${i % 1000}@x.com`, 'X', 'Pro'])] });
+    const fileId = await upload(key, file, 'contacts.xlsx');
+    const started = await app.call('post', '/v1/imports', key).send({ fileId, target: 'subscribers', columns: COLUMNS }).expect(202);
+    await waitFor(async () => (await ImportRun.findOne({ where: { tenantId: tenant.id, id: started.body.id } }))!.rowsRead > 0, { what: 'reading started', intervalMs: 20 });
+    const cancelled = await app.call('post', `/v1/imports/${started.body.id}/cancel`, key).expect(200);
+    expect(cancelled.body.phase).toBe('cancelled');
+    await new Promise((r) => setTimeout(r, 1500));
+    // Nothing the chunk wrote lands after the answer.
+    expect((await app.call('get', `/v1/imports/${started.body.id}`, key).expect(200)).body.counts).toEqual(cancelled.body.counts);
+    expect(await Subscriber.count({ where: { tenantId: tenant.id } })).toBe(0);
+    const events = (await app.client.workflow.getHandle(`imports:${tenant.id}:${started.body.id}`).fetchHistory()).events!;
+    const staging = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'stageImportChunk');
+    // One staging activity (300 ms chunks would have re-read the workbook from its start dozens of times), whose
+    // cancel the workflow requested while it read; the activity hears of it with its next heartbeat (the SDK sends
+    // one at most every 8 s), so on a fast machine it may have read every row first.
+    expect(staging).toHaveLength(1);
+    const scheduledId = staging[0].eventId!.toString();
+    expect(events.some((e) => e.activityTaskCancelRequestedEventAttributes?.scheduledEventId?.toString() === scheduledId)).toBe(true);
+    if (events.some((e) => e.activityTaskCanceledEventAttributes?.scheduledEventId?.toString() === scheduledId)) expect(cancelled.body.counts.read).toBeLessThan(rows);
+    else expect(cancelled.body.counts.read).toBe(rows);
+  });
+
   it('cancels a running import between chunks: counts final, then 409', async () => {
     const { key, tenant } = await buildCaller(IMPORTER);
     const lines = ['E-mail,Name,Plan'];

@@ -1,8 +1,15 @@
 // Telling what a file is from its bytes: format, encoding, delimiter; invalid UTF-8 pinned to its bytes; CSV formula neutralising.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import ExcelJS from 'exceljs';
 import { ImportError } from '../../domains/imports/errors';
 import { neutralizeFormula } from '../../domains/imports/rejections';
+import { SharedStringStore } from '../../domains/imports/source/shared-strings';
 import { detectDelimiter, sniff } from '../../domains/imports/source/sniff';
 import { invalidUtf8Offsets, Utf8Guard } from '../../domains/imports/source/utf8';
+import { readXlsx } from '../../domains/imports/source/xlsx';
 
 const code = (f: () => unknown) => {
   try {
@@ -82,5 +89,88 @@ describe('neutralizeFormula', () => {
   it('prefixes cells a spreadsheet would evaluate', () => {
     for (const c of ['=1+1', '+1', '-2', '@SUM(A1)', '\t=x', '\r=x']) expect(neutralizeFormula(c)).toBe(`'${c}`);
     for (const c of ['Ada', '1', 'a=b', '']) expect(neutralizeFormula(c)).toBe(c);
+  });
+});
+
+describe('SharedStringStore', () => {
+  it('gives back every string by index, through a cache far smaller than the text, in any order', () => {
+    const texts = Array.from({ length: 2000 }, (_, i) => (i % 97 === 0 ? '' : `${i} Zoë ${'é'.repeat(i % 50)}${i % 333 === 1 ? 'x'.repeat(700) : ''} 李`));
+    const store = SharedStringStore.open({ blockBytes: 128, blocks: 3 });
+    try {
+      for (const t of texts) store.add(t);
+      store.seal();
+      expect(store.size).toBe(2000);
+      const order = texts.map((_, i) => (i * 7919) % texts.length);
+      expect(order.map((i) => store.get(i))).toEqual(order.map((i) => texts[i]));
+      expect(texts.map((_, i) => store.get(i))).toEqual(texts);
+      // A damaged cell naming a string the part does not have reads as empty.
+      expect([store.get(2000), store.get(-1), store.get(Number.NaN)]).toEqual(['', '', '']);
+      expect(store.misses).toBeGreaterThan(100);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('refuses with FILE_TOO_LARGE and what to do when the temporary disk is full', () => {
+    const store = SharedStringStore.open({});
+    const full = jest.spyOn(fs, 'writeSync').mockImplementation(() => { throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }); });
+    try {
+      const err = (() => {
+        try {
+          store.add('x');
+          store.seal();
+        } catch (e) {
+          return e;
+        }
+        return undefined;
+      })();
+      expect(err).toBeInstanceOf(ImportError);
+      expect(err).toMatchObject({ code: 'FILE_TOO_LARGE' });
+      expect((err as Error).message).toMatch(/TMPDIR.*save the sheet as CSV/);
+    } finally {
+      full.mockRestore();
+      store.close();
+    }
+  });
+});
+
+describe('readXlsx temporary files', () => {
+  const workbook = async (rows: number) => {
+    const wb = new ExcelJS.Workbook();
+    const ws = wb.addWorksheet('Contacts');
+    ws.addRow(['email', 'name']);
+    for (let i = 0; i < rows; i++) ws.addRow([`p${i}@x.com`, `Person ${i}`]);
+    return Buffer.from(await wb.xlsx.writeBuffer());
+  };
+  /** This process's open files under `dir` (as the kernel names them: an unlinked one ends in "(deleted)"). */
+  const openUnder = (dir: string) => fs.readdirSync('/proc/self/fd').map((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return '';
+    }
+  }).filter((l) => l.startsWith(dir));
+
+  it('are unlinked while the workbook is read and closed after it, whether it ends well or in an error', async () => {
+    const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'docket-xlsx-test-'));
+    const bytes = await workbook(1200);
+    const source = { open: () => Readable.from([bytes]) };
+    const seen: { files: string[]; open: string[] }[] = [];
+    let rows = 0;
+    const sink = (failAt?: number) => ({
+      header() { seen.push({ files: fs.readdirSync(tempDir), open: openUnder(tempDir) }); },
+      row(n: number) { rows++; if (n === failAt) throw new Error('the sink gave up'); },
+      unreadable() { /* none */ },
+      pause() { /* none */ },
+    });
+    const opts = { headerRow: 1, maxUncompressedBytes: 1e8, tempDir };
+    expect(await readXlsx(source, opts, sink())).toMatchObject({ end: { row: 1201 }, sheet: 'Contacts' });
+    expect(rows).toBe(1200);
+    await expect(readXlsx(source, opts, sink(600))).rejects.toThrow('the sink gave up');
+    // While reading: nothing on disk by name, the two files open but already deleted; after either end: none open.
+    expect(seen).toEqual([0, 1].map(() => ({ files: [], open: [expect.stringMatching(/strings \(deleted\)$/), expect.stringMatching(/offsets \(deleted\)$/)] })));
+    expect(openUnder(tempDir)).toEqual([]);
+    expect(fs.readdirSync(tempDir)).toEqual([]);
+    fs.rmdirSync(tempDir);
   });
 });

@@ -4,6 +4,7 @@ import { ImportError } from '../errors';
 import type { DetectedSource, SourceOptions } from '../types';
 import { readCsv, readCsvHeader } from './csv';
 import { sniff, SNIFF_BYTES, Sniffed } from './sniff';
+import type { SharedStringsCache } from './shared-strings';
 import { readXlsx } from './xlsx';
 
 /** The file's bytes; `open(start)` streams from that byte offset on (a store without ranges reads and drops the prefix itself). */
@@ -36,8 +37,10 @@ export interface ReadOptions {
   from?: ReadPosition;
   /** XLSX: the most uncompressed bytes accepted (zip bombs). */
   maxUncompressedBytes: number;
-  /** XLSX: the largest shared-strings part this process can hold (default: from its free heap, see xlsx.ts). */
-  maxSharedStringsBytes?: number;
+  /** XLSX: the shared strings' block cache (tests make it tiny to exercise the reads from disk; see shared-strings.ts). */
+  sharedStringsCache?: SharedStringsCache;
+  /** XLSX: where the shared strings' temporary files are made (default: the OS temp dir). */
+  tempDir?: string;
 }
 
 export interface ReadResult {

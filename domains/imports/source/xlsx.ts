@@ -1,49 +1,85 @@
-// XLSX through exceljs' streaming reader, after a pass that refuses zip bombs and zips that are not workbooks.
-import v8 from 'node:v8';
+// XLSX through exceljs' part parsers in two passes: shared strings to disk (and zip bombs refused), then the sheet's rows.
+import { Readable, Transform } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { StringDecoder } from 'node:string_decoder';
 import unzipper, { type Entry } from 'unzipper';
 import { ImportError } from '../errors';
 import type { ByteSource, ReadOptions, ReadPosition, ReadResult, RecordSink } from './index';
+import { SharedStringStore } from './shared-strings';
 
 /**
- * Inflates every entry (discarding the bytes) and counts them: over `limit` → FILE_TOO_LARGE, whatever the
- * headers claim. It reads the local entries in order, with the same unzipper that exceljs reads them with, so both
- * see the same entries. A zip without a workbook part is not XLSX.
+ * An entry's bytes as text, decoded across chunk boundaries. exceljs decodes each chunk it gets on its own, so a
+ * character whose bytes an inflate chunk splits would come out as two U+FFFD; strings it passes through as they are.
  */
-export async function checkWorkbookZip(source: ByteSource, limit: number): Promise<{ sharedStringsBytes: number }> {
+function utf8Text(count?: (bytes: number) => void): Transform {
+  const decoder = new StringDecoder('utf8');
+  return new Transform({
+    readableObjectMode: true,
+    transform(chunk: Buffer, _enc, done) {
+      try {
+        count?.(chunk.length);
+      } catch (err) {
+        return done(err as Error);
+      }
+      const text = decoder.write(chunk);
+      done(null, text || undefined);
+    },
+    flush(done) {
+      const rest = decoder.end();
+      done(null, rest || undefined);
+    },
+  });
+}
+
+/** The parts of exceljs' WorkbookReader that the two passes below drive, each with one part of the zip. */
+interface PartReaders {
+  model?: { sheets?: { name: string; rId?: string }[] };
+  workbookRels?: { Id: string; Target: string }[];
+  _parseRels(entry: Readable): Promise<void>;
+  _parseWorkbook(entry: Readable): Promise<void>;
+  _parseStyles(entry: Readable): Promise<void>;
+  _parseSharedStrings(entry: Readable): AsyncIterable<{ index: number; text: unknown }>;
+  _parseWorksheet(entry: Readable, sheetNo: string): Iterator<{ value: AsyncIterable<{ number: number; values: unknown }> & { name: string } }>;
+}
+
+/**
+ * The first pass: inflates every entry and counts the bytes (over `limit` → FILE_TOO_LARGE, whatever the headers
+ * claim), and hands the workbook's small parts to `parts` and its shared strings, one by one, to `strings`. It reads
+ * the local entries in order with the same unzipper that exceljs reads them with. A zip without a workbook part is
+ * not XLSX.
+ */
+export async function checkWorkbookZip(source: ByteSource, limit: number, parts?: PartReaders, strings?: SharedStringStore): Promise<void> {
   const names = new Set<string>();
   let total = 0;
-  let sharedStringsBytes = 0;
   const input = source.open(0);
   const zip = unzipper.Parse({ forceStream: true });
   const tooLarge = () => new ImportError('FILE_TOO_LARGE', `The workbook unpacks to more than ${limit} bytes`, { limit });
+  const counted = (entry: Entry) => entry.pipe(utf8Text((n) => {
+    total += n;
+    if (total > limit) throw tooLarge();
+  }));
+  const unreadable = (err: Error) => (err instanceof ImportError ? err : new ImportError('UNSUPPORTED_FORMAT', `The file is not a readable XLSX workbook: ${err.message}`));
+  input.on('error', (err) => zip.destroy(err));
   try {
-    await new Promise<void>((resolve, reject) => {
-      input.on('error', reject);
-      zip.on('error', (err: Error) => reject(err instanceof ImportError ? err : new ImportError('UNSUPPORTED_FORMAT', `The file is not a readable XLSX workbook: ${err.message}`)));
-      zip.on('close', resolve);
-      zip.on('finish', resolve);
-      zip.on('data', (entry: Entry) => {
-        names.add(entry.path);
-        const shared = entry.path === 'xl/sharedStrings.xml';
-        entry.on('data', (chunk: Buffer) => {
-          total += chunk.length;
-          if (shared) sharedStringsBytes += chunk.length;
-          if (total > limit) {
-            entry.destroy?.();
-            input.destroy();
-            reject(tooLarge());
-          }
-        });
-        entry.on('error', reject);
-      });
-      input.pipe(zip);
-    });
+    for await (const entry of input.pipe(zip) as AsyncIterable<Entry>) {
+      names.add(entry.path);
+      const bytes = counted(entry);
+      if (parts && entry.path === 'xl/workbook.xml') await parts._parseWorkbook(bytes);
+      else if (parts && entry.path === 'xl/_rels/workbook.xml.rels') await parts._parseRels(bytes);
+      else if (parts && entry.path === 'xl/styles.xml') await parts._parseStyles(bytes);
+      else if (parts && strings && entry.path === 'xl/sharedStrings.xml') {
+        for await (const { text } of parts._parseSharedStrings(bytes)) strings.add(cellText(text));
+      }
+      // The rest drained through the count: the zip bomb check needs every byte.
+      bytes.resume();
+      await finished(bytes);
+    }
+  } catch (err) {
+    throw unreadable(err as Error);
   } finally {
     input.destroy();
   }
-  if (total > limit) throw tooLarge();
   if (!names.has('xl/workbook.xml')) throw new ImportError('UNSUPPORTED_FORMAT', 'The file is a zip archive but not an XLSX workbook');
-  return { sharedStringsBytes };
 }
 
 /** A cell as the text a CSV export would hold. */
@@ -67,92 +103,101 @@ export function cellText(value: unknown): string {
   return String(value);
 }
 
-/** Row values of exceljs (1-based, sparse) as cells, trailing empty ones dropped. */
-function rowCells(values: unknown): string[] {
+/** Row values of exceljs (1-based, sparse) as cells, shared strings looked up, trailing empty ones dropped. */
+function rowCells(values: unknown, strings: SharedStringStore): string[] {
   const arr = Array.isArray(values) ? values : [];
   const cells: string[] = [];
-  for (let i = 1; i < arr.length; i++) cells.push(cellText(arr[i]));
+  for (let i = 1; i < arr.length; i++) {
+    const v = arr[i] as { sharedString?: unknown } | undefined;
+    cells.push(typeof v === 'object' && v !== null && typeof v.sharedString === 'number' ? strings.get(v.sharedString) : cellText(v));
+  }
   while (cells.length && cells[cells.length - 1] === '') cells.pop();
   return cells;
 }
 
-interface SheetInfo {
-  name?: string;
+/** The zip path of the sheet asked for (by 1-based position or by name), from the workbook part and its relationships. */
+function sheetPart(parts: PartReaders, wanted: string | number): { name: string; path: string; no: string } {
+  const sheets = parts.model?.sheets ?? [];
+  const at = typeof wanted === 'number' ? wanted - 1 : sheets.findIndex((s) => s.name.toLowerCase() === wanted.trim().toLowerCase());
+  const sheet = sheets[at];
+  if (!sheet) {
+    const names = sheets.map((s) => s.name);
+    throw new ImportError('SHEET_NOT_FOUND', `The workbook has no sheet ${typeof wanted === 'number' ? `number ${wanted}` : `"${wanted}"`} (it has: ${names.join(', ')})`, { sheets: names });
+  }
+  const target = parts.workbookRels?.find((r) => r.Id === sheet.rId)?.Target;
+  const path = target ? (target.startsWith('/') ? target.slice(1) : `xl/${target}`) : `xl/worksheets/sheet${at + 1}.xml`;
+  return { name: sheet.name, path, no: /(\d+)\.xml$/.exec(path)?.[1] ?? String(at + 1) };
 }
 
 /**
- * What the heap can spare for a workbook's shared strings: half its free room, at ~4 bytes of heap per byte of XML
- * (at the default 256 MB heap cap: ~34 MB of shared strings, about 430,000 rows of the benchmark's contacts).
+ * Two passes over the zip. An XLSX cannot stream its text: cells name it by index into the shared-strings part,
+ * which Excel and exceljs write after the sheets. The first pass (the zip bomb check, which inflates every entry
+ * anyway) writes the shared strings to a store on disk (shared-strings.ts: the heap holds none of them, whatever
+ * the workbook's size) and reads the workbook's small parts; the second streams the one sheet asked for straight
+ * from the zip, looking its strings up. exceljs' own `parse()` would instead copy every sheet that precedes the
+ * shared strings to a temp file of its own (and, when reading stops early, leave it behind until the process
+ * exits), so its part parsers are driven here, each with its part.
  */
-function sharedStringsBudget(): number {
-  const heap = v8.getHeapStatistics();
-  return Math.floor((heap.heap_size_limit - heap.used_heap_size) / 2 / 4);
-}
-
 export async function readXlsx(source: ByteSource, opts: ReadOptions, sink: RecordSink): Promise<ReadResult> {
-  const { sharedStringsBytes } = await checkWorkbookZip(source, opts.maxUncompressedBytes);
-  // Cells name their text by index into the shared-strings part, so the reader must hold all of it while it reads
-  // the sheet: measured, ~4 bytes of heap per byte of that XML once the reader's own garbage is counted (a 100k-row
-  // contacts workbook: 7.8 MB of shared strings, +65 MB worker RSS; 1M rows: 78 MB, +470 MB). A part this heap cannot hold would not fail: it would
-  // crawl in back-to-back garbage collections until the process ran out of memory and the retry began again.
-  // Refused at once instead, with what to do (a CSV of any size streams; or more heap for the workers).
-  const maxShared = opts.maxSharedStringsBytes ?? sharedStringsBudget();
-  if (sharedStringsBytes > maxShared) {
-    throw new ImportError('FILE_TOO_LARGE', `This workbook's shared strings (${Math.round(sharedStringsBytes / 1e6)} MB of text) need more memory than an import worker has `
-      + `(room for ${Math.round(maxShared / 1e6)} MB); save the sheet as CSV, which imports at any size, or give the workers more heap (WORKER_MAX_OLD_SPACE_MB)`,
-    { sharedStringsBytes, limit: maxShared });
-  }
   // Loaded by the first XLSX read: most worker processes never read one and need not hold exceljs in their heap.
   const { default: ExcelJS } = await import('exceljs');
-  const reader = new ExcelJS.stream.xlsx.WorkbookReader(source.open(0), {
-    sharedStrings: 'cache', styles: 'cache', hyperlinks: 'ignore', worksheets: 'emit', entries: 'ignore',
-  });
-  const wanted = opts.sheet ?? 1;
-  const seen: string[] = [];
-  let position: ReadPosition = { row: 0, byte: null };
-  let found: string | undefined;
-  let index = 0;
-  for await (const ws of reader) {
-    index++;
-    const name = (ws as unknown as SheetInfo).name ?? `Sheet${index}`;
-    seen.push(name);
-    const order = ((reader as unknown as { model?: { sheets?: { name: string }[] } }).model?.sheets ?? []).findIndex((s) => s.name === name) + 1 || index;
-    const match = typeof wanted === 'number' ? order === wanted : name.toLowerCase() === wanted.trim().toLowerCase();
-    if (!match || found !== undefined) continue;
-    found = name;
+  const parts = new ExcelJS.stream.xlsx.WorkbookReader(undefined as unknown as Readable, {
+    sharedStrings: 'emit', styles: 'cache', hyperlinks: 'ignore', worksheets: 'emit', entries: 'ignore',
+  }) as unknown as PartReaders;
+  const strings = SharedStringStore.open(opts.sharedStringsCache, opts.tempDir);
+  try {
+    await checkWorkbookZip(source, opts.maxUncompressedBytes, parts, strings);
+    strings.seal();
+    const sheet = sheetPart(parts, opts.sheet ?? 1);
+    let position: ReadPosition = { row: 0, byte: null };
     let width = 0;
-    let sinceBreak = 0;
-    for await (const row of ws) {
-      const n = row.number;
-      position = { row: n, byte: null };
-      if (n < opts.headerRow) continue;
-      const cells = rowCells(row.values);
-      if (n === opts.headerRow) {
-        width = cells.length;
-        sink.header(cells.map((c) => c.trim()), name);
-        continue;
+    const input = source.open(0);
+    const zip = unzipper.Parse({ forceStream: true });
+    input.on('error', (err) => zip.destroy(err));
+    try {
+      for await (const entry of input.pipe(zip) as AsyncIterable<Entry>) {
+        if (entry.path !== sheet.path) {
+          entry.autodrain();
+          continue;
+        }
+        const ws = parts._parseWorksheet(entry.pipe(utf8Text()), sheet.no).next().value!.value;
+        let sinceBreak = 0;
+        for await (const row of ws) {
+          const n = row.number;
+          position = { row: n, byte: null };
+          if (n < opts.headerRow) continue;
+          if (n === opts.headerRow) {
+            const cells = rowCells(row.values, strings);
+            width = cells.length;
+            sink.header(cells.map((c) => c.trim()), sheet.name);
+            continue;
+          }
+          if (width === 0) {
+            // The header row was blank or missing: there is nothing to map.
+            throw new ImportError('EMPTY_FILE', `The sheet "${sheet.name}" has no header row (row ${opts.headerRow})`);
+          }
+          if (opts.from && n <= opts.from.row) continue;
+          const cells = rowCells(row.values, strings);
+          if (cells.length) {
+            while (cells.length < width) cells.push('');
+            sink.row(n, cells, false);
+          }
+          if (++sinceBreak >= 500) {
+            sinceBreak = 0;
+            const wait = sink.pause(position);
+            if (wait) await wait;
+          }
+        }
+        break;
       }
-      if (width === 0) {
-        // The header row was blank or missing: there is nothing to map.
-        throw new ImportError('EMPTY_FILE', `The sheet "${name}" has no header row (row ${opts.headerRow})`);
-      }
-      if (opts.from && n <= opts.from.row) continue;
-      if (cells.length) {
-        while (cells.length < width) cells.push('');
-        sink.row(n, cells, false);
-      }
-      if (++sinceBreak >= 500) {
-        sinceBreak = 0;
-        const wait = sink.pause(position);
-        if (wait) await wait;
-      }
+    } finally {
+      input.destroy();
     }
-    if (width === 0) throw new ImportError('EMPTY_FILE', `The sheet "${name}" has no header row (row ${opts.headerRow})`);
+    if (width === 0) throw new ImportError('EMPTY_FILE', `The sheet "${sheet.name}" has no header row (row ${opts.headerRow})`);
+    const wait = sink.pause(position);
+    if (wait) await wait;
+    return { end: position, sheet: sheet.name };
+  } finally {
+    strings.close();
   }
-  if (found === undefined) {
-    throw new ImportError('SHEET_NOT_FOUND', `The workbook has no sheet ${typeof wanted === 'number' ? `number ${wanted}` : `"${wanted}"`} (it has: ${seen.join(', ')})`, { sheets: seen });
-  }
-  const wait = sink.pause(position);
-  if (wait) await wait;
-  return { end: position, sheet: found };
 }
