@@ -36,12 +36,13 @@ afterAll(async () => {
  * Sends one request to an API process that SIGKILLs itself right after the request's row is committed and
  * before its workflow is started; resolves once the process is gone (the request gets no answer).
  */
+/** `body` may be a function, called once the API is up: a time in it is then relative to the request, not to a slow start. */
 async function crashingRequest(path: string, key: string, body: unknown): Promise<void> {
   const port = await freePort();
   const api = startApiProcess({ PORT: String(port), DOCKET_TEST_CRASH_BEFORE_WORKFLOW_START: 'true' });
   await waitForHealth(`http://127.0.0.1:${port}`, api.exited);
   const answer = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method: 'POST', headers: { 'X-API-Key': key, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    method: 'POST', headers: { 'X-API-Key': key, 'Content-Type': 'application/json' }, body: JSON.stringify(typeof body === 'function' ? (body as () => unknown)() : body),
   }).then((r) => `answered ${r.status}`, () => 'no answer');
   expect(answer).toBe('no answer');
   expect(await api.exited).toBeNull();
@@ -80,8 +81,7 @@ it('starts exactly one workflow for each row whose start the API died before mak
   await crashingRequest('/v1/documents', admin, { templateCode: template.code, output: 'html', data: { n: 'single' } });
   await crashingRequest('/v1/document-batches', admin, { templateCode: template.code, output: 'html', items: [{ data: { n: 1 } }, { data: { n: 2 } }] });
   await crashingRequest(`/v1/purchase-orders/${po.id}/submit`, admin, {});
-  const dueAt = new Date(Date.now() + 8_000).toISOString();
-  await crashingRequest('/v1/reminders', admin, { subject: 'after the crash', channels: ['in_app'], recipients: { users: [user.id] }, dueAt });
+  await crashingRequest('/v1/reminders', admin, () => ({ subject: 'after the crash', channels: ['in_app'], recipients: { users: [user.id] }, dueAt: new Date(Date.now() + 8_000).toISOString() }));
   await crashingRequest('/v1/imports', admin, { fileId: csv.id, target: 'subscribers', columns: [{ source: 'email', field: 'email' }, { source: 'name', field: 'name' }] });
   const audience = (await app.call('post', '/v1/lists', admin).send({ name: 'crash list' }).expect(201)).body as { id: string };
   await app.call('post', '/v1/subscribers', admin).send({ email: 'cleo@example.com', name: 'Cleo', listIds: [audience.id] }).expect(201);
@@ -129,7 +129,7 @@ it('starts exactly one workflow for each row whose start the API died before mak
   await app.call('post', `/v1/approval-flows/${flow.id}/sign`, approverKey).send({ decision: 'approve' }).expect(200);
   await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${po.id}`, admin).expect(200)).body.state === 'approved', { what: 'order approved', timeoutMs: 60_000 });
   await waitFor(async () => (await app.call('get', `/v1/reminders/${reminder.id}`, admin).expect(200)).body.status === 'completed', { what: 'reminder delivered', timeoutMs: 60_000 });
-  expect(await Notification.count({ where: { tenantId: tenant.id, userId: user.id } })).toBe(1);
+  expect(await Notification.count({ where: { tenantId: tenant.id, userId: user.id, sourceType: 'reminder' } })).toBe(1);
   await waitFor(async () => (await app.call('get', `/v1/imports/${run.id}`, admin).expect(200)).body.phase === 'finished', { what: 'import finished', timeoutMs: 60_000 });
   expect((await Subscriber.findAll({ where: { tenantId: tenant.id, importId: run.id } })).map((s) => s.email).sort()).toEqual(['ada@example.com', 'bob@example.com']);
   // The campaign is sent (the worker has no SMTP server: its mail is logged) to its one subscriber.

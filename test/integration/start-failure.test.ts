@@ -1,6 +1,6 @@
 // When Temporal cannot start a row's workflow, the command answers 503 and leaves no row waiting for a
 // workflow that does not exist (startOrUndo in lib/temporal.ts), in every domain that starts one.
-import { AuditEvent, AuditExport, ApprovalFlow, Document, DocumentBatch, Reminder } from '../../db';
+import { AuditEvent, AuditExport, ApprovalFlow, Document, DocumentBatch, DomainEvent, Reminder } from '../../db';
 import { buildCaller } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 
@@ -80,5 +80,7 @@ it('an approval flow is taken back, so the object can be submitted again', async
   const flows = await ApprovalFlow.findAll({ where: { tenantId: tenant.id } });
   expect(flows.map((f) => f.id).sort()).toEqual([flow.id, submitted.approvalFlowId].sort());
   for (const f of flows) expect((await app.client.workflow.getHandle(f.workflowId).describe()).status.name).toBe('RUNNING');
-  expect((await submits()).map((e) => e.after)).toEqual([{ approvalFlowId: submitted.approvalFlowId }]);
+  expect((await submits()).map((e) => [e.before, e.after])).toEqual([[{ state: 'draft' }, { state: 'pending_approval', approvalFlowId: submitted.approvalFlowId }]]);
+  // Its domain event (purchase_order.state_changed) was taken back with the refused submit, and written with this one.
+  expect(await DomainEvent.count({ where: { tenantId: tenant.id, type: 'purchase_order.state_changed', subjectId: po.id } })).toBe(1);
 });
