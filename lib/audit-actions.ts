@@ -1,5 +1,8 @@
 // The catalogue of audit actions: every action written anywhere is named here (the type enforces it).
 export const AUDIT_ACTIONS = {
+  'webhooks.endpoint.created': 'A webhook endpoint was registered',
+  'webhooks.endpoint.updated': "A webhook endpoint's URL, description, event types or enabled state changed",
+  'webhooks.endpoint.deleted': 'A webhook endpoint was removed',
   'identity.user.created': 'A user was added to the tenant',
   'identity.user.updated': 'A user\'s name, status or roles changed',
   'identity.role.created': 'A role was created',

@@ -1,0 +1,205 @@
+// Webhook endpoints on the real stack: the secret shown once and kept sealed; events written to the outbox reach
+// matching enabled endpoints, signed per Standard Webhooks (verified with the `standardwebhooks` library), retried
+// with every attempt logged, delivered once; bad URLs (the SSRF classifier, asked, never connected to) and unknown
+// event types refused; permissions (webhooks.read / webhooks.manage) and tenant isolation.
+import { randomUUID } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
+import { WebhookEndpoint } from '../../db';
+import { recordEvents } from '../../lib/events';
+import { startTestApp, TestApp } from '../helpers/app';
+import { buildCaller } from '../helpers/factories';
+import { startWebhookReceiver, WebhookReceiver, type ReceivedWebhook } from '../helpers/webhook-receiver';
+import { waitFor } from '../helpers/wait';
+
+let app: TestApp;
+/** An API that keeps the production rule: no private destinations, https only. */
+let strict: TestApp;
+let hooks: WebhookReceiver;
+const FAST = { OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_RELAY_EVERY_MS: '200', WEBHOOK_RETRY_INITIAL_MS: '200', WEBHOOK_RETRY_MAX_MS: '400' };
+beforeAll(async () => {
+  hooks = await startWebhookReceiver();
+  app = await startTestApp(FAST);
+  strict = await startTestApp({ OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'false' });
+  await app.startWorker();
+});
+afterAll(async () => {
+  await strict.close();
+  await app.close();
+  await hooks.close();
+});
+
+/** Writes an event to the tenant's outbox, as a change's transaction does. */
+async function writeEvent(tenantId: string, type = 'document_batch.finished', data: object = { batchId: randomUUID(), done: 3, failed: 0 }): Promise<string> {
+  await app.sequelize.transaction((transaction) => recordEvents([{ tenantId, type, subjectType: 'document_batch', subjectId: randomUUID(), data }], transaction));
+  const [row] = await app.sequelize.query<{ id: string }>('SELECT id FROM events WHERE tenant_id = $1 ORDER BY id DESC LIMIT 1', { bind: [tenantId], type: 'SELECT' as never });
+  return row.id;
+}
+
+async function endpoint(key: string, body: Record<string, unknown>) {
+  const res = await app.call('post', '/v1/webhook-endpoints', key).send({ eventTypes: ['*'], ...body }).expect(201);
+  return res.body as { id: string; secret: string; url: string };
+}
+
+const at = (path: string) => (h: ReceivedWebhook) => h.path === path;
+const headersOf = (h: ReceivedWebhook) => ({ 'webhook-id': String(h.headers['webhook-id']), 'webhook-timestamp': String(h.headers['webhook-timestamp']), 'webhook-signature': String(h.headers['webhook-signature']) });
+
+describe('endpoints', () => {
+  it('shows the secret once (whsec_), keeps it sealed, and never in GET or the list', async () => {
+    const { tenant, key } = await buildCaller(['*']);
+    const created = await app.call('post', '/v1/webhook-endpoints', key).send({ url: 'https://hooks.example.com/a', description: 'ERP', eventTypes: ['approval.*', 'document.ready'] }).expect(201);
+    expect(created.body).toMatchObject({ url: 'https://hooks.example.com/a', description: 'ERP', eventTypes: ['approval.*', 'document.ready'], enabled: true, disabledReason: null });
+    expect(created.body.secret).toMatch(/^whsec_[A-Za-z0-9+/=]{40,}$/);
+    const got = await app.call('get', `/v1/webhook-endpoints/${created.body.id}`, key).expect(200);
+    const list = await app.call('get', '/v1/webhook-endpoints', key).expect(200);
+    for (const body of [got.body, list.body]) {
+      expect(JSON.stringify(body)).not.toContain('secret"');
+      expect(JSON.stringify(body)).not.toContain(created.body.secret.slice(6));
+    }
+    expect(list.body.items.map((e: { id: string }) => e.id)).toEqual([created.body.id]);
+    const row = await WebhookEndpoint.findByPk(created.body.id);
+    expect(row!.secret.startsWith('enc:v1:')).toBe(true);
+    expect(row!.secret).not.toContain(created.body.secret.slice(6));
+    // The audit log has the endpoint, not its secret.
+    const audit = await app.call('get', `/v1/audit-events?entityId=${created.body.id}`, key).expect(200);
+    expect(audit.body.items.map((a: { action: string }) => a.action)).toEqual(['webhooks.endpoint.created']);
+    expect(JSON.stringify(audit.body)).not.toContain(created.body.secret.slice(6));
+    expect(tenant.id).toBeTruthy();
+  });
+
+  it('changes and deletes; enabling clears disabledReason', async () => {
+    const { key } = await buildCaller(['*']);
+    const e = await endpoint(key, { url: 'https://hooks.example.com/b' });
+    const patched = await app.call('patch', `/v1/webhook-endpoints/${e.id}`, key).send({ enabled: false, eventTypes: ['import.*'], description: null }).expect(200);
+    expect(patched.body).toMatchObject({ enabled: false, eventTypes: ['import.*'], description: null });
+    await app.call('delete', `/v1/webhook-endpoints/${e.id}`, key).expect(204);
+    await app.call('get', `/v1/webhook-endpoints/${e.id}`, key).expect(404);
+  });
+
+  it('refuses bad input: 400 for malformed, 422 URL_NOT_ALLOWED and UNKNOWN_EVENT_TYPE', async () => {
+    const { key } = await buildCaller(['*']);
+    const post = (a: TestApp, body: object) => a.call('post', '/v1/webhook-endpoints', key).send(body);
+    await post(app, { url: 'not a url', eventTypes: ['*'] }).expect(400);
+    await post(app, { url: 'ftp://example.com/x', eventTypes: ['*'] }).expect(400);
+    await post(app, { url: 'https://hooks.example.com/x', eventTypes: [] }).expect(400);
+    await post(app, { url: 'https://hooks.example.com/x', eventTypes: ['Approval!'] }).expect(400);
+    await post(app, { url: 'https://hooks.example.com/x' }).expect(400);
+    const unknown = await post(app, { url: 'https://hooks.example.com/x', eventTypes: ['approval.*', 'nothing.*', 'approval.flow.nope'] }).expect(422);
+    expect(unknown.body.code).toBe('UNKNOWN_EVENT_TYPE');
+    expect(unknown.body.errors.map((x: { path: string }) => x.path)).toEqual(['/requestBody/eventTypes/1', '/requestBody/eventTypes/2']);
+    // Without the development switch: https only, and the classifier refuses private, loopback and link-local
+    // literals (no connection is made: the address is classified as written).
+    for (const url of ['http://hooks.example.com/x', 'https://10.1.2.3/x', 'https://127.0.0.1:8443/x', 'https://[::1]/x', 'https://169.254.169.254/latest', 'https://192.168.0.10/x']) {
+      const res = await post(strict, { url, eventTypes: ['*'] }).expect(422);
+      expect({ url, code: res.body.code }).toEqual({ url, code: 'URL_NOT_ALLOWED' });
+    }
+    expect(await WebhookEndpoint.count({ where: { url: ['https://10.1.2.3/x', 'http://hooks.example.com/x'] } })).toBe(0);
+    const patch = await strict.call('patch', `/v1/webhook-endpoints/${(await endpoint(key, { url: 'https://hooks.example.com/p' })).id}`, key).send({ url: 'https://10.0.0.1/' }).expect(422);
+    expect(patch.body.code).toBe('URL_NOT_ALLOWED');
+  });
+
+  it('needs webhooks.read to read and webhooks.manage to change (admins via *)', async () => {
+    const admin = await buildCaller(['*']);
+    const e = await endpoint(admin.key, { url: 'https://hooks.example.com/m' });
+    const cases: [string[], number, number][] = [[['webhooks.read'], 200, 403], [['webhooks.manage'], 403, 201], [['webhooks.read', 'webhooks.manage'], 200, 201], [['webhooks.*'], 200, 201], [['events.read'], 403, 403], [[], 403, 403]];
+    for (const [perms, read, manage] of cases) {
+      const { key } = await buildCaller(perms, admin.tenant);
+      const got = await app.call('get', `/v1/webhook-endpoints/${e.id}/deliveries`, key);
+      const list = await app.call('get', '/v1/webhook-endpoints', key);
+      const made = await app.call('post', '/v1/webhook-endpoints', key).send({ url: 'https://hooks.example.com/n', eventTypes: ['*'] });
+      const changed = await app.call('patch', `/v1/webhook-endpoints/${e.id}`, key).send({ description: 'x' });
+      expect({ perms, got: got.status, list: list.status, made: made.status, changed: changed.status })
+        .toEqual({ perms, got: read, list: read, made: manage, changed: manage === 201 ? 200 : 403 });
+    }
+  });
+
+  it("never shows or changes another tenant's endpoint (404)", async () => {
+    const a = await buildCaller(['*']);
+    const b = await buildCaller(['*']);
+    const e = await endpoint(a.key, { url: 'https://hooks.example.com/iso' });
+    await app.call('get', `/v1/webhook-endpoints/${e.id}`, b.key).expect(404);
+    await app.call('get', `/v1/webhook-endpoints/${e.id}/deliveries`, b.key).expect(404);
+    await app.call('patch', `/v1/webhook-endpoints/${e.id}`, b.key).send({ enabled: false }).expect(404);
+    await app.call('delete', `/v1/webhook-endpoints/${e.id}`, b.key).expect(404);
+    expect((await app.call('get', '/v1/webhook-endpoints', b.key).expect(200)).body.items).toEqual([]);
+    expect((await app.call('get', `/v1/webhook-endpoints/${e.id}`, a.key).expect(200)).body.enabled).toBe(true);
+  });
+});
+
+describe('delivery', () => {
+  it('POSTs each matching event signed per Standard Webhooks: webhook-id is the event id, body {type, timestamp, data}', async () => {
+    const { tenant, key } = await buildCaller(['*']);
+    const path = `/signed-${randomUUID().slice(0, 8)}`;
+    const e = await endpoint(key, { url: `${hooks.url}${path}`, eventTypes: ['document_batch.*'] });
+    const data = { batchId: randomUUID(), done: 7, failed: 1 };
+    const eventId = await writeEvent(tenant.id, 'document_batch.finished', data);
+    const got = await hooks.waitFor(at(path), 20_000);
+    expect(new Webhook(e.secret).verify(got.body, headersOf(got))).toEqual({ type: 'document_batch.finished', timestamp: expect.any(String), data });
+    expect(got.headers['webhook-id']).toBe(eventId);
+    // Another secret does not verify it.
+    expect(() => new Webhook(`whsec_${Buffer.alloc(32, 7).toString('base64')}`).verify(got.body, headersOf(got))).toThrow();
+    const deliveries = await waitFor(async () => {
+      const res = await app.call('get', `/v1/webhook-endpoints/${e.id}/deliveries`, key).expect(200);
+      return res.body.items[0]?.status === 'delivered' && res.body.items;
+    }, { what: 'delivered' });
+    expect(deliveries).toHaveLength(1);
+    expect(deliveries[0]).toMatchObject({ eventId, eventType: 'document_batch.finished', status: 'delivered', attempts: 1, lastStatusCode: 200 });
+    expect(deliveries[0].attemptLog).toEqual([{ attempt: 1, at: expect.any(String), outcome: 'delivered', statusCode: 200, durationMs: expect.any(Number), response: 'ok', error: null }]);
+  });
+
+  it('a receiver failing twice then answering 200: one delivery, three attempts logged, delivered once with the same webhook-id', async () => {
+    const { tenant, key } = await buildCaller(['*']);
+    const path = `/flaky-${randomUUID().slice(0, 8)}`;
+    const e = await endpoint(key, { url: `${hooks.url}${path}` });
+    hooks.respondWith(500, 503);
+    const eventId = await writeEvent(tenant.id);
+    const items = await waitFor(async () => {
+      const res = await app.call('get', `/v1/webhook-endpoints/${e.id}/deliveries?status=delivered`, key).expect(200);
+      return res.body.items.length > 0 && res.body.items;
+    }, { what: 'delivered after retries', timeoutMs: 30_000 });
+    expect(items).toHaveLength(1);
+    expect(items[0].attempts).toBe(3);
+    expect(items[0].attemptLog.map((a: { statusCode: number; outcome: string; response: string }) => [a.statusCode, a.outcome, a.response]))
+      .toEqual([[500, 'failed', 'nope'], [503, 'failed', 'nope'], [200, 'delivered', 'ok']]);
+    const posts = hooks.received.filter(at(path));
+    expect(posts.map((p) => p.status)).toEqual([500, 503, 200]);
+    expect(new Set(posts.map((p) => p.headers['webhook-id']))).toEqual(new Set([eventId]));
+    for (const p of posts) expect(() => new Webhook(e.secret).verify(p.body, headersOf(p))).not.toThrow();
+    expect((await app.call('get', `/v1/webhook-endpoints/${e.id}/deliveries?status=failed`, key).expect(200)).body.items).toEqual([]);
+  });
+
+  it('sends only the types an endpoint asks for, and nothing to a disabled endpoint', async () => {
+    const { tenant, key } = await buildCaller(['*']);
+    const tag = randomUUID().slice(0, 8);
+    const approvals = await endpoint(key, { url: `${hooks.url}/approvals-${tag}`, eventTypes: ['approval.*'] });
+    await endpoint(key, { url: `${hooks.url}/off-${tag}`, enabled: false });
+    const all = await endpoint(key, { url: `${hooks.url}/all-${tag}`, eventTypes: ['*'] });
+    const batch = await writeEvent(tenant.id, 'document_batch.finished');
+    const flow = await writeEvent(tenant.id, 'approval.stage.opened', { flowId: randomUUID(), stage: 0, objectType: 'purchase_order', objectId: randomUUID() });
+    await hooks.waitFor((h) => h.path === `/all-${tag}` && h.headers['webhook-id'] === flow, 20_000);
+    await hooks.waitFor((h) => h.path === `/approvals-${tag}`, 20_000);
+    // The relay reads in event order: the later event arrived everywhere it goes, so the earlier one had its chance.
+    await waitFor(async () => (await app.call('get', `/v1/webhook-endpoints/${all.id}/deliveries?status=delivered`, key).expect(200)).body.items.length === 2, { what: 'both to *' });
+    expect(hooks.received.filter((h) => h.path === `/approvals-${tag}`).map((h) => h.headers['webhook-id'])).toEqual([flow]);
+    expect(hooks.received.filter((h) => h.path === `/off-${tag}`)).toEqual([]);
+    expect(hooks.received.filter((h) => h.path === `/all-${tag}`).map((h) => h.headers['webhook-id']).sort()).toEqual([batch, flow].sort());
+    const d = (await app.call('get', `/v1/webhook-endpoints/${approvals.id}/deliveries`, key).expect(200)).body.items;
+    expect(d.map((x: { eventId: string }) => x.eventId)).toEqual([flow]);
+  });
+
+  it("an endpoint gets only its own tenant's events, and none from before it existed", async () => {
+    const a = await buildCaller(['*']);
+    const b = await buildCaller(['*']);
+    const tag = randomUUID().slice(0, 8);
+    const before = await writeEvent(a.tenant.id);
+    await endpoint(a.key, { url: `${hooks.url}/a-${tag}` });
+    await endpoint(b.key, { url: `${hooks.url}/b-${tag}` });
+    const ofB = await writeEvent(b.tenant.id);
+    const ofA = await writeEvent(a.tenant.id);
+    await hooks.waitFor((h) => h.path === `/a-${tag}`, 20_000);
+    await hooks.waitFor((h) => h.path === `/b-${tag}`, 20_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(hooks.received.filter((h) => h.path === `/a-${tag}`).map((h) => h.headers['webhook-id'])).toEqual([ofA]);
+    expect(hooks.received.filter((h) => h.path === `/b-${tag}`).map((h) => h.headers['webhook-id'])).toEqual([ofB]);
+    expect(before).not.toBe(ofA);
+  });
+});
