@@ -5,7 +5,8 @@ import { setWorkflowStatus } from './status';
 import { pokeRelay, type WebhookDeliveryInput, type WebhookRelayInput } from './webhooks.api';
 
 const relayActs = proxyActivities<WebhookActivities>({
-  startToCloseTimeout: '1 minute',
+  // A read takes milliseconds: a worker that died in one is replaced soon.
+  startToCloseTimeout: '20 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 const ledger = proxyActivities<WebhookActivities>({
