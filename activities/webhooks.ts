@@ -7,9 +7,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { WebhookDelivery, WebhookEndpoint } from '../db/models/webhooks';
 import { DomainEvent } from '../db/models/events';
 import { DeliveryAttempt } from '../db/models/deliveries';
-import { postWebhook } from '../lib/notify/webhook';
-import { standardWebhookHeaders } from '../lib/notify/standard-webhooks';
-import { openSecret } from '../lib/secrets';
+import { activeSecrets, sendStandardWebhook } from '../lib/notify/standard-webhooks';
 import { startBusinessWorkflow } from '../lib/temporal';
 import { WEBHOOKS_DOMAIN, WEBHOOKS_TASK_QUEUE, type WebhookDeliveryInput, type WebhookRetrySchedule } from '../workflows/webhooks.api';
 import type { webhookDeliveryWorkflow } from '../workflows/webhooks';
@@ -98,24 +96,11 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
       if (!delivery || !endpoint || !event) throw ApplicationFailure.nonRetryable('the delivery, its endpoint or its event is gone', 'WebhookDeliveryGone');
       if (!endpoint.enabled) throw ApplicationFailure.nonRetryable('the endpoint is disabled', 'WebhookDeliveryGone');
       const now = new Date();
-      const secrets = [endpoint.secret, ...(endpoint.previousSecret && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > now ? [endpoint.previousSecret] : [])]
-        .map((s) => openSecret(s, deps.secretsKey));
-      const body = JSON.stringify({ type: event.type, timestamp: event.occurredAt.toISOString(), data: event.data });
-      const started = performance.now();
-      let statusCode: number | null = null;
-      let response: string | null = null;
-      let error: string | null = null;
-      try {
-        const res = await postWebhook(endpoint.url, body, standardWebhookHeaders(secrets, event.id, body, now), {
-          timeoutMs: Context.current().info.startToCloseTimeoutMs - 5_000, allowPrivateNetworks: deps.allowPrivateNetworks, signal: Context.current().cancellationSignal,
-        });
-        statusCode = res.status;
-        response = res.excerpt;
-        if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
-      } catch (err) {
-        error = (err as Error).message.slice(0, 1000);
-      }
-      const durationMs = Math.round(performance.now() - started);
+      const sent = await sendStandardWebhook({
+        url: endpoint.url, secrets: activeSecrets(endpoint, deps.secretsKey, now), id: event.id, type: event.type, timestamp: event.occurredAt, data: event.data,
+        timeoutMs: Context.current().info.startToCloseTimeoutMs - 5_000, allowPrivateNetworks: deps.allowPrivateNetworks, signal: Context.current().cancellationSignal, now,
+      });
+      const { statusCode, response, error, durationMs } = sent;
       const ok = error === null;
       await sequelize().transaction(async (transaction) => {
         const [, rows] = await WebhookDelivery.update({

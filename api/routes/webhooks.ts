@@ -49,5 +49,24 @@ export function webhookRoutes(deps: RouteDeps) {
         : [];
       ctx.body = page(result, (d) => presentWebhookDelivery(d, attempts.filter((a) => a.deliveryKey === d.id)));
     },
+
+    async testWebhookEndpoint({ params }, ctx) {
+      ctx.body = await webhooks.testEndpoint(deps, commandCaller(ctx), params.endpointId);
+    },
+
+    async rotateWebhookSecret({ params, body }, ctx) {
+      const { endpoint, secret } = await webhooks.rotateSecret(deps, commandCaller(ctx), params.endpointId, body?.overlapHours ?? 24);
+      ctx.body = { ...presentWebhookEndpoint(endpoint), secret };
+    },
+
+    async replayWebhookEndpoint({ params, body }, ctx) {
+      respond(ctx, { deliveries: await webhooks.replayEndpoint(deps, commandCaller(ctx), params.endpointId, body) }, { status: 202 });
+    },
+
+    async retryWebhookDelivery({ params }, ctx) {
+      const delivery = await webhooks.retryDelivery(deps, commandCaller(ctx), params.deliveryId);
+      const attempts = await DeliveryAttempt.findAll({ where: { tenantId: delivery.tenantId, deliveryKey: delivery.id }, order: [['attempt', 'ASC'], ['id', 'ASC']] });
+      respond(ctx, presentWebhookDelivery(delivery, attempts), { status: 202 });
+    },
   } satisfies RouteHandlers;
 }

@@ -1,17 +1,19 @@
-// Webhook endpoint commands: register (the secret shown once), change, remove — each audited — and wake the
-// tenant's relay so it reads the outbox for the endpoint.
+// Webhook endpoint commands: register (the secret shown once), change, remove, rotate the secret, replay a range,
+// retry a delivery — each audited — send a test event, and wake the tenant's relay so it reads the outbox.
+import { QueryTypes } from 'sequelize';
 import { v7 as uuidv7 } from 'uuid';
-import { WebhookEndpoint } from '../../db/models/webhooks';
+import { PATTERN_MATCH_SQL } from '../../activities/webhooks';
+import { WebhookDelivery, WebhookEndpoint } from '../../db/models/webhooks';
 import { createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit';
 import { assertPublicDestination, OutboundBlockedError } from '../../lib/notify/outbound';
-import { newWebhookSecret } from '../../lib/notify/standard-webhooks';
+import { activeSecrets, newWebhookSecret, sendStandardWebhook } from '../../lib/notify/standard-webhooks';
 import { ApiError } from '../../lib/problems';
 import { sealSecret } from '../../lib/secrets';
 import { startOrUndo } from '../../lib/temporal';
 import { findInTenant } from '../../lib/tenancy';
-import type { webhookRelayWorkflow } from '../../workflows/webhooks';
+import type { webhookDeliveryWorkflow, webhookRelayWorkflow } from '../../workflows/webhooks';
 import { pokeRelay, RELAY_ENTITY_ID, WEBHOOKS_DOMAIN, WEBHOOKS_TASK_QUEUE, type WebhookRetrySchedule } from '../../workflows/webhooks.api';
-import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '../../workflows/search-attributes';
+import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, OBJECT_ID, STATUS, TENANT_ID } from '../../workflows/search-attributes';
 import { auditBy, Caller, CommandDeps } from '../command';
 import { typesMatching } from '../events/catalogue';
 import type { Schemas } from '../schemas';
@@ -102,4 +104,86 @@ export async function deleteEndpoint(deps: CommandDeps, c: Caller, id: string): 
     // Its deliveries go with it (ON DELETE CASCADE); their workflows find nothing to send and end.
     await row.destroy({ transaction });
   });
+}
+
+/** One signed POST of a synthetic `webhook.test` event, now, from the API: its outcome, not retried, not logged as a delivery. */
+export async function testEndpoint(deps: CommandDeps, c: Caller, id: string): Promise<Schemas['WebhookTestResult']> {
+  const endpoint = await findInTenant(WebhookEndpoint, c.tenantId, id, 'Webhook endpoint');
+  const webhookId = uuidv7();
+  const sent = await sendStandardWebhook({
+    url: endpoint.url, secrets: activeSecrets(endpoint, deps.config.secretsKey), id: webhookId, type: 'webhook.test', timestamp: new Date(),
+    data: { endpointId: endpoint.id }, timeoutMs: deps.config.webhookTimeoutMs, allowPrivateNetworks: deps.config.outboundAllowPrivateNetworks,
+  });
+  return { webhookId, delivered: sent.delivered, statusCode: sent.statusCode, durationMs: sent.durationMs, response: sent.response, error: sent.error };
+}
+
+/** A new secret; the previous one signs too for `overlapHours` (both signatures in webhook-signature). */
+export async function rotateSecret(deps: CommandDeps, c: Caller, id: string, overlapHours: number) {
+  const secret = newWebhookSecret();
+  const endpoint = await deps.sequelize.transaction(async (transaction) => {
+    const row = await findInTenant(WebhookEndpoint, c.tenantId, id, 'Webhook endpoint', { transaction, lock: transaction.LOCK.UPDATE });
+    row.set({
+      previousSecret: overlapHours > 0 ? row.secret : null, previousSecretExpiresAt: overlapHours > 0 ? new Date(Date.now() + overlapHours * 3600_000) : null,
+      secret: sealSecret(secret, deps.config.secretsKey),
+    });
+    await row.save({ transaction });
+    await recordAudit({ ...auditBy(c), action: 'webhooks.endpoint.secret_rotated', entityType: 'webhook_endpoint', entityId: id, after: { overlapHours } }, transaction);
+    return row;
+  });
+  return { endpoint, secret };
+}
+
+export const REPLAY_MAX_DAYS = 31;
+export const REPLAY_MAX_EVENTS = 10_000;
+
+/**
+ * New deliveries (keyed by the replay, so they do not collide with the first ones) of the endpoint's matching
+ * events in [since, until), bounded in time and count; the relay starts their workflows.
+ */
+export async function replayEndpoint(deps: CommandDeps, c: Caller, id: string, range: { since: string; until: string }): Promise<number> {
+  const since = new Date(range.since);
+  const until = new Date(range.until);
+  if (since >= until) throw new ApiError(422, 'INVALID_RANGE', '`since` must be before `until`');
+  if (until.getTime() - since.getTime() > REPLAY_MAX_DAYS * 86_400_000) throw new ApiError(422, 'RANGE_TOO_LARGE', `A replay covers at most ${REPLAY_MAX_DAYS} days`);
+  const replayId = uuidv7();
+  const count = await deps.sequelize.transaction(async (transaction) => {
+    const endpoint = await findInTenant(WebhookEndpoint, c.tenantId, id, 'Webhook endpoint', { transaction, lock: transaction.LOCK.SHARE });
+    if (!endpoint.enabled) throw new ApiError(409, 'INVALID_STATE', 'The endpoint is disabled: enable it first');
+    // One more than allowed tells "too many" without reading them all.
+    const events = await deps.sequelize.query<{ id: string; type: string }>(
+      `SELECT e.id, e.type FROM events e, (SELECT $2::text[] AS event_types) ep
+       WHERE e.tenant_id = $1 AND e.occurred_at >= $3 AND e.occurred_at < $4 AND ${PATTERN_MATCH_SQL} ORDER BY e.id LIMIT ${REPLAY_MAX_EVENTS + 1}`,
+      { bind: [c.tenantId, endpoint.eventTypes, since, until], type: QueryTypes.SELECT, transaction },
+    );
+    if (events.length > REPLAY_MAX_EVENTS) throw new ApiError(422, 'RANGE_TOO_LARGE', `The range holds over ${REPLAY_MAX_EVENTS} matching events: replay a shorter one`);
+    const now = new Date();
+    await WebhookDelivery.bulkCreate(events.map((e) => ({
+      id: uuidv7(), tenantId: c.tenantId, endpointId: id, eventId: e.id, eventType: e.type, deliveryKey: `${id}:${e.id}:${replayId}`, status: 'pending' as const, createdAt: now, updatedAt: now,
+    })), { transaction });
+    await recordAudit({ ...auditBy(c), action: 'webhooks.endpoint.replayed', entityType: 'webhook_endpoint', entityId: id, after: { since: range.since, until: range.until, deliveries: events.length } }, transaction);
+    return events.length;
+  });
+  await wakeRelay(deps, c.tenantId);
+  return count;
+}
+
+/**
+ * A failed (still retrying) or dead delivery tried again at once with a fresh schedule: its workflow is started
+ * anew, ending the one still waiting to retry. Marked unstarted first, so should the start be lost the relay makes it.
+ */
+export async function retryDelivery(deps: CommandDeps, c: Caller, id: string): Promise<WebhookDelivery> {
+  const delivery = await deps.sequelize.transaction(async (transaction) => {
+    const row = await findInTenant(WebhookDelivery, c.tenantId, id, 'Webhook delivery', { transaction, lock: transaction.LOCK.UPDATE });
+    if (row.status !== 'failed' && row.status !== 'dead') throw new ApiError(409, 'INVALID_STATE', `The delivery is ${row.status}: only a failed or dead one is retried`);
+    await row.update({ status: 'pending', started: false }, { transaction });
+    await recordAudit({ ...auditBy(c), action: 'webhooks.delivery.retried', entityType: 'webhook_delivery', entityId: id, after: { endpointId: row.endpointId, eventId: row.eventId } }, transaction);
+    return row;
+  });
+  await deps.temporal.client.workflow.start<typeof webhookDeliveryWorkflow>('webhookDeliveryWorkflow', {
+    workflowId: businessWorkflowId({ domain: WEBHOOKS_DOMAIN, tenantId: c.tenantId, entityId: id }), taskQueue: WEBHOOKS_TASK_QUEUE,
+    args: [{ tenantId: c.tenantId, deliveryId: id, retry: retrySchedule(deps) }], workflowIdConflictPolicy: 'TERMINATE_EXISTING',
+    typedSearchAttributes: [{ key: TENANT_ID, value: c.tenantId }, { key: ENTITY_TYPE, value: 'webhook_delivery' }, { key: ENTITY_ID, value: id }, { key: STATUS, value: 'pending' }, { key: OBJECT_ID, value: delivery.endpointId }],
+  });
+  await delivery.update({ started: true });
+  return delivery;
 }

@@ -203,3 +203,109 @@ describe('delivery', () => {
     expect(before).not.toBe(ofA);
   });
 });
+
+describe('test send, rotation, retry and replay', () => {
+  it('test send: a signed webhook.test event now, answered with the outcome (2xx or not)', async () => {
+    const { key } = await buildCaller(['*']);
+    const path = `/test-${randomUUID().slice(0, 8)}`;
+    const e = await endpoint(key, { url: `${hooks.url}${path}`, enabled: false });
+    const ok = await app.call('post', `/v1/webhook-endpoints/${e.id}/test`, key).expect(200);
+    expect(ok.body).toMatchObject({ delivered: true, statusCode: 200, response: 'ok', error: null });
+    const got = await hooks.waitFor((h) => h.path === path && h.headers['webhook-id'] === ok.body.webhookId);
+    expect(new Webhook(e.secret).verify(got.body, headersOf(got))).toEqual({ type: 'webhook.test', timestamp: expect.any(String), data: { endpointId: e.id } });
+    hooks.respondWith(500);
+    const bad = await app.call('post', `/v1/webhook-endpoints/${e.id}/test`, key).expect(200);
+    expect(bad.body).toMatchObject({ delivered: false, statusCode: 500, response: 'nope', error: 'HTTP 500' });
+    // A test is not a delivery.
+    expect((await app.call('get', `/v1/webhook-endpoints/${e.id}/deliveries`, key).expect(200)).body.items).toEqual([]);
+  });
+
+  it('rotation: during the overlap both secrets verify; with no overlap only the new one', async () => {
+    const { tenant, key } = await buildCaller(['*']);
+    const path = `/rotate-${randomUUID().slice(0, 8)}`;
+    const e = await endpoint(key, { url: `${hooks.url}${path}` });
+    const rotated = await app.call('post', `/v1/webhook-endpoints/${e.id}/rotate-secret`, key).send({}).expect(200);
+    expect(rotated.body.secret).toMatch(/^whsec_/);
+    expect(rotated.body.secret).not.toBe(e.secret);
+    expect(Date.parse(rotated.body.secretRotatingUntil) - Date.now()).toBeGreaterThan(23.9 * 3600_000);
+    const first = await writeEvent(tenant.id);
+    const h1 = await hooks.waitFor((h) => h.path === path && h.headers['webhook-id'] === first, 20_000);
+    expect(String(h1.headers['webhook-signature']).split(' ')).toHaveLength(2);
+    expect(() => new Webhook(e.secret).verify(h1.body, headersOf(h1))).not.toThrow();
+    expect(() => new Webhook(rotated.body.secret).verify(h1.body, headersOf(h1))).not.toThrow();
+    const again = await app.call('post', `/v1/webhook-endpoints/${e.id}/rotate-secret`, key).send({ overlapHours: 0 }).expect(200);
+    expect(again.body.secretRotatingUntil).toBeNull();
+    const second = await writeEvent(tenant.id);
+    const h2 = await hooks.waitFor((h) => h.path === path && h.headers['webhook-id'] === second, 20_000);
+    expect(() => new Webhook(again.body.secret).verify(h2.body, headersOf(h2))).not.toThrow();
+    expect(() => new Webhook(rotated.body.secret).verify(h2.body, headersOf(h2))).toThrow();
+    expect(JSON.stringify((await app.call('get', `/v1/webhook-endpoints/${e.id}`, key).expect(200)).body)).not.toContain(again.body.secret.slice(6));
+  });
+
+  it('retry: a dead delivery is tried again and delivered; a delivered one is 409', async () => {
+    const { tenant, key } = await buildCaller(['*']);
+    const path = `/retry-${randomUUID().slice(0, 8)}`;
+    const e = await endpoint(key, { url: `${hooks.url}${path}` });
+    hooks.respondWith(...Array<number>(1000).fill(500));
+    await writeEvent(tenant.id);
+    const deliveriesOf = async (q = '') => (await app.call('get', `/v1/webhook-endpoints/${e.id}/deliveries${q}`, key).expect(200)).body.items;
+    const failed = await waitFor(async () => (await deliveriesOf('?status=failed'))[0], { what: 'a failed attempt' });
+    expect(failed.attemptLog[0]).toMatchObject({ outcome: 'failed', statusCode: 500 });
+    // Disabled while it retries: its next attempt finds the endpoint disabled and the delivery ends dead.
+    await app.call('patch', `/v1/webhook-endpoints/${e.id}`, key).send({ enabled: false }).expect(200);
+    await waitFor(async () => (await deliveriesOf('?status=dead')).length === 1, { what: 'dead' });
+    await app.call('patch', `/v1/webhook-endpoints/${e.id}`, key).send({ enabled: true }).expect(200);
+    hooks.respondWith();
+    const retried = await app.call('post', `/v1/webhook-deliveries/${failed.id}/retry`, key).expect(202);
+    expect(retried.body).toMatchObject({ id: failed.id, status: 'pending' });
+    const done = await waitFor(async () => (await deliveriesOf('?status=delivered'))[0], { what: 'delivered after retry' });
+    expect(done.attemptLog.at(-1)).toMatchObject({ outcome: 'delivered', statusCode: 200 });
+    expect(done.attempts).toBe(done.attemptLog.length);
+    const conflict = await app.call('post', `/v1/webhook-deliveries/${failed.id}/retry`, key).expect(409);
+    expect(conflict.body.code).toBe('INVALID_STATE');
+    const other = await buildCaller(['*']);
+    await app.call('post', `/v1/webhook-deliveries/${failed.id}/retry`, other.key).expect(404);
+  });
+
+  it('replay: the range\'s matching events delivered again as new deliveries, same webhook-id; bounded', async () => {
+    const { tenant, key } = await buildCaller(['*']);
+    const path = `/replay-${randomUUID().slice(0, 8)}`;
+    const e = await endpoint(key, { url: `${hooks.url}${path}`, eventTypes: ['document_batch.*'] });
+    const since = new Date().toISOString();
+    const ids = [await writeEvent(tenant.id), await writeEvent(tenant.id)];
+    await writeEvent(tenant.id, 'approval.stage.opened', { flowId: randomUUID(), stage: 0, objectType: 'purchase_order', objectId: randomUUID() });
+    const deliveriesOf = async () => (await app.call('get', `/v1/webhook-endpoints/${e.id}/deliveries?status=delivered`, key).expect(200)).body.items as { eventId: string }[];
+    await waitFor(async () => (await deliveriesOf()).length === 2, { what: 'first deliveries' });
+    const until = new Date(Date.now() + 1000).toISOString();
+    const replay = await app.call('post', `/v1/webhook-endpoints/${e.id}/replay`, key).send({ since, until }).expect(202);
+    expect(replay.body).toEqual({ deliveries: 2 });
+    const all = await waitFor(async () => { const d = await deliveriesOf(); return d.length === 4 && d; }, { what: 'replayed deliveries' });
+    expect(all.map((d) => d.eventId).sort()).toEqual([...ids, ...ids].sort());
+    const posts = hooks.received.filter((h) => h.path === path).map((h) => h.headers['webhook-id']);
+    expect(posts.sort()).toEqual([...ids, ...ids].sort());
+
+    const post = (body: object) => app.call('post', `/v1/webhook-endpoints/${e.id}/replay`, key).send(body);
+    expect((await post({ since: until, until: since }).expect(422)).body.code).toBe('INVALID_RANGE');
+    expect((await post({ since: '2026-01-01T00:00:00Z', until: '2026-02-02T00:00:01Z' }).expect(422)).body.code).toBe('RANGE_TOO_LARGE');
+    await post({ since: 'yesterday', until }).expect(400);
+    // Over 10,000 matching events in the range: refused, nothing queued.
+    await app.sequelize.query(`INSERT INTO events (tenant_id, id, type, occurred_at, subject_type, subject_id, data)
+      SELECT $1, gen_random_uuid(), 'document_batch.finished', now() - interval '10 days' + i * interval '1 ms', 'document_batch', 'x', '{}'::jsonb FROM generate_series(1, 10001) i`, { bind: [tenant.id] });
+    const big = await post({ since: new Date(Date.now() - 11 * 86_400_000).toISOString(), until: new Date(Date.now() - 9 * 86_400_000).toISOString() }).expect(422);
+    expect(big.body.code).toBe('RANGE_TOO_LARGE');
+    expect((await deliveriesOf()).length).toBe(4);
+    await app.call('patch', `/v1/webhook-endpoints/${e.id}`, key).send({ enabled: false }).expect(200);
+    expect((await post({ since, until }).expect(409)).body.code).toBe('INVALID_STATE');
+  });
+
+  it('test, rotate, replay and retry need webhooks.manage', async () => {
+    const admin = await buildCaller(['*']);
+    const e = await endpoint(admin.key, { url: 'https://hooks.example.com/perm' });
+    const { key } = await buildCaller(['webhooks.read'], admin.tenant);
+    await app.call('post', `/v1/webhook-endpoints/${e.id}/test`, key).expect(403);
+    await app.call('post', `/v1/webhook-endpoints/${e.id}/rotate-secret`, key).send({}).expect(403);
+    await app.call('post', `/v1/webhook-endpoints/${e.id}/replay`, key).send({ since: '2026-01-01T00:00:00Z', until: '2026-01-02T00:00:00Z' }).expect(403);
+    await app.call('post', `/v1/webhook-deliveries/${randomUUID()}/retry`, key).expect(403);
+    await app.call('post', `/v1/webhook-deliveries/${randomUUID()}/retry`, admin.key).expect(404);
+  });
+});
