@@ -7,6 +7,8 @@ import { v7 as uuidv7 } from 'uuid';
 import { WebhookDelivery, WebhookEndpoint } from '../db/models/webhooks';
 import { DomainEvent } from '../db/models/events';
 import { DeliveryAttempt } from '../db/models/deliveries';
+import { recordAudit } from '../lib/audit';
+import type { EmailSender } from '../lib/notify/email';
 import { activeSecrets, sendStandardWebhook } from '../lib/notify/standard-webhooks';
 import { startBusinessWorkflow } from '../lib/temporal';
 import { WEBHOOKS_DOMAIN, WEBHOOKS_TASK_QUEUE, type WebhookDeliveryInput, type WebhookRetrySchedule } from '../workflows/webhooks.api';
@@ -15,6 +17,9 @@ import type { webhookDeliveryWorkflow } from '../workflows/webhooks';
 export interface WebhookActivityDeps {
   secretsKey: Buffer;
   allowPrivateNetworks: boolean;
+  email: EmailSender;
+  publicUrl: string;
+  webhookAutoDisableAfterMs?: number;
 }
 
 /**
@@ -37,6 +42,42 @@ export const PATTERN_MATCH_SQL = `EXISTS (SELECT 1 FROM unnest(ep.event_types) p
 
 export function createWebhookActivities(deps: WebhookActivityDeps) {
   const sequelize = () => WebhookEndpoint.sequelize!;
+  const disableAfterMs = deps.webhookAutoDisableAfterMs ?? 5 * 86_400_000;
+
+  /**
+   * Disables an endpoint whose attempts have all failed since at least `disableAfterMs` ago (the first failure after
+   * its last success is that old), audits it, and emails the tenant's administrators — before the commit, so a crash
+   * sends again rather than never (the mail's idempotency key makes its Message-ID the same).
+   */
+  async function disableIfFailingTooLong(endpoint: WebhookEndpoint): Promise<void> {
+    const [{ failing_since: since }] = await sequelize().query<{ failing_since: Date | null }>(
+      `SELECT min(at) AS failing_since FROM delivery_attempts
+        WHERE tenant_id = $1 AND subject_type = 'webhook_endpoint' AND subject_id = $2
+          AND at > COALESCE((SELECT max(at) FROM delivery_attempts WHERE tenant_id = $1 AND subject_type = 'webhook_endpoint' AND subject_id = $2 AND status = 'sent'), '-infinity')`,
+      { bind: [endpoint.tenantId, endpoint.id], type: QueryTypes.SELECT },
+    );
+    if (!since || Date.now() - since.getTime() < disableAfterMs) return;
+    const reason = `Every delivery attempt failed since ${since.toISOString()}`;
+    await sequelize().transaction(async (transaction) => {
+      const [changed] = await WebhookEndpoint.update({ enabled: false, disabledReason: reason }, { where: { id: endpoint.id, enabled: true }, transaction });
+      if (!changed) return;
+      await recordAudit({
+        tenantId: endpoint.tenantId, actor: { type: 'system', id: null }, action: 'webhooks.endpoint.auto_disabled', entityType: 'webhook_endpoint',
+        entityId: endpoint.id, after: { enabled: false, disabledReason: reason }, eventKey: `webhook-auto-disabled:${endpoint.id}:${since.toISOString()}`,
+      }, transaction);
+      const admins = await sequelize().query<{ id: string; email: string }>(
+        `SELECT DISTINCT u.id, u.email FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
+          WHERE u.tenant_id = $1 AND u.active AND u.email IS NOT NULL AND r.permissions @> '["*"]'::jsonb`,
+        { bind: [endpoint.tenantId], type: QueryTypes.SELECT, transaction },
+      );
+      const text = `Docket disabled the webhook endpoint ${endpoint.url} (${endpoint.id}): ${reason.toLowerCase()}.\n\n`
+        + `Fix the receiver, then enable it again (PATCH ${deps.publicUrl}/v1/webhook-endpoints/${endpoint.id} {"enabled": true}) and `
+        + 'replay what it missed (POST …/replay).';
+      for (const a of admins) {
+        await deps.email.send({ to: a.email, subject: 'Webhook endpoint disabled', text, idempotencyKey: `webhook-auto-disabled:${endpoint.id}:${since.toISOString()}:${a.id}` });
+      }
+    });
+  }
 
   return {
     /**
@@ -113,7 +154,10 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
           recipient: endpoint.url, attempt, status: ok ? 'sent' : 'failed', error, durationMs, detail: { statusCode, response }, at: now,
         }, { transaction });
       });
-      if (!ok) throw new Error(`webhook delivery failed: ${error}`);
+      if (!ok) {
+        await disableIfFailingTooLong(endpoint);
+        throw new Error(`webhook delivery failed: ${error}`);
+      }
       return 'delivered';
     },
 
