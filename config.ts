@@ -68,6 +68,12 @@ export interface Config {
   webhookTimeoutMs: number;
   /** Webhooks and http jobs may call private/loopback addresses (off unless OUTBOUND_ALLOW_PRIVATE_NETWORKS=true). */
   outboundAllowPrivateNetworks: boolean;
+  /**
+   * Webhook endpoints: how often a tenant's relay reads the outbox, and each delivery's retry schedule (first retry
+   * after initialMs, doubling up to maxMs, given up — `dead` — after giveUpHours). An endpoint whose every attempt
+   * has failed for autoDisableAfterMs is disabled and its tenant's administrators told.
+   */
+  webhooks: { relayEveryMs: number; retryInitialMs: number; retryMaxMs: number; giveUpHours: number; autoDisableAfterMs: number };
   /** How old a start intent must be before the start reconciler acts on it (the API's own start comes first). */
   reconcileStartsGraceSeconds: number;
   /** How often the start reconciler's Schedule runs (workers serving the `system` queue keep it so at boot). */
@@ -198,6 +204,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookTimeoutMs: Math.max(1, int(env, 'WEBHOOK_TIMEOUT_MS', 10_000)),
     // Off in every mode: a tenant's webhook must not reach the machine's own services unless an operator says so.
     outboundAllowPrivateNetworks: bool(env, 'OUTBOUND_ALLOW_PRIVATE_NETWORKS', false),
+    webhooks: {
+      relayEveryMs: Math.max(100, int(env, 'WEBHOOK_RELAY_EVERY_MS', 1000)),
+      retryInitialMs: Math.max(100, int(env, 'WEBHOOK_RETRY_INITIAL_MS', 30_000)),
+      retryMaxMs: Math.max(100, int(env, 'WEBHOOK_RETRY_MAX_MS', 6 * 3600_000)),
+      giveUpHours: Math.max(1, int(env, 'WEBHOOK_GIVE_UP_HOURS', 72)),
+      autoDisableAfterMs: Math.max(1, int(env, 'WEBHOOK_AUTO_DISABLE_AFTER_SECONDS', 5 * 86_400)) * 1000,
+    },
     mail: { smtpUrl: env.SMTP_URL || undefined, from: env.MAIL_FROM || 'Docket <docket@localhost>' },
     publicUrl: (env.PUBLIC_URL || `http://localhost:${port}`).replace(/\/$/, ''),
     linkSecret: link.secret,

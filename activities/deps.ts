@@ -18,6 +18,8 @@ export interface ActivityDeps {
   batchConcurrency?: number;
   /** Per-attempt timeout of webhook deliveries. */
   webhookTimeoutMs?: number;
+  /** Webhook endpoints failing every attempt for this long are disabled (default 5 days). */
+  webhookAutoDisableAfterMs?: number;
   /** Whether webhooks and http jobs may call private, loopback and link-local addresses. */
   allowPrivateNetworks: boolean;
   idempotencyTtlHours?: number;

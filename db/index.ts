@@ -25,6 +25,7 @@ export * from './models/purchasing';
 export * from './models/reminders';
 export * from './models/settings';
 export * from './models/system';
+export * from './models/webhooks';
 
 export interface SequelizeOptions {
   poolMax?: number;

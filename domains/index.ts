@@ -15,7 +15,8 @@ import { purchasing } from './purchasing';
 import { reminders } from './reminders';
 import { settings } from './settings';
 import { system } from './system';
+import { webhooks } from './webhooks';
 
-export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, audience, imports, settings, campaigns, events, system] as const;
+export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, audience, imports, settings, campaigns, events, webhooks, system] as const;
 
 export type Domain = (typeof DOMAINS)[number];

@@ -1,5 +1,12 @@
 // The catalogue of audit actions: every action written anywhere is named here (the type enforces it).
 export const AUDIT_ACTIONS = {
+  'webhooks.endpoint.created': 'A webhook endpoint was registered',
+  'webhooks.endpoint.updated': "A webhook endpoint's URL, description, event types or enabled state changed",
+  'webhooks.endpoint.deleted': 'A webhook endpoint was removed',
+  'webhooks.endpoint.secret_rotated': "A webhook endpoint's signing secret was replaced (the previous one signs on during the overlap)",
+  'webhooks.endpoint.replayed': "A range of a webhook endpoint's events was queued to be delivered again",
+  'webhooks.endpoint.auto_disabled': 'Docket disabled a webhook endpoint whose every delivery attempt had failed for too long',
+  'webhooks.delivery.retried': 'A failed or dead webhook delivery was tried again',
   'identity.user.created': 'A user was added to the tenant',
   'identity.user.updated': 'A user\'s name, status or roles changed',
   'identity.role.created': 'A role was created',

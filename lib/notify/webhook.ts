@@ -44,25 +44,43 @@ export function verifyWebhook(secret: string, header: string, body: string, opts
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
+/** What one POST got back: the status and the first KB of the answer (read, so the connection can be reused). */
+export interface PostOutcome {
+  status: number;
+  excerpt: string;
+}
+
+export const RESPONSE_EXCERPT_BYTES = 1024;
+
+/**
+ * One JSON POST to a tenant-given URL (through the SSRF guard, outbound.ts) with the caller's headers; answers
+ * whatever status came back, so each channel decides what counts as delivered.
+ */
+export async function postWebhook(url: string, body: string, headers: Record<string, string>,
+  opts: { timeoutMs?: number; allowPrivateNetworks: boolean; signal?: AbortSignal }): Promise<PostOutcome> {
+  const timeout = AbortSignal.timeout(opts.timeoutMs ?? 10_000);
+  const res = await outboundFetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'user-agent': 'Docket-Webhook/1', ...headers },
+    body,
+    signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
+  }, opts.allowPrivateNetworks);
+  const text = await res.text().catch(() => '');
+  return { status: res.status, excerpt: Buffer.from(text).subarray(0, RESPONSE_EXCERPT_BYTES).toString('utf8') };
+}
+
+/** Whether retrying can change the answer: not for a 4xx other than 408/429. */
+export const isRetryableStatus = (status: number) => !(status >= 400 && status < 500 && status !== 408 && status !== 429);
+
 /** One attempt; resolves with the HTTP status on 2xx, throws otherwise (the caller's retry policy decides). */
 export async function sendWebhook(msg: WebhookMessage, signal?: AbortSignal): Promise<{ status: number }> {
   const body = JSON.stringify(msg.body);
   const timestamp = Math.floor(Date.now() / 1000);
-  const timeout = AbortSignal.timeout(msg.timeoutMs ?? 10_000);
-  const res = await outboundFetch(msg.url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'user-agent': 'Docket-Webhook/1',
-      [SIGNATURE_HEADER]: signWebhook(msg.secret, timestamp, body),
-      [DELIVERY_HEADER]: msg.deliveryId,
-    },
-    body,
-    signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-  }, msg.allowPrivateNetworks);
-  // The body is not needed; drain it so the connection can be reused.
-  await res.arrayBuffer().catch(() => undefined);
-  if (res.status >= 200 && res.status < 300) return { status: res.status };
-  if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) throw new WebhookRejectedError(res.status);
-  throw new Error(`webhook endpoint answered HTTP ${res.status}`);
+  const { status } = await postWebhook(msg.url, body, {
+    [SIGNATURE_HEADER]: signWebhook(msg.secret, timestamp, body),
+    [DELIVERY_HEADER]: msg.deliveryId,
+  }, { timeoutMs: msg.timeoutMs, allowPrivateNetworks: msg.allowPrivateNetworks, signal });
+  if (status >= 200 && status < 300) return { status };
+  if (!isRetryableStatus(status)) throw new WebhookRejectedError(status);
+  throw new Error(`webhook endpoint answered HTTP ${status}`);
 }

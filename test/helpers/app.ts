@@ -78,6 +78,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
           blobs, exportPageSize: wopts.exportPageSize, linkSecret: config.linkSecret, secretsKey: config.secretsKey, publicUrl: config.publicUrl,
           // Tests receive webhooks and http jobs on local servers.
           allowPrivateNetworks: true,
+          webhookAutoDisableAfterMs: config.webhooks.autoDisableAfterMs,
           email: createEmailSender({ smtpUrl: wopts.smtpUrl, from: 'docket@example.test' }),
           renderer, batchConcurrency: config.documents.poolSize,
           importChunkMs: config.imports.chunkMs, importXlsxChunkMs: config.imports.xlsxChunkMs, importStageRows: config.imports.stageRows, importMergeRows: config.imports.mergeRows,

@@ -13,12 +13,12 @@ export interface CrashStack {
 }
 
 /** Call at the top of a test file; the fields are set once its beforeAll has run. */
-export function crashStack(opts: { webhooks?: boolean } = {}): CrashStack {
+export function crashStack(opts: { webhooks?: boolean; env?: Record<string, string> } = {}): CrashStack {
   const stack = {} as CrashStack;
   beforeAll(async () => {
     stack.smtp = await startSmtpSink();
     if (opts.webhooks) stack.hooks = await startWebhookReceiver();
-    stack.app = await startTestApp();
+    stack.app = await startTestApp(opts.env);
   });
   afterAll(async () => {
     killAllWorkers();

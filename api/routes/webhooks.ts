@@ -1,0 +1,72 @@
+// Webhook endpoints (domains/webhooks): CRUD, the secret shown once, and each endpoint's deliveries with their attempts.
+import { DeliveryAttempt } from '../../db/models/deliveries';
+import { WebhookDelivery, WebhookEndpoint } from '../../db/models/webhooks';
+import { eventCatalogue } from '../../domains/events/catalogue';
+import * as webhooks from '../../domains/webhooks/commands';
+import { presentWebhookDelivery, presentWebhookEndpoint } from '../../domains/webhooks/presenters';
+import { findInTenant } from '../../lib/tenancy';
+import { page, paginate, respond } from '../conventions';
+import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
+
+export function webhookRoutes(deps: RouteDeps) {
+  const catalogue = eventCatalogue(deps.contract.definition);
+
+  return {
+    async listWebhookEndpoints({ query }, ctx) {
+      const result = await paginate(WebhookEndpoint, {
+        where: { tenantId: caller(ctx).tenant.id }, limit: query.limit, cursor: query.cursor, order: [['createdAt', 'ASC'], ['id', 'ASC']],
+      });
+      ctx.body = page(result, presentWebhookEndpoint);
+    },
+
+    async createWebhookEndpoint({ body }, ctx) {
+      const { endpoint, secret } = await webhooks.createEndpoint(deps, commandCaller(ctx), catalogue, body);
+      respond(ctx, { ...presentWebhookEndpoint(endpoint), secret }, { status: 201, location: `/v1/webhook-endpoints/${endpoint.id}` });
+    },
+
+    async getWebhookEndpoint({ params }, ctx) {
+      ctx.body = presentWebhookEndpoint(await findInTenant(WebhookEndpoint, caller(ctx).tenant.id, params.endpointId, 'Webhook endpoint'));
+    },
+
+    async updateWebhookEndpoint({ params, body }, ctx) {
+      ctx.body = presentWebhookEndpoint(await webhooks.updateEndpoint(deps, commandCaller(ctx), catalogue, params.endpointId, body));
+    },
+
+    async deleteWebhookEndpoint({ params }, ctx) {
+      await webhooks.deleteEndpoint(deps, commandCaller(ctx), params.endpointId);
+      ctx.status = 204;
+    },
+
+    async listWebhookDeliveries({ params, query }, ctx) {
+      const tenantId = caller(ctx).tenant.id;
+      await findInTenant(WebhookEndpoint, tenantId, params.endpointId, 'Webhook endpoint');
+      const result = await paginate(WebhookDelivery, {
+        where: { tenantId, endpointId: params.endpointId, ...(query.status ? { status: query.status } : {}) },
+        limit: query.limit, cursor: query.cursor, order: [['id', 'DESC']],
+      });
+      const attempts = result.items.length
+        ? await DeliveryAttempt.findAll({ where: { tenantId, deliveryKey: result.items.map((d) => d.id) }, order: [['attempt', 'ASC'], ['id', 'ASC']] })
+        : [];
+      ctx.body = page(result, (d) => presentWebhookDelivery(d, attempts.filter((a) => a.deliveryKey === d.id)));
+    },
+
+    async testWebhookEndpoint({ params }, ctx) {
+      ctx.body = await webhooks.testEndpoint(deps, commandCaller(ctx), params.endpointId);
+    },
+
+    async rotateWebhookSecret({ params, body }, ctx) {
+      const { endpoint, secret } = await webhooks.rotateSecret(deps, commandCaller(ctx), params.endpointId, body?.overlapHours ?? 24);
+      ctx.body = { ...presentWebhookEndpoint(endpoint), secret };
+    },
+
+    async replayWebhookEndpoint({ params, body }, ctx) {
+      respond(ctx, { deliveries: await webhooks.replayEndpoint(deps, commandCaller(ctx), params.endpointId, body) }, { status: 202 });
+    },
+
+    async retryWebhookDelivery({ params }, ctx) {
+      const delivery = await webhooks.retryDelivery(deps, commandCaller(ctx), params.deliveryId);
+      const attempts = await DeliveryAttempt.findAll({ where: { tenantId: delivery.tenantId, deliveryKey: delivery.id }, order: [['attempt', 'ASC'], ['id', 'ASC']] });
+      respond(ctx, presentWebhookDelivery(delivery, attempts), { status: 202 });
+    },
+  } satisfies RouteHandlers;
+}

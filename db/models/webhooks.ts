@@ -1,0 +1,54 @@
+// Webhook endpoints and their deliveries (0017): a tenant's receivers of domain events, one delivery per (endpoint, event).
+import { CreationOptional, DataTypes, InferAttributes, InferCreationAttributes, Model, Sequelize } from 'sequelize';
+
+export class WebhookEndpoint extends Model<InferAttributes<WebhookEndpoint>, InferCreationAttributes<WebhookEndpoint>> {
+  declare id: string;
+  declare tenantId: string;
+  declare url: string;
+  declare description: string | null;
+  declare eventTypes: string[];
+  declare enabled: boolean;
+  declare disabledReason: string | null;
+  /** Sealed (lib/secrets.ts): never presented. */
+  declare secret: string;
+  declare previousSecret: string | null;
+  declare previousSecretExpiresAt: Date | null;
+  declare createdAt: CreationOptional<Date>;
+  declare updatedAt: CreationOptional<Date>;
+}
+
+/** `failed`: an attempt failed and another is scheduled; `dead`: the retries are spent. */
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'failed' | 'dead';
+
+export class WebhookDelivery extends Model<InferAttributes<WebhookDelivery>, InferCreationAttributes<WebhookDelivery>> {
+  declare id: string;
+  declare tenantId: string;
+  declare endpointId: string;
+  declare eventId: string;
+  declare eventType: string;
+  declare deliveryKey: string;
+  declare status: WebhookDeliveryStatus;
+  declare attempts: CreationOptional<number>;
+  declare started: CreationOptional<boolean>;
+  declare lastAttemptAt: CreationOptional<Date | null>;
+  declare lastStatusCode: CreationOptional<number | null>;
+  declare lastError: CreationOptional<string | null>;
+  declare deliveredAt: CreationOptional<Date | null>;
+  declare createdAt: CreationOptional<Date>;
+  declare updatedAt: CreationOptional<Date>;
+}
+
+export function initWebhookModels(sequelize: Sequelize): void {
+  const opts = { sequelize, underscored: true };
+  WebhookEndpoint.init({
+    id: { type: DataTypes.UUID, primaryKey: true }, tenantId: DataTypes.UUID, url: DataTypes.STRING, description: DataTypes.STRING,
+    eventTypes: DataTypes.ARRAY(DataTypes.TEXT), enabled: DataTypes.BOOLEAN, disabledReason: DataTypes.STRING, secret: DataTypes.TEXT,
+    previousSecret: DataTypes.TEXT, previousSecretExpiresAt: DataTypes.DATE, createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
+  }, { ...opts, tableName: 'webhook_endpoints' });
+  WebhookDelivery.init({
+    id: { type: DataTypes.UUID, primaryKey: true }, tenantId: DataTypes.UUID, endpointId: DataTypes.UUID, eventId: DataTypes.UUID,
+    eventType: DataTypes.STRING, deliveryKey: DataTypes.STRING, status: DataTypes.STRING, attempts: { type: DataTypes.INTEGER, defaultValue: 0 },
+    started: { type: DataTypes.BOOLEAN, defaultValue: false }, lastAttemptAt: DataTypes.DATE, lastStatusCode: DataTypes.INTEGER,
+    lastError: DataTypes.TEXT, deliveredAt: DataTypes.DATE, createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
+  }, { ...opts, tableName: 'webhook_deliveries' });
+}

@@ -1,0 +1,189 @@
+// Webhook endpoint commands: register (the secret shown once), change, remove, rotate the secret, replay a range,
+// retry a delivery — each audited — send a test event, and wake the tenant's relay so it reads the outbox.
+import { QueryTypes } from 'sequelize';
+import { v7 as uuidv7 } from 'uuid';
+import { PATTERN_MATCH_SQL } from '../../activities/webhooks';
+import { WebhookDelivery, WebhookEndpoint } from '../../db/models/webhooks';
+import { createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit';
+import { assertPublicDestination, OutboundBlockedError } from '../../lib/notify/outbound';
+import { activeSecrets, newWebhookSecret, sendStandardWebhook } from '../../lib/notify/standard-webhooks';
+import { ApiError } from '../../lib/problems';
+import { sealSecret } from '../../lib/secrets';
+import { startOrUndo } from '../../lib/temporal';
+import { findInTenant } from '../../lib/tenancy';
+import type { webhookDeliveryWorkflow, webhookRelayWorkflow } from '../../workflows/webhooks';
+import { pokeRelay, RELAY_ENTITY_ID, WEBHOOKS_DOMAIN, WEBHOOKS_TASK_QUEUE, type WebhookRetrySchedule } from '../../workflows/webhooks.api';
+import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, OBJECT_ID, STATUS, TENANT_ID } from '../../workflows/search-attributes';
+import { auditBy, Caller, CommandDeps } from '../command';
+import { typesMatching } from '../events/catalogue';
+import type { Schemas } from '../schemas';
+import { presentWebhookEndpoint } from './presenters';
+
+export function retrySchedule(deps: CommandDeps): WebhookRetrySchedule {
+  const w = deps.config.webhooks;
+  return { initialIntervalMs: w.retryInitialMs, maxIntervalMs: w.retryMaxMs, giveUpAfterMs: w.giveUpHours * 3600_000, attemptTimeoutMs: deps.config.webhookTimeoutMs };
+}
+
+/**
+ * https only (http where private networks are allowed, i.e. development), and never a private, loopback or
+ * link-local destination: asked of the SSRF classifier the deliveries go through (lib/notify/outbound.ts), which
+ * connects to nothing. Each delivery checks again on the address it connects to (DNS may change).
+ */
+export async function checkEndpointUrl(deps: CommandDeps, url: string): Promise<void> {
+  const allowPrivate = deps.config.outboundAllowPrivateNetworks;
+  const scheme = new URL(url).protocol;
+  if (scheme !== 'https:' && !(scheme === 'http:' && allowPrivate)) {
+    throw new ApiError(422, 'URL_NOT_ALLOWED', 'The URL must be https (http only where OUTBOUND_ALLOW_PRIVATE_NETWORKS=true, for development)', { errors: [{ path: '/requestBody/url', message: 'must be https' }] });
+  }
+  if (allowPrivate) return;
+  try {
+    await assertPublicDestination(url);
+  } catch (err) {
+    const why = err instanceof OutboundBlockedError ? err.message : `its host could not be resolved (${(err as Error).message})`;
+    throw new ApiError(422, 'URL_NOT_ALLOWED', `The URL is not a public destination: ${why}`, { errors: [{ path: '/requestBody/url', message: why }] });
+  }
+}
+
+/** Each pattern is `*`, or names at least one type of the catalogue (itself or as `prefix.*`). */
+export function checkEventTypes(catalogue: readonly { type: string }[], patterns: string[]): string[] {
+  const unknown = patterns.filter((p) => p !== '*' && !typesMatching(catalogue, p).length);
+  if (unknown.length) {
+    throw new ApiError(422, 'UNKNOWN_EVENT_TYPE', `Names no event type of the catalogue (GET /v1/event-types): ${unknown.join(', ')}`,
+      { errors: unknown.map((p) => ({ path: `/requestBody/eventTypes/${patterns.indexOf(p)}`, message: `names no event type: ${p}` })) });
+  }
+  return [...new Set(patterns)];
+}
+
+/** Starts the tenant's relay, or wakes the running one (signal-with-start: one relay per tenant). */
+export async function wakeRelay(deps: CommandDeps, tenantId: string): Promise<void> {
+  const ref = { domain: WEBHOOKS_DOMAIN, tenantId, entityId: RELAY_ENTITY_ID };
+  await deps.temporal.client.workflow.signalWithStart<typeof webhookRelayWorkflow, []>('webhookRelayWorkflow', {
+    workflowId: businessWorkflowId(ref), taskQueue: WEBHOOKS_TASK_QUEUE, signal: pokeRelay, signalArgs: [],
+    args: [{ tenantId, everyMs: deps.config.webhooks.relayEveryMs, retry: retrySchedule(deps) }],
+    typedSearchAttributes: [{ key: TENANT_ID, value: tenantId }, { key: ENTITY_TYPE, value: 'webhook_relay' }, { key: ENTITY_ID, value: RELAY_ENTITY_ID }, { key: STATUS, value: 'running' }],
+  });
+}
+
+export async function createEndpoint(deps: CommandDeps, c: Caller, catalogue: readonly { type: string }[], input: Schemas['WebhookEndpointInput']) {
+  await checkEndpointUrl(deps, input.url);
+  const eventTypes = checkEventTypes(catalogue, input.eventTypes);
+  const secret = newWebhookSecret();
+  const id = uuidv7();
+  const audit = { ...auditBy(c), action: 'webhooks.endpoint.created' as const, entityType: 'webhook_endpoint', entityId: id };
+  const endpoint = await createWithAudit(WebhookEndpoint, {
+    id, tenantId: c.tenantId, url: input.url, description: input.description ?? null, eventTypes, enabled: input.enabled ?? true,
+    disabledReason: null, secret: sealSecret(secret, deps.config.secretsKey), previousSecret: null, previousSecretExpiresAt: null,
+  }, (row) => ({ ...audit, after: presentWebhookEndpoint(row) }));
+  // Without its relay the endpoint would get nothing: if Temporal refuses, the endpoint was never created.
+  await startOrUndo(() => wakeRelay(deps, c.tenantId), () => destroyWithAudit(endpoint, audit));
+  return { endpoint, secret };
+}
+
+export async function updateEndpoint(deps: CommandDeps, c: Caller, catalogue: readonly { type: string }[], id: string, patch: Schemas['WebhookEndpointPatch']) {
+  if (patch.url !== undefined) await checkEndpointUrl(deps, patch.url);
+  const eventTypes = patch.eventTypes && checkEventTypes(catalogue, patch.eventTypes);
+  const endpoint = await deps.sequelize.transaction(async (transaction) => {
+    const row = await findInTenant(WebhookEndpoint, c.tenantId, id, 'Webhook endpoint', { transaction, lock: transaction.LOCK.UPDATE });
+    const before = presentWebhookEndpoint(row);
+    row.set({
+      ...(patch.url !== undefined ? { url: patch.url } : {}), ...(patch.description !== undefined ? { description: patch.description } : {}),
+      ...(eventTypes ? { eventTypes } : {}), ...(patch.enabled !== undefined ? { enabled: patch.enabled, disabledReason: null } : {}),
+    });
+    await row.save({ transaction });
+    await recordAudit({ ...auditBy(c), action: 'webhooks.endpoint.updated', entityType: 'webhook_endpoint', entityId: id, before, after: presentWebhookEndpoint(row) }, transaction);
+    return row;
+  });
+  if (endpoint.enabled) await wakeRelay(deps, c.tenantId);
+  return endpoint;
+}
+
+export async function deleteEndpoint(deps: CommandDeps, c: Caller, id: string): Promise<void> {
+  await deps.sequelize.transaction(async (transaction) => {
+    const row = await findInTenant(WebhookEndpoint, c.tenantId, id, 'Webhook endpoint', { transaction, lock: transaction.LOCK.UPDATE });
+    await recordAudit({ ...auditBy(c), action: 'webhooks.endpoint.deleted', entityType: 'webhook_endpoint', entityId: id, before: presentWebhookEndpoint(row) }, transaction);
+    // Its deliveries go with it (ON DELETE CASCADE); their workflows find nothing to send and end.
+    await row.destroy({ transaction });
+  });
+}
+
+/** One signed POST of a synthetic `webhook.test` event, now, from the API: its outcome, not retried, not logged as a delivery. */
+export async function testEndpoint(deps: CommandDeps, c: Caller, id: string): Promise<Schemas['WebhookTestResult']> {
+  const endpoint = await findInTenant(WebhookEndpoint, c.tenantId, id, 'Webhook endpoint');
+  const webhookId = uuidv7();
+  const sent = await sendStandardWebhook({
+    url: endpoint.url, secrets: activeSecrets(endpoint, deps.config.secretsKey), id: webhookId, type: 'webhook.test', timestamp: new Date(),
+    data: { endpointId: endpoint.id }, timeoutMs: deps.config.webhookTimeoutMs, allowPrivateNetworks: deps.config.outboundAllowPrivateNetworks,
+  });
+  return { webhookId, delivered: sent.delivered, statusCode: sent.statusCode, durationMs: sent.durationMs, response: sent.response, error: sent.error };
+}
+
+/** A new secret; the previous one signs too for `overlapHours` (both signatures in webhook-signature). */
+export async function rotateSecret(deps: CommandDeps, c: Caller, id: string, overlapHours: number) {
+  const secret = newWebhookSecret();
+  const endpoint = await deps.sequelize.transaction(async (transaction) => {
+    const row = await findInTenant(WebhookEndpoint, c.tenantId, id, 'Webhook endpoint', { transaction, lock: transaction.LOCK.UPDATE });
+    row.set({
+      previousSecret: overlapHours > 0 ? row.secret : null, previousSecretExpiresAt: overlapHours > 0 ? new Date(Date.now() + overlapHours * 3600_000) : null,
+      secret: sealSecret(secret, deps.config.secretsKey),
+    });
+    await row.save({ transaction });
+    await recordAudit({ ...auditBy(c), action: 'webhooks.endpoint.secret_rotated', entityType: 'webhook_endpoint', entityId: id, after: { overlapHours } }, transaction);
+    return row;
+  });
+  return { endpoint, secret };
+}
+
+export const REPLAY_MAX_DAYS = 31;
+export const REPLAY_MAX_EVENTS = 10_000;
+
+/**
+ * New deliveries (keyed by the replay, so they do not collide with the first ones) of the endpoint's matching
+ * events in [since, until), bounded in time and count; the relay starts their workflows.
+ */
+export async function replayEndpoint(deps: CommandDeps, c: Caller, id: string, range: { since: string; until: string }): Promise<number> {
+  const since = new Date(range.since);
+  const until = new Date(range.until);
+  if (since >= until) throw new ApiError(422, 'INVALID_RANGE', '`since` must be before `until`');
+  if (until.getTime() - since.getTime() > REPLAY_MAX_DAYS * 86_400_000) throw new ApiError(422, 'RANGE_TOO_LARGE', `A replay covers at most ${REPLAY_MAX_DAYS} days`);
+  const replayId = uuidv7();
+  const count = await deps.sequelize.transaction(async (transaction) => {
+    const endpoint = await findInTenant(WebhookEndpoint, c.tenantId, id, 'Webhook endpoint', { transaction, lock: transaction.LOCK.SHARE });
+    if (!endpoint.enabled) throw new ApiError(409, 'INVALID_STATE', 'The endpoint is disabled: enable it first');
+    // One more than allowed tells "too many" without reading them all.
+    const events = await deps.sequelize.query<{ id: string; type: string }>(
+      `SELECT e.id, e.type FROM events e, (SELECT $2::text[] AS event_types) ep
+       WHERE e.tenant_id = $1 AND e.occurred_at >= $3 AND e.occurred_at < $4 AND ${PATTERN_MATCH_SQL} ORDER BY e.id LIMIT ${REPLAY_MAX_EVENTS + 1}`,
+      { bind: [c.tenantId, endpoint.eventTypes, since, until], type: QueryTypes.SELECT, transaction },
+    );
+    if (events.length > REPLAY_MAX_EVENTS) throw new ApiError(422, 'RANGE_TOO_LARGE', `The range holds over ${REPLAY_MAX_EVENTS} matching events: replay a shorter one`);
+    const now = new Date();
+    await WebhookDelivery.bulkCreate(events.map((e) => ({
+      id: uuidv7(), tenantId: c.tenantId, endpointId: id, eventId: e.id, eventType: e.type, deliveryKey: `${id}:${e.id}:${replayId}`, status: 'pending' as const, createdAt: now, updatedAt: now,
+    })), { transaction });
+    await recordAudit({ ...auditBy(c), action: 'webhooks.endpoint.replayed', entityType: 'webhook_endpoint', entityId: id, after: { since: range.since, until: range.until, deliveries: events.length } }, transaction);
+    return events.length;
+  });
+  await wakeRelay(deps, c.tenantId);
+  return count;
+}
+
+/**
+ * A failed (still retrying) or dead delivery tried again at once with a fresh schedule: its workflow is started
+ * anew, ending the one still waiting to retry. Marked unstarted first, so should the start be lost the relay makes it.
+ */
+export async function retryDelivery(deps: CommandDeps, c: Caller, id: string): Promise<WebhookDelivery> {
+  const delivery = await deps.sequelize.transaction(async (transaction) => {
+    const row = await findInTenant(WebhookDelivery, c.tenantId, id, 'Webhook delivery', { transaction, lock: transaction.LOCK.UPDATE });
+    if (row.status !== 'failed' && row.status !== 'dead') throw new ApiError(409, 'INVALID_STATE', `The delivery is ${row.status}: only a failed or dead one is retried`);
+    await row.update({ status: 'pending', started: false }, { transaction });
+    await recordAudit({ ...auditBy(c), action: 'webhooks.delivery.retried', entityType: 'webhook_delivery', entityId: id, after: { endpointId: row.endpointId, eventId: row.eventId } }, transaction);
+    return row;
+  });
+  await deps.temporal.client.workflow.start<typeof webhookDeliveryWorkflow>('webhookDeliveryWorkflow', {
+    workflowId: businessWorkflowId({ domain: WEBHOOKS_DOMAIN, tenantId: c.tenantId, entityId: id }), taskQueue: WEBHOOKS_TASK_QUEUE,
+    args: [{ tenantId: c.tenantId, deliveryId: id, retry: retrySchedule(deps) }], workflowIdConflictPolicy: 'TERMINATE_EXISTING',
+    typedSearchAttributes: [{ key: TENANT_ID, value: c.tenantId }, { key: ENTITY_TYPE, value: 'webhook_delivery' }, { key: ENTITY_ID, value: id }, { key: STATUS, value: 'pending' }, { key: OBJECT_ID, value: delivery.endpointId }],
+  });
+  await delivery.update({ started: true });
+  return delivery;
+}

@@ -1,0 +1,58 @@
+// An endpoint whose every delivery attempt has failed for WEBHOOK_AUTO_DISABLE_AFTER_SECONDS (shortened here) is
+// disabled with a reason, audited as the system's change, and the tenant's administrators are emailed; its delivery
+// ends dead. An endpoint of the same tenant that answers stays enabled.
+import { randomUUID } from 'node:crypto';
+import { recordEvents } from '../../lib/events';
+import { startTestApp, TestApp } from '../helpers/app';
+import { buildCaller, buildUser } from '../helpers/factories';
+import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
+import { waitFor } from '../helpers/wait';
+import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
+
+let app: TestApp;
+let hooks: WebhookReceiver;
+let smtp: SmtpSink;
+beforeAll(async () => {
+  hooks = await startWebhookReceiver();
+  smtp = await startSmtpSink();
+  app = await startTestApp({
+    OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_RELAY_EVERY_MS: '200', WEBHOOK_RETRY_INITIAL_MS: '200', WEBHOOK_RETRY_MAX_MS: '400', WEBHOOK_AUTO_DISABLE_AFTER_SECONDS: '2',
+  });
+  await app.startWorker({ smtpUrl: smtp.url });
+});
+afterAll(async () => {
+  await app.close();
+  await hooks.close();
+  await smtp.close();
+});
+
+it('disables an endpoint failing every attempt for the stretch, audits it and emails the administrators', async () => {
+  const { tenant, key, user: admin } = await buildCaller(['*']);
+  const clerk = await buildUser(tenant, { permissions: ['webhooks.read'] });
+  const tag = randomUUID().slice(0, 8);
+  // Nothing listens there (a loopback port just closed): every attempt is refused.
+  const closed = await startWebhookReceiver();
+  await closed.close();
+  const failing = (await app.call('post', '/v1/webhook-endpoints', key).send({ url: `${closed.url}/down-${tag}`, eventTypes: ['*'] }).expect(201)).body;
+  const healthy = (await app.call('post', '/v1/webhook-endpoints', key).send({ url: `${hooks.url}/up-${tag}`, eventTypes: ['*'] }).expect(201)).body;
+  const started = Date.now();
+  await app.sequelize.transaction((transaction) => recordEvents([{ tenantId: tenant.id, type: 'document_batch.finished', subjectType: 'document_batch', subjectId: randomUUID(), data: { batchId: randomUUID(), done: 1, failed: 0 } }], transaction));
+  await hooks.waitFor((h) => h.path === `/up-${tag}`);
+  const disabled = await waitFor(async () => {
+    const e = (await app.call('get', `/v1/webhook-endpoints/${failing.id}`, key).expect(200)).body;
+    return e.enabled === false && e;
+  }, { what: 'auto-disabled', timeoutMs: 30_000 });
+  expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
+  expect(disabled.disabledReason).toMatch(/^Every delivery attempt failed since /);
+  const deliveries = await waitFor(async () => {
+    const items = (await app.call('get', `/v1/webhook-endpoints/${failing.id}/deliveries`, key).expect(200)).body.items;
+    return items[0]?.status === 'dead' && items;
+  }, { what: 'dead' });
+  expect(deliveries[0].attemptLog.every((a: { outcome: string; statusCode: number | null }) => a.outcome === 'failed' && a.statusCode === null)).toBe(true);
+  const audit = (await app.call('get', `/v1/audit-events?entityId=${failing.id}`, key).expect(200)).body.items as { action: string; actor: { type: string } }[];
+  expect(audit.filter((a) => a.action === 'webhooks.endpoint.auto_disabled')).toHaveLength(1);
+  const mail = await waitFor(async () => smtp.messages.find((m) => m.subject === 'Webhook endpoint disabled' && m.text.includes(failing.id)), { what: 'mail' });
+  expect(mail.to).toEqual([admin.email]);
+  expect(smtp.messages.filter((m) => m.to.includes(clerk.email))).toEqual([]);
+  expect((await app.call('get', `/v1/webhook-endpoints/${healthy.id}`, key).expect(200)).body).toMatchObject({ enabled: true, disabledReason: null });
+}, 60_000);
