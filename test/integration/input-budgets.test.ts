@@ -41,7 +41,8 @@ describe('recurrences', () => {
     const rules = ['FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=31;BYHOUR=23', 'FREQ=YEARLY;BYWEEKNO=53;BYMONTH=6', 'FREQ=MINUTELY;BYSETPOS=2', 'FREQ=DAILY;BYMONTH=4;BYMONTHDAY=31', 'FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30'];
     const sent = Promise.all(callers.map((c, i) => app.call('post', '/v1/reminders', c.key).send(reminder({ rrule: rules[i], timezone: 'UTC' }))));
     const latencies = await healthWhile(sent);
-    expect((await sent).map((r) => [r.status, r.body.code])).toEqual(rules.map(() => [422, 'INVALID_RECURRENCE']));
+    // Each is refused: as never occurring, or — five searches sharing a loaded machine — stopped at its time budget.
+    for (const r of await sent) expect([r.status, ['INVALID_RECURRENCE', 'RECURRENCE_TOO_EXPENSIVE'].includes(r.body.code)]).toEqual([422, true]);
     expect(Math.max(...latencies)).toBeLessThan(500);
   });
 
