@@ -11,11 +11,12 @@ import { files } from './files';
 import { identity } from './identity';
 import { imports } from './imports';
 import { jobs } from './jobs';
+import { notifications } from './notifications';
 import { purchasing } from './purchasing';
 import { reminders } from './reminders';
 import { settings } from './settings';
 import { system } from './system';
 
-export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, audience, imports, settings, campaigns, events, system] as const;
+export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, audience, imports, settings, notifications, campaigns, events, system] as const;
 
 export type Domain = (typeof DOMAINS)[number];
