@@ -159,6 +159,9 @@ describe('which text a recipient gets', () => {
     await make('en', 'active', 'Tenant English {{ title }}');
     expect(await subjectFor(null)).toBe('Tenant English PO-1');
     expect(await subjectFor('es')).toBe('Tenant English PO-1');
+    // A tenant template that cannot render within its limits at send time: the built-in text goes out instead.
+    await make('nl', 'active', '{% for i in (1..100000000) %}{{ i }}{% endfor %}');
+    expect(await subjectFor('nl')).toBe('Your request was approved: PO-1');
     // Another tenant's templates are not this tenant's.
     const other = await buildCaller(['*']);
     expect((await renderNotification(other.tenant.id, 'approval.outcome', 'email', { name: 'A', email: 'a@example.com', locale: 'de' }, { status: 'approved', title: 'PO-1' })).subject).toBe('Your request was approved: PO-1');
