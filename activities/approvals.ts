@@ -8,6 +8,7 @@ import { User } from '../db/models/identity';
 import { Notification } from '../db/models/reminders';
 import { ApprovalSettings } from '../db/models/settings';
 import { resolvePeople } from '../domains/identity/people';
+import { notificationRenderer } from '../domains/notifications/render';
 import { followApprovalOutcome } from '../domains/purchasing/commands';
 import { auditCtes, insertRowsSql } from '../lib/audit';
 import { AuditAction } from '../lib/audit-actions';
@@ -40,9 +41,13 @@ const EMAILS_IN_FLIGHT = 8;
 
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-const KIND_SUBJECT = {
-  request: 'Approval requested', reminder: 'Reminder: approval pending', escalation: 'Escalated: approval needed', reopened: 'Approval needed again',
-} as const;
+type AskKind = 'request' | 'reminder' | 'escalation' | 'reopened';
+
+/** A tenant template that fails to render is logged; the built-in text goes out instead (domains/notifications/render.ts). */
+const warn = (message: string, meta: Record<string, unknown>) => Context.current().log.warn(message, meta);
+
+/** An email of rendered notification parts (an empty HTML part: text only). */
+const mailOf = (parts: { subject?: string; text?: string; html?: string }) => ({ subject: parts.subject ?? '', text: parts.text ?? '', ...(parts.html ? { html: parts.html } : {}) });
 
 export function createApprovalActivities(deps: ApprovalActivityDeps) {
   const system = { type: 'system' as const, id: null };
@@ -61,17 +66,20 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
     // A rejection by an approver says why in the approver's words (the flow's own reason is just "a stage was rejected").
     const rejection = i.status === 'rejected' ? flow.state.stages.flatMap((st) => st.signatures).find((x) => x.decision === 'reject' && x.comment)?.comment : undefined;
     const reason = rejection ?? flow.state.outcome?.reason;
-    const subject = `Your request was ${i.status}: ${flow.title}`;
-    const message = i.status === 'approved' ? `"${flow.title}" was approved.` : `"${flow.title}" was ${i.status}${reason ? `: ${reason}` : ''}.`;
+    const data = { status: i.status, title: flow.title, reason: reason ?? '', flowId: flow.id };
+    const [email, inApp] = await Promise.all([
+      notificationRenderer(i.tenantId, 'approval.outcome', 'email', warn).then((r) => r.render(requester, data)),
+      notificationRenderer(i.tenantId, 'approval.outcome', 'in_app', warn).then((r) => r.render(requester, data)),
+    ]);
     const key = (channel: string) => `approvals:${i.flowId}:outcome:${channel}:${requester.id}`;
     await Notification.bulkCreate([{
       id: randomUUID(), tenantId: i.tenantId, userId: requester.id, deliveryKey: key('in_app'), sourceType: 'approval_flow', sourceId: flow.id,
-      subject, message, objectType: flow.objectType, objectId: flow.objectId, readAt: null,
+      subject: inApp.title ?? '', message: inApp.body ?? '', objectType: flow.objectType, objectId: flow.objectId, readAt: null,
     }], { ignoreDuplicates: true });
     const unsent = await claimDeliveries([{ key: key('email'), tenantId: i.tenantId, channel: 'email', recipient: requester.email, subjectType: 'approval_flow', subjectId: flow.id }]);
     if (!unsent.has(key('email'))) return;
     try {
-      const sent = await deps.email.send({ to: requester.email, subject, text: [`Hello ${requester.name},`, '', message].join('\n'), idempotencyKey: key('email') });
+      const sent = await deps.email.send({ to: requester.email, ...mailOf(email), idempotencyKey: key('email') });
       await recordDeliveryOutcomes([{ key: key('email'), providerId: sent.messageId }]);
     } catch (err) {
       await recordDeliveryOutcomes([{ key: key('email'), error: errorMessage(err) }]);
@@ -148,9 +156,10 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
       const keyOf = (userId: string) => `approvals:${i.flowId}:new-request:${userId}`;
       const unsent = await claimDeliveries(users.map((u) => ({ key: keyOf(u.id), tenantId: i.tenantId, channel: 'email', recipient: u.email, subjectType: 'approval_flow', subjectId: i.flowId })));
       const toSend = users.filter((u) => unsent.has(keyOf(u.id)));
-      const settled = await settleWithLimit(toSend, EMAILS_IN_FLIGHT, (user) => deps.email.send({
-        to: user.email, subject: `New approval request: ${i.title}`, idempotencyKey: keyOf(user.id),
-        text: [`Hello ${user.name},`, '', `${requester?.name ?? 'Someone'} requested approval of "${i.title}"${i.autoApproved ? ' (approved at once: the requester may approve it)' : ''}.`, '', `Flow ${i.flowId}.`].join('\n'),
+      const renderer = await notificationRenderer(i.tenantId, 'approval.new_request', 'email', warn);
+      const data = { title: i.title, requesterName: requester?.name ?? 'Someone', autoApproved: i.autoApproved, flowId: i.flowId };
+      const settled = await settleWithLimit(toSend, EMAILS_IN_FLIGHT, async (user) => deps.email.send({
+        to: user.email, ...mailOf(await renderer.render(user, data)), idempotencyKey: keyOf(user.id),
       }));
       await recordDeliveryOutcomes(settled.map((r, n) => (r.status === 'fulfilled' ? { key: keyOf(toSend[n].id), providerId: r.value.messageId } : { key: keyOf(toSend[n].id), error: errorMessage(r.reason) })));
       // A refused address is recorded and given up on; anything else is retried (and sends only what is not sent).
@@ -160,7 +169,7 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
     },
 
     /** `round` tells apart emails of the same kind for the same stage (a stage reopened twice mails twice). */
-    async notifyApprovers(i: { tenantId: string; flowId: string; title: string; stage: number; userIds: string[]; kind: keyof typeof KIND_SUBJECT; round?: number }): Promise<number> {
+    async notifyApprovers(i: { tenantId: string; flowId: string; title: string; stage: number; userIds: string[]; kind: AskKind; round?: number }): Promise<number> {
       if (!i.userIds.length) return 0;
       // A heartbeat at the start and after every email: the workflow gives this activity a heartbeat
       // timeout, so an attempt that never really ran (a task lost on an overloaded worker) is retried
@@ -176,17 +185,14 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
       })));
       const toSend = users.filter((u) => unsent.has(keyOf(u.id)));
       const ttlSeconds = (deps.linkTtlHours ?? 72) * 3600;
+      const renderer = await notificationRenderer(i.tenantId, 'approval.action_needed', 'email', warn);
       const settled = await settleWithLimit(toSend, EMAILS_IN_FLIGHT, async (user) => {
         const link = (action: 'approve' | 'reject') => `${deps.publicUrl}/v1/approval-links/${signLink({
           tenantId: i.tenantId, subjectType: 'approval_flow', subjectId: i.flowId, userId: user.id, action, stage: i.stage, ttlSeconds,
         }, deps.linkSecret).token}`;
-        const text = [
-          `Hello ${user.name},`, '', `${KIND_SUBJECT[i.kind]}: ${i.title}`, '',
-          `Approve: ${link('approve')}`, `Reject:  ${link('reject')}`, '',
-          'Each link works once and expires; it asks you to confirm before anything is signed.',
-        ].join('\n');
         try {
-          return await deps.email.send({ to: user.email, subject: `${KIND_SUBJECT[i.kind]}: ${i.title}`, text, idempotencyKey: keyOf(user.id) });
+          const parts = await renderer.render(user, { kind: i.kind, title: i.title, flowId: i.flowId, stage: i.stage, approveUrl: link('approve'), rejectUrl: link('reject') });
+          return await deps.email.send({ to: user.email, ...mailOf(parts), idempotencyKey: keyOf(user.id) });
         } finally {
           heartbeat();
         }

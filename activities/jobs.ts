@@ -8,6 +8,7 @@ import { IdempotencyKey } from '../db/models/idempotency';
 import { User } from '../db/models/identity';
 import { JobRun, JobSchedule } from '../db/models/jobs';
 import { resolvePeople } from '../domains/identity/people';
+import { notificationRenderer } from '../domains/notifications/render';
 import { claimDeliveries, recordDeliveryOutcomes } from '../lib/notify/deliveries';
 import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
 import type { Schemas } from '../domains/schemas';
@@ -59,12 +60,16 @@ export function createJobActivities(deps: JobActivityDeps) {
     const users = await User.findAll({ where: { tenantId, id: ids, active: true } });
     const keyOf = (userId: string) => `jobs:${run.id}:failed:${userId}`;
     const unsent = await claimDeliveries(users.map((u) => ({ key: keyOf(u.id), tenantId, channel: 'email', recipient: u.email, subjectType: 'job_run', subjectId: run.id })));
-    const subject = `Job failed: ${schedule.name}`;
+    const renderer = await notificationRenderer(tenantId, 'job.run_failed', 'email', (message, meta) => Context.current().log.warn(message, meta));
+    const data = {
+      scheduleName: schedule.name, jobType: schedule.jobType, failedAt: (run.finishedAt ?? new Date()).toISOString(), error: run.error ?? 'no error message',
+      runId: run.id, workflowId: run.workflowId,
+    };
     let retry: unknown;
     for (const user of users.filter((u) => unsent.has(keyOf(u.id)))) {
-      const text = [`Hello ${user.name},`, '', `A run of the job schedule "${schedule.name}" (${schedule.jobType}) failed at ${run.finishedAt?.toISOString() ?? 'now'} (UTC):`, '', run.error ?? 'no error message', '', `Run ${run.id}, workflow ${run.workflowId}.`].join('\n');
       try {
-        const sent = await deps.email.send({ to: user.email, subject, text, idempotencyKey: keyOf(user.id) });
+        const { subject = '', text = '', html } = await renderer.render(user, data);
+        const sent = await deps.email.send({ to: user.email, subject, text, ...(html ? { html } : {}), idempotencyKey: keyOf(user.id) });
         await recordDeliveryOutcomes([{ key: keyOf(user.id), providerId: sent.messageId }]);
       } catch (err) {
         await recordDeliveryOutcomes([{ key: keyOf(user.id), error: (err as Error).message }]);

@@ -11,12 +11,13 @@ import { files } from './files';
 import { identity } from './identity';
 import { imports } from './imports';
 import { jobs } from './jobs';
+import { notifications } from './notifications';
 import { purchasing } from './purchasing';
 import { reminders } from './reminders';
 import { settings } from './settings';
 import { system } from './system';
 import { webhooks } from './webhooks';
 
-export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, audience, imports, settings, campaigns, events, webhooks, system] as const;
+export const DOMAINS = [identity, audit, files, approvals, purchasing, documents, reminders, jobs, audience, imports, settings, notifications, campaigns, events, webhooks, system] as const;
 
 export type Domain = (typeof DOMAINS)[number];

@@ -3,9 +3,10 @@
 import { taskRunner } from '../lib/work-pool';
 import { checkCampaignContent, renderCampaignMessage } from './campaigns/templates';
 import { checkTemplate, renderTemplate } from './documents/templates';
+import { checkNotificationParts, renderNotificationParts } from './notifications/templates';
 import { firstTrigger, previewTriggers } from './reminders/preview';
 
-export const tasks = { renderTemplate, checkTemplate, previewTriggers, firstTrigger, checkCampaignContent, renderCampaignMessage };
+export const tasks = { renderTemplate, checkTemplate, previewTriggers, firstTrigger, checkCampaignContent, renderCampaignMessage, checkNotificationParts, renderNotificationParts };
 export type Tasks = typeof tasks;
 
 export default taskRunner(tasks);

@@ -15,6 +15,10 @@ export class User extends Model<InferAttributes<User>, InferCreationAttributes<U
   declare email: string;
   declare name: string;
   declare active: CreationOptional<boolean>;
+  /** BCP-47 (en, de, fr-CA); null: the tenant's default. */
+  declare locale: CreationOptional<string | null>;
+  /** IANA zone; null: UTC. */
+  declare timeZone: CreationOptional<string | null>;
   declare version: CreationOptional<number>;
   declare createdAt: CreationOptional<Date>;
   declare updatedAt: CreationOptional<Date>;
@@ -60,7 +64,7 @@ export function initIdentityModels(sequelize: Sequelize): void {
   const opts = { sequelize, underscored: true };
   Tenant.init({ id: uuidPk, name: DataTypes.STRING, slug: DataTypes.STRING, ...stamps }, { ...opts, tableName: 'tenants' });
   User.init(
-    { id: uuidPk, tenantId: DataTypes.UUID, email: DataTypes.STRING, name: DataTypes.STRING, active: { type: DataTypes.BOOLEAN, defaultValue: true }, version: { type: DataTypes.INTEGER, defaultValue: 0 }, ...stamps },
+    { id: uuidPk, tenantId: DataTypes.UUID, email: DataTypes.STRING, name: DataTypes.STRING, active: { type: DataTypes.BOOLEAN, defaultValue: true }, locale: DataTypes.STRING, timeZone: DataTypes.STRING, version: { type: DataTypes.INTEGER, defaultValue: 0 }, ...stamps },
     { ...opts, tableName: 'users', version: true },
   );
   Role.init(

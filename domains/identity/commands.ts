@@ -4,10 +4,11 @@
 // the calling credential holds itself (its scopes included), and a user, role or key that can do something
 // the caller cannot is not the caller's to change. The last user holding '*' in a tenant stays.
 import { randomUUID } from 'node:crypto';
+import { IANAZone } from 'luxon';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { ApiKey, Role, User, UserRole } from '../../db/models/identity';
 import { recordAudit } from '../../lib/audit';
-import { ApiError } from '../../lib/problems';
+import { ApiError, validationFailed } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
 import { auditBy, Caller, Precondition } from '../command';
 import type { Schemas } from '../schemas';
@@ -75,13 +76,19 @@ function refuseLastAdmin(before: number, after: number): void {
   }
 }
 
+/** A time zone must be one IANA knows (luxon, as job schedules check theirs); a locale's shape is the contract's. */
+function checkTimeZone(timeZone: string | null | undefined): void {
+  if (timeZone && !IANAZone.isValidZone(timeZone)) throw validationFailed([{ path: '/requestBody/timeZone', message: `"${timeZone}" is not an IANA time zone` }]);
+}
+
 export async function createUser(deps: IdentityDeps, c: Caller, input: Schemas['UserCreate']): Promise<User> {
+  checkTimeZone(input.timeZone);
   return deps.sequelize.transaction(async (transaction) => {
     const roles = await rolesByKey(c.tenantId, input.roles ?? []);
     refuseBeyond(c, permissionsOf(roles), cannotGrant);
     const exists = await User.count({ where: { tenantId: c.tenantId, email: input.email.toLowerCase() }, transaction });
     if (exists) throw new ApiError(409, 'ALREADY_EXISTS', `A user with email ${input.email} exists already`);
-    const created = await User.create({ id: randomUUID(), tenantId: c.tenantId, email: input.email.toLowerCase(), name: input.name }, { transaction });
+    const created = await User.create({ id: randomUUID(), tenantId: c.tenantId, email: input.email.toLowerCase(), name: input.name, locale: input.locale ?? null, timeZone: input.timeZone ?? null }, { transaction });
     await UserRole.bulkCreate(roles.map((r) => ({ userId: created.id, roleId: r.id, tenantId: c.tenantId })), { transaction });
     created.roles = roles;
     await recordAudit({ ...auditBy(c), action: 'identity.user.created', entityType: 'user', entityId: created.id, after: presentUser(created) }, transaction);
@@ -90,6 +97,7 @@ export async function createUser(deps: IdentityDeps, c: Caller, input: Schemas['
 }
 
 export async function updateUser(deps: IdentityDeps, c: Caller, userId: string, input: Schemas['UserUpdate'], precondition?: Precondition): Promise<User> {
+  checkTimeZone(input.timeZone);
   return deps.sequelize.transaction(async (transaction) => {
     await lockTenantIdentity(deps.sequelize, c.tenantId, transaction);
     const found = await findInTenant(User, c.tenantId, userId, 'User', { include: ROLE_INCLUDE, transaction, lock: { level: transaction.LOCK.UPDATE, of: User } });
@@ -101,6 +109,8 @@ export async function updateUser(deps: IdentityDeps, c: Caller, userId: string, 
     const before = presentUser(found);
     if (input.name !== undefined) found.name = input.name;
     if (input.active !== undefined) found.active = input.active;
+    if (input.locale !== undefined) found.locale = input.locale;
+    if (input.timeZone !== undefined) found.timeZone = input.timeZone;
     if (roles) {
       await UserRole.destroy({ where: { userId: found.id }, transaction });
       await UserRole.bulkCreate(roles.map((r) => ({ userId: found.id, roleId: r.id, tenantId: c.tenantId })), { transaction });

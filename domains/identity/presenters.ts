@@ -8,7 +8,7 @@ export const presentTenant = (t: Tenant): Schemas['Tenant'] => ({ id: t.id, name
 
 export const presentUser = (u: User): Schemas['User'] => ({
   id: u.id, email: u.email, name: u.name, active: u.active,
-  roles: (u.roles ?? []).map((r) => r.key).sort(),
+  roles: (u.roles ?? []).map((r) => r.key).sort(), locale: u.locale ?? null, timeZone: u.timeZone ?? null,
   createdAt: u.createdAt.toISOString(), updatedAt: u.updatedAt.toISOString(),
 });
 
