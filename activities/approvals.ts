@@ -66,7 +66,7 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
     // A rejection by an approver says why in the approver's words (the flow's own reason is just "a stage was rejected").
     const rejection = i.status === 'rejected' ? flow.state.stages.flatMap((st) => st.signatures).find((x) => x.decision === 'reject' && x.comment)?.comment : undefined;
     const reason = rejection ?? flow.state.outcome?.reason;
-    const data = { status: i.status, title: flow.title, reason: reason ?? '', flowId: flow.id };
+    const data = { status: i.status, title: flow.title, reason: reason ?? '', decidedAt: flow.state.outcome?.at ?? new Date().toISOString(), flowId: flow.id };
     const [email, inApp] = await Promise.all([
       notificationRenderer(i.tenantId, 'approval.outcome', 'email', warn).then((r) => r.render(requester, data)),
       notificationRenderer(i.tenantId, 'approval.outcome', 'in_app', warn).then((r) => r.render(requester, data)),

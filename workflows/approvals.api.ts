@@ -72,7 +72,7 @@ export interface FlowState {
 
 export interface HistoryEvent {
   seq: number;
-  type: 'created' | 'auto_approved' | 'stage_opened' | 'signed' | 'signature_removed' | 'decided_by_admin' | 'reminder_sent' | 'escalated'
+  type: 'created' | 'auto_approved' | 'not_required' | 'stage_opened' | 'signed' | 'signature_removed' | 'decided_by_admin' | 'reminder_sent' | 'escalated'
     | 'stage_approved' | 'stage_rejected' | 'approved' | 'rejected' | 'cancelled' | 'expired';
   stage?: number;
   actorId?: string;
@@ -88,8 +88,11 @@ export interface ApprovalFlowInput {
   objectId: string;
   title: string;
   requester: { id: string; roles: string[] };
-  template: { id: string; version: number };
+  /** Null when the object type needs no approval (the tenant's settings): then `notRequired` is true. */
+  template: { id: string; version: number } | null;
   definition: TemplateDef;
+  /** The tenant does not require approval of this object type: the flow is approved at once, recorded as such. */
+  notRequired?: boolean;
   /**
    * Each stage's approvers, resolved when the flow starts (a snapshot of role membership). Passing
    * them in keeps stage opening synchronous, so an Update never meets a stage still being opened.

@@ -3,6 +3,7 @@
 import type { Signature, StageDef, StageState, TemplateDef } from './approvals.api';
 
 export const AUTO_APPROVE_REASON = 'the requester holds an auto-approve role';
+export const NOT_REQUIRED_REASON = 'approval of this object type is not required';
 
 /** A requester holding one of the template's auto-approve roles has the flow approved at once. */
 export function autoApproves(def: TemplateDef, requesterRoles: string[]): boolean {

@@ -9,7 +9,7 @@ import {
   ApprovalFlowInput, ApprovalRefusal, cancelUpdate, flowStateQuery, FlowState, FlowStatus, HistoryEvent, notificationQueueOf,
   adminDecideUpdate, removeSignatureUpdate, signUpdate, StageState,
 } from './approvals.api';
-import { AUTO_APPROVE_REASON, autoApproves, eligibleApprovers, pendingApprovers, stageOutcome } from './approvals.rules';
+import { AUTO_APPROVE_REASON, autoApproves, NOT_REQUIRED_REASON, eligibleApprovers, pendingApprovers, stageOutcome } from './approvals.rules';
 import { OBJECT_ID } from './search-attributes';
 import { setWorkflowStatus } from './status';
 
@@ -126,7 +126,11 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
   // stage is opened (synchronously) before the handlers exist: validators never see a half-made flow.
   if (!input.resume) {
     event({ type: 'created', actorId: input.requester.id });
-    if (autoApproves(def, input.requester.roles)) {
+    // Only flows started with the flag (new inputs) take this branch: older histories replay unchanged.
+    if (input.notRequired) {
+      event({ type: 'not_required', actorId: input.requester.id });
+      finish('approved', NOT_REQUIRED_REASON, input.requester.id);
+    } else if (autoApproves(def, input.requester.roles)) {
       event({ type: 'auto_approved', actorId: input.requester.id });
       finish('approved', AUTO_APPROVE_REASON, input.requester.id);
     } else {
@@ -224,7 +228,8 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
       await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: 0, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'request' });
     }
     // The tenant's watchers of new requests (settings); histories from before this replay without it (patched).
-    if (patched('approvals-notify-request-watchers')) {
+    // (A flow whose approval is not required is no request: nobody is told of it.)
+    if (patched('approvals-notify-request-watchers') && !input.notRequired) {
       await notify.notifyRequestWatchers({
         tenantId: input.tenantId, flowId: input.flowId, title: input.title, requesterId: input.requester.id,
         approverIds: input.approvers[0] ?? [], autoApproved: state.outcome?.reason === AUTO_APPROVE_REASON,

@@ -1,11 +1,22 @@
 // Identity: the caller, the permission catalogue, users, roles and API keys of a tenant (what changes them
 // is domains/identity/commands.ts).
 import { ApiKey, Role, User } from '../../db/models/identity';
-import { createApiKey, createRole, createUser, deleteRole, revokeApiKey, ROLE_INCLUDE, updateRole, updateUser } from '../../domains/identity/commands';
+import { createApiKey, createRole, createUser, deleteRole, revokeApiKey, ROLE_INCLUDE, updateMyPreferences, updateRole, updateUser } from '../../domains/identity/commands';
 import { presentApiKey, presentRole, presentTenant, presentUser } from '../../domains/identity/presenters';
 import { findInTenant } from '../../lib/tenancy';
 import { ifMatch, page, paginate, respond, versionEtag } from '../conventions';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
+
+/** The caller as GET /v1/me answers it; `user` is passed separately so a change answers the row just written. */
+function presentMe(a: ReturnType<typeof caller>, user: User) {
+  return {
+    user: { id: user.id, email: user.email, name: user.name, locale: user.locale ?? null, timeZone: user.timeZone ?? null },
+    tenant: presentTenant(a.tenant),
+    roles: a.roles,
+    permissions: a.permissions.list(),
+    auth: { method: a.method, ...(a.apiKeyId ? { apiKeyId: a.apiKeyId } : {}), expiresAt: a.expiresAt ? a.expiresAt.toISOString() : null },
+  };
+}
 
 export function identityRoutes(deps: RouteDeps) {
   const identity = { sequelize: deps.sequelize, permissionCatalogue: deps.contract.permissions.map((p) => p.name) };
@@ -13,13 +24,14 @@ export function identityRoutes(deps: RouteDeps) {
   return {
     async getMe(_input, ctx) {
       const a = caller(ctx);
-      ctx.body = {
-        user: { id: a.user.id, email: a.user.email, name: a.user.name },
-        tenant: presentTenant(a.tenant),
-        roles: a.roles,
-        permissions: a.permissions.list(),
-        auth: { method: a.method, ...(a.apiKeyId ? { apiKeyId: a.apiKeyId } : {}), expiresAt: a.expiresAt ? a.expiresAt.toISOString() : null },
-      };
+      ctx.body = presentMe(a, a.user);
+    },
+
+    async updateMyPreferences({ body }, ctx) {
+      const a = caller(ctx);
+      const user = await updateMyPreferences(identity, commandCaller(ctx), body);
+      deps.authenticator.forget(); // the cached caller carries the old preferences
+      ctx.body = presentMe(a, user);
     },
 
     async checkMyPermissions({ body }, ctx) {

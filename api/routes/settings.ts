@@ -1,6 +1,6 @@
-// The tenant's settings (domains/settings): sending limits, approval notices.
+// The tenant's settings (domains/settings): sending limits, approvals, notification defaults.
 import * as settings from '../../domains/settings/commands';
-import { presentApprovalSettings, presentSendingSettings } from '../../domains/settings/presenters';
+import { presentApprovalSettings, presentNotificationSettings, presentSendingSettings } from '../../domains/settings/presenters';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
 
 export function settingsRoutes(deps: RouteDeps) {
@@ -16,6 +16,12 @@ export function settingsRoutes(deps: RouteDeps) {
     },
     async updateApprovalSettings({ body }, ctx) {
       ctx.body = presentApprovalSettings(await settings.updateApprovalSettings(deps, commandCaller(ctx), body));
+    },
+    async getNotificationSettings(_input, ctx) {
+      ctx.body = presentNotificationSettings(await settings.notificationSettings(caller(ctx).tenant.id));
+    },
+    async updateNotificationSettings({ body }, ctx) {
+      ctx.body = presentNotificationSettings(await settings.updateNotificationSettings(deps, commandCaller(ctx), body));
     },
   } satisfies RouteHandlers;
 }

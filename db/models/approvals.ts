@@ -33,8 +33,9 @@ export class ApprovalFlow extends Model<InferAttributes<ApprovalFlow>, InferCrea
   declare objectType: string;
   declare objectId: string;
   declare title: string;
-  declare templateId: string;
-  declare templateVersion: number;
+  /** Null for an object type that needs no approval (approved at once, no template). */
+  declare templateId: string | null;
+  declare templateVersion: number | null;
   declare requesterId: string;
   declare status: FlowStatus;
   declare currentStage: number;

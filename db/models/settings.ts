@@ -1,4 +1,5 @@
-// The tenant's settings (0013): sending limits, read by lib/send-limiter.ts with SQL of its own.
+// The tenant's settings: sending limits (0013, read by lib/send-limiter.ts with SQL of its own), approvals (0021,
+// 0025) and notification defaults (0025).
 import { CreationOptional, DataTypes, InferAttributes, InferCreationAttributes, Model, Sequelize } from 'sequelize';
 
 export class SendSettings extends Model<InferAttributes<SendSettings>, InferCreationAttributes<SendSettings>> {
@@ -13,6 +14,17 @@ export class SendSettings extends Model<InferAttributes<SendSettings>, InferCrea
 export class ApprovalSettings extends Model<InferAttributes<ApprovalSettings>, InferCreationAttributes<ApprovalSettings>> {
   declare tenantId: string;
   declare notifyOnRequestRoles: string[];
+  /** Object types whose submission is approved at once, recorded, with no template (0025). */
+  declare notRequiredObjectTypes: CreationOptional<string[]>;
+  declare updatedBy: string | null;
+  declare updatedAt: CreationOptional<Date>;
+}
+
+/** The locale and time zone of the tenant's users who have not chosen their own (null: English, UTC). */
+export class NotificationSettings extends Model<InferAttributes<NotificationSettings>, InferCreationAttributes<NotificationSettings>> {
+  declare tenantId: string;
+  declare defaultLocale: string | null;
+  declare defaultTimeZone: string | null;
   declare updatedBy: string | null;
   declare updatedAt: CreationOptional<Date>;
 }
@@ -24,6 +36,11 @@ export function initSettingsModels(sequelize: Sequelize): void {
   }, { sequelize, underscored: true, tableName: 'tenant_send_settings', createdAt: false });
   ApprovalSettings.init({
     tenantId: { type: DataTypes.UUID, primaryKey: true }, notifyOnRequestRoles: DataTypes.ARRAY(DataTypes.TEXT),
+    notRequiredObjectTypes: { type: DataTypes.ARRAY(DataTypes.TEXT), defaultValue: [] },
     updatedBy: DataTypes.STRING, updatedAt: DataTypes.DATE,
   }, { sequelize, underscored: true, tableName: 'tenant_approval_settings', createdAt: false });
+  NotificationSettings.init({
+    tenantId: { type: DataTypes.UUID, primaryKey: true }, defaultLocale: DataTypes.STRING, defaultTimeZone: DataTypes.STRING,
+    updatedBy: DataTypes.STRING, updatedAt: DataTypes.DATE,
+  }, { sequelize, underscored: true, tableName: 'tenant_notification_settings', createdAt: false });
 }

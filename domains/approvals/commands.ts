@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { Transaction, UniqueConstraintError } from 'sequelize';
 import { ApprovalFlow, ApprovalTemplate, ApprovalTemplateVersion } from '../../db/models/approvals';
 import { UsedLink } from '../../db/models/links';
+import { ApprovalSettings } from '../../db/models/settings';
 import { Role, User } from '../../db/models/identity';
 import { recordAudit } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';
@@ -12,9 +13,9 @@ import { findInTenant } from '../../lib/tenancy';
 import { executeCommand } from '../../lib/updates';
 import type { approvalFlowWorkflow } from '../../workflows/approvals';
 import {
-  adminDecideUpdate, APPROVAL_REFUSALS, APPROVALS_DOMAIN, APPROVALS_TASK_QUEUE, cancelUpdate, FlowState, removeSignatureUpdate, signUpdate,
+  adminDecideUpdate, APPROVAL_REFUSALS, APPROVALS_DOMAIN, APPROVALS_TASK_QUEUE, cancelUpdate, FlowState, removeSignatureUpdate, signUpdate, type TemplateDef,
 } from '../../workflows/approvals.api';
-import { AUTO_APPROVE_REASON, autoApproves, fewestEligible } from '../../workflows/approvals.rules';
+import { AUTO_APPROVE_REASON, autoApproves, fewestEligible, NOT_REQUIRED_REASON } from '../../workflows/approvals.rules';
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { auditBy, Caller, CommandDeps, Precondition } from '../command';
 import { PermissionSet } from '../identity/permissions';
@@ -86,11 +87,17 @@ export interface FlowRequest {
 export interface PreparedFlow extends FlowRequest {
   id: string;
   workflowId: string;
-  template: ApprovalTemplate;
+  /** Null when the tenant does not require approval of the object type (then `notRequired`). */
+  template: { id: string; version: number } | null;
+  definition: TemplateDef;
   /** Each stage's approvers, resolved now (a snapshot of role membership). */
   approvers: string[][];
   autoApproved: boolean;
+  notRequired: boolean;
 }
+
+/** A flow that needs no approval has no stages. */
+const NO_STAGES: TemplateDef = { stages: [], allowSelfApproval: false, autoApproveRoles: [] };
 
 /** Every condition of the object type's templates is evaluated under one budget (domains/approvals/conditions.ts). */
 async function chooseTemplate(tenantId: string, objectType: string, context: Record<string, unknown>): Promise<ApprovalTemplate> {
@@ -116,6 +123,13 @@ async function chooseTemplate(tenantId: string, objectType: string, context: Rec
  * with a stage that could never be decided (too few approvers besides the requester) is refused with 422.
  */
 export async function prepareFlow(r: FlowRequest): Promise<PreparedFlow> {
+  const id = randomUUID();
+  const workflowId = businessWorkflowId({ domain: APPROVALS_DOMAIN, tenantId: r.tenantId, entityId: id });
+  // The tenant's own data decides whether approval is needed at all: no template is chosen, nothing is asked of anyone.
+  const settings = await ApprovalSettings.findByPk(r.tenantId, { attributes: ['notRequiredObjectTypes'] });
+  if (settings?.notRequiredObjectTypes.includes(r.objectType)) {
+    return { ...r, id, workflowId, template: null, definition: NO_STAGES, approvers: [], autoApproved: false, notRequired: true };
+  }
   const template = await chooseTemplate(r.tenantId, r.objectType, r.context);
   const def = template.definition;
   const autoApproved = autoApproves(def, r.requester.roles);
@@ -131,8 +145,7 @@ export async function prepareFlow(r: FlowRequest): Promise<PreparedFlow> {
     });
     if (issues.length) throw unresolved(`Template "${template.name}" cannot decide this flow`, issues);
   }
-  const id = randomUUID();
-  return { ...r, id, workflowId: businessWorkflowId({ domain: APPROVALS_DOMAIN, tenantId: r.tenantId, entityId: id }), template, approvers, autoApproved };
+  return { ...r, id, workflowId, template: { id: template.id, version: template.version }, definition: def, approvers, autoApproved, notRequired: false };
 }
 
 /** The start of a prepared flow's workflow (findable by the object's id: ObjectId). */
@@ -142,7 +155,7 @@ function flowStart(p: PreparedFlow): StartBusinessWorkflow<typeof approvalFlowWo
     entityType: p.objectType, entityId: p.id, objectId: p.objectId, initialStatus: 'pending',
     args: [{
       flowId: p.id, tenantId: p.tenantId, objectType: p.objectType, objectId: p.objectId, title: p.title, requester: p.requester,
-      template: { id: p.template.id, version: p.template.version }, definition: p.template.definition, approvers: p.approvers,
+      template: p.template, definition: p.definition, approvers: p.approvers, ...(p.notRequired ? { notRequired: true } : {}),
     }],
   };
 }
@@ -156,15 +169,16 @@ export async function insertFlow(p: PreparedFlow, transaction?: Transaction): Pr
   if (!transaction) return ApprovalFlow.sequelize!.transaction((t) => insertFlow(p, t));
   await recordStartIntent(flowStart(p), transaction);
   const now = new Date();
+  const atOnce = p.notRequired ? NOT_REQUIRED_REASON : p.autoApproved ? AUTO_APPROVE_REASON : null;
   const state: FlowState = {
-    flowId: p.id, status: p.autoApproved ? 'approved' : 'pending', currentStage: 0, version: -1,
-    stages: p.template.definition.stages.map((st) => ({ name: st.name, status: 'waiting', approvers: [], signatures: [] })),
-    ...(p.autoApproved ? { outcome: { reason: AUTO_APPROVE_REASON, by: p.requester.id, at: now.toISOString() } } : {}),
+    flowId: p.id, status: atOnce ? 'approved' : 'pending', currentStage: 0, version: -1,
+    stages: p.definition.stages.map((st) => ({ name: st.name, status: 'waiting', approvers: [], signatures: [] })),
+    ...(atOnce ? { outcome: { reason: atOnce, by: p.requester.id, at: now.toISOString() } } : {}),
   };
   return ApprovalFlow.create({
-    id: p.id, tenantId: p.tenantId, objectType: p.objectType, objectId: p.objectId, title: p.title, templateId: p.template.id,
-    templateVersion: p.template.version, requesterId: p.requester.id, status: state.status, currentStage: 0, state, stateVersion: -1,
-    pendingApprovers: [], context: p.context, workflowId: p.workflowId, completedAt: p.autoApproved ? now : null,
+    id: p.id, tenantId: p.tenantId, objectType: p.objectType, objectId: p.objectId, title: p.title, templateId: p.template?.id ?? null,
+    templateVersion: p.template?.version ?? null, requesterId: p.requester.id, status: state.status, currentStage: 0, state, stateVersion: -1,
+    pendingApprovers: [], context: p.context, workflowId: p.workflowId, completedAt: atOnce ? now : null,
   }, { transaction });
 }
 

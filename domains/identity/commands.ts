@@ -77,8 +77,8 @@ function refuseLastAdmin(before: number, after: number): void {
 }
 
 /** A time zone must be one IANA knows (luxon, as job schedules check theirs); a locale's shape is the contract's. */
-function checkTimeZone(timeZone: string | null | undefined): void {
-  if (timeZone && !IANAZone.isValidZone(timeZone)) throw validationFailed([{ path: '/requestBody/timeZone', message: `"${timeZone}" is not an IANA time zone` }]);
+export function checkTimeZone(timeZone: string | null | undefined, path = '/requestBody/timeZone'): void {
+  if (timeZone && !IANAZone.isValidZone(timeZone)) throw validationFailed([{ path, message: `"${timeZone}" is not an IANA time zone` }]);
 }
 
 export async function createUser(deps: IdentityDeps, c: Caller, input: Schemas['UserCreate']): Promise<User> {
@@ -167,6 +167,20 @@ export async function deleteRole(deps: IdentityDeps, c: Caller, key: string): Pr
     if (holders) throw new ApiError(409, 'DEPENDENCY_EXISTS', `Role ${role.key} is held by ${holders} user(s); take it from them first`, { count: holders });
     await role.destroy({ transaction });
     await recordAudit({ ...auditBy(c), action: 'identity.role.deleted', entityType: 'role', entityId: role.key, before: presentRole(role) }, transaction);
+  });
+}
+
+/** A caller sets their own locale and time zone: nothing that grants anything, so no permission beyond being signed in. */
+export async function updateMyPreferences(deps: IdentityDeps, c: Caller, input: Schemas['MyPreferences']): Promise<User> {
+  checkTimeZone(input.timeZone);
+  return deps.sequelize.transaction(async (transaction) => {
+    const found = await findInTenant(User, c.tenantId, c.userId, 'User', { transaction, lock: transaction.LOCK.UPDATE });
+    const before = { locale: found.locale ?? null, timeZone: found.timeZone ?? null };
+    if (input.locale !== undefined) found.locale = input.locale;
+    if (input.timeZone !== undefined) found.timeZone = input.timeZone;
+    await found.save({ transaction });
+    await recordAudit({ ...auditBy(c), action: 'identity.user.updated', entityType: 'user', entityId: found.id, before, after: { locale: found.locale ?? null, timeZone: found.timeZone ?? null } }, transaction);
+    return found;
   });
 }
 

@@ -16,7 +16,7 @@ const RECIPIENT = { 'recipient.name': 'The recipient\'s name', 'recipient.email'
 const SAMPLE_RECIPIENT = { name: 'Ada Lovelace', email: 'ada@example.com' };
 
 const ASK_HEADING = '{% case kind %}{% when "reminder" %}Reminder: approval pending{% when "escalation" %}Escalated: approval needed{% when "reopened" %}Approval needed again{% else %}Approval requested{% endcase %}';
-const OUTCOME_MESSAGE = '"{{ title }}" was {{ status }}{% if status != "approved" and reason %}: {{ reason }}{% endif %}.';
+const OUTCOME_MESSAGE = '"{{ title }}" was {{ status }} at {{ decidedAt }}{% if status != "approved" and reason %}: {{ reason }}{% endif %}.';
 
 export const NOTIFICATION_TYPES = {
   'approval.action_needed': {
@@ -40,9 +40,12 @@ export const NOTIFICATION_TYPES = {
   },
   'approval.outcome': {
     description: 'The requester hears how their flow ended (approved, rejected, expired, cancelled), by email and in the app.',
-    variables: { ...RECIPIENT, status: 'approved, rejected, expired or cancelled', title: 'The flow\'s title', reason: 'Why (the rejecting approver\'s comment, an admin\'s reason), or empty', flowId: 'The flow' },
-    dates: [],
-    sample: { recipient: SAMPLE_RECIPIENT, status: 'rejected', title: 'PO-42', reason: 'Over budget', flowId: '7d3f1c2a-5b6e-4f70-8a91-0b2c3d4e5f60' },
+    variables: {
+      ...RECIPIENT, status: 'approved, rejected, expired or cancelled', title: 'The flow\'s title', reason: 'Why (the rejecting approver\'s comment, an admin\'s reason), or empty',
+      decidedAt: 'When it ended (local time in the recipient\'s zone)', flowId: 'The flow',
+    },
+    dates: ['decidedAt'],
+    sample: { recipient: SAMPLE_RECIPIENT, status: 'rejected', title: 'PO-42', reason: 'Over budget', decidedAt: '2026-12-01T14:30:00Z', flowId: '7d3f1c2a-5b6e-4f70-8a91-0b2c3d4e5f60' },
     defaults: {
       email: { subject: 'Your request was {{ status }}: {{ title }}', text: `Hello {{ recipient.name }},\n\n${OUTCOME_MESSAGE}`, html: '' },
       in_app: { title: 'Your request was {{ status }}: {{ title }}', body: OUTCOME_MESSAGE },

@@ -1,10 +1,11 @@
-// A notification's text for one recipient: the tenant's active template for the recipient's locale, else for its
-// language, else English, else the built-in default (domains/notifications/defaults.ts); instants shown in the
-// recipient's time zone. A tenant template that fails to render (a limit hit) falls back to the built-in text, so a
+// A notification's text for one recipient: the tenant's active template for the recipient's locale (or the
+// tenant's default), else for its language, else English, else the built-in default (domains/notifications/
+// defaults.ts); instants shown in the recipient's time zone (or the tenant's default). A tenant template that fails to render (a limit hit) falls back to the built-in text, so a
 // broken template never stops a notice.
 import { DateTime, IANAZone } from 'luxon';
 import type { NotificationChannel, NotificationParts } from '../../db/models/notifications';
 import { NotificationTemplate } from '../../db/models/notifications';
+import { NotificationSettings } from '../../db/models/settings';
 import { DEFAULT_LOCALE, NOTIFICATION_TYPES, type NotificationTypeName } from './defaults';
 import { renderNotificationParts } from './templates';
 
@@ -15,10 +16,21 @@ export interface Recipient {
   timeZone?: string | null;
 }
 
-/** The locales tried, in order: the recipient's (fr-CA), its language (fr), the default (en). */
-export function localeChain(locale: string | null | undefined): string[] {
-  const chain = locale ? [locale, locale.split('-')[0]] : [];
-  return [...new Set([...chain, DEFAULT_LOCALE])];
+/** The locale and zone of a tenant's users who have chosen none (GET /v1/settings/notifications). */
+export interface TenantDefaults {
+  locale: string | null;
+  timeZone: string | null;
+}
+
+/** The locales tried, in order: the recipient's (fr-CA), its language (fr), the tenant's default and its language, English. */
+export function localeChain(locale: string | null | undefined, tenantDefault: string | null = null): string[] {
+  const withLanguage = (l: string | null | undefined) => (l ? [l, l.split('-')[0]] : []);
+  return [...new Set([...withLanguage(locale), ...withLanguage(tenantDefault), DEFAULT_LOCALE].map((l) => l.toLowerCase()))];
+}
+
+export async function tenantDefaults(tenantId: string): Promise<TenantDefaults> {
+  const row = await NotificationSettings.findByPk(tenantId, { attributes: ['defaultLocale', 'defaultTimeZone'] });
+  return { locale: row?.defaultLocale ?? null, timeZone: row?.defaultTimeZone ?? null };
 }
 
 /** An instant as the recipient reads it: "2026-12-01 19:30 (Asia/Tokyo)"; UTC without (or with an unknown) zone. */
@@ -45,13 +57,25 @@ export interface Renderer {
  * renders for each recipient.
  */
 export async function notificationRenderer(tenantId: string, type: NotificationTypeName, channel: NotificationChannel, warn?: (message: string, meta: Record<string, unknown>) => void): Promise<Renderer> {
-  const active = await NotificationTemplate.findAll({ where: { tenantId, type, channel, status: 'active' }, attributes: ['id', 'locale', 'parts', 'version'] });
+  const [active, defaults] = await Promise.all([
+    NotificationTemplate.findAll({ where: { tenantId, type, channel, status: 'active' }, attributes: ['id', 'locale', 'parts', 'version'] }),
+    tenantDefaults(tenantId),
+  ]);
   const byLocale = new Map(active.map((t) => [t.locale.toLowerCase(), t]));
   const builtIn = () => NOTIFICATION_TYPES[type].defaults[channel as keyof (typeof NOTIFICATION_TYPES)[typeof type]['defaults']] as NotificationParts;
   return {
     async render(recipient, data) {
-      const scope = templateData(type, recipient, data);
-      const template = localeChain(recipient.locale).map((l) => byLocale.get(l.toLowerCase())).find(Boolean);
+      const scope = templateData(type, {
+        // Fields one by one: a recipient may be a model instance, whose attributes a spread would not copy.
+        name: recipient.name, email: recipient.email, locale: recipient.locale ?? defaults.locale, timeZone: recipient.timeZone ?? defaults.timeZone,
+      }, data);
+      // The built-in texts are English: a chain reaching English without a tenant template of its own stops there
+      // (a user who chose `en` is not sent the tenant's default German).
+      let template: NotificationTemplate | undefined;
+      for (const l of localeChain(recipient.locale, defaults.locale)) {
+        template = byLocale.get(l);
+        if (template || l === DEFAULT_LOCALE) break;
+      }
       if (template) {
         try {
           return await renderNotificationParts(channel, template.parts, scope, `${template.id}:${template.version}`);

@@ -1,6 +1,8 @@
-// The tenant's settings — sending limits, and who hears of new approval requests: read (the defaults until set) and
-// set, with the audit event in the same transaction.
-import { ApprovalSettings, SendSettings } from '../../db/models/settings';
+// The tenant's settings — sending limits, approvals (who hears of new requests, what needs no approval) and
+// notification defaults: read (the defaults until set) and set, with the audit event in the same transaction.
+import { ApprovalSettings, NotificationSettings, SendSettings } from '../../db/models/settings';
+import { checkTimeZone } from '../identity/commands';
+import type { Schemas } from '../schemas';
 import { ApiError } from '../../lib/problems';
 import { checkPeopleSet } from '../identity/people';
 import { recordAudit } from '../../lib/audit';
@@ -31,25 +33,64 @@ export async function updateSendingSettings(deps: CommandDeps, c: Caller, body: 
 
 export interface ApprovalSettingsView {
   notifyOnRequest: { roles: string[] };
+  notRequired: { objectTypes: string[] };
   updatedAt: Date | null;
 }
 
+const approvalView = (row: ApprovalSettings | null) => ({
+  notifyOnRequest: { roles: row?.notifyOnRequestRoles ?? [] }, notRequired: { objectTypes: row?.notRequiredObjectTypes ?? [] },
+});
+
 export async function approvalSettings(tenantId: string): Promise<ApprovalSettingsView> {
   const row = await ApprovalSettings.findByPk(tenantId);
-  return { notifyOnRequest: { roles: row?.notifyOnRequestRoles ?? [] }, updatedAt: row?.updatedAt ?? null };
+  return { ...approvalView(row), updatedAt: row?.updatedAt ?? null };
 }
 
-/** Sets the roles told of every new request; each must be one of the tenant's roles (422 UNKNOWN_ROLE naming it). */
-export async function updateApprovalSettings(deps: CommandDeps, c: Caller, body: { notifyOnRequest: { roles: string[] } }): Promise<ApprovalSettingsView> {
-  const roles = [...new Set(body.notifyOnRequest.roles)];
-  const path = '/requestBody/notifyOnRequest';
-  const unknown = (await checkPeopleSet(c.tenantId, { users: [], roles }, path)).issues.filter((i) => i.path !== path);
-  if (unknown.length) throw new ApiError(422, 'UNKNOWN_ROLE', unknown.map((i) => i.message).join('; '), { errors: unknown });
+/**
+ * Sets the roles told of every new request (each must be one of the tenant's: 422 UNKNOWN_ROLE naming it) and the
+ * object types whose approval is not required; a part left out keeps its value.
+ */
+export async function updateApprovalSettings(deps: CommandDeps, c: Caller, body: Schemas['ApprovalSettingsInput']): Promise<ApprovalSettingsView> {
+  const roles = body.notifyOnRequest && [...new Set(body.notifyOnRequest.roles)];
+  if (roles) {
+    const path = '/requestBody/notifyOnRequest';
+    const unknown = (await checkPeopleSet(c.tenantId, { users: [], roles }, path)).issues.filter((i) => i.path !== path);
+    if (unknown.length) throw new ApiError(422, 'UNKNOWN_ROLE', unknown.map((i) => i.message).join('; '), { errors: unknown });
+  }
+  const objectTypes = body.notRequired && [...new Set(body.notRequired.objectTypes)].sort();
   return deps.sequelize.transaction(async (transaction) => {
     const row = await ApprovalSettings.findByPk(c.tenantId, { transaction, lock: transaction.LOCK.UPDATE });
-    const before = { notifyOnRequest: { roles: row?.notifyOnRequestRoles ?? [] } };
-    const [saved] = await ApprovalSettings.upsert({ tenantId: c.tenantId, notifyOnRequestRoles: roles, updatedBy: c.actor.id, updatedAt: new Date() }, { transaction, returning: true });
-    await recordAudit({ ...auditBy(c), action: 'settings.approvals.updated', entityType: 'tenant_settings', entityId: c.tenantId, before, after: { notifyOnRequest: { roles } } }, transaction);
-    return { notifyOnRequest: { roles: saved.notifyOnRequestRoles }, updatedAt: saved.updatedAt };
+    const before = approvalView(row);
+    const [saved] = await ApprovalSettings.upsert({
+      tenantId: c.tenantId, notifyOnRequestRoles: roles ?? before.notifyOnRequest.roles, notRequiredObjectTypes: objectTypes ?? before.notRequired.objectTypes,
+      updatedBy: c.actor.id, updatedAt: new Date(),
+    }, { transaction, returning: true });
+    const after = approvalView(saved);
+    await recordAudit({ ...auditBy(c), action: 'settings.approvals.updated', entityType: 'tenant_settings', entityId: c.tenantId, before, after }, transaction);
+    return { ...after, updatedAt: saved.updatedAt };
+  });
+}
+
+export interface NotificationSettingsView {
+  defaultLocale: string | null;
+  defaultTimeZone: string | null;
+  updatedAt: Date | null;
+}
+
+export async function notificationSettings(tenantId: string): Promise<NotificationSettingsView> {
+  const row = await NotificationSettings.findByPk(tenantId);
+  return { defaultLocale: row?.defaultLocale ?? null, defaultTimeZone: row?.defaultTimeZone ?? null, updatedAt: row?.updatedAt ?? null };
+}
+
+/** Sets the locale and time zone of users who have not chosen their own (an unknown zone: 400 VALIDATION_FAILED). */
+export async function updateNotificationSettings(deps: CommandDeps, c: Caller, body: Schemas['NotificationSettingsInput']): Promise<NotificationSettingsView> {
+  checkTimeZone(body.defaultTimeZone, '/requestBody/defaultTimeZone');
+  return deps.sequelize.transaction(async (transaction) => {
+    const row = await NotificationSettings.findByPk(c.tenantId, { transaction, lock: transaction.LOCK.UPDATE });
+    const before = { defaultLocale: row?.defaultLocale ?? null, defaultTimeZone: row?.defaultTimeZone ?? null };
+    const after = { defaultLocale: body.defaultLocale ?? null, defaultTimeZone: body.defaultTimeZone ?? null };
+    const [saved] = await NotificationSettings.upsert({ tenantId: c.tenantId, ...after, updatedBy: c.actor.id, updatedAt: new Date() }, { transaction, returning: true });
+    await recordAudit({ ...auditBy(c), action: 'settings.notifications.updated', entityType: 'tenant_settings', entityId: c.tenantId, before, after }, transaction);
+    return { ...after, updatedAt: saved.updatedAt };
   });
 }

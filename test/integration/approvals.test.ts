@@ -282,6 +282,41 @@ describe('a purchase order through a two-stage approval', () => {
     expect(newRequest.map((m) => m.to[0])).toEqual([watcher.email]);
   });
 
+  it('approves at once, with no template and nobody asked, an object type the tenant does not require approval of; recorded as such', async () => {
+    const t = await procurementTenant();
+    // No template for purchase orders at all: without the setting a submit is refused.
+    const draft = (await app.call('post', '/v1/purchase-orders', t.buyer.key).send({ number: `PO-${randomUUID().slice(0, 8)}`, supplier: 'Contoso', currency: 'EUR', lines: [{ description: 'Pens', quantity: 1, unitPrice: 9 }] }).expect(201)).body;
+    expect((await app.call('post', `/v1/purchase-orders/${draft.id}/submit`, t.buyer.key).expect(422)).body.code).toBe('NO_MATCHING_TEMPLATE');
+    const watchers = await Role.create({ id: randomUUID(), tenantId: t.tenant.id, key: 'watchers', title: 'Watchers', permissions: [] });
+    const { user: watcher } = await buildCaller([], t.tenant);
+    await UserRole.create({ userId: watcher.id, roleId: watchers.id, tenantId: t.tenant.id });
+    await app.call('put', '/v1/settings/approvals', t.adminKey).send({ notifyOnRequest: { roles: ['watchers'] }, notRequired: { objectTypes: ['purchase_order', 'expense_claim'] } }).expect(200);
+
+    const submitted = await app.call('post', `/v1/purchase-orders/${draft.id}/submit`, t.buyer.key).expect(202);
+    const flowId = submitted.body.approvalFlowId as string;
+    const flow = (await app.call('get', `/v1/approval-flows/${flowId}`, t.buyer.key).expect(200)).body;
+    expect(flow).toMatchObject({ status: 'approved', templateId: null, templateVersion: null, stages: [], outcome: { reason: 'approval of this object type is not required', by: t.buyer.user.id } });
+    await waitFor(async () => (await app.call('get', `/v1/purchase-orders/${draft.id}`, t.buyer.key)).body.state === 'approved', { what: 'order approved' });
+    const history = await waitFor(async () => {
+      const items = (await app.call('get', `/v1/approval-flows/${flowId}/history`, t.buyer.key).expect(200)).body.items as { type: string }[];
+      return items.some((e) => e.type === 'approved') && items;
+    }, { what: 'history written' });
+    expect(history.map((e) => e.type)).toEqual(['created', 'not_required', 'approved']);
+    expect(await AuditEvent.count({ where: { tenantId: t.tenant.id, action: 'approvals.flow.approved', entityId: flowId } })).toBe(1);
+    // An object Docket does not own: the flow answered approved, with no template for its type either.
+    const claim = await app.call('post', '/v1/approval-flows', t.adminKey).send({ objectType: 'expense_claim', objectId: 'EC-1', context: { amount: 10 } }).expect(201);
+    expect(claim.body).toMatchObject({ status: 'approved', templateId: null });
+    // Nobody was asked to sign or told of a request; the requester, who caused it, gets no outcome notice.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(smtp.messages.filter((m) => m.subject.includes(flow.title) || m.subject.includes('expense_claim EC-1'))).toEqual([]);
+    expect(smtp.messages.filter((m) => m.to.includes(watcher.email))).toEqual([]);
+
+    // Taken off the list: a submit needs a template again; other tenants were never affected.
+    await app.call('put', '/v1/settings/approvals', t.adminKey).send({ notRequired: { objectTypes: [] } }).expect(200);
+    const next = (await app.call('post', '/v1/purchase-orders', t.buyer.key).send({ number: `PO-${randomUUID().slice(0, 8)}`, supplier: 'Contoso', currency: 'EUR', lines: [{ description: 'Ink', quantity: 1, unitPrice: 9 }] }).expect(201)).body;
+    expect((await app.call('post', `/v1/purchase-orders/${next.id}/submit`, t.buyer.key).expect(422)).body.code).toBe('NO_MATCHING_TEMPLATE');
+  });
+
   it('lets an admin remove a signature; the stage reopens when no longer satisfied', async () => {
     const t = await procurementTenant();
     await createTemplate(t.adminKey);

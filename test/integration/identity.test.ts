@@ -18,10 +18,33 @@ describe('GET /v1/me', () => {
   it('tells an API key caller who they are, their tenant, roles and permissions', async () => {
     const { key, user, tenant } = await buildCaller(['audit.read', 'files.*']);
     const res = await app.call('get', '/v1/me', key).expect(200);
-    expect(res.body.user).toEqual({ id: user.id, email: user.email, name: user.name });
+    expect(res.body.user).toEqual({ id: user.id, email: user.email, name: user.name, locale: null, timeZone: null });
     expect(res.body.tenant.id).toBe(tenant.id);
     expect(res.body.permissions).toEqual(['audit.read', 'files.*']);
     expect(res.body.auth.method).toBe('api_key');
+  });
+
+  it('lets any caller, with no permission at all, set their own locale and time zone — and nothing else of theirs', async () => {
+    const { key, user, tenant } = await buildCaller([]);
+    const { user: other } = await buildCaller(['*'], tenant);
+    const set = await app.call('patch', '/v1/me', key).send({ locale: 'de', timeZone: 'Europe/Berlin' }).expect(200);
+    expect(set.body.user).toEqual({ id: user.id, email: user.email, name: user.name, locale: 'de', timeZone: 'Europe/Berlin' });
+    expect(set.body.permissions).toEqual([]);
+    // Shown at once (the cached caller is dropped), and kept.
+    expect((await app.call('get', '/v1/me', key).expect(200)).body.user).toMatchObject({ locale: 'de', timeZone: 'Europe/Berlin' });
+    expect(await User.findByPk(user.id)).toMatchObject({ locale: 'de', timeZone: 'Europe/Berlin' });
+    const audit = await AuditEvent.findOne({ where: { tenantId: tenant.id, action: 'identity.user.updated', entityId: user.id } });
+    expect([audit!.before, audit!.after]).toEqual([{ locale: null, timeZone: null }, { locale: 'de', timeZone: 'Europe/Berlin' }]);
+    expect((await app.call('patch', '/v1/me', key).send({ timeZone: null }).expect(200)).body.user).toMatchObject({ locale: 'de', timeZone: null });
+
+    // Roles, activity, a name, another user's id: not this route's to change; an unknown zone or a malformed locale is refused.
+    for (const body of [{ roles: ['admin'] }, { active: false }, { name: 'Mallory' }, { id: other.id, locale: 'fr' }, {}, { locale: 'de DE' }]) {
+      expect([body, (await app.call('patch', '/v1/me', key).send(body).expect(400)).body.code]).toEqual([body, 'VALIDATION_FAILED']);
+    }
+    expect((await app.call('patch', '/v1/me', key).send({ timeZone: 'Mars/Olympus' }).expect(400)).body.errors[0].path).toBe('/requestBody/timeZone');
+    expect(await User.findByPk(other.id)).toMatchObject({ locale: null, timeZone: null });
+    expect((await app.call('get', '/v1/me', key).expect(200)).body).toMatchObject({ permissions: [], user: { name: user.name, locale: 'de', timeZone: null } });
+    await app.call('patch', '/v1/me').send({ locale: 'de' }).expect(401);
   });
 
   it('answers 401 UNAUTHENTICATED without credentials', async () => {

@@ -28,9 +28,12 @@ afterAll(async () => {
   await smtp.close();
 });
 
+/** An instant as a recipient in `zone` reads it: "2026-12-01 20:45". */
+const local = (iso: string, zone: string) => new Intl.DateTimeFormat('sv-SE', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).format(new Date(iso));
+
 const germanOutcome = {
   type: 'approval.outcome', channel: 'email', locale: 'de', status: 'active',
-  parts: { subject: 'Ihr Antrag wurde abgeschlossen ({{ status }}): {{ title }}', text: 'Hallo {{ recipient.name }},\n\n„{{ title }}“: {{ status }}{% if reason %} – {{ reason }}{% endif %}.' },
+  parts: { subject: 'Ihr Antrag wurde abgeschlossen ({{ status }}): {{ title }}', text: 'Hallo {{ recipient.name }},\n\n„{{ title }}“: {{ status }} am {{ decidedAt }}{% if reason %} – {{ reason }}{% endif %}.' },
 };
 
 describe('notification templates API', () => {
@@ -174,13 +177,14 @@ describe('which text a recipient gets', () => {
     await app.call('post', '/v1/notification-templates', t.adminKey).send({
       type: 'approval.outcome', channel: 'in_app', locale: 'de', status: 'active', parts: { title: 'Antrag {{ status }}: {{ title }}', body: 'Grund: {{ reason }}' },
     }).expect(201);
-    await app.call('patch', `/v1/users/${t.buyer.user.id}`, t.adminKey).send({ locale: 'de', timeZone: 'Europe/Berlin' }).expect(200);
+    // The buyer chooses German and Berlin time for themselves.
+    await app.call('patch', '/v1/me', t.buyer.key).send({ locale: 'de', timeZone: 'Europe/Berlin' }).expect(200);
     const { flowId, flow } = await submitOrder(app, t);
-    await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[2].key).send({ decision: 'reject', comment: 'Zu teuer' }).expect(200);
+    const decided = await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[2].key).send({ decision: 'reject', comment: 'Zu teuer' }).expect(200);
     const mail = await smtp.waitFor((m) => m.to.includes(t.buyer.user.email) && m.subject.includes(flow.title));
     expect(mail.subject).toBe(`Ihr Antrag wurde abgeschlossen (rejected): ${flow.title}`);
     expect(mail.text).toContain('Hallo buyer');
-    expect(mail.text).toContain('Zu teuer');
+    expect(mail.text).toContain(`rejected am ${local(decided.body.completedAt, 'Europe/Berlin')} (Europe/Berlin) – Zu teuer`);
     const inbox = await waitFor(async () => { const b = (await app.call('get', '/v1/me/notifications', t.buyer.key).expect(200)).body; return b.items.length > 0 && b; }, { what: 'in-app notice' });
     expect(inbox.items[0].message).toBe('Grund: Zu teuer');
     // The approvers (no locale) were asked in English, with their one-click links.
@@ -193,8 +197,31 @@ describe('which text a recipient gets', () => {
     await app.call('post', `/v1/approval-flows/${second.flowId}/sign`, t.fin[2].key).send({ decision: 'reject', comment: 'No' }).expect(200);
     const english = await smtp.waitFor((m) => m.to.includes(t.buyer.user.email) && m.subject.includes(second.flow.title));
     expect(english.subject).toBe(`Your request was rejected: ${second.flow.title}`);
+    const secondFlow = (await app.call('get', `/v1/approval-flows/${second.flowId}`, t.buyer.key).expect(200)).body;
+    expect(english.text).toContain(`was rejected at ${local(secondFlow.completedAt, 'Europe/Berlin')} (Europe/Berlin): No.`);
     await new Promise((r) => setTimeout(r, 300));
     expect(smtp.messages.filter((m) => m.to.includes(t.buyer.user.email) && m.subject.includes(second.flow.title))).toHaveLength(1);
+  });
+
+  it('a user without a locale or zone gets the tenant\'s default; one who chose English gets English; the chain ends at English', async () => {
+    const { tenant, key } = await buildCaller(['*']);
+    await app.call('post', '/v1/notification-templates', key).send({ ...germanOutcome, parts: { subject: 'Entschieden am {{ decidedAt }}: {{ title }}', text: 't' } }).expect(201);
+    const decidedAt = '2026-07-01T10:00:00Z';
+    const subjectFor = async (locale: string | null, timeZone: string | null = null) => (await renderNotification(tenant.id, 'approval.outcome', 'email', { name: 'A', email: 'a@example.com', locale, timeZone }, { status: 'approved', title: 'PO-1', reason: '', decidedAt })).subject;
+    expect(await subjectFor(null)).toBe('Your request was approved: PO-1');
+    await app.call('put', '/v1/settings/notifications', key).send({ defaultLocale: 'de-CH', defaultTimeZone: 'Europe/Berlin' }).expect(200);
+    expect(await subjectFor(null)).toBe('Entschieden am 2026-07-01 12:00 (Europe/Berlin): PO-1');
+    expect(await subjectFor('fr')).toBe('Entschieden am 2026-07-01 12:00 (Europe/Berlin): PO-1');
+    expect(await subjectFor('de', 'Asia/Tokyo')).toBe('Entschieden am 2026-07-01 19:00 (Asia/Tokyo): PO-1');
+    expect(await subjectFor('en')).toBe('Your request was approved: PO-1');
+    expect(await subjectFor('en-GB')).toBe('Your request was approved: PO-1');
+    // The built-in English text shows the time in the tenant's default zone too.
+    const text = (await renderNotification(tenant.id, 'approval.outcome', 'email', { name: 'A', email: 'a@example.com', locale: 'en' }, { status: 'approved', title: 'PO-1', reason: '', decidedAt })).text;
+    expect(text).toContain('"PO-1" was approved at 2026-07-01 12:00 (Europe/Berlin).');
+    // Another tenant's default is not this one's.
+    const other = await buildCaller(['*']);
+    await app.call('post', '/v1/notification-templates', other.key).send(germanOutcome).expect(201);
+    expect((await renderNotification(other.tenant.id, 'approval.outcome', 'email', { name: 'A', email: 'a@example.com' }, { status: 'approved', title: 'PO-1', decidedAt })).subject).toBe('Your request was approved: PO-1');
   });
 
   it('a failed job run is shown at the Tokyo time to a user in Asia/Tokyo, in UTC to a user without a zone', async () => {

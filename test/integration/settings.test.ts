@@ -1,5 +1,5 @@
 // The tenant's settings through the API: sending limits (defaults, bounds, who may read and set them, the audit event,
-// and that the send limiter follows what was set) and approval notices.
+// and that the send limiter follows what was set), approval settings and notification defaults.
 import { randomUUID } from 'node:crypto';
 import { AuditEvent, Role, SendSettings } from '../../db';
 import { createSendLimiter } from '../../lib/send-limiter';
@@ -63,29 +63,65 @@ test('settings.read reads, only settings.manage (an administrator) sets; each te
 
 test('approval settings: none until set; roles checked against the tenant; settings.read reads, settings.manage sets; audited', async () => {
   const { key, tenant } = await buildCaller(['*']);
-  expect((await app.call('get', '/v1/settings/approvals', key).expect(200)).body).toEqual({ notifyOnRequest: { roles: [] }, updatedAt: null });
+  expect((await app.call('get', '/v1/settings/approvals', key).expect(200)).body).toEqual({ notifyOnRequest: { roles: [] }, notRequired: { objectTypes: [] }, updatedAt: null });
   await Role.create({ id: randomUUID(), tenantId: tenant.id, key: 'watchers', title: 'Watchers', permissions: [] });
   const saved = await app.call('put', '/v1/settings/approvals', key).send({ notifyOnRequest: { roles: ['watchers', 'watchers'] } }).expect(200);
   expect(saved.body.notifyOnRequest).toEqual({ roles: ['watchers'] });
   expect((await app.call('get', '/v1/settings/approvals', key).expect(200)).body).toEqual(saved.body);
   const audit = await AuditEvent.findOne({ where: { tenantId: tenant.id, action: 'settings.approvals.updated' } });
-  expect([audit!.before, audit!.after]).toEqual([{ notifyOnRequest: { roles: [] } }, { notifyOnRequest: { roles: ['watchers'] } }]);
+  expect([audit!.before, audit!.after]).toEqual([
+    { notifyOnRequest: { roles: [] }, notRequired: { objectTypes: [] } }, { notifyOnRequest: { roles: ['watchers'] }, notRequired: { objectTypes: [] } },
+  ]);
+  // A part left out keeps its value.
+  const both = await app.call('put', '/v1/settings/approvals', key).send({ notRequired: { objectTypes: ['expense_claim', 'expense_claim', 'leave'] } }).expect(200);
+  expect(both.body).toMatchObject({ notifyOnRequest: { roles: ['watchers'] }, notRequired: { objectTypes: ['expense_claim', 'leave'] } });
 
   // A role of another tenant, or none at all, is unknown here; nothing changes.
   const other = await buildCaller(['*']);
   await Role.create({ id: randomUUID(), tenantId: other.tenant.id, key: 'theirs', title: 'Theirs', permissions: [] });
   const refused = await app.call('put', '/v1/settings/approvals', key).send({ notifyOnRequest: { roles: ['watchers', 'theirs'] } }).expect(422);
   expect(refused.body).toMatchObject({ code: 'UNKNOWN_ROLE', errors: [{ path: '/requestBody/notifyOnRequest/roles/1' }] });
-  for (const body of [{}, { notifyOnRequest: {} }, { notifyOnRequest: { roles: ['Not A Key!'] } }, { notifyOnRequest: { roles: [] }, extra: 1 }]) {
-    await app.call('put', '/v1/settings/approvals', key).send(body).expect(400);
+  for (const body of [
+    {}, { notifyOnRequest: {} }, { notifyOnRequest: { roles: ['Not A Key!'] } }, { notifyOnRequest: { roles: [] }, extra: 1 },
+    { notRequired: {} }, { notRequired: { objectTypes: ['Purchase Order'] } }, { notRequired: { objectTypes: 'purchase_order' } },
+  ]) {
+    expect([body, (await app.call('put', '/v1/settings/approvals', key).send(body).expect(400)).body.code]).toEqual([body, 'VALIDATION_FAILED']);
   }
-  expect((await app.call('get', '/v1/settings/approvals', key).expect(200)).body.notifyOnRequest.roles).toEqual(['watchers']);
+  expect((await app.call('get', '/v1/settings/approvals', key).expect(200)).body).toMatchObject({ notifyOnRequest: { roles: ['watchers'] }, notRequired: { objectTypes: ['expense_claim', 'leave'] } });
 
   const { key: reader } = await buildCaller(['settings.read'], tenant);
   await app.call('get', '/v1/settings/approvals', reader).expect(200);
   expect((await app.call('put', '/v1/settings/approvals', reader).send({ notifyOnRequest: { roles: [] } }).expect(403)).body.permission).toBe('settings.manage');
+  await app.call('put', '/v1/settings/approvals', reader).send({ notRequired: { objectTypes: ['purchase_order'] } }).expect(403);
   const { key: nobody } = await buildCaller([], tenant);
   expect((await app.call('get', '/v1/settings/approvals', nobody).expect(403)).body.permission).toBe('settings.read');
   // Another tenant's admin sees its own (empty) settings, not these.
-  expect((await app.call('get', '/v1/settings/approvals', other.key).expect(200)).body.notifyOnRequest.roles).toEqual([]);
+  expect((await app.call('get', '/v1/settings/approvals', other.key).expect(200)).body).toMatchObject({ notifyOnRequest: { roles: [] }, notRequired: { objectTypes: [] } });
+});
+
+test('notification defaults: none until set; zones checked; settings.read reads, settings.manage sets; audited; per tenant', async () => {
+  const { key, tenant } = await buildCaller(['*']);
+  expect((await app.call('get', '/v1/settings/notifications', key).expect(200)).body).toEqual({ defaultLocale: null, defaultTimeZone: null, updatedAt: null });
+  const saved = await app.call('put', '/v1/settings/notifications', key).send({ defaultLocale: 'de', defaultTimeZone: 'Europe/Berlin' }).expect(200);
+  expect(saved.body).toMatchObject({ defaultLocale: 'de', defaultTimeZone: 'Europe/Berlin' });
+  expect((await app.call('get', '/v1/settings/notifications', key).expect(200)).body).toEqual(saved.body);
+  const audit = await AuditEvent.findOne({ where: { tenantId: tenant.id, action: 'settings.notifications.updated' } });
+  expect([audit!.before, audit!.after]).toEqual([{ defaultLocale: null, defaultTimeZone: null }, { defaultLocale: 'de', defaultTimeZone: 'Europe/Berlin' }]);
+
+  const zone = await app.call('put', '/v1/settings/notifications', key).send({ defaultLocale: 'fr', defaultTimeZone: 'Europe/Nowhere' }).expect(400);
+  expect(zone.body).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ path: '/requestBody/defaultTimeZone' }] });
+  for (const body of [{}, { defaultLocale: 'de' }, { defaultLocale: 'de DE', defaultTimeZone: null }, { defaultLocale: 'de', defaultTimeZone: null, extra: 1 }]) {
+    expect([body, (await app.call('put', '/v1/settings/notifications', key).send(body).expect(400)).body.code]).toEqual([body, 'VALIDATION_FAILED']);
+  }
+  expect((await app.call('get', '/v1/settings/notifications', key).expect(200)).body).toEqual(saved.body);
+
+  const { key: reader } = await buildCaller(['settings.read'], tenant);
+  await app.call('get', '/v1/settings/notifications', reader).expect(200);
+  expect((await app.call('put', '/v1/settings/notifications', reader).send({ defaultLocale: null, defaultTimeZone: null }).expect(403)).body.permission).toBe('settings.manage');
+  const { key: nobody } = await buildCaller([], tenant);
+  expect((await app.call('get', '/v1/settings/notifications', nobody).expect(403)).body.permission).toBe('settings.read');
+  const other = await buildCaller(['*']);
+  expect((await app.call('get', '/v1/settings/notifications', other.key).expect(200)).body.defaultLocale).toBeNull();
+  // Cleared back to English and UTC.
+  expect((await app.call('put', '/v1/settings/notifications', key).send({ defaultLocale: null, defaultTimeZone: null }).expect(200)).body).toMatchObject({ defaultLocale: null, defaultTimeZone: null });
 });
