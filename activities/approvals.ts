@@ -61,6 +61,9 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
     if (i.status === 'pending') return;
     const flow = await ApprovalFlow.findOne({ where: { tenantId: i.tenantId, id: i.flowId }, attributes: ['id', 'title', 'requesterId', 'objectType', 'objectId', 'state'] });
     if (!flow || flow.state.outcome?.by === flow.requesterId) return;
+    // Read when the flow ends: a tenant that turned the notices off meanwhile is obeyed.
+    const settings = await ApprovalSettings.findByPk(i.tenantId, { attributes: ['notifyRequesterOnDecision'] });
+    if (settings?.notifyRequesterOnDecision === false) return;
     const requester = await User.findOne({ where: { tenantId: i.tenantId, id: flow.requesterId, active: true } });
     if (!requester) return;
     // A rejection by an approver says why in the approver's words (the flow's own reason is just "a stage was rejected").

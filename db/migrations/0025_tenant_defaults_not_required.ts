@@ -4,7 +4,8 @@ import { QueryInterface } from 'sequelize';
 
 export async function up({ context: qi }: { context: QueryInterface }): Promise<void> {
   const q = (sql: string) => qi.sequelize.query(sql);
-  await q(`ALTER TABLE tenant_approval_settings ADD COLUMN not_required_object_types text[] NOT NULL DEFAULT '{}'`);
+  await q(`ALTER TABLE tenant_approval_settings ADD COLUMN not_required_object_types text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN notify_requester_on_decision boolean NOT NULL DEFAULT true`);
   // A flow of an object type that needs no approval has no template.
   await q('ALTER TABLE approval_flows ALTER COLUMN template_id DROP NOT NULL, ALTER COLUMN template_version DROP NOT NULL');
   await q(`CREATE TABLE tenant_notification_settings (
@@ -19,5 +20,5 @@ export async function up({ context: qi }: { context: QueryInterface }): Promise<
 export async function down({ context: qi }: { context: QueryInterface }): Promise<void> {
   const q = (sql: string) => qi.sequelize.query(sql);
   await q('DROP TABLE IF EXISTS tenant_notification_settings');
-  await q('ALTER TABLE tenant_approval_settings DROP COLUMN IF EXISTS not_required_object_types');
+  await q('ALTER TABLE tenant_approval_settings DROP COLUMN IF EXISTS not_required_object_types, DROP COLUMN IF EXISTS notify_requester_on_decision');
 }

@@ -16,6 +16,8 @@ export class ApprovalSettings extends Model<InferAttributes<ApprovalSettings>, I
   declare notifyOnRequestRoles: string[];
   /** Object types whose submission is approved at once, recorded, with no template (0025). */
   declare notRequiredObjectTypes: CreationOptional<string[]>;
+  /** Whether requesters hear how their flows ended (0025; on unless a tenant turns it off). */
+  declare notifyRequesterOnDecision: CreationOptional<boolean>;
   declare updatedBy: string | null;
   declare updatedAt: CreationOptional<Date>;
 }
@@ -37,6 +39,7 @@ export function initSettingsModels(sequelize: Sequelize): void {
   ApprovalSettings.init({
     tenantId: { type: DataTypes.UUID, primaryKey: true }, notifyOnRequestRoles: DataTypes.ARRAY(DataTypes.TEXT),
     notRequiredObjectTypes: { type: DataTypes.ARRAY(DataTypes.TEXT), defaultValue: [] },
+    notifyRequesterOnDecision: { type: DataTypes.BOOLEAN, defaultValue: true },
     updatedBy: DataTypes.STRING, updatedAt: DataTypes.DATE,
   }, { sequelize, underscored: true, tableName: 'tenant_approval_settings', createdAt: false });
   NotificationSettings.init({

@@ -34,11 +34,13 @@ export async function updateSendingSettings(deps: CommandDeps, c: Caller, body: 
 export interface ApprovalSettingsView {
   notifyOnRequest: { roles: string[] };
   notRequired: { objectTypes: string[] };
+  notifyRequesterOnDecision: boolean;
   updatedAt: Date | null;
 }
 
 const approvalView = (row: ApprovalSettings | null) => ({
   notifyOnRequest: { roles: row?.notifyOnRequestRoles ?? [] }, notRequired: { objectTypes: row?.notRequiredObjectTypes ?? [] },
+  notifyRequesterOnDecision: row?.notifyRequesterOnDecision ?? true,
 });
 
 export async function approvalSettings(tenantId: string): Promise<ApprovalSettingsView> {
@@ -47,8 +49,9 @@ export async function approvalSettings(tenantId: string): Promise<ApprovalSettin
 }
 
 /**
- * Sets the roles told of every new request (each must be one of the tenant's: 422 UNKNOWN_ROLE naming it) and the
- * object types whose approval is not required; a part left out keeps its value.
+ * Sets the roles told of every new request (each must be one of the tenant's: 422 UNKNOWN_ROLE naming it), the
+ * object types whose approval is not required, and whether requesters are told of decisions; a part left out keeps
+ * its value.
  */
 export async function updateApprovalSettings(deps: CommandDeps, c: Caller, body: Schemas['ApprovalSettingsInput']): Promise<ApprovalSettingsView> {
   const roles = body.notifyOnRequest && [...new Set(body.notifyOnRequest.roles)];
@@ -63,7 +66,7 @@ export async function updateApprovalSettings(deps: CommandDeps, c: Caller, body:
     const before = approvalView(row);
     const [saved] = await ApprovalSettings.upsert({
       tenantId: c.tenantId, notifyOnRequestRoles: roles ?? before.notifyOnRequest.roles, notRequiredObjectTypes: objectTypes ?? before.notRequired.objectTypes,
-      updatedBy: c.actor.id, updatedAt: new Date(),
+      notifyRequesterOnDecision: body.notifyRequesterOnDecision ?? before.notifyRequesterOnDecision, updatedBy: c.actor.id, updatedAt: new Date(),
     }, { transaction, returning: true });
     const after = approvalView(saved);
     await recordAudit({ ...auditBy(c), action: 'settings.approvals.updated', entityType: 'tenant_settings', entityId: c.tenantId, before, after }, transaction);

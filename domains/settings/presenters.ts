@@ -7,7 +7,7 @@ export const presentSendingSettings = (s: SendingSettings): Schemas['SendingSett
 });
 
 export const presentApprovalSettings = (s: ApprovalSettingsView): Schemas['ApprovalSettings'] => ({
-  notifyOnRequest: s.notifyOnRequest, notRequired: s.notRequired, updatedAt: s.updatedAt ? s.updatedAt.toISOString() : null,
+  notifyOnRequest: s.notifyOnRequest, notRequired: s.notRequired, notifyRequesterOnDecision: s.notifyRequesterOnDecision, updatedAt: s.updatedAt ? s.updatedAt.toISOString() : null,
 });
 
 export const presentNotificationSettings = (s: NotificationSettingsView): Schemas['NotificationSettings'] => ({

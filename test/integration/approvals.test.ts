@@ -262,6 +262,18 @@ describe('a purchase order through a two-stage approval', () => {
     const told = await smtp.waitFor((m) => m.to.includes(t.buyer.user.email) && m.subject.startsWith('Your request was rejected'));
     expect(told.text).toContain('Supplier blocked');
     await smtp.waitFor((m) => m.to.includes(t.buyer.user.email) && m.subject.startsWith('Your request was approved'));
+
+    // A tenant that turns the notices off: the next decision tells the requester nothing, by email or in the app.
+    await app.call('put', '/v1/settings/approvals', t.adminKey).send({ notifyRequesterOnDecision: false }).expect(200);
+    const third = await submittedOrder(t, 7000);
+    await app.call('post', `/v1/approval-flows/${third.flowId}/decide`, deciderKey).send({ decision: 'reject', reason: 'Quiet' }).expect(200);
+    // The workflow's last activity (the order follows, then the requester would be told) has run once it has ended.
+    await app.client.workflow.getHandle(third.flow.workflowId).result();
+    expect((await app.call('get', `/v1/purchase-orders/${third.po.id}`, t.buyer.key)).body.state).toBe('rejected');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(smtp.messages.filter((m) => m.to.includes(t.buyer.user.email) && m.subject.includes(third.flow.title))).toEqual([]);
+    const inbox = (await app.call('get', '/v1/me/notifications', t.buyer.key).expect(200)).body.items as { sourceId: string }[];
+    expect(inbox.filter((n) => n.sourceId === third.flowId)).toEqual([]);
   });
 
   it('tells the tenant\'s watchers of new requests (a setting naming roles) about each new flow, once; not the requester, not its first approvers', async () => {

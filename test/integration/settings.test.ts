@@ -63,14 +63,15 @@ test('settings.read reads, only settings.manage (an administrator) sets; each te
 
 test('approval settings: none until set; roles checked against the tenant; settings.read reads, settings.manage sets; audited', async () => {
   const { key, tenant } = await buildCaller(['*']);
-  expect((await app.call('get', '/v1/settings/approvals', key).expect(200)).body).toEqual({ notifyOnRequest: { roles: [] }, notRequired: { objectTypes: [] }, updatedAt: null });
+  expect((await app.call('get', '/v1/settings/approvals', key).expect(200)).body).toEqual({ notifyOnRequest: { roles: [] }, notRequired: { objectTypes: [] }, notifyRequesterOnDecision: true, updatedAt: null });
   await Role.create({ id: randomUUID(), tenantId: tenant.id, key: 'watchers', title: 'Watchers', permissions: [] });
   const saved = await app.call('put', '/v1/settings/approvals', key).send({ notifyOnRequest: { roles: ['watchers', 'watchers'] } }).expect(200);
   expect(saved.body.notifyOnRequest).toEqual({ roles: ['watchers'] });
   expect((await app.call('get', '/v1/settings/approvals', key).expect(200)).body).toEqual(saved.body);
   const audit = await AuditEvent.findOne({ where: { tenantId: tenant.id, action: 'settings.approvals.updated' } });
   expect([audit!.before, audit!.after]).toEqual([
-    { notifyOnRequest: { roles: [] }, notRequired: { objectTypes: [] } }, { notifyOnRequest: { roles: ['watchers'] }, notRequired: { objectTypes: [] } },
+    { notifyOnRequest: { roles: [] }, notRequired: { objectTypes: [] }, notifyRequesterOnDecision: true },
+    { notifyOnRequest: { roles: ['watchers'] }, notRequired: { objectTypes: [] }, notifyRequesterOnDecision: true },
   ]);
   // A part left out keeps its value.
   const both = await app.call('put', '/v1/settings/approvals', key).send({ notRequired: { objectTypes: ['expense_claim', 'expense_claim', 'leave'] } }).expect(200);
@@ -83,7 +84,7 @@ test('approval settings: none until set; roles checked against the tenant; setti
   expect(refused.body).toMatchObject({ code: 'UNKNOWN_ROLE', errors: [{ path: '/requestBody/notifyOnRequest/roles/1' }] });
   for (const body of [
     {}, { notifyOnRequest: {} }, { notifyOnRequest: { roles: ['Not A Key!'] } }, { notifyOnRequest: { roles: [] }, extra: 1 },
-    { notRequired: {} }, { notRequired: { objectTypes: ['Purchase Order'] } }, { notRequired: { objectTypes: 'purchase_order' } },
+    { notRequired: {} }, { notRequired: { objectTypes: ['Purchase Order'] } }, { notRequired: { objectTypes: 'purchase_order' } }, { notifyRequesterOnDecision: 'no' },
   ]) {
     expect([body, (await app.call('put', '/v1/settings/approvals', key).send(body).expect(400)).body.code]).toEqual([body, 'VALIDATION_FAILED']);
   }
