@@ -13,9 +13,8 @@ import { followApprovalOutcome } from '../domains/purchasing/commands';
 import { auditCtes, insertRowsSql } from '../lib/audit';
 import { AuditAction } from '../lib/audit-actions';
 import { signLink } from '../domains/approvals/links';
-import { settleWithLimit } from '../lib/batch';
-import { claimDeliveries, recordDeliveryOutcomes } from '../lib/notify/deliveries';
-import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
+import { type EmailSender } from '../lib/notify/email';
+import { emailOnce } from '../lib/notify/email-once';
 import { APPROVALS_DOMAIN, type FlowState, type FlowStatus, type HistoryEvent } from '../workflows/approvals.api';
 import { businessWorkflowId } from '../workflows/search-attributes';
 
@@ -39,15 +38,10 @@ const AUDITED: Partial<Record<HistoryEvent['type'], AuditAction>> = {
 // 60-approver stage at once) keeps one flow from filling the pool's queue ahead of every other flow's mail.
 const EMAILS_IN_FLIGHT = 8;
 
-const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
 type AskKind = 'request' | 'reminder' | 'escalation' | 'reopened';
 
 /** A tenant template that fails to render is logged; the built-in text goes out instead (domains/notifications/render.ts). */
 const warn = (message: string, meta: Record<string, unknown>) => Context.current().log.warn(message, meta);
-
-/** An email of rendered notification parts (an empty HTML part: text only). */
-const mailOf = (parts: { subject?: string; text?: string; html?: string }) => ({ subject: parts.subject ?? '', text: parts.text ?? '', ...(parts.html ? { html: parts.html } : {}) });
 
 export function createApprovalActivities(deps: ApprovalActivityDeps) {
   const system = { type: 'system' as const, id: null };
@@ -79,15 +73,7 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
       id: randomUUID(), tenantId: i.tenantId, userId: requester.id, deliveryKey: key('in_app'), sourceType: 'approval_flow', sourceId: flow.id,
       subject: inApp.title ?? '', message: inApp.body ?? '', objectType: flow.objectType, objectId: flow.objectId, readAt: null,
     }], { ignoreDuplicates: true });
-    const unsent = await claimDeliveries([{ key: key('email'), tenantId: i.tenantId, channel: 'email', recipient: requester.email, subjectType: 'approval_flow', subjectId: flow.id }]);
-    if (!unsent.has(key('email'))) return;
-    try {
-      const sent = await deps.email.send({ to: requester.email, ...mailOf(email), idempotencyKey: key('email') });
-      await recordDeliveryOutcomes([{ key: key('email'), providerId: sent.messageId }]);
-    } catch (err) {
-      await recordDeliveryOutcomes([{ key: key('email'), error: errorMessage(err) }]);
-      if (!(err instanceof EmailRejectedError)) throw err;
-    }
+    await emailOnce(deps.email, i.tenantId, [{ key: key('email'), to: requester.email, subjectType: 'approval_flow', subjectId: flow.id, render: async () => email }]);
   }
 
   return {
@@ -140,11 +126,6 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
     },
 
     /**
-     * One email per (flow, stage, kind, user), with signed approve/reject links, sent a few at a time; a
-     * retry sends only the ones not yet sent. If any failed, every outcome is recorded first, then the
-     * activity throws so Temporal retries it.
-     */
-    /**
      * The tenant's watchers of new requests (the members of its notifyOnRequest roles, domains/settings) hear of this
      * flow, once each — except its requester and its first stage's approvers, who know of it already.
      */
@@ -156,22 +137,19 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
       const ids = (await resolvePeople(i.tenantId, [], roles)).filter((id) => !skip.has(id));
       const users = ids.length ? await User.findAll({ where: { tenantId: i.tenantId, id: ids, active: true } }) : [];
       const requester = await User.findOne({ where: { tenantId: i.tenantId, id: i.requesterId }, attributes: ['name'] });
-      const keyOf = (userId: string) => `approvals:${i.flowId}:new-request:${userId}`;
-      const unsent = await claimDeliveries(users.map((u) => ({ key: keyOf(u.id), tenantId: i.tenantId, channel: 'email', recipient: u.email, subjectType: 'approval_flow', subjectId: i.flowId })));
-      const toSend = users.filter((u) => unsent.has(keyOf(u.id)));
       const renderer = await notificationRenderer(i.tenantId, 'approval.new_request', 'email', warn);
       const data = { title: i.title, requesterName: requester?.name ?? 'Someone', autoApproved: i.autoApproved, flowId: i.flowId };
-      const settled = await settleWithLimit(toSend, EMAILS_IN_FLIGHT, async (user) => deps.email.send({
-        to: user.email, ...mailOf(await renderer.render(user, data)), idempotencyKey: keyOf(user.id),
-      }));
-      await recordDeliveryOutcomes(settled.map((r, n) => (r.status === 'fulfilled' ? { key: keyOf(toSend[n].id), providerId: r.value.messageId } : { key: keyOf(toSend[n].id), error: errorMessage(r.reason) })));
       // A refused address is recorded and given up on; anything else is retried (and sends only what is not sent).
-      const retry = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof EmailRejectedError));
-      if (retry && retry.status === 'rejected') throw retry.reason;
-      return toSend.length;
+      return emailOnce(deps.email, i.tenantId, users.map((user) => ({
+        key: `approvals:${i.flowId}:new-request:${user.id}`, to: user.email, subjectType: 'approval_flow', subjectId: i.flowId, render: () => renderer.render(user, data),
+      })), { inFlight: EMAILS_IN_FLIGHT });
     },
 
-    /** `round` tells apart emails of the same kind for the same stage (a stage reopened twice mails twice). */
+    /**
+     * One email per (flow, stage, kind, user), with signed approve/reject links, sent a few at a time; a retry sends
+     * only the ones not yet sent. `round` tells apart emails of the same kind for the same stage (a stage reopened
+     * twice mails twice).
+     */
     async notifyApprovers(i: { tenantId: string; flowId: string; title: string; stage: number; userIds: string[]; kind: AskKind; round?: number }): Promise<number> {
       if (!i.userIds.length) return 0;
       // A heartbeat at the start and after every email: the workflow gives this activity a heartbeat
@@ -180,34 +158,20 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
       const heartbeat = () => Context.current().heartbeat();
       heartbeat();
       const users = await User.findAll({ where: { tenantId: i.tenantId, id: i.userIds, active: true } });
-      const keyOf = (userId: string) => `approvals:${i.flowId}:${i.stage}:${i.kind}${i.round === undefined ? '' : `:${i.round}`}:${userId}`;
-      // One delivery per recipient, all claimed in one statement (not a find-or-create each): a stage with
-      // 60 approvers is 60 emails, but not 120 round trips before the first one.
-      const unsent = await claimDeliveries(users.map((user) => ({
-        key: keyOf(user.id), tenantId: i.tenantId, channel: 'email', recipient: user.email, subjectType: 'approval_flow', subjectId: i.flowId,
-      })));
-      const toSend = users.filter((u) => unsent.has(keyOf(u.id)));
       const ttlSeconds = (deps.linkTtlHours ?? 72) * 3600;
       const renderer = await notificationRenderer(i.tenantId, 'approval.action_needed', 'email', warn);
-      const settled = await settleWithLimit(toSend, EMAILS_IN_FLIGHT, async (user) => {
-        const link = (action: 'approve' | 'reject') => `${deps.publicUrl}/v1/approval-links/${signLink({
-          tenantId: i.tenantId, subjectType: 'approval_flow', subjectId: i.flowId, userId: user.id, action, stage: i.stage, ttlSeconds,
-        }, deps.linkSecret).token}`;
-        try {
-          const parts = await renderer.render(user, { kind: i.kind, title: i.title, flowId: i.flowId, stage: i.stage, approveUrl: link('approve'), rejectUrl: link('reject') });
-          return await deps.email.send({ to: user.email, ...mailOf(parts), idempotencyKey: keyOf(user.id) });
-        } finally {
-          heartbeat();
-        }
-      });
-      await recordDeliveryOutcomes(settled.map((r, n) => (r.status === 'fulfilled'
-        ? { key: keyOf(toSend[n].id), providerId: r.value.messageId }
-        : { key: keyOf(toSend[n].id), error: errorMessage(r.reason) })));
-      const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
-      // A retryable failure wins over a permanent rejection: the retry resends the transient ones (a
-      // refused address is refused again, and once it is the only failure left, the flow gives up on it).
-      if (failures.length) throw failures.find((e) => !(e instanceof EmailRejectedError)) ?? failures[0];
-      return toSend.length;
+      // A retryable failure wins over a permanent rejection: the retry resends the transient ones (a refused address
+      // is refused again, and once it is the only failure left, it is thrown and the flow gives up on it).
+      return emailOnce(deps.email, i.tenantId, users.map((user) => ({
+        key: `approvals:${i.flowId}:${i.stage}:${i.kind}${i.round === undefined ? '' : `:${i.round}`}:${user.id}`, to: user.email,
+        subjectType: 'approval_flow', subjectId: i.flowId,
+        render: () => {
+          const link = (action: 'approve' | 'reject') => `${deps.publicUrl}/v1/approval-links/${signLink({
+            tenantId: i.tenantId, subjectType: 'approval_flow', subjectId: i.flowId, userId: user.id, action, stage: i.stage, ttlSeconds,
+          }, deps.linkSecret).token}`;
+          return renderer.render(user, { kind: i.kind, title: i.title, flowId: i.flowId, stage: i.stage, approveUrl: link('approve'), rejectUrl: link('reject') });
+        },
+      })), { inFlight: EMAILS_IN_FLIGHT, afterEach: heartbeat, throwRefusals: true });
     },
 
     /** The object follows the flow's outcome: its domain decides what that means (purchasing: state, and the PDF once approved). */

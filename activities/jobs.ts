@@ -9,8 +9,8 @@ import { User } from '../db/models/identity';
 import { JobRun, JobSchedule } from '../db/models/jobs';
 import { resolvePeople } from '../domains/identity/people';
 import { notificationRenderer } from '../domains/notifications/render';
-import { claimDeliveries, recordDeliveryOutcomes } from '../lib/notify/deliveries';
-import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
+import { type EmailSender } from '../lib/notify/email';
+import { emailOnce } from '../lib/notify/email-once';
 import type { Schemas } from '../domains/schemas';
 import { recordEvents } from '../lib/events';
 import { UsedLink } from '../db/models/links';
@@ -58,25 +58,14 @@ export function createJobActivities(deps: JobActivityDeps) {
     const ids = await resolvePeople(tenantId, schedule.notifyOnFailure.users, schedule.notifyOnFailure.roles);
     if (!ids.length) return;
     const users = await User.findAll({ where: { tenantId, id: ids, active: true } });
-    const keyOf = (userId: string) => `jobs:${run.id}:failed:${userId}`;
-    const unsent = await claimDeliveries(users.map((u) => ({ key: keyOf(u.id), tenantId, channel: 'email', recipient: u.email, subjectType: 'job_run', subjectId: run.id })));
     const renderer = await notificationRenderer(tenantId, 'job.run_failed', 'email', (message, meta) => Context.current().log.warn(message, meta));
     const data = {
       scheduleName: schedule.name, jobType: schedule.jobType, failedAt: (run.finishedAt ?? new Date()).toISOString(), error: run.error ?? 'no error message',
       runId: run.id, workflowId: run.workflowId,
     };
-    let retry: unknown;
-    for (const user of users.filter((u) => unsent.has(keyOf(u.id)))) {
-      try {
-        const { subject = '', text = '', html } = await renderer.render(user, data);
-        const sent = await deps.email.send({ to: user.email, subject, text, ...(html ? { html } : {}), idempotencyKey: keyOf(user.id) });
-        await recordDeliveryOutcomes([{ key: keyOf(user.id), providerId: sent.messageId }]);
-      } catch (err) {
-        await recordDeliveryOutcomes([{ key: keyOf(user.id), error: (err as Error).message }]);
-        if (!(err instanceof EmailRejectedError)) retry ??= err;
-      }
-    }
-    if (retry) throw retry;
+    await emailOnce(deps.email, tenantId, users.map((user) => ({
+      key: `jobs:${run.id}:failed:${user.id}`, to: user.email, subjectType: 'job_run', subjectId: run.id, render: () => renderer.render(user, data),
+    })));
   }
 
   const jobs: Record<string, (tenantId: string, params: Record<string, unknown>, signal: AbortSignal) => Promise<Record<string, unknown>>> = {
