@@ -3,7 +3,8 @@ import { DeliveryAttempt } from '../../db/models/deliveries';
 import { WebhookDelivery, WebhookEndpoint } from '../../db/models/webhooks';
 import { eventCatalogue } from '../../domains/events/catalogue';
 import * as webhooks from '../../domains/webhooks/commands';
-import { presentWebhookDelivery, presentWebhookEndpoint } from '../../domains/webhooks/presenters';
+import { presentWebhookDelivery, presentWebhookEndpoint, presentWebhookEndpointStats } from '../../domains/webhooks/presenters';
+import { endpointStats } from '../../domains/webhooks/stats';
 import { findInTenant } from '../../lib/tenancy';
 import { page, paginate, respond } from '../conventions';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
@@ -48,6 +49,13 @@ export function webhookRoutes(deps: RouteDeps) {
         ? await DeliveryAttempt.findAll({ where: { tenantId, deliveryKey: result.items.map((d) => d.id) }, order: [['attempt', 'ASC'], ['id', 'ASC']] })
         : [];
       ctx.body = page(result, (d) => presentWebhookDelivery(d, attempts.filter((a) => a.deliveryKey === d.id)));
+    },
+
+    async getWebhookEndpointStats({ params, query }, ctx) {
+      const tenantId = caller(ctx).tenant.id;
+      const endpoint = await findInTenant(WebhookEndpoint, tenantId, params.endpointId, 'Webhook endpoint');
+      const stats = await endpointStats(deps.sequelize, tenantId, endpoint.id, query.days ?? 30);
+      ctx.body = presentWebhookEndpointStats(endpoint.id, stats);
     },
 
     async testWebhookEndpoint({ params }, ctx) {

@@ -6,6 +6,7 @@ import { Segment, Subscriber, SUBSCRIBER_STATUSES, type SubscriberStatus } from 
 import { recordAudit } from '../../lib/audit';
 import { isDateTime } from '../../lib/date-time';
 import { ApiError, type FieldError } from '../../lib/problems';
+import { isStatementTimeout, setStatementBudget } from '../../lib/statement-budget';
 import { findInTenant } from '../../lib/tenancy';
 import { auditBy, Caller, CommandDeps, Precondition } from '../command';
 import { refuseIfAwaitedByCampaigns } from './in-use';
@@ -366,24 +367,13 @@ export async function deleteSegment(deps: CommandDeps, c: Caller, id: string, pr
 
 export const SEGMENT_SAMPLE_SIZE = 10;
 
-/** Postgres cancelled the statement at its statement_timeout (SQLSTATE 57014). */
-function isStatementTimeout(err: unknown): boolean {
-  for (let e = err as { code?: unknown; parent?: unknown; original?: unknown } | undefined, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
-    if (e.code === '57014') return true;
-    e = (e.parent ?? e.original) as typeof e;
-  }
-  return false;
-}
+/** Key class of pg_try_advisory_xact_lock(class, hashtext(tenant)): one segment preview per tenant at a time. */
+const PREVIEW_LOCK_CLASS = 727_276;
 
 /**
  * How many of the tenant's subscribers the rules match, and the newest few of them. Its cost depends on the rules
  * and the audience, so each statement runs under a statement_timeout of `budgetMs`: over it, Postgres cancels it
  * and the caller gets 422 SEGMENT_TOO_EXPENSIVE rather than a request that hangs.
- */
-/** Key class of pg_try_advisory_xact_lock(class, hashtext(tenant)): one segment preview per tenant at a time. */
-const PREVIEW_LOCK_CLASS = 727_276;
-
-/**
  * Count and sample under one time budget, one preview per tenant at a time: the budget bounds a statement,
  * the lock bounds how many a tenant runs at once (else ten parallel previews of an expensive rule hold ten
  * pooled connections for the whole budget, and every other tenant waits). A second preview is 429 at once.
@@ -391,8 +381,7 @@ const PREVIEW_LOCK_CLASS = 727_276;
 export async function previewSegment(sequelize: Sequelize, tenantId: string, rules: SegmentRules, opts: { budgetMs: number }): Promise<{ count: number; sample: Subscriber[] }> {
   const { where, bind } = compileSegment(rules, { tenantId, alias: 's' });
   const started = Date.now();
-  const timeout = (transaction: Transaction) => sequelize.query("SELECT set_config('statement_timeout', $1, true)",
-    { bind: [String(Math.max(1, Math.round(opts.budgetMs - (Date.now() - started))))], transaction });
+  const timeout = (transaction: Transaction) => setStatementBudget(sequelize, transaction, opts.budgetMs, started);
   try {
     return await sequelize.transaction(async (transaction) => {
       const [[lock]] = await sequelize.query('SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS ok', { bind: [PREVIEW_LOCK_CLASS, tenantId], transaction }) as [{ ok: boolean }[], unknown];

@@ -2,6 +2,7 @@
 import type { DeliveryAttempt } from '../../db/models/deliveries';
 import type { WebhookDelivery, WebhookEndpoint } from '../../db/models/webhooks';
 import type { Schemas } from '../schemas';
+import type { WebhookEndpointStats } from './stats';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
@@ -21,4 +22,9 @@ export const presentWebhookDelivery = (d: WebhookDelivery, attempts: DeliveryAtt
   id: d.id, endpointId: d.endpointId, eventId: d.eventId, eventType: d.eventType, status: d.status, attempts: d.attempts,
   lastAttemptAt: iso(d.lastAttemptAt), lastStatusCode: d.lastStatusCode ?? null, deliveredAt: iso(d.deliveredAt), createdAt: d.createdAt.toISOString(),
   attemptLog: attempts.map(presentAttempt),
+});
+
+export const presentWebhookEndpointStats = (endpointId: string, s: WebhookEndpointStats): Schemas['WebhookEndpointStats'] => ({
+  endpointId, since: s.since.toISOString(), deliveries: s.deliveries, attempts: s.attempts,
+  lastDeliveredAt: s.lastDeliveredAt ? new Date(s.lastDeliveredAt).toISOString() : null, lastFailedAt: s.lastFailedAt ? new Date(s.lastFailedAt).toISOString() : null,
 });
