@@ -4,6 +4,7 @@
 import { Op, WhereOptions } from 'sequelize';
 import { DeliveryAttempt } from '../../db/models/deliveries';
 import { Notification, Reminder } from '../../db/models/reminders';
+import { WebhookEndpoint } from '../../db/models/webhooks';
 import {
   acknowledgeReminder, cancelReminder, createReminder, markAllNotificationsRead, markNotificationRead, pauseReminder, previewReminder,
   rescheduleReminder, resumeReminder, snoozeReminder,
@@ -12,6 +13,7 @@ import { presentNotification, presentReminder, presentReminderDelivery } from '.
 import { findInTenant } from '../../lib/tenancy';
 import { page, paginate, respond } from '../conventions';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
+import { webhookDeliveryPage } from './webhooks';
 
 export function reminderRoutes(deps: RouteDeps) {
   return {
@@ -49,6 +51,13 @@ export function reminderRoutes(deps: RouteDeps) {
     async listReminderDeliveries({ params, query }, ctx) {
       const r = await findInTenant(Reminder, caller(ctx).tenant.id, params.reminderId, 'Reminder');
       ctx.body = page(await paginate(DeliveryAttempt, { where: { tenantId: r.tenantId, subjectType: 'reminder', subjectId: r.id }, limit: query.limit, cursor: query.cursor, order: [['at', 'DESC'], ['id', 'DESC']] }), presentReminderDelivery);
+    },
+
+    async listReminderWebhookDeliveries({ params, query }, ctx) {
+      const r = await findInTenant(Reminder, caller(ctx).tenant.id, params.reminderId, 'Reminder');
+      // Its webhooks are its endpoints (those of a replaced webhook went with it).
+      const endpoints = await WebhookEndpoint.findAll({ where: { tenantId: r.tenantId, reminderId: r.id }, attributes: ['id'] });
+      ctx.body = await webhookDeliveryPage(r.tenantId, endpoints.map((e) => e.id), query);
     },
 
     async rescheduleReminder({ params, body }, ctx) {

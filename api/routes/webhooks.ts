@@ -1,12 +1,23 @@
 // Webhook endpoints (domains/webhooks): CRUD, the secret shown once, and each endpoint's deliveries with their attempts.
 import { DeliveryAttempt } from '../../db/models/deliveries';
-import { WebhookDelivery, WebhookEndpoint } from '../../db/models/webhooks';
+import { WebhookDelivery, WebhookEndpoint, type WebhookDeliveryStatus } from '../../db/models/webhooks';
 import { eventCatalogue } from '../../domains/events/catalogue';
 import * as webhooks from '../../domains/webhooks/commands';
 import { presentWebhookDelivery, presentWebhookEndpoint } from '../../domains/webhooks/presenters';
-import { findInTenant } from '../../lib/tenancy';
 import { page, paginate, respond } from '../conventions';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
+
+/** The deliveries of some endpoints, newest first, each with its attempts (an endpoint's log; a reminder's webhooks'). */
+export async function webhookDeliveryPage(tenantId: string, endpointIds: string[], query: { limit?: number; cursor?: string; status?: WebhookDeliveryStatus }) {
+  const result = await paginate(WebhookDelivery, {
+    where: { tenantId, endpointId: endpointIds, ...(query.status ? { status: query.status } : {}) },
+    limit: query.limit, cursor: query.cursor, order: [['id', 'DESC']],
+  });
+  const attempts = result.items.length
+    ? await DeliveryAttempt.findAll({ where: { tenantId, deliveryKey: result.items.map((d) => d.id) }, order: [['attempt', 'ASC'], ['id', 'ASC']] })
+    : [];
+  return page(result, (d) => presentWebhookDelivery(d, attempts.filter((a) => a.deliveryKey === d.id)));
+}
 
 export function webhookRoutes(deps: RouteDeps) {
   const catalogue = eventCatalogue(deps.contract.definition);
@@ -14,7 +25,7 @@ export function webhookRoutes(deps: RouteDeps) {
   return {
     async listWebhookEndpoints({ query }, ctx) {
       const result = await paginate(WebhookEndpoint, {
-        where: { tenantId: caller(ctx).tenant.id }, limit: query.limit, cursor: query.cursor, order: [['createdAt', 'ASC'], ['id', 'ASC']],
+        where: { tenantId: caller(ctx).tenant.id, reminderId: null }, limit: query.limit, cursor: query.cursor, order: [['createdAt', 'ASC'], ['id', 'ASC']],
       });
       ctx.body = page(result, presentWebhookEndpoint);
     },
@@ -25,7 +36,7 @@ export function webhookRoutes(deps: RouteDeps) {
     },
 
     async getWebhookEndpoint({ params }, ctx) {
-      ctx.body = presentWebhookEndpoint(await findInTenant(WebhookEndpoint, caller(ctx).tenant.id, params.endpointId, 'Webhook endpoint'));
+      ctx.body = presentWebhookEndpoint(await webhooks.findEndpoint(caller(ctx).tenant.id, params.endpointId));
     },
 
     async updateWebhookEndpoint({ params, body }, ctx) {
@@ -39,15 +50,8 @@ export function webhookRoutes(deps: RouteDeps) {
 
     async listWebhookDeliveries({ params, query }, ctx) {
       const tenantId = caller(ctx).tenant.id;
-      await findInTenant(WebhookEndpoint, tenantId, params.endpointId, 'Webhook endpoint');
-      const result = await paginate(WebhookDelivery, {
-        where: { tenantId, endpointId: params.endpointId, ...(query.status ? { status: query.status } : {}) },
-        limit: query.limit, cursor: query.cursor, order: [['id', 'DESC']],
-      });
-      const attempts = result.items.length
-        ? await DeliveryAttempt.findAll({ where: { tenantId, deliveryKey: result.items.map((d) => d.id) }, order: [['attempt', 'ASC'], ['id', 'ASC']] })
-        : [];
-      ctx.body = page(result, (d) => presentWebhookDelivery(d, attempts.filter((a) => a.deliveryKey === d.id)));
+      await webhooks.findEndpoint(tenantId, params.endpointId);
+      ctx.body = await webhookDeliveryPage(tenantId, [params.endpointId], query);
     },
 
     async testWebhookEndpoint({ params }, ctx) {
