@@ -91,13 +91,11 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
   /**
    * A webhook delivery is the relay's: it reads the reminder.fired event persistReminder wrote with this firing and
    * delivers it to the reminder's endpoints (Standard Webhooks, retried for days, logged — GET
-   * /v1/reminders/{id}/webhook-deliveries). Here the relay is only woken, so nothing is POSTed twice; the ledger keeps
-   * no row of it. A reminder whose recipient has no endpoint (never had the webhook channel) has nothing to send.
+   * /v1/reminders/{id}/webhook-deliveries) — to the endpoints the reminder has then, however many (its webhooks may have
+   * been replaced since the workflow started: `webhook:<i>` refs only say that it delivers by webhook). Here the relay
+   * is only woken, so nothing is POSTed twice, and the ledger keeps no row of it.
    */
   async function handOverWebhook(ref: DeliveryRef): Promise<'sent'> {
-    const index = Number(ref.recipient.slice('webhook:'.length));
-    const endpoint = await WebhookEndpoint.findOne({ where: { tenantId: ref.tenantId, reminderId: ref.reminderId, recipientIndex: index }, attributes: ['id'] });
-    if (!endpoint) throw new RecipientGoneError(`webhook ${index} is no longer configured`);
     if (deps.webhookRelay) await signalRelay(Context.current().client, ref.tenantId, deps.webhookRelay);
     return 'sent';
   }

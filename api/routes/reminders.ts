@@ -7,13 +7,13 @@ import { Notification, Reminder } from '../../db/models/reminders';
 import { WebhookEndpoint } from '../../db/models/webhooks';
 import {
   acknowledgeReminder, cancelReminder, createReminder, markAllNotificationsRead, markNotificationRead, pauseReminder, previewReminder,
-  rescheduleReminder, resumeReminder, snoozeReminder,
+  replaceReminderWebhooks, rescheduleReminder, resumeReminder, snoozeReminder,
 } from '../../domains/reminders/commands';
 import { presentNotification, presentReminder, presentReminderDelivery } from '../../domains/reminders/presenters';
+import { webhookDeliveryPage } from '../../domains/webhooks/presenters';
 import { findInTenant } from '../../lib/tenancy';
 import { page, paginate, respond } from '../conventions';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
-import { webhookDeliveryPage } from './webhooks';
 
 export function reminderRoutes(deps: RouteDeps) {
   return {
@@ -74,6 +74,9 @@ export function reminderRoutes(deps: RouteDeps) {
     },
     async resumeReminder({ params }, ctx) {
       respond(ctx, presentReminder(await resumeReminder(deps, commandCaller(ctx), params.reminderId)));
+    },
+    async replaceReminderWebhooks({ params, body }, ctx) {
+      respond(ctx, presentReminder(await replaceReminderWebhooks(deps, commandCaller(ctx), params.reminderId, body.webhooks)));
     },
     async cancelReminder({ params }, ctx) {
       respond(ctx, presentReminder(await cancelReminder(deps, commandCaller(ctx), params.reminderId)));

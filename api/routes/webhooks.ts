@@ -1,23 +1,11 @@
 // Webhook endpoints (domains/webhooks): CRUD, the secret shown once, and each endpoint's deliveries with their attempts.
 import { DeliveryAttempt } from '../../db/models/deliveries';
-import { WebhookDelivery, WebhookEndpoint, type WebhookDeliveryStatus } from '../../db/models/webhooks';
+import { WebhookEndpoint } from '../../db/models/webhooks';
 import { eventCatalogue } from '../../domains/events/catalogue';
 import * as webhooks from '../../domains/webhooks/commands';
-import { presentWebhookDelivery, presentWebhookEndpoint } from '../../domains/webhooks/presenters';
+import { presentWebhookDelivery, presentWebhookEndpoint, webhookDeliveryPage } from '../../domains/webhooks/presenters';
 import { page, paginate, respond } from '../conventions';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
-
-/** The deliveries of some endpoints, newest first, each with its attempts (an endpoint's log; a reminder's webhooks'). */
-export async function webhookDeliveryPage(tenantId: string, endpointIds: string[], query: { limit?: number; cursor?: string; status?: WebhookDeliveryStatus }) {
-  const result = await paginate(WebhookDelivery, {
-    where: { tenantId, endpointId: endpointIds, ...(query.status ? { status: query.status } : {}) },
-    limit: query.limit, cursor: query.cursor, order: [['id', 'DESC']],
-  });
-  const attempts = result.items.length
-    ? await DeliveryAttempt.findAll({ where: { tenantId, deliveryKey: result.items.map((d) => d.id) }, order: [['attempt', 'ASC'], ['id', 'ASC']] })
-    : [];
-  return page(result, (d) => presentWebhookDelivery(d, attempts.filter((a) => a.deliveryKey === d.id)));
-}
 
 export function webhookRoutes(deps: RouteDeps) {
   const catalogue = eventCatalogue(deps.contract.definition);

@@ -6,7 +6,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { User } from '../../db/models/identity';
 import { Notification, Reminder } from '../../db/models/reminders';
 import { WebhookEndpoint } from '../../db/models/webhooks';
-import { CommandAuthor, createWithAudit, destroyWithAudit, RowOf } from '../../lib/audit';
+import { CommandAuthor, createWithAudit, destroyWithAudit, recordAudit, RowOf } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';
 import { defaultStart, Recurrence, RECURRENCE_LIMITS, RecurrenceError } from '../../lib/recurrence';
 import { sealSecret } from '../../lib/secrets';
@@ -183,6 +183,27 @@ export async function resumeReminder(deps: CommandDeps, c: Caller, id: string): 
 
 export async function cancelReminder(deps: CommandDeps, c: Caller, id: string): Promise<Reminder> {
   return commandReminder(deps, c, await findReminder(c, id), cancelReminderUpdate, {});
+}
+
+/**
+ * The reminder's webhooks become `webhooks`: its endpoints replaced (the old ones' deliveries go with them) and the
+ * row's URLs with them, in one transaction, audited. Not a workflow command: the workflow only knows that the
+ * reminder delivers by webhook, and each firing's event reaches whatever endpoints the reminder has then.
+ */
+export async function replaceReminderWebhooks(deps: CommandDeps, c: Caller, id: string, webhooks: Schemas['ReminderWebhookInput'][]): Promise<Reminder> {
+  const reminder = await deps.sequelize.transaction(async (transaction) => {
+    const r = await findInTenant(Reminder, c.tenantId, id, 'Reminder', { transaction, lock: transaction.LOCK.UPDATE });
+    if (r.status === 'completed' || r.status === 'cancelled') throw new ApiError(409, 'REMINDER_CLOSED', `The reminder is ${r.status}`);
+    if (!r.channels.includes('webhook')) throw new ApiError(422, 'INVALID_REMINDER', 'The reminder does not deliver by webhook: its channels have no `webhook`');
+    const before = presentReminder(r);
+    await WebhookEndpoint.destroy({ where: { tenantId: c.tenantId, reminderId: r.id }, transaction });
+    await WebhookEndpoint.bulkCreate(reminderEndpointRows(deps, c.tenantId, r.id, webhooks, new Date()).map((e) => e.values as never), { transaction });
+    await r.update({ recipients: { ...r.recipients, webhooks: webhooks.map((w) => ({ url: w.url })) } }, { transaction });
+    await recordAudit({ ...auditBy(c), action: 'reminders.reminder.webhooks_replaced', entityType: 'reminder', entityId: r.id, before, after: presentReminder(r) }, transaction);
+    return r;
+  });
+  await wakeRelay(deps, c.tenantId);
+  return reminder;
 }
 
 /** Up to `count` triggers still to come (a recurrence expanded on the work pool, within its budget). */
