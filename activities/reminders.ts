@@ -134,11 +134,17 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
         });
       }
       const write = async (transaction?: Transaction) => {
-        const [changed] = await Reminder.update({
+        const values = {
           status: s.status, nextTriggerAt: date(s.nextTriggerAt), currentOccurrence: date(s.occurrence), snoozedUntil: date(s.snoozedUntil),
           occurrenceCount: s.occurrenceCount, acknowledgedAt: date(s.acknowledgedAt), state: s, stateVersion: s.version,
           dueAt: date(s.schedule.dueAt ?? null), recurrence: s.schedule.recurrence ?? null,
-        }, { where: { id: i.reminderId, tenantId: i.tenantId, stateVersion: { [Op.lte]: s.version } }, transaction });
+        };
+        const opts = { where: { id: i.reminderId, tenantId: i.tenantId, stateVersion: { [Op.lte]: s.version } }, transaction };
+        // A firing's event carries what the reminder says (its webhook receivers had it in the body before 0024).
+        let changed: number;
+        let r: Reminder | undefined;
+        if (i.fired?.length) [changed, [r]] = await Reminder.update(values, { ...opts, returning: true });
+        else [changed] = await Reminder.update(values, opts);
         if (changed && transaction) {
           await recordAudits(events, transaction);
           // A cancelled reminder's webhooks receive nothing more: deliveries still retrying end (the endpoint is disabled).
@@ -148,7 +154,10 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
           // Keyed by occurrence and trigger: a state written again (a retry) writes no second event.
           await recordEvents((i.fired ?? []).map((f) => ({
             tenantId: i.tenantId, type: 'reminder.fired', subjectType: 'reminder', subjectId: i.reminderId,
-            data: { reminderId: i.reminderId, occurrence: f.occurrence, trigger: f.trigger } satisfies Schemas['ReminderFiredEventData'],
+            data: {
+              reminderId: i.reminderId, occurrence: f.occurrence, trigger: f.trigger,
+              ...(r ? { subject: r.subject, message: r.message, object: r.objectType && r.objectId ? { type: r.objectType, id: r.objectId } : null } : {}),
+            } satisfies Schemas['ReminderFiredEventData'],
             eventKey: `reminders:${i.reminderId}:${f.occurrence}:${f.trigger}:fired`,
           })), transaction);
         }

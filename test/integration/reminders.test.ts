@@ -86,7 +86,7 @@ describe('delivery', () => {
 
     // One POST, of the reminder.fired event, signed per Standard Webhooks with the reminder's secret as the key.
     const hook = await hooks.waitFor((h) => h.path === '/one', 30_000);
-    expect(verify(SECRET, hook)).toEqual({ type: 'reminder.fired', timestamp: expect.any(String), data: { reminderId: res.body.id, occurrence: res.body.dueAt, trigger: 'before:0m' } });
+    expect(verify(SECRET, hook)).toEqual({ type: 'reminder.fired', timestamp: expect.any(String), data: { reminderId: res.body.id, occurrence: res.body.dueAt, trigger: 'before:0m', subject, message: 'It expires soon.', object: { type: 'invoice', id: 'INV-7' } } });
     expect(() => verify('another-secret-entirely', hook)).toThrow();
     expect(hook.headers['docket-signature']).toBeUndefined();
     const hookDeliveries = await waitFor(async () => {
