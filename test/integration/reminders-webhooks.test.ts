@@ -175,6 +175,7 @@ describe('managed through the reminder only', () => {
     const t = await buildCaller(['*']);
     const other = await buildCaller(['*']);
     const readOnly = await buildApiKey(await buildUser(t.tenant, { permissions: ['reminders.read'] }));
+    const hooksOnly = await buildApiKey(await buildUser(t.tenant, { permissions: ['webhooks.read', 'webhooks.manage'] }));
     const hook = { url: 'https://hooks.example.com/x', secret: 'a-secret-of-16-chars' };
     const r = (await reminder(t.key, { recipients: { webhooks: [hook] } }).expect(201)).body;
     const emailOnly = (await reminder(t.key, { channels: ['email'], recipients: { emails: ['ops@example.com'] } }).expect(201)).body;
@@ -185,10 +186,13 @@ describe('managed through the reminder only', () => {
       [t.key, r.id, { webhooks: [{ url: 'https://x.example.com', secret: 'short' }] }, 400, 'VALIDATION_FAILED'],
       [t.key, emailOnly.id, { webhooks: [hook] }, 422, 'INVALID_REMINDER'],
       [readOnly, r.id, { webhooks: [hook] }, 403, 'PERMISSION_DENIED'],
+      [hooksOnly, r.id, { webhooks: [hook] }, 403, 'PERMISSION_DENIED'],
       [other.key, r.id, { webhooks: [hook] }, 404, 'NOT_FOUND'],
     ];
-    for (const [key, id, body, status, code] of cases) expect([id, (await put(key, id, body)).status, code]).toEqual([id, status, code]);
-    for (const [key, id, body, , code] of cases) expect((await put(key, id, body)).body.code).toBe(code);
+    for (const [key, id, body, status, code] of cases) {
+      const res = await put(key, id, body);
+      expect([JSON.stringify(body), res.status, res.body.code]).toEqual([JSON.stringify(body), status, code]);
+    }
     await app.call('post', `/v1/reminders/${r.id}/cancel`, t.key).expect(200);
     expect((await put(t.key, r.id, { webhooks: [{ url: 'https://y.example.com', secret: 'another-16-char-secret' }] }).expect(409)).body.code).toBe('REMINDER_CLOSED');
     const eps = await WebhookEndpoint.findAll({ where: { reminderId: r.id } });
