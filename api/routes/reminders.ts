@@ -10,7 +10,7 @@ import {
   replaceReminderWebhooks, rescheduleReminder, resumeReminder, snoozeReminder,
 } from '../../domains/reminders/commands';
 import { presentNotification, presentReminder, presentReminderDelivery } from '../../domains/reminders/presenters';
-import { webhookDeliveryPage } from '../../domains/webhooks/presenters';
+import { webhookDeliveryPage } from '../../domains/webhooks/delivery-page';
 import { findInTenant } from '../../lib/tenancy';
 import { page, paginate, respond } from '../conventions';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';

@@ -3,7 +3,8 @@ import { DeliveryAttempt } from '../../db/models/deliveries';
 import { WebhookEndpoint } from '../../db/models/webhooks';
 import { eventCatalogue } from '../../domains/events/catalogue';
 import * as webhooks from '../../domains/webhooks/commands';
-import { presentWebhookDelivery, presentWebhookEndpoint, webhookDeliveryPage } from '../../domains/webhooks/presenters';
+import { presentWebhookDelivery, presentWebhookEndpoint } from '../../domains/webhooks/presenters';
+import { webhookDeliveryPage } from '../../domains/webhooks/delivery-page';
 import { page, paginate, respond } from '../conventions';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
 
