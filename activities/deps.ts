@@ -3,6 +3,7 @@ import type { BlobStore } from '../lib/blob-store';
 import type { EmailSender } from '../lib/notify/email';
 import type { StartIntentRow } from '../domains/module';
 import type { PdfRenderer } from '../lib/pdf-renderer';
+import type { RelaySettings } from '../domains/webhooks/relay';
 
 export interface ActivityDeps {
   blobs: BlobStore;
@@ -16,6 +17,8 @@ export interface ActivityDeps {
   /** The worker's Chromium page pool (closed by whoever made it, when the worker stops). */
   renderer: PdfRenderer;
   batchConcurrency?: number;
+  /** How each tenant's webhook relay runs (activities that hand deliveries to it wake it). */
+  webhookRelay?: RelaySettings;
   /** Per-attempt timeout of webhook deliveries. */
   webhookTimeoutMs?: number;
   /** Webhook endpoints failing every attempt for this long are disabled (default 5 days). */

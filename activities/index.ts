@@ -2,6 +2,7 @@
 // retry rules (db models are initialised by the caller).
 import { Config } from '../config';
 import { DOMAINS, Domain } from '../domains';
+import { relaySettings } from '../domains/webhooks/relay';
 import { ActivityFunction, mergeDeclared, StartIntentRow, UnionToIntersection } from '../domains/module';
 import { AttemptBudget, withOutageRetries } from '../lib/activity-retries';
 import { DiskBlobStore } from '../lib/blob-store';
@@ -45,7 +46,7 @@ export function activityDepsFromConfig(config: Config, logger: Logger): Activity
     linkSecret: config.linkSecret, secretsKey: config.secretsKey, publicUrl: config.publicUrl,
     exportPageSize: config.auditExport.pageSize, exportPagePauseMs: config.auditExport.pagePauseMs,
     renderer: rendererFromConfig(config, logger), batchConcurrency: config.documents.poolSize,
-    webhookTimeoutMs: config.webhookTimeoutMs, webhookAutoDisableAfterMs: config.webhooks.autoDisableAfterMs, idempotencyTtlHours: config.idempotencyTtlHours,
+    webhookTimeoutMs: config.webhookTimeoutMs, webhookRelay: relaySettings(config), webhookAutoDisableAfterMs: config.webhooks.autoDisableAfterMs, idempotencyTtlHours: config.idempotencyTtlHours,
     allowPrivateNetworks: config.outboundAllowPrivateNetworks, reconcileStartsGraceMs: config.reconcileStartsGraceSeconds * 1000,
     importChunkMs: config.imports.chunkMs, importXlsxChunkMs: config.imports.xlsxChunkMs, importStageRows: config.imports.stageRows, importMergeRows: config.imports.mergeRows,
     importMergeConcurrency: config.imports.mergeConcurrency, importMaxUncompressedBytes: config.imports.maxUncompressedBytes,

@@ -1,5 +1,6 @@
 // Reminder activities: expand recurrences, persist the read model, and deliver one (channel,
 // recipient) per activity — through the delivery ledger, idempotent per natural key, every attempt logged.
+// Webhooks are the webhook relay's (the reminder's endpoints, 0024): a webhook delivery is handed over to it.
 import { createHash, randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { Op, QueryTypes, Transaction } from 'sequelize';
@@ -10,8 +11,8 @@ import { recordEvents } from '../lib/events';
 import type { Schemas } from '../domains/schemas';
 import { claimDeliveries, giveUpDeliveries, recordDeliveryOutcomes } from '../lib/notify/deliveries';
 import type { EmailSender } from '../lib/notify/email';
-import { sendWebhook } from '../lib/notify/webhook';
-import { openSecret } from '../lib/secrets';
+import { WebhookEndpoint } from '../db/models/webhooks';
+import { type RelaySettings, signalRelay } from '../domains/webhooks/relay';
 import { isUuid } from '../lib/uuid';
 import { nextOccurrence, Recurrence, RecurrenceError } from '../lib/recurrence';
 import { type DeliveryRef, type ReminderAudit, type ReminderState, REMINDERS_DOMAIN } from '../workflows/reminders.api';
@@ -19,10 +20,8 @@ import { businessWorkflowId } from '../workflows/search-attributes';
 
 export interface ReminderActivityDeps {
   email: EmailSender;
-  /** Opens the webhook secrets the API stored sealed. */
-  secretsKey: Buffer;
-  webhookTimeoutMs?: number;
-  allowPrivateNetworks: boolean;
+  /** How the webhook relay runs, to wake it when a reminder's webhook is due (none: the API's wake at creation only). */
+  webhookRelay?: RelaySettings;
 }
 
 /** The recipient no longer exists (user deleted or deactivated): retrying cannot help. */
@@ -79,17 +78,26 @@ async function deliverInAppAtOnce(ref: DeliveryRef, key: string, attempt: number
 }
 
 export function createReminderActivities(deps: ReminderActivityDeps) {
-  async function target(reminder: Reminder, ref: DeliveryRef): Promise<{ display: string; user?: User; url?: string; secret?: string; email?: string }> {
+  async function target(ref: DeliveryRef): Promise<{ display: string; user?: User; email?: string }> {
     const [kind, value] = [ref.recipient.slice(0, ref.recipient.indexOf(':')), ref.recipient.slice(ref.recipient.indexOf(':') + 1)];
     if (kind === 'user') {
       const user = await User.findOne({ where: { id: value, tenantId: ref.tenantId, active: true } });
       if (!user) throw new RecipientGoneError(`user ${value} does not exist or is inactive`);
       return { display: ref.channel === 'email' ? user.email : user.id, user, email: user.email };
     }
-    if (kind === 'email') return { display: value, email: value };
-    const hook = reminder.recipients.webhooks[Number(value)];
-    if (!hook) throw new RecipientGoneError(`webhook ${value} is no longer configured`);
-    return { display: hook.url, url: hook.url, secret: openSecret(hook.secret, deps.secretsKey) };
+    return { display: value, email: value };
+  }
+
+  /**
+   * A webhook delivery is the relay's: it reads the reminder.fired event persistReminder wrote with this firing and
+   * delivers it to the reminder's endpoints (Standard Webhooks, retried for days, logged — GET
+   * /v1/reminders/{id}/webhook-deliveries) — to the endpoints the reminder has then, however many (its webhooks may have
+   * been replaced since the workflow started: `webhook:<i>` refs only say that it delivers by webhook). Here the relay
+   * is only woken, so nothing is POSTed twice, and the ledger keeps no row of it.
+   */
+  async function handOverWebhook(ref: DeliveryRef): Promise<'sent'> {
+    if (deps.webhookRelay) await signalRelay(Context.current().client, ref.tenantId, deps.webhookRelay);
+    return 'sent';
   }
 
   return {
@@ -126,17 +134,30 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
         });
       }
       const write = async (transaction?: Transaction) => {
-        const [changed] = await Reminder.update({
+        const values = {
           status: s.status, nextTriggerAt: date(s.nextTriggerAt), currentOccurrence: date(s.occurrence), snoozedUntil: date(s.snoozedUntil),
           occurrenceCount: s.occurrenceCount, acknowledgedAt: date(s.acknowledgedAt), state: s, stateVersion: s.version,
           dueAt: date(s.schedule.dueAt ?? null), recurrence: s.schedule.recurrence ?? null,
-        }, { where: { id: i.reminderId, tenantId: i.tenantId, stateVersion: { [Op.lte]: s.version } }, transaction });
+        };
+        const opts = { where: { id: i.reminderId, tenantId: i.tenantId, stateVersion: { [Op.lte]: s.version } }, transaction };
+        // A firing's event carries what the reminder says (its webhook receivers had it in the body before 0024).
+        let changed: number;
+        let r: Reminder | undefined;
+        if (i.fired?.length) [changed, [r]] = await Reminder.update(values, { ...opts, returning: true });
+        else [changed] = await Reminder.update(values, opts);
         if (changed && transaction) {
           await recordAudits(events, transaction);
+          // A cancelled reminder's webhooks receive nothing more: deliveries still retrying end (the endpoint is disabled).
+          if (s.status === 'cancelled') {
+            await WebhookEndpoint.update({ enabled: false, disabledReason: 'The reminder was cancelled' }, { where: { tenantId: i.tenantId, reminderId: i.reminderId, enabled: true }, transaction });
+          }
           // Keyed by occurrence and trigger: a state written again (a retry) writes no second event.
           await recordEvents((i.fired ?? []).map((f) => ({
             tenantId: i.tenantId, type: 'reminder.fired', subjectType: 'reminder', subjectId: i.reminderId,
-            data: { reminderId: i.reminderId, occurrence: f.occurrence, trigger: f.trigger } satisfies Schemas['ReminderFiredEventData'],
+            data: {
+              reminderId: i.reminderId, occurrence: f.occurrence, trigger: f.trigger,
+              ...(r ? { subject: r.subject, message: r.message, object: r.objectType && r.objectId ? { type: r.objectType, id: r.objectId } : null } : {}),
+            } satisfies Schemas['ReminderFiredEventData'],
             eventKey: `reminders:${i.reminderId}:${f.occurrence}:${f.trigger}:fired`,
           })), transaction);
         }
@@ -151,6 +172,7 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
     /** Sends one delivery unless it was sent already (a retry or a replay never sends twice). */
     async deliverReminder(ref: DeliveryRef): Promise<'sent' | 'already_sent'> {
       const key = reminderDeliveryKey(ref);
+      if (ref.channel === 'webhook') return handOverWebhook(ref);
       const attempt = Context.current().info.attempt;
       if (ref.channel === 'in_app' && await deliverInAppAtOnce(ref, key, attempt)) return 'sent';
       const reminder = await Reminder.findOne({ where: { id: ref.reminderId, tenantId: ref.tenantId } });
@@ -161,20 +183,13 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
       const log = (shownAs: string) => ({ attempt, shownAs, detail: attemptDetail(ref) });
       let display = ref.recipient;
       try {
-        const to = await target(reminder, ref);
+        const to = await target(ref);
         display = to.display;
         let providerId: string | null = null;
         const object = reminder.objectType ? { type: reminder.objectType, id: reminder.objectId } : null;
         if (ref.channel === 'email') {
           const text = [reminder.message, '', `When: ${when(ref.occurrence)}`, ...(object ? [`About: ${object.type} ${object.id}`] : [])].join('\n');
           providerId = (await deps.email.send({ to: to.email!, subject: `Reminder: ${reminder.subject}`, text, idempotencyKey: key })).messageId;
-        } else if (ref.channel === 'webhook') {
-          const body = {
-            type: 'reminder.triggered', deliveryId: key, occurrence: ref.occurrence, trigger: ref.trigger, sentAt: new Date().toISOString(),
-            reminder: { id: reminder.id, subject: reminder.subject, message: reminder.message, object },
-          };
-          const res = await sendWebhook({ url: to.url!, secret: to.secret!, body, deliveryId: key, timeoutMs: deps.webhookTimeoutMs, allowPrivateNetworks: deps.allowPrivateNetworks }, Context.current().cancellationSignal);
-          providerId = `HTTP ${res.status}`;
         } else {
           await Notification.bulkCreate([{
             id: randomUUID(), tenantId: ref.tenantId, userId: to.user!.id, deliveryKey: key, sourceType: 'reminder', sourceId: reminder.id,

@@ -94,6 +94,8 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
         `SELECT ep.id AS endpoint_id, e.id AS event_id, e.type FROM events e
            JOIN webhook_endpoints ep ON ep.tenant_id = e.tenant_id AND ep.enabled AND e.occurred_at >= ep.created_at
          WHERE e.tenant_id = $1 AND e.id >= $2 AND ${PATTERN_MATCH_SQL}
+           -- A reminder's webhook (0024) gets its own reminder's events only.
+           AND (ep.reminder_id IS NULL OR ep.reminder_id::text = e.data->>'reminderId')
            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.delivery_key = ep.id || ':' || e.id)
          ORDER BY e.id LIMIT ${RELAY_BATCH}`,
         { bind: [tenantId, uuidV7Floor(from)], type: QueryTypes.SELECT },

@@ -53,6 +53,7 @@ export const AUDIT_ACTIONS = {
   'reminders.reminder.paused': 'A reminder was paused',
   'reminders.reminder.resumed': 'A reminder was resumed',
   'reminders.reminder.cancelled': 'A reminder was cancelled',
+  'reminders.reminder.webhooks_replaced': "A reminder's webhooks were replaced",
   'reminders.reminder.completed': 'A reminder delivered its last occurrence',
   'jobs.schedule.created': 'A job schedule was created',
   'jobs.schedule.updated': 'A job schedule was changed, paused or unpaused',

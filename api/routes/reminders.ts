@@ -4,11 +4,13 @@
 import { Op, WhereOptions } from 'sequelize';
 import { DeliveryAttempt } from '../../db/models/deliveries';
 import { Notification, Reminder } from '../../db/models/reminders';
+import { WebhookEndpoint } from '../../db/models/webhooks';
 import {
   acknowledgeReminder, cancelReminder, createReminder, markAllNotificationsRead, markNotificationRead, pauseReminder, previewReminder,
-  rescheduleReminder, resumeReminder, snoozeReminder,
+  replaceReminderWebhooks, rescheduleReminder, resumeReminder, snoozeReminder,
 } from '../../domains/reminders/commands';
 import { presentNotification, presentReminder, presentReminderDelivery } from '../../domains/reminders/presenters';
+import { webhookDeliveryPage } from '../../domains/webhooks/delivery-page';
 import { findInTenant } from '../../lib/tenancy';
 import { page, paginate, respond } from '../conventions';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
@@ -51,6 +53,13 @@ export function reminderRoutes(deps: RouteDeps) {
       ctx.body = page(await paginate(DeliveryAttempt, { where: { tenantId: r.tenantId, subjectType: 'reminder', subjectId: r.id }, limit: query.limit, cursor: query.cursor, order: [['at', 'DESC'], ['id', 'DESC']] }), presentReminderDelivery);
     },
 
+    async listReminderWebhookDeliveries({ params, query }, ctx) {
+      const r = await findInTenant(Reminder, caller(ctx).tenant.id, params.reminderId, 'Reminder');
+      // Its webhooks are its endpoints (those of a replaced webhook went with it).
+      const endpoints = await WebhookEndpoint.findAll({ where: { tenantId: r.tenantId, reminderId: r.id }, attributes: ['id'] });
+      ctx.body = await webhookDeliveryPage(r.tenantId, endpoints.map((e) => e.id), query);
+    },
+
     async rescheduleReminder({ params, body }, ctx) {
       respond(ctx, presentReminder(await rescheduleReminder(deps, commandCaller(ctx), params.reminderId, body)));
     },
@@ -65,6 +74,9 @@ export function reminderRoutes(deps: RouteDeps) {
     },
     async resumeReminder({ params }, ctx) {
       respond(ctx, presentReminder(await resumeReminder(deps, commandCaller(ctx), params.reminderId)));
+    },
+    async replaceReminderWebhooks({ params, body }, ctx) {
+      respond(ctx, presentReminder(await replaceReminderWebhooks(deps, commandCaller(ctx), params.reminderId, body.webhooks)));
     },
     async cancelReminder({ params }, ctx) {
       respond(ctx, presentReminder(await cancelReminder(deps, commandCaller(ctx), params.reminderId)));

@@ -1,11 +1,11 @@
 // Webhook endpoints (domains/webhooks): CRUD, the secret shown once, and each endpoint's deliveries with their attempts.
 import { DeliveryAttempt } from '../../db/models/deliveries';
-import { WebhookDelivery, WebhookEndpoint } from '../../db/models/webhooks';
+import { WebhookEndpoint } from '../../db/models/webhooks';
 import { eventCatalogue } from '../../domains/events/catalogue';
 import * as webhooks from '../../domains/webhooks/commands';
+import { webhookDeliveryPage } from '../../domains/webhooks/delivery-page';
 import { presentWebhookDelivery, presentWebhookEndpoint, presentWebhookEndpointStats } from '../../domains/webhooks/presenters';
 import { endpointStats } from '../../domains/webhooks/stats';
-import { findInTenant } from '../../lib/tenancy';
 import { page, paginate, respond } from '../conventions';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
 
@@ -15,7 +15,7 @@ export function webhookRoutes(deps: RouteDeps) {
   return {
     async listWebhookEndpoints({ query }, ctx) {
       const result = await paginate(WebhookEndpoint, {
-        where: { tenantId: caller(ctx).tenant.id }, limit: query.limit, cursor: query.cursor, order: [['createdAt', 'ASC'], ['id', 'ASC']],
+        where: { tenantId: caller(ctx).tenant.id, reminderId: null }, limit: query.limit, cursor: query.cursor, order: [['createdAt', 'ASC'], ['id', 'ASC']],
       });
       ctx.body = page(result, presentWebhookEndpoint);
     },
@@ -26,7 +26,7 @@ export function webhookRoutes(deps: RouteDeps) {
     },
 
     async getWebhookEndpoint({ params }, ctx) {
-      ctx.body = presentWebhookEndpoint(await findInTenant(WebhookEndpoint, caller(ctx).tenant.id, params.endpointId, 'Webhook endpoint'));
+      ctx.body = presentWebhookEndpoint(await webhooks.findEndpoint(caller(ctx).tenant.id, params.endpointId));
     },
 
     async updateWebhookEndpoint({ params, body }, ctx) {
@@ -40,20 +40,14 @@ export function webhookRoutes(deps: RouteDeps) {
 
     async listWebhookDeliveries({ params, query }, ctx) {
       const tenantId = caller(ctx).tenant.id;
-      await findInTenant(WebhookEndpoint, tenantId, params.endpointId, 'Webhook endpoint');
-      const result = await paginate(WebhookDelivery, {
-        where: { tenantId, endpointId: params.endpointId, ...(query.status ? { status: query.status } : {}) },
-        limit: query.limit, cursor: query.cursor, order: [['id', 'DESC']],
-      });
-      const attempts = result.items.length
-        ? await DeliveryAttempt.findAll({ where: { tenantId, deliveryKey: result.items.map((d) => d.id) }, order: [['attempt', 'ASC'], ['id', 'ASC']] })
-        : [];
-      ctx.body = page(result, (d) => presentWebhookDelivery(d, attempts.filter((a) => a.deliveryKey === d.id)));
+      await webhooks.findEndpoint(tenantId, params.endpointId);
+      ctx.body = await webhookDeliveryPage(tenantId, [params.endpointId], query);
     },
 
     async getWebhookEndpointStats({ params, query }, ctx) {
       const tenantId = caller(ctx).tenant.id;
-      const endpoint = await findInTenant(WebhookEndpoint, tenantId, params.endpointId, 'Webhook endpoint');
+      // A reminder's endpoint is not one of these (findEndpoint): its stats are not read here either.
+      const endpoint = await webhooks.findEndpoint(tenantId, params.endpointId);
       const stats = await endpointStats(deps.sequelize, tenantId, endpoint.id, query.days ?? 30);
       ctx.body = presentWebhookEndpointStats(endpoint.id, stats);
     },

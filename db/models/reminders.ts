@@ -7,7 +7,11 @@ import type { ReminderChannel, ReminderState, ReminderStatus, RepeatPolicy } fro
 export interface StoredRecipients {
   users: string[];
   emails: string[];
-  webhooks: { url: string; secret: string }[];
+  /**
+   * The webhooks' URLs, for presentation. Each is a reminder endpoint (webhook_endpoints.reminder_id, 0024), which
+   * holds its secret; rows written before 0024 held `{url, secret}` here, converted by that migration.
+   */
+  webhooks: { url: string }[];
 }
 
 export class Reminder extends Model<InferAttributes<Reminder>, InferCreationAttributes<Reminder>> {

@@ -13,6 +13,12 @@ export class WebhookEndpoint extends Model<InferAttributes<WebhookEndpoint>, Inf
   declare secret: string;
   declare previousSecret: string | null;
   declare previousSecretExpiresAt: Date | null;
+  /**
+   * Set on a reminder's webhook recipient (0024): it receives that reminder's `reminder.fired` events only, and is
+   * managed through the reminder, never through /v1/webhook-endpoints. `recipientIndex` is its place in the list.
+   */
+  declare reminderId: CreationOptional<string | null>;
+  declare recipientIndex: CreationOptional<number | null>;
   declare createdAt: CreationOptional<Date>;
   declare updatedAt: CreationOptional<Date>;
 }
@@ -43,7 +49,8 @@ export function initWebhookModels(sequelize: Sequelize): void {
   WebhookEndpoint.init({
     id: { type: DataTypes.UUID, primaryKey: true }, tenantId: DataTypes.UUID, url: DataTypes.STRING, description: DataTypes.STRING,
     eventTypes: DataTypes.ARRAY(DataTypes.TEXT), enabled: DataTypes.BOOLEAN, disabledReason: DataTypes.STRING, secret: DataTypes.TEXT,
-    previousSecret: DataTypes.TEXT, previousSecretExpiresAt: DataTypes.DATE, createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
+    previousSecret: DataTypes.TEXT, previousSecretExpiresAt: DataTypes.DATE, reminderId: DataTypes.UUID, recipientIndex: DataTypes.SMALLINT,
+    createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
   }, { ...opts, tableName: 'webhook_endpoints' });
   WebhookDelivery.init({
     id: { type: DataTypes.UUID, primaryKey: true }, tenantId: DataTypes.UUID, endpointId: DataTypes.UUID, eventId: DataTypes.UUID,

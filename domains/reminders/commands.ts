@@ -2,9 +2,11 @@
 // nothing written), preview its next triggers, and mark the caller's in-app notifications read.
 import { randomUUID } from 'node:crypto';
 import { UpdateDefinition } from '@temporalio/common';
+import { v7 as uuidv7 } from 'uuid';
 import { User } from '../../db/models/identity';
 import { Notification, Reminder } from '../../db/models/reminders';
-import { CommandAuthor, createWithAudit, destroyWithAudit } from '../../lib/audit';
+import { WebhookEndpoint } from '../../db/models/webhooks';
+import { CommandAuthor, createWithAudit, destroyWithAudit, recordAudit, RowOf } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';
 import { defaultStart, Recurrence, RECURRENCE_LIMITS, RecurrenceError } from '../../lib/recurrence';
 import { sealSecret } from '../../lib/secrets';
@@ -19,6 +21,7 @@ import {
 } from '../../workflows/reminders.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { auditBy, Caller, CommandDeps } from '../command';
+import { wakeRelay } from '../webhooks/commands';
 import type { Schemas } from '../schemas';
 import { workPool } from '../work-pool';
 import { firstTrigger, freshState, PreviewItem, previewTriggers } from './preview';
@@ -66,6 +69,21 @@ async function planSchedule(body: ScheduleBody, plan: ReminderPlan, now: Date): 
   return { schedule, first };
 }
 
+/**
+ * The webhook_endpoints rows of a reminder's webhook recipients: subscribed to reminder.fired, matched by the relay
+ * with this reminder's events only, the secret sealed as given (any string: it signs as raw key bytes, see
+ * lib/notify/standard-webhooks.ts activeSecrets). Not listed or managed through /v1/webhook-endpoints.
+ */
+function reminderEndpointRows(deps: CommandDeps, tenantId: string, reminderId: string, webhooks: { url: string; secret: string }[], now: Date): RowOf[] {
+  return webhooks.map((w, i) => ({
+    model: WebhookEndpoint as unknown as RowOf['model'],
+    values: {
+      id: uuidv7(), tenantId, url: w.url, description: null, eventTypes: ['reminder.fired'], enabled: true, disabledReason: null,
+      secret: sealSecret(w.secret, deps.config.secretsKey), previousSecret: null, previousSecretExpiresAt: null, reminderId, recipientIndex: i, updatedAt: now,
+    },
+  }));
+}
+
 const planOf = (r: Reminder): ReminderPlan => ({ offsets: r.offsets, repeat: r.repeat ?? undefined });
 
 export async function createReminder(deps: CommandDeps, c: Caller, input: Schemas['ReminderInput']): Promise<Reminder> {
@@ -96,16 +114,23 @@ export async function createReminder(deps: CommandDeps, c: Caller, input: Schema
     entityType: 'reminder', entityId: id, initialStatus: 'active',
     args: [{ tenantId: audit.tenantId, reminderId: id, channels, recipients: { users, emails, webhooks: webhooks.length }, schedule, plan, createdAt: now.toISOString() }],
   };
+  // Each webhook recipient is a reminder endpoint, written in the same statement as the reminder: the webhook relay
+  // delivers the reminder's reminder.fired events to it (signed, retried, logged) — see reminderEndpointRows.
+  const endpoints = channels.includes('webhook') ? reminderEndpointRows(deps, audit.tenantId, id, webhooks, now) : [];
   const reminder = await createWithAudit(Reminder, {
     id, tenantId: audit.tenantId, subject: input.subject, message: input.message ?? '', objectType: input.object?.type ?? null, objectId: input.object?.id ?? null,
-    // Webhook secrets are stored sealed (lib/secrets.ts); only the delivering activity opens them.
-    channels, recipients: { users, emails, webhooks: webhooks.map((w) => ({ ...w, secret: sealSecret(w.secret, deps.config.secretsKey) })) }, recipientUsers: users, recipientEmails: emails,
+    // The row lists the webhooks' URLs (what GET shows); their secrets live sealed on the endpoints only.
+    channels, recipients: { users, emails, webhooks: webhooks.map((w) => ({ url: w.url })) }, recipientUsers: users, recipientEmails: emails,
     dueAt: schedule.dueAt ? new Date(schedule.dueAt) : null, recurrence: schedule.recurrence ?? null, offsets: plan.offsets, repeat: plan.repeat ?? null,
     status: 'active', nextTriggerAt: new Date(first.at), currentOccurrence: new Date(first.occurrence),
     snoozedUntil: null, acknowledgedAt: null, occurrenceCount: 0, state, stateVersion: -1, workflowId, createdBy: audit.actor.id,
-  }, (row) => ({ ...audit, ...created, after: presentReminder(row), workflowId }), [startIntent(start)]);
+  }, (row) => ({ ...audit, ...created, after: presentReminder(row), workflowId }), [startIntent(start), ...endpoints]);
   await startOrUndo(
-    () => startBusinessWorkflow(deps.temporal.client, start),
+    // The relay first: should it fail, nothing runs for a reminder that is then taken back.
+    async () => {
+      if (endpoints.length) await wakeRelay(deps, audit.tenantId);
+      await startBusinessWorkflow(deps.temporal.client, start);
+    },
     // If Temporal refuses, both go again: the reminder was never created.
     () => destroyWithAudit(reminder, created),
   );
@@ -158,6 +183,27 @@ export async function resumeReminder(deps: CommandDeps, c: Caller, id: string): 
 
 export async function cancelReminder(deps: CommandDeps, c: Caller, id: string): Promise<Reminder> {
   return commandReminder(deps, c, await findReminder(c, id), cancelReminderUpdate, {});
+}
+
+/**
+ * The reminder's webhooks become `webhooks`: its endpoints replaced (the old ones' deliveries go with them) and the
+ * row's URLs with them, in one transaction, audited. Not a workflow command: the workflow only knows that the
+ * reminder delivers by webhook, and each firing's event reaches whatever endpoints the reminder has then.
+ */
+export async function replaceReminderWebhooks(deps: CommandDeps, c: Caller, id: string, webhooks: Schemas['ReminderWebhookInput'][]): Promise<Reminder> {
+  const reminder = await deps.sequelize.transaction(async (transaction) => {
+    const r = await findInTenant(Reminder, c.tenantId, id, 'Reminder', { transaction, lock: transaction.LOCK.UPDATE });
+    if (r.status === 'completed' || r.status === 'cancelled') throw new ApiError(409, 'REMINDER_CLOSED', `The reminder is ${r.status}`);
+    if (!r.channels.includes('webhook')) throw new ApiError(422, 'INVALID_REMINDER', 'The reminder does not deliver by webhook: its channels have no `webhook`');
+    const before = presentReminder(r);
+    await WebhookEndpoint.destroy({ where: { tenantId: c.tenantId, reminderId: r.id }, transaction });
+    await WebhookEndpoint.bulkCreate(reminderEndpointRows(deps, c.tenantId, r.id, webhooks, new Date()).map((e) => e.values as never), { transaction });
+    await r.update({ recipients: { ...r.recipients, webhooks: webhooks.map((w) => ({ url: w.url })) } }, { transaction });
+    await recordAudit({ ...auditBy(c), action: 'reminders.reminder.webhooks_replaced', entityType: 'reminder', entityId: r.id, before, after: presentReminder(r) }, transaction);
+    return r;
+  });
+  await wakeRelay(deps, c.tenantId);
+  return reminder;
 }
 
 /** Up to `count` triggers still to come (a recurrence expanded on the work pool, within its budget). */

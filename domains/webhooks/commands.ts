@@ -1,27 +1,34 @@
 // Webhook endpoint commands: register (the secret shown once), change, remove, rotate the secret, replay a range,
 // retry a delivery — each audited — send a test event, and wake the tenant's relay so it reads the outbox.
-import { QueryTypes } from 'sequelize';
+import { Attributes, FindOptions, QueryTypes } from 'sequelize';
 import { v7 as uuidv7 } from 'uuid';
 import { PATTERN_MATCH_SQL } from '../../activities/webhooks';
 import { WebhookDelivery, WebhookEndpoint } from '../../db/models/webhooks';
 import { createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit';
 import { assertPublicDestination, OutboundBlockedError } from '../../lib/notify/outbound';
 import { activeSecrets, newWebhookSecret, sendStandardWebhook } from '../../lib/notify/standard-webhooks';
-import { ApiError } from '../../lib/problems';
+import { ApiError, notFound } from '../../lib/problems';
 import { sealSecret } from '../../lib/secrets';
 import { startOrUndo } from '../../lib/temporal';
 import { findInTenant } from '../../lib/tenancy';
-import type { webhookDeliveryWorkflow, webhookRelayWorkflow } from '../../workflows/webhooks';
-import { pokeRelay, RELAY_ENTITY_ID, WEBHOOKS_DOMAIN, WEBHOOKS_TASK_QUEUE, type WebhookRetrySchedule } from '../../workflows/webhooks.api';
+import type { webhookDeliveryWorkflow } from '../../workflows/webhooks';
+import { WEBHOOKS_DOMAIN, WEBHOOKS_TASK_QUEUE, type WebhookRetrySchedule } from '../../workflows/webhooks.api';
 import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, OBJECT_ID, STATUS, TENANT_ID } from '../../workflows/search-attributes';
 import { auditBy, Caller, CommandDeps } from '../command';
 import { typesMatching } from '../events/catalogue';
 import type { Schemas } from '../schemas';
 import { presentWebhookEndpoint } from './presenters';
+import { relaySettings, signalRelay } from './relay';
+
+/**
+ * A tenant's endpoint of its own (not a reminder's webhook recipient, which is managed through its reminder): 404
+ * otherwise, as for an id that does not exist.
+ */
+export const findEndpoint = (tenantId: string, id: string, opts: Omit<FindOptions<Attributes<WebhookEndpoint>>, 'where'> = {}) =>
+  findInTenant(WebhookEndpoint, tenantId, { id, reminderId: null }, `Webhook endpoint ${id}`, opts);
 
 export function retrySchedule(deps: CommandDeps): WebhookRetrySchedule {
-  const w = deps.config.webhooks;
-  return { initialIntervalMs: w.retryInitialMs, maxIntervalMs: w.retryMaxMs, giveUpAfterMs: w.giveUpHours * 3600_000, attemptTimeoutMs: deps.config.webhookTimeoutMs };
+  return relaySettings(deps.config).retry;
 }
 
 /**
@@ -56,12 +63,7 @@ export function checkEventTypes(catalogue: readonly { type: string }[], patterns
 
 /** Starts the tenant's relay, or wakes the running one (signal-with-start: one relay per tenant). */
 export async function wakeRelay(deps: CommandDeps, tenantId: string): Promise<void> {
-  const ref = { domain: WEBHOOKS_DOMAIN, tenantId, entityId: RELAY_ENTITY_ID };
-  await deps.temporal.client.workflow.signalWithStart<typeof webhookRelayWorkflow, []>('webhookRelayWorkflow', {
-    workflowId: businessWorkflowId(ref), taskQueue: WEBHOOKS_TASK_QUEUE, signal: pokeRelay, signalArgs: [],
-    args: [{ tenantId, everyMs: deps.config.webhooks.relayEveryMs, retry: retrySchedule(deps) }],
-    typedSearchAttributes: [{ key: TENANT_ID, value: tenantId }, { key: ENTITY_TYPE, value: 'webhook_relay' }, { key: ENTITY_ID, value: RELAY_ENTITY_ID }, { key: STATUS, value: 'running' }],
-  });
+  await signalRelay(deps.temporal.client, tenantId, relaySettings(deps.config));
 }
 
 export async function createEndpoint(deps: CommandDeps, c: Caller, catalogue: readonly { type: string }[], input: Schemas['WebhookEndpointInput']) {
@@ -83,7 +85,7 @@ export async function updateEndpoint(deps: CommandDeps, c: Caller, catalogue: re
   if (patch.url !== undefined) await checkEndpointUrl(deps, patch.url);
   const eventTypes = patch.eventTypes && checkEventTypes(catalogue, patch.eventTypes);
   const endpoint = await deps.sequelize.transaction(async (transaction) => {
-    const row = await findInTenant(WebhookEndpoint, c.tenantId, id, 'Webhook endpoint', { transaction, lock: transaction.LOCK.UPDATE });
+    const row = await findEndpoint(c.tenantId, id, { transaction, lock: transaction.LOCK.UPDATE });
     const before = presentWebhookEndpoint(row);
     row.set({
       ...(patch.url !== undefined ? { url: patch.url } : {}), ...(patch.description !== undefined ? { description: patch.description } : {}),
@@ -99,7 +101,7 @@ export async function updateEndpoint(deps: CommandDeps, c: Caller, catalogue: re
 
 export async function deleteEndpoint(deps: CommandDeps, c: Caller, id: string): Promise<void> {
   await deps.sequelize.transaction(async (transaction) => {
-    const row = await findInTenant(WebhookEndpoint, c.tenantId, id, 'Webhook endpoint', { transaction, lock: transaction.LOCK.UPDATE });
+    const row = await findEndpoint(c.tenantId, id, { transaction, lock: transaction.LOCK.UPDATE });
     await recordAudit({ ...auditBy(c), action: 'webhooks.endpoint.deleted', entityType: 'webhook_endpoint', entityId: id, before: presentWebhookEndpoint(row) }, transaction);
     // Its deliveries go with it (ON DELETE CASCADE); their workflows find nothing to send and end.
     await row.destroy({ transaction });
@@ -108,7 +110,7 @@ export async function deleteEndpoint(deps: CommandDeps, c: Caller, id: string): 
 
 /** One signed POST of a synthetic `webhook.test` event, now, from the API: its outcome, not retried, not logged as a delivery. */
 export async function testEndpoint(deps: CommandDeps, c: Caller, id: string): Promise<Schemas['WebhookTestResult']> {
-  const endpoint = await findInTenant(WebhookEndpoint, c.tenantId, id, 'Webhook endpoint');
+  const endpoint = await findEndpoint(c.tenantId, id);
   const webhookId = uuidv7();
   const sent = await sendStandardWebhook({
     url: endpoint.url, secrets: activeSecrets(endpoint, deps.config.secretsKey), id: webhookId, type: 'webhook.test', timestamp: new Date(),
@@ -121,7 +123,7 @@ export async function testEndpoint(deps: CommandDeps, c: Caller, id: string): Pr
 export async function rotateSecret(deps: CommandDeps, c: Caller, id: string, overlapHours: number) {
   const secret = newWebhookSecret();
   const endpoint = await deps.sequelize.transaction(async (transaction) => {
-    const row = await findInTenant(WebhookEndpoint, c.tenantId, id, 'Webhook endpoint', { transaction, lock: transaction.LOCK.UPDATE });
+    const row = await findEndpoint(c.tenantId, id, { transaction, lock: transaction.LOCK.UPDATE });
     row.set({
       previousSecret: overlapHours > 0 ? row.secret : null, previousSecretExpiresAt: overlapHours > 0 ? new Date(Date.now() + overlapHours * 3600_000) : null,
       secret: sealSecret(secret, deps.config.secretsKey),
@@ -147,7 +149,7 @@ export async function replayEndpoint(deps: CommandDeps, c: Caller, id: string, r
   if (until.getTime() - since.getTime() > REPLAY_MAX_DAYS * 86_400_000) throw new ApiError(422, 'RANGE_TOO_LARGE', `A replay covers at most ${REPLAY_MAX_DAYS} days`);
   const replayId = uuidv7();
   const count = await deps.sequelize.transaction(async (transaction) => {
-    const endpoint = await findInTenant(WebhookEndpoint, c.tenantId, id, 'Webhook endpoint', { transaction, lock: transaction.LOCK.SHARE });
+    const endpoint = await findEndpoint(c.tenantId, id, { transaction, lock: transaction.LOCK.SHARE });
     if (!endpoint.enabled) throw new ApiError(409, 'INVALID_STATE', 'The endpoint is disabled: enable it first');
     // One more than allowed tells "too many" without reading them all.
     const events = await deps.sequelize.query<{ id: string; type: string }>(
@@ -174,6 +176,8 @@ export async function replayEndpoint(deps: CommandDeps, c: Caller, id: string, r
 export async function retryDelivery(deps: CommandDeps, c: Caller, id: string): Promise<WebhookDelivery> {
   const delivery = await deps.sequelize.transaction(async (transaction) => {
     const row = await findInTenant(WebhookDelivery, c.tenantId, id, 'Webhook delivery', { transaction, lock: transaction.LOCK.UPDATE });
+    // A reminder's webhook delivery is not the tenant's endpoints' to retry.
+    await findEndpoint(c.tenantId, row.endpointId, { transaction }).catch(() => { throw notFound(`Webhook delivery ${id}`); });
     if (row.status !== 'failed' && row.status !== 'dead') throw new ApiError(409, 'INVALID_STATE', `The delivery is ${row.status}: only a failed or dead one is retried`);
     await row.update({ status: 'pending', started: false }, { transaction });
     await recordAudit({ ...auditBy(c), action: 'webhooks.delivery.retried', entityType: 'webhook_delivery', entityId: id, after: { endpointId: row.endpointId, eventId: row.eventId } }, transaction);

@@ -17,10 +17,16 @@ export function standardWebhookHeaders(secrets: string[], messageId: string, bod
   };
 }
 
-/** An endpoint's secrets that sign now (sealed at rest): the current one, and the previous during a rotation's overlap. */
-export function activeSecrets(e: { secret: string; previousSecret: string | null; previousSecretExpiresAt: Date | null }, key: Buffer, now = new Date()): string[] {
+/**
+ * An endpoint's secrets that sign now (sealed at rest): the current one, and the previous during a rotation's overlap.
+ * A reminder's webhook (`reminderId` set) keeps the secret its creator chose, any string (`whsec_…` or not): its UTF-8
+ * bytes are the key, as they were for the old `Docket-Signature` HMAC, so it is answered as `whsec_<base64 of them>`
+ * and the receiver verifies with `new Webhook(secret, { format: 'raw' })`.
+ */
+export function activeSecrets(e: { secret: string; previousSecret: string | null; previousSecretExpiresAt: Date | null; reminderId?: string | null }, key: Buffer, now = new Date()): string[] {
   const previous = e.previousSecret && e.previousSecretExpiresAt && e.previousSecretExpiresAt > now ? [e.previousSecret] : [];
-  return [e.secret, ...previous].map((s) => openSecret(s, key));
+  const opened = [e.secret, ...previous].map((s) => openSecret(s, key));
+  return e.reminderId ? opened.map((s) => `whsec_${Buffer.from(s, 'utf8').toString('base64')}`) : opened;
 }
 
 export interface StandardWebhookAttempt {

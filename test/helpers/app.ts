@@ -18,6 +18,7 @@ import { selectQueues } from '../../workers/queues';
 import { connectTemporal } from '../../lib/temporal';
 import { endTenantsWork } from './cleanup';
 import { closeWorkPool } from '../../domains/work-pool';
+import { relaySettings } from '../../domains/webhooks/relay';
 import { ContractChecker } from './contract';
 import { tenantsBuilt } from './factories';
 
@@ -78,7 +79,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
           blobs, exportPageSize: wopts.exportPageSize, linkSecret: config.linkSecret, secretsKey: config.secretsKey, publicUrl: config.publicUrl,
           // Tests receive webhooks and http jobs on local servers.
           allowPrivateNetworks: true,
-          webhookAutoDisableAfterMs: config.webhooks.autoDisableAfterMs,
+          webhookAutoDisableAfterMs: config.webhooks.autoDisableAfterMs, webhookRelay: relaySettings(config),
           email: createEmailSender({ smtpUrl: wopts.smtpUrl, from: 'docket@example.test' }),
           renderer, batchConcurrency: config.documents.poolSize,
           importChunkMs: config.imports.chunkMs, importXlsxChunkMs: config.imports.xlsxChunkMs, importStageRows: config.imports.stageRows, importMergeRows: config.imports.mergeRows,

@@ -153,7 +153,7 @@ describe('events written with their change', () => {
     const id = created.body.id;
     const fired = await waitFor(async () => { const e = await eventsOf(key, '&type=reminder.fired'); return e.length > 0 && e; }, { what: 'reminder.fired', timeoutMs: 60_000 });
     expect(fired).toHaveLength(1);
-    expect(fired[0]).toMatchObject({ subject: { type: 'reminder', id }, data: { reminderId: id, occurrence: created.body.dueAt } });
+    expect(fired[0]).toMatchObject({ subject: { type: 'reminder', id }, data: { reminderId: id, occurrence: created.body.dueAt, subject: 'Renew the lease', message: 'Before Friday', object: null } });
     expect(typeof fired[0].data.trigger).toBe('string');
     await expectValidPayloads(key, fired);
     // The reminder completes (its state written again): still one event.

@@ -11,7 +11,7 @@ import { FINAL_DELIVERY_ERRORS, type DeliveryRef, type ReminderState } from '../
 import { buildTenant, buildUser } from '../helpers/factories';
 
 const sequelize = createSequelize(process.env.DATABASE_URL!);
-const activities = createReminderActivities({ email: { send: async () => ({ messageId: 'unused' }), close: async () => {} }, allowPrivateNetworks: false, secretsKey: Buffer.alloc(32) });
+const activities = createReminderActivities({ email: { send: async () => ({ messageId: 'unused' }), close: async () => {} } });
 afterAll(() => sequelize.close());
 
 async function reminderFor(opts: { active?: boolean } = {}) {

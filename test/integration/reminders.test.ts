@@ -1,14 +1,15 @@
 // Reminders end to end through the real API, Postgres, Temporal, an SMTP sink and a webhook receiver:
-// a reminder delivers once by email, in-app and a signed webhook; the preview follows DST; every
+// a reminder delivers once by email, in-app and a Standard-Webhooks-signed webhook (through the webhook relay,
+// verified with the `standardwebhooks` package); the preview follows DST; every
 // command and every refusal answers synchronously.
 import { randomUUID } from 'node:crypto';
-import { AuditEvent, Delivery, Reminder } from '../../db';
-import { verifyWebhook } from '../../lib/notify/webhook';
+import { Webhook } from 'standardwebhooks';
+import { AuditEvent, Delivery, Reminder, WebhookEndpoint } from '../../db';
 import { createDueSoon } from '../helpers/due';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
-import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
+import { startWebhookReceiver, WebhookReceiver, type ReceivedWebhook } from '../helpers/webhook-receiver';
 import { waitFor } from '../helpers/wait';
 
 let app: TestApp;
@@ -19,7 +20,8 @@ const SECRET = 'whsec_test_0123456789abcdef';
 beforeAll(async () => {
   smtp = await startSmtpSink();
   hooks = await startWebhookReceiver();
-  app = await startTestApp();
+  // The webhook relay reads often and retries fast here (production: every second, first retry after 30 s).
+  app = await startTestApp({ WEBHOOK_RELAY_EVERY_MS: '200', WEBHOOK_RETRY_INITIAL_MS: '1000', WEBHOOK_RETRY_MAX_MS: '2000' });
   await app.startWorker({ smtpUrl: smtp.url });
 });
 afterAll(async () => {
@@ -27,6 +29,10 @@ afterAll(async () => {
   await smtp.close();
   await hooks.close();
 });
+
+const headersOf = (h: ReceivedWebhook) => ({ 'webhook-id': String(h.headers['webhook-id']), 'webhook-timestamp': String(h.headers['webhook-timestamp']), 'webhook-signature': String(h.headers['webhook-signature']) });
+/** What a receiver of a reminder's webhook does: verify with the reminder's secret as raw key bytes. */
+const verify = (secret: string, h: ReceivedWebhook) => new Webhook(secret, { format: 'raw' }).verify(h.body, headersOf(h));
 
 const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();
 const inDays = (d: number) => inSeconds(d * 86_400);
@@ -59,10 +65,12 @@ describe('delivery', () => {
     expect(res.headers.location).toBe(`/v1/reminders/${res.body.id}`);
     expect(res.body).toMatchObject({ status: 'active', nextTriggerAt: res.body.dueAt, recipients: { webhooks: [{ url: `${hooks.url}/one` }] } });
     expect(JSON.stringify(res.body)).not.toContain(SECRET);
-    // At rest the secret is sealed: the row does not hold it (the delivery below is still signed with it).
-    const stored = (await Reminder.findByPk(res.body.id))!.recipients.webhooks[0].secret;
-    expect(stored).not.toContain(SECRET);
-    expect(stored.startsWith('enc:v1:')).toBe(true);
+    // The webhook is a reminder endpoint holding the secret sealed; the reminder row keeps the URL only.
+    expect((await Reminder.findByPk(res.body.id))!.recipients.webhooks).toEqual([{ url: `${hooks.url}/one` }]);
+    const endpoints = await WebhookEndpoint.findAll({ where: { reminderId: res.body.id } });
+    expect(endpoints.map((e) => [e.url, e.eventTypes, e.recipientIndex, e.tenantId])).toEqual([[`${hooks.url}/one`, ['reminder.fired'], 0, t.tenant.id]]);
+    expect(endpoints[0].secret).not.toContain(SECRET);
+    expect(endpoints[0].secret.startsWith('enc:v1:')).toBe(true);
     expect(res.body.workflowId).toBe(`reminders:${t.tenant.id}:${res.body.id}`);
     // Written with the row in one statement: the event holds the reminder as the API answered it.
     const createdEvents = await AuditEvent.findAll({ where: { tenantId: t.tenant.id, entityId: res.body.id, action: 'reminders.reminder.created' } });
@@ -76,43 +84,51 @@ describe('delivery', () => {
     await waitFor(async () => smtp.messages.filter((m) => m.subject.includes(subject)).length === 2, { what: 'two emails' });
     expect(smtp.messages.filter((m) => m.subject === `Reminder: ${subject}`).map((m) => m.to[0]).sort()).toEqual(['billing@example.com', t.ada.email].sort());
 
-    const hook = hooks.received.find((h) => h.path === '/one')!;
-    expect(hook.json).toMatchObject({ type: 'reminder.triggered', reminder: { id: res.body.id, subject, object: { type: 'invoice', id: 'INV-7' } } });
-    expect(verifyWebhook(SECRET, String(hook.headers['docket-signature']), hook.body)).toBe(true);
-    expect(verifyWebhook('another-secret-entirely', String(hook.headers['docket-signature']), hook.body)).toBe(false);
+    // One POST, of the reminder.fired event, signed per Standard Webhooks with the reminder's secret as the key.
+    const hook = await hooks.waitFor((h) => h.path === '/one', 30_000);
+    expect(verify(SECRET, hook)).toEqual({ type: 'reminder.fired', timestamp: expect.any(String), data: { reminderId: res.body.id, occurrence: res.body.dueAt, trigger: 'before:0m', subject, message: 'It expires soon.', object: { type: 'invoice', id: 'INV-7' } } });
+    expect(() => verify('another-secret-entirely', hook)).toThrow();
+    expect(hook.headers['docket-signature']).toBeUndefined();
+    const hookDeliveries = await waitFor(async () => {
+      const items = (await app.call('get', `/v1/reminders/${res.body.id}/webhook-deliveries`, t.key).expect(200)).body.items;
+      return items.length === 1 && items[0].status === 'delivered' && items;
+    }, { what: 'the webhook delivery logged as delivered' });
+    expect(hookDeliveries[0]).toMatchObject({ eventType: 'reminder.fired', eventId: hook.headers['webhook-id'], attempts: 1, attemptLog: [{ outcome: 'delivered', statusCode: 200 }] });
 
     const mine = (await app.call('get', '/v1/me/notifications', t.adaKey).expect(200)).body;
     expect(mine.unreadCount).toBe(1);
     expect(mine.items[0]).toMatchObject({ subject, read: false, sourceType: 'reminder', sourceId: res.body.id, object: { type: 'invoice', id: 'INV-7' } });
 
     const deliveries = (await app.call('get', `/v1/reminders/${res.body.id}/deliveries`, t.key).expect(200)).body.items;
-    expect(deliveries.map((d: { channel: string; status: string }) => `${d.channel}:${d.status}`).sort()).toEqual(['email:sent', 'email:sent', 'in_app:sent', 'webhook:sent']);
-    expect(await Delivery.count({ where: { subjectId: res.body.id, status: 'sent' } })).toBe(4);
+    // The reminder's own ledger has the emails and the notice; its webhook is the webhook path's (above), sent once.
+    expect(deliveries.map((d: { channel: string; status: string }) => `${d.channel}:${d.status}`).sort()).toEqual(['email:sent', 'email:sent', 'in_app:sent']);
+    expect(await Delivery.count({ where: { subjectId: res.body.id, status: 'sent' } })).toBe(3);
+    expect(hooks.received.filter((h) => h.path === '/one')).toHaveLength(1);
   });
 
-  it('retries a failing webhook with backoff, logging each attempt, and never holds up the email', async () => {
+  it('a failing webhook is retried with backoff by the webhook path (each attempt logged), never holding up the email', async () => {
     const t = await team();
     hooks.respondWith(500, 500);
     const res = await createDueNow(t.key, { channels: ['webhook', 'email'], recipients: { emails: ['x@example.com'], webhooks: [{ url: `${hooks.url}/flaky`, secret: SECRET }] } });
-    const items = await waitFor(async () => {
-      const list = (await app.call('get', `/v1/reminders/${res.body.id}/deliveries`, t.key).expect(200)).body.items as { channel: string; status: string; attempt: number; error: string | null; at: string }[];
-      return list.some((d) => d.channel === 'webhook' && d.status === 'sent') && list;
+    const [delivery] = await waitFor(async () => {
+      const list = (await app.call('get', `/v1/reminders/${res.body.id}/webhook-deliveries`, t.key).expect(200)).body.items;
+      return list.length && list[0].status === 'delivered' && list;
     }, { what: 'webhook retried until it succeeded' });
-    const webhook = items.filter((d) => d.channel === 'webhook').reverse();
-    expect(webhook.map((d) => [d.attempt, d.status])).toEqual([[1, 'failed'], [2, 'failed'], [3, 'sent']]);
-    expect(webhook[0].error).toContain('500');
-    // Backoff: the retries waited out the policy's intervals, 1 s and then 2 s, instead of hammering the endpoint.
+    const log = delivery.attemptLog as { attempt: number; outcome: string; statusCode: number | null; at: string }[];
+    expect(log.map((a) => [a.attempt, a.outcome, a.statusCode])).toEqual([[1, 'failed', 500], [2, 'failed', 500], [3, 'delivered', 200]]);
+    // Backoff: the retries waited out the policy's intervals (1 s, then 2 s) instead of hammering the endpoint.
     const at = (d: { at: string }) => Date.parse(d.at);
-    expect(at(webhook[1]) - at(webhook[0])).toBeGreaterThanOrEqual(900);
-    expect(at(webhook[2]) - at(webhook[1])).toBeGreaterThanOrEqual(1900);
-    // The email did not wait for the webhook's retries.
-    const email = items.filter((d) => d.channel === 'email');
-    expect(email.map((d) => d.status)).toEqual(['sent']);
-    expect(at(email[0])).toBeLessThan(at(webhook[1]));
+    expect(at(log[1]) - at(log[0])).toBeGreaterThanOrEqual(900);
+    expect(at(log[2]) - at(log[1])).toBeGreaterThanOrEqual(1900);
+    // The reminder's activity did not retry it (its ledger has no webhook row); the email did not wait for it.
+    const items = (await app.call('get', `/v1/reminders/${res.body.id}/deliveries`, t.key).expect(200)).body.items as { channel: string; status: string; at: string }[];
+    expect(items.map((d) => `${d.channel}:${d.status}`)).toEqual(['email:sent']);
+    expect(at(items[0])).toBeLessThan(at(log[1]));
     const received = hooks.received.filter((h) => h.path === '/flaky');
-    // The same delivery id on every retry: the receiver can drop a duplicate.
+    // The same webhook-id on every retry, each validly signed: the receiver can drop a duplicate.
     expect(received).toHaveLength(3);
-    expect(new Set(received.map((h) => h.headers['docket-delivery'])).size).toBe(1);
+    expect(new Set(received.map((h) => h.headers['webhook-id'])).size).toBe(1);
+    for (const h of received) expect(verify(SECRET, h)).toMatchObject({ type: 'reminder.fired', data: { reminderId: res.body.id } });
   });
 });
 

@@ -8,7 +8,7 @@ import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { ReminderActivities } from '../../activities/reminders';
-import { WebhookRejectedError } from '../../lib/notify/webhook';
+import { RecipientGoneError } from '../../activities/reminders';
 import { nextOccurrence } from '../../lib/recurrence';
 import { reminderWorkflow } from '../../workflows/reminders';
 import {
@@ -210,7 +210,7 @@ it('a failing webhook is retried with backoff until it succeeds; the email goes 
 });
 
 it('a webhook refused for good is recorded as failed at once, without blocking the other deliveries', async () => {
-  const fakes = fakeActivities({ webhook: () => { throw new WebhookRejectedError(410); } });
+  const fakes = fakeActivities({ webhook: () => { throw new RecipientGoneError('webhook refused with HTTP 410'); } });
   await withReminder({ channels: ['webhook', 'email'], recipients: { users: [], emails: ['a@example.com'], webhooks: 1 } }, async (h, log) => {
     await h.result();
     expect(log.attempts.filter((a) => a.channel === 'webhook')).toHaveLength(1);
