@@ -21,7 +21,7 @@ import { presentWebhookEndpoint } from './presenters';
 
 export function retrySchedule(deps: CommandDeps): WebhookRetrySchedule {
   const w = deps.config.webhooks;
-  return { initialIntervalMs: w.retryInitialMs, maxIntervalMs: w.retryMaxMs, giveUpAfterMs: w.giveUpHours * 3600_000, attemptTimeoutMs: deps.config.webhookTimeoutMs };
+  return { initialIntervalMs: w.retryInitialMs, maxIntervalMs: w.retryMaxMs, giveUpAfterMs: w.giveUpMs, attemptTimeoutMs: deps.config.webhookTimeoutMs };
 }
 
 /**
