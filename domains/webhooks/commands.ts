@@ -19,7 +19,7 @@ import { typesMatching } from '../events/catalogue';
 import type { Schemas } from '../schemas';
 import { presentWebhookEndpoint } from './presenters';
 
-export function retrySchedule(deps: CommandDeps): WebhookRetrySchedule {
+export function retrySchedule(deps: Pick<CommandDeps, 'config'>): WebhookRetrySchedule {
   const w = deps.config.webhooks;
   return { initialIntervalMs: w.retryInitialMs, maxIntervalMs: w.retryMaxMs, giveUpAfterMs: w.giveUpMs, attemptTimeoutMs: deps.config.webhookTimeoutMs };
 }
