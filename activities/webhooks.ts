@@ -14,7 +14,7 @@ import type { EmailSender } from '../lib/notify/email';
 import { activeSecrets, sendStandardWebhook } from '../lib/notify/standard-webhooks';
 import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, OBJECT_ID, STATUS, TENANT_ID } from '../workflows/search-attributes';
 import {
-  claimLeaseMs, pokeEndpoint, SEND_BATCH, SEND_CONCURRENCY, SEND_WINDOW_MS, WEBHOOKS_DOMAIN, WEBHOOKS_TASK_QUEUE,
+  backoffMs, claimLeaseMs, pokeEndpoint, SEND_BATCH, SEND_CONCURRENCY, SEND_WINDOW_MS, WEBHOOKS_DOMAIN, WEBHOOKS_TASK_QUEUE,
   type WebhookEndpointInput, type WebhookRetrySchedule, type WebhookSendRound,
 } from '../workflows/webhooks.api';
 import type { webhookEndpointWorkflow } from '../workflows/webhooks';
@@ -38,11 +38,6 @@ const RELAY_READS = 10;
 /** Deliveries due this long without being claimed mean their endpoint's workflow was never woken: the relay wakes it. */
 const OVERDUE_MS = 90_000;
 
-/** The wait before attempt `attempt + 1` after `attempt` failed ones: doubling from the first retry's, up to the longest. */
-export function backoffMs(retry: WebhookRetrySchedule, attempt: number): number {
-  return Math.min(retry.initialIntervalMs * 2 ** Math.min(attempt - 1, 40), retry.maxIntervalMs);
-}
-
 /** A delivery as a round claimed it. */
 interface ClaimedDelivery { id: string; attempts: number; retry_until: Date }
 
@@ -50,10 +45,10 @@ interface ClaimedDelivery { id: string; attempts: number; retry_until: Date }
  * Starts the endpoint's delivery workflow, or pokes the running one (signal-with-start: one per endpoint). Its id is
  * webhooks:<tenant>:<endpoint>, and it carries EntityType webhook_endpoint and EntityId/ObjectId the endpoint's id.
  */
-export async function wakeEndpointWorkflow(client: Client, tenantId: string, endpointId: string, retry: WebhookRetrySchedule): Promise<void> {
-  await client.workflow.signalWithStart<typeof webhookEndpointWorkflow, []>('webhookEndpointWorkflow', {
+export async function wakeEndpointWorkflow(client: Client, tenantId: string, endpointId: string, retry: WebhookRetrySchedule, urgent = false): Promise<void> {
+  await client.workflow.signalWithStart<typeof webhookEndpointWorkflow, [{ urgent?: boolean }?]>('webhookEndpointWorkflow', {
     workflowId: businessWorkflowId({ domain: WEBHOOKS_DOMAIN, tenantId, entityId: endpointId }), taskQueue: WEBHOOKS_TASK_QUEUE,
-    signal: pokeEndpoint, signalArgs: [], args: [{ tenantId, endpointId, retry } satisfies WebhookEndpointInput],
+    signal: pokeEndpoint, signalArgs: [{ urgent }], args: [{ tenantId, endpointId, retry } satisfies WebhookEndpointInput],
     typedSearchAttributes: [
       { key: TENANT_ID, value: tenantId }, { key: ENTITY_TYPE, value: 'webhook_endpoint' }, { key: ENTITY_ID, value: endpointId },
       { key: OBJECT_ID, value: endpointId }, { key: STATUS, value: 'running' },
@@ -200,12 +195,15 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
      * One round of an endpoint's delivery workflow. While its window lasts it claims the endpoint's due deliveries a
      * batch at a time — pushing their next_attempt_at ahead by a lease, under SKIP LOCKED, so no other round (a
      * retried or zombie activity) can take them while any POST started for them may still run — and POSTs them,
-     * SEND_CONCURRENCY at once. Each attempt is logged as it ends and the delivery set `delivered`, `failed` with its
+     * SEND_CONCURRENCY at once (a probe round, for an endpoint whose last rounds all failed, claims only that many
+     * once: a receiver that is down costs a few attempts per backoff, not its whole backlog's). Each attempt is logged as it ends and the delivery set `delivered`, `failed` with its
      * next attempt after an exponential backoff, or `dead` when that would fall after its retry_until. A disabled
      * endpoint's pending deliveries end dead (a dead letter, retried by hand); a deleted one's went with it.
      */
-    async sendDueWebhookDeliveries(input: { tenantId: string; endpointId: string; retry: WebhookRetrySchedule }): Promise<WebhookSendRound> {
+    async sendDueWebhookDeliveries(input: { tenantId: string; endpointId: string; retry: WebhookRetrySchedule; probe?: boolean }): Promise<WebhookSendRound> {
       const { tenantId, endpointId, retry } = input;
+      // An endpoint whose last rounds only failed gets a probe: one claim of SEND_CONCURRENCY, not batches for a while.
+      const limit = input.probe ? SEND_CONCURRENCY : SEND_BATCH;
       const ctx = Context.current();
       const deadline = Date.now() + SEND_WINDOW_MS;
       const beat = setInterval(() => ctx.heartbeat(), 2_000);
@@ -224,7 +222,7 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
           const [claimed] = await sequelize().query(
             `UPDATE webhook_deliveries SET next_attempt_at = $4 WHERE id IN (
                SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND tenant_id = $2 AND status IN ('pending', 'failed') AND next_attempt_at <= $3
-               ORDER BY next_attempt_at, id LIMIT ${SEND_BATCH} FOR UPDATE SKIP LOCKED)
+               ORDER BY next_attempt_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED)
              RETURNING id, event_id, attempts, retry_until`,
             { bind: [endpointId, tenantId, claimedAt, leasedUntil] },
           ) as [(ClaimedDelivery & { event_id: string })[], unknown];
@@ -253,7 +251,7 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
           }
           failed += batchFailed;
           if (batchFailed) await disableIfFailingTooLong(endpoint);
-          if (claimed.length < SEND_BATCH) break;
+          if (input.probe || claimed.length < limit) break;
         }
         const [{ next }] = await sequelize().query<{ next: Date | null }>(
           `SELECT min(next_attempt_at) AS next FROM webhook_deliveries WHERE endpoint_id = $1 AND status IN ('pending', 'failed')`,

@@ -4,7 +4,7 @@ import { ActivityFailure, condition, continueAsNew, proxyActivities, setHandler,
 import type { WebhookActivities } from '../activities/webhooks';
 import { setWorkflowStatus } from './status';
 import {
-  claimLeaseMs, pokeEndpoint, pokeRelay, type WebhookDeliveryInput, type WebhookEndpointInput, type WebhookRelayInput,
+  backoffMs, claimLeaseMs, pokeEndpoint, pokeRelay, type WebhookDeliveryInput, type WebhookEndpointInput, type WebhookRelayInput,
 } from './webhooks.api';
 
 const relayActs = proxyActivities<WebhookActivities>({
@@ -56,21 +56,32 @@ export async function webhookEndpointWorkflow(input: WebhookEndpointInput): Prom
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
   let poked = false;
-  setHandler(pokeEndpoint, () => { poked = true; });
+  let urgent = false;
+  setHandler(pokeEndpoint, (poke) => {
+    poked = true;
+    if (poke?.urgent) urgent = true;
+  });
+  let failingRounds = input.failingRounds ?? 0;
   for (let i = 0; i < ROUNDS_PER_RUN && workflowInfo().historyLength < MAX_HISTORY; i++) {
     poked = false;
-    const round = await sender.sendDueWebhookDeliveries({ tenantId: input.tenantId, endpointId: input.endpointId, retry: input.retry });
+    urgent = false;
+    const round = await sender.sendDueWebhookDeliveries({ tenantId: input.tenantId, endpointId: input.endpointId, retry: input.retry, probe: failingRounds > 0 });
     if (round.stop) {
       setWorkflowStatus('stopped');
       return;
     }
-    // "failing": its last round had failures and no success — what an operator looks for in the Temporal UI.
-    if (round.sent + round.failed > 0) setWorkflowStatus(round.failed > 0 && round.sent === 0 ? 'failing' : 'delivering');
+    if (round.sent > 0) failingRounds = 0;
+    else if (round.failed > 0) failingRounds++;
+    // "failing": its rounds only fail (it is probed with backoff) — what an operator looks for in the Temporal UI.
+    if (round.sent + round.failed > 0) setWorkflowStatus(failingRounds > 0 ? 'failing' : 'delivering');
     if (round.nextDueAt === null && !poked) return;
-    const wait = round.nextDueAt === null ? MAX_IDLE_MS : Math.min(MAX_IDLE_MS, Math.max(0, round.nextDueAt - Date.now()));
-    if (wait > 0 && !poked) await condition(() => poked, wait);
+    const due = round.nextDueAt === null ? MAX_IDLE_MS : Math.min(MAX_IDLE_MS, Math.max(0, round.nextDueAt - Date.now()));
+    // A failing endpoint is probed again after the backoff its failing rounds earned: new deliveries (the relay's
+    // pokes) do not hurry it, a person's retry or replay does.
+    const wait = failingRounds > 0 ? Math.max(due, Math.min(backoffMs(input.retry, failingRounds), MAX_IDLE_MS)) : due;
+    if (wait > 0) await condition(() => urgent || (poked && failingRounds === 0), wait);
   }
-  await continueAsNew<typeof webhookEndpointWorkflow>(input);
+  await continueAsNew<typeof webhookEndpointWorkflow>({ ...input, failingRounds });
 }
 
 /**

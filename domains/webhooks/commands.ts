@@ -166,7 +166,7 @@ export async function replayEndpoint(deps: CommandDeps, c: Caller, id: string, r
     await recordAudit({ ...auditBy(c), action: 'webhooks.endpoint.replayed', entityType: 'webhook_endpoint', entityId: id, after: { since: range.since, until: range.until, deliveries: events.length } }, transaction);
     return events.length;
   });
-  if (count) await wakeEndpointWorkflow(deps.temporal.client, c.tenantId, id, retrySchedule(deps));
+  if (count) await wakeEndpointWorkflow(deps.temporal.client, c.tenantId, id, retrySchedule(deps), true);
   return count;
 }
 
@@ -184,6 +184,6 @@ export async function retryDelivery(deps: CommandDeps, c: Caller, id: string): P
     await recordAudit({ ...auditBy(c), action: 'webhooks.delivery.retried', entityType: 'webhook_delivery', entityId: id, after: { endpointId: row.endpointId, eventId: row.eventId } }, transaction);
     return row;
   });
-  await wakeEndpointWorkflow(deps.temporal.client, c.tenantId, delivery.endpointId, retry);
+  await wakeEndpointWorkflow(deps.temporal.client, c.tenantId, delivery.endpointId, retry, true);
   return delivery;
 }

@@ -114,3 +114,26 @@ it('retries with doubling waits up to the longest, ends dead once the next would
   expect(new Set(r.received.map((h) => h.headers['webhook-id']))).toEqual(new Set([eventId]));
   expect(() => new Webhook(e.secret).verify(r.received.at(-1)!.body, headersOf(r.received.at(-1)!))).not.toThrow();
 }, 90_000);
+
+it('a receiver that is down is probed a few deliveries at a time with backoff, not hammered with its whole backlog', async () => {
+  const { tenant, key } = await buildCaller(['*']);
+  // Nothing listens there (a loopback port just closed): every attempt is refused.
+  const closed = await startWebhookReceiver();
+  await closed.close();
+  const e = (await app.call('post', '/v1/webhook-endpoints', key).send({ url: `${closed.url}/down`, eventTypes: ['*'] }).expect(201)).body as { id: string };
+  await writeEvents(tenant.id, 100);
+  const attempts = async () => Number((await app.sequelize.query<{ count: string }>('SELECT count(*) FROM delivery_attempts WHERE subject_id = $1',
+    { bind: [e.id], type: 'SELECT' as never }))[0].count);
+  // The first round tries every due delivery once; from then on each round is a probe of SEND_CONCURRENCY.
+  await waitFor(async () => (await attempts()) >= 100, { what: 'the first round' });
+  const firstRoundAt = Date.now();
+  await new Promise((res) => setTimeout(res, 3000));
+  const rounds = Math.ceil(3000 / RETRY.initial);
+  const later = (await attempts()) - 100;
+  // Each delivery retried on its own would have made ~100 attempts per backoff; probes make at most 16 a round.
+  expect(later).toBeGreaterThan(0);
+  expect(later).toBeLessThanOrEqual(16 * rounds);
+  expect(later).toBeLessThan(100);
+  expect(Date.now() - firstRoundAt).toBeLessThan(RETRY.giveUpSeconds * 1000);
+  await app.call('delete', `/v1/webhook-endpoints/${e.id}`, key).expect(204);
+}, 60_000);
