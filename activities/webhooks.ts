@@ -66,6 +66,13 @@ export function uuidV7Floor(ms: number): string {
 export const PATTERN_MATCH_SQL = `EXISTS (SELECT 1 FROM unnest(ep.event_types) p
   WHERE p = '*' OR p = e.type OR (right(p, 2) = '.*' AND left(e.type, length(p) - 1) = left(p, length(p) - 1)))`;
 
+/** The relay's read: (enabled endpoint, event since $2) pairs of tenant $1 that match and have no delivery yet, $3 at most. */
+export const RELAY_PAIRS_SQL = `SELECT ep.id AS endpoint_id, e.id AS event_id, e.type FROM events e
+    JOIN webhook_endpoints ep ON ep.tenant_id = e.tenant_id AND ep.enabled AND e.occurred_at >= ep.created_at
+  WHERE e.tenant_id = $1 AND e.id >= $2 AND ${PATTERN_MATCH_SQL}
+    AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.delivery_key = ep.id || ':' || e.id)
+  ORDER BY e.id LIMIT $3`;
+
 export function createWebhookActivities(deps: WebhookActivityDeps) {
   const sequelize = () => WebhookEndpoint.sequelize!;
   const disableAfterMs = deps.webhookAutoDisableAfterMs ?? 5 * 86_400_000;
@@ -154,12 +161,7 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
       let created = 0;
       for (let read = 0; read < RELAY_READS; read++) {
         const pairs = await sequelize().query<{ endpoint_id: string; event_id: string; type: string }>(
-          `SELECT ep.id AS endpoint_id, e.id AS event_id, e.type FROM events e
-             JOIN webhook_endpoints ep ON ep.tenant_id = e.tenant_id AND ep.enabled AND e.occurred_at >= ep.created_at
-           WHERE e.tenant_id = $1 AND e.id >= $2 AND ${PATTERN_MATCH_SQL}
-             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.delivery_key = ep.id || ':' || e.id)
-           ORDER BY e.id LIMIT ${RELAY_BATCH}`,
-          { bind: [tenantId, uuidV7Floor(from)], type: QueryTypes.SELECT },
+          RELAY_PAIRS_SQL, { bind: [tenantId, uuidV7Floor(from), RELAY_BATCH], type: QueryTypes.SELECT },
         );
         if (pairs.length) {
           const now = new Date();

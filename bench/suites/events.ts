@@ -14,12 +14,13 @@
 // Signatures are verified with `standardwebhooks` on a sample of each receiver's requests.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { fetch } from 'undici';
 import { forEachConcurrently } from '../../lib/concurrency';
 import { eventInsertSql } from '../../lib/events';
 import { connectTemporal } from '../../lib/temporal';
+import { RELAY_PAIRS_SQL, RELAY_SAFETY_MS, uuidV7Floor } from '../../activities/webhooks';
 import { SEND_CONCURRENCY, WEBHOOKS_TASK_QUEUE } from '../../workflows/webhooks.api';
 import { cpuMeter, processTree } from '../lib/cpu';
 import { BenchStack, log, round, stopAll } from '../lib/stack';
@@ -152,9 +153,11 @@ export const events: Suite = {
       const down = await receiver('down', { down: true });
       const all = [...healthy, flaky, down];
       stops.push(async () => { for (const r of all) await r.close().catch(() => undefined); });
-      const worker = await startWorker(stack, 'webhooks', config.env);
+      // One link secret for both: the API seals the endpoints' signing secrets with a key derived from it, the worker opens them.
+      const env = { ...config.env, LINK_SIGNING_SECRET: process.env.LINK_SIGNING_SECRET ?? randomBytes(32).toString('hex') };
+      const worker = await startWorker(stack, 'webhooks', env);
       stops.push(worker.stop);
-      const api = await stack.startApi(config.env);
+      const api = await stack.startApi(env);
       stops.push(api.stop);
       await waitForPoller(stack, worker, WEBHOOKS_TASK_QUEUE);
       const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
@@ -190,6 +193,12 @@ export const events: Suite = {
       const states = await sequelize.query<{ status: string; count: string }>(
         'SELECT status, count(*) FROM webhook_deliveries WHERE endpoint_id IN (:ids) GROUP BY status', { replacements: { ids: endpointIds }, type: 'SELECT' as never });
       const memory = worker.memory();
+      // What the relay's read costs at steady state: the last minute's events (its safety window) all made already.
+      const [{ last }] = await sequelize.query<{ last: string }>('SELECT max(id) AS last FROM events WHERE tenant_id = :tenantId', { replacements: { tenantId }, type: 'SELECT' as never });
+      const plan = await sequelize.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, FORMAT TEXT) ${RELAY_PAIRS_SQL}`,
+        { bind: [tenantId, uuidV7Floor(Number.parseInt(last.replace(/-/g, '').slice(0, 12), 16) - RELAY_SAFETY_MS), 2000], type: 'SELECT' as never });
+      const relayReadMs = Number(/Execution Time: ([\d.]+) ms/.exec(plan.map((p) => p['QUERY PLAN']).join('\n'))?.[1] ?? NaN);
+      log(`relay read over the last ${RELAY_SAFETY_MS / 1000} s of events: ${relayReadMs} ms\n${plan.map((p) => p['QUERY PLAN']).join('\n')}`);
 
       // Histories stay bounded: the longest among the endpoint workflows' runs.
       const temporal = await connectTemporal(stack.temporalAddress, 'default');
@@ -236,13 +245,14 @@ export const events: Suite = {
         `recovery: complete ${recoveryS} s after the down receiver came up; per receiver ${perReceiver.map((r) => `${r.name} ${r.distinct} distinct/${r.duplicates} dup/${r.requests} requests`).join(', ')}`,
         `delivery states: ${states.map((s) => `${s.status} ${s.count}`).join(', ')}; signatures ${verified}/${sampled} verified`,
         `drain: ${3 * config.events} deliveries in ${drainSeconds} s = ${round((3 * config.events) / drainSeconds, 0)}/s (${drainDuplicates} duplicates); Docket / bare ${round(drainSeconds / bareSeconds, 2)}`,
+        `relay read of the last ${RELAY_SAFETY_MS / 1000} s of events (everything made already): ${relayReadMs} ms`,
         `worker peak RSS ${memory.peakRssMb} MB; histories (runs) ${histories.length}, longest ${histories.length ? Math.max(...histories) : '–'}`,
         `CPU during the load, % of a core: ${Object.entries(loadCpu.cores).map(([k, v]) => `${k} ${v}`).join(', ')} (machine ${loadCpu.machineBusyPct} % busy)`,
       ].join('\n');
       return {
         suite: 'events', startedAt, finishedAt: new Date().toISOString(), config,
         measurements: {
-          bare: { posts: bareReceived, seconds: bareSeconds }, load, latency, healthyAfterLoadS, recoveryS, perReceiver, states, memory, histories,
+          bare: { posts: bareReceived, seconds: bareSeconds }, load, relayReadMs, latency, healthyAfterLoadS, recoveryS, perReceiver, states, memory, histories,
           signatures: { verified, sampled }, drain: { deliveries: 3 * config.events, seconds: drainSeconds, duplicates: drainDuplicates, write: drainWrite }, cpu: loadCpu,
         },
         targets, summary,
