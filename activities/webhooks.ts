@@ -41,6 +41,12 @@ const OVERDUE_MS = 90_000;
 /** A delivery as a round claimed it. */
 interface ClaimedDelivery { id: string; attempts: number; retry_until: Date }
 
+/** One attempt's outcome as logged (the delivery's new state and its delivery_attempts row). */
+interface AttemptRow {
+  id: string; status: WebhookDeliveryStatus; at: Date; status_code: number | null; error: string | null; delivered_at: Date | null;
+  next_attempt_at: Date | null; attempt: number; outcome: 'sent' | 'failed'; duration_ms: number; detail: { statusCode: number | null; response: string | null };
+}
+
 /**
  * Starts the endpoint's delivery workflow, or pokes the running one (signal-with-start: one per endpoint). Its id is
  * webhooks:<tenant>:<endpoint>, and it carries EntityType webhook_endpoint and EntityId/ObjectId the endpoint's id.
@@ -114,15 +120,15 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
 
   /**
    * One attempt: the event as `{type, timestamp, data}`, its id as `webhook-id` (the same on every attempt), signed
-   * with the endpoint's secret (and the previous one during a rotation's overlap); then, in one statement, the
-   * delivery's new state and the attempt's row in the ledger. With a schedule a failure is `failed` until the next
-   * attempt (the backoff doubles from the first retry up to the longest), or `dead` when that would be after
-   * retry_until; without one (the pre-0023 workflow) Temporal's retry policy schedules it. Answers whether it was a 2xx.
+   * with the endpoint's secrets (the current one, and the previous during a rotation's overlap). Answers what to log:
+   * with a schedule a failure is `failed` until the next attempt (the backoff doubles from the first retry up to the
+   * longest), or `dead` when that would be after retry_until; without one (the pre-0023 workflow) Temporal's retry
+   * policy schedules it.
    */
-  async function postAndLog(endpoint: WebhookEndpoint, event: DomainEvent, d: ClaimedDelivery, retry: WebhookRetrySchedule | null, timeoutMs: number): Promise<boolean> {
+  async function attempt(endpoint: WebhookEndpoint, secrets: string[], event: DomainEvent, d: ClaimedDelivery, retry: WebhookRetrySchedule | null, timeoutMs: number): Promise<AttemptRow> {
     const now = new Date();
     const sent = await sendStandardWebhook({
-      url: endpoint.url, secrets: activeSecrets(endpoint, deps.secretsKey, now), id: event.id, type: event.type, timestamp: event.occurredAt, data: event.data,
+      url: endpoint.url, secrets, id: event.id, type: event.type, timestamp: event.occurredAt, data: event.data,
       timeoutMs, allowPrivateNetworks: deps.allowPrivateNetworks, signal: Context.current().cancellationSignal, now,
     });
     const { statusCode, response, error, durationMs } = sent;
@@ -133,16 +139,50 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
       nextAttemptAt = new Date(Date.now() + backoffMs(retry, d.attempts + 1));
       if (nextAttemptAt > d.retry_until) [status, nextAttemptAt] = ['dead', null];
     }
+    return {
+      id: d.id, status, at: now, status_code: statusCode, error, delivered_at: ok ? now : null, next_attempt_at: nextAttemptAt,
+      attempt: d.attempts + 1, outcome: ok ? 'sent' : 'failed', duration_ms: durationMs, detail: { statusCode, response },
+    };
+  }
+
+  /** Attempts of one endpoint logged in one statement: each delivery's new state and its row in the ledger's delivery_attempts. */
+  async function logAttempts(endpoint: WebhookEndpoint, rows: AttemptRow[]): Promise<void> {
     await sequelize().query(
-      `WITH d AS (
-         UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1, last_attempt_at = $3, last_status_code = $4, last_error = $5,
-           delivered_at = $6, next_attempt_at = $7, updated_at = now()
-         WHERE id = $1 AND status IN ('pending', 'failed', 'dead') RETURNING attempts)
+      `WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, status text, at timestamptz, status_code int, error text,
+           delivered_at timestamptz, next_attempt_at timestamptz, attempt int, outcome text, duration_ms int, detail jsonb)),
+         d AS (UPDATE webhook_deliveries w SET status = v.status, attempts = w.attempts + 1, last_attempt_at = v.at, last_status_code = v.status_code,
+             last_error = v.error, delivered_at = v.delivered_at, next_attempt_at = v.next_attempt_at, updated_at = now()
+           FROM v WHERE w.id = v.id AND w.status IN ('pending', 'failed', 'dead') RETURNING w.id, w.attempts)
        INSERT INTO delivery_attempts (tenant_id, delivery_key, subject_type, subject_id, channel, recipient, attempt, status, error, duration_ms, detail, at)
-       SELECT $8, $1, 'webhook_endpoint', $9, 'webhook', $10, COALESCE((SELECT attempts FROM d), $11), $12, $5, $13, $14, $3`,
-      { bind: [d.id, status, now, statusCode, error, ok ? now : null, nextAttemptAt, endpoint.tenantId, endpoint.id, endpoint.url, d.attempts + 1, ok ? 'sent' : 'failed', durationMs, JSON.stringify({ statusCode, response })] },
+       SELECT $2, v.id::text, 'webhook_endpoint', $3, 'webhook', $4, COALESCE(d.attempts, v.attempt), v.outcome, v.error, v.duration_ms, v.detail, v.at
+       FROM v LEFT JOIN d ON d.id = v.id ORDER BY v.at`,
+      { bind: [JSON.stringify(rows), endpoint.tenantId, endpoint.id, endpoint.url] },
     );
-    return ok;
+  }
+
+  /**
+   * Logs each attempt as soon as it ends, and those that ended while the previous write ran together with it (a group
+   * commit): the caller's promise resolves once its row is written, so a round never moves on from an unlogged attempt.
+   */
+  function attemptLogger(endpoint: WebhookEndpoint): (row: AttemptRow) => Promise<void> {
+    let queued: AttemptRow[] = [];
+    let writing: Promise<void> | null = null;
+    const drain = async () => {
+      try {
+        while (queued.length) {
+          const rows = queued;
+          queued = [];
+          await logAttempts(endpoint, rows);
+        }
+      } finally {
+        writing = null;
+      }
+    };
+    return (row) => {
+      queued.push(row);
+      writing ??= drain();
+      return writing;
+    };
   }
 
   return {
@@ -233,6 +273,8 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
           const events = new Map((await DomainEvent.findAll({ where: { tenantId, id: claimed.map((c) => c.event_id) } })).map((e) => [e.id, e]));
           const unsent: string[] = [];
           let batchFailed = 0;
+          const secrets = activeSecrets(endpoint, deps.secretsKey);
+          const log = attemptLogger(endpoint);
           await forEachConcurrently(claimed, SEND_CONCURRENCY, async (d) => {
             const event = events.get(d.event_id);
             if (!event) {
@@ -244,8 +286,9 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
               unsent.push(d.id);
               return;
             }
-            const ok = await postAndLog(endpoint, event, d, retry, retry.attemptTimeoutMs);
-            if (ok) sent++;
+            const row = await attempt(endpoint, secrets, event, d, retry, retry.attemptTimeoutMs);
+            await log(row);
+            if (row.outcome === 'sent') sent++;
             else batchFailed++;
           });
           if (unsent.length) {
@@ -278,8 +321,10 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
       const event = delivery && await DomainEvent.findOne({ where: { id: delivery.eventId, tenantId: input.tenantId } });
       if (!delivery || !endpoint || !event) throw ApplicationFailure.nonRetryable('the delivery, its endpoint or its event is gone', 'WebhookDeliveryGone');
       if (!endpoint.enabled) throw ApplicationFailure.nonRetryable('the endpoint is disabled', 'WebhookDeliveryGone');
-      const ok = await postAndLog(endpoint, event, { id: delivery.id, attempts: delivery.attempts, retry_until: delivery.retryUntil }, null, Context.current().info.startToCloseTimeoutMs - 5_000);
-      if (!ok) {
+      const row = await attempt(endpoint, activeSecrets(endpoint, deps.secretsKey), event, { id: delivery.id, attempts: delivery.attempts, retry_until: delivery.retryUntil },
+        null, Context.current().info.startToCloseTimeoutMs - 5_000);
+      await logAttempts(endpoint, [row]);
+      if (row.outcome !== 'sent') {
         await disableIfFailingTooLong(endpoint);
         throw new Error('webhook delivery failed');
       }

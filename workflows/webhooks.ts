@@ -41,12 +41,14 @@ const ROUNDS_PER_RUN = 500;
 const MAX_HISTORY = 8_000;
 /** The longest sleep between rounds: a delivery made due without a poke (lost signal) waits at most this. */
 const MAX_IDLE_MS = 60_000;
+/** How long a workflow with nothing left waits for a wake before it ends. */
+const LINGER_MS = 10_000;
 
 /**
  * One endpoint's deliveries: each round's activity claims the due ones (a batch at a time, for a bounded while), POSTs
  * them a few at once and schedules the failed ones' next attempts; then the loop sleeps until the next is due or a
- * poke comes. It ends when nothing is pending or failed and no poke came (the relay starts it again with one), or when
- * the endpoint is disabled or deleted. One endpoint's slow or failing receiver only ever holds its own workflow.
+ * poke comes. It ends when nothing is pending or failed and no poke came for LINGER_MS (the relay starts it again with
+ * one), or when the endpoint is disabled or deleted. One endpoint's slow or failing receiver only ever holds its own workflow.
  */
 export async function webhookEndpointWorkflow(input: WebhookEndpointInput): Promise<void> {
   const sender = proxyActivities<WebhookActivities>({
@@ -74,7 +76,12 @@ export async function webhookEndpointWorkflow(input: WebhookEndpointInput): Prom
     else if (round.failed > 0) failingRounds++;
     // "failing": its rounds only fail (it is probed with backoff) — what an operator looks for in the Temporal UI.
     if (round.sent + round.failed > 0) setWorkflowStatus(failingRounds > 0 ? 'failing' : 'delivering');
-    if (round.nextDueAt === null && !poked) return;
+    // Nothing left: it lingers a little for the relay's next wake (under a steady stream of events it is not started
+    // anew every second), then ends.
+    if (round.nextDueAt === null && !poked) {
+      if (await condition(() => poked, LINGER_MS)) continue;
+      return;
+    }
     const due = round.nextDueAt === null ? MAX_IDLE_MS : Math.min(MAX_IDLE_MS, Math.max(0, round.nextDueAt - Date.now()));
     // A failing endpoint is probed again after the backoff its failing rounds earned: new deliveries (the relay's
     // pokes) do not hurry it, a person's retry or replay does.

@@ -194,7 +194,7 @@ export const events: Suite = {
         'SELECT status, count(*) FROM webhook_deliveries WHERE endpoint_id IN (:ids) GROUP BY status', { replacements: { ids: endpointIds }, type: 'SELECT' as never });
       const memory = worker.memory();
       // What the relay's read costs at steady state: the last minute's events (its safety window) all made already.
-      const [{ last }] = await sequelize.query<{ last: string }>('SELECT max(id) AS last FROM events WHERE tenant_id = :tenantId', { replacements: { tenantId }, type: 'SELECT' as never });
+      const [{ last }] = await sequelize.query<{ last: string }>('SELECT id AS last FROM events WHERE tenant_id = :tenantId ORDER BY id DESC LIMIT 1', { replacements: { tenantId }, type: 'SELECT' as never });
       const plan = await sequelize.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, FORMAT TEXT) ${RELAY_PAIRS_SQL}`,
         { bind: [tenantId, uuidV7Floor(Number.parseInt(last.replace(/-/g, '').slice(0, 12), 16) - RELAY_SAFETY_MS), 2000], type: 'SELECT' as never });
       const relayReadMs = Number(/Execution Time: ([\d.]+) ms/.exec(plan.map((p) => p['QUERY PLAN']).join('\n'))?.[1] ?? NaN);
