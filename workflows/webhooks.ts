@@ -1,6 +1,6 @@
 // Webhook workflows: the tenant's relay (a loop with continue-as-new around one activity), each endpoint's delivery
 // loop (the same shape), and the per-delivery workflow of before 0023, kept only for histories still running.
-import { ActivityFailure, condition, continueAsNew, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, condition, continueAsNew, patched, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { WebhookActivities } from '../activities/webhooks';
 import { setWorkflowStatus } from './status';
 import {
@@ -29,9 +29,12 @@ export async function webhookRelayWorkflow(input: WebhookRelayInput): Promise<vo
   setHandler(pokeRelay, () => { poked = true; });
   for (let i = 0; i < READS_PER_RUN; i++) {
     poked = false;
+    const readAt = Date.now();
     const { active } = await relayActs.relayWebhookEvents({ tenantId: input.tenantId, retry: input.retry });
     if (!active && !poked) return;
-    await sleep(input.everyMs);
+    // Reads start every `everyMs` (a read's own time is not added to the wait); runs from before waited it in full.
+    const took = patched('relay-read-period') ? Date.now() - readAt : 0;
+    await sleep(Math.max(1, input.everyMs - took));
   }
   await continueAsNew<typeof webhookRelayWorkflow>(input);
 }

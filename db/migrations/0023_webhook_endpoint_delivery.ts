@@ -1,6 +1,7 @@
 // Webhook deliveries scheduled by row, for one delivery workflow per endpoint (no longer one per delivery): when each
-// is due next (next_attempt_at, also the claim's lease) and until when it is retried (retry_until), and the index an
-// endpoint's due deliveries are claimed by. `started` stays for old rows; nothing reads it any more.
+// is due next (next_attempt_at, also the claim's lease) and until when it is retried (retry_until), the index an
+// endpoint's due deliveries are claimed by, and when the relay last re-read its whole safety window. `started` stays
+// for old rows; nothing reads it any more.
 import { QueryInterface } from 'sequelize';
 
 export async function up({ context: qi }: { context: QueryInterface }): Promise<void> {
@@ -14,11 +15,14 @@ export async function up({ context: qi }: { context: QueryInterface }): Promise<
   await q('ALTER TABLE webhook_deliveries ALTER COLUMN retry_until SET NOT NULL');
   await q(`CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_attempt_at, id) WHERE status IN ('pending', 'failed')`);
   await q('DROP INDEX IF EXISTS webhook_deliveries_unstarted');
+  // When the relay last re-read its whole safety window (the reads between look only a few seconds back).
+  await q('ALTER TABLE webhook_relay_cursors ADD COLUMN deep_read_at timestamptz');
 }
 
 export async function down({ context: qi }: { context: QueryInterface }): Promise<void> {
   const q = (sql: string) => qi.sequelize.query(sql);
   await q('DROP INDEX IF EXISTS webhook_deliveries_due');
+  await q('ALTER TABLE webhook_relay_cursors DROP COLUMN IF EXISTS deep_read_at');
   await q('ALTER TABLE webhook_deliveries DROP COLUMN IF EXISTS next_attempt_at, DROP COLUMN IF EXISTS retry_until');
   await q('CREATE INDEX IF NOT EXISTS webhook_deliveries_unstarted ON webhook_deliveries (tenant_id) WHERE NOT started');
 }

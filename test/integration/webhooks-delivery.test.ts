@@ -138,3 +138,20 @@ it('a receiver that is down is probed a few deliveries at a time with backoff, n
   expect(Date.now() - firstRoundAt).toBeLessThan(RETRY.giveUpSeconds * 1000);
   await app.call('delete', `/v1/webhook-endpoints/${e.id}`, key).expect(204);
 }, 60_000);
+
+it('an event that commits late (behind what the relay read each second) is delivered by its deep re-read of the last minute', async () => {
+  const { tenant, key } = await buildCaller(['*']);
+  const r = await receiver();
+  const e = (await app.call('post', '/v1/webhook-endpoints', key).send({ url: `${r.url}/late`, eventTypes: ['*'] }).expect(201)).body as { id: string; createdAt: string };
+  const [first] = [...(await writeEvents(tenant.id, 1)).keys()];
+  await r.waitFor((h) => h.headers['webhook-id'] === first, 20_000);
+  // As a transaction that wrote its event at T and committed 8 s later: id and occurred_at from 8 s ago, after the
+  // endpoint was created, and older than the RELAY_SHORT_SAFETY_MS each read looks back.
+  const lateMs = 8_000;
+  await waitFor(async () => Date.now() - Date.parse(e.createdAt) > lateMs + 500, { what: 'the endpoint older than the late event', timeoutMs: 15_000 });
+  const [{ id: late }] = await app.sequelize.query<{ id: string }>(`INSERT INTO events (tenant_id, id, type, occurred_at, subject_type, subject_id, data)
+    VALUES ($1, uuidv7(-($2 * interval '1 ms')), 'document_batch.finished', now() - $2 * interval '1 ms', 'document_batch', 'late', '{"batchId":"late","done":1,"failed":0}')
+    RETURNING id`, { bind: [tenant.id, lateMs], type: 'SELECT' as never });
+  const got = await r.waitFor((h) => h.headers['webhook-id'] === late, 45_000);
+  expect(got.json).toMatchObject({ type: 'document_batch.finished', data: { batchId: 'late' } });
+}, 90_000);
