@@ -12,7 +12,8 @@ export async function up({ context: qi }: { context: QueryInterface }): Promise<
   // null next_attempt_at, so the endpoint workflow leaves them to it: that workflow ends them delivered or dead.
   await q(`UPDATE webhook_deliveries SET retry_until = created_at + interval '72 hours',
     next_attempt_at = CASE WHEN status IN ('pending', 'failed') AND NOT started THEN now() END`);
-  await q('ALTER TABLE webhook_deliveries ALTER COLUMN retry_until SET NOT NULL');
+  // The default is the default schedule's, for rows written without one; the relay, a replay and a retry set it.
+  await q(`ALTER TABLE webhook_deliveries ALTER COLUMN retry_until SET DEFAULT now() + interval '72 hours', ALTER COLUMN retry_until SET NOT NULL`);
   await q(`CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_attempt_at, id) WHERE status IN ('pending', 'failed')`);
   await q('DROP INDEX IF EXISTS webhook_deliveries_unstarted');
   // When the relay last re-read its whole safety window (the reads between look only a few seconds back).

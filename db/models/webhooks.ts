@@ -34,7 +34,7 @@ export class WebhookDelivery extends Model<InferAttributes<WebhookDelivery>, Inf
   /** When it is next attempted (while pending or failed); pushed ahead while an attempt is claimed (the lease). */
   declare nextAttemptAt: Date | null;
   /** No attempt is scheduled after this: the delivery is then `dead`. */
-  declare retryUntil: Date;
+  declare retryUntil: CreationOptional<Date>;
   declare lastAttemptAt: CreationOptional<Date | null>;
   declare lastStatusCode: CreationOptional<number | null>;
   declare lastError: CreationOptional<string | null>;
