@@ -70,10 +70,10 @@ export interface Config {
   outboundAllowPrivateNetworks: boolean;
   /**
    * Webhook endpoints: how often a tenant's relay reads the outbox, and each delivery's retry schedule (first retry
-   * after initialMs, doubling up to maxMs, given up — `dead` — after giveUpHours). An endpoint whose every attempt
+   * after initialMs, doubling up to maxMs, given up — `dead` — after giveUpMs). An endpoint whose every attempt
    * has failed for autoDisableAfterMs is disabled and its tenant's administrators told.
    */
-  webhooks: { relayEveryMs: number; retryInitialMs: number; retryMaxMs: number; giveUpHours: number; autoDisableAfterMs: number };
+  webhooks: { relayEveryMs: number; retryInitialMs: number; retryMaxMs: number; giveUpMs: number; autoDisableAfterMs: number };
   /** How old a start intent must be before the start reconciler acts on it (the API's own start comes first). */
   reconcileStartsGraceSeconds: number;
   /** How often the start reconciler's Schedule runs (workers serving the `system` queue keep it so at boot). */
@@ -208,7 +208,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       relayEveryMs: Math.max(100, int(env, 'WEBHOOK_RELAY_EVERY_MS', 1000)),
       retryInitialMs: Math.max(100, int(env, 'WEBHOOK_RETRY_INITIAL_MS', 30_000)),
       retryMaxMs: Math.max(100, int(env, 'WEBHOOK_RETRY_MAX_MS', 6 * 3600_000)),
-      giveUpHours: Math.max(1, int(env, 'WEBHOOK_GIVE_UP_HOURS', 72)),
+      // WEBHOOK_GIVE_UP_SECONDS, when set, is the finer knob (tests, benchmarks); otherwise hours.
+      giveUpMs: env.WEBHOOK_GIVE_UP_SECONDS
+        ? Math.max(1, int(env, 'WEBHOOK_GIVE_UP_SECONDS', 1)) * 1000
+        : Math.max(1, int(env, 'WEBHOOK_GIVE_UP_HOURS', 72)) * 3600_000,
       autoDisableAfterMs: Math.max(1, int(env, 'WEBHOOK_AUTO_DISABLE_AFTER_SECONDS', 5 * 86_400)) * 1000,
     },
     mail: { smtpUrl: env.SMTP_URL || undefined, from: env.MAIL_FROM || 'Docket <docket@localhost>' },

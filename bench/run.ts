@@ -15,9 +15,10 @@ import { documents } from './suites/documents';
 import { reminders } from './suites/reminders';
 import { imports } from './suites/imports';
 import { campaigns } from './suites/campaigns';
+import { events } from './suites/events';
 
 /** Every suite, by name. A domain adds its own suite file under bench/suites/ and lists it here. */
-const SUITES: Suite[] = [foundation, approvals, documents, reminders, imports, campaigns];
+const SUITES: Suite[] = [foundation, approvals, documents, reminders, imports, campaigns, events];
 
 // BENCH_RESULTS_DIR sends a run's files elsewhere (e.g. smoke runs that must not land in bench/results).
 const RESULTS_DIR = process.env.BENCH_RESULTS_DIR ? path.resolve(process.env.BENCH_RESULTS_DIR) : path.join(__dirname, 'results');

@@ -7,4 +7,4 @@ export { jobRunWorkflow } from './jobs';
 export { reconcileStartsWorkflow } from './system';
 export { importWorkflow } from './imports';
 export { campaignTestWorkflow, campaignWorkflow } from './campaigns';
-export { webhookDeliveryWorkflow, webhookRelayWorkflow } from './webhooks';
+export { webhookDeliveryWorkflow, webhookEndpointWorkflow, webhookRelayWorkflow } from './webhooks';

@@ -35,7 +35,12 @@ export class WebhookDelivery extends Model<InferAttributes<WebhookDelivery>, Inf
   declare deliveryKey: string;
   declare status: WebhookDeliveryStatus;
   declare attempts: CreationOptional<number>;
+  /** Rows from before 0023 only: their per-delivery workflow was started. Nothing reads it now. */
   declare started: CreationOptional<boolean>;
+  /** When it is next attempted (while pending or failed); pushed ahead while an attempt is claimed (the lease). */
+  declare nextAttemptAt: Date | null;
+  /** No attempt is scheduled after this: the delivery is then `dead`. */
+  declare retryUntil: CreationOptional<Date>;
   declare lastAttemptAt: CreationOptional<Date | null>;
   declare lastStatusCode: CreationOptional<number | null>;
   declare lastError: CreationOptional<string | null>;
@@ -55,7 +60,7 @@ export function initWebhookModels(sequelize: Sequelize): void {
   WebhookDelivery.init({
     id: { type: DataTypes.UUID, primaryKey: true }, tenantId: DataTypes.UUID, endpointId: DataTypes.UUID, eventId: DataTypes.UUID,
     eventType: DataTypes.STRING, deliveryKey: DataTypes.STRING, status: DataTypes.STRING, attempts: { type: DataTypes.INTEGER, defaultValue: 0 },
-    started: { type: DataTypes.BOOLEAN, defaultValue: false }, lastAttemptAt: DataTypes.DATE, lastStatusCode: DataTypes.INTEGER,
+    started: { type: DataTypes.BOOLEAN, defaultValue: false }, nextAttemptAt: DataTypes.DATE, retryUntil: DataTypes.DATE, lastAttemptAt: DataTypes.DATE, lastStatusCode: DataTypes.INTEGER,
     lastError: DataTypes.TEXT, deliveredAt: DataTypes.DATE, createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
   }, { ...opts, tableName: 'webhook_deliveries' });
 }

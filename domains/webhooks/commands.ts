@@ -2,7 +2,7 @@
 // retry a delivery — each audited — send a test event, and wake the tenant's relay so it reads the outbox.
 import { Attributes, FindOptions, QueryTypes } from 'sequelize';
 import { v7 as uuidv7 } from 'uuid';
-import { PATTERN_MATCH_SQL } from '../../activities/webhooks';
+import { PATTERN_MATCH_SQL, wakeEndpointWorkflow } from '../../activities/webhooks';
 import { WebhookDelivery, WebhookEndpoint } from '../../db/models/webhooks';
 import { createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit';
 import { assertPublicDestination, OutboundBlockedError } from '../../lib/notify/outbound';
@@ -11,9 +11,7 @@ import { ApiError, notFound } from '../../lib/problems';
 import { sealSecret } from '../../lib/secrets';
 import { startOrUndo } from '../../lib/temporal';
 import { findInTenant } from '../../lib/tenancy';
-import type { webhookDeliveryWorkflow } from '../../workflows/webhooks';
-import { WEBHOOKS_DOMAIN, WEBHOOKS_TASK_QUEUE, type WebhookRetrySchedule } from '../../workflows/webhooks.api';
-import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, OBJECT_ID, STATUS, TENANT_ID } from '../../workflows/search-attributes';
+import type { WebhookRetrySchedule } from '../../workflows/webhooks.api';
 import { auditBy, Caller, CommandDeps } from '../command';
 import { typesMatching } from '../events/catalogue';
 import type { Schemas } from '../schemas';
@@ -27,7 +25,7 @@ import { relaySettings, signalRelay } from './relay';
 export const findEndpoint = (tenantId: string, id: string, opts: Omit<FindOptions<Attributes<WebhookEndpoint>>, 'where'> = {}) =>
   findInTenant(WebhookEndpoint, tenantId, { id, reminderId: null }, `Webhook endpoint ${id}`, opts);
 
-export function retrySchedule(deps: CommandDeps): WebhookRetrySchedule {
+export function retrySchedule(deps: Pick<CommandDeps, 'config'>): WebhookRetrySchedule {
   return relaySettings(deps.config).retry;
 }
 
@@ -103,7 +101,7 @@ export async function deleteEndpoint(deps: CommandDeps, c: Caller, id: string): 
   await deps.sequelize.transaction(async (transaction) => {
     const row = await findEndpoint(c.tenantId, id, { transaction, lock: transaction.LOCK.UPDATE });
     await recordAudit({ ...auditBy(c), action: 'webhooks.endpoint.deleted', entityType: 'webhook_endpoint', entityId: id, before: presentWebhookEndpoint(row) }, transaction);
-    // Its deliveries go with it (ON DELETE CASCADE); their workflows find nothing to send and end.
+    // Its deliveries go with it (ON DELETE CASCADE); its delivery workflow finds it gone and ends.
     await row.destroy({ transaction });
   });
 }
@@ -140,7 +138,8 @@ export const REPLAY_MAX_EVENTS = 10_000;
 
 /**
  * New deliveries (keyed by the replay, so they do not collide with the first ones) of the endpoint's matching
- * events in [since, until), bounded in time and count; the relay starts their workflows.
+ * events in [since, until), bounded in time and count, due now; the endpoint's delivery workflow is woken for them
+ * (should that wake be lost, the relay wakes it when it sees them overdue).
  */
 export async function replayEndpoint(deps: CommandDeps, c: Caller, id: string, range: { since: string; until: string }): Promise<number> {
   const since = new Date(range.since);
@@ -159,35 +158,34 @@ export async function replayEndpoint(deps: CommandDeps, c: Caller, id: string, r
     );
     if (events.length > REPLAY_MAX_EVENTS) throw new ApiError(422, 'RANGE_TOO_LARGE', `The range holds over ${REPLAY_MAX_EVENTS} matching events: replay a shorter one`);
     const now = new Date();
+    const retryUntil = new Date(now.getTime() + retrySchedule(deps).giveUpAfterMs);
     await WebhookDelivery.bulkCreate(events.map((e) => ({
-      id: uuidv7(), tenantId: c.tenantId, endpointId: id, eventId: e.id, eventType: e.type, deliveryKey: `${id}:${e.id}:${replayId}`, status: 'pending' as const, createdAt: now, updatedAt: now,
+      id: uuidv7(), tenantId: c.tenantId, endpointId: id, eventId: e.id, eventType: e.type, deliveryKey: `${id}:${e.id}:${replayId}`, status: 'pending' as const,
+      nextAttemptAt: now, retryUntil, createdAt: now, updatedAt: now,
     })), { transaction });
     await recordAudit({ ...auditBy(c), action: 'webhooks.endpoint.replayed', entityType: 'webhook_endpoint', entityId: id, after: { since: range.since, until: range.until, deliveries: events.length } }, transaction);
     return events.length;
   });
-  await wakeRelay(deps, c.tenantId);
+  if (count) await wakeEndpointWorkflow(deps.temporal.client, c.tenantId, id, retrySchedule(deps), true);
   return count;
 }
 
 /**
- * A failed (still retrying) or dead delivery tried again at once with a fresh schedule: its workflow is started
- * anew, ending the one still waiting to retry. Marked unstarted first, so should the start be lost the relay makes it.
+ * A failed (still retrying) or dead delivery tried again at once with a fresh schedule (retried until WEBHOOK_GIVE_UP_HOURS
+ * from now): due now, and its endpoint's delivery workflow woken (a lost wake: the relay wakes it when overdue).
  */
 export async function retryDelivery(deps: CommandDeps, c: Caller, id: string): Promise<WebhookDelivery> {
+  const retry = retrySchedule(deps);
   const delivery = await deps.sequelize.transaction(async (transaction) => {
     const row = await findInTenant(WebhookDelivery, c.tenantId, id, 'Webhook delivery', { transaction, lock: transaction.LOCK.UPDATE });
     // A reminder's webhook delivery is not the tenant's endpoints' to retry.
     await findEndpoint(c.tenantId, row.endpointId, { transaction }).catch(() => { throw notFound(`Webhook delivery ${id}`); });
     if (row.status !== 'failed' && row.status !== 'dead') throw new ApiError(409, 'INVALID_STATE', `The delivery is ${row.status}: only a failed or dead one is retried`);
-    await row.update({ status: 'pending', started: false }, { transaction });
+    const now = new Date();
+    await row.update({ status: 'pending', nextAttemptAt: now, retryUntil: new Date(now.getTime() + retry.giveUpAfterMs) }, { transaction });
     await recordAudit({ ...auditBy(c), action: 'webhooks.delivery.retried', entityType: 'webhook_delivery', entityId: id, after: { endpointId: row.endpointId, eventId: row.eventId } }, transaction);
     return row;
   });
-  await deps.temporal.client.workflow.start<typeof webhookDeliveryWorkflow>('webhookDeliveryWorkflow', {
-    workflowId: businessWorkflowId({ domain: WEBHOOKS_DOMAIN, tenantId: c.tenantId, entityId: id }), taskQueue: WEBHOOKS_TASK_QUEUE,
-    args: [{ tenantId: c.tenantId, deliveryId: id, retry: retrySchedule(deps) }], workflowIdConflictPolicy: 'TERMINATE_EXISTING',
-    typedSearchAttributes: [{ key: TENANT_ID, value: c.tenantId }, { key: ENTITY_TYPE, value: 'webhook_delivery' }, { key: ENTITY_ID, value: id }, { key: STATUS, value: 'pending' }, { key: OBJECT_ID, value: delivery.endpointId }],
-  });
-  await delivery.update({ started: true });
+  await wakeEndpointWorkflow(deps.temporal.client, c.tenantId, delivery.endpointId, retry, true);
   return delivery;
 }

@@ -10,7 +10,8 @@ export const webhooks = defineDomain({
   models: initWebhookModels,
   queues: { webhooks: WEBHOOKS_TASK_QUEUE },
   activities: createWebhookActivities,
-  // Their workflows' retry policies bound them (a delivery gives up after WEBHOOK_GIVE_UP_HOURS; the relay never does).
-  attempts: { attemptWebhookDelivery: 0, relayWebhookEvents: 0 },
+  // Never given up by count: an endpoint's round and the relay are retried until they run (a delivery's own schedule
+  // gives up after WEBHOOK_GIVE_UP_HOURS; the pre-0023 per-delivery workflow's retry policy bounds its attempt).
+  attempts: { attemptWebhookDelivery: 0, relayWebhookEvents: 0, sendDueWebhookDeliveries: 0 },
   routes: webhookRoutes,
 });

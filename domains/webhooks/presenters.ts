@@ -20,7 +20,8 @@ const presentAttempt = (a: DeliveryAttempt): Schemas['WebhookAttempt'] => ({
 
 export const presentWebhookDelivery = (d: WebhookDelivery, attempts: DeliveryAttempt[]): Schemas['WebhookDelivery'] => ({
   id: d.id, endpointId: d.endpointId, eventId: d.eventId, eventType: d.eventType, status: d.status, attempts: d.attempts,
-  lastAttemptAt: iso(d.lastAttemptAt), lastStatusCode: d.lastStatusCode ?? null, deliveredAt: iso(d.deliveredAt), createdAt: d.createdAt.toISOString(),
+  lastAttemptAt: iso(d.lastAttemptAt), lastStatusCode: d.lastStatusCode ?? null,
+  nextAttemptAt: d.status === 'pending' || d.status === 'failed' ? iso(d.nextAttemptAt) : null, retryUntil: d.retryUntil.toISOString(), deliveredAt: iso(d.deliveredAt), createdAt: d.createdAt.toISOString(),
   attemptLog: attempts.map(presentAttempt),
 });
 

@@ -13,7 +13,7 @@ export function relaySettings(config: Pick<Config, 'webhooks' | 'webhookTimeoutM
   const w = config.webhooks;
   return {
     everyMs: w.relayEveryMs,
-    retry: { initialIntervalMs: w.retryInitialMs, maxIntervalMs: w.retryMaxMs, giveUpAfterMs: w.giveUpHours * 3600_000, attemptTimeoutMs: config.webhookTimeoutMs },
+    retry: { initialIntervalMs: w.retryInitialMs, maxIntervalMs: w.retryMaxMs, giveUpAfterMs: w.giveUpMs, attemptTimeoutMs: config.webhookTimeoutMs },
   };
 }
 

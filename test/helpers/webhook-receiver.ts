@@ -10,6 +10,8 @@ export interface ReceivedWebhook {
   json: Record<string, unknown>;
   /** The status it was answered with; 0 while it is held unanswered. */
   status: number;
+  /** When its body had arrived (epoch ms). */
+  at: number;
 }
 
 export interface WebhookReceiver {
@@ -46,7 +48,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       const body = Buffer.concat(chunks).toString('utf8');
       let json: Record<string, unknown> = {};
       try { json = JSON.parse(body); } catch { /* not JSON: kept raw */ }
-      const hook: ReceivedWebhook = { path: req.url ?? '/', headers: req.headers, body, json, status: 0 };
+      const hook: ReceivedWebhook = { path: req.url ?? '/', headers: req.headers, body, json, status: 0, at: Date.now() };
       if (held?.(hook)) {
         received.push(hook);
         return notify(hook);
