@@ -238,10 +238,15 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
       for (const o of overdue) endpoints.add(o.id);
       const client = Context.current().client;
       await Promise.all([...endpoints].map((endpointId) => wakeEndpointWorkflow(client, tenantId, endpointId, input.retry)));
-      // A reminder's endpoints (0024) do not keep the relay reading: each firing wakes it (activities/reminders.ts),
-      // and a completed reminder's endpoints would otherwise keep it polling for good.
-      const enabled = await WebhookEndpoint.count({ where: { tenantId, enabled: true, reminderId: null } });
-      return { active: enabled > 0, created, woken: endpoints.size };
+      // The tenant's own endpoints keep the relay reading; a reminder's (0024) only while the reminder may still fire,
+      // and a couple of minutes past its last change (its final firing's event may commit after this read) — else a
+      // completed reminder's endpoints would keep it polling for good.
+      const [{ enabled }] = await sequelize().query<{ enabled: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM webhook_endpoints ep LEFT JOIN reminders r ON r.id = ep.reminder_id
+           WHERE ep.tenant_id = $1 AND ep.enabled AND (ep.reminder_id IS NULL OR r.status IN ('active', 'paused') OR r.updated_at > now() - interval '2 minutes')) AS enabled`,
+        { bind: [tenantId], type: QueryTypes.SELECT },
+      );
+      return { active: enabled, created, woken: endpoints.size };
     },
 
     /**
