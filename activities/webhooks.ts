@@ -12,6 +12,7 @@ import { forEachConcurrently } from '../lib/concurrency';
 import { recordAudit } from '../lib/audit';
 import type { EmailSender } from '../lib/notify/email';
 import { activeSecrets, sendStandardWebhook } from '../lib/notify/standard-webhooks';
+import { localTime, tenantDefaults } from '../domains/notifications/render';
 import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, OBJECT_ID, STATUS, TENANT_ID } from '../workflows/search-attributes';
 import {
   backoffMs, claimLeaseMs, pokeEndpoint, SEND_BATCH, SEND_CONCURRENCY, SEND_WINDOW_MS, WEBHOOKS_DOMAIN, WEBHOOKS_TASK_QUEUE,
@@ -110,15 +111,20 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
         tenantId: endpoint.tenantId, actor: { type: 'system', id: null }, action: 'webhooks.endpoint.auto_disabled', entityType: 'webhook_endpoint',
         entityId: endpoint.id, after: { enabled: false, disabledReason: reason }, eventKey: `webhook-auto-disabled:${endpoint.id}:${since.toISOString()}`,
       }, transaction);
-      const admins = await sequelize().query<{ id: string; email: string }>(
-        `SELECT DISTINCT u.id, u.email FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
+      const admins = await sequelize().query<{ id: string; email: string; time_zone: string | null }>(
+        `SELECT DISTINCT u.id, u.email, u.time_zone FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
           WHERE u.tenant_id = $1 AND u.active AND u.email IS NOT NULL AND r.permissions @> '["*"]'::jsonb`,
         { bind: [endpoint.tenantId], type: QueryTypes.SELECT, transaction },
       );
-      const text = `Docket disabled the webhook endpoint ${endpoint.url} (${endpoint.id}): ${reason.toLowerCase()}.\n\n`
-        + `Fix the receiver, then enable it again (PATCH ${deps.publicUrl}/v1/webhook-endpoints/${endpoint.id} {"enabled": true}) and `
-        + 'replay what it missed (POST …/replay).';
+      const defaults = await tenantDefaults(endpoint.tenantId);
+      // A reminder's endpoint (0024) is managed through its reminder.
+      const fix = endpoint.reminderId
+        ? `Fix the receiver, then set the reminder's webhooks again (PUT ${deps.publicUrl}/v1/reminders/${endpoint.reminderId}/webhooks).`
+        : `Fix the receiver, then enable it again (PATCH ${deps.publicUrl}/v1/webhook-endpoints/${endpoint.id} {"enabled": true}) and replay what it missed (POST …/replay).`;
       for (const a of admins) {
+        // The time as this administrator reads it (their zone, else the tenant's, else UTC), like every notice.
+        const text = `Docket disabled the webhook endpoint ${endpoint.url} (${endpoint.id}): every delivery attempt failed since `
+          + `${String(localTime(since, a.time_zone ?? defaults.timeZone))}.\n\n${fix}`;
         await deps.email.send({ to: a.email, subject: 'Webhook endpoint disabled', text, idempotencyKey: `webhook-auto-disabled:${endpoint.id}:${since.toISOString()}:${a.id}` });
       }
     });

@@ -28,6 +28,7 @@ afterAll(async () => {
 
 it('disables an endpoint failing every attempt for the stretch, audits it and emails the administrators', async () => {
   const { tenant, key, user: admin } = await buildCaller(['*']);
+  await app.call('patch', '/v1/me', key).send({ timeZone: 'Asia/Tokyo' }).expect(200);
   const clerk = await buildUser(tenant, { permissions: ['webhooks.read'] });
   const tag = randomUUID().slice(0, 8);
   // Nothing listens there (a loopback port just closed): every attempt is refused.
@@ -53,6 +54,11 @@ it('disables an endpoint failing every attempt for the stretch, audits it and em
   expect(audit.filter((a) => a.action === 'webhooks.endpoint.auto_disabled')).toHaveLength(1);
   const mail = await waitFor(async () => smtp.messages.find((m) => m.subject === 'Webhook endpoint disabled' && m.text.includes(failing.id)), { what: 'mail' });
   expect(mail.to).toEqual([admin.email]);
+  // Since when, as the administrator reads it: at Tokyo time (their zone), minute precision.
+  const firstFailure = new Date(deliveries[0].attemptLog[0].at);
+  const tokyo = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Asia/Tokyo', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).format(firstFailure);
+  expect(mail.text).toContain(`every delivery attempt failed since ${tokyo} (Asia/Tokyo)`);
+  expect(mail.text).toContain(`PATCH http`);
   expect(smtp.messages.filter((m) => m.to.includes(clerk.email))).toEqual([]);
   expect((await app.call('get', `/v1/webhook-endpoints/${healthy.id}`, key).expect(200)).body).toMatchObject({ enabled: true, disabledReason: null });
 }, 60_000);
