@@ -46,7 +46,7 @@ describe('given a caller with every permission', () => {
   it('answers a wrong method with 405 and the allowed methods', async () => {
     const res = await app.call('put', '/v1/me', key).send({}).expect(405);
     expect(res.body.code).toBe('METHOD_NOT_ALLOWED');
-    expect(res.headers.allow).toBe('GET');
+    expect(res.headers.allow).toBe('GET, PATCH');
   });
 
   it('refuses a malformed id with 400 instead of a database error', async () => {
