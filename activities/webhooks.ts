@@ -12,6 +12,7 @@ import { forEachConcurrently } from '../lib/concurrency';
 import { recordAudit } from '../lib/audit';
 import type { EmailSender } from '../lib/notify/email';
 import { activeSecrets, sendStandardWebhook } from '../lib/notify/standard-webhooks';
+import { uuidV7Floor } from '../lib/uuid';
 import { localTime, tenantDefaults } from '../domains/notifications/render';
 import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, OBJECT_ID, STATUS, TENANT_ID } from '../workflows/search-attributes';
 import {
@@ -65,12 +66,6 @@ export async function wakeEndpointWorkflow(client: Client, tenantId: string, end
       { key: OBJECT_ID, value: endpointId }, { key: STATUS, value: 'running' },
     ],
   });
-}
-
-/** The smallest UUIDv7 of a millisecond: events are keyed by v7 ids, so `id >=` this is "written at or after". */
-export function uuidV7Floor(ms: number): string {
-  const h = Math.max(0, ms).toString(16).padStart(12, '0');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-7000-8000-000000000000`;
 }
 
 /** The SQL test that an event type matches one of an endpoint's patterns (a type, a `prefix.*`, or `*`). */

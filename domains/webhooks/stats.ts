@@ -4,7 +4,7 @@
 import { QueryTypes, Sequelize } from 'sequelize';
 import { ApiError } from '../../lib/problems';
 import { isStatementTimeout, withStatementBudget } from '../../lib/statement-budget';
-import { uuidV7Floor } from '../../activities/webhooks';
+import { uuidV7Floor } from '../../lib/uuid';
 
 export interface WebhookEndpointStats {
   since: Date;

@@ -2,7 +2,7 @@
 // the reference library: one signature per secret, each verifying on its own.
 import { v7 as uuidv7 } from 'uuid';
 import { Webhook } from 'standardwebhooks';
-import { uuidV7Floor } from '../../activities/webhooks';
+import { uuidV7Floor } from '../../lib/uuid';
 import { newWebhookSecret, standardWebhookHeaders } from '../../lib/notify/standard-webhooks';
 
 it('uuidV7Floor(ms) sorts at or before every UUIDv7 of that millisecond and after every earlier one', () => {
