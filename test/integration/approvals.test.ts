@@ -5,24 +5,18 @@ import { randomUUID } from 'node:crypto';
 import { ApprovalEvent, ApprovalFlow, AuditEvent, Role, Tenant, UserRole } from '../../db';
 import { buildCaller } from '../helpers/factories';
 import { buildProcurementTenant, createApprovalTemplate, ProcurementTenant, submitOrder } from '../helpers/approvals';
-import { startTestApp, TestApp } from '../helpers/app';
-import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
+import { TestApp } from '../helpers/app';
+import { Stack, startStack } from '../helpers/stack';
+import type { SmtpSink } from '../helpers/smtp-sink';
 import { waitFor } from '../helpers/wait';
 import { temporal } from '@temporalio/proto';
 import { STATUS } from '../../workflows/search-attributes';
 
+let stack: Stack;
 let app: TestApp;
 let smtp: SmtpSink;
-
-beforeAll(async () => {
-  smtp = await startSmtpSink();
-  app = await startTestApp();
-  await app.startWorker({ smtpUrl: smtp.url });
-});
-afterAll(async () => {
-  await app.close();
-  await smtp.close();
-});
+beforeAll(async () => { ({ app, smtp } = stack = await startStack()); });
+afterAll(() => stack.close());
 
 const procurementTenant = () => buildProcurementTenant();
 const createTemplate = (adminKey: string, over: Record<string, unknown> = {}) => createApprovalTemplate(app, adminKey, over);

@@ -7,23 +7,18 @@ import { randomUUID } from 'node:crypto';
 import { AuditEvent, DomainEvent, Role, UserRole } from '../../db';
 import { recordAudit } from '../../lib/audit';
 import { recordEvents, type DomainEventInput } from '../../lib/events';
-import { startTestApp, TestApp } from '../helpers/app';
+import { TestApp } from '../helpers/app';
+import { Stack, startStack } from '../helpers/stack';
 import { createDueSoon } from '../helpers/due';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
-import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
+import type { WebhookReceiver } from '../helpers/webhook-receiver';
 import { waitFor } from '../helpers/wait';
 
+let stack: Stack;
 let app: TestApp;
 let hooks: WebhookReceiver;
-beforeAll(async () => {
-  hooks = await startWebhookReceiver();
-  app = await startTestApp({ IMPORT_CHUNK_MS: '300' });
-  await app.startWorker();
-});
-afterAll(async () => {
-  await app.close();
-  await hooks.close();
-});
+beforeAll(async () => { ({ app, hooks } = stack = await startStack({ IMPORT_CHUNK_MS: '300' })); });
+afterAll(() => stack.close());
 
 interface Ev { id: string; type: string; occurredAt: string; subject: { type: string; id: string }; data: Record<string, unknown> }
 

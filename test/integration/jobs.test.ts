@@ -6,26 +6,18 @@ import { ScheduleNotFoundError } from '@temporalio/client';
 import { AuditEvent, IdempotencyKey, Role, StoredFile, UsedLink, UserRole } from '../../db';
 import { createDueSoon } from '../helpers/due';
 import { buildCaller } from '../helpers/factories';
-import { startTestApp, TestApp } from '../helpers/app';
-import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
-import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
+import { TestApp } from '../helpers/app';
+import { Stack, startStack } from '../helpers/stack';
+import type { SmtpSink } from '../helpers/smtp-sink';
+import type { WebhookReceiver } from '../helpers/webhook-receiver';
 import { waitFor } from '../helpers/wait';
 
+let stack: Stack;
 let app: TestApp;
 let hooks: WebhookReceiver;
 let smtp: SmtpSink;
-
-beforeAll(async () => {
-  hooks = await startWebhookReceiver();
-  smtp = await startSmtpSink();
-  app = await startTestApp();
-  await app.startWorker({ smtpUrl: smtp.url });
-});
-afterAll(async () => {
-  await app.close();
-  await hooks.close();
-  await smtp.close();
-});
+beforeAll(async () => { ({ app, hooks, smtp } = stack = await startStack()); });
+afterAll(() => stack.close());
 
 interface Run { id: string; status: string; startedAt: string; durationMs: number | null; error: string | null; result: Record<string, unknown> | null; workflowId: string }
 

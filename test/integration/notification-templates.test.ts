@@ -5,28 +5,20 @@ import { randomUUID } from 'node:crypto';
 import { User } from '../../db';
 import { renderNotification } from '../../domains/notifications/render';
 import { buildProcurementTenant, createApprovalTemplate, submitOrder } from '../helpers/approvals';
-import { startTestApp, TestApp } from '../helpers/app';
+import { TestApp } from '../helpers/app';
+import { Stack, startStack } from '../helpers/stack';
 import { createDueSoon } from '../helpers/due';
 import { buildCaller, buildUser } from '../helpers/factories';
-import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
-import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
+import type { SmtpSink } from '../helpers/smtp-sink';
+import type { WebhookReceiver } from '../helpers/webhook-receiver';
 import { waitFor } from '../helpers/wait';
 
+let stack: Stack;
 let app: TestApp;
-let smtp: SmtpSink;
 let hooks: WebhookReceiver;
-
-beforeAll(async () => {
-  smtp = await startSmtpSink();
-  hooks = await startWebhookReceiver();
-  app = await startTestApp();
-  await app.startWorker({ smtpUrl: smtp.url });
-});
-afterAll(async () => {
-  await app.close();
-  await hooks.close();
-  await smtp.close();
-});
+let smtp: SmtpSink;
+beforeAll(async () => { ({ app, hooks, smtp } = stack = await startStack()); });
+afterAll(() => stack.close());
 
 /** An instant as a recipient in `zone` reads it: "2026-12-01 20:45". */
 const local = (iso: string, zone: string) => new Intl.DateTimeFormat('sv-SE', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).format(new Date(iso));

@@ -9,23 +9,18 @@ import { Webhook } from 'standardwebhooks';
 import { AuditEvent, DeliveryAttempt, Reminder, WebhookEndpoint } from '../../db';
 import { convertInlineReminderWebhooks } from '../../db/migrations/0024_reminder_webhook_endpoints';
 import { sealSecret } from '../../lib/secrets';
-import { startTestApp, TestApp } from '../helpers/app';
+import { TestApp } from '../helpers/app';
+import { FAST_WEBHOOKS, Stack, startStack } from '../helpers/stack';
 import { createDueSoon } from '../helpers/due';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
 import { waitFor } from '../helpers/wait';
-import { startWebhookReceiver, WebhookReceiver, type ReceivedWebhook } from '../helpers/webhook-receiver';
+import type { ReceivedWebhook, WebhookReceiver } from '../helpers/webhook-receiver';
 
+let stack: Stack;
 let app: TestApp;
 let hooks: WebhookReceiver;
-beforeAll(async () => {
-  hooks = await startWebhookReceiver();
-  app = await startTestApp({ OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_RELAY_EVERY_MS: '200', WEBHOOK_RETRY_INITIAL_MS: '200', WEBHOOK_RETRY_MAX_MS: '400' });
-  await app.startWorker();
-});
-afterAll(async () => {
-  await app.close();
-  await hooks.close();
-});
+beforeAll(async () => { ({ app, hooks } = stack = await startStack(FAST_WEBHOOKS)); });
+afterAll(() => stack.close());
 
 const inDays = (d: number) => new Date(Date.now() + d * 86_400_000).toISOString();
 const headersOf = (h: ReceivedWebhook) => ({ 'webhook-id': String(h.headers['webhook-id']), 'webhook-timestamp': String(h.headers['webhook-timestamp']), 'webhook-signature': String(h.headers['webhook-signature']) });

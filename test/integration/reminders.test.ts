@@ -7,28 +7,20 @@ import { Webhook } from 'standardwebhooks';
 import { AuditEvent, Delivery, Reminder, WebhookEndpoint } from '../../db';
 import { createDueSoon } from '../helpers/due';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
-import { startTestApp, TestApp } from '../helpers/app';
-import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
-import { startWebhookReceiver, WebhookReceiver, type ReceivedWebhook } from '../helpers/webhook-receiver';
+import { TestApp } from '../helpers/app';
+import { Stack, startStack } from '../helpers/stack';
+import type { SmtpSink } from '../helpers/smtp-sink';
+import type { ReceivedWebhook, WebhookReceiver } from '../helpers/webhook-receiver';
 import { waitFor } from '../helpers/wait';
 
+let stack: Stack;
 let app: TestApp;
-let smtp: SmtpSink;
 let hooks: WebhookReceiver;
+let smtp: SmtpSink;
 const SECRET = 'whsec_test_0123456789abcdef';
-
-beforeAll(async () => {
-  smtp = await startSmtpSink();
-  hooks = await startWebhookReceiver();
-  // The webhook relay reads often and retries fast here (production: every second, first retry after 30 s).
-  app = await startTestApp({ WEBHOOK_RELAY_EVERY_MS: '200', WEBHOOK_RETRY_INITIAL_MS: '1000', WEBHOOK_RETRY_MAX_MS: '2000' });
-  await app.startWorker({ smtpUrl: smtp.url });
-});
-afterAll(async () => {
-  await app.close();
-  await smtp.close();
-  await hooks.close();
-});
+// The webhook relay reads often and retries fast here (production: every second, first retry after 30 s).
+beforeAll(async () => { ({ app, hooks, smtp } = stack = await startStack({ WEBHOOK_RELAY_EVERY_MS: '200', WEBHOOK_RETRY_INITIAL_MS: '1000', WEBHOOK_RETRY_MAX_MS: '2000' })); });
+afterAll(() => stack.close());
 
 const headersOf = (h: ReceivedWebhook) => ({ 'webhook-id': String(h.headers['webhook-id']), 'webhook-timestamp': String(h.headers['webhook-timestamp']), 'webhook-signature': String(h.headers['webhook-signature']) });
 /** What a receiver of a reminder's webhook does: verify with the reminder's secret as raw key bytes. */

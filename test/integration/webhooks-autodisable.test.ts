@@ -3,28 +3,19 @@
 // ends dead. An endpoint of the same tenant that answers stays enabled.
 import { randomUUID } from 'node:crypto';
 import { recordEvents } from '../../lib/events';
-import { startTestApp, TestApp } from '../helpers/app';
+import { TestApp } from '../helpers/app';
+import { FAST_WEBHOOKS, Stack, startStack } from '../helpers/stack';
 import { buildCaller, buildUser } from '../helpers/factories';
-import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
+import type { SmtpSink } from '../helpers/smtp-sink';
 import { waitFor } from '../helpers/wait';
 import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
 
+let stack: Stack;
 let app: TestApp;
 let hooks: WebhookReceiver;
 let smtp: SmtpSink;
-beforeAll(async () => {
-  hooks = await startWebhookReceiver();
-  smtp = await startSmtpSink();
-  app = await startTestApp({
-    OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_RELAY_EVERY_MS: '200', WEBHOOK_RETRY_INITIAL_MS: '200', WEBHOOK_RETRY_MAX_MS: '400', WEBHOOK_AUTO_DISABLE_AFTER_SECONDS: '2',
-  });
-  await app.startWorker({ smtpUrl: smtp.url });
-});
-afterAll(async () => {
-  await app.close();
-  await hooks.close();
-  await smtp.close();
-});
+beforeAll(async () => { ({ app, hooks, smtp } = stack = await startStack({ ...FAST_WEBHOOKS, WEBHOOK_AUTO_DISABLE_AFTER_SECONDS: '2' })); });
+afterAll(() => stack.close());
 
 it('disables an endpoint failing every attempt for the stretch, audits it and emails the administrators', async () => {
   const { tenant, key, user: admin } = await buildCaller(['*']);

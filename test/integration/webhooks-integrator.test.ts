@@ -4,21 +4,16 @@
 import { randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { buildProcurementTenant, createApprovalTemplate, submitOrder } from '../helpers/approvals';
-import { startTestApp, TestApp } from '../helpers/app';
+import { TestApp } from '../helpers/app';
+import { FAST_WEBHOOKS, Stack, startStack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
-import { startWebhookReceiver, WebhookReceiver, type ReceivedWebhook } from '../helpers/webhook-receiver';
+import type { ReceivedWebhook, WebhookReceiver } from '../helpers/webhook-receiver';
 
+let stack: Stack;
 let app: TestApp;
 let hooks: WebhookReceiver;
-beforeAll(async () => {
-  hooks = await startWebhookReceiver();
-  app = await startTestApp({ OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_RELAY_EVERY_MS: '200', WEBHOOK_RETRY_INITIAL_MS: '200', WEBHOOK_RETRY_MAX_MS: '400' });
-  await app.startWorker();
-});
-afterAll(async () => {
-  await app.close();
-  await hooks.close();
-});
+beforeAll(async () => { ({ app, hooks } = stack = await startStack(FAST_WEBHOOKS)); });
+afterAll(() => stack.close());
 
 const headersOf = (h: ReceivedWebhook) => ({ 'webhook-id': String(h.headers['webhook-id']), 'webhook-timestamp': String(h.headers['webhook-timestamp']), 'webhook-signature': String(h.headers['webhook-signature']) });
 interface Payload { type: string; timestamp: string; data: { flowId: string } }

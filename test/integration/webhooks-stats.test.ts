@@ -7,22 +7,17 @@ import { DeliveryAttempt } from '../../db/models/deliveries';
 import { WebhookDelivery } from '../../db/models/webhooks';
 import { endpointStats } from '../../domains/webhooks/stats';
 import { recordEvents } from '../../lib/events';
-import { startTestApp, TestApp } from '../helpers/app';
+import { TestApp } from '../helpers/app';
+import { FAST_WEBHOOKS, Stack, startStack } from '../helpers/stack';
 import { buildCaller } from '../helpers/factories';
 import { waitFor } from '../helpers/wait';
 import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
 
+let stack: Stack;
 let app: TestApp;
 let hooks: WebhookReceiver;
-beforeAll(async () => {
-  hooks = await startWebhookReceiver();
-  app = await startTestApp({ OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_RELAY_EVERY_MS: '200', WEBHOOK_RETRY_INITIAL_MS: '200', WEBHOOK_RETRY_MAX_MS: '400' });
-  await app.startWorker();
-});
-afterAll(async () => {
-  await app.close();
-  await hooks.close();
-});
+beforeAll(async () => { ({ app, hooks } = stack = await startStack(FAST_WEBHOOKS)); });
+afterAll(() => stack.close());
 
 const DAY = 86_400_000;
 
