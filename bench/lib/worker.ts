@@ -76,6 +76,17 @@ async function bundlePathFor(stack: BenchStack): Promise<string> {
 }
 
 /** A worker process serving `queues` (WORKER_QUEUES), with extra environment (e.g. a link secret). */
+/** A JSON caller of one API process over a small keep-alive pool (closed with `stops`): the parsed body, or a throw on any other status than `want`. */
+export function apiCaller(api: ApiProcess, key: string, stops: Array<() => Promise<unknown>>) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  stops.push(async () => { agent.destroy(); });
+  return async (method: string, path: string, payload?: unknown, want = 200) => {
+    const r = await request(agent, api, method, path, key, payload, 30_000);
+    if (r.status !== want) throw new Error(`${method} ${path} answered ${r.status}: ${r.body.slice(0, 300)}`);
+    return r.body ? JSON.parse(r.body) : undefined;
+  };
+}
+
 export async function startWorker(stack: BenchStack, queues: string, extraEnv: Record<string, string> = {}): Promise<WorkerProcess> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,

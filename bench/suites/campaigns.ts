@@ -13,7 +13,6 @@
 //     BENCH_CAMPAIGNS_HOLD_MINUTES (2.5) recipients, at a fresh sink and worker: the most messages the sink accepted
 //     in any 60 s, and the fewest in any 60 s wholly inside the send (0 recipients skips the step).
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
 import nodemailer from 'nodemailer';
 import { QueryTypes } from 'sequelize';
 import { connectTemporal } from '../../lib/temporal';
@@ -22,7 +21,7 @@ import { cpuMeter, processTree } from '../lib/cpu';
 import { SinkStats, startSmtpSinkProcess, windowCounts } from '../lib/smtp-sink';
 import { BenchStack, log, round, stopAll } from '../lib/stack';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
-import { request, startWorker, waitForPoller } from '../lib/worker';
+import { apiCaller, startWorker, waitForPoller } from '../lib/worker';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -87,13 +86,7 @@ export const campaigns: Suite = {
       const api = await stack.startApi({ LINK_SIGNING_SECRET: linkSecret });
       stops.push(api.stop);
       await waitForPoller(stack, worker, CAMPAIGNS_TASK_QUEUE);
-      const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-      stops.push(async () => { agent.destroy(); });
-      const call = async (method: string, path: string, payload?: unknown, want = 200) => {
-        const r = await request(agent, api, method, path, stack.apiKey, payload, 30_000);
-        if (r.status !== want) throw new Error(`${method} ${path} answered ${r.status}: ${r.body.slice(0, 300)}`);
-        return r.body ? JSON.parse(r.body) : undefined;
-      };
+      const call = apiCaller(api, stack.apiKey, stops);
       await call('PUT', '/v1/settings/sending', { maxPerMinute: 600_000, maxConcurrent: 500 });
       const campaign = await call('POST', '/v1/campaigns', {
         name: 'Bench newsletter', subject: 'News for {{ subscriber.name }}', fromEmail: 'news@bench.example', fromName: 'Bench',

@@ -26,7 +26,7 @@ import { SEND_CONCURRENCY, WEBHOOKS_TASK_QUEUE } from '../../workflows/webhooks.
 import { cpuMeter, processTree } from '../lib/cpu';
 import { BenchStack, log, round, stopAll } from '../lib/stack';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
-import { latencyOf, request, startWorker, waitForPoller } from '../lib/worker';
+import { apiCaller, latencyOf, startWorker, waitForPoller } from '../lib/worker';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SAMPLE = 20;
@@ -161,13 +161,7 @@ export const events: Suite = {
       const api = await stack.startApi(env);
       stops.push(api.stop);
       await waitForPoller(stack, worker, WEBHOOKS_TASK_QUEUE);
-      const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-      stops.push(async () => { agent.destroy(); });
-      const call = async (method: string, path: string, payload?: unknown, want = 200) => {
-        const r = await request(agent, api, method, path, stack.apiKey, payload, 30_000);
-        if (r.status !== want) throw new Error(`${method} ${path} answered ${r.status}: ${r.body.slice(0, 300)}`);
-        return r.body ? JSON.parse(r.body) : undefined;
-      };
+      const call = apiCaller(api, stack.apiKey, stops);
       const secrets = new Map<Receiver, string>();
       const endpointIds: string[] = [];
       for (const r of all) {
