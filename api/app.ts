@@ -27,7 +27,7 @@ export interface DocketApp {
   authenticator: Authenticator;
   /** Requests per credential, and failed authentications per client address (absent when turned off). */
   rateLimits: { perCredential?: SharedRateLimiter; authFailures?: SharedRateLimiter };
-  /** Stops the rate limiters' sync timers (before the database pool closes). */
+  /** Stops the rate limiters' sync timers and the credential-change listener (before the database pool closes). */
   close(): Promise<void>;
 }
 
@@ -50,6 +50,13 @@ export function loggedPath(path: string): string {
 export async function createApp(deps: AppDeps): Promise<DocketApp> {
   const contract = loadContract();
   const authenticator = new Authenticator(deps.config);
+  let listenErrorLogged = 0;
+  const credentialChanges = authenticator.watch(deps.config.databaseUrl, (err) => {
+    if (Date.now() - listenErrorLogged < 60_000) return;
+    listenErrorLogged = Date.now();
+    deps.logger.warn({ err }, 'credential changes are not being heard from Postgres; other processes\' revocations take effect within 5 s meanwhile');
+  });
+  await credentialChanges.ready;
   const routeDeps: RouteDeps = { ...deps, authenticator, contract };
   // The API's own operations (health, docs …) and every domain's, as domains/index.ts lists them. The types
   // (HandledOperations below) make a missing handler a compile error; this check also covers a contract
@@ -245,7 +252,7 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
   return {
     app, api, contract, authenticator, rateLimits,
     async close() {
-      await Promise.all([rateLimits.perCredential?.close(), rateLimits.authFailures?.close()]);
+      await Promise.all([rateLimits.perCredential?.close(), rateLimits.authFailures?.close(), credentialChanges.close()]);
     },
   };
 }
