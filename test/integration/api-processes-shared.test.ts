@@ -2,14 +2,13 @@
 // client over them: an Idempotency-Key, the rate limit, a revocation, a role change, a page cursor and a
 // one-click link all hold across the two, not per process.
 import { randomUUID } from 'node:crypto';
-import { QueryTypes } from 'sequelize';
 import { ApiKey, ApprovalEvent, Reminder, Role, UserRole } from '../../db';
 import { signLink } from '../../domains/approvals/links';
 import { CACHE_TTL_MS } from '../../api/auth';
 import { freePort } from '../../scripts/stack';
 import { ApiProcess, killAllApiProcesses, startApiProcess, waitForHealth } from '../helpers/api-process';
 import { startTestApp, TestApp } from '../helpers/app';
-import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
+import { buildApiKey, buildCaller, buildUser, writeUnheard } from '../helpers/factories';
 import { waitFor } from '../helpers/wait';
 
 /** Requests per key per minute on both processes. */
@@ -143,11 +142,7 @@ describe('credentials changed through one process', () => {
     const { key } = await buildCaller(['*']);
     const id = await keyId(key);
     await p2('get', '/v1/me', key).expect(200);
-    // Triggers off for this one transaction (superuser-only session setting): as if the notification were lost.
-    await app.sequelize.transaction(async (transaction) => {
-      await app.sequelize.query("SET LOCAL session_replication_role = 'replica'", { transaction });
-      await app.sequelize.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1', { bind: [id], transaction, type: QueryTypes.UPDATE });
-    });
+    await writeUnheard(app.sequelize, 'UPDATE api_keys SET revoked_at = now() WHERE id = $1', [id]);
     expect((await ApiKey.findByPk(id))!.revokedAt).not.toBeNull();
     const ms = await msUntil(401, () => p2('get', '/v1/me', key), CACHE_TTL_MS + 3_000);
     expect(ms).toBeLessThanOrEqual(CACHE_TTL_MS + 1_000);
