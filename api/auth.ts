@@ -4,6 +4,7 @@ import { createRemoteJWKSet, errors as joseErrors, JWTPayload, jwtVerify } from 
 import { LRUCache } from 'lru-cache';
 import { ApiKey, Role, Tenant, User } from '../db/models/identity';
 import { API_KEY_PATTERN } from '../domains/identity/keys';
+import { listen, Listener } from '../lib/pg-listen';
 import { sha256Hex } from '../lib/secrets';
 import { Config } from '../config';
 import { Actor } from '../lib/audit';
@@ -37,17 +38,23 @@ function rolePermissions(user: User): string[] {
   return [...new Set((user.roles ?? []).flatMap((r) => r.permissions))];
 }
 
-const CACHE_TTL_MS = 5_000;
+/** How long a credential's answer is reused: the revocation bound when change notifications are not arriving. */
+export const CACHE_TTL_MS = 5_000;
 const REFRESH_AHEAD_MS = 1_000;
+/** Sent by Postgres on commit of any change to keys, users, roles or tenants (db/migrations/0026). */
+export const CREDENTIALS_CHANNEL = 'docket_credentials';
 
 export class Authenticator {
-  // Credentials resolve to the same answer for a few seconds; revocation through this process clears
-  // the entry at once, other API replicas see it within the TTL.
+  // Credentials resolve to the same answer for a few seconds. A change to keys, users, roles or tenants made
+  // by any process clears every API process's cache when its commit's NOTIFY arrives (watch()); should the
+  // listening connection be down, the TTL still bounds how long a revoked key keeps working.
   private readonly cache = new LRUCache<string, AuthContext>({ max: 10_000, ttl: CACHE_TTL_MS });
   private readonly lastUsedWrites = new Map<string, number>();
   // When a cached credential expires, the requests in flight share one lookup instead of each running it.
   private readonly inflight = new Map<string, Promise<AuthContext>>();
   private jwks?: ReturnType<typeof createRemoteJWKSet>;
+  /** Bumped by forget(): a lookup that started before it is answered but not cached (it may have read the old rows). */
+  private generation = 0;
 
   constructor(private readonly config: Config) {
     if (config.jwt.jwksUrl) this.jwks = createRemoteJWKSet(new URL(config.jwt.jwksUrl));
@@ -76,8 +83,9 @@ export class Authenticator {
   private lookup(cacheKey: string, token: string): Promise<AuthContext> {
     let pending = this.inflight.get(cacheKey);
     if (!pending) {
+      const generation = this.generation;
       pending = (token.startsWith('dk_') ? this.fromApiKey(token) : this.fromJwt(token))
-        .then((auth) => { this.cache.set(cacheKey, auth); return auth; })
+        .then((auth) => { if (generation === this.generation) this.cache.set(cacheKey, auth); return auth; })
         .finally(() => this.inflight.delete(cacheKey));
       this.inflight.set(cacheKey, pending);
     }
@@ -101,9 +109,21 @@ export class Authenticator {
     return REFRESH_AHEAD_MS * (1 + Math.random());
   }
 
-  /** Drops cached credentials of a key (after revocation) or of everyone (after role changes). */
+  /** Drops every cached credential (after a revocation, a role or user change). */
   forget(): void {
+    this.generation++;
     this.cache.clear();
+  }
+
+  /**
+   * Clears the cache on every credential change any process commits (NOTIFY docket_credentials), and whenever
+   * the listening connection is lost or re-established (a notification may have been missed then).
+   */
+  watch(databaseUrl: string, onError?: (err: unknown) => void): Listener {
+    return listen({
+      databaseUrl, channel: CREDENTIALS_CHANNEL, applicationName: 'docket-api-credentials',
+      onNotify: () => this.forget(), onGap: () => this.forget(), onError,
+    });
   }
 
   private async fromApiKey(token: string): Promise<AuthContext> {

@@ -18,13 +18,21 @@ function presentMe(a: ReturnType<typeof caller>, user: User) {
   };
 }
 
+/**
+ * GET /v1/me's body per cached credential: it is built from the credential alone, which the Authenticator
+ * replaces (a new object) whenever it is looked up again or forgotten, so a stale body is never served.
+ */
+const meBodies = new WeakMap<ReturnType<typeof caller>, ReturnType<typeof presentMe>>();
+
 export function identityRoutes(deps: RouteDeps) {
   const identity = { sequelize: deps.sequelize, permissionCatalogue: deps.contract.permissions.map((p) => p.name) };
 
   return {
     async getMe(_input, ctx) {
       const a = caller(ctx);
-      ctx.body = presentMe(a, a.user);
+      let body = meBodies.get(a);
+      if (!body) meBodies.set(a, (body = presentMe(a, a.user)));
+      ctx.body = body;
     },
 
     async updateMyPreferences({ body }, ctx) {

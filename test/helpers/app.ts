@@ -31,6 +31,8 @@ export interface TestApp {
   server: http.Server;
   /** A request whose response is checked against openapi.yaml before the test sees it. */
   call(method: 'get' | 'post' | 'put' | 'patch' | 'delete', url: string, key?: string): request.Test;
+  /** `call` against another API (e.g. an API process at http://127.0.0.1:<port>), checked the same way. */
+  callAt(baseUrl: string): TestApp['call'];
   /** Runs every task queue's worker in this process; email goes to `smtpUrl` (a test sink) if given. */
   startWorker(opts?: { exportPageSize?: number; smtpUrl?: string }): Promise<void>;
   /** The worker's Chromium pool (made by startWorker). */
@@ -60,15 +62,16 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
   let running: Promise<unknown> = Promise.resolve();
   let native: NativeConnection | undefined;
 
-  const call: TestApp['call'] = (method, url, key) => {
-    const t = request(server)[method](url);
+  const callAt = (target: http.Server | string): TestApp['call'] => (method, url, key) => {
+    const t = request(target)[method](url);
     if (key) t.set('X-API-Key', key);
     // supertest runs .expect callbacks in order: this one first, so every test checks the contract.
     return t.expect((res) => checker.check(method.toUpperCase(), url, res));
   };
+  const call = callAt(server);
 
   const testApp: TestApp = {
-    config, docket, sequelize, client, metrics, server, call,
+    config, docket, sequelize, client, metrics, server, call, callAt,
     async startWorker(wopts = {}) {
       native = await NativeConnection.connect({ address: config.temporal.address });
       const renderer = rendererFromConfig(config);

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { ApiKey, Role, Tenant, User, UserRole } from '../../db';
 import { generateApiKey } from '../../domains/identity/keys';
+import type { Sequelize } from 'sequelize';
 
 /** Every tenant this test file built: its Temporal work is ended when the file's last app closes. */
 export const tenantsBuilt = new Set<string>();
@@ -36,4 +37,15 @@ export async function buildCaller(permissions: string[] = ['*'], tenant?: Tenant
   const t = tenant ?? (await buildTenant());
   const user = await buildUser(t, { permissions });
   return { tenant: t, user, key: await buildApiKey(user) };
+}
+
+/**
+ * Runs one statement with triggers off (this transaction only; the test database's user is a superuser): the
+ * change no process is told of, as when an API process's credential-change listener is down (api/auth.ts).
+ */
+export async function writeUnheard(sequelize: Sequelize, sql: string, bind: unknown[]): Promise<void> {
+  await sequelize.transaction(async (transaction) => {
+    await sequelize.query("SET LOCAL session_replication_role = 'replica'", { transaction });
+    await sequelize.query(sql, { bind, transaction });
+  });
 }

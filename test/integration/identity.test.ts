@@ -1,8 +1,8 @@
 // Identity: who am I, the permission catalogue, users, roles, API keys, JWTs — and every refusal.
 import { randomUUID } from 'node:crypto';
 import { SignJWT, UnsecuredJWT } from 'jose';
-import { ApiKey, AuditEvent, Role, User, UserRole } from '../../db';
-import { buildApiKey, buildCaller, buildTenant, buildUser } from '../helpers/factories';
+import { AuditEvent, Role, User, UserRole } from '../../db';
+import { buildApiKey, buildCaller, buildTenant, buildUser, writeUnheard } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { waitFor } from '../helpers/wait';
 
@@ -63,8 +63,8 @@ describe('GET /v1/me', () => {
     const key = await buildApiKey(user);
     await app.call('get', '/v1/me', key).expect(200);
     const started = Date.now();
-    // Revoked by another API replica: this one's cache is not told, and keeps answering from it for now.
-    await ApiKey.update({ revokedAt: new Date() }, { where: { tenantId: tenant.id, userId: user.id } });
+    // Revoked where this process does not hear of it (its change listener down): it keeps answering from its cache for now.
+    await writeUnheard(app.sequelize, 'UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1 AND user_id = $2', [tenant.id, user.id]);
     await app.call('get', '/v1/me', key).expect(200);
     // In the last second of the entry's TTL a request is still served from the cache, and starts a lookup.
     await new Promise((r) => setTimeout(r, 4_100 - (Date.now() - started)));
