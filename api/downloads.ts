@@ -12,15 +12,19 @@ export function contentDisposition(filename: string): string {
 /** Streams a stored file with its type, length, ETag (the sha256) and a download name; 304 on If-None-Match. */
 export async function sendStoredFile(ctx: Koa.Context, blobs: BlobStore, file: StoredFile): Promise<void> {
   const etag = `"${file.sha256}"`;
-  ctx.set('ETag', etag);
-  ctx.set('Cache-Control', 'private, max-age=0, must-revalidate');
+  const cacheHeaders = () => {
+    ctx.set('ETag', etag);
+    ctx.set('Cache-Control', 'private, max-age=0, must-revalidate');
+  };
   if (ctx.get('if-none-match').split(',').map((t) => t.trim().replace(/^W\//, '')).includes(etag)) {
+    cacheHeaders();
     ctx.status = 304;
     return;
   }
-  // The first bytes (or the store's error) before any header goes out: a store that is down is a 503 with
+  // The first bytes (or the store's error) before any header is set: a store that is down is a 503 with
   // Retry-After from the error handler, not a 200 cut short or Koa's plain-text 500.
   const body = await firstBytes(blobs.open(file.sha256));
+  cacheHeaders();
   ctx.type = file.contentType;
   ctx.length = file.size;
   ctx.set('Content-Disposition', contentDisposition(file.filename));
