@@ -1,12 +1,15 @@
 // The BlobStore contract on the S3 store against a real SeaweedFS server, plus what only a remote store
 // has: an unreachable server fails quickly as FileStoreUnavailableError (the API's 503), not a hang.
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { FileStoreUnavailableError, isInfrastructureError } from '../../lib/dependency-errors';
 import { S3BlobStore } from '../../lib/s3-blob-store';
 import { freePort } from '../../scripts/stack';
-import { describeBlobStoreContract, tempDir } from '../helpers/blob-store-contract';
+import { describeBlobStoreContract } from '../helpers/blob-store-contract';
 import { RunningS3, startS3Server } from '../helpers/s3-server';
 
 let s3: RunningS3;
@@ -15,7 +18,8 @@ afterAll(() => s3?.stop());
 
 const options = (bucket: string, endpoint = s3.endpoint) => ({
   endpoint, region: s3.region, bucket, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, forcePathStyle: true,
-  scratchDir: tempDir('docket-s3-scratch-'), partSize: 5 * 1024 * 1024,
+  // Made by whoever writes there first (the stageFile test), removed by close().
+  scratchDir: path.join(os.tmpdir(), `docket-s3-scratch-${randomUUID()}`), partSize: 5 * 1024 * 1024,
 });
 
 describeBlobStoreContract('S3 (SeaweedFS)', async () => {
