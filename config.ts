@@ -19,7 +19,10 @@ export interface Config {
    */
   workerMaxCachedWorkflows: number;
   dataDir: string;
+  /** The disk store's folder; with FILE_STORE=s3, only the local scratch folder for partial files (its `tmp/`). */
   fileStoreDir: string;
+  /** Where file bytes live: the disk (default, one machine) or an S3-compatible bucket (several hosts). */
+  fileStore: FileStoreConfig;
   limits: { jsonBodyBytes: number; uploadBytes: number };
   /**
    * perMinute: requests per minute per API key (or JWT user), counted in each process and reconciled with
@@ -79,6 +82,10 @@ export interface Config {
   /** How often the start reconciler's Schedule runs (workers serving the `system` queue keep it so at boot). */
   reconcileStartsEverySeconds: number;
 }
+
+export type FileStoreConfig =
+  | { kind: 'disk' }
+  | { kind: 's3'; bucket: string; region: string; endpoint?: string; accessKeyId?: string; secretAccessKey?: string; forcePathStyle: boolean };
 
 export class ConfigError extends Error {}
 
@@ -140,6 +147,21 @@ function configSecretsKey(env: NodeJS.ProcessEnv, link: string): Buffer {
   }
 }
 
+function fileStore(env: NodeJS.ProcessEnv): FileStoreConfig {
+  const kind = env.FILE_STORE || 'disk';
+  if (kind === 'disk') return { kind };
+  if (kind !== 's3') throw new ConfigError(`FILE_STORE must be disk or s3, got "${kind}"`);
+  const endpoint = env.S3_ENDPOINT || undefined;
+  if (endpoint && !/^https?:\/\/[^/]+/.test(endpoint)) throw new ConfigError(`S3_ENDPOINT must be an http(s) URL, got "${endpoint}"`);
+  const accessKeyId = env.S3_ACCESS_KEY_ID || undefined;
+  const secretAccessKey = env.S3_SECRET_ACCESS_KEY || undefined;
+  if (!accessKeyId !== !secretAccessKey) throw new ConfigError('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY are set together (or neither: the AWS default credential chain)');
+  return {
+    kind, bucket: required(env, 'S3_BUCKET'), region: env.S3_REGION || 'us-east-1', endpoint, accessKeyId, secretAccessKey,
+    forcePathStyle: bool(env, 'S3_FORCE_PATH_STYLE', false),
+  };
+}
+
 /** Only DATABASE_URL: what tools that touch nothing but the database (migrate, bootstrap-tenant) need. */
 export function loadDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
   return required(env, 'DATABASE_URL');
@@ -180,6 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerMaxCachedWorkflows: int(env, 'WORKER_MAX_CACHED_WORKFLOWS', 250),
     dataDir,
     fileStoreDir: path.resolve(env.FILE_STORE_DIR || path.join(dataDir, 'files')),
+    fileStore: fileStore(env),
     limits: {
       jsonBodyBytes: int(env, 'JSON_BODY_LIMIT_BYTES', 1024 * 1024),
       uploadBytes: int(env, 'UPLOAD_LIMIT_BYTES', 256 * 1024 * 1024),

@@ -5,7 +5,7 @@ import { DOMAINS, Domain } from '../domains';
 import { relaySettings } from '../domains/webhooks/relay';
 import { ActivityFunction, mergeDeclared, StartIntentRow, UnionToIntersection } from '../domains/module';
 import { AttemptBudget, withOutageRetries } from '../lib/activity-retries';
-import { DiskBlobStore } from '../lib/blob-store';
+import { blobStoreFor } from '../lib/s3-blob-store';
 import { Logger } from '../lib/logger';
 import { createEmailSender } from '../lib/notify/email';
 import { PdfRenderer } from '../lib/pdf-renderer';
@@ -41,7 +41,7 @@ export function createActivities(deps: ActivityDeps): Activities {
 /** The production wiring of the dependencies, from config. */
 export function activityDepsFromConfig(config: Config, logger: Logger): ActivityDeps {
   return {
-    blobs: new DiskBlobStore(config.fileStoreDir),
+    blobs: blobStoreFor(config),
     email: createEmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, logger, logLinks: config.env === 'development' }),
     linkSecret: config.linkSecret, secretsKey: config.secretsKey, publicUrl: config.publicUrl,
     exportPageSize: config.auditExport.pageSize, exportPagePauseMs: config.auditExport.pagePauseMs,

@@ -1,7 +1,7 @@
 // Every API error as a problem+json body (RFC 9457): a stable code and an HTTP status, never a stack trace.
 // The errors themselves (ApiError …) are lib/problems.ts', so the domains' commands throw the same ones.
 import Koa from 'koa';
-import { isDatabaseUnavailable, isTemporalUnavailable } from '../lib/dependency-errors';
+import { isDatabaseUnavailable, isFileStoreUnavailable, isTemporalUnavailable } from '../lib/dependency-errors';
 import { ApiError, RETRY_AFTER_SECONDS, serviceUnavailable } from '../lib/problems';
 import { WorkflowStartError } from '../lib/temporal';
 import { WorkPoolBusyError } from '../lib/work-pool';
@@ -35,13 +35,14 @@ export function sendProblem(ctx: Koa.Context, err: ApiError): void {
 
 /**
  * Maps anything thrown to an ApiError: known client errors keep their status, a dependency that is down
- * (Postgres unreachable or restarting, Temporal unavailable, the work pool full) is a 503 with Retry-After,
+ * (Postgres unreachable or restarting, Temporal unavailable, the file store unreachable, the work pool full) is a 503 with Retry-After,
  * the rest become 500.
  */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof WorkflowStartError || isTemporalUnavailable(err)) return serviceUnavailable('Temporal is unreachable; nothing was changed, try again shortly');
   if (isDatabaseUnavailable(err)) return serviceUnavailable('The database is unreachable or busy; try again shortly');
+  if (isFileStoreUnavailable(err)) return serviceUnavailable('The file store is unreachable; nothing was stored or sent, try again shortly');
   if (err instanceof WorkPoolBusyError) return serviceUnavailable('The API is busy with other rendering or recurrence work; try again shortly', RETRY_AFTER_SECONDS.busy);
   const e = err as { status?: number; statusCode?: number; type?: string; expose?: boolean; message?: string; name?: string };
   const status = e?.status ?? e?.statusCode;

@@ -3,7 +3,7 @@ import http from 'node:http';
 import { loadConfig } from '../config';
 import { createSequelize } from '../db';
 import { migrate } from '../db/migrate';
-import { DiskBlobStore } from '../lib/blob-store';
+import { blobStoreFor } from '../lib/s3-blob-store';
 import { createLogger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
 import { connectTemporal } from '../lib/temporal';
@@ -30,7 +30,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env): Promise<Ru
   const temporal = await connectTemporal(config.temporal.address, config.temporal.namespace);
   const metrics = createMetrics();
   const docket = await createApp({
-    config, sequelize, logger, metrics, blobs: new DiskBlobStore(config.fileStoreDir),
+    config, sequelize, logger, metrics, blobs: blobStoreFor(config),
     temporal: { client: temporal.client, ping: async () => { await temporal.connection.workflowService.getSystemInfo({}); } },
   });
   workPool(); // its first thread starts now, not on the first preview

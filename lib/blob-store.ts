@@ -1,4 +1,4 @@
-// Content-addressed bytes behind one small interface, so a bucket store (S3) can replace the disk later.
+// Content-addressed bytes behind one small interface: the disk store here, the bucket store in s3-blob-store.ts.
 // The store only moves bytes; when bytes may be removed is decided in Postgres (lib/files.ts), under a
 // row lock per blob, so the store itself needs no locking of its own (an S3 bucket has none).
 import { createHash, randomUUID } from 'node:crypto';
@@ -34,7 +34,11 @@ export interface BlobStore {
   /** The bytes from offset `start` on (0 by default): a resumed import reads on where it stopped (S3: a Range GET). */
   open(sha256: string, start?: number): Readable;
   remove(sha256: string): Promise<void>;
-  /** A private scratch folder for partial files; shared by workers that share the store. */
+  /**
+   * A scratch folder for partial files, on the local disk: shared by the workers on one host (the disk store's
+   * folder), never by workers on other hosts (the S3 store), so what one activity writes here another
+   * activity may only find if it runs on the same host.
+   */
   readonly scratchDir: string;
 }
 

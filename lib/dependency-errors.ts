@@ -10,10 +10,18 @@ export class TemporalUnavailableError extends Error {
   }
 }
 
+/** The file store (S3) cannot be reached or answers with a server fault: the bytes are fine, try again. */
+export class FileStoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'FileStoreUnavailableError';
+  }
+}
+
 // SQLSTATEs of a database that is going away, coming back, overloaded, or asking for a retry.
 const RETRYABLE_SQLSTATE = /^(08...|53...|57P0[123]|40001|40P01|55P03)$/;
 // Socket-level failures (Node), and the messages pg gives a connection that died under it.
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
+export const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
 const DEAD_CONNECTION = /connection terminated|connection ended unexpectedly|encountered a connection error|not queryable|timeout exceeded when trying to connect|terminating connection due to administrator command/i;
 // gRPC status codes: DEADLINE_EXCEEDED 4, RESOURCE_EXHAUSTED 8, UNAVAILABLE 14.
 const TEMPORAL_RETRYABLE = new Set([4, 8, 14]);
@@ -50,7 +58,12 @@ export function isTemporalUnavailable(err: unknown): boolean {
     || ((e.name === 'ServiceError' || typeof (e as { details?: unknown }).details === 'string') && typeof e.code === 'number' && TEMPORAL_RETRYABLE.has(e.code)));
 }
 
+/** The S3 file store cannot be reached (the disk store has no such outage: its errors are the machine's). */
+export function isFileStoreUnavailable(err: unknown): boolean {
+  return chain(err).some((e) => e instanceof FileStoreUnavailableError);
+}
+
 /** An outage worth waiting out (a retry will succeed once the dependency is back), not a fault of the work. */
 export function isInfrastructureError(err: unknown): boolean {
-  return isDatabaseUnavailable(err) || isTemporalUnavailable(err);
+  return isDatabaseUnavailable(err) || isTemporalUnavailable(err) || isFileStoreUnavailable(err);
 }

@@ -16,9 +16,9 @@ function onPath(cmd: string): string | null {
   }
 }
 
-function works(bin: string): boolean {
+function works(bin: string, args = ['--version']): boolean {
   try {
-    execFileSync(bin, ['--version'], { stdio: 'ignore' });
+    execFileSync(bin, args, { stdio: 'ignore' });
     return true;
   } catch {
     return false;
@@ -85,4 +85,29 @@ export function ensureChromium(log: (msg: string) => void = console.log): string
     if (fs.existsSync(wanted)) return wanted;
   }
   throw new Error(`Chromium not found at ${wanted}: install Debian's chromium and poppler-utils (apt-get install chromium poppler-utils fonts-dejavu-core) or set CHROMIUM_PATH`);
+}
+
+/**
+ * SeaweedFS (`weed`), an S3-compatible server for the S3 file store's tests and the cluster stack. Built once
+ * from its Go module into .tools/bin (several minutes; cached after). SeaweedFS tags no semver versions, so
+ * the module is pinned by its pseudo-version; its go.mod carries a `replace`, which `go install pkg@version`
+ * refuses, so it is built inside the downloaded module instead. WEED_BIN points at another build.
+ */
+export const WEED_MODULE_VERSION = 'v0.0.0-20261109003541-7506e5f91cd6';
+
+export function ensureWeed(log: (msg: string) => void = console.log): string {
+  const bin = process.env.WEED_BIN || path.join(TOOLS_DIR, 'bin', 'weed');
+  if (fs.existsSync(bin) && works(bin, ['version'])) return bin;
+  if (process.env.WEED_BIN) throw new Error(`WEED_BIN=${process.env.WEED_BIN} does not run`);
+  const go = onPath('go');
+  if (!go) throw new Error('Building SeaweedFS needs Go (the module proxy serves github.com/seaweedfs/seaweedfs); or set WEED_BIN');
+  log(`building SeaweedFS weed (github.com/seaweedfs/seaweedfs ${WEED_MODULE_VERSION}) into .tools/bin — a few minutes, once …`);
+  const started = Date.now();
+  const { Dir } = JSON.parse(execFileSync(go, ['mod', 'download', '-json', `github.com/seaweedfs/seaweedfs@${WEED_MODULE_VERSION}`], { encoding: 'utf8' })) as { Dir: string };
+  fs.mkdirSync(path.dirname(bin), { recursive: true });
+  // Into a temporary name first: an interrupted build never leaves a half-written binary that looks cached.
+  execFileSync(go, ['build', '-o', `${bin}.partial`, './weed'], { cwd: Dir, stdio: 'inherit', env: { ...process.env, GOFLAGS: '-mod=readonly -buildvcs=false' } });
+  fs.renameSync(`${bin}.partial`, bin);
+  log(`built weed in ${Math.round((Date.now() - started) / 1000)} s`);
+  return bin;
 }

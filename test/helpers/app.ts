@@ -9,7 +9,7 @@ import { createApp, DocketApp } from '../../api/app';
 import { createHttpServer } from '../../api/http-server';
 import { Config, loadConfig } from '../../config';
 import { createSequelize, SequelizeOptions } from '../../db';
-import { DiskBlobStore } from '../../lib/blob-store';
+import { blobStoreFor } from '../../lib/s3-blob-store';
 import { createLogger, type Logger } from '../../lib/logger';
 import { createEmailSender } from '../../lib/notify/email';
 import { createMetrics, Metrics } from '../../lib/metrics';
@@ -51,7 +51,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
   // The API's own connection (native, as api/server.ts makes it), so tests exercise what production runs.
   const { connection, client } = await connectTemporal(config.temporal.address, config.temporal.namespace);
   const metrics = createMetrics({ defaults: false });
-  const blobs = new DiskBlobStore(config.fileStoreDir);
+  const blobs = blobStoreFor(config);
   const docket = await createApp({
     config, sequelize, metrics, blobs, logger: opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent', 'test'),
     temporal: { client, ping: opts.ping ?? (async () => { await connection.workflowService.getSystemInfo({}); }) },
