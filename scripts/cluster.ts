@@ -442,4 +442,22 @@ ${cluster.extras.map((e) => `    ${e.name.padEnd(12)} ${e.describe}`).join('\n')
   }
 }
 
-if (require.main === module) void main();
+if (require.main === module) {
+  if (process.env.DOCKET_CLUSTER_GROUP) {
+    void main();
+    // The launcher below gone (SIGKILLed): stop everything rather than leave it running.
+    const launcher = process.ppid;
+    setInterval(() => { if (process.ppid !== launcher) process.kill(process.pid, 'SIGTERM'); }, 1000).unref();
+  } else {
+    // Ctrl-C signals every process in the terminal's foreground group, embedded Postgres included, which
+    // would stop before the apps using it: the cluster runs in a process group of its own, and this
+    // launcher passes SIGINT/SIGTERM on as one SIGTERM, so everything stops in order.
+    const child = spawn(process.execPath, [...process.execArgv, __filename, ...process.argv.slice(2)], {
+      stdio: 'inherit', detached: true, env: { ...process.env, DOCKET_CLUSTER_GROUP: '1' },
+    });
+    const pass = () => { child.kill('SIGTERM'); };
+    process.on('SIGINT', pass);
+    process.on('SIGTERM', pass);
+    child.on('exit', (code) => process.exit(code ?? 1));
+  }
+}
