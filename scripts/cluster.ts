@@ -90,6 +90,20 @@ async function pickPort(wanted: number | undefined): Promise<number> {
   return wanted && (await portIsFree(wanted)) ? wanted : freePort();
 }
 
+/**
+ * A free port below 32768, for the Temporal server's own ports: its SQL schema keeps a member's port in a
+ * smallint (cluster_membership.rpc_port), and a port from the ephemeral range (32768+) fails its start.
+ */
+async function freeLowPort(taken: Set<number>): Promise<number> {
+  for (;;) {
+    const p = 20000 + Math.floor(Math.random() * 12000);
+    if (!taken.has(p) && (await portIsFree(p))) {
+      taken.add(p);
+      return p;
+    }
+  }
+}
+
 /** The shell tools the deploy/ scripts call, on a PATH of their own: what the admin-tools image has. */
 function scriptPath(dir: string, tools: TemporalServerTools, temporalCli: string): string {
   const bin = path.join(dir, 'bin');
@@ -225,8 +239,12 @@ export async function startCluster(opts: ClusterOptions): Promise<RunningCluster
     // The server as the temporalio/server image runs it: `temporal-server start` with no config file, so
     // the config is the binary's embedded template filled from the same environment compose sets.
     // Loopback instead of compose's 0.0.0.0, and every port free on this machine.
-    const port = await pickPort(opts.temporalPort);
-    const [httpPort, fm, hg, hm, mg, mm, wg, wm] = await Promise.all(Array.from({ length: 8 }, () => freePort()));
+    const taken = new Set<number>();
+    const port = opts.temporalPort && opts.temporalPort < 32768 && (await portIsFree(opts.temporalPort)) ? opts.temporalPort : await freeLowPort(taken);
+    taken.add(port);
+    const ports: number[] = [];
+    for (let i = 0; i < 8; i++) ports.push(await freeLowPort(taken));
+    const [httpPort, fm, hg, hm, mg, mm, wg, wm] = ports;
     const serverEnv: Record<string, string> = {
       DB: 'postgres12', DB_PORT: String(pgPort), POSTGRES_SEEDS: '127.0.0.1',
       POSTGRES_USER: COMPOSE_DEFAULTS.temporalDbUser, POSTGRES_PWD: COMPOSE_DEFAULTS.temporalDbPassword,
