@@ -96,7 +96,7 @@ const TEMPORAL_UI_MODULE = 'github.com/temporalio/ui-server/v2';
 
 function requireGo(what: string): string {
   const go = onPath('go');
-  if (!go) throw new Error(`${what} is built from its Go module: install Go (1.24 or newer, https://go.dev/dl/) and run again`);
+  if (!go) throw new Error(`${what} is built from its Go module: install Go (https://go.dev/dl/; go.temporal.io/server v1.32 asks for 1.26.8, which an older go fetches itself) and run again`);
   return go;
 }
 
