@@ -179,7 +179,8 @@ export class Authenticator {
     const now = Date.now();
     if ((this.lastUsedWrites.get(auth.apiKeyId) ?? 0) > now - 60_000) return;
     this.lastUsedWrites.set(auth.apiKeyId, now);
-    ApiKey.update({ lastUsedAt: new Date(now) }, { where: { id: auth.apiKeyId } }).catch(() => undefined);
+    // silent: a use is not an edit of the key (updated_at stays when it was last changed).
+    ApiKey.update({ lastUsedAt: new Date(now) }, { where: { id: auth.apiKeyId }, silent: true }).catch(() => undefined);
   }
 }
 

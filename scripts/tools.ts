@@ -111,3 +111,75 @@ export function ensureWeed(log: (msg: string) => void = console.log): string {
   log(`built weed in ${Math.round((Date.now() - started) / 1000)} s`);
   return bin;
 }
+
+// The production Temporal server, its SQL schema tool and the Temporal UI, built from their Go modules at the
+// versions docker-compose.yml pins (TEMPORAL_VERSION, TEMPORAL_UI_VERSION): `npm run stack:cluster` runs them.
+export const TEMPORAL_SERVER_VERSION = 'v1.32.0';
+export const TEMPORAL_UI_VERSION = 'v2.54.1';
+const TEMPORAL_SERVER_MODULE = 'go.temporal.io/server';
+const TEMPORAL_UI_MODULE = 'github.com/temporalio/ui-server/v2';
+
+function requireGo(what: string): string {
+  const go = onPath('go');
+  if (!go) throw new Error(`${what} is built from its Go module: install Go (https://go.dev/dl/; go.temporal.io/server v1.32 asks for 1.26.8, which an older go fetches itself) and run again`);
+  return go;
+}
+
+/**
+ * `go install <module>/<cmd>@<version>` into a folder of its own under .tools/go/ (two of these commands are
+ * named `server`), once: a binary already there is reused. Returns the binary's path.
+ */
+function goInstall(module: string, cmd: string, version: string, log: (msg: string) => void): string {
+  const dir = path.join(TOOLS_DIR, 'go', `${module.replace(/[/.]/g, '_')}@${version}`);
+  const bin = path.join(dir, path.basename(cmd));
+  if (fs.existsSync(bin)) return bin;
+  const go = requireGo(`${module}/${cmd}`);
+  log(`building ${module}/${cmd}@${version} with go install into ${path.relative(process.cwd(), dir) || dir} (once; minutes on a cold Go cache) …`);
+  const started = Date.now();
+  // Into a scratch folder first, so a build that fails part-way never leaves a binary that looks finished.
+  const tmp = `${dir}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true });
+  execFileSync(go, ['install', `${module}/${cmd}@${version}`], { stdio: 'inherit', env: { ...process.env, GOBIN: tmp } });
+  fs.mkdirSync(dir, { recursive: true });
+  fs.renameSync(path.join(tmp, path.basename(cmd)), bin);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  log(`built ${path.basename(cmd)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return bin;
+}
+
+/** Where the Go module cache keeps `module@version`'s source (downloaded through the module proxy when missing). */
+function goModuleDir(module: string, version: string): string {
+  const go = requireGo(module);
+  const out = execFileSync(go, ['mod', 'download', '-json', `${module}@${version}`], { encoding: 'utf8' });
+  const dir = (JSON.parse(out) as { Dir?: string }).Dir;
+  if (!dir || !fs.existsSync(dir)) throw new Error(`go mod download ${module}@${version} gave no source folder`);
+  return dir;
+}
+
+export interface TemporalServerTools {
+  version: string;
+  /** `temporal-server` (go.temporal.io/server/cmd/server). */
+  server: string;
+  /** `temporal-sql-tool` (go.temporal.io/server/cmd/tools/sql). */
+  sqlTool: string;
+  /** The module's schema/postgresql/v12 folder (temporal/ and visibility/, each with versioned/). */
+  postgresSchemaDir: string;
+}
+
+/** The Temporal server and its SQL schema tool at TEMPORAL_SERVER_VERSION, built once into .tools/go/. */
+export function ensureTemporalServer(log: (msg: string) => void = console.log): TemporalServerTools {
+  const server = goInstall(TEMPORAL_SERVER_MODULE, 'cmd/server', TEMPORAL_SERVER_VERSION, log);
+  const sqlTool = goInstall(TEMPORAL_SERVER_MODULE, 'cmd/tools/sql', TEMPORAL_SERVER_VERSION, log);
+  const postgresSchemaDir = path.join(goModuleDir(TEMPORAL_SERVER_MODULE, TEMPORAL_SERVER_VERSION), 'schema', 'postgresql', 'v12');
+  return { version: TEMPORAL_SERVER_VERSION, server, sqlTool, postgresSchemaDir };
+}
+
+/**
+ * The Temporal UI server (the temporalio/ui image's `ui-server`, whose Go module carries the built web app)
+ * at TEMPORAL_UI_VERSION. `root` holds its config/ folder (config/docker.yaml reads TEMPORAL_ADDRESS etc.).
+ */
+export function ensureTemporalUi(log: (msg: string) => void = console.log): { version: string; bin: string; root: string } {
+  const bin = goInstall(TEMPORAL_UI_MODULE, 'cmd/server', TEMPORAL_UI_VERSION, log);
+  return { version: TEMPORAL_UI_VERSION, bin, root: goModuleDir(TEMPORAL_UI_MODULE, TEMPORAL_UI_VERSION) };
+}

@@ -6,7 +6,8 @@
 //
 //   npx tsx bench/experiments/temporal-ceiling.ts [updates] [timers]     (both when none is named)
 //
-// Stands up its own dev server (as `npm run bench` does) and an in-process worker (sticky cache 250, Docket's
+// Stands up its own dev server (as `npm run bench` does) — or, with TEMPORAL_ADDRESS set, uses that server (e.g.
+// the real one of `npm run stack:cluster`; TEMPORAL_NAMESPACE, and TEMPORAL_SERVER_PID to meter its CPU) — and an in-process worker (sticky cache 250, Docket's
 // default) for the minimal workflows of temporal-ceiling.workflow.ts, then:
 //   updates — starts TEMPORAL_CEILING_WORKFLOWS (3,000) and runs two closed loops of TEMPORAL_CEILING_UPDATES
 //             (2,000) Updates, TEMPORAL_CEILING_CONCURRENCY (50) in flight:
@@ -38,20 +39,27 @@ const ms = (v: number) => `${v.toFixed(1)} ms`;
 async function main(): Promise<void> {
   const which = process.argv.slice(2);
   const run = (name: string) => !which.length || which.includes(name);
-  const temporal = await startTemporalDevServer({ port: await freePort(), log });
-  const connection = await Connection.connect({ address: temporal.address });
-  const client = new Client({ connection });
-  const nativeConnection = await NativeConnection.connect({ address: temporal.address });
+  const external = process.env.TEMPORAL_ADDRESS;
+  const namespace = process.env.TEMPORAL_NAMESPACE || 'default';
+  const temporal = external ? undefined : await startTemporalDevServer({ port: await freePort(), log });
+  const address = external ?? temporal!.address;
+  const serverPid = external ? Number(process.env.TEMPORAL_SERVER_PID) || undefined : temporal!.process.pid!;
+  log(`server: ${external ? `${address} (TEMPORAL_ADDRESS)` : `dev server at ${address}`}, namespace ${namespace}`);
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace });
+  const nativeConnection = await NativeConnection.connect({ address });
   const taskQueue = 'temporal-ceiling';
+  // Ids of their own per run: a server that keeps its data (the real one) still has the last run's.
+  const run0 = Date.now().toString(36);
   const worker = await Worker.create({
-    connection: nativeConnection, taskQueue, maxCachedWorkflows: 250,
+    connection: nativeConnection, namespace, taskQueue, maxCachedWorkflows: 250,
     workflowsPath: path.join(__dirname, 'temporal-ceiling.workflow.ts'),
   });
   const running = worker.run();
-  const groups = { temporal: () => processTree(temporal.process.pid!), 'bench+worker': () => [process.pid] };
+  const groups = { temporal: () => (serverPid ? processTree(serverPid) : []), 'bench+worker': () => [process.pid] };
   try {
     if (run('updates')) {
-      const ids = Array.from({ length: WORKFLOWS }, (_, i) => `ceiling-${i}`);
+      const ids = Array.from({ length: WORKFLOWS }, (_, i) => `ceiling-${run0}-${i}`);
       const starts = await runConcurrent(WORKFLOWS, 50, async (i) => { await client.workflow.start(ceilingWorkflow, { taskQueue, workflowId: ids[i] }); });
       log(`started ${starts.ok} workflows at ${starts.perSecond}/s`);
       await sleep(15_000); // their first workflow tasks run (the worker goes idle) before anything is measured
@@ -91,7 +99,7 @@ async function main(): Promise<void> {
     await running;
     await nativeConnection.close();
     await connection.close();
-    await temporal.stop();
+    await temporal?.stop();
   }
 }
 

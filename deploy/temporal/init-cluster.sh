@@ -50,15 +50,24 @@ fi
 for pair in $DOCKET_SEARCH_ATTRIBUTES; do
   name="${pair%%:*}"
   type="${pair##*:}"
-  if out="$(t operator search-attribute create --namespace "$TEMPORAL_NAMESPACE" --name "$name" --type "$type" 2>&1)"; then
-    echo "init-cluster: search attribute ${name} (${type}) registered"
-  else
+  i=0
+  while :; do
+    if out="$(t operator search-attribute create --namespace "$TEMPORAL_NAMESPACE" --name "$name" --type "$type" 2>&1)"; then
+      echo "init-cluster: search attribute ${name} (${type}) registered"
+      break
+    fi
     case "$out" in
       *"different type"*) echo "$out" >&2; exit 1 ;;
-      *"already exists"* | *"AlreadyExists"* | *"already registered"*) echo "init-cluster: search attribute ${name} already exists" ;;
+      *"already exists"* | *"AlreadyExists"* | *"already registered"*) echo "init-cluster: search attribute ${name} already exists"; break ;;
+      # A namespace just created is described at once but reaches the server's other caches within
+      # seconds (the real server, on SQL persistence, answers "Namespace … is not found" until then).
+      *"not found"*)
+        i=$((i + 1))
+        if [ "$i" -ge 30 ]; then echo "$out" >&2; exit 1; fi
+        sleep 2 ;;
       *) echo "$out" >&2; exit 1 ;;
     esac
-  fi
+  done
 done
 
 # The API and the workers start after this job: make sure they will find every attribute.
