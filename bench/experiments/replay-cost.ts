@@ -150,6 +150,8 @@ async function main(): Promise<void> {
     const [hitWarm, hit, missWarm, miss] = [flows.slice(0, WARM), flows.slice(WARM, WARM + N), flows.slice(WARM + N, 2 * WARM + N), flows.slice(2 * WARM + N)];
     await sign(hitWarm)();
     phases.push(await measure('sign, cached', w, N, sign(hit)));
+    // Every flow is in this worker's cache now: its RSS with 2 × (WARM + N) approval workflows cached.
+    memory.approvalsCached = { workflows: flows.length, ...w.memory() };
     w = await worker(MISS_CACHE);
     await sign(missWarm)();
     phases.push(await measure(`sign, not cached (cache ${MISS_CACHE})`, w, N, sign(miss)));
@@ -193,7 +195,7 @@ async function main(): Promise<void> {
     const result = {
       experiment: 'replay-cost', startedAt, finishedAt: new Date().toISOString(), revision: gitRevision(),
       machine: { cpus: `${os.cpus().length} × ${os.cpus()[0]?.model}`, memGiB: round(os.totalmem() / 2 ** 30, 1), node: process.version, note: 'busy machine: shared with other sessions; CPU time per task, not wall time' },
-      settings: { N, WARM, MISS_CACHE, concurrency: CONCURRENCY, workerNodeArgs: process.env.BENCH_WORKER_NODE_ARGS ?? '', tag: process.env.REPLAY_COST_TAG ?? '' },
+      settings: { N, WARM, MISS_CACHE, concurrency: CONCURRENCY, workerNodeArgs: process.env.BENCH_WORKER_NODE_ARGS ?? '', workflowBundle: process.env.WORKFLOW_BUNDLE_PATH ?? 'dist/workflow-bundle.js (or one built from workflows/)', tag: process.env.REPLAY_COST_TAG ?? '' },
       phases, memory,
     };
     const out = path.join(PROJECT_ROOT, 'bench', 'results', `replay-cost-${startedAt.slice(0, 16).replace(/:/g, '')}Z-${result.revision.label}${process.env.REPLAY_COST_TAG ? `-${process.env.REPLAY_COST_TAG}` : ''}.json`);
