@@ -36,6 +36,8 @@ const WARM = env('REPLAY_COST_WARM', 30);
 const MISS_CACHE = env('REPLAY_COST_MISS_CACHE', 10);
 const LEAD_MS = env('REPLAY_COST_LEAD_SECONDS', 60) * 1000;
 const CONCURRENCY = 4;
+/** REPLAY_COST_PHASES=signs (or firings) runs only those phases. */
+const PHASES = process.env.REPLAY_COST_PHASES ?? 'signs,firings';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const HZ = 100; // CLK_TCK on Linux
 
@@ -128,19 +130,20 @@ async function main(): Promise<void> {
 
     // Signs ------------------------------------------------------------------------------------------
     let w = await worker(1000);
-    await call('POST', '/v1/approval-templates', stack.apiKey, {
-      name: 'Replay requests', objectType: 'replay_request', condition: 'team == 0',
-      stages: [{ name: 'Team', approvers: { roles: ['replay-team'] }, rule: 'quorum', quorum: 2 }],
-    }, 201);
-    const flows: string[] = new Array(2 * (WARM + N));
-    const opened = await runConcurrent(flows.length, 16, async (i) => {
-      flows[i] = (await call('POST', '/v1/approval-flows', stack.apiKey, { objectType: 'replay_request', objectId: `replay-${i}`, context: { team: 0, total: 1 } }, 201)).id;
-    });
-    if (opened.failed) throw new Error(`${opened.failed} flows failed to start: ${JSON.stringify(opened.errors)}`);
-    for (;;) {
-      const [r] = await sequelize.query<{ n: string }>(`SELECT count(*) AS n FROM approval_flows WHERE tenant_id = :tenantId AND state_version >= 0`, { replacements: { tenantId }, type: QueryTypes.SELECT });
-      if (Number(r.n) >= flows.length) break;
-      await sleep(1000);
+    if (PHASES.includes('signs')) {
+      await call('POST', '/v1/approval-templates', stack.apiKey, {
+        name: 'Replay requests', objectType: 'replay_request', condition: 'team == 0',
+        stages: [{ name: 'Team', approvers: { roles: ['replay-team'] }, rule: 'quorum', quorum: 2 }],
+      }, 201);
+      const flows: string[] = new Array(2 * (WARM + N));
+      const opened = await runConcurrent(flows.length, 16, async (i) => {
+        flows[i] = (await call('POST', '/v1/approval-flows', stack.apiKey, { objectType: 'replay_request', objectId: `replay-${i}`, context: { team: 0, total: 1 } }, 201)).id;
+      });
+      if (opened.failed) throw new Error(`${opened.failed} flows failed to start: ${JSON.stringify(opened.errors)}`);
+      for (;;) {
+        const [r] = await sequelize.query<{ n: string }>(`SELECT count(*) AS n FROM approval_flows WHERE tenant_id = :tenantId AND state_version >= 0`, { replacements: { tenantId }, type: QueryTypes.SELECT });
+        if (Number(r.n) >= flows.length) break;
+        await sleep(1000);
     }
     log(`${flows.length} flows open`);
     const sign = (ids: string[]) => async () => {
@@ -156,6 +159,7 @@ async function main(): Promise<void> {
     await sign(missWarm)();
     phases.push(await measure(`sign, not cached (cache ${MISS_CACHE})`, w, N, sign(miss)));
     memory.afterSigns = w.memory();
+    }
 
     // Firings ----------------------------------------------------------------------------------------
     const delivered = async (prefix: string) => {
@@ -180,17 +184,19 @@ async function main(): Promise<void> {
         while (await delivered(`${prefix} measured`) < N) await sleep(500);
       }));
     };
-    w = await worker(1000);
-    const t1 = Date.now() + LEAD_MS;
-    await createReminders('hit', t1);
-    await fire('firing, cached', 'hit', t1, w);
-    const t2 = Date.now() + LEAD_MS;
-    await createReminders('miss', t2);
-    // Their first workflow tasks (the first state write) run on the worker that is replaced.
-    await idleRate(w);
-    w = await worker(MISS_CACHE);
-    await fire(`firing, not cached (cache ${MISS_CACHE})`, 'miss', t2, w);
-    memory.afterFirings = w.memory();
+    if (PHASES.includes('firings')) {
+      w = await worker(1000);
+      const t1 = Date.now() + LEAD_MS;
+      await createReminders('hit', t1);
+      await fire('firing, cached', 'hit', t1, w);
+      const t2 = Date.now() + LEAD_MS;
+      await createReminders('miss', t2);
+      // Their first workflow tasks (the first state write) run on the worker that is replaced.
+      await idleRate(w);
+      w = await worker(MISS_CACHE);
+      await fire(`firing, not cached (cache ${MISS_CACHE})`, 'miss', t2, w);
+      memory.afterFirings = w.memory();
+    }
 
     const result = {
       experiment: 'replay-cost', startedAt, finishedAt: new Date().toISOString(), revision: gitRevision(),
