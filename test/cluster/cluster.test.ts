@@ -17,6 +17,7 @@ interface ClusterInfo {
   temporal: { address: string; namespace: string; version: string };
   apis: { name: string; url: string; pid: number }[];
   workers: { name: string; pid: number }[];
+  fileStore: { kind: string; endpoint?: string; bucket?: string };
 }
 
 let info: ClusterInfo;
@@ -58,6 +59,26 @@ async function lastWorkflowTaskPid(workflowId: string): Promise<number> {
   const done = (history.events ?? []).filter((e) => e.workflowTaskCompletedEventAttributes).at(-1);
   return Number(done!.workflowTaskCompletedEventAttributes!.identity!.split('@')[0]);
 }
+
+// Before the test below, which kills a worker: both workers serve this one.
+it('keeps files in S3: an upload through API 1 downloads byte-identical through API 2, and a worker imports it from the bucket', async () => {
+  expect(info.fileStore.kind).toBe('s3');
+  const csv = 'E-mail,Name\n' + Array.from({ length: 500 }, (_, i) => `member${i}@cluster.example,Member ${i}\n`).join('');
+  const up = await call(0, 'post', '/v1/files?filename=members.csv', t.adminKey).set('Content-Type', 'text/csv').send(Buffer.from(csv)).expect(201);
+  const down = await call(1, 'get', up.body.downloadUrl, t.adminKey).buffer(true).parse((res, done) => {
+    const parts: Buffer[] = [];
+    res.on('data', (c: Buffer) => parts.push(c));
+    res.on('end', () => done(null, Buffer.concat(parts)));
+  }).expect(200);
+  expect((down.body as Buffer).toString()).toBe(csv);
+
+  const run = await call(1, 'post', '/v1/imports', t.adminKey).send({ fileId: up.body.id, target: 'subscribers', columns: [{ source: 'E-mail', field: 'email' }, { source: 'Name', field: 'name' }] }).expect(202);
+  const done = await waitFor(async () => {
+    const r = await call(0, 'get', `/v1/imports/${run.body.id}`, t.adminKey).expect(200);
+    return ['finished', 'failed', 'cancelled'].includes(r.body.phase) && r.body;
+  }, { what: 'the import ended (read through API 1)', timeoutMs: 90_000 });
+  expect([done.phase, done.counts.created, done.counts.rejected]).toEqual(['finished', 500, 0]);
+});
 
 it('runs on the real server: started through API 1, signed through API 2, finished by the other worker after one is SIGKILLed', async () => {
   const info1 = (await connection.workflowService.getSystemInfo({})).serverVersion;

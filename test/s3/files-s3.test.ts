@@ -9,7 +9,7 @@ import { Subscriber } from '../../db';
 import { startTestApp, TestApp } from '../helpers/app';
 import { buildCaller } from '../helpers/factories';
 import { binary } from '../helpers/pdf';
-import { RunningS3, startS3Server } from '../helpers/s3-server';
+import { RunningS3, startS3Server } from '../../scripts/s3-server';
 import { startTcpProxy, TcpProxy } from '../helpers/tcp-proxy';
 import { waitFor } from '../helpers/wait';
 

@@ -10,7 +10,7 @@ import { FileStoreUnavailableError, isInfrastructureError } from '../../lib/depe
 import { S3BlobStore } from '../../lib/s3-blob-store';
 import { freePort } from '../../scripts/stack';
 import { describeBlobStoreContract } from '../helpers/blob-store-contract';
-import { RunningS3, startS3Server } from '../helpers/s3-server';
+import { RunningS3, startS3Server } from '../../scripts/s3-server';
 
 let s3: RunningS3;
 beforeAll(async () => { s3 = await startS3Server({ bucket: 'contract' }); }, 600_000);

@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
-import { freePort } from '../../scripts/stack';
-import { ensureWeed } from '../../scripts/tools';
+import { freePort } from './stack';
+import { ensureWeed } from './tools';
 
 export interface RunningS3 {
   endpoint: string;
@@ -23,7 +23,8 @@ export interface RunningS3 {
   stop(): Promise<void>;
 }
 
-export async function startS3Server(opts: { bucket?: string; dir?: string; log?: (m: string) => void } = {}): Promise<RunningS3> {
+/** `dir` (with `keep`): where its data lives between runs, as the cluster stack keeps it; otherwise a temp dir removed on stop. */
+export async function startS3Server(opts: { bucket?: string; dir?: string; keep?: boolean; log?: (m: string) => void } = {}): Promise<RunningS3> {
   const bin = ensureWeed(opts.log);
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'docket-s3-'));
   fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
@@ -50,7 +51,7 @@ export async function startS3Server(opts: { bucket?: string; dir?: string; log?:
   child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
 
   const stop = () => new Promise<void>((resolve) => {
-    const cleanup = () => { fs.rmSync(dir, { recursive: true, force: true }); resolve(); };
+    const cleanup = () => { if (!opts.keep) fs.rmSync(dir, { recursive: true, force: true }); resolve(); };
     if (child.exitCode !== null || child.signalCode !== null) return cleanup();
     child.once('exit', cleanup);
     child.kill('SIGTERM');
@@ -74,7 +75,8 @@ export async function startS3Server(opts: { bucket?: string; dir?: string; log?:
         await new Promise((r) => setTimeout(r, 300));
       }
     }
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    // A kept data dir has the bucket from an earlier run.
+    if (!(await client.send(new ListBucketsCommand({}))).Buckets?.some((b) => b.Name === bucket)) await client.send(new CreateBucketCommand({ Bucket: bucket }));
   } catch (err) {
     await stop();
     throw err;
