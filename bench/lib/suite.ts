@@ -35,10 +35,11 @@ export interface Suite {
   run(stack: BenchStack): Promise<SuiteResult>;
 }
 
-export function envInt(name: string, fallback: number): number {
+/** An integer knob from the environment; `min` 0 for knobs where 0 turns a step off. */
+export function envInt(name: string, fallback: number, min = 1): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${raw}"`);
   return n;
 }

@@ -38,7 +38,7 @@ export const campaigns: Suite = {
       bareMessages: envInt('BENCH_CAMPAIGNS_BARE_MESSAGES', 30_000),
       connections: envInt('BENCH_CAMPAIGNS_CONNECTIONS', 10),
       budgetSeconds: envInt('BENCH_CAMPAIGNS_BUDGET_SECONDS', 1800),
-      holdPerMinute: envInt('BENCH_CAMPAIGNS_HOLD_PER_MINUTE', 60_000),
+      holdPerMinute: envInt('BENCH_CAMPAIGNS_HOLD_PER_MINUTE', 60_000, 0),
       holdMinutes: Number(process.env.BENCH_CAMPAIGNS_HOLD_MINUTES ?? 2.5),
       htmlBytes: HTML.length,
       worker: { queues: 'campaigns', env: { NODE_ENV: 'production', LOG_LEVEL: 'warn' } },
