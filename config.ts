@@ -62,7 +62,7 @@ export interface Config {
    * messages in flight per worker (and pooled SMTP connections), how long one send chunk runs before the
    * workflow's pause/cancel point, and an optional mailto: address for List-Unsubscribe.
    */
-  campaigns: { batchSize: number; concurrency: number; chunkMs: number; unsubscribeMailto?: string };
+  campaigns: { batchSize: number; concurrency: number; chunkMs: number; lanes: number; unsubscribeMailto?: string };
   /** Idempotency keys older than this are forgotten (a housekeeping job purges them). */
   idempotencyTtlHours: number;
   /** PDF rendering in the worker: Chromium binary, pages in the pool, deadline per render, batch chunk size. */
@@ -266,6 +266,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchSize: Math.max(1, int(env, 'CAMPAIGN_BATCH_SIZE', 500)),
       concurrency: Math.max(1, int(env, 'CAMPAIGN_CONCURRENCY', 10)),
       chunkMs: Math.max(100, int(env, 'CAMPAIGN_CHUNK_MS', 2_000)),
+      // One per campaign worker process: a send's lanes run at once, each on whichever worker takes its chunk.
+      lanes: Math.min(64, Math.max(1, int(env, 'CAMPAIGN_LANES', 1))),
       unsubscribeMailto: env.CAMPAIGN_UNSUBSCRIBE_MAILTO || undefined,
     },
   };

@@ -5,7 +5,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Campaign } from '../db/models/campaigns';
 import { Subscriber } from '../db/models/audience';
 import { snapshotAudience } from '../domains/campaigns/audience';
-import { renderFor, senderOf, sendBatch, SmtpUnavailableError, recordRate } from '../domains/campaigns/sending';
+import { recordProgress, renderFor, senderOf, sendBatch, SmtpUnavailableError } from '../domains/campaigns/sending';
 import { UnsubscribeLinks, unsubscribeHeaders } from '../domains/campaigns/unsubscribe';
 import { TemplateRenderError } from '../domains/documents/templates';
 import { recordAudit, type CommandAuthor } from '../lib/audit';
@@ -13,7 +13,7 @@ import { runChunk, settleWithLimit } from '../lib/batch';
 import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
 import { ApiError } from '../lib/problems';
 import { createSendLimiter, type SendLimiter } from '../lib/send-limiter';
-import type { CampaignControl, CampaignInput, SendChunkReport, TestSendInput, TestSendResult } from '../workflows/campaigns.api';
+import type { CampaignControl, CampaignInput, SendChunkReport, SendPlan, TestSendInput, TestSendResult } from '../workflows/campaigns.api';
 
 export interface CampaignActivityDeps {
   email: EmailSender;
@@ -27,6 +27,8 @@ export interface CampaignActivityDeps {
   campaignConcurrency?: number;
   /** How long one send chunk runs before it hands back to the workflow (its pause/cancel point). */
   campaignChunkMs?: number;
+  /** Lanes a new send is split into, each sent by one chunk at a time (about one per campaign worker process). */
+  campaignLanes?: number;
   campaignUnsubscribeMailto?: string;
 }
 
@@ -60,14 +62,15 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
     },
 
     /**
-     * Snapshots the audience (once: a retry finds it taken) and marks the campaign running, with its audit event.
-     * A campaign cancelled while it waited is left alone.
+     * Snapshots the audience (once: a retry, or a retry run, finds it taken) and marks the campaign running, with its
+     * audit event; answers its size and the lanes to send it in. A campaign cancelled while it waited is left alone.
      */
-    async snapshotCampaign(input: Ids): Promise<{ audienceSize: number }> {
+    async snapshotCampaign(input: Ids): Promise<SendPlan> {
+      const lanes = Math.max(1, deps.campaignLanes ?? 1);
       return sequelize().transaction(async (transaction) => {
         const c = await Campaign.findOne({ where: { tenantId: input.tenantId, id: input.campaignId }, transaction, lock: transaction.LOCK.UPDATE });
         if (!c) throw ApplicationFailure.nonRetryable(`campaign ${input.campaignId} not found`, 'CAMPAIGN_NOT_FOUND');
-        if (c.audienceSize !== null) return { audienceSize: c.audienceSize };
+        if (c.audienceSize !== null) return { audienceSize: c.audienceSize, lanes };
         let size: number;
         try {
           size = await snapshotAudience(sequelize(), c.tenantId, c.id, c.audience, transaction);
@@ -82,32 +85,29 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
           tenantId: c.tenantId, actor: { type: 'system', id: null }, action: 'campaigns.campaign.started', entityType: 'campaign', entityId: c.id,
           after: { audienceSize: size, scheduledFor: wasScheduled ? c.sendAt?.toISOString() : undefined }, workflowId: workflowIdOf(), eventKey: `campaigns:${c.id}:started`,
         }, transaction);
-        return { audienceSize: size };
+        return { audienceSize: size, lanes };
       });
     },
 
     /**
-     * Sends batches for about `campaignChunkMs`, from the cursor the last attempt heartbeated (a retry after a crash)
-     * or the one the workflow passes. The SMTP server unreachable: what went out is recorded, the campaign marked
+     * Sends one lane's batches (recipients after the cursor, up to `until`) for about `campaignChunkMs`, from the
+     * cursor the last attempt heartbeated (a retry after a crash) or the one the workflow passes. The SMTP server unreachable: what went out is recorded, the campaign marked
      * retrying, and the chunk reports `smtpDown` (the workflow backs off and calls again from the same cursor).
      */
-    async sendCampaignChunk(input: Ids & { cursor: number | null }): Promise<SendChunkReport> {
+    async sendCampaignChunk(input: Ids & { cursor: number | null; until?: number | null }): Promise<SendChunkReport> {
       const c = await campaignOf(input);
       const send = sendOptions();
-      const started = Date.now();
-      let sent = 0;
       let good: number | null = input.cursor;
       try {
         const r = await runChunk<number>({
           from: input.cursor,
           maxMs: chunkMs,
           async page(cursor, signal) {
-            const b = await sendBatch(sequelize(), c, cursor ?? 0, send, signal);
-            sent += b.sent;
+            const b = await sendBatch(sequelize(), c, { after: cursor ?? 0, until: input.until ?? null }, send, signal);
             good = b.last;
             return { cursor: b.last, done: b.done };
           },
-          progress: async () => recordRate(sequelize(), c, (sent * 60_000) / Math.max(1, Date.now() - started)),
+          progress: async () => recordProgress(sequelize(), c),
         });
         return { cursor: r.cursor, done: r.done };
       } catch (err) {

@@ -47,5 +47,7 @@ export interface ActivityDeps {
   campaignBatchSize?: number;
   campaignConcurrency?: number;
   campaignChunkMs?: number;
+  /** Campaigns: lanes a new send is split into (chunks of one send running at once). */
+  campaignLanes?: number;
   campaignUnsubscribeMailto?: string;
 }

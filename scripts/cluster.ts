@@ -376,7 +376,8 @@ export async function startCluster(opts: ClusterOptions): Promise<RunningCluster
     const workers: ClusterProcess[] = Array.from({ length: opts.workers ?? 2 }, (_, i) => {
       const logFile = path.join(logs, `worker-${i + 1}.log`);
       const child = spawnLogged(`worker-${i + 1}`, process.execPath, [`--max-old-space-size=${COMPOSE_DEFAULTS.workerMaxOldSpaceMb}`, '--import', 'tsx', path.join(ROOT, 'workers', 'main.ts')], {
-        env: { ...appEnv, WORKFLOW_BUNDLE_PATH: bundle }, cwd: ROOT, logFile,
+        // A campaign is sent in as many lanes as there are workers, so both send it at once (compose: CAMPAIGN_LANES).
+        env: { CAMPAIGN_LANES: String(opts.workers ?? 2), ...appEnv, WORKFLOW_BUNDLE_PATH: bundle }, cwd: ROOT, logFile,
       });
       return { name: `worker-${i + 1}`, child, logFile };
     });

@@ -21,9 +21,45 @@ export interface CampaignInput {
   sendAt?: string;
   /** History events per run before continuing as new (the batch kit's default, 2,000, when absent). */
   historyBudget?: number;
-  /** Set by continue-as-new: where the send's batches stand (the cursor is the last recipient number done). */
-  resume?: { batch: BatchResume<number>; backoffMs?: number };
+  /**
+   * Set by continue-as-new: where the send's batches stand — its lanes, or (runs begun before lanes) the last
+   * recipient number done.
+   */
+  resume?: { batch: BatchResume<SendCursor>; backoffMs?: number };
 }
+
+/**
+ * One lane of a send: the recipients numbered after `after` up to `until` (null: to the end), sent by one chunk
+ * activity at a time. A send has as many lanes as the worker's CAMPAIGN_LANES when it began; their chunks run at
+ * once, so several worker processes share one campaign.
+ */
+export interface SendLane {
+  after: number;
+  until: number | null;
+  done: boolean;
+}
+
+/** The batch kit's cursor of a send: its lanes (a number from runs begun before lanes: one open lane). */
+export type SendCursor = SendLane[] | number;
+
+/** What the snapshot answers: the audience's size and how many lanes to send it in. */
+export interface SendPlan {
+  audienceSize: number;
+  /** Absent from runs begun before lanes: one. */
+  lanes?: number;
+}
+
+/** The plan's lanes: recipients 1..N in `lanes` ranges of about the same size (one open lane without a plan). */
+export function lanesOf(plan: SendPlan | undefined): SendLane[] {
+  const count = Math.min(plan?.lanes ?? 1, plan?.audienceSize ?? 1);
+  if (!plan || count <= 1) return [{ after: 0, until: null, done: false }];
+  const size = plan.audienceSize;
+  return Array.from({ length: count }, (_, i) => ({ after: Math.floor((i * size) / count), until: Math.floor(((i + 1) * size) / count), done: false }));
+}
+
+/** A cursor from a run begun before lanes (the last recipient number done) is one open lane. */
+export const lanesFrom = (cursor: SendCursor): SendLane[] => (typeof cursor === 'number' ? [{ after: cursor, until: null, done: false }] : cursor);
+
 
 export interface CampaignOutcome {
   status: 'finished' | 'cancelled' | 'failed';

@@ -1,26 +1,30 @@
 // The campaign workflow `campaigns:<tenant>:<id>`: waits for its send time on a durable timer, snapshots the
 // audience, then sends in chunks on the batch kit (pause, resume and cancel between chunks, continue-as-new within
 // the history budget). While the SMTP server cannot be reached it shows `retrying` and backs off; the history
-// carries cursors only, never recipients. And `campaign-tests:<tenant>:<uuid>`: one test send.
+// carries cursors only, never recipients. The recipients are split into lanes whose chunks run at once, so more
+// worker processes send one campaign faster. And `campaign-tests:<tenant>:<uuid>`: one test send.
 import {
-  ActivityFailure, ApplicationFailure, CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation, proxyActivities, setHandler,
-  workflowInfo,
+  ActivityFailure, ApplicationFailure, CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation, patched, proxyActivities,
+  setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type { CampaignActivities } from '../activities/campaigns';
 import type { CommandAuthor } from '../lib/audit';
 import { BatchControl, runBatch } from './batch';
 import {
-  CampaignInput, CampaignOutcome, cancelCampaignUpdate, INVALID_STATE, pauseCampaignUpdate, resumeCampaignUpdate, SendChunkReport, TestSendInput,
-  TestSendResult,
+  CampaignInput, CampaignOutcome, cancelCampaignUpdate, INVALID_STATE, pauseCampaignUpdate, resumeCampaignUpdate, lanesFrom, lanesOf, SendChunkReport, SendCursor,
+  SendPlan, TestSendInput, TestSendResult,
 } from './campaigns.api';
 import { setWorkflowStatus } from './status';
 
 // A chunk sends for a couple of seconds and heartbeats its cursor: a dead worker is noticed after 10 s and
 // another resumes from the cursor. No attempt limit here: the activities give up on errors that are not outages.
+// Not dispatched eagerly: an eager chunk goes to the worker that ran the workflow task, so every lane would land on
+// the one process that has the workflow cached; through the task queue they spread over all campaign workers.
 const chunks = proxyActivities<CampaignActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  allowEagerDispatch: false,
 });
 const short = proxyActivities<CampaignActivities>({
   startToCloseTimeout: '5 minutes',
@@ -33,6 +37,9 @@ const tests = proxyActivities<CampaignActivities>({
 
 /** Backoff while the SMTP server is down: 1 s doubling to a minute. */
 const BACKOFF = { firstMs: 1_000, maxMs: 60_000 };
+
+/** Retry runs (2 on) begun before lanes took no plan: the marker tells a replay which kind it is. */
+const LANES_PATCH = 'campaign-send-lanes';
 
 function errorOf(err: unknown): { code: string; message: string } {
   const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : err;
@@ -65,6 +72,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignOu
     setWorkflowStatus(status);
   };
 
+  let plan: SendPlan | undefined;
   try {
     if (!resume) {
       await short.beginCampaignRun({ ...ids, waiting });
@@ -76,26 +84,39 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignOu
       }
       if (!control.cancelled) {
         setWorkflowStatus('running');
-        if (base.run === 1) await short.snapshotCampaign(ids);
+        if (base.run === 1 || patched(LANES_PATCH)) plan = await short.snapshotCampaign(ids);
       }
     }
     let backoffMs = resume?.backoffMs ?? 0;
-    const result = await runBatch<number, SendChunkReport>({
-      resume: resume?.batch,
+    const result = await runBatch<SendCursor, { cursor: SendCursor; done: boolean }>({
+      // A new run starts from its plan's lanes; a continued one from the lanes it was handed.
+      resume: { cursor: resume ? resume.batch.cursor : plan ? lanesOf(plan) : null, paused: resume?.batch.paused ?? false },
       control,
       historyBudget: base.historyBudget,
       async chunk(cursor) {
-        const r = await chunks.sendCampaignChunk({ ...ids, cursor });
-        if (!r.smtpDown) {
+        const lanes = (cursor === null ? lanesOf(plan) : lanesFrom(cursor)).map((l) => ({ ...l }));
+        const open = lanes.filter((l) => !l.done);
+        // Every lane's chunk is awaited, so a failing one leaves no other still sending after the workflow moved on.
+        const settled = await Promise.allSettled(open.map((l) => chunks.sendCampaignChunk({ ...ids, cursor: l.after, until: l.until })));
+        const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failure) throw failure.reason;
+        let down = false;
+        settled.forEach((r, i) => {
+          const report = (r as PromiseFulfilledResult<SendChunkReport>).value;
+          open[i].after = report.cursor ?? open[i].after;
+          open[i].done = report.done;
+          down ||= report.smtpDown === true;
+        });
+        if (!down) {
           if (backoffMs) setWorkflowStatus('running');
           backoffMs = 0;
-          return r;
+          return { cursor: lanes, done: lanes.every((l) => l.done) };
         }
         // The server is down: wait (a pause or cancel ends the wait at once), then try the same recipients again.
         backoffMs = Math.min(BACKOFF.maxMs, backoffMs ? backoffMs * 2 : BACKOFF.firstMs);
         setWorkflowStatus('retrying');
         await condition(() => control.paused || control.cancelled, backoffMs);
-        return { cursor: r.cursor, done: false };
+        return { cursor: lanes, done: false };
       },
       continueAsNew: (batch) => continueAsNew<typeof campaignWorkflow>({ ...base, resume: { batch, backoffMs } }),
       // The change is written (status, its audit event) before the command's caller is answered.

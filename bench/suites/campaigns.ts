@@ -1,7 +1,7 @@
 // Suite "campaigns": the campaigns issue's targets, with a worker (WORKER_QUEUES=campaigns) as its own process and
 // an SMTP sink in its own process that accepts and counts (bench/lib/smtp-sink-process.ts, no disk writes):
-//  1. the bare path: a pooled nodemailer transport (the same number of connections Docket's worker opens,
-//     CAMPAIGN_CONCURRENCY) sending BENCH_CAMPAIGNS_BARE_MESSAGES messages of the same size to a fresh sink,
+//  1. the bare path: a pooled nodemailer transport (the same number of connections Docket's workers open,
+//     CAMPAIGN_CONCURRENCY each) sending BENCH_CAMPAIGNS_BARE_MESSAGES messages of the same size to a fresh sink,
 //     that many in flight, no Docket code;
 //  2. Docket: BENCH_CAMPAIGNS_RECIPIENTS active subscribers in one list (seeded by SQL), the tenant's sending
 //     limits at their ceiling, one campaign with a ~3 KB personalised HTML body created and sent through the
@@ -12,6 +12,8 @@
 //  4. the limit held: with maxPerMinute BENCH_CAMPAIGNS_HOLD_PER_MINUTE (60,000), a campaign to that many × 
 //     BENCH_CAMPAIGNS_HOLD_MINUTES (2.5) recipients, at a fresh sink and worker: the most messages the sink accepted
 //     in any 60 s, and the fewest in any 60 s wholly inside the send (0 recipients skips the step).
+// BENCH_CAMPAIGNS_WORKERS (1) campaign worker processes send, with CAMPAIGN_LANES as many: one campaign's lanes run
+// on all of them at once.
 import { randomBytes } from 'node:crypto';
 import nodemailer from 'nodemailer';
 import { QueryTypes } from 'sequelize';
@@ -37,6 +39,7 @@ export const campaigns: Suite = {
       recipients: envInt('BENCH_CAMPAIGNS_RECIPIENTS', 100_000),
       bareMessages: envInt('BENCH_CAMPAIGNS_BARE_MESSAGES', 30_000),
       connections: envInt('BENCH_CAMPAIGNS_CONNECTIONS', 10),
+      workers: envInt('BENCH_CAMPAIGNS_WORKERS', 1),
       budgetSeconds: envInt('BENCH_CAMPAIGNS_BUDGET_SECONDS', 1800),
       holdPerMinute: envInt('BENCH_CAMPAIGNS_HOLD_PER_MINUTE', 60_000, 0),
       holdMinutes: Number(process.env.BENCH_CAMPAIGNS_HOLD_MINUTES ?? 2.5),
@@ -50,11 +53,13 @@ export const campaigns: Suite = {
       // 1. The bare path.
       const bareSink = await startSmtpSinkProcess();
       stops.push(bareSink.stop);
-      const transport = nodemailer.createTransport({ url: bareSink.url, pool: true, maxConnections: config.connections, maxMessages: Infinity, ignoreTLS: true });
+      // As many connections as all of Docket's workers open together.
+      const bareConnections = config.connections * config.workers;
+      const transport = nodemailer.createTransport({ url: bareSink.url, pool: true, maxConnections: bareConnections, maxMessages: Infinity, ignoreTLS: true });
       const body = HTML.replace(/\{\{[^}]+\}\}/g, 'x');
       let next = 0;
       const t0 = performance.now();
-      await Promise.all(Array.from({ length: config.connections }, async () => {
+      await Promise.all(Array.from({ length: bareConnections }, async () => {
         while (next < config.bareMessages) {
           const i = next++;
           await transport.sendMail({ from: 'news@bench.example', to: `r${i}@bench.example`, subject: `News ${i}`, html: body, text: TEXT, messageId: `<bare-${i}@bench>` });
@@ -81,18 +86,25 @@ export const campaigns: Suite = {
       const sink = await startSmtpSinkProcess();
       stops.push(sink.stop);
       const linkSecret = process.env.LINK_SIGNING_SECRET ?? randomBytes(32).toString('hex');
-      const worker = await startWorker(stack, 'campaigns', { LINK_SIGNING_SECRET: linkSecret, SMTP_URL: sink.url, CAMPAIGN_CONCURRENCY: String(config.connections) });
-      stops.push(worker.stop);
+      // The campaign workers, each polling before the send starts (so every lane finds one).
+      const startWorkers = async (smtpUrl: string) => {
+        const started = await Promise.all(Array.from({ length: config.workers }, () => startWorker(stack, 'campaigns', {
+          LINK_SIGNING_SECRET: linkSecret, SMTP_URL: smtpUrl, CAMPAIGN_CONCURRENCY: String(config.connections), CAMPAIGN_LANES: String(config.workers),
+        })));
+        stops.push(...started.map((w) => w.stop));
+        for (const w of started) await waitForPoller(stack, w, CAMPAIGNS_TASK_QUEUE);
+        return started;
+      };
+      const workers = await startWorkers(sink.url);
       const api = await stack.startApi({ LINK_SIGNING_SECRET: linkSecret });
       stops.push(api.stop);
-      await waitForPoller(stack, worker, CAMPAIGNS_TASK_QUEUE);
       const call = apiCaller(api, stack.apiKey, stops);
       await call('PUT', '/v1/settings/sending', { maxPerMinute: 600_000, maxConcurrent: 500 });
       const campaign = await call('POST', '/v1/campaigns', {
         name: 'Bench newsletter', subject: 'News for {{ subscriber.name }}', fromEmail: 'news@bench.example', fromName: 'Bench',
         html: HTML, text: TEXT, audience: { listIds: [list.id] },
       }, 201);
-      const groups = { ...stack.processGroups(api), worker: () => processTree(worker.pid), sink: () => [sink.pid] };
+      const groups = { ...stack.processGroups(api), worker: () => workers.flatMap((w) => processTree(w.pid)), sink: () => [sink.pid] };
       const meter = cpuMeter(groups);
       const sendAt = performance.now();
       const since = () => round((performance.now() - sendAt) / 1000, 2);
@@ -108,7 +120,9 @@ export const campaigns: Suite = {
       }
       const totalSeconds = since();
       const cpu = meter();
-      const memory = worker.memory();
+      // The largest of the workers' peaks (each is its own process with its own budget).
+      const memories = workers.map((w) => w.memory());
+      const memory = memories.reduce((a, b) => (b.peakRssMb > a.peakRssMb ? b : a));
       const stats = await sink.stats();
       const sendSeconds = stats.firstAt && stats.lastAt ? (stats.lastAt - stats.firstAt) / 1000 : NaN;
       const rate = round(stats.messages / sendSeconds, 0);
@@ -129,7 +143,7 @@ export const campaigns: Suite = {
       let hold: { recipients: number; perMinute: number; status: string; seconds: number; most: number; fewest: number; windows: number; sink: Omit<SinkStats, 'perTenth'> } | null = null;
       const holdRecipients = Math.ceil(config.holdPerMinute * config.holdMinutes);
       if (holdRecipients > 0) {
-        await worker.stop();
+        for (const w of workers) await w.stop();
         await sink.stop();
         const [holdList] = await sequelize.query<{ id: string }>(`INSERT INTO lists (tenant_id, id, name) VALUES (:tenantId, gen_random_uuid(), 'Bench hold') RETURNING id`, { replacements: { tenantId }, type: QueryTypes.SELECT });
         await sequelize.query(`WITH s AS (INSERT INTO subscribers (tenant_id, id, email, name, attributes, status)
@@ -138,9 +152,7 @@ export const campaigns: Suite = {
         await sequelize.query('ANALYZE subscribers; ANALYZE list_members');
         const holdSink = await startSmtpSinkProcess();
         stops.push(holdSink.stop);
-        const holdWorker = await startWorker(stack, 'campaigns', { LINK_SIGNING_SECRET: linkSecret, SMTP_URL: holdSink.url, CAMPAIGN_CONCURRENCY: String(config.connections) });
-        stops.push(holdWorker.stop);
-        await waitForPoller(stack, holdWorker, CAMPAIGNS_TASK_QUEUE);
+        await startWorkers(holdSink.url);
         await call('PUT', '/v1/settings/sending', { maxPerMinute: config.holdPerMinute, maxConcurrent: 500 });
         const held = await call('POST', '/v1/campaigns', {
           name: 'Bench hold', subject: 'News for {{ subscriber.name }}', fromEmail: 'news@bench.example', fromName: 'Bench',
@@ -180,9 +192,9 @@ export const campaigns: Suite = {
         );
       }
       const summary = [
-        `bare pooled nodemailer (${config.connections} connections, ${config.htmlBytes}-byte HTML): ${config.bareMessages} in ${bareSeconds.toFixed(2)} s = ${bareRate} mails/s`,
+        `bare pooled nodemailer (${bareConnections} connections, ${config.htmlBytes}-byte HTML): ${config.bareMessages} in ${bareSeconds.toFixed(2)} s = ${bareRate} mails/s`,
         `Docket: ${config.recipients} recipients, snapshot after ${snapshotSeconds} s, finished after ${totalSeconds} s; sink: ${stats.messages} messages, ${stats.distinct} distinct, ${stats.duplicates} duplicates, ${round(sendSeconds, 2)} s first → last = ${rate} mails/s`,
-        `campaign counts ${JSON.stringify(last.stats)}; workflow runs ${runs.length} (history lengths ${runs.join(', ')}); worker peak RSS ${memory.peakRssMb} MB`,
+        `campaign counts ${JSON.stringify(last.stats)}; workflow runs ${runs.length} (history lengths ${runs.join(', ')}); ${config.workers} worker process(es), lanes ${config.workers}, peak RSS ${memories.map((m) => m.peakRssMb).join(', ')} MB`,
         hold ? `maxPerMinute ${hold.perMinute}: ${hold.recipients} recipients ${hold.status} in ${hold.seconds} s; any 60 s at the sink: most ${hold.most}, fewest ${hold.fewest} (${hold.windows} windows); bare capacity ${bareRate * 60}/min` : 'maxPerMinute hold: skipped',
         `CPU, % of a core: ${Object.entries(cpu.cores).map(([k, v]) => `${k} ${v}`).join(', ')} (machine ${cpu.machineBusyPct} % busy)`,
       ].join('\n');

@@ -76,17 +76,18 @@ export function renderFor(c: Campaign, data: MergeData): CampaignContent {
 }
 
 /**
- * Sends the next batch after recipient `after` (by number) — as many as the tenant's send limits grant, up to
- * `batchSize` — and records its outcomes; answers the last number it covered and whether none is left. Subscribers no longer active since the snapshot are skipped. Throws
+ * Sends the next batch after recipient `after` (by number, up to `until` if the lane ends there) — as many as the
+ * tenant's send limits grant, up to `batchSize` — and records its outcomes; answers the last number it covered and whether none is left. Subscribers no longer active since the snapshot are skipped. Throws
  * SmtpUnavailableError when the server cannot be reached — after recording what did go out, leaving the rest pending.
  */
-export async function sendBatch(sequelize: Sequelize, c: Campaign, after: number, o: SendOptions, signal?: AbortSignal): Promise<{ last: number; done: boolean; sent: number }> {
+export async function sendBatch(sequelize: Sequelize, c: Campaign, range: { after: number; until: number | null }, o: SendOptions, signal?: AbortSignal): Promise<{ last: number; done: boolean }> {
+  const { after, until } = range;
   const waited = AbortSignal.timeout(o.maxWaitMs);
   let lease;
   try {
     lease = await o.limiter.acquire(c.tenantId, o.batchSize, { signal: signal ? AbortSignal.any([signal, waited]) : waited });
   } catch (err) {
-    if (waited.aborted && !signal?.aborted) return { last: after, done: false, sent: 0 };
+    if (waited.aborted && !signal?.aborted) return { last: after, done: false };
     throw err;
   }
   try {
@@ -94,8 +95,8 @@ export async function sendBatch(sequelize: Sequelize, c: Campaign, after: number
     const rows = await sequelize.query<RecipientRow>(`SELECT r.n, r.subscriber_id, r.email, s.name, s.attributes,
         COALESCE(s.status = 'active' AND s.erased_at IS NULL, false) AS active
       FROM campaign_recipients r LEFT JOIN subscribers s ON s.tenant_id = r.tenant_id AND s.id = r.subscriber_id
-      WHERE r.campaign_id = $1 AND r.n > $2 AND r.status = 'pending' ORDER BY r.n LIMIT $3`, { bind: [c.id, after, limit], type: QueryTypes.SELECT });
-    if (!rows.length) return { last: after, done: true, sent: 0 };
+      WHERE r.campaign_id = $1 AND r.n > $2 AND r.n <= $4 AND r.status = 'pending' ORDER BY r.n LIMIT $3`, { bind: [c.id, after, limit, until ?? 2_147_483_647], type: QueryTypes.SELECT });
+    if (!rows.length) return { last: after, done: true };
     const sendable = rows.filter((r) => r.active);
     // What every message of the batch shares, read from the model once.
     const render = rendererFor(c);
@@ -121,10 +122,10 @@ export async function sendBatch(sequelize: Sequelize, c: Campaign, after: number
     });
     const outcomes: Outcome[] = rows.filter((r) => !r.active).map((r) => ({ n: r.n, status: 'skipped' as const, error: 'not an active subscriber since the snapshot' }));
     for (const s of settled) if (s.status === 'fulfilled' && s.value) outcomes.push(s.value);
-    const sent = outcomes.filter((x) => x.status === 'sent').length;
     await recordOutcomes(sequelize, c, outcomes, down ? (down as Error).message ?? String(down) : null);
     if (down) throw new SmtpUnavailableError(`The SMTP server could not be reached: ${(down as Error).message ?? String(down)}`, { cause: down });
-    return { last: rows[rows.length - 1].n, done: rows.length < limit, sent };
+    const last = rows[rows.length - 1].n;
+    return { last, done: rows.length < limit || (until !== null && last >= until) };
   } finally {
     await lease.release();
   }
@@ -149,7 +150,17 @@ async function recordOutcomes(sequelize: Sequelize, c: Campaign, outcomes: Outco
   });
 }
 
-/** The send rate over the last chunk (mails per minute), for the API's current rate and ETA. */
-export async function recordRate(sequelize: Sequelize, c: Campaign, perMinute: number): Promise<void> {
-  await sequelize.query('UPDATE campaigns SET rate_per_minute = $3, progress_at = now() WHERE tenant_id = $1 AND id = $2', { bind: [c.tenantId, c.id, perMinute] });
+/**
+ * The campaign's current rate (mails a minute): its counts since the last progress write, whichever lane writes, so
+ * several lanes sending at once are measured together. Writes less than a second apart are skipped (lanes end their
+ * chunks together); after a gap of RATE_WINDOW (a pause, a backoff, the run before) a write only starts a new window.
+ */
+export async function recordProgress(sequelize: Sequelize, c: Pick<Campaign, 'tenantId' | 'id'>): Promise<void> {
+  await sequelize.query(`UPDATE campaigns SET
+      rate_per_minute = CASE WHEN progress_at > clock_timestamp() - interval '${RATE_WINDOW_SECONDS} seconds'
+        THEN (sent + failed + skipped - progress_count) * 60 / extract(epoch FROM clock_timestamp() - progress_at) END,
+      progress_count = sent + failed + skipped, progress_at = clock_timestamp()
+    WHERE tenant_id = $1 AND id = $2 AND (progress_at IS NULL OR progress_at <= clock_timestamp() - interval '1 second')`, { bind: [c.tenantId, c.id] });
 }
+
+const RATE_WINDOW_SECONDS = 15;

@@ -16,8 +16,8 @@ const BATCH = 200;
 let app: TestApp;
 let smtp: SmtpSink;
 // Each worker logs in to the sink under its own name, so every message says which process sent it.
-const startWorker = (login: string) => spawnWorker({
-  WORKER_QUEUES: 'campaigns', SMTP_URL: smtp.urlFor(login), CAMPAIGN_BATCH_SIZE: String(BATCH), CAMPAIGN_CONCURRENCY: '10', CAMPAIGN_CHUNK_MS: '5000',
+const startWorker = (login: string, env: Record<string, string> = {}) => spawnWorker({
+  WORKER_QUEUES: 'campaigns', SMTP_URL: smtp.urlFor(login), CAMPAIGN_BATCH_SIZE: String(BATCH), CAMPAIGN_CONCURRENCY: '10', CAMPAIGN_CHUNK_MS: '5000', ...env,
 });
 
 beforeAll(async () => {
@@ -82,4 +82,59 @@ it('mails every recipient after a SIGKILL mid-send; duplicates only from the unr
   // (the worker never heard its 250, and a sender cannot tell that from a message the server never got).
   expect(duplicates.length).toBe(mails.filter((m) => m.login === 'w1').length - sentAtCrash);
   expect(duplicates.length).toBeGreaterThan(0);
+}, 300_000);
+
+it('two worker processes send one campaign in lanes at once; one SIGKILLed, the other finishes it: everyone once, only its unrecorded batches twice', async () => {
+  killAllWorkers();
+  const total = 10_000;
+  const { key, tenant } = await buildCaller(['campaigns.*']);
+  const { listId, emails } = await seedList(app.sequelize, tenant.id, total);
+  const id = await createCampaign(app, key, { audience: { listIds: [listId] } });
+  const ours = new Set(emails);
+  const isOurs = (m: ReceivedMail) => ours.has(m.to[0]);
+  const lanes = { CAMPAIGN_LANES: '2', CAMPAIGN_CHUNK_MS: '1000' };
+  const doomed = startWorker('l1', lanes);
+  startWorker('l2', lanes);
+
+  // Both processes are sending (each holds a lane) before l1 dies, mid-batch, at one of its own messages.
+  const by = { l1: 0, l2: 0 } as Record<string, number>;
+  const killed = new Promise<void>((resolve, reject) => {
+    smtp.onAccepted(async (m) => {
+      if (!isOurs(m) || !m.login || !(m.login in by)) return;
+      by[m.login]++;
+      if (m.login !== 'l1' || by.l1 < 500 || by.l2 < 500 || doomed.killed) return;
+      await killWorker(doomed).then(resolve, reject);
+    });
+  });
+  await app.call('post', `/v1/campaigns/${id}/send`, key).send({}).expect(202);
+  await killed;
+  smtp.onAccepted(undefined);
+  const sentAtCrash = await CampaignRecipient.count({ where: { campaignId: id, status: 'sent' } });
+  expect(sentAtCrash).toBeLessThan(total);
+
+  // l2 finishes its own lane, and the dead one's once its heartbeat times out (10 s).
+  const done = await waitFor(async () => {
+    const c = (await app.call('get', `/v1/campaigns/${id}`, key).expect(200)).body;
+    return c.status === 'finished' && c;
+  }, { what: 'campaign finished', timeoutMs: 200_000, intervalMs: 500 });
+  expect(done.stats).toMatchObject({ audienceSize: total, sent: total, failed: 0, skipped: 0, pending: 0 });
+
+  const mails = smtp.messages.filter(isOurs);
+  const byAddress = new Map<string, ReceivedMail[]>();
+  for (const m of mails) byAddress.set(m.to[0], [...(byAddress.get(m.to[0]) ?? []), m]);
+  expect(byAddress.size).toBe(total);
+  const rows = await CampaignRecipient.findAll({ where: { campaignId: id }, attributes: ['email', 'messageId'] });
+  for (const r of rows) expect(byAddress.get(r.email)!.map((m) => m.headers['message-id'])).toContain(r.messageId);
+  // Both sent a share, and a second copy is only of what l1 handed over in the batches it had not recorded (one per
+  // lane it held), sent again by l2 with the same Message-ID.
+  const senders = new Set(mails.map((m) => m.login));
+  expect(senders).toEqual(new Set(['l1', 'l2']));
+  const duplicates = [...byAddress.values()].filter((copies) => copies.length > 1);
+  expect(duplicates.length).toBeGreaterThan(0);
+  expect(duplicates.length).toBeLessThanOrEqual(2 * BATCH);
+  for (const copies of duplicates) {
+    expect(copies.map((c) => c.login)).toEqual(['l1', 'l2']);
+    expect(copies[1].headers['message-id']).toBe(copies[0].headers['message-id']);
+  }
+  expect(mails.length - total).toBe(duplicates.length);
 }, 300_000);
