@@ -2,7 +2,7 @@
 // sends per minute and a cap on sends in flight (leases that expire, so a killed process's slots come back).
 //
 // How it holds, and how exactly:
-// - One statement per acquire (the function docket_send_acquire, migration 0013), serialised per tenant by a
+// - One statement per acquire (the function docket_send_acquire, migrations 0013 and 0028), serialised per tenant by a
 //   transaction-scoped advisory lock; the time is Postgres's clock_timestamp() read after the lock is taken, so
 //   every process agrees on it and grants are ordered by it.
 // - Grants are counted in `send_rate_slots`, one row per tenant and slot of `slotMs` (100 ms). A grant at time t
@@ -14,9 +14,10 @@
 // - What is limited is grants. Sends trail their grant by the time a holder takes to start them, so a window
 //   measured at the receiving end can hold at most the grants of that window plus those of the holders' delay:
 //   acquire what you will send within about a second (at 60,000/min, one second is 1.7 % of the budget).
-// - Concurrency: a lease holds its `granted` slots until release() or until it expires (leaseMs, 2 minutes); the
-//   sum of unexpired leases never exceeds maxConcurrent. A holder must finish (or release) within leaseMs, or its
-//   slots may be granted again while its sends still run.
+// - Concurrency: a lease holds `inFlight` slots — what its holder sends at once, at most what it was granted —
+//   until release() or until it expires (leaseMs, 2 minutes); the sum of unexpired leases never exceeds
+//   maxConcurrent, and nothing is granted while no slot is free. A holder keeps at most `inFlight` sends going
+//   and must finish (or release) within leaseMs, or its slots may be granted again while its sends still run.
 // - The settings are read in the same transaction (one primary-key row), so a change applies to the next grant.
 // - Grants and releases commit without waiting for the WAL flush (synchronous_commit off, in their transaction
 //   only): a Postgres crash may forget the last ~0.6 s of grants, the price of a cheap acquire.
@@ -25,11 +26,15 @@ import { randomUUID } from 'node:crypto';
 import { QueryTypes, Sequelize } from 'sequelize';
 
 export interface SendLimiter {
-  acquire(tenantId: string, wanted: number, opts?: { signal?: AbortSignal }): Promise<SendLease>;
+  /** Up to `wanted` sends, at most `inFlight` of them at once (default: all of them). */
+  acquire(tenantId: string, wanted: number, opts?: { signal?: AbortSignal; inFlight?: number }): Promise<SendLease>;
 }
 
 export interface SendLease {
+  /** Sends the holder may make (counted in the per-minute window). */
   granted: number;
+  /** Of them, how many may be in flight at once (the slots of maxConcurrent the lease holds). */
+  inFlight: number;
   release(): Promise<void>;
 }
 
@@ -51,6 +56,7 @@ export interface SendLimiterOptions {
 
 interface State {
   granted: number;
+  slots: number;
   now_ms: string;
   per_window: number;
   concurrent: number;
@@ -80,25 +86,27 @@ class PostgresSendLimiter implements SendLimiter {
     if (!(this.slotMs >= 1 && this.windowMs >= this.slotMs && this.windowMs % this.slotMs === 0)) throw new RangeError('windowMs must be a multiple of slotMs');
   }
 
-  async acquire(tenantId: string, wanted: number, opts: { signal?: AbortSignal } = {}): Promise<SendLease> {
-    if (!Number.isInteger(wanted) || wanted < 1) throw new RangeError(`wanted must be a positive integer, not ${wanted}`);
-    const { signal } = opts;
+  async acquire(tenantId: string, wanted: number, opts: { signal?: AbortSignal; inFlight?: number } = {}): Promise<SendLease> {
+    const { signal, inFlight = wanted } = opts;
+    for (const [name, n] of [['wanted', wanted], ['inFlight', inFlight]] as const) {
+      if (!Number.isInteger(n) || n < 1) throw new RangeError(`${name} must be a positive integer, not ${n}`);
+    }
     for (;;) {
       if (signal?.aborted) throw abortReason(signal);
-      const attempt = await this.tryAcquire(tenantId, wanted);
+      const attempt = await this.tryAcquire(tenantId, wanted, inFlight);
       if ('lease' in attempt) return attempt.lease;
       await this.sleep(attempt.retryInMs, signal);
     }
   }
 
-  private async tryAcquire(tenantId: string, wanted: number): Promise<{ lease: SendLease } | { retryInMs: number }> {
+  private async tryAcquire(tenantId: string, wanted: number, inFlight: number): Promise<{ lease: SendLease } | { retryInMs: number }> {
     const { windowMs, slotMs } = this;
     const id = randomUUID();
-    // One statement (db/migrations/0013: docket_send_acquire), its own transaction: lock, read, grant, commit.
-    const [state] = await this.sequelize.query<State>('SELECT * FROM docket_send_acquire($1, $2, $3, $4, $5, $6, $7, $8)', {
-      bind: [tenantId, wanted, windowMs, slotMs, this.leaseMs, DEFAULT_SEND_SETTINGS.maxPerMinute, DEFAULT_SEND_SETTINGS.maxConcurrent, id], type: QueryTypes.SELECT,
+    // One statement (db/migrations/0028: docket_send_acquire), its own transaction: lock, read, grant, commit.
+    const [state] = await this.sequelize.query<State>('SELECT * FROM docket_send_acquire($1, $2, $3, $4, $5, $6, $7, $8, $9)', {
+      bind: [tenantId, wanted, inFlight, windowMs, slotMs, this.leaseMs, DEFAULT_SEND_SETTINGS.maxPerMinute, DEFAULT_SEND_SETTINGS.maxConcurrent, id], type: QueryTypes.SELECT,
     });
-    if (state.granted > 0) return { lease: this.lease(tenantId, id, state.granted) };
+    if (state.granted > 0) return { lease: this.lease(tenantId, id, state.granted, state.slots) };
     const now = Number(state.now_ms);
     const waits: number[] = [];
     // The oldest counted slot leaves the window once it no longer overlaps it.
@@ -107,10 +115,11 @@ class PostgresSendLimiter implements SendLimiter {
     return { retryInMs: Math.max(1, waits.length ? Math.max(...waits) : this.pollMs) };
   }
 
-  private lease(tenantId: string, id: string, granted: number): SendLease {
+  private lease(tenantId: string, id: string, granted: number, inFlight: number): SendLease {
     let released: Promise<void> | undefined;
     return {
       granted,
+      inFlight,
       release: () => {
         // A release that failed (Postgres away for a moment) is tried again by the next call instead of keeping
         // the failure: else the lease would hold its slots until it expires, however often the caller retries.

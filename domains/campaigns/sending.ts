@@ -6,7 +6,7 @@ import { QueryTypes, type Sequelize } from 'sequelize';
 import type { Campaign } from '../../db/models/campaigns';
 import { settleWithLimit } from '../../lib/batch';
 import { EmailRejectedError, type EmailSender } from '../../lib/notify/email';
-import type { SendLimiter } from '../../lib/send-limiter';
+import type { SendLease, SendLimiter } from '../../lib/send-limiter';
 import { TemplateRenderError } from '../documents/templates';
 import { renderCampaignMessage, type CampaignContent, type MergeData } from './templates';
 import { unsubscribeHeaders, type UnsubscribeLinks } from './unsubscribe';
@@ -18,7 +18,7 @@ export interface SendOptions {
   limiter: SendLimiter;
   /** Recipients per batch (the most that can go out twice after a crash). */
   batchSize: number;
-  /** Messages in flight at once (the pooled transport has as many connections). */
+  /** Messages in flight at once (the pooled transport has as many connections), within the lease's slots. */
   concurrency: number;
   /** A `mailto:` address for List-Unsubscribe besides the link, if the deployment reads one. */
   unsubscribeMailto?: string;
@@ -76,34 +76,43 @@ export function renderFor(c: Campaign, data: MergeData): CampaignContent {
 }
 
 /**
- * Sends the next batch after recipient `after` (by number, up to `until` if the lane ends there) — as many as the
- * tenant's send limits grant, up to `batchSize` — and records its outcomes; answers the last number it covered and whether none is left. Subscribers no longer active since the snapshot are skipped. Throws
- * SmtpUnavailableError when the server cannot be reached — after recording what did go out, leaving the rest pending.
+ * Sends the next batch after recipient `after` (by number, up to `until` if the lane ends there): reads up to
+ * `batchSize` pending recipients, asks the tenant's send limits for as many as are still active (those no longer
+ * active since the snapshot are skipped and need no grant), sends what is granted, and records the outcomes; answers
+ * the last number it covered and whether none is left. Throws SmtpUnavailableError when the server cannot be reached
+ * — after recording what did go out, leaving the rest pending.
  */
 export async function sendBatch(sequelize: Sequelize, c: Campaign, range: { after: number; until: number | null }, o: SendOptions, signal?: AbortSignal): Promise<{ last: number; done: boolean }> {
   const { after, until } = range;
-  const waited = AbortSignal.timeout(o.maxWaitMs);
-  let lease;
-  try {
-    lease = await o.limiter.acquire(c.tenantId, o.batchSize, { signal: signal ? AbortSignal.any([signal, waited]) : waited });
-  } catch (err) {
-    if (waited.aborted && !signal?.aborted) return { last: after, done: false };
-    throw err;
+  // The recipients first, then the grant for just them: a grant is counted in the tenant's minute whether used or not.
+  const rows = await sequelize.query<RecipientRow>(`SELECT r.n, r.subscriber_id, r.email, s.name, s.attributes,
+      COALESCE(s.status = 'active' AND s.erased_at IS NULL, false) AS active
+    FROM campaign_recipients r LEFT JOIN subscribers s ON s.tenant_id = r.tenant_id AND s.id = r.subscriber_id
+    WHERE r.campaign_id = $1 AND r.n > $2 AND r.n <= $4 AND r.status = 'pending' ORDER BY r.n LIMIT $3`, { bind: [c.id, after, o.batchSize, until ?? 2_147_483_647], type: QueryTypes.SELECT });
+  if (!rows.length) return { last: after, done: true };
+  const active = rows.filter((r) => r.active);
+  let lease: SendLease | undefined;
+  let batch = rows;
+  if (active.length) {
+    const waited = AbortSignal.timeout(o.maxWaitMs);
+    try {
+      lease = await o.limiter.acquire(c.tenantId, active.length, { inFlight: o.concurrency, signal: signal ? AbortSignal.any([signal, waited]) : waited });
+    } catch (err) {
+      if (waited.aborted && !signal?.aborted) return { last: after, done: false };
+      throw err;
+    }
+    // Granted fewer: the batch ends at the last granted recipient (with the skipped ones before it).
+    if (lease.granted < active.length) batch = rows.filter((r) => r.n <= active[lease!.granted - 1].n);
   }
   try {
-    const limit = Math.min(o.batchSize, lease.granted);
-    const rows = await sequelize.query<RecipientRow>(`SELECT r.n, r.subscriber_id, r.email, s.name, s.attributes,
-        COALESCE(s.status = 'active' AND s.erased_at IS NULL, false) AS active
-      FROM campaign_recipients r LEFT JOIN subscribers s ON s.tenant_id = r.tenant_id AND s.id = r.subscriber_id
-      WHERE r.campaign_id = $1 AND r.n > $2 AND r.n <= $4 AND r.status = 'pending' ORDER BY r.n LIMIT $3`, { bind: [c.id, after, limit, until ?? 2_147_483_647], type: QueryTypes.SELECT });
-    if (!rows.length) return { last: after, done: true };
-    const sendable = rows.filter((r) => r.active);
+    const sendable = batch.filter((r) => r.active);
     // What every message of the batch shares, read from the model once.
     const render = rendererFor(c);
     const { tenantId, id: campaignId, replyTo } = c;
     const sender = { fromEmail: c.fromEmail, fromName: c.fromName };
     let down: unknown;
-    const settled = await settleWithLimit(sendable, o.concurrency, async (r): Promise<Outcome | null> => {
+    // No more at once than the lease holds slots for (the tenant's maxConcurrent, shared with its other sends).
+    const settled = await settleWithLimit(sendable, lease?.inFlight ?? 1, async (r): Promise<Outcome | null> => {
       if (down) return null;
       const url = o.links.url({ tenantId, campaignId, subscriberId: r.subscriber_id });
       try {
@@ -120,14 +129,14 @@ export async function sendBatch(sequelize: Sequelize, c: Campaign, range: { afte
         return null;
       }
     });
-    const outcomes: Outcome[] = rows.filter((r) => !r.active).map((r) => ({ n: r.n, status: 'skipped' as const, error: 'not an active subscriber since the snapshot' }));
+    const outcomes: Outcome[] = batch.filter((r) => !r.active).map((r) => ({ n: r.n, status: 'skipped' as const, error: 'not an active subscriber since the snapshot' }));
     for (const s of settled) if (s.status === 'fulfilled' && s.value) outcomes.push(s.value);
     await recordOutcomes(sequelize, c, outcomes, down ? (down as Error).message ?? String(down) : null);
     if (down) throw new SmtpUnavailableError(`The SMTP server could not be reached: ${(down as Error).message ?? String(down)}`, { cause: down });
-    const last = rows[rows.length - 1].n;
-    return { last, done: rows.length < limit || (until !== null && last >= until) };
+    const last = batch[batch.length - 1].n;
+    return { last, done: (batch === rows && rows.length < o.batchSize) || (until !== null && last >= until) };
   } finally {
-    await lease.release();
+    await lease?.release();
   }
 }
 

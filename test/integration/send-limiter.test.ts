@@ -1,7 +1,8 @@
 // The send limiter across "processes" (two Sequelize instances, two limiters) on one tenant: the per-window budget
 // and the concurrency cap hold under contention, an expired lease's slots come back, a wait can be aborted.
+import { QueryTypes } from 'sequelize';
 import { createSequelize } from '../../db';
-import { createSendLimiter, SendLimiterOptions } from '../../lib/send-limiter';
+import { createSendLimiter, SendLease, SendLimiterOptions } from '../../lib/send-limiter';
 import { buildTenant } from '../helpers/factories';
 
 const first = createSequelize(process.env.DATABASE_URL!, { poolMax: 6 });
@@ -20,11 +21,11 @@ const twoProcesses = (opts: SendLimiterOptions) => [createSendLimiter(first, opt
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const random = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1));
 
-async function hammer(limiters: ReturnType<typeof twoProcesses>, loopsEach: number, until: number, body: (granted: number) => Promise<void>, tenantId: string, wanted: () => number) {
+async function hammer(limiters: ReturnType<typeof twoProcesses>, loopsEach: number, until: number, body: (lease: SendLease) => Promise<void>, tenantId: string, wanted: () => number) {
   await Promise.all(limiters.flatMap((limiter) => Array.from({ length: loopsEach }, async () => {
     while (Date.now() < until) {
       const lease = await limiter.acquire(tenantId, wanted());
-      await body(lease.granted);
+      await body(lease);
       await lease.release();
     }
   })));
@@ -36,7 +37,7 @@ test('two processes never grant more than the budget in any window, and use most
   const tenantId = await tenantWith({ maxPerMinute: BUDGET, maxConcurrent: 1000 });
   const grants: { at: number; n: number }[] = [];
   const started = Date.now();
-  await hammer(twoProcesses({ windowMs: WINDOW, slotMs: 50 }), 4, started + 3_500, async (granted) => { grants.push({ at: Date.now(), n: granted }); }, tenantId, () => random(1, 4));
+  await hammer(twoProcesses({ windowMs: WINDOW, slotMs: 50 }), 4, started + 3_500, async ({ granted }) => { grants.push({ at: Date.now(), n: granted }); }, tenantId, () => random(1, 4));
 
   // Grant times seen here trail Postgres's by a few ms: windows a little shorter than the limiter's allow for that.
   const checked = WINDOW - 100;
@@ -59,12 +60,14 @@ test('two processes never hold more than maxConcurrent sends at once', async () 
   let inFlight = 0;
   let most = 0;
   let rounds = 0;
-  await hammer(twoProcesses({ pollMs: 5 }), 5, Date.now() + 2_000, async (granted) => {
-    inFlight += granted;
+  await hammer(twoProcesses({ pollMs: 5 }), 5, Date.now() + 2_000, async (lease) => {
+    expect(lease.inFlight).toBeGreaterThanOrEqual(1);
+    expect(lease.inFlight).toBeLessThanOrEqual(lease.granted);
+    inFlight += lease.inFlight;
     most = Math.max(most, inFlight);
     rounds++;
     await sleep(random(2, 15));
-    inFlight -= granted;
+    inFlight -= lease.inFlight;
   }, tenantId, () => random(1, 3));
   expect(most).toBe(3);
   expect(rounds).toBeGreaterThan(20);
@@ -77,10 +80,32 @@ test('grants part of what is wanted, and follows a settings change at the next g
   expect((await limiter.acquire(tenantId, 3)).granted).toBe(2);
   await first.query('UPDATE tenant_send_settings SET max_per_minute = 8 WHERE tenant_id = $1', { bind: [tenantId] });
   expect((await limiter.acquire(tenantId, 10)).granted).toBe(3);
-  // Without a settings row: the defaults (10 at once).
+  // Without a settings row: the defaults (600 a minute, 10 at once).
   const other = await tenantWith();
-  expect((await limiter.acquire(other, 50)).granted).toBe(10);
+  expect(await limiter.acquire(other, 50)).toMatchObject({ granted: 50, inFlight: 10 });
   await expect(limiter.acquire(other, 0)).rejects.toThrow(RangeError);
+  await expect(limiter.acquire(other, 5, { inFlight: 0 })).rejects.toThrow(RangeError);
+});
+
+test('a lease holds the slots its sends use at once, not one per send: batches of 500 sending 10 at a time share maxConcurrent', async () => {
+  const tenantId = await tenantWith({ maxPerMinute: 600_000, maxConcurrent: 25 });
+  const [a, b] = twoProcesses({ pollMs: 1_000 });
+  const one = await a.acquire(tenantId, 500, { inFlight: 10 });
+  const two = await b.acquire(tenantId, 500, { inFlight: 10 });
+  expect([one, two].map((l) => [l.granted, l.inFlight])).toEqual([[500, 10], [500, 10]]);
+  // 5 slots are left: the next batch is granted in full, to send 5 at a time.
+  const three = await a.acquire(tenantId, 500, { inFlight: 10 });
+  expect([three.granted, three.inFlight]).toEqual([500, 5]);
+  // None left: nothing is granted (the wait gives up at its signal) until a lease is released.
+  const blocked = await b.acquire(tenantId, 500, { inFlight: 10, signal: AbortSignal.timeout(200) }).catch((e: Error) => e);
+  expect((blocked as Error).name).toMatch(/AbortError|TimeoutError/);
+  await two.release();
+  const four = await b.acquire(tenantId, 500, { inFlight: 10 });
+  expect([four.granted, four.inFlight]).toEqual([500, 10]);
+  // The budget still counts every send granted: 2,000 of this minute's 600,000.
+  const [{ sends }] = await first.query<{ sends: number }>('SELECT sum(sends)::int AS sends FROM send_rate_slots WHERE tenant_id = $1', { bind: [tenantId], type: QueryTypes.SELECT });
+  expect(sends).toBe(2_000);
+  for (const l of [one, three, four]) await l.release();
 });
 
 test("an expired lease's slots come back: a process that died does not hold them", async () => {
