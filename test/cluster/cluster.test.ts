@@ -10,6 +10,7 @@ import { loadContract } from '../../api/contract';
 import { createSequelize } from '../../db';
 import { buildProcurementTenant, type ProcurementTenant } from '../helpers/approvals';
 import { ContractChecker } from '../helpers/contract';
+import { binary, pdfPages } from '../helpers/pdf';
 import { waitFor } from '../helpers/wait';
 
 interface ClusterInfo {
@@ -60,7 +61,7 @@ async function lastWorkflowTaskPid(workflowId: string): Promise<number> {
   return Number(done!.workflowTaskCompletedEventAttributes!.identity!.split('@')[0]);
 }
 
-// Before the test below, which kills a worker: both workers serve this one.
+// Before the test below, which kills a worker: both workers serve these.
 it('keeps files in S3: an upload through API 1 downloads byte-identical through API 2, and a worker imports it from the bucket', async () => {
   expect(info.fileStore.kind).toBe('s3');
   const csv = 'E-mail,Name\n' + Array.from({ length: 500 }, (_, i) => `member${i}@cluster.example,Member ${i}\n`).join('');
@@ -78,6 +79,22 @@ it('keeps files in S3: an upload through API 1 downloads byte-identical through 
     return ['finished', 'failed', 'cancelled'].includes(r.body.phase) && r.body;
   }, { what: 'the import ended (read through API 1)', timeoutMs: 90_000 });
   expect([done.phase, done.counts.created, done.counts.rejected]).toEqual(['finished', 500, 0]);
+});
+
+it('keeps rendered documents in S3: a PDF a cluster worker renders is downloaded through both API processes', async () => {
+  const code = `cluster-letter-${Date.now()}`;
+  await call(0, 'post', '/v1/document-templates', t.adminKey).send({ code, name: 'Letter', variables: 'strict', parts: { base: '<h1>Dear {{ name }}</h1><p>Order {{ order }}</p>' } }).expect(201);
+  const doc = await call(1, 'post', '/v1/documents', t.adminKey).send({ templateCode: code, data: { name: 'Ada Lovelace', order: 'PO-1843' }, fileName: 'letter.pdf' }).expect(202);
+  const ready = await waitFor(async () => {
+    const d = await call(0, 'get', `/v1/documents/${doc.body.id}`, t.adminKey).expect(200);
+    return ['ready', 'failed'].includes(d.body.status) && d.body;
+  }, { what: 'the document rendered', timeoutMs: 90_000 });
+  expect(ready.status).toBe('ready');
+  // Stored by the worker in the bucket (the cluster's only file store) and read back through each API process.
+  for (const api of [0, 1]) {
+    const pdf = await call(api, 'get', ready.downloadUrl, t.adminKey).buffer(true).parse(binary).expect(200);
+    expect(pdfPages(pdf.body as Buffer).join('\n')).toMatch(/Dear Ada Lovelace[\s\S]*Order PO-1843/);
+  }
 });
 
 it('runs on the real server: started through API 1, signed through API 2, finished by the other worker after one is SIGKILLed', async () => {
