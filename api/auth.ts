@@ -49,7 +49,8 @@ export class Authenticator {
   // by any process clears every API process's cache when its commit's NOTIFY arrives (watch()); should the
   // listening connection be down, the TTL still bounds how long a revoked key keeps working.
   private readonly cache = new LRUCache<string, AuthContext>({ max: 10_000, ttl: CACHE_TTL_MS });
-  private readonly lastUsedWrites = new Map<string, number>();
+  /** Keys whose last use was written within the minute (bounded: a process sees any number of keys over time). */
+  private readonly lastUsedWrites = new LRUCache<string, true>({ max: 100_000, ttl: 60_000 });
   // When a cached credential expires, the requests in flight share one lookup instead of each running it.
   private readonly inflight = new Map<string, Promise<AuthContext>>();
   private jwks?: ReturnType<typeof createRemoteJWKSet>;
@@ -176,11 +177,10 @@ export class Authenticator {
   /** Records last use of a key at most once a minute, off the request path. */
   private touch(auth: AuthContext): void {
     if (!auth.apiKeyId) return;
-    const now = Date.now();
-    if ((this.lastUsedWrites.get(auth.apiKeyId) ?? 0) > now - 60_000) return;
-    this.lastUsedWrites.set(auth.apiKeyId, now);
+    if (this.lastUsedWrites.has(auth.apiKeyId)) return;
+    this.lastUsedWrites.set(auth.apiKeyId, true);
     // silent: a use is not an edit of the key (updated_at stays when it was last changed).
-    ApiKey.update({ lastUsedAt: new Date(now) }, { where: { id: auth.apiKeyId }, silent: true }).catch(() => undefined);
+    ApiKey.update({ lastUsedAt: new Date() }, { where: { id: auth.apiKeyId }, silent: true }).catch(() => undefined);
   }
 }
 

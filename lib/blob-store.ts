@@ -42,6 +42,24 @@ export interface BlobStore {
   readonly scratchDir: string;
 }
 
+/**
+ * What every store's stage() streams through: a pass-through that hashes (SHA-256) and counts the bytes, and fails
+ * with BlobTooLargeError past `maxBytes`; `result()` once the stream has ended.
+ */
+export function hashingMeter(maxBytes?: number): { stream: Transform; result(): { sha256: string; size: number } } {
+  const hash = createHash('sha256');
+  let size = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (maxBytes !== undefined && size > maxBytes) return done(new BlobTooLargeError(maxBytes));
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  return { stream, result: () => ({ sha256: hash.digest('hex'), size }) };
+}
+
 export class DiskBlobStore implements BlobStore {
   readonly scratchDir: string;
 
@@ -57,19 +75,10 @@ export class DiskBlobStore implements BlobStore {
   async stage(source: Readable, opts: { maxBytes?: number } = {}): Promise<StagedBlob> {
     await fs.mkdir(this.scratchDir, { recursive: true });
     const location = path.join(this.scratchDir, `upload-${randomUUID()}`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        if (opts.maxBytes !== undefined && size > opts.maxBytes) return done(new BlobTooLargeError(opts.maxBytes));
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+    const meter = hashingMeter(opts.maxBytes);
     try {
-      await pipeline(source, meter, createWriteStream(location));
-      return { sha256: hash.digest('hex'), size, location };
+      await pipeline(source, meter.stream, createWriteStream(location));
+      return { ...meter.result(), location };
     } catch (err) {
       await fs.rm(location, { force: true });
       throw err;

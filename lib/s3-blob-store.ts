@@ -1,15 +1,15 @@
 // The BlobStore on an S3-compatible bucket: staged under a temporary key, published by a server-side copy.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { PassThrough, Readable, Transform } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client, S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Config } from '../config';
-import { BlobStore, BlobTooLargeError, DiskBlobStore, StagedBlob } from './blob-store';
+import { BlobStore, DiskBlobStore, hashingMeter, StagedBlob } from './blob-store';
 import { FileStoreUnavailableError, NETWORK_CODES } from './dependency-errors';
 
 export interface S3BlobStoreOptions {
@@ -101,16 +101,7 @@ export class S3BlobStore implements BlobStore {
 
   async stage(source: Readable, opts: { maxBytes?: number } = {}): Promise<StagedBlob> {
     const key = `${STAGING}${randomUUID()}`;
-    const hash = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        if (opts.maxBytes !== undefined && size > opts.maxBytes) return done(new BlobTooLargeError(opts.maxBytes));
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+    const meter = hashingMeter(opts.maxBytes);
     const body = new PassThrough();
     // queueSize 1: one part in flight while the next is read, so an upload holds at most ~2 parts in memory.
     const upload = new Upload({ client: this.client, params: { Bucket: this.bucket, Key: key, Body: body }, partSize: this.partSize, queueSize: 1, leavePartsOnError: false });
@@ -120,9 +111,9 @@ export class S3BlobStore implements BlobStore {
       body.destroy(err as Error);
       throw err;
     });
-    const piped = pipeline(source, meter, body);
+    const piped = pipeline(source, meter.stream, body);
     const [pipe, up] = await Promise.allSettled([piped, uploaded]);
-    if (pipe.status === 'fulfilled' && up.status === 'fulfilled') return { sha256: hash.digest('hex'), size, location: key };
+    if (pipe.status === 'fulfilled' && up.status === 'fulfilled') return { ...meter.result(), location: key };
     // Nothing stays behind: the Upload aborted its parts; a small body may have been put whole before the error.
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
     const sourceErr = pipe.status === 'rejected' ? pipe.reason : undefined;
