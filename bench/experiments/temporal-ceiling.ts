@@ -15,13 +15,17 @@
 //             cached — each lane on one workflow again and again, always in the cache;
 //   timers  — starts TEMPORAL_CEILING_TIMERS (5,000) workflows due spread over one minute that begins once all
 //             are started, and reports how late each one's timer task ran (as the reminders firing phase).
+// Writes bench/results/temporal-ceiling-<time>-<revision>-<dev|real>.json (the server kind: TEMPORAL_CEILING_TAG, else
+// "dev" for its own dev server and "external"), so the dev and the real server's figures are kept side by side.
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { PROJECT_ROOT } from '../../lib/paths';
 import { freePort, startTemporalDevServer } from '../../scripts/stack';
 import { cpuMeter, processTree } from '../lib/cpu';
 import { percentile, runConcurrent, samplesOf } from '../lib/measure';
+import { gitRevision, writeResultFile } from '../lib/provenance';
 import { bump, ceilingWorkflow, timerWorkflow } from './temporal-ceiling.workflow';
 
 // tsx turns Node's source maps on; a deployed worker runs without them (see benchEntry in bench/lib/stack.ts).
@@ -57,11 +61,14 @@ async function main(): Promise<void> {
   });
   const running = worker.run();
   const groups = { temporal: () => (serverPid ? processTree(serverPid) : []), 'bench+worker': () => [process.pid] };
+  const startedAt = new Date().toISOString();
+  const results: Record<string, unknown> = {};
   try {
     if (run('updates')) {
       const ids = Array.from({ length: WORKFLOWS }, (_, i) => `ceiling-${run0}-${i}`);
       const starts = await runConcurrent(WORKFLOWS, 50, async (i) => { await client.workflow.start(ceilingWorkflow, { taskQueue, workflowId: ids[i] }); });
       log(`started ${starts.ok} workflows at ${starts.perSecond}/s`);
+      results.starts = { ok: starts.ok, total: starts.total, perSecond: starts.perSecond, latencyMs: starts.latencyMs };
       await sleep(15_000); // their first workflow tasks run (the worker goes idle) before anything is measured
       for (const mode of ['spread', 'cached'] as const) {
         const meter = cpuMeter(groups);
@@ -71,6 +78,7 @@ async function main(): Promise<void> {
         });
         const cpu = meter();
         const sorted = [...samplesOf(r)].sort((a, b) => a - b);
+        results[`updates ${mode}`] = { ok: r.ok, total: r.total, perSecond: r.perSecond, p50Ms: r.latencyMs.p50, p95Ms: percentile(sorted, 95), p99Ms: r.latencyMs.p99, cpu };
         log(`updates ${mode}: ${r.ok}/${r.total} at ${r.perSecond}/s, p50 ${ms(r.latencyMs.p50)}, p95 ${ms(percentile(sorted, 95))}, p99 ${ms(r.latencyMs.p99)}; CPU % of a core ${JSON.stringify(cpu.cores)}; machine ${cpu.machineBusyPct} % busy`);
       }
     }
@@ -91,9 +99,16 @@ async function main(): Promise<void> {
       await runConcurrent(handles.length, 50, async (i) => { late.push(await client.workflow.getHandle(handles[i]).result()); });
       const cpu = meter();
       late.sort((a, b) => a - b);
+      results.timers = { starts: starts.perSecond, fired: late.length, latenessMs: { p50: percentile(late, 50), p95: percentile(late, 95), p99: percentile(late, 99), max: late[late.length - 1] ?? 0 }, cpu };
       log(`timers: ${late.length} fired over one minute; lateness p50 ${ms(percentile(late, 50))}, p95 ${ms(percentile(late, 95))}, p99 ${ms(percentile(late, 99))}, max ${ms(late[late.length - 1] ?? 0)}; firing took ${cpu.seconds} s; CPU % of a core ${JSON.stringify(cpu.cores)}; machine ${cpu.machineBusyPct} % busy`);
     }
-    log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, node ${process.version}`);
+    const machine = `${os.cpus().length} × ${os.cpus()[0]?.model}, node ${process.version}`;
+    log(`machine: ${machine}`);
+    const tag = process.env.TEMPORAL_CEILING_TAG || (external ? 'external' : 'dev');
+    const json = JSON.stringify({ experiment: 'temporal-ceiling', startedAt, finishedAt: new Date().toISOString(), server: { address, namespace, kind: tag }, machine,
+      config: { workflows: WORKFLOWS, updates: UPDATES, concurrency: CONCURRENCY, timers: TIMERS }, results }, null, 2);
+    const revision = gitRevision();
+    log(`results written to ${writeResultFile(path.join(PROJECT_ROOT, 'bench', 'results'), { suite: 'temporal-ceiling', startedAt, revision, processes: {}, tag }, `${json}\n`)}`);
   } finally {
     worker.shutdown();
     await running;
