@@ -35,6 +35,8 @@ export interface SendLease {
   granted: number;
   /** Of them, how many may be in flight at once (the slots of maxConcurrent the lease holds). */
   inFlight: number;
+  /** When it was granted, on Postgres's clock (epoch ms): the clock every window is counted on. */
+  grantedAtMs: number;
   release(): Promise<void>;
 }
 
@@ -106,7 +108,7 @@ class PostgresSendLimiter implements SendLimiter {
     const [state] = await this.sequelize.query<State>('SELECT * FROM docket_send_acquire($1, $2, $3, $4, $5, $6, $7, $8, $9)', {
       bind: [tenantId, wanted, inFlight, windowMs, slotMs, this.leaseMs, DEFAULT_SEND_SETTINGS.maxPerMinute, DEFAULT_SEND_SETTINGS.maxConcurrent, id], type: QueryTypes.SELECT,
     });
-    if (state.granted > 0) return { lease: this.lease(tenantId, id, state.granted, state.slots) };
+    if (state.granted > 0) return { lease: this.lease(tenantId, id, state.granted, state.slots, Number(state.now_ms)) };
     const now = Number(state.now_ms);
     const waits: number[] = [];
     // The oldest counted slot leaves the window once it no longer overlaps it.
@@ -115,11 +117,12 @@ class PostgresSendLimiter implements SendLimiter {
     return { retryInMs: Math.max(1, waits.length ? Math.max(...waits) : this.pollMs) };
   }
 
-  private lease(tenantId: string, id: string, granted: number, inFlight: number): SendLease {
+  private lease(tenantId: string, id: string, granted: number, inFlight: number, grantedAtMs: number): SendLease {
     let released: Promise<void> | undefined;
     return {
       granted,
       inFlight,
+      grantedAtMs,
       release: () => {
         // A release that failed (Postgres away for a moment) is tried again by the next call instead of keeping
         // the failure: else the lease would hold its slots until it expires, however often the caller retries.
