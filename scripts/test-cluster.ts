@@ -57,6 +57,8 @@ async function main(): Promise<number> {
     if (fs.existsSync(results)) {
       const r = JSON.parse(fs.readFileSync(results, 'utf8'));
       say(`suites: ${r.numPassedTestSuites} passed, ${r.numFailedTestSuites} failed of ${r.numTotalTestSuites}; tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped; ${((Date.now() - started) / 1000).toFixed(0)} s in all`);
+      // Kept where the last run's results are looked for (.data/ does not exist yet in a fresh clone).
+      fs.mkdirSync(path.join(ROOT, '.data'), { recursive: true });
       fs.copyFileSync(results, path.join(ROOT, '.data', 'cluster-jest-results.json'));
     }
     return interrupted ? 130 : code;
