@@ -45,6 +45,12 @@ export function readProcMemory(pid: number): ProcMemory {
   return { peakRssMb: round(kb('VmHWM') / 1024, 1), rssMb: round(kb('VmRSS') / 1024, 1) };
 }
 
+/** Memory of a group of processes, summed (a process that exits meanwhile counts 0). */
+export function treeMemory(pids: number[]): ProcMemory {
+  const each = pids.map((pid) => { try { return readProcMemory(pid); } catch { return { peakRssMb: 0, rssMb: 0 }; } });
+  return { peakRssMb: round(each.reduce((s, m) => s + m.peakRssMb, 0), 1), rssMb: round(each.reduce((s, m) => s + m.rssMb, 0), 1) };
+}
+
 export function round(n: number, digits = 0): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
@@ -64,6 +70,10 @@ export interface BenchStack {
   dir: string;
   databaseUrl: string;
   temporalAddress: string;
+  /** Where the dev server keeps its history: 'memory' (default) or 'sqlite file' (BENCH_TEMPORAL_DB_FILE=1). */
+  temporalStore: 'memory' | 'sqlite file';
+  /** The Temporal server's memory, summed over its process tree (the CLI and the server it runs). */
+  temporalMemory(): ProcMemory;
   /** A Sequelize of the bench process (models initialised), for setup and sanity checks. */
   sequelize: Sequelize;
   tenantId: string;
@@ -135,10 +145,14 @@ export async function startStack(): Promise<BenchStack> {
     stops.push({ name: 'temp dir', fn: async () => fs.rmSync(dir, { recursive: true, force: true }) });
 
     const [pgPort, temporalPort] = [await freePort(), await freePort()];
-    log(`starting Postgres (:${pgPort}) and Temporal dev server (:${temporalPort}) in ${dir}`);
+    // BENCH_TEMPORAL_DB_FILE=1: the dev server keeps its history in a SQLite file (as `npm start` runs it)
+    // instead of memory. In memory is faster, but its RSS grows with every workflow: 100,000 pending
+    // reminders once took it past 22 GB on this 23 GB machine.
+    const temporalDbFile = process.env.BENCH_TEMPORAL_DB_FILE === '1' ? path.join(dir, 'temporal.db') : undefined;
+    log(`starting Postgres (:${pgPort}) and Temporal dev server (:${temporalPort}, ${temporalDbFile ? 'history on disk' : 'in memory'}) in ${dir}`);
     const t0 = Date.now();
     const pgStart = startEmbeddedPostgres({ dir: path.join(dir, 'pg'), port: pgPort, persistent: false });
-    const temporalStart = startTemporalDevServer({ port: temporalPort, log });
+    const temporalStart = startTemporalDevServer({ port: temporalPort, log, dbFile: temporalDbFile });
     // Register stops for whichever side did come up, even if the other failed.
     const [pgRes, temporalRes] = await Promise.allSettled([pgStart, temporalStart]);
     if (pgRes.status === 'fulfilled') stops.push({ name: 'postgres', fn: () => pgRes.value.stop() });
@@ -211,7 +225,8 @@ export async function startStack(): Promise<BenchStack> {
     });
 
     const stack: BenchStack = {
-      dir, databaseUrl: pg.url, temporalAddress: temporal.address, sequelize,
+      dir, databaseUrl: pg.url, temporalAddress: temporal.address, temporalStore: temporalDbFile ? 'sqlite file' : 'memory', sequelize,
+      temporalMemory: () => treeMemory(temporal.process.pid ? processTree(temporal.process.pid) : []),
       tenantId: boot.tenant.id, apiKey: boot.apiKey, startApi, processGroups, processes: {}, stop,
     };
     return stack;

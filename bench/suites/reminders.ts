@@ -69,6 +69,8 @@ export const reminders: Suite = {
       log(`worker pid ${worker.pid} polling ${REMINDERS_TASK_QUEUE}; API ${api.url}`);
       const groups = () => ({ ...stack.processGroups(api), worker: () => processTree(worker.pid) });
       const memory: Record<string, ProcMemory> = { workerIdle: worker.memory() };
+      // The issue asks for the server's memory with the reminders pending too (recorded, not judged).
+      const serverMemory: Record<string, ProcMemory> = { idle: stack.temporalMemory() };
       const create = async (body: Record<string, unknown>) => {
         const r = await request(agent, api, 'POST', '/v1/reminders', stack.apiKey, body, 30_000);
         if (r.status !== 201) throw new Error(`HTTP ${r.status}: ${r.body.slice(0, 150)}`);
@@ -144,12 +146,13 @@ export const reminders: Suite = {
       const pending = apiBlocks[apiBlocks.length - 1].settle!.settled;
       const pipelinePerSecond = round(pending / Math.max(0.001, pipelineSeconds), 1);
       memory.workerWithPending = worker.memory();
+      serverMemory.withPending = stack.temporalMemory();
       const phase1Cpu = {
         raw: meanCpu(blocks.filter((b) => b.mode === 'raw').map((b) => b.cpu)),
         api: meanCpu(apiBlocks.map((b) => b.cpu)),
         settle: meanCpu(apiBlocks.map((b) => b.settle!.cpu)),
       };
-      log(`API ${creates.perSecond}/s vs raw ${raw.perSecond}/s (×${ratio}); ${pending}/${creates.ok} pending settled (${pipelinePerSecond}/s created + settled); worker RSS ${memory.workerWithPending.rssMb} MB (peak ${memory.workerWithPending.peakRssMb})`);
+      log(`API ${creates.perSecond}/s vs raw ${raw.perSecond}/s (×${ratio}); ${pending}/${creates.ok} pending settled (${pipelinePerSecond}/s created + settled); worker RSS ${memory.workerWithPending.rssMb} MB (peak ${memory.workerWithPending.peakRssMb}); Temporal (${stack.temporalStore}) ${serverMemory.withPending.rssMb} MB`);
 
       // 2. Same-minute firing ---------------------------------------------------------------------------
       // The due minute starts once all are created and settled at phase 1's rate, with 50 % margin + 20 s.
@@ -182,6 +185,7 @@ export const reminders: Suite = {
       while ((delivered = await fired()) < fireCreates.ok && Date.now() < fireDeadline && worker.alive()) await sleep(2000);
       const fireCpu = fireMeter();
       memory.workerAfterFiring = worker.memory();
+      serverMemory.afterFiring = stack.temporalMemory();
       const lateness = (await sequelize.query<{ ms: number }>(`SELECT extract(epoch FROM (n.created_at - r.due_at)) * 1000 AS ms ${notified}`,
         { replacements: { tenantId, like: `${prefix} %` }, type: QueryTypes.SELECT })).map((r) => Number(r.ms));
       const late = latencyOf(lateness);
@@ -215,6 +219,7 @@ export const reminders: Suite = {
         ...(notReady ? ['WARNING: not every same-minute reminder was created and settled before the first fell due; lateness includes that backlog'] : []),
         `firing lateness (ms): p50 ${late.p50}, p95 ${late.p95}, p99 ${late.p99}, max ${late.max}, mean ${late.mean} over ${lateness.length} deliveries`,
         table(['worker memory (MB)', 'VmRSS', 'VmHWM (peak)'], Object.entries(memory).map(([k, v]) => [k, v.rssMb, v.peakRssMb])),
+        table([`Temporal dev server (${stack.temporalStore}), MB`, 'VmRSS', 'VmHWM (peak)'], Object.entries(serverMemory).map(([k, v]) => [k, v.rssMb, v.peakRssMb])),
         table(['CPU, % of one core', 'seconds', 'machine busy %', ...names], cpuRows.map(([label, u]) => [label, u.seconds, u.machineBusyPct, ...names.map((n) => u.cores[n] ?? '')])),
       ].join('\n');
       return {
@@ -223,6 +228,7 @@ export const reminders: Suite = {
           disturbedBy: disturbed, creates, rawStarts: raw, apiToRaw: ratio, blocks, pendingSettled: pending, pipelinePerSecond, phase1Cpu,
           fireCreates, fireCreateCpu, fireSettle, ready, leadSeconds: round(leadMs / 1000), t0: new Date(t0).toISOString(),
           delivered, latenessMs: late, fireCpu, memoryMb: memory, workerPeakRssMb: workerPeak,
+          temporalStore: stack.temporalStore, temporalMemoryMb: serverMemory,
         },
         targets, summary,
       };
