@@ -48,7 +48,7 @@ export async function down({ context: qi }: { context: QueryInterface }): Promis
   const q = (sql: string) => qi.sequelize.query(sql);
   await qi.createTable('reminder_delivery_attempts', {
     id: { type: DataTypes.BIGINT, primaryKey: true, autoIncrement: true },
-    tenant_id: { type: DataTypes.UUID, allowNull: false },
+    tenant_id: { type: DataTypes.UUID, allowNull: false, references: { model: 'tenants', key: 'id' }, onDelete: 'CASCADE' },
     reminder_id: { type: DataTypes.UUID, allowNull: false, references: { model: 'reminders', key: 'id' }, onDelete: 'CASCADE' },
     delivery_key: { type: DataTypes.STRING(400), allowNull: false },
     occurrence_at: { type: DataTypes.DATE, allowNull: false },
