@@ -1,6 +1,7 @@
 // Every migration's `down` undoes its `up`: on a database of its own, migrate up one at a time, then revert
 // one at a time, each `down` leaving the schema exactly as it was before that `up`; then up again. An operator
 // rolling back a release runs these `down`s on real data, so they are code that must work, not decoration.
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -82,19 +83,41 @@ test('each migration\'s down leaves the schema exactly as it was before its up',
   expect(await schema()).toEqual(built);
 });
 
-test('0025 down refuses, changing nothing, while a flow without a template exists', async () => {
+test('npm run migrate -- --revert: 0025 refuses, changing nothing, while a flow without a template exists', async () => {
   await migrate(db);
   const tenantId = randomUUID();
   await db.query(`INSERT INTO tenants (id, name, slug, created_at, updated_at) VALUES ('${tenantId}', 'Rollback', 'rollback', now(), now())`);
   await db.query(`INSERT INTO approval_flows (id, tenant_id, object_type, object_id, title, requester_id, status, state, workflow_id, created_at, updated_at)
     VALUES ('${randomUUID()}', '${tenantId}', 'expense', 'e-1', 'Needs no approval', '${randomUUID()}', 'approved', '{}', 'approvals:x', now(), now())`);
-  await expect(migrator(db).down({ to: '0025_tenant_defaults_not_required' })).rejects.toThrow(/1 approval flow\(s\) have no template/);
+  const refused = await migrateCli('--revert', '0025_tenant_defaults_not_required');
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).toMatch(/1 approval flow\(s\) have no template/);
   // 0026–0028 were reverted; 0025 was not, and its table and nullable columns are still there.
-  expect((await migrator(db).executed()).map((m) => m.name).pop()).toBe('0025_tenant_defaults_not_required');
+  const status = await migrateCli('--status');
+  expect(status.stdout).toMatch(/applied {2}0025_tenant_defaults_not_required\npending {2}0026_credential_change_notify\n/);
   expect((await schema()).columns).toMatch(/^approval_flows template_id uuid YES$/m);
   expect((await schema()).columns).toMatch(/^tenant_notification_settings default_locale /m);
 
   await db.query('DELETE FROM approval_flows WHERE template_id IS NULL');
-  await migrator(db).down({ to: '0025_tenant_defaults_not_required' });
+  const reverted = await migrateCli('--revert', '0025_tenant_defaults_not_required');
+  expect(reverted).toMatchObject({ code: 0, stdout: 'reverted: 0025_tenant_defaults_not_required\n' });
   expect((await schema()).columns).toMatch(/^approval_flows template_id uuid NO$/m);
+  // Unknown names and bad arguments change nothing.
+  expect(await migrateCli('--revert', '0099_nothing')).toMatchObject({ code: 1, stderr: expect.stringMatching(/0099_nothing is not applied/) });
+  expect(await migrateCli('--revert')).toMatchObject({ code: 2, stderr: expect.stringMatching(/usage/) });
+  expect((await migrator(db).executed()).pop()?.name).toBe('0024_reminder_webhook_endpoints');
+
+  expect(await migrateCli()).toMatchObject({ code: 0, stdout: 'migrations applied\n' });
+  expect((await migrator(db).pending())).toEqual([]);
 });
+
+/** `npm run migrate` (scripts/migrate.ts) against this test's database. */
+function migrateCli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const url = new URL(process.env.DATABASE_URL!);
+  url.pathname = `/${dbName}`;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'scripts', 'migrate.ts'), ...args],
+      { cwd: PROJECT_ROOT, env: { ...process.env, DATABASE_URL: url.toString() }, timeout: 60_000 },
+      (err, stdout, stderr) => (err && typeof err.code !== 'number' ? reject(err) : resolve({ code: err ? (err.code as number) : 0, stdout, stderr })));
+  });
+}
