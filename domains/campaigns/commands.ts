@@ -200,7 +200,9 @@ export async function retryFailed(deps: CommandDeps, c: Caller, id: string): Pro
     const run = campaign.run + 1;
     start = runStart(c, campaign, run, null);
     eventKey = `campaigns:${id}:run:${run}:requested`;
-    await campaign.update({ status: 'running', run, runStartedAt: null, failed: campaign.failed - requeued, finishedAt: null, error: null }, { transaction });
+    // The rate's window restarts with the run: its counts now leave out the requeued, so the last run's progress
+    // mark would make the first rate of this one negative.
+    await campaign.update({ status: 'running', run, runStartedAt: null, failed: campaign.failed - requeued, finishedAt: null, error: null, ratePerMinute: null, progressAt: null }, { transaction });
     await recordAudit({ ...auditBy(c), action: 'campaigns.campaign.retry_requested', entityType: 'campaign', entityId: id, workflowId: campaign.workflowId, after: { requeued, run }, eventKey }, transaction);
     await recordStartIntent(start, transaction);
     return { campaign, requeued };

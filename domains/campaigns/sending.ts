@@ -96,13 +96,22 @@ export async function sendBatch(sequelize: Sequelize, c: Campaign, range: { afte
   if (active.length) {
     const waited = AbortSignal.timeout(o.maxWaitMs);
     try {
-      lease = await o.limiter.acquire(c.tenantId, active.length, { inFlight: o.concurrency, signal: signal ? AbortSignal.any([signal, waited]) : waited });
+      lease = await o.limiter.acquire(c.tenantId, Math.min(active.length, o.concurrency * LEASE_ROUNDS), { inFlight: o.concurrency, signal: signal ? AbortSignal.any([signal, waited]) : waited });
     } catch (err) {
       if (waited.aborted && !signal?.aborted) return { last: after, done: false };
       throw err;
     }
-    // Granted fewer: the batch ends at the last granted recipient (with the skipped ones before it).
-    if (lease.granted < active.length) batch = rows.filter((r) => r.n <= active[lease!.granted - 1].n);
+    // A lease is a short hold: no more than LEASE_ROUNDS messages for each slot it got. Given fewer slots than
+    // asked (the tenant's other sends hold the rest), the grants beyond that go unused — they stay counted in the
+    // minute, erring towards sending less — so the messages go out within the minute they were granted in and the
+    // lease ends long before it expires (2 minutes) and its slots could be handed out twice.
+    const usable = Math.min(lease.granted, lease.inFlight * LEASE_ROUNDS);
+    // Granted fewer: the batch ends at the last usable grant (with the skipped ones before it).
+    if (usable < active.length) batch = rows.filter((r) => r.n <= active[usable - 1].n);
+    // Who unsubscribed (or was erased) while the grant was awaited is skipped, not mailed.
+    const still = new Set((await sequelize.query<{ id: string }>(`SELECT id FROM subscribers WHERE tenant_id = $1 AND id = ANY($2::uuid[])
+      AND status = 'active' AND erased_at IS NULL`, { bind: [c.tenantId, active.map((r) => r.subscriber_id)], type: QueryTypes.SELECT })).map((r) => r.id));
+    for (const r of batch) if (r.active && !still.has(r.subscriber_id)) r.active = false;
   }
   try {
     const sendable = batch.filter((r) => r.active);
@@ -173,3 +182,5 @@ export async function recordProgress(sequelize: Sequelize, c: Pick<Campaign, 'te
 }
 
 const RATE_WINDOW_SECONDS = 15;
+/** Messages a lease may carry per slot it holds (see sendBatch). At 10 slots: 500, the default batch. */
+const LEASE_ROUNDS = 50;

@@ -30,6 +30,31 @@ afterAll(async () => {
   await smtp.close();
 });
 
+const finished = (id: string, key: string) => waitFor(async () => {
+  const c = (await app.call('get', `/v1/campaigns/${id}`, key).expect(200)).body;
+  return c.status === 'finished' && c;
+}, { what: 'campaign finished', timeoutMs: 200_000, intervalMs: 500 });
+
+/**
+ * Everyone of the `total` recipients got the campaign and the ledger names a Message-ID they got; any second copy
+ * was sent by `dead` and then by `survivor` with the same Message-ID, never a third. Returns the copies of each
+ * address that got two, so a case can bound them.
+ */
+async function deliveredOnceOrResent(id: string, mails: ReceivedMail[], total: number, [dead, survivor]: [string, string]): Promise<ReceivedMail[][]> {
+  const byAddress = new Map<string, ReceivedMail[]>();
+  for (const m of mails) byAddress.set(m.to[0], [...(byAddress.get(m.to[0]) ?? []), m]);
+  expect(byAddress.size).toBe(total);
+  const rows = await CampaignRecipient.findAll({ where: { campaignId: id }, attributes: ['email', 'messageId'] });
+  for (const r of rows) expect(byAddress.get(r.email)!.map((m) => m.headers['message-id'])).toContain(r.messageId);
+  const duplicates = [...byAddress.values()].filter((copies) => copies.length > 1);
+  for (const copies of duplicates) {
+    expect(copies.map((c) => c.login)).toEqual([dead, survivor]);
+    expect(copies[1].headers['message-id']).toBe(copies[0].headers['message-id']);
+  }
+  expect(mails.length - total).toBe(duplicates.length);
+  return duplicates;
+}
+
 it('mails every recipient after a SIGKILL mid-send; duplicates only from the unrecorded batch, with the same Message-ID', async () => {
   const { key, tenant } = await buildCaller(['campaigns.*']);
   const { listId, emails } = await seedList(app.sequelize, tenant.id, TOTAL);
@@ -56,28 +81,13 @@ it('mails every recipient after a SIGKILL mid-send; duplicates only from the unr
 
   // The retry comes once the dead attempt's heartbeat times out (10 s).
   startWorker('w2');
-  const done = await waitFor(async () => {
-    const c = (await app.call('get', `/v1/campaigns/${id}`, key).expect(200)).body;
-    return c.status === 'finished' && c;
-  }, { what: 'campaign finished', timeoutMs: 200_000, intervalMs: 500 });
+  const done = await finished(id, key);
   expect(done.stats).toMatchObject({ audienceSize: TOTAL, sent: TOTAL, failed: 0, skipped: 0, pending: 0 });
 
   const mails = smtp.messages.filter(isOurs);
-  const byAddress = new Map<string, ReceivedMail[]>();
-  for (const m of mails) byAddress.set(m.to[0], [...(byAddress.get(m.to[0]) ?? []), m]);
-  // Everyone got it, and the ledger names the Message-ID they got.
-  expect(byAddress.size).toBe(TOTAL);
-  const rows = await CampaignRecipient.findAll({ where: { campaignId: id }, attributes: ['email', 'messageId', 'status'] });
-  for (const r of rows) expect(byAddress.get(r.email)!.map((m) => m.headers['message-id'])).toContain(r.messageId);
-  // The bound: a second copy only of a message the dead worker handed over in its last, unrecorded batch — sent
-  // again by the survivor with the same Message-ID; never a third.
-  const duplicates = [...byAddress.values()].filter((copies) => copies.length > 1);
+  // The bound: a second copy only of a message the dead worker handed over in its last, unrecorded batch.
+  const duplicates = await deliveredOnceOrResent(id, mails, TOTAL, ['w1', 'w2']);
   expect(duplicates.length).toBeLessThanOrEqual(BATCH);
-  for (const copies of duplicates) {
-    expect(copies.map((c) => c.login)).toEqual(['w1', 'w2']);
-    expect(copies[1].headers['message-id']).toBe(copies[0].headers['message-id']);
-  }
-  expect(mails.length - TOTAL).toBe(duplicates.length);
   // Exactly what w1 handed over beyond what it recorded went twice — the message accepted at the kill among them
   // (the worker never heard its 250, and a sender cannot tell that from a message the server never got).
   expect(duplicates.length).toBe(mails.filter((m) => m.login === 'w1').length - sentAtCrash);
@@ -113,28 +123,14 @@ it('two worker processes send one campaign in lanes at once; one SIGKILLed, the 
   expect(sentAtCrash).toBeLessThan(total);
 
   // l2 finishes its own lane, and the dead one's once its heartbeat times out (10 s).
-  const done = await waitFor(async () => {
-    const c = (await app.call('get', `/v1/campaigns/${id}`, key).expect(200)).body;
-    return c.status === 'finished' && c;
-  }, { what: 'campaign finished', timeoutMs: 200_000, intervalMs: 500 });
+  const done = await finished(id, key);
   expect(done.stats).toMatchObject({ audienceSize: total, sent: total, failed: 0, skipped: 0, pending: 0 });
 
   const mails = smtp.messages.filter(isOurs);
-  const byAddress = new Map<string, ReceivedMail[]>();
-  for (const m of mails) byAddress.set(m.to[0], [...(byAddress.get(m.to[0]) ?? []), m]);
-  expect(byAddress.size).toBe(total);
-  const rows = await CampaignRecipient.findAll({ where: { campaignId: id }, attributes: ['email', 'messageId'] });
-  for (const r of rows) expect(byAddress.get(r.email)!.map((m) => m.headers['message-id'])).toContain(r.messageId);
   // Both sent a share, and a second copy is only of what l1 handed over in the batches it had not recorded (one per
-  // lane it held), sent again by l2 with the same Message-ID.
-  const senders = new Set(mails.map((m) => m.login));
-  expect(senders).toEqual(new Set(['l1', 'l2']));
-  const duplicates = [...byAddress.values()].filter((copies) => copies.length > 1);
+  // lane it held).
+  expect(new Set(mails.map((m) => m.login))).toEqual(new Set(['l1', 'l2']));
+  const duplicates = await deliveredOnceOrResent(id, mails, total, ['l1', 'l2']);
   expect(duplicates.length).toBeGreaterThan(0);
   expect(duplicates.length).toBeLessThanOrEqual(2 * BATCH);
-  for (const copies of duplicates) {
-    expect(copies.map((c) => c.login)).toEqual(['l1', 'l2']);
-    expect(copies[1].headers['message-id']).toBe(copies[0].headers['message-id']);
-  }
-  expect(mails.length - total).toBe(duplicates.length);
 }, 300_000);

@@ -2,7 +2,7 @@
 // durable timer, pause and resume (nobody mailed twice, everyone eventually), cancel (exact counts), the server down
 // (retrying, then resumed with no duplicate), one-click unsubscribe (page, POST, headers, skipped after it), test
 // sends and retry of failed recipients.
-import { AuditEvent, CampaignRecipient, Subscriber } from '../../db';
+import { AuditEvent, Campaign, CampaignRecipient, Subscriber } from '../../db';
 import { UnsubscribeLinks } from '../../domains/campaigns/unsubscribe';
 import { STATUS } from '../../workflows/search-attributes';
 import { startTestApp, TestApp } from '../helpers/app';
@@ -293,8 +293,13 @@ it('retries failed recipients as a new run: only they are sent, and the counts a
   const first = await ended(key, id);
   expect(first.stats).toMatchObject({ sent: 6, failed: 2 });
   refused.clear();
+  const retriedAt = new Date();
   const retry = await app.call('post', `/v1/campaigns/${id}/retry-failed`, key).expect(202);
   expect(retry.body).toMatchObject({ requeued: 2, campaign: { status: 'running', stats: { sent: 6, failed: 0, pending: 2 } } });
+  // The rate's window starts again with the run (the first run's mark counted the 2 requeued, so a rate measured
+  // from it would come out negative): no mark, or one the new run wrote.
+  const mark = (await Campaign.findOne({ where: { tenantId: tenant.id, id } }))!.progressAt;
+  expect(mark === null || mark >= retriedAt).toBe(true);
   const done = await ended(key, id);
   expect(done).toMatchObject({ status: 'finished', stats: { audienceSize: 8, sent: 8, failed: 0, pending: 0 } });
   const by = countByAddress(mailsTo(emails));

@@ -1,0 +1,68 @@
+// One send batch (domains/campaigns/sending.ts sendBatch) against real Postgres and the real send limiter, without a
+// workflow: how much one lease may carry when the tenant's slots are taken, and who is skipped for unsubscribing
+// while the batch waited for its grant.
+import { Campaign, CampaignRecipient } from '../../db';
+import { snapshotAudience } from '../../domains/campaigns/audience';
+import { sendBatch, SendOptions } from '../../domains/campaigns/sending';
+import { UnsubscribeLinks } from '../../domains/campaigns/unsubscribe';
+import { createSendLimiter, SendLimiter } from '../../lib/send-limiter';
+import { startTestApp, TestApp } from '../helpers/app';
+import { createCampaign, seedList, setSendLimits } from '../helpers/campaigns';
+import { buildCaller } from '../helpers/factories';
+
+let app: TestApp;
+beforeAll(async () => { app = await startTestApp(); });
+afterAll(() => app.close());
+
+/** A campaign to a fresh list of `n`, its recipients snapshotted as a send's first activity does. */
+async function campaignTo(n: number, limits: { maxPerMinute: number; maxConcurrent: number }) {
+  const { key, tenant } = await buildCaller(['campaigns.*']);
+  const { listId, emails } = await seedList(app.sequelize, tenant.id, n);
+  await setSendLimits(app.sequelize, tenant.id, limits.maxPerMinute, limits.maxConcurrent);
+  const id = await createCampaign(app, key, { audience: { listIds: [listId] } });
+  await app.sequelize.transaction((t) => snapshotAudience(app.sequelize, tenant.id, id, { listIds: [listId], segmentIds: [], excludeListIds: [], excludeSegmentIds: [] }, t));
+  return { campaign: (await Campaign.findOne({ where: { tenantId: tenant.id, id } }))!, emails };
+}
+
+function options(limiter: SendLimiter, sent: string[]): SendOptions {
+  return {
+    email: { send: async (m) => { sent.push(String(m.to)); return { messageId: `<${sent.length}@test>` }; }, close: async () => {} },
+    links: new UnsubscribeLinks('x'.repeat(32), 'http://127.0.0.1:1'), limiter, batchSize: 500, concurrency: 10, maxWaitMs: 5_000,
+  };
+}
+
+test('given one slot where it asked for ten, a batch sends at most 50 on that lease; the rest stay pending for the next', async () => {
+  const { campaign } = await campaignTo(120, { maxPerMinute: 600_000, maxConcurrent: 1 });
+  const sent: string[] = [];
+  const first = await sendBatch(app.sequelize, campaign, { after: 0, until: null }, options(createSendLimiter(app.sequelize), sent));
+  expect(first).toEqual({ last: 50, done: false });
+  expect(sent).toHaveLength(50);
+  expect(await CampaignRecipient.count({ where: { campaignId: campaign.id, status: 'pending' } })).toBe(70);
+
+  const second = await sendBatch(app.sequelize, campaign, { after: first.last, until: null }, options(createSendLimiter(app.sequelize), sent));
+  const third = await sendBatch(app.sequelize, campaign, { after: second.last, until: null }, options(createSendLimiter(app.sequelize), sent));
+  expect([second, third]).toEqual([{ last: 100, done: false }, { last: 120, done: true }]);
+  expect(new Set(sent).size).toBe(120);
+});
+
+test('a subscriber who unsubscribes while the batch waits for its grant is skipped, not mailed', async () => {
+  const { campaign, emails } = await campaignTo(20, { maxPerMinute: 600_000, maxConcurrent: 500 });
+  const real = createSendLimiter(app.sequelize);
+  const gone = emails.slice(2, 5);
+  // The limiter is slow to grant, and meanwhile three recipients unsubscribe (and one is erased).
+  const slow: SendLimiter = {
+    ...real,
+    acquire: async (...args) => {
+      await app.sequelize.query(`UPDATE subscribers SET status = 'unsubscribed' WHERE tenant_id = $1 AND email = ANY($2)`, { bind: [campaign.tenantId, gone.slice(0, 2)] });
+      await app.sequelize.query(`UPDATE subscribers SET erased_at = now() WHERE tenant_id = $1 AND email = $2`, { bind: [campaign.tenantId, gone[2]] });
+      return real.acquire(...args);
+    },
+  };
+  const sent: string[] = [];
+  expect(await sendBatch(app.sequelize, campaign, { after: 0, until: null }, options(slow, sent))).toEqual({ last: 20, done: true });
+  expect(sent.sort()).toEqual(emails.filter((e) => !gone.includes(e)).sort());
+  const skipped = await CampaignRecipient.findAll({ where: { campaignId: campaign.id, status: 'skipped' }, attributes: ['email'] });
+  expect(skipped.map((r) => r.email).sort()).toEqual([...gone].sort());
+  await campaign.reload();
+  expect([campaign.sent, campaign.skipped]).toEqual([17, 3]);
+});
