@@ -1,17 +1,18 @@
 // Audit activities: the export writes its CSV chunk by chunk on the batch kit (pages by id cursor, resumed
-// from the heartbeat), then stores it and marks the export ready.
-import fs from 'node:fs/promises';
-import path from 'node:path';
+// from the heartbeat, each page kept in Postgres so any worker on any host goes on), then stores it and marks
+// the export ready.
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { stringify } from 'csv-stringify/sync';
-import { Op } from 'sequelize';
+import { Op, QueryTypes } from 'sequelize';
 import { AuditEvent, AuditExport } from '../db/models/audit';
+import { StoredFile } from '../db/models/files';
 import { auditWhere } from '../domains/audit/filters';
 import { updateWithAudit } from '../lib/audit';
 import { runChunk } from '../lib/batch';
 import { BlobStore } from '../lib/blob-store';
-import { storeLocalFile } from '../lib/files';
+import { storeStream } from '../lib/files';
 import type { AuditExportInput, ExportCursor } from '../workflows/audit.api';
 import type { ChunkReport } from '../workflows/batch';
 
@@ -33,67 +34,74 @@ function csvRow(e: AuditEvent): unknown[] {
 export function createAuditActivities(deps: AuditActivityDeps) {
   const pageSize = deps.exportPageSize ?? 2000;
   const system = { type: 'system' as const, id: null };
-  const scratchOf = (input: AuditExportInput) => path.join(deps.blobs.scratchDir, `audit-export-${input.exportId}.csv`);
+  const sequelize = () => AuditEvent.sequelize!;
+  const header = Buffer.from(stringify([AUDIT_CSV_COLUMNS]));
 
   /**
-   * Appends pages of events to the export's scratch CSV from `from` (or the cursor the last attempt
-   * heartbeated), for at most `maxMs`. The file is shared by the workers that share the store, and is cut
-   * back to the cursor's byte count before writing, so pages written after the last heartbeat the server
-   * received are written again, never twice.
+   * Writes pages of events from `from` (or the cursor the last attempt heartbeated), for at most `maxMs`. Each page
+   * is one row of audit_export_parts, keyed by the rows before it, so whichever worker, on whichever host, runs the
+   * next page or the retry finds what the cursor promises. Pages written after the last heartbeat the server
+   * received are written again, over themselves; parts beyond the cursor (from such an attempt) are dropped first.
    */
   async function writeChunk(input: AuditExportInput, from: ExportCursor | null, maxMs?: number): Promise<ChunkReport<ExportCursor>> {
-    const scratch = scratchOf(input);
-    await fs.mkdir(deps.blobs.scratchDir, { recursive: true });
-    let file: fs.FileHandle | undefined;
-    try {
-      const report = await runChunk<ExportCursor>({
-        from, maxMs,
-        async start(cursor) {
-          // Resume only if the partial file still holds what the cursor promises.
-          const size = await fs.stat(scratch).then((s) => s.size, () => -1);
-          if (cursor && size >= cursor.bytes) {
-            file = await fs.open(scratch, 'r+');
-            await file.truncate(cursor.bytes);
-            return cursor;
-          }
-          file = await fs.open(scratch, 'w');
-          const header = Buffer.from(stringify([AUDIT_CSV_COLUMNS]));
-          await file.write(header, 0, header.length, 0);
-          return { lastId: null, rows: 0, bytes: header.length };
-        },
-        async page(cursor) {
-          const at = cursor!;
-          const where = auditWhere(input.tenantId, input.filters) as Record<string | symbol, unknown>;
-          if (at.lastId) where.id = { [Op.gt]: at.lastId };
-          const page = await AuditEvent.findAll({ where, order: [['id', 'ASC']], limit: pageSize });
-          if (page.length === 0) return { cursor: at, done: true };
-          const chunk = Buffer.from(stringify(page.map(csvRow)));
-          await file!.write(chunk, 0, chunk.length, at.bytes);
-          const next = { lastId: page[page.length - 1].id, rows: at.rows + page.length, bytes: at.bytes + chunk.length };
-          if (page.length < pageSize) return { cursor: next, done: true };
-          if (deps.exportPagePauseMs) await sleep(deps.exportPagePauseMs);
-          return { cursor: next, done: false };
-        },
-        async progress(cursor) {
-          await AuditExport.update({ rowsWritten: cursor!.rows }, { where: { id: input.exportId, tenantId: input.tenantId } });
-        },
-      });
-      await file!.sync();
-      return report;
-    } finally {
-      await file?.close();
-    }
+    return runChunk<ExportCursor>({
+      from, maxMs,
+      async start(cursor) {
+        // Resume only if the parts hold exactly what the cursor promises (not if they were lost, or were written
+        // by a release that kept them in a file on one host): else start over.
+        const [held] = await sequelize().query<{ rows: number; bytes: number }>(`SELECT coalesce(max(to_rows), 0)::int AS rows,
+            coalesce(sum(length(data)), 0)::bigint + $3 AS bytes FROM audit_export_parts WHERE export_id = $1 AND from_rows < $2`,
+        { bind: [input.exportId, cursor?.rows ?? 0, header.length], type: QueryTypes.SELECT });
+        const resume = cursor && Number(held.rows) === cursor.rows && Number(held.bytes) === cursor.bytes ? cursor : null;
+        await sequelize().query('DELETE FROM audit_export_parts WHERE export_id = $1 AND from_rows >= $2', { bind: [input.exportId, resume?.rows ?? 0] });
+        return resume ?? { lastId: null, rows: 0, bytes: header.length };
+      },
+      async page(cursor) {
+        const at = cursor!;
+        const where = auditWhere(input.tenantId, input.filters) as Record<string | symbol, unknown>;
+        if (at.lastId) where.id = { [Op.gt]: at.lastId };
+        const page = await AuditEvent.findAll({ where, order: [['id', 'ASC']], limit: pageSize });
+        if (page.length === 0) return { cursor: at, done: true };
+        const data = Buffer.from(stringify(page.map(csvRow)));
+        const next = { lastId: page[page.length - 1].id, rows: at.rows + page.length, bytes: at.bytes + data.length };
+        await sequelize().query(`INSERT INTO audit_export_parts (export_id, from_rows, to_rows, last_id, data) VALUES ($1, $2, $3, $4, $5)
+          ON CONFLICT (export_id, from_rows) DO UPDATE SET to_rows = EXCLUDED.to_rows, last_id = EXCLUDED.last_id, data = EXCLUDED.data`,
+        { bind: [input.exportId, at.rows, next.rows, next.lastId, data] });
+        if (page.length < pageSize) return { cursor: next, done: true };
+        if (deps.exportPagePauseMs) await sleep(deps.exportPagePauseMs);
+        return { cursor: next, done: false };
+      },
+      async progress(cursor) {
+        await AuditExport.update({ rowsWritten: cursor!.rows }, { where: { id: input.exportId, tenantId: input.tenantId } });
+      },
+    });
   }
 
-  /** Stores the finished CSV (once: under the export's origin key), then removes the scratch file. */
+  /**
+   * Stores the finished CSV (once: under the export's origin key) — the header, then the parts in order, streamed
+   * one part at a time — then drops the parts.
+   */
   async function storeExport(input: AuditExportInput): Promise<string> {
-    const scratch = scratchOf(input);
-    const stored = await storeLocalFile(deps.blobs, {
+    const meta = {
       tenantId: input.tenantId, filename: `audit-export-${input.exportId}.csv`, contentType: 'text/csv',
       createdBy: null, originKey: `audit-export:${input.exportId}`,
-    }, scratch);
-    await fs.rm(scratch, { force: true });
+    };
+    const stored = await StoredFile.findOne({ where: { tenantId: input.tenantId, originKey: meta.originKey } })
+      ?? await storeStream(deps.blobs, meta, Readable.from(csvOf(input.exportId)));
+    await sequelize().query('DELETE FROM audit_export_parts WHERE export_id = $1', { bind: [input.exportId] });
     return stored.id;
+  }
+
+  async function* csvOf(exportId: string): AsyncGenerator<Buffer> {
+    yield header;
+    for (let after = -1; ;) {
+      const [part] = await sequelize().query<{ from_rows: number; data: Buffer }>(
+        'SELECT from_rows, data FROM audit_export_parts WHERE export_id = $1 AND from_rows > $2 ORDER BY from_rows LIMIT 1',
+        { bind: [exportId, after], type: QueryTypes.SELECT });
+      if (!part) return;
+      yield part.data;
+      after = part.from_rows;
+    }
   }
 
   /** The export is ready: its row and its audit event, in one transaction. */
@@ -135,6 +143,7 @@ export function createAuditActivities(deps: AuditActivityDeps) {
     },
 
     async failAuditExport(input: AuditExportInput & { error: string }): Promise<void> {
+      await sequelize().query('DELETE FROM audit_export_parts WHERE export_id = $1', { bind: [input.exportId] });
       await updateWithAudit(AuditExport, { status: 'failed', error: input.error, completedAt: new Date() }, { id: input.exportId, tenantId: input.tenantId }, {
         tenantId: input.tenantId, actor: system, action: 'audit.export.failed', entityType: 'audit_export',
         entityId: input.exportId, after: { error: input.error },

@@ -1,11 +1,12 @@
 // The export writer alone (a batch-kit chunk): it pages (bounded memory), heartbeats its cursor, and a
-// retry that is handed the last heartbeat continues the same file instead of starting over.
+// retry that is handed the last heartbeat — on this host or another — continues the same CSV instead of starting over.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { parse } from 'csv-parse/sync';
+import { QueryTypes } from 'sequelize';
 import { createAuditActivities } from '../../activities/audit';
 import { AuditEvent, AuditExport, createSequelize, StoredFile } from '../../db';
 import { DiskBlobStore } from '../../lib/blob-store';
@@ -74,6 +75,58 @@ it('continues from the last heartbeat on retry: every row once', async () => {
   expect(rows).toBe(25);
   const ids = (await csvRows(fileId)).map((r) => r.entity_id);
   expect(ids).toEqual(Array.from({ length: 25 }, (_, i) => `f-${i}`));
+});
+
+/** Runs the writer until it has heartbeated `rows`, then cancels it there, as a crash would; answers that heartbeat. */
+async function crashAt(input: Awaited<ReturnType<typeof exportOf>>, rows: number, on = activities): Promise<Beat[]> {
+  const env = new MockActivityEnvironment();
+  const beats: Beat[] = [];
+  env.on('heartbeat', (d: Beat) => { beats.push(d); if (d.cursor?.rows === rows) env.cancel(); });
+  await expect(runIn(env, on.writeAuditExportChunk, { ...input, cursor: null })).rejects.toThrow();
+  return beats;
+}
+
+const partsOf = async (exportId: string) => (await sequelize.query<{ from_rows: number }>('SELECT from_rows FROM audit_export_parts WHERE export_id = $1 ORDER BY from_rows',
+  { bind: [exportId], type: QueryTypes.SELECT })).map((p) => p.from_rows);
+
+it('a retry on another host, sharing no disk with the first, goes on from the heartbeat; the parts are dropped once stored', async () => {
+  const input = await exportOf(25);
+  const beats = await crashAt(input, 20);
+  // Host B: its own store folder (and so its own scratch folder); only Postgres is shared.
+  const hostB = createAuditActivities({ blobs: new DiskBlobStore(fs.mkdtempSync(path.join(os.tmpdir(), 'docket-blobs-b-'))), exportPageSize: 10 });
+  const retry = new MockActivityEnvironment({ heartbeatDetails: beats.find((b) => b.cursor?.rows === 20), attempt: 2 });
+  const seen: Beat[] = [];
+  retry.on('heartbeat', (d: Beat) => seen.push(d));
+  const report = await runIn(retry, hostB.writeAuditExportChunk, { ...input, cursor: null });
+  expect(rowsOf(seen)).toEqual([20, 25]);
+  expect(await partsOf(input.exportId)).toEqual([0, 10, 20]);
+  const { fileId } = await runIn(new MockActivityEnvironment(), activities.finishAuditExport, { ...input, cursor: report.cursor! });
+  expect((await csvRows(fileId)).map((r) => r.entity_id)).toEqual(Array.from({ length: 25 }, (_, i) => `f-${i}`));
+  expect(await partsOf(input.exportId)).toEqual([]);
+});
+
+it('a retry handed an older heartbeat than the pages written writes them again over themselves: every row once', async () => {
+  const input = await exportOf(35);
+  const beats = await crashAt(input, 30);
+  expect(await partsOf(input.exportId)).toEqual([0, 10, 20]);
+  // The server last heard of 10 rows (the later heartbeats were lost with the worker).
+  const older = beats.find((b) => b.cursor?.rows === 10)!;
+  const report = await runIn(new MockActivityEnvironment({ heartbeatDetails: older, attempt: 2 }), activities.writeAuditExportChunk, { ...input, cursor: null });
+  const { fileId } = await runIn(new MockActivityEnvironment(), activities.finishAuditExport, { ...input, cursor: report.cursor! });
+  expect((await csvRows(fileId)).map((r) => r.entity_id)).toEqual(Array.from({ length: 35 }, (_, i) => `f-${i}`));
+});
+
+it('starts over when the parts do not hold what the cursor promises (lost, or written by a release that kept a file)', async () => {
+  const input = await exportOf(15);
+  const beats = await crashAt(input, 10);
+  await sequelize.query('DELETE FROM audit_export_parts WHERE export_id = $1', { bind: [input.exportId] });
+  const retry = new MockActivityEnvironment({ heartbeatDetails: beats[beats.length - 1], attempt: 2 });
+  const seen: Beat[] = [];
+  retry.on('heartbeat', (d: Beat) => seen.push(d));
+  const report = await runIn(retry, activities.writeAuditExportChunk, { ...input, cursor: null });
+  expect(rowsOf(seen)).toEqual([0, 10, 15]);
+  const { fileId } = await runIn(new MockActivityEnvironment(), activities.finishAuditExport, { ...input, cursor: report.cursor! });
+  expect((await csvRows(fileId)).map((r) => r.entity_id)).toEqual(Array.from({ length: 15 }, (_, i) => `f-${i}`));
 });
 
 it('stores the file once even if the activity runs again after finishing', async () => {
