@@ -1,11 +1,13 @@
 // What activities are built from: the worker's connections and settings (activities/index.ts wires them from config).
 import type { BlobStore } from '../lib/blob-store';
+import type { ImportActivityDeps } from './imports';
 import type { EmailSender } from '../lib/notify/email';
 import type { StartIntentRow } from '../domains/module';
 import type { PdfRenderer } from '../lib/pdf-renderer';
 import type { RelaySettings } from '../domains/webhooks/relay';
 
-export interface ActivityDeps {
+// The imports' settings are declared once, with their activities (ImportActivityDeps).
+export interface ActivityDeps extends Omit<ImportActivityDeps, 'blobs'> {
   blobs: BlobStore;
   email: EmailSender;
   linkSecret: string;
@@ -30,18 +32,6 @@ export interface ActivityDeps {
   reconcileStartsGraceMs?: number;
   /** The workflows whose lost starts the reconciler recovers: what the domains declare (createActivities fills it). */
   startIntents?: Readonly<Record<string, StartIntentRow>>;
-  /** Imports: how long one staging or merging activity runs before it hands back to the workflow (its cancel point). */
-  importChunkMs?: number;
-  /** Imports: the same for reading an XLSX into staging (a workbook cannot be seeked: each activity re-reads it from its start). */
-  importXlsxChunkMs?: number;
-  /** Imports: rows per committed staging chunk (and heartbeat). */
-  importStageRows?: number;
-  /** Imports: staged rows per merge transaction. */
-  importMergeRows?: number;
-  /** Imports: merge transactions at once. */
-  importMergeConcurrency?: number;
-  /** Imports, XLSX: the most uncompressed bytes read (zip bombs fail with FILE_TOO_LARGE). */
-  importMaxUncompressedBytes?: number;
   /** Campaigns: their own pooled SMTP transport (`email` if absent), recipients per batch, messages in flight, chunk length. */
   bulkEmail?: EmailSender;
   campaignBatchSize?: number;
