@@ -3,7 +3,7 @@
 // the export ready.
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { stringify } from 'csv-stringify/sync';
 import { Op, QueryTypes } from 'sequelize';
 import { AuditEvent, AuditExport } from '../db/models/audit';
@@ -49,10 +49,7 @@ export function createAuditActivities(deps: AuditActivityDeps) {
       async start(cursor) {
         // Resume only if the parts hold exactly what the cursor promises (not if they were lost, or were written
         // by a release that kept them in a file on one host): else start over.
-        const [held] = await sequelize().query<{ rows: number; bytes: number }>(`SELECT coalesce(max(to_rows), 0)::int AS rows,
-            coalesce(sum(length(data)), 0)::bigint + $3 AS bytes FROM audit_export_parts WHERE export_id = $1 AND from_rows < $2`,
-        { bind: [input.exportId, cursor?.rows ?? 0, header.length], type: QueryTypes.SELECT });
-        const resume = cursor && Number(held.rows) === cursor.rows && Number(held.bytes) === cursor.bytes ? cursor : null;
+        const resume = cursor && await partsHold(input.exportId, cursor) ? cursor : null;
         await sequelize().query('DELETE FROM audit_export_parts WHERE export_id = $1 AND from_rows >= $2', { bind: [input.exportId, resume?.rows ?? 0] });
         return resume ?? { lastId: null, rows: 0, bytes: header.length };
       },
@@ -81,15 +78,29 @@ export function createAuditActivities(deps: AuditActivityDeps) {
    * Stores the finished CSV (once: under the export's origin key) — the header, then the parts in order, streamed
    * one part at a time — then drops the parts.
    */
-  async function storeExport(input: AuditExportInput): Promise<string> {
+  async function storeExport(input: AuditExportInput, cursor: ExportCursor): Promise<string> {
     const meta = {
       tenantId: input.tenantId, filename: `audit-export-${input.exportId}.csv`, contentType: 'text/csv',
       createdBy: null, originKey: `audit-export:${input.exportId}`,
     };
-    const stored = await StoredFile.findOne({ where: { tenantId: input.tenantId, originKey: meta.originKey } })
-      ?? await storeStream(deps.blobs, meta, Readable.from(csvOf(input.exportId)));
+    let stored = await StoredFile.findOne({ where: { tenantId: input.tenantId, originKey: meta.originKey } });
+    if (!stored) {
+      // A Postgres crash empties the unlogged parts: a CSV short of what the chunks reported is never stored.
+      if (!(await partsHold(input.exportId, cursor))) {
+        throw ApplicationFailure.nonRetryable('The export\'s written pages were lost (the database restarted); request the export again', 'EXPORT_PAGES_LOST');
+      }
+      stored = await storeStream(deps.blobs, meta, Readable.from(csvOf(input.exportId)));
+    }
     await sequelize().query('DELETE FROM audit_export_parts WHERE export_id = $1', { bind: [input.exportId] });
     return stored.id;
+  }
+
+  /** Whether the parts before `cursor` hold exactly its rows and bytes. */
+  async function partsHold(exportId: string, cursor: ExportCursor): Promise<boolean> {
+    const [held] = await sequelize().query<{ rows: number; bytes: string }>(`SELECT coalesce(max(to_rows), 0)::int AS rows,
+        coalesce(sum(length(data)), 0)::bigint + $3 AS bytes FROM audit_export_parts WHERE export_id = $1 AND from_rows < $2`,
+    { bind: [exportId, cursor.rows, header.length], type: QueryTypes.SELECT });
+    return held.rows === cursor.rows && Number(held.bytes) === cursor.bytes;
   }
 
   async function* csvOf(exportId: string): AsyncGenerator<Buffer> {
@@ -126,7 +137,7 @@ export function createAuditActivities(deps: AuditActivityDeps) {
 
     /** Stores the CSV the chunks wrote and marks the export ready; a retry finds the stored file. */
     async finishAuditExport(input: AuditExportInput & { cursor: ExportCursor }): Promise<{ fileId: string; rows: number }> {
-      const fileId = await storeExport(input);
+      const fileId = await storeExport(input, input.cursor);
       await markReady(input, fileId, input.cursor.rows);
       return { fileId, rows: input.cursor.rows };
     },
@@ -134,7 +145,7 @@ export function createAuditActivities(deps: AuditActivityDeps) {
     /** Exports started before the batch kit (whose histories call one writer): every page in one activity. */
     async writeAuditExport(input: AuditExportInput): Promise<{ fileId: string; rows: number }> {
       const report = await writeChunk(input, null, Infinity);
-      return { fileId: await storeExport(input), rows: report.cursor!.rows };
+      return { fileId: await storeExport(input, report.cursor!), rows: report.cursor!.rows };
     },
 
     /** Exports started before the batch kit mark themselves ready with this. */

@@ -129,6 +129,15 @@ it('starts over when the parts do not hold what the cursor promises (lost, or wr
   expect((await csvRows(fileId)).map((r) => r.entity_id)).toEqual(Array.from({ length: 15 }, (_, i) => `f-${i}`));
 });
 
+it('refuses to store a CSV short of what the chunks reported (the pages lost with a database crash): nothing stored', async () => {
+  const input = await exportOf(12);
+  const report = await runIn(new MockActivityEnvironment(), activities.writeAuditExportChunk, { ...input, cursor: null });
+  await sequelize.query('DELETE FROM audit_export_parts WHERE export_id = $1 AND from_rows = 10', { bind: [input.exportId] });
+  await expect(runIn(new MockActivityEnvironment(), activities.finishAuditExport, { ...input, cursor: report.cursor! }))
+    .rejects.toMatchObject({ type: 'EXPORT_PAGES_LOST', nonRetryable: true });
+  expect(await StoredFile.count({ where: { tenantId: input.tenantId } })).toBe(0);
+});
+
 it('stores the file once even if the activity runs again after finishing', async () => {
   const input = await exportOf(3);
   const report = await runIn(new MockActivityEnvironment(), activities.writeAuditExportChunk, { ...input, cursor: null });
