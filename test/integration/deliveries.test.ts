@@ -4,9 +4,10 @@
 import { randomUUID } from 'node:crypto';
 import { QueryTypes } from 'sequelize';
 import { createSequelize, Delivery, DeliveryAttempt } from '../../db';
-import { migrator } from '../../db/migrate';
+import { migrate, migrator } from '../../db/migrate';
 import { claimDeliveries, giveUpDeliveries, recordDeliveryOutcomes } from '../../lib/notify/deliveries';
 import { buildTenant } from '../helpers/factories';
+import { privateDatabase } from '../helpers/private-database';
 
 const sequelize = createSequelize(process.env.DATABASE_URL!);
 afterAll(() => sequelize.close());
@@ -61,6 +62,13 @@ it('never turns a sent delivery back, and logs only the attempts it recorded', a
 });
 
 it('migration 0009 carries the rows of notification_deliveries and reminder_delivery_attempts into the ledger', async () => {
+  // On a database of its own: reverting the shared one would pull tables from under the suites running beside this one
+  // (and a down that refuses, as 0025's does while a flow without a template exists, would leave it half reverted).
+  // The models follow the newest connection, so from here on they use it too.
+  const own = await privateDatabase();
+  const sequelize = own.sequelize;
+  try {
+  await migrate(sequelize);
   const tenant = await buildTenant();
   const reminderId = randomUUID();
   const umzug = migrator(sequelize);
@@ -84,4 +92,7 @@ it('migration 0009 carries the rows of notification_deliveries and reminder_deli
   // New attempts continue the ids of the old log.
   const [{ next }] = await sequelize.query<{ next: string }>(`SELECT nextval(pg_get_serial_sequence('delivery_attempts', 'id')) AS next`, { type: QueryTypes.SELECT });
   expect(Number(next)).toBeGreaterThan(Number(a.id));
+  } finally {
+    await own.drop();
+  }
 });
