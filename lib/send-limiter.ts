@@ -15,9 +15,12 @@
 //   measured at the receiving end can hold at most the grants of that window plus those of the holders' delay:
 //   acquire what you will send within about a second (at 60,000/min, one second is 1.7 % of the budget).
 // - Concurrency: a lease holds `inFlight` slots — what its holder sends at once, at most what it was granted —
-//   until release() or until it expires (leaseMs, 2 minutes); the sum of unexpired leases never exceeds
-//   maxConcurrent, and nothing is granted while no slot is free. A holder keeps at most `inFlight` sends going
-//   and must finish (or release) within leaseMs, or its slots may be granted again while its sends still run.
+//   until release() or until it expires; the sum of unexpired leases never exceeds maxConcurrent, and nothing is
+//   granted while no slot is free. A holder keeps at most `inFlight` sends going. The lease keeps itself alive
+//   while held (renewed every leaseMs / 3, leaseMs 30 s), so a slow batch keeps its slots however long it takes,
+//   and a holder that dies (SIGKILL, lost host) frees them within leaseMs. A holder that cannot renew in time
+//   (Postgres away, a stalled event loop) sees `lost` abort and must start no more sends under that lease: its
+//   slots may already be someone else's.
 // - The settings are read in the same transaction (one primary-key row), so a change applies to the next grant.
 // - Grants and releases commit without waiting for the WAL flush (synchronous_commit off, in their transaction
 //   only): a Postgres crash may forget the last ~0.6 s of grants, the price of a cheap acquire.
@@ -37,6 +40,9 @@ export interface SendLease {
   inFlight: number;
   /** When it was granted, on Postgres's clock (epoch ms): the clock every window is counted on. */
   grantedAtMs: number;
+  /** Aborted when the lease could not be renewed before it expired: start no more sends under it. */
+  lost: AbortSignal;
+  /** Frees the slots (and stops renewing; a release that fails leaves them to expire within leaseMs). */
   release(): Promise<void>;
 }
 
@@ -50,7 +56,7 @@ export interface SendLimiterOptions {
   windowMs?: number;
   /** Granularity of the counted grants; the window's precision (see above). */
   slotMs?: number;
-  /** How long a lease holds its slots unless released. */
+  /** How long a lease holds its slots unless renewed (its holder renews it every leaseMs / 3) or released. */
   leaseMs?: number;
   /** Longest wait before asking again when only leases of other processes block (their releases are not heard). */
   pollMs?: number;
@@ -83,7 +89,7 @@ class PostgresSendLimiter implements SendLimiter {
   constructor(private readonly sequelize: Sequelize, opts: SendLimiterOptions) {
     this.windowMs = opts.windowMs ?? 60_000;
     this.slotMs = opts.slotMs ?? 100;
-    this.leaseMs = opts.leaseMs ?? 120_000;
+    this.leaseMs = opts.leaseMs ?? 30_000;
     this.pollMs = opts.pollMs ?? 100;
     if (!(this.slotMs >= 1 && this.windowMs >= this.slotMs && this.windowMs % this.slotMs === 0)) throw new RangeError('windowMs must be a multiple of slotMs');
   }
@@ -104,11 +110,12 @@ class PostgresSendLimiter implements SendLimiter {
   private async tryAcquire(tenantId: string, wanted: number, inFlight: number): Promise<{ lease: SendLease } | { retryInMs: number }> {
     const { windowMs, slotMs } = this;
     const id = randomUUID();
+    const askedAt = Date.now();
     // One statement (db/migrations/0028: docket_send_acquire), its own transaction: lock, read, grant, commit.
     const [state] = await this.sequelize.query<State>('SELECT * FROM docket_send_acquire($1, $2, $3, $4, $5, $6, $7, $8, $9)', {
       bind: [tenantId, wanted, inFlight, windowMs, slotMs, this.leaseMs, DEFAULT_SEND_SETTINGS.maxPerMinute, DEFAULT_SEND_SETTINGS.maxConcurrent, id], type: QueryTypes.SELECT,
     });
-    if (state.granted > 0) return { lease: this.lease(tenantId, id, state.granted, state.slots, Number(state.now_ms)) };
+    if (state.granted > 0) return { lease: this.lease(tenantId, id, state.granted, state.slots, Number(state.now_ms), askedAt) };
     const now = Number(state.now_ms);
     const waits: number[] = [];
     // The oldest counted slot leaves the window once it no longer overlaps it.
@@ -117,13 +124,49 @@ class PostgresSendLimiter implements SendLimiter {
     return { retryInMs: Math.max(1, waits.length ? Math.max(...waits) : this.pollMs) };
   }
 
-  private lease(tenantId: string, id: string, granted: number, inFlight: number, grantedAtMs: number): SendLease {
+  private lease(tenantId: string, id: string, granted: number, inFlight: number, grantedAtMs: number, askedAt: number): SendLease {
     let released: Promise<void> | undefined;
+    const lost = new AbortController();
+    // When the lease surely still holds, on this process's clock: it was granted (or last renewed) after the
+    // request was sent, so counting from the send errs early.
+    let lose = setTimeout(() => stop(true), askedAt + this.leaseMs - Date.now());
+    let renewing = false;
+    const renew = async () => {
+      if (renewing) return;
+      renewing = true;
+      const sentAt = Date.now();
+      try {
+        // Only a lease that has not expired is renewed: an expired one may have been deleted by an acquire and
+        // its slots granted again, and renewing it then would hold more than maxConcurrent.
+        const rows = await this.sequelize.query(`UPDATE send_leases SET expires_at = clock_timestamp() + $3 * interval '1 millisecond'
+          WHERE tenant_id = $1 AND id = $2 AND expires_at > clock_timestamp() RETURNING id`, { bind: [tenantId, id, this.leaseMs], type: QueryTypes.SELECT });
+        if (lost.signal.aborted || keeper === undefined) return;
+        if (!rows.length) { stop(true); return; }
+        clearTimeout(lose);
+        lose = setTimeout(() => stop(true), sentAt + this.leaseMs - Date.now());
+        lose.unref();
+      } catch {
+        // Tried again at the next tick; `lose` fires if none succeeds in time.
+      } finally {
+        renewing = false;
+      }
+    };
+    let keeper: NodeJS.Timeout | undefined = setInterval(() => { void renew(); }, Math.max(1, Math.floor(this.leaseMs / 3)));
+    keeper.unref();
+    lose.unref();
+    const stop = (asLost: boolean) => {
+      clearInterval(keeper);
+      clearTimeout(lose);
+      keeper = undefined;
+      if (asLost && !lost.signal.aborted) lost.abort(Object.assign(new Error('The send lease expired before it was renewed'), { name: 'LeaseLostError' }));
+    };
     return {
       granted,
       inFlight,
       grantedAtMs,
+      lost: lost.signal,
       release: () => {
+        stop(false);
         // A release that failed (Postgres away for a moment) is tried again by the next call instead of keeping
         // the failure: else the lease would hold its slots until it expires, however often the caller retries.
         released ??= this.sequelize.query('SELECT docket_send_release($1, $2)', { bind: [tenantId, id] }).then(() => {

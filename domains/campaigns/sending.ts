@@ -103,8 +103,8 @@ export async function sendBatch(sequelize: Sequelize, c: Campaign, range: { afte
     }
     // A lease is a short hold: no more than LEASE_ROUNDS messages for each slot it got. Given fewer slots than
     // asked (the tenant's other sends hold the rest), the grants beyond that go unused — they stay counted in the
-    // minute, erring towards sending less — so the messages go out within the minute they were granted in and the
-    // lease ends long before it expires (2 minutes) and its slots could be handed out twice.
+    // minute, erring towards sending less — so the messages go out within the minute they were granted in, and a
+    // lease is not held for long while other batches of the tenant wait for its slots.
     const usable = Math.min(lease.granted, lease.inFlight * LEASE_ROUNDS);
     // Granted fewer: the batch ends at the last usable grant (with the skipped ones before it).
     if (usable < active.length) batch = rows.filter((r) => r.n <= active[usable - 1].n);
@@ -122,7 +122,8 @@ export async function sendBatch(sequelize: Sequelize, c: Campaign, range: { afte
     let down: unknown;
     // No more at once than the lease holds slots for (the tenant's maxConcurrent, shared with its other sends).
     const settled = await settleWithLimit(sendable, lease?.inFlight ?? 1, async (r): Promise<Outcome | null> => {
-      if (down) return null;
+      // A lease that could not be renewed may have had its slots granted again: no more sends under it.
+      if (down || lease?.lost.aborted) return null;
       const url = o.links.url({ tenantId, campaignId, subscriberId: r.subscriber_id });
       try {
         const msg = render({ subscriber: { name: r.name, email: r.email, attributes: r.attributes ?? {} }, unsubscribe_url: url });
@@ -142,6 +143,8 @@ export async function sendBatch(sequelize: Sequelize, c: Campaign, range: { afte
     for (const s of settled) if (s.status === 'fulfilled' && s.value) outcomes.push(s.value);
     await recordOutcomes(sequelize, c, outcomes, down ? (down as Error).message ?? String(down) : null);
     if (down) throw new SmtpUnavailableError(`The SMTP server could not be reached: ${(down as Error).message ?? String(down)}`, { cause: down });
+    // What the lost lease did not send is still pending: the next batch starts from the same place and picks it up.
+    if (lease?.lost.aborted) return { last: after, done: false };
     const last = batch[batch.length - 1].n;
     return { last, done: (batch === rows && rows.length < o.batchSize) || (until !== null && last >= until) };
   } finally {

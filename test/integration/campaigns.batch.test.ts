@@ -66,3 +66,27 @@ test('a subscriber who unsubscribes while the batch waits for its grant is skipp
   await campaign.reload();
   expect([campaign.sent, campaign.skipped]).toEqual([17, 3]);
 });
+
+test('a lease lost mid-batch sends no more under it; what it did not send stays pending for the next batch, nobody is mailed twice', async () => {
+  const { campaign, emails } = await campaignTo(40, { maxPerMinute: 600_000, maxConcurrent: 2 });
+  const real = createSendLimiter(app.sequelize);
+  const lost = new AbortController();
+  // The real lease, but its renewal "fails" after the fifth send: as a worker whose event loop stalled past the expiry.
+  const losing: SendLimiter = { acquire: async (...args) => ({ ...(await real.acquire(...args)), lost: lost.signal }) };
+  const sent: string[] = [];
+  const o = options(losing, sent);
+  const send = o.email.send;
+  o.email = { ...o.email, send: async (m) => { const r = await send(m); if (sent.length >= 5) lost.abort(); return r; } };
+  const first = await sendBatch(app.sequelize, campaign, { after: 0, until: null }, o);
+  // At most the sends already in flight (two slots) finish after the loss.
+  expect(sent.length).toBeGreaterThanOrEqual(5);
+  expect(sent.length).toBeLessThanOrEqual(7);
+  expect(first).toEqual({ last: 0, done: false });
+  expect(await CampaignRecipient.count({ where: { campaignId: campaign.id, status: 'sent' } })).toBe(sent.length);
+  expect(await CampaignRecipient.count({ where: { campaignId: campaign.id, status: 'pending' } })).toBe(40 - sent.length);
+
+  const next = await sendBatch(app.sequelize, campaign, { after: first.last, until: null }, options(real, sent));
+  expect(next).toEqual({ last: 40, done: true });
+  expect(sent).toHaveLength(40);
+  expect(new Set(sent)).toEqual(new Set(emails));
+});

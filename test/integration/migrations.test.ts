@@ -6,27 +6,19 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { QueryTypes, Sequelize } from 'sequelize';
-import { createSequelize } from '../../db';
 import { migrate, migrator } from '../../db/migrate';
 import { PROJECT_ROOT } from '../../lib/paths';
+import { privateDatabase } from '../helpers/private-database';
 
-const dbName = `docket_migrations_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-let admin: Sequelize;
+let own: Awaited<ReturnType<typeof privateDatabase>>;
 let db: Sequelize;
 
 beforeAll(async () => {
-  admin = createSequelize(process.env.DATABASE_URL!);
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(process.env.DATABASE_URL!);
-  url.pathname = `/${dbName}`;
-  db = createSequelize(url.toString());
+  own = await privateDatabase();
+  db = own.sequelize;
 });
 
-afterAll(async () => {
-  await db?.close();
-  await admin?.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-  await admin?.close();
-});
+afterAll(async () => { await own?.drop(); });
 
 /** What the migrations build in `public`: tables and columns, indexes, constraints, functions, triggers, types. */
 async function schema(): Promise<Record<string, string>> {
@@ -113,11 +105,9 @@ test('npm run migrate -- --revert: 0025 refuses, changing nothing, while a flow 
 
 /** `npm run migrate` (scripts/migrate.ts) against this test's database. */
 function migrateCli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const url = new URL(process.env.DATABASE_URL!);
-  url.pathname = `/${dbName}`;
   return new Promise((resolve, reject) => {
     execFile(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'scripts', 'migrate.ts'), ...args],
-      { cwd: PROJECT_ROOT, env: { ...process.env, DATABASE_URL: url.toString() }, timeout: 60_000 },
+      { cwd: PROJECT_ROOT, env: { ...process.env, DATABASE_URL: own.url }, timeout: 60_000 },
       (err, stdout, stderr) => (err && typeof err.code !== 'number' ? reject(err) : resolve({ code: err ? (err.code as number) : 0, stdout, stderr })));
   });
 }

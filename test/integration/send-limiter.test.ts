@@ -1,6 +1,7 @@
 // The send limiter across "processes" (two Sequelize instances, two limiters) on one tenant: the per-window budget
-// and the concurrency cap hold under contention, an expired lease's slots come back, a wait can be aborted.
-import { QueryTypes } from 'sequelize';
+// and the concurrency cap hold under contention, a held lease renews itself and a dead holder's slots come back,
+// a wait can be aborted.
+import { QueryTypes, Sequelize } from 'sequelize';
 import { createSequelize } from '../../db';
 import { createSendLimiter, SendLease, SendLimiterOptions } from '../../lib/send-limiter';
 import { buildTenant } from '../helpers/factories';
@@ -109,19 +110,61 @@ test('a lease holds the slots its sends use at once, not one per send: batches o
   for (const l of [one, three, four]) await l.release();
 });
 
-test("an expired lease's slots come back: a process that died does not hold them", async () => {
+test("a dead holder's slots come back within leaseMs: its lease is no longer renewed", async () => {
   const tenantId = await tenantWith({ maxPerMinute: 1_000, maxConcurrent: 2 });
-  const dying = createSendLimiter(first, { leaseMs: 400 });
+  // The dying process: its own connection, closed right after the grant (from Postgres's side, as a SIGKILL).
+  // (A plain instance: createSequelize would bind the models to it.)
+  const dyingDb = new Sequelize(process.env.DATABASE_URL!, { dialect: 'postgres', logging: false });
+  const dying = createSendLimiter(dyingDb, { leaseMs: 400 });
   const survivor = createSendLimiter(second, {});
-  const lost = await dying.acquire(tenantId, 2);
-  expect(lost.granted).toBe(2);
+  const held = await dying.acquire(tenantId, 2);
+  expect(held.granted).toBe(2);
+  await dyingDb.close();
   // Never released: the survivor waits for the lease to expire, then gets the slots.
   const t0 = Date.now();
   const lease = await survivor.acquire(tenantId, 2);
   expect(lease.granted).toBe(2);
   expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
   expect(Date.now() - t0).toBeLessThan(2_000);
+  // The dead holder, had it gone on, would have been told to stop: its renewals failed until the lease ran out.
+  expect(held.lost.aborted).toBe(true);
   await lease.release();
+});
+
+test('a lease held longer than leaseMs keeps its slots (it renews itself) until released', async () => {
+  const tenantId = await tenantWith({ maxPerMinute: 1_000, maxConcurrent: 1 });
+  const [a, b] = twoProcesses({ leaseMs: 300 });
+  const held = await a.acquire(tenantId, 1);
+  await sleep(1_000);
+  // Three leaseMs later the slot is still held: the other process gets nothing.
+  const refused = await b.acquire(tenantId, 1, { signal: AbortSignal.timeout(400) }).catch((e: Error) => e);
+  expect((refused as Error).name).toMatch(/AbortError|TimeoutError/);
+  expect(held.lost.aborted).toBe(false);
+  await held.release();
+  const next = await b.acquire(tenantId, 1, { signal: AbortSignal.timeout(1_000) });
+  expect(next.granted).toBe(1);
+  // Released, it is renewed no more: its slot stays free once the next holder releases.
+  await next.release();
+  await sleep(400);
+  const [{ leases }] = await first.query<{ leases: number }>('SELECT count(*)::int AS leases FROM send_leases WHERE tenant_id = $1', { bind: [tenantId], type: QueryTypes.SELECT });
+  expect(leases).toBe(0);
+});
+
+test('a lease that expired before its renewal (its slots may be granted again) is reported lost, and not renewed', async () => {
+  const tenantId = await tenantWith({ maxPerMinute: 1_000, maxConcurrent: 1 });
+  const limiter = createSendLimiter(first, { leaseMs: 300 });
+  const held = await limiter.acquire(tenantId, 1);
+  // As if the holder stalled past its expiry and another process's acquire cleared the lease and took the slot.
+  await first.query('DELETE FROM send_leases WHERE tenant_id = $1', { bind: [tenantId] });
+  const other = await createSendLimiter(second, { leaseMs: 300 }).acquire(tenantId, 1, { signal: AbortSignal.timeout(1_000) });
+  await sleep(250);
+  expect(held.lost.aborted).toBe(true);
+  expect((held.lost.reason as Error).name).toBe('LeaseLostError');
+  // The other holder's slot is its own: the lost lease took nothing back.
+  const [{ slots }] = await first.query<{ slots: number }>('SELECT coalesce(sum(slots), 0)::int AS slots FROM send_leases WHERE tenant_id = $1', { bind: [tenantId], type: QueryTypes.SELECT });
+  expect(slots).toBe(1);
+  await held.release();
+  await other.release();
 });
 
 test('a released lease frees its slots at once; a wait is aborted by its signal', async () => {
