@@ -11,7 +11,7 @@ import { WorkflowStartIntent } from '../db/models/system';
 import type { StartIntentRow } from '../domains/module';
 import { recordAudit } from '../lib/audit';
 import { settleWithLimit } from '../lib/batch';
-import { StartBusinessWorkflow, startBusinessWorkflow } from '../lib/temporal';
+import { flushStartIntents, StartBusinessWorkflow, startBusinessWorkflow } from '../lib/temporal';
 import { JOBS_DOMAIN } from '../workflows/jobs.api';
 import type { ReconcileStartsResult } from '../workflows/system.api';
 
@@ -73,6 +73,8 @@ export function createSystemActivities(deps: SystemActivityDeps) {
           }
           ctx.heartbeat(result);
         });
+        // The intents of what this page started are removed before the next page is read (not found again).
+        await flushStartIntents();
         const failed = settled.find((r) => r.status === 'rejected');
         // Every intent was tried; the run fails (and is retried) if one could not be settled.
         if (failed) throw (failed as PromiseRejectedResult).reason;

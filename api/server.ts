@@ -6,7 +6,7 @@ import { migrate } from '../db/migrate';
 import { blobStoreFor } from '../lib/s3-blob-store';
 import { createLogger } from '../lib/logger';
 import { createMetrics } from '../lib/metrics';
-import { connectTemporal } from '../lib/temporal';
+import { connectTemporal, flushStartIntents } from '../lib/temporal';
 import { closeWorkPool, workPool } from '../domains/work-pool';
 import { createApp } from './app';
 import { createMetricsServer } from './metrics';
@@ -52,6 +52,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env): Promise<Ru
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); });
       if (metricsServer) await new Promise<void>((resolve) => { metricsServer!.close(() => resolve()); metricsServer!.closeIdleConnections(); });
       await docket.close();
+      await flushStartIntents();
       await temporal.connection.close();
       await sequelize.close();
       await closeWorkPool();

@@ -4,6 +4,7 @@ import { loadConfig } from '../config';
 import { activityDepsFromConfig, createActivities } from '../activities';
 import { createSequelize } from '../db';
 import { createLogger } from '../lib/logger';
+import { flushStartIntents } from '../lib/temporal';
 import { createWorkers, runWorkers } from './create';
 import { selectQueues } from './queues';
 import { ensureSystemSchedulesIfServed } from './system-schedules';
@@ -29,6 +30,7 @@ export async function main(): Promise<void> {
     await deps.renderer.close();
     // Pooled SMTP connections go once the sends in flight are answered.
     await Promise.all([deps.email.close(), deps.bulkEmail?.close()]);
+    await flushStartIntents();
     await connection.close();
     await sequelize.close();
     log.info('worker stopped');

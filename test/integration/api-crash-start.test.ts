@@ -58,6 +58,17 @@ async function executionsOf(workflowId: string): Promise<string[]> {
   return runs;
 }
 
+test('the starts that went through remove their intents within a moment (together): none is left for the reconciler', async () => {
+  const { key } = await buildCaller(['*']);
+  const ids = await Promise.all(Array.from({ length: 30 }, async () => (await app.call('post', '/v1/audit-exports', key).send({}).expect(202)).body.id as string));
+  const workflowIds = (await AuditExport.findAll({ where: { id: ids } })).map((x) => x.workflowId!);
+  expect(workflowIds).toHaveLength(30);
+  await waitFor(async () => (await WorkflowStartIntent.count({ where: { workflowId: workflowIds } })) === 0, { what: 'intents removed', timeoutMs: 2_000 });
+  for (const id of workflowIds) expect(await workflowExists(id)).toBe(true);
+  // No worker here runs them; the one this file starts later must not either.
+  for (const id of workflowIds) await app.client.workflow.getHandle(id).terminate('test finished');
+});
+
 it('starts exactly one workflow for each row whose start the API died before making, each ends as the user expects, and a job schedule left without its row is deleted', async () => {
   const { tenant, user, key: admin } = await buildCaller(['*']);
   const finance = await Role.create({ id: randomUUID(), tenantId: tenant.id, key: 'finance', title: 'Finance', permissions: ['approvals.flow.sign', 'approvals.flow.read'] });
