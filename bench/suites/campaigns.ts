@@ -140,7 +140,7 @@ export const campaigns: Suite = {
       }
 
       // 4. The limit held over any minute: a fresh sink and worker, the tenant's maxPerMinute at the limit tried.
-      let hold: { recipients: number; perMinute: number; status: string; seconds: number; most: number; fewest: number; windows: number; sink: Omit<SinkStats, 'perTenth'> } | null = null;
+      let hold: { recipients: number; perMinute: number; status: string; seconds: number; most: number; fewest: number; windows: number; sink: Omit<SinkStats, 'perTenth'>; perSecond: number[] } | null = null;
       const holdRecipients = Math.ceil(config.holdPerMinute * config.holdMinutes);
       if (holdRecipients > 0) {
         for (const w of workers) await w.stop();
@@ -167,8 +167,11 @@ export const campaigns: Suite = {
           if ((performance.now() - t) / 1000 > config.budgetSeconds) throw new Error(`the hold campaign did not finish within ${config.budgetSeconds} s`);
         }
         const hs = await holdSink.stats();
-        hold = { recipients: holdRecipients, perMinute: config.holdPerMinute, status, seconds: round((performance.now() - t) / 1000, 1), ...windowCounts(hs, 60_000), sink: brief(hs) };
-        log(`hold: ${JSON.stringify(hold)}`);
+        const shape = perSecond(hs);
+        hold = { recipients: holdRecipients, perMinute: config.holdPerMinute, status, seconds: round((performance.now() - t) / 1000, 1), ...windowCounts(hs, 60_000), sink: brief(hs), perSecond: shape };
+        log(`hold: ${JSON.stringify({ ...hold, perSecond: undefined })}`);
+        // The shape of the send (bursts and gaps), which says why a window fell short of the limit.
+        log(`hold, mails per second at the sink: ${shape.join(' ')}`);
       }
 
       const exactlyOnce = last.status === 'finished' && stats.distinct === config.recipients && stats.duplicates === 0 && stats.messages === config.recipients
@@ -208,3 +211,12 @@ export const campaigns: Suite = {
     }
   },
 };
+
+/** Mails the sink accepted in each second from its first (the series behind windowCounts). */
+function perSecond(stats: SinkStats): number[] {
+  if (!stats.perTenth.length) return [];
+  const first = Math.min(...stats.perTenth.map(([t]) => t));
+  const out: number[] = [];
+  for (const [t, n] of stats.perTenth) out[Math.floor((t - first) / 10)] = (out[Math.floor((t - first) / 10)] ?? 0) + n;
+  return Array.from(out, (n) => n ?? 0);
+}
