@@ -11,6 +11,12 @@
 //   exceed maxPerMinute (not even by one), and the limiter forgoes at most one slot's worth of the window:
 //   throughput reaches at least (1 − slotMs / windowMs) of the budget, 99.8 % at 60 s / 100 ms. A maxPerMinute of
 //   60,000 is thus held from above exactly and from below within 0.2 % when there is demand.
+// - Grants are also paced (db/migrations/0030): a tenant gets at most its rate, maxPerMinute / windowMs, plus a
+//   burst of `burstMs` worth (1 s of a 60 s window), tracked per tenant as a GCRA "theoretical arrival time". Without
+//   it, a sender faster than the limit spent the window's budget in a burst, then waited, and the rebuilt bursts
+//   came late and small: a window that began in a burst and ended in a gap held 0.90 of the limit. Paced, a sender
+//   with demand sends at the limit's rate all along. While pacing is what stops a grant, nothing is granted until
+//   half a burst's worth fits (no grants too small to be worth a batch); the answer says when.
 // - What is limited is grants. Sends trail their grant by the time a holder takes to start them, so a window
 //   measured at the receiving end can hold at most the grants of that window plus those of the holders' delay:
 //   acquire what you will send within about a second (at 60,000/min, one second is 1.7 % of the budget).
@@ -58,6 +64,8 @@ export interface SendLimiterOptions {
   slotMs?: number;
   /** How long a lease holds its slots unless renewed (its holder renews it every leaseMs / 3) or released. */
   leaseMs?: number;
+  /** How far ahead of its pace a tenant may be granted (default windowMs / 60: 1 s of a minute). */
+  burstMs?: number;
   /** Longest wait before asking again when only leases of other processes block (their releases are not heard). */
   pollMs?: number;
 }
@@ -72,6 +80,8 @@ interface State {
   oldest_slot: string | null;
   in_use: number;
   next_expiry_ms: string | null;
+  /** Set when the pace stopped the grant: when what is worth granting fits (epoch ms, Postgres's clock). */
+  pace_ready_ms: string | null;
 }
 
 function abortReason(signal: AbortSignal): unknown {
@@ -82,6 +92,7 @@ class PostgresSendLimiter implements SendLimiter {
   private readonly windowMs: number;
   private readonly slotMs: number;
   private readonly leaseMs: number;
+  private readonly burstMs: number;
   private readonly pollMs: number;
   /** Waiters in this process, woken when a lease of this process is released. */
   private readonly waiters = new Set<() => void>();
@@ -91,6 +102,7 @@ class PostgresSendLimiter implements SendLimiter {
     this.slotMs = opts.slotMs ?? 100;
     this.leaseMs = opts.leaseMs ?? 30_000;
     this.pollMs = opts.pollMs ?? 100;
+    this.burstMs = opts.burstMs ?? Math.round(this.windowMs / 60);
     if (!(this.slotMs >= 1 && this.windowMs >= this.slotMs && this.windowMs % this.slotMs === 0)) throw new RangeError('windowMs must be a multiple of slotMs');
   }
 
@@ -111,15 +123,16 @@ class PostgresSendLimiter implements SendLimiter {
     const { windowMs, slotMs } = this;
     const id = randomUUID();
     const askedAt = Date.now();
-    // One statement (db/migrations/0028: docket_send_acquire), its own transaction: lock, read, grant, commit.
-    const [state] = await this.sequelize.query<State>('SELECT * FROM docket_send_acquire($1, $2, $3, $4, $5, $6, $7, $8, $9)', {
-      bind: [tenantId, wanted, inFlight, windowMs, slotMs, this.leaseMs, DEFAULT_SEND_SETTINGS.maxPerMinute, DEFAULT_SEND_SETTINGS.maxConcurrent, id], type: QueryTypes.SELECT,
+    // One statement (db/migrations/0030: docket_send_acquire), its own transaction: lock, read, grant, commit.
+    const [state] = await this.sequelize.query<State>('SELECT * FROM docket_send_acquire($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)', {
+      bind: [tenantId, wanted, inFlight, windowMs, slotMs, this.leaseMs, DEFAULT_SEND_SETTINGS.maxPerMinute, DEFAULT_SEND_SETTINGS.maxConcurrent, id, this.burstMs], type: QueryTypes.SELECT,
     });
     if (state.granted > 0) return { lease: this.lease(tenantId, id, state.granted, state.slots, Number(state.now_ms), askedAt) };
     const now = Number(state.now_ms);
     const waits: number[] = [];
     // The oldest counted slot leaves the window once it no longer overlaps it.
     if (state.sent >= state.per_window && state.oldest_slot !== null) waits.push((Number(state.oldest_slot) + 1) * slotMs + windowMs - now);
+    if (state.pace_ready_ms !== null) waits.push(Number(state.pace_ready_ms) - now);
     if (state.in_use >= state.concurrent) waits.push(Math.min(this.pollMs, state.next_expiry_ms === null ? this.pollMs : Number(state.next_expiry_ms) - now));
     return { retryInMs: Math.max(1, waits.length ? Math.max(...waits) : this.pollMs) };
   }

@@ -57,6 +57,24 @@ test('two processes never grant more than the budget in any window, and use most
   expect(total).toBeLessThanOrEqual((Math.floor(windows) + 1) * BUDGET);
 });
 
+test('grants are paced: a tenant with demand gets its rate all along, not the whole window at once and then a wait', async () => {
+  // 600 a 6 s window: one send every 10 ms, a burst of 100 ms worth (windowMs / 60).
+  const WINDOW = 6_000;
+  const tenantId = await tenantWith({ maxPerMinute: 600, maxConcurrent: 1000 });
+  const grants: { at: number; n: number }[] = [];
+  const started = Date.now();
+  await hammer(twoProcesses({ windowMs: WINDOW }), 2, started + 3_000, async ({ granted, grantedAtMs }) => { grants.push({ at: grantedAtMs, n: granted }); }, tenantId, () => random(1, 40));
+  grants.sort((x, y) => x.at - y.at);
+  const first = grants[0].at;
+  const inSecond = (from: number) => grants.filter((g) => g.at >= from && g.at < from + 1_000).reduce((sum, g) => sum + g.n, 0);
+  // Without pacing all 600 would be granted at once. Paced: no second gets more than its 100 and the burst (10, +1),
+  for (const g of grants) expect(inSecond(g.at)).toBeLessThanOrEqual(111);
+  // and every whole second of the run gets close to its 100: the rate holds from below as well.
+  for (let from = first; from + 1_000 <= grants[grants.length - 1].at; from += 250) expect(inSecond(from)).toBeGreaterThanOrEqual(85);
+  // Grants are worth a batch: once the pace binds, none smaller than half a burst (5) unless less was wanted.
+  expect(grants.filter((g) => g.n < 5).length).toBeLessThan(grants.length / 2);
+});
+
 test('two processes never hold more than maxConcurrent sends at once', async () => {
   const tenantId = await tenantWith({ maxPerMinute: 1_000_000, maxConcurrent: 3 });
   let inFlight = 0;
@@ -77,7 +95,8 @@ test('two processes never hold more than maxConcurrent sends at once', async () 
 
 test('grants part of what is wanted, and follows a settings change at the next grant', async () => {
   const tenantId = await tenantWith({ maxPerMinute: 5, maxConcurrent: 100 });
-  const [limiter] = twoProcesses({ windowMs: 60_000 });
+  // Pacing aside (a burst of an hour's worth): the window alone.
+  const [limiter] = twoProcesses({ windowMs: 60_000, burstMs: 3_600_000 });
   expect((await limiter.acquire(tenantId, 3)).granted).toBe(3);
   expect((await limiter.acquire(tenantId, 3)).granted).toBe(2);
   await first.query('UPDATE tenant_send_settings SET max_per_minute = 8 WHERE tenant_id = $1', { bind: [tenantId] });

@@ -14,8 +14,9 @@ test('answers the defaults until set; a set is audited and the limiter follows i
   const { key, tenant } = await buildCaller(['*']);
   expect((await app.call('get', '/v1/settings/sending', key).expect(200)).body).toEqual({ maxPerMinute: 600, maxConcurrent: 10, updatedAt: null });
   const limiter = createSendLimiter(app.sequelize);
+  // 600 a minute is paced at 10 a second: of 100 wanted, a second's worth and one at first; 10 at once.
   const before = await limiter.acquire(tenant.id, 100);
-  expect([before.granted, before.inFlight]).toEqual([100, 10]);
+  expect([before.granted, before.inFlight]).toEqual([11, 10]);
   await before.release();
 
   const saved = await app.call('put', '/v1/settings/sending', key).send({ maxPerMinute: 60_000, maxConcurrent: 25 }).expect(200);
