@@ -122,7 +122,7 @@ class PostgresSendLimiter implements SendLimiter {
   private async tryAcquire(tenantId: string, wanted: number, inFlight: number): Promise<{ lease: SendLease } | { retryInMs: number }> {
     const { windowMs, slotMs } = this;
     const id = randomUUID();
-    const askedAt = Date.now();
+    const askedAt = performance.now();
     // One statement (db/migrations/0030: docket_send_acquire), its own transaction: lock, read, grant, commit.
     const [state] = await this.sequelize.query<State>('SELECT * FROM docket_send_acquire($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)', {
       bind: [tenantId, wanted, inFlight, windowMs, slotMs, this.leaseMs, DEFAULT_SEND_SETTINGS.maxPerMinute, DEFAULT_SEND_SETTINGS.maxConcurrent, id, this.burstMs], type: QueryTypes.SELECT,
@@ -140,14 +140,14 @@ class PostgresSendLimiter implements SendLimiter {
   private lease(tenantId: string, id: string, granted: number, inFlight: number, grantedAtMs: number, askedAt: number): SendLease {
     let released: Promise<void> | undefined;
     const lost = new AbortController();
-    // When the lease surely still holds, on this process's clock: it was granted (or last renewed) after the
-    // request was sent, so counting from the send errs early.
-    let lose = setTimeout(() => stop(true), askedAt + this.leaseMs - Date.now());
+    // When the lease surely still holds, on this process's monotonic clock (a wall-clock step must not make it
+    // late): it was granted (or last renewed) after the request was sent, so counting from the send errs early.
+    let lose = setTimeout(() => stop(true), askedAt + this.leaseMs - performance.now());
     let renewing = false;
     const renew = async () => {
       if (renewing) return;
       renewing = true;
-      const sentAt = Date.now();
+      const sentAt = performance.now();
       try {
         // Only a lease that has not expired is renewed: an expired one may have been deleted by an acquire and
         // its slots granted again, and renewing it then would hold more than maxConcurrent.
@@ -156,7 +156,7 @@ class PostgresSendLimiter implements SendLimiter {
         if (lost.signal.aborted || keeper === undefined) return;
         if (!rows.length) { stop(true); return; }
         clearTimeout(lose);
-        lose = setTimeout(() => stop(true), sentAt + this.leaseMs - Date.now());
+        lose = setTimeout(() => stop(true), sentAt + this.leaseMs - performance.now());
         lose.unref();
       } catch {
         // Tried again at the next tick; `lose` fires if none succeeds in time.

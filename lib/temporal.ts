@@ -178,42 +178,53 @@ export async function startBusinessWorkflow<W extends Workflow>(client: Client, 
     handle = client.workflow.getHandle<W>(workflowId);
     if (!(await handle.describe().then(() => true, () => false))) throw err;
   }
-  startIntentDone(workflowId);
+  startIntentDone(workflowId, opts);
   return handle;
 }
 
 /** Longest an intent whose workflow exists waits for its removal, and most removed by one statement. */
 const INTENT_SWEEP_MS = 100;
 const INTENT_SWEEP_MAX = 500;
-const intentsDone = new Set<string>();
+/** Workflow id → the start request its intent holds (a campaign's runs share an id: only this run's is removed). */
+const intentsDone = new Map<string, unknown>();
 let sweepTimer: NodeJS.Timeout | undefined;
-let sweeping: Promise<void> = Promise.resolve();
+let sweeping: Promise<void> | null = null;
 
 /**
- * Start intents whose workflows exist are removed together, one DELETE for every start that took effect within
+ * Start intents whose workflows exist are removed together, one DELETE for the starts that took effect within
  * INTENT_SWEEP_MS, instead of a round trip per start: a per-start DELETE was about a third of the API's own CPU
- * per workflow start (bench/README.md, suite foundation). An intent not removed (the process died first, the
- * database was away) is the reconciler's: after its grace period it finds the workflow and drops the intent.
+ * per workflow start (bench/README.md, suite foundation). One sweep runs at a time (with Postgres away, sweeps
+ * must not queue up behind each other). An intent not removed (the process died first, the database was away)
+ * is the reconciler's: after its grace period it finds the workflow and drops the intent.
  */
-function startIntentDone(workflowId: string): void {
-  intentsDone.add(workflowId);
-  if (intentsDone.size >= INTENT_SWEEP_MAX) void flushStartIntents();
-  else if (!sweepTimer) {
-    sweepTimer = setTimeout(() => { void flushStartIntents(); }, INTENT_SWEEP_MS);
-    sweepTimer.unref();
-  }
+function startIntentDone(workflowId: string, request: unknown): void {
+  intentsDone.set(workflowId, request);
+  scheduleSweep();
+}
+
+function scheduleSweep(): void {
+  if (sweeping || sweepTimer || !intentsDone.size) return;
+  if (intentsDone.size >= INTENT_SWEEP_MAX) { void sweep(); return; }
+  sweepTimer = setTimeout(() => { void sweep(); }, INTENT_SWEEP_MS);
+  sweepTimer.unref();
+}
+
+function sweep(): Promise<void> {
+  clearTimeout(sweepTimer);
+  sweepTimer = undefined;
+  if (sweeping || !intentsDone.size) return sweeping ?? Promise.resolve();
+  const done = [...intentsDone].slice(0, INTENT_SWEEP_MAX);
+  for (const [workflowId] of done) intentsDone.delete(workflowId);
+  sweeping = WorkflowStartIntent.sequelize!.query(`DELETE FROM workflow_start_intents i USING jsonb_to_recordset($1::jsonb) AS d(id text, request jsonb)
+      WHERE i.workflow_id = d.id AND i.request = d.request`, { bind: [JSON.stringify(done.map(([id, request]) => ({ id, request })))] })
+    .then(() => undefined, () => undefined)
+    .finally(() => { sweeping = null; scheduleSweep(); });
+  return sweeping;
 }
 
 /** Removes the intents of the workflows started so far now (on shutdown; the reconciler between its pages). */
-export function flushStartIntents(): Promise<void> {
-  clearTimeout(sweepTimer);
-  sweepTimer = undefined;
-  if (intentsDone.size) {
-    const workflowId = [...intentsDone];
-    intentsDone.clear();
-    sweeping = sweeping.then(() => WorkflowStartIntent.destroy({ where: { workflowId } })).then(() => undefined, () => undefined);
-  }
-  return sweeping;
+export async function flushStartIntents(): Promise<void> {
+  while (sweeping || intentsDone.size) await (sweeping ?? sweep());
 }
 
 function startWorkflow<W extends Workflow>(client: Client, workflowId: string, opts: StartBusinessWorkflow<W>): Promise<WorkflowHandle<W>> {

@@ -41,6 +41,13 @@ const SEND_ACQUIRE_0030 = `CREATE FUNCTION docket_send_acquire(p_tenant uuid, p_
     v_interval := p_window_ms::double precision / per_window;
     SELECT p.tat_ms INTO v_tat FROM send_pacing p WHERE p.tenant_id = p_tenant;
     v_tat := greatest(coalesce(v_tat, now_ms), now_ms);
+    -- At a steady rate the pace is never more than a burst and one send ahead. Further ahead, it was set at a lower
+    -- limit (a send granted at 1 a minute puts the next a minute ahead): brought back to this rate's furthest, and
+    -- stored, so the raised limit applies from the next grant and the wait shrinks as time passes.
+    IF v_tat > now_ms + p_burst_ms + v_interval THEN
+      v_tat := now_ms + p_burst_ms + v_interval;
+      UPDATE send_pacing p SET tat_ms = v_tat WHERE p.tenant_id = p_tenant;
+    END IF;
     v_paced := CASE WHEN v_tat <= now_ms + p_burst_ms THEN floor((now_ms + p_burst_ms - v_tat) / v_interval)::integer + 1 ELSE 0 END;
     v_need := least(p_wanted, greatest(1, floor(p_burst_ms / v_interval / 2)::integer));
     granted := CASE WHEN concurrent > in_use THEN greatest(0, least(p_wanted, per_window - sent)) ELSE 0 END;

@@ -108,12 +108,16 @@ export async function sendBatch(sequelize: Sequelize, c: Campaign, range: { afte
     const usable = Math.min(lease.granted, lease.inFlight * LEASE_ROUNDS);
     // Granted fewer: the batch ends at the last usable grant (with the skipped ones before it).
     if (usable < active.length) batch = rows.filter((r) => r.n <= active[usable - 1].n);
-    // Who unsubscribed (or was erased) while the grant was awaited is skipped, not mailed.
-    const still = new Set((await sequelize.query<{ id: string }>(`SELECT id FROM subscribers WHERE tenant_id = $1 AND id = ANY($2::uuid[])
-      AND status = 'active' AND erased_at IS NULL`, { bind: [c.tenantId, active.map((r) => r.subscriber_id)], type: QueryTypes.SELECT })).map((r) => r.id));
-    for (const r of batch) if (r.active && !still.has(r.subscriber_id)) r.active = false;
   }
+  // From here the lease is released whatever happens (a lease renews itself while held, so one never released
+  // would keep its slots for as long as the process lives).
   try {
+    if (lease) {
+      // Who unsubscribed (or was erased) while the grant was awaited is skipped, not mailed.
+      const still = new Set((await sequelize.query<{ id: string }>(`SELECT id FROM subscribers WHERE tenant_id = $1 AND id = ANY($2::uuid[])
+        AND status = 'active' AND erased_at IS NULL`, { bind: [c.tenantId, active.map((r) => r.subscriber_id)], type: QueryTypes.SELECT })).map((r) => r.id));
+      for (const r of batch) if (r.active && !still.has(r.subscriber_id)) r.active = false;
+    }
     const sendable = batch.filter((r) => r.active);
     // What every message of the batch shares, read from the model once.
     const render = rendererFor(c);

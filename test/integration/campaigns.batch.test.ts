@@ -1,6 +1,7 @@
 // One send batch (domains/campaigns/sending.ts sendBatch) against real Postgres and the real send limiter, without a
 // workflow: how much one lease may carry when the tenant's slots are taken, and who is skipped for unsubscribing
 // while the batch waited for its grant.
+import { QueryTypes } from 'sequelize';
 import { Campaign, CampaignRecipient } from '../../db';
 import { snapshotAudience } from '../../domains/campaigns/audience';
 import { sendBatch, SendOptions } from '../../domains/campaigns/sending';
@@ -89,4 +90,21 @@ test('a lease lost mid-batch sends no more under it; what it did not send stays 
   expect(next).toEqual({ last: 40, done: true });
   expect(sent).toHaveLength(40);
   expect(new Set(sent)).toEqual(new Set(emails));
+});
+
+test('a batch that fails after its grant (the re-check query) releases its lease: none is left renewing itself', async () => {
+  const { campaign } = await campaignTo(10, { maxPerMinute: 600_000, maxConcurrent: 5 });
+  // The re-check of who is still subscribed fails (a connection reset); every other statement goes through.
+  const failing = new Proxy(app.sequelize, {
+    get(target, prop, receiver) {
+      if (prop !== 'query') return Reflect.get(target, prop, receiver);
+      return (sql: string, opts: unknown) => (String(sql).startsWith('SELECT id FROM subscribers') ? Promise.reject(new Error('connection reset')) : target.query(sql, opts as never));
+    },
+  });
+  const sent: string[] = [];
+  await expect(sendBatch(failing, campaign, { after: 0, until: null }, options(createSendLimiter(app.sequelize), sent))).rejects.toThrow('connection reset');
+  const [{ leases }] = await app.sequelize.query<{ leases: number }>('SELECT count(*)::int AS leases FROM send_leases WHERE tenant_id = $1', { bind: [campaign.tenantId], type: QueryTypes.SELECT });
+  expect(leases).toBe(0);
+  expect(sent).toHaveLength(0);
+  expect(await CampaignRecipient.count({ where: { campaignId: campaign.id, status: 'pending' } })).toBe(10);
 });

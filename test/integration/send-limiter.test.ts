@@ -75,6 +75,20 @@ test('grants are paced: a tenant with demand gets its rate all along, not the wh
   expect(grants.filter((g) => g.n < 5).length).toBeLessThan(grants.length / 2);
 });
 
+test('a raised limit applies from the next grant, though the pace was set at the lower one', async () => {
+  const tenantId = await tenantWith({ maxPerMinute: 1, maxConcurrent: 100 });
+  const [limiter] = twoProcesses({});
+  // At 1 a minute, this grant puts the next one a minute ahead.
+  const one = await limiter.acquire(tenantId, 1);
+  expect(one.granted).toBe(1);
+  await first.query('UPDATE tenant_send_settings SET max_per_minute = 600000 WHERE tenant_id = $1', { bind: [tenantId] });
+  const t0 = Date.now();
+  const next = await limiter.acquire(tenantId, 100, { signal: AbortSignal.timeout(3_000) });
+  expect(next.granted).toBe(100);
+  expect(Date.now() - t0).toBeLessThan(1_500);
+  for (const l of [one, next]) await l.release();
+});
+
 test('two processes never hold more than maxConcurrent sends at once', async () => {
   const tenantId = await tenantWith({ maxPerMinute: 1_000_000, maxConcurrent: 3 });
   let inFlight = 0;
