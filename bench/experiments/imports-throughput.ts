@@ -9,6 +9,8 @@
 //   4. staging: one unlogged table per import vs one shared unlogged table keyed by import id;
 //   5. optionally an XLSX of --xlsx rows into another empty tenant.
 // Peak RSS is this process's VmHWM after the Docket runs; run it at 100000 and 1000000 rows to compare the two.
+// BENCH_INSERT_ONLY=1 stops after the insert run (1. and 2.); BENCH_SQL runs one statement after migrating (e.g. an
+// index setting to try); BENCH_DROP_GIN=1 drops the attributes index.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -41,8 +43,8 @@ const say = (k: string, v: unknown) => { results[k] = v; console.log(k, JSON.str
   const sequelize = createSequelize(process.env.DATABASE_URL ?? pg!.url, { poolMax: 4 });
   try {
     await migrate(sequelize);
-    // BENCH_DROP_GIN=1 measures what the attributes index costs an insert run.
     if (process.env.BENCH_DROP_GIN) await sequelize.query('DROP INDEX subscribers_attributes');
+    if (process.env.BENCH_SQL) await sequelize.query(process.env.BENCH_SQL);
     const csv = path.join(dir, 'subscribers.csv');
     const size = await writeCsv(csv, ROWS);
     say('file', { bytes: size, mb: Number((size / 1e6).toFixed(1)) });
@@ -85,6 +87,7 @@ const say = (k: string, v: unknown) => { results[k] = v; console.log(k, JSON.str
     const insert = await docketRun(tenant, csv, 'merge', 'docketInsert');
     const bare = results.bare as { seconds: number };
     say('ratio', { docketThroughputVsBare: Number((bare.seconds / insert.total).toFixed(2)), target: 0.5 });
+    if (process.env.BENCH_INSERT_ONLY) return;
     await docketRun(tenant, csv, 'merge', 'docketMergeUnchanged');
     const changed = path.join(dir, 'changed.csv');
     await writeCsv(changed, ROWS, 'x');

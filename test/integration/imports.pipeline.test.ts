@@ -212,4 +212,38 @@ describe('merge resumes', () => {
     expect(await Subscriber.count({ where: { tenantId: tenant.id } })).toBe(22);
     expect(await ImportBeforeImage.count({ where: { importId: run.id } })).toBe(1);
   });
+
+  it('a subscriber added by someone else while a new audience is merged is matched, not duplicated or lost', async () => {
+    // Into an empty tenant every chunk takes the plain-INSERT path. Another writer's row for one of the file's
+    // addresses, not yet committed when the chunk looks, is only seen by the INSERT (it waits on it, then hits the
+    // unique index): the chunk must be run again and merge the file's row into that one.
+    const tenant = await buildTenant();
+    const run = await createRun(tenant, { columns: COLUMNS, strategy: 'merge' });
+    const ids = { tenantId: tenant.id, importId: run.id };
+    const lines = ['email,name,plan,city', ...Array.from({ length: 20 }, (_, i) => `u${i}@x.com,U${i},free,Rome`)];
+    await stageImport(sequelize, ids, { source: fileSource(lines.join('\n')) });
+    const other = await sequelize.transaction();
+    try {
+      await sequelize.query("INSERT INTO subscribers (tenant_id, id, email, name) VALUES ($1, gen_random_uuid(), 'u7@x.com', 'Other')",
+        { bind: [tenant.id], transaction: other });
+      const merging = mergeImport(sequelize, ids);
+      // The merge's INSERT is waiting on the other writer's row lock: commit it now.
+      for (let waited = 0; ; waited += 20) {
+        const [[{ n }]] = await sequelize.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO subscribers%'") as [{ n: number }[], unknown];
+        if (n > 0) break;
+        if (waited > 10_000) throw new Error('the merge never waited on the other writer');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await other.commit();
+      const counts = await merging;
+      await finishImport(sequelize, ids);
+      expect(counts).toMatchObject({ created: 19, updated: 1, unchanged: 0 });
+    } finally {
+      if (!(other as unknown as { finished?: string }).finished) await other.rollback();
+    }
+    const rows = await subscribersOf(tenant);
+    expect(rows).toHaveLength(20);
+    expect(rows.find((r) => r.email === 'u7@x.com')).toMatchObject({ name: 'U7', attributes: { plan: 'free', city: 'Rome' }, importId: run.id });
+    expect(await ImportBeforeImage.count({ where: { importId: run.id } })).toBe(1);
+  });
 });

