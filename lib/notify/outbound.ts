@@ -1,22 +1,44 @@
-// Outbound HTTP to tenant-given URLs (reminder webhooks, the http job) refuses private, loopback and
-// link-local destinations unless allowed, so a tenant cannot make Docket call internal services (SSRF).
+// Outbound HTTP to tenant-given URLs (reminder webhooks, the http job) refuses every destination that is not global
+// unicast (private, loopback, link-local, reserved …) unless allowed, so a tenant cannot make Docket call internal services (SSRF).
 // Checked twice on every attempt: before the request (a clear error, also for IP literals) and again on
 // the address the connection is actually opened to (a custom DNS lookup in the HTTP agent), so a name
 // that resolves to a public address for the check and to a private one a moment later (DNS rebinding)
 // is still refused. Redirects are not followed.
 import dns from 'node:dns';
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP, LookupFunction } from 'node:net';
+import { isIP, LookupFunction } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { Agent, fetch, RequestInit, Response } from 'undici';
 
-const PRIVATE = new BlockList();
-for (const [net, bits] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.168.0.0', 16]] as const) {
-  PRIVATE.addSubnet(net, bits, 'ipv4');
+/** The well-known NAT64 prefix (RFC 6052): on an IPv6-only network with DNS64 every IPv4-only host resolves into it. */
+const NAT64 = ipaddr.IPv6.parse('64:ff9b::');
+
+/**
+ * The IPv4 address an IPv6 address stands for, where it is one of the forms that reach an IPv4 host: NAT64 (the
+ * well-known prefix), 6to4, IPv4-translated and the deprecated IPv4-compatible `::a.b.c.d`. (IPv4-mapped
+ * `::ffff:a.b.c.d` is unwrapped by ipaddr.process.)
+ */
+function embeddedIPv4(ip: ipaddr.IPv6): ipaddr.IPv4 | undefined {
+  const b = ip.toByteArray();
+  const v4 = (at: number) => new ipaddr.IPv4(b.slice(at, at + 4));
+  const range = ip.range();
+  if ((range === 'rfc6052' && ip.match(NAT64, 96)) || range === 'rfc6145') return v4(12);
+  if (range === '6to4') return v4(2);
+  if (b.slice(0, 12).every((x) => x === 0) && range === 'unicast') return v4(12);
+  return undefined;
 }
-// Loopback, unspecified, unique-local and link-local. (BlockList checks an IPv4-mapped IPv6 address,
-// ::ffff:a.b.c.d, against the IPv4 rules itself.)
-for (const [net, bits] of [['::1', 128], ['::', 128], ['fc00::', 7], ['fe80::', 10]] as const) {
-  PRIVATE.addSubnet(net, bits, 'ipv6');
+
+/**
+ * Whether Docket may call an address for a tenant: only global unicast (ipaddr.js's ranges: not private, loopback,
+ * link-local, carrier-grade NAT, multicast, reserved, documentation, benchmarking …); an IPv6 form that reaches an
+ * IPv4 host is judged by that host's address; other transition ranges (Teredo, local-use NAT64) are refused.
+ */
+export function isPublicAddress(address: string): boolean {
+  if (!ipaddr.isValid(address)) return false;
+  const ip = ipaddr.process(address);
+  if (ip.kind() === 'ipv4') return ip.range() === 'unicast';
+  const embedded = embeddedIPv4(ip as ipaddr.IPv6);
+  return embedded ? embedded.range() === 'unicast' : ip.range() === 'unicast';
 }
 
 /** Its name is stable so Temporal retry policies list it as non-retryable. */
@@ -24,8 +46,8 @@ export class OutboundBlockedError extends Error {
   override readonly name = 'OutboundBlockedError';
 }
 
-function privateAddressError(host: string, addresses: { address: string; family: number }[]): OutboundBlockedError | undefined {
-  const hit = addresses.find((a) => PRIVATE.check(a.address, a.family === 6 ? 'ipv6' : 'ipv4'));
+function privateAddressError(host: string, addresses: { address: string }[]): OutboundBlockedError | undefined {
+  const hit = addresses.find((a) => !isPublicAddress(a.address));
   return hit && new OutboundBlockedError(`${host} resolves to a private address (${hit.address}); set OUTBOUND_ALLOW_PRIVATE_NETWORKS=true to allow it`);
 }
 

@@ -3,7 +3,7 @@
 import dnsPromises from 'node:dns/promises';
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
-import { OutboundBlockedError, outboundFetch } from '../../lib/notify/outbound';
+import { isPublicAddress, OutboundBlockedError, outboundFetch } from '../../lib/notify/outbound';
 
 let server: http.Server;
 let received = 0;
@@ -29,4 +29,32 @@ it('refuses a private IP literal before any connection, and allows it when priva
   const res = await outboundFetch(`http://localhost:${port}/hook`, {}, true);
   expect(await res.text()).toBe('ok');
   expect(received).toBe(1);
+});
+
+describe('which addresses a tenant may have Docket call (asked of the classifier, never connected to)', () => {
+  it.each([
+    // IPv4: private, loopback, link-local (cloud metadata), carrier-grade NAT, "this network", multicast, broadcast,
+    // reserved, the IETF protocol block, benchmarking and documentation ranges.
+    '10.0.0.1', '172.16.5.4', '172.31.255.255', '192.168.1.1', '127.0.0.1', '127.255.0.9', '169.254.169.254', '100.64.0.1',
+    '100.127.255.254', '0.0.0.0', '0.1.2.3', '224.0.0.251', '239.255.255.250', '255.255.255.255', '240.0.0.1', '192.0.0.170',
+    '198.18.0.1', '198.19.255.1', '192.0.2.1', '198.51.100.7', '203.0.113.9',
+    // IPv6: loopback, unspecified, unique-local, link-local, deprecated site-local, multicast, documentation, discard.
+    '::1', '::', 'fd00::1', 'fc12:3456::1', 'fe80::1', 'febf::1', 'fec0::1', 'ff02::1', '2001:db8::1', '100::1',
+    // IPv6 forms that reach a private IPv4 host: mapped, NAT64, 6to4, IPv4-compatible, IPv4-translated.
+    '::ffff:127.0.0.1', '::ffff:10.0.0.1', '64:ff9b::a00:1', '64:ff9b::169.254.169.254', '2002:a00:1::1', '2002:7f00:1::',
+    '::127.0.0.1', '::a9fe:a9fe', '::ffff:0:a00:1',
+    // Transition ranges whose IPv4 host cannot be told or is local: Teredo, local-use NAT64.
+    '2001:0:4136:e378:8000:63bf:3fff:fdd2', '64:ff9b:1::a00:1',
+    // Not an address at all.
+    'localhost', '', '10.0.0.1.5',
+  ])('refuses %s', (address) => {
+    expect(isPublicAddress(address)).toBe(false);
+  });
+
+  it.each([
+    '93.184.216.34', '8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '192.169.0.1', '11.0.0.1',
+    '2606:2800:220:1::1', '2a00:1450:4001:81b::200e', '::ffff:93.184.216.34', '64:ff9b::5db8:d822', '2002:5db8:d822::1',
+  ])('allows %s', (address) => {
+    expect(isPublicAddress(address)).toBe(true);
+  });
 });
