@@ -59,18 +59,18 @@ async function lockTenantIdentity(sequelize: Sequelize, tenantId: string, transa
   await sequelize.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', { bind: [IDENTITY_LOCK_CLASS, tenantId], transaction });
 }
 
+/** Active users holding '*' through a role other than $2 (a role about to go; null for none), in tenant $1: `n`. */
+export const COUNT_ADMINS_SQL = `SELECT count(DISTINCT u.id)::int AS n FROM users u
+  JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
+  WHERE u.tenant_id = $1 AND u.active AND r.permissions @> '["*"]'::jsonb AND r.id IS DISTINCT FROM $2`;
+
 /** Active users holding '*' through a role (other than `withoutRoleId`, for a role about to go). */
 async function countAdmins(sequelize: Sequelize, tenantId: string, transaction: Transaction, withoutRoleId?: string): Promise<number> {
-  const [row] = await sequelize.query<{ n: number }>(
-    `SELECT count(DISTINCT u.id)::int AS n FROM users u
-       JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
-      WHERE u.tenant_id = $1 AND u.active AND r.permissions @> '["*"]'::jsonb AND r.id IS DISTINCT FROM $2`,
-    { bind: [tenantId, withoutRoleId ?? null], type: QueryTypes.SELECT, transaction },
-  );
+  const [row] = await sequelize.query<{ n: number }>(COUNT_ADMINS_SQL, { bind: [tenantId, withoutRoleId ?? null], type: QueryTypes.SELECT, transaction });
   return row.n;
 }
 
-function refuseLastAdmin(before: number, after: number): void {
+export function refuseLastAdmin(before: number, after: number): void {
   if (before > 0 && after === 0) {
     throw new ApiError(409, 'LAST_ADMIN', "This would leave the tenant without an active user holding '*'; give '*' to someone else first");
   }

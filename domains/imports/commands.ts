@@ -176,6 +176,7 @@ export async function revertImportRun(deps: CommandDeps, c: Caller, id: string):
   }
   const result = await asProblem(() => revertImport(deps.sequelize, { tenantId: c.tenantId, importId: id }, {
     revertedBy: c.actor.id,
+    caller: c.permissions,
     within: async (db, r) => {
       const bind: unknown[] = [];
       await db.query(auditInsertSql([{ ...auditBy(c), workflowId: run.workflowId, action: 'imports.import.reverted', entityType: 'import', entityId: id, after: r }], bind), bind);

@@ -4,6 +4,7 @@ import { ImportError } from './errors';
 import { inTransaction, withClient } from './pg';
 import { loadRun } from './staging';
 import { importTarget } from './targets';
+import type { PermissionCheck } from './targets/types';
 
 export interface RevertResult {
   deleted: number;
@@ -18,7 +19,7 @@ export interface RevertResult {
 export async function revertImport(
   sequelize: Sequelize,
   ids: { tenantId: string; importId: string },
-  opts: { revertedBy: string | null; within?: (db: import('pg').ClientBase, result: RevertResult) => Promise<void> },
+  opts: { revertedBy: string | null; caller: PermissionCheck; within?: (db: import('pg').ClientBase, result: RevertResult) => Promise<void> },
 ): Promise<RevertResult> {
   return withClient(sequelize, (db) => inTransaction(db, async () => {
     const run = await loadRun(db, ids.tenantId, ids.importId, true);
@@ -26,7 +27,7 @@ export async function revertImport(
     if (run.dry_run) throw new ImportError('IMPORT_NOT_REVERTIBLE', 'A dry run wrote nothing to revert');
     if (r.reverted_at) throw new ImportError('IMPORT_NOT_REVERTIBLE', 'The import is reverted already');
     if (run.phase !== 'finished' && run.phase !== 'cancelled') throw new ImportError('IMPORT_NOT_REVERTIBLE', `The import is ${run.phase}: only a finished or cancelled import can be reverted`);
-    const result = await importTarget(run.target).revert(db, { tenantId: ids.tenantId, importId: ids.importId, created: run.rows_created });
+    const result = await importTarget(run.target).revert(db, { tenantId: ids.tenantId, importId: ids.importId, created: run.rows_created, caller: opts.caller });
     // The before-images held personal data only for this; they go.
     await db.query('DELETE FROM import_before_images WHERE tenant_id = $1 AND import_id = $2', [ids.tenantId, ids.importId]);
     await db.query('UPDATE imports SET reverted_at = now(), reverted_by = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2', [ids.tenantId, ids.importId, opts.revertedBy]);

@@ -72,9 +72,54 @@ describe('users import, by caller permissions', () => {
     const { run } = await runImport(sequelize, tenant, 'email,name,roles\ned@x.com,Edward,editor\nnew@x.com,New,viewer\n', { target: 'users', columns: COLUMNS }, { caller: new PermissionSet(['*'], null) });
     const after = (await User.findOne({ where: { tenantId: tenant.id, email: 'ed@x.com' } }))!;
     expect([after.name, after.version]).toEqual(['Edward', ed.version + 1]);
-    await revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'test' });
+    await revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'test', caller: new PermissionSet(['*'], null) });
     expect((await User.findOne({ where: { tenantId: tenant.id, email: 'ed@x.com' } }))?.name).toBe('Ed');
     expect(await rolesOf(tenant.id, 'ed@x.com')).toEqual(['viewer']);
     expect(await User.count({ where: { tenantId: tenant.id, email: 'new@x.com' } })).toBe(0);
+  });
+
+  describe('a revert is held to the rules an edit of those users is', () => {
+    /** An admin imports ops@ as a second admin and gives ed@ the editor role; then `perms` reverts it. */
+    async function imported() {
+      const { tenant, roles } = await tenantWithRoles();
+      const { run } = await runImport(sequelize, tenant, 'email,name,roles\nops@x.com,Ops,admin\ned@x.com,Ed,editor\n', { target: 'users', columns: COLUMNS }, { caller: new PermissionSet(['*'], null) });
+      expect(await rolesOf(tenant.id, 'ops@x.com')).toEqual(['admin']);
+      return { tenant, roles, run };
+    }
+    const revert = (tenantId: string, importId: string, perms: string[]) =>
+      revertImport(sequelize, { tenantId, importId }, { revertedBy: 'test', caller: new PermissionSet(perms, null) });
+
+    it.each([
+      ['a user manager holding files.*', ['identity.users.manage', 'imports.revert', 'files.*']],
+      ['a user manager holding everything but one permission', ['identity.*', 'imports.*', 'files.*', 'audit.*']],
+    ])('%s cannot revert an import that made an admin: 403 PERMISSION_ESCALATION, nothing changed', async (_who, perms) => {
+      const { tenant, run } = await imported();
+      await expect(revert(tenant.id, run.id, perms)).rejects.toMatchObject({ status: 403, code: 'PERMISSION_ESCALATION', extra: expect.objectContaining({ permission: '*' }) });
+      expect(await rolesOf(tenant.id, 'ops@x.com')).toEqual(['admin']);
+      expect(await rolesOf(tenant.id, 'ed@x.com')).toEqual(['editor', 'viewer']);
+    });
+
+    it('an admin can, and the users go back to what they were', async () => {
+      const { tenant, run } = await imported();
+      await revert(tenant.id, run.id, ['*']);
+      expect(await User.count({ where: { tenantId: tenant.id, email: 'ops@x.com' } })).toBe(0);
+      expect(await rolesOf(tenant.id, 'ed@x.com')).toEqual(['viewer']);
+    });
+
+    it('a user manager can revert an import that only touched users with no more than it holds', async () => {
+      const { tenant } = await tenantWithRoles();
+      const { run } = await runImport(sequelize, tenant, 'email,name,roles\nv@x.com,V,viewer\n', { target: 'users', columns: COLUMNS }, { caller: new PermissionSet(['*'], null) });
+      await revert(tenant.id, run.id, ['identity.users.manage', 'imports.revert', 'files.read']);
+      expect(await User.count({ where: { tenantId: tenant.id, email: 'v@x.com' } })).toBe(0);
+    });
+
+    it('never leaves the tenant without an active admin: 409 LAST_ADMIN, nothing changed', async () => {
+      const { tenant, run } = await imported();
+      // The admin who was there before leaves; the imported one is now the only one.
+      await User.update({ active: false }, { where: { tenantId: tenant.id, email: 'boss@x.com' } });
+      await expect(revert(tenant.id, run.id, ['*'])).rejects.toMatchObject({ status: 409, code: 'LAST_ADMIN' });
+      expect(await rolesOf(tenant.id, 'ops@x.com')).toEqual(['admin']);
+      expect(await rolesOf(tenant.id, 'ed@x.com')).toEqual(['editor', 'viewer']);
+    });
   });
 });

@@ -72,9 +72,10 @@ export interface ImportTarget {
   dryRun(db: ClientBase, ctx: MergeContext): Promise<MergeCounts>;
   /**
    * Inside the caller's transaction: deletes the rows the import created and restores those it updated; throws
-   * IMPORT_CHANGED_SINCE (and the caller rolls back) when any of them changed since.
+   * IMPORT_CHANGED_SINCE (and the caller rolls back) when any of them changed since. `caller`: what the reverting
+   * credential holds (a revert changes rows as much as the import did, so targets that guard grants check it again).
    */
-  revert(db: ClientBase, ctx: { tenantId: string; importId: string; created: number }): Promise<{ deleted: number; restored: number }>;
+  revert(db: ClientBase, ctx: { tenantId: string; importId: string; created: number; caller: PermissionCheck }): Promise<{ deleted: number; restored: number }>;
 }
 
 /**

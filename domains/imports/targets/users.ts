@@ -1,7 +1,8 @@
 // Import target `users`: keyed by email; name and roles by key. Nobody gets a role through an import that the
 // importing credential could not grant, and no user who holds more than that credential is changed by it.
 import type { ClientBase } from 'pg';
-import { IDENTITY_LOCK_CLASS } from '../../identity/commands';
+import { ApiError } from '../../../lib/problems';
+import { COUNT_ADMINS_SQL, IDENTITY_LOCK_CLASS, refuseLastAdmin } from '../../identity/commands';
 import { ImportError } from '../errors';
 import { ALL_KEYS, ChunkRaceError, inKeyRange, type ImportTarget, type KeyRange, type MergeContext, type MergeCounts } from './types';
 
@@ -124,9 +125,21 @@ export const usersTarget: ImportTarget = {
     return { created: r.rows - r.existing, updated: r.changed, unchanged: r.existing - r.changed, skipped: 0, rejected: 0 };
   },
 
-  async revert(db, { tenantId, importId, created }) {
+  async revert(db, { tenantId, importId, created, caller }) {
     const params = [tenantId, importId];
     await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [IDENTITY_LOCK_CLASS, tenantId]);
+    // A revert deletes users and takes roles away as an edit through the API would, so it is held to the same rules:
+    // only someone who holds every permission of each user it changes may (users still carrying the import's id are
+    // the ones it would delete or restore), and never the tenant's last active admin.
+    const { rows: held } = await db.query<{ permissions: string[] }>(`SELECT DISTINCT r.permissions FROM users u
+      JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id WHERE u.tenant_id = $1 AND u.import_id = $2`, params);
+    const beyond = caller.missing(held.flatMap((r) => r.permissions));
+    if (beyond.length) {
+      throw new ApiError(403, 'PERMISSION_ESCALATION', `Users this import wrote hold ${beyond.join(', ')}, which you do not hold: only someone who holds all of it may revert it`,
+        { permission: beyond[0] });
+    }
+    const admins = async () => (await db.query<{ n: number }>(COUNT_ADMINS_SQL, [tenantId, null])).rows[0].n;
+    const adminsBefore = await admins();
     const { rows: [{ expected }] } = await db.query('SELECT count(*)::int AS expected FROM import_before_images WHERE tenant_id = $1 AND import_id = $2', params);
     // A created user who has API keys since is in use: deleting it would take the keys along.
     const del = await db.query(`DELETE FROM users u WHERE u.tenant_id = $1 AND u.import_id = $2
@@ -144,6 +157,7 @@ export const usersTarget: ImportTarget = {
     await db.query(`DELETE FROM user_roles ur USING import_before_images b
       WHERE b.tenant_id = $1 AND b.import_id = $2 AND ur.user_id = b.row_id
       AND NOT (to_jsonb(ur.role_id::text) <@ (b.before->'roles'))`, params);
+    refuseLastAdmin(adminsBefore, await admins());
     return { deleted, restored };
   },
 };
