@@ -27,6 +27,9 @@ export async function eraseSubscriber(sequelize: Sequelize, tenantId: string, su
     // Rejected rows are kept as they were read: any cell holding the address (in any case) loses the row's cells.
     await sequelize.query(`UPDATE import_rejections SET raw = NULL WHERE tenant_id = $1 AND raw IS NOT NULL
       AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(raw) AS cell WHERE lower(trim(cell)) = $2)`, { bind: [tenantId, email], transaction });
+    // Duplicate-row messages written before they stopped naming the key did name it.
+    await sequelize.query(`UPDATE import_rejections SET message = replace(message, ' (' || $2 || ')', '') WHERE tenant_id = $1
+      AND code = 'DUPLICATE_ENTRY' AND strpos(message, ' (' || $2 || ')') > 0`, { bind: [tenantId, email], transaction });
     // Deliveries to the address stay (a campaign's counts hold) with their recipient anonymised.
     await sequelize.query(`UPDATE deliveries SET recipient = 'erased+' || $3 || '@erased.invalid', updated_at = now()
       WHERE tenant_id = $1 AND channel = 'email' AND lower(recipient) = $2`, { bind: [tenantId, email, subscriberId], transaction });

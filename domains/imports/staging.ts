@@ -278,11 +278,13 @@ async function checkStaged(db: ClientBase, target: ImportTarget, ctx: MergeConte
   const keyColumn = ctx.headers?.[target.key] ?? target.key;
   await inTransaction(db, async () => {
     await db.query("SET LOCAL work_mem = '256MB'");
+    // The message names the first row, not the key: the key is personal data (an address) that an erasure removes
+    // from the row's cells, and the message would keep it.
     await db.query(`WITH firsts AS (SELECT key, min(row_no) AS first FROM ${ctx.stage} GROUP BY key HAVING count(*) > 1),
       dups AS (SELECT c.row_no, c.key, f.first FROM ${ctx.stage} c JOIN firsts f ON f.key = c.key WHERE c.row_no > f.first),
       rej AS (
         INSERT INTO import_rejections (tenant_id, import_id, row_no, column_name, code, message)
-        SELECT $1, $2, row_no, $3, 'DUPLICATE_ENTRY', 'Row ' || first || ' has the same ' || $4 || ' (' || key || '): the first occurrence is imported'
+        SELECT $1, $2, row_no, $3, 'DUPLICATE_ENTRY', 'Row ' || first || ' has the same ' || $4 || ': the first occurrence is imported'
         FROM dups ON CONFLICT DO NOTHING
       )
       DELETE FROM ${ctx.stage} c USING dups WHERE c.row_no = dups.row_no`, [run.tenant_id, run.id, keyColumn, target.key]);

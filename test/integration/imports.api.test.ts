@@ -127,7 +127,7 @@ describe('runs', () => {
     expect((await app.call('post', `/v1/imports/${run.id}/revert`, key).expect(409)).body.code).toBe('IMPORT_NOT_REVERTIBLE');
   });
 
-  it('refuses before any work, writing nothing: too large, not CSV/XLSX, empty, missing columns, bad mapping, unknown template or file', async () => {
+  it('refuses before any work, writing nothing: too large, not CSV/XLSX, empty, missing columns, a header too wide, bad mapping, unknown template or file', async () => {
     const { key, tenant } = await buildCaller(IMPORTER);
     const post = (body: Record<string, unknown>) => app.call('post', '/v1/imports', key).send({ target: 'subscribers', columns: COLUMNS, ...body });
     const big = await upload(key, 'E-mail,Name,Plan\n' + 'a@x.com,A,pro\n'.repeat(150_000));
@@ -140,6 +140,10 @@ describe('runs', () => {
     const missing = await post({ fileId: other }).expect(422);
     expect(missing.body.code).toBe('MISSING_COLUMNS');
     expect(missing.body.detail).toMatch(/E-mail/);
+    // A "header" of 500,000 one-letter columns (1 MB) would be kept with the run and shown in every answer about it.
+    const wide = await upload(key, `E-mail,Name,Plan,${'x,'.repeat(500_000)}\na@x.com,A,pro\n`);
+    const tooWide = await post({ fileId: wide }).expect(422);
+    expect([tooWide.body.code, tooWide.body.detail]).toEqual(['MALFORMED_FILE', expect.stringMatching(/500004 columns, more than 16384/)]);
     const ok = await upload(key, CSV);
     expect((await post({ fileId: ok, columns: [{ source: 'Name', field: 'name' }] }).expect(422)).body.code).toBe('INVALID_MAPPING');
     expect((await post({ fileId: ok, columns: undefined, templateId: randomUUID() }).expect(422)).body.code).toBe('UNKNOWN_TEMPLATE');

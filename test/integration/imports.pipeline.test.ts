@@ -3,11 +3,14 @@
 import { parse } from 'csv-parse/sync';
 import { ImportBeforeImage, ImportRejection, ImportRun, ListMember, Subscriber } from '../../db';
 import { createSequelize } from '../../db';
+import { eraseSubscriber } from '../../domains/audience/subscribers';
+import { PermissionSet } from '../../domains/identity/permissions';
 import { finishImport, mergeImport, rejectionsCsv, revertImport, stageImport } from '../../domains/imports/pipeline';
 import { buildTenant } from '../helpers/factories';
 import { buildList, createRun, fileSource, importErrorOf, runImport, subscribersOf } from '../helpers/imports';
 
 const sequelize = createSequelize(process.env.DATABASE_URL!);
+const ADMIN = new PermissionSet(['*'], null);
 afterAll(() => sequelize.close());
 
 const COLUMNS = [
@@ -122,6 +125,24 @@ describe('rejections', () => {
     expect((await subscribersOf(tenant)).find((s) => s.email === 'a@x.com')?.name).toBe('Ann');
   });
 
+  it('erasing a subscriber leaves its address in no rejection of any import: neither the cells nor the message', async () => {
+    const tenant = await buildTenant();
+    const { run } = await runImport(sequelize, tenant, file, { columns: COLUMNS });
+    const dup = (await ImportRejection.findOne({ where: { importId: run.id, code: 'DUPLICATE_ENTRY' } }))!;
+    expect(dup.message).not.toMatch(/a@x\.com/i);
+    // A rejection written before messages stopped naming the key.
+    const older = await runImport(sequelize, tenant, 'email,name\nA@x.com,Ann\na@X.com,Ann again\n', { columns: COLUMNS.slice(0, 2) });
+    await ImportRejection.update({ message: 'Row 2 has the same email (a@x.com): the first occurrence is imported' }, { where: { importId: older.run.id } });
+    const ann = (await Subscriber.findOne({ where: { tenantId: tenant.id, email: 'a@x.com' } }))!;
+    expect(await eraseSubscriber(sequelize, tenant.id, ann.id)).toBe(true);
+    const left = await ImportRejection.findAll({ where: { tenantId: tenant.id, code: 'DUPLICATE_ENTRY' } });
+    expect(left).toHaveLength(2);
+    for (const r of left) {
+      expect(JSON.stringify(r.get())).not.toMatch(/a@x\.com/i);
+      expect(r.message).toBe('Row 2 has the same email: the first occurrence is imported');
+    }
+  });
+
   it('downloads as CSV: the rows as read plus _row, _column, _code, _message, formulas neutralised', async () => {
     const tenant = await buildTenant();
     const evil = 'email,name,plan,city\n"=cmd|\' /C calc\'!A0",x,@SUM(1),-3\n';
@@ -153,6 +174,13 @@ describe('rejections', () => {
     expect((await stage('')).code).toBe('EMPTY_FILE');
     expect((await stage('email,name,plan,city\n')).code).toBe('EMPTY_FILE');
     expect((await stage(Buffer.from('%PDF-1.4\n%\xe2\xe3\xcf\xd3\n', 'latin1'))).code).toBe('UNSUPPORTED_FORMAT');
+    // Headers no table has: one column more than 16,384 (the trailing comma makes the last), a name too long for a
+    // rejection to name, too much text in all.
+    const wide = await stage(`email,name,plan,city,${'x,'.repeat(16_380)}\na@x.com,A,pro,Paris\n`);
+    expect([wide.code, wide.details]).toMatchObject(['MALFORMED_FILE', { columns: 16_385 }]);
+    expect((await stage(`email,name,plan,city,${'n'.repeat(301)}\na@x.com,A,pro,Paris\n`)).details).toMatchObject({ column: 5 });
+    expect((await stage(`email,name,plan,city,${Array.from({ length: 300 }, (_, i) => `${i}`.padEnd(250, '.')).join(',')}\na@x.com\n`)).details)
+      .toMatchObject({ characters: expect.any(Number) });
     expect(await Subscriber.count({ where: { tenantId: tenant.id } })).toBe(0);
   });
 });
@@ -165,12 +193,12 @@ describe('revert', () => {
     const cols = [...COLUMNS, { source: 'lists', field: 'lists' }];
     const { run } = await runImport(sequelize, tenant, 'email,name,plan,city,lists\nada@x.com,Ada L,team,,News\nnew@x.com,New,free,Rome,News\n', { columns: cols, strategy: 'replace' });
     expect(await ListMember.count({ where: { listId: list.id } })).toBe(2);
-    const result = await revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'test' });
+    const result = await revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'test', caller: ADMIN });
     expect(result).toEqual({ deleted: 1, restored: 1 });
     expect(await subscribersOf(tenant)).toEqual(before);
     expect(await ListMember.count({ where: { listId: list.id } })).toBe(0);
     expect(await ImportBeforeImage.count({ where: { importId: run.id } })).toBe(0);
-    expect((await importErrorOf(revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'test' }))).code).toBe('IMPORT_NOT_REVERTIBLE');
+    expect((await importErrorOf(revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'test', caller: ADMIN }))).code).toBe('IMPORT_NOT_REVERTIBLE');
   });
 
   it('is refused (IMPORT_CHANGED_SINCE) once a row it wrote changed since, and then changes nothing', async () => {
@@ -181,7 +209,7 @@ describe('revert', () => {
     ada.name = 'Ada Lovelace';
     await ada.save();
     const after = await subscribersOf(tenant);
-    const err = await importErrorOf(revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'test' }));
+    const err = await importErrorOf(revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'test', caller: ADMIN }));
     expect(err.code).toBe('IMPORT_CHANGED_SINCE');
     expect(err.status).toBe(409);
     expect(err.details).toMatchObject({ updated: { expected: 1, unchanged: 0 }, created: { expected: 1, unchanged: 1 } });
@@ -192,7 +220,7 @@ describe('revert', () => {
   it('a dry run has nothing to revert', async () => {
     const tenant = await seeded();
     const { run } = await runImport(sequelize, tenant, UPDATE, { columns: COLUMNS, dryRun: true });
-    expect((await importErrorOf(revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'x' }))).code).toBe('IMPORT_NOT_REVERTIBLE');
+    expect((await importErrorOf(revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, { revertedBy: 'x', caller: ADMIN }))).code).toBe('IMPORT_NOT_REVERTIBLE');
   });
 });
 

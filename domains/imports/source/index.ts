@@ -67,9 +67,27 @@ export async function sniffSource(source: ByteSource, opts: SourceOptions = {}):
   return sniff(Buffer.concat(parts).subarray(0, SNIFF_BYTES), opts);
 }
 
+/**
+ * The widest header read: a spreadsheet's most columns, names no longer than a rejection's column can be, and 64 KiB
+ * in all, because a run keeps its header and shows it in every answer about the run (a list of 200 runs included).
+ */
+export const HEADER_LIMITS = { columns: 16_384, nameChars: 300, totalChars: 64 * 1024 } as const;
+
+function assertHeaderSize(header: readonly string[]): void {
+  const refuse = (message: string, details: Record<string, unknown>) => {
+    throw new ImportError('MALFORMED_FILE', `${message}; this is not the header of a table to import`, { ...details, limits: HEADER_LIMITS });
+  };
+  if (header.length > HEADER_LIMITS.columns) refuse(`The header has ${header.length} columns, more than ${HEADER_LIMITS.columns}`, { columns: header.length });
+  const long = header.findIndex((h) => h.length > HEADER_LIMITS.nameChars);
+  if (long >= 0) refuse(`Column ${long + 1} of the header is named with ${header[long].length} characters, more than ${HEADER_LIMITS.nameChars}`, { column: long + 1 });
+  const total = header.reduce((n, h) => n + h.length, 0);
+  if (total > HEADER_LIMITS.totalChars) refuse(`The header's names have ${total} characters in all, more than ${HEADER_LIMITS.totalChars}`, { characters: total });
+}
+
 export async function readRecords(source: ByteSource, sniffed: Sniffed, opts: ReadOptions, sink: RecordSink): Promise<ReadResult> {
-  if (sniffed.format === 'xlsx') return readXlsx(source, opts, sink);
-  return readCsv(source, sniffed, opts, sink);
+  const checked: RecordSink = { ...sink, header: (cells, sheet) => { assertHeaderSize(cells); sink.header(cells, sheet); } };
+  if (sniffed.format === 'xlsx') return readXlsx(source, opts, checked);
+  return readCsv(source, sniffed, opts, checked);
 }
 
 /**
@@ -94,6 +112,7 @@ export async function detectSource(source: ByteSource, opts: SourceOptions, limi
     }
   }
   if (!header || header.every((h) => h === '')) throw new ImportError('EMPTY_FILE', `The file has no header row (row ${headerRow})`);
+  assertHeaderSize(header);
   return { format: sniffed.format, encoding: sniffed.encoding, bomLength: sniffed.bomLength, delimiter: sniffed.delimiter, headerRow, sheet, header };
 }
 
