@@ -3,7 +3,7 @@
 import type { WhereOptions } from 'sequelize';
 import { Campaign, CampaignRecipient } from '../../db/models/campaigns';
 import {
-  controlCampaign, createCampaign, deleteCampaign, findCampaign, openUnsubscribe, retryFailed, sendCampaign, subjectFor, testSend, unsubscribeByLink, updateCampaign,
+  controlCampaign, createCampaign, deleteCampaign, findCampaign, openUnsubscribe, plainSubject, retryFailed, sendCampaign, testSend, unsubscribeByLink, updateCampaign,
 } from '../../domains/campaigns/commands';
 import { presentCampaign, presentDelivery } from '../../domains/campaigns/presenters';
 import { accepted } from '../async-jobs';
@@ -65,7 +65,7 @@ export function campaignRoutes(deps: RouteDeps) {
       const link = await openUnsubscribe(deps, params.token);
       if ('invalid' in link) return htmlPage(ctx, 404, 'This link is not valid', '<p>Check that the whole link was copied.</p>');
       if (!link.subscriber || link.subscriber.status !== 'active') return htmlPage(ctx, 200, 'You are unsubscribed', '<p>You will not receive these emails any more.</p>');
-      const subject = await subjectFor(deps, link);
+      const subject = plainSubject(link);
       htmlPage(ctx, 200, 'Unsubscribe?', `<p>Stop ${subject ? `emails like “${esc(subject)}”` : 'these emails'} to ${esc(link.subscriber.email)}.</p>`
         + '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click"><p><button type="submit">Unsubscribe</button></p></form>');
     },

@@ -274,34 +274,30 @@ export async function testSend(deps: CommandDeps, c: Caller, id: string, body: T
   }
 }
 
-export type UnsubscribeLink = { campaign: Campaign; subscriber: Subscriber | null } | { invalid: true };
+export type UnsubscribeLink = { campaignId: string; campaign: Campaign | null; subscriber: Subscriber | null } | { invalid: true };
 
-/** What a one-click link names: its campaign and subscriber (null if deleted since), or `invalid` (tampered, unknown). */
+/**
+ * What a one-click link names: its campaign and subscriber (either null if deleted since), or `invalid` (tampered,
+ * unknown). A deleted campaign does not take its links with it: mail already received must still unsubscribe.
+ */
 export async function openUnsubscribe(deps: CommandDeps, token: string): Promise<UnsubscribeLink> {
   const claims = new UnsubscribeLinks(deps.config.linkSecret, deps.config.publicUrl).verify(token);
   if (!claims) return { invalid: true };
-  const campaign = await Campaign.findOne({ where: { tenantId: claims.tenantId, id: claims.campaignId } });
-  if (!campaign) return { invalid: true };
-  return { campaign, subscriber: await Subscriber.findOne({ where: { tenantId: claims.tenantId, id: claims.subscriberId } }) };
+  const [campaign, subscriber] = await Promise.all([
+    Campaign.findOne({ where: { tenantId: claims.tenantId, id: claims.campaignId } }),
+    Subscriber.findOne({ where: { tenantId: claims.tenantId, id: claims.subscriberId } }),
+  ]);
+  return { campaignId: claims.campaignId, campaign, subscriber };
 }
 
 /**
- * The subject as this subscriber received it, for the unsubscribe page: rendered on the work pool within the template
- * budget like any render (the page needs no login, so its cost must stay bounded); null if it cannot be rendered.
+ * The campaign's subject for the unsubscribe page, only where it is plain text. The page needs no login, so it renders
+ * nothing: a templated subject rendered there would let anyone holding one link spend the shared template pool's time
+ * (up to the render limit per request) on a template its tenant wrote.
  */
-export async function subjectFor(deps: CommandDeps, link: Exclude<UnsubscribeLink, { invalid: true }>): Promise<string | null> {
-  const { campaign, subscriber } = link;
-  if (!subscriber) return null;
-  const data = {
-    subscriber: { name: subscriber.name, email: subscriber.email, attributes: subscriber.attributes ?? {} },
-    unsubscribe_url: new UnsubscribeLinks(deps.config.linkSecret, deps.config.publicUrl).url({ tenantId: campaign.tenantId, campaignId: campaign.id, subscriberId: subscriber.id }),
-  };
-  try {
-    const rendered = await workPool().run('renderCampaignMessage', [{ subject: campaign.subject, html: '', text: '' }, data], TEMPLATE_LIMITS.budgetMs);
-    return rendered.subject || null;
-  } catch {
-    return null;
-  }
+export function plainSubject(link: Exclude<UnsubscribeLink, { invalid: true }>): string | null {
+  const subject = link.campaign?.subject;
+  return subject && !/\{[{%]/.test(subject) ? subject : null;
 }
 
 /**
@@ -310,13 +306,13 @@ export async function subjectFor(deps: CommandDeps, link: Exclude<UnsubscribeLin
  */
 export async function unsubscribeByLink(deps: CommandDeps, link: Exclude<UnsubscribeLink, { invalid: true }>): Promise<boolean> {
   if (!link.subscriber) return false;
-  const { campaign, subscriber } = link;
+  const { campaignId, subscriber } = link;
   return deps.sequelize.transaction(async (transaction) => {
     const [changed] = await Subscriber.update({ status: 'unsubscribed' }, { where: { tenantId: subscriber.tenantId, id: subscriber.id, status: 'active' }, transaction });
     if (!changed) return false;
     await recordAudit({
       tenantId: subscriber.tenantId, actor: { type: 'system', id: null }, action: 'audience.subscriber.unsubscribed', entityType: 'subscriber', entityId: subscriber.id,
-      before: { status: 'active' }, after: { status: 'unsubscribed', campaignId: campaign.id, via: 'one-click link' },
+      before: { status: 'active' }, after: { status: 'unsubscribed', campaignId, via: 'one-click link' },
     }, transaction);
     return true;
   });

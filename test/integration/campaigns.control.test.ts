@@ -184,9 +184,10 @@ describe('unsubscribe', () => {
     const page = await app.call('get', url.pathname).expect(200);
     expect(page.text).toContain('Unsubscribe?');
     expect(page.text).toContain(emails[0]);
-    // The subject as this subscriber received it, not its template.
-    expect(page.text).toContain(`“${mail.subject}”`);
+    // The page renders nothing (it needs no login): a templated subject is neither rendered nor shown as a template.
     expect(mail.subject).toMatch(/^Hello Sub \d+$/);
+    expect(page.text).toContain('Stop these emails to');
+    expect(page.text).not.toContain('Hello');
     expect((await Subscriber.findOne({ where: { tenantId: tenant.id, email: emails[0] } }))!.status).toBe('active');
     // RFC 8058: the mail client POSTs List-Unsubscribe=One-Click, without cookies or credentials.
     const done = await app.call('post', url.pathname).type('form').send('List-Unsubscribe=One-Click').expect(200);
@@ -205,6 +206,23 @@ describe('unsubscribe', () => {
     await app.call('get', `/v1/unsubscribe/${flipped}`).expect(404);
     await app.call('post', `/v1/unsubscribe/${flipped}`).expect(404);
     await app.call('post', '/v1/unsubscribe/nonsense').expect(404);
+  });
+
+  it('names a plain subject on the page, and keeps working after its campaign is deleted', async () => {
+    const { key, tenant } = await buildCaller(['campaigns.*']);
+    const { listId, emails } = await seedList(app.sequelize, tenant.id, 1);
+    const id = await createCampaign(app, key, { subject: 'Our spring news', audience: { listIds: [listId] } });
+    await app.call('post', `/v1/campaigns/${id}/send`, key).send({}).expect(202);
+    await ended(key, id);
+    const url = new URL(mailsTo([emails[0]])[0].headers['list-unsubscribe'].slice(1, -1));
+    expect((await app.call('get', url.pathname).expect(200)).text).toContain('Stop emails like “Our spring news” to');
+    await app.call('delete', `/v1/campaigns/${id}`, key).expect(204);
+    expect((await app.call('get', url.pathname).expect(200)).text).toContain('Stop these emails to');
+    await app.call('post', url.pathname).type('form').send('List-Unsubscribe=One-Click').expect(200);
+    const sub = (await Subscriber.findOne({ where: { tenantId: tenant.id, email: emails[0] } }))!;
+    expect(sub.status).toBe('unsubscribed');
+    const audit = await AuditEvent.findAll({ where: { tenantId: tenant.id, action: 'audience.subscriber.unsubscribed', entityId: sub.id } });
+    expect(audit.map((a) => a.after)).toEqual([expect.objectContaining({ campaignId: id })]);
   });
 
   it('skips a recipient who unsubscribed after the snapshot', async () => {
