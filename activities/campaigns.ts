@@ -154,8 +154,9 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
       const subscriber = s
         ? { name: s.name, email: s.email, attributes: s.attributes }
         : { name: input.sample?.name ?? null, email: input.sample?.email ?? input.emails[0], attributes: input.sample?.attributes ?? {} };
-      // A sample has no subscriber to unsubscribe: its link opens a page that says so.
-      const url = s ? linksOf().url({ tenantId: c.tenantId, campaignId: c.id, subscriberId: s.id }) : `${deps.publicUrl.replace(/\/+$/, '')}/v1/unsubscribe/test`;
+      // A test mail never carries a working link, also when rendered for a real subscriber: anyone the caller names
+      // receives it, and one click would unsubscribe that subscriber. Its link opens a page that says it is not one.
+      const url = `${deps.publicUrl.replace(/\/+$/, '')}/v1/unsubscribe/test`;
       let msg;
       try {
         msg = renderFor(c, { subscriber, unsubscribe_url: url });

@@ -259,7 +259,13 @@ export async function testSend(deps: CommandDeps, c: Caller, id: string, body: T
   const campaign = await findCampaign(c.tenantId, id);
   const bad = body.emails.map((e, i) => ({ e, i })).filter(({ e }) => !isEmail(e.trim().toLowerCase()));
   if (bad.length) throw new ApiError(422, 'INVALID_ADDRESS', `Not email addresses: ${bad.map((b) => b.e).join(', ')}`, { errors: bad.map((b) => ({ path: `/requestBody/emails/${b.i}`, message: 'is not an email address' })) });
-  if (body.subscriberId) await findInTenant(Subscriber, c.tenantId, body.subscriberId, 'Subscriber');
+  if (body.subscriberId) {
+    // The mail shows the subscriber's data (merge fields) to whoever it is sent to: only for a caller who may read it.
+    if (!c.permissions.has('audience.read')) {
+      throw new ApiError(403, 'PERMISSION_DENIED', "A test send for a subscriber needs the permission 'audience.read' (or send it with sample data)", { permission: 'audience.read' });
+    }
+    await findInTenant(Subscriber, c.tenantId, body.subscriberId, 'Subscriber');
+  }
   try {
     return await deps.temporal.client.workflow.execute<typeof campaignTestWorkflow>('campaignTestWorkflow', {
       taskQueue: CAMPAIGNS_TASK_QUEUE, workflowId: businessWorkflowId({ domain: CAMPAIGN_TESTS_DOMAIN, tenantId: c.tenantId, entityId: randomUUID() }),
