@@ -2,7 +2,10 @@
 // heartbeated cursor or the merge's committed chunks), and the run's end with its audit event.
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ImportRun } from '../db/models/imports';
-import { PermissionSet } from '../domains/identity/permissions';
+import type { PermissionSet } from '../domains/identity/permissions';
+import { standingNow } from '../domains/identity/standing';
+import { ImportError } from '../domains/imports/errors';
+import { importTarget } from '../domains/imports/targets';
 import { finishImport, isImportError, mergeImportChunk, stageImportChunk, type ImportCounts } from '../domains/imports/pipeline';
 import type { ByteSource } from '../domains/imports/source';
 import type { CommandAuthor } from '../lib/audit';
@@ -28,6 +31,8 @@ export interface ImportActivityDeps {
 }
 
 type Ids = Pick<ImportInput, 'tenantId' | 'importId'>;
+/** `by` is absent only in activities scheduled before it was passed: those keep the request's permissions. */
+type Asked = Ids & Pick<ImportInput, 'caller'> & { by?: CommandAuthor };
 
 /** An import that cannot go on (ImportError) fails at once with its code; anything else is retried. */
 async function refusing<T>(work: () => Promise<T>): Promise<T> {
@@ -44,10 +49,25 @@ export function createImportActivities(deps: ImportActivityDeps) {
   const chunkMs = deps.importChunkMs ?? 20_000;
   const xlsxChunkMs = deps.importXlsxChunkMs ?? 15 * 60_000;
 
-  async function sourceOf(ids: Ids): Promise<ByteSource> {
-    const run = await ImportRun.findOne({ where: { tenantId: ids.tenantId, id: ids.importId }, attributes: ['fileSha256'] });
+  async function runOf(ids: Ids): Promise<ImportRun> {
+    const run = await ImportRun.findOne({ where: { tenantId: ids.tenantId, id: ids.importId }, attributes: ['fileSha256', 'target'] });
     if (!run) throw ApplicationFailure.nonRetryable(`import ${ids.importId} not found`, 'IMPORT_NOT_FOUND');
-    return { open: (start = 0) => deps.blobs.open(run.fileSha256, start) };
+    return run;
+  }
+
+  /**
+   * The permissions this chunk runs with: the request's, narrowed by the credential's standing now (read for
+   * every chunk, so a revocation stops a long import at its next chunk). Losing the target's permission, or the
+   * credential itself, fails the run with PERMISSION_REVOKED; what earlier chunks merged stays (revert undoes it).
+   */
+  async function callerNow(input: Asked, run: ImportRun): Promise<PermissionSet> {
+    const standing = await standingNow(input.tenantId, input.by?.actor ?? { type: 'system', id: null }, input.caller);
+    if (!standing.permissions) throw new ImportError('PERMISSION_REVOKED', `The import was stopped: ${standing.lapsed}`);
+    const needed = importTarget(run.target).permission;
+    if (!standing.permissions.has(needed)) {
+      throw new ImportError('PERMISSION_REVOKED', `The import was stopped: the credential that asked for it no longer holds '${needed}'`, { permission: needed });
+    }
+    return standing.permissions;
   }
 
   return {
@@ -55,15 +75,17 @@ export function createImportActivities(deps: ImportActivityDeps) {
      * Reads the file on into staging for about `importChunkMs`, from the cursor the last attempt heartbeated (a
      * retry after a crash) or the one the workflow passes; once every row is read, the next call runs the checks.
      */
-    async stageImportChunk(input: Ids & Pick<ImportInput, 'caller'> & { cursor: ImportStageCursor | null }): Promise<ChunkReport<ImportStageCursor>> {
+    async stageImportChunk(input: Asked & { cursor: ImportStageCursor | null }): Promise<ChunkReport<ImportStageCursor>> {
       const ctx = Context.current();
       const beat = ctx.info.heartbeatDetails as { cursor: ImportStageCursor | null } | undefined;
       let cursor = beat && 'cursor' in beat ? beat.cursor : input.cursor;
-      const source = await sourceOf(input);
+      const run = await runOf(input);
+      const source: ByteSource = { open: (start = 0) => deps.blobs.open(run.fileSha256, start) };
       return refusing(() => heartbeating(async (signal) => {
+        const caller = await callerNow(input, run);
         const r = await stageImportChunk(sequelize(), input, {
           source, cursor: cursor ?? undefined, signal, until: Date.now() + chunkMs, xlsxUntil: Date.now() + xlsxChunkMs, chunkRows: deps.importStageRows,
-          maxUncompressedBytes: deps.importMaxUncompressedBytes, caller: new PermissionSet(input.caller.fromRoles, input.caller.scopes),
+          maxUncompressedBytes: deps.importMaxUncompressedBytes, caller,
           progress: (at) => {
             cursor = at;
             ctx.heartbeat({ cursor });
@@ -74,11 +96,13 @@ export function createImportActivities(deps: ImportActivityDeps) {
     },
 
     /** Merges staged chunks for about `importChunkMs`; chunks are recorded done in their own transactions, so a retry merges only the rest. */
-    async mergeImportChunk(input: Ids & Pick<ImportInput, 'caller'>): Promise<ChunkReport<null> & { counts: ImportCounts }> {
+    async mergeImportChunk(input: Asked): Promise<ChunkReport<null> & { counts: ImportCounts }> {
+      const run = await runOf(input);
       return refusing(() => heartbeating(async (signal) => {
+        const caller = await callerNow(input, run);
         const r = await mergeImportChunk(sequelize(), input, {
           signal, until: Date.now() + chunkMs, chunkRows: deps.importMergeRows, concurrency: deps.importMergeConcurrency ?? 2,
-          caller: new PermissionSet(input.caller.fromRoles, input.caller.scopes),
+          caller,
         });
         return { cursor: null, done: r.done, counts: r.counts };
       }));

@@ -6,7 +6,10 @@ import type { BatchResume } from './batch';
 export const IMPORTS_TASK_QUEUE = 'docket-imports';
 export const IMPORTS_DOMAIN = 'imports';
 
-/** The importing credential's permissions, as the API resolved them (the users target grants no more than these). */
+/**
+ * The importing credential's permissions, as the API resolved them. Each staging and merging activity narrows them
+ * by the credential's standing then (domains/identity/standing.ts): the users target grants no more than that.
+ */
 export interface CallerPermissions {
   fromRoles: string[];
   scopes: string[] | null;

@@ -19,6 +19,8 @@ export const IMPORT_ERROR_STATUS = {
   MALFORMED_FILE: 422,
   /** `onRowError: abort` and rows were rejected (`details.rejected`); nothing was written. */
   ROWS_REJECTED: 422,
+  /** The credential that asked lost the target's permission, or was revoked or deactivated, before the work was done. */
+  PERMISSION_REVOKED: 403,
   /** The target needs the caller's permissions (the users target) and none were given. */
   PERMISSIONS_REQUIRED: 500,
   /** Revert: rows the import wrote have changed since (`details.changed`). */
