@@ -5,7 +5,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Campaign } from '../db/models/campaigns';
 import { Subscriber } from '../db/models/audience';
 import { snapshotAudience } from '../domains/campaigns/audience';
-import { recordProgress, renderFor, senderOf, sendBatch, SmtpUnavailableError } from '../domains/campaigns/sending';
+import { CampaignRenderLimitError, recordProgress, renderFor, senderOf, sendBatch, SmtpUnavailableError } from '../domains/campaigns/sending';
 import { UnsubscribeLinks, unsubscribeHeaders } from '../domains/campaigns/unsubscribe';
 import { TemplateRenderError } from '../domains/documents/templates';
 import { recordAudit, type CommandAuthor } from '../lib/audit';
@@ -111,6 +111,8 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
         });
         return { cursor: r.cursor, done: r.done };
       } catch (err) {
+        // The template's fault, the same on every attempt: the campaign fails with what went out recorded.
+        if (err instanceof CampaignRenderLimitError) throw ApplicationFailure.nonRetryable(err.message, 'TEMPLATE_RENDER_LIMIT');
         if (!(err instanceof SmtpUnavailableError)) throw err;
         return { cursor: good, done: false, smtpDown: true };
       }
@@ -159,9 +161,10 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
       const url = `${deps.publicUrl.replace(/\/+$/, '')}/v1/unsubscribe/test`;
       let msg;
       try {
-        msg = renderFor(c, { subscriber, unsubscribe_url: url });
+        msg = await renderFor(c, { subscriber, unsubscribe_url: url });
       } catch (err) {
         if (err instanceof TemplateRenderError) throw ApplicationFailure.nonRetryable(err.message, 'TEMPLATE_RENDER_ERROR');
+        if (err instanceof CampaignRenderLimitError) throw ApplicationFailure.nonRetryable(err.message, 'TEMPLATE_RENDER_LIMIT');
         throw err;
       }
       const result: TestSendResult = { sent: [], failed: [] };

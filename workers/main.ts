@@ -3,6 +3,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config';
 import { activityDepsFromConfig, createActivities } from '../activities';
 import { createSequelize } from '../db';
+import { closeWorkPool } from '../domains/work-pool';
 import { createLogger } from '../lib/logger';
 import { flushStartIntents } from '../lib/temporal';
 import { createWorkers, runWorkers } from './create';
@@ -28,6 +29,8 @@ export async function main(): Promise<void> {
     await runWorkers(workers);
   } finally {
     await deps.renderer.close();
+    // Campaign messages render on its threads.
+    await closeWorkPool();
     // Pooled SMTP connections go once the sends in flight are answered.
     await Promise.all([deps.email.close(), deps.bulkEmail?.close()]);
     await flushStartIntents();

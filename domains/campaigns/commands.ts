@@ -274,7 +274,7 @@ export async function testSend(deps: CommandDeps, c: Caller, id: string, body: T
     });
   } catch (err) {
     const cause = err instanceof WorkflowFailedError && err.cause instanceof ActivityFailure ? err.cause.cause : undefined;
-    if (cause instanceof ApplicationFailure && cause.type === 'TEMPLATE_RENDER_ERROR') throw new ApiError(422, 'TEMPLATE_RENDER_ERROR', cause.message);
+    if (cause instanceof ApplicationFailure && (cause.type === 'TEMPLATE_RENDER_ERROR' || cause.type === 'TEMPLATE_RENDER_LIMIT')) throw new ApiError(422, cause.type, cause.message);
     if (err instanceof WorkflowFailedError) throw serviceUnavailable('The test message could not be sent within a minute (no campaigns worker, or the SMTP server unreachable); try again', 30);
     throw err;
   }

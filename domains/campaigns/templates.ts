@@ -3,7 +3,7 @@
 // fields `subscriber.name`, `subscriber.email`, `subscriber.attributes.*` and `unsubscribe_url`.
 import type { Liquid } from 'liquidjs';
 import { LRUCache } from 'lru-cache';
-import { parsePart, renderParsed, sandboxedLiquid } from '../documents/templates';
+import { parsePart, renderParsed, sandboxedLiquid, TemplateRenderError } from '../documents/templates';
 
 export interface CampaignContent {
   subject: string;
@@ -67,4 +67,19 @@ export function renderCampaignMessage(content: CampaignContent, data: MergeData,
   const [subject, html, text] = CONTENT_PARTS.map(render);
   // A header is one line, whatever the merge fields held.
   return { subject: subject.replace(/[\r\n]+/g, ' ').trim(), html, text };
+}
+
+/**
+ * One send batch's messages, run on the work pool (domains/campaigns/sending.ts): each recipient's message, or why
+ * it could not be rendered (a filter failing on their data, a per-part limit) — that recipient fails, not the batch.
+ */
+export function renderCampaignBatch(content: CampaignContent, data: MergeData[], cacheKey: string): (CampaignContent | { error: string })[] {
+  return data.map((d) => {
+    try {
+      return renderCampaignMessage(content, d, cacheKey);
+    } catch (err) {
+      if (err instanceof TemplateRenderError) return { error: err.message };
+      throw err;
+    }
+  });
 }

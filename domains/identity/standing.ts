@@ -10,7 +10,7 @@ export interface PermissionSnapshot {
   scopes: readonly string[] | null;
 }
 
-/** Why a credential no longer stands; null when it does. */
+/** The permissions a credential stands on now, or why it no longer stands (`lapsed`). */
 export type Standing = { permissions: PermissionSet; lapsed: null } | { permissions: null; lapsed: string };
 
 const narrower = (a: readonly string[] | null, b: readonly string[] | null): string[] | null =>

@@ -1,6 +1,7 @@
 // Campaigns through the API on the real stack, mailing a real SMTP server: CRUD with its refusals, versions and
 // If-Match; send to a list (personalised bodies, headers, one Message-ID per recipient); permissions.
 import { randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AuditEvent, Campaign, CampaignRecipient } from '../../db';
 import { messageIdFor } from '../../lib/notify/email';
 import { startTestApp, TestApp } from '../helpers/app';
@@ -202,6 +203,24 @@ describe('sending', () => {
     expect((await Campaign.findOne({ where: { id } }))!.status).toBe('draft');
     expect(await AuditEvent.count({ where: { tenantId: tenant.id, entityId: id, action: ['campaigns.campaign.send_requested', 'campaigns.campaign.scheduled'] } })).toBe(0);
   });
+
+  it('renders off the worker\'s event loop: a template that takes seconds per message fails the campaign with TEMPLATE_RENDER_LIMIT', async () => {
+    const { key, tenant } = await buildCaller(['campaigns.*']);
+    const { listId, emails } = await seedList(app.sequelize, tenant.id, 30);
+    // Valid Liquid that runs into the sandbox's per-part limit (2 s) for every recipient.
+    const id = await createCampaign(app, key, { audience: { listIds: [listId] }, html: '{% for i in (1..5000) %}{% for j in (1..5000) %}{% endfor %}{% endfor %}{{ unsubscribe_url }}' });
+    // The worker runs in this process: its event loop is this one.
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    await app.call('post', `/v1/campaigns/${id}/send`, key).send({}).expect(202);
+    const done = await ended(key, id);
+    delay.disable();
+    expect(done).toMatchObject({ status: 'failed', error: { code: 'TEMPLATE_RENDER_LIMIT' }, stats: { sent: 0 } });
+    expect(done.error.message).toMatch(/^Rendering 20 messages took longer than \d+ ms/);
+    expect(mailsTo(emails)).toEqual([]);
+    // Rendered here, each message would have held the loop for seconds.
+    expect(delay.max / 1e6).toBeLessThan(1_000);
+  }, 60_000);
 
   it('fails only the address the server refuses for good, with its SMTP code', async () => {
     const { key, tenant } = await buildCaller(['campaigns.*']);
