@@ -26,7 +26,7 @@ export interface DocketApp {
   contract: Contract;
   authenticator: Authenticator;
   /** Requests per credential, and failed authentications per client address (absent when turned off). */
-  rateLimits: { perCredential?: SharedRateLimiter; authFailures?: SharedRateLimiter };
+  rateLimits: { perCredential?: SharedRateLimiter; authFailures?: SharedRateLimiter; links?: SharedRateLimiter };
   /** Stops the rate limiters' sync timers and the credential-change listener (before the database pool closes). */
   close(): Promise<void>;
 }
@@ -88,7 +88,7 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
   });
   /** Operations allowed a larger body than JSON_BODY_LIMIT_BYTES. */
   const bodyLimits: Record<string, number> = { createDocumentBatch: deps.config.documents.batchBodyBytes };
-  const { perMinute, authFailuresPerMinute, syncMs } = deps.config.rateLimit;
+  const { perMinute, authFailuresPerMinute, linksPerMinute, syncMs } = deps.config.rateLimit;
   let syncErrorLogged = 0;
   const onSyncError = (err: unknown) => {
     // Limits keep holding per process meanwhile; say so at most once a minute.
@@ -97,7 +97,9 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
     deps.logger.warn({ err }, 'rate limit counters could not be shared through Postgres; limiting per process until it answers');
   };
   const limiterOf = (name: string, points: number) => (points > 0 ? new SharedRateLimiter({ sequelize: deps.sequelize, name, points, syncMs, onSyncError }) : undefined);
-  const rateLimits = { perCredential: limiterOf('credential', perMinute), authFailures: limiterOf('auth-failures', authFailuresPerMinute) };
+  const rateLimits = {
+    perCredential: limiterOf('credential', perMinute), authFailures: limiterOf('auth-failures', authFailuresPerMinute), links: limiterOf('links', linksPerMinute),
+  };
   const cursors = new CursorSeal(deps.config.linkSecret);
 
   /** Each operation's handler behind Idempotency-Key, where the contract marks the operation (x-idempotent). */
@@ -219,6 +221,10 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
         if (info.permission && !auth.permissions.has(info.permission)) {
           throw new ApiError(403, 'PERMISSION_DENIED', `This needs the permission '${info.permission}'`, { permission: info.permission });
         }
+      } else if (info.perAddress && rateLimits.links) {
+        // A signed link is its own credential: without a limit per address, one valid link could be replayed
+        // from anywhere as fast as the API answers (each use reads the database; a confirm runs an Update).
+        refuseIfLimited(rateLimits.links.consume(`ip:${ctx.ip}`), 'Too many requests from this address');
       }
       ctx.state.body = await readBody(ctx, info.body, bodyLimits[info.operationId] ?? deps.config.limits.jsonBodyBytes);
       refuseUnstorableText(info, ctx.path, query, ctx.state.body);
@@ -268,7 +274,7 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
   return {
     app, api, contract, authenticator, rateLimits,
     async close() {
-      await Promise.all([rateLimits.perCredential?.close(), rateLimits.authFailures?.close(), credentialChanges.close()]);
+      await Promise.all([rateLimits.perCredential?.close(), rateLimits.authFailures?.close(), rateLimits.links?.close(), credentialChanges.close()]);
     },
   };
 }

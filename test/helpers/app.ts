@@ -43,7 +43,7 @@ export interface TestApp {
 let shared: { sequelize: Sequelize; users: number } | undefined;
 
 export async function startTestApp(env: Record<string, string> = {}, opts: { ping?: () => Promise<void>; logger?: Logger; sequelize?: SequelizeOptions } = {}): Promise<TestApp> {
-  const config = loadConfig({ ...process.env, RATE_LIMIT_PER_MINUTE: '0', AUTH_FAILURE_LIMIT_PER_MINUTE: '0', ...env });
+  const config = loadConfig({ ...process.env, RATE_LIMIT_PER_MINUTE: '0', AUTH_FAILURE_LIMIT_PER_MINUTE: '0', LINK_LIMIT_PER_MINUTE: '0', ...env });
   // Models are bound to one Sequelize per module registry (one per test file): share it between apps.
   shared ??= { sequelize: createSequelize(config.databaseUrl, { poolMax: 5, ...opts.sequelize }), users: 0 };
   shared.users++;

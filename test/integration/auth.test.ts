@@ -87,6 +87,28 @@ describe('failed authentications', () => {
   });
 });
 
+describe('signed links', () => {
+  it('are limited per client address: one link replayed past the limit answers 429, health and credentials are not counted', async () => {
+    const app = await appWith({ LINK_LIMIT_PER_MINUTE: '3', TRUST_PROXY_HOPS: '1' });
+    const { key } = await buildCaller(['*']);
+    const from = `203.0.113.${1 + Math.floor(Math.random() * 250)}`;
+    await awayFromMinuteBoundary();
+    // Approve/reject and unsubscribe links share the budget (a bad token costs it too: its check is the work).
+    await app.call('get', '/v1/unsubscribe/not-a-token', undefined).set('X-Forwarded-For', from).expect(404);
+    await app.call('post', '/v1/unsubscribe/not-a-token', undefined).set('X-Forwarded-For', from).expect(404);
+    await app.call('get', `/v1/approval-links/${'x'.repeat(40)}`, undefined).set('X-Forwarded-For', from).expect(404);
+    const refused = await app.call('get', '/v1/unsubscribe/not-a-token', undefined).set('X-Forwarded-For', from).expect(429);
+    expect(refused.body.code).toBe('RATE_LIMITED');
+    expect(refused.body.detail).toMatch(/from this address/);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    await app.call('post', `/v1/approval-links/${'x'.repeat(40)}`, undefined).set('X-Forwarded-For', from).expect(429);
+    // Another address has its own budget; the same address's probes and authenticated calls are not links.
+    await app.call('get', '/v1/unsubscribe/not-a-token', undefined).set('X-Forwarded-For', '198.51.100.9').expect(404);
+    for (let i = 0; i < 5; i++) await app.call('get', '/health', undefined).set('X-Forwarded-For', from).expect(200);
+    await app.call('get', '/v1/me', key).set('X-Forwarded-For', from).expect(200);
+  });
+});
+
 describe('Idempotency-Key', () => {
   it('belongs to the credential: two users of a tenant using the same key get their own responses', async () => {
     const app = await appWith({ JWT_SECRET });
