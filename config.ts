@@ -28,8 +28,8 @@ export interface Config {
    * perMinute: requests per minute per API key (or JWT user), counted in each process and reconciled with
    * the other API processes through Postgres every syncMs; authFailuresPerMinute: failed authentications
    * per client address before that address is refused (429) without looking credentials up;
-   * linksPerMinute: requests per client address to the operations a signed link authorises (approve/reject,
-   * unsubscribe), which need no credential and so have no other limit.
+   * linksPerMinute: uses of one signed link (approve/reject, unsubscribe) per minute: those operations need
+   * no credential and so have no other limit.
    */
   rateLimit: { perMinute: number; syncMs: number; authFailuresPerMinute: number; linksPerMinute: number };
   /** Reverse proxies in front of the API whose X-Forwarded-For is trusted (0: the socket's address is the client). */
@@ -213,7 +213,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       perMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 6000),
       syncMs: Math.max(10, int(env, 'RATE_LIMIT_SYNC_MS', 1000)),
       authFailuresPerMinute: int(env, 'AUTH_FAILURE_LIMIT_PER_MINUTE', 30),
-      linksPerMinute: int(env, 'LINK_LIMIT_PER_MINUTE', 300),
+      linksPerMinute: int(env, 'LINK_LIMIT_PER_MINUTE', 30),
     },
     trustProxyHops: int(env, 'TRUST_PROXY_HOPS', 0),
     cors: { origins: list(env.CORS_ORIGINS) },

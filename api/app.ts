@@ -14,6 +14,7 @@ import { sendProblem, toApiError } from './errors';
 import { withIdempotency } from './idempotency';
 import { isDateTime, jsonTooDeep, MAX_JSON_DEPTH, unstorableTextErrors } from './input';
 import { operationsRoutes } from './routes/operations';
+import { sha256Hex } from '../lib/secrets';
 import { AnyHandler, AppDeps, DocketState, Input, OperationId, RouteDeps } from './types';
 import { Domain, DOMAINS } from '../domains';
 import { mergeDeclared, UnionToIntersection } from '../domains/module';
@@ -221,10 +222,13 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
         if (info.permission && !auth.permissions.has(info.permission)) {
           throw new ApiError(403, 'PERMISSION_DENIED', `This needs the permission '${info.permission}'`, { permission: info.permission });
         }
-      } else if (info.perAddress && rateLimits.links) {
-        // A signed link is its own credential: without a limit per address, one valid link could be replayed
-        // from anywhere as fast as the API answers (each use reads the database; a confirm runs an Update).
-        refuseIfLimited(rateLimits.links.consume(`ip:${ctx.ip}`), 'Too many requests from this address');
+      } else if (info.perLink && rateLimits.links) {
+        // A signed link is its own credential: without a limit, one valid link could be replayed from anywhere as
+        // fast as the API answers (each use reads the database; a confirm runs an Update). Counted per link, not per
+        // address: one-click unsubscribes arrive from a mail provider's few servers for all its users. Counted once
+        // the signature verifies (the handler calls it before any lookup), so made-up tokens add no counters.
+        const links = rateLimits.links;
+        (ctx.state as DocketState).countLinkUse = (token) => refuseIfLimited(links.consume(`link:${sha256Hex(token)}`), 'This link was used too often; try again in a minute');
       }
       ctx.state.body = await readBody(ctx, info.body, bodyLimits[info.operationId] ?? deps.config.limits.jsonBodyBytes);
       refuseUnstorableText(info, ctx.path, query, ctx.state.body);

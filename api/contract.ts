@@ -13,8 +13,8 @@ export interface OperationInfo {
   permission?: string;
   idempotent: boolean;
   public: boolean;
-  /** Counted per client address (`x-address-limit`): public operations that do work for whoever holds a signed link. */
-  perAddress: boolean;
+  /** Counted per link (`x-link-limit`): public operations that do work for whoever holds a signed link. */
+  perLink: boolean;
   /** How the body is read, from the request body's media types: JSON unless the contract says otherwise. */
   body: BodyKind;
 }
@@ -56,7 +56,7 @@ export function loadContract(file = CONTRACT_PATH): Contract {
       operations.push({
         operationId: op.operationId, method: m.toUpperCase(), path: p, permission: op['x-permission'],
         idempotent: op['x-idempotent'] === true, public: Array.isArray(op.security) && op.security.length === 0,
-        perAddress: op['x-address-limit'] === true, body: bodyKind(op.requestBody),
+        perLink: op['x-link-limit'] === true, body: bodyKind(op.requestBody),
       });
     }
   }

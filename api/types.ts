@@ -60,7 +60,12 @@ export interface DocketState {
   operationId?: string;
   auth?: AuthContext;
   body?: unknown;
+  /** On operations a signed link authorises: counts one use of `token` once its signature verifies (429 past the limit). */
+  countLinkUse?: (token: string) => void;
 }
+
+/** What a link operation's handler passes as `beforeLookup`: counts this use of the link (see DocketState.countLinkUse). */
+export const linkUse = (ctx: Koa.Context, token: string) => () => (ctx.state as DocketState).countLinkUse?.(token);
 
 /** The caller of an authenticated operation (the dispatcher has checked there is one). */
 export function caller(ctx: Koa.Context): AuthContext {

@@ -11,7 +11,7 @@ import { ApiError } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
 import { ifMatch, page, paginate, paginateRows, respond, versionEtag } from '../conventions';
 import { esc, htmlPage } from '../pages';
-import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
+import { caller, commandCaller, linkUse, RouteDeps, RouteHandlers } from '../types';
 
 /**
  * List columns: exactly what a summary shows (every column read is parsed on the API's one thread), and the
@@ -128,7 +128,7 @@ export function approvalRoutes(deps: RouteDeps) {
     },
 
     async viewApprovalLink({ params }, ctx) {
-      const opened = await openLink(deps, params.token);
+      const opened = await openLink(deps, params.token, linkUse(ctx, params.token));
       if ('refused' in opened) return htmlPage(ctx, ...REFUSED_PAGES[opened.refused](opened.flow));
       const { claims, flow } = opened.link;
       const approve = claims.action === 'approve';
@@ -139,7 +139,7 @@ export function approvalRoutes(deps: RouteDeps) {
     },
 
     async confirmApprovalLink({ params, body }, ctx) {
-      const opened = await openLink(deps, params.token);
+      const opened = await openLink(deps, params.token, linkUse(ctx, params.token));
       if ('refused' in opened) return htmlPage(ctx, ...REFUSED_PAGES[opened.refused](opened.flow));
       let signed: ApprovalFlow | 'used';
       try {

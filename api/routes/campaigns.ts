@@ -9,7 +9,7 @@ import { presentCampaign, presentDelivery } from '../../domains/campaigns/presen
 import { accepted } from '../async-jobs';
 import { ifMatch, page, paginate, respond, versionEtag } from '../conventions';
 import { esc, htmlPage } from '../pages';
-import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
+import { caller, commandCaller, linkUse, RouteDeps, RouteHandlers } from '../types';
 
 export function campaignRoutes(deps: RouteDeps) {
   const show = (c: Campaign) => ({ body: presentCampaign(c), etag: versionEtag(c.version) });
@@ -62,7 +62,7 @@ export function campaignRoutes(deps: RouteDeps) {
     },
 
     async viewUnsubscribe({ params }, ctx) {
-      const link = await openUnsubscribe(deps, params.token);
+      const link = await openUnsubscribe(deps, params.token, linkUse(ctx, params.token));
       if ('invalid' in link) return htmlPage(ctx, 404, 'This link is not valid', '<p>Check that the whole link was copied.</p>');
       if (!link.subscriber || link.subscriber.status !== 'active') return htmlPage(ctx, 200, 'You are unsubscribed', '<p>You will not receive these emails any more.</p>');
       const subject = plainSubject(link);
@@ -70,7 +70,7 @@ export function campaignRoutes(deps: RouteDeps) {
         + '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click"><p><button type="submit">Unsubscribe</button></p></form>');
     },
     async confirmUnsubscribe({ params }, ctx) {
-      const link = await openUnsubscribe(deps, params.token);
+      const link = await openUnsubscribe(deps, params.token, linkUse(ctx, params.token));
       if ('invalid' in link) return htmlPage(ctx, 404, 'This link is not valid', '<p>Check that the whole link was copied.</p>');
       await unsubscribeByLink(deps, link);
       htmlPage(ctx, 200, 'You are unsubscribed', '<p>You will not receive these emails any more.</p>');

@@ -272,13 +272,14 @@ export interface OpenedLink { claims: LinkClaims; flow: ApprovalFlow; user: User
  * at the link's stage, its user active and still allowed to sign (the link stands in for their credentials,
  * so it carries no more than they hold today).
  */
-export async function openLink(deps: CommandDeps, token: string): Promise<{ link: OpenedLink } | { refused: LinkRefusal; flow?: ApprovalFlow }> {
+export async function openLink(deps: CommandDeps, token: string, beforeLookup?: () => void): Promise<{ link: OpenedLink } | { refused: LinkRefusal; flow?: ApprovalFlow }> {
   let claims: LinkClaims;
   try {
     claims = verifyLink(token, deps.config.linkSecret);
   } catch (err) {
     return { refused: err instanceof LinkError && err.code === 'LINK_EXPIRED' ? 'expired' : 'invalid' };
   }
+  beforeLookup?.();
   if (await UsedLink.findByPk(claims.nonce)) return { refused: 'used' };
   const flow = await ApprovalFlow.findOne({ where: { id: claims.subjectId, tenantId: claims.tenantId } });
   const user = await User.findOne({ where: { id: claims.userId, tenantId: claims.tenantId, active: true }, include: [{ model: Role, as: 'roles', through: { attributes: [] } }] });

@@ -286,9 +286,10 @@ export type UnsubscribeLink = { campaignId: string; campaign: Campaign | null; s
  * What a one-click link names: its campaign and subscriber (either null if deleted since), or `invalid` (tampered,
  * unknown). A deleted campaign does not take its links with it: mail already received must still unsubscribe.
  */
-export async function openUnsubscribe(deps: CommandDeps, token: string): Promise<UnsubscribeLink> {
+export async function openUnsubscribe(deps: CommandDeps, token: string, beforeLookup?: () => void): Promise<UnsubscribeLink> {
   const claims = new UnsubscribeLinks(deps.config.linkSecret, deps.config.publicUrl).verify(token);
   if (!claims) return { invalid: true };
+  beforeLookup?.();
   const [campaign, subscriber] = await Promise.all([
     Campaign.findOne({ where: { tenantId: claims.tenantId, id: claims.campaignId } }),
     Subscriber.findOne({ where: { tenantId: claims.tenantId, id: claims.subscriberId } }),

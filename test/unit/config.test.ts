@@ -97,7 +97,7 @@ it('reads the metrics port and token, refusing a clash with PORT and a short tok
 });
 
 it('reads the rate limits and trusts no proxy by default', () => {
-  expect(loadConfig(base).rateLimit).toEqual({ perMinute: 6000, syncMs: 1000, authFailuresPerMinute: 30, linksPerMinute: 300 });
+  expect(loadConfig(base).rateLimit).toEqual({ perMinute: 6000, syncMs: 1000, authFailuresPerMinute: 30, linksPerMinute: 30 });
   expect(loadConfig(base).trustProxyHops).toBe(0);
   expect(loadConfig({ ...base, RATE_LIMIT_SYNC_MS: '250', AUTH_FAILURE_LIMIT_PER_MINUTE: '5', LINK_LIMIT_PER_MINUTE: '0', TRUST_PROXY_HOPS: '1' })).toMatchObject({ rateLimit: { syncMs: 250, authFailuresPerMinute: 5, linksPerMinute: 0 }, trustProxyHops: 1 });
 });

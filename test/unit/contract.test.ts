@@ -27,8 +27,8 @@ it('documents 401 and 429 on every authenticated operation and 403 on every perm
     const responses = def.paths[op.path][op.method.toLowerCase()].responses;
     // Every credential has a per-minute limit and every address a failed-authentication limit: any of them may answer 429.
     if (!op.public) expect([op.operationId, '401' in responses, '429' in responses]).toEqual([op.operationId, true, true]);
-    // A public operation counted per address (a signed link's) answers 429 past that limit.
-    if (op.perAddress) expect([op.operationId, op.public, '429' in responses]).toEqual([op.operationId, true, true]);
+    // A public operation counted per signed link answers 429 past that limit.
+    if (op.perLink) expect([op.operationId, op.public, '429' in responses]).toEqual([op.operationId, true, true]);
     if (op.permission) expect([op.operationId, '403' in responses]).toEqual([op.operationId, true]);
     expect([op.operationId, 'default' in responses]).toEqual([op.operationId, true]);
   }
