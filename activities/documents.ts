@@ -10,7 +10,9 @@ import { AuditInput, updateWithAudit } from '../lib/audit';
 import { heartbeating, runChunk, settleWithLimit } from '../lib/batch';
 import { BlobStore } from '../lib/blob-store';
 import { PdfRenderer } from '../lib/pdf-renderer';
-import { renderTemplate, TemplateRenderError } from '../domains/documents/templates';
+import { TEMPLATE_LIMITS, TemplateRenderError } from '../domains/documents/templates';
+import { workPool } from '../domains/work-pool';
+import { TaskLimitError } from '../lib/work-pool';
 import { storeStream } from '../lib/files';
 import type { BatchChunkInput, BatchChunkResult, BatchInput, DocumentJobInput, PreviewInput } from '../workflows/documents.api';
 import { TEMPLATE_RENDER_ERROR } from '../workflows/documents.api';
@@ -38,14 +40,19 @@ async function templateVersion(templateId: string, version: number): Promise<Doc
 export function createDocumentActivities(deps: DocumentActivityDeps) {
   const concurrency = Math.max(1, deps.batchConcurrency ?? 2);
 
-  /** Renders with the template version the job recorded; a template error is final (never retried). */
+  /**
+   * Renders with the template version the job recorded; a template error is final (never retried). The Liquid
+   * runs on the work pool, within its budget: a tenant's template may take seconds, and on the worker's event loop
+   * it would hold every other activity that long, once per document of a batch.
+   */
   async function renderBytes(v: DocumentTemplateVersion, data: Record<string, unknown>, output: 'pdf' | 'html'): Promise<Buffer> {
     try {
-      const page = await renderTemplate(v.parts, v.settings, data, `${v.templateId}:${v.version}`);
+      const page = await workPool().run('renderTemplate', [v.parts, v.settings, data, `${v.templateId}:${v.version}`], TEMPLATE_LIMITS.budgetMs);
       if (output === 'html') return Buffer.from(page.html);
       return await deps.renderer.pdf(page.html, { settings: v.settings, header: page.header, footer: page.footer });
     } catch (err) {
       if (err instanceof TemplateRenderError) throw ApplicationFailure.nonRetryable(err.message, TEMPLATE_RENDER_ERROR);
+      if (err instanceof TaskLimitError) throw ApplicationFailure.nonRetryable(`The template ${err.message}; make it do less work (smaller loops, less data)`, TEMPLATE_RENDER_ERROR);
       throw err;
     }
   }

@@ -28,10 +28,24 @@ export function workPool(opts?: Omit<WorkPoolOptions, 'filename' | 'errors'>): W
   return shared;
 }
 
+let campaigns: WorkPool<Tasks> | undefined;
+
+/**
+ * Campaign sends' own pool (one thread; made on first use). A campaign renders its whole audience here, so a tenant's
+ * slow template keeps this thread busy for as long as it sends: on the process's pool, it would hold up every
+ * document and notification the worker renders.
+ */
+export function campaignWorkPool(): WorkPool<Tasks> {
+  campaigns ??= createWorkPool({ threads: 1 });
+  return campaigns;
+}
+
+/** Closes the process's pools. */
 export async function closeWorkPool(): Promise<void> {
-  const pool = shared;
+  const pools = [shared, campaigns];
   shared = undefined;
-  await pool?.close();
+  campaigns = undefined;
+  await Promise.all(pools.map((p) => p?.close()));
 }
 
 /**

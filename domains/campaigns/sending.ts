@@ -7,9 +7,9 @@ import type { Campaign } from '../../db/models/campaigns';
 import { settleWithLimit } from '../../lib/batch';
 import { EmailRejectedError, type EmailSender } from '../../lib/notify/email';
 import type { SendLease, SendLimiter } from '../../lib/send-limiter';
-import { TaskLimitError } from '../../lib/work-pool';
+import { TaskLimitError, WorkPoolBusyError } from '../../lib/work-pool';
 import { TEMPLATE_LIMITS, TemplateRenderError } from '../documents/templates';
-import { workPool } from '../work-pool';
+import { campaignWorkPool } from '../work-pool';
 import type { CampaignContent, MergeData } from './templates';
 import { unsubscribeHeaders, type UnsubscribeLinks } from './unsubscribe';
 
@@ -78,15 +78,16 @@ export class CampaignRenderLimitError extends Error {
 }
 
 /**
- * Renders a batch's messages on the work pool, not on the worker's event loop: the tenant writes the template, and
- * the sandbox's per-part limit (2 s) times three parts times a batch would otherwise stall every other activity of
- * the worker. The whole batch has one budget, after which its thread is stopped.
+ * Renders a batch's messages on the campaigns' work pool (domains/work-pool.ts), not on the worker's event loop:
+ * the tenant writes the template, and the sandbox's per-part limit (2 s) times three parts times a batch would
+ * otherwise stall every other activity of the worker. The whole batch has one budget, after which its thread is
+ * stopped.
  */
 async function renderBatch(c: Campaign, data: MergeData[]): Promise<(CampaignContent | { error: string })[]> {
   const content = { subject: c.subject, html: c.html, text: c.text };
   const budgetMs = TEMPLATE_LIMITS.budgetMs + data.length * RENDER_MS_PER_MESSAGE;
   try {
-    return await workPool().run('renderCampaignBatch', [content, data, `${c.id}:${c.version}`], budgetMs);
+    return await campaignWorkPool().run('renderCampaignBatch', [content, data, `${c.id}:${c.version}`], budgetMs);
   } catch (err) {
     if (err instanceof TaskLimitError) {
       throw new CampaignRenderLimitError(`Rendering ${data.length} messages ${err.message}; make the template do less work (smaller loops, less data)`);
@@ -118,6 +119,19 @@ export async function sendBatch(sequelize: Sequelize, c: Campaign, range: { afte
     WHERE r.campaign_id = $1 AND r.n > $2 AND r.n <= $4 AND r.status = 'pending' ORDER BY r.n LIMIT $3`, { bind: [c.id, after, o.batchSize, until ?? 2_147_483_647], type: QueryTypes.SELECT });
   if (!rows.length) return { last: after, done: true };
   const active = rows.filter((r) => r.active);
+  // Rendered before the grant is asked for: a batch whose rendering fails, or waits too long for a pool thread, has
+  // used none of the tenant's minute. (Those the grant leaves out are rendered again with the next batch.)
+  const { tenantId, id: campaignId } = c;
+  const urls = new Map(active.map((r) => [r.n, o.links.url({ tenantId, campaignId, subscriberId: r.subscriber_id })]));
+  let rendered: (CampaignContent | { error: string })[];
+  try {
+    rendered = active.length ? await renderBatch(c, active.map((r) => ({ subscriber: { name: r.name, email: r.email, attributes: r.attributes ?? {} }, unsubscribe_url: urls.get(r.n)! }))) : [];
+  } catch (err) {
+    // Every thread of the pool busy (other campaigns rendering): hand back, as when the grant is not given in time.
+    if (err instanceof WorkPoolBusyError) return { last: after, done: false };
+    throw err;
+  }
+  const messages = new Map(active.map((r, i) => [r.n, rendered[i]]));
   let lease: SendLease | undefined;
   let batch = rows;
   if (active.length) {
@@ -147,21 +161,15 @@ export async function sendBatch(sequelize: Sequelize, c: Campaign, range: { afte
     }
     const sendable = batch.filter((r) => r.active);
     // What every message of the batch shares, read from the model once.
-    const { tenantId, id: campaignId, replyTo } = c;
+    const { replyTo } = c;
     const sender = { fromEmail: c.fromEmail, fromName: c.fromName };
-    const urls = sendable.map((r) => o.links.url({ tenantId, campaignId, subscriberId: r.subscriber_id }));
-    const messages = sendable.length
-      ? await renderBatch(c, sendable.map((r, i) => ({ subscriber: { name: r.name, email: r.email, attributes: r.attributes ?? {} }, unsubscribe_url: urls[i] })))
-      : [];
-    const byN = new Map(sendable.map((r, i) => [r.n, i]));
     let down: unknown;
     // No more at once than the lease holds slots for (the tenant's maxConcurrent, shared with its other sends).
     const settled = await settleWithLimit(sendable, lease?.inFlight ?? 1, async (r): Promise<Outcome | null> => {
       // A lease that could not be renewed may have had its slots granted again: no more sends under it.
       if (down || lease?.lost.aborted) return null;
-      const i = byN.get(r.n)!;
-      const url = urls[i];
-      const msg = messages[i];
+      const url = urls.get(r.n)!;
+      const msg = messages.get(r.n)!;
       if ('error' in msg) return { n: r.n, status: 'failed', code: null, error: msg.error };
       try {
         const { messageId } = await o.email.send({

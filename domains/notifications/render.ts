@@ -7,6 +7,9 @@ import type { NotificationChannel, NotificationParts } from '../../db/models/not
 import { NotificationTemplate } from '../../db/models/notifications';
 import { NotificationSettings } from '../../db/models/settings';
 import { DEFAULT_LOCALE, NOTIFICATION_TYPES, type NotificationTypeName } from './defaults';
+import { TEMPLATE_LIMITS } from '../documents/templates';
+import { WorkPoolBusyError } from '../../lib/work-pool';
+import { workPool } from '../work-pool';
 import { renderNotificationParts } from './templates';
 
 export interface Recipient {
@@ -78,8 +81,11 @@ export async function notificationRenderer(tenantId: string, type: NotificationT
       }
       if (template) {
         try {
-          return await renderNotificationParts(channel, template.parts, scope, `${template.id}:${template.version}`);
+          // A tenant's template on the work pool (its cost is the tenant's to set); the built-in texts are ours, rendered here.
+          return await workPool().run('renderNotificationParts', [channel, template.parts, scope, `${template.id}:${template.version}`], TEMPLATE_LIMITS.budgetMs);
         } catch (err) {
+          // No thread free in time says nothing about the template: the activity tries again later.
+          if (err instanceof WorkPoolBusyError) throw err;
           warn?.('notification template failed to render; the built-in text is sent', { tenantId, templateId: template.id, version: template.version, error: (err as Error).message });
         }
       }

@@ -1,6 +1,7 @@
 // Documents through the API: templates with parts and versions, previews, PDF jobs checked with
 // pdftotext, the sandbox, blocked network, batches with progress and a ZIP, and an approved order's PDF.
 import http from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { AuditEvent, Document, DocumentBatch, StoredFile } from '../../db';
@@ -392,6 +393,22 @@ describe('batches', () => {
     expect(failed.body.items[0].error).toMatch(/customer/);
     expect((await unzip((await download(done.downloadUrl, key).expect(200)).body as Buffer))).toHaveLength(2);
   });
+
+  it('renders a tenant\'s template off the worker\'s event loop: a batch of runaway templates fails each item and holds nothing else up', async () => {
+    const { key } = await buildCaller(['*']);
+    const t = (await app.call('post', '/v1/document-templates', key).send({ ...invoice(), parts: { base: '{% for i in (1..5000) %}{% for j in (1..5000) %}{% endfor %}{% endfor %}' } }).expect(201)).body;
+    // The worker runs in this process: its event loop is this one.
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    const res = await app.call('post', '/v1/document-batches', key).send({ templateCode: t.code, items: [{ data: {} }, { data: {} }, { data: {} }], output: 'html' }).expect(202);
+    const done = await waitFor(async () => { const b = (await app.call('get', `/v1/document-batches/${res.body.id}`, key).expect(200)).body; return b.status === 'ready' && b; }, { what: 'batch ready', timeoutMs: 60_000 });
+    delay.disable();
+    expect(done).toMatchObject({ done: 0, failed: 3 });
+    const failed = await app.call('get', `/v1/documents?batchId=${res.body.id}&status=failed`, key).expect(200);
+    expect(failed.body.items.map((d: { error: string }) => d.error)).toEqual(Array(3).fill(expect.stringMatching(/limit/i)));
+    // Each item's Liquid ran for its full 2 s limit; on the event loop, that would have held it 2 s at a time.
+    expect(delay.max / 1e6).toBeLessThan(1_000);
+  }, 60_000);
 
   it('answers bad input: empty or over 10,000 items 400, unknown template 422, other tenant 404', async () => {
     const { key } = await buildCaller(['*']);

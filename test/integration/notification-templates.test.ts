@@ -1,6 +1,7 @@
 // Notification templates through the real API, Postgres, Temporal and an SMTP sink: CRUD with versions, If-Match and
 // status moves; syntax errors with line and column; previews within the budget; a tenant's German override used for a
 // German user and English for the others; drafts and archived ones never used; times shown in the recipient's zone.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import { User } from '../../db';
 import { renderNotification } from '../../domains/notifications/render';
@@ -156,7 +157,12 @@ describe('which text a recipient gets', () => {
     expect(await subjectFor('es')).toBe('Tenant English PO-1');
     // A tenant template that cannot render within its limits at send time: the built-in text goes out instead.
     await make('nl', 'active', '{% for i in (1..100000000) %}{{ i }}{% endfor %}');
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
     expect(await subjectFor('nl')).toBe('Your request was approved: PO-1');
+    delay.disable();
+    // It ran on the work pool: the seconds it took did not hold this (the worker's) event loop.
+    expect(delay.max / 1e6).toBeLessThan(1_000);
     // Another tenant's templates are not this tenant's.
     const other = await buildCaller(['*']);
     expect((await renderNotification(other.tenant.id, 'approval.outcome', 'email', { name: 'A', email: 'a@example.com', locale: 'de' }, { status: 'approved', title: 'PO-1' })).subject).toBe('Your request was approved: PO-1');
