@@ -102,7 +102,7 @@ export function createImportActivities(deps: ImportActivityDeps) {
         const caller = await callerNow(input, run);
         const r = await mergeImportChunk(sequelize(), input, {
           signal, until: Date.now() + chunkMs, chunkRows: deps.importMergeRows, concurrency: deps.importMergeConcurrency ?? 2,
-          caller,
+          caller, standing: () => callerNow(input, run),
         });
         return { cursor: null, done: r.done, counts: r.counts };
       }));

@@ -24,6 +24,7 @@ export interface MergeOptions {
   /** Chunks merged at once, each on its own connection (disjoint rows, so they never wait on each other's rows). */
   concurrency?: number;
   caller?: MergeContext['caller'];
+  standing?: MergeContext['standing'];
   /** Take no new chunk after this time (epoch ms) once one is merged; the answer says whether any are left. */
   until?: number;
 }
@@ -45,9 +46,9 @@ async function countsOf(db: ClientBase, tenantId: string, importId: string): Pro
   return c;
 }
 
-function contextOf(run: RunRow, caller: MergeOptions['caller']): MergeContext {
+function contextOf(run: RunRow, opts: MergeOptions): MergeContext {
   if (!run.detected) throw new Error(`import ${run.id} has not been staged`);
-  return mergeContext(run, bindMapping(importTarget(run.target), run.columns, run.detected.header), caller);
+  return { ...mergeContext(run, bindMapping(importTarget(run.target), run.columns, run.detected.header), opts.caller), standing: opts.standing };
 }
 
 /**
@@ -62,7 +63,7 @@ export async function mergeImport(sequelize: Sequelize, ids: { tenantId: string;
 export async function mergeImportChunk(sequelize: Sequelize, ids: { tenantId: string; importId: string }, opts: MergeOptions = {}): Promise<{ counts: ImportCounts; done: boolean }> {
   const run = await withClient(sequelize, (db) => loadRun(db, ids.tenantId, ids.importId));
   const target = importTarget(run.target);
-  const ctx = contextOf(run, opts.caller);
+  const ctx = contextOf(run, opts);
   if (run.dry_run) {
     const counts = await withClient(sequelize, async (db) => {
       const c = await inTransaction(db, async () => {

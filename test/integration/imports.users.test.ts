@@ -3,9 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import { PermissionSet } from '../../domains/identity/permissions';
 import { createSequelize, ImportRejection, Role, User, UserRole } from '../../db';
-import { ImportError, revertImport } from '../../domains/imports/pipeline';
+import { IDENTITY_LOCK_CLASS } from '../../domains/identity/commands';
+import { ImportError, mergeImport, revertImport, stageImport } from '../../domains/imports/pipeline';
 import { buildTenant } from '../helpers/factories';
-import { runImport } from '../helpers/imports';
+import { createRun, fileSource, runImport } from '../helpers/imports';
 
 const sequelize = createSequelize(process.env.DATABASE_URL!);
 afterAll(() => sequelize.close());
@@ -51,6 +52,26 @@ describe('users import, by caller permissions', () => {
       expect(rej.find((r) => r.rowNo === 4)).toMatchObject({ code: 'NOT_PERMITTED', columnName: 'email' });
       expect((await User.findOne({ where: { tenantId: tenant.id, email: 'boss@x.com' } }))?.name).toBe('Boss');
     }
+  });
+
+  it('judges the importer\'s permissions under the identity lock: a demotion committed while a chunk waits for it counts', async () => {
+    const { tenant } = await tenantWithRoles();
+    const run = await createRun(tenant, { target: 'users', columns: COLUMNS, strategy: 'merge' });
+    const ids = { tenantId: tenant.id, importId: run.id };
+    const admin = new PermissionSet(['*'], null);
+    await stageImport(sequelize, ids, { source: fileSource(FILE), caller: admin });
+    // An edit of the importer's roles holds the lock (as updateUser does) while the merge starts …
+    const edit = await sequelize.transaction();
+    await sequelize.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', { bind: [IDENTITY_LOCK_CLASS, tenant.id], transaction: edit });
+    let demoted = false;
+    const merging = mergeImport(sequelize, ids, { caller: admin, standing: async () => new PermissionSet(demoted ? ['identity.users.manage', 'files.*'] : ['*'], null), concurrency: 1, chunkRows: 100 });
+    await new Promise((r) => setTimeout(r, 300));
+    // … and commits the demotion: the chunk, waiting on the lock, reads the importer's standing only now.
+    demoted = true;
+    await edit.commit();
+    // What the user manager of the first case gets, not the admin's.
+    expect(await merging).toMatchObject({ created: 2, updated: 1, rejected: 2 });
+    expect(await rolesOf(tenant.id, 'boss@x.com')).toEqual(['admin']);
   });
 
   it('a scoped key narrows what its user may grant', async () => {

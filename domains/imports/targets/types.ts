@@ -40,6 +40,11 @@ export interface MergeContext {
   headers?: Readonly<Record<string, string>>;
   /** Required by targets that grant permissions (users): what the importing credential holds. */
   caller?: PermissionCheck;
+  /**
+   * The importing credential's permissions read again, where a target must judge them at the moment it writes:
+   * the users target calls it under the identity lock, which every role or user edit takes too.
+   */
+  standing?: () => Promise<PermissionCheck>;
 }
 
 export interface MergeCounts {
