@@ -94,14 +94,25 @@ export class WorkPool<T extends TaskMap = TaskMap> {
       result = await this.pool.run({ name, args }, { signal: AbortSignal.timeout(budgetMs) });
     } catch (err) {
       const e = err as Error & { code?: string };
-      if (e.name === 'AbortError') throw new TaskLimitError('time', `took longer than ${budgetMs} ms and was stopped`);
-      if (e.code === 'ERR_WORKER_OUT_OF_MEMORY') throw new TaskLimitError('memory', 'needed more memory than a task may use and was stopped');
-      throw err;
+      const stopped = e.name === 'AbortError' ? new TaskLimitError('time', `took longer than ${budgetMs} ms and was stopped`)
+        : e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? new TaskLimitError('memory', 'needed more memory than a task may use and was stopped') : null;
+      if (!stopped) throw err;
+      await this.warm();
+      throw stopped;
     } finally {
       this.release();
     }
     if (!result.ok) throw rehydrate(result.error, this.errors);
     return result.value as Awaited<ReturnType<T[N]>>;
+  }
+
+  /**
+   * After a thread was stopped: waits (holding the stopped task's slot) until a thread is up again with the tasks
+   * module loaded, so the next task's budget — maybe another tenant's — is not spent on starting it.
+   */
+  private async warm(): Promise<void> {
+    // An unknown task name: the runner answers at once that there is no such task.
+    await this.pool.run({ name: '', args: [] }, { signal: AbortSignal.timeout(30_000) }).catch(() => undefined);
   }
 
   private async acquire(): Promise<void> {

@@ -9,6 +9,18 @@ import { TemplateSyntaxError } from '../../domains/documents/templates';
 type Burn = { spinMs?: number; holdMb?: number };
 const burn = (pool: WorkPool, what: Burn, budgetMs: number) => pool.run('checkTemplate', [what as never], budgetMs);
 
+describe('a pool whose threads are slow to start', () => {
+  const pool = new WorkPool({ filename: path.join(__dirname, '..', 'helpers', 'work-pool-slow-start.js'), threads: 1 });
+  afterAll(() => pool.close());
+
+  it('does not charge the next task for starting the thread that replaces a stopped one', async () => {
+    await expect(burn(pool, { spinMs: 1 }, 10_000)).resolves.toBe('done');
+    await expect(burn(pool, { spinMs: 60_000 }, 300)).rejects.toMatchObject({ constructor: TaskLimitError, limit: 'time' });
+    // 1.5 s of start-up would overrun this budget, were it counted.
+    await expect(burn(pool, { spinMs: 1 }, 1_000)).resolves.toBe('done');
+  });
+});
+
 describe('a test pool', () => {
   const pool = new WorkPool({ filename: path.join(__dirname, '..', 'helpers', 'work-pool-burn.js'), threads: 1, memoryMb: 32, maxWaiting: 1, maxWaitMs: 3_000 });
   afterAll(() => pool.close());
