@@ -78,22 +78,42 @@ export class CampaignRenderLimitError extends Error {
 }
 
 /**
+ * Text one render task hands back at most, counted as UTF-16: its thread has 128 MB, and a batch of 500 large
+ * newsletters (HTML may be up to a million characters) rendered in one task would not fit there.
+ */
+const TASK_OUTPUT_BYTES = 16_000_000;
+
+const sizeOf = (m: CampaignContent | { error: string }) => 2 * ('error' in m ? m.error.length : m.subject.length + m.html.length + m.text.length);
+
+/**
  * Renders a batch's messages on the campaigns' work pool (domains/work-pool.ts), not on the worker's event loop:
  * the tenant writes the template, and the sandbox's per-part limit (2 s) times three parts times a batch would
- * otherwise stall every other activity of the worker. The whole batch has one budget, after which its thread is
- * stopped.
+ * otherwise stall every other activity of the worker. The batch has one budget; past it, its thread is stopped.
+ * It renders in tasks sized by what the last one produced (the first message alone), so no task's output outgrows
+ * its thread.
  */
-async function renderBatch(c: Campaign, data: MergeData[]): Promise<(CampaignContent | { error: string })[]> {
+export async function renderBatch(
+  c: Pick<Campaign, 'id' | 'version' | 'subject' | 'html' | 'text'>, data: MergeData[], budgetMs = TEMPLATE_LIMITS.budgetMs + data.length * RENDER_MS_PER_MESSAGE,
+): Promise<(CampaignContent | { error: string })[]> {
   const content = { subject: c.subject, html: c.html, text: c.text };
-  const budgetMs = TEMPLATE_LIMITS.budgetMs + data.length * RENDER_MS_PER_MESSAGE;
+  const deadline = performance.now() + budgetMs;
+  const out: (CampaignContent | { error: string })[] = [];
+  let per = 1;
   try {
-    return await campaignWorkPool().run('renderCampaignBatch', [content, data, `${c.id}:${c.version}`], budgetMs);
+    while (out.length < data.length) {
+      const part = data.slice(out.length, out.length + per);
+      const rendered = await campaignWorkPool().run('renderCampaignBatch', [content, part, `${c.id}:${c.version}`], Math.max(1, Math.round(deadline - performance.now())));
+      out.push(...rendered);
+      per = Math.max(1, Math.floor(TASK_OUTPUT_BYTES / Math.max(1, ...rendered.map(sizeOf))));
+    }
   } catch (err) {
     if (err instanceof TaskLimitError) {
-      throw new CampaignRenderLimitError(`Rendering ${data.length} messages ${err.message}; make the template do less work (smaller loops, less data)`);
+      const what = err.limit === 'time' ? `took longer than ${budgetMs} ms and was stopped` : 'needed more memory than a task may use';
+      throw new CampaignRenderLimitError(`Rendering ${data.length} messages ${what}; make the template do less work (smaller loops, less data)`);
     }
     throw err;
   }
+  return out;
 }
 
 /** One message of the campaign's current version, rendered on the work pool (a test send); a TemplateRenderError if it cannot be. */

@@ -1,6 +1,8 @@
 // A campaign's per-recipient rendering on its own: merge fields, escaping, parts without markup, and the limits.
 import { renderCampaignMessage, type CampaignContent, type MergeData } from '../../domains/campaigns/templates';
 import { sandboxedLiquid, TEMPLATE_LIMITS, TemplateRenderError, TemplateSyntaxError } from '../../domains/documents/templates';
+import { renderBatch } from '../../domains/campaigns/sending';
+import { closeWorkPool } from '../../domains/work-pool';
 
 const data = (name: string | null = 'Ada <Lovelace> & "Co"'): MergeData => ({
   subscriber: { name, email: 'ada@example.test', attributes: { plan: 'pro' } },
@@ -58,4 +60,19 @@ it('stops a runaway template at the sandbox limits instead of holding the worker
   expect(err).toBeInstanceOf(TemplateRenderError);
   expect((err as Error).message).toMatch(/^text: template render limit exceeded/);
   expect(Date.now() - started).toBeLessThan(TEMPLATE_LIMITS.renderMs + 3_000);
+});
+
+describe('a send batch on the campaigns\' pool', () => {
+  afterAll(() => closeWorkPool());
+
+  it('renders a batch of large messages in tasks its thread can hold: 500 messages of ~0.35 MB each', async () => {
+    // Each message its own ~170,000 characters, not Latin-1 (two bytes each): ~170 MB for the batch, over the
+    // 128 MB a pool thread may hold, were it rendered in one task.
+    const campaign = { id: 'big', version: 1, subject: 'Hi {{ subscriber.name }}', html: '{% for i in (1..8000) %}Grüße {{ subscriber.name }}! {% endfor %}', text: '' };
+    const batch = Array.from({ length: 500 }, (_, i) => data(`Reader ${i}`));
+    // A budget no machine meets too slowly: this is about memory, not time.
+    const rendered = await renderBatch(campaign, batch, 120_000);
+    expect(rendered.map((m) => ('error' in m ? m.error : m.subject))).toEqual(batch.map((d) => `Hi ${d.subscriber.name}`));
+    expect(rendered.map((m) => ('html' in m ? m.html.length : 0))).toEqual(batch.map((d) => 8_000 * `Grüße ${d.subscriber.name}! `.length));
+  }, 180_000);
 });
