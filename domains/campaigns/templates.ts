@@ -26,8 +26,18 @@ interface Compiled { escaped: Liquid; plain: Liquid; parts: Record<Part, Parsed 
 /** Whether a part has any Liquid markup: without `{{` or `{%` liquidjs reads it as one piece of text, output as is. */
 export const hasLiquidMarkup = (src: string) => src.includes('{{') || src.includes('{%');
 
+/**
+ * A campaign part's render limit, tighter than a document's: three parts stay within the fixed part of a send
+ * batch's budget (domains/campaigns/sending.ts), so one recipient whose data makes the template slow fails alone
+ * instead of taking the batch — and the campaign — with it. A message renders in well under a millisecond.
+ */
+export const CAMPAIGN_PART_RENDER_MS = 500;
+
 // HTML output is escaped; the subject and the text part are not HTML (nodemailer encodes the subject header).
-const engines = () => ({ escaped: sandboxedLiquid({ strict: false, escape: true }), plain: sandboxedLiquid({ strict: false, escape: false }) });
+const engines = () => ({
+  escaped: sandboxedLiquid({ strict: false, escape: true, renderMs: CAMPAIGN_PART_RENDER_MS }),
+  plain: sandboxedLiquid({ strict: false, escape: false, renderMs: CAMPAIGN_PART_RENDER_MS }),
+});
 const engineFor = (c: Omit<Compiled, 'parts'>, part: Part) => (part === 'html' ? c.escaped : c.plain);
 
 function compile(content: CampaignContent): Compiled {

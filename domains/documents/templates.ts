@@ -66,9 +66,9 @@ const newlineToBr: FilterImplOptions = {
 /**
  * A sandboxed engine: `partials` the only templates include/render can name, `escape` whether `{{ }}` output is
  * HTML-escaped (HTML yes; a mail's subject and text part no), `strict` whether a missing variable fails.
- * Shared by every domain that renders user templates (documents, campaigns).
+ * Shared by every domain that renders user templates (documents, campaigns); `renderMs` a tighter render limit.
  */
-export function sandboxedLiquid(opts: { partials?: Record<string, string>; strict: boolean; escape: boolean }): Liquid {
+export function sandboxedLiquid(opts: { partials?: Record<string, string>; strict: boolean; escape: boolean; renderMs?: number }): Liquid {
   const liquid = new Liquid({
     // In-memory lookup only: includes/renders resolve against the template's partials, never the disk.
     templates: Object.assign(Object.create(null) as Record<string, string>, opts.partials ?? {}),
@@ -78,7 +78,7 @@ export function sandboxedLiquid(opts: { partials?: Record<string, string>; stric
     ownPropertyOnly: true,
     ...(opts.escape ? { outputEscape: 'escape' as const } : {}),
     parseLimit: TEMPLATE_LIMITS.parseBytes,
-    renderLimit: TEMPLATE_LIMITS.renderMs,
+    renderLimit: opts.renderMs ?? TEMPLATE_LIMITS.renderMs,
     memoryLimit: TEMPLATE_LIMITS.memory,
   });
   liquid.registerFilter('newline_to_br', newlineToBr);

@@ -222,6 +222,21 @@ describe('sending', () => {
     expect(delay.max / 1e6).toBeLessThan(1_000);
   }, 60_000);
 
+  it('fails only the recipient whose data makes the template run past its limit; the others are sent', async () => {
+    const { key, tenant } = await buildCaller(['campaigns.*']);
+    const { listId, emails } = await seedList(app.sequelize, tenant.id, 6);
+    // ~1.5 s a part for that recipient: under a document's limit (2 s a part), so at that limit all three parts would
+    // render, 4.5 s for the one message, over the batch's budget; at a campaign part's limit the first part stops.
+    const slow = '{% if subscriber.attributes.i == 3 %}{% for a in (1..3000) %}{% for b in (1..3000) %}{% endfor %}{% endfor %}{% endif %}';
+    const id = await createCampaign(app, key, { audience: { listIds: [listId] }, subject: `${slow}Hi`, text: `${slow}Hi {{ unsubscribe_url }}`, html: `${slow}<p>Hi {{ subscriber.name }}</p>{{ unsubscribe_url }}` });
+    await app.call('post', `/v1/campaigns/${id}/send`, key).send({}).expect(202);
+    const done = await ended(key, id);
+    expect(done).toMatchObject({ status: 'finished', stats: { audienceSize: 6, sent: 5, failed: 1 } });
+    const failed = await app.call('get', `/v1/campaigns/${id}/deliveries?status=failed`, key).expect(200);
+    expect(failed.body.items).toEqual([expect.objectContaining({ email: emails[2], error: expect.stringMatching(/render limit/) })]);
+    expect(mailsTo(emails).map((m) => m.to[0]).sort()).toEqual(emails.filter((_, i) => i !== 2).sort());
+  }, 60_000);
+
   it('fails only the address the server refuses for good, with its SMTP code', async () => {
     const { key, tenant } = await buildCaller(['campaigns.*']);
     const { listId, emails } = await seedList(app.sequelize, tenant.id, 6);
