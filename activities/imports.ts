@@ -1,7 +1,9 @@
 // Import activities: staging and merging in time-boxed chunks for the batch kit's loop (each resumes from the
 // heartbeated cursor or the merge's committed chunks), and the run's end with its audit event.
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { StoredFile } from '../db/models/files';
 import { ImportRun } from '../db/models/imports';
+import { ownerOf } from '../lib/files';
 import type { PermissionSet } from '../domains/identity/permissions';
 import { standingNow } from '../domains/identity/standing';
 import { ImportError } from '../domains/imports/errors';
@@ -49,10 +51,13 @@ export function createImportActivities(deps: ImportActivityDeps) {
   const chunkMs = deps.importChunkMs ?? 20_000;
   const xlsxChunkMs = deps.importXlsxChunkMs ?? 15 * 60_000;
 
-  async function runOf(ids: Ids): Promise<ImportRun> {
-    const run = await ImportRun.findOne({ where: { tenantId: ids.tenantId, id: ids.importId }, attributes: ['fileSha256', 'target'] });
+  /** The run's file and what reading it into its target needs: the target's permission, and the file's maker's (a document needs documents.read). */
+  async function runOf(ids: Ids): Promise<{ fileSha256: string; needs: string[] }> {
+    const run = await ImportRun.findOne({ where: { tenantId: ids.tenantId, id: ids.importId }, attributes: ['fileSha256', 'fileId', 'target'] });
     if (!run) throw ApplicationFailure.nonRetryable(`import ${ids.importId} not found`, 'IMPORT_NOT_FOUND');
-    return run;
+    const file = await StoredFile.findOne({ where: { tenantId: ids.tenantId, id: run.fileId }, attributes: ['originKey'] });
+    const owner = file ? ownerOf(file) : undefined;
+    return { fileSha256: run.fileSha256, needs: [importTarget(run.target).permission, ...(owner ? [owner.permission] : [])] };
   }
 
   /**
@@ -60,11 +65,11 @@ export function createImportActivities(deps: ImportActivityDeps) {
    * every chunk, so a revocation stops a long import at its next chunk). Losing the target's permission, or the
    * credential itself, fails the run with PERMISSION_REVOKED; what earlier chunks merged stays (revert undoes it).
    */
-  async function callerNow(input: Asked, run: ImportRun): Promise<PermissionSet> {
+  async function callerNow(input: Asked, run: { needs: string[] }): Promise<PermissionSet> {
     const standing = await standingNow(input.tenantId, input.by?.actor ?? { type: 'system', id: null }, input.caller);
     if (!standing.permissions) throw new ImportError('PERMISSION_REVOKED', `The import was stopped: ${standing.lapsed}`);
-    const needed = importTarget(run.target).permission;
-    if (!standing.permissions.has(needed)) {
+    const [needed] = standing.permissions.missing(run.needs);
+    if (needed) {
       throw new ImportError('PERMISSION_REVOKED', `The import was stopped: the credential that asked for it no longer holds '${needed}'`, { permission: needed });
     }
     return standing.permissions;

@@ -2,7 +2,7 @@
 // runs, then the requester is demoted, revoked or deactivated (through the API, by another admin), and only then
 // does the worker take the runs. Each case fails if the worker trusted the permissions the request carried.
 import { randomUUID } from 'node:crypto';
-import { ApiKey, Role, Subscriber, User } from '../../db';
+import { ApiKey, Role, StoredFile, Subscriber, User } from '../../db';
 import { startTestApp, TestApp } from '../helpers/app';
 import { buildCaller } from '../helpers/factories';
 import { waitFor } from '../helpers/wait';
@@ -32,7 +32,7 @@ beforeAll(async () => {
   const boss = await buildCaller(['*']);
   admin = boss.key;
   tenantId = boss.tenant.id;
-  for (const [key, permissions] of [['admin', ['*']], ['importer', IMPORTER], ['viewer', ['files.read']]] as const) {
+  for (const [key, permissions] of [['admin', ['*']], ['importer', IMPORTER], ['viewer', ['files.read']], ['identity-admin', ['identity.*']], ['importer-no-documents', IMPORTER]] as const) {
     await Role.create({ id: randomUUID(), tenantId, key, title: key, permissions: [...permissions] });
   }
   const demoted = await buildCaller(['*'], boss.tenant);
@@ -40,6 +40,9 @@ beforeAll(async () => {
   const deactivated = await buildCaller(IMPORTER, boss.tenant);
   const narrowed = await buildCaller(IMPORTER, boss.tenant);
   const unchanged = await buildCaller(IMPORTER, boss.tenant);
+  const expired = await buildCaller(IMPORTER, boss.tenant);
+  const narrowedWildcard = await buildCaller(['imports.*', 'files.*', 'identity.*'], boss.tenant);
+  const documentReader = await buildCaller([...IMPORTER, 'documents.read'], boss.tenant);
 
   // Asked while each held enough: an admin may grant the admin role.
   runs.demoted = await ask(demoted.key, 'email,name,roles\nvi@x.com,Vi,viewer\nboss2@x.com,Boss,admin\n', 'users');
@@ -47,6 +50,13 @@ beforeAll(async () => {
   runs.deactivated = await ask(deactivated.key, 'email,name\ndeactivated@x.com,D\n', 'subscribers');
   runs.narrowed = await ask(narrowed.key, 'email,name\nnarrowed@x.com,N\n', 'subscribers');
   runs.unchanged = await ask(unchanged.key, 'email,name\nunchanged@x.com,U\n', 'subscribers');
+  runs.expired = await ask(expired.key, 'email,name\nexpired@x.com,E\n', 'subscribers');
+  // identity.* may grant a role carrying identity.*; identity.users.manage alone may not.
+  runs.wildcard = await ask(narrowedWildcard.key, 'email,name,roles\nida@x.com,Ida,identity-admin\n', 'users');
+  // A file a document job made needs documents.read to be read, at the request and while the import runs.
+  const made = await app.call('post', '/v1/files', documentReader.key).attach('file', Buffer.from('email,name\ndocument@x.com,D\n'), { filename: 'made.csv', contentType: 'text/csv' }).expect(201);
+  await StoredFile.update({ originKey: `document:${randomUUID()}` }, { where: { id: made.body.id } });
+  runs.document = (await app.call('post', '/v1/imports', documentReader.key).send({ fileId: made.body.id, target: 'subscribers', columns: SUBSCRIBER_COLUMNS }).expect(202)).body.id;
 
   // Then, before any worker runs them:
   await app.call('patch', `/v1/users/${demoted.user.id}`, admin).send({ roles: ['importer'] }).expect(200);
@@ -54,6 +64,10 @@ beforeAll(async () => {
   await app.call('delete', `/v1/api-keys/${key.id}`, admin).expect(200);
   await app.call('patch', `/v1/users/${deactivated.user.id}`, admin).send({ active: false }).expect(200);
   await app.call('patch', `/v1/users/${narrowed.user.id}`, admin).send({ roles: ['viewer'] }).expect(200);
+  // No API sets a past expiry: the key runs out between the request and the work.
+  await ApiKey.update({ expiresAt: new Date(Date.now() - 1_000) }, { where: { userId: expired.user.id } });
+  await app.call('patch', `/v1/users/${narrowedWildcard.user.id}`, admin).send({ roles: ['importer'] }).expect(200);
+  await app.call('patch', `/v1/users/${documentReader.user.id}`, admin).send({ roles: ['importer-no-documents'] }).expect(200);
 
   await app.startWorker();
 }, 60_000);
@@ -77,6 +91,23 @@ it.each([
   expect(run).toMatchObject({ phase: 'failed', error: { code: 'PERMISSION_REVOKED' }, counts: { created: 0, updated: 0 } });
   expect(run.error.message).toMatch(why);
   expect(await Subscriber.count({ where: { tenantId, email: `${name}@x.com` } })).toBe(0);
+});
+
+it('a users import by someone narrowed from identity.* to identity.users.manage cannot grant a role carrying identity.*', async () => {
+  const run = await ended(runs.wildcard);
+  expect(run).toMatchObject({ phase: 'finished', counts: { created: 0, rejected: 1 } });
+  expect((await app.call('get', `/v1/imports/${run.id}/rejections`, admin).expect(200)).body.items).toEqual([expect.objectContaining({ code: 'NOT_PERMITTED' })]);
+  expect(await User.count({ where: { tenantId, email: 'ida@x.com' } })).toBe(0);
+});
+
+it('a run fails with PERMISSION_REVOKED for an expired key, and a document\'s file without documents.read', async () => {
+  const expired = await ended(runs.expired);
+  expect(expired).toMatchObject({ phase: 'failed', error: { code: 'PERMISSION_REVOKED' }, counts: { created: 0 } });
+  expect(expired.error.message).toMatch(/expired/);
+  const document = await ended(runs.document);
+  expect(document).toMatchObject({ phase: 'failed', error: { code: 'PERMISSION_REVOKED' }, counts: { created: 0 } });
+  expect(document.error.message).toMatch(/no longer holds 'documents.read'/);
+  expect(await Subscriber.count({ where: { tenantId, email: ['expired@x.com', 'document@x.com'] } })).toBe(0);
 });
 
 it('a run whose requester kept their standing finishes', async () => {
