@@ -5,7 +5,7 @@ import { StoredFile } from '../db/models/files';
 import { ImportRun } from '../db/models/imports';
 import { ownerOf } from '../lib/files';
 import type { PermissionSet } from '../domains/identity/permissions';
-import { standingNow } from '../domains/identity/standing';
+import { selectOn, selectWith, standingNow, type Select } from '../domains/identity/standing';
 import { ImportError } from '../domains/imports/errors';
 import { importTarget } from '../domains/imports/targets';
 import { finishImport, isImportError, mergeImportChunk, stageImportChunk, type ImportCounts } from '../domains/imports/pipeline';
@@ -65,8 +65,8 @@ export function createImportActivities(deps: ImportActivityDeps) {
    * every chunk, so a revocation stops a long import at its next chunk). Losing the target's permission, or the
    * credential itself, fails the run with PERMISSION_REVOKED; what earlier chunks merged stays (revert undoes it).
    */
-  async function callerNow(input: Asked, run: { needs: string[] }): Promise<PermissionSet> {
-    const standing = await standingNow(input.tenantId, input.by?.actor ?? { type: 'system', id: null }, input.caller);
+  async function callerNow(input: Asked, run: { needs: string[] }, select: Select = selectWith(sequelize())): Promise<PermissionSet> {
+    const standing = await standingNow(select, input.tenantId, input.by?.actor ?? { type: 'system', id: null }, input.caller);
     if (!standing.permissions) throw new ImportError('PERMISSION_REVOKED', `The import was stopped: ${standing.lapsed}`);
     const [needed] = standing.permissions.missing(run.needs);
     if (needed) {
@@ -107,7 +107,8 @@ export function createImportActivities(deps: ImportActivityDeps) {
         const caller = await callerNow(input, run);
         const r = await mergeImportChunk(sequelize(), input, {
           signal, until: Date.now() + chunkMs, chunkRows: deps.importMergeRows, concurrency: deps.importMergeConcurrency ?? 2,
-          caller, standing: () => callerNow(input, run),
+          // Read on the merge's own connection, which holds the identity lock then (no second connection is taken).
+          caller, standing: (db) => callerNow(input, run, selectOn(db)),
         });
         return { cursor: null, done: r.done, counts: r.counts };
       }));

@@ -46,6 +46,8 @@ export interface WorkPoolOptions {
   errors?: Record<string, { prototype: Error }>;
   /** Threads, i.e. tasks running at once (default 2). */
   threads?: number;
+  /** Threads kept started (default 1): a task given a thread that is still starting pays its start from its budget. */
+  warmThreads?: number;
   /** Old-generation heap of each thread, MB (default 128): a task that needs more has its thread stopped. */
   memoryMb?: number;
   /** Tasks waiting for a thread at most (default 64); more are refused at once. */
@@ -76,8 +78,8 @@ export class WorkPool<T extends TaskMap = TaskMap> {
     const memoryMb = opts.memoryMb ?? 128;
     this.pool = new Piscina({
       filename: opts.filename,
-      // One thread stays warm, so the first task does not pay for loading the modules.
-      minThreads: 1, maxThreads: this.threads, idleTimeout: 60_000,
+      // Threads kept warm (one unless asked), so a task does not pay for loading the modules.
+      minThreads: Math.min(this.threads, Math.max(1, opts.warmThreads ?? 1)), maxThreads: this.threads, idleTimeout: 60_000,
       resourceLimits: { maxOldGenerationSizeMb: memoryMb, maxYoungGenerationSizeMb: Math.min(32, Math.ceil(memoryMb / 4)), stackSizeMb: 4 },
     });
   }

@@ -3,7 +3,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config';
 import { activityDepsFromConfig, createActivities } from '../activities';
 import { createSequelize } from '../db';
-import { closeWorkPool } from '../domains/work-pool';
+import { closeWorkPool, workPool } from '../domains/work-pool';
 import { createLogger } from '../lib/logger';
 import { flushStartIntents } from '../lib/temporal';
 import { createWorkers, runWorkers } from './create';
@@ -18,6 +18,9 @@ export async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const queues = selectQueues(config.workerQueues);
   const deps = activityDepsFromConfig(config, log);
+  // Tenant templates render on the pool within a budget that fails a document for good: every thread is started
+  // now, so no task's budget pays for starting one (the API keeps one warm; its previews are retried by people).
+  workPool({ warmThreads: 2 });
   const workers = await createWorkers({
     connection, namespace: config.temporal.namespace, queues,
     activities: createActivities(deps),

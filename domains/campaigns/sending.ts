@@ -2,6 +2,7 @@
 // pooled SMTP transport at bounded concurrency within the tenant's send limits, and write the batch's outcomes in one
 // statement with the campaign's counts. A recipient recorded `sent` is never sent again; after a crash only the
 // batch that was in flight when it happened goes out again, each message with the same Message-ID.
+import { setTimeout } from 'node:timers/promises';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import type { Campaign } from '../../db/models/campaigns';
 import { settleWithLimit } from '../../lib/batch';
@@ -72,6 +73,9 @@ function recipientFailure(err: unknown): { code: number | null; error: string } 
  */
 export const RENDER_MS_PER_MESSAGE = 20;
 
+/** How long a batch waits before handing back when the campaigns' pool has no thread for it (no busy loop meanwhile). */
+const BUSY_PAUSE_MS = 1_000;
+
 /** A batch's messages took more than their budget to render: the template, not a recipient, is at fault. */
 export class CampaignRenderLimitError extends Error {
   override readonly name = 'CampaignRenderLimitError';
@@ -96,15 +100,18 @@ export async function renderBatch(
   c: Pick<Campaign, 'id' | 'version' | 'subject' | 'html' | 'text'>, data: MergeData[], budgetMs = TEMPLATE_LIMITS.budgetMs + data.length * RENDER_MS_PER_MESSAGE,
 ): Promise<(CampaignContent | { error: string })[]> {
   const content = { subject: c.subject, html: c.html, text: c.text };
-  const deadline = performance.now() + budgetMs;
   const out: (CampaignContent | { error: string })[] = [];
+  // The budget is spent only by rendering: waiting for the thread (another campaign's task) costs none of it.
+  let left = budgetMs;
   let per = 1;
   try {
     while (out.length < data.length) {
       const part = data.slice(out.length, out.length + per);
-      const rendered = await campaignWorkPool().run('renderCampaignBatch', [content, part, `${c.id}:${c.version}`], Math.max(1, Math.round(deadline - performance.now())));
-      out.push(...rendered);
-      per = Math.max(1, Math.floor(TASK_OUTPUT_BYTES / Math.max(1, ...rendered.map(sizeOf))));
+      const { messages, ms } = await campaignWorkPool().run('renderCampaignBatch', [content, part, `${c.id}:${c.version}`], Math.max(1, Math.round(left)));
+      out.push(...messages);
+      left -= ms;
+      const largest = messages.reduce((most, m) => Math.max(most, sizeOf(m)), 1);
+      per = Math.max(1, Math.floor(TASK_OUTPUT_BYTES / largest));
     }
   } catch (err) {
     if (err instanceof TaskLimitError) {
@@ -139,25 +146,29 @@ export async function sendBatch(sequelize: Sequelize, c: Campaign, range: { afte
     WHERE r.campaign_id = $1 AND r.n > $2 AND r.n <= $4 AND r.status = 'pending' ORDER BY r.n LIMIT $3`, { bind: [c.id, after, o.batchSize, until ?? 2_147_483_647], type: QueryTypes.SELECT });
   if (!rows.length) return { last: after, done: true };
   const active = rows.filter((r) => r.active);
+  // At most what a lease can be granted (the batch is cut to the grant below).
+  const ask = Math.min(active.length, o.concurrency * LEASE_ROUNDS);
   // Rendered before the grant is asked for: a batch whose rendering fails, or waits too long for a pool thread, has
-  // used none of the tenant's minute. (Those the grant leaves out are rendered again with the next batch.)
+  // used none of the tenant's minute. (Those a smaller grant leaves out are rendered again with the next batch.)
   const { tenantId, id: campaignId } = c;
-  const urls = new Map(active.map((r) => [r.n, o.links.url({ tenantId, campaignId, subscriberId: r.subscriber_id })]));
+  const toRender = active.slice(0, ask);
+  const urls = new Map(toRender.map((r) => [r.n, o.links.url({ tenantId, campaignId, subscriberId: r.subscriber_id })]));
   let rendered: (CampaignContent | { error: string })[];
   try {
-    rendered = active.length ? await renderBatch(c, active.map((r) => ({ subscriber: { name: r.name, email: r.email, attributes: r.attributes ?? {} }, unsubscribe_url: urls.get(r.n)! }))) : [];
+    rendered = ask ? await renderBatch(c, toRender.map((r) => ({ subscriber: { name: r.name, email: r.email, attributes: r.attributes ?? {} }, unsubscribe_url: urls.get(r.n)! }))) : [];
   } catch (err) {
-    // Every thread of the pool busy (other campaigns rendering): hand back, as when the grant is not given in time.
-    if (err instanceof WorkPoolBusyError) return { last: after, done: false };
-    throw err;
+    if (!(err instanceof WorkPoolBusyError)) throw err;
+    // Every thread busy (other campaigns rendering): hand back after a pause, as when the grant is not given in time.
+    await setTimeout(BUSY_PAUSE_MS, undefined, { signal }).catch(() => undefined);
+    return { last: after, done: false };
   }
-  const messages = new Map(active.map((r, i) => [r.n, rendered[i]]));
+  const messages = new Map(toRender.map((r, i) => [r.n, rendered[i]]));
   let lease: SendLease | undefined;
   let batch = rows;
   if (active.length) {
     const waited = AbortSignal.timeout(o.maxWaitMs);
     try {
-      lease = await o.limiter.acquire(c.tenantId, Math.min(active.length, o.concurrency * LEASE_ROUNDS), { inFlight: o.concurrency, signal: signal ? AbortSignal.any([signal, waited]) : waited });
+      lease = await o.limiter.acquire(c.tenantId, ask, { inFlight: o.concurrency, signal: signal ? AbortSignal.any([signal, waited]) : waited });
     } catch (err) {
       if (waited.aborted && !signal?.aborted) return { last: after, done: false };
       throw err;

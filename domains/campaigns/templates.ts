@@ -81,10 +81,12 @@ export function renderCampaignMessage(content: CampaignContent, data: MergeData,
 
 /**
  * One send batch's messages, run on the work pool (domains/campaigns/sending.ts): each recipient's message, or why
- * it could not be rendered (a filter failing on their data, a per-part limit) — that recipient fails, not the batch.
+ * it could not be rendered (a filter failing on their data, a per-part limit) — that recipient fails, not the batch
+ * — and how long rendering took on the thread (the batch's budget counts that, not the wait for the thread).
  */
-export function renderCampaignBatch(content: CampaignContent, data: MergeData[], cacheKey: string): (CampaignContent | { error: string })[] {
-  return data.map((d) => {
+export function renderCampaignBatch(content: CampaignContent, data: MergeData[], cacheKey: string): { messages: (CampaignContent | { error: string })[]; ms: number } {
+  const started = performance.now();
+  const messages = data.map((d) => {
     try {
       return renderCampaignMessage(content, d, cacheKey);
     } catch (err) {
@@ -92,4 +94,5 @@ export function renderCampaignBatch(content: CampaignContent, data: MergeData[],
       throw err;
     }
   });
+  return { messages, ms: performance.now() - started };
 }

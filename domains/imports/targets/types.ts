@@ -42,9 +42,10 @@ export interface MergeContext {
   caller?: PermissionCheck;
   /**
    * The importing credential's permissions read again, where a target must judge them at the moment it writes:
-   * the users target calls it under the identity lock, which every role or user edit takes too.
+   * the users target calls it under the identity lock, which every role or user edit takes too, on its own
+   * connection `db`.
    */
-  standing?: () => Promise<PermissionCheck>;
+  standing?: (db: ClientBase) => Promise<PermissionCheck>;
 }
 
 export interface MergeCounts {

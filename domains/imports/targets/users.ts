@@ -68,7 +68,7 @@ export const usersTarget: ImportTarget = {
     // Under the API's identity lock, the checks are made again: roles and grants may have changed since staging.
     await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [IDENTITY_LOCK_CLASS, ctx.tenantId]);
     // The importer's own permissions too: a demotion committed before the lock is seen; one after it waits for this chunk.
-    const caller = ctx.standing ? await ctx.standing() : ctx.caller;
+    const caller = ctx.standing ? await ctx.standing(db) : ctx.caller;
     const rejected = await rejectRows(db, { ...ctx, caller }, range);
     const params = [ctx.tenantId, ctx.importId, range.from, range.to];
     const chunk = `c AS (SELECT * FROM ${ctx.stage} WHERE ${inKeyRange('key', 3, 4)}),
