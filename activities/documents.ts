@@ -11,7 +11,7 @@ import { heartbeating, runChunk, settleWithLimit } from '../lib/batch';
 import { BlobStore } from '../lib/blob-store';
 import { PdfRenderer } from '../lib/pdf-renderer';
 import { TEMPLATE_LIMITS, TemplateRenderError } from '../domains/documents/templates';
-import { workPool } from '../domains/work-pool';
+import { templateLimitMessage, workPool } from '../domains/work-pool';
 import { TaskLimitError } from '../lib/work-pool';
 import { storeStream } from '../lib/files';
 import type { BatchChunkInput, BatchChunkResult, BatchInput, DocumentJobInput, PreviewInput } from '../workflows/documents.api';
@@ -52,7 +52,7 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
       return await deps.renderer.pdf(page.html, { settings: v.settings, header: page.header, footer: page.footer });
     } catch (err) {
       if (err instanceof TemplateRenderError) throw ApplicationFailure.nonRetryable(err.message, TEMPLATE_RENDER_ERROR);
-      if (err instanceof TaskLimitError) throw ApplicationFailure.nonRetryable(`The template ${err.message}; make it do less work (smaller loops, less data)`, TEMPLATE_RENDER_ERROR);
+      if (err instanceof TaskLimitError) throw ApplicationFailure.nonRetryable(templateLimitMessage(err), TEMPLATE_RENDER_ERROR);
       throw err;
     }
   }

@@ -48,6 +48,9 @@ export async function closeWorkPool(): Promise<void> {
   await Promise.all(pools.map((p) => p?.close()));
 }
 
+/** What a template stopped by the pool is told: the same for a preview (422) and a document job (failed). */
+export const templateLimitMessage = (err: TaskLimitError) => `The template ${err.message}; make it do less work (smaller loops, less data)`;
+
 /**
  * Template work on the work pool (off the request thread, within TEMPLATE_LIMITS.budgetMs): a syntax error
  * is a 422 naming part, line and column (at `pathOf(part)`), a render error 422 TEMPLATE_RENDER_ERROR, and
@@ -62,7 +65,7 @@ export async function templateWork<T>(work: () => Promise<T>, pathOf: (part: str
       throw new ApiError(422, 'TEMPLATE_SYNTAX_ERROR', err.message, { errors: [{ path: pathOf(err.part), message, line: err.line, column: err.column }] });
     }
     if (err instanceof TemplateRenderError) throw new ApiError(422, 'TEMPLATE_RENDER_ERROR', err.message);
-    if (err instanceof TaskLimitError) throw new ApiError(422, 'TEMPLATE_RENDER_LIMIT', `The template ${err.message}; make it do less work (smaller loops, less data)`);
+    if (err instanceof TaskLimitError) throw new ApiError(422, 'TEMPLATE_RENDER_LIMIT', templateLimitMessage(err));
     throw err;
   }
 }
