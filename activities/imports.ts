@@ -34,7 +34,7 @@ export interface ImportActivityDeps {
 
 type Ids = Pick<ImportInput, 'tenantId' | 'importId'>;
 /** `by` is absent only in activities scheduled before it was passed: those keep the request's permissions. */
-type Asked = Ids & Pick<ImportInput, 'caller'> & { by?: CommandAuthor };
+type Asked = Ids & Pick<ImportInput, 'caller' | 'fileNeeds'> & { by?: CommandAuthor };
 
 /** An import that cannot go on (ImportError) fails at once with its code; anything else is retried. */
 async function refusing<T>(work: () => Promise<T>): Promise<T> {
@@ -51,13 +51,17 @@ export function createImportActivities(deps: ImportActivityDeps) {
   const chunkMs = deps.importChunkMs ?? 20_000;
   const xlsxChunkMs = deps.importXlsxChunkMs ?? 15 * 60_000;
 
-  /** The run's file and what reading it into its target needs: the target's permission, and the file's maker's (a document needs documents.read). */
-  async function runOf(ids: Ids): Promise<{ fileSha256: string; needs: string[] }> {
+  /**
+   * The run's file and what reading it into its target needs: the target's permission, and the file's maker's (a
+   * document needs documents.read) — as the request recorded it, so a file deleted mid-run still needs it.
+   */
+  async function runOf(ids: Asked): Promise<{ fileSha256: string; needs: string[] }> {
     const run = await ImportRun.findOne({ where: { tenantId: ids.tenantId, id: ids.importId }, attributes: ['fileSha256', 'fileId', 'target'] });
     if (!run) throw ApplicationFailure.nonRetryable(`import ${ids.importId} not found`, 'IMPORT_NOT_FOUND');
     const file = await StoredFile.findOne({ where: { tenantId: ids.tenantId, id: run.fileId }, attributes: ['originKey'] });
     const owner = file ? ownerOf(file) : undefined;
-    return { fileSha256: run.fileSha256, needs: [importTarget(run.target).permission, ...(owner ? [owner.permission] : [])] };
+    const needs = new Set([importTarget(run.target).permission, ...(ids.fileNeeds ?? []), ...(owner ? [owner.permission] : [])]);
+    return { fileSha256: run.fileSha256, needs: [...needs] };
   }
 
   /**

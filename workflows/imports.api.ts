@@ -34,6 +34,11 @@ export interface ImportInput {
   /** Who asked (the end event names them). */
   by: CommandAuthor;
   caller: CallerPermissions;
+  /**
+   * What reading the file needed when the run was asked for (its maker's permission: a document needs
+   * documents.read): still required once the file's row is deleted, mid-merge, and no longer says who made it.
+   */
+  fileNeeds?: string[];
   /** History events per run before continuing as new (the batch kit's default, 2,000, when absent). */
   historyBudget?: number;
   /** Set by continue-as-new: the phase the run was in and where its batch stands. */

@@ -93,13 +93,13 @@ export async function importWorkflow(input: ImportInput): Promise<ImportOutcome>
         const cur = at ?? first;
         if (cur.phase === 'staging') {
           setWorkflowStatus(cur.stage?.done ? 'staging' : 'parsing');
-          const r = await stopOnCancel(control, () => staging.stageImportChunk({ ...ids, by: base.by, caller: base.caller, cursor: cur.stage }));
+          const r = await stopOnCancel(control, () => staging.stageImportChunk({ ...ids, by: base.by, caller: base.caller, fileNeeds: base.fileNeeds, cursor: cur.stage }));
           // Stopped by a cancel: the loop applies it next.
           if (!r) return { cursor: cur, done: false };
           return { cursor: r.done ? { phase: 'merging' } : { phase: 'staging', stage: r.cursor }, done: false };
         }
         setWorkflowStatus('merging');
-        const r = await chunks.mergeImportChunk({ ...ids, by: base.by, caller: base.caller });
+        const r = await chunks.mergeImportChunk({ ...ids, by: base.by, caller: base.caller, fileNeeds: base.fileNeeds });
         return { cursor: { phase: 'merging' }, done: r.done };
       },
       continueAsNew: (next) => {

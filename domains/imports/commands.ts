@@ -121,6 +121,7 @@ export async function requestImport(deps: CommandDeps, c: Caller, body: ImportRe
     args: [{
       tenantId: c.tenantId, importId: id, by: { actor: c.actor, requestId: c.requestId ?? null },
       caller: { fromRoles: [...c.permissions.fromRoles], scopes: c.permissions.scopes ? [...c.permissions.scopes] : null },
+      ...(owner ? { fileNeeds: [owner.permission] } : {}),
     }],
   };
   const run = await createWithAudit(ImportRun, {

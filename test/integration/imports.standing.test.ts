@@ -57,6 +57,12 @@ beforeAll(async () => {
   const made = await app.call('post', '/v1/files', documentReader.key).attach('file', Buffer.from('email,name\ndocument@x.com,D\n'), { filename: 'made.csv', contentType: 'text/csv' }).expect(201);
   await StoredFile.update({ originKey: `document:${randomUUID()}` }, { where: { id: made.body.id } });
   runs.document = (await app.call('post', '/v1/imports', documentReader.key).send({ fileId: made.body.id, target: 'subscribers', columns: SUBSCRIBER_COLUMNS }).expect(202)).body.id;
+  // The same, with the file's row gone by the time the worker reads (a file may be deleted once staged, while the
+  // merge runs): the run still needs what the request needed to read it.
+  const gone = await app.call('post', '/v1/files', documentReader.key).attach('file', Buffer.from('email,name\ngone@x.com,G\n'), { filename: 'gone.csv', contentType: 'text/csv' }).expect(201);
+  await StoredFile.update({ originKey: `document:${randomUUID()}` }, { where: { id: gone.body.id } });
+  runs.documentGone = (await app.call('post', '/v1/imports', documentReader.key).send({ fileId: gone.body.id, target: 'subscribers', columns: SUBSCRIBER_COLUMNS }).expect(202)).body.id;
+  await StoredFile.destroy({ where: { id: gone.body.id } });
 
   // Then, before any worker runs them:
   await app.call('patch', `/v1/users/${demoted.user.id}`, admin).send({ roles: ['importer'] }).expect(200);
@@ -107,7 +113,10 @@ it('a run fails with PERMISSION_REVOKED for an expired key, and a document\'s fi
   const document = await ended(runs.document);
   expect(document).toMatchObject({ phase: 'failed', error: { code: 'PERMISSION_REVOKED' }, counts: { created: 0 } });
   expect(document.error.message).toMatch(/no longer holds 'documents.read'/);
-  expect(await Subscriber.count({ where: { tenantId, email: ['expired@x.com', 'document@x.com'] } })).toBe(0);
+  const gone = await ended(runs.documentGone);
+  expect(gone).toMatchObject({ phase: 'failed', error: { code: 'PERMISSION_REVOKED' }, counts: { created: 0 } });
+  expect(gone.error.message).toMatch(/no longer holds 'documents.read'/);
+  expect(await Subscriber.count({ where: { tenantId, email: ['expired@x.com', 'document@x.com', 'gone@x.com'] } })).toBe(0);
 });
 
 it('a run whose requester kept their standing finishes', async () => {
