@@ -221,6 +221,9 @@ export async function createApiKey(deps: IdentityDeps, c: Caller, input: Schemas
 
 export async function revokeApiKey(deps: IdentityDeps, c: Caller, id: string): Promise<ApiKey> {
   return deps.sequelize.transaction(async (transaction) => {
+    // A revocation takes permissions away like a demotion: a users import's merge chunk judges its importer under
+    // this lock, so one that is running finishes first and the next one sees the key revoked.
+    await lockTenantIdentity(deps.sequelize, c.tenantId, transaction);
     const found = await findInTenant(ApiKey, c.tenantId, id, 'API key', { transaction, lock: transaction.LOCK.UPDATE });
     const owner = await User.findOne({ where: { id: found.userId, tenantId: c.tenantId }, include: ROLE_INCLUDE, transaction });
     const canDo = new PermissionSet(permissionsOf(owner?.roles ?? []), found.scopes).list();

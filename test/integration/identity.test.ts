@@ -1,7 +1,8 @@
 // Identity: who am I, the permission catalogue, users, roles, API keys, JWTs — and every refusal.
 import { randomUUID } from 'node:crypto';
 import { SignJWT, UnsecuredJWT } from 'jose';
-import { AuditEvent, Role, User, UserRole } from '../../db';
+import { ApiKey, AuditEvent, Role, User, UserRole } from '../../db';
+import { IDENTITY_LOCK_CLASS } from '../../domains/identity/commands';
 import { buildApiKey, buildCaller, buildTenant, buildUser, writeUnheard } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { waitFor } from '../helpers/wait';
@@ -314,6 +315,25 @@ describe('API keys', () => {
     const revoked = await app.call('delete', `/v1/api-keys/${created.body.id}`, admin).expect(200);
     expect(revoked.body.revokedAt).not.toBeNull();
     expect((await app.call('get', '/v1/audit-events', secret).expect(401)).body.code).toBe('CREDENTIALS_REVOKED');
+  });
+
+  it('revokes under the tenant\'s identity lock, as demotions do: a users import\'s merge chunk holding it finishes first', async () => {
+    const { key: admin, tenant } = await buildCaller(['*']);
+    const created = await app.call('post', '/v1/api-keys', admin).send({ name: 'importer' }).expect(201);
+    const chunk = await app.sequelize.transaction();
+    let revoked = false;
+    try {
+      await app.sequelize.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', { bind: [IDENTITY_LOCK_CLASS, tenant.id], transaction: chunk });
+      const revoking = app.call('delete', `/v1/api-keys/${created.body.id}`, admin).expect(200).then(() => { revoked = true; });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(revoked).toBe(false);
+      expect((await ApiKey.findByPk(created.body.id))!.revokedAt).toBeNull();
+      await chunk.commit();
+      await revoking;
+    } finally {
+      if (!revoked) await chunk.rollback().catch(() => undefined);
+    }
+    expect((await ApiKey.findByPk(created.body.id))!.revokedAt).not.toBeNull();
   });
 
   it('refuses to grant scopes the caller does not hold: 403 PERMISSION_ESCALATION', async () => {
