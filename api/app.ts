@@ -230,7 +230,8 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
         const links = rateLimits.links;
         (ctx.state as DocketState).countLinkUse = (token) => refuseIfLimited(links.consume(`link:${sha256Hex(token)}`), 'This link was used too often; try again in a minute');
       }
-      ctx.state.body = await readBody(ctx, info.body, bodyLimits[info.operationId] ?? deps.config.limits.jsonBodyBytes);
+      // Most requests (GETs) carry no body: nothing to read, and no promise to wait for.
+      ctx.state.body = info.body === 'streamed' || hasBody(ctx) ? await readBody(ctx, info.body, bodyLimits[info.operationId] ?? deps.config.limits.jsonBodyBytes) : undefined;
       refuseUnstorableText(info, ctx.path, query, ctx.state.body);
       if (typeof query.cursor === 'string') query.cursor = cursors.open(info.operationId, query.cursor);
     }
@@ -333,10 +334,11 @@ async function readBody(ctx: Koa.Context, kind: BodyKind, limit: number): Promis
   }
 }
 
+const hasBody = (ctx: Koa.Context) => ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
+
 /** The body as text if there is one, after checking its media type; undefined when there is none. */
 async function readBodyText(ctx: Koa.Context, limit: number, types: string[], expected: string): Promise<string | undefined> {
-  const hasBody = ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
-  if (!hasBody) return undefined;
+  if (!hasBody(ctx)) return undefined;
   if (!ctx.is(...types)) {
     throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `Send the body as ${expected}, not ${ctx.get('content-type') || 'an untyped body'}`);
   }

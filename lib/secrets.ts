@@ -1,7 +1,7 @@
 // Secrets Docket must keep but can read back (a webhook's HMAC secret: it signs every delivery) are stored
 // encrypted, so a database dump or a read replica does not hand them out. AES-256-GCM with a random IV
 // per value; the key comes from SECRETS_KEY, or is derived from LINK_SIGNING_SECRET when that is unset.
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hash, hkdfSync, randomBytes } from 'node:crypto';
 
 const PREFIX = 'enc:v1:';
 
@@ -34,5 +34,6 @@ export function openSecret(stored: string, key: Buffer): string {
 
 /** SHA-256 in hex: how secrets Docket only checks (API key secrets, tokens) are kept and compared. */
 export function sha256Hex(s: string): string {
-  return createHash('sha256').update(s).digest('hex');
+  // One-shot: every authenticated request hashes its credential, and a Hash object costs ~2 µs to ~0.5 µs for this.
+  return hash('sha256', s, 'hex');
 }
