@@ -37,6 +37,8 @@ import { QueryTypes, Sequelize } from 'sequelize';
 export interface SendLimiter {
   /** Up to `wanted` sends, at most `inFlight` of them at once (default: all of them). */
   acquire(tenantId: string, wanted: number, opts?: { signal?: AbortSignal; inFlight?: number }): Promise<SendLease>;
+  /** The most one grant can give the tenant at its current limit (the pace's burst): what is worth preparing for one. */
+  largestGrant(tenantId: string): Promise<number>;
 }
 
 export interface SendLease {
@@ -117,6 +119,13 @@ class PostgresSendLimiter implements SendLimiter {
       if ('lease' in attempt) return attempt.lease;
       await this.sleep(attempt.retryInMs, signal);
     }
+  }
+
+  async largestGrant(tenantId: string): Promise<number> {
+    const [row] = await this.sequelize.query<{ max_per_minute: number }>('SELECT max_per_minute FROM tenant_send_settings WHERE tenant_id = $1', { bind: [tenantId], type: QueryTypes.SELECT });
+    const perWindow = row?.max_per_minute ?? DEFAULT_SEND_SETTINGS.maxPerMinute;
+    // docket_send_acquire's most paced sends: floor(burst / interval) + 1.
+    return Math.floor((this.burstMs * perWindow) / this.windowMs) + 1;
   }
 
   private async tryAcquire(tenantId: string, wanted: number, inFlight: number): Promise<{ lease: SendLease } | { retryInMs: number }> {

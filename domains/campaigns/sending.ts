@@ -82,37 +82,25 @@ export class CampaignRenderLimitError extends Error {
 }
 
 /**
- * Text one render task hands back at most, counted as UTF-16: its thread has 128 MB, and a batch of 500 large
- * newsletters (HTML may be up to a million characters) rendered in one task would not fit there.
+ * What one batch's rendered messages may hold (characters): they are kept in the worker's memory until sent, so a
+ * large newsletter renders (and goes out) a few at a time instead of 500 at once. At 2 bytes a character, 16 MB.
  */
-const TASK_OUTPUT_BYTES = 16_000_000;
-
-const sizeOf = (m: CampaignContent | { error: string }) => 2 * ('error' in m ? m.error.length : m.subject.length + m.html.length + m.text.length);
+export const BATCH_OUTPUT_CHARS = 8_000_000;
 
 /**
  * Renders a batch's messages on the campaigns' work pool (domains/work-pool.ts), not on the worker's event loop:
  * the tenant writes the template, and the sandbox's per-part limit (2 s) times three parts times a batch would
  * otherwise stall every other activity of the worker. The batch has one budget; past it, its thread is stopped.
- * It renders in tasks sized by what the last one produced (the first message alone), so no task's output outgrows
- * its thread.
+ * Answers the first messages, in order, up to BATCH_OUTPUT_CHARS (at least one): the rest wait for the next batch.
  */
 export async function renderBatch(
   c: Pick<Campaign, 'id' | 'version' | 'subject' | 'html' | 'text'>, data: MergeData[], budgetMs = TEMPLATE_LIMITS.budgetMs + data.length * RENDER_MS_PER_MESSAGE,
 ): Promise<(CampaignContent | { error: string })[]> {
   const content = { subject: c.subject, html: c.html, text: c.text };
-  const out: (CampaignContent | { error: string })[] = [];
-  // The budget is spent only by rendering: waiting for the thread (another campaign's task) costs none of it.
-  let left = budgetMs;
-  let per = 1;
+  // One task renders until the output cap; the thread stops there itself, so no task's output outgrows the thread.
   try {
-    while (out.length < data.length) {
-      const part = data.slice(out.length, out.length + per);
-      const { messages, ms } = await campaignWorkPool().run('renderCampaignBatch', [content, part, `${c.id}:${c.version}`], Math.max(1, Math.round(left)));
-      out.push(...messages);
-      left -= ms;
-      const largest = messages.reduce((most, m) => Math.max(most, sizeOf(m)), 1);
-      per = Math.max(1, Math.floor(TASK_OUTPUT_BYTES / largest));
-    }
+    const { messages } = await campaignWorkPool().run('renderCampaignBatch', [content, data, `${c.id}:${c.version}`, BATCH_OUTPUT_CHARS], Math.max(1, Math.round(budgetMs)));
+    return messages;
   } catch (err) {
     if (err instanceof TaskLimitError) {
       const what = err.limit === 'time' ? `took longer than ${budgetMs} ms and was stopped` : 'needed more memory than a task may use';
@@ -120,7 +108,6 @@ export async function renderBatch(
     }
     throw err;
   }
-  return out;
 }
 
 /** One message of the campaign's current version, rendered on the work pool (a test send); a TemplateRenderError if it cannot be. */
@@ -146,11 +133,13 @@ export async function sendBatch(sequelize: Sequelize, c: Campaign, range: { afte
     WHERE r.campaign_id = $1 AND r.n > $2 AND r.n <= $4 AND r.status = 'pending' ORDER BY r.n LIMIT $3`, { bind: [c.id, after, o.batchSize, until ?? 2_147_483_647], type: QueryTypes.SELECT });
   if (!rows.length) return { last: after, done: true };
   const active = rows.filter((r) => r.active);
-  // At most what a lease can be granted (the batch is cut to the grant below).
-  const ask = Math.min(active.length, o.concurrency * LEASE_ROUNDS);
+  // At most what a lease can be granted (the batch is cut to the grant below): no more rounds than the slots allow, and
+  // no more than the tenant's pace grants at once (11 at the default 600 a minute) — a message rendered for a grant
+  // that does not come is rendered again with the next batch.
+  const { tenantId, id: campaignId } = c;
+  let ask = active.length ? Math.min(active.length, o.concurrency * LEASE_ROUNDS, await o.limiter.largestGrant(tenantId)) : 0;
   // Rendered before the grant is asked for: a batch whose rendering fails, or waits too long for a pool thread, has
   // used none of the tenant's minute. (Those a smaller grant leaves out are rendered again with the next batch.)
-  const { tenantId, id: campaignId } = c;
   const toRender = active.slice(0, ask);
   const urls = new Map(toRender.map((r) => [r.n, o.links.url({ tenantId, campaignId, subscriberId: r.subscriber_id })]));
   let rendered: (CampaignContent | { error: string })[];
@@ -162,7 +151,9 @@ export async function sendBatch(sequelize: Sequelize, c: Campaign, range: { afte
     await setTimeout(BUSY_PAUSE_MS, undefined, { signal }).catch(() => undefined);
     return { last: after, done: false };
   }
-  const messages = new Map(toRender.map((r, i) => [r.n, rendered[i]]));
+  // Fewer rendered (the batch's output cap): only those are asked for.
+  ask = rendered.length;
+  const messages = new Map(rendered.map((m, i) => [toRender[i].n, m]));
   let lease: SendLease | undefined;
   let batch = rows;
   if (active.length) {

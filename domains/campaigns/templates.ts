@@ -80,19 +80,42 @@ export function renderCampaignMessage(content: CampaignContent, data: MergeData,
 }
 
 /**
- * One send batch's messages, run on the work pool (domains/campaigns/sending.ts): each recipient's message, or why
- * it could not be rendered (a filter failing on their data, a per-part limit) — that recipient fails, not the batch
- * — and how long rendering took on the thread (the batch's budget counts that, not the wait for the thread).
+ * The largest message a campaign sends, in characters over its subject, HTML and text together. A recipient whose
+ * message comes out larger fails with the reason (providers refuse mail far smaller than this anyway); without the
+ * cap, a batch of such messages would fill the worker's memory before one of them was sent.
  */
-export function renderCampaignBatch(content: CampaignContent, data: MergeData[], cacheKey: string): { messages: (CampaignContent | { error: string })[]; ms: number } {
+export const MAX_MESSAGE_CHARS = 2_000_000;
+
+const charsOf = (m: CampaignContent | { error: string }) => ('error' in m ? m.error.length : m.subject.length + m.html.length + m.text.length);
+
+/**
+ * One send batch's messages, run on the work pool (domains/campaigns/sending.ts): each recipient's message, or why
+ * it could not be rendered (a filter failing on their data, a per-part limit, a message over MAX_MESSAGE_CHARS) —
+ * that recipient fails, not the batch — and how long rendering took on the thread (the batch's budget counts that,
+ * not the wait for the thread). Stops once the messages hold `maxChars` (at least one is rendered): what the batch
+ * may keep in memory, which the caller sends before rendering the rest.
+ */
+export function renderCampaignBatch(
+  content: CampaignContent, data: MergeData[], cacheKey: string, maxChars = Infinity,
+): { messages: (CampaignContent | { error: string })[]; ms: number } {
   const started = performance.now();
-  const messages = data.map((d) => {
+  const messages: (CampaignContent | { error: string })[] = [];
+  let chars = 0;
+  for (const d of data) {
+    if (messages.length && chars >= maxChars) break;
+    let m: CampaignContent | { error: string };
     try {
-      return renderCampaignMessage(content, d, cacheKey);
+      m = renderCampaignMessage(content, d, cacheKey);
     } catch (err) {
-      if (err instanceof TemplateRenderError) return { error: err.message };
-      throw err;
+      if (!(err instanceof TemplateRenderError)) throw err;
+      m = { error: err.message };
     }
-  });
+    const size = charsOf(m);
+    if (!('error' in m) && size > MAX_MESSAGE_CHARS) {
+      m = { error: `The message came out ${size} characters long; a campaign message may have at most ${MAX_MESSAGE_CHARS} (subject, HTML and text together)` };
+    }
+    chars += charsOf(m);
+    messages.push(m);
+  }
   return { messages, ms: performance.now() - started };
 }

@@ -52,7 +52,7 @@ test('a subscriber who unsubscribes while the batch waits for its grant is skipp
   const gone = emails.slice(2, 5);
   // The limiter is slow to grant, and meanwhile three recipients unsubscribe (and one is erased).
   const slow: SendLimiter = {
-    ...real,
+    largestGrant: (tenantId) => real.largestGrant(tenantId),
     acquire: async (...args) => {
       await app.sequelize.query(`UPDATE subscribers SET status = 'unsubscribed' WHERE tenant_id = $1 AND email = ANY($2)`, { bind: [campaign.tenantId, gone.slice(0, 2)] });
       await app.sequelize.query(`UPDATE subscribers SET erased_at = now() WHERE tenant_id = $1 AND email = $2`, { bind: [campaign.tenantId, gone[2]] });
@@ -73,7 +73,7 @@ test('a lease lost mid-batch sends no more under it; what it did not send stays 
   const real = createSendLimiter(app.sequelize);
   const lost = new AbortController();
   // The real lease, but its renewal "fails" after the fifth send: as a worker whose event loop stalled past the expiry.
-  const losing: SendLimiter = { acquire: async (...args) => ({ ...(await real.acquire(...args)), lost: lost.signal }) };
+  const losing: SendLimiter = { largestGrant: (tenantId) => real.largestGrant(tenantId), acquire: async (...args) => ({ ...(await real.acquire(...args)), lost: lost.signal }) };
   const sent: string[] = [];
   const o = options(losing, sent);
   const send = o.email.send;
@@ -107,4 +107,19 @@ test('a batch that fails after its grant (the re-check query) releases its lease
   expect(leases).toBe(0);
   expect(sent).toHaveLength(0);
   expect(await CampaignRecipient.count({ where: { campaignId: campaign.id, status: 'pending' } })).toBe(10);
+});
+
+test('a batch renders and asks for no more than the tenant\'s pace can grant at once: 11 at 600 a minute, then 1 at 30 a minute', async () => {
+  const { campaign } = await campaignTo(40, { maxPerMinute: 600, maxConcurrent: 10 });
+  const real = createSendLimiter(app.sequelize);
+  const asked: number[] = [];
+  const counting: SendLimiter = { largestGrant: (tenantId) => real.largestGrant(tenantId), acquire: async (tenantId, wanted, opts) => { asked.push(wanted); return real.acquire(tenantId, wanted, opts); } };
+  const sent: string[] = [];
+  const first = await sendBatch(app.sequelize, campaign, { after: 0, until: null }, options(counting, sent));
+  // One second's worth and the one the pace allows on top (docket_send_acquire); not the 40 pending.
+  expect(asked).toEqual([11]);
+  expect(first).toEqual({ last: 11, done: false });
+  expect(sent).toHaveLength(11);
+  await setSendLimits(app.sequelize, campaign.tenantId, 30, 10);
+  expect(await real.largestGrant(campaign.tenantId)).toBe(1);
 });

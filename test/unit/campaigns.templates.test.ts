@@ -1,7 +1,7 @@
 // A campaign's per-recipient rendering on its own: merge fields, escaping, parts without markup, and the limits.
-import { CAMPAIGN_PART_RENDER_MS, renderCampaignMessage, type CampaignContent, type MergeData } from '../../domains/campaigns/templates';
+import { CAMPAIGN_PART_RENDER_MS, MAX_MESSAGE_CHARS, renderCampaignMessage, type CampaignContent, type MergeData } from '../../domains/campaigns/templates';
 import { sandboxedLiquid, TEMPLATE_LIMITS, TemplateRenderError, TemplateSyntaxError } from '../../domains/documents/templates';
-import { renderBatch } from '../../domains/campaigns/sending';
+import { BATCH_OUTPUT_CHARS, renderBatch } from '../../domains/campaigns/sending';
 import { closeWorkPool } from '../../domains/work-pool';
 
 const data = (name: string | null = 'Ada <Lovelace> & "Co"'): MergeData => ({
@@ -67,14 +67,31 @@ it('stops a runaway template at the sandbox limits instead of holding the worker
 describe('a send batch on the campaigns\' pool', () => {
   afterAll(() => closeWorkPool());
 
-  it('renders a batch of large messages in tasks its thread can hold: 500 messages of ~0.35 MB each', async () => {
-    // Each message its own ~170,000 characters, not Latin-1 (two bytes each): ~170 MB for the batch, over the
-    // 128 MB a pool thread may hold, were it rendered in one task.
+  it('renders a batch of large messages a few at a time: the first ones, in order, up to what a batch may hold in memory', async () => {
+    // Each message its own ~170,000 characters, not Latin-1 (two bytes each): ~170 MB for 500 of them, which the
+    // worker would hold until sent (and a pool thread, 128 MB, could not even build).
     const campaign = { id: 'big', version: 1, subject: 'Hi {{ subscriber.name }}', html: '{% for i in (1..8000) %}Grüße {{ subscriber.name }}! {% endfor %}', text: '' };
     const batch = Array.from({ length: 500 }, (_, i) => data(`Reader ${i}`));
     // A budget no machine meets too slowly: this is about memory, not time.
     const rendered = await renderBatch(campaign, batch, 120_000);
-    expect(rendered.map((m) => ('error' in m ? m.error : m.subject))).toEqual(batch.map((d) => `Hi ${d.subscriber.name}`));
-    expect(rendered.map((m) => ('html' in m ? m.html.length : 0))).toEqual(batch.map((d) => 8_000 * `Grüße ${d.subscriber.name}! `.length));
+    const chars = rendered.map((m) => ('error' in m ? m.error.length : m.subject.length + m.html.length + m.text.length));
+    const total = chars.reduce((a, b) => a + b, 0);
+    expect(rendered.length).toBeLessThan(500);
+    expect(total).toBeGreaterThanOrEqual(BATCH_OUTPUT_CHARS);
+    expect(total - chars[chars.length - 1]).toBeLessThan(BATCH_OUTPUT_CHARS);
+    const first = batch.slice(0, rendered.length);
+    expect(rendered.map((m) => ('error' in m ? m.error : m.subject))).toEqual(first.map((d) => `Hi ${d.subscriber.name}`));
+    expect(rendered.map((m) => ('html' in m ? m.html.length : 0))).toEqual(first.map((d) => 8_000 * `Grüße ${d.subscriber.name}! `.length));
   }, 180_000);
+
+  it('fails a recipient whose message comes out over MAX_MESSAGE_CHARS, and only them', async () => {
+    const campaign = { id: 'blob', version: 1, subject: 'Hi', html: '<p>{{ subscriber.attributes.blob }}{{ subscriber.attributes.blob }}</p>', text: '' };
+    const batch = [data('a'), data('b'), data('c')];
+    batch[1] = { ...batch[1], subscriber: { ...batch[1].subscriber, attributes: { blob: 'x'.repeat(MAX_MESSAGE_CHARS / 2 + 1) } } };
+    const rendered = await renderBatch(campaign, batch, 120_000);
+    expect(rendered).toHaveLength(3);
+    expect(rendered[0]).toEqual({ subject: 'Hi', html: '<p></p>', text: '' });
+    expect(rendered[1]).toEqual({ error: expect.stringMatching(/^The message came out 2000011 characters long; a campaign message may have at most 2000000/) });
+    expect(rendered[2]).toEqual({ subject: 'Hi', html: '<p></p>', text: '' });
+  }, 60_000);
 });
