@@ -24,7 +24,19 @@ export const PARTIAL_NAME = /^(?!(?:__proto__|__defineGetter__|__defineSetter__|
  * previews on its work pool (lib/work-pool.ts), where `budgetMs` is a hard stop: liquidjs checks its own
  * limits between steps, the pool stops a thread whatever it is doing.
  */
-export const TEMPLATE_LIMITS = { renderMs: 2_000, parseBytes: 1_000_000, memory: 20_000_000, budgetMs: 3_000 };
+export const TEMPLATE_LIMITS = { renderMs: 2_000, parseBytes: 1_000_000, memory: 20_000_000, budgetMs: 3_000, outputChars: 10_000_000 };
+
+/**
+ * Refuses a render whose parts together come out over TEMPLATE_LIMITS.outputChars (liquidjs's memory limit counts
+ * filters and ranges, not the output): the result travels from the pool thread into the worker's memory, up to
+ * two at a time in a document batch, and a worker's heap is capped (256 MB in the compose file).
+ */
+export function refuseOversized(parts: Record<string, string | undefined>): void {
+  const chars = Object.values(parts).reduce((n, v) => n + (v?.length ?? 0), 0);
+  if (chars > TEMPLATE_LIMITS.outputChars) {
+    throw new TemplateRenderError('output', `the rendered template is ${chars} characters long, over the limit of ${TEMPLATE_LIMITS.outputChars}`);
+  }
+}
 
 export class TemplateSyntaxError extends Error {
   constructor(readonly part: string, readonly line: number, readonly column: number, message: string) {
@@ -153,5 +165,6 @@ export async function renderTemplate(parts: TemplateParts, settings: TemplateSet
   const c = compiled(cacheKey, parts, settings.variables === 'strict');
   const [body, header, footer] = [renderPart(c, 'base', data), renderPart(c, 'header', data), renderPart(c, 'footer', data)];
   const html = `<!doctype html><html><head><meta charset="utf-8"><style>${parts.css.replace(/<\/style/gi, '<\\/style')}</style></head><body>${body}</body></html>`;
+  refuseOversized({ html, header, footer });
   return { html, header, footer };
 }

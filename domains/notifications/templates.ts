@@ -4,7 +4,7 @@
 import type { Liquid } from 'liquidjs';
 import { LRUCache } from 'lru-cache';
 import type { NotificationChannel, NotificationParts } from '../../db/models/notifications';
-import { parsePart, renderParsed, sandboxedLiquid } from '../documents/templates';
+import { parsePart, refuseOversized, renderParsed, sandboxedLiquid } from '../documents/templates';
 
 export const CHANNEL_PARTS = { email: ['subject', 'text', 'html'], in_app: ['title', 'body'] } as const satisfies Record<NotificationChannel, readonly (keyof NotificationParts)[]>;
 
@@ -39,5 +39,6 @@ export async function renderNotificationParts(channel: NotificationChannel, part
   // A subject or title is one line, whatever the variables held.
   if (out.subject !== undefined) out.subject = out.subject.replace(/[\r\n]+/g, ' ').trim();
   if (out.title !== undefined) out.title = out.title.replace(/[\r\n]+/g, ' ').trim();
+  refuseOversized(out);
   return out;
 }

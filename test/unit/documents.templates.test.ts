@@ -1,6 +1,7 @@
 // The template language on its own: syntax errors located, strict vs lenient variables, escaping, the sandbox.
 import type { TemplateParts, TemplateSettings } from '../../db/models/documents';
-import { checkTemplate, renderTemplate, TemplateRenderError, TemplateSyntaxError } from '../../domains/documents/templates';
+import { checkTemplate, renderTemplate, TEMPLATE_LIMITS, TemplateRenderError, TemplateSyntaxError } from '../../domains/documents/templates';
+import { renderNotificationParts } from '../../domains/notifications/templates';
 
 const parts = (over: Partial<TemplateParts> = {}): TemplateParts => ({ base: '', header: '', footer: '', css: '', partials: {}, ...over });
 const settings = (variables: 'strict' | 'lenient'): TemplateSettings => ({ paperSize: 'A4', orientation: 'portrait', margins: { top: '1mm', right: '1mm', bottom: '1mm', left: '1mm' }, variables });
@@ -44,4 +45,13 @@ it('turns newlines into real line breaks with newline_to_br, still escaping the 
   expect(page.html).toContain('<p>Deliver to &lt;Ann &amp; Co&gt;<br />\nGate &#34;B&#34;<br />\nfloor 2</p>');
   expect(page.html).not.toContain('&lt;br');
   expect((await renderTemplate(parts({ base: '[{{ missing | newline_to_br }}]' }), settings('lenient'), {})).html).toContain('<body>[]</body>');
+});
+
+it('refuses output over TEMPLATE_LIMITS.outputChars, documents and notifications alike, and renders just under it', async () => {
+  const loop = (times: number) => `{% for i in (1..${times}) %}{{ s }}{% endfor %}`;
+  const s = 'x'.repeat(10_000);
+  const over = TEMPLATE_LIMITS.outputChars / s.length + 1;
+  await expect(renderTemplate(parts({ base: loop(over) }), settings('lenient'), { s })).rejects.toThrow(/^output: the rendered template is \d+ characters long, over the limit of 10000000/);
+  await expect(renderNotificationParts('email', { subject: 'x', text: loop(over) }, { s })).rejects.toThrow(TemplateRenderError);
+  expect((await renderTemplate(parts({ base: loop(over - 2) }), settings('lenient'), { s })).html.length).toBeLessThan(TEMPLATE_LIMITS.outputChars);
 });
