@@ -93,18 +93,26 @@ export class SharedRateLimiter {
     // Sorted, so two processes updating the same rows lock them in the same order (no deadlock).
     const keys = [...this.entries.keys()].sort();
     if (!keys.length) return;
-    const sent = keys.map((k) => this.entries.get(k)!.pending);
+    // Keys with new counts are added to; the others (idle here, perhaps busy elsewhere) are only read: rewriting
+    // every known key each second would cost a row version per key per sync, for as many keys as were seen this
+    // minute — a caller with many valid links could make that thousands.
+    const busy = keys.filter((k) => this.entries.get(k)!.pending > 0);
+    const idle = keys.filter((k) => this.entries.get(k)!.pending === 0);
+    const sent = busy.map((k) => this.entries.get(k)!.pending);
     const windowStart = new Date(window * this.windowMs);
     try {
       const rows = await this.opts.sequelize.query<{ key: string; count: number }>(
-        `INSERT INTO rate_limit_counters (key, window_start, count)
-         SELECT $1 || k, $2, n FROM unnest($3::text[], $4::int[]) AS t(k, n)
-         ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limit_counters.count + EXCLUDED.count
-         RETURNING key, count`,
-        { bind: [`${this.opts.name}:`, windowStart, keys, sent], type: QueryTypes.SELECT },
+        `WITH added AS (
+           INSERT INTO rate_limit_counters (key, window_start, count)
+           SELECT $1 || k, $2, n FROM unnest($3::text[], $4::int[]) AS t(k, n)
+           ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limit_counters.count + EXCLUDED.count
+           RETURNING key, count)
+         SELECT key, count FROM added
+         UNION ALL SELECT key, count FROM rate_limit_counters WHERE window_start = $2 AND key = ANY(SELECT $1 || k FROM unnest($5::text[]) AS i(k))`,
+        { bind: [`${this.opts.name}:`, windowStart, busy, sent, idle], type: QueryTypes.SELECT },
       );
       const prefix = this.opts.name.length + 1;
-      const sentByKey = new Map(keys.map((k, i) => [k, sent[i]]));
+      const sentByKey = new Map(busy.map((k, i) => [k, sent[i]]));
       for (const row of rows) {
         const key = row.key.slice(prefix);
         const e = this.entries.get(key);

@@ -2,24 +2,28 @@
 import { Sequelize } from 'sequelize';
 import { SharedRateLimiter } from '../../lib/rate-limit';
 
-/** What the upsert does: adds each key's count to its row and returns the totals. */
+/** What the sync statement does: adds the busy keys' counts to their rows, reads the idle keys' rows, returns the totals. */
 function fakeStore(opts: { down?: () => boolean } = {}) {
   const rows = new Map<string, number>();
+  /** Row versions written per row (an upsert writes one even when it adds nothing). */
+  const writes = new Map<string, number>();
   const statements: string[] = [];
   const sequelize = {
     async query(sql: string, o: { bind: unknown[] }) {
       statements.push(sql.trim().split(/\s+/)[0]);
       if (opts.down?.()) throw new Error('connection refused');
       if (sql.startsWith('DELETE')) return [];
-      const [prefix, windowStart, keys, counts] = o.bind as [string, Date, string[], number[]];
-      return keys.map((k, i) => {
-        const id = `${prefix}${k}@${windowStart.toISOString()}`;
-        rows.set(id, (rows.get(id) ?? 0) + counts[i]);
-        return { key: prefix + k, count: rows.get(id)! };
+      const [prefix, windowStart, keys, counts, idle] = o.bind as [string, Date, string[], number[], string[]];
+      const id = (k: string) => `${prefix}${k}@${windowStart.toISOString()}`;
+      const added = keys.map((k, i) => {
+        rows.set(id(k), (rows.get(id(k)) ?? 0) + counts[i]);
+        writes.set(id(k), (writes.get(id(k)) ?? 0) + 1);
+        return { key: prefix + k, count: rows.get(id(k))! };
       });
+      return [...added, ...idle.filter((k) => rows.has(id(k))).map((k) => ({ key: prefix + k, count: rows.get(id(k))! }))];
     },
   } as unknown as Sequelize;
-  return { sequelize, rows, statements };
+  return { sequelize, rows, writes, statements };
 }
 
 const limiters: SharedRateLimiter[] = [];
@@ -53,8 +57,22 @@ it('counts nothing on the request path: one statement per sync for all keys', as
   for (let i = 0; i < 50; i++) l.consume(`k${i % 5}`);
   expect(store.statements).toEqual([]);
   await l.sync();
-  expect(store.statements.filter((s) => s === 'INSERT')).toHaveLength(1);
+  expect(store.statements.filter((s) => s === 'WITH')).toHaveLength(1);
   expect([...store.rows.values()]).toEqual([10, 10, 10, 10, 10]);
+});
+
+it('reads a key idle here without rewriting its row, and still learns what other processes added to it', async () => {
+  const store = fakeStore();
+  const [one, two] = [limiter(store.sequelize, 10), limiter(store.sequelize, 10)];
+  one.consume('k');
+  await one.sync();
+  for (let i = 0; i < 5; i++) await one.sync();
+  expect([...store.writes.values()]).toEqual([1]);
+  for (let i = 0; i < 9; i++) two.consume('k');
+  await two.sync();
+  await one.sync();
+  expect([...store.writes.values()]).toEqual([2]);
+  expect(one.consume('k').allowed).toBe(false);
 });
 
 it('two processes share one budget once they have synced', async () => {
