@@ -1,7 +1,11 @@
 // Input-priced work off the request thread: a small pool of worker threads (piscina) in which every task
 // has a time budget — a task that overruns has its thread terminated — and every thread a memory cap
 // (resourceLimits), so one tenant's template or recurrence cannot stall the event loop that serves everyone.
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import Piscina from 'piscina';
+
+/** What a pool sends its thread for a task: the task, and a port to say the moment it starts. */
+export interface TaskMessage { name: string; args: unknown[]; started?: MessagePort }
 
 /** The functions a pool runs, by name (a tasks module's `tasks`). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -13,7 +17,9 @@ export type TaskResult = { ok: true; value: unknown } | { ok: false; error: Thro
 
 /** A tasks module's default export: runs one task by name and answers its value, or the error it threw. */
 export function taskRunner(tasks: TaskMap) {
-  return async function runTask({ name, args }: { name: string; args: unknown[] }): Promise<TaskResult> {
+  return async function runTask({ name, args, started }: TaskMessage): Promise<TaskResult> {
+    // The budget starts now, on a thread that is up (WorkPool.run): not while piscina waited for one to start.
+    started?.postMessage(null);
     try {
       return { ok: true, value: await tasks[name](...args) };
     } catch (err) {
@@ -46,7 +52,7 @@ export interface WorkPoolOptions {
   errors?: Record<string, { prototype: Error }>;
   /** Threads, i.e. tasks running at once (default 2). */
   threads?: number;
-  /** Threads kept started (default 1): a task given a thread that is still starting pays its start from its budget. */
+  /** Threads kept started (default 1): a task given a thread that is still starting waits for it (outside its budget). */
   warmThreads?: number;
   /** Old-generation heap of each thread, MB (default 128): a task that needs more has its thread stopped. */
   memoryMb?: number;
@@ -60,6 +66,9 @@ function rehydrate(e: ThrownError, known: Record<string, { prototype: Error }>):
   const cls = Object.hasOwn(known, e.name) ? known[e.name] : undefined;
   return Object.assign(cls ? Object.create(cls.prototype) as Error : new Error(), e.fields, { message: e.message });
 }
+
+/** How long a task waits at most for a thread that is starting (loading the tasks module), before its budget. */
+const THREAD_START_MS = 30_000;
 
 export class WorkPool<T extends TaskMap = TaskMap> {
   private readonly pool: Piscina;
@@ -85,36 +94,39 @@ export class WorkPool<T extends TaskMap = TaskMap> {
   }
 
   /**
-   * Runs `name(...args)` on a thread within `budgetMs` (counted from when it gets a thread; a task never
-   * waits in piscina's queue, this class hands out the threads). Errors the task throws come back as
-   * their own class when it is one of `errors`; an overrun is TaskLimitError.
+   * Runs `name(...args)` on a thread within `budgetMs`, counted from when the task starts on its thread (the thread
+   * says so): a thread started to replace a stopped one, or on demand, is not charged to the next task's budget —
+   * maybe another tenant's. A task never waits in piscina's queue for a busy thread: this class hands out the
+   * threads. Errors the task throws come back as their own class when it is one of `errors`; an overrun is
+   * TaskLimitError.
    */
   async run<N extends keyof T & string>(name: N, args: Parameters<T[N]>, budgetMs: number): Promise<Awaited<ReturnType<T[N]>>> {
     await this.acquire();
+    const stop = new AbortController();
+    const { port1, port2 } = new MessageChannel();
+    // Until the task starts, only a thread that never comes up is given up on.
+    let timer = setTimeout(() => stop.abort(), THREAD_START_MS + budgetMs);
+    port1.once('message', () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => stop.abort(), budgetMs);
+    });
     let result: TaskResult;
     try {
-      result = await this.pool.run({ name, args }, { signal: AbortSignal.timeout(budgetMs) });
+      const task: TaskMessage = { name, args, started: port2 };
+      result = await this.pool.run(task, { signal: stop.signal, transferList: [port2] });
     } catch (err) {
       const e = err as Error & { code?: string };
       const stopped = e.name === 'AbortError' ? new TaskLimitError('time', `took longer than ${budgetMs} ms and was stopped`)
         : e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? new TaskLimitError('memory', 'needed more memory than a task may use and was stopped') : null;
       if (!stopped) throw err;
-      await this.warm();
       throw stopped;
     } finally {
+      clearTimeout(timer);
+      port1.close();
       this.release();
     }
     if (!result.ok) throw rehydrate(result.error, this.errors);
     return result.value as Awaited<ReturnType<T[N]>>;
-  }
-
-  /**
-   * After a thread was stopped: waits (holding the stopped task's slot) until a thread is up again with the tasks
-   * module loaded, so the next task's budget — maybe another tenant's — is not spent on starting it.
-   */
-  private async warm(): Promise<void> {
-    // An unknown task name: the runner answers at once that there is no such task.
-    await this.pool.run({ name: '', args: [] }, { signal: AbortSignal.timeout(30_000) }).catch(() => undefined);
   }
 
   private async acquire(): Promise<void> {

@@ -18,8 +18,8 @@ export async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const queues = selectQueues(config.workerQueues);
   const deps = activityDepsFromConfig(config, log);
-  // Tenant templates render on the pool within a budget that fails a document for good: every thread is started
-  // now, so no task's budget pays for starting one (the API keeps one warm; its previews are retried by people).
+  // Tenant templates render on the pool: every thread is started now, so no document waits for one to start (a
+  // task's budget never counts that wait; the API keeps one thread warm).
   workPool({ warmThreads: 2 });
   const workers = await createWorkers({
     connection, namespace: config.temporal.namespace, queues,

@@ -19,6 +19,22 @@ describe('a pool whose threads are slow to start', () => {
     // 1.5 s of start-up would overrun this budget, were it counted.
     await expect(burn(pool, { spinMs: 1 }, 1_000)).resolves.toBe('done');
   });
+
+  it('does not charge a task for a thread started on demand, nor for one replacing a thread stopped while another ran', async () => {
+    const two = new WorkPool({ filename: path.join(__dirname, '..', 'helpers', 'work-pool-slow-start.js'), threads: 2 });
+    try {
+      // One thread kept started; the second starts (1.5 s) for the second task at once.
+      await expect(Promise.all([burn(two, { spinMs: 1 }, 1_000), burn(two, { spinMs: 1 }, 1_000)])).resolves.toEqual(['done', 'done']);
+      // One task overruns while another runs; the next two get the surviving thread and the replacement.
+      const stopped = burn(two, { spinMs: 60_000 }, 300);
+      const other = burn(two, { spinMs: 400 }, 1_000);
+      await expect(stopped).rejects.toMatchObject({ constructor: TaskLimitError, limit: 'time' });
+      await expect(other).resolves.toBe('done');
+      await expect(Promise.all([burn(two, { spinMs: 1 }, 1_000), burn(two, { spinMs: 1 }, 1_000)])).resolves.toEqual(['done', 'done']);
+    } finally {
+      await two.close();
+    }
+  }, 30_000);
 });
 
 describe('a test pool', () => {
