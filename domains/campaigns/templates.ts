@@ -86,7 +86,8 @@ export function renderCampaignMessage(content: CampaignContent, data: MergeData,
  */
 export const MAX_MESSAGE_CHARS = 2_000_000;
 
-const charsOf = (m: CampaignContent | { error: string }) => ('error' in m ? m.error.length : m.subject.length + m.html.length + m.text.length);
+/** A rendered message's size in characters (or its error's). */
+export const charsOf = (m: CampaignContent | { error: string }) => ('error' in m ? m.error.length : m.subject.length + m.html.length + m.text.length);
 
 /**
  * One send batch's messages, run on the work pool (domains/campaigns/sending.ts): each recipient's message, or why

@@ -84,6 +84,18 @@ describe('a send batch on the campaigns\' pool', () => {
     expect(rendered.map((m) => ('html' in m ? m.html.length : 0))).toEqual(first.map((d) => 8_000 * `Grüße ${d.subscriber.name}! `.length));
   }, 180_000);
 
+  it('hands the campaigns\' one thread to another waiting batch between tasks, instead of holding it for a whole batch', async () => {
+    const heavy = { id: 'heavy', version: 1, subject: 'Hi {{ subscriber.name }}', html: '{% for i in (1..2000) %}{{ i }}{% endfor %}', text: '' };
+    const light = { id: 'light', version: 1, subject: 'Hi {{ subscriber.name }}', html: '<p>hi</p>', text: '' };
+    const finished: string[] = [];
+    const first = renderBatch(heavy, Array.from({ length: 400 }, (_, i) => data(`Reader ${i}`)), 120_000).then((m) => { finished.push('heavy'); return m; });
+    // Asked for while the heavy batch holds the thread: served after its first task, not after its 400 messages.
+    const second = renderBatch(light, [data('Ann')], 120_000).then((m) => { finished.push('light'); return m; });
+    expect((await second)[0]).toMatchObject({ subject: 'Hi Ann' });
+    expect(await first).toHaveLength(400);
+    expect(finished).toEqual(['light', 'heavy']);
+  }, 120_000);
+
   it('fails a recipient whose message comes out over MAX_MESSAGE_CHARS, and only them', async () => {
     const campaign = { id: 'blob', version: 1, subject: 'Hi', html: '<p>{{ subscriber.attributes.blob }}{{ subscriber.attributes.blob }}</p>', text: '' };
     const batch = [data('a'), data('b'), data('c')];
