@@ -118,8 +118,7 @@ export class WorkPool<T extends TaskMap = TaskMap> {
       const e = err as Error & { code?: string };
       const stopped = e.name === 'AbortError' ? new TaskLimitError('time', `took longer than ${budgetMs} ms and was stopped`)
         : e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? new TaskLimitError('memory', 'needed more memory than a task may use and was stopped') : null;
-      if (!stopped) throw err;
-      throw stopped;
+      throw stopped ?? err;
     } finally {
       clearTimeout(timer);
       port1.close();
