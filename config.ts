@@ -58,7 +58,7 @@ export interface Config {
    * staging: `xlsxChunkMs`, as each new activity re-reads the workbook from its start), rows per committed staging
    * chunk, staged rows per merge transaction and merge transactions at once.
    */
-  imports: { maxFileBytes: number; maxUncompressedBytes: number; chunkMs: number; xlsxChunkMs: number; stageRows: number; mergeRows: number; mergeConcurrency: number };
+  imports: { maxFileBytes: number; maxUncompressedBytes: number; revertWaitMs: number; chunkMs: number; xlsxChunkMs: number; stageRows: number; mergeRows: number; mergeConcurrency: number };
   /**
    * Campaigns: recipients per batch (outcomes written per batch: the most that can go out twice after a crash),
    * messages in flight per worker (and pooled SMTP connections), how long one send chunk runs before the
@@ -259,6 +259,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     imports: {
       maxFileBytes: Math.max(1, int(env, 'IMPORT_MAX_FILE_BYTES', 1024 * 1024 * 1024)),
       maxUncompressedBytes: Math.max(1, int(env, 'IMPORT_MAX_UNCOMPRESSED_BYTES', 1024 * 1024 * 1024)),
+      // How long POST …/revert waits for the revert's outcome before answering 202 (it goes on in the worker).
+      revertWaitMs: Math.max(0, int(env, 'IMPORT_REVERT_WAIT_MS', 5_000)),
       chunkMs: Math.max(100, int(env, 'IMPORT_CHUNK_MS', 20_000)),
       xlsxChunkMs: Math.max(100, int(env, 'IMPORT_XLSX_CHUNK_MS', 15 * 60_000)),
       stageRows: Math.max(1, int(env, 'IMPORT_STAGE_CHUNK_ROWS', 50_000)),

@@ -10,11 +10,13 @@ import { ImportError } from '../domains/imports/errors';
 import { importTarget } from '../domains/imports/targets';
 import { finishImport, isImportError, mergeImportChunk, stageImportChunk, type ImportCounts } from '../domains/imports/pipeline';
 import type { ByteSource } from '../domains/imports/source';
-import type { CommandAuthor } from '../lib/audit';
+import { auditInsertSql, type CommandAuthor } from '../lib/audit';
 import { heartbeating } from '../lib/batch';
 import type { BlobStore } from '../lib/blob-store';
 import type { ChunkReport } from '../workflows/batch';
-import type { ImportInput, ImportStageCursor } from '../workflows/imports.api';
+import { ApiError } from '../lib/problems';
+import { revertImport } from '../domains/imports/revert';
+import type { ImportInput, ImportRevertInput, ImportRevertOutcome, ImportRevertRefusal, ImportStageCursor } from '../workflows/imports.api';
 
 export interface ImportActivityDeps {
   blobs: BlobStore;
@@ -44,6 +46,19 @@ async function refusing<T>(work: () => Promise<T>): Promise<T> {
     if (isImportError(err)) throw ApplicationFailure.nonRetryable(err.message, err.code, err.details ?? null);
     throw err;
   }
+}
+
+/** Writes a refusal as the revert's outcome (nothing else changed); a run reverted meanwhile keeps its counts. */
+async function writeRefusal(ids: Ids, error: ImportRevertRefusal): Promise<ImportRevertOutcome> {
+  await ImportRun.update({ revertOutcome: { error } }, { where: { tenantId: ids.tenantId, id: ids.importId, revertedAt: null } });
+  return { error };
+}
+
+/** A revert's refusal (the import's or the API's rules: changed since, escalation, last admin), or undefined for anything to retry. */
+function refusalOf(err: unknown): ImportRevertRefusal | undefined {
+  if (isImportError(err)) return { status: err.status, code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) };
+  if (err instanceof ApiError) return { status: err.status, code: err.code, message: err.detail, ...(err.extra.permission ? { details: { permission: err.extra.permission } } : {}) };
+  return undefined;
 }
 
 export function createImportActivities(deps: ImportActivityDeps) {
@@ -116,6 +131,43 @@ export function createImportActivities(deps: ImportActivityDeps) {
         });
         return { cursor: null, done: r.done, counts: r.counts };
       }));
+    },
+
+    /**
+     * Reverts the import in one transaction (domains/imports/revert.ts), judged by what the asker holds now, and writes
+     * the outcome on the run: the counts with the revert and its audit event, or the refusal alone (nothing else
+     * changed; the revert may be asked again). A retry after the revert committed answers the outcome it wrote.
+     */
+    async revertImport(input: ImportRevertInput): Promise<ImportRevertOutcome> {
+      const run = await ImportRun.findOne({ where: { tenantId: input.tenantId, id: input.importId }, attributes: ['target', 'revertedAt', 'revertOutcome'] });
+      if (!run) throw ApplicationFailure.nonRetryable(`import ${input.importId} not found`, 'IMPORT_NOT_FOUND');
+      if (run.revertedAt && run.revertOutcome && !run.revertOutcome.error) return run.revertOutcome;
+      const workflowId = Context.current().info.workflowExecution?.workflowId ?? null;
+      return heartbeating(async () => {
+        try {
+          const caller = await callerNow(input, { needs: [importTarget(run.target).permission] });
+          return await revertImport(sequelize(), input, {
+            revertedBy: input.by.actor.id, caller,
+            within: async (db, result) => {
+              const bind: unknown[] = [];
+              await db.query(auditInsertSql([{
+                tenantId: input.tenantId, actor: input.by.actor, requestId: input.by.requestId, workflowId, action: 'imports.import.reverted',
+                entityType: 'import', entityId: input.importId, after: result, eventKey: `imports:${input.importId}:reverted`,
+              }], bind), bind);
+              await db.query('UPDATE imports SET revert_outcome = $3 WHERE tenant_id = $1 AND id = $2', [input.tenantId, input.importId, JSON.stringify(result)]);
+            },
+          });
+        } catch (err) {
+          const error = refusalOf(err);
+          if (!error) throw err;
+          return writeRefusal(input, error);
+        }
+      });
+    },
+
+    /** A revert that could not be carried out at all (its activity gave up): written as its outcome, so it does not read `running` for ever. */
+    async recordRevertFailure(input: Ids & { error: { code: string; message: string } }): Promise<ImportRevertOutcome> {
+      return writeRefusal(input, { status: 500, ...input.error });
     },
 
     /** The run's end (finished, failed or cancelled) and its one audit event, once: a retry changes nothing. */

@@ -154,9 +154,14 @@ export function startIntent<W extends Workflow>(opts: StartBusinessWorkflow<W>):
   };
 }
 
-/** Writes the start intent inside the transaction that writes the workflow's row. */
+/**
+ * Writes the start intent inside the transaction that writes the workflow's row. A row whose workflow id has runs (a
+ * campaign's retry, an import's revert asked again) may find the last run's intent not yet removed: this one replaces it.
+ */
 export async function recordStartIntent<W extends Workflow>(opts: StartBusinessWorkflow<W>, transaction: Transaction): Promise<void> {
-  await WorkflowStartIntent.create(startIntent(opts).values as never, { transaction });
+  const { values } = startIntent(opts);
+  await WorkflowStartIntent.destroy({ where: { workflowId: values.workflowId as string }, transaction });
+  await WorkflowStartIntent.create(values as never, { transaction });
 }
 
 /**

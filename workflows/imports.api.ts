@@ -5,6 +5,8 @@ import type { BatchResume } from './batch';
 
 export const IMPORTS_TASK_QUEUE = 'docket-imports';
 export const IMPORTS_DOMAIN = 'imports';
+/** An import's revert is its own workflow, `import-reverts:<tenant>:<import id>` (EntityId: the import's id, as the import's). */
+export const IMPORT_REVERTS_DOMAIN = 'import-reverts';
 
 /**
  * The importing credential's permissions, as the API resolved them. Each staging and merging activity narrows them
@@ -52,3 +54,22 @@ export interface ImportOutcome {
 
 /** Cancels the import between chunks: rows merged so far stay (revert undoes them). Refused with BATCH_FINISHED once it ended. */
 export const cancelImportUpdate = defineUpdate<void, [{ by: CommandAuthor }]>('cancelImport');
+
+export interface ImportRevertInput {
+  tenantId: string;
+  importId: string;
+  /** Who asked (the audit event names them); their permissions are read again when the revert runs. */
+  by: CommandAuthor;
+  caller: CallerPermissions;
+}
+
+/** A refusal as the API answers it: its status, its stable code, what it says. */
+export interface ImportRevertRefusal {
+  status: number;
+  code: string;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+/** What a revert came to: the rows deleted and restored, or why it was refused (then nothing changed). */
+export type ImportRevertOutcome = { deleted: number; restored: number; error?: undefined } | { error: ImportRevertRefusal };

@@ -8,7 +8,7 @@ import {
 import type { ImportActivities } from '../activities/imports';
 import type { CommandAuthor } from '../lib/audit';
 import { BatchControl, runBatch } from './batch';
-import { cancelImportUpdate, ImportInput, ImportOutcome, ImportStageCursor } from './imports.api';
+import { cancelImportUpdate, ImportInput, ImportOutcome, ImportRevertInput, ImportRevertOutcome, ImportStageCursor } from './imports.api';
 import { setWorkflowStatus } from './status';
 
 /** Where the run stands: staging (with the stage cursor) or merging (whose progress is in Postgres). */
@@ -31,6 +31,14 @@ const staging = proxyActivities<ImportActivities>({
 });
 const short = proxyActivities<ImportActivities>({
   startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+// A revert is one transaction however many rows (all or nothing is what it promises), heartbeating while it runs:
+// a dead worker's transaction rolls back and another worker runs it again.
+const reverting = proxyActivities<ImportActivities>({
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
@@ -126,4 +134,23 @@ export async function importWorkflow(input: ImportInput): Promise<ImportOutcome>
     await end('failed', base.by, error);
     return { phase: 'failed', error: { code: error.code, message: error.message } };
   }
+}
+
+/**
+ * Reverts a finished or cancelled import, `import-reverts:<tenant>:<import id>`: the rows it created go and the fields
+ * it overwrote come back, in one transaction — or it is refused (a row changed since, the asker may not) and nothing
+ * changes. Either way the outcome is written on the import and returned (the API waits a little for it).
+ */
+export async function importRevertWorkflow(input: ImportRevertInput): Promise<ImportRevertOutcome> {
+  setWorkflowStatus('reverting');
+  let outcome: ImportRevertOutcome;
+  try {
+    outcome = await reverting.revertImport(input);
+  } catch (err) {
+    // Its attempts spent on an error that is not an outage: nothing was reverted (each attempt is one transaction).
+    const { code, message } = errorOf(err);
+    outcome = await short.recordRevertFailure({ tenantId: input.tenantId, importId: input.importId, error: { code: code === 'IMPORT_FAILED' ? 'IMPORT_REVERT_FAILED' : code, message } });
+  }
+  setWorkflowStatus(outcome.error ? 'refused' : 'reverted');
+  return outcome;
 }

@@ -5,6 +5,6 @@ export { documentBatchWorkflow, documentPreviewWorkflow, documentWorkflow } from
 export { reminderWorkflow } from './reminders';
 export { jobRunWorkflow } from './jobs';
 export { reconcileStartsWorkflow } from './system';
-export { importWorkflow } from './imports';
+export { importRevertWorkflow, importWorkflow } from './imports';
 export { campaignTestWorkflow, campaignWorkflow } from './campaigns';
 export { webhookDeliveryWorkflow, webhookEndpointWorkflow, webhookRelayWorkflow } from './webhooks';

@@ -64,7 +64,8 @@ export function importRoutes(deps: RouteDeps) {
     },
     async revertImport({ params }, ctx) {
       const { run, result } = await revertImportRun(deps, commandCaller(ctx), params.importId);
-      ctx.body = { ...result, import: presentImport(run) };
+      if (result) ctx.body = { ...result, import: presentImport(run) };
+      else accepted(ctx, presentImport(run), `/v1/imports/${run.id}`);
     },
     async listImportRejections({ params, query }, ctx) {
       const run = await findImport(caller(ctx).tenant.id, params.importId);

@@ -21,6 +21,7 @@ import { createSequelize, ImportRun, Tenant } from '../../db';
 import { migrate } from '../../db/migrate';
 import { finishImport, mergeImport, stageImport, stagingTable } from '../../domains/imports/pipeline';
 import { withClient } from '../../domains/imports/pg';
+import { revertImport } from '../../domains/imports/revert';
 import type { MergeStrategy } from '../../domains/imports/types';
 import { freePort, startEmbeddedPostgres } from '../../scripts/stack';
 import { bareContactsCopy, CONTACT_MAPPING as MAPPING, writeContactsCsv as writeCsv, writeContactsXlsx } from '../lib/contacts';
@@ -87,6 +88,12 @@ const say = (k: string, v: unknown) => { results[k] = v; console.log(k, JSON.str
     const insert = await docketRun(tenant, csv, 'merge', 'docketInsert');
     const bare = results.bare as { seconds: number };
     say('ratio', { docketThroughputVsBare: Number((bare.seconds / insert.total).toFixed(2)), target: 0.5 });
+    if (process.env.BENCH_REVERT) {
+      const t0 = performance.now();
+      const r = await revertImport(sequelize, { tenantId: tenant.id, importId: insert.id }, { revertedBy: null, caller: { missing: () => [] } });
+      say('revertInsert', { seconds: secs(t0), ...r, load: load() });
+      return;
+    }
     if (process.env.BENCH_INSERT_ONLY) return;
     await docketRun(tenant, csv, 'merge', 'docketMergeUnchanged');
     const changed = path.join(dir, 'changed.csv');

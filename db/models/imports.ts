@@ -1,5 +1,6 @@
 // Imports: runs, their row rejections and before-images, and versioned mapping templates (0012).
 import { CreationOptional, DataTypes, InferAttributes, InferCreationAttributes, Model, Sequelize } from 'sequelize';
+import type { ImportRevertOutcome } from '../../workflows/imports.api';
 import type { ColumnMapping, DetectedSource, ImportPhase, MergeStrategy, RowErrorCode, RowErrorPolicy, SourceOptions } from '../../domains/imports/types';
 
 export class ImportRun extends Model<InferAttributes<ImportRun>, InferCreationAttributes<ImportRun>> {
@@ -37,6 +38,10 @@ export class ImportRun extends Model<InferAttributes<ImportRun>, InferCreationAt
   declare finishedAt: CreationOptional<Date | null>;
   declare revertedAt: CreationOptional<Date | null>;
   declare revertedBy: CreationOptional<string | null>;
+  declare revertRequestedAt: CreationOptional<Date | null>;
+  declare revertRequestedBy: CreationOptional<string | null>;
+  /** What the last revert asked came to: the counts once reverted, or why it was refused (nothing changed). */
+  declare revertOutcome: CreationOptional<ImportRevertOutcome | null>;
 }
 
 export class ImportRejection extends Model<InferAttributes<ImportRejection>, InferCreationAttributes<ImportRejection>> {
@@ -112,6 +117,7 @@ export function initImportModels(sequelize: Sequelize): void {
     rowsUpdated: DataTypes.INTEGER, rowsUnchanged: DataTypes.INTEGER, rowsSkipped: DataTypes.INTEGER, mergeCursor: DataTypes.JSONB,
     error: DataTypes.JSONB, workflowId: DataTypes.STRING, createdBy: DataTypes.STRING, createdAt: DataTypes.DATE,
     updatedAt: DataTypes.DATE, startedAt: DataTypes.DATE, finishedAt: DataTypes.DATE, revertedAt: DataTypes.DATE, revertedBy: DataTypes.STRING,
+    revertRequestedAt: DataTypes.DATE, revertRequestedBy: DataTypes.STRING, revertOutcome: DataTypes.JSONB,
   }, { ...opts, tableName: 'imports' });
   ImportRejection.init({
     tenantId: key(), importId: key(), rowNo: { type: DataTypes.INTEGER, primaryKey: true }, columnName: DataTypes.STRING,

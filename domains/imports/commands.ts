@@ -3,19 +3,20 @@
 import { randomUUID } from 'node:crypto';
 import { StoredFile } from '../../db/models/files';
 import { ImportRun, ImportTemplate } from '../../db/models/imports';
-import { auditInsertSql, createWithAudit, destroyWithAudit } from '../../lib/audit';
+import { createWithAudit, destroyWithAudit } from '../../lib/audit';
 import { ownerOf } from '../../lib/files';
-import { ApiError } from '../../lib/problems';
+import { ApiError, notFound } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
-import { StartBusinessWorkflow, startBusinessWorkflow, startIntent, startOrUndo } from '../../lib/temporal';
+import { recordStartIntent, StartBusinessWorkflow, startBusinessWorkflow, startIntent, startOrUndo } from '../../lib/temporal';
 import { executeCommand } from '../../lib/updates';
-import type { importWorkflow } from '../../workflows/imports';
-import { cancelImportUpdate, IMPORTS_DOMAIN, IMPORTS_TASK_QUEUE } from '../../workflows/imports.api';
+import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import type { importRevertWorkflow, importWorkflow } from '../../workflows/imports';
+import { cancelImportUpdate, IMPORT_REVERTS_DOMAIN, IMPORTS_DOMAIN, IMPORTS_TASK_QUEUE, type ImportRevertOutcome } from '../../workflows/imports.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { auditBy, Caller, CommandDeps } from '../command';
 import { ImportError } from './errors';
 import { bindMapping, mappingProblems } from './mapping/compile';
-import { revertImport, type RevertResult } from './revert';
+import { type RevertResult, whyNotRevertible } from './revert';
 import { detectSource, sniffSource } from './source';
 import { IMPORT_TARGETS, importTarget } from './targets';
 import { DELIMITERS, ENCODINGS, MERGE_STRATEGIES, type ColumnMapping, type MergeStrategy, type RowErrorPolicy, type SourceOptions } from './types';
@@ -165,25 +166,75 @@ export async function cancelImport(deps: CommandDeps, c: Caller, id: string): Pr
   return run.reload();
 }
 
+/** Why an import cannot be reverted now, answered before anything is asked of the worker (the run's row locked). */
+function refuseRevert(run: ImportRun): void {
+  const refusal = whyNotRevertible({ dryRun: run.dryRun, reverted: Boolean(run.revertedAt), phase: run.phase });
+  if (refusal) throw new ApiError(409, 'IMPORT_NOT_REVERTIBLE', refusal);
+  if (run.revertRequestedAt && !run.revertOutcome) throw new ApiError(409, 'IMPORT_REVERT_RUNNING', 'A revert of this import is running; its outcome will be in the import\'s revert');
+}
+
+/** The workflow is still running. */
+const closing = (deps: CommandDeps, workflowId: string): Promise<boolean> => deps.temporal.client.workflow.getHandle(workflowId).describe()
+  .then((d) => d.status.name === 'RUNNING', (err: unknown) => { if (err instanceof WorkflowNotFoundError) return false; throw err; });
+
+/** The workflow's outcome if it comes within `ms`; undefined otherwise (or if Temporal cannot say: the row will). */
+async function outcomeWithin(deps: CommandDeps, handle: WorkflowHandle<typeof importRevertWorkflow>, ms: number): Promise<ImportRevertOutcome | undefined> {
+  if (ms <= 0) return undefined;
+  return deps.temporal.client.withAbortSignal(AbortSignal.timeout(ms), () => handle.result()).catch(() => undefined);
+}
+
 /**
- * Reverts a finished (or cancelled) import: needs the target's permission too. The audit event is written in the
- * revert's transaction; 409 IMPORT_CHANGED_SINCE when any row it wrote changed since, and nothing is touched.
+ * Asks for an import's revert (the target's permission too). What can be judged from the run is refused at once (409);
+ * otherwise the request is recorded on the run with its workflow's start intent and `import-reverts:<tenant>:<id>` is
+ * started: one transaction in the worker, seconds for a million rows, so not the request's. The request waits up to
+ * IMPORT_REVERT_WAIT_MS for the outcome: the counts, or the refusal as its problem (409 IMPORT_CHANGED_SINCE, 403
+ * PERMISSION_ESCALATION, 409 LAST_ADMIN …). Still running then: no result, and the run's `revert` will say how it ended.
  */
-export async function revertImportRun(deps: CommandDeps, c: Caller, id: string): Promise<{ run: ImportRun; result: RevertResult }> {
+export async function revertImportRun(deps: CommandDeps, c: Caller, id: string): Promise<{ run: ImportRun; result?: RevertResult }> {
   const run = await findImport(c.tenantId, id);
   const target = importTarget(run.target);
   if (!c.permissions.has(target.permission)) {
     throw new ApiError(403, 'PERMISSION_DENIED', `Reverting an import into ${target.name} needs the permission '${target.permission}'`, { permission: target.permission });
   }
-  const result = await asProblem(() => revertImport(deps.sequelize, { tenantId: c.tenantId, importId: id }, {
-    revertedBy: c.actor.id,
-    caller: c.permissions,
-    within: async (db, r) => {
-      const bind: unknown[] = [];
-      await db.query(auditInsertSql([{ ...auditBy(c), workflowId: run.workflowId, action: 'imports.import.reverted', entityType: 'import', entityId: id, after: r }], bind), bind);
-    },
-  }));
-  return { run: await run.reload(), result };
+  // A refused revert writes its outcome a moment before its workflow closes; asked again in that moment, a start would
+  // join the closing run (and take its outcome for this ask's).
+  if (run.revertOutcome?.error && await closing(deps, businessWorkflowId({ domain: IMPORT_REVERTS_DOMAIN, tenantId: c.tenantId, entityId: id }))) {
+    throw new ApiError(409, 'IMPORT_REVERT_RUNNING', 'The last revert of this import is finishing; ask again in a moment');
+  }
+  const start: StartBusinessWorkflow<typeof importRevertWorkflow> = {
+    workflowType: 'importRevertWorkflow', taskQueue: IMPORTS_TASK_QUEUE, domain: IMPORT_REVERTS_DOMAIN, tenantId: c.tenantId,
+    entityType: 'import', entityId: id, initialStatus: 'reverting',
+    args: [{
+      tenantId: c.tenantId, importId: id, by: { actor: c.actor, requestId: c.requestId ?? null },
+      caller: { fromRoles: [...c.permissions.fromRoles], scopes: c.permissions.scopes ? [...c.permissions.scopes] : null },
+    }],
+  };
+  const before = await deps.sequelize.transaction(async (transaction) => {
+    const where = { tenantId: c.tenantId, id };
+    // A revert running holds the run locked for its whole transaction: answered from what the row says, not waited for.
+    const locked = await ImportRun.findOne({ where, lock: transaction.LOCK.UPDATE, skipLocked: true, transaction });
+    const current = locked ?? await ImportRun.findOne({ where, transaction });
+    if (!current) throw notFound('Import');
+    refuseRevert(current);
+    if (!locked) throw new ApiError(409, 'IMPORT_REVERT_RUNNING', 'The import is being reverted');
+    const previous = { revertRequestedAt: locked.revertRequestedAt, revertRequestedBy: locked.revertRequestedBy, revertOutcome: locked.revertOutcome };
+    await locked.update({ revertRequestedAt: new Date(), revertRequestedBy: c.actor.id, revertOutcome: null }, { transaction });
+    await recordStartIntent(start, transaction);
+    return previous;
+  });
+  let handle!: WorkflowHandle<typeof importRevertWorkflow>;
+  await startOrUndo(
+    async () => { handle = await startBusinessWorkflow(deps.temporal.client, start); },
+    () => ImportRun.update(before, { where: { tenantId: c.tenantId, id } }),
+  );
+  deps.metrics.workflowStarts.inc({ workflow_type: 'importRevertWorkflow' });
+  const outcome = await outcomeWithin(deps, handle, deps.config.imports.revertWaitMs);
+  if (outcome?.error) {
+    const { status, code, message, details } = outcome.error;
+    const permission = typeof details?.permission === 'string' ? details.permission : undefined;
+    throw new ApiError(status, code, message, permission ? { permission } : {});
+  }
+  return { run: await run.reload(), ...(outcome ? { result: { deleted: outcome.deleted, restored: outcome.restored } } : {}) };
 }
 
 /** What imports accept: targets with their fields, formats, encodings, delimiters, strategies, transforms, limits. */

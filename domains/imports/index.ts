@@ -10,8 +10,12 @@ export const imports = defineDomain({
   models: initImportModels,
   queues: { imports: IMPORTS_TASK_QUEUE },
   activities: createImportActivities,
-  attempts: { stageImportChunk: 20, mergeImportChunk: 20, endImport: 20 },
+  attempts: { stageImportChunk: 20, mergeImportChunk: 20, endImport: 20, revertImport: 20 },
   // Written in phase parsing with no start time; the first staging chunk sets started_at.
-  startIntents: { importWorkflow: { table: 'imports', entityType: 'import', waiting: "phase = 'parsing' AND started_at IS NULL" } },
+  // A revert waits from its request until it has an outcome; asked again after a refusal, it is another run of its id.
+  startIntents: {
+    importWorkflow: { table: 'imports', entityType: 'import', waiting: "phase = 'parsing' AND started_at IS NULL" },
+    importRevertWorkflow: { table: 'imports', entityType: 'import', waiting: 'revert_requested_at IS NOT NULL AND revert_outcome IS NULL', runs: true },
+  },
   routes: importRoutes,
 });

@@ -12,7 +12,22 @@ export const presentImport = (r: ImportRun): Schemas['ImportRun'] => ({
   detected: r.detected ? { format: r.detected.format, encoding: r.detected.encoding, delimiter: r.detected.delimiter, headerRow: r.detected.headerRow, header: r.detected.header, ...(r.detected.sheet ? { sheet: r.detected.sheet } : {}) } : null,
   error: r.error ? { code: r.error.code, message: r.error.message, ...(r.error.details && typeof r.error.details === 'object' ? { details: r.error.details as Record<string, unknown> } : {}) } : null,
   createdBy: r.createdBy, createdAt: r.createdAt.toISOString(), startedAt: iso(r.startedAt), finishedAt: iso(r.finishedAt), revertedAt: iso(r.revertedAt),
+  revert: presentRevert(r),
 });
+
+/** The last revert asked for; one reverted before reverts ran as workflows (0031) shows without its counts. */
+function presentRevert(r: ImportRun): Schemas['ImportRun']['revert'] {
+  const requestedAt = r.revertRequestedAt ?? r.revertedAt;
+  if (!requestedAt) return null;
+  const outcome = r.revertOutcome;
+  const error = outcome?.error;
+  return {
+    status: r.revertedAt ? 'reverted' : error ? 'refused' : 'running',
+    requestedAt: requestedAt.toISOString(), requestedBy: r.revertRequestedBy ?? r.revertedBy,
+    deleted: outcome && !error ? outcome.deleted : null, restored: outcome && !error ? outcome.restored : null,
+    error: error ? { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } : null,
+  };
+}
 
 export const presentRejection = (r: RejectionRow): Schemas['ImportRejection'] => ({
   row: r.row, column: r.column, code: r.code as Schemas['ImportRejection']['code'], message: r.message, raw: r.raw,

@@ -166,3 +166,27 @@ it('starts exactly one workflow for each row whose start the API died before mak
   const removed = await AuditEvent.findAll({ where: { tenantId: tenant.id, action: 'system.job_schedule.orphan_removed' } });
   expect(removed.map((e) => [e.entityId, e.actorType])).toEqual([[orphans[0].split(':')[2], 'system']]);
 }, 180_000);
+
+it('starts the revert of an import whose start the API died before making: reverted once, its start audited as recovered', async () => {
+  spawnWorker({ WORKER_QUEUES: 'system,imports', RECONCILE_STARTS_EVERY_SECONDS: '2', RECONCILE_STARTS_GRACE_SECONDS: '1' });
+  const { tenant, key } = await buildCaller(['*']);
+  const csv = (await app.call('post', '/v1/files', key).attach('file', Buffer.from('email,name\ndan@example.com,Dan\neve@example.com,Eve\n'), { filename: 'contacts.csv', contentType: 'text/csv' }).expect(201)).body as { id: string };
+  const started = (await app.call('post', '/v1/imports', key).send({ fileId: csv.id, target: 'subscribers', columns: [{ source: 'email', field: 'email' }, { source: 'name', field: 'name' }] }).expect(202)).body as { id: string };
+  await waitFor(async () => (await app.call('get', `/v1/imports/${started.id}`, key).expect(200)).body.phase === 'finished', { what: 'import finished', timeoutMs: 60_000 });
+
+  await crashingRequest(`/v1/imports/${started.id}/revert`, key, {});
+  const workflowId = `import-reverts:${tenant.id}:${started.id}`;
+  // Committed before the crash: the revert asked for (and so refused again: 409 IMPORT_REVERT_RUNNING until it has an outcome).
+  expect((await app.call('get', `/v1/imports/${started.id}`, key).expect(200)).body.revert).not.toBeNull();
+
+  const done = await waitFor(async () => {
+    const r = (await app.call('get', `/v1/imports/${started.id}`, key).expect(200)).body;
+    return r.revert.status !== 'running' && r;
+  }, { what: 'revert recovered', timeoutMs: 60_000 });
+  expect(done.revert).toMatchObject({ status: 'reverted', deleted: 2, restored: 0 });
+  expect(await Subscriber.count({ where: { tenantId: tenant.id } })).toBe(0);
+  expect(await executionsOf(workflowId)).toHaveLength(1);
+  const recovered = await AuditEvent.findAll({ where: { tenantId: tenant.id, action: 'system.workflow.start_recovered' } });
+  expect(recovered.map((e) => e.workflowId)).toEqual([workflowId]);
+  await waitFor(async () => (await WorkflowStartIntent.count({ where: { workflowId } })) === 0, { what: 'intent removed', timeoutMs: 30_000 });
+}, 120_000);
