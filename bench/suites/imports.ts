@@ -5,7 +5,8 @@
 //  2. 100,000 rows of the same shape into an empty tenant, with a fresh worker (its peak RSS is the small run's);
 //  3. 1,000,000 rows into another empty tenant with another fresh worker (target ≤ 30 s, ≥ 50 % of bare COPY's
 //     throughput), then the same file again as `merge` (every row unchanged, target ≤ 30 s); that worker's peak RSS
-//     (target < 300 MB, and within 20 % of the small run's);
+//     (target < 300 MB, and within 20 % of the small run's); then the 1M-row insert reverted through the API (its own
+//     workflow: how long POST …/revert took to answer, and until the import's revert read `reverted`; every row gone);
 //  4. a 100,000-row XLSX into a third empty tenant with a fresh worker (target ≤ 20 s);
 //  5. a 1,000,000-row XLSX (the same contacts, ~57 MB; 78 MB of shared strings) into a fourth empty tenant with a
 //     fresh worker: time reported, that worker's peak RSS (target < 300 MB: the shared strings live on disk).
@@ -29,6 +30,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Counts { read: number; valid: number; rejected: number; created: number; updated: number; unchanged: number; skipped: number }
 interface Run {
+  id: string;
   label: string;
   rows: number;
   bytes: number;
@@ -110,6 +112,7 @@ export const imports: Suite = {
       const subscribersOf = async (tenantId: string) => Number((await sequelize.query<{ n: string }>('SELECT count(*) AS n FROM subscribers WHERE tenant_id = :tenantId', { replacements: { tenantId }, type: QueryTypes.SELECT }))[0].n);
       const byLabel = (l: string) => runs.find((r) => r.label === l)!;
       const checks: Record<string, boolean> = {};
+      let revert: Reverted | undefined;
       const targets: Target[] = [];
       const summary: string[] = [];
 
@@ -129,6 +132,8 @@ export const imports: Suite = {
         runs.push(await importFile(api, big.key, files.big, 'insert1m', config.rows, bytes.big, 'text/csv', config.runBudgetSeconds, groups(worker)));
         memory.bigInsert = worker.memory();
         runs.push(await importFile(api, big.key, files.big, 'merge1m', config.rows, bytes.big, 'text/csv', config.runBudgetSeconds, groups(worker)));
+        checks.tenant1m = (await subscribersOf(big.id)) === config.rows;
+        revert = await revertImport(api, big.key, byLabel('insert1m').id, config.runBudgetSeconds, groups(worker));
         memory.big = worker.memory();
         await worker.stop();
 
@@ -138,7 +143,7 @@ export const imports: Suite = {
         checks.insert100k = byLabel('insert100k').counts.created === config.smallRows && (await subscribersOf(small.id)) === config.smallRows;
         checks.insert1m = byLabel('insert1m').counts.created === config.rows;
         checks.merge1m = byLabel('merge1m').counts.unchanged === config.rows && byLabel('merge1m').counts.created === 0 && byLabel('merge1m').counts.updated === 0;
-        checks.tenant1m = (await subscribersOf(big.id)) === config.rows;
+        checks.revert1m = revert.deleted === config.rows && revert.restored === 0 && (await subscribersOf(big.id)) === 0;
       }
 
       if (step('xlsx')) {
@@ -179,6 +184,7 @@ export const imports: Suite = {
           judge('insert throughput / bare COPY throughput', ratio, '>=', 0.5, 'ratio'),
           judge(`worker peak RSS growth ${config.smallRows} → ${config.rows} rows`, rssGrowth, '<=', 0.2, 'ratio'),
         );
+        summary.push(`revert of the ${config.rows}-row insert: answered ${revert!.answerStatus} in ${revert!.answerSeconds} s, reverted in ${revert!.seconds} s (deleted ${revert!.deleted}; CPU % of a core worker/pg/temporal/api ${['worker', 'postgres', 'temporal', 'api'].map((g) => revert!.cpu.cores[g] ?? 0).join('/')})`);
         summary.push(`bare COPY of ${config.rows} rows (${(bytes.big / 1e6).toFixed(1)} MB): ${bare.join(' s, ')} s (mean ${bareSeconds} s)`);
       }
       targets.push(judge('worker peak RSS (every run)', Math.max(...Object.entries(memory).filter(([k]) => !k.endsWith('Idle')).map(([, m]) => m.peakRssMb)), '<', 300, 'MB'));
@@ -196,7 +202,7 @@ export const imports: Suite = {
       );
       return {
         suite: 'imports', startedAt, finishedAt: new Date().toISOString(), config,
-        measurements: { bytes, bare: bareSeconds === undefined ? null : { runs: bare, meanSeconds: bareSeconds, rowsPerSecond: Math.round(config.rows / bareSeconds) }, runs, memory, ratio, rssGrowth, checks },
+        measurements: { bytes, revert: revert ?? null, bare: bareSeconds === undefined ? null : { runs: bare, meanSeconds: bareSeconds, rowsPerSecond: Math.round(config.rows / bareSeconds) }, runs, memory, ratio, rssGrowth, checks },
         targets, summary: summary.join('\n'),
       };
     } finally {
@@ -204,6 +210,40 @@ export const imports: Suite = {
     }
   },
 };
+
+interface Reverted {
+  answerStatus: number;
+  /** POST …/revert → its answer (at most IMPORT_REVERT_WAIT_MS, then 202). */
+  answerSeconds: number;
+  /** POST …/revert → the import's revert reads `reverted`. */
+  seconds: number;
+  deleted: number | null;
+  restored: number | null;
+  cpu: ReturnType<ReturnType<typeof cpuMeter>>;
+}
+
+/** POSTs the revert of import `id` and polls the import until its revert is `reverted` (or fails the suite). */
+async function revertImport(api: ApiProcess, key: string, id: string, budgetSeconds: number, groups: Parameters<typeof cpuMeter>[0]): Promise<Reverted> {
+  const headers = { 'x-api-key': key };
+  const meter = cpuMeter(groups);
+  const t0 = performance.now();
+  const since = () => round((performance.now() - t0) / 1000, 2);
+  const res = await fetch(`${api.url}/v1/imports/${id}/revert`, { method: 'POST', headers });
+  const answerSeconds = since();
+  if (res.status !== 200 && res.status !== 202) throw new Error(`revert: POST answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+  for (;;) {
+    const s = await fetch(`${api.url}/v1/imports/${id}`, { headers });
+    const { revert } = await s.json() as { revert: { status: string; deleted: number | null; restored: number | null; error: unknown } | null };
+    if (revert?.status === 'reverted') {
+      const seconds = since();
+      log(`revert: answered ${res.status} in ${answerSeconds} s, reverted in ${seconds} s (deleted ${revert.deleted})`);
+      return { answerStatus: res.status, answerSeconds, seconds, deleted: revert.deleted, restored: revert.restored, cpu: meter() };
+    }
+    if (revert?.status === 'refused') throw new Error(`revert: refused: ${JSON.stringify(revert.error)}`);
+    if (since() > budgetSeconds) throw new Error(`revert: not done within ${budgetSeconds} s`);
+    await sleep(100);
+  }
+}
 
 /** Uploads `file`, POSTs the import and polls its status until `finished` (or fails the suite when it fails or runs out of budget). */
 async function importFile(api: ApiProcess, key: string, file: string, label: string, rows: number, bytes: number, type: string, budgetSeconds: number, groups: Parameters<typeof cpuMeter>[0]): Promise<Run> {
@@ -235,7 +275,7 @@ async function importFile(api: ApiProcess, key: string, file: string, label: str
       const seconds = since();
       const cpu = meter();
       log(`${label}: ${rows} rows in ${seconds} s (${JSON.stringify(status.counts)})`);
-      return { label, rows, bytes, uploadSeconds, seconds, phases, counts: status.counts, rowsPerSecond: Math.round(rows / seconds), cpu };
+      return { id: started.id, label, rows, bytes, uploadSeconds, seconds, phases, counts: status.counts, rowsPerSecond: Math.round(rows / seconds), cpu };
     }
     if (status.phase === 'failed' || status.phase === 'cancelled') throw new Error(`${label}: the import ended ${status.phase}: ${JSON.stringify(status.error)}`);
     if (since() > budgetSeconds) throw new Error(`${label}: not finished within ${budgetSeconds} s (phase ${status.phase}, counts ${JSON.stringify(status.counts)})`);
