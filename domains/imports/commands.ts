@@ -177,10 +177,13 @@ function refuseRevert(run: ImportRun): void {
 const closing = (deps: CommandDeps, workflowId: string): Promise<boolean> => deps.temporal.client.workflow.getHandle(workflowId).describe()
   .then((d) => d.status.name === 'RUNNING', (err: unknown) => { if (err instanceof WorkflowNotFoundError) return false; throw err; });
 
-/** The workflow's outcome if it comes within `ms`; undefined otherwise (or if Temporal cannot say: the row will). */
+/**
+ * The workflow's outcome if it comes within `ms`; undefined otherwise (or if Temporal cannot say: the row will). A
+ * deadline, not an abort signal: the native connection does not cancel a call on one, and the long poll would stay.
+ */
 async function outcomeWithin(deps: CommandDeps, handle: WorkflowHandle<typeof importRevertWorkflow>, ms: number): Promise<ImportRevertOutcome | undefined> {
   if (ms <= 0) return undefined;
-  return deps.temporal.client.withAbortSignal(AbortSignal.timeout(ms), () => handle.result()).catch(() => undefined);
+  return deps.temporal.client.withDeadline(Date.now() + ms, () => handle.result()).catch(() => undefined);
 }
 
 /**

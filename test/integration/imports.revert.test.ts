@@ -1,5 +1,5 @@
 // An import's revert runs as its own workflow (`import-reverts:<tenant>:<id>`), one transaction in the worker: with
-// IMPORT_REVERT_WAIT_MS=0 every request is answered 202 at once, and the import's `revert` says how it went — running
+// IMPORT_REVERT_WAIT_MS=300 a revert held up by a locked row is answered 202 once the wait is over, and the import's `revert` says how it went — running
 // (asked again: 409 IMPORT_REVERT_RUNNING), reverted with its counts, or refused with nothing changed. A worker
 // SIGKILLed inside the revert's transaction leaves nothing half done, and the next worker reverts it exactly once.
 import type { Transaction } from 'sequelize';
@@ -11,7 +11,7 @@ import { waitFor } from '../helpers/wait';
 import { killAllWorkers, killWorker, spawnWorker } from '../helpers/worker-process';
 
 let app: TestApp;
-beforeAll(async () => { app = await startTestApp({ IMPORT_REVERT_WAIT_MS: '0' }); });
+beforeAll(async () => { app = await startTestApp({ IMPORT_REVERT_WAIT_MS: '300' }); });
 afterAll(async () => {
   killAllWorkers();
   await app.close();
@@ -67,7 +67,10 @@ describe('revert as a workflow', () => {
     const release = await holdRow(created!.id);
     let released = false;
     try {
+      const asked = Date.now();
       const res = await app.call('post', `/v1/imports/${run.id}/revert`, key).expect(202);
+      expect(Date.now() - asked).toBeGreaterThanOrEqual(300);
+      expect(Date.now() - asked).toBeLessThan(3_000);
       expect(res.headers.location).toBe(`/v1/imports/${run.id}`);
       expect(res.body.revert).toMatchObject({ status: 'running', requestedBy: run.createdBy, deleted: null, restored: null, error: null });
       expect(res.body.revertedAt).toBeNull();
@@ -106,13 +109,22 @@ describe('revert as a workflow', () => {
     const changed = await Subscriber.findOne({ where: { tenantId: tenant.id, email: 'person0@example.com' } });
     await app.call('patch', `/v1/subscribers/${changed!.id}`, key).send({ name: 'Edited since' }).expect(200);
 
+    const other = await Subscriber.findOne({ where: { tenantId: tenant.id, email: 'person1@example.com' } });
     for (let ask = 1; ask <= 2; ask++) {
-      expect((await app.call('post', `/v1/imports/${run.id}/revert`, key).expect(202)).body.revert.status).toBe('running');
+      // Held up past the wait, so the refusal is found after the answer and written on the import.
+      const release = await holdRow(other!.id);
+      try {
+        expect((await app.call('post', `/v1/imports/${run.id}/revert`, key).expect(202)).body.revert.status).toBe('running');
+      } finally {
+        await release();
+      }
       const done = await waitFor(async () => { const r = await get(key, run.id); return r.revert.status !== 'running' && r; }, { what: `outcome of ask ${ask}`, timeoutMs: 30_000, intervalMs: 100 });
       expect(done.revert).toMatchObject({ status: 'refused', deleted: null, restored: null, error: { code: 'IMPORT_CHANGED_SINCE' } });
       expect(done.revertedAt).toBeNull();
       expect(await Subscriber.count({ where: { tenantId: tenant.id } })).toBe(2);
       expect(await revertedEvents(tenant.id, run.id)).toBe(0);
+      // Its workflow closes a moment after the refusal is written (asked again before that: 409 IMPORT_REVERT_RUNNING).
+      await waitFor(async () => (await app.client.workflow.getHandle(revertId(tenant.id, run.id)).describe()).status.name === 'COMPLETED', { what: 'refused revert closed', timeoutMs: 10_000 });
     }
   });
 
