@@ -10,7 +10,8 @@
 //   5. optionally an XLSX of --xlsx rows into another empty tenant.
 // Peak RSS is this process's VmHWM after the Docket runs; run it at 100000 and 1000000 rows to compare the two.
 // BENCH_INSERT_ONLY=1 stops after the insert run (1. and 2.); BENCH_SQL runs one statement after migrating (e.g. an
-// index setting to try); BENCH_DROP_GIN=1 drops the attributes index.
+// index setting to try); BENCH_DROP_GIN=1 drops the attributes index; BENCH_REVERT=1 reverts the insert run (the
+// domain's one transaction, as the revert workflow's activity runs it) and stops.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
