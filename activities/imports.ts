@@ -84,12 +84,12 @@ export function createImportActivities(deps: ImportActivityDeps) {
    * every chunk, so a revocation stops a long import at its next chunk). Losing the target's permission, or the
    * credential itself, fails the run with PERMISSION_REVOKED; what earlier chunks merged stays (revert undoes it).
    */
-  async function callerNow(input: Asked, run: { needs: string[] }, select: Select = selectWith(sequelize())): Promise<PermissionSet> {
+  async function callerNow(input: Asked, run: { needs: string[] }, select: Select = selectWith(sequelize()), what = 'import'): Promise<PermissionSet> {
     const standing = await standingNow(select, input.tenantId, input.by?.actor ?? { type: 'system', id: null }, input.caller);
-    if (!standing.permissions) throw new ImportError('PERMISSION_REVOKED', `The import was stopped: ${standing.lapsed}`);
+    if (!standing.permissions) throw new ImportError('PERMISSION_REVOKED', `The ${what} was stopped: ${standing.lapsed}`);
     const [needed] = standing.permissions.missing(run.needs);
     if (needed) {
-      throw new ImportError('PERMISSION_REVOKED', `The import was stopped: the credential that asked for it no longer holds '${needed}'`, { permission: needed });
+      throw new ImportError('PERMISSION_REVOKED', `The ${what} was stopped: the credential that asked for it no longer holds '${needed}'`, { permission: needed });
     }
     return standing.permissions;
   }
@@ -139,15 +139,19 @@ export function createImportActivities(deps: ImportActivityDeps) {
      * changed; the revert may be asked again). A retry after the revert committed answers the outcome it wrote.
      */
     async revertImport(input: ImportRevertInput): Promise<ImportRevertOutcome> {
-      const run = await ImportRun.findOne({ where: { tenantId: input.tenantId, id: input.importId }, attributes: ['target', 'revertedAt', 'revertOutcome'] });
+      const where = { tenantId: input.tenantId, id: input.importId };
+      const run = await ImportRun.findOne({ where, attributes: ['target', 'revertOutcome'] });
       if (!run) throw ApplicationFailure.nonRetryable(`import ${input.importId} not found`, 'IMPORT_NOT_FOUND');
-      if (run.revertedAt && run.revertOutcome && !run.revertOutcome.error) return run.revertOutcome;
+      // A request clears the outcome before its run starts, and a run starts only once the last one closed: an outcome
+      // here is this run's, from an attempt before (the worker died before reporting it). It stands.
+      if (run.revertOutcome) return run.revertOutcome;
       const workflowId = Context.current().info.workflowExecution?.workflowId ?? null;
+      const needs = { needs: [importTarget(run.target).permission, 'imports.revert'] };
       return heartbeating(async () => {
         try {
-          const caller = await callerNow(input, { needs: [importTarget(run.target).permission] });
+          const caller = await callerNow(input, needs, undefined, 'revert');
           return await revertImport(sequelize(), input, {
-            revertedBy: input.by.actor.id, caller,
+            revertedBy: input.by.actor.id, caller, standing: (db) => callerNow(input, needs, selectOn(db), 'revert'),
             within: async (db, result) => {
               const bind: unknown[] = [];
               await db.query(auditInsertSql([{
@@ -160,6 +164,9 @@ export function createImportActivities(deps: ImportActivityDeps) {
         } catch (err) {
           const error = refusalOf(err);
           if (!error) throw err;
+          // "Reverted already" by an attempt of this run whose end Temporal did not hear of (its heartbeats lost): its counts stand.
+          const now = await ImportRun.findOne({ where, attributes: ['revertedAt', 'revertOutcome'] });
+          if (now?.revertedAt && now.revertOutcome && !now.revertOutcome.error) return now.revertOutcome;
           return writeRefusal(input, error);
         }
       });

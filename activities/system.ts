@@ -55,16 +55,20 @@ export function createSystemActivities(deps: SystemActivityDeps) {
         });
         const settled = await settleWithLimit(intents, 4, async (intent) => {
           const request = intent.request as unknown as StartBusinessWorkflow<Workflow>;
+          // This intent, not a newer one a later run of the same workflow id wrote meanwhile (an import's revert asked
+          // again, a campaign's retry): that one is its own request's, and the next page's.
+          const same = { workflowId: intent.workflowId, createdAt: intent.createdAt };
           if (await decide(intent, request) === 'drop') {
-            await intent.destroy();
+            await WorkflowStartIntent.destroy({ where: same });
             result.dropped++;
           } else {
             // The event commits only once Temporal took the start (the one audit rule, lib/audit.ts).
             await WorkflowStartIntent.sequelize!.transaction(async (transaction) => {
+              if (!(await WorkflowStartIntent.findOne({ where: same, lock: transaction.LOCK.UPDATE, transaction }))) return;
               await recordAudit({
                 tenantId: intent.tenantId, actor: system, action: 'system.workflow.start_recovered', entityType: intentRows[intent.workflowType].entityType,
                 entityId: request.entityId, after: { workflowType: intent.workflowType, intendedAt: intent.createdAt.toISOString() },
-                workflowId: intent.workflowId, eventKey: `start-recovered:${intent.workflowId}`,
+                workflowId: intent.workflowId, eventKey: `start-recovered:${intent.workflowId}:${intent.createdAt.toISOString()}`,
               }, transaction);
               // USE_EXISTING: should the API's own start land at the same moment, there is still one workflow. It removes the intent.
               await startBusinessWorkflow(ctx.client, request);

@@ -173,15 +173,18 @@ export async function recordStartIntent<W extends Workflow>(opts: StartBusinessW
 export async function startBusinessWorkflow<W extends Workflow>(client: Client, opts: StartBusinessWorkflow<W>): Promise<WorkflowHandle<W>> {
   const workflowId = businessWorkflowId(opts);
   let handle: WorkflowHandle<W>;
+  const asked = Date.now();
   try {
     handle = await startWorkflow<W>(client, workflowId, opts);
   } catch (err) {
     // A failed call does not prove the server did nothing: the start may have been applied and only its
     // reply lost (deadline, dropped connection). Then the workflow exists, and the caller must keep its
     // row rather than undo it (startOrUndo). Every business id is the row's own, so "it exists" means
-    // "this start took effect". If the server cannot even be asked, the original error stands.
+    // "this start took effect" — unless the row owns successive runs of the id (a campaign's retries, an
+    // import's reverts): a closed run from before this call is an earlier one's, not this start's.
     handle = client.workflow.getHandle<W>(workflowId);
-    if (!(await handle.describe().then(() => true, () => false))) throw err;
+    const took = await handle.describe().then((d) => d.status.name === 'RUNNING' || d.startTime.getTime() >= asked - 1_000, () => false);
+    if (!took) throw err;
   }
   startIntentDone(workflowId, opts);
   return handle;

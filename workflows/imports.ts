@@ -149,7 +149,7 @@ export async function importRevertWorkflow(input: ImportRevertInput): Promise<Im
   } catch (err) {
     // Its attempts spent on an error that is not an outage: nothing was reverted (each attempt is one transaction).
     const { code, message } = errorOf(err);
-    outcome = await short.recordRevertFailure({ tenantId: input.tenantId, importId: input.importId, error: { code: code === 'IMPORT_FAILED' ? 'IMPORT_REVERT_FAILED' : code, message } });
+    outcome = await short.recordRevertFailure({ tenantId: input.tenantId, importId: input.importId, error: { code: 'IMPORT_REVERT_FAILED', message: code === 'IMPORT_FAILED' ? message : `${code}: ${message}` } });
   }
   setWorkflowStatus(outcome.error ? 'refused' : 'reverted');
   return outcome;

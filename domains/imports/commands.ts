@@ -173,8 +173,19 @@ function refuseRevert(run: ImportRun): void {
   if (run.revertRequestedAt && !run.revertOutcome) throw new ApiError(409, 'IMPORT_REVERT_RUNNING', 'A revert of this import is running; its outcome will be in the import\'s revert');
 }
 
-/** The workflow is still running. */
-const closing = (deps: CommandDeps, workflowId: string): Promise<boolean> => deps.temporal.client.workflow.getHandle(workflowId).describe()
+/**
+ * Takes back a revert request whose workflow could not be started: only this request's, only if nothing came of it,
+ * and never waiting on a revert that did start after all (it holds the run locked; it will write its own outcome).
+ */
+async function undoRevertRequest(deps: CommandDeps, tenantId: string, id: string, asked: { previous: Partial<ImportRun>; requestedAt: Date }): Promise<void> {
+  await deps.sequelize.transaction(async (transaction) => {
+    const row = await ImportRun.findOne({ where: { tenantId, id }, lock: transaction.LOCK.UPDATE, skipLocked: true, transaction });
+    if (row && row.revertRequestedAt?.getTime() === asked.requestedAt.getTime() && !row.revertOutcome && !row.revertedAt) await row.update(asked.previous, { transaction });
+  });
+}
+
+/** The workflow has a running run. */
+const running = (deps: CommandDeps, workflowId: string): Promise<boolean> => deps.temporal.client.workflow.getHandle(workflowId).describe()
   .then((d) => d.status.name === 'RUNNING', (err: unknown) => { if (err instanceof WorkflowNotFoundError) return false; throw err; });
 
 /**
@@ -199,11 +210,6 @@ export async function revertImportRun(deps: CommandDeps, c: Caller, id: string):
   if (!c.permissions.has(target.permission)) {
     throw new ApiError(403, 'PERMISSION_DENIED', `Reverting an import into ${target.name} needs the permission '${target.permission}'`, { permission: target.permission });
   }
-  // A refused revert writes its outcome a moment before its workflow closes; asked again in that moment, a start would
-  // join the closing run (and take its outcome for this ask's).
-  if (run.revertOutcome?.error && await closing(deps, businessWorkflowId({ domain: IMPORT_REVERTS_DOMAIN, tenantId: c.tenantId, entityId: id }))) {
-    throw new ApiError(409, 'IMPORT_REVERT_RUNNING', 'The last revert of this import is finishing; ask again in a moment');
-  }
   const start: StartBusinessWorkflow<typeof importRevertWorkflow> = {
     workflowType: 'importRevertWorkflow', taskQueue: IMPORTS_TASK_QUEUE, domain: IMPORT_REVERTS_DOMAIN, tenantId: c.tenantId,
     entityType: 'import', entityId: id, initialStatus: 'reverting',
@@ -220,15 +226,22 @@ export async function revertImportRun(deps: CommandDeps, c: Caller, id: string):
     if (!current) throw notFound('Import');
     refuseRevert(current);
     if (!locked) throw new ApiError(409, 'IMPORT_REVERT_RUNNING', 'The import is being reverted');
+    // A refused revert writes its outcome a moment before its workflow closes. Asked again in that moment, this start
+    // would join the closing run and take its outcome for its own, so it waits until the run has closed. Judged with
+    // the run locked: no other request can start one meanwhile.
+    if (locked.revertRequestedAt && await running(deps, businessWorkflowId(start))) {
+      throw new ApiError(409, 'IMPORT_REVERT_RUNNING', 'The last revert of this import is finishing; ask again in a moment');
+    }
     const previous = { revertRequestedAt: locked.revertRequestedAt, revertRequestedBy: locked.revertRequestedBy, revertOutcome: locked.revertOutcome };
-    await locked.update({ revertRequestedAt: new Date(), revertRequestedBy: c.actor.id, revertOutcome: null }, { transaction });
+    const requestedAt = new Date();
+    await locked.update({ revertRequestedAt: requestedAt, revertRequestedBy: c.actor.id, revertOutcome: null }, { transaction });
     await recordStartIntent(start, transaction);
-    return previous;
+    return { previous, requestedAt };
   });
   let handle!: WorkflowHandle<typeof importRevertWorkflow>;
   await startOrUndo(
     async () => { handle = await startBusinessWorkflow(deps.temporal.client, start); },
-    () => ImportRun.update(before, { where: { tenantId: c.tenantId, id } }),
+    () => undoRevertRequest(deps, c.tenantId, id, before),
   );
   deps.metrics.workflowStarts.inc({ workflow_type: 'importRevertWorkflow' });
   const outcome = await outcomeWithin(deps, handle, deps.config.imports.revertWaitMs);

@@ -15,7 +15,7 @@ export const imports = defineDomain({
   // A revert waits from its request until it has an outcome; asked again after a refusal, it is another run of its id.
   startIntents: {
     importWorkflow: { table: 'imports', entityType: 'import', waiting: "phase = 'parsing' AND started_at IS NULL" },
-    importRevertWorkflow: { table: 'imports', entityType: 'import', waiting: 'revert_requested_at IS NOT NULL AND revert_outcome IS NULL', runs: true },
+    importRevertWorkflow: { table: 'imports', entityType: 'import', waiting: 'revert_requested_at IS NOT NULL AND revert_outcome IS NULL AND reverted_at IS NULL', runs: true },
   },
   routes: importRoutes,
 });

@@ -20,11 +20,11 @@ function presentRevert(r: ImportRun): Schemas['ImportRun']['revert'] {
   const requestedAt = r.revertRequestedAt ?? r.revertedAt;
   if (!requestedAt) return null;
   const outcome = r.revertOutcome;
-  const error = outcome?.error;
+  const error = r.revertedAt ? undefined : outcome?.error;
   return {
     status: r.revertedAt ? 'reverted' : error ? 'refused' : 'running',
     requestedAt: requestedAt.toISOString(), requestedBy: r.revertRequestedBy ?? r.revertedBy,
-    deleted: outcome && !error ? outcome.deleted : null, restored: outcome && !error ? outcome.restored : null,
+    deleted: outcome && !outcome.error ? outcome.deleted : null, restored: outcome && !outcome.error ? outcome.restored : null,
     error: error ? { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } : null,
   };
 }

@@ -27,14 +27,14 @@ export function whyNotRevertible(run: { dryRun: boolean; reverted: boolean; phas
 export async function revertImport(
   sequelize: Sequelize,
   ids: { tenantId: string; importId: string },
-  opts: { revertedBy: string | null; caller: PermissionCheck; within?: (db: import('pg').ClientBase, result: RevertResult) => Promise<void> },
+  opts: { revertedBy: string | null; caller: PermissionCheck; standing?: (db: import('pg').ClientBase) => Promise<PermissionCheck>; within?: (db: import('pg').ClientBase, result: RevertResult) => Promise<void> },
 ): Promise<RevertResult> {
   return withClient(sequelize, (db) => inTransaction(db, async () => {
     const run = await loadRun(db, ids.tenantId, ids.importId, true);
     const { rows: [r] } = await db.query<{ reverted_at: Date | null }>('SELECT reverted_at FROM imports WHERE tenant_id = $1 AND id = $2', [ids.tenantId, ids.importId]);
     const refusal = whyNotRevertible({ dryRun: run.dry_run, reverted: Boolean(r.reverted_at), phase: run.phase });
     if (refusal) throw new ImportError('IMPORT_NOT_REVERTIBLE', refusal);
-    const result = await importTarget(run.target).revert(db, { tenantId: ids.tenantId, importId: ids.importId, created: run.rows_created, caller: opts.caller });
+    const result = await importTarget(run.target).revert(db, { tenantId: ids.tenantId, importId: ids.importId, created: run.rows_created, caller: opts.caller, standing: opts.standing });
     // The before-images held personal data only for this; they go.
     await db.query('DELETE FROM import_before_images WHERE tenant_id = $1 AND import_id = $2', [ids.tenantId, ids.importId]);
     await db.query('UPDATE imports SET reverted_at = now(), reverted_by = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2', [ids.tenantId, ids.importId, opts.revertedBy]);

@@ -120,6 +120,22 @@ describe('users import, by caller permissions', () => {
       expect(await rolesOf(tenant.id, 'ed@x.com')).toEqual(['editor', 'viewer']);
     });
 
+    it('judges the reverter under the identity lock: a demotion committed while the revert waits for it counts (403, nothing changed)', async () => {
+      const { tenant, run } = await imported();
+      const edit = await sequelize.transaction();
+      await sequelize.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', { bind: [IDENTITY_LOCK_CLASS, tenant.id], transaction: edit });
+      let demoted = false;
+      const reverting = revertImport(sequelize, { tenantId: tenant.id, importId: run.id }, {
+        revertedBy: 'test', caller: new PermissionSet(['*'], null),
+        standing: async () => new PermissionSet(demoted ? ['identity.users.manage', 'imports.revert', 'files.*'] : ['*'], null),
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      demoted = true;
+      await edit.commit();
+      await expect(reverting).rejects.toMatchObject({ status: 403, code: 'PERMISSION_ESCALATION' });
+      expect(await rolesOf(tenant.id, 'ops@x.com')).toEqual(['admin']);
+    });
+
     it('an admin can, and the users go back to what they were', async () => {
       const { tenant, run } = await imported();
       await revert(tenant.id, run.id, ['*']);

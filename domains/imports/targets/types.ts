@@ -79,9 +79,10 @@ export interface ImportTarget {
   /**
    * Inside the caller's transaction: deletes the rows the import created and restores those it updated; throws
    * IMPORT_CHANGED_SINCE (and the caller rolls back) when any of them changed since. `caller`: what the reverting
-   * credential holds (a revert changes rows as much as the import did, so targets that guard grants check it again).
+   * credential holds (a revert changes rows as much as the import did, so targets that guard grants check it again);
+   * `standing`, if given, reads it again on `db` — a target that judges it under a lock calls it once it holds the lock.
    */
-  revert(db: ClientBase, ctx: { tenantId: string; importId: string; created: number; caller: PermissionCheck }): Promise<{ deleted: number; restored: number }>;
+  revert(db: ClientBase, ctx: { tenantId: string; importId: string; created: number; caller: PermissionCheck; standing?: (db: ClientBase) => Promise<PermissionCheck> }): Promise<{ deleted: number; restored: number }>;
 }
 
 /**

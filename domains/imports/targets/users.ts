@@ -127,9 +127,11 @@ export const usersTarget: ImportTarget = {
     return { created: r.rows - r.existing, updated: r.changed, unchanged: r.existing - r.changed, skipped: 0, rejected: 0 };
   },
 
-  async revert(db, { tenantId, importId, created, caller }) {
+  async revert(db, { tenantId, importId, created, caller: asked, standing }) {
     const params = [tenantId, importId];
     await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [IDENTITY_LOCK_CLASS, tenantId]);
+    // Judged under the lock every role and user edit takes: a demotion that committed while this waited counts.
+    const caller = standing ? await standing(db) : asked;
     // A revert deletes users and takes roles away as an edit through the API would, so it is held to the same rules:
     // only someone who holds every permission of each user it changes may (users still carrying the import's id are
     // the ones it would delete or restore), and never the tenant's last active admin.
