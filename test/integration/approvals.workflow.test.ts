@@ -2,29 +2,20 @@
 // stage rule, refusals, and reminder → escalation → expiry across days in milliseconds.
 import { randomUUID } from 'node:crypto';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { ApprovalActivities } from '../../activities/approvals';
 import { waitFor } from '../helpers/wait';
 import { approvalFlowWorkflow } from '../../workflows/approvals';
-import { OBJECT_ID, SEARCH_ATTRIBUTE_NAMES } from '../../workflows/search-attributes';
+import { OBJECT_ID } from '../../workflows/search-attributes';
 import { ApprovalFlowInput, cancelUpdate, SignCommand, FlowState, notificationQueueOf, removeSignatureUpdate, signUpdate, StageDef, TemplateDef } from '../../workflows/approvals.api';
+import { timeSkippingEnv } from '../helpers/time-skipping';
 
 jest.setTimeout(60_000);
 // Rules run on the run's shared dev server; timer tests each get a fresh time-skipping server, since
 // one test's leftover work would hold a shared clock.
 let env: TestWorkflowEnvironment;
 
-async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
-  const ts = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER! } } });
-  // Like a real cluster, the test server must know Docket's search attributes before workflows set them.
-  await ts.connection.operatorService.addSearchAttributes({
-    namespace: 'default',
-    searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_NAMES.map((n) => [n, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
-  });
-  return ts;
-}
 
 beforeAll(async () => {
   env = await TestWorkflowEnvironment.createFromExistingServer({ address: process.env.TEMPORAL_ADDRESS });

@@ -2,23 +2,19 @@
 // the activity's, and an activity that gives up — its attempts spent on an error that is not an outage — is written as
 // the revert's failure instead of leaving the import's revert `running` for ever.
 import { randomUUID } from 'node:crypto';
-import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { ACTIVITY_ATTEMPTS, withActivityRetries } from '../../activities';
 import type { ImportActivities } from '../../activities/imports';
 import { importRevertWorkflow } from '../../workflows/imports';
 import type { ImportRevertInput, ImportRevertOutcome } from '../../workflows/imports.api';
-import { SEARCH_ATTRIBUTE_NAMES, STATUS } from '../../workflows/search-attributes';
+import { STATUS } from '../../workflows/search-attributes';
+import { timeSkippingEnv } from '../helpers/time-skipping';
 
 jest.setTimeout(60_000);
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER! } } });
-  await env.connection.operatorService.addSearchAttributes({
-    namespace: 'default',
-    searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_NAMES.map((n) => [n, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
-  });
+  env = await timeSkippingEnv();
 });
 afterAll(() => env?.teardown());
 

@@ -3,7 +3,6 @@
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { withActivityRetries } from '../../activities';
@@ -11,17 +10,13 @@ import type { JobActivities } from '../../activities/jobs';
 import { JobParamsError } from '../../domains/jobs/job-types';
 import { jobRunWorkflow } from '../../workflows/jobs';
 import { JobRunInput } from '../../workflows/jobs.api';
-import { SEARCH_ATTRIBUTE_NAMES } from '../../workflows/search-attributes';
 import { waitFor } from '../helpers/wait';
+import { timeSkippingEnv } from '../helpers/time-skipping';
 
 jest.setTimeout(60_000);
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER! } } });
-  await env.connection.operatorService.addSearchAttributes({
-    namespace: 'default',
-    searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_NAMES.map((n) => [n, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
-  });
+  env = await timeSkippingEnv();
 });
 afterAll(() => env?.teardown());
 

@@ -4,7 +4,6 @@
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { ReminderActivities } from '../../activities/reminders';
@@ -14,7 +13,7 @@ import { reminderWorkflow } from '../../workflows/reminders';
 import {
   acknowledgeUpdate, cancelReminderUpdate, DeliveryRef, pauseUpdate, ReminderInput, ReminderState, rescheduleUpdate, resumeUpdate, snoozeUpdate,
 } from '../../workflows/reminders.api';
-import { SEARCH_ATTRIBUTE_NAMES } from '../../workflows/search-attributes';
+import { timeSkippingEnv } from '../helpers/time-skipping';
 
 jest.setTimeout(90_000);
 const MIN = 60_000;
@@ -22,11 +21,7 @@ const HOUR = 60 * MIN;
 
 let env: TestWorkflowEnvironment;
 beforeEach(async () => {
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER! } } });
-  await env.connection.operatorService.addSearchAttributes({
-    namespace: 'default',
-    searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_NAMES.map((n) => [n, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
-  });
+  env = await timeSkippingEnv();
 });
 afterEach(() => env?.teardown());
 
