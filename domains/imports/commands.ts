@@ -11,7 +11,7 @@ import { recordStartIntent, StartBusinessWorkflow, startBusinessWorkflow, startI
 import { executeCommand } from '../../lib/updates';
 import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import type { importRevertWorkflow, importWorkflow } from '../../workflows/imports';
-import { cancelImportUpdate, IMPORT_REVERTS_DOMAIN, IMPORTS_DOMAIN, IMPORTS_TASK_QUEUE, type ImportRevertOutcome } from '../../workflows/imports.api';
+import { type CallerPermissions, cancelImportUpdate, IMPORT_REVERTS_DOMAIN, IMPORTS_DOMAIN, IMPORTS_TASK_QUEUE, type ImportRevertOutcome } from '../../workflows/imports.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { auditBy, Caller, CommandDeps } from '../command';
 import { ImportError } from './errors';
@@ -39,6 +39,9 @@ export interface ImportRequest {
 }
 
 export const FINAL_PHASES = ['finished', 'failed', 'cancelled'] as const;
+
+/** The requester's permissions as a workflow's input carries them (the worker narrows them by their standing then). */
+const callerPermissions = (c: Caller): CallerPermissions => ({ fromRoles: [...c.permissions.fromRoles], scopes: c.permissions.scopes ? [...c.permissions.scopes] : null });
 
 /** An ImportError as the API answers it (its status, its code; the columns it names as field errors). */
 export function importProblem(err: ImportError): ApiError {
@@ -121,7 +124,7 @@ export async function requestImport(deps: CommandDeps, c: Caller, body: ImportRe
     entityType: 'import', entityId: id, initialStatus: 'parsing',
     args: [{
       tenantId: c.tenantId, importId: id, by: { actor: c.actor, requestId: c.requestId ?? null },
-      caller: { fromRoles: [...c.permissions.fromRoles], scopes: c.permissions.scopes ? [...c.permissions.scopes] : null },
+      caller: callerPermissions(c),
       ...(owner ? { fileNeeds: [owner.permission] } : {}),
     }],
   };
@@ -215,7 +218,7 @@ export async function revertImportRun(deps: CommandDeps, c: Caller, id: string):
     entityType: 'import', entityId: id, initialStatus: 'reverting',
     args: [{
       tenantId: c.tenantId, importId: id, by: { actor: c.actor, requestId: c.requestId ?? null },
-      caller: { fromRoles: [...c.permissions.fromRoles], scopes: c.permissions.scopes ? [...c.permissions.scopes] : null },
+      caller: callerPermissions(c),
     }],
   };
   const before = await deps.sequelize.transaction(async (transaction) => {
