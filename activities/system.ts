@@ -2,7 +2,7 @@
 // (with its start intent) and starting the row's workflow — and removes the job schedules Temporal holds
 // without a row (the API died between creating one and committing its row), for every tenant; each is audited.
 import { Context } from '@temporalio/activity';
-import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
+import { ScheduleNotFoundError } from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
 import { Op, QueryTypes } from 'sequelize';
 import { Tenant } from '../db/models/identity';
@@ -11,7 +11,7 @@ import { WorkflowStartIntent } from '../db/models/system';
 import type { StartIntentRow } from '../domains/module';
 import { recordAudit } from '../lib/audit';
 import { settleWithLimit } from '../lib/batch';
-import { flushStartIntents, StartBusinessWorkflow, startBusinessWorkflow } from '../lib/temporal';
+import { flushStartIntents, StartBusinessWorkflow, startBusinessWorkflow, workflowRunState } from '../lib/temporal';
 import { JOBS_DOMAIN } from '../workflows/jobs.api';
 import type { ReconcileStartsResult } from '../workflows/system.api';
 
@@ -38,8 +38,8 @@ export function createSystemActivities(deps: SystemActivityDeps) {
     );
     // The row and its intent are written together, so no row means the command took it back (its start failed).
     if (!row) return 'drop';
-    const exists = await Context.current().client.workflow.getHandle(intent.workflowId).describe()
-      .then((d) => !rows.runs || d.status.name === 'RUNNING', (err: unknown) => { if (err instanceof WorkflowNotFoundError) return false; throw err; });
+    const state = await workflowRunState(Context.current().client, intent.workflowId);
+    const exists = state === 'running' || (state === 'closed' && !rows.runs);
     return exists || !row.waiting ? 'drop' : 'start';
   }
 

@@ -3,7 +3,7 @@
 import type { Client } from '@temporalio/client';
 import type { Sequelize } from 'sequelize';
 import type { Config } from '../config';
-import type { Actor } from '../lib/audit';
+import type { Actor, CommandAuthor } from '../lib/audit';
 import type { BlobStore } from '../lib/blob-store';
 import type { Metrics } from '../lib/metrics';
 import type { PermissionSet } from './identity/permissions';
@@ -29,8 +29,11 @@ export interface Caller {
   requestId?: string | null;
 }
 
+/** Who made a change, as a workflow's input or command carries it to the audit event its activity writes. */
+export const commandAuthor = (c: Caller): CommandAuthor => ({ actor: c.actor, requestId: c.requestId ?? null });
+
 /** The audit fields of a change a caller makes. */
-export const auditBy = (c: Caller) => ({ tenantId: c.tenantId, actor: c.actor, requestId: c.requestId ?? null });
+export const auditBy = (c: Caller) => ({ tenantId: c.tenantId, ...commandAuthor(c) });
 
 /**
  * Optimistic concurrency: called with the version about to be changed (its row locked), it throws to

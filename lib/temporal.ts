@@ -1,7 +1,7 @@
 // Temporal plumbing: one client factory (answering quickly when the server is down), and starting a
 // workflow under its business id.
 import net from 'node:net';
-import { Client, WorkflowHandle } from '@temporalio/client';
+import { Client, WorkflowHandle, WorkflowNotFoundError } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Workflow } from '@temporalio/common';
 import type { WorkflowStartOptions } from '@temporalio/client';
@@ -228,6 +228,14 @@ function sweep(): Promise<void> {
     .then(() => undefined, () => undefined)
     .finally(() => { sweeping = null; scheduleSweep(); });
   return sweeping;
+}
+
+/** Whether a workflow id has a run open, only closed ones, or none at all (never started, or its history expired). */
+export async function workflowRunState(client: Client, workflowId: string): Promise<'running' | 'closed' | 'none'> {
+  return client.workflow.getHandle(workflowId).describe().then(
+    (d) => (d.status.name === 'RUNNING' ? 'running' : 'closed'),
+    (err: unknown) => { if (err instanceof WorkflowNotFoundError) return 'none'; throw err; },
+  );
 }
 
 /** Removes the intents of the workflows started so far now (on shutdown; the reconciler between its pages). */

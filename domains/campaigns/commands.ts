@@ -19,7 +19,7 @@ import {
 } from '../../workflows/campaigns.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { isEmail } from '../audience/subscribers';
-import { auditBy, Caller, CommandDeps, Precondition } from '../command';
+import { auditBy, Caller, CommandDeps, commandAuthor, Precondition } from '../command';
 import { TEMPLATE_LIMITS } from '../documents/templates';
 import { templateWork, workPool } from '../work-pool';
 import { audienceHasAnyone, audienceSql } from './audience';
@@ -130,7 +130,7 @@ function runStart(c: Caller, campaign: Campaign, run: number, sendAt: Date | nul
   return {
     workflowType: 'campaignWorkflow', taskQueue: CAMPAIGNS_TASK_QUEUE, domain: CAMPAIGNS_DOMAIN, tenantId: c.tenantId, entityType: 'campaign', entityId: campaign.id,
     initialStatus: sendAt ? 'scheduled' : 'running',
-    args: [{ tenantId: c.tenantId, campaignId: campaign.id, run, by: { actor: c.actor, requestId: c.requestId ?? null }, ...(sendAt ? { sendAt: sendAt.toISOString() } : {}) }],
+    args: [{ tenantId: c.tenantId, campaignId: campaign.id, run, by: commandAuthor(c), ...(sendAt ? { sendAt: sendAt.toISOString() } : {}) }],
   };
 }
 
@@ -231,7 +231,7 @@ export async function controlCampaign(deps: CommandDeps, c: Caller, id: string, 
   if (!rule.from.includes(campaign.status) || !campaign.workflowId) throw invalidState(campaign, rule.wanted);
   const refused = (detail: string) => new ApiError(409, 'INVALID_STATE', detail);
   try {
-    await executeCommand(deps.temporal.client.workflow.getHandle(campaign.workflowId), COMMANDS[command], [{ by: { actor: c.actor, requestId: c.requestId ?? null } }], {
+    await executeCommand(deps.temporal.client.workflow.getHandle(campaign.workflowId), COMMANDS[command], [{ by: commandAuthor(c) }], {
       statuses: { BATCH_FINISHED: 409, BATCH_PAUSED: 409, BATCH_NOT_PAUSED: 409, INVALID_STATE: 409 },
       closed: () => refused('The campaign has ended'),
     });

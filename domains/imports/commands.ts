@@ -7,13 +7,13 @@ import { createWithAudit, destroyWithAudit } from '../../lib/audit';
 import { ownerOf } from '../../lib/files';
 import { ApiError, notFound } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
-import { recordStartIntent, StartBusinessWorkflow, startBusinessWorkflow, startIntent, startOrUndo } from '../../lib/temporal';
+import { recordStartIntent, StartBusinessWorkflow, startBusinessWorkflow, startIntent, startOrUndo, workflowRunState } from '../../lib/temporal';
 import { executeCommand } from '../../lib/updates';
-import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { importRevertWorkflow, importWorkflow } from '../../workflows/imports';
 import { type CallerPermissions, cancelImportUpdate, IMPORT_REVERTS_DOMAIN, IMPORTS_DOMAIN, IMPORTS_TASK_QUEUE, type ImportRevertOutcome } from '../../workflows/imports.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
-import { auditBy, Caller, CommandDeps } from '../command';
+import { auditBy, Caller, CommandDeps, commandAuthor } from '../command';
 import { ImportError } from './errors';
 import { bindMapping, mappingProblems } from './mapping/compile';
 import { type RevertResult, whyNotRevertible } from './revert';
@@ -123,7 +123,7 @@ export async function requestImport(deps: CommandDeps, c: Caller, body: ImportRe
     workflowType: 'importWorkflow', taskQueue: IMPORTS_TASK_QUEUE, domain: IMPORTS_DOMAIN, tenantId: c.tenantId,
     entityType: 'import', entityId: id, initialStatus: 'parsing',
     args: [{
-      tenantId: c.tenantId, importId: id, by: { actor: c.actor, requestId: c.requestId ?? null },
+      tenantId: c.tenantId, importId: id, by: commandAuthor(c),
       caller: callerPermissions(c),
       ...(owner ? { fileNeeds: [owner.permission] } : {}),
     }],
@@ -156,7 +156,7 @@ export async function cancelImport(deps: CommandDeps, c: Caller, id: string): Pr
   // Ended meanwhile (the workflow closed, or the batch kit refused the cancel with BATCH_FINISHED): answered with the phase it ended in.
   const ended = new ApiError(409, 'IMPORT_FINISHED', 'The import has ended');
   try {
-    await executeCommand(deps.temporal.client.workflow.getHandle(run.workflowId), cancelImportUpdate, [{ by: { actor: c.actor, requestId: c.requestId ?? null } }], {
+    await executeCommand(deps.temporal.client.workflow.getHandle(run.workflowId), cancelImportUpdate, [{ by: commandAuthor(c) }], {
       statuses: { BATCH_FINISHED: 409 }, closed: () => ended,
     });
   } catch (err) {
@@ -187,10 +187,6 @@ async function undoRevertRequest(deps: CommandDeps, tenantId: string, id: string
   });
 }
 
-/** The workflow has a running run. */
-const running = (deps: CommandDeps, workflowId: string): Promise<boolean> => deps.temporal.client.workflow.getHandle(workflowId).describe()
-  .then((d) => d.status.name === 'RUNNING', (err: unknown) => { if (err instanceof WorkflowNotFoundError) return false; throw err; });
-
 /**
  * The workflow's outcome if it comes within `ms`; undefined otherwise (or if Temporal cannot say: the row will). A
  * deadline, not an abort signal: the native connection does not cancel a call on one, and the long poll would stay.
@@ -217,7 +213,7 @@ export async function revertImportRun(deps: CommandDeps, c: Caller, id: string):
     workflowType: 'importRevertWorkflow', taskQueue: IMPORTS_TASK_QUEUE, domain: IMPORT_REVERTS_DOMAIN, tenantId: c.tenantId,
     entityType: 'import', entityId: id, initialStatus: 'reverting',
     args: [{
-      tenantId: c.tenantId, importId: id, by: { actor: c.actor, requestId: c.requestId ?? null },
+      tenantId: c.tenantId, importId: id, by: commandAuthor(c),
       caller: callerPermissions(c),
     }],
   };
@@ -232,7 +228,7 @@ export async function revertImportRun(deps: CommandDeps, c: Caller, id: string):
     // A refused revert writes its outcome a moment before its workflow closes. Asked again in that moment, this start
     // would join the closing run and take its outcome for its own, so it waits until the run has closed. Judged with
     // the run locked: no other request can start one meanwhile.
-    if (locked.revertRequestedAt && await running(deps, businessWorkflowId(start))) {
+    if (locked.revertRequestedAt && await workflowRunState(deps.temporal.client, businessWorkflowId(start)) === 'running') {
       throw new ApiError(409, 'IMPORT_REVERT_RUNNING', 'The last revert of this import is finishing; ask again in a moment');
     }
     const previous = { revertRequestedAt: locked.revertRequestedAt, revertRequestedBy: locked.revertRequestedBy, revertOutcome: locked.revertOutcome };

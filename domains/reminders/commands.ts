@@ -6,7 +6,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { User } from '../../db/models/identity';
 import { Notification, Reminder } from '../../db/models/reminders';
 import { WebhookEndpoint } from '../../db/models/webhooks';
-import { CommandAuthor, createWithAudit, destroyWithAudit, recordAudit, RowOf } from '../../lib/audit';
+import { createWithAudit, destroyWithAudit, recordAudit, RowOf } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';
 import { defaultStart, Recurrence, RECURRENCE_LIMITS, RecurrenceError } from '../../lib/recurrence';
 import { sealSecret } from '../../lib/secrets';
@@ -20,7 +20,7 @@ import {
   REMINDERS_TASK_QUEUE, rescheduleUpdate, resumeUpdate, snoozeUpdate,
 } from '../../workflows/reminders.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
-import { auditBy, Caller, CommandDeps } from '../command';
+import { auditBy, Caller, CommandDeps, commandAuthor } from '../command';
 import { wakeRelay } from '../webhooks/commands';
 import type { Schemas } from '../schemas';
 import { workPool } from '../work-pool';
@@ -148,7 +148,7 @@ async function commandReminder<C extends ReminderCommand>(
   deps: CommandDeps, c: Caller, reminder: Reminder, update: UpdateDefinition<ReminderState, [C]>, command: Omit<C, 'by'>,
 ): Promise<Reminder> {
   if (reminder.status === 'completed' || reminder.status === 'cancelled') throw new ApiError(409, 'REMINDER_CLOSED', `The reminder is ${reminder.status}`);
-  const by: CommandAuthor = { actor: c.actor, requestId: c.requestId ?? null };
+  const by = commandAuthor(c);
   await executeCommand(deps.temporal.client.workflow.getHandle(reminder.workflowId), update, [{ ...command, by } as C], REMINDER_COMMAND_REFUSALS);
   return reminder.reload();
 }

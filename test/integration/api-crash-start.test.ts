@@ -4,11 +4,12 @@
 // after which what the user sees ends as it would have without the crash. A job schedule is made the other
 // way round (in Temporal, then its row committed): killed in between, the schedule left without a row is deleted.
 import { randomUUID } from 'node:crypto';
-import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
+import { ScheduleNotFoundError } from '@temporalio/client';
 import {
   AuditEvent, AuditExport, Campaign, Document, DocumentBatch, ImportRun, JobSchedule, Notification, PurchaseOrder, Reminder, Role, Subscriber, UserRole, WorkflowStartIntent,
 } from '../../db';
 import { freePort } from '../../scripts/stack';
+import { workflowRunState } from '../../lib/temporal';
 import { RECONCILE_STARTS_SCHEDULE_ID } from '../../workflows/system.api';
 import { killAllApiProcesses, startApiProcess, waitForHealth } from '../helpers/api-process';
 import { startTestApp, TestApp } from '../helpers/app';
@@ -49,8 +50,7 @@ async function crashingRequest(path: string, key: string, body: unknown): Promis
   expect(api.child.signalCode).toBe('SIGKILL');
 }
 
-const workflowExists = (workflowId: string) => app.client.workflow.getHandle(workflowId).describe()
-  .then(() => true, (err: unknown) => { if (err instanceof WorkflowNotFoundError) return false; throw err; });
+const workflowExists = async (workflowId: string) => await workflowRunState(app.client, workflowId) !== 'none';
 
 async function executionsOf(workflowId: string): Promise<string[]> {
   const runs: string[] = [];
