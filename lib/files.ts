@@ -103,6 +103,7 @@ export async function deleteFile(blobs: BlobStore, file: StoredFile, also?: (tra
 const OWNERS = [
   { prefix: 'audit-export:', table: 'audit_exports', permission: 'audit.read', what: 'an audit export', noun: 'audit export' },
   { prefix: 'document:', table: 'documents', permission: 'documents.read', what: 'a document', noun: 'document' },
+  { prefix: 'subscriber-export:', table: 'subscriber_exports', permission: 'audience.read', what: 'a subscriber export', noun: 'subscriber export' },
 ] as const;
 
 export type FileOwner = (typeof OWNERS)[number];

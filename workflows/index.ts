@@ -1,5 +1,6 @@
 // The workflow bundle entry: every workflow type the workers run.
 export { auditExportWorkflow } from './audit';
+export { subscriberExportWorkflow } from './audience';
 export { approvalFlowWorkflow } from './approvals';
 export { documentBatchWorkflow, documentPreviewWorkflow, documentWorkflow } from './documents';
 export { reminderWorkflow } from './reminders';

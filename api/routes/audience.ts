@@ -1,8 +1,12 @@
-// Subscribers, lists and segments (domains/audience): filters, pages, bulk members, erase, segment previews.
-import { Segment, Subscriber, SubscriberList } from '../../db/models/audience';
+// Subscribers, lists and segments (domains/audience): filters, pages, bulk members, erase, segment previews, exports.
+import { Segment, Subscriber, SubscriberExport, SubscriberList } from '../../db/models/audience';
 import * as audience from '../../domains/audience/commands';
+import { presentSubscriberExport, requestSubscriberExport } from '../../domains/audience/exports';
 import { presentList, presentSegment, presentSegmentPreview, presentSubscriber } from '../../domains/audience/presenters';
 import * as segments from '../../domains/audience/segments';
+import { ApiError } from '../../lib/problems';
+import { findInTenant } from '../../lib/tenancy';
+import { accepted, downloadWhenReady } from '../async-jobs';
 import { ifMatch, page, paginate, respond, versionEtag } from '../conventions';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
 
@@ -30,6 +34,17 @@ export function audienceRoutes(deps: RouteDeps) {
     },
     async eraseSubscriber({ params }, ctx) {
       ctx.body = presentSubscriber(await audience.eraseSubscriberData(deps, commandCaller(ctx), params.subscriberId));
+    },
+    async createSubscriberExport({ body }, ctx) {
+      const x = await requestSubscriberExport(deps, commandCaller(ctx), body ?? {});
+      accepted(ctx, presentSubscriberExport(x), `/v1/subscriber-exports/${x.id}`);
+    },
+    async getSubscriberExport({ params }, ctx) {
+      ctx.body = presentSubscriberExport(await findInTenant(SubscriberExport, caller(ctx).tenant.id, params.exportId, 'Subscriber export'));
+    },
+    async downloadSubscriberExport({ params }, ctx) {
+      const x = await findInTenant(SubscriberExport, caller(ctx).tenant.id, params.exportId, 'Subscriber export');
+      await downloadWhenReady(ctx, deps.blobs, x, () => new ApiError(409, 'EXPORT_NOT_READY', `The export is ${x.status}; download it once it is ready`));
     },
     async listLists({ query }, ctx) {
       const where = audience.listWhere(caller(ctx).tenant.id, { namePrefix: query.namePrefix });

@@ -6,6 +6,7 @@ import { Subscriber, SubscriberList } from '../../db/models/audience';
 import { recordAudit } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
+import type { SubscriberFilters } from '../../workflows/audience.api';
 import { auditBy, Caller, CommandDeps } from '../command';
 import { refuseIfAwaitedByCampaigns } from './in-use';
 import { eraseSubscriber, likePrefix, normalizeEmail, type SubscriberStatus } from './subscribers';
@@ -16,13 +17,7 @@ export const MAX_MEMBERS_PER_REQUEST = 10_000;
 
 // ---- subscribers ----
 
-export interface SubscriberFilters {
-  status?: string;
-  listId?: string;
-  emailPrefix?: string;
-  /** `name:value` pairs: attributes equal to each. */
-  attribute?: string[];
-}
+export type { SubscriberFilters };
 
 /** `name:value` → the JSON values it matches: the text itself, and the number or boolean it reads as. */
 function attributeMatches(pair: string): Attributes[] {

@@ -1,12 +1,12 @@
 // The API process SIGKILLed between committing a row and starting its workflow (an audit export, a
-// purchase-order submit, a reminder, a document, a document batch, an import, a campaign send): the rows and their start intents are left with no workflow, and the
+// purchase-order submit, a reminder, a document, a document batch, an import, a campaign send, a subscriber export): the rows and their start intents are left with no workflow, and the
 // start reconciler — a system Schedule run by a real worker process — starts exactly one workflow for each,
 // after which what the user sees ends as it would have without the crash. A job schedule is made the other
 // way round (in Temporal, then its row committed): killed in between, the schedule left without a row is deleted.
 import { randomUUID } from 'node:crypto';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import {
-  AuditEvent, AuditExport, Campaign, Document, DocumentBatch, ImportRun, JobSchedule, Notification, PurchaseOrder, Reminder, Role, Subscriber, UserRole, WorkflowStartIntent,
+  AuditEvent, AuditExport, Campaign, Document, DocumentBatch, ImportRun, JobSchedule, Notification, PurchaseOrder, Reminder, Role, Subscriber, SubscriberExport, UserRole, WorkflowStartIntent,
 } from '../../db';
 import { freePort } from '../../scripts/stack';
 import { workflowRunState } from '../../lib/temporal';
@@ -100,6 +100,7 @@ it('starts exactly one workflow for each row whose start the API died before mak
     name: 'after the crash', subject: 'Hi {{ subscriber.name }}', fromEmail: 'news@example.com', html: '<p>Hi</p>', audience: { listIds: [audience.id] },
   }).expect(201)).body as { id: string };
   await crashingRequest(`/v1/campaigns/${campaign.id}/send`, admin, {});
+  await crashingRequest('/v1/subscriber-exports', admin, {});
   await crashingRequest('/v1/job-schedules', admin, { name: 'never committed', jobType: 'housekeeping.expired_keys', cron: '0 3 * * *' });
 
   // What the crash left: each row committed with its start intent, and no workflow anywhere.
@@ -110,10 +111,12 @@ it('starts exactly one workflow for each row whose start the API died before mak
   const batch = (await DocumentBatch.findOne({ where: { tenantId: tenant.id } }))!;
   const run = (await ImportRun.findOne({ where: { tenantId: tenant.id } }))!;
   const sending = (await Campaign.findOne({ where: { tenantId: tenant.id, id: campaign.id } }))!;
-  expect([exportRow.status, order.state, reminder.status, doc.status, batch.status, run.phase, sending.status]).toEqual(['queued', 'pending_approval', 'active', 'queued', 'queued', 'parsing', 'running']);
+  const subscribersOut = (await SubscriberExport.findOne({ where: { tenantId: tenant.id } }))!;
+  expect([exportRow.status, order.state, reminder.status, doc.status, batch.status, run.phase, sending.status, subscribersOut.status])
+    .toEqual(['queued', 'pending_approval', 'active', 'queued', 'queued', 'parsing', 'running', 'queued']);
   const flow = (await app.call('get', `/v1/approval-flows/${order.approvalFlowId}`, admin).expect(200)).body as { id: string; status: string; workflowId: string };
   expect(flow.status).toBe('pending');
-  const workflowIds = [exportRow.workflowId!, flow.workflowId, reminder.workflowId, doc.workflowId, batch.workflowId, run.workflowId, sending.workflowId!];
+  const workflowIds = [exportRow.workflowId!, flow.workflowId, reminder.workflowId, doc.workflowId, batch.workflowId, run.workflowId, sending.workflowId!, subscribersOut.workflowId];
   expect((await WorkflowStartIntent.findAll({ where: { workflowId: workflowIds } })).map((i) => i.workflowId).sort()).toEqual([...workflowIds].sort());
   for (const id of workflowIds) expect(await workflowExists(id)).toBe(false);
   // The job schedule: in Temporal, with no row (the transaction never committed), so not in the list either.
@@ -146,6 +149,9 @@ it('starts exactly one workflow for each row whose start the API died before mak
   // The campaign is sent (the worker has no SMTP server: its mail is logged) to its one subscriber.
   const sent = await waitFor(async () => { const c = (await app.call('get', `/v1/campaigns/${campaign.id}`, admin).expect(200)).body; return c.status === 'finished' && c; }, { what: 'campaign finished', timeoutMs: 60_000 });
   expect(sent.stats).toMatchObject({ audienceSize: 1, sent: 1 });
+  // The subscriber export is written (Cleo at least; the import's two too if it ran first).
+  const exported = await waitFor(async () => { const x = (await app.call('get', `/v1/subscriber-exports/${subscribersOut.id}`, admin).expect(200)).body; return x.status === 'ready' && x; }, { what: 'subscriber export ready', timeoutMs: 60_000 });
+  expect(exported.rowsWritten).toBeGreaterThanOrEqual(1);
   await waitFor(async () => app.client.schedule.getHandle(orphans[0]).describe().then(() => false, (err: unknown) => {
     if (err instanceof ScheduleNotFoundError) return true;
     throw err;

@@ -33,7 +33,7 @@ it('serves every queue a domain declares, each once', () => {
 
 it('lets the start reconciler recover every workflow a domain starts with a start intent, and only workflows the workers run', () => {
   // The commands that write a start intent beside their row (api-crash-start.test.ts kills the API between the two).
-  expect(Object.keys(START_INTENTS).sort()).toEqual(['approvalFlowWorkflow', 'auditExportWorkflow', 'campaignWorkflow', 'documentBatchWorkflow', 'documentWorkflow', 'importRevertWorkflow', 'importWorkflow', 'reminderWorkflow']);
+  expect(Object.keys(START_INTENTS).sort()).toEqual(['approvalFlowWorkflow', 'auditExportWorkflow', 'campaignWorkflow', 'documentBatchWorkflow', 'documentWorkflow', 'importRevertWorkflow', 'importWorkflow', 'reminderWorkflow', 'subscriberExportWorkflow']);
   expect(Object.keys(START_INTENTS).filter((w) => !Object.hasOwn(bundle, w))).toEqual([]);
   expect(() => mergeDeclared('start intent of workflow', [{ domain: 'a', declared: { w: 1 } }, { domain: 'b', declared: { w: 2 } }])).toThrow('declared by both a and b');
 });

@@ -1,0 +1,129 @@
+// Audience activities: a subscriber export writes the subscribers its filters pick to one CSV, streamed page by
+// page from Postgres into the file store (bounded memory whatever the audience's size), then marks the export ready.
+// A retry (a worker killed mid-way) writes the file again from the start: nothing is stored until the whole CSV is,
+// and it is stored once, under the export's origin key.
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { stringify } from 'csv-stringify/sync';
+import { literal, Op, WhereOptions } from 'sequelize';
+import { ListMember, Subscriber, SubscriberExport } from '../db/models/audience';
+import { StoredFile } from '../db/models/files';
+import { subscriberWhere } from '../domains/audience/commands';
+import { neutralizeFormula } from '../domains/imports/rejections';
+import { updateWithAudit } from '../lib/audit';
+import { heartbeating } from '../lib/batch';
+import type { BlobStore } from '../lib/blob-store';
+import { storeStream } from '../lib/files';
+import type { SubscriberExportInput } from '../workflows/audience.api';
+
+export interface AudienceActivityDeps {
+  blobs: BlobStore;
+  /** Rows per page: bounded memory whatever the size of the audience. */
+  exportPageSize?: number;
+  /** Pause between pages, to spare the database during big exports. */
+  exportPagePauseMs?: number;
+}
+
+/** More distinct attributes than this among the exported subscribers is refused (a column each would make a CSV no sheet opens well). */
+export const MAX_EXPORT_ATTRIBUTE_COLUMNS = 200;
+
+/** The columns before the attributes; `lists` holds list ids separated by spaces (an import reads it back with a split transform). */
+export const SUBSCRIBER_CSV_COLUMNS = ['email', 'name', 'status', 'lists', 'created_at', 'updated_at'];
+
+export function createAudienceActivities(deps: AudienceActivityDeps) {
+  const pageSize = deps.exportPageSize ?? 2000;
+  const system = { type: 'system' as const, id: null };
+  const sequelize = () => Subscriber.sequelize!;
+  const workflowId = () => Context.current().info.workflowExecution?.workflowId;
+
+  /** The export's subscribers: its filters, never the erased. */
+  const matching = (input: SubscriberExportInput): WhereOptions => ({
+    [Op.and]: [subscriberWhere(sequelize(), input.tenantId, input.filters), { erasedAt: null }],
+  });
+
+  /** The attribute names the exported subscribers use, sorted: one column each. */
+  async function attributeColumns(input: SubscriberExportInput): Promise<string[]> {
+    const rows = await Subscriber.findAll({
+      attributes: [[literal('DISTINCT jsonb_object_keys(attributes)'), 'k']], where: matching(input),
+      order: [[literal('k'), 'ASC']], limit: MAX_EXPORT_ATTRIBUTE_COLUMNS + 1, raw: true,
+    }) as unknown as { k: string }[];
+    if (rows.length > MAX_EXPORT_ATTRIBUTE_COLUMNS) {
+      throw ApplicationFailure.nonRetryable(`The subscribers use more than ${MAX_EXPORT_ATTRIBUTE_COLUMNS} distinct attributes; narrow the export with a filter`, 'EXPORT_TOO_WIDE');
+    }
+    return rows.map((r) => r.k);
+  }
+
+  /**
+   * The CSV: a header, then the subscribers by id, a page at a time; `written` counts the rows as they go. Each page is
+   * one chunk of text, so a failed read fails the stream (and the store) instead of leaving it waiting.
+   */
+  async function* csv(input: SubscriberExportInput, attributes: string[], written: { rows: number }): AsyncGenerator<string> {
+    yield toCsv([[...SUBSCRIBER_CSV_COLUMNS, ...attributes.map((a) => `attributes.${a}`)]]);
+    for (let lastId: string | null = null; ;) {
+      const where: WhereOptions = lastId ? { [Op.and]: [matching(input), { id: { [Op.gt]: lastId } }] } : matching(input);
+      const page: Subscriber[] = await Subscriber.findAll({ where, order: [['id', 'ASC']], limit: pageSize });
+      if (page.length === 0) return;
+      const members = await ListMember.findAll({
+        where: { tenantId: input.tenantId, subscriberId: page.map((s) => s.id) }, attributes: ['subscriberId', 'listId'], order: [['listId', 'ASC']], raw: true,
+      });
+      const lists = new Map<string, string[]>();
+      for (const m of members) lists.set(m.subscriberId, [...(lists.get(m.subscriberId) ?? []), m.listId]);
+      yield toCsv(page.map((s) => {
+        const attrs = s.attributes as Record<string, unknown>;
+        return [s.email, s.name ?? '', s.status, (lists.get(s.id) ?? []).join(' '), s.createdAt.toISOString(), s.updatedAt.toISOString(),
+          ...attributes.map((a) => cell(attrs[a]))];
+      }));
+      written.rows += page.length;
+      await SubscriberExport.update({ rowsWritten: written.rows }, { where: { id: input.exportId, tenantId: input.tenantId } });
+      if (page.length < pageSize) return;
+      lastId = page[page.length - 1].id;
+      if (deps.exportPagePauseMs) await sleep(deps.exportPagePauseMs);
+    }
+  }
+
+  return {
+    /** Writes and stores the CSV, then marks the export ready (its audit event once); a retry finds a stored CSV and only marks. */
+    async writeSubscriberExport(input: SubscriberExportInput): Promise<{ fileId: string; rows: number }> {
+      const meta = {
+        tenantId: input.tenantId, filename: `subscribers-${input.exportId}.csv`, contentType: 'text/csv',
+        createdBy: null, originKey: `subscriber-export:${input.exportId}`,
+      };
+      let stored = await StoredFile.findOne({ where: { tenantId: input.tenantId, originKey: meta.originKey } });
+      let rows: number;
+      if (stored) {
+        rows = (await SubscriberExport.findOne({ where: { id: input.exportId, tenantId: input.tenantId }, attributes: ['rowsWritten'] }))?.rowsWritten ?? 0;
+      } else {
+        const total = await Subscriber.count({ where: matching(input) });
+        await SubscriberExport.update({ status: 'running', totalRows: total, rowsWritten: 0 }, { where: { id: input.exportId, tenantId: input.tenantId, status: ['queued', 'running'] } });
+        const attributes = await attributeColumns(input);
+        const written = { rows: 0 };
+        stored = await heartbeating(() => storeStream(deps.blobs, meta, Readable.from(csv(input, attributes, written))), () => ({ rows: written.rows }));
+        rows = written.rows;
+      }
+      await updateWithAudit(SubscriberExport, { status: 'ready', fileId: stored.id, rowsWritten: rows, completedAt: new Date() }, { id: input.exportId, tenantId: input.tenantId }, {
+        tenantId: input.tenantId, actor: system, action: 'audience.export.completed', entityType: 'subscriber_export',
+        entityId: input.exportId, after: { rows, fileId: stored.id }, workflowId: workflowId(), eventKey: `subscriber-export:${input.exportId}:completed`,
+      });
+      return { fileId: stored.id, rows };
+    },
+
+    async failSubscriberExport(input: SubscriberExportInput & { error: string }): Promise<void> {
+      await updateWithAudit(SubscriberExport, { status: 'failed', error: input.error, completedAt: new Date() }, { id: input.exportId, tenantId: input.tenantId }, {
+        tenantId: input.tenantId, actor: system, action: 'audience.export.failed', entityType: 'subscriber_export',
+        entityId: input.exportId, after: { error: input.error }, workflowId: workflowId(), eventKey: `subscriber-export:${input.exportId}:failed`,
+      });
+    },
+  };
+}
+
+/** Cells a spreadsheet would run as a formula start with a quote (OWASP "CSV injection"), as in an import's rejections. */
+const toCsv = (rows: unknown[][]) => stringify(rows, { cast: { string: neutralizeFormula, boolean: String } });
+
+/** An attribute's cell: text as it is, numbers and booleans as written, anything else (a nested value) as JSON. */
+function cell(v: unknown): unknown {
+  if (v === undefined || v === null) return '';
+  return typeof v === 'object' ? JSON.stringify(v) : v;
+}
+
+export type AudienceActivities = ReturnType<typeof createAudienceActivities>;

@@ -1,0 +1,34 @@
+// Subscriber export: one activity streams the CSV into the file store and marks the export ready; if it gives up,
+// the export is marked failed with its reason. The history is a handful of events whatever the audience's size.
+import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import type { AudienceActivities } from '../activities/audience';
+import type { SubscriberExportInput, SubscriberExportResult } from './audience.api';
+import { setWorkflowStatus } from './status';
+
+// No attempt limit for outages (retried until over); other errors get the attempts of domains/audience/index.ts.
+const short = proxyActivities<AudienceActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+const writer = proxyActivities<AudienceActivities>({
+  startToCloseTimeout: '2 hours',
+  // A dead worker is noticed after this long, and another writes the export again.
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+export async function subscriberExportWorkflow(input: SubscriberExportInput): Promise<SubscriberExportResult> {
+  setWorkflowStatus('running');
+  try {
+    const written = await writer.writeSubscriberExport(input);
+    setWorkflowStatus('ready');
+    return { status: 'ready', ...written };
+  } catch (err) {
+    const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : err;
+    const message = cause instanceof Error ? cause.message : String(cause);
+    await short.failSubscriberExport({ ...input, error: message });
+    setWorkflowStatus('failed');
+    return { status: 'failed', rows: 0, error: message };
+  }
+}
