@@ -37,6 +37,9 @@ export function createAudienceActivities(deps: AudienceActivityDeps) {
   const sequelize = () => Subscriber.sequelize!;
   const workflowId = () => Context.current().info.workflowExecution?.workflowId;
 
+  /** The export's row while it is not finished: an attempt never changes an export that is ready or failed. */
+  const open = (input: SubscriberExportInput) => ({ id: input.exportId, tenantId: input.tenantId, status: ['queued', 'running'] as ('queued' | 'running')[] });
+
   /** The export's subscribers: its filters, never the erased. */
   const matching = (input: SubscriberExportInput): WhereOptions => ({
     [Op.and]: [subscriberWhere(sequelize(), input.tenantId, input.filters), { erasedAt: null }],
@@ -58,9 +61,11 @@ export function createAudienceActivities(deps: AudienceActivityDeps) {
    * The CSV: a header, then the subscribers by id, a page at a time; `written` counts the rows as they go. Each page is
    * one chunk of text, so a failed read fails the stream (and the store) instead of leaving it waiting.
    */
-  async function* csv(input: SubscriberExportInput, attributes: string[], written: { rows: number }): AsyncGenerator<string> {
+  async function* csv(input: SubscriberExportInput, attributes: string[], written: { rows: number }, signal: AbortSignal): AsyncGenerator<string> {
     yield toCsv([[...SUBSCRIBER_CSV_COLUMNS, ...attributes.map((a) => `attributes.${a}`)]]);
     for (let lastId: string | null = null; ;) {
+      // An attempt Temporal gave up on (its heartbeat timed out, the workflow was cancelled) stops instead of writing on.
+      signal.throwIfAborted();
       const where: WhereOptions = lastId ? { [Op.and]: [matching(input), { id: { [Op.gt]: lastId } }] } : matching(input);
       const page: Subscriber[] = await Subscriber.findAll({ where, order: [['id', 'ASC']], limit: pageSize });
       if (page.length === 0) return;
@@ -75,7 +80,7 @@ export function createAudienceActivities(deps: AudienceActivityDeps) {
           ...attributes.map((a) => cell(attrs[a]))];
       }));
       written.rows += page.length;
-      await SubscriberExport.update({ rowsWritten: written.rows }, { where: { id: input.exportId, tenantId: input.tenantId } });
+      await SubscriberExport.update({ rowsWritten: written.rows }, { where: open(input) });
       if (page.length < pageSize) return;
       lastId = page[page.length - 1].id;
       if (deps.exportPagePauseMs) await sleep(deps.exportPagePauseMs);
@@ -94,14 +99,17 @@ export function createAudienceActivities(deps: AudienceActivityDeps) {
       if (stored) {
         rows = (await SubscriberExport.findOne({ where: { id: input.exportId, tenantId: input.tenantId }, attributes: ['rowsWritten'] }))?.rowsWritten ?? 0;
       } else {
-        const total = await Subscriber.count({ where: matching(input) });
-        await SubscriberExport.update({ status: 'running', totalRows: total, rowsWritten: 0 }, { where: { id: input.exportId, tenantId: input.tenantId, status: ['queued', 'running'] } });
-        const attributes = await attributeColumns(input);
         const written = { rows: 0 };
-        stored = await heartbeating(() => storeStream(deps.blobs, meta, Readable.from(csv(input, attributes, written))), () => ({ rows: written.rows }));
+        // Heartbeating from the start: counting and finding the attribute columns read every matching row too.
+        stored = await heartbeating(async (signal) => {
+          const total = await Subscriber.count({ where: matching(input) });
+          await SubscriberExport.update({ status: 'running', totalRows: total, rowsWritten: 0 }, { where: open(input) });
+          const attributes = await attributeColumns(input);
+          return storeStream(deps.blobs, meta, Readable.from(csv(input, attributes, written, signal)));
+        }, () => ({ rows: written.rows }));
         rows = written.rows;
       }
-      await updateWithAudit(SubscriberExport, { status: 'ready', fileId: stored.id, rowsWritten: rows, completedAt: new Date() }, { id: input.exportId, tenantId: input.tenantId }, {
+      await updateWithAudit(SubscriberExport, { status: 'ready', fileId: stored.id, rowsWritten: rows, completedAt: new Date() }, open(input), {
         tenantId: input.tenantId, actor: system, action: 'audience.export.completed', entityType: 'subscriber_export',
         entityId: input.exportId, after: { rows, fileId: stored.id }, workflowId: workflowId(), eventKey: `subscriber-export:${input.exportId}:completed`,
       });
@@ -109,7 +117,7 @@ export function createAudienceActivities(deps: AudienceActivityDeps) {
     },
 
     async failSubscriberExport(input: SubscriberExportInput & { error: string }): Promise<void> {
-      await updateWithAudit(SubscriberExport, { status: 'failed', error: input.error, completedAt: new Date() }, { id: input.exportId, tenantId: input.tenantId }, {
+      await updateWithAudit(SubscriberExport, { status: 'failed', error: input.error, completedAt: new Date() }, open(input), {
         tenantId: input.tenantId, actor: system, action: 'audience.export.failed', entityType: 'subscriber_export',
         entityId: input.exportId, after: { error: input.error }, workflowId: workflowId(), eventKey: `subscriber-export:${input.exportId}:failed`,
       });
