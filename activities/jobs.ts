@@ -82,10 +82,12 @@ export function createJobActivities(deps: JobActivityDeps) {
     },
     async 'files.orphan_purge'(tenantId, p) {
       const before = new Date(Date.now() - ((p.olderThanHours as number | undefined) ?? 24) * HOUR);
-      // Files stored by an audit export that no export row points at (a retried export stored a second one, or the export is gone).
+      // Files stored by an export (of the audit log, of subscribers) that no export row points at: a retried export
+      // stored a second one, the export failed after storing it, or the export is gone.
       const orphans = await StoredFile.sequelize!.query<{ id: string }>(
-        `SELECT f.id FROM files f WHERE f.tenant_id = :tenantId AND f.created_at < :before AND f.origin_key LIKE 'audit-export:%'
-           AND NOT EXISTS (SELECT 1 FROM audit_exports e WHERE e.file_id = f.id)`,
+        `SELECT f.id FROM files f WHERE f.tenant_id = :tenantId AND f.created_at < :before AND (
+           (f.origin_key LIKE 'audit-export:%' AND NOT EXISTS (SELECT 1 FROM audit_exports e WHERE e.file_id = f.id))
+           OR (f.origin_key LIKE 'subscriber-export:%' AND NOT EXISTS (SELECT 1 FROM subscriber_exports e WHERE e.file_id = f.id)))`,
         { replacements: { tenantId, before }, type: QueryTypes.SELECT },
       );
       let blobs = 0;

@@ -78,6 +78,7 @@ export const AUDIT_ACTIONS = {
   'audience.export.requested': 'An export of subscribers to CSV was started (after: its filters)',
   'audience.export.completed': 'An export of subscribers finished and its CSV is stored',
   'audience.export.failed': 'An export of subscribers failed',
+  'audience.export.deleted': 'An export of subscribers was deleted with its CSV',
   'settings.sending.updated': 'The tenant\'s sending limits (maxPerMinute, maxConcurrent) were set',
   'settings.approvals.updated': 'The tenant\'s approval settings (the roles told of new requests, the object types needing no approval) were set',
   'settings.notifications.updated': 'The tenant\'s notification defaults (locale, time zone) were set',

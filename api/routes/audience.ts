@@ -1,7 +1,7 @@
 // Subscribers, lists and segments (domains/audience): filters, pages, bulk members, erase, segment previews, exports.
 import { Segment, Subscriber, SubscriberExport, SubscriberList } from '../../db/models/audience';
 import * as audience from '../../domains/audience/commands';
-import { presentSubscriberExport, requestSubscriberExport } from '../../domains/audience/exports';
+import { deleteSubscriberExport, presentSubscriberExport, requestSubscriberExport } from '../../domains/audience/exports';
 import { presentList, presentSegment, presentSegmentPreview, presentSubscriber } from '../../domains/audience/presenters';
 import * as segments from '../../domains/audience/segments';
 import { ApiError } from '../../lib/problems';
@@ -38,6 +38,13 @@ export function audienceRoutes(deps: RouteDeps) {
     async createSubscriberExport({ body }, ctx) {
       const x = await requestSubscriberExport(deps, commandCaller(ctx), body ?? {});
       accepted(ctx, presentSubscriberExport(x), `/v1/subscriber-exports/${x.id}`);
+    },
+    async listSubscriberExports({ query }, ctx) {
+      ctx.body = page(await paginate(SubscriberExport, { where: { tenantId: caller(ctx).tenant.id }, limit: query.limit, cursor: query.cursor }), presentSubscriberExport);
+    },
+    async deleteSubscriberExport({ params }, ctx) {
+      await deleteSubscriberExport(deps, commandCaller(ctx), params.exportId);
+      ctx.status = 204;
     },
     async getSubscriberExport({ params }, ctx) {
       ctx.body = presentSubscriberExport(await findInTenant(SubscriberExport, caller(ctx).tenant.id, params.exportId, 'Subscriber export'));

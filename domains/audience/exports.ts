@@ -1,9 +1,14 @@
 // Subscriber exports: the audience, or the part of it GET /v1/subscribers' filters pick, written to a CSV by a
 // workflow (activities/audience.ts). Anyone who may page through the subscribers may export them: it shows nothing more.
+import type { Transaction } from 'sequelize';
 import { SubscriberExport, SubscriberList } from '../../db/models/audience';
+import { StoredFile } from '../../db/models/files';
+import { recordAudit } from '../../lib/audit';
+import { deleteFile } from '../../lib/files';
 import { ApiError } from '../../lib/problems';
+import { findInTenant } from '../../lib/tenancy';
 import { SUBSCRIBER_EXPORTS_DOMAIN, SUBSCRIBER_EXPORTS_TASK_QUEUE, type SubscriberFilters } from '../../workflows/audience.api';
-import type { Caller, CommandDeps } from '../command';
+import { auditBy, Caller, CommandDeps } from '../command';
 import { ExportKind, presentExport, requestExport } from '../export-jobs';
 import type { Schemas } from '../schemas';
 
@@ -22,3 +27,17 @@ export async function requestSubscriberExport(deps: CommandDeps, c: Caller, filt
 }
 
 export const presentSubscriberExport = (x: SubscriberExport): Schemas['SubscriberExport'] => presentExport(x, `/v1/subscriber-exports/${x.id}/download`);
+
+/** Deletes a finished export with its CSV (the bytes too if no other file holds them); a queued or running one is refused. */
+export async function deleteSubscriberExport(deps: CommandDeps, c: Caller, id: string): Promise<void> {
+  const x = await findInTenant(SubscriberExport, c.tenantId, id, 'Subscriber export');
+  if (x.status === 'queued' || x.status === 'running') throw new ApiError(409, 'EXPORT_RUNNING', `The export is ${x.status}; delete it once it is ready or failed`);
+  // Its file by the origin key, not only file_id: a file stored by an attempt whose export then failed is the export's too.
+  const file = await StoredFile.findOne({ where: { tenantId: c.tenantId, originKey: `subscriber-export:${x.id}` } });
+  const remove = async (transaction: Transaction) => {
+    await x.destroy({ transaction });
+    await recordAudit({ ...auditBy(c), action: 'audience.export.deleted', entityType: 'subscriber_export', entityId: x.id, before: { filters: x.filters, rows: x.rowsWritten, fileId: x.fileId } }, transaction);
+  };
+  if (file) await deleteFile(deps.blobs, file, remove);
+  else await deps.sequelize.transaction(remove);
+}

@@ -121,6 +121,35 @@ describe('exporting subscribers', () => {
   });
 });
 
+describe('listing and deleting exports', () => {
+  it('lists the tenant\'s exports newest first; deleting one removes its row and its CSV, audited; a running one is refused', async () => {
+    const { key, tenant } = await buildCaller(['audience.*', 'files.read']);
+    await app.call('post', '/v1/subscribers', key).send({ email: 'd@example.com' }).expect(201);
+    const older = await exportReady(key, {});
+    const newer = await exportReady(key, { status: 'active' });
+    const other = await buildCaller(['audience.*']);
+    await exportReady(other.key, {});
+    const listed = await app.call('get', '/v1/subscriber-exports?limit=1', key).expect(200);
+    expect(listed.body.items.map((x: { id: string }) => x.id)).toEqual([newer.id]);
+    const rest = await app.call('get', `/v1/subscriber-exports?limit=5&cursor=${listed.body.nextCursor}`, key).expect(200);
+    expect(rest.body.items.map((x: { id: string }) => x.id)).toEqual([older.id]);
+
+    await app.call('delete', `/v1/subscriber-exports/${older.id}`, other.key).expect(404);
+    await app.call('delete', `/v1/subscriber-exports/${older.id}`, key).expect(204);
+    await app.call('get', `/v1/subscriber-exports/${older.id}`, key).expect(404);
+    await app.call('get', `/v1/files/${older.fileId}`, key).expect(404);
+    expect(await StoredFile.count({ where: { tenantId: tenant.id, originKey: `subscriber-export:${older.id}` } })).toBe(0);
+    expect(await AuditEvent.count({ where: { tenantId: tenant.id, entityId: older.id, action: 'audience.export.deleted' } })).toBe(1);
+    // The other export and its file are untouched.
+    await app.call('get', newer.downloadUrl, key).expect(200);
+    await app.call('delete', `/v1/subscriber-exports/${older.id}`, key).expect(404);
+
+    const running = await SubscriberExport.create({ id: randomUUID(), tenantId: tenant.id, status: 'running', filters: {}, workflowId: 'subscriber-exports:test', requestedBy: null });
+    expect((await app.call('delete', `/v1/subscriber-exports/${running.id}`, key).expect(409)).body.code).toBe('EXPORT_RUNNING');
+    expect(await SubscriberExport.count({ where: { id: running.id } })).toBe(1);
+  });
+});
+
 describe('bad input and refusals', () => {
   it('refuses filters the contract does not take with 400, and a list of another tenant with 422, writing nothing', async () => {
     const { key, tenant } = await buildCaller(['audience.*']);
@@ -183,6 +212,10 @@ describe('permissions', () => {
       await app.call('get', `/v1/subscriber-exports/${done.id}`, k).expect(403);
       await app.call('get', done.downloadUrl, k).expect(403);
     }
+    // Deleting takes audience.write: a reader cannot remove it.
+    expect((await app.call('delete', `/v1/subscriber-exports/${done.id}`, reader).expect(403)).body.permission).toBe('audience.write');
+    await app.call('get', '/v1/subscriber-exports', reader).expect(200);
+    await app.call('get', '/v1/subscriber-exports', filesOnly).expect(403);
     // The CSV is a file of the tenant, owned by the export: files.* alone does not open it.
     const denied = await app.call('get', `/v1/files/${done.fileId}/content`, filesOnly).expect(403);
     expect(denied.body.permission).toBe('audience.read');

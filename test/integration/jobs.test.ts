@@ -3,7 +3,7 @@
 // a running run is cancelled; housekeeping jobs purge what they should and nothing else.
 import { randomUUID } from 'node:crypto';
 import { ScheduleNotFoundError } from '@temporalio/client';
-import { AuditEvent, IdempotencyKey, Role, StoredFile, UsedLink, UserRole } from '../../db';
+import { AuditEvent, IdempotencyKey, Role, StoredFile, SubscriberExport, UsedLink, UserRole } from '../../db';
 import { createDueSoon } from '../helpers/due';
 import { buildCaller } from '../helpers/factories';
 import { TestApp } from '../helpers/app';
@@ -280,7 +280,11 @@ it('housekeeping jobs purge only the tenant\'s old audit events, expired keys, u
   await IdempotencyKey.create({ tenantId: tenant.id, principal: 'user:someone', key: 'k-new', operationId: 'createReminder', requestHash: 'x', statusCode: 201, responseHeaders: null, responseBody: null });
   await UsedLink.create({ nonce: `n-${randomUUID()}`, tenantId: tenant.id, usedAt: old });
   const orphan = await StoredFile.create({ tenantId: tenant.id, sha256: 'a'.repeat(64), size: 1, contentType: 'text/csv', filename: 'x.csv', createdBy: null, originKey: `audit-export:${randomUUID()}` });
-  await StoredFile.update({ createdAt: old }, { where: { id: orphan.id } });
+  // A subscriber export's CSV whose export is gone; a ready export's own file stays.
+  const exportOrphan = await StoredFile.create({ tenantId: tenant.id, sha256: 'b'.repeat(64), size: 1, contentType: 'text/csv', filename: 'y.csv', createdBy: null, originKey: `subscriber-export:${randomUUID()}` });
+  const kept = await StoredFile.create({ tenantId: tenant.id, sha256: 'c'.repeat(64), size: 1, contentType: 'text/csv', filename: 'z.csv', createdBy: null, originKey: `subscriber-export:${randomUUID()}` });
+  await SubscriberExport.create({ id: kept.originKey!.split(':')[1], tenantId: tenant.id, status: 'ready', filters: {}, workflowId: 'subscriber-exports:test', requestedBy: null, fileId: kept.id });
+  await StoredFile.update({ createdAt: old }, { where: { id: [orphan.id, exportOrphan.id, kept.id] } });
 
   const run = async (jobType: string, params: Record<string, unknown>) => {
     const s = (await app.call('post', '/v1/job-schedules', key).send({ name: jobType, jobType, params, cron: '0 4 * * 0', paused: true }).expect(201)).body;
@@ -293,6 +297,8 @@ it('housekeeping jobs purge only the tenant\'s old audit events, expired keys, u
   expect(await AuditEvent.findByPk(oldTheirs)).not.toBeNull();
   expect(await run('housekeeping.expired_keys', {})).toMatchObject({ status: 'completed', result: { idempotencyKeys: 1, usedLinks: 1 } });
   expect(await IdempotencyKey.count({ where: { tenantId: tenant.id } })).toBe(1);
-  expect(await run('files.orphan_purge', { olderThanHours: 1 })).toMatchObject({ status: 'completed', result: { files: 1 } });
+  expect(await run('files.orphan_purge', { olderThanHours: 1 })).toMatchObject({ status: 'completed', result: { files: 2 } });
   expect(await StoredFile.findByPk(orphan.id)).toBeNull();
+  expect(await StoredFile.findByPk(exportOrphan.id)).toBeNull();
+  expect(await StoredFile.findByPk(kept.id)).not.toBeNull();
 });
