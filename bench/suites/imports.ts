@@ -7,6 +7,7 @@
 //     throughput), then the same file again as `merge` (every row unchanged, target ≤ 30 s); that worker's peak RSS
 //     (target < 300 MB, and within 20 % of the small run's); then the 1M-row insert reverted through the API (its own
 //     workflow: how long POST …/revert took to answer, and until the import's revert read `reverted`; every row gone);
+//     before the revert, the 1M subscribers are exported to CSV through the API and downloaded (reported);
 //  4. a 100,000-row XLSX into a third empty tenant with a fresh worker (target ≤ 20 s);
 //  5. a 1,000,000-row XLSX (the same contacts, ~57 MB; 78 MB of shared strings) into a fourth empty tenant with a
 //     fresh worker: time reported, that worker's peak RSS (target < 300 MB: the shared strings live on disk).
@@ -113,6 +114,7 @@ export const imports: Suite = {
       const byLabel = (l: string) => runs.find((r) => r.label === l)!;
       const checks: Record<string, boolean> = {};
       let revert: Reverted | undefined;
+      let exported: Exported | undefined;
       const targets: Target[] = [];
       const summary: string[] = [];
 
@@ -133,6 +135,9 @@ export const imports: Suite = {
         memory.bigInsert = worker.memory();
         runs.push(await importFile(api, big.key, files.big, 'merge1m', config.rows, bytes.big, 'text/csv', config.runBudgetSeconds, groups(worker)));
         checks.tenant1m = (await subscribersOf(big.id)) === config.rows;
+        // The 1M subscribers exported back to CSV (reported, not judged: no issue sets a target for it).
+        exported = await exportSubscribers(api, big.key, config.runBudgetSeconds, groups(worker));
+        checks.export1m = exported.rows === config.rows && exported.lines === config.rows + 1;
         revert = await revertImport(api, big.key, byLabel('insert1m').id, config.runBudgetSeconds, groups(worker));
         memory.big = worker.memory();
         await worker.stop();
@@ -184,6 +189,7 @@ export const imports: Suite = {
           judge('insert throughput / bare COPY throughput', ratio, '>=', 0.5, 'ratio'),
           judge(`worker peak RSS growth ${config.smallRows} → ${config.rows} rows`, rssGrowth, '<=', 0.2, 'ratio'),
         );
+        summary.push(`export of the ${config.rows} subscribers to CSV: ready in ${exported!.seconds} s (${exported!.rows} rows), downloaded ${exported!.megabytes} MB in ${exported!.downloadSeconds} s (CPU % of a core worker/pg/temporal/api ${['worker', 'postgres', 'temporal', 'api'].map((g) => exported!.cpu.cores[g] ?? 0).join('/')})`);
         summary.push(`revert of the ${config.rows}-row insert: answered ${revert!.answerStatus} in ${revert!.answerSeconds} s, reverted in ${revert!.seconds} s (deleted ${revert!.deleted}; CPU % of a core worker/pg/temporal/api ${['worker', 'postgres', 'temporal', 'api'].map((g) => revert!.cpu.cores[g] ?? 0).join('/')})`);
         summary.push(`bare COPY of ${config.rows} rows (${(bytes.big / 1e6).toFixed(1)} MB): ${bare.join(' s, ')} s (mean ${bareSeconds} s)`);
       }
@@ -202,7 +208,7 @@ export const imports: Suite = {
       );
       return {
         suite: 'imports', startedAt, finishedAt: new Date().toISOString(), config,
-        measurements: { bytes, revert: revert ?? null, bare: bareSeconds === undefined ? null : { runs: bare, meanSeconds: bareSeconds, rowsPerSecond: Math.round(config.rows / bareSeconds) }, runs, memory, ratio, rssGrowth, checks },
+        measurements: { bytes, export: exported ?? null, revert: revert ?? null, bare: bareSeconds === undefined ? null : { runs: bare, meanSeconds: bareSeconds, rowsPerSecond: Math.round(config.rows / bareSeconds) }, runs, memory, ratio, rssGrowth, checks },
         targets, summary: summary.join('\n'),
       };
     } finally {
@@ -210,6 +216,49 @@ export const imports: Suite = {
     }
   },
 };
+
+interface Exported {
+  /** POST /v1/subscriber-exports → its status reads `ready`. */
+  seconds: number;
+  rows: number;
+  /** The download: its size, how long it took, and its lines (the header and one per subscriber). */
+  megabytes: number;
+  downloadSeconds: number;
+  lines: number;
+  cpu: ReturnType<ReturnType<typeof cpuMeter>>;
+}
+
+/** Exports every subscriber of the tenant of `key` and downloads the CSV (or fails the suite). */
+async function exportSubscribers(api: ApiProcess, key: string, budgetSeconds: number, groups: Parameters<typeof cpuMeter>[0]): Promise<Exported> {
+  const headers = { 'x-api-key': key, 'content-type': 'application/json' };
+  const meter = cpuMeter(groups);
+  const t0 = performance.now();
+  const since = (from = t0) => round((performance.now() - from) / 1000, 2);
+  const res = await fetch(`${api.url}/v1/subscriber-exports`, { method: 'POST', headers, body: '{}' });
+  if (res.status !== 202) throw new Error(`export: POST answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+  const { id } = await res.json() as { id: string };
+  for (;;) {
+    const x = await (await fetch(`${api.url}/v1/subscriber-exports/${id}`, { headers })).json() as { status: string; rowsWritten: number; downloadUrl: string | null; error: string | null };
+    if (x.status === 'ready') {
+      const seconds = since();
+      const cpu = meter();
+      const d0 = performance.now();
+      const download = await fetch(`${api.url}${x.downloadUrl}`, { headers });
+      let bytes = 0;
+      let lines = 0;
+      for await (const chunk of download.body as unknown as AsyncIterable<Uint8Array>) {
+        bytes += chunk.length;
+        for (const b of chunk) if (b === 10) lines++;
+      }
+      const result = { seconds, rows: x.rowsWritten, megabytes: round(bytes / 1e6, 1), downloadSeconds: since(d0), lines, cpu };
+      log(`export: ready in ${seconds} s (${x.rowsWritten} rows), downloaded ${result.megabytes} MB in ${result.downloadSeconds} s`);
+      return result;
+    }
+    if (x.status === 'failed') throw new Error(`export: failed: ${x.error}`);
+    if (since() > budgetSeconds) throw new Error(`export: not ready within ${budgetSeconds} s`);
+    await sleep(200);
+  }
+}
 
 interface Reverted {
   answerStatus: number;
