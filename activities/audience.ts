@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { stringify } from 'csv-stringify/sync';
 import { literal, Op, WhereOptions } from 'sequelize';
-import { ListMember, Subscriber, SubscriberExport } from '../db/models/audience';
+import { Subscriber, SubscriberExport } from '../db/models/audience';
 import { StoredFile } from '../db/models/files';
 import { subscriberWhere } from '../domains/audience/commands';
 import { neutralizeFormula } from '../domains/imports/rejections';
@@ -30,6 +30,12 @@ export const MAX_EXPORT_ATTRIBUTE_COLUMNS = 200;
 
 /** The columns before the attributes; `lists` holds list ids separated by spaces (an import reads it back with a split transform). */
 export const SUBSCRIBER_CSV_COLUMNS = ['email', 'name', 'status', 'lists', 'created_at', 'updated_at'];
+
+/** A subscriber's columns as an export reads them, and its lists' ids (sorted, separated by spaces) from the same query. */
+const EXPORTED = ['id', 'email', 'name', 'status', 'attributes', 'createdAt', 'updatedAt'] as const;
+const LISTS = literal(`(SELECT string_agg(m.list_id::text, ' ' ORDER BY m.list_id) FROM list_members m
+  WHERE m.tenant_id = "Subscriber".tenant_id AND m.subscriber_id = "Subscriber".id)`);
+type ExportedRow = Pick<Subscriber, (typeof EXPORTED)[number]> & { attributes: Record<string, unknown>; lists: string | null };
 
 export function createAudienceActivities(deps: AudienceActivityDeps) {
   const pageSize = deps.exportPageSize ?? 2000;
@@ -67,18 +73,11 @@ export function createAudienceActivities(deps: AudienceActivityDeps) {
       // An attempt Temporal gave up on (its heartbeat timed out, the workflow was cancelled) stops instead of writing on.
       signal.throwIfAborted();
       const where: WhereOptions = lastId ? { [Op.and]: [matching(input), { id: { [Op.gt]: lastId } }] } : matching(input);
-      const page: Subscriber[] = await Subscriber.findAll({ where, order: [['id', 'ASC']], limit: pageSize });
+      // Plain rows, their lists in the same query: one round trip a page, no model instance per row.
+      const page = await Subscriber.findAll({ where, order: [['id', 'ASC']], limit: pageSize, raw: true, attributes: [...EXPORTED, [LISTS, 'lists']] }) as unknown as ExportedRow[];
       if (page.length === 0) return;
-      const members = await ListMember.findAll({
-        where: { tenantId: input.tenantId, subscriberId: page.map((s) => s.id) }, attributes: ['subscriberId', 'listId'], order: [['listId', 'ASC']], raw: true,
-      });
-      const lists = new Map<string, string[]>();
-      for (const m of members) lists.set(m.subscriberId, [...(lists.get(m.subscriberId) ?? []), m.listId]);
-      yield toCsv(page.map((s) => {
-        const attrs = s.attributes as Record<string, unknown>;
-        return [s.email, s.name ?? '', s.status, (lists.get(s.id) ?? []).join(' '), s.createdAt.toISOString(), s.updatedAt.toISOString(),
-          ...attributes.map((a) => cell(attrs[a]))];
-      }));
+      yield toCsv(page.map((s) => [s.email, s.name ?? '', s.status, s.lists ?? '', s.createdAt.toISOString(), s.updatedAt.toISOString(),
+        ...attributes.map((a) => cell(s.attributes[a]))]));
       written.rows += page.length;
       await SubscriberExport.update({ rowsWritten: written.rows }, { where: open(input) });
       if (page.length < pageSize) return;
