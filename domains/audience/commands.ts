@@ -19,15 +19,15 @@ export const MAX_MEMBERS_PER_REQUEST = 10_000;
 
 export type { SubscriberFilters };
 
-/** `name:value` → the JSON values it matches: the text itself, and the number or boolean it reads as. */
-function attributeMatches(pair: string): Attributes[] {
+/** `name:value` → the attribute's name and the JSON values it matches: the text itself, and the number or boolean it reads as. */
+export function attributeFilter(pair: string): { name: string; values: (string | number | boolean)[] } {
   const at = pair.indexOf(':');
   const name = pair.slice(0, at);
   const text = pair.slice(at + 1);
   const values: (string | number | boolean)[] = [text];
   if (text === 'true' || text === 'false') values.push(text === 'true');
   else if (text.trim() !== '' && Number.isFinite(Number(text))) values.push(Number(text));
-  return values.map((v) => ({ [name]: v }));
+  return { name, values };
 }
 
 /** The tenant's subscribers matching every filter given. */
@@ -35,7 +35,10 @@ export function subscriberWhere(sequelize: Sequelize, tenantId: string, f: Subsc
   const and: WhereOptions[] = [{ tenantId }];
   if (f.status) and.push({ status: f.status });
   if (f.emailPrefix) and.push({ email: { [Op.like]: likePrefix(normalizeEmail(f.emailPrefix)) } });
-  for (const pair of f.attribute ?? []) and.push({ [Op.or]: attributeMatches(pair).map((m) => ({ attributes: { [Op.contains]: m } })) });
+  for (const pair of f.attribute ?? []) {
+    const { name, values } = attributeFilter(pair);
+    and.push({ [Op.or]: values.map((v) => ({ attributes: { [Op.contains]: { [name]: v } } })) });
+  }
   if (f.listId) {
     and.push({ id: { [Op.in]: literal(`(SELECT subscriber_id FROM list_members WHERE tenant_id = ${sequelize.escape(tenantId)} AND list_id = ${sequelize.escape(f.listId)})`) } });
   }

@@ -11,11 +11,31 @@ import { SUBSCRIBER_EXPORTS_DOMAIN, SUBSCRIBER_EXPORTS_TASK_QUEUE, type Subscrib
 import { auditBy, Caller, CommandDeps } from '../command';
 import { ExportKind, presentExport, requestExport } from '../export-jobs';
 import type { Schemas } from '../schemas';
+import { attributeFilter } from './commands';
+import type { SegmentRule, SegmentRules } from './segments';
+import { normalizeEmail } from './subscribers';
 
 export const SUBSCRIBER_EXPORT: ExportKind = {
   model: SubscriberExport, domain: SUBSCRIBER_EXPORTS_DOMAIN, workflowType: 'subscriberExportWorkflow', taskQueue: SUBSCRIBER_EXPORTS_TASK_QUEUE,
   entityType: 'subscriber_export', requested: 'audience.export.requested',
 };
+
+/**
+ * The filters of GET /v1/subscribers as segment rules, so the worker reads the export with the segments' SQL compiler
+ * (one parameterised query, erased subscribers left out): the address prefix in lower case as the list's filter takes
+ * it, and an attribute equal to its text or to the number or boolean it reads as.
+ */
+export function exportRules(f: SubscriberFilters): SegmentRules {
+  const all: SegmentRule[] = [];
+  if (f.status) all.push({ field: 'status', op: 'eq', value: f.status });
+  if (f.listId) all.push({ field: 'list', op: 'in', value: [f.listId] });
+  if (f.emailPrefix) all.push({ field: 'email', op: 'prefix', value: normalizeEmail(f.emailPrefix) });
+  for (const pair of f.attribute ?? []) {
+    const { name, values } = attributeFilter(pair);
+    all.push({ any: values.map((value) => ({ field: `attributes.${name}` as const, op: 'eq' as const, value })) });
+  }
+  return { all };
+}
 
 /** Starts an export of the subscribers matching `filters`; its row is readable (queued) before the workflow runs. */
 export async function requestSubscriberExport(deps: CommandDeps, c: Caller, filters: SubscriberFilters): Promise<SubscriberExport> {

@@ -155,7 +155,7 @@ describe('bad input and refusals', () => {
     const { key, tenant } = await buildCaller(['audience.*']);
     const theirs = await buildCaller(['audience.*']);
     const theirList = await app.call('post', '/v1/lists', theirs.key).send({ name: 'Theirs' }).expect(201);
-    for (const body of [{ status: 'gone' }, { listId: 'not-a-uuid' }, { attribute: ['no colon'] }, { emailPrefix: '' }, { colour: 'red' }, { attribute: 'plan:pro' }]) {
+    for (const body of [{ status: 'gone' }, { listId: 'not-a-uuid' }, { attribute: ['no colon'] }, { emailPrefix: '' }, { colour: 'red' }, { attribute: 'plan:pro' }, { attribute: [`plan:${'x'.repeat(1001)}`] }]) {
       const res = await app.call('post', '/v1/subscriber-exports', key).send(body).expect(400);
       expect(res.body.code).toBe('VALIDATION_FAILED');
     }
