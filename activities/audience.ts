@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { stringify } from 'csv-stringify/sync';
 import type { ClientBase } from 'pg';
+import pLimit from 'p-limit';
 import Cursor from 'pg-cursor';
 import { Subscriber, SubscriberExport } from '../db/models/audience';
 import { StoredFile } from '../db/models/files';
@@ -28,6 +29,12 @@ export interface AudienceActivityDeps {
   exportPagePauseMs?: number;
 }
 
+/**
+ * Exports writing at once in one worker process. Each holds a pooled connection for its snapshot and needs another for
+ * its progress and its file row; with the pool's 10 connections, more at once could all wait for the second for ever.
+ */
+export const EXPORTS_AT_ONCE = 2;
+
 /** More distinct attributes than this among the exported subscribers is refused (a column each would make a CSV no sheet opens well). */
 export const MAX_EXPORT_ATTRIBUTE_COLUMNS = 200;
 
@@ -48,6 +55,7 @@ export function createAudienceActivities(deps: AudienceActivityDeps) {
   const pageSize = deps.exportPageSize ?? 2000;
   const system = { type: 'system' as const, id: null };
   const workflowId = () => Context.current().info.workflowExecution?.workflowId;
+  const exportSlot = pLimit(EXPORTS_AT_ONCE);
 
   /** The export's row while it is not finished: an attempt never changes an export that is ready or failed. */
   const open = (input: SubscriberExportInput) => ({ id: input.exportId, tenantId: input.tenantId, status: ['queued', 'running'] as ('queued' | 'running')[] });
@@ -59,8 +67,8 @@ export function createAudienceActivities(deps: AudienceActivityDeps) {
    * when they were stale, as after a large import: 67 s for 1M subscribers in `npm run bench -- imports`).
    */
   async function writeCsv(input: SubscriberExportInput, written: { rows: number }, signal: AbortSignal): Promise<StoredFile> {
-    const { where, bind } = compileSegment(exportRules(input.filters), { tenantId: input.tenantId, alias: 's' });
-    return withClient(Subscriber.sequelize!, (db) => inTransaction(db, async () => {
+    const { where, bind } = compiledFilters(input);
+    return exportSlot(() => withClient(Subscriber.sequelize!, (db) => inTransaction(db, async () => {
       await db.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
       const { rows: [{ n }] } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM subscribers s WHERE ${where}`, bind);
       await SubscriberExport.update({ status: 'running', totalRows: n, rowsWritten: 0 }, { where: open(input) });
@@ -70,7 +78,16 @@ export function createAudienceActivities(deps: AudienceActivityDeps) {
         createdBy: null, originKey: `subscriber-export:${input.exportId}`,
       };
       return storeStream(deps.blobs, meta, Readable.from(csv(input, db, { where, bind }, attributes, written, signal)));
-    }));
+    })));
+  }
+
+  /** The filters as SQL; ones it cannot compile (the API checks them first) end the export instead of being retried. */
+  function compiledFilters(input: SubscriberExportInput): { where: string; bind: unknown[] } {
+    try {
+      return compileSegment(exportRules(input.filters), { tenantId: input.tenantId, alias: 's' });
+    } catch (err) {
+      throw ApplicationFailure.nonRetryable(`The export's filters cannot be used: ${(err as Error).message}`, 'INVALID_FILTER');
+    }
   }
 
   /** The attribute names the exported subscribers use, sorted: one column each. */

@@ -4,15 +4,15 @@ import type { Transaction } from 'sequelize';
 import { SubscriberExport, SubscriberList } from '../../db/models/audience';
 import { StoredFile } from '../../db/models/files';
 import { recordAudit } from '../../lib/audit';
-import { deleteFile } from '../../lib/files';
-import { ApiError } from '../../lib/problems';
+import { deleteFile, fileDependents } from '../../lib/files';
+import { ApiError, notFound, validationFailed } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
 import { SUBSCRIBER_EXPORTS_DOMAIN, SUBSCRIBER_EXPORTS_TASK_QUEUE, type SubscriberFilters } from '../../workflows/audience.api';
 import { auditBy, Caller, CommandDeps } from '../command';
 import { ExportKind, presentExport, requestExport } from '../export-jobs';
 import type { Schemas } from '../schemas';
 import { attributeFilter } from './commands';
-import type { SegmentRule, SegmentRules } from './segments';
+import { compileSegment, type SegmentRule, type SegmentRules } from './segments';
 import { normalizeEmail } from './subscribers';
 
 export const SUBSCRIBER_EXPORT: ExportKind = {
@@ -29,7 +29,9 @@ export function exportRules(f: SubscriberFilters): SegmentRules {
   const all: SegmentRule[] = [];
   if (f.status) all.push({ field: 'status', op: 'eq', value: f.status });
   if (f.listId) all.push({ field: 'list', op: 'in', value: [f.listId] });
-  if (f.emailPrefix) all.push({ field: 'email', op: 'prefix', value: normalizeEmail(f.emailPrefix) });
+  // Blank once trimmed: every address, as the list's filter reads it.
+  const prefix = normalizeEmail(f.emailPrefix ?? '');
+  if (prefix) all.push({ field: 'email', op: 'prefix', value: prefix });
   for (const pair of f.attribute ?? []) {
     const { name, values } = attributeFilter(pair);
     all.push({ any: values.map((value) => ({ field: `attributes.${name}` as const, op: 'eq' as const, value })) });
@@ -43,6 +45,12 @@ export async function requestSubscriberExport(deps: CommandDeps, c: Caller, filt
   if (filters.listId && !(await SubscriberList.findOne({ where: { tenantId: c.tenantId, id: filters.listId }, attributes: ['id'] }))) {
     throw new ApiError(422, 'UNKNOWN_LIST', `No list ${filters.listId} in this tenant`, { errors: [{ path: '/requestBody/listId', message: `no list ${filters.listId}` }] });
   }
+  // The worker compiles the filters again; what it could not compile is refused here, before anything is written.
+  try {
+    compileSegment(exportRules(filters), { tenantId: c.tenantId });
+  } catch (err) {
+    throw validationFailed([{ path: '/requestBody', message: `a filter cannot be compared: ${(err as Error).message}` }]);
+  }
   return requestExport<SubscriberFilters, SubscriberExport>(deps, c, SUBSCRIBER_EXPORT, filters);
 }
 
@@ -55,7 +63,11 @@ export async function deleteSubscriberExport(deps: CommandDeps, c: Caller, id: s
   // Its file by the origin key, not only file_id: a file stored by an attempt whose export then failed is the export's too.
   const file = await StoredFile.findOne({ where: { tenantId: c.tenantId, originKey: `subscriber-export:${x.id}` } });
   const remove = async (transaction: Transaction) => {
-    await x.destroy({ transaction });
+    // Deleted by the row's own lock: of two deletes at once, the second finds nothing (404) and writes nothing.
+    if (!(await SubscriberExport.destroy({ where: { tenantId: c.tenantId, id: x.id }, transaction }))) throw notFound(`Subscriber export ${x.id}`);
+    // An import still reading the CSV keeps it (its bytes must stay until they are staged).
+    const using = file ? await fileDependents(file, transaction) : { count: 0, what: [] };
+    if (using.count) throw new ApiError(409, 'DEPENDENCY_EXISTS', `The export's CSV is used by ${using.what.join(', ')}; delete the export once they have ended`, { count: using.count });
     await recordAudit({ ...auditBy(c), action: 'audience.export.deleted', entityType: 'subscriber_export', entityId: x.id, before: { filters: x.filters, rows: x.rowsWritten, fileId: x.fileId } }, transaction);
   };
   if (file) await deleteFile(deps.blobs, file, remove);

@@ -6,6 +6,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { AuditEvent, StoredFile, Subscriber, SubscriberExport } from '../../db';
 import { startTestApp, TestApp } from '../helpers/app';
 import { buildCaller } from '../helpers/factories';
+import { createRun } from '../helpers/imports';
 import { waitFor } from '../helpers/wait';
 
 let app: TestApp;
@@ -76,6 +77,11 @@ describe('exporting subscribers', () => {
     const picked = (await csvOf(key, some.downloadUrl)).map((r) => r.email).sort();
     expect(picked).toEqual(['s01@example.com', 's03@example.com', 's05@example.com']);
     expect(some).toMatchObject({ totalRows: 3, rowsWritten: 3 });
+    // A blank prefix is no filter, as GET /v1/subscribers reads it.
+    const blank = await exportReady(key, { emailPrefix: '   ' });
+    expect(blank.totalRows).toBe(20);
+    const listed = async (q: string) => (await app.call('get', `/v1/subscribers?limit=100${q}`, key).expect(200)).body.items.length;
+    expect(await listed('&emailPrefix=%20%20%20')).toBe(await listed(''));
     const prefixed = await exportReady(key, { emailPrefix: 'S1', attribute: ['seats:12'] });
     expect((await csvOf(key, prefixed.downloadUrl)).map((r) => r.email)).toEqual(['s12@example.com']);
 
@@ -147,6 +153,13 @@ describe('listing and deleting exports', () => {
     const running = await SubscriberExport.create({ id: randomUUID(), tenantId: tenant.id, status: 'running', filters: {}, workflowId: 'subscriber-exports:test', requestedBy: null });
     expect((await app.call('delete', `/v1/subscriber-exports/${running.id}`, key).expect(409)).body.code).toBe('EXPORT_RUNNING');
     expect(await SubscriberExport.count({ where: { id: running.id } })).toBe(1);
+    // An import still reading the CSV keeps it: 409, and the export and its file stay.
+    const reading = await createRun(tenant, { columns: [{ source: 'email', field: 'email' }] });
+    await reading.update({ fileId: newer.fileId });
+    expect((await app.call('delete', `/v1/subscriber-exports/${newer.id}`, key).expect(409)).body.code).toBe('DEPENDENCY_EXISTS');
+    await app.call('get', newer.downloadUrl, key).expect(200);
+    await reading.update({ phase: 'finished' });
+    await app.call('delete', `/v1/subscriber-exports/${newer.id}`, key).expect(204);
   });
 });
 
@@ -159,6 +172,8 @@ describe('bad input and refusals', () => {
       const res = await app.call('post', '/v1/subscriber-exports', key).send(body).expect(400);
       expect(res.body.code).toBe('VALIDATION_FAILED');
     }
+    // A prefix longer once lower-cased than an address can be ('İ' becomes two characters): refused here, not by the worker.
+    expect((await app.call('post', '/v1/subscriber-exports', key).send({ emailPrefix: 'İ'.repeat(161) }).expect(400)).body.code).toBe('VALIDATION_FAILED');
     const unknown = await app.call('post', '/v1/subscriber-exports', key).send({ listId: theirList.body.id }).expect(422);
     expect(unknown.body.code).toBe('UNKNOWN_LIST');
     expect(await SubscriberExport.count({ where: { tenantId: tenant.id } })).toBe(0);
