@@ -3,27 +3,16 @@
 // before the workflow runs, and a start the API never made is the start reconciler's.
 import { randomUUID } from 'node:crypto';
 import type { Model, ModelStatic } from 'sequelize';
+import type { ExportJobModel } from '../db/models/export-jobs';
 import type { AuditAction } from '../lib/audit-actions';
 import { createWithAudit } from '../lib/audit';
 import { StartBusinessWorkflow, startBusinessWorkflow, startIntent, startOrUndo } from '../lib/temporal';
 import { businessWorkflowId } from '../workflows/search-attributes';
 import { auditBy, Caller, CommandDeps } from './command';
 
-/** What an export's row holds (audit_exports, subscriber_exports). */
-export interface ExportJob<F> {
-  id: string;
-  tenantId: string;
-  status: 'queued' | 'running' | 'ready' | 'failed';
-  filters: F;
-  totalRows: number | null;
-  rowsWritten: number;
-  fileId: string | null;
-  error: string | null;
-  workflowId: string;
-  requestedBy: string | null;
-  completedAt: Date | null;
-  createdAt: Date;
-}
+/** What an export's row holds (audit_exports, subscriber_exports): the fields of ExportJobModel. */
+export type ExportJob<F> = Pick<ExportJobModel<never, F>, 'id' | 'tenantId' | 'status' | 'filters' | 'totalRows' | 'rowsWritten' | 'fileId' | 'error'
+  | 'workflowId' | 'requestedBy' | 'completedAt' | 'createdAt'>;
 
 export interface ExportKind {
   model: ModelStatic<Model>;

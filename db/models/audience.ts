@@ -1,7 +1,7 @@
 // The audience campaigns send to: subscribers, lists and list memberships (0012), segments (0013).
 import { CreationOptional, DataTypes, InferAttributes, InferCreationAttributes, Model, Sequelize } from 'sequelize';
 import type { SubscriberFilters } from '../../workflows/audience.api';
-import type { ExportStatus } from './audit';
+import { exportJobAttributes, ExportJobModel } from './export-jobs';
 
 export const SUBSCRIBER_STATUSES = ['active', 'unsubscribed', 'blocklisted', 'bounced'] as const;
 export type SubscriberStatus = (typeof SUBSCRIBER_STATUSES)[number];
@@ -52,21 +52,7 @@ export class Segment extends Model<InferAttributes<Segment>, InferCreationAttrib
 }
 
 /** An export of subscribers to CSV (0032): its workflow writes the file; the row says where it stands. */
-export class SubscriberExport extends Model<InferAttributes<SubscriberExport>, InferCreationAttributes<SubscriberExport>> {
-  declare id: string;
-  declare tenantId: string;
-  declare status: ExportStatus;
-  declare filters: SubscriberFilters;
-  declare totalRows: CreationOptional<number | null>;
-  declare rowsWritten: CreationOptional<number>;
-  declare fileId: CreationOptional<string | null>;
-  declare error: CreationOptional<string | null>;
-  declare workflowId: string;
-  declare requestedBy: string | null;
-  declare completedAt: CreationOptional<Date | null>;
-  declare createdAt: CreationOptional<Date>;
-  declare updatedAt: CreationOptional<Date>;
-}
+export class SubscriberExport extends ExportJobModel<SubscriberExport, SubscriberFilters> {}
 
 export function initAudienceModels(sequelize: Sequelize): void {
   const opts = { sequelize, underscored: true };
@@ -89,9 +75,5 @@ export function initAudienceModels(sequelize: Sequelize): void {
     tenantId: tenantKey(), id: { type: DataTypes.UUID, primaryKey: true }, name: DataTypes.STRING, description: DataTypes.TEXT,
     rules: DataTypes.JSONB, version: DataTypes.INTEGER, createdBy: DataTypes.STRING, createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
   }, { ...opts, tableName: 'segments' });
-  SubscriberExport.init({
-    id: { type: DataTypes.UUID, primaryKey: true }, tenantId: DataTypes.UUID, status: DataTypes.STRING, filters: DataTypes.JSONB,
-    totalRows: DataTypes.INTEGER, rowsWritten: DataTypes.INTEGER, fileId: DataTypes.UUID, error: DataTypes.TEXT,
-    workflowId: DataTypes.STRING, requestedBy: DataTypes.STRING, completedAt: DataTypes.DATE, createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
-  }, { ...opts, tableName: 'subscriber_exports' });
+  SubscriberExport.init(exportJobAttributes(), { ...opts, tableName: 'subscriber_exports' });
 }

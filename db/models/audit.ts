@@ -1,6 +1,9 @@
 // Audit events (append-only) and audit exports (the read model of the export workflow).
 import type { AuditFilters } from '../../workflows/audit.api';
 import { CreationOptional, DataTypes, InferAttributes, InferCreationAttributes, Model, Sequelize } from 'sequelize';
+import { exportJobAttributes, ExportJobModel } from './export-jobs';
+
+export type { ExportStatus } from './export-jobs';
 
 export class AuditEvent extends Model<InferAttributes<AuditEvent>, InferCreationAttributes<AuditEvent>> {
   declare id: CreationOptional<string>; // BIGINT comes back as a string from pg
@@ -18,23 +21,7 @@ export class AuditEvent extends Model<InferAttributes<AuditEvent>, InferCreation
   declare createdAt: CreationOptional<Date>;
 }
 
-export type ExportStatus = 'queued' | 'running' | 'ready' | 'failed';
-
-export class AuditExport extends Model<InferAttributes<AuditExport>, InferCreationAttributes<AuditExport>> {
-  declare id: string;
-  declare tenantId: string;
-  declare status: ExportStatus;
-  declare filters: AuditFilters;
-  declare totalRows: CreationOptional<number | null>;
-  declare rowsWritten: CreationOptional<number>;
-  declare fileId: CreationOptional<string | null>;
-  declare error: CreationOptional<string | null>;
-  declare workflowId: string;
-  declare requestedBy: string | null;
-  declare completedAt: CreationOptional<Date | null>;
-  declare createdAt: CreationOptional<Date>;
-  declare updatedAt: CreationOptional<Date>;
-}
+export class AuditExport extends ExportJobModel<AuditExport, AuditFilters> {}
 
 export function initAuditModels(sequelize: Sequelize): void {
   AuditEvent.init(
@@ -46,13 +33,5 @@ export function initAuditModels(sequelize: Sequelize): void {
     },
     { sequelize, underscored: true, tableName: 'audit_events', updatedAt: false },
   );
-  AuditExport.init(
-    {
-      id: { type: DataTypes.UUID, primaryKey: true }, tenantId: DataTypes.UUID, status: DataTypes.STRING, filters: DataTypes.JSONB,
-      totalRows: DataTypes.INTEGER, rowsWritten: DataTypes.INTEGER, fileId: DataTypes.UUID, error: DataTypes.TEXT,
-      workflowId: DataTypes.STRING, requestedBy: DataTypes.STRING, completedAt: DataTypes.DATE,
-      createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
-    },
-    { sequelize, underscored: true, tableName: 'audit_exports' },
-  );
+  AuditExport.init(exportJobAttributes(), { sequelize, underscored: true, tableName: 'audit_exports' });
 }
