@@ -219,9 +219,12 @@ describe('documents', () => {
     expect(all).toContain('Item 120 = 1200');
     await app.call('get', ready.downloadUrl, key).set('If-None-Match', file.headers.etag).expect(304);
 
-    // The job is a workflow findable by its search attributes.
-    const desc = await app.client.workflow.getHandle(ready.workflowId).describe();
-    expect(desc.status.name).toBe('COMPLETED');
+    // The job is a workflow findable by its search attributes (its row is written by an activity, just before the
+    // workflow sets its Status and completes).
+    const desc = await waitFor(async () => {
+      const d = await app.client.workflow.getHandle(ready.workflowId).describe();
+      return d.status.name === 'COMPLETED' && d;
+    }, { what: 'document workflow completed' });
     expect(desc.searchAttributes.Status).toEqual(['ready']);
 
     const listed = await app.call('get', '/v1/documents?objectType=invoice&objectId=INV-42', key).expect(200);
@@ -250,7 +253,9 @@ describe('documents', () => {
     const s = await app.call('post', '/v1/documents', key).send({ templateCode: strict.code, data }).expect(202);
     const failed = await waitForDocument(s.body.id, key, 'failed');
     expect(failed.error).toMatch(/undefined variable: customer/);
-    expect((await app.client.workflow.getHandle(failed.workflowId).describe()).searchAttributes.Status).toEqual(['failed']);
+    // The row is marked failed by an activity, then the workflow sets its Status.
+    await waitFor(async () => ((await app.client.workflow.getHandle(failed.workflowId).describe()).searchAttributes.Status as string[] | undefined)?.[0] === 'failed',
+      { what: 'Status failed in Temporal' });
     expect((await app.call('get', `/v1/documents/${s.body.id}/content`, key).expect(409)).body.code).toBe('DOCUMENT_NOT_READY');
     const l = await app.call('post', '/v1/documents', key).send({ templateCode: lenient.code, data, output: 'html' }).expect(202);
     const ok = await waitForDocument(l.body.id, key);
