@@ -13,6 +13,7 @@ import { ApiError, FieldError, validationFailed } from '../lib/problems';
 import { sendProblem, toApiError } from './errors';
 import { withIdempotency } from './idempotency';
 import { isDateTime, jsonTooDeep, MAX_JSON_DEPTH, unstorableTextErrors } from './input';
+import { isUuid } from '../lib/uuid';
 import { operationsRoutes } from './routes/operations';
 import { sha256Hex } from '../lib/secrets';
 import { AnyHandler, AppDeps, DocketState, Input, OperationId, RouteDeps } from './types';
@@ -84,6 +85,9 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
       addFormats(ajv); // uuid, date-time, email … are checked, so a malformed id is a 400, never a database error
       // …and a date-time is one Postgres and JavaScript can both hold (years 0001–9999).
       ajv.addFormat('date-time', { type: 'string', validate: isDateTime });
+      // …and a uuid is the bare form Postgres's uuid columns take: ajv-formats also accepts a `urn:uuid:` prefix,
+      // which passed validation and then failed the query (a 500).
+      ajv.addFormat('uuid', { type: 'string', validate: isUuid });
       return ajv;
     },
   });

@@ -1,4 +1,5 @@
 // Bad input of every kind gets a clear 4xx problem+json with a stable code, never a 500.
+import { randomUUID } from 'node:crypto';
 import { buildCaller } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 
@@ -52,6 +53,13 @@ describe('given a caller with every permission', () => {
   it('refuses a malformed id with 400 instead of a database error', async () => {
     const res = await app.call('get', '/v1/users/not-a-uuid', key).expect(400);
     expect(res.body.errors[0].path).toBe('/path/userId');
+  });
+
+  it('refuses a uuid written as a URN (urn:uuid:…) with 400, in a path and in a body, instead of a database error', async () => {
+    const urn = `urn:uuid:${randomUUID()}`;
+    expect((await app.call('get', `/v1/users/${urn}`, key).expect(400)).body.errors[0].path).toBe('/path/userId');
+    const res = await app.call('post', '/v1/subscriber-exports', key).send({ listId: urn }).expect(400);
+    expect(res.body.errors[0].path).toBe('/requestBody/listId');
   });
 
   it('refuses an out-of-range page size', async () => {
