@@ -1,8 +1,9 @@
 // Subscriber export: one activity streams the CSV into the file store and marks the export ready; if it gives up,
 // the export is marked failed with its reason. The history is a handful of events whatever the audience's size.
-import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { AudienceActivities } from '../activities/audience';
 import type { SubscriberExportInput, SubscriberExportResult } from './audience.api';
+import { failureMessage } from './failures';
 import { setWorkflowStatus } from './status';
 
 // No attempt limit for outages (retried until over); other errors get the attempts of domains/audience/index.ts.
@@ -25,8 +26,7 @@ export async function subscriberExportWorkflow(input: SubscriberExportInput): Pr
     setWorkflowStatus('ready');
     return { status: 'ready', ...written };
   } catch (err) {
-    const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : err;
-    const message = cause instanceof Error ? cause.message : String(cause);
+    const message = failureMessage(err);
     await short.failSubscriberExport({ ...input, error: message });
     setWorkflowStatus('failed');
     return { status: 'failed', rows: 0, error: message };

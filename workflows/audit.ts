@@ -1,9 +1,10 @@
 // Audit export: counts, then writes matching events to a CSV chunk by chunk on the batch kit (resuming
 // from the cursor, continuing as new past the history budget), stores it and marks the export ready.
-import { ActivityFailure, ApplicationFailure, ContinueAsNew, continueAsNew, patched, proxyActivities } from '@temporalio/workflow';
+import { ContinueAsNew, continueAsNew, patched, proxyActivities } from '@temporalio/workflow';
 import type { AuditActivities } from '../activities/audit';
 import type { AuditExportInput, AuditExportResult, ExportCursor } from './audit.api';
 import { runBatch } from './batch';
+import { failureMessage } from './failures';
 import { setWorkflowStatus } from './status';
 
 // No attempt limits: an outage is retried until it is over; the activities give up on other errors
@@ -51,8 +52,7 @@ export async function auditExportWorkflow(input: AuditExportInput): Promise<Audi
     return { status: 'ready', ...written };
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
-    const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : err;
-    const message = cause instanceof Error ? cause.message : String(cause);
+    const message = failureMessage(err);
     await short.failAuditExport({ ...base, error: message });
     setWorkflowStatus('failed');
     return { status: 'failed', rows: 0, error: message };

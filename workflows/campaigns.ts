@@ -4,12 +4,13 @@
 // carries cursors only, never recipients. The recipients are split into lanes whose chunks run at once, so more
 // worker processes send one campaign faster. And `campaign-tests:<tenant>:<uuid>`: one test send.
 import {
-  ActivityFailure, ApplicationFailure, CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation, patched, proxyActivities,
+  ApplicationFailure, CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation, patched, proxyActivities,
   setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type { CampaignActivities } from '../activities/campaigns';
 import type { CommandAuthor } from '../lib/audit';
 import { BatchControl, runBatch } from './batch';
+import { failureCause, failureMessage } from './failures';
 import {
   CampaignInput, CampaignOutcome, cancelCampaignUpdate, INVALID_STATE, pauseCampaignUpdate, resumeCampaignUpdate, lanesFrom, lanesOf, SendChunkReport, SendCursor,
   SendPlan, TestSendInput, TestSendResult,
@@ -42,9 +43,9 @@ const BACKOFF = { firstMs: 1_000, maxMs: 60_000 };
 const LANES_PATCH = 'campaign-send-lanes';
 
 function errorOf(err: unknown): { code: string; message: string } {
-  const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : err;
+  const cause = failureCause(err);
   if (cause instanceof ApplicationFailure && cause.type && /^[A-Z_]+$/.test(cause.type)) return { code: cause.type, message: cause.message };
-  return { code: 'CAMPAIGN_FAILED', message: cause instanceof Error ? cause.message : String(cause) };
+  return { code: 'CAMPAIGN_FAILED', message: failureMessage(err) };
 }
 
 export async function campaignWorkflow(input: CampaignInput): Promise<CampaignOutcome> {

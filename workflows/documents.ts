@@ -1,9 +1,10 @@
 // Document jobs: one workflow per document (render → store → ready|failed) and one per batch, which
 // renders its items chunk by chunk on the batch kit (bounded concurrency inside the activity, progress
 // after every chunk, continue-as-new to keep its history small).
-import { ActivityFailure, ApplicationFailure, continueAsNew, proxyActivities } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { DocumentActivities } from '../activities/documents';
 import { runBatch } from './batch';
+import { failureMessage } from './failures';
 import { BatchInput, BatchResult, DocumentJobInput, DocumentJobResult, PreviewInput, TEMPLATE_RENDER_ERROR } from './documents.api';
 import { setWorkflowStatus } from './status';
 
@@ -30,11 +31,6 @@ const chunk = proxyActivities<DocumentActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
-const reason = (err: unknown) => {
-  const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : err;
-  return cause instanceof Error ? cause.message : String(cause);
-};
-
 export async function documentWorkflow(input: DocumentJobInput): Promise<DocumentJobResult> {
   setWorkflowStatus('rendering');
   try {
@@ -42,7 +38,7 @@ export async function documentWorkflow(input: DocumentJobInput): Promise<Documen
     setWorkflowStatus('ready');
     return { status: 'ready', fileId };
   } catch (err) {
-    const error = reason(err);
+    const error = failureMessage(err);
     await short.failDocument({ ...input, error });
     setWorkflowStatus('failed');
     return { status: 'failed', error };

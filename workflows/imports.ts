@@ -2,12 +2,13 @@
 // then merge chunks, on the batch kit (cancel between chunks, continue-as-new within the history budget). The
 // history carries cursors and counts only, never rows.
 import {
-  ActivityCancellationType, ActivityFailure, ApplicationFailure, CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation, patched,
+  ActivityCancellationType, ApplicationFailure, CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation, patched,
   proxyActivities, setHandler,
 } from '@temporalio/workflow';
 import type { ImportActivities } from '../activities/imports';
 import type { CommandAuthor } from '../lib/audit';
 import { BatchControl, runBatch } from './batch';
+import { failureCause, failureMessage } from './failures';
 import { cancelImportUpdate, ImportInput, ImportOutcome, ImportRevertInput, ImportRevertOutcome, ImportStageCursor } from './imports.api';
 import { setWorkflowStatus } from './status';
 
@@ -43,12 +44,12 @@ const reverting = proxyActivities<ImportActivities>({
 });
 
 function errorOf(err: unknown): { code: string; message: string; details?: unknown } {
-  const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : err;
+  const cause = failureCause(err);
   if (cause instanceof ApplicationFailure && cause.type && /^[A-Z_]+$/.test(cause.type)) {
     const details = cause.details?.[0];
     return { code: cause.type, message: cause.message, ...(details ? { details } : {}) };
   }
-  return { code: 'IMPORT_FAILED', message: cause instanceof Error ? cause.message : String(cause) };
+  return { code: 'IMPORT_FAILED', message: failureMessage(err) };
 }
 
 /** Marks histories in which a cancel stopped a running staging chunk (before, a cancel waited for the chunk to end). */
