@@ -12,19 +12,20 @@ import {
 import { AUTO_APPROVE_REASON, autoApproves, NOT_REQUIRED_REASON, eligibleApprovers, pendingApprovers, stageOutcome } from './approvals.rules';
 import { OBJECT_ID } from './search-attributes';
 import { setWorkflowStatus } from './status';
+import { OUTAGE_RETRY } from './retry';
 
 // A recipient the mail server refuses for good (5xx) is not retried; anything else is.
 // No attempt limits: an outage is retried until it is over; the activities give up on other errors
 // themselves (activities/index.ts).
 const acts = proxyActivities<ApprovalActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['EmailRejectedError'] },
+  retry: { ...OUTAGE_RETRY, nonRetryableErrorTypes: ['EmailRejectedError'] },
 });
 // The read-model write is a local activity: it runs inside the workflow task that applied the command,
 // so a sign answers after one round trip to the server instead of an activity task's three.
 const local = proxyLocalActivities<ApprovalActivities>({
   startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
 });
 const notifier = () => proxyActivities<ApprovalActivities>({
   taskQueue: notificationQueueOf(workflowInfo().taskQueue),
@@ -32,7 +33,7 @@ const notifier = () => proxyActivities<ApprovalActivities>({
   // It heartbeats after every email; one send is bounded by the SMTP timeouts (10 + 10 + 30 s), so a
   // minute of silence means the attempt is gone (e.g. its task was lost), and it is retried then.
   heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['EmailRejectedError'] },
+  retry: { ...OUTAGE_RETRY, nonRetryableErrorTypes: ['EmailRejectedError'] },
 });
 
 const HOUR = 3_600_000;

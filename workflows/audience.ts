@@ -5,18 +5,19 @@ import type { AudienceActivities } from '../activities/audience';
 import type { SubscriberExportInput, SubscriberExportResult } from './audience.api';
 import { failureMessage } from './failures';
 import { setWorkflowStatus } from './status';
+import { OUTAGE_RETRY } from './retry';
 
 // No attempt limit for outages (retried until over); other errors get the attempts of domains/audience/index.ts.
 const short = proxyActivities<AudienceActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
 });
 
 const writer = proxyActivities<AudienceActivities>({
   startToCloseTimeout: '2 hours',
   // A dead worker is noticed after this long, and another writes the export again.
   heartbeatTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
 });
 
 export async function subscriberExportWorkflow(input: SubscriberExportInput): Promise<SubscriberExportResult> {

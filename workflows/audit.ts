@@ -6,12 +6,13 @@ import type { AuditExportInput, AuditExportResult, ExportCursor } from './audit.
 import { runBatch } from './batch';
 import { failureMessage } from './failures';
 import { setWorkflowStatus } from './status';
+import { OUTAGE_RETRY } from './retry';
 
 // No attempt limits: an outage is retried until it is over; the activities give up on other errors
 // themselves (activities/index.ts).
 const short = proxyActivities<AuditActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
 });
 
 // A chunk pages for about 10 s and heartbeats its cursor; a retry (e.g. after a worker crash) resumes
@@ -20,14 +21,14 @@ const writer = proxyActivities<AuditActivities>({
   startToCloseTimeout: '10 minutes',
   // A dead worker is noticed after this long, and another resumes the export from its cursor.
   heartbeatTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
 });
 
 // Exports started before it wrote everything in one activity (writeAuditExport, 2 hours) and replay so.
 const legacyWriter = proxyActivities<AuditActivities>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
 });
 const BATCH_KIT_PATCH = 'audit-export-batch-kit';
 

@@ -16,6 +16,7 @@ import {
   SendPlan, TestSendInput, TestSendResult,
 } from './campaigns.api';
 import { setWorkflowStatus } from './status';
+import { OUTAGE_RETRY } from './retry';
 
 // A chunk sends for a couple of seconds and heartbeats its cursor: a dead worker is noticed after 10 s and
 // another resumes from the cursor. No attempt limit here: the activities give up on errors that are not outages.
@@ -24,12 +25,12 @@ import { setWorkflowStatus } from './status';
 const chunks = proxyActivities<CampaignActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
   allowEagerDispatch: false,
 });
 const short = proxyActivities<CampaignActivities>({
   startToCloseTimeout: '5 minutes',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
 });
 const tests = proxyActivities<CampaignActivities>({
   startToCloseTimeout: '1 minute',

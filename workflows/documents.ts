@@ -7,12 +7,13 @@ import { runBatch } from './batch';
 import { failureMessage } from './failures';
 import { BatchInput, BatchResult, DocumentJobInput, DocumentJobResult, PreviewInput, TEMPLATE_RENDER_ERROR } from './documents.api';
 import { setWorkflowStatus } from './status';
+import { OUTAGE_RETRY } from './retry';
 
 // No attempt limit anywhere here: a database or Temporal outage is retried until it is over, so an accepted
 // document never fails for it; the activities give up on any other error themselves (activities/index.ts).
 const short = proxyActivities<DocumentActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
 });
 
 // A template that cannot render fails at once; a crashed browser or worker is retried (a dead worker
@@ -28,7 +29,7 @@ const render = proxyActivities<DocumentActivities>({
 const chunk = proxyActivities<DocumentActivities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '15 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
 });
 
 export async function documentWorkflow(input: DocumentJobInput): Promise<DocumentJobResult> {

@@ -11,6 +11,7 @@ import { BatchControl, runBatch } from './batch';
 import { failureCause, failureMessage } from './failures';
 import { cancelImportUpdate, ImportInput, ImportOutcome, ImportRevertInput, ImportRevertOutcome, ImportStageCursor } from './imports.api';
 import { setWorkflowStatus } from './status';
+import { OUTAGE_RETRY } from './retry';
 
 /** Where the run stands: staging (with the stage cursor) or merging (whose progress is in Postgres). */
 type ImportCursor = { phase: 'staging'; stage: ImportStageCursor | null } | { phase: 'merging' };
@@ -20,19 +21,19 @@ type ImportCursor = { phase: 'staging'; stage: ImportStageCursor | null } | { ph
 const chunks = proxyActivities<ImportActivities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
 });
 // A staging chunk that a cancel stops (see stopOnCancel) ends before the workflow goes on: no write of it lands
 // after the run is recorded cancelled.
 const staging = proxyActivities<ImportActivities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 const short = proxyActivities<ImportActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
 });
 
 // A revert is one transaction however many rows (all or nothing is what it promises), heartbeating while it runs:
@@ -40,7 +41,7 @@ const short = proxyActivities<ImportActivities>({
 const reverting = proxyActivities<ImportActivities>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
 });
 
 function errorOf(err: unknown): { code: string; message: string; details?: unknown } {

@@ -6,10 +6,11 @@ import {
 import type { JobActivities } from '../activities/jobs';
 import { JobRunInput, JobRunOutcome } from './jobs.api';
 import { setWorkflowStatus } from './status';
+import { OUTAGE_RETRY } from './retry';
 
 // The run's rows are written whatever the outage: no attempt limit (the activities give up on other errors
 // themselves, activities/index.ts).
-const bookkeeping = proxyActivities<JobActivities>({ startToCloseTimeout: '30 seconds', retry: { initialInterval: '1 second', maximumInterval: '30 seconds' } });
+const bookkeeping = proxyActivities<JobActivities>({ startToCloseTimeout: '30 seconds', retry: OUTAGE_RETRY });
 
 export async function jobRunWorkflow(input: JobRunInput): Promise<JobRunOutcome> {
   // Given by the API for a run it started (no random draw then: a schedule's runs replay as before).

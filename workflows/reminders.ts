@@ -12,11 +12,11 @@ import {
 } from './reminders.api';
 import { deliveryTargets, nextTrigger, occurrenceSpan, snoozedTriggers, Trigger } from './reminders.rules';
 import { setWorkflowStatus } from './status';
+import { OUTAGE_RETRY } from './retry';
 
 // No attempt limits: an outage is retried until it is over; the activities give up on other errors
 // themselves (activities/index.ts: a delivery after 8 attempts, a write after 10).
-const WRITE_RETRY: RetryPolicy = { initialInterval: '1 second', maximumInterval: '30 seconds' };
-const acts = proxyActivities<ReminderActivities>({ startToCloseTimeout: '1 minute', retry: WRITE_RETRY });
+const acts = proxyActivities<ReminderActivities>({ startToCloseTimeout: '1 minute', retry: OUTAGE_RETRY });
 // A delivery retries with backoff (1 s, 2 s, 4 s … at most 5 min apart, 8 attempts for errors that are not
 // outages of Docket's own database); a refusal that a retry cannot change is final at once. Each delivery is its own activity, so one failing endpoint
 // never holds up another recipient or another reminder.
@@ -31,7 +31,7 @@ const local = proxyLocalActivities<ReminderActivities>({ startToCloseTimeout: '1
 // that decided them, so creating or firing a reminder costs the Temporal server one workflow task rather
 // than a workflow task, an activity task and another workflow task per write. Email and webhook
 // deliveries stay activity tasks: they wait on other systems, up to 30 s an attempt.
-const localPersist = proxyLocalActivities<ReminderActivities>({ startToCloseTimeout: '1 minute', retry: WRITE_RETRY });
+const localPersist = proxyLocalActivities<ReminderActivities>({ startToCloseTimeout: '1 minute', retry: OUTAGE_RETRY });
 const localDeliveries = proxyLocalActivities<ReminderActivities>({ startToCloseTimeout: '30 seconds', retry: DELIVERY_RETRY });
 /** Histories written before the writes became local activities replay with activity tasks. */
 const LOCAL_WRITES_PATCH = 'reminders-local-writes';

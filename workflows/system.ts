@@ -2,12 +2,13 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { SystemActivities } from '../activities/system';
 import type { ReconcileStartsResult } from './system.api';
+import { OUTAGE_RETRY } from './retry';
 
 const acts = proxyActivities<SystemActivities>({
   startToCloseTimeout: '10 minutes',
   // It heartbeats after every intent: a dead worker's run is taken over within a minute.
   heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
 });
 
 /**

@@ -6,15 +6,16 @@ import { setWorkflowStatus } from './status';
 import {
   backoffMs, claimLeaseMs, pokeEndpoint, pokeRelay, type WebhookDeliveryInput, type WebhookEndpointInput, type WebhookRelayInput,
 } from './webhooks.api';
+import { OUTAGE_RETRY } from './retry';
 
 const relayActs = proxyActivities<WebhookActivities>({
   // A read takes milliseconds: a worker that died in one is replaced soon.
   startToCloseTimeout: '20 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
 });
 const ledger = proxyActivities<WebhookActivities>({
   startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry: OUTAGE_RETRY,
 });
 
 /** Reads per run before continue-as-new: a bounded history however long the relay runs. */
@@ -58,7 +59,7 @@ export async function webhookEndpointWorkflow(input: WebhookEndpointInput): Prom
     // A round starts POSTs for SEND_WINDOW_MS; the lease covers the last one's timeout.
     startToCloseTimeout: claimLeaseMs(input.retry) + 10_000,
     heartbeatTimeout: '15 seconds',
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+    retry: OUTAGE_RETRY,
   });
   let poked = false;
   let urgent = false;
