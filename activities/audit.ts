@@ -61,7 +61,10 @@ export function createAuditActivities(deps: AuditActivityDeps) {
         if (page.length === 0) return { cursor: at, done: true };
         const data = Buffer.from(stringify(page.map(csvRow)));
         const next = { lastId: page[page.length - 1].id, rows: at.rows + page.length, bytes: at.bytes + data.length };
-        await sequelize().query(`INSERT INTO audit_export_parts (export_id, from_rows, to_rows, last_id, data) VALUES ($1, $2, $3, $4, $5)
+        // Only while the export runs, holding its row: an export marked failed (cancelled from Temporal while this
+        // page was read) takes no part after failAuditExport dropped them.
+        await sequelize().query(`INSERT INTO audit_export_parts (export_id, from_rows, to_rows, last_id, data)
+          SELECT id, $2::integer, $3::integer, $4::bigint, $5::bytea FROM audit_exports WHERE id = $1 AND status IN ('queued', 'running') FOR SHARE
           ON CONFLICT (export_id, from_rows) DO UPDATE SET to_rows = EXCLUDED.to_rows, last_id = EXCLUDED.last_id, data = EXCLUDED.data`,
         { bind: [input.exportId, at.rows, next.rows, next.lastId, data] });
         if (page.length < pageSize) return { cursor: next, done: true };
@@ -154,12 +157,14 @@ export function createAuditActivities(deps: AuditActivityDeps) {
     },
 
     async failAuditExport(input: AuditExportInput & { error: string }): Promise<void> {
-      await sequelize().query('DELETE FROM audit_export_parts WHERE export_id = $1', { bind: [input.exportId] });
+      // Failed first, then the parts dropped: a page being written holds the row (FOR SHARE), so it either lands
+      // before this update and is dropped below, or finds the export failed and writes nothing.
       await updateWithAudit(AuditExport, { status: 'failed', error: input.error, completedAt: new Date() }, { id: input.exportId, tenantId: input.tenantId }, {
         tenantId: input.tenantId, actor: system, action: 'audit.export.failed', entityType: 'audit_export',
         entityId: input.exportId, after: { error: input.error },
         workflowId: Context.current().info.workflowExecution?.workflowId, eventKey: `audit-export:${input.exportId}:failed`,
       });
+      await sequelize().query('DELETE FROM audit_export_parts WHERE export_id = $1', { bind: [input.exportId] });
     },
   };
 }

@@ -10,3 +10,6 @@ export function failureMessage(err: unknown): string {
   const cause = failureCause(err);
   return cause instanceof Error ? cause.message : String(cause);
 }
+
+/** What an export records as its error when its run was cancelled from Temporal (the UI, the CLI). */
+export const CANCELLED_MESSAGE = 'cancelled in Temporal';

@@ -55,3 +55,31 @@ it('is written again after SIGKILL, stored once, with every subscriber exactly o
   expect(await StoredFile.count({ where: { tenantId: tenant.id, originKey: `subscriber-export:${done.id}` } })).toBe(1);
   expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'audience.export.completed' } })).toBe(1);
 }, 180_000);
+
+it('cancelled in the Temporal UI mid-way: the export ends failed, not running, and stores no file', async () => {
+  const { key, tenant } = await buildCaller(['audience.*']);
+  const total = 1000;
+  await Subscriber.bulkCreate(Array.from({ length: total }, (_, i) => ({
+    tenantId: tenant.id, id: uuidv7(), email: `x${i}@example.com`, name: `X ${i}`,
+  })));
+  startWorker();
+  const started = await app.call('post', '/v1/subscriber-exports', key).send({}).expect(202);
+  await waitFor(async () => ((await SubscriberExport.findByPk(started.body.id))?.rowsWritten ?? 0) >= 2 * PAGE, { what: 'an export part-way', timeoutMs: 60_000, intervalMs: 50 });
+
+  // What the UI's "Request cancellation" does.
+  const handle = app.client.workflow.getHandle(started.body.workflowId);
+  await handle.cancel();
+  await expect(handle.result()).rejects.toThrow();
+  expect((await handle.describe()).status.name).toBe('CANCELLED');
+
+  const shown = (await app.call('get', `/v1/subscriber-exports/${started.body.id}`, key).expect(200)).body;
+  expect(shown).toMatchObject({ status: 'failed', error: 'cancelled in Temporal' });
+  expect(shown.rowsWritten).toBeLessThan(total);
+  await app.call('get', `/v1/subscriber-exports/${started.body.id}/download`, key).expect(409);
+  expect((await handle.describe()).searchAttributes.Status).toEqual(['failed']);
+  expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'audience.export.failed' } })).toBe(1);
+  // The activity stops at its next page once the cancel reaches its heartbeat, and stores nothing.
+  await new Promise((r) => setTimeout(r, 2000));
+  expect(await StoredFile.count({ where: { tenantId: tenant.id, originKey: `subscriber-export:${started.body.id}` } })).toBe(0);
+  expect((await SubscriberExport.findByPk(started.body.id))!.status).toBe('failed');
+}, 120_000);

@@ -92,3 +92,31 @@ it('resumes after SIGKILL from the heartbeated cursor, with nothing lost and not
   expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);
   expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'audit.export.completed' } })).toBe(1);
 }, 180_000);
+
+it('cancelled in the Temporal UI mid-way: the export ends failed, not running, and keeps no parts', async () => {
+  const { key, tenant } = await buildCaller(['audit.*']);
+  const total = 1000;
+  await AuditEvent.bulkCreate(Array.from({ length: total }, (_, i) => ({
+    tenantId: tenant.id, actorType: 'system' as const, actorId: null, action: 'files.file.uploaded' as const, entityType: 'file',
+    entityId: `g-${i}`, before: null, after: { i }, requestId: null, workflowId: null, eventKey: null,
+  })));
+  startWorker();
+  const started = await app.call('post', '/v1/audit-exports', key).send({ entityType: 'file' }).expect(202);
+  await waitFor(async () => ((await AuditExport.findByPk(started.body.id))?.rowsWritten ?? 0) >= 2 * PAGE, { what: 'an export part-way', timeoutMs: 60_000, intervalMs: 50 });
+
+  // What the UI's "Request cancellation" does.
+  const handle = app.client.workflow.getHandle(started.body.workflowId);
+  await handle.cancel();
+  await expect(handle.result()).rejects.toThrow();
+  expect((await handle.describe()).status.name).toBe('CANCELLED');
+
+  const shown = (await app.call('get', `/v1/audit-exports/${started.body.id}`, key).expect(200)).body;
+  expect(shown).toMatchObject({ status: 'failed', error: 'cancelled in Temporal' });
+  await app.call('get', `/v1/audit-exports/${started.body.id}/download`, key).expect(409);
+  expect((await handle.describe()).searchAttributes.Status).toEqual(['failed']);
+  // The page being written when the cancel came is dropped or never written; later pages write nothing.
+  await new Promise((r) => setTimeout(r, 2000));
+  const [{ parts }] = await AuditEvent.sequelize!.query('SELECT count(*)::int AS parts FROM audit_export_parts WHERE export_id = $1', { bind: [started.body.id], type: 'SELECT' }) as [{ parts: number }];
+  expect(parts).toBe(0);
+  expect((await AuditExport.findByPk(started.body.id))!.status).toBe('failed');
+}, 120_000);
