@@ -1,9 +1,9 @@
 // Subscriber export: one activity streams the CSV into the file store and marks the export ready; if it gives up,
 // the export is marked failed with its reason. The history is a handful of events whatever the audience's size.
-import { CancellationScope, isCancellation, patched, proxyActivities } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { AudienceActivities } from '../activities/audience';
 import type { SubscriberExportInput, SubscriberExportResult } from './audience.api';
-import { CANCELLED_MESSAGE, failureMessage } from './failures';
+import { endCancelled, failureMessage } from './failures';
 import { setWorkflowStatus } from './status';
 import { OUTAGE_RETRY } from './retry';
 
@@ -20,9 +20,6 @@ const writer = proxyActivities<AudienceActivities>({
   retry: OUTAGE_RETRY,
 });
 
-/** Runs cancelled before this left their row `running` and replay so. */
-const CANCELLED_WRITE_PATCH = 'export-cancel-writes';
-
 export async function subscriberExportWorkflow(input: SubscriberExportInput): Promise<SubscriberExportResult> {
   setWorkflowStatus('running');
   try {
@@ -30,13 +27,7 @@ export async function subscriberExportWorkflow(input: SubscriberExportInput): Pr
     setWorkflowStatus('ready');
     return { status: 'ready', ...written };
   } catch (err) {
-    // Cancelled from Temporal itself (the UI, the CLI): the export is marked failed, outside the cancelled scope
-    // (which would refuse the write), so its row does not stay `running`; the run still ends cancelled.
-    if (isCancellation(err) && patched(CANCELLED_WRITE_PATCH)) {
-      await CancellationScope.nonCancellable(() => short.failSubscriberExport({ ...input, error: CANCELLED_MESSAGE }));
-      setWorkflowStatus('failed');
-      throw err;
-    }
+    await endCancelled(err, (error) => short.failSubscriberExport({ ...input, error }));
     const message = failureMessage(err);
     await short.failSubscriberExport({ ...input, error: message });
     setWorkflowStatus('failed');

@@ -1,10 +1,10 @@
 // Audit export: counts, then writes matching events to a CSV chunk by chunk on the batch kit (resuming
 // from the cursor, continuing as new past the history budget), stores it and marks the export ready.
-import { CancellationScope, ContinueAsNew, continueAsNew, isCancellation, patched, proxyActivities } from '@temporalio/workflow';
+import { ContinueAsNew, continueAsNew, patched, proxyActivities } from '@temporalio/workflow';
 import type { AuditActivities } from '../activities/audit';
 import type { AuditExportInput, AuditExportResult, ExportCursor } from './audit.api';
 import { runBatch } from './batch';
-import { CANCELLED_MESSAGE, failureMessage } from './failures';
+import { endCancelled, failureMessage } from './failures';
 import { setWorkflowStatus } from './status';
 import { OUTAGE_RETRY } from './retry';
 
@@ -31,8 +31,6 @@ const legacyWriter = proxyActivities<AuditActivities>({
   retry: OUTAGE_RETRY,
 });
 const BATCH_KIT_PATCH = 'audit-export-batch-kit';
-/** Runs cancelled before this left their row `running` and replay so. */
-const CANCELLED_WRITE_PATCH = 'export-cancel-writes';
 
 export async function auditExportWorkflow(input: AuditExportInput): Promise<AuditExportResult> {
   const { batch, ...base } = input;
@@ -55,13 +53,7 @@ export async function auditExportWorkflow(input: AuditExportInput): Promise<Audi
     return { status: 'ready', ...written };
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
-    // Cancelled from Temporal itself (the UI, the CLI): marked failed outside the cancelled scope, as a subscriber
-    // export is (workflows/audience.ts), so the row does not stay `running`; the run still ends cancelled.
-    if (isCancellation(err) && patched(CANCELLED_WRITE_PATCH)) {
-      await CancellationScope.nonCancellable(() => short.failAuditExport({ ...base, error: CANCELLED_MESSAGE }));
-      setWorkflowStatus('failed');
-      throw err;
-    }
+    await endCancelled(err, (error) => short.failAuditExport({ ...base, error }));
     const message = failureMessage(err);
     await short.failAuditExport({ ...base, error: message });
     setWorkflowStatus('failed');

@@ -4,7 +4,7 @@
 import { continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { DocumentActivities } from '../activities/documents';
 import { runBatch } from './batch';
-import { failureMessage } from './failures';
+import { endCancelled, failureMessage } from './failures';
 import { BatchInput, BatchResult, DocumentJobInput, DocumentJobResult, PreviewInput, TEMPLATE_RENDER_ERROR } from './documents.api';
 import { setWorkflowStatus } from './status';
 import { OUTAGE_RETRY } from './retry';
@@ -39,6 +39,7 @@ export async function documentWorkflow(input: DocumentJobInput): Promise<Documen
     setWorkflowStatus('ready');
     return { status: 'ready', fileId };
   } catch (err) {
+    await endCancelled(err, (error) => short.failDocument({ ...input, error }));
     const error = failureMessage(err);
     await short.failDocument({ ...input, error });
     setWorkflowStatus('failed');

@@ -1,6 +1,7 @@
-// What made a workflow's step fail, as it records it: the ApplicationFailure an activity threw (Temporal wraps it in
-// an ActivityFailure), else the error itself. Deterministic: it only reads the error.
-import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
+// How a workflow records a failed step: what made it fail (the ApplicationFailure an activity threw, which Temporal
+// wraps in an ActivityFailure, else the error itself), and a run cancelled from Temporal's own UI or CLI.
+import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, patched } from '@temporalio/workflow';
+import { setWorkflowStatus } from './status';
 
 export function failureCause(err: unknown): unknown {
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : err;
@@ -11,5 +12,18 @@ export function failureMessage(err: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
 
-/** What an export records as its error when its run was cancelled from Temporal (the UI, the CLI). */
-export const CANCELLED_MESSAGE = 'cancelled in Temporal';
+/** Runs cancelled before `endCancelled` existed left their row as it was and replay so. */
+const CANCELLED_WRITE_PATCH = 'cancelled-write';
+
+/**
+ * For a run cancelled from Temporal itself (the UI, the CLI), which Docket's API never does to these kinds: records
+ * the work as failed with 'cancelled in Temporal' (outside the cancelled scope, which would refuse the write, so the
+ * row does not stay `running` for ever), sets Status `failed`, and rethrows, so the run still ends cancelled. Any
+ * other error returns, for the caller's own failure path.
+ */
+export async function endCancelled(err: unknown, markFailed: (error: string) => Promise<void>): Promise<void> {
+  if (!isCancellation(err) || !patched(CANCELLED_WRITE_PATCH)) return;
+  await CancellationScope.nonCancellable(() => markFailed('cancelled in Temporal'));
+  setWorkflowStatus('failed');
+  throw err;
+}

@@ -3,6 +3,7 @@
 // exactly once.
 import { defaultPayloadConverter } from '@temporalio/common';
 import { parse } from 'csv-parse/sync';
+import { QueryTypes } from 'sequelize';
 import { AuditEvent, AuditExport } from '../../db';
 import { buildCaller } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
@@ -116,7 +117,7 @@ it('cancelled in the Temporal UI mid-way: the export ends failed, not running, a
   expect((await handle.describe()).searchAttributes.Status).toEqual(['failed']);
   // The page being written when the cancel came is dropped or never written; later pages write nothing.
   await new Promise((r) => setTimeout(r, 2000));
-  const [{ parts }] = await AuditEvent.sequelize!.query('SELECT count(*)::int AS parts FROM audit_export_parts WHERE export_id = $1', { bind: [started.body.id], type: 'SELECT' }) as [{ parts: number }];
+  const [{ parts }] = await AuditEvent.sequelize!.query<{ parts: number }>('SELECT count(*)::int AS parts FROM audit_export_parts WHERE export_id = $1', { bind: [started.body.id], type: QueryTypes.SELECT });
   expect(parts).toBe(0);
   expect((await AuditExport.findByPk(started.body.id))!.status).toBe('failed');
 }, 120_000);

@@ -58,3 +58,19 @@ it('finishes a batch after its worker was SIGKILLed part-way, each document stor
   const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 0);
   expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);
 }, 240_000);
+
+it('a document cancelled in the Temporal UI before it rendered ends failed, not queued for ever', async () => {
+  killAllWorkers(); // no worker: the cancel reaches the run before its first task
+  const { key, tenant } = await buildCaller(['*']);
+  const t = (await app.call('post', '/v1/document-templates', key).send({ code: 'cancel', name: 'Cancel', parts: { base: '<h1>{{ n }}</h1>' } }).expect(201)).body;
+  const res = await app.call('post', '/v1/documents', key).send({ templateCode: t.code, data: { n: 1 } }).expect(202);
+  const handle = app.client.workflow.getHandle(res.body.workflowId);
+  await handle.cancel(); // what the UI's "Request cancellation" does
+  startWorker();
+  await expect(handle.result()).rejects.toThrow();
+  expect((await handle.describe()).status.name).toBe('CANCELLED');
+  const shown = (await app.call('get', `/v1/documents/${res.body.id}`, key).expect(200)).body;
+  expect(shown).toMatchObject({ status: 'failed', error: 'cancelled in Temporal', downloadUrl: null });
+  expect((await handle.describe()).searchAttributes.Status).toEqual(['failed']);
+  expect(await StoredFile.count({ where: { tenantId: tenant.id, originKey: `document:${res.body.id}` } })).toBe(0);
+}, 120_000);
