@@ -16,7 +16,7 @@ import { recordEvents } from '../lib/events';
 import { UsedLink } from '../db/models/links';
 import { heartbeating } from '../lib/batch';
 import type { BlobStore } from '../lib/blob-store';
-import { collectBlob, deleteFile, unusedBlobs } from '../lib/files';
+import { collectBlob, deleteFile, IMPORT_READING, unusedBlobs } from '../lib/files';
 import { checkJobParams } from '../domains/jobs/job-types';
 import { outboundFetch } from '../lib/notify/outbound';
 import type { JobRunStatus } from '../db/models/jobs';
@@ -83,11 +83,12 @@ export function createJobActivities(deps: JobActivityDeps) {
     async 'files.orphan_purge'(tenantId, p) {
       const before = new Date(Date.now() - ((p.olderThanHours as number | undefined) ?? 24) * HOUR);
       // Files stored by an export (of the audit log, of subscribers) that no export row points at: a retried export
-      // stored a second one, the export failed after storing it, or the export is gone.
+      // stored a second one, the export failed after storing it, or the export is gone. Not one an import still reads.
       const orphans = await StoredFile.sequelize!.query<{ id: string }>(
         `SELECT f.id FROM files f WHERE f.tenant_id = :tenantId AND f.created_at < :before AND (
            (f.origin_key LIKE 'audit-export:%' AND NOT EXISTS (SELECT 1 FROM audit_exports e WHERE e.file_id = f.id))
-           OR (f.origin_key LIKE 'subscriber-export:%' AND NOT EXISTS (SELECT 1 FROM subscriber_exports e WHERE e.file_id = f.id)))`,
+           OR (f.origin_key LIKE 'subscriber-export:%' AND NOT EXISTS (SELECT 1 FROM subscriber_exports e WHERE e.file_id = f.id)))
+         AND NOT EXISTS (SELECT 1 FROM imports WHERE imports.tenant_id = f.tenant_id AND imports.file_id = f.id AND imports.${IMPORT_READING})`,
         { replacements: { tenantId, before }, type: QueryTypes.SELECT },
       );
       let blobs = 0;

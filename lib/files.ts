@@ -115,6 +115,9 @@ export function ownerOf(file: Pick<StoredFile, 'originKey'>): FileOwner | undefi
 /** The permissions of workflow-made files (what `files.*` alone cannot open). */
 export const OWNED_FILE_PREFIXES = OWNERS.map((o) => ({ prefix: o.prefix, permission: o.permission }));
 
+/** An import in a phase that still reads its file (SQL on `imports`): the file's bytes must stay until it has staged them. */
+export const IMPORT_READING = "phase IN ('parsing', 'staging')";
+
 /**
  * How many documents, audit exports and running imports use the file: those that point at it, and the one its origin key
  * names while it exists (its workflow may not have pointed at the file yet). Locks the rows it counts,
@@ -133,9 +136,8 @@ export async function fileDependents(file: StoredFile, transaction: Transaction)
     if (rows.length) what.push(`${rows.length} ${o.noun}${rows.length === 1 ? '' : 's'}`);
     count += rows.length;
   }
-  // An import still reading the file: its bytes must stay until it has staged them.
   const importing = await sequelize().query(
-    "SELECT id FROM imports WHERE tenant_id = :tenantId AND file_id = :fileId AND phase IN ('parsing', 'staging') FOR UPDATE",
+    `SELECT id FROM imports WHERE tenant_id = :tenantId AND file_id = :fileId AND ${IMPORT_READING} FOR UPDATE`,
     { replacements: { tenantId: file.tenantId, fileId: file.id }, type: QueryTypes.SELECT, transaction },
   );
   if (importing.length) what.push(`${importing.length} running import${importing.length === 1 ? '' : 's'}`);

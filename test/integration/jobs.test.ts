@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { AuditEvent, IdempotencyKey, Role, StoredFile, SubscriberExport, UsedLink, UserRole } from '../../db';
 import { createDueSoon } from '../helpers/due';
+import { createRun } from '../helpers/imports';
 import { buildCaller } from '../helpers/factories';
 import { TestApp } from '../helpers/app';
 import { Stack, startStack } from '../helpers/stack';
@@ -284,7 +285,11 @@ it('housekeeping jobs purge only the tenant\'s old audit events, expired keys, u
   const exportOrphan = await StoredFile.create({ tenantId: tenant.id, sha256: 'b'.repeat(64), size: 1, contentType: 'text/csv', filename: 'y.csv', createdBy: null, originKey: `subscriber-export:${randomUUID()}` });
   const kept = await StoredFile.create({ tenantId: tenant.id, sha256: 'c'.repeat(64), size: 1, contentType: 'text/csv', filename: 'z.csv', createdBy: null, originKey: `subscriber-export:${randomUUID()}` });
   await SubscriberExport.create({ id: kept.originKey!.split(':')[1], tenantId: tenant.id, status: 'ready', filters: {}, workflowId: 'subscriber-exports:test', requestedBy: null, fileId: kept.id });
-  await StoredFile.update({ createdAt: old }, { where: { id: [orphan.id, exportOrphan.id, kept.id] } });
+  // An orphaned export CSV that an import is still reading stays until the import has read it.
+  const reading = await StoredFile.create({ tenantId: tenant.id, sha256: 'd'.repeat(64), size: 1, contentType: 'text/csv', filename: 'r.csv', createdBy: null, originKey: `subscriber-export:${randomUUID()}` });
+  const importing = await createRun(tenant, { columns: [{ source: 'email', field: 'email' }] });
+  await importing.update({ fileId: reading.id });
+  await StoredFile.update({ createdAt: old }, { where: { id: [orphan.id, exportOrphan.id, kept.id, reading.id] } });
 
   const run = async (jobType: string, params: Record<string, unknown>) => {
     const s = (await app.call('post', '/v1/job-schedules', key).send({ name: jobType, jobType, params, cron: '0 4 * * 0', paused: true }).expect(201)).body;
@@ -300,5 +305,10 @@ it('housekeeping jobs purge only the tenant\'s old audit events, expired keys, u
   expect(await run('files.orphan_purge', { olderThanHours: 1 })).toMatchObject({ status: 'completed', result: { files: 2 } });
   expect(await StoredFile.findByPk(orphan.id)).toBeNull();
   expect(await StoredFile.findByPk(exportOrphan.id)).toBeNull();
+  expect(await StoredFile.findByPk(kept.id)).not.toBeNull();
+  expect(await StoredFile.findByPk(reading.id)).not.toBeNull();
+  await importing.update({ phase: 'merging' });
+  expect(await run('files.orphan_purge', { olderThanHours: 1 })).toMatchObject({ status: 'completed', result: { files: 1 } });
+  expect(await StoredFile.findByPk(reading.id)).toBeNull();
   expect(await StoredFile.findByPk(kept.id)).not.toBeNull();
 });
