@@ -131,17 +131,28 @@ export class Authenticator {
     const m = API_KEY_PATTERN.exec(token);
     if (!m) throw invalid('Malformed API key');
     const key = await ApiKey.findOne({ where: { prefix: m[1] } });
-    const expected = key ? Buffer.from(key.secretHash, 'hex') : Buffer.alloc(32);
     const given = Buffer.from(sha256Hex(m[2]), 'hex');
-    if (!key || !timingSafeEqual(expected, given)) throw invalid('Unknown API key');
+    const matches = (hash: string | null | undefined) => timingSafeEqual(hash ? Buffer.from(hash, 'hex') : Buffer.alloc(32), given);
+    // The current secret, or the one its last rotation replaced (both compared, so the time taken tells nothing).
+    const current = matches(key?.secretHash);
+    const replaced = matches(key?.previousSecretHash);
+    if (!key || (!current && !replaced)) throw invalid('Unknown API key');
     if (key.revokedAt) throw new ApiError(401, 'CREDENTIALS_REVOKED', 'This API key was revoked');
-    if (key.expiresAt && key.expiresAt <= new Date()) throw new ApiError(401, 'CREDENTIALS_EXPIRED', 'This API key has expired');
+    const now = new Date();
+    if (key.expiresAt && key.expiresAt <= now) throw new ApiError(401, 'CREDENTIALS_EXPIRED', 'This API key has expired');
+    // A replaced secret is cached only until its overlap ends.
+    let expiresAt = key.expiresAt;
+    if (!current) {
+      const until = key.previousValidUntil;
+      if (!until || until <= now) throw new ApiError(401, 'CREDENTIALS_EXPIRED', "This API key's secret was replaced (rotated) and no longer works");
+      if (!expiresAt || until < expiresAt) expiresAt = until;
+    }
     const found = await loadUser(key.tenantId, key.userId);
     if (!found) throw invalid('The owner of this API key is inactive');
     return {
       ...found, roles: (found.user.roles ?? []).map((r) => r.key),
       permissions: new PermissionSet(rolePermissions(found.user), key.scopes),
-      method: 'api_key', apiKeyId: key.id, principal: `key:${key.id}`, expiresAt: key.expiresAt, actor: { type: 'api_key', id: key.id },
+      method: 'api_key', apiKeyId: key.id, principal: `key:${key.id}`, expiresAt, actor: { type: 'api_key', id: key.id },
     };
   }
 

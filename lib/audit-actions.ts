@@ -15,6 +15,8 @@ export const AUDIT_ACTIONS = {
   'identity.apikey.created': 'An API key was created',
   'identity.apikey.created_for_user': 'An API key was created for another user (named by its userId), who it acts as',
   'identity.apikey.revoked': 'An API key was revoked',
+  'identity.apikey.updated': 'An API key was renamed or its expiry changed',
+  'identity.apikey.rotated': 'An API key was given a new secret (overlapHours: how long the replaced one still works)',
   'files.file.uploaded': 'A file was uploaded',
   'files.file.deleted': 'A file was deleted',
   'audit.export.requested': 'An export of the audit log was started',

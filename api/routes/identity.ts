@@ -1,7 +1,9 @@
 // Identity: the caller, the permission catalogue, users, roles and API keys of a tenant (what changes them
 // is domains/identity/commands.ts).
 import { ApiKey, Role, User } from '../../db/models/identity';
-import { createApiKey, createRole, createUser, deleteRole, revokeApiKey, ROLE_INCLUDE, updateMyPreferences, updateRole, updateUser } from '../../domains/identity/commands';
+import {
+  createApiKey, createRole, createUser, deleteRole, revokeApiKey, ROLE_INCLUDE, rotateApiKey, updateApiKey, updateMyPreferences, updateRole, updateUser,
+} from '../../domains/identity/commands';
 import { presentApiKey, presentRole, presentTenant, presentUser } from '../../domains/identity/presenters';
 import { findInTenant } from '../../lib/tenancy';
 import { ifMatch, page, paginate, respond, versionEtag } from '../conventions';
@@ -115,6 +117,18 @@ export function identityRoutes(deps: RouteDeps) {
 
     async getApiKey({ params }, ctx) {
       ctx.body = presentApiKey(await findInTenant(ApiKey, caller(ctx).tenant.id, params.apiKeyId, 'API key'));
+    },
+
+    async updateApiKey({ params, body }, ctx) {
+      const key = await updateApiKey(identity, commandCaller(ctx), params.apiKeyId, body);
+      deps.authenticator.forget(); // a cached credential carries the old expiry
+      ctx.body = presentApiKey(key);
+    },
+
+    async rotateApiKey({ params, body }, ctx) {
+      const { key, secret } = await rotateApiKey(identity, commandCaller(ctx), params.apiKeyId, body ?? {});
+      deps.authenticator.forget(); // the replaced secret may be cached; without an overlap it must answer 401 now
+      ctx.body = { ...presentApiKey(key), secret };
     },
 
     async revokeApiKey({ params }, ctx) {

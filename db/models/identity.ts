@@ -49,6 +49,10 @@ export class ApiKey extends Model<InferAttributes<ApiKey>, InferCreationAttribut
   declare name: string;
   declare prefix: string;
   declare secretHash: string;
+  /** The secret a rotation replaced, accepted until previousValidUntil (migration 0033). */
+  declare previousSecretHash: CreationOptional<string | null>;
+  declare previousValidUntil: CreationOptional<Date | null>;
+  declare rotatedAt: CreationOptional<Date | null>;
   declare scopes: string[] | null;
   declare expiresAt: Date | null;
   declare revokedAt: CreationOptional<Date | null>;
@@ -78,7 +82,7 @@ export function initIdentityModels(sequelize: Sequelize): void {
   ApiKey.init(
     {
       id: uuidPk, tenantId: DataTypes.UUID, userId: DataTypes.UUID, name: DataTypes.STRING, prefix: DataTypes.STRING,
-      secretHash: DataTypes.STRING, scopes: DataTypes.JSONB, expiresAt: DataTypes.DATE, revokedAt: DataTypes.DATE,
+      secretHash: DataTypes.STRING, previousSecretHash: DataTypes.STRING, previousValidUntil: DataTypes.DATE, rotatedAt: DataTypes.DATE, scopes: DataTypes.JSONB, expiresAt: DataTypes.DATE, revokedAt: DataTypes.DATE,
       lastUsedAt: DataTypes.DATE, ...stamps,
     },
     { ...opts, tableName: 'api_keys' },

@@ -219,20 +219,78 @@ export async function createApiKey(deps: IdentityDeps, c: Caller, input: Schemas
   return { key, secret };
 }
 
+/**
+ * A key of the tenant, locked, once the caller may change it: only a caller that holds everything the key can do
+ * (its owner's permissions within its scopes) may `verb` it, else 403 PERMISSION_ESCALATION.
+ */
+async function keyToChange(deps: IdentityDeps, c: Caller, id: string, verb: string, transaction: Transaction): Promise<ApiKey> {
+  // Changing a key changes what a credential resolves to, like a demotion: a users import's merge chunk judges its
+  // importer under this lock, so one that is running finishes first and the next one sees the change.
+  await lockTenantIdentity(deps.sequelize, c.tenantId, transaction);
+  const found = await findInTenant(ApiKey, c.tenantId, id, 'API key', { transaction, lock: transaction.LOCK.UPDATE });
+  const owner = await User.findOne({ where: { id: found.userId, tenantId: c.tenantId }, include: ROLE_INCLUDE, transaction });
+  const canDo = new PermissionSet(permissionsOf(owner?.roles ?? []), found.scopes).list();
+  refuseBeyond(c, canDo, (beyond) => `This key can do ${beyond}, which you do not hold: only someone who holds all of it may ${verb} it`);
+  return found;
+}
+
+const refuseRevoked = (k: ApiKey) => {
+  if (k.revokedAt) throw new ApiError(409, 'API_KEY_REVOKED', 'This API key was revoked; create a new one');
+};
+
 export async function revokeApiKey(deps: IdentityDeps, c: Caller, id: string): Promise<ApiKey> {
   return deps.sequelize.transaction(async (transaction) => {
-    // A revocation takes permissions away like a demotion: a users import's merge chunk judges its importer under
-    // this lock, so one that is running finishes first and the next one sees the key revoked.
-    await lockTenantIdentity(deps.sequelize, c.tenantId, transaction);
-    const found = await findInTenant(ApiKey, c.tenantId, id, 'API key', { transaction, lock: transaction.LOCK.UPDATE });
-    const owner = await User.findOne({ where: { id: found.userId, tenantId: c.tenantId }, include: ROLE_INCLUDE, transaction });
-    const canDo = new PermissionSet(permissionsOf(owner?.roles ?? []), found.scopes).list();
-    refuseBeyond(c, canDo, (beyond) => `This key can do ${beyond}, which you do not hold: only someone who holds all of it may revoke it`);
+    const found = await keyToChange(deps, c, id, 'revoke', transaction);
     if (found.revokedAt) return found; // revoking twice changes nothing
     const before = presentApiKey(found);
     found.revokedAt = new Date();
     await found.save({ transaction });
     await recordAudit({ ...auditBy(c), action: 'identity.apikey.revoked', entityType: 'api_key', entityId: found.id, before, after: presentApiKey(found) }, transaction);
     return found;
+  });
+}
+
+/** Renames a key or changes its expiry (a later one, or none, keeps its powers alive longer: see keyToChange). */
+export async function updateApiKey(deps: IdentityDeps, c: Caller, id: string, input: Schemas['ApiKeyUpdate']): Promise<ApiKey> {
+  if (input.expiresAt && new Date(input.expiresAt) <= new Date()) throw new ApiError(422, 'INVALID_RANGE', 'expiresAt must be in the future');
+  return deps.sequelize.transaction(async (transaction) => {
+    const found = await keyToChange(deps, c, id, 'change', transaction);
+    refuseRevoked(found);
+    const before = presentApiKey(found);
+    if (input.name !== undefined) found.name = input.name;
+    if (input.expiresAt !== undefined) found.expiresAt = input.expiresAt === null ? null : new Date(input.expiresAt);
+    await found.save({ transaction });
+    await recordAudit({ ...auditBy(c), action: 'identity.apikey.updated', entityType: 'api_key', entityId: found.id, before, after: presentApiKey(found) }, transaction);
+    return found;
+  });
+}
+
+/**
+ * A new secret for the key (shown once), the same key otherwise; the replaced secret keeps working `overlapHours`.
+ * Whoever rotates a key holds a secret that acts as it: so, beyond keyToChange, another user's key needs
+ * identity.apikeys.manage_others, as creating one for them does.
+ */
+export async function rotateApiKey(deps: IdentityDeps, c: Caller, id: string, input: Partial<Schemas['ApiKeyRotate']>): Promise<{ key: ApiKey; secret: string }> {
+  const overlapHours = input.overlapHours ?? 0;
+  return deps.sequelize.transaction(async (transaction) => {
+    const found = await keyToChange(deps, c, id, 'rotate', transaction);
+    if (found.userId !== c.userId && !c.permissions.has(MANAGE_OTHERS_KEYS)) {
+      throw new ApiError(403, 'PERMISSION_DENIED', `Rotating another user's key needs the permission '${MANAGE_OTHERS_KEYS}'`, { permission: MANAGE_OTHERS_KEYS });
+    }
+    refuseRevoked(found);
+    const now = new Date();
+    if (found.expiresAt && found.expiresAt <= now) throw new ApiError(409, 'API_KEY_EXPIRED', 'This API key has expired; create a new one');
+    const before = presentApiKey(found);
+    const { secret, secretHash } = generateApiKey(found.prefix);
+    // Kept even without an overlap (valid until now): a caller still using it is told it was replaced, not unknown.
+    found.previousSecretHash = found.secretHash;
+    found.previousValidUntil = new Date(now.getTime() + overlapHours * 3_600_000);
+    found.secretHash = secretHash;
+    found.rotatedAt = now;
+    await found.save({ transaction });
+    await recordAudit({
+      ...auditBy(c), action: 'identity.apikey.rotated', entityType: 'api_key', entityId: found.id, before, after: { ...presentApiKey(found), overlapHours },
+    }, transaction);
+    return { key: found, secret };
   });
 }

@@ -19,4 +19,7 @@ export const presentRole = (r: Role): Schemas['Role'] => ({
 export const presentApiKey = (k: ApiKey): Schemas['ApiKey'] => ({
   id: k.id, name: k.name, prefix: `dk_${k.prefix}`, userId: k.userId, scopes: k.scopes,
   expiresAt: iso(k.expiresAt), revokedAt: iso(k.revokedAt), lastUsedAt: iso(k.lastUsedAt), createdAt: k.createdAt.toISOString(),
+  rotatedAt: iso(k.rotatedAt),
+  // Shown only while the replaced secret still works.
+  previousSecretValidUntil: k.previousValidUntil && k.previousValidUntil > new Date() ? k.previousValidUntil.toISOString() : null,
 });

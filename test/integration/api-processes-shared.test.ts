@@ -126,6 +126,18 @@ describe('credentials changed through one process', () => {
     expect(refused.body.code).toBe('CREDENTIALS_REVOKED');
   });
 
+  it(`a key rotated through process 1: its replaced secret is refused by process 2 within ${NOTIFIED_BOUND_MS} ms, the new one works there`, async () => {
+    const { tenant, key: admin } = await buildCaller(['*']);
+    const key = await buildApiKey(await buildUser(tenant, { permissions: ['*'] }));
+    const id = await keyId(key);
+    await p2('get', '/v1/me', key).expect(200); // cached on process 2 from here
+    const rotated = await p1('post', `/v1/api-keys/${id}/rotate`, admin).expect(200);
+    const ms = await msUntil(401, () => p2('get', '/v1/me', key), 10_000);
+    expect(ms).toBeLessThan(NOTIFIED_BOUND_MS);
+    expect((await p2('get', '/v1/me', key).expect(401)).body.code).toBe('CREDENTIALS_EXPIRED');
+    expect((await p2('get', '/v1/me', rotated.body.secret).expect(200)).body.auth.apiKeyId).toBe(id);
+  });
+
   it(`a permission removed from a role through process 1 is refused by process 2 within ${NOTIFIED_BOUND_MS} ms`, async () => {
     const { tenant, key: admin } = await buildCaller(['*']);
     const role = await Role.create({ id: randomUUID(), tenantId: tenant.id, key: `readers-${randomUUID().slice(0, 6)}`, title: 'Readers', permissions: ['reminders.read', 'approvals.flow.read'] });

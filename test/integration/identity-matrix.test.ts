@@ -95,7 +95,8 @@ async function snapshot(tenant: Tenant) {
     users: (await User.findAll({ where: { tenantId }, order: [['id', 'ASC']] })).map((u) => [u.id, u.name, u.active, u.version]),
     userRoles: (await UserRole.findAll({ where: { tenantId }, order: [['userId', 'ASC'], ['roleId', 'ASC']] })).map((ur) => [ur.userId, ur.roleId]),
     roles: (await Role.findAll({ where: { tenantId }, order: [['key', 'ASC']] })).map((r) => [r.key, r.title, r.permissions, r.version]),
-    keys: (await ApiKey.findAll({ where: { tenantId }, order: [['id', 'ASC']] })).map((k) => [k.id, k.userId, k.scopes, k.revokedAt]),
+    keys: (await ApiKey.findAll({ where: { tenantId }, order: [['id', 'ASC']] }))
+      .map((k) => [k.id, k.userId, k.name, k.scopes, k.expiresAt, k.revokedAt, k.secretHash, k.previousSecretHash]),
   };
 }
 
@@ -163,6 +164,21 @@ const OPERATIONS: { name: string; call: Call; allowed: Level[] }[] = [
     call: (w) => as(w, 'delete', `/v1/api-keys/${w.helpdeskKeyId}`) },
   { name: 'revokeApiKey: my own unscoped key', allowed: ['admin', 'identity.*', 'apikeys.manage'],
     call: (w) => as(w, 'delete', `/v1/api-keys/${w.callerSpareKeyId}`) },
+  // Rotating hands the caller a secret that acts as the key: what the key can do, and another user's key needs
+  // identity.apikeys.manage_others (the JWT's scope does not carry it).
+  { name: 'rotateApiKey of the admin', allowed: ['admin'],
+    call: (w) => as(w, 'post', `/v1/api-keys/${w.adminKeyId}/rotate`) },
+  { name: 'rotateApiKey of the helpdesk user', allowed: ['admin', 'identity.*'],
+    call: (w) => as(w, 'post', `/v1/api-keys/${w.helpdeskKeyId}/rotate`).send({ overlapHours: 1 }) },
+  { name: 'rotateApiKey: my own unscoped key', allowed: ['admin', 'identity.*', 'apikeys.manage'],
+    call: (w) => as(w, 'post', `/v1/api-keys/${w.callerSpareKeyId}/rotate`) },
+  // A later expiry, or none, keeps a key's powers alive: as revoking, for whoever holds everything it can do.
+  { name: 'updateApiKey: the admin\'s key never expires', allowed: ['admin'],
+    call: (w) => as(w, 'patch', `/v1/api-keys/${w.adminKeyId}`).send({ expiresAt: null, name: 'renamed' }) },
+  { name: 'updateApiKey: rename the helpdesk user\'s key', allowed: ['admin', 'identity.*', 'JWT scoped (owner *)'],
+    call: (w) => as(w, 'patch', `/v1/api-keys/${w.helpdeskKeyId}`).send({ name: 'renamed' }) },
+  { name: 'updateApiKey: my own unscoped key expires next year', allowed: ['admin', 'identity.*', 'apikeys.manage'],
+    call: (w) => as(w, 'patch', `/v1/api-keys/${w.callerSpareKeyId}`).send({ expiresAt: new Date(Date.now() + 365 * 86_400_000).toISOString() }) },
 ];
 
 describe.each(OPERATIONS)('$name', ({ call, allowed }) => {

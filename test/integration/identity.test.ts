@@ -317,6 +317,118 @@ describe('API keys', () => {
     expect((await app.call('get', '/v1/audit-events', secret).expect(401)).body.code).toBe('CREDENTIALS_REVOKED');
   });
 
+  const raw = (secret: string) => secret.slice('dk_000000000000_'.length);
+  const keyOf = async (secret: string) => (await ApiKey.findOne({ where: { prefix: secret.slice(3, 15) } }))!;
+
+  it('rotates: a new secret for the same key, the replaced one refused at once without an overlap, audited without secrets', async () => {
+    const { key: admin, tenant } = await buildCaller(['*']);
+    const created = (await app.call('post', '/v1/api-keys', admin).send({ name: 'exporter', scopes: ['audit.read'] }).expect(201)).body;
+    const old: string = created.secret;
+    await app.call('get', '/v1/audit-events', old).expect(200); // cached from now on
+    const rotated = await app.call('post', `/v1/api-keys/${created.id}/rotate`, admin).expect(200);
+    const { secret, ...shown } = rotated.body;
+    expect(shown).toMatchObject({ id: created.id, name: 'exporter', prefix: created.prefix, scopes: ['audit.read'], previousSecretValidUntil: null });
+    expect(Date.parse(shown.rotatedAt)).toBeGreaterThan(Date.now() - 60_000);
+    expect(secret).not.toBe(old);
+    expect(secret.startsWith(`${created.prefix}_`)).toBe(true);
+    // The replaced secret answers 401 at once, though it was cached; the new one does what the key did, no more.
+    expect((await app.call('get', '/v1/audit-events', old).expect(401)).body.code).toBe('CREDENTIALS_EXPIRED');
+    await app.call('get', '/v1/audit-events', secret).expect(200);
+    await app.call('get', '/v1/files', secret).expect(403);
+    expect((await app.call('get', '/v1/me', secret).expect(200)).body.auth).toMatchObject({ apiKeyId: created.id });
+    const events = await AuditEvent.findAll({ where: { tenantId: tenant.id, action: 'identity.apikey.rotated', entityId: created.id } });
+    expect(events).toHaveLength(1);
+    expect(events[0].after).toMatchObject({ overlapHours: 0, rotatedAt: shown.rotatedAt });
+    expect(JSON.stringify(events.map((e) => [e.before, e.after]))).not.toContain(raw(secret));
+    expect(JSON.stringify(events.map((e) => [e.before, e.after]))).not.toContain(raw(old));
+    // A key can rotate itself (its holder holds everything it can do).
+    const own = await app.call('post', `/v1/api-keys/${(await keyOf(admin)).id}/rotate`, admin).send({}).expect(200);
+    await app.call('get', '/v1/me', own.body.secret).expect(200);
+    expect((await app.call('get', '/v1/me', admin).expect(401)).body.code).toBe('CREDENTIALS_EXPIRED');
+  });
+
+  it('with overlapHours the replaced secret works until then, cached no longer; a second rotation ends it', async () => {
+    const { key: admin } = await buildCaller(['*']);
+    const created = (await app.call('post', '/v1/api-keys', admin).send({ name: 'deploy' }).expect(201)).body;
+    const first: string = created.secret;
+    const r1 = (await app.call('post', `/v1/api-keys/${created.id}/rotate`, admin).send({ overlapHours: 24 }).expect(200)).body;
+    const until = Date.parse(r1.previousSecretValidUntil);
+    expect(until).toBeGreaterThan(Date.now() + 23.9 * 3_600_000);
+    expect(until).toBeLessThan(Date.now() + 24.1 * 3_600_000);
+    // Both work; the replaced one only until the overlap ends (its credential says so).
+    expect((await app.call('get', '/v1/me', first).expect(200)).body.auth.expiresAt).toBe(r1.previousSecretValidUntil);
+    expect((await app.call('get', '/v1/me', r1.secret).expect(200)).body.auth.expiresAt).toBeNull();
+    expect((await app.call('get', `/v1/api-keys/${created.id}`, admin).expect(200)).body.previousSecretValidUntil).toBe(r1.previousSecretValidUntil);
+
+    // The overlap ends (as if 24 h had passed): refused, though it was cached.
+    await app.sequelize.query("UPDATE api_keys SET previous_valid_until = now() - interval '1 second' WHERE id = $1", { bind: [created.id] });
+    await waitFor(async () => (await app.call('get', '/v1/me', first)).status === 401, { what: 'the replaced secret refused after its overlap' });
+    expect((await app.call('get', '/v1/me', first).expect(401)).body.code).toBe('CREDENTIALS_EXPIRED');
+    expect((await app.call('get', `/v1/api-keys/${created.id}`, admin).expect(200)).body.previousSecretValidUntil).toBeNull();
+    await app.call('get', '/v1/me', r1.secret).expect(200);
+
+    // One replaced secret at a time: the second rotation's overlap is for the second secret only.
+    const r2 = (await app.call('post', `/v1/api-keys/${created.id}/rotate`, admin).send({ overlapHours: 1 }).expect(200)).body;
+    await app.call('get', '/v1/me', r1.secret).expect(200);
+    await app.call('get', '/v1/me', r2.secret).expect(200);
+    await app.call('get', '/v1/me', first).expect(401);
+    const r3 = (await app.call('post', `/v1/api-keys/${created.id}/rotate`, admin).send({ overlapHours: 0 }).expect(200)).body;
+    await app.call('get', '/v1/me', r1.secret).expect(401);
+    await app.call('get', '/v1/me', r2.secret).expect(401);
+    await app.call('get', '/v1/me', r3.secret).expect(200);
+  });
+
+  it('refuses bad rotations and changes nothing: 400 for the body, 404 across tenants, 409 for a revoked or expired key', async () => {
+    const { key: admin, user, tenant } = await buildCaller(['*']);
+    const { key: stranger } = await buildCaller(['*']);
+    const live = await buildApiKey(user);
+    const revoked = await buildApiKey(user, { revoked: true });
+    const expired = await buildApiKey(user, { expiresAt: new Date(Date.now() - 1000) });
+    const liveKey = await keyOf(live);
+    const hashes = async () => (await ApiKey.findAll({ where: { tenantId: tenant.id }, order: [['id', 'ASC']] })).map((k) => [k.secretHash, k.previousSecretHash, k.rotatedAt]);
+    const before = await hashes();
+    for (const body of [{ overlapHours: 169 }, { overlapHours: -1 }, { overlapHours: 1.5 }, { overlapHours: '24' }, { overlap: 24 }]) {
+      expect([body, (await app.call('post', `/v1/api-keys/${liveKey.id}/rotate`, admin).send(body).expect(400)).body.code]).toEqual([body, 'VALIDATION_FAILED']);
+    }
+    await app.call('post', '/v1/api-keys/not-a-uuid/rotate', admin).expect(400);
+    await app.call('post', `/v1/api-keys/${randomUUID()}/rotate`, admin).expect(404);
+    await app.call('post', `/v1/api-keys/${liveKey.id}/rotate`, stranger).expect(404);
+    expect((await app.call('post', `/v1/api-keys/${(await keyOf(revoked)).id}/rotate`, admin).expect(409)).body.code).toBe('API_KEY_REVOKED');
+    expect((await app.call('post', `/v1/api-keys/${(await keyOf(expired)).id}/rotate`, admin).expect(409)).body.code).toBe('API_KEY_EXPIRED');
+    expect(await hashes()).toEqual(before);
+    expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'identity.apikey.rotated' } })).toBe(0);
+    await app.call('get', '/v1/me', live).expect(200);
+  });
+
+  it('renames a key and changes its expiry (PATCH), the new expiry holding at once', async () => {
+    const { key: admin, tenant } = await buildCaller(['*']);
+    const created = (await app.call('post', '/v1/api-keys', admin).send({ name: 'ci' }).expect(201)).body;
+    await app.call('get', '/v1/me', created.secret).expect(200); // cached without an expiry
+    const soon = new Date(Date.now() + 2_000).toISOString();
+    const changed = await app.call('patch', `/v1/api-keys/${created.id}`, admin).send({ name: 'ci (2027)', expiresAt: soon }).expect(200);
+    expect(changed.body).toMatchObject({ id: created.id, name: 'ci (2027)', expiresAt: soon, prefix: created.prefix });
+    expect((await app.call('get', '/v1/me', created.secret).expect(200)).body.auth.expiresAt).toBe(soon);
+    await new Promise((r) => setTimeout(r, 2_200));
+    expect((await app.call('get', '/v1/me', created.secret).expect(401)).body.code).toBe('CREDENTIALS_EXPIRED');
+    // Expired keys can be given a new expiry, or none, by someone who holds everything they can do.
+    expect((await app.call('patch', `/v1/api-keys/${created.id}`, admin).send({ expiresAt: null }).expect(200)).body.expiresAt).toBeNull();
+    await app.call('get', '/v1/me', created.secret).expect(200);
+    const events = await AuditEvent.findAll({ where: { tenantId: tenant.id, action: 'identity.apikey.updated', entityId: created.id }, order: [['id', 'ASC']] });
+    expect(events.map((e) => [(e.before as { name: string }).name, (e.after as { name: string; expiresAt: string | null }).expiresAt])).toEqual([['ci', soon], ['ci (2027)', null]]);
+
+    const row = async () => { const k = (await ApiKey.findByPk(created.id))!; return [k.name, k.expiresAt, k.revokedAt]; };
+    const before = await row();
+    for (const body of [{}, { name: '' }, { name: 'x'.repeat(201) }, { expiresAt: 'tomorrow' }, { scopes: ['*'] }, { userId: randomUUID() }]) {
+      expect([body, (await app.call('patch', `/v1/api-keys/${created.id}`, admin).send(body).expect(400)).body.code]).toEqual([body, 'VALIDATION_FAILED']);
+    }
+    expect((await app.call('patch', `/v1/api-keys/${created.id}`, admin).send({ expiresAt: new Date(Date.now() - 60_000).toISOString() }).expect(422)).body.code).toBe('INVALID_RANGE');
+    await app.call('patch', `/v1/api-keys/${randomUUID()}`, admin).send({ name: 'x' }).expect(404);
+    expect(await row()).toEqual(before);
+    await app.call('delete', `/v1/api-keys/${created.id}`, admin).expect(200);
+    expect((await app.call('patch', `/v1/api-keys/${created.id}`, admin).send({ name: 'back' }).expect(409)).body.code).toBe('API_KEY_REVOKED');
+    expect((await ApiKey.findByPk(created.id))!.name).toBe('ci (2027)');
+  });
+
   it('revokes under the tenant\'s identity lock, as demotions do: a users import\'s merge chunk holding it finishes first', async () => {
     const { key: admin, tenant } = await buildCaller(['*']);
     const created = await app.call('post', '/v1/api-keys', admin).send({ name: 'importer' }).expect(201);
