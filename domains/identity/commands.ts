@@ -223,15 +223,22 @@ export async function createApiKey(deps: IdentityDeps, c: Caller, input: Schemas
  * A key of the tenant, locked, once the caller may change it: only a caller that holds everything the key can do
  * (its owner's permissions within its scopes) may `verb` it, else 403 PERMISSION_ESCALATION.
  */
-async function keyToChange(deps: IdentityDeps, c: Caller, id: string, verb: string, transaction: Transaction): Promise<ApiKey> {
+async function keyToChange(deps: IdentityDeps, c: Caller, id: string, verb: string, transaction: Transaction): Promise<{ key: ApiKey; owner: User | null }> {
   // Changing a key changes what a credential resolves to, like a demotion: a users import's merge chunk judges its
   // importer under this lock, so one that is running finishes first and the next one sees the change.
   await lockTenantIdentity(deps.sequelize, c.tenantId, transaction);
-  const found = await findInTenant(ApiKey, c.tenantId, id, 'API key', { transaction, lock: transaction.LOCK.UPDATE });
-  const owner = await User.findOne({ where: { id: found.userId, tenantId: c.tenantId }, include: ROLE_INCLUDE, transaction });
-  const canDo = new PermissionSet(permissionsOf(owner?.roles ?? []), found.scopes).list();
+  const key = await findInTenant(ApiKey, c.tenantId, id, 'API key', { transaction, lock: transaction.LOCK.UPDATE });
+  const owner = await User.findOne({ where: { id: key.userId, tenantId: c.tenantId }, include: ROLE_INCLUDE, transaction });
+  const canDo = new PermissionSet(permissionsOf(owner?.roles ?? []), key.scopes).list();
   refuseBeyond(c, canDo, (beyond) => `This key can do ${beyond}, which you do not hold: only someone who holds all of it may ${verb} it`);
-  return found;
+  return { key, owner };
+}
+
+/** Giving another user's key a new secret or a longer life is acting for them: identity.apikeys.manage_others, as creating one is. */
+function refuseOthersKey(c: Caller, key: ApiKey, doing: string): void {
+  if (key.userId !== c.userId && !c.permissions.has(MANAGE_OTHERS_KEYS)) {
+    throw new ApiError(403, 'PERMISSION_DENIED', `${doing} another user's key needs the permission '${MANAGE_OTHERS_KEYS}'`, { permission: MANAGE_OTHERS_KEYS });
+  }
 }
 
 const refuseRevoked = (k: ApiKey) => {
@@ -240,7 +247,7 @@ const refuseRevoked = (k: ApiKey) => {
 
 export async function revokeApiKey(deps: IdentityDeps, c: Caller, id: string): Promise<ApiKey> {
   return deps.sequelize.transaction(async (transaction) => {
-    const found = await keyToChange(deps, c, id, 'revoke', transaction);
+    const { key: found } = await keyToChange(deps, c, id, 'revoke', transaction);
     if (found.revokedAt) return found; // revoking twice changes nothing
     const before = presentApiKey(found);
     found.revokedAt = new Date();
@@ -254,7 +261,8 @@ export async function revokeApiKey(deps: IdentityDeps, c: Caller, id: string): P
 export async function updateApiKey(deps: IdentityDeps, c: Caller, id: string, input: Schemas['ApiKeyUpdate']): Promise<ApiKey> {
   if (input.expiresAt && new Date(input.expiresAt) <= new Date()) throw new ApiError(422, 'INVALID_RANGE', 'expiresAt must be in the future');
   return deps.sequelize.transaction(async (transaction) => {
-    const found = await keyToChange(deps, c, id, 'change', transaction);
+    const { key: found } = await keyToChange(deps, c, id, 'change', transaction);
+    refuseOthersKey(c, found, 'Changing');
     refuseRevoked(found);
     const before = presentApiKey(found);
     if (input.name !== undefined) found.name = input.name;
@@ -273,18 +281,26 @@ export async function updateApiKey(deps: IdentityDeps, c: Caller, id: string, in
 export async function rotateApiKey(deps: IdentityDeps, c: Caller, id: string, input: Partial<Schemas['ApiKeyRotate']>): Promise<{ key: ApiKey; secret: string }> {
   const overlapHours = input.overlapHours ?? 0;
   return deps.sequelize.transaction(async (transaction) => {
-    const found = await keyToChange(deps, c, id, 'rotate', transaction);
-    if (found.userId !== c.userId && !c.permissions.has(MANAGE_OTHERS_KEYS)) {
-      throw new ApiError(403, 'PERMISSION_DENIED', `Rotating another user's key needs the permission '${MANAGE_OTHERS_KEYS}'`, { permission: MANAGE_OTHERS_KEYS });
+    const { key: found, owner } = await keyToChange(deps, c, id, 'rotate', transaction);
+    refuseOthersKey(c, found, 'Rotating');
+    // What the new secret could ever do, not only what it can today: a key without scopes follows its owner's roles
+    // and gains whatever they are given later. Only its owner, through an unscoped credential (which follows the same
+    // roles), may rotate such a key without holding '*'; anyone else must hold all of the key's scopes — the cap
+    // createApiKey puts on a key it makes for someone else or from a scoped credential.
+    const ownUnscoped = found.scopes === null && found.userId === c.userId && c.permissions.scopes === null;
+    if (!ownUnscoped) {
+      refuseBeyond(c, found.scopes ?? ['*'], (beyond) => `This key ${found.scopes ? 'is scoped to' : 'follows its owner\'s roles, so may come to hold'} ${beyond}, which you do not hold: only someone who does may rotate it`);
     }
     refuseRevoked(found);
     const now = new Date();
     if (found.expiresAt && found.expiresAt <= now) throw new ApiError(409, 'API_KEY_EXPIRED', 'This API key has expired; create a new one');
+    // A secret for a deactivated user's key would come alive with them.
+    if (!owner?.active) throw new ApiError(422, 'UNKNOWN_USER', `The key's owner ${found.userId} is not an active user of this tenant`);
     const before = presentApiKey(found);
     const { secret, secretHash } = generateApiKey(found.prefix);
-    // Kept even without an overlap (valid until now): a caller still using it is told it was replaced, not unknown.
-    found.previousSecretHash = found.secretHash;
-    found.previousValidUntil = new Date(now.getTime() + overlapHours * 3_600_000);
+    // Without an overlap the replaced secret is forgotten at once: to whoever still holds it, it is an unknown key.
+    found.previousSecretHash = overlapHours > 0 ? found.secretHash : null;
+    found.previousValidUntil = overlapHours > 0 ? new Date(now.getTime() + overlapHours * 3_600_000) : null;
     found.secretHash = secretHash;
     found.rotatedAt = now;
     await found.save({ transaction });

@@ -134,7 +134,7 @@ describe('credentials changed through one process', () => {
     const rotated = await p1('post', `/v1/api-keys/${id}/rotate`, admin).expect(200);
     const ms = await msUntil(401, () => p2('get', '/v1/me', key), 10_000);
     expect(ms).toBeLessThan(NOTIFIED_BOUND_MS);
-    expect((await p2('get', '/v1/me', key).expect(401)).body.code).toBe('CREDENTIALS_EXPIRED');
+    expect((await p2('get', '/v1/me', key).expect(401)).body.code).toBe('INVALID_CREDENTIALS');
     expect((await p2('get', '/v1/me', rotated.body.secret).expect(200)).body.auth.apiKeyId).toBe(id);
   });
 

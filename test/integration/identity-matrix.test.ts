@@ -43,6 +43,7 @@ interface World {
   adminKeyId: string;
   helpdesk: User;
   helpdeskKeyId: string;
+  helpdeskScopedKeyId: string;
   caller: User;
   callerSpareKeyId: string;
   credential: [header: string, value: string];
@@ -84,6 +85,7 @@ async function buildWorld(level: Level): Promise<World> {
   return {
     tenant, admin, helpdesk, caller, credential,
     adminKeyId: (await key(admin)).id, helpdeskKeyId: (await key(helpdesk)).id, callerSpareKeyId: (await key(caller)).id,
+    helpdeskScopedKeyId: (await key(helpdesk, ['identity.users.manage'])).id,
   };
 }
 
@@ -164,18 +166,20 @@ const OPERATIONS: { name: string; call: Call; allowed: Level[] }[] = [
     call: (w) => as(w, 'delete', `/v1/api-keys/${w.helpdeskKeyId}`) },
   { name: 'revokeApiKey: my own unscoped key', allowed: ['admin', 'identity.*', 'apikeys.manage'],
     call: (w) => as(w, 'delete', `/v1/api-keys/${w.callerSpareKeyId}`) },
-  // Rotating hands the caller a secret that acts as the key: what the key can do, and another user's key needs
-  // identity.apikeys.manage_others (the JWT's scope does not carry it).
+  // Rotating hands the caller a secret that acts as the key: all the key could ever do (an unscoped key follows its
+  // owner's roles, so '*'), and another user's key needs identity.apikeys.manage_others (the JWT's scope lacks it).
   { name: 'rotateApiKey of the admin', allowed: ['admin'],
     call: (w) => as(w, 'post', `/v1/api-keys/${w.adminKeyId}/rotate`) },
-  { name: 'rotateApiKey of the helpdesk user', allowed: ['admin', 'identity.*'],
+  { name: 'rotateApiKey of the helpdesk user (unscoped: it would gain what they are given later)', allowed: ['admin'],
     call: (w) => as(w, 'post', `/v1/api-keys/${w.helpdeskKeyId}/rotate`).send({ overlapHours: 1 }) },
+  { name: 'rotateApiKey of the helpdesk user\'s key scoped identity.users.manage', allowed: ['admin', 'identity.*'],
+    call: (w) => as(w, 'post', `/v1/api-keys/${w.helpdeskScopedKeyId}/rotate`) },
   { name: 'rotateApiKey: my own unscoped key', allowed: ['admin', 'identity.*', 'apikeys.manage'],
     call: (w) => as(w, 'post', `/v1/api-keys/${w.callerSpareKeyId}/rotate`) },
   // A later expiry, or none, keeps a key's powers alive: as revoking, for whoever holds everything it can do.
   { name: 'updateApiKey: the admin\'s key never expires', allowed: ['admin'],
     call: (w) => as(w, 'patch', `/v1/api-keys/${w.adminKeyId}`).send({ expiresAt: null, name: 'renamed' }) },
-  { name: 'updateApiKey: rename the helpdesk user\'s key', allowed: ['admin', 'identity.*', 'JWT scoped (owner *)'],
+  { name: 'updateApiKey: rename the helpdesk user\'s key', allowed: ['admin', 'identity.*'],
     call: (w) => as(w, 'patch', `/v1/api-keys/${w.helpdeskKeyId}`).send({ name: 'renamed' }) },
   { name: 'updateApiKey: my own unscoped key expires next year', allowed: ['admin', 'identity.*', 'apikeys.manage'],
     call: (w) => as(w, 'patch', `/v1/api-keys/${w.callerSpareKeyId}`).send({ expiresAt: new Date(Date.now() + 365 * 86_400_000).toISOString() }) },
@@ -239,7 +243,23 @@ describe('what an allowed key can do', () => {
     const w = await buildWorld('apikeys.manage');
     const res = await as(w, 'post', '/v1/api-keys').send({ name: 'theirs', userId: w.helpdesk.id, scopes: ['identity.apikeys.manage'] }).expect(403);
     expect(res.body).toMatchObject({ code: 'PERMISSION_DENIED', permission: 'identity.apikeys.manage_others' });
-    expect(await ApiKey.count({ where: { tenantId: w.tenant.id, userId: w.helpdesk.id, id: { [Op.ne]: w.helpdeskKeyId } } })).toBe(0);
+    expect(await ApiKey.count({ where: { tenantId: w.tenant.id, userId: w.helpdesk.id, id: { [Op.notIn]: [w.helpdeskKeyId, w.helpdeskScopedKeyId] } } })).toBe(0);
+  });
+
+  it('a rotated secret never comes to do more than its rotator held: an unscoped key of another user needs *', async () => {
+    const w = await buildWorld('identity.*');
+    // Refused: the helpdesk user's unscoped key follows their roles, and an admin may give them anything later.
+    const refused = await as(w, 'post', `/v1/api-keys/${w.helpdeskKeyId}/rotate`).expect(403);
+    expect(refused.body.code).toBe('PERMISSION_ESCALATION');
+    // Allowed: their key scoped to identity.users.manage, which the caller holds; promoting them adds nothing to it.
+    const rotated = await as(w, 'post', `/v1/api-keys/${w.helpdeskScopedKeyId}/rotate`).expect(200);
+    await UserRole.create({ userId: w.helpdesk.id, roleId: (await Role.findOne({ where: { tenantId: w.tenant.id, key: 'admin' } }))!.id, tenantId: w.tenant.id });
+    expect(await me(rotated.body.secret)).toEqual(['identity.users.manage']);
+    await app.call('get', '/v1/audit-events', rotated.body.secret).expect(403);
+    // A deactivated user's key is not rotated (its secret would come alive with them).
+    await User.update({ active: false }, { where: { id: w.helpdesk.id } });
+    const inactive = await as(w, 'post', `/v1/api-keys/${w.helpdeskScopedKeyId}/rotate`).expect(422);
+    expect(inactive.body.code).toBe('UNKNOWN_USER');
   });
 
   it('the catalogue lists identity.apikeys.manage_others', async () => {

@@ -331,8 +331,10 @@ describe('API keys', () => {
     expect(Date.parse(shown.rotatedAt)).toBeGreaterThan(Date.now() - 60_000);
     expect(secret).not.toBe(old);
     expect(secret.startsWith(`${created.prefix}_`)).toBe(true);
-    // The replaced secret answers 401 at once, though it was cached; the new one does what the key did, no more.
-    expect((await app.call('get', '/v1/audit-events', old).expect(401)).body.code).toBe('CREDENTIALS_EXPIRED');
+    // The replaced secret answers 401 at once, though it was cached (forgotten: an unknown key); the new one does
+    // what the key did, no more.
+    expect((await app.call('get', '/v1/audit-events', old).expect(401)).body.code).toBe('INVALID_CREDENTIALS');
+    expect((await ApiKey.findByPk(created.id))!.previousSecretHash).toBeNull();
     await app.call('get', '/v1/audit-events', secret).expect(200);
     await app.call('get', '/v1/files', secret).expect(403);
     expect((await app.call('get', '/v1/me', secret).expect(200)).body.auth).toMatchObject({ apiKeyId: created.id });
@@ -344,7 +346,7 @@ describe('API keys', () => {
     // A key can rotate itself (its holder holds everything it can do).
     const own = await app.call('post', `/v1/api-keys/${(await keyOf(admin)).id}/rotate`, admin).send({}).expect(200);
     await app.call('get', '/v1/me', own.body.secret).expect(200);
-    expect((await app.call('get', '/v1/me', admin).expect(401)).body.code).toBe('CREDENTIALS_EXPIRED');
+    expect((await app.call('get', '/v1/me', admin).expect(401)).body.code).toBe('INVALID_CREDENTIALS');
   });
 
   it('with overlapHours the replaced secret works until then, cached no longer; a second rotation ends it', async () => {
@@ -367,15 +369,27 @@ describe('API keys', () => {
     expect((await app.call('get', `/v1/api-keys/${created.id}`, admin).expect(200)).body.previousSecretValidUntil).toBeNull();
     await app.call('get', '/v1/me', r1.secret).expect(200);
 
-    // One replaced secret at a time: the second rotation's overlap is for the second secret only.
+    // One replaced secret at a time: a rotation during an overlap ends it.
     const r2 = (await app.call('post', `/v1/api-keys/${created.id}/rotate`, admin).send({ overlapHours: 1 }).expect(200)).body;
     await app.call('get', '/v1/me', r1.secret).expect(200);
     await app.call('get', '/v1/me', r2.secret).expect(200);
-    await app.call('get', '/v1/me', first).expect(401);
-    const r3 = (await app.call('post', `/v1/api-keys/${created.id}/rotate`, admin).send({ overlapHours: 0 }).expect(200)).body;
-    await app.call('get', '/v1/me', r1.secret).expect(401);
-    await app.call('get', '/v1/me', r2.secret).expect(401);
+    const r3 = (await app.call('post', `/v1/api-keys/${created.id}/rotate`, admin).send({ overlapHours: 1 }).expect(200)).body;
+    expect((await app.call('get', '/v1/me', r1.secret).expect(401)).body.code).toBe('INVALID_CREDENTIALS');
+    await app.call('get', '/v1/me', r2.secret).expect(200);
     await app.call('get', '/v1/me', r3.secret).expect(200);
+  });
+
+  it('caches a replaced secret no longer than its overlap, even when no process is told', async () => {
+    const { key: admin } = await buildCaller(['*']);
+    const created = (await app.call('post', '/v1/api-keys', admin).send({ name: 'deploy' }).expect(201)).body;
+    await app.call('post', `/v1/api-keys/${created.id}/rotate`, admin).send({ overlapHours: 1 }).expect(200);
+    // The overlap made to end in 3 s, written without NOTIFY: only the cached credential's own expiry can end it.
+    const until = new Date(Date.now() + 3_000);
+    await writeUnheard(app.sequelize, 'UPDATE api_keys SET previous_valid_until = $2 WHERE id = $1', [created.id, until]);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await app.call('get', '/v1/me', created.secret).expect(200)).body.auth.expiresAt).toBe(until.toISOString());
+    await new Promise((r) => setTimeout(r, Math.max(0, until.getTime() - Date.now()) + 200));
+    expect((await app.call('get', '/v1/me', created.secret).expect(401)).body.code).toBe('CREDENTIALS_EXPIRED');
   });
 
   it('refuses bad rotations and changes nothing: 400 for the body, 404 across tenants, 409 for a revoked or expired key', async () => {
@@ -404,11 +418,11 @@ describe('API keys', () => {
     const { key: admin, tenant } = await buildCaller(['*']);
     const created = (await app.call('post', '/v1/api-keys', admin).send({ name: 'ci' }).expect(201)).body;
     await app.call('get', '/v1/me', created.secret).expect(200); // cached without an expiry
-    const soon = new Date(Date.now() + 2_000).toISOString();
+    const soon = new Date(Date.now() + 5_000).toISOString();
     const changed = await app.call('patch', `/v1/api-keys/${created.id}`, admin).send({ name: 'ci (2027)', expiresAt: soon }).expect(200);
     expect(changed.body).toMatchObject({ id: created.id, name: 'ci (2027)', expiresAt: soon, prefix: created.prefix });
     expect((await app.call('get', '/v1/me', created.secret).expect(200)).body.auth.expiresAt).toBe(soon);
-    await new Promise((r) => setTimeout(r, 2_200));
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(soon) - Date.now()) + 200));
     expect((await app.call('get', '/v1/me', created.secret).expect(401)).body.code).toBe('CREDENTIALS_EXPIRED');
     // Expired keys can be given a new expiry, or none, by someone who holds everything they can do.
     expect((await app.call('patch', `/v1/api-keys/${created.id}`, admin).send({ expiresAt: null }).expect(200)).body.expiresAt).toBeNull();
