@@ -2,8 +2,9 @@
 // is domains/identity/commands.ts).
 import { ApiKey, Role, User } from '../../db/models/identity';
 import {
-  createApiKey, createRole, createUser, deleteRole, revokeApiKey, ROLE_INCLUDE, rotateApiKey, updateApiKey, updateMyPreferences, updateRole, updateUser,
+  assertKnownPermissions, createApiKey, createRole, createUser, deleteRole, revokeApiKey, ROLE_INCLUDE, rotateApiKey, updateApiKey, updateMyPreferences, updateRole, updateUser,
 } from '../../domains/identity/commands';
+import { roleHolders } from '../../domains/identity/people';
 import { presentApiKey, presentRole, presentTenant, presentUser } from '../../domains/identity/presenters';
 import { findInTenant } from '../../lib/tenancy';
 import { ifMatch, page, paginate, respond, versionEtag } from '../conventions';
@@ -59,8 +60,13 @@ export function identityRoutes(deps: RouteDeps) {
     },
 
     async listUsers({ query }, ctx) {
-      const where: Record<string, unknown> = { tenantId: caller(ctx).tenant.id };
+      const tenantId = caller(ctx).tenant.id;
+      const where: Record<string, unknown> = { tenantId };
       if (query.active !== undefined) where.active = query.active;
+      if (query.permission !== undefined || query.role !== undefined) {
+        if (query.permission !== undefined) assertKnownPermissions(identity.permissionCatalogue, [query.permission]);
+        where.id = await roleHolders(tenantId, { role: query.role, permission: query.permission });
+      }
       ctx.body = page(await paginate(User, { where, limit: query.limit, cursor: query.cursor, include: ROLE_INCLUDE }), presentUser);
     },
 

@@ -39,7 +39,7 @@ function refuseBeyond(c: Caller, perms: Iterable<string>, why: (beyond: string) 
 const cannotGrant = (beyond: string) => `You cannot grant what you do not hold: ${beyond}`;
 
 /** A permission must name a catalogue entry, or be a wildcard that covers at least one. */
-function assertKnownPermissions(catalogue: readonly string[], perms: string[]): void {
+export function assertKnownPermissions(catalogue: readonly string[], perms: string[]): void {
   const unknown = perms.filter((p) => !catalogue.includes(p) && !catalogue.some((k) => grants([p], k)));
   if (unknown.length) throw new ApiError(422, 'UNKNOWN_PERMISSION', `Not in the permission catalogue: ${unknown.join(', ')} (see GET /v1/permissions)`);
 }

@@ -13,6 +13,16 @@ export function grants(granted: readonly string[], needed: string): boolean {
   return false;
 }
 
+/**
+ * Every pattern that grants `needed` (as `grants` decides): '*', the name itself, and the wildcard of each of its
+ * dotted prefixes ('identity.users.manage' ← 'identity.*', 'identity.users.*').
+ */
+export function grantingPatterns(needed: string): string[] {
+  const parts = needed.split('.');
+  const prefixes = parts.slice(0, -1).map((_, i) => `${parts.slice(0, i + 1).join('.')}.*`);
+  return [...new Set(['*', needed, ...prefixes])];
+}
+
 /** The patterns of `patterns` that no other of them covers (['files.*', 'files.read'] → ['files.*']). */
 function widest(patterns: Iterable<string>): string[] {
   const unique = [...new Set(patterns)];

@@ -282,6 +282,51 @@ describe('users', () => {
   });
 });
 
+describe('who can do this: GET /v1/users?permission=&role=', () => {
+  it('lists the users whose roles grant a permission, wildcards included, or who hold a role; scopes do not count', async () => {
+    const { key, user: admin, tenant } = await buildCaller(['*']);
+    const auditor = await buildUser(tenant, { permissions: ['audit.*'], name: 'Auditor' });
+    const reader = await buildUser(tenant, { permissions: ['audit.read', 'files.read'], name: 'Reader' });
+    const signer = await buildUser(tenant, { permissions: ['approvals.flow.sign'], name: 'Signer', active: false });
+    await buildUser(tenant, { name: 'Nobody' });
+    // A key scoped to audit.read on a user who holds nothing of audit: still not a holder.
+    const scopedOnly = await buildUser(tenant, { permissions: ['files.read'], name: 'Scoped' });
+    await buildApiKey(scopedOnly, { scopes: ['audit.read'] });
+    const { user: stranger } = await buildCaller(['*']); // another tenant's admin
+
+    const ids = async (q: string) => {
+      const seen: string[] = [];
+      // One user a page: the filter holds across cursor pages.
+      for (let cursor: string | null = null, first = true; first || cursor; first = false) {
+        const res: { body: { items: { id: string }[]; nextCursor: string | null } } = await app.call('get', `/v1/users?limit=1&${q}${cursor ? `&cursor=${cursor}` : ''}`, key).expect(200);
+        seen.push(...res.body.items.map((u: { id: string }) => u.id));
+        cursor = res.body.nextCursor;
+      }
+      return seen.sort();
+    };
+    const sorted = (...us: { id: string }[]) => us.map((u) => u.id).sort();
+    expect(await ids('permission=audit.read')).toEqual(sorted(admin, auditor, reader));
+    expect(await ids('permission=audit.export')).toEqual(sorted(admin, auditor));
+    expect(await ids('permission=audit.*')).toEqual(sorted(admin, auditor)); // audit.read does not cover audit.*
+    expect(await ids('permission=approvals.flow.sign')).toEqual(sorted(admin, signer));
+    expect(await ids('permission=approvals.flow.sign&active=true')).toEqual(sorted(admin));
+    expect(await ids('permission=*')).toEqual(sorted(admin));
+    const auditorRole = (await app.call('get', `/v1/users/${auditor.id}`, key).expect(200)).body.roles[0];
+    expect(await ids(`role=${auditorRole}`)).toEqual(sorted(auditor));
+    expect(await ids(`role=${auditorRole}&permission=files.read`)).toEqual([]);
+    expect(await ids('role=no-such-role')).toEqual([]);
+    expect(await ids('permission=audit.read')).not.toContain(stranger.id);
+
+    expect((await app.call('get', '/v1/users?permission=nothing.here', key).expect(422)).body.code).toBe('UNKNOWN_PERMISSION');
+    for (const bad of ['permission=Audit.Read', 'permission=audit.', 'permission=%27%3B--', `permission=${'a'.repeat(101)}`, 'role=Bad%20Key', 'role=']) {
+      expect([bad, (await app.call('get', `/v1/users?${bad}`, key).expect(400)).body.code]).toEqual([bad, 'VALIDATION_FAILED']);
+    }
+    // Listing users needs identity.users.read, as without the filter.
+    const { key: weak } = await buildCaller(['audit.read'], tenant);
+    await app.call('get', '/v1/users?permission=audit.read', weak).expect(403);
+  });
+});
+
 describe('tenancy', () => {
   it('answers 404 for another tenant\'s user, role, key and tenant data', async () => {
     const a = await buildCaller(['*']);

@@ -1,5 +1,5 @@
 // Dot-named permissions: exact names, '*' and prefix wildcards; key scopes narrow, never widen.
-import { grants, intersect, PermissionSet } from '../../domains/identity/permissions';
+import { grantingPatterns, grants, intersect, PermissionSet } from '../../domains/identity/permissions';
 
 describe('grants', () => {
   it('grants an exact name, everything to *, and a subtree to a prefix wildcard', () => {
@@ -68,5 +68,18 @@ describe('PermissionSet', () => {
     expect(new PermissionSet(['files.*'], null).has('files.*')).toBe(true);
     expect(new PermissionSet(['*'], null).missing(['*', 'files.read'])).toEqual([]);
     expect(new PermissionSet(['identity.*'], null).missing(['*', 'identity.users.manage', 'files.read'])).toEqual(['*', 'files.read']);
+  });
+});
+
+describe('grantingPatterns', () => {
+  it('lists exactly the patterns that grant a name, as grants() decides', () => {
+    expect(grantingPatterns('identity.users.manage').sort()).toEqual(['*', 'identity.*', 'identity.users.*', 'identity.users.manage']);
+    expect(grantingPatterns('audit.*').sort()).toEqual(['*', 'audit.*']);
+    expect(grantingPatterns('*')).toEqual(['*']);
+    // Against grants(): every candidate pattern grants the name exactly when it is listed.
+    const candidates = ['*', 'identity.*', 'identity.users.*', 'identity.users.manage', 'identity.user.*', 'identity.users.manage.*', 'identity.users', 'ident.*', 'files.*'];
+    for (const needed of ['identity.users.manage', 'identity.users.*', 'files.read']) {
+      for (const c of candidates) expect([needed, c, grantingPatterns(needed).includes(c)]).toEqual([needed, c, grants([c], needed)]);
+    }
   });
 });
