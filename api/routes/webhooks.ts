@@ -44,6 +44,15 @@ export function webhookRoutes(deps: RouteDeps) {
       ctx.body = await webhookDeliveryPage(tenantId, [params.endpointId], query);
     },
 
+    async listTenantWebhookDeliveries({ query }, ctx) {
+      const tenantId = caller(ctx).tenant.id;
+      // The tenant's own endpoints (a reminder's are not: read through the reminder), or the one asked for.
+      const endpointIds = query.endpointId
+        ? [(await webhooks.findEndpoint(tenantId, query.endpointId)).id]
+        : (await WebhookEndpoint.findAll({ attributes: ['id'], where: { tenantId, reminderId: null } })).map((e) => e.id);
+      ctx.body = await webhookDeliveryPage(tenantId, endpointIds, query);
+    },
+
     async getWebhookEndpointStats({ params, query }, ctx) {
       const tenantId = caller(ctx).tenant.id;
       // A reminder's endpoint is not one of these (findEndpoint): its stats are not read here either.

@@ -123,8 +123,11 @@ describe('managed through the reminder only', () => {
         app.call('post', `${base}/rotate-secret`, key).send({ overlapHours: 0 }),
         app.call('post', `${base}/replay`, key).send({ since: new Date(Date.now() - 3600_000).toISOString(), until: new Date().toISOString() }),
         app.call('post', `/v1/webhook-deliveries/${delivery.id}/retry`, key), app.call('get', `${base}/stats`, key), app.call('delete', base, key),
+        app.call('get', `/v1/webhook-deliveries?endpointId=${ep.id}`, key),
       ]);
-      expect(refused.map((res) => `${res.status} ${res.body.code}`)).toEqual(Array(9).fill('404 NOT_FOUND'));
+      expect(refused.map((res) => `${res.status} ${res.body.code}`)).toEqual(Array(10).fill('404 NOT_FOUND'));
+      // Nor in the tenant's delivery log, though it was delivered.
+      expect((await app.call('get', '/v1/webhook-deliveries', key).expect(200)).body.items).toEqual([]);
     }
     const after = (await WebhookEndpoint.findByPk(ep.id))!;
     expect([after.url, after.eventTypes, after.enabled, after.secret]).toEqual([ep.url, ['reminder.fired'], true, ep.secret]);

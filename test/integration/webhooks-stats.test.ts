@@ -9,7 +9,7 @@ import { endpointStats } from '../../domains/webhooks/stats';
 import { recordEvents } from '../../lib/events';
 import { TestApp } from '../helpers/app';
 import { FAST_WEBHOOKS, Stack, startStack } from '../helpers/stack';
-import { buildCaller } from '../helpers/factories';
+import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
 import { waitFor } from '../helpers/wait';
 import { startWebhookReceiver, WebhookReceiver } from '../helpers/webhook-receiver';
 
@@ -44,7 +44,7 @@ async function seededEndpoint(key: string, tenantId: string) {
     ...[1, 2, 3, 4].map((h) => attempt('failed', 100, h * 3_600_000)),
     attempt('sent', 5_000, 40 * DAY),
   ]);
-  return { endpoint, now };
+  return { endpoint, now, rows };
 }
 
 it('counts the range\'s deliveries by status and its attempts: success rate, mean and p95 duration, last success and failure', async () => {
@@ -106,4 +106,43 @@ it('webhooks.read reads them; another tenant\'s endpoint is not found', async ()
   expect((await app.call('get', `/v1/webhook-endpoints/${endpoint.id}/stats`, other.key).expect(404)).body.code).toBe('NOT_FOUND');
   await app.call('get', `/v1/webhook-endpoints/${randomUUID()}/stats`, key).expect(404);
   await app.call('get', '/v1/webhook-endpoints/not-a-uuid/stats', key).expect(400);
+});
+
+describe('the tenant\'s delivery log: GET /v1/webhook-deliveries', () => {
+  it('pages every endpoint\'s deliveries newest first, filtered by status, event type or endpoint; never another tenant\'s', async () => {
+    const t = await buildCaller(['*']);
+    const other = await buildCaller(['*']);
+    const a = await seededEndpoint(t.key, t.tenant.id);
+    const b = await seededEndpoint(t.key, t.tenant.id);
+    const theirs = await seededEndpoint(other.key, other.tenant.id);
+    const mine = [...a.rows, ...b.rows].sort((x, y) => (x.id < y.id ? 1 : -1)); // newest first: ids are UUIDv7
+    const all = async (q = '') => {
+      const seen: { id: string; endpointId: string; status: string; eventType: string }[] = [];
+      for (let cursor: string | null = null, first = true; first || cursor; first = false) {
+        const res: { body: { items: typeof seen; nextCursor: string | null } } = await app.call('get', `/v1/webhook-deliveries?limit=3${q}${cursor ? `&cursor=${cursor}` : ''}`, t.key).expect(200);
+        seen.push(...res.body.items);
+        cursor = res.body.nextCursor;
+      }
+      return seen;
+    };
+    expect((await all()).map((d) => d.id)).toEqual(mine.map((d) => d.id));
+    expect((await all('&status=dead')).map((d) => d.id)).toEqual(mine.filter((d) => d.status === 'dead').map((d) => d.id));
+    expect((await all(`&endpointId=${b.endpoint.id}&status=delivered`)).map((d) => d.id)).toEqual(b.rows.filter((d) => d.status === 'delivered').sort((x, y) => (x.id < y.id ? 1 : -1)).map((d) => d.id));
+    expect(await all('&eventType=approval.flow.created')).toHaveLength(mine.length);
+    expect(await all('&eventType=document.ready')).toEqual([]);
+    // Each with its attempts, as an endpoint's own log shows them.
+    const [newestOfA] = (await app.call('get', `/v1/webhook-endpoints/${a.endpoint.id}/deliveries?limit=1`, t.key).expect(200)).body.items;
+    expect((await all(`&endpointId=${a.endpoint.id}`))[0]).toEqual(newestOfA);
+
+    expect((await app.call('get', `/v1/webhook-deliveries?endpointId=${theirs.endpoint.id}`, t.key).expect(404)).body.code).toBe('NOT_FOUND');
+    expect((await all()).some((d) => d.endpointId === theirs.endpoint.id)).toBe(false);
+    for (const bad of ['status=gone', 'endpointId=nope', 'eventType=Approval.Flow', 'eventType=a..b', 'limit=0']) {
+      expect([bad, (await app.call('get', `/v1/webhook-deliveries?${bad}`, t.key).expect(400)).body.code]).toEqual([bad, 'VALIDATION_FAILED']);
+    }
+    // webhooks.read, as an endpoint's log.
+    const noHooks = await buildApiKey(await buildUser(t.tenant, { permissions: ['reminders.read'] }));
+    expect((await app.call('get', '/v1/webhook-deliveries', noHooks).expect(403)).body.code).toBe('PERMISSION_DENIED');
+    const hooksReader = await buildApiKey(await buildUser(t.tenant, { permissions: ['webhooks.read'] }));
+    expect((await app.call('get', '/v1/webhook-deliveries?limit=100', hooksReader).expect(200)).body.items).toHaveLength(mine.length);
+  });
 });
