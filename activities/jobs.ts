@@ -46,25 +46,35 @@ async function deleteInBatches(model: { sequelize?: { query: (sql: string, o: ob
 }
 
 export function createJobActivities(deps: JobActivityDeps) {
+  const NOTICES = {
+    failed: { type: 'job.run_failed', people: (s: JobSchedule) => s.notifyOnFailure },
+    succeeded: { type: 'job.run_succeeded', people: (s: JobSchedule) => s.notifyOnSuccess },
+    long: { type: 'job.run_long', people: (s: JobSchedule) => s.longRunAlert ?? { users: [], roles: [] } },
+  } as const;
+
   /**
-   * Emails the people a failed run's schedule names (its users and its roles' members now), once each. An address
-   * the server refuses for good is recorded as failed and does not fail the run's bookkeeping; other errors retry.
+   * Emails the people a run's schedule names for `kind` (its users and its roles' members now), once each by the
+   * ledger key: that the run failed, succeeded, or is still running (only while it is). An address the server refuses
+   * for good is recorded as failed and does not fail the run's bookkeeping; other errors retry.
    */
-  async function tellOfFailure(tenantId: string, workflowId: string): Promise<void> {
+  async function tell(kind: keyof typeof NOTICES, tenantId: string, workflowId: string): Promise<void> {
     const run = await JobRun.findOne({ where: { tenantId, workflowId } });
-    if (!run?.scheduleId || run.status !== 'failed') return;
+    if (!run?.scheduleId || run.status !== ({ failed: 'failed', succeeded: 'completed', long: 'running' } as const)[kind]) return;
     const schedule = await JobSchedule.findOne({ where: { tenantId, id: run.scheduleId } });
     if (!schedule) return;
-    const ids = await resolvePeople(tenantId, schedule.notifyOnFailure.users, schedule.notifyOnFailure.roles);
+    const { users: named, roles } = NOTICES[kind].people(schedule);
+    const ids = await resolvePeople(tenantId, named, roles);
     if (!ids.length) return;
     const users = await User.findAll({ where: { tenantId, id: ids, active: true } });
-    const renderer = await notificationRenderer(tenantId, 'job.run_failed', 'email', (message, meta) => Context.current().log.warn(message, meta));
+    const renderer = await notificationRenderer(tenantId, NOTICES[kind].type, 'email', (message, meta) => Context.current().log.warn(message, meta));
     const data = {
-      scheduleName: schedule.name, jobType: schedule.jobType, failedAt: (run.finishedAt ?? new Date()).toISOString(), error: run.error ?? 'no error message',
-      runId: run.id, workflowId: run.workflowId,
+      scheduleName: schedule.name, jobType: schedule.jobType, startedAt: run.startedAt.toISOString(), runId: run.id, workflowId: run.workflowId,
+      ...(kind === 'failed' ? { failedAt: (run.finishedAt ?? new Date()).toISOString(), error: run.error ?? 'no error message' } : {}),
+      ...(kind === 'succeeded' ? { finishedAt: (run.finishedAt ?? new Date()).toISOString(), durationSeconds: Math.round((run.durationMs ?? 0) / 1000) } : {}),
+      ...(kind === 'long' ? { runningSeconds: Math.round((Date.now() - run.startedAt.getTime()) / 1000) } : {}),
     };
     await emailOnce(deps.email, tenantId, users.map((user) => ({
-      key: `jobs:${run.id}:failed:${user.id}`, to: user.email, subjectType: 'job_run', subjectId: run.id, render: () => renderer.render(user, data),
+      key: `jobs:${run.id}:${kind}:${user.id}`, to: user.email, subjectType: 'job_run', subjectId: run.id, render: () => renderer.render(user, data),
     })));
   }
 
@@ -121,7 +131,8 @@ export function createJobActivities(deps: JobActivityDeps) {
   };
 
   return {
-    async jobRunStarted(i: { tenantId: string; runId: string; workflowId: string; scheduleId: string | null; jobType: string; startedAt: string }): Promise<void> {
+    /** The run's row, once; answers when the run is to be called long (its schedule's alert, read now). */
+    async jobRunStarted(i: { tenantId: string; runId: string; workflowId: string; scheduleId: string | null; jobType: string; startedAt: string }): Promise<{ longRunAlertMs: number | null }> {
       await JobRun.findOrCreate({
         where: { workflowId: i.workflowId },
         defaults: {
@@ -129,11 +140,18 @@ export function createJobActivities(deps: JobActivityDeps) {
           startedAt: new Date(i.startedAt), finishedAt: null, durationMs: null, error: null, result: null,
         },
       });
+      const schedule = i.scheduleId ? await JobSchedule.findOne({ where: { tenantId: i.tenantId, id: i.scheduleId } }) : null;
+      return { longRunAlertMs: schedule?.longRunAlert ? schedule.longRunAlert.afterSeconds * 1000 : null };
+    },
+
+    /** The run is still going past its schedule's alert: its people are told, once (nothing if it has ended since). */
+    async tellOfLongRun(i: { tenantId: string; workflowId: string }): Promise<void> {
+      await tell('long', i.tenantId, i.workflowId);
     },
 
     /**
      * The run's end, once (a retry finds it ended), with its domain event (job.run.succeeded / failed) in the same
-     * transaction; a failed run of a schedule then tells the people its schedule names.
+     * transaction; then the people its schedule names for a failure, or for a success, are told.
      */
     async jobRunFinished(i: { tenantId: string; runId: string; workflowId: string; status: Exclude<JobRunStatus, 'running'>; result?: Record<string, unknown>; error?: string }): Promise<void> {
       await JobRun.sequelize!.transaction(async (transaction) => {
@@ -154,7 +172,8 @@ export function createJobActivities(deps: JobActivityDeps) {
         }], transaction);
       });
       // After the commit, and again on a retry (which finds the run ended): each email is sent once, by its ledger key.
-      if (i.status === 'failed') await tellOfFailure(i.tenantId, i.workflowId);
+      if (i.status === 'failed') await tell('failed', i.tenantId, i.workflowId);
+      if (i.status === 'completed') await tell('succeeded', i.tenantId, i.workflowId);
     },
 
     /** `attempts`: the schedule's maximumAttempts for errors that are not outages (activities/index.ts). */

@@ -1,7 +1,8 @@
 // One run of a scheduled job: a row in job_runs (running → completed / failed / cancelled), the job
-// itself as one heartbeating activity with the schedule's retry policy.
+// itself as one heartbeating activity with the schedule's retry policy, and a timer that tells the schedule's
+// long-run alert once if the job is still going when it fires.
 import {
-  ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, uuid4, workflowInfo,
+  ActivityFailure, ApplicationFailure, CancellationScope, condition, isCancellation, patched, proxyActivities, uuid4, workflowInfo,
 } from '@temporalio/workflow';
 import type { JobActivities } from '../activities/jobs';
 import { JobRunInput, JobRunOutcome } from './jobs.api';
@@ -11,6 +12,20 @@ import { OUTAGE_RETRY } from './retry';
 // The run's rows are written whatever the outage: no attempt limit (the activities give up on other errors
 // themselves, activities/index.ts).
 const bookkeeping = proxyActivities<JobActivities>({ startToCloseTimeout: '30 seconds', retry: OUTAGE_RETRY });
+
+const LONG_RUN_ALERT_PATCH = 'job-long-run-alert';
+
+/**
+ * Waits `afterMs` for the run to end; if it has not, tells (once). A timer, so it survives worker restarts; cancelled
+ * with the run (a cancelled run is not "long").
+ */
+async function watchForLongRun(afterMs: number, ended: () => boolean, tell: () => Promise<void>): Promise<void> {
+  try {
+    if (!(await condition(ended, afterMs))) await tell();
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+  }
+}
 
 export async function jobRunWorkflow(input: JobRunInput): Promise<JobRunOutcome> {
   // Given by the API for a run it started (no random draw then: a schedule's runs replay as before).
@@ -30,9 +45,19 @@ export async function jobRunWorkflow(input: JobRunInput): Promise<JobRunOutcome>
   const startedAt = new Date().toISOString();
   const ref = { tenantId: input.tenantId, runId, workflowId };
   setWorkflowStatus('running');
-  await bookkeeping.jobRunStarted({ ...ref, scheduleId: input.scheduleId, jobType: input.jobType, startedAt });
+  const started = await bookkeeping.jobRunStarted({ ...ref, scheduleId: input.scheduleId, jobType: input.jobType, startedAt });
+  // Runs started before the alert existed replay without its timer.
+  const alertAfterMs = patched(LONG_RUN_ALERT_PATCH) ? started?.longRunAlertMs ?? null : null;
+  let ended = false;
+  const watching = alertAfterMs ? watchForLongRun(alertAfterMs, () => ended, () => bookkeeping.tellOfLongRun(ref)) : undefined;
   try {
-    const result = await job.runJob({ tenantId: input.tenantId, jobType: input.jobType, params: input.params, attempts: input.retry.maximumAttempts });
+    let result: Record<string, unknown>;
+    try {
+      result = await job.runJob({ tenantId: input.tenantId, jobType: input.jobType, params: input.params, attempts: input.retry.maximumAttempts });
+    } finally {
+      ended = true;
+    }
+    await watching; // an alert being sent is finished first: the run's history then ends with its outcome
     await bookkeeping.jobRunFinished({ ...ref, status: 'completed', result });
     setWorkflowStatus('completed');
     return { runId, status: 'completed', result };
@@ -42,6 +67,7 @@ export async function jobRunWorkflow(input: JobRunInput): Promise<JobRunOutcome>
       setWorkflowStatus('cancelled');
       throw err;
     }
+    await watching;
     const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
     const error = (cause as Error).message;
     await bookkeeping.jobRunFinished({ ...ref, status: 'failed', error });

@@ -8,6 +8,8 @@ export interface JobRetryPolicy {
 
 export type JobRunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 
+export interface LongRunAlert { afterSeconds: number; users: string[]; roles: string[] }
+
 export class JobSchedule extends Model<InferAttributes<JobSchedule>, InferCreationAttributes<JobSchedule>> {
   declare id: string;
   declare tenantId: string;
@@ -23,6 +25,10 @@ export class JobSchedule extends Model<InferAttributes<JobSchedule>, InferCreati
   declare retry: JobRetryPolicy;
   /** Told by email when a run fails. */
   declare notifyOnFailure: { users: string[]; roles: string[] };
+  /** Told by email when a run succeeds (migration 0035). */
+  declare notifyOnSuccess: CreationOptional<{ users: string[]; roles: string[] }>;
+  /** Told by email, once a run, when a run is still going after `afterSeconds` (migration 0035). */
+  declare longRunAlert: CreationOptional<LongRunAlert | null>;
   declare temporalScheduleId: string;
   declare createdBy: string | null;
   declare version: number;
@@ -51,7 +57,7 @@ export function initJobModels(sequelize: Sequelize): void {
   JobSchedule.init({
     id: { type: DataTypes.UUID, primaryKey: true }, tenantId: DataTypes.UUID, name: DataTypes.STRING, jobType: DataTypes.STRING,
     params: DataTypes.JSONB, cron: DataTypes.STRING, runAt: DataTypes.DATE, timezone: DataTypes.STRING, paused: DataTypes.BOOLEAN,
-    overlapPolicy: DataTypes.STRING, catchupWindowSeconds: DataTypes.INTEGER, retry: DataTypes.JSONB, notifyOnFailure: DataTypes.JSONB, temporalScheduleId: DataTypes.STRING,
+    overlapPolicy: DataTypes.STRING, catchupWindowSeconds: DataTypes.INTEGER, retry: DataTypes.JSONB, notifyOnFailure: DataTypes.JSONB, notifyOnSuccess: DataTypes.JSONB, longRunAlert: DataTypes.JSONB, temporalScheduleId: DataTypes.STRING,
     createdBy: DataTypes.STRING, version: DataTypes.INTEGER, createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
   }, { ...opts, tableName: 'job_schedules' });
   JobRun.init({

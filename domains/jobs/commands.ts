@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { ScheduleNotFoundError, ScheduleOptions, ScheduleOverlapPolicy, ScheduleUpdateOptions, WorkflowNotFoundError } from '@temporalio/client';
 import { CronExpressionParser } from 'cron-parser';
 import { IANAZone } from 'luxon';
-import { JobRun, JobSchedule } from '../../db/models/jobs';
+import { JobRun, JobSchedule, type LongRunAlert } from '../../db/models/jobs';
 import { recordAudit } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';
 import { crashPointForTests, startBusinessWorkflow } from '../../lib/temporal';
@@ -22,7 +22,10 @@ const OVERLAP: Record<JobSchedule['overlapPolicy'], ScheduleOverlapPolicy> = {
   skip: 'SKIP', buffer_one: 'BUFFER_ONE', buffer_all: 'BUFFER_ALL', cancel_other: 'CANCEL_OTHER', terminate_other: 'TERMINATE_OTHER', allow_all: 'ALLOW_ALL',
 };
 
-type Fields = Pick<JobSchedule, 'jobType' | 'params' | 'cron' | 'runAt' | 'timezone' | 'paused' | 'overlapPolicy' | 'catchupWindowSeconds' | 'retry' | 'notifyOnFailure'>;
+type Fields = Pick<JobSchedule, 'jobType' | 'params' | 'cron' | 'runAt' | 'timezone' | 'paused' | 'overlapPolicy' | 'catchupWindowSeconds' | 'retry' | 'notifyOnFailure'>
+  & { notifyOnSuccess: People; longRunAlert: LongRunAlert | null };
+type People = { users: string[]; roles: string[] };
+const people = (p: { users?: string[]; roles?: string[] }): People => ({ users: p.users ?? [], roles: p.roles ?? [] });
 
 /** The shorthands cron users write, as the five fields they mean (Temporal and cron-parser get the fields). */
 export const CRON_SHORTHANDS: Record<string, string> = {
@@ -108,16 +111,25 @@ const asFields = (b: Partial<Schemas['JobScheduleInput']>, base?: JobSchedule): 
   overlapPolicy: b.overlapPolicy ?? base?.overlapPolicy ?? 'skip',
   catchupWindowSeconds: b.catchupWindowSeconds ?? base?.catchupWindowSeconds ?? 60,
   retry: b.retry ? { maximumAttempts: b.retry.maximumAttempts, initialIntervalSeconds: b.retry.initialIntervalSeconds ?? 10 } : (base?.retry ?? { maximumAttempts: 3, initialIntervalSeconds: 10 }),
-  notifyOnFailure: b.notifyOnFailure ? { users: b.notifyOnFailure.users ?? [], roles: b.notifyOnFailure.roles ?? [] } : (base?.notifyOnFailure ?? { users: [], roles: [] }),
+  notifyOnFailure: b.notifyOnFailure ? people(b.notifyOnFailure) : (base?.notifyOnFailure ?? people({})),
+  notifyOnSuccess: b.notifyOnSuccess ? people(b.notifyOnSuccess) : (base?.notifyOnSuccess ?? people({})),
+  // null turns the alert off; absent keeps it.
+  longRunAlert: b.longRunAlert !== undefined
+    ? (b.longRunAlert ? { afterSeconds: b.longRunAlert.afterSeconds, ...people(b.longRunAlert) } : null)
+    : (base?.longRunAlert ?? null),
 });
 
-/** Who hears of a failure must be the tenant's: an unknown user or role is refused (a role with no members yet is fine). */
+/** Who is told (of a failure, a success, a long run) must be the tenant's: an unknown user or role is refused (a role with no members yet is fine). */
 async function checkFailureNotice(tenantId: string, f: Fields): Promise<void> {
-  const { users, roles } = f.notifyOnFailure;
-  if (!users.length && !roles.length) return;
-  const path = '/requestBody/notifyOnFailure';
-  const { issues } = await checkPeopleSet(tenantId, { users, roles }, path);
-  const unknown = issues.filter((i) => i.path !== path);
+  const sets: [string, People][] = [['notifyOnFailure', f.notifyOnFailure], ['notifyOnSuccess', f.notifyOnSuccess]];
+  if (f.longRunAlert) sets.push(['longRunAlert', f.longRunAlert]);
+  const unknown = [];
+  for (const [name, { users, roles }] of sets) {
+    if (!users.length && !roles.length) continue;
+    const path = `/requestBody/${name}`;
+    const { issues } = await checkPeopleSet(tenantId, { users, roles }, path);
+    unknown.push(...issues.filter((i) => i.path !== path));
+  }
   if (unknown.length) throw new ApiError(422, 'INVALID_JOB', unknown.map((i) => `${i.path}: ${i.message}`).join('; '), { errors: unknown });
 }
 

@@ -6,7 +6,8 @@ const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
 export const presentJobSchedule = (s: JobSchedule, nextRunTimes?: Date[]): Schemas['JobSchedule'] => ({
   id: s.id, name: s.name, jobType: s.jobType, params: s.params, cron: s.cron, runAt: iso(s.runAt), timezone: s.timezone, paused: s.paused,
-  overlapPolicy: s.overlapPolicy, catchupWindowSeconds: s.catchupWindowSeconds, retry: s.retry, notifyOnFailure: s.notifyOnFailure, temporalScheduleId: s.temporalScheduleId,
+  overlapPolicy: s.overlapPolicy, catchupWindowSeconds: s.catchupWindowSeconds, retry: s.retry, notifyOnFailure: s.notifyOnFailure,
+  notifyOnSuccess: s.notifyOnSuccess ?? { users: [], roles: [] }, longRunAlert: s.longRunAlert ?? null, temporalScheduleId: s.temporalScheduleId,
   ...(nextRunTimes ? { nextRunTimes: nextRunTimes.map((d) => d.toISOString()) } : {}),
   createdAt: s.createdAt.toISOString(), updatedAt: s.updatedAt.toISOString(),
 });

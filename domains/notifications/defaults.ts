@@ -83,6 +83,44 @@ export const NOTIFICATION_TYPES = {
       },
     },
   },
+  'job.run_succeeded': {
+    description: 'A run of a job schedule succeeded: the people its notifyOnSuccess names are told.',
+    variables: {
+      ...RECIPIENT, scheduleName: 'The schedule\'s name', jobType: 'The job type', startedAt: 'When the run started', finishedAt: 'When it ended',
+      durationSeconds: 'How long it ran, in seconds', runId: 'The run', workflowId: 'The run\'s workflow',
+    },
+    dates: ['startedAt', 'finishedAt'],
+    sample: {
+      recipient: SAMPLE_RECIPIENT, scheduleName: 'Nightly purge', jobType: 'audit.retention_purge', startedAt: '2026-11-23T02:00:00Z', finishedAt: '2026-11-23T02:03:10Z',
+      durationSeconds: 190, runId: '1b4e28ba-2fa1-41d2-883f-0016d3cca427', workflowId: 'jobs:sample',
+    },
+    defaults: {
+      email: {
+        subject: 'Job succeeded: {{ scheduleName }}',
+        text: 'Hello {{ recipient.name }},\n\nA run of the job schedule "{{ scheduleName }}" ({{ jobType }}) succeeded at {{ finishedAt }}, after {{ durationSeconds }} s.\n\nRun {{ runId }}, workflow {{ workflowId }}.',
+        html: '',
+      },
+    },
+  },
+  'job.run_long': {
+    description: 'A run of a job schedule is still going after its longRunAlert\'s afterSeconds: the people the alert names are told, once a run.',
+    variables: {
+      ...RECIPIENT, scheduleName: 'The schedule\'s name', jobType: 'The job type', startedAt: 'When the run started', runningSeconds: 'How long it has run, in seconds',
+      runId: 'The run', workflowId: 'The run\'s workflow (find it in the Temporal UI)',
+    },
+    dates: ['startedAt'],
+    sample: {
+      recipient: SAMPLE_RECIPIENT, scheduleName: 'Nightly purge', jobType: 'audit.retention_purge', startedAt: '2026-11-23T02:00:00Z', runningSeconds: 3600,
+      runId: '1b4e28ba-2fa1-41d2-883f-0016d3cca427', workflowId: 'jobs:sample',
+    },
+    defaults: {
+      email: {
+        subject: 'Job still running: {{ scheduleName }}',
+        text: 'Hello {{ recipient.name }},\n\nA run of the job schedule "{{ scheduleName }}" ({{ jobType }}) started at {{ startedAt }} and is still running after {{ runningSeconds }} s.\n\nRun {{ runId }}, workflow {{ workflowId }}.',
+        html: '',
+      },
+    },
+  },
 } satisfies Record<string, NotificationType>;
 
 export type NotificationTypeName = keyof typeof NOTIFICATION_TYPES;

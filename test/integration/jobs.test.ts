@@ -108,6 +108,53 @@ it('runs a one-off schedule at its time; a failing job is retried by its policy,
   expect(smtp.messages.some((m) => m.to.includes(bystander.email))).toBe(false);
 });
 
+it('tells the people a schedule names once a run is still going past its long-run alert, and when it succeeds', async () => {
+  const { key, tenant } = await buildCaller(['*']);
+  const { user: fan } = await buildCaller([], tenant);
+  const { user: onCall } = await buildCaller([], tenant);
+  const { user: bystander } = await buildCaller([], tenant);
+  const ops = await Role.create({ id: randomUUID(), tenantId: tenant.id, key: 'ops', title: 'Ops', permissions: [] });
+  await UserRole.create({ userId: onCall.id, roleId: ops.id, tenantId: tenant.id });
+  // Refused and writing nothing: an alert too soon, people not of the tenant.
+  for (const [over, status, path] of [
+    [{ longRunAlert: { afterSeconds: 4, roles: ['ops'] } }, 400, null],
+    [{ longRunAlert: { roles: ['ops'] } }, 400, null],
+    [{ longRunAlert: { afterSeconds: 60, roles: ['no-such-role'] } }, 422, '/requestBody/longRunAlert/roles/0'],
+    [{ notifyOnSuccess: { users: [randomUUID()] } }, 422, '/requestBody/notifyOnSuccess/users/0'],
+  ] as const) {
+    const res = await app.call('post', '/v1/job-schedules', key).send(httpJob('/nope', over)).expect(status);
+    if (path) expect([res.body.code, res.body.detail]).toEqual(['INVALID_JOB', expect.stringContaining(path)]);
+  }
+  expect((await app.call('get', '/v1/job-schedules', key).expect(200)).body.items).toEqual([]);
+
+  hooks.delay(8_000); // the job's call is held for 8 s: past the alert's 5 s
+  try {
+    const s = (await app.call('post', '/v1/job-schedules', key).send(httpJob('/long', {
+      params: { url: `${hooks.url}/long`, method: 'POST', timeoutSeconds: 60 }, paused: true,
+      notifyOnSuccess: { users: [fan.id] }, longRunAlert: { afterSeconds: 5, roles: ['ops'] },
+    })).expect(201)).body;
+    expect(s).toMatchObject({ notifyOnSuccess: { users: [fan.id], roles: [] }, longRunAlert: { afterSeconds: 5, users: [], roles: ['ops'] } });
+    await app.call('post', `/v1/job-schedules/${s.id}/run`, key).expect(202);
+    const long = await smtp.waitFor((m) => m.to.includes(onCall.email) && m.subject === `Job still running: ${s.name}`, 20_000);
+    const run = await finishedRun(key, s.id, 'slow run finished');
+    expect(run.status).toBe('completed');
+    expect(long.text).toContain(run.id);
+    const done = await smtp.waitFor((m) => m.to.includes(fan.email) && m.subject === `Job succeeded: ${s.name}`);
+    expect(done.text).toContain(run.id);
+    await new Promise((r) => setTimeout(r, 300));
+    // Each told once, of their own kind; nobody else.
+    expect(smtp.messages.filter((m) => m.subject.endsWith(`: ${s.name}`)).map((m) => `${m.to[0]} ${m.subject.split(':')[0]}`).sort())
+      .toEqual([`${fan.email} Job succeeded`, `${onCall.email} Job still running`].sort());
+    expect(smtp.messages.some((m) => m.to.includes(bystander.email))).toBe(false);
+
+    // Turned off with null; the rest kept.
+    const off = (await app.call('patch', `/v1/job-schedules/${s.id}`, key).send({ longRunAlert: null }).expect(200)).body;
+    expect(off).toMatchObject({ longRunAlert: null, notifyOnSuccess: { users: [fan.id] } });
+  } finally {
+    hooks.delay(0);
+  }
+});
+
 it('pauses, unpauses and changes a schedule in step with Temporal; deletes it', async () => {
   const { key } = await buildCaller(['*']);
   const s = (await app.call('post', '/v1/job-schedules', key).send(httpJob('/edit')).expect(201)).body;

@@ -1,5 +1,6 @@
 // The job run workflow alone, with fake activities, on a time-skipping server: the run row follows
-// the job (completed, failed after the schedule's retries, cancelled), and bad parameters are not retried.
+// the job (completed, failed after the schedule's retries, cancelled), bad parameters are not retried, and a run
+// still going past its schedule's long-run alert tells once.
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -20,10 +21,11 @@ beforeAll(async () => {
 });
 afterAll(() => env?.teardown());
 
-function fakes(job: (attempt: number) => Promise<Record<string, unknown>>) {
-  const log = { started: [] as string[], finished: [] as { status: string; error?: string; result?: Record<string, unknown> }[], attempts: 0 };
+function fakes(job: (attempt: number) => Promise<Record<string, unknown>>, longRunAlertMs: number | null = null) {
+  const log = { started: [] as string[], finished: [] as { status: string; error?: string; result?: Record<string, unknown> }[], attempts: 0, toldLong: 0 };
   const activities: JobActivities = {
-    async jobRunStarted(i) { log.started.push(i.jobType); },
+    async jobRunStarted(i) { log.started.push(i.jobType); return { longRunAlertMs }; },
+    async tellOfLongRun() { log.toldLong++; },
     async jobRunFinished(i) { log.finished.push({ status: i.status, error: i.error, result: i.result }); },
     async runJob() { log.attempts++; return job(Context.current().info.attempt); },
   };
@@ -89,5 +91,44 @@ it('records a cancelled run when the workflow is cancelled mid-job', async () =>
     await h.cancel();
     await expect(h.result()).rejects.toBeInstanceOf(WorkflowFailedError);
     expect(f.log.finished).toEqual([{ status: 'cancelled', error: 'cancelled', result: undefined }]);
+  });
+});
+
+describe('the long-run alert', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('tells once when the job is still going at the alert, then records its outcome', async () => {
+    const f = fakes(async () => { await sleep(2_500); return { ok: true }; }, 1_000);
+    await run(f, async (h) => {
+      expect(await h.result()).toMatchObject({ status: 'completed' });
+      expect(f.log.toldLong).toBe(1);
+      expect(f.log.finished).toEqual([{ status: 'completed', result: { ok: true } }]);
+    });
+  });
+
+  it('tells nobody when the job ends first, and leaves no timer behind', async () => {
+    const f = fakes(async () => ({ ok: true }), 60_000);
+    await run(f, async (h) => {
+      expect(await h.result()).toMatchObject({ status: 'completed' });
+      expect(f.log.toldLong).toBe(0);
+      const events = (await h.fetchHistory()).events ?? [];
+      expect(events.filter((e) => e.timerStartedEventAttributes)).toHaveLength(1);
+      expect(events.filter((e) => e.timerCanceledEventAttributes)).toHaveLength(1);
+    });
+  });
+
+  it('tells before the failure of a slow failing job; without an alert there is no timer', async () => {
+    const slowFailure = fakes(async () => { await sleep(1_500); throw new JobParamsError('params.url: must be a URL'); }, 500);
+    await run(slowFailure, async (h) => {
+      await expect(h.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+      expect(slowFailure.log.toldLong).toBe(1);
+      expect(slowFailure.log.finished[0]).toMatchObject({ status: 'failed' });
+    });
+    const none = fakes(async () => { await sleep(500); return {}; });
+    await run(none, async (h) => {
+      await h.result();
+      expect((await h.fetchHistory()).events?.some((e) => e.timerStartedEventAttributes)).toBe(false);
+      expect(none.log.toldLong).toBe(0);
+    });
   });
 });
