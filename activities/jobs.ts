@@ -46,10 +46,11 @@ async function deleteInBatches(model: { sequelize?: { query: (sql: string, o: ob
 }
 
 export function createJobActivities(deps: JobActivityDeps) {
+  // Per kind of notice: its template, the run's status it is sent in, and whom the schedule names for it.
   const NOTICES = {
-    failed: { type: 'job.run_failed', people: (s: JobSchedule) => s.notifyOnFailure },
-    succeeded: { type: 'job.run_succeeded', people: (s: JobSchedule) => s.notifyOnSuccess },
-    long: { type: 'job.run_long', people: (s: JobSchedule) => s.longRunAlert ?? { users: [], roles: [] } },
+    failed: { type: 'job.run_failed', status: 'failed', people: (s: JobSchedule) => s.notifyOnFailure },
+    succeeded: { type: 'job.run_succeeded', status: 'completed', people: (s: JobSchedule) => s.notifyOnSuccess },
+    long: { type: 'job.run_long', status: 'running', people: (s: JobSchedule) => s.longRunAlert ?? { users: [], roles: [] } },
   } as const;
 
   /**
@@ -59,7 +60,7 @@ export function createJobActivities(deps: JobActivityDeps) {
    */
   async function tell(kind: keyof typeof NOTICES, tenantId: string, workflowId: string): Promise<void> {
     const run = await JobRun.findOne({ where: { tenantId, workflowId } });
-    if (!run?.scheduleId || run.status !== ({ failed: 'failed', succeeded: 'completed', long: 'running' } as const)[kind]) return;
+    if (!run?.scheduleId || run.status !== NOTICES[kind].status) return;
     const schedule = await JobSchedule.findOne({ where: { tenantId, id: run.scheduleId } });
     if (!schedule) return;
     const { users: named, roles } = NOTICES[kind].people(schedule);

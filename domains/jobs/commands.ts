@@ -120,7 +120,7 @@ const asFields = (b: Partial<Schemas['JobScheduleInput']>, base?: JobSchedule): 
 });
 
 /** Who is told (of a failure, a success, a long run) must be the tenant's: an unknown user or role is refused (a role with no members yet is fine). */
-async function checkFailureNotice(tenantId: string, f: Fields): Promise<void> {
+async function checkNotices(tenantId: string, f: Fields): Promise<void> {
   const sets: [string, People][] = [['notifyOnFailure', f.notifyOnFailure], ['notifyOnSuccess', f.notifyOnSuccess]];
   if (f.longRunAlert) sets.push(['longRunAlert', f.longRunAlert]);
   const unknown = [];
@@ -136,7 +136,7 @@ async function checkFailureNotice(tenantId: string, f: Fields): Promise<void> {
 export async function createJobSchedule(deps: CommandDeps, c: Caller, input: Schemas['JobScheduleInput']): Promise<JobSchedule> {
   const fields = asFields(input);
   checkSchedule(fields);
-  await checkFailureNotice(c.tenantId, fields);
+  await checkNotices(c.tenantId, fields);
   const id = randomUUID();
   const temporalScheduleId = businessWorkflowId({ domain: JOBS_DOMAIN, tenantId: c.tenantId, entityId: id });
   return deps.sequelize.transaction(async (transaction) => {
@@ -181,7 +181,7 @@ export async function updateJobSchedule(deps: CommandDeps, c: Caller, id: string
     const before = presentJobSchedule(found);
     const fields = asFields(input, found);
     checkSchedule(fields);
-    await checkFailureNotice(c.tenantId, fields);
+    await checkNotices(c.tenantId, fields);
     Object.assign(found, fields, { name: input.name ?? found.name, version: found.version + 1 });
     await found.save({ transaction });
     await recordAudit({ ...auditBy(c), action: 'jobs.schedule.updated', entityType: 'job_schedule', entityId: found.id, before, after: presentJobSchedule(found) }, transaction);
