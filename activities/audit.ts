@@ -118,9 +118,13 @@ export function createAuditActivities(deps: AuditActivityDeps) {
     }
   }
 
-  /** The export is ready: its row and its audit event, in one transaction. */
+  /**
+   * The export is ready: its row and its audit event, in one transaction — unless it was marked failed meanwhile (its
+   * run cancelled from Temporal while the CSV was being stored, which drops the parts under it: that file is then
+   * an orphan, removed by files.orphan_purge).
+   */
   async function markReady(input: AuditExportInput, fileId: string, rows: number): Promise<void> {
-    await updateWithAudit(AuditExport, { status: 'ready', fileId, rowsWritten: rows, completedAt: new Date() }, { id: input.exportId, tenantId: input.tenantId }, {
+    await updateWithAudit(AuditExport, { status: 'ready', fileId, rowsWritten: rows, completedAt: new Date() }, { id: input.exportId, tenantId: input.tenantId, status: ['queued', 'running'] }, {
       tenantId: input.tenantId, actor: system, action: 'audit.export.completed', entityType: 'audit_export',
       entityId: input.exportId, after: { rows, fileId },
       workflowId: Context.current().info.workflowExecution?.workflowId, eventKey: `audit-export:${input.exportId}:completed`,
@@ -159,7 +163,8 @@ export function createAuditActivities(deps: AuditActivityDeps) {
     async failAuditExport(input: AuditExportInput & { error: string }): Promise<void> {
       // Failed first, then the parts dropped: a page being written holds the row (FOR SHARE), so it either lands
       // before this update and is dropped below, or finds the export failed and writes nothing.
-      await updateWithAudit(AuditExport, { status: 'failed', error: input.error, completedAt: new Date() }, { id: input.exportId, tenantId: input.tenantId }, {
+      // Not an export that became ready first (a cancel that came as it finished).
+      await updateWithAudit(AuditExport, { status: 'failed', error: input.error, completedAt: new Date() }, { id: input.exportId, tenantId: input.tenantId, status: ['queued', 'running'] }, {
         tenantId: input.tenantId, actor: system, action: 'audit.export.failed', entityType: 'audit_export',
         entityId: input.exportId, after: { error: input.error },
         workflowId: Context.current().info.workflowExecution?.workflowId, eventKey: `audit-export:${input.exportId}:failed`,

@@ -45,6 +45,9 @@ async function deleteInBatches(model: { sequelize?: { query: (sql: string, o: ob
   }
 }
 
+/** Attempts of the run's bookkeeping (jobRunStarted, jobRunFinished) for errors that are not outages (domains/jobs). */
+export const JOB_BOOKKEEPING_ATTEMPTS = 20;
+
 export function createJobActivities(deps: JobActivityDeps) {
   // Per kind of notice: its template, the run's status it is sent in, and whom the schedule names for it.
   const NOTICES = {
@@ -173,8 +176,15 @@ export function createJobActivities(deps: JobActivityDeps) {
         }], transaction);
       });
       // After the commit, and again on a retry (which finds the run ended): each email is sent once, by its ledger key.
-      if (i.status === 'failed') await tell('failed', i.tenantId, i.workflowId);
-      if (i.status === 'completed') await tell('succeeded', i.tenantId, i.workflowId);
+      // A notice still failing on the last attempt is given up (logged): a mail outage never turns a run Docket has
+      // recorded as completed into a failed workflow.
+      const kind = i.status === 'failed' ? 'failed' : i.status === 'completed' ? 'succeeded' : undefined;
+      if (kind) {
+        await tell(kind, i.tenantId, i.workflowId).catch((err: unknown) => {
+          if (Context.current().info.attempt < JOB_BOOKKEEPING_ATTEMPTS) throw err;
+          Context.current().log.warn('A job run notice could not be sent', { kind, error: String(err) });
+        });
+      }
     },
 
     /** `attempts`: the schedule's maximumAttempts for errors that are not outages (activities/index.ts). */

@@ -2,7 +2,7 @@
 // itself as one heartbeating activity with the schedule's retry policy, and a timer that tells the schedule's
 // long-run alert once if the job is still going when it fires.
 import {
-  ActivityFailure, ApplicationFailure, CancellationScope, condition, isCancellation, patched, proxyActivities, uuid4, workflowInfo,
+  ActivityFailure, ApplicationFailure, CancellationScope, condition, isCancellation, log, patched, proxyActivities, uuid4, workflowInfo,
 } from '@temporalio/workflow';
 import type { JobActivities } from '../activities/jobs';
 import { JobRunInput, JobRunOutcome } from './jobs.api';
@@ -17,13 +17,14 @@ const LONG_RUN_ALERT_PATCH = 'job-long-run-alert';
 
 /**
  * Waits `afterMs` for the run to end; if it has not, tells (once). A timer, so it survives worker restarts; cancelled
- * with the run (a cancelled run is not "long").
+ * with the run (a cancelled run is not "long"). Best effort: an alert that cannot be sent (its activity gave up) is
+ * logged and never fails, stalls or hides the run it is about.
  */
 async function watchForLongRun(afterMs: number, ended: () => boolean, tell: () => Promise<void>): Promise<void> {
   try {
     if (!(await condition(ended, afterMs))) await tell();
   } catch (err) {
-    if (!isCancellation(err)) throw err;
+    if (!isCancellation(err)) log.warn('The long-run alert could not be sent', { error: String(err) });
   }
 }
 

@@ -1,5 +1,6 @@
 // Identity: the caller, the permission catalogue, users, roles and API keys of a tenant (what changes them
 // is domains/identity/commands.ts).
+import { Op } from 'sequelize';
 import { ApiKey, Role, User } from '../../db/models/identity';
 import {
   assertKnownPermissions, createApiKey, createRole, createUser, deleteRole, revokeApiKey, ROLE_INCLUDE, rotateApiKey, updateApiKey, updateMyPreferences, updateRole, updateUser,
@@ -65,7 +66,7 @@ export function identityRoutes(deps: RouteDeps) {
       if (query.active !== undefined) where.active = query.active;
       if (query.permission !== undefined || query.role !== undefined) {
         if (query.permission !== undefined) assertKnownPermissions(identity.permissionCatalogue, [query.permission]);
-        where.id = await roleHolders(tenantId, { role: query.role, permission: query.permission });
+        where.id = { [Op.in]: roleHolders(tenantId, { role: query.role, permission: query.permission }) };
       }
       ctx.body = page(await paginate(User, { where, limit: query.limit, cursor: query.cursor, include: ROLE_INCLUDE }), presentUser);
     },

@@ -1,7 +1,7 @@
 // Resolves sets of people (named users + current members of named roles) to active user ids, and says why a set
 // would reach nobody: an approval stage's approvers, who a failing job schedule tells. And who holds a role or a
 // permission through their roles (GET /v1/users?role=&permission=).
-import { QueryTypes } from 'sequelize';
+import { literal } from 'sequelize';
 import { Role, User, UserRole } from '../../db/models/identity';
 import { grantingPatterns } from './permissions';
 
@@ -45,15 +45,13 @@ export async function checkPeopleSet(tenantId: string, set: { users: string[]; r
 
 /**
  * The users (active or not) of the tenant who hold `role`, and/or whose roles grant `permission`: a role lists it or a
- * wildcard that covers it. Scopes of keys and tokens only narrow a credential, so they do not count.
+ * wildcard that covers it. Scopes of keys and tokens only narrow a credential, so they do not count. A subquery for
+ * `WHERE id IN (…)`, so a page of users reads only its own rows however many hold it (values escaped by Sequelize).
  */
-export async function roleHolders(tenantId: string, by: { role?: string; permission?: string }): Promise<string[]> {
-  const conditions = ['ur.tenant_id = :tenantId'];
-  if (by.role !== undefined) conditions.push('r.key = :role');
-  if (by.permission !== undefined) conditions.push('jsonb_exists_any(r.permissions, ARRAY[:patterns]::text[])');
-  const rows = await UserRole.sequelize!.query<{ user_id: string }>(
-    `SELECT DISTINCT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ${conditions.join(' AND ')}`,
-    { replacements: { tenantId, role: by.role, patterns: by.permission !== undefined ? grantingPatterns(by.permission) : [] }, type: QueryTypes.SELECT },
-  );
-  return rows.map((r) => r.user_id);
+export function roleHolders(tenantId: string, by: { role?: string; permission?: string }): ReturnType<typeof literal> {
+  const db = UserRole.sequelize!;
+  const conditions = [`ur.tenant_id = ${db.escape(tenantId)}`];
+  if (by.role !== undefined) conditions.push(`r.key = ${db.escape(by.role)}`);
+  if (by.permission !== undefined) conditions.push(`jsonb_exists_any(r.permissions, ARRAY[${grantingPatterns(by.permission).map((p) => db.escape(p)).join(', ')}]::text[])`);
+  return literal(`(SELECT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ${conditions.join(' AND ')})`);
 }

@@ -153,3 +153,23 @@ it('still writes the whole export in one activity for exports started before the
   expect(rows).toBe(23);
   expect((await csvRows(fileId)).map((r) => r.entity_id)).toEqual(Array.from({ length: 23 }, (_, i) => `f-${i}`));
 });
+
+it('a failed export (its run cancelled in Temporal) is never made ready by a finish still under way, nor a ready one failed', async () => {
+  const input = await exportOf(3);
+  const report = await runIn(new MockActivityEnvironment(), activities.writeAuditExportChunk, { ...input, cursor: null });
+  await runIn(new MockActivityEnvironment(), activities.failAuditExport, { ...input, error: 'cancelled in Temporal' });
+  expect(await AuditEvent.count({ where: { tenantId: input.tenantId, action: 'audit.export.failed' } })).toBe(1);
+  // The finish that was under way: its parts are gone, the export stays failed and unaudited as completed.
+  await runIn(new MockActivityEnvironment(), activities.finishAuditExport, { ...input, cursor: report.cursor! }).catch(() => undefined);
+  await runIn(new MockActivityEnvironment(), activities.completeAuditExport, { ...input, fileId: randomUUID(), rows: 3 });
+  expect(await AuditExport.findByPk(input.exportId)).toMatchObject({ status: 'failed', fileId: null, error: 'cancelled in Temporal' });
+  expect(await AuditEvent.count({ where: { tenantId: input.tenantId, action: 'audit.export.completed' } })).toBe(0);
+
+  // The other way round: ready first, then the late failure write changes nothing.
+  const done = await exportOf(2);
+  const r = await runIn(new MockActivityEnvironment(), activities.writeAuditExportChunk, { ...done, cursor: null });
+  const { fileId } = await runIn(new MockActivityEnvironment(), activities.finishAuditExport, { ...done, cursor: r.cursor! });
+  await runIn(new MockActivityEnvironment(), activities.failAuditExport, { ...done, error: 'cancelled in Temporal' });
+  expect(await AuditExport.findByPk(done.exportId)).toMatchObject({ status: 'ready', fileId, error: null });
+  expect(await AuditEvent.count({ where: { tenantId: done.tenantId, action: 'audit.export.failed' } })).toBe(0);
+});

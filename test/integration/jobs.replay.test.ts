@@ -1,6 +1,7 @@
-// Job run histories recorded on the code before the long-run alert (completed, failed, cancelled mid-job) replay on
-// this code without a nondeterminism error: the alert's timer is behind patched(), so runs in flight during an
-// upgrade carry on. A change to workflows/jobs.ts that would break them fails here.
+// Job run histories replay on this code without a nondeterminism error: three recorded on the code before the
+// long-run alert (completed, failed, cancelled mid-job; no patch marker, no timer), so runs in flight during that
+// upgrade carry on, and one recorded with the alert firing (the patch marker, the timer, the alert's activity), so a
+// later change to workflows/jobs.ts that would break runs started on this code fails here too.
 import fs from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
@@ -10,13 +11,15 @@ const dir = path.join(__dirname, '../fixtures/job-histories');
 const recorded = fs.readdirSync(dir).filter((f) => f.endsWith('.bin')).sort();
 
 it('has the recorded histories', () => {
-  expect(recorded).toEqual(['job-cancelled.bin', 'job-completed.bin', 'job-failed.bin']);
+  expect(recorded).toEqual(['job-cancelled.bin', 'job-completed.bin', 'job-failed.bin', 'job-long-run-alerted.bin']);
 });
 
 it.each(recorded)('replays %s without a nondeterminism error', async (file) => {
   const history = temporal.api.history.v1.History.decode(fs.readFileSync(path.join(dir, file)));
   const last = history.events!.at(-1)!;
   expect(last.workflowExecutionCompletedEventAttributes ?? last.workflowExecutionFailedEventAttributes ?? last.workflowExecutionCanceledEventAttributes).toBeTruthy();
-  expect(history.events!.some((e) => e.timerStartedEventAttributes)).toBe(false);
+  const alerted = history.events!.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'tellOfLongRun');
+  expect(history.events!.some((e) => e.timerStartedEventAttributes)).toBe(file === 'job-long-run-alerted.bin');
+  expect(alerted).toBe(file === 'job-long-run-alerted.bin');
   await Worker.runReplayHistory({ workflowBundle: { codePath: process.env.DOCKET_TEST_BUNDLE! } }, history, `replay-${file}`);
 });

@@ -3,6 +3,7 @@
 // still going past its schedule's long-run alert tells once.
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -114,6 +115,15 @@ describe('the long-run alert', () => {
       const events = (await h.fetchHistory()).events ?? [];
       expect(events.filter((e) => e.timerStartedEventAttributes)).toHaveLength(1);
       expect(events.filter((e) => e.timerCanceledEventAttributes)).toHaveLength(1);
+    });
+  });
+
+  it('an alert that cannot be sent never fails or stalls the run', async () => {
+    const f = fakes(async () => { await sleep(1_500); return { ok: true }; }, 300);
+    f.activities.tellOfLongRun = async () => { throw ApplicationFailure.nonRetryable('SMTP refused', 'ActivityGaveUp'); };
+    await run(f, async (h) => {
+      expect(await h.result()).toMatchObject({ status: 'completed', result: { ok: true } });
+      expect(f.log.finished).toEqual([{ status: 'completed', result: { ok: true } }]);
     });
   });
 
