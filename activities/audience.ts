@@ -10,6 +10,7 @@ import type { ClientBase } from 'pg';
 import pLimit from 'p-limit';
 import Cursor from 'pg-cursor';
 import { Subscriber, SubscriberExport } from '../db/models/audience';
+import { unfinishedExport } from '../db/models/export-jobs';
 import { StoredFile } from '../db/models/files';
 import { exportRules } from '../domains/audience/exports';
 import { compileSegment } from '../domains/audience/segments';
@@ -57,9 +58,6 @@ export function createAudienceActivities(deps: AudienceActivityDeps) {
   const workflowId = () => Context.current().info.workflowExecution?.workflowId;
   const exportSlot = pLimit(EXPORTS_AT_ONCE);
 
-  /** The export's row while it is not finished: an attempt never changes an export that is ready or failed. */
-  const open = (input: SubscriberExportInput) => ({ id: input.exportId, tenantId: input.tenantId, status: ['queued', 'running'] as ('queued' | 'running')[] });
-
   /**
    * Writes the CSV to the file store from one read-only snapshot: the count, the attribute columns and the rows all
    * see the same subscribers. The rows come from one cursor in id order, not from pages each searched again, so the
@@ -71,7 +69,7 @@ export function createAudienceActivities(deps: AudienceActivityDeps) {
     return exportSlot(() => withClient(Subscriber.sequelize!, (db) => inTransaction(db, async () => {
       await db.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
       const { rows: [{ n }] } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM subscribers s WHERE ${where}`, bind);
-      await SubscriberExport.update({ status: 'running', totalRows: n, rowsWritten: 0 }, { where: open(input) });
+      await SubscriberExport.update({ status: 'running', totalRows: n, rowsWritten: 0 }, { where: unfinishedExport(input) });
       const attributes = await attributeColumns(db, where, bind);
       const meta = {
         tenantId: input.tenantId, filename: `subscribers-${input.exportId}.csv`, contentType: 'text/csv',
@@ -119,7 +117,7 @@ export function createAudienceActivities(deps: AudienceActivityDeps) {
         yield toCsv(page.map((s) => [s.email, s.name ?? '', s.status, s.lists ?? '', s.created_at.toISOString(), s.updated_at.toISOString(),
           ...attributes.map((a) => cell(s.attributes[a]))]));
         written.rows += page.length;
-        await SubscriberExport.update({ rowsWritten: written.rows }, { where: open(input) });
+        await SubscriberExport.update({ rowsWritten: written.rows }, { where: unfinishedExport(input) });
         if (page.length < pageSize) return;
         if (deps.exportPagePauseMs) await sleep(deps.exportPagePauseMs);
       }
@@ -142,7 +140,7 @@ export function createAudienceActivities(deps: AudienceActivityDeps) {
         stored = await heartbeating((signal) => writeCsv(input, written, signal), () => ({ rows: written.rows }));
         rows = written.rows;
       }
-      await updateWithAudit(SubscriberExport, { status: 'ready', fileId: stored.id, rowsWritten: rows, completedAt: new Date() }, open(input), {
+      await updateWithAudit(SubscriberExport, { status: 'ready', fileId: stored.id, rowsWritten: rows, completedAt: new Date() }, unfinishedExport(input), {
         tenantId: input.tenantId, actor: system, action: 'audience.export.completed', entityType: 'subscriber_export',
         entityId: input.exportId, after: { rows, fileId: stored.id }, workflowId: workflowId(), eventKey: `subscriber-export:${input.exportId}:completed`,
       });
@@ -150,7 +148,7 @@ export function createAudienceActivities(deps: AudienceActivityDeps) {
     },
 
     async failSubscriberExport(input: SubscriberExportInput & { error: string }): Promise<void> {
-      await updateWithAudit(SubscriberExport, { status: 'failed', error: input.error, completedAt: new Date() }, open(input), {
+      await updateWithAudit(SubscriberExport, { status: 'failed', error: input.error, completedAt: new Date() }, unfinishedExport(input), {
         tenantId: input.tenantId, actor: system, action: 'audience.export.failed', entityType: 'subscriber_export',
         entityId: input.exportId, after: { error: input.error }, workflowId: workflowId(), eventKey: `subscriber-export:${input.exportId}:failed`,
       });

@@ -7,6 +7,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { stringify } from 'csv-stringify/sync';
 import { Op, QueryTypes } from 'sequelize';
 import { AuditEvent, AuditExport } from '../db/models/audit';
+import { unfinishedExport } from '../db/models/export-jobs';
 import { StoredFile } from '../db/models/files';
 import { auditWhere } from '../domains/audit/filters';
 import { updateWithAudit } from '../lib/audit';
@@ -124,7 +125,7 @@ export function createAuditActivities(deps: AuditActivityDeps) {
    * an orphan, removed by files.orphan_purge).
    */
   async function markReady(input: AuditExportInput, fileId: string, rows: number): Promise<void> {
-    await updateWithAudit(AuditExport, { status: 'ready', fileId, rowsWritten: rows, completedAt: new Date() }, { id: input.exportId, tenantId: input.tenantId, status: ['queued', 'running'] }, {
+    await updateWithAudit(AuditExport, { status: 'ready', fileId, rowsWritten: rows, completedAt: new Date() }, unfinishedExport(input), {
       tenantId: input.tenantId, actor: system, action: 'audit.export.completed', entityType: 'audit_export',
       entityId: input.exportId, after: { rows, fileId },
       workflowId: Context.current().info.workflowExecution?.workflowId, eventKey: `audit-export:${input.exportId}:completed`,
@@ -134,7 +135,7 @@ export function createAuditActivities(deps: AuditActivityDeps) {
   return {
     async markAuditExportRunning(input: AuditExportInput): Promise<void> {
       const total = await AuditEvent.count({ where: auditWhere(input.tenantId, input.filters) });
-      await AuditExport.update({ status: 'running', totalRows: total }, { where: { id: input.exportId, tenantId: input.tenantId, status: ['queued', 'running'] } });
+      await AuditExport.update({ status: 'running', totalRows: total }, { where: unfinishedExport(input) });
     },
 
     /** One chunk of the export (the batch kit's chunk activity): pages for up to 10 s, then reports. */
@@ -164,7 +165,7 @@ export function createAuditActivities(deps: AuditActivityDeps) {
       // Failed first, then the parts dropped: a page being written holds the row (FOR SHARE), so it either lands
       // before this update and is dropped below, or finds the export failed and writes nothing.
       // Not an export that became ready first (a cancel that came as it finished).
-      await updateWithAudit(AuditExport, { status: 'failed', error: input.error, completedAt: new Date() }, { id: input.exportId, tenantId: input.tenantId, status: ['queued', 'running'] }, {
+      await updateWithAudit(AuditExport, { status: 'failed', error: input.error, completedAt: new Date() }, unfinishedExport(input), {
         tenantId: input.tenantId, actor: system, action: 'audit.export.failed', entityType: 'audit_export',
         entityId: input.exportId, after: { error: input.error },
         workflowId: Context.current().info.workflowExecution?.workflowId, eventKey: `audit-export:${input.exportId}:failed`,

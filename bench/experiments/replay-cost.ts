@@ -11,6 +11,9 @@
 //                  flow it has not seen (replay) and evicts another, as at 10,000 open flows and a cache of 250;
 //   firings, hit — worker C (cache 1,000) creates WARM + N reminders due together and fires them itself;
 //   firings, miss— the next WARM + N reminders are created, worker D (cache 10) replaces C before they fall due.
+//   bare         — the same four on the SDK alone (replay-cost.bare-worker.ts: the minimal workflows of
+//                  temporal-ceiling.workflow.ts, SDK defaults, no activity): an Update instead of a sign, a bare
+//                  timer instead of a reminder; the floor a Docket task's cost is read against.
 // Per phase: the worker process's CPU (utime + stime from /proc, all threads) over the measured tasks, minus its
 // idle rate (pollers) over the same time, divided by N. Figures are from a shared 2-core machine: CPU time is
 // less disturbed by other work than wall time, but say "busy machine" when you quote them.
@@ -27,8 +30,10 @@ import { APPROVALS_TASK_QUEUE } from '../../workflows/approvals.api';
 import { REMINDERS_TASK_QUEUE } from '../../workflows/reminders.api';
 import { runConcurrent } from '../lib/measure';
 import { gitRevision } from '../lib/provenance';
+import { connectTemporal } from '../../lib/temporal';
 import { ApiProcess, log, round, startStack } from '../lib/stack';
-import { request, startWorker, waitForPoller, WorkerProcess } from '../lib/worker';
+import { request, spawnWorkerProcess, startWorker, waitForPoller, WorkerProcess } from '../lib/worker';
+import { bump, ceilingWorkflow, timerWorkflow } from './temporal-ceiling.workflow';
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const N = env('REPLAY_COST_N', 200);
@@ -36,8 +41,8 @@ const WARM = env('REPLAY_COST_WARM', 30);
 const MISS_CACHE = env('REPLAY_COST_MISS_CACHE', 10);
 const LEAD_MS = env('REPLAY_COST_LEAD_SECONDS', 60) * 1000;
 const CONCURRENCY = 4;
-/** REPLAY_COST_PHASES=signs (or firings) runs only those phases. */
-const PHASES = process.env.REPLAY_COST_PHASES ?? 'signs,firings';
+/** REPLAY_COST_PHASES=signs (or firings, or bare) runs only those phases. */
+const PHASES = process.env.REPLAY_COST_PHASES ?? 'signs,firings,bare';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const HZ = 100; // CLK_TCK on Linux
 
@@ -196,6 +201,68 @@ async function main(): Promise<void> {
       w = await worker(MISS_CACHE);
       await fire(`firing, not cached (cache ${MISS_CACHE})`, 'miss', t2, w);
       memory.afterFirings = w.memory();
+    }
+
+    // The SDK alone -----------------------------------------------------------------------------------
+    if (PHASES.includes('bare')) {
+      const queue = 'replay-bare';
+      const temporal = await connectTemporal(stack.temporalAddress, 'default');
+      stops.push(async () => temporal.connection.close());
+      const { client } = temporal;
+      let bare: WorkerProcess | undefined;
+      const bareWorker = async (cache: number): Promise<WorkerProcess> => {
+        if (bare) await bare.stop();
+        bare = spawnWorkerProcess(['--import', 'tsx', path.join(__dirname, 'replay-cost.bare-worker.ts')], {
+          ...process.env, TEMPORAL_ADDRESS: stack.temporalAddress, BARE_TASK_QUEUE: queue, WORKER_MAX_CACHED_WORKFLOWS: String(cache),
+        });
+        stops.push(bare.stop);
+        await waitForPoller(stack, bare, queue);
+        log(`bare worker pid ${bare.pid} polling, sticky cache ${cache}`);
+        return bare;
+      };
+      const run0 = Date.now().toString(36);
+      let b = await bareWorker(1000);
+      const ids = Array.from({ length: 2 * (WARM + N) }, (_, i) => `replay-bare-${run0}-${i}`);
+      const started = await runConcurrent(ids.length, 16, async (i) => { await client.workflow.start(ceilingWorkflow, { taskQueue: queue, workflowId: ids[i] }); });
+      if (started.failed) throw new Error(`${started.failed} bare workflows failed to start`);
+      const update = (slice: string[]) => async () => {
+        const r = await runConcurrent(slice.length, CONCURRENCY, async (i) => { await client.workflow.getHandle(slice[i]).executeUpdate(bump, { args: ['bench'] }); });
+        if (r.failed) throw new Error(`${r.failed} bare Updates failed: ${JSON.stringify(r.errors)}`);
+      };
+      await update(ids.slice(0, WARM))();
+      phases.push(await measure('bare Update, cached', b, N, update(ids.slice(WARM, WARM + N))));
+      b = await bareWorker(MISS_CACHE);
+      await update(ids.slice(WARM + N, 2 * WARM + N))();
+      phases.push(await measure(`bare Update, not cached (cache ${MISS_CACHE})`, b, N, update(ids.slice(2 * WARM + N))));
+
+      /** WARM timers due at t, then N due from t + 30 s over 5 s, as createReminders spreads the reminders. */
+      const startTimers = async (prefix: string, t: number) => {
+        const timers = Array.from({ length: WARM + N }, (_, i) => `replay-bare-${run0}-${prefix}-${i}`);
+        const r = await runConcurrent(timers.length, 16, async (i) => {
+          const due = i < WARM ? t : t + 30_000 + Math.floor(((i - WARM) * 5000) / N);
+          await client.workflow.start(timerWorkflow, { taskQueue: queue, workflowId: timers[i], args: [due] });
+        });
+        if (r.failed) throw new Error(`${r.failed} bare timers failed to start`);
+        return timers;
+      };
+      const results = (slice: string[]) => runConcurrent(slice.length, 50, async (i) => { await client.workflow.getHandle(slice[i]).result(); });
+      const fireBare = async (name: string, timers: string[], t: number, worker: WorkerProcess) => {
+        await sleep(Math.max(0, t - Date.now()));
+        await results(timers.slice(0, WARM));
+        phases.push(await measure(name, worker, N, async () => {
+          if (Date.now() > t + 30_000) throw new Error('the measured timers began before their measurement: raise the gap after the warm-up');
+          await results(timers.slice(WARM));
+        }));
+      };
+      b = await bareWorker(1000);
+      const t1 = Date.now() + LEAD_MS;
+      await fireBare('bare timer, cached', await startTimers('hit', t1), t1, b);
+      const t2 = Date.now() + LEAD_MS;
+      const missTimers = await startTimers('miss', t2);
+      await idleRate(b); // their first workflow tasks run on the worker that is replaced
+      b = await bareWorker(MISS_CACHE);
+      await fireBare(`bare timer, not cached (cache ${MISS_CACHE})`, missTimers, t2, b);
+      memory.bareAfterTimers = b.memory();
     }
 
     const result = {

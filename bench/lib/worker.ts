@@ -109,6 +109,11 @@ export async function startWorker(stack: BenchStack, queues: string, extraEnv: R
   const heapCap = `--max-old-space-size=${process.env.WORKER_MAX_OLD_SPACE_MB ?? '256'}`;
   const args = nodeArgsFor(entry, 'BENCH_WORKER_NODE_ARGS', [heapCap]);
   stack.processes.worker = processLabel(entry);
+  return spawnWorkerProcess(args, env);
+}
+
+/** A worker as its own node process (`args` to node), stopped with SIGTERM (then SIGKILL after 15 s). */
+export function spawnWorkerProcess(args: string[], env: NodeJS.ProcessEnv): WorkerProcess {
   const child: ChildProcess = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   const keep = (d: Buffer) => { out = (out + d.toString()).slice(-20_000); };

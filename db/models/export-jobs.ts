@@ -26,3 +26,10 @@ export const exportJobAttributes = () => ({
   totalRows: DataTypes.INTEGER, rowsWritten: DataTypes.INTEGER, fileId: DataTypes.UUID, error: DataTypes.TEXT,
   workflowId: DataTypes.STRING, requestedBy: DataTypes.STRING, completedAt: DataTypes.DATE, createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
 });
+
+/**
+ * The where of an export's row while it is not finished: an attempt, a late failure write or a cancel never changes
+ * an export that is ready or failed.
+ */
+export const unfinishedExport = (input: { exportId: string; tenantId: string }) =>
+  ({ id: input.exportId, tenantId: input.tenantId, status: ['queued', 'running'] as ExportStatus[] });

@@ -188,9 +188,7 @@ export async function updateMyPreferences(deps: IdentityDeps, c: Caller, input: 
 export async function createApiKey(deps: IdentityDeps, c: Caller, input: Schemas['ApiKeyCreate']): Promise<{ key: ApiKey; secret: string }> {
   const ownerId = input.userId ?? c.userId;
   const forOther = ownerId !== c.userId;
-  if (forOther && !c.permissions.has(MANAGE_OTHERS_KEYS)) {
-    throw new ApiError(403, 'PERMISSION_DENIED', `A key for another user needs the permission '${MANAGE_OTHERS_KEYS}'`, { permission: MANAGE_OTHERS_KEYS });
-  }
+  refuseOthersKey(c, ownerId, 'A key for another user');
   if (input.scopes) {
     assertKnownPermissions(deps.permissionCatalogue, input.scopes);
     refuseBeyond(c, input.scopes, cannotGrant);
@@ -199,9 +197,7 @@ export async function createApiKey(deps: IdentityDeps, c: Caller, input: Schemas
   // for someone else) gets the caller's effective permissions as its scopes. Only a key an unscoped
   // caller makes for itself follows its roles (it can never do more than its maker).
   const scopes = input.scopes ?? (forOther || c.permissions.scopes !== null ? c.permissions.list() : null);
-  if (input.expiresAt && new Date(input.expiresAt) <= new Date()) {
-    throw new ApiError(422, 'INVALID_RANGE', 'expiresAt must be in the future');
-  }
+  refusePastExpiry(input.expiresAt);
   if (!(await User.count({ where: { id: ownerId, tenantId: c.tenantId, active: true } }))) {
     throw new ApiError(422, 'UNKNOWN_USER', `No active user ${ownerId} in this tenant`);
   }
@@ -234,11 +230,19 @@ async function keyToChange(deps: IdentityDeps, c: Caller, id: string, verb: stri
   return { key, owner };
 }
 
-/** Giving another user's key a new secret or a longer life is acting for them: identity.apikeys.manage_others, as creating one is. */
-function refuseOthersKey(c: Caller, key: ApiKey, doing: string): void {
-  if (key.userId !== c.userId && !c.permissions.has(MANAGE_OTHERS_KEYS)) {
-    throw new ApiError(403, 'PERMISSION_DENIED', `${doing} another user's key needs the permission '${MANAGE_OTHERS_KEYS}'`, { permission: MANAGE_OTHERS_KEYS });
+/**
+ * Creating a key for another user, or giving theirs a new secret or a longer life, is acting for them:
+ * identity.apikeys.manage_others. `what` names the act in the refusal.
+ */
+function refuseOthersKey(c: Caller, ownerId: string, what: string): void {
+  if (ownerId !== c.userId && !c.permissions.has(MANAGE_OTHERS_KEYS)) {
+    throw new ApiError(403, 'PERMISSION_DENIED', `${what} needs the permission '${MANAGE_OTHERS_KEYS}'`, { permission: MANAGE_OTHERS_KEYS });
   }
+}
+
+/** A key's new expiry, when it has one, is in the future. */
+function refusePastExpiry(expiresAt: string | null | undefined): void {
+  if (expiresAt && new Date(expiresAt) <= new Date()) throw new ApiError(422, 'INVALID_RANGE', 'expiresAt must be in the future');
 }
 
 const refuseRevoked = (k: ApiKey) => {
@@ -259,10 +263,10 @@ export async function revokeApiKey(deps: IdentityDeps, c: Caller, id: string): P
 
 /** Renames a key or changes its expiry (a later one, or none, keeps its powers alive longer: see keyToChange). */
 export async function updateApiKey(deps: IdentityDeps, c: Caller, id: string, input: Schemas['ApiKeyUpdate']): Promise<ApiKey> {
-  if (input.expiresAt && new Date(input.expiresAt) <= new Date()) throw new ApiError(422, 'INVALID_RANGE', 'expiresAt must be in the future');
+  refusePastExpiry(input.expiresAt);
   return deps.sequelize.transaction(async (transaction) => {
     const { key: found } = await keyToChange(deps, c, id, 'change', transaction);
-    refuseOthersKey(c, found, 'Changing');
+    refuseOthersKey(c, found.userId, "Changing another user's key");
     refuseRevoked(found);
     const before = presentApiKey(found);
     if (input.name !== undefined) found.name = input.name;
@@ -282,7 +286,7 @@ export async function rotateApiKey(deps: IdentityDeps, c: Caller, id: string, in
   const overlapHours = input.overlapHours ?? 0;
   return deps.sequelize.transaction(async (transaction) => {
     const { key: found, owner } = await keyToChange(deps, c, id, 'rotate', transaction);
-    refuseOthersKey(c, found, 'Rotating');
+    refuseOthersKey(c, found.userId, "Rotating another user's key");
     // What the new secret could ever do, not only what it can today: a key without scopes follows its owner's roles
     // and gains whatever they are given later. Only its owner, through an unscoped credential (which follows the same
     // roles), may rotate such a key without holding '*'; anyone else must hold all of the key's scopes — the cap
