@@ -15,6 +15,12 @@
 //             cached — each lane on one workflow again and again, always in the cache;
 //   timers  — starts TEMPORAL_CEILING_TIMERS (5,000) workflows due spread over one minute that begins once all
 //             are started, and reports how late each one's timer task ran (as the reminders firing phase).
+//   floor   — the same timers, each then recording its firing in Postgres (one INSERT … ON CONFLICT DO NOTHING in
+//             a local activity; an embedded Postgres of its own): the least a durable delivery adds. Run with
+//             `timers` (`timers floor`), the two are measured in the same run: what any reminder design that
+//             writes its delivery can reach on this machine, against the bare server.
+//   updates-floor — as `updates`' spread loop, on workflows whose Update records itself in Postgres the same way
+//             before it answers: the least a durable sign adds (`updates updates-floor` for both in one run).
 // Writes bench/results/temporal-ceiling-<time>-<revision>-<dev|real>.json (the server kind: TEMPORAL_CEILING_TAG, else
 // "dev" for its own dev server and "external"), so the dev and the real server's figures are kept side by side.
 import os from 'node:os';
@@ -26,7 +32,10 @@ import { freePort, startTemporalDevServer } from '../../scripts/stack';
 import { cpuMeter, processTree } from '../lib/cpu';
 import { percentile, runConcurrent, samplesOf } from '../lib/measure';
 import { gitRevision, writeResultFile } from '../lib/provenance';
-import { bump, ceilingWorkflow, timerWorkflow } from './temporal-ceiling.workflow';
+import fs from 'node:fs';
+import { Pool } from 'pg';
+import { startEmbeddedPostgres } from '../../scripts/stack';
+import { bump, ceilingWorkflow, ceilingWriteWorkflow, timerWorkflow, timerWriteWorkflow } from './temporal-ceiling.workflow';
 
 // tsx turns Node's source maps on; a deployed worker runs without them (see benchEntry in bench/lib/stack.ts).
 process.setSourceMapsEnabled(false);
@@ -55,25 +64,40 @@ async function main(): Promise<void> {
   const taskQueue = 'temporal-ceiling';
   // Ids of their own per run: a server that keeps its data (the real one) still has the last run's.
   const run0 = Date.now().toString(36);
+  // The floor's Postgres: the firings table only (one primary key, as the delivery ledger's).
+  const tmp = run('floor') || run('updates-floor') ? fs.mkdtempSync(path.join(os.tmpdir(), 'ceiling-pg-')) : undefined;
+  if (tmp) fs.chmodSync(tmp, 0o755); // as root, the embedded Postgres runs as `postgres`, which must reach its data dir
+  const pgDir = tmp && path.join(tmp, 'pg');
+  const postgres = pgDir ? await startEmbeddedPostgres({ dir: pgDir, port: await freePort(), persistent: false }) : undefined;
+  const pool = postgres ? new Pool({ connectionString: postgres.url, max: 10 }) : undefined;
+  pool?.on('error', () => undefined); // an idle client's connection ended as Postgres stops is no failure of the run
+  await pool?.query('CREATE TABLE records (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())');
   const worker = await Worker.create({
     connection: nativeConnection, namespace, taskQueue, maxCachedWorkflows: 250,
     workflowsPath: path.join(__dirname, 'temporal-ceiling.workflow.ts'),
+    activities: { record: async (id: string) => { await pool!.query('INSERT INTO records (id) VALUES ($1) ON CONFLICT DO NOTHING', [id]); } },
   });
   const running = worker.run();
-  const groups = { temporal: () => (serverPid ? processTree(serverPid) : []), 'bench+worker': () => [process.pid] };
+  const groups = {
+    temporal: () => (serverPid ? processTree(serverPid) : []), 'bench+worker': () => [process.pid],
+    ...(pgDir ? { postgres: () => processTree(Number(fs.readFileSync(path.join(pgDir, 'postmaster.pid'), 'utf8').split('\n')[0])) } : {}),
+  };
   const startedAt = new Date().toISOString();
   const results: Record<string, unknown> = {};
   try {
-    if (run('updates')) {
+    if (run('updates') || run('updates-floor')) {
       const ids = Array.from({ length: WORKFLOWS }, (_, i) => `ceiling-${run0}-${i}`);
+      const writing = Array.from({ length: run('updates-floor') ? WORKFLOWS : 0 }, (_, i) => `writing-${run0}-${i}`);
       const starts = await runConcurrent(WORKFLOWS, 50, async (i) => { await client.workflow.start(ceilingWorkflow, { taskQueue, workflowId: ids[i] }); });
       log(`started ${starts.ok} workflows at ${starts.perSecond}/s`);
       results.starts = { ok: starts.ok, total: starts.total, perSecond: starts.perSecond, latencyMs: starts.latencyMs };
+      await runConcurrent(writing.length, 50, async (i) => { await client.workflow.start(ceilingWriteWorkflow, { taskQueue, workflowId: writing[i] }); });
       await sleep(15_000); // their first workflow tasks run (the worker goes idle) before anything is measured
-      for (const mode of ['spread', 'cached'] as const) {
+      const modes = [...(run('updates') ? ['spread', 'cached'] as const : []), ...(writing.length ? ['spread, writing'] as const : [])];
+      for (const mode of modes) {
         const meter = cpuMeter(groups);
         const r = await runConcurrent(UPDATES, CONCURRENCY, async (i) => {
-          const id = mode === 'spread' ? ids[(i * 7919) % WORKFLOWS] : ids[i % CONCURRENCY];
+          const id = mode === 'spread' ? ids[(i * 7919) % WORKFLOWS] : mode === 'cached' ? ids[i % CONCURRENCY] : writing[(i * 7919) % WORKFLOWS];
           await client.workflow.getHandle(id).executeUpdate(bump, { args: ['bench'] });
         });
         const cpu = meter();
@@ -82,25 +106,29 @@ async function main(): Promise<void> {
         log(`updates ${mode}: ${r.ok}/${r.total} at ${r.perSecond}/s, p50 ${ms(r.latencyMs.p50)}, p95 ${ms(percentile(sorted, 95))}, p99 ${ms(r.latencyMs.p99)}; CPU % of a core ${JSON.stringify(cpu.cores)}; machine ${cpu.machineBusyPct} % busy`);
       }
     }
-    if (run('timers')) {
+    for (const mode of ['timers', 'floor'] as const) {
+      if (!run(mode)) continue;
       // The minute starts once all are started at the measured start rate (plus margin) and their first tasks ran.
       const probe = Date.now();
       const t0 = probe + Math.ceil((TIMERS / 60) * 1000) + 60_000;
       const handles: string[] = [];
       const starts = await runConcurrent(TIMERS, 50, async (i) => {
-        const id = `timer-${probe}-${i}`;
-        await client.workflow.start(timerWorkflow, { taskQueue, workflowId: id, args: [t0 + Math.floor((i * 60_000) / TIMERS)] });
+        const id = `${mode}-${probe}-${i}`;
+        const due = t0 + Math.floor((i * 60_000) / TIMERS);
+        if (mode === 'timers') await client.workflow.start(timerWorkflow, { taskQueue, workflowId: id, args: [due] });
+        else await client.workflow.start(timerWriteWorkflow, { taskQueue, workflowId: id, args: [due, id] });
         handles.push(id);
       });
-      log(`timers: started ${starts.ok} at ${starts.perSecond}/s; the first is due in ${((t0 - Date.now()) / 1000).toFixed(0)} s`);
+      log(`${mode}: started ${starts.ok} at ${starts.perSecond}/s; the first is due in ${((t0 - Date.now()) / 1000).toFixed(0)} s`);
       await sleep(Math.max(0, t0 - Date.now()));
       const meter = cpuMeter(groups);
       const late: number[] = [];
       await runConcurrent(handles.length, 50, async (i) => { late.push(await client.workflow.getHandle(handles[i]).result()); });
       const cpu = meter();
       late.sort((a, b) => a - b);
-      results.timers = { starts: starts.perSecond, fired: late.length, latenessMs: { p50: percentile(late, 50), p95: percentile(late, 95), p99: percentile(late, 99), max: late[late.length - 1] ?? 0 }, cpu };
-      log(`timers: ${late.length} fired over one minute; lateness p50 ${ms(percentile(late, 50))}, p95 ${ms(percentile(late, 95))}, p99 ${ms(percentile(late, 99))}, max ${ms(late[late.length - 1] ?? 0)}; firing took ${cpu.seconds} s; CPU % of a core ${JSON.stringify(cpu.cores)}; machine ${cpu.machineBusyPct} % busy`);
+      const written = pool && mode === 'floor' ? Number((await pool.query(`SELECT count(*) AS n FROM records WHERE id LIKE 'floor-%'`)).rows[0].n) : undefined;
+      results[mode] = { starts: starts.perSecond, fired: late.length, ...(written === undefined ? {} : { written }), latenessMs: { p50: percentile(late, 50), p95: percentile(late, 95), p99: percentile(late, 99), max: late[late.length - 1] ?? 0 }, cpu };
+      log(`${mode}: ${late.length} fired over one minute; lateness p50 ${ms(percentile(late, 50))}, p95 ${ms(percentile(late, 95))}, p99 ${ms(percentile(late, 99))}, max ${ms(late[late.length - 1] ?? 0)}; firing took ${cpu.seconds} s; CPU % of a core ${JSON.stringify(cpu.cores)}; machine ${cpu.machineBusyPct} % busy`);
     }
     const machine = `${os.cpus().length} × ${os.cpus()[0]?.model}, node ${process.version}`;
     log(`machine: ${machine}`);
@@ -115,6 +143,9 @@ async function main(): Promise<void> {
     await nativeConnection.close();
     await connection.close();
     await temporal?.stop();
+    await pool?.end();
+    await postgres?.stop();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
 
