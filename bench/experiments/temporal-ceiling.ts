@@ -18,9 +18,10 @@
 //   floor   — the same timers, each then recording its firing in Postgres (one INSERT … ON CONFLICT DO NOTHING in
 //             a local activity; an embedded Postgres of its own): the least a durable delivery adds. Run with
 //             `timers` (`timers floor`), the two are measured in the same run: what any reminder design that
-//             writes its delivery can reach on this machine, against the bare server.
+//             writes its delivery can reach on this machine, against the bare server (floor, bare, floor again).
 //   updates-floor — as `updates`' spread loop, on workflows whose Update records itself in Postgres the same way
-//             before it answers: the least a durable sign adds (`updates updates-floor` for both in one run).
+//             before it answers: the least a durable sign adds (`updates updates-floor` for both in one run: the
+//             writing loop then runs before and after the bare ones, each time on other workflows).
 // Writes bench/results/temporal-ceiling-<time>-<revision>-<dev|real>.json (the server kind: TEMPORAL_CEILING_TAG, else
 // "dev" for its own dev server and "external"), so the dev and the real server's figures are kept side by side.
 import os from 'node:os';
@@ -92,12 +93,17 @@ async function main(): Promise<void> {
       log(`started ${starts.ok} workflows at ${starts.perSecond}/s`);
       results.starts = { ok: starts.ok, total: starts.total, perSecond: starts.perSecond, latencyMs: starts.latencyMs };
       await runConcurrent(writing.length, 50, async (i) => { await client.workflow.start(ceilingWriteWorkflow, { taskQueue, workflowId: writing[i] }); });
-      await sleep(15_000); // their first workflow tasks run (the worker goes idle) before anything is measured
-      const modes = [...(run('updates') ? ['spread', 'cached'] as const : []), ...(writing.length ? ['spread, writing'] as const : [])];
+      // Their first workflow tasks run (the worker goes idle) before anything is measured: at ~100 a second here.
+      await sleep(15_000 + 10 * (ids.length + writing.length));
+      // With both, the writing loop runs before and after the bare ones (A B A), so neither side has the quieter turn.
+      const modes = [
+        ...(writing.length ? ['spread, writing'] as const : []), ...(run('updates') ? ['spread', 'cached'] as const : []),
+        ...(writing.length && run('updates') ? ['spread, writing, again'] as const : []),
+      ];
       for (const mode of modes) {
         const meter = cpuMeter(groups);
         const r = await runConcurrent(UPDATES, CONCURRENCY, async (i) => {
-          const id = mode === 'spread' ? ids[(i * 7919) % WORKFLOWS] : mode === 'cached' ? ids[i % CONCURRENCY] : writing[(i * 7919) % WORKFLOWS];
+          const id = mode === 'spread' ? ids[(i * 7919) % WORKFLOWS] : mode === 'cached' ? ids[i % CONCURRENCY] : writing[((i + (mode === 'spread, writing' ? 0 : UPDATES)) * 7919) % WORKFLOWS];
           await client.workflow.getHandle(id).executeUpdate(bump, { args: ['bench'] });
         });
         const cpu = meter();
@@ -106,14 +112,16 @@ async function main(): Promise<void> {
         log(`updates ${mode}: ${r.ok}/${r.total} at ${r.perSecond}/s, p50 ${ms(r.latencyMs.p50)}, p95 ${ms(percentile(sorted, 95))}, p99 ${ms(r.latencyMs.p99)}; CPU % of a core ${JSON.stringify(cpu.cores)}; machine ${cpu.machineBusyPct} % busy`);
       }
     }
-    for (const mode of ['timers', 'floor'] as const) {
-      if (!run(mode)) continue;
+    // With both, the floor runs before and after the bare timers (A B A): the dev server slows as it fills, and the
+    // mean of the two floors has the bare run's share of that.
+    const timerModes = run('floor') && run('timers') ? ['floor', 'timers', 'floor, again'] as const : run('floor') ? ['floor'] as const : run('timers') ? ['timers'] as const : [];
+    for (const mode of timerModes) {
       // The minute starts once all are started at the measured start rate (plus margin) and their first tasks ran.
       const probe = Date.now();
       const t0 = probe + Math.ceil((TIMERS / 60) * 1000) + 60_000;
       const handles: string[] = [];
       const starts = await runConcurrent(TIMERS, 50, async (i) => {
-        const id = `${mode}-${probe}-${i}`;
+        const id = `${mode === 'timers' ? 'timers' : 'floor'}-${probe}-${i}`;
         const due = t0 + Math.floor((i * 60_000) / TIMERS);
         if (mode === 'timers') await client.workflow.start(timerWorkflow, { taskQueue, workflowId: id, args: [due] });
         else await client.workflow.start(timerWriteWorkflow, { taskQueue, workflowId: id, args: [due, id] });
@@ -126,7 +134,7 @@ async function main(): Promise<void> {
       await runConcurrent(handles.length, 50, async (i) => { late.push(await client.workflow.getHandle(handles[i]).result()); });
       const cpu = meter();
       late.sort((a, b) => a - b);
-      const written = pool && mode === 'floor' ? Number((await pool.query(`SELECT count(*) AS n FROM records WHERE id LIKE 'floor-%'`)).rows[0].n) : undefined;
+      const written = pool && mode !== 'timers' ? Number((await pool.query('SELECT count(*) AS n FROM records WHERE id LIKE $1', [`floor-${probe}-%`])).rows[0].n) : undefined;
       results[mode] = { starts: starts.perSecond, fired: late.length, ...(written === undefined ? {} : { written }), latenessMs: { p50: percentile(late, 50), p95: percentile(late, 95), p99: percentile(late, 99), max: late[late.length - 1] ?? 0 }, cpu };
       log(`${mode}: ${late.length} fired over one minute; lateness p50 ${ms(percentile(late, 50))}, p95 ${ms(percentile(late, 95))}, p99 ${ms(percentile(late, 99))}, max ${ms(late[late.length - 1] ?? 0)}; firing took ${cpu.seconds} s; CPU % of a core ${JSON.stringify(cpu.cores)}; machine ${cpu.machineBusyPct} % busy`);
     }
