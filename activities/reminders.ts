@@ -3,15 +3,12 @@
 // Webhooks are the webhook relay's (the reminder's endpoints, 0024): a webhook delivery is handed over to it.
 import { createHash, randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { Op, QueryTypes, Transaction } from 'sequelize';
+import { QueryTypes } from 'sequelize';
 import { User } from '../db/models/identity';
 import { Notification, Reminder } from '../db/models/reminders';
-import { AuditInput, recordAudits } from '../lib/audit';
-import { recordEvents } from '../lib/events';
-import type { Schemas } from '../domains/schemas';
+import { AuditInput, auditCtes } from '../lib/audit';
 import { claimDeliveries, giveUpDeliveries, recordDeliveryOutcomes } from '../lib/notify/deliveries';
 import type { EmailSender } from '../lib/notify/email';
-import { WebhookEndpoint } from '../db/models/webhooks';
 import { type RelaySettings, signalRelay } from '../domains/webhooks/relay';
 import { isUuid } from '../lib/uuid';
 import { nextOccurrence, Recurrence, RecurrenceError } from '../lib/recurrence';
@@ -114,59 +111,64 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
     },
 
     /**
-     * Writes the newest state (an older version never overwrites a newer one) and, in the same transaction,
-     * the audit events of the commands that produced it and of the reminder's completion.
+     * Writes the newest state (an older version never overwrites a newer one) and, in the same statement, the audit
+     * events of the commands that produced it and of the reminder's completion, and the reminder.fired events of the
+     * triggers it records.
      */
     async persistReminder(i: { tenantId: string; reminderId: string; state: ReminderState; audits?: ReminderAudit[]; fired?: { occurrence: string; trigger: string }[] }): Promise<void> {
       const s = i.state;
       const date = (v: string | null) => (v ? new Date(v) : null);
       const after = { status: s.status, schedule: s.schedule, occurrence: s.occurrence, snoozedUntil: s.snoozedUntil, acknowledgedAt: s.acknowledgedAt, nextTriggerAt: s.nextTriggerAt };
       const workflowId = businessWorkflowId({ domain: REMINDERS_DOMAIN, tenantId: i.tenantId, entityId: i.reminderId });
-      const events: AuditInput[] = (i.audits ?? []).map((a) => ({
+      // Every event is keyed: a write retried after a crash (or a stale attempt landing after a newer write) writes none twice.
+      const audited: AuditInput[] = (i.audits ?? []).map((a) => ({
         tenantId: i.tenantId, actor: a.by.actor, requestId: a.by.requestId, action: a.action, entityType: 'reminder', entityId: i.reminderId,
         before: a.before, after: { ...after, ...(a.command === undefined ? {} : { command: a.command }) }, workflowId,
         eventKey: `reminders:${i.reminderId}:${a.version}:${a.action}`,
       }));
       if (s.status === 'completed') {
-        events.push({
+        audited.push({
           tenantId: i.tenantId, actor: { type: 'system', id: null }, action: 'reminders.reminder.completed', entityType: 'reminder',
           entityId: i.reminderId, after: { status: s.status, occurrenceCount: s.occurrenceCount }, workflowId, eventKey: `reminders:${i.reminderId}:completed`,
         });
       }
-      const write = async (transaction?: Transaction) => {
-        const values = {
-          status: s.status, nextTriggerAt: date(s.nextTriggerAt), currentOccurrence: date(s.occurrence), snoozedUntil: date(s.snoozedUntil),
-          occurrenceCount: s.occurrenceCount, acknowledgedAt: date(s.acknowledgedAt), state: s, stateVersion: s.version,
-          dueAt: date(s.schedule.dueAt ?? null), recurrence: s.schedule.recurrence ?? null,
-        };
-        const opts = { where: { id: i.reminderId, tenantId: i.tenantId, stateVersion: { [Op.lte]: s.version } }, transaction };
-        // A firing's event carries what the reminder says (its webhook receivers had it in the body before 0024).
-        let changed: number;
-        let r: Reminder | undefined;
-        if (i.fired?.length) [changed, [r]] = await Reminder.update(values, { ...opts, returning: true });
-        else [changed] = await Reminder.update(values, opts);
-        if (changed && transaction) {
-          await recordAudits(events, transaction);
-          // A cancelled reminder's webhooks receive nothing more: deliveries still retrying end (the endpoint is disabled).
-          if (s.status === 'cancelled') {
-            await WebhookEndpoint.update({ enabled: false, disabledReason: 'The reminder was cancelled' }, { where: { tenantId: i.tenantId, reminderId: i.reminderId, enabled: true }, transaction });
-          }
-          // Keyed by occurrence and trigger: a state written again (a retry) writes no second event.
-          await recordEvents((i.fired ?? []).map((f) => ({
-            tenantId: i.tenantId, type: 'reminder.fired', subjectType: 'reminder', subjectId: i.reminderId,
-            data: {
-              reminderId: i.reminderId, occurrence: f.occurrence, trigger: f.trigger,
-              ...(r ? { subject: r.subject, message: r.message, object: r.objectType && r.objectId ? { type: r.objectType, id: r.objectId } : null } : {}),
-            } satisfies Schemas['ReminderFiredEventData'],
-            eventKey: `reminders:${i.reminderId}:${f.occurrence}:${f.trigger}:fired`,
-          })), transaction);
-        }
-        return changed;
-      };
-      // Most writes that neither audit nor fire are one statement, no transaction.
-      const changed = events.length || i.fired?.length ? await Reminder.sequelize!.transaction(write) : await write();
-      // A row that is not there (yet) is retried rather than silently not written.
-      if (!changed && !(await Reminder.count({ where: { id: i.reminderId, tenantId: i.tenantId } }))) throw new Error(`reminder ${i.reminderId} has no row (yet)`);
+      const fired = (i.fired ?? []).map((f) => ({
+        tenantId: i.tenantId, type: 'reminder.fired' as const, subjectType: 'reminder', subjectId: i.reminderId,
+        data: { reminderId: i.reminderId, occurrence: f.occurrence, trigger: f.trigger },
+        eventKey: `reminders:${i.reminderId}:${f.occurrence}:${f.trigger}:fired`,
+      }));
+      // One statement (a data-modifying CTE is atomic on its own) instead of BEGIN / UPDATE / INSERT … / COMMIT through
+      // Sequelize: every firing waits for this write, and its worker CPU is most of what a firing costs (bench/README, reminders).
+      const bind: unknown[] = [];
+      const $ = (v: unknown) => { bind.push(v); return `$${bind.length}`; };
+      const json = (v: unknown) => (v === null ? null : JSON.stringify(v));
+      const row = `id = ${$(i.reminderId)}::uuid AND tenant_id = ${$(i.tenantId)}::uuid`;
+      const parts = [`updated AS (UPDATE reminders SET status = ${$(s.status)}, next_trigger_at = ${$(date(s.nextTriggerAt))}::timestamptz,
+        current_occurrence = ${$(date(s.occurrence))}::timestamptz, snoozed_until = ${$(date(s.snoozedUntil))}::timestamptz,
+        occurrence_count = ${$(s.occurrenceCount)}, acknowledged_at = ${$(date(s.acknowledgedAt))}::timestamptz, state = ${$(json(s))}::jsonb,
+        state_version = ${$(s.version)}, due_at = ${$(date(s.schedule.dueAt ?? null))}::timestamptz, recurrence = ${$(json(s.schedule.recurrence ?? null))}::jsonb,
+        updated_at = now()
+        WHERE ${row} AND state_version <= ${$(s.version)} RETURNING 1)`];
+      // A cancelled reminder's webhooks receive nothing more: deliveries still retrying end (the endpoint is disabled).
+      if (s.status === 'cancelled') {
+        parts.push(`disabled AS (UPDATE webhook_endpoints SET enabled = false, disabled_reason = 'The reminder was cancelled', updated_at = now()
+          WHERE tenant_id = ${$(i.tenantId)}::uuid AND reminder_id = ${$(i.reminderId)}::uuid AND enabled)`);
+      }
+      // A firing's event carries what the reminder says (its webhook receivers had it in the body before 0024); no
+      // reminder audit event is a domain event, so the fired ones are all this merges into. Without the row it merges
+      // NULL, which events.data refuses: the write fails and is retried, as below.
+      parts.push(...auditCtes(audited, bind, {
+        also: fired,
+        mergeData: () => `(SELECT jsonb_build_object('subject', subject, 'message', message, 'object',
+          CASE WHEN object_type IS NOT NULL AND object_id IS NOT NULL THEN jsonb_build_object('type', object_type, 'id', object_id) END)
+          FROM reminders WHERE ${row})`,
+      }));
+      // Nothing updated is normal when a newer version is written already; a row that is not there (yet) is retried
+      // rather than silently not written (with events to write, their foreign keys may refuse it first).
+      const [{ present }] = await Reminder.sequelize!.query<{ present: boolean }>(
+        `WITH ${parts.join(',\n')} SELECT EXISTS (SELECT 1 FROM reminders WHERE ${row}) AS present`, { bind, type: QueryTypes.SELECT },
+      );
+      if (!present) throw new Error(`reminder ${i.reminderId} has no row (yet)`);
     },
 
     /** Sends one delivery unless it was sent already (a retry or a replay never sends twice). */

@@ -78,14 +78,21 @@ it('runs a cron schedule on its own at the start of the minute its expression na
   await app.call('delete', `/v1/job-schedules/${s.id}`, key).expect(204);
 }, 120_000);
 
-it('runs a one-off schedule at its time; a failing job is retried by its policy, recorded as failed, and the people it names are told', async () => {
+/**
+ * A caller allowed everything, and three users of its tenant: one to name, one on call as the only member of the
+ * role "ops", and a bystander who is neither.
+ */
+async function castWithOps() {
   const { key, tenant } = await buildCaller(['*']);
-  // Told: a named user and the members of the role "ops"; not told: anyone else.
-  const { user: named } = await buildCaller([], tenant);
-  const { user: onCall } = await buildCaller([], tenant);
-  const { user: bystander } = await buildCaller([], tenant);
+  const [{ user: named }, { user: onCall }, { user: bystander }] = [await buildCaller([], tenant), await buildCaller([], tenant), await buildCaller([], tenant)];
   const ops = await Role.create({ id: randomUUID(), tenantId: tenant.id, key: 'ops', title: 'Ops', permissions: [] });
   await UserRole.create({ userId: onCall.id, roleId: ops.id, tenantId: tenant.id });
+  return { key, named, onCall, bystander };
+}
+
+it('runs a one-off schedule at its time; a failing job is retried by its policy, recorded as failed, and the people it names are told', async () => {
+  // Told: a named user and the members of the role "ops"; not told: anyone else.
+  const { key, named, onCall, bystander } = await castWithOps();
   hooks.respondWith(500, 500);
   // Due in a moment (the schedule must exist in Temporal before its time, so not less than 2 s ahead).
   const created = await createDueSoon((runAt) => app.call('post', '/v1/job-schedules', key).send(httpJob('/once', {
@@ -109,12 +116,7 @@ it('runs a one-off schedule at its time; a failing job is retried by its policy,
 });
 
 it('tells the people a schedule names once a run is still going past its long-run alert, and when it succeeds', async () => {
-  const { key, tenant } = await buildCaller(['*']);
-  const { user: fan } = await buildCaller([], tenant);
-  const { user: onCall } = await buildCaller([], tenant);
-  const { user: bystander } = await buildCaller([], tenant);
-  const ops = await Role.create({ id: randomUUID(), tenantId: tenant.id, key: 'ops', title: 'Ops', permissions: [] });
-  await UserRole.create({ userId: onCall.id, roleId: ops.id, tenantId: tenant.id });
+  const { key, named: fan, onCall, bystander } = await castWithOps();
   // Refused and writing nothing: an alert too soon, people not of the tenant.
   for (const [over, status, path] of [
     [{ longRunAlert: { afterSeconds: 4, roles: ['ops'] } }, 400, null],

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createReminderActivities } from '../../activities/reminders';
-import { AuditEvent, createSequelize, Delivery, DeliveryAttempt, Notification, Reminder } from '../../db';
+import { AuditEvent, createSequelize, Delivery, DeliveryAttempt, DomainEvent, Notification, Reminder } from '../../db';
 import { FINAL_DELIVERY_ERRORS, type DeliveryRef, type ReminderState } from '../../workflows/reminders.api';
 import { buildTenant, buildUser } from '../helpers/factories';
 
@@ -114,5 +114,43 @@ describe('a command is audited with the state it produced', () => {
     const r = (await Reminder.findByPk(ref.reminderId))!;
     expect({ status: r.status, stateVersion: r.stateVersion }).toEqual({ status: 'active', stateVersion: 0 });
     expect(await eventsOf(ref.reminderId)).toHaveLength(0);
+  });
+});
+
+describe('a firing is written with the state that records it', () => {
+  const persist = (i: Parameters<typeof activities.persistReminder>[0]) => new MockActivityEnvironment().run(activities.persistReminder, i) as Promise<void>;
+  const completed = (ref: DeliveryRef, version: number): ReminderState => ({
+    status: 'completed', schedule: { dueAt: ref.occurrence }, occurrence: null, lastOccurrence: ref.occurrence, handled: [], snoozedUntil: null,
+    notBefore: ref.occurrence, nextTriggerAt: null, occurrenceCount: 1, acknowledgedAt: null, version,
+  });
+
+  it('writes the state, reminder.fired with what the reminder says, and the completion once, however often it is retried; an older state changes nothing', async () => {
+    const { ref } = await reminderFor();
+    const write = { tenantId: ref.tenantId, reminderId: ref.reminderId, state: completed(ref, 3), fired: [{ occurrence: ref.occurrence, trigger: ref.trigger }] };
+    await persist(write);
+    await persist(write); // a retry after a crash that came after the commit
+    // An attempt that lost its way and lands after the newer write: the row keeps the newer state.
+    await persist({ ...write, state: { ...completed(ref, 2), status: 'active', occurrenceCount: 0 } });
+    const r = (await Reminder.findByPk(ref.reminderId))!;
+    expect({ status: r.status, stateVersion: r.stateVersion, occurrenceCount: r.occurrenceCount, nextTriggerAt: r.nextTriggerAt, currentOccurrence: r.currentOccurrence })
+      .toEqual({ status: 'completed', stateVersion: 3, occurrenceCount: 1, nextTriggerAt: null, currentOccurrence: null });
+    const events = await DomainEvent.findAll({ where: { subjectType: 'reminder', subjectId: ref.reminderId } });
+    expect(events.map((e) => ({ type: e.type, tenantId: e.tenantId, data: e.data }))).toEqual([{
+      type: 'reminder.fired', tenantId: ref.tenantId,
+      data: { reminderId: ref.reminderId, occurrence: ref.occurrence, trigger: ref.trigger, subject: 'Renew the lease', message: 'Before Friday', object: { type: 'contract', id: 'C-9' } },
+    }]);
+    expect((await AuditEvent.findAll({ where: { entityType: 'reminder', entityId: ref.reminderId } })).map((e) => [e.action, e.actorType]))
+      .toEqual([['reminders.reminder.completed', 'system']]);
+  });
+
+  it('a reminder without a row writes nothing and is retried', async () => {
+    const { ref } = await reminderFor();
+    const missing = { ...ref, reminderId: randomUUID() };
+    const err = await persist({ tenantId: ref.tenantId, reminderId: missing.reminderId, state: completed(missing, 1), fired: [{ occurrence: ref.occurrence, trigger: ref.trigger }] }).catch((e: unknown) => e);
+    // events.data refuses the firing's event without the reminder's words; the audit event of its completion rolls back with it.
+    expect(err).toMatchObject({ message: expect.stringMatching(/null value in column "data"/) });
+    expect(retried(err)).toBe(true);
+    expect(await AuditEvent.count({ where: { entityType: 'reminder', entityId: missing.reminderId } })).toBe(0);
+    expect(await DomainEvent.count({ where: { subjectType: 'reminder', subjectId: missing.reminderId } })).toBe(0);
   });
 });
