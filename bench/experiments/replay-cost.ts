@@ -11,7 +11,7 @@
 //                  flow it has not seen (replay) and evicts another, as at 10,000 open flows and a cache of 250;
 //   firings, hit — worker C (cache 1,000) creates WARM + N reminders due together and fires them itself;
 //   firings, miss— the next WARM + N reminders are created, worker D (cache 10) replaces C before they fall due.
-//   bare         — the same four on the SDK alone (replay-cost.bare-worker.ts: the minimal workflows of
+//   bare         — the same four on the SDK alone (minimal-worker.ts: the minimal workflows of
 //                  temporal-ceiling.workflow.ts, SDK defaults, no activity): an Update instead of a sign, a bare
 //                  timer instead of a reminder; the floor a Docket task's cost is read against.
 // Per phase: the worker process's CPU (utime + stime from /proc, all threads) over the measured tasks, minus its
@@ -212,7 +212,7 @@ async function main(): Promise<void> {
       let bare: WorkerProcess | undefined;
       const bareWorker = async (cache: number): Promise<WorkerProcess> => {
         if (bare) await bare.stop();
-        bare = spawnWorkerProcess(['--import', 'tsx', path.join(__dirname, 'replay-cost.bare-worker.ts')], {
+        bare = spawnWorkerProcess(['--import', 'tsx', path.join(__dirname, 'minimal-worker.ts')], {
           ...process.env, TEMPORAL_ADDRESS: stack.temporalAddress, BARE_TASK_QUEUE: queue, WORKER_MAX_CACHED_WORKFLOWS: String(cache),
         });
         stops.push(bare.stop);

@@ -22,6 +22,8 @@
 //   updates-floor — as `updates`' spread loop, on workflows whose Update records itself in Postgres the same way
 //             before it answers: the least a durable sign adds (`updates updates-floor` for both in one run: the
 //             writing loop then runs before and after the bare ones, each time on other workflows).
+// TEMPORAL_CEILING_WORKER_PROCESS=1 runs the worker as a process of its own (minimal-worker.ts), metered apart from the
+// load generator: in one process the two share a core, which the writing loops' floors cannot tell from the write.
 // Writes bench/results/temporal-ceiling-<time>-<revision>-<dev|real>.json (the server kind: TEMPORAL_CEILING_TAG, else
 // "dev" for its own dev server and "external"), so the dev and the real server's figures are kept side by side.
 import os from 'node:os';
@@ -33,9 +35,11 @@ import { freePort, startTemporalDevServer } from '../../scripts/stack';
 import { cpuMeter, processTree } from '../lib/cpu';
 import { percentile, runConcurrent, samplesOf } from '../lib/measure';
 import { gitRevision, writeResultFile } from '../lib/provenance';
+import { spawnWorkerProcess, waitForPoller, WorkerProcess } from '../lib/worker';
 import fs from 'node:fs';
 import { Pool } from 'pg';
 import { startEmbeddedPostgres } from '../../scripts/stack';
+import { floorActivities } from './minimal-worker';
 import { bump, ceilingWorkflow, ceilingWriteWorkflow, timerWorkflow, timerWriteWorkflow } from './temporal-ceiling.workflow';
 
 // tsx turns Node's source maps on; a deployed worker runs without them (see benchEntry in bench/lib/stack.ts).
@@ -46,6 +50,7 @@ const WORKFLOWS = env('TEMPORAL_CEILING_WORKFLOWS', 3000);
 const UPDATES = env('TEMPORAL_CEILING_UPDATES', 2000);
 const CONCURRENCY = env('TEMPORAL_CEILING_CONCURRENCY', 50);
 const TIMERS = env('TEMPORAL_CEILING_TIMERS', 5000);
+const WORKER_PROCESS = process.env.TEMPORAL_CEILING_WORKER_PROCESS === '1';
 const log = (m: string) => console.log(`[ceiling] ${m}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ms = (v: number) => `${v.toFixed(1)} ms`;
@@ -73,14 +78,30 @@ async function main(): Promise<void> {
   const pool = postgres ? new Pool({ connectionString: postgres.url, max: 10 }) : undefined;
   pool?.on('error', () => undefined); // an idle client's connection ended as Postgres stops is no failure of the run
   await pool?.query('CREATE TABLE records (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())');
-  const worker = await Worker.create({
-    connection: nativeConnection, namespace, taskQueue, maxCachedWorkflows: 250,
-    workflowsPath: path.join(__dirname, 'temporal-ceiling.workflow.ts'),
-    activities: { record: async (id: string) => { await pool!.query('INSERT INTO records (id) VALUES ($1) ON CONFLICT DO NOTHING', [id]); } },
-  });
-  const running = worker.run();
+  // The worker: in this process (the default, as every run before 2026-12-03 16:00 UTC), or a process of its own.
+  let stopWorker: () => Promise<void>;
+  let workerGroup: Record<string, () => number[]>;
+  if (WORKER_PROCESS) {
+    const child: WorkerProcess = spawnWorkerProcess(['--import', 'tsx', path.join(__dirname, 'minimal-worker.ts')], {
+      ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace, BARE_TASK_QUEUE: taskQueue, WORKER_MAX_CACHED_WORKFLOWS: '250',
+      ...(postgres ? { FLOOR_DATABASE_URL: postgres.url } : {}),
+    });
+    stopWorker = child.stop;
+    await waitForPoller({ temporalAddress: address }, child, taskQueue, namespace);
+    log(`worker pid ${child.pid} polling ${taskQueue}`);
+    workerGroup = { bench: () => [process.pid], worker: () => processTree(child.pid) };
+  } else {
+    const worker = await Worker.create({
+      connection: nativeConnection, namespace, taskQueue, maxCachedWorkflows: 250,
+      workflowsPath: path.join(__dirname, 'temporal-ceiling.workflow.ts'),
+      ...(pool ? { activities: floorActivities(pool) } : {}),
+    });
+    const running = worker.run();
+    stopWorker = async () => { worker.shutdown(); await running; };
+    workerGroup = { 'bench+worker': () => [process.pid] };
+  }
   const groups = {
-    temporal: () => (serverPid ? processTree(serverPid) : []), 'bench+worker': () => [process.pid],
+    temporal: () => (serverPid ? processTree(serverPid) : []), ...workerGroup,
     ...(pgDir ? { postgres: () => processTree(Number(fs.readFileSync(path.join(pgDir, 'postmaster.pid'), 'utf8').split('\n')[0])) } : {}),
   };
   const startedAt = new Date().toISOString();
@@ -142,12 +163,11 @@ async function main(): Promise<void> {
     log(`machine: ${machine}`);
     const tag = process.env.TEMPORAL_CEILING_TAG || (external ? 'external' : 'dev');
     const json = JSON.stringify({ experiment: 'temporal-ceiling', startedAt, finishedAt: new Date().toISOString(), server: { address, namespace, kind: tag }, machine,
-      config: { workflows: WORKFLOWS, updates: UPDATES, concurrency: CONCURRENCY, timers: TIMERS }, results }, null, 2);
+      config: { workflows: WORKFLOWS, updates: UPDATES, concurrency: CONCURRENCY, timers: TIMERS, worker: WORKER_PROCESS ? 'own process' : 'in process' }, results }, null, 2);
     const revision = gitRevision();
     log(`results written to ${writeResultFile(path.join(PROJECT_ROOT, 'bench', 'results'), { suite: 'temporal-ceiling', startedAt, revision, processes: {}, tag }, `${json}\n`)}`);
   } finally {
-    worker.shutdown();
-    await running;
+    await stopWorker();
     await nativeConnection.close();
     await connection.close();
     await temporal?.stop();

@@ -75,7 +75,6 @@ async function bundlePathFor(stack: BenchStack): Promise<string> {
   return freshBundle;
 }
 
-/** A worker process serving `queues` (WORKER_QUEUES), with extra environment (e.g. a link secret). */
 /** A JSON caller of one API process over a small keep-alive pool (closed with `stops`): the parsed body, or a throw on any other status than `want`. */
 export function apiCaller(api: ApiProcess, key: string, stops: Array<() => Promise<unknown>>) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
@@ -87,6 +86,7 @@ export function apiCaller(api: ApiProcess, key: string, stops: Array<() => Promi
   };
 }
 
+/** A worker process serving `queues` (WORKER_QUEUES), with extra environment (e.g. a link secret). */
 export async function startWorker(stack: BenchStack, queues: string, extraEnv: Record<string, string> = {}): Promise<WorkerProcess> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -140,13 +140,13 @@ export function spawnWorkerProcess(args: string[], env: NodeJS.ProcessEnv): Work
  * the SDK's default identity, `<pid>@<host>`: the server keeps listing a stopped worker's poller for a while, so
  * any poller would let a suite start measuring before a restarted worker is up.
  */
-export async function waitForPoller(stack: BenchStack, worker: WorkerProcess, taskQueue: string): Promise<void> {
-  const temporal = await connectTemporal(stack.temporalAddress, 'default');
+export async function waitForPoller(stack: Pick<BenchStack, 'temporalAddress'>, worker: WorkerProcess, taskQueue: string, namespace = 'default'): Promise<void> {
+  const temporal = await connectTemporal(stack.temporalAddress, namespace);
   try {
     const deadline = Date.now() + 120_000;
     for (;;) {
       if (!worker.alive()) throw new Error(`the worker exited before polling:\n${worker.output()}`);
-      const r = await temporal.client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, taskQueueType: 1 });
+      const r = await temporal.client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue }, taskQueueType: 1 });
       if ((r.pollers ?? []).some((p) => p.identity?.startsWith(`${worker.pid}@`))) return;
       if (Date.now() > deadline) throw new Error(`the worker did not poll ${taskQueue} within 120 s:\n${worker.output()}`);
       await sleep(500);
