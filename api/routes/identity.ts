@@ -119,29 +119,30 @@ export function identityRoutes(deps: RouteDeps) {
 
     async createApiKey({ body }, ctx) {
       const { key, secret } = await createApiKey(identity, commandCaller(ctx), body);
-      respond(ctx, { ...presentApiKey(key), secret }, { status: 201, location: `/v1/api-keys/${key.id}` });
+      respond(ctx, { ...presentApiKey(key), secret }, { status: 201, location: `/v1/api-keys/${key.id}`, etag: versionEtag(key.version) });
     },
 
     async getApiKey({ params }, ctx) {
-      ctx.body = presentApiKey(await findInTenant(ApiKey, caller(ctx).tenant.id, params.apiKeyId, 'API key'));
+      const key = await findInTenant(ApiKey, caller(ctx).tenant.id, params.apiKeyId, 'API key');
+      respond(ctx, presentApiKey(key), { etag: versionEtag(key.version) });
     },
 
     async updateApiKey({ params, body }, ctx) {
-      const key = await updateApiKey(identity, commandCaller(ctx), params.apiKeyId, body);
+      const key = await updateApiKey(identity, commandCaller(ctx), params.apiKeyId, body, ifMatch(ctx));
       deps.authenticator.forget(); // a cached credential carries the old expiry
-      ctx.body = presentApiKey(key);
+      respond(ctx, presentApiKey(key), { etag: versionEtag(key.version) });
     },
 
     async rotateApiKey({ params, body }, ctx) {
-      const { key, secret } = await rotateApiKey(identity, commandCaller(ctx), params.apiKeyId, body ?? {});
+      const { key, secret } = await rotateApiKey(identity, commandCaller(ctx), params.apiKeyId, body ?? {}, ifMatch(ctx));
       deps.authenticator.forget(); // the replaced secret may be cached; without an overlap it must answer 401 now
-      ctx.body = { ...presentApiKey(key), secret };
+      respond(ctx, { ...presentApiKey(key), secret }, { etag: versionEtag(key.version) });
     },
 
     async revokeApiKey({ params }, ctx) {
-      const key = await revokeApiKey(identity, commandCaller(ctx), params.apiKeyId);
+      const key = await revokeApiKey(identity, commandCaller(ctx), params.apiKeyId, ifMatch(ctx));
       deps.authenticator.forget();
-      ctx.body = presentApiKey(key);
+      respond(ctx, presentApiKey(key), { etag: versionEtag(key.version) });
     },
   } satisfies RouteHandlers;
 }

@@ -57,6 +57,8 @@ export class ApiKey extends Model<InferAttributes<ApiKey>, InferCreationAttribut
   declare expiresAt: Date | null;
   declare revokedAt: CreationOptional<Date | null>;
   declare lastUsedAt: CreationOptional<Date | null>;
+  /** Bumped by every change made through the API (migration 0036), not by use: the ETag If-Match compares. */
+  declare version: CreationOptional<number>;
   declare createdAt: CreationOptional<Date>;
   declare updatedAt: CreationOptional<Date>;
 }
@@ -83,9 +85,9 @@ export function initIdentityModels(sequelize: Sequelize): void {
     {
       id: uuidPk, tenantId: DataTypes.UUID, userId: DataTypes.UUID, name: DataTypes.STRING, prefix: DataTypes.STRING,
       secretHash: DataTypes.STRING, previousSecretHash: DataTypes.STRING, previousValidUntil: DataTypes.DATE, rotatedAt: DataTypes.DATE, scopes: DataTypes.JSONB, expiresAt: DataTypes.DATE, revokedAt: DataTypes.DATE,
-      lastUsedAt: DataTypes.DATE, ...stamps,
+      lastUsedAt: DataTypes.DATE, version: { type: DataTypes.INTEGER, defaultValue: 0 }, ...stamps,
     },
-    { ...opts, tableName: 'api_keys' },
+    { ...opts, tableName: 'api_keys', version: true },
   );
   User.belongsToMany(Role, { through: UserRole, foreignKey: 'userId', otherKey: 'roleId', as: 'roles' });
   Role.belongsToMany(User, { through: UserRole, foreignKey: 'roleId', otherKey: 'userId', as: 'users' });

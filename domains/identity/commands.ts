@@ -219,7 +219,7 @@ export async function createApiKey(deps: IdentityDeps, c: Caller, input: Schemas
  * A key of the tenant, locked, once the caller may change it: only a caller that holds everything the key can do
  * (its owner's permissions within its scopes) may `verb` it, else 403 PERMISSION_ESCALATION.
  */
-async function keyToChange(deps: IdentityDeps, c: Caller, id: string, verb: string, transaction: Transaction): Promise<{ key: ApiKey; owner: User | null }> {
+async function keyToChange(deps: IdentityDeps, c: Caller, id: string, verb: string, transaction: Transaction, precondition?: Precondition): Promise<{ key: ApiKey; owner: User | null }> {
   // Changing a key changes what a credential resolves to, like a demotion: a users import's merge chunk judges its
   // importer under this lock, so one that is running finishes first and the next one sees the change.
   await lockTenantIdentity(deps.sequelize, c.tenantId, transaction);
@@ -227,6 +227,8 @@ async function keyToChange(deps: IdentityDeps, c: Caller, id: string, verb: stri
   const owner = await User.findOne({ where: { id: key.userId, tenantId: c.tenantId }, include: ROLE_INCLUDE, transaction });
   const canDo = new PermissionSet(permissionsOf(owner?.roles ?? []), key.scopes).list();
   refuseBeyond(c, canDo, (beyond) => `This key can do ${beyond}, which you do not hold: only someone who holds all of it may ${verb} it`);
+  // Under the row lock: of two changes of the version both callers read, the second finds it changed (412).
+  precondition?.(key.version);
   return { key, owner };
 }
 
@@ -249,9 +251,9 @@ const refuseRevoked = (k: ApiKey) => {
   if (k.revokedAt) throw new ApiError(409, 'API_KEY_REVOKED', 'This API key was revoked; create a new one');
 };
 
-export async function revokeApiKey(deps: IdentityDeps, c: Caller, id: string): Promise<ApiKey> {
+export async function revokeApiKey(deps: IdentityDeps, c: Caller, id: string, precondition?: Precondition): Promise<ApiKey> {
   return deps.sequelize.transaction(async (transaction) => {
-    const { key: found } = await keyToChange(deps, c, id, 'revoke', transaction);
+    const { key: found } = await keyToChange(deps, c, id, 'revoke', transaction, precondition);
     if (found.revokedAt) return found; // revoking twice changes nothing
     const before = presentApiKey(found);
     found.revokedAt = new Date();
@@ -262,10 +264,10 @@ export async function revokeApiKey(deps: IdentityDeps, c: Caller, id: string): P
 }
 
 /** Renames a key or changes its expiry (a later one, or none, keeps its powers alive longer: see keyToChange). */
-export async function updateApiKey(deps: IdentityDeps, c: Caller, id: string, input: Schemas['ApiKeyUpdate']): Promise<ApiKey> {
+export async function updateApiKey(deps: IdentityDeps, c: Caller, id: string, input: Schemas['ApiKeyUpdate'], precondition?: Precondition): Promise<ApiKey> {
   refusePastExpiry(input.expiresAt);
   return deps.sequelize.transaction(async (transaction) => {
-    const { key: found } = await keyToChange(deps, c, id, 'change', transaction);
+    const { key: found } = await keyToChange(deps, c, id, 'change', transaction, precondition);
     refuseOthersKey(c, found.userId, "Changing another user's key");
     refuseRevoked(found);
     const before = presentApiKey(found);
@@ -282,10 +284,10 @@ export async function updateApiKey(deps: IdentityDeps, c: Caller, id: string, in
  * Whoever rotates a key holds a secret that acts as it: so, beyond keyToChange, another user's key needs
  * identity.apikeys.manage_others, as creating one for them does.
  */
-export async function rotateApiKey(deps: IdentityDeps, c: Caller, id: string, input: Partial<Schemas['ApiKeyRotate']>): Promise<{ key: ApiKey; secret: string }> {
+export async function rotateApiKey(deps: IdentityDeps, c: Caller, id: string, input: Partial<Schemas['ApiKeyRotate']>, precondition?: Precondition): Promise<{ key: ApiKey; secret: string }> {
   const overlapHours = input.overlapHours ?? 0;
   return deps.sequelize.transaction(async (transaction) => {
-    const { key: found, owner } = await keyToChange(deps, c, id, 'rotate', transaction);
+    const { key: found, owner } = await keyToChange(deps, c, id, 'rotate', transaction, precondition);
     refuseOthersKey(c, found.userId, "Rotating another user's key");
     // What the new secret could ever do, not only what it can today: a key without scopes follows its owner's roles
     // and gains whatever they are given later. Only its owner, through an unscoped credential (which follows the same

@@ -459,6 +459,41 @@ describe('API keys', () => {
     await app.call('get', '/v1/me', live).expect(200);
   });
 
+  it('with If-Match, of two rotations of the version both read one wins and the other is refused (412), changing nothing; PATCH and revoke the same', async () => {
+    const { key: admin, tenant } = await buildCaller(['*']);
+    const created = await app.call('post', '/v1/api-keys', admin).send({ name: 'deploy', scopes: ['audit.read'] }).expect(201);
+    const etag: string = created.headers.etag;
+    expect(etag).toMatch(/^"v\d+"$/);
+    // Use is no change: the ETag stays.
+    await app.call('get', '/v1/audit-events', created.body.secret).expect(200);
+    expect((await app.call('get', `/v1/api-keys/${created.body.id}`, admin).expect(200)).headers.etag).toBe(etag);
+
+    // Two deployments rotate the version they read, at the same moment.
+    const rotate = () => app.call('post', `/v1/api-keys/${created.body.id}/rotate`, admin).set('If-Match', etag).send({ overlapHours: 1 });
+    const [a, b] = await Promise.all([rotate(), rotate()]);
+    expect([a.status, b.status].sort()).toEqual([200, 412]);
+    const [won, lost] = a.status === 200 ? [a, b] : [b, a];
+    expect(lost.body.code).toBe('PRECONDITION_FAILED');
+    expect(lost.body.secret).toBeUndefined();
+    expect(won.headers.etag).not.toBe(etag);
+    // The winner's secret is the key's; the loser was given none, and the original still works through the overlap.
+    await app.call('get', '/v1/audit-events', won.body.secret).expect(200);
+    await app.call('get', '/v1/audit-events', created.body.secret).expect(200);
+    expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'identity.apikey.rotated', entityId: created.body.id } })).toBe(1);
+
+    // A stale ETag refuses a PATCH and a revoke too; the current one, or none, is accepted.
+    const id = created.body.id;
+    expect((await app.call('patch', `/v1/api-keys/${id}`, admin).set('If-Match', etag).send({ name: 'stale' }).expect(412)).body.code).toBe('PRECONDITION_FAILED');
+    expect((await app.call('delete', `/v1/api-keys/${id}`, admin).set('If-Match', etag).expect(412)).body.code).toBe('PRECONDITION_FAILED');
+    const renamed = await app.call('patch', `/v1/api-keys/${id}`, admin).set('If-Match', won.headers.etag).send({ name: 'deploy 2' }).expect(200);
+    expect(renamed.body.name).toBe('deploy 2');
+    expect(renamed.headers.etag).not.toBe(won.headers.etag);
+    await app.call('get', '/v1/audit-events', won.body.secret).expect(200);
+    const revoked = await app.call('delete', `/v1/api-keys/${id}`, admin).set('If-Match', renamed.headers.etag).expect(200);
+    expect(revoked.body.revokedAt).not.toBeNull();
+    await app.call('get', '/v1/audit-events', won.body.secret).expect(401);
+  });
+
   it('renames a key and changes its expiry (PATCH), the new expiry holding at once', async () => {
     const { key: admin, tenant } = await buildCaller(['*']);
     const created = (await app.call('post', '/v1/api-keys', admin).send({ name: 'ci' }).expect(201)).body;
