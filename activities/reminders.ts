@@ -113,9 +113,19 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
     /**
      * Writes the newest state (an older version never overwrites a newer one) and, in the same statement, the audit
      * events of the commands that produced it and of the reminder's completion, and the reminder.fired events of the
-     * triggers it records.
+     * triggers it records. With `deliverInApp` (a last firing's in-app deliveries), those are delivered first, each in
+     * one statement; any that cannot be (deliverInAppAtOnce answers false) are answered back and nothing is written,
+     * so the workflow sends them the general way before it writes its final state.
      */
-    async persistReminder(i: { tenantId: string; reminderId: string; state: ReminderState; audits?: ReminderAudit[]; fired?: { occurrence: string; trigger: string }[] }): Promise<void> {
+    async persistReminder(i: {
+      tenantId: string; reminderId: string; state: ReminderState; audits?: ReminderAudit[]; fired?: { occurrence: string; trigger: string }[]; deliverInApp?: DeliveryRef[];
+    }): Promise<DeliveryRef[]> {
+      if (i.deliverInApp?.length) {
+        const attempt = Context.current().info.attempt;
+        const undelivered: DeliveryRef[] = [];
+        for (const ref of i.deliverInApp) if (!(await deliverInAppAtOnce(ref, reminderDeliveryKey(ref), attempt))) undelivered.push(ref);
+        if (undelivered.length) return undelivered;
+      }
       const s = i.state;
       const date = (v: string | null) => (v ? new Date(v) : null);
       const after = { status: s.status, schedule: s.schedule, occurrence: s.occurrence, snoozedUntil: s.snoozedUntil, acknowledgedAt: s.acknowledgedAt, nextTriggerAt: s.nextTriggerAt };
@@ -164,11 +174,14 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
           FROM reminders WHERE ${row})`,
       }));
       // Nothing updated is normal when a newer version is written already; a row that is not there (yet) is retried
-      // rather than silently not written (with events to write, their foreign keys may refuse it first).
+      // rather than silently not written (with a firing to record, events.data refuses it first, above). Command audit
+      // events are keyed, so a retry writes none twice; the API writes a reminder's row before it starts its workflow
+      // and never deletes it, so a write without its row is not expected to happen at all.
       const [{ present }] = await Reminder.sequelize!.query<{ present: boolean }>(
         `WITH ${parts.join(',\n')} SELECT EXISTS (SELECT 1 FROM reminders WHERE ${row}) AS present`, { bind, type: QueryTypes.SELECT },
       );
       if (!present) throw new Error(`reminder ${i.reminderId} has no row (yet)`);
+      return [];
     },
 
     /** Sends one delivery unless it was sent already (a retry or a replay never sends twice). */

@@ -35,6 +35,12 @@ const localPersist = proxyLocalActivities<ReminderActivities>({ startToCloseTime
 const localDeliveries = proxyLocalActivities<ReminderActivities>({ startToCloseTimeout: '30 seconds', retry: DELIVERY_RETRY });
 /** Histories written before the writes became local activities replay with activity tasks. */
 const LOCAL_WRITES_PATCH = 'reminders-local-writes';
+/**
+ * The last firing of a reminder that only delivers in-app goes with its final state write: one local activity where
+ * there were two (each round trip costs the worker more than its SQL: bench/README, reminders). Histories from before
+ * deliver, then write.
+ */
+const FINAL_WRITE_DELIVERS_PATCH = 'reminders-final-write-delivers';
 
 /** Deliveries started per run before continue-as-new, so history stays bounded. */
 const DELIVERIES_PER_RUN = 500;
@@ -60,6 +66,8 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
   const audits: ReminderAudit[] = [];
   // Triggers fired and not yet persisted: their reminder.fired events are written with the state that records them.
   const fired: { occurrence: string; trigger: string }[] = [];
+  // The last firing's in-app deliveries, when they go with the final state write (FINAL_WRITE_DELIVERS_PATCH).
+  const withFinalWrite: DeliveryRef[] = [];
 
   const change = () => { state.version++; };
   /** Applies a command's change and keeps its audit event for the next write. */
@@ -72,17 +80,24 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
   const assertOpen = () => { if (closed(state)) throw refuse('REMINDER_CLOSED', `The reminder is ${state.status}`); };
   const assertFuture = (iso: string, what: string) => { if (Date.parse(iso) <= Date.now()) throw refuse('TIME_IN_PAST', `${what} ${iso} is in the past`); };
 
-  async function persist(): Promise<void> {
+  /**
+   * Writes the state; with `deliverInApp`, delivers those first in the same local activity. What that cannot deliver
+   * at once is answered back, and then nothing was written: the caller sends those the general way and writes again.
+   */
+  async function persist(deliverInApp: DeliveryRef[] = []): Promise<DeliveryRef[]> {
     const writing = state.version;
     const auditing = audits.length;
     const firing = fired.length;
-    await (patched(LOCAL_WRITES_PATCH) ? localPersist : acts).persistReminder({
+    const undelivered = await (patched(LOCAL_WRITES_PATCH) ? localPersist : acts).persistReminder({
       tenantId: input.tenantId, reminderId: input.reminderId, state, ...(auditing ? { audits: audits.slice(0, auditing) } : {}),
-      ...(firing ? { fired: fired.slice(0, firing) } : {}),
+      ...(firing ? { fired: fired.slice(0, firing) } : {}), ...(deliverInApp.length ? { deliverInApp } : {}),
     });
+    // Histories from before FINAL_WRITE_DELIVERS_PATCH recorded no answer.
+    if (undelivered?.length) return undelivered;
     audits.splice(0, auditing);
     fired.splice(0, firing);
     settled = Math.max(settled, writing);
+    return [];
   }
 
   function closeOccurrence(): void {
@@ -138,7 +153,12 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
     if (t.key.startsWith('snooze:')) state.snoozedUntil = null;
     change();
     fired.push({ occurrence, trigger: t.key });
-    for (const target of targets) deliver({ tenantId: input.tenantId, reminderId: input.reminderId, occurrence, trigger: t.key, ...target });
+    const refs = targets.map((target): DeliveryRef => ({ tenantId: input.tenantId, reminderId: input.reminderId, occurrence, trigger: t.key, ...target }));
+    // A one-off reminder's last trigger completes it: when it only delivers in-app, the deliveries can go with the
+    // final state write (after the loop). With email or webhooks the in-app ones go at once, not after those.
+    const last = state.schedule.dueAt !== undefined && !nextTrigger(state, input.plan);
+    if (last && refs.every((r) => r.channel === 'in_app') && patched(FINAL_WRITE_DELIVERS_PATCH)) withFinalWrite.push(...refs);
+    else refs.forEach(deliver);
   }
 
   setHandler(reminderStateQuery, () => state);
@@ -232,6 +252,8 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
     }
     await advance();
     if (closed(state)) break;
+    // A command kept the reminder open after its last trigger fired after all: those deliveries go now.
+    withFinalWrite.splice(0).forEach(deliver);
     const trigger = state.status === 'active' ? nextTrigger(state, input.plan) : null;
     const nextAt = trigger ? new Date(trigger.at).toISOString() : null;
     if (state.nextTriggerAt !== nextAt) {
@@ -253,7 +275,11 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
   change();
   // Deliveries already started finish (a cancel does not take back a reminder being sent).
   await Promise.all(inflight);
-  await persist();
+  // The last firing's in-app deliveries go with the final write; what it could not deliver at once goes the general
+  // way (which finds out why: not visible yet, recipient gone, sent by an earlier attempt), and the state after it.
+  if (withFinalWrite.length) (await persist(withFinalWrite.splice(0))).forEach(deliver);
+  await Promise.all(inflight);
+  if (state.version !== settled) await persist();
   setWorkflowStatus(state.status);
   await condition(allHandlersFinished);
   return state;

@@ -91,7 +91,7 @@ describe('a command is audited with the state it produced', () => {
     };
     return state;
   }
-  const persist = (i: Parameters<typeof activities.persistReminder>[0]) => new MockActivityEnvironment().run(activities.persistReminder, i) as Promise<void>;
+  const persist = (i: Parameters<typeof activities.persistReminder>[0]) => new MockActivityEnvironment().run(activities.persistReminder, i) as Promise<DeliveryRef[]>;
   const eventsOf = (id: string) => AuditEvent.findAll({ where: { entityType: 'reminder', entityId: id } });
 
   it('writes the event in the write of the state, once however often the write is retried', async () => {
@@ -118,7 +118,7 @@ describe('a command is audited with the state it produced', () => {
 });
 
 describe('a firing is written with the state that records it', () => {
-  const persist = (i: Parameters<typeof activities.persistReminder>[0]) => new MockActivityEnvironment().run(activities.persistReminder, i) as Promise<void>;
+  const persist = (i: Parameters<typeof activities.persistReminder>[0]) => new MockActivityEnvironment().run(activities.persistReminder, i) as Promise<DeliveryRef[]>;
   const completed = (ref: DeliveryRef, version: number): ReminderState => ({
     status: 'completed', schedule: { dueAt: ref.occurrence }, occurrence: null, lastOccurrence: ref.occurrence, handled: [], snoozedUntil: null,
     notBefore: ref.occurrence, nextTriggerAt: null, occurrenceCount: 1, acknowledgedAt: null, version,
@@ -141,6 +141,22 @@ describe('a firing is written with the state that records it', () => {
     }]);
     expect((await AuditEvent.findAll({ where: { entityType: 'reminder', entityId: ref.reminderId } })).map((e) => [e.action, e.actorType]))
       .toEqual([['reminders.reminder.completed', 'system']]);
+  });
+
+  it('a last firing\'s in-app deliveries go with the write; one that cannot be delivered at once is answered back and nothing is written', async () => {
+    const { ref, user } = await reminderFor();
+    const write = { tenantId: ref.tenantId, reminderId: ref.reminderId, state: completed(ref, 3), fired: [{ occurrence: ref.occurrence, trigger: ref.trigger }], deliverInApp: [ref] };
+    expect(await persist(write)).toEqual([]);
+    expect((await Notification.findAll({ where: { sourceId: ref.reminderId } })).map((n) => n.userId)).toEqual([user.id]);
+    expect((await Reminder.findByPk(ref.reminderId))!.status).toBe('completed');
+
+    const other = await reminderFor({ active: false });
+    const gone = { ...write, tenantId: other.ref.tenantId, reminderId: other.ref.reminderId, deliverInApp: [other.ref] };
+    expect(await persist(gone)).toEqual([other.ref]);
+    expect(await Notification.count({ where: { sourceId: other.ref.reminderId } })).toBe(0);
+    const r = (await Reminder.findByPk(other.ref.reminderId))!;
+    expect({ status: r.status, stateVersion: r.stateVersion }).toEqual({ status: 'active', stateVersion: 0 });
+    expect(await DomainEvent.count({ where: { subjectType: 'reminder', subjectId: other.ref.reminderId } })).toBe(0);
   });
 
   it('a reminder without a row writes nothing and is retried', async () => {

@@ -25,19 +25,30 @@ beforeEach(async () => {
 });
 afterEach(() => env?.teardown());
 
-interface Sent extends DeliveryRef { at: string; attempt: number }
+interface Sent extends DeliveryRef { at: string; attempt: number; viaWrite?: boolean }
 
 /** Fake activities: deliveries are recorded with the (skipped) server time they ran at. */
-function fakeActivities(opts: { webhook?: (attempt: number) => void } = {}) {
+function fakeActivities(opts: { webhook?: (attempt: number) => void; undeliverable?: string[] } = {}) {
   const log = { sent: [] as Sent[], attempts: [] as Sent[], failed: [] as (DeliveryRef & { error: string })[], persisted: [] as ReminderState[] };
+  const attempted = (ref: DeliveryRef) => {
+    const info = Context.current().info;
+    const entry = { ...ref, at: new Date(info.currentAttemptScheduledTimestampMs).toISOString(), attempt: info.attempt };
+    log.attempts.push(entry);
+    return entry;
+  };
   const activities: ReminderActivities = {
     async nextOccurrence(i) { return nextOccurrence(i.recurrence, new Date(i.after))?.toISOString() ?? null; },
-    async persistReminder(i) { log.persisted.push(JSON.parse(JSON.stringify(i.state))); },
+    async persistReminder(i) {
+      // A last firing's in-app deliveries go with the final write (opts.undeliverable: answered back, nothing written).
+      const back = (i.deliverInApp ?? []).filter((ref) => opts.undeliverable?.includes(ref.recipient));
+      for (const ref of (i.deliverInApp ?? []).filter((r) => !back.includes(r))) log.sent.push({ ...attempted(ref), viaWrite: true });
+      if (back.length) return back;
+      log.persisted.push(JSON.parse(JSON.stringify(i.state)));
+      return [];
+    },
     async deliverReminder(ref) {
-      const info = Context.current().info;
-      const entry = { ...ref, at: new Date(info.currentAttemptScheduledTimestampMs).toISOString(), attempt: info.attempt };
-      log.attempts.push(entry);
-      if (ref.channel === 'webhook') opts.webhook?.(info.attempt);
+      const entry = attempted(ref);
+      if (ref.channel === 'webhook') opts.webhook?.(entry.attempt);
       log.sent.push(entry);
       return 'sent';
     },
@@ -84,6 +95,8 @@ it('one-off: delivers once to every channel and recipient at the due time, then 
     expect(end.status).toBe('completed');
     expect(log.sent.map((s) => `${s.channel}:${s.recipient}`).sort()).toEqual(['email:email:a@example.com', 'email:user:u1', 'in_app:user:u1']);
     for (const s of log.sent) expect(Date.parse(s.at) - (now + HOUR)).toBeLessThan(2000);
+    // With email beside it, the in-app delivery went at once, not after the emails with the final write.
+    expect(log.sent.filter((s) => s.viaWrite)).toEqual([]);
     expect(log.persisted.at(-1)).toMatchObject({ status: 'completed', nextTriggerAt: null, occurrenceCount: 1 });
     // Only the two emails were activity tasks: the in-app delivery and every state write ran as local
     // activities inside the workflow tasks that decided them (fewer server round trips per reminder).
@@ -92,6 +105,27 @@ it('one-off: delivers once to every channel and recipient at the due time, then 
     expect(tasks).toEqual(['deliverReminder', 'deliverReminder']);
     expect(events!.filter((e) => e.markerRecordedEventAttributes).length).toBeGreaterThanOrEqual(3);
   });
+});
+
+it('one-off in-app only: the last firing delivers with the final state write, one local activity; what it cannot deliver goes the general way, then the write', async () => {
+  const inApp = { channels: ['in_app' as const], recipients: { users: ['u1', 'u2'], emails: [], webhooks: 0 } };
+  await withReminder(inApp, async (h, log, now) => {
+    expect((await h.result()).status).toBe('completed');
+    expect(log.sent.map((s) => [s.recipient, s.viaWrite])).toEqual([['user:u1', true], ['user:u2', true]]);
+    for (const s of log.sent) expect(Date.parse(s.at) - (now + HOUR)).toBeLessThan(2000);
+    expect(log.persisted.at(-1)).toMatchObject({ status: 'completed', nextTriggerAt: null, occurrenceCount: 1 });
+    // The first write, then the last firing's one: two local-activity markers, no activity task.
+    const { events } = await h.fetchHistory();
+    expect(events!.filter((e) => e.activityTaskScheduledEventAttributes)).toEqual([]);
+    expect(events!.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toHaveLength(2);
+  });
+  const fakes = fakeActivities({ undeliverable: ['user:u2'] });
+  await withReminder(inApp, async (h, log) => {
+    expect((await h.result()).status).toBe('completed');
+    // u1 went with the write's attempt, which then wrote nothing; u2 went by deliverReminder; the state after both.
+    expect(log.sent.map((s) => [s.recipient, s.viaWrite ?? false])).toEqual([['user:u1', true], ['user:u2', false]]);
+    expect(log.persisted.map((p) => p.status)).toEqual(['active', 'completed']);
+  }, fakes);
 });
 
 it('offsets: reminds 1 day and 15 minutes before the due time, nextTriggerAt kept current', async () => {
