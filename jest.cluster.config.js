@@ -13,12 +13,9 @@ const EXCLUDED = {
   // Workflow logic on the time-skipping test server (TEMPORAL_TEST_SERVER), never on TEMPORAL_ADDRESS.
   'approvals.workflow': 'time-skipping test server of its own',
   'documents.workflow': 'time-skipping test server of its own',
+  'imports.revert-workflow': 'time-skipping test server of its own',
   'jobs.workflow': 'time-skipping test server of its own',
   'reminders.workflow': 'time-skipping test server of its own',
-  // Recorded histories replayed in-process: no server at all.
-  'approvals.replay': 'replays recorded histories in-process, no server',
-  'batch.replay': 'replays recorded histories in-process, no server',
-  'imports.replay': 'replays recorded histories in-process, no server',
 };
 
 module.exports = {
@@ -28,7 +25,12 @@ module.exports = {
       ...integration,
       displayName: 'cluster',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/cluster/**/*.test.ts'],
-      testPathIgnorePatterns: ['/node_modules/', ...Object.keys(EXCLUDED).map((name) => `/test/integration/${name.replace('.', '\\.')}\\.test\\.ts$`)],
+      testPathIgnorePatterns: [
+        '/node_modules/',
+        ...Object.keys(EXCLUDED).map((name) => `/test/integration/${name.replace('.', '\\.')}\\.test\\.ts$`),
+        // Recorded histories replayed in-process (every *.replay suite): no server at all.
+        '/test/integration/[^/]+\\.replay\\.test\\.ts$',
+      ],
     },
   ],
 };
