@@ -15,8 +15,8 @@
 //                  temporal-ceiling.workflow.ts, SDK defaults, no activity): an Update instead of a sign, a bare
 //                  timer instead of a reminder; the floor a Docket task's cost is read against.
 // Per phase: the worker process's CPU (utime + stime from /proc, all threads) over the measured tasks, minus its
-// idle rate (pollers) over the same time, divided by N. Figures are from a shared 2-core machine: CPU time is
-// less disturbed by other work than wall time, but say "busy machine" when you quote them.
+// idle rate (pollers) over the same time, divided by N. CPU time is less disturbed by other work than wall time, but
+// not immune: each phase records the machine's load average, so a run on a busy machine can be told by its file.
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -267,7 +267,7 @@ async function main(): Promise<void> {
 
     const result = {
       experiment: 'replay-cost', startedAt, finishedAt: new Date().toISOString(), revision: gitRevision(),
-      machine: { cpus: `${os.cpus().length} × ${os.cpus()[0]?.model}`, memGiB: round(os.totalmem() / 2 ** 30, 1), node: process.version, note: 'busy machine: shared with other sessions; CPU time per task, not wall time' },
+      machine: { cpus: `${os.cpus().length} × ${os.cpus()[0]?.model}`, memGiB: round(os.totalmem() / 2 ** 30, 1), node: process.version, note: 'CPU time per task, not wall time; how busy the machine was: each phase\'s machineLoadAvg1' },
       settings: { N, WARM, MISS_CACHE, concurrency: CONCURRENCY, workerNodeArgs: process.env.BENCH_WORKER_NODE_ARGS ?? '', workflowBundle: process.env.WORKFLOW_BUNDLE_PATH ?? 'dist/workflow-bundle.js (or one built from workflows/)', tag: process.env.REPLAY_COST_TAG ?? '' },
       phases, memory,
     };
