@@ -35,12 +35,13 @@ import { freePort, startTemporalDevServer } from '../../scripts/stack';
 import { cpuMeter, processTree } from '../lib/cpu';
 import { percentile, runConcurrent, samplesOf } from '../lib/measure';
 import { gitRevision, writeResultFile } from '../lib/provenance';
+import { fireTimers } from '../lib/timers';
 import { spawnWorkerProcess, waitForPoller, WorkerProcess } from '../lib/worker';
 import fs from 'node:fs';
 import { Pool } from 'pg';
 import { startEmbeddedPostgres } from '../../scripts/stack';
 import { floorActivities } from './minimal-worker';
-import { bump, ceilingWorkflow, ceilingWriteWorkflow, timerWorkflow, timerWriteWorkflow } from './temporal-ceiling.workflow';
+import { bump, ceilingWorkflow, ceilingWriteWorkflow } from './temporal-ceiling.workflow';
 
 // tsx turns Node's source maps on; a deployed worker runs without them (see benchEntry in bench/lib/stack.ts).
 process.setSourceMapsEnabled(false);
@@ -137,27 +138,14 @@ async function main(): Promise<void> {
     // mean of the two floors has the bare run's share of that.
     const timerModes = run('floor') && run('timers') ? ['floor', 'timers', 'floor, again'] as const : run('floor') ? ['floor'] as const : run('timers') ? ['timers'] as const : [];
     for (const mode of timerModes) {
-      // The minute starts once all are started at the measured start rate (plus margin) and their first tasks ran.
       const probe = Date.now();
-      const t0 = probe + Math.ceil((TIMERS / 60) * 1000) + 60_000;
-      const handles: string[] = [];
-      const starts = await runConcurrent(TIMERS, 50, async (i) => {
-        const id = `${mode === 'timers' ? 'timers' : 'floor'}-${probe}-${i}`;
-        const due = t0 + Math.floor((i * 60_000) / TIMERS);
-        if (mode === 'timers') await client.workflow.start(timerWorkflow, { taskQueue, workflowId: id, args: [due] });
-        else await client.workflow.start(timerWriteWorkflow, { taskQueue, workflowId: id, args: [due, id] });
-        handles.push(id);
+      const prefix = `${mode === 'timers' ? 'timers' : 'floor'}-${probe}`;
+      const r = await fireTimers(client, {
+        count: TIMERS, taskQueue, idPrefix: prefix, groups, write: mode !== 'timers',
+        ...(pool && mode !== 'timers' ? { written: async () => Number((await pool.query('SELECT count(*) AS n FROM records WHERE id LIKE $1', [`${prefix}-%`])).rows[0].n) } : {}),
       });
-      log(`${mode}: started ${starts.ok} at ${starts.perSecond}/s; the first is due in ${((t0 - Date.now()) / 1000).toFixed(0)} s`);
-      await sleep(Math.max(0, t0 - Date.now()));
-      const meter = cpuMeter(groups);
-      const late: number[] = [];
-      await runConcurrent(handles.length, 50, async (i) => { late.push(await client.workflow.getHandle(handles[i]).result()); });
-      const cpu = meter();
-      late.sort((a, b) => a - b);
-      const written = pool && mode !== 'timers' ? Number((await pool.query('SELECT count(*) AS n FROM records WHERE id LIKE $1', [`floor-${probe}-%`])).rows[0].n) : undefined;
-      results[mode] = { starts: starts.perSecond, fired: late.length, ...(written === undefined ? {} : { written }), latenessMs: { p50: percentile(late, 50), p95: percentile(late, 95), p99: percentile(late, 99), max: late[late.length - 1] ?? 0 }, cpu };
-      log(`${mode}: ${late.length} fired over one minute; lateness p50 ${ms(percentile(late, 50))}, p95 ${ms(percentile(late, 95))}, p99 ${ms(percentile(late, 99))}, max ${ms(late[late.length - 1] ?? 0)}; firing took ${cpu.seconds} s; CPU % of a core ${JSON.stringify(cpu.cores)}; machine ${cpu.machineBusyPct} % busy`);
+      results[mode] = r;
+      log(`${mode}: started at ${r.starts}/s; ${r.fired} fired, the last ${r.firedOverSeconds} s after the first was due; lateness p50 ${ms(r.latenessMs.p50)}, p95 ${ms(r.latenessMs.p95)}, p99 ${ms(r.latenessMs.p99)}, max ${ms(r.latenessMs.max)}; firing took ${r.cpu.seconds} s; CPU % of a core ${JSON.stringify(r.cpu.cores)}; machine ${r.cpu.machineBusyPct} % busy`);
     }
     const machine = `${os.cpus().length} × ${os.cpus()[0]?.model}, node ${process.version}`;
     log(`machine: ${machine}`);
