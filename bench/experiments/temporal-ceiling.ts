@@ -32,16 +32,17 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { PROJECT_ROOT } from '../../lib/paths';
 import { freePort, startTemporalDevServer } from '../../scripts/stack';
-import { cpuMeter, processTree } from '../lib/cpu';
-import { percentile, runConcurrent, samplesOf } from '../lib/measure';
+import { processTree } from '../lib/cpu';
+import { runConcurrent } from '../lib/measure';
 import { gitRevision, writeResultFile } from '../lib/provenance';
 import { fireTimers } from '../lib/timers';
+import { runUpdates, spread, startCeilingWorkflows } from '../lib/updates';
 import { spawnWorkerProcess, waitForPoller, WorkerProcess } from '../lib/worker';
 import fs from 'node:fs';
 import { Pool } from 'pg';
 import { startEmbeddedPostgres } from '../../scripts/stack';
 import { floorActivities } from './minimal-worker';
-import { bump, ceilingWorkflow, ceilingWriteWorkflow } from './temporal-ceiling.workflow';
+import { ceilingWriteWorkflow } from './temporal-ceiling.workflow';
 
 // tsx turns Node's source maps on; a deployed worker runs without them (see benchEntry in bench/lib/stack.ts).
 process.setSourceMapsEnabled(false);
@@ -109,29 +110,24 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = {};
   try {
     if (run('updates') || run('updates-floor')) {
-      const ids = Array.from({ length: WORKFLOWS }, (_, i) => `ceiling-${run0}-${i}`);
       const writing = Array.from({ length: run('updates-floor') ? WORKFLOWS : 0 }, (_, i) => `writing-${run0}-${i}`);
-      const starts = await runConcurrent(WORKFLOWS, 50, async (i) => { await client.workflow.start(ceilingWorkflow, { taskQueue, workflowId: ids[i] }); });
+      await runConcurrent(writing.length, 50, async (i) => { await client.workflow.start(ceilingWriteWorkflow, { taskQueue, workflowId: writing[i] }); });
+      // Their first workflow tasks run (the worker goes idle) before anything is measured: at ~100 a second here
+      // (startCeilingWorkflows waits for its own).
+      await sleep(10 * writing.length);
+      const { ids, starts } = await startCeilingWorkflows(client, { count: WORKFLOWS, taskQueue, idPrefix: `ceiling-${run0}` });
       log(`started ${starts.ok} workflows at ${starts.perSecond}/s`);
       results.starts = { ok: starts.ok, total: starts.total, perSecond: starts.perSecond, latencyMs: starts.latencyMs };
-      await runConcurrent(writing.length, 50, async (i) => { await client.workflow.start(ceilingWriteWorkflow, { taskQueue, workflowId: writing[i] }); });
-      // Their first workflow tasks run (the worker goes idle) before anything is measured: at ~100 a second here.
-      await sleep(15_000 + 10 * (ids.length + writing.length));
       // With both, the writing loop runs before and after the bare ones (A B A), so neither side has the quieter turn.
       const modes = [
         ...(writing.length ? ['spread, writing'] as const : []), ...(run('updates') ? ['spread', 'cached'] as const : []),
         ...(writing.length && run('updates') ? ['spread, writing, again'] as const : []),
       ];
       for (const mode of modes) {
-        const meter = cpuMeter(groups);
-        const r = await runConcurrent(UPDATES, CONCURRENCY, async (i) => {
-          const id = mode === 'spread' ? ids[(i * 7919) % WORKFLOWS] : mode === 'cached' ? ids[i % CONCURRENCY] : writing[((i + (mode === 'spread, writing' ? 0 : UPDATES)) * 7919) % WORKFLOWS];
-          await client.workflow.getHandle(id).executeUpdate(bump, { args: ['bench'] });
-        });
-        const cpu = meter();
-        const sorted = [...samplesOf(r)].sort((a, b) => a - b);
-        results[`updates ${mode}`] = { ok: r.ok, total: r.total, perSecond: r.perSecond, p50Ms: r.latencyMs.p50, p95Ms: percentile(sorted, 95), p99Ms: r.latencyMs.p99, cpu };
-        log(`updates ${mode}: ${r.ok}/${r.total} at ${r.perSecond}/s, p50 ${ms(r.latencyMs.p50)}, p95 ${ms(percentile(sorted, 95))}, p99 ${ms(r.latencyMs.p99)}; CPU % of a core ${JSON.stringify(cpu.cores)}; machine ${cpu.machineBusyPct} % busy`);
+        const pick = mode === 'spread' ? spread(ids) : mode === 'cached' ? (i: number) => ids[i % CONCURRENCY] : spread(writing, mode === 'spread, writing' ? 0 : UPDATES);
+        const r = await runUpdates(client, { updates: UPDATES, concurrency: CONCURRENCY, pick, groups });
+        results[`updates ${mode}`] = r;
+        log(`updates ${mode}: ${r.ok}/${r.total} at ${r.perSecond}/s, p50 ${ms(r.p50Ms)}, p95 ${ms(r.p95Ms)}, p99 ${ms(r.p99Ms)}; CPU % of a core ${JSON.stringify(r.cpu.cores)}; machine ${r.cpu.machineBusyPct} % busy`);
       }
     }
     // With both, the floor runs before and after the bare timers (A B A): the dev server slows as it fills, and the

@@ -24,9 +24,14 @@
 //     request → response < 150 ms over all signs (first and completing, also reported apart); a sampled
 //     GET right after shows the signature; every flow a sign completed is approved in the read model and
 //     its workflow has completed (outcome ran) within BENCH_APPROVALS_OUTCOME_WAIT_SECONDS.
+//     Its baseline, #18's "signs: Docket / bare" (target ≥ 0.85): as many Updates, as many in flight, to as many
+//     open workflows of temporal-ceiling.workflow.ts's smallest kind (started after the drain, fired by the SDK's
+//     minimal worker as its own process with Docket's cache of 250, so each Update misses it as each sign does), on
+//     the same server just before and just after the signs; signs/s ÷ the mean of the two.
 // Every phase is time-boxed (BENCH_APPROVALS_* knobs), so the suite ends even when a target is far off.
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
+import path from 'node:path';
 import autocannon from 'autocannon';
 import { QueryTypes } from 'sequelize';
 import { ApiKey, Role, User, UserRole } from '../../db';
@@ -37,7 +42,8 @@ import { APPROVALS_TASK_QUEUE } from '../../workflows/approvals.api';
 import { cpuMeter, CpuUsage, processTree } from '../lib/cpu';
 import { LoopResult, runConcurrent, table } from '../lib/measure';
 import { ApiProcess, BenchStack, log, ProcMemory, round, stopAll } from '../lib/stack';
-import { latencyOf, Latency, Reply, request, startWorker, waitForPoller } from '../lib/worker';
+import { runUpdates, spread, startCeilingWorkflows, UpdateRun } from '../lib/updates';
+import { latencyOf, Latency, Reply, request, spawnWorkerProcess, startWorker, waitForPoller } from '../lib/worker';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
 
 interface Approver { id: string; key: string; team: number }
@@ -46,6 +52,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const FLOW_PREFIX = 'bench-';
 const BENCH_OBJECT_TYPE = 'bench_request';
 const teamKey = (t: number) => `team-${String(t).padStart(2, '0')}`;
+/** The bare Updates' queue, polled by the minimal worker. */
+const BARE_QUEUE = 'docket-bench-bare-updates';
 
 export const approvals: Suite = {
   name: 'approvals',
@@ -119,7 +127,12 @@ export const approvals: Suite = {
       const api = await stack.startApi({ LINK_SIGNING_SECRET: linkSecret });
       stops.push(api.stop);
       log(`API pid ${api.pid} ready on ${api.url}`);
-      const groups = () => ({ ...stack.processGroups(api), worker: () => processTree(worker.pid), smtp: () => [sink.pid] });
+      // The bare Updates' worker: the SDK's defaults, Docket's cache size, nothing of Docket.
+      const bareWorker = spawnWorkerProcess(['--import', 'tsx', path.join(__dirname, '..', 'experiments', 'minimal-worker.ts')], {
+        ...process.env, TEMPORAL_ADDRESS: stack.temporalAddress, BARE_TASK_QUEUE: BARE_QUEUE, WORKER_MAX_CACHED_WORKFLOWS: String(workerMaxCached ?? 250),
+      });
+      stops.push(bareWorker.stop);
+      const groups = () => ({ ...stack.processGroups(api), worker: () => processTree(worker.pid), smtp: () => [sink.pid], bare: () => processTree(bareWorker.pid) });
       await waitForPoller(stack, worker, APPROVALS_TASK_QUEUE);
       log('worker is polling the approvals task queue');
 
@@ -187,6 +200,13 @@ export const approvals: Suite = {
       if (stuck.length) log(`flows without all their emails sent, as Temporal sees them: ${JSON.stringify(stuck)}`);
       log(`${now.open}/${starts.ok} flows open, ${now.emailsSent}/${emailsNeeded} emails sent, ${now.delivered} delivered at the sink (${now.atSink.duplicates} duplicates) ${drained ? `after ${drainedAfterSeconds} s` : `(gave up after ${config.drainWaitSeconds} s of waiting)`}; worker RSS ${memory.workerFlowsOpen.rssMb} MB, peak ${memory.workerFlowsOpen.peakRssMb} MB`);
 
+      // The bare Updates' workflows, as many as the flows open, their first tasks run before the lists.
+      const temporal = await connectTemporal(stack.temporalAddress, 'default');
+      stops.push(() => temporal.connection.close());
+      await waitForPoller(stack, bareWorker, BARE_QUEUE);
+      const bareOpen = await startCeilingWorkflows(temporal.client, { count: Math.max(1, now.open), taskQueue: BARE_QUEUE, idPrefix: `bare-${randomUUID().slice(0, 8)}` });
+      log(`bare: ${bareOpen.starts.ok} open workflows answering Updates (${bareOpen.starts.perSecond}/s started)`);
+
       // 3. Lists, idle ------------------------------------------------------------------------------
       const lister = approvers[0];
       const lists = [
@@ -208,7 +228,17 @@ export const approvals: Suite = {
       memory.workerAfterLists = worker.memory();
 
       // 4. Signs ---------------------------------------------------------------------------------------
+      const bare: UpdateRun[] = [];
+      const bareRun = async (label: string) => {
+        const r = await runUpdates(temporal.client, { updates: config.signs, concurrency: config.signConcurrency, pick: spread(bareOpen.ids, bare.length * config.signs), groups: groups() });
+        log(`bare Updates (${label}): ${r.ok}/${r.total} at ${r.perSecond}/s, p95 ${r.p95Ms} ms`);
+        bare.push(r);
+      };
+      await bareRun('before');
       const signed = await benchSigns(stack, approvers, call, config, groups());
+      await bareRun('after');
+      const bareUpdatesPerSecond = round(bare.reduce((sum, b) => sum + b.perSecond, 0) / bare.length, 1);
+      const signsRatio = round(signed.perSecond / Math.max(0.001, bareUpdatesPerSecond), 3);
       memory.workerAfterSigns = worker.memory();
       const outcomes = await waitForOutcomes(stack, signed.completedFlows, config.outcomeWaitSeconds, groups());
       log(`flows completed by a sign: ${signed.completedFlows.length}; approved in the read model ${outcomes.approved}, workflow completed (outcome ran) ${outcomes.workflowsCompleted}, after ${outcomes.seconds} s`);
@@ -230,6 +260,7 @@ export const approvals: Suite = {
         // No 200 at all is a failure, not a 0 ms p95 (NaN fails every comparison).
         judge(`POST …/sign p95 (200s) at ${signed.lanes} concurrent approvers`, signed.ok ? signed.latencyMs.p95 : NaN, '<', 150, 'ms'),
         judge('signs answered 200', signed.ok, '>=', config.signs, 'signs'),
+        judge(`signs: Docket (POST …/sign, ${signed.perSecond}/s) / bare (Updates on uncached workflows, ${bare.map((b) => b.perSecond).join('/s, ')}/s)`, signsRatio, '>=', 0.85, '×'),
         judge('GET right after sign shows the signature', signed.readAfterSign.checked ? signed.readAfterSign.missing : NaN, '==', 0, 'flows missing it'),
         // No completing sign at all is a failure (the phase would not have measured what it claims).
         judge('precondition: flows completed by a sign (finished its stage and the flow), one per pair of signs', completedSigns, '>=', Math.floor(signed.ok / 2) - signed.lanes, 'flows'),
@@ -252,6 +283,8 @@ export const approvals: Suite = {
           [`POST …/sign ×${signed.lanes} approvers`, signed.ok, signed.failed, signed.seconds, signed.perSecond, signed.latencyMs.p50, signed.latencyMs.p95, signed.latencyMs.p99, signed.latencyMs.max],
           ['  answered: flow still pending', signed.pendingAnswers, '', '', '', signed.pendingAnswerLatencyMs.p50, signed.pendingAnswerLatencyMs.p95, signed.pendingAnswerLatencyMs.p99, signed.pendingAnswerLatencyMs.max],
           ['  answered: flow approved (completing sign, or its partner in the same task)', signed.ok - signed.pendingAnswers, '', '', '', signed.approvedAnswerLatencyMs.p50, signed.approvedAnswerLatencyMs.p95, signed.approvedAnswerLatencyMs.p99, signed.approvedAnswerLatencyMs.max],
+          ...bare.map((b, i) => [`bare Updates, ${i ? 'after' : 'before'} (×${config.signConcurrency}, ${bareOpen.ids.length} open)`, b.ok, b.total - b.ok, '', b.perSecond, b.p50Ms, b.p95Ms, b.p99Ms, '']),
+          ['signs: Docket / bare', '', '', '', signsRatio, '', '', '', ''],
         ]),
         `outcomes: ${completedSigns} flows completed by a sign; ${outcomes.approved} approved in the read model, ${outcomes.workflowsCompleted} workflows completed (flowFinished ran) ${outcomes.seconds} s after the last sign`,
         `SMTP sink at the end: ${sinkEnd.messages} messages, ${sinkEnd.distinct} distinct, ${sinkEnd.duplicates} duplicates, ${round(sinkEnd.bytes / 1e6, 1)} MB`,
@@ -262,7 +295,7 @@ export const approvals: Suite = {
         table(['memory (MB)', 'VmRSS', 'VmHWM (peak)'], Object.entries(memory).map(([k, v]) => [k, v.rssMb, v.peakRssMb])),
         `worker sticky cache: ${workerMaxCached ? `WORKER_MAX_CACHED_WORKFLOWS=${workerMaxCached}` : 'Docket default (WORKER_MAX_CACHED_WORKFLOWS unset = 250)'}`,
         '',
-        cpuTable([['setup: flow starts', startCpu], ['drain', drainCpu], ...listResults.map((l) => [`list ${l.short}`, l.cpu] as [string, CpuUsage]), ['signs', signed.cpu], ['outcomes', outcomes.cpu]]),
+        cpuTable([['setup: flow starts', startCpu], ['drain', drainCpu], ...listResults.map((l) => [`list ${l.short}`, l.cpu] as [string, CpuUsage]), ['bare Updates, before', bare[0].cpu], ['signs', signed.cpu], ['bare Updates, after', bare[1].cpu], ['outcomes', outcomes.cpu]]),
       ].join('\n');
 
       return {
@@ -270,6 +303,7 @@ export const approvals: Suite = {
         measurements: {
           starts, startCpu, atLastStart, drain: { ...now, drained, drainedAfterSeconds, emailsNeeded, timeline: drainTimeline, cpu: drainCpu, workerLogTail, stuck },
           lists: listResults, listerPendingFlows: Number(pendingForLister), signs: { ...signed, completedFlows: completedSigns }, outcomes, smtpSink: { afterDrain: sinkAfterDrain, end: sinkEnd },
+          bareUpdates: bare, bareOpenWorkflows: bareOpen.ids.length, 'signs: Docket / bare': signsRatio,
           signedFlowHistoryEvents, memoryMb: memory, workerPeakRssMb: workerPeak,
         },
         targets, summary,
@@ -502,6 +536,6 @@ async function historyLengthOf(stack: BenchStack, workflowId: string): Promise<n
 }
 
 function cpuTable(rows: [string, CpuUsage][]): string {
-  const names = ['api', 'worker', 'smtp', 'postgres', 'temporal', 'bench', 'other'];
+  const names = ['api', 'worker', 'bare', 'smtp', 'postgres', 'temporal', 'bench', 'other'];
   return table(['CPU, % of one core', 'machine busy %', ...names], rows.map(([label, u]) => [label, u.machineBusyPct, ...names.map((n) => u.cores[n] ?? '')]));
 }
