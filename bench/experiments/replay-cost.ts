@@ -32,7 +32,7 @@ import { runConcurrent } from '../lib/measure';
 import { gitRevision } from '../lib/provenance';
 import { connectTemporal } from '../../lib/temporal';
 import { ApiProcess, log, round, startStack } from '../lib/stack';
-import { request, spawnWorkerProcess, startWorker, waitForPoller, WorkerProcess } from '../lib/worker';
+import { request, spawnMinimalWorker, startWorker, waitForPoller, WorkerProcess } from '../lib/worker';
 import { bump, ceilingWorkflow, timerWorkflow } from './temporal-ceiling.workflow';
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
@@ -212,9 +212,7 @@ async function main(): Promise<void> {
       let bare: WorkerProcess | undefined;
       const bareWorker = async (cache: number): Promise<WorkerProcess> => {
         if (bare) await bare.stop();
-        bare = spawnWorkerProcess(['--import', 'tsx', path.join(__dirname, 'minimal-worker.ts')], {
-          ...process.env, TEMPORAL_ADDRESS: stack.temporalAddress, BARE_TASK_QUEUE: queue, WORKER_MAX_CACHED_WORKFLOWS: String(cache),
-        });
+        bare = spawnMinimalWorker({ address: stack.temporalAddress, taskQueue: queue, cache });
         stops.push(bare.stop);
         await waitForPoller(stack, bare, queue);
         log(`bare worker pid ${bare.pid} polling, sticky cache ${cache}`);

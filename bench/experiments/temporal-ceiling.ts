@@ -37,7 +37,7 @@ import { runConcurrent } from '../lib/measure';
 import { gitRevision, writeResultFile } from '../lib/provenance';
 import { fireTimers } from '../lib/timers';
 import { runUpdates, spread, startCeilingWorkflows } from '../lib/updates';
-import { spawnWorkerProcess, waitForPoller, WorkerProcess } from '../lib/worker';
+import { spawnMinimalWorker, waitForPoller, WorkerProcess } from '../lib/worker';
 import fs from 'node:fs';
 import { Pool } from 'pg';
 import { startEmbeddedPostgres } from '../../scripts/stack';
@@ -84,10 +84,7 @@ async function main(): Promise<void> {
   let stopWorker: () => Promise<void>;
   let workerGroup: Record<string, () => number[]>;
   if (WORKER_PROCESS) {
-    const child: WorkerProcess = spawnWorkerProcess(['--import', 'tsx', path.join(__dirname, 'minimal-worker.ts')], {
-      ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace, BARE_TASK_QUEUE: taskQueue, WORKER_MAX_CACHED_WORKFLOWS: '250',
-      ...(postgres ? { FLOOR_DATABASE_URL: postgres.url } : {}),
-    });
+    const child: WorkerProcess = spawnMinimalWorker({ address, namespace, taskQueue, cache: 250, ...(postgres ? { floorDatabaseUrl: postgres.url } : {}) });
     stopWorker = child.stop;
     await waitForPoller({ temporalAddress: address }, child, taskQueue, namespace);
     log(`worker pid ${child.pid} polling ${taskQueue}`);

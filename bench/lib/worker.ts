@@ -136,6 +136,18 @@ export function spawnWorkerProcess(args: string[], env: NodeJS.ProcessEnv): Work
 }
 
 /**
+ * The SDK's minimal worker (experiments/minimal-worker.ts: temporal-ceiling.workflow.ts's workflows, the SDK's defaults,
+ * nothing of Docket) as a process of its own, polling `taskQueue` with a sticky cache of `cache`: the bare side of
+ * every Docket / bare ratio. With `floorDatabaseUrl`, its floors record themselves there.
+ */
+export function spawnMinimalWorker(o: { address: string; taskQueue: string; cache: number; namespace?: string; floorDatabaseUrl?: string }): WorkerProcess {
+  return spawnWorkerProcess(['--import', 'tsx', path.join(PROJECT_ROOT, 'bench', 'experiments', 'minimal-worker.ts')], {
+    ...process.env, TEMPORAL_ADDRESS: o.address, TEMPORAL_NAMESPACE: o.namespace ?? 'default', BARE_TASK_QUEUE: o.taskQueue,
+    WORKER_MAX_CACHED_WORKFLOWS: String(o.cache), ...(o.floorDatabaseUrl ? { FLOOR_DATABASE_URL: o.floorDatabaseUrl } : {}),
+  });
+}
+
+/**
  * Until this worker process polls `taskQueue`'s workflow tasks (bundle loaded, connected). Pollers are matched by
  * the SDK's default identity, `<pid>@<host>`: the server keeps listing a stopped worker's poller for a while, so
  * any poller would let a suite start measuring before a restarted worker is up.

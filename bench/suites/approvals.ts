@@ -31,7 +31,6 @@
 // Every phase is time-boxed (BENCH_APPROVALS_* knobs), so the suite ends even when a target is far off.
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
-import path from 'node:path';
 import autocannon from 'autocannon';
 import { QueryTypes } from 'sequelize';
 import { ApiKey, Role, User, UserRole } from '../../db';
@@ -43,7 +42,7 @@ import { cpuMeter, CpuUsage, processTree } from '../lib/cpu';
 import { LoopResult, runConcurrent, table } from '../lib/measure';
 import { ApiProcess, BenchStack, log, ProcMemory, round, stopAll } from '../lib/stack';
 import { runUpdates, spread, startCeilingWorkflows, UpdateRun } from '../lib/updates';
-import { latencyOf, Latency, Reply, request, spawnWorkerProcess, startWorker, waitForPoller } from '../lib/worker';
+import { latencyOf, Latency, Reply, request, spawnMinimalWorker, startWorker, waitForPoller } from '../lib/worker';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
 
 interface Approver { id: string; key: string; team: number }
@@ -128,9 +127,7 @@ export const approvals: Suite = {
       stops.push(api.stop);
       log(`API pid ${api.pid} ready on ${api.url}`);
       // The bare Updates' worker: the SDK's defaults, Docket's cache size, nothing of Docket.
-      const bareWorker = spawnWorkerProcess(['--import', 'tsx', path.join(__dirname, '..', 'experiments', 'minimal-worker.ts')], {
-        ...process.env, TEMPORAL_ADDRESS: stack.temporalAddress, BARE_TASK_QUEUE: BARE_QUEUE, WORKER_MAX_CACHED_WORKFLOWS: String(workerMaxCached ?? 250),
-      });
+      const bareWorker = spawnMinimalWorker({ address: stack.temporalAddress, taskQueue: BARE_QUEUE, cache: workerMaxCached ?? 250 });
       stops.push(bareWorker.stop);
       const groups = () => ({ ...stack.processGroups(api), worker: () => processTree(worker.pid), smtp: () => [sink.pid], bare: () => processTree(bareWorker.pid) });
       await waitForPoller(stack, worker, APPROVALS_TASK_QUEUE);

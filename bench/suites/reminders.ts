@@ -14,7 +14,6 @@
 // Every phase is bounded in time, so the suite ends even when a target is far off.
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
-import path from 'node:path';
 import { QueryTypes } from 'sequelize';
 import { User } from '../../db';
 import { connectTemporal, startBusinessWorkflow } from '../../lib/temporal';
@@ -25,7 +24,7 @@ import { LoopResult, runConcurrent, samplesOf, summarize, table } from '../lib/m
 import { BenchStack, log, ProcMemory, round, stopAll } from '../lib/stack';
 import { envInt, judge, Suite, SuiteResult } from '../lib/suite';
 import { fireTimers, TimerRun } from '../lib/timers';
-import { latencyOf, request, spawnWorkerProcess, startWorker, waitForPoller } from '../lib/worker';
+import { latencyOf, request, spawnMinimalWorker, startWorker, waitForPoller } from '../lib/worker';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -77,9 +76,7 @@ export const reminders: Suite = {
       await waitForPoller(stack, worker, REMINDERS_TASK_QUEUE);
       log(`worker pid ${worker.pid} polling ${REMINDERS_TASK_QUEUE}; API ${api.url}`);
       // The bare timers' worker: the SDK's defaults, Docket's cache size, nothing of Docket.
-      const bareWorker = spawnWorkerProcess(['--import', 'tsx', path.join(__dirname, '..', 'experiments', 'minimal-worker.ts')], {
-        ...process.env, TEMPORAL_ADDRESS: stack.temporalAddress, BARE_TASK_QUEUE: BARE_QUEUE, WORKER_MAX_CACHED_WORKFLOWS: '250',
-      });
+      const bareWorker = spawnMinimalWorker({ address: stack.temporalAddress, taskQueue: BARE_QUEUE, cache: 250 });
       stops.push(bareWorker.stop);
       await waitForPoller(stack, bareWorker, BARE_QUEUE);
       const groups = () => ({ ...stack.processGroups(api), worker: () => processTree(worker.pid), bare: () => processTree(bareWorker.pid) });
