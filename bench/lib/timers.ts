@@ -6,6 +6,7 @@ import type { Client } from '@temporalio/client';
 import { timerWorkflow, timerWriteWorkflow } from '../experiments/temporal-ceiling.workflow';
 import { cpuMeter, CpuUsage, ProcessGroups } from './cpu';
 import { percentile, runConcurrent } from './measure';
+import { round } from './stack';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -53,6 +54,6 @@ export async function fireTimers(client: Client, opts: {
   return {
     starts: starts.perSecond, fired: late.length, ...(opts.written ? { written: await opts.written() } : {}),
     latenessMs: { p50: percentile(late, 50), p95: percentile(late, 95), p99: percentile(late, 99), max: late[late.length - 1] ?? 0 },
-    firedOverSeconds: Math.round((lastFired - t0) / 100) / 10, cpu,
+    firedOverSeconds: round((lastFired - t0) / 1000, 1), cpu,
   };
 }
