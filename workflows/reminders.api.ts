@@ -60,6 +60,12 @@ export interface ReminderInput {
   schedule: ReminderSchedule;
   plan: ReminderPlan;
   createdAt: string;
+  /**
+   * The first occurrence and trigger the API wrote in the reminder's row when it created it (by the same rules,
+   * reminders.rules.ts). A first round that arrives at the same has nothing to write. Absent in histories from
+   * before it, which write their first state as they did.
+   */
+  written?: { occurrence: string; nextTriggerAt: string };
   /** Deliveries started per run before continue-as-new (default 500); tests lower it. */
   deliveriesPerRun?: number;
   /** Set by continue-as-new: the state carried into the new run. */

@@ -54,7 +54,12 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
     status: 'active', schedule: input.schedule, occurrence: null, lastOccurrence: null, handled: [], snoozedUntil: null,
     notBefore: input.createdAt, nextTriggerAt: null, occurrenceCount: 0, acknowledgedAt: null, version: 0,
   };
-  // The API wrote the row with version -1: the first round always persists.
+  // A reminder created with input.written was started by code that already had every patch above: it takes their
+  // new paths without patched(), which records a marker and a TemporalChangeVersion upsert (a visibility write) per
+  // patch in its history. Histories without it call patched() as they ran. (A patch added later is called as usual.)
+  const current = input.written !== undefined;
+  const has = (patch: string) => current || patched(patch);
+  // The API wrote the row with version -1: the first round persists, unless it arrives at what the API wrote (alreadyWritten).
   let settled = input.resume ? state.version : -1;
   // Bumped by reschedule: an occurrence computed for the old schedule is dropped.
   let epoch = 0;
@@ -76,6 +81,9 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
     apply();
     if (cmd?.by) audits.push({ action, by: cmd.by, version: state.version, before, ...(detail === undefined ? {} : { command: detail }) });
   };
+  /** Whether the first round's state is what the API wrote with the row (input.written), with nothing to record. */
+  const alreadyWritten = () => !input.resume && input.written !== undefined && state.status === 'active' && !audits.length && !fired.length
+    && state.occurrence === input.written.occurrence && state.nextTriggerAt === input.written.nextTriggerAt;
   const settle = async () => { const mine = state.version; await condition(() => settled >= mine); return state; };
   const assertOpen = () => { if (closed(state)) throw refuse('REMINDER_CLOSED', `The reminder is ${state.status}`); };
   const assertFuture = (iso: string, what: string) => { if (Date.parse(iso) <= Date.now()) throw refuse('TIME_IN_PAST', `${what} ${iso} is in the past`); };
@@ -88,7 +96,7 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
     const writing = state.version;
     const auditing = audits.length;
     const firing = fired.length;
-    const undelivered = await (patched(LOCAL_WRITES_PATCH) ? localPersist : acts).persistReminder({
+    const undelivered = await (has(LOCAL_WRITES_PATCH) ? localPersist : acts).persistReminder({
       tenantId: input.tenantId, reminderId: input.reminderId, state, ...(auditing ? { audits: audits.slice(0, auditing) } : {}),
       ...(firing ? { fired: fired.slice(0, firing) } : {}), ...(deliverInApp.length ? { deliverInApp } : {}),
     });
@@ -141,7 +149,7 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
 
   function deliver(ref: DeliveryRef): void {
     started++;
-    const p = (ref.channel === 'in_app' && patched(LOCAL_WRITES_PATCH) ? localDeliveries : deliveries).deliverReminder(ref)
+    const p = (ref.channel === 'in_app' && has(LOCAL_WRITES_PATCH) ? localDeliveries : deliveries).deliverReminder(ref)
       .catch((err) => acts.recordDeliveryFailure({ ...ref, error: ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message }))
       .then(() => { inflight.delete(p); }, () => { inflight.delete(p); });
     inflight.add(p);
@@ -157,7 +165,7 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
     // A one-off reminder's last trigger completes it: when it only delivers in-app, the deliveries can go with the
     // final state write (after the loop). With email or webhooks the in-app ones go at once, not after those.
     const last = state.schedule.dueAt !== undefined && !nextTrigger(state, input.plan);
-    if (last && refs.every((r) => r.channel === 'in_app') && patched(FINAL_WRITE_DELIVERS_PATCH)) withFinalWrite.push(...refs);
+    if (last && refs.every((r) => r.channel === 'in_app') && has(FINAL_WRITE_DELIVERS_PATCH)) withFinalWrite.push(...refs);
     else refs.forEach(deliver);
   }
 
@@ -260,8 +268,14 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
       state.nextTriggerAt = nextAt;
       change();
     }
+    if (state.version !== settled && settled === -1 && alreadyWritten()) {
+      // The row already says this (and the workflow was started with status active): the first workflow task
+      // sets its timer without a local activity, a marker and a search-attribute upsert — a reminder's cost on
+      // the worker and the server, again in every replay of its history.
+      settled = state.version;
+    }
     if (state.version !== settled) {
-      setWorkflowStatus(state.status);
+      setWorkflowStatus(state.status, current);
       await persist();
       continue; // an Update may have landed during the write
     }
@@ -280,7 +294,7 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
   if (withFinalWrite.length) (await persist(withFinalWrite.splice(0))).forEach(deliver);
   await Promise.all(inflight);
   if (state.version !== settled) await persist();
-  setWorkflowStatus(state.status);
+  setWorkflowStatus(state.status, current);
   await condition(allHandlersFinished);
   return state;
 }

@@ -112,7 +112,8 @@ export async function createReminder(deps: CommandDeps, c: Caller, input: Schema
   const start: StartBusinessWorkflow<typeof reminderWorkflow> = {
     workflowType: 'reminderWorkflow', taskQueue: REMINDERS_TASK_QUEUE, domain: REMINDERS_DOMAIN, tenantId: audit.tenantId,
     entityType: 'reminder', entityId: id, initialStatus: 'active',
-    args: [{ tenantId: audit.tenantId, reminderId: id, channels, recipients: { users, emails, webhooks: webhooks.length }, schedule, plan, createdAt: now.toISOString() }],
+    args: [{ tenantId: audit.tenantId, reminderId: id, channels, recipients: { users, emails, webhooks: webhooks.length }, schedule, plan, createdAt: now.toISOString(),
+      written: { occurrence: first.occurrence, nextTriggerAt: first.at } }],
   };
   // Each webhook recipient is a reminder endpoint, written in the same statement as the reminder: the webhook relay
   // delivers the reminder's reminder.fired events to it (signed, retried, logged) — see reminderEndpointRows.

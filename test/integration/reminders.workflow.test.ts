@@ -59,13 +59,13 @@ function fakeActivities(opts: { webhook?: (attempt: number) => void; undeliverab
 
 type Handle = Awaited<ReturnType<typeof env.client.workflow.start<typeof reminderWorkflow>>>;
 
-async function withReminder(over: Partial<ReminderInput>, body: (h: Handle, log: ReturnType<typeof fakeActivities>['log'], now: number) => Promise<void>, fakes = fakeActivities()) {
+async function withReminder(over: Partial<ReminderInput> | ((now: number) => Partial<ReminderInput>), body: (h: Handle, log: ReturnType<typeof fakeActivities>['log'], now: number) => Promise<void>, fakes = fakeActivities()) {
   const taskQueue = `wf-reminders-${randomUUID()}`;
   const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: process.env.DOCKET_TEST_BUNDLE! }, activities: fakes.activities });
   const now = await env.currentTimeMs();
   const input: ReminderInput = {
     tenantId: 't', reminderId: randomUUID(), channels: ['email'], recipients: { users: [], emails: ['a@example.com'], webhooks: 0 },
-    schedule: { dueAt: new Date(now + HOUR).toISOString() }, plan: { offsets: [0] }, createdAt: new Date(now).toISOString(), ...over,
+    schedule: { dueAt: new Date(now + HOUR).toISOString() }, plan: { offsets: [0] }, createdAt: new Date(now).toISOString(), ...(typeof over === 'function' ? over(now) : over),
   };
   await worker.runUntil(async () => {
     const handle = await env.client.workflow.start(reminderWorkflow, { taskQueue, workflowId: `reminders:t:${input.reminderId}`, args: [input] });
@@ -126,6 +126,29 @@ it('one-off in-app only: the last firing delivers with the final state write, on
     expect(log.sent.map((s) => [s.recipient, s.viaWrite ?? false])).toEqual([['user:u1', true], ['user:u2', false]]);
     expect(log.persisted.map((p) => p.status)).toEqual(['active', 'completed']);
   }, fakes);
+});
+
+it('started as the API starts it (input.written): the first workflow task writes nothing the row already says; the firing writes the rest', async () => {
+  const inApp = { channels: ['in_app' as const], recipients: { users: ['u1'], emails: [], webhooks: 0 } };
+  await withReminder((now) => ({ ...inApp, written: { occurrence: iso(now + HOUR), nextTriggerAt: iso(now + HOUR) } }), async (h, log, now) => {
+    // The timer is set (withReminder waited for the first task) and nothing was written.
+    expect(log.persisted).toEqual([]);
+    expect((await h.query('state') as ReminderState)).toMatchObject({ occurrence: iso(now + HOUR), nextTriggerAt: iso(now + HOUR) });
+    expect((await h.result()).status).toBe('completed');
+    expect(log.sent.map((s) => [s.recipient, s.viaWrite])).toEqual([['user:u1', true]]);
+    expect(log.persisted.map((p) => [p.status, p.occurrenceCount, p.nextTriggerAt])).toEqual([['completed', 1, null]]);
+    // One marker in the whole history, the firing's write: no patch markers (started by current code, as its input
+    // says), and one search-attribute upsert, the completion's Status (no TemporalChangeVersion for patches).
+    const { events } = await h.fetchHistory();
+    expect(events!.filter((e) => e.markerRecordedEventAttributes).map((e) => e.markerRecordedEventAttributes!.markerName)).toEqual(['core_local_activity']);
+    const upserts = events!.map((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields).filter(Boolean);
+    expect(upserts.map((f) => Object.keys(f!))).toEqual([['Status']]);
+  });
+  // A row that says something else (here: another trigger time) is written over by the first round, as before.
+  await withReminder((now) => ({ ...inApp, written: { occurrence: iso(now + HOUR), nextTriggerAt: iso(now + 2 * HOUR) } }), async (h, log, now) => {
+    expect(log.persisted.map((p) => [p.status, p.nextTriggerAt])).toEqual([['active', iso(now + HOUR)]]);
+    await h.result();
+  });
 });
 
 it('offsets: reminds 1 day and 15 minutes before the due time, nextTriggerAt kept current', async () => {
