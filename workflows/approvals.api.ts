@@ -1,5 +1,6 @@
 // Approvals: the shared definitions of the flow workflow (API, worker and workflow import these).
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { STATUS_UPSERT_PATCH } from './patches';
 
 export const APPROVALS_TASK_QUEUE = 'docket-approvals';
 /**
@@ -81,6 +82,15 @@ export interface HistoryEvent {
   at: string;
 }
 
+/**
+ * The patches the approval flow's code has (each explained where workflows/approvals.ts uses it), named in the input
+ * the API starts a flow with, so a new flow takes their paths without patched() (workflows/patches.ts).
+ */
+export const APPROVAL_PATCHES = [
+  'approvals-quorum-not-clamped', 'approvals-close-stage-at-end', 'approvals-notify-request-watchers', 'approvals-object-id-attribute',
+  'approvals-notify-reopened-stage', STATUS_UPSERT_PATCH,
+];
+
 export interface ApprovalFlowInput {
   flowId: string;
   tenantId: string;
@@ -100,6 +110,8 @@ export interface ApprovalFlowInput {
   approvers: string[][];
   /** Set by continue-as-new: the state and counters carried into the new run (and the rules it started with). */
   resume?: { state: FlowState; seq: number; startedAt: string; clampQuorum?: boolean };
+  /** The patches the starting code had (APPROVAL_PATCHES): their new paths are taken without patched(). */
+  patches?: string[];
 }
 
 export interface SignCommand {

@@ -1,7 +1,7 @@
 // One approval flow: stages in order, signatures by Update (refused synchronously by validators),
 // reminders, escalation and expiry on durable timers; every change is persisted by an activity.
 import {
-  allHandlersFinished, ApplicationFailure, condition, continueAsNew, patched, proxyActivities, proxyLocalActivities, setHandler,
+  allHandlersFinished, ApplicationFailure, condition, continueAsNew, proxyActivities, proxyLocalActivities, setHandler,
   upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { ApprovalActivities } from '../activities/approvals';
@@ -11,6 +11,7 @@ import {
 } from './approvals.api';
 import { AUTO_APPROVE_REASON, autoApproves, NOT_REQUIRED_REASON, eligibleApprovers, pendingApprovers, stageOutcome } from './approvals.rules';
 import { OBJECT_ID } from './search-attributes';
+import { hasPatch } from './patches';
 import { setWorkflowStatus } from './status';
 import { OUTAGE_RETRY } from './retry';
 
@@ -43,6 +44,7 @@ const nowIso = () => new Date().toISOString();
 export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<FlowState> {
   const def = input.definition;
   const notify = notifier();
+  const has = (patch: string) => hasPatch(input.patches, patch);
   const startedAt = input.resume?.startedAt ?? nowIso();
   const state: FlowState = input.resume?.state ?? {
     flowId: input.flowId, status: 'pending', currentStage: 0, version: 0,
@@ -56,7 +58,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
   let reopened: { stage: number; round: number } | undefined;
   // Flows started before quorums were kept whole keep the old rule to their end (patched: their
   // histories replay as they ran); decided once per flow and carried across continue-as-new.
-  const clampQuorum = input.resume ? input.resume.clampQuorum ?? false : !patched('approvals-quorum-not-clamped');
+  const clampQuorum = input.resume ? input.resume.clampQuorum ?? false : !has('approvals-quorum-not-clamped');
   let unsaved: HistoryEvent[] = [];
   // Bumped by every accepted update; the main loop answers by settling (persisting) that version.
   let settled = state.version;
@@ -82,7 +84,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
   function finish(status: Exclude<FlowStatus, 'pending'>, reason: string, by?: string): void {
     const open = stage();
     // The stage left open by an end that is not a signature (expiry, due-reject, cancel) ends with the flow.
-    if (status !== 'approved' && open?.status === 'active' && patched('approvals-close-stage-at-end')) {
+    if (status !== 'approved' && open?.status === 'active' && has('approvals-close-stage-at-end')) {
       open.status = status === 'expired' || status === 'cancelled' ? status : 'rejected';
     }
     state.status = status;
@@ -230,7 +232,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     }
     // The tenant's watchers of new requests (settings); histories from before this replay without it (patched).
     // (A flow whose approval is not required is no request: nobody is told of it.)
-    if (patched('approvals-notify-request-watchers') && !input.notRequired) {
+    if (has('approvals-notify-request-watchers') && !input.notRequired) {
       await notify.notifyRequestWatchers({
         tenantId: input.tenantId, flowId: input.flowId, title: input.title, requesterId: input.requester.id,
         approverIds: input.approvers[0] ?? [], autoApproved: state.outcome?.reason === AUTO_APPROVE_REASON,
@@ -247,10 +249,10 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
       await condition(allHandlersFinished);
       await continueAsNew<typeof approvalFlowWorkflow>({ ...input, resume: { state, seq, startedAt, clampQuorum } });
     }
-    setWorkflowStatus('pending');
+    setWorkflowStatus('pending', input.patches);
     // Flows are started with ObjectId (the object's own id, as operators know it); one started before
     // that attribute existed gets it here (patched: older histories replay without it).
-    if (workflowInfo().typedSearchAttributes.get(OBJECT_ID) === undefined && patched('approvals-object-id-attribute')) {
+    if (workflowInfo().typedSearchAttributes.get(OBJECT_ID) === undefined && has('approvals-object-id-attribute')) {
       upsertSearchAttributes([{ key: OBJECT_ID, value: input.objectId }]);
     }
     const s = stage();
@@ -292,7 +294,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     if (reopened) {
       const { stage: at, round } = reopened;
       reopened = undefined;
-      if (state.status === 'pending' && state.currentStage === at && patched('approvals-notify-reopened-stage')) {
+      if (state.status === 'pending' && state.currentStage === at && has('approvals-notify-reopened-stage')) {
         await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: at, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'reopened', round });
       }
     }
@@ -300,7 +302,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
 
   // A change accepted while the last write was in flight (e.g. a cancel) is written before the end.
   if (state.version !== settled) await persist();
-  setWorkflowStatus(state.status);
+  setWorkflowStatus(state.status, input.patches);
   await acts.flowFinished({ tenantId: input.tenantId, flowId: input.flowId, objectType: input.objectType, objectId: input.objectId, status: state.status });
   // Let a last update's caller receive its answer before the workflow completes.
   await condition(allHandlersFinished);

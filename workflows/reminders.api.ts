@@ -3,11 +3,23 @@ import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { CommandAuthor } from '../lib/audit';
 import type { AuditAction } from '../lib/audit-actions';
 import type { Recurrence } from '../lib/recurrence';
+import { STATUS_UPSERT_PATCH } from './patches';
 
 export const REMINDERS_TASK_QUEUE = 'docket-reminders';
 export const REMINDERS_DOMAIN = 'reminders';
 /** Delivery errors a retry cannot change (by error name): the delivery fails at once; anything else is retried. */
 export const FINAL_DELIVERY_ERRORS = ['WebhookRejectedError', 'EmailRejectedError', 'RecipientGoneError', 'OutboundBlockedError'];
+
+/** Histories written before the writes became local activities replay with activity tasks. */
+export const LOCAL_WRITES_PATCH = 'reminders-local-writes';
+/**
+ * The last firing of a reminder that only delivers in-app goes with its final state write: one local activity where
+ * there were two (each round trip costs the worker more than its SQL: bench/README, reminders). Histories from before
+ * deliver, then write.
+ */
+export const FINAL_WRITE_DELIVERS_PATCH = 'reminders-final-write-delivers';
+/** The patches the reminder workflow's code has, named in the input the API starts it with (workflows/patches.ts). */
+export const REMINDER_PATCHES = [LOCAL_WRITES_PATCH, FINAL_WRITE_DELIVERS_PATCH, STATUS_UPSERT_PATCH];
 
 export type ReminderChannel = 'email' | 'webhook' | 'in_app';
 export type ReminderStatus = 'active' | 'paused' | 'completed' | 'cancelled';
@@ -66,6 +78,8 @@ export interface ReminderInput {
    * before it, which write their first state as they did.
    */
   written?: { occurrence: string; nextTriggerAt: string };
+  /** The patches the starting code had (REMINDER_PATCHES): their new paths are taken without patched(). */
+  patches?: string[];
   /** Deliveries started per run before continue-as-new (default 500); tests lower it. */
   deliveriesPerRun?: number;
   /** Set by continue-as-new: the state carried into the new run. */

@@ -1,16 +1,17 @@
 // One reminder: durable timers for each occurrence's triggers (offsets before it, repeats after it,
 // snoozes), commands by Update (refused synchronously by validators), deliveries by activity.
 import {
-  allHandlersFinished, ApplicationFailure, condition, continueAsNew, patched, proxyActivities, proxyLocalActivities, setHandler, workflowInfo,
+  allHandlersFinished, ApplicationFailure, condition, continueAsNew, proxyActivities, proxyLocalActivities, setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type { RetryPolicy } from '@temporalio/workflow';
 import type { ReminderActivities } from '../activities/reminders';
 import type { AuditAction } from '../lib/audit-actions';
 import {
-  acknowledgeUpdate, cancelReminderUpdate, DeliveryRef, FINAL_DELIVERY_ERRORS, pauseUpdate, ReminderAudit, ReminderCommand, ReminderInput, ReminderRefusal,
+  acknowledgeUpdate, cancelReminderUpdate, DeliveryRef, FINAL_DELIVERY_ERRORS, FINAL_WRITE_DELIVERS_PATCH, LOCAL_WRITES_PATCH, pauseUpdate, ReminderAudit, ReminderCommand, ReminderInput, ReminderRefusal,
   ReminderState, reminderStateQuery, rescheduleUpdate, resumeUpdate, snoozeUpdate,
 } from './reminders.api';
 import { deliveryTargets, nextTrigger, occurrenceSpan, snoozedTriggers, Trigger } from './reminders.rules';
+import { hasPatch } from './patches';
 import { setWorkflowStatus } from './status';
 import { OUTAGE_RETRY } from './retry';
 
@@ -33,15 +34,6 @@ const local = proxyLocalActivities<ReminderActivities>({ startToCloseTimeout: '1
 // deliveries stay activity tasks: they wait on other systems, up to 30 s an attempt.
 const localPersist = proxyLocalActivities<ReminderActivities>({ startToCloseTimeout: '1 minute', retry: OUTAGE_RETRY });
 const localDeliveries = proxyLocalActivities<ReminderActivities>({ startToCloseTimeout: '30 seconds', retry: DELIVERY_RETRY });
-/** Histories written before the writes became local activities replay with activity tasks. */
-const LOCAL_WRITES_PATCH = 'reminders-local-writes';
-/**
- * The last firing of a reminder that only delivers in-app goes with its final state write: one local activity where
- * there were two (each round trip costs the worker more than its SQL: bench/README, reminders). Histories from before
- * deliver, then write.
- */
-const FINAL_WRITE_DELIVERS_PATCH = 'reminders-final-write-delivers';
-
 /** Deliveries started per run before continue-as-new, so history stays bounded. */
 const DELIVERIES_PER_RUN = 500;
 
@@ -54,11 +46,7 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
     status: 'active', schedule: input.schedule, occurrence: null, lastOccurrence: null, handled: [], snoozedUntil: null,
     notBefore: input.createdAt, nextTriggerAt: null, occurrenceCount: 0, acknowledgedAt: null, version: 0,
   };
-  // A reminder created with input.written was started by code that already had every patch above: it takes their
-  // new paths without patched(), which records a marker and a TemporalChangeVersion upsert (a visibility write) per
-  // patch in its history. Histories without it call patched() as they ran. (A patch added later is called as usual.)
-  const current = input.written !== undefined;
-  const has = (patch: string) => current || patched(patch);
+  const has = (patch: string) => hasPatch(input.patches, patch);
   // The API wrote the row with version -1: the first round persists, unless it arrives at what the API wrote (alreadyWritten).
   let settled = input.resume ? state.version : -1;
   // Bumped by reschedule: an occurrence computed for the old schedule is dropped.
@@ -275,7 +263,7 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
       settled = state.version;
     }
     if (state.version !== settled) {
-      setWorkflowStatus(state.status, current);
+      setWorkflowStatus(state.status, input.patches);
       await persist();
       continue; // an Update may have landed during the write
     }
@@ -294,7 +282,7 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
   if (withFinalWrite.length) (await persist(withFinalWrite.splice(0))).forEach(deliver);
   await Promise.all(inflight);
   if (state.version !== settled) await persist();
-  setWorkflowStatus(state.status, current);
+  setWorkflowStatus(state.status, input.patches);
   await condition(allHandlersFinished);
   return state;
 }

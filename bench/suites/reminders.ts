@@ -19,7 +19,7 @@ import { User } from '../../db';
 import { temporal as temporalProto } from '@temporalio/proto';
 import { connectTemporal, startBusinessWorkflow } from '../../lib/temporal';
 import type { reminderWorkflow } from '../../workflows/reminders';
-import { REMINDERS_DOMAIN, REMINDERS_TASK_QUEUE } from '../../workflows/reminders.api';
+import { REMINDER_PATCHES, REMINDERS_DOMAIN, REMINDERS_TASK_QUEUE } from '../../workflows/reminders.api';
 import { cpuMeter, CpuUsage, meanCpu, processTree } from '../lib/cpu';
 import { LoopResult, runConcurrent, samplesOf, summarize, table } from '../lib/measure';
 import { BenchStack, log, ProcMemory, round, stopAll } from '../lib/stack';
@@ -128,7 +128,7 @@ export const reminders: Suite = {
           args: [{
             tenantId, reminderId: id, channels: ['in_app'], recipients: { users: [recipient.id], emails: [], webhooks: 0 },
             schedule: { dueAt: due }, plan: { offsets: [60, 0] }, createdAt: new Date().toISOString(),
-            written: { occurrence: due, nextTriggerAt: new Date(Date.parse(due) - 3_600_000).toISOString() },
+            written: { occurrence: due, nextTriggerAt: new Date(Date.parse(due) - 3_600_000).toISOString() }, patches: REMINDER_PATCHES,
           }],
         });
       };

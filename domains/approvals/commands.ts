@@ -13,7 +13,7 @@ import { findInTenant } from '../../lib/tenancy';
 import { executeCommand } from '../../lib/updates';
 import type { approvalFlowWorkflow } from '../../workflows/approvals';
 import {
-  adminDecideUpdate, APPROVAL_REFUSALS, APPROVALS_DOMAIN, APPROVALS_TASK_QUEUE, cancelUpdate, FlowState, removeSignatureUpdate, signUpdate, type TemplateDef,
+  adminDecideUpdate, APPROVAL_PATCHES, APPROVAL_REFUSALS, APPROVALS_DOMAIN, APPROVALS_TASK_QUEUE, cancelUpdate, FlowState, removeSignatureUpdate, signUpdate, type TemplateDef,
 } from '../../workflows/approvals.api';
 import { AUTO_APPROVE_REASON, autoApproves, fewestEligible, NOT_REQUIRED_REASON } from '../../workflows/approvals.rules';
 import { businessWorkflowId } from '../../workflows/search-attributes';
@@ -156,6 +156,7 @@ function flowStart(p: PreparedFlow): StartBusinessWorkflow<typeof approvalFlowWo
     args: [{
       flowId: p.id, tenantId: p.tenantId, objectType: p.objectType, objectId: p.objectId, title: p.title, requester: p.requester,
       template: p.template, definition: p.definition, approvers: p.approvers, ...(p.notRequired ? { notRequired: true } : {}),
+      patches: APPROVAL_PATCHES,
     }],
   };
 }

@@ -16,7 +16,7 @@ import { executeCommand } from '../../lib/updates';
 import { TaskLimitError } from '../../lib/work-pool';
 import type { reminderWorkflow } from '../../workflows/reminders';
 import {
-  acknowledgeUpdate, cancelReminderUpdate, pauseUpdate, REMINDER_REFUSALS, ReminderCommand, ReminderPlan, ReminderSchedule, ReminderState, REMINDERS_DOMAIN,
+  acknowledgeUpdate, cancelReminderUpdate, pauseUpdate, REMINDER_PATCHES, REMINDER_REFUSALS, ReminderCommand, ReminderPlan, ReminderSchedule, ReminderState, REMINDERS_DOMAIN,
   REMINDERS_TASK_QUEUE, rescheduleUpdate, resumeUpdate, snoozeUpdate,
 } from '../../workflows/reminders.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
@@ -113,7 +113,7 @@ export async function createReminder(deps: CommandDeps, c: Caller, input: Schema
     workflowType: 'reminderWorkflow', taskQueue: REMINDERS_TASK_QUEUE, domain: REMINDERS_DOMAIN, tenantId: audit.tenantId,
     entityType: 'reminder', entityId: id, initialStatus: 'active',
     args: [{ tenantId: audit.tenantId, reminderId: id, channels, recipients: { users, emails, webhooks: webhooks.length }, schedule, plan, createdAt: now.toISOString(),
-      written: { occurrence: first.occurrence, nextTriggerAt: first.at } }],
+      written: { occurrence: first.occurrence, nextTriggerAt: first.at }, patches: REMINDER_PATCHES }],
   };
   // Each webhook recipient is a reminder endpoint, written in the same statement as the reminder: the webhook relay
   // delivers the reminder's reminder.fired events to it (signed, retried, logged) — see reminderEndpointRows.

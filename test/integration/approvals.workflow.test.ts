@@ -8,7 +8,7 @@ import type { ApprovalActivities } from '../../activities/approvals';
 import { waitFor } from '../helpers/wait';
 import { approvalFlowWorkflow } from '../../workflows/approvals';
 import { OBJECT_ID } from '../../workflows/search-attributes';
-import { ApprovalFlowInput, cancelUpdate, SignCommand, FlowState, notificationQueueOf, removeSignatureUpdate, signUpdate, StageDef, TemplateDef } from '../../workflows/approvals.api';
+import { APPROVAL_PATCHES, ApprovalFlowInput, cancelUpdate, SignCommand, FlowState, notificationQueueOf, removeSignatureUpdate, signUpdate, StageDef, TemplateDef } from '../../workflows/approvals.api';
 import { timeSkippingEnv } from '../helpers/time-skipping';
 
 jest.setTimeout(60_000);
@@ -39,14 +39,14 @@ function fakeActivities() {
 
 const stageOf = (over: Partial<StageDef>): StageDef => ({ name: 'Finance', approvers: { users: [], roles: ['finance'] }, rule: 'all', rejectPolicy: 'immediate', ...over });
 
-async function withFlow(def: Partial<TemplateDef> & { stages: StageDef[] }, body: (h: Awaited<ReturnType<typeof env.client.workflow.start<typeof approvalFlowWorkflow>>>, log: ReturnType<typeof fakeActivities>['log']) => Promise<void>, requester = { id: 'req', roles: [] as string[] }) {
+async function withFlow(def: Partial<TemplateDef> & { stages: StageDef[] }, body: (h: Awaited<ReturnType<typeof env.client.workflow.start<typeof approvalFlowWorkflow>>>, log: ReturnType<typeof fakeActivities>['log']) => Promise<void>, requester = { id: 'req', roles: [] as string[] }, over: Partial<ApprovalFlowInput> = {}) {
   const { activities, log } = fakeActivities();
   const taskQueue = `wf-approvals-${randomUUID()}`;
   const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: process.env.DOCKET_TEST_BUNDLE! }, activities });
   const input: ApprovalFlowInput = {
     flowId: randomUUID(), tenantId: 't', objectType: 'purchase_order', objectId: 'po-1', title: 'PO 1', requester,
     template: { id: 'tpl', version: 1 }, definition: { allowSelfApproval: false, autoApproveRoles: [], ...def },
-    approvers: def.stages.map((s) => [...new Set([...s.approvers.users, ...s.approvers.roles.flatMap((r) => ROLES[r] ?? [])])].sort()),
+    approvers: def.stages.map((s) => [...new Set([...s.approvers.users, ...s.approvers.roles.flatMap((r) => ROLES[r] ?? [])])].sort()), ...over,
   };
   // Emails go to the flow queue's notification queue: served here by the same fake activities.
   const notifyWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: notificationQueueOf(taskQueue), activities });
@@ -154,6 +154,36 @@ describe('who may sign and cancel', () => {
       expect((await h.result()).status).toBe('approved');
       expect(log.notified).toEqual([]);
     }, { id: 'boss', roles: ['ceo'] });
+  });
+
+  it('a flow started as the API starts it (input.patches) takes every patched path with no patch marker in its history', async () => {
+    const markersAndUpserts = async (h: Parameters<Parameters<typeof withFlow>[1]>[0]) => {
+      const { events } = await h.fetchHistory();
+      return {
+        patchMarkers: events!.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch').length,
+        upserted: [...new Set(events!.flatMap((e) => Object.keys(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {})))].sort(),
+      };
+    };
+    // Quorum kept whole (3 of 3 needs the third), the watchers asked at the start, then a cancel closes the open stage.
+    await withFlow({ stages: [stageOf({ rule: 'quorum', quorum: 3 })] }, async (h, log) => {
+      expect((await h.executeUpdate(signUpdate, sign('f1'))).status).toBe('pending');
+      expect((await h.executeUpdate(signUpdate, sign('f2'))).status).toBe('pending');
+      const cancelled = await h.executeUpdate(cancelUpdate, { args: [{ userId: 'req', isAdmin: false, reason: 'changed my mind' }] });
+      expect(cancelled.stages[0].status).toBe('cancelled');
+      await h.result();
+      expect(log.watched).toEqual([h.workflowId.split(':').pop()]);
+      // No TemporalChangeVersion upsert and no patch marker (ObjectId is upserted because this test starts the flow
+      // without it, as flows from before it were).
+      expect(await markersAndUpserts(h)).toEqual({ patchMarkers: 0, upserted: ['ObjectId', 'Status'] });
+    }, undefined, { patches: APPROVAL_PATCHES });
+    // The same flow without the list (as flows started before it) records its patches, as it always did.
+    await withFlow({ stages: [stageOf({ rule: 'quorum', quorum: 3 })] }, async (h) => {
+      await h.executeUpdate(cancelUpdate, { args: [{ userId: 'req', isAdmin: false }] });
+      await h.result();
+      const seen = await markersAndUpserts(h);
+      expect(seen.patchMarkers).toBeGreaterThanOrEqual(3);
+      expect(seen.upserted).toEqual(expect.arrayContaining(['Status', 'TemporalChangeVersion']));
+    });
   });
 
   it('lets the requester or an admin cancel, nobody else; a closed flow refuses everything', async () => {

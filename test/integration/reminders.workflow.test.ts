@@ -11,7 +11,7 @@ import { RecipientGoneError } from '../../activities/reminders';
 import { nextOccurrence } from '../../lib/recurrence';
 import { reminderWorkflow } from '../../workflows/reminders';
 import {
-  acknowledgeUpdate, cancelReminderUpdate, DeliveryRef, pauseUpdate, ReminderInput, ReminderState, rescheduleUpdate, resumeUpdate, snoozeUpdate,
+  acknowledgeUpdate, cancelReminderUpdate, DeliveryRef, pauseUpdate, REMINDER_PATCHES, ReminderInput, ReminderState, rescheduleUpdate, resumeUpdate, snoozeUpdate,
 } from '../../workflows/reminders.api';
 import { timeSkippingEnv } from '../helpers/time-skipping';
 
@@ -128,8 +128,8 @@ it('one-off in-app only: the last firing delivers with the final state write, on
   }, fakes);
 });
 
-it('started as the API starts it (input.written): the first workflow task writes nothing the row already says; the firing writes the rest', async () => {
-  const inApp = { channels: ['in_app' as const], recipients: { users: ['u1'], emails: [], webhooks: 0 } };
+it('started as the API starts it (input.written, input.patches): the first workflow task writes nothing the row already says; the firing writes the rest; no patch markers', async () => {
+  const inApp = { channels: ['in_app' as const], recipients: { users: ['u1'], emails: [], webhooks: 0 }, patches: REMINDER_PATCHES };
   await withReminder((now) => ({ ...inApp, written: { occurrence: iso(now + HOUR), nextTriggerAt: iso(now + HOUR) } }), async (h, log, now) => {
     // The timer is set (withReminder waited for the first task) and nothing was written.
     expect(log.persisted).toEqual([]);
@@ -137,8 +137,8 @@ it('started as the API starts it (input.written): the first workflow task writes
     expect((await h.result()).status).toBe('completed');
     expect(log.sent.map((s) => [s.recipient, s.viaWrite])).toEqual([['user:u1', true]]);
     expect(log.persisted.map((p) => [p.status, p.occurrenceCount, p.nextTriggerAt])).toEqual([['completed', 1, null]]);
-    // One marker in the whole history, the firing's write: no patch markers (started by current code, as its input
-    // says), and one search-attribute upsert, the completion's Status (no TemporalChangeVersion for patches).
+    // One marker in the whole history, the firing's write: no patch markers (its input names the patches its code
+    // has), and one search-attribute upsert, the completion's Status (no TemporalChangeVersion for patches).
     const { events } = await h.fetchHistory();
     expect(events!.filter((e) => e.markerRecordedEventAttributes).map((e) => e.markerRecordedEventAttributes!.markerName)).toEqual(['core_local_activity']);
     const upserts = events!.map((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields).filter(Boolean);
