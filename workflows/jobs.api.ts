@@ -1,6 +1,15 @@
 // Scheduled jobs: the shared definitions of the job run workflow that Temporal Schedules start.
+import { STATUS_UPSERT_PATCH } from './patches';
+
 export const JOBS_TASK_QUEUE = 'docket-jobs';
 export const JOBS_DOMAIN = 'jobs';
+/** Runs started before the long-run alert existed replay without its timer. */
+export const LONG_RUN_ALERT_PATCH = 'job-long-run-alert';
+/**
+ * The patches the job run's code has, named in the input of every run the API starts and of every schedule it
+ * writes, so a run takes their paths without patched() (workflows/patches.ts).
+ */
+export const JOB_PATCHES = [LONG_RUN_ALERT_PATCH, STATUS_UPSERT_PATCH];
 
 export interface JobRetry {
   maximumAttempts: number;
@@ -16,6 +25,8 @@ export interface JobRunInput {
   jobType: string;
   params: Record<string, unknown>;
   retry: JobRetry;
+  /** The patches the starting code had (JOB_PATCHES): their new paths are taken without patched(). */
+  patches?: string[];
 }
 
 export interface JobRunOutcome {

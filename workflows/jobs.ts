@@ -2,18 +2,17 @@
 // itself as one heartbeating activity with the schedule's retry policy, and a timer that tells the schedule's
 // long-run alert once if the job is still going when it fires.
 import {
-  ActivityFailure, ApplicationFailure, CancellationScope, condition, isCancellation, log, patched, proxyActivities, uuid4, workflowInfo,
+  ActivityFailure, ApplicationFailure, CancellationScope, condition, isCancellation, log, proxyActivities, uuid4, workflowInfo,
 } from '@temporalio/workflow';
 import type { JobActivities } from '../activities/jobs';
-import { JobRunInput, JobRunOutcome } from './jobs.api';
+import { JobRunInput, JobRunOutcome, LONG_RUN_ALERT_PATCH } from './jobs.api';
+import { hasPatch } from './patches';
 import { setWorkflowStatus } from './status';
 import { OUTAGE_RETRY } from './retry';
 
 // The run's rows are written whatever the outage: no attempt limit (the activities give up on other errors
 // themselves, activities/index.ts).
 const bookkeeping = proxyActivities<JobActivities>({ startToCloseTimeout: '30 seconds', retry: OUTAGE_RETRY });
-
-const LONG_RUN_ALERT_PATCH = 'job-long-run-alert';
 
 /**
  * Waits `afterMs` for the run to end; if it has not, tells (once). A timer, so it survives worker restarts; cancelled
@@ -45,10 +44,10 @@ export async function jobRunWorkflow(input: JobRunInput): Promise<JobRunOutcome>
   });
   const startedAt = new Date().toISOString();
   const ref = { tenantId: input.tenantId, runId, workflowId };
-  setWorkflowStatus('running');
+  setWorkflowStatus('running', input.patches);
   const started = await bookkeeping.jobRunStarted({ ...ref, scheduleId: input.scheduleId, jobType: input.jobType, startedAt });
   // Runs started before the alert existed replay without its timer.
-  const alertAfterMs = patched(LONG_RUN_ALERT_PATCH) ? started?.longRunAlertMs ?? null : null;
+  const alertAfterMs = hasPatch(input.patches, LONG_RUN_ALERT_PATCH) ? started?.longRunAlertMs ?? null : null;
   let ended = false;
   const watching = alertAfterMs ? watchForLongRun(alertAfterMs, () => ended, () => bookkeeping.tellOfLongRun(ref)) : undefined;
   try {
@@ -60,19 +59,19 @@ export async function jobRunWorkflow(input: JobRunInput): Promise<JobRunOutcome>
     }
     await watching; // an alert being sent is finished first: the run's history then ends with its outcome
     await bookkeeping.jobRunFinished({ ...ref, status: 'completed', result });
-    setWorkflowStatus('completed');
+    setWorkflowStatus('completed', input.patches);
     return { runId, status: 'completed', result };
   } catch (err) {
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(() => bookkeeping.jobRunFinished({ ...ref, status: 'cancelled', error: 'cancelled' }));
-      setWorkflowStatus('cancelled');
+      setWorkflowStatus('cancelled', input.patches);
       throw err;
     }
     await watching;
     const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
     const error = (cause as Error).message;
     await bookkeeping.jobRunFinished({ ...ref, status: 'failed', error });
-    setWorkflowStatus('failed');
+    setWorkflowStatus('failed', input.patches);
     // The run fails in Temporal too, so the UI shows it red; the schedule keeps going.
     throw ApplicationFailure.nonRetryable(error, 'JobFailed');
   }

@@ -10,7 +10,7 @@ import { ApiError } from '../../lib/problems';
 import { crashPointForTests, startBusinessWorkflow } from '../../lib/temporal';
 import type { jobRunWorkflow } from '../../workflows/jobs';
 import { findInTenant } from '../../lib/tenancy';
-import { JOBS_DOMAIN, JOBS_TASK_QUEUE, JobRunInput } from '../../workflows/jobs.api';
+import { JOB_PATCHES, JOBS_DOMAIN, JOBS_TASK_QUEUE, JobRunInput } from '../../workflows/jobs.api';
 import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '../../workflows/search-attributes';
 import { auditBy, Caller, CommandDeps } from '../command';
 import { checkPeopleSet } from '../identity/people';
@@ -83,7 +83,7 @@ function spec(f: Fields): ScheduleOptions['spec'] {
 function scheduleOptions(s: JobSchedule): ScheduleUpdateOptions {
   const input: JobRunInput = {
     tenantId: s.tenantId, scheduleId: s.id, jobType: s.jobType, params: s.params,
-    retry: { maximumAttempts: s.retry.maximumAttempts, initialIntervalSeconds: s.retry.initialIntervalSeconds },
+    retry: { maximumAttempts: s.retry.maximumAttempts, initialIntervalSeconds: s.retry.initialIntervalSeconds }, patches: JOB_PATCHES,
   };
   return {
     spec: spec(s),
@@ -236,7 +236,7 @@ export async function startJobRun(deps: CommandDeps, c: Caller, input: Schemas['
   const workflowId = businessWorkflowId({ domain: JOBS_DOMAIN, tenantId: c.tenantId, entityId: runId });
   const args: JobRunInput = {
     tenantId: c.tenantId, scheduleId: null, runId, jobType: input.jobType, params,
-    retry: { maximumAttempts: input.retry?.maximumAttempts ?? 1, initialIntervalSeconds: input.retry?.initialIntervalSeconds ?? 10 },
+    retry: { maximumAttempts: input.retry?.maximumAttempts ?? 1, initialIntervalSeconds: input.retry?.initialIntervalSeconds ?? 10 }, patches: JOB_PATCHES,
   };
   return deps.sequelize.transaction(async (transaction) => {
     const run = await JobRun.create({

@@ -11,7 +11,7 @@ import { withActivityRetries } from '../../activities';
 import type { JobActivities } from '../../activities/jobs';
 import { JobParamsError } from '../../domains/jobs/job-types';
 import { jobRunWorkflow } from '../../workflows/jobs';
-import { JobRunInput } from '../../workflows/jobs.api';
+import { JOB_PATCHES, JobRunInput } from '../../workflows/jobs.api';
 import { waitFor } from '../helpers/wait';
 import { timeSkippingEnv } from '../helpers/time-skipping';
 
@@ -33,11 +33,11 @@ function fakes(job: (attempt: number) => Promise<Record<string, unknown>>, longR
   return { activities, log };
 }
 
-async function run(f: ReturnType<typeof fakes>, body: (h: Awaited<ReturnType<typeof env.client.workflow.start<typeof jobRunWorkflow>>>) => Promise<void>, retry = { maximumAttempts: 3, initialIntervalSeconds: 10 }) {
+async function run(f: ReturnType<typeof fakes>, body: (h: Awaited<ReturnType<typeof env.client.workflow.start<typeof jobRunWorkflow>>>) => Promise<void>, retry = { maximumAttempts: 3, initialIntervalSeconds: 10 }, over: Partial<JobRunInput> = {}) {
   const taskQueue = `wf-jobs-${randomUUID()}`;
   // The fakes keep the real retry rules: the schedule's attempts are counted by the activity (activities/index.ts).
   const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: process.env.DOCKET_TEST_BUNDLE! }, activities: withActivityRetries(f.activities) });
-  const input: JobRunInput = { tenantId: 't', scheduleId: randomUUID(), jobType: 'http', params: {}, retry };
+  const input: JobRunInput = { tenantId: 't', scheduleId: randomUUID(), jobType: 'http', params: {}, retry, ...over };
   await worker.runUntil(async () => {
     const h = await env.client.workflow.start(jobRunWorkflow, { taskQueue, workflowId: `jobs:t:${input.scheduleId}-run`, args: [input] });
     try {
@@ -105,6 +105,18 @@ describe('the long-run alert', () => {
       expect(f.log.toldLong).toBe(1);
       expect(f.log.finished).toEqual([{ status: 'completed', result: { ok: true } }]);
     });
+  });
+
+  it('tells the same in a run started as the API starts it (input.patches), with no patch marker in its history', async () => {
+    const f = fakes(async () => { await sleep(2_500); return { ok: true }; }, 1_000);
+    await run(f, async (h) => {
+      expect(await h.result()).toMatchObject({ status: 'completed' });
+      expect(f.log.toldLong).toBe(1);
+      const events = (await h.fetchHistory()).events ?? [];
+      expect(events.filter((e) => e.markerRecordedEventAttributes)).toEqual([]);
+      // Status only (this test starts the run without it; the API and schedules start it as running): no TemporalChangeVersion.
+      expect(events.flatMap((e) => Object.keys(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {}))).toEqual(['Status', 'Status']);
+    }, undefined, { patches: JOB_PATCHES });
   });
 
   it('tells nobody when the job ends first, and leaves no timer behind', async () => {
