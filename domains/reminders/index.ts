@@ -11,7 +11,9 @@ export const reminders = defineDomain({
   queues: { reminders: REMINDERS_TASK_QUEUE },
   activities: createReminderActivities,
   attempts: { deliverReminder: 8 },
-  // Written with version -1; the workflow's first write raises it.
+  // Written with version -1, which the workflow's first write raises; a running reminder may not have written yet
+  // (its first task writes nothing the API wrote), but a running workflow is never started again, and every
+  // reminder writes its state when it ends, so -1 with no workflow means its start was never made.
   startIntents: { reminderWorkflow: { table: 'reminders', entityType: 'reminder', waiting: 'state_version = -1' } },
   routes: reminderRoutes,
 });
