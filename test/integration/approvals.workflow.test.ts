@@ -1,7 +1,6 @@
 // The approval flow workflow alone, with fake activities, on the time-skipping test server: every
 // stage rule, refusals, and reminder → escalation → expiry across days in milliseconds.
 import { randomUUID } from 'node:crypto';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { ApprovalActivities } from '../../activities/approvals';
@@ -10,6 +9,7 @@ import { approvalFlowWorkflow } from '../../workflows/approvals';
 import { OBJECT_ID } from '../../workflows/search-attributes';
 import { APPROVAL_PATCHES, ApprovalFlowInput, cancelUpdate, SignCommand, FlowState, notificationQueueOf, removeSignatureUpdate, signUpdate, StageDef, TemplateDef } from '../../workflows/approvals.api';
 import { timeSkippingEnv } from '../helpers/time-skipping';
+import { refusal } from '../helpers/updates';
 
 jest.setTimeout(60_000);
 // Rules run on the run's shared dev server; timer tests each get a fresh time-skipping server, since
@@ -63,15 +63,6 @@ async function withFlow(def: Partial<TemplateDef> & { stages: StageDef[] }, body
 
 const sign = (userId: string, decision: 'approve' | 'reject' = 'approve', comment?: string, stage?: number): { args: [SignCommand] } =>
   ({ args: [{ userId, roles: [], decision, comment: comment ?? (decision === 'reject' ? 'no' : undefined), via: 'api', stage }] });
-
-async function refusal(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (err) {
-    return err instanceof WorkflowUpdateFailedError ? (err.cause as { type?: string }).type : String(err);
-  }
-}
 
 describe('stage rules', () => {
   it('all: every approver must approve', async () => {

@@ -3,7 +3,6 @@
 // a failing webhook retried with backoff, and continue-as-new — weeks pass in milliseconds.
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { ReminderActivities } from '../../activities/reminders';
@@ -14,6 +13,7 @@ import {
   acknowledgeUpdate, cancelReminderUpdate, DeliveryRef, pauseUpdate, REMINDER_PATCHES, ReminderInput, ReminderState, rescheduleUpdate, resumeUpdate, snoozeUpdate,
 } from '../../workflows/reminders.api';
 import { timeSkippingEnv } from '../helpers/time-skipping';
+import { refusal } from '../helpers/updates';
 
 jest.setTimeout(90_000);
 const MIN = 60_000;
@@ -76,15 +76,6 @@ async function withReminder(over: Partial<ReminderInput> | ((now: number) => Par
       await handle.terminate('test over').catch(() => undefined);
     }
   });
-}
-
-async function refusal(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (err) {
-    return err instanceof WorkflowUpdateFailedError ? (err.cause as { type?: string }).type : String(err);
-  }
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
