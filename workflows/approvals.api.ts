@@ -82,14 +82,16 @@ export interface HistoryEvent {
   at: string;
 }
 
-/**
- * The patches the approval flow's code has (each explained where workflows/approvals.ts uses it), named in the input
- * the API starts a flow with, so a new flow takes their paths without patched() (workflows/patches.ts).
- */
-export const APPROVAL_PATCHES = [
-  'approvals-quorum-not-clamped', 'approvals-close-stage-at-end', 'approvals-notify-request-watchers', 'approvals-object-id-attribute',
-  'approvals-notify-reopened-stage', STATUS_UPSERT_PATCH,
-];
+/** The approval flow's patches, each explained where workflows/approvals.ts uses it. */
+export const APPROVAL_PATCH = {
+  quorumNotClamped: 'approvals-quorum-not-clamped',
+  closeStageAtEnd: 'approvals-close-stage-at-end',
+  notifyRequestWatchers: 'approvals-notify-request-watchers',
+  objectIdAttribute: 'approvals-object-id-attribute',
+  notifyReopenedStage: 'approvals-notify-reopened-stage',
+} as const;
+/** Named in the input the API starts a flow with, so a new flow takes their paths without patched() (workflows/patches.ts). */
+export const APPROVAL_PATCHES = [...Object.values(APPROVAL_PATCH), STATUS_UPSERT_PATCH];
 
 export interface ApprovalFlowInput {
   flowId: string;

@@ -6,7 +6,7 @@ import {
 } from '@temporalio/workflow';
 import type { ApprovalActivities } from '../activities/approvals';
 import {
-  ApprovalFlowInput, ApprovalRefusal, cancelUpdate, flowStateQuery, FlowState, FlowStatus, HistoryEvent, notificationQueueOf,
+  APPROVAL_PATCH, ApprovalFlowInput, ApprovalRefusal, cancelUpdate, flowStateQuery, FlowState, FlowStatus, HistoryEvent, notificationQueueOf,
   adminDecideUpdate, removeSignatureUpdate, signUpdate, StageState,
 } from './approvals.api';
 import { AUTO_APPROVE_REASON, autoApproves, NOT_REQUIRED_REASON, eligibleApprovers, pendingApprovers, stageOutcome } from './approvals.rules';
@@ -58,7 +58,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
   let reopened: { stage: number; round: number } | undefined;
   // Flows started before quorums were kept whole keep the old rule to their end (patched: their
   // histories replay as they ran); decided once per flow and carried across continue-as-new.
-  const clampQuorum = input.resume ? input.resume.clampQuorum ?? false : !has('approvals-quorum-not-clamped');
+  const clampQuorum = input.resume ? input.resume.clampQuorum ?? false : !has(APPROVAL_PATCH.quorumNotClamped);
   let unsaved: HistoryEvent[] = [];
   // Bumped by every accepted update; the main loop answers by settling (persisting) that version.
   let settled = state.version;
@@ -84,7 +84,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
   function finish(status: Exclude<FlowStatus, 'pending'>, reason: string, by?: string): void {
     const open = stage();
     // The stage left open by an end that is not a signature (expiry, due-reject, cancel) ends with the flow.
-    if (status !== 'approved' && open?.status === 'active' && has('approvals-close-stage-at-end')) {
+    if (status !== 'approved' && open?.status === 'active' && has(APPROVAL_PATCH.closeStageAtEnd)) {
       open.status = status === 'expired' || status === 'cancelled' ? status : 'rejected';
     }
     state.status = status;
@@ -232,7 +232,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     }
     // The tenant's watchers of new requests (settings); histories from before this replay without it (patched).
     // (A flow whose approval is not required is no request: nobody is told of it.)
-    if (has('approvals-notify-request-watchers') && !input.notRequired) {
+    if (has(APPROVAL_PATCH.notifyRequestWatchers) && !input.notRequired) {
       await notify.notifyRequestWatchers({
         tenantId: input.tenantId, flowId: input.flowId, title: input.title, requesterId: input.requester.id,
         approverIds: input.approvers[0] ?? [], autoApproved: state.outcome?.reason === AUTO_APPROVE_REASON,
@@ -252,7 +252,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     setWorkflowStatus('pending', input.patches);
     // Flows are started with ObjectId (the object's own id, as operators know it); one started before
     // that attribute existed gets it here (patched: older histories replay without it).
-    if (workflowInfo().typedSearchAttributes.get(OBJECT_ID) === undefined && has('approvals-object-id-attribute')) {
+    if (workflowInfo().typedSearchAttributes.get(OBJECT_ID) === undefined && has(APPROVAL_PATCH.objectIdAttribute)) {
       upsertSearchAttributes([{ key: OBJECT_ID, value: input.objectId }]);
     }
     const s = stage();
@@ -294,7 +294,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     if (reopened) {
       const { stage: at, round } = reopened;
       reopened = undefined;
-      if (state.status === 'pending' && state.currentStage === at && has('approvals-notify-reopened-stage')) {
+      if (state.status === 'pending' && state.currentStage === at && has(APPROVAL_PATCH.notifyReopenedStage)) {
         await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: at, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'reopened', round });
       }
     }
