@@ -4,7 +4,7 @@
 // (`…-final-write`: an in-app-only reminder's last firing is one local activity with the patch marker; with email
 // beside it, no marker, as before), so a later change that would break reminders started on this code fails here too.
 // Two (`…-current`) on the code that starts reminders with what the API wrote (input.written): no first write, and
-// no patch markers (the input says the code had every patch), so they are far shorter.
+// no patch markers (the input names the patches its code had: REMINDER_PATCHES), so they are far shorter.
 import fs from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
