@@ -81,6 +81,26 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
     await updateWithAudit(Document, { status: 'failed', error: error.slice(0, 2000), completedAt: new Date() }, { id: doc.id, tenantId: doc.tenantId, status: { [Op.ne]: 'ready' } }, audit);
   }
 
+  /** Writes the batch's done and failed counts from its items; answers how many are unfinished. */
+  async function countBatch(batchId: string): Promise<number> {
+    const counts = await Document.findAll({
+      attributes: ['status', [Document.sequelize!.fn('count', '*'), 'n']], where: { batchId }, group: ['status'], raw: true,
+    }) as unknown as { status: string; n: string }[];
+    const count = (s: string[]) => counts.filter((c) => s.includes(c.status)).reduce((sum, c) => sum + Number(c.n), 0);
+    await DocumentBatch.update({ done: count(['ready']), failed: count(['failed']) }, { where: { id: batchId } });
+    return count(['queued', 'rendering']);
+  }
+
+  async function finishBatch(input: BatchInput): Promise<{ done: number; failed: number }> {
+    const batch = await DocumentBatch.findOne({ where: { id: input.batchId, tenantId: input.tenantId } });
+    if (!batch) return { done: 0, failed: 0 };
+    await updateWithAudit(DocumentBatch, { status: 'ready', completedAt: batch.completedAt ?? new Date() }, { id: batch.id }, {
+      tenantId: input.tenantId, actor: system, action: 'documents.batch.completed', entityType: 'document_batch', entityId: batch.id,
+      after: { done: batch.done, failed: batch.failed }, workflowId: batch.workflowId, eventKey: `document-batches:${batch.id}:ready`,
+    });
+    return { done: batch.done, failed: batch.failed };
+  }
+
   return {
     async renderDocument(input: DocumentJobInput): Promise<{ fileId: string }> {
       const doc = await Document.findOne({ where: { id: input.documentId, tenantId: input.tenantId } });
@@ -116,7 +136,7 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
       const report = await runChunk<number>({
         from: input.cursor ?? null,
         maxPages: 1,
-        async page(after) {
+        async page(after, signal) {
           const items = await Document.findAll({
             where: { batchId, tenantId, status: ['queued', 'rendering'], ...(after === null ? {} : { batchIndex: { [Op.gt]: after } }) },
             order: [['batchIndex', 'ASC']], limit: chunkSize,
@@ -124,6 +144,8 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
           // Every item of a batch uses the batch's template version: read it once per chunk.
           version ??= items.length ? await templateVersion(items[0].templateId, items[0].templateVersion).catch(() => undefined) : undefined;
           const settled = await settleWithLimit(items, concurrency, async (doc) => {
+            // Cancelled: no item is started any more (the chunk ends once those under way are done).
+            if (signal.aborted) return;
             try {
               await produce(doc, version);
             } catch (err) {
@@ -136,12 +158,7 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
           return { cursor: items.length ? items[items.length - 1].batchIndex : after, done: items.length < chunkSize };
         },
         async progress() {
-          const counts = await Document.findAll({
-            attributes: ['status', [Document.sequelize!.fn('count', '*'), 'n']], where: { batchId }, group: ['status'], raw: true,
-          }) as unknown as { status: string; n: string }[];
-          const count = (s: string[]) => counts.filter((c) => s.includes(c.status)).reduce((sum, c) => sum + Number(c.n), 0);
-          await DocumentBatch.update({ done: count(['ready']), failed: count(['failed']) }, { where: { id: batchId } });
-          remaining = count(['queued', 'rendering']);
+          remaining = await countBatch(batchId);
         },
       });
       // Items behind the cursor still unfinished (none should be): the next chunk looks from the start.
@@ -149,14 +166,17 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
       return { cursor: report.cursor, done: remaining === 0, remaining };
     },
 
-    async finishBatch(input: BatchInput): Promise<{ done: number; failed: number }> {
-      const batch = await DocumentBatch.findOne({ where: { id: input.batchId, tenantId: input.tenantId } });
-      if (!batch) return { done: 0, failed: 0 };
-      await updateWithAudit(DocumentBatch, { status: 'ready', completedAt: batch.completedAt ?? new Date() }, { id: batch.id }, {
-        tenantId: input.tenantId, actor: system, action: 'documents.batch.completed', entityType: 'document_batch', entityId: batch.id,
-        after: { done: batch.done, failed: batch.failed }, workflowId: batch.workflowId, eventKey: `document-batches:${batch.id}:ready`,
-      });
-      return { done: batch.done, failed: batch.failed };
+    finishBatch,
+
+    /**
+     * The end of a batch cancelled in Temporal: its unfinished items failed with `error`, the counts written, then
+     * finished as finishBatch does (the same event key: a batch ends once, however often this is retried).
+     */
+    async cancelBatch(input: BatchInput & { error: string }): Promise<{ done: number; failed: number }> {
+      const { batchId, tenantId, error } = input;
+      await Document.update({ status: 'failed', error, completedAt: new Date() }, { where: { batchId, tenantId, status: ['queued', 'rendering'] } });
+      await countBatch(batchId);
+      return finishBatch(input);
     },
 
     /** A PDF of sample data, returned as base64 and stored nowhere. */

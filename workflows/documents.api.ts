@@ -1,5 +1,6 @@
 // Shared definitions of the documents domain's workflows, imported by the API, the worker and the workflows.
 import type { BatchResume } from './batch';
+import { CANCELLED_WRITE_PATCH } from './patches';
 
 export const DOCUMENTS_TASK_QUEUE = 'docket-documents';
 export const DOCUMENTS_DOMAIN = 'documents';
@@ -9,9 +10,18 @@ export const DOCUMENT_PREVIEWS_DOMAIN = 'document-previews';
 /** The ApplicationFailure type of a template that cannot render (strict variable missing, limit hit): never retried. */
 export const TEMPLATE_RENDER_ERROR = 'TemplateRenderError';
 
+/**
+ * The patches the API's code has, named in every document job's and batch's input (workflows/patches.ts). A batch
+ * started with CANCELLED_WRITE_PATCH also waits, when cancelled in Temporal, for its running chunk to stop before it
+ * writes the batch's end (its chunk activity's cancellation type is chosen when the batch starts).
+ */
+export const DOCUMENT_PATCHES = [CANCELLED_WRITE_PATCH];
+
 export interface DocumentJobInput {
   tenantId: string;
   documentId: string;
+  /** The patches the starting code had (DOCUMENT_PATCHES). */
+  patches?: string[];
 }
 
 export interface DocumentJobResult {
@@ -29,6 +39,8 @@ export interface BatchInput {
   resumed?: boolean;
   /** Set by continue-as-new: where the batch's chunks stand (the batch kit's resume state). */
   batch?: BatchResume<number>;
+  /** The patches the starting code had (DOCUMENT_PATCHES), handed on by continue-as-new. */
+  patches?: string[];
 }
 
 /** A chunk of a batch: from after the batch index `cursor` (null or absent: from the first unfinished item). */

@@ -1,11 +1,12 @@
 // Document jobs: one workflow per document (render → store → ready|failed) and one per batch, which
 // renders its items chunk by chunk on the batch kit (bounded concurrency inside the activity, progress
 // after every chunk, continue-as-new to keep its history small).
-import { continueAsNew, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { DocumentActivities } from '../activities/documents';
 import { runBatch } from './batch';
 import { endCancelled, failureMessage } from './failures';
 import { BatchInput, BatchResult, DocumentJobInput, DocumentJobResult, PreviewInput, TEMPLATE_RENDER_ERROR } from './documents.api';
+import { CANCELLED_WRITE_PATCH } from './patches';
 import { setWorkflowStatus } from './status';
 import { OUTAGE_RETRY } from './retry';
 
@@ -26,11 +27,11 @@ const render = proxyActivities<DocumentActivities>({
 
 // A chunk heartbeats after every item: a dead worker is noticed after the heartbeat timeout and
 // another worker carries on with the items not yet stored.
-const chunk = proxyActivities<DocumentActivities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '15 seconds',
-  retry: OUTAGE_RETRY,
-});
+const CHUNK = { startToCloseTimeout: '30 minutes', heartbeatTimeout: '15 seconds', retry: OUTAGE_RETRY } as const;
+const chunk = proxyActivities<DocumentActivities>(CHUNK);
+// Batches started with CANCELLED_WRITE_PATCH: a cancelled chunk is waited for (it stops starting items and ends within
+// the renders it has under way), so no item it renders lands after the batch's end is written.
+const chunkWaitingOnCancel = proxyActivities<DocumentActivities>({ ...CHUNK, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });
 
 export async function documentWorkflow(input: DocumentJobInput): Promise<DocumentJobResult> {
   setWorkflowStatus('rendering');
@@ -39,7 +40,7 @@ export async function documentWorkflow(input: DocumentJobInput): Promise<Documen
     setWorkflowStatus('ready');
     return { status: 'ready', fileId };
   } catch (err) {
-    await endCancelled(err, (error) => short.failDocument({ ...input, error }));
+    await endCancelled(err, (error) => short.failDocument({ ...input, error }), { known: input.patches });
     const error = failureMessage(err);
     await short.failDocument({ ...input, error });
     setWorkflowStatus('failed');
@@ -50,23 +51,35 @@ export async function documentWorkflow(input: DocumentJobInput): Promise<Documen
 /** Chunks per run before continuing as new (each chunk adds ~6 history events). */
 const CHUNKS_PER_RUN = 100;
 
+/**
+ * A batch cancelled in Temporal (the UI, the CLI; the API has no cancel for batches) ends like one that finished: its
+ * items not rendered are failed with 'cancelled in Temporal', the batch is ready with its counts (its
+ * document_batch.finished event says them), Status `cancelled`; the run ends cancelled.
+ */
 export async function documentBatchWorkflow(input: BatchInput): Promise<BatchResult> {
   const { batch, resumed, ...base } = input;
+  const chunks = base.patches?.includes(CANCELLED_WRITE_PATCH) ? chunkWaitingOnCancel : chunk;
   setWorkflowStatus('running');
-  if (!resumed) await short.markBatchRunning(base);
-  await runBatch({
-    resume: batch,
-    maxChunksPerRun: CHUNKS_PER_RUN,
-    chunk: async (cursor) => {
-      const r = await chunk.renderBatchChunk({ ...base, cursor });
-      // Results recorded before the batch kit carry only `remaining`.
-      return { ...r, cursor: r.cursor ?? null, done: r.done ?? r.remaining === 0 };
-    },
-    continueAsNew: (next) => continueAsNew<typeof documentBatchWorkflow>({ ...base, resumed: true, batch: next }),
-  });
-  const result = await short.finishBatch(base);
-  setWorkflowStatus('ready');
-  return { status: 'ready', ...result };
+  try {
+    if (!resumed) await short.markBatchRunning(base);
+    await runBatch({
+      resume: batch,
+      maxChunksPerRun: CHUNKS_PER_RUN,
+      chunk: async (cursor) => {
+        const r = await chunks.renderBatchChunk({ ...base, cursor });
+        // Results recorded before the batch kit carry only `remaining`.
+        return { ...r, cursor: r.cursor ?? null, done: r.done ?? r.remaining === 0 };
+      },
+      continueAsNew: (next) => continueAsNew<typeof documentBatchWorkflow>({ ...base, resumed: true, batch: next }),
+    });
+    const result = await short.finishBatch(base);
+    setWorkflowStatus('ready');
+    return { status: 'ready', ...result };
+  } catch (err) {
+    // ContinueAsNew is no cancellation: it goes on up.
+    await endCancelled(err, (error) => short.cancelBatch({ ...base, error }).then(() => undefined), { known: base.patches, status: 'cancelled' });
+    throw err;
+  }
 }
 
 /** A PDF preview: rendered by the worker's pool, returned (base64) to the caller, stored nowhere. */

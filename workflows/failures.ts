@@ -1,6 +1,7 @@
 // How a workflow records a failed step: what made it fail (the ApplicationFailure an activity threw, which Temporal
 // wraps in an ActivityFailure, else the error itself), and a run cancelled from Temporal's own UI or CLI.
-import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, patched } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, CancelledFailure, isCancellation } from '@temporalio/workflow';
+import { CANCELLED_WRITE_PATCH, hasPatch } from './patches';
 import { setWorkflowStatus } from './status';
 
 export function failureCause(err: unknown): unknown {
@@ -12,18 +13,21 @@ export function failureMessage(err: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
 
-/** Runs cancelled before `endCancelled` existed left their row as it was and replay so. */
-const CANCELLED_WRITE_PATCH = 'cancelled-write';
+/** What a run cancelled from Temporal itself records as the reason its work did not finish. */
+export const CANCELLED_IN_TEMPORAL = 'cancelled in Temporal';
 
 /**
  * For a run cancelled from Temporal itself (the UI, the CLI), which Docket's API never does to these kinds: records
  * the work as failed with 'cancelled in Temporal' (outside the cancelled scope, which would refuse the write, so the
- * row does not stay `running` for ever), sets Status `failed`, and rethrows, so the run still ends cancelled. Any
- * other error returns, for the caller's own failure path.
+ * row does not stay `running` for ever), sets Status (`failed` unless `status` says otherwise), and rethrows, so the
+ * run still ends cancelled. An activity that fails while the run is being cancelled counts as cancelled too (one
+ * that waits for its cancellation to complete times out instead when its worker is gone). Any other error returns,
+ * for the caller's own failure path. `known`: the patches the workflow's input names (workflows/patches.ts).
  */
-export async function endCancelled(err: unknown, markFailed: (error: string) => Promise<void>): Promise<void> {
-  if (!isCancellation(err) || !patched(CANCELLED_WRITE_PATCH)) return;
-  await CancellationScope.nonCancellable(() => markFailed('cancelled in Temporal'));
-  setWorkflowStatus('failed');
-  throw err;
+export async function endCancelled(err: unknown, markFailed: (error: string) => Promise<void>, opts: { known?: readonly string[]; status?: string } = {}): Promise<void> {
+  const cancelled = isCancellation(err) || CancellationScope.current().consideredCancelled;
+  if (!cancelled || !hasPatch(opts.known, CANCELLED_WRITE_PATCH)) return;
+  await CancellationScope.nonCancellable(() => markFailed(CANCELLED_IN_TEMPORAL));
+  setWorkflowStatus(opts.status ?? 'failed', opts.known);
+  throw isCancellation(err) ? err : new CancelledFailure(CANCELLED_IN_TEMPORAL, [], err as Error);
 }

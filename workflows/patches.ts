@@ -10,6 +10,12 @@ import { patched } from '@temporalio/workflow';
 /** The Status search attribute is upserted only when it changes (workflows/status.ts). */
 export const STATUS_UPSERT_PATCH = 'status-upsert-only-on-change';
 
+/**
+ * A run cancelled from Temporal itself (the UI, the CLI) writes its work's end (workflows/failures.ts endCancelled);
+ * runs cancelled before that existed left their row as it was, and replay so.
+ */
+export const CANCELLED_WRITE_PATCH = 'cancelled-write';
+
 /** Whether this workflow takes the patch's new path: its input names it (`known`), or patched() says so. */
 export function hasPatch(known: readonly string[] | undefined, id: string): boolean {
   return known?.includes(id) === true || patched(id);

@@ -10,7 +10,7 @@ import {
 import { StoredFile } from '../../db/models/files';
 import type { documentBatchWorkflow, documentPreviewWorkflow, documentWorkflow } from '../../workflows/documents';
 import {
-  DOCUMENT_BATCHES_DOMAIN, DOCUMENT_PREVIEWS_DOMAIN, DOCUMENTS_DOMAIN, DOCUMENTS_TASK_QUEUE, TEMPLATE_RENDER_ERROR,
+  DOCUMENT_BATCHES_DOMAIN, DOCUMENT_PATCHES, DOCUMENT_PREVIEWS_DOMAIN, DOCUMENTS_DOMAIN, DOCUMENTS_TASK_QUEUE, TEMPLATE_RENDER_ERROR,
 } from '../../workflows/documents.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { AuditInput, createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit';
@@ -58,7 +58,7 @@ export async function requestDocument(client: Client, r: DocumentRequest): Promi
   const requested = { tenantId: r.tenantId, action: 'documents.document.requested', entityType: 'document', entityId: id } as const;
   const startOf = (documentId: string): StartBusinessWorkflow<typeof documentWorkflow> => ({
     workflowType: 'documentWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENTS_DOMAIN, tenantId: r.tenantId,
-    entityType: 'document', entityId: documentId, initialStatus: 'queued', args: [{ tenantId: r.tenantId, documentId }],
+    entityType: 'document', entityId: documentId, initialStatus: 'queued', args: [{ tenantId: r.tenantId, documentId, patches: DOCUMENT_PATCHES }],
   });
   const doc = r.originKey !== undefined
     // Asked for by an activity, which Temporal retries until this start is made: no start intent needed.
@@ -250,7 +250,7 @@ export async function requestDocumentBatch(deps: CommandDeps, c: Caller, input: 
   const start: StartBusinessWorkflow<typeof documentBatchWorkflow> = {
     workflowType: 'documentBatchWorkflow', taskQueue: DOCUMENTS_TASK_QUEUE, domain: DOCUMENT_BATCHES_DOMAIN, tenantId: c.tenantId,
     entityType: 'document_batch', entityId: id, initialStatus: 'queued',
-    args: [{ tenantId: c.tenantId, batchId: id, chunkSize: deps.config.documents.batchChunkSize }],
+    args: [{ tenantId: c.tenantId, batchId: id, chunkSize: deps.config.documents.batchChunkSize, patches: DOCUMENT_PATCHES }],
   };
   const batch = await deps.sequelize.transaction(async (transaction) => {
     const created = await DocumentBatch.create({

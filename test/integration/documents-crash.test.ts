@@ -1,7 +1,9 @@
 // A worker killed in the middle of a batch: another worker carries on from the items not yet stored,
-// and every document of the batch is stored exactly once.
+// and every document of the batch is stored exactly once. A document or a batch cancelled in the Temporal UI
+// ends (failed, or finished with its unrendered items failed) instead of staying queued or running.
 import { Op } from 'sequelize';
-import { Document, DocumentBatch, StoredFile } from '../../db';
+import { AuditEvent, Document, DocumentBatch, DomainEvent, StoredFile } from '../../db';
+import { binary, unzip } from '../helpers/pdf';
 import { buildCaller } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { waitFor } from '../helpers/wait';
@@ -74,3 +76,39 @@ it('a document cancelled in the Temporal UI before it rendered ends failed, not 
   expect((await handle.describe()).searchAttributes.Status).toEqual(['failed']);
   expect(await StoredFile.count({ where: { tenantId: tenant.id, originKey: `document:${res.body.id}` } })).toBe(0);
 }, 120_000);
+
+it('a batch cancelled in the Temporal UI part-way finishes with what it rendered: the rest failed as cancelled, its counts exact', async () => {
+  const { key } = await buildCaller(['*']);
+  const t = (await app.call('post', '/v1/document-templates', key).send({ code: 'cancel-batch', name: 'Cancel batch', parts: { base: '<h1>Doc {{ n }}</h1>' } }).expect(201)).body;
+  const total = 30;
+  startWorker();
+  const started = (await app.call('post', '/v1/document-batches', key)
+    .send({ templateCode: t.code, items: Array.from({ length: total }, (_, i) => ({ fileName: `c-${i}.pdf`, data: { n: i } })) }).expect(202)).body;
+  await waitFor(async () => (await Document.count({ where: { batchId: started.id, status: 'ready' } })) >= 4, { what: 'batch part-way', timeoutMs: 90_000, intervalMs: 25 });
+  const handle = app.client.workflow.getHandle(started.workflowId);
+  await handle.cancel(); // what the UI's "Request cancellation" does
+  await expect(handle.result()).rejects.toThrow();
+  const d = await handle.describe();
+  expect(d.status.name).toBe('CANCELLED');
+  expect(d.searchAttributes.Status).toEqual(['cancelled']);
+
+  const shown = (await app.call('get', `/v1/document-batches/${started.id}`, key).expect(200)).body;
+  expect(shown).toMatchObject({ status: 'ready', total, progress: 1, completedAt: expect.any(String) });
+  const docs = await Document.findAll({ where: { batchId: started.id } });
+  const ready = docs.filter((x) => x.status === 'ready');
+  const failed = docs.filter((x) => x.status === 'failed');
+  // Nothing left queued or rendering, and the counts are the items' (none rendered after the end was written).
+  expect(ready.length + failed.length).toBe(total);
+  expect(shown).toMatchObject({ done: ready.length, failed: failed.length });
+  expect(ready.length).toBeGreaterThanOrEqual(4);
+  expect(failed.length).toBeGreaterThan(0);
+  expect(new Set(failed.map((x) => x.error))).toEqual(new Set(['cancelled in Temporal']));
+  const listed = (await app.call('get', `/v1/documents?batchId=${started.id}&status=failed&limit=200`, key).expect(200)).body.items;
+  expect(listed).toHaveLength(failed.length);
+  // The ZIP has what was rendered; the batch ended once, audited, with its event.
+  const zip = await app.call('get', shown.downloadUrl, key).buffer(true).parse(binary).expect(200);
+  expect((await unzip(zip.body as Buffer)).map((e) => e.name).sort()).toEqual(ready.map((x) => x.fileName).sort());
+  expect(await AuditEvent.count({ where: { action: 'documents.batch.completed', entityId: started.id } })).toBe(1);
+  const events = await DomainEvent.findAll({ where: { type: 'document_batch.finished', subjectId: started.id } });
+  expect(events.map((e) => e.data)).toEqual([{ batchId: started.id, done: ready.length, failed: failed.length }]);
+}, 180_000);

@@ -1,14 +1,16 @@
 // The document workflows alone, with fake activities: a job that cannot render ends `failed` without
 // retries, and a long batch continues as new so no run's history grows with the batch.
 import { randomUUID } from 'node:crypto';
-import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { WorkflowFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { ConnectionRefusedError } from 'sequelize';
 import { withActivityRetries } from '../../activities';
 import type { DocumentActivities } from '../../activities/documents';
 import { documentBatchWorkflow, documentWorkflow } from '../../workflows/documents';
-import { TEMPLATE_RENDER_ERROR } from '../../workflows/documents.api';
+import { DOCUMENT_PATCHES, TEMPLATE_RENDER_ERROR } from '../../workflows/documents.api';
 
 jest.setTimeout(120_000);
 let env: TestWorkflowEnvironment;
@@ -23,6 +25,7 @@ function fakes(over: Partial<DocumentActivities> = {}) {
     async markBatchRunning() {},
     async renderBatchChunk() { return { remaining: 0 }; },
     async finishBatch() { log.finished++; return { done: 0, failed: 0 }; },
+    async cancelBatch(i) { log.failed.push(i.error); return { done: 0, failed: 0 }; },
     async renderPreview() { return ''; },
     ...over,
   };
@@ -103,4 +106,49 @@ it('continues a long batch as new: 250 chunks in three runs, each with a small h
   }
   expect(runs).toHaveLength(3);
   for (const events of runs) expect(events).toBeLessThan(1000);
+});
+
+it('ends a batch cancelled in Temporal once its running chunk has stopped: the rest failed as cancelled, Status cancelled, the run cancelled', async () => {
+  const order: string[] = [];
+  let chunkStarted!: () => void;
+  const started = new Promise<void>((resolve) => { chunkStarted = resolve; });
+  const { activities, log } = fakes({
+    async renderBatchChunk() {
+      const ctx = Context.current();
+      chunkStarted();
+      // Heartbeats (the cancel comes with a heartbeat's answer) until cancelled, then finishes the render under way.
+      const beat = setInterval(() => ctx.heartbeat(), 100);
+      try {
+        await ctx.cancelled;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        order.push('chunk stopped');
+        throw new CancelledFailure('batch chunk cancelled');
+      } finally {
+        clearInterval(beat);
+      }
+      return { remaining: 0 };
+    },
+    async cancelBatch(i) { order.push('batch ended'); log.failed.push(i.error); return { done: 1, failed: 3 }; },
+  });
+  const workflowId = `document-batches:t:${randomUUID()}`;
+  const handle = await run(activities, async (taskQueue) => {
+    const h = await env.client.workflow.start(documentBatchWorkflow, { taskQueue, workflowId, args: [{ tenantId: 't', batchId: 'b', chunkSize: 4, patches: DOCUMENT_PATCHES }] });
+    await started;
+    await h.cancel(); // what the UI's "Request cancellation" does
+    const err = await h.result().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    return h;
+  });
+  // The batch's end was written after the chunk stopped, so nothing it rendered lands after the counts.
+  expect(order).toEqual(['chunk stopped', 'batch ended']);
+  expect(log.failed).toEqual(['cancelled in Temporal']);
+  expect(log.finished).toBe(0);
+  const d = await handle.describe();
+  expect(d.status.name).toBe('CANCELLED');
+  expect(d.searchAttributes.Status).toEqual(['cancelled']);
+  // Started with the patch list, the run met no patch marker.
+  const events = (await handle.fetchHistory()).events ?? [];
+  expect(events.filter((e) => e.markerRecordedEventAttributes)).toHaveLength(0);
 });
