@@ -149,7 +149,25 @@ export function createJobActivities(deps: JobActivityDeps) {
     },
 
     /** The run is still going past its schedule's alert: its people are told, once (nothing if it has ended since). */
+    /**
+     * The run is still going at its schedule's alert: its job.run.long_running event (once, and only while the run is
+     * running: the row is locked as jobRunFinished locks it, so no run that has ended gets one), then the people named.
+     */
     async tellOfLongRun(i: { tenantId: string; workflowId: string }): Promise<void> {
+      await JobRun.sequelize!.transaction(async (transaction) => {
+        const run = await JobRun.findOne({ where: { tenantId: i.tenantId, workflowId: i.workflowId }, transaction, lock: transaction.LOCK.UPDATE });
+        if (!run || run.status !== 'running') return;
+        const schedule = run.scheduleId ? await JobSchedule.findOne({ where: { tenantId: run.tenantId, id: run.scheduleId }, transaction }) : null;
+        const at = new Date();
+        await recordEvents([{
+          tenantId: run.tenantId, type: 'job.run.long_running', subjectType: 'job_run', subjectId: run.id,
+          data: {
+            runId: run.id, jobType: run.jobType, scheduleId: run.scheduleId, startedAt: run.startedAt.toISOString(),
+            runningForMs: at.getTime() - run.startedAt.getTime(), alertAfterSeconds: schedule?.longRunAlert?.afterSeconds ?? null,
+          } satisfies Schemas['JobRunLongRunningEventData'],
+          eventKey: `jobs:${run.id}:long`, occurredAt: at,
+        }], transaction);
+      });
       await tell('long', i.tenantId, i.workflowId);
     },
 

@@ -183,7 +183,7 @@ describe('the catalogue', () => {
     expect(items.map((t) => t.type).sort()).toEqual([
       'approval.flow.approved', 'approval.flow.cancelled', 'approval.flow.created', 'approval.flow.escalated', 'approval.flow.expired', 'approval.flow.rejected',
       'approval.stage.opened', 'campaign.failed', 'campaign.finished', 'document.failed', 'document.ready', 'document_batch.finished',
-      'import.failed', 'import.finished', 'job.run.failed', 'job.run.succeeded', 'purchase_order.state_changed', 'reminder.fired',
+      'import.failed', 'import.finished', 'job.run.failed', 'job.run.long_running', 'job.run.succeeded', 'purchase_order.state_changed', 'reminder.fired',
     ]);
     const v = await validators(key);
     expect(v.size).toBe(items.length);

@@ -148,6 +148,12 @@ it('tells the people a schedule names once a run is still going past its long-ru
     expect(smtp.messages.filter((m) => m.subject.endsWith(`: ${s.name}`)).map((m) => `${m.to[0]} ${m.subject.split(':')[0]}`).sort())
       .toEqual([`${fan.email} Job succeeded`, `${onCall.email} Job still running`].sort());
     expect(smtp.messages.some((m) => m.to.includes(bystander.email))).toBe(false);
+    // An integrator hears of it too: one job.run.long_running event, before the run's job.run.succeeded.
+    const events = (await app.call('get', '/v1/events?type=job.run.*&order=asc', key).expect(200)).body.items;
+    expect(events.map((e: { type: string }) => e.type)).toEqual(['job.run.long_running', 'job.run.succeeded']);
+    expect(events[0]).toMatchObject({ subject: { type: 'job_run', id: run.id } });
+    expect(events[0].data).toEqual({ runId: run.id, jobType: 'http', scheduleId: s.id, startedAt: run.startedAt, runningForMs: expect.any(Number), alertAfterSeconds: 5 });
+    expect(events[0].data.runningForMs).toBeGreaterThanOrEqual(5_000);
 
     // Turned off with null; the rest kept.
     const off = (await app.call('patch', `/v1/job-schedules/${s.id}`, key).send({ longRunAlert: null }).expect(200)).body;
