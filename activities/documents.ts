@@ -73,7 +73,9 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
       const bytes = await renderBytes(v, doc.data, doc.output);
       file = await storeStream(deps.blobs, { tenantId: doc.tenantId, filename: doc.fileName, contentType: CONTENT_TYPES[doc.output], createdBy: doc.createdBy, originKey }, Readable.from([bytes]));
     }
-    await updateWithAudit(Document, { status: 'ready', fileId: file.id, contentHash, error: null, completedAt: new Date() }, { id: doc.id, status: { [Op.ne]: 'ready' } }, audit?.(file.id));
+    // Only a document still under way becomes ready: one already failed (its batch cancelled, its job given up on)
+    // stays so, and the file stored here is an orphan for files.orphan_purge.
+    await updateWithAudit(Document, { status: 'ready', fileId: file.id, contentHash, error: null, completedAt: new Date() }, { id: doc.id, status: ['queued', 'rendering'] }, audit?.(file.id));
     return file.id;
   }
 
@@ -82,12 +84,12 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
   }
 
   /** Writes the batch's done and failed counts from its items; answers how many are unfinished. */
-  async function countBatch(batchId: string): Promise<number> {
+  async function countBatch(tenantId: string, batchId: string): Promise<number> {
     const counts = await Document.findAll({
-      attributes: ['status', [Document.sequelize!.fn('count', '*'), 'n']], where: { batchId }, group: ['status'], raw: true,
+      attributes: ['status', [Document.sequelize!.fn('count', '*'), 'n']], where: { tenantId, batchId }, group: ['status'], raw: true,
     }) as unknown as { status: string; n: string }[];
     const count = (s: string[]) => counts.filter((c) => s.includes(c.status)).reduce((sum, c) => sum + Number(c.n), 0);
-    await DocumentBatch.update({ done: count(['ready']), failed: count(['failed']) }, { where: { id: batchId } });
+    await DocumentBatch.update({ done: count(['ready']), failed: count(['failed']) }, { where: { tenantId, id: batchId } });
     return count(['queued', 'rendering']);
   }
 
@@ -158,7 +160,7 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
           return { cursor: items.length ? items[items.length - 1].batchIndex : after, done: items.length < chunkSize };
         },
         async progress() {
-          remaining = await countBatch(batchId);
+          remaining = await countBatch(tenantId, batchId);
         },
       });
       // Items behind the cursor still unfinished (none should be): the next chunk looks from the start.
@@ -175,7 +177,7 @@ export function createDocumentActivities(deps: DocumentActivityDeps) {
     async cancelBatch(input: BatchInput & { error: string }): Promise<{ done: number; failed: number }> {
       const { batchId, tenantId, error } = input;
       await Document.update({ status: 'failed', error, completedAt: new Date() }, { where: { batchId, tenantId, status: ['queued', 'rendering'] } });
-      await countBatch(batchId);
+      await countBatch(tenantId, batchId);
       return finishBatch(input);
     },
 

@@ -96,12 +96,14 @@ export function createJobActivities(deps: JobActivityDeps) {
     },
     async 'files.orphan_purge'(tenantId, p) {
       const before = new Date(Date.now() - ((p.olderThanHours as number | undefined) ?? 24) * HOUR);
-      // Files stored by an export (of the audit log, of subscribers) that no export row points at: a retried export
-      // stored a second one, the export failed after storing it, or the export is gone. Not one an import still reads.
+      // Files stored by an export (of the audit log, of subscribers) or a document job that no export or document row
+      // points at: a retried export stored a second one, the export failed after storing it, a render finished after
+      // its document was failed (its batch cancelled in Temporal), or the owner is gone. Not one an import still reads.
       const orphans = await StoredFile.sequelize!.query<{ id: string }>(
         `SELECT f.id FROM files f WHERE f.tenant_id = :tenantId AND f.created_at < :before AND (
            (f.origin_key LIKE 'audit-export:%' AND NOT EXISTS (SELECT 1 FROM audit_exports e WHERE e.file_id = f.id))
-           OR (f.origin_key LIKE 'subscriber-export:%' AND NOT EXISTS (SELECT 1 FROM subscriber_exports e WHERE e.file_id = f.id)))
+           OR (f.origin_key LIKE 'subscriber-export:%' AND NOT EXISTS (SELECT 1 FROM subscriber_exports e WHERE e.file_id = f.id))
+           OR (f.origin_key LIKE 'document:%' AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.tenant_id = f.tenant_id AND d.file_id = f.id)))
          AND NOT EXISTS (SELECT 1 FROM imports WHERE imports.tenant_id = f.tenant_id AND imports.file_id = f.id AND imports.${IMPORT_READING})`,
         { replacements: { tenantId, before }, type: QueryTypes.SELECT },
       );
@@ -148,22 +150,21 @@ export function createJobActivities(deps: JobActivityDeps) {
       return { longRunAlertMs: schedule?.longRunAlert ? schedule.longRunAlert.afterSeconds * 1000 : null };
     },
 
-    /** The run is still going past its schedule's alert: its people are told, once (nothing if it has ended since). */
     /**
-     * The run is still going at its schedule's alert: its job.run.long_running event (once, and only while the run is
-     * running: the row is locked as jobRunFinished locks it, so no run that has ended gets one), then the people named.
+     * The run is still going at its schedule's alert (`afterSeconds`, read when the run started): its
+     * job.run.long_running event (once, and only while the run is running: the row is locked as jobRunFinished locks
+     * it, so no run that has ended gets one), then the people the schedule names now are told, once.
      */
-    async tellOfLongRun(i: { tenantId: string; workflowId: string }): Promise<void> {
+    async tellOfLongRun(i: { tenantId: string; workflowId: string; afterSeconds?: number }): Promise<void> {
       await JobRun.sequelize!.transaction(async (transaction) => {
         const run = await JobRun.findOne({ where: { tenantId: i.tenantId, workflowId: i.workflowId }, transaction, lock: transaction.LOCK.UPDATE });
         if (!run || run.status !== 'running') return;
-        const schedule = run.scheduleId ? await JobSchedule.findOne({ where: { tenantId: run.tenantId, id: run.scheduleId }, transaction }) : null;
         const at = new Date();
         await recordEvents([{
           tenantId: run.tenantId, type: 'job.run.long_running', subjectType: 'job_run', subjectId: run.id,
           data: {
             runId: run.id, jobType: run.jobType, scheduleId: run.scheduleId, startedAt: run.startedAt.toISOString(),
-            runningForMs: at.getTime() - run.startedAt.getTime(), alertAfterSeconds: schedule?.longRunAlert?.afterSeconds ?? null,
+            runningForMs: at.getTime() - run.startedAt.getTime(), alertAfterSeconds: i.afterSeconds ?? null,
           } satisfies Schemas['JobRunLongRunningEventData'],
           eventKey: `jobs:${run.id}:long`, occurredAt: at,
         }], transaction);

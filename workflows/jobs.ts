@@ -49,7 +49,7 @@ export async function jobRunWorkflow(input: JobRunInput): Promise<JobRunOutcome>
   // Runs started before the alert existed replay without its timer.
   const alertAfterMs = hasPatch(input.patches, LONG_RUN_ALERT_PATCH) ? started?.longRunAlertMs ?? null : null;
   let ended = false;
-  const watching = alertAfterMs ? watchForLongRun(alertAfterMs, () => ended, () => bookkeeping.tellOfLongRun(ref)) : undefined;
+  const watching = alertAfterMs ? watchForLongRun(alertAfterMs, () => ended, () => bookkeeping.tellOfLongRun({ ...ref, afterSeconds: alertAfterMs / 1000 })) : undefined;
   try {
     let result: Record<string, unknown>;
     try {

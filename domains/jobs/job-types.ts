@@ -30,7 +30,7 @@ export const JOB_TYPES: JobTypeInfo[] = [
   },
   {
     name: 'files.orphan_purge',
-    description: 'Deletes files a workflow stored whose owner no longer points at them (an audit export stored twice by a retry, a subscriber export that failed after storing its CSV), older than `olderThanHours` (default 24), and their bytes once no file row uses them; also removes stored bytes no file of any tenant uses that no upload has claimed for `olderThanHours` (an upload that died half-way).',
+    description: 'Deletes files a workflow stored whose owner no longer points at them (an audit export stored twice by a retry, a subscriber export that failed after storing its CSV, a document rendered after it was failed), older than `olderThanHours` (default 24), and their bytes once no file row uses them; also removes stored bytes no file of any tenant uses that no upload has claimed for `olderThanHours` (an upload that died half-way).',
     parameters: { type: 'object', additionalProperties: false, required: [], properties: { olderThanHours: { type: 'integer', minimum: 1, maximum: 87600 } } },
   },
   {

@@ -3,7 +3,7 @@
 // a running run is cancelled; housekeeping jobs purge what they should and nothing else.
 import { randomUUID } from 'node:crypto';
 import { ScheduleNotFoundError } from '@temporalio/client';
-import { AuditEvent, IdempotencyKey, Role, StoredFile, SubscriberExport, UsedLink, UserRole } from '../../db';
+import { AuditEvent, Document, IdempotencyKey, Role, StoredFile, SubscriberExport, UsedLink, UserRole } from '../../db';
 import { createDueSoon } from '../helpers/due';
 import { createRun } from '../helpers/imports';
 import { buildCaller } from '../helpers/factories';
@@ -344,7 +344,20 @@ it('housekeeping jobs purge only the tenant\'s old audit events, expired keys, u
   const reading = await StoredFile.create({ tenantId: tenant.id, sha256: 'd'.repeat(64), size: 1, contentType: 'text/csv', filename: 'r.csv', createdBy: null, originKey: `subscriber-export:${randomUUID()}` });
   const importing = await createRun(tenant, { columns: [{ source: 'email', field: 'email' }] });
   await importing.update({ fileId: reading.id });
-  await StoredFile.update({ createdAt: old }, { where: { id: [orphan.id, exportOrphan.id, kept.id, reading.id] } });
+  // A document's PDF stored by a render that finished after the document was failed (its batch cancelled); a ready one's stays.
+  const template = (await app.call('post', '/v1/document-templates', key).send({ code: 'orphans', name: 'Orphans', parts: { base: '<p>x</p>' } }).expect(201)).body;
+  const docFile = async (sha: string, status: 'ready' | 'failed') => {
+    const docId = randomUUID();
+    const f = await StoredFile.create({ tenantId: tenant.id, sha256: sha.repeat(64), size: 1, contentType: 'application/pdf', filename: `${status}.pdf`, createdBy: null, originKey: `document:${docId}` });
+    await Document.create({
+      id: docId, tenantId: tenant.id, templateId: template.id, templateCode: 'orphans', templateVersion: 1, batchId: null, batchIndex: null, output: 'pdf', fileName: `${status}.pdf`,
+      objectType: null, objectId: null, data: {}, status, error: status === 'failed' ? 'cancelled in Temporal' : null, fileId: status === 'ready' ? f.id : null,
+      contentHash: null, originKey: null, workflowId: `documents:test:${docId}`, createdBy: null, completedAt: new Date(),
+    });
+    return f;
+  };
+  const [docOrphan, docKept] = [await docFile('e', 'failed'), await docFile('f', 'ready')];
+  await StoredFile.update({ createdAt: old }, { where: { id: [orphan.id, exportOrphan.id, kept.id, reading.id, docOrphan.id, docKept.id] } });
 
   const run = async (jobType: string, params: Record<string, unknown>) => {
     const s = (await app.call('post', '/v1/job-schedules', key).send({ name: jobType, jobType, params, cron: '0 4 * * 0', paused: true }).expect(201)).body;
@@ -357,9 +370,11 @@ it('housekeeping jobs purge only the tenant\'s old audit events, expired keys, u
   expect(await AuditEvent.findByPk(oldTheirs)).not.toBeNull();
   expect(await run('housekeeping.expired_keys', {})).toMatchObject({ status: 'completed', result: { idempotencyKeys: 1, usedLinks: 1 } });
   expect(await IdempotencyKey.count({ where: { tenantId: tenant.id } })).toBe(1);
-  expect(await run('files.orphan_purge', { olderThanHours: 1 })).toMatchObject({ status: 'completed', result: { files: 2 } });
+  expect(await run('files.orphan_purge', { olderThanHours: 1 })).toMatchObject({ status: 'completed', result: { files: 3 } });
   expect(await StoredFile.findByPk(orphan.id)).toBeNull();
   expect(await StoredFile.findByPk(exportOrphan.id)).toBeNull();
+  expect(await StoredFile.findByPk(docOrphan.id)).toBeNull();
+  expect(await StoredFile.findByPk(docKept.id)).not.toBeNull();
   expect(await StoredFile.findByPk(kept.id)).not.toBeNull();
   expect(await StoredFile.findByPk(reading.id)).not.toBeNull();
   await importing.update({ phase: 'merging' });

@@ -23,10 +23,10 @@ beforeAll(async () => {
 afterAll(() => env?.teardown());
 
 function fakes(job: (attempt: number) => Promise<Record<string, unknown>>, longRunAlertMs: number | null = null) {
-  const log = { started: [] as string[], finished: [] as { status: string; error?: string; result?: Record<string, unknown> }[], attempts: 0, toldLong: 0 };
+  const log = { started: [] as string[], finished: [] as { status: string; error?: string; result?: Record<string, unknown> }[], attempts: 0, toldLong: 0, toldAfter: [] as (number | undefined)[] };
   const activities: JobActivities = {
     async jobRunStarted(i) { log.started.push(i.jobType); return { longRunAlertMs }; },
-    async tellOfLongRun() { log.toldLong++; },
+    async tellOfLongRun(i) { log.toldLong++; log.toldAfter.push(i.afterSeconds); },
     async jobRunFinished(i) { log.finished.push({ status: i.status, error: i.error, result: i.result }); },
     async runJob() { log.attempts++; return job(Context.current().info.attempt); },
   };
@@ -103,6 +103,8 @@ describe('the long-run alert', () => {
     await run(f, async (h) => {
       expect(await h.result()).toMatchObject({ status: 'completed' });
       expect(f.log.toldLong).toBe(1);
+      // The alert it waited (read when the run started) goes with it, for the run's job.run.long_running event.
+      expect(f.log.toldAfter).toEqual([1]);
       expect(f.log.finished).toEqual([{ status: 'completed', result: { ok: true } }]);
     });
   });
