@@ -108,6 +108,8 @@ export interface BatchOptions<C, R extends ChunkReport<C>> {
   onControl?(state: ControlState): Promise<void>;
   /** Status values while running and paused (defaults `running`, `paused`); final ones are the domain's. */
   statuses?: { running: string; paused: string };
+  /** The patches the workflow's input names (workflows/patches.ts), for its Status upserts. */
+  known?: readonly string[];
   /** History events per run before continuing as new (default 2,000; also when Temporal suggests it). */
   historyBudget?: number;
   /** Chunks per run before continuing as new, whatever the history (a domain's older rule). */
@@ -146,7 +148,7 @@ export async function runBatch<C, R extends ChunkReport<C>>(o: BatchOptions<C, R
     return o.continueAsNew({ cursor, paused: control.paused });
   };
   const onChange = async (state: ControlState) => {
-    if (state !== 'cancelled') setWorkflowStatus(state === 'paused' ? statuses.paused : statuses.running);
+    if (state !== 'cancelled') setWorkflowStatus(state === 'paused' ? statuses.paused : statuses.running, o.known);
     await o.onControl?.(state);
   };
 

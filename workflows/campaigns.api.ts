@@ -2,10 +2,20 @@
 import { defineUpdate } from '@temporalio/workflow';
 import type { CommandAuthor } from '../lib/audit';
 import type { BatchResume } from './batch';
+import { CANCELLED_RUN_PATCH, STATUS_UPSERT_PATCH } from './patches';
 
 export const CAMPAIGNS_TASK_QUEUE = 'docket-campaigns';
 export const CAMPAIGNS_DOMAIN = 'campaigns';
 export const CAMPAIGN_TESTS_DOMAIN = 'campaign-tests';
+
+/** Retry runs (2 on) begun before lanes took no plan: the marker tells a replay which kind it is. */
+export const LANES_PATCH = 'campaign-send-lanes';
+
+/**
+ * The patches the API's code has, named in every campaign run's input (workflows/patches.ts): a new run takes their
+ * paths without a marker or a TemporalChangeVersion write. Workers are deployed before an API that names a new one.
+ */
+export const CAMPAIGN_PATCHES = [STATUS_UPSERT_PATCH, LANES_PATCH, CANCELLED_RUN_PATCH];
 
 /** The refusal of a command the campaign's state does not allow (409 INVALID_STATE). */
 export const INVALID_STATE = 'INVALID_STATE';
@@ -21,6 +31,8 @@ export interface CampaignInput {
   sendAt?: string;
   /** History events per run before continuing as new (the batch kit's default, 2,000, when absent). */
   historyBudget?: number;
+  /** The patches the starting code had (CAMPAIGN_PATCHES), handed on by continue-as-new. */
+  patches?: string[];
   /**
    * Set by continue-as-new: where the send's batches stand — its lanes, or (runs begun before lanes) the last
    * recipient number done.

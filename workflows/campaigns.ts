@@ -4,17 +4,18 @@
 // carries cursors only, never recipients. The recipients are split into lanes whose chunks run at once, so more
 // worker processes send one campaign faster. And `campaign-tests:<tenant>:<uuid>`: one test send.
 import {
-  ApplicationFailure, CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation, patched, proxyActivities,
-  setHandler, workflowInfo,
+  ApplicationFailure, CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation, proxyActivities, setHandler,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { CampaignActivities } from '../activities/campaigns';
 import type { CommandAuthor } from '../lib/audit';
 import { BatchControl, runBatch } from './batch';
 import { failureCause, failureMessage } from './failures';
 import {
-  CampaignInput, CampaignOutcome, cancelCampaignUpdate, INVALID_STATE, pauseCampaignUpdate, resumeCampaignUpdate, lanesFrom, lanesOf, SendChunkReport, SendCursor,
+  CampaignInput, CampaignOutcome, cancelCampaignUpdate, INVALID_STATE, LANES_PATCH, pauseCampaignUpdate, resumeCampaignUpdate, lanesFrom, lanesOf, SendChunkReport, SendCursor,
   SendPlan, TestSendInput, TestSendResult,
 } from './campaigns.api';
+import { CANCELLED_RUN_PATCH, hasPatch } from './patches';
 import { setWorkflowStatus } from './status';
 import { OUTAGE_RETRY } from './retry';
 
@@ -40,9 +41,6 @@ const tests = proxyActivities<CampaignActivities>({
 /** Backoff while the SMTP server is down: 1 s doubling to a minute. */
 const BACKOFF = { firstMs: 1_000, maxMs: 60_000 };
 
-/** Retry runs (2 on) begun before lanes took no plan: the marker tells a replay which kind it is. */
-const LANES_PATCH = 'campaign-send-lanes';
-
 function errorOf(err: unknown): { code: string; message: string } {
   const cause = failureCause(err);
   if (cause instanceof ApplicationFailure && cause.type && /^[A-Z_]+$/.test(cause.type)) return { code: cause.type, message: cause.message };
@@ -52,6 +50,7 @@ function errorOf(err: unknown): { code: string; message: string } {
 export async function campaignWorkflow(input: CampaignInput): Promise<CampaignOutcome> {
   const { resume, ...base } = input;
   const ids = { tenantId: base.tenantId, campaignId: base.campaignId, run: base.run };
+  const known = base.patches;
   const control = new BatchControl(resume?.batch);
   let waiting = !resume && base.run === 1 && base.sendAt !== undefined;
   let author: CommandAuthor = base.by;
@@ -71,7 +70,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignOu
 
   const end = async (status: CampaignOutcome['status'], by: CommandAuthor, error?: { code: string; message: string }) => {
     await short.endCampaign({ ...ids, status, by, error });
-    setWorkflowStatus(status);
+    setWorkflowStatus(status, known);
   };
 
   let plan: SendPlan | undefined;
@@ -85,8 +84,8 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignOu
         waiting = false;
       }
       if (!control.cancelled) {
-        setWorkflowStatus('running');
-        if (base.run === 1 || patched(LANES_PATCH)) plan = await short.snapshotCampaign(ids);
+        setWorkflowStatus('running', known);
+        if (base.run === 1 || hasPatch(known, LANES_PATCH)) plan = await short.snapshotCampaign(ids);
       }
     }
     let backoffMs = resume?.backoffMs ?? 0;
@@ -94,6 +93,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignOu
       // A new run starts from its plan's lanes; a continued one from the lanes it was handed.
       resume: { cursor: resume ? resume.batch.cursor : plan ? lanesOf(plan) : null, paused: resume?.batch.paused ?? false },
       control,
+      known,
       historyBudget: base.historyBudget,
       async chunk(cursor) {
         const lanes = (cursor === null ? lanesOf(plan) : lanesFrom(cursor)).map((l) => ({ ...l }));
@@ -110,13 +110,13 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignOu
           down ||= report.smtpDown === true;
         });
         if (!down) {
-          if (backoffMs) setWorkflowStatus('running');
+          if (backoffMs) setWorkflowStatus('running', known);
           backoffMs = 0;
           return { cursor: lanes, done: lanes.every((l) => l.done) };
         }
         // The server is down: wait (a pause or cancel ends the wait at once), then try the same recipients again.
         backoffMs = Math.min(BACKOFF.maxMs, backoffMs ? backoffMs * 2 : BACKOFF.firstMs);
-        setWorkflowStatus('retrying');
+        setWorkflowStatus('retrying', known);
         await condition(() => control.paused || control.cancelled, backoffMs);
         return { cursor: lanes, done: false };
       },
@@ -125,16 +125,18 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignOu
       onControl: (state) => short.controlCampaign({ ...ids, state, by: author, eventKey: `${workflowInfo().runId}:${++commands}` }),
     });
     if (result.cancelled) {
-      setWorkflowStatus('cancelled');
+      setWorkflowStatus('cancelled', known);
       return { status: 'cancelled' };
     }
     await end('finished', base.by);
     return { status: 'finished' };
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
-    // Cancelled from Temporal itself (the UI, the CLI): recorded as a cancel by the system.
+    // Cancelled from Temporal itself (the UI, the CLI): recorded as a cancel by the system, and the run ends
+    // cancelled (runs from before CANCELLED_RUN_PATCH completed).
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(() => end('cancelled', { actor: { type: 'system', id: null }, requestId: null }));
+      if (hasPatch(known, CANCELLED_RUN_PATCH)) throw err;
       return { status: 'cancelled' };
     }
     const error = errorOf(err);

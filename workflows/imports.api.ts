@@ -2,11 +2,21 @@
 import { defineUpdate } from '@temporalio/workflow';
 import type { CommandAuthor } from '../lib/audit';
 import type { BatchResume } from './batch';
+import { CANCELLED_RUN_PATCH, STATUS_UPSERT_PATCH } from './patches';
 
 export const IMPORTS_TASK_QUEUE = 'docket-imports';
 export const IMPORTS_DOMAIN = 'imports';
 /** An import's revert is its own workflow, `import-reverts:<tenant>:<import id>` (EntityId: the import's id, as the import's). */
 export const IMPORT_REVERTS_DOMAIN = 'import-reverts';
+
+/** Marks histories in which a cancel stopped a running staging chunk (before, a cancel waited for the chunk to end). */
+export const CANCEL_STAGING_PATCH = 'imports-cancel-stops-staging';
+
+/**
+ * The patches the API's code has, named in every import's input (workflows/patches.ts): a new import takes their
+ * paths without a marker or a TemporalChangeVersion write. Workers are deployed before an API that names a new one.
+ */
+export const IMPORT_PATCHES = [STATUS_UPSERT_PATCH, CANCEL_STAGING_PATCH, CANCELLED_RUN_PATCH];
 
 /**
  * The importing credential's permissions, as the API resolved them. Each staging and merging activity narrows them
@@ -43,6 +53,8 @@ export interface ImportInput {
   fileNeeds?: string[];
   /** History events per run before continuing as new (the batch kit's default, 2,000, when absent). */
   historyBudget?: number;
+  /** The patches the starting code had (IMPORT_PATCHES), handed on by continue-as-new. */
+  patches?: string[];
   /** Set by continue-as-new: the phase the run was in and where its batch stands. */
   resume?: { phase: 'staging'; batch: BatchResume<ImportStageCursor> } | { phase: 'merging'; batch: BatchResume<null> };
 }

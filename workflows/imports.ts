@@ -2,14 +2,17 @@
 // then merge chunks, on the batch kit (cancel between chunks, continue-as-new within the history budget). The
 // history carries cursors and counts only, never rows.
 import {
-  ActivityCancellationType, ApplicationFailure, CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation, patched,
+  ActivityCancellationType, ApplicationFailure, CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation,
   proxyActivities, setHandler,
 } from '@temporalio/workflow';
 import type { ImportActivities } from '../activities/imports';
 import type { CommandAuthor } from '../lib/audit';
 import { BatchControl, runBatch } from './batch';
 import { failureCause, failureMessage } from './failures';
-import { cancelImportUpdate, ImportInput, ImportOutcome, ImportRevertInput, ImportRevertOutcome, ImportStageCursor } from './imports.api';
+import {
+  CANCEL_STAGING_PATCH, cancelImportUpdate, ImportInput, ImportOutcome, ImportRevertInput, ImportRevertOutcome, ImportStageCursor,
+} from './imports.api';
+import { CANCELLED_RUN_PATCH, hasPatch } from './patches';
 import { setWorkflowStatus } from './status';
 import { OUTAGE_RETRY } from './retry';
 
@@ -53,21 +56,20 @@ function errorOf(err: unknown): { code: string; message: string; details?: unkno
   return { code: 'IMPORT_FAILED', message: failureMessage(err) };
 }
 
-/** Marks histories in which a cancel stopped a running staging chunk (before, a cancel waited for the chunk to end). */
-export const CANCEL_STAGING_PATCH = 'imports-cancel-stops-staging';
-
 /**
  * Runs a staging chunk that a cancel stops while it runs (through the activity's cancellation, delivered with a
  * heartbeat): reading an XLSX is one long chunk (a workbook cannot be seeked, so it is not cut at 20 s). Answers
  * undefined when the cancel stopped it.
  */
-async function stopOnCancel<T>(control: BatchControl, work: () => Promise<T>): Promise<T | undefined> {
+async function stopOnCancel<T>(control: BatchControl, known: readonly string[] | undefined, work: () => Promise<T>): Promise<T | undefined> {
   let settled = false;
   const scope = new CancellationScope();
   const running = scope.run(work);
+  // A run cancelled from Temporal itself cancels this condition too (and the chunk, through its scope): caught, or
+  // its rejection would fail every workflow task and the run would never end.
   void condition(() => settled || control.cancelled).then(() => {
-    if (!settled && patched(CANCEL_STAGING_PATCH)) scope.cancel();
-  });
+    if (!settled && hasPatch(known, CANCEL_STAGING_PATCH)) scope.cancel();
+  }, () => undefined);
   try {
     return await running;
   } catch (err) {
@@ -81,6 +83,7 @@ async function stopOnCancel<T>(control: BatchControl, work: () => Promise<T>): P
 export async function importWorkflow(input: ImportInput): Promise<ImportOutcome> {
   const { resume, ...base } = input;
   const ids = { tenantId: base.tenantId, importId: base.importId };
+  const known = base.patches;
   const control = new BatchControl(resume?.batch);
   let cancelledBy: CommandAuthor = base.by;
   setHandler(cancelImportUpdate, async ({ by }) => {
@@ -90,7 +93,7 @@ export async function importWorkflow(input: ImportInput): Promise<ImportOutcome>
 
   const end = async (phase: 'finished' | 'cancelled' | 'failed', by: CommandAuthor, error?: ReturnType<typeof errorOf>) => {
     await short.endImport({ ...ids, by, phase, error });
-    setWorkflowStatus(phase);
+    setWorkflowStatus(phase, known);
   };
 
   try {
@@ -98,17 +101,18 @@ export async function importWorkflow(input: ImportInput): Promise<ImportOutcome>
     const result = await runBatch<ImportCursor, { cursor: ImportCursor; done: boolean }>({
       resume: resume ? { cursor: first, paused: false } : undefined,
       control,
+      known,
       historyBudget: base.historyBudget,
       async chunk(at) {
         const cur = at ?? first;
         if (cur.phase === 'staging') {
-          setWorkflowStatus(cur.stage?.done ? 'staging' : 'parsing');
-          const r = await stopOnCancel(control, () => staging.stageImportChunk({ ...ids, by: base.by, caller: base.caller, fileNeeds: base.fileNeeds, cursor: cur.stage }));
+          setWorkflowStatus(cur.stage?.done ? 'staging' : 'parsing', known);
+          const r = await stopOnCancel(control, known, () => staging.stageImportChunk({ ...ids, by: base.by, caller: base.caller, fileNeeds: base.fileNeeds, cursor: cur.stage }));
           // Stopped by a cancel: the loop applies it next.
           if (!r) return { cursor: cur, done: false };
           return { cursor: r.done ? { phase: 'merging' } : { phase: 'staging', stage: r.cursor }, done: false };
         }
-        setWorkflowStatus('merging');
+        setWorkflowStatus('merging', known);
         const r = await chunks.mergeImportChunk({ ...ids, by: base.by, caller: base.caller, fileNeeds: base.fileNeeds });
         return { cursor: { phase: 'merging' }, done: r.done };
       },
@@ -127,9 +131,11 @@ export async function importWorkflow(input: ImportInput): Promise<ImportOutcome>
     return { phase: 'finished' };
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
-    // Cancelled from Temporal itself (the UI, tctl): recorded as a cancel by the system.
+    // Cancelled from Temporal itself (the UI, the CLI): recorded as a cancel by the system, and the run ends
+    // cancelled (runs from before CANCELLED_RUN_PATCH completed).
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(() => end('cancelled', { actor: { type: 'system', id: null }, requestId: null }));
+      if (hasPatch(known, CANCELLED_RUN_PATCH)) throw err;
       return { phase: 'cancelled' };
     }
     const error = errorOf(err);

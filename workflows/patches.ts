@@ -16,6 +16,12 @@ export const STATUS_UPSERT_PATCH = 'status-upsert-only-on-change';
  */
 export const CANCELLED_WRITE_PATCH = 'cancelled-write';
 
+/**
+ * An import or a campaign cancelled from Temporal itself ends its run cancelled, as the UI or CLI asked; before, it
+ * recorded the cancel and then completed (the UI showed it Completed), and runs from then replay so.
+ */
+export const CANCELLED_RUN_PATCH = 'cancelled-run-ends-cancelled';
+
 /** Whether this workflow takes the patch's new path: its input names it (`known`), or patched() says so. */
 export function hasPatch(known: readonly string[] | undefined, id: string): boolean {
   return known?.includes(id) === true || patched(id);

@@ -15,7 +15,7 @@ import { recordStartIntent, StartBusinessWorkflow, startBusinessWorkflow, startO
 import { executeCommand } from '../../lib/updates';
 import type { campaignTestWorkflow, campaignWorkflow } from '../../workflows/campaigns';
 import {
-  CAMPAIGN_TESTS_DOMAIN, CAMPAIGNS_DOMAIN, CAMPAIGNS_TASK_QUEUE, cancelCampaignUpdate, pauseCampaignUpdate, resumeCampaignUpdate, type TestSendResult,
+  CAMPAIGN_PATCHES, CAMPAIGN_TESTS_DOMAIN, CAMPAIGNS_DOMAIN, CAMPAIGNS_TASK_QUEUE, cancelCampaignUpdate, pauseCampaignUpdate, resumeCampaignUpdate, type TestSendResult,
 } from '../../workflows/campaigns.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { isEmail } from '../audience/subscribers';
@@ -130,7 +130,7 @@ function runStart(c: Caller, campaign: Campaign, run: number, sendAt: Date | nul
   return {
     workflowType: 'campaignWorkflow', taskQueue: CAMPAIGNS_TASK_QUEUE, domain: CAMPAIGNS_DOMAIN, tenantId: c.tenantId, entityType: 'campaign', entityId: campaign.id,
     initialStatus: sendAt ? 'scheduled' : 'running',
-    args: [{ tenantId: c.tenantId, campaignId: campaign.id, run, by: commandAuthor(c), ...(sendAt ? { sendAt: sendAt.toISOString() } : {}) }],
+    args: [{ tenantId: c.tenantId, campaignId: campaign.id, run, by: commandAuthor(c), ...(sendAt ? { sendAt: sendAt.toISOString() } : {}), patches: CAMPAIGN_PATCHES }],
   };
 }
 

@@ -11,7 +11,7 @@ import { recordStartIntent, StartBusinessWorkflow, startBusinessWorkflow, startI
 import { executeCommand } from '../../lib/updates';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { importRevertWorkflow, importWorkflow } from '../../workflows/imports';
-import { type CallerPermissions, cancelImportUpdate, IMPORT_REVERTS_DOMAIN, IMPORTS_DOMAIN, IMPORTS_TASK_QUEUE, type ImportRevertOutcome } from '../../workflows/imports.api';
+import { type CallerPermissions, cancelImportUpdate, IMPORT_PATCHES, IMPORT_REVERTS_DOMAIN, IMPORTS_DOMAIN, IMPORTS_TASK_QUEUE, type ImportRevertOutcome } from '../../workflows/imports.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { auditBy, Caller, CommandDeps, commandAuthor } from '../command';
 import { ImportError } from './errors';
@@ -126,6 +126,7 @@ export async function requestImport(deps: CommandDeps, c: Caller, body: ImportRe
       tenantId: c.tenantId, importId: id, by: commandAuthor(c),
       caller: callerPermissions(c),
       ...(owner ? { fileNeeds: [owner.permission] } : {}),
+      patches: IMPORT_PATCHES,
     }],
   };
   const run = await createWithAudit(ImportRun, {

@@ -2,6 +2,7 @@
 // durable timer, pause and resume (nobody mailed twice, everyone eventually), cancel (exact counts), the server down
 // (retrying, then resumed with no duplicate), one-click unsubscribe (page, POST, headers, skipped after it), test
 // sends and retry of failed recipients.
+import { WorkflowFailedError } from '@temporalio/client';
 import { AuditEvent, Campaign, CampaignRecipient, Subscriber } from '../../db';
 import { UnsubscribeLinks } from '../../domains/campaigns/unsubscribe';
 import { STATUS } from '../../workflows/search-attributes';
@@ -81,6 +82,38 @@ it('cancels a scheduled campaign before it sends anything', async () => {
   expect(cancelled.body).toMatchObject({ status: 'cancelled', stats: { audienceSize: null, sent: 0 } });
   expect(mailsTo(emails)).toHaveLength(0);
   expect((await app.call('post', `/v1/campaigns/${id}/cancel`, key).expect(409)).body.code).toBe('INVALID_STATE');
+});
+
+it('cancelled from Temporal itself (the UI, the CLI), scheduled or sending: recorded as cancelled by the system, and the run ends cancelled', async () => {
+  const { key, tenant } = await buildCaller(['campaigns.*']);
+  const { listId, emails } = await seedList(app.sequelize, tenant.id, 100);
+  const scheduled = await createCampaign(app, key, { audience: { listIds: [listId] } });
+  const sending = await createCampaign(app, key, { audience: { listIds: [listId] } });
+  const waiting = (await app.call('post', `/v1/campaigns/${scheduled}/send`, key).send({ sendAt: new Date(Date.now() + 60_000).toISOString() }).expect(202)).body;
+  slowSink(25);
+  const running = (await app.call('post', `/v1/campaigns/${sending}/send`, key).send({}).expect(202)).body;
+  await waitFor(async () => (await get(key, sending)).stats.sent >= 10, { what: '10 sent', intervalMs: 50 });
+  for (const [id, workflowId] of [[scheduled, waiting.workflowId], [sending, running.workflowId]]) {
+    const handle = app.client.workflow.getHandle(workflowId);
+    await handle.cancel();
+    // The run ends cancelled, as asked (it used to complete), with its end written first.
+    await expect(handle.result()).rejects.toThrow(WorkflowFailedError);
+    const run = await handle.describe();
+    expect(run.status.name).toBe('CANCELLED');
+    expect(run.typedSearchAttributes.get(STATUS)).toBe('cancelled');
+    const done = await get(key, id);
+    expect(done.status).toBe('cancelled');
+    const event = await AuditEvent.findOne({ where: { tenantId: tenant.id, action: 'campaigns.campaign.cancelled', entityId: id } });
+    expect(event?.actorType).toBe('system');
+    // The input named its code's patches: no marker, no TemporalChangeVersion write.
+    const events = (await handle.fetchHistory()).events ?? [];
+    expect(events.filter((e) => e.markerRecordedEventAttributes)).toEqual([]);
+  }
+  await sleep(500);
+  const done = await get(key, sending);
+  expect(mailsTo(emails)).toHaveLength(done.stats.sent);
+  expect(done.stats.sent).toBeLessThan(100);
+  expect(await CampaignRecipient.count({ where: { campaignId: scheduled } })).toBe(0);
 });
 
 it('pauses within a batch, sends nothing while paused, and resumes where it stopped: everyone once', async () => {

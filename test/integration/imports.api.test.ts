@@ -2,6 +2,7 @@
 // workflows (202 + Location, phases and counts, dry run), refusals before any work, rejections paged and as CSV,
 // cancel, revert, permissions and tenant isolation.
 import { randomUUID } from 'node:crypto';
+import { WorkflowFailedError } from '@temporalio/client';
 import { parse } from 'csv-parse/sync';
 import { AuditEvent, ImportRun, Role, StoredFile, Subscriber, User } from '../../db';
 import type { importWorkflow } from '../../workflows/imports';
@@ -226,6 +227,33 @@ describe('runs', () => {
     expect((await app.call('post', `/v1/imports/${started.body.id}/cancel`, key).expect(409)).body.code).toBe('IMPORT_FINISHED');
     const event = await AuditEvent.findOne({ where: { tenantId: tenant.id, action: 'imports.import.cancelled', entityId: started.body.id } });
     expect(event?.actorType).toBe('api_key');
+  });
+
+  it('cancelled from Temporal itself (the UI, the CLI): recorded as cancelled by the system, and the run ends cancelled', async () => {
+    const { key, tenant } = await buildCaller(IMPORTER);
+    const lines = ['E-mail,Name,Plan'];
+    for (let i = 0; i < 40_000; i++) lines.push(`t${i}@x.com,T ${i},free`);
+    const fileId = await upload(key, lines.join('\n'));
+    const started = await app.call('post', '/v1/imports', key).send({ fileId, target: 'subscribers', columns: COLUMNS }).expect(202);
+    await waitFor(async () => (await ImportRun.findOne({ where: { tenantId: tenant.id, id: started.body.id } }))!.rowsRead > 0, { what: 'reading started', intervalMs: 20 });
+    const handle = app.client.workflow.getHandle(`imports:${tenant.id}:${started.body.id}`);
+    // While a staging chunk runs: the cancel reaches it and the condition that stops it (which, uncaught, failed
+    // every workflow task from then on, and the run never ended).
+    await handle.cancel();
+    // The run ends cancelled, as asked (it used to complete), with its end written first.
+    await expect(handle.result()).rejects.toThrow(WorkflowFailedError);
+    const run = await handle.describe();
+    expect(run.status.name).toBe('CANCELLED');
+    expect(run.typedSearchAttributes.get(STATUS)).toBe('cancelled');
+    const ended = (await app.call('get', `/v1/imports/${started.body.id}`, key).expect(200)).body;
+    expect(ended.phase).toBe('cancelled');
+    expect(await Subscriber.count({ where: { tenantId: tenant.id } })).toBe(ended.counts.created);
+    expect((await app.call('post', `/v1/imports/${started.body.id}/cancel`, key).expect(409)).body.code).toBe('IMPORT_FINISHED');
+    const event = await AuditEvent.findOne({ where: { tenantId: tenant.id, action: 'imports.import.cancelled', entityId: started.body.id } });
+    expect(event?.actorType).toBe('system');
+    // The input named its code's patches: no marker, no TemporalChangeVersion write.
+    const events = (await handle.fetchHistory()).events ?? [];
+    expect(events.filter((e) => e.markerRecordedEventAttributes)).toEqual([]);
   });
 
   it('reverts: created rows deleted, overwritten fields restored; refused once a row changed, and twice', async () => {
