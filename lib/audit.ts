@@ -129,13 +129,29 @@ export interface RowOf {
 }
 
 /**
+ * A condition createWithAudit's statement checks (`sql` appends its parameters to `bind` and answers an SQL boolean):
+ * false refuses the statement, every write of it taken back, and createWithAudit throws `refused()`. The check is
+ * then no round trip of its own (e.g. a reminder's users being active users of its tenant).
+ */
+export interface WriteCheck {
+  sql(bind: unknown[]): string;
+  refused(): Error;
+}
+
+/** SQLSTATE of docket_refuse() (migration 0038). */
+const REFUSED = 'DK001';
+
+/**
  * Creates a row and its audit event in ONE statement (a data-modifying CTE is atomic on its own), the
  * pattern of every "write the row, then start its workflow" command: one round trip instead of
  * BEGIN / INSERT / INSERT / COMMIT, which measurably limits how fast the API starts workflows
  * (bench/README.md, suite foundation). Model defaults and timestamps are applied as `create()` would.
  * `also` are rows written in the same statement: the workflow's start intent (lib/temporal.ts startIntent).
+ * `check`: see WriteCheck.
  */
-export async function createWithAudit<M extends Model>(model: ModelStatic<M>, values: CreationAttributes<M>, audit: AuditInput | ((row: M) => AuditInput), also: RowOf[] = []): Promise<M> {
+export async function createWithAudit<M extends Model>(
+  model: ModelStatic<M>, values: CreationAttributes<M>, audit: AuditInput | ((row: M) => AuditInput), also: RowOf[] = [], check?: WriteCheck,
+): Promise<M> {
   const now = new Date();
   const built = model.build(values);
   const attrs = model.getAttributes() as Record<string, unknown>;
@@ -147,9 +163,15 @@ export async function createWithAudit<M extends Model>(model: ModelStatic<M>, va
   const sql = `WITH created AS (INSERT INTO ${insertRowsSql(model as unknown as ModelStatic<Model>, [row], bind)} RETURNING *)
     ${auditCtes([event], bind, { at: now }).map((p) => `, ${p}`).join('')}
     ${also.map((r, i) => `, also${i} AS (INSERT INTO ${insertRowsSql(r.model, [{ createdAt: now, ...r.values }], bind)})`).join('')}
-    SELECT * FROM created`;
-  const [created] = await model.sequelize!.query(sql, { bind, type: QueryTypes.SELECT, model, mapToModel: true });
-  return created as M;
+    ${check ? `, checked AS (SELECT CASE WHEN ${check.sql(bind)} THEN true ELSE docket_refuse('check') END AS ok)` : ''}
+    SELECT created.* FROM created${check ? ', checked' : ''}`;
+  try {
+    const [created] = await model.sequelize!.query(sql, { bind, type: QueryTypes.SELECT, model, mapToModel: true });
+    return created as M;
+  } catch (err) {
+    if (check && (err as { parent?: { code?: string } }).parent?.code === REFUSED) throw check.refused();
+    throw err;
+  }
 }
 
 /**

@@ -3,10 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import { UpdateDefinition } from '@temporalio/common';
 import { v7 as uuidv7 } from 'uuid';
-import { User } from '../../db/models/identity';
 import { Notification, Reminder } from '../../db/models/reminders';
 import { WebhookEndpoint } from '../../db/models/webhooks';
-import { createWithAudit, destroyWithAudit, recordAudit, RowOf } from '../../lib/audit';
+import { createWithAudit, destroyWithAudit, recordAudit, RowOf, WriteCheck } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';
 import { defaultStart, Recurrence, RECURRENCE_LIMITS, RecurrenceError } from '../../lib/recurrence';
 import { sealSecret } from '../../lib/secrets';
@@ -98,10 +97,14 @@ export async function createReminder(deps: CommandDeps, c: Caller, input: Schema
   if (channels.includes('email') && !users.length && !emails.length) throw new ApiError(422, 'INVALID_REMINDER', 'The email channel needs recipients.users or recipients.emails');
   if (channels.includes('in_app') && !users.length) throw new ApiError(422, 'INVALID_REMINDER', 'The in_app channel needs recipients.users');
   if (channels.includes('webhook') && !webhooks.length) throw new ApiError(422, 'INVALID_REMINDER', 'The webhook channel needs recipients.webhooks');
-  if (users.length) {
-    const found = await User.count({ where: { tenantId: audit.tenantId, id: users, active: true } });
-    if (found !== users.length) throw new ApiError(422, 'UNKNOWN_USER', 'recipients.users names a user that is not an active user of this tenant');
-  }
+  // Checked by the statement that writes the reminder: no round trip of its own.
+  const usersKnown: WriteCheck | undefined = users.length ? {
+    sql: (bind) => {
+      bind.push(audit.tenantId, users);
+      return `(SELECT count(*) FROM users WHERE tenant_id = $${bind.length - 1} AND id = ANY($${bind.length}::uuid[]) AND active) = ${users.length}`;
+    },
+    refused: () => new ApiError(422, 'UNKNOWN_USER', 'recipients.users names a user that is not an active user of this tenant'),
+  } : undefined;
   const id = randomUUID();
   const workflowId = businessWorkflowId({ domain: REMINDERS_DOMAIN, tenantId: audit.tenantId, entityId: id });
   const state = freshState(schedule, now);
@@ -125,7 +128,7 @@ export async function createReminder(deps: CommandDeps, c: Caller, input: Schema
     dueAt: schedule.dueAt ? new Date(schedule.dueAt) : null, recurrence: schedule.recurrence ?? null, offsets: plan.offsets, repeat: plan.repeat ?? null,
     status: 'active', nextTriggerAt: new Date(first.at), currentOccurrence: new Date(first.occurrence),
     snoozedUntil: null, acknowledgedAt: null, occurrenceCount: 0, state, stateVersion: -1, workflowId, createdBy: audit.actor.id,
-  }, (row) => ({ ...audit, ...created, after: presentReminder(row), workflowId }), [startIntent(start), ...endpoints]);
+  }, (row) => ({ ...audit, ...created, after: presentReminder(row), workflowId }), [startIntent(start), ...endpoints], usersKnown);
   await startOrUndo(
     // The relay first: should it fail, nothing runs for a reminder that is then taken back.
     async () => {

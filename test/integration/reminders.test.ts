@@ -4,7 +4,7 @@
 // command and every refusal answers synchronously.
 import { randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { AuditEvent, Delivery, Reminder, WebhookEndpoint } from '../../db';
+import { AuditEvent, Delivery, Reminder, WebhookEndpoint, WorkflowStartIntent } from '../../db';
 import { createDueSoon } from '../helpers/due';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
 import { TestApp } from '../helpers/app';
@@ -205,6 +205,9 @@ describe('commands', () => {
 describe('create, read and list', () => {
   it('refuses bad reminders with a stable code and writes nothing', async () => {
     const t = await team();
+    const stranger = (await team()).ada;
+    const gone = await buildUser(t.tenant, { name: 'Gone', email: `gone-${randomUUID().slice(0, 6)}@example.com` });
+    await gone.update({ active: false });
     const cases: [Record<string, unknown>, number, string][] = [
       [{ subject: undefined }, 400, 'VALIDATION_FAILED'],
       [{ channels: ['fax'] }, 400, 'VALIDATION_FAILED'],
@@ -219,6 +222,11 @@ describe('create, read and list', () => {
       [{ channels: ['in_app'] }, 422, 'INVALID_REMINDER'],
       [{ channels: ['webhook'] }, 422, 'INVALID_REMINDER'],
       [{ recipients: { users: [randomUUID()] } }, 422, 'UNKNOWN_USER'],
+      // Checked in the statement that writes the reminder: a refusal there takes every write back.
+      [{ channels: ['in_app'], recipients: { users: [t.ada.id, randomUUID()] } }, 422, 'UNKNOWN_USER'],
+      [{ channels: ['in_app'], recipients: { users: [t.ada.id, stranger.id] } }, 422, 'UNKNOWN_USER'],
+      [{ channels: ['in_app'], recipients: { users: [gone.id] } }, 422, 'UNKNOWN_USER'],
+      [{ channels: ['in_app'], recipients: { users: [`urn:uuid:${t.ada.id}`] } }, 400, 'VALIDATION_FAILED'],
       [{ recipients: { webhooks: [{ url: 'ftp://x', secret: SECRET }] }, channels: ['webhook'] }, 400, 'VALIDATION_FAILED'],
       [{ offsets: [-5] }, 400, 'VALIDATION_FAILED'],
     ];
@@ -227,6 +235,10 @@ describe('create, read and list', () => {
       expect([JSON.stringify(over), res.status, res.body.code]).toEqual([JSON.stringify(over), status, code]);
     }
     expect((await app.call('get', '/v1/reminders', t.key).expect(200)).body.items).toEqual([]);
+    expect(await AuditEvent.count({ where: { tenantId: t.tenant.id, entityType: 'reminder' } })).toBe(0);
+    expect(await WorkflowStartIntent.count({ where: { tenantId: t.tenant.id } })).toBe(0);
+    // The same users, all known and active, are taken.
+    expect((await create(t.key, { channels: ['in_app'], recipients: { users: [t.ada.id, t.admin.id, t.ada.id] } }).expect(201)).body.recipients.users.sort()).toEqual([t.ada.id, t.admin.id].sort());
     const { key: reader } = await buildCaller(['reminders.read'], t.tenant);
     expect((await create(reader).expect(403)).body.code).toBe('PERMISSION_DENIED');
   });
