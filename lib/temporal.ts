@@ -2,9 +2,7 @@
 // workflow under its business id.
 import net from 'node:net';
 import { Client, WorkflowHandle, WorkflowNotFoundError } from '@temporalio/client';
-// The connection's own module, not the package's index: the index loads the worker (its bundler, rxjs, memfs — some
-// 400 modules, ~13 MB of the API's memory) that the API never runs. It is the class the index re-exports.
-import { NativeConnection } from '@temporalio/worker/lib/connection';
+import { NativeConnection } from '@temporalio/worker';
 import type { Workflow } from '@temporalio/common';
 import type { WorkflowStartOptions } from '@temporalio/client';
 import type { Transaction } from 'sequelize';
