@@ -4,13 +4,13 @@
 // carries cursors only, never recipients. The recipients are split into lanes whose chunks run at once, so more
 // worker processes send one campaign faster. And `campaign-tests:<tenant>:<uuid>`: one test send.
 import {
-  ApplicationFailure, CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation, proxyActivities, setHandler,
-  workflowInfo,
+  ActivityCancellationType, ApplicationFailure, CancellationScope, CancelledFailure, condition, ContinueAsNew, continueAsNew, isCancellation,
+  proxyActivities, setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type { CampaignActivities } from '../activities/campaigns';
 import type { CommandAuthor } from '../lib/audit';
 import { BatchControl, runBatch } from './batch';
-import { failureCause, failureMessage } from './failures';
+import { CANCELLED_IN_TEMPORAL, failureCause, failureMessage } from './failures';
 import {
   CampaignInput, CampaignOutcome, cancelCampaignUpdate, INVALID_STATE, LANES_PATCH, pauseCampaignUpdate, resumeCampaignUpdate, lanesFrom, lanesOf, SendChunkReport, SendCursor,
   SendPlan, TestSendInput, TestSendResult,
@@ -28,6 +28,16 @@ const chunks = proxyActivities<CampaignActivities>({
   heartbeatTimeout: '10 seconds',
   retry: OUTAGE_RETRY,
   allowEagerDispatch: false,
+});
+// With the input's list (CANCELLED_RUN_PATCH), a run cancelled from Temporal waits for its lanes' chunks to stop
+// (after the batch each is sending) before it writes its end: nothing goes out after the counts are final.
+// Histories without the list went on at once, and replay so.
+const chunksWaitingOnCancel = proxyActivities<CampaignActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: OUTAGE_RETRY,
+  allowEagerDispatch: false,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 const short = proxyActivities<CampaignActivities>({
   startToCloseTimeout: '5 minutes',
@@ -51,6 +61,8 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignOu
   const { resume, ...base } = input;
   const ids = { tenantId: base.tenantId, campaignId: base.campaignId, run: base.run };
   const known = base.patches;
+  const waitsOnCancel = known?.includes(CANCELLED_RUN_PATCH) === true;
+  const send = waitsOnCancel ? chunksWaitingOnCancel : chunks;
   const control = new BatchControl(resume?.batch);
   let waiting = !resume && base.run === 1 && base.sendAt !== undefined;
   let author: CommandAuthor = base.by;
@@ -99,7 +111,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignOu
         const lanes = (cursor === null ? lanesOf(plan) : lanesFrom(cursor)).map((l) => ({ ...l }));
         const open = lanes.filter((l) => !l.done);
         // Every lane's chunk is awaited, so a failing one leaves no other still sending after the workflow moved on.
-        const settled = await Promise.allSettled(open.map((l) => chunks.sendCampaignChunk({ ...ids, cursor: l.after, until: l.until })));
+        const settled = await Promise.allSettled(open.map((l) => send.sendCampaignChunk({ ...ids, cursor: l.after, until: l.until })));
         const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failure) throw failure.reason;
         let down = false;
@@ -133,10 +145,11 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignOu
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
     // Cancelled from Temporal itself (the UI, the CLI): recorded as a cancel by the system, and the run ends
-    // cancelled (runs from before CANCELLED_RUN_PATCH completed).
-    if (isCancellation(err)) {
+    // cancelled (runs from before CANCELLED_RUN_PATCH completed). With the list, a step that failed while the run
+    // was being cancelled counts as cancelled too (a lane waited for times out when its worker is gone).
+    if (isCancellation(err) || (waitsOnCancel && CancellationScope.current().consideredCancelled)) {
       await CancellationScope.nonCancellable(() => end('cancelled', { actor: { type: 'system', id: null }, requestId: null }));
-      if (hasPatch(known, CANCELLED_RUN_PATCH)) throw err;
+      if (hasPatch(known, CANCELLED_RUN_PATCH)) throw isCancellation(err) ? err : new CancelledFailure(CANCELLED_IN_TEMPORAL, [], err as Error);
       return { status: 'cancelled' };
     }
     const error = errorOf(err);

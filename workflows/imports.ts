@@ -2,13 +2,13 @@
 // then merge chunks, on the batch kit (cancel between chunks, continue-as-new within the history budget). The
 // history carries cursors and counts only, never rows.
 import {
-  ActivityCancellationType, ApplicationFailure, CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation,
-  proxyActivities, setHandler,
+  ActivityCancellationType, ApplicationFailure, CancellationScope, CancelledFailure, condition, ContinueAsNew, continueAsNew,
+  isCancellation, proxyActivities, setHandler,
 } from '@temporalio/workflow';
 import type { ImportActivities } from '../activities/imports';
 import type { CommandAuthor } from '../lib/audit';
 import { BatchControl, runBatch } from './batch';
-import { failureCause, failureMessage } from './failures';
+import { CANCELLED_IN_TEMPORAL, failureCause, failureMessage } from './failures';
 import {
   CANCEL_STAGING_PATCH, cancelImportUpdate, ImportInput, ImportOutcome, ImportRevertInput, ImportRevertOutcome, ImportStageCursor,
 } from './imports.api';
@@ -25,6 +25,15 @@ const chunks = proxyActivities<ImportActivities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '10 seconds',
   retry: OUTAGE_RETRY,
+});
+// With the input's list (CANCELLED_RUN_PATCH), a run cancelled from Temporal waits for its running merge chunk to
+// stop (after the page it is writing) before it writes its end: no merged row lands after the counts are final.
+// Histories without the list went on at once, and replay so.
+const merging = proxyActivities<ImportActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: OUTAGE_RETRY,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 // A staging chunk that a cancel stops (see stopOnCancel) ends before the workflow goes on: no write of it lands
 // after the run is recorded cancelled.
@@ -84,6 +93,7 @@ export async function importWorkflow(input: ImportInput): Promise<ImportOutcome>
   const { resume, ...base } = input;
   const ids = { tenantId: base.tenantId, importId: base.importId };
   const known = base.patches;
+  const waitsOnCancel = known?.includes(CANCELLED_RUN_PATCH) === true;
   const control = new BatchControl(resume?.batch);
   let cancelledBy: CommandAuthor = base.by;
   setHandler(cancelImportUpdate, async ({ by }) => {
@@ -113,7 +123,7 @@ export async function importWorkflow(input: ImportInput): Promise<ImportOutcome>
           return { cursor: r.done ? { phase: 'merging' } : { phase: 'staging', stage: r.cursor }, done: false };
         }
         setWorkflowStatus('merging', known);
-        const r = await chunks.mergeImportChunk({ ...ids, by: base.by, caller: base.caller, fileNeeds: base.fileNeeds });
+        const r = await (waitsOnCancel ? merging : chunks).mergeImportChunk({ ...ids, by: base.by, caller: base.caller, fileNeeds: base.fileNeeds });
         return { cursor: { phase: 'merging' }, done: r.done };
       },
       continueAsNew: (next) => {
@@ -132,10 +142,11 @@ export async function importWorkflow(input: ImportInput): Promise<ImportOutcome>
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
     // Cancelled from Temporal itself (the UI, the CLI): recorded as a cancel by the system, and the run ends
-    // cancelled (runs from before CANCELLED_RUN_PATCH completed).
-    if (isCancellation(err)) {
+    // cancelled (runs from before CANCELLED_RUN_PATCH completed). With the list, a step that failed while the run
+    // was being cancelled counts as cancelled too (a chunk waited for times out when its worker is gone).
+    if (isCancellation(err) || (waitsOnCancel && CancellationScope.current().consideredCancelled)) {
       await CancellationScope.nonCancellable(() => end('cancelled', { actor: { type: 'system', id: null }, requestId: null }));
-      if (hasPatch(known, CANCELLED_RUN_PATCH)) throw err;
+      if (hasPatch(known, CANCELLED_RUN_PATCH)) throw isCancellation(err) ? err : new CancelledFailure(CANCELLED_IN_TEMPORAL, [], err as Error);
       return { phase: 'cancelled' };
     }
     const error = errorOf(err);

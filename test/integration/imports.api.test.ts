@@ -237,8 +237,8 @@ describe('runs', () => {
     const started = await app.call('post', '/v1/imports', key).send({ fileId, target: 'subscribers', columns: COLUMNS }).expect(202);
     await waitFor(async () => (await ImportRun.findOne({ where: { tenantId: tenant.id, id: started.body.id } }))!.rowsRead > 0, { what: 'reading started', intervalMs: 20 });
     const handle = app.client.workflow.getHandle(`imports:${tenant.id}:${started.body.id}`);
-    // While a staging chunk runs: the cancel reaches it and the condition that stops it (which, uncaught, failed
-    // every workflow task from then on, and the run never ended).
+    // Most likely while a staging chunk reads (reading is most of the run): the cancel reaches it and the condition
+    // that stops it (which, uncaught, failed every workflow task from then on, and the run never ended).
     await handle.cancel();
     // The run ends cancelled, as asked (it used to complete), with its end written first.
     await expect(handle.result()).rejects.toThrow(WorkflowFailedError);
@@ -247,10 +247,14 @@ describe('runs', () => {
     expect(run.typedSearchAttributes.get(STATUS)).toBe('cancelled');
     const ended = (await app.call('get', `/v1/imports/${started.body.id}`, key).expect(200)).body;
     expect(ended.phase).toBe('cancelled');
+    // The end was written after the running chunk stopped: the counts are final, and no row lands after them.
     expect(await Subscriber.count({ where: { tenantId: tenant.id } })).toBe(ended.counts.created);
     expect((await app.call('post', `/v1/imports/${started.body.id}/cancel`, key).expect(409)).body.code).toBe('IMPORT_FINISHED');
     const event = await AuditEvent.findOne({ where: { tenantId: tenant.id, action: 'imports.import.cancelled', entityId: started.body.id } });
     expect(event?.actorType).toBe('system');
+    await new Promise((r) => setTimeout(r, 800));
+    expect(await Subscriber.count({ where: { tenantId: tenant.id } })).toBe(ended.counts.created);
+    expect((await app.call('get', `/v1/imports/${started.body.id}`, key).expect(200)).body.counts).toEqual(ended.counts);
     // The input named its code's patches: no marker, no TemporalChangeVersion write.
     const events = (await handle.fetchHistory()).events ?? [];
     expect(events.filter((e) => e.markerRecordedEventAttributes)).toEqual([]);

@@ -9,6 +9,14 @@ import { Worker } from '@temporalio/worker';
 const dir = path.join(__dirname, '../fixtures/import-histories');
 const recorded = fs.readdirSync(dir).filter((f) => f.endsWith('.bin')).sort();
 
+/** Whether every activity scheduled before `name` was closed (completed, failed, cancelled, timed out) before it was scheduled. */
+function scheduledAfterTheOthersClosed(events: temporal.api.history.v1.IHistoryEvent[], name: string): boolean {
+  const at = events.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === name);
+  const before = events.slice(0, at);
+  const closed = before.filter((e) => e.activityTaskCompletedEventAttributes || e.activityTaskFailedEventAttributes || e.activityTaskCanceledEventAttributes || e.activityTaskTimedOutEventAttributes);
+  return at > 0 && closed.length === before.filter((e) => e.activityTaskScheduledEventAttributes).length;
+}
+
 it('has the recorded histories', () => {
   expect(recorded).toEqual(['import-after-continue-as-new.bin', 'import-cancelled-in-temporal.bin', 'import-cancelled.bin', 'import-continued-as-new.bin',
     'import-dry-run.bin', 'import-failed.bin', 'import-finished.bin']);
@@ -21,7 +29,9 @@ it.each(recorded)('replays %s without a nondeterminism error', async (file) => {
   if (file === 'import-cancelled-in-temporal.bin') {
     // Ends cancelled after its end was written, with no patch marker (the input named them).
     expect(last.workflowExecutionCanceledEventAttributes).toBeTruthy();
-    expect(events.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'endImport')).toBe(true);
+    // Its end was scheduled only once the chunk it cancelled had stopped (the chunk waited for, not abandoned).
+    expect(events.some((e) => e.activityTaskCancelRequestedEventAttributes)).toBe(true);
+    expect(scheduledAfterTheOthersClosed(events, 'endImport')).toBe(true);
     expect(events.some((e) => e.markerRecordedEventAttributes)).toBe(false);
   } else expect(last.workflowExecutionCompletedEventAttributes ?? last.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
   if (file === 'import-cancelled.bin') expect(events.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toBe(true);
