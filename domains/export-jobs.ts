@@ -23,15 +23,17 @@ export interface ExportKind {
   /** Its audit entity type and the action that records a request. */
   entityType: string;
   requested: AuditAction;
+  /** The patches its workflow's code has, named in every input (workflows/patches.ts). */
+  patches: string[];
 }
 
-/** Starts an export of what `filters` pick; its workflow receives `{ exportId, tenantId, filters }`. */
+/** Starts an export of what `filters` pick; its workflow receives `{ exportId, tenantId, filters, patches }`. */
 export async function requestExport<F extends object, M extends Model & ExportJob<F>>(deps: CommandDeps, c: Caller, kind: ExportKind, filters: F): Promise<M> {
   const id = randomUUID();
   const workflowId = businessWorkflowId({ domain: kind.domain, tenantId: c.tenantId, entityId: id });
-  const start: StartBusinessWorkflow<(input: { exportId: string; tenantId: string; filters: F }) => Promise<unknown>> = {
+  const start: StartBusinessWorkflow<(input: { exportId: string; tenantId: string; filters: F; patches: string[] }) => Promise<unknown>> = {
     workflowType: kind.workflowType, taskQueue: kind.taskQueue, domain: kind.domain, tenantId: c.tenantId,
-    entityType: kind.entityType, entityId: id, initialStatus: 'queued', args: [{ exportId: id, tenantId: c.tenantId, filters }],
+    entityType: kind.entityType, entityId: id, initialStatus: 'queued', args: [{ exportId: id, tenantId: c.tenantId, filters, patches: kind.patches }],
   };
   const x = await createWithAudit(kind.model as unknown as ModelStatic<M>, { id, tenantId: c.tenantId, status: 'queued', filters, workflowId, requestedBy: c.actor.id } as never,
     { ...auditBy(c), action: kind.requested, entityType: kind.entityType, entityId: id, after: { filters }, workflowId }, [startIntent(start)]);

@@ -21,16 +21,17 @@ const writer = proxyActivities<AudienceActivities>({
 });
 
 export async function subscriberExportWorkflow(input: SubscriberExportInput): Promise<SubscriberExportResult> {
-  setWorkflowStatus('running');
+  const known = input.patches;
+  setWorkflowStatus('running', known);
   try {
     const written = await writer.writeSubscriberExport(input);
-    setWorkflowStatus('ready');
+    setWorkflowStatus('ready', known);
     return { status: 'ready', ...written };
   } catch (err) {
-    await endCancelled(err, (error) => short.failSubscriberExport({ ...input, error }));
+    await endCancelled(err, (error) => short.failSubscriberExport({ ...input, error }), { known });
     const message = failureMessage(err);
     await short.failSubscriberExport({ ...input, error: message });
-    setWorkflowStatus('failed');
+    setWorkflowStatus('failed', known);
     return { status: 'failed', rows: 0, error: message };
   }
 }

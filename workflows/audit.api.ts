@@ -1,8 +1,15 @@
 // Shared definitions of the audit domain's workflows, imported by the API, the worker and the workflow.
 import type { BatchResume } from './batch';
+import { CANCELLED_WRITE_PATCH } from './patches';
 
 export const AUDIT_TASK_QUEUE = 'docket-audit';
 export const AUDIT_DOMAIN = 'audit-export';
+
+/** Exports started before it wrote everything in one activity (writeAuditExport, 2 hours), and replay so. */
+export const AUDIT_EXPORT_BATCH_KIT_PATCH = 'audit-export-batch-kit';
+
+/** The patches the API's code has, named in every audit export's input (workflows/patches.ts). */
+export const AUDIT_EXPORT_PATCHES = [AUDIT_EXPORT_BATCH_KIT_PATCH, CANCELLED_WRITE_PATCH];
 
 export interface AuditFilters {
   actorId?: string;
@@ -17,6 +24,8 @@ export interface AuditExportInput {
   exportId: string;
   tenantId: string;
   filters: AuditFilters;
+  /** The patches the starting code had (AUDIT_EXPORT_PATCHES), handed on by continue-as-new. */
+  patches?: string[];
   /** Set by continue-as-new: where the export's chunks stand (the batch kit's resume state). */
   batch?: BatchResume<ExportCursor>;
 }

@@ -1,10 +1,11 @@
 // Audit export: counts, then writes matching events to a CSV chunk by chunk on the batch kit (resuming
 // from the cursor, continuing as new past the history budget), stores it and marks the export ready.
-import { ContinueAsNew, continueAsNew, patched, proxyActivities } from '@temporalio/workflow';
+import { ContinueAsNew, continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { AuditActivities } from '../activities/audit';
-import type { AuditExportInput, AuditExportResult, ExportCursor } from './audit.api';
+import { AUDIT_EXPORT_BATCH_KIT_PATCH, type AuditExportInput, type AuditExportResult, type ExportCursor } from './audit.api';
 import { runBatch } from './batch';
 import { endCancelled, failureMessage } from './failures';
+import { hasPatch } from './patches';
 import { setWorkflowStatus } from './status';
 import { OUTAGE_RETRY } from './retry';
 
@@ -24,23 +25,24 @@ const writer = proxyActivities<AuditActivities>({
   retry: OUTAGE_RETRY,
 });
 
-// Exports started before it wrote everything in one activity (writeAuditExport, 2 hours) and replay so.
+// Exports started before the batch kit (AUDIT_EXPORT_BATCH_KIT_PATCH) wrote everything in one activity, and replay so.
 const legacyWriter = proxyActivities<AuditActivities>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '10 seconds',
   retry: OUTAGE_RETRY,
 });
-const BATCH_KIT_PATCH = 'audit-export-batch-kit';
 
 export async function auditExportWorkflow(input: AuditExportInput): Promise<AuditExportResult> {
   const { batch, ...base } = input;
-  setWorkflowStatus('running');
+  const known = base.patches;
+  setWorkflowStatus('running', known);
   if (!batch) await short.markAuditExportRunning(base);
   try {
     let written: { fileId: string; rows: number };
-    if (patched(BATCH_KIT_PATCH)) {
+    if (hasPatch(known, AUDIT_EXPORT_BATCH_KIT_PATCH)) {
       const { cursor } = await runBatch<ExportCursor, Awaited<ReturnType<AuditActivities['writeAuditExportChunk']>>>({
         resume: batch,
+        known,
         chunk: (at) => writer.writeAuditExportChunk({ ...base, cursor: at }),
         continueAsNew: (resume) => continueAsNew<typeof auditExportWorkflow>({ ...base, batch: resume }),
       });
@@ -49,14 +51,14 @@ export async function auditExportWorkflow(input: AuditExportInput): Promise<Audi
       written = await legacyWriter.writeAuditExport(base);
       await short.completeAuditExport({ ...base, ...written });
     }
-    setWorkflowStatus('ready');
+    setWorkflowStatus('ready', known);
     return { status: 'ready', ...written };
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
-    await endCancelled(err, (error) => short.failAuditExport({ ...base, error }));
+    await endCancelled(err, (error) => short.failAuditExport({ ...base, error }), { known });
     const message = failureMessage(err);
     await short.failAuditExport({ ...base, error: message });
-    setWorkflowStatus('failed');
+    setWorkflowStatus('failed', known);
     return { status: 'failed', rows: 0, error: message };
   }
 }

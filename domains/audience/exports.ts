@@ -7,7 +7,7 @@ import { recordAudit } from '../../lib/audit';
 import { deleteFile, fileDependents } from '../../lib/files';
 import { ApiError, notFound, validationFailed } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
-import { SUBSCRIBER_EXPORTS_DOMAIN, SUBSCRIBER_EXPORTS_TASK_QUEUE, type SubscriberFilters } from '../../workflows/audience.api';
+import { SUBSCRIBER_EXPORT_PATCHES, SUBSCRIBER_EXPORTS_DOMAIN, SUBSCRIBER_EXPORTS_TASK_QUEUE, type SubscriberFilters } from '../../workflows/audience.api';
 import { auditBy, Caller, CommandDeps } from '../command';
 import { ExportKind, presentExport, requestExport } from '../export-jobs';
 import type { Schemas } from '../schemas';
@@ -17,7 +17,7 @@ import { normalizeEmail } from './subscribers';
 
 export const SUBSCRIBER_EXPORT: ExportKind = {
   model: SubscriberExport, domain: SUBSCRIBER_EXPORTS_DOMAIN, workflowType: 'subscriberExportWorkflow', taskQueue: SUBSCRIBER_EXPORTS_TASK_QUEUE,
-  entityType: 'subscriber_export', requested: 'audience.export.requested',
+  entityType: 'subscriber_export', requested: 'audience.export.requested', patches: SUBSCRIBER_EXPORT_PATCHES,
 };
 
 /**

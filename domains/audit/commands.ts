@@ -1,7 +1,7 @@
 // Audit commands: exporting the log (a workflow that writes a CSV into the tenant's file store).
 import { AuditExport } from '../../db/models/audit';
 import { ApiError } from '../../lib/problems';
-import { AUDIT_DOMAIN, AUDIT_TASK_QUEUE, AuditFilters } from '../../workflows/audit.api';
+import { AUDIT_DOMAIN, AUDIT_EXPORT_PATCHES, AUDIT_TASK_QUEUE, AuditFilters } from '../../workflows/audit.api';
 import type { Caller, CommandDeps } from '../command';
 import { ExportKind, requestExport } from '../export-jobs';
 
@@ -11,7 +11,7 @@ export function assertRange(f: AuditFilters): void {
 
 export const AUDIT_EXPORT: ExportKind = {
   model: AuditExport, domain: AUDIT_DOMAIN, workflowType: 'auditExportWorkflow', taskQueue: AUDIT_TASK_QUEUE,
-  entityType: 'audit_export', requested: 'audit.export.requested',
+  entityType: 'audit_export', requested: 'audit.export.requested', patches: AUDIT_EXPORT_PATCHES,
 };
 
 /** Starts an export of the events matching `filters`; its row is readable (queued) before the workflow runs. */

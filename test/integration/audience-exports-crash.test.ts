@@ -78,6 +78,8 @@ it('cancelled in the Temporal UI mid-way: the export ends failed, not running, a
   await app.call('get', `/v1/subscriber-exports/${started.body.id}/download`, key).expect(409);
   expect((await handle.describe()).searchAttributes.Status).toEqual(['failed']);
   expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'audience.export.failed' } })).toBe(1);
+  // The input named its code's patch (the cancelled write's): no patch marker in the history.
+  expect(((await handle.fetchHistory()).events ?? []).filter((e) => e.markerRecordedEventAttributes)).toEqual([]);
   // The activity stops at its next page once the cancel reaches its heartbeat, and stores nothing.
   await new Promise((r) => setTimeout(r, 2000));
   expect(await StoredFile.count({ where: { tenantId: tenant.id, originKey: `subscriber-export:${started.body.id}` } })).toBe(0);

@@ -115,6 +115,8 @@ it('cancelled in the Temporal UI mid-way: the export ends failed, not running, a
   expect(shown).toMatchObject({ status: 'failed', error: 'cancelled in Temporal' });
   await app.call('get', `/v1/audit-exports/${started.body.id}/download`, key).expect(409);
   expect((await handle.describe()).searchAttributes.Status).toEqual(['failed']);
+  // The input named its code's patches (the batch kit's, the cancelled write's): no patch marker in the history.
+  expect(((await handle.fetchHistory()).events ?? []).filter((e) => e.markerRecordedEventAttributes)).toEqual([]);
   // The page being written when the cancel came is dropped or never written; later pages write nothing.
   await new Promise((r) => setTimeout(r, 2000));
   const [{ parts }] = await AuditEvent.sequelize!.query<{ parts: number }>('SELECT count(*)::int AS parts FROM audit_export_parts WHERE export_id = $1', { bind: [started.body.id], type: QueryTypes.SELECT });
