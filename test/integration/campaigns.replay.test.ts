@@ -4,7 +4,8 @@
 // then sent, the SMTP server down and back, both runs of a retry of failed recipients, and a chain continued as new.
 // `lanes-*` were recorded with two lanes (finished, paused and resumed, cancelled, the SMTP server down, a retry run,
 // continued as new and after). `patches-*` were recorded with the input's patch list, cancelled from Temporal itself
-// while scheduled and while sending (they end cancelled). A change to workflows/campaigns.ts that would break them fails here.
+// while scheduled and while sending (they end cancelled); `before-patches-*` the same on the code before the list
+// (`45fcdb3`: they completed, without waiting for the lanes), as runs in flight at a deploy replay. A change to workflows/campaigns.ts that would break them fails here.
 import fs from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
@@ -25,6 +26,7 @@ it('has the recorded histories', () => {
   expect(recorded.filter((f) => f.startsWith('before-lanes-'))).toHaveLength(10);
   expect(recorded.filter((f) => f.startsWith('lanes-'))).toHaveLength(7);
   expect(recorded.filter((f) => f.startsWith('patches-'))).toEqual(['patches-scheduled-cancelled-in-temporal.bin', 'patches-sending-cancelled-in-temporal.bin']);
+  expect(recorded.filter((f) => f.startsWith('before-patches-'))).toEqual(['before-patches-scheduled-cancelled-in-temporal.bin', 'before-patches-sending-cancelled-in-temporal.bin']);
 });
 
 it.each(recorded)('replays %s without a nondeterminism error', async (file) => {
