@@ -4,13 +4,12 @@
 // carries cursors only, never recipients. The recipients are split into lanes whose chunks run at once, so more
 // worker processes send one campaign faster. And `campaign-tests:<tenant>:<uuid>`: one test send.
 import {
-  ActivityCancellationType, ApplicationFailure, CancellationScope, CancelledFailure, condition, ContinueAsNew, continueAsNew, isCancellation,
-  proxyActivities, setHandler, workflowInfo,
+  ActivityCancellationType, ApplicationFailure, condition, ContinueAsNew, continueAsNew, proxyActivities, setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type { CampaignActivities } from '../activities/campaigns';
 import type { CommandAuthor } from '../lib/audit';
 import { BatchControl, runBatch } from './batch';
-import { CANCELLED_IN_TEMPORAL, failureCause, failureMessage } from './failures';
+import { endCancelledRun, failureCause, failureMessage } from './failures';
 import {
   CampaignInput, CampaignOutcome, cancelCampaignUpdate, INVALID_STATE, LANES_PATCH, pauseCampaignUpdate, resumeCampaignUpdate, lanesFrom, lanesOf, SendChunkReport, SendCursor,
   SendPlan, TestSendInput, TestSendResult,
@@ -61,8 +60,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignOu
   const { resume, ...base } = input;
   const ids = { tenantId: base.tenantId, campaignId: base.campaignId, run: base.run };
   const known = base.patches;
-  const waitsOnCancel = known?.includes(CANCELLED_RUN_PATCH) === true;
-  const send = waitsOnCancel ? chunksWaitingOnCancel : chunks;
+  const send = known?.includes(CANCELLED_RUN_PATCH) ? chunksWaitingOnCancel : chunks;
   const control = new BatchControl(resume?.batch);
   let waiting = !resume && base.run === 1 && base.sendAt !== undefined;
   let author: CommandAuthor = base.by;
@@ -144,14 +142,8 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignOu
     return { status: 'finished' };
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
-    // Cancelled from Temporal itself (the UI, the CLI): recorded as a cancel by the system, and the run ends
-    // cancelled (runs from before CANCELLED_RUN_PATCH completed). With the list, a step that failed while the run
-    // was being cancelled counts as cancelled too (a lane waited for times out when its worker is gone).
-    if (isCancellation(err) || (waitsOnCancel && CancellationScope.current().consideredCancelled)) {
-      await CancellationScope.nonCancellable(() => end('cancelled', { actor: { type: 'system', id: null }, requestId: null }));
-      if (hasPatch(known, CANCELLED_RUN_PATCH)) throw isCancellation(err) ? err : new CancelledFailure(CANCELLED_IN_TEMPORAL, [], err as Error);
-      return { status: 'cancelled' };
-    }
+    // Cancelled from Temporal itself (the UI, the CLI).
+    if (await endCancelledRun(err, known, (by) => end('cancelled', by))) return { status: 'cancelled' };
     const error = errorOf(err);
     await end('failed', base.by, error);
     return { status: 'failed', error };

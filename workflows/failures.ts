@@ -1,7 +1,8 @@
 // How a workflow records a failed step: what made it fail (the ApplicationFailure an activity threw, which Temporal
 // wraps in an ActivityFailure, else the error itself), and a run cancelled from Temporal's own UI or CLI.
 import { ActivityFailure, ApplicationFailure, CancellationScope, CancelledFailure, isCancellation } from '@temporalio/workflow';
-import { CANCELLED_WRITE_PATCH, hasPatch } from './patches';
+import type { CommandAuthor } from '../lib/audit';
+import { CANCELLED_RUN_PATCH, CANCELLED_WRITE_PATCH, hasPatch } from './patches';
 import { setWorkflowStatus } from './status';
 
 export function failureCause(err: unknown): unknown {
@@ -30,4 +31,22 @@ export async function endCancelled(err: unknown, markFailed: (error: string) => 
   await CancellationScope.nonCancellable(() => markFailed(CANCELLED_IN_TEMPORAL));
   setWorkflowStatus(opts.status ?? 'failed', opts.known);
   throw isCancellation(err) ? err : new CancelledFailure(CANCELLED_IN_TEMPORAL, [], err as Error);
+}
+
+/** Who the end of a run cancelled from Temporal names. */
+const SYSTEM: CommandAuthor = { actor: { type: 'system', id: null }, requestId: null };
+
+/**
+ * For an import or a campaign cancelled from Temporal itself (the UI, the CLI): records the cancel as the system's
+ * (`recordCancelled`, outside the cancelled scope), then rethrows, so the run ends cancelled; runs from before
+ * CANCELLED_RUN_PATCH completed instead, and for them this answers true (the caller returns its cancelled outcome).
+ * With the input's list (`known`), a step that failed while the run was being cancelled counts as cancelled too (a
+ * chunk waited for times out when its worker is gone). Any other error: false, for the caller's own failure path.
+ */
+export async function endCancelledRun(err: unknown, known: readonly string[] | undefined, recordCancelled: (by: CommandAuthor) => Promise<void>): Promise<boolean> {
+  const listed = known?.includes(CANCELLED_RUN_PATCH) === true;
+  if (!isCancellation(err) && !(listed && CancellationScope.current().consideredCancelled)) return false;
+  await CancellationScope.nonCancellable(() => recordCancelled(SYSTEM));
+  if (hasPatch(known, CANCELLED_RUN_PATCH)) throw isCancellation(err) ? err : new CancelledFailure(CANCELLED_IN_TEMPORAL, [], err as Error);
+  return true;
 }

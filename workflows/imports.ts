@@ -2,13 +2,13 @@
 // then merge chunks, on the batch kit (cancel between chunks, continue-as-new within the history budget). The
 // history carries cursors and counts only, never rows.
 import {
-  ActivityCancellationType, ApplicationFailure, CancellationScope, CancelledFailure, condition, ContinueAsNew, continueAsNew,
-  isCancellation, proxyActivities, setHandler,
+  ActivityCancellationType, ApplicationFailure, CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation,
+  proxyActivities, setHandler,
 } from '@temporalio/workflow';
 import type { ImportActivities } from '../activities/imports';
 import type { CommandAuthor } from '../lib/audit';
 import { BatchControl, runBatch } from './batch';
-import { CANCELLED_IN_TEMPORAL, failureCause, failureMessage } from './failures';
+import { endCancelledRun, failureCause, failureMessage } from './failures';
 import {
   CANCEL_STAGING_PATCH, cancelImportUpdate, ImportInput, ImportOutcome, ImportRevertInput, ImportRevertOutcome, ImportStageCursor,
 } from './imports.api';
@@ -141,14 +141,8 @@ export async function importWorkflow(input: ImportInput): Promise<ImportOutcome>
     return { phase: 'finished' };
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
-    // Cancelled from Temporal itself (the UI, the CLI): recorded as a cancel by the system, and the run ends
-    // cancelled (runs from before CANCELLED_RUN_PATCH completed). With the list, a step that failed while the run
-    // was being cancelled counts as cancelled too (a chunk waited for times out when its worker is gone).
-    if (isCancellation(err) || (waitsOnCancel && CancellationScope.current().consideredCancelled)) {
-      await CancellationScope.nonCancellable(() => end('cancelled', { actor: { type: 'system', id: null }, requestId: null }));
-      if (hasPatch(known, CANCELLED_RUN_PATCH)) throw isCancellation(err) ? err : new CancelledFailure(CANCELLED_IN_TEMPORAL, [], err as Error);
-      return { phase: 'cancelled' };
-    }
+    // Cancelled from Temporal itself (the UI, the CLI).
+    if (await endCancelledRun(err, known, (by) => end('cancelled', by))) return { phase: 'cancelled' };
     const error = errorOf(err);
     await end('failed', base.by, error);
     return { phase: 'failed', error: { code: error.code, message: error.message } };

@@ -5,17 +5,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
+import { scheduledAfterTheOthersClosed } from '../helpers/histories';
 
 const dir = path.join(__dirname, '../fixtures/import-histories');
 const recorded = fs.readdirSync(dir).filter((f) => f.endsWith('.bin')).sort();
-
-/** Whether every activity scheduled before `name` was closed (completed, failed, cancelled, timed out) before it was scheduled. */
-function scheduledAfterTheOthersClosed(events: temporal.api.history.v1.IHistoryEvent[], name: string): boolean {
-  const at = events.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === name);
-  const before = events.slice(0, at);
-  const closed = before.filter((e) => e.activityTaskCompletedEventAttributes || e.activityTaskFailedEventAttributes || e.activityTaskCanceledEventAttributes || e.activityTaskTimedOutEventAttributes);
-  return at > 0 && closed.length === before.filter((e) => e.activityTaskScheduledEventAttributes).length;
-}
 
 it('has the recorded histories', () => {
   expect(recorded).toEqual(['import-after-continue-as-new.bin', 'import-cancelled-in-temporal.bin', 'import-cancelled.bin', 'import-continued-as-new.bin',
