@@ -42,6 +42,17 @@ async function importFile(key: string, csv: string, extra: Record<string, unknow
   return finished(key, res.body.id);
 }
 
+/** An import of 40,000 rows, answered once it has started reading: long enough to act on while it runs. */
+async function startReading() {
+  const { key, tenant } = await buildCaller(IMPORTER);
+  const lines = ['E-mail,Name,Plan'];
+  for (let i = 0; i < 40_000; i++) lines.push(`c${i}@x.com,C ${i},free`);
+  const fileId = await upload(key, lines.join('\n'));
+  const started = await app.call('post', '/v1/imports', key).send({ fileId, target: 'subscribers', columns: COLUMNS }).expect(202);
+  await waitFor(async () => (await ImportRun.findOne({ where: { tenantId: tenant.id, id: started.body.id } }))!.rowsRead > 0, { what: 'reading started', intervalMs: 20 });
+  return { key, tenant, fileId, started };
+}
+
 const CSV = 'E-mail,Name,Plan\nada@x.com, Ada ,PRO\nbob@x.com,Bob,free\nbad-address,=1+2,pro\nada@x.com,Ada again,pro\n';
 
 describe('options and templates', () => {
@@ -209,12 +220,7 @@ describe('runs', () => {
   });
 
   it('cancels a running import between chunks: counts final, then 409', async () => {
-    const { key, tenant } = await buildCaller(IMPORTER);
-    const lines = ['E-mail,Name,Plan'];
-    for (let i = 0; i < 40_000; i++) lines.push(`c${i}@x.com,C ${i},free`);
-    const fileId = await upload(key, lines.join('\n'));
-    const started = await app.call('post', '/v1/imports', key).send({ fileId, target: 'subscribers', columns: COLUMNS }).expect(202);
-    await waitFor(async () => (await ImportRun.findOne({ where: { tenantId: tenant.id, id: started.body.id } }))!.rowsRead > 0, { what: 'reading started', intervalMs: 20 });
+    const { key, tenant, fileId, started } = await startReading();
     // The file cannot be deleted while the import reads it.
     const busy = await app.call('delete', `/v1/files/${fileId}`, key).expect(409);
     expect(busy.body).toMatchObject({ code: 'DEPENDENCY_EXISTS', count: 1 });
@@ -230,12 +236,7 @@ describe('runs', () => {
   });
 
   it('cancelled from Temporal itself (the UI, the CLI): recorded as cancelled by the system, and the run ends cancelled', async () => {
-    const { key, tenant } = await buildCaller(IMPORTER);
-    const lines = ['E-mail,Name,Plan'];
-    for (let i = 0; i < 40_000; i++) lines.push(`t${i}@x.com,T ${i},free`);
-    const fileId = await upload(key, lines.join('\n'));
-    const started = await app.call('post', '/v1/imports', key).send({ fileId, target: 'subscribers', columns: COLUMNS }).expect(202);
-    await waitFor(async () => (await ImportRun.findOne({ where: { tenantId: tenant.id, id: started.body.id } }))!.rowsRead > 0, { what: 'reading started', intervalMs: 20 });
+    const { key, tenant, started } = await startReading();
     const handle = app.client.workflow.getHandle(`imports:${tenant.id}:${started.body.id}`);
     // Most likely while a staging chunk reads (reading is most of the run): the cancel reaches it and the condition
     // that stops it (which, uncaught, failed every workflow task from then on, and the run never ended).
