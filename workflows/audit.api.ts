@@ -1,6 +1,6 @@
 // Shared definitions of the audit domain's workflows, imported by the API, the worker and the workflow.
 import type { BatchResume } from './batch';
-import { CANCELLED_WRITE_PATCH } from './patches';
+import { CANCELLED_WRITE_PATCH, STATUS_UPSERT_PATCH } from './patches';
 
 export const AUDIT_TASK_QUEUE = 'docket-audit';
 export const AUDIT_DOMAIN = 'audit-export';
@@ -9,7 +9,7 @@ export const AUDIT_DOMAIN = 'audit-export';
 export const AUDIT_EXPORT_BATCH_KIT_PATCH = 'audit-export-batch-kit';
 
 /** The patches the API's code has, named in every audit export's input (workflows/patches.ts). */
-export const AUDIT_EXPORT_PATCHES = [AUDIT_EXPORT_BATCH_KIT_PATCH, CANCELLED_WRITE_PATCH];
+export const AUDIT_EXPORT_PATCHES = [STATUS_UPSERT_PATCH, AUDIT_EXPORT_BATCH_KIT_PATCH, CANCELLED_WRITE_PATCH];
 
 export interface AuditFilters {
   actorId?: string;
