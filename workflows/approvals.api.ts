@@ -89,6 +89,12 @@ export const APPROVAL_PATCH = {
   notifyRequestWatchers: 'approvals-notify-request-watchers',
   objectIdAttribute: 'approvals-object-id-attribute',
   notifyReopenedStage: 'approvals-notify-reopened-stage',
+  /**
+   * A flow continues as new only with every accepted command written (and so answered): before, one accepted while the
+   * last write or a reopened stage's emails were in flight waited for a write that came after every handler had
+   * answered, and the flow hung.
+   */
+  continueAfterWrites: 'approvals-continue-after-writes',
 } as const;
 /** Named in the input the API starts a flow with, so a new flow takes their paths without patched() (workflows/patches.ts). */
 export const APPROVAL_PATCHES = [...Object.values(APPROVAL_PATCH), STATUS_UPSERT_PATCH];
@@ -111,7 +117,8 @@ export interface ApprovalFlowInput {
    */
   approvers: string[][];
   /** Set by continue-as-new: the state and counters carried into the new run (and the rules it started with). */
-  resume?: { state: FlowState; seq: number; startedAt: string; clampQuorum?: boolean };
+  /** `remindedStage` / `dueHandledStage`: the stage whose reminder was sent and whose due time was handled (-1: none). */
+  resume?: { state: FlowState; seq: number; startedAt: string; clampQuorum?: boolean; remindedStage?: number; dueHandledStage?: number };
   /** The patches the starting code had (APPROVAL_PATCHES): their new paths are taken without patched(). */
   patches?: string[];
 }

@@ -241,13 +241,22 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
   }
 
   const expiresAt = def.maxPendingDays ? Date.parse(startedAt) + def.maxPendingDays * 24 * HOUR : Infinity;
-  let remindedStage = -1;
-  let dueHandledStage = -1;
+  // Carried across continue-as-new, so a stage is not reminded or escalated again in the next run.
+  let remindedStage = input.resume?.remindedStage ?? -1;
+  let dueHandledStage = input.resume?.dueHandledStage ?? -1;
 
   while (state.status === 'pending') {
     if (workflowInfo().continueAsNewSuggested) {
-      await condition(allHandlersFinished);
-      await continueAsNew<typeof approvalFlowWorkflow>({ ...input, resume: { state, seq, startedAt, clampQuorum } });
+      if (has(APPROVAL_PATCH.continueAfterWrites)) {
+        // A handler answers once its change is written: with a change unwritten, this round writes it first.
+        if (state.version === settled) await condition(() => allHandlersFinished() || state.version !== settled);
+        if (state.version === settled) {
+          await continueAsNew<typeof approvalFlowWorkflow>({ ...input, resume: { state, seq, startedAt, clampQuorum, remindedStage, dueHandledStage } });
+        }
+      } else {
+        await condition(allHandlersFinished);
+        await continueAsNew<typeof approvalFlowWorkflow>({ ...input, resume: { state, seq, startedAt, clampQuorum } });
+      }
     }
     setWorkflowStatus('pending', input.patches);
     // Flows are started with ObjectId (the object's own id, as operators know it); one started before

@@ -18,8 +18,14 @@ export const LOCAL_WRITES_PATCH = 'reminders-local-writes';
  * deliver, then write.
  */
 export const FINAL_WRITE_DELIVERS_PATCH = 'reminders-final-write-delivers';
+/**
+ * Before continuing as new, a reminder writes the commands accepted while its deliveries finished and lets their
+ * callers have their answer (and a last firing's in-app deliveries go with the final write first). Before, a command
+ * accepted then waited for a write that came only after every handler had answered: the reminder hung.
+ */
+export const CONTINUE_AFTER_WRITES_PATCH = 'reminders-continue-after-writes';
 /** The patches the reminder workflow's code has, named in the input the API starts it with (workflows/patches.ts). */
-export const REMINDER_PATCHES = [LOCAL_WRITES_PATCH, FINAL_WRITE_DELIVERS_PATCH, STATUS_UPSERT_PATCH];
+export const REMINDER_PATCHES = [LOCAL_WRITES_PATCH, FINAL_WRITE_DELIVERS_PATCH, STATUS_UPSERT_PATCH, CONTINUE_AFTER_WRITES_PATCH];
 
 export type ReminderChannel = 'email' | 'webhook' | 'in_app';
 export type ReminderStatus = 'active' | 'paused' | 'completed' | 'cancelled';

@@ -7,7 +7,7 @@ import type { RetryPolicy } from '@temporalio/workflow';
 import type { ReminderActivities } from '../activities/reminders';
 import type { AuditAction } from '../lib/audit-actions';
 import {
-  acknowledgeUpdate, cancelReminderUpdate, DeliveryRef, FINAL_DELIVERY_ERRORS, FINAL_WRITE_DELIVERS_PATCH, LOCAL_WRITES_PATCH, pauseUpdate, ReminderAudit, ReminderCommand, ReminderInput, ReminderRefusal,
+  acknowledgeUpdate, cancelReminderUpdate, CONTINUE_AFTER_WRITES_PATCH, DeliveryRef, FINAL_DELIVERY_ERRORS, FINAL_WRITE_DELIVERS_PATCH, LOCAL_WRITES_PATCH, pauseUpdate, ReminderAudit, ReminderCommand, ReminderInput, ReminderRefusal,
   ReminderState, reminderStateQuery, rescheduleUpdate, resumeUpdate, snoozeUpdate,
 } from './reminders.api';
 import { deliveryTargets, nextTrigger, occurrenceSpan, snoozedTriggers, Trigger } from './reminders.rules';
@@ -239,11 +239,32 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
     return settle();
   }, { validator: (_cmd: ReminderCommand | undefined) => assertOpen() });
 
+  /**
+   * Writes until every accepted command is written and every handler has answered (a handler answers once its change
+   * is written, so waiting for the handlers first would wait for ever). A command may land during each write.
+   */
+  async function writeAccepted(): Promise<void> {
+    for (;;) {
+      if (state.version !== settled) {
+        setWorkflowStatus(state.status, input.patches);
+        await persist();
+      } else if (allHandlersFinished()) return;
+      else await condition(() => state.version !== settled || allHandlersFinished());
+    }
+  }
+
   while (!closed(state)) {
-    if (started >= (input.deliveriesPerRun ?? DELIVERIES_PER_RUN) || workflowInfo().continueAsNewSuggested) {
+    // A last firing waiting for the final write is not carried into a new run: the reminder completes in this one.
+    if ((started >= (input.deliveriesPerRun ?? DELIVERIES_PER_RUN) || workflowInfo().continueAsNewSuggested)
+      && !(withFinalWrite.length && has(CONTINUE_AFTER_WRITES_PATCH))) {
       await Promise.all(inflight);
-      await condition(allHandlersFinished);
-      if (state.version !== settled) await persist();
+      if (has(CONTINUE_AFTER_WRITES_PATCH)) {
+        await writeAccepted();
+        if (closed(state)) break; // cancelled meanwhile: it ends here
+      } else {
+        await condition(allHandlersFinished);
+        if (state.version !== settled) await persist();
+      }
       await continueAsNew<typeof reminderWorkflow>({ ...input, resume: { state } });
     }
     await advance();

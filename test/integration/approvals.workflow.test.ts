@@ -1,9 +1,11 @@
 // The approval flow workflow alone, with fake activities, on the time-skipping test server: every
 // stage rule, refusals, and reminder → escalation → expiry across days in milliseconds.
 import { randomUUID } from 'node:crypto';
+import { WorkflowUpdateStage } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { ApprovalActivities } from '../../activities/approvals';
+import { freePort, RunningTemporal, startTemporalDevServer } from '../../scripts/stack';
 import { waitFor } from '../helpers/wait';
 import { approvalFlowWorkflow } from '../../workflows/approvals';
 import { OBJECT_ID } from '../../workflows/search-attributes';
@@ -39,19 +41,22 @@ function fakeActivities() {
 
 const stageOf = (over: Partial<StageDef>): StageDef => ({ name: 'Finance', approvers: { users: [], roles: ['finance'] }, rule: 'all', rejectPolicy: 'immediate', ...over });
 
-async function withFlow(def: Partial<TemplateDef> & { stages: StageDef[] }, body: (h: Awaited<ReturnType<typeof env.client.workflow.start<typeof approvalFlowWorkflow>>>, log: ReturnType<typeof fakeActivities>['log']) => Promise<void>, requester = { id: 'req', roles: [] as string[] }, over: Partial<ApprovalFlowInput> = {}) {
-  const { activities, log } = fakeActivities();
+async function withFlow(
+  def: Partial<TemplateDef> & { stages: StageDef[] }, body: (h: Awaited<ReturnType<typeof env.client.workflow.start<typeof approvalFlowWorkflow>>>, log: ReturnType<typeof fakeActivities>['log']) => Promise<void>,
+  requester = { id: 'req', roles: [] as string[] }, over: Partial<ApprovalFlowInput> = {}, { on = env, fakes = fakeActivities() }: { on?: TestWorkflowEnvironment; fakes?: ReturnType<typeof fakeActivities> } = {},
+) {
+  const { activities, log } = fakes;
   const taskQueue = `wf-approvals-${randomUUID()}`;
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: process.env.DOCKET_TEST_BUNDLE! }, activities });
+  const worker = await Worker.create({ connection: on.nativeConnection, taskQueue, workflowBundle: { codePath: process.env.DOCKET_TEST_BUNDLE! }, activities });
   const input: ApprovalFlowInput = {
     flowId: randomUUID(), tenantId: 't', objectType: 'purchase_order', objectId: 'po-1', title: 'PO 1', requester,
     template: { id: 'tpl', version: 1 }, definition: { allowSelfApproval: false, autoApproveRoles: [], ...def },
     approvers: def.stages.map((s) => [...new Set([...s.approvers.users, ...s.approvers.roles.flatMap((r) => ROLES[r] ?? [])])].sort()), ...over,
   };
   // Emails go to the flow queue's notification queue: served here by the same fake activities.
-  const notifyWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: notificationQueueOf(taskQueue), activities });
+  const notifyWorker = await Worker.create({ connection: on.nativeConnection, taskQueue: notificationQueueOf(taskQueue), activities });
   await notifyWorker.runUntil(() => worker.runUntil(async () => {
-    const handle = await env.client.workflow.start(approvalFlowWorkflow, { taskQueue, workflowId: `approvals:t:${input.flowId}`, args: [input] });
+    const handle = await on.client.workflow.start(approvalFlowWorkflow, { taskQueue, workflowId: `approvals:t:${input.flowId}`, args: [input] });
     try {
       await body(handle, log);
     } finally {
@@ -271,5 +276,59 @@ describe('timers (time skipping)', () => {
       expect(end.stages[0].status).toBe('rejected');
       expect(log.persisted.at(-1)).toMatchObject({ status: 'rejected', stages: [{ status: 'rejected' }] });
     });
+  });
+});
+
+describe('continue-as-new', () => {
+  // A dev server of its own that suggests continue-as-new past 5 events: a flow's every round past its first is over budget.
+  let server: RunningTemporal;
+  let small: TestWorkflowEnvironment;
+  beforeAll(async () => {
+    server = await startTemporalDevServer({ port: await freePort(), dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 5 } });
+    small = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address });
+  });
+  afterAll(async () => {
+    await small?.teardown();
+    await server?.stop();
+  });
+
+  it('a sign accepted while the last write is in flight is written and answered before the flow continues as new', async () => {
+    const fakes = fakeActivities();
+    const persist = fakes.activities.persistFlow;
+    let hold: Promise<void> | undefined;
+    let writing!: () => void;
+    const held = new Promise<void>((resolve) => { writing = resolve; });
+    fakes.activities.persistFlow = async (i) => {
+      if (hold) {
+        writing();
+        await hold;
+      }
+      return persist(i);
+    };
+    const users = ['u1', 'u2', 'u3', 'u4'];
+    await withFlow({ stages: [stageOf({ rule: 'all', approvers: { users, roles: [] } })] }, async (h, log) => {
+      expect((await h.executeUpdate(signUpdate, sign('u1'))).status).toBe('pending');
+      let release!: () => void;
+      hold = new Promise<void>((resolve) => { release = resolve; });
+      const first = h.executeUpdate(signUpdate, sign('u2'));
+      await held; // u2's write is in flight
+      // u3 lands meanwhile (once the held write's workflow task heartbeats); the flow is over its history budget.
+      const second = await h.startUpdate(signUpdate, { ...sign('u3'), waitForStage: WorkflowUpdateStage.ACCEPTED });
+      release();
+      hold = undefined;
+      const answers = await Promise.race([
+        Promise.all([first, second.result()]),
+        new Promise<'no answer'>((resolve) => setTimeout(() => resolve('no answer'), 20_000)),
+      ]);
+      expect(answers).not.toBe('no answer');
+      const [, afterU3] = answers as FlowState[];
+      expect(afterU3.stages[0].signatures.map((x) => x.userId)).toEqual(['u1', 'u2', 'u3']);
+      expect(log.persisted.at(-1)?.stages[0].signatures.map((x) => x.userId)).toEqual(['u1', 'u2', 'u3']);
+      // The flow went on in a new run, and the last signature there approves it.
+      expect((await h.executeUpdate(signUpdate, sign('u4'))).status).toBe('approved');
+      expect((await h.result()).status).toBe('approved');
+      expect((await h.describe()).runId).not.toBe(h.firstExecutionRunId);
+      expect(log.finished).toEqual(['approved']);
+    }, undefined, {}, { on: small, fakes });
   });
 });

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { WorkflowUpdateStage } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import type { ReminderActivities } from '../../activities/reminders';
 import { RecipientGoneError } from '../../activities/reminders';
@@ -274,4 +275,38 @@ it('continues as new after its delivery budget, delivering every occurrence exac
     const first = await h.describe();
     expect(first.runId).not.toBe(h.firstExecutionRunId);
   });
+});
+
+it('a command accepted while the run waits to continue as new is written and answered; the reminder goes on in the new run', async () => {
+  // The first occurrence's email is held in flight: the run has reached its delivery budget and waits for it before
+  // continuing as new. An acknowledge lands then. Its handler answers once the change is written.
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  let deliveringFirst!: () => void;
+  const firstDelivering = new Promise<void>((resolve) => { deliveringFirst = resolve; });
+  const fakes = fakeActivities();
+  const deliver = fakes.activities.deliverReminder;
+  fakes.activities.deliverReminder = async (ref) => {
+    if (ref.occurrence.startsWith('2030-01-01')) {
+      deliveringFirst();
+      await held;
+    }
+    return deliver(ref);
+  };
+  await withReminder({
+    schedule: { recurrence: { rrule: 'FREQ=DAILY;COUNT=3', timezone: 'UTC', start: '2030-01-01T09:00:00Z' } }, deliveriesPerRun: 1, patches: REMINDER_PATCHES,
+  }, async (h, log) => {
+    const skipping = h.result(); // lets the server skip to the first occurrence
+    await firstDelivering;
+    const ack = await h.startUpdate(acknowledgeUpdate, { args: [{}], waitForStage: WorkflowUpdateStage.ACCEPTED });
+    release();
+    const answered = await Promise.race([ack.result(), new Promise<'no answer'>((resolve) => setTimeout(() => resolve('no answer'), 20_000))]);
+    expect(answered).toMatchObject({ status: 'active', occurrenceCount: 1 });
+    expect((answered as ReminderState).acknowledgedAt).not.toBeNull();
+    // Written before the run continued as new, and the reminder goes on: every occurrence delivered once.
+    expect(log.persisted.some((s) => s.acknowledgedAt !== null && s.occurrenceCount === 1)).toBe(true);
+    expect(await skipping).toMatchObject({ status: 'completed', occurrenceCount: 3 });
+    expect(log.sent.map((s) => s.occurrence.slice(0, 10))).toEqual(['2030-01-01', '2030-01-02', '2030-01-03']);
+    expect((await h.describe()).runId).not.toBe(h.firstExecutionRunId);
+  }, fakes);
 });
