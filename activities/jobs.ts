@@ -18,7 +18,7 @@ import { heartbeating } from '../lib/batch';
 import type { BlobStore } from '../lib/blob-store';
 import { collectBlob, deleteFile, IMPORT_READING, unusedBlobs } from '../lib/files';
 import { checkJobParams } from '../domains/jobs/job-types';
-import { outboundFetch } from '../lib/notify/outbound';
+import { outboundFetch, readBodyCapped } from '../lib/notify/outbound';
 import type { JobRunStatus } from '../db/models/jobs';
 
 export interface JobActivityDeps {
@@ -130,7 +130,9 @@ export function createJobActivities(deps: JobActivityDeps) {
         body: p.body !== undefined && method !== 'GET' ? JSON.stringify(p.body) : undefined,
         signal: AbortSignal.any([signal, AbortSignal.timeout(((p.timeoutSeconds as number | undefined) ?? 30) * 1000)]),
       }, deps.allowPrivateNetworks);
-      const text = (await res.text()).slice(0, 500);
+      // Only what is kept is read (a tenant's server may answer a decompression bomb: readBodyCapped): 500 characters
+      // of UTF-8 are at most 1500 bytes, so 2000 decode to the same first 500 as the whole body would.
+      const text = new TextDecoder().decode(await readBodyCapped(res, 2000)).slice(0, 500);
       if (res.status < 200 || res.status >= 300) throw new Error(`HTTP ${res.status} from ${p.url}: ${text}`);
       return { status: res.status, body: text };
     },

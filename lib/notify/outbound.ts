@@ -3,12 +3,12 @@
 // Checked twice on every attempt: before the request (a clear error, also for IP literals) and again on
 // the address the connection is actually opened to (a custom DNS lookup in the HTTP agent), so a name
 // that resolves to a public address for the check and to a private one a moment later (DNS rebinding)
-// is still refused. Redirects are not followed.
+// is still refused. Redirects are not followed. Their answers are read only up to a cap (readBodyCapped), never whole.
 import dns from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { isIP, LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { Agent, fetch, RequestInit, Response } from 'undici';
+import { Agent, fetch, Headers, RequestInit, Response } from 'undici';
 
 /** The well-known NAT64 prefix (RFC 6052): on an IPv6-only network with DNS64 every IPv4-only host resolves into it. */
 const NAT64 = ipaddr.IPv6.parse('64:ff9b::');
@@ -76,13 +76,42 @@ const publicOnlyAgent = new Agent({ connect: { lookup: publicOnlyLookup } });
  * request and the connection can only be opened to a public address. Redirects are never followed.
  */
 export async function outboundFetch(url: string, init: Omit<RequestInit, 'dispatcher' | 'redirect'>, allowPrivateNetworks = false): Promise<Response> {
-  if (allowPrivateNetworks) return fetch(url, { ...init, redirect: 'manual' });
+  // fetch() inflates a gzip/br/deflate answer on its own, whatever was asked for; asking for none (over any header the
+  // caller gave) keeps honest servers from compressing. readBodyCapped is what bounds the bytes read either way.
+  const headers = new Headers(init.headers);
+  headers.set('accept-encoding', 'identity');
+  if (allowPrivateNetworks) return fetch(url, { ...init, headers, redirect: 'manual' });
   await assertPublicDestination(url);
   try {
-    return await fetch(url, { ...init, redirect: 'manual', dispatcher: publicOnlyAgent });
+    return await fetch(url, { ...init, headers, redirect: 'manual', dispatcher: publicOnlyAgent });
   } catch (err) {
     // undici reports a refused connect as "fetch failed" with the lookup's error as its cause.
     const cause = (err as { cause?: unknown }).cause;
     throw cause instanceof OutboundBlockedError ? cause : err;
   }
+}
+
+/**
+ * The first `maxBytes` of an answer's body (fewer if it is shorter), then the rest is cancelled unread. Never
+ * res.text()/json()/arrayBuffer() on a tenant's server: fetch() inflates Content-Encoding itself, so a few hundred KB
+ * of gzip would become hundreds of MB in memory (an out-of-memory crash of the API or worker, for every tenant).
+ * Reading the stream chunk by chunk holds at most `maxBytes` plus one chunk (the inflating is paced by our reads).
+ */
+export async function readBodyCapped(res: Response, maxBytes: number): Promise<Buffer> {
+  if (!res.body) return Buffer.alloc(0);
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < maxBytes) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    // Stops the download (and the inflating) here; a body read to its end is not affected.
+    await reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(chunks).subarray(0, maxBytes);
 }

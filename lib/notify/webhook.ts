@@ -1,8 +1,8 @@
 // Outbound webhook POSTs through the SSRF guard (outbound.ts): the transport under Standard Webhooks signing
 // (standard-webhooks.ts), which every webhook — an endpoint's and, since 0024, a reminder's — is sent with.
-import { outboundFetch } from './outbound';
+import { outboundFetch, readBodyCapped } from './outbound';
 
-/** What one POST got back: the status and the first KB of the answer (read, so the connection can be reused). */
+/** What one POST got back: the status and the first KB of the answer (only that much is read: readBodyCapped). */
 export interface PostOutcome {
   status: number;
   excerpt: string;
@@ -23,6 +23,8 @@ export async function postWebhook(url: string, body: string, headers: Record<str
     body,
     signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
   }, opts.allowPrivateNetworks);
-  const text = await res.text().catch(() => '');
+  // Never the whole body: a receiver's answer can be a decompression bomb (readBodyCapped).
+  const text = new TextDecoder().decode(await readBodyCapped(res, RESPONSE_EXCERPT_BYTES).catch(() => Buffer.alloc(0)));
+  // Cut again as UTF-8: a malformed byte decodes to U+FFFD (3 bytes), so the excerpt stays within the KB.
   return { status: res.status, excerpt: Buffer.from(text).subarray(0, RESPONSE_EXCERPT_BYTES).toString('utf8') };
 }
