@@ -71,6 +71,13 @@ async function findPage<M extends Model>(model: ModelStatic<M>, opts: PageOption
   return { items, nextCursor };
 }
 
+/**
+ * How many versions a template's version list answers, newest first: each version carries the whole template (a
+ * document template's parts can be megabytes), so the list is bounded like a page. openapi.yaml states the number on
+ * each `…/versions` operation; older versions are kept (documents rendered from them still name them).
+ */
+export const VERSION_LIST_LIMIT = 20;
+
 export function page<M, T>(p: Page<M>, present: (m: M) => T): Page<T> {
   return { items: p.items.map(present), nextCursor: p.nextCursor };
 }

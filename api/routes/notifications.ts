@@ -5,7 +5,7 @@ import {
 } from '../../domains/notifications/commands';
 import { presentNotificationTemplate, presentNotificationTypes } from '../../domains/notifications/presenters';
 import { findInTenant } from '../../lib/tenancy';
-import { ifMatch, page, paginate, respond, versionEtag } from '../conventions';
+import { ifMatch, page, paginate, respond, VERSION_LIST_LIMIT, versionEtag } from '../conventions';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
 
 export function notificationRoutes(deps: RouteDeps) {
@@ -42,7 +42,7 @@ export function notificationRoutes(deps: RouteDeps) {
 
     async listNotificationTemplateVersions({ params }, ctx) {
       const t = await findInTenant(NotificationTemplate, caller(ctx).tenant.id, params.notificationTemplateId, 'Notification template');
-      const versions = await NotificationTemplateVersion.findAll({ where: { templateId: t.id, tenantId: t.tenantId }, order: [['version', 'DESC']] });
+      const versions = await NotificationTemplateVersion.findAll({ where: { templateId: t.id, tenantId: t.tenantId }, order: [['version', 'DESC']], limit: VERSION_LIST_LIMIT });
       ctx.body = { items: versions.map((v) => presentNotificationTemplate(t, v)) };
     },
 

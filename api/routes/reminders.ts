@@ -11,7 +11,9 @@ import {
 } from '../../domains/reminders/commands';
 import { presentNotification, presentReminder, presentReminderDelivery } from '../../domains/reminders/presenters';
 import { webhookDeliveryPage } from '../../domains/webhooks/delivery-page';
+import { validationFailed } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
+import { isUuid } from '../../lib/uuid';
 import { page, paginate, respond } from '../conventions';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
 
@@ -27,9 +29,11 @@ export function reminderRoutes(deps: RouteDeps) {
       if (Object.getOwnPropertySymbols(range).length) w.nextTriggerAt = range;
       const recipient = query.recipient;
       if (recipient) {
-        w[Op.or] = /^[0-9a-f-]{36}$/i.test(recipient)
-          ? [{ recipientUsers: { [Op.contains]: [recipient] } }]
-          : [{ recipientEmails: { [Op.contains]: [recipient.toLowerCase()] } }];
+        // A user id only when it is a UUID (Postgres refuses anything else against the uuid[] column: the whole query
+        // fails); an email address has an @; anything else names no recipient and is refused like any malformed filter.
+        if (isUuid(recipient)) w[Op.or] = [{ recipientUsers: { [Op.contains]: [recipient] } }];
+        else if (recipient.includes('@')) w[Op.or] = [{ recipientEmails: { [Op.contains]: [recipient.toLowerCase()] } }];
+        else throw validationFailed([{ path: '/query/recipient', message: 'must be a user id (a UUID) or an email address' }]);
       }
       ctx.body = page(await paginate(Reminder, { where, limit: query.limit, cursor: query.cursor }), presentReminder);
     },

@@ -15,14 +15,14 @@ import {
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { AuditInput, createWithAudit, destroyWithAudit, recordAudit } from '../../lib/audit';
 import { deleteFile } from '../../lib/files';
-import { ApiError, notFound, serviceUnavailable, validationFailed } from '../../lib/problems';
+import { ApiError, FieldError, notFound, serviceUnavailable, validationFailed } from '../../lib/problems';
 import { recordStartIntent, StartBusinessWorkflow, startBusinessWorkflow, startIntent, startOrUndo } from '../../lib/temporal';
 import { findInTenant } from '../../lib/tenancy';
 import { auditBy, Caller, CommandDeps, Precondition } from '../command';
 import type { Schemas } from '../schemas';
 import { templateWork, workPool } from '../work-pool';
 import { presentDocument } from './presenters';
-import { PARTIAL_NAME, TEMPLATE_LIMITS } from './templates';
+import { PART_LIMITS, PART_NAMES, PARTIAL_NAME, TEMPLATE_LIMITS } from './templates';
 
 interface DocumentRequestBase {
   tenantId: string;
@@ -90,11 +90,36 @@ function settingsOf(body: TemplateBody): TemplateSettings {
   };
 }
 
+/** A string's length as JSON Schema's maxLength counts it: code points, not UTF-16 code units. */
+const charCount = (s: string) => s.length - (s.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g)?.length ?? 0);
+
+/**
+ * Where a template's parts break the contract's caps (PART_LIMITS: each part's length, each partial's, how many
+ * partials), in the words of the JSON body's validator, so both ways of saving parts answer the same 400
+ * VALIDATION_FAILED. `at` names where a part (`base`, `partials.<name>`, or `partials`, the map) was sent.
+ */
+function partLimitErrors(parts: TemplateParts, at: (part: string) => string): FieldError[] {
+  const errors: FieldError[] = [];
+  const tooLong = (part: string, text: string, max: number) => {
+    if (text.length > max && charCount(text) > max) errors.push({ path: at(part), message: `must NOT have more than ${max} characters` });
+  };
+  for (const p of PART_NAMES) tooLong(p, parts[p], PART_LIMITS[p]);
+  const names = Object.keys(parts.partials);
+  if (names.length > PART_LIMITS.partials) errors.push({ path: at('partials'), message: `must NOT have more than ${PART_LIMITS.partials} properties` });
+  for (const n of names) tooLong(`partials.${n}`, parts.partials[n], PART_LIMITS.partial);
+  return errors;
+}
+
 function partsOf(p: Schemas['DocumentTemplateParts']): TemplateParts {
   // OpenAPI 3.0 cannot say what a map's keys look like, so partial names are checked here.
   const badNames = Object.keys(p.partials ?? {}).filter((n) => !PARTIAL_NAME.test(n));
   if (badNames.length) throw validationFailed(badNames.map((n) => ({ path: `/requestBody/parts/partials/${n}`, message: `must match ${PARTIAL_NAME.source}` })));
-  return { base: p.base ?? '', header: p.header ?? '', footer: p.footer ?? '', css: p.css ?? '', partials: p.partials ?? {} };
+  const parts = { base: p.base ?? '', header: p.header ?? '', footer: p.footer ?? '', css: p.css ?? '', partials: p.partials ?? {} };
+  // The body's validator has checked these caps already; the parts are held to them here all the same (one check
+  // for both ways of saving parts, see writePart).
+  const errors = partLimitErrors(parts, (part) => `/requestBody/parts/${part.replace(/^partials\./, 'partials/')}`);
+  if (errors.length) throw validationFailed(errors);
+  return parts;
 }
 
 /** Every part must parse before anything is saved. */
@@ -107,14 +132,28 @@ export function readPart(parts: TemplateParts, part: string): string | undefined
   return typeof value === 'string' ? value : undefined;
 }
 
+/**
+ * The parts with one part replaced (an empty text clears it, or removes a partial). A text/plain body is not checked
+ * against the contract by the API, so a write is held here to the caps a whole template is (the written text named
+ * `/requestBody`, another part by `/parts/<part>`): else one part at a time could grow a template past them, and
+ * every save copies the whole template into a new version. A removal only shrinks a template, so it is never
+ * refused (a template saved over the caps before they were checked here can still be brought back under them).
+ */
 function writePart(parts: TemplateParts, part: string, text: string): TemplateParts {
-  if (!part.startsWith('partials.')) return { ...parts, [part]: text };
-  const name = part.slice('partials.'.length);
-  const partials = { ...parts.partials };
-  // An empty body removes a partial (a part of the page is just cleared).
-  if (text === '') delete partials[name];
-  else partials[name] = text;
-  return { ...parts, partials };
+  let next: TemplateParts;
+  if (!part.startsWith('partials.')) next = { ...parts, [part]: text };
+  else {
+    const name = part.slice('partials.'.length);
+    const partials = { ...parts.partials };
+    if (text === '') delete partials[name];
+    else partials[name] = text;
+    next = { ...parts, partials };
+  }
+  if (text !== '') {
+    const errors = partLimitErrors(next, (p) => (p === part ? '/requestBody' : `/parts/${p}`));
+    if (errors.length) throw validationFailed(errors);
+  }
+  return next;
 }
 
 export async function createDocumentTemplate(deps: CommandDeps, c: Caller, input: Schemas['DocumentTemplateInput']): Promise<DocumentTemplate> {
@@ -283,8 +322,20 @@ export async function requestDocumentBatch(deps: CommandDeps, c: Caller, input: 
   return batch;
 }
 
-/** File names inside a ZIP: unique, so two items called "invoice.pdf" both survive. */
-function uniqueName(used: Set<string>, name: string): string {
+/**
+ * A stored file name as a ZIP entry's: never a path. openapi.yaml's DocumentFileName refuses what yazl would refuse (it
+ * throws while the archive is built, so the whole download would fail), but a batch stored before it did may hold
+ * such a name: separators and control characters become `_`, a drive prefix (`C:`) loses its colon, a name of only
+ * dots (`..`) becomes underscores.
+ */
+function zipEntryName(name: string): string {
+  const safe = name.replace(/[/\\\x00-\x1f]/g, '_').replace(/^([A-Za-z]):/, '$1_');
+  return /^\.*$/.test(safe) ? '_'.repeat(Math.max(1, safe.length)) : safe;
+}
+
+/** File names inside a ZIP: safe (zipEntryName) and unique, so two items called "invoice.pdf" both survive. */
+function uniqueName(used: Set<string>, stored: string): string {
+  const name = zipEntryName(stored);
   let candidate = name;
   for (let i = 2; used.has(candidate); i++) candidate = name.replace(/(\.[^.]*)?$/, (ext) => `-${i}${ext}`);
   used.add(candidate);

@@ -20,6 +20,14 @@ export type PartName = (typeof PART_NAMES)[number];
 export const PARTIAL_NAME = /^(?!(?:__proto__|__defineGetter__|__defineSetter__|__lookupGetter__|__lookupSetter__|constructor|hasOwnProperty|isPrototypeOf|propertyIsEnumerable|toLocaleString|toString|valueOf)$)[A-Za-z0-9_-]{1,64}$/;
 
 /**
+ * openapi.yaml's caps on DocumentTemplateParts, in characters as JSON Schema counts them: each fixed part, each
+ * partial, and how many partials. A JSON body is checked against the contract by the API; a part written on its own
+ * (a text/plain body, which the contract's validator does not check) is held to the same caps by the command
+ * (commands.ts, partLimitErrors). test/integration/documents.test.ts checks they are the contract's.
+ */
+export const PART_LIMITS = { base: 500_000, header: 50_000, footer: 50_000, css: 200_000, partial: 200_000, partials: 50 } as const;
+
+/**
  * Caps that keep one template from starving the worker (liquidjs counts them per render). The API renders
  * previews on its work pool (lib/work-pool.ts), where `budgetMs` is a hard stop: liquidjs checks its own
  * limits between steps, the pool stops a thread whatever it is doing.

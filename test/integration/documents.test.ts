@@ -4,7 +4,9 @@ import http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import { loadContract } from '../../api/contract';
 import { AuditEvent, Document, DocumentBatch, StoredFile } from '../../db';
+import { PART_LIMITS } from '../../domains/documents/templates';
 import { buildCaller } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { binary, pdfPages, unzip } from '../helpers/pdf';
@@ -134,6 +136,56 @@ describe('templates', () => {
     await app.call('put', `/v1/document-templates/${t.id}`, key).send({ name: 'x' }).expect(400);
     const badPartial = await app.call('put', `/v1/document-templates/${t.id}`, key).send({ name: 'x', parts: { partials: { '../x': 'y' } } }).expect(400);
     expect(badPartial.body.errors[0].path).toBe('/requestBody/parts/partials/../x');
+  });
+
+  it('holds a part written on its own (text/plain) to the caps of a whole template: 400 VALIDATION_FAILED as for the same JSON, nothing saved', async () => {
+    // The caps are the contract's (DocumentTemplateParts).
+    const schema = (loadContract().definition as { components: { schemas: Record<string, { properties: Record<string, { maxLength?: number; maxProperties?: number; additionalProperties?: { maxLength: number } }> }> } }).components.schemas.DocumentTemplateParts.properties;
+    expect(PART_LIMITS).toEqual({
+      base: schema.base.maxLength, header: schema.header.maxLength, footer: schema.footer.maxLength, css: schema.css.maxLength,
+      partial: schema.partials.additionalProperties!.maxLength, partials: schema.partials.maxProperties,
+    });
+    const { key } = await buildCaller(['documents.template.read', 'documents.template.write']);
+    // 50 partials, the most a template may have.
+    const partials = Object.fromEntries([['line', '<p>{{ l.description }}</p>'], ...Array.from({ length: 49 }, (_, i) => [`p${i}`, `<i>${i}</i>`])]);
+    const t = (await app.call('post', '/v1/document-templates', key).send(invoice(undefined, { parts: { ...invoice().parts, partials } })).expect(201)).body;
+    const put = (part: string, text: string) => app.call('put', `/v1/document-templates/${t.id}/parts/${part}`, key).set('Content-Type', 'text/plain').send(text);
+    const refusals: [string, string, string, string][] = [
+      ['base', 'x'.repeat(500_001), '/requestBody', 'must NOT have more than 500000 characters'],
+      ['header', 'x'.repeat(50_001), '/requestBody', 'must NOT have more than 50000 characters'],
+      ['footer', 'x'.repeat(50_001), '/requestBody', 'must NOT have more than 50000 characters'],
+      ['css', 'x'.repeat(200_001), '/requestBody', 'must NOT have more than 200000 characters'],
+      ['partials.line', 'x'.repeat(200_001), '/requestBody', 'must NOT have more than 200000 characters'],
+      // A 51st partial, however short.
+      ['partials.p49', 'x', '/parts/partials', 'must NOT have more than 50 properties'],
+    ];
+    for (const [part, text, path, message] of refusals) {
+      const res = await put(part, text).expect(400);
+      expect([part, res.body.code, res.body.errors]).toEqual([part, 'VALIDATION_FAILED', [{ path, message }]]);
+    }
+    // The whole template with the same violation answers the same.
+    const json = await app.call('put', `/v1/document-templates/${t.id}`, key).send({ name: 'x', parts: { header: 'x'.repeat(50_001) } }).expect(400);
+    expect([json.body.code, json.body.errors]).toEqual(['VALIDATION_FAILED', [{ path: '/requestBody/parts/header', message: 'must NOT have more than 50000 characters' }]]);
+    // Nothing was saved.
+    expect((await app.call('get', `/v1/document-templates/${t.id}/versions`, key).expect(200)).body.items.map((v: { version: number }) => v.version)).toEqual([1]);
+    expect((await app.call('get', `/v1/document-templates/${t.id}/parts/base`, key).expect(200)).text).toBe(invoice().parts.base);
+
+    // At the caps it saves: characters counted as JSON Schema counts them (an emoji is one); a partial replaced
+    // keeps the count; one removed makes room for another.
+    expect((await put('header', '😀'.repeat(50_000)).expect(200)).body.version).toBe(2);
+    expect((await put('partials.p0', '<b>0</b>').expect(200)).body.version).toBe(3);
+    await app.call('delete', `/v1/document-templates/${t.id}/parts/partials.p0`, key).expect(200);
+    const added = await put('partials.p49', '<b>49</b>').expect(200);
+    expect([added.body.version, Object.keys(added.body.parts.partials).length]).toEqual([5, 50]);
+  });
+
+  it('lists the newest 20 versions of a template, newest first', async () => {
+    const { key } = await buildCaller(['documents.template.read', 'documents.template.write']);
+    const t = (await app.call('post', '/v1/document-templates', key).send(invoice()).expect(201)).body;
+    for (let i = 0; i < 21; i++) await app.call('put', `/v1/document-templates/${t.id}/parts/css`, key).set('Content-Type', 'text/plain').send(`h1 { z-index: ${i} }`).expect(200);
+    const versions = (await app.call('get', `/v1/document-templates/${t.id}/versions`, key).expect(200)).body.items;
+    expect(versions.map((v: { version: number }) => v.version)).toEqual(Array.from({ length: 20 }, (_, i) => 22 - i));
+    expect(versions[0].parts.css).toBe('h1 { z-index: 20 }');
   });
 
   it('deletes a template, but not while a job of it is queued or rendering (409)', async () => {
@@ -426,6 +478,39 @@ describe('batches', () => {
     await app.call('get', `/v1/document-batches/${b.id}`, stranger).expect(404);
     await app.call('get', `/v1/document-batches/${b.id}/download`, stranger).expect(404);
     await waitFor(async () => (await app.call('get', `/v1/document-batches/${b.id}`, key)).body.status === 'ready', { what: 'batch ready' });
+  });
+});
+
+describe('batch file names', () => {
+  it('refuses a file name that is a path, a drive or only dots (.., C:inv.pdf) at creation with 400, writing nothing', async () => {
+    const { key, tenant } = await buildCaller(['*']);
+    const t = (await app.call('post', '/v1/document-templates', key).send(invoice()).expect(201)).body;
+    for (const fileName of ['..', '.', 'C:inv.pdf', 'c:', 'a/b.pdf', 'a\\b.pdf']) {
+      const res = await app.call('post', '/v1/document-batches', key).send({ templateCode: t.code, output: 'html', items: [{ data: {} }, { fileName, data: {} }] }).expect(400);
+      expect([fileName, res.body.code, res.body.errors.map((e: { path: string }) => e.path)]).toEqual([fileName, 'VALIDATION_FAILED', ['/requestBody/items/1/fileName']]);
+      const one = await app.call('post', '/v1/documents', key).send({ templateCode: t.code, output: 'html', fileName, data: {} }).expect(400);
+      expect([fileName, one.body.code, one.body.errors[0].path]).toEqual([fileName, 'VALIDATION_FAILED', '/requestBody/fileName']);
+    }
+    expect([await DocumentBatch.count({ where: { tenantId: tenant.id } }), await Document.count({ where: { tenantId: tenant.id } })]).toEqual([0, 0]);
+    // Dots and colons inside a name are fine.
+    const ok = (await app.call('post', '/v1/document-batches', key).send({ templateCode: t.code, output: 'html', items: [{ fileName: '...hidden..v2.html', data: {} }, { fileName: 'INV:1.html', data: {} }] }).expect(202)).body;
+    await waitFor(async () => (await app.call('get', `/v1/document-batches/${ok.id}`, key)).body.status === 'ready', { what: 'batch ready' });
+  });
+
+  it('downloads the ZIP of a batch stored with such names (before they were refused) under safe, unique names', async () => {
+    const { key, tenant } = await buildCaller(['*']);
+    const t = (await app.call('post', '/v1/document-templates', key).send(invoice()).expect(201)).body;
+    const items = ['a.html', 'b.html', 'c.html', 'd.html'].map((fileName, i) => ({ fileName, data: { number: i, customer: { name: 'x' }, lines: [] } }));
+    const b = (await app.call('post', '/v1/document-batches', key).send({ templateCode: t.code, output: 'html', items }).expect(202)).body;
+    const done = await waitFor(async () => { const r = (await app.call('get', `/v1/document-batches/${b.id}`, key).expect(200)).body; return r.status === 'ready' && r; }, { what: 'batch ready', timeoutMs: 60_000 });
+    expect(done).toMatchObject({ done: 4, failed: 0 });
+    // As a batch stored before the contract refused these names holds them.
+    const stored = ['..', 'C:inv.pdf', '..', 'a\\b/c.html'];
+    for (const [i, fileName] of stored.entries()) await Document.update({ fileName }, { where: { tenantId: tenant.id, batchId: b.id, batchIndex: i } });
+    const zip = await download(done.downloadUrl, key).expect(200);
+    const entries = await unzip(zip.body as Buffer);
+    expect(entries.map((e) => e.name)).toEqual(['__', 'C_inv.pdf', '__-2', 'a_b_c.html']);
+    expect(entries[1].data.toString()).toContain('Invoice 1');
   });
 });
 

@@ -80,6 +80,15 @@ describe('notification templates API', () => {
     await app.call('get', `/v1/notification-templates/${id}`, key).expect(404);
   });
 
+  it('lists the newest 20 versions of a template, newest first', async () => {
+    const { key } = await buildCaller(['*']);
+    const id = (await app.call('post', '/v1/notification-templates', key).send({ ...germanOutcome, status: undefined }).expect(201)).body.id;
+    for (let i = 0; i < 21; i++) await app.call('put', `/v1/notification-templates/${id}`, key).send({ parts: { subject: `Edit ${i}`, text: 'Hallo' } }).expect(200);
+    const versions = (await app.call('get', `/v1/notification-templates/${id}/versions`, key).expect(200)).body.items;
+    expect(versions.map((v: { version: number }) => v.version)).toEqual(Array.from({ length: 20 }, (_, i) => 22 - i));
+    expect(versions[0].parts.subject).toBe('Edit 20');
+  });
+
   it('previews with the sample data or given data, times in the given zone, and refuses work over the budget', async () => {
     const { key } = await buildCaller(['*']);
     const t = (await app.call('post', '/v1/notification-templates', key).send({

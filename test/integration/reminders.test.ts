@@ -275,6 +275,20 @@ describe('create, read and list', () => {
     await app.call('get', `/v1/reminders/${a.id}/deliveries`, stranger.key).expect(404);
     expect((await app.call('get', '/v1/reminders', stranger.key).expect(200)).body.items).toEqual([]);
   });
+
+  it('refuses a recipient filter that is neither a user id nor an email address with 400, never a 500', async () => {
+    const t = await team();
+    const a = (await create(t.key, { channels: ['in_app'], recipients: { users: [t.ada.id] } }).expect(201)).body;
+    // Shaped like a UUID (36 of [0-9a-f-]) without being one: Postgres would refuse it against the uuid[] column.
+    for (const recipient of ['-'.repeat(36), 'a'.repeat(36), `${t.ada.id.slice(0, 35)}-`, 'ada', `urn:uuid:${t.ada.id}`]) {
+      const res = await app.call('get', `/v1/reminders?recipient=${encodeURIComponent(recipient)}`, t.key).expect(400);
+      expect([recipient, res.body.code, res.body.errors]).toEqual([recipient, 'VALIDATION_FAILED', [{ path: '/query/recipient', message: expect.any(String) }]]);
+    }
+    const ids = async (q: string) => (await app.call('get', `/v1/reminders${q}`, t.key).expect(200)).body.items.map((r: { id: string }) => r.id);
+    expect(await ids(`?recipient=${t.ada.id.toUpperCase()}`)).toEqual([a.id]);
+    expect(await ids(`?recipient=${t.admin.id}`)).toEqual([]);
+    expect(await ids(`?recipient=${encodeURIComponent(t.ada.email)}`)).toEqual([]);
+  });
 });
 
 describe('my notifications', () => {
