@@ -12,7 +12,7 @@ import { notificationRenderer } from '../domains/notifications/render';
 import { followApprovalOutcome } from '../domains/purchasing/commands';
 import { auditCtes, insertRowsSql } from '../lib/audit';
 import { AuditAction } from '../lib/audit-actions';
-import { signLink } from '../domains/approvals/links';
+import { LINK_TTL_HOURS, signLink } from '../domains/approvals/links';
 import { type EmailSender } from '../lib/notify/email';
 import { emailOnce } from '../lib/notify/email-once';
 import { APPROVALS_DOMAIN, type FlowState, type FlowStatus, type HistoryEvent } from '../workflows/approvals.api';
@@ -158,7 +158,7 @@ export function createApprovalActivities(deps: ApprovalActivityDeps) {
       const heartbeat = () => Context.current().heartbeat();
       heartbeat();
       const users = await User.findAll({ where: { tenantId: i.tenantId, id: i.userIds, active: true } });
-      const ttlSeconds = (deps.linkTtlHours ?? 72) * 3600;
+      const ttlSeconds = (deps.linkTtlHours ?? LINK_TTL_HOURS) * 3600;
       const renderer = await notificationRenderer(i.tenantId, 'approval.action_needed', 'email', warn);
       // A retryable failure wins over a permanent rejection: the retry resends the transient ones (a refused address
       // is refused again, and once it is the only failure left, it is thrown and the flow gives up on it).

@@ -14,6 +14,7 @@ import { emailOnce } from '../lib/notify/email-once';
 import type { Schemas } from '../domains/schemas';
 import { recordEvents } from '../lib/events';
 import { UsedLink } from '../db/models/links';
+import { LINK_TTL_HOURS } from '../domains/approvals/links';
 import { heartbeating } from '../lib/batch';
 import type { BlobStore } from '../lib/blob-store';
 import { collectBlob, deleteFile, IMPORT_READING, unusedBlobs } from '../lib/files';
@@ -89,7 +90,9 @@ export function createJobActivities(deps: JobActivityDeps) {
     },
     async 'housekeeping.expired_keys'(tenantId, p) {
       const keysBefore = new Date(Date.now() - ((p.idempotencyHours as number | undefined) ?? deps.idempotencyTtlHours ?? 24) * HOUR);
-      const linksBefore = new Date(Date.now() - ((p.usedLinkDays as number | undefined) ?? 30) * 24 * HOUR);
+      // A used link's nonce is what refuses it a second time: kept until the link itself has expired, however short
+      // usedLinkDays is (a link used at U was issued before U, so it expires before U + LINK_TTL_HOURS).
+      const linksBefore = new Date(Date.now() - Math.max(((p.usedLinkDays as number | undefined) ?? 30) * 24, LINK_TTL_HOURS) * HOUR);
       const idempotencyKeys = await IdempotencyKey.destroy({ where: { tenantId, createdAt: { [Op.lt]: keysBefore } } });
       const usedLinks = await deleteInBatches(UsedLink, 'used_links', 'nonce', 'tenant_id = :tenantId AND used_at < :before', { tenantId, before: linksBefore });
       return { idempotencyKeys, usedLinks };

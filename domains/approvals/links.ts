@@ -6,6 +6,9 @@
 // Rows may be purged once their exp has passed, since an expired token is refused here anyway.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
+/** How long an emailed link is valid (hours): a used link's nonce must be kept at least this long after its use. */
+export const LINK_TTL_HOURS = 72;
+
 export interface LinkClaims {
   tenantId: string;
   subjectType: string;

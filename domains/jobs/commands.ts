@@ -15,7 +15,7 @@ import { businessWorkflowId, ENTITY_ID, ENTITY_TYPE, STATUS, TENANT_ID } from '.
 import { auditBy, Caller, CommandDeps } from '../command';
 import { checkPeopleSet } from '../identity/people';
 import type { Schemas } from '../schemas';
-import { checkJobParams, JobParamsError } from './job-types';
+import { checkJobParams, JobParamsError, jobType } from './job-types';
 import { presentJobSchedule } from './presenters';
 
 const OVERLAP: Record<JobSchedule['overlapPolicy'], ScheduleOverlapPolicy> = {
@@ -63,6 +63,17 @@ function checkSchedule(f: Fields): void {
   }
   // A single run is a Temporal calendar entry, whose year must lie in 2000–2100.
   if (f.runAt !== null && f.runAt.getUTCFullYear() > 2100) throw new ApiError(422, 'INVALID_JOB', `runAt ${f.runAt.toISOString()} is after 2100 (Temporal schedules end there)`);
+}
+
+/**
+ * Refuses a job type whose work needs a permission the caller lacks (JobTypeInfo.permission): `jobs.write` lets a
+ * caller choose jobs, not do everything a job can (e.g. delete the audit log without `audit.purge`).
+ */
+function assertMayUseJobType(c: Caller, name: string): void {
+  const needed = jobType(name)?.permission;
+  if (needed && !c.permissions.has(needed)) {
+    throw new ApiError(403, 'PERMISSION_DENIED', `The job type ${name} also needs the permission '${needed}'`, { permission: needed });
+  }
 }
 
 /**
@@ -136,6 +147,7 @@ async function checkNotices(tenantId: string, f: Fields): Promise<void> {
 export async function createJobSchedule(deps: CommandDeps, c: Caller, input: Schemas['JobScheduleInput']): Promise<JobSchedule> {
   const fields = asFields(input);
   checkSchedule(fields);
+  assertMayUseJobType(c, fields.jobType);
   await checkNotices(c.tenantId, fields);
   const id = randomUUID();
   const temporalScheduleId = businessWorkflowId({ domain: JOBS_DOMAIN, tenantId: c.tenantId, entityId: id });
@@ -181,6 +193,9 @@ export async function updateJobSchedule(deps: CommandDeps, c: Caller, id: string
     const before = presentJobSchedule(found);
     const fields = asFields(input, found);
     checkSchedule(fields);
+    // Pausing is always allowed: it only stops what the schedule does.
+    const pausesOnly = Object.keys(input).every((k) => k === 'paused') && input.paused === true;
+    if (!pausesOnly) assertMayUseJobType(c, fields.jobType);
     await checkNotices(c.tenantId, fields);
     Object.assign(found, fields, { name: input.name ?? found.name, version: found.version + 1 });
     await found.save({ transaction });
@@ -232,6 +247,7 @@ export async function startJobRun(deps: CommandDeps, c: Caller, input: Schemas['
     if (err instanceof JobParamsError) throw new ApiError(422, 'INVALID_JOB', err.message);
     throw err;
   }
+  assertMayUseJobType(c, input.jobType);
   const runId = randomUUID();
   const workflowId = businessWorkflowId({ domain: JOBS_DOMAIN, tenantId: c.tenantId, entityId: runId });
   const args: JobRunInput = {

@@ -8,6 +8,11 @@ export interface JobTypeInfo {
   description: string;
   /** JSON Schema (draft 7) of `params`. */
   parameters: { type: 'object'; additionalProperties: false; required: string[]; properties: Record<string, Record<string, unknown>> };
+  /**
+   * A permission a caller needs, besides `jobs.write`, to schedule or run this type: what the job does on the
+   * tenant's behalf that `jobs.write` alone must not grant (deleting the audit log).
+   */
+  permission?: string;
 }
 
 export class JobParamsError extends Error {
@@ -17,12 +22,13 @@ export class JobParamsError extends Error {
 export const JOB_TYPES: JobTypeInfo[] = [
   {
     name: 'audit.retention_purge',
-    description: 'Deletes the tenant\'s audit events older than `olderThanDays`, in batches.',
+    description: 'Deletes the tenant\'s audit events older than `olderThanDays`, in batches. Scheduling or running it also needs `audit.purge`.',
+    permission: 'audit.purge',
     parameters: { type: 'object', additionalProperties: false, required: ['olderThanDays'], properties: { olderThanDays: { type: 'integer', minimum: 1, maximum: 36500 } } },
   },
   {
     name: 'housekeeping.expired_keys',
-    description: 'Deletes idempotency keys older than `idempotencyHours` (default: IDEMPOTENCY_TTL_HOURS) and used one-click link tokens older than `usedLinkDays` (default 30).',
+    description: 'Deletes idempotency keys older than `idempotencyHours` (default: IDEMPOTENCY_TTL_HOURS) and used one-click link tokens older than `usedLinkDays` (default 30), never one whose link could still be valid (links live 72 hours).',
     parameters: {
       type: 'object', additionalProperties: false, required: [],
       properties: { idempotencyHours: { type: 'integer', minimum: 1, maximum: 87600 }, usedLinkDays: { type: 'integer', minimum: 1, maximum: 3650 } },

@@ -6,7 +6,7 @@ import { ScheduleNotFoundError } from '@temporalio/client';
 import { AuditEvent, Document, IdempotencyKey, Role, StoredFile, SubscriberExport, UsedLink, UserRole } from '../../db';
 import { createDueSoon } from '../helpers/due';
 import { createRun } from '../helpers/imports';
-import { buildCaller } from '../helpers/factories';
+import { buildApiKey, buildCaller } from '../helpers/factories';
 import { TestApp } from '../helpers/app';
 import { Stack, startStack } from '../helpers/stack';
 import type { SmtpSink } from '../helpers/smtp-sink';
@@ -381,4 +381,63 @@ it('housekeeping jobs purge only the tenant\'s old audit events, expired keys, u
   expect(await run('files.orphan_purge', { olderThanHours: 1 })).toMatchObject({ status: 'completed', result: { files: 1 } });
   expect(await StoredFile.findByPk(reading.id)).toBeNull();
   expect(await StoredFile.findByPk(kept.id)).not.toBeNull();
+});
+
+it('the audit purge needs audit.purge besides jobs.write, to schedule, change or run it; anyone with jobs.write may pause it', async () => {
+  const { tenant, key: admin } = await buildCaller(['*']);
+  const purge = { name: 'retention', jobType: 'audit.retention_purge', params: { olderThanDays: 1 }, cron: '0 4 * * 0', paused: true };
+  // The refused first: the old event must still be there after each of them.
+  const callers: [string, string[], string[] | undefined, boolean][] = [
+    ['jobs only', ['jobs.read', 'jobs.write', 'jobs.run'], undefined, false],
+    ['jobs and reading the audit log', ['jobs.*', 'audit.read', 'audit.export'], undefined, false],
+    ['an admin whose key is scoped to jobs', ['*'], ['jobs.*'], false],
+    ['jobs and audit.purge', ['jobs.*', 'audit.purge'], undefined, true],
+    ['jobs and audit.*', ['jobs.*', 'audit.*'], undefined, true],
+    ['an admin', ['*'], undefined, true],
+  ];
+  const kept = await AuditEvent.create({ tenantId: tenant.id, actorType: 'system', actorId: null, action: 'files.file.uploaded', entityType: 'file', entityId: randomUUID(), before: null, after: null, requestId: null, workflowId: null, eventKey: null });
+  await AuditEvent.update({ createdAt: new Date(Date.now() - 10 * 86_400_000) }, { where: { id: kept.id } });
+  const existing = (await app.call('post', '/v1/job-schedules', admin).send(purge).expect(201)).body;
+  for (const [who, permissions, scopes, allowed] of callers) {
+    const { user } = await buildCaller(permissions, tenant);
+    const key = await buildApiKey(user, { scopes });
+    const created = await app.call('post', '/v1/job-schedules', key).send(purge);
+    const changed = await app.call('patch', `/v1/job-schedules/${existing.id}`, key).send({ params: { olderThanDays: 2 } });
+    const ran = await app.call('post', '/v1/job-runs', key).send({ jobType: 'audit.retention_purge', params: { olderThanDays: 1 } });
+    const expected = allowed ? [201, 200, 202] : [403, 403, 403];
+    expect([who, created.status, changed.status, ran.status]).toEqual([who, ...expected]);
+    if (!allowed) {
+      for (const res of [created, changed, ran]) expect(res.body).toMatchObject({ code: 'PERMISSION_DENIED', permission: 'audit.purge' });
+      // Nothing written: no schedule, no run, the old event still there.
+      expect(await AuditEvent.findByPk(kept.id)).not.toBeNull();
+      // Pausing only stops what the schedule does: jobs.write is enough.
+      await app.call('patch', `/v1/job-schedules/${existing.id}`, key).send({ paused: true }).expect(200);
+    } else {
+      await app.call('delete', `/v1/job-schedules/${created.body.id}`, key).expect(204);
+      await waitFor(async () => (await app.call('get', `/v1/job-runs/${ran.body.id}`, key).expect(200)).body.status === 'completed', { what: 'the purge run' });
+    }
+  }
+  expect(await AuditEvent.findByPk(kept.id)).toBeNull();
+  // Other job types need only jobs.write.
+  const { key: jobsOnly } = await buildCaller(['jobs.*'], tenant);
+  await app.call('post', '/v1/job-schedules', jobsOnly).send({ ...purge, name: 'keys', jobType: 'housekeeping.expired_keys', params: {} }).expect(201);
+  const types = (await app.call('get', '/v1/job-types', jobsOnly).expect(200)).body.items as { name: string; permission?: string }[];
+  expect(Object.fromEntries(types.map((t) => [t.name, t.permission ?? null]))).toEqual({
+    'audit.retention_purge': 'audit.purge', 'housekeeping.expired_keys': null, 'files.orphan_purge': null, http: null,
+  });
+});
+
+it('used link nonces are kept while their link could still be valid, however short usedLinkDays is', async () => {
+  const { tenant, key } = await buildCaller(['*']);
+  const usedAt = (hours: number) => new Date(Date.now() - hours * 3_600_000);
+  const young = await UsedLink.create({ nonce: `n-${randomUUID()}`, tenantId: tenant.id, usedAt: usedAt(48) });
+  const old = await UsedLink.create({ nonce: `n-${randomUUID()}`, tenantId: tenant.id, usedAt: usedAt(80) });
+  const ran = (await app.call('post', '/v1/job-runs', key).send({ jobType: 'housekeeping.expired_keys', params: { usedLinkDays: 1 } }).expect(202)).body;
+  const done = await waitFor(async () => {
+    const r = (await app.call('get', `/v1/job-runs/${ran.id}`, key).expect(200)).body;
+    return r.status === 'running' ? undefined : r;
+  }, { what: 'the housekeeping run' });
+  expect(done).toMatchObject({ status: 'completed', result: { usedLinks: 1 } });
+  expect(await UsedLink.findByPk(young.nonce)).not.toBeNull(); // used 48 h ago: its link (72 h) may still be valid
+  expect(await UsedLink.findByPk(old.nonce)).toBeNull();
 });
