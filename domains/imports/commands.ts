@@ -91,6 +91,9 @@ export function assertMapping(targetName: string, m: { columns: ColumnMapping[];
  * refuses takes the row and event back; a process that dies before the start leaves the intent to the start
  * reconciler (domains/imports/index.ts declares when a run still waits for its workflow).
  */
+/** How far into a CSV the API looks for its header row (the run reads the rest). */
+export const HEADER_SCAN_BYTES = 4 * 1024 * 1024;
+
 export async function requestImport(deps: CommandDeps, c: Caller, body: ImportRequest): Promise<ImportRun> {
   const limits = deps.config.imports;
   const target = importTarget(body.target);
@@ -108,12 +111,13 @@ export async function requestImport(deps: CommandDeps, c: Caller, body: ImportRe
   if (Number(file.size) === 0) throw new ApiError(422, 'EMPTY_FILE', 'The file is empty');
   const source = { open: (start = 0) => deps.blobs.open(file.sha256, start) };
   await asProblem(async () => {
-    // The first bytes say what the file is; a CSV's header is in them too. An XLSX's header waits for the
-    // workflow (unpacking a workbook is work its size decides), which fails the run with MISSING_COLUMNS.
+    // The first bytes say what the file is; a CSV's header is usually in them too (looked for in the first
+    // HEADER_SCAN_BYTES only: a header row far down, past long records, is work the file decides). An XLSX's header,
+    // and a CSV's not found there, wait for the workflow, which fails the run with MISSING_COLUMNS.
     const sniffed = await sniffSource(source, mapping.source);
     if (sniffed.format === 'csv') {
-      const detected = await detectSource(source, mapping.source, { maxUncompressedBytes: limits.maxUncompressedBytes });
-      bindMapping(target, mapping.columns, detected.header);
+      const detected = await detectSource(source, mapping.source, { maxUncompressedBytes: limits.maxUncompressedBytes, headerScanBytes: HEADER_SCAN_BYTES });
+      if (detected) bindMapping(target, mapping.columns, detected.header);
     }
   });
 

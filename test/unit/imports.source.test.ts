@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import ExcelJS from 'exceljs';
 import { ImportError } from '../../domains/imports/errors';
 import { neutralizeFormula } from '../../domains/imports/rejections';
+import { detectSource } from '../../domains/imports/source';
 import { SharedStringStore } from '../../domains/imports/source/shared-strings';
 import { detectDelimiter, sniff } from '../../domains/imports/source/sniff';
 import { invalidUtf8Offsets, Utf8Guard } from '../../domains/imports/source/utf8';
@@ -172,5 +173,39 @@ describe('readXlsx temporary files', () => {
     expect(openUnder(tempDir)).toEqual([]);
     expect(fs.readdirSync(tempDir)).toEqual([]);
     fs.rmdirSync(tempDir);
+  });
+});
+
+describe('the API\'s look for a CSV header', () => {
+  /** A CSV of long records (`width` characters) with a short header row at `headerRow`, counting the bytes read from it. */
+  function longRecords(records: number, width: number, headerRow: number) {
+    const counter = { read: 0 };
+    const long = Buffer.from(`${'x'.repeat(width)},y\n`);
+    const header = Buffer.from('name,email\n');
+    const source = {
+      open: () => Readable.from((function* chunks() {
+        for (let i = 1; i <= records; i++) {
+          const record = i === headerRow ? header : long;
+          counter.read += record.length;
+          yield record;
+        }
+      })(), { highWaterMark: 1 }),
+    };
+    return { source, counter, chunk: long.length };
+  }
+  const budget = { maxUncompressedBytes: 1e9, headerScanBytes: 4 * 1024 * 1024 };
+
+  it('reads at most its budget (and a chunk or two) of a file whose header row is further down, and says it did not find it', async () => {
+    const { source, counter, chunk } = longRecords(200, 256 * 1024, 150); // 50 MB, the header row at ~37 MB
+    expect(await detectSource(source, { headerRow: 150 }, budget)).toBeNull();
+    expect(counter.read).toBeLessThanOrEqual(budget.headerScanBytes + 2 * chunk);
+  });
+
+  it('finds a header row within the budget as before; without a budget, wherever it is', async () => {
+    const within = longRecords(20, 1024, 3);
+    expect((await detectSource(within.source, { headerRow: 3 }, budget))?.header).toEqual(['name', 'email']);
+    const far = longRecords(40, 256 * 1024, 30); // the header row at ~7.5 MB
+    expect(await detectSource(far.source, { headerRow: 30 }, budget)).toBeNull();
+    expect((await detectSource(far.source, { headerRow: 30 }, { maxUncompressedBytes: 1e9 }))?.header).toEqual(['name', 'email']);
   });
 });

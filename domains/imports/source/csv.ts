@@ -26,7 +26,7 @@ interface RawRecordHandler {
  * file's (a read can resume at a byte) and invalid bytes are pinned to their record; other encodings are decoded
  * first (UTF-16 that does not decode fails the read: its rows cannot be told apart).
  */
-async function parseRecords(source: ByteSource, sniffed: Sniffed, start: number, handler: RawRecordHandler): Promise<void> {
+async function parseRecords(source: ByteSource, sniffed: Sniffed, start: number, handler: RawRecordHandler, maxBytes = Infinity): Promise<'limit' | void> {
   const utf8 = sniffed.encoding === 'utf-8';
   const api = (new Parser({
     delimiter: sniffed.delimiter, bom: false, relax_column_count: true, relax_quotes: true, skip_empty_lines: false,
@@ -71,6 +71,7 @@ async function parseRecords(source: ByteSource, sniffed: Sniffed, start: number,
       guard?.check(bytes, offset - bytes.length);
       feed(decoder ? decode(bytes) : bytes, false);
       if (stopped) return;
+      if (offset - start >= maxBytes) return 'limit';
       const wait = handler.pause();
       if (wait) await wait;
     }
@@ -84,11 +85,14 @@ async function parseRecords(source: ByteSource, sniffed: Sniffed, start: number,
 
 const isBlank = (cells: string[]) => cells.every((c) => c === '');
 
-/** The header row's cells (rows above it are ignored), or undefined for a file with fewer rows. */
-export async function readCsvHeader(source: ByteSource, sniffed: Sniffed, headerRow: number): Promise<string[] | undefined> {
+/**
+ * The header row's cells (rows above it are ignored), or undefined for a file with fewer rows; null when it is not
+ * within the first `maxBytes` (the API's look is bounded: a header row far down a file is the run's to find).
+ */
+export async function readCsvHeader(source: ByteSource, sniffed: Sniffed, headerRow: number, maxBytes?: number): Promise<string[] | undefined | null> {
   let header: string[] | undefined;
   let row = 0;
-  await parseRecords(source, sniffed, sniffed.bomLength, {
+  const ended = await parseRecords(source, sniffed, sniffed.bomLength, {
     record(cells) {
       row++;
       if (row < headerRow) return false;
@@ -97,8 +101,8 @@ export async function readCsvHeader(source: ByteSource, sniffed: Sniffed, header
     },
     skipped: () => { row++; },
     pause: () => undefined,
-  });
-  return header;
+  }, maxBytes);
+  return ended === 'limit' ? null : header;
 }
 
 /**
@@ -106,7 +110,7 @@ export async function readCsvHeader(source: ByteSource, sniffed: Sniffed, header
  * after the last row delivered; other files are read from the start with those rows passed over.
  */
 export async function readCsv(source: ByteSource, sniffed: Sniffed, opts: ReadOptions, sink: RecordSink): Promise<ReadResult> {
-  const header = await readCsvHeader(source, sniffed, opts.headerRow);
+  const header = await readCsvHeader(source, sniffed, opts.headerRow) ?? undefined;
   if (!header) throw new ImportError('EMPTY_FILE', `The file has no header row (row ${opts.headerRow})`);
   sink.header(header);
   const from = opts.from;

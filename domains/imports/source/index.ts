@@ -92,15 +92,19 @@ export async function readRecords(source: ByteSource, sniffed: Sniffed, opts: Re
 
 /**
  * Everything about the file a run needs before reading it whole: format, encoding, delimiter, header. Refuses
- * (typed errors) a file that is not CSV/XLSX, is empty, or has no header row.
+ * (typed errors) a file that is not CSV/XLSX, is empty, or has no header row. With `headerScanBytes`, a CSV whose
+ * header row is not within that many bytes answers null (not looked at further).
  */
-export async function detectSource(source: ByteSource, opts: SourceOptions, limits: { maxUncompressedBytes: number }): Promise<DetectedSource> {
+export async function detectSource(source: ByteSource, opts: SourceOptions, limits: { maxUncompressedBytes: number; headerScanBytes?: number }): Promise<DetectedSource | null> {
   const sniffed = await sniffSource(source, opts);
   const headerRow = opts.headerRow ?? 1;
   let header: string[] | undefined;
   let sheet: string | undefined;
-  if (sniffed.format === 'csv') header = await readCsvHeader(source, sniffed, headerRow);
-  else {
+  if (sniffed.format === 'csv') {
+    const found = await readCsvHeader(source, sniffed, headerRow, limits.headerScanBytes);
+    if (found === null) return null;
+    header = found;
+  } else {
     const stop = new Error('header read');
     try {
       await readXlsx(source, { headerRow, sheet: opts.sheet, maxUncompressedBytes: limits.maxUncompressedBytes }, {
