@@ -5,7 +5,7 @@ import { Campaign, CampaignRecipient } from '../../db/models/campaigns';
 import {
   controlCampaign, createCampaign, deleteCampaign, findCampaign, openUnsubscribe, plainSubject, retryFailed, sendCampaign, testSend, unsubscribeByLink, updateCampaign,
 } from '../../domains/campaigns/commands';
-import { presentCampaign, presentDelivery } from '../../domains/campaigns/presenters';
+import { presentCampaign, presentDelivery, SUBSCRIBER_DATA_PERMISSION } from '../../domains/campaigns/presenters';
 import { accepted } from '../async-jobs';
 import { ifMatch, page, paginate, respond, versionEtag } from '../conventions';
 import { esc, htmlPage } from '../pages';
@@ -56,9 +56,12 @@ export function campaignRoutes(deps: RouteDeps) {
       ctx.body = await testSend(deps, commandCaller(ctx), params.campaignId, body);
     },
     async listCampaignDeliveries({ params, query }, ctx) {
-      const c = await findCampaign(caller(ctx).tenant.id, params.campaignId);
+      const auth = caller(ctx);
+      const c = await findCampaign(auth.tenant.id, params.campaignId);
       const where: WhereOptions = query.status ? { campaignId: c.id, status: query.status } : { campaignId: c.id };
-      ctx.body = page(await paginate(CampaignRecipient, { where, limit: query.limit, cursor: query.cursor, order: [['n', 'ASC']] }), presentDelivery);
+      // The recipients' addresses are subscriber data: only for a caller who may read subscribers (as a test send's merge data).
+      const addresses = auth.permissions.has(SUBSCRIBER_DATA_PERMISSION);
+      ctx.body = page(await paginate(CampaignRecipient, { where, limit: query.limit, cursor: query.cursor, order: [['n', 'ASC']] }), (r) => presentDelivery(r, { addresses }));
     },
 
     async viewUnsubscribe({ params }, ctx) {

@@ -23,6 +23,7 @@ import { auditBy, Caller, CommandDeps, commandAuthor, Precondition } from '../co
 import { TEMPLATE_LIMITS } from '../documents/templates';
 import { templateWork, workPool } from '../work-pool';
 import { audienceHasAnyone, audienceSql } from './audience';
+import { SUBSCRIBER_DATA_PERMISSION } from './presenters';
 import { UnsubscribeLinks } from './unsubscribe';
 
 export interface CampaignBody {
@@ -261,7 +262,7 @@ export async function testSend(deps: CommandDeps, c: Caller, id: string, body: T
   if (bad.length) throw new ApiError(422, 'INVALID_ADDRESS', `Not email addresses: ${bad.map((b) => b.e).join(', ')}`, { errors: bad.map((b) => ({ path: `/requestBody/emails/${b.i}`, message: 'is not an email address' })) });
   if (body.subscriberId) {
     // The mail shows the subscriber's data (merge fields) to whoever it is sent to: only for a caller who may read it.
-    if (!c.permissions.has('audience.read')) {
+    if (!c.permissions.has(SUBSCRIBER_DATA_PERMISSION)) {
       throw new ApiError(403, 'PERMISSION_DENIED', "A test send for a subscriber needs the permission 'audience.read' (or send it with sample data)", { permission: 'audience.read' });
     }
     await findInTenant(Subscriber, c.tenantId, body.subscriberId, 'Subscriber');

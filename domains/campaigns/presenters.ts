@@ -24,7 +24,26 @@ export const presentCampaign = (c: Campaign): Schemas['Campaign'] => ({
   createdBy: c.createdBy, createdAt: c.createdAt.toISOString(), updatedAt: c.updatedAt.toISOString(), startedAt: iso(c.startedAt), finishedAt: iso(c.finishedAt),
 });
 
-export const presentDelivery = (r: CampaignRecipient): Schemas['CampaignDelivery'] => ({
-  subscriberId: r.subscriberId, email: r.email, status: r.status, attempts: r.attempts, messageId: r.messageId, smtpCode: r.smtpCode,
-  error: r.error, updatedAt: iso(r.updatedAt),
+/** The permission that reads subscribers' data: the addresses of a campaign's recipients are theirs (as for a test send). */
+export const SUBSCRIBER_DATA_PERMISSION = 'audience.read';
+
+const HIDDEN = '[address hidden]';
+/** Anything shaped like an address (an SMTP server's reply often names the recipient: `<ada@example.com>: User unknown`). */
+const ADDRESS_LIKE = /[^\s<>()[\]"',;:@]+@[^\s<>()[\]"',;:@]+/g;
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The text without the recipient's address, nor anything else shaped like one. */
+function withoutAddresses(text: string | null, email: string): string | null {
+  if (!text) return text;
+  return text.replace(new RegExp(escapeRegExp(email), 'gi'), HIDDEN).replace(ADDRESS_LIKE, HIDDEN);
+}
+
+/**
+ * One recipient's delivery. Its address (`email`, and any address in the server's reply in `error`) only for a caller
+ * who may read subscribers (`addresses`: holds SUBSCRIBER_DATA_PERMISSION); to anyone else `email` is null and
+ * addresses in `error` are replaced: campaigns.read shows how a send went, not who is in the audience.
+ */
+export const presentDelivery = (r: CampaignRecipient, { addresses }: { addresses: boolean }): Schemas['CampaignDelivery'] => ({
+  subscriberId: r.subscriberId, email: addresses ? r.email : null, status: r.status, attempts: r.attempts, messageId: r.messageId, smtpCode: r.smtpCode,
+  error: addresses ? r.error : withoutAddresses(r.error, r.email), updatedAt: iso(r.updatedAt),
 });

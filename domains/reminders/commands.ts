@@ -20,7 +20,7 @@ import {
 } from '../../workflows/reminders.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { auditBy, Caller, CommandDeps, commandAuthor } from '../command';
-import { wakeRelay } from '../webhooks/commands';
+import { checkEndpointUrl, wakeRelay } from '../webhooks/commands';
 import type { Schemas } from '../schemas';
 import { workPool } from '../work-pool';
 import { firstTrigger, freshState, PreviewItem, previewTriggers } from './preview';
@@ -83,6 +83,24 @@ function reminderEndpointRows(deps: CommandDeps, tenantId: string, reminderId: s
   }));
 }
 
+/**
+ * A reminder's webhook URLs by the rule of the tenant's own endpoints (checkEndpointUrl: https, and a public destination,
+ * unless OUTBOUND_ALLOW_PRIVATE_NETWORKS=true), before anything is written: every refused URL in one 422
+ * URL_NOT_ALLOWED, each at its path under `at` (`/requestBody/recipients/webhooks`, `/requestBody/webhooks`). Each
+ * delivery still checks the address it connects to (lib/notify/outbound.ts).
+ */
+async function checkWebhookUrls(deps: CommandDeps, webhooks: { url: string }[], at: string): Promise<void> {
+  const outcomes = await Promise.all(webhooks.map((w, i) => checkEndpointUrl(deps, w.url, `${at}/${i}/url`).then(
+    () => null,
+    (err: unknown) => { if (err instanceof ApiError && err.code === 'URL_NOT_ALLOWED') return err; throw err; },
+  )));
+  const refused = outcomes.filter((e): e is ApiError => e !== null);
+  if (refused.length === 1) throw refused[0];
+  if (refused.length) {
+    throw new ApiError(422, 'URL_NOT_ALLOWED', `${refused.length} webhook URLs are not allowed: ${refused.map((e) => e.detail).join('; ')}`, { errors: refused.flatMap((e) => e.extra.errors ?? []) });
+  }
+}
+
 const planOf = (r: Reminder): ReminderPlan => ({ offsets: r.offsets, repeat: r.repeat ?? undefined });
 
 export async function createReminder(deps: CommandDeps, c: Caller, input: Schemas['ReminderInput']): Promise<Reminder> {
@@ -97,6 +115,8 @@ export async function createReminder(deps: CommandDeps, c: Caller, input: Schema
   if (channels.includes('email') && !users.length && !emails.length) throw new ApiError(422, 'INVALID_REMINDER', 'The email channel needs recipients.users or recipients.emails');
   if (channels.includes('in_app') && !users.length) throw new ApiError(422, 'INVALID_REMINDER', 'The in_app channel needs recipients.users');
   if (channels.includes('webhook') && !webhooks.length) throw new ApiError(422, 'INVALID_REMINDER', 'The webhook channel needs recipients.webhooks');
+  // Every URL given, whatever the channels: the row lists them all.
+  await checkWebhookUrls(deps, webhooks, '/requestBody/recipients/webhooks');
   // Checked by the statement that writes the reminder: no round trip of its own.
   const usersKnown: WriteCheck | undefined = users.length ? {
     sql: (bind) => {
@@ -195,6 +215,8 @@ export async function cancelReminder(deps: CommandDeps, c: Caller, id: string): 
  * reminder delivers by webhook, and each firing's event reaches whatever endpoints the reminder has then.
  */
 export async function replaceReminderWebhooks(deps: CommandDeps, c: Caller, id: string, webhooks: Schemas['ReminderWebhookInput'][]): Promise<Reminder> {
+  // Before the transaction: the check may resolve a name, which no row lock should wait for.
+  await checkWebhookUrls(deps, webhooks, '/requestBody/webhooks');
   const reminder = await deps.sequelize.transaction(async (transaction) => {
     const r = await findInTenant(Reminder, c.tenantId, id, 'Reminder', { transaction, lock: transaction.LOCK.UPDATE });
     if (r.status === 'completed' || r.status === 'cancelled') throw new ApiError(409, 'REMINDER_CLOSED', `The reminder is ${r.status}`);

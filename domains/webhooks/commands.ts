@@ -32,20 +32,21 @@ export function retrySchedule(deps: Pick<CommandDeps, 'config'>): WebhookRetrySc
 /**
  * https only (http where private networks are allowed, i.e. development), and never a private, loopback or
  * link-local destination: asked of the SSRF classifier the deliveries go through (lib/notify/outbound.ts), which
- * connects to nothing. Each delivery checks again on the address it connects to (DNS may change).
+ * connects to nothing. Each delivery checks again on the address it connects to (DNS may change). `path` is where the
+ * URL is in the request body (a reminder's webhooks are checked by the same rule: domains/reminders/commands.ts).
  */
-export async function checkEndpointUrl(deps: CommandDeps, url: string): Promise<void> {
+export async function checkEndpointUrl(deps: Pick<CommandDeps, 'config'>, url: string, path = '/requestBody/url'): Promise<void> {
   const allowPrivate = deps.config.outboundAllowPrivateNetworks;
   const scheme = new URL(url).protocol;
   if (scheme !== 'https:' && !(scheme === 'http:' && allowPrivate)) {
-    throw new ApiError(422, 'URL_NOT_ALLOWED', 'The URL must be https (http only where OUTBOUND_ALLOW_PRIVATE_NETWORKS=true, for development)', { errors: [{ path: '/requestBody/url', message: 'must be https' }] });
+    throw new ApiError(422, 'URL_NOT_ALLOWED', 'The URL must be https (http only where OUTBOUND_ALLOW_PRIVATE_NETWORKS=true, for development)', { errors: [{ path, message: 'must be https' }] });
   }
   if (allowPrivate) return;
   try {
     await assertPublicDestination(url);
   } catch (err) {
     const why = err instanceof OutboundBlockedError ? err.message : `its host could not be resolved (${(err as Error).message})`;
-    throw new ApiError(422, 'URL_NOT_ALLOWED', `The URL is not a public destination: ${why}`, { errors: [{ path: '/requestBody/url', message: why }] });
+    throw new ApiError(422, 'URL_NOT_ALLOWED', `The URL is not a public destination: ${why}`, { errors: [{ path, message: why }] });
   }
 }
 

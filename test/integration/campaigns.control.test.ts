@@ -264,7 +264,7 @@ describe('unsubscribe', () => {
   });
 
   it('skips a recipient who unsubscribed after the snapshot', async () => {
-    const { key, tenant } = await buildCaller(['campaigns.*']);
+    const { key, tenant } = await buildCaller(['campaigns.*', 'audience.read']);
     const { listId, emails } = await seedList(app.sequelize, tenant.id, 40);
     const id = await createCampaign(app, key, { audience: { listIds: [listId] } });
     slowSink(25);

@@ -6,7 +6,7 @@ import { AuditEvent, Campaign, CampaignRecipient } from '../../db';
 import { messageIdFor } from '../../lib/notify/email';
 import { startTestApp, TestApp } from '../helpers/app';
 import { BODY, createCampaign, seedList } from '../helpers/campaigns';
-import { buildCaller } from '../helpers/factories';
+import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
 import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
 import { waitFor } from '../helpers/wait';
 
@@ -223,7 +223,7 @@ describe('sending', () => {
   }, 60_000);
 
   it('fails only the recipient whose data makes the template run past its limit; the others are sent', async () => {
-    const { key, tenant } = await buildCaller(['campaigns.*']);
+    const { key, tenant } = await buildCaller(['campaigns.*', 'audience.read']);
     const { listId, emails } = await seedList(app.sequelize, tenant.id, 6);
     // ~1.5 s a part for that recipient: under a document's limit (2 s a part), so at that limit all three parts would
     // render, 4.5 s for the one message, over the batch's budget; at a campaign part's limit the first part stops.
@@ -238,7 +238,7 @@ describe('sending', () => {
   }, 60_000);
 
   it('fails only the address the server refuses for good, with its SMTP code', async () => {
-    const { key, tenant } = await buildCaller(['campaigns.*']);
+    const { key, tenant } = await buildCaller(['campaigns.*', 'audience.read']);
     const { listId, emails } = await seedList(app.sequelize, tenant.id, 6);
     await app.sequelize.query("UPDATE subscribers SET email = 'bounce-' || email WHERE tenant_id = $1 AND email = $2", { bind: [tenant.id, emails[2]] });
     const id = await createCampaign(app, key, { audience: { listIds: [listId] } });
@@ -300,6 +300,52 @@ describe('permissions', () => {
     await app.call('post', `/v1/campaigns/${id}/send`, sender).send({}).expect(202);
     await app.call('delete', `/v1/campaigns/${id}`, writer).expect(409);
     await ended(admin.key, id);
+  });
+
+  it("shows the recipients' addresses only to a caller who may read subscribers (audience.read), as a test send does", async () => {
+    const admin = await buildCaller(['*']);
+    const { listId, emails } = await seedList(app.sequelize, admin.tenant.id, 3);
+    // One address the SMTP sink refuses: its reply ("recipient <address> refused") names the recipient.
+    const bounced = `bounce-${emails[1]}`;
+    await app.sequelize.query('UPDATE subscribers SET email = $3 WHERE tenant_id = $1 AND email = $2', { bind: [admin.tenant.id, emails[1], bounced] });
+    const addresses = [emails[0], bounced, emails[2]];
+    const id = await createCampaign(app, admin.key, { audience: { listIds: [listId] } });
+    await app.call('post', `/v1/campaigns/${id}/send`, admin.key).send({}).expect(202);
+    expect(await ended(admin.key, id)).toMatchObject({ status: 'finished', stats: { audienceSize: 3, sent: 2, failed: 1 } });
+    const [bouncedSub] = await app.sequelize.query<{ id: string }>('SELECT id FROM subscribers WHERE tenant_id = $1 AND email = $2', { bind: [admin.tenant.id, bounced], type: 'SELECT' as never });
+
+    const as = async (permissions: string[], scopes?: string[]) => buildApiKey(await buildUser(admin.tenant, { permissions }), { scopes });
+    // [who, key, sees the addresses]
+    const matrix: [string, string, boolean][] = [
+      ['campaigns.read', await as(['campaigns.read']), false],
+      ['campaigns.read + campaigns.send', await as(['campaigns.read', 'campaigns.send']), false],
+      ['campaigns.*', await as(['campaigns.*']), false],
+      ["a key scoped to campaigns.read (its user: '*')", await as(['*'], ['campaigns.read']), false],
+      ['campaigns.read + audience.read', await as(['campaigns.read', 'audience.read']), true],
+      ['campaigns.read + audience.*', await as(['campaigns.read', 'audience.*']), true],
+      ["admin ('*')", admin.key, true],
+    ];
+    for (const [who, key, sees] of matrix) {
+      const res = await app.call('get', `/v1/campaigns/${id}/deliveries`, key).expect(200);
+      const items = res.body.items as { subscriberId: string; email: string | null; status: string; smtpCode: number | null; error: string | null }[];
+      // What the send did is the same for everyone: who it went to is not.
+      expect({ who, statuses: items.map((d) => d.status).sort() }).toEqual({ who, statuses: ['failed', 'sent', 'sent'] });
+      const failed = items.find((d) => d.status === 'failed')!;
+      expect({ who, subscriberId: failed.subscriberId, smtpCode: failed.smtpCode }).toEqual({ who, subscriberId: bouncedSub.id, smtpCode: 550 });
+      if (sees) {
+        expect({ who, emails: items.map((d) => d.email).sort() }).toEqual({ who, emails: [...addresses].sort() });
+        expect({ who, error: failed.error }).toEqual({ who, error: expect.stringContaining(bounced) });
+      } else {
+        expect({ who, emails: items.map((d) => d.email) }).toEqual({ who, emails: [null, null, null] });
+        expect({ who, error: failed.error }).toEqual({ who, error: expect.stringMatching(/550.*\[address hidden\]/) });
+        const body = JSON.stringify(res.body);
+        for (const a of [...addresses, emails[1]]) expect({ who, leaks: body.includes(a) || body.includes(a.split('@')[0]) }).toEqual({ who, leaks: false });
+      }
+    }
+    // The same rule as a test send for a subscriber: its merge data need audience.read.
+    const sender = matrix[1][1];
+    const test = await app.call('post', `/v1/campaigns/${id}/test`, sender).send({ emails: ['me@example.com'], subscriberId: bouncedSub.id }).expect(403);
+    expect(test.body).toMatchObject({ code: 'PERMISSION_DENIED', permission: 'audience.read' });
   });
 });
 

@@ -10,7 +10,8 @@ import { killWorker, spawnWorker } from '../helpers/worker-process';
 
 // The webhook relay reads often here (production: every second).
 const FAST_RELAY = { WEBHOOK_RELAY_EVERY_MS: '200', WEBHOOK_RETRY_INITIAL_MS: '500', WEBHOOK_RETRY_MAX_MS: '1000' };
-const stack = crashStack({ webhooks: true, env: FAST_RELAY });
+// The API accepts the receiver's loopback URL only with the development switch (as for webhook endpoints).
+const stack = crashStack({ webhooks: true, env: { ...FAST_RELAY, OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true' } });
 
 // The webhooks (delivered by the webhook relay, on its queue) go to a receiver on loopback, which only an explicit setting allows.
 const startWorker = () => spawnWorker({ WORKER_QUEUES: 'reminders,webhooks', SMTP_URL: stack.smtp.url, OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true', ...FAST_RELAY });

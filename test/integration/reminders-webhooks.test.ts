@@ -9,7 +9,7 @@ import { Webhook } from 'standardwebhooks';
 import { AuditEvent, DeliveryAttempt, Reminder, WebhookEndpoint } from '../../db';
 import { convertInlineReminderWebhooks } from '../../db/migrations/0024_reminder_webhook_endpoints';
 import { sealSecret } from '../../lib/secrets';
-import { TestApp } from '../helpers/app';
+import { startTestApp, TestApp } from '../helpers/app';
 import { FAST_WEBHOOKS, Stack, startStack } from '../helpers/stack';
 import { createDueSoon } from '../helpers/due';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
@@ -18,9 +18,17 @@ import type { ReceivedWebhook, WebhookReceiver } from '../helpers/webhook-receiv
 
 let stack: Stack;
 let app: TestApp;
+/** An API that keeps the production rule for outbound URLs: https only, no private destinations (no worker of its own). */
+let strict: TestApp;
 let hooks: WebhookReceiver;
-beforeAll(async () => { ({ app, hooks } = stack = await startStack(FAST_WEBHOOKS)); });
-afterAll(() => stack.close());
+beforeAll(async () => {
+  ({ app, hooks } = stack = await startStack(FAST_WEBHOOKS));
+  strict = await startTestApp({ OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'false' });
+});
+afterAll(async () => {
+  await strict.close();
+  await stack.close();
+});
 
 const inDays = (d: number) => new Date(Date.now() + d * 86_400_000).toISOString();
 const headersOf = (h: ReceivedWebhook) => ({ 'webhook-id': String(h.headers['webhook-id']), 'webhook-timestamp': String(h.headers['webhook-timestamp']), 'webhook-signature': String(h.headers['webhook-signature']) });
@@ -196,6 +204,71 @@ describe('managed through the reminder only', () => {
     const eps = await WebhookEndpoint.findAll({ where: { reminderId: r.id } });
     expect(eps.map((e) => e.url)).toEqual([hook.url]);
     expect(await WebhookEndpoint.count({ where: { reminderId: emailOnly.id } })).toBe(0);
+  });
+});
+
+describe("a reminder's webhook URLs follow the rule of webhook endpoints", () => {
+  // Refused by the production rule: not https, or an address that is private, loopback or link-local as written (the
+  // SSRF classifier is asked; nothing is connected to).
+  const REFUSED = ['http://hooks.example.com/x', 'https://10.1.2.3/x', 'https://127.0.0.1:8443/x', 'https://[::1]/x', 'https://169.254.169.254/latest', 'https://192.168.0.10/x', 'https://[::ffff:10.0.0.1]/x'];
+  // Public IP literals: classified as written (no DNS). The reminder is due in 30 days and cancelled at the end, so
+  // nothing is ever sent to them.
+  const PUBLIC = 'https://1.1.1.1/docket-hook';
+  const PUBLIC_2 = 'https://1.0.0.1/docket-hook';
+  const secret = 'a-secret-of-16-chars';
+  const create = (a: TestApp, key: string, webhooks: string[], over: Record<string, unknown> = {}) =>
+    a.call('post', '/v1/reminders', key).send({ subject: 'URL rule', channels: ['webhook'], dueAt: inDays(30), recipients: { webhooks: webhooks.map((url) => ({ url, secret })) }, ...over });
+  const problem = (res: { status: number; body: { code?: string; errors?: { path: string }[] } }) => ({ status: res.status, code: res.body.code, paths: res.body.errors?.map((e) => e.path) });
+
+  it('refuses a URL the rule refuses with 422 URL_NOT_ALLOWED at its path, writing nothing, on create and on replace; a public https URL is accepted', async () => {
+    const t = await buildCaller(['*']);
+    const written = async () => ({
+      reminders: await Reminder.count({ where: { tenantId: t.tenant.id } }),
+      endpoints: (await WebhookEndpoint.findAll({ where: { tenantId: t.tenant.id } })).map((e) => e.url),
+      audits: await AuditEvent.count({ where: { tenantId: t.tenant.id, entityType: 'reminder' } }),
+    });
+    // Create: the refused URL second, behind an allowed one; also with the webhook channel off (the row would list it).
+    for (const url of REFUSED) {
+      expect({ url, ...problem(await create(strict, t.key, [PUBLIC, url])) }).toEqual({ url, status: 422, code: 'URL_NOT_ALLOWED', paths: ['/requestBody/recipients/webhooks/1/url'] });
+      const emailOnly = await create(strict, t.key, [url], { channels: ['email'], recipients: { emails: ['ops@example.com'], webhooks: [{ url, secret }] } });
+      expect({ url, ...problem(emailOnly) }).toEqual({ url, status: 422, code: 'URL_NOT_ALLOWED', paths: ['/requestBody/recipients/webhooks/0/url'] });
+    }
+    // Every refused URL is named.
+    expect(problem(await create(strict, t.key, [REFUSED[0], PUBLIC, REFUSED[1]])))
+      .toEqual({ status: 422, code: 'URL_NOT_ALLOWED', paths: ['/requestBody/recipients/webhooks/0/url', '/requestBody/recipients/webhooks/2/url'] });
+    expect(await written()).toEqual({ reminders: 0, endpoints: [], audits: 0 });
+
+    const created = await create(strict, t.key, [PUBLIC]);
+    expect([created.status, created.body.code]).toEqual([201, undefined]);
+    expect(created.body.recipients.webhooks).toEqual([{ url: PUBLIC }]);
+    const id = created.body.id as string;
+    const before = await written();
+    expect(before).toEqual({ reminders: 1, endpoints: [PUBLIC], audits: 1 });
+
+    // Replace: the same rule, at /requestBody/webhooks/<i>/url; the reminder and its endpoint unchanged.
+    const put = (urls: string[]) => strict.call('put', `/v1/reminders/${id}/webhooks`, t.key).send({ webhooks: urls.map((url) => ({ url, secret })) });
+    for (const url of REFUSED) {
+      expect({ url, ...problem(await put([PUBLIC_2, url])) }).toEqual({ url, status: 422, code: 'URL_NOT_ALLOWED', paths: ['/requestBody/webhooks/1/url'] });
+    }
+    expect(await written()).toEqual(before);
+    expect((await Reminder.findByPk(id))!.recipients.webhooks).toEqual([{ url: PUBLIC }]);
+    const replaced = await put([PUBLIC_2]).expect(200);
+    expect(replaced.body.recipients.webhooks).toEqual([{ url: PUBLIC_2 }]);
+    expect((await WebhookEndpoint.findAll({ where: { reminderId: id } })).map((e) => e.url)).toEqual([PUBLIC_2]);
+
+    await app.call('post', `/v1/reminders/${id}/cancel`, t.key).expect(200);
+  });
+
+  it('follows the development switch as webhook endpoints do: a loopback http URL only where OUTBOUND_ALLOW_PRIVATE_NETWORKS=true', async () => {
+    const t = await buildCaller(['*']);
+    const loopback = `${hooks.url}${path('dev')}`;
+    expect(loopback).toMatch(/^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d+\//);
+    expect(problem(await create(strict, t.key, [loopback]))).toEqual({ status: 422, code: 'URL_NOT_ALLOWED', paths: ['/requestBody/recipients/webhooks/0/url'] });
+    expect(await Reminder.count({ where: { tenantId: t.tenant.id } })).toBe(0);
+    const ok = await create(app, t.key, [loopback]).expect(201);
+    expect((await strict.call('put', `/v1/reminders/${ok.body.id}/webhooks`, t.key).send({ webhooks: [{ url: loopback, secret }] })).body.code).toBe('URL_NOT_ALLOWED');
+    await app.call('put', `/v1/reminders/${ok.body.id}/webhooks`, t.key).send({ webhooks: [{ url: loopback, secret }] }).expect(200);
+    await app.call('post', `/v1/reminders/${ok.body.id}/cancel`, t.key).expect(200);
   });
 });
 

@@ -18,8 +18,9 @@ let app: TestApp;
 let hooks: WebhookReceiver;
 let smtp: SmtpSink;
 const SECRET = 'whsec_test_0123456789abcdef';
-// The webhook relay reads often and retries fast here (production: every second, first retry after 30 s).
-beforeAll(async () => { ({ app, hooks, smtp } = stack = await startStack({ WEBHOOK_RELAY_EVERY_MS: '200', WEBHOOK_RETRY_INITIAL_MS: '1000', WEBHOOK_RETRY_MAX_MS: '2000' })); });
+// The webhook relay reads often and retries fast here (production: every second, first retry after 30 s). The webhooks
+// go to a receiver on loopback, which the API accepts only with the development switch (as for webhook endpoints).
+beforeAll(async () => { ({ app, hooks, smtp } = stack = await startStack({ OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_RELAY_EVERY_MS: '200', WEBHOOK_RETRY_INITIAL_MS: '1000', WEBHOOK_RETRY_MAX_MS: '2000' })); });
 afterAll(() => stack.close());
 
 const headersOf = (h: ReceivedWebhook) => ({ 'webhook-id': String(h.headers['webhook-id']), 'webhook-timestamp': String(h.headers['webhook-timestamp']), 'webhook-signature': String(h.headers['webhook-signature']) });
