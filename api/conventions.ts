@@ -72,11 +72,19 @@ async function findPage<M extends Model>(model: ModelStatic<M>, opts: PageOption
 }
 
 /**
- * How many versions a template's version list answers, newest first: each version carries the whole template (a
- * document template's parts can be megabytes), so the list is bounded like a page. openapi.yaml states the number on
- * each `…/versions` operation; older versions are kept (documents rendered from them still name them).
+ * A template version list's page size, its default and its largest (openapi.yaml's VersionLimit; other lists take up
+ * to 200): each version carries the whole template (a document template's parts can be up to a million characters),
+ * so a page stays within tens of MB. Older versions are on the pages after (documents rendered from them name them).
  */
 export const VERSION_LIST_LIMIT = 20;
+
+/**
+ * One template's versions (`where` names them: `version` is unique among them), a page at a time, newest first, like
+ * every other list: `limit` (default VERSION_LIST_LIMIT) and the `cursor` of the page before.
+ */
+export function paginateVersions<M extends Model>(model: ModelStatic<M>, where: WhereOptions, query: { limit?: number; cursor?: string }): Promise<Page<M>> {
+  return paginate(model, { where, limit: query.limit ?? VERSION_LIST_LIMIT, cursor: query.cursor, order: [['version', 'DESC']] });
+}
 
 export function page<M, T>(p: Page<M>, present: (m: M) => T): Page<T> {
   return { items: p.items.map(present), nextCursor: p.nextCursor };

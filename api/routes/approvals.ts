@@ -9,7 +9,7 @@ import {
 import { presentApprovalEvent, presentApprovalFlow, presentApprovalFlowSummary, presentApprovalTemplate } from '../../domains/approvals/presenters';
 import { ApiError } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
-import { ifMatch, page, paginate, paginateRows, respond, versionEtag } from '../conventions';
+import { ifMatch, page, paginate, paginateRows, paginateVersions, respond, versionEtag } from '../conventions';
 import { esc, htmlPage } from '../pages';
 import { caller, commandCaller, linkUse, RouteDeps, RouteHandlers } from '../types';
 
@@ -64,10 +64,10 @@ export function approvalRoutes(deps: RouteDeps) {
       ctx.status = 204;
     },
 
-    async listApprovalTemplateVersions({ params }, ctx) {
+    async listApprovalTemplateVersions({ params, query }, ctx) {
       const t = await findInTenant(ApprovalTemplate, caller(ctx).tenant.id, params.templateId, 'Approval template');
-      const versions = await ApprovalTemplateVersion.findAll({ where: { templateId: t.id }, order: [['version', 'DESC']] });
-      ctx.body = { items: versions.map((v) => presentApprovalTemplate({ ...v.get(), id: t.id, objectType: t.objectType, priority: t.priority })) };
+      const versions = await paginateVersions(ApprovalTemplateVersion, { templateId: t.id }, query);
+      ctx.body = page(versions, (v) => presentApprovalTemplate({ ...v.get(), id: t.id, objectType: t.objectType, priority: t.priority }));
     },
 
     async listApprovalFlows({ query }, ctx) {

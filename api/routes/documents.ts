@@ -11,7 +11,7 @@ import { presentDocument, presentDocumentBatch, presentDocumentTemplate } from '
 import { ApiError, notFound } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
 import { accepted, downloadWhenReady, whenReady } from '../async-jobs';
-import { ifMatch, page, paginate, respond, VERSION_LIST_LIMIT, versionEtag } from '../conventions';
+import { ifMatch, page, paginate, paginateVersions, respond, versionEtag } from '../conventions';
 import { contentDisposition } from '../downloads';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
 
@@ -43,10 +43,10 @@ export function documentRoutes(deps: RouteDeps) {
       ctx.status = 204;
     },
 
-    async listDocumentTemplateVersions({ params }, ctx) {
+    async listDocumentTemplateVersions({ params, query }, ctx) {
       const t = await findInTenant(DocumentTemplate, caller(ctx).tenant.id, params.documentTemplateId, 'Document template');
-      const versions = await DocumentTemplateVersion.findAll({ where: { templateId: t.id }, order: [['version', 'DESC']], limit: VERSION_LIST_LIMIT });
-      ctx.body = { items: versions.map((v) => presentDocumentTemplate({ ...v.get(), id: t.id, code: t.code })) };
+      const versions = await paginateVersions(DocumentTemplateVersion, { templateId: t.id }, query);
+      ctx.body = page(versions, (v) => presentDocumentTemplate({ ...v.get(), id: t.id, code: t.code }));
     },
 
     async getDocumentTemplatePart({ params }, ctx) {

@@ -39,10 +39,10 @@ export function importRoutes(deps: RouteDeps) {
       await templates.deleteTemplate(deps, commandCaller(ctx), params.templateId, ifMatch(ctx));
       ctx.status = 204;
     },
-    async listImportTemplateVersions({ params }, ctx) {
+    async listImportTemplateVersions({ params, query }, ctx) {
       const id = params.templateId;
-      const versions = await templates.templateVersions(caller(ctx).tenant.id, id);
-      ctx.body = { items: versions.map((v) => presentTemplate(Object.assign(v, { id }))) };
+      const versions = await templates.templateVersions(caller(ctx).tenant.id, id, query);
+      ctx.body = page(versions, (v) => presentTemplate(Object.assign(v, { id })));
     },
 
     async listImports({ query }, ctx) {

@@ -5,7 +5,7 @@ import {
 } from '../../domains/notifications/commands';
 import { presentNotificationTemplate, presentNotificationTypes } from '../../domains/notifications/presenters';
 import { findInTenant } from '../../lib/tenancy';
-import { ifMatch, page, paginate, respond, VERSION_LIST_LIMIT, versionEtag } from '../conventions';
+import { ifMatch, page, paginate, paginateVersions, respond, versionEtag } from '../conventions';
 import { caller, commandCaller, RouteDeps, RouteHandlers } from '../types';
 
 export function notificationRoutes(deps: RouteDeps) {
@@ -40,10 +40,10 @@ export function notificationRoutes(deps: RouteDeps) {
       ctx.status = 204;
     },
 
-    async listNotificationTemplateVersions({ params }, ctx) {
+    async listNotificationTemplateVersions({ params, query }, ctx) {
       const t = await findInTenant(NotificationTemplate, caller(ctx).tenant.id, params.notificationTemplateId, 'Notification template');
-      const versions = await NotificationTemplateVersion.findAll({ where: { templateId: t.id, tenantId: t.tenantId }, order: [['version', 'DESC']], limit: VERSION_LIST_LIMIT });
-      ctx.body = { items: versions.map((v) => presentNotificationTemplate(t, v)) };
+      const versions = await paginateVersions(NotificationTemplateVersion, { templateId: t.id, tenantId: t.tenantId }, query);
+      ctx.body = page(versions, (v) => presentNotificationTemplate(t, v));
     },
 
     async previewNotificationTemplate({ params, body }, ctx) {

@@ -22,7 +22,7 @@ import { auditBy, Caller, CommandDeps, Precondition } from '../command';
 import type { Schemas } from '../schemas';
 import { templateWork, workPool } from '../work-pool';
 import { presentDocument } from './presenters';
-import { PART_LIMITS, PART_NAMES, PARTIAL_NAME, TEMPLATE_LIMITS } from './templates';
+import { PART_LIMITS, PART_NAMES, PARTIAL_NAME, PARTS_TOTAL_LIMIT, TEMPLATE_LIMITS } from './templates';
 
 interface DocumentRequestBase {
   tenantId: string;
@@ -95,10 +95,11 @@ const charCount = (s: string) => s.length - (s.match(/[\uD800-\uDBFF][\uDC00-\uD
 
 /**
  * Where a template's parts break the contract's caps (PART_LIMITS: each part's length, each partial's, how many
- * partials), in the words of the JSON body's validator, so both ways of saving parts answer the same 400
- * VALIDATION_FAILED. `at` names where a part (`base`, `partials.<name>`, or `partials`, the map) was sent.
+ * partials), in the words of the JSON body's validator, and the cap on all of them together (PARTS_TOTAL_LIMIT, which
+ * JSON Schema cannot express), so both ways of saving parts answer the same 400 VALIDATION_FAILED. `at` names where
+ * a part (`base`, `partials.<name>`, or `partials`, the map) was sent; `all`, what made the parts too long together.
  */
-function partLimitErrors(parts: TemplateParts, at: (part: string) => string): FieldError[] {
+function partLimitErrors(parts: TemplateParts, at: (part: string) => string, all: string): FieldError[] {
   const errors: FieldError[] = [];
   const tooLong = (part: string, text: string, max: number) => {
     if (text.length > max && charCount(text) > max) errors.push({ path: at(part), message: `must NOT have more than ${max} characters` });
@@ -107,6 +108,14 @@ function partLimitErrors(parts: TemplateParts, at: (part: string) => string): Fi
   const names = Object.keys(parts.partials);
   if (names.length > PART_LIMITS.partials) errors.push({ path: at('partials'), message: `must NOT have more than ${PART_LIMITS.partials} properties` });
   for (const n of names) tooLong(`partials.${n}`, parts.partials[n], PART_LIMITS.partial);
+  const texts = [...PART_NAMES.map((p) => parts[p]), ...Object.values(parts.partials)];
+  // UTF-16 code units first (cheap, never fewer than characters); characters only when those are over.
+  if (texts.reduce((n, t) => n + t.length, 0) > PARTS_TOTAL_LIMIT) {
+    const total = texts.reduce((n, t) => n + charCount(t), 0);
+    if (total > PARTS_TOTAL_LIMIT) {
+      errors.push({ path: all, message: `the template's parts would have ${total} characters in all (base, header, footer, css and partials together), over the limit of ${PARTS_TOTAL_LIMIT}` });
+    }
+  }
   return errors;
 }
 
@@ -115,9 +124,9 @@ function partsOf(p: Schemas['DocumentTemplateParts']): TemplateParts {
   const badNames = Object.keys(p.partials ?? {}).filter((n) => !PARTIAL_NAME.test(n));
   if (badNames.length) throw validationFailed(badNames.map((n) => ({ path: `/requestBody/parts/partials/${n}`, message: `must match ${PARTIAL_NAME.source}` })));
   const parts = { base: p.base ?? '', header: p.header ?? '', footer: p.footer ?? '', css: p.css ?? '', partials: p.partials ?? {} };
-  // The body's validator has checked these caps already; the parts are held to them here all the same (one check
-  // for both ways of saving parts, see writePart).
-  const errors = partLimitErrors(parts, (part) => `/requestBody/parts/${part.replace(/^partials\./, 'partials/')}`);
+  // The body's validator has checked each part's cap already, but not their total (JSON Schema cannot): the parts are
+  // held to all the caps here (one check for both ways of saving parts, see writePart).
+  const errors = partLimitErrors(parts, (part) => `/requestBody/parts/${part.replace(/^partials\./, 'partials/')}`, '/requestBody/parts');
   if (errors.length) throw validationFailed(errors);
   return parts;
 }
@@ -135,7 +144,8 @@ export function readPart(parts: TemplateParts, part: string): string | undefined
 /**
  * The parts with one part replaced (an empty text clears it, or removes a partial). A text/plain body is not checked
  * against the contract by the API, so a write is held here to the caps a whole template is (the written text named
- * `/requestBody`, another part by `/parts/<part>`): else one part at a time could grow a template past them, and
+ * `/requestBody`, another part by `/parts/<part>`; a write that makes all parts together too long, `/requestBody`
+ * too): else one part at a time could grow a template past them, and
  * every save copies the whole template into a new version. A removal only shrinks a template, so it is never
  * refused (a template saved over the caps before they were checked here can still be brought back under them).
  */
@@ -150,7 +160,7 @@ function writePart(parts: TemplateParts, part: string, text: string): TemplatePa
     next = { ...parts, partials };
   }
   if (text !== '') {
-    const errors = partLimitErrors(next, (p) => (p === part ? '/requestBody' : `/parts/${p}`));
+    const errors = partLimitErrors(next, (p) => (p === part ? '/requestBody' : `/parts/${p}`), '/requestBody');
     if (errors.length) throw validationFailed(errors);
   }
   return next;

@@ -28,6 +28,16 @@ export const PARTIAL_NAME = /^(?!(?:__proto__|__defineGetter__|__defineSetter__|
 export const PART_LIMITS = { base: 500_000, header: 50_000, footer: 50_000, css: 200_000, partial: 200_000, partials: 50 } as const;
 
 /**
+ * The most characters a template's parts may hold together (base, header, footer, css and every partial's text),
+ * counted as PART_LIMITS counts them. The caps above still add up to ~10.8 million (50 partials of 200,000), which a
+ * template built one part at a time could reach, while a whole template sent as JSON cannot pass the 1 MB body limit
+ * (JSON_BODY_LIMIT_BYTES): this holds both ways of saving to what a JSON body can carry. Each save copies the whole
+ * template into a new version, and every render parses it. JSON Schema cannot say it, so openapi.yaml says it in
+ * words (the template POST/PUT and the part PUT); commands.ts's partLimitErrors checks it on both paths.
+ */
+export const PARTS_TOTAL_LIMIT = 1_000_000;
+
+/**
  * Caps that keep one template from starving the worker (liquidjs counts them per render). The API renders
  * previews on its work pool (lib/work-pool.ts), where `budgetMs` is a hard stop: liquidjs checks its own
  * limits between steps, the pool stops a thread whatever it is doing.

@@ -2,6 +2,7 @@
 // strong ETag, api/conventions.ts) guards against lost updates.
 import { Op, UniqueConstraintError } from 'sequelize';
 import { v7 as uuidv7 } from 'uuid';
+import { Page, paginateVersions } from '../../api/conventions';
 import { ImportTemplate, ImportTemplateVersion } from '../../db/models/imports';
 import { recordAudit } from '../../lib/audit';
 import { ApiError } from '../../lib/problems';
@@ -74,7 +75,8 @@ export async function deleteTemplate(deps: CommandDeps, c: Caller, id: string, p
   });
 }
 
-export async function templateVersions(tenantId: string, id: string): Promise<ImportTemplateVersion[]> {
+/** A page of a template's versions, newest first (`limit`, default VERSION_LIST_LIMIT, and the cursor of the page before). */
+export async function templateVersions(tenantId: string, id: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<ImportTemplateVersion>> {
   const t = await findTemplate(tenantId, id);
-  return ImportTemplateVersion.findAll({ where: { tenantId, templateId: t.id, version: { [Op.gte]: 1 } }, order: [['version', 'DESC']] });
+  return paginateVersions(ImportTemplateVersion, { tenantId, templateId: t.id, version: { [Op.gte]: 1 } }, query);
 }

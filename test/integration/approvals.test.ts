@@ -6,6 +6,7 @@ import { ApprovalEvent, ApprovalFlow, AuditEvent, Role, Tenant, UserRole } from 
 import { buildCaller } from '../helpers/factories';
 import { buildProcurementTenant, createApprovalTemplate, ProcurementTenant, submitOrder } from '../helpers/approvals';
 import { TestApp } from '../helpers/app';
+import { expectBadPageParamsRefused, newestFirst, versionPages } from '../helpers/pages';
 import { Stack, startStack } from '../helpers/stack';
 import type { SmtpSink } from '../helpers/smtp-sink';
 import { waitFor } from '../helpers/wait';
@@ -456,6 +457,22 @@ describe('approval templates', () => {
     expect((await app.call('get', '/v1/approval-templates?cursor=not-a-cursor', t.adminKey).expect(400)).body.code).toBe('VALIDATION_FAILED');
     const { key: noRead } = await buildCaller(['approvals.flow.read'], await Tenant.findByPk(t.tenant.id) as Tenant);
     expect((await app.call('get', '/v1/approval-templates', noRead).expect(403)).body).toMatchObject({ code: 'PERMISSION_DENIED', permission: 'approvals.template.read' });
+  });
+
+  it('pages the versions of a template newest first: 20 by default, then the rest through nextCursor; a bad cursor or limit is a 400', async () => {
+    const t = await procurementTenant();
+    const tpl = await createTemplate(t.adminKey);
+    for (let i = 0; i < 21; i++) {
+      await app.call('put', `/v1/approval-templates/${tpl.id}`, t.adminKey)
+        .send({ name: `Purchases ${i}`, objectType: 'purchase_order', stages: [{ name: 'Finance', approvers: { roles: ['finance'] }, rule: 'any' }] }).expect(200);
+    }
+    const url = `/v1/approval-templates/${tpl.id}/versions`;
+    expect(await versionPages(app, t.adminKey, url)).toEqual([newestFirst(22).slice(0, 20), [2, 1]]);
+    expect((await versionPages(app, t.adminKey, url, 'limit=7')).flat()).toEqual(newestFirst(22));
+    const first = (await app.call('get', url, t.adminKey).expect(200)).body;
+    expect(first.items[0]).toMatchObject({ id: tpl.id, version: 22, name: 'Purchases 20' });
+    expect((await app.call('get', `${url}?cursor=${encodeURIComponent(first.nextCursor)}`, t.adminKey).expect(200)).body.items[1]).toMatchObject({ version: 1, name: 'Purchases', stages: [{ name: 'Finance' }, { name: 'CFO' }] });
+    await expectBadPageParamsRefused(app, t.adminKey, url);
   });
 
   it('refuses a bad condition and an inconsistent stage with 422', async () => {

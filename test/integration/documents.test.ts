@@ -6,9 +6,11 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { loadContract } from '../../api/contract';
 import { AuditEvent, Document, DocumentBatch, StoredFile } from '../../db';
-import { PART_LIMITS } from '../../domains/documents/templates';
+import { VERSION_LIST_LIMIT } from '../../api/conventions';
+import { PART_LIMITS, PARTS_TOTAL_LIMIT } from '../../domains/documents/templates';
 import { buildCaller } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
+import { expectBadPageParamsRefused, newestFirst, versionPages } from '../helpers/pages';
 import { binary, pdfPages, unzip } from '../helpers/pdf';
 import { waitFor } from '../helpers/wait';
 
@@ -179,13 +181,65 @@ describe('templates', () => {
     expect([added.body.version, Object.keys(added.body.parts.partials).length]).toEqual([5, 50]);
   });
 
-  it('lists the newest 20 versions of a template, newest first', async () => {
+  it('pages the versions of a template newest first: 20 by default, then the rest through nextCursor; a bad cursor or limit is a 400', async () => {
+    // The page size is the contract's, by default and at most (a page of whole templates stays within tens of MB).
+    const { parameters } = (loadContract().definition as { components: { parameters: Record<string, { schema: { default: number; maximum: number } }> } }).components;
+    expect([parameters.VersionLimit.schema.default, parameters.VersionLimit.schema.maximum]).toEqual([VERSION_LIST_LIMIT, VERSION_LIST_LIMIT]);
     const { key } = await buildCaller(['documents.template.read', 'documents.template.write']);
     const t = (await app.call('post', '/v1/document-templates', key).send(invoice()).expect(201)).body;
+    expect((await app.call('get', `/v1/document-templates/${randomUUID()}/versions?limit=${VERSION_LIST_LIMIT + 1}`, key).expect(400)).body.code).toBe('VALIDATION_FAILED');
     for (let i = 0; i < 21; i++) await app.call('put', `/v1/document-templates/${t.id}/parts/css`, key).set('Content-Type', 'text/plain').send(`h1 { z-index: ${i} }`).expect(200);
+    const url = `/v1/document-templates/${t.id}/versions`;
+    expect(await versionPages(app, key, url)).toEqual([newestFirst(22).slice(0, 20), [2, 1]]);
+    expect((await versionPages(app, key, url, 'limit=7')).flat()).toEqual(newestFirst(22));
+    // Each version with its parts.
+    const first = (await app.call('get', url, key).expect(200)).body;
+    expect(first.items[0].parts.css).toBe('h1 { z-index: 20 }');
+    expect((await app.call('get', `${url}?cursor=${encodeURIComponent(first.nextCursor)}`, key).expect(200)).body.items[1].parts).toEqual(invoice().parts);
+    await expectBadPageParamsRefused(app, key, url);
+  });
+
+  it('holds all parts together to 1,000,000 characters, however they are sent: one character over is a 400, nothing saved; up to it saves', async () => {
+    expect(PARTS_TOTAL_LIMIT).toBe(1_000_000);
+    const { key } = await buildCaller(['documents.template.read', 'documents.template.write']);
+    const t = (await app.call('post', '/v1/document-templates', key).send(invoice()).expect(201)).body;
+    const put = (part: string, text: string) => app.call('put', `/v1/document-templates/${t.id}/parts/${part}`, key).set('Content-Type', 'text/plain').send(text);
+    type Parts = { base: string; header: string; footer: string; css: string; partials: Record<string, string> };
+    const chars = (p: Parts) => [p.base, p.header, p.footer, p.css, ...Object.values(p.partials)].reduce((n, x) => n + [...x].length, 0);
+    // Parts written one at a time, each within its own cap: 500,000 + 200,000 + 200,000 + 50,000 and the small ones.
+    expect((await put('base', 'b'.repeat(500_000)).expect(200)).body.version).toBe(2);
+    expect((await put('partials.a', 'a'.repeat(200_000)).expect(200)).body.version).toBe(3);
+    expect((await put('partials.b', 'p'.repeat(200_000)).expect(200)).body.version).toBe(4);
+    const v5 = (await put('css', 'c'.repeat(50_000)).expect(200)).body;
+    expect(v5.version).toBe(5);
+    const room = PARTS_TOTAL_LIMIT - chars(v5.parts);
+    expect(room).toBeGreaterThan(49_000);
+    // One character more than is left: refused, as a new partial or as a longer part (each within its own cap).
+    const message = 'the template\'s parts would have 1000001 characters in all (base, header, footer, css and partials together), over the limit of 1000000';
+    for (const [part, text] of [['partials.more', 'm'.repeat(room + 1)], ['css', 'c'.repeat(50_000 + room + 1)]]) {
+      const res = await put(part, text).expect(400);
+      expect([part, res.body.code, res.body.errors]).toEqual([part, 'VALIDATION_FAILED', [{ path: '/requestBody', message }]]);
+    }
+    // The whole template sent as JSON with the same parts answers the same, at the parts (PUT and POST).
+    const over = { ...v5.parts, partials: { ...v5.parts.partials, more: 'm'.repeat(room + 1) } };
+    const json = await app.call('put', `/v1/document-templates/${t.id}`, key).send({ name: 'x', parts: over }).expect(400);
+    expect([json.body.code, json.body.errors]).toEqual(['VALIDATION_FAILED', [{ path: '/requestBody/parts', message }]]);
+    const created = await app.call('post', '/v1/document-templates', key).send(invoice(undefined, { parts: over })).expect(400);
+    expect([created.body.code, created.body.errors]).toEqual(['VALIDATION_FAILED', [{ path: '/requestBody/parts', message }]]);
+    // Nothing was saved.
     const versions = (await app.call('get', `/v1/document-templates/${t.id}/versions`, key).expect(200)).body.items;
-    expect(versions.map((v: { version: number }) => v.version)).toEqual(Array.from({ length: 20 }, (_, i) => 22 - i));
-    expect(versions[0].parts.css).toBe('h1 { z-index: 20 }');
+    expect(versions.map((v: { version: number }) => v.version)).toEqual([5, 4, 3, 2, 1]);
+    expect(versions[0].parts).toEqual(v5.parts);
+    await app.call('get', `/v1/document-templates/${t.id}/parts/partials.more`, key).expect(404);
+
+    // Up to the cap it saves, characters counted as JSON Schema counts them (an emoji is one, two UTF-16 units).
+    const full = (await put('partials.more', `${'m'.repeat(room - 1)}😀`).expect(200)).body;
+    expect([full.version, chars(full.parts), full.parts.partials.more.length]).toEqual([6, PARTS_TOTAL_LIMIT, room + 1]);
+    expect((await put('partials.one', 'x').expect(400)).body.errors[0].message).toContain('1000001 characters');
+    // Clearing or removing a part is never refused, and makes room again.
+    expect((await put('header', '').expect(200)).body.version).toBe(7);
+    await app.call('delete', `/v1/document-templates/${t.id}/parts/partials.more`, key).expect(200);
+    expect((await put('partials.one', 'x').expect(200)).body.version).toBe(9);
   });
 
   it('deletes a template, but not while a job of it is queued or rendering (409)', async () => {

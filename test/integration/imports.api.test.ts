@@ -11,6 +11,7 @@ import { STATUS } from '../../workflows/search-attributes';
 import { startTestApp, TestApp } from '../helpers/app';
 import { buildApiKey, buildCaller } from '../helpers/factories';
 import { xlsx } from '../helpers/imports';
+import { expectBadPageParamsRefused, newestFirst, versionPages } from '../helpers/pages';
 import { waitFor } from '../helpers/wait';
 
 let app: TestApp;
@@ -90,6 +91,23 @@ describe('options and templates', () => {
     for (const action of ['imports.template.created', 'imports.template.updated', 'imports.template.deleted']) {
       expect(await AuditEvent.count({ where: { tenantId: tenant.id, action } })).toBe(1);
     }
+  });
+});
+
+describe('template versions', () => {
+  it('pages the versions of a template newest first: 20 by default, then the rest through nextCursor; a bad cursor or limit is a 400', async () => {
+    const { key } = await buildCaller(['imports.*']);
+    const id = (await app.call('post', '/v1/import-templates', key).send({ name: `CRM ${randomUUID()}`, target: 'subscribers', columns: COLUMNS }).expect(201)).body.id;
+    for (let i = 0; i < 21; i++) {
+      await app.call('put', `/v1/import-templates/${id}`, key).send({ name: `CRM edit ${i} ${id}`, target: 'subscribers', columns: COLUMNS, mergeStrategy: 'replace' }).expect(200);
+    }
+    const url = `/v1/import-templates/${id}/versions`;
+    expect(await versionPages(app, key, url)).toEqual([newestFirst(22).slice(0, 20), [2, 1]]);
+    expect((await versionPages(app, key, url, 'limit=7')).flat()).toEqual(newestFirst(22));
+    const first = (await app.call('get', url, key).expect(200)).body;
+    expect(first.items[0]).toMatchObject({ id, version: 22, name: `CRM edit 20 ${id}`, mergeStrategy: 'replace' });
+    expect((await app.call('get', `${url}?cursor=${encodeURIComponent(first.nextCursor)}`, key).expect(200)).body.items[1]).toMatchObject({ id, version: 1, mergeStrategy: 'merge' });
+    await expectBadPageParamsRefused(app, key, url);
   });
 });
 

@@ -10,6 +10,7 @@ import { TestApp } from '../helpers/app';
 import { Stack, startStack } from '../helpers/stack';
 import { createDueSoon } from '../helpers/due';
 import { buildCaller, buildUser } from '../helpers/factories';
+import { expectBadPageParamsRefused, newestFirst, versionPages } from '../helpers/pages';
 import type { SmtpSink } from '../helpers/smtp-sink';
 import type { WebhookReceiver } from '../helpers/webhook-receiver';
 import { waitFor } from '../helpers/wait';
@@ -80,13 +81,17 @@ describe('notification templates API', () => {
     await app.call('get', `/v1/notification-templates/${id}`, key).expect(404);
   });
 
-  it('lists the newest 20 versions of a template, newest first', async () => {
+  it('pages the versions of a template newest first: 20 by default, then the rest through nextCursor; a bad cursor or limit is a 400', async () => {
     const { key } = await buildCaller(['*']);
     const id = (await app.call('post', '/v1/notification-templates', key).send({ ...germanOutcome, status: undefined }).expect(201)).body.id;
     for (let i = 0; i < 21; i++) await app.call('put', `/v1/notification-templates/${id}`, key).send({ parts: { subject: `Edit ${i}`, text: 'Hallo' } }).expect(200);
-    const versions = (await app.call('get', `/v1/notification-templates/${id}/versions`, key).expect(200)).body.items;
-    expect(versions.map((v: { version: number }) => v.version)).toEqual(Array.from({ length: 20 }, (_, i) => 22 - i));
-    expect(versions[0].parts.subject).toBe('Edit 20');
+    const url = `/v1/notification-templates/${id}/versions`;
+    expect(await versionPages(app, key, url)).toEqual([newestFirst(22).slice(0, 20), [2, 1]]);
+    expect((await versionPages(app, key, url, 'limit=7')).flat()).toEqual(newestFirst(22));
+    const first = (await app.call('get', url, key).expect(200)).body;
+    expect(first.items[0].parts.subject).toBe('Edit 20');
+    expect((await app.call('get', `${url}?cursor=${encodeURIComponent(first.nextCursor)}`, key).expect(200)).body.items[1].parts.subject).toBe(germanOutcome.parts.subject);
+    await expectBadPageParamsRefused(app, key, url);
   });
 
   it('previews with the sample data or given data, times in the given zone, and refuses work over the budget', async () => {
