@@ -13,7 +13,7 @@ import { auditBy, Caller, CommandDeps, Precondition } from '../command';
 import { TEMPLATE_LIMITS } from '../documents/templates';
 import type { Schemas } from '../schemas';
 import { templateWork, workPool } from '../work-pool';
-import { isNotificationType, NOTIFICATION_TYPES, type NotificationTypeName } from './defaults';
+import { isNotificationType, NOTIFICATION_TYPES, type NotificationType, type NotificationTypeName } from './defaults';
 import { templateData } from './render';
 import { CHANNEL_PARTS } from './templates';
 
@@ -39,8 +39,17 @@ const activeTaken = (err: unknown) => {
   throw err;
 };
 
+/** Refuses a template of a type whose variables are credentials to a caller who may not do what they do (NotificationType.permission). */
+function assertMayWrite(c: Caller, type: NotificationTypeName): void {
+  const needed = (NOTIFICATION_TYPES[type] as NotificationType).permission;
+  if (needed && !c.permissions.has(needed)) {
+    throw new ApiError(403, 'PERMISSION_DENIED', `Templates of ${type} carry one-click links that act as their recipient; writing one also needs the permission '${needed}'`, { permission: needed });
+  }
+}
+
 export async function createNotificationTemplate(deps: CommandDeps, c: Caller, input: Schemas['NotificationTemplateInput']): Promise<NotificationTemplate> {
   if (!isNotificationType(input.type)) throw validationFailed([{ path: '/requestBody/type', message: `is not a notification type (${Object.keys(NOTIFICATION_TYPES).join(', ')})` }]);
+  assertMayWrite(c, input.type);
   if (!(input.channel in NOTIFICATION_TYPES[input.type].defaults)) throw validationFailed([{ path: '/requestBody/channel', message: `${input.type} is not sent by ${input.channel}` }]);
   const parts = partsFor(input.channel, input.parts);
   await checkParts(input.channel, parts);
@@ -56,6 +65,8 @@ export async function createNotificationTemplate(deps: CommandDeps, c: Caller, i
 
 export async function updateNotificationTemplate(deps: CommandDeps, c: Caller, id: string, input: Schemas['NotificationTemplateUpdate'], precondition?: Precondition): Promise<NotificationTemplate> {
   const current = await findInTenant(NotificationTemplate, c.tenantId, id, 'Notification template');
+  // Setting one aside (draft, archived) only brings back the built-in text: open to every manager.
+  if (input.parts || input.status === 'active') assertMayWrite(c, current.type as NotificationTypeName);
   const parts = input.parts ? partsFor(current.channel, input.parts) : undefined;
   if (parts) await checkParts(current.channel, parts);
   return deps.sequelize.transaction(async (transaction) => {

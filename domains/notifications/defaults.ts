@@ -10,6 +10,13 @@ export interface NotificationType {
   dates: string[];
   sample: Record<string, unknown>;
   defaults: Partial<Record<NotificationChannel, NotificationParts>>;
+  /**
+   * A permission a caller needs, besides notifications.templates.manage, to create or change a template of this type:
+   * its variables are credentials (one-click links that act as the recipient), and whoever writes the text decides
+   * where they go — a remote image or a link of theirs would hand them over. So only someone who may already do what
+   * the links do writes it.
+   */
+  permission?: string;
 }
 
 const RECIPIENT = { 'recipient.name': 'The recipient\'s name', 'recipient.email': 'The recipient\'s address', 'recipient.locale': 'The locale the text is rendered for', 'recipient.timeZone': 'The zone times are shown in' };
@@ -20,7 +27,8 @@ const OUTCOME_MESSAGE = '"{{ title }}" was {{ status }} at {{ decidedAt }}{% if 
 
 export const NOTIFICATION_TYPES = {
   'approval.action_needed': {
-    description: 'An approver is asked to decide a stage: when it opens (kind request), as a reminder, on escalation, or when it is reopened; with one-click links.',
+    description: 'An approver is asked to decide a stage: when it opens (kind request), as a reminder, on escalation, or when it is reopened; with one-click links. Its templates carry the links, so writing one also needs approvals.flow.decide.',
+    permission: 'approvals.flow.decide',
     variables: {
       ...RECIPIENT, kind: 'request, reminder, escalation or reopened', title: 'The flow\'s title', flowId: 'The flow', stage: 'The stage (0-based)',
       approveUrl: 'One-click approve link (works once, expires)', rejectUrl: 'One-click reject link (works once, expires)',

