@@ -1,6 +1,6 @@
 // Approvals: the shared definitions of the flow workflow (API, worker and workflow import these).
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import { STATUS_UPSERT_PATCH } from './patches';
+import { CANCELLED_WRITE_PATCH, STATUS_UPSERT_PATCH } from './patches';
 
 export const APPROVALS_TASK_QUEUE = 'docket-approvals';
 /**
@@ -97,7 +97,7 @@ export const APPROVAL_PATCH = {
   continueAfterWrites: 'approvals-continue-after-writes',
 } as const;
 /** Named in the input the API starts a flow with, so a new flow takes their paths without patched() (workflows/patches.ts). */
-export const APPROVAL_PATCHES = [...Object.values(APPROVAL_PATCH), STATUS_UPSERT_PATCH];
+export const APPROVAL_PATCHES = [...Object.values(APPROVAL_PATCH), STATUS_UPSERT_PATCH, CANCELLED_WRITE_PATCH];
 
 export interface ApprovalFlowInput {
   flowId: string;

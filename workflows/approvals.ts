@@ -1,8 +1,8 @@
 // One approval flow: stages in order, signatures by Update (refused synchronously by validators),
 // reminders, escalation and expiry on durable timers; every change is persisted by an activity.
 import {
-  allHandlersFinished, ApplicationFailure, condition, continueAsNew, proxyActivities, proxyLocalActivities, setHandler,
-  upsertSearchAttributes, workflowInfo,
+  allHandlersFinished, ApplicationFailure, CancellationScope, condition, continueAsNew, isCancellation, proxyActivities, proxyLocalActivities,
+  setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { ApprovalActivities } from '../activities/approvals';
 import {
@@ -11,7 +11,8 @@ import {
 } from './approvals.api';
 import { AUTO_APPROVE_REASON, autoApproves, NOT_REQUIRED_REASON, eligibleApprovers, pendingApprovers, stageOutcome } from './approvals.rules';
 import { OBJECT_ID } from './search-attributes';
-import { hasPatch } from './patches';
+import { CANCELLED_IN_TEMPORAL } from './failures';
+import { CANCELLED_WRITE_PATCH, hasPatch } from './patches';
 import { setWorkflowStatus } from './status';
 import { OUTAGE_RETRY } from './retry';
 
@@ -221,99 +222,112 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     },
   });
 
-  if (!input.resume) {
-    // Updates delivered with the start are applied (a stage may even be decided at once), then the
-    // flow is written, so it is visible before any email goes out; a write only ever settles
-    // changes that advance() has evaluated.
-    await advance();
-    await persist();
-    if (state.status === 'pending' && state.currentStage === 0) {
-      await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: 0, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'request' });
-    }
-    // The tenant's watchers of new requests (settings); histories from before this replay without it (patched).
-    // (A flow whose approval is not required is no request: nobody is told of it.)
-    if (has(APPROVAL_PATCH.notifyRequestWatchers) && !input.notRequired) {
-      await notify.notifyRequestWatchers({
-        tenantId: input.tenantId, flowId: input.flowId, title: input.title, requesterId: input.requester.id,
-        approverIds: input.approvers[0] ?? [], autoApproved: state.outcome?.reason === AUTO_APPROVE_REASON,
-      });
-    }
-  }
-
-  const expiresAt = def.maxPendingDays ? Date.parse(startedAt) + def.maxPendingDays * 24 * HOUR : Infinity;
-  // Carried across continue-as-new, so a stage is not reminded or escalated again in the next run.
-  let remindedStage = input.resume?.remindedStage ?? -1;
-  let dueHandledStage = input.resume?.dueHandledStage ?? -1;
-
-  while (state.status === 'pending') {
-    if (workflowInfo().continueAsNewSuggested) {
-      if (has(APPROVAL_PATCH.continueAfterWrites)) {
-        // A handler answers once its change is written: with a change unwritten, this round writes it first.
-        if (state.version === settled) await condition(() => allHandlersFinished() || state.version !== settled);
-        if (state.version === settled) {
-          await continueAsNew<typeof approvalFlowWorkflow>({ ...input, resume: { state, seq, startedAt, clampQuorum, remindedStage, dueHandledStage } });
-        }
-      } else {
-        await condition(allHandlersFinished);
-        await continueAsNew<typeof approvalFlowWorkflow>({ ...input, resume: { state, seq, startedAt, clampQuorum } });
+  try {
+    if (!input.resume) {
+      // Updates delivered with the start are applied (a stage may even be decided at once), then the
+      // flow is written, so it is visible before any email goes out; a write only ever settles
+      // changes that advance() has evaluated.
+      await advance();
+      await persist();
+      if (state.status === 'pending' && state.currentStage === 0) {
+        await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: 0, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'request' });
+      }
+      // The tenant's watchers of new requests (settings); histories from before this replay without it (patched).
+      // (A flow whose approval is not required is no request: nobody is told of it.)
+      if (has(APPROVAL_PATCH.notifyRequestWatchers) && !input.notRequired) {
+        await notify.notifyRequestWatchers({
+          tenantId: input.tenantId, flowId: input.flowId, title: input.title, requesterId: input.requester.id,
+          approverIds: input.approvers[0] ?? [], autoApproved: state.outcome?.reason === AUTO_APPROVE_REASON,
+        });
       }
     }
-    setWorkflowStatus('pending', input.patches);
-    // Flows are started with ObjectId (the object's own id, as operators know it); one started before
-    // that attribute existed gets it here (patched: older histories replay without it).
-    if (workflowInfo().typedSearchAttributes.get(OBJECT_ID) === undefined && has(APPROVAL_PATCH.objectIdAttribute)) {
-      upsertSearchAttributes([{ key: OBJECT_ID, value: input.objectId }]);
-    }
-    const s = stage();
-    const sd = def.stages[state.currentStage];
-    const dueAt = s.dueAt ? Date.parse(s.dueAt) : Infinity;
-    const remindAt = sd.remindBeforeHours !== undefined && dueAt !== Infinity ? dueAt - sd.remindBeforeHours * HOUR : Infinity;
-    const next = Math.min(remindedStage === state.currentStage ? Infinity : remindAt, dueHandledStage === state.currentStage ? Infinity : dueAt, expiresAt);
-    const changed = next === Infinity
-      ? await condition(() => state.version !== settled).then(() => true)
-      : await condition(() => state.version !== settled, Math.max(1, next - Date.now()));
-    if (!changed) {
-      const now = Date.now();
-      if (now >= expiresAt) finish('expired', `pending longer than ${def.maxPendingDays} days`);
-      else if (now >= dueAt && dueHandledStage !== state.currentStage) {
-        dueHandledStage = state.currentStage;
-        const action = sd.onDue?.action;
-        if (action === 'reject') finish('rejected', `stage "${s.name}" was not decided in time`);
-        else if (action === 'expire') finish('expired', `stage "${s.name}" was not decided in time`);
-        else if (action === 'escalate' && sd.onDue?.escalateTo) {
-          const extra = await acts.resolveApprovers({ tenantId: input.tenantId, ...sd.onDue.escalateTo });
-          const added = extra.filter((u) => !s.approvers.includes(u));
-          s.approvers = [...s.approvers, ...added];
-          s.escalated = true;
+
+    const expiresAt = def.maxPendingDays ? Date.parse(startedAt) + def.maxPendingDays * 24 * HOUR : Infinity;
+    // Carried across continue-as-new, so a stage is not reminded or escalated again in the next run.
+    let remindedStage = input.resume?.remindedStage ?? -1;
+    let dueHandledStage = input.resume?.dueHandledStage ?? -1;
+
+    while (state.status === 'pending') {
+      if (workflowInfo().continueAsNewSuggested) {
+        if (has(APPROVAL_PATCH.continueAfterWrites)) {
+          // A handler answers once its change is written: with a change unwritten, this round writes it first.
+          if (state.version === settled) await condition(() => allHandlersFinished() || state.version !== settled);
+          if (state.version === settled) {
+            await continueAsNew<typeof approvalFlowWorkflow>({ ...input, resume: { state, seq, startedAt, clampQuorum, remindedStage, dueHandledStage } });
+          }
+        } else {
+          await condition(allHandlersFinished);
+          await continueAsNew<typeof approvalFlowWorkflow>({ ...input, resume: { state, seq, startedAt, clampQuorum } });
+        }
+      }
+      setWorkflowStatus('pending', input.patches);
+      // Flows are started with ObjectId (the object's own id, as operators know it); one started before
+      // that attribute existed gets it here (patched: older histories replay without it).
+      if (workflowInfo().typedSearchAttributes.get(OBJECT_ID) === undefined && has(APPROVAL_PATCH.objectIdAttribute)) {
+        upsertSearchAttributes([{ key: OBJECT_ID, value: input.objectId }]);
+      }
+      const s = stage();
+      const sd = def.stages[state.currentStage];
+      const dueAt = s.dueAt ? Date.parse(s.dueAt) : Infinity;
+      const remindAt = sd.remindBeforeHours !== undefined && dueAt !== Infinity ? dueAt - sd.remindBeforeHours * HOUR : Infinity;
+      const next = Math.min(remindedStage === state.currentStage ? Infinity : remindAt, dueHandledStage === state.currentStage ? Infinity : dueAt, expiresAt);
+      const changed = next === Infinity
+        ? await condition(() => state.version !== settled).then(() => true)
+        : await condition(() => state.version !== settled, Math.max(1, next - Date.now()));
+      if (!changed) {
+        const now = Date.now();
+        if (now >= expiresAt) finish('expired', `pending longer than ${def.maxPendingDays} days`);
+        else if (now >= dueAt && dueHandledStage !== state.currentStage) {
+          dueHandledStage = state.currentStage;
+          const action = sd.onDue?.action;
+          if (action === 'reject') finish('rejected', `stage "${s.name}" was not decided in time`);
+          else if (action === 'expire') finish('expired', `stage "${s.name}" was not decided in time`);
+          else if (action === 'escalate' && sd.onDue?.escalateTo) {
+            const extra = await acts.resolveApprovers({ tenantId: input.tenantId, ...sd.onDue.escalateTo });
+            const added = extra.filter((u) => !s.approvers.includes(u));
+            s.approvers = [...s.approvers, ...added];
+            s.escalated = true;
+            state.version++;
+            event({ type: 'escalated', stage: state.currentStage });
+            await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: state.currentStage, userIds: added, kind: 'escalation' });
+          }
+        } else if (now >= remindAt && remindedStage !== state.currentStage) {
+          remindedStage = state.currentStage;
+          const to = pendingApprovers(s, eligible(s));
+          event({ type: 'reminder_sent', stage: state.currentStage });
           state.version++;
-          event({ type: 'escalated', stage: state.currentStage });
-          await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: state.currentStage, userIds: added, kind: 'escalation' });
+          await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: state.currentStage, userIds: to, kind: 'reminder' });
         }
-      } else if (now >= remindAt && remindedStage !== state.currentStage) {
-        remindedStage = state.currentStage;
-        const to = pendingApprovers(s, eligible(s));
-        event({ type: 'reminder_sent', stage: state.currentStage });
-        state.version++;
-        await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: state.currentStage, userIds: to, kind: 'reminder' });
+      }
+      await advance();
+      await persist();
+      // Histories from before approvers of a reopened stage were mailed replay without this (patched).
+      if (reopened) {
+        const { stage: at, round } = reopened;
+        reopened = undefined;
+        if (state.status === 'pending' && state.currentStage === at && has(APPROVAL_PATCH.notifyReopenedStage)) {
+          await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: at, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'reopened', round });
+        }
       }
     }
-    await advance();
-    await persist();
-    // Histories from before approvers of a reopened stage were mailed replay without this (patched).
-    if (reopened) {
-      const { stage: at, round } = reopened;
-      reopened = undefined;
-      if (state.status === 'pending' && state.currentStage === at && has(APPROVAL_PATCH.notifyReopenedStage)) {
-        await notify.notifyApprovers({ tenantId: input.tenantId, flowId: input.flowId, title: input.title, stage: at, userIds: pendingApprovers(stage(), eligible(stage())), kind: 'reopened', round });
-      }
-    }
-  }
 
-  // A change accepted while the last write was in flight (e.g. a cancel) is written before the end.
-  if (state.version !== settled) await persist();
-  setWorkflowStatus(state.status, input.patches);
-  await acts.flowFinished({ tenantId: input.tenantId, flowId: input.flowId, objectType: input.objectType, objectId: input.objectId, status: state.status });
-  // Let a last update's caller receive its answer before the workflow completes.
-  await condition(allHandlersFinished);
-  return state;
+    // A change accepted while the last write was in flight (e.g. a cancel) is written before the end.
+    if (state.version !== settled) await persist();
+    setWorkflowStatus(state.status, input.patches);
+    await acts.flowFinished({ tenantId: input.tenantId, flowId: input.flowId, objectType: input.objectType, objectId: input.objectId, status: state.status });
+    // Let a last update's caller receive its answer before the workflow completes.
+    await condition(allHandlersFinished);
+    return state;
+  } catch (err) {
+    // Cancelled from Temporal itself (the UI, the CLI; Docket's API cancels by Update): the flow ends cancelled in
+    // Postgres too, and its object follows, rather than staying pending with approvers asked for ever.
+    if (!isCancellation(err) || !has(CANCELLED_WRITE_PATCH)) throw err;
+    await CancellationScope.nonCancellable(async () => {
+      if (state.status === 'pending') finish('cancelled', CANCELLED_IN_TEMPORAL);
+      if (state.version !== settled || unsaved.length) await persist();
+      setWorkflowStatus(state.status, input.patches);
+      await acts.flowFinished({ tenantId: input.tenantId, flowId: input.flowId, objectType: input.objectType, objectId: input.objectId, status: state.status });
+    });
+    throw err;
+  }
 }

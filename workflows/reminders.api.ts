@@ -3,7 +3,7 @@ import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { CommandAuthor } from '../lib/audit';
 import type { AuditAction } from '../lib/audit-actions';
 import type { Recurrence } from '../lib/recurrence';
-import { STATUS_UPSERT_PATCH } from './patches';
+import { CANCELLED_WRITE_PATCH, STATUS_UPSERT_PATCH } from './patches';
 
 export const REMINDERS_TASK_QUEUE = 'docket-reminders';
 export const REMINDERS_DOMAIN = 'reminders';
@@ -25,7 +25,7 @@ export const FINAL_WRITE_DELIVERS_PATCH = 'reminders-final-write-delivers';
  */
 export const CONTINUE_AFTER_WRITES_PATCH = 'reminders-continue-after-writes';
 /** The patches the reminder workflow's code has, named in the input the API starts it with (workflows/patches.ts). */
-export const REMINDER_PATCHES = [LOCAL_WRITES_PATCH, FINAL_WRITE_DELIVERS_PATCH, STATUS_UPSERT_PATCH, CONTINUE_AFTER_WRITES_PATCH];
+export const REMINDER_PATCHES = [LOCAL_WRITES_PATCH, FINAL_WRITE_DELIVERS_PATCH, STATUS_UPSERT_PATCH, CONTINUE_AFTER_WRITES_PATCH, CANCELLED_WRITE_PATCH];
 
 export type ReminderChannel = 'email' | 'webhook' | 'in_app';
 export type ReminderStatus = 'active' | 'paused' | 'completed' | 'cancelled';

@@ -1,7 +1,7 @@
 // One reminder: durable timers for each occurrence's triggers (offsets before it, repeats after it,
 // snoozes), commands by Update (refused synchronously by validators), deliveries by activity.
 import {
-  allHandlersFinished, ApplicationFailure, condition, continueAsNew, proxyActivities, proxyLocalActivities, setHandler, workflowInfo,
+  allHandlersFinished, ApplicationFailure, CancellationScope, condition, continueAsNew, isCancellation, proxyActivities, proxyLocalActivities, setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type { RetryPolicy } from '@temporalio/workflow';
 import type { ReminderActivities } from '../activities/reminders';
@@ -11,7 +11,7 @@ import {
   ReminderState, reminderStateQuery, rescheduleUpdate, resumeUpdate, snoozeUpdate,
 } from './reminders.api';
 import { deliveryTargets, nextTrigger, occurrenceSpan, snoozedTriggers, Trigger } from './reminders.rules';
-import { hasPatch } from './patches';
+import { CANCELLED_WRITE_PATCH, hasPatch } from './patches';
 import { setWorkflowStatus } from './status';
 import { OUTAGE_RETRY } from './retry';
 
@@ -40,6 +40,8 @@ const DELIVERIES_PER_RUN = 500;
 const refuse = (type: ReminderRefusal, message: string) => ApplicationFailure.nonRetryable(message, type);
 const nowIso = () => new Date().toISOString();
 const closed = (s: ReminderState) => s.status === 'completed' || s.status === 'cancelled';
+/** Who a cancel from Temporal itself is audited as. */
+const SYSTEM = { actor: { type: 'system' as const, id: null }, requestId: null };
 
 export async function reminderWorkflow(input: ReminderInput): Promise<ReminderState> {
   const state: ReminderState = input.resume?.state ?? {
@@ -253,57 +255,73 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
     }
   }
 
-  while (!closed(state)) {
-    // A last firing waiting for the final write is not carried into a new run: the reminder completes in this one.
-    if ((started >= (input.deliveriesPerRun ?? DELIVERIES_PER_RUN) || workflowInfo().continueAsNewSuggested)
-      && !(withFinalWrite.length && has(CONTINUE_AFTER_WRITES_PATCH))) {
-      await Promise.all(inflight);
-      if (has(CONTINUE_AFTER_WRITES_PATCH)) {
-        await writeAccepted();
-        if (closed(state)) break; // cancelled meanwhile: it ends here
-      } else {
-        await condition(allHandlersFinished);
-        if (state.version !== settled) await persist();
+  try {
+    while (!closed(state)) {
+      // A last firing waiting for the final write is not carried into a new run: the reminder completes in this one.
+      if ((started >= (input.deliveriesPerRun ?? DELIVERIES_PER_RUN) || workflowInfo().continueAsNewSuggested)
+        && !(withFinalWrite.length && has(CONTINUE_AFTER_WRITES_PATCH))) {
+        await Promise.all(inflight);
+        if (has(CONTINUE_AFTER_WRITES_PATCH)) {
+          await writeAccepted();
+          if (closed(state)) break; // cancelled meanwhile: it ends here
+        } else {
+          await condition(allHandlersFinished);
+          if (state.version !== settled) await persist();
+        }
+        await continueAsNew<typeof reminderWorkflow>({ ...input, resume: { state } });
       }
-      await continueAsNew<typeof reminderWorkflow>({ ...input, resume: { state } });
+      await advance();
+      if (closed(state)) break;
+      // A command kept the reminder open after its last trigger fired after all: those deliveries go now.
+      withFinalWrite.splice(0).forEach(deliver);
+      const trigger = state.status === 'active' ? nextTrigger(state, input.plan) : null;
+      const nextAt = trigger ? new Date(trigger.at).toISOString() : null;
+      if (state.nextTriggerAt !== nextAt) {
+        state.nextTriggerAt = nextAt;
+        change();
+      }
+      if (state.version !== settled && settled === -1 && alreadyWritten()) {
+        // The row already says this (and the workflow was started with status active): the first workflow task
+        // sets its timer without a local activity, a marker and a search-attribute upsert — a reminder's cost on
+        // the worker and the server, again in every replay of its history.
+        settled = state.version;
+      }
+      if (state.version !== settled) {
+        setWorkflowStatus(state.status, input.patches);
+        await persist();
+        continue; // an Update may have landed during the write
+      }
+      const changed = trigger
+        ? await condition(() => state.version !== settled, Math.max(1, trigger.at - Date.now()))
+        : await condition(() => state.version !== settled).then(() => true);
+      if (!changed && trigger) fire(trigger);
     }
-    await advance();
-    if (closed(state)) break;
-    // A command kept the reminder open after its last trigger fired after all: those deliveries go now.
-    withFinalWrite.splice(0).forEach(deliver);
-    const trigger = state.status === 'active' ? nextTrigger(state, input.plan) : null;
-    const nextAt = trigger ? new Date(trigger.at).toISOString() : null;
-    if (state.nextTriggerAt !== nextAt) {
-      state.nextTriggerAt = nextAt;
-      change();
-    }
-    if (state.version !== settled && settled === -1 && alreadyWritten()) {
-      // The row already says this (and the workflow was started with status active): the first workflow task
-      // sets its timer without a local activity, a marker and a search-attribute upsert — a reminder's cost on
-      // the worker and the server, again in every replay of its history.
-      settled = state.version;
-    }
-    if (state.version !== settled) {
-      setWorkflowStatus(state.status, input.patches);
-      await persist();
-      continue; // an Update may have landed during the write
-    }
-    const changed = trigger
-      ? await condition(() => state.version !== settled, Math.max(1, trigger.at - Date.now()))
-      : await condition(() => state.version !== settled).then(() => true);
-    if (!changed && trigger) fire(trigger);
-  }
 
-  state.nextTriggerAt = null;
-  change();
-  // Deliveries already started finish (a cancel does not take back a reminder being sent).
-  await Promise.all(inflight);
-  // The last firing's in-app deliveries go with the final write; what it could not deliver at once goes the general
-  // way (which finds out why: not visible yet, recipient gone, sent by an earlier attempt), and the state after it.
-  if (withFinalWrite.length) (await persist(withFinalWrite.splice(0))).forEach(deliver);
-  await Promise.all(inflight);
-  if (state.version !== settled) await persist();
-  setWorkflowStatus(state.status, input.patches);
-  await condition(allHandlersFinished);
-  return state;
+    state.nextTriggerAt = null;
+    change();
+    // Deliveries already started finish (a cancel does not take back a reminder being sent).
+    await Promise.all(inflight);
+    // The last firing's in-app deliveries go with the final write; what it could not deliver at once goes the general
+    // way (which finds out why: not visible yet, recipient gone, sent by an earlier attempt), and the state after it.
+    if (withFinalWrite.length) (await persist(withFinalWrite.splice(0))).forEach(deliver);
+    await Promise.all(inflight);
+    if (state.version !== settled) await persist();
+    setWorkflowStatus(state.status, input.patches);
+    await condition(allHandlersFinished);
+    return state;
+  } catch (err) {
+    // Cancelled from Temporal itself (the UI, the CLI; Docket's API cancels by Update): the reminder's row says so too,
+    // audited as the system, so it is not left `active` with a next trigger that never comes.
+    if (!isCancellation(err) || !has(CANCELLED_WRITE_PATCH)) throw err;
+    await CancellationScope.nonCancellable(async () => {
+      if (!closed(state)) command('reminders.reminder.cancelled', { by: SYSTEM }, () => { state.status = 'cancelled'; change(); });
+      state.nextTriggerAt = null;
+      change();
+      // The last firing's in-app deliveries go with this write; what it cannot deliver at once is not sent.
+      await persist(withFinalWrite.splice(0));
+      if (state.version !== settled) await persist();
+      setWorkflowStatus(state.status, input.patches);
+    });
+    throw err;
+  }
 }

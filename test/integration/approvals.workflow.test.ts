@@ -332,3 +332,16 @@ describe('continue-as-new', () => {
     }, undefined, {}, { on: small, fakes });
   });
 });
+
+describe('cancelled from Temporal itself', () => {
+  it('a flow cancelled from the UI or CLI ends cancelled in Postgres too, its object follows, and the run ends cancelled', async () => {
+    await withFlow({ stages: [stageOf({ rule: 'all' })] }, async (h, log) => {
+      expect((await h.executeUpdate(signUpdate, sign('f1'))).status).toBe('pending');
+      await h.cancel();
+      const err = await h.result().then(() => null, (e: unknown) => e);
+      expect((err as Error & { cause?: Error }).cause?.name).toBe('CancelledFailure');
+      expect(log.persisted.at(-1)).toMatchObject({ status: 'cancelled', outcome: { reason: 'cancelled in Temporal' }, stages: [{ status: 'cancelled' }] });
+      expect(log.finished).toEqual(['cancelled']);
+    }, undefined, { patches: APPROVAL_PATCHES });
+  });
+});

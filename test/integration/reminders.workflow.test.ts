@@ -310,3 +310,21 @@ it('a command accepted while the run waits to continue as new is written and ans
     expect((await h.describe()).runId).not.toBe(h.firstExecutionRunId);
   }, fakes);
 });
+
+it('cancelled from Temporal itself (the UI, the CLI), the reminder writes its end, audited as the system, and the run ends cancelled', async () => {
+  const fakes = fakeActivities();
+  const audits: unknown[] = [];
+  const persist = fakes.activities.persistReminder;
+  fakes.activities.persistReminder = async (i) => {
+    audits.push(...(i.audits ?? []));
+    return persist(i);
+  };
+  await withReminder({ patches: REMINDER_PATCHES }, async (h, log) => {
+    await h.cancel();
+    const err = await h.result().then(() => null, (e: unknown) => e);
+    expect((err as Error & { cause?: Error }).cause?.name).toBe('CancelledFailure');
+    expect(log.persisted.at(-1)).toMatchObject({ status: 'cancelled', nextTriggerAt: null });
+    expect(audits).toEqual([expect.objectContaining({ action: 'reminders.reminder.cancelled', by: { actor: { type: 'system', id: null }, requestId: null } })]);
+    expect(log.sent).toEqual([]);
+  }, fakes);
+});
