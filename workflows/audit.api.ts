@@ -8,8 +8,14 @@ export const AUDIT_DOMAIN = 'audit-export';
 /** Exports started before it wrote everything in one activity (writeAuditExport, 2 hours), and replay so. */
 export const AUDIT_EXPORT_BATCH_KIT_PATCH = 'audit-export-batch-kit';
 
+/**
+ * markAuditExportRunning is inside the export's failure handling: cancelled in Temporal or given up, it ends the export
+ * failed. Exports from before it left their row `queued` then (the run failed or was cancelled), and replay so.
+ */
+export const AUDIT_EXPORT_MARK_RUNNING_PATCH = 'audit-export-mark-running-handled';
+
 /** The patches the API's code has, named in every audit export's input (workflows/patches.ts). */
-export const AUDIT_EXPORT_PATCHES = [STATUS_UPSERT_PATCH, AUDIT_EXPORT_BATCH_KIT_PATCH, CANCELLED_WRITE_PATCH];
+export const AUDIT_EXPORT_PATCHES = [STATUS_UPSERT_PATCH, AUDIT_EXPORT_BATCH_KIT_PATCH, CANCELLED_WRITE_PATCH, AUDIT_EXPORT_MARK_RUNNING_PATCH];
 
 export interface AuditFilters {
   actorId?: string;

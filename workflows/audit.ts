@@ -2,7 +2,7 @@
 // from the cursor, continuing as new past the history budget), stores it and marks the export ready.
 import { ContinueAsNew, continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { AuditActivities } from '../activities/audit';
-import { AUDIT_EXPORT_BATCH_KIT_PATCH, type AuditExportInput, type AuditExportResult, type ExportCursor } from './audit.api';
+import { AUDIT_EXPORT_BATCH_KIT_PATCH, AUDIT_EXPORT_MARK_RUNNING_PATCH, type AuditExportInput, type AuditExportResult, type ExportCursor } from './audit.api';
 import { runBatch } from './batch';
 import { endCancelled, failureMessage } from './failures';
 import { hasPatch } from './patches';
@@ -36,8 +36,12 @@ export async function auditExportWorkflow(input: AuditExportInput): Promise<Audi
   const { batch, ...base } = input;
   const known = base.patches;
   setWorkflowStatus('running', known);
-  if (!batch) await short.markAuditExportRunning(base);
+  // A first run marks the export running inside the try (AUDIT_EXPORT_MARK_RUNNING_PATCH), so a cancel or a give-up
+  // there ends the export too; exports from before it did so outside, and replay so.
+  const markInTry = !batch && hasPatch(known, AUDIT_EXPORT_MARK_RUNNING_PATCH);
+  if (!batch && !markInTry) await short.markAuditExportRunning(base);
   try {
+    if (markInTry) await short.markAuditExportRunning(base);
     let written: { fileId: string; rows: number };
     if (hasPatch(known, AUDIT_EXPORT_BATCH_KIT_PATCH)) {
       const { cursor } = await runBatch<ExportCursor, Awaited<ReturnType<AuditActivities['writeAuditExportChunk']>>>({

@@ -11,11 +11,18 @@ export const DOCUMENT_PREVIEWS_DOMAIN = 'document-previews';
 export const TEMPLATE_RENDER_ERROR = 'TemplateRenderError';
 
 /**
+ * A batch whose run fails (a chunk, markBatchRunning or finishBatch gave up) writes its end as a cancelled one does,
+ * with the failure's message, before the run fails; batches that failed before it left their row `running`, and
+ * replay so.
+ */
+export const BATCH_FAILED_WRITE_PATCH = 'document-batch-failed-write';
+
+/**
  * The patches the API's code has, named in every document job's and batch's input (workflows/patches.ts). A batch
  * started with CANCELLED_WRITE_PATCH also waits, when cancelled in Temporal, for its running chunk to stop before it
  * writes the batch's end (its chunk activity's cancellation type is chosen when the batch starts).
  */
-export const DOCUMENT_PATCHES = [CANCELLED_WRITE_PATCH];
+export const DOCUMENT_PATCHES = [CANCELLED_WRITE_PATCH, BATCH_FAILED_WRITE_PATCH];
 
 export interface DocumentJobInput {
   tenantId: string;

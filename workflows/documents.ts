@@ -1,12 +1,12 @@
 // Document jobs: one workflow per document (render → store → ready|failed) and one per batch, which
 // renders its items chunk by chunk on the batch kit (bounded concurrency inside the activity, progress
 // after every chunk, continue-as-new to keep its history small).
-import { ActivityCancellationType, continueAsNew, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, CancellationScope, ContinueAsNew, continueAsNew, isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { DocumentActivities } from '../activities/documents';
 import { runBatch } from './batch';
 import { endCancelled, failureMessage } from './failures';
-import { BatchInput, BatchResult, DocumentJobInput, DocumentJobResult, PreviewInput, TEMPLATE_RENDER_ERROR } from './documents.api';
-import { CANCELLED_WRITE_PATCH } from './patches';
+import { BATCH_FAILED_WRITE_PATCH, BatchInput, BatchResult, DocumentJobInput, DocumentJobResult, PreviewInput, TEMPLATE_RENDER_ERROR } from './documents.api';
+import { CANCELLED_WRITE_PATCH, hasPatch } from './patches';
 import { setWorkflowStatus } from './status';
 import { OUTAGE_RETRY } from './retry';
 
@@ -54,7 +54,9 @@ const CHUNKS_PER_RUN = 100;
 /**
  * A batch cancelled in Temporal (the UI, the CLI; the API has no cancel for batches) ends like one that finished: its
  * items not rendered are failed with 'cancelled in Temporal', the batch is ready with its counts (its
- * document_batch.finished event says them), Status `cancelled`; the run ends cancelled.
+ * document_batch.finished event says them), Status `cancelled`; the run ends cancelled. A batch whose run fails (a
+ * step gave up after its attempts, e.g. Chromium never started) ends the same way with the failure's message instead
+ * (BATCH_FAILED_WRITE_PATCH), Status `failed`; the run still fails.
  */
 export async function documentBatchWorkflow(input: BatchInput): Promise<BatchResult> {
   const { batch, resumed, ...base } = input;
@@ -78,6 +80,13 @@ export async function documentBatchWorkflow(input: BatchInput): Promise<BatchRes
   } catch (err) {
     // ContinueAsNew is no cancellation: it goes on up.
     await endCancelled(err, (error) => short.cancelBatch({ ...base, error }).then(() => undefined), { known: base.patches, status: 'cancelled' });
+    // Any other failure: the batch's end, outside any cancelled scope (a cancel that comes meanwhile does not stop the
+    // write), then the run fails with what made it fail. Batches that failed before the patch replay without it.
+    if (!(err instanceof ContinueAsNew) && !isCancellation(err) && hasPatch(base.patches, BATCH_FAILED_WRITE_PATCH)) {
+      const error = failureMessage(err);
+      await CancellationScope.nonCancellable(() => short.cancelBatch({ ...base, error }));
+      setWorkflowStatus('failed');
+    }
     throw err;
   }
 }

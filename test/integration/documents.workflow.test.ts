@@ -2,12 +2,13 @@
 // retries, and a long batch continues as new so no run's history grows with the batch.
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { ConnectionRefusedError } from 'sequelize';
 import { withActivityRetries } from '../../activities';
+import { GAVE_UP, withOutageRetries } from '../../lib/activity-retries';
 import type { DocumentActivities } from '../../activities/documents';
 import { documentBatchWorkflow, documentWorkflow } from '../../workflows/documents';
 import { DOCUMENT_PATCHES, TEMPLATE_RENDER_ERROR } from '../../workflows/documents.api';
@@ -151,4 +152,55 @@ it('ends a batch cancelled in Temporal once its running chunk has stopped: the r
   // Started with the patch list, the run met no patch marker.
   const events = (await handle.fetchHistory()).events ?? [];
   expect(events.filter((e) => e.markerRecordedEventAttributes)).toHaveLength(0);
+});
+
+/** Runs a batch started with DOCUMENT_PATCHES whose activities give up after one attempt, and answers how it ended. */
+async function failingBatch(activities: DocumentActivities) {
+  const workflowId = `document-batches:t:${randomUUID()}`;
+  return run(withOutageRetries(activities, { default: 1 }), async (taskQueue) => {
+    const h = await env.client.workflow.start(documentBatchWorkflow, { taskQueue, workflowId, args: [{ tenantId: 't', batchId: 'b', chunkSize: 2, patches: DOCUMENT_PATCHES }] });
+    const err = await h.result().then(() => undefined, (e: unknown) => e);
+    const d = await h.describe();
+    const markers = ((await h.fetchHistory()).events ?? []).filter((e) => e.markerRecordedEventAttributes);
+    return { err, status: d.status.name, Status: d.searchAttributes.Status, markers };
+  });
+}
+
+it('ends a batch whose chunk gave up: the items not rendered failed with the reason, the batch finished, Status failed, the run failed', async () => {
+  let chunks = 0;
+  const { activities, log } = fakes({
+    async renderBatchChunk() {
+      // The first chunk renders; the next meets a browser that never starts, and gives up (its attempt budget spent).
+      if (++chunks === 1) return { remaining: 2, cursor: 1, done: false };
+      throw new Error('browserType.launch: Failed to launch chromium');
+    },
+    async cancelBatch(i) { log.failed.push(i.error); return { done: 2, failed: 2 }; },
+  });
+  const ended = await failingBatch(activities);
+  expect(chunks).toBe(2);
+  // The batch's end was written (cancelBatch: the rest failed with the reason, counts, finished) with the failure's message.
+  expect(log.failed).toEqual(['browserType.launch: Failed to launch chromium']);
+  expect(log.finished).toBe(0);
+  // The run still fails, with what made it fail (red in the UI).
+  expect(ended.err).toBeInstanceOf(WorkflowFailedError);
+  const cause = (ended.err as WorkflowFailedError).cause;
+  expect(cause).toBeInstanceOf(ActivityFailure);
+  expect((cause as ActivityFailure).cause).toMatchObject({ type: GAVE_UP, message: 'browserType.launch: Failed to launch chromium' });
+  expect(ended.status).toBe('FAILED');
+  expect(ended.Status).toEqual(['failed']);
+  // Started with the patch list, the run met no patch marker.
+  expect(ended.markers).toHaveLength(0);
+});
+
+it('ends a batch that could not be marked running: every item failed with the reason, Status failed, the run failed', async () => {
+  const { activities, log } = fakes({
+    async markBatchRunning() { throw ApplicationFailure.nonRetryable('batch row locked', 'LockTimeout'); },
+    async renderBatchChunk() { log.chunks++; return { remaining: 0 }; },
+  });
+  const ended = await failingBatch(activities);
+  expect(log.chunks).toBe(0);
+  expect(log.failed).toEqual(['batch row locked']);
+  expect(ended.err).toBeInstanceOf(WorkflowFailedError);
+  expect(ended.status).toBe('FAILED');
+  expect(ended.Status).toEqual(['failed']);
 });
