@@ -11,7 +11,7 @@ const EXCLUDED = {
   // `npm start` as a newcomer runs it: its own embedded Postgres and dev server, nothing of the cluster.
   'dev-stack': 'tests `npm start` (its own dev server), not the cluster',
   // Workflow logic on the time-skipping test server (TEMPORAL_TEST_SERVER), never on TEMPORAL_ADDRESS.
-  'approvals.workflow': 'time-skipping test server of its own',
+  'approvals.workflow': 'time-skipping test server and a dev server (small history budget) of its own',
   'documents.workflow': 'time-skipping test server of its own',
   'imports.revert-workflow': 'time-skipping test server of its own',
   'jobs.workflow': 'time-skipping test server of its own',
