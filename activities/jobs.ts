@@ -1,6 +1,6 @@
 // Job activities: the job_runs rows of a run, the failure notice of a schedule's failed run, and the job types
 // themselves (see domains/jobs/job-types.ts).
-import { Context } from '@temporalio/activity';
+import { CancelledFailure, Context } from '@temporalio/activity';
 import { Op, QueryTypes } from 'sequelize';
 import { AuditEvent } from '../db/models/audit';
 import { StoredFile } from '../db/models/files';
@@ -32,10 +32,25 @@ export interface JobActivityDeps {
 const HOUR = 3_600_000;
 const BATCH = 1000;
 
-/** Deletes matching rows in batches (each batch its own statement), heartbeating between batches. */
-async function deleteInBatches(model: { sequelize?: { query: (sql: string, o: object) => Promise<unknown> } }, table: string, key: string, where: string, replacements: Record<string, unknown>): Promise<number> {
+/**
+ * A job asked to stop (its run cancelled, or its worker shutting down) stops here: the activity ends cancelled, its
+ * failure's details saying what the job did until now (the run records it, workflows/jobs.ts). Called between steps.
+ */
+function stopIfCancelled(signal: AbortSignal, done: () => Record<string, unknown>): void {
+  if (signal.aborted) throw new CancelledFailure('job cancelled', [done()]);
+}
+
+/**
+ * Deletes matching rows in batches (each batch its own statement), heartbeating between batches; stops between
+ * batches once cancelled (`done`: what the job has done, given the rows deleted so far).
+ */
+async function deleteInBatches(
+  model: { sequelize?: { query: (sql: string, o: object) => Promise<unknown> } }, table: string, key: string, where: string, replacements: Record<string, unknown>,
+  signal: AbortSignal, done: (deleted: number) => Record<string, unknown>,
+): Promise<number> {
   let total = 0;
   for (;;) {
+    stopIfCancelled(signal, () => done(total));
     const rows = await model.sequelize!.query(
       `DELETE FROM ${table} WHERE ${key} IN (SELECT ${key} FROM ${table} WHERE ${where} LIMIT ${BATCH}) RETURNING 1 AS x`,
       { replacements, type: QueryTypes.SELECT },
@@ -84,20 +99,20 @@ export function createJobActivities(deps: JobActivityDeps) {
   }
 
   const jobs: Record<string, (tenantId: string, params: Record<string, unknown>, signal: AbortSignal) => Promise<Record<string, unknown>>> = {
-    async 'audit.retention_purge'(tenantId, p) {
+    async 'audit.retention_purge'(tenantId, p, signal) {
       const before = new Date(Date.now() - (p.olderThanDays as number) * 24 * HOUR);
-      return { deleted: await deleteInBatches(AuditEvent, 'audit_events', 'id', 'tenant_id = :tenantId AND created_at < :before', { tenantId, before }) };
+      return { deleted: await deleteInBatches(AuditEvent, 'audit_events', 'id', 'tenant_id = :tenantId AND created_at < :before', { tenantId, before }, signal, (deleted) => ({ deleted })) };
     },
-    async 'housekeeping.expired_keys'(tenantId, p) {
+    async 'housekeeping.expired_keys'(tenantId, p, signal) {
       const keysBefore = new Date(Date.now() - ((p.idempotencyHours as number | undefined) ?? deps.idempotencyTtlHours ?? 24) * HOUR);
       // A used link's nonce is what refuses it a second time: kept until the link itself has expired, however short
       // usedLinkDays is (a link used at U was issued before U, so it expires before U + LINK_TTL_HOURS).
       const linksBefore = new Date(Date.now() - Math.max(((p.usedLinkDays as number | undefined) ?? 30) * 24, LINK_TTL_HOURS) * HOUR);
       const idempotencyKeys = await IdempotencyKey.destroy({ where: { tenantId, createdAt: { [Op.lt]: keysBefore } } });
-      const usedLinks = await deleteInBatches(UsedLink, 'used_links', 'nonce', 'tenant_id = :tenantId AND used_at < :before', { tenantId, before: linksBefore });
+      const usedLinks = await deleteInBatches(UsedLink, 'used_links', 'nonce', 'tenant_id = :tenantId AND used_at < :before', { tenantId, before: linksBefore }, signal, (n) => ({ idempotencyKeys, usedLinks: n }));
       return { idempotencyKeys, usedLinks };
     },
-    async 'files.orphan_purge'(tenantId, p) {
+    async 'files.orphan_purge'(tenantId, p, signal) {
       const before = new Date(Date.now() - ((p.olderThanHours as number | undefined) ?? 24) * HOUR);
       // Files stored by an export (of the audit log, of subscribers) or a document job that no export or document row
       // points at: a retried export stored a second one, the export failed after storing it, a render finished after
@@ -111,15 +126,20 @@ export function createJobActivities(deps: JobActivityDeps) {
         { replacements: { tenantId, before }, type: QueryTypes.SELECT },
       );
       let blobs = 0;
+      let files = 0;
+      // Cancelled, it stops between files (or blobs), saying how many it has done.
       for (const { id } of orphans) {
+        stopIfCancelled(signal, () => ({ files, blobs }));
         const file = await StoredFile.findOne({ where: { id, tenantId } });
         if (file && (await deleteFile(deps.blobs, file)).bytesRemoved) blobs++;
+        files++;
         Context.current().heartbeat();
       }
       // Bytes no file of any tenant uses and no upload has claimed since `before`: uploads that died
       // before their file row was written, files removed with their tenant. Shared storage, so not
       // tenant data once unused; removing them is checked again under each blob's lock.
       for (const sha256 of await unusedBlobs(before)) {
+        stopIfCancelled(signal, () => ({ files, blobs }));
         if (await collectBlob(deps.blobs, sha256, before)) blobs++;
         Context.current().heartbeat();
       }

@@ -1,6 +1,7 @@
 // Scheduled jobs through the real API, Postgres and a Temporal dev server: schedules are real
 // Temporal Schedules kept in step; runs happen on demand and at a one-off time, with their history;
-// a running run is cancelled; housekeeping jobs purge what they should and nothing else.
+// a running run is cancelled (a purge stops between batches before its run reads cancelled); housekeeping jobs purge
+// what they should and nothing else.
 import { randomUUID } from 'node:crypto';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { AuditEvent, Document, IdempotencyKey, Role, StoredFile, SubscriberExport, UsedLink, UserRole } from '../../db';
@@ -196,6 +197,39 @@ it('cancels a running run', async () => {
     expect(run.status).toBe('cancelled');
   } finally {
     hooks.delay(0);
+  }
+});
+
+it('a cancelled purge stops between batches: its run reads cancelled once nothing more is deleted, with what it deleted', async () => {
+  const { key, tenant } = await buildCaller(['*']);
+  const sequelize = AuditEvent.sequelize!;
+  const rows = 30_000;
+  await sequelize.query(
+    `INSERT INTO audit_events (tenant_id, actor_type, action, entity_type, entity_id, created_at)
+     SELECT :tenantId, 'system', 'test.purged', 'file', g::text, now() - interval '400 days' FROM generate_series(1, :rows) g`,
+    { replacements: { tenantId: tenant.id, rows } },
+  );
+  const left = () => AuditEvent.count({ where: { tenantId: tenant.id, action: 'test.purged' } });
+  // Each of this tenant's rows takes a millisecond to delete: a batch of 1000 about a second, the purge half a minute.
+  const fn = `test_slow_purge_${tenant.id.replace(/-/g, '')}`;
+  await sequelize.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.001); RETURN OLD; END $$`);
+  await sequelize.query(`CREATE TRIGGER ${fn} BEFORE DELETE ON audit_events FOR EACH ROW WHEN (OLD.tenant_id = '${tenant.id}') EXECUTE FUNCTION ${fn}()`);
+  try {
+    const runId = (await app.call('post', '/v1/job-runs', key).send({ jobType: 'audit.retention_purge', params: { olderThanDays: 1 } }).expect(202)).body.id;
+    await waitFor(async () => (await left()) < rows, { what: 'the purge\'s first batch', intervalMs: 100 });
+    expect((await app.call('post', `/v1/job-runs/${runId}/cancel`, key).expect(202)).body.status).toBe('running');
+    const run: Run = await waitFor(async () => { const r = (await app.call('get', `/v1/job-runs/${runId}`, key).expect(200)).body; return r.status !== 'running' && r; }, { what: 'the run to end', timeoutMs: 60_000, intervalMs: 100 });
+    const whenCancelled = await left();
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(run.status).toBe('cancelled');
+    expect(await left()).toBe(whenCancelled);
+    // It stopped part way, and says how many it deleted.
+    expect(whenCancelled).toBeGreaterThan(0);
+    expect(run.result).toEqual({ deleted: rows - whenCancelled });
+  } finally {
+    await sequelize.query(`DROP TRIGGER IF EXISTS ${fn} ON audit_events`);
+    await sequelize.query(`DROP FUNCTION IF EXISTS ${fn}()`);
+    await AuditEvent.destroy({ where: { tenantId: tenant.id, action: 'test.purged' } });
   }
 });
 

@@ -1,9 +1,10 @@
 // The job run workflow alone, with fake activities, on a time-skipping server: the run row follows
-// the job (completed, failed after the schedule's retries, cancelled), bad parameters are not retried, and a run
-// still going past its schedule's long-run alert tells once.
+// the job (completed, failed after the schedule's retries, cancelled — only once the job has stopped, also while the
+// row is being written), bad parameters are not retried, and a run still going past its schedule's long-run alert
+// tells once.
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -93,6 +94,59 @@ it('records a cancelled run when the workflow is cancelled mid-job', async () =>
     await expect(h.result()).rejects.toBeInstanceOf(WorkflowFailedError);
     expect(f.log.finished).toEqual([{ status: 'cancelled', error: 'cancelled', result: undefined }]);
   });
+});
+
+it('records the cancel only once the job has stopped, with what it did before it stopped', async () => {
+  const events: string[] = [];
+  const f = fakes(async () => {
+    const ctx = Context.current();
+    events.push('job began');
+    // A purge that heartbeats between batches and, cancelled, finishes its batch before it stops.
+    for (let deleted = 0; ; deleted += 10) {
+      ctx.heartbeat({ deleted });
+      if (ctx.cancellationSignal.aborted) {
+        await new Promise((r) => setTimeout(r, 500));
+        events.push('job stopped');
+        throw new CancelledFailure('job cancelled', [{ deleted: deleted + 10 }]);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+  const finished = f.activities.jobRunFinished;
+  f.activities.jobRunFinished = async (i) => { events.push(`run ${i.status}`); return finished(i); };
+  await run(f, async (h) => {
+    await waitFor(async () => events.includes('job began'), { what: 'the job to begin', intervalMs: 50 });
+    await h.cancel();
+    await expect(h.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+    expect(events).toEqual(['job began', 'job stopped', 'run cancelled']);
+    expect(f.log.finished).toEqual([{ status: 'cancelled', error: 'cancelled', result: { deleted: expect.any(Number) } }]);
+  }, undefined, { patches: JOB_PATCHES });
+});
+
+it('records a run cancelled while its row is being written as cancelled, after the row is written, running no job', async () => {
+  const events: string[] = [];
+  let release!: () => void;
+  const written = new Promise<void>((r) => { release = r; });
+  const f = fakes(async () => ({ ok: true }));
+  const start = f.activities.jobRunStarted;
+  f.activities.jobRunStarted = async (i) => { events.push('row begun'); await written; events.push('row written'); return start(i); };
+  const finished = f.activities.jobRunFinished;
+  f.activities.jobRunFinished = async (i) => { events.push(`run ${i.status}`); return finished(i); };
+  await run(f, async (h) => {
+    await waitFor(async () => events.includes('row begun'), { what: 'jobRunStarted to begin', intervalMs: 50 });
+    await h.cancel();
+    // The workflow has seen the cancel (a workflow task completed after it) while the row is still being written.
+    await waitFor(async () => {
+      const e = (await h.fetchHistory()).events ?? [];
+      const at = e.findIndex((x) => x.workflowExecutionCancelRequestedEventAttributes);
+      return at >= 0 && e.slice(at).some((x) => x.workflowTaskCompletedEventAttributes);
+    }, { what: 'the cancel to reach the workflow', intervalMs: 50 });
+    release();
+    await expect(h.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+    expect(events).toEqual(['row begun', 'row written', 'run cancelled']);
+    expect(f.log.attempts).toBe(0);
+    expect(f.log.finished).toEqual([{ status: 'cancelled', error: 'cancelled' }]);
+  }, undefined, { patches: JOB_PATCHES });
 });
 
 describe('the long-run alert', () => {
