@@ -1,7 +1,7 @@
 // One approval flow: stages in order, signatures by Update (refused synchronously by validators),
 // reminders, escalation and expiry on durable timers; every change is persisted by an activity.
 import {
-  allHandlersFinished, ApplicationFailure, CancellationScope, condition, continueAsNew, isCancellation, proxyActivities, proxyLocalActivities,
+  allHandlersFinished, ApplicationFailure, CancellationScope, condition, continueAsNew, isCancellation, log, proxyActivities, proxyLocalActivities,
   setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { ApprovalActivities } from '../activities/approvals';
@@ -75,10 +75,16 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
     const events = unsaved;
     unsaved = [];
     const current = state.status === 'pending' ? stage() : undefined;
-    await local.persistFlow({
-      tenantId: input.tenantId, flowId: input.flowId, state,
-      pendingApprovers: current ? pendingApprovers(current, eligible(current)) : [], events,
-    });
+    try {
+      await local.persistFlow({
+        tenantId: input.tenantId, flowId: input.flowId, state,
+        pendingApprovers: current ? pendingApprovers(current, eligible(current)) : [], events,
+      });
+    } catch (err) {
+      // Not written (e.g. cancelled from Temporal mid-write): the events go with the next write (they are keyed).
+      unsaved = [...events, ...unsaved];
+      throw err;
+    }
     settled = writing;
   }
 
@@ -326,7 +332,9 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
       if (state.status === 'pending') finish('cancelled', CANCELLED_IN_TEMPORAL);
       if (state.version !== settled || unsaved.length) await persist();
       setWorkflowStatus(state.status, input.patches);
-      await acts.flowFinished({ tenantId: input.tenantId, flowId: input.flowId, objectType: input.objectType, objectId: input.objectId, status: state.status });
+      // The run ends cancelled whatever this answers: a failure here is logged, not what the run ends with.
+      await acts.flowFinished({ tenantId: input.tenantId, flowId: input.flowId, objectType: input.objectType, objectId: input.objectId, status: state.status })
+        .catch((e: unknown) => log.warn('the flow cancelled in Temporal could not tell its object', { error: (e as Error).message }));
     });
     throw err;
   }

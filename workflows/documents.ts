@@ -1,7 +1,7 @@
 // Document jobs: one workflow per document (render → store → ready|failed) and one per batch, which
 // renders its items chunk by chunk on the batch kit (bounded concurrency inside the activity, progress
 // after every chunk, continue-as-new to keep its history small).
-import { ActivityCancellationType, CancellationScope, ContinueAsNew, continueAsNew, isCancellation, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, CancellationScope, ContinueAsNew, continueAsNew, isCancellation, log, proxyActivities } from '@temporalio/workflow';
 import type { DocumentActivities } from '../activities/documents';
 import { runBatch } from './batch';
 import { endCancelled, failureMessage } from './failures';
@@ -84,7 +84,10 @@ export async function documentBatchWorkflow(input: BatchInput): Promise<BatchRes
     // write), then the run fails with what made it fail. Batches that failed before the patch replay without it.
     if (!(err instanceof ContinueAsNew) && !isCancellation(err) && hasPatch(base.patches, BATCH_FAILED_WRITE_PATCH)) {
       const error = failureMessage(err);
-      await CancellationScope.nonCancellable(() => short.cancelBatch({ ...base, error }));
+      // If the end cannot be written either (the step that gave up was finishBatch), the run still fails with what
+      // made it fail; the second failure is logged.
+      await CancellationScope.nonCancellable(() => short.cancelBatch({ ...base, error }))
+        .catch((e: unknown) => log.warn('the failed batch\'s end could not be written', { error: (e as Error).message }));
       setWorkflowStatus('failed');
     }
     throw err;

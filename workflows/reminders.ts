@@ -241,20 +241,6 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
     return settle();
   }, { validator: (_cmd: ReminderCommand | undefined) => assertOpen() });
 
-  /**
-   * Writes until every accepted command is written and every handler has answered (a handler answers once its change
-   * is written, so waiting for the handlers first would wait for ever). A command may land during each write.
-   */
-  async function writeAccepted(): Promise<void> {
-    for (;;) {
-      if (state.version !== settled) {
-        setWorkflowStatus(state.status, input.patches);
-        await persist();
-      } else if (allHandlersFinished()) return;
-      else await condition(() => state.version !== settled || allHandlersFinished());
-    }
-  }
-
   try {
     while (!closed(state)) {
       // A last firing waiting for the final write is not carried into a new run: the reminder completes in this one.
@@ -262,13 +248,16 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
         && !(withFinalWrite.length && has(CONTINUE_AFTER_WRITES_PATCH))) {
         await Promise.all(inflight);
         if (has(CONTINUE_AFTER_WRITES_PATCH)) {
-          await writeAccepted();
-          if (closed(state)) break; // cancelled meanwhile: it ends here
+          // A handler answers once its change is written: with a change unwritten (a command accepted while the
+          // deliveries finished), this round applies and writes it first (its next trigger, or its end), and the
+          // run continues as new at the next. Waiting for the handlers first would wait for ever.
+          if (state.version === settled) await condition(() => allHandlersFinished() || state.version !== settled);
+          if (state.version === settled) await continueAsNew<typeof reminderWorkflow>({ ...input, resume: { state } });
         } else {
           await condition(allHandlersFinished);
           if (state.version !== settled) await persist();
+          await continueAsNew<typeof reminderWorkflow>({ ...input, resume: { state } });
         }
-        await continueAsNew<typeof reminderWorkflow>({ ...input, resume: { state } });
       }
       await advance();
       if (closed(state)) break;

@@ -37,7 +37,11 @@ export function retrySchedule(deps: Pick<CommandDeps, 'config'>): WebhookRetrySc
  */
 export async function checkEndpointUrl(deps: Pick<CommandDeps, 'config'>, url: string, path = '/requestBody/url'): Promise<void> {
   const allowPrivate = deps.config.outboundAllowPrivateNetworks;
-  const scheme = new URL(url).protocol;
+  // The contract's `uri` format is looser than WHATWG's (e.g. a port over 65535): what cannot be parsed is refused here.
+  const scheme = URL.canParse(url) ? new URL(url).protocol : null;
+  if (scheme === null) {
+    throw new ApiError(422, 'URL_NOT_ALLOWED', 'The URL cannot be parsed', { errors: [{ path, message: 'is not a URL a request can be sent to' }] });
+  }
   if (scheme !== 'https:' && !(scheme === 'http:' && allowPrivate)) {
     throw new ApiError(422, 'URL_NOT_ALLOWED', 'The URL must be https (http only where OUTBOUND_ALLOW_PRIVATE_NETWORKS=true, for development)', { errors: [{ path, message: 'must be https' }] });
   }

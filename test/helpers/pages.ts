@@ -23,12 +23,12 @@ export async function versionPages(app: TestApp, key: string, url: string, query
 export const newestFirst = (n: number) => Array.from({ length: n }, (_, i) => n - i);
 
 /**
- * A cursor the server did not hand out (made up, its payload without the seal) and a limit out of range are each a
- * 400 VALIDATION_FAILED naming the parameter.
+ * A cursor the server did not hand out (made up, its payload without the seal) and a limit out of range (`maxLimit`: the
+ * list's own largest page, one more is refused too) are each a 400 VALIDATION_FAILED naming the parameter.
  */
-export async function expectBadPageParamsRefused(app: TestApp, key: string, url: string): Promise<void> {
+export async function expectBadPageParamsRefused(app: TestApp, key: string, url: string, opts: { maxLimit?: number } = {}): Promise<void> {
   const issued = (await app.call('get', `${url}?limit=1`, key).expect(200)).body.nextCursor as string;
-  const bad = ['cursor=not-a-cursor', `cursor=${encodeURIComponent(issued.split('.')[0])}`, 'limit=0', 'limit=201', 'limit=x'];
+  const bad = ['cursor=not-a-cursor', `cursor=${encodeURIComponent(issued.split('.')[0])}`, 'limit=0', 'limit=201', 'limit=x', ...(opts.maxLimit ? [`limit=${opts.maxLimit + 1}`] : [])];
   const answers = [];
   for (const q of bad) {
     const res = await app.call('get', `${url}?${q}`, key);

@@ -2,6 +2,7 @@
 // draft to approved through two stages with a quorum, by API and by email link; every refusal is
 // synchronous and leaves nothing behind.
 import { randomUUID } from 'node:crypto';
+import { VERSION_LIST_LIMIT } from '../../api/conventions';
 import { ApprovalEvent, ApprovalFlow, AuditEvent, Role, Tenant, UserRole } from '../../db';
 import { buildCaller } from '../helpers/factories';
 import { buildProcurementTenant, createApprovalTemplate, ProcurementTenant, submitOrder } from '../helpers/approvals';
@@ -472,7 +473,7 @@ describe('approval templates', () => {
     const first = (await app.call('get', url, t.adminKey).expect(200)).body;
     expect(first.items[0]).toMatchObject({ id: tpl.id, version: 22, name: 'Purchases 20' });
     expect((await app.call('get', `${url}?cursor=${encodeURIComponent(first.nextCursor)}`, t.adminKey).expect(200)).body.items[1]).toMatchObject({ version: 1, name: 'Purchases', stages: [{ name: 'Finance' }, { name: 'CFO' }] });
-    await expectBadPageParamsRefused(app, t.adminKey, url);
+    await expectBadPageParamsRefused(app, t.adminKey, url, { maxLimit: VERSION_LIST_LIMIT });
   });
 
   it('refuses a bad condition and an inconsistent stage with 422', async () => {

@@ -101,11 +101,17 @@ it('ends an export cancelled in Temporal during markAuditExportRunning as failed
   const calls: string[] = [];
   let started!: () => void;
   const marking = new Promise<void>((resolve) => { started = resolve; });
+  let failed!: () => void;
+  const failing = new Promise<void>((resolve) => { failed = resolve; });
   const ended = await startAsTheApi({
-    // A long count: the cancel comes while it runs.
-    markAuditExportRunning: async () => { calls.push('running'); started(); await new Promise((resolve) => setTimeout(resolve, 1500)); },
+    // A long count: the cancel comes while it runs, and it runs until the export's end is written (or 30 s, if never).
+    markAuditExportRunning: async () => {
+      calls.push('running');
+      started();
+      await Promise.race([failing, new Promise((resolve) => setTimeout(resolve, 30_000))]);
+    },
     writeAuditExportChunk: async () => { calls.push('write'); return { cursor: null, done: true }; },
-    failAuditExport: async (i) => { calls.push(`fail:${i.error}`); },
+    failAuditExport: async (i) => { calls.push(`fail:${i.error}`); failed(); },
   }, async (cancel) => { await marking; await cancel(); });
   expect(calls).toEqual(['running', 'fail:cancelled in Temporal']);
   expect(ended.error).toBeInstanceOf(WorkflowFailedError);

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { parse } from 'csv-parse/sync';
+import { VERSION_LIST_LIMIT } from '../../api/conventions';
 import { AuditEvent, ImportRun, Role, StoredFile, Subscriber, User } from '../../db';
 import type { importWorkflow } from '../../workflows/imports';
 import { IMPORTS_TASK_QUEUE } from '../../workflows/imports.api';
@@ -107,7 +108,7 @@ describe('template versions', () => {
     const first = (await app.call('get', url, key).expect(200)).body;
     expect(first.items[0]).toMatchObject({ id, version: 22, name: `CRM edit 20 ${id}`, mergeStrategy: 'replace' });
     expect((await app.call('get', `${url}?cursor=${encodeURIComponent(first.nextCursor)}`, key).expect(200)).body.items[1]).toMatchObject({ id, version: 1, mergeStrategy: 'merge' });
-    await expectBadPageParamsRefused(app, key, url);
+    await expectBadPageParamsRefused(app, key, url, { maxLimit: VERSION_LIST_LIMIT });
   });
 });
 

@@ -3,6 +3,7 @@
 // German user and English for the others; drafts and archived ones never used; times shown in the recipient's zone.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
+import { VERSION_LIST_LIMIT } from '../../api/conventions';
 import { User } from '../../db';
 import { renderNotification } from '../../domains/notifications/render';
 import { buildProcurementTenant, createApprovalTemplate, submitOrder } from '../helpers/approvals';
@@ -91,7 +92,7 @@ describe('notification templates API', () => {
     const first = (await app.call('get', url, key).expect(200)).body;
     expect(first.items[0].parts.subject).toBe('Edit 20');
     expect((await app.call('get', `${url}?cursor=${encodeURIComponent(first.nextCursor)}`, key).expect(200)).body.items[1].parts.subject).toBe(germanOutcome.parts.subject);
-    await expectBadPageParamsRefused(app, key, url);
+    await expectBadPageParamsRefused(app, key, url, { maxLimit: VERSION_LIST_LIMIT });
   });
 
   it('previews with the sample data or given data, times in the given zone, and refuses work over the budget', async () => {

@@ -210,7 +210,7 @@ describe('managed through the reminder only', () => {
 describe("a reminder's webhook URLs follow the rule of webhook endpoints", () => {
   // Refused by the production rule: not https, or an address that is private, loopback or link-local as written (the
   // SSRF classifier is asked; nothing is connected to).
-  const REFUSED = ['http://hooks.example.com/x', 'https://10.1.2.3/x', 'https://127.0.0.1:8443/x', 'https://[::1]/x', 'https://169.254.169.254/latest', 'https://192.168.0.10/x', 'https://[::ffff:10.0.0.1]/x'];
+  const REFUSED = ['http://hooks.example.com/x', 'https://10.1.2.3/x', 'https://127.0.0.1:8443/x', 'https://[::1]/x', 'https://169.254.169.254/latest', 'https://192.168.0.10/x', 'https://[::ffff:10.0.0.1]/x', 'https://hooks.example.com:99999/x'];
   // Public IP literals: classified as written (no DNS). The reminder is due in 30 days and cancelled at the end, so
   // nothing is ever sent to them.
   const PUBLIC = 'https://1.1.1.1/docket-hook';
