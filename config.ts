@@ -62,9 +62,10 @@ export interface Config {
   /**
    * Campaigns: recipients per batch (outcomes written per batch: the most that can go out twice after a crash),
    * messages in flight per worker (and pooled SMTP connections), how long one send chunk runs before the
-   * workflow's pause/cancel point, and an optional mailto: address for List-Unsubscribe.
+   * workflow's pause/cancel point, and an optional mailto: address for List-Unsubscribe. `snapshotTimeoutMs`: the
+   * statement_timeout of the audience snapshot's statements (past it the campaign fails with SNAPSHOT_TIMEOUT).
    */
-  campaigns: { batchSize: number; concurrency: number; chunkMs: number; lanes: number; unsubscribeMailto?: string };
+  campaigns: { batchSize: number; concurrency: number; chunkMs: number; lanes: number; snapshotTimeoutMs: number; unsubscribeMailto?: string };
   /** Idempotency keys older than this are forgotten (a housekeeping job purges them). */
   idempotencyTtlHours: number;
   /** PDF rendering in the worker: Chromium binary, pages in the pool, deadline per render, batch chunk size. */
@@ -273,6 +274,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       chunkMs: Math.max(100, int(env, 'CAMPAIGN_CHUNK_MS', 2_000)),
       // One per campaign worker process: a send's lanes run at once, each on whichever worker takes its chunk.
       lanes: Math.min(64, Math.max(1, int(env, 'CAMPAIGN_LANES', 1))),
+      // Under the snapshot activity's 5-minute start-to-close: Postgres ends the statement before Temporal starts
+      // another attempt beside it. A million recipients take 12 to 20 s (bench/README.md).
+      snapshotTimeoutMs: Math.min(240_000, Math.max(1, int(env, 'CAMPAIGN_SNAPSHOT_TIMEOUT_MS', 240_000))),
       unsubscribeMailto: env.CAMPAIGN_UNSUBSCRIBE_MAILTO || undefined,
     },
   };

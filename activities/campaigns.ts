@@ -12,6 +12,7 @@ import { recordAudit, type CommandAuthor } from '../lib/audit';
 import { runChunk, settleWithLimit } from '../lib/batch';
 import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
 import { ApiError } from '../lib/problems';
+import { isStatementTimeout, setStatementBudget } from '../lib/statement-budget';
 import { createSendLimiter, type SendLimiter } from '../lib/send-limiter';
 import type { CampaignControl, CampaignInput, SendChunkReport, SendPlan, TestSendInput, TestSendResult } from '../workflows/campaigns.api';
 
@@ -29,6 +30,8 @@ export interface CampaignActivityDeps {
   campaignChunkMs?: number;
   /** Lanes a new send is split into, each sent by one chunk at a time (about one per campaign worker process). */
   campaignLanes?: number;
+  /** statement_timeout of the audience snapshot's statements (default 4 minutes, under its activity's 5). */
+  campaignSnapshotTimeoutMs?: number;
   campaignUnsubscribeMailto?: string;
 }
 
@@ -67,16 +70,26 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
      */
     async snapshotCampaign(input: Ids): Promise<SendPlan> {
       const lanes = Math.max(1, deps.campaignLanes ?? 1);
+      const timeoutMs = deps.campaignSnapshotTimeoutMs ?? 240_000;
       return sequelize().transaction(async (transaction) => {
         const c = await Campaign.findOne({ where: { tenantId: input.tenantId, id: input.campaignId }, transaction, lock: transaction.LOCK.UPDATE });
         if (!c) throw ApplicationFailure.nonRetryable(`campaign ${input.campaignId} not found`, 'CAMPAIGN_NOT_FOUND');
         if (c.audienceSize !== null) return { audienceSize: c.audienceSize, lanes };
         let size: number;
         try {
+          // Each statement of the snapshot (and of the rest of this transaction) gets at most `timeoutMs`: an audience
+          // too expensive to snapshot fails the send rather than hold a worker connection past the activity's timeout,
+          // with another attempt started beside it.
+          await setStatementBudget(sequelize(), transaction, timeoutMs);
           size = await snapshotAudience(sequelize(), c.tenantId, c.id, c.audience, transaction);
         } catch (err) {
-          // A list or segment of the audience deleted since it was scheduled: the send fails with its code, nothing sent.
+          // A list or segment of the audience deleted since it was scheduled, or the audience grown past its limit: the
+          // send fails with its code, nothing sent.
           if (err instanceof ApiError && err.status === 422) throw ApplicationFailure.nonRetryable(err.detail, err.code);
+          // The same audience would take as long on another attempt.
+          if (isStatementTimeout(err)) {
+            throw ApplicationFailure.nonRetryable(`Snapshotting the audience took longer than ${timeoutMs} ms (CAMPAIGN_SNAPSHOT_TIMEOUT_MS); nothing was sent: narrow its segments' rules`, 'SNAPSHOT_TIMEOUT');
+          }
           throw err;
         }
         const wasScheduled = c.status === 'scheduled';

@@ -39,5 +39,7 @@ export interface ActivityDeps extends Omit<ImportActivityDeps, 'blobs'> {
   campaignChunkMs?: number;
   /** Campaigns: lanes a new send is split into (chunks of one send running at once). */
   campaignLanes?: number;
+  /** Campaigns: statement_timeout of the audience snapshot's statements (past it the send fails with SNAPSHOT_TIMEOUT). */
+  campaignSnapshotTimeoutMs?: number;
   campaignUnsubscribeMailto?: string;
 }

@@ -52,7 +52,7 @@ export function activityDepsFromConfig(config: Config, logger: Logger): Activity
     importMergeConcurrency: config.imports.mergeConcurrency, importMaxUncompressedBytes: config.imports.maxUncompressedBytes,
     bulkEmail: createEmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, maxConnections: config.campaigns.concurrency, logLinks: config.env === 'development' }),
     campaignBatchSize: config.campaigns.batchSize, campaignConcurrency: config.campaigns.concurrency, campaignChunkMs: config.campaigns.chunkMs,
-    campaignLanes: config.campaigns.lanes,
+    campaignLanes: config.campaigns.lanes, campaignSnapshotTimeoutMs: config.campaigns.snapshotTimeoutMs,
     campaignUnsubscribeMailto: config.campaigns.unsubscribeMailto,
   };
 }

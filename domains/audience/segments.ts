@@ -203,6 +203,12 @@ export function segmentListIds(rules: SegmentRules, basePath = '/rules'): { id: 
   return out;
 }
 
+/** The rules' conditions and groups, the outer group not counted (what SEGMENT_LIMITS.maxRules bounds). */
+export function segmentRuleCount(rules: SegmentRules): number {
+  const items: SegmentRule[] = 'all' in rules ? rules.all : rules.any;
+  return items.reduce((n, r) => n + 1 + ('all' in r || 'any' in r ? segmentRuleCount(r) : 0), 0);
+}
+
 // ---- the SQL ----
 
 const ALIAS = /^[a-z_][a-z0-9_]{0,30}$/;
@@ -367,39 +373,57 @@ export async function deleteSegment(deps: CommandDeps, c: Caller, id: string, pr
 
 export const SEGMENT_SAMPLE_SIZE = 10;
 
-/** Key class of pg_try_advisory_xact_lock(class, hashtext(tenant)): one segment preview per tenant at a time. */
-const PREVIEW_LOCK_CLASS = 727_276;
+/**
+ * Key class of pg_try_advisory_xact_lock(class, hashtext(tenant)): one audience query — a segment preview, or a
+ * campaign send's audience check — per tenant at a time.
+ */
+const AUDIENCE_QUERY_LOCK_CLASS = 727_276;
 
 /**
- * How many of the tenant's subscribers the rules match, and the newest few of them. Its cost depends on the rules
- * and the audience, so each statement runs under a statement_timeout of `budgetMs`: over it, Postgres cancels it
- * and the caller gets 422 SEGMENT_TOO_EXPENSIVE rather than a request that hangs.
- * Count and sample under one time budget, one preview per tenant at a time: the budget bounds a statement,
- * the lock bounds how many a tenant runs at once (else ten parallel previews of an expensive rule hold ten
- * pooled connections for the whole budget, and every other tenant waits). A second preview is 429 at once.
+ * Runs `work` — queries over the tenant's subscribers whose cost depends on rules a caller wrote — in a transaction
+ * holding the tenant's audience-query lock, its statements under a statement_timeout of `budgetMs` (counted from
+ * the call; `renew` gives a later statement what is left of it). The budget bounds a statement, the lock how many
+ * a tenant runs at once (else ten parallel queries of an expensive rule hold ten pooled connections for the whole
+ * budget, and every other tenant waits): another one of the tenant is 429 RATE_LIMITED at once, with Retry-After;
+ * one over the budget is cancelled by Postgres and answers 422 SEGMENT_TOO_EXPENSIVE (`what` took longer …).
  */
-export async function previewSegment(sequelize: Sequelize, tenantId: string, rules: SegmentRules, opts: { budgetMs: number }): Promise<{ count: number; sample: Subscriber[] }> {
-  const { where, bind } = compileSegment(rules, { tenantId, alias: 's' });
+export async function withAudienceBudget<T>(
+  sequelize: Sequelize, tenantId: string, opts: { budgetMs: number; what: string },
+  work: (transaction: Transaction, renew: () => Promise<void>) => Promise<T>,
+): Promise<T> {
   const started = Date.now();
-  const timeout = (transaction: Transaction) => setStatementBudget(sequelize, transaction, opts.budgetMs, started);
+  const renew = (transaction: Transaction) => () => setStatementBudget(sequelize, transaction, opts.budgetMs, started);
   try {
     return await sequelize.transaction(async (transaction) => {
-      const [[lock]] = await sequelize.query('SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS ok', { bind: [PREVIEW_LOCK_CLASS, tenantId], transaction }) as [{ ok: boolean }[], unknown];
-      if (!lock.ok) throw new ApiError(429, 'RATE_LIMITED', 'Another segment preview of this tenant is running; retry in 1 s', { headers: { 'Retry-After': '1' } });
-      await timeout(transaction);
-      const [rows] = await sequelize.query(`SELECT count(*)::int AS count FROM subscribers s WHERE ${where}`, { bind, transaction });
-      const count = (rows as { count: number }[])[0].count;
-      if (count === 0) return { count, sample: [] };
-      // The sample gets what is left of the same budget.
-      await timeout(transaction);
-      const sample = await sequelize.query(`SELECT s.* FROM subscribers s WHERE ${where} ORDER BY s.created_at DESC, s.id DESC LIMIT ${SEGMENT_SAMPLE_SIZE}`,
-        { bind, transaction, model: Subscriber, mapToModel: true });
-      return { count, sample };
+      const [[lock]] = await sequelize.query('SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS ok', { bind: [AUDIENCE_QUERY_LOCK_CLASS, tenantId], transaction }) as [{ ok: boolean }[], unknown];
+      if (!lock.ok) throw new ApiError(429, 'RATE_LIMITED', 'Another segment preview or campaign audience check of this tenant is running; retry in 1 s', { headers: { 'Retry-After': '1' } });
+      await renew(transaction)();
+      return work(transaction, renew(transaction));
     });
   } catch (err) {
     if (isStatementTimeout(err)) {
-      throw new ApiError(422, 'SEGMENT_TOO_EXPENSIVE', `Previewing this segment took longer than its budget of ${opts.budgetMs} ms; narrow its rules (a list, a status or an attribute equality narrow best)`);
+      throw new ApiError(422, 'SEGMENT_TOO_EXPENSIVE', `${opts.what} took longer than its budget of ${opts.budgetMs} ms; narrow its rules (a list, a status or an attribute equality narrow best)`);
     }
     throw err;
   }
+}
+
+/**
+ * How many of the tenant's subscribers the rules match, and the newest few of them. Its cost depends on the rules
+ * and the audience, so count and sample run under one time budget, one audience query per tenant at a time
+ * (withAudienceBudget): over the budget the caller gets 422 SEGMENT_TOO_EXPENSIVE rather than a request that
+ * hangs; a second preview (or a campaign send's audience check) of the tenant is 429 at once.
+ */
+export async function previewSegment(sequelize: Sequelize, tenantId: string, rules: SegmentRules, opts: { budgetMs: number }): Promise<{ count: number; sample: Subscriber[] }> {
+  const { where, bind } = compileSegment(rules, { tenantId, alias: 's' });
+  return withAudienceBudget(sequelize, tenantId, { budgetMs: opts.budgetMs, what: 'Previewing this segment' }, async (transaction, renew) => {
+    const [rows] = await sequelize.query(`SELECT count(*)::int AS count FROM subscribers s WHERE ${where}`, { bind, transaction });
+    const count = (rows as { count: number }[])[0].count;
+    if (count === 0) return { count, sample: [] };
+    // The sample gets what is left of the same budget.
+    await renew();
+    const sample = await sequelize.query(`SELECT s.* FROM subscribers s WHERE ${where} ORDER BY s.created_at DESC, s.id DESC LIMIT ${SEGMENT_SAMPLE_SIZE}`,
+      { bind, transaction, model: Subscriber, mapToModel: true });
+    return { count, sample };
+  });
 }

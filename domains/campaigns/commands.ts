@@ -53,6 +53,9 @@ const audienceOf = (a: Partial<CampaignAudience> | undefined): CampaignAudience 
   excludeListIds: [...new Set(a?.excludeListIds ?? [])], excludeSegmentIds: [...new Set(a?.excludeSegmentIds ?? [])],
 });
 
+/** An audience as one comparable string (its lists and segments, in order). */
+const audienceKey = (a: CampaignAudience) => JSON.stringify([a.listIds, a.segmentIds, a.excludeListIds, a.excludeSegmentIds]);
+
 /** What the audit log keeps of a campaign's content (the bodies by size only: they can be a megabyte). */
 const auditView = (c: Campaign) => ({
   name: c.name, subject: c.subject, fromEmail: c.fromEmail, fromName: c.fromName, replyTo: c.replyTo, audience: c.audience,
@@ -152,19 +155,35 @@ async function startRun(deps: CommandDeps, start: StartBusinessWorkflow<typeof c
 
 /**
  * Sends a draft now, or schedules it for `sendAt` (in `timeZone`): 422 TIME_IN_PAST, 422 EMPTY_AUDIENCE when nobody
- * would receive it today, 409 INVALID_STATE unless it is a draft. Starts `campaigns:<tenant>:<id>`.
+ * would receive it today, 422 AUDIENCE_TOO_COMPLEX, 422 SEGMENT_TOO_EXPENSIVE when checking that takes longer than a
+ * segment preview may, 429 while another preview or audience check of the tenant runs, 409 INVALID_STATE unless it
+ * is a draft. Starts `campaigns:<tenant>:<id>`.
  */
 export async function sendCampaign(deps: CommandDeps, c: Caller, id: string, body: { sendAt?: string; timeZone?: string }, precondition?: Precondition): Promise<Campaign> {
   const sendAt = sendTime(body);
   let start!: StartBusinessWorkflow<typeof campaignWorkflow>;
   let eventKey = '';
+  // The audience check runs before the campaign row is locked, in its own transaction: its cost depends on the
+  // segments' rules, so it runs as a segment preview does — under the preview's budget (422 SEGMENT_TOO_EXPENSIVE)
+  // and the tenant's one-at-a-time lock (429) — and holding the row FOR UPDATE meanwhile would let every edit or send
+  // of this campaign wait on it with a pooled connection each. The row is then locked for a short transaction that
+  // checks nothing changed since: its state, If-Match, and the audience (edited meanwhile: 409, send it again); its
+  // lists and segments are read again there FOR SHARE (cheap, no subscriber scanned), so a delete still waits for
+  // the send and then refuses.
+  const checked = await findCampaign(c.tenantId, id);
+  precondition?.(checked.version);
+  if (checked.status !== 'draft') throw invalidState(checked, 'only a draft can be sent or scheduled');
+  if (!(await audienceHasAnyone(deps.sequelize, c.tenantId, checked.audience, { budgetMs: deps.config.segments.previewBudgetMs }))) {
+    throw new ApiError(422, 'EMPTY_AUDIENCE', 'Nobody is in this campaign\'s audience: its lists and segments have no active subscriber outside the exclusions');
+  }
   const campaign = await deps.sequelize.transaction(async (transaction) => {
     const campaign = await findCampaign(c.tenantId, id, transaction);
     precondition?.(campaign.version);
     if (campaign.status !== 'draft') throw invalidState(campaign, 'only a draft can be sent or scheduled');
-    if (!(await audienceHasAnyone(deps.sequelize, c.tenantId, campaign.audience, transaction))) {
-      throw new ApiError(422, 'EMPTY_AUDIENCE', 'Nobody is in this campaign\'s audience: its lists and segments have no active subscriber outside the exclusions');
+    if (audienceKey(campaign.audience) !== audienceKey(checked.audience)) {
+      throw new ApiError(409, 'INVALID_STATE', 'The campaign\'s audience was edited while it was being checked; send it again');
     }
+    await audienceSql(deps.sequelize, c.tenantId, campaign.audience, [], transaction);
     const run = campaign.run + 1;
     start = runStart(c, campaign, run, sendAt);
     eventKey = `campaigns:${id}:run:${run}:requested`;

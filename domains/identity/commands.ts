@@ -2,7 +2,8 @@
 //
 // Nobody grants what they do not hold: a role, a user's roles or a key's scopes may only carry permissions
 // the calling credential holds itself (its scopes included), and a user, role or key that can do something
-// the caller cannot is not the caller's to change. The last user holding '*' in a tenant stays.
+// the caller cannot is not the caller's to change. The last user holding '*' in a tenant stays. A role an approval
+// template names carries approval authority (domains/approvals/authority.ts): granting it needs approvals.template.manage too.
 import { randomUUID } from 'node:crypto';
 import { IANAZone } from 'luxon';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
@@ -10,6 +11,7 @@ import { ApiKey, Role, User, UserRole } from '../../db/models/identity';
 import { recordAudit } from '../../lib/audit';
 import { ApiError, validationFailed } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
+import { APPROVAL_AUTHORITY_PERMISSION, approvalRoleKeys } from '../approvals/authority';
 import { auditBy, Caller, Precondition } from '../command';
 import type { Schemas } from '../schemas';
 import { generateApiKey } from './keys';
@@ -37,6 +39,22 @@ function refuseBeyond(c: Caller, perms: Iterable<string>, why: (beyond: string) 
 }
 
 const cannotGrant = (beyond: string) => `You cannot grant what you do not hold: ${beyond}`;
+
+/**
+ * 403 PERMISSION_DENIED unless the caller holds approvals.template.manage, when any of `gained` — role keys someone is
+ * about to hold (given to them, or held by a user made active again) — carries approval authority: an approval template
+ * names it (domains/approvals/authority.ts). Holding the role's permissions is not enough: the role itself decides
+ * approvals. Taking such a role away needs nothing more.
+ */
+async function refuseApprovalAuthority(deps: IdentityDeps, c: Caller, gained: readonly string[], transaction: Transaction, act: string): Promise<void> {
+  if (!gained.length || c.permissions.has(APPROVAL_AUTHORITY_PERMISSION)) return;
+  const authority = await approvalRoleKeys(deps.sequelize, c.tenantId, transaction);
+  const named = [...new Set(gained)].filter((k) => authority.has(k)).sort();
+  if (!named.length) return;
+  throw new ApiError(403, 'PERMISSION_DENIED',
+    `${act} ${named.map((k) => `"${k}"`).join(', ')}, which an approval template names (approval authority), needs the permission '${APPROVAL_AUTHORITY_PERMISSION}'`,
+    { permission: APPROVAL_AUTHORITY_PERMISSION });
+}
 
 /** A permission must name a catalogue entry, or be a wildcard that covers at least one. */
 export function assertKnownPermissions(catalogue: readonly string[], perms: string[]): void {
@@ -86,6 +104,7 @@ export async function createUser(deps: IdentityDeps, c: Caller, input: Schemas['
   return deps.sequelize.transaction(async (transaction) => {
     const roles = await rolesByKey(c.tenantId, input.roles ?? []);
     refuseBeyond(c, permissionsOf(roles), cannotGrant);
+    await refuseApprovalAuthority(deps, c, roles.map((r) => r.key), transaction, 'Granting the role(s)');
     const exists = await User.count({ where: { tenantId: c.tenantId, email: input.email.toLowerCase() }, transaction });
     if (exists) throw new ApiError(409, 'ALREADY_EXISTS', `A user with email ${input.email} exists already`);
     const created = await User.create({ id: randomUUID(), tenantId: c.tenantId, email: input.email.toLowerCase(), name: input.name, locale: input.locale ?? null, timeZone: input.timeZone ?? null }, { transaction });
@@ -105,6 +124,12 @@ export async function updateUser(deps: IdentityDeps, c: Caller, userId: string, 
     refuseBeyond(c, permissionsOf(found.roles ?? []), (beyond) => `User ${found.id} holds ${beyond}, which you do not hold: only someone who holds all of it may change this user`);
     const roles = input.roles === undefined ? undefined : await rolesByKey(c.tenantId, input.roles);
     if (roles) refuseBeyond(c, permissionsOf(roles), cannotGrant);
+    // What the user holds afterwards and did not before: every role when a deactivated user is made active again.
+    const held = (found.roles ?? []).map((r) => r.key);
+    const after = roles ? roles.map((r) => r.key) : held;
+    const reactivated = !found.active && input.active === true;
+    await refuseApprovalAuthority(deps, c, reactivated ? after : after.filter((k) => !held.includes(k)), transaction,
+      reactivated ? `Making active again user ${found.id}, who would hold the role(s)` : 'Granting the role(s)');
     const adminsBefore = await countAdmins(deps.sequelize, c.tenantId, transaction);
     const before = presentUser(found);
     if (input.name !== undefined) found.name = input.name;

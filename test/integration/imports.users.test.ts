@@ -2,7 +2,7 @@
 // and no user who holds more than that credential is changed — a matrix of caller permissions.
 import { randomUUID } from 'node:crypto';
 import { PermissionSet } from '../../domains/identity/permissions';
-import { createSequelize, ImportRejection, Role, User, UserRole } from '../../db';
+import { ApprovalTemplate, createSequelize, ImportRejection, Role, User, UserRole } from '../../db';
 import { IDENTITY_LOCK_CLASS } from '../../domains/identity/commands';
 import { ImportError, mergeImport, revertImport, stageImport } from '../../domains/imports/pipeline';
 import { buildTenant } from '../helpers/factories';
@@ -79,6 +79,34 @@ describe('users import, by caller permissions', () => {
     const { counts } = await runImport(sequelize, tenant, 'email,name,roles\nk@x.com,K,editor\n', { target: 'users', columns: COLUMNS }, { caller: new PermissionSet(['*'], ['identity.users.manage', 'files.read']) });
     expect(counts).toMatchObject({ created: 0, rejected: 1 });
     expect(await User.count({ where: { tenantId: tenant.id, email: 'k@x.com' } })).toBe(0);
+  });
+
+  it.each([
+    ['a user manager holding the roles\' permissions', new PermissionSet(['identity.users.manage', 'files.*'], null), { created: 1, updated: 1, rejected: 1 }],
+    ['a key scoped to them (its user holds *)', new PermissionSet(['*'], ['identity.users.manage', 'files.*']), { created: 1, updated: 1, rejected: 1 }],
+    ['the same with approvals.template.manage', new PermissionSet(['identity.users.manage', 'files.*', 'approvals.template.manage'], null), { created: 2, updated: 1, rejected: 0 }],
+  ])('a role an approval template names (approval authority) is given only with approvals.template.manage: %s', async (_who, caller, counts) => {
+    const { tenant } = await tenantWithRoles();
+    const boss = (await User.findOne({ where: { tenantId: tenant.id, email: 'boss@x.com' } }))!;
+    // `viewer` approves purchases at once; ed@ holds it already.
+    await ApprovalTemplate.create({
+      id: randomUUID(), tenantId: tenant.id, name: 'Purchases', objectType: 'purchase_order', condition: null, priority: 0, version: 1,
+      definition: { stages: [{ name: 'S', approvers: { users: [boss.id], roles: [] }, rule: 'any', rejectPolicy: 'immediate' }], allowSelfApproval: false, autoApproveRoles: ['viewer'] },
+    });
+    const file = 'email,name,roles\nnew@x.com,New,viewer\ned@x.com,Edward,viewer\nup@x.com,Up,editor\n';
+    const { run, counts: got } = await runImport(sequelize, tenant, file, { target: 'users', columns: COLUMNS, strategy: 'merge' }, { caller });
+    expect(got).toMatchObject(counts);
+    // Ed keeps the role he held (renamed: no grant); the ordinary role is given either way.
+    expect([await rolesOf(tenant.id, 'ed@x.com'), (await User.findOne({ where: { tenantId: tenant.id, email: 'ed@x.com' } }))?.name]).toEqual([['viewer'], 'Edward']);
+    expect(await rolesOf(tenant.id, 'up@x.com')).toEqual(['editor']);
+    const rejections = (await ImportRejection.findAll({ where: { importId: run.id } })).map((r) => [r.rowNo, r.code, r.columnName, r.message]);
+    if (counts.rejected) {
+      expect(rejections).toEqual([[2, 'NOT_PERMITTED', 'roles', expect.stringContaining('approvals.template.manage')]]);
+      expect(await User.count({ where: { tenantId: tenant.id, email: 'new@x.com' } })).toBe(0);
+    } else {
+      expect(rejections).toEqual([]);
+      expect(await rolesOf(tenant.id, 'new@x.com')).toEqual(['viewer']);
+    }
   });
 
   it('without the caller\'s permissions nothing is imported (PERMISSIONS_REQUIRED)', async () => {

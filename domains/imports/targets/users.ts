@@ -1,7 +1,10 @@
 // Import target `users`: keyed by email; name and roles by key. Nobody gets a role through an import that the
-// importing credential could not grant, and no user who holds more than that credential is changed by it.
+// importing credential could not grant, and no user who holds more than that credential is changed by it. A role an
+// approval template names (approval authority, domains/approvals/authority.ts) is given only by a credential holding
+// approvals.template.manage besides the role's permissions, as through the API.
 import type { ClientBase } from 'pg';
 import { ApiError } from '../../../lib/problems';
+import { APPROVAL_AUTHORITY_PERMISSION, APPROVAL_ROLE_KEYS_SQL } from '../../approvals/authority';
 import { COUNT_ADMINS_SQL, IDENTITY_LOCK_CLASS, refuseLastAdmin } from '../../identity/commands';
 import { ImportError } from '../errors';
 import { ALL_KEYS, ChunkRaceError, inKeyRange, type ImportTarget, type KeyRange, type MergeContext, type MergeCounts } from './types';
@@ -14,11 +17,24 @@ async function grantableRoles(db: ClientBase, ctx: MergeContext): Promise<string
 }
 
 /**
+ * The keys of the tenant's roles carrying approval authority, when the caller lacks approvals.template.manage (so may
+ * not give them to anyone); none when it holds it.
+ */
+async function authorityRoles(db: ClientBase, ctx: MergeContext): Promise<string[]> {
+  if (!ctx.caller!.missing([APPROVAL_AUTHORITY_PERMISSION]).length) return [];
+  const { rows } = await db.query<{ key: string }>(APPROVAL_ROLE_KEYS_SQL, [ctx.tenantId]);
+  return rows.map((r) => r.key);
+}
+
+/**
  * Rejects (and drops from staging) the rows in `range` that name an unknown role (REFERENCE_NOT_FOUND), a role the
- * caller could not grant, or — unless they would be skipped — an existing user holding such a role (NOT_PERMITTED).
+ * caller could not grant, a role carrying approval authority the row's user would gain while the caller lacks
+ * approvals.template.manage, or — unless they would be skipped — an existing user holding a role the caller could not
+ * grant (NOT_PERMITTED).
  */
 async function rejectRows(db: ClientBase, ctx: MergeContext, range: KeyRange): Promise<number> {
   const grantable = await grantableRoles(db, ctx);
+  const authority = await authorityRoles(db, ctx);
   const roleColumn = ctx.headers?.roles ?? 'roles';
   const emailColumn = ctx.headers?.email ?? 'email';
   const checkExisting = ctx.strategy !== 'skip';
@@ -32,14 +48,23 @@ async function rejectRows(db: ClientBase, ctx: MergeContext, range: KeyRange): P
       SELECT c.row_no, min(r.key) AS k FROM c CROSS JOIN LATERAL unnest(c.f_roles) AS k JOIN roles_of r ON r.key = k
       WHERE c.f_roles IS NOT NULL AND r.id <> ALL($3::uuid[]) AND c.row_no NOT IN (SELECT row_no FROM unknown) GROUP BY c.row_no
     ),
+    authority AS (
+      SELECT c.row_no, min(r.key) AS k FROM c CROSS JOIN LATERAL unnest(c.f_roles) AS k JOIN roles_of r ON r.key = k
+      LEFT JOIN users u ON u.tenant_id = $1 AND u.email = c.key
+      WHERE c.f_roles IS NOT NULL AND r.key = ANY($9::text[])
+        AND (u.id IS NULL OR ($6 AND NOT EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = u.id AND ur.role_id = r.id)))
+        AND c.row_no NOT IN (SELECT row_no FROM unknown UNION ALL SELECT row_no FROM beyond) GROUP BY c.row_no
+    ),
     holds AS (
       SELECT DISTINCT c.row_no FROM c JOIN users u ON u.tenant_id = $1 AND u.email = c.key
       JOIN user_roles ur ON ur.user_id = u.id
-      WHERE $6 AND ur.role_id <> ALL($3::uuid[]) AND c.row_no NOT IN (SELECT row_no FROM unknown UNION ALL SELECT row_no FROM beyond)
+      WHERE $6 AND ur.role_id <> ALL($3::uuid[])
+        AND c.row_no NOT IN (SELECT row_no FROM unknown UNION ALL SELECT row_no FROM beyond UNION ALL SELECT row_no FROM authority)
     ),
     bad AS (
       SELECT row_no, $7::text AS col, 'REFERENCE_NOT_FOUND' AS code, 'There is no role "' || k || '"' AS message FROM unknown
       UNION ALL SELECT row_no, $7, 'NOT_PERMITTED', 'You cannot grant the role "' || k || '": it carries permissions you do not hold' FROM beyond
+      UNION ALL SELECT row_no, $7, 'NOT_PERMITTED', 'You cannot grant the role "' || k || '": an approval template names it (approval authority), which needs the permission ' || $10::text FROM authority
       UNION ALL SELECT row_no, $8, 'NOT_PERMITTED', 'This user holds permissions you do not hold: only someone who holds all of them may change it' FROM holds
     ),
     rej AS (
@@ -47,13 +72,13 @@ async function rejectRows(db: ClientBase, ctx: MergeContext, range: KeyRange): P
       SELECT $1, $2, row_no, col, code, message FROM bad ON CONFLICT DO NOTHING
     )
     DELETE FROM ${ctx.stage} s USING bad WHERE s.row_no = bad.row_no`,
-  [ctx.tenantId, ctx.importId, grantable, range.from, range.to, checkExisting, roleColumn, emailColumn]);
+  [ctx.tenantId, ctx.importId, grantable, range.from, range.to, checkExisting, roleColumn, emailColumn, authority, APPROVAL_AUTHORITY_PERMISSION]);
   return res.rowCount ?? 0;
 }
 
 export const usersTarget: ImportTarget = {
   name: 'users',
-  description: 'Users of the tenant, matched by email; roles by key, only ever added, and only roles the importing credential could grant itself.',
+  description: 'Users of the tenant, matched by email; roles by key, only ever added, and only roles the importing credential could grant itself (a role an approval template names also needs approvals.template.manage).',
   permission: 'identity.users.manage',
   key: 'email',
   fields: [
