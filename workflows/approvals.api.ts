@@ -112,6 +112,11 @@ export interface ApprovalFlowInput {
   /** The tenant does not require approval of this object type: the flow is approved at once, recorded as such. */
   notRequired?: boolean;
   /**
+   * Who wrote the object besides the requester (a purchase order's author and editors): unless the template allows
+   * self-approval, none of them may approve it, as the requester may not. Flows started before carry none.
+   */
+  contributors?: string[];
+  /**
    * Each stage's approvers, resolved when the flow starts (a snapshot of role membership). Passing
    * them in keeps stage opening synchronous, so an Update never meets a stage still being opened.
    */

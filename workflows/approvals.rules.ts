@@ -11,8 +11,9 @@ export function autoApproves(def: TemplateDef, requesterRoles: string[]): boolea
 }
 
 /** Approvers who may count: the requester never counts when self-approval is off. */
-export function eligibleApprovers(stage: StageState, requesterId: string, allowSelfApproval: boolean): string[] {
-  return allowSelfApproval ? stage.approvers : stage.approvers.filter((u) => u !== requesterId);
+/** The stage's approvers who may decide it: not the requester, nor who wrote the object (`contributors`), unless self-approval is allowed. */
+export function eligibleApprovers(stage: StageState, requesterId: string, allowSelfApproval: boolean, contributors: readonly string[] = []): string[] {
+  return allowSelfApproval ? stage.approvers : stage.approvers.filter((u) => u !== requesterId && !contributors.includes(u));
 }
 
 /**

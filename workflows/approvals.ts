@@ -66,7 +66,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
 
   const event = (e: Omit<HistoryEvent, 'seq' | 'at'>) => { unsaved.push({ ...e, seq: ++seq, at: nowIso() }); };
   const stage = (): StageState => state.stages[state.currentStage];
-  const eligible = (s: StageState) => eligibleApprovers(s, input.requester.id, def.allowSelfApproval);
+  const eligible = (s: StageState) => eligibleApprovers(s, input.requester.id, def.allowSelfApproval, input.contributors);
 
   async function persist(): Promise<void> {
     // The version written is the one now: an Update that lands while the write is in flight stays
@@ -168,6 +168,9 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
       if (cmd.stage !== undefined && cmd.stage !== state.currentStage) throw refuse('STAGE_CHANGED', `The flow has moved on to stage "${s.name}"`);
       if (cmd.userId === input.requester.id && !def.allowSelfApproval && s.approvers.includes(cmd.userId)) {
         throw refuse('SELF_APPROVAL_FORBIDDEN', 'The requester may not approve their own request');
+      }
+      if (input.contributors?.includes(cmd.userId) && !def.allowSelfApproval && s.approvers.includes(cmd.userId)) {
+        throw refuse('SELF_APPROVAL_FORBIDDEN', 'Who wrote what is being decided may not approve it');
       }
       if (!s.approvers.includes(cmd.userId)) throw refuse('NOT_AN_APPROVER', `Not an approver of stage "${s.name}"`);
       if (s.signatures.some((x) => x.userId === cmd.userId)) throw refuse('ALREADY_SIGNED', `Already signed stage "${s.name}"`);

@@ -19,6 +19,8 @@ export class PurchaseOrder extends Model<InferAttributes<PurchaseOrder>, InferCr
   declare total: number;
   declare state: PurchaseOrderState;
   declare requesterId: string;
+  /** Its author and everyone who edited it: none of them may approve it. */
+  declare editorIds: CreationOptional<string[]>;
   declare approvalFlowId: CreationOptional<string | null>;
   declare version: CreationOptional<number>;
   declare createdAt: CreationOptional<Date>;
@@ -32,6 +34,7 @@ export function initPurchasingModels(sequelize: Sequelize): void {
     // DECIMAL arrives as a string from pg; totals stay well inside a double's exact range for cents.
     total: { type: DataTypes.DECIMAL(14, 2), get(this: PurchaseOrder) { return Number(this.getDataValue('total')); } },
     state: DataTypes.STRING, requesterId: DataTypes.UUID, approvalFlowId: DataTypes.UUID,
+    editorIds: { type: DataTypes.ARRAY(DataTypes.UUID), allowNull: false, defaultValue: [] },
     version: { type: DataTypes.INTEGER, defaultValue: 0 }, createdAt: DataTypes.DATE, updatedAt: DataTypes.DATE,
   }, { sequelize, underscored: true, tableName: 'purchase_orders', version: true });
 }

@@ -82,6 +82,8 @@ export interface FlowRequest {
   title: string;
   /** What template conditions read: computed from the object for object types Docket owns, the caller's otherwise. */
   context: Record<string, unknown>;
+  /** Who wrote the object besides the requester (e.g. a purchase order's editors): like the requester, not its approvers. */
+  contributors?: string[];
 }
 
 export interface PreparedFlow extends FlowRequest {
@@ -136,11 +138,11 @@ export async function prepareFlow(r: FlowRequest): Promise<PreparedFlow> {
   const approvers = await Promise.all(def.stages.map((st) => resolvePeople(r.tenantId, st.approvers.users, st.approvers.roles)));
   if (!autoApproved) {
     const issues = def.stages.flatMap((st, i) => {
-      const eligible = def.allowSelfApproval ? approvers[i] : approvers[i].filter((u) => u !== r.requester.id);
+      const eligible = def.allowSelfApproval ? approvers[i] : approvers[i].filter((u) => u !== r.requester.id && !r.contributors?.includes(u));
       const need = fewestEligible(st);
       return eligible.length >= need ? [] : [{
         path: `/stages/${i}/approvers`,
-        message: `stage "${st.name}" needs ${need} approver(s)${def.allowSelfApproval ? '' : ' other than the requester'}; it has ${eligible.length}`,
+        message: `stage "${st.name}" needs ${need} approver(s)${def.allowSelfApproval ? '' : r.contributors?.length ? ' other than the requester and who wrote it' : ' other than the requester'}; it has ${eligible.length}`,
       }];
     });
     if (issues.length) throw unresolved(`Template "${template.name}" cannot decide this flow`, issues);
@@ -156,6 +158,7 @@ function flowStart(p: PreparedFlow): StartBusinessWorkflow<typeof approvalFlowWo
     args: [{
       flowId: p.id, tenantId: p.tenantId, objectType: p.objectType, objectId: p.objectId, title: p.title, requester: p.requester,
       template: p.template, definition: p.definition, approvers: p.approvers, ...(p.notRequired ? { notRequired: true } : {}),
+      ...(p.contributors?.length ? { contributors: p.contributors } : {}),
       patches: APPROVAL_PATCHES,
     }],
   };

@@ -47,7 +47,7 @@ export async function createPurchaseOrder(deps: CommandDeps, c: Caller, input: S
     }
     const created = await PurchaseOrder.create({
       id: randomUUID(), tenantId: c.tenantId, number: input.number, supplier: input.supplier, currency: input.currency,
-      lines: input.lines, total: totalOf(input.lines), state: 'draft', requesterId: c.userId,
+      lines: input.lines, total: totalOf(input.lines), state: 'draft', requesterId: c.userId, editorIds: [c.userId],
     }, { transaction });
     await recordAudit({ ...auditBy(c), action: 'purchasing.order.created', entityType: 'purchase_order', entityId: created.id, after: presentPurchaseOrder(created) }, transaction);
     return created;
@@ -63,6 +63,8 @@ export async function updatePurchaseOrder(deps: CommandDeps, c: Caller, id: stri
     if (input.supplier !== undefined) o.supplier = input.supplier;
     if (input.currency !== undefined) o.currency = input.currency;
     if (input.lines !== undefined) { o.lines = input.lines; o.total = totalOf(input.lines); }
+    // An editor may not approve what they wrote (the flow's contributors, at submit).
+    if (!o.editorIds.includes(c.userId)) o.editorIds = [...o.editorIds, c.userId];
     await o.save({ transaction });
     await recordAudit({ ...auditBy(c), action: 'purchasing.order.updated', entityType: 'purchase_order', entityId: o.id, before, after: presentPurchaseOrder(o) }, transaction);
     return o;
@@ -85,6 +87,8 @@ export async function submitPurchaseOrder(deps: CommandDeps, c: Caller, orderId:
     }
     const p = await prepareFlow({
       tenantId: c.tenantId, requester: { id: c.userId, roles: c.roles }, objectType: 'purchase_order', objectId: o.id,
+      // Whoever wrote the order (its author, its editors) may not approve it either, whoever submits it.
+      contributors: [...new Set([o.requesterId, ...o.editorIds])].filter((u) => u && u !== c.userId),
       title: `${o.number} — ${o.supplier}, ${o.total.toFixed(2)} ${o.currency}`, context: approvalContextOf(o),
     });
     const f = await insertFlow(p, transaction);

@@ -219,3 +219,42 @@ describe('conditions cannot stall the API', () => {
     await send({ supplier: 'a'.repeat(1000), tags: ['x', 1, true], note: null }).expect(201);
   });
 });
+
+describe('who wrote an order does not approve it, whoever submits it', () => {
+  /** The procurement tenant (finance quorum 2, then the CFO) where finance approvers may also write orders. */
+  async function writersAmongApprovers() {
+    const t = await buildProcurementTenant();
+    await createApprovalTemplate(app, t.adminKey);
+    const writer = await Role.create({ id: randomUUID(), tenantId: t.tenant.id, key: 'writer', title: 'Writer', permissions: ['purchasing.order.manage', 'purchasing.order.read'] });
+    for (const f of t.fin) await UserRole.create({ userId: f.user.id, roleId: writer.id, tenantId: t.tenant.id });
+    return t;
+  }
+
+  it('an approver who wrote the order another user submitted is refused (403 SELF_APPROVAL_FORBIDDEN); the other approvers decide', async () => {
+    const t = await writersAmongApprovers();
+    const po = await createOrder(app, t.fin[0].key);
+    const flowId = (await app.call('post', `/v1/purchase-orders/${po.id}/submit`, t.buyer.key).expect(202)).body.approvalFlowId as string;
+    await waitFor(async () => (await app.call('get', `/v1/approval-flows/${flowId}`, t.adminKey).expect(200)).body.stages[0].status === 'active', { what: 'stage 0 open' });
+    const own = await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[0].key).send({ decision: 'approve' }).expect(403);
+    expect(own.body.code).toBe('SELF_APPROVAL_FORBIDDEN');
+    const flow = (await app.call('get', `/v1/approval-flows/${flowId}`, t.adminKey).expect(200)).body;
+    expect(flow.stages[0].signatures).toEqual([]);
+    // The read model's pending approvers (what a client lists as "waiting for") leave the writer out.
+    expect([...flow.pendingApprovers].sort()).toEqual([t.fin[1].user.id, t.fin[2].user.id].sort());
+    await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[1].key).send({ decision: 'approve' }).expect(200);
+    const second = await app.call('post', `/v1/approval-flows/${flowId}/sign`, t.fin[2].key).send({ decision: 'approve' }).expect(200);
+    expect(second.body.currentStage).toBe(1);
+  });
+
+  it('one who edited it counts too: with two of three finance approvers among its writers the quorum of 2 cannot be met, so the submit is refused, nothing written', async () => {
+    const t = await writersAmongApprovers();
+    const po = await createOrder(app, t.fin[0].key);
+    await app.call('patch', `/v1/purchase-orders/${po.id}`, t.fin[1].key).send({ lines: [{ description: 'Laptop', quantity: 3, unitPrice: 2500 }] }).expect(200);
+    const auditBefore = await AuditEvent.count({ where: { tenantId: t.tenant.id } });
+    const res = await app.call('post', `/v1/purchase-orders/${po.id}/submit`, t.buyer.key).expect(422);
+    expect(res.body).toMatchObject({ code: 'UNRESOLVED_APPROVERS', errors: [{ path: '/stages/0/approvers', message: expect.stringContaining('other than the requester and who wrote it; it has 1') }] });
+    expect(await flowsOf(t)).toBe(0);
+    expect((await PurchaseOrder.findByPk(po.id))!.state).toBe('draft');
+    expect(await AuditEvent.count({ where: { tenantId: t.tenant.id } })).toBe(auditBefore);
+  });
+});
