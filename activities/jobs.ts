@@ -18,8 +18,10 @@ import { LINK_TTL_HOURS } from '../domains/approvals/links';
 import { heartbeating } from '../lib/batch';
 import type { BlobStore } from '../lib/blob-store';
 import { collectBlob, deleteFile, IMPORT_READING, unusedBlobs } from '../lib/files';
-import { checkJobParams } from '../domains/jobs/job-types';
+import { checkJobParams, JobParamsError } from '../domains/jobs/job-types';
+import { openJobParams, scrubSecrets, secretValues } from '../domains/jobs/secret-params';
 import { outboundFetch, readBodyCapped } from '../lib/notify/outbound';
+import { Headers } from 'undici';
 import type { JobRunStatus } from '../db/models/jobs';
 
 export interface JobActivityDeps {
@@ -27,6 +29,8 @@ export interface JobActivityDeps {
   email: EmailSender;
   idempotencyTtlHours?: number;
   allowPrivateNetworks: boolean;
+  /** Opens the secret params stored sealed (an http job's header values). */
+  secretsKey: Buffer;
 }
 
 const HOUR = 3_600_000;
@@ -147,15 +151,28 @@ export function createJobActivities(deps: JobActivityDeps) {
     },
     async http(_tenantId, p, signal) {
       const method = (p.method as string | undefined) ?? 'POST';
+      // The header values are opened here only (runJob), and never written into the run's result or error: a header
+      // fetch() would refuse is named without its value (its error message quotes it), and an answer that echoes one
+      // (an echo service, a verbose error page) has it replaced by "***".
+      const headers = new Headers({ 'user-agent': 'Docket-Job/1', ...(p.body !== undefined ? { 'content-type': 'application/json' } : {}) });
+      for (const [name, value] of Object.entries((p.headers as Record<string, string> | undefined) ?? {})) {
+        try {
+          headers.set(name, value);
+        } catch {
+          throw new JobParamsError(`params.headers.${name}: is not a valid HTTP header ${/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) ? 'value' : 'name'}`);
+        }
+      }
+      const scrub = (text: string) => scrubSecrets(text, secretValues('http', p));
       const res = await outboundFetch(p.url as string, {
         method,
-        headers: { 'user-agent': 'Docket-Job/1', ...(p.body !== undefined ? { 'content-type': 'application/json' } : {}), ...(p.headers as Record<string, string> | undefined) },
+        headers,
         body: p.body !== undefined && method !== 'GET' ? JSON.stringify(p.body) : undefined,
         signal: AbortSignal.any([signal, AbortSignal.timeout(((p.timeoutSeconds as number | undefined) ?? 30) * 1000)]),
       }, deps.allowPrivateNetworks);
       // Only what is kept is read (a tenant's server may answer a decompression bomb: readBodyCapped): 500 characters
-      // of UTF-8 are at most 1500 bytes, so 2000 decode to the same first 500 as the whole body would.
-      const text = new TextDecoder().decode(await readBodyCapped(res, 2000)).slice(0, 500);
+      // of UTF-8 are at most 1500 bytes, so 2000 decode to the same first 500 as the whole body would. Scrubbed before
+      // it is cut, so no part of a secret is left at the cut.
+      const text = scrub(new TextDecoder().decode(await readBodyCapped(res, 2000))).slice(0, 500);
       if (res.status < 200 || res.status >= 300) throw new Error(`HTTP ${res.status} from ${p.url}: ${text}`);
       return { status: res.status, body: text };
     },
@@ -234,7 +251,9 @@ export function createJobActivities(deps: JobActivityDeps) {
     /** `attempts`: the schedule's maximumAttempts for errors that are not outages (activities/index.ts). */
     async runJob(i: { tenantId: string; jobType: string; params: Record<string, unknown>; attempts?: number }): Promise<Record<string, unknown>> {
       checkJobParams(i.jobType, i.params);
-      return heartbeating((signal) => jobs[i.jobType](i.tenantId, i.params, signal));
+      // Sealed secrets (header values) opened for the job only; a value stored before sealing is used as it is.
+      const params = openJobParams(i.jobType, i.params, deps.secretsKey);
+      return heartbeating((signal) => jobs[i.jobType](i.tenantId, params, signal));
     },
   };
 }

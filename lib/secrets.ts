@@ -23,9 +23,12 @@ export function sealSecret(plain: string, key: Buffer): string {
   return PREFIX + [iv, cipher.getAuthTag(), data].map((b) => b.toString('base64url')).join('.');
 }
 
+/** Whether a stored value is sealed (sealSecret's format), rather than one stored before encryption. */
+export const isSealed = (stored: string): boolean => stored.startsWith(PREFIX);
+
 /** Decrypts a sealed value; a value stored before encryption (no prefix) is returned as it is. */
 export function openSecret(stored: string, key: Buffer): string {
-  if (!stored.startsWith(PREFIX)) return stored;
+  if (!isSealed(stored)) return stored;
   const [iv, tag, data] = stored.slice(PREFIX.length).split('.').map((p) => Buffer.from(p, 'base64url'));
   const decipher = createDecipheriv('aes-256-gcm', key, iv);
   decipher.setAuthTag(tag);

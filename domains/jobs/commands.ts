@@ -17,6 +17,7 @@ import { checkPeopleSet } from '../identity/people';
 import type { Schemas } from '../schemas';
 import { checkJobParams, JobParamsError, jobType } from './job-types';
 import { presentJobSchedule } from './presenters';
+import { redactJobParams, resealJobParams, sealJobParams } from './secret-params';
 
 const OVERLAP: Record<JobSchedule['overlapPolicy'], ScheduleOverlapPolicy> = {
   skip: 'SKIP', buffer_one: 'BUFFER_ONE', buffer_all: 'BUFFER_ALL', cancel_other: 'CANCEL_OTHER', terminate_other: 'TERMINATE_OTHER', allow_all: 'ALLOW_ALL',
@@ -63,6 +64,16 @@ function checkSchedule(f: Fields): void {
   }
   // A single run is a Temporal calendar entry, whose year must lie in 2000–2100.
   if (f.runAt !== null && f.runAt.getUTCFullYear() > 2100) throw new ApiError(422, 'INVALID_JOB', `runAt ${f.runAt.toISOString()} is after 2100 (Temporal schedules end there)`);
+}
+
+/** Params as given, as they are stored: secrets sealed (secret-params.ts), a "***" without a stored value refused with 422. */
+function sealedParams(key: Buffer, jobType: string, given: Record<string, unknown>, stored?: JobSchedule): Record<string, unknown> {
+  try {
+    return sealJobParams(jobType, given, key, stored);
+  } catch (err) {
+    if (err instanceof JobParamsError) throw new ApiError(422, 'INVALID_JOB', err.message);
+    throw err;
+  }
 }
 
 /**
@@ -149,6 +160,7 @@ export async function createJobSchedule(deps: CommandDeps, c: Caller, input: Sch
   checkSchedule(fields);
   assertMayUseJobType(c, fields.jobType);
   await checkNotices(c.tenantId, fields);
+  fields.params = sealedParams(deps.config.secretsKey, fields.jobType, fields.params);
   const id = randomUUID();
   const temporalScheduleId = businessWorkflowId({ domain: JOBS_DOMAIN, tenantId: c.tenantId, entityId: id });
   return deps.sequelize.transaction(async (transaction) => {
@@ -197,6 +209,10 @@ export async function updateJobSchedule(deps: CommandDeps, c: Caller, id: string
     const pausesOnly = Object.keys(input).every((k) => k === 'paused') && input.paused === true;
     if (!pausesOnly) assertMayUseJobType(c, fields.jobType);
     await checkNotices(c.tenantId, fields);
+    // New params are sealed ("***" keeps a stored header value); kept ones have any value stored before sealing sealed.
+    fields.params = input.params !== undefined
+      ? sealedParams(deps.config.secretsKey, fields.jobType, fields.params, found)
+      : resealJobParams(fields.jobType, fields.params, deps.config.secretsKey);
     Object.assign(found, fields, { name: input.name ?? found.name, version: found.version + 1 });
     await found.save({ transaction });
     await recordAudit({ ...auditBy(c), action: 'jobs.schedule.updated', entityType: 'job_schedule', entityId: found.id, before, after: presentJobSchedule(found) }, transaction);
@@ -222,6 +238,8 @@ export async function deleteJobSchedule(deps: CommandDeps, c: Caller, id: string
 /** One run now, besides the schedule's own. */
 export async function runJobScheduleNow(deps: CommandDeps, c: Caller, id: string): Promise<JobSchedule> {
   const s = await findInTenant(JobSchedule, c.tenantId, id, 'Job schedule');
+  // Running it is doing what it does (a paused schedule too: Temporal runs a trigger regardless).
+  assertMayUseJobType(c, s.jobType);
   // The change is Temporal's: its event is written in a transaction that commits only once Temporal took
   // the command (as a schedule's create, update and delete above), so a refused trigger leaves no event.
   await deps.sequelize.transaction(async (transaction) => {
@@ -248,10 +266,12 @@ export async function startJobRun(deps: CommandDeps, c: Caller, input: Schemas['
     throw err;
   }
   assertMayUseJobType(c, input.jobType);
+  // Sealed in the run's Temporal input too: opened only by the activity that uses them.
+  const sealed = sealedParams(deps.config.secretsKey, input.jobType, params);
   const runId = randomUUID();
   const workflowId = businessWorkflowId({ domain: JOBS_DOMAIN, tenantId: c.tenantId, entityId: runId });
   const args: JobRunInput = {
-    tenantId: c.tenantId, scheduleId: null, runId, jobType: input.jobType, params,
+    tenantId: c.tenantId, scheduleId: null, runId, jobType: input.jobType, params: sealed,
     retry: { maximumAttempts: input.retry?.maximumAttempts ?? 1, initialIntervalSeconds: input.retry?.initialIntervalSeconds ?? 10 }, patches: JOB_PATCHES,
   };
   return deps.sequelize.transaction(async (transaction) => {
@@ -259,7 +279,7 @@ export async function startJobRun(deps: CommandDeps, c: Caller, input: Schemas['
       id: runId, tenantId: c.tenantId, scheduleId: null, jobType: input.jobType, workflowId, status: 'running', startedAt: new Date(),
       finishedAt: null, durationMs: null, error: null, result: null,
     }, { transaction });
-    await recordAudit({ ...auditBy(c), action: 'jobs.run.requested', entityType: 'job_run', entityId: runId, workflowId, after: { jobType: input.jobType, params } }, transaction);
+    await recordAudit({ ...auditBy(c), action: 'jobs.run.requested', entityType: 'job_run', entityId: runId, workflowId, after: { jobType: input.jobType, params: redactJobParams(input.jobType, params) } }, transaction);
     // Started before the commit: refused, it leaves nothing. Started with its reply lost, the row is rolled back but
     // the run writes it again itself (jobRunStarted finds or creates it by workflow id).
     await startBusinessWorkflow<typeof jobRunWorkflow>(deps.temporal.client, {

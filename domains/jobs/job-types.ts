@@ -2,6 +2,7 @@
 // parameters (served by the API) with a check (ajv) that refuses bad parameters before anything is scheduled.
 import Ajv, { ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
+import { isSealed } from '../../lib/secrets';
 
 export interface JobTypeInfo {
   name: string;
@@ -18,6 +19,12 @@ export interface JobTypeInfo {
 export class JobParamsError extends Error {
   override readonly name = 'JobParamsError';
 }
+
+/** How the API shows a secret param (an http job's header value), and what, sent back, keeps the stored one (secret-params.ts). */
+export const REDACTED_PLACEHOLDER = '***';
+/** An HTTP header name (a token, RFC 9110) and value (no line breaks, NULs or other control characters; Latin-1 at most). */
+const HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+const HEADER_VALUE = '^[\\t\\x20-\\x7e\\x80-\\xff]*$';
 
 export const JOB_TYPES: JobTypeInfo[] = [
   {
@@ -47,7 +54,12 @@ export const JOB_TYPES: JobTypeInfo[] = [
       properties: {
         url: { type: 'string', format: 'uri', pattern: '^https?://', maxLength: 2000 },
         method: { type: 'string', enum: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], default: 'POST' },
-        headers: { type: 'object', additionalProperties: { type: 'string', maxLength: 2000 } },
+        headers: {
+          type: 'object',
+          description: `Sent with the request. Their values are kept sealed and shown as "${REDACTED_PLACEHOLDER}"; sending "${REDACTED_PLACEHOLDER}" as a header's value keeps the value stored for it.`,
+          propertyNames: { type: 'string', maxLength: 200, pattern: HEADER_NAME },
+          additionalProperties: { type: 'string', maxLength: 2000, pattern: HEADER_VALUE },
+        },
         body: { description: 'Sent as JSON' },
         timeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 30 },
       },
@@ -69,14 +81,24 @@ export function jobType(name: string): JobTypeInfo | undefined {
 /** `params.<path>: <what is wrong>` for the first error ajv found. */
 function describe(name: string, e: ErrorObject): string {
   const path = ['params', ...e.instancePath.split('/').slice(1)];
+  // Never the value itself: a header's value is a secret.
+  if (e.propertyName !== undefined) return `${path.join('.')}: "${e.propertyName}" is not a valid HTTP header name`;
+  if (e.keyword === 'pattern' && e.schemaPath.includes('/headers/')) return `${path.join('.')}: is not a valid HTTP header value (no line breaks or control characters, nothing above U+00FF)`;
   if (e.keyword === 'required') return `${[...path, (e.params as { missingProperty: string }).missingProperty].join('.')}: is required`;
   if (e.keyword === 'additionalProperties') return `${[...path, (e.params as { additionalProperty: string }).additionalProperty].join('.')}: is not a parameter of ${name}`;
   return `${path.join('.')}: ${e.message}`;
 }
 
-/** Checks params against the type's JSON Schema; throws JobParamsError naming the offending path. */
+/**
+ * Checks params against the type's JSON Schema; throws JobParamsError naming the offending path. A header value stored
+ * sealed (longer than the value it holds) counts as the placeholder: its value was checked before it was sealed.
+ */
 export function checkJobParams(name: string, params: Record<string, unknown>): void {
   const validate = validators.get(name);
   if (!validate) throw new JobParamsError(`jobType: unknown job type "${name}" (known: ${JOB_TYPES.map((x) => x.name).join(', ')})`);
-  if (!validate(params)) throw new JobParamsError(describe(name, validate.errors![0]));
+  const headers = params.headers;
+  const checked = headers && typeof headers === 'object' && !Array.isArray(headers)
+    ? { ...params, headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, typeof v === 'string' && isSealed(v) ? REDACTED_PLACEHOLDER : v])) }
+    : params;
+  if (!validate(checked)) throw new JobParamsError(describe(name, validate.errors![0]));
 }

@@ -3,8 +3,12 @@
 // a running run is cancelled (a purge stops between batches before its run reads cancelled); housekeeping jobs purge
 // what they should and nothing else.
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ScheduleNotFoundError } from '@temporalio/client';
-import { AuditEvent, Document, IdempotencyKey, Role, StoredFile, SubscriberExport, UsedLink, UserRole } from '../../db';
+import { QueryTypes } from 'sequelize';
+import { AuditEvent, Document, IdempotencyKey, JobSchedule, Role, StoredFile, SubscriberExport, UsedLink, UserRole } from '../../db';
+import { up } from '../../db/migrations/0039_redact_job_header_audit';
 import { createDueSoon } from '../helpers/due';
 import { createRun } from '../helpers/imports';
 import { buildApiKey, buildCaller } from '../helpers/factories';
@@ -438,10 +442,12 @@ it('the audit purge needs audit.purge besides jobs.write, to schedule, change or
     const created = await app.call('post', '/v1/job-schedules', key).send(purge);
     const changed = await app.call('patch', `/v1/job-schedules/${existing.id}`, key).send({ params: { olderThanDays: 2 } });
     const ran = await app.call('post', '/v1/job-runs', key).send({ jobType: 'audit.retention_purge', params: { olderThanDays: 1 } });
-    const expected = allowed ? [201, 200, 202] : [403, 403, 403];
-    expect([who, created.status, changed.status, ran.status]).toEqual([who, ...expected]);
+    // Running the (paused) schedule now: Temporal would run it.
+    const triggered = await app.call('post', `/v1/job-schedules/${existing.id}/run`, key);
+    const expected = allowed ? [201, 200, 202, 202] : [403, 403, 403, 403];
+    expect([who, created.status, changed.status, ran.status, triggered.status]).toEqual([who, ...expected]);
     if (!allowed) {
-      for (const res of [created, changed, ran]) expect(res.body).toMatchObject({ code: 'PERMISSION_DENIED', permission: 'audit.purge' });
+      for (const res of [created, changed, ran, triggered]) expect(res.body).toMatchObject({ code: 'PERMISSION_DENIED', permission: 'audit.purge' });
       // Nothing written: no schedule, no run, the old event still there.
       expect(await AuditEvent.findByPk(kept.id)).not.toBeNull();
       // Pausing only stops what the schedule does: jobs.write is enough.
@@ -474,4 +480,134 @@ it('used link nonces are kept while their link could still be valid, however sho
   expect(done).toMatchObject({ status: 'completed', result: { usedLinks: 1 } });
   expect(await UsedLink.findByPk(young.nonce)).not.toBeNull(); // used 48 h ago: its link (72 h) may still be valid
   expect(await UsedLink.findByPk(old.nonce)).toBeNull();
+});
+
+describe('an http job\'s header values (credentials for the service it calls)', () => {
+  const SECRET = `Bearer s3cr3t-${randomUUID()}`;
+  const TRACE = `trace-${randomUUID()}`;
+  const headersOf = (path: string) => hooks.received.filter((h) => h.path === path).map((h) => ({ authorization: h.headers.authorization, trace: h.headers['x-trace'] }));
+  const secretIn = (x: unknown) => JSON.stringify(x).includes(SECRET.slice('Bearer '.length)) || JSON.stringify(x).includes(TRACE);
+
+  it('are sealed at rest, shown and audited as "***", and sent as given; "***" sent back keeps the stored value', async () => {
+    const { key, tenant } = await buildCaller(['*']);
+    const params = { url: `${hooks.url}/secret`, method: 'POST', body: { hello: 'docket' }, headers: { Authorization: SECRET, 'X-Trace': TRACE } };
+    // buffer_one: the second trigger below is not skipped should the first run's workflow still be finishing.
+    const created = (await app.call('post', '/v1/job-schedules', key).send(httpJob('/secret', { params, overlapPolicy: 'buffer_one' })).expect(201)).body;
+    expect(created.params).toEqual({ ...params, headers: { Authorization: '***', 'X-Trace': '***' } });
+    // Readers see the names only: one schedule, the list.
+    const got = (await app.call('get', `/v1/job-schedules/${created.id}`, key).expect(200)).body;
+    expect(got.params.headers).toEqual({ Authorization: '***', 'X-Trace': '***' });
+    expect(secretIn((await app.call('get', '/v1/job-schedules', key).expect(200)).body)).toBe(false);
+    // At rest: the row holds sealed values, and so does the Temporal Schedule's action (the runs' input).
+    const row = await JobSchedule.findByPk(created.id);
+    expect(row!.params.headers).toEqual({ Authorization: expect.stringMatching(/^enc:v1:/), 'X-Trace': expect.stringMatching(/^enc:v1:/) });
+    const [{ raw }] = await JobSchedule.sequelize!.query<{ raw: string }>('SELECT params::text AS raw FROM job_schedules WHERE id = :id', { replacements: { id: created.id }, type: QueryTypes.SELECT });
+    expect(secretIn(raw)).toBe(false);
+    expect(secretIn(await app.client.schedule.getHandle(created.temporalScheduleId).describe())).toBe(false);
+
+    // A run sends the real values.
+    await app.call('post', `/v1/job-schedules/${created.id}/run`, key).expect(202);
+    const first = await finishedRun(key, created.id, 'the first run');
+    expect(first).toMatchObject({ status: 'completed', result: { status: 200 } });
+    expect(headersOf('/secret')).toEqual([{ authorization: SECRET, trace: TRACE }]);
+
+    // Changing only the cron keeps them; params sent back with "***" (any case) keep a stored value, a header left out
+    // is removed, and "***" for a header the schedule does not have is refused.
+    await app.call('patch', `/v1/job-schedules/${created.id}`, key).send({ cron: '0 4 * * *' }).expect(200);
+    const changed = (await app.call('patch', `/v1/job-schedules/${created.id}`, key)
+      .send({ params: { ...params, url: `${hooks.url}/secret-2`, headers: { authorization: '***' } } }).expect(200)).body;
+    expect(changed.params.headers).toEqual({ authorization: '***' });
+    const refused = await app.call('patch', `/v1/job-schedules/${created.id}`, key).send({ params: { ...params, headers: { 'X-Other': '***' } } }).expect(422);
+    expect([refused.body.code, refused.body.detail]).toEqual(['INVALID_JOB', expect.stringContaining('params.headers.X-Other')]);
+    await app.call('post', `/v1/job-schedules/${created.id}/run`, key).expect(202);
+    // (Waited for at the receiver: two runs triggered within one second share a workflow id, and so a run row.)
+    await hooks.waitFor((h) => h.path === '/secret-2', 60_000);
+    expect(headersOf('/secret-2')).toEqual([{ authorization: SECRET, trace: undefined }]);
+    // A new schedule or run has no stored value for "***" to keep; a header value fetch() would refuse is refused (never quoted).
+    expect((await app.call('post', '/v1/job-schedules', key).send(httpJob('/x', { params: { ...params, headers: { Authorization: '***' } } })).expect(422)).body.code).toBe('INVALID_JOB');
+    const bad = await app.call('post', '/v1/job-runs', key).send({ jobType: 'http', params: { ...params, headers: { Authorization: `${SECRET}\r\nX-Injected: 1` } } }).expect(422);
+    expect([bad.body.code, secretIn(bad.body)]).toEqual(['INVALID_JOB', false]);
+
+    // A run without a schedule: sent as given, its audit event and Temporal input hold no secret.
+    const once = (await app.call('post', '/v1/job-runs', key).send({ jobType: 'http', params: { ...params, url: `${hooks.url}/secret-once` } }).expect(202)).body;
+    const ended = await waitFor(async () => { const r = (await app.call('get', `/v1/job-runs/${once.id}`, key).expect(200)).body; return r.status !== 'running' && r; }, { what: 'the run without a schedule' });
+    expect(ended).toMatchObject({ status: 'completed', result: { status: 200 } });
+    expect(headersOf('/secret-once')).toEqual([{ authorization: SECRET, trace: TRACE }]);
+    expect(secretIn(await app.client.workflow.getHandle(once.workflowId).fetchHistory())).toBe(false);
+
+    // The audit log (what audit.read and its exports show): every event names the headers, none holds a value.
+    await app.call('delete', `/v1/job-schedules/${created.id}`, key).expect(204);
+    const events = (await app.call('get', '/v1/audit-events?limit=100', key).expect(200)).body.items as { action: string; before: { params: { headers: unknown } }; after: { params: { headers: unknown } } }[];
+    const byAction = (a: string) => events.filter((e) => e.action === a);
+    expect(byAction('jobs.schedule.created')[0].after.params.headers).toEqual({ Authorization: '***', 'X-Trace': '***' });
+    expect(byAction('jobs.schedule.updated').map((e) => e.after.params.headers)).toEqual([{ authorization: '***' }, { Authorization: '***', 'X-Trace': '***' }]);
+    expect(byAction('jobs.schedule.deleted')[0].before.params.headers).toEqual({ authorization: '***' });
+    expect(byAction('jobs.run.requested')[0].after.params.headers).toEqual({ Authorization: '***', 'X-Trace': '***' });
+    expect(secretIn(events)).toBe(false);
+    const [{ n }] = await AuditEvent.sequelize!.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM audit_events WHERE tenant_id = :tenantId AND (coalesce(before::text, '') LIKE :like OR coalesce(after::text, '') LIKE :like)`,
+      { replacements: { tenantId: tenant.id, like: `%${TRACE}%` }, type: QueryTypes.SELECT },
+    );
+    expect(n).toBe(0);
+    // Nor do the runs' results and errors.
+    expect(secretIn((await app.call('get', '/v1/job-runs', key).expect(200)).body)).toBe(false);
+  });
+
+  it('stored before sealing still work, and are sealed when the schedule is next changed; an answer echoing one has it replaced', async () => {
+    const { key } = await buildCaller(['*']);
+    // An echo service: answers with the Authorization header it was sent (500 on /fail).
+    const echo = http.createServer((req, res) => { res.writeHead(req.url === '/fail' ? 500 : 200).end(`you sent: ${req.headers.authorization}`); });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    const echoUrl = `http://127.0.0.1:${(echo.address() as AddressInfo).port}`;
+    try {
+      const params = { url: `${hooks.url}/legacy`, method: 'POST', headers: { Authorization: SECRET } };
+      const s = (await app.call('post', '/v1/job-schedules', key).send(httpJob('/legacy', { params })).expect(201)).body;
+      // As a schedule written before header values were sealed: plain in its row and in its Temporal Schedule.
+      await JobSchedule.update({ params }, { where: { id: s.id } });
+      const handle = app.client.schedule.getHandle(s.temporalScheduleId);
+      await handle.update((d) => {
+        const action = d.action as unknown as { args: [{ params: Record<string, unknown> }] };
+        action.args[0].params = params;
+        return d as never;
+      });
+      expect(JSON.stringify(await handle.describe())).toContain(SECRET);
+      expect((await app.call('get', `/v1/job-schedules/${s.id}`, key).expect(200)).body.params.headers).toEqual({ Authorization: '***' });
+      await app.call('post', `/v1/job-schedules/${s.id}/run`, key).expect(202);
+      expect(await finishedRun(key, s.id, 'the legacy run')).toMatchObject({ status: 'completed' });
+      expect(headersOf('/legacy')).toEqual([{ authorization: SECRET, trace: undefined }]);
+      // Any change seals them, in the row and in Temporal.
+      await app.call('patch', `/v1/job-schedules/${s.id}`, key).send({ paused: true }).expect(200);
+      expect((await JobSchedule.findByPk(s.id))!.params.headers).toEqual({ Authorization: expect.stringMatching(/^enc:v1:/) });
+      expect(secretIn(await handle.describe())).toBe(false);
+
+      // The answer of a service that echoes the header: its value is "***" in the run's result and error.
+      for (const path of ['/ok', '/fail']) {
+        const run = (await app.call('post', '/v1/job-runs', key).send({ jobType: 'http', params: { ...params, url: `${echoUrl}${path}` } }).expect(202)).body;
+        const done = await waitFor(async () => { const r = (await app.call('get', `/v1/job-runs/${run.id}`, key).expect(200)).body; return r.status !== 'running' && r; }, { what: `the echo run ${path}` });
+        expect(secretIn(done)).toBe(false);
+        if (path === '/ok') expect(done).toMatchObject({ status: 'completed', result: { status: 200, body: 'you sent: ***' } });
+        else expect(done).toMatchObject({ status: 'failed', error: expect.stringContaining('you sent: ***') });
+      }
+    } finally {
+      await new Promise((resolve) => echo.close(resolve));
+    }
+  });
+
+  it('recorded in the clear by audit events before they were sealed are replaced by "***" (migration 0039)', async () => {
+    const { tenant } = await buildCaller(['*']);
+    const event = (action: string, before: object | null, after: object | null) => AuditEvent.create({
+      tenantId: tenant.id, actorType: 'system', actorId: null, action, entityType: 'job_schedule', entityId: randomUUID(), before, after, requestId: null, workflowId: null, eventKey: null,
+    });
+    const http = (headers: object) => ({ jobType: 'http', params: { url: 'https://example.com/', headers } });
+    const created = await event('jobs.schedule.created', null, http({ Authorization: SECRET, 'X-Trace': TRACE }));
+    const updated = await event('jobs.schedule.updated', http({ Authorization: SECRET }), http({ Authorization: '***', Accept: 'json' }));
+    const requested = await event('jobs.run.requested', null, http({}));
+    const purge = await event('jobs.schedule.created', null, { jobType: 'audit.retention_purge', params: { olderThanDays: 3 } });
+    await up({ context: AuditEvent.sequelize!.getQueryInterface() });
+    const read = async (e: AuditEvent) => { const r = (await AuditEvent.findByPk(e.id))!; return [r.before, r.after]; };
+    expect(await read(created)).toEqual([null, http({ Authorization: '***', 'X-Trace': '***' })]);
+    expect(await read(updated)).toEqual([http({ Authorization: '***' }), http({ Authorization: '***', Accept: '***' })]);
+    expect(await read(requested)).toEqual([null, http({})]);
+    expect(await read(purge)).toEqual([null, { jobType: 'audit.retention_purge', params: { olderThanDays: 3 } }]);
+  });
 });

@@ -53,7 +53,7 @@ it('a webhook receiver answering a gzip bomb: the POST is answered with the firs
 });
 
 describe('the http job against a gzip bomb', () => {
-  const acts = createJobActivities({ blobs: {} as never, email: {} as never, allowPrivateNetworks: true });
+  const acts = createJobActivities({ blobs: {} as never, email: {} as never, allowPrivateNetworks: true, secretsKey: Buffer.alloc(32) });
   // The failed run's warning is expected: not logged.
   const run = (params: Record<string, unknown>) => memoryRise(() => new MockActivityEnvironment({}, { logger: new DefaultLogger('ERROR') })
     .run(acts.runJob, { tenantId: 't', jobType: 'http', params }).catch((e: Error) => e));
