@@ -9,6 +9,7 @@ import { businessWorkflowId } from '../../workflows/search-attributes';
 import { CAMPAIGNS_DOMAIN } from '../../workflows/campaigns.api';
 import { startTestApp, TestApp } from '../helpers/app';
 import { BODY, createCampaign, seedList, setSendLimits } from '../helpers/campaigns';
+import { holdAudienceLock } from '../helpers/audience-lock';
 import { buildCaller } from '../helpers/factories';
 import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
 import { waitFor } from '../helpers/wait';
@@ -96,16 +97,7 @@ describe('the audience check at send', () => {
     const id = await createCampaign(app, key, { audience: { listIds: [listId] } });
     const theirs = await createCampaign(app, other.key, { audience: { listIds: [theirList] } });
     // A preview in flight holds the tenant's lock (as withAudienceBudget takes it) until its transaction ends.
-    let release!: () => void;
-    const held = new Promise<void>((r) => { release = r; });
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => { locked = r; });
-    const holder = app.sequelize.transaction(async (transaction) => {
-      await app.sequelize.query('SELECT pg_advisory_xact_lock(727276, hashtext($1))', { bind: [tenant.id], transaction });
-      locked();
-      await held;
-    });
-    await isLocked;
+    const lock = await holdAudienceLock(app.sequelize, tenant.id);
     try {
       const busy = await app.call('post', `/v1/campaigns/${id}/send`, key).send({}).expect(429);
       expect(busy.body.code).toBe('RATE_LIMITED');
@@ -113,8 +105,7 @@ describe('the audience check at send', () => {
       await unchanged(tenant.id, id);
       await app.call('post', `/v1/campaigns/${theirs}/send`, other.key).send({}).expect(202);
     } finally {
-      release();
-      await holder;
+      await lock.release();
     }
     // A normal send: 202, snapshotted and sent.
     expect((await app.call('post', `/v1/campaigns/${id}/send`, key).send({}).expect(202)).body.status).toBe('running');

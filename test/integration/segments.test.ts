@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { AuditEvent, Segment } from '../../db';
 import { compileSegment, validateSegmentRules } from '../../domains/audience/segments';
 import { startTestApp, TestApp } from '../helpers/app';
+import { holdAudienceLock } from '../helpers/audience-lock';
 import { buildCaller } from '../helpers/factories';
 
 let app: TestApp;
@@ -211,24 +212,14 @@ describe('one preview per tenant at a time', () => {
     await app.call('post', '/v1/subscribers', key).send({ email: 'p@x.com' }).expect(201);
     const rules = { all: [{ field: 'status', op: 'eq', value: 'active' }] };
     // A preview in flight holds the tenant's preview lock (as previewSegment takes it) until its transaction ends.
-    let release!: () => void;
-    const held = new Promise<void>((r) => { release = r; });
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => { locked = r; });
-    const holder = app.sequelize.transaction(async (transaction) => {
-      await app.sequelize.query('SELECT pg_advisory_xact_lock(727276, hashtext($1))', { bind: [tenant.id], transaction });
-      locked();
-      await held;
-    });
-    await isLocked;
+    const lock = await holdAudienceLock(app.sequelize, tenant.id);
     try {
       const busy = await preview(key, rules).expect(429);
       expect(busy.body.code).toBe('RATE_LIMITED');
       expect(busy.headers['retry-after']).toBe('1');
       expect((await preview(other, rules).expect(200)).body.count).toBe(0);
     } finally {
-      release();
-      await holder;
+      await lock.release();
     }
     expect((await preview(key, rules).expect(200)).body.count).toBe(1);
   });
