@@ -11,7 +11,8 @@ export const likePrefix = (s: string): string => `${s.replace(/[\\%_]/g, (c) => 
 /**
  * Erases a subscriber's personal data: the row keeps its id (deliveries keep pointing at it, anonymised) but loses
  * its address, name, attributes and lists; what imports kept of it (before-images, rejected rows naming the address)
- * goes too. The address becomes a placeholder that can never be mailed or match an import.
+ * goes too, and so do the before/after images of its audit events. The address becomes a placeholder that can never
+ * be mailed or match an import.
  */
 export async function eraseSubscriber(sequelize: Sequelize, tenantId: string, subscriberId: string, within?: (transaction: Transaction) => Promise<void>): Promise<boolean> {
   return sequelize.transaction(async (transaction) => {
@@ -38,6 +39,11 @@ export async function eraseSubscriber(sequelize: Sequelize, tenantId: string, su
     // A campaign's recipient rows (its delivery ledger) keep their status, anonymised the same way.
     await sequelize.query(`UPDATE campaign_recipients SET email = 'erased+' || $2 || '@erased.invalid'
       WHERE tenant_id = $1 AND subscriber_id = $2`, { bind: [tenantId, subscriberId], transaction });
+    // The audit log keeps that the subscriber was created, changed or erased, and by whom, but no longer what they
+    // were: its before/after images held the address, name and attributes (GET /v1/audit-events, audit exports).
+    await sequelize.query(`UPDATE audit_events SET before = CASE WHEN before IS NULL THEN NULL ELSE '{"erased": true}'::jsonb END,
+        after = CASE WHEN after IS NULL THEN NULL ELSE '{"erased": true}'::jsonb END
+      WHERE tenant_id = $1 AND entity_type = 'subscriber' AND entity_id = $2`, { bind: [tenantId, subscriberId], transaction });
     await within?.(transaction);
     return true;
   });

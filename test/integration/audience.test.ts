@@ -73,11 +73,12 @@ describe('subscribers', () => {
     await app.call('get', '/v1/subscribers?cursor=forged', key).expect(400);
   });
 
-  it('erases personal data: address, name, attributes, lists and deliveries anonymised; twice is 409', async () => {
-    const { key, tenant } = await buildCaller(['audience.*']);
+  it('erases personal data: address, name, attributes, lists, deliveries and audit images anonymised; twice is 409', async () => {
+    const { key, tenant } = await buildCaller(['audience.*', 'audit.read']);
     const list = await app.call('post', '/v1/lists', key).send({ name: 'News' }).expect(201);
     const s = await app.call('post', '/v1/subscribers', key).send({ email: 'eve@x.com', name: 'Eve', attributes: { city: 'Paris' }, listIds: [list.body.id] }).expect(201);
     await Delivery.create({ key: `campaign:test:${s.body.id}`, tenantId: tenant.id, channel: 'email', recipient: 'Eve@x.com', subjectType: 'campaign', subjectId: 'c1', status: 'sent', error: null, providerId: null });
+    await app.call('patch', `/v1/subscribers/${s.body.id}`, key).send({ name: 'Eve Paris' }).expect(200);
     const erased = await app.call('post', `/v1/subscribers/${s.body.id}/erase`, key).expect(200);
     expect(erased.body).toMatchObject({ id: s.body.id, name: null, attributes: {}, status: 'unsubscribed' });
     expect(erased.body.email).not.toContain('eve');
@@ -90,6 +91,10 @@ describe('subscribers', () => {
     expect((await app.call('patch', `/v1/subscribers/${s.body.id}`, key).send({ name: 'Eve' }).expect(409)).body.code).toBe('SUBSCRIBER_ERASED');
     const event = await AuditEvent.findOne({ where: { tenantId: tenant.id, action: 'audience.subscriber.erased' } });
     expect(JSON.stringify(event!.get())).not.toMatch(/eve@/i);
+    // Its earlier audit events (created, updated) say what happened and by whom, no longer what it held.
+    const audits = (await app.call('get', `/v1/audit-events?entityType=subscriber&entityId=${s.body.id}`, key).expect(200)).body.items as { action: string }[];
+    expect(audits.map((a) => a.action)).toEqual(expect.arrayContaining(['audience.subscriber.created', 'audience.subscriber.updated', 'audience.subscriber.erased']));
+    expect(JSON.stringify(audits)).not.toMatch(/eve|paris/i);
     // A new subscriber may take the address again.
     await app.call('post', '/v1/subscribers', key).send({ email: 'eve@x.com' }).expect(201);
   });
