@@ -1,7 +1,7 @@
 // One approval flow: stages in order, signatures by Update (refused synchronously by validators),
 // reminders, escalation and expiry on durable timers; every change is persisted by an activity.
 import {
-  allHandlersFinished, ApplicationFailure, CancellationScope, condition, continueAsNew, isCancellation, log, proxyActivities, proxyLocalActivities,
+  allHandlersFinished, ApplicationFailure, condition, continueAsNew, log, proxyActivities, proxyLocalActivities,
   setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { ApprovalActivities } from '../activities/approvals';
@@ -11,8 +11,8 @@ import {
 } from './approvals.api';
 import { AUTO_APPROVE_REASON, autoApproves, NOT_REQUIRED_REASON, eligibleApprovers, pendingApprovers, stageOutcome } from './approvals.rules';
 import { OBJECT_ID } from './search-attributes';
-import { CANCELLED_IN_TEMPORAL } from './failures';
-import { CANCELLED_WRITE_PATCH, hasPatch } from './patches';
+import { CANCELLED_IN_TEMPORAL, writeEndIfCancelled } from './failures';
+import { hasPatch } from './patches';
 import { setWorkflowStatus } from './status';
 import { OUTAGE_RETRY } from './retry';
 
@@ -330,8 +330,7 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
   } catch (err) {
     // Cancelled from Temporal itself (the UI, the CLI; Docket's API cancels by Update): the flow ends cancelled in
     // Postgres too, and its object follows, rather than staying pending with approvers asked for ever.
-    if (!isCancellation(err) || !has(CANCELLED_WRITE_PATCH)) throw err;
-    await CancellationScope.nonCancellable(async () => {
+    return writeEndIfCancelled(err, input.patches, async () => {
       if (state.status === 'pending') finish('cancelled', CANCELLED_IN_TEMPORAL);
       if (state.version !== settled || unsaved.length) await persist();
       setWorkflowStatus(state.status, input.patches);
@@ -339,6 +338,5 @@ export async function approvalFlowWorkflow(input: ApprovalFlowInput): Promise<Fl
       await acts.flowFinished({ tenantId: input.tenantId, flowId: input.flowId, objectType: input.objectType, objectId: input.objectId, status: state.status })
         .catch((e: unknown) => log.warn('the flow cancelled in Temporal could not tell its object', { error: (e as Error).message }));
     });
-    throw err;
   }
 }

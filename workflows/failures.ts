@@ -33,8 +33,19 @@ export async function endCancelled(err: unknown, markFailed: (error: string) => 
   throw isCancellation(err) ? err : new CancelledFailure(CANCELLED_IN_TEMPORAL, [], err as Error);
 }
 
+/**
+ * For a run that writes its own end when cancelled from Temporal itself (a reminder, an approval flow): with
+ * CANCELLED_WRITE_PATCH, `writeEnd` runs outside the cancelled scope (which would refuse the write); the error is
+ * rethrown either way, so the run still ends as it would have.
+ */
+export async function writeEndIfCancelled(err: unknown, known: readonly string[] | undefined, writeEnd: () => Promise<void>): Promise<never> {
+  // isCancellation first: the patch is only checked (and marked) for a cancel, as the code before this helper did.
+  if (isCancellation(err) && hasPatch(known, CANCELLED_WRITE_PATCH)) await CancellationScope.nonCancellable(writeEnd);
+  throw err;
+}
+
 /** Who the end of a run cancelled from Temporal names. */
-const SYSTEM: CommandAuthor = { actor: { type: 'system', id: null }, requestId: null };
+export const SYSTEM: CommandAuthor = { actor: { type: 'system', id: null }, requestId: null };
 
 /**
  * For an import or a campaign cancelled from Temporal itself (the UI, the CLI): records the cancel as the system's

@@ -1,7 +1,7 @@
 // One reminder: durable timers for each occurrence's triggers (offsets before it, repeats after it,
 // snoozes), commands by Update (refused synchronously by validators), deliveries by activity.
 import {
-  allHandlersFinished, ApplicationFailure, CancellationScope, condition, continueAsNew, isCancellation, proxyActivities, proxyLocalActivities, setHandler, workflowInfo,
+  allHandlersFinished, ApplicationFailure, condition, continueAsNew, proxyActivities, proxyLocalActivities, setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type { RetryPolicy } from '@temporalio/workflow';
 import type { ReminderActivities } from '../activities/reminders';
@@ -11,8 +11,9 @@ import {
   ReminderState, reminderStateQuery, rescheduleUpdate, resumeUpdate, snoozeUpdate,
 } from './reminders.api';
 import { deliveryTargets, nextTrigger, occurrenceSpan, snoozedTriggers, Trigger } from './reminders.rules';
-import { CANCELLED_WRITE_PATCH, hasPatch } from './patches';
+import { hasPatch } from './patches';
 import { setWorkflowStatus } from './status';
+import { SYSTEM, writeEndIfCancelled } from './failures';
 import { OUTAGE_RETRY } from './retry';
 
 // No attempt limits: an outage is retried until it is over; the activities give up on other errors
@@ -40,8 +41,6 @@ const DELIVERIES_PER_RUN = 500;
 const refuse = (type: ReminderRefusal, message: string) => ApplicationFailure.nonRetryable(message, type);
 const nowIso = () => new Date().toISOString();
 const closed = (s: ReminderState) => s.status === 'completed' || s.status === 'cancelled';
-/** Who a cancel from Temporal itself is audited as. */
-const SYSTEM = { actor: { type: 'system' as const, id: null }, requestId: null };
 
 export async function reminderWorkflow(input: ReminderInput): Promise<ReminderState> {
   const state: ReminderState = input.resume?.state ?? {
@@ -301,8 +300,7 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
   } catch (err) {
     // Cancelled from Temporal itself (the UI, the CLI; Docket's API cancels by Update): the reminder's row says so too,
     // audited as the system, so it is not left `active` with a next trigger that never comes.
-    if (!isCancellation(err) || !has(CANCELLED_WRITE_PATCH)) throw err;
-    await CancellationScope.nonCancellable(async () => {
+    return writeEndIfCancelled(err, input.patches, async () => {
       if (!closed(state)) command('reminders.reminder.cancelled', { by: SYSTEM }, () => { state.status = 'cancelled'; change(); });
       state.nextTriggerAt = null;
       change();
@@ -311,6 +309,5 @@ export async function reminderWorkflow(input: ReminderInput): Promise<ReminderSt
       if (state.version !== settled) await persist();
       setWorkflowStatus(state.status, input.patches);
     });
-    throw err;
   }
 }
