@@ -8,6 +8,7 @@ import { checkPeopleSet } from '../identity/people';
 import { recordAudit } from '../../lib/audit';
 import { DEFAULT_SEND_SETTINGS } from '../../lib/send-limiter';
 import { auditBy, Caller, CommandDeps } from '../command';
+import { APPROVAL_AUTHORITY_PERMISSION } from '../approvals/authority';
 
 export interface SendingSettings {
   maxPerMinute: number;
@@ -64,6 +65,7 @@ export async function updateApprovalSettings(deps: CommandDeps, c: Caller, body:
   return deps.sequelize.transaction(async (transaction) => {
     const row = await ApprovalSettings.findByPk(c.tenantId, { transaction, lock: transaction.LOCK.UPDATE });
     const before = approvalView(row);
+    refuseNewlyNotRequired(c, before.notRequired.objectTypes, objectTypes);
     const [saved] = await ApprovalSettings.upsert({
       tenantId: c.tenantId, notifyOnRequestRoles: roles ?? before.notifyOnRequest.roles, notRequiredObjectTypes: objectTypes ?? before.notRequired.objectTypes,
       notifyRequesterOnDecision: body.notifyRequesterOnDecision ?? before.notifyRequesterOnDecision, updatedBy: c.actor.id, updatedAt: new Date(),
@@ -72,6 +74,19 @@ export async function updateApprovalSettings(deps: CommandDeps, c: Caller, body:
     await recordAudit({ ...auditBy(c), action: 'settings.approvals.updated', entityType: 'tenant_settings', entityId: c.tenantId, before, after }, transaction);
     return { ...after, updatedAt: saved.updatedAt };
   });
+}
+
+/**
+ * An object type whose approval is not required has every flow approved at its start, whoever asks: adding one decides
+ * who approves (nobody), as an approval template does, so it needs what a template needs (domains/approvals/authority.ts).
+ * Taking one away asks approval again, and needs nothing more.
+ */
+function refuseNewlyNotRequired(c: Caller, stored: string[], given: string[] | undefined): void {
+  const added = (given ?? []).filter((t) => !stored.includes(t));
+  if (!added.length || c.permissions.has(APPROVAL_AUTHORITY_PERMISSION)) return;
+  throw new ApiError(403, 'PERMISSION_DENIED',
+    `Exempting ${added.map((t) => `"${t}"`).join(', ')} from approval decides who approves it, and needs the permission '${APPROVAL_AUTHORITY_PERMISSION}'`,
+    { permission: APPROVAL_AUTHORITY_PERMISSION });
 }
 
 export interface NotificationSettingsView {

@@ -101,6 +101,28 @@ test('approval settings: none until set; roles checked against the tenant; setti
   expect((await app.call('get', '/v1/settings/approvals', other.key).expect(200)).body).toMatchObject({ notifyOnRequest: { roles: [] }, notRequired: { objectTypes: [] } });
 });
 
+test('exempting an object type from approval needs approvals.template.manage besides settings.manage; taking one back does not', async () => {
+  const { key: owner, tenant } = await buildCaller(['*']);
+  await app.call('put', '/v1/settings/approvals', owner).send({ notRequired: { objectTypes: ['leave'] } }).expect(200);
+  const { key: admin } = await buildCaller(['settings.read', 'settings.manage'], tenant);
+  const { key: policy } = await buildCaller(['settings.read', 'settings.manage', 'approvals.template.manage'], tenant);
+  const types = async () => (await app.call('get', '/v1/settings/approvals', owner).expect(200)).body.notRequired.objectTypes;
+
+  // settings.manage alone: purchase orders would be approved at submit, with nobody asked.
+  const refused = await app.call('put', '/v1/settings/approvals', admin).send({ notRequired: { objectTypes: ['leave', 'purchase_order'] } }).expect(403);
+  expect(refused.body).toMatchObject({ code: 'PERMISSION_DENIED', permission: 'approvals.template.manage' });
+  expect(refused.body.detail).toContain('"purchase_order"');
+  expect(await types()).toEqual(['leave']);
+  expect(await AuditEvent.count({ where: { tenantId: tenant.id, action: 'settings.approvals.updated' } })).toBe(1);
+  // What is exempt already, other parts of the settings, and taking an exemption back: settings.manage is enough.
+  await app.call('put', '/v1/settings/approvals', admin).send({ notRequired: { objectTypes: ['leave'] }, notifyRequesterOnDecision: false }).expect(200);
+  await app.call('put', '/v1/settings/approvals', admin).send({ notRequired: { objectTypes: [] } }).expect(200);
+  expect(await types()).toEqual([]);
+  // With approvals.template.manage (who decides who approves anyway), exempting is allowed.
+  await app.call('put', '/v1/settings/approvals', policy).send({ notRequired: { objectTypes: ['purchase_order'] } }).expect(200);
+  expect(await types()).toEqual(['purchase_order']);
+});
+
 test('notification defaults: none until set; zones checked; settings.read reads, settings.manage sets; audited; per tenant', async () => {
   const { key, tenant } = await buildCaller(['*']);
   expect((await app.call('get', '/v1/settings/notifications', key).expect(200)).body).toEqual({ defaultLocale: null, defaultTimeZone: null, updatedAt: null });
