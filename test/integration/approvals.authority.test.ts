@@ -8,6 +8,7 @@ import { ApprovalFlow, AuditEvent, PurchaseOrder, Role, Tenant, User, UserRole }
 import { startTestApp, TestApp } from '../helpers/app';
 import { createOrder } from '../helpers/approvals';
 import { buildApiKey, buildTenant } from '../helpers/factories';
+import { runPermissionMatrix } from '../helpers/matrix';
 import { waitFor } from '../helpers/wait';
 
 let app: TestApp;
@@ -122,22 +123,12 @@ const OPERATIONS: { name: string; call: (w: World) => ReturnType<TestApp['call']
 
 describe.each(OPERATIONS)('$name', ({ call, allowed, self }) => {
   it('is allowed exactly for the callers holding approvals.template.manage where the role carries approval authority; a refusal names it and changes nothing', async () => {
-    const outcome: Record<string, string> = {};
-    const expected: Record<string, string> = {};
-    for (const level of LEVELS) {
-      const world = await buildWorld(level);
-      const before = await snapshot(world.tenant);
-      const res = await call(world);
-      if (self && level === SCOPED_KEY) expected[level] = 'refused 403 PERMISSION_ESCALATION';
-      else expected[level] = allowed.includes(level) ? 'allowed' : 'refused 403 PERMISSION_DENIED approvals.template.manage';
-      if (res.status < 300) {
-        outcome[level] = 'allowed';
-      } else {
-        outcome[level] = [`refused ${res.status}`, res.body.code, ...(res.body.code === 'PERMISSION_DENIED' ? [res.body.permission] : [])].join(' ');
-        expect([level, await snapshot(world.tenant)]).toEqual([level, before]);
-      }
-    }
-    expect(outcome).toEqual(expected);
+    await runPermissionMatrix({
+      levels: LEVELS, build: buildWorld, call, snapshot,
+      expected: (level) => (self && level === SCOPED_KEY ? 'refused 403 PERMISSION_ESCALATION'
+        : allowed.includes(level) ? 'allowed' : 'refused 403 PERMISSION_DENIED approvals.template.manage'),
+      refusal: (res) => [`refused ${res.status}`, res.body.code, ...(res.body.code === 'PERMISSION_DENIED' ? [res.body.permission] : [])].join(' '),
+    });
   });
 });
 
