@@ -3,7 +3,8 @@
 // Nobody grants what they do not hold: a role, a user's roles or a key's scopes may only carry permissions
 // the calling credential holds itself (its scopes included), and a user, role or key that can do something
 // the caller cannot is not the caller's to change. The last user holding '*' in a tenant stays. A role an approval
-// template names carries approval authority (domains/approvals/authority.ts): granting it needs approvals.template.manage too.
+// template names carries approval authority (domains/approvals/authority.ts): granting it needs approvals.template.manage too,
+// as does a key for another user that can sign approvals, or start flows, as them.
 import { randomUUID } from 'node:crypto';
 import { IANAZone } from 'luxon';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
@@ -222,6 +223,7 @@ export async function createApiKey(deps: IdentityDeps, c: Caller, input: Schemas
   // for someone else) gets the caller's effective permissions as its scopes. Only a key an unscoped
   // caller makes for itself follows its roles (it can never do more than its maker).
   const scopes = input.scopes ?? (forOther || c.permissions.scopes !== null ? c.permissions.list() : null);
+  refuseOthersApprovalKey(c, ownerId, scopes, 'A key for another user');
   refusePastExpiry(input.expiresAt);
   if (!(await User.count({ where: { id: ownerId, tenantId: c.tenantId, active: true } }))) {
     throw new ApiError(422, 'UNKNOWN_USER', `No active user ${ownerId} in this tenant`);
@@ -259,12 +261,35 @@ async function keyToChange(deps: IdentityDeps, c: Caller, id: string, verb: stri
 
 /**
  * Creating a key for another user, or giving theirs a new secret or a longer life, is acting for them:
- * identity.apikeys.manage_others. `what` names the act in the refusal.
+ * identity.apikeys.manage_others. `what` names the act in the refusal. Where that key can act in approvals as them,
+ * refuseOthersApprovalKey asks for more.
  */
 function refuseOthersKey(c: Caller, ownerId: string, what: string): void {
   if (ownerId !== c.userId && !c.permissions.has(MANAGE_OTHERS_KEYS)) {
     throw new ApiError(403, 'PERMISSION_DENIED', `${what} needs the permission '${MANAGE_OTHERS_KEYS}'`, { permission: MANAGE_OTHERS_KEYS });
   }
+}
+
+/**
+ * What lets a key act in an approval as its owner — the flow's history names the owner: sign a stage, decide a flow
+ * for everyone, take signatures off or cancel any flow (api/routes/approvals.ts), and start a flow, which is approved
+ * at once when the owner holds a role a template auto-approves (a purchase order's submit starts one too).
+ */
+const APPROVAL_ACTS = ['approvals.flow.sign', 'approvals.flow.decide', 'approvals.flow.admin', 'approvals.flow.create', 'purchasing.order.submit'] as const;
+
+/**
+ * A key of another user that can decide in approvals (its `scopes` grant any of APPROVAL_ACTS; without scopes it
+ * follows the owner's roles, so it may come to) lets whoever holds its secret sign as that user: making one, or giving
+ * one a new secret or a longer life, decides who approves, so it needs APPROVAL_AUTHORITY_PERMISSION besides
+ * refuseOthersKey's (403 PERMISSION_DENIED naming it). A user's keys for themselves are theirs to make.
+ */
+function refuseOthersApprovalKey(c: Caller, ownerId: string, scopes: readonly string[] | null, what: string): void {
+  if (ownerId === c.userId || c.permissions.has(APPROVAL_AUTHORITY_PERMISSION)) return;
+  const acts = APPROVAL_ACTS.filter((p) => scopes === null || grants(scopes, p));
+  if (!acts.length) return;
+  throw new ApiError(403, 'PERMISSION_DENIED',
+    `${what} with ${acts.join(', ')} acts in approvals as them: it needs the permission '${APPROVAL_AUTHORITY_PERMISSION}'`,
+    { permission: APPROVAL_AUTHORITY_PERMISSION });
 }
 
 /** A key's new expiry, when it has one, is in the future. */
@@ -295,6 +320,9 @@ export async function updateApiKey(deps: IdentityDeps, c: Caller, id: string, in
     const { key: found } = await keyToChange(deps, c, id, 'change', transaction, precondition);
     refuseOthersKey(c, found.userId, "Changing another user's key");
     refuseRevoked(found);
+    // A later expiry, or none, re-arms what the key can do; renaming it, or an earlier expiry, does not.
+    const longerLife = input.expiresAt !== undefined && found.expiresAt !== null && (input.expiresAt === null || new Date(input.expiresAt) > found.expiresAt);
+    if (longerLife) refuseOthersApprovalKey(c, found.userId, found.scopes, "A longer life for another user's key");
     const before = presentApiKey(found);
     if (input.name !== undefined) found.name = input.name;
     if (input.expiresAt !== undefined) found.expiresAt = input.expiresAt === null ? null : new Date(input.expiresAt);
@@ -322,6 +350,7 @@ export async function rotateApiKey(deps: IdentityDeps, c: Caller, id: string, in
     if (!ownUnscoped) {
       refuseBeyond(c, found.scopes ?? ['*'], (beyond) => `This key ${found.scopes ? 'is scoped to' : 'follows its owner\'s roles, so may come to hold'} ${beyond}, which you do not hold: only someone who does may rotate it`);
     }
+    refuseOthersApprovalKey(c, found.userId, found.scopes, "Rotating another user's key");
     refuseRevoked(found);
     const now = new Date();
     if (found.expiresAt && found.expiresAt <= now) throw new ApiError(409, 'API_KEY_EXPIRED', 'This API key has expired; create a new one');
