@@ -182,20 +182,49 @@ export async function createDocumentTemplate(deps: CommandDeps, c: Caller, input
   });
 }
 
-/** Saves a new version of the template (row locked, precondition checked) with what `change` makes of the current one. */
+/** Whether two templates' parts hold the same texts (then a check of one stands for the other). */
+function sameParts(a: TemplateParts, b: TemplateParts): boolean {
+  const names = Object.keys(a.partials);
+  return PART_NAMES.every((p) => a[p] === b[p]) && names.length === Object.keys(b.partials).length
+    && names.every((n) => Object.hasOwn(b.partials, n) && a.partials[n] === b.partials[n]);
+}
+
+/** How often a save builds and checks its parts again when another save landed while they were being checked. */
+const SAVE_RECHECKS = 1;
+
+/**
+ * Saves a new version of the template with what `change` makes of the current one. The parts are checked (on the work
+ * pool, up to TEMPLATE_LIMITS.budgetMs once a thread is free) before the row is locked, against the template read
+ * without a lock: checking inside the transaction held a pooled connection and the row meanwhile, so parallel saves of
+ * slow parts drained the API's connections and every tenant got 503s. The short transaction that writes reads the row
+ * again, locked, and checks `precondition` (If-Match) again; if another save landed meanwhile, `change` is made of the
+ * new version, and when its parts differ from those checked they are checked again (SAVE_RECHECKS times at most, then
+ * 409 INVALID_STATE: save again), so a part written beside another save never undoes it.
+ */
 async function saveVersion(deps: CommandDeps, c: Caller, id: string, change: (t: DocumentTemplate) => TemplateFields, precondition?: Precondition): Promise<DocumentTemplate> {
-  return deps.sequelize.transaction(async (transaction) => {
-    const t = await findInTenant(DocumentTemplate, c.tenantId, id, 'Document template', { transaction, lock: transaction.LOCK.UPDATE });
-    precondition?.(t.version);
-    const next = change(t);
-    await checkParts(next.parts);
-    const before = { version: t.version };
-    Object.assign(t, next, { version: t.version + 1 });
-    await t.save({ transaction });
-    await DocumentTemplateVersion.create({ templateId: t.id, version: t.version, tenantId: c.tenantId, ...next, createdBy: c.actor.id }, { transaction });
-    await recordAudit({ ...auditBy(c), action: 'documents.template.updated', entityType: 'document_template', entityId: t.id, before, after: { version: t.version } }, transaction);
-    return t;
-  });
+  let seen = await findInTenant(DocumentTemplate, c.tenantId, id, 'Document template');
+  for (let rechecks = 0; ; rechecks++) {
+    // A stale If-Match is refused before the check, as when it was made under the lock.
+    precondition?.(seen.version);
+    const basis = seen;
+    const checked = change(basis);
+    await checkParts(checked.parts);
+    const outcome = await deps.sequelize.transaction(async (transaction): Promise<{ saved: DocumentTemplate } | { changed: DocumentTemplate }> => {
+      const t = await findInTenant(DocumentTemplate, c.tenantId, id, 'Document template', { transaction, lock: transaction.LOCK.UPDATE });
+      precondition?.(t.version);
+      const next = t.version === basis.version ? checked : change(t);
+      if (next !== checked && !sameParts(next.parts, checked.parts)) return { changed: t };
+      const before = { version: t.version };
+      Object.assign(t, next, { version: t.version + 1 });
+      await t.save({ transaction });
+      await DocumentTemplateVersion.create({ templateId: t.id, version: t.version, tenantId: c.tenantId, ...next, createdBy: c.actor.id }, { transaction });
+      await recordAudit({ ...auditBy(c), action: 'documents.template.updated', entityType: 'document_template', entityId: t.id, before, after: { version: t.version } }, transaction);
+      return { saved: t };
+    });
+    if ('saved' in outcome) return outcome.saved;
+    if (rechecks >= SAVE_RECHECKS) throw new ApiError(409, 'INVALID_STATE', 'The template was saved again while this save was being checked; read it and save again');
+    seen = outcome.changed;
+  }
 }
 
 /** The whole template replaced: a new version. */
