@@ -33,7 +33,10 @@ export function audienceRoutes(deps: RouteDeps) {
       ctx.status = 204;
     },
     async eraseSubscriber({ params }, ctx) {
-      ctx.body = presentSubscriber(await audience.eraseSubscriberData(deps, commandCaller(ctx), params.subscriberId));
+      const s = await audience.eraseSubscriberData(deps, commandCaller(ctx), params.subscriberId);
+      // A subscriber deleted earlier has no row left to show: what named it is erased all the same.
+      if (s) ctx.body = presentSubscriber(s);
+      else ctx.status = 204;
     },
     async createSubscriberExport({ body }, ctx) {
       const x = await requestSubscriberExport(deps, commandCaller(ctx), body ?? {});

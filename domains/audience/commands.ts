@@ -4,12 +4,12 @@ import { literal, Op, Sequelize, Transaction, UniqueConstraintError, WhereOption
 import { v7 as uuidv7 } from 'uuid';
 import { Subscriber, SubscriberList } from '../../db/models/audience';
 import { recordAudit } from '../../lib/audit';
-import { ApiError } from '../../lib/problems';
+import { ApiError, notFound } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
 import type { SubscriberFilters } from '../../workflows/audience.api';
 import { auditBy, Caller, CommandDeps } from '../command';
 import { refuseIfAwaitedByCampaigns } from './in-use';
-import { eraseSubscriber, likePrefix, normalizeEmail, type SubscriberStatus } from './subscribers';
+import { eraseDeletedSubscriber, eraseSubscriber, likePrefix, normalizeEmail, type SubscriberStatus } from './subscribers';
 
 type Attributes = Record<string, string | number | boolean>;
 
@@ -109,12 +109,22 @@ export async function deleteSubscriber(deps: CommandDeps, c: Caller, id: string)
   });
 }
 
-/** Erases the subscriber's personal data (see eraseSubscriber) with its audit event, which names no personal data. */
-export async function eraseSubscriberData(deps: CommandDeps, c: Caller, id: string): Promise<Subscriber> {
-  const s = await findSubscriber(c.tenantId, id);
+/**
+ * Erases the subscriber's personal data (see eraseSubscriber) with its audit event, which names no personal data.
+ * A subscriber deleted earlier has no row, but its audit events and what else names its address still hold it: those
+ * are erased (eraseDeletedSubscriber) and the answer is null.
+ */
+export async function eraseSubscriberData(deps: CommandDeps, c: Caller, id: string): Promise<Subscriber | null> {
+  const audit = (transaction: Transaction) => recordAudit({ ...auditBy(c), action: 'audience.subscriber.erased', entityType: 'subscriber', entityId: id }, transaction);
+  const s = await Subscriber.findOne({ where: { tenantId: c.tenantId, id } });
+  if (!s) {
+    const outcome = await eraseDeletedSubscriber(deps.sequelize, c.tenantId, id, audit);
+    if (outcome === 'unknown') throw notFound(`Subscriber ${id}`);
+    if (outcome === 'erased') throw new ApiError(409, 'SUBSCRIBER_ERASED', 'The subscriber was erased already');
+    return null;
+  }
   if (s.erasedAt) throw new ApiError(409, 'SUBSCRIBER_ERASED', 'The subscriber was erased already');
-  const erased = await eraseSubscriber(deps.sequelize, c.tenantId, id, (transaction) =>
-    recordAudit({ ...auditBy(c), action: 'audience.subscriber.erased', entityType: 'subscriber', entityId: id }, transaction));
+  const erased = await eraseSubscriber(deps.sequelize, c.tenantId, id, audit);
   if (!erased) throw new ApiError(409, 'SUBSCRIBER_ERASED', 'The subscriber was erased already');
   return s.reload();
 }

@@ -30,7 +30,8 @@ export const SUBSCRIBER_DATA_PERMISSION = 'audience.read';
 const HIDDEN = '[address hidden]';
 /** Anything shaped like an address (an SMTP server's reply often names the recipient: `<ada@example.com>: User unknown`). */
 const ADDRESS_LIKE = /[^\s<>()[\]"',;:@]+@[^\s<>()[\]"',;:@]+/g;
-const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** `s` as a regular expression that matches it literally (in JavaScript, and in Postgres's regexp_replace). */
+export const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** The text without the recipient's address, nor anything else shaped like one. */
 function withoutAddresses(text: string | null, email: string): string | null {

@@ -1,7 +1,7 @@
 // Subscribers and lists through the API: CRUD, filters and pages, bulk members, erase, permissions, tenant
 // isolation, and the audit event each change writes.
 import { randomUUID } from 'node:crypto';
-import { AuditEvent, Delivery, Subscriber } from '../../db';
+import { AuditEvent, Delivery, DeliveryAttempt, Subscriber } from '../../db';
 import { startTestApp, TestApp } from '../helpers/app';
 import { buildCaller } from '../helpers/factories';
 
@@ -10,6 +10,19 @@ beforeAll(async () => { app = await startTestApp(); });
 afterAll(() => app.close());
 
 const auditsOf = (tenantId: string, action: string) => AuditEvent.count({ where: { tenantId, action } });
+
+/** A draft campaign to a list (written directly: only its delivery ledger matters here). */
+async function campaignTo(tenantId: string, listId: string): Promise<string> {
+  const id = randomUUID();
+  await app.sequelize.query(`INSERT INTO campaigns (tenant_id, id, name, subject, from_email, html, audience) VALUES ($1, $2, 'News', 'Hello', 'news@acme.example', '<p>Hi</p>', $3)`,
+    { bind: [tenantId, id, JSON.stringify({ listIds: [listId], segmentIds: [], excludeListIds: [], excludeSegmentIds: [] })] });
+  return id;
+}
+
+/** A campaign's recipient row, as a send writes it: `failed` with the server's reply when there is one, else sent. */
+const recipientRow = (tenantId: string, campaignId: string, n: number, subscriberId: string, email: string, error: string | null) =>
+  app.sequelize.query(`INSERT INTO campaign_recipients (tenant_id, campaign_id, n, subscriber_id, email, status, attempts, smtp_code, error, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, now())`, { bind: [tenantId, campaignId, n, subscriberId, email, error ? 'failed' : 'sent', error ? 550 : null, error] });
 
 describe('subscribers', () => {
   it('creates, reads, edits and deletes, each audited; the address is unique in any case', async () => {
@@ -97,6 +110,72 @@ describe('subscribers', () => {
     expect(JSON.stringify(audits)).not.toMatch(/eve|paris/i);
     // A new subscriber may take the address again.
     await app.call('post', '/v1/subscribers', key).send({ email: 'eve@x.com' }).expect(201);
+  });
+
+  it('erases a deleted subscriber by its id: its audit images and its recipient rows, SMTP replies included; twice is 409', async () => {
+    const { key, tenant } = await buildCaller(['audience.*', 'audit.read', 'campaigns.*']);
+    const list = await app.call('post', '/v1/lists', key).send({ name: 'News' }).expect(201);
+    const s = await app.call('post', '/v1/subscribers', key).send({ email: 'zoe@x.com', name: 'Zoe', attributes: { city: 'Oslo' }, listIds: [list.body.id] }).expect(201);
+    const campaignId = await campaignTo(tenant.id, list.body.id);
+    await recipientRow(tenant.id, campaignId, 1, s.body.id, 'zoe@x.com', '550 5.1.1 <Zoe@x.com>: mailbox unavailable');
+    await app.call('delete', `/v1/subscribers/${s.body.id}`, key).expect(204);
+    await app.call('post', `/v1/subscribers/${s.body.id}/erase`, key).expect(204);
+    // The audit log still says it was created, deleted and erased, and by whom; not what it held.
+    const audits = (await app.call('get', `/v1/audit-events?entityType=subscriber&entityId=${s.body.id}`, key).expect(200)).body.items as { action: string }[];
+    expect(audits.map((a) => a.action).sort()).toEqual(['audience.subscriber.created', 'audience.subscriber.deleted', 'audience.subscriber.erased']);
+    expect(JSON.stringify(audits)).not.toMatch(/zoe|oslo/i);
+    const deliveries = (await app.call('get', `/v1/campaigns/${campaignId}/deliveries`, key).expect(200)).body.items;
+    expect(deliveries).toMatchObject([{ subscriberId: s.body.id, status: 'failed', smtpCode: 550 }]);
+    expect(deliveries[0].error).toContain('mailbox unavailable');
+    expect(JSON.stringify(deliveries)).not.toMatch(/zoe/i);
+    expect((await app.call('post', `/v1/subscribers/${s.body.id}/erase`, key).expect(409)).body.code).toBe('SUBSCRIBER_ERASED');
+    expect((await app.call('post', `/v1/subscribers/${randomUUID()}/erase`, key).expect(404)).body.code).toBe('NOT_FOUND');
+  });
+
+  it('erasing the subscriber an address belongs to erases the subscribers deleted with that address before', async () => {
+    const { key, tenant } = await buildCaller(['audience.*', 'audit.read', 'campaigns.*']);
+    const list = await app.call('post', '/v1/lists', key).send({ name: 'News' }).expect(201);
+    const old = await app.call('post', '/v1/subscribers', key).send({ email: 'amy@x.com', name: 'Amy', attributes: { city: 'Lima' }, listIds: [list.body.id] }).expect(201);
+    const campaignId = await campaignTo(tenant.id, list.body.id);
+    await recipientRow(tenant.id, campaignId, 1, old.body.id, 'amy@x.com', null);
+    await app.call('delete', `/v1/subscribers/${old.body.id}`, key).expect(204);
+    // Asked to erase amy@x.com, which no subscriber holds now: the address is added again and that subscriber erased.
+    const again = await app.call('post', '/v1/subscribers', key).send({ email: 'AMY@x.com' }).expect(201);
+    await app.call('post', `/v1/subscribers/${again.body.id}/erase`, key).expect(200);
+    const audits = (await app.call('get', `/v1/audit-events?entityType=subscriber&entityId=${old.body.id}`, key).expect(200)).body.items as { action: string }[];
+    expect(audits.map((a) => a.action).sort()).toEqual(['audience.subscriber.created', 'audience.subscriber.deleted']);
+    expect(JSON.stringify(audits)).not.toMatch(/amy|lima/i);
+    expect(JSON.stringify((await app.call('get', `/v1/campaigns/${campaignId}/deliveries`, key).expect(200)).body.items)).not.toMatch(/amy/i);
+  });
+
+  it('erasing a subscriber scrubs its address from the SMTP replies kept for its deliveries and campaigns, and no one else\'s', async () => {
+    const { key, tenant } = await buildCaller(['audience.*', 'campaigns.*']);
+    const list = await app.call('post', '/v1/lists', key).send({ name: 'News' }).expect(201);
+    const s = await app.call('post', '/v1/subscribers', key).send({ email: 'ivy.k+news@x.com', listIds: [list.body.id] }).expect(201);
+    const bob = await app.call('post', '/v1/subscribers', key).send({ email: 'bob@x.com', listIds: [list.body.id] }).expect(201);
+    const campaignId = await campaignTo(tenant.id, list.body.id);
+    await recipientRow(tenant.id, campaignId, 1, s.body.id, 'ivy.k+news@x.com', '550 5.1.1 <Ivy.K+news@x.com>: mailbox unavailable');
+    await recipientRow(tenant.id, campaignId, 2, bob.body.id, 'bob@x.com', '550 5.1.1 <bob@x.com>: mailbox unavailable');
+    // The server went away while the batch with her message was in flight; the campaign shows its last error.
+    await app.sequelize.query(`UPDATE campaigns SET status = 'running', retrying = true, last_error = '421 4.7.0 <ivy.k+news@x.com> try again later'
+      WHERE tenant_id = $1 AND id = $2`, { bind: [tenant.id, campaignId] });
+    const rejected = 'SMTP server rejected the message (550): 550 <IVY.K+NEWS@x.com>: mailbox unavailable';
+    await Delivery.create({ key: `reminders:test:${s.body.id}`, tenantId: tenant.id, channel: 'email', recipient: 'Ivy.K+news@x.com', subjectType: 'reminder', subjectId: 'r1', status: 'failed', error: rejected, providerId: null });
+    await DeliveryAttempt.create({ tenantId: tenant.id, deliveryKey: `reminders:test:${s.body.id}`, subjectType: 'reminder', subjectId: 'r1', channel: 'email', recipient: 'Ivy.K+news@x.com', attempt: 1, status: 'failed', error: rejected, durationMs: 5, detail: null, at: new Date() });
+    // Another address that ends with hers is someone else's, and stays.
+    const other = '550 <divy.k+news@x.com>: mailbox unavailable';
+    await Delivery.create({ key: 'reminders:test:divy', tenantId: tenant.id, channel: 'email', recipient: 'divy.k+news@x.com', subjectType: 'reminder', subjectId: 'r1', status: 'failed', error: other, providerId: null });
+    await app.call('post', `/v1/subscribers/${s.body.id}/erase`, key).expect(200);
+    expect((await Delivery.findOne({ where: { tenantId: tenant.id, key: 'reminders:test:divy' } }))!.get()).toMatchObject({ recipient: 'divy.k+news@x.com', error: other });
+    const deliveries = (await app.call('get', `/v1/campaigns/${campaignId}/deliveries`, key).expect(200)).body.items as { error: string }[];
+    expect(deliveries.map((d) => d.error)).toEqual([`550 5.1.1 <erased+${s.body.id}@erased.invalid>: mailbox unavailable`, '550 5.1.1 <bob@x.com>: mailbox unavailable']);
+    const campaign = (await app.call('get', `/v1/campaigns/${campaignId}`, key).expect(200)).body;
+    expect(campaign.lastError).toBe(`421 4.7.0 <erased+${s.body.id}@erased.invalid> try again later`);
+    const kept = [await Delivery.findOne({ where: { tenantId: tenant.id, key: `reminders:test:${s.body.id}` } }), await DeliveryAttempt.findOne({ where: { tenantId: tenant.id, deliveryKey: `reminders:test:${s.body.id}` } })];
+    for (const d of kept) {
+      expect(d!.error).toContain('mailbox unavailable');
+      expect(JSON.stringify(d!.get())).not.toMatch(/ivy/i);
+    }
   });
 });
 
