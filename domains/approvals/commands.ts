@@ -18,6 +18,7 @@ import {
 import { AUTO_APPROVE_REASON, autoApproves, fewestEligible, NOT_REQUIRED_REASON } from '../../workflows/approvals.rules';
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { auditBy, Caller, CommandDeps, Precondition } from '../command';
+import { lockTenantIdentity } from '../identity/lock';
 import { PermissionSet } from '../identity/permissions';
 import type { Schemas } from '../schemas';
 import { resolvePeople } from '../identity/people';
@@ -34,11 +35,16 @@ import { presentApprovalTemplate } from './presenters';
 export const MANAGED_OBJECT_TYPES: Readonly<Record<string, string>> = { purchase_order: 'POST /v1/purchase-orders/{orderId}/submit' };
 
 // Templates
+//
+// A save that can name a role takes the tenant's identity lock first (domains/identity/lock.ts, which says the order):
+// a role a template names carries approval authority (./authority.ts), and role grants read which roles do under that
+// lock. So a grant in flight finishes before the save is written, and one after it is judged with the save.
 
 export async function createApprovalTemplate(deps: CommandDeps, c: Caller, input: Schemas['ApprovalTemplateInput']): Promise<ApprovalTemplate> {
   const definition = toDefinition(input);
   await checkTemplateApprovers(c.tenantId, definition);
   return deps.sequelize.transaction(async (transaction) => {
+    await lockTenantIdentity(deps.sequelize, c.tenantId, transaction);
     const created = await ApprovalTemplate.create({ id: randomUUID(), tenantId: c.tenantId, name: input.name, objectType: input.objectType, condition: input.condition ?? null, priority: input.priority ?? 0, definition, version: 1 }, { transaction });
     await ApprovalTemplateVersion.create({ templateId: created.id, version: 1, tenantId: c.tenantId, name: input.name, condition: input.condition ?? null, definition, createdBy: c.actor.id }, { transaction });
     await recordAudit({ ...auditBy(c), action: 'approvals.template.created', entityType: 'approval_template', entityId: created.id, after: presentApprovalTemplate(created) }, transaction);
@@ -51,6 +57,7 @@ export async function updateApprovalTemplate(deps: CommandDeps, c: Caller, id: s
   const definition = toDefinition(input);
   await checkTemplateApprovers(c.tenantId, definition);
   return deps.sequelize.transaction(async (transaction) => {
+    await lockTenantIdentity(deps.sequelize, c.tenantId, transaction);
     const found = await findInTenant(ApprovalTemplate, c.tenantId, id, 'Approval template', { transaction, lock: transaction.LOCK.UPDATE });
     precondition?.(found.version);
     const before = presentApprovalTemplate(found);
@@ -164,13 +171,27 @@ function flowStart(p: PreparedFlow): StartBusinessWorkflow<typeof approvalFlowWo
   };
 }
 
+/** insertFlow's refusal of a flow prepared from a template version that is no longer current (prepareAndInsertFlow prepares it again). */
+export class TemplateChanged extends ApiError {
+  constructor() {
+    super(409, 'INVALID_STATE', 'The approval template changed while this flow was being started; start it again');
+  }
+}
+
 /**
  * Writes a prepared flow's row, with its workflow's start intent: pending, or already approved when the
  * requester holds an auto-approve role (the workflow decides the same at once), so the answer to the start
- * says what the flow is.
+ * says what the flow is. TemplateChanged when its template version is no longer current.
  */
 export async function insertFlow(p: PreparedFlow, transaction?: Transaction): Promise<ApprovalFlow> {
   if (!transaction) return ApprovalFlow.sequelize!.transaction((t) => insertFlow(p, t));
+  if (p.template) {
+    // A pending flow's version adds its escalation targets to the roles carrying approval authority (./authority.ts):
+    // a version a template save has just replaced must not come back that way after a grant was judged without it.
+    // The row is locked (KEY SHARE: flow starts do not wait for each other) so a save waits for this flow and sees it.
+    const current = await ApprovalTemplate.findOne({ where: { id: p.template.id, tenantId: p.tenantId }, attributes: ['version'], transaction, lock: transaction.LOCK.KEY_SHARE });
+    if (current?.version !== p.template.version) throw new TemplateChanged();
+  }
   await recordStartIntent(flowStart(p), transaction);
   const now = new Date();
   const atOnce = p.notRequired ? NOT_REQUIRED_REASON : p.autoApproved ? AUTO_APPROVE_REASON : null;
@@ -184,6 +205,21 @@ export async function insertFlow(p: PreparedFlow, transaction?: Transaction): Pr
     templateVersion: p.template?.version ?? null, requesterId: p.requester.id, status: state.status, currentStage: 0, state, stateVersion: -1,
     pendingApprovers: [], context: p.context, workflowId: p.workflowId, completedAt: atOnce ? now : null,
   }, { transaction });
+}
+
+/**
+ * prepareFlow, then insertFlow (in `transaction`, or one of its own): prepared again, up to 3 times, when a template
+ * save lands in between, so the flow runs on its template as it is when the flow is written.
+ */
+export async function prepareAndInsertFlow(r: FlowRequest, transaction?: Transaction): Promise<{ prepared: PreparedFlow; flow: ApprovalFlow }> {
+  for (let attempt = 1; ; attempt++) {
+    const prepared = await prepareFlow(r);
+    try {
+      return { prepared, flow: await insertFlow(prepared, transaction) };
+    } catch (err) {
+      if (!(err instanceof TemplateChanged) || attempt >= 3) throw err;
+    }
+  }
 }
 
 /**
@@ -207,13 +243,13 @@ export async function startApprovalFlow(deps: CommandDeps, c: Caller, input: Sch
   const pendingWhere = { tenantId: c.tenantId, objectType: input.objectType, objectId: input.objectId, status: 'pending' };
   const existing = await ApprovalFlow.findOne({ where: pendingWhere });
   if (existing) return { flow: existing, started: false };
-  const prepared = await prepareFlow({
-    tenantId: c.tenantId, requester: { id: c.userId, roles: c.roles }, objectType: input.objectType, objectId: input.objectId,
-    title: input.title || `${input.objectType} ${input.objectId}`, context: input.context ?? {},
-  });
+  let prepared: PreparedFlow;
   let flow: ApprovalFlow;
   try {
-    flow = await insertFlow(prepared);
+    ({ prepared, flow } = await prepareAndInsertFlow({
+      tenantId: c.tenantId, requester: { id: c.userId, roles: c.roles }, objectType: input.objectType, objectId: input.objectId,
+      title: input.title || `${input.objectType} ${input.objectId}`, context: input.context ?? {},
+    }));
   } catch (err) {
     // Two starts raced: the partial unique index let one through; answer that one.
     if (err instanceof UniqueConstraintError) return { flow: (await ApprovalFlow.findOne({ where: pendingWhere }))!, started: false };

@@ -16,6 +16,7 @@ import { APPROVAL_AUTHORITY_PERMISSION, approvalRoleKeys } from '../approvals/au
 import { auditBy, Caller, Precondition } from '../command';
 import type { Schemas } from '../schemas';
 import { generateApiKey } from './keys';
+import { lockTenantIdentity } from './lock';
 import { grants, PermissionSet } from './permissions';
 import { presentApiKey, presentRole, presentUser } from './presenters';
 
@@ -27,8 +28,8 @@ export interface IdentityDeps {
 
 export const ROLE_INCLUDE = [{ model: Role, as: 'roles', through: { attributes: [] } }];
 
-/** Keys of pg_advisory_xact_lock(class, hashtext(tenant)): one identity change per tenant at a time (imports of users take it too). */
-export const IDENTITY_LOCK_CLASS = 727_275;
+/** One identity change per tenant at a time (imports of users and approval template saves take it too): ./lock.ts. */
+export { IDENTITY_LOCK_CLASS } from './lock';
 export const MANAGE_OTHERS_KEYS = 'identity.apikeys.manage_others';
 
 const permissionsOf = (roles: readonly Role[]): string[] => roles.flatMap((r) => r.permissions);
@@ -70,14 +71,6 @@ async function rolesByKey(tenantId: string, keys: string[]): Promise<Role[]> {
   return roles;
 }
 
-/**
- * Serialises the changes that can take '*' away inside one tenant, so two admins demoting each other at
- * the same moment cannot both see the other one still holding it.
- */
-async function lockTenantIdentity(sequelize: Sequelize, tenantId: string, transaction: Transaction): Promise<void> {
-  await sequelize.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', { bind: [IDENTITY_LOCK_CLASS, tenantId], transaction });
-}
-
 /** Active users holding '*' through a role other than $2 (a role about to go; null for none), in tenant $1: `n`. */
 export const COUNT_ADMINS_SQL = `SELECT count(DISTINCT u.id)::int AS n FROM users u
   JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
@@ -103,6 +96,8 @@ export function checkTimeZone(timeZone: string | null | undefined, path = '/requ
 export async function createUser(deps: IdentityDeps, c: Caller, input: Schemas['UserCreate']): Promise<User> {
   checkTimeZone(input.timeZone);
   return deps.sequelize.transaction(async (transaction) => {
+    // Which roles carry approval authority is read under the lock template saves take too (./lock.ts).
+    await lockTenantIdentity(deps.sequelize, c.tenantId, transaction);
     const roles = await rolesByKey(c.tenantId, input.roles ?? []);
     refuseBeyond(c, permissionsOf(roles), cannotGrant);
     await refuseApprovalAuthority(deps, c, roles.map((r) => r.key), transaction, 'Granting the role(s)');

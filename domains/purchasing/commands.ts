@@ -11,7 +11,7 @@ import { ApiError } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
 import { isUuid } from '../../lib/uuid';
 import type { FlowStatus } from '../../workflows/approvals.api';
-import { insertFlow, launchFlow, prepareFlow } from '../approvals/commands';
+import { launchFlow, prepareAndInsertFlow } from '../approvals/commands';
 import { auditBy, Caller, CommandDeps, Precondition } from '../command';
 import type { Schemas } from '../schemas';
 import { generatePurchaseOrderDocument } from './order-document';
@@ -85,13 +85,12 @@ export async function submitPurchaseOrder(deps: CommandDeps, c: Caller, orderId:
     if (other) {
       throw new ApiError(409, 'CONFLICTING_FLOW', `Approval flow ${other.id} is pending for this order but was not started by submitting it; cancel it (POST /v1/approval-flows/${other.id}/cancel), then submit`);
     }
-    const p = await prepareFlow({
+    const { prepared: p, flow: f } = await prepareAndInsertFlow({
       tenantId: c.tenantId, requester: { id: c.userId, roles: c.roles }, objectType: 'purchase_order', objectId: o.id,
       // Whoever wrote the order (its author, its editors) may not approve it either, whoever submits it.
       contributors: [...new Set([o.requesterId, ...o.editorIds])].filter((u) => u && u !== c.userId),
       title: `${o.number} — ${o.supplier}, ${o.total.toFixed(2)} ${o.currency}`, context: approvalContextOf(o),
-    });
-    const f = await insertFlow(p, transaction);
+    }, transaction);
     const was = { state: o.state, approvalFlowId: o.approvalFlowId ?? null };
     Object.assign(o, { state: 'pending_approval', approvalFlowId: f.id });
     await o.save({ transaction });

@@ -5,7 +5,8 @@
 import type { ClientBase } from 'pg';
 import { ApiError } from '../../../lib/problems';
 import { APPROVAL_AUTHORITY_PERMISSION, APPROVAL_ROLE_KEYS_SQL } from '../../approvals/authority';
-import { COUNT_ADMINS_SQL, IDENTITY_LOCK_CLASS, refuseLastAdmin } from '../../identity/commands';
+import { COUNT_ADMINS_SQL, refuseLastAdmin } from '../../identity/commands';
+import { lockTenantIdentity } from '../../identity/lock';
 import { ImportError } from '../errors';
 import { ALL_KEYS, ChunkRaceError, inKeyRange, type ImportTarget, type KeyRange, type MergeContext, type MergeCounts } from './types';
 
@@ -91,7 +92,7 @@ export const usersTarget: ImportTarget = {
 
   async mergeChunk(db, ctx, range): Promise<MergeCounts> {
     // Under the API's identity lock, the checks are made again: roles and grants may have changed since staging.
-    await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [IDENTITY_LOCK_CLASS, ctx.tenantId]);
+    await lockTenantIdentity(db, ctx.tenantId);
     // The importer's own permissions too: a demotion committed before the lock is seen; one after it waits for this chunk.
     const caller = ctx.standing ? await ctx.standing(db) : ctx.caller;
     const rejected = await rejectRows(db, { ...ctx, caller }, range);
@@ -154,7 +155,7 @@ export const usersTarget: ImportTarget = {
 
   async revert(db, { tenantId, importId, created, caller: asked, standing }) {
     const params = [tenantId, importId];
-    await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [IDENTITY_LOCK_CLASS, tenantId]);
+    await lockTenantIdentity(db, tenantId);
     // Judged under the lock every role and user edit takes: a demotion that committed while this waited counts.
     const caller = standing ? await standing(db) : asked;
     // A revert deletes users and takes roles away as an edit through the API would, so it is held to the same rules:
