@@ -65,7 +65,11 @@ export async function updateApprovalSettings(deps: CommandDeps, c: Caller, body:
   return deps.sequelize.transaction(async (transaction) => {
     const row = await ApprovalSettings.findByPk(c.tenantId, { transaction, lock: transaction.LOCK.UPDATE });
     const before = approvalView(row);
-    refuseNewlyNotRequired(c, before.notRequired.objectTypes, objectTypes);
+    // An object type whose approval is not required has every flow approved at its start, whoever asks: exempting
+    // one decides who approves (nobody), as a template does (domains/approvals/authority.ts).
+    refuseAdding(c, before.notRequired.objectTypes, objectTypes, APPROVAL_AUTHORITY_PERMISSION, (t) => `Exempting ${t} from approval decides who approves it`);
+    // A watcher role's members are emailed every new flow's title and requester: naming one reads the flows.
+    refuseAdding(c, before.notifyOnRequest.roles, roles, 'approvals.flow.read', (r) => `Naming ${r} to hear of every new approval request shows them every flow`);
     const [saved] = await ApprovalSettings.upsert({
       tenantId: c.tenantId, notifyOnRequestRoles: roles ?? before.notifyOnRequest.roles, notRequiredObjectTypes: objectTypes ?? before.notRequired.objectTypes,
       notifyRequesterOnDecision: body.notifyRequesterOnDecision ?? before.notifyRequesterOnDecision, updatedBy: c.actor.id, updatedAt: new Date(),
@@ -77,16 +81,13 @@ export async function updateApprovalSettings(deps: CommandDeps, c: Caller, body:
 }
 
 /**
- * An object type whose approval is not required has every flow approved at its start, whoever asks: adding one decides
- * who approves (nobody), as an approval template does, so it needs what a template needs (domains/approvals/authority.ts).
- * Taking one away asks approval again, and needs nothing more.
+ * 403 PERMISSION_DENIED unless the caller holds `permission`, when `given` adds anything to `stored`: what adding
+ * decides needs more than settings.manage. Taking entries away needs nothing more.
  */
-function refuseNewlyNotRequired(c: Caller, stored: string[], given: string[] | undefined): void {
+function refuseAdding(c: Caller, stored: string[], given: string[] | undefined, permission: string, what: (added: string) => string): void {
   const added = (given ?? []).filter((t) => !stored.includes(t));
-  if (!added.length || c.permissions.has(APPROVAL_AUTHORITY_PERMISSION)) return;
-  throw new ApiError(403, 'PERMISSION_DENIED',
-    `Exempting ${added.map((t) => `"${t}"`).join(', ')} from approval decides who approves it, and needs the permission '${APPROVAL_AUTHORITY_PERMISSION}'`,
-    { permission: APPROVAL_AUTHORITY_PERMISSION });
+  if (!added.length || c.permissions.has(permission)) return;
+  throw new ApiError(403, 'PERMISSION_DENIED', `${what(added.map((t) => `"${t}"`).join(', '))}, and needs the permission '${permission}'`, { permission });
 }
 
 export interface NotificationSettingsView {

@@ -123,6 +123,23 @@ test('exempting an object type from approval needs approvals.template.manage bes
   expect(await types()).toEqual(['purchase_order']);
 });
 
+test('naming a role to hear of every new request needs approvals.flow.read besides settings.manage; taking one off does not', async () => {
+  const { key: owner, tenant } = await buildCaller(['*']);
+  for (const key of ['watchers', 'finance']) await Role.create({ id: randomUUID(), tenantId: tenant.id, key, title: key, permissions: [] });
+  await app.call('put', '/v1/settings/approvals', owner).send({ notifyOnRequest: { roles: ['watchers'] } }).expect(200);
+  const { key: admin } = await buildCaller(['settings.read', 'settings.manage'], tenant);
+  const { key: reader } = await buildCaller(['settings.read', 'settings.manage', 'approvals.flow.read'], tenant);
+  const roles = async () => (await app.call('get', '/v1/settings/approvals', owner).expect(200)).body.notifyOnRequest.roles;
+
+  const refused = await app.call('put', '/v1/settings/approvals', admin).send({ notifyOnRequest: { roles: ['watchers', 'finance'] } }).expect(403);
+  expect(refused.body).toMatchObject({ code: 'PERMISSION_DENIED', permission: 'approvals.flow.read' });
+  expect(await roles()).toEqual(['watchers']);
+  await app.call('put', '/v1/settings/approvals', admin).send({ notifyOnRequest: { roles: [] } }).expect(200);
+  expect(await roles()).toEqual([]);
+  await app.call('put', '/v1/settings/approvals', reader).send({ notifyOnRequest: { roles: ['finance'] } }).expect(200);
+  expect(await roles()).toEqual(['finance']);
+});
+
 test('notification defaults: none until set; zones checked; settings.read reads, settings.manage sets; audited; per tenant', async () => {
   const { key, tenant } = await buildCaller(['*']);
   expect((await app.call('get', '/v1/settings/notifications', key).expect(200)).body).toEqual({ defaultLocale: null, defaultTimeZone: null, updatedAt: null });
