@@ -3,6 +3,15 @@ import pino from 'pino';
 
 export type Logger = pino.Logger;
 
-export function createLogger(level: string, name: string): Logger {
-  return pino({ level, name, base: { service: name }, timestamp: pino.stdTimeFunctions.isoTime });
+/**
+ * What a logged error never keeps: the values a database statement was given. Sequelize's errors carry the bind
+ * parameters (`parameters`), the offending values (`fields`, `errors`/`aggregateErrors` items), and Postgres's
+ * `detail` names a key's value ("Key (email)=(ada@example.com) already exists") — addresses, names, tokens that a log
+ * must not hold (subscriber erasure cannot reach it). The statement, the error's code, table and constraint stay.
+ */
+const ERROR_VALUES = ['parameters', 'fields', 'errors', 'aggregateErrors', 'detail', 'value'];
+const REDACT = ERROR_VALUES.flatMap((k) => [`err.${k}`, `err.parent.${k}`, `err.original.${k}`, `err.cause.${k}`]);
+
+export function createLogger(level: string, name: string, destination?: pino.DestinationStream): Logger {
+  return pino({ level, name, base: { service: name }, timestamp: pino.stdTimeFunctions.isoTime, redact: { paths: REDACT, censor: '[redacted]' } }, destination);
 }
