@@ -14,8 +14,8 @@ const pgError = (message: string, extra: Record<string, unknown>) => Object.assi
 it('drops the bind parameters, the key value in detail and the validation items of a unique violation', () => {
   const parent = pgError('duplicate key value violates unique constraint "subscribers_email_key"', { detail: 'Key (email)=(ada@example.com) already exists.' });
   const err = new UniqueConstraintError({
-    errors: [new ValidationErrorItem('email must be unique', 'unique violation', 'email', 'ada@example.com')],
-    fields: { email: 'ada@example.com' }, parent: parent as never, sql: 'INSERT INTO subscribers (email) VALUES ($1)',
+    errors: [new ValidationErrorItem('email must be unique', 'unique violation', 'email', 'ada@example.com', null as never, 'not_unique', 'unique', [])],
+    fields: { email: 'ada@example.com' }, parent: parent as never,
   });
   const line = logged(err);
   expect(line).not.toContain('ada@example.com');
