@@ -1,4 +1,5 @@
 // The environment, read and validated once at boot into one typed object.
+import { isIP, isIPv4 } from 'node:net';
 import path from 'node:path';
 import { PROJECT_ROOT } from './lib/paths';
 import { secretsKey } from './lib/secrets';
@@ -66,6 +67,13 @@ export interface Config {
    * statement_timeout of the audience snapshot's statements (past it the campaign fails with SNAPSHOT_TIMEOUT).
    */
   campaigns: { batchSize: number; concurrency: number; chunkMs: number; lanes: number; snapshotTimeoutMs: number; unsubscribeMailto?: string };
+  /**
+   * Sender domains (SENDER_DOMAINS): `verified`, the default, lets a campaign send From only a domain its tenant has
+   * proven it controls (or a subdomain of one); `any` lets any From through (a deployment for one organisation).
+   * `dnsServers` (DNS_SERVERS, ip or ip:port, IPv6 as [ip]:port): the resolvers a verification asks (empty: the
+   * system's); `dnsTimeoutMs` (DNS_TIMEOUT_MS): how long it waits for them before answering 503.
+   */
+  senderDomains: { mode: 'verified' | 'any'; dnsServers: string[]; dnsTimeoutMs: number };
   /** Idempotency keys older than this are forgotten (a housekeeping job purges them). */
   idempotencyTtlHours: number;
   /** PDF rendering in the worker: Chromium binary, pages in the pool, deadline per render, batch chunk size. */
@@ -163,6 +171,25 @@ function fileStore(env: NodeJS.ProcessEnv): FileStoreConfig {
     kind, bucket: required(env, 'S3_BUCKET'), region: env.S3_REGION || 'us-east-1', endpoint, accessKeyId, secretAccessKey,
     forcePathStyle: bool(env, 'S3_FORCE_PATH_STYLE', false),
   };
+}
+
+/** DNS_SERVERS: IP addresses (node:dns takes no host names), each with an optional port. */
+function dnsServers(env: NodeJS.ProcessEnv): string[] {
+  const servers = list(env.DNS_SERVERS);
+  for (const s of servers) {
+    const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
+    const v4 = /^([^:]+)(?::(\d+))?$/.exec(s);
+    const [ip, port] = v6 ? [v6[1], v6[2]] : v4 ? [v4[1], v4[2]] : [s, undefined];
+    const ok = (v6 ? isIP(ip) === 6 : v4 ? isIPv4(ip) : isIP(ip) === 6) && (port === undefined || (Number(port) >= 1 && Number(port) <= 65535));
+    if (!ok) throw new ConfigError(`DNS_SERVERS must be IP addresses with optional ports (127.0.0.1:53, [::1]:53), comma-separated; got "${s}"`);
+  }
+  return servers;
+}
+
+function senderDomainMode(env: NodeJS.ProcessEnv): 'verified' | 'any' {
+  const mode = env.SENDER_DOMAINS || 'verified';
+  if (mode !== 'verified' && mode !== 'any') throw new ConfigError(`SENDER_DOMAINS must be verified or any, got "${mode}"`);
+  return mode;
 }
 
 /** Only DATABASE_URL: what tools that touch nothing but the database (migrate, bootstrap-tenant) need. */
@@ -278,6 +305,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       // another attempt beside it. A million recipients take 12 to 20 s (bench/README.md).
       snapshotTimeoutMs: Math.min(240_000, Math.max(1, int(env, 'CAMPAIGN_SNAPSHOT_TIMEOUT_MS', 240_000))),
       unsubscribeMailto: env.CAMPAIGN_UNSUBSCRIBE_MAILTO || undefined,
+    },
+    senderDomains: {
+      mode: senderDomainMode(env),
+      dnsServers: dnsServers(env),
+      dnsTimeoutMs: Math.max(100, int(env, 'DNS_TIMEOUT_MS', 3_000)),
     },
   };
 }

@@ -107,6 +107,9 @@ export const AUDIT_ACTIONS = {
   'campaigns.campaign.finished': 'A campaign (or a retry of its failed recipients) finished (after: its counts)',
   'campaigns.campaign.failed': 'A campaign could not go on (after: its error and counts)',
   'campaigns.campaign.retry_requested': 'The failed recipients of a campaign were put back to be sent again',
+  'campaigns.sender_domain.created': 'A sender domain was added, pending its DNS verification',
+  'campaigns.sender_domain.verified': "A sender domain's DNS TXT record was found: campaigns may send From it",
+  'campaigns.sender_domain.deleted': 'A sender domain was deleted: campaigns may no longer send From it',
   'imports.import.reverted': 'An import was reverted: the rows it created deleted, the fields it overwrote restored',
 } as const;
 

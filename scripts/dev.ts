@@ -78,6 +78,11 @@ async function main(): Promise<void> {
       process.env.OUTBOUND_ALLOW_PRIVATE_NETWORKS = 'true';
       say('OUTBOUND_ALLOW_PRIVATE_NETWORKS=true: reminder webhooks and http jobs may call this machine and private networks (development only; set it to false to refuse)');
     }
+    // Mails are logged, not sent, unless SMTP_URL is set: a campaign From any domain can be tried without DNS records.
+    if (!process.env.SENDER_DOMAINS) {
+      process.env.SENDER_DOMAINS = 'any';
+      say('SENDER_DOMAINS=any: campaigns may send From any domain (development only; set it to verified to ask for verified sender domains)');
+    }
     // The worker renders PDFs with Debian's Chromium: installed here when missing (as root).
     if (!process.env.CHROMIUM_PATH) process.env.CHROMIUM_PATH = ensureChromium(say);
     const config = loadConfig();

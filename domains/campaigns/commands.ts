@@ -24,6 +24,7 @@ import { TEMPLATE_LIMITS } from '../documents/templates';
 import { templateWork, workPool } from '../work-pool';
 import { audienceHasAnyone, audienceSql } from './audience';
 import { SUBSCRIBER_DATA_PERMISSION } from './presenters';
+import { assertVerifiedSender } from './sender-domains';
 import { UnsubscribeLinks } from './unsubscribe';
 
 export interface CampaignBody {
@@ -64,14 +65,17 @@ const auditView = (c: Campaign) => ({
 
 /**
  * Everything about a campaign's content that can be wrong, refused before anything is written: an address that is
- * not one (422 INVALID_ADDRESS), a part that does not parse (422 TEMPLATE_SYNTAX_ERROR at /requestBody/<part>, with
- * line and column; checked on the work pool within the templates' budget), a list or segment the tenant does not have.
+ * not one (422 INVALID_ADDRESS), a From at a domain the tenant has not verified (422 SENDER_DOMAIN_UNVERIFIED; the
+ * reply-to may be any address: replies go to it, nothing is sent as it), a part that does not parse (422
+ * TEMPLATE_SYNTAX_ERROR at /requestBody/<part>, with line and column; checked on the work pool within the templates'
+ * budget), a list or segment the tenant does not have.
  */
 async function checkContent(deps: CommandDeps, tenantId: string, v: { fromEmail: string; replyTo: string | null; subject: string; html: string; text: string; audience: CampaignAudience }): Promise<void> {
   const bad = [['fromEmail', v.fromEmail], ['replyTo', v.replyTo]].filter(([, a]) => a !== null && !isEmail(a!.trim().toLowerCase()));
   if (bad.length) {
     throw new ApiError(422, 'INVALID_ADDRESS', bad.map(([f, a]) => `${f}: "${a}" is not an email address`).join('; '), { errors: bad.map(([f]) => ({ path: `/requestBody/${f}`, message: 'is not an email address' })) });
   }
+  await assertVerifiedSender(deps, tenantId, v.fromEmail, { inBody: true });
   await templateWork(() => workPool().run('checkCampaignContent', [{ subject: v.subject, html: v.html, text: v.text }], TEMPLATE_LIMITS.budgetMs), (part) => `/requestBody/${part}`);
   await audienceSql(deps.sequelize, tenantId, v.audience, []);
 }
@@ -173,6 +177,8 @@ export async function sendCampaign(deps: CommandDeps, c: Caller, id: string, bod
   const checked = await findCampaign(c.tenantId, id);
   precondition?.(checked.version);
   if (checked.status !== 'draft') throw invalidState(checked, 'only a draft can be sent or scheduled');
+  // Its sender domain may have been deleted since the draft was saved.
+  await assertVerifiedSender(deps, c.tenantId, checked.fromEmail);
   if (!(await audienceHasAnyone(deps.sequelize, c.tenantId, checked.audience, { budgetMs: deps.config.segments.previewBudgetMs }))) {
     throw new ApiError(422, 'EMPTY_AUDIENCE', 'Nobody is in this campaign\'s audience: its lists and segments have no active subscriber outside the exclusions');
   }
@@ -184,6 +190,8 @@ export async function sendCampaign(deps: CommandDeps, c: Caller, id: string, bod
       throw new ApiError(409, 'INVALID_STATE', 'The campaign\'s audience was edited while it was being checked; send it again');
     }
     await audienceSql(deps.sequelize, c.tenantId, campaign.audience, [], transaction);
+    // Again under the lock (FOR SHARE: a delete of the domain waits for this send to be recorded, then goes on).
+    await assertVerifiedSender(deps, c.tenantId, campaign.fromEmail, { transaction });
     const run = campaign.run + 1;
     start = runStart(c, campaign, run, sendAt);
     eventKey = `campaigns:${id}:run:${run}:requested`;
@@ -214,6 +222,7 @@ export async function retryFailed(deps: CommandDeps, c: Caller, id: string): Pro
   const { campaign, requeued } = await deps.sequelize.transaction(async (transaction) => {
     const campaign = await findCampaign(c.tenantId, id, transaction);
     if (campaign.status !== 'finished') throw invalidState(campaign, 'only a finished campaign\'s failed recipients can be retried');
+    await assertVerifiedSender(deps, c.tenantId, campaign.fromEmail, { transaction });
     // Their error and SMTP code stay until the new attempt writes its own (and an undone retry finds them).
     const [requeued] = await CampaignRecipient.update({ status: 'pending' }, { where: { campaignId: id, status: 'failed' }, transaction });
     if (!requeued) throw invalidState(campaign, 'no recipient failed');
@@ -277,6 +286,8 @@ export interface TestSendBody {
  */
 export async function testSend(deps: CommandDeps, c: Caller, id: string, body: TestSendBody): Promise<TestSendResult> {
   const campaign = await findCampaign(c.tenantId, id);
+  // A test mail goes out From the campaign's address as much as the send does.
+  await assertVerifiedSender(deps, c.tenantId, campaign.fromEmail);
   const bad = body.emails.map((e, i) => ({ e, i })).filter(({ e }) => !isEmail(e.trim().toLowerCase()));
   if (bad.length) throw new ApiError(422, 'INVALID_ADDRESS', `Not email addresses: ${bad.map((b) => b.e).join(', ')}`, { errors: bad.map((b) => ({ path: `/requestBody/emails/${b.i}`, message: 'is not an email address' })) });
   if (body.subscriberId) {

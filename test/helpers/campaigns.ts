@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Sequelize } from 'sequelize';
 import type { TestApp } from './app';
+import { verifiedSenderDomain } from './sender-domains';
 
 /** The tenant's send limits (the defaults, 600 a minute and 10 at once, would make tests wait). */
 export async function setSendLimits(sequelize: Sequelize, tenantId: string, maxPerMinute = 600_000, maxConcurrent = 500): Promise<void> {
@@ -12,10 +13,12 @@ export async function setSendLimits(sequelize: Sequelize, tenantId: string, maxP
 
 /**
  * A list with `n` active subscribers `<prefix>-<i>@example.test` (name "Sub <i>", attributes {i, plan}); answers its id
- * and the addresses. The tenant's send limits are lifted unless the test sets its own (`limits: false`).
+ * and the addresses. The tenant's send limits are lifted unless the test sets its own (`limits: false`), and BODY's
+ * From domain is made a verified sender domain of the tenant, so it can send to the list.
  */
 export async function seedList(sequelize: Sequelize, tenantId: string, n: number, prefix = `s${randomUUID().slice(0, 6)}`, limits = true): Promise<{ listId: string; emails: string[] }> {
   if (limits) await setSendLimits(sequelize, tenantId);
+  await verifiedSenderDomain(sequelize, tenantId);
   const listId = randomUUID();
   await sequelize.query('INSERT INTO lists (tenant_id, id, name) VALUES ($1, $2, $3)', { bind: [tenantId, listId, `list ${prefix}`] });
   await sequelize.query(`WITH s AS (

@@ -14,6 +14,7 @@ import { RECONCILE_STARTS_SCHEDULE_ID } from '../../workflows/system.api';
 import { killAllApiProcesses, startApiProcess, waitForHealth } from '../helpers/api-process';
 import { startTestApp, TestApp } from '../helpers/app';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
+import { verifiedSenderDomain } from '../helpers/sender-domains';
 import { waitFor } from '../helpers/wait';
 import { killAllWorkers, spawnWorker } from '../helpers/worker-process';
 
@@ -96,6 +97,7 @@ it('starts exactly one workflow for each row whose start the API died before mak
   await crashingRequest('/v1/imports', admin, { fileId: csv.id, target: 'subscribers', columns: [{ source: 'email', field: 'email' }, { source: 'name', field: 'name' }] });
   const audience = (await app.call('post', '/v1/lists', admin).send({ name: 'crash list' }).expect(201)).body as { id: string };
   await app.call('post', '/v1/subscribers', admin).send({ email: 'cleo@example.com', name: 'Cleo', listIds: [audience.id] }).expect(201);
+  await verifiedSenderDomain(app.sequelize, tenant.id, 'example.com');
   const campaign = (await app.call('post', '/v1/campaigns', admin).send({
     name: 'after the crash', subject: 'Hi {{ subscriber.name }}', fromEmail: 'news@example.com', html: '<p>Hi</p>', audience: { listIds: [audience.id] },
   }).expect(201)).body as { id: string };

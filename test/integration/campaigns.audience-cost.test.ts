@@ -11,6 +11,7 @@ import { startTestApp, TestApp } from '../helpers/app';
 import { BODY, createCampaign, seedList, setSendLimits } from '../helpers/campaigns';
 import { holdAudienceLock } from '../helpers/audience-lock';
 import { buildCaller } from '../helpers/factories';
+import { verifiedSenderDomain } from '../helpers/sender-domains';
 import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
 import { waitFor } from '../helpers/wait';
 
@@ -37,9 +38,10 @@ const segments = async (key: Key, count: number, rules: number) => {
   for (let i = 0; i < count; i++) ids.push((await app.call('post', '/v1/segments', key).send({ name: `costly ${randomUUID()}`, rules: costlyRules(rules) }).expect(201)).body.id);
   return ids;
 };
-/** `n` active subscribers with a long `note`, all in one new list. */
+/** `n` active subscribers with a long `note`, all in one new list (and BODY's From verified for the tenant). */
 async function bulkList(tenantId: string, n: number): Promise<string> {
   await setSendLimits(app.sequelize, tenantId);
+  await verifiedSenderDomain(app.sequelize, tenantId);
   const listId = randomUUID();
   await app.sequelize.query('INSERT INTO lists (tenant_id, id, name) VALUES ($1, $2, $3)', { bind: [tenantId, listId, `bulk ${listId}`] });
   await app.sequelize.query(`WITH s AS (

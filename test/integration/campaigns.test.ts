@@ -7,6 +7,7 @@ import { messageIdFor } from '../../lib/notify/email';
 import { startTestApp, TestApp } from '../helpers/app';
 import { BODY, createCampaign, seedList } from '../helpers/campaigns';
 import { buildApiKey, buildCaller, buildUser } from '../helpers/factories';
+import { verifiedSenderDomain } from '../helpers/sender-domains';
 import { SmtpSink, startSmtpSink } from '../helpers/smtp-sink';
 import { waitFor } from '../helpers/wait';
 
@@ -58,6 +59,7 @@ describe('drafts', () => {
 
   it('refuses bad input with 422 and writes nothing', async () => {
     const { key, tenant } = await buildCaller(['campaigns.*']);
+    await verifiedSenderDomain(app.sequelize, tenant.id);
     const other = await buildCaller(['*']);
     const { listId: foreignList } = await seedList(app.sequelize, other.tenant.id, 1);
     const refuse = async (body: Record<string, unknown>, code: string) => {
@@ -89,6 +91,7 @@ describe('drafts', () => {
   it('answers 404 for another tenant\'s campaign', async () => {
     const a = await buildCaller(['campaigns.*']);
     const b = await buildCaller(['campaigns.*']);
+    await verifiedSenderDomain(app.sequelize, a.tenant.id);
     const id = await createCampaign(app, a.key, {});
     await app.call('get', `/v1/campaigns/${id}`, b.key).expect(404);
     await app.call('patch', `/v1/campaigns/${id}`, b.key).send({ name: 'x' }).expect(404);
