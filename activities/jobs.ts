@@ -23,6 +23,12 @@ import { openJobParams, scrubSecrets, secretValues } from '../domains/jobs/secre
 import { outboundFetch, readBodyCapped } from '../lib/notify/outbound';
 import { Headers } from 'undici';
 import type { JobRunStatus } from '../db/models/jobs';
+import { deleteSubscriberExport } from '../domains/audience/exports';
+import type { Caller } from '../domains/command';
+import { deleteStoredFile } from '../domains/files/commands';
+import { PermissionSet } from '../domains/identity/permissions';
+import { FINAL_PHASES } from '../domains/imports/commands';
+import { ApiError } from '../lib/problems';
 
 export interface JobActivityDeps {
   blobs: BlobStore;
@@ -64,6 +70,32 @@ async function deleteInBatches(
     if (rows.length < BATCH) return total;
   }
 }
+
+/**
+ * Runs `work` on each id `page` answers after the last one (keyset pages of BATCH, so an id `work` leaves in place is not
+ * read again), heartbeating after each; stops between ids once cancelled (`done`: what the job has done so far).
+ */
+async function eachInPages(page: (after: string) => Promise<string[]>, signal: AbortSignal, done: () => Record<string, unknown>, work: (id: string) => Promise<void>): Promise<void> {
+  let after = '00000000-0000-0000-0000-000000000000';
+  for (;;) {
+    const ids = await page(after);
+    for (const id of ids) {
+      stopIfCancelled(signal, done);
+      await work(id);
+      Context.current().heartbeat(done());
+    }
+    if (ids.length < BATCH) return;
+    after = ids[ids.length - 1];
+  }
+}
+
+/**
+ * Whom audience.files_purge deletes as: the system (its audit events say so, as for other workflow-made changes), holding
+ * only what DELETE /v1/subscriber-exports/{id} and DELETE /v1/files/{id} need. No user: nothing it calls reads one.
+ */
+const purgeCaller = (tenantId: string): Caller => ({
+  tenantId, userId: '', roles: [], permissions: new PermissionSet(['audience.write', 'files.delete'], null), actor: { type: 'system', id: null }, requestId: null,
+});
 
 /** Attempts of the run's bookkeeping (jobRunStarted, jobRunFinished) for errors that are not outages (domains/jobs). */
 export const JOB_BOOKKEEPING_ATTEMPTS = 20;
@@ -148,6 +180,50 @@ export function createJobActivities(deps: JobActivityDeps) {
         Context.current().heartbeat();
       }
       return { files: orphans.length, blobs };
+    },
+    async 'audience.files_purge'(tenantId, p, signal) {
+      const sequelize = StoredFile.sequelize!;
+      const store = { blobs: deps.blobs, sequelize };
+      const c = purgeCaller(tenantId);
+      const counts = { exports: 0, importFiles: 0, skipped: 0 };
+      const done = () => ({ ...counts });
+      const daysAgo = (days: number) => new Date(Date.now() - days * 24 * HOUR);
+      const ids = async (sql: string, replacements: Record<string, unknown>) =>
+        (await sequelize.query<{ id: string }>(sql, { replacements: { tenantId, limit: BATCH, ...replacements }, type: QueryTypes.SELECT })).map((r) => r.id);
+      // Each by the command the API runs, in its own transaction with its audit event: a rerun (or a retry after a crash)
+      // finds only what is left. One deleted meanwhile (404) is not counted; one in use now (409: an import reads it) is
+      // skipped, for the next run.
+      const remove = async (del: () => Promise<void>, counted: 'exports' | 'importFiles') => {
+        try {
+          await del();
+          counts[counted]++;
+        } catch (err) {
+          if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 409)) throw err;
+          if (err.status === 409) counts.skipped++;
+        }
+      };
+      if (p.exportsOlderThanDays !== undefined) {
+        const before = daysAgo(p.exportsOlderThanDays as number);
+        await eachInPages((after) => ids(
+          `SELECT id FROM subscriber_exports WHERE tenant_id = :tenantId AND status IN ('ready', 'failed') AND completed_at < :before AND id > :after ORDER BY id LIMIT :limit`,
+          { before, after },
+        ), signal, done, (id) => remove(() => deleteSubscriberExport(store, c, id), 'exports'));
+      }
+      if (p.importFilesOlderThanDays !== undefined) {
+        const before = daysAgo(p.importFilesOlderThanDays as number);
+        // Uploads (no origin key: an export's CSV or a document's PDF goes with its owner) read by a subscribers import,
+        // once every import that read them (of any target) ended before the cutoff. The import rows stay: nothing reads
+        // the file after an import ends (its revert works from the rows it wrote and their before-images).
+        await eachInPages((after) => ids(
+          `SELECT DISTINCT i.file_id AS id FROM imports i JOIN files f ON f.tenant_id = i.tenant_id AND f.id = i.file_id AND f.origin_key IS NULL
+           WHERE i.tenant_id = :tenantId AND i.target = 'subscribers' AND i.phase IN (:ended) AND i.finished_at < :before AND i.file_id > :after
+             AND NOT EXISTS (SELECT 1 FROM imports o WHERE o.tenant_id = i.tenant_id AND o.file_id = i.file_id
+                               AND (o.phase NOT IN (:ended) OR o.finished_at IS NULL OR o.finished_at >= :before))
+           ORDER BY 1 LIMIT :limit`,
+          { before, after, ended: [...FINAL_PHASES] },
+        ), signal, done, (id) => remove(() => deleteStoredFile(store, c, id), 'importFiles'));
+      }
+      return done();
     },
     async http(_tenantId, p, signal) {
       const method = (p.method as string | undefined) ?? 'POST';

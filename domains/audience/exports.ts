@@ -56,8 +56,11 @@ export async function requestSubscriberExport(deps: CommandDeps, c: Caller, filt
 
 export const presentSubscriberExport = (x: SubscriberExport): Schemas['SubscriberExport'] => presentExport(x, `/v1/subscriber-exports/${x.id}/download`);
 
-/** Deletes a finished export with its CSV (the bytes too if no other file holds them); a queued or running one is refused. */
-export async function deleteSubscriberExport(deps: CommandDeps, c: Caller, id: string): Promise<void> {
+/**
+ * Deletes a finished export with its CSV (the bytes too if no other file holds them); a queued or running one is refused.
+ * Also the audience.files_purge job's (activities/jobs.ts), which has no Temporal client: hence only what it uses.
+ */
+export async function deleteSubscriberExport(deps: Pick<CommandDeps, 'blobs' | 'sequelize'>, c: Caller, id: string): Promise<void> {
   const x = await findInTenant(SubscriberExport, c.tenantId, id, 'Subscriber export');
   if (x.status === 'queued' || x.status === 'running') throw new ApiError(409, 'EXPORT_RUNNING', `The export is ${x.status}; delete it once it is ready or failed`);
   // Its file by the origin key, not only file_id: a file stored by an attempt whose export then failed is the export's too.

@@ -8,10 +8,10 @@ export interface JobTypeInfo {
   name: string;
   description: string;
   /** JSON Schema (draft 7) of `params`. */
-  parameters: { type: 'object'; additionalProperties: false; required: string[]; properties: Record<string, Record<string, unknown>> };
+  parameters: { type: 'object'; additionalProperties: false; required: string[]; minProperties?: number; properties: Record<string, Record<string, unknown>> };
   /**
    * A permission a caller needs, besides `jobs.write`, to schedule or run this type: what the job does on the
-   * tenant's behalf that `jobs.write` alone must not grant (deleting the audit log).
+   * tenant's behalf that `jobs.write` alone must not grant (deleting the audit log, or copies of subscribers' personal data).
    */
   permission?: string;
 }
@@ -45,6 +45,15 @@ export const JOB_TYPES: JobTypeInfo[] = [
     name: 'files.orphan_purge',
     description: 'Deletes files a workflow stored whose owner no longer points at them (an audit export stored twice by a retry, a subscriber export that failed after storing its CSV, a document rendered after it was failed), older than `olderThanHours` (default 24), and their bytes once no file row uses them; also removes stored bytes no file of any tenant uses that no upload has claimed for `olderThanHours` (an upload that died half-way).',
     parameters: { type: 'object', additionalProperties: false, required: [], properties: { olderThanHours: { type: 'integer', minimum: 1, maximum: 87600 } } },
+  },
+  {
+    name: 'audience.files_purge',
+    description: 'Deletes subscriber exports (each with its CSV, as DELETE /v1/subscriber-exports/{id} does) that finished more than `exportsOlderThanDays` ago, and the uploaded source files (CSV/XLSX) of subscriber imports that ended more than `importFilesOlderThanDays` ago (as DELETE /v1/files/{id} does; the imports themselves, their counts and rejections stay, and can still be reverted). Give at least one of the two. A file an import still reads, or that a newer import used, is kept. Scheduling or running it also needs `audience.erase`.',
+    permission: 'audience.erase',
+    parameters: {
+      type: 'object', additionalProperties: false, required: [], minProperties: 1,
+      properties: { exportsOlderThanDays: { type: 'integer', minimum: 1, maximum: 3650 }, importFilesOlderThanDays: { type: 'integer', minimum: 1, maximum: 3650 } },
+    },
   },
   {
     name: 'http',
@@ -85,6 +94,8 @@ function describe(name: string, e: ErrorObject): string {
   if (e.propertyName !== undefined) return `${path.join('.')}: "${e.propertyName}" is not a valid HTTP header name`;
   if (e.keyword === 'pattern' && e.schemaPath.includes('/headers/')) return `${path.join('.')}: is not a valid HTTP header value (no line breaks or control characters, nothing above U+00FF)`;
   if (e.keyword === 'required') return `${[...path, (e.params as { missingProperty: string }).missingProperty].join('.')}: is required`;
+  // Every parameter optional, but at least one needed (audience.files_purge): name them all.
+  if (e.keyword === 'minProperties') return `${path.join('.')}: give at least one of ${Object.keys(byName.get(name)?.parameters.properties ?? {}).join(', ')}`;
   if (e.keyword === 'additionalProperties') return `${[...path, (e.params as { additionalProperty: string }).additionalProperty].join('.')}: is not a parameter of ${name}`;
   return `${path.join('.')}: ${e.message}`;
 }

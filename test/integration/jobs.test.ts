@@ -40,7 +40,7 @@ const httpJob = (path: string, over: Record<string, unknown> = {}) => ({
 it('lists the job types with their parameter schemas', async () => {
   const { key } = await buildCaller(['jobs.read']);
   const items = (await app.call('get', '/v1/job-types', key).expect(200)).body.items;
-  expect(items.map((t: { name: string }) => t.name)).toEqual(['audit.retention_purge', 'housekeeping.expired_keys', 'files.orphan_purge', 'http']);
+  expect(items.map((t: { name: string }) => t.name)).toEqual(['audit.retention_purge', 'housekeeping.expired_keys', 'files.orphan_purge', 'audience.files_purge', 'http']);
   expect(items[0].parameters).toMatchObject({ required: ['olderThanDays'] });
   const { key: none } = await buildCaller([]);
   expect((await app.call('get', '/v1/job-types', none).expect(403)).body.code).toBe('PERMISSION_DENIED');
@@ -463,7 +463,7 @@ it('the audit purge needs audit.purge besides jobs.write, to schedule, change or
   await app.call('post', '/v1/job-schedules', jobsOnly).send({ ...purge, name: 'keys', jobType: 'housekeeping.expired_keys', params: {} }).expect(201);
   const types = (await app.call('get', '/v1/job-types', jobsOnly).expect(200)).body.items as { name: string; permission?: string }[];
   expect(Object.fromEntries(types.map((t) => [t.name, t.permission ?? null]))).toEqual({
-    'audit.retention_purge': 'audit.purge', 'housekeeping.expired_keys': null, 'files.orphan_purge': null, http: null,
+    'audit.retention_purge': 'audit.purge', 'housekeeping.expired_keys': null, 'files.orphan_purge': null, 'audience.files_purge': 'audience.erase', http: null,
   });
 });
 
