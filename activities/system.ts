@@ -1,6 +1,7 @@
 // The start reconciler: starts the workflows whose start was lost — the API died between committing a row
 // (with its start intent) and starting the row's workflow — and removes the job schedules Temporal holds
 // without a row (the API died between creating one and committing its row), for every tenant; each is audited.
+// It also seals the http job header values stored before they were sealed (domains/jobs/seal-stored-headers.ts).
 import { Context } from '@temporalio/activity';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
@@ -8,8 +9,10 @@ import { Op, QueryTypes } from 'sequelize';
 import { Tenant } from '../db/models/identity';
 import { JobSchedule } from '../db/models/jobs';
 import { WorkflowStartIntent } from '../db/models/system';
+import { sealStoredJobHeaders as sealStoredHeaders } from '../domains/jobs/seal-stored-headers';
 import type { StartIntentRow } from '../domains/module';
 import { recordAudit } from '../lib/audit';
+import { isInfrastructureError } from '../lib/dependency-errors';
 import { settleWithLimit } from '../lib/batch';
 import { flushStartIntents, StartBusinessWorkflow, startBusinessWorkflow, workflowRunState } from '../lib/temporal';
 import { JOBS_DOMAIN } from '../workflows/jobs.api';
@@ -20,6 +23,8 @@ export interface SystemActivityDeps {
   reconcileStartsGraceMs?: number;
   /** Per workflow type, the row it owns (what the domains declare: domains/module.ts StartIntentRow). */
   startIntents?: Readonly<Record<string, StartIntentRow>>;
+  /** Seals the job header values stored before they were sealed (lib/secrets.ts). */
+  secretsKey: Buffer;
 }
 
 const PAGE = 500;
@@ -45,7 +50,7 @@ export function createSystemActivities(deps: SystemActivityDeps) {
 
   return {
     /** Every start intent older than the grace period, oldest first, a page at a time. */
-    async reconcileWorkflowStarts(): Promise<Omit<ReconcileStartsResult, 'schedulesRemoved'>> {
+    async reconcileWorkflowStarts(): Promise<Omit<ReconcileStartsResult, 'schedulesRemoved' | 'jobHeadersSealed'>> {
       const ctx = Context.current();
       const result = { started: 0, dropped: 0 };
       for (;;) {
@@ -120,6 +125,19 @@ export function createSystemActivities(deps: SystemActivityDeps) {
         }
       }
       return removed;
+    },
+
+    /**
+     * Seals the header values of http job schedules stored plain (before they were sealed), in their rows and their
+     * Temporal Schedules: how many schedules it sealed (0, after one read of an empty index, once none is left). The
+     * run fails (and is retried) if one could not be sealed, which stays plain until then.
+     */
+    async sealStoredJobHeaders(): Promise<number> {
+      const ctx = Context.current();
+      const { sealed, errors } = await sealStoredHeaders({ client: ctx.client, key: deps.secretsKey, onProgress: (r) => ctx.heartbeat(r) });
+      // An outage first: it is retried for as long as it lasts, other errors a few times (lib/activity-retries.ts).
+      if (errors.length) throw errors.find(isInfrastructureError) ?? errors[0];
+      return sealed;
     },
   };
 }

@@ -64,6 +64,7 @@ export const AUDIT_ACTIONS = {
   'jobs.run.cancel_requested': 'Cancelling a running job run was requested',
   'jobs.run.requested': 'A job was run on demand without a schedule (after: its type and parameters)',
   'system.job_schedule.orphan_removed': 'A job schedule Temporal held without its row (the API stopped between creating it and committing the row) was deleted by the start reconciler',
+  'system.job_schedule.headers_sealed': "An http job schedule's header values stored before they were sealed were sealed, in its row and its Temporal Schedule, by the start reconciler (after: the headers' names, never their values)",
   'system.workflow.start_recovered': 'A workflow whose start was lost (the API stopped between writing its row and starting it) was started by the start reconciler',
   'audience.subscriber.created': 'A subscriber was added',
   'audience.subscriber.updated': 'A subscriber\'s name, status or attributes changed',

@@ -3,7 +3,8 @@
 // per value; the key comes from SECRETS_KEY, or is derived from LINK_SIGNING_SECRET when that is unset.
 import { createCipheriv, createDecipheriv, hash, hkdfSync, randomBytes } from 'node:crypto';
 
-const PREFIX = 'enc:v1:';
+/** How every sealed value starts (SQL that looks for plain ones matches on it). */
+export const SEALED_PREFIX = 'enc:v1:';
 
 /** The 32-byte key: SECRETS_KEY (64 hex chars or base64 of 32 bytes), else HKDF of the link secret. */
 export function secretsKey(secretsKeyEnv: string | undefined, linkSecret: string): Buffer {
@@ -20,16 +21,16 @@ export function sealSecret(plain: string, key: Buffer): string {
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-  return PREFIX + [iv, cipher.getAuthTag(), data].map((b) => b.toString('base64url')).join('.');
+  return SEALED_PREFIX + [iv, cipher.getAuthTag(), data].map((b) => b.toString('base64url')).join('.');
 }
 
 /** Whether a stored value is sealed (sealSecret's format), rather than one stored before encryption. */
-export const isSealed = (stored: string): boolean => stored.startsWith(PREFIX);
+export const isSealed = (stored: string): boolean => stored.startsWith(SEALED_PREFIX);
 
 /** Decrypts a sealed value; a value stored before encryption (no prefix) is returned as it is. */
 export function openSecret(stored: string, key: Buffer): string {
   if (!isSealed(stored)) return stored;
-  const [iv, tag, data] = stored.slice(PREFIX.length).split('.').map((p) => Buffer.from(p, 'base64url'));
+  const [iv, tag, data] = stored.slice(SEALED_PREFIX.length).split('.').map((p) => Buffer.from(p, 'base64url'));
   const decipher = createDecipheriv('aes-256-gcm', key, iv);
   decipher.setAuthTag(tag);
   return Buffer.concat([decipher.update(data), decipher.final()]).toString('utf8');

@@ -14,4 +14,6 @@ export interface ReconcileStartsResult {
   dropped: number;
   /** Job schedules Temporal held without a row, deleted. */
   schedulesRemoved: number;
+  /** Job schedules whose header values stored plain were sealed (row and Temporal Schedule). */
+  jobHeadersSealed: number;
 }

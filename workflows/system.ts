@@ -12,10 +12,12 @@ const acts = proxyActivities<SystemActivities>({
 });
 
 /**
- * Starts the workflows whose start was lost between their row's commit and the start, and removes the job
- * schedules left without a row (see activities/system.ts).
+ * Starts the workflows whose start was lost between their row's commit and the start, removes the job
+ * schedules left without a row, and seals job header values stored plain (see activities/system.ts).
  */
 export async function reconcileStartsWorkflow(): Promise<ReconcileStartsResult> {
   const starts = await acts.reconcileWorkflowStarts();
-  return { ...starts, schedulesRemoved: await acts.removeOrphanJobSchedules() };
+  const schedulesRemoved = await acts.removeOrphanJobSchedules();
+  // Last: a run begun before this step existed replays its commands as they were, then takes it.
+  return { ...starts, schedulesRemoved, jobHeadersSealed: await acts.sealStoredJobHeaders() };
 }

@@ -2,8 +2,9 @@
 // (lib/secrets.ts, as webhook secrets are) in its schedule's row and in the run's Temporal input, shown as "***" (the
 // names kept) by the API and in audit events, and opened only by the activity that sends the request. Sent back,
 // "***" keeps the value stored for that header, so a change to a schedule's params resends only the secrets it changes.
-// Values stored before they were sealed still work (openSecret returns them as they are) and are sealed when the
-// schedule is next changed.
+// Values stored before they were sealed still work (openSecret returns them as they are) until they are sealed: by the
+// start reconciler, which seals them in the row and in the Temporal Schedule's action without changing anything else
+// (seal-stored-headers.ts), or by the schedule's next change, whichever comes first.
 import { isSealed, openSecret, sealSecret } from '../../lib/secrets';
 import { JobParamsError, REDACTED_PLACEHOLDER } from './job-types';
 
@@ -43,6 +44,10 @@ export function sealJobParams(jobType: string, given: Params, key: Buffer, store
     return isSealed(kept[1]) ? kept[1] : sealSecret(kept[1], key);
   });
 }
+
+/** The names of the headers whose stored value is not sealed (stored before values were sealed); none for other job types. */
+export const plainHeaderNames = (jobType: string, params: Params | null | undefined): string[] =>
+  Object.entries(headersOf(jobType, params) ?? {}).filter(([, v]) => typeof v === 'string' && !isSealed(v)).map(([name]) => name);
 
 /** Stored params kept as they are, with any header value stored before values were sealed now sealed. */
 export const resealJobParams = (jobType: string, params: Params, key: Buffer): Params =>

@@ -1,7 +1,7 @@
 // An http job's header values: sealed when given, "***" keeping a stored one, shown as "***", opened for the job only,
 // scrubbed from what the job records; other job types' params untouched.
 import { checkJobParams, JobParamsError } from '../../domains/jobs/job-types';
-import { openJobParams, redactJobParams, resealJobParams, scrubSecrets, sealJobParams, secretValues } from '../../domains/jobs/secret-params';
+import { openJobParams, plainHeaderNames, redactJobParams, resealJobParams, scrubSecrets, sealJobParams, secretValues } from '../../domains/jobs/secret-params';
 import { sealSecret, secretsKey } from '../../lib/secrets';
 
 const key = secretsKey('b'.repeat(64), 'x');
@@ -34,6 +34,15 @@ test('"***" keeps the stored value of the header of that name (any case); withou
   expect(resealJobParams('http', params, key).headers).toEqual({ Authorization: expect.stringMatching(/^enc:v1:/), 'X-Trace': expect.stringMatching(/^enc:v1:/) });
   // Values stored before sealing are used as they are.
   expect(openJobParams('http', params, key)).toEqual(params);
+});
+
+test('names the headers whose stored value is still plain (what the backfill seals), and only an http job\'s', () => {
+  expect(plainHeaderNames('http', params)).toEqual(['Authorization', 'X-Trace']);
+  expect(plainHeaderNames('http', resealJobParams('http', params, key))).toEqual([]);
+  const mixed = { ...params, headers: { ...resealJobParams('http', params, key).headers as object, Accept: 'json', 'X-Count': 3 } };
+  expect(plainHeaderNames('http', mixed)).toEqual(['Accept']);
+  expect(plainHeaderNames('http', { url: params.url })).toEqual([]);
+  expect(plainHeaderNames('audit.retention_purge', params)).toEqual([]);
 });
 
 test('a value that cannot be opened, or that fetch() would refuse, is named without being shown', () => {
