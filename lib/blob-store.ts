@@ -95,9 +95,12 @@ export class DiskBlobStore implements BlobStore {
   async publish(staged: StagedBlob): Promise<void> {
     const target = this.pathOf(staged.sha256);
     await fs.mkdir(path.dirname(target), { recursive: true });
-    // Same content already stored: keep the old copy (identical bytes), drop the new one.
-    if (await fs.stat(target).then(() => true, () => false)) await fs.rm(staged.location, { force: true });
-    else await fs.rename(staged.location, target);
+    // The same work whether the content is stored already (by any tenant) or not, so an upload's timing does not tell
+    // which: the rename replaces identical bytes (a reader of the old copy keeps its open file). A staged blob published
+    // before (a retry) is gone: fine when its bytes are there.
+    await fs.rename(staged.location, target).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT' || !(await fs.stat(target).then(() => true, () => false))) throw err;
+    });
   }
 
   async discard(staged: StagedBlob): Promise<void> {

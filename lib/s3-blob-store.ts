@@ -129,14 +129,14 @@ export class S3BlobStore implements BlobStore {
 
   async publish(staged: StagedBlob): Promise<void> {
     const target = this.keyOf(staged.sha256);
-    // Same content already stored: keep it (identical bytes) and drop the staged copy.
-    const present = await this.send(() => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: target }))).then(() => true, (err: unknown) => {
-      if (statusOf(err) === 404) return false;
-      throw err;
-    });
-    if (!present) {
-      await this.send(() => this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: target, CopySource: `${this.bucket}/${encodeURI(staged.location)}` })));
-    }
+    // Copied whether the content is stored already (by any tenant) or not: skipping the copy made an upload of bytes
+    // another tenant holds measurably faster, which told them so. A staged blob published before (a retry) is gone:
+    // fine when its bytes are there.
+    await this.send(() => this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: target, CopySource: `${this.bucket}/${encodeURI(staged.location)}` })))
+      .catch(async (err: unknown) => {
+        const present = statusOf(err) === 404 && await this.send(() => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: target }))).then(() => true, () => false);
+        if (!present) throw err;
+      });
     await this.discard(staged);
   }
 
