@@ -116,17 +116,19 @@ export async function deleteSubscriber(deps: CommandDeps, c: Caller, id: string)
  */
 export async function eraseSubscriberData(deps: CommandDeps, c: Caller, id: string): Promise<Subscriber | null> {
   const audit = (transaction: Transaction) => recordAudit({ ...auditBy(c), action: 'audience.subscriber.erased', entityType: 'subscriber', entityId: id }, transaction);
+  const erasedAlready = () => new ApiError(409, 'SUBSCRIBER_ERASED', 'The subscriber was erased already');
   const s = await Subscriber.findOne({ where: { tenantId: c.tenantId, id } });
-  if (!s) {
-    const outcome = await eraseDeletedSubscriber(deps.sequelize, c.tenantId, id, audit);
-    if (outcome === 'unknown') throw notFound(`Subscriber ${id}`);
-    if (outcome === 'erased') throw new ApiError(409, 'SUBSCRIBER_ERASED', 'The subscriber was erased already');
-    return null;
+  if (s?.erasedAt) throw erasedAlready();
+  if (s) {
+    if (await eraseSubscriber(deps.sequelize, c.tenantId, id, audit)) return s.reload();
+    // Nothing erased: another erase was first (the row says so), or the row was deleted meanwhile — then it is
+    // erased as a deleted subscriber, never answered "erased already" with its traces left.
+    if (await Subscriber.count({ where: { tenantId: c.tenantId, id } })) throw erasedAlready();
   }
-  if (s.erasedAt) throw new ApiError(409, 'SUBSCRIBER_ERASED', 'The subscriber was erased already');
-  const erased = await eraseSubscriber(deps.sequelize, c.tenantId, id, audit);
-  if (!erased) throw new ApiError(409, 'SUBSCRIBER_ERASED', 'The subscriber was erased already');
-  return s.reload();
+  const outcome = await eraseDeletedSubscriber(deps.sequelize, c.tenantId, id, audit);
+  if (outcome === 'unknown') throw notFound(`Subscriber ${id}`);
+  if (outcome === 'erased') throw erasedAlready();
+  return null;
 }
 
 // ---- lists ----
