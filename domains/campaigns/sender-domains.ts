@@ -125,9 +125,11 @@ const ABSENT = new Set(['ENOTFOUND', 'ENODATA']);
  */
 export async function lookupTxt(config: Pick<Config, 'senderDomains'>, name: string): Promise<string[]> {
   const { dnsServers, dnsTimeoutMs } = config.senderDomains;
-  // One try per server, each bounded; the deadline below bounds them all together (cancel() ends the look-up).
-  const resolver = new Resolver({ timeout: dnsTimeoutMs, tries: 1 });
-  if (dnsServers.length) resolver.setServers(dnsServers);
+  // One try per server, each its share of the deadline, so a silent first server leaves time to ask the next; the
+  // deadline below bounds them all together (cancel() ends the look-up).
+  const servers = dnsServers.length ? dnsServers : new Resolver().getServers();
+  const resolver = new Resolver({ timeout: Math.max(100, Math.floor(dnsTimeoutMs / Math.max(1, servers.length))), tries: 1 });
+  resolver.setServers(servers);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => { resolver.cancel(); reject(Object.assign(new Error(`no answer within ${dnsTimeoutMs} ms`), { code: 'ETIMEOUT' })); }, dnsTimeoutMs);

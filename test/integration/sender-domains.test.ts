@@ -2,10 +2,12 @@
 // verify it, and only then send campaigns From it; the refusals (bad domains, duplicates, the limit, DNS down), who
 // may do what, tenant isolation, and campaigns refused From a domain that is not (or no longer) verified.
 import { randomUUID } from 'node:crypto';
+import { QueryTypes } from 'sequelize';
 import { AuditEvent, Campaign } from '../../db';
 import { SenderDomain } from '../../db/models/sender-domains';
 import { SENDER_DOMAIN_LIMITS } from '../../domains/campaigns/sender-domains';
 import { startTestApp, TestApp } from '../helpers/app';
+import { waitFor } from '../helpers/wait';
 import { BODY, createCampaign, seedList } from '../helpers/campaigns';
 import { buildApiKey, buildCaller } from '../helpers/factories';
 import { startDnsServer, startSilentDnsServer, TestDnsServer, verifiedSenderDomain } from '../helpers/sender-domains';
@@ -146,6 +148,18 @@ describe('refusals', () => {
     expect((await app.call('get', `/v1/sender-domains/${theirs.id}`, a.key).expect(200)).body.status).toBe('pending');
   });
 
+  it('asks the next DNS server when the first does not answer, within the same timeout', async () => {
+    const { key } = await buildCaller(['campaigns.*']);
+    const d = await add(key, fresh());
+    dns.setTxt(`_docket.${d.domain}`, [d.dnsRecord.value]);
+    const other = await startTestApp({ DNS_SERVERS: `${silent.address},${dns.address}`, DNS_TIMEOUT_MS: String(DNS_TIMEOUT_MS) });
+    try {
+      expect((await other.call('post', `/v1/sender-domains/${d.id}/verify`, key).expect(200)).body.status).toBe('verified');
+    } finally {
+      await other.close();
+    }
+  });
+
   it('answers 503 with Retry-After within the DNS timeout when DNS does not answer or is down, leaving the domain pending', async () => {
     const { key } = await buildCaller(['campaigns.*']);
     const d = await add(key, fresh());
@@ -189,6 +203,24 @@ describe('campaigns From an unverified domain', () => {
     await createCampaign(app, key, { fromEmail: 'x@news.other.example' });
     const edit = await app.call('patch', `/v1/campaigns/${id}`, key).send({ fromEmail: 'security@tenant-b.example' }).expect(422);
     expect(edit.body.code).toBe('SENDER_DOMAIN_UNVERIFIED');
+    expect((await Campaign.findOne({ where: { tenantId: tenant.id, id } }))!).toMatchObject({ version: 1, fromEmail: BODY.fromEmail });
+  });
+
+  it('refuses an edit whose domain is deleted while the edit is being checked (a scheduled campaign would go out From it)', async () => {
+    const { key, tenant } = await buildCaller(['campaigns.*']);
+    await verifiedSenderDomain(app.sequelize, tenant.id);
+    const id = await createCampaign(app, key, {});
+    // A delete of the domain in flight: the row gone, uncommitted.
+    const deleting = await app.sequelize.transaction();
+    await app.sequelize.query('DELETE FROM sender_domains WHERE tenant_id = $1', { bind: [tenant.id], transaction: deleting });
+    const edit = app.call('patch', `/v1/campaigns/${id}`, key).send({ fromEmail: 'hello@acme.example' }).then((r) => r);
+    await waitFor(async () => {
+      const [r] = await app.sequelize.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND query ILIKE '%sender_domains%'", { type: QueryTypes.SELECT });
+      return r.n === 1;
+    }, { timeoutMs: 30_000, intervalMs: 50, what: 'the edit waiting for the domain row' });
+    await deleting.commit();
+    const res = await edit;
+    expect([res.status, res.body.code]).toEqual([422, 'SENDER_DOMAIN_UNVERIFIED']);
     expect((await Campaign.findOne({ where: { tenantId: tenant.id, id } }))!).toMatchObject({ version: 1, fromEmail: BODY.fromEmail });
   });
 
