@@ -41,12 +41,17 @@ afterEach(async () => { await Promise.all(holders.splice(0).map((h) => h.release
  * The template's row locked FOR UPDATE by a transaction of the test's own (a save in progress, as far as the API can
  * tell) until `release(then)`, which runs `then` in it and commits. The lock is asked for at once; `locked()` says
  * whether it was given (another holder makes it wait).
+ *
+ * `afterQueued`: the holder first locks the table (EXCLUSIVE), so it gets the row only after every transaction that
+ * holds or already waits for one of its rows has ended, and before any that asks for a row later. Waiting for the row
+ * alone does not fix that order: once a save updates the row, the next waiters race for its new version.
  */
-function holdRow(id: string) {
+function holdRow(id: string, { afterQueued = false } = {}) {
   let release!: (then?: (t: Transaction) => Promise<unknown>) => void;
   const released = new Promise<((t: Transaction) => Promise<unknown>) | undefined>((r) => { release = r; });
   let locked = false;
   const holder = app.sequelize.transaction(async (t) => {
+    if (afterQueued) await app.sequelize.query('LOCK TABLE document_templates IN EXCLUSIVE MODE', { transaction: t });
     await app.sequelize.query('SELECT 1 FROM document_templates WHERE id = $1 FOR UPDATE', { bind: [id], transaction: t });
     locked = true;
     await (await released)?.(t);
@@ -168,7 +173,7 @@ describe('saves that race are written one after the other', () => {
     await waiters(1, 'the other write waiting for the row');
     const ours = send(writePart(id, key, 'header', '<span>H2</span>'));
     await waiters(2, 'our write waiting for the row');
-    const next = holdRow(id);
+    const next = holdRow(id, { afterQueued: true });
     await waiters(3, 'the test waiting for the row');
     await held.release();
     // The other write saved version 2; ours found it, left to check its parts again, and now waits behind the test.
