@@ -5,6 +5,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Campaign } from '../db/models/campaigns';
 import { Subscriber } from '../db/models/audience';
 import { snapshotAudience } from '../domains/campaigns/audience';
+import { assertVerifiedSender, type SenderDomainsMode } from '../domains/campaigns/sender-domains';
 import { CampaignRenderLimitError, recordProgress, renderFor, senderOf, sendBatch, SmtpUnavailableError } from '../domains/campaigns/sending';
 import { UnsubscribeLinks, unsubscribeHeaders } from '../domains/campaigns/unsubscribe';
 import { TemplateRenderError } from '../domains/documents/templates';
@@ -33,6 +34,8 @@ export interface CampaignActivityDeps {
   /** statement_timeout of the audience snapshot's statements (default 4 minutes, under its activity's 5). */
   campaignSnapshotTimeoutMs?: number;
   campaignUnsubscribeMailto?: string;
+  /** SENDER_DOMAINS: `verified` (the default) checks a send's From domain again when it starts; `any` does not. */
+  senderDomainsMode?: SenderDomainsMode;
 }
 
 type Ids = Pick<CampaignInput, 'tenantId' | 'campaignId' | 'run'>;
@@ -81,10 +84,13 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
           // too expensive to snapshot fails the send rather than hold a worker connection past the activity's timeout,
           // with another attempt started beside it.
           await setStatementBudget(sequelize(), transaction, timeoutMs);
+          // A scheduled send was checked when it was scheduled; its domain may have been deleted (or its verification
+          // withdrawn) since. Read FOR SHARE, as at the API: a delete waits until the send is marked running.
+          await assertVerifiedSender({ config: { senderDomains: { mode: deps.senderDomainsMode ?? 'verified' } } }, c.tenantId, c.fromEmail, { transaction });
           size = await snapshotAudience(sequelize(), c.tenantId, c.id, c.audience, transaction);
         } catch (err) {
-          // A list or segment of the audience deleted since it was scheduled, or the audience grown past its limit: the
-          // send fails with its code, nothing sent.
+          // A list or segment of the audience deleted since it was scheduled, the audience grown past its limit, or the
+          // From domain no longer verified: the send fails with its code, nothing sent.
           if (err instanceof ApiError && err.status === 422) throw ApplicationFailure.nonRetryable(err.detail, err.code);
           // The same audience would take as long on another attempt.
           if (isStatementTimeout(err)) {

@@ -42,4 +42,6 @@ export interface ActivityDeps extends Omit<ImportActivityDeps, 'blobs'> {
   /** Campaigns: statement_timeout of the audience snapshot's statements (past it the send fails with SNAPSHOT_TIMEOUT). */
   campaignSnapshotTimeoutMs?: number;
   campaignUnsubscribeMailto?: string;
+  /** SENDER_DOMAINS: whether a send's From domain is checked again when it starts. */
+  senderDomainsMode?: 'verified' | 'any';
 }

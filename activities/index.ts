@@ -53,7 +53,7 @@ export function activityDepsFromConfig(config: Config, logger: Logger): Activity
     bulkEmail: createEmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, maxConnections: config.campaigns.concurrency, logLinks: config.env === 'development' }),
     campaignBatchSize: config.campaigns.batchSize, campaignConcurrency: config.campaigns.concurrency, campaignChunkMs: config.campaigns.chunkMs,
     campaignLanes: config.campaigns.lanes, campaignSnapshotTimeoutMs: config.campaigns.snapshotTimeoutMs,
-    campaignUnsubscribeMailto: config.campaigns.unsubscribeMailto,
+    campaignUnsubscribeMailto: config.campaigns.unsubscribeMailto, senderDomainsMode: config.senderDomains.mode,
   };
 }
 

@@ -106,8 +106,8 @@ export async function updateCampaign(deps: CommandDeps, c: Caller, id: string, b
     const campaign = await findCampaign(c.tenantId, id, transaction);
     precondition?.(campaign.version);
     if (!(EDITABLE as readonly string[]).includes(campaign.status)) throw invalidState(campaign, 'only a draft or scheduled campaign can be edited');
-    // Again under the lock, as a send does (FOR SHARE): a domain deleted while the content was checked refuses the edit,
-    // else a scheduled campaign would go out From it (nothing checks it again at its time).
+    // Again under the lock, as a send does (FOR SHARE): a domain deleted while the content was checked refuses the edit
+    // (a scheduled campaign would fail at its time instead of now).
     await assertVerifiedSender(deps, c.tenantId, merged.fromEmail, { transaction, inBody: true });
     const before = auditView(campaign);
     await campaign.update({ ...merged, version: campaign.version + 1 }, { transaction });

@@ -21,6 +21,9 @@ export const SENDER_DOMAIN_LIMITS = {
   maxPerTenant: 50,
 } as const;
 
+/** SENDER_DOMAINS: `verified` (a From domain must be verified by its tenant) or `any` (no check). */
+export type SenderDomainsMode = Config['senderDomains']['mode'];
+
 export const VERIFY_RECORD_PREFIX = '_docket.';
 export const VERIFY_VALUE_PREFIX = 'docket-verify=';
 
@@ -68,7 +71,7 @@ const unverified = (address: string, domain: string | null, inBody: boolean) => 
  * transaction the covering row is read FOR SHARE, so a delete of the domain waits for the send being recorded.
  */
 export async function assertVerifiedSender(
-  deps: { config: Pick<Config, 'senderDomains'> }, tenantId: string, fromEmail: string, opts: { transaction?: Transaction; inBody?: boolean } = {},
+  deps: { config: { senderDomains: Pick<Config['senderDomains'], 'mode'> } }, tenantId: string, fromEmail: string, opts: { transaction?: Transaction; inBody?: boolean } = {},
 ): Promise<void> {
   if (deps.config.senderDomains.mode === 'any') return;
   const { transaction, inBody = false } = opts;
@@ -174,7 +177,8 @@ export async function verifySenderDomain(deps: CommandDeps, c: Caller, id: strin
 
 /**
  * Deletes the domain: from then on campaigns From it (and its subdomains, unless another verified domain covers them)
- * are refused at create, edit, send, schedule, retry and test send. A send already running goes on.
+ * are refused at create, edit, send, schedule, retry and test send, and a scheduled send fails at its time (the
+ * snapshot checks it). A send already running goes on.
  */
 export async function deleteSenderDomain(deps: CommandDeps, c: Caller, id: string): Promise<void> {
   await deps.sequelize.transaction(async (transaction) => {

@@ -88,7 +88,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { pin
           importChunkMs: config.imports.chunkMs, importXlsxChunkMs: config.imports.xlsxChunkMs, importStageRows: config.imports.stageRows, importMergeRows: config.imports.mergeRows,
           importMergeConcurrency: config.imports.mergeConcurrency, importMaxUncompressedBytes: config.imports.maxUncompressedBytes,
           campaignBatchSize: config.campaigns.batchSize, campaignConcurrency: config.campaigns.concurrency, campaignChunkMs: config.campaigns.chunkMs,
-          campaignLanes: config.campaigns.lanes, campaignSnapshotTimeoutMs: config.campaigns.snapshotTimeoutMs,
+          campaignLanes: config.campaigns.lanes, campaignSnapshotTimeoutMs: config.campaigns.snapshotTimeoutMs, senderDomainsMode: config.senderDomains.mode,
         }),
         bundlePath: process.env.DOCKET_TEST_BUNDLE,
       });

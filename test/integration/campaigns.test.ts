@@ -191,6 +191,19 @@ describe('sending', () => {
     expect(failed).toMatchObject({ status: 'failed', error: { code: 'UNKNOWN_SEGMENT' }, stats: { sent: 0 } });
   });
 
+  it('fails a scheduled send at its time, sending nothing, when its From domain was deleted since it was scheduled', async () => {
+    const { key, tenant } = await buildCaller(['campaigns.*', 'audience.*']);
+    const { listId, emails } = await seedList(app.sequelize, tenant.id, 3);
+    const id = await createCampaign(app, key, { audience: { listIds: [listId] } });
+    await app.call('post', `/v1/campaigns/${id}/send`, key).send({ sendAt: new Date(Date.now() + 2_500).toISOString() }).expect(202);
+    const [{ id: domainId }] = (await app.call('get', '/v1/sender-domains', key).expect(200)).body.items;
+    await app.call('delete', `/v1/sender-domains/${domainId}`, key).expect(204);
+    const failed = await ended(key, id);
+    expect(failed).toMatchObject({ status: 'failed', error: { code: 'SENDER_DOMAIN_UNVERIFIED' }, stats: { audienceSize: null, sent: 0 } });
+    expect(failed.error.message).toContain('news@acme.example');
+    expect(mailsTo(emails)).toEqual([]);
+  });
+
   it('refuses a send with nobody in the audience, and a schedule in the past', async () => {
     const { key, tenant } = await buildCaller(['campaigns.*']);
     const { listId } = await seedList(app.sequelize, tenant.id, 2);
