@@ -52,7 +52,7 @@ it('after a SIGKILL between the SMTP 250 and the record, every approver is maile
   const rows = await waitFor(async () => {
     const r = await Delivery.findAll({ where: { subjectId: flowId } });
     return r.length === approvers.length && r.every((d) => d.status === 'sent') && r;
-  }, { what: 'every approval email recorded sent', timeoutMs: 100_000 });
+  }, { what: 'every approval email recorded sent', timeoutMs: 200_000 });
 
   const mails = stack.smtp.messages.filter(isOurs);
   const byKey = new Map<string, ReceivedMail[]>();
@@ -80,4 +80,4 @@ it('after a SIGKILL between the SMTP 250 and the record, every approver is maile
   // The flow goes on: the approvers sign and the order is approved.
   for (const a of approvers) await stack.app.call('post', `/v1/approval-flows/${flowId}/sign`, a.key).send({ decision: 'approve' }).expect(200);
   await waitFor(async () => (await stack.app.call('get', `/v1/purchase-orders/${po.body.id}`, admin)).body.state === 'approved', { what: 'order approved', timeoutMs: 15_000 });
-}, 150_000);
+}, 300_000);

@@ -24,7 +24,7 @@ it('generates 1,000 documents in one batch and downloads them as one ZIP', async
   const done = await waitFor(async () => {
     const b = (await app.call('get', `/v1/document-batches/${res.body.id}`, key).expect(200)).body;
     return b.status === 'ready' && b;
-  }, { what: '1,000-document batch ready', timeoutMs: 240_000, intervalMs: 500 });
+  }, { what: '1,000-document batch ready', timeoutMs: 480_000, intervalMs: 500 });
   expect(done).toMatchObject({ total, done: total, failed: 0, progress: 1 });
 
   // The batch's workflow continued as new (bounded history) and still finished as one batch.
@@ -37,4 +37,4 @@ it('generates 1,000 documents in one batch and downloads them as one ZIP', async
   expect(entries).toHaveLength(total);
   expect(new Set(entries.map((e) => e.name)).size).toBe(total);
   expect(entries.find((e) => e.name === 'letter-777.html')!.data.toString()).toContain('<p>Dear Person 777, #777</p>');
-}, 300_000);
+}, 600_000);
