@@ -14,8 +14,8 @@ import { runChunk, settleWithLimit } from '../lib/batch';
 import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
 import { ApiError } from '../lib/problems';
 import { isStatementTimeout, setStatementBudget } from '../lib/statement-budget';
-import { createSendLimiter, type SendLimiter } from '../lib/send-limiter';
-import type { CampaignControl, CampaignInput, SendChunkReport, SendPlan, TestSendInput, TestSendResult } from '../workflows/campaigns.api';
+import { createSendLimiter, type SendLease, type SendLimiter } from '../lib/send-limiter';
+import { TEST_SEND_WAIT_MS, type CampaignControl, type CampaignInput, type SendChunkReport, type SendPlan, type TestSendInput, type TestSendResult } from '../workflows/campaigns.api';
 
 export interface CampaignActivityDeps {
   email: EmailSender;
@@ -40,6 +40,23 @@ export interface CampaignActivityDeps {
 
 type Ids = Pick<CampaignInput, 'tenantId' | 'campaignId' | 'run'>;
 
+/**
+ * Leases for `wanted` sends of the tenant, taken within `waitMs` (a grant may be smaller than asked), or none: past the
+ * wait, what was taken is released and RATE_LIMITED thrown.
+ */
+async function acquireWithin(limiter: SendLimiter, tenantId: string, wanted: number, waitMs: number): Promise<SendLease[]> {
+  const signal = AbortSignal.timeout(waitMs);
+  const leases: SendLease[] = [];
+  try {
+    for (let got = 0; got < wanted; got += leases[leases.length - 1].granted) leases.push(await limiter.acquire(tenantId, wanted - got, { signal }));
+    return leases;
+  } catch (err) {
+    await Promise.all(leases.map((l) => l.release()));
+    if (!signal.aborted) throw err;
+    throw ApplicationFailure.nonRetryable(`The tenant's send limit had no room for ${wanted} message(s) within ${waitMs / 1000} s (a send is using it); retry later`, 'RATE_LIMITED');
+  }
+}
+
 const workflowIdOf = () => Context.current().info.workflowExecution?.workflowId ?? null;
 
 async function campaignOf(ids: Pick<Ids, 'tenantId' | 'campaignId'>): Promise<Campaign> {
@@ -56,8 +73,9 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
   let links: UnsubscribeLinks | undefined;
   const linksOf = () => (links ??= new UnsubscribeLinks(deps.linkSecret, deps.publicUrl));
   let limiter = deps.sendLimiter;
+  const limiterOf = () => (limiter ??= createSendLimiter(sequelize()));
   const sendOptions = () => ({
-    email, links: linksOf(), limiter: (limiter ??= createSendLimiter(sequelize())), batchSize: deps.campaignBatchSize ?? 500, concurrency: deps.campaignConcurrency ?? 10,
+    email, links: linksOf(), limiter: limiterOf(), batchSize: deps.campaignBatchSize ?? 500, concurrency: deps.campaignConcurrency ?? 10,
     unsubscribeMailto: deps.campaignUnsubscribeMailto, maxWaitMs: chunkMs,
   });
 
@@ -187,10 +205,18 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
         throw err;
       }
       const result: TestSendResult = { sent: [], failed: [] };
-      const settled = await settleWithLimit(input.emails, 4, (to) => email.send({
-        to, from: senderOf(c), ...(c.replyTo ? { replyTo: c.replyTo } : {}), subject: msg.subject, html: msg.html, text: msg.text,
-        headers: unsubscribeHeaders(url, deps.campaignUnsubscribeMailto), idempotencyKey: `campaign-test:${c.id}:${input.testId}:${to}`,
-      }));
+      // Test mails count against the tenant's send limit (per minute and in flight) as its campaigns' do: they go out
+      // through the same relay, to any address, and would otherwise be a way around the limit.
+      const leases = await acquireWithin(limiterOf(), input.tenantId, input.emails.length, TEST_SEND_WAIT_MS);
+      let settled;
+      try {
+        settled = await settleWithLimit(input.emails, 4, (to) => email.send({
+          to, from: senderOf(c), ...(c.replyTo ? { replyTo: c.replyTo } : {}), subject: msg.subject, html: msg.html, text: msg.text,
+          headers: unsubscribeHeaders(url, deps.campaignUnsubscribeMailto), idempotencyKey: `campaign-test:${c.id}:${input.testId}:${to}`,
+        }));
+      } finally {
+        await Promise.all(leases.map((l) => l.release()));
+      }
       settled.forEach((r, i) => {
         if (r.status === 'fulfilled') result.sent.push({ email: input.emails[i], messageId: r.value.messageId });
         else result.failed.push({ email: input.emails[i], code: r.reason instanceof EmailRejectedError ? r.reason.responseCode : null, message: String((r.reason as Error).message ?? r.reason).slice(0, 500) });

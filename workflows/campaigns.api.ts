@@ -7,6 +7,8 @@ import { CANCELLED_RUN_PATCH, STATUS_UPSERT_PATCH } from './patches';
 export const CAMPAIGNS_TASK_QUEUE = 'docket-campaigns';
 export const CAMPAIGNS_DOMAIN = 'campaigns';
 export const CAMPAIGN_TESTS_DOMAIN = 'campaign-tests';
+/** How long a test send waits for room in its tenant's send limit before it is refused (RATE_LIMITED, retry after it). */
+export const TEST_SEND_WAIT_MS = 10_000;
 
 /** Retry runs (2 on) begun before lanes took no plan: the marker tells a replay which kind it is. */
 export const LANES_PATCH = 'campaign-send-lanes';

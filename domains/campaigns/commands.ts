@@ -15,7 +15,7 @@ import { recordStartIntent, StartBusinessWorkflow, startBusinessWorkflow, startO
 import { executeCommand } from '../../lib/updates';
 import type { campaignTestWorkflow, campaignWorkflow } from '../../workflows/campaigns';
 import {
-  CAMPAIGN_PATCHES, CAMPAIGN_TESTS_DOMAIN, CAMPAIGNS_DOMAIN, CAMPAIGNS_TASK_QUEUE, cancelCampaignUpdate, pauseCampaignUpdate, resumeCampaignUpdate, type TestSendResult,
+  CAMPAIGN_PATCHES, CAMPAIGN_TESTS_DOMAIN, CAMPAIGNS_DOMAIN, CAMPAIGNS_TASK_QUEUE, cancelCampaignUpdate, pauseCampaignUpdate, resumeCampaignUpdate, TEST_SEND_WAIT_MS, type TestSendResult,
 } from '../../workflows/campaigns.api';
 import { businessWorkflowId } from '../../workflows/search-attributes';
 import { isEmail } from '../audience/subscribers';
@@ -309,6 +309,7 @@ export async function testSend(deps: CommandDeps, c: Caller, id: string, body: T
   } catch (err) {
     const cause = err instanceof WorkflowFailedError && err.cause instanceof ActivityFailure ? err.cause.cause : undefined;
     if (cause instanceof ApplicationFailure && (cause.type === 'TEMPLATE_RENDER_ERROR' || cause.type === 'TEMPLATE_RENDER_LIMIT')) throw new ApiError(422, cause.type, cause.message);
+    if (cause instanceof ApplicationFailure && cause.type === 'RATE_LIMITED') throw new ApiError(429, 'RATE_LIMITED', cause.message, { headers: { 'Retry-After': String(TEST_SEND_WAIT_MS / 1000) } });
     if (err instanceof WorkflowFailedError) throw serviceUnavailable('The test message could not be sent within a minute (no campaigns worker, or the SMTP server unreachable); try again', 30);
     throw err;
   }

@@ -320,6 +320,24 @@ describe('test sends', () => {
     const foreignSub = (await Subscriber.findOne({ where: { tenantId: other.tenant.id, email: foreign.emails[0] } }))!;
     await app.call('post', `/v1/campaigns/${id}/test`, key).send({ emails: ['qa4@test.example'], subscriberId: foreignSub.id }).expect(404);
   });
+
+  it('counts test mails against the tenant\'s send limit: past it, 429 RATE_LIMITED with Retry-After, nothing sent', async () => {
+    const { key, tenant } = await buildCaller(['campaigns.*']);
+    const { listId } = await seedList(app.sequelize, tenant.id, 1);
+    const id = await createCampaign(app, key, { audience: { listIds: [listId] } });
+    // 6 a minute: one every 10 s after the first.
+    await setSendLimits(app.sequelize, tenant.id, 6, 5);
+    await app.call('post', `/v1/campaigns/${id}/test`, key).send({ emails: ['limit0@test.example'], sample: {} }).expect(200);
+    const more = ['limit1@test.example', 'limit2@test.example', 'limit3@test.example'];
+    const refusedAt = Date.now();
+    const res = await app.call('post', `/v1/campaigns/${id}/test`, key).send({ emails: more, sample: {} }).expect(429);
+    expect(res.body).toMatchObject({ code: 'RATE_LIMITED', status: 429 });
+    expect(res.headers['retry-after']).toBe('10');
+    // It waited for room (10 s) before it gave up, and sent none of the three, not even the one that fitted.
+    expect(Date.now() - refusedAt).toBeGreaterThanOrEqual(9_000);
+    expect(mailsTo(more)).toEqual([]);
+    expect(mailsTo(['limit0@test.example'])).toHaveLength(1);
+  });
 });
 
 it('paces the tenant\'s maxPerMinute across two campaigns sending at once: its rate all along, shared, not one burst', async () => {
