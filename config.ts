@@ -211,6 +211,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (link.builtIn && nodeEnv === 'development') {
     warnings.push('INSECURE: LINK_SIGNING_SECRET is unset, so one-click email links are signed with the built-in development secret that anyone can read in the source; never expose this instance (set LINK_SIGNING_SECRET, 32+ characters)');
   }
+  // A JWKS (an identity provider's keys) signs the tokens of every application that provider serves; without an
+  // audience, a token the provider issued for another of them would sign its user in here.
+  if (env.JWT_JWKS_URL && !env.JWT_AUDIENCE) {
+    throw new ConfigError("JWT_JWKS_URL needs JWT_AUDIENCE (the 'aud' your identity provider puts in tokens for this API): its keys also sign tokens for other applications, which would otherwise be accepted here");
+  }
   if (env.JWT_SECRET && !jwtTenants.length && nodeEnv !== 'test') {
     warnings.push('JWT_SECRET is set without JWT_TENANTS: whoever holds the secret can sign in as any user of any tenant; list the tenants it may sign for in JWT_TENANTS');
   }

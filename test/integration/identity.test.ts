@@ -577,7 +577,7 @@ describe('API keys', () => {
 });
 
 describe('JWT bearer tokens from a JWKS endpoint', () => {
-  it('accepts an RS256 token signed by a key the JWKS publishes, and refuses one signed by another key', async () => {
+  it('accepts an RS256 token signed by a key the JWKS publishes for this API\'s audience; refuses one signed by another key, and one for another audience', async () => {
     const http = await import('node:http');
     const { exportJWK, generateKeyPair } = await import('jose');
     const trusted = await generateKeyPair('RS256');
@@ -586,14 +586,16 @@ describe('JWT bearer tokens from a JWKS endpoint', () => {
     const jwks = http.createServer((_req, res) => { res.setHeader('Content-Type', 'application/json'); res.end(JSON.stringify({ keys: [jwk] })); });
     await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', () => r()));
     const port = (jwks.address() as { port: number }).port;
-    const withJwks = await startTestApp({ JWT_SECRET: '', JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`, JWT_ISSUER: 'https://idp.example' });
+    const withJwks = await startTestApp({ JWT_SECRET: '', JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`, JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'https://docket.example' });
     try {
       const { user, tenant } = await buildCaller(['files.read']);
-      const sign = (key: Parameters<SignJWT['sign']>[0]) => new SignJWT({ sub: user.id, tid: tenant.id })
-        .setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer('https://idp.example').setExpirationTime('5m').sign(key);
+      const sign = (key: Parameters<SignJWT['sign']>[0], audience = 'https://docket.example') => new SignJWT({ sub: user.id, tid: tenant.id })
+        .setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer('https://idp.example').setAudience(audience).setExpirationTime('5m').sign(key);
       const good = await withJwks.call('get', '/v1/me').set('Authorization', `Bearer ${await sign(trusted.privateKey)}`).expect(200);
       expect(good.body.user.id).toBe(user.id);
       await withJwks.call('get', '/v1/me').set('Authorization', `Bearer ${await sign(stranger.privateKey)}`).expect(401);
+      // The same provider's token for another application it serves: signed by the trusted key, for another audience.
+      await withJwks.call('get', '/v1/me').set('Authorization', `Bearer ${await sign(trusted.privateKey, 'https://crm.example')}`).expect(401);
     } finally {
       await withJwks.close();
       jwks.close();

@@ -81,6 +81,12 @@ it('refuses outbound calls to private networks in every mode unless OUTBOUND_ALL
   expect(() => loadConfig({ ...base, OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'yes' })).toThrow(/OUTBOUND_ALLOW_PRIVATE_NETWORKS must be true or false/);
 });
 
+it('refuses a JWKS without an audience: the provider\'s tokens for other applications would be accepted', () => {
+  expect(() => loadConfig({ ...base, JWT_JWKS_URL: 'https://idp.example/.well-known/jwks.json' })).toThrow(/JWT_JWKS_URL needs JWT_AUDIENCE/);
+  expect(loadConfig({ ...base, JWT_JWKS_URL: 'https://idp.example/.well-known/jwks.json', JWT_AUDIENCE: 'https://api.docket.example' }).jwt)
+    .toMatchObject({ jwksUrl: 'https://idp.example/.well-known/jwks.json', audience: 'https://api.docket.example' });
+});
+
 it('reads the JWT tenant allow-list, and warns about a shared secret without one', () => {
   expect(loadConfig({ ...base, JWT_TENANTS: 'acme, 1b0c5a3e-9d7e-4f51-8d3e-2f4b7a0c9e11' }).jwt.tenants).toEqual(['acme', '1b0c5a3e-9d7e-4f51-8d3e-2f4b7a0c9e11']);
   const prod = { ...base, NODE_ENV: 'production', LINK_SIGNING_SECRET: SECRET, JWT_SECRET: 'x'.repeat(32) };
