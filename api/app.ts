@@ -9,7 +9,7 @@ import getRawBody from 'raw-body';
 import { Authenticator } from './auth';
 import { BodyKind, Contract, loadContract, OperationInfo } from './contract';
 import { CursorSeal } from './cursors';
-import { ApiError, FieldError, validationFailed } from '../lib/problems';
+import { ApiError, FieldError, permissionDenied, validationFailed } from '../lib/problems';
 import { sendProblem, toApiError } from './errors';
 import { withIdempotency } from './idempotency';
 import { isDateTime, jsonTooDeep, MAX_JSON_DEPTH, unstorableTextErrors } from './input';
@@ -224,7 +224,7 @@ export async function createApp(deps: AppDeps): Promise<DocketApp> {
         ctx.state.auth = auth;
         if (rateLimits.perCredential) refuseIfLimited(rateLimits.perCredential.consume(auth.principal), 'Too many requests');
         if (info.permission && !auth.permissions.has(info.permission)) {
-          throw new ApiError(403, 'PERMISSION_DENIED', `This needs the permission '${info.permission}'`, { permission: info.permission });
+          throw permissionDenied(`This needs the permission '${info.permission}'`, info.permission);
         }
       } else if (info.perLink && rateLimits.links) {
         // A signed link is its own credential: without a limit, one valid link could be replayed from anywhere as

@@ -25,6 +25,9 @@ export class ApiError extends Error {
 export const RETRY_AFTER_SECONDS = { dependency: 5, busy: 2 };
 
 export const notFound = (what: string) => new ApiError(404, 'NOT_FOUND', `${what} was not found`);
+/** The caller lacks `permission`: 403 with the permission it needs named in the body (`permission`). */
+export const permissionDenied = (detail: string, permission: string) =>
+  new ApiError(403, 'PERMISSION_DENIED', detail, { permission });
 /** A dependency is down or busy: 503 with Retry-After, so clients back off instead of hammering it. */
 export const serviceUnavailable = (detail: string, retryAfterSeconds = RETRY_AFTER_SECONDS.dependency) =>
   new ApiError(503, 'SERVICE_UNAVAILABLE', detail, { headers: { 'Retry-After': String(retryAfterSeconds) } });

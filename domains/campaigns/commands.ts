@@ -9,7 +9,7 @@ import { AuditEvent } from '../../db/models/audit';
 import { Campaign, CampaignRecipient, type CampaignAudience } from '../../db/models/campaigns';
 import { Subscriber } from '../../db/models/audience';
 import { recordAudit } from '../../lib/audit';
-import { ApiError, serviceUnavailable, validationFailed } from '../../lib/problems';
+import { ApiError, permissionDenied, serviceUnavailable, validationFailed } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
 import { recordStartIntent, StartBusinessWorkflow, startBusinessWorkflow, startOrUndo } from '../../lib/temporal';
 import { executeCommand } from '../../lib/updates';
@@ -296,7 +296,7 @@ export async function testSend(deps: CommandDeps, c: Caller, id: string, body: T
   if (body.subscriberId) {
     // The mail shows the subscriber's data (merge fields) to whoever it is sent to: only for a caller who may read it.
     if (!c.permissions.has(SUBSCRIBER_DATA_PERMISSION)) {
-      throw new ApiError(403, 'PERMISSION_DENIED', "A test send for a subscriber needs the permission 'audience.read' (or send it with sample data)", { permission: 'audience.read' });
+      throw permissionDenied("A test send for a subscriber needs the permission 'audience.read' (or send it with sample data)", 'audience.read');
     }
     await findInTenant(Subscriber, c.tenantId, body.subscriberId, 'Subscriber');
   }

@@ -4,7 +4,7 @@ import { StoredFile } from '../../db/models/files';
 import { recordAudit } from '../../lib/audit';
 import { BlobTooLargeError } from '../../lib/blob-store';
 import { ContentTooSmallError, deleteFile, fileDependents, ownerOf, storeStream } from '../../lib/files';
-import { ApiError, validationFailed } from '../../lib/problems';
+import { ApiError, permissionDenied, validationFailed } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
 import { auditBy, Caller, CommandDeps } from '../command';
 import { presentFile } from './presenters';
@@ -16,7 +16,7 @@ export async function findOpenableFile(c: Caller, id: string): Promise<StoredFil
   const file = await findInTenant(StoredFile, c.tenantId, id, 'File');
   const owner = ownerOf(file);
   if (owner && !c.permissions.has(owner.permission)) {
-    throw new ApiError(403, 'PERMISSION_DENIED', `This file was made by ${owner.what}; opening it needs the permission '${owner.permission}'`, { permission: owner.permission });
+    throw permissionDenied(`This file was made by ${owner.what}; opening it needs the permission '${owner.permission}'`, owner.permission);
   }
   return file;
 }

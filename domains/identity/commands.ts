@@ -10,7 +10,7 @@ import { IANAZone } from 'luxon';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { ApiKey, Role, User, UserRole } from '../../db/models/identity';
 import { recordAudit } from '../../lib/audit';
-import { ApiError, validationFailed } from '../../lib/problems';
+import { ApiError, permissionDenied, validationFailed } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
 import { APPROVAL_AUTHORITY_PERMISSION, approvalRoleKeys } from '../approvals/authority';
 import { auditBy, Caller, Precondition } from '../command';
@@ -53,9 +53,9 @@ async function refuseApprovalAuthority(deps: IdentityDeps, c: Caller, gained: re
   const authority = await approvalRoleKeys(deps.sequelize, c.tenantId, transaction);
   const named = [...new Set(gained)].filter((k) => authority.has(k)).sort();
   if (!named.length) return;
-  throw new ApiError(403, 'PERMISSION_DENIED',
+  throw permissionDenied(
     `${act} ${named.map((k) => `"${k}"`).join(', ')}, which an approval template names (approval authority), needs the permission '${APPROVAL_AUTHORITY_PERMISSION}'`,
-    { permission: APPROVAL_AUTHORITY_PERMISSION });
+    APPROVAL_AUTHORITY_PERMISSION);
 }
 
 /** A permission must name a catalogue entry, or be a wildcard that covers at least one. */
@@ -261,7 +261,7 @@ async function keyToChange(deps: IdentityDeps, c: Caller, id: string, verb: stri
  */
 function refuseOthersKey(c: Caller, ownerId: string, what: string): void {
   if (ownerId !== c.userId && !c.permissions.has(MANAGE_OTHERS_KEYS)) {
-    throw new ApiError(403, 'PERMISSION_DENIED', `${what} needs the permission '${MANAGE_OTHERS_KEYS}'`, { permission: MANAGE_OTHERS_KEYS });
+    throw permissionDenied(`${what} needs the permission '${MANAGE_OTHERS_KEYS}'`, MANAGE_OTHERS_KEYS);
   }
 }
 
@@ -282,9 +282,9 @@ function refuseOthersApprovalKey(c: Caller, ownerId: string, scopes: readonly st
   if (ownerId === c.userId || c.permissions.has(APPROVAL_AUTHORITY_PERMISSION)) return;
   const acts = APPROVAL_ACTS.filter((p) => scopes === null || grants(scopes, p));
   if (!acts.length) return;
-  throw new ApiError(403, 'PERMISSION_DENIED',
+  throw permissionDenied(
     `${what} with ${acts.join(', ')} acts in approvals as them: it needs the permission '${APPROVAL_AUTHORITY_PERMISSION}'`,
-    { permission: APPROVAL_AUTHORITY_PERMISSION });
+    APPROVAL_AUTHORITY_PERMISSION);
 }
 
 /** A key's new expiry, when it has one, is in the future. */

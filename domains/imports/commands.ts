@@ -5,7 +5,7 @@ import { StoredFile } from '../../db/models/files';
 import { ImportRun, ImportTemplate } from '../../db/models/imports';
 import { createWithAudit, destroyWithAudit } from '../../lib/audit';
 import { ownerOf } from '../../lib/files';
-import { ApiError, notFound } from '../../lib/problems';
+import { ApiError, notFound, permissionDenied } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
 import { recordStartIntent, StartBusinessWorkflow, startBusinessWorkflow, startIntent, startOrUndo, workflowRunState } from '../../lib/temporal';
 import { executeCommand } from '../../lib/updates';
@@ -98,14 +98,14 @@ export async function requestImport(deps: CommandDeps, c: Caller, body: ImportRe
   const limits = deps.config.imports;
   const target = importTarget(body.target);
   if (!c.permissions.has(target.permission)) {
-    throw new ApiError(403, 'PERMISSION_DENIED', `Importing into ${target.name} needs the permission '${target.permission}'`, { permission: target.permission });
+    throw permissionDenied(`Importing into ${target.name} needs the permission '${target.permission}'`, target.permission);
   }
   const mapping = await resolveMapping(c.tenantId, body);
   assertMapping(target.name, mapping);
   const file = await findInTenant(StoredFile, c.tenantId, body.fileId, 'File');
   const owner = ownerOf(file);
   if (owner && !c.permissions.has(owner.permission)) {
-    throw new ApiError(403, 'PERMISSION_DENIED', `This file was made by ${owner.what}; reading it needs the permission '${owner.permission}'`, { permission: owner.permission });
+    throw permissionDenied(`This file was made by ${owner.what}; reading it needs the permission '${owner.permission}'`, owner.permission);
   }
   if (Number(file.size) > limits.maxFileBytes) throw new ApiError(413, 'FILE_TOO_LARGE', `Imports take files of at most ${limits.maxFileBytes} bytes; this one has ${file.size}`);
   if (Number(file.size) === 0) throw new ApiError(422, 'EMPTY_FILE', 'The file is empty');
@@ -212,7 +212,7 @@ export async function revertImportRun(deps: CommandDeps, c: Caller, id: string):
   const run = await findImport(c.tenantId, id);
   const target = importTarget(run.target);
   if (!c.permissions.has(target.permission)) {
-    throw new ApiError(403, 'PERMISSION_DENIED', `Reverting an import into ${target.name} needs the permission '${target.permission}'`, { permission: target.permission });
+    throw permissionDenied(`Reverting an import into ${target.name} needs the permission '${target.permission}'`, target.permission);
   }
   const start: StartBusinessWorkflow<typeof importRevertWorkflow> = {
     workflowType: 'importRevertWorkflow', taskQueue: IMPORTS_TASK_QUEUE, domain: IMPORT_REVERTS_DOMAIN, tenantId: c.tenantId,

@@ -6,7 +6,7 @@ import { CronExpressionParser } from 'cron-parser';
 import { IANAZone } from 'luxon';
 import { JobRun, JobSchedule, type LongRunAlert } from '../../db/models/jobs';
 import { recordAudit } from '../../lib/audit';
-import { ApiError } from '../../lib/problems';
+import { ApiError, permissionDenied } from '../../lib/problems';
 import { crashPointForTests, startBusinessWorkflow } from '../../lib/temporal';
 import type { jobRunWorkflow } from '../../workflows/jobs';
 import { findInTenant } from '../../lib/tenancy';
@@ -83,7 +83,7 @@ function sealedParams(key: Buffer, jobType: string, given: Record<string, unknow
 function assertMayUseJobType(c: Caller, name: string): void {
   const needed = jobType(name)?.permission;
   if (needed && !c.permissions.has(needed)) {
-    throw new ApiError(403, 'PERMISSION_DENIED', `The job type ${name} also needs the permission '${needed}'`, { permission: needed });
+    throw permissionDenied(`The job type ${name} also needs the permission '${needed}'`, needed);
   }
 }
 
@@ -256,7 +256,7 @@ export async function runJobScheduleNow(deps: CommandDeps, c: Caller, id: string
  */
 export async function startJobRun(deps: CommandDeps, c: Caller, input: Schemas['JobRunInput']): Promise<JobRun> {
   if (!c.permissions.has('jobs.write')) {
-    throw new ApiError(403, 'PERMISSION_DENIED', "Running a job without a schedule needs the permission 'jobs.write' too", { permission: 'jobs.write' });
+    throw permissionDenied("Running a job without a schedule needs the permission 'jobs.write' too", 'jobs.write');
   }
   const params = (input.params ?? {}) as Record<string, unknown>;
   try {

@@ -7,7 +7,7 @@ import {
   NotificationChannel, NotificationParts, NotificationTemplate, NotificationTemplateStatus, NotificationTemplateVersion,
 } from '../../db/models/notifications';
 import { recordAudit } from '../../lib/audit';
-import { ApiError, validationFailed } from '../../lib/problems';
+import { ApiError, permissionDenied, validationFailed } from '../../lib/problems';
 import { findInTenant } from '../../lib/tenancy';
 import { auditBy, Caller, CommandDeps, Precondition } from '../command';
 import { TEMPLATE_LIMITS } from '../documents/templates';
@@ -43,7 +43,7 @@ const activeTaken = (err: unknown) => {
 function assertMayWrite(c: Caller, type: NotificationTypeName): void {
   const needed = (NOTIFICATION_TYPES[type] as NotificationType).permission;
   if (needed && !c.permissions.has(needed)) {
-    throw new ApiError(403, 'PERMISSION_DENIED', `Templates of ${type} carry one-click links that act as their recipient; writing one also needs the permission '${needed}'`, { permission: needed });
+    throw permissionDenied(`Templates of ${type} carry one-click links that act as their recipient; writing one also needs the permission '${needed}'`, needed);
   }
 }
 

@@ -3,7 +3,7 @@
 import { ApprovalSettings, NotificationSettings, SendSettings } from '../../db/models/settings';
 import { checkTimeZone } from '../identity/commands';
 import type { Schemas } from '../schemas';
-import { ApiError } from '../../lib/problems';
+import { ApiError, permissionDenied } from '../../lib/problems';
 import { checkPeopleSet } from '../identity/people';
 import { recordAudit } from '../../lib/audit';
 import { DEFAULT_SEND_SETTINGS } from '../../lib/send-limiter';
@@ -87,7 +87,7 @@ export async function updateApprovalSettings(deps: CommandDeps, c: Caller, body:
 function refuseAdding(c: Caller, stored: string[], given: string[] | undefined, permission: string, what: (added: string) => string): void {
   const added = (given ?? []).filter((t) => !stored.includes(t));
   if (!added.length || c.permissions.has(permission)) return;
-  throw new ApiError(403, 'PERMISSION_DENIED', `${what(added.map((t) => `"${t}"`).join(', '))}, and needs the permission '${permission}'`, { permission });
+  throw permissionDenied(`${what(added.map((t) => `"${t}"`).join(', '))}, and needs the permission '${permission}'`, permission);
 }
 
 export interface NotificationSettingsView {

@@ -1,4 +1,5 @@
 // Polls until a condition holds: workflows finish asynchronously, tests wait for what a user would see.
+import { QueryTypes, type Sequelize } from 'sequelize';
 import { isContractViolation } from './contract';
 
 /**
@@ -28,4 +29,22 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | null | fal
 export async function waitUntilPast(at: Date | string | number): Promise<void> {
   const t = new Date(at).getTime();
   while (Date.now() <= t) await new Promise((r) => setTimeout(r, Math.min(200, t - Date.now() + 1)));
+}
+
+/**
+ * Backends of this test run's database waiting for a lock, in a statement matching `pattern` (an ILIKE pattern, e.g.
+ * '%document_templates%'): how a test sees that a request it raced reached the lock the test holds.
+ */
+export async function lockWaiters(sequelize: Sequelize, pattern: string): Promise<number> {
+  const [r] = await sequelize.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND query ILIKE $1",
+    { bind: [pattern], type: QueryTypes.SELECT });
+  return r.n;
+}
+
+/** Waits until exactly `n` backends wait for a lock in a statement matching `pattern` (see lockWaiters). */
+export async function waitForLockWaiters(
+  sequelize: Sequelize, pattern: string, n: number, opts: { what: string; timeoutMs?: number; intervalMs?: number },
+): Promise<void> {
+  await waitFor(async () => (await lockWaiters(sequelize, pattern)) === n, opts);
 }

@@ -6,13 +6,13 @@
 // Each race is made deterministic by holding, in a transaction of the test's own, the lock or row the contender has
 // to wait for, and checking in pg_stat_activity that it waits there.
 import { randomUUID } from 'node:crypto';
-import { QueryTypes, Transaction } from 'sequelize';
+import { Transaction } from 'sequelize';
 import { ApprovalFlow, Role, User, UserRole } from '../../db';
 import { toDefinition } from '../../domains/approvals/definitions';
 import { IDENTITY_LOCK_CLASS } from '../../domains/identity/commands';
 import { startTestApp, TestApp } from '../helpers/app';
 import { buildApiKey, buildTenant } from '../helpers/factories';
-import { waitFor } from '../helpers/wait';
+import { lockWaiters, waitFor, waitForLockWaiters } from '../helpers/wait';
 
 let app: TestApp;
 beforeAll(async () => {
@@ -84,15 +84,9 @@ async function hold(take: (t: Transaction) => Promise<unknown>) {
   return { release };
 }
 
+// The waits below count backends waiting for a lock in a statement naming a table (or the advisory lock): the test's
+// own connections, which hold them, never do.
 const holdIdentityLock = (tenantId: string) => hold((t) => app.sequelize.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', { bind: [IDENTITY_LOCK_CLASS, tenantId], transaction: t }));
-
-/** Backends waiting for a lock whose statement mentions `what` (the test's own connections never do). */
-async function waiting(what: string): Promise<number> {
-  const [r] = await app.sequelize.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND query ILIKE $1",
-    { bind: [`%${what}%`], type: QueryTypes.SELECT });
-  return r.n;
-}
 
 /** A request sent now; `settled` says whether its answer has come. */
 function send(req: PromiseLike<{ status: number; body: Record<string, unknown> }>) {
@@ -110,7 +104,7 @@ describe('an approval template save waits for the tenant\'s identity lock (a gra
   ] as const)('%s naming a new role: not done while the lock is held, done once it is released', async (_what, save, status) => {
     const lock = await holdIdentityLock(w.tenant.id);
     const saving = send(save());
-    await waitFor(async () => (await waiting('pg_advisory_xact_lock')) === 1, { timeoutMs: 5_000, what: 'the save waiting for the identity lock' });
+    await waitForLockWaiters(app.sequelize, '%pg_advisory_xact_lock%', 1, { timeoutMs: 5_000, what: 'the save waiting for the identity lock' });
     await new Promise((r) => setTimeout(r, 300));
     expect(saving.state.settled).toBe(false);
     await lock.release();
@@ -127,7 +121,7 @@ describe('a grant racing a template save that names its role', () => {
     // The save is held on its template's row, which it locks after the identity lock.
     const row = await hold((t) => app.sequelize.query('SELECT 1 FROM approval_templates WHERE id = $1 FOR UPDATE', { bind: [w.template.id], transaction: t }));
     const saving = send(app.call('put', `/v1/approval-templates/${w.template.id}`, w.adminKey).send(contractTemplate({ autoApproveRoles: ['cfo'], escalateTo: ['escalation'] })));
-    await waitFor(async () => (await waiting('approval_templates')) === 1, { timeoutMs: 5_000, what: 'the save waiting for its template row' });
+    await waitForLockWaiters(app.sequelize, '%approval_templates%', 1, { timeoutMs: 5_000, what: 'the save waiting for its template row' });
     const granting = send(grant());
     // Given the time to go through, the grant does not while the save is in flight.
     await new Promise((r) => setTimeout(r, 500));
@@ -144,7 +138,7 @@ describe('a grant racing a template save that names its role', () => {
     // The grant is held after its check, where it replaces the user's roles: a share lock on one of them.
     const row = await hold((t) => app.sequelize.query('SELECT 1 FROM user_roles WHERE user_id = $1 FOR KEY SHARE', { bind: [w.other.id], transaction: t }));
     const granting = send(app.call('patch', `/v1/users/${w.other.id}`, w.malloryKey).send({ roles: ['clerk', 'cfo'] }));
-    await waitFor(async () => (await waiting('user_roles')) === 1, { timeoutMs: 5_000, what: 'the grant waiting for the user\'s roles' });
+    await waitForLockWaiters(app.sequelize, '%user_roles%', 1, { timeoutMs: 5_000, what: 'the grant waiting for the user\'s roles' });
     const saving = send(app.call('put', `/v1/approval-templates/${w.template.id}`, w.adminKey).send(contractTemplate({ autoApproveRoles: ['cfo'], escalateTo: ['escalation'] })));
     // Whoever saved the template reads who holds `cfo` as soon as the save answers: that must be final, not a grant
     // judged without the save still to land.
@@ -164,7 +158,7 @@ describe('a flow is written on its template as it is then', () => {
     const save = await hold((t) => app.sequelize.query('SELECT 1 FROM approval_templates WHERE id = $1 FOR UPDATE', { bind: [w.template.id], transaction: t }));
     const starting = send(app.call('post', '/v1/approval-flows', w.adminKey).send({ objectType: 'contract', objectId: `c-${randomUUID().slice(0, 8)}`, title: 'A contract' }));
     // Without the wait the flow is written at once (on version 1); with it, it waits for the template's row.
-    await waitFor(async () => starting.state.settled || (await waiting('approval_templates')) === 1, { timeoutMs: 5_000, what: 'the start written or waiting' });
+    await waitFor(async () => starting.state.settled || (await lockWaiters(app.sequelize, '%approval_templates%')) === 1, { timeoutMs: 5_000, what: 'the start written or waiting' });
     const v2 = toDefinition(contractTemplate({ escalateTo: ['board'] }) as Parameters<typeof toDefinition>[0]);
     await save.release(async (t) => {
       await app.sequelize.query('UPDATE approval_templates SET version = 2, definition = $2::jsonb, updated_at = now() WHERE id = $1', { bind: [w.template.id, JSON.stringify(v2)], transaction: t });

@@ -1,11 +1,10 @@
 // Subscribers and lists through the API: CRUD, filters and pages, bulk members, erase, permissions, tenant
 // isolation, and the audit event each change writes.
 import { randomUUID } from 'node:crypto';
-import { QueryTypes } from 'sequelize';
 import { AuditEvent, Delivery, DeliveryAttempt, Subscriber } from '../../db';
 import { startTestApp, TestApp } from '../helpers/app';
 import { buildCaller } from '../helpers/factories';
-import { waitFor } from '../helpers/wait';
+import { waitForLockWaiters } from '../helpers/wait';
 
 let app: TestApp;
 beforeAll(async () => { app = await startTestApp(); });
@@ -142,10 +141,7 @@ describe('subscribers', () => {
     await app.sequelize.query('DELETE FROM subscribers WHERE tenant_id = $1 AND id = $2', { bind: [tenant.id, s.body.id], transaction: deleting });
     await AuditEvent.create({ tenantId: tenant.id, actorType: 'user', actorId: null, action: 'audience.subscriber.deleted', entityType: 'subscriber', entityId: s.body.id, before: { email: 'kai@x.com', name: 'Kai' } } as never, { transaction: deleting });
     const erase = app.call('post', `/v1/subscribers/${s.body.id}/erase`, key).then((r) => r);
-    await waitFor(async () => {
-      const [r] = await app.sequelize.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND query ILIKE '%erased_at%'", { type: QueryTypes.SELECT });
-      return r.n === 1;
-    }, { timeoutMs: 30_000, intervalMs: 50, what: 'the erase waiting for the row' });
+    await waitForLockWaiters(app.sequelize, '%erased_at%', 1, { timeoutMs: 30_000, intervalMs: 50, what: 'the erase waiting for the row' });
     await deleting.commit();
     expect((await erase).status).toBe(204);
     const audits = (await app.call('get', `/v1/audit-events?entityType=subscriber&entityId=${s.body.id}`, key).expect(200)).body.items as { action: string }[];

@@ -4,11 +4,11 @@
 // version the other left. The races are made deterministic by holding the template's row in a transaction of the
 // test's own and seeing in pg_stat_activity who waits for it.
 import { randomUUID } from 'node:crypto';
-import { QueryTypes, Transaction } from 'sequelize';
+import { Transaction } from 'sequelize';
 import { AuditEvent } from '../../db';
 import { buildCaller } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
-import { waitFor } from '../helpers/wait';
+import { lockWaiters, waitFor, waitForLockWaiters } from '../helpers/wait';
 
 let app: TestApp;
 beforeAll(async () => { app = await startTestApp(); });
@@ -61,15 +61,9 @@ function holdRow(id: string, { afterQueued = false } = {}) {
   return held;
 }
 
-/** Backends waiting for a lock in a statement on document_templates (the saves; the holder never waits unless told). */
-async function waitingForTemplates(): Promise<number> {
-  const [r] = await app.sequelize.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND query ILIKE '%document_templates%'",
-    { type: QueryTypes.SELECT });
-  return r.n;
-}
-
-const waiters = (n: number, what: string) => waitFor(async () => (await waitingForTemplates()) === n, { timeoutMs: 30_000, intervalMs: 50, what });
+/** Statements on document_templates: the saves (the holder never waits unless told). */
+const TEMPLATES = '%document_templates%';
+const waiters = (n: number, what: string) => waitForLockWaiters(app.sequelize, TEMPLATES, n, { timeoutMs: 30_000, intervalMs: 50, what });
 
 const versionsOf = async (id: string, key: string) =>
   (await app.call('get', `/v1/document-templates/${id}/versions`, key).expect(200)).body.items as { version: number; name: string; parts: typeof PARTS }[];
@@ -87,7 +81,7 @@ describe('a template save checks its parts before it locks the template', () => 
     // The answer must come while the row is still held; a save that locked before checking would wait here for good.
     const deadline = Date.now() + 45_000;
     while (!saving.state.answered && Date.now() < deadline) {
-      mostWaiting = Math.max(mostWaiting, await waitingForTemplates());
+      mostWaiting = Math.max(mostWaiting, await lockWaiters(app.sequelize, TEMPLATES));
       if (!otherServed) otherServed = (await app.call('get', `/v1/document-templates/${other.id}`, other.key)).status === 200;
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -2,12 +2,11 @@
 // verify it, and only then send campaigns From it; the refusals (bad domains, duplicates, the limit, DNS down), who
 // may do what, tenant isolation, and campaigns refused From a domain that is not (or no longer) verified.
 import { randomUUID } from 'node:crypto';
-import { QueryTypes } from 'sequelize';
 import { AuditEvent, Campaign } from '../../db';
 import { SenderDomain } from '../../db/models/sender-domains';
 import { SENDER_DOMAIN_LIMITS } from '../../domains/campaigns/sender-domains';
 import { startTestApp, TestApp } from '../helpers/app';
-import { waitFor } from '../helpers/wait';
+import { waitForLockWaiters } from '../helpers/wait';
 import { BODY, createCampaign, seedList } from '../helpers/campaigns';
 import { buildApiKey, buildCaller } from '../helpers/factories';
 import { startDnsServer, startSilentDnsServer, TestDnsServer, verifiedSenderDomain } from '../helpers/sender-domains';
@@ -214,10 +213,7 @@ describe('campaigns From an unverified domain', () => {
     const deleting = await app.sequelize.transaction();
     await app.sequelize.query('DELETE FROM sender_domains WHERE tenant_id = $1', { bind: [tenant.id], transaction: deleting });
     const edit = app.call('patch', `/v1/campaigns/${id}`, key).send({ fromEmail: 'hello@acme.example' }).then((r) => r);
-    await waitFor(async () => {
-      const [r] = await app.sequelize.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND query ILIKE '%sender_domains%'", { type: QueryTypes.SELECT });
-      return r.n === 1;
-    }, { timeoutMs: 30_000, intervalMs: 50, what: 'the edit waiting for the domain row' });
+    await waitForLockWaiters(app.sequelize, '%sender_domains%', 1, { timeoutMs: 30_000, intervalMs: 50, what: 'the edit waiting for the domain row' });
     await deleting.commit();
     const res = await edit;
     expect([res.status, res.body.code]).toEqual([422, 'SENDER_DOMAIN_UNVERIFIED']);
