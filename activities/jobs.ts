@@ -167,7 +167,7 @@ export function createJobActivities(deps: JobActivityDeps) {
       for (const { id } of orphans) {
         stopIfCancelled(signal, () => ({ files, blobs }));
         const file = await StoredFile.findOne({ where: { id, tenantId } });
-        if (file && (await deleteFile(deps.blobs, file)).bytesRemoved) blobs++;
+        if (file && (await (await deleteFile(deps.blobs, file)).bytesRemoved)) blobs++;
         files++;
         Context.current().heartbeat();
       }

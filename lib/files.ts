@@ -84,15 +84,18 @@ async function storeStaged(blobs: BlobStore, meta: NewFile, staged: StagedBlob, 
 }
 
 /**
- * Deletes the file row (and whatever `also` writes, in the same transaction), then its bytes if no file
- * row of any tenant uses them any more.
+ * Deletes the file row (and whatever `also` writes, in the same transaction), then starts removing its bytes if no file
+ * row of any tenant uses them any more: `bytesRemoved` settles when that is done (false if they stay, or if removing
+ * them failed: the files.orphan_purge job's sweep of unused blobs finds them again). The API answers without waiting
+ * for it: removing bytes takes a disk unlink or an S3 DELETE and keeping shared ones neither, so a delete that waited
+ * would tell a tenant by its time whether another tenant stores the same bytes.
  */
-export async function deleteFile(blobs: BlobStore, file: StoredFile, also?: (transaction: Transaction) => Promise<unknown>): Promise<{ bytesRemoved: boolean }> {
+export async function deleteFile(blobs: BlobStore, file: StoredFile, also?: (transaction: Transaction) => Promise<unknown>): Promise<{ bytesRemoved: Promise<boolean> }> {
   await sequelize().transaction(async (transaction) => {
     await file.destroy({ transaction });
     await also?.(transaction);
   });
-  return { bytesRemoved: await collectBlob(blobs, file.sha256) };
+  return { bytesRemoved: collectBlob(blobs, file.sha256).catch(() => false) };
 }
 
 /**

@@ -8,6 +8,7 @@ import { collectBlob, unusedBlobs } from '../../lib/files';
 import { buildCaller } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
 import { binary } from '../helpers/pdf';
+import { waitFor, waitForLockWaiters } from '../helpers/wait';
 
 let app: TestApp;
 
@@ -47,7 +48,40 @@ it('bytes go once the last file of any tenant using them is deleted', async () =
   await app.call('delete', `/v1/files/${fa.body.id}`, a.key).expect(204);
   expect(fs.existsSync(blobPath(sha(content)))).toBe(true);
   await app.call('delete', `/v1/files/${fb.body.id}`, b.key).expect(204);
-  expect(fs.existsSync(blobPath(sha(content)))).toBe(false);
+  await waitFor(async () => !fs.existsSync(blobPath(sha(content))), { what: 'the bytes removed' });
+  expect((await app.sequelize.query('SELECT 1 FROM blobs WHERE sha256 = $1', { bind: [sha(content)] }))[0]).toEqual([]);
+});
+
+it('a delete answers without waiting for its bytes to be removed: its time cannot tell whether another tenant stores them', async () => {
+  const { key } = await buildCaller(['files.*']);
+  const content = Buffer.from(`only mine ${Date.now()}`);
+  const file = await app.call('post', '/v1/files?filename=a.txt', key).set('Content-Type', 'text/plain').send(content).expect(201);
+  // Removing bytes is held up (the blobs table locked by the test); the delete of the file answers all the same.
+  let release!: () => void;
+  const released = new Promise<void>((r) => { release = r; });
+  let locked = false;
+  const holder = app.sequelize.transaction(async (t) => {
+    await app.sequelize.query('LOCK TABLE blobs IN ACCESS EXCLUSIVE MODE', { transaction: t });
+    locked = true;
+    await released;
+  });
+  try {
+    await waitFor(async () => locked, { what: 'the test holding the blobs table' });
+    const answered = await Promise.race([
+      app.call('delete', `/v1/files/${file.body.id}`, key).then((res) => res.status),
+      new Promise((r) => setTimeout(() => r('no answer within 10 s'), 10_000)),
+    ]);
+    expect(answered).toBe(204);
+    // The removal had started and waits for the table: the bytes are still there.
+    await waitForLockWaiters(app.sequelize, '%FROM blobs%', 1, { what: 'the removal waiting for the blobs table' });
+    expect(fs.existsSync(blobPath(sha(content)))).toBe(true);
+    await app.call('get', `/v1/files/${file.body.id}`, key).expect(404);
+  } finally {
+    release();
+    await holder;
+  }
+  // Then the bytes go, no file of any tenant using them.
+  await waitFor(async () => !fs.existsSync(blobPath(sha(content))), { what: 'the bytes removed once the table is free' });
 });
 
 it('the orphan sweep removes bytes an upload left without a file row, once they are older than the grace period', async () => {

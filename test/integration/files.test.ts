@@ -5,6 +5,7 @@ import path from 'node:path';
 import { AuditEvent } from '../../db';
 import { buildCaller } from '../helpers/factories';
 import { startTestApp, TestApp } from '../helpers/app';
+import { waitFor } from '../helpers/wait';
 
 let app: TestApp;
 const LIMIT = 64 * 1024;
@@ -80,7 +81,8 @@ describe('given a caller who may read, write and delete files', () => {
     expect((await app.call('get', `/v1/files/${two.body.id}/content`, key).expect(200)).text).toBe(content.toString());
     expect((await app.call('get', '/v1/files', key).expect(200)).body.items.map((f: { id: string }) => f.id)).toEqual([two.body.id]);
     await app.call('delete', `/v1/files/${two.body.id}`, key).expect(204);
-    expect(fs.existsSync(blobPath(sha(content)))).toBe(false);
+    // Removed just after the answer (files-blobs.test.ts: a delete does not wait for it).
+    await waitFor(async () => !fs.existsSync(blobPath(sha(content))), { what: 'the bytes removed' });
     expect((await app.call('get', '/v1/files', key).expect(200)).body.items).toEqual([]);
   });
 
