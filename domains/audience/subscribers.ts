@@ -58,16 +58,24 @@ export async function eraseDeletedSubscriber(sequelize: Sequelize, tenantId: str
  * what imports kept of it (before-images, rejected rows naming the address), its campaign recipient rows and
  * deliveries (anonymised, SMTP replies that quote the address included), the tenant's campaign errors quoting it,
  * and the before/after images of its audit events. Subscribers deleted earlier with the same address are erased with
- * it: their audit images and recipient rows still held the address. `byAddress: false` keeps to the id's own rows.
+ * it: their audit images and recipient rows still held the address. What is kept by address is scrubbed for each
+ * address the subscriber had (its audit images name the earlier ones) that nobody holds now. `byAddress: false` keeps
+ * to the id's own rows.
  */
 async function eraseTraces(sequelize: Sequelize, transaction: Transaction, tenantId: string, subscriberId: string, email: string, opts = { byAddress: true }): Promise<void> {
   const placeholder = `erased+${subscriberId}@erased.invalid`;
-  // The address alone, not a part of a longer one (jo+ann@x.com.au holds ann@x.com): Postgres's regular expressions.
-  const pattern = `(?<![\\w.%+-])${escapeRegExp(email)}(?![\\w-]|\\.\\w)`;
   // A deleted subscriber's delete event named its last address (a subscriber erased before its delete names none).
   const [deleted] = opts.byAddress ? await sequelize.query(`SELECT DISTINCT entity_id FROM audit_events WHERE tenant_id = $1
     AND action = 'audience.subscriber.deleted' AND lower(before->>'email') = $2`, { bind: [tenantId, email], transaction }) : [[]];
   const ids = [...new Set([subscriberId, ...(deleted as { entity_id: string }[]).map((r) => r.entity_id)])];
+  // Addresses it had before (an edit's before-image), read before the images go; one another subscriber holds now is
+  // theirs, with what is kept under it.
+  const [earlier] = opts.byAddress ? await sequelize.query(`SELECT DISTINCT a.email FROM audit_events e,
+      LATERAL (VALUES (lower(e.before->>'email')), (lower(e.after->>'email'))) AS a(email)
+    WHERE e.tenant_id = $1 AND e.entity_type = 'subscriber' AND e.entity_id = ANY($2::text[]) AND a.email IS NOT NULL AND a.email <> $3
+      AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.tenant_id = $1 AND s.email = a.email)`, { bind: [tenantId, ids, email], transaction }) : [[]];
+  const addresses = [email, ...(earlier as { email: string }[]).map((r) => r.email)];
+  const pattern = addressPattern(addresses);
   await sequelize.query('DELETE FROM import_before_images WHERE tenant_id = $1 AND row_id = ANY($2::uuid[])', { bind: [tenantId, ids], transaction });
   // A campaign's recipient rows (its delivery ledger) keep their status, anonymised the same way, and so does the
   // server's reply to that recipient ("550 <a@b.c>: mailbox unavailable").
@@ -80,6 +88,15 @@ async function eraseTraces(sequelize: Sequelize, transaction: Transaction, tenan
       after = CASE WHEN after IS NULL THEN NULL ELSE '{"erased": true}'::jsonb END
     WHERE tenant_id = $1 AND entity_type = 'subscriber' AND entity_id = ANY($2::text[])`, { bind: [tenantId, ids], transaction });
   if (!opts.byAddress) return;
+  for (const address of addresses) await eraseAddress(sequelize, transaction, tenantId, address, placeholder);
+}
+
+/** Any of the addresses alone, not as a part of a longer one (jo+ann@x.com.au holds ann@x.com): a Postgres regular expression. */
+const addressPattern = (emails: string[]) => `(?<![\\w.%+-])(?:${emails.map(escapeRegExp).join('|')})(?![\\w-]|\\.\\w)`;
+
+/** Scrubs what is kept by address (not by subscriber id): rejected import rows, deliveries and campaign errors. */
+async function eraseAddress(sequelize: Sequelize, transaction: Transaction, tenantId: string, email: string, placeholder: string): Promise<void> {
+  const pattern = addressPattern([email]);
   // Rejected rows are kept as they were read: any cell holding the address (in any case) loses the row's cells.
   await sequelize.query(`UPDATE import_rejections SET raw = NULL WHERE tenant_id = $1 AND raw IS NOT NULL
     AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(raw) AS cell WHERE lower(trim(cell)) = $2)`, { bind: [tenantId, email], transaction });

@@ -194,6 +194,29 @@ describe('subscribers', () => {
       expect(JSON.stringify(d!.get())).not.toMatch(/ivy/i);
     }
   });
+
+  it('erasing a subscriber scrubs what is kept under the addresses it had before, unless someone holds that address now', async () => {
+    const { key, tenant } = await buildCaller(['audience.*', 'campaigns.*']);
+    const list = await app.call('post', '/v1/lists', key).send({ name: 'News' }).expect(201);
+    const s = await app.call('post', '/v1/subscribers', key).send({ email: 'zoe@x.com', listIds: [list.body.id] }).expect(201);
+    // Mailed (and refused) at her first address, by a reminder and by a campaign.
+    const refusedFirst = '550 5.1.1 <zoe@x.com>: mailbox unavailable';
+    await Delivery.create({ key: `reminders:test:${s.body.id}:1`, tenantId: tenant.id, channel: 'email', recipient: 'Zoe@x.com', subjectType: 'reminder', subjectId: 'r1', status: 'failed', error: refusedFirst, providerId: null });
+    const campaignId = await campaignTo(tenant.id, list.body.id);
+    await recipientRow(tenant.id, campaignId, 1, s.body.id, 'zoe@x.com', refusedFirst);
+    // Then at a second one, which someone else holds by now (with what was kept under it: theirs too).
+    await app.call('patch', `/v1/subscribers/${s.body.id}`, key).send({ email: 'zoe.b@x.com' }).expect(200);
+    await Delivery.create({ key: `reminders:test:${s.body.id}:2`, tenantId: tenant.id, channel: 'email', recipient: 'zoe.b@x.com', subjectType: 'reminder', subjectId: 'r1', status: 'sent', error: null, providerId: null });
+    await app.call('patch', `/v1/subscribers/${s.body.id}`, key).send({ email: 'zed@x.com' }).expect(200);
+    await app.call('post', '/v1/subscribers', key).send({ email: 'zoe.b@x.com' }).expect(201);
+    await app.call('post', `/v1/subscribers/${s.body.id}/erase`, key).expect(200);
+
+    const first = (await Delivery.findOne({ where: { tenantId: tenant.id, key: `reminders:test:${s.body.id}:1` } }))!;
+    expect(first.get()).toMatchObject({ recipient: `erased+${s.body.id}@erased.invalid`, error: `550 5.1.1 <erased+${s.body.id}@erased.invalid>: mailbox unavailable`, status: 'failed' });
+    const deliveries = (await app.call('get', `/v1/campaigns/${campaignId}/deliveries`, key).expect(200)).body.items as { error: string }[];
+    expect(JSON.stringify(deliveries)).not.toMatch(/zoe/i);
+    expect((await Delivery.findOne({ where: { tenantId: tenant.id, key: `reminders:test:${s.body.id}:2` } }))!.recipient).toBe('zoe.b@x.com');
+  });
 });
 
 describe('lists', () => {
