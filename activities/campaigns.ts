@@ -14,7 +14,7 @@ import { runChunk, settleWithLimit } from '../lib/batch';
 import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
 import { ApiError } from '../lib/problems';
 import { isStatementTimeout, setStatementBudget } from '../lib/statement-budget';
-import { createSendLimiter, type SendLease, type SendLimiter } from '../lib/send-limiter';
+import { acquireWithin, createSendLimiter, type SendLimiter } from '../lib/send-limiter';
 import { TEST_SEND_WAIT_MS, type CampaignControl, type CampaignInput, type SendChunkReport, type SendPlan, type TestSendInput, type TestSendResult } from '../workflows/campaigns.api';
 
 export interface CampaignActivityDeps {
@@ -40,22 +40,6 @@ export interface CampaignActivityDeps {
 
 type Ids = Pick<CampaignInput, 'tenantId' | 'campaignId' | 'run'>;
 
-/**
- * Leases for `wanted` sends of the tenant, taken within `waitMs` (a grant may be smaller than asked), or none: past the
- * wait, what was taken is released and RATE_LIMITED thrown.
- */
-async function acquireWithin(limiter: SendLimiter, tenantId: string, wanted: number, waitMs: number): Promise<SendLease[]> {
-  const signal = AbortSignal.timeout(waitMs);
-  const leases: SendLease[] = [];
-  try {
-    for (let got = 0; got < wanted; got += leases[leases.length - 1].granted) leases.push(await limiter.acquire(tenantId, wanted - got, { signal }));
-    return leases;
-  } catch (err) {
-    await Promise.all(leases.map((l) => l.release()));
-    if (!signal.aborted) throw err;
-    throw ApplicationFailure.nonRetryable(`The tenant's send limit had no room for ${wanted} message(s) within ${waitMs / 1000} s (a send is using it); retry later`, 'RATE_LIMITED');
-  }
-}
 
 const workflowIdOf = () => Context.current().info.workflowExecution?.workflowId ?? null;
 
@@ -208,6 +192,7 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
       // Test mails count against the tenant's send limit (per minute and in flight) as its campaigns' do: they go out
       // through the same relay, to any address, and would otherwise be a way around the limit.
       const leases = await acquireWithin(limiterOf(), input.tenantId, input.emails.length, TEST_SEND_WAIT_MS);
+      if (!leases) throw ApplicationFailure.nonRetryable(`The tenant's send limit had no room for ${input.emails.length} message(s) within ${TEST_SEND_WAIT_MS / 1000} s (a send is using it); retry later`, 'RATE_LIMITED');
       let settled;
       try {
         settled = await settleWithLimit(input.emails, 4, (to) => email.send({

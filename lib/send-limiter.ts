@@ -224,3 +224,21 @@ class PostgresSendLimiter implements SendLimiter {
 export function createSendLimiter(sequelize: Sequelize, opts: SendLimiterOptions = {}): SendLimiter {
   return new PostgresSendLimiter(sequelize, opts);
 }
+
+/**
+ * Leases for `wanted` sends of the tenant (a grant may be smaller than asked: as many as it takes), taken within
+ * `waitMs`; null when there was no room for all of them by then (what was taken is released: spent from the window,
+ * never sent).
+ */
+export async function acquireWithin(limiter: SendLimiter, tenantId: string, wanted: number, waitMs: number): Promise<SendLease[] | null> {
+  const signal = AbortSignal.timeout(waitMs);
+  const leases: SendLease[] = [];
+  try {
+    for (let got = 0; got < wanted; got += leases[leases.length - 1].granted) leases.push(await limiter.acquire(tenantId, wanted - got, { signal }));
+    return leases;
+  } catch (err) {
+    await Promise.all(leases.map((l) => l.release()));
+    if (signal.aborted) return null;
+    throw err;
+  }
+}
