@@ -10,11 +10,11 @@ import { CampaignRenderLimitError, recordProgress, renderFor, senderOf, sendBatc
 import { UnsubscribeLinks, unsubscribeHeaders } from '../domains/campaigns/unsubscribe';
 import { TemplateRenderError } from '../domains/documents/templates';
 import { recordAudit, type CommandAuthor } from '../lib/audit';
-import { runChunk, settleWithLimit } from '../lib/batch';
+import { runChunk } from '../lib/batch';
 import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
 import { ApiError } from '../lib/problems';
 import { isStatementTimeout, setStatementBudget } from '../lib/statement-budget';
-import { acquireWithin, createSendLimiter, type SendLimiter } from '../lib/send-limiter';
+import { acquireOne, createSendLimiter, type SendLimiter } from '../lib/send-limiter';
 import { TEST_SEND_WAIT_MS, type CampaignControl, type CampaignInput, type SendChunkReport, type SendPlan, type TestSendInput, type TestSendResult } from '../workflows/campaigns.api';
 
 export interface CampaignActivityDeps {
@@ -190,22 +190,33 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
       }
       const result: TestSendResult = { sent: [], failed: [] };
       // Test mails count against the tenant's send limit (per minute and in flight) as its campaigns' do: they go out
-      // through the same relay, to any address, and would otherwise be a way around the limit.
-      const leases = await acquireWithin(limiterOf(), input.tenantId, input.emails.length, TEST_SEND_WAIT_MS);
-      if (!leases) throw ApplicationFailure.nonRetryable(`The tenant's send limit had no room for ${input.emails.length} message(s) within ${TEST_SEND_WAIT_MS / 1000} s (a send is using it); retry later`, 'RATE_LIMITED');
-      let settled;
-      try {
-        settled = await settleWithLimit(input.emails, 4, (to) => email.send({
-          to, from: senderOf(c), ...(c.replyTo ? { replyTo: c.replyTo } : {}), subject: msg.subject, html: msg.html, text: msg.text,
-          headers: unsubscribeHeaders(url, deps.campaignUnsubscribeMailto), idempotencyKey: `campaign-test:${c.id}:${input.testId}:${to}`,
-        }));
-      } finally {
-        await Promise.all(leases.map((l) => l.release()));
+      // through the same relay, to any address, and would otherwise be a way around the limit. One at a time, each on a
+      // grant of one taken just before it (so the budget goes only to mail that goes out), all within TEST_SEND_WAIT_MS:
+      // an address that found no room by then is answered failed, not sent.
+      const deadline = AbortSignal.timeout(TEST_SEND_WAIT_MS);
+      let limited = 0;
+      for (const to of input.emails) {
+        const lease = await acquireOne(limiterOf(), input.tenantId, deadline);
+        if (!lease) {
+          limited++;
+          result.failed.push({ email: to, code: null, message: `No room in the tenant's send limit within ${TEST_SEND_WAIT_MS / 1000} s: not sent` });
+          continue;
+        }
+        try {
+          const sent = await email.send({
+            to, from: senderOf(c), ...(c.replyTo ? { replyTo: c.replyTo } : {}), subject: msg.subject, html: msg.html, text: msg.text,
+            headers: unsubscribeHeaders(url, deps.campaignUnsubscribeMailto), idempotencyKey: `campaign-test:${c.id}:${input.testId}:${to}`,
+          });
+          result.sent.push({ email: to, messageId: sent.messageId });
+        } catch (err) {
+          result.failed.push({ email: to, code: err instanceof EmailRejectedError ? err.responseCode : null, message: String((err as Error).message ?? err).slice(0, 500) });
+        } finally {
+          // A release that fails leaves the slot to expire (leaseMs): the mail went out, so this attempt must not fail.
+          await lease.release().catch(() => undefined);
+        }
       }
-      settled.forEach((r, i) => {
-        if (r.status === 'fulfilled') result.sent.push({ email: input.emails[i], messageId: r.value.messageId });
-        else result.failed.push({ email: input.emails[i], code: r.reason instanceof EmailRejectedError ? r.reason.responseCode : null, message: String((r.reason as Error).message ?? r.reason).slice(0, 500) });
-      });
+      // No room for any of them: refused (429 at the API), nothing sent.
+      if (!result.sent.length && limited) throw ApplicationFailure.nonRetryable(`The tenant's send limit had no room within ${TEST_SEND_WAIT_MS / 1000} s (a send may be using it); nothing was sent`, 'RATE_LIMITED');
       // The server down for every address: retried (the workflow's policy), as nothing went out.
       if (!result.sent.length && result.failed.every((f) => f.code === null)) throw new Error(`no test message could be sent: ${result.failed[0]?.message}`);
       return result;

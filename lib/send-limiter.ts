@@ -226,19 +226,14 @@ export function createSendLimiter(sequelize: Sequelize, opts: SendLimiterOptions
 }
 
 /**
- * Leases for `wanted` sends of the tenant (a grant may be smaller than asked: as many as it takes), taken within
- * `waitMs`; null when there was no room for all of them by then (what was taken is released: spent from the window,
- * never sent).
+ * A lease for one send of the tenant, or null when `deadline` aborts before there is room. For a holder that sends a
+ * message at a time, each just after its grant: nothing of the budget is spent on mail that does not go out.
  */
-export async function acquireWithin(limiter: SendLimiter, tenantId: string, wanted: number, waitMs: number): Promise<SendLease[] | null> {
-  const signal = AbortSignal.timeout(waitMs);
-  const leases: SendLease[] = [];
+export async function acquireOne(limiter: SendLimiter, tenantId: string, deadline: AbortSignal): Promise<SendLease | null> {
   try {
-    for (let got = 0; got < wanted; got += leases[leases.length - 1].granted) leases.push(await limiter.acquire(tenantId, wanted - got, { signal }));
-    return leases;
+    return await limiter.acquire(tenantId, 1, { signal: deadline });
   } catch (err) {
-    await Promise.all(leases.map((l) => l.release()));
-    if (signal.aborted) return null;
+    if (deadline.aborted) return null;
     throw err;
   }
 }
