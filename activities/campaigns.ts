@@ -86,10 +86,11 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
           // too expensive to snapshot fails the send rather than hold a worker connection past the activity's timeout,
           // with another attempt started beside it.
           await setStatementBudget(sequelize(), transaction, timeoutMs);
-          // A scheduled send was checked when it was scheduled; its domain may have been deleted (or its verification
-          // withdrawn) since. Read FOR SHARE, as at the API: a delete waits until the send is marked running.
-          await assertVerifiedSender({ config: { senderDomains: { mode: deps.senderDomainsMode ?? 'verified' } } }, c.tenantId, c.fromEmail, { transaction });
           size = await snapshotAudience(sequelize(), c.tenantId, c.id, c.audience, transaction);
+          // A scheduled send was checked when it was scheduled; its domain may have been deleted since. Read FOR SHARE,
+          // as at the API (a delete waits until the send is marked running), after the snapshot so that the row is not
+          // held while the snapshot runs; a refusal rolls the snapshot back.
+          await assertVerifiedSender({ config: { senderDomains: { mode: deps.senderDomainsMode ?? 'verified' } } }, c.tenantId, c.fromEmail, { transaction });
         } catch (err) {
           // A list or segment of the audience deleted since it was scheduled, the audience grown past its limit, or the
           // From domain no longer verified: the send fails with its code, nothing sent.

@@ -7,6 +7,7 @@
 // interleave: either the upload commits first and the bytes stay, or the removal commits first and the
 // upload publishes its own copy again. Nothing here depends on the disk (an S3 store works the same way).
 import { Readable } from 'node:stream';
+import pLimit from 'p-limit';
 import { QueryTypes, Transaction } from 'sequelize';
 import { StoredFile } from '../db/models/files';
 import { BlobStore, StagedBlob } from './blob-store';
@@ -83,19 +84,23 @@ async function storeStaged(blobs: BlobStore, meta: NewFile, staged: StagedBlob, 
   return file;
 }
 
+/** Byte removals started by deleteFile, two at a time in this process. */
+const removals = pLimit(2);
+
 /**
  * Deletes the file row (and whatever `also` writes, in the same transaction), then starts removing its bytes if no file
  * row of any tenant uses them any more: `bytesRemoved` settles when that is done (false if they stay, or if removing
  * them failed: the files.orphan_purge job's sweep of unused blobs finds them again). The API answers without waiting
  * for it: removing bytes takes a disk unlink or an S3 DELETE and keeping shared ones neither, so a delete that waited
- * would tell a tenant by its time whether another tenant stores the same bytes.
+ * would tell a tenant by its time whether another tenant stores the same bytes. Removals run two at a time per process
+ * (a purge deleting thousands of files must not take every pooled connection).
  */
 export async function deleteFile(blobs: BlobStore, file: StoredFile, also?: (transaction: Transaction) => Promise<unknown>): Promise<{ bytesRemoved: Promise<boolean> }> {
   await sequelize().transaction(async (transaction) => {
     await file.destroy({ transaction });
     await also?.(transaction);
   });
-  return { bytesRemoved: collectBlob(blobs, file.sha256).catch(() => false) };
+  return { bytesRemoved: removals(() => collectBlob(blobs, file.sha256)).catch(() => false) };
 }
 
 /**

@@ -304,7 +304,7 @@ export async function requestDocumentFor(deps: CommandDeps, c: Caller, input: Sc
   return doc;
 }
 
-/** Deletes a ready or failed document with its file (the bytes too, once nothing else uses them). */
+/** Deletes a ready or failed document with its file (its bytes go just after, once nothing else uses them). */
 export async function deleteDocument(deps: CommandDeps, c: Caller, id: string): Promise<void> {
   const doc = await findInTenant(Document, c.tenantId, id, 'Document');
   if (doc.status === 'queued' || doc.status === 'rendering') throw new ApiError(409, 'DOCUMENT_BUSY', `The document is ${doc.status}; delete it once it is ready or failed`);

@@ -38,7 +38,7 @@ export async function uploadFile(deps: CommandDeps, c: Caller, upload: Upload): 
   return file;
 }
 
-/** Deletes a file and, when no file of any tenant uses them, its bytes (also for the audience.files_purge job: only the store needed). */
+/** Deletes a file; its bytes go just after, when no file of any tenant uses them (lib/files deleteFile). Also for the audience.files_purge job: only the store needed. */
 export async function deleteStoredFile(deps: Pick<CommandDeps, 'blobs'>, c: Caller, id: string): Promise<void> {
   const file = await findOpenableFile(c, id);
   // A document's or an export's file goes with its owner (DELETE /v1/documents/{id}), never alone.

@@ -195,7 +195,7 @@ describe('sending', () => {
     const { key, tenant } = await buildCaller(['campaigns.*', 'audience.*']);
     const { listId, emails } = await seedList(app.sequelize, tenant.id, 3);
     const id = await createCampaign(app, key, { audience: { listIds: [listId] } });
-    await app.call('post', `/v1/campaigns/${id}/send`, key).send({ sendAt: new Date(Date.now() + 2_500).toISOString() }).expect(202);
+    await app.call('post', `/v1/campaigns/${id}/send`, key).send({ sendAt: new Date(Date.now() + 8_000).toISOString() }).expect(202);
     const [{ id: domainId }] = (await app.call('get', '/v1/sender-domains', key).expect(200)).body.items;
     await app.call('delete', `/v1/sender-domains/${domainId}`, key).expect(204);
     const failed = await ended(key, id);
