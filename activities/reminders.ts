@@ -2,13 +2,14 @@
 // recipient) per activity — through the delivery ledger, idempotent per natural key, every attempt logged.
 // Webhooks are the webhook relay's (the reminder's endpoints, 0024): a webhook delivery is handed over to it.
 import { createHash, randomUUID } from 'node:crypto';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { QueryTypes } from 'sequelize';
 import { User } from '../db/models/identity';
 import { Notification, Reminder } from '../db/models/reminders';
 import { AuditInput, auditCtes } from '../lib/audit';
 import { claimDeliveries, giveUpDeliveries, recordDeliveryOutcomes } from '../lib/notify/deliveries';
 import type { EmailSender } from '../lib/notify/email';
+import { acquireOne, createSendLimiter, type SendLease, type SendLimiter } from '../lib/send-limiter';
 import { type RelaySettings, signalRelay } from '../domains/webhooks/relay';
 import { isUuid } from '../lib/uuid';
 import { nextOccurrence, Recurrence, RecurrenceError } from '../lib/recurrence';
@@ -17,9 +18,16 @@ import { businessWorkflowId } from '../workflows/search-attributes';
 
 export interface ReminderActivityDeps {
   email: EmailSender;
+  /** The tenants' send limits, shared with campaigns (made on the models' connection if absent). */
+  sendLimiter?: SendLimiter;
   /** How the webhook relay runs, to wake it when a reminder's webhook is due (none: the API's wake at creation only). */
   webhookRelay?: RelaySettings;
 }
+
+/** How long an email to an outside address waits for room in its tenant's send limit before its attempt is retried. */
+export const REMINDER_SEND_WAIT_MS = 10_000;
+/** The type of the (retryable) failure of a delivery that found no room in the send limit: not a failed attempt. */
+export const SEND_LIMITED = 'SEND_LIMITED';
 
 /** The recipient no longer exists (user deleted or deactivated): retrying cannot help. */
 export class RecipientGoneError extends Error {
@@ -75,6 +83,8 @@ async function deliverInAppAtOnce(ref: DeliveryRef, key: string, attempt: number
 }
 
 export function createReminderActivities(deps: ReminderActivityDeps) {
+  let limiter = deps.sendLimiter;
+  const limiterOf = () => (limiter ??= createSendLimiter(Reminder.sequelize!));
   async function target(ref: DeliveryRef): Promise<{ display: string; user?: User; email?: string }> {
     const [kind, value] = [ref.recipient.slice(0, ref.recipient.indexOf(':')), ref.recipient.slice(ref.recipient.indexOf(':') + 1)];
     if (kind === 'user') {
@@ -195,6 +205,17 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
       if (!reminder) throw new Error(`reminder ${ref.reminderId} has no row (yet)`);
       const unsent = await claimDeliveries([{ key, tenantId: ref.tenantId, channel: ref.channel, recipient: ref.recipient, subjectType: 'reminder', subjectId: ref.reminderId }]);
       if (!unsent.has(key)) return 'already_sent';
+      // An email to an address the creator named (not one of the tenant's users) counts against the tenant's send limit,
+      // as its campaigns' mail does: a reminder mails up to 100 addresses of anyone's choosing, as often as every
+      // minute, through the same relay. No room within the wait: the attempt fails as SEND_LIMITED (retryable, so the
+      // delivery's backoff runs; nothing is recorded against the delivery) and a later one sends it. Those attempts
+      // still count toward the budget for other errors (lib/activity-retries.ts): a delivery that waited through
+      // several gives up sooner on a later SMTP error.
+      let lease: SendLease | null = null;
+      if (ref.channel === 'email' && !ref.recipient.startsWith('user:')) {
+        lease = await acquireOne(limiterOf(), ref.tenantId, AbortSignal.timeout(REMINDER_SEND_WAIT_MS));
+        if (!lease) throw ApplicationFailure.retryable(`The tenant's send limit had no room within ${REMINDER_SEND_WAIT_MS / 1000} s; sent when it has`, SEND_LIMITED);
+      }
       const log = (shownAs: string) => ({ attempt, shownAs, detail: attemptDetail(ref) });
       let display = ref.recipient;
       try {
@@ -216,6 +237,9 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
       } catch (err) {
         await recordDeliveryOutcomes([{ key, error: (err as Error).message, log: log(display) }]);
         throw err;
+      } finally {
+        // A release that fails leaves the slot to expire (leaseMs); the outcome is what counts.
+        await lease?.release().catch(() => undefined);
       }
     },
 

@@ -12,6 +12,8 @@ import { Stack, startStack } from '../helpers/stack';
 import type { SmtpSink } from '../helpers/smtp-sink';
 import type { ReceivedWebhook, WebhookReceiver } from '../helpers/webhook-receiver';
 import { waitFor } from '../helpers/wait';
+import { setSendLimits } from '../helpers/campaigns';
+import { Op } from 'sequelize';
 
 let stack: Stack;
 let app: TestApp;
@@ -97,6 +99,29 @@ describe('delivery', () => {
     expect(deliveries.map((d: { channel: string; status: string }) => `${d.channel}:${d.status}`).sort()).toEqual(['email:sent', 'email:sent', 'in_app:sent']);
     expect(await Delivery.count({ where: { subjectId: res.body.id, status: 'sent' } })).toBe(3);
     expect(hooks.received.filter((h) => h.path === '/one')).toHaveLength(1);
+  });
+
+  it('emails to outside addresses count against the tenant\'s send limit (paced, then sent, nothing failed); emails to its users do not', async () => {
+    const t = await team();
+    // 6 a minute: one every 10 s.
+    await setSendLimits(app.sequelize, t.tenant.id, 6, 10);
+    const subject = `Paced ${randomUUID().slice(0, 8)}`;
+    const outside = [`o1-${randomUUID().slice(0, 6)}@example.com`, `o2-${randomUUID().slice(0, 6)}@example.com`];
+    const res = await createDueNow(t.key, { subject, channels: ['email'], recipients: { users: [t.ada.id], emails: outside } });
+    // When each address's email was first seen at the server (polled every 100 ms).
+    const seen = new Map<string, number>();
+    await waitFor(async () => {
+      for (const m of smtp.messages) if (m.subject === `Reminder: ${subject}` && !seen.has(m.to[0])) seen.set(m.to[0], Date.now());
+      return seen.size === 3;
+    }, { what: 'all three emails', timeoutMs: 60_000, intervalMs: 100 });
+    const [first, second] = outside.map((to) => seen.get(to)!).sort((a, b) => a - b);
+    // The second outside address waited for the limit's next slot; the user's email did not wait for either.
+    expect(second - first).toBeGreaterThanOrEqual(8_000);
+    expect(seen.get(t.ada.email)!).toBeLessThan(second);
+    const deliveries = (await app.call('get', `/v1/reminders/${res.body.id}/deliveries`, t.key).expect(200)).body.items as { status: string; attempts: number }[];
+    expect(deliveries.map((d) => d.status)).toEqual(['sent', 'sent', 'sent']);
+    // Waiting for room is not a failed attempt.
+    expect(await Delivery.count({ where: { subjectId: res.body.id, error: { [Op.ne]: null } } })).toBe(0);
   });
 
   it('a failing webhook is retried with backoff by the webhook path (each attempt logged), never holding up the email', async () => {
