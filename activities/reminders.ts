@@ -7,9 +7,10 @@ import { QueryTypes } from 'sequelize';
 import { User } from '../db/models/identity';
 import { Notification, Reminder } from '../db/models/reminders';
 import { AuditInput, auditCtes } from '../lib/audit';
+import { countedFailure } from '../lib/activity-retries';
 import { claimDeliveries, giveUpDeliveries, recordDeliveryOutcomes } from '../lib/notify/deliveries';
 import type { EmailSender } from '../lib/notify/email';
-import { acquireOne, createSendLimiter, type SendLease, type SendLimiter } from '../lib/send-limiter';
+import { acquireOne, sharedSendLimiter, type SendLease, type SendLimiter } from '../lib/send-limiter';
 import { type RelaySettings, signalRelay } from '../domains/webhooks/relay';
 import { isUuid } from '../lib/uuid';
 import { nextOccurrence, Recurrence, RecurrenceError } from '../lib/recurrence';
@@ -24,8 +25,14 @@ export interface ReminderActivityDeps {
   webhookRelay?: RelaySettings;
 }
 
-/** How long an email to an outside address waits for room in its tenant's send limit before its attempt is retried. */
-export const REMINDER_SEND_WAIT_MS = 10_000;
+/**
+ * How long an email to an outside address waits for room in its tenant's send limit before its attempt is retried:
+ * short, as a waiting delivery holds one of the worker's activity slots (other tenants' reminders need them) and the
+ * wait counts toward the attempt's 30 s, with the SMTP exchange after it.
+ */
+export const REMINDER_SEND_WAIT_MS = 3_000;
+/** The attempts a reminder's delivery gets for errors that are not outages (those found no room in the send limit are none). */
+export const DELIVERY_ATTEMPTS = 8;
 /** The type of the (retryable) failure of a delivery that found no room in the send limit: not a failed attempt. */
 export const SEND_LIMITED = 'SEND_LIMITED';
 
@@ -84,7 +91,7 @@ async function deliverInAppAtOnce(ref: DeliveryRef, key: string, attempt: number
 
 export function createReminderActivities(deps: ReminderActivityDeps) {
   let limiter = deps.sendLimiter;
-  const limiterOf = () => (limiter ??= createSendLimiter(Reminder.sequelize!));
+  const limiterOf = () => (limiter ??= sharedSendLimiter(Reminder.sequelize!));
   async function target(ref: DeliveryRef): Promise<{ display: string; user?: User; email?: string }> {
     const [kind, value] = [ref.recipient.slice(0, ref.recipient.indexOf(':')), ref.recipient.slice(ref.recipient.indexOf(':') + 1)];
     if (kind === 'user') {
@@ -198,19 +205,18 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
     async deliverReminder(ref: DeliveryRef): Promise<'sent' | 'already_sent'> {
       const key = reminderDeliveryKey(ref);
       if (ref.channel === 'webhook') return handOverWebhook(ref);
-      const attempt = Context.current().info.attempt;
-      if (ref.channel === 'in_app' && await deliverInAppAtOnce(ref, key, attempt)) return 'sent';
+      if (ref.channel === 'in_app' && await deliverInAppAtOnce(ref, key, Context.current().info.attempt)) return 'sent';
       const reminder = await Reminder.findOne({ where: { id: ref.reminderId, tenantId: ref.tenantId } });
       // Retried, not final: the row may not be visible yet (see persistReminder).
       if (!reminder) throw new Error(`reminder ${ref.reminderId} has no row (yet)`);
       const unsent = await claimDeliveries([{ key, tenantId: ref.tenantId, channel: ref.channel, recipient: ref.recipient, subjectType: 'reminder', subjectId: ref.reminderId }]);
       if (!unsent.has(key)) return 'already_sent';
+      // The ledger counts the attempts, not Temporal: a retry that found no room in the send limit (below) sent nothing.
+      const attempt = unsent.get(key)! + 1;
       // An email to an address the creator named (not one of the tenant's users) counts against the tenant's send limit,
       // as its campaigns' mail does: a reminder mails up to 100 addresses of anyone's choosing, as often as every
       // minute, through the same relay. No room within the wait: the attempt fails as SEND_LIMITED (retryable, so the
-      // delivery's backoff runs; nothing is recorded against the delivery) and a later one sends it. Those attempts
-      // still count toward the budget for other errors (lib/activity-retries.ts): a delivery that waited through
-      // several gives up sooner on a later SMTP error.
+      // delivery's backoff runs; nothing is recorded against the delivery) and a later one sends it, as its attempt 1.
       let lease: SendLease | null = null;
       if (ref.channel === 'email' && !ref.recipient.startsWith('user:')) {
         lease = await acquireOne(limiterOf(), ref.tenantId, AbortSignal.timeout(REMINDER_SEND_WAIT_MS));
@@ -236,7 +242,7 @@ export function createReminderActivities(deps: ReminderActivityDeps) {
         return 'sent';
       } catch (err) {
         await recordDeliveryOutcomes([{ key, error: (err as Error).message, log: log(display) }]);
-        throw err;
+        throw countedFailure(err, attempt, DELIVERY_ATTEMPTS);
       } finally {
         // A release that fails leaves the slot to expire (leaseMs); the outcome is what counts.
         await lease?.release().catch(() => undefined);

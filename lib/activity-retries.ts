@@ -17,21 +17,39 @@ export type AttemptBudget = number | ((...args: any[]) => number);
 /** The type of the final failure an activity gives up with, once its budget for other errors is spent. */
 export const GAVE_UP = 'ActivityGaveUp';
 
+const passesAsItIs = (err: unknown) => err instanceof ApplicationFailure || err instanceof CancelledFailure || isInfrastructureError(err);
+// 0 (or less) means no limit, as in a Temporal retry policy.
+const spent = (attempt: number, attempts: number) => attempts > 0 && attempt >= attempts;
+
+function finalFailure(err: unknown): ApplicationFailure {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return ApplicationFailure.create({ message: e.message, type: e.name === 'Error' ? GAVE_UP : e.name, nonRetryable: true, cause: e });
+}
+
 function wrap<A extends AnyActivity>(fn: A, budget: AttemptBudget): A {
   return (async (...args: Parameters<A>) => {
     try {
       return await fn(...args);
     } catch (err) {
-      if (err instanceof ApplicationFailure || err instanceof CancelledFailure || isInfrastructureError(err)) throw err;
+      if (passesAsItIs(err)) throw err;
       const attempts = typeof budget === 'function' ? budget(...args) : budget;
-      // 0 (or less) means no limit, as in a Temporal retry policy.
-      if (attempts > 0 && Context.current().info.attempt >= attempts) {
-        const e = err instanceof Error ? err : new Error(String(err));
-        throw ApplicationFailure.create({ message: e.message, type: e.name === 'Error' ? GAVE_UP : e.name, nonRetryable: true, cause: e });
-      }
+      if (spent(Context.current().info.attempt, attempts)) throw finalFailure(err);
       throw err;
     }
   }) as A;
+}
+
+/**
+ * The same rule for an activity that counts its own attempts, because some of its retries are not attempts (a
+ * delivery that found no room in its tenant's send limit sent nothing): the error to throw on its `attempt`th real
+ * attempt of `attempts`. Final once they are spent; before that an ApplicationFailure of the error's type, retryable,
+ * which withOutageRetries passes on as it is (it counts Temporal's attempts, the waits among them).
+ */
+export function countedFailure(err: unknown, attempt: number, attempts: number): unknown {
+  if (passesAsItIs(err)) return err;
+  if (spent(attempt, attempts)) return finalFailure(err);
+  const e = err instanceof Error ? err : new Error(String(err));
+  return ApplicationFailure.create({ message: e.message, type: e.name, nonRetryable: false, cause: e });
 }
 
 /**

@@ -225,6 +225,15 @@ export function createSendLimiter(sequelize: Sequelize, opts: SendLimiterOptions
   return new PostgresSendLimiter(sequelize, opts);
 }
 
+const perPool = new WeakMap<Sequelize, SendLimiter>();
+
+/** The process's limiter on `sequelize`'s pool, shared by everything that sends (campaigns, reminders): one set of waiters. */
+export function sharedSendLimiter(sequelize: Sequelize): SendLimiter {
+  let limiter = perPool.get(sequelize);
+  if (!limiter) perPool.set(sequelize, (limiter = createSendLimiter(sequelize)));
+  return limiter;
+}
+
 /**
  * A lease for one send of the tenant, or null when `deadline` aborts before there is room. For a holder that sends a
  * message at a time, each just after its grant: nothing of the budget is spent on mail that does not go out.

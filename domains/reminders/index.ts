@@ -1,5 +1,5 @@
 // Reminders: durable timers with recurrence, delivered by email, webhook and in-app notification.
-import { createReminderActivities } from '../../activities/reminders';
+import { createReminderActivities, DELIVERY_ATTEMPTS } from '../../activities/reminders';
 import { reminderRoutes } from '../../api/routes/reminders';
 import { initReminderModels } from '../../db/models/reminders';
 import { REMINDERS_TASK_QUEUE } from '../../workflows/reminders.api';
@@ -10,7 +10,7 @@ export const reminders = defineDomain({
   models: initReminderModels,
   queues: { reminders: REMINDERS_TASK_QUEUE },
   activities: createReminderActivities,
-  attempts: { deliverReminder: 8 },
+  attempts: { deliverReminder: DELIVERY_ATTEMPTS },
   // Written with version -1, which the workflow's first write raises; a running reminder may not have written yet
   // (its first task writes nothing the API wrote), but a running workflow is never started again, and every
   // reminder writes its state when it ends, so -1 with no workflow means its start was never made.

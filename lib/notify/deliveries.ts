@@ -39,25 +39,26 @@ async function inSlices<T>(rows: T[], each: (slice: T[]) => Promise<void>): Prom
 
 /**
  * Claims deliveries: one row per natural key, created `pending` if it is new. Answers the keys still to
- * send (every claimed key not yet `sent`), so a retry sends only what did not go out.
+ * send (every claimed key not yet `sent`), each with the attempts recorded against it so far, so a retry
+ * sends only what did not go out.
  */
-export async function claimDeliveries(claims: DeliveryClaim[], transaction?: Transaction): Promise<Set<string>> {
-  const toSend = new Set<string>();
+export async function claimDeliveries(claims: DeliveryClaim[], transaction?: Transaction): Promise<Map<string, number>> {
+  const toSend = new Map<string, number>();
   await inSlices(claims, async (slice) => {
-    const rows = await sequelize().query<{ key: string }>(
+    const rows = await sequelize().query<{ key: string; attempts: number }>(
       `WITH v AS (SELECT * FROM unnest($1::varchar[], $2::uuid[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[])
                     AS v(key, tenant_id, channel, recipient, subject_type, subject_id)),
        created AS (INSERT INTO deliveries (key, tenant_id, channel, recipient, subject_type, subject_id, status, attempts, created_at, updated_at)
                    SELECT key, tenant_id, channel, recipient, subject_type, subject_id, 'pending', 0, now(), now() FROM v
                    ON CONFLICT (key) DO NOTHING RETURNING key)
-       SELECT key FROM created UNION SELECT d.key FROM deliveries d JOIN v ON d.key = v.key WHERE d.status <> 'sent'`,
+       SELECT key, 0 AS attempts FROM created UNION ALL SELECT d.key, d.attempts FROM deliveries d JOIN v ON d.key = v.key WHERE d.status <> 'sent'`,
       {
         bind: [slice.map((c) => c.key), slice.map((c) => c.tenantId), slice.map((c) => c.channel), slice.map((c) => c.recipient.slice(0, 320)),
           slice.map((c) => c.subjectType), slice.map((c) => c.subjectId)],
         type: QueryTypes.SELECT, transaction,
       },
     );
-    for (const r of rows) toSend.add(r.key);
+    for (const r of rows) toSend.set(r.key, r.attempts);
   });
   return toSend;
 }

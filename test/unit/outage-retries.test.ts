@@ -3,7 +3,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ConnectionRefusedError, DatabaseError, UniqueConstraintError, ValidationError } from 'sequelize';
-import { withOutageRetries } from '../../lib/activity-retries';
+import { countedFailure, GAVE_UP, withOutageRetries } from '../../lib/activity-retries';
 import { isDatabaseUnavailable, isInfrastructureError, isTemporalUnavailable, TemporalUnavailableError } from '../../lib/dependency-errors';
 
 const netError = (code: string, message = `connect ${code}`) => Object.assign(new Error(message), { code });
@@ -61,5 +61,20 @@ describe('activities under withOutageRetries', () => {
 
   it('passes business refusals through as they are', async () => {
     expect(await at(1).run(acts.refused).catch((e) => e)).toMatchObject({ type: 'TemplateRenderError', nonRetryable: true });
+  });
+
+  it('lets an activity that counts its own attempts retry past Temporal\'s count, until its own is spent', async () => {
+    // A delivery on Temporal's attempt 12 (eleven waits for the send limit) whose SMTP server failed it on its 3rd real
+    // attempt of 8: still retryable, with its error's type (a workflow's nonRetryableErrorTypes still apply).
+    const counted = withOutageRetries({ deliver: async (attempt: number) => { throw countedFailure(new Error('421 try later'), attempt, 8); } }, { default: 8 });
+    expect(await at(12).run(counted.deliver, 3).catch((e) => e)).toMatchObject({ message: '421 try later', type: 'Error', nonRetryable: false });
+    expect(await at(12).run(counted.deliver, 8).catch((e) => e)).toMatchObject({ message: '421 try later', type: GAVE_UP, nonRetryable: true });
+    const gone = Object.assign(new Error('user left'), { name: 'RecipientGoneError' });
+    expect(countedFailure(gone, 1, 8)).toMatchObject({ type: 'RecipientGoneError', nonRetryable: false });
+    // An outage and a refusal are what they were.
+    const outage = new ConnectionRefusedError(netError('ECONNREFUSED'));
+    expect(countedFailure(outage, 99, 8)).toBe(outage);
+    const refusal = ApplicationFailure.nonRetryable('no', 'EmailRejectedError');
+    expect(countedFailure(refusal, 1, 8)).toBe(refusal);
   });
 });
