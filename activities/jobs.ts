@@ -192,10 +192,11 @@ export function createJobActivities(deps: JobActivityDeps) {
         (await sequelize.query<{ id: string }>(sql, { replacements: { tenantId, limit: BATCH, ...replacements }, type: QueryTypes.SELECT })).map((r) => r.id);
       // Each by the command the API runs, in its own transaction with its audit event: a rerun (or a retry after a crash)
       // finds only what is left. One deleted meanwhile (404) is not counted; one in use now (409: an import reads it) is
-      // skipped, for the next run.
-      const remove = async (del: () => Promise<void>, counted: 'exports' | 'importFiles') => {
+      // skipped, for the next run. Unlike the API, the job waits for the bytes' removal (no one times it): when it says
+      // it is done, the personal data is gone from the store too, not queued in this process.
+      const remove = async (del: () => Promise<{ bytesRemoved: Promise<boolean> }>, counted: 'exports' | 'importFiles') => {
         try {
-          await del();
+          await (await del()).bytesRemoved;
           counts[counted]++;
         } catch (err) {
           if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 409)) throw err;

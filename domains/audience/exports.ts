@@ -57,10 +57,11 @@ export async function requestSubscriberExport(deps: CommandDeps, c: Caller, filt
 export const presentSubscriberExport = (x: SubscriberExport): Schemas['SubscriberExport'] => presentExport(x, `/v1/subscriber-exports/${x.id}/download`);
 
 /**
- * Deletes a finished export with its CSV (the bytes too if no other file holds them); a queued or running one is refused.
+ * Deletes a finished export with its CSV (the bytes too, just after, if no other file holds them: see deleteFile); a
+ * queued or running one is refused.
  * Also the audience.files_purge job's (activities/jobs.ts), which has no Temporal client: hence only what it uses.
  */
-export async function deleteSubscriberExport(deps: Pick<CommandDeps, 'blobs' | 'sequelize'>, c: Caller, id: string): Promise<void> {
+export async function deleteSubscriberExport(deps: Pick<CommandDeps, 'blobs' | 'sequelize'>, c: Caller, id: string): Promise<{ bytesRemoved: Promise<boolean> }> {
   const x = await findInTenant(SubscriberExport, c.tenantId, id, 'Subscriber export');
   if (x.status === 'queued' || x.status === 'running') throw new ApiError(409, 'EXPORT_RUNNING', `The export is ${x.status}; delete it once it is ready or failed`);
   // Its file by the origin key, not only file_id: a file stored by an attempt whose export then failed is the export's too.
@@ -73,6 +74,7 @@ export async function deleteSubscriberExport(deps: Pick<CommandDeps, 'blobs' | '
     if (using.count) throw new ApiError(409, 'DEPENDENCY_EXISTS', `The export's CSV is used by ${using.what.join(', ')}; delete the export once they have ended`, { count: using.count });
     await recordAudit({ ...auditBy(c), action: 'audience.export.deleted', entityType: 'subscriber_export', entityId: x.id, before: { filters: x.filters, rows: x.rowsWritten, fileId: x.fileId } }, transaction);
   };
-  if (file) await deleteFile(deps.blobs, file, remove);
-  else await deps.sequelize.transaction(remove);
+  if (file) return deleteFile(deps.blobs, file, remove);
+  await deps.sequelize.transaction(remove);
+  return { bytesRemoved: Promise.resolve(false) };
 }

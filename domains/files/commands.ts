@@ -39,10 +39,10 @@ export async function uploadFile(deps: CommandDeps, c: Caller, upload: Upload): 
 }
 
 /** Deletes a file; its bytes go just after, when no file of any tenant uses them (lib/files deleteFile). Also for the audience.files_purge job: only the store needed. */
-export async function deleteStoredFile(deps: Pick<CommandDeps, 'blobs'>, c: Caller, id: string): Promise<void> {
+export async function deleteStoredFile(deps: Pick<CommandDeps, 'blobs'>, c: Caller, id: string): Promise<{ bytesRemoved: Promise<boolean> }> {
   const file = await findOpenableFile(c, id);
   // A document's or an export's file goes with its owner (DELETE /v1/documents/{id}), never alone.
-  await deleteFile(deps.blobs, file, async (transaction) => {
+  return deleteFile(deps.blobs, file, async (transaction) => {
     const { count, what } = await fileDependents(file, transaction);
     if (count > 0) throw new ApiError(409, 'DEPENDENCY_EXISTS', `The file is used by ${what.join(' and ')}; delete that instead`, { count });
     await recordAudit({ ...auditBy(c), action: 'files.file.deleted', entityType: 'file', entityId: file.id, before: presentFile(file) }, transaction);

@@ -93,7 +93,8 @@ it('deletes old exports with their CSV and old import source files of its tenant
   // The old export and its CSV (row and bytes) are gone, as DELETE /v1/subscriber-exports/{id} would leave them, audited.
   await app.call('get', `/v1/subscriber-exports/${oldExport.id}`, key).expect(404);
   await app.call('get', `/v1/files/${oldExport.fileId}`, key).expect(404);
-  await waitFor(async () => !(await blobExists(oldCsv.sha256)), { what: 'the export\'s bytes removed' });
+  // The run waited for the bytes' removal: done means gone from the store, not queued.
+  expect(await blobExists(oldCsv.sha256)).toBe(false);
   expect(await AuditEvent.findOne({ where: { tenantId: tenant.id, entityId: oldExport.id, action: 'audience.export.deleted' } })).toMatchObject({ actorType: 'system' });
   // The recent export, and the old one an import still reads, are kept.
   await app.call('get', newExport.downloadUrl, key).expect(200);
@@ -101,7 +102,7 @@ it('deletes old exports with their CSV and old import source files of its tenant
 
   // The old import's upload is gone; the import stays readable with its counts, and can still be reverted.
   await app.call('get', `/v1/files/${oldImport.fileId}`, key).expect(404);
-  await waitFor(async () => !(await blobExists(oldUpload.sha256)), { what: 'the upload\'s bytes removed' });
+  expect(await blobExists(oldUpload.sha256)).toBe(false);
   expect(await AuditEvent.findOne({ where: { tenantId: tenant.id, entityId: oldImport.fileId, action: 'files.file.deleted' } })).toMatchObject({ actorType: 'system' });
   expect((await app.call('get', `/v1/imports/${oldImport.id}`, key).expect(200)).body).toMatchObject({ phase: 'finished', fileId: oldImport.fileId, counts: oldImport.counts });
   expect((await app.call('post', `/v1/imports/${oldImport.id}/revert`, key).expect(200)).body).toMatchObject({ deleted: 2, restored: 0 });
