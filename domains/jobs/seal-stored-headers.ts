@@ -54,19 +54,25 @@ function jobInputOf(args: readonly unknown[] | undefined): JobRunInput | undefin
   return a && typeof a === 'object' && typeof a.jobType === 'string' && a.params && typeof a.params === 'object' ? (a as JobRunInput) : undefined;
 }
 
+/** Temporal did not answer about one Schedule within the deadline: that Schedule's failure, not an outage. */
+export class ScheduleUnansweredError extends Error {
+  override readonly name = 'ScheduleUnansweredError';
+}
+
 /**
  * Seals the header values of the schedule's action args that are plain, changing nothing else (the description the
  * Schedule has, with only its args replaced, as a PATCH updates it: ScheduleHandle.update). A Schedule that is gone
  * or holds nothing plain is left as it is.
  */
-async function sealScheduleArgs(client: Client, scheduleId: string, key: Buffer): Promise<void> {
+async function sealScheduleArgs(client: Client, scheduleId: string, key: Buffer, deadlineMs: number): Promise<void> {
   const handle = client.schedule.getHandle(scheduleId);
   const plainIn = (d: ScheduleDescription) => {
     const input = jobInputOf(d.action.args);
     return !!input && plainHeaderNames(input.jobType, input.params).length > 0;
   };
+  const deadline = Date.now() + deadlineMs;
   try {
-    await client.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, async () => {
+    await client.withDeadline(deadline, async () => {
       if (!plainIn(await handle.describe())) return;
       await handle.update((d) => {
         const input = jobInputOf(d.action.args);
@@ -77,18 +83,22 @@ async function sealScheduleArgs(client: Client, scheduleId: string, key: Buffer)
     });
   } catch (err) {
     // A row whose Schedule is gone (removed from Temporal by hand): only the row holds the values.
-    if (!(err instanceof ScheduleNotFoundError)) throw err;
+    if (err instanceof ScheduleNotFoundError) return;
+    // Past the deadline the call fails as DEADLINE_EXCEEDED, which reads as an outage (retried for as long as it lasts,
+    // the same Schedule first every time, and the reconcile run never ends): it is this Schedule's, and the rest go on.
+    if (Date.now() >= deadline) throw new ScheduleUnansweredError(`Temporal did not answer about schedule ${scheduleId} within ${deadlineMs} ms`);
+    throw err;
   }
 }
 
 /** One schedule: true if it was sealed now, false if there was nothing to do (sealed meanwhile, gone, or locked). */
-async function sealOne(client: Client, key: Buffer, id: string): Promise<boolean> {
+async function sealOne(client: Client, key: Buffer, id: string, deadlineMs: number): Promise<boolean> {
   return JobSchedule.sequelize!.transaction(async (transaction) => {
     const s = await JobSchedule.findOne({ where: { id }, lock: transaction.LOCK.UPDATE, skipLocked: true, transaction });
     const names = s ? plainHeaderNames(s.jobType, s.params).sort() : [];
     if (!s || names.length === 0) return false;
     // Temporal first, inside the row's transaction: refused, it leaves the row plain and the transaction rolled back.
-    await sealScheduleArgs(client, s.temporalScheduleId, key);
+    await sealScheduleArgs(client, s.temporalScheduleId, key, deadlineMs);
     await JobSchedule.update({ params: resealJobParams(s.jobType, s.params, key) }, { where: { id }, silent: true, transaction });
     await recordAudit({
       tenantId: s.tenantId, actor: { type: 'system', id: null }, action: 'system.job_schedule.headers_sealed',
@@ -104,7 +114,11 @@ async function sealOne(client: Client, key: Buffer, id: string): Promise<boolean
  * taking new ones (each would wait for its deadline to fail the same way). Running it again when nothing is plain
  * changes nothing. `onProgress` is called after every schedule (the activity's heartbeat).
  */
-export async function sealStoredJobHeaders(o: { client: Client; key: Buffer; onProgress?: (r: { sealed: number; failed: number }) => void }): Promise<SealStoredResult> {
+export async function sealStoredJobHeaders(o: {
+  client: Client; key: Buffer; onProgress?: (r: { sealed: number; failed: number }) => void;
+  /** How long one schedule's Temporal calls may take (TEMPORAL_DEADLINE_MS). */
+  deadlineMs?: number;
+}): Promise<SealStoredResult> {
   const result: SealStoredResult = { sealed: 0, errors: [] };
   let down = false;
   for (let after = FIRST_ID; !down;) {
@@ -112,7 +126,7 @@ export async function sealStoredJobHeaders(o: { client: Client; key: Buffer; onP
     await settleWithLimit(ids, CONCURRENCY, async (id) => {
       if (down) return;
       try {
-        if (await sealOne(o.client, o.key, id)) result.sealed++;
+        if (await sealOne(o.client, o.key, id, o.deadlineMs ?? TEMPORAL_DEADLINE_MS)) result.sealed++;
       } catch (err) {
         result.errors.push(err);
         down ||= isInfrastructureError(err);

@@ -5,12 +5,14 @@
 // schedule once.
 import { randomUUID } from 'node:crypto';
 import { Client, ScheduleDescription } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { QueryTypes } from 'sequelize';
 import { withActivityRetries } from '../../activities';
 import { createSystemActivities } from '../../activities/system';
 import { AuditEvent, JobSchedule } from '../../db';
-import { PLAIN_HEADERS_PATH, PLAIN_ROWS, sealStoredJobHeaders } from '../../domains/jobs/seal-stored-headers';
+import { PLAIN_HEADERS_PATH, PLAIN_ROWS, ScheduleUnansweredError, sealStoredJobHeaders } from '../../domains/jobs/seal-stored-headers';
+import { isInfrastructureError } from '../../lib/dependency-errors';
 import { openJobParams, plainHeaderNames } from '../../domains/jobs/secret-params';
 import { connectTemporal } from '../../lib/temporal';
 import type { ReconcileStartsResult } from '../../workflows/system.api';
@@ -225,6 +227,49 @@ it('two backfills at once (two workers) seal each schedule once', async () => {
     expect(holdsSecret(await describe(s))).toBe(false);
   }
   expect((await sealedEvents(tenant.id)).map((e) => e.entityId).sort()).toEqual(all.map((s) => s.id).sort());
+});
+
+it('a Schedule Temporal does not answer about in time is that schedule\'s failure, not an outage: the run goes on, the row stays plain', async () => {
+  const { key } = await buildCaller(['*']);
+  const s = await legacy(key, '/backfill-unanswered');
+  // No time at all: every call fails as DEADLINE_EXCEEDED, which alone would read as Temporal being down.
+  const late = await sealStoredJobHeaders({ client: stack.app.client, key: stack.app.config.secretsKey, deadlineMs: 0 });
+  expect(late.errors.length).toBeGreaterThanOrEqual(1);
+  for (const e of late.errors) {
+    expect(e).toBeInstanceOf(ScheduleUnansweredError);
+    expect(isInfrastructureError(e)).toBe(false);
+  }
+  expect(late.errors.map((e) => (e as Error).message).join('\n')).toContain(s.temporalScheduleId);
+  expect((await rowOf(s.id)).params.headers).toEqual(PLAIN_HEADERS);
+  const again = await sealStoredJobHeaders({ client: stack.app.client, key: stack.app.config.secretsKey });
+  expect(again.errors).toEqual([]);
+  expect((await rowOf(s.id)).params.headers).toEqual(SEALED_HEADERS);
+});
+
+it('the reconciler\'s step seals the schedules it can and leaves one that fails plain for the next run, without failing', async () => {
+  const { key } = await buildCaller(['*']);
+  const failing = await legacy(key, '/backfill-step-fails');
+  const fine = await legacy(key, '/backfill-step-fine');
+  // Temporal refusing one Schedule (not an outage): every call about it fails, the others are answered.
+  const real = stack.app.client;
+  const schedule = new Proxy(real.schedule, {
+    get: (target, prop) => (prop === 'getHandle'
+      ? (id: string) => (id === failing.temporalScheduleId ? { describe: async () => { throw new Error('the scheduler refused this one'); } } : target.getHandle(id))
+      : Reflect.get(target, prop)),
+  });
+  const client = new Proxy(real, { get: (target, prop) => (prop === 'schedule' ? schedule : Reflect.get(target, prop)) });
+  const step = createSystemActivities({ secretsKey: stack.app.config.secretsKey }).sealStoredJobHeaders;
+  const warned: { message: string; meta?: Record<string, unknown> }[] = [];
+  const logger = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, error: () => undefined,
+    warn: (message: string, meta?: Record<string, unknown>) => { warned.push({ message, meta }); } };
+  expect(await new MockActivityEnvironment({}, { client, logger }).run(step)).toBeGreaterThanOrEqual(1);
+  expect((await rowOf(fine.id)).params.headers).toEqual(SEALED_HEADERS);
+  expect((await rowOf(failing.id)).params.headers).toEqual(PLAIN_HEADERS);
+  // Logged by the error's name (its message is not quoted: it could hold what the statement or the Schedule held).
+  expect(warned).toEqual([{ message: expect.stringMatching(/plain header values/), meta: expect.objectContaining({ failed: 1, errors: ['Error'] }) }]);
+  // The next run, Temporal answering, seals it.
+  expect(await new MockActivityEnvironment({}, { client: real }).run(step)).toBe(1);
+  expect((await rowOf(failing.id)).params.headers).toEqual(SEALED_HEADERS);
 });
 
 it('finds the plain schedules as plainHeaderNames does, through a partial index that is empty once none is left', async () => {
