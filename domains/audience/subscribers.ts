@@ -59,8 +59,8 @@ export async function eraseDeletedSubscriber(sequelize: Sequelize, tenantId: str
  * deliveries (anonymised, SMTP replies that quote the address included), the tenant's campaign errors quoting it,
  * and the before/after images of its audit events. Subscribers deleted earlier with the same address are erased with
  * it: their audit images and recipient rows still held the address. What is kept by address is scrubbed for each
- * address the subscriber had (its audit images name the earlier ones) that nobody holds now. `byAddress: false` keeps
- * to the id's own rows.
+ * address the subscriber had (its audit images name the earlier ones) that nobody holds now. `byAddress: false` (someone
+ * holds `email` again) leaves what is kept under `email` to that holder's erase.
  */
 async function eraseTraces(sequelize: Sequelize, transaction: Transaction, tenantId: string, subscriberId: string, email: string, opts = { byAddress: true }): Promise<void> {
   const placeholder = `erased+${subscriberId}@erased.invalid`;
@@ -70,10 +70,11 @@ async function eraseTraces(sequelize: Sequelize, transaction: Transaction, tenan
   const ids = [...new Set([subscriberId, ...(deleted as { entity_id: string }[]).map((r) => r.entity_id)])];
   // Addresses it had before (an edit's before-image), read before the images go; one another subscriber holds now is
   // theirs, with what is kept under it.
-  const [earlier] = opts.byAddress ? await sequelize.query(`SELECT DISTINCT a.email FROM audit_events e,
+  // Read whether or not `email` is held: the images are the only record of them, and they go below.
+  const [earlier] = await sequelize.query(`SELECT DISTINCT a.email FROM audit_events e,
       LATERAL (VALUES (lower(e.before->>'email')), (lower(e.after->>'email'))) AS a(email)
     WHERE e.tenant_id = $1 AND e.entity_type = 'subscriber' AND e.entity_id = ANY($2::text[]) AND a.email IS NOT NULL AND a.email <> $3
-      AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.tenant_id = $1 AND s.email = a.email)`, { bind: [tenantId, ids, email], transaction }) : [[]];
+      AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.tenant_id = $1 AND s.email = a.email)`, { bind: [tenantId, ids, email], transaction });
   const addresses = [email, ...(earlier as { email: string }[]).map((r) => r.email)];
   const pattern = addressPattern(addresses);
   await sequelize.query('DELETE FROM import_before_images WHERE tenant_id = $1 AND row_id = ANY($2::uuid[])', { bind: [tenantId, ids], transaction });
@@ -87,28 +88,32 @@ async function eraseTraces(sequelize: Sequelize, transaction: Transaction, tenan
   await sequelize.query(`UPDATE audit_events SET before = CASE WHEN before IS NULL THEN NULL ELSE '{"erased": true}'::jsonb END,
       after = CASE WHEN after IS NULL THEN NULL ELSE '{"erased": true}'::jsonb END
     WHERE tenant_id = $1 AND entity_type = 'subscriber' AND entity_id = ANY($2::text[])`, { bind: [tenantId, ids], transaction });
-  if (!opts.byAddress) return;
-  for (const address of addresses) await eraseAddress(sequelize, transaction, tenantId, address, placeholder);
+  await eraseAddresses(sequelize, transaction, tenantId, opts.byAddress ? addresses : addresses.slice(1), placeholder);
 }
 
 /** Any of the addresses alone, not as a part of a longer one (jo+ann@x.com.au holds ann@x.com): a Postgres regular expression. */
 const addressPattern = (emails: string[]) => `(?<![\\w.%+-])(?:${emails.map(escapeRegExp).join('|')})(?![\\w-]|\\.\\w)`;
 
-/** Scrubs what is kept by address (not by subscriber id): rejected import rows, deliveries and campaign errors. */
-async function eraseAddress(sequelize: Sequelize, transaction: Transaction, tenantId: string, email: string, placeholder: string): Promise<void> {
-  const pattern = addressPattern([email]);
-  // Rejected rows are kept as they were read: any cell holding the address (in any case) loses the row's cells.
+/**
+ * Scrubs what is kept by address (not by subscriber id) for all of `emails` (lower-cased) at once: rejected import rows,
+ * deliveries and campaign errors. One pass whatever their number: a subscriber edited many times has many.
+ */
+async function eraseAddresses(sequelize: Sequelize, transaction: Transaction, tenantId: string, emails: string[], placeholder: string): Promise<void> {
+  if (!emails.length) return;
+  const pattern = addressPattern(emails);
+  // Rejected rows are kept as they were read: any cell holding an address (in any case) loses the row's cells.
   await sequelize.query(`UPDATE import_rejections SET raw = NULL WHERE tenant_id = $1 AND raw IS NOT NULL
-    AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(raw) AS cell WHERE lower(trim(cell)) = $2)`, { bind: [tenantId, email], transaction });
+    AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(raw) AS cell WHERE lower(trim(cell)) = ANY($2::text[]))`, { bind: [tenantId, emails], transaction });
   // Duplicate-row messages written before they stopped naming the key did name it.
-  await sequelize.query(`UPDATE import_rejections SET message = replace(message, ' (' || $2 || ')', '') WHERE tenant_id = $1
-    AND code = 'DUPLICATE_ENTRY' AND strpos(message, ' (' || $2 || ')') > 0`, { bind: [tenantId, email], transaction });
+  const named = ` \\((?:${emails.map(escapeRegExp).join('|')})\\)`;
+  await sequelize.query(`UPDATE import_rejections SET message = regexp_replace(message, $2, '', 'g') WHERE tenant_id = $1
+    AND code = 'DUPLICATE_ENTRY' AND message ~ $2`, { bind: [tenantId, named], transaction });
   // Deliveries to the address stay (a campaign's counts hold) with their recipient anonymised, and so do their
   // attempts; an SMTP reply kept as the error quotes the address too.
   for (const table of ['deliveries', 'delivery_attempts']) {
-    await sequelize.query(`UPDATE ${table} SET recipient = CASE WHEN lower(recipient) = $2 THEN $3 ELSE recipient END,
+    await sequelize.query(`UPDATE ${table} SET recipient = CASE WHEN lower(recipient) = ANY($2::text[]) THEN $3 ELSE recipient END,
         error = regexp_replace(error, $4, $3, 'gi')${table === 'deliveries' ? ', updated_at = now()' : ''}
-      WHERE tenant_id = $1 AND channel = 'email' AND (lower(recipient) = $2 OR error ~* $4)`, { bind: [tenantId, email, placeholder, pattern], transaction });
+      WHERE tenant_id = $1 AND channel = 'email' AND (lower(recipient) = ANY($2::text[]) OR error ~* $4)`, { bind: [tenantId, emails, placeholder, pattern], transaction });
   }
   // A campaign's last SMTP error (while the server was unreachable) or its error may quote a recipient's address.
   await sequelize.query(`UPDATE campaigns SET last_error = regexp_replace(last_error, $2, $3, 'gi'),

@@ -217,6 +217,24 @@ describe('subscribers', () => {
     expect(JSON.stringify(deliveries)).not.toMatch(/zoe/i);
     expect((await Delivery.findOne({ where: { tenantId: tenant.id, key: `reminders:test:${s.body.id}:2` } }))!.recipient).toBe('zoe.b@x.com');
   });
+
+  it('erasing a deleted subscriber whose last address someone holds again still scrubs what is kept under its earlier ones', async () => {
+    const { key, tenant } = await buildCaller(['audience.*']);
+    const s = await app.call('post', '/v1/subscribers', key).send({ email: 'uma@x.com' }).expect(201);
+    const refused = '550 5.1.1 <uma@x.com>: mailbox unavailable';
+    await Delivery.create({ key: `reminders:test:${s.body.id}:1`, tenantId: tenant.id, channel: 'email', recipient: 'uma@x.com', subjectType: 'reminder', subjectId: 'r1', status: 'failed', error: refused, providerId: null });
+    await app.call('patch', `/v1/subscribers/${s.body.id}`, key).send({ email: 'uma.k@x.com' }).expect(200);
+    await Delivery.create({ key: `reminders:test:${s.body.id}:2`, tenantId: tenant.id, channel: 'email', recipient: 'uma.k@x.com', subjectType: 'reminder', subjectId: 'r1', status: 'sent', error: null, providerId: null });
+    await app.call('delete', `/v1/subscribers/${s.body.id}`, key).expect(204);
+    await app.call('post', '/v1/subscribers', key).send({ email: 'uma.k@x.com' }).expect(201);
+    await app.call('post', `/v1/subscribers/${s.body.id}/erase`, key).expect(204);
+
+    // Nobody holds uma@x.com: what was kept under it goes now (its audit images, the only record of it, are gone).
+    expect((await Delivery.findOne({ where: { tenantId: tenant.id, key: `reminders:test:${s.body.id}:1` } }))!.get())
+      .toMatchObject({ recipient: `erased+${s.body.id}@erased.invalid`, error: `550 5.1.1 <erased+${s.body.id}@erased.invalid>: mailbox unavailable` });
+    // uma.k@x.com is the new subscriber's, with what is kept under it.
+    expect((await Delivery.findOne({ where: { tenantId: tenant.id, key: `reminders:test:${s.body.id}:2` } }))!.recipient).toBe('uma.k@x.com');
+  });
 });
 
 describe('lists', () => {
