@@ -14,7 +14,7 @@ import { runChunk } from '../lib/batch';
 import { EmailRejectedError, type EmailSender } from '../lib/notify/email';
 import { ApiError } from '../lib/problems';
 import { isStatementTimeout, setStatementBudget } from '../lib/statement-budget';
-import { acquireOne, createSendLimiter, type SendLimiter } from '../lib/send-limiter';
+import { acquireOne, sharedSendLimiter, type SendLimiter } from '../lib/send-limiter';
 import { TEST_SEND_WAIT_MS, type CampaignControl, type CampaignInput, type SendChunkReport, type SendPlan, type TestSendInput, type TestSendResult } from '../workflows/campaigns.api';
 
 export interface CampaignActivityDeps {
@@ -40,7 +40,6 @@ export interface CampaignActivityDeps {
 
 type Ids = Pick<CampaignInput, 'tenantId' | 'campaignId' | 'run'>;
 
-
 const workflowIdOf = () => Context.current().info.workflowExecution?.workflowId ?? null;
 
 async function campaignOf(ids: Pick<Ids, 'tenantId' | 'campaignId'>): Promise<Campaign> {
@@ -57,7 +56,7 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
   let links: UnsubscribeLinks | undefined;
   const linksOf = () => (links ??= new UnsubscribeLinks(deps.linkSecret, deps.publicUrl));
   let limiter = deps.sendLimiter;
-  const limiterOf = () => (limiter ??= createSendLimiter(sequelize()));
+  const limiterOf = () => (limiter ??= sharedSendLimiter(sequelize()));
   const sendOptions = () => ({
     email, links: linksOf(), limiter: limiterOf(), batchSize: deps.campaignBatchSize ?? 500, concurrency: deps.campaignConcurrency ?? 10,
     unsubscribeMailto: deps.campaignUnsubscribeMailto, maxWaitMs: chunkMs,
@@ -192,12 +191,21 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
       const result: TestSendResult = { sent: [], failed: [] };
       // Test mails count against the tenant's send limit (per minute and in flight) as its campaigns' do: they go out
       // through the same relay, to any address, and would otherwise be a way around the limit. One at a time, each on a
-      // grant of one taken just before it (so the budget goes only to mail that goes out), all within TEST_SEND_WAIT_MS:
-      // an address that found no room by then is answered failed, not sent.
-      const deadline = AbortSignal.timeout(TEST_SEND_WAIT_MS);
+      // grant of one taken just before it (so the budget goes only to mail that goes out), waiting TEST_SEND_WAIT_MS in
+      // all (time spent sending does not count): an address that found no room by then is answered failed, not sent.
+      let waitLeft = TEST_SEND_WAIT_MS;
       let limited = 0;
+      // Once the server fails a message without refusing it (unreachable, a 4xx), the rest are not tried: each could take
+      // as long again (connection and socket timeouts), past the activity's minute.
+      let serverFailed: string | null = null;
       for (const to of input.emails) {
-        const lease = await acquireOne(limiterOf(), input.tenantId, deadline);
+        if (serverFailed) {
+          result.failed.push({ email: to, code: null, message: `Not tried: the SMTP server failed the message before it (${serverFailed})`.slice(0, 500) });
+          continue;
+        }
+        const waitStart = Date.now();
+        const lease = waitLeft > 0 ? await acquireOne(limiterOf(), input.tenantId, AbortSignal.timeout(waitLeft)) : null;
+        waitLeft -= Date.now() - waitStart;
         if (!lease) {
           limited++;
           result.failed.push({ email: to, code: null, message: `No room in the tenant's send limit within ${TEST_SEND_WAIT_MS / 1000} s: not sent` });
@@ -210,14 +218,17 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
           });
           result.sent.push({ email: to, messageId: sent.messageId });
         } catch (err) {
-          result.failed.push({ email: to, code: err instanceof EmailRejectedError ? err.responseCode : null, message: String((err as Error).message ?? err).slice(0, 500) });
+          const code = err instanceof EmailRejectedError ? err.responseCode : null;
+          const message = String((err as Error).message ?? err).slice(0, 500);
+          if (code === null) serverFailed = message;
+          result.failed.push({ email: to, code, message });
         } finally {
           // A release that fails leaves the slot to expire (leaseMs): the mail went out, so this attempt must not fail.
           await lease.release().catch(() => undefined);
         }
       }
       // No room for any of them: refused (429 at the API), nothing sent.
-      if (!result.sent.length && limited) throw ApplicationFailure.nonRetryable(`The tenant's send limit had no room within ${TEST_SEND_WAIT_MS / 1000} s (a send may be using it); nothing was sent`, 'RATE_LIMITED');
+      if (limited === input.emails.length) throw ApplicationFailure.nonRetryable(`The tenant's send limit had no room within ${TEST_SEND_WAIT_MS / 1000} s (a send may be using it); nothing was sent`, 'RATE_LIMITED');
       // The server down for every address: retried (the workflow's policy), as nothing went out.
       if (!result.sent.length && result.failed.every((f) => f.code === null)) throw new Error(`no test message could be sent: ${result.failed[0]?.message}`);
       return result;

@@ -17,8 +17,9 @@ let app: TestApp;
 let smtp: SmtpSink;
 let proxy: TcpProxy;
 const refused = new Set<string>();
+const deferred = new Set(['later@test.example']);
 beforeAll(async () => {
-  smtp = await startSmtpSink({ rejectRecipient: (a) => (refused.has(a) ? 550 : undefined) });
+  smtp = await startSmtpSink({ rejectRecipient: (a) => (refused.has(a) ? 550 : deferred.has(a) ? 451 : undefined) });
   proxy = await startTcpProxy('127.0.0.1', smtp.port);
   // Two lanes: each send's chunks run two at a time, so pause, cancel, backoff and retry runs are tried on lanes.
   app = await startTestApp({ CAMPAIGN_BATCH_SIZE: '10', CAMPAIGN_CHUNK_MS: '200', CAMPAIGN_CONCURRENCY: '2', CAMPAIGN_LANES: '2' });
@@ -338,6 +339,20 @@ describe('test sends', () => {
     expect(Date.now() - refusedAt).toBeGreaterThanOrEqual(9_000);
     expect(mailsTo(['limit0@test.example'])).toHaveLength(1);
     expect(mailsTo(['limit1@test.example', 'limit2@test.example'])).toEqual([]);
+  });
+
+  it('stops a test send at the first message the server fails without refusing it: the rest are answered not tried', async () => {
+    const { key, tenant } = await buildCaller(['campaigns.*']);
+    const { listId } = await seedList(app.sequelize, tenant.id, 1);
+    const id = await createCampaign(app, key, { audience: { listIds: [listId] } });
+    const emails = ['first-ok@test.example', 'later@test.example', 'after@test.example'];
+    const res = await app.call('post', `/v1/campaigns/${id}/test`, key).send({ emails, sample: {} }).expect(200);
+    expect(res.body.sent.map((s: { email: string }) => s.email)).toEqual(['first-ok@test.example']);
+    expect(res.body.failed).toEqual([
+      { email: 'later@test.example', code: null, message: expect.stringMatching(/451/) },
+      { email: 'after@test.example', code: null, message: expect.stringMatching(/^Not tried: the SMTP server failed the message before it \(.*451/) },
+    ]);
+    expect(mailsTo(['after@test.example'])).toEqual([]);
   });
 });
 
