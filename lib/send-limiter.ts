@@ -96,8 +96,8 @@ class PostgresSendLimiter implements SendLimiter {
   private readonly leaseMs: number;
   private readonly burstMs: number;
   private readonly pollMs: number;
-  /** Waiters in this process, woken when a lease of this process is released. */
-  private readonly waiters = new Set<() => void>();
+  /** Waiters in this process by tenant, woken when a lease of that tenant in this process is released (only its own leases hold its room). */
+  private readonly waiters = new Map<string, Set<() => void>>();
 
   constructor(private readonly sequelize: Sequelize, opts: SendLimiterOptions) {
     this.windowMs = opts.windowMs ?? 60_000;
@@ -117,7 +117,7 @@ class PostgresSendLimiter implements SendLimiter {
       if (signal?.aborted) throw abortReason(signal);
       const attempt = await this.tryAcquire(tenantId, wanted, inFlight);
       if ('lease' in attempt) return attempt.lease;
-      await this.sleep(attempt.retryInMs, signal);
+      await this.sleep(tenantId, attempt.retryInMs, signal);
     }
   }
 
@@ -192,7 +192,7 @@ class PostgresSendLimiter implements SendLimiter {
         // A release that failed (Postgres away for a moment) is tried again by the next call instead of keeping
         // the failure: else the lease would hold its slots until it expires, however often the caller retries.
         released ??= this.sequelize.query('SELECT docket_send_release($1, $2)', { bind: [tenantId, id] }).then(() => {
-          for (const wake of [...this.waiters]) wake();
+          for (const wake of [...(this.waiters.get(tenantId) ?? [])]) wake();
         }, (err: unknown) => {
           released = undefined;
           throw err;
@@ -202,11 +202,15 @@ class PostgresSendLimiter implements SendLimiter {
     };
   }
 
-  private sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  private sleep(tenantId: string, ms: number, signal?: AbortSignal): Promise<void> {
+    let waiters = this.waiters.get(tenantId);
+    if (!waiters) this.waiters.set(tenantId, (waiters = new Set()));
+    const mine = waiters;
     return new Promise((resolve, reject) => {
       const settle = (abort: boolean) => {
         clearTimeout(timer);
-        this.waiters.delete(wake);
+        mine.delete(wake);
+        if (!mine.size && this.waiters.get(tenantId) === mine) this.waiters.delete(tenantId);
         signal?.removeEventListener('abort', aborted);
         if (abort) reject(abortReason(signal!));
         else resolve();
@@ -214,7 +218,7 @@ class PostgresSendLimiter implements SendLimiter {
       const wake = () => settle(false);
       const aborted = () => settle(true);
       const timer = setTimeout(wake, ms);
-      this.waiters.add(wake);
+      mine.add(wake);
       signal?.addEventListener('abort', aborted, { once: true });
     });
   }

@@ -221,6 +221,29 @@ test('a released lease frees its slots at once; a wait is aborted by its signal'
   expect(Date.now() - t1).toBeLessThan(500);
 });
 
+test("a release wakes only its own tenant's waiters in the process (campaigns and reminders of every tenant share one limiter)", async () => {
+  const busy = await tenantWith({ maxPerMinute: 1_000, maxConcurrent: 1 });
+  const other = await tenantWith({ maxPerMinute: 1_000, maxConcurrent: 1 });
+  const limiter = createSendLimiter(first, { pollMs: 5_000 });
+  const heldOther = await limiter.acquire(other, 1);
+  const spy = jest.spyOn(first, 'query');
+  try {
+    const asksOf = (tenantId: string) => spy.mock.calls.filter(([sql, o]) => String(sql).includes('docket_send_acquire') && (o as { bind?: unknown[] } | undefined)?.bind?.[0] === tenantId).length;
+    const waiting = limiter.acquire(other, 1);
+    await sleep(100);
+    expect(asksOf(other)).toBe(1);
+    // Twenty grants and releases of another tenant meanwhile: the waiter is not asked again for any of them.
+    for (let i = 0; i < 20; i++) await (await limiter.acquire(busy, 1)).release();
+    expect(asksOf(other)).toBe(1);
+    // Its own tenant's release wakes it at once.
+    await heldOther.release();
+    expect((await waiting).granted).toBe(1);
+    expect(asksOf(other)).toBe(2);
+  } finally {
+    spy.mockRestore();
+  }
+});
+
 test('a release that failed once is tried again by the next call, and frees the slots', async () => {
   const tenantId = await tenantWith({ maxPerMinute: 1000, maxConcurrent: 2 });
   // The first release statement fails (Postgres away for a moment); everything else goes through.
