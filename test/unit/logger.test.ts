@@ -30,3 +30,12 @@ it('drops the statement of any database error: Sequelize writes where values int
   expect(JSON.stringify(out)).not.toContain('ada@example.com');
   expect(out).toMatchObject({ name: 'SequelizeDatabaseError', message: 'deadlock detected', sql: '[redacted]', parent: { code: '40P01', sql: '[redacted]' } });
 });
+
+it('drops them from a database error logged as the cause of another, however deep', () => {
+  const sql = `SELECT 1 FROM "subscribers" WHERE "email" = 'ada@example.com'`;
+  const db = new DatabaseError(pgError('canceling statement due to statement timeout', { code: '57014', sql, parameters: ['ada@example.com'] }) as never);
+  const err = new Error('the export failed', { cause: new Error('a page failed', { cause: db }) });
+  const line = logged(err);
+  expect(line).toContain('canceling statement due to statement timeout');
+  expect(line).not.toContain('ada@example.com');
+});
