@@ -21,8 +21,10 @@ const passesAsItIs = (err: unknown) => err instanceof ApplicationFailure || err 
 // 0 (or less) means no limit, as in a Temporal retry policy.
 const spent = (attempt: number, attempts: number) => attempts > 0 && attempt >= attempts;
 
+const asError = (err: unknown) => (err instanceof Error ? err : new Error(String(err)));
+
 function finalFailure(err: unknown): ApplicationFailure {
-  const e = err instanceof Error ? err : new Error(String(err));
+  const e = asError(err);
   return ApplicationFailure.create({ message: e.message, type: e.name === 'Error' ? GAVE_UP : e.name, nonRetryable: true, cause: e });
 }
 
@@ -48,7 +50,7 @@ function wrap<A extends AnyActivity>(fn: A, budget: AttemptBudget): A {
 export function countedFailure(err: unknown, attempt: number, attempts: number): unknown {
   if (passesAsItIs(err)) return err;
   if (spent(attempt, attempts)) return finalFailure(err);
-  const e = err instanceof Error ? err : new Error(String(err));
+  const e = asError(err);
   return ApplicationFailure.create({ message: e.message, type: e.name, nonRetryable: false, cause: e });
 }
 
