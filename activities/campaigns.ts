@@ -55,8 +55,8 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
   // Made on first use: building the activities (the worker's registration) needs no secret yet.
   let links: UnsubscribeLinks | undefined;
   const linksOf = () => (links ??= new UnsubscribeLinks(deps.linkSecret, deps.publicUrl));
-  let limiter = deps.sendLimiter;
-  const limiterOf = () => (limiter ??= sharedSendLimiter(sequelize()));
+  // The process's one limiter (sharedSendLimiter keeps it per pool), unless the caller gave one.
+  const limiterOf = () => deps.sendLimiter ?? sharedSendLimiter(sequelize());
   const sendOptions = () => ({
     email, links: linksOf(), limiter: limiterOf(), batchSize: deps.campaignBatchSize ?? 500, concurrency: deps.campaignConcurrency ?? 10,
     unsubscribeMailto: deps.campaignUnsubscribeMailto, maxWaitMs: chunkMs,

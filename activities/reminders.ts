@@ -90,8 +90,8 @@ async function deliverInAppAtOnce(ref: DeliveryRef, key: string, attempt: number
 }
 
 export function createReminderActivities(deps: ReminderActivityDeps) {
-  let limiter = deps.sendLimiter;
-  const limiterOf = () => (limiter ??= sharedSendLimiter(Reminder.sequelize!));
+  // The process's one limiter (sharedSendLimiter keeps it per pool), unless the caller gave one.
+  const limiterOf = () => deps.sendLimiter ?? sharedSendLimiter(Reminder.sequelize!);
   async function target(ref: DeliveryRef): Promise<{ display: string; user?: User; email?: string }> {
     const [kind, value] = [ref.recipient.slice(0, ref.recipient.indexOf(':')), ref.recipient.slice(ref.recipient.indexOf(':') + 1)];
     if (kind === 'user') {
